@@ -1,0 +1,334 @@
+//! Output type inference for every op (shape and dtype; quantization is carried through
+//! ops that only move data).
+
+use super::dtype::DType;
+use super::op::{slice_range, Op};
+use super::tensor::TensorType;
+use crate::{bail, Result};
+
+/// Numpy broadcasting of two shapes.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => bail!("shapes {a:?} and {b:?} do not broadcast"),
+        };
+    }
+    Ok(out)
+}
+
+/// Output size of a strided window along one axis.
+pub fn conv_out_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad_total: usize,
+) -> Result<usize> {
+    let eff = dilation * (kernel.max(1) - 1) + 1;
+    let padded = input + pad_total;
+    if padded < eff || stride == 0 {
+        bail!("window {kernel} (dilation {dilation}, stride {stride}) does not fit input {input} padded by {pad_total}");
+    }
+    Ok((padded - eff) / stride + 1)
+}
+
+fn need(inputs: &[&TensorType], min: usize, max: usize) -> Result<()> {
+    if inputs.len() < min || inputs.len() > max {
+        bail!("expected {min}..={max} inputs, got {}", inputs.len());
+    }
+    Ok(())
+}
+
+fn rank(t: &TensorType, r: usize, what: &str) -> Result<()> {
+    if t.shape.len() != r {
+        bail!("{what} must have rank {r}, got shape {:?}", t.shape);
+    }
+    Ok(())
+}
+
+/// Infers the output types of `op` applied to inputs of the given types.
+pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
+    let same = |t: &TensorType| TensorType::new(t.dtype, t.shape.clone());
+    let keep_q = |t: &TensorType, shape: Vec<usize>| TensorType {
+        dtype: t.dtype,
+        shape,
+        quant: t.quant.clone().filter(|q| q.axis.is_none()),
+    };
+    Ok(match op {
+        Op::Input | Op::Const { .. } => bail!("sources have no inferred type"),
+        Op::Conv(c) => {
+            need(inputs, 2, 3)?;
+            let (x, w) = (inputs[0], inputs[1]);
+            rank(x, 4, "conv input")?;
+            rank(w, 4, "conv weight")?;
+            let [ha, wa] = c.layout.spatial_axes();
+            let ca = c.layout.channel_axis();
+            let (o, kh, kw, ci) = match c.layout {
+                super::op::Layout::Nchw => (w.shape[0], w.shape[2], w.shape[3], w.shape[1]),
+                super::op::Layout::Nhwc => (w.shape[0], w.shape[1], w.shape[2], w.shape[3]),
+            };
+            if c.group == 0 || x.shape[ca] != ci * c.group || o % c.group != 0 {
+                bail!(
+                    "conv input has {} channels but weight {:?} with group {} expects {}",
+                    x.shape[ca],
+                    w.shape,
+                    c.group,
+                    ci * c.group
+                );
+            }
+            let ho = conv_out_size(x.shape[ha], kh, c.strides[0], c.dilations[0], c.pads[0] + c.pads[2])?;
+            let wo = conv_out_size(x.shape[wa], kw, c.strides[1], c.dilations[1], c.pads[1] + c.pads[3])?;
+            let mut shape = x.shape.clone();
+            shape[ca] = o;
+            shape[ha] = ho;
+            shape[wa] = wo;
+            vec![TensorType::new(x.dtype, shape)]
+        }
+        Op::ConvTranspose { conv: c, output_padding } => {
+            need(inputs, 2, 3)?;
+            let (x, w) = (inputs[0], inputs[1]);
+            rank(x, 4, "conv_transpose input")?;
+            rank(w, 4, "conv_transpose weight")?;
+            let [ha, wa] = c.layout.spatial_axes();
+            let ca = c.layout.channel_axis();
+            let (o, kh, kw) = match c.layout {
+                super::op::Layout::Nchw => (w.shape[1] * c.group, w.shape[2], w.shape[3]),
+                super::op::Layout::Nhwc => (w.shape[0], w.shape[1], w.shape[2]),
+            };
+            let size = |i: usize, k: usize, ax: usize| -> Result<usize> {
+                let full = c.strides[ax] * (i - 1) + output_padding[ax] + c.dilations[ax] * (k - 1) + 1;
+                let p = c.pads[ax] + c.pads[ax + 2];
+                if full <= p {
+                    bail!("conv_transpose output would be empty");
+                }
+                Ok(full - p)
+            };
+            let mut shape = x.shape.clone();
+            shape[ca] = o;
+            shape[ha] = size(x.shape[ha], kh, 0)?;
+            shape[wa] = size(x.shape[wa], kw, 1)?;
+            vec![TensorType::new(x.dtype, shape)]
+        }
+        Op::Gemm { trans_a, trans_b, .. } => {
+            need(inputs, 2, 3)?;
+            let (a, b) = (inputs[0], inputs[1]);
+            rank(a, 2, "gemm A")?;
+            rank(b, 2, "gemm B")?;
+            let (m, k) = if *trans_a { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
+            let (k2, n) = if *trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
+            if k != k2 {
+                bail!("gemm inner dimensions differ: {:?} x {:?}", a.shape, b.shape);
+            }
+            if let Some(c) = inputs.get(2) {
+                broadcast_shapes(&c.shape, &[m, n])?;
+            }
+            vec![TensorType::new(a.dtype, vec![m, n])]
+        }
+        Op::MatMul => {
+            need(inputs, 2, 2)?;
+            let (a, b) = (&inputs[0].shape, &inputs[1].shape);
+            if a.is_empty() || b.is_empty() {
+                bail!("mat_mul operands must not be scalars");
+            }
+            let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.clone() };
+            let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.clone() };
+            let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+            let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+            if k != k2 {
+                bail!("mat_mul inner dimensions differ: {a:?} x {b:?}");
+            }
+            let mut shape = broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2])?;
+            if a.len() > 1 {
+                shape.push(m);
+            }
+            if b.len() > 1 {
+                shape.push(n);
+            }
+            vec![TensorType::new(inputs[0].dtype, shape)]
+        }
+        Op::Binary { .. } | Op::PRelu => {
+            need(inputs, 2, 2)?;
+            vec![TensorType::new(inputs[0].dtype, broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?)]
+        }
+        Op::Activation { .. } | Op::Softmax { .. } | Op::LogSoftmax { .. } => {
+            need(inputs, 1, 1)?;
+            vec![same(inputs[0])]
+        }
+        Op::BatchNorm { axis, .. } => {
+            need(inputs, 5, 5)?;
+            let c = *inputs[0].shape.get(*axis).ok_or_else(|| crate::Error::new("batch_norm axis out of range"))?;
+            for p in &inputs[1..] {
+                if p.num_elements() != c {
+                    bail!("batch_norm parameter has shape {:?}, expected {c} elements", p.shape);
+                }
+            }
+            vec![same(inputs[0])]
+        }
+        Op::Pool { layout, kernel, strides, pads, kind, .. } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            rank(x, 4, "pool input")?;
+            let [ha, wa] = layout.spatial_axes();
+            let mut shape = x.shape.clone();
+            shape[ha] = conv_out_size(x.shape[ha], kernel[0], strides[0], 1, pads[0] + pads[2])?;
+            shape[wa] = conv_out_size(x.shape[wa], kernel[1], strides[1], 1, pads[1] + pads[3])?;
+            match kind {
+                super::op::PoolKind::Max => vec![keep_q(x, shape)],
+                super::op::PoolKind::Avg => vec![TensorType::new(x.dtype, shape)],
+            }
+        }
+        Op::Reduce { axes, keep_dims, .. } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            let mut shape = vec![];
+            for (i, &d) in x.shape.iter().enumerate() {
+                if axes.contains(&i) {
+                    if *keep_dims {
+                        shape.push(1);
+                    }
+                } else {
+                    shape.push(d);
+                }
+            }
+            if let Some(a) = axes.iter().find(|&&a| a >= x.shape.len()) {
+                bail!("reduce axis {a} out of range for shape {:?}", x.shape);
+            }
+            vec![TensorType::new(x.dtype, shape)]
+        }
+        Op::Reshape { shape } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            if shape.iter().product::<usize>() != x.num_elements() {
+                bail!("cannot reshape {:?} to {shape:?}", x.shape);
+            }
+            vec![keep_q(x, shape.clone())]
+        }
+        Op::Transpose { perm } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            let mut sorted = perm.clone();
+            sorted.sort_unstable();
+            if sorted != (0..x.shape.len()).collect::<Vec<_>>() {
+                bail!("transpose perm {perm:?} does not fit rank {}", x.shape.len());
+            }
+            vec![keep_q(x, perm.iter().map(|&p| x.shape[p]).collect())]
+        }
+        Op::Concat { axis } => {
+            if inputs.is_empty() {
+                bail!("concat needs inputs");
+            }
+            let first = inputs[0];
+            if *axis >= first.shape.len() {
+                bail!("concat axis {axis} out of range for shape {:?}", first.shape);
+            }
+            let mut shape = first.shape.clone();
+            shape[*axis] = 0;
+            for t in inputs {
+                if t.shape.len() != first.shape.len()
+                    || t.shape.iter().enumerate().any(|(i, &d)| i != *axis && d != first.shape[i])
+                {
+                    bail!("concat inputs {:?} and {:?} differ off axis {axis}", first.shape, t.shape);
+                }
+                shape[*axis] += t.shape[*axis];
+            }
+            vec![TensorType::new(first.dtype, shape)]
+        }
+        Op::Split { axis, sizes } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            if *axis >= x.shape.len() || sizes.iter().sum::<usize>() != x.shape[*axis] {
+                bail!("split sizes {sizes:?} on axis {axis} do not fit shape {:?}", x.shape);
+            }
+            sizes
+                .iter()
+                .map(|&s| {
+                    let mut shape = x.shape.clone();
+                    shape[*axis] = s;
+                    keep_q(x, shape)
+                })
+                .collect()
+        }
+        Op::Slice { starts, ends, steps } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            let r = x.shape.len();
+            if starts.len() != r || ends.len() != r || steps.len() != r {
+                bail!("slice needs one start/end/step per axis of {:?}", x.shape);
+            }
+            if steps.contains(&0) {
+                bail!("slice step must not be 0");
+            }
+            let shape = (0..r).map(|i| slice_range(x.shape[i], starts[i], ends[i], steps[i]).1).collect();
+            vec![keep_q(x, shape)]
+        }
+        Op::Pad { pads, .. } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            if pads.len() != x.shape.len() {
+                bail!("pad needs one (before, after) per axis of {:?}", x.shape);
+            }
+            vec![keep_q(x, x.shape.iter().zip(pads).map(|(d, (b, a))| d + b + a).collect())]
+        }
+        Op::Gather { axis } => {
+            need(inputs, 2, 2)?;
+            let (d, i) = (inputs[0], inputs[1]);
+            if *axis >= d.shape.len() {
+                bail!("gather axis {axis} out of range for shape {:?}", d.shape);
+            }
+            let mut shape = d.shape[..*axis].to_vec();
+            shape.extend_from_slice(&i.shape);
+            shape.extend_from_slice(&d.shape[axis + 1..]);
+            vec![keep_q(d, shape)]
+        }
+        Op::Resize { sizes, mode, .. } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            if sizes.len() != x.shape.len() {
+                bail!("resize sizes {sizes:?} do not match rank of {:?}", x.shape);
+            }
+            match mode {
+                super::op::ResizeMode::Nearest => vec![keep_q(x, sizes.clone())],
+                super::op::ResizeMode::Linear => vec![TensorType::new(x.dtype, sizes.clone())],
+            }
+        }
+        Op::DepthToSpace { block, layout, .. } => {
+            need(inputs, 1, 1)?;
+            let x = inputs[0];
+            rank(x, 4, "depth_to_space input")?;
+            let ca = layout.channel_axis();
+            let [ha, wa] = layout.spatial_axes();
+            let b2 = block * block;
+            if *block == 0 || x.shape[ca] % b2 != 0 {
+                bail!("depth_to_space: {} channels not divisible by {b2}", x.shape[ca]);
+            }
+            let mut shape = x.shape.clone();
+            shape[ca] /= b2;
+            shape[ha] *= block;
+            shape[wa] *= block;
+            vec![keep_q(x, shape)]
+        }
+        Op::Quantize { to } => {
+            need(inputs, 1, 1)?;
+            vec![TensorType::new(*to, inputs[0].shape.clone())]
+        }
+        Op::Dequantize => {
+            need(inputs, 1, 1)?;
+            vec![TensorType::new(DType::F32, inputs[0].shape.clone())]
+        }
+        Op::Cast { to } => {
+            need(inputs, 1, 1)?;
+            vec![TensorType::new(*to, inputs[0].shape.clone())]
+        }
+        Op::Identity => {
+            need(inputs, 1, 1)?;
+            vec![inputs[0].clone()]
+        }
+    })
+}

@@ -1,0 +1,16 @@
+//! The nnopt IR: a petgraph graph of typed ops over typed tensors.
+
+mod dtype;
+mod graph;
+pub mod infer;
+mod op;
+mod tensor;
+pub mod text;
+mod verify;
+
+pub use dtype::DType;
+pub use graph::{Edge, Graph, Node, Value, ValueRef};
+pub use op::*;
+pub use tensor::{QuantParams, Tensor, TensorType};
+pub use verify::verify;
+pub use petgraph::stable_graph::NodeIndex;

@@ -1,0 +1,360 @@
+//! IR operations with typed attributes.
+//!
+//! Conventions shared by all ops:
+//! - Axes are non-negative and already normalized against the input rank.
+//! - Spatial ops carry a [`Layout`]: `Nchw` (ONNX) or `Nhwc` (TFLite). Convolution weights
+//!   are `OIHW` for `Nchw` and `OHWI` for `Nhwc`, with `I = input channels / group`.
+//! - 2-D padding is `[top, left, bottom, right]`.
+//! - Quantized semantics come from the tensor types: an op whose inputs and outputs are
+//!   integer types with quantization parameters runs with integer arithmetic.
+
+use super::dtype::DType;
+use super::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Memory layout of 4-D activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+impl Layout {
+    /// Index of the channel axis in a 4-D activation.
+    pub fn channel_axis(self) -> usize {
+        match self {
+            Layout::Nchw => 1,
+            Layout::Nhwc => 3,
+        }
+    }
+
+    /// Indices of the (height, width) axes in a 4-D activation.
+    pub fn spatial_axes(self) -> [usize; 2] {
+        match self {
+            Layout::Nchw => [2, 3],
+            Layout::Nhwc => [1, 2],
+        }
+    }
+}
+
+/// Elementwise activation functions (standalone, or fused into a producing op).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Relu6,
+    /// Clamp to [-1, 1].
+    ReluN1To1,
+    Clip { min: f32, max: f32 },
+    LeakyRelu { alpha: f32 },
+    Sigmoid,
+    Tanh,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+}
+
+impl Activation {
+    /// The clamp interval when the activation is a pure clamp (what integer kernels fuse).
+    pub fn clamp_range(self) -> Option<(f32, f32)> {
+        match self {
+            Activation::Relu => Some((0.0, f32::INFINITY)),
+            Activation::Relu6 => Some((0.0, 6.0)),
+            Activation::ReluN1To1 => Some((-1.0, 1.0)),
+            Activation::Clip { min, max } => Some((min, max)),
+            _ => None,
+        }
+    }
+
+    /// Applies the activation to one f32 value.
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Relu => x.max(0.0),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+            Activation::ReluN1To1 => x.clamp(-1.0, 1.0),
+            Activation::Clip { min, max } => x.max(min).min(max),
+            Activation::LeakyRelu { alpha } => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::Tanh => x.tanh(),
+            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+        }
+    }
+}
+
+/// Binary elementwise operations (numpy broadcasting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinaryKind {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+}
+
+/// Pooling kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// Reduction kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReduceKind {
+    Mean,
+    Max,
+    Min,
+    Sum,
+}
+
+/// Padding modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+}
+
+/// Resize interpolation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeMode {
+    Nearest,
+    Linear,
+}
+
+/// How output coordinates map to input coordinates in [`Op::Resize`] (ONNX names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordTransform {
+    HalfPixel,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    /// TFLite's `half_pixel_centers` for nearest neighbour.
+    TfHalfPixelForNn,
+}
+
+/// Rounding of the source coordinate in nearest-neighbour [`Op::Resize`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NearestRounding {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+/// DepthToSpace element order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepthToSpaceMode {
+    /// depth-column-row (ONNX default, TFLite's only mode).
+    Dcr,
+    /// column-row-depth.
+    Crd,
+}
+
+/// Attributes shared by convolution-like ops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvAttrs {
+    pub layout: Layout,
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+    pub group: usize,
+    pub activation: Option<Activation>,
+}
+
+/// An IR operation. Inputs are listed per variant as `(name: meaning)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// A graph input (no inputs).
+    Input,
+    /// A constant (no inputs).
+    Const {
+        #[serde(skip, default = "empty_tensor")]
+        value: Tensor,
+    },
+    /// 2-D convolution: (x, w, [bias]).
+    Conv(ConvAttrs),
+    /// 2-D transposed convolution: (x, w, [bias]); `w` is `IOHW` for `Nchw` (ONNX) and
+    /// `OHWI` for `Nhwc` (TFLite), with the group split on the input channels.
+    ConvTranspose {
+        #[serde(flatten)]
+        conv: ConvAttrs,
+        output_padding: [usize; 2],
+    },
+    /// `alpha * op(a) @ op(b) + beta * c`: (a, b, [c]); 2-D `a` and `b`.
+    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool, activation: Option<Activation> },
+    /// Batched matrix product with numpy broadcasting: (a, b).
+    MatMul,
+    /// Binary elementwise op with broadcasting: (a, b).
+    Binary { kind: BinaryKind, activation: Option<Activation> },
+    /// Parametric ReLU: (x, slope), slope broadcast against x.
+    PRelu,
+    /// Elementwise activation: (x).
+    Activation { act: Activation },
+    /// Softmax over one axis: `exp(beta * x)` normalized. (x)
+    Softmax { axis: usize, beta: f32 },
+    /// Log of softmax over one axis: (x).
+    LogSoftmax { axis: usize },
+    /// Inference batch normalization over `axis`: (x, scale, bias, mean, var).
+    BatchNorm { epsilon: f32, axis: usize },
+    /// 2-D pooling: (x).
+    Pool {
+        kind: PoolKind,
+        layout: Layout,
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        pads: [usize; 4],
+        count_include_pad: bool,
+        activation: Option<Activation>,
+    },
+    /// Reduction over axes: (x).
+    Reduce { kind: ReduceKind, axes: Vec<usize>, keep_dims: bool },
+    /// Reshape to a static shape: (x).
+    Reshape { shape: Vec<usize> },
+    /// Axis permutation: (x).
+    Transpose { perm: Vec<usize> },
+    /// Concatenation along an axis: (x0, x1, ...).
+    Concat { axis: usize },
+    /// Split along an axis into pieces of the given sizes (one output each): (x).
+    Split { axis: usize, sizes: Vec<usize> },
+    /// Strided slice with one entry per input axis (python semantics, clamped): (x).
+    Slice { starts: Vec<i64>, ends: Vec<i64>, steps: Vec<i64> },
+    /// Padding with `pads[axis] = (before, after)`: (x).
+    Pad { pads: Vec<(usize, usize)>, mode: PadMode, value: f32 },
+    /// Gather along an axis with integer indices (negative indices wrap): (data, indices).
+    Gather { axis: usize },
+    /// Resize to a static output shape: (x).
+    Resize {
+        mode: ResizeMode,
+        coord: CoordTransform,
+        nearest: NearestRounding,
+        sizes: Vec<usize>,
+    },
+    /// DepthToSpace on 4-D activations: (x).
+    DepthToSpace { block: usize, layout: Layout, mode: DepthToSpaceMode },
+    /// Quantize (float to int, or int to int requantization) to `to`; parameters on the
+    /// output type: (x).
+    Quantize { to: DType },
+    /// Dequantize an int (parameters on the input type) or a float16-stored constant: (x).
+    Dequantize,
+    /// Element type conversion: (x).
+    Cast { to: DType },
+    /// Returns its input: (x).
+    Identity,
+}
+
+fn empty_tensor() -> Tensor {
+    Tensor::zeros(DType::F32, &[0])
+}
+
+impl Op {
+    /// The op's name as printed in the text form (`conv`, `gemm`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input => "input",
+            Op::Const { .. } => "const",
+            Op::Conv(_) => "conv",
+            Op::ConvTranspose { .. } => "conv_transpose",
+            Op::Gemm { .. } => "gemm",
+            Op::MatMul => "mat_mul",
+            Op::Binary { .. } => "binary",
+            Op::PRelu => "p_relu",
+            Op::Activation { .. } => "activation",
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::Pool { .. } => "pool",
+            Op::Reduce { .. } => "reduce",
+            Op::Reshape { .. } => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Concat { .. } => "concat",
+            Op::Split { .. } => "split",
+            Op::Slice { .. } => "slice",
+            Op::Pad { .. } => "pad",
+            Op::Gather { .. } => "gather",
+            Op::Resize { .. } => "resize",
+            Op::DepthToSpace { .. } => "depth_to_space",
+            Op::Quantize { .. } => "quantize",
+            Op::Dequantize => "dequantize",
+            Op::Cast { .. } => "cast",
+            Op::Identity => "identity",
+        }
+    }
+
+    /// A more specific name for statistics (e.g. `binary.add`, `activation.relu`).
+    pub fn detailed_name(&self) -> String {
+        let sub = match self {
+            Op::Binary { kind, .. } => serde_json::to_value(kind).ok(),
+            Op::Activation { act } => serde_json::to_value(act).ok(),
+            Op::Pool { kind, .. } => serde_json::to_value(kind).ok(),
+            Op::Reduce { kind, .. } => serde_json::to_value(kind).ok(),
+            _ => None,
+        };
+        match sub {
+            Some(serde_json::Value::String(s)) => format!("{}.{}", self.name(), s),
+            Some(serde_json::Value::Object(m)) => match m.keys().next() {
+                Some(k) => format!("{}.{}", self.name(), k),
+                None => self.name().to_string(),
+            },
+            _ => self.name().to_string(),
+        }
+    }
+
+    /// The fused activation, for ops that carry one.
+    pub fn fused_activation(&self) -> Option<Activation> {
+        match self {
+            Op::Conv(c) => c.activation,
+            Op::ConvTranspose { conv, .. } => conv.activation,
+            Op::Gemm { activation, .. } | Op::Binary { activation, .. } => *activation,
+            Op::Pool { activation, .. } => *activation,
+            _ => None,
+        }
+    }
+
+    /// Whether the op is a constant or graph input (a source of values).
+    pub fn is_source(&self) -> bool {
+        matches!(self, Op::Input | Op::Const { .. })
+    }
+}
+
+/// Resolves one axis of a python-style strided slice: returns (first index, count).
+/// Negative `start`/`end` count from the end; out-of-range values are clamped.
+pub fn slice_range(dim: usize, start: i64, end: i64, step: i64) -> (i64, usize) {
+    let d = dim as i64;
+    let norm = |v: i64| if v < 0 { v + d } else { v };
+    let (s, e) = if step > 0 {
+        (norm(start).clamp(0, d), norm(end).clamp(0, d))
+    } else {
+        (norm(start).clamp(-1, d - 1), norm(end).clamp(-1, d - 1))
+    };
+    let count = if step > 0 {
+        if e > s {
+            (e - s + step - 1) / step
+        } else {
+            0
+        }
+    } else if s > e {
+        (s - e + (-step) - 1) / (-step)
+    } else {
+        0
+    };
+    (s, count as usize)
+}

@@ -1,0 +1,8 @@
+//! nnopt-compiler: the IR, the ONNX and TFLite importers, the reference interpreter and
+//! the pass manager.
+
+mod error;
+pub mod interp;
+pub mod ir;
+
+pub use error::{Error, Result};
