@@ -2,6 +2,7 @@
 //! the pass manager.
 
 mod error;
+pub mod import;
 pub mod interp;
 pub mod ir;
 
