@@ -5,5 +5,6 @@ mod error;
 pub mod import;
 pub mod interp;
 pub mod ir;
+pub mod pass;
 
 pub use error::{Error, Result};
