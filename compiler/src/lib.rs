@@ -1,6 +1,7 @@
 //! nnopt-compiler: the IR, the ONNX and TFLite importers, the reference interpreter and
 //! the pass manager.
 
+pub mod analysis;
 mod error;
 pub mod import;
 pub mod interp;

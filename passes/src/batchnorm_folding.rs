@@ -1,9 +1,9 @@
 //! Folds inference batch normalization into the preceding convolution or gemm.
 
+use ndarray::{ArrayD, Axis, IxDyn};
 use nnopt_compiler::ir::{DType, Graph, NodeIndex, Op, Tensor, ValueRef};
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::Result;
-use ndarray::{ArrayD, Axis, IxDyn};
 
 /// Rewrites `batch_norm(conv(x, w, b))` into `conv(x, w', b')` with
 /// `w' = w * s` per output channel and `b' = (b - mean) * s + beta`, where
@@ -23,24 +23,45 @@ struct Folded {
 }
 
 fn f32s(g: &Graph, v: ValueRef) -> Option<Vec<f32>> {
-    g.const_value(v)?.as_f32().map(|a| a.iter().copied().collect())
+    g.const_value(v)?
+        .as_f32()
+        .map(|a| a.iter().copied().collect())
 }
 
 fn try_fold(g: &Graph, bn: NodeIndex) -> Option<Folded> {
-    let Op::BatchNorm { epsilon, axis } = g.node(bn).op else { return None };
+    let Op::BatchNorm { epsilon, axis } = g.node(bn).op else {
+        return None;
+    };
     let ins = g.node_inputs(bn);
     let x = ins[0];
     if g.use_count(x) != 1 || g.ty(x).dtype != DType::F32 {
         return None;
     }
-    let (gamma, beta, mean, var) = (f32s(g, ins[1])?, f32s(g, ins[2])?, f32s(g, ins[3])?, f32s(g, ins[4])?);
-    let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + epsilon).sqrt()).collect();
+    let (gamma, beta, mean, var) = (
+        f32s(g, ins[1])?,
+        f32s(g, ins[2])?,
+        f32s(g, ins[3])?,
+        f32s(g, ins[4])?,
+    );
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(&var)
+        .map(|(g, v)| g / (v + epsilon).sqrt())
+        .collect();
     let producer = x.node;
     let p_ins = g.node_inputs(producer);
     let w = g.const_value(*p_ins.get(1)?)?.as_f32()?;
     let (out_axis, channels) = match &g.node(producer).op {
-        Op::Conv(c) if c.activation.is_none() && axis == c.layout.channel_axis() => (0, w.shape()[0]),
-        Op::Gemm { alpha, beta: gb, trans_a: false, trans_b, activation: None } if axis == 1 && *alpha == 1.0 && *gb == 1.0 => {
+        Op::Conv(c) if c.activation.is_none() && axis == c.layout.channel_axis() => {
+            (0, w.shape()[0])
+        }
+        Op::Gemm {
+            alpha,
+            beta: gb,
+            trans_a: false,
+            trans_b,
+            activation: None,
+        } if axis == 1 && *alpha == 1.0 && *gb == 1.0 => {
             if *trans_b {
                 (0, w.shape()[0])
             } else {
@@ -67,11 +88,15 @@ fn try_fold(g: &Graph, bn: NodeIndex) -> Option<Folded> {
     for (c, mut lane) in new_w.axis_iter_mut(Axis(out_axis)).enumerate() {
         lane.mapv_inplace(|v| v * scale[c]);
     }
-    let new_b: Vec<f32> = (0..channels).map(|c| (old_bias[c] - mean[c]) * scale[c] + beta[c]).collect();
+    let new_b: Vec<f32> = (0..channels)
+        .map(|c| (old_bias[c] - mean[c]) * scale[c] + beta[c])
+        .collect();
     Some(Folded {
         producer,
         weight: Tensor::F32(new_w),
-        bias: Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[channels]), new_b).expect("channel count")),
+        bias: Tensor::F32(
+            ArrayD::from_shape_vec(IxDyn(&[channels]), new_b).expect("channel count"),
+        ),
     })
 }
 

@@ -21,7 +21,10 @@ pub struct ConstantFolding {
 
 impl Default for ConstantFolding {
     fn default() -> Self {
-        ConstantFolding { max_elements: 1 << 22, fold_dequantize: false }
+        ConstantFolding {
+            max_elements: 1 << 22,
+            fold_dequantize: false,
+        }
     }
 }
 
@@ -41,7 +44,10 @@ impl ConstantFolding {
         let ins = g.node_inputs(n);
         !ins.is_empty()
             && ins.iter().all(|&v| g.const_value(v).is_some())
-            && node.outputs.iter().all(|v| v.ty.num_elements() <= self.max_elements)
+            && node
+                .outputs
+                .iter()
+                .all(|v| v.ty.num_elements() <= self.max_elements)
     }
 }
 
@@ -60,10 +66,14 @@ impl Pass for ConstantFolding {
             let node = g.node(n).clone();
             let operands: Vec<Operand<'_>> = ins
                 .iter()
-                .map(|&v| Operand { data: g.const_value(v).expect("checked constant"), ty: g.ty(v) })
+                .map(|&v| Operand {
+                    data: g.const_value(v).expect("checked constant"),
+                    ty: g.ty(v),
+                })
                 .collect();
             let out_types: Vec<_> = node.outputs.iter().map(|v| v.ty.clone()).collect();
-            let results = eval_op(&node.op, &operands, &out_types).map_err(|e| e.in_node(&node.name))?;
+            let results =
+                eval_op(&node.op, &operands, &out_types).map_err(|e| e.in_node(&node.name))?;
             let mut replacements = vec![];
             for (k, (t, v)) in results.into_iter().zip(&node.outputs).enumerate() {
                 let tmp = g.fresh_name(&format!("{}.folded", v.name));

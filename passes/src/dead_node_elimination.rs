@@ -26,8 +26,11 @@ impl Pass for DeadNodeElimination {
             }
         }
         let inputs: HashSet<_> = g.inputs().iter().copied().collect();
-        let dead: Vec<_> =
-            g.node_indices().into_iter().filter(|n| !live.contains(n) && !inputs.contains(n)).collect();
+        let dead: Vec<_> = g
+            .node_indices()
+            .into_iter()
+            .filter(|n| !live.contains(n) && !inputs.contains(n))
+            .collect();
         for &n in &dead {
             g.remove_node(n);
         }

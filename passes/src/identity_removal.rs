@@ -27,8 +27,7 @@ impl Pass for IdentityRemoval {
             let out = ValueRef::first(n);
             let src = g.node_inputs(n)[0];
             let out_is_graph_output = g.outputs().contains(&out);
-            let src_is_interface =
-                g.outputs().contains(&src) || g.inputs().contains(&src.node);
+            let src_is_interface = g.outputs().contains(&src) || g.inputs().contains(&src.node);
             if out_is_graph_output && src_is_interface {
                 continue;
             }

@@ -21,25 +21,43 @@ pub const DEFAULT_PIPELINE: &str = include_str!("../pipelines/default.yaml");
 /// A registry holding every pass of this crate.
 pub fn registry() -> Registry {
     let mut r = Registry::new();
-    r.register(ShapeInference::NAME, "recompute every output shape and dtype from the op semantics", |o| {
-        options::none(o)?;
-        Ok(Box::new(ShapeInference))
-    });
-    r.register(DeadNodeElimination::NAME, "remove nodes that no graph output depends on", |o| {
-        options::none(o)?;
-        Ok(Box::new(DeadNodeElimination))
-    });
-    r.register(ConstantFolding::NAME, "evaluate nodes whose inputs are all constants", |o| {
-        Ok(Box::new(ConstantFolding::from_options(o)?))
-    });
-    r.register(IdentityRemoval::NAME, "remove identity nodes (and inference-mode dropout)", |o| {
-        options::none(o)?;
-        Ok(Box::new(IdentityRemoval))
-    });
-    r.register(BatchNormFolding::NAME, "fold inference batch normalization into the preceding conv or gemm", |o| {
-        options::none(o)?;
-        Ok(Box::new(BatchNormFolding))
-    });
+    r.register(
+        ShapeInference::NAME,
+        "recompute every output shape and dtype from the op semantics",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(ShapeInference))
+        },
+    );
+    r.register(
+        DeadNodeElimination::NAME,
+        "remove nodes that no graph output depends on",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(DeadNodeElimination))
+        },
+    );
+    r.register(
+        ConstantFolding::NAME,
+        "evaluate nodes whose inputs are all constants",
+        |o| Ok(Box::new(ConstantFolding::from_options(o)?)),
+    );
+    r.register(
+        IdentityRemoval::NAME,
+        "remove identity nodes (and inference-mode dropout)",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(IdentityRemoval))
+        },
+    );
+    r.register(
+        BatchNormFolding::NAME,
+        "fold inference batch normalization into the preceding conv or gemm",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(BatchNormFolding))
+        },
+    );
     r
 }
 

@@ -12,9 +12,12 @@ pub fn none(options: &serde_yaml_ng::Value) -> Result<()> {
 }
 
 /// Deserializes typed options, with defaults for a missing block.
-pub fn parse<T: serde::de::DeserializeOwned + Default>(options: &serde_yaml_ng::Value) -> Result<T> {
+pub fn parse<T: serde::de::DeserializeOwned + Default>(
+    options: &serde_yaml_ng::Value,
+) -> Result<T> {
     if options.is_null() {
         return Ok(T::default());
     }
-    serde_yaml_ng::from_value(options.clone()).map_err(|e| Error::new(format!("invalid options: {e}")))
+    serde_yaml_ng::from_value(options.clone())
+        .map_err(|e| Error::new(format!("invalid options: {e}")))
 }

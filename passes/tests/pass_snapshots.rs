@@ -35,8 +35,14 @@ fn assert_same_outputs(a: &Graph, b: &Graph, inputs: &[Tensor]) {
     for (x, y) in ra.iter().zip(&rb) {
         let (x, y) = (x.to_f64_vec(), y.to_f64_vec());
         let scale = x.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
-        let err = x.iter().zip(&y).fold(0f64, |m, (p, q)| m.max((p - q).abs()));
-        assert!(err / scale <= 1e-5, "outputs differ: max abs err {err} (scale {scale})");
+        let err = x
+            .iter()
+            .zip(&y)
+            .fold(0f64, |m, (p, q)| m.max((p - q).abs()));
+        assert!(
+            err / scale <= 1e-5,
+            "outputs differ: max abs err {err} (scale {scale})"
+        );
     }
 }
 
@@ -168,13 +174,18 @@ fn default_pipeline_parses_and_instantiates() {
 
 #[test]
 fn unknown_pass_and_bad_options_are_errors() {
-    let spec = nnopt_compiler::pass::PipelineSpec::from_yaml("passes: [no-such-pass]").expect("yaml parses");
-    let err = nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry()).err().expect("fails");
+    let spec = nnopt_compiler::pass::PipelineSpec::from_yaml("passes: [no-such-pass]")
+        .expect("yaml parses");
+    let err = nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry())
+        .err()
+        .expect("fails");
     assert!(err.to_string().contains("unknown pass 'no-such-pass'"));
     let spec = nnopt_compiler::pass::PipelineSpec::from_yaml(
         "passes: [{name: constant-folding, options: {max_elementz: 3}}]",
     )
     .expect("yaml parses");
-    let err = nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry()).err().expect("fails");
+    let err = nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry())
+        .err()
+        .expect("fails");
     assert!(err.to_string().contains("max_elementz"), "{err}");
 }

@@ -13,7 +13,7 @@
 mod pipeline;
 mod registry;
 
-pub use pipeline::{Pipeline, PipelineSpec, PassSpec, PrintAfter, RunOptions, PassRecord};
+pub use pipeline::{PassRecord, PassSpec, Pipeline, PipelineSpec, PrintAfter, RunOptions};
 pub use registry::{PassFactory, Registry};
 
 use crate::ir::Graph;

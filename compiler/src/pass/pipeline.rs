@@ -92,7 +92,10 @@ impl Pipeline {
                 registry.create(name, &options)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Pipeline { name: spec.name.clone(), passes })
+        Ok(Pipeline {
+            name: spec.name.clone(),
+            passes,
+        })
     }
 
     /// Pass names in order.
@@ -110,7 +113,10 @@ impl Pipeline {
         for p in &self.passes {
             let nodes_before = g.node_count();
             let start = Instant::now();
-            let changed = p.run(g).map_err(|e| Error { message: format!("pass '{}': {}", p.name(), e.message), ..e })?;
+            let changed = p.run(g).map_err(|e| Error {
+                message: format!("pass '{}': {}", p.name(), e.message),
+                ..e
+            })?;
             let micros = start.elapsed().as_micros();
             if check {
                 verify(g).map_err(|e| {
@@ -123,7 +129,14 @@ impl Pipeline {
                 PrintAfter::None => false,
             }
             .then(|| print_graph(g, &opts.print_options));
-            records.push(PassRecord { pass: p.name(), changed, nodes_before, nodes_after: g.node_count(), micros, dump });
+            records.push(PassRecord {
+                pass: p.name(),
+                changed,
+                nodes_before,
+                nodes_after: g.node_count(),
+                micros,
+                dump,
+            });
         }
         Ok(records)
     }

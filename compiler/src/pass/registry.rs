@@ -20,7 +20,12 @@ impl Registry {
     }
 
     /// Registers a pass under `name` with a one-line description.
-    pub fn register(&mut self, name: &'static str, description: &'static str, factory: PassFactory) {
+    pub fn register(
+        &mut self,
+        name: &'static str,
+        description: &'static str,
+        factory: PassFactory,
+    ) {
         self.entries.insert(name, (description, factory));
     }
 

@@ -6,5 +6,8 @@ use crate::{bail, Result};
 
 /// Evaluates `op` on unquantized operands.
 pub fn eval(op: &Op, _inputs: &[Operand<'_>], _outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    bail!("the interpreter has no float kernel for '{}' yet", op.name())
+    bail!(
+        "the interpreter has no float kernel for '{}' yet",
+        op.name()
+    )
 }
