@@ -43,11 +43,15 @@ mod tests {
         let mean = f32t(&[2], &[2.0, 10.0]);
         let var = f32t(&[2], &[4.0 - 1e-3, 25.0 - 1e-3]);
         let args = [op(&x), op(&scale), op(&bias), op(&mean), op(&var)];
-        let Tensor::F32(o) = batch_norm(1e-3, 1, &args).unwrap() else { panic!() };
+        let Tensor::F32(o) = batch_norm(1e-3, 1, &args).unwrap() else {
+            panic!()
+        };
         // Channel 0: 2 * (x - 2) / 2 + 0.5; channel 1: (x - 10) / 5.
         let want = f32t(&[1, 2, 2], &[-0.5, 1.5, 0.0, 2.0]);
         assert_close(&o, want.as_f32().unwrap(), 1e-5);
-        let Tensor::F32(o) = batch_norm(1e-3, 2, &args).unwrap() else { panic!() };
+        let Tensor::F32(o) = batch_norm(1e-3, 2, &args).unwrap() else {
+            panic!()
+        };
         assert_eq!(o.shape(), &[1, 2, 2]);
     }
 

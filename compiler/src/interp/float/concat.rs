@@ -31,7 +31,11 @@ pub(super) fn split(axis: usize, sizes: &[usize], inputs: &[Operand<'_>]) -> Res
     let x = input(inputs, 0)?;
     check_axis(axis, x.shape(), "split")?;
     if sizes.iter().sum::<usize>() != x.shape()[axis] {
-        bail!("split sizes {sizes:?} do not sum to dimension {} of {:?}", axis, x.shape());
+        bail!(
+            "split sizes {sizes:?} do not sum to dimension {} of {:?}",
+            axis,
+            x.shape()
+        );
     }
     let mut start = 0;
     let mut out = Vec::with_capacity(sizes.len());
@@ -63,7 +67,10 @@ mod tests {
     fn concat_integers_and_errors() {
         let a = Tensor::I64(array![1i64, 2].into_dyn());
         let b = Tensor::I64(array![3i64].into_dyn());
-        assert_eq!(concat(0, &[op(&a), op(&b)]).unwrap(), Tensor::I64(array![1i64, 2, 3].into_dyn()));
+        assert_eq!(
+            concat(0, &[op(&a), op(&b)]).unwrap(),
+            Tensor::I64(array![1i64, 2, 3].into_dyn())
+        );
         let f = f32t(&[1], &[0.0]);
         assert!(concat(0, &[op(&a), op(&f)]).is_err());
         assert!(concat(1, &[op(&a), op(&b)]).is_err());

@@ -21,13 +21,24 @@ fn per_axis<T, U: Clone + Default>(
         return Ok(x.map(|v| f(v, p)));
     };
     let Some(&n) = x.shape().get(axis) else {
-        bail!("quantization axis {axis} is out of range for shape {:?}", x.shape());
+        bail!(
+            "quantization axis {axis} is out of range for shape {:?}",
+            x.shape()
+        );
     };
     if (q.scale.len() != n && q.scale.len() != 1) || q.zero_point.is_empty() {
-        bail!("{} scales / {} zero points for axis {axis} of size {n}", q.scale.len(), q.zero_point.len());
+        bail!(
+            "{} scales / {} zero points for axis {axis} of size {n}",
+            q.scale.len(),
+            q.zero_point.len()
+        );
     }
     let mut out = ArrayD::<U>::default(x.raw_dim());
-    for (i, (mut o, xs)) in out.axis_iter_mut(Axis(axis)).zip(x.axis_iter(Axis(axis))).enumerate() {
+    for (i, (mut o, xs)) in out
+        .axis_iter_mut(Axis(axis))
+        .zip(x.axis_iter(Axis(axis)))
+        .enumerate()
+    {
         let p = q.at(i);
         Zip::from(&mut o).and(&xs).for_each(|o, v| *o = f(v, p));
     }
@@ -47,7 +58,8 @@ fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
     if !x.dtype().is_quantizable_int() {
         bail!("cannot dequantize {} data", x.dtype());
     }
-    let ints = ArrayD::from_shape_vec(IxDyn(x.shape()), x.to_i64_vec().unwrap_or_default()).expect("same element count");
+    let ints = ArrayD::from_shape_vec(IxDyn(x.shape()), x.to_i64_vec().unwrap_or_default())
+        .expect("same element count");
     per_axis(&ints, q, |&v, (s, zp)| (v - zp) as f32 * s)
 }
 
@@ -65,7 +77,11 @@ pub(super) fn quantize(to: DType, inputs: &[Operand<'_>], out_ty: &TensorType) -
     let Some((lo, hi)) = to.int_range().filter(|_| to.is_quantizable_int()) else {
         bail!("cannot quantize to {to}");
     };
-    let ints = per_axis(&real, q, |&v, (s, zp)| ((v / s).round_ties_even() as i64).saturating_add(zp).clamp(lo, hi))?;
+    let ints = per_axis(&real, q, |&v, (s, zp)| {
+        ((v / s).round_ties_even() as i64)
+            .saturating_add(zp)
+            .clamp(lo, hi)
+    })?;
     from_ints(to, ints.shape(), ints.iter().copied().collect())
 }
 
@@ -136,13 +152,29 @@ mod tests {
     #[test]
     fn per_axis_round_trip() {
         let x = f32t(&[2, 2], &[1.0, -2.0, 3.0, 4.0]);
-        let q = QuantParams { scale: vec![0.5, 0.25], zero_point: vec![0, 1], axis: Some(1) };
+        let q = QuantParams {
+            scale: vec![0.5, 0.25],
+            zero_point: vec![0, 1],
+            axis: Some(1),
+        };
         let ty = quant_ty(DType::I16, &[2, 2], q);
         let out = quantize(DType::I16, &[op(&x)], &ty).unwrap();
         assert_eq!(out, Tensor::I16(array![[2i16, -7], [6, 17]].into_dyn()));
-        let back = dequantize(&[Operand { data: &out, ty: &ty }]).unwrap();
+        let back = dequantize(&[Operand {
+            data: &out,
+            ty: &ty,
+        }])
+        .unwrap();
         assert_eq!(back, x);
-        let bad = quant_ty(DType::I16, &[2, 2], QuantParams { scale: vec![1.0; 3], zero_point: vec![0; 3], axis: Some(1) });
+        let bad = quant_ty(
+            DType::I16,
+            &[2, 2],
+            QuantParams {
+                scale: vec![1.0; 3],
+                zero_point: vec![0; 3],
+                axis: Some(1),
+            },
+        );
         assert!(quantize(DType::I16, &[op(&x)], &bad).is_err());
     }
 
@@ -151,27 +183,61 @@ mod tests {
         let x = Tensor::I8(array![-10i8, 20].into_dyn());
         let in_ty = quant_ty(DType::I8, &[2], QuantParams::per_tensor(0.1, 0));
         let out_ty = quant_ty(DType::U8, &[2], QuantParams::per_tensor(0.2, 128));
-        let out = quantize(DType::U8, &[Operand { data: &x, ty: &in_ty }], &out_ty).unwrap();
+        let out = quantize(
+            DType::U8,
+            &[Operand {
+                data: &x,
+                ty: &in_ty,
+            }],
+            &out_ty,
+        )
+        .unwrap();
         assert_eq!(out, Tensor::U8(array![123u8, 138].into_dyn()));
         assert!(dequantize(&[op(&x)]).is_err());
         let f = f32t(&[1], &[1.5]);
         assert_eq!(dequantize(&[op(&f)]).unwrap(), f);
         assert!(quantize(DType::I8, &[op(&f)], &TensorType::new(DType::I8, vec![1])).is_err());
-        assert!(quantize(DType::Bool, &[op(&f)], &quant_ty(DType::Bool, &[1], QuantParams::per_tensor(1.0, 0))).is_err());
+        assert!(quantize(
+            DType::Bool,
+            &[op(&f)],
+            &quant_ty(DType::Bool, &[1], QuantParams::per_tensor(1.0, 0))
+        )
+        .is_err());
     }
 
     #[test]
     fn cast_pairs() {
         let f = f32t(&[5], &[-2.7, -0.5, 0.0, 2.9, 300.0]);
-        assert_eq!(cast(DType::I32, &[op(&f)]).unwrap(), Tensor::I32(array![-2, 0, 0, 2, 300].into_dyn()));
-        assert_eq!(cast(DType::U8, &[op(&f)]).unwrap(), Tensor::U8(array![254u8, 0, 0, 2, 44].into_dyn()));
-        assert_eq!(cast(DType::Bool, &[op(&f)]).unwrap(), Tensor::Bool(array![true, true, false, true, true].into_dyn()));
+        assert_eq!(
+            cast(DType::I32, &[op(&f)]).unwrap(),
+            Tensor::I32(array![-2, 0, 0, 2, 300].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::U8, &[op(&f)]).unwrap(),
+            Tensor::U8(array![254u8, 0, 0, 2, 44].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::Bool, &[op(&f)]).unwrap(),
+            Tensor::Bool(array![true, true, false, true, true].into_dyn())
+        );
         let i = Tensor::I64(array![-1i64, 256, 3].into_dyn());
-        assert_eq!(cast(DType::U8, &[op(&i)]).unwrap(), Tensor::U8(array![255u8, 0, 3].into_dyn()));
-        assert_eq!(cast(DType::F32, &[op(&i)]).unwrap(), f32t(&[3], &[-1.0, 256.0, 3.0]));
+        assert_eq!(
+            cast(DType::U8, &[op(&i)]).unwrap(),
+            Tensor::U8(array![255u8, 0, 3].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::F32, &[op(&i)]).unwrap(),
+            f32t(&[3], &[-1.0, 256.0, 3.0])
+        );
         let b = Tensor::Bool(array![true, false].into_dyn());
-        assert_eq!(cast(DType::I16, &[op(&b)]).unwrap(), Tensor::I16(array![1i16, 0].into_dyn()));
-        assert_eq!(cast(DType::F32, &[op(&b)]).unwrap(), f32t(&[2], &[1.0, 0.0]));
+        assert_eq!(
+            cast(DType::I16, &[op(&b)]).unwrap(),
+            Tensor::I16(array![1i16, 0].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::F32, &[op(&b)]).unwrap(),
+            f32t(&[2], &[1.0, 0.0])
+        );
         assert_eq!(cast(DType::Bool, &[op(&b)]).unwrap(), b);
         assert!(cast(DType::F8E4M3, &[op(&b)]).is_err());
     }

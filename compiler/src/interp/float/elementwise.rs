@@ -29,7 +29,11 @@ pub(super) fn broadcast_zip<T: Copy, U>(
     }
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     let (Some(av), Some(bv)) = (a.broadcast(IxDyn(&shape)), b.broadcast(IxDyn(&shape))) else {
-        bail!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape());
+        bail!(
+            "shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        );
     };
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
 }
@@ -51,7 +55,11 @@ fn binary_typed<T: Num>(kind: BinaryKind, a: &ArrayD<T>, b: &ArrayD<T>) -> Resul
 }
 
 /// Binary op with broadcasting (f32 or integers), then the fused activation (f32 only).
-pub(super) fn binary(kind: BinaryKind, act: Option<Activation>, inputs: &[Operand<'_>]) -> Result<Tensor> {
+pub(super) fn binary(
+    kind: BinaryKind,
+    act: Option<Activation>,
+    inputs: &[Operand<'_>],
+) -> Result<Tensor> {
     arity(inputs, 2, 2)?;
     let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
     let out = num_variant!(a, "binary", V(x) => {
@@ -75,7 +83,13 @@ pub(super) fn prelu(inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 2, 2)?;
     let x = f32_input(inputs, 0, "prelu input")?;
     let s = f32_input(inputs, 1, "prelu slope")?;
-    Ok(Tensor::F32(broadcast_zip(x, s, |x, s| if x < 0.0 { s * x } else { x })?))
+    Ok(Tensor::F32(broadcast_zip(x, s, |x, s| {
+        if x < 0.0 {
+            s * x
+        } else {
+            x
+        }
+    })?))
 }
 
 /// A standalone activation on f32 data.
@@ -96,7 +110,10 @@ mod tests {
         let a = f32t(&[2, 1], &[1.0, 2.0]);
         let b = f32t(&[3], &[10.0, 20.0, 30.0]);
         let out = binary(BinaryKind::Add, None, &[op(&a), op(&b)]).unwrap();
-        assert_eq!(out, Tensor::F32(array![[11.0, 21.0, 31.0], [12.0, 22.0, 32.0]].into_dyn()));
+        assert_eq!(
+            out,
+            Tensor::F32(array![[11.0, 21.0, 31.0], [12.0, 22.0, 32.0]].into_dyn())
+        );
     }
 
     #[test]
@@ -113,9 +130,13 @@ mod tests {
     fn max_min_propagate_nan() {
         let a = f32t(&[2], &[f32::NAN, 1.0]);
         let b = f32t(&[2], &[0.0, 3.0]);
-        let Tensor::F32(o) = binary(BinaryKind::Max, None, &[op(&a), op(&b)]).unwrap() else { panic!() };
+        let Tensor::F32(o) = binary(BinaryKind::Max, None, &[op(&a), op(&b)]).unwrap() else {
+            panic!()
+        };
         assert!(o[0].is_nan() && o[1] == 3.0);
-        let Tensor::F32(o) = binary(BinaryKind::Min, None, &[op(&a), op(&b)]).unwrap() else { panic!() };
+        let Tensor::F32(o) = binary(BinaryKind::Min, None, &[op(&a), op(&b)]).unwrap() else {
+            panic!()
+        };
         assert!(o[0].is_nan() && o[1] == 1.0);
     }
 

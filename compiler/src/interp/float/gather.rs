@@ -29,8 +29,12 @@ pub(super) fn gather(axis: usize, inputs: &[Operand<'_>]) -> Result<Tensor> {
         idx.push(j as usize);
     }
     let shape = data.shape();
-    let out_shape: Vec<usize> =
-        shape[..axis].iter().chain(indices.shape()).chain(&shape[axis + 1..]).copied().collect();
+    let out_shape: Vec<usize> = shape[..axis]
+        .iter()
+        .chain(indices.shape())
+        .chain(&shape[axis + 1..])
+        .copied()
+        .collect();
     Ok(any_variant!(data, V(a) => {
         let picked = a.select(Axis(axis), &idx);
         V(picked.into_shape_with_order(IxDyn(&out_shape)).expect("select keeps the element count"))
@@ -48,7 +52,10 @@ mod tests {
         let x = f32t(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         let rows = Tensor::I64(array![[0i64, -1], [1, 1]].into_dyn());
         let out = gather(0, &[op(&x), op(&rows)]).unwrap();
-        assert_eq!(out, f32t(&[2, 2, 2], &[1.0, 2.0, 5.0, 6.0, 3.0, 4.0, 3.0, 4.0]));
+        assert_eq!(
+            out,
+            f32t(&[2, 2, 2], &[1.0, 2.0, 5.0, 6.0, 3.0, 4.0, 3.0, 4.0])
+        );
         let col = Tensor::I32(ndarray::arr0(-2).into_dyn());
         let out = gather(1, &[op(&x), op(&col)]).unwrap();
         assert_eq!(out, f32t(&[3], &[1.0, 3.0, 5.0]));
@@ -58,7 +65,10 @@ mod tests {
     fn integer_data_and_errors() {
         let x = Tensor::I64(array![10i64, 20, 30].into_dyn());
         let i = Tensor::I64(array![2i64, 0].into_dyn());
-        assert_eq!(gather(0, &[op(&x), op(&i)]).unwrap(), Tensor::I64(array![30i64, 10].into_dyn()));
+        assert_eq!(
+            gather(0, &[op(&x), op(&i)]).unwrap(),
+            Tensor::I64(array![30i64, 10].into_dyn())
+        );
         let bad = Tensor::I64(array![3i64].into_dyn());
         assert!(gather(0, &[op(&x), op(&bad)]).is_err());
         let neg = Tensor::I64(array![-4i64].into_dyn());

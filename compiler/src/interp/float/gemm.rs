@@ -28,7 +28,11 @@ pub(super) fn gemm(
     let a = if trans_a { a.reversed_axes() } else { a };
     let b = if trans_b { b.reversed_axes() } else { b };
     if a.ncols() != b.nrows() {
-        bail!("gemm inner dimensions differ: {:?} x {:?}", a.shape(), b.shape());
+        bail!(
+            "gemm inner dimensions differ: {:?} x {:?}",
+            a.shape(),
+            b.shape()
+        );
     }
     let mut out = a.dot(&b);
     if alpha != 1.0 {
@@ -38,7 +42,11 @@ pub(super) fn gemm(
         let c = f32_input(inputs, 2, "gemm C")?;
         let dim = out.raw_dim();
         let Some(cb) = c.broadcast(IxDyn(&[dim[0], dim[1]])) else {
-            bail!("gemm C of shape {:?} does not broadcast to {:?}", c.shape(), out.shape());
+            bail!(
+                "gemm C of shape {:?} does not broadcast to {:?}",
+                c.shape(),
+                out.shape()
+            );
         };
         out.zip_mut_with(&cb, |o, &c| *o += beta * c);
     }
@@ -60,7 +68,15 @@ mod tests {
         let c = f32t(&[2], &[1.0, -100.0]);
         let out = gemm(0.5, 2.0, true, false, None, &[op(&a), op(&b), op(&c)]).unwrap();
         assert_eq!(out, f32t(&[2, 2], &[3.0, -198.0, 5.0, -196.0]));
-        let out = gemm(0.5, 2.0, true, false, Some(Activation::Relu), &[op(&a), op(&b), op(&c)]).unwrap();
+        let out = gemm(
+            0.5,
+            2.0,
+            true,
+            false,
+            Some(Activation::Relu),
+            &[op(&a), op(&b), op(&c)],
+        )
+        .unwrap();
         assert_eq!(out, f32t(&[2, 2], &[3.0, 0.0, 5.0, 0.0]));
     }
 

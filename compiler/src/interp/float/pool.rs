@@ -31,7 +31,11 @@ pub(super) fn pool(
             let x = input(inputs, 0)?;
             num_variant!(x, "max pool", V(a) => { V(max_pool(a, w)?) })
         }
-        PoolKind::Avg => Tensor::F32(avg_pool(f32_input(inputs, 0, "average pool input")?, w, count_include_pad)?),
+        PoolKind::Avg => Tensor::F32(avg_pool(
+            f32_input(inputs, 0, "average pool input")?,
+            w,
+            count_include_pad,
+        )?),
     };
     match (out, act) {
         (out, None) => Ok(out),
@@ -53,7 +57,13 @@ struct AxisWindows {
     padded_len: Vec<usize>,
 }
 
-fn axis_windows(input: usize, kernel: usize, stride: usize, pad_before: usize, pad_after: usize) -> Result<AxisWindows> {
+fn axis_windows(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad_before: usize,
+    pad_after: usize,
+) -> Result<AxisWindows> {
     let size = conv_out_size(input, kernel, stride, 1, pad_before + pad_after)?;
     let mut valid = Vec::with_capacity(size);
     let mut padded_len = Vec::with_capacity(size);
@@ -66,7 +76,11 @@ fn axis_windows(input: usize, kernel: usize, stride: usize, pad_before: usize, p
         let (s, e) = clip(-(pad_before as i64), (input + pad_after) as i64);
         padded_len.push((e - s) as usize);
     }
-    Ok(AxisWindows { size, valid, padded_len })
+    Ok(AxisWindows {
+        size,
+        valid,
+        padded_len,
+    })
 }
 
 /// Runs `f(acc, pixel)` over the valid pixels of each window; `finish(acc, count)` ends a
@@ -85,7 +99,11 @@ fn pool_nhwc<T: Copy>(
     let data = x.as_slice().expect("standard layout");
     let mut out = vec![init; n * ys.size * xs.size * c];
     for (px, acc) in out.chunks_exact_mut(c.max(1)).enumerate() {
-        let (b, oy, ox) = (px / (ys.size * xs.size), px / xs.size % ys.size, px % xs.size);
+        let (b, oy, ox) = (
+            px / (ys.size * xs.size),
+            px / xs.size % ys.size,
+            px % xs.size,
+        );
         let ((y0, y1), (x0, x1)) = (ys.valid[oy], xs.valid[ox]);
         for iy in y0..y1 {
             for ix in x0..x1 {
@@ -93,7 +111,11 @@ fn pool_nhwc<T: Copy>(
                 step(acc, &data[at..at + c]);
             }
         }
-        finish(acc, (y1 - y0) * (x1 - x0), ys.padded_len[oy] * xs.padded_len[ox]);
+        finish(
+            acc,
+            (y1 - y0) * (x1 - x0),
+            ys.padded_len[oy] * xs.padded_len[ox],
+        );
     }
     let out = Array4::from_shape_vec((n, ys.size, xs.size, c), out).expect("sizes");
     Ok(from_nhwc(out, w.layout))
@@ -130,13 +152,21 @@ mod tests {
     use crate::interp::float::util::tests::{assert_close, f32t, op};
 
     fn win(layout: Layout, kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4]) -> Window {
-        Window { layout, kernel, strides, pads }
+        Window {
+            layout,
+            kernel,
+            strides,
+            pads,
+        }
     }
 
     #[test]
     fn max_and_avg_with_padding() {
         // 1x1x3x3 input 1..9, 2x2 window, stride 2, pad 1 on every side -> 2x2 output.
-        let x = f32t(&[1, 1, 3, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        let x = f32t(
+            &[1, 1, 3, 3],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        );
         let w = win(Layout::Nchw, [2, 2], [2, 2], [1, 1, 1, 1]);
         let max = pool(PoolKind::Max, &w, false, None, &[op(&x)]).unwrap();
         assert_eq!(max, f32t(&[1, 1, 2, 2], &[1.0, 3.0, 7.0, 9.0]));
@@ -159,22 +189,48 @@ mod tests {
     #[test]
     fn nhwc_matches_nchw() {
         let x = crate::interp::float::util::tests::rand(&[2, 3, 5, 4], 7);
-        let nhwc = x.clone().permuted_axes(vec![0, 2, 3, 1]).as_standard_layout().into_owned();
+        let nhwc = x
+            .clone()
+            .permuted_axes(vec![0, 2, 3, 1])
+            .as_standard_layout()
+            .into_owned();
         for kind in [PoolKind::Max, PoolKind::Avg] {
-            let a = pool(kind, &win(Layout::Nchw, [3, 2], [2, 1], [1, 0, 1, 1]), true, None, &[op(&Tensor::F32(x.clone()))]);
-            let b = pool(kind, &win(Layout::Nhwc, [3, 2], [2, 1], [1, 0, 1, 1]), true, None, &[op(&Tensor::F32(nhwc.clone()))]);
-            let (Tensor::F32(a), Tensor::F32(b)) = (a.unwrap(), b.unwrap()) else { panic!() };
-            let a = a.permuted_axes(vec![0, 2, 3, 1]).as_standard_layout().into_owned();
+            let a = pool(
+                kind,
+                &win(Layout::Nchw, [3, 2], [2, 1], [1, 0, 1, 1]),
+                true,
+                None,
+                &[op(&Tensor::F32(x.clone()))],
+            );
+            let b = pool(
+                kind,
+                &win(Layout::Nhwc, [3, 2], [2, 1], [1, 0, 1, 1]),
+                true,
+                None,
+                &[op(&Tensor::F32(nhwc.clone()))],
+            );
+            let (Tensor::F32(a), Tensor::F32(b)) = (a.unwrap(), b.unwrap()) else {
+                panic!()
+            };
+            let a = a
+                .permuted_axes(vec![0, 2, 3, 1])
+                .as_standard_layout()
+                .into_owned();
             assert_close(&a, &b, 1e-6);
         }
     }
 
     #[test]
     fn max_pool_on_integers_and_errors() {
-        let x = Tensor::I8(ndarray::ArrayD::from_shape_vec(vec![1, 2, 2, 1], vec![-5i8, 7, 3, -1]).unwrap());
+        let x = Tensor::I8(
+            ndarray::ArrayD::from_shape_vec(vec![1, 2, 2, 1], vec![-5i8, 7, 3, -1]).unwrap(),
+        );
         let w = win(Layout::Nhwc, [2, 2], [1, 1], [0; 4]);
         let out = pool(PoolKind::Max, &w, false, None, &[op(&x)]).unwrap();
-        assert_eq!(out, Tensor::I8(ndarray::ArrayD::from_shape_vec(vec![1, 1, 1, 1], vec![7i8]).unwrap()));
+        assert_eq!(
+            out,
+            Tensor::I8(ndarray::ArrayD::from_shape_vec(vec![1, 1, 1, 1], vec![7i8]).unwrap())
+        );
         assert!(pool(PoolKind::Avg, &w, false, None, &[op(&x)]).is_err());
         assert!(pool(PoolKind::Max, &w, false, Some(Activation::Relu), &[op(&x)]).is_err());
         let big = win(Layout::Nhwc, [3, 3], [1, 1], [0; 4]);

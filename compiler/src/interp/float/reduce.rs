@@ -9,7 +9,12 @@ use ndarray::{ArrayD, Axis};
 
 /// Reduces `axes` (in any order, duplicates ignored); `keep_dims` keeps them as size 1.
 /// Max and min propagate NaN; over an empty axis they give the type's lowest/highest value.
-pub(super) fn reduce(kind: ReduceKind, axes: &[usize], keep_dims: bool, inputs: &[Operand<'_>]) -> Result<Tensor> {
+pub(super) fn reduce(
+    kind: ReduceKind,
+    axes: &[usize],
+    keep_dims: bool,
+    inputs: &[Operand<'_>],
+) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     for &a in axes {
@@ -21,7 +26,12 @@ pub(super) fn reduce(kind: ReduceKind, axes: &[usize], keep_dims: bool, inputs: 
     Ok(num_variant!(x, "reduce", V(a) => { V(reduce_typed(kind, &axes, keep_dims, a)) }))
 }
 
-fn reduce_typed<T: Num>(kind: ReduceKind, axes: &[usize], keep_dims: bool, x: &ArrayD<T>) -> ArrayD<T> {
+fn reduce_typed<T: Num>(
+    kind: ReduceKind,
+    axes: &[usize],
+    keep_dims: bool,
+    x: &ArrayD<T>,
+) -> ArrayD<T> {
     let (init, f): (T, fn(T, T) -> T) = match kind {
         ReduceKind::Sum | ReduceKind::Mean => (T::default(), T::add),
         ReduceKind::Max => (T::LOWEST, T::max_nan),
@@ -52,10 +62,22 @@ mod tests {
     #[test]
     fn reduces_axes_with_and_without_keep_dims() {
         let x = f32t(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 9.0]);
-        assert_eq!(reduce(ReduceKind::Sum, &[1], false, &[op(&x)]).unwrap(), f32t(&[2], &[6.0, 18.0]));
-        assert_eq!(reduce(ReduceKind::Mean, &[0], true, &[op(&x)]).unwrap(), f32t(&[1, 3], &[2.5, 3.5, 6.0]));
-        assert_eq!(reduce(ReduceKind::Max, &[1, 0], false, &[op(&x)]).unwrap(), f32t(&[], &[9.0]));
-        assert_eq!(reduce(ReduceKind::Min, &[0, 1], true, &[op(&x)]).unwrap(), f32t(&[1, 1], &[1.0]));
+        assert_eq!(
+            reduce(ReduceKind::Sum, &[1], false, &[op(&x)]).unwrap(),
+            f32t(&[2], &[6.0, 18.0])
+        );
+        assert_eq!(
+            reduce(ReduceKind::Mean, &[0], true, &[op(&x)]).unwrap(),
+            f32t(&[1, 3], &[2.5, 3.5, 6.0])
+        );
+        assert_eq!(
+            reduce(ReduceKind::Max, &[1, 0], false, &[op(&x)]).unwrap(),
+            f32t(&[], &[9.0])
+        );
+        assert_eq!(
+            reduce(ReduceKind::Min, &[0, 1], true, &[op(&x)]).unwrap(),
+            f32t(&[1, 1], &[1.0])
+        );
         assert_eq!(reduce(ReduceKind::Sum, &[], false, &[op(&x)]).unwrap(), x);
     }
 

@@ -39,7 +39,10 @@ mod tests {
     #[test]
     fn reshape_keeps_order() {
         let x = f32t(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert_eq!(reshape(&[3, 2], &[op(&x)]).unwrap(), f32t(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        assert_eq!(
+            reshape(&[3, 2], &[op(&x)]).unwrap(),
+            f32t(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
         assert!(reshape(&[4], &[op(&x)]).is_err());
     }
 
@@ -47,8 +50,12 @@ mod tests {
     fn transpose_any_dtype() {
         let x = Tensor::Bool(array![[true, false, false], [true, true, false]].into_dyn());
         let t = transpose(&[1, 0], &[op(&x)]).unwrap();
-        assert_eq!(t, Tensor::Bool(array![[true, true], [false, true], [false, false]].into_dyn()));
-        let y = Tensor::I8(ndarray::ArrayD::from_shape_vec(vec![2, 1, 3], (0..6).collect()).unwrap());
+        assert_eq!(
+            t,
+            Tensor::Bool(array![[true, true], [false, true], [false, false]].into_dyn())
+        );
+        let y =
+            Tensor::I8(ndarray::ArrayD::from_shape_vec(vec![2, 1, 3], (0..6).collect()).unwrap());
         let t = transpose(&[2, 0, 1], &[op(&y)]).unwrap();
         assert_eq!(t.to_f64_vec(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
         assert_eq!(t.shape(), &[3, 2, 1]);

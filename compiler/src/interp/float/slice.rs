@@ -8,7 +8,12 @@ use ndarray::{Axis, Slice};
 
 /// One `(start, end, step)` per axis; negative bounds count from the end, out-of-range
 /// bounds are clamped, negative steps walk backwards.
-pub(super) fn slice(starts: &[i64], ends: &[i64], steps: &[i64], inputs: &[Operand<'_>]) -> Result<Tensor> {
+pub(super) fn slice(
+    starts: &[i64],
+    ends: &[i64],
+    steps: &[i64],
+    inputs: &[Operand<'_>],
+) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     let r = x.shape().len();

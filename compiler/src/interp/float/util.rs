@@ -72,7 +72,11 @@ pub(super) fn input<'a>(inputs: &[Operand<'a>], i: usize) -> Result<&'a Tensor> 
 }
 
 /// The f32 data of operand `i`; `what` names it in errors.
-pub(super) fn f32_input<'a>(inputs: &[Operand<'a>], i: usize, what: &str) -> Result<&'a ArrayD<f32>> {
+pub(super) fn f32_input<'a>(
+    inputs: &[Operand<'a>],
+    i: usize,
+    what: &str,
+) -> Result<&'a ArrayD<f32>> {
     let t = input(inputs, i)?;
     match t.as_f32() {
         Some(a) => Ok(a),
@@ -111,7 +115,11 @@ pub(super) fn to_nhwc<T: Clone>(x: &ArrayD<T>, layout: Layout, what: &str) -> Re
 pub(super) fn from_nhwc<T: Clone>(x: Array4<T>, layout: Layout) -> ArrayD<T> {
     match layout {
         Layout::Nhwc => x.into_dyn(),
-        Layout::Nchw => x.permuted_axes([0, 3, 1, 2]).as_standard_layout().into_owned().into_dyn(),
+        Layout::Nchw => x
+            .permuted_axes([0, 3, 1, 2])
+            .as_standard_layout()
+            .into_owned()
+            .into_dyn(),
     }
 }
 
@@ -148,14 +156,21 @@ pub(super) mod tests {
 
     /// An operand whose static type is the tensor's own (leaked: tests only).
     pub fn op(t: &Tensor) -> Operand<'_> {
-        Operand { data: t, ty: Box::leak(Box::new(t.tensor_type())) }
+        Operand {
+            data: t,
+            ty: Box::leak(Box::new(t.tensor_type())),
+        }
     }
 
     /// A deterministic pseudo-random f32 tensor in [-1, 1).
     pub fn rand(shape: &[usize], seed: u64) -> ArrayD<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ArrayD::from_shape_simple_fn(IxDyn(shape), || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
     }
@@ -164,7 +179,10 @@ pub(super) mod tests {
     pub fn assert_close(a: &ArrayD<f32>, b: &ArrayD<f32>, tol: f32) {
         assert_eq!(a.shape(), b.shape());
         for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "element {i}: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= tol * (1.0 + y.abs()),
+                "element {i}: {x} vs {y}"
+            );
         }
     }
 }
