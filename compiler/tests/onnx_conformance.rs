@@ -19,13 +19,58 @@ use std::time::{Duration, Instant};
 
 /// Op types the importer supports.
 const SCOPE: &[&str] = &[
-    "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
-    "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Softmax", "LogSoftmax",
-    "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Pad",
-    "ReduceMean", "ReduceMax", "Constant", "Identity", "Dropout", "Shape", "Gather", "Resize",
-    "Upsample", "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "Cast",
-    "Max", "Min", "PRelu", "Sum", "ReduceMin", "ReduceSum", "ConstantOfShape",
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "LeakyRelu",
+    "Clip",
+    "Sigmoid",
+    "Tanh",
+    "HardSigmoid",
+    "HardSwish",
+    "Softmax",
+    "LogSoftmax",
+    "BatchNormalization",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Flatten",
+    "Reshape",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Concat",
+    "Split",
+    "Slice",
+    "Pad",
+    "ReduceMean",
+    "ReduceMax",
+    "Constant",
+    "Identity",
+    "Dropout",
+    "Shape",
+    "Gather",
+    "Resize",
+    "Upsample",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "Cast",
+    "Max",
+    "Min",
+    "PRelu",
+    "Sum",
+    "ReduceMin",
+    "ReduceSum",
+    "ConstantOfShape",
 ];
 
 /// Required pass rate over in-scope node cases.
@@ -47,7 +92,11 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
     let (inputs, expected) = (read_all("input")?, read_all("output")?);
     let got = interp::run(&g, &inputs).map_err(|e| format!("run: {e}"))?;
     if got.len() != expected.len() {
-        return Err(format!("{} outputs, {} expected", got.len(), expected.len()));
+        return Err(format!(
+            "{} outputs, {} expected",
+            got.len(),
+            expected.len()
+        ));
     }
     for (k, (a, b)) in got.iter().zip(&expected).enumerate() {
         common::allclose(a, b, rtol, atol).map_err(|e| format!("output {k}: {e}"))?;
@@ -58,11 +107,13 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
 /// Runs `run_case`, turning a panic into an error.
 fn run_guarded(dir: &Path, rtol: f64, atol: f64) -> (Result<(), String>, Duration) {
     let t = Instant::now();
-    let r = std::panic::catch_unwind(|| run_case(dir, rtol, atol))
-        .unwrap_or_else(|p| {
-            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-            Err(format!("PANIC: {}", msg.unwrap_or_default()))
-        });
+    let r = std::panic::catch_unwind(|| run_case(dir, rtol, atol)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(format!("PANIC: {}", msg.unwrap_or_default()))
+    });
     (r, t.elapsed())
 }
 
@@ -81,7 +132,12 @@ fn load_index(dir: &Path) -> Vec<Case> {
         .iter()
         .map(|e| Case {
             name: e["name"].as_str().unwrap().to_string(),
-            ops: e["op_types"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect(),
+            ops: e["op_types"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap().to_string())
+                .collect(),
             rtol: e["rtol"].as_f64().unwrap_or(1e-3),
             atol: e["atol"].as_f64().unwrap_or(1e-7),
         })
@@ -105,7 +161,9 @@ fn run_folder(dir: &Path, cases: &[&Case]) -> Vec<(String, Result<(), String>, D
 
 #[test]
 fn node_conformance() {
-    let Some(dir) = common::testdata("onnx-node") else { return };
+    let Some(dir) = common::testdata("onnx-node") else {
+        return;
+    };
     let all = load_index(&dir);
     let cases: Vec<&Case> = all.iter().filter(|c| in_scope(c)).collect();
     let prev = std::panic::take_hook();
@@ -122,7 +180,11 @@ fn node_conformance() {
             }
         }
     }
-    println!("\nONNX node conformance ({} of {} cases in scope)", cases.len(), all.len());
+    println!(
+        "\nONNX node conformance ({} of {} cases in scope)",
+        cases.len(),
+        all.len()
+    );
     println!("{:<22} {:>6} {:>6}", "op type", "pass", "cases");
     for (op, (p, n)) in &per_op {
         println!("{op:<22} {p:>6} {n:>6}");
@@ -135,10 +197,24 @@ fn node_conformance() {
     let passed = results.len() - failures.len();
     let rate = passed as f64 / results.len().max(1) as f64;
     let secs: f64 = results.iter().map(|r| r.2.as_secs_f64()).sum();
-    println!("\nnode cases: {passed} passed, {} failed ({:.1}%), {secs:.1} s", failures.len(), 100.0 * rate);
+    println!(
+        "\nnode cases: {passed} passed, {} failed ({:.1}%), {secs:.1} s",
+        failures.len(),
+        100.0 * rate
+    );
     assert!(!results.is_empty(), "no in-scope cases found");
-    assert!(failures.iter().all(|(_, r, _)| !r.as_ref().unwrap_err().starts_with("PANIC")), "some cases panicked");
-    assert!(rate >= MIN_PASS_RATE, "pass rate {:.1}% is below {:.0}%", 100.0 * rate, 100.0 * MIN_PASS_RATE);
+    assert!(
+        failures
+            .iter()
+            .all(|(_, r, _)| !r.as_ref().unwrap_err().starts_with("PANIC")),
+        "some cases panicked"
+    );
+    assert!(
+        rate >= MIN_PASS_RATE,
+        "pass rate {:.1}% is below {:.0}%",
+        100.0 * rate,
+        100.0 * MIN_PASS_RATE
+    );
 }
 
 /// Whole-model folders: prints pass counts and asserts that every in-scope light model
@@ -148,15 +224,24 @@ fn model_conformance() {
     let mut light_failures = vec![];
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    for folder in ["onnx-light", "onnx-pytorch-converted", "onnx-pytorch-operator"] {
-        let Some(dir) = common::testdata(folder) else { continue };
+    for folder in [
+        "onnx-light",
+        "onnx-pytorch-converted",
+        "onnx-pytorch-operator",
+    ] {
+        let Some(dir) = common::testdata(folder) else {
+            continue;
+        };
         let all = load_index(&dir);
         let cases: Vec<&Case> = all.iter().collect();
         let results = run_folder(&dir, &cases);
         let passed = results.iter().filter(|r| r.1.is_ok()).count();
         let scoped = all.iter().filter(|c| in_scope(c)).count();
-        let scoped_passed =
-            all.iter().zip(&results).filter(|(c, r)| in_scope(c) && r.1.is_ok()).count();
+        let scoped_passed = all
+            .iter()
+            .zip(&results)
+            .filter(|(c, r)| in_scope(c) && r.1.is_ok())
+            .count();
         println!(
             "\n{folder}: {passed} of {} pass; in scope: {scoped_passed} of {scoped}",
             results.len()
@@ -174,5 +259,8 @@ fn model_conformance() {
         }
     }
     std::panic::set_hook(prev);
-    assert!(light_failures.is_empty(), "in-scope light models failed: {light_failures:?}");
+    assert!(
+        light_failures.is_empty(),
+        "in-scope light models failed: {light_failures:?}"
+    );
 }

@@ -6,20 +6,27 @@ use super::{opt_const_floats, opt_const_ints};
 use crate::ir::{CoordTransform, NearestRounding, Op, ResizeMode, ValueRef};
 use crate::Result;
 
-/// Resize / Upsample. The IR Resize maps coordinates with `out / in` per axis, so a
-/// `scales` input whose scale differs from the resulting `out / in` is rejected.
+/// Resize / Upsample. The IR Resize maps coordinates with `out / in` per axis; a
+/// `scales` input whose scale differs from the resulting `out / in` is carried along.
 pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let shape = imp.shape(x);
     let r = shape.len();
     let legacy = cx.op_type() == "Upsample" || imp.opset < 11;
     let axes = match cx.ints("axes")? {
-        Some(a) => a.iter().map(|&a| cx.axis(a, r)).collect::<Result<Vec<_>>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&a| cx.axis(a, r))
+            .collect::<Result<Vec<_>>>()?,
         None => (0..r).collect(),
     };
     let nonempty = |v: Option<Vec<f64>>| v.filter(|v| !v.is_empty());
     let (scales, sizes) = if cx.op_type() == "Upsample" && imp.opset < 9 {
-        (cx.floats("scales")?.map(|v| v.iter().map(|&s| s as f64).collect()), None)
+        (
+            cx.floats("scales")?
+                .map(|v| v.iter().map(|&s| s as f64).collect()),
+            None,
+        )
     } else if legacy {
         (nonempty(opt_const_floats(imp, cx, 1, "scales")?), None)
     } else {
@@ -69,15 +76,12 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         }
         (None, None) => return Err(cx.err("neither scales nor sizes are given")),
     }
-    for a in 0..r {
+    // The IR maps coordinates with `out / in` unless explicit scales are carried.
+    let differs = (0..r).any(|a| {
         let real = out[a] as f64 / shape[a].max(1) as f64;
-        if out[a] > 0 && (real - eff[a]).abs() > 1e-6 * eff[a] {
-            return Err(cx.err(format!(
-                "scale {} on axis {a} gives size {} (ratio {real}); only scales equal to out/in are supported",
-                eff[a], out[a]
-            )));
-        }
-    }
+        out[a] > 0 && (real - eff[a]).abs() > 1e-6 * eff[a]
+    });
+    let scales = differs.then(|| eff.iter().map(|&s| s as f32).collect::<Vec<f32>>());
     let mode = match cx.string("mode", "nearest")?.as_str() {
         "nearest" => ResizeMode::Nearest,
         "linear" | "bilinear" => ResizeMode::Linear,
@@ -92,17 +96,28 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         let nearest = match (up, down) {
             (true, _) => NearestRounding::Floor,
             (false, true) => NearestRounding::Ceil,
-            _ => return Err(cx.err("legacy nearest resize that both up- and downsamples is not supported")),
+            _ => {
+                return Err(
+                    cx.err("legacy nearest resize that both up- and downsamples is not supported")
+                )
+            }
         };
         (CoordTransform::Asymmetric, nearest)
     } else {
-        let coord = match cx.string("coordinate_transformation_mode", "half_pixel")?.as_str() {
+        let coord = match cx
+            .string("coordinate_transformation_mode", "half_pixel")?
+            .as_str()
+        {
             "half_pixel" => CoordTransform::HalfPixel,
             "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
             "align_corners" => CoordTransform::AlignCorners,
             "asymmetric" => CoordTransform::Asymmetric,
             "tf_half_pixel_for_nn" => CoordTransform::TfHalfPixelForNn,
-            m => return Err(cx.err(format!("coordinate_transformation_mode '{m}' is not supported"))),
+            m => {
+                return Err(cx.err(format!(
+                    "coordinate_transformation_mode '{m}' is not supported"
+                )))
+            }
         };
         let nearest = match cx.string("nearest_mode", "round_prefer_floor")?.as_str() {
             "round_prefer_floor" => NearestRounding::RoundPreferFloor,
@@ -113,5 +128,15 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         };
         (coord, nearest)
     };
-    imp.emit(Op::Resize { mode, coord, nearest, sizes: out }, &[x], cx.out(0))
+    imp.emit(
+        Op::Resize {
+            mode,
+            coord,
+            nearest,
+            sizes: out,
+            scales,
+        },
+        &[x],
+        cx.out(0),
+    )
 }
