@@ -558,9 +558,22 @@ impl Builder<'_> {
                 coord,
                 nearest,
                 sizes,
+                scales,
             } => {
-                let sz: Vec<i64> = sizes.iter().map(|&d| d as i64).collect();
-                let sz = self.i64s("sizes", &sz);
+                // ONNX takes either scales or sizes; scales keep the exact coordinate
+                // transform when they are not output / input.
+                let (sc, sz) = match scales {
+                    Some(s) => {
+                        let t = Tensor::F32(
+                            ArrayD::from_shape_vec(IxDyn(&[s.len()]), s.clone()).expect("1-D"),
+                        );
+                        (self.init("scales", t), String::new())
+                    }
+                    None => {
+                        let sz: Vec<i64> = sizes.iter().map(|&d| d as i64).collect();
+                        (String::new(), self.i64s("sizes", &sz))
+                    }
+                };
                 let coord = match coord {
                     CoordTransform::HalfPixel => "half_pixel",
                     CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
@@ -583,13 +596,11 @@ impl Builder<'_> {
                     attr("coordinate_transformation_mode", Attr::Str(coord.into())),
                     attr("nearest_mode", Attr::Str(nearest.into())),
                 ];
-                self.simple(
-                    "Resize",
-                    &name,
-                    vec![x[0].clone(), String::new(), String::new(), sz],
-                    attrs,
-                    None,
-                )
+                let mut ins = vec![x[0].clone(), String::new(), sc, sz];
+                while ins.last().is_some_and(|s| s.is_empty()) {
+                    ins.pop();
+                }
+                self.simple("Resize", &name, ins, attrs, None)
             }
             Op::DepthToSpace {
                 block,

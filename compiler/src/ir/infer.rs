@@ -380,11 +380,25 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             shape.extend_from_slice(&d.shape[axis + 1..]);
             vec![keep_q(d, shape)]
         }
-        Op::Resize { sizes, mode, .. } => {
+        Op::Resize {
+            sizes,
+            mode,
+            scales,
+            ..
+        } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
             if sizes.len() != x.shape.len() {
                 bail!("resize sizes {sizes:?} do not match rank of {:?}", x.shape);
+            }
+            if let Some(s) = scales
+                .as_ref()
+                .filter(|s| s.len() != sizes.len() || s.iter().any(|&v| v <= 0.0))
+            {
+                bail!(
+                    "resize scales {s:?} must be positive, one per axis of {:?}",
+                    x.shape
+                );
             }
             match mode {
                 super::op::ResizeMode::Nearest => vec![keep_q(x, sizes.clone())],

@@ -270,12 +270,15 @@ pub enum Op {
     },
     /// Gather along an axis with integer indices (negative indices wrap): (data, indices).
     Gather { axis: usize },
-    /// Resize to a static output shape: (x).
+    /// Resize to a static output shape: (x). The coordinate transform uses `scales` (one
+    /// per axis, ONNX `scales` input) when given, else `sizes[i] / input_dim[i]`.
     Resize {
         mode: ResizeMode,
         coord: CoordTransform,
         nearest: NearestRounding,
         sizes: Vec<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scales: Option<Vec<f32>>,
     },
     /// DepthToSpace on 4-D activations: (x).
     DepthToSpace {
