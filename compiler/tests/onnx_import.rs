@@ -292,6 +292,25 @@ fn qlinear_conv_puts_parameters_on_types() {
 }
 
 #[test]
+fn constant_forms_and_dropout_mask() {
+    let g = import(M {
+        opset: 13,
+        nodes: vec![
+            node("Constant", "", &[], &["t"], vec![("value", A::T(tensor_f32("", &[2], vec![1.0, 2.0])))]),
+            node("Constant", "", &[], &["f"], vec![("value_float", A::F(0.5))]),
+            node("Constant", "", &[], &["is"], vec![("value_ints", A::Is(vec![2, 1]))]),
+            node("Mul", "", &["t", "f"], &["tf"], vec![]),
+            node("Dropout", "", &["x"], &["d", "mask"], vec![]),
+            node("Add", "", &["d", "tf"], &["y"], vec![]),
+        ],
+        inputs: vec![vi("x", F, &[2])],
+        outputs: vec!["y", "is", "mask"],
+        inits: vec![],
+    });
+    insta::assert_snapshot!(summary(&g));
+}
+
+#[test]
 fn dynamic_batch_defaults_to_one_and_other_dims_must_be_known() {
     let m = |dims: &[i64]| M {
         opset: 13,

@@ -41,6 +41,18 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> Result<Tensor> {
     consts::tensor_from_proto(t).map_err(Error::new)
 }
 
+/// Largest element count of any tensor the importer creates or declares.
+const MAX_ELEMENTS: usize = 1 << 31;
+
+/// Element count of `shape`, rejecting overflowing or absurdly large shapes.
+pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| Error::new(format!("shape {shape:?} is too large")))
+}
+
 /// Import state: the IR graph being built and the ONNX value names bound so far.
 pub(crate) struct Importer {
     pub g: Graph,
@@ -200,8 +212,14 @@ impl Importer {
         names: &[&str],
         quant: Option<QuantParams>,
     ) -> Result<Vec<ValueRef>> {
+        if let Op::Reshape { shape: dims } | Op::Resize { sizes: dims, .. } = &op {
+            element_count(dims)?;
+        }
         let in_types: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
         let mut types = infer_types(&op, &in_types)?;
+        for t in &types {
+            element_count(&t.shape)?;
+        }
         if types.len() != names.len() {
             return Err(Error::new(format!(
                 "{} produces {} outputs, {} expected",

@@ -42,7 +42,7 @@ pub(super) fn reshape(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
                 infer = Some(i);
                 1
             }
-            d if d >= 0 => d as usize,
+            d if (0..1 << 32).contains(&d) => d as usize,
             _ => return Err(cx.err(format!("invalid target shape {spec:?}"))),
         });
     }
@@ -168,7 +168,8 @@ pub(super) fn slice(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         if sp[i] == 0 {
             return Err(cx.err("slice step must not be 0"));
         }
-        (starts[a], ends[a], steps[a]) = (st[i], en[i], sp[i]);
+        // Steps beyond any dimension behave alike; clamping keeps the arithmetic in range.
+        (starts[a], ends[a], steps[a]) = (st[i], en[i], sp[i].clamp(-(1 << 40), 1 << 40));
     }
     imp.emit(Op::Slice { starts, ends, steps }, &[x], cx.out(0))
 }
@@ -257,6 +258,7 @@ pub(super) fn constant_of_shape(imp: &mut Importer, cx: &NodeCtx) -> Result<Valu
         .to_i64_vec()
         .ok_or_else(|| cx.err("shape must hold integers"))?;
     let shape = cx.usizes("shape", &shape)?;
+    super::super::element_count(&shape).map_err(|e| cx.err(e.message))?;
     let fill = match cx.tensor("value")? {
         Some(t) => tensor_from_proto(t).map_err(|e| cx.err(e))?,
         None => Tensor::zeros(DType::F32, &[1]),
