@@ -12,5 +12,8 @@ pub fn handles(_op: &Op) -> bool {
 
 /// Evaluates `op` on quantized operands.
 pub fn eval(op: &Op, _inputs: &[Operand<'_>], _outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    bail!("the interpreter has no quantized kernel for '{}' yet", op.name())
+    bail!(
+        "the interpreter has no quantized kernel for '{}' yet",
+        op.name()
+    )
 }
