@@ -195,7 +195,7 @@ fn conv1d_and_same_padding() {
         opset: 17,
         nodes: vec![
             node("Conv", "c1", &["x", "w"], &["y"], vec![("auto_pad", A::S("SAME_UPPER")), ("strides", A::Is(vec![2]))]),
-            node("AveragePool", "p", &["y"], &["z"], vec![("kernel_shape", A::Is(vec![3])), ("ceil_mode", A::I(1)), ("strides", A::Is(vec![2]))]),
+            node("AveragePool", "p", &["y"], &["z"], vec![("kernel_shape", A::Is(vec![2])), ("ceil_mode", A::I(1)), ("strides", A::Is(vec![2]))]),
         ],
         inputs: vec![vi("x", F, &[1, 2, 10])],
         outputs: vec!["z"],

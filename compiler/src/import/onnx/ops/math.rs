@@ -71,10 +71,11 @@ pub(super) fn activation(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     imp.emit(Op::Activation { act }, &[cx.input(0)?], cx.out(0))
 }
 
-/// Clip: bounds from attributes (opset < 11) or constant inputs.
+/// Clip: bounds from attributes (opset < 11) or constant inputs. A missing bound is
+/// `f32::MIN`/`f32::MAX` (finite, so that the IR text form can print it).
 pub(super) fn clip(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let (min, max) = if imp.opset < 11 {
-        (cx.float("min", f32::NEG_INFINITY)?, cx.float("max", f32::INFINITY)?)
+        (cx.float("min", f32::MIN)?, cx.float("max", f32::MAX)?)
     } else {
         let bound = |i: usize, default: f32| -> Result<f32> {
             match opt_const_floats(imp, cx, i, if i == 1 { "min" } else { "max" })? {
@@ -83,7 +84,7 @@ pub(super) fn clip(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
                 Some(v) => Err(cx.err(format!("clip bound {i} must be a scalar, got {} values", v.len()))),
             }
         };
-        (bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?)
+        (bound(1, f32::MIN)?, bound(2, f32::MAX)?)
     };
     imp.emit(Op::Activation { act: Activation::Clip { min, max } }, &[cx.input(0)?], cx.out(0))
 }

@@ -6,8 +6,7 @@ use super::{opt_const_floats, opt_const_ints};
 use crate::ir::{CoordTransform, NearestRounding, Op, ResizeMode, ValueRef};
 use crate::Result;
 
-/// Resize / Upsample. The IR Resize maps coordinates with `out / in` per axis, so a
-/// `scales` input whose scale differs from the resulting `out / in` is rejected.
+/// Resize / Upsample; `scales` inputs (and aspect-ratio policies) are kept on the op.
 pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let shape = imp.shape(x);
@@ -28,6 +27,7 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     };
     let mut out = shape.clone();
     let mut eff = vec![1.0f64; r];
+    let mut explicit_scale = true;
     match (scales, sizes) {
         (_, Some(sz)) => {
             if sz.len() != axes.len() {
@@ -50,10 +50,8 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
                         eff[a] = s;
                     }
                 }
-                if fixed.is_none() {
-                    eff[a] = ratio(i);
-                }
             }
+            explicit_scale = fixed.is_some();
         }
         (Some(sc), None) => {
             if sc.len() != axes.len() {
@@ -69,15 +67,9 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         }
         (None, None) => return Err(cx.err("neither scales nor sizes are given")),
     }
-    for a in 0..r {
-        let real = out[a] as f64 / shape[a].max(1) as f64;
-        if out[a] > 0 && (real - eff[a]).abs() > 1e-6 * eff[a] {
-            return Err(cx.err(format!(
-                "scale {} on axis {a} gives size {} (ratio {real}); only scales equal to out/in are supported",
-                eff[a], out[a]
-            )));
-        }
-    }
+    // The coordinate transform uses ONNX's scales, which differ from out/in when the
+    // scaled size is not integral; plain `sizes` leave them implied.
+    let scales = explicit_scale.then(|| eff.iter().map(|&s| s as f32).collect());
     let mode = match cx.string("mode", "nearest")?.as_str() {
         "nearest" => ResizeMode::Nearest,
         "linear" | "bilinear" => ResizeMode::Linear,
@@ -113,5 +105,5 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         };
         (coord, nearest)
     };
-    imp.emit(Op::Resize { mode, coord, nearest, sizes: out }, &[x], cx.out(0))
+    imp.emit(Op::Resize { mode, coord, nearest, sizes: out, scales }, &[x], cx.out(0))
 }
