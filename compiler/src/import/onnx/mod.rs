@@ -21,6 +21,16 @@ use tract_onnx::pb;
 
 /// Imports an ONNX model from its serialized bytes.
 pub fn import_onnx_bytes(bytes: &[u8], name: &str) -> Result<Graph> {
+    import_onnx_with_constants(bytes, name, &HashMap::new())
+}
+
+/// Imports an ONNX model, binding the graph inputs named in `constants` to the given
+/// values (e.g. a shape or axes fed as an input); they are not graph inputs of the result.
+pub fn import_onnx_with_constants(
+    bytes: &[u8],
+    name: &str,
+    constants: &HashMap<String, Tensor>,
+) -> Result<Graph> {
     let model = pb::ModelProto::decode(bytes)
         .map_err(|e| Error::new(format!("not a valid ONNX protobuf: {e}")))?;
     let graph = model.graph.as_ref().ok_or_else(|| Error::new("the ONNX model has no graph"))?;
@@ -32,6 +42,15 @@ pub fn import_onnx_bytes(bytes: &[u8], name: &str) -> Result<Graph> {
         .max()
         .ok_or_else(|| Error::new("the ONNX model imports no default-domain opset"))?;
     let mut imp = Importer::new(name, opset, graph);
+    let mut bound: Vec<_> = constants.iter().collect();
+    bound.sort_by(|a, b| a.0.cmp(b.0));
+    for (input, t) in bound {
+        if !graph.input.iter().any(|i| &i.name == input) {
+            return Err(Error::new(format!("'{input}' is not a graph input")));
+        }
+        let v = imp.add_const(input, t.clone(), None);
+        imp.values.insert(input.clone(), v);
+    }
     imp.import_graph(graph)?;
     Ok(imp.finish())
 }
@@ -85,6 +104,9 @@ impl Importer {
             return Err(Error::new("sparse initializers are not supported"));
         }
         for init in &graph.initializer {
+            if self.values.contains_key(&init.name) {
+                continue; // bound by the caller
+            }
             let t = consts::tensor_from_proto(init)
                 .map_err(|e| Error::new(format!("initializer '{}': {e}", init.name)))?;
             let v = self.add_const(&init.name, t, None);

@@ -67,9 +67,6 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         }
         (None, None) => return Err(cx.err("neither scales nor sizes are given")),
     }
-    // The coordinate transform uses ONNX's scales, which differ from out/in when the
-    // scaled size is not integral; plain `sizes` leave them implied.
-    let scales = explicit_scale.then(|| eff.iter().map(|&s| s as f32).collect());
     let mode = match cx.string("mode", "nearest")?.as_str() {
         "nearest" => ResizeMode::Nearest,
         "linear" | "bilinear" => ResizeMode::Linear,
@@ -105,5 +102,10 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         };
         (coord, nearest)
     };
+    // The coordinate transform uses ONNX's scales, which differ from out/in when the
+    // scaled size is not integral; plain `sizes` leave them implied, and align_corners
+    // does not use them.
+    let scales = (explicit_scale && coord != CoordTransform::AlignCorners)
+        .then(|| eff.iter().map(|&s| s as f32).collect());
     imp.emit(Op::Resize { mode, coord, nearest, sizes: out, scales }, &[x], cx.out(0))
 }
