@@ -20,13 +20,58 @@ use std::time::{Duration, Instant};
 
 /// Op types the importer supports.
 const SCOPE: &[&str] = &[
-    "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
-    "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Softmax", "LogSoftmax",
-    "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Pad",
-    "ReduceMean", "ReduceMax", "Constant", "Identity", "Dropout", "Shape", "Gather", "Resize",
-    "Upsample", "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "Cast",
-    "Max", "Min", "PRelu", "Sum", "ReduceMin", "ReduceSum", "ConstantOfShape",
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "LeakyRelu",
+    "Clip",
+    "Sigmoid",
+    "Tanh",
+    "HardSigmoid",
+    "HardSwish",
+    "Softmax",
+    "LogSoftmax",
+    "BatchNormalization",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Flatten",
+    "Reshape",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Concat",
+    "Split",
+    "Slice",
+    "Pad",
+    "ReduceMean",
+    "ReduceMax",
+    "Constant",
+    "Identity",
+    "Dropout",
+    "Shape",
+    "Gather",
+    "Resize",
+    "Upsample",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "Cast",
+    "Max",
+    "Min",
+    "PRelu",
+    "Sum",
+    "ReduceMin",
+    "ReduceSum",
+    "ConstantOfShape",
 ];
 
 /// Required pass rate over in-scope node cases that the importer accepts (cases it
@@ -80,9 +125,22 @@ fn elem_type(v: &tract_onnx::pb::ValueInfoProto) -> Option<i32> {
 /// uint8, int16, int32, int64, bool, float8 e4m3fn / e5m2).
 fn uses_ir_types(model: &[u8]) -> bool {
     use tract_onnx::pb::tensor_proto::DataType as D;
-    let ok = [D::Float, D::Uint8, D::Int8, D::Int16, D::Int32, D::Int64, D::Bool, D::Float8e4m3fn, D::Float8e5m2];
+    let ok = [
+        D::Float,
+        D::Uint8,
+        D::Int8,
+        D::Int16,
+        D::Int32,
+        D::Int64,
+        D::Bool,
+        D::Float8e4m3fn,
+        D::Float8e5m2,
+    ];
     decode(model).is_ok_and(|g| {
-        g.input.iter().chain(&g.output).all(|v| elem_type(v).is_some_and(|t| ok.iter().any(|d| *d as i32 == t)))
+        g.input
+            .iter()
+            .chain(&g.output)
+            .all(|v| elem_type(v).is_some_and(|t| ok.iter().any(|d| *d as i32 == t)))
     })
 }
 
@@ -94,11 +152,22 @@ fn param_inputs(model: &[u8], all_ints: bool) -> Result<HashSet<String>, String>
     let mut names = HashSet::new();
     if all_ints {
         let ints = [D::Int64 as i32, D::Int32 as i32];
-        names.extend(g.input.iter().filter(|v| elem_type(v).is_some_and(|t| ints.contains(&t))).map(|v| v.name.clone()));
+        names.extend(
+            g.input
+                .iter()
+                .filter(|v| elem_type(v).is_some_and(|t| ints.contains(&t)))
+                .map(|v| v.name.clone()),
+        );
     }
     for n in &g.node {
         if let Some((_, slots)) = PARAM_SLOTS.iter().find(|(op, _)| *op == n.op_type) {
-            names.extend(slots.iter().filter_map(|&s| n.input.get(s)).filter(|s| !s.is_empty()).cloned());
+            names.extend(
+                slots
+                    .iter()
+                    .filter_map(|&s| n.input.get(s))
+                    .filter(|s| !s.is_empty())
+                    .cloned(),
+            );
         }
     }
     Ok(names)
@@ -118,11 +187,15 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
     };
     let (inputs, expected) = (read_all("input")?, read_all("output")?);
     // Bind parameter inputs; if the importer still needs a constant, bind integer inputs too.
-    let mut attempt = |all_ints| -> Result<_, String> {
+    let attempt = |all_ints| -> Result<_, String> {
         let params = param_inputs(&bytes, all_ints)?;
-        let (bound, free): (Vec<_>, Vec<_>) = inputs.iter().cloned().partition(|(n, _)| params.contains(n));
+        let (bound, free): (Vec<_>, Vec<_>) = inputs
+            .iter()
+            .cloned()
+            .partition(|(n, _)| params.contains(n));
         let bound: HashMap<String, Tensor> = bound.into_iter().collect();
-        let g = import_onnx_with_constants(&bytes, name, &bound).map_err(|e| format!("import: {e}"))?;
+        let g =
+            import_onnx_with_constants(&bytes, name, &bound).map_err(|e| format!("import: {e}"))?;
         Ok((g, free))
     };
     let (g, inputs) = match attempt(false) {
@@ -132,7 +205,11 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
     let inputs: Vec<Tensor> = inputs.into_iter().map(|(_, t)| t).collect();
     let got = interp::run(&g, &inputs).map_err(|e| format!("run: {e}"))?;
     if got.len() != expected.len() {
-        return Err(format!("{} outputs, {} expected", got.len(), expected.len()));
+        return Err(format!(
+            "{} outputs, {} expected",
+            got.len(),
+            expected.len()
+        ));
     }
     for (k, (a, (_, b))) in got.iter().zip(&expected).enumerate() {
         common::allclose(a, b, rtol, atol).map_err(|e| format!("output {k}: {e}"))?;
@@ -143,11 +220,13 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
 /// Runs `run_case`, turning a panic into an error.
 fn run_guarded(dir: &Path, rtol: f64, atol: f64) -> (Result<(), String>, Duration) {
     let t = Instant::now();
-    let r = std::panic::catch_unwind(|| run_case(dir, rtol, atol))
-        .unwrap_or_else(|p| {
-            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-            Err(format!("PANIC: {}", msg.unwrap_or_default()))
-        });
+    let r = std::panic::catch_unwind(|| run_case(dir, rtol, atol)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(format!("PANIC: {}", msg.unwrap_or_default()))
+    });
     (r, t.elapsed())
 }
 
@@ -166,7 +245,12 @@ fn load_index(dir: &Path) -> Vec<Case> {
         .iter()
         .map(|e| Case {
             name: e["name"].as_str().unwrap().to_string(),
-            ops: e["op_types"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect(),
+            ops: e["op_types"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap().to_string())
+                .collect(),
             rtol: e["rtol"].as_f64().unwrap_or(1e-3),
             atol: e["atol"].as_f64().unwrap_or(1e-7),
         })
@@ -190,11 +274,14 @@ fn run_folder(dir: &Path, cases: &[&Case]) -> Vec<(String, Result<(), String>, D
 
 #[test]
 fn node_conformance() {
-    let Some(dir) = common::testdata("onnx-node") else { return };
+    let Some(dir) = common::testdata("onnx-node") else {
+        return;
+    };
     let all = load_index(&dir);
     let by_ops: Vec<&Case> = all.iter().filter(|c| in_scope(c)).collect();
     let model = |c: &Case| std::fs::read(dir.join(&c.name).join("model.onnx")).unwrap_or_default();
-    let (cases, other_types): (Vec<&Case>, Vec<&Case>) = by_ops.iter().partition(|c| uses_ir_types(&model(c)));
+    let (cases, other_types): (Vec<&Case>, Vec<&Case>) =
+        by_ops.iter().partition(|c| uses_ir_types(&model(c)));
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let results = run_folder(&dir, &cases);
@@ -231,7 +318,10 @@ fn node_conformance() {
         println!("  {name}: {}", r.as_ref().unwrap_err());
     }
     let passed = results.len() - failures.len();
-    let rejected = failures.iter().filter(|(_, r, _)| is_rejection(r.as_ref().unwrap_err())).count();
+    let rejected = failures
+        .iter()
+        .filter(|(_, r, _)| is_rejection(r.as_ref().unwrap_err()))
+        .count();
     let rate = passed as f64 / results.len().max(1) as f64;
     let accepted_rate = passed as f64 / (results.len() - rejected).max(1) as f64;
     let secs: f64 = results.iter().map(|r| r.2.as_secs_f64()).sum();
@@ -244,7 +334,11 @@ fn node_conformance() {
         results.len() - rejected
     );
     assert!(!results.is_empty(), "no in-scope cases found");
-    let panics: Vec<_> = failures.iter().filter(|(_, r, _)| r.as_ref().unwrap_err().starts_with("PANIC")).map(|f| &f.0).collect();
+    let panics: Vec<_> = failures
+        .iter()
+        .filter(|(_, r, _)| r.as_ref().unwrap_err().starts_with("PANIC"))
+        .map(|f| &f.0)
+        .collect();
     assert!(panics.is_empty(), "cases panicked: {panics:?}");
     assert!(
         accepted_rate >= MIN_PASS_RATE,
@@ -261,15 +355,24 @@ fn model_conformance() {
     let mut light_failures = vec![];
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    for folder in ["onnx-light", "onnx-pytorch-converted", "onnx-pytorch-operator"] {
-        let Some(dir) = common::testdata(folder) else { continue };
+    for folder in [
+        "onnx-light",
+        "onnx-pytorch-converted",
+        "onnx-pytorch-operator",
+    ] {
+        let Some(dir) = common::testdata(folder) else {
+            continue;
+        };
         let all = load_index(&dir);
         let cases: Vec<&Case> = all.iter().collect();
         let results = run_folder(&dir, &cases);
         let passed = results.iter().filter(|r| r.1.is_ok()).count();
         let scoped = all.iter().filter(|c| in_scope(c)).count();
-        let scoped_passed =
-            all.iter().zip(&results).filter(|(c, r)| in_scope(c) && r.1.is_ok()).count();
+        let scoped_passed = all
+            .iter()
+            .zip(&results)
+            .filter(|(c, r)| in_scope(c) && r.1.is_ok())
+            .count();
         println!(
             "\n{folder}: {passed} of {} pass; in scope: {scoped_passed} of {scoped}",
             results.len()
@@ -287,5 +390,8 @@ fn model_conformance() {
         }
     }
     std::panic::set_hook(prev);
-    assert!(light_failures.is_empty(), "in-scope light models failed: {light_failures:?}");
+    assert!(
+        light_failures.is_empty(),
+        "in-scope light models failed: {light_failures:?}"
+    );
 }

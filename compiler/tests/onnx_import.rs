@@ -19,7 +19,11 @@ fn vi(name: &str, elem: DataType, dims: &[i64]) -> pb::ValueInfoProto {
         .iter()
         .map(|&d| Dimension {
             denotation: String::new(),
-            value: Some(if d < 0 { Value::DimParam("N".into()) } else { Value::DimValue(d) }),
+            value: Some(if d < 0 {
+                Value::DimParam("N".into())
+            } else {
+                Value::DimValue(d)
+            }),
         })
         .collect();
     pb::ValueInfoProto {
@@ -36,7 +40,10 @@ fn vi(name: &str, elem: DataType, dims: &[i64]) -> pb::ValueInfoProto {
 }
 
 fn out(name: &str) -> pb::ValueInfoProto {
-    pb::ValueInfoProto { name: name.into(), ..Default::default() }
+    pb::ValueInfoProto {
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 enum A {
@@ -51,7 +58,10 @@ fn node(op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<(&str, A)>
     let attribute = attrs
         .into_iter()
         .map(|(n, a)| {
-            let mut p = pb::AttributeProto { name: n.into(), ..Default::default() };
+            let mut p = pb::AttributeProto {
+                name: n.into(),
+                ..Default::default()
+            };
             match a {
                 A::I(i) => (p.r#type, p.i) = (AttributeType::Int as i32, i),
                 A::F(f) => (p.r#type, p.f) = (AttributeType::Float as i32, f),
@@ -73,7 +83,13 @@ fn node(op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<(&str, A)>
 }
 
 fn tensor_f32(name: &str, dims: &[i64], data: Vec<f32>) -> pb::TensorProto {
-    pb::TensorProto { name: name.into(), dims: dims.to_vec(), data_type: F as i32, float_data: data, ..Default::default() }
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: F as i32,
+        float_data: data,
+        ..Default::default()
+    }
 }
 
 fn tensor_i64(name: &str, dims: &[i64], data: Vec<i64>) -> pb::TensorProto {
@@ -88,7 +104,13 @@ fn tensor_i64(name: &str, dims: &[i64], data: Vec<i64>) -> pb::TensorProto {
 
 /// A tensor stored as raw little-endian bytes.
 fn raw(name: &str, dt: DataType, dims: &[i64], bytes: Vec<u8>) -> pb::TensorProto {
-    pb::TensorProto { name: name.into(), dims: dims.to_vec(), data_type: dt as i32, raw_data: bytes, ..Default::default() }
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: dt as i32,
+        raw_data: bytes,
+        ..Default::default()
+    }
 }
 
 fn ramp(n: usize) -> Vec<f32> {
@@ -106,7 +128,10 @@ struct M {
 fn encode(m: M) -> Vec<u8> {
     pb::ModelProto {
         ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: m.opset }],
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: m.opset,
+        }],
         graph: Some(pb::GraphProto {
             name: "g".into(),
             node: m.nodes,
@@ -127,7 +152,9 @@ fn import(m: M) -> Graph {
 }
 
 fn import_err(m: M) -> String {
-    import_onnx_bytes(&encode(m), "test").expect_err("import must fail").to_string()
+    import_onnx_bytes(&encode(m), "test")
+        .expect_err("import must fail")
+        .to_string()
 }
 
 fn summary(g: &Graph) -> String {
@@ -139,11 +166,35 @@ fn conv_pool_gemm_softmax() {
     let g = import(M {
         opset: 13,
         nodes: vec![
-            node("Conv", "conv0", &["x", "w", "b"], &["c"], vec![("pads", A::Is(vec![1, 1, 1, 1])), ("strides", A::Is(vec![2, 2]))]),
+            node(
+                "Conv",
+                "conv0",
+                &["x", "w", "b"],
+                &["c"],
+                vec![
+                    ("pads", A::Is(vec![1, 1, 1, 1])),
+                    ("strides", A::Is(vec![2, 2])),
+                ],
+            ),
             node("Relu", "", &["c"], &["r"], vec![]),
-            node("MaxPool", "pool", &["r"], &["p"], vec![("kernel_shape", A::Is(vec![2, 2])), ("strides", A::Is(vec![2, 2]))]),
+            node(
+                "MaxPool",
+                "pool",
+                &["r"],
+                &["p"],
+                vec![
+                    ("kernel_shape", A::Is(vec![2, 2])),
+                    ("strides", A::Is(vec![2, 2])),
+                ],
+            ),
             node("Flatten", "", &["p"], &["f"], vec![]),
-            node("Gemm", "fc", &["f", "fw", "fb"], &["y"], vec![("transB", A::I(1)), ("alpha", A::F(0.5))]),
+            node(
+                "Gemm",
+                "fc",
+                &["f", "fw", "fb"],
+                &["y"],
+                vec![("transB", A::I(1)), ("alpha", A::F(0.5))],
+            ),
             node("Softmax", "", &["y"], &["prob"], vec![]),
         ],
         inputs: vec![vi("x", F, &[-1, 3, 8, 8])],
@@ -162,7 +213,13 @@ fn conv_pool_gemm_softmax() {
 fn softmax_before_opset13_is_coerced_to_2d() {
     let m = |opset| M {
         opset,
-        nodes: vec![node("LogSoftmax", "sm", &["x"], &["y"], vec![("axis", A::I(1))])],
+        nodes: vec![node(
+            "LogSoftmax",
+            "sm",
+            &["x"],
+            &["y"],
+            vec![("axis", A::I(1))],
+        )],
         inputs: vec![vi("x", F, &[2, 3, 4])],
         outputs: vec!["y"],
         inits: vec![],
@@ -177,14 +234,30 @@ fn shape_chain_folds_to_a_constant_reshape() {
         opset: 13,
         nodes: vec![
             node("Shape", "", &["x"], &["s"], vec![]),
-            node("Gather", "", &["s", "zero"], &["n"], vec![("axis", A::I(0))]),
+            node(
+                "Gather",
+                "",
+                &["s", "zero"],
+                &["n"],
+                vec![("axis", A::I(0))],
+            ),
             node("Unsqueeze", "", &["n", "axes0"], &["n1"], vec![]),
-            node("Concat", "", &["n1", "minus1"], &["shape"], vec![("axis", A::I(0))]),
+            node(
+                "Concat",
+                "",
+                &["n1", "minus1"],
+                &["shape"],
+                vec![("axis", A::I(0))],
+            ),
             node("Reshape", "", &["x", "shape"], &["y"], vec![]),
         ],
         inputs: vec![vi("x", F, &[2, 3, 4])],
         outputs: vec!["y"],
-        inits: vec![tensor_i64("zero", &[], vec![0]), tensor_i64("axes0", &[1], vec![0]), tensor_i64("minus1", &[1], vec![-1])],
+        inits: vec![
+            tensor_i64("zero", &[], vec![0]),
+            tensor_i64("axes0", &[1], vec![0]),
+            tensor_i64("minus1", &[1], vec![-1]),
+        ],
     });
     insta::assert_snapshot!(summary(&g));
 }
@@ -194,8 +267,27 @@ fn conv1d_and_same_padding() {
     let g = import(M {
         opset: 17,
         nodes: vec![
-            node("Conv", "c1", &["x", "w"], &["y"], vec![("auto_pad", A::S("SAME_UPPER")), ("strides", A::Is(vec![2]))]),
-            node("AveragePool", "p", &["y"], &["z"], vec![("kernel_shape", A::Is(vec![2])), ("ceil_mode", A::I(1)), ("strides", A::Is(vec![2]))]),
+            node(
+                "Conv",
+                "c1",
+                &["x", "w"],
+                &["y"],
+                vec![
+                    ("auto_pad", A::S("SAME_UPPER")),
+                    ("strides", A::Is(vec![2])),
+                ],
+            ),
+            node(
+                "AveragePool",
+                "p",
+                &["y"],
+                &["z"],
+                vec![
+                    ("kernel_shape", A::Is(vec![2])),
+                    ("ceil_mode", A::I(1)),
+                    ("strides", A::Is(vec![2])),
+                ],
+            ),
         ],
         inputs: vec![vi("x", F, &[1, 2, 10])],
         outputs: vec!["z"],
@@ -213,7 +305,11 @@ fn conv_transpose_output_shape() {
             "ct",
             &["x", "w"],
             &["y"],
-            vec![("strides", A::Is(vec![2, 2])), ("output_shape", A::Is(vec![9, 10])), ("auto_pad", A::S("SAME_UPPER"))],
+            vec![
+                ("strides", A::Is(vec![2, 2])),
+                ("output_shape", A::Is(vec![9, 10])),
+                ("auto_pad", A::S("SAME_UPPER")),
+            ],
         )],
         inputs: vec![vi("x", F, &[1, 2, 4, 5])],
         outputs: vec!["y"],
@@ -226,7 +322,13 @@ fn conv_transpose_output_shape() {
 fn clip_attribute_and_input_forms() {
     let attr = import(M {
         opset: 6,
-        nodes: vec![node("Clip", "", &["x"], &["y"], vec![("min", A::F(0.0)), ("max", A::F(6.0))])],
+        nodes: vec![node(
+            "Clip",
+            "",
+            &["x"],
+            &["y"],
+            vec![("min", A::F(0.0)), ("max", A::F(6.0))],
+        )],
         inputs: vec![vi("x", F, &[4])],
         outputs: vec!["y"],
         inits: vec![],
@@ -247,9 +349,21 @@ fn split_slice_pad_squeeze() {
     let g = import(M {
         opset: 18,
         nodes: vec![
-            node("Split", "", &["x"], &["a", "b", "c"], vec![("axis", A::I(1)), ("num_outputs", A::I(3))]),
+            node(
+                "Split",
+                "",
+                &["x"],
+                &["a", "b", "c"],
+                vec![("axis", A::I(1)), ("num_outputs", A::I(3))],
+            ),
             node("Slice", "", &["a", "st", "en", "ax", "sp"], &["s"], vec![]),
-            node("Pad", "", &["b", "pads"], &["p"], vec![("mode", A::S("reflect"))]),
+            node(
+                "Pad",
+                "",
+                &["b", "pads"],
+                &["p"],
+                vec![("mode", A::S("reflect"))],
+            ),
             node("Squeeze", "", &["c", "sq"], &["q"], vec![]),
         ],
         inputs: vec![vi("x", F, &[1, 7, 4])],
@@ -272,8 +386,20 @@ fn qlinear_conv_puts_parameters_on_types() {
     let g = import(M {
         opset: 13,
         nodes: vec![
-            node("QLinearConv", "qc", &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], &["y"], vec![]),
-            node("DequantizeLinear", "dq", &["y", "ys", "yz"], &["out"], vec![]),
+            node(
+                "QLinearConv",
+                "qc",
+                &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                &["y"],
+                vec![],
+            ),
+            node(
+                "DequantizeLinear",
+                "dq",
+                &["y", "ys", "yz"],
+                &["out"],
+                vec![],
+            ),
         ],
         inputs: vec![vi("x", DataType::Uint8, &[1, 2, 3, 3])],
         outputs: vec!["out"],
@@ -285,7 +411,12 @@ fn qlinear_conv_puts_parameters_on_types() {
             raw("wz", DataType::Int8, &[2], vec![0, 0]),
             tensor_f32("ys", &[], vec![0.75]),
             raw("yz", DataType::Uint8, &[], vec![100]),
-            raw("b", DataType::Int32, &[2], [7i32, -3].iter().flat_map(|v| v.to_le_bytes()).collect()),
+            raw(
+                "b",
+                DataType::Int32,
+                &[2],
+                [7i32, -3].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
         ],
     });
     insta::assert_snapshot!(summary(&g));
@@ -296,9 +427,27 @@ fn constant_forms_and_dropout_mask() {
     let g = import(M {
         opset: 13,
         nodes: vec![
-            node("Constant", "", &[], &["t"], vec![("value", A::T(tensor_f32("", &[2], vec![1.0, 2.0])))]),
-            node("Constant", "", &[], &["f"], vec![("value_float", A::F(0.5))]),
-            node("Constant", "", &[], &["is"], vec![("value_ints", A::Is(vec![2, 1]))]),
+            node(
+                "Constant",
+                "",
+                &[],
+                &["t"],
+                vec![("value", A::T(tensor_f32("", &[2], vec![1.0, 2.0])))],
+            ),
+            node(
+                "Constant",
+                "",
+                &[],
+                &["f"],
+                vec![("value_float", A::F(0.5))],
+            ),
+            node(
+                "Constant",
+                "",
+                &[],
+                &["is"],
+                vec![("value_ints", A::Is(vec![2, 1]))],
+            ),
             node("Mul", "", &["t", "f"], &["tf"], vec![]),
             node("Dropout", "", &["x"], &["d", "mask"], vec![]),
             node("Add", "", &["d", "tf"], &["y"], vec![]),
@@ -322,14 +471,20 @@ fn dynamic_batch_defaults_to_one_and_other_dims_must_be_known() {
     let g = import(m(&[-1, 3]));
     assert_eq!(g.ty(g.outputs()[0]).shape, vec![1, 3]);
     let e = import_err(m(&[1, -1]));
-    assert!(e.contains("graph input 'x'") && e.contains("dimension 1 is symbolic"), "{e}");
+    assert!(
+        e.contains("graph input 'x'") && e.contains("dimension 1 is symbolic"),
+        "{e}"
+    );
 }
 
 #[test]
 fn errors_name_the_node() {
     let m = |name: &str, op: &str, attrs| M {
         opset: 13,
-        nodes: vec![node("Relu", "", &["x"], &["r"], vec![]), node(op, name, &["r"], &["y"], attrs)],
+        nodes: vec![
+            node("Relu", "", &["x"], &["r"], vec![]),
+            node(op, name, &["r"], &["y"], attrs),
+        ],
         inputs: vec![vi("x", F, &[1, 4])],
         outputs: vec!["y"],
         inits: vec![],
@@ -337,9 +492,15 @@ fn errors_name_the_node() {
     let e = import_err(m("", "Erf", vec![]));
     assert_eq!(e, "node 'Erf #1': unsupported op type 'Erf'");
     let e = import_err(m("my_lrelu", "LeakyRelu", vec![("alpha", A::S("big"))]));
-    assert_eq!(e, "node 'my_lrelu': attribute 'alpha' must be FLOAT, found type STRING");
+    assert_eq!(
+        e,
+        "node 'my_lrelu': attribute 'alpha' must be FLOAT, found type STRING"
+    );
     let e = import_err(m("t", "Transpose", vec![("perm", A::Is(vec![0, 2]))]));
-    assert!(e.starts_with("node 't': axis 2 is out of range for rank 2"), "{e}");
+    assert!(
+        e.starts_with("node 't': axis 2 is out of range for rank 2"),
+        "{e}"
+    );
     let e = import_err(M {
         opset: 13,
         nodes: vec![node("Reshape", "rs", &["x", "x"], &["y"], vec![])],
@@ -347,7 +508,10 @@ fn errors_name_the_node() {
         outputs: vec!["y"],
         inits: vec![],
     });
-    assert!(e.contains("node 'rs'") && e.contains("must be a constant"), "{e}");
+    assert!(
+        e.contains("node 'rs'") && e.contains("must be a constant"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -362,13 +526,19 @@ fn initializer_forms() {
         inits: vec![w],
     };
     let e = import_err(m(ext));
-    assert!(e.contains("initializer 'w'") && e.contains("external data"), "{e}");
+    assert!(
+        e.contains("initializer 'w'") && e.contains("external data"),
+        "{e}"
+    );
     let e = import_err(m(raw("w", F, &[2], vec![0; 7])));
     assert!(e.contains("raw_data has 7 bytes, 8 expected"), "{e}");
     let e = import_err(m(tensor_f32("w", &[3], vec![1.0])));
     assert!(e.contains("float_data has 1 values, 3 expected"), "{e}");
     // float16 raw data becomes f32.
-    let half: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes()).collect();
+    let half: Vec<u8> = [1.5f32, -2.0]
+        .iter()
+        .flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes())
+        .collect();
     let g = import(m(raw("w", DataType::Float16, &[2], half)));
     assert!(summary(&g).contains("const [1.5, -2.0]"), "{}", summary(&g));
 }
@@ -381,7 +551,13 @@ fn sample_models() -> Vec<(String, Vec<u8>)> {
         encode(M {
             opset: 13,
             nodes: vec![
-                node("Conv", "c", &["x", "w"], &["y"], vec![("pads", A::Is(vec![1, 1, 1, 1]))]),
+                node(
+                    "Conv",
+                    "c",
+                    &["x", "w"],
+                    &["y"],
+                    vec![("pads", A::Is(vec![1, 1, 1, 1]))],
+                ),
                 node("Relu", "", &["y"], &["z"], vec![]),
             ],
             inputs: vec![vi("x", F, &[1, 2, 5, 5])],
@@ -390,7 +566,12 @@ fn sample_models() -> Vec<(String, Vec<u8>)> {
         }),
     )];
     if let Some(dir) = common::testdata("onnx/models") {
-        for name in ["cnn_bn_pool_softmax", "tensor_ops", "shape_reshape", "resize_modes"] {
+        for name in [
+            "cnn_bn_pool_softmax",
+            "tensor_ops",
+            "shape_reshape",
+            "resize_modes",
+        ] {
             if let Ok(b) = std::fs::read(dir.join(format!("{name}.onnx"))) {
                 v.push((name.to_string(), b));
             }
@@ -407,7 +588,9 @@ fn truncated_models_give_errors_not_panics() {
             let r = std::panic::catch_unwind(|| import_onnx_bytes(&bytes[..cut], "t"));
             match r {
                 Err(_) => panic!("{name}: panic on truncation at {cut} of {}", bytes.len()),
-                Ok(Ok(g)) => verify(&g).unwrap_or_else(|e| panic!("{name} cut {cut}: invalid graph: {e}")),
+                Ok(Ok(g)) => {
+                    verify(&g).unwrap_or_else(|e| panic!("{name} cut {cut}: invalid graph: {e}"))
+                }
                 Ok(Err(_)) => {}
             }
         }
@@ -433,7 +616,8 @@ fn corrupted_models_give_errors_not_panics() {
             let r = std::panic::catch_unwind(|| import_onnx_bytes(&b, "t"));
             match r {
                 Err(_) => panic!("{name}: panic on corrupted copy (trial {trial})"),
-                Ok(Ok(g)) => verify(&g).unwrap_or_else(|e| panic!("{name} trial {trial}: invalid graph: {e}")),
+                Ok(Ok(g)) => verify(&g)
+                    .unwrap_or_else(|e| panic!("{name} trial {trial}: invalid graph: {e}")),
                 Ok(Err(_)) => {}
             }
         }

@@ -65,7 +65,9 @@ fn numbered(dir: &Path, name: &str, kind: &str) -> Vec<Tensor> {
 
 #[test]
 fn generated_models_match_tract_and_onnxruntime() {
-    let Some(dir) = common::testdata("onnx/models") else { return };
+    let Some(dir) = common::testdata("onnx/models") else {
+        return;
+    };
     let mut models: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -74,7 +76,10 @@ fn generated_models_match_tract_and_onnxruntime() {
     models.sort();
     assert!(!models.is_empty(), "no models in {}", dir.display());
     let mut failures = vec![];
-    println!("{:<22} {:>4} {:>14} {:>14}  status", "model", "outs", "vs tract", "vs ort");
+    println!(
+        "{:<22} {:>4} {:>14} {:>14}  status",
+        "model", "outs", "vs tract", "vs ort"
+    );
     for path in &models {
         let name = path.file_stem().unwrap().to_str().unwrap();
         let inputs = numbered(&dir, name, "input");
@@ -86,12 +91,22 @@ fn generated_models_match_tract_and_onnxruntime() {
         let (ours, tract) = match (ours, tract) {
             (Ok(o), Ok(t)) => (o, t),
             (Err(e), _) => {
-                println!("{name:<22} {:>4} {:>14} {:>14}  nnopt error: {e}", ort.len(), "-", "-");
+                println!(
+                    "{name:<22} {:>4} {:>14} {:>14}  nnopt error: {e}",
+                    ort.len(),
+                    "-",
+                    "-"
+                );
                 failures.push(format!("{name}: nnopt: {e}"));
                 continue;
             }
             (_, Err(e)) => {
-                println!("{name:<22} {:>4} {:>14} {:>14}  tract error: {e}", ort.len(), "-", "-");
+                println!(
+                    "{name:<22} {:>4} {:>14} {:>14}  tract error: {e}",
+                    ort.len(),
+                    "-",
+                    "-"
+                );
                 failures.push(format!("{name}: tract: {e}"));
                 continue;
             }
@@ -100,15 +115,34 @@ fn generated_models_match_tract_and_onnxruntime() {
             if refs.len() != ours.len() {
                 return None;
             }
-            ours.iter().zip(refs).map(|(a, b)| common::rel_err(a, b)).try_fold(0.0f64, |m, e| e.map(|e| m.max(e)))
+            ours.iter()
+                .zip(refs)
+                .map(|(a, b)| common::rel_err(a, b))
+                .try_fold(0.0f64, |m, e| e.map(|e| m.max(e)))
         };
         let (vt, vo) = (worst(&tract), worst(&ort));
         let ok = vt.is_some_and(|e| e <= TOLERANCE) && vo.is_some_and(|e| e <= TOLERANCE);
         let show = |e: Option<f64>| e.map_or("shape/count".to_string(), |e| format!("{e:.3e}"));
-        println!("{name:<22} {:>4} {:>14} {:>14}  {}", ours.len(), show(vt), show(vo), if ok { "ok" } else { "FAIL" });
+        println!(
+            "{name:<22} {:>4} {:>14} {:>14}  {}",
+            ours.len(),
+            show(vt),
+            show(vo),
+            if ok { "ok" } else { "FAIL" }
+        );
         if !ok {
-            failures.push(format!("{name}: rel err vs tract {}, vs onnxruntime {}", show(vt), show(vo)));
+            failures.push(format!(
+                "{name}: rel err vs tract {}, vs onnxruntime {}",
+                show(vt),
+                show(vo)
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} models failed:\n{}", failures.len(), models.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} models failed:\n{}",
+        failures.len(),
+        models.len(),
+        failures.join("\n")
+    );
 }

@@ -26,7 +26,8 @@ impl NodeCtx<'_> {
 
     /// Input `i`, which must be present.
     pub fn input(&self, i: usize) -> Result<ValueRef> {
-        self.opt_input(i).ok_or_else(|| self.err(format!("input {i} is required")))
+        self.opt_input(i)
+            .ok_or_else(|| self.err(format!("input {i} is required")))
     }
 
     /// Input `i`, if present.
@@ -53,7 +54,9 @@ impl NodeCtx<'_> {
             Some(a) => Err(self.err(format!(
                 "attribute '{name}' must be {}, found type {}",
                 ty.as_str_name(),
-                AttributeType::try_from(a.r#type).map(|t| t.as_str_name()).unwrap_or("unknown")
+                AttributeType::try_from(a.r#type)
+                    .map(|t| t.as_str_name())
+                    .unwrap_or("unknown")
             ))),
         }
     }
@@ -65,22 +68,30 @@ impl NodeCtx<'_> {
 
     /// An INT attribute, or `default`.
     pub fn int(&self, name: &str, default: i64) -> Result<i64> {
-        Ok(self.attr(name, AttributeType::Int)?.map_or(default, |a| a.i))
+        Ok(self
+            .attr(name, AttributeType::Int)?
+            .map_or(default, |a| a.i))
     }
 
     /// A FLOAT attribute, or `default`.
     pub fn float(&self, name: &str, default: f32) -> Result<f32> {
-        Ok(self.attr(name, AttributeType::Float)?.map_or(default, |a| a.f))
+        Ok(self
+            .attr(name, AttributeType::Float)?
+            .map_or(default, |a| a.f))
     }
 
     /// An INTS attribute, if present.
     pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
-        Ok(self.attr(name, AttributeType::Ints)?.map(|a| a.ints.clone()))
+        Ok(self
+            .attr(name, AttributeType::Ints)?
+            .map(|a| a.ints.clone()))
     }
 
     /// A FLOATS attribute, if present.
     pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>> {
-        Ok(self.attr(name, AttributeType::Floats)?.map(|a| a.floats.clone()))
+        Ok(self
+            .attr(name, AttributeType::Floats)?
+            .map(|a| a.floats.clone()))
     }
 
     /// A STRING attribute, or `default`.
@@ -96,11 +107,11 @@ impl NodeCtx<'_> {
     pub fn tensor(&self, name: &str) -> Result<Option<&pb::TensorProto>> {
         match self.attr(name, AttributeType::Tensor)? {
             None => Ok(None),
-            Some(a) => a
-                .t
-                .as_ref()
-                .map(Some)
-                .ok_or_else(|| self.err(format!("attribute '{name}' has no tensor"))),
+            Some(a) => {
+                a.t.as_ref()
+                    .map(Some)
+                    .ok_or_else(|| self.err(format!("attribute '{name}' has no tensor")))
+            }
         }
     }
 

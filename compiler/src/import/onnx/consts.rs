@@ -24,7 +24,12 @@ pub fn dtype_of(code: i32) -> R<DType> {
         DataType::Bool => DType::Bool,
         DataType::Float8e4m3fn => DType::F8E4M3,
         DataType::Float8e5m2 => DType::F8E5M2,
-        other => return Err(format!("element type {} is not supported", other.as_str_name())),
+        other => {
+            return Err(format!(
+                "element type {} is not supported",
+                other.as_str_name()
+            ))
+        }
     })
 }
 
@@ -32,7 +37,8 @@ pub fn dtype_of(code: i32) -> R<DType> {
 /// batch of 1; other dimensions must be known.
 pub fn input_type(vi: &pb::ValueInfoProto) -> R<TensorType> {
     use pb::tensor_shape_proto::dimension::Value as Dim;
-    let Some(pb::type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+    let Some(pb::type_proto::Value::TensorType(tt)) =
+        vi.r#type.as_ref().and_then(|t| t.value.as_ref())
     else {
         return Err("only tensor inputs are supported".into());
     };
@@ -45,9 +51,15 @@ pub fn input_type(vi: &pb::ValueInfoProto) -> R<TensorType> {
             Some(Dim::DimValue(v)) => return Err(format!("dimension {i} is invalid ({v})")),
             _ if i == 0 => 1,
             Some(Dim::DimParam(p)) => {
-                return Err(format!("dimension {i} is symbolic ('{p}'); only the batch dimension may be"))
+                return Err(format!(
+                    "dimension {i} is symbolic ('{p}'); only the batch dimension may be"
+                ))
             }
-            None => return Err(format!("dimension {i} is unknown; only the batch dimension may be")),
+            None => {
+                return Err(format!(
+                    "dimension {i} is unknown; only the batch dimension may be"
+                ))
+            }
         });
     }
     super::element_count(&dims).map_err(|e| e.message)?;
@@ -63,9 +75,15 @@ fn array<T>(shape: &[usize], v: Vec<T>) -> R<ArrayD<T>> {
 /// Splits little-endian raw data into fixed-size chunks, checking the length.
 fn raw_chunks<const N: usize>(raw: &[u8], n: usize) -> R<impl Iterator<Item = [u8; N]> + '_> {
     if raw.len() != n * N {
-        return Err(format!("raw_data has {} bytes, {} expected", raw.len(), n * N));
+        return Err(format!(
+            "raw_data has {} bytes, {} expected",
+            raw.len(),
+            n * N
+        ));
     }
-    Ok(raw.chunks_exact(N).map(|c| c.try_into().expect("chunk size")))
+    Ok(raw
+        .chunks_exact(N)
+        .map(|c| c.try_into().expect("chunk size")))
 }
 
 fn typed<T: Copy>(field: &[T], n: usize, what: &str) -> R<Vec<T>> {
@@ -105,9 +123,14 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
         DataType::Double => Tensor::F32(array(
             &shape,
             if use_raw {
-                raw_chunks::<8>(raw, n)?.map(|b| f64::from_le_bytes(b) as f32).collect()
+                raw_chunks::<8>(raw, n)?
+                    .map(|b| f64::from_le_bytes(b) as f32)
+                    .collect()
             } else {
-                typed(&t.double_data, n, "double_data")?.into_iter().map(|x| x as f32).collect()
+                typed(&t.double_data, n, "double_data")?
+                    .into_iter()
+                    .map(|x| x as f32)
+                    .collect()
             },
         )?),
         dt @ (DataType::Float16 | DataType::Bfloat16) => {
@@ -165,14 +188,23 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
         DataType::Uint16 => Tensor::I32(array(
             &shape,
             if use_raw {
-                raw_chunks::<2>(raw, n)?.map(|b| u16::from_le_bytes(b) as i32).collect()
+                raw_chunks::<2>(raw, n)?
+                    .map(|b| u16::from_le_bytes(b) as i32)
+                    .collect()
             } else {
-                i32s("int32_data")?.into_iter().map(|x| x & 0xffff).collect()
+                i32s("int32_data")?
+                    .into_iter()
+                    .map(|x| x & 0xffff)
+                    .collect()
             },
         )?),
         DataType::Int32 => Tensor::I32(array(
             &shape,
-            if use_raw { raw_chunks::<4>(raw, n)?.map(i32::from_le_bytes).collect() } else { i32s("int32_data")? },
+            if use_raw {
+                raw_chunks::<4>(raw, n)?.map(i32::from_le_bytes).collect()
+            } else {
+                i32s("int32_data")?
+            },
         )?),
         DataType::Int64 => Tensor::I64(array(
             &shape,
@@ -185,9 +217,14 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
         DataType::Uint32 => Tensor::I64(array(
             &shape,
             if use_raw {
-                raw_chunks::<4>(raw, n)?.map(|b| u32::from_le_bytes(b) as i64).collect()
+                raw_chunks::<4>(raw, n)?
+                    .map(|b| u32::from_le_bytes(b) as i64)
+                    .collect()
             } else {
-                typed(&t.uint64_data, n, "uint64_data")?.into_iter().map(|x| x as i64).collect()
+                typed(&t.uint64_data, n, "uint64_data")?
+                    .into_iter()
+                    .map(|x| x as i64)
+                    .collect()
             },
         )?),
         DataType::Uint64 => {
@@ -202,6 +239,11 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
                 .collect::<R<Vec<i64>>>()?;
             Tensor::I64(array(&shape, v)?)
         }
-        other => return Err(format!("element type {} is not supported", other.as_str_name())),
+        other => {
+            return Err(format!(
+                "element type {} is not supported",
+                other.as_str_name()
+            ))
+        }
     })
 }

@@ -33,7 +33,10 @@ pub fn import_onnx_with_constants(
 ) -> Result<Graph> {
     let model = pb::ModelProto::decode(bytes)
         .map_err(|e| Error::new(format!("not a valid ONNX protobuf: {e}")))?;
-    let graph = model.graph.as_ref().ok_or_else(|| Error::new("the ONNX model has no graph"))?;
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::new("the ONNX model has no graph"))?;
     let opset = model
         .opset_import
         .iter()
@@ -86,7 +89,10 @@ pub(crate) struct Importer {
 
 impl Importer {
     fn new(name: &str, opset: i64, graph: &pb::GraphProto) -> Self {
-        let all = graph.node.iter().flat_map(|n| n.output.iter().chain(&n.input));
+        let all = graph
+            .node
+            .iter()
+            .flat_map(|n| n.output.iter().chain(&n.input));
         let all = all.chain(graph.input.iter().map(|i| &i.name));
         let all = all.chain(graph.initializer.iter().map(|i| &i.name));
         let reserved = all.cloned().collect();
@@ -127,10 +133,9 @@ impl Importer {
         }
         let mut outputs = Vec::with_capacity(graph.output.len());
         for o in &graph.output {
-            let v = self
-                .values
-                .get(&o.name)
-                .ok_or_else(|| Error::new(format!("graph output '{}' is never produced", o.name)))?;
+            let v = self.values.get(&o.name).ok_or_else(|| {
+                Error::new(format!("graph output '{}' is never produced", o.name))
+            })?;
             outputs.push(*v);
         }
         self.g.set_outputs(outputs);
@@ -150,13 +155,23 @@ impl Importer {
                 continue;
             }
             let v = self.values.get(name).ok_or_else(|| {
-                Error::at_node(&label, format!("input '{name}' is not defined before this node"))
+                Error::at_node(
+                    &label,
+                    format!("input '{name}' is not defined before this node"),
+                )
             })?;
             inputs.push(Some(*v));
         }
-        let cx = NodeCtx { node, label, inputs };
+        let cx = NodeCtx {
+            node,
+            label,
+            inputs,
+        };
         if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-            return Err(cx.err(format!("operator domain '{}' is not supported", node.domain)));
+            return Err(cx.err(format!(
+                "operator domain '{}' is not supported",
+                node.domain
+            )));
         }
         let results = ops::import(self, &cx).map_err(|e| e.in_node(&cx.label))?;
         for (k, name) in node.output.iter().enumerate() {
@@ -164,7 +179,10 @@ impl Importer {
                 continue;
             }
             let v = results.get(k).ok_or_else(|| {
-                cx.err(format!("output {k} ('{name}') of {} is not supported", node.op_type))
+                cx.err(format!(
+                    "output {k} ('{name}') of {} is not supported",
+                    node.op_type
+                ))
             })?;
             self.values.insert(name.clone(), *v);
         }
@@ -258,7 +276,10 @@ impl Importer {
         if foldable {
             let operands: Vec<Operand<'_>> = inputs
                 .iter()
-                .map(|&v| Operand { data: self.g.const_value(v).expect("checked"), ty: self.g.ty(v) })
+                .map(|&v| Operand {
+                    data: self.g.const_value(v).expect("checked"),
+                    ty: self.g.ty(v),
+                })
                 .collect();
             let results = eval_op(&op, &operands, &types)
                 .map_err(|e| Error::new(format!("constant folding failed: {}", e.message)))?;
@@ -272,11 +293,16 @@ impl Importer {
         let outputs: Vec<Value> = types
             .into_iter()
             .zip(names)
-            .map(|(ty, name)| Value { name: self.fresh(name), ty })
+            .map(|(ty, name)| Value {
+                name: self.fresh(name),
+                ty,
+            })
             .collect();
         let node_name = outputs[0].name.clone();
         let n = self.g.add_node(node_name, op, inputs, outputs);
-        Ok((0..names.len()).map(|output| ValueRef { node: n, output }).collect())
+        Ok((0..names.len())
+            .map(|output| ValueRef { node: n, output })
+            .collect())
     }
 
     /// Single-output [`Importer::emit_q`] without quantization parameters.
@@ -300,7 +326,9 @@ impl Importer {
             return Ok(x);
         }
         if !ty.dtype.is_quantizable_int() {
-            return Err(Error::new(format!("cannot attach quantization parameters to {ty}")));
+            return Err(Error::new(format!(
+                "cannot attach quantization parameters to {ty}"
+            )));
         }
         if let Some(t) = self.g.const_value(x) {
             let t = t.clone();

@@ -16,9 +16,19 @@ pub(super) struct Spatial {
 impl Spatial {
     /// IR `(strides, dilations, pads)` with a leading unit axis for 1-D ops.
     fn to_2d(&self) -> ([usize; 2], [usize; 2], [usize; 4]) {
-        let two = |v: &[usize], fill: usize| if v.len() == 1 { [fill, v[0]] } else { [v[0], v[1]] };
+        let two = |v: &[usize], fill: usize| {
+            if v.len() == 1 {
+                [fill, v[0]]
+            } else {
+                [v[0], v[1]]
+            }
+        };
         let (b, e) = (two(&self.begin, 0), two(&self.end, 0));
-        (two(&self.strides, 1), two(&self.dilations, 1), [b[0], b[1], e[0], e[1]])
+        (
+            two(&self.strides, 1),
+            two(&self.dilations, 1),
+            [b[0], b[1], e[0], e[1]],
+        )
     }
 }
 
@@ -27,7 +37,10 @@ pub(super) fn spatial_rank(cx: &NodeCtx, shape: &[usize]) -> Result<usize> {
     match shape.len() {
         3 => Ok(1),
         4 => Ok(2),
-        _ => Err(cx.err(format!("only 1-D and 2-D {} is supported, input shape is {shape:?}", cx.op_type()))),
+        _ => Err(cx.err(format!(
+            "only 1-D and 2-D {} is supported, input shape is {shape:?}",
+            cx.op_type()
+        ))),
     }
 }
 
@@ -35,7 +48,9 @@ fn per_axis(cx: &NodeCtx, name: &str, nd: usize, default: usize) -> Result<Vec<u
     match cx.ints(name)? {
         None => Ok(vec![default; nd]),
         Some(v) if v.len() == nd && v.iter().all(|&x| x >= 1) => cx.usizes(name, &v),
-        Some(v) => Err(cx.err(format!("'{name}' must have {nd} positive values, got {v:?}"))),
+        Some(v) => Err(cx.err(format!(
+            "'{name}' must have {nd} positive values, got {v:?}"
+        ))),
     }
 }
 
@@ -67,13 +82,22 @@ pub(super) fn parse_spatial(cx: &NodeCtx, input: &[usize], kernel: &[usize]) -> 
                 let eff = dilations[i] * (kernel[i].max(1) - 1) + 1;
                 let total = ((out.max(1) - 1) * strides[i] + eff).saturating_sub(input[i]);
                 let small = total / 2;
-                (b[i], e[i]) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                (b[i], e[i]) = if auto_pad == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
             }
             (b, e)
         }
         other => return Err(cx.err(format!("unknown auto_pad '{other}'"))),
     };
-    Ok(Spatial { strides, dilations, begin, end })
+    Ok(Spatial {
+        strides,
+        dilations,
+        begin,
+        end,
+    })
 }
 
 /// Kernel shape from the weight, checked against `kernel_shape` when given.
@@ -84,7 +108,9 @@ fn kernel_from_weight(cx: &NodeCtx, w: &[usize], nd: usize) -> Result<Vec<usize>
     let k = w[2..].to_vec();
     if let Some(ks) = cx.ints("kernel_shape")? {
         if cx.usizes("kernel_shape", &ks)? != k {
-            return Err(cx.err(format!("kernel_shape {ks:?} does not match weight shape {w:?}")));
+            return Err(cx.err(format!(
+                "kernel_shape {ks:?} does not match weight shape {w:?}"
+            )));
         }
     }
     Ok(k)
@@ -127,9 +153,20 @@ pub(super) fn conv_core(
         return Err(cx.err(format!("group must be positive, got {group}")));
     }
     let (strides, dilations, pads) = sp.to_2d();
-    let attrs = ConvAttrs { layout: Layout::Nchw, strides, dilations, pads, group: group as usize, activation: None };
+    let attrs = ConvAttrs {
+        layout: Layout::Nchw,
+        strides,
+        dilations,
+        pads,
+        group: group as usize,
+        activation: None,
+    };
     let out = cx.out(0).to_string();
-    let (mut x2, mut w2) = if nd == 1 { (lift(imp, x, &out)?, lift(imp, w, &format!("{out}_w"))?) } else { (x, w) };
+    let (mut x2, mut w2) = if nd == 1 {
+        (lift(imp, x, &out)?, lift(imp, w, &format!("{out}_w"))?)
+    } else {
+        (x, w)
+    };
     let mut b2 = b;
     let mut yq = None;
     if let Some(q) = quant {
@@ -142,7 +179,11 @@ pub(super) fn conv_core(
     }
     let mut ins = vec![x2, w2];
     ins.extend(b2);
-    let name = if nd == 1 { format!("{out}_conv2d") } else { out.clone() };
+    let name = if nd == 1 {
+        format!("{out}_conv2d")
+    } else {
+        out.clone()
+    };
     let y = imp.emit_q(Op::Conv(attrs), &ins, &[&name], yq)?[0];
     if nd == 1 {
         lower(imp, y, &out)
@@ -171,16 +212,23 @@ pub(super) fn conv_transpose(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRe
     };
     let auto_pad = cx.string("auto_pad", "NOTSET")?;
     let target: Option<Vec<usize>> = match cx.ints("output_shape")? {
-        Some(s) if s.len() == nd || s.len() == nd + 2 => Some(cx.usizes("output_shape", &s[s.len() - nd..])?),
+        Some(s) if s.len() == nd || s.len() == nd + 2 => {
+            Some(cx.usizes("output_shape", &s[s.len() - nd..])?)
+        }
         Some(s) => return Err(cx.err(format!("'output_shape' must have {nd} values, got {s:?}"))),
-        None if auto_pad.starts_with("SAME") => Some((0..nd).map(|i| xs[2 + i] * strides[i]).collect()),
+        None if auto_pad.starts_with("SAME") => {
+            Some((0..nd).map(|i| xs[2 + i] * strides[i]).collect())
+        }
         None => None,
     };
     let (begin, end) = match target {
         Some(t) => {
             let (mut b, mut e) = (vec![0; nd], vec![0; nd]);
             for i in 0..nd {
-                let full = strides[i] * (xs[2 + i].max(1) - 1) + out_pad[i] + dilations[i] * (kernel[i].max(1) - 1) + 1;
+                let full = strides[i] * (xs[2 + i].max(1) - 1)
+                    + out_pad[i]
+                    + dilations[i] * (kernel[i].max(1) - 1)
+                    + 1;
                 if t[i] > full {
                     out_pad[i] += t[i] - full;
                     continue;
@@ -202,16 +250,47 @@ pub(super) fn conv_transpose(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRe
     if group < 1 {
         return Err(cx.err(format!("group must be positive, got {group}")));
     }
-    let sp = Spatial { strides, dilations, begin, end };
+    let sp = Spatial {
+        strides,
+        dilations,
+        begin,
+        end,
+    };
     let (strides, dilations, pads) = sp.to_2d();
-    let output_padding = if nd == 1 { [0, out_pad[0]] } else { [out_pad[0], out_pad[1]] };
-    let conv = ConvAttrs { layout: Layout::Nchw, strides, dilations, pads, group: group as usize, activation: None };
+    let output_padding = if nd == 1 {
+        [0, out_pad[0]]
+    } else {
+        [out_pad[0], out_pad[1]]
+    };
+    let conv = ConvAttrs {
+        layout: Layout::Nchw,
+        strides,
+        dilations,
+        pads,
+        group: group as usize,
+        activation: None,
+    };
     let out = cx.out(0).to_string();
-    let (x2, w2) = if nd == 1 { (lift(imp, x, &out)?, lift(imp, w, &format!("{out}_w"))?) } else { (x, w) };
+    let (x2, w2) = if nd == 1 {
+        (lift(imp, x, &out)?, lift(imp, w, &format!("{out}_w"))?)
+    } else {
+        (x, w)
+    };
     let mut ins = vec![x2, w2];
     ins.extend(b);
-    let name = if nd == 1 { format!("{out}_conv2d") } else { out.clone() };
-    let y = imp.emit(Op::ConvTranspose { conv, output_padding }, &ins, &name)?;
+    let name = if nd == 1 {
+        format!("{out}_conv2d")
+    } else {
+        out.clone()
+    };
+    let y = imp.emit(
+        Op::ConvTranspose {
+            conv,
+            output_padding,
+        },
+        &ins,
+        &name,
+    )?;
     if nd == 1 {
         lower(imp, y, &out)
     } else {
@@ -224,14 +303,25 @@ pub(super) fn pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let xs = imp.shape(x);
     let nd = spatial_rank(cx, &xs)?;
-    let kind = if cx.op_type() == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
+    let kind = if cx.op_type() == "MaxPool" {
+        PoolKind::Max
+    } else {
+        PoolKind::Avg
+    };
     let kernel = match cx.ints("kernel_shape")? {
         Some(k) if k.len() == nd && k.iter().all(|&v| v >= 1) => cx.usizes("kernel_shape", &k)?,
-        k => return Err(cx.err(format!("'kernel_shape' must have {nd} positive values, got {k:?}"))),
+        k => {
+            return Err(cx.err(format!(
+                "'kernel_shape' must have {nd} positive values, got {k:?}"
+            )))
+        }
     };
     let mut sp = parse_spatial(cx, &xs[2..], &kernel)?;
     if sp.dilations.iter().any(|&d| d != 1) {
-        return Err(cx.err(format!("pooling with dilations {:?} is not supported", sp.dilations)));
+        return Err(cx.err(format!(
+            "pooling with dilations {:?} is not supported",
+            sp.dilations
+        )));
     }
     if cx.int("storage_order", 0)? != 0 {
         return Err(cx.err("storage_order=1 is not supported"));
@@ -256,8 +346,20 @@ pub(super) fn pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         }
     }
     let (strides, _, pads) = sp.to_2d();
-    let kernel2 = if nd == 1 { [1, kernel[0]] } else { [kernel[0], kernel[1]] };
-    let op = Op::Pool { kind, layout: Layout::Nchw, kernel: kernel2, strides, pads, count_include_pad, activation: None };
+    let kernel2 = if nd == 1 {
+        [1, kernel[0]]
+    } else {
+        [kernel[0], kernel[1]]
+    };
+    let op = Op::Pool {
+        kind,
+        layout: Layout::Nchw,
+        kernel: kernel2,
+        strides,
+        pads,
+        count_include_pad,
+        activation: None,
+    };
     let out = cx.out(0).to_string();
     if nd == 1 {
         let x2 = lift(imp, x, &out)?;

@@ -39,7 +39,9 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     if cx.int("broadcast", 0)? != 0 && cx.has("axis") {
         return Err(cx.err("legacy broadcast with an explicit axis (opset < 7) is not supported"));
     }
-    let ins: Vec<ValueRef> = (0..cx.inputs.len()).map(|i| cx.input(i)).collect::<Result<_>>()?;
+    let ins: Vec<ValueRef> = (0..cx.inputs.len())
+        .map(|i| cx.input(i))
+        .collect::<Result<_>>()?;
     let Some((&first, rest)) = ins.split_first() else {
         return Err(cx.err("needs at least one input"));
     };
@@ -52,8 +54,19 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let out = cx.out(0);
     let mut acc = first;
     for (i, &v) in rest.iter().enumerate() {
-        let name = if i + 1 == rest.len() { out.to_string() } else { format!("{out}_part{i}") };
-        acc = imp.emit(Op::Binary { kind, activation: None }, &[acc, v], &name)?;
+        let name = if i + 1 == rest.len() {
+            out.to_string()
+        } else {
+            format!("{out}_part{i}")
+        };
+        acc = imp.emit(
+            Op::Binary {
+                kind,
+                activation: None,
+            },
+            &[acc, v],
+            &name,
+        )?;
     }
     Ok(acc)
 }
@@ -62,10 +75,15 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
 pub(super) fn activation(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let act = match cx.op_type() {
         "Relu" => Activation::Relu,
-        "LeakyRelu" => Activation::LeakyRelu { alpha: cx.float("alpha", 0.01)? },
+        "LeakyRelu" => Activation::LeakyRelu {
+            alpha: cx.float("alpha", 0.01)?,
+        },
         "Sigmoid" => Activation::Sigmoid,
         "Tanh" => Activation::Tanh,
-        "HardSigmoid" => Activation::HardSigmoid { alpha: cx.float("alpha", 0.2)?, beta: cx.float("beta", 0.5)? },
+        "HardSigmoid" => Activation::HardSigmoid {
+            alpha: cx.float("alpha", 0.2)?,
+            beta: cx.float("beta", 0.5)?,
+        },
         _ => Activation::HardSwish,
     };
     imp.emit(Op::Activation { act }, &[cx.input(0)?], cx.out(0))
@@ -81,17 +99,34 @@ pub(super) fn clip(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             match opt_const_floats(imp, cx, i, if i == 1 { "min" } else { "max" })? {
                 None => Ok(default),
                 Some(v) if v.len() == 1 => Ok(v[0] as f32),
-                Some(v) => Err(cx.err(format!("clip bound {i} must be a scalar, got {} values", v.len()))),
+                Some(v) => Err(cx.err(format!(
+                    "clip bound {i} must be a scalar, got {} values",
+                    v.len()
+                ))),
             }
         };
         (bound(1, f32::MIN)?, bound(2, f32::MAX)?)
     };
-    imp.emit(Op::Activation { act: Activation::Clip { min, max } }, &[cx.input(0)?], cx.out(0))
+    imp.emit(
+        Op::Activation {
+            act: Activation::Clip { min, max },
+        },
+        &[cx.input(0)?],
+        cx.out(0),
+    )
 }
 
-/// PRelu.
+/// PRelu. A 1-D slope of one value per channel that does not broadcast numpy-style (the
+/// pre-opset-7 convention) is reshaped to `[C, 1, ...]`.
 pub(super) fn prelu(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
-    imp.emit(Op::PRelu, &[cx.input(0)?, cx.input(1)?], cx.out(0))
+    let (x, mut slope) = (cx.input(0)?, cx.input(1)?);
+    let (xs, ss) = (imp.shape(x), imp.shape(slope));
+    if ss.len() == 1 && xs.len() >= 3 && ss[0] == xs[1] && xs[xs.len() - 1] != ss[0] {
+        let mut shape = vec![1; xs.len() - 1];
+        shape[0] = ss[0];
+        slope = imp.reshape(slope, shape, &format!("{}_slope", cx.out(0)))?;
+    }
+    imp.emit(Op::PRelu, &[x, slope], cx.out(0))
 }
 
 /// Softmax / LogSoftmax. Before opset 13 the input is coerced to 2-D at `axis`, which is
@@ -101,7 +136,13 @@ pub(super) fn softmax(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let shape = imp.shape(x);
     let rank = shape.len();
     let log = cx.op_type() == "LogSoftmax";
-    let make = |axis: usize| if log { Op::LogSoftmax { axis } } else { Op::Softmax { axis, beta: 1.0 } };
+    let make = |axis: usize| {
+        if log {
+            Op::LogSoftmax { axis }
+        } else {
+            Op::Softmax { axis, beta: 1.0 }
+        }
+    };
     let out = cx.out(0).to_string();
     if rank == 0 {
         return Err(cx.err("softmax of a scalar"));
@@ -133,7 +174,10 @@ pub(super) fn batch_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     if imp.shape(ins[0]).len() < 2 {
         return Err(cx.err("input must have rank >= 2"));
     }
-    let op = Op::BatchNorm { epsilon: cx.float("epsilon", 1e-5)?, axis: 1 };
+    let op = Op::BatchNorm {
+        epsilon: cx.float("epsilon", 1e-5)?,
+        axis: 1,
+    };
     imp.emit(op, &ins, cx.out(0))
 }
 

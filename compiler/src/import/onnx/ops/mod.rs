@@ -76,7 +76,12 @@ fn opt_const_ints(imp: &Importer, cx: &NodeCtx, i: usize, what: &str) -> Result<
 }
 
 /// Float values of constant input `i`, if present.
-fn opt_const_floats(imp: &Importer, cx: &NodeCtx, i: usize, what: &str) -> Result<Option<Vec<f64>>> {
+fn opt_const_floats(
+    imp: &Importer,
+    cx: &NodeCtx,
+    i: usize,
+    what: &str,
+) -> Result<Option<Vec<f64>>> {
     if cx.opt_input(i).is_none() {
         return Ok(None);
     }

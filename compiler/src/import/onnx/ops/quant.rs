@@ -18,29 +18,53 @@ fn params(
     axis: i64,
     shape: &[usize],
 ) -> Result<(QuantParams, Option<DType>)> {
-    let scale: Vec<f32> = const_input(imp, cx, si, "scale")?.to_f64_vec().iter().map(|&s| s as f32).collect();
+    let scale: Vec<f32> = const_input(imp, cx, si, "scale")?
+        .to_f64_vec()
+        .iter()
+        .map(|&s| s as f32)
+        .collect();
     let (zp, zdt) = match cx.opt_input(zi) {
         None => (vec![0; scale.len()], None),
         Some(_) => {
             let t = const_input(imp, cx, zi, "zero point")?;
-            let v = t.to_i64_vec().ok_or_else(|| cx.err(format!("zero point of type {} is not supported", t.dtype())))?;
+            let v = t.to_i64_vec().ok_or_else(|| {
+                cx.err(format!("zero point of type {} is not supported", t.dtype()))
+            })?;
             (v, Some(t.dtype()))
         }
     };
     if scale.is_empty() || zp.len() != scale.len() {
-        return Err(cx.err(format!("{} scales and {} zero points", scale.len(), zp.len())));
+        return Err(cx.err(format!(
+            "{} scales and {} zero points",
+            scale.len(),
+            zp.len()
+        )));
     }
     let q = if scale.len() == 1 {
-        QuantParams { scale, zero_point: zp, axis: None }
+        QuantParams {
+            scale,
+            zero_point: zp,
+            axis: None,
+        }
     } else {
         let a = cx.axis(axis, shape.len())?;
         if shape[a] != scale.len() {
-            return Err(cx.err(format!("{} scales for axis {a} of shape {shape:?}", scale.len())));
+            return Err(cx.err(format!(
+                "{} scales for axis {a} of shape {shape:?}",
+                scale.len()
+            )));
         }
-        QuantParams { scale, zero_point: zp, axis: Some(a) }
+        QuantParams {
+            scale,
+            zero_point: zp,
+            axis: Some(a),
+        }
     };
     if q.scale.iter().any(|s| !s.is_finite() || *s <= 0.0) {
-        return Err(cx.err(format!("scales must be positive and finite, got {:?}", q.scale)));
+        return Err(cx.err(format!(
+            "scales must be positive and finite, got {:?}",
+            q.scale
+        )));
     }
     Ok((q, zdt))
 }
@@ -99,7 +123,17 @@ pub(super) fn qlinear_conv(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef>
         zero_point: vec![0; wq.scale.len()],
         axis: wq.axis,
     };
-    conv_core(imp, cx, (x, w, b), Some(ConvQuant { x: xq, w: wq, bias, y: yq }))
+    conv_core(
+        imp,
+        cx,
+        (x, w, b),
+        Some(ConvQuant {
+            x: xq,
+            w: wq,
+            bias,
+            y: yq,
+        }),
+    )
 }
 
 /// QLinearMatMul: a MatMul on quantized types (per-row `a` and per-column `b` allowed).

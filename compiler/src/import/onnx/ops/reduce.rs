@@ -13,8 +13,20 @@ pub(super) fn global_pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> 
     if r < 3 {
         return Err(cx.err("input must have rank >= 3"));
     }
-    let kind = if cx.op_type() == "GlobalMaxPool" { ReduceKind::Max } else { ReduceKind::Mean };
-    imp.emit(Op::Reduce { kind, axes: (2..r).collect(), keep_dims: true }, &[x], cx.out(0))
+    let kind = if cx.op_type() == "GlobalMaxPool" {
+        ReduceKind::Max
+    } else {
+        ReduceKind::Mean
+    };
+    imp.emit(
+        Op::Reduce {
+            kind,
+            axes: (2..r).collect(),
+            keep_dims: true,
+        },
+        &[x],
+        cx.out(0),
+    )
 }
 
 /// ReduceMean / ReduceMax / ReduceMin / ReduceSum, with axes as an attribute or (from
@@ -28,9 +40,16 @@ pub(super) fn reduce(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         "ReduceMin" => (ReduceKind::Min, 18),
         _ => (ReduceKind::Sum, 13),
     };
-    let axes = if imp.opset >= input_from { opt_const_ints(imp, cx, 1, "axes")? } else { cx.ints("axes")? };
+    let axes = if imp.opset >= input_from {
+        opt_const_ints(imp, cx, 1, "axes")?
+    } else {
+        cx.ints("axes")?
+    };
     let axes = axes.unwrap_or_default();
-    let mut axes = axes.iter().map(|&a| cx.axis(a, r)).collect::<Result<Vec<_>>>()?;
+    let mut axes = axes
+        .iter()
+        .map(|&a| cx.axis(a, r))
+        .collect::<Result<Vec<_>>>()?;
     if axes.is_empty() {
         if cx.int("noop_with_empty_axes", 0)? != 0 {
             return Ok(x);
@@ -40,5 +59,13 @@ pub(super) fn reduce(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     axes.sort_unstable();
     axes.dedup();
     let keep_dims = cx.int("keepdims", 1)? != 0;
-    imp.emit(Op::Reduce { kind, axes, keep_dims }, &[x], cx.out(0))
+    imp.emit(
+        Op::Reduce {
+            kind,
+            axes,
+            keep_dims,
+        },
+        &[x],
+        cx.out(0),
+    )
 }

@@ -13,12 +13,19 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let r = shape.len();
     let legacy = cx.op_type() == "Upsample" || imp.opset < 11;
     let axes = match cx.ints("axes")? {
-        Some(a) => a.iter().map(|&a| cx.axis(a, r)).collect::<Result<Vec<_>>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&a| cx.axis(a, r))
+            .collect::<Result<Vec<_>>>()?,
         None => (0..r).collect(),
     };
     let nonempty = |v: Option<Vec<f64>>| v.filter(|v| !v.is_empty());
     let (scales, sizes) = if cx.op_type() == "Upsample" && imp.opset < 9 {
-        (cx.floats("scales")?.map(|v| v.iter().map(|&s| s as f64).collect()), None)
+        (
+            cx.floats("scales")?
+                .map(|v| v.iter().map(|&s| s as f64).collect()),
+            None,
+        )
     } else if legacy {
         (nonempty(opt_const_floats(imp, cx, 1, "scales")?), None)
     } else {
@@ -58,7 +65,7 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
                 return Err(cx.err(format!("{} scales for {} axes", sc.len(), axes.len())));
             }
             for (i, &a) in axes.iter().enumerate() {
-                if !(sc[i] > 0.0) {
+                if sc[i].is_nan() || sc[i] <= 0.0 {
                     return Err(cx.err(format!("scale {} must be positive", sc[i])));
                 }
                 out[a] = (shape[a] as f64 * sc[i] as f32 as f64).floor() as usize;
@@ -81,17 +88,28 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         let nearest = match (up, down) {
             (true, _) => NearestRounding::Floor,
             (false, true) => NearestRounding::Ceil,
-            _ => return Err(cx.err("legacy nearest resize that both up- and downsamples is not supported")),
+            _ => {
+                return Err(
+                    cx.err("legacy nearest resize that both up- and downsamples is not supported")
+                )
+            }
         };
         (CoordTransform::Asymmetric, nearest)
     } else {
-        let coord = match cx.string("coordinate_transformation_mode", "half_pixel")?.as_str() {
+        let coord = match cx
+            .string("coordinate_transformation_mode", "half_pixel")?
+            .as_str()
+        {
             "half_pixel" => CoordTransform::HalfPixel,
             "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
             "align_corners" => CoordTransform::AlignCorners,
             "asymmetric" => CoordTransform::Asymmetric,
             "tf_half_pixel_for_nn" => CoordTransform::TfHalfPixelForNn,
-            m => return Err(cx.err(format!("coordinate_transformation_mode '{m}' is not supported"))),
+            m => {
+                return Err(cx.err(format!(
+                    "coordinate_transformation_mode '{m}' is not supported"
+                )))
+            }
         };
         let nearest = match cx.string("nearest_mode", "round_prefer_floor")?.as_str() {
             "round_prefer_floor" => NearestRounding::RoundPreferFloor,
@@ -107,5 +125,15 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     // does not use them.
     let scales = (explicit_scale && coord != CoordTransform::AlignCorners)
         .then(|| eff.iter().map(|&s| s as f32).collect());
-    imp.emit(Op::Resize { mode, coord, nearest, sizes: out, scales }, &[x], cx.out(0))
+    imp.emit(
+        Op::Resize {
+            mode,
+            coord,
+            nearest,
+            sizes: out,
+            scales,
+        },
+        &[x],
+        cx.out(0),
+    )
 }

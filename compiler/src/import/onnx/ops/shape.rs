@@ -22,7 +22,11 @@ pub(super) fn flatten(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let s = imp.shape(x);
     let axis = cx.int("axis", 1)?;
-    let axis = if axis == s.len() as i64 { s.len() } else { cx.axis(axis, s.len())? };
+    let axis = if axis == s.len() as i64 {
+        s.len()
+    } else {
+        cx.axis(axis, s.len())?
+    };
     let shape = vec![s[..axis].iter().product(), s[axis..].iter().product()];
     imp.emit(Op::Reshape { shape }, &[x], cx.out(0))
 }
@@ -37,7 +41,9 @@ pub(super) fn reshape(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let mut infer = None;
     for (i, &d) in spec.iter().enumerate() {
         shape.push(match d {
-            0 if !allow_zero => *s.get(i).ok_or_else(|| cx.err(format!("shape {spec:?}: 0 at {i} has no input dim")))?,
+            0 if !allow_zero => *s
+                .get(i)
+                .ok_or_else(|| cx.err(format!("shape {spec:?}: 0 at {i} has no input dim")))?,
             -1 if infer.is_none() => {
                 infer = Some(i);
                 1
@@ -49,7 +55,7 @@ pub(super) fn reshape(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let total: usize = s.iter().product();
     if let Some(i) = infer {
         let known: usize = shape.iter().product();
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(cx.err(format!("cannot reshape {s:?} to {spec:?}")));
         }
         shape[i] = total / known;
@@ -62,7 +68,10 @@ pub(super) fn transpose(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let r = imp.shape(x).len();
     let perm = match cx.ints("perm")? {
-        Some(p) => p.iter().map(|&a| cx.axis(a, r)).collect::<Result<Vec<_>>>()?,
+        Some(p) => p
+            .iter()
+            .map(|&a| cx.axis(a, r))
+            .collect::<Result<Vec<_>>>()?,
         None => (0..r).rev().collect(),
     };
     imp.emit(Op::Transpose { perm }, &[x], cx.out(0))
@@ -73,13 +82,19 @@ pub(super) fn squeeze(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let s = imp.shape(x);
     let axes = match ints_from(imp, cx, 1, "axes")? {
-        Some(a) => a.iter().map(|&a| cx.axis(a, s.len())).collect::<Result<Vec<_>>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&a| cx.axis(a, s.len()))
+            .collect::<Result<Vec<_>>>()?,
         None => (0..s.len()).filter(|&i| s[i] == 1).collect(),
     };
     if let Some(&a) = axes.iter().find(|&&a| s[a] != 1) {
         return Err(cx.err(format!("cannot squeeze axis {a} of shape {s:?}")));
     }
-    let shape = (0..s.len()).filter(|i| !axes.contains(i)).map(|i| s[i]).collect();
+    let shape = (0..s.len())
+        .filter(|i| !axes.contains(i))
+        .map(|i| s[i])
+        .collect();
     imp.emit(Op::Reshape { shape }, &[x], cx.out(0))
 }
 
@@ -89,13 +104,24 @@ pub(super) fn unsqueeze(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let s = imp.shape(x);
     let axes = ints_from(imp, cx, 1, "axes")?.ok_or_else(|| cx.err("no axes"))?;
     let r = s.len() + axes.len();
-    let mut axes = axes.iter().map(|&a| cx.axis(a, r)).collect::<Result<Vec<_>>>()?;
+    let mut axes = axes
+        .iter()
+        .map(|&a| cx.axis(a, r))
+        .collect::<Result<Vec<_>>>()?;
     axes.sort_unstable();
     if axes.windows(2).any(|w| w[0] == w[1]) {
         return Err(cx.err(format!("repeated axes {axes:?}")));
     }
     let mut dims = s.iter();
-    let shape = (0..r).map(|i| if axes.contains(&i) { 1 } else { *dims.next().expect("rank counted") }).collect();
+    let shape = (0..r)
+        .map(|i| {
+            if axes.contains(&i) {
+                1
+            } else {
+                *dims.next().expect("rank counted")
+            }
+        })
+        .collect();
     imp.emit(Op::Reshape { shape }, &[x], cx.out(0))
 }
 
@@ -120,22 +146,36 @@ pub(super) fn split(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
     let sizes = match ints_from(imp, cx, 1, "split")? {
         Some(v) => cx.usizes("split", &v)?,
         None => {
-            let parts = if cx.has("num_outputs") { cx.int("num_outputs", 0)? as usize } else { n_out };
+            let parts = if cx.has("num_outputs") {
+                cx.int("num_outputs", 0)? as usize
+            } else {
+                n_out
+            };
             if parts == 0 {
                 return Err(cx.err("no outputs to split into"));
             }
-            if !cx.has("num_outputs") && dim % parts != 0 {
-                return Err(cx.err(format!("dimension {dim} does not split into {parts} equal parts")));
+            if !cx.has("num_outputs") && !dim.is_multiple_of(parts) {
+                return Err(cx.err(format!(
+                    "dimension {dim} does not split into {parts} equal parts"
+                )));
             }
             let chunk = dim.div_ceil(parts);
-            (0..parts).map(|i| chunk.min(dim.saturating_sub(i * chunk))).collect()
+            (0..parts)
+                .map(|i| chunk.min(dim.saturating_sub(i * chunk)))
+                .collect()
         }
     };
     if sizes.len() != n_out {
         return Err(cx.err(format!("{} split sizes for {n_out} outputs", sizes.len())));
     }
     let names: Vec<String> = (0..n_out)
-        .map(|k| if cx.wants_output(k) { cx.out(k).to_string() } else { format!("{}_split{k}", cx.out(0)) })
+        .map(|k| {
+            if cx.wants_output(k) {
+                cx.out(k).to_string()
+            } else {
+                format!("{}_split{k}", cx.out(0))
+            }
+        })
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     imp.emit_q(Op::Split { axis, sizes }, &[x], &names, None)
@@ -155,7 +195,10 @@ pub(super) fn slice(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             opt_const_ints(imp, cx, 4, "steps")?,
         )
     };
-    let (st, en) = (st.ok_or_else(|| cx.err("no starts"))?, en.ok_or_else(|| cx.err("no ends"))?);
+    let (st, en) = (
+        st.ok_or_else(|| cx.err("no starts"))?,
+        en.ok_or_else(|| cx.err("no ends"))?,
+    );
     let ax: Vec<i64> = ax.unwrap_or_else(|| (0..st.len() as i64).collect());
     let sp = sp.unwrap_or_else(|| vec![1; st.len()]);
     if en.len() != st.len() || ax.len() != st.len() || sp.len() != st.len() {
@@ -171,7 +214,15 @@ pub(super) fn slice(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         // Steps beyond any dimension behave alike; clamping keeps the arithmetic in range.
         (starts[a], ends[a], steps[a]) = (st[i], en[i], sp[i].clamp(-(1 << 40), 1 << 40));
     }
-    imp.emit(Op::Slice { starts, ends, steps }, &[x], cx.out(0))
+    imp.emit(
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        },
+        &[x],
+        cx.out(0),
+    )
 }
 
 /// Pad (attribute form before opset 11, input form after).
@@ -197,11 +248,18 @@ pub(super) fn pad(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             Some(_) => return Err(cx.err("constant_value must be a scalar")),
             None => 0.0,
         };
-        (opt_const_ints(imp, cx, 1, "pads")?, v, opt_const_ints(imp, cx, 3, "axes")?)
+        (
+            opt_const_ints(imp, cx, 1, "pads")?,
+            v,
+            opt_const_ints(imp, cx, 3, "axes")?,
+        )
     };
     let raw = raw.ok_or_else(|| cx.err("no pads"))?;
     let axes = match axes {
-        Some(a) => a.iter().map(|&a| cx.axis(a, r)).collect::<Result<Vec<_>>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&a| cx.axis(a, r))
+            .collect::<Result<Vec<_>>>()?,
         None => (0..r).collect(),
     };
     if raw.len() != 2 * axes.len() {
@@ -266,7 +324,7 @@ pub(super) fn constant_of_shape(imp: &mut Importer, cx: &NodeCtx) -> Result<Valu
     if fill.len() != 1 {
         return Err(cx.err("value must have one element"));
     }
-    let t = crate::map_tensor_same!(&fill, a => ArrayD::from_elem(IxDyn(&shape), a.iter().next().expect("one element").clone()));
+    let t = crate::map_tensor_same!(&fill, a => ArrayD::from_elem(IxDyn(&shape), *a.iter().next().expect("one element")));
     Ok(imp.add_const(cx.out(0), t, None))
 }
 
@@ -275,7 +333,8 @@ pub(super) fn dropout(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>>
     let x = cx.input(0)?;
     if imp.opset >= 12 && cx.opt_input(2).is_some() {
         let training = const_input(imp, cx, 2, "training_mode")?.to_f64_vec();
-        let ratio = opt_const_floats(imp, cx, 1, "ratio")?.map_or(0.5, |r| r.first().copied().unwrap_or(0.5));
+        let ratio = opt_const_floats(imp, cx, 1, "ratio")?
+            .map_or(0.5, |r| r.first().copied().unwrap_or(0.5));
         if training.first().is_some_and(|&t| t != 0.0) && ratio != 0.0 {
             return Err(cx.err("training-mode dropout is not supported"));
         }
