@@ -51,7 +51,7 @@ enum A {
     F(f32),
     Is(Vec<i64>),
     S(&'static str),
-    T(pb::TensorProto),
+    T(Box<pb::TensorProto>),
 }
 
 fn node(op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<(&str, A)>) -> pb::NodeProto {
@@ -67,7 +67,7 @@ fn node(op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<(&str, A)>
                 A::F(f) => (p.r#type, p.f) = (AttributeType::Float as i32, f),
                 A::Is(v) => (p.r#type, p.ints) = (AttributeType::Ints as i32, v),
                 A::S(s) => (p.r#type, p.s) = (AttributeType::String as i32, s.as_bytes().to_vec()),
-                A::T(t) => (p.r#type, p.t) = (AttributeType::Tensor as i32, Some(t)),
+                A::T(t) => (p.r#type, p.t) = (AttributeType::Tensor as i32, Some(*t)),
             }
             p
         })
@@ -432,7 +432,10 @@ fn constant_forms_and_dropout_mask() {
                 "",
                 &[],
                 &["t"],
-                vec![("value", A::T(tensor_f32("", &[2], vec![1.0, 2.0])))],
+                vec![(
+                    "value",
+                    A::T(Box::new(tensor_f32("", &[2], vec![1.0, 2.0]))),
+                )],
             ),
             node(
                 "Constant",
