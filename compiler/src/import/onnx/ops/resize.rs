@@ -121,10 +121,8 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         (coord, nearest)
     };
     // The coordinate transform uses ONNX's scales, which differ from out/in when the
-    // scaled size is not integral; plain `sizes` leave them implied, and align_corners
-    // does not use them.
-    let scales = (explicit_scale && coord != CoordTransform::AlignCorners)
-        .then(|| eff.iter().map(|&s| s as f32).collect());
+    // scaled size is not integral; plain `sizes` leave them implied.
+    let scales = explicit_scale.then(|| eff.iter().map(|&s| s as f32).collect());
     imp.emit(
         Op::Resize {
             mode,
