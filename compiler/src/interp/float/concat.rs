@@ -1,6 +1,6 @@
 //! Concat and Split along one axis (any dtype).
 
-use super::util::{any_variant, arity, check_axis, input};
+use super::util::{any_variant, arity, check_axis, input, standard};
 use crate::interp::Operand;
 use crate::ir::Tensor;
 use crate::{bail, Result};
@@ -19,7 +19,7 @@ pub(super) fn concat(axis: usize, inputs: &[Operand<'_>]) -> Result<Tensor> {
             views.push(a.view());
         }
         match ndarray::concatenate(Axis(axis), &views) {
-            Ok(a) => V(a),
+            Ok(a) => V(standard(a)),
             Err(e) => bail!("cannot concatenate along axis {axis}: {e}"),
         }
     }))
@@ -41,7 +41,9 @@ pub(super) fn split(axis: usize, sizes: &[usize], inputs: &[Operand<'_>]) -> Res
     let mut out = Vec::with_capacity(sizes.len());
     for &s in sizes {
         let range = Slice::from(start..start + s);
-        out.push(any_variant!(x, V(a) => { V(a.slice_axis(Axis(axis), range).to_owned()) }));
+        out.push(
+            any_variant!(x, V(a) => { V(standard(a.slice_axis(Axis(axis), range).to_owned())) }),
+        );
         start += s;
     }
     Ok(out)

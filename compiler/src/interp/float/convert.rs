@@ -1,5 +1,6 @@
 //! Type conversions: Quantize, Dequantize (affine, per-tensor or per-axis) and Cast.
 
+use super::fp8::Format;
 use super::util::{arity, input};
 use crate::interp::Operand;
 use crate::ir::{DType, QuantParams, Tensor, TensorType};
@@ -55,6 +56,9 @@ fn params<'a>(t: &'a TensorType, what: &str) -> Result<&'a QuantParams> {
 /// Real values of a quantized integer tensor: `(q - zero_point) * scale`.
 fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
     let q = params(ty, "dequantize input")?;
+    if Format::of(x.dtype()).is_some() {
+        return per_axis(&to_f32(x), q, |&v, (s, _)| v * s);
+    }
     if !x.dtype().is_quantizable_int() {
         bail!("cannot dequantize {} data", x.dtype());
     }
@@ -64,8 +68,9 @@ fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
 }
 
 /// Quantize to `to` with the output type's parameters: `saturate(round_half_even(x /
-/// scale) + zero_point)` (ONNX QuantizeLinear). Integer inputs with parameters are
-/// requantized through their real values.
+/// scale) + zero_point)` (ONNX QuantizeLinear); FP8 targets take `x / scale` rounded to
+/// the nearest code and saturated. Integer inputs with parameters are requantized
+/// through their real values.
 pub(super) fn quantize(to: DType, inputs: &[Operand<'_>], out_ty: &TensorType) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
@@ -74,6 +79,9 @@ pub(super) fn quantize(to: DType, inputs: &[Operand<'_>], out_ty: &TensorType) -
         _ => dequantized(x, inputs[0].ty)?,
     };
     let q = params(out_ty, "quantize output")?;
+    if let Some(f) = Format::of(to) {
+        return Ok(encode_fp8(to, f, &per_axis(&real, q, |&v, (s, _)| v / s)?));
+    }
     let Some((lo, hi)) = to.int_range().filter(|_| to.is_quantizable_int()) else {
         bail!("cannot quantize to {to}");
     };
@@ -85,8 +93,8 @@ pub(super) fn quantize(to: DType, inputs: &[Operand<'_>], out_ty: &TensorType) -
     from_ints(to, ints.shape(), ints.iter().copied().collect())
 }
 
-/// Dequantize an integer tensor with its type's parameters; f32 data (float16 constants
-/// already widened by the importer) passes through.
+/// Dequantize an integer or FP8 tensor with its type's parameters; f32 data (float16
+/// constants already widened by the importer) passes through.
 pub(super) fn dequantize(inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     match input(inputs, 0)? {
@@ -96,18 +104,54 @@ pub(super) fn dequantize(inputs: &[Operand<'_>]) -> Result<Tensor> {
 }
 
 /// Element type conversion with ONNX Cast semantics: float to integer truncates toward
-/// zero (through i64, then wraps like numpy), integers wrap, anything to bool is `!= 0`.
+/// zero (through i64, then wraps like numpy), integers wrap, anything to bool is `!= 0`,
+/// FP8 rounds to nearest even and saturates.
 pub(super) fn cast(to: DType, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     if x.dtype() == to {
         return Ok(x.clone());
     }
+    if let Some(f) = Format::of(to) {
+        return Ok(encode_fp8(to, f, &to_f32(x)));
+    }
     match x {
+        Tensor::F8E4M3(_) | Tensor::F8E5M2(_) => {
+            let wide = Tensor::F32(to_f32(x));
+            cast(
+                to,
+                &[Operand {
+                    data: &wide,
+                    ty: &wide.tensor_type(),
+                }],
+            )
+        }
         Tensor::F32(a) if to == DType::Bool => Ok(Tensor::Bool(a.mapv(|v| v != 0.0))),
         Tensor::F32(a) => from_ints(to, a.shape(), a.iter().map(|&v| v as i64).collect()),
-        Tensor::F8E4M3(_) | Tensor::F8E5M2(_) => bail!("cast from {} is not supported", x.dtype()),
         _ => from_ints(to, x.shape(), x.to_i64_vec().unwrap_or_default()),
+    }
+}
+
+/// Values as f32 (FP8 codes decoded, integers converted, bools as 0 and 1).
+fn to_f32(x: &Tensor) -> ArrayD<f32> {
+    match x {
+        Tensor::F32(a) => a.clone(),
+        Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => {
+            let f = Format::of(x.dtype()).expect("FP8 variant");
+            a.mapv(|b| f.decode(b))
+        }
+        _ => {
+            let v = x.to_f64_vec().iter().map(|&v| v as f32).collect();
+            ArrayD::from_shape_vec(IxDyn(x.shape()), v).expect("same element count")
+        }
+    }
+}
+
+fn encode_fp8(to: DType, f: Format, a: &ArrayD<f32>) -> Tensor {
+    let codes = a.mapv(|v| f.encode(v));
+    match to {
+        DType::F8E5M2 => Tensor::F8E5M2(codes),
+        _ => Tensor::F8E4M3(codes),
     }
 }
 
@@ -124,7 +168,7 @@ fn from_ints(to: DType, shape: &[usize], v: Vec<i64>) -> Result<Tensor> {
         DType::I32 => Tensor::I32(build(s, v, |x| x as i32)),
         DType::I64 => Tensor::I64(build(s, v, |x| x)),
         DType::Bool => Tensor::Bool(build(s, v, |x| x != 0)),
-        DType::F8E4M3 | DType::F8E5M2 => bail!("cast to {to} is not supported"),
+        DType::F8E4M3 | DType::F8E5M2 => unreachable!("FP8 targets are encoded from f32"),
     })
 }
 
@@ -239,6 +283,18 @@ mod tests {
             f32t(&[2], &[1.0, 0.0])
         );
         assert_eq!(cast(DType::Bool, &[op(&b)]).unwrap(), b);
-        assert!(cast(DType::F8E4M3, &[op(&b)]).is_err());
+        let f8 = cast(DType::F8E4M3, &[op(&f)]).unwrap();
+        assert_eq!(
+            f8,
+            Tensor::F8E4M3(array![0xc3u8, 0xb0, 0x00, 0x44, 0x79].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::F32, &[op(&f8)]).unwrap(),
+            f32t(&[5], &[-2.75, -0.5, 0.0, 3.0, 288.0])
+        );
+        assert_eq!(
+            cast(DType::I32, &[op(&f8)]).unwrap(),
+            Tensor::I32(array![-2, 0, 0, 3, 288].into_dyn())
+        );
     }
 }

@@ -92,11 +92,23 @@ pub(super) fn prelu(inputs: &[Operand<'_>]) -> Result<Tensor> {
     })?))
 }
 
-/// A standalone activation on f32 data.
+/// A standalone activation: any activation on f32 data, clamps (Relu, Relu6, Clip, ...)
+/// also on integers.
 pub(super) fn activation(act: Activation, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
-    let x = f32_input(inputs, 0, "activation input")?;
-    Ok(Tensor::F32(x.mapv(|v| act.apply(v))))
+    let x = input(inputs, 0)?;
+    if let Tensor::F32(a) = x {
+        return Ok(Tensor::F32(a.mapv(|v| act.apply(v))));
+    }
+    let Some((lo, hi)) = act.clamp_range() else {
+        bail!("activation {act:?} needs f32 data, got {}", x.dtype());
+    };
+    Ok(num_variant!(x, "activation", V(a) => { V(clamp(a, lo, hi)) }))
+}
+
+fn clamp<T: Num>(a: &ArrayD<T>, lo: f32, hi: f32) -> ArrayD<T> {
+    let (lo, hi) = (T::from_f32_sat(lo), T::from_f32_sat(hi));
+    a.mapv(|v| v.max_nan(lo).min_nan(hi))
 }
 
 #[cfg(test)]
@@ -182,5 +194,19 @@ mod tests {
         let out = activation(Activation::Sigmoid, &[op(&x)]).unwrap();
         let Tensor::F32(o) = out else { panic!() };
         assert!((o[1] - 0.5).abs() < 1e-7);
+        let i = Tensor::I8(array![-128i8, 5, 127].into_dyn());
+        let clip = Activation::Clip {
+            min: -3.0,
+            max: f32::INFINITY,
+        };
+        assert_eq!(
+            activation(clip, &[op(&i)]).unwrap(),
+            Tensor::I8(array![-3i8, 5, 127].into_dyn())
+        );
+        assert_eq!(
+            activation(Activation::Relu, &[op(&i)]).unwrap(),
+            Tensor::I8(array![0i8, 5, 127].into_dyn())
+        );
+        assert!(activation(Activation::Tanh, &[op(&i)]).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! Gather along one axis (any data dtype, integer indices).
 
-use super::util::{any_variant, arity, check_axis, input};
+use super::util::{any_variant, arity, check_axis, input, standard};
 use crate::interp::Operand;
 use crate::ir::{DType, Tensor};
 use crate::{bail, Result};
@@ -36,7 +36,7 @@ pub(super) fn gather(axis: usize, inputs: &[Operand<'_>]) -> Result<Tensor> {
         .copied()
         .collect();
     Ok(any_variant!(data, V(a) => {
-        let picked = a.select(Axis(axis), &idx);
+        let picked = standard(a.select(Axis(axis), &idx));
         V(picked.into_shape_with_order(IxDyn(&out_shape)).expect("select keeps the element count"))
     }))
 }
@@ -56,6 +56,9 @@ mod tests {
             out,
             f32t(&[2, 2, 2], &[1.0, 2.0, 5.0, 6.0, 3.0, 4.0, 3.0, 4.0])
         );
+        let cols = Tensor::I64(array![[1i64, 0]].into_dyn());
+        let out = gather(1, &[op(&x), op(&cols)]).unwrap();
+        assert_eq!(out, f32t(&[3, 1, 2], &[2.0, 1.0, 4.0, 3.0, 6.0, 5.0]));
         let col = Tensor::I32(ndarray::arr0(-2).into_dyn());
         let out = gather(1, &[op(&x), op(&col)]).unwrap();
         assert_eq!(out, f32t(&[3], &[1.0, 3.0, 5.0]));

@@ -11,6 +11,7 @@ mod conv_transpose;
 mod convert;
 mod depth_to_space;
 mod elementwise;
+mod fp8;
 mod gather;
 mod gemm;
 mod matmul;

@@ -23,6 +23,8 @@ pub(super) trait Num: Copy + PartialOrd + Debug + Default + Send + Sync + 'stati
     fn min_nan(self, o: Self) -> Self;
     /// Conversion from an element count (for means), saturating.
     fn from_usize(n: usize) -> Self;
+    /// Conversion from f32, saturating (NaN gives 0 for integers).
+    fn from_f32_sat(x: f32) -> Self;
 
     /// The matrix product `a @ b` (inner dimensions already checked).
     fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
@@ -55,6 +57,7 @@ macro_rules! int_num {
             fn max_nan(self, o: Self) -> Self { Ord::max(self, o) }
             fn min_nan(self, o: Self) -> Self { Ord::min(self, o) }
             fn from_usize(n: usize) -> Self { <$t>::try_from(n).unwrap_or(<$t>::MAX) }
+            fn from_f32_sat(x: f32) -> Self { x as $t }
         }
     )*};
 }
@@ -93,6 +96,9 @@ impl Num for f32 {
     }
     fn from_usize(n: usize) -> Self {
         n as f32
+    }
+    fn from_f32_sat(x: f32) -> Self {
+        x
     }
     fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
         a.dot(&b)

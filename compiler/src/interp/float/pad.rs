@@ -1,6 +1,6 @@
 //! Padding: constant, reflect (mirror without repeating the edge) and edge (any dtype).
 
-use super::util::{any_variant, arity, input};
+use super::util::{any_variant, arity, input, standard};
 use crate::interp::Operand;
 use crate::ir::{PadMode, Tensor};
 use crate::{bail, Result};
@@ -38,7 +38,7 @@ pub(super) fn pad(
                 for (axis, map) in maps.iter().enumerate() {
                     out = out.select(Axis(axis), map);
                 }
-                V(out)
+                V(standard(out))
             }))
         }
     }

@@ -3,7 +3,7 @@
 //! Both modes are separable, so each axis is resized in turn; axes whose mapping is the
 //! identity are skipped.
 
-use super::util::{any_variant, arity, f32_input, input};
+use super::util::{any_variant, arity, f32_input, input, standard};
 use crate::interp::Operand;
 use crate::ir::{CoordTransform, NearestRounding, ResizeMode, Tensor};
 use crate::{bail, Result};
@@ -112,7 +112,7 @@ pub(super) fn resize(spec: &Spec<'_>, inputs: &[Operand<'_>]) -> Result<Tensor> 
                         out = out.select(Axis(a), map);
                     }
                 }
-                V(out)
+                V(standard(out))
             }))
         }
         ResizeMode::Linear => {
@@ -128,7 +128,7 @@ pub(super) fn resize(spec: &Spec<'_>, inputs: &[Operand<'_>]) -> Result<Tensor> 
                 }
                 out = interpolate(&out, a, &lo, &hi, &frac);
             }
-            Ok(Tensor::F32(out))
+            Ok(Tensor::F32(standard(out)))
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Strided slice with python semantics (any dtype).
 
-use super::util::{any_variant, arity, input};
+use super::util::{any_variant, arity, input, standard};
 use crate::interp::Operand;
 use crate::ir::{slice_range, Tensor};
 use crate::{bail, Result};
@@ -41,7 +41,7 @@ pub(super) fn slice(
         for (i, s) in slices.iter().enumerate() {
             v.slice_axis_inplace(Axis(i), *s);
         }
-        V(v.to_owned())
+        V(standard(v.to_owned()))
     }))
 }
 
@@ -75,6 +75,14 @@ mod tests {
         let x = f32t(&[2, 3], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
         let out = slice(&[1, 0], &[2, 3], &[1, 2], &[op(&x)]).unwrap();
         assert_eq!(out, f32t(&[1, 2], &[3.0, 5.0]));
+        let Tensor::F32(rev) = slice(&[1, -1], &[-3, -4], &[-1, -1], &[op(&x)]).unwrap() else {
+            panic!()
+        };
+        assert!(rev.is_standard_layout());
+        assert_eq!(
+            rev.iter().copied().collect::<Vec<_>>(),
+            [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+        );
         assert!(slice(&[0, 0], &[1, 1], &[1, 0], &[op(&x)]).is_err());
         assert!(slice(&[0], &[1], &[1], &[op(&x)]).is_err());
     }

@@ -135,6 +135,15 @@ pub(super) fn add_channel_bias(out: &mut Array4<f32>, bias: Option<&ArrayD<f32>>
     Ok(())
 }
 
+/// The array in standard (row-major) layout, copied only when it is not.
+pub(super) fn standard<T: Clone>(a: ArrayD<T>) -> ArrayD<T> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
 /// Checks that `axis` is an axis of `shape`.
 pub(super) fn check_axis(axis: usize, shape: &[usize], what: &str) -> Result<()> {
     if axis >= shape.len() {
