@@ -12,7 +12,7 @@ mod ops;
 
 use crate::interp::{eval_op, Operand};
 use crate::ir::infer::infer_types;
-use crate::ir::{Graph, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
+use crate::ir::{DType, Graph, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
 use crate::{Error, Result};
 use attrs::NodeCtx;
 use prost::Message;
@@ -325,7 +325,7 @@ impl Importer {
         if ty.quant.as_ref() == Some(&q) {
             return Ok(x);
         }
-        if !ty.dtype.is_quantizable_int() {
+        if !(ty.dtype.is_quantizable_int() || matches!(ty.dtype, DType::F8E4M3 | DType::F8E5M2)) {
             return Err(Error::new(format!(
                 "cannot attach quantization parameters to {ty}"
             )));

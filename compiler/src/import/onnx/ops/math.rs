@@ -3,7 +3,7 @@
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{dtype_attr, opt_const_floats};
-use crate::ir::{Activation, BinaryKind, Op, ValueRef};
+use crate::ir::{Activation, BinaryKind, DType, Op, ValueRef};
 use crate::Result;
 
 /// Gemm.
@@ -185,6 +185,9 @@ pub(super) fn batch_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
 pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let to = dtype_attr(cx, cx.int("to", 0)?)?;
+    if matches!(to, DType::F8E4M3 | DType::F8E5M2) && cx.int("saturate", 1)? == 0 {
+        return Err(cx.err("Cast to FP8 with saturate=0 is not supported"));
+    }
     if imp.ty(x).dtype == to && imp.ty(x).quant.is_none() {
         return Ok(x);
     }
