@@ -395,3 +395,36 @@ fn model_conformance() {
         "in-scope light models failed: {light_failures:?}"
     );
 }
+
+/// Every node-test model (in scope or not) imports or fails with an error, never a panic,
+/// and every imported graph verifies.
+#[test]
+fn all_node_models_import_without_panic() {
+    let Some(dir) = common::testdata("onnx-node") else {
+        return;
+    };
+    let all = load_index(&dir);
+    let (mut imported, mut panics) = (0, vec![]);
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for c in &all {
+        let bytes = std::fs::read(dir.join(&c.name).join("model.onnx")).unwrap_or_default();
+        match std::panic::catch_unwind(|| {
+            import_onnx_with_constants(&bytes, &c.name, &HashMap::new())
+        }) {
+            Err(_) => panics.push(c.name.clone()),
+            Ok(Ok(g)) => {
+                nnopt_compiler::ir::verify(&g)
+                    .unwrap_or_else(|e| panic!("{}: invalid graph: {e}", c.name));
+                imported += 1;
+            }
+            Ok(Err(_)) => {}
+        }
+    }
+    std::panic::set_hook(prev);
+    println!(
+        "{imported} of {} node-test models import as they are",
+        all.len()
+    );
+    assert!(panics.is_empty(), "import panicked on {panics:?}");
+}
