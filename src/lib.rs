@@ -1,1 +1,70 @@
-//! nnopt driver API.
+//! nnopt: a compiler for edge ML models.
+//!
+//! The library is the driver behind the `nnopt` command, for build systems and tools:
+//!
+//! ```no_run
+//! use std::path::Path;
+//! let mut g = nnopt::load_model(Path::new("model.onnx"))?;
+//! nnopt::optimize(&mut g, None, &Default::default())?;
+//! let summary = nnopt::summary::summarize(&g);
+//! println!("{} MACs", summary.macs);
+//! # Ok::<(), nnopt::Error>(())
+//! ```
+
+pub mod batch;
+pub mod npy;
+pub mod output;
+pub mod summary;
+
+pub use nnopt_backends as backends;
+pub use nnopt_compiler as compiler;
+pub use nnopt_compiler::{Error, Result};
+pub use nnopt_passes as passes;
+
+use nnopt_compiler::ir::{text, verify, Graph};
+use nnopt_compiler::pass::{PassRecord, Pipeline, PipelineSpec, RunOptions};
+use std::path::Path;
+
+/// File extension of the IR text form.
+pub const IR_EXTENSION: &str = "nnir";
+
+/// Loads an ONNX or TFLite model, or an IR text file (`.nnir`), and verifies it.
+pub fn load_model(path: &Path) -> Result<Graph> {
+    let g = if path.extension().is_some_and(|e| e == IR_EXTENSION) {
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+        text::parse_graph(&src).map_err(|e| e.in_file(path))?
+    } else {
+        nnopt_compiler::import::import_model(path)?
+    };
+    verify(&g).map_err(|e| e.in_file(path))?;
+    Ok(g)
+}
+
+/// Reads a pipeline file, or returns the default pipeline.
+pub fn pipeline_spec(path: Option<&Path>) -> Result<PipelineSpec> {
+    match path {
+        None => Ok(nnopt_passes::default_pipeline()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(p))?;
+            PipelineSpec::from_yaml(&text).map_err(|e| e.in_file(p))
+        }
+    }
+}
+
+/// Runs a pipeline (the default one when `pipeline` is `None`) over the graph.
+pub fn optimize(
+    g: &mut Graph,
+    pipeline: Option<&Path>,
+    opts: &RunOptions,
+) -> Result<Vec<PassRecord>> {
+    let spec = pipeline_spec(pipeline)?;
+    let p = Pipeline::from_spec(&spec, &nnopt_passes::registry()).map_err(|e| match pipeline {
+        Some(path) => e.in_file(path),
+        None => e,
+    })?;
+    let records = p.run(g, opts)?;
+    *g = g.compacted();
+    Ok(records)
+}

@@ -1,1 +1,3 @@
-//! nnopt backends.
+//! nnopt backends: ONNX export.
+
+pub mod onnx;

@@ -17,12 +17,20 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error with just a reason.
     pub fn new(message: impl Into<String>) -> Self {
-        Error { file: None, node: None, message: message.into() }
+        Error {
+            file: None,
+            node: None,
+            message: message.into(),
+        }
     }
 
     /// An error about a node.
     pub fn at_node(node: impl Into<String>, message: impl Into<String>) -> Self {
-        Error { file: None, node: Some(node.into()), message: message.into() }
+        Error {
+            file: None,
+            node: Some(node.into()),
+            message: message.into(),
+        }
     }
 
     /// Attaches the file, unless one is already set.

@@ -1,9 +1,11 @@
 //! nnopt-compiler: the IR, the ONNX and TFLite importers, the reference interpreter and
 //! the pass manager.
 
+pub mod analysis;
 mod error;
 pub mod import;
 pub mod interp;
 pub mod ir;
+pub mod pass;
 
 pub use error::{Error, Result};

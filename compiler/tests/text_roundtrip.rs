@@ -31,7 +31,12 @@ fn print_parse_print_is_identity() {
 #[test]
 fn elided_constants_refuse_to_parse() {
     let g = parse_graph(SAMPLE).expect("sample parses");
-    let short = print_graph(&g, &PrintOptions { elide_constants_over: Some(2) });
+    let short = print_graph(
+        &g,
+        &PrintOptions {
+            elide_constants_over: Some(2),
+        },
+    );
     assert!(short.contains("<elided"));
     let err = parse_graph(&short).unwrap_err();
     assert!(err.to_string().contains("elided"), "{err}");
@@ -46,7 +51,10 @@ fn parse_errors_name_the_line() {
 
 #[test]
 fn verifier_rejects_wrong_declared_shape() {
-    let bad = SAMPLE.replace("%r: f32[1,2,4,4] = activation", "%r: f32[1,2,4,5] = activation");
+    let bad = SAMPLE.replace(
+        "%r: f32[1,2,4,4] = activation",
+        "%r: f32[1,2,4,5] = activation",
+    );
     let g = parse_graph(&bad).expect("parses");
     let err = verify(&g).unwrap_err().to_string();
     assert!(err.contains("declared") && err.contains("'r'"), "{err}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{all_models, available, models_dir};
+use common::litert::{all_models, available, models_dir};
 use nnopt_compiler::import::tflite::import_tflite_bytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

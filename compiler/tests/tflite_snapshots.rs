@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{available, models_dir};
+use common::litert::{available, models_dir};
 use nnopt_compiler::import::tflite::import_tflite_bytes;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{available, load_cases, load_npy, models_dir, testdata_dir};
+use common::litert::{available, load_cases, load_npy, models_dir, testdata_dir};
 use nnopt_compiler::import::tflite::import_tflite_bytes;
 use nnopt_compiler::interp::run;
 use nnopt_compiler::ir::{Graph, Tensor};

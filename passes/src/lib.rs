@@ -1,1 +1,67 @@
-//! nnopt optimization passes.
+//! nnopt's optimization passes, one per file, and the default pipeline.
+
+mod batchnorm_folding;
+mod constant_folding;
+mod dead_node_elimination;
+mod identity_removal;
+mod options;
+mod shape_inference;
+
+pub use batchnorm_folding::BatchNormFolding;
+pub use constant_folding::ConstantFolding;
+pub use dead_node_elimination::DeadNodeElimination;
+pub use identity_removal::IdentityRemoval;
+pub use shape_inference::ShapeInference;
+
+use nnopt_compiler::pass::{PipelineSpec, Registry};
+
+/// The default optimization pipeline (YAML), used by `nnopt opt` without `--pipeline`.
+pub const DEFAULT_PIPELINE: &str = include_str!("../pipelines/default.yaml");
+
+/// A registry holding every pass of this crate.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(
+        ShapeInference::NAME,
+        "recompute every output shape and dtype from the op semantics",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(ShapeInference))
+        },
+    );
+    r.register(
+        DeadNodeElimination::NAME,
+        "remove nodes that no graph output depends on",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(DeadNodeElimination))
+        },
+    );
+    r.register(
+        ConstantFolding::NAME,
+        "evaluate nodes whose inputs are all constants",
+        |o| Ok(Box::new(ConstantFolding::from_options(o)?)),
+    );
+    r.register(
+        IdentityRemoval::NAME,
+        "remove identity nodes (and inference-mode dropout)",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(IdentityRemoval))
+        },
+    );
+    r.register(
+        BatchNormFolding::NAME,
+        "fold inference batch normalization into the preceding conv or gemm",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(BatchNormFolding))
+        },
+    );
+    r
+}
+
+/// The default pipeline, parsed.
+pub fn default_pipeline() -> PipelineSpec {
+    PipelineSpec::from_yaml(DEFAULT_PIPELINE).expect("the bundled default pipeline is valid")
+}

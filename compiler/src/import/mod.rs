@@ -14,7 +14,9 @@ pub fn import_model(path: &Path) -> Result<Graph> {
         .map_err(|e| Error::new(format!("cannot read model: {e}")).in_file(path))?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     let is_tflite = bytes.get(4..8) == Some(b"TFL3")
-        || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tflite"));
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tflite"));
     let result = if is_tflite {
         tflite::import_tflite_bytes(&bytes, name)
     } else {

@@ -20,8 +20,10 @@ pub struct Operand<'a> {
 
 /// Evaluates one op. `outputs` are the declared output types (dtype, shape, quantization).
 pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    let quantized =
-        outputs.iter().any(|t| t.is_quantized()) || inputs.iter().any(|o| o.ty.is_quantized());
+    let quantized = outputs.iter().any(|t| t.is_quantized())
+        || inputs
+            .iter()
+            .any(|o| o.ty.is_quantized() && !matches!(op, Op::Dequantize));
     if quantized && quant::handles(op) {
         quant::eval(op, inputs, outputs)
     } else {
@@ -38,7 +40,9 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             inputs.len()
         )));
     }
-    let order = g.topo_order().map_err(|n| Error::at_node(&g.node(n).name, "graph has a cycle"))?;
+    let order = g
+        .topo_order()
+        .map_err(|n| Error::at_node(&g.node(n).name, "graph has a cycle"))?;
     let mut env: HashMap<ValueRef, Tensor> = HashMap::new();
     for (i, (&n, t)) in g.inputs().iter().zip(inputs).enumerate() {
         let ty = &g.node(n).outputs[0].ty;
@@ -69,15 +73,23 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let ins = g.node_inputs(n);
         let operands: Vec<Operand<'_>> = ins
             .iter()
-            .map(|v| Operand { data: &env[v], ty: g.ty(*v) })
+            .map(|v| Operand {
+                data: &env[v],
+                ty: g.ty(*v),
+            })
             .collect();
         let out_types: Vec<TensorType> = node.outputs.iter().map(|v| v.ty.clone()).collect();
-        let results = eval_op(&node.op, &operands, &out_types).map_err(|e| e.in_node(&node.name))?;
+        let results =
+            eval_op(&node.op, &operands, &out_types).map_err(|e| e.in_node(&node.name))?;
         for (k, (t, ty)) in results.iter().zip(&out_types).enumerate() {
             if t.shape() != ty.shape.as_slice() || t.dtype() != ty.dtype {
                 return Err(Error::at_node(
                     &node.name,
-                    format!("kernel produced {}{:?} for output {k} declared {ty}", t.dtype(), t.shape()),
+                    format!(
+                        "kernel produced {}{:?} for output {k} declared {ty}",
+                        t.dtype(),
+                        t.shape()
+                    ),
                 ));
             }
         }
@@ -94,6 +106,10 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     }
     g.outputs()
         .iter()
-        .map(|v| env.get(v).cloned().ok_or_else(|| Error::new("a graph output was not computed")))
+        .map(|v| {
+            env.get(v)
+                .cloned()
+                .ok_or_else(|| Error::new("a graph output was not computed"))
+        })
         .collect()
 }

@@ -59,7 +59,10 @@ pub struct Graph {
 impl Graph {
     /// An empty graph.
     pub fn new(name: impl Into<String>) -> Self {
-        Graph { name: name.into(), ..Default::default() }
+        Graph {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     /// Adds a graph input.
@@ -99,9 +102,20 @@ impl Graph {
         inputs: &[ValueRef],
         outputs: Vec<Value>,
     ) -> NodeIndex {
-        let n = self.g.add_node(Node { name: name.into(), op, outputs });
+        let n = self.g.add_node(Node {
+            name: name.into(),
+            op,
+            outputs,
+        });
         for (slot, v) in inputs.iter().enumerate() {
-            self.g.add_edge(v.node, n, Edge { output: v.output, input: slot });
+            self.g.add_edge(
+                v.node,
+                n,
+                Edge {
+                    output: v.output,
+                    input: slot,
+                },
+            );
         }
         n
     }
@@ -115,7 +129,10 @@ impl Graph {
         ty: TensorType,
     ) -> ValueRef {
         let name = name.into();
-        let outputs = vec![Value { name: name.clone(), ty }];
+        let outputs = vec![Value {
+            name: name.clone(),
+            ty,
+        }];
         ValueRef::first(self.add_node(name, op, inputs, outputs))
     }
 
@@ -157,7 +174,15 @@ impl Graph {
         let mut ins: Vec<(usize, ValueRef)> = self
             .g
             .edges_directed(n, Direction::Incoming)
-            .map(|e| (e.weight().input, ValueRef { node: e.source(), output: e.weight().output }))
+            .map(|e| {
+                (
+                    e.weight().input,
+                    ValueRef {
+                        node: e.source(),
+                        output: e.weight().output,
+                    },
+                )
+            })
             .collect();
         ins.sort_by_key(|(slot, _)| *slot);
         ins.into_iter().map(|(_, v)| v).collect()
@@ -165,8 +190,11 @@ impl Graph {
 
     /// Input slots (with their slot numbers) of node `n`, for the verifier.
     pub fn input_slots(&self, n: NodeIndex) -> Vec<usize> {
-        let mut s: Vec<usize> =
-            self.g.edges_directed(n, Direction::Incoming).map(|e| e.weight().input).collect();
+        let mut s: Vec<usize> = self
+            .g
+            .edges_directed(n, Direction::Incoming)
+            .map(|e| e.weight().input)
+            .collect();
         s.sort_unstable();
         s
     }
@@ -211,17 +239,35 @@ impl Graph {
         for e in old {
             self.g.remove_edge(e);
         }
-        self.g.add_edge(v.node, n, Edge { output: v.output, input: slot });
+        self.g.add_edge(
+            v.node,
+            n,
+            Edge {
+                output: v.output,
+                input: slot,
+            },
+        );
     }
 
     /// Replaces all inputs of node `n`.
     pub fn set_inputs(&mut self, n: NodeIndex, inputs: &[ValueRef]) {
-        let old: Vec<_> = self.g.edges_directed(n, Direction::Incoming).map(|e| e.id()).collect();
+        let old: Vec<_> = self
+            .g
+            .edges_directed(n, Direction::Incoming)
+            .map(|e| e.id())
+            .collect();
         for e in old {
             self.g.remove_edge(e);
         }
         for (slot, v) in inputs.iter().enumerate() {
-            self.g.add_edge(v.node, n, Edge { output: v.output, input: slot });
+            self.g.add_edge(
+                v.node,
+                n,
+                Edge {
+                    output: v.output,
+                    input: slot,
+                },
+            );
         }
     }
 
@@ -274,8 +320,11 @@ impl Graph {
         for e in (&self.g).edge_references() {
             *indeg.get_mut(&e.target()).expect("edge target is live") += 1;
         }
-        let mut ready: BinaryHeap<Reverse<NodeIndex>> =
-            indeg.iter().filter(|(_, &d)| d == 0).map(|(&n, _)| Reverse(n)).collect();
+        let mut ready: BinaryHeap<Reverse<NodeIndex>> = indeg
+            .iter()
+            .filter(|(_, &d)| d == 0)
+            .map(|(&n, _)| Reverse(n))
+            .collect();
         let mut order = Vec::with_capacity(self.g.node_count());
         while let Some(Reverse(n)) = ready.pop() {
             order.push(n);
@@ -307,7 +356,9 @@ impl Graph {
     /// A name not yet used by any node or value, derived from `base`.
     pub fn fresh_name(&self, base: &str) -> String {
         let taken = |s: &str| {
-            self.g.node_weights().any(|n| n.name == s || n.outputs.iter().any(|v| v.name == s))
+            self.g
+                .node_weights()
+                .any(|n| n.name == s || n.outputs.iter().any(|v| v.name == s))
         };
         if !taken(base) {
             return base.to_string();
@@ -329,14 +380,23 @@ impl Graph {
             let ins: Vec<ValueRef> = self
                 .node_inputs(n)
                 .iter()
-                .map(|v| ValueRef { node: map[&v.node], output: v.output })
+                .map(|v| ValueRef {
+                    node: map[&v.node],
+                    output: v.output,
+                })
                 .collect();
             let new = out.add_node(node.name, node.op, &ins, node.outputs);
             map.insert(n, new);
         }
         out.inputs = self.inputs.iter().map(|i| map[i]).collect();
-        out.outputs =
-            self.outputs.iter().map(|v| ValueRef { node: map[&v.node], output: v.output }).collect();
+        out.outputs = self
+            .outputs
+            .iter()
+            .map(|v| ValueRef {
+                node: map[&v.node],
+                output: v.output,
+            })
+            .collect();
         out
     }
 }

@@ -11,8 +11,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -83,15 +91,30 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                     ci * c.group
                 );
             }
-            let ho = conv_out_size(x.shape[ha], kh, c.strides[0], c.dilations[0], c.pads[0] + c.pads[2])?;
-            let wo = conv_out_size(x.shape[wa], kw, c.strides[1], c.dilations[1], c.pads[1] + c.pads[3])?;
+            let ho = conv_out_size(
+                x.shape[ha],
+                kh,
+                c.strides[0],
+                c.dilations[0],
+                c.pads[0] + c.pads[2],
+            )?;
+            let wo = conv_out_size(
+                x.shape[wa],
+                kw,
+                c.strides[1],
+                c.dilations[1],
+                c.pads[1] + c.pads[3],
+            )?;
             let mut shape = x.shape.clone();
             shape[ca] = o;
             shape[ha] = ho;
             shape[wa] = wo;
             vec![TensorType::new(x.dtype, shape)]
         }
-        Op::ConvTranspose { conv: c, output_padding } => {
+        Op::ConvTranspose {
+            conv: c,
+            output_padding,
+        } => {
             need(inputs, 2, 3)?;
             let (x, w) = (inputs[0], inputs[1]);
             rank(x, 4, "conv_transpose input")?;
@@ -103,7 +126,8 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 super::op::Layout::Nhwc => (w.shape[0], w.shape[1], w.shape[2]),
             };
             let size = |i: usize, k: usize, ax: usize| -> Result<usize> {
-                let full = c.strides[ax] * (i - 1) + output_padding[ax] + c.dilations[ax] * (k - 1) + 1;
+                let full =
+                    c.strides[ax] * (i - 1) + output_padding[ax] + c.dilations[ax] * (k - 1) + 1;
                 let p = c.pads[ax] + c.pads[ax + 2];
                 if full <= p {
                     bail!("conv_transpose output would be empty");
@@ -116,15 +140,29 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             shape[wa] = size(x.shape[wa], kw, 1)?;
             vec![TensorType::new(x.dtype, shape)]
         }
-        Op::Gemm { trans_a, trans_b, .. } => {
+        Op::Gemm {
+            trans_a, trans_b, ..
+        } => {
             need(inputs, 2, 3)?;
             let (a, b) = (inputs[0], inputs[1]);
             rank(a, 2, "gemm A")?;
             rank(b, 2, "gemm B")?;
-            let (m, k) = if *trans_a { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
-            let (k2, n) = if *trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
+            let (m, k) = if *trans_a {
+                (a.shape[1], a.shape[0])
+            } else {
+                (a.shape[0], a.shape[1])
+            };
+            let (k2, n) = if *trans_b {
+                (b.shape[1], b.shape[0])
+            } else {
+                (b.shape[0], b.shape[1])
+            };
             if k != k2 {
-                bail!("gemm inner dimensions differ: {:?} x {:?}", a.shape, b.shape);
+                bail!(
+                    "gemm inner dimensions differ: {:?} x {:?}",
+                    a.shape,
+                    b.shape
+                );
             }
             if let Some(c) = inputs.get(2) {
                 broadcast_shapes(&c.shape, &[m, n])?;
@@ -137,8 +175,16 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             if a.is_empty() || b.is_empty() {
                 bail!("mat_mul operands must not be scalars");
             }
-            let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.clone() };
-            let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.clone() };
+            let a2: Vec<usize> = if a.len() == 1 {
+                vec![1, a[0]]
+            } else {
+                a.clone()
+            };
+            let b2: Vec<usize> = if b.len() == 1 {
+                vec![b[0], 1]
+            } else {
+                b.clone()
+            };
             let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
             let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
             if k != k2 {
@@ -155,7 +201,10 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
         }
         Op::Binary { .. } | Op::PRelu => {
             need(inputs, 2, 2)?;
-            vec![TensorType::new(inputs[0].dtype, broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?)]
+            vec![TensorType::new(
+                inputs[0].dtype,
+                broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?,
+            )]
         }
         Op::Activation { .. } | Op::Softmax { .. } | Op::LogSoftmax { .. } => {
             need(inputs, 1, 1)?;
@@ -163,15 +212,28 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
         }
         Op::BatchNorm { axis, .. } => {
             need(inputs, 5, 5)?;
-            let c = *inputs[0].shape.get(*axis).ok_or_else(|| crate::Error::new("batch_norm axis out of range"))?;
+            let c = *inputs[0]
+                .shape
+                .get(*axis)
+                .ok_or_else(|| crate::Error::new("batch_norm axis out of range"))?;
             for p in &inputs[1..] {
                 if p.num_elements() != c {
-                    bail!("batch_norm parameter has shape {:?}, expected {c} elements", p.shape);
+                    bail!(
+                        "batch_norm parameter has shape {:?}, expected {c} elements",
+                        p.shape
+                    );
                 }
             }
             vec![same(inputs[0])]
         }
-        Op::Pool { layout, kernel, strides, pads, kind, .. } => {
+        Op::Pool {
+            layout,
+            kernel,
+            strides,
+            pads,
+            kind,
+            ..
+        } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
             rank(x, 4, "pool input")?;
@@ -184,7 +246,9 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 super::op::PoolKind::Avg => vec![TensorType::new(x.dtype, shape)],
             }
         }
-        Op::Reduce { axes, keep_dims, .. } => {
+        Op::Reduce {
+            axes, keep_dims, ..
+        } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
             let mut shape = vec![];
@@ -216,7 +280,10 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let mut sorted = perm.clone();
             sorted.sort_unstable();
             if sorted != (0..x.shape.len()).collect::<Vec<_>>() {
-                bail!("transpose perm {perm:?} does not fit rank {}", x.shape.len());
+                bail!(
+                    "transpose perm {perm:?} does not fit rank {}",
+                    x.shape.len()
+                );
             }
             vec![keep_q(x, perm.iter().map(|&p| x.shape[p]).collect())]
         }
@@ -226,15 +293,25 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             let first = inputs[0];
             if *axis >= first.shape.len() {
-                bail!("concat axis {axis} out of range for shape {:?}", first.shape);
+                bail!(
+                    "concat axis {axis} out of range for shape {:?}",
+                    first.shape
+                );
             }
             let mut shape = first.shape.clone();
             shape[*axis] = 0;
             for t in inputs {
                 if t.shape.len() != first.shape.len()
-                    || t.shape.iter().enumerate().any(|(i, &d)| i != *axis && d != first.shape[i])
+                    || t.shape
+                        .iter()
+                        .enumerate()
+                        .any(|(i, &d)| i != *axis && d != first.shape[i])
                 {
-                    bail!("concat inputs {:?} and {:?} differ off axis {axis}", first.shape, t.shape);
+                    bail!(
+                        "concat inputs {:?} and {:?} differ off axis {axis}",
+                        first.shape,
+                        t.shape
+                    );
                 }
                 shape[*axis] += t.shape[*axis];
             }
@@ -244,7 +321,10 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             need(inputs, 1, 1)?;
             let x = inputs[0];
             if *axis >= x.shape.len() || sizes.iter().sum::<usize>() != x.shape[*axis] {
-                bail!("split sizes {sizes:?} on axis {axis} do not fit shape {:?}", x.shape);
+                bail!(
+                    "split sizes {sizes:?} on axis {axis} do not fit shape {:?}",
+                    x.shape
+                );
             }
             sizes
                 .iter()
@@ -255,7 +335,11 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 })
                 .collect()
         }
-        Op::Slice { starts, ends, steps } => {
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
             let r = x.shape.len();
@@ -265,7 +349,9 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             if steps.contains(&0) {
                 bail!("slice step must not be 0");
             }
-            let shape = (0..r).map(|i| slice_range(x.shape[i], starts[i], ends[i], steps[i]).1).collect();
+            let shape = (0..r)
+                .map(|i| slice_range(x.shape[i], starts[i], ends[i], steps[i]).1)
+                .collect();
             vec![keep_q(x, shape)]
         }
         Op::Pad { pads, .. } => {
@@ -274,7 +360,14 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             if pads.len() != x.shape.len() {
                 bail!("pad needs one (before, after) per axis of {:?}", x.shape);
             }
-            vec![keep_q(x, x.shape.iter().zip(pads).map(|(d, (b, a))| d + b + a).collect())]
+            vec![keep_q(
+                x,
+                x.shape
+                    .iter()
+                    .zip(pads)
+                    .map(|(d, (b, a))| d + b + a)
+                    .collect(),
+            )]
         }
         Op::Gather { axis } => {
             need(inputs, 2, 2)?;
@@ -287,11 +380,25 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             shape.extend_from_slice(&d.shape[axis + 1..]);
             vec![keep_q(d, shape)]
         }
-        Op::Resize { sizes, mode, .. } => {
+        Op::Resize {
+            sizes,
+            mode,
+            scales,
+            ..
+        } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
             if sizes.len() != x.shape.len() {
                 bail!("resize sizes {sizes:?} do not match rank of {:?}", x.shape);
+            }
+            if let Some(s) = scales
+                .as_ref()
+                .filter(|s| s.len() != sizes.len() || s.iter().any(|&v| v <= 0.0))
+            {
+                bail!(
+                    "resize scales {s:?} must be positive, one per axis of {:?}",
+                    x.shape
+                );
             }
             match mode {
                 super::op::ResizeMode::Nearest => vec![keep_q(x, sizes.clone())],
@@ -305,8 +412,11 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let ca = layout.channel_axis();
             let [ha, wa] = layout.spatial_axes();
             let b2 = block * block;
-            if *block == 0 || x.shape[ca] % b2 != 0 {
-                bail!("depth_to_space: {} channels not divisible by {b2}", x.shape[ca]);
+            if *block == 0 || !x.shape[ca].is_multiple_of(b2) {
+                bail!(
+                    "depth_to_space: {} channels not divisible by {b2}",
+                    x.shape[ca]
+                );
             }
             let mut shape = x.shape.clone();
             shape[ca] /= b2;
@@ -314,7 +424,7 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             shape[wa] *= block;
             vec![keep_q(x, shape)]
         }
-        Op::Quantize { to } => {
+        Op::Quantize { to, .. } => {
             need(inputs, 1, 1)?;
             vec![TensorType::new(*to, inputs[0].shape.clone())]
         }

@@ -11,6 +11,6 @@ mod verify;
 pub use dtype::DType;
 pub use graph::{Edge, Graph, Node, Value, ValueRef};
 pub use op::*;
+pub use petgraph::stable_graph::NodeIndex;
 pub use tensor::{QuantParams, Tensor, TensorType};
 pub use verify::verify;
-pub use petgraph::stable_graph::NodeIndex;

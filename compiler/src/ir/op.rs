@@ -46,11 +46,19 @@ pub enum Activation {
     Relu6,
     /// Clamp to [-1, 1].
     ReluN1To1,
-    Clip { min: f32, max: f32 },
-    LeakyRelu { alpha: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    LeakyRelu {
+        alpha: f32,
+    },
     Sigmoid,
     Tanh,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
 }
 
@@ -157,6 +165,25 @@ pub enum NearestRounding {
     Ceil,
 }
 
+/// Rounding and requantization rules of [`Op::Quantize`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantizeRounding {
+    /// ONNX QuantizeLinear: round half to even; integer inputs go through their real values.
+    #[default]
+    HalfEven,
+    /// TFLite QUANTIZE: round half away from zero; integer inputs are requantized with
+    /// TFLite's fixed-point multiplier.
+    Tflite,
+}
+
+impl QuantizeRounding {
+    /// Whether this is the default (ONNX) rule, which the text form omits.
+    pub fn is_half_even(&self) -> bool {
+        *self == QuantizeRounding::HalfEven
+    }
+}
+
 /// DepthToSpace element order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,11 +227,20 @@ pub enum Op {
         output_padding: [usize; 2],
     },
     /// `alpha * op(a) @ op(b) + beta * c`: (a, b, [c]); 2-D `a` and `b`.
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool, activation: Option<Activation> },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+        activation: Option<Activation>,
+    },
     /// Batched matrix product with numpy broadcasting: (a, b).
     MatMul,
     /// Binary elementwise op with broadcasting: (a, b).
-    Binary { kind: BinaryKind, activation: Option<Activation> },
+    Binary {
+        kind: BinaryKind,
+        activation: Option<Activation>,
+    },
     /// Parametric ReLU: (x, slope), slope broadcast against x.
     PRelu,
     /// Elementwise activation: (x).
@@ -226,7 +262,11 @@ pub enum Op {
         activation: Option<Activation>,
     },
     /// Reduction over axes: (x).
-    Reduce { kind: ReduceKind, axes: Vec<usize>, keep_dims: bool },
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<usize>,
+        keep_dims: bool,
+    },
     /// Reshape to a static shape: (x).
     Reshape { shape: Vec<usize> },
     /// Axis permutation: (x).
@@ -236,23 +276,42 @@ pub enum Op {
     /// Split along an axis into pieces of the given sizes (one output each): (x).
     Split { axis: usize, sizes: Vec<usize> },
     /// Strided slice with one entry per input axis (python semantics, clamped): (x).
-    Slice { starts: Vec<i64>, ends: Vec<i64>, steps: Vec<i64> },
+    Slice {
+        starts: Vec<i64>,
+        ends: Vec<i64>,
+        steps: Vec<i64>,
+    },
     /// Padding with `pads[axis] = (before, after)`: (x).
-    Pad { pads: Vec<(usize, usize)>, mode: PadMode, value: f32 },
+    Pad {
+        pads: Vec<(usize, usize)>,
+        mode: PadMode,
+        value: f32,
+    },
     /// Gather along an axis with integer indices (negative indices wrap): (data, indices).
     Gather { axis: usize },
-    /// Resize to a static output shape: (x).
+    /// Resize to a static output shape: (x). The coordinate transform uses `scales` (one
+    /// per axis, ONNX `scales` input) when given, else `sizes[i] / input_dim[i]`.
     Resize {
         mode: ResizeMode,
         coord: CoordTransform,
         nearest: NearestRounding,
         sizes: Vec<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scales: Option<Vec<f32>>,
     },
     /// DepthToSpace on 4-D activations: (x).
-    DepthToSpace { block: usize, layout: Layout, mode: DepthToSpaceMode },
+    DepthToSpace {
+        block: usize,
+        layout: Layout,
+        mode: DepthToSpaceMode,
+    },
     /// Quantize (float to int, or int to int requantization) to `to`; parameters on the
     /// output type: (x).
-    Quantize { to: DType },
+    Quantize {
+        to: DType,
+        #[serde(default, skip_serializing_if = "QuantizeRounding::is_half_even")]
+        rounding: QuantizeRounding,
+    },
     /// Dequantize an int (parameters on the input type) or a float16-stored constant: (x).
     Dequantize,
     /// Element type conversion: (x).

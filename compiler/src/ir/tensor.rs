@@ -19,7 +19,11 @@ pub struct QuantParams {
 impl QuantParams {
     /// Per-tensor parameters.
     pub fn per_tensor(scale: f32, zero_point: i64) -> Self {
-        QuantParams { scale: vec![scale], zero_point: vec![zero_point], axis: None }
+        QuantParams {
+            scale: vec![scale],
+            zero_point: vec![zero_point],
+            axis: None,
+        }
     }
 
     /// Scale and zero point that apply to index `i` along the quantized axis (or the
@@ -28,7 +32,13 @@ impl QuantParams {
         if self.scale.len() == 1 {
             (self.scale[0], self.zero_point[0])
         } else {
-            (self.scale[i], self.zero_point.get(i).copied().unwrap_or(self.zero_point[0]))
+            (
+                self.scale[i],
+                self.zero_point
+                    .get(i)
+                    .copied()
+                    .unwrap_or(self.zero_point[0]),
+            )
         }
     }
 }
@@ -44,7 +54,11 @@ pub struct TensorType {
 impl TensorType {
     /// A type without quantization parameters.
     pub fn new(dtype: DType, shape: impl Into<Vec<usize>>) -> Self {
-        TensorType { dtype, shape: shape.into(), quant: None }
+        TensorType {
+            dtype,
+            shape: shape.into(),
+            quant: None,
+        }
     }
 
     /// The same type with quantization parameters.
@@ -279,7 +293,10 @@ impl Tensor {
         }
         match self {
             Tensor::F32(a) => a.iter().for_each(|x| eat(&x.to_bits().to_le_bytes())),
-            _ => self.to_f64_vec().iter().for_each(|x| eat(&x.to_bits().to_le_bytes())),
+            _ => self
+                .to_f64_vec()
+                .iter()
+                .for_each(|x| eat(&x.to_bits().to_le_bytes())),
         }
         h
     }

@@ -24,13 +24,23 @@ pub fn verify(g: &Graph) -> Result<()> {
                 let expected = match q.axis {
                     None => 1,
                     Some(a) if a < v.ty.shape.len() => v.ty.shape[a],
-                    Some(a) => return fail(format!("quantization axis {a} out of range for {}", v.ty)),
+                    Some(a) => {
+                        return fail(format!("quantization axis {a} out of range for {}", v.ty))
+                    }
                 };
-                if q.scale.len() != expected || (q.zero_point.len() != expected && q.zero_point.len() != 1) {
-                    return fail(format!("quantization parameters of '{}' need {expected} entries: {}", v.name, v.ty));
+                if q.scale.len() != expected
+                    || (q.zero_point.len() != expected && q.zero_point.len() != 1)
+                {
+                    return fail(format!(
+                        "quantization parameters of '{}' need {expected} entries: {}",
+                        v.name, v.ty
+                    ));
                 }
                 if q.scale.iter().any(|s| !s.is_finite() || *s <= 0.0) {
-                    return fail(format!("quantization scale of '{}' must be positive and finite", v.name));
+                    return fail(format!(
+                        "quantization scale of '{}' must be positive and finite",
+                        v.name
+                    ));
                 }
             }
         }
@@ -41,7 +51,11 @@ pub fn verify(g: &Graph) -> Result<()> {
         let inputs = g.node_inputs(n);
         for v in &inputs {
             if v.output >= g.node(v.node).outputs.len() {
-                return fail(format!("input refers to missing output {} of '{}'", v.output, g.node(v.node).name));
+                return fail(format!(
+                    "input refers to missing output {} of '{}'",
+                    v.output,
+                    g.node(v.node).name
+                ));
             }
         }
         match &node.op {
@@ -52,19 +66,35 @@ pub fn verify(g: &Graph) -> Result<()> {
             }
             Op::Const { value } => {
                 let ty = &node.outputs[0].ty;
-                if node.outputs.len() != 1 || value.dtype() != ty.dtype || value.shape() != ty.shape.as_slice() {
-                    return fail(format!("constant data {}{:?} does not match its type {ty}", value.dtype(), value.shape()));
+                if node.outputs.len() != 1
+                    || value.dtype() != ty.dtype
+                    || value.shape() != ty.shape.as_slice()
+                {
+                    return fail(format!(
+                        "constant data {}{:?} does not match its type {ty}",
+                        value.dtype(),
+                        value.shape()
+                    ));
                 }
             }
             op => {
                 let tys: Vec<_> = inputs.iter().map(|&v| g.ty(v)).collect();
                 let inferred = infer_types(op, &tys).map_err(|e| e.in_node(&node.name))?;
                 if inferred.len() != node.outputs.len() {
-                    return fail(format!("{} outputs declared, {} inferred", node.outputs.len(), inferred.len()));
+                    return fail(format!(
+                        "{} outputs declared, {} inferred",
+                        node.outputs.len(),
+                        inferred.len()
+                    ));
                 }
                 for (v, t) in node.outputs.iter().zip(&inferred) {
-                    if v.ty.shape != t.shape || (v.ty.dtype != t.dtype && !matches!(op, Op::Quantize { .. })) {
-                        return fail(format!("output '{}' is declared {} but inferred {}", v.name, v.ty, t));
+                    if v.ty.shape != t.shape
+                        || (v.ty.dtype != t.dtype && !matches!(op, Op::Quantize { .. }))
+                    {
+                        return fail(format!(
+                            "output '{}' is declared {} but inferred {}",
+                            v.name, v.ty, t
+                        ));
                     }
                 }
             }

@@ -1,138 +1,165 @@
-//! Shared helpers for the TFLite tests: locating models and test data, reading .npy
-//! files and LiteRT's meta.json.
+//! Helpers shared by the ONNX test harnesses: test data location, .npy and TensorProto
+//! loading, and error metrics.
+#![allow(dead_code)] // each test binary uses a subset
 
-#![allow(dead_code)]
+pub mod litert;
 
-use ndarray::ArrayD;
-use ndarray_npy::read_npy;
+use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::Tensor;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The repository root (the parent of the compiler crate).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crate has a parent")
-        .to_path_buf()
-}
-
-/// The shared models directory (`../shared/models` relative to the repository root).
-pub fn models_dir() -> PathBuf {
-    repo_root().join("../shared/models")
-}
-
-/// The generated test data: `$NNOPT_TESTDATA`, else `<repo>/testdata`.
-pub fn testdata_dir() -> PathBuf {
-    std::env::var_os("NNOPT_TESTDATA").map_or_else(|| repo_root().join("testdata"), PathBuf::from)
-}
-
-/// Whether `path` exists. Missing data fails under CI and is skipped with a notice
-/// otherwise.
-pub fn available(path: &Path) -> bool {
-    if path.exists() {
-        return true;
+/// `$NNOPT_TESTDATA`, else `<repo>/testdata`, joined with `sub`. Returns `None` (after a
+/// notice) when missing locally; panics when missing under CI.
+pub fn testdata(sub: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("NNOPT_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata"));
+    let dir = root.join(sub);
+    if dir.is_dir() {
+        return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("required test data is missing: {}", path.display());
+        panic!(
+            "test data {} is missing (run tools/make_testdata.py)",
+            dir.display()
+        );
     }
-    eprintln!("notice: skipping, {} is missing", path.display());
-    false
+    eprintln!(
+        "notice: {} is missing; skipping (run tools/make_testdata.py)",
+        dir.display()
+    );
+    None
 }
 
-/// Every shared .tflite model (top level and generated/), sorted.
-pub fn all_models() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for dir in [models_dir(), models_dir().join("generated")] {
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "tflite") {
-                    v.push(p);
-                }
+/// Reads a little-endian, C-order .npy file (f32, f64 as f32, i64, i32, u8, i8, bool).
+pub fn read_npy(path: &std::path::Path) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        &bytes[..6],
+        b"\x93NUMPY",
+        "{}: not a .npy file",
+        path.display()
+    );
+    let (hlen, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        )
+    };
+    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
+    let data = &bytes[start + hlen..];
+    let field = |key: &str| {
+        let i = header
+            .find(key)
+            .unwrap_or_else(|| panic!("{header}: no {key}"))
+            + key.len();
+        header[i..].trim_start_matches([':', ' ']).to_string()
+    };
+    assert!(
+        field("'fortran_order'").starts_with("False"),
+        "{}: Fortran order",
+        path.display()
+    );
+    let descr = field("'descr'");
+    let descr = descr
+        .trim_start_matches('\'')
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let shape_s = field("'shape'");
+    let shape: Vec<usize> = shape_s[1..shape_s.find(')').unwrap()]
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let s = IxDyn(&shape);
+    macro_rules! le {
+        ($t:ty, $n:literal) => {
+            data.chunks_exact($n)
+                .map(|c| <$t>::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<$t>>()
+        };
+    }
+    match descr.as_str() {
+        "<f4" => Tensor::F32(ArrayD::from_shape_vec(s, le!(f32, 4)).unwrap()),
+        "<f8" => Tensor::F32(
+            ArrayD::from_shape_vec(s, le!(f64, 8).into_iter().map(|x| x as f32).collect()).unwrap(),
+        ),
+        "<i8" => Tensor::I64(ArrayD::from_shape_vec(s, le!(i64, 8)).unwrap()),
+        "<i4" => Tensor::I32(ArrayD::from_shape_vec(s, le!(i32, 4)).unwrap()),
+        "|u1" => Tensor::U8(ArrayD::from_shape_vec(s, data.to_vec()).unwrap()),
+        "|i1" => {
+            Tensor::I8(ArrayD::from_shape_vec(s, data.iter().map(|&b| b as i8).collect()).unwrap())
+        }
+        "|b1" => {
+            Tensor::Bool(ArrayD::from_shape_vec(s, data.iter().map(|&b| b != 0).collect()).unwrap())
+        }
+        d => panic!("{}: unsupported dtype {d}", path.display()),
+    }
+}
+
+/// Reads a serialized ONNX TensorProto (.pb) with tract's protobuf types: (name, data).
+pub fn read_pb(path: &std::path::Path) -> Result<(String, Tensor), String> {
+    use prost::Message;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let proto = tract_onnx::pb::TensorProto::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
+    let t = nnopt_compiler::import::onnx::tensor_from_proto(&proto).map_err(|e| e.to_string())?;
+    Ok((proto.name, t))
+}
+
+/// Max |a - b| over all elements, or `None` when the shapes differ.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Option<f64> {
+    if a.shape() != b.shape() {
+        return None;
+    }
+    let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
+    Some(x.iter().zip(&y).fold(0.0f64, |m, (p, q)| {
+        if p == q || (p.is_nan() && q.is_nan()) {
+            m
+        } else {
+            m.max((p - q).abs())
+        }
+    }))
+}
+
+/// Relative error `max|a - b| / max(max|b|, 1e-6)`, or `None` on a shape mismatch.
+pub fn rel_err(a: &Tensor, reference: &Tensor) -> Option<f64> {
+    let d = max_abs_diff(a, reference)?;
+    let scale = reference
+        .to_f64_vec()
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    Some(d / scale.max(1e-6))
+}
+
+/// numpy's `allclose`: `|a - b| <= atol + rtol * |b|` elementwise (NaN equals NaN).
+/// Returns the worst offending element as an error.
+pub fn allclose(a: &Tensor, b: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
+    if a.shape() != b.shape() {
+        return Err(format!("shape {:?} != expected {:?}", a.shape(), b.shape()));
+    }
+    if a.dtype().is_float() != b.dtype().is_float() && a.dtype() != b.dtype() {
+        return Err(format!("dtype {} != expected {}", a.dtype(), b.dtype()));
+    }
+    let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (p, q)) in x.iter().zip(&y).enumerate() {
+        let ok = p == q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= atol + rtol * q.abs();
+        if !ok {
+            let d = (p - q).abs();
+            if worst.is_none_or(|(_, w)| d > w || d.is_nan()) {
+                worst = Some((i, d));
             }
         }
     }
-    v.sort();
-    v
-}
-
-/// Reads an .npy file of the given numpy dtype name into a tensor.
-pub fn load_npy(path: &Path, dtype: &str) -> Tensor {
-    let err = |e: ndarray_npy::ReadNpyError| panic!("{}: {e}", path.display());
-    match dtype {
-        "float32" => Tensor::F32(read_npy::<_, ArrayD<f32>>(path).unwrap_or_else(err)),
-        "int8" => Tensor::I8(read_npy::<_, ArrayD<i8>>(path).unwrap_or_else(err)),
-        "uint8" => Tensor::U8(read_npy::<_, ArrayD<u8>>(path).unwrap_or_else(err)),
-        "int16" => Tensor::I16(read_npy::<_, ArrayD<i16>>(path).unwrap_or_else(err)),
-        "int32" => Tensor::I32(read_npy::<_, ArrayD<i32>>(path).unwrap_or_else(err)),
-        "int64" => Tensor::I64(read_npy::<_, ArrayD<i64>>(path).unwrap_or_else(err)),
-        other => panic!("unsupported npy dtype {other}"),
+    match worst {
+        None => Ok(()),
+        Some((i, d)) => Err(format!(
+            "element {i}: got {} expected {} (|diff| {d:.3e})",
+            x[i], y[i]
+        )),
     }
-}
-
-/// One LiteRT reference case: inputs and expected outputs, with the resolver that made them.
-pub struct Case {
-    pub k: usize,
-    pub description: String,
-    pub inputs: Vec<Tensor>,
-    pub outputs: Vec<Tensor>,
-    pub resolver: &'static str,
-}
-
-/// Loads the cases of `litert/<stem>/meta.json`. `prefer_kernels` picks LiteRT's
-/// reference kernels (`ref_outputs`), else its builtin kernels (`builtin_outputs`), else
-/// the default resolver's outputs.
-pub fn load_cases(dir: &Path, prefer_kernels: bool) -> Vec<Case> {
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("meta.json")).expect("meta.json readable"),
-    )
-    .expect("meta.json parses");
-    let dtypes = |key: &str| -> Vec<String> {
-        meta[key]
-            .as_array()
-            .expect("tensor list")
-            .iter()
-            .map(|t| t["dtype"].as_str().expect("dtype").to_string())
-            .collect()
-    };
-    let (in_types, out_types) = (dtypes("inputs"), dtypes("outputs"));
-    let files = |c: &serde_json::Value, key: &str| -> Option<Vec<String>> {
-        c[key].as_array().map(|a| {
-            a.iter()
-                .map(|f| f.as_str().expect("file name").to_string())
-                .collect()
-        })
-    };
-    meta["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| {
-            let (outs, resolver) = match (
-                prefer_kernels,
-                files(c, "ref_outputs"),
-                files(c, "builtin_outputs"),
-            ) {
-                (true, Some(r), _) => (r, "BUILTIN_REF"),
-                (true, None, Some(b)) => (b, "BUILTIN_WITHOUT_DEFAULT_DELEGATES"),
-                _ => (files(c, "outputs").expect("outputs"), "default (XNNPACK)"),
-            };
-            Case {
-                k: c["k"].as_u64().expect("k") as usize,
-                description: c["description"].as_str().unwrap_or("").to_string(),
-                inputs: files(c, "inputs")
-                    .expect("inputs")
-                    .iter()
-                    .zip(&in_types)
-                    .map(|(f, t)| load_npy(&dir.join(f), t))
-                    .collect(),
-                outputs: outs
-                    .iter()
-                    .zip(&out_types)
-                    .map(|(f, t)| load_npy(&dir.join(f), t))
-                    .collect(),
-                resolver,
-            }
-        })
-        .collect()
 }

@@ -1,10 +1,171 @@
 //! Float (and plain integer) kernels with ONNX semantics.
+//!
+//! One module per op family. Ops that only move data work for every dtype (and so also
+//! serve quantized tensors, whose parameters they keep); ops that compute on values
+//! accept f32 and, where ONNX allows, plain (unquantized) integers.
+
+mod batch_norm;
+mod concat;
+mod conv;
+mod conv_transpose;
+mod convert;
+mod depth_to_space;
+mod elementwise;
+mod fp8;
+mod gather;
+mod gemm;
+mod matmul;
+mod num;
+mod pad;
+mod pool;
+mod reduce;
+mod resize;
+mod shape;
+mod slice;
+mod softmax;
+mod util;
 
 use super::Operand;
-use crate::ir::{Op, Tensor, TensorType};
+use crate::ir::{Op, PoolKind, ReduceKind, ResizeMode, Tensor, TensorType};
 use crate::{bail, Result};
 
-/// Evaluates `op` on unquantized operands.
-pub fn eval(op: &Op, _inputs: &[Operand<'_>], _outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    bail!("the interpreter has no float kernel for '{}' yet", op.name())
+/// Evaluates `op` on unquantized operands (or quantized operands of data-movement ops).
+pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    if computes_values(op) {
+        if let Some(t) = inputs
+            .iter()
+            .map(|o| o.ty)
+            .chain(outputs)
+            .find(|t| t.is_quantized())
+        {
+            bail!(
+                "'{}' on quantized tensor {t} needs a quantized kernel",
+                op.detailed_name()
+            );
+        }
+    }
+    let one = |t: Tensor| Ok(vec![t]);
+    match op {
+        Op::Input | Op::Const { .. } => bail!("'{}' is a source, not a kernel", op.name()),
+        Op::Conv(c) => one(conv::conv(c, inputs)?),
+        Op::ConvTranspose { conv, .. } => one(conv_transpose::conv_transpose(
+            conv,
+            inputs,
+            util::single_output(outputs)?,
+        )?),
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+            activation,
+        } => one(gemm::gemm(
+            *alpha,
+            *beta,
+            *trans_a,
+            *trans_b,
+            *activation,
+            inputs,
+        )?),
+        Op::MatMul => one(matmul::matmul(inputs)?),
+        Op::Binary { kind, activation } => one(elementwise::binary(*kind, *activation, inputs)?),
+        Op::PRelu => one(elementwise::prelu(inputs)?),
+        Op::Activation { act } => one(elementwise::activation(*act, inputs)?),
+        Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
+        Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
+        Op::BatchNorm { epsilon, axis } => one(batch_norm::batch_norm(*epsilon, *axis, inputs)?),
+        Op::Pool {
+            kind,
+            layout,
+            kernel,
+            strides,
+            pads,
+            count_include_pad,
+            activation,
+        } => {
+            let window = pool::Window {
+                layout: *layout,
+                kernel: *kernel,
+                strides: *strides,
+                pads: *pads,
+            };
+            one(pool::pool(
+                *kind,
+                &window,
+                *count_include_pad,
+                *activation,
+                inputs,
+            )?)
+        }
+        Op::Reduce {
+            kind,
+            axes,
+            keep_dims,
+        } => one(reduce::reduce(*kind, axes, *keep_dims, inputs)?),
+        Op::Reshape { shape } => one(shape::reshape(shape, inputs)?),
+        Op::Transpose { perm } => one(shape::transpose(perm, inputs)?),
+        Op::Identity => one(util::input(inputs, 0)?.clone()),
+        Op::Concat { axis } => one(concat::concat(*axis, inputs)?),
+        Op::Split { axis, sizes } => concat::split(*axis, sizes, inputs),
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => one(slice::slice(starts, ends, steps, inputs)?),
+        Op::Pad { pads, mode, value } => one(pad::pad(pads, *mode, *value, inputs)?),
+        Op::Gather { axis } => one(gather::gather(*axis, inputs)?),
+        Op::Resize {
+            mode,
+            coord,
+            nearest,
+            sizes,
+            scales,
+        } => {
+            let spec = resize::Spec {
+                mode: *mode,
+                coord: *coord,
+                nearest: *nearest,
+                sizes,
+                scales: scales.as_deref(),
+            };
+            one(resize::resize(&spec, inputs)?)
+        }
+        Op::DepthToSpace {
+            block,
+            layout,
+            mode,
+        } => one(depth_to_space::depth_to_space(
+            *block, *layout, *mode, inputs,
+        )?),
+        Op::Quantize { to, .. } => one(convert::quantize(
+            *to,
+            inputs,
+            util::single_output(outputs)?,
+        )?),
+        Op::Dequantize => one(convert::dequantize(inputs)?),
+        Op::Cast { to } => one(convert::cast(*to, inputs)?),
+    }
+}
+
+/// Whether the op computes on values (so integer data must not be quantized), as opposed
+/// to moving them.
+fn computes_values(op: &Op) -> bool {
+    match op {
+        Op::Conv(_)
+        | Op::ConvTranspose { .. }
+        | Op::Gemm { .. }
+        | Op::MatMul
+        | Op::Binary { .. }
+        | Op::PRelu
+        | Op::Activation { .. }
+        | Op::Softmax { .. }
+        | Op::LogSoftmax { .. }
+        | Op::BatchNorm { .. } => true,
+        Op::Pool {
+            kind, activation, ..
+        } => *kind == PoolKind::Avg || activation.is_some(),
+        Op::Reduce { kind, .. } => matches!(kind, ReduceKind::Mean | ReduceKind::Sum),
+        Op::Resize { mode, .. } => *mode == ResizeMode::Linear,
+        _ => false,
+    }
 }

@@ -1,13 +1,12 @@
 //! Quantized data-movement and conversion kernels: reshape, concat (with requantization),
-//! pad (with the quantized pad value), resize (TFLite's integer bilinear and nearest),
-//! quantize/requantize and dequantize.
+//! pad (with the quantized pad value), resize (TFLite's integer bilinear and nearest) and
+//! TFLite's quantize/requantize.
 
 use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier, round_f32};
 use super::{from_ints, ints, per_tensor, qrange};
 use crate::interp::Operand;
-use crate::ir::{CoordTransform, DType, NearestRounding, PadMode, ResizeMode, Tensor, TensorType};
+use crate::ir::{CoordTransform, NearestRounding, PadMode, ResizeMode, Tensor, TensorType};
 use crate::{bail, Result};
-use ndarray::{ArrayD, IxDyn};
 
 fn same_quant(x: &TensorType, out: &TensorType, what: &str) -> Result<()> {
     if per_tensor(x, "input")? != per_tensor(out, "output")? {
@@ -262,38 +261,4 @@ pub fn quantize(x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
         }
     };
     from_ints(out.dtype, &out.shape, res)
-}
-
-/// Dequantize an integer tensor (per tensor or per axis) to f32.
-pub fn dequantize(x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
-    if out.dtype != DType::F32 {
-        bail!("dequantize produces f32, got {}", out.dtype);
-    }
-    let q = x.ty.quant.as_ref().ok_or_else(|| {
-        crate::Error::new(format!("dequantize input must be quantized, got {}", x.ty))
-    })?;
-    let v = ints(x.data)?;
-    let s = x.data.shape();
-    let res: Vec<f32> = match q.axis {
-        None => {
-            let (scale, zp) = (q.scale[0] as f64, q.zero_point[0]);
-            v.iter()
-                .map(|&e| (scale * (e as i64 - zp) as f64) as f32)
-                .collect()
-        }
-        Some(axis) => {
-            let inner: usize = s[axis + 1..].iter().product();
-            let dim = s[axis];
-            v.iter()
-                .enumerate()
-                .map(|(i, &e)| {
-                    let (scale, zp) = q.at((i / inner) % dim);
-                    (e as i64 - zp) as f32 * scale
-                })
-                .collect()
-        }
-    };
-    ArrayD::from_shape_vec(IxDyn(&out.shape), res)
-        .map(Tensor::F32)
-        .map_err(|e| crate::Error::new(format!("dequantize output shape: {e}")))
 }

@@ -11,12 +11,12 @@ mod pool;
 mod softmax;
 
 use super::Operand;
-use crate::ir::{Activation, DType, Op, QuantParams, Tensor, TensorType};
+use crate::ir::{Activation, DType, Op, QuantParams, QuantizeRounding, Tensor, TensorType};
 use crate::{bail, Result};
 use ndarray::{ArrayD, IxDyn};
 
 /// Whether a quantized kernel exists for `op` (otherwise the float path handles it, e.g.
-/// for pure data movement).
+/// for pure data movement, dequantization and ONNX-style quantization).
 pub fn handles(op: &Op) -> bool {
     matches!(
         op,
@@ -33,8 +33,10 @@ pub fn handles(op: &Op) -> bool {
             | Op::Concat { .. }
             | Op::Pad { .. }
             | Op::Resize { .. }
-            | Op::Quantize { .. }
-            | Op::Dequantize
+            | Op::Quantize {
+                rounding: QuantizeRounding::Tflite,
+                ..
+            }
     )
 }
 
@@ -74,7 +76,6 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
             ..
         } => data::resize(*mode, *coord, *nearest, input(inputs, 0)?, out)?,
         Op::Quantize { .. } => data::quantize(input(inputs, 0)?, out)?,
-        Op::Dequantize => data::dequantize(input(inputs, 0)?, out)?,
         other => bail!(
             "the interpreter has no quantized kernel for '{}'",
             other.name()

@@ -56,7 +56,9 @@ impl<'a> Cursor<'a> {
         self.ws();
         let r = self.rest();
         let len = r
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' || c == '+'))
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' || c == '+')
+            })
             .unwrap_or(r.len());
         if len == 0 {
             return Err(self.err("expected a word"));
@@ -140,7 +142,13 @@ impl<'a> Cursor<'a> {
 
     fn parsed_list<T: std::str::FromStr>(&mut self) -> Result<Vec<T>> {
         let items = self.list()?;
-        items.iter().map(|s| s.parse::<T>().map_err(|_| self.err(format!("bad number '{s}'")))).collect()
+        items
+            .iter()
+            .map(|s| {
+                s.parse::<T>()
+                    .map_err(|_| self.err(format!("bad number '{s}'")))
+            })
+            .collect()
     }
 
     fn ty(&mut self) -> Result<TensorType> {
@@ -156,12 +164,20 @@ impl<'a> Cursor<'a> {
             let zero_point = self.parsed_list::<i64>()?;
             let axis = if self.eat(",") {
                 self.expect("axis=")?;
-                Some(self.word()?.parse::<usize>().map_err(|_| self.err("bad axis"))?)
+                Some(
+                    self.word()?
+                        .parse::<usize>()
+                        .map_err(|_| self.err("bad axis"))?,
+                )
             } else {
                 None
             };
             self.expect(")")?;
-            ty.quant = Some(QuantParams { scale, zero_point, axis });
+            ty.quant = Some(QuantParams {
+                scale,
+                zero_point,
+                axis,
+            });
         }
         Ok(ty)
     }
@@ -176,12 +192,20 @@ impl<'a> Cursor<'a> {
         let shape = ndarray::IxDyn(&ty.shape);
         let n = ty.num_elements();
         if items.len() != n {
-            return Err(self.err(format!("constant of type {ty} needs {n} values, got {}", items.len())));
+            return Err(self.err(format!(
+                "constant of type {ty} needs {n} values, got {}",
+                items.len()
+            )));
         }
         macro_rules! arr {
             ($t:ty, $variant:ident) => {{
-                let v: Result<Vec<$t>> = items.iter().map(|s| s.parse::<$t>().map_err(|_| bad(s))).collect();
-                Tensor::$variant(ndarray::ArrayD::from_shape_vec(shape, v?).expect("length checked"))
+                let v: Result<Vec<$t>> = items
+                    .iter()
+                    .map(|s| s.parse::<$t>().map_err(|_| bad(s)))
+                    .collect();
+                Tensor::$variant(
+                    ndarray::ArrayD::from_shape_vec(shape, v?).expect("length checked"),
+                )
             }};
         }
         Ok(match ty.dtype {
@@ -239,9 +263,16 @@ pub fn parse_graph(src: &str) -> Result<Graph> {
         let (op, ins) = match opname {
             "input" => {
                 let v = outs.into_iter().next().expect("one output");
-                let node_name = if c.eat("@") { c.json_string()? } else { v.name.clone() };
+                let node_name = if c.eat("@") {
+                    c.json_string()?
+                } else {
+                    v.name.clone()
+                };
                 if !input_names.contains(&v.name) {
-                    return Err(c.err(format!("input %{} is not listed in the graph header", v.name)));
+                    return Err(c.err(format!(
+                        "input %{} is not listed in the graph header",
+                        v.name
+                    )));
                 }
                 let r = g.add_input(node_name, v.ty);
                 g.node_mut(r.node).outputs[0].name = v.name.clone();
@@ -256,7 +287,11 @@ pub fn parse_graph(src: &str) -> Result<Graph> {
             }
             _ => {
                 c.ws();
-                let attrs = if c.rest().starts_with('{') { c.json_object()? } else { "{}" };
+                let attrs = if c.rest().starts_with('{') {
+                    c.json_object()?
+                } else {
+                    "{}"
+                };
                 let mut obj: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(attrs).map_err(|e| c.err(e))?;
                 obj.insert("op".into(), serde_json::Value::String(opname.to_string()));
@@ -287,7 +322,9 @@ pub fn parse_graph(src: &str) -> Result<Graph> {
         let names: Vec<String> = outs.iter().map(|v| v.name.clone()).collect();
         let is_const = matches!(op, Op::Const { .. });
         let node = if is_const {
-            let Op::Const { value } = op else { unreachable!("checked is_const") };
+            let Op::Const { value } = op else {
+                unreachable!("checked is_const")
+            };
             let quant = outs[0].ty.quant.clone();
             let r = g.add_const(node_name, value, quant);
             g.node_mut(r.node).outputs[0].name = names[0].clone();
@@ -296,7 +333,10 @@ pub fn parse_graph(src: &str) -> Result<Graph> {
             g.add_node(node_name, op, &refs, outs)
         };
         for (k, nm) in names.into_iter().enumerate().take(n_outs) {
-            if values.insert(nm.clone(), ValueRef { node, output: k }).is_some() {
+            if values
+                .insert(nm.clone(), ValueRef { node, output: k })
+                .is_some()
+            {
                 return Err(c.err(format!("value %{nm} defined twice")));
             }
         }
@@ -321,6 +361,12 @@ pub fn parse_graph(src: &str) -> Result<Graph> {
     Ok(g)
 }
 
-fn resolve(values: &HashMap<String, ValueRef>, name: &str) -> std::result::Result<ValueRef, String> {
-    values.get(name).copied().ok_or_else(|| format!("unknown value %{name}"))
+fn resolve(
+    values: &HashMap<String, ValueRef>,
+    name: &str,
+) -> std::result::Result<ValueRef, String> {
+    values
+        .get(name)
+        .copied()
+        .ok_or_else(|| format!("unknown value %{name}"))
 }

@@ -4,30 +4,28 @@ use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
 use std::fmt::Write;
 
 /// Printer options.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PrintOptions {
     /// Constants with more elements than this print as a hash instead of their values
     /// (the result then cannot be parsed back). `None` prints everything.
     pub elide_constants_over: Option<usize>,
 }
 
-impl Default for PrintOptions {
-    fn default() -> Self {
-        PrintOptions { elide_constants_over: None }
-    }
-}
-
 impl PrintOptions {
     /// Options for snapshots and dumps: constants over 16 elements are elided.
     pub fn summary() -> Self {
-        PrintOptions { elide_constants_over: Some(16) }
+        PrintOptions {
+            elide_constants_over: Some(16),
+        }
     }
 }
 
 /// Whether a name can be printed without quotes.
 fn is_plain(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         && !name.starts_with('.')
 }
 
@@ -75,7 +73,11 @@ fn value_token(g: &Graph, v: ValueRef) -> String {
 /// Prints the graph in topological order. Graphs with cycles print in index order.
 pub fn print_graph(g: &Graph, opts: &PrintOptions) -> String {
     let mut out = String::new();
-    let ins: Vec<String> = g.inputs().iter().map(|&n| value_token(g, ValueRef::first(n))).collect();
+    let ins: Vec<String> = g
+        .inputs()
+        .iter()
+        .map(|&n| value_token(g, ValueRef::first(n)))
+        .collect();
     writeln!(
         out,
         "graph {}({}) {{",
@@ -117,15 +119,22 @@ pub fn print_graph(g: &Graph, opts: &PrintOptions) -> String {
                     out.push_str(rest.strip_prefix(',').unwrap_or(rest));
                 }
                 out.push('(');
-                let ins: Vec<String> =
-                    g.node_inputs(n).into_iter().map(|v| value_token(g, v)).collect();
+                let ins: Vec<String> = g
+                    .node_inputs(n)
+                    .into_iter()
+                    .map(|v| value_token(g, v))
+                    .collect();
                 out.push_str(&ins.join(", "));
                 out.push(')');
             }
         }
         if node.outputs.first().map(|v| v.name.as_str()) != Some(node.name.as_str()) {
-            write!(out, " @{}", serde_json::to_string(&node.name).expect("string serializes"))
-                .expect("write to string");
+            write!(
+                out,
+                " @{}",
+                serde_json::to_string(&node.name).expect("string serializes")
+            )
+            .expect("write to string");
         }
         out.push('\n');
     }

@@ -5,7 +5,7 @@ use super::super::builder::{fused, Builder};
 use super::super::fb;
 use super::super::tensors;
 use super::Io;
-use crate::ir::{Activation, BinaryKind, Op};
+use crate::ir::{Activation, BinaryKind, Op, QuantizeRounding};
 use crate::Result;
 
 pub fn binary(
@@ -110,7 +110,11 @@ pub fn quantize(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
         )));
     }
     let x = b.value(io.input(b, 0)?)?;
-    b.emit(Op::Quantize { to: to.dtype }, &[x], out)?;
+    let q = Op::Quantize {
+        to: to.dtype,
+        rounding: QuantizeRounding::Tflite,
+    };
+    b.emit(q, &[x], out)?;
     Ok(())
 }
 

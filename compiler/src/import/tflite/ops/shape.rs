@@ -343,6 +343,7 @@ pub fn resize(
             coord,
             nearest,
             sizes,
+            scales: None,
         },
         &[x],
         out,

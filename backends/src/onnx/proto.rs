@@ -1,0 +1,132 @@
+//! Small constructors for ONNX protobuf messages.
+
+use nnopt_compiler::ir::{DType, Tensor, TensorType};
+use tract_onnx::pb::attribute_proto::AttributeType;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+use tract_onnx::pb::type_proto::{self, Value};
+use tract_onnx::pb::{
+    AttributeProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+/// ONNX element type of an IR dtype.
+pub fn onnx_dtype(d: DType) -> DataType {
+    match d {
+        DType::F32 => DataType::Float,
+        DType::I8 => DataType::Int8,
+        DType::U8 => DataType::Uint8,
+        DType::I16 => DataType::Int16,
+        DType::I32 => DataType::Int32,
+        DType::I64 => DataType::Int64,
+        DType::Bool => DataType::Bool,
+        DType::F8E4M3 => DataType::Float8e4m3fn,
+        DType::F8E5M2 => DataType::Float8e5m2,
+    }
+}
+
+/// A tensor initializer with little-endian raw data.
+pub fn tensor_proto(name: &str, t: &Tensor) -> TensorProto {
+    let mut raw = Vec::with_capacity(t.len() * t.dtype().size_bytes());
+    match t {
+        Tensor::F32(a) => a
+            .iter()
+            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
+        Tensor::I8(a) => a
+            .iter()
+            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
+        Tensor::U8(a) | Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => raw.extend(a.iter().copied()),
+        Tensor::I16(a) => a
+            .iter()
+            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
+        Tensor::I32(a) => a
+            .iter()
+            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
+        Tensor::I64(a) => a
+            .iter()
+            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
+        Tensor::Bool(a) => raw.extend(a.iter().map(|&b| b as u8)),
+    }
+    TensorProto {
+        name: name.to_string(),
+        dims: t.shape().iter().map(|&d| d as i64).collect(),
+        data_type: onnx_dtype(t.dtype()) as i32,
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+
+/// A graph input/output declaration.
+pub fn value_info(name: &str, ty: &TensorType) -> ValueInfoProto {
+    let dims = ty
+        .shape
+        .iter()
+        .map(|&d| Dimension {
+            value: Some(dimension::Value::DimValue(d as i64)),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            value: Some(Value::TensorType(type_proto::Tensor {
+                elem_type: onnx_dtype(ty.dtype) as i32,
+                shape: Some(TensorShapeProto { dim: dims }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// An attribute.
+pub enum Attr {
+    Int(i64),
+    Float(f32),
+    Ints(Vec<i64>),
+    Str(String),
+}
+
+/// An attribute proto.
+pub fn attr(name: &str, a: Attr) -> AttributeProto {
+    let mut p = AttributeProto {
+        name: name.to_string(),
+        ..Default::default()
+    };
+    match a {
+        Attr::Int(i) => {
+            p.r#type = AttributeType::Int as i32;
+            p.i = i;
+        }
+        Attr::Float(f) => {
+            p.r#type = AttributeType::Float as i32;
+            p.f = f;
+        }
+        Attr::Ints(v) => {
+            p.r#type = AttributeType::Ints as i32;
+            p.ints = v;
+        }
+        Attr::Str(s) => {
+            p.r#type = AttributeType::String as i32;
+            p.s = s.into_bytes();
+        }
+    }
+    p
+}
+
+/// A node.
+pub fn node(
+    op_type: &str,
+    name: &str,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        op_type: op_type.to_string(),
+        name: name.to_string(),
+        input: inputs,
+        output: outputs,
+        attribute: attrs,
+        ..Default::default()
+    }
+}

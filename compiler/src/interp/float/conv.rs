@@ -1,0 +1,406 @@
+//! 2-D convolution (grouped, depthwise, dilated) in NCHW/OIHW or NHWC/OHWI.
+//!
+//! Both layouts run in NHWC: general convolutions as im2col blocks times the weight
+//! matrix (ndarray's `dot`), depthwise ones as a direct loop over contiguous channels.
+
+use super::util::{activate, add_channel_bias, arity, f32_input, from_nhwc, to_nhwc};
+use crate::interp::Operand;
+use crate::ir::infer::conv_out_size;
+use crate::ir::{ConvAttrs, Layout, Tensor};
+use crate::{bail, Result};
+use ndarray::{s, Array2, Array4, ArrayView4, Ix4};
+
+/// Upper bound on the elements of one im2col block.
+const BLOCK_ELEMS: usize = 1 << 22;
+
+/// Window geometry of a convolution, in NHWC terms.
+struct Geometry {
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    pads: [usize; 4],
+    out: [usize; 2],
+    group: usize,
+}
+
+impl Geometry {
+    /// Input coordinate for output `o`, kernel tap `k` on axis `ax` (0 = H, 1 = W), if it
+    /// falls inside an input of size `size`.
+    fn source(&self, ax: usize, o: usize, k: usize, size: usize) -> Option<usize> {
+        let p = o * self.strides[ax] + k * self.dilations[ax];
+        p.checked_sub(self.pads[ax]).filter(|&i| i < size)
+    }
+}
+
+/// Convolution: (x, w, [bias]) with the fused activation applied last.
+pub(super) fn conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Tensor> {
+    arity(inputs, 2, 3)?;
+    let x = to_nhwc(f32_input(inputs, 0, "conv input")?, c.layout, "conv input")?;
+    let w = f32_input(inputs, 1, "conv weight")?;
+    let Ok(w4) = w.view().into_dimensionality::<Ix4>() else {
+        bail!("conv weight must have rank 4, got shape {:?}", w.shape());
+    };
+    // Weights as (kh, kw, I/group, O).
+    let w_hwio = match c.layout {
+        Layout::Nchw => w4.permuted_axes([2, 3, 1, 0]),
+        Layout::Nhwc => w4.permuted_axes([1, 2, 3, 0]),
+    };
+    let (h, wd, ch) = (x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (kh, kw, cg, o) = w_hwio.dim();
+    if c.group == 0 || ch != cg * c.group || !o.is_multiple_of(c.group) {
+        bail!(
+            "conv input has {ch} channels; weight {:?} with group {} does not fit",
+            w.shape(),
+            c.group
+        );
+    }
+    let g = Geometry {
+        strides: c.strides,
+        dilations: c.dilations,
+        pads: c.pads,
+        out: [
+            conv_out_size(h, kh, c.strides[0], c.dilations[0], c.pads[0] + c.pads[2])?,
+            conv_out_size(wd, kw, c.strides[1], c.dilations[1], c.pads[1] + c.pads[3])?,
+        ],
+        group: c.group,
+    };
+    let mut out = if cg == 1 && c.group > 1 {
+        depthwise(x.view(), w_hwio, &g)
+    } else {
+        im2col_conv(x.view(), w_hwio, &g)?
+    };
+    let bias = match inputs.get(2) {
+        Some(_) => Some(f32_input(inputs, 2, "conv bias")?),
+        None => None,
+    };
+    add_channel_bias(&mut out, bias)?;
+    let mut out = from_nhwc(out, c.layout);
+    activate(&mut out, c.activation);
+    Ok(Tensor::F32(out))
+}
+
+/// General (grouped) convolution as im2col blocks of output rows times weight matrices.
+fn im2col_conv(
+    x: ArrayView4<'_, f32>,
+    w: ArrayView4<'_, f32>,
+    g: &Geometry,
+) -> Result<Array4<f32>> {
+    let (n, h, wd, ch) = x.dim();
+    let (kh, kw, cg, o) = w.dim();
+    let og = o / g.group;
+    let [ho, wo] = g.out;
+    let k = kh * kw * cg;
+    let mut out = Array4::<f32>::zeros((n, ho, wo, o));
+    let pointwise = kh == 1 && kw == 1 && g.strides == [1, 1] && g.pads == [0; 4] && g.group == 1;
+    let weights: Vec<Array2<f32>> = (0..g.group)
+        .map(|gi| {
+            let wg = w
+                .slice(s![.., .., .., gi * og..(gi + 1) * og])
+                .as_standard_layout()
+                .into_owned();
+            wg.into_shape_with_order((k, og))
+                .expect("standard layout reshape")
+        })
+        .collect();
+    let x_data = x
+        .as_slice()
+        .ok_or_else(|| crate::Error::new("conv input is not contiguous"))?;
+    let rows_per_block = (BLOCK_ELEMS / (wo * k).max(1)).clamp(1, ho.max(1));
+    for b in 0..n {
+        let xb = &x_data[b * h * wd * ch..(b + 1) * h * wd * ch];
+        if pointwise {
+            let cols = x
+                .slice(s![b, .., .., ..])
+                .into_shape_with_order((h * wd, ch))
+                .expect("contiguous");
+            let prod = cols.dot(&weights[0]);
+            out.slice_mut(s![b, .., .., ..])
+                .assign(&prod.into_shape_with_order((ho, wo, o)).expect("sizes"));
+            continue;
+        }
+        for (gi, wmat) in weights.iter().enumerate() {
+            for oy0 in (0..ho).step_by(rows_per_block) {
+                let rows = rows_per_block.min(ho - oy0);
+                let mut cols = Array2::<f32>::zeros((rows * wo, k));
+                let cols_data = cols.as_slice_mut().expect("fresh array is contiguous");
+                for (r, row) in cols_data.chunks_exact_mut(k).enumerate() {
+                    let (oy, ox) = (oy0 + r / wo, r % wo);
+                    for ky in 0..kh {
+                        let Some(iy) = g.source(0, oy, ky, h) else {
+                            continue;
+                        };
+                        for kx in 0..kw {
+                            let Some(ix) = g.source(1, ox, kx, wd) else {
+                                continue;
+                            };
+                            let src = (iy * wd + ix) * ch + gi * cg;
+                            let dst = (ky * kw + kx) * cg;
+                            row[dst..dst + cg].copy_from_slice(&xb[src..src + cg]);
+                        }
+                    }
+                }
+                let prod = cols
+                    .dot(wmat)
+                    .into_shape_with_order((rows, wo, og))
+                    .expect("sizes");
+                out.slice_mut(s![b, oy0..oy0 + rows, .., gi * og..(gi + 1) * og])
+                    .assign(&prod);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Depthwise convolution (one input channel per group, `o / group` outputs each).
+fn depthwise(x: ArrayView4<'_, f32>, w: ArrayView4<'_, f32>, g: &Geometry) -> Array4<f32> {
+    let (n, h, wd, ch) = x.dim();
+    let (kh, kw, _, o) = w.dim();
+    let mult = o / ch;
+    let [ho, wo] = g.out;
+    // Taps as (kh * kw, o), and input channel of each output channel.
+    let taps = w
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((kh * kw, o))
+        .expect("sizes");
+    let src_channel: Vec<usize> = (0..o).map(|oc| oc / mult).collect();
+    let mut out = Array4::<f32>::zeros((n, ho, wo, o));
+    for b in 0..n {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let mut acc = vec![0.0f32; o];
+                for ky in 0..kh {
+                    let Some(iy) = g.source(0, oy, ky, h) else {
+                        continue;
+                    };
+                    for kx in 0..kw {
+                        let Some(ix) = g.source(1, ox, kx, wd) else {
+                            continue;
+                        };
+                        let px = x.slice(s![b, iy, ix, ..]);
+                        let px = px.as_slice().expect("contiguous channels");
+                        let tap = taps.row(ky * kw + kx);
+                        let tap = tap.as_slice().expect("contiguous row");
+                        if mult == 1 {
+                            for ((a, &v), &t) in acc.iter_mut().zip(px).zip(tap) {
+                                *a += v * t;
+                            }
+                        } else {
+                            for ((a, &c), &t) in acc.iter_mut().zip(&src_channel).zip(tap) {
+                                *a += px[c] * t;
+                            }
+                        }
+                    }
+                }
+                out.slice_mut(s![b, oy, ox, ..])
+                    .assign(&ndarray::ArrayView1::from(&acc));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::float::util::tests::{assert_close, op, rand};
+    use crate::ir::Activation;
+    use ndarray::{Array4, ArrayD};
+
+    /// Direct NCHW/OIHW convolution from the definition.
+    fn naive(x: &ArrayD<f32>, w: &ArrayD<f32>, b: &[f32], c: &ConvAttrs) -> ArrayD<f32> {
+        let (n, ci, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let (o, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+        assert_eq!(ci, cg * c.group);
+        let og = o / c.group;
+        let ho = (h + c.pads[0] + c.pads[2] - c.dilations[0] * (kh - 1) - 1) / c.strides[0] + 1;
+        let wo = (wd + c.pads[1] + c.pads[3] - c.dilations[1] * (kw - 1) - 1) / c.strides[1] + 1;
+        let mut out = Array4::<f32>::zeros((n, o, ho, wo));
+        for ((bi, oc, oy, ox), v) in out.indexed_iter_mut() {
+            let g = oc / og;
+            let mut acc = b.get(oc).copied().unwrap_or(0.0);
+            for ic in 0..cg {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let iy =
+                            (oy * c.strides[0] + ky * c.dilations[0]) as i64 - c.pads[0] as i64;
+                        let ix =
+                            (ox * c.strides[1] + kx * c.dilations[1]) as i64 - c.pads[1] as i64;
+                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                            acc += x[[bi, g * cg + ic, iy as usize, ix as usize]]
+                                * w[[oc, ic, ky, kx]];
+                        }
+                    }
+                }
+            }
+            *v = c.activation.map_or(acc, |a| a.apply(acc));
+        }
+        out.into_dyn()
+    }
+
+    fn attrs(
+        layout: Layout,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        pads: [usize; 4],
+        group: usize,
+    ) -> ConvAttrs {
+        ConvAttrs {
+            layout,
+            strides,
+            dilations,
+            pads,
+            group,
+            activation: None,
+        }
+    }
+
+    fn nhwc(a: &ArrayD<f32>) -> ArrayD<f32> {
+        a.view()
+            .permuted_axes(vec![0, 2, 3, 1])
+            .as_standard_layout()
+            .into_owned()
+    }
+
+    fn check(xs: [usize; 4], o: usize, k: [usize; 2], mut c: ConvAttrs, bias: bool) {
+        let x = rand(&xs, 1);
+        let w = rand(&[o, xs[1] / c.group, k[0], k[1]], 2);
+        let b = rand(&[o], 3);
+        let b_vals: Vec<f32> = if bias {
+            b.iter().copied().collect()
+        } else {
+            vec![]
+        };
+        let want = naive(&x, &w, &b_vals, &c);
+        let (xt, wt, bt) = (
+            Tensor::F32(x.clone()),
+            Tensor::F32(w.clone()),
+            Tensor::F32(b),
+        );
+        let mut args = vec![op(&xt), op(&wt)];
+        if bias {
+            args.push(op(&bt));
+        }
+        let Tensor::F32(got) = conv(&c, &args).unwrap() else {
+            panic!()
+        };
+        assert_close(&got, &want, 1e-5);
+        // The same convolution in NHWC with OHWI weights.
+        c.layout = Layout::Nhwc;
+        let (xn, wn) = (Tensor::F32(nhwc(&x)), Tensor::F32(nhwc(&w)));
+        args[0] = op(&xn);
+        args[1] = op(&wn);
+        let Tensor::F32(got) = conv(&c, &args).unwrap() else {
+            panic!()
+        };
+        assert_close(&got, &nhwc(&want), 1e-5);
+    }
+
+    #[test]
+    fn plain_and_pointwise() {
+        check(
+            [2, 3, 6, 5],
+            4,
+            [3, 3],
+            attrs(Layout::Nchw, [1, 1], [1, 1], [1, 1, 1, 1], 1),
+            true,
+        );
+        check(
+            [1, 5, 4, 4],
+            7,
+            [1, 1],
+            attrs(Layout::Nchw, [1, 1], [1, 1], [0; 4], 1),
+            true,
+        );
+        check(
+            [1, 2, 1, 1],
+            3,
+            [1, 1],
+            attrs(Layout::Nchw, [1, 1], [1, 1], [0; 4], 1),
+            false,
+        );
+    }
+
+    #[test]
+    fn strided_dilated_asymmetric_padding() {
+        check(
+            [1, 3, 9, 8],
+            2,
+            [3, 2],
+            attrs(Layout::Nchw, [2, 3], [2, 1], [1, 0, 2, 1], 1),
+            true,
+        );
+        check(
+            [2, 2, 7, 7],
+            3,
+            [2, 3],
+            attrs(Layout::Nchw, [1, 2], [3, 2], [0, 2, 0, 0], 1),
+            false,
+        );
+    }
+
+    #[test]
+    fn grouped_and_depthwise() {
+        check(
+            [1, 6, 5, 5],
+            4,
+            [3, 3],
+            attrs(Layout::Nchw, [1, 1], [1, 1], [1, 1, 1, 1], 2),
+            true,
+        );
+        check(
+            [2, 4, 6, 6],
+            4,
+            [3, 3],
+            attrs(Layout::Nchw, [2, 2], [1, 1], [1, 1, 1, 1], 4),
+            true,
+        );
+        // Depthwise with channel multiplier 3 and dilation.
+        check(
+            [1, 2, 7, 6],
+            6,
+            [3, 3],
+            attrs(Layout::Nchw, [1, 2], [2, 1], [2, 1, 2, 1], 2),
+            true,
+        );
+    }
+
+    #[test]
+    fn fused_activation_and_hand_value() {
+        // 1x1x2x2 input, 2x2 kernel of ones, bias -5: sum(1..4) - 5 = 5; Relu6 clamps to 5.
+        let x = Tensor::F32(
+            ArrayD::from_shape_vec(vec![1, 1, 2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap(),
+        );
+        let w = Tensor::F32(ArrayD::from_elem(vec![1, 1, 2, 2], 1.0));
+        let b = Tensor::F32(ArrayD::from_elem(vec![1], -5.0));
+        let mut c = attrs(Layout::Nchw, [1, 1], [1, 1], [0; 4], 1);
+        c.activation = Some(Activation::Relu6);
+        let out = conv(&c, &[op(&x), op(&w), op(&b)]).unwrap();
+        assert_eq!(out.to_f64_vec(), vec![5.0]);
+        check(
+            [1, 3, 5, 5],
+            4,
+            [3, 3],
+            ConvAttrs {
+                activation: Some(Activation::Relu),
+                ..attrs(Layout::Nchw, [1, 1], [1, 1], [0; 4], 1)
+            },
+            true,
+        );
+    }
+
+    #[test]
+    fn rejects_bad_operands() {
+        let x = Tensor::F32(rand(&[1, 3, 4, 4], 1));
+        let w = Tensor::F32(rand(&[2, 2, 3, 3], 2));
+        let c = attrs(Layout::Nchw, [1, 1], [1, 1], [0; 4], 1);
+        assert!(conv(&c, &[op(&x), op(&w)]).is_err());
+        let w = Tensor::F32(rand(&[2, 3, 5, 5], 2));
+        assert!(conv(&c, &[op(&x), op(&w)]).is_err());
+        let w = Tensor::F32(rand(&[2, 3, 3, 3], 2));
+        let b = Tensor::F32(rand(&[3], 2));
+        assert!(conv(&c, &[op(&x), op(&w), op(&b)]).is_err());
+        let xi = Tensor::I32(ndarray::ArrayD::zeros(vec![1, 3, 4, 4]));
+        assert!(conv(&c, &[op(&xi), op(&w)]).is_err());
+        assert!(conv(&c, &[op(&x)]).is_err());
+    }
+}

@@ -1,0 +1,300 @@
+//! Type conversions: Quantize, Dequantize (affine, per-tensor or per-axis) and Cast.
+
+use super::fp8::Format;
+use super::util::{arity, input};
+use crate::interp::Operand;
+use crate::ir::{DType, QuantParams, Tensor, TensorType};
+use crate::{bail, Result};
+use ndarray::{ArrayD, Axis, IxDyn, Zip};
+
+/// Maps every element with the parameters `(scale, zero_point)` of its index along the
+/// quantized axis.
+fn per_axis<T, U: Clone + Default>(
+    x: &ArrayD<T>,
+    q: &QuantParams,
+    f: impl Fn(&T, (f32, i64)) -> U,
+) -> Result<ArrayD<U>> {
+    let Some(axis) = q.axis else {
+        if q.scale.len() != 1 || q.zero_point.is_empty() {
+            bail!("per-tensor quantization needs one scale and zero point, got {q:?}");
+        }
+        let p = q.at(0);
+        return Ok(x.map(|v| f(v, p)));
+    };
+    let Some(&n) = x.shape().get(axis) else {
+        bail!(
+            "quantization axis {axis} is out of range for shape {:?}",
+            x.shape()
+        );
+    };
+    if (q.scale.len() != n && q.scale.len() != 1) || q.zero_point.is_empty() {
+        bail!(
+            "{} scales / {} zero points for axis {axis} of size {n}",
+            q.scale.len(),
+            q.zero_point.len()
+        );
+    }
+    let mut out = ArrayD::<U>::default(x.raw_dim());
+    for (i, (mut o, xs)) in out
+        .axis_iter_mut(Axis(axis))
+        .zip(x.axis_iter(Axis(axis)))
+        .enumerate()
+    {
+        let p = q.at(i);
+        Zip::from(&mut o).and(&xs).for_each(|o, v| *o = f(v, p));
+    }
+    Ok(out)
+}
+
+fn params<'a>(t: &'a TensorType, what: &str) -> Result<&'a QuantParams> {
+    match &t.quant {
+        Some(q) => Ok(q),
+        None => bail!("{what} {t} has no quantization parameters"),
+    }
+}
+
+/// Real values of a quantized integer tensor: `(q - zero_point) * scale`.
+fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
+    let q = params(ty, "dequantize input")?;
+    if Format::of(x.dtype()).is_some() {
+        return per_axis(&to_f32(x), q, |&v, (s, _)| v * s);
+    }
+    if !x.dtype().is_quantizable_int() {
+        bail!("cannot dequantize {} data", x.dtype());
+    }
+    let ints = ArrayD::from_shape_vec(IxDyn(x.shape()), x.to_i64_vec().unwrap_or_default())
+        .expect("same element count");
+    per_axis(&ints, q, |&v, (s, zp)| (v - zp) as f32 * s)
+}
+
+/// Quantize to `to` with the output type's parameters: `saturate(round_half_even(x /
+/// scale) + zero_point)` (ONNX QuantizeLinear); FP8 targets take `x / scale` rounded to
+/// the nearest code and saturated. Integer inputs with parameters are requantized
+/// through their real values.
+pub(super) fn quantize(to: DType, inputs: &[Operand<'_>], out_ty: &TensorType) -> Result<Tensor> {
+    arity(inputs, 1, 1)?;
+    let x = input(inputs, 0)?;
+    let real = match x {
+        Tensor::F32(a) => a.clone(),
+        _ => dequantized(x, inputs[0].ty)?,
+    };
+    let q = params(out_ty, "quantize output")?;
+    if let Some(f) = Format::of(to) {
+        return Ok(encode_fp8(to, f, &per_axis(&real, q, |&v, (s, _)| v / s)?));
+    }
+    let Some((lo, hi)) = to.int_range().filter(|_| to.is_quantizable_int()) else {
+        bail!("cannot quantize to {to}");
+    };
+    let ints = per_axis(&real, q, |&v, (s, zp)| {
+        ((v / s).round_ties_even() as i64)
+            .saturating_add(zp)
+            .clamp(lo, hi)
+    })?;
+    from_ints(to, ints.shape(), ints.iter().copied().collect())
+}
+
+/// Dequantize an integer or FP8 tensor with its type's parameters; f32 data (float16
+/// constants already widened by the importer) passes through.
+pub(super) fn dequantize(inputs: &[Operand<'_>]) -> Result<Tensor> {
+    arity(inputs, 1, 1)?;
+    match input(inputs, 0)? {
+        Tensor::F32(a) => Ok(Tensor::F32(a.clone())),
+        x => Ok(Tensor::F32(dequantized(x, inputs[0].ty)?)),
+    }
+}
+
+/// Element type conversion with ONNX Cast semantics: float to integer truncates toward
+/// zero (through i64, then wraps like numpy), integers wrap, anything to bool is `!= 0`,
+/// FP8 rounds to nearest even and saturates.
+pub(super) fn cast(to: DType, inputs: &[Operand<'_>]) -> Result<Tensor> {
+    arity(inputs, 1, 1)?;
+    let x = input(inputs, 0)?;
+    if x.dtype() == to {
+        return Ok(x.clone());
+    }
+    if let Some(f) = Format::of(to) {
+        return Ok(encode_fp8(to, f, &to_f32(x)));
+    }
+    match x {
+        Tensor::F8E4M3(_) | Tensor::F8E5M2(_) => {
+            let wide = Tensor::F32(to_f32(x));
+            cast(
+                to,
+                &[Operand {
+                    data: &wide,
+                    ty: &wide.tensor_type(),
+                }],
+            )
+        }
+        Tensor::F32(a) if to == DType::Bool => Ok(Tensor::Bool(a.mapv(|v| v != 0.0))),
+        Tensor::F32(a) => from_ints(to, a.shape(), a.iter().map(|&v| v as i64).collect()),
+        _ => from_ints(to, x.shape(), x.to_i64_vec().unwrap_or_default()),
+    }
+}
+
+/// Values as f32 (FP8 codes decoded, integers converted, bools as 0 and 1).
+fn to_f32(x: &Tensor) -> ArrayD<f32> {
+    match x {
+        Tensor::F32(a) => a.clone(),
+        Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => {
+            let f = Format::of(x.dtype()).expect("FP8 variant");
+            a.mapv(|b| f.decode(b))
+        }
+        _ => {
+            let v = x.to_f64_vec().iter().map(|&v| v as f32).collect();
+            ArrayD::from_shape_vec(IxDyn(x.shape()), v).expect("same element count")
+        }
+    }
+}
+
+fn encode_fp8(to: DType, f: Format, a: &ArrayD<f32>) -> Tensor {
+    let codes = a.mapv(|v| f.encode(v));
+    match to {
+        DType::F8E5M2 => Tensor::F8E5M2(codes),
+        _ => Tensor::F8E4M3(codes),
+    }
+}
+
+fn from_ints(to: DType, shape: &[usize], v: Vec<i64>) -> Result<Tensor> {
+    let s = IxDyn(shape);
+    fn build<T>(s: IxDyn, v: Vec<i64>, f: impl Fn(i64) -> T) -> ArrayD<T> {
+        ArrayD::from_shape_vec(s, v.into_iter().map(f).collect()).expect("same element count")
+    }
+    Ok(match to {
+        DType::F32 => Tensor::F32(build(s, v, |x| x as f32)),
+        DType::I8 => Tensor::I8(build(s, v, |x| x as i8)),
+        DType::U8 => Tensor::U8(build(s, v, |x| x as u8)),
+        DType::I16 => Tensor::I16(build(s, v, |x| x as i16)),
+        DType::I32 => Tensor::I32(build(s, v, |x| x as i32)),
+        DType::I64 => Tensor::I64(build(s, v, |x| x)),
+        DType::Bool => Tensor::Bool(build(s, v, |x| x != 0)),
+        DType::F8E4M3 | DType::F8E5M2 => unreachable!("FP8 targets are encoded from f32"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::float::util::tests::{f32t, op};
+    use ndarray::array;
+
+    fn quant_ty(dtype: DType, shape: &[usize], q: QuantParams) -> TensorType {
+        TensorType::new(dtype, shape.to_vec()).with_quant(Some(q))
+    }
+
+    #[test]
+    fn quantize_rounds_half_to_even_and_saturates() {
+        let x = f32t(&[6], &[0.5, 1.5, 2.5, -0.5, 1000.0, -1000.0]);
+        let ty = quant_ty(DType::I8, &[6], QuantParams::per_tensor(1.0, 0));
+        let out = quantize(DType::I8, &[op(&x)], &ty).unwrap();
+        assert_eq!(out, Tensor::I8(array![0i8, 2, 2, 0, 127, -128].into_dyn()));
+        let ty = quant_ty(DType::U8, &[6], QuantParams::per_tensor(0.5, 10));
+        let out = quantize(DType::U8, &[op(&x)], &ty).unwrap();
+        assert_eq!(out, Tensor::U8(array![11u8, 13, 15, 9, 255, 0].into_dyn()));
+    }
+
+    #[test]
+    fn per_axis_round_trip() {
+        let x = f32t(&[2, 2], &[1.0, -2.0, 3.0, 4.0]);
+        let q = QuantParams {
+            scale: vec![0.5, 0.25],
+            zero_point: vec![0, 1],
+            axis: Some(1),
+        };
+        let ty = quant_ty(DType::I16, &[2, 2], q);
+        let out = quantize(DType::I16, &[op(&x)], &ty).unwrap();
+        assert_eq!(out, Tensor::I16(array![[2i16, -7], [6, 17]].into_dyn()));
+        let back = dequantize(&[Operand {
+            data: &out,
+            ty: &ty,
+        }])
+        .unwrap();
+        assert_eq!(back, x);
+        let bad = quant_ty(
+            DType::I16,
+            &[2, 2],
+            QuantParams {
+                scale: vec![1.0; 3],
+                zero_point: vec![0; 3],
+                axis: Some(1),
+            },
+        );
+        assert!(quantize(DType::I16, &[op(&x)], &bad).is_err());
+    }
+
+    #[test]
+    fn requantize_and_dequantize_errors() {
+        let x = Tensor::I8(array![-10i8, 20].into_dyn());
+        let in_ty = quant_ty(DType::I8, &[2], QuantParams::per_tensor(0.1, 0));
+        let out_ty = quant_ty(DType::U8, &[2], QuantParams::per_tensor(0.2, 128));
+        let out = quantize(
+            DType::U8,
+            &[Operand {
+                data: &x,
+                ty: &in_ty,
+            }],
+            &out_ty,
+        )
+        .unwrap();
+        assert_eq!(out, Tensor::U8(array![123u8, 138].into_dyn()));
+        assert!(dequantize(&[op(&x)]).is_err());
+        let f = f32t(&[1], &[1.5]);
+        assert_eq!(dequantize(&[op(&f)]).unwrap(), f);
+        assert!(quantize(DType::I8, &[op(&f)], &TensorType::new(DType::I8, vec![1])).is_err());
+        assert!(quantize(
+            DType::Bool,
+            &[op(&f)],
+            &quant_ty(DType::Bool, &[1], QuantParams::per_tensor(1.0, 0))
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn cast_pairs() {
+        let f = f32t(&[5], &[-2.7, -0.5, 0.0, 2.9, 300.0]);
+        assert_eq!(
+            cast(DType::I32, &[op(&f)]).unwrap(),
+            Tensor::I32(array![-2, 0, 0, 2, 300].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::U8, &[op(&f)]).unwrap(),
+            Tensor::U8(array![254u8, 0, 0, 2, 44].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::Bool, &[op(&f)]).unwrap(),
+            Tensor::Bool(array![true, true, false, true, true].into_dyn())
+        );
+        let i = Tensor::I64(array![-1i64, 256, 3].into_dyn());
+        assert_eq!(
+            cast(DType::U8, &[op(&i)]).unwrap(),
+            Tensor::U8(array![255u8, 0, 3].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::F32, &[op(&i)]).unwrap(),
+            f32t(&[3], &[-1.0, 256.0, 3.0])
+        );
+        let b = Tensor::Bool(array![true, false].into_dyn());
+        assert_eq!(
+            cast(DType::I16, &[op(&b)]).unwrap(),
+            Tensor::I16(array![1i16, 0].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::F32, &[op(&b)]).unwrap(),
+            f32t(&[2], &[1.0, 0.0])
+        );
+        assert_eq!(cast(DType::Bool, &[op(&b)]).unwrap(), b);
+        let f8 = cast(DType::F8E4M3, &[op(&f)]).unwrap();
+        assert_eq!(
+            f8,
+            Tensor::F8E4M3(array![0xc3u8, 0xb0, 0x00, 0x44, 0x79].into_dyn())
+        );
+        assert_eq!(
+            cast(DType::F32, &[op(&f8)]).unwrap(),
+            f32t(&[5], &[-2.75, -0.5, 0.0, 3.0, 288.0])
+        );
+        assert_eq!(
+            cast(DType::I32, &[op(&f8)]).unwrap(),
+            Tensor::I32(array![-2, 0, 0, 3, 288].into_dyn())
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Arithmetic over the numeric element types (f32 and the plain integers).
+
+use ndarray::{Array2, ArrayView2};
+use std::fmt::Debug;
+
+/// A numeric element type. Integer arithmetic wraps like ONNX Runtime's; integer division
+/// truncates toward zero.
+pub(super) trait Num: Copy + PartialOrd + Debug + Default + Send + Sync + 'static {
+    /// The smallest value (`-inf` for floats).
+    const LOWEST: Self;
+    /// The largest value (`+inf` for floats).
+    const HIGHEST: Self;
+    /// Whether this is a floating-point type.
+    const FLOAT: bool;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// `None` for an integer division by zero.
+    fn div(self, o: Self) -> Option<Self>;
+    /// Maximum; NaN if either operand is NaN.
+    fn max_nan(self, o: Self) -> Self;
+    /// Minimum; NaN if either operand is NaN.
+    fn min_nan(self, o: Self) -> Self;
+    /// Conversion from an element count (for means), saturating.
+    fn from_usize(n: usize) -> Self;
+    /// Conversion from f32, saturating (NaN gives 0 for integers).
+    fn from_f32_sat(x: f32) -> Self;
+
+    /// The matrix product `a @ b` (inner dimensions already checked).
+    fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+        let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+        let mut out = Array2::<Self>::default((m, n));
+        for i in 0..m {
+            for p in 0..k {
+                let av = a[[i, p]];
+                for j in 0..n {
+                    out[[i, j]] = out[[i, j]].add(av.mul(b[[p, j]]));
+                }
+            }
+        }
+        out
+    }
+}
+
+macro_rules! int_num {
+    ($($t:ty),*) => {$(
+        impl Num for $t {
+            const LOWEST: Self = <$t>::MIN;
+            const HIGHEST: Self = <$t>::MAX;
+            const FLOAT: bool = false;
+            fn add(self, o: Self) -> Self { self.wrapping_add(o) }
+            fn sub(self, o: Self) -> Self { self.wrapping_sub(o) }
+            fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
+            fn div(self, o: Self) -> Option<Self> {
+                if o == 0 { None } else { Some(self.wrapping_div(o)) }
+            }
+            fn max_nan(self, o: Self) -> Self { Ord::max(self, o) }
+            fn min_nan(self, o: Self) -> Self { Ord::min(self, o) }
+            fn from_usize(n: usize) -> Self { <$t>::try_from(n).unwrap_or(<$t>::MAX) }
+            fn from_f32_sat(x: f32) -> Self { x as $t }
+        }
+    )*};
+}
+
+int_num!(i8, u8, i16, i32, i64);
+
+impl Num for f32 {
+    const LOWEST: Self = f32::NEG_INFINITY;
+    const HIGHEST: Self = f32::INFINITY;
+    const FLOAT: bool = true;
+    fn add(self, o: Self) -> Self {
+        self + o
+    }
+    fn sub(self, o: Self) -> Self {
+        self - o
+    }
+    fn mul(self, o: Self) -> Self {
+        self * o
+    }
+    fn div(self, o: Self) -> Option<Self> {
+        Some(self / o)
+    }
+    fn max_nan(self, o: Self) -> Self {
+        if self.is_nan() || o.is_nan() {
+            f32::NAN
+        } else {
+            self.max(o)
+        }
+    }
+    fn min_nan(self, o: Self) -> Self {
+        if self.is_nan() || o.is_nan() {
+            f32::NAN
+        } else {
+            self.min(o)
+        }
+    }
+    fn from_usize(n: usize) -> Self {
+        n as f32
+    }
+    fn from_f32_sat(x: f32) -> Self {
+        x
+    }
+    fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+        a.dot(&b)
+    }
+}

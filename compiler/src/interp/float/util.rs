@@ -1,0 +1,197 @@
+//! Operand access and helpers shared by the float kernels.
+
+use crate::interp::Operand;
+use crate::ir::{Activation, Layout, Tensor, TensorType};
+use crate::{bail, Result};
+use ndarray::{Array1, Array4, ArrayD, Ix4};
+
+/// Matches `$t` against the listed [`Tensor`] variants, binding the array to `$a` and the
+/// variant's constructor (and pattern) to `$V` inside `$body`; other variants give `$else`.
+macro_rules! with_variant {
+    ($t:expr, $V:ident($a:ident), [$($Var:ident),*], $body:block, $else:expr) => {
+        match $t {
+            $(
+                $crate::ir::Tensor::$Var($a) => {
+                    #[allow(unused_imports)]
+                    use $crate::ir::Tensor::$Var as $V;
+                    $body
+                }
+            )*
+            #[allow(unreachable_patterns)]
+            _ => $else,
+        }
+    };
+}
+
+/// [`with_variant!`] over every variant.
+macro_rules! any_variant {
+    ($t:expr, $V:ident($a:ident) => $body:block) => {
+        $crate::interp::float::util::with_variant!(
+            $t,
+            $V($a),
+            [F32, I8, U8, I16, I32, I64, Bool, F8E4M3, F8E5M2],
+            $body,
+            unreachable!("every variant is listed")
+        )
+    };
+}
+
+/// [`with_variant!`] over the numeric variants (f32 and the integers); others fail with
+/// an error naming `$what`.
+macro_rules! num_variant {
+    ($t:expr, $what:expr, $V:ident($a:ident) => $body:block) => {
+        $crate::interp::float::util::with_variant!(
+            $t,
+            $V($a),
+            [F32, I8, U8, I16, I32, I64],
+            $body,
+            $crate::bail!("{} does not support {} data", $what, $t.dtype())
+        )
+    };
+}
+
+pub(super) use {any_variant, num_variant, with_variant};
+
+/// Checks the number of operands.
+pub(super) fn arity(inputs: &[Operand<'_>], min: usize, max: usize) -> Result<()> {
+    if inputs.len() < min || inputs.len() > max {
+        if min == max {
+            bail!("expected {min} inputs, got {}", inputs.len());
+        }
+        bail!("expected {min} to {max} inputs, got {}", inputs.len());
+    }
+    Ok(())
+}
+
+/// The data of operand `i`.
+pub(super) fn input<'a>(inputs: &[Operand<'a>], i: usize) -> Result<&'a Tensor> {
+    match inputs.get(i) {
+        Some(o) => Ok(o.data),
+        None => bail!("missing input {i} (got {})", inputs.len()),
+    }
+}
+
+/// The f32 data of operand `i`; `what` names it in errors.
+pub(super) fn f32_input<'a>(
+    inputs: &[Operand<'a>],
+    i: usize,
+    what: &str,
+) -> Result<&'a ArrayD<f32>> {
+    let t = input(inputs, i)?;
+    match t.as_f32() {
+        Some(a) => Ok(a),
+        None => bail!("{what} must be f32, got {}", t.dtype()),
+    }
+}
+
+/// The only declared output type.
+pub(super) fn single_output(outputs: &[TensorType]) -> Result<&TensorType> {
+    match outputs {
+        [t] => Ok(t),
+        _ => bail!("expected one output type, got {}", outputs.len()),
+    }
+}
+
+/// Applies an optional fused activation in place.
+pub(super) fn activate(a: &mut ArrayD<f32>, act: Option<Activation>) {
+    if let Some(act) = act {
+        a.mapv_inplace(|x| act.apply(x));
+    }
+}
+
+/// A 4-D activation in NHWC order, standard layout (copied from NCHW when needed).
+pub(super) fn to_nhwc<T: Clone>(x: &ArrayD<T>, layout: Layout, what: &str) -> Result<Array4<T>> {
+    let Ok(x4) = x.view().into_dimensionality::<Ix4>() else {
+        bail!("{what} must have rank 4, got shape {:?}", x.shape());
+    };
+    let x4 = match layout {
+        Layout::Nhwc => x4,
+        Layout::Nchw => x4.permuted_axes([0, 2, 3, 1]),
+    };
+    Ok(x4.as_standard_layout().into_owned())
+}
+
+/// Converts an NHWC result back to `layout`.
+pub(super) fn from_nhwc<T: Clone>(x: Array4<T>, layout: Layout) -> ArrayD<T> {
+    match layout {
+        Layout::Nhwc => x.into_dyn(),
+        Layout::Nchw => x
+            .permuted_axes([0, 3, 1, 2])
+            .as_standard_layout()
+            .into_owned()
+            .into_dyn(),
+    }
+}
+
+/// Adds a per-channel bias to the last axis of a standard-layout array.
+pub(super) fn add_channel_bias(out: &mut Array4<f32>, bias: Option<&ArrayD<f32>>) -> Result<()> {
+    let Some(bias) = bias else { return Ok(()) };
+    let channels = out.shape()[3];
+    if bias.len() != channels {
+        bail!("bias has {} elements, expected {channels}", bias.len());
+    }
+    let bias = Array1::from_iter(bias.iter().copied());
+    *out += &bias;
+    Ok(())
+}
+
+/// The array in standard (row-major) layout, copied only when it is not.
+pub(super) fn standard<T: Clone>(a: ArrayD<T>) -> ArrayD<T> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
+/// Checks that `axis` is an axis of `shape`.
+pub(super) fn check_axis(axis: usize, shape: &[usize], what: &str) -> Result<()> {
+    if axis >= shape.len() {
+        bail!("{what} axis {axis} is out of range for shape {shape:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use crate::interp::Operand;
+    use crate::ir::Tensor;
+    use ndarray::{ArrayD, IxDyn};
+
+    /// An f32 tensor from a shape and row-major values.
+    pub fn f32t(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), v.to_vec()).expect("shape fits values"))
+    }
+
+    /// An operand whose static type is the tensor's own (leaked: tests only).
+    pub fn op(t: &Tensor) -> Operand<'_> {
+        Operand {
+            data: t,
+            ty: Box::leak(Box::new(t.tensor_type())),
+        }
+    }
+
+    /// A deterministic pseudo-random f32 tensor in [-1, 1).
+    pub fn rand(shape: &[usize], seed: u64) -> ArrayD<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ArrayD::from_shape_simple_fn(IxDyn(shape), || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+    }
+
+    /// Asserts two f32 arrays have equal shapes and values within `tol`.
+    pub fn assert_close(a: &ArrayD<f32>, b: &ArrayD<f32>, tol: f32) {
+        assert_eq!(a.shape(), b.shape());
+        for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * (1.0 + y.abs()),
+                "element {i}: {x} vs {y}"
+            );
+        }
+    }
+}

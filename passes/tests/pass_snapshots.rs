@@ -1,0 +1,191 @@
+//! Snapshots of the IR before and after each pass on small models.
+
+use nnopt_compiler::interp;
+use nnopt_compiler::ir::text::{parse_graph, print_graph, PrintOptions};
+use nnopt_compiler::ir::{verify, Graph, Tensor};
+use nnopt_compiler::pass::Pass;
+use nnopt_passes::*;
+
+fn run_pass(pass: &dyn Pass, src: &str) -> (Graph, Graph, String) {
+    let before = parse_graph(src).expect("test IR parses");
+    verify(&before).expect("test IR verifies");
+    let mut after = before.clone();
+    pass.run(&mut after).expect("pass runs");
+    verify(&after).expect("pass output verifies");
+    let opts = PrintOptions::default();
+    let text = format!(
+        "before:\n{}\nafter ({}):\n{}",
+        print_graph(&before, &opts),
+        pass.name(),
+        print_graph(&after, &opts)
+    );
+    (before, after, text)
+}
+
+fn ramp(shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0).collect();
+    Tensor::from_f64s(nnopt_compiler::ir::DType::F32, shape, &v).expect("shape matches")
+}
+
+fn assert_same_outputs(a: &Graph, b: &Graph, inputs: &[Tensor]) {
+    let ra = interp::run(a, inputs).expect("before runs");
+    let rb = interp::run(b, inputs).expect("after runs");
+    assert_eq!(ra.len(), rb.len());
+    for (x, y) in ra.iter().zip(&rb) {
+        let (x, y) = (x.to_f64_vec(), y.to_f64_vec());
+        let scale = x.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+        let err = x
+            .iter()
+            .zip(&y)
+            .fold(0f64, |m, (p, q)| m.max((p - q).abs()));
+        assert!(
+            err / scale <= 1e-5,
+            "outputs differ: max abs err {err} (scale {scale})"
+        );
+    }
+}
+
+const CONV_BN: &str = r#"graph "conv_bn"(%x) {
+  %x: f32[1,2,3,3] = input
+  %w: f32[2,2,1,1] = const [1.0, 0.5, -1.0, 2.0]
+  %b: f32[2] = const [0.25, -0.5]
+  %gamma: f32[2] = const [3.0, 1.5]
+  %beta: f32[2] = const [0.1, 0.2]
+  %mean: f32[2] = const [0.3, -0.4]
+  %var: f32[2] = const [4.0, 0.25]
+  %c: f32[1,2,3,3] = conv {"layout":"nchw","strides":[1,1],"dilations":[1,1],"pads":[0,0,0,0],"group":1,"activation":null}(%x, %w, %b)
+  %y: f32[1,2,3,3] = batch_norm {"epsilon":0.0,"axis":1}(%c, %gamma, %beta, %mean, %var)
+  return %y
+}
+"#;
+
+#[test]
+fn batchnorm_folding_into_conv() {
+    let (before, after, text) = run_pass(&BatchNormFolding, CONV_BN);
+    insta::assert_snapshot!(text);
+    assert_same_outputs(&before, &after, &[ramp(&[1, 2, 3, 3])]);
+}
+
+const GEMM_BN: &str = r#"graph "gemm_bn"(%x) {
+  %x: f32[2,3] = input
+  %w: f32[3,2] = const [1.0, 0.5, -1.0, 2.0, 0.0, 1.5]
+  %gamma: f32[2] = const [3.0, 1.5]
+  %beta: f32[2] = const [0.1, 0.2]
+  %mean: f32[2] = const [0.3, -0.4]
+  %var: f32[2] = const [4.0, 0.25]
+  %m: f32[2,2] = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":false,"activation":null}(%x, %w)
+  %y: f32[2,2] = batch_norm {"epsilon":0.0,"axis":1}(%m, %gamma, %beta, %mean, %var)
+  return %y
+}
+"#;
+
+#[test]
+fn batchnorm_folding_into_gemm() {
+    let (before, after, text) = run_pass(&BatchNormFolding, GEMM_BN);
+    insta::assert_snapshot!(text);
+    assert_same_outputs(&before, &after, &[ramp(&[2, 3])]);
+}
+
+#[test]
+fn batchnorm_after_fused_activation_is_kept() {
+    let src = CONV_BN.replace("\"activation\":null", "\"activation\":\"relu\"");
+    let (_, after, _) = run_pass(&BatchNormFolding, &src);
+    assert!(print_graph(&after, &PrintOptions::default()).contains("batch_norm"));
+}
+
+const DEAD: &str = r#"graph "dead"(%x, %unused) {
+  %x: f32[1,4] = input
+  %unused: f32[1,4] = input
+  %a: f32[1,4] = activation {"act":"relu"}(%x)
+  %dead1: f32[1,4] = activation {"act":"tanh"}(%x)
+  %dead2: f32[1,4] = binary {"kind":"add","activation":null}(%dead1, %a)
+  return %a
+}
+"#;
+
+#[test]
+fn dead_node_elimination() {
+    let (_, _, text) = run_pass(&DeadNodeElimination, DEAD);
+    insta::assert_snapshot!(text);
+}
+
+const IDENTITIES: &str = r#"graph "identities"(%x) {
+  %x: f32[1,4] = input
+  %i1: f32[1,4] = identity(%x)
+  %a: f32[1,4] = activation {"act":"relu"}(%i1)
+  %out: f32[1,4] = identity(%a)
+  %pass: f32[1,4] = identity(%x)
+  return %out, %pass
+}
+"#;
+
+#[test]
+fn identity_removal_keeps_interface_names() {
+    let (before, after, text) = run_pass(&IdentityRemoval, IDENTITIES);
+    insta::assert_snapshot!(text);
+    assert_same_outputs(&before, &after, &[ramp(&[1, 4])]);
+}
+
+const SHAPES: &str = r#"graph "shapes"(%x) {
+  %x: f32[2,3,8,8] = input
+  %w: f32[4,3,3,3] = const [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+  %c: f32[1,1,1,1] = conv {"layout":"nchw","strides":[2,2],"dilations":[1,1],"pads":[1,1,1,1],"group":1,"activation":null}(%x, %w)
+  %p: f32[1,1,1,1] = pool {"kind":"max","layout":"nchw","kernel":[2,2],"strides":[2,2],"pads":[0,0,0,0],"count_include_pad":false,"activation":null}(%c)
+  %r: f32[1] = reshape {"shape":[32]}(%p)
+  return %r
+}
+"#;
+
+#[test]
+fn shape_inference_recomputes_shapes() {
+    let g = parse_graph(SHAPES).expect("parses");
+    assert!(verify(&g).is_err(), "declared shapes are stale on purpose");
+    let mut after = g.clone();
+    assert!(ShapeInference.run(&mut after).expect("infers"));
+    verify(&after).expect("verifies after inference");
+    insta::assert_snapshot!(print_graph(&after, &PrintOptions::summary()));
+}
+
+const FOLDABLE: &str = r#"graph "foldable"(%x) {
+  %x: f32[1,4] = input
+  %a: f32[2,2] = const [1.0, 2.0, 3.0, 4.0]
+  %b: f32[2,2] = const [0.5, 0.5, 0.5, 0.5]
+  %s: f32[2,2] = binary {"kind":"mul","activation":null}(%a, %b)
+  %t: f32[4] = reshape {"shape":[4]}(%s)
+  %y: f32[1,4] = binary {"kind":"add","activation":null}(%x, %t)
+  return %y
+}
+"#;
+
+#[test]
+fn constant_folding() {
+    let (before, after, text) = run_pass(&ConstantFolding::default(), FOLDABLE);
+    insta::assert_snapshot!(text);
+    assert_same_outputs(&before, &after, &[ramp(&[1, 4])]);
+}
+
+#[test]
+fn default_pipeline_parses_and_instantiates() {
+    let spec = default_pipeline();
+    let p = nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry()).expect("instantiates");
+    assert_eq!(p.pass_names().first(), Some(&"shape-inference"));
+}
+
+#[test]
+fn unknown_pass_and_bad_options_are_errors() {
+    let spec = nnopt_compiler::pass::PipelineSpec::from_yaml("passes: [no-such-pass]")
+        .expect("yaml parses");
+    let err = nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry())
+        .err()
+        .expect("fails");
+    assert!(err.to_string().contains("unknown pass 'no-such-pass'"));
+    let spec = nnopt_compiler::pass::PipelineSpec::from_yaml(
+        "passes: [{name: constant-folding, options: {max_elementz: 3}}]",
+    )
+    .expect("yaml parses");
+    let err = nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry())
+        .err()
+        .expect("fails");
+    assert!(err.to_string().contains("max_elementz"), "{err}");
+}

@@ -1,0 +1,122 @@
+//! Running a model on inputs whose leading dimension is a multiple of the model's batch.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Axis, Slice};
+use nnopt_compiler::interp;
+use nnopt_compiler::ir::{Graph, Tensor};
+use nnopt_compiler::{map_tensor_same, Error, Result};
+
+/// How many model-sized batches an input holds (`k` when its leading dimension is `k` times
+/// the model's), or an error naming the mismatch.
+fn repeat_count(model_shape: &[usize], t: &Tensor, index: usize) -> Result<usize> {
+    let s = t.shape();
+    let mismatch = || {
+        Error::new(format!(
+            "input {index} has shape {s:?}; the model takes {model_shape:?} (or a leading dimension that is a multiple of {})",
+            model_shape.first().copied().unwrap_or(1)
+        ))
+    };
+    if s == model_shape {
+        return Ok(1);
+    }
+    if s.len() != model_shape.len()
+        || s.is_empty()
+        || s[1..] != model_shape[1..]
+        || model_shape[0] == 0
+    {
+        return Err(mismatch());
+    }
+    if !s[0].is_multiple_of(model_shape[0]) {
+        return Err(mismatch());
+    }
+    Ok(s[0] / model_shape[0])
+}
+
+fn slice_batch(t: &Tensor, start: usize, len: usize) -> Tensor {
+    map_tensor_same!(t, a => a.slice_axis(Axis(0), Slice::from(start..start + len)).to_owned())
+}
+
+fn concat(parts: &[Tensor]) -> Result<Tensor> {
+    let mixed = || Error::new("batches produced outputs of different dtypes");
+    macro_rules! cat {
+        ($v:ident) => {{
+            let views = parts
+                .iter()
+                .map(|p| match p {
+                    Tensor::$v(a) => Ok(a.view()),
+                    _ => Err(mixed()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::$v(
+                ndarray::concatenate(Axis(0), &views)
+                    .map_err(|e| Error::new(format!("cannot stack outputs: {e}")))?,
+            )
+        }};
+    }
+    Ok(match &parts[0] {
+        Tensor::F32(_) => cat!(F32),
+        Tensor::I8(_) => cat!(I8),
+        Tensor::U8(_) => cat!(U8),
+        Tensor::I16(_) => cat!(I16),
+        Tensor::I32(_) => cat!(I32),
+        Tensor::I64(_) => cat!(I64),
+        Tensor::Bool(_) => cat!(Bool),
+        Tensor::F8E4M3(_) => cat!(F8E4M3),
+        Tensor::F8E5M2(_) => cat!(F8E5M2),
+    })
+}
+
+/// Runs `g` on `inputs`; inputs holding `k` batches run `k` times and outputs are stacked.
+pub fn run_batched(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    if inputs.len() != g.inputs().len() {
+        return Err(Error::new(format!(
+            "the model has {} inputs, {} were given",
+            g.inputs().len(),
+            inputs.len()
+        )));
+    }
+    let shapes: Vec<Vec<usize>> = g
+        .inputs()
+        .iter()
+        .map(|&n| g.node(n).outputs[0].ty.shape.clone())
+        .collect();
+    let counts = inputs
+        .iter()
+        .zip(&shapes)
+        .enumerate()
+        .map(|(i, (t, s))| repeat_count(s, t, i))
+        .collect::<Result<Vec<_>>>()?;
+    let k = counts[0];
+    if counts.iter().any(|&c| c != k) {
+        return Err(Error::new(format!(
+            "inputs hold different numbers of batches: {counts:?}"
+        )));
+    }
+    if k == 1 {
+        return interp::run(g, inputs);
+    }
+    let bar = ProgressBar::new(k as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} running {pos}/{len} batches [{elapsed_precise}] {wide_bar}",
+        )
+        .expect("valid template"),
+    );
+    let mut per_output: Vec<Vec<Tensor>> = vec![];
+    for i in 0..k {
+        let slice: Vec<Tensor> = inputs
+            .iter()
+            .zip(&shapes)
+            .map(|(t, s)| slice_batch(t, i * s[0], s[0]))
+            .collect();
+        let outs = interp::run(g, &slice).map_err(|e| Error::new(format!("batch {i}: {e}")))?;
+        if per_output.is_empty() {
+            per_output = vec![vec![]; outs.len()];
+        }
+        for (acc, o) in per_output.iter_mut().zip(outs) {
+            acc.push(o);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    per_output.iter().map(|parts| concat(parts)).collect()
+}

@@ -1,0 +1,266 @@
+//! Command-line interface.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nnopt::compiler::ir::text::{print_graph, PrintOptions};
+use nnopt::compiler::pass::{PrintAfter, RunOptions};
+use nnopt::npy::{read_npy, write_npy};
+use nnopt::output::write_atomically;
+use nnopt::{Error, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "nnopt",
+    version,
+    about = "A compiler for edge ML models: ONNX and TFLite in, optimized IR out",
+    after_help = "Examples:\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a model: inputs, outputs, op histogram, parameters, MACs, tensor memory.
+    #[command(
+        after_help = "Examples:\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json | jq .macs"
+    )]
+    Inspect {
+        /// Model file (.onnx, .tflite, or .nnir IR text).
+        file: PathBuf,
+        /// Print JSON for tools instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a model in the reference interpreter on .npy inputs.
+    ///
+    /// Inputs and outputs use the model's own dtypes. An input whose leading dimension is
+    /// k times the model's batch runs k times and the outputs are stacked.
+    #[command(
+        after_help = "Examples:\n  nnopt run model.onnx --input x.npy --output y.npy\n  nnopt run two_inputs.onnx --input a.npy --input b.npy --output out.npy"
+    )]
+    Run {
+        /// Model file (.onnx, .tflite, or .nnir IR text).
+        file: PathBuf,
+        /// One .npy file per model input, in order.
+        #[arg(long, short, required = true)]
+        input: Vec<PathBuf>,
+        /// Where to write the outputs (.npy). With several model outputs and one path
+        /// `y.npy`, writes `y_0.npy`, `y_1.npy`, ...; without it, prints a summary.
+        #[arg(long, short)]
+        output: Vec<PathBuf>,
+        /// Print JSON (output names, shapes, files) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Optimize a model with a pass pipeline and write IR text or ONNX.
+    #[command(
+        after_help = "Examples:\n  nnopt opt model.onnx                      # default pipeline, IR on stdout\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination"
+    )]
+    Opt {
+        /// Model file (.onnx, .tflite, or .nnir IR text).
+        file: PathBuf,
+        /// Pipeline file (YAML); without it, the default pipeline runs.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Emit::Ir)]
+        emit: Emit,
+        /// Output file (stdout for IR when absent; required for ONNX).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Print the IR after every pass (to stderr).
+        #[arg(long)]
+        print_after_all: bool,
+        /// Print the IR after the named pass (repeatable; to stderr).
+        #[arg(long, value_name = "NAME")]
+        print_after: Vec<String>,
+        /// Verify the IR after every pass (always on in debug builds).
+        #[arg(long)]
+        verify: bool,
+        /// Print per-pass statistics as JSON (to stderr) for tools.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the passes that pipelines can name, and print the default pipeline.
+    Passes,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    /// nnopt IR text form.
+    Ir,
+    /// ONNX model.
+    Onnx,
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect { file, json } => inspect(&file, json),
+        Command::Run {
+            file,
+            input,
+            output,
+            json,
+        } => run(&file, &input, &output, json),
+        Command::Opt {
+            file,
+            pipeline,
+            emit,
+            output,
+            print_after_all,
+            print_after,
+            verify,
+            json,
+        } => {
+            let print_after = if print_after_all {
+                PrintAfter::All
+            } else if print_after.is_empty() {
+                PrintAfter::None
+            } else {
+                PrintAfter::Names(print_after)
+            };
+            let opts = RunOptions {
+                verify,
+                print_after,
+                print_options: PrintOptions::summary(),
+            };
+            opt(
+                &file,
+                pipeline.as_deref(),
+                emit,
+                output.as_deref(),
+                &opts,
+                json,
+            )
+        }
+        Command::Passes => {
+            for (name, description) in nnopt::passes::registry().list() {
+                println!("{name:<24} {description}");
+            }
+            println!("\ndefault pipeline:\n{}", nnopt::passes::DEFAULT_PIPELINE);
+            Ok(())
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).expect("summaries serialize")
+}
+
+fn inspect(file: &Path, json: bool) -> Result<()> {
+    let g = nnopt::load_model(file)?;
+    let s = nnopt::summary::summarize(&g);
+    if json {
+        println!("{}", to_json(&s));
+    } else {
+        print!("{}", nnopt::summary::render(&s));
+    }
+    Ok(())
+}
+
+fn output_paths(requested: &[PathBuf], count: usize) -> Result<Vec<PathBuf>> {
+    match requested.len() {
+        0 => Ok(vec![]),
+        n if n == count => Ok(requested.to_vec()),
+        1 => {
+            let p = &requested[0];
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((0..count)
+                .map(|k| p.with_file_name(format!("{stem}_{k}.npy")))
+                .collect())
+        }
+        n => Err(Error::new(format!(
+            "the model has {count} outputs but {n} --output paths were given"
+        ))),
+    }
+}
+
+fn run(file: &Path, inputs: &[PathBuf], outputs: &[PathBuf], json: bool) -> Result<()> {
+    let g = nnopt::load_model(file)?;
+    let tensors = inputs
+        .iter()
+        .map(|p| read_npy(p))
+        .collect::<Result<Vec<_>>>()?;
+    let results = nnopt::batch::run_batched(&g, &tensors).map_err(|e| e.in_file(file))?;
+    let paths = output_paths(outputs, results.len())?;
+    let mut report = vec![];
+    for (k, t) in results.iter().enumerate() {
+        let name = g.value(g.outputs()[k]).name.clone();
+        if let Some(p) = paths.get(k) {
+            write_npy(p, t)?;
+        }
+        report.push(serde_json::json!({
+            "name": name,
+            "dtype": t.dtype().to_string(),
+            "shape": t.shape(),
+            "file": paths.get(k).map(|p| p.display().to_string()),
+        }));
+        if !json {
+            let values = t.to_f64_vec();
+            let head: Vec<String> = values.iter().take(8).map(|v| format!("{v}")).collect();
+            let more = if values.len() > 8 { ", ..." } else { "" };
+            let dest = paths
+                .get(k)
+                .map(|p| format!(" -> {}", p.display()))
+                .unwrap_or_default();
+            println!(
+                "{name}: {}{:?} [{}{more}]{dest}",
+                t.dtype(),
+                t.shape(),
+                head.join(", ")
+            );
+        }
+    }
+    if json {
+        println!("{}", to_json(&report));
+    }
+    Ok(())
+}
+
+fn opt(
+    file: &Path,
+    pipeline: Option<&Path>,
+    emit: Emit,
+    output: Option<&Path>,
+    opts: &RunOptions,
+    json: bool,
+) -> Result<()> {
+    let mut g = nnopt::load_model(file)?;
+    let records = nnopt::optimize(&mut g, pipeline, opts).map_err(|e| e.in_file(file))?;
+    for r in &records {
+        if let Some(dump) = &r.dump {
+            eprintln!("// IR after {}\n{dump}", r.pass);
+        }
+    }
+    if json {
+        let stats: Vec<_> = records
+            .iter()
+            .map(|r| serde_json::json!({"pass": r.pass, "changed": r.changed, "nodes_before": r.nodes_before, "nodes_after": r.nodes_after, "micros": r.micros}))
+            .collect();
+        eprintln!("{}", to_json(&stats));
+    }
+    match emit {
+        Emit::Ir => {
+            let text = print_graph(&g, &PrintOptions::default());
+            match output {
+                Some(p) => write_atomically(p, text.as_bytes()),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Emit::Onnx => {
+            let p = output.ok_or_else(|| Error::new("--emit onnx needs --output FILE"))?;
+            let bytes = nnopt::backends::onnx::export_onnx(&g)?;
+            write_atomically(p, &bytes)
+        }
+    }
+}

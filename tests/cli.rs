@@ -1,0 +1,214 @@
+//! The `nnopt` command: help, inspect, run, opt, errors and determinism.
+
+mod common;
+
+use common::*;
+use nnopt::compiler::ir::Tensor;
+use std::path::Path;
+
+const MLP: &str = r#"graph "mlp"(%x) {
+  %x: f32[1,4] = input
+  %w: f32[4,3] = const [0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -0.5, 0.25, 0.75, 1.5, -2.0, 0.125]
+  %b: f32[3] = const [0.1, -0.2, 0.3]
+  %unit: f32[1,4] = identity(%x)
+  %y: f32[1,3] = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":false,"activation":"relu"}(%unit, %w, %b)
+  %p: f32[1,3] = softmax {"axis":1,"beta":1.0}(%y)
+  return %p
+}
+"#;
+
+fn write_model(dir: &Path) -> String {
+    let p = dir.join("mlp.nnir");
+    std::fs::write(&p, MLP).expect("write model");
+    p.to_string_lossy().into_owned()
+}
+
+fn write_input(dir: &Path, name: &str, rows: usize) -> String {
+    let v: Vec<f64> = (0..rows * 4).map(|i| (i as f64 - 5.0) / 3.0).collect();
+    let t = Tensor::from_f64s(nnopt::compiler::ir::DType::F32, &[rows, 4], &v).expect("shape");
+    let p = dir.join(name);
+    nnopt::npy::write_npy(&p, &t).expect("write npy");
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn help_has_examples() {
+    for cmd in [
+        vec!["--help"],
+        vec!["inspect", "--help"],
+        vec!["run", "--help"],
+        vec!["opt", "--help"],
+    ] {
+        let out = nnopt_ok(&cmd);
+        assert!(
+            out.contains("Examples:"),
+            "{cmd:?} help lacks examples:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn inspect_table_and_json() {
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    let table = nnopt_ok(&["inspect", &model]);
+    assert!(
+        table.contains("MACs") && table.contains("gemm") && table.contains("softmax"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&nnopt_ok(&["inspect", &model, "--json"])).expect("json");
+    assert_eq!(json["macs"], 12);
+    assert_eq!(json["parameters"], 15);
+    assert_eq!(json["inputs"][0]["shape"], serde_json::json!([1, 4]));
+    assert_eq!(json["ops"]["gemm"], 1);
+}
+
+#[test]
+fn run_stacks_batches() {
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    let x3 = write_input(dir.path(), "x3.npy", 3);
+    let y3 = dir.path().join("y3.npy");
+    nnopt_ok(&[
+        "run",
+        &model,
+        "--input",
+        &x3,
+        "--output",
+        y3.to_str().expect("utf-8"),
+    ]);
+    let stacked = nnopt::npy::read_npy(&y3).expect("read output");
+    assert_eq!(stacked.shape(), &[3, 3]);
+    // Each row equals a run on that row alone.
+    let all = nnopt::npy::read_npy(Path::new(&x3))
+        .expect("read input")
+        .to_f64_vec();
+    let g = nnopt::load_model(Path::new(&model)).expect("load");
+    for r in 0..3 {
+        let row = Tensor::from_f64s(
+            nnopt::compiler::ir::DType::F32,
+            &[1, 4],
+            &all[r * 4..r * 4 + 4],
+        )
+        .expect("row");
+        let single = nnopt::compiler::interp::run(&g, &[row]).expect("runs")[0].to_f64_vec();
+        assert_eq!(&stacked.to_f64_vec()[r * 3..r * 3 + 3], single.as_slice());
+    }
+}
+
+#[test]
+fn errors_name_the_file_and_exit_nonzero() {
+    let dir = tempdir();
+    let missing = dir.path().join("nope.onnx");
+    let out = nnopt(&["inspect", missing.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.onnx"));
+
+    for name in ["garbage.onnx", "garbage.tflite", "garbage.nnir"] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, b"\x08\x07garbage\xff\xfe not a model").expect("write");
+        let out = nnopt(&["inspect", p.to_str().expect("utf-8")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+    }
+
+    let model = write_model(dir.path());
+    let bad = write_input(dir.path(), "bad.npy", 1);
+    // A 1x4 input given to a model expecting a different shape.
+    let other = dir.path().join("other.nnir");
+    std::fs::write(
+        &other,
+        MLP.replace("f32[1,4] = input", "f32[1,5] = input")
+            .replace("%unit: f32[1,4]", "%unit: f32[1,5]"),
+    )
+    .expect("write");
+    let out = nnopt(&["run", other.to_str().expect("utf-8"), "--input", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = model;
+}
+
+#[test]
+fn failed_run_leaves_no_output() {
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    let x = dir.path().join("x.npy");
+    std::fs::write(&x, b"not npy").expect("write");
+    let y = dir.path().join("y.npy");
+    let out = nnopt(&[
+        "run",
+        &model,
+        "--input",
+        x.to_str().expect("utf-8"),
+        "--output",
+        y.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!y.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn opt_is_deterministic_and_prints_after_passes() {
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    let a = nnopt_ok(&["opt", &model]);
+    let b = nnopt_ok(&["opt", &model]);
+    assert_eq!(a, b);
+    assert!(!a.contains("identity"), "identity-removal ran:\n{a}");
+    let out = nnopt(&[
+        "opt",
+        &model,
+        "--print-after",
+        "identity-removal",
+        "--verify",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("// IR after identity-removal"),
+        "{err}"
+    );
+    let o1 = dir.path().join("a.onnx");
+    let o2 = dir.path().join("b.onnx");
+    nnopt_ok(&[
+        "opt",
+        &model,
+        "--emit",
+        "onnx",
+        "-o",
+        o1.to_str().expect("utf-8"),
+    ]);
+    nnopt_ok(&[
+        "opt",
+        &model,
+        "--emit",
+        "onnx",
+        "-o",
+        o2.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        std::fs::read(&o1).expect("a"),
+        std::fs::read(&o2).expect("b")
+    );
+}
+
+#[test]
+fn opt_rejects_a_bad_pipeline_naming_the_file() {
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    let p = dir.path().join("p.yaml");
+    std::fs::write(&p, "passes: [constant-folding, frobnicate]").expect("write");
+    let out = nnopt(&["opt", &model, "--pipeline", p.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("p.yaml") && err.contains("frobnicate"),
+        "{err}"
+    );
+}

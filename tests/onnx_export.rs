@@ -1,0 +1,155 @@
+//! `nnopt opt --emit onnx` writes models that onnx.checker accepts and onnxruntime runs
+//! with the source model's reference outputs (generated ONNX models: onnxruntime's own
+//! outputs of the original; float TFLite models: LiteRT's outputs).
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn numbered(dir: &Path, prefix: &str, kind: &str) -> Vec<PathBuf> {
+    (0..)
+        .map(|k| dir.join(format!("{prefix}{kind}_{k}.npy")))
+        .take_while(|p| p.exists())
+        .collect()
+}
+
+fn check(
+    python: &Path,
+    exported: &Path,
+    inputs: &[PathBuf],
+    expected: &[PathBuf],
+    rtol: f64,
+) -> Result<String, String> {
+    let out = Command::new(python)
+        .arg(repo().join("tools/check_onnx_export.py"))
+        .arg(exported)
+        .arg("--inputs")
+        .args(inputs)
+        .arg("--expected")
+        .args(expected)
+        .arg("--rtol")
+        .arg(rtol.to_string())
+        .output()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+#[test]
+fn exported_generated_onnx_models_match_onnxruntime() {
+    let (Some(python), Some(dir)) = (python(), require(&testdata().join("onnx/models"))) else {
+        return;
+    };
+    let tmp = tempdir();
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("list models")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    models.sort();
+    assert!(!models.is_empty());
+    let mut failures = vec![];
+    for m in &models {
+        let stem = m.file_stem().expect("stem").to_string_lossy().into_owned();
+        let out = tmp.path().join(format!("{stem}.opt.onnx"));
+        let run = nnopt(&[
+            "opt",
+            m.to_str().expect("utf-8"),
+            "--emit",
+            "onnx",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ]);
+        if !run.status.success() {
+            failures.push(format!(
+                "{stem}: nnopt failed: {}",
+                String::from_utf8_lossy(&run.stderr)
+            ));
+            continue;
+        }
+        let inputs = numbered(&dir, &format!("{stem}."), "input");
+        let expected = numbered(&dir, &format!("{stem}."), "output");
+        match check(&python, &out, &inputs, &expected, 1e-4) {
+            Ok(line) => println!("{stem}: {}", line.trim()),
+            Err(e) => failures.push(format!("{stem}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "ONNX export failures:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn exported_float_tflite_models_match_litert() {
+    let (Some(python), Some(refs)) = (python(), require(&testdata().join("litert"))) else {
+        return;
+    };
+    let tmp = tempdir();
+    let models = [
+        "generated/digits_cnn_float",
+        "face_detection_short_range",
+        "iris_landmark",
+        "hand_landmark_lite",
+    ];
+    let mut failures = vec![];
+    for m in models {
+        let src = shared().join(format!("models/{m}.tflite"));
+        let stem = Path::new(m)
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let out = tmp.path().join(format!("{stem}.onnx"));
+        let run = nnopt(&[
+            "opt",
+            src.to_str().expect("utf-8"),
+            "--emit",
+            "onnx",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ]);
+        if !run.status.success() {
+            failures.push(format!(
+                "{stem}: nnopt failed: {}",
+                String::from_utf8_lossy(&run.stderr)
+            ));
+            continue;
+        }
+        let case_dir = refs.join(&stem);
+        let Some(meta) = require(&case_dir.join("meta.json")) else {
+            continue;
+        };
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(meta).expect("read meta")).expect("meta json");
+        let files = |key: &str| -> Vec<PathBuf> {
+            meta["cases"][0][key]
+                .as_array()
+                .expect("case file list")
+                .iter()
+                .map(|f| case_dir.join(f.as_str().expect("file name")))
+                .collect()
+        };
+        let (inputs, expected) = (files("inputs"), files("outputs"));
+        match check(&python, &out, &inputs, &expected, 1e-4) {
+            Ok(line) => println!("{stem}: {}", line.trim()),
+            Err(e) => failures.push(format!("{stem}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "ONNX export failures:\n{}",
+        failures.join("\n")
+    );
+}

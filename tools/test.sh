@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: Python venv for the reference cross-checks, generated test data,
+# then every Rust test (unit, integration, snapshots, conformance, cross-checks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import onnx, onnxruntime, ai_edge_litert, ml_dtypes, numpy, PIL' 2>/dev/null; then
+  echo "== installing Python reference packages (tools/requirements.txt)"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+fi
+
+echo "== generating test data (tools/make_testdata.py)"
+.venv/bin/python tools/make_testdata.py
+
+echo "== cargo test"
+cargo test --workspace --locked "$@"
