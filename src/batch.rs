@@ -26,7 +26,7 @@ fn repeat_count(model_shape: &[usize], t: &Tensor, index: usize) -> Result<usize
     {
         return Err(mismatch());
     }
-    if s[0] % model_shape[0] != 0 {
+    if !s[0].is_multiple_of(model_shape[0]) {
         return Err(mismatch());
     }
     Ok(s[0] / model_shape[0])

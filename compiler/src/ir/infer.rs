@@ -412,7 +412,7 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let ca = layout.channel_axis();
             let [ha, wa] = layout.spatial_axes();
             let b2 = block * block;
-            if *block == 0 || x.shape[ca] % b2 != 0 {
+            if *block == 0 || !x.shape[ca].is_multiple_of(b2) {
                 bail!(
                     "depth_to_space: {} channels not divisible by {b2}",
                     x.shape[ca]

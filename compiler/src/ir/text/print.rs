@@ -4,19 +4,11 @@ use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
 use std::fmt::Write;
 
 /// Printer options.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PrintOptions {
     /// Constants with more elements than this print as a hash instead of their values
     /// (the result then cannot be parsed back). `None` prints everything.
     pub elide_constants_over: Option<usize>,
-}
-
-impl Default for PrintOptions {
-    fn default() -> Self {
-        PrintOptions {
-            elide_constants_over: None,
-        }
-    }
 }
 
 impl PrintOptions {
