@@ -605,6 +605,7 @@ impl Builder<'_> {
                     CoordTransform::AlignCorners => "align_corners",
                     CoordTransform::Asymmetric => "asymmetric",
                     CoordTransform::TfHalfPixelForNn => "tf_half_pixel_for_nn",
+                    CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
                 };
                 let nearest = match nearest {
                     NearestRounding::RoundPreferFloor => "round_prefer_floor",

@@ -153,6 +153,8 @@ pub enum CoordTransform {
     Asymmetric,
     /// TFLite's `half_pixel_centers` for nearest neighbour.
     TfHalfPixelForNn,
+    /// Half pixel, re-centred when the output length is not exactly `scale * input`.
+    HalfPixelSymmetric,
 }
 
 /// Rounding of the source coordinate in nearest-neighbour [`Op::Resize`].

@@ -31,7 +31,9 @@ use crate::{bail, Result};
 
 /// Evaluates `op` on unquantized operands (or quantized operands of data-movement ops).
 pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    if computes_values(op) {
+    if moves_values(op) {
+        check_same_quant(op, inputs, outputs)?;
+    } else if computes_values(op) {
         if let Some(t) = inputs
             .iter()
             .map(|o| o.ty)
@@ -147,6 +149,37 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
     }
 }
 
+/// Whether the op only moves or selects values (so quantized integers pass through as
+/// they are).
+fn moves_values(op: &Op) -> bool {
+    !computes_values(op) && !matches!(op, Op::Quantize { .. } | Op::Dequantize | Op::Cast { .. })
+}
+
+/// Data-movement ops keep stored integers, so the per-tensor quantization parameters of
+/// their data operands and results must agree (a difference needs a requantization).
+fn check_same_quant(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<()> {
+    let data = match op {
+        Op::Concat { .. } => inputs,
+        _ => &inputs[..inputs.len().min(1)],
+    };
+    let params: Vec<(f32, i64)> = data
+        .iter()
+        .map(|o| o.ty)
+        .chain(outputs)
+        .filter(|t| t.is_quantized())
+        .filter_map(|t| t.quant.as_ref())
+        .filter(|q| q.axis.is_none())
+        .map(|q| q.at(0))
+        .collect();
+    if params.windows(2).any(|w| w[0] != w[1]) {
+        bail!(
+            "'{}' moves quantized data between different parameters {params:?}; it needs a quantized kernel",
+            op.detailed_name()
+        );
+    }
+    Ok(())
+}
+
 /// Whether the op computes on values (so integer data must not be quantized), as opposed
 /// to moving them.
 fn computes_values(op: &Op) -> bool {
@@ -167,5 +200,48 @@ fn computes_values(op: &Op) -> bool {
         Op::Reduce { kind, .. } => matches!(kind, ReduceKind::Mean | ReduceKind::Sum),
         Op::Resize { mode, .. } => *mode == ResizeMode::Linear,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{BinaryKind, DType, QuantParams};
+    use ndarray::array;
+
+    fn q_ty(scale: f32, zp: i64) -> TensorType {
+        TensorType::new(DType::I8, vec![2]).with_quant(Some(QuantParams::per_tensor(scale, zp)))
+    }
+
+    #[test]
+    fn quantized_operands_need_matching_parameters_or_a_quantized_kernel() {
+        let x = Tensor::I8(array![1i8, 2].into_dyn());
+        let (a, b) = (q_ty(0.5, 0), q_ty(0.25, 0));
+        let same = [Operand { data: &x, ty: &a }, Operand { data: &x, ty: &a }];
+        let mixed = [Operand { data: &x, ty: &a }, Operand { data: &x, ty: &b }];
+        let out_ty = TensorType::new(DType::I8, vec![4]).with_quant(a.quant.clone());
+        let concat = Op::Concat { axis: 0 };
+        let out = eval(&concat, &same, std::slice::from_ref(&out_ty)).unwrap();
+        assert_eq!(out, vec![Tensor::I8(array![1i8, 2, 1, 2].into_dyn())]);
+        assert!(eval(&concat, &mixed, std::slice::from_ref(&out_ty)).is_err());
+        let add = Op::Binary {
+            kind: BinaryKind::Add,
+            activation: None,
+        };
+        assert!(eval(&add, &same, std::slice::from_ref(&a)).is_err());
+        let plain = TensorType::new(DType::I8, vec![2]);
+        let ints = [
+            Operand {
+                data: &x,
+                ty: &plain,
+            },
+            Operand {
+                data: &x,
+                ty: &plain,
+            },
+        ];
+        let sum = eval(&add, &ints, std::slice::from_ref(&plain)).unwrap();
+        assert_eq!(sum, vec![Tensor::I8(array![2i8, 4].into_dyn())]);
+        assert!(eval(&Op::Input, &ints, &[]).is_err());
     }
 }

@@ -2,7 +2,7 @@
 
 use super::util::{any_variant, arity, input, standard};
 use crate::interp::Operand;
-use crate::ir::{PadMode, Tensor};
+use crate::ir::{PadMode, Tensor, TensorType};
 use crate::{bail, Result};
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
@@ -20,7 +20,7 @@ pub(super) fn pad(
         bail!("pad needs one (before, after) per axis of {:?}", x.shape());
     }
     match mode {
-        PadMode::Constant => constant(x, pads, value),
+        PadMode::Constant => constant(x, pads, stored_value(value, inputs[0].ty)?),
         PadMode::Reflect | PadMode::Edge => {
             let mut maps = Vec::with_capacity(pads.len());
             for (&d, &(b, a)) in x.shape().iter().zip(pads) {
@@ -41,6 +41,25 @@ pub(super) fn pad(
                 V(standard(out))
             }))
         }
+    }
+}
+
+/// The padding constant as stored: quantized data stores `round(value / scale) + zero
+/// point`, saturated.
+fn stored_value(value: f32, ty: &TensorType) -> Result<f32> {
+    let Some(q) = ty.quant.as_ref().filter(|_| ty.is_quantized()) else {
+        return Ok(value);
+    };
+    let (lo, hi) = ty.dtype.int_range().unwrap_or((i64::MIN, i64::MAX));
+    match q.axis {
+        None => {
+            let (s, zp) = q.at(0);
+            Ok(((value / s).round_ties_even() as i64)
+                .saturating_add(zp)
+                .clamp(lo, hi) as f32)
+        }
+        Some(_) if value == 0.0 && q.zero_point.iter().all(|&z| z == 0) => Ok(0.0),
+        Some(_) => bail!("constant padding of per-axis quantized data {ty} is not supported"),
     }
 }
 
@@ -128,5 +147,17 @@ mod tests {
             pad(&[(1, 0)], PadMode::Constant, 2.0, &[op(&empty)]).unwrap(),
             f32t(&[1], &[2.0])
         );
+    }
+
+    #[test]
+    fn quantized_constant_is_stored_quantized() {
+        let x = Tensor::I8(array![5i8].into_dyn());
+        let q = crate::ir::QuantParams::per_tensor(0.5, -128);
+        let ty = TensorType::new(crate::ir::DType::I8, vec![1]).with_quant(Some(q));
+        let args = [Operand { data: &x, ty: &ty }];
+        let out = pad(&[(1, 1)], PadMode::Constant, 0.0, &args).unwrap();
+        assert_eq!(out, Tensor::I8(array![-128i8, 5, -128].into_dyn()));
+        let out = pad(&[(1, 0)], PadMode::Constant, 1000.0, &args).unwrap();
+        assert_eq!(out, Tensor::I8(array![127i8, 5].into_dyn()));
     }
 }

@@ -4,7 +4,7 @@ use super::num::Num;
 use super::util::{arity, check_axis, input, num_variant};
 use crate::interp::Operand;
 use crate::ir::{ReduceKind, Tensor};
-use crate::Result;
+use crate::{bail, Result};
 use ndarray::{ArrayD, Axis};
 
 /// Reduces `axes` (in any order, duplicates ignored); `keep_dims` keeps them as size 1.
@@ -23,7 +23,36 @@ pub(super) fn reduce(
     let mut axes = axes.to_vec();
     axes.sort_unstable();
     axes.dedup();
+    if let Tensor::Bool(a) = x {
+        // Max is "any", min is "all".
+        let (init, f): (bool, fn(bool, bool) -> bool) = match kind {
+            ReduceKind::Max => (false, |a, b| a || b),
+            ReduceKind::Min => (true, |a, b| a && b),
+            _ => bail!("reduce {kind:?} does not support bool data"),
+        };
+        return Ok(Tensor::Bool(fold_axes(a, &axes, keep_dims, init, f)));
+    }
     Ok(num_variant!(x, "reduce", V(a) => { V(reduce_typed(kind, &axes, keep_dims, a)) }))
+}
+
+/// Folds `x` over `axes` (sorted, distinct) with `f` starting from `init`.
+fn fold_axes<T: Clone>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    keep_dims: bool,
+    init: T,
+    f: fn(T, T) -> T,
+) -> ArrayD<T> {
+    let mut out: Option<ArrayD<T>> = None;
+    for &a in axes.iter().rev() {
+        let src = out.as_ref().unwrap_or(x);
+        let mut folded = src.fold_axis(Axis(a), init.clone(), |acc, v| f(acc.clone(), v.clone()));
+        if keep_dims {
+            folded.insert_axis_inplace(Axis(a));
+        }
+        out = Some(folded);
+    }
+    out.unwrap_or_else(|| x.clone())
 }
 
 fn reduce_typed<T: Num>(
@@ -37,15 +66,8 @@ fn reduce_typed<T: Num>(
         ReduceKind::Max => (T::LOWEST, T::max_nan),
         ReduceKind::Min => (T::HIGHEST, T::min_nan),
     };
-    let mut out = x.clone();
-    let mut count = 1;
-    for &a in axes.iter().rev() {
-        count *= x.shape()[a];
-        out = out.fold_axis(Axis(a), init, |&acc, &v| f(acc, v));
-        if keep_dims {
-            out.insert_axis_inplace(Axis(a));
-        }
-    }
+    let mut out = fold_axes(x, axes, keep_dims, init, f);
+    let count: usize = axes.iter().map(|&a| x.shape()[a]).product();
     if kind == ReduceKind::Mean {
         let n = T::from_usize(count);
         out.mapv_inplace(|v| v.div(n).unwrap_or_default());
@@ -89,7 +111,11 @@ mod tests {
         let out = reduce(ReduceKind::Mean, &[1], false, &[op(&x)]).unwrap();
         assert_eq!(out, Tensor::I64(array![-1i64, 5].into_dyn()));
         assert!(reduce(ReduceKind::Sum, &[2], false, &[op(&x)]).is_err());
-        let b = Tensor::Bool(array![true].into_dyn());
+        let b = Tensor::Bool(array![[true, false], [true, true]].into_dyn());
         assert!(reduce(ReduceKind::Sum, &[0], false, &[op(&b)]).is_err());
+        let any = reduce(ReduceKind::Max, &[1], false, &[op(&b)]).unwrap();
+        assert_eq!(any, Tensor::Bool(array![true, true].into_dyn()));
+        let all = reduce(ReduceKind::Min, &[1], true, &[op(&b)]).unwrap();
+        assert_eq!(all, Tensor::Bool(array![[false], [true]].into_dyn()));
     }
 }

@@ -19,36 +19,37 @@ pub(super) struct Spec<'a> {
 }
 
 impl Spec<'_> {
-    /// Input coordinate of output index `x` along an axis resized from `len_in` to
-    /// `len_out` with `scale` (ONNX's `coordinate_transformation_mode`).
-    fn source(&self, x: usize, len_in: usize, len_out: usize, scale: f64) -> f64 {
+    /// Input coordinate of output index `x` along `axis` of `len_in` elements (ONNX's
+    /// `coordinate_transformation_mode`). Like ONNX's reference, the output length in the
+    /// formulas is `scale * len_in`, which differs from the output size only for explicit
+    /// scales.
+    fn source(&self, x: usize, axis: usize, len_in: usize) -> f64 {
         let x = x as f64;
+        let len_out = self.sizes[axis];
+        let (scale, resized) = match self.scales {
+            Some(s) => (s[axis] as f64, s[axis] as f64 * len_in as f64),
+            None => (len_out as f64 / len_in as f64, len_out as f64),
+        };
         match self.coord {
             CoordTransform::HalfPixel => (x + 0.5) / scale - 0.5,
-            CoordTransform::PytorchHalfPixel if len_out > 1 => (x + 0.5) / scale - 0.5,
-            CoordTransform::PytorchHalfPixel => 0.0,
-            CoordTransform::AlignCorners if len_out == 1 => 0.0,
-            CoordTransform::AlignCorners => x * (len_in as f64 - 1.0) / (len_out as f64 - 1.0),
+            CoordTransform::PytorchHalfPixel if resized == 1.0 => -0.5,
+            CoordTransform::PytorchHalfPixel => (x + 0.5) / scale - 0.5,
+            CoordTransform::AlignCorners if resized == 1.0 => 0.0,
+            CoordTransform::AlignCorners => x * (len_in as f64 - 1.0) / (resized - 1.0),
             CoordTransform::Asymmetric => x / scale,
             CoordTransform::TfHalfPixelForNn => (x + 0.5) / scale,
-        }
-    }
-
-    /// Scale of `axis`: the given one, else output over input length.
-    fn scale(&self, axis: usize, len_in: usize) -> f64 {
-        match self.scales {
-            Some(s) => s[axis] as f64,
-            None => self.sizes[axis] as f64 / len_in as f64,
+            CoordTransform::HalfPixelSymmetric => {
+                let offset = len_in as f64 / 2.0 * (1.0 - len_out as f64 / resized);
+                offset + (x + 0.5) / scale - 0.5
+            }
         }
     }
 
     /// The nearest input index for each output index of `axis`.
     fn nearest_map(&self, axis: usize, len_in: usize) -> Vec<usize> {
-        let len_out = self.sizes[axis];
-        let scale = self.scale(axis, len_in);
-        (0..len_out)
+        (0..self.sizes[axis])
             .map(|x| {
-                let s = self.source(x, len_in, len_out, scale);
+                let s = self.source(x, axis, len_in);
                 let r = match self.nearest {
                     NearestRounding::RoundPreferFloor => (s - 0.5).ceil(),
                     NearestRounding::RoundPreferCeil => (s + 0.5).floor(),
@@ -64,15 +65,12 @@ impl Spec<'_> {
     /// weight of the upper one (source coordinates clamped into the input).
     fn linear_map(&self, axis: usize, len_in: usize) -> (Vec<usize>, Vec<usize>, Vec<f32>) {
         let len_out = self.sizes[axis];
-        let scale = self.scale(axis, len_in);
         let last = len_in - 1;
         let mut lo = Vec::with_capacity(len_out);
         let mut hi = Vec::with_capacity(len_out);
         let mut frac = Vec::with_capacity(len_out);
         for x in 0..len_out {
-            let s = self
-                .source(x, len_in, len_out, scale)
-                .clamp(0.0, last as f64);
+            let s = self.source(x, axis, len_in).clamp(0.0, last as f64);
             let l = (s.floor() as usize).min(last);
             lo.push(l);
             hi.push((l + 1).min(last));
@@ -289,6 +287,20 @@ mod tests {
         // outputs at sources (x + 0.5) / 0.6 - 0.5 = 0.333, 2.0.
         let s = lin(CoordTransform::HalfPixel, &[1, 2], Some(&[1.0, 0.6]));
         assert!((s[0] - 4.0 / 3.0).abs() < 1e-6 && (s[1] - 3.0).abs() < 1e-6);
+        // With explicit scales the formulas use the fractional output length 4 * 0.6 = 2.4:
+        // align corners maps 1 to 3 / 1.4; half pixel symmetric shifts by 2 * (1 - 2 / 2.4).
+        let s = lin(CoordTransform::AlignCorners, &[1, 2], Some(&[1.0, 0.6]));
+        assert!((s[0] - 1.0).abs() < 1e-6 && (s[1] - (1.0 + 3.0 / 1.4)).abs() < 1e-6);
+        let s = lin(
+            CoordTransform::HalfPixelSymmetric,
+            &[1, 2],
+            Some(&[1.0, 0.6]),
+        );
+        assert!((s[0] - 5.0 / 3.0).abs() < 1e-6 && (s[1] - 10.0 / 3.0).abs() < 1e-6);
+        assert_eq!(
+            lin(CoordTransform::HalfPixelSymmetric, &[1, 8], None),
+            lin(CoordTransform::HalfPixel, &[1, 8], None)
+        );
     }
 
     #[test]

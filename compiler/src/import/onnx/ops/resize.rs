@@ -105,6 +105,7 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             "align_corners" => CoordTransform::AlignCorners,
             "asymmetric" => CoordTransform::Asymmetric,
             "tf_half_pixel_for_nn" => CoordTransform::TfHalfPixelForNn,
+            "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
             m => {
                 return Err(cx.err(format!(
                     "coordinate_transformation_mode '{m}' is not supported"
