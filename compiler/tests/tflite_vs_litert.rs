@@ -128,9 +128,16 @@ fn float_models_match_litert() {
             continue;
         }
         let g = import(&path);
-        // selfie_segmentation only runs in LiteRT with XNNPACK (its custom op); the
-        // others compare with the builtin kernels.
+        // selfie_segmentation only runs in LiteRT with XNNPACK (LiteRT's builtin kernels
+        // lack its custom op), whose float arithmetic differs from the reference kernels
+        // (fused ops, approximated sigmoid/hard swish): it gets a looser bound. The others
+        // compare with LiteRT's reference kernels.
         let cases = load_cases(&data, true);
+        let bound = if cases[0].resolver.starts_with("default") {
+            1e-3
+        } else {
+            1e-4
+        };
         let mut worst_rel = 0.0f64;
         for c in &cases {
             let got = run(&g, &c.inputs).unwrap_or_else(|e| panic!("{m} case {}: {e}", c.k));
@@ -143,7 +150,7 @@ fn float_models_match_litert() {
                     .max(1e-30);
                 let rel = d / scale;
                 worst_rel = worst_rel.max(rel);
-                if rel > 1e-4 {
+                if rel > bound {
                     failures.push(format!(
                         "{m} case {} output {j}: max |diff| {d:e}, relative {rel:e}",
                         c.k
@@ -152,12 +159,12 @@ fn float_models_match_litert() {
             }
         }
         rows.push(format!(
-            "| {m} | {} | {worst_rel:.3e} | {} |",
+            "| {m} | {} | {worst_rel:.3e} | {bound:e} | {} |",
             cases.len(),
             cases[0].resolver
         ));
     }
-    println!("| model | cases | max rel error (max|diff| / max|LiteRT|) | LiteRT kernels |\n|---|---|---|---|");
+    println!("| model | cases | max rel error (max|diff| / max|LiteRT|) | bound | LiteRT kernels |\n|---|---|---|---|---|");
     for r in &rows {
         println!("{r}");
     }

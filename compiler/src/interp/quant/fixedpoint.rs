@@ -264,11 +264,14 @@ mod tests {
     fn srdhm_rounds_and_saturates() {
         assert_eq!(srdhm(i32::MIN, i32::MIN), i32::MAX);
         assert_eq!(srdhm(1 << 30, 1 << 30), 1 << 29);
-        // (3 * 2^30) * 2 / 2^32 rounds half away from zero.
+        // Ties round up (towards +inf), like ARM's SQRDMULH that gemmlowp emulates:
+        // 1.5 -> 2, -1.5 -> -1, 0.5 -> 1, -0.5 -> 0.
         assert_eq!(srdhm(3, 1 << 30), 2);
-        assert_eq!(srdhm(-3, 1 << 30), -2);
+        assert_eq!(srdhm(-3, 1 << 30), -1);
         assert_eq!(srdhm(1, 1 << 30), 1);
-        assert_eq!(srdhm(-1, 1 << 30), -1);
+        assert_eq!(srdhm(-1, 1 << 30), 0);
+        // Off ties it rounds to nearest: -1.75 -> -2.
+        assert_eq!(srdhm(-7, 1 << 29), -2);
     }
 
     #[test]
@@ -296,10 +299,15 @@ mod tests {
                 );
             }
         }
-        // A tie rounds away from zero: 3 * 0.5 = 1.5 -> 2, -1.5 -> -2.
+        // Double rounding: with a zero shift only SRDHM rounds (ties up: -1.5 -> -1); with
+        // a right shift RoundingDivideByPOT rounds ties away from zero (-1.5 -> -2).
         let (q, s) = quantize_multiplier(0.5);
+        assert_eq!((q, s), (1 << 30, 0));
         assert_eq!(multiply_by_quantized_multiplier(3, q, s), 2);
-        assert_eq!(multiply_by_quantized_multiplier(-3, q, s), -2);
+        assert_eq!(multiply_by_quantized_multiplier(-3, q, s), -1);
+        let (q, s) = quantize_multiplier(0.25);
+        assert_eq!(multiply_by_quantized_multiplier(-6, q, s), -2);
+        assert_eq!(multiply_by_quantized_multiplier(6, q, s), 2);
     }
 
     #[test]
