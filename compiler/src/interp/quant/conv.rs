@@ -8,6 +8,9 @@ use crate::interp::Operand;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
 use crate::{bail, Result};
 
+/// Per-channel `(multiplier, shift)` pairs and weight zero points.
+type ChannelRequant = (Vec<(i32, i32)>, Vec<i32>);
+
 /// Per-output-channel requantization: multiplier and shift for
 /// `input_scale * weight_scale[c] / output_scale`, computed in double like TFLite's
 /// `PopulateConvolutionQuantizationParams`.
@@ -16,7 +19,7 @@ fn channel_multipliers(
     w: &TensorType,
     out: &TensorType,
     n: usize,
-) -> Result<(Vec<(i32, i32)>, Vec<i32>)> {
+) -> Result<ChannelRequant> {
     let (in_scale, _) = per_tensor(x, "input")?;
     let (out_scale, _) = per_tensor(out, "output")?;
     let wq = w

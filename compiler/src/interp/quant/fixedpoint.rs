@@ -316,7 +316,7 @@ mod tests {
         for &x in &[0.0, 0.01, 0.25, 0.5, 1.0, 2.5, 7.9, 15.0] {
             let raw = -((x * (1i64 << 26) as f64) as i64) as i32;
             let got = exp_on_negative_values(raw, 5) as f64 / 2f64.powi(31);
-            assert!((got - (-x as f64).exp()).abs() < 1e-6, "exp(-{x}) = {got}");
+            assert!((got - (-x).exp()).abs() < 1e-6, "exp(-{x}) = {got}");
         }
         for &x in &[0.0, 0.1, 0.5, 0.9, 0.999] {
             let raw = (x * 2f64.powi(31)) as i32;
