@@ -64,7 +64,7 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> Result<Tensor> {
 }
 
 /// Largest element count of any tensor the importer creates or declares.
-const MAX_ELEMENTS: usize = 1 << 31;
+const MAX_ELEMENTS: usize = 1 << 28;
 
 /// Element count of `shape`, rejecting overflowing or absurdly large shapes.
 pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
