@@ -783,10 +783,11 @@ def _make_interp(model_path: str, mode: str):
 
     if mode == "default":
         return Interpreter(model_path=model_path)
-    return Interpreter(
-        model_path=model_path,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )
+    resolver = {
+        "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        "ref": OpResolverType.BUILTIN_REF,
+    }[mode]
+    return Interpreter(model_path=model_path, experimental_op_resolver_type=resolver)
 
 
 def _litert_cases(stem: str, ind: dict, shared: Path, digits_dir: Path) -> list:
@@ -955,6 +956,27 @@ def make_digits(out: Path, shared: Path) -> dict:
     return {k: v for k, v in summary.items() if k.startswith("litert_") and k.endswith("accuracy")}
 
 
+def _adopt_outputs(r: dict, rx: dict, mdir: Path, xdir: Path, prefix: str) -> list:
+    """Moves the outputs of a second run (rx, written to xdir) into mdir as `<prefix><file>`,
+    lists them in each case of r as `<prefix>outputs`, and returns max |r - rx| per case per
+    output in raw units. Both runs draw the same seeded inputs; that is checked."""
+    diffs = []
+    for c, cx in zip(r["cases"], rx["cases"]):
+        for f in c["inputs"]:
+            if not np.array_equal(np.load(mdir / f), np.load(xdir / f)):
+                raise RuntimeError(f"second run saw a different input {f} in {mdir.name}")
+        per = []
+        c[f"{prefix}outputs"] = []
+        for f in cx["outputs"]:
+            a = np.load(mdir / f).astype(np.float64)
+            b = np.load(xdir / f).astype(np.float64)
+            per.append(float(np.max(np.abs(a - b))) if a.size else 0.0)
+            shutil.move(str(xdir / f), str(mdir / f"{prefix}{f}"))
+            c[f"{prefix}outputs"].append(f"{prefix}{f}")
+        diffs.append(per)
+    return diffs
+
+
 def make_litert(out: Path, shared: Path) -> dict:
     ldir = reset_dir(out / "litert")
     digits_dir = out / "digits"
@@ -972,6 +994,10 @@ def make_litert(out: Path, shared: Path) -> dict:
         # Second opinion without the default XNNPACK delegate (builtin kernels only).
         bdir = ldir / f".builtin_{stem}"
         rb = _run_child(["--_litert-worker", mp, str(bdir), "builtin", str(shared), str(digits_dir)])
+        # Third run with LiteRT's reference kernels (BUILTIN_REF): the kernels nnopt's
+        # interpreter reproduces bit-exactly for int8.
+        rdir = ldir / f".ref_{stem}"
+        rr = _run_child(["--_litert-worker", mp, str(rdir), "ref", str(shared), str(digits_dir)])
         notes = []
         if r.get("ok") and r.get("returncode", 0) != 0:
             notes.append(f"worker exited with code {r['returncode']} after reporting")
@@ -985,6 +1011,7 @@ def make_litert(out: Path, shared: Path) -> dict:
             if mdir.exists():
                 shutil.rmtree(mdir)
             shutil.rmtree(bdir, ignore_errors=True)
+            shutil.rmtree(rdir, ignore_errors=True)
             continue
         meta = {
             "model": os.path.relpath(mp, shared),
@@ -998,16 +1025,9 @@ def make_litert(out: Path, shared: Path) -> dict:
             meta["image_normalization"] = {"range": list(IMAGE_NORM[stem])}
         # compare default vs builtin-only
         if rb.get("ok"):
-            diffs = []
-            for c in r["cases"]:
-                per = []
-                for f, od in zip(c["outputs"], r["outputs"]):
-                    a = np.load(mdir / f).astype(np.float64)
-                    b = np.load(bdir / f).astype(np.float64)
-                    per.append(float(np.max(np.abs(a - b))) if a.size else 0.0)
-                diffs.append(per)
+            diffs = _adopt_outputs(r, rb, mdir, bdir, "builtin_")
             meta["builtin_kernels_max_abs_diff"] = {
-                "note": "max |default - BUILTIN_WITHOUT_DEFAULT_DELEGATES| per case per output (raw output units: quantized integers for int outputs)",
+                "note": "max |default - BUILTIN_WITHOUT_DEFAULT_DELEGATES| per case per output (raw output units: quantized integers for int outputs); that run's outputs are the cases' builtin_outputs files",
                 "per_case": diffs,
             }
         else:
@@ -1020,6 +1040,15 @@ def make_litert(out: Path, shared: Path) -> dict:
                 "note": "runs with the default resolver (XNNPACK delegate), reference data written from that run",
             }
         shutil.rmtree(bdir, ignore_errors=True)
+        if rr.get("ok"):
+            meta["reference_kernels"] = {
+                "resolver": "BUILTIN_REF",
+                "note": "TFLite's reference kernels, no delegate; outputs are the cases' ref_outputs files; max |default - ref| per case per output in raw units",
+                "max_abs_diff_vs_default": _adopt_outputs(r, rr, mdir, rdir, "ref_"),
+            }
+        else:
+            meta["reference_kernels"] = {"resolver": "BUILTIN_REF", "error": rr.get("error")}
+        shutil.rmtree(rdir, ignore_errors=True)
         if stem == "keyword_scrambled_8bit":
             outs = [np.load(mdir / c["outputs"][0]) for c in r["cases"]]
             const = all(np.array_equal(outs[0], o) for o in outs)

@@ -83,7 +83,7 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Outcome {
         Err(e) => return Outcome::Import(e.to_string()),
     };
     let data = dir.join("test_data_set_0");
-    let read = |p: std::path::PathBuf| common::read_pb(&p);
+    let read = |p: std::path::PathBuf| common::read_pb(&p).map(|(_, t)| t);
     let inputs: Result<Vec<_>, _> = (0..n_inputs)
         .map(|k| read(data.join(format!("input_{k}.pb"))))
         .collect();

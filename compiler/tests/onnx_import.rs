@@ -51,7 +51,7 @@ enum A {
     F(f32),
     Is(Vec<i64>),
     S(&'static str),
-    T(pb::TensorProto),
+    T(Box<pb::TensorProto>),
 }
 
 fn node(op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<(&str, A)>) -> pb::NodeProto {
@@ -67,7 +67,7 @@ fn node(op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<(&str, A)>
                 A::F(f) => (p.r#type, p.f) = (AttributeType::Float as i32, f),
                 A::Is(v) => (p.r#type, p.ints) = (AttributeType::Ints as i32, v),
                 A::S(s) => (p.r#type, p.s) = (AttributeType::String as i32, s.as_bytes().to_vec()),
-                A::T(t) => (p.r#type, p.t) = (AttributeType::Tensor as i32, Some(t)),
+                A::T(t) => (p.r#type, p.t) = (AttributeType::Tensor as i32, Some(*t)),
             }
             p
         })
@@ -283,7 +283,7 @@ fn conv1d_and_same_padding() {
                 &["y"],
                 &["z"],
                 vec![
-                    ("kernel_shape", A::Is(vec![3])),
+                    ("kernel_shape", A::Is(vec![2])),
                     ("ceil_mode", A::I(1)),
                     ("strides", A::Is(vec![2])),
                 ],
@@ -418,6 +418,46 @@ fn qlinear_conv_puts_parameters_on_types() {
                 [7i32, -3].iter().flat_map(|v| v.to_le_bytes()).collect(),
             ),
         ],
+    });
+    insta::assert_snapshot!(summary(&g));
+}
+
+#[test]
+fn constant_forms_and_dropout_mask() {
+    let g = import(M {
+        opset: 13,
+        nodes: vec![
+            node(
+                "Constant",
+                "",
+                &[],
+                &["t"],
+                vec![(
+                    "value",
+                    A::T(Box::new(tensor_f32("", &[2], vec![1.0, 2.0]))),
+                )],
+            ),
+            node(
+                "Constant",
+                "",
+                &[],
+                &["f"],
+                vec![("value_float", A::F(0.5))],
+            ),
+            node(
+                "Constant",
+                "",
+                &[],
+                &["is"],
+                vec![("value_ints", A::Is(vec![2, 1]))],
+            ),
+            node("Mul", "", &["t", "f"], &["tf"], vec![]),
+            node("Dropout", "", &["x"], &["d", "mask"], vec![]),
+            node("Add", "", &["d", "tf"], &["y"], vec![]),
+        ],
+        inputs: vec![vi("x", F, &[2])],
+        outputs: vec!["y", "is", "mask"],
+        inits: vec![],
     });
     insta::assert_snapshot!(summary(&g));
 }

@@ -30,18 +30,14 @@ fn to_tract(t: &Tensor) -> tract_onnx::prelude::Tensor {
 }
 
 fn from_tract(t: &tract_onnx::prelude::Tensor) -> Tensor {
+    use nnopt_compiler::ir::DType;
     let shape = t.shape().to_vec();
-    let v: Vec<f64> = if let Ok(a) = t.to_array_view::<f32>() {
-        a.iter().map(|&x| x as f64).collect()
-    } else if let Ok(a) = t.to_array_view::<i64>() {
-        a.iter().map(|&x| x as f64).collect()
+    let (dt, v): (DType, Vec<f64>) = if let Ok(a) = t.to_plain_array_view::<f32>() {
+        (DType::F32, a.iter().map(|&x| x as f64).collect())
+    } else if let Ok(a) = t.to_plain_array_view::<i64>() {
+        (DType::I64, a.iter().map(|&x| x as f64).collect())
     } else {
         panic!("unsupported tract output dtype {:?}", t.datum_type())
-    };
-    let dt = if t.to_array_view::<f32>().is_ok() {
-        nnopt_compiler::ir::DType::F32
-    } else {
-        nnopt_compiler::ir::DType::I64
     };
     Tensor::from_f64s(dt, &shape, &v).expect("length matches")
 }

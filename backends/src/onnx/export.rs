@@ -5,7 +5,7 @@ use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::*;
 use nnopt_compiler::{Error, Result};
 use prost::Message;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 
 /// The ONNX opset written.
@@ -23,6 +23,7 @@ pub fn export_onnx_model(g: &Graph) -> Result<ModelProto> {
         nodes: vec![],
         inits: vec![],
         dequantized: HashMap::new(),
+        node_names: HashSet::new(),
         counter: 0,
     };
     let order = g
@@ -76,6 +77,7 @@ struct Builder<'g> {
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,
     dequantized: HashMap<ValueRef, String>,
+    node_names: HashSet<String>,
     counter: usize,
 }
 
@@ -135,7 +137,15 @@ impl Builder<'_> {
         outputs: Vec<String>,
         attrs: Vec<tract_onnx::pb::AttributeProto>,
     ) {
-        self.nodes.push(node(op, name, inputs, outputs, attrs));
+        // Node names must be unique in ONNX.
+        let name = if self.node_names.insert(name.to_string()) {
+            name.to_string()
+        } else {
+            let fresh = self.fresh(name);
+            self.node_names.insert(fresh.clone());
+            fresh
+        };
+        self.nodes.push(node(op, &name, inputs, outputs, attrs));
     }
 
     /// Scale and zero-point initializers of quantization parameters, plus the axis attribute.
@@ -209,13 +219,28 @@ impl Builder<'_> {
                     attrs,
                 );
             }
-            None => self.push(
-                "Identity",
-                &out.name.clone(),
-                vec![float_name],
-                vec![out.name.clone()],
-                vec![],
-            ),
+            None => {
+                // Rename the temporary made by this node's lowering instead of copying it.
+                let producer = self
+                    .nodes
+                    .iter_mut()
+                    .rev()
+                    .find(|n| n.output.contains(&float_name));
+                match producer {
+                    Some(p) if float_name.contains("__nnopt") => {
+                        for o in p.output.iter_mut().filter(|o| **o == float_name) {
+                            o.clone_from(&out.name);
+                        }
+                    }
+                    _ => self.push(
+                        "Identity",
+                        &out.name.clone(),
+                        vec![float_name],
+                        vec![out.name.clone()],
+                        vec![],
+                    ),
+                }
+            }
         }
         Ok(())
     }

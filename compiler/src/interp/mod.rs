@@ -20,10 +20,8 @@ pub struct Operand<'a> {
 
 /// Evaluates one op. `outputs` are the declared output types (dtype, shape, quantization).
 pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    let quantized = outputs.iter().any(|t| t.is_quantized())
-        || inputs
-            .iter()
-            .any(|o| o.ty.is_quantized() && !matches!(op, Op::Dequantize));
+    let quantized =
+        outputs.iter().any(|t| t.is_quantized()) || inputs.iter().any(|o| o.ty.is_quantized());
     if quantized && quant::handles(op) {
         quant::eval(op, inputs, outputs)
     } else {

@@ -99,12 +99,13 @@ pub fn read_npy(path: &std::path::Path) -> Tensor {
     }
 }
 
-/// Reads a serialized ONNX TensorProto (.pb) with tract's protobuf types.
-pub fn read_pb(path: &std::path::Path) -> Result<Tensor, String> {
+/// Reads a serialized ONNX TensorProto (.pb) with tract's protobuf types: (name, data).
+pub fn read_pb(path: &std::path::Path) -> Result<(String, Tensor), String> {
     use prost::Message;
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let proto = tract_onnx::pb::TensorProto::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
-    nnopt_compiler::import::onnx::tensor_from_proto(&proto).map_err(|e| e.to_string())
+    let t = nnopt_compiler::import::onnx::tensor_from_proto(&proto).map_err(|e| e.to_string())?;
+    Ok((proto.name, t))
 }
 
 /// Max |a - b| over all elements, or `None` when the shapes differ.

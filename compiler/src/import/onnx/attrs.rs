@@ -125,12 +125,14 @@ impl NodeCtx<'_> {
         Ok(a as usize)
     }
 
-    /// Converts non-negative integers (sizes, pads, strides) to usize.
+    /// Converts non-negative integers (sizes, pads, strides) to usize, rejecting values
+    /// of 2^32 or more.
     pub fn usizes(&self, what: &str, v: &[i64]) -> Result<Vec<usize>> {
         v.iter()
-            .map(|&x| {
-                usize::try_from(x)
-                    .map_err(|_| self.err(format!("{what} must be non-negative, got {v:?}")))
+            .map(|&x| match usize::try_from(x) {
+                Ok(u) if u < 1 << 32 => Ok(u),
+                Ok(_) => Err(self.err(format!("{what} value {x} is too large"))),
+                Err(_) => Err(self.err(format!("{what} must be non-negative, got {v:?}"))),
             })
             .collect()
     }

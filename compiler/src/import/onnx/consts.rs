@@ -47,8 +47,8 @@ pub fn input_type(vi: &pb::ValueInfoProto) -> R<TensorType> {
     let mut dims = Vec::with_capacity(shape.dim.len());
     for (i, d) in shape.dim.iter().enumerate() {
         dims.push(match &d.value {
-            Some(Dim::DimValue(v)) if *v >= 0 => *v as usize,
-            Some(Dim::DimValue(v)) => return Err(format!("dimension {i} is negative ({v})")),
+            Some(Dim::DimValue(v)) if *v >= 0 && *v < 1 << 32 => *v as usize,
+            Some(Dim::DimValue(v)) => return Err(format!("dimension {i} is invalid ({v})")),
             _ if i == 0 => 1,
             Some(Dim::DimParam(p)) => {
                 return Err(format!(
@@ -62,6 +62,7 @@ pub fn input_type(vi: &pb::ValueInfoProto) -> R<TensorType> {
             }
         });
     }
+    super::element_count(&dims).map_err(|e| e.message)?;
     Ok(TensorType::new(dtype, dims))
 }
 
@@ -106,11 +107,7 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension in {:?}", t.dims)))
         .collect::<R<Vec<usize>>>()?;
-    let n = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&n| n <= 1 << 34)
-        .ok_or_else(|| format!("shape {shape:?} is too large"))?;
+    let n = super::element_count(&shape).map_err(|e| e.message)?;
     let raw = &t.raw_data;
     let use_raw = !raw.is_empty() || n == 0;
     let i32s = |what| typed(&t.int32_data, n, what);

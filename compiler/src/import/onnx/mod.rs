@@ -12,7 +12,7 @@ mod ops;
 
 use crate::interp::{eval_op, Operand};
 use crate::ir::infer::infer_types;
-use crate::ir::{Graph, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
+use crate::ir::{DType, Graph, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
 use crate::{Error, Result};
 use attrs::NodeCtx;
 use prost::Message;
@@ -21,6 +21,16 @@ use tract_onnx::pb;
 
 /// Imports an ONNX model from its serialized bytes.
 pub fn import_onnx_bytes(bytes: &[u8], name: &str) -> Result<Graph> {
+    import_onnx_with_constants(bytes, name, &HashMap::new())
+}
+
+/// Imports an ONNX model, binding the graph inputs named in `constants` to the given
+/// values (e.g. a shape or axes fed as an input); they are not graph inputs of the result.
+pub fn import_onnx_with_constants(
+    bytes: &[u8],
+    name: &str,
+    constants: &HashMap<String, Tensor>,
+) -> Result<Graph> {
     let model = pb::ModelProto::decode(bytes)
         .map_err(|e| Error::new(format!("not a valid ONNX protobuf: {e}")))?;
     let graph = model
@@ -35,6 +45,15 @@ pub fn import_onnx_bytes(bytes: &[u8], name: &str) -> Result<Graph> {
         .max()
         .ok_or_else(|| Error::new("the ONNX model imports no default-domain opset"))?;
     let mut imp = Importer::new(name, opset, graph);
+    let mut bound: Vec<_> = constants.iter().collect();
+    bound.sort_by(|a, b| a.0.cmp(b.0));
+    for (input, t) in bound {
+        if !graph.input.iter().any(|i| &i.name == input) {
+            return Err(Error::new(format!("'{input}' is not a graph input")));
+        }
+        let v = imp.add_const(input, t.clone(), None);
+        imp.values.insert(input.clone(), v);
+    }
     imp.import_graph(graph)?;
     Ok(imp.finish())
 }
@@ -42,6 +61,18 @@ pub fn import_onnx_bytes(bytes: &[u8], name: &str) -> Result<Graph> {
 /// Converts an ONNX TensorProto (e.g. a conformance test's `input_0.pb`) to an IR tensor.
 pub fn tensor_from_proto(t: &pb::TensorProto) -> Result<Tensor> {
     consts::tensor_from_proto(t).map_err(Error::new)
+}
+
+/// Largest element count of any tensor the importer creates or declares.
+const MAX_ELEMENTS: usize = 1 << 31;
+
+/// Element count of `shape`, rejecting overflowing or absurdly large shapes.
+pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| Error::new(format!("shape {shape:?} is too large")))
 }
 
 /// Import state: the IR graph being built and the ONNX value names bound so far.
@@ -79,6 +110,9 @@ impl Importer {
             return Err(Error::new("sparse initializers are not supported"));
         }
         for init in &graph.initializer {
+            if self.values.contains_key(&init.name) {
+                continue; // bound by the caller
+            }
             let t = consts::tensor_from_proto(init)
                 .map_err(|e| Error::new(format!("initializer '{}': {e}", init.name)))?;
             let v = self.add_const(&init.name, t, None);
@@ -218,8 +252,14 @@ impl Importer {
         names: &[&str],
         quant: Option<QuantParams>,
     ) -> Result<Vec<ValueRef>> {
+        if let Op::Reshape { shape: dims } | Op::Resize { sizes: dims, .. } = &op {
+            element_count(dims)?;
+        }
         let in_types: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
         let mut types = infer_types(&op, &in_types)?;
+        for t in &types {
+            element_count(&t.shape)?;
+        }
         if types.len() != names.len() {
             return Err(Error::new(format!(
                 "{} produces {} outputs, {} expected",
@@ -285,7 +325,7 @@ impl Importer {
         if ty.quant.as_ref() == Some(&q) {
             return Ok(x);
         }
-        if !ty.dtype.is_quantizable_int() {
+        if !(ty.dtype.is_quantizable_int() || matches!(ty.dtype, DType::F8E4M3 | DType::F8E5M2)) {
             return Err(Error::new(format!(
                 "cannot attach quantization parameters to {ty}"
             )));

@@ -1,19 +1,166 @@
-//! Integer kernels on quantized tensors, following TFLite's reference kernels.
+//! Integer kernels on quantized tensors, following TFLite's reference kernels
+//! (`reference_integer_ops` and the int8 paths of `reference_ops`): fixed-point
+//! requantization, rounding and saturation are reproduced exactly, so that results are
+//! bit-exact with LiteRT's `BUILTIN_REF` kernels.
+
+mod conv;
+mod data;
+mod elementwise;
+pub mod fixedpoint;
+mod pool;
+mod softmax;
 
 use super::Operand;
-use crate::ir::{Op, Tensor, TensorType};
+use crate::ir::{Activation, DType, Op, QuantParams, Tensor, TensorType};
 use crate::{bail, Result};
+use ndarray::{ArrayD, IxDyn};
 
 /// Whether a quantized kernel exists for `op` (otherwise the float path handles it, e.g.
 /// for pure data movement).
-pub fn handles(_op: &Op) -> bool {
-    false
+pub fn handles(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(_)
+            | Op::ConvTranspose { .. }
+            | Op::Gemm { .. }
+            | Op::Binary { .. }
+            | Op::PRelu
+            | Op::Activation { .. }
+            | Op::Softmax { .. }
+            | Op::Pool { .. }
+            | Op::Reduce { .. }
+            | Op::Reshape { .. }
+            | Op::Concat { .. }
+            | Op::Pad { .. }
+            | Op::Resize { .. }
+            | Op::Quantize { .. }
+            | Op::Dequantize
+    )
 }
 
 /// Evaluates `op` on quantized operands.
-pub fn eval(op: &Op, _inputs: &[Operand<'_>], _outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    bail!(
-        "the interpreter has no quantized kernel for '{}' yet",
-        op.name()
-    )
+pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    let out = outputs
+        .first()
+        .ok_or_else(|| crate::Error::new("op has no output"))?;
+    let t = match op {
+        Op::Conv(c) => conv::conv(c, inputs, out)?,
+        Op::ConvTranspose { conv: c, .. } => conv::conv_transpose(c, inputs, out)?,
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+            activation,
+        } => {
+            if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+                bail!("quantized gemm supports alpha = beta = 1 and no transposed A only");
+            }
+            conv::fully_connected(*trans_b, *activation, inputs, out)?
+        }
+        Op::Binary { kind, activation } => elementwise::binary(*kind, *activation, inputs, out)?,
+        Op::PRelu => elementwise::prelu(inputs, out)?,
+        Op::Activation { act } => elementwise::activation(*act, input(inputs, 0)?, out)?,
+        Op::Softmax { axis, beta } => softmax::softmax(*axis, *beta, input(inputs, 0)?, out)?,
+        Op::Pool { .. } => pool::pool(op, input(inputs, 0)?, out)?,
+        Op::Reduce { kind, axes, .. } => pool::reduce(*kind, axes, input(inputs, 0)?, out)?,
+        Op::Reshape { .. } => data::reshape(input(inputs, 0)?, out)?,
+        Op::Concat { axis } => data::concat(*axis, inputs, out)?,
+        Op::Pad { pads, mode, value } => data::pad(pads, *mode, *value, input(inputs, 0)?, out)?,
+        Op::Resize {
+            mode,
+            coord,
+            nearest,
+            ..
+        } => data::resize(*mode, *coord, *nearest, input(inputs, 0)?, out)?,
+        Op::Quantize { .. } => data::quantize(input(inputs, 0)?, out)?,
+        Op::Dequantize => data::dequantize(input(inputs, 0)?, out)?,
+        other => bail!(
+            "the interpreter has no quantized kernel for '{}'",
+            other.name()
+        ),
+    };
+    Ok(vec![t])
+}
+
+fn input<'a>(inputs: &'a [Operand<'a>], i: usize) -> Result<&'a Operand<'a>> {
+    inputs
+        .get(i)
+        .ok_or_else(|| crate::Error::new(format!("missing input {i}")))
+}
+
+/// Per-tensor scale and zero point of a quantized type.
+pub(crate) fn per_tensor(ty: &TensorType, what: &str) -> Result<(f32, i32)> {
+    match &ty.quant {
+        Some(q) if q.scale.len() == 1 => Ok((q.scale[0], q.zero_point[0] as i32)),
+        Some(_) => bail!("{what} must be quantized per tensor, got {ty}"),
+        None => bail!("{what} must be quantized, got {ty}"),
+    }
+}
+
+/// Per-channel scales (length `n`) and zero points of a possibly per-axis quantized type.
+pub(crate) fn channel_params(q: &QuantParams, n: usize, what: &str) -> Result<Vec<(f32, i32)>> {
+    if q.scale.len() != 1 && q.scale.len() != n {
+        bail!("{what} has {} scales, expected 1 or {n}", q.scale.len());
+    }
+    Ok((0..n)
+        .map(|i| q.at(i))
+        .map(|(s, z)| (s, z as i32))
+        .collect())
+}
+
+/// Integer element values of a tensor as i32 (int8/uint8/int16/int32 data).
+pub(crate) fn ints(t: &Tensor) -> Result<Vec<i32>> {
+    Ok(match t {
+        Tensor::I8(a) => a.iter().map(|&v| v as i32).collect(),
+        Tensor::U8(a) => a.iter().map(|&v| v as i32).collect(),
+        Tensor::I16(a) => a.iter().map(|&v| v as i32).collect(),
+        Tensor::I32(a) => a.iter().copied().collect(),
+        other => bail!("expected integer data, got {}", other.dtype()),
+    })
+}
+
+/// Builds an integer tensor from i32 values already within `dtype`'s range.
+pub(crate) fn from_ints(dtype: DType, shape: &[usize], v: Vec<i32>) -> Result<Tensor> {
+    fn mk<T>(shape: &[usize], v: Vec<T>) -> Result<ArrayD<T>> {
+        ArrayD::from_shape_vec(IxDyn(shape), v)
+            .map_err(|e| crate::Error::new(format!("kernel output shape mismatch: {e}")))
+    }
+    Ok(match dtype {
+        DType::I8 => Tensor::I8(mk(shape, v.into_iter().map(|x| x as i8).collect())?),
+        DType::U8 => Tensor::U8(mk(shape, v.into_iter().map(|x| x as u8).collect())?),
+        DType::I16 => Tensor::I16(mk(shape, v.into_iter().map(|x| x as i16).collect())?),
+        DType::I32 => Tensor::I32(mk(shape, v)?),
+        other => bail!("quantized kernels do not produce {other}"),
+    })
+}
+
+/// Integer range of a quantized element type.
+pub(crate) fn qrange(dtype: DType) -> Result<(i32, i32)> {
+    match dtype {
+        DType::I8 | DType::U8 | DType::I16 => {
+            let (lo, hi) = dtype.int_range().expect("integer type");
+            Ok((lo as i32, hi as i32))
+        }
+        DType::I32 => Ok((i32::MIN, i32::MAX)),
+        other => bail!("{other} is not a quantized integer type"),
+    }
+}
+
+/// TFLite `CalculateActivationRangeQuantized`: the clamp interval of a fused activation in
+/// the output's quantized domain.
+pub(crate) fn activation_range(act: Option<Activation>, out: &TensorType) -> Result<(i32, i32)> {
+    let (qmin, qmax) = qrange(out.dtype)?;
+    let Some(act) = act else {
+        return Ok((qmin, qmax));
+    };
+    let (scale, zp) = per_tensor(out, "output")?;
+    let quantize = |f: f32| zp + fixedpoint::round_f32(f / scale) as i32;
+    Ok(match act {
+        Activation::Relu => (qmin.max(quantize(0.0)), qmax),
+        Activation::Relu6 => (qmin.max(quantize(0.0)), qmax.min(quantize(6.0))),
+        Activation::ReluN1To1 => (qmin.max(quantize(-1.0)), qmax.min(quantize(1.0))),
+        Activation::Clip { min, max } => (qmin.max(quantize(min)), qmax.min(quantize(max))),
+        other => bail!("fused activation {other:?} has no integer clamp"),
+    })
 }

@@ -37,8 +37,9 @@ pub(super) fn spatial_rank(cx: &NodeCtx, shape: &[usize]) -> Result<usize> {
     match shape.len() {
         3 => Ok(1),
         4 => Ok(2),
-        _ => Err(cx.err(format!(
-            "only 1-D and 2-D {} is supported, input shape is {shape:?}",
+        r => Err(cx.err(format!(
+            "{}-D {} is not supported (only 1-D and 2-D), input shape is {shape:?}",
+            r.saturating_sub(2),
             cx.op_type()
         ))),
     }

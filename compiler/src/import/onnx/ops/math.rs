@@ -3,7 +3,7 @@
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{dtype_attr, opt_const_floats};
-use crate::ir::{Activation, BinaryKind, Op, ValueRef};
+use crate::ir::{Activation, BinaryKind, DType, Op, ValueRef};
 use crate::Result;
 
 /// Gemm.
@@ -89,13 +89,11 @@ pub(super) fn activation(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     imp.emit(Op::Activation { act }, &[cx.input(0)?], cx.out(0))
 }
 
-/// Clip: bounds from attributes (opset < 11) or constant inputs.
+/// Clip: bounds from attributes (opset < 11) or constant inputs. A missing bound is
+/// `f32::MIN`/`f32::MAX` (finite, so that the IR text form can print it).
 pub(super) fn clip(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let (min, max) = if imp.opset < 11 {
-        (
-            cx.float("min", f32::NEG_INFINITY)?,
-            cx.float("max", f32::INFINITY)?,
-        )
+        (cx.float("min", f32::MIN)?, cx.float("max", f32::MAX)?)
     } else {
         let bound = |i: usize, default: f32| -> Result<f32> {
             match opt_const_floats(imp, cx, i, if i == 1 { "min" } else { "max" })? {
@@ -107,7 +105,7 @@ pub(super) fn clip(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
                 ))),
             }
         };
-        (bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?)
+        (bound(1, f32::MIN)?, bound(2, f32::MAX)?)
     };
     imp.emit(
         Op::Activation {
@@ -118,9 +116,17 @@ pub(super) fn clip(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     )
 }
 
-/// PRelu.
+/// PRelu. A 1-D slope of one value per channel that does not broadcast numpy-style (the
+/// pre-opset-7 convention) is reshaped to `[C, 1, ...]`.
 pub(super) fn prelu(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
-    imp.emit(Op::PRelu, &[cx.input(0)?, cx.input(1)?], cx.out(0))
+    let (x, mut slope) = (cx.input(0)?, cx.input(1)?);
+    let (xs, ss) = (imp.shape(x), imp.shape(slope));
+    if ss.len() == 1 && xs.len() >= 3 && ss[0] == xs[1] && xs[xs.len() - 1] != ss[0] {
+        let mut shape = vec![1; xs.len() - 1];
+        shape[0] = ss[0];
+        slope = imp.reshape(slope, shape, &format!("{}_slope", cx.out(0)))?;
+    }
+    imp.emit(Op::PRelu, &[x, slope], cx.out(0))
 }
 
 /// Softmax / LogSoftmax. Before opset 13 the input is coerced to 2-D at `axis`, which is
@@ -179,6 +185,9 @@ pub(super) fn batch_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
 pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let to = dtype_attr(cx, cx.int("to", 0)?)?;
+    if matches!(to, DType::F8E4M3 | DType::F8E5M2) && cx.int("saturate", 1)? == 0 {
+        return Err(cx.err("Cast to FP8 with saturate=0 is not supported"));
+    }
     if imp.ty(x).dtype == to && imp.ty(x).quant.is_none() {
         return Ok(x);
     }

@@ -27,9 +27,17 @@ fn params(
         None => (vec![0; scale.len()], None),
         Some(_) => {
             let t = const_input(imp, cx, zi, "zero point")?;
-            let v = t.to_i64_vec().ok_or_else(|| {
-                cx.err(format!("zero point of type {} is not supported", t.dtype()))
-            })?;
+            let v = if is_fp8(t.dtype()) {
+                // FP8 zero points are codes; only +0 (code 0) is supported.
+                if t.to_f64_vec().iter().any(|&c| c != 0.0) {
+                    return Err(cx.err("non-zero FP8 zero points are not supported"));
+                }
+                vec![0; t.len()]
+            } else {
+                t.to_i64_vec().ok_or_else(|| {
+                    cx.err(format!("zero point of type {} is not supported", t.dtype()))
+                })?
+            };
             (v, Some(t.dtype()))
         }
     };
@@ -76,6 +84,21 @@ fn check_block(cx: &NodeCtx) -> Result<()> {
     Ok(())
 }
 
+fn is_fp8(dt: DType) -> bool {
+    matches!(dt, DType::F8E4M3 | DType::F8E5M2)
+}
+
+/// QuantizeLinear / DequantizeLinear types: 8/16/32-bit integers and FP8.
+fn check_qtype(cx: &NodeCtx, dt: DType) -> Result<()> {
+    if !(is_fp8(dt) || check_int(cx, dt).is_ok()) {
+        return Err(cx.err(format!("quantized type {dt} is not supported")));
+    }
+    if is_fp8(dt) && cx.int("saturate", 1)? == 0 {
+        return Err(cx.err("saturate=0 is not supported"));
+    }
+    Ok(())
+}
+
 fn check_int(cx: &NodeCtx, dt: DType) -> Result<()> {
     if !matches!(dt, DType::I8 | DType::U8 | DType::I16 | DType::I32) {
         return Err(cx.err(format!("quantized type {dt} is not supported")));
@@ -93,7 +116,7 @@ pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         (None, 0) => DType::U8,
         (None, code) => dtype_attr(cx, code)?,
     };
-    check_int(cx, to)?;
+    check_qtype(cx, to)?;
     Ok(imp.emit_q(Op::Quantize { to }, &[x], &[cx.out(0)], Some(q))?[0])
 }
 
@@ -101,7 +124,7 @@ pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
 pub(super) fn dequantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     check_block(cx)?;
     let x = cx.input(0)?;
-    check_int(cx, imp.ty(x).dtype)?;
+    check_qtype(cx, imp.ty(x).dtype)?;
     let (q, _) = params(imp, cx, (1, 2), cx.int("axis", 1)?, &imp.shape(x))?;
     let xq = imp.with_quant(x, q).map_err(|e| cx.err(e.message))?;
     imp.emit(Op::Dequantize, &[xq], cx.out(0))

@@ -6,8 +6,7 @@ use super::{opt_const_floats, opt_const_ints};
 use crate::ir::{CoordTransform, NearestRounding, Op, ResizeMode, ValueRef};
 use crate::Result;
 
-/// Resize / Upsample. The IR Resize maps coordinates with `out / in` per axis; a
-/// `scales` input whose scale differs from the resulting `out / in` is carried along.
+/// Resize / Upsample; `scales` inputs (and aspect-ratio policies) are kept on the op.
 pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let shape = imp.shape(x);
@@ -35,6 +34,7 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     };
     let mut out = shape.clone();
     let mut eff = vec![1.0f64; r];
+    let mut explicit_scale = true;
     match (scales, sizes) {
         (_, Some(sz)) => {
             if sz.len() != axes.len() {
@@ -57,17 +57,15 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
                         eff[a] = s;
                     }
                 }
-                if fixed.is_none() {
-                    eff[a] = ratio(i);
-                }
             }
+            explicit_scale = fixed.is_some();
         }
         (Some(sc), None) => {
             if sc.len() != axes.len() {
                 return Err(cx.err(format!("{} scales for {} axes", sc.len(), axes.len())));
             }
             for (i, &a) in axes.iter().enumerate() {
-                if !(sc[i] > 0.0) {
+                if sc[i].is_nan() || sc[i] <= 0.0 {
                     return Err(cx.err(format!("scale {} must be positive", sc[i])));
                 }
                 out[a] = (shape[a] as f64 * sc[i] as f32 as f64).floor() as usize;
@@ -76,12 +74,6 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         }
         (None, None) => return Err(cx.err("neither scales nor sizes are given")),
     }
-    // The IR maps coordinates with `out / in` unless explicit scales are carried.
-    let differs = (0..r).any(|a| {
-        let real = out[a] as f64 / shape[a].max(1) as f64;
-        out[a] > 0 && (real - eff[a]).abs() > 1e-6 * eff[a]
-    });
-    let scales = differs.then(|| eff.iter().map(|&s| s as f32).collect::<Vec<f32>>());
     let mode = match cx.string("mode", "nearest")?.as_str() {
         "nearest" => ResizeMode::Nearest,
         "linear" | "bilinear" => ResizeMode::Linear,
@@ -129,6 +121,9 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         };
         (coord, nearest)
     };
+    // The coordinate transform uses ONNX's scales, which differ from out/in when the
+    // scaled size is not integral; plain `sizes` leave them implied.
+    let scales = explicit_scale.then(|| eff.iter().map(|&s| s as f32).collect());
     imp.emit(
         Op::Resize {
             mode,

@@ -48,14 +48,14 @@ pub(super) fn reshape(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
                 infer = Some(i);
                 1
             }
-            d if d >= 0 => d as usize,
+            d if (0..1 << 32).contains(&d) => d as usize,
             _ => return Err(cx.err(format!("invalid target shape {spec:?}"))),
         });
     }
     let total: usize = s.iter().product();
     if let Some(i) = infer {
         let known: usize = shape.iter().product();
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(cx.err(format!("cannot reshape {s:?} to {spec:?}")));
         }
         shape[i] = total / known;
@@ -154,7 +154,7 @@ pub(super) fn split(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
             if parts == 0 {
                 return Err(cx.err("no outputs to split into"));
             }
-            if !cx.has("num_outputs") && dim % parts != 0 {
+            if !cx.has("num_outputs") && !dim.is_multiple_of(parts) {
                 return Err(cx.err(format!(
                     "dimension {dim} does not split into {parts} equal parts"
                 )));
@@ -211,7 +211,8 @@ pub(super) fn slice(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         if sp[i] == 0 {
             return Err(cx.err("slice step must not be 0"));
         }
-        (starts[a], ends[a], steps[a]) = (st[i], en[i], sp[i]);
+        // Steps beyond any dimension behave alike; clamping keeps the arithmetic in range.
+        (starts[a], ends[a], steps[a]) = (st[i], en[i], sp[i].clamp(-(1 << 40), 1 << 40));
     }
     imp.emit(
         Op::Slice {
@@ -315,6 +316,7 @@ pub(super) fn constant_of_shape(imp: &mut Importer, cx: &NodeCtx) -> Result<Valu
         .to_i64_vec()
         .ok_or_else(|| cx.err("shape must hold integers"))?;
     let shape = cx.usizes("shape", &shape)?;
+    super::super::element_count(&shape).map_err(|e| cx.err(e.message))?;
     let fill = match cx.tensor("value")? {
         Some(t) => tensor_from_proto(t).map_err(|e| cx.err(e))?,
         None => Tensor::zeros(DType::F32, &[1]),
@@ -322,7 +324,7 @@ pub(super) fn constant_of_shape(imp: &mut Importer, cx: &NodeCtx) -> Result<Valu
     if fill.len() != 1 {
         return Err(cx.err("value must have one element"));
     }
-    let t = crate::map_tensor_same!(&fill, a => ArrayD::from_elem(IxDyn(&shape), a.iter().next().expect("one element").clone()));
+    let t = crate::map_tensor_same!(&fill, a => ArrayD::from_elem(IxDyn(&shape), *a.iter().next().expect("one element")));
     Ok(imp.add_const(cx.out(0), t, None))
 }
 

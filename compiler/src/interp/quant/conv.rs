@@ -1,0 +1,260 @@
+//! Quantized convolution, transposed convolution and fully connected layers
+//! (`reference_integer_ops::ConvPerChannel`, `DepthwiseConvPerChannel`,
+//! `TransposeConv` and `FullyConnected[PerChannel]`).
+
+use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
+use super::{activation_range, channel_params, from_ints, ints, per_tensor};
+use crate::interp::Operand;
+use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
+use crate::{bail, Result};
+
+/// Per-output-channel requantization: multiplier and shift for
+/// `input_scale * weight_scale[c] / output_scale`, computed in double like TFLite's
+/// `PopulateConvolutionQuantizationParams`.
+fn channel_multipliers(
+    x: &TensorType,
+    w: &TensorType,
+    out: &TensorType,
+    n: usize,
+) -> Result<(Vec<(i32, i32)>, Vec<i32>)> {
+    let (in_scale, _) = per_tensor(x, "input")?;
+    let (out_scale, _) = per_tensor(out, "output")?;
+    let wq = w
+        .quant
+        .as_ref()
+        .ok_or_else(|| crate::Error::new(format!("weights must be quantized, got {w}")))?;
+    let params = channel_params(wq, n, "weights")?;
+    let mults = params
+        .iter()
+        .map(|&(ws, _)| quantize_multiplier(in_scale as f64 * ws as f64 / out_scale as f64))
+        .collect();
+    Ok((mults, params.iter().map(|p| p.1).collect()))
+}
+
+fn bias_values(inputs: &[Operand<'_>], n: usize) -> Result<Vec<i32>> {
+    match inputs.get(2) {
+        None => Ok(vec![0; n]),
+        Some(b) => {
+            let v = ints(b.data)?;
+            if v.len() != n {
+                bail!("bias has {} values, expected {n}", v.len());
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// Strides of a 4-D row-major shape.
+fn strides4(s: &[usize]) -> [usize; 4] {
+    [s[1] * s[2] * s[3], s[2] * s[3], s[3], 1]
+}
+
+/// Index of activation element (n, y, x, c) in a tensor of `layout`.
+fn act_index(layout: Layout, st: &[usize; 4], n: usize, y: usize, x: usize, c: usize) -> usize {
+    match layout {
+        Layout::Nhwc => n * st[0] + y * st[1] + x * st[2] + c,
+        Layout::Nchw => n * st[0] + c * st[1] + y * st[2] + x,
+    }
+}
+
+/// (batch, height, width, channels) of a 4-D activation.
+fn dims(layout: Layout, s: &[usize]) -> (usize, usize, usize, usize) {
+    match layout {
+        Layout::Nhwc => (s[0], s[1], s[2], s[3]),
+        Layout::Nchw => (s[0], s[2], s[3], s[1]),
+    }
+}
+
+/// Grouped, per-channel quantized 2-D convolution (depthwise is group = channels).
+pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
+    if inputs.len() < 2 {
+        bail!("conv needs input and weights");
+    }
+    let (x, w) = (&inputs[0], &inputs[1]);
+    let (_, in_zp) = per_tensor(x.ty, "input")?;
+    let (_, out_zp) = per_tensor(out, "output")?;
+    let (n, h, wd, cin) = dims(c.layout, x.data.shape());
+    let (_, oh, ow, cout) = dims(c.layout, &out.shape);
+    let ws = w.data.shape();
+    let (kh, kw, cin_g) = match c.layout {
+        Layout::Nhwc => (ws[1], ws[2], ws[3]),
+        Layout::Nchw => (ws[2], ws[3], ws[1]),
+    };
+    let group = c.group.max(1);
+    let cout_g = cout / group;
+    let (mults, w_zps) = channel_multipliers(x.ty, w.ty, out, cout)?;
+    let bias = bias_values(inputs, cout)?;
+    let (act_min, act_max) = activation_range(c.activation, out)?;
+    let xv = ints(x.data)?;
+    let wv = ints(w.data)?;
+    let xs = strides4(x.data.shape());
+    let os = strides4(&out.shape);
+    let wst = strides4(ws);
+    let w_index = |o: usize, ky: usize, kx: usize, i: usize| match c.layout {
+        Layout::Nhwc => o * wst[0] + ky * wst[1] + kx * wst[2] + i,
+        Layout::Nchw => o * wst[0] + i * wst[1] + ky * wst[2] + kx,
+    };
+    if cin != cin_g * group {
+        bail!(
+            "conv input has {cin} channels, weights expect {} x {group}",
+            cin_g
+        );
+    }
+    let mut res = vec![0i32; out.num_elements()];
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..cout {
+                    let g = oc / cout_g;
+                    let mut acc: i32 = 0;
+                    for ky in 0..kh {
+                        let iy =
+                            (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize
+                                - c.pads[1] as isize;
+                            if ix < 0 || ix >= wd as isize {
+                                continue;
+                            }
+                            for ic in 0..cin_g {
+                                let xi = act_index(
+                                    c.layout,
+                                    &xs,
+                                    b,
+                                    iy as usize,
+                                    ix as usize,
+                                    g * cin_g + ic,
+                                );
+                                let wval = wv[w_index(oc, ky, kx, ic)] - w_zps[oc];
+                                acc = acc.wrapping_add(wval.wrapping_mul(xv[xi] - in_zp));
+                            }
+                        }
+                    }
+                    acc = acc.wrapping_add(bias[oc]);
+                    let (m, s) = mults[oc];
+                    let v = multiply_by_quantized_multiplier(acc, m, s) + out_zp;
+                    res[act_index(c.layout, &os, b, oy, ox, oc)] = v.clamp(act_min, act_max);
+                }
+            }
+        }
+    }
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// Quantized transposed convolution (`reference_integer_ops::TransposeConv`): scatter
+/// into int32 accumulators, add bias, requantize per channel. NHWC with OHWI weights.
+/// The output shape (and so any output padding) comes from the declared output type.
+pub fn conv_transpose(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
+    if c.layout != Layout::Nhwc || c.group != 1 {
+        bail!("quantized conv_transpose supports NHWC layout without groups only");
+    }
+    if inputs.len() < 2 {
+        bail!("conv_transpose needs input and weights");
+    }
+    let (x, w) = (&inputs[0], &inputs[1]);
+    let (_, in_zp) = per_tensor(x.ty, "input")?;
+    let (_, out_zp) = per_tensor(out, "output")?;
+    let (n, h, wd, cin) = dims(Layout::Nhwc, x.data.shape());
+    let (_, oh, ow, cout) = dims(Layout::Nhwc, &out.shape);
+    let ws = w.data.shape();
+    let (kh, kw) = (ws[1], ws[2]);
+    if ws[0] != cout || ws[3] != cin {
+        bail!("conv_transpose weights {ws:?} do not match {cin} -> {cout} channels");
+    }
+    let (mults, w_zps) = channel_multipliers(x.ty, w.ty, out, cout)?;
+    let bias = bias_values(inputs, cout)?;
+    let (act_min, act_max) = activation_range(c.activation, out)?;
+    let xv = ints(x.data)?;
+    let wv = ints(w.data)?;
+    let xs = strides4(x.data.shape());
+    let os = strides4(&out.shape);
+    let wst = strides4(ws);
+    let mut acc = vec![0i32; out.num_elements()];
+    for b in 0..n {
+        for iy in 0..h {
+            for ix in 0..wd {
+                for ic in 0..cin {
+                    let xval = xv[act_index(Layout::Nhwc, &xs, b, iy, ix, ic)] - in_zp;
+                    for ky in 0..kh {
+                        let oy =
+                            (iy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
+                        if oy < 0 || oy >= oh as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ox = (ix * c.strides[1] + kx * c.dilations[1]) as isize
+                                - c.pads[1] as isize;
+                            if ox < 0 || ox >= ow as isize {
+                                continue;
+                            }
+                            for oc in 0..cout {
+                                let wval =
+                                    wv[oc * wst[0] + ky * wst[1] + kx * wst[2] + ic] - w_zps[oc];
+                                let oi =
+                                    act_index(Layout::Nhwc, &os, b, oy as usize, ox as usize, oc);
+                                acc[oi] = acc[oi].wrapping_add(xval.wrapping_mul(wval));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let res = acc
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let oc = i % cout;
+            let (m, s) = mults[oc];
+            (multiply_by_quantized_multiplier(a.wrapping_add(bias[oc]), m, s) + out_zp)
+                .clamp(act_min, act_max)
+        })
+        .collect();
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// Quantized fully connected layer: `a [M, K]` times weights `[N, K]` (`trans_b`) or
+/// `[K, N]`, plus int32 bias, requantized per tensor or per output channel.
+pub fn fully_connected(
+    trans_b: bool,
+    act: Option<Activation>,
+    inputs: &[Operand<'_>],
+    out: &TensorType,
+) -> Result<Tensor> {
+    if inputs.len() < 2 {
+        bail!("gemm needs two inputs");
+    }
+    let (a, w) = (&inputs[0], &inputs[1]);
+    let (_, in_zp) = per_tensor(a.ty, "input")?;
+    let (_, out_zp) = per_tensor(out, "output")?;
+    let (m, k) = (a.data.shape()[0], a.data.shape()[1]);
+    let ws = w.data.shape();
+    let nn = if trans_b { ws[0] } else { ws[1] };
+    let (mults, w_zps) = channel_multipliers(a.ty, w.ty, out, nn)?;
+    let bias = bias_values(inputs, nn)?;
+    let (act_min, act_max) = activation_range(act, out)?;
+    let av = ints(a.data)?;
+    let wv = ints(w.data)?;
+    let mut res = vec![0i32; m * nn];
+    for i in 0..m {
+        for j in 0..nn {
+            let mut acc: i32 = 0;
+            for kk in 0..k {
+                let wval = if trans_b {
+                    wv[j * k + kk]
+                } else {
+                    wv[kk * nn + j]
+                } - w_zps[j];
+                acc = acc.wrapping_add(wval.wrapping_mul(av[i * k + kk] - in_zp));
+            }
+            acc = acc.wrapping_add(bias[j]);
+            let (mm, s) = mults[j];
+            res[i * nn + j] =
+                (multiply_by_quantized_multiplier(acc, mm, s) + out_zp).clamp(act_min, act_max);
+        }
+    }
+    from_ints(out.dtype, &out.shape, res)
+}

@@ -1,0 +1,299 @@
+//! Quantized data-movement and conversion kernels: reshape, concat (with requantization),
+//! pad (with the quantized pad value), resize (TFLite's integer bilinear and nearest),
+//! quantize/requantize and dequantize.
+
+use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier, round_f32};
+use super::{from_ints, ints, per_tensor, qrange};
+use crate::interp::Operand;
+use crate::ir::{CoordTransform, DType, NearestRounding, PadMode, ResizeMode, Tensor, TensorType};
+use crate::{bail, Result};
+use ndarray::{ArrayD, IxDyn};
+
+fn same_quant(x: &TensorType, out: &TensorType, what: &str) -> Result<()> {
+    if per_tensor(x, "input")? != per_tensor(out, "output")? {
+        bail!("quantized {what} needs equal input and output quantization ({x} vs {out})");
+    }
+    Ok(())
+}
+
+/// Reshape: the data is unchanged.
+pub fn reshape(x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
+    x.data.reshaped(&out.shape).ok_or_else(|| {
+        crate::Error::new(format!(
+            "cannot reshape {:?} to {:?}",
+            x.data.shape(),
+            out.shape
+        ))
+    })
+}
+
+/// Concatenation; inputs whose quantization differs from the output's are requantized
+/// like TFLite's `ConcatenationWithScaling`.
+pub fn concat(axis: usize, inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
+    let (so, zo) = per_tensor(out, "output")?;
+    let (qmin, qmax) = qrange(out.dtype)?;
+    let outer: usize = out.shape[..axis].iter().product();
+    let mut parts = Vec::with_capacity(inputs.len());
+    for x in inputs {
+        let (si, zi) = per_tensor(x.ty, "input")?;
+        let v = ints(x.data)?;
+        let v = if (si, zi) == (so, zo) {
+            v
+        } else {
+            let scale = si * (1.0 / so);
+            let bias = -(zi as f32) * scale;
+            v.iter()
+                .map(|&q| ((q as f32 * scale + bias).round() as i32 + zo).clamp(qmin, qmax))
+                .collect()
+        };
+        let chunk: usize = x.data.shape()[axis..].iter().product();
+        parts.push((v, chunk));
+    }
+    let mut res = Vec::with_capacity(out.num_elements());
+    for o in 0..outer {
+        for (v, chunk) in &parts {
+            res.extend_from_slice(&v[o * chunk..(o + 1) * chunk]);
+        }
+    }
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// Padding; constant padding writes the pad value quantized with the output parameters.
+pub fn pad(
+    pads: &[(usize, usize)],
+    mode: PadMode,
+    value: f32,
+    x: &Operand<'_>,
+    out: &TensorType,
+) -> Result<Tensor> {
+    same_quant(x.ty, out, "pad")?;
+    let (so, zo) = per_tensor(out, "output")?;
+    let (qmin, qmax) = qrange(out.dtype)?;
+    let fill = (zo + round_f32(value / so) as i32).clamp(qmin, qmax);
+    let s = x.data.shape();
+    let xv = ints(x.data)?;
+    let r = s.len();
+    let mut in_strides = vec![1usize; r];
+    for i in (0..r.saturating_sub(1)).rev() {
+        in_strides[i] = in_strides[i + 1] * s[i + 1];
+    }
+    let mut res = Vec::with_capacity(out.num_elements());
+    let mut idx = vec![0usize; r];
+    for _ in 0..out.num_elements() {
+        let mut flat = Some(0usize);
+        for d in 0..r {
+            let p = idx[d] as isize - pads[d].0 as isize;
+            let n = s[d] as isize;
+            let src = if (0..n).contains(&p) {
+                Some(p)
+            } else {
+                match mode {
+                    PadMode::Constant => None,
+                    PadMode::Edge => Some(p.clamp(0, n - 1)),
+                    PadMode::Reflect => {
+                        let period = 2 * (n - 1).max(1);
+                        let m = p.rem_euclid(period);
+                        Some(if m < n { m } else { period - m })
+                    }
+                }
+            };
+            flat = match (flat, src) {
+                (Some(f), Some(q)) => Some(f + q as usize * in_strides[d]),
+                _ => None,
+            };
+        }
+        res.push(flat.map_or(fill, |f| xv[f]));
+        for d in (0..r).rev() {
+            idx[d] += 1;
+            if idx[d] < out.shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// TFLite's resize flags `(align_corners, half_pixel_centers)` for an IR resize.
+fn tflite_flags(
+    mode: ResizeMode,
+    coord: CoordTransform,
+    nearest: NearestRounding,
+) -> Result<(bool, bool)> {
+    Ok(match (mode, coord, nearest) {
+        (ResizeMode::Linear, CoordTransform::Asymmetric, _) => (false, false),
+        (ResizeMode::Linear, CoordTransform::AlignCorners, _) => (true, false),
+        (ResizeMode::Linear, CoordTransform::HalfPixel, _) => (false, true),
+        (ResizeMode::Nearest, CoordTransform::Asymmetric, NearestRounding::Floor) => (false, false),
+        (ResizeMode::Nearest, CoordTransform::AlignCorners, NearestRounding::RoundPreferCeil) => (true, false),
+        (ResizeMode::Nearest, CoordTransform::TfHalfPixelForNn, NearestRounding::Floor) => (false, true),
+        (ResizeMode::Nearest, CoordTransform::TfHalfPixelForNn, NearestRounding::RoundPreferCeil) => (true, true),
+        _ => bail!("quantized resize supports TFLite's coordinate modes only, got {mode:?}/{coord:?}/{nearest:?}"),
+    })
+}
+
+/// Resize of NHWC int8/uint8 data with TFLite's integer kernels
+/// (`ResizeBilinearInteger`, `ResizeNearestNeighbor`).
+pub fn resize(
+    mode: ResizeMode,
+    coord: CoordTransform,
+    nearest: NearestRounding,
+    x: &Operand<'_>,
+    out: &TensorType,
+) -> Result<Tensor> {
+    same_quant(x.ty, out, "resize")?;
+    let (align, half) = tflite_flags(mode, coord, nearest)?;
+    let s = x.data.shape();
+    if s.len() != 4 || out.shape[0] != s[0] || out.shape[3] != s[3] {
+        bail!(
+            "quantized resize works on NHWC spatial axes only: {s:?} -> {:?}",
+            out.shape
+        );
+    }
+    let (n, ih, iw, c) = (s[0], s[1] as i32, s[2] as i32, s[3]);
+    let (oh, ow) = (out.shape[1] as i32, out.shape[2] as i32);
+    let xv = ints(x.data)?;
+    let at = |b: usize, y: i32, xx: i32, ch: usize| {
+        xv[((b * ih as usize + y as usize) * iw as usize + xx as usize) * c + ch]
+    };
+    let mut res = Vec::with_capacity(out.num_elements());
+    match mode {
+        ResizeMode::Linear => {
+            let scale10 = |i: i32, o: i32| {
+                if align && o > 1 {
+                    ((1 << 10) * (i - 1) + (o - 1) / 2) / (o - 1)
+                } else {
+                    ((1 << 10) * i + o / 2) / o
+                }
+            };
+            let (hs, wsc) = (scale10(ih, oh), scale10(iw, ow));
+            let interp = |v: i32, sc: i32, size: i32| {
+                let scaled = if half {
+                    v * sc + sc / 2 - (1 << 9)
+                } else {
+                    v * sc
+                };
+                (
+                    scaled,
+                    (scaled / (1 << 10)).max(0),
+                    ((scaled + (1 << 10) - 1) / (1 << 10)).min(size - 1),
+                )
+            };
+            for b in 0..n {
+                for y in 0..oh {
+                    let (iy, y0, y1) = interp(y, hs, ih);
+                    for xx in 0..ow {
+                        let (ix, x0, x1) = interp(xx, wsc, iw);
+                        let (dy, dx) = ((iy - (1 << 10) * y0) as i64, (ix - (1 << 10) * x0) as i64);
+                        for ch in 0..c {
+                            let o20 =
+                                at(b, y0, x0, ch) as i64 * ((1 << 10) - dy) * ((1 << 10) - dx)
+                                    + at(b, y1, x0, ch) as i64 * dy * ((1 << 10) - dx)
+                                    + at(b, y0, x1, ch) as i64 * ((1 << 10) - dy) * dx
+                                    + at(b, y1, x1, ch) as i64 * dy * dx;
+                            let round = if o20 > 0 { 1i64 << 19 } else { -(1i64 << 19) };
+                            res.push(((o20 + round) / (1 << 20)) as i32);
+                        }
+                    }
+                }
+            }
+        }
+        ResizeMode::Nearest => {
+            let scale = |i: i32, o: i32| {
+                if align && o > 1 {
+                    (i - 1) as f32 / (o - 1) as f32
+                } else {
+                    i as f32 / o as f32
+                }
+            };
+            let (hs, wsc) = (scale(ih, oh), scale(iw, ow));
+            let offset = if half { 0.5f32 } else { 0.0 };
+            let nn = |v: i32, sc: f32, size: i32| {
+                let p = (v as f32 + offset) * sc;
+                let q = if align {
+                    round_f32(p) as i32
+                } else {
+                    p.floor() as i32
+                };
+                let q = q.min(size - 1);
+                if half {
+                    q.max(0)
+                } else {
+                    q
+                }
+            };
+            for b in 0..n {
+                for y in 0..oh {
+                    let sy = nn(y, hs, ih);
+                    for xx in 0..ow {
+                        let sx = nn(xx, wsc, iw);
+                        for ch in 0..c {
+                            res.push(at(b, sy, sx, ch));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// Quantize f32 to an integer type (`AffineQuantize`), or requantize between integer
+/// types (`Requantize`).
+pub fn quantize(x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
+    let (so, zo) = per_tensor(out, "output")?;
+    let (qmin, qmax) = qrange(out.dtype)?;
+    let res: Vec<i32> = match x.data {
+        Tensor::F32(a) => a
+            .iter()
+            .map(|&v| {
+                (round_f32(v / so) as i32)
+                    .saturating_add(zo)
+                    .clamp(qmin, qmax)
+            })
+            .collect(),
+        t => {
+            let (si, zi) = per_tensor(x.ty, "input")?;
+            let (m, s) = quantize_multiplier(si as f64 / so as f64);
+            ints(t)?
+                .iter()
+                .map(|&v| (multiply_by_quantized_multiplier(v - zi, m, s) + zo).clamp(qmin, qmax))
+                .collect()
+        }
+    };
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// Dequantize an integer tensor (per tensor or per axis) to f32.
+pub fn dequantize(x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
+    if out.dtype != DType::F32 {
+        bail!("dequantize produces f32, got {}", out.dtype);
+    }
+    let q = x.ty.quant.as_ref().ok_or_else(|| {
+        crate::Error::new(format!("dequantize input must be quantized, got {}", x.ty))
+    })?;
+    let v = ints(x.data)?;
+    let s = x.data.shape();
+    let res: Vec<f32> = match q.axis {
+        None => {
+            let (scale, zp) = (q.scale[0] as f64, q.zero_point[0]);
+            v.iter()
+                .map(|&e| (scale * (e as i64 - zp) as f64) as f32)
+                .collect()
+        }
+        Some(axis) => {
+            let inner: usize = s[axis + 1..].iter().product();
+            let dim = s[axis];
+            v.iter()
+                .enumerate()
+                .map(|(i, &e)| {
+                    let (scale, zp) = q.at((i / inner) % dim);
+                    (e as i64 - zp) as f32 * scale
+                })
+                .collect()
+        }
+    };
+    ArrayD::from_shape_vec(IxDyn(&out.shape), res)
+        .map(Tensor::F32)
+        .map_err(|e| crate::Error::new(format!("dequantize output shape: {e}")))
+}

@@ -1,0 +1,124 @@
+//! Quantized softmax, int8/uint8 in and out.
+//!
+//! TFLite's reference kernel (`reference_ops::Softmax` with `PreprocessSoftmaxScaling`) is
+//! used whenever its scaling is defined (`beta * input_scale * 2^26 > 1`). Below that the
+//! reference kernel aborts in `QuantizeMultiplierGreaterThanOne`, and LiteRT can only run
+//! the model with its optimized kernel, a float lookup table
+//! (`optimized_ops::PopulateSoftmaxLookupTable` + `optimized_ops::Softmax`), which is
+//! reproduced in that case.
+
+use super::fixedpoint::{
+    calculate_input_radius, exp_on_negative_values, get_reciprocal,
+    multiply_by_quantized_multiplier_gt_one, quantize_multiplier, rescale, rounding_divide_by_pot,
+    srdhm,
+};
+use super::{from_ints, ints, per_tensor, qrange};
+use crate::interp::Operand;
+use crate::ir::{DType, Tensor, TensorType};
+use crate::{bail, Result};
+
+const SCALED_DIFF_INTEGER_BITS: i32 = 5;
+const ACCUMULATION_INTEGER_BITS: i32 = 12;
+
+/// Quantized softmax along `axis`.
+pub fn softmax(axis: usize, beta: f32, x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
+    if !matches!(out.dtype, DType::I8 | DType::U8) || out.dtype != x.ty.dtype {
+        bail!(
+            "quantized softmax supports int8 -> int8 and uint8 -> uint8, got {} -> {}",
+            x.ty.dtype,
+            out.dtype
+        );
+    }
+    let (si, _) = per_tensor(x.ty, "input")?;
+    let (so, zo) = per_tensor(out, "output")?;
+    let s = x.data.shape();
+    if axis >= s.len() {
+        bail!("softmax axis {axis} out of range for {s:?}");
+    }
+    let depth = s[axis];
+    let inner: usize = s[axis + 1..].iter().product();
+    let outer: usize = s[..axis].iter().product();
+    let xv = ints(x.data)?;
+    let (qmin, qmax) = qrange(out.dtype)?;
+    let real = (beta as f64 * si as f64 * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64)
+        .min((1i64 << 31) as f64 - 1.0);
+    let mut res = vec![0i32; xv.len()];
+    let mut row = vec![0i32; depth];
+    let mut row_out = vec![0i32; depth];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |c: usize| (o * depth + c) * inner + i;
+            for c in 0..depth {
+                row[c] = xv[at(c)];
+            }
+            if real > 1.0 {
+                reference_row(&row, &mut row_out, real, qmin, qmax);
+            } else {
+                lut_row(&row, &mut row_out, si, beta, so, zo, qmin, qmax);
+            }
+            for c in 0..depth {
+                res[at(c)] = row_out[c];
+            }
+        }
+    }
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// `reference_ops::Softmax` for one row (output zero point is the type minimum).
+fn reference_row(row: &[i32], out: &mut [i32], real_multiplier: f64, qmin: i32, qmax: i32) {
+    let (multiplier, left_shift) = quantize_multiplier(real_multiplier);
+    let diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift, 31);
+    let max_in_row = row.iter().copied().max().unwrap_or(qmin).max(qmin);
+    let scaled =
+        |v: i32| multiply_by_quantized_multiplier_gt_one(v - max_in_row, multiplier, left_shift);
+    let mut sum_of_exps: i32 = 0;
+    for &v in row {
+        if v - max_in_row >= diff_min {
+            let e = exp_on_negative_values(scaled(v), SCALED_DIFF_INTEGER_BITS);
+            sum_of_exps = sum_of_exps.wrapping_add(rescale(e, 0, ACCUMULATION_INTEGER_BITS));
+        }
+    }
+    let (shifted_scale, num_bits_over_unit) =
+        get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
+    let exponent = num_bits_over_unit + 31 - 8;
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = if v - max_in_row >= diff_min {
+            let e = exp_on_negative_values(scaled(v), SCALED_DIFF_INTEGER_BITS);
+            let unsat = rounding_divide_by_pot(srdhm(shifted_scale, e), exponent);
+            (unsat + qmin).clamp(qmin, qmax)
+        } else {
+            qmin
+        };
+    }
+}
+
+/// LiteRT's optimized float-table softmax for one row.
+#[allow(clippy::too_many_arguments)]
+fn lut_row(
+    row: &[i32],
+    out: &mut [i32],
+    si: f32,
+    beta: f32,
+    so: f32,
+    zo: i32,
+    qmin: i32,
+    qmax: i32,
+) {
+    let scale = -si * beta;
+    // table[255 - d] = exp(scale * d) for d = max - x in 0..=255.
+    let mut table = [0f32; 256];
+    for d in 0..=255i32 {
+        table[(255 - d) as usize] = (scale * d as f32).exp();
+    }
+    let max_val = row.iter().copied().max().unwrap_or(qmin);
+    let entry = |v: i32| table[(255 - (max_val - v)) as usize];
+    let mut sum_exp = 0.0f32;
+    for &v in row {
+        sum_exp += entry(v);
+    }
+    let inv_sum_exp = 1.0 / (sum_exp * so);
+    for (o, &v) in out.iter_mut().zip(row) {
+        let prob_rescaled = entry(v) * inv_sum_exp;
+        *o = ((prob_rescaled.round() as i32) + zo).clamp(qmin, qmax);
+    }
+}
