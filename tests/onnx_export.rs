@@ -45,6 +45,26 @@ fn check(
     }
 }
 
+/// Runs `nnopt opt SRC --emit onnx -o OUT`.
+fn export(src: &Path, out: &Path) -> Result<(), String> {
+    let run = nnopt(&[
+        "opt",
+        src.to_str().expect("utf-8"),
+        "--emit",
+        "onnx",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    if run.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nnopt failed: {}",
+            String::from_utf8_lossy(&run.stderr)
+        ))
+    }
+}
+
 #[test]
 fn exported_generated_onnx_models_match_onnxruntime() {
     let (Some(python), Some(dir)) = (python(), require(&testdata().join("onnx/models"))) else {
@@ -62,19 +82,8 @@ fn exported_generated_onnx_models_match_onnxruntime() {
     for m in &models {
         let stem = m.file_stem().expect("stem").to_string_lossy().into_owned();
         let out = tmp.path().join(format!("{stem}.opt.onnx"));
-        let run = nnopt(&[
-            "opt",
-            m.to_str().expect("utf-8"),
-            "--emit",
-            "onnx",
-            "-o",
-            out.to_str().expect("utf-8"),
-        ]);
-        if !run.status.success() {
-            failures.push(format!(
-                "{stem}: nnopt failed: {}",
-                String::from_utf8_lossy(&run.stderr)
-            ));
+        if let Err(e) = export(m, &out) {
+            failures.push(format!("{stem}: {e}"));
             continue;
         }
         let inputs = numbered(&dir, &format!("{stem}."), "input");
@@ -112,19 +121,8 @@ fn exported_float_tflite_models_match_litert() {
             .to_string_lossy()
             .into_owned();
         let out = tmp.path().join(format!("{stem}.onnx"));
-        let run = nnopt(&[
-            "opt",
-            src.to_str().expect("utf-8"),
-            "--emit",
-            "onnx",
-            "-o",
-            out.to_str().expect("utf-8"),
-        ]);
-        if !run.status.success() {
-            failures.push(format!(
-                "{stem}: nnopt failed: {}",
-                String::from_utf8_lossy(&run.stderr)
-            ));
+        if let Err(e) = export(&src, &out) {
+            failures.push(format!("{stem}: {e}"));
             continue;
         }
         let case_dir = refs.join(&stem);
