@@ -4,7 +4,9 @@
 use super::super::builder::{fused, padding, Builder};
 use super::super::fb;
 use super::Io;
-use crate::ir::{ConvAttrs, DType, Layout, Op, QuantParams, Tensor, TensorType, ValueRef};
+use crate::ir::{
+    Activation, ConvAttrs, DType, Layout, Op, QuantParams, Tensor, TensorType, ValueRef,
+};
 use crate::{bail, map_tensor_same, Result};
 use ndarray::IxDyn;
 
@@ -33,35 +35,56 @@ fn bias(b: &mut Builder<'_, '_>, io: &Io, k: usize) -> Result<Option<ValueRef>> 
     io.opt(k).map(|i| b.value(i)).transpose()
 }
 
+/// NHWC convolution attributes from TFLite's padding, stride and dilation options.
+fn nhwc_conv_attrs(
+    pad: fb::Padding,
+    stride: [i32; 2],
+    dilation: [i32; 2],
+    xs: &[usize],
+    ws: &[usize],
+    group: usize,
+    activation: Option<Activation>,
+) -> Result<ConvAttrs> {
+    let strides = [
+        positive(stride[0], "stride")?,
+        positive(stride[1], "stride")?,
+    ];
+    let dilations = [
+        positive(dilation[0], "dilation")?,
+        positive(dilation[1], "dilation")?,
+    ];
+    let (pt, pb) = padding(pad, xs[1], ws[1], strides[0], dilations[0])?;
+    let (pl, pr) = padding(pad, xs[2], ws[2], strides[1], dilations[1])?;
+    Ok(ConvAttrs {
+        layout: Layout::Nhwc,
+        strides,
+        dilations,
+        pads: [pt, pl, pb, pr],
+        group,
+        activation,
+    })
+}
+
 pub fn conv2d(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<()> {
     let o = options(b, op.builtin_options_as_conv_2_doptions(), "Conv2DOptions")?;
     let (xi, wi, out) = (io.input(b, 0)?, io.input(b, 1)?, io.output(b, 0)?);
     let xs = shape_of(b, xi, 4, "input")?;
     let ws = shape_of(b, wi, 4, "weights")?;
-    let strides = [
-        positive(o.stride_h(), "stride")?,
-        positive(o.stride_w(), "stride")?,
-    ];
-    let dilations = [
-        positive(o.dilation_h_factor(), "dilation")?,
-        positive(o.dilation_w_factor(), "dilation")?,
-    ];
-    let (pt, pb) = padding(o.padding(), xs[1], ws[1], strides[0], dilations[0])?;
-    let (pl, pr) = padding(o.padding(), xs[2], ws[2], strides[1], dilations[1])?;
     if ws[3] == 0 || xs[3] % ws[3] != 0 {
         return Err(b.err(format!(
             "input channels {} are not a multiple of the weights' {}",
             xs[3], ws[3]
         )));
     }
-    let attrs = ConvAttrs {
-        layout: Layout::Nhwc,
-        strides,
-        dilations,
-        pads: [pt, pl, pb, pr],
-        group: xs[3] / ws[3],
-        activation: fused(o.fused_activation_function())?,
-    };
+    let attrs = nhwc_conv_attrs(
+        o.padding(),
+        [o.stride_h(), o.stride_w()],
+        [o.dilation_h_factor(), o.dilation_w_factor()],
+        &xs,
+        &ws,
+        xs[3] / ws[3],
+        fused(o.fused_activation_function())?,
+    )?;
     let mut ins = vec![b.value(xi)?, b.value(wi)?];
     ins.extend(bias(b, io, 2)?);
     b.emit(Op::Conv(attrs), &ins, out)?;
@@ -103,30 +126,21 @@ pub fn depthwise(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Res
     let (xi, wi, out) = (io.input(b, 0)?, io.input(b, 1)?, io.output(b, 0)?);
     let xs = shape_of(b, xi, 4, "input")?;
     let ws = shape_of(b, wi, 4, "weights")?;
-    let strides = [
-        positive(o.stride_h(), "stride")?,
-        positive(o.stride_w(), "stride")?,
-    ];
-    let dilations = [
-        positive(o.dilation_h_factor(), "dilation")?,
-        positive(o.dilation_w_factor(), "dilation")?,
-    ];
-    let (pt, pb) = padding(o.padding(), xs[1], ws[1], strides[0], dilations[0])?;
-    let (pl, pr) = padding(o.padding(), xs[2], ws[2], strides[1], dilations[1])?;
     if xs[3] == 0 || ws[3] % xs[3] != 0 {
         return Err(b.err(format!(
             "depthwise weights {ws:?} do not fit {} input channels",
             xs[3]
         )));
     }
-    let attrs = ConvAttrs {
-        layout: Layout::Nhwc,
-        strides,
-        dilations,
-        pads: [pt, pl, pb, pr],
-        group: xs[3],
-        activation: fused(o.fused_activation_function())?,
-    };
+    let attrs = nhwc_conv_attrs(
+        o.padding(),
+        [o.stride_h(), o.stride_w()],
+        [o.dilation_h_factor(), o.dilation_w_factor()],
+        &xs,
+        &ws,
+        xs[3],
+        fused(o.fused_activation_function())?,
+    )?;
     let mut ins = vec![b.value(xi)?, depthwise_weights(b, wi)?];
     ins.extend(bias(b, io, 2)?);
     b.emit(Op::Conv(attrs), &ins, out)?;
@@ -145,7 +159,7 @@ fn add_conv_transpose(
     strides: [usize; 2],
     before: [usize; 2],
     out_shape: &[usize],
-    activation: Option<crate::ir::Activation>,
+    activation: Option<Activation>,
     out: i32,
 ) -> Result<()> {
     let mut after = [0usize; 2];
