@@ -33,6 +33,20 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> Option<f64> {
     )
 }
 
+/// The imported shared model `m` and its LiteRT reference folder, when both exist.
+fn model_with_references(m: &str) -> Option<(Graph, std::path::PathBuf)> {
+    let path = models_dir().join(format!("{m}.tflite"));
+    let stem = Path::new(m)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .expect("stem");
+    let data = testdata_dir().join("litert").join(stem);
+    if !available(&path) || !available(&data.join("meta.json")) {
+        return None;
+    }
+    Some((import(&path), data))
+}
+
 #[test]
 fn int8_models_are_bit_exact_with_litert_kernels() {
     let models = [
@@ -44,16 +58,9 @@ fn int8_models_are_bit_exact_with_litert_kernels() {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for m in models {
-        let path = models_dir().join(format!("{m}.tflite"));
-        let stem = Path::new(m)
-            .file_name()
-            .and_then(|s| s.to_str())
-            .expect("stem");
-        let data = testdata_dir().join("litert").join(stem);
-        if !available(&path) || !available(&data.join("meta.json")) {
+        let Some((g, data)) = model_with_references(m) else {
             continue;
-        }
-        let g = import(&path);
+        };
         let cases = load_cases(&data, true);
         assert!(!cases.is_empty(), "{m}: no cases");
         let mut worst = 0.0f64;
@@ -118,16 +125,9 @@ fn float_models_match_litert() {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for m in models {
-        let path = models_dir().join(format!("{m}.tflite"));
-        let stem = Path::new(m)
-            .file_name()
-            .and_then(|s| s.to_str())
-            .expect("stem");
-        let data = testdata_dir().join("litert").join(stem);
-        if !available(&path) || !available(&data.join("meta.json")) {
+        let Some((g, data)) = model_with_references(m) else {
             continue;
-        }
-        let g = import(&path);
+        };
         // selfie_segmentation only runs in LiteRT with XNNPACK (LiteRT's builtin kernels
         // lack its custom op), whose float arithmetic differs from the reference kernels
         // (fused ops, approximated sigmoid/hard swish): it gets a looser bound. The others
