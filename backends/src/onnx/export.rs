@@ -584,7 +584,13 @@ impl Builder<'_> {
                 nearest,
                 sizes,
                 scales,
+                filter,
             } => {
+                if filter.antialias {
+                    return Err(Error::new(format!(
+                        "node '{name}': antialiased resize needs ONNX opset 18; the exporter writes opset {OPSET}"
+                    )));
+                }
                 // ONNX takes either scales or sizes; scales keep the exact coordinate
                 // transform when they are not output / input.
                 let (sc, sz) = match scales {
@@ -606,6 +612,7 @@ impl Builder<'_> {
                     CoordTransform::Asymmetric => "asymmetric",
                     CoordTransform::TfHalfPixelForNn => "tf_half_pixel_for_nn",
                     CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
+                    CoordTransform::TfCropAndResize => "tf_crop_and_resize",
                 };
                 let nearest = match nearest {
                     NearestRounding::RoundPreferFloor => "round_prefer_floor",
@@ -616,13 +623,34 @@ impl Builder<'_> {
                 let mode = match mode {
                     ResizeMode::Nearest => "nearest",
                     ResizeMode::Linear => "linear",
+                    ResizeMode::Cubic => "cubic",
                 };
                 let attrs = vec![
                     attr("mode", Attr::Str(mode.into())),
                     attr("coordinate_transformation_mode", Attr::Str(coord.into())),
                     attr("nearest_mode", Attr::Str(nearest.into())),
+                    attr("cubic_coeff_a", Attr::Float(filter.cubic_coeff_a)),
+                    attr(
+                        "exclude_outside",
+                        Attr::Int(i64::from(filter.exclude_outside)),
+                    ),
+                    attr(
+                        "extrapolation_value",
+                        Attr::Float(filter.extrapolation_value),
+                    ),
                 ];
-                let mut ins = vec![x[0].clone(), String::new(), sc, sz];
+                let roi = match &filter.roi {
+                    Some(boxes) => {
+                        let (starts, ends): (Vec<f32>, Vec<f32>) = boxes.iter().copied().unzip();
+                        let roi = [starts, ends].concat();
+                        let t = Tensor::F32(
+                            ArrayD::from_shape_vec(IxDyn(&[roi.len()]), roi).expect("1-D"),
+                        );
+                        self.init("roi", t)
+                    }
+                    None => String::new(),
+                };
+                let mut ins = vec![x[0].clone(), roi, sc, sz];
                 while ins.last().is_some_and(|s| s.is_empty()) {
                     ins.pop();
                 }

@@ -384,12 +384,23 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             sizes,
             mode,
             scales,
+            filter,
+            coord,
             ..
         } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
             if sizes.len() != x.shape.len() {
                 bail!("resize sizes {sizes:?} do not match rank of {:?}", x.shape);
+            }
+            match &filter.roi {
+                Some(roi) if roi.len() != sizes.len() => {
+                    bail!("resize roi {roi:?} needs one box per axis of {:?}", x.shape)
+                }
+                None if *coord == super::op::CoordTransform::TfCropAndResize => {
+                    bail!("tf_crop_and_resize needs a roi")
+                }
+                _ => {}
             }
             if let Some(s) = scales
                 .as_ref()
@@ -402,7 +413,9 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             match mode {
                 super::op::ResizeMode::Nearest => vec![keep_q(x, sizes.clone())],
-                super::op::ResizeMode::Linear => vec![TensorType::new(x.dtype, sizes.clone())],
+                super::op::ResizeMode::Linear | super::op::ResizeMode::Cubic => {
+                    vec![TensorType::new(x.dtype, sizes.clone())]
+                }
             }
         }
         Op::DepthToSpace { block, layout, .. } => {

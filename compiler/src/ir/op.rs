@@ -141,6 +141,8 @@ pub enum PadMode {
 pub enum ResizeMode {
     Nearest,
     Linear,
+    /// Keys' cubic convolution with coefficient `cubic_coeff_a`.
+    Cubic,
 }
 
 /// How output coordinates map to input coordinates in [`Op::Resize`] (ONNX names).
@@ -155,6 +157,46 @@ pub enum CoordTransform {
     TfHalfPixelForNn,
     /// Half pixel, re-centred when the output length is not exactly `scale * input`.
     HalfPixelSymmetric,
+    /// TensorFlow's crop-and-resize: output spans the `roi` box of each axis; samples
+    /// outside the input take `extrapolation_value`.
+    TfCropAndResize,
+}
+
+/// Filter options of [`Op::Resize`], with ONNX's attribute names and defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResizeFilter {
+    /// The `A` of cubic interpolation (-0.75 as in PyTorch; TensorFlow uses -0.5).
+    pub cubic_coeff_a: f32,
+    /// Give samples outside the input zero weight and renormalize the rest.
+    pub exclude_outside: bool,
+    /// Widen linear / cubic filters by the downscaling factor (an antialiasing filter).
+    pub antialias: bool,
+    /// Per-axis `(start, end)` box in normalized input coordinates, for
+    /// [`CoordTransform::TfCropAndResize`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roi: Option<Vec<(f32, f32)>>,
+    /// Value of samples outside the input, for [`CoordTransform::TfCropAndResize`].
+    pub extrapolation_value: f32,
+}
+
+impl Default for ResizeFilter {
+    fn default() -> Self {
+        ResizeFilter {
+            cubic_coeff_a: -0.75,
+            exclude_outside: false,
+            antialias: false,
+            roi: None,
+            extrapolation_value: 0.0,
+        }
+    }
+}
+
+impl ResizeFilter {
+    /// Whether every option has its default value.
+    pub fn is_default(&self) -> bool {
+        *self == ResizeFilter::default()
+    }
 }
 
 /// Rounding of the source coordinate in nearest-neighbour [`Op::Resize`].
@@ -300,6 +342,9 @@ pub enum Op {
         sizes: Vec<usize>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scales: Option<Vec<f32>>,
+        /// Interpolation filter options (ONNX defaults when absent).
+        #[serde(default, skip_serializing_if = "ResizeFilter::is_default")]
+        filter: ResizeFilter,
     },
     /// DepthToSpace on 4-D activations: (x).
     DepthToSpace {

@@ -122,6 +122,7 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
             nearest,
             sizes,
             scales,
+            filter,
         } => {
             let spec = resize::Spec {
                 mode: *mode,
@@ -129,6 +130,7 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
                 nearest: *nearest,
                 sizes,
                 scales: scales.as_deref(),
+                filter,
             };
             one(resize::resize(&spec, inputs)?)
         }
@@ -198,7 +200,7 @@ fn computes_values(op: &Op) -> bool {
             kind, activation, ..
         } => *kind == PoolKind::Avg || activation.is_some(),
         Op::Reduce { kind, .. } => matches!(kind, ReduceKind::Mean | ReduceKind::Sum),
-        Op::Resize { mode, .. } => *mode == ResizeMode::Linear,
+        Op::Resize { mode, .. } => *mode != ResizeMode::Nearest,
         _ => false,
     }
 }

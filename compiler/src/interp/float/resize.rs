@@ -1,13 +1,16 @@
-//! N-d Resize with ONNX semantics: nearest (any dtype) and linear (f32).
+//! N-d Resize with ONNX semantics: nearest (any dtype), linear and cubic (f32), with
+//! antialiasing, `exclude_outside` and TensorFlow's crop-and-resize.
 //!
-//! Both modes are separable, so each axis is resized in turn; axes whose mapping is the
-//! identity are skipped.
+//! Every mode is separable, so each axis is resized in turn, as ONNX's reference does:
+//! an output index of an axis is a weighted sum of a few input indices ("taps"), with
+//! indices past the ends reading the edge element. Axes whose mapping is the identity
+//! are skipped.
 
 use super::util::{any_variant, arity, f32_input, input, standard};
 use crate::interp::Operand;
-use crate::ir::{CoordTransform, NearestRounding, ResizeMode, Tensor};
+use crate::ir::{CoordTransform, NearestRounding, ResizeFilter, ResizeMode, Tensor};
 use crate::{bail, Result};
-use ndarray::{ArrayD, Axis, Zip};
+use ndarray::{ArrayD, Axis};
 
 /// The attributes of a Resize.
 pub(super) struct Spec<'a> {
@@ -16,9 +19,27 @@ pub(super) struct Spec<'a> {
     pub nearest: NearestRounding,
     pub sizes: &'a [usize],
     pub scales: Option<&'a [f32]>,
+    pub filter: &'a ResizeFilter,
+}
+
+/// How one output index of an axis is computed.
+#[derive(Debug, PartialEq)]
+enum Sample {
+    /// `sum(weight * x[index])`.
+    Taps(Vec<(usize, f32)>),
+    /// Outside a crop box: the extrapolation value.
+    Outside,
 }
 
 impl Spec<'_> {
+    /// The scale of `axis`: ONNX's `scales` input if given, else `sizes / len_in`.
+    fn scale(&self, axis: usize, len_in: usize) -> f64 {
+        match self.scales {
+            Some(s) => s[axis] as f64,
+            None => self.sizes[axis] as f64 / len_in as f64,
+        }
+    }
+
     /// Input coordinate of output index `x` along `axis` of `len_in` elements (ONNX's
     /// `coordinate_transformation_mode`). Like ONNX's reference, the output length in the
     /// formulas is `scale * len_in`, which differs from the output size only for explicit
@@ -26,9 +47,10 @@ impl Spec<'_> {
     fn source(&self, x: usize, axis: usize, len_in: usize) -> f64 {
         let x = x as f64;
         let len_out = self.sizes[axis];
-        let (scale, resized) = match self.scales {
-            Some(s) => (s[axis] as f64, s[axis] as f64 * len_in as f64),
-            None => (len_out as f64 / len_in as f64, len_out as f64),
+        let scale = self.scale(axis, len_in);
+        let resized = match self.scales {
+            Some(_) => scale * len_in as f64,
+            None => len_out as f64,
         };
         match self.coord {
             CoordTransform::HalfPixel => (x + 0.5) / scale - 0.5,
@@ -42,41 +64,92 @@ impl Spec<'_> {
                 let offset = len_in as f64 / 2.0 * (1.0 - len_out as f64 / resized);
                 offset + (x + 0.5) / scale - 0.5
             }
-        }
-    }
-
-    /// The nearest input index for each output index of `axis`.
-    fn nearest_map(&self, axis: usize, len_in: usize) -> Vec<usize> {
-        (0..self.sizes[axis])
-            .map(|x| {
-                let s = self.source(x, axis, len_in);
-                let r = match self.nearest {
-                    NearestRounding::RoundPreferFloor => (s - 0.5).ceil(),
-                    NearestRounding::RoundPreferCeil => (s + 0.5).floor(),
-                    NearestRounding::Floor => s.floor(),
-                    NearestRounding::Ceil => s.ceil(),
+            CoordTransform::TfCropAndResize => {
+                let (start, end) = self.filter.roi.as_ref().map_or((0.0, 1.0), |r| r[axis]);
+                let (start, end) = (start as f64, end as f64);
+                let span = (end - start) * (len_in as f64 - 1.0);
+                let offset = if len_out == 1 {
+                    span / 2.0
+                } else {
+                    x * span / (len_out as f64 - 1.0)
                 };
-                r.clamp(0.0, len_in as f64 - 1.0) as usize
-            })
-            .collect()
+                offset + start * (len_in as f64 - 1.0)
+            }
+        }
     }
 
-    /// For each output index of `axis`: the lower input index, the upper one, and the
-    /// weight of the upper one (source coordinates clamped into the input).
-    fn linear_map(&self, axis: usize, len_in: usize) -> (Vec<usize>, Vec<usize>, Vec<f32>) {
-        let len_out = self.sizes[axis];
-        let last = len_in - 1;
-        let mut lo = Vec::with_capacity(len_out);
-        let mut hi = Vec::with_capacity(len_out);
-        let mut frac = Vec::with_capacity(len_out);
-        for x in 0..len_out {
-            let s = self.source(x, axis, len_in).clamp(0.0, last as f64);
-            let l = (s.floor() as usize).min(last);
-            lo.push(l);
-            hi.push((l + 1).min(last));
-            frac.push((s - l as f64) as f32);
+    /// The nearest input index for output index `x` of `axis`.
+    fn nearest_index(&self, x: usize, axis: usize, len_in: usize) -> usize {
+        let s = self.source(x, axis, len_in);
+        let r = match self.nearest {
+            NearestRounding::RoundPreferFloor => (s - 0.5).ceil(),
+            NearestRounding::RoundPreferCeil => (s + 0.5).floor(),
+            NearestRounding::Floor => s.floor(),
+            NearestRounding::Ceil => s.ceil(),
+        };
+        r.clamp(0.0, len_in as f64 - 1.0) as usize
+    }
+
+    /// Filter weights around a source coordinate whose distance to the tap at its left
+    /// (or on it) is `ratio` in (0, 1]; the first weight belongs to the tap
+    /// `1 - weights.len() / 2` positions left of that one.
+    fn weights(&self, ratio: f64, scale: f64) -> Vec<f64> {
+        let a = self.filter.cubic_coeff_a as f64;
+        let cubic = |d: f64| {
+            let d = d.abs();
+            if d <= 1.0 {
+                ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+            } else if d < 2.0 {
+                ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+            } else {
+                0.0
+            }
+        };
+        let linear = |d: f64| (1.0 - d.abs()).max(0.0);
+        let (kernel, support): (&dyn Fn(f64) -> f64, f64) = match self.mode {
+            ResizeMode::Linear => (&linear, 1.0),
+            _ => (&cubic, 2.0),
+        };
+        // Antialiasing stretches the filter by 1 / scale when downsampling.
+        let scale = if self.filter.antialias {
+            scale.min(1.0)
+        } else {
+            1.0
+        };
+        let first = (-support / scale).floor() as i64 + 1;
+        let w: Vec<f64> = (first..=1 - first)
+            .map(|i| kernel(scale * (i as f64 - ratio)))
+            .collect();
+        let sum: f64 = w.iter().sum();
+        w.into_iter().map(|v| v / sum).collect()
+    }
+
+    /// How output index `x` of `axis` is computed from the input's `len_in` elements.
+    fn sample(&self, x: usize, axis: usize, len_in: usize) -> Sample {
+        let s = self.source(x, axis, len_in);
+        let last = len_in as f64 - 1.0;
+        if self.coord == CoordTransform::TfCropAndResize && !(0.0..=last).contains(&s) {
+            return Sample::Outside;
         }
-        (lo, hi, frac)
+        if self.mode == ResizeMode::Nearest {
+            return Sample::Taps(vec![(self.nearest_index(x, axis, len_in), 1.0)]);
+        }
+        let left = s.floor();
+        let ratio = if s == left { 1.0 } else { s - left };
+        let weights = self.weights(ratio, self.scale(axis, len_in));
+        let first = left as i64 + 1 - (weights.len() / 2) as i64 - i64::from(s == left);
+        let mut taps: Vec<(i64, f64)> = (first..).zip(weights).collect();
+        if self.filter.exclude_outside {
+            taps.retain(|&(i, _)| (0..len_in as i64).contains(&i));
+            let sum: f64 = taps.iter().map(|t| t.1).sum();
+            taps.iter_mut().for_each(|t| t.1 /= sum);
+        }
+        let taps = taps
+            .into_iter()
+            .filter(|t| t.1 != 0.0)
+            .map(|(i, w)| (i.clamp(0, len_in as i64 - 1) as usize, w as f32))
+            .collect();
+        Sample::Taps(taps)
     }
 }
 
@@ -85,71 +158,76 @@ pub(super) fn resize(spec: &Spec<'_>, inputs: &[Operand<'_>]) -> Result<Tensor> 
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     let shape = x.shape().to_vec();
-    if spec.sizes.len() != shape.len() || spec.scales.is_some_and(|s| s.len() != shape.len()) {
+    let rank = shape.len();
+    if spec.sizes.len() != rank
+        || spec.scales.is_some_and(|s| s.len() != rank)
+        || spec.filter.roi.as_ref().is_some_and(|r| r.len() != rank)
+    {
         bail!(
-            "resize sizes {:?} / scales {:?} do not match rank of {shape:?}",
+            "resize sizes {:?} / scales {:?} / roi {:?} do not match rank of {shape:?}",
             spec.sizes,
-            spec.scales
+            spec.scales,
+            spec.filter.roi
         );
     }
-    if let Some(a) = (0..shape.len()).find(|&a| shape[a] == 0 && spec.sizes[a] > 0) {
+    if let Some(a) = (0..rank).find(|&a| shape[a] == 0 && spec.sizes[a] > 0) {
         bail!("cannot resize empty axis {a} of {shape:?}");
     }
-    let is_identity = |a: usize, map: &[usize]| {
-        map.len() == shape[a] && map.iter().enumerate().all(|(i, &m)| i == m)
+    let plans: Vec<Vec<Sample>> = (0..rank)
+        .map(|a| {
+            (0..spec.sizes[a])
+                .map(|x| spec.sample(x, a, shape[a]))
+                .collect()
+        })
+        .collect();
+    let is_identity = |a: usize, plan: &[Sample]| {
+        plan.len() == shape[a]
+            && plan
+                .iter()
+                .enumerate()
+                .all(|(i, s)| *s == Sample::Taps(vec![(i, 1.0)]))
     };
-    match spec.mode {
-        ResizeMode::Nearest => {
-            let maps: Vec<Vec<usize>> = (0..shape.len())
-                .map(|a| spec.nearest_map(a, shape[a]))
-                .collect();
-            Ok(any_variant!(x, V(data) => {
-                let mut out = data.clone();
-                for (a, map) in maps.iter().enumerate() {
-                    if !is_identity(a, map) {
-                        out = out.select(Axis(a), map);
-                    }
+    let extrapolates = plans.iter().flatten().any(|s| *s == Sample::Outside);
+    if spec.mode == ResizeMode::Nearest && !extrapolates {
+        return Ok(any_variant!(x, V(data) => {
+            let mut out = data.clone();
+            for (a, plan) in plans.iter().enumerate() {
+                if !is_identity(a, plan) {
+                    let map: Vec<usize> = plan
+                        .iter()
+                        .map(|s| match s {
+                            Sample::Taps(t) => t[0].0,
+                            Sample::Outside => unreachable!("checked above"),
+                        })
+                        .collect();
+                    out = out.select(Axis(a), &map);
                 }
-                V(standard(out))
-            }))
-        }
-        ResizeMode::Linear => {
-            let mut out = f32_input(inputs, 0, "linear resize input")?.clone();
-            for (a, &len_in) in shape.iter().enumerate() {
-                if spec.sizes[a] == 0 {
-                    out = out.select(Axis(a), &[]);
-                    continue;
-                }
-                let (lo, hi, frac) = spec.linear_map(a, len_in);
-                if is_identity(a, &lo) && frac.iter().all(|&f| f == 0.0) {
-                    continue;
-                }
-                out = interpolate(&out, a, &lo, &hi, &frac);
             }
-            Ok(Tensor::F32(standard(out)))
+            V(standard(out))
+        }));
+    }
+    let mut out = f32_input(inputs, 0, "interpolating resize input")?.clone();
+    for (a, plan) in plans.iter().enumerate() {
+        if !is_identity(a, plan) {
+            out = resample_axis(&out, a, plan, spec.filter.extrapolation_value);
         }
     }
+    Ok(Tensor::F32(standard(out)))
 }
 
-/// `(1 - f) * x[lo] + f * x[hi]` along `axis`, per output index.
-fn interpolate(
-    x: &ArrayD<f32>,
-    axis: usize,
-    lo: &[usize],
-    hi: &[usize],
-    frac: &[f32],
-) -> ArrayD<f32> {
-    let mut out = x.select(Axis(axis), lo);
-    let upper = x.select(Axis(axis), hi);
-    for ((mut o, u), &f) in out
-        .axis_iter_mut(Axis(axis))
-        .zip(upper.axis_iter(Axis(axis)))
-        .zip(frac)
-    {
-        if f != 0.0 {
-            Zip::from(&mut o)
-                .and(&u)
-                .for_each(|o, &u| *o = (1.0 - f) * *o + f * u);
+/// Applies `plan` (one sample per output index) along `axis`.
+fn resample_axis(x: &ArrayD<f32>, axis: usize, plan: &[Sample], outside: f32) -> ArrayD<f32> {
+    let mut shape = x.shape().to_vec();
+    shape[axis] = plan.len();
+    let mut out = ArrayD::<f32>::zeros(shape);
+    for (mut o, sample) in out.axis_iter_mut(Axis(axis)).zip(plan) {
+        match sample {
+            Sample::Outside => o.fill(outside),
+            Sample::Taps(taps) => {
+                for &(i, w) in taps {
+                    o.scaled_add(w, &x.index_axis(Axis(axis), i));
+                }
+            }
         }
     }
     out
@@ -174,6 +252,7 @@ mod tests {
             nearest,
             sizes,
             scales,
+            filter: &ResizeFilter::default(),
         };
         resize(&spec, &[op(x)]).unwrap().to_f64_vec()
     }
@@ -244,6 +323,7 @@ mod tests {
             nearest: NearestRounding::Floor,
             sizes: &[1, 1, 4, 4],
             scales: None,
+            filter: &ResizeFilter::default(),
         };
         let out = resize(&spec, &[op(&x)]).unwrap();
         let want: Vec<f64> = [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]
@@ -312,6 +392,7 @@ mod tests {
             nearest: NearestRounding::Floor,
             sizes: &[1, 1, 3, 3],
             scales: None,
+            filter: &ResizeFilter::default(),
         };
         let Tensor::F32(o) = resize(&spec, &[op(&x)]).unwrap() else {
             panic!()
@@ -328,5 +409,85 @@ mod tests {
             ..spec
         };
         assert!(resize(&bad, &[op(&x)]).is_err());
+    }
+
+    /// Resizes `[1, 2, 4, 8, 16]` (half pixel, ONNX sizes) with `filter`.
+    fn filtered(
+        mode: ResizeMode,
+        coord: CoordTransform,
+        len: usize,
+        filter: ResizeFilter,
+    ) -> Vec<f64> {
+        let spec = Spec {
+            mode,
+            coord,
+            nearest: NearestRounding::RoundPreferFloor,
+            sizes: &[1, len],
+            scales: None,
+            filter: &filter,
+        };
+        resize(&spec, &[op(&row(&[1.0, 2.0, 4.0, 8.0, 16.0]))])
+            .unwrap()
+            .to_f64_vec()
+    }
+
+    fn assert_all_close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{got:?} != {want:?}"
+            );
+        }
+    }
+
+    // Expected values below come from ONNX's reference implementation
+    // (`onnx.reference.ReferenceEvaluator`, onnx 1.23) on the same input and attributes.
+
+    #[test]
+    fn cubic_matches_onnx_reference() {
+        let f = ResizeFilter::default();
+        let up = filtered(ResizeMode::Cubic, CoordTransform::HalfPixel, 8, f.clone());
+        let want = [
+            0.90716552734375,
+            1.268310546875,
+            2.12957763671875,
+            3.02252197265625,
+            4.9881591796875,
+            7.4771728515625,
+            12.884521484375,
+            16.74267578125,
+        ];
+        assert_all_close(&up, &want);
+        let tf = ResizeFilter {
+            cubic_coeff_a: -0.5,
+            exclude_outside: true,
+            ..f
+        };
+        let down = filtered(ResizeMode::Cubic, CoordTransform::HalfPixel, 3, tf);
+        assert_all_close(&down, &[1.206897497177124, 4.0, 13.931031227111816]);
+    }
+
+    #[test]
+    fn antialias_widens_the_filter_when_downsampling() {
+        let aa = ResizeFilter {
+            antialias: true,
+            ..ResizeFilter::default()
+        };
+        let lin = filtered(ResizeMode::Linear, CoordTransform::HalfPixel, 2, aa.clone());
+        assert_all_close(&lin, &[2.240000009536743, 10.15999984741211]);
+        let cub = filtered(ResizeMode::Cubic, CoordTransform::HalfPixel, 2, aa);
+        assert_all_close(&cub, &[1.4075013399124146, 10.465998649597168]);
+    }
+
+    #[test]
+    fn crop_and_resize_extrapolates_outside_the_input() {
+        let crop = ResizeFilter {
+            roi: Some(vec![(0.0, 1.0), (0.5, 1.5)]),
+            extrapolation_value: -1.0,
+            ..ResizeFilter::default()
+        };
+        let got = filtered(ResizeMode::Linear, CoordTransform::TfCropAndResize, 4, crop);
+        assert_all_close(&got, &[4.0, 10.666666984558105, -1.0, -1.0]);
     }
 }

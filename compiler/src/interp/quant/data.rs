@@ -197,6 +197,7 @@ pub fn resize(
                 }
             }
         }
+        ResizeMode::Cubic => bail!("the interpreter has no quantized cubic resize"),
         ResizeMode::Nearest => {
             let scale = |i: i32, o: i32| {
                 if align && o > 1 {

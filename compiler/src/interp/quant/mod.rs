@@ -73,8 +73,9 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
             mode,
             coord,
             nearest,
+            filter,
             ..
-        } => data::resize(*mode, *coord, *nearest, input(inputs, 0)?, out)?,
+        } if filter.is_default() => data::resize(*mode, *coord, *nearest, input(inputs, 0)?, out)?,
         Op::Quantize { .. } => data::quantize(input(inputs, 0)?, out)?,
         other => bail!(
             "the interpreter has no quantized kernel for '{}'",

@@ -3,7 +3,7 @@
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{opt_const_floats, opt_const_ints};
-use crate::ir::{CoordTransform, NearestRounding, Op, ResizeMode, ValueRef};
+use crate::ir::{CoordTransform, NearestRounding, Op, ResizeFilter, ResizeMode, ValueRef};
 use crate::Result;
 
 /// Resize / Upsample; `scales` inputs (and aspect-ratio policies) are kept on the op.
@@ -77,11 +77,16 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let mode = match cx.string("mode", "nearest")?.as_str() {
         "nearest" => ResizeMode::Nearest,
         "linear" | "bilinear" => ResizeMode::Linear,
+        "cubic" => ResizeMode::Cubic,
         m => return Err(cx.err(format!("resize mode '{m}' is not supported"))),
     };
-    if cx.int("antialias", 0)? != 0 && out.iter().zip(&shape).any(|(o, i)| o < i) {
-        return Err(cx.err("antialiased downsampling is not supported"));
-    }
+    let mut filter = ResizeFilter {
+        cubic_coeff_a: cx.float("cubic_coeff_a", -0.75)?,
+        exclude_outside: cx.int("exclude_outside", 0)? != 0,
+        antialias: cx.int("antialias", 0)? != 0 && mode != ResizeMode::Nearest,
+        roi: None,
+        extrapolation_value: cx.float("extrapolation_value", 0.0)?,
+    };
     let (coord, nearest) = if legacy {
         let up = (0..r).all(|a| out[a] >= shape[a]);
         let down = (0..r).all(|a| out[a] <= shape[a]);
@@ -106,6 +111,10 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             "asymmetric" => CoordTransform::Asymmetric,
             "tf_half_pixel_for_nn" => CoordTransform::TfHalfPixelForNn,
             "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
+            "tf_crop_and_resize" => {
+                filter.roi = Some(crop_box(imp, cx, &axes, r)?);
+                CoordTransform::TfCropAndResize
+            }
             m => {
                 return Err(cx.err(format!(
                     "coordinate_transformation_mode '{m}' is not supported"
@@ -131,8 +140,29 @@ pub(super) fn resize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             nearest,
             sizes: out,
             scales,
+            filter,
         },
         &[x],
         cx.out(0),
     )
+}
+
+/// The `roi` input of tf_crop_and_resize as one `(start, end)` box per axis of a rank-`r`
+/// input (axes not in `axes` keep the whole range).
+fn crop_box(imp: &Importer, cx: &NodeCtx, axes: &[usize], r: usize) -> Result<Vec<(f32, f32)>> {
+    let roi = opt_const_floats(imp, cx, 1, "roi")?
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| cx.err("tf_crop_and_resize needs a constant roi input"))?;
+    if roi.len() != 2 * axes.len() {
+        return Err(cx.err(format!(
+            "roi has {} values, expected {} (start and end per axis)",
+            roi.len(),
+            2 * axes.len()
+        )));
+    }
+    let mut boxes = vec![(0.0, 1.0); r];
+    for (i, &a) in axes.iter().enumerate() {
+        boxes[a] = (roi[i] as f32, roi[i + axes.len()] as f32);
+    }
+    Ok(boxes)
 }

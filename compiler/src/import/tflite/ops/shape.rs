@@ -314,25 +314,23 @@ pub fn resize(
             o.is_some_and(|o| o.half_pixel_centers()),
         )
     };
-    let (coord, nearest) = match (mode, align, half) {
-        (ResizeMode::Linear, true, true) => {
+    let (coord, nearest) = match (mode == ResizeMode::Linear, align, half) {
+        (true, true, true) => {
             return Err(b.err("align_corners with half_pixel_centers is not supported"))
         }
-        (ResizeMode::Linear, true, false) => (CoordTransform::AlignCorners, NearestRounding::Floor),
-        (ResizeMode::Linear, false, true) => (CoordTransform::HalfPixel, NearestRounding::Floor),
-        (ResizeMode::Linear, false, false) => (CoordTransform::Asymmetric, NearestRounding::Floor),
-        (ResizeMode::Nearest, true, true) => (
+        (true, true, false) => (CoordTransform::AlignCorners, NearestRounding::Floor),
+        (true, false, true) => (CoordTransform::HalfPixel, NearestRounding::Floor),
+        (true, false, false) => (CoordTransform::Asymmetric, NearestRounding::Floor),
+        (false, true, true) => (
             CoordTransform::TfHalfPixelForNn,
             NearestRounding::RoundPreferCeil,
         ),
-        (ResizeMode::Nearest, true, false) => (
+        (false, true, false) => (
             CoordTransform::AlignCorners,
             NearestRounding::RoundPreferCeil,
         ),
-        (ResizeMode::Nearest, false, true) => {
-            (CoordTransform::TfHalfPixelForNn, NearestRounding::Floor)
-        }
-        (ResizeMode::Nearest, false, false) => (CoordTransform::Asymmetric, NearestRounding::Floor),
+        (false, false, true) => (CoordTransform::TfHalfPixelForNn, NearestRounding::Floor),
+        (false, false, false) => (CoordTransform::Asymmetric, NearestRounding::Floor),
     };
     let out = io.output(b, 0)?;
     let sizes = b.ty(out)?.shape;
@@ -344,6 +342,7 @@ pub fn resize(
             nearest,
             sizes,
             scales: None,
+            filter: Default::default(),
         },
         &[x],
         out,
