@@ -443,19 +443,38 @@ impl Builder<'_> {
                 layout,
                 kernel,
                 strides,
+                dilations,
                 pads,
+                ceil_mode,
                 count_include_pad,
                 activation,
             } => {
+                if *layout == Layout::Nhwc && kernel.len() != 2 {
+                    return Err(Error::new(format!(
+                        "node '{name}': channels-last pooling must be 2-D to export"
+                    )));
+                }
+                let dilated = dilations.iter().any(|&d| d != 1);
+                if dilated && *kind == PoolKind::Avg {
+                    return Err(Error::new(format!(
+                        "node '{name}': dilated AveragePool needs ONNX opset 19; the exporter writes opset {OPSET}"
+                    )));
+                }
                 let input = match layout {
                     Layout::Nchw => x[0].clone(),
                     Layout::Nhwc => self.transpose(x[0].clone(), [0, 3, 1, 2]),
                 };
                 let mut attrs = vec![
-                    attr("kernel_shape", ints(*kernel)),
-                    attr("strides", ints(*strides)),
-                    attr("pads", ints(*pads)),
+                    attr("kernel_shape", ints(kernel.clone())),
+                    attr("strides", ints(strides.clone())),
+                    attr("pads", ints(pads.clone())),
                 ];
+                if dilated {
+                    attrs.push(attr("dilations", ints(dilations.clone())));
+                }
+                if *ceil_mode {
+                    attrs.push(attr("ceil_mode", Attr::Int(1)));
+                }
                 let op = match kind {
                     PoolKind::Max => "MaxPool",
                     PoolKind::Avg => {

@@ -47,6 +47,69 @@ pub fn conv_out_size(
     Ok((padded - eff) / stride + 1)
 }
 
+/// A sliding window along one axis.
+#[derive(Clone, Copy, Debug)]
+pub struct Window1d {
+    pub kernel: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    pub pad_begin: usize,
+    pub pad_end: usize,
+}
+
+impl Window1d {
+    /// Number of window positions over an axis of `input` elements; with `ceil_mode` a
+    /// last partial window counts when it starts inside the input or the begin padding
+    /// (ONNX / PyTorch rule).
+    pub fn out_size(&self, input: usize, ceil_mode: bool) -> Result<usize> {
+        let floor = conv_out_size(
+            input,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            self.pad_begin + self.pad_end,
+        )?;
+        let eff = self.dilation * (self.kernel.max(1) - 1) + 1;
+        let span = input + self.pad_begin + self.pad_end - eff;
+        if !ceil_mode
+            || span.is_multiple_of(self.stride)
+            || floor * self.stride >= input + self.pad_begin
+        {
+            return Ok(floor);
+        }
+        Ok(floor + 1)
+    }
+}
+
+/// The per-axis windows of a pool's `kernel`, `strides`, `dilations` (empty: all 1) and
+/// `pads` (begins, then ends), checked for consistent lengths.
+pub fn pool_axes(
+    kernel: &[usize],
+    strides: &[usize],
+    dilations: &[usize],
+    pads: &[usize],
+) -> Result<Vec<Window1d>> {
+    let nd = kernel.len();
+    if strides.len() != nd
+        || pads.len() != 2 * nd
+        || !(dilations.is_empty() || dilations.len() == nd)
+    {
+        bail!(
+            "pool needs one kernel size, stride, dilation and two pads per spatial axis \
+             (kernel {kernel:?}, strides {strides:?}, dilations {dilations:?}, pads {pads:?})"
+        );
+    }
+    Ok((0..nd)
+        .map(|i| Window1d {
+            kernel: kernel[i],
+            stride: strides[i],
+            dilation: dilations.get(i).copied().unwrap_or(1),
+            pad_begin: pads[i],
+            pad_end: pads[nd + i],
+        })
+        .collect())
+}
+
 fn need(inputs: &[&TensorType], min: usize, max: usize) -> Result<()> {
     if inputs.len() < min || inputs.len() > max {
         bail!("expected {min}..={max} inputs, got {}", inputs.len());
@@ -230,17 +293,27 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             layout,
             kernel,
             strides,
+            dilations,
             pads,
+            ceil_mode,
             kind,
             ..
         } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
-            rank(x, 4, "pool input")?;
-            let [ha, wa] = layout.spatial_axes();
+            let axes = pool_axes(kernel, strides, dilations, pads)?;
+            if x.shape.len() != axes.len() + 2 {
+                bail!(
+                    "pool input {:?} needs rank {} for a {}-D window",
+                    x.shape,
+                    axes.len() + 2,
+                    axes.len()
+                );
+            }
             let mut shape = x.shape.clone();
-            shape[ha] = conv_out_size(x.shape[ha], kernel[0], strides[0], 1, pads[0] + pads[2])?;
-            shape[wa] = conv_out_size(x.shape[wa], kernel[1], strides[1], 1, pads[1] + pads[3])?;
+            for (w, a) in axes.iter().zip(layout.spatial_axes_of(x.shape.len())) {
+                shape[a] = w.out_size(x.shape[a], *ceil_mode)?;
+            }
             match kind {
                 super::op::PoolKind::Max => vec![keep_q(x, shape)],
                 super::op::PoolKind::Avg => vec![TensorType::new(x.dtype, shape)],

@@ -36,6 +36,14 @@ impl Layout {
             Layout::Nhwc => [1, 2],
         }
     }
+
+    /// Indices of the spatial axes of a rank-`rank` activation (batch first).
+    pub fn spatial_axes_of(self, rank: usize) -> std::ops::Range<usize> {
+        match self {
+            Layout::Nchw => 2..rank.max(2),
+            Layout::Nhwc => 1..rank.max(2) - 1,
+        }
+    }
 }
 
 /// Elementwise activation functions (standalone, or fused into a producing op).
@@ -295,13 +303,22 @@ pub enum Op {
     LogSoftmax { axis: usize },
     /// Inference batch normalization over `axis`: (x, scale, bias, mean, var).
     BatchNorm { epsilon: f32, axis: usize },
-    /// 2-D pooling: (x).
+    /// Pooling over every spatial axis (all but batch and channel; `layout` says where the
+    /// channel axis is): (x). `pads` lists the begin paddings of the spatial axes, then the
+    /// end paddings (2-D: `[top, left, bottom, right]`); `dilations` is empty when all are 1.
+    /// With `ceil_mode` the output size rounds up, and windows may run past the end padding
+    /// (those taps never count). Average pooling divides by the taps inside the input, or
+    /// with `count_include_pad` inside the padded input.
     Pool {
         kind: PoolKind,
         layout: Layout,
-        kernel: [usize; 2],
-        strides: [usize; 2],
-        pads: [usize; 4],
+        kernel: Vec<usize>,
+        strides: Vec<usize>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dilations: Vec<usize>,
+        pads: Vec<usize>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ceil_mode: bool,
         count_include_pad: bool,
         activation: Option<Activation>,
     },

@@ -31,6 +31,11 @@ pub(super) fn matmul(inputs: &[Operand<'_>]) -> Result<Tensor> {
     )
 }
 
+/// `a @ b` on i32 with MatMul's promotion and broadcasting rules (wrapping arithmetic).
+pub(in crate::interp) fn batched_i32(a: &ArrayD<i32>, b: &ArrayD<i32>) -> Result<ArrayD<i32>> {
+    batched(a, b)
+}
+
 fn batched<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>) -> Result<ArrayD<T>> {
     if a.ndim() == 0 || b.ndim() == 0 {
         bail!("mat_mul operands must not be scalars");

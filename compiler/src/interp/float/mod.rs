@@ -25,6 +25,8 @@ mod slice;
 mod softmax;
 mod util;
 
+pub(super) use matmul::batched_i32 as batched_matmul_i32;
+
 use super::Operand;
 use crate::ir::{Op, PoolKind, ReduceKind, ResizeMode, Tensor, TensorType};
 use crate::{bail, Result};
@@ -81,15 +83,16 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
             layout,
             kernel,
             strides,
+            dilations,
             pads,
+            ceil_mode,
             count_include_pad,
             activation,
         } => {
             let window = pool::Window {
                 layout: *layout,
-                kernel: *kernel,
-                strides: *strides,
-                pads: *pads,
+                axes: crate::ir::infer::pool_axes(kernel, strides, dilations, pads)?,
+                ceil_mode: *ceil_mode,
             };
             one(pool::pool(
                 *kind,

@@ -1,6 +1,7 @@
 //! Quantized convolution, transposed convolution and fully connected layers
 //! (`reference_integer_ops::ConvPerChannel`, `DepthwiseConvPerChannel`,
-//! `TransposeConv` and `FullyConnected[PerChannel]`).
+//! `TransposeConv` and `FullyConnected[PerChannel]`), and batched MatMul (ONNX
+//! QLinearMatMul) requantized the same way.
 
 use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
 use super::{activation_range, channel_params, from_ints, ints, per_tensor};
@@ -259,5 +260,40 @@ pub fn fully_connected(
                 (multiply_by_quantized_multiplier(acc, mm, s) + out_zp).clamp(act_min, act_max);
         }
     }
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// Quantized MatMul (ONNX QLinearMatMul): `(a - a_zp) @ (b - b_zp)` in i32, requantized
+/// per output column with TFLite's fixed-point multiplier (per-column `b` scales allowed).
+pub fn matmul(inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
+    if inputs.len() != 2 {
+        bail!("mat_mul needs two inputs");
+    }
+    let (a, b) = (&inputs[0], &inputs[1]);
+    let (_, a_zp) = per_tensor(a.ty, "input")?;
+    let (_, out_zp) = per_tensor(out, "output")?;
+    let n = if b.data.shape().len() >= 2 {
+        b.data.shape()[b.data.shape().len() - 1]
+    } else {
+        1
+    };
+    let (mults, b_zps) = channel_multipliers(a.ty, b.ty, out, n)?;
+    let centered = |t: &Tensor, zp: &dyn Fn(usize) -> i32| -> Result<ndarray::ArrayD<i32>> {
+        let v = ints(t)?;
+        let v = v.iter().enumerate().map(|(i, &x)| x - zp(i)).collect();
+        Ok(ndarray::ArrayD::from_shape_vec(t.shape(), v).expect("same element count"))
+    };
+    let az = centered(a.data, &|_| a_zp)?;
+    let bz = centered(b.data, &|i| b_zps[i % n])?;
+    let acc = crate::interp::float::batched_matmul_i32(&az, &bz)?;
+    let (lo, hi) = activation_range(None, out)?;
+    let res = acc
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let (m, s) = mults[i % n];
+            (multiply_by_quantized_multiplier(v, m, s) + out_zp).clamp(lo, hi)
+        })
+        .collect();
     from_ints(out.dtype, &out.shape, res)
 }

@@ -22,6 +22,7 @@ pub fn handles(op: &Op) -> bool {
         op,
         Op::Conv(_)
             | Op::ConvTranspose { .. }
+            | Op::MatMul
             | Op::Gemm { .. }
             | Op::Binary { .. }
             | Op::PRelu
@@ -62,6 +63,7 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         }
         Op::Binary { kind, activation } => elementwise::binary(*kind, *activation, inputs, out)?,
         Op::PRelu => elementwise::prelu(inputs, out)?,
+        Op::MatMul => conv::matmul(inputs, out)?,
         Op::Activation { act } => elementwise::activation(*act, input(inputs, 0)?, out)?,
         Op::Softmax { axis, beta } => softmax::softmax(*axis, *beta, input(inputs, 0)?, out)?,
         Op::Pool { .. } => pool::pool(op, input(inputs, 0)?, out)?,

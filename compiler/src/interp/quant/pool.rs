@@ -14,13 +14,18 @@ pub fn pool(op: &Op, x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
         layout,
         kernel,
         strides,
+        dilations,
         pads,
+        ceil_mode,
         count_include_pad,
         activation,
     } = op
     else {
         bail!("not a pool op");
     };
+    if kernel.len() != 2 || dilations.iter().any(|&d| d != 1) || *ceil_mode {
+        bail!("quantized pooling supports 2-D windows without dilation or ceil mode (TFLite's)");
+    }
     if *kind == PoolKind::Avg && *count_include_pad {
         bail!("quantized average pooling counts valid elements only (count_include_pad = false)");
     }

@@ -299,11 +299,16 @@ pub(super) fn conv_transpose(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRe
     }
 }
 
-/// MaxPool / AveragePool; `ceil_mode` is folded into extra end padding.
+/// MaxPool / AveragePool over any number of spatial axes.
 pub(super) fn pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let xs = imp.shape(x);
-    let nd = spatial_rank(cx, &xs)?;
+    if xs.len() < 3 {
+        return Err(cx.err(format!(
+            "pool input {xs:?} needs batch, channel and spatial axes"
+        )));
+    }
+    let nd = xs.len() - 2;
     let kind = if cx.op_type() == "MaxPool" {
         PoolKind::Max
     } else {
@@ -317,56 +322,25 @@ pub(super) fn pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             )))
         }
     };
-    let mut sp = parse_spatial(cx, &xs[2..], &kernel)?;
-    if sp.dilations.iter().any(|&d| d != 1) {
-        return Err(cx.err(format!(
-            "pooling with dilations {:?} is not supported",
-            sp.dilations
-        )));
-    }
+    let sp = parse_spatial(cx, &xs[2..], &kernel)?;
     if cx.int("storage_order", 0)? != 0 {
         return Err(cx.err("storage_order=1 is not supported"));
     }
-    let count_include_pad = cx.int("count_include_pad", 0)? != 0;
-    if cx.int("ceil_mode", 0)? != 0 {
-        for i in 0..nd {
-            let (inp, k, s) = (xs[2 + i], kernel[i], sp.strides[i]);
-            let padded = inp + sp.begin[i] + sp.end[i];
-            if padded < k {
-                return Err(cx.err(format!("pool window {k} does not fit input {inp}")));
-            }
-            let mut out = (padded - k).div_ceil(s) + 1;
-            if (out - 1) * s >= inp + sp.begin[i] {
-                out -= 1;
-            }
-            let extra = ((out - 1) * s + k).saturating_sub(padded);
-            if extra > 0 && kind == PoolKind::Avg && count_include_pad {
-                return Err(cx.err("AveragePool with ceil_mode=1 and count_include_pad=1 needing extra padding is not supported"));
-            }
-            sp.end[i] += extra;
-        }
-    }
-    let (strides, _, pads) = sp.to_2d();
-    let kernel2 = if nd == 1 {
-        [1, kernel[0]]
+    let dilations = if sp.dilations.iter().all(|&d| d == 1) {
+        vec![]
     } else {
-        [kernel[0], kernel[1]]
+        sp.dilations
     };
     let op = Op::Pool {
         kind,
         layout: Layout::Nchw,
-        kernel: kernel2,
-        strides,
-        pads,
-        count_include_pad,
+        kernel,
+        strides: sp.strides,
+        dilations,
+        pads: [sp.begin, sp.end].concat(),
+        ceil_mode: cx.int("ceil_mode", 0)? != 0,
+        count_include_pad: cx.int("count_include_pad", 0)? != 0,
         activation: None,
     };
-    let out = cx.out(0).to_string();
-    if nd == 1 {
-        let x2 = lift(imp, x, &out)?;
-        let y = imp.emit(op, &[x2], &format!("{out}_pool2d"))?;
-        lower(imp, y, &out)
-    } else {
-        imp.emit(op, &[x], &out)
-    }
+    imp.emit(op, &[x], cx.out(0))
 }

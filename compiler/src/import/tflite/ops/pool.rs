@@ -42,9 +42,11 @@ pub fn pool2d(
     let pool = Op::Pool {
         kind,
         layout: Layout::Nhwc,
-        kernel,
-        strides,
-        pads: [pt, pl, pb, pr],
+        kernel: kernel.to_vec(),
+        strides: strides.to_vec(),
+        dilations: vec![],
+        pads: vec![pt, pl, pb, pr],
+        ceil_mode: false,
         count_include_pad: false,
         activation: fused(o.fused_activation_function())?,
     };
