@@ -12,6 +12,9 @@
 //! ```
 
 pub mod batch;
+pub mod compile;
+pub mod npu_report;
+pub mod npub;
 pub mod npy;
 pub mod output;
 pub mod summary;

@@ -77,6 +77,9 @@ fn payload(file: &[u8]) -> Result<&[u8]> {
             "NPU binary format {major}.{minor} is not supported (this nnopt reads {FORMAT_MAJOR}.x)"
         )));
     }
+    if u32_at(16) != 0 {
+        return Err(Error::new("NPU binary is corrupt: reserved header bytes are not zero"));
+    }
     let len = u32_at(8) as usize;
     let body = &file[HEADER_LEN..];
     if body.len() != len {
@@ -114,5 +117,8 @@ mod tests {
         let mut bad = file.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert!(err(&bad).contains("CRC"));
+        let mut bad = file.clone();
+        bad[17] = 1;
+        assert!(err(&bad).contains("reserved"));
     }
 }
