@@ -103,6 +103,11 @@ fn step(
             let r = pool::pool(pl, &arena.ints(x)?, &x.shape, &o.shape)?;
             arena.set_ints(o, &r).map_err(|e| e.in_node(&pl.name))
         }
+        Command::Reduce(rd) => {
+            let (x, o) = (tensor(p, rd.input)?, tensor(p, rd.output)?);
+            let r = pool::reduce(rd, &arena.ints(x)?, &x.shape, o.num_elements())?;
+            arena.set_ints(o, &r).map_err(|e| e.in_node(&rd.name))
+        }
         Command::Concat(cc) => {
             let ins = cc
                 .inputs
