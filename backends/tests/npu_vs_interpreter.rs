@@ -285,78 +285,71 @@ fn check_npu_only(what: &str, g: &Graph) -> Program {
 
 #[test]
 fn conv_kernels_match_the_interpreter() {
-    // (layout, in channels, out channels, groups, kernel, strides, dilations, pads, act)
-    let cases: [(
-        Layout,
-        usize,
-        usize,
-        usize,
-        [usize; 2],
-        [usize; 2],
-        [usize; 2],
-        [usize; 4],
-        Option<Activation>,
-    ); 5] = [
+    // (in channels, out channels, groups, kernel) and the conv attributes.
+    let conv = |layout, strides, dilations, pads, group, activation| ConvAttrs {
+        layout,
+        strides,
+        dilations,
+        pads,
+        group,
+        activation,
+    };
+    let cases = [
         (
-            Layout::Nhwc,
             3,
             5,
-            1,
             [3, 3],
-            [1, 1],
-            [1, 1],
-            [1, 1, 1, 1],
-            Some(Activation::Relu),
+            conv(
+                Layout::Nhwc,
+                [1, 1],
+                [1, 1],
+                [1, 1, 1, 1],
+                1,
+                Some(Activation::Relu),
+            ),
         ),
         (
-            Layout::Nhwc,
-            4,
             4,
             4,
             [3, 3],
-            [2, 2],
-            [1, 1],
-            [0, 0, 1, 1],
-            Some(Activation::Relu6),
+            conv(
+                Layout::Nhwc,
+                [2, 2],
+                [1, 1],
+                [0, 0, 1, 1],
+                4,
+                Some(Activation::Relu6),
+            ),
         ),
         // Depthwise with depth multiplier 2 and dilation.
         (
-            Layout::Nhwc,
             3,
             6,
-            3,
             [3, 2],
-            [1, 2],
-            [2, 1],
-            [2, 1, 2, 0],
-            None,
+            conv(Layout::Nhwc, [1, 2], [2, 1], [2, 1, 2, 0], 3, None),
         ),
         (
-            Layout::Nhwc,
             4,
             6,
-            2,
             [1, 1],
-            [1, 1],
-            [1, 1],
-            [0, 0, 0, 0],
-            None,
+            conv(Layout::Nhwc, [1, 1], [1, 1], [0, 0, 0, 0], 2, None),
         ),
         (
-            Layout::Nchw,
             3,
             4,
-            1,
             [3, 3],
-            [2, 1],
-            [1, 1],
-            [1, 1, 1, 1],
-            Some(Activation::Relu),
+            conv(
+                Layout::Nchw,
+                [2, 1],
+                [1, 1],
+                [1, 1, 1, 1],
+                1,
+                Some(Activation::Relu),
+            ),
         ),
     ];
-    for (i, (layout, cin, cout, groups, k, strides, dilations, pads, act)) in
-        cases.into_iter().enumerate()
-    {
+    for (i, (cin, cout, k, attrs)) in cases.into_iter().enumerate() {
+        let (layout, groups) = (attrs.layout, attrs.group);
         for u8_data in [false, true] {
             let mut rng = Lcg(100 + i as u64);
             let mut g = Graph::new(format!("conv{i}"));
@@ -371,14 +364,7 @@ fn conv_kernels_match_the_interpreter() {
                 Layout::Nchw => [cout, cin / groups, k[0], k[1]],
             };
             let (w, b) = conv_consts(&mut g, &mut rng, &ws, cout, u8_data);
-            let op = Op::Conv(ConvAttrs {
-                layout,
-                strides,
-                dilations,
-                pads,
-                group: groups,
-                activation: act,
-            });
+            let op = Op::Conv(attrs.clone());
             let y = add_q(
                 &mut g,
                 "y",

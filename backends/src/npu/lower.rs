@@ -371,7 +371,7 @@ impl<'g> Lowering<'g> {
         let ca = c.layout.channel_axis();
         let (cin, cout) = (xt.shape[ca], ot.shape[ca]);
         let groups = c.group.max(1);
-        if o != cout || cin != i * groups || cout % groups != 0 {
+        if o != cout || cin != i * groups || !cout.is_multiple_of(groups) {
             return Err(format!(
                 "weights {ws:?} do not match {cin} -> {cout} channels in {groups} groups"
             ));

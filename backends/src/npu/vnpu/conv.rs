@@ -58,7 +58,7 @@ pub fn conv2d(
     let [_, oh, ow, cout] = dims(c.layout, os)?;
     let [kh, kw] = c.kernel;
     let groups = c.groups.max(1);
-    if cin % groups != 0 || cout % groups != 0 {
+    if !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
         return Err(Error::at_node(
             &c.name,
             "channels do not divide into groups",
@@ -115,11 +115,11 @@ pub fn fully_connected(
     out_len: usize,
 ) -> Result<Vec<i32>> {
     let nout = wb.bias.len();
-    if nout == 0 || out_len % nout != 0 {
+    if nout == 0 || !out_len.is_multiple_of(nout) {
         return Err(Error::at_node(&c.name, "output does not match the weights"));
     }
     let batch = out_len / nout;
-    if x.len() % batch.max(1) != 0 {
+    if !x.len().is_multiple_of(batch.max(1)) {
         return Err(Error::at_node(
             &c.name,
             "input does not split into the batch",
