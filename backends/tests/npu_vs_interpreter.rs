@@ -117,6 +117,14 @@ fn check_model(model: &str) -> Option<Vec<String>> {
     assert!(report.arena_bytes <= report.naive_bytes, "{model}: arena");
     assert_eq!(p.arena_size, report.arena_bytes);
     assert_no_live_overlap(&p);
+    // The program survives the .npub binary unchanged.
+    let target = npu::target::Target::preset("npu").expect("default target");
+    let (file, _) = npu::binary::write(&p, &target).expect("binary writes");
+    let (back, _) = npu::binary::read(&file).expect("binary reads");
+    assert!(
+        back == p,
+        "{model}: the program changed through the binary format"
+    );
     let mut rng = Lcg(0x5eed ^ bytes.len() as u64);
     for i in 0..3 {
         let inputs = random_inputs(&g, &mut rng);
