@@ -130,6 +130,10 @@ fn check_model(model: &str) -> Option<Vec<String>> {
         let inputs = random_inputs(&g, &mut rng);
         assert_same(&format!("{model} random {i}"), &g, &p, &inputs);
     }
+    let inputs = random_inputs(&g, &mut rng);
+    let start = std::time::Instant::now();
+    vnpu::run(&p, &inputs).expect("vnpu runs");
+    eprintln!("{model}: one vNPU inference took {:?}", start.elapsed());
     let data = testdata_dir().join("litert").join(stem);
     if available(&data.join("meta.json")) {
         let cases = load_cases(&data, true);
@@ -217,6 +221,20 @@ fn keyword_scrambled_matches_the_interpreter() {
 fn digits_cnn_runs_fully_on_the_npu() {
     if let Some(ops) = check_model("generated/digits_cnn_int8") {
         assert!(ops.is_empty(), "unexpected CPU ops {ops:?}");
+    }
+}
+
+#[test]
+fn float_model_runs_as_one_cpu_segment() {
+    if let Some(ops) = check_model("generated/digits_cnn_float") {
+        assert!(!ops.is_empty());
+    }
+    let path = models_dir().join("generated/digits_cnn_float.tflite");
+    if available(&path) {
+        let g = import_tflite_bytes(&std::fs::read(&path).unwrap(), "digits_cnn_float").unwrap();
+        let (p, _) = lower(&g);
+        let kinds: Vec<&str> = p.commands.iter().map(|c| c.kind_name()).collect();
+        assert_eq!(kinds, ["cpu"]);
     }
 }
 
