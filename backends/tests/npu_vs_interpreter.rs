@@ -6,7 +6,7 @@
 #[path = "../../compiler/tests/common/mod.rs"]
 mod common;
 
-use common::litert::{available, load_cases, models_dir, testdata_dir};
+use common::litert::{all_models, available, load_cases, models_dir, testdata_dir};
 use nnopt_backends::npu::{self, vnpu, Command, IoConversion, LowerOptions, Program};
 use nnopt_compiler::import::tflite::import_tflite_bytes;
 use nnopt_compiler::interp;
@@ -235,6 +235,26 @@ fn float_model_runs_as_one_cpu_segment() {
         let (p, _) = lower(&g);
         let kinds: Vec<&str> = p.commands.iter().map(|c| c.kind_name()).collect();
         assert_eq!(kinds, ["cpu"]);
+    }
+}
+
+#[test]
+fn every_importable_shared_model_lowers() {
+    for path in all_models() {
+        let name = path.display().to_string();
+        let Ok(g) = import_tflite_bytes(&std::fs::read(&path).unwrap(), "m") else {
+            continue;
+        };
+        let (p, report) = lower(&g);
+        let covered: usize = report.npu_ops.values().sum();
+        eprintln!(
+            "{name}: {covered} ops on the NPU, {} on the CPU, {} CPU segments",
+            report.fallbacks.len(),
+            p.cpu_segments.len()
+        );
+        assert_no_live_overlap(&p);
+        assert_eq!(p.inputs.len(), g.inputs().len(), "{name}");
+        assert_eq!(p.outputs.len(), g.outputs().len(), "{name}");
     }
 }
 
