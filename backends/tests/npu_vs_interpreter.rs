@@ -258,6 +258,42 @@ fn every_importable_shared_model_lowers() {
     }
 }
 
+/// ONNX's QLinearConv node test: an NCHW uint8 convolution lowered directly (weights
+/// transposed to OHWI at compile time), equal to the interpreter and to ONNX's expected
+/// output.
+#[test]
+fn onnx_qlinearconv_runs_nchw_on_the_npu() {
+    let Some(dir) = common::testdata("onnx-node/test_qlinearconv") else {
+        return;
+    };
+    let bytes = std::fs::read(dir.join("model.onnx")).expect("model readable");
+    let data = dir.join("test_data_set_0");
+    let mut inputs = Vec::new();
+    for k in 0.. {
+        let f = data.join(format!("input_{k}.pb"));
+        if !f.exists() {
+            break;
+        }
+        inputs.push(common::read_pb(&f).expect("input reads"));
+    }
+    // Bind everything but the activation (scales, zero points, weights) as constants.
+    let constants: std::collections::HashMap<String, Tensor> =
+        inputs[1..].iter().cloned().collect();
+    let g =
+        nnopt_compiler::import::onnx::import_onnx_with_constants(&bytes, "qlinearconv", &constants)
+            .expect("imports");
+    let (p, report) = lower(&g);
+    assert!(report.fallbacks.is_empty(), "{:?}", report.fallbacks);
+    let Command::Conv2d(c) = &p.commands[0] else {
+        panic!("expected a conv, got {:?}", p.commands);
+    };
+    assert_eq!(c.layout, Layout::Nchw);
+    let x = vec![inputs[0].1.clone()];
+    assert_same("qlinearconv", &g, &p, &x);
+    let (_, want) = common::read_pb(&data.join("output_0.pb")).expect("output reads");
+    assert_eq!(vnpu::run(&p, &x).unwrap()[0], want);
+}
+
 #[test]
 fn mobilenet_v2_matches_the_interpreter() {
     if let Some(ops) = check_model("generated/mobilenet_v2_035_96_int8") {
