@@ -670,7 +670,21 @@ fn wrong_inputs_are_errors() {
     assert!(vnpu::run(&p, &[]).is_err());
     let wrong = Tensor::zeros(DType::I8, &[1, 6]);
     assert!(vnpu::run(&p, &[wrong]).is_err());
+    let x = Tensor::zeros(DType::F32, &[1, 6]);
     let mut bad = p.clone();
     bad.arena_size = 3;
-    assert!(vnpu::run(&bad, &[Tensor::zeros(DType::F32, &[1, 6])]).is_err());
+    assert!(vnpu::run(&bad, std::slice::from_ref(&x)).is_err());
+    // Corrupt parameters are errors, not panics.
+    let mut bad = p.clone();
+    bad.weights[0].requant[0].shift = 40;
+    assert!(vnpu::run(&bad, std::slice::from_ref(&x)).is_err());
+    let mut bad = p.clone();
+    if let Command::FullyConnected(fc) = &mut bad.commands[0] {
+        fc.stage.act_min = 5;
+        fc.stage.act_max = -5;
+    }
+    assert!(vnpu::run(&bad, std::slice::from_ref(&x)).is_err());
+    let mut bad = p.clone();
+    bad.commands.push(Command::Cpu { segment: 9 });
+    assert!(vnpu::run(&bad, std::slice::from_ref(&x)).is_err());
 }

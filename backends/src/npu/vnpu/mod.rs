@@ -4,6 +4,7 @@
 //! lowered graph.
 
 mod arena;
+mod checks;
 mod concat;
 mod conv;
 mod cpu;
@@ -26,6 +27,7 @@ pub fn run(p: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             inputs.len()
         )));
     }
+    checks::check(p)?;
     let segments = cpu::parse_segments(p)?;
     let mut arena = Arena::new(p.arena_size);
     for (b, x) in p.inputs.iter().zip(inputs) {

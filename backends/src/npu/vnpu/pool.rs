@@ -34,13 +34,14 @@ pub fn pool(c: &Pool, x: &[i32], xs: &[usize], os: &[usize]) -> Result<Vec<i32>>
                     let v = match c.kind {
                         PoolKind::Max => taps.max().unwrap_or(c.act_min),
                         PoolKind::Avg => {
-                            let (sum, count) = taps.fold((0i32, 0i32), |(s, m), v| (s + v, m + 1));
+                            let (sum, count) =
+                                taps.fold((0i32, 0i32), |(s, m), v| (s.wrapping_add(v), m + 1));
                             if count == 0 {
                                 0
                             } else if sum > 0 {
-                                (sum + count / 2) / count
+                                sum.wrapping_add(count / 2) / count
                             } else {
-                                (sum - count / 2) / count
+                                sum.wrapping_sub(count / 2) / count
                             }
                         }
                     };
@@ -92,8 +93,10 @@ pub fn reduce(c: &Reduce, x: &[i32], xs: &[usize], out_len: usize) -> Result<Vec
     Ok(sums
         .iter()
         .map(|&sum| {
-            let shifted = (sum as i64 - c.input_zero_point as i64 * count) as i32;
-            (multiply_by_quantized_multiplier(shifted, r.multiplier, r.shift) + c.output_zero_point)
+            let shifted =
+                (sum as i64).wrapping_sub((c.input_zero_point as i64).wrapping_mul(count)) as i32;
+            multiply_by_quantized_multiplier(shifted, r.multiplier, r.shift)
+                .wrapping_add(c.output_zero_point)
                 .clamp(c.act_min, c.act_max)
         })
         .collect())
