@@ -649,6 +649,44 @@ fn onnx_style_half_even_quantize_at_the_boundary() {
     assert_same("half-even ties", &g, &p, &[x]);
 }
 
+/// The shape of the quantize-int8 pass's output: quantize at the input, fused conv
+/// activation, a float tail (dequantize + log_softmax) and two outputs.
+const PTQ_TINY_CNN: &str = r#"graph "tiny_cnn"(%x) {
+  %x: f32[1,2,2,1] = input
+  %x_quant: i8[1,2,2,1] q(scale=[0.007843138], zp=[-1]) = quantize {"to":"i8","rounding":"tflite"}(%x)
+  %w_int8: i8[2,1,1,1] q(scale=[0.003937008, 0.015748031], zp=[0, 0], axis=0) = const [127, -127]
+  %b_int32: i32[2] q(scale=[3.0878495e-5, 0.00012351398], zp=[0, 0], axis=0) = const [3238, -1619]
+  %r: i8[1,2,2,2] q(scale=[0.0070588235], zp=[-128]) = conv {"layout":"nhwc","strides":[1,1],"dilations":[1,1],"pads":[0,0,0,0],"group":1,"activation":"relu"}(%x_quant, %w_int8, %b_int32) @"c"
+  %m: i8[1,1,1,2] q(scale=[0.0070588235], zp=[-128]) = pool {"kind":"max","layout":"nhwc","kernel":[2,2],"strides":[2,2],"pads":[0,0,0,0],"count_include_pad":false,"activation":null}(%r)
+  %f: i8[1,2] q(scale=[0.0070588235], zp=[-128]) = reshape {"shape":[1,2]}(%m)
+  %s_int8: i8[1,2] q(scale=[0.00390625], zp=[-128]) = softmax {"axis":1,"beta":1.0}(%f)
+  %f_dequant: f32[1,2] = dequantize(%f)
+  %l: f32[1,2] = log_softmax {"axis":1}(%f_dequant)
+  %s: f32[1,2] = dequantize(%s_int8)
+  return %s, %l
+}"#;
+
+#[test]
+fn quantize_int8_pass_output_runs_with_a_float_tail() {
+    let g = parse_graph(PTQ_TINY_CNN).expect("parses");
+    let (p, report) = lower(&g);
+    let kinds: Vec<&str> = p.commands.iter().map(|c| c.kind_name()).collect();
+    assert_eq!(kinds, ["conv2d", "pool", "cpu"]);
+    let cpu: Vec<&str> = report.fallbacks.iter().map(|f| f.op.as_str()).collect();
+    assert_eq!(cpu, ["softmax", "dequantize", "log_softmax"]);
+    assert_eq!(p.outputs[0].conversion, IoConversion::Dequantize);
+    assert_eq!(p.outputs[1].conversion, IoConversion::None);
+    let mut rng = Lcg(5);
+    for i in 0..8 {
+        assert_same(
+            &format!("ptq tiny cnn #{i}"),
+            &g,
+            &p,
+            &random_inputs(&g, &mut rng),
+        );
+    }
+}
+
 #[test]
 fn strict_lowering_names_the_unsupported_node() {
     let g = parse_graph(FLOAT_IO).expect("parses");
