@@ -688,6 +688,32 @@ fn quantize_int8_pass_output_runs_with_a_float_tail() {
 }
 
 #[test]
+fn reshape_between_cpu_ops_joins_their_segment() {
+    let g = parse_graph(
+        r#"graph "cpu_reshape"(%x) {
+  %x: i8[2,6] q(scale=[0.1], zp=[3]) = input
+  %a: i8[2,6] q(scale=[0.00390625], zp=[-128]) = softmax {"axis":1,"beta":1.0}(%x)
+  %r: i8[3,4] q(scale=[0.00390625], zp=[-128]) = reshape {"shape":[3,4]}(%a)
+  %b: i8[3,4] q(scale=[0.00390625], zp=[-128]) = softmax {"axis":1,"beta":1.0}(%r)
+  return %b
+}"#,
+    )
+    .expect("parses");
+    let (p, report) = lower(&g);
+    assert_eq!(p.cpu_segments.len(), 1);
+    assert_eq!(report.fallbacks.len(), 3);
+    let mut rng = Lcg(9);
+    for i in 0..4 {
+        assert_same(
+            &format!("cpu reshape #{i}"),
+            &g,
+            &p,
+            &random_inputs(&g, &mut rng),
+        );
+    }
+}
+
+#[test]
 fn strict_lowering_names_the_unsupported_node() {
     let g = parse_graph(FLOAT_IO).expect("parses");
     let e = npu::lower(

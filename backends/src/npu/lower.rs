@@ -47,22 +47,32 @@ pub fn lower(g: &Graph, opts: &LowerOptions) -> Result<(Program, LoweringReport)
     let outputs = l.bind_outputs()?;
     let mut report = LoweringReport::default();
     let mut items = Vec::new();
+    // The CPU nodes scheduled since the last NPU command (the open CPU segment).
+    let mut open_run: HashSet<NodeIndex> = HashSet::new();
     for &n in &order {
         let node = g.node(n);
         if node.op.is_source() {
             continue;
         }
+        let is_alias = matches!(node.op, Op::Reshape { .. } | Op::Identity);
         let what = if l.absorbed.contains(&n) {
             Ok(None)
+        } else if is_alias && g.node_inputs(n).iter().any(|v| open_run.contains(&v.node)) {
+            // The segment would read the alias before computing its input.
+            Err("its input is computed in the CPU segment it joins".to_string())
         } else {
             l.lower_node(n)
         };
         match what {
             Ok(cmd) => {
                 *report.npu_ops.entry(node.op.detailed_name()).or_default() += 1;
-                items.extend(cmd.map(Item::Npu));
+                if let Some(c) = cmd {
+                    open_run.clear();
+                    items.push(Item::Npu(c));
+                }
             }
             Err(reason) if opts.cpu_fallback => {
+                open_run.insert(n);
                 report.fallbacks.push(Fallback {
                     node: node.name.clone(),
                     op: node.op.detailed_name(),
