@@ -1,5 +1,5 @@
 //! The `.npub` file: a checksummed header around a FlatBuffer (`schemas/npu.fbs`) that
-//! holds a [`Program`] with losslessly compressed weights.
+//! holds a [`Program`](super::program::Program) with losslessly compressed weights.
 
 #[allow(
     dead_code,
@@ -20,7 +20,6 @@ mod read;
 mod validate;
 mod write;
 
-use super::program::Program;
 use nnopt_compiler::{Error, Result};
 use npu_generated::nnopt::npu::fb;
 
@@ -67,7 +66,9 @@ fn payload(file: &[u8]) -> Result<&[u8]> {
         )));
     }
     if &file[..4] != MAGIC {
-        return Err(Error::new("not an NPU binary: bad magic (expected \"NPUB\")"));
+        return Err(Error::new(
+            "not an NPU binary: bad magic (expected \"NPUB\")",
+        ));
     }
     let u16_at = |i: usize| u16::from_le_bytes([file[i], file[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes([file[i], file[i + 1], file[i + 2], file[i + 3]]);
