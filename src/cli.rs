@@ -1,9 +1,9 @@
 //! Command-line interface.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::backends::npu::target::Target;
 use nnopt::compile::{compile_npu, NpuOptions};
+use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PrintAfter, RunOptions};
 use nnopt::npy::{read_npy, write_npy};
 use nnopt::output::write_atomically;
@@ -257,7 +257,11 @@ fn run(file: &Path, inputs: &[PathBuf], outputs: &[PathBuf], json: bool) -> Resu
     } else {
         let g = nnopt::load_model(file)?;
         let results = nnopt::batch::run_batched(&g, &tensors).map_err(|e| e.in_file(file))?;
-        let names: Vec<String> = g.outputs().iter().map(|&v| g.value(v).name.clone()).collect();
+        let names: Vec<String> = g
+            .outputs()
+            .iter()
+            .map(|&v| g.value(v).name.clone())
+            .collect();
         (results, names)
     };
     let paths = output_paths(outputs, results.len())?;

@@ -18,8 +18,8 @@ pub fn is_npub(path: &Path) -> bool {
 
 /// Reads and verifies an NPU binary.
 pub fn load(path: &Path) -> Result<(Program, TargetInfo, usize)> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
     let (p, t) = binary::read(&bytes).map_err(|e| e.in_file(path))?;
     Ok((p, t, bytes.len()))
 }
@@ -98,16 +98,32 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
 /// The text form of a description.
 pub fn render(d: &Description<'_>) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "NPU binary '{}' (format {}, target {}, {} bytes)", d.name, d.format, d.target, d.bytes);
+    let _ = writeln!(
+        s,
+        "NPU binary '{}' (format {}, target {}, {} bytes)",
+        d.name, d.format, d.target, d.bytes
+    );
     let _ = writeln!(s, "arena: {} bytes", d.arena_bytes);
     for (what, list) in [("input", &d.inputs), ("output", &d.outputs)] {
         for b in list {
-            let _ = writeln!(s, "{what} {}: {}{:?} ({})", b.name, b.dtype, b.shape, b.conversion);
+            let _ = writeln!(
+                s,
+                "{what} {}: {}{:?} ({})",
+                b.name, b.dtype, b.shape, b.conversion
+            );
         }
     }
-    let cmds: Vec<String> = d.commands.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+    let cmds: Vec<String> = d
+        .commands
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect();
     let _ = writeln!(s, "commands: {}", cmds.join(", "));
-    let _ = writeln!(s, "weights: {} blocks, {} int8 values", d.weight_blocks, d.weight_values);
+    let _ = writeln!(
+        s,
+        "weights: {} blocks, {} int8 values",
+        d.weight_blocks, d.weight_values
+    );
     for (i, seg) in d.cpu_segments.iter().enumerate() {
         let _ = writeln!(s, "CPU segment {i}: {}", seg.join(", "));
     }

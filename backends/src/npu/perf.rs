@@ -4,8 +4,8 @@
 //! output elements over its elementwise rate) overlap with its memory cycles (weights
 //! streamed from off-chip memory, activations read and written in SRAM, or off-chip when
 //! the arena does not fit in SRAM); the larger one is the command's cycle count and
-//! names it compute- or memory-bound. Pooling counts its window taps as MACs, processed
-//! at the elementwise rate. Energy sums per-MAC and per-byte constants.
+//! names it compute- or memory-bound. Pooling and reductions count the values they read
+//! as MACs, processed at the elementwise rate. Energy sums per-MAC and per-byte constants.
 //! CPU-fallback segments are costed at one MAC per cycle on the host CPU and reported
 //! apart from NPU time.
 
@@ -89,6 +89,13 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
                 out_elems * (x.kernel[0] * x.kernel[1]) as u64,
                 None,
             ),
+            Command::Reduce(x) => {
+                let inputs: u64 = p
+                    .tensors
+                    .get(x.input)
+                    .map_or(0, |t| t.num_elements() as u64);
+                (x.name.clone(), inputs, None)
+            }
             Command::Concat(x) => (x.name.clone(), 0, None),
             Command::Cpu { segment } => {
                 let s = p.cpu_segments.get(*segment).ok_or_else(|| {
@@ -126,8 +133,9 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
                 macs.div_ceil(target.int8_macs_per_cycle)
             }
             Command::Concat(_) => 0,
-            // Pooling reads every window tap; elementwise ops one value per output.
-            Command::Pool(_) => macs.div_ceil(target.elementwise_per_cycle),
+            // Pooling and reductions read every input tap; elementwise ops one value per
+            // output.
+            Command::Pool(_) | Command::Reduce(_) => macs.div_ceil(target.elementwise_per_cycle),
             _ => out_elems.div_ceil(target.elementwise_per_cycle),
         };
         let spilled = if fits { 0 } else { activation_bytes };

@@ -79,7 +79,9 @@ fn payload(file: &[u8]) -> Result<&[u8]> {
         )));
     }
     if u32_at(16) != 0 {
-        return Err(Error::new("NPU binary is corrupt: reserved header bytes are not zero"));
+        return Err(Error::new(
+            "NPU binary is corrupt: reserved header bytes are not zero",
+        ));
     }
     let len = u32_at(8) as usize;
     let body = &file[HEADER_LEN..];
