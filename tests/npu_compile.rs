@@ -195,3 +195,12 @@ fn compile_table_snapshot() {
         .collect();
     insta::assert_snapshot!(stable.join("\n"));
 }
+
+#[test]
+fn lowering_snapshot() {
+    let Some(path) = require(&shared().join("models/micro_speech_quantized.tflite")) else {
+        return;
+    };
+    let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+    insta::assert_snapshot!(nnopt::npub::schedule(&c.program).join("\n"));
+}
