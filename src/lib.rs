@@ -12,6 +12,7 @@
 //! ```
 
 pub mod batch;
+pub mod calibration;
 pub mod npy;
 pub mod output;
 pub mod summary;

@@ -19,7 +19,7 @@ pub enum CalibrationMethod {
 
 impl std::fmt::Display for CalibrationMethod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             CalibrationMethod::Minmax => "minmax",
             CalibrationMethod::Percentile => "percentile",
             CalibrationMethod::Mse => "mse",
