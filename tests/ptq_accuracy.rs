@@ -161,3 +161,28 @@ fn digits_tflite_int8_matches_tensorflow() {
     quantize_int8(&mut g, &calib, &QuantizeOptions::default()).expect("quantizes");
     assert_int8_form(&g);
 }
+
+#[test]
+fn digits_onnx_nchw_int8_matches_tensorflow() {
+    let Some(model) = common::require(&common::testdata().join("digits/digits_cnn.onnx")) else {
+        return;
+    };
+    let float = nnopt::load_model(&model).expect("model loads");
+    assert!(
+        float
+            .node_indices()
+            .iter()
+            .any(|&n| matches!(float.node(n).op, Op::BatchNorm { .. })),
+        "the ONNX model has a batch norm to fold"
+    );
+    // One channel: NHWC [1, 8, 8, 1] and NCHW [1, 1, 8, 8] hold the same sequence.
+    let nchw = |x: &Tensor| x.reshaped(&[1, 1, 8, 8]).expect("64 pixels");
+    check_model("digits_cnn.onnx (NCHW)", &float, &nchw);
+    let Some(dir) = common::require(&common::testdata().join("digits")) else {
+        return;
+    };
+    let mut g = float.clone();
+    let calib = Calibration::new(vec![vec![nchw(&load_digits(&dir).images[0])]]);
+    quantize_int8(&mut g, &calib, &QuantizeOptions::default()).expect("quantizes");
+    assert_int8_form(&g);
+}
