@@ -1,3 +1,4 @@
-//! nnopt backends: ONNX export.
+//! nnopt backends: ONNX export and the NPU.
 
+pub mod npu;
 pub mod onnx;

@@ -7,6 +7,8 @@
 mod float;
 mod quant;
 
+pub use quant::{activation_range, fixedpoint};
+
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
 use crate::{Error, Result};
 use std::collections::HashMap;

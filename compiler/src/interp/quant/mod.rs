@@ -153,7 +153,7 @@ pub(crate) fn qrange(dtype: DType) -> Result<(i32, i32)> {
 
 /// TFLite `CalculateActivationRangeQuantized`: the clamp interval of a fused activation in
 /// the output's quantized domain.
-pub(crate) fn activation_range(act: Option<Activation>, out: &TensorType) -> Result<(i32, i32)> {
+pub fn activation_range(act: Option<Activation>, out: &TensorType) -> Result<(i32, i32)> {
     let (qmin, qmax) = qrange(out.dtype)?;
     let Some(act) = act else {
         return Ok((qmin, qmax));

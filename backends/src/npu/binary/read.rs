@@ -1,0 +1,286 @@
+//! Loading and verifying `.npub` bytes.
+
+use super::{fb, params, payload, TargetInfo};
+use crate::npu::compress::decompress;
+use crate::npu::program::{
+    Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, FullyConnected, IoBinding,
+    IoConversion, OutputStage, Pool, PoolKind, Program, Requant, TensorDesc, WeightBlock,
+};
+use nnopt_compiler::ir::{DType, Layout, QuantParams, QuantizeRounding};
+use nnopt_compiler::{Error, Result};
+
+/// Parses and verifies a binary: header, CRC, FlatBuffer structure, decoded weights and
+/// every index. Errors say what is wrong; the caller adds the file name.
+pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
+    let body = payload(file)?;
+    if !fb::model_buffer_has_identifier(body) {
+        return Err(Error::new("NPU binary payload lacks the \"NPUB\" identifier"));
+    }
+    let m = fb::root_as_model(body)
+        .map_err(|e| Error::new(format!("NPU binary payload is malformed: {e}")))?;
+    let target = m.target().ok_or_else(|| missing("target"))?;
+    let target = TargetInfo {
+        name: target.name().unwrap_or_default().to_string(),
+        int8_macs_per_cycle: target.int8_macs_per_cycle(),
+        sram_bytes: target.sram_bytes(),
+    };
+    let tensors = m
+        .tensors()
+        .ok_or_else(|| missing("tensors"))?
+        .iter()
+        .map(|t| tensor(&t))
+        .collect::<Result<Vec<_>>>()?;
+    let bindings = |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<fb::IoBinding<'_>>>>,
+                    what: &str| {
+        v.ok_or_else(|| missing(what))?
+            .iter()
+            .map(|b| binding(&b))
+            .collect::<Result<Vec<_>>>()
+    };
+    let inputs = bindings(m.inputs(), "inputs")?;
+    let outputs = bindings(m.outputs(), "outputs")?;
+    let commands = m
+        .commands()
+        .ok_or_else(|| missing("commands"))?
+        .iter()
+        .enumerate()
+        .map(|(i, c)| command(&c).map_err(|e| Error::new(format!("command #{i}: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let weights = m
+        .weights()
+        .ok_or_else(|| missing("weights"))?
+        .iter()
+        .enumerate()
+        .map(|(i, w)| weight_block(&w).map_err(|e| Error::new(format!("weight block #{i}: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let cpu_segments = m
+        .cpu_segments()
+        .ok_or_else(|| missing("cpu_segments"))?
+        .iter()
+        .map(|s| CpuSegment {
+            graph: s.graph().unwrap_or_default().to_string(),
+            inputs: usizes(s.inputs()),
+            outputs: usizes(s.outputs()),
+            nodes: s
+                .nodes()
+                .map(|n| n.iter().map(str::to_string).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let arena_size = usize::try_from(m.arena_size())
+        .map_err(|_| Error::new("arena size does not fit this machine"))?;
+    let p = Program {
+        name: m.name().unwrap_or_default().to_string(),
+        inputs,
+        outputs,
+        tensors,
+        arena_size,
+        commands,
+        weights,
+        cpu_segments,
+    };
+    super::validate(&p)?;
+    Ok((p, target))
+}
+
+fn missing(what: &str) -> Error {
+    Error::new(format!("NPU binary has no {what}"))
+}
+
+fn usizes(v: Option<flatbuffers::Vector<'_, u32>>) -> Vec<usize> {
+    v.map(|v| v.iter().map(|x| x as usize).collect())
+        .unwrap_or_default()
+}
+
+fn array<const N: usize>(v: Option<flatbuffers::Vector<'_, u32>>, what: &str) -> Result<[usize; N]> {
+    let v = usizes(v);
+    v.try_into()
+        .map_err(|v: Vec<usize>| Error::new(format!("{what} has {} values, expected {N}", v.len())))
+}
+
+fn dtype(d: fb::DType) -> Result<DType> {
+    Ok(match d {
+        fb::DType::F32 => DType::F32,
+        fb::DType::I8 => DType::I8,
+        fb::DType::U8 => DType::U8,
+        fb::DType::I16 => DType::I16,
+        fb::DType::I32 => DType::I32,
+        fb::DType::I64 => DType::I64,
+        fb::DType::Bool => DType::Bool,
+        fb::DType::F8E4M3 => DType::F8E4M3,
+        fb::DType::F8E5M2 => DType::F8E5M2,
+        other => return Err(Error::new(format!("unknown element type code {}", other.0))),
+    })
+}
+
+fn layout(l: fb::Layout) -> Result<Layout> {
+    match l {
+        fb::Layout::Nchw => Ok(Layout::Nchw),
+        fb::Layout::Nhwc => Ok(Layout::Nhwc),
+        other => Err(Error::new(format!("unknown layout code {}", other.0))),
+    }
+}
+
+fn tensor(t: &fb::Tensor<'_>) -> Result<TensorDesc> {
+    let quant = t.quant().map(|q| QuantParams {
+        scale: q.scale().map(|v| v.iter().collect()).unwrap_or_default(),
+        zero_point: q.zero_point().map(|v| v.iter().collect()).unwrap_or_default(),
+        axis: usize::try_from(q.axis()).ok(),
+    });
+    Ok(TensorDesc {
+        name: t.name().unwrap_or_default().to_string(),
+        dtype: dtype(t.dtype())?,
+        shape: usizes(t.shape()),
+        quant,
+        offset: t.offset() as usize,
+        size: t.size() as usize,
+    })
+}
+
+fn binding(b: &fb::IoBinding<'_>) -> Result<IoBinding> {
+    let conversion = match b.conversion() {
+        fb::IoConversion::None => IoConversion::None,
+        fb::IoConversion::QuantizeHalfEven => IoConversion::Quantize {
+            rounding: QuantizeRounding::HalfEven,
+        },
+        fb::IoConversion::QuantizeTflite => IoConversion::Quantize {
+            rounding: QuantizeRounding::Tflite,
+        },
+        fb::IoConversion::Dequantize => IoConversion::Dequantize,
+        other => return Err(Error::new(format!("unknown IO conversion code {}", other.0))),
+    };
+    Ok(IoBinding {
+        name: b.name().unwrap_or_default().to_string(),
+        tensor: b.tensor() as usize,
+        dtype: dtype(b.dtype())?,
+        shape: usizes(b.shape()),
+        conversion,
+    })
+}
+
+fn stage(s: Option<&fb::OutputStage>) -> Result<OutputStage> {
+    let s = s.ok_or_else(|| Error::new("missing output stage"))?;
+    Ok(OutputStage {
+        input_zero_point: s.input_zero_point(),
+        output_zero_point: s.output_zero_point(),
+        act_min: s.act_min(),
+        act_max: s.act_max(),
+    })
+}
+
+fn requant(r: Option<&fb::Requant>) -> Result<Requant> {
+    let r = r.ok_or_else(|| Error::new("missing requantization"))?;
+    Ok(Requant {
+        multiplier: r.multiplier(),
+        shift: r.shift(),
+    })
+}
+
+fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
+    let name = |n: Option<&str>| n.unwrap_or_default().to_string();
+    if let Some(c) = c.command_as_conv_2d() {
+        return Ok(Command::Conv2d(Conv2d {
+            name: name(c.name()),
+            input: c.input() as usize,
+            output: c.output() as usize,
+            weights: c.weights() as usize,
+            layout: layout(c.layout())?,
+            kernel: array(c.kernel(), "kernel")?,
+            strides: array(c.strides(), "strides")?,
+            dilations: array(c.dilations(), "dilations")?,
+            pads: array(c.pads(), "pads")?,
+            groups: c.groups() as usize,
+            stage: stage(c.stage())?,
+        }));
+    }
+    if let Some(c) = c.command_as_fully_connected() {
+        return Ok(Command::FullyConnected(FullyConnected {
+            name: name(c.name()),
+            input: c.input() as usize,
+            output: c.output() as usize,
+            weights: c.weights() as usize,
+            stage: stage(c.stage())?,
+        }));
+    }
+    if let Some(e) = c.command_as_elementwise() {
+        let kind = match e.op() {
+            fb::ElementwiseOp::Add | fb::ElementwiseOp::Sub => ElementwiseKind::AddSub {
+                subtract: e.op() == fb::ElementwiseOp::Sub,
+                left_shift: e.left_shift(),
+                input_a: requant(e.input_a())?,
+                input_b: requant(e.input_b())?,
+                output: requant(e.output_requant())?,
+            },
+            fb::ElementwiseOp::Mul => ElementwiseKind::Mul {
+                output: requant(e.output_requant())?,
+            },
+            other => return Err(Error::new(format!("unknown elementwise op code {}", other.0))),
+        };
+        return Ok(Command::Elementwise(Elementwise {
+            name: name(e.name()),
+            a: e.a() as usize,
+            b: e.b() as usize,
+            output: e.output() as usize,
+            kind,
+            a_zero_point: e.a_zero_point(),
+            b_zero_point: e.b_zero_point(),
+            output_zero_point: e.output_zero_point(),
+            act_min: e.act_min(),
+            act_max: e.act_max(),
+        }));
+    }
+    if let Some(p) = c.command_as_pool() {
+        let kind = match p.kind() {
+            fb::PoolKind::Max => PoolKind::Max,
+            fb::PoolKind::Avg => PoolKind::Avg,
+            other => return Err(Error::new(format!("unknown pool kind code {}", other.0))),
+        };
+        return Ok(Command::Pool(Pool {
+            name: name(p.name()),
+            input: p.input() as usize,
+            output: p.output() as usize,
+            kind,
+            layout: layout(p.layout())?,
+            kernel: array(p.kernel(), "kernel")?,
+            strides: array(p.strides(), "strides")?,
+            pads: array(p.pads(), "pads")?,
+            act_min: p.act_min(),
+            act_max: p.act_max(),
+        }));
+    }
+    if let Some(c) = c.command_as_concat() {
+        return Ok(Command::Concat(Concat {
+            name: name(c.name()),
+            inputs: usizes(c.inputs()),
+            output: c.output() as usize,
+            axis: c.axis() as usize,
+        }));
+    }
+    if let Some(c) = c.command_as_cpu() {
+        return Ok(Command::Cpu {
+            segment: c.segment() as usize,
+        });
+    }
+    Err(Error::new(format!(
+        "unknown command type code {}",
+        c.command_type().0
+    )))
+}
+
+fn weight_block(w: &fb::WeightBlock<'_>) -> Result<WeightBlock> {
+    let part = |v: Option<flatbuffers::Vector<'_, u8>>, len: u32, what: &str| {
+        let v = v.ok_or_else(|| Error::new(format!("missing {what}")))?;
+        decompress(v.bytes(), len as usize).map_err(|e| Error::new(format!("{what}: {e}")))
+    };
+    let weights = part(w.weights(), w.weights_len(), "weights")?;
+    let zero_points = part(w.zero_points(), w.zero_points_len(), "zero points")?;
+    let bias = part(w.bias(), w.bias_len(), "bias")?;
+    let requant = params::decode_requant(&part(w.requant(), w.requant_len(), "requantization")?)?;
+    let channels = requant.len();
+    Ok(WeightBlock {
+        weights: weights.into_iter().map(|b| b as i8).collect(),
+        weight_zero_points: params::decode_ints(&zero_points, channels)?,
+        bias: params::decode_ints(&bias, channels)?,
+        requant,
+    })
+}

@@ -1,0 +1,107 @@
+//! Consistency checks of a [`Program`]: every index in range, every tensor inside the
+//! arena, weight blocks sized for their commands, CPU segments that parse. The writer
+//! runs them before serializing, the loader after decoding, so the virtual NPU never
+//! indexes out of bounds on a corrupt file.
+
+use crate::npu::program::{Command, Program, TensorId};
+use nnopt_compiler::ir::text::parse_graph;
+use nnopt_compiler::{Error, Result};
+
+/// Checks `p`; the error names the offending tensor, command or block.
+pub fn validate(p: &Program) -> Result<()> {
+    for (i, t) in p.tensors.iter().enumerate() {
+        let bytes = t.num_elements() * t.dtype.size_bytes();
+        if t.size != bytes {
+            return Err(Error::new(format!(
+                "tensor #{i} '{}': size {} does not match {:?} x {}",
+                t.name, t.size, t.shape, t.dtype
+            )));
+        }
+        if t.offset.checked_add(t.size).is_none_or(|end| end > p.arena_size) {
+            return Err(Error::new(format!(
+                "tensor #{i} '{}' ({} bytes at {}) lies outside the {}-byte arena",
+                t.name, t.size, t.offset, p.arena_size
+            )));
+        }
+    }
+    let tensor = |id: TensorId, what: &str| {
+        p.tensors
+            .get(id)
+            .ok_or_else(|| Error::new(format!("{what} names tensor #{id}, which does not exist")))
+    };
+    for io in p.inputs.iter().chain(&p.outputs) {
+        let t = tensor(io.tensor, &format!("IO binding '{}'", io.name))?;
+        if io.shape.iter().product::<usize>() != t.num_elements() {
+            return Err(Error::new(format!(
+                "IO binding '{}' has shape {:?} but its tensor has {:?}",
+                io.name, io.shape, t.shape
+            )));
+        }
+    }
+    for (i, w) in p.weights.iter().enumerate() {
+        let n = w.requant.len();
+        if n == 0 || w.bias.len() != n || w.weight_zero_points.len() != n || w.weights.len() % n != 0 {
+            return Err(Error::new(format!(
+                "weight block #{i}: {} weights, {} biases, {} zero points and {} requantizations do not describe whole output channels",
+                w.weights.len(),
+                w.bias.len(),
+                w.weight_zero_points.len(),
+                n
+            )));
+        }
+    }
+    for (i, c) in p.commands.iter().enumerate() {
+        let what = format!("command #{i} ({})", c.kind_name());
+        if let Command::Cpu { segment } = c {
+            if *segment >= p.cpu_segments.len() {
+                return Err(Error::new(format!(
+                    "{what} names CPU segment #{segment}, which does not exist"
+                )));
+            }
+        }
+        for id in c.inputs(p).into_iter().chain(c.outputs(p)) {
+            tensor(id, &what)?;
+        }
+        let weights = match c {
+            Command::Conv2d(c) => {
+                if c.groups == 0 || c.kernel.contains(&0) || c.strides.contains(&0) || c.dilations.contains(&0) {
+                    return Err(Error::new(format!(
+                        "{what} '{}': zero groups, kernel size, stride or dilation",
+                        c.name
+                    )));
+                }
+                Some(c.weights)
+            }
+            Command::FullyConnected(c) => Some(c.weights),
+            Command::Pool(pool) if pool.kernel.contains(&0) || pool.strides.contains(&0) => {
+                return Err(Error::new(format!(
+                    "{what} '{}': zero kernel size or stride",
+                    pool.name
+                )));
+            }
+            _ => None,
+        };
+        if let Some(w) = weights.filter(|&w| w >= p.weights.len()) {
+            return Err(Error::new(format!(
+                "{what} names weight block #{w}, which does not exist"
+            )));
+        }
+    }
+    for (i, s) in p.cpu_segments.iter().enumerate() {
+        let g = parse_graph(&s.graph)
+            .map_err(|e| Error::new(format!("CPU segment #{i}: {e}")))?;
+        if g.inputs().len() != s.inputs.len() || g.outputs().len() != s.outputs.len() {
+            return Err(Error::new(format!(
+                "CPU segment #{i}: its graph has {} inputs and {} outputs, the segment binds {} and {}",
+                g.inputs().len(),
+                g.outputs().len(),
+                s.inputs.len(),
+                s.outputs.len()
+            )));
+        }
+        for &id in s.inputs.iter().chain(&s.outputs) {
+            tensor(id, &format!("CPU segment #{i}"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! Serialization of a [`Program`] to `.npub` bytes.
+
+use super::{fb, params, with_header};
+use crate::npu::compress::compress;
+use crate::npu::program::{
+    Command, ElementwiseKind, IoBinding, IoConversion, OutputStage, PoolKind, Program, Requant,
+    TensorDesc, WeightBlock,
+};
+use crate::npu::target::Target;
+use flatbuffers::{FlatBufferBuilder, WIPOffset};
+use nnopt_compiler::ir::{DType, Layout, QuantizeRounding};
+use nnopt_compiler::Result;
+
+/// Sizes of one weight block before and after compression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockStats {
+    /// Name of the command that uses the block.
+    pub layer: String,
+    /// Raw bytes: int8 weights, plus 4 bytes of bias, 4 of zero point and 5 of
+    /// requantization (multiplier and shift) per output channel.
+    pub raw_bytes: usize,
+    /// Bytes of the four compressed parts in the file.
+    pub encoded_bytes: usize,
+}
+
+/// Serializes `p` for `target`; returns the file bytes and per-block weight statistics.
+pub fn write(p: &Program, target: &Target) -> Result<(Vec<u8>, Vec<BlockStats>)> {
+    super::validate(p)?;
+    let mut b = FlatBufferBuilder::new();
+    let owners = block_owners(p);
+    let mut stats = Vec::with_capacity(p.weights.len());
+    let mut weights = Vec::with_capacity(p.weights.len());
+    for (i, w) in p.weights.iter().enumerate() {
+        let (off, encoded) = weight_block(&mut b, w)?;
+        weights.push(off);
+        let channels = w.bias.len();
+        stats.push(BlockStats {
+            layer: owners[i].clone(),
+            raw_bytes: w.weights.len() + channels * (4 + 4 + 5),
+            encoded_bytes: encoded,
+        });
+    }
+    let weights = b.create_vector(&weights);
+    let tensors: Vec<_> = p.tensors.iter().map(|t| tensor(&mut b, t)).collect();
+    let tensors = b.create_vector(&tensors);
+    let inputs: Vec<_> = p.inputs.iter().map(|io| binding(&mut b, io)).collect();
+    let inputs = b.create_vector(&inputs);
+    let outputs: Vec<_> = p.outputs.iter().map(|io| binding(&mut b, io)).collect();
+    let outputs = b.create_vector(&outputs);
+    let commands: Vec<_> = p.commands.iter().map(|c| command(&mut b, c)).collect();
+    let commands = b.create_vector(&commands);
+    let segments: Vec<_> = p
+        .cpu_segments
+        .iter()
+        .map(|s| {
+            let graph = b.create_string(&s.graph);
+            let inputs = b.create_vector(&ids(&s.inputs));
+            let outputs = b.create_vector(&ids(&s.outputs));
+            let names: Vec<_> = s.nodes.iter().map(|n| b.create_string(n)).collect();
+            let nodes = b.create_vector(&names);
+            fb::CpuSegment::create(
+                &mut b,
+                &fb::CpuSegmentArgs {
+                    graph: Some(graph),
+                    inputs: Some(inputs),
+                    outputs: Some(outputs),
+                    nodes: Some(nodes),
+                },
+            )
+        })
+        .collect();
+    let cpu_segments = b.create_vector(&segments);
+    let target_name = b.create_string(&target.name);
+    let target = fb::Target::create(
+        &mut b,
+        &fb::TargetArgs {
+            name: Some(target_name),
+            int8_macs_per_cycle: target.int8_macs_per_cycle,
+            sram_bytes: target.sram_bytes,
+        },
+    );
+    let name = b.create_string(&p.name);
+    let model = fb::Model::create(
+        &mut b,
+        &fb::ModelArgs {
+            name: Some(name),
+            target: Some(target),
+            arena_size: p.arena_size as u64,
+            tensors: Some(tensors),
+            inputs: Some(inputs),
+            outputs: Some(outputs),
+            commands: Some(commands),
+            weights: Some(weights),
+            cpu_segments: Some(cpu_segments),
+        },
+    );
+    fb::finish_model_buffer(&mut b, model);
+    Ok((with_header(b.finished_data()), stats))
+}
+
+/// The name of the command using each weight block.
+fn block_owners(p: &Program) -> Vec<String> {
+    let mut owners = vec![String::new(); p.weights.len()];
+    for c in &p.commands {
+        let (name, w) = match c {
+            Command::Conv2d(c) => (&c.name, c.weights),
+            Command::FullyConnected(c) => (&c.name, c.weights),
+            _ => continue,
+        };
+        if let Some(o) = owners.get_mut(w) {
+            o.clone_from(name);
+        }
+    }
+    owners
+}
+
+fn ids(v: &[usize]) -> Vec<u32> {
+    v.iter().map(|&i| i as u32).collect()
+}
+
+fn weight_block<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    w: &WeightBlock,
+) -> Result<(WIPOffset<fb::WeightBlock<'a>>, usize)> {
+    let raw_weights: Vec<u8> = w.weights.iter().map(|&v| v as u8).collect();
+    let parts = [
+        raw_weights,
+        params::encode_ints(&w.weight_zero_points),
+        params::encode_ints(&w.bias),
+        params::encode_requant(&w.requant)?,
+    ];
+    let coded: Vec<Vec<u8>> = parts.iter().map(|p| compress(p)).collect();
+    let encoded = coded.iter().map(Vec::len).sum();
+    let v: Vec<_> = coded.iter().map(|c| b.create_vector(c)).collect();
+    let off = fb::WeightBlock::create(
+        b,
+        &fb::WeightBlockArgs {
+            weights: Some(v[0]),
+            weights_len: parts[0].len() as u32,
+            zero_points: Some(v[1]),
+            zero_points_len: parts[1].len() as u32,
+            bias: Some(v[2]),
+            bias_len: parts[2].len() as u32,
+            requant: Some(v[3]),
+            requant_len: parts[3].len() as u32,
+        },
+    );
+    Ok((off, encoded))
+}
+
+pub(super) fn dtype(d: DType) -> fb::DType {
+    match d {
+        DType::F32 => fb::DType::F32,
+        DType::I8 => fb::DType::I8,
+        DType::U8 => fb::DType::U8,
+        DType::I16 => fb::DType::I16,
+        DType::I32 => fb::DType::I32,
+        DType::I64 => fb::DType::I64,
+        DType::Bool => fb::DType::Bool,
+        DType::F8E4M3 => fb::DType::F8E4M3,
+        DType::F8E5M2 => fb::DType::F8E5M2,
+    }
+}
+
+fn layout(l: Layout) -> fb::Layout {
+    match l {
+        Layout::Nchw => fb::Layout::Nchw,
+        Layout::Nhwc => fb::Layout::Nhwc,
+    }
+}
+
+fn tensor<'a>(b: &mut FlatBufferBuilder<'a>, t: &TensorDesc) -> WIPOffset<fb::Tensor<'a>> {
+    let name = b.create_string(&t.name);
+    let shape = b.create_vector(&ids(&t.shape));
+    let quant = t.quant.as_ref().map(|q| {
+        let scale = b.create_vector(&q.scale);
+        let zero_point = b.create_vector(&q.zero_point);
+        fb::Quant::create(
+            b,
+            &fb::QuantArgs {
+                scale: Some(scale),
+                zero_point: Some(zero_point),
+                axis: q.axis.map_or(-1, |a| a as i32),
+            },
+        )
+    });
+    fb::Tensor::create(
+        b,
+        &fb::TensorArgs {
+            name: Some(name),
+            dtype: dtype(t.dtype),
+            shape: Some(shape),
+            quant,
+            offset: t.offset as u32,
+            size: t.size as u32,
+        },
+    )
+}
+
+fn binding<'a>(b: &mut FlatBufferBuilder<'a>, io: &IoBinding) -> WIPOffset<fb::IoBinding<'a>> {
+    let name = b.create_string(&io.name);
+    let shape = b.create_vector(&ids(&io.shape));
+    let conversion = match io.conversion {
+        IoConversion::None => fb::IoConversion::None,
+        IoConversion::Quantize {
+            rounding: QuantizeRounding::HalfEven,
+        } => fb::IoConversion::QuantizeHalfEven,
+        IoConversion::Quantize {
+            rounding: QuantizeRounding::Tflite,
+        } => fb::IoConversion::QuantizeTflite,
+        IoConversion::Dequantize => fb::IoConversion::Dequantize,
+    };
+    fb::IoBinding::create(
+        b,
+        &fb::IoBindingArgs {
+            name: Some(name),
+            tensor: io.tensor as u32,
+            dtype: dtype(io.dtype),
+            shape: Some(shape),
+            conversion,
+        },
+    )
+}
+
+fn stage(s: &OutputStage) -> fb::OutputStage {
+    fb::OutputStage::new(
+        s.input_zero_point,
+        s.output_zero_point,
+        s.act_min,
+        s.act_max,
+    )
+}
+
+fn requant(r: &Requant) -> fb::Requant {
+    fb::Requant::new(r.multiplier, r.shift)
+}
+
+fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::CommandEntry<'a>> {
+    let (kind, off) = match c {
+        Command::Conv2d(c) => {
+            let name = b.create_string(&c.name);
+            let kernel = b.create_vector(&ids(&c.kernel));
+            let strides = b.create_vector(&ids(&c.strides));
+            let dilations = b.create_vector(&ids(&c.dilations));
+            let pads = b.create_vector(&ids(&c.pads));
+            let off = fb::Conv2d::create(
+                b,
+                &fb::Conv2dArgs {
+                    name: Some(name),
+                    input: c.input as u32,
+                    output: c.output as u32,
+                    weights: c.weights as u32,
+                    layout: layout(c.layout),
+                    kernel: Some(kernel),
+                    strides: Some(strides),
+                    dilations: Some(dilations),
+                    pads: Some(pads),
+                    groups: c.groups as u32,
+                    stage: Some(&stage(&c.stage)),
+                },
+            );
+            (fb::Command::Conv2d, off.as_union_value())
+        }
+        Command::FullyConnected(c) => {
+            let name = b.create_string(&c.name);
+            let off = fb::FullyConnected::create(
+                b,
+                &fb::FullyConnectedArgs {
+                    name: Some(name),
+                    input: c.input as u32,
+                    output: c.output as u32,
+                    weights: c.weights as u32,
+                    stage: Some(&stage(&c.stage)),
+                },
+            );
+            (fb::Command::FullyConnected, off.as_union_value())
+        }
+        Command::Elementwise(e) => {
+            let name = b.create_string(&e.name);
+            let none = Requant {
+                multiplier: 0,
+                shift: 0,
+            };
+            let (op, left_shift, ia, ib, out) = match e.kind {
+                ElementwiseKind::AddSub {
+                    subtract,
+                    left_shift,
+                    input_a,
+                    input_b,
+                    output,
+                } => {
+                    let op = if subtract {
+                        fb::ElementwiseOp::Sub
+                    } else {
+                        fb::ElementwiseOp::Add
+                    };
+                    (op, left_shift, input_a, input_b, output)
+                }
+                ElementwiseKind::Mul { output } => (fb::ElementwiseOp::Mul, 0, none, none, output),
+            };
+            let off = fb::Elementwise::create(
+                b,
+                &fb::ElementwiseArgs {
+                    name: Some(name),
+                    a: e.a as u32,
+                    b: e.b as u32,
+                    output: e.output as u32,
+                    op,
+                    left_shift,
+                    input_a: Some(&requant(&ia)),
+                    input_b: Some(&requant(&ib)),
+                    output_requant: Some(&requant(&out)),
+                    a_zero_point: e.a_zero_point,
+                    b_zero_point: e.b_zero_point,
+                    output_zero_point: e.output_zero_point,
+                    act_min: e.act_min,
+                    act_max: e.act_max,
+                },
+            );
+            (fb::Command::Elementwise, off.as_union_value())
+        }
+        Command::Pool(p) => {
+            let name = b.create_string(&p.name);
+            let kernel = b.create_vector(&ids(&p.kernel));
+            let strides = b.create_vector(&ids(&p.strides));
+            let pads = b.create_vector(&ids(&p.pads));
+            let kind = match p.kind {
+                PoolKind::Max => fb::PoolKind::Max,
+                PoolKind::Avg => fb::PoolKind::Avg,
+            };
+            let off = fb::Pool::create(
+                b,
+                &fb::PoolArgs {
+                    name: Some(name),
+                    input: p.input as u32,
+                    output: p.output as u32,
+                    kind,
+                    layout: layout(p.layout),
+                    kernel: Some(kernel),
+                    strides: Some(strides),
+                    pads: Some(pads),
+                    act_min: p.act_min,
+                    act_max: p.act_max,
+                },
+            );
+            (fb::Command::Pool, off.as_union_value())
+        }
+        Command::Concat(c) => {
+            let name = b.create_string(&c.name);
+            let inputs = b.create_vector(&ids(&c.inputs));
+            let off = fb::Concat::create(
+                b,
+                &fb::ConcatArgs {
+                    name: Some(name),
+                    inputs: Some(inputs),
+                    output: c.output as u32,
+                    axis: c.axis as u32,
+                },
+            );
+            (fb::Command::Concat, off.as_union_value())
+        }
+        Command::Cpu { segment } => {
+            let off = fb::Cpu::create(
+                b,
+                &fb::CpuArgs {
+                    segment: *segment as u32,
+                },
+            );
+            (fb::Command::Cpu, off.as_union_value())
+        }
+    };
+    fb::CommandEntry::create(
+        b,
+        &fb::CommandEntryArgs {
+            command_type: kind,
+            command: Some(off),
+        },
+    )
+}

@@ -1,0 +1,809 @@
+//! Lowering of a quantized IR graph to an NPU [`Program`].
+//!
+//! Nodes are visited in the graph's deterministic topological order. Each becomes an NPU
+//! command (convolution, fully connected, add/sub/mul, pooling, concatenation), a free
+//! memory alias (reshape, identity), part of an IO conversion (a float input's
+//! `quantize`, a float output's `dequantize`) or a CPU fallback; consecutive fallbacks
+//! form one [`CpuSegment`]. Requantization parameters are computed here exactly as the
+//! reference interpreter computes them, so the virtual NPU only does integer arithmetic.
+//!
+//! NCHW graphs (ONNX) are lowered directly: activations keep their layout, spatial
+//! commands carry it, and convolution weights are transposed to OHWI at compile time, so
+//! no layout pass (and no transposes at run time) is needed.
+
+use super::alloc::{self, Buffer};
+use super::program::*;
+use super::report::{Fallback, LoweringReport};
+use nnopt_compiler::interp::activation_range;
+use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
+use nnopt_compiler::ir::text::{print_graph, PrintOptions};
+use nnopt_compiler::ir::{
+    Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, Tensor, TensorType,
+    ValueRef,
+};
+use nnopt_compiler::{Error, Result};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Lowering options.
+#[derive(Clone, Debug)]
+pub struct LowerOptions {
+    /// Run ops the NPU cannot execute on the CPU; when false they are errors.
+    pub cpu_fallback: bool,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions { cpu_fallback: true }
+    }
+}
+
+/// Lowers `g` to an NPU program with its activations placed in one arena.
+pub fn lower(g: &Graph, opts: &LowerOptions) -> Result<(Program, LoweringReport)> {
+    let order = g
+        .topo_order()
+        .map_err(|n| Error::at_node(&g.node(n).name, "graph has a cycle"))?;
+    let mut l = Lowering::new(g);
+    let inputs = l.bind_inputs()?;
+    let outputs = l.bind_outputs()?;
+    let mut report = LoweringReport::default();
+    let mut items = Vec::new();
+    for &n in &order {
+        let node = g.node(n);
+        if node.op.is_source() {
+            continue;
+        }
+        let what = if l.absorbed.contains(&n) {
+            Ok(None)
+        } else {
+            l.lower_node(n)
+        };
+        match what {
+            Ok(cmd) => {
+                *report.npu_ops.entry(node.op.detailed_name()).or_default() += 1;
+                items.extend(cmd.map(Item::Npu));
+            }
+            Err(reason) if opts.cpu_fallback => {
+                report.fallbacks.push(Fallback {
+                    node: node.name.clone(),
+                    op: node.op.detailed_name(),
+                    reason,
+                });
+                items.push(Item::Cpu(n));
+            }
+            Err(reason) => {
+                return Err(Error::at_node(
+                    &node.name,
+                    format!("the NPU cannot run '{}': {reason}", node.op.detailed_name()),
+                ))
+            }
+        }
+    }
+    let mut commands = Vec::new();
+    let mut cpu_segments = Vec::new();
+    let mut run: Vec<NodeIndex> = Vec::new();
+    for item in items {
+        match item {
+            Item::Cpu(n) => run.push(n),
+            Item::Npu(c) => {
+                if !run.is_empty() {
+                    cpu_segments.push(l.segment(&std::mem::take(&mut run), &outputs)?);
+                    commands.push(Command::Cpu {
+                        segment: cpu_segments.len() - 1,
+                    });
+                }
+                commands.push(c);
+            }
+        }
+    }
+    if !run.is_empty() {
+        cpu_segments.push(l.segment(&run, &outputs)?);
+        commands.push(Command::Cpu {
+            segment: cpu_segments.len() - 1,
+        });
+    }
+    let mut program = Program {
+        name: g.name.clone(),
+        inputs,
+        outputs,
+        tensors: l.tensors,
+        arena_size: 0,
+        commands,
+        weights: l.weights,
+        cpu_segments,
+    };
+    let (arena, naive) = place(&mut program, &l.root);
+    report.arena_bytes = arena;
+    report.naive_bytes = naive;
+    Ok((program, report))
+}
+
+/// One scheduled node before CPU runs are grouped.
+enum Item {
+    Npu(Command),
+    Cpu(NodeIndex),
+}
+
+/// Lowering state: arena tensors created so far and the weight blocks.
+struct Lowering<'g> {
+    g: &'g Graph,
+    tensors: Vec<TensorDesc>,
+    tensor_of: HashMap<ValueRef, TensorId>,
+    /// For each tensor, the tensor whose buffer it shares (itself unless an alias).
+    root: Vec<TensorId>,
+    weights: Vec<WeightBlock>,
+    /// Quantize/dequantize nodes folded into IO bindings.
+    absorbed: HashSet<NodeIndex>,
+}
+
+/// Reason an op falls back to the CPU.
+type Reason = String;
+
+impl<'g> Lowering<'g> {
+    fn new(g: &'g Graph) -> Self {
+        Lowering {
+            g,
+            tensors: Vec::new(),
+            tensor_of: HashMap::new(),
+            root: Vec::new(),
+            weights: Vec::new(),
+            absorbed: HashSet::new(),
+        }
+    }
+
+    /// The arena tensor holding `v`, created on first use.
+    fn tensor(&mut self, v: ValueRef) -> TensorId {
+        if let Some(&t) = self.tensor_of.get(&v) {
+            return t;
+        }
+        let val = self.g.value(v);
+        let id = self.tensors.len();
+        self.tensors.push(TensorDesc {
+            name: val.name.clone(),
+            dtype: val.ty.dtype,
+            shape: val.ty.shape.clone(),
+            quant: val.ty.quant.clone(),
+            offset: 0,
+            size: val.ty.size_bytes(),
+        });
+        self.root.push(id);
+        self.tensor_of.insert(v, id);
+        id
+    }
+
+    /// Binds graph inputs; a float input consumed only by a per-tensor quantize is
+    /// quantized by the NPU itself.
+    fn bind_inputs(&mut self) -> Result<Vec<IoBinding>> {
+        let g = self.g;
+        let mut out = Vec::new();
+        for &n in g.inputs() {
+            let v = ValueRef::first(n);
+            let ty = g.ty(v);
+            let consumers = g.consumers(v);
+            let quantize = match consumers.as_slice() {
+                [(c, 0)] if ty.dtype == DType::F32 && !g.outputs().contains(&v) => {
+                    match &g.node(*c).op {
+                        Op::Quantize { to, rounding }
+                            if act_quant(&g.node(*c).outputs[0].ty).is_ok()
+                                && g.node(*c).outputs[0].ty.dtype == *to =>
+                        {
+                            Some((*c, *rounding))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let (tensor, conversion) = match quantize {
+                Some((c, rounding)) => {
+                    self.absorbed.insert(c);
+                    (
+                        self.tensor(ValueRef::first(c)),
+                        IoConversion::Quantize { rounding },
+                    )
+                }
+                None => (self.tensor(v), IoConversion::None),
+            };
+            out.push(IoBinding {
+                name: g.node(n).name.clone(),
+                tensor,
+                dtype: ty.dtype,
+                shape: ty.shape.clone(),
+                conversion,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Binds graph outputs; a float output made by a per-tensor dequantize (used nowhere
+    /// else) is dequantized by the NPU itself.
+    fn bind_outputs(&mut self) -> Result<Vec<IoBinding>> {
+        let g = self.g;
+        let mut out = Vec::new();
+        for &v in g.outputs() {
+            let node = g.node(v.node);
+            let ty = g.ty(v);
+            if node.op.is_source() && !matches!(node.op, Op::Input) {
+                return Err(Error::at_node(
+                    &node.name,
+                    "a constant graph output is not supported by the NPU",
+                ));
+            }
+            let dequantized = match node.op {
+                Op::Dequantize if ty.dtype == DType::F32 && g.consumers(v).is_empty() => {
+                    g.node_inputs(v.node).first().copied().filter(|&u| {
+                        g.const_value(u).is_none()
+                            && act_quant(g.ty(u)).is_ok()
+                            && g.ty(u).dtype != DType::I32
+                    })
+                }
+                _ => None,
+            };
+            let (tensor, conversion) = match dequantized {
+                Some(u) => {
+                    self.absorbed.insert(v.node);
+                    (self.tensor(u), IoConversion::Dequantize)
+                }
+                None => (self.tensor(v), IoConversion::None),
+            };
+            out.push(IoBinding {
+                name: g.value(v).name.clone(),
+                tensor,
+                dtype: ty.dtype,
+                shape: ty.shape.clone(),
+                conversion,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Lowers one node: `Ok(Some(command))`, `Ok(None)` for a free alias, or the reason
+    /// it has to run on the CPU.
+    fn lower_node(&mut self, n: NodeIndex) -> std::result::Result<Option<Command>, Reason> {
+        let g = self.g;
+        let node = g.node(n);
+        let ins = g.node_inputs(n);
+        if node.outputs.len() != 1 {
+            return Err(format!("the NPU has no {} kernel", node.op.detailed_name()));
+        }
+        let out = ValueRef::first(n);
+        let out_ty = &node.outputs[0].ty;
+        if !out_ty.is_quantized() {
+            return Err("float (unquantized) tensors run on the CPU".into());
+        }
+        if let Some(&c) = ins.iter().find(|&&v| g.const_value(v).is_some()) {
+            if !matches!(node.op, Op::Conv(_) | Op::Gemm { .. }) {
+                return Err(format!(
+                    "constant operand '{}' (NPU commands take activations only)",
+                    g.value(c).name
+                ));
+            }
+        }
+        if let Some(&x) = ins.first() {
+            if g.const_value(x).is_some() {
+                return Err("constant input activation".into());
+            }
+        }
+        Ok(Some(match &node.op {
+            Op::Reshape { .. } | Op::Identity => {
+                let x = *ins.first().ok_or("missing input")?;
+                if g.ty(x).dtype != out_ty.dtype || g.ty(x).size_bytes() != out_ty.size_bytes() {
+                    return Err("changes the element type or size".into());
+                }
+                let tx = self.tensor(x);
+                let root = self.root[tx];
+                let t = self.tensor(out);
+                self.root[t] = root;
+                return Ok(None);
+            }
+            Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+                activation,
+            } => {
+                if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+                    return Err("gemm with alpha/beta != 1 or transposed A".into());
+                }
+                Command::FullyConnected(self.fully_connected(
+                    &node.name,
+                    *trans_b,
+                    *activation,
+                    &ins,
+                    out,
+                )?)
+            }
+            Op::Binary { kind, activation } => {
+                Command::Elementwise(self.elementwise(&node.name, *kind, *activation, &ins, out)?)
+            }
+            Op::Pool { .. } => Command::Pool(self.pool(&node.name, &node.op, &ins, out)?),
+            Op::Concat { axis } => {
+                let q = act_quant(out_ty)?;
+                for &x in &ins {
+                    if act_quant(g.ty(x))? != q || g.ty(x).dtype != out_ty.dtype {
+                        return Err("inputs need requantization".into());
+                    }
+                }
+                Command::Concat(Concat {
+                    name: node.name.clone(),
+                    inputs: ins.iter().map(|&x| self.tensor(x)).collect(),
+                    output: self.tensor(out),
+                    axis: *axis,
+                })
+            }
+            other => return Err(format!("the NPU has no {} kernel", other.detailed_name())),
+        }))
+    }
+
+    fn conv(
+        &mut self,
+        name: &str,
+        c: &ConvAttrs,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<Conv2d, Reason> {
+        let g = self.g;
+        let [x, w] = [ins.first(), ins.get(1)].map(|v| v.copied());
+        let (Some(x), Some(w)) = (x, w) else {
+            return Err("conv needs input and weights".into());
+        };
+        let (xt, ot) = (g.ty(x), g.ty(out));
+        if xt.shape.len() != 4 || ot.shape.len() != 4 {
+            return Err("conv on non-4-D tensors".into());
+        }
+        let (in_scale, in_zp) = act_quant(xt)?;
+        let (out_scale, out_zp) = act_quant(ot)?;
+        let wv = g.const_value(w).ok_or("weights are not constant")?;
+        let wt = g.ty(w);
+        let ws = wv.shape();
+        if ws.len() != 4 {
+            return Err("weights are not 4-D".into());
+        }
+        // Canonical OHWI.
+        let (o, kh, kw, i) = match c.layout {
+            Layout::Nhwc => (ws[0], ws[1], ws[2], ws[3]),
+            Layout::Nchw => (ws[0], ws[2], ws[3], ws[1]),
+        };
+        let ca = c.layout.channel_axis();
+        let (cin, cout) = (xt.shape[ca], ot.shape[ca]);
+        let groups = c.group.max(1);
+        if o != cout || cin != i * groups || cout % groups != 0 {
+            return Err(format!(
+                "weights {ws:?} do not match {cin} -> {cout} channels in {groups} groups"
+            ));
+        }
+        let raw = weight_values(wv, wt)?;
+        let weights = match c.layout {
+            Layout::Nhwc => raw.values,
+            Layout::Nchw => {
+                let mut t = vec![0i8; raw.values.len()];
+                for oo in 0..o {
+                    for ii in 0..i {
+                        for y in 0..kh {
+                            for xx in 0..kw {
+                                t[((oo * kh + y) * kw + xx) * i + ii] =
+                                    raw.values[((oo * i + ii) * kh + y) * kw + xx];
+                            }
+                        }
+                    }
+                }
+                t
+            }
+        };
+        let block = self.weight_block(
+            wt,
+            weights,
+            raw.shift,
+            ins.get(2),
+            cout,
+            in_scale,
+            out_scale,
+        )?;
+        let (act_min, act_max) = act_range(c.activation, ot)?;
+        let stage = OutputStage {
+            input_zero_point: in_zp,
+            output_zero_point: out_zp,
+            act_min,
+            act_max,
+        };
+        Ok(Conv2d {
+            name: name.to_string(),
+            input: self.tensor(x),
+            output: self.tensor(out),
+            weights: block,
+            layout: c.layout,
+            kernel: [kh, kw],
+            strides: c.strides,
+            dilations: c.dilations,
+            pads: c.pads,
+            groups,
+            stage,
+        })
+    }
+
+    fn fully_connected(
+        &mut self,
+        name: &str,
+        trans_b: bool,
+        act: Option<Activation>,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<FullyConnected, Reason> {
+        let g = self.g;
+        let (Some(&x), Some(&w)) = (ins.first(), ins.get(1)) else {
+            return Err("gemm needs two inputs".into());
+        };
+        let (xt, ot) = (g.ty(x), g.ty(out));
+        if xt.shape.len() != 2 {
+            return Err("fully connected input is not 2-D".into());
+        }
+        let (in_scale, in_zp) = act_quant(xt)?;
+        let (out_scale, out_zp) = act_quant(ot)?;
+        let wv = g.const_value(w).ok_or("weights are not constant")?;
+        let wt = g.ty(w);
+        let ws = wv.shape();
+        if ws.len() != 2 {
+            return Err("weights are not 2-D".into());
+        }
+        let (nout, k) = if trans_b {
+            (ws[0], ws[1])
+        } else {
+            (ws[1], ws[0])
+        };
+        if k != xt.shape[1] || ot.shape != [xt.shape[0], nout] {
+            return Err(format!("weights {ws:?} do not match input {:?}", xt.shape));
+        }
+        let raw = weight_values(wv, wt)?;
+        let weights = if trans_b {
+            raw.values
+        } else {
+            let mut t = vec![0i8; raw.values.len()];
+            for kk in 0..k {
+                for j in 0..nout {
+                    t[j * k + kk] = raw.values[kk * nout + j];
+                }
+            }
+            t
+        };
+        let block = self.weight_block(
+            wt,
+            weights,
+            raw.shift,
+            ins.get(2),
+            nout,
+            in_scale,
+            out_scale,
+        )?;
+        let (act_min, act_max) = act_range(act, ot)?;
+        Ok(FullyConnected {
+            name: name.to_string(),
+            input: self.tensor(x),
+            output: self.tensor(out),
+            weights: block,
+            stage: OutputStage {
+                input_zero_point: in_zp,
+                output_zero_point: out_zp,
+                act_min,
+                act_max,
+            },
+        })
+    }
+
+    /// Builds the weight block of a conv or fully connected layer: per-channel weight
+    /// zero points, bias and requantization (`PopulateConvolutionQuantizationParams`).
+    #[allow(clippy::too_many_arguments)]
+    fn weight_block(
+        &mut self,
+        wt: &TensorType,
+        weights: Vec<i8>,
+        zp_shift: i32,
+        bias: Option<&ValueRef>,
+        n: usize,
+        in_scale: f32,
+        out_scale: f32,
+    ) -> std::result::Result<usize, Reason> {
+        let wq = wt.quant.as_ref().ok_or("weights are not quantized")?;
+        if wq.scale.len() != 1 && wq.scale.len() != n {
+            return Err(format!(
+                "weights have {} scales for {n} channels",
+                wq.scale.len()
+            ));
+        }
+        let params: Vec<(f32, i64)> = (0..n).map(|i| wq.at(i)).collect();
+        let bias = match bias {
+            None => vec![0; n],
+            Some(&b) => {
+                let bv = self.g.const_value(b).ok_or("bias is not constant")?;
+                if !matches!(bv.dtype(), DType::I8 | DType::U8 | DType::I16 | DType::I32) {
+                    return Err(format!("{} bias", bv.dtype()));
+                }
+                let v: Vec<i32> = bv
+                    .to_i64_vec()
+                    .ok_or("bias is not integer")?
+                    .into_iter()
+                    .map(|x| x as i32)
+                    .collect();
+                if v.len() != n {
+                    return Err(format!("bias has {} values, expected {n}", v.len()));
+                }
+                v
+            }
+        };
+        let requant = params
+            .iter()
+            .map(|&(ws, _)| {
+                let (multiplier, shift) =
+                    quantize_multiplier(in_scale as f64 * ws as f64 / out_scale as f64);
+                Requant { multiplier, shift }
+            })
+            .collect();
+        self.weights.push(WeightBlock {
+            weights,
+            weight_zero_points: params.iter().map(|p| p.1 as i32 - zp_shift).collect(),
+            bias,
+            requant,
+        });
+        Ok(self.weights.len() - 1)
+    }
+
+    fn elementwise(
+        &mut self,
+        name: &str,
+        kind: BinaryKind,
+        act: Option<Activation>,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<Elementwise, Reason> {
+        let g = self.g;
+        let [a, b] = match ins {
+            [a, b] => [*a, *b],
+            _ => return Err("binary op needs two inputs".into()),
+        };
+        let ot = g.ty(out);
+        if !matches!(ot.dtype, DType::I8 | DType::U8) {
+            return Err(format!("{} output", ot.dtype));
+        }
+        let (s1, z1) = act_quant(g.ty(a))?;
+        let (s2, z2) = act_quant(g.ty(b))?;
+        let (so, zo) = act_quant(ot)?;
+        let rq = |m: f64| {
+            let (multiplier, shift) = quantize_multiplier(m);
+            Requant { multiplier, shift }
+        };
+        let kind = match kind {
+            BinaryKind::Add | BinaryKind::Sub => {
+                // TFLite's PrepareGeneralSubOp / add: computed in f32, then f64.
+                let left_shift = 20;
+                let twice_max = (2.0f32 * s1.max(s2)) as f64;
+                ElementwiseKind::AddSub {
+                    subtract: kind == BinaryKind::Sub,
+                    left_shift,
+                    input_a: rq(s1 as f64 / twice_max),
+                    input_b: rq(s2 as f64 / twice_max),
+                    output: rq(twice_max / ((1i32 << left_shift) as f32 * so) as f64),
+                }
+            }
+            BinaryKind::Mul => ElementwiseKind::Mul {
+                output: rq((s1 * s2 / so) as f64),
+            },
+            other => return Err(format!("the NPU has no binary {other:?} kernel")),
+        };
+        let (act_min, act_max) = act_range(act, ot)?;
+        Ok(Elementwise {
+            name: name.to_string(),
+            a: self.tensor(a),
+            b: self.tensor(b),
+            output: self.tensor(out),
+            kind,
+            a_zero_point: z1,
+            b_zero_point: z2,
+            output_zero_point: zo,
+            act_min,
+            act_max,
+        })
+    }
+
+    fn pool(
+        &mut self,
+        name: &str,
+        op: &Op,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<Pool, Reason> {
+        let Op::Pool {
+            kind,
+            layout,
+            kernel,
+            strides,
+            dilations,
+            pads,
+            ceil_mode,
+            count_include_pad,
+            activation,
+        } = op
+        else {
+            return Err("not a pool op".into());
+        };
+        let g = self.g;
+        let x = *ins.first().ok_or("missing input")?;
+        let (xt, ot) = (g.ty(x), g.ty(out));
+        if kernel.len() != 2 || strides.len() != 2 || pads.len() != 4 || xt.shape.len() != 4 {
+            return Err("pooling over other than 2 spatial axes".into());
+        }
+        if dilations.iter().any(|&d| d != 1) || *ceil_mode {
+            return Err("pooling with dilation or ceil mode".into());
+        }
+        if *kind == nnopt_compiler::ir::PoolKind::Avg && *count_include_pad {
+            return Err("average pooling that counts padding".into());
+        }
+        if act_quant(xt)? != act_quant(ot)? || xt.dtype != ot.dtype {
+            return Err("pooling with requantization".into());
+        }
+        let (act_min, act_max) = act_range(*activation, ot)?;
+        Ok(Pool {
+            name: name.to_string(),
+            input: self.tensor(x),
+            output: self.tensor(out),
+            kind: match kind {
+                nnopt_compiler::ir::PoolKind::Max => PoolKind::Max,
+                nnopt_compiler::ir::PoolKind::Avg => PoolKind::Avg,
+            },
+            layout: *layout,
+            kernel: [kernel[0], kernel[1]],
+            strides: [strides[0], strides[1]],
+            pads: [pads[0], pads[1], pads[2], pads[3]],
+            act_min,
+            act_max,
+        })
+    }
+
+    /// Builds the CPU segment of a run of fallback nodes: an IR subgraph whose inputs are
+    /// the values it reads from the arena and whose outputs are the values read later.
+    fn segment(&mut self, run: &[NodeIndex], outputs: &[IoBinding]) -> Result<CpuSegment> {
+        let g = self.g;
+        let members: HashSet<NodeIndex> = run.iter().copied().collect();
+        let bound: HashSet<TensorId> = outputs.iter().map(|b| b.tensor).collect();
+        let mut sg = Graph::new(format!("{}.cpu", g.name));
+        let mut map: HashMap<ValueRef, ValueRef> = HashMap::new();
+        let mut seg_inputs = Vec::new();
+        for &n in run {
+            for v in g.node_inputs(n) {
+                if map.contains_key(&v) || members.contains(&v.node) {
+                    continue;
+                }
+                let val = g.value(v);
+                let new = match g.const_value(v) {
+                    Some(t) => sg.add_const(val.name.clone(), t.clone(), val.ty.quant.clone()),
+                    None => {
+                        seg_inputs.push(self.tensor(v));
+                        sg.add_input(val.name.clone(), val.ty.clone())
+                    }
+                };
+                map.insert(v, new);
+            }
+            let node = g.node(n);
+            let ins: Vec<ValueRef> = g.node_inputs(n).iter().map(|v| map[v]).collect();
+            let new = sg.add_node(
+                node.name.clone(),
+                node.op.clone(),
+                &ins,
+                node.outputs.clone(),
+            );
+            for k in 0..node.outputs.len() {
+                map.insert(
+                    ValueRef { node: n, output: k },
+                    ValueRef {
+                        node: new,
+                        output: k,
+                    },
+                );
+            }
+        }
+        let mut seg_outputs = Vec::new();
+        let mut sg_outputs = Vec::new();
+        for &n in run {
+            for k in 0..g.node(n).outputs.len() {
+                let v = ValueRef { node: n, output: k };
+                let used_outside = g.consumers(v).iter().any(|(c, _)| !members.contains(c))
+                    || self.tensor_of.get(&v).is_some_and(|t| bound.contains(t));
+                if used_outside {
+                    seg_outputs.push(self.tensor(v));
+                    sg_outputs.push(map[&v]);
+                }
+            }
+        }
+        sg.set_outputs(sg_outputs);
+        let text = print_graph(
+            &sg,
+            &PrintOptions {
+                elide_constants_over: None,
+            },
+        );
+        Ok(CpuSegment {
+            graph: text,
+            inputs: seg_inputs,
+            outputs: seg_outputs,
+            nodes: run.iter().map(|&n| g.node(n).name.clone()).collect(),
+        })
+    }
+}
+
+/// Weight values as int8, with the shift applied to uint8 data (and its zero points).
+struct RawWeights {
+    values: Vec<i8>,
+    shift: i32,
+}
+
+fn weight_values(w: &Tensor, wt: &TensorType) -> std::result::Result<RawWeights, Reason> {
+    match w {
+        Tensor::I8(a) => Ok(RawWeights {
+            values: a.iter().copied().collect(),
+            shift: 0,
+        }),
+        Tensor::U8(a) => Ok(RawWeights {
+            values: a.iter().map(|&v| (v as i32 - 128) as i8).collect(),
+            shift: 128,
+        }),
+        _ => Err(format!("{} weights ({wt})", w.dtype())),
+    }
+}
+
+/// Per-tensor scale and zero point of an integer activation.
+fn act_quant(ty: &TensorType) -> std::result::Result<(f32, i32), Reason> {
+    if !matches!(ty.dtype, DType::I8 | DType::U8 | DType::I16) {
+        return Err(format!("{} activations", ty.dtype));
+    }
+    match &ty.quant {
+        Some(q) if q.scale.len() == 1 => Ok((q.scale[0], q.zero_point[0] as i32)),
+        Some(_) => Err("per-axis quantized activations".into()),
+        None => Err("unquantized activations".into()),
+    }
+}
+
+/// The output clamp of a fused activation (TFLite's `CalculateActivationRangeQuantized`).
+fn act_range(act: Option<Activation>, out: &TensorType) -> std::result::Result<(i32, i32), Reason> {
+    activation_range(act, out).map_err(|e| e.message)
+}
+
+/// Places every buffer (alias groups share one) and fills in tensor offsets and the arena
+/// size. Returns (arena bytes, naive bytes).
+fn place(p: &mut Program, root: &[TensorId]) -> (usize, usize) {
+    let n_steps = p.commands.len() + 2;
+    let mut first = vec![usize::MAX; p.tensors.len()];
+    let mut last = vec![0usize; p.tensors.len()];
+    for b in &p.inputs {
+        first[root[b.tensor]] = 0;
+    }
+    for b in &p.outputs {
+        last[root[b.tensor]] = n_steps - 1;
+    }
+    for (k, c) in p.commands.iter().enumerate() {
+        let step = k + 1;
+        for t in c.outputs(p) {
+            first[root[t]] = first[root[t]].min(step);
+        }
+        for t in c.inputs(p) {
+            last[root[t]] = last[root[t]].max(step);
+        }
+    }
+    let roots: Vec<TensorId> = (0..p.tensors.len()).filter(|&t| root[t] == t).collect();
+    let buffers: Vec<Buffer> = roots
+        .iter()
+        .map(|&t| {
+            let f = first[t].min(last[t]);
+            Buffer {
+                size: p.tensors[t].size,
+                first: f,
+                last: last[t].max(f),
+            }
+        })
+        .collect();
+    let plan = alloc::plan(&buffers);
+    let offset_of: BTreeMap<TensorId, usize> = roots.iter().copied().zip(plan.offsets).collect();
+    for t in 0..p.tensors.len() {
+        p.tensors[t].offset = offset_of[&root[t]];
+    }
+    p.arena_size = plan.arena_size;
+    (plan.arena_size, plan.naive_size)
+}

@@ -1,0 +1,18 @@
+//! The NPU backend, as a line of Vela-like stages: [`lower`] schedules commands and
+//! precomputes requantization, [`alloc`] places activations in one arena, [`compress`]
+//! encodes weights losslessly, [`binary`] writes and loads the `.npub` file, and the
+//! virtual NPU ([`vnpu`]) executes programs bit-exactly with the reference interpreter.
+//! [`target`] holds the NPU configurations.
+
+pub mod alloc;
+pub mod binary;
+pub mod compress;
+pub mod lower;
+pub mod program;
+pub mod report;
+pub mod target;
+pub mod vnpu;
+
+pub use lower::{lower, LowerOptions};
+pub use program::*;
+pub use report::{Fallback, LoweringReport};

@@ -1,0 +1,136 @@
+//! NPU targets: the figures the compiler and the performance model plan with.
+//!
+//! Presets live in `backends/targets/*.yaml` (each figure documented there); `--target npu`
+//! is `npu-256`. A custom target is a YAML file of the same form (`--target-config`).
+
+use nnopt_compiler::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Per-operation energy constants (picojoules).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Energy {
+    pub pj_per_int8_mac: f64,
+    pub pj_per_fp8_mac: f64,
+    pub pj_per_sram_byte: f64,
+    pub pj_per_offchip_byte: f64,
+}
+
+/// An NPU configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    /// int8 multiply-accumulates per cycle.
+    pub int8_macs_per_cycle: u64,
+    /// FP8 multiply-accumulates per cycle.
+    pub fp8_macs_per_cycle: u64,
+    /// Elementwise / pooling output elements per cycle.
+    pub elementwise_per_cycle: u64,
+    pub clock_hz: u64,
+    /// On-chip SRAM for the tensor arena.
+    pub sram_bytes: u64,
+    /// Off-chip read bandwidth (weights, spilled tensors).
+    pub offchip_bytes_per_cycle: u64,
+    /// On-chip SRAM bandwidth.
+    pub sram_bytes_per_cycle: u64,
+    pub energy: Energy,
+}
+
+/// The preset names and their YAML text.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("npu-128", include_str!("../../targets/npu-128.yaml")),
+    ("npu-256", include_str!("../../targets/npu-256.yaml")),
+    ("npu-512", include_str!("../../targets/npu-512.yaml")),
+];
+
+/// The preset that `--target npu` names.
+pub const DEFAULT_PRESET: &str = "npu-256";
+
+impl Target {
+    /// A preset by name (`npu` is the default preset).
+    pub fn preset(name: &str) -> Result<Target> {
+        let name = if name == "npu" { DEFAULT_PRESET } else { name };
+        let (_, yaml) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+            Error::new(format!(
+                "unknown NPU target '{name}' (presets: npu, {})",
+                names.join(", ")
+            ))
+        })?;
+        Target::from_yaml(yaml)
+    }
+
+    /// Parses and checks a target description.
+    pub fn from_yaml(text: &str) -> Result<Target> {
+        let t: Target = serde_yaml_ng::from_str(text)
+            .map_err(|e| Error::new(format!("invalid target description: {e}")))?;
+        t.check()?;
+        Ok(t)
+    }
+
+    /// Reads a target description file.
+    pub fn from_file(path: &Path) -> Result<Target> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+        Target::from_yaml(&text).map_err(|e| e.in_file(path))
+    }
+
+    fn check(&self) -> Result<()> {
+        let rates = [
+            ("int8_macs_per_cycle", self.int8_macs_per_cycle),
+            ("fp8_macs_per_cycle", self.fp8_macs_per_cycle),
+            ("elementwise_per_cycle", self.elementwise_per_cycle),
+            ("clock_hz", self.clock_hz),
+            ("sram_bytes", self.sram_bytes),
+            ("offchip_bytes_per_cycle", self.offchip_bytes_per_cycle),
+            ("sram_bytes_per_cycle", self.sram_bytes_per_cycle),
+        ];
+        if let Some((name, _)) = rates.iter().find(|(_, v)| *v == 0) {
+            return Err(Error::new(format!("target '{}': {name} must be positive", self.name)));
+        }
+        let e = &self.energy;
+        let energies = [
+            e.pj_per_int8_mac,
+            e.pj_per_fp8_mac,
+            e.pj_per_sram_byte,
+            e.pj_per_offchip_byte,
+        ];
+        if energies.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(Error::new(format!(
+                "target '{}': energy constants must be finite and non-negative",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_grow() {
+        let t: Vec<Target> = PRESETS
+            .iter()
+            .map(|(n, _)| Target::preset(n).unwrap())
+            .collect();
+        for (p, (name, _)) in t.iter().zip(PRESETS) {
+            assert_eq!(p.name, *name);
+        }
+        assert!(t.windows(2).all(|w| w[0].int8_macs_per_cycle < w[1].int8_macs_per_cycle));
+        assert_eq!(Target::preset("npu").unwrap().name, DEFAULT_PRESET);
+    }
+
+    #[test]
+    fn bad_descriptions_are_rejected() {
+        let err = Target::preset("npu-7").unwrap_err().to_string();
+        assert!(err.contains("npu-128"), "{err}");
+        let yaml = PRESETS[0].1.replace("int8_macs_per_cycle: 128", "int8_macs_per_cycle: 0");
+        assert!(Target::from_yaml(&yaml).is_err());
+        let yaml = format!("{}\nturbo: true\n", PRESETS[0].1);
+        assert!(Target::from_yaml(&yaml).is_err());
+    }
+}

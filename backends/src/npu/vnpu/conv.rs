@@ -1,0 +1,144 @@
+//! Convolution (grouped and depthwise) and fully connected kernels: int32 accumulation
+//! of `(w - w_zp) * (x - x_zp)`, bias, per-channel fixed-point requantization, clamp.
+
+use crate::npu::program::{Conv2d, FullyConnected, OutputStage, WeightBlock};
+use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier;
+use nnopt_compiler::ir::Layout;
+use nnopt_compiler::{Error, Result};
+
+/// Requantizes an accumulator of output channel `oc`.
+fn requantize(acc: i32, oc: usize, wb: &WeightBlock, st: &OutputStage) -> i32 {
+    let acc = acc.wrapping_add(wb.bias[oc]);
+    let r = wb.requant[oc];
+    (multiply_by_quantized_multiplier(acc, r.multiplier, r.shift) + st.output_zero_point)
+        .clamp(st.act_min, st.act_max)
+}
+
+/// Checks that a weight block has `n` channels of `per_channel` weights.
+fn check_block(name: &str, wb: &WeightBlock, n: usize, per_channel: usize) -> Result<()> {
+    if wb.weights.len() != n * per_channel
+        || wb.bias.len() != n
+        || wb.requant.len() != n
+        || wb.weight_zero_points.len() != n
+    {
+        return Err(Error::at_node(
+            name,
+            format!("weight block does not match {n} channels of {per_channel} weights"),
+        ));
+    }
+    Ok(())
+}
+
+/// (batch, height, width, channels) of a 4-D activation shape.
+fn dims(layout: Layout, s: &[usize]) -> Result<[usize; 4]> {
+    match (layout, s) {
+        (Layout::Nhwc, [n, h, w, c]) => Ok([*n, *h, *w, *c]),
+        (Layout::Nchw, [n, c, h, w]) => Ok([*n, *h, *w, *c]),
+        _ => Err(Error::new(format!("expected a 4-D activation, got {s:?}"))),
+    }
+}
+
+/// Element strides (batch, y, x, channel) of a 4-D activation in `layout`.
+fn strides(layout: Layout, [_, h, w, c]: [usize; 4]) -> [usize; 4] {
+    match layout {
+        Layout::Nhwc => [h * w * c, w * c, c, 1],
+        Layout::Nchw => [c * h * w, w, 1, h * w],
+    }
+}
+
+/// Runs a 2-D convolution on input `x` (shape `xs`) into an output of shape `os`.
+pub fn conv2d(
+    c: &Conv2d,
+    wb: &WeightBlock,
+    x: &[i32],
+    xs: &[usize],
+    os: &[usize],
+) -> Result<Vec<i32>> {
+    let [n, h, w, cin] = dims(c.layout, xs)?;
+    let [_, oh, ow, cout] = dims(c.layout, os)?;
+    let [kh, kw] = c.kernel;
+    let groups = c.groups.max(1);
+    if cin % groups != 0 || cout % groups != 0 {
+        return Err(Error::at_node(
+            &c.name,
+            "channels do not divide into groups",
+        ));
+    }
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    check_block(&c.name, wb, cout, kh * kw * cin_g)?;
+    let xst = strides(c.layout, [n, h, w, cin]);
+    let ost = strides(c.layout, [n, oh, ow, cout]);
+    let st = &c.stage;
+    let mut out = vec![0i32; n * oh * ow * cout];
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..cout {
+                    let base_c = (oc / cout_g) * cin_g;
+                    let wzp = wb.weight_zero_points[oc];
+                    let mut acc: i32 = 0;
+                    for ky in 0..kh {
+                        let iy =
+                            (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize
+                                - c.pads[1] as isize;
+                            if ix < 0 || ix >= w as isize {
+                                continue;
+                            }
+                            let xb = b * xst[0] + iy as usize * xst[1] + ix as usize * xst[2];
+                            let wbase = ((oc * kh + ky) * kw + kx) * cin_g;
+                            for ic in 0..cin_g {
+                                let xv = x[xb + (base_c + ic) * xst[3]] - st.input_zero_point;
+                                let wv = wb.weights[wbase + ic] as i32 - wzp;
+                                acc = acc.wrapping_add(wv.wrapping_mul(xv));
+                            }
+                        }
+                    }
+                    out[b * ost[0] + oy * ost[1] + ox * ost[2] + oc * ost[3]] =
+                        requantize(acc, oc, wb, st);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a fully connected layer: `x` flattened to `[batch, in]`, weights `[out, in]`.
+pub fn fully_connected(
+    c: &FullyConnected,
+    wb: &WeightBlock,
+    x: &[i32],
+    out_len: usize,
+) -> Result<Vec<i32>> {
+    let nout = wb.bias.len();
+    if nout == 0 || out_len % nout != 0 {
+        return Err(Error::at_node(&c.name, "output does not match the weights"));
+    }
+    let batch = out_len / nout;
+    if x.len() % batch.max(1) != 0 {
+        return Err(Error::at_node(
+            &c.name,
+            "input does not split into the batch",
+        ));
+    }
+    let k = x.len() / batch.max(1);
+    check_block(&c.name, wb, nout, k)?;
+    let st = &c.stage;
+    let mut out = vec![0i32; out_len];
+    for i in 0..batch {
+        let row = &x[i * k..(i + 1) * k];
+        for j in 0..nout {
+            let wrow = &wb.weights[j * k..(j + 1) * k];
+            let wzp = wb.weight_zero_points[j];
+            let acc = row.iter().zip(wrow).fold(0i32, |acc, (&xv, &wv)| {
+                acc.wrapping_add((wv as i32 - wzp).wrapping_mul(xv - st.input_zero_point))
+            });
+            out[i * nout + j] = requantize(acc, j, wb, st);
+        }
+    }
+    Ok(out)
+}

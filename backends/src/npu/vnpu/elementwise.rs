@@ -1,0 +1,102 @@
+//! Binary elementwise kernels (TFLite int8 add/sub and mul) with numpy broadcasting.
+
+use crate::npu::program::{Elementwise, ElementwiseKind};
+use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier as mbqm;
+use nnopt_compiler::{Error, Result};
+
+/// For each output element, the flat indices into the two broadcast operands.
+fn broadcast_pairs(a: &[usize], b: &[usize], out: &[usize]) -> Result<Vec<(usize, usize)>> {
+    let r = out.len();
+    if a.len() > r || b.len() > r {
+        return Err(Error::new("operand rank exceeds the output rank"));
+    }
+    let strides = |s: &[usize]| -> Result<Vec<usize>> {
+        let mut padded = vec![1; r - s.len()];
+        padded.extend_from_slice(s);
+        let mut st = vec![0; r];
+        let mut acc = 1;
+        for i in (0..r).rev() {
+            if padded[i] != 1 && padded[i] != out[i] {
+                return Err(Error::new(format!("{s:?} does not broadcast to {out:?}")));
+            }
+            st[i] = if padded[i] == 1 { 0 } else { acc };
+            acc *= padded[i];
+        }
+        Ok(st)
+    };
+    let (sa, sb) = (strides(a)?, strides(b)?);
+    let n: usize = out.iter().product();
+    let mut res = Vec::with_capacity(n);
+    let mut idx = vec![0usize; r];
+    let (mut ia, mut ib) = (0usize, 0usize);
+    for _ in 0..n {
+        res.push((ia, ib));
+        for d in (0..r).rev() {
+            idx[d] += 1;
+            ia += sa[d];
+            ib += sb[d];
+            if idx[d] < out[d] {
+                break;
+            }
+            ia -= sa[d] * idx[d];
+            ib -= sb[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+    Ok(res)
+}
+
+/// Runs an elementwise command on `a` (shape `as_`) and `b` (shape `bs`).
+pub fn elementwise(
+    c: &Elementwise,
+    a: &[i32],
+    a_shape: &[usize],
+    b: &[i32],
+    b_shape: &[usize],
+    out_shape: &[usize],
+) -> Result<Vec<i32>> {
+    let pairs = broadcast_pairs(a_shape, b_shape, out_shape).map_err(|e| e.in_node(&c.name))?;
+    let (za, zb, zo) = (c.a_zero_point, c.b_zero_point, c.output_zero_point);
+    let f = |(i, j): (usize, usize)| -> i32 {
+        let v = match c.kind {
+            ElementwiseKind::AddSub {
+                subtract,
+                left_shift,
+                input_a,
+                input_b,
+                output,
+            } => {
+                let x1 = (a[i] - za).wrapping_mul(1 << left_shift);
+                let x2 = (b[j] - zb).wrapping_mul(1 << left_shift);
+                let y1 = mbqm(x1, input_a.multiplier, input_a.shift);
+                let y2 = mbqm(x2, input_b.multiplier, input_b.shift);
+                let raw = if subtract {
+                    y1.wrapping_sub(y2)
+                } else {
+                    y1.wrapping_add(y2)
+                };
+                mbqm(raw, output.multiplier, output.shift)
+            }
+            ElementwiseKind::Mul { output } => {
+                let p = (a[i] - za).wrapping_mul(b[j] - zb);
+                mbqm(p, output.multiplier, output.shift)
+            }
+        };
+        (v + zo).clamp(c.act_min, c.act_max)
+    };
+    Ok(pairs.into_iter().map(f).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_indices() {
+        let p = broadcast_pairs(&[2, 3], &[3], &[2, 3]).unwrap();
+        assert_eq!(p, vec![(0, 0), (1, 1), (2, 2), (3, 0), (4, 1), (5, 2)]);
+        let p = broadcast_pairs(&[2, 1], &[1, 2], &[2, 2]).unwrap();
+        assert_eq!(p, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+        assert!(broadcast_pairs(&[3], &[2], &[3]).is_err());
+    }
+}

@@ -1,0 +1,577 @@
+//! The virtual NPU against the reference interpreter: every int8 TFLite model is lowered
+//! and run on seeded random inputs and on LiteRT's test inputs; outputs must be equal bit
+//! for bit. Small hand-written graphs cover each NPU kernel, NCHW lowering, CPU segments
+//! and the float IO boundary.
+
+#[path = "../../compiler/tests/common/mod.rs"]
+mod common;
+
+use common::litert::{available, load_cases, models_dir, testdata_dir};
+use nnopt_backends::npu::{self, vnpu, Command, IoConversion, LowerOptions, Program};
+use nnopt_compiler::import::tflite::import_tflite_bytes;
+use nnopt_compiler::interp;
+use nnopt_compiler::ir::text::parse_graph;
+use nnopt_compiler::ir::{DType, Graph, Tensor};
+
+/// A deterministic generator (64-bit LCG).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    /// A tensor of `dtype` and `shape`: integers over the type's full range, floats in
+    /// [-3, 3).
+    fn tensor(&mut self, dtype: DType, shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n)
+            .map(|_| match dtype.int_range() {
+                Some((lo, hi)) if dtype != DType::I32 && dtype != DType::I64 => {
+                    lo as f64 + (self.next() % (hi - lo + 1) as u64) as f64
+                }
+                Some(_) => (self.next() % 2001) as f64 - 1000.0,
+                None => (self.next() % 60001) as f64 / 10000.0 - 3.0,
+            })
+            .collect();
+        Tensor::from_f64s(dtype, shape, &v).expect("supported dtype")
+    }
+}
+
+/// Random inputs for every graph input.
+fn random_inputs(g: &Graph, rng: &mut Lcg) -> Vec<Tensor> {
+    g.inputs()
+        .iter()
+        .map(|&n| {
+            let ty = &g.node(n).outputs[0].ty;
+            rng.tensor(ty.dtype, &ty.shape)
+        })
+        .collect()
+}
+
+/// Lowers `g`, runs both the vNPU and the interpreter on `inputs`, and asserts equal
+/// outputs (f32 compared bit for bit).
+fn assert_same(what: &str, g: &Graph, p: &Program, inputs: &[Tensor]) {
+    let want = interp::run(g, inputs).unwrap_or_else(|e| panic!("{what}: interpreter: {e}"));
+    let got = vnpu::run(p, inputs).unwrap_or_else(|e| panic!("{what}: vnpu: {e}"));
+    assert_eq!(got.len(), want.len(), "{what}: output count");
+    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(a.dtype(), b.dtype(), "{what}: output {k} dtype");
+        assert_eq!(a.shape(), b.shape(), "{what}: output {k} shape");
+        let (av, bv) = (a.to_f64_vec(), b.to_f64_vec());
+        let bad = av
+            .iter()
+            .zip(&bv)
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .count();
+        assert_eq!(
+            bad,
+            0,
+            "{what}: output {k}: {bad} of {} elements differ",
+            av.len()
+        );
+    }
+}
+
+fn lower(g: &Graph) -> (Program, npu::LoweringReport) {
+    npu::lower(g, &LowerOptions::default()).unwrap_or_else(|e| panic!("{}: lower: {e}", g.name))
+}
+
+/// Checks a shared model: random inputs, LiteRT's inputs, and the op placement. Returns
+/// the sorted fallback op names.
+fn check_model(model: &str) -> Option<Vec<String>> {
+    let path = models_dir().join(format!("{model}.tflite"));
+    if !available(&path) {
+        return None;
+    }
+    let bytes = std::fs::read(&path).expect("model readable");
+    let stem = path.file_stem().and_then(|s| s.to_str()).expect("stem");
+    let g = import_tflite_bytes(&bytes, stem).expect("model imports");
+    let (p, report) = lower(&g);
+    eprintln!(
+        "{model}: {} commands ({} on CPU), arena {} bytes vs naive {} bytes; NPU ops {:?}",
+        p.commands.len(),
+        p.commands
+            .iter()
+            .filter(|c| matches!(c, Command::Cpu { .. }))
+            .count(),
+        report.arena_bytes,
+        report.naive_bytes,
+        report.npu_ops
+    );
+    for f in &report.fallbacks {
+        eprintln!("  CPU: {} ({}): {}", f.node, f.op, f.reason);
+    }
+    assert!(report.arena_bytes <= report.naive_bytes, "{model}: arena");
+    assert_eq!(p.arena_size, report.arena_bytes);
+    assert_no_live_overlap(&p);
+    let mut rng = Lcg(0x5eed ^ bytes.len() as u64);
+    for i in 0..3 {
+        let inputs = random_inputs(&g, &mut rng);
+        assert_same(&format!("{model} random {i}"), &g, &p, &inputs);
+    }
+    let data = testdata_dir().join("litert").join(stem);
+    if available(&data.join("meta.json")) {
+        let cases = load_cases(&data, true);
+        assert!(!cases.is_empty(), "{model}: no LiteRT cases");
+        for c in &cases {
+            assert_same(&format!("{model} LiteRT case {}", c.k), &g, &p, &c.inputs);
+        }
+    }
+    let mut ops: Vec<String> = report.fallbacks.iter().map(|f| f.op.clone()).collect();
+    ops.sort();
+    ops.dedup();
+    Some(ops)
+}
+
+/// No two tensors that are live at the same step share arena bytes (aliases excepted:
+/// they are the same buffer by design).
+fn assert_no_live_overlap(p: &Program) {
+    let steps = p.commands.len() + 2;
+    let mut first = vec![usize::MAX; p.tensors.len()];
+    let mut last = vec![0; p.tensors.len()];
+    for b in &p.inputs {
+        first[b.tensor] = 0;
+    }
+    for b in &p.outputs {
+        last[b.tensor] = steps - 1;
+    }
+    for (k, c) in p.commands.iter().enumerate() {
+        for t in c.outputs(p) {
+            first[t] = first[t].min(k + 1);
+        }
+        for t in c.inputs(p) {
+            last[t] = last[t].max(k + 1);
+        }
+    }
+    for (k, c) in p.commands.iter().enumerate() {
+        // Inputs and outputs of one command must be disjoint.
+        for i in c.inputs(p) {
+            for o in c.outputs(p) {
+                let (a, b) = (&p.tensors[i], &p.tensors[o]);
+                assert!(
+                    a.range().end <= b.offset || b.range().end <= a.offset,
+                    "command {k}: input '{}' overlaps output '{}'",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+    }
+    for t in &p.tensors {
+        assert!(
+            t.range().end <= p.arena_size,
+            "'{}' exceeds the arena",
+            t.name
+        );
+    }
+}
+
+#[test]
+fn hello_world_runs_fully_on_the_npu() {
+    if let Some(ops) = check_model("hello_world_int8") {
+        assert!(ops.is_empty(), "unexpected CPU ops {ops:?}");
+    }
+}
+
+#[test]
+fn micro_speech_matches_the_interpreter() {
+    if let Some(ops) = check_model("micro_speech_quantized") {
+        assert_eq!(ops, ["softmax"]);
+    }
+}
+
+#[test]
+fn person_detect_matches_the_interpreter() {
+    if let Some(ops) = check_model("person_detect") {
+        assert_eq!(ops, ["softmax"]);
+    }
+}
+
+#[test]
+fn keyword_scrambled_matches_the_interpreter() {
+    check_model("keyword_scrambled_8bit");
+}
+
+#[test]
+fn digits_cnn_matches_the_interpreter() {
+    check_model("generated/digits_cnn_int8");
+}
+
+#[test]
+fn mobilenet_v2_matches_the_interpreter() {
+    if let Some(ops) = check_model("generated/mobilenet_v2_035_96_int8") {
+        assert_eq!(ops, ["softmax"]);
+    }
+}
+
+// ---- Small graphs: one per kernel and feature ----
+
+use nnopt_compiler::ir::infer::infer_types;
+use nnopt_compiler::ir::{
+    Activation, BinaryKind, ConvAttrs, Layout, Op, PoolKind, QuantParams, TensorType, ValueRef,
+};
+
+fn qt(dtype: DType, shape: &[usize], scale: f32, zp: i64) -> TensorType {
+    TensorType::new(dtype, shape.to_vec()).with_quant(Some(QuantParams::per_tensor(scale, zp)))
+}
+
+/// Adds `op` with its inferred output type quantized with (scale, zp).
+fn add_q(
+    g: &mut Graph,
+    name: &str,
+    op: Op,
+    ins: &[ValueRef],
+    dtype: DType,
+    s: f32,
+    zp: i64,
+) -> ValueRef {
+    let tys: Vec<TensorType> = ins.iter().map(|&v| g.ty(v).clone()).collect();
+    let refs: Vec<&TensorType> = tys.iter().collect();
+    let out = infer_types(&op, &refs).expect("types infer").remove(0);
+    g.add_op(name, op, ins, qt(dtype, &out.shape, s, zp))
+}
+
+/// Per-channel int8 weights (or uint8 with zero point 3 when `u8_weights`) and an int32
+/// bias for `n` output channels.
+fn conv_consts(
+    g: &mut Graph,
+    rng: &mut Lcg,
+    shape: &[usize],
+    n: usize,
+    u8_weights: bool,
+) -> (ValueRef, ValueRef) {
+    let w = rng.tensor(if u8_weights { DType::U8 } else { DType::I8 }, shape);
+    let scales: Vec<f32> = (0..n).map(|i| 0.002 + 0.001 * i as f32).collect();
+    let wq = QuantParams {
+        scale: scales.clone(),
+        zero_point: vec![if u8_weights { 3 } else { 0 }; n],
+        axis: Some(0),
+    };
+    let w = g.add_const("w", w, Some(wq));
+    let b = rng.tensor(DType::I32, &[n]);
+    let b = g.add_const("b", b, None);
+    (w, b)
+}
+
+/// Checks that `g` lowers without CPU segments and runs bit-exactly on random inputs.
+fn check_npu_only(what: &str, g: &Graph) -> Program {
+    let (p, report) = lower(g);
+    assert!(
+        report.fallbacks.is_empty(),
+        "{what}: fell back: {:?}",
+        report.fallbacks
+    );
+    let mut rng = Lcg(7);
+    for i in 0..4 {
+        assert_same(&format!("{what} #{i}"), g, &p, &random_inputs(g, &mut rng));
+    }
+    p
+}
+
+#[test]
+fn conv_kernels_match_the_interpreter() {
+    // (layout, in channels, out channels, groups, kernel, strides, dilations, pads, act)
+    let cases: [(
+        Layout,
+        usize,
+        usize,
+        usize,
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+        [usize; 4],
+        Option<Activation>,
+    ); 5] = [
+        (
+            Layout::Nhwc,
+            3,
+            5,
+            1,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1, 1, 1],
+            Some(Activation::Relu),
+        ),
+        (
+            Layout::Nhwc,
+            4,
+            4,
+            4,
+            [3, 3],
+            [2, 2],
+            [1, 1],
+            [0, 0, 1, 1],
+            Some(Activation::Relu6),
+        ),
+        // Depthwise with depth multiplier 2 and dilation.
+        (
+            Layout::Nhwc,
+            3,
+            6,
+            3,
+            [3, 2],
+            [1, 2],
+            [2, 1],
+            [2, 1, 2, 0],
+            None,
+        ),
+        (
+            Layout::Nhwc,
+            4,
+            6,
+            2,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            [0, 0, 0, 0],
+            None,
+        ),
+        (
+            Layout::Nchw,
+            3,
+            4,
+            1,
+            [3, 3],
+            [2, 1],
+            [1, 1],
+            [1, 1, 1, 1],
+            Some(Activation::Relu),
+        ),
+    ];
+    for (i, (layout, cin, cout, groups, k, strides, dilations, pads, act)) in
+        cases.into_iter().enumerate()
+    {
+        for u8_data in [false, true] {
+            let mut rng = Lcg(100 + i as u64);
+            let mut g = Graph::new(format!("conv{i}"));
+            let dt = if u8_data { DType::U8 } else { DType::I8 };
+            let xs = match layout {
+                Layout::Nhwc => vec![2, 7, 6, cin],
+                Layout::Nchw => vec![2, cin, 7, 6],
+            };
+            let x = g.add_input("x", qt(dt, &xs, 0.05, if u8_data { 130 } else { -3 }));
+            let ws = match layout {
+                Layout::Nhwc => [cout, k[0], k[1], cin / groups],
+                Layout::Nchw => [cout, cin / groups, k[0], k[1]],
+            };
+            let (w, b) = conv_consts(&mut g, &mut rng, &ws, cout, u8_data);
+            let op = Op::Conv(ConvAttrs {
+                layout,
+                strides,
+                dilations,
+                pads,
+                group: groups,
+                activation: act,
+            });
+            let y = add_q(
+                &mut g,
+                "y",
+                op,
+                &[x, w, b],
+                dt,
+                0.11,
+                if u8_data { 120 } else { 5 },
+            );
+            g.set_outputs(vec![y]);
+            let p = check_npu_only(&format!("conv case {i} u8={u8_data}"), &g);
+            assert!(matches!(p.commands.as_slice(), [Command::Conv2d(_)]));
+        }
+    }
+}
+
+#[test]
+fn fully_connected_matches_the_interpreter() {
+    for trans_b in [true, false] {
+        let mut rng = Lcg(11);
+        let mut g = Graph::new("fc");
+        let x = g.add_input("x", qt(DType::I8, &[3, 20], 0.1, 4));
+        let shape = if trans_b { [7, 20] } else { [20, 7] };
+        let (w, b) = conv_consts(&mut g, &mut rng, &shape, 7, false);
+        let op = Op::Gemm {
+            alpha: 1.0,
+            beta: 1.0,
+            trans_a: false,
+            trans_b,
+            activation: Some(Activation::Relu),
+        };
+        let y = add_q(&mut g, "y", op, &[x, w, b], DType::I8, 0.3, -10);
+        g.set_outputs(vec![y]);
+        check_npu_only(&format!("fc trans_b={trans_b}"), &g);
+    }
+}
+
+#[test]
+fn elementwise_kernels_match_the_interpreter() {
+    for kind in [BinaryKind::Add, BinaryKind::Sub, BinaryKind::Mul] {
+        for (sa, sb) in [
+            (vec![2, 3, 4], vec![2, 3, 4]),
+            (vec![2, 3, 4], vec![4]),
+            (vec![2, 1, 4], vec![3, 1]),
+        ] {
+            let mut g = Graph::new("binary");
+            let a = g.add_input("a", qt(DType::I8, &sa, 0.07, -2));
+            let b = g.add_input("b", qt(DType::I8, &sb, 0.03, 9));
+            let op = Op::Binary {
+                kind,
+                activation: Some(Activation::Relu6),
+            };
+            let y = add_q(&mut g, "y", op, &[a, b], DType::I8, 0.05, -7);
+            g.set_outputs(vec![y]);
+            check_npu_only(&format!("{kind:?} {sa:?} {sb:?}"), &g);
+        }
+    }
+}
+
+#[test]
+fn pool_kernels_match_the_interpreter() {
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        for layout in [Layout::Nhwc, Layout::Nchw] {
+            let mut g = Graph::new("pool");
+            let xs = match layout {
+                Layout::Nhwc => vec![1, 9, 8, 3],
+                Layout::Nchw => vec![1, 3, 9, 8],
+            };
+            let x = g.add_input("x", qt(DType::I8, &xs, 0.02, 1));
+            let op = Op::Pool {
+                kind,
+                layout,
+                kernel: vec![3, 2],
+                strides: vec![2, 2],
+                dilations: vec![],
+                pads: vec![1, 0, 1, 1],
+                ceil_mode: false,
+                count_include_pad: false,
+                activation: Some(Activation::Relu),
+            };
+            let y = add_q(&mut g, "y", op, &[x], DType::I8, 0.02, 1);
+            g.set_outputs(vec![y]);
+            check_npu_only(&format!("{kind:?} pool {layout:?}"), &g);
+        }
+    }
+}
+
+#[test]
+fn concat_and_reshape_are_memory_ops() {
+    let mut g = Graph::new("concat");
+    let a = g.add_input("a", qt(DType::I8, &[2, 3, 4], 0.1, 0));
+    let b = g.add_input("b", qt(DType::I8, &[2, 2, 4], 0.1, 0));
+    let c = add_q(
+        &mut g,
+        "c",
+        Op::Concat { axis: 1 },
+        &[a, b],
+        DType::I8,
+        0.1,
+        0,
+    );
+    let r = add_q(
+        &mut g,
+        "r",
+        Op::Reshape { shape: vec![4, 10] },
+        &[c],
+        DType::I8,
+        0.1,
+        0,
+    );
+    g.set_outputs(vec![r]);
+    let p = check_npu_only("concat + reshape", &g);
+    assert!(matches!(p.commands.as_slice(), [Command::Concat(_)]));
+    // The reshape aliases the concatenation's output.
+    let out = &p.tensors[p.outputs[0].tensor];
+    let Command::Concat(cc) = &p.commands[0] else {
+        unreachable!()
+    };
+    assert_eq!(out.offset, p.tensors[cc.output].offset);
+}
+
+/// A float model quantized at its ends: the NPU quantizes the input and dequantizes the
+/// output itself; the softmax in the middle runs as a CPU segment between NPU commands.
+const FLOAT_IO: &str = r#"graph "float_io"(%x) {
+  %x: f32[1,6] = input
+  %xq: i8[1,6] q(scale=[0.02], zp=[-1]) = quantize {"to":"i8","rounding":"tflite"}(%x)
+  %w: i8[4,6] q(scale=[0.01, 0.02, 0.015, 0.03], zp=[0, 0, 0, 0], axis=0) = const [1, -2, 3, 4, -5, 6, 7, 8, -9, 10, 11, 12, -13, 14, 15, 16, 17, -18, 19, 20, 21, -22, 23, 127]
+  %b: i32[4] = const [10, -20, 30, -40]
+  %h: i8[1,4] q(scale=[0.01], zp=[2]) = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":true,"activation":null}(%xq, %w, %b)
+  %s: i8[1,4] q(scale=[0.00390625], zp=[-128]) = softmax {"axis":1,"beta":1.0}(%h)
+  %t: i8[1,4] q(scale=[0.01], zp=[0]) = binary {"kind":"add","activation":null}(%s, %h)
+  %y: f32[1,4] = dequantize(%t)
+  return %y
+}"#;
+
+#[test]
+fn float_io_is_quantized_at_the_boundary() {
+    let g = parse_graph(FLOAT_IO).expect("parses");
+    let (p, report) = lower(&g);
+    assert_eq!(
+        p.inputs[0].conversion,
+        IoConversion::Quantize {
+            rounding: nnopt_compiler::ir::QuantizeRounding::Tflite
+        }
+    );
+    assert_eq!(p.inputs[0].dtype, DType::F32);
+    assert_eq!(p.outputs[0].conversion, IoConversion::Dequantize);
+    assert_eq!(p.outputs[0].dtype, DType::F32);
+    let kinds: Vec<&str> = p.commands.iter().map(|c| c.kind_name()).collect();
+    assert_eq!(kinds, ["fully_connected", "cpu", "elementwise"]);
+    assert_eq!(report.fallbacks.len(), 1);
+    assert_eq!(report.fallbacks[0].op, "softmax");
+    let mut rng = Lcg(3);
+    for i in 0..8 {
+        assert_same(
+            &format!("float io #{i}"),
+            &g,
+            &p,
+            &random_inputs(&g, &mut rng),
+        );
+    }
+    // Values on rounding ties and out of range.
+    let x = Tensor::from_f64s(DType::F32, &[1, 6], &[0.01, -0.01, 0.03, 5.0, -5.0, 0.0]).unwrap();
+    assert_same("float io ties", &g, &p, &[x]);
+}
+
+#[test]
+fn onnx_style_half_even_quantize_at_the_boundary() {
+    let src = FLOAT_IO.replace(r#","rounding":"tflite""#, "");
+    let g = parse_graph(&src).expect("parses");
+    let (p, _) = lower(&g);
+    assert_eq!(
+        p.inputs[0].conversion,
+        IoConversion::Quantize {
+            rounding: nnopt_compiler::ir::QuantizeRounding::HalfEven
+        }
+    );
+    let x = Tensor::from_f64s(DType::F32, &[1, 6], &[0.01, -0.01, 0.03, 0.05, -0.07, 0.0]).unwrap();
+    assert_same("half-even ties", &g, &p, &[x]);
+}
+
+#[test]
+fn strict_lowering_names_the_unsupported_node() {
+    let g = parse_graph(FLOAT_IO).expect("parses");
+    let e = npu::lower(
+        &g,
+        &LowerOptions {
+            cpu_fallback: false,
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.node.as_deref(), Some("s"));
+    assert!(e.message.contains("softmax"), "{e}");
+}
+
+#[test]
+fn wrong_inputs_are_errors() {
+    let g = parse_graph(FLOAT_IO).expect("parses");
+    let (p, _) = lower(&g);
+    assert!(vnpu::run(&p, &[]).is_err());
+    let wrong = Tensor::zeros(DType::I8, &[1, 6]);
+    assert!(vnpu::run(&p, &[wrong]).is_err());
+    let mut bad = p.clone();
+    bad.arena_size = 3;
+    assert!(vnpu::run(&bad, &[Tensor::zeros(DType::F32, &[1, 6])]).is_err());
+}
