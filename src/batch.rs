@@ -68,32 +68,42 @@ fn concat(parts: &[Tensor]) -> Result<Tensor> {
 
 /// Runs `g` on `inputs`; inputs holding `k` batches run `k` times and outputs are stacked.
 pub fn run_batched(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-    if inputs.len() != g.inputs().len() {
-        return Err(Error::new(format!(
-            "the model has {} inputs, {} were given",
-            g.inputs().len(),
-            inputs.len()
-        )));
-    }
     let shapes: Vec<Vec<usize>> = g
         .inputs()
         .iter()
         .map(|&n| g.node(n).outputs[0].ty.shape.clone())
         .collect();
+    run_batched_with(&shapes, inputs, |x| interp::run(g, x))
+}
+
+/// Runs `run` (a model taking inputs of `shapes`) on `inputs`; inputs holding `k`
+/// batches run `k` times, with a progress bar, and the outputs are stacked.
+pub fn run_batched_with(
+    shapes: &[Vec<usize>],
+    inputs: &[Tensor],
+    run: impl Fn(&[Tensor]) -> Result<Vec<Tensor>>,
+) -> Result<Vec<Tensor>> {
+    if inputs.len() != shapes.len() {
+        return Err(Error::new(format!(
+            "the model has {} inputs, {} were given",
+            shapes.len(),
+            inputs.len()
+        )));
+    }
     let counts = inputs
         .iter()
-        .zip(&shapes)
+        .zip(shapes)
         .enumerate()
         .map(|(i, (t, s))| repeat_count(s, t, i))
         .collect::<Result<Vec<_>>>()?;
-    let k = counts[0];
+    let k = counts.first().copied().unwrap_or(1);
     if counts.iter().any(|&c| c != k) {
         return Err(Error::new(format!(
             "inputs hold different numbers of batches: {counts:?}"
         )));
     }
     if k == 1 {
-        return interp::run(g, inputs);
+        return run(inputs);
     }
     let bar = ProgressBar::new(k as u64).with_style(
         ProgressStyle::with_template(
@@ -105,10 +115,10 @@ pub fn run_batched(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     for i in 0..k {
         let slice: Vec<Tensor> = inputs
             .iter()
-            .zip(&shapes)
+            .zip(shapes)
             .map(|(t, s)| slice_batch(t, i * s[0], s[0]))
             .collect();
-        let outs = interp::run(g, &slice).map_err(|e| Error::new(format!("batch {i}: {e}")))?;
+        let outs = run(&slice).map_err(|e| Error::new(format!("batch {i}: {e}")))?;
         if per_output.is_empty() {
             per_output = vec![vec![]; outs.len()];
         }

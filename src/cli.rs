@@ -1,6 +1,8 @@
 //! Command-line interface.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use nnopt::backends::npu::target::Target;
+use nnopt::compile::{compile_npu, NpuOptions};
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PrintAfter, RunOptions};
 use nnopt::npy::{read_npy, write_npy};
@@ -12,8 +14,8 @@ use std::path::{Path, PathBuf};
 #[command(
     name = "nnopt",
     version,
-    about = "A compiler for edge ML models: ONNX and TFLite in, optimized IR out",
-    after_help = "Examples:\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding"
+    about = "A compiler for edge ML models: ONNX and TFLite in, optimized IR and NPU binaries out",
+    after_help = "Examples:\n  nnopt compile model.tflite --target npu\n  nnopt run model.npub --input x.npy\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -83,6 +85,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compile a model for an NPU: quantized ops become NPU commands (the rest CPU
+    /// fallback), activations share one arena, weights are compressed losslessly, and a
+    /// checksummed .npub binary is written; prints the per-layer performance estimate.
+    #[command(
+        after_help = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt run model.npub --input x.npy --output y.npy\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form."
+    )]
+    Compile {
+        /// Model file (.onnx, .tflite, or .nnir IR text).
+        file: PathBuf,
+        /// Target preset: npu (= npu-256), npu-128, npu-256 or npu-512.
+        #[arg(long, default_value = "npu")]
+        target: String,
+        /// Custom NPU description (YAML, like backends/targets/npu-256.yaml); overrides --target.
+        #[arg(long, value_name = "FILE.yaml")]
+        target_config: Option<PathBuf>,
+        /// Output binary (default: the model's file stem + .npub, beside the model).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Write an HTML report with per-layer charts.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
+        /// Fail instead of running unsupported ops on the CPU.
+        #[arg(long)]
+        no_cpu_fallback: bool,
+        /// Print JSON for tools instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the passes that pipelines can name, and print the default pipeline.
     Passes,
 }
@@ -137,6 +167,25 @@ pub fn main() -> Result<()> {
                 json,
             )
         }
+        Command::Compile {
+            file,
+            target,
+            target_config,
+            output,
+            report,
+            no_cpu_fallback,
+            json,
+        } => {
+            let target = match target_config {
+                Some(p) => Target::from_file(&p)?,
+                None => Target::preset(&target)?,
+            };
+            let opts = NpuOptions {
+                target,
+                cpu_fallback: !no_cpu_fallback,
+            };
+            compile(&file, &opts, output.as_deref(), report.as_deref(), json)
+        }
         Command::Passes => {
             for (name, description) in nnopt::passes::registry().list() {
                 println!("{name:<24} {description}");
@@ -152,6 +201,16 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn inspect(file: &Path, json: bool) -> Result<()> {
+    if nnopt::npub::is_npub(file) {
+        let (p, t, bytes) = nnopt::npub::load(file)?;
+        let d = nnopt::npub::describe(&p, &t, bytes);
+        if json {
+            println!("{}", to_json(&d));
+        } else {
+            print!("{}", nnopt::npub::render(&d));
+        }
+        return Ok(());
+    }
     let g = nnopt::load_model(file)?;
     let s = nnopt::summary::summarize(&g);
     if json {
@@ -183,16 +242,32 @@ fn output_paths(requested: &[PathBuf], count: usize) -> Result<Vec<PathBuf>> {
 }
 
 fn run(file: &Path, inputs: &[PathBuf], outputs: &[PathBuf], json: bool) -> Result<()> {
-    let g = nnopt::load_model(file)?;
     let tensors = inputs
         .iter()
         .map(|p| read_npy(p))
         .collect::<Result<Vec<_>>>()?;
-    let results = nnopt::batch::run_batched(&g, &tensors).map_err(|e| e.in_file(file))?;
+    let (results, names) = if nnopt::npub::is_npub(file) {
+        let (p, _, _) = nnopt::npub::load(file)?;
+        let shapes: Vec<Vec<usize>> = p.inputs.iter().map(|b| b.shape.clone()).collect();
+        let results = nnopt::batch::run_batched_with(&shapes, &tensors, |x| {
+            nnopt::backends::npu::vnpu::run(&p, x)
+        })
+        .map_err(|e| e.in_file(file))?;
+        (results, p.outputs.iter().map(|b| b.name.clone()).collect())
+    } else {
+        let g = nnopt::load_model(file)?;
+        let results = nnopt::batch::run_batched(&g, &tensors).map_err(|e| e.in_file(file))?;
+        let names: Vec<String> = g
+            .outputs()
+            .iter()
+            .map(|&v| g.value(v).name.clone())
+            .collect();
+        (results, names)
+    };
     let paths = output_paths(outputs, results.len())?;
     let mut report = vec![];
     for (k, t) in results.iter().enumerate() {
-        let name = g.value(g.outputs()[k]).name.clone();
+        let name = names[k].clone();
         if let Some(p) = paths.get(k) {
             write_npy(p, t)?;
         }
@@ -263,4 +338,37 @@ fn opt(
             write_atomically(p, &bytes)
         }
     }
+}
+
+fn compile(
+    file: &Path,
+    opts: &NpuOptions,
+    output: Option<&Path>,
+    report: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let g = nnopt::load_model(file)?;
+    let compiled = compile_npu(g, opts).map_err(|e| e.in_file(file))?;
+    let out = match output {
+        Some(p) => p.to_path_buf(),
+        None => file.with_extension(nnopt::npub::EXTENSION),
+    };
+    write_atomically(&out, &compiled.binary)?;
+    let model = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(r) = report {
+        let html = nnopt::npu_report::render_html(&compiled, &model)?;
+        write_atomically(r, html.as_bytes())?;
+    }
+    if json {
+        let mut v = serde_json::to_value(compiled.summary()).expect("summary serializes");
+        v["output"] = serde_json::Value::String(out.display().to_string());
+        println!("{}", to_json(&v));
+    } else {
+        print!("{}", nnopt::npu_report::render_table(&compiled, &model));
+        println!("wrote {}", out.display());
+    }
+    Ok(())
 }

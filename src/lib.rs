@@ -13,6 +13,9 @@
 
 pub mod batch;
 pub mod calibration;
+pub mod compile;
+pub mod npu_report;
+pub mod npub;
 pub mod npy;
 pub mod output;
 pub mod summary;

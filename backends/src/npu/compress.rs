@@ -105,9 +105,14 @@ fn rans_encode(data: &[u8]) -> Option<Vec<u8>> {
 
 fn rans_decode(body: &[u8], len: usize) -> Result<Vec<u8>> {
     let truncated = || Error::new("truncated compressed block");
-    let (&lo, &hi) = (body.first().ok_or_else(truncated)?, body.get(1).ok_or_else(truncated)?);
+    let (&lo, &hi) = (
+        body.first().ok_or_else(truncated)?,
+        body.get(1).ok_or_else(truncated)?,
+    );
     if hi <= lo {
-        return Err(Error::new(format!("invalid value range {lo}..={hi} in compressed block")));
+        return Err(Error::new(format!(
+            "invalid value range {lo}..={hi} in compressed block"
+        )));
     }
     let mut pos = 2;
     let mut freq = Vec::with_capacity((hi - lo) as usize + 1);
@@ -119,7 +124,7 @@ fn rans_decode(body: &[u8], len: usize) -> Result<Vec<u8>> {
     }
     let m = model(&freq)?;
     let rest = &body[pos..];
-    if rest.len() % 2 != 0 {
+    if !rest.len().is_multiple_of(2) {
         return Err(truncated());
     }
     let words: Vec<u16> = rest

@@ -1,7 +1,7 @@
 //! Lowering of a quantized IR graph to an NPU [`Program`].
 //!
 //! Nodes are visited in the graph's deterministic topological order. Each becomes an NPU
-//! command (convolution, fully connected, add/sub/mul, pooling, concatenation), a free
+//! command (convolution, fully connected, add/sub/mul, pooling, mean/sum, concatenation), a free
 //! memory alias (reshape, identity), part of an IO conversion (a float input's
 //! `quantize`, a float output's `dequantize`) or a CPU fallback; consecutive fallbacks
 //! form one [`CpuSegment`]. Requantization parameters are computed here exactly as the
@@ -18,8 +18,8 @@ use nnopt_compiler::interp::activation_range;
 use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, Tensor, TensorType,
-    ValueRef,
+    Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, ReduceKind, Tensor,
+    TensorType, ValueRef,
 };
 use nnopt_compiler::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -47,22 +47,32 @@ pub fn lower(g: &Graph, opts: &LowerOptions) -> Result<(Program, LoweringReport)
     let outputs = l.bind_outputs()?;
     let mut report = LoweringReport::default();
     let mut items = Vec::new();
+    // The CPU nodes scheduled since the last NPU command (the open CPU segment).
+    let mut open_run: HashSet<NodeIndex> = HashSet::new();
     for &n in &order {
         let node = g.node(n);
         if node.op.is_source() {
             continue;
         }
+        let is_alias = matches!(node.op, Op::Reshape { .. } | Op::Identity);
         let what = if l.absorbed.contains(&n) {
             Ok(None)
+        } else if is_alias && g.node_inputs(n).iter().any(|v| open_run.contains(&v.node)) {
+            // The segment would read the alias before computing its input.
+            Err("its input is computed in the CPU segment it joins".to_string())
         } else {
             l.lower_node(n)
         };
         match what {
             Ok(cmd) => {
                 *report.npu_ops.entry(node.op.detailed_name()).or_default() += 1;
-                items.extend(cmd.map(Item::Npu));
+                if let Some(c) = cmd {
+                    open_run.clear();
+                    items.push(Item::Npu(c));
+                }
             }
             Err(reason) if opts.cpu_fallback => {
+                open_run.insert(n);
                 report.fallbacks.push(Fallback {
                     node: node.name.clone(),
                     op: node.op.detailed_name(),
@@ -318,6 +328,9 @@ impl<'g> Lowering<'g> {
                 Command::Elementwise(self.elementwise(&node.name, *kind, *activation, &ins, out)?)
             }
             Op::Pool { .. } => Command::Pool(self.pool(&node.name, &node.op, &ins, out)?),
+            Op::Reduce { kind, axes, .. } => {
+                Command::Reduce(self.reduce(&node.name, *kind, axes, &ins, out)?)
+            }
             Op::Concat { axis } => {
                 let q = act_quant(out_ty)?;
                 for &x in &ins {
@@ -368,7 +381,7 @@ impl<'g> Lowering<'g> {
         let ca = c.layout.channel_axis();
         let (cin, cout) = (xt.shape[ca], ot.shape[ca]);
         let groups = c.group.max(1);
-        if o != cout || cin != i * groups || cout % groups != 0 {
+        if o != cout || cin != i * groups || !cout.is_multiple_of(groups) {
             return Err(format!(
                 "weights {ws:?} do not match {cin} -> {cout} channels in {groups} groups"
             ));
@@ -653,6 +666,52 @@ impl<'g> Lowering<'g> {
             kernel: [kernel[0], kernel[1]],
             strides: [strides[0], strides[1]],
             pads: [pads[0], pads[1], pads[2], pads[3]],
+            act_min,
+            act_max,
+        })
+    }
+
+    fn reduce(
+        &mut self,
+        name: &str,
+        kind: ReduceKind,
+        axes: &[usize],
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<Reduce, Reason> {
+        let g = self.g;
+        let x = *ins.first().ok_or("missing input")?;
+        let (xt, ot) = (g.ty(x), g.ty(out));
+        if !matches!(kind, ReduceKind::Mean | ReduceKind::Sum) {
+            return Err(format!("the NPU has no reduce {kind:?} kernel"));
+        }
+        if axes.iter().any(|&a| a >= xt.shape.len()) {
+            return Err("reduction axis out of range".into());
+        }
+        let (si, zi) = act_quant(xt)?;
+        let (so, zo) = act_quant(ot)?;
+        let count: i64 = axes.iter().map(|&a| xt.shape[a] as i64).product();
+        // TFLite's QuantizedMeanOrSum: a mean folds 1 / count into the multiplier.
+        let (mut m, mut shift) = quantize_multiplier(si as f64 / so as f64);
+        if kind == ReduceKind::Mean && count > 0 {
+            let sh = (63 - (count as u64).leading_zeros() as i32)
+                .min(32)
+                .min(31 + shift);
+            m = (((m as i64) << sh) / count) as i32;
+            shift -= sh;
+        }
+        let (act_min, act_max) = act_range(None, ot)?;
+        Ok(Reduce {
+            name: name.to_string(),
+            input: self.tensor(x),
+            output: self.tensor(out),
+            axes: axes.to_vec(),
+            input_zero_point: zi,
+            output_zero_point: zo,
+            requant: Requant {
+                multiplier: m,
+                shift,
+            },
             act_min,
             act_max,
         })

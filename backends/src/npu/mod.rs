@@ -2,12 +2,13 @@
 //! precomputes requantization, [`alloc`] places activations in one arena, [`compress`]
 //! encodes weights losslessly, [`binary`] writes and loads the `.npub` file, and the
 //! virtual NPU ([`vnpu`]) executes programs bit-exactly with the reference interpreter.
-//! [`target`] holds the NPU configurations.
+//! [`target`] holds the NPU configurations and [`perf`] estimates cycles and energy on them.
 
 pub mod alloc;
 pub mod binary;
 pub mod compress;
 pub mod lower;
+pub mod perf;
 pub mod program;
 pub mod report;
 pub mod target;

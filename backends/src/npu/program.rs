@@ -220,6 +220,23 @@ pub struct Pool {
     pub act_max: i32,
 }
 
+/// Mean or sum over `axes` (e.g. global average pooling): the int32 sum of each output's
+/// inputs minus `count * input_zero_point`, requantized with `requant` (a mean folds
+/// `1 / count` into it, as TFLite's `QuantizedMeanOrSum`), clamped to the output type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reduce {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    /// Reduced axes of the input.
+    pub axes: Vec<usize>,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub requant: Requant,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
 /// Concatenation along `axis` of inputs that share the output's quantization: a copy of
 /// each input's rows into the output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -238,6 +255,7 @@ pub enum Command {
     FullyConnected(FullyConnected),
     Elementwise(Elementwise),
     Pool(Pool),
+    Reduce(Reduce),
     Concat(Concat),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
@@ -268,6 +286,7 @@ impl Command {
             Command::FullyConnected(c) => vec![c.input],
             Command::Elementwise(c) => vec![c.a, c.b],
             Command::Pool(c) => vec![c.input],
+            Command::Reduce(c) => vec![c.input],
             Command::Concat(c) => c.inputs.clone(),
             Command::Cpu { segment } => p
                 .cpu_segments
@@ -283,6 +302,7 @@ impl Command {
             Command::FullyConnected(c) => vec![c.output],
             Command::Elementwise(c) => vec![c.output],
             Command::Pool(c) => vec![c.output],
+            Command::Reduce(c) => vec![c.output],
             Command::Concat(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
@@ -298,6 +318,7 @@ impl Command {
             Command::FullyConnected(_) => "fully_connected",
             Command::Elementwise(_) => "elementwise",
             Command::Pool(_) => "pool",
+            Command::Reduce(_) => "reduce",
             Command::Concat(_) => "concat",
             Command::Cpu { .. } => "cpu",
         }

@@ -88,7 +88,10 @@ impl Target {
             ("sram_bytes_per_cycle", self.sram_bytes_per_cycle),
         ];
         if let Some((name, _)) = rates.iter().find(|(_, v)| *v == 0) {
-            return Err(Error::new(format!("target '{}': {name} must be positive", self.name)));
+            return Err(Error::new(format!(
+                "target '{}': {name} must be positive",
+                self.name
+            )));
         }
         let e = &self.energy;
         let energies = [
@@ -120,7 +123,9 @@ mod tests {
         for (p, (name, _)) in t.iter().zip(PRESETS) {
             assert_eq!(p.name, *name);
         }
-        assert!(t.windows(2).all(|w| w[0].int8_macs_per_cycle < w[1].int8_macs_per_cycle));
+        assert!(t
+            .windows(2)
+            .all(|w| w[0].int8_macs_per_cycle < w[1].int8_macs_per_cycle));
         assert_eq!(Target::preset("npu").unwrap().name, DEFAULT_PRESET);
     }
 
@@ -128,7 +133,9 @@ mod tests {
     fn bad_descriptions_are_rejected() {
         let err = Target::preset("npu-7").unwrap_err().to_string();
         assert!(err.contains("npu-128"), "{err}");
-        let yaml = PRESETS[0].1.replace("int8_macs_per_cycle: 128", "int8_macs_per_cycle: 0");
+        let yaml = PRESETS[0]
+            .1
+            .replace("int8_macs_per_cycle: 128", "int8_macs_per_cycle: 0");
         assert!(Target::from_yaml(&yaml).is_err());
         let yaml = format!("{}\nturbo: true\n", PRESETS[0].1);
         assert!(Target::from_yaml(&yaml).is_err());

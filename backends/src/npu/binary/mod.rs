@@ -1,5 +1,5 @@
 //! The `.npub` file: a checksummed header around a FlatBuffer (`schemas/npu.fbs`) that
-//! holds a [`Program`] with losslessly compressed weights.
+//! holds a [`Program`](super::program::Program) with losslessly compressed weights.
 
 #[allow(
     dead_code,
@@ -20,7 +20,6 @@ mod read;
 mod validate;
 mod write;
 
-use super::program::Program;
 use nnopt_compiler::{Error, Result};
 use npu_generated::nnopt::npu::fb;
 
@@ -52,10 +51,20 @@ fn with_header(payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
     out.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    let crc = checksum(&out, payload);
+    out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(payload);
     out
+}
+
+/// CRC-32 of the header's first 12 bytes (magic, versions, length) and the payload, so a
+/// flipped bit anywhere is caught.
+fn checksum(header: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&header[..12]);
+    h.update(payload);
+    h.finalize()
 }
 
 /// Checks the header and returns the payload.
@@ -67,7 +76,9 @@ fn payload(file: &[u8]) -> Result<&[u8]> {
         )));
     }
     if &file[..4] != MAGIC {
-        return Err(Error::new("not an NPU binary: bad magic (expected \"NPUB\")"));
+        return Err(Error::new(
+            "not an NPU binary: bad magic (expected \"NPUB\")",
+        ));
     }
     let u16_at = |i: usize| u16::from_le_bytes([file[i], file[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes([file[i], file[i + 1], file[i + 2], file[i + 3]]);
@@ -77,6 +88,11 @@ fn payload(file: &[u8]) -> Result<&[u8]> {
             "NPU binary format {major}.{minor} is not supported (this nnopt reads {FORMAT_MAJOR}.x)"
         )));
     }
+    if u32_at(16) != 0 {
+        return Err(Error::new(
+            "NPU binary is corrupt: reserved header bytes are not zero",
+        ));
+    }
     let len = u32_at(8) as usize;
     let body = &file[HEADER_LEN..];
     if body.len() != len {
@@ -85,10 +101,10 @@ fn payload(file: &[u8]) -> Result<&[u8]> {
             body.len()
         )));
     }
-    let (want, got) = (u32_at(12), crc32fast::hash(body));
+    let (want, got) = (u32_at(12), checksum(file, body));
     if want != got {
         return Err(Error::new(format!(
-            "NPU binary is corrupt: payload CRC-32 is {got:08x}, the header says {want:08x}"
+            "NPU binary is corrupt: CRC-32 is {got:08x}, the header says {want:08x}"
         )));
     }
     Ok(body)
@@ -114,5 +130,8 @@ mod tests {
         let mut bad = file.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert!(err(&bad).contains("CRC"));
+        let mut bad = file.clone();
+        bad[17] = 1;
+        assert!(err(&bad).contains("reserved"));
     }
 }

@@ -480,10 +480,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for PoolKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_COMMAND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 6;
+pub const ENUM_MAX_COMMAND: u8 = 7;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 7] = [
+pub const ENUM_VALUES_COMMAND: [Command; 8] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -491,6 +491,7 @@ pub const ENUM_VALUES_COMMAND: [Command; 7] = [
   Command::Pool,
   Command::Concat,
   Command::Cpu,
+  Command::Reduce,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -505,9 +506,10 @@ impl Command {
   pub const Pool: Self = Self(4);
   pub const Concat: Self = Self(5);
   pub const Cpu: Self = Self(6);
+  pub const Reduce: Self = Self(7);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 6;
+  pub const ENUM_MAX: u8 = 7;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -516,6 +518,7 @@ impl Command {
     Self::Pool,
     Self::Concat,
     Self::Cpu,
+    Self::Reduce,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -527,6 +530,7 @@ impl Command {
       Self::Pool => Some("Pool"),
       Self::Concat => Some("Concat"),
       Self::Cpu => Some("Cpu"),
+      Self::Reduce => Some("Reduce"),
       _ => None,
     }
   }
@@ -2522,6 +2526,240 @@ impl ::core::fmt::Debug for Concat<'_> {
       ds.finish()
   }
 }
+pub enum ReduceOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Mean or sum over `axes`: the int32 sum minus count * input_zero_point, requantized
+/// (a mean has 1 / count folded into `requant`), clamped to [act_min, act_max].
+pub struct Reduce<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Reduce<'a> {
+  type Inner = Reduce<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Reduce<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_AXES: ::flatbuffers::VOffsetT = 10;
+  pub const VT_INPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 12;
+  pub const VT_OUTPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 14;
+  pub const VT_REQUANT: ::flatbuffers::VOffsetT = 16;
+  pub const VT_ACT_MIN: ::flatbuffers::VOffsetT = 18;
+  pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 20;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Reduce { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ReduceArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Reduce<'bldr>> {
+    let mut builder = ReduceBuilder::new(_fbb);
+    builder.add_act_max(args.act_max);
+    builder.add_act_min(args.act_min);
+    if let Some(x) = args.requant { builder.add_requant(x); }
+    builder.add_output_zero_point(args.output_zero_point);
+    builder.add_input_zero_point(args.input_zero_point);
+    if let Some(x) = args.axes { builder.add_axes(x); }
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Reduce::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Reduce::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Reduce::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn axes(&self) -> Option<::flatbuffers::Vector<'a, u32>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u32>>>(Reduce::VT_AXES, None)}
+  }
+  #[inline]
+  pub fn input_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Reduce::VT_INPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Reduce::VT_OUTPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn requant(&self) -> Option<&'a Requant> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Requant>(Reduce::VT_REQUANT, None)}
+  }
+  #[inline]
+  pub fn act_min(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Reduce::VT_ACT_MIN, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn act_max(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Reduce::VT_ACT_MAX, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Reduce<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("axes", Self::VT_AXES, false)?
+     .visit_field::<i32>("input_zero_point", Self::VT_INPUT_ZERO_POINT, false)?
+     .visit_field::<i32>("output_zero_point", Self::VT_OUTPUT_ZERO_POINT, false)?
+     .visit_field::<Requant>("requant", Self::VT_REQUANT, false)?
+     .visit_field::<i32>("act_min", Self::VT_ACT_MIN, false)?
+     .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ReduceArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub axes: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub requant: Option<&'a Requant>,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+impl<'a> Default for ReduceArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ReduceArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      axes: None,
+      input_zero_point: 0,
+      output_zero_point: 0,
+      requant: None,
+      act_min: 0,
+      act_max: 0,
+    }
+  }
+}
+
+pub struct ReduceBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReduceBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Reduce::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Reduce::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Reduce::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_axes(&mut self, axes: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u32>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Reduce::VT_AXES, axes);
+  }
+  #[inline]
+  pub fn add_input_zero_point(&mut self, input_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(Reduce::VT_INPUT_ZERO_POINT, input_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_output_zero_point(&mut self, output_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(Reduce::VT_OUTPUT_ZERO_POINT, output_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_requant(&mut self, requant: &Requant) {
+    self.fbb_.push_slot_always::<&Requant>(Reduce::VT_REQUANT, requant);
+  }
+  #[inline]
+  pub fn add_act_min(&mut self, act_min: i32) {
+    self.fbb_.push_slot::<i32>(Reduce::VT_ACT_MIN, act_min, 0);
+  }
+  #[inline]
+  pub fn add_act_max(&mut self, act_max: i32) {
+    self.fbb_.push_slot::<i32>(Reduce::VT_ACT_MAX, act_max, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReduceBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ReduceBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Reduce<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Reduce<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Reduce");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("axes", &self.axes());
+      ds.field("input_zero_point", &self.input_zero_point());
+      ds.field("output_zero_point", &self.output_zero_point());
+      ds.field("requant", &self.requant());
+      ds.field("act_min", &self.act_min());
+      ds.field("act_max", &self.act_max());
+      ds.finish()
+  }
+}
 pub enum CpuOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -2758,6 +2996,21 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_reduce(&self) -> Option<Reduce<'a>> {
+    if self.command_type() == Command::Reduce {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Reduce::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -2774,6 +3027,7 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::Pool => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Pool>>("Command::Pool", pos),
           Command::Concat => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Concat>>("Command::Concat", pos),
           Command::Cpu => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Cpu>>("Command::Cpu", pos),
+          Command::Reduce => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Reduce>>("Command::Reduce", pos),
           _ => Ok(()),
         }
      })?
@@ -2865,6 +3119,13 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
         },
         Command::Cpu => {
           if let Some(x) = self.command_as_cpu() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Reduce => {
+          if let Some(x) = self.command_as_reduce() {
             ds.field("command", &x)
           } else {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")

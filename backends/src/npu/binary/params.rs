@@ -65,7 +65,7 @@ pub fn encode_requant(values: &[Requant]) -> Result<Vec<u8>> {
 
 /// Decodes [`encode_requant`] bytes.
 pub fn decode_requant(bytes: &[u8]) -> Result<Vec<Requant>> {
-    if bytes.len() % 5 != 0 {
+    if !bytes.len().is_multiple_of(5) {
         return Err(Error::new(format!(
             "requantization block of {} bytes is not a whole number of 5-byte entries",
             bytes.len()

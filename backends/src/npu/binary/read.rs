@@ -4,7 +4,7 @@ use super::{fb, params, payload, TargetInfo};
 use crate::npu::compress::decompress;
 use crate::npu::program::{
     Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, FullyConnected, IoBinding,
-    IoConversion, OutputStage, Pool, PoolKind, Program, Requant, TensorDesc, WeightBlock,
+    IoConversion, OutputStage, Pool, PoolKind, Program, Reduce, Requant, TensorDesc, WeightBlock,
 };
 use nnopt_compiler::ir::{DType, Layout, QuantParams, QuantizeRounding};
 use nnopt_compiler::{Error, Result};
@@ -14,7 +14,9 @@ use nnopt_compiler::{Error, Result};
 pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
     let body = payload(file)?;
     if !fb::model_buffer_has_identifier(body) {
-        return Err(Error::new("NPU binary payload lacks the \"NPUB\" identifier"));
+        return Err(Error::new(
+            "NPU binary payload lacks the \"NPUB\" identifier",
+        ));
     }
     let m = fb::root_as_model(body)
         .map_err(|e| Error::new(format!("NPU binary payload is malformed: {e}")))?;
@@ -30,13 +32,14 @@ pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
         .iter()
         .map(|t| tensor(&t))
         .collect::<Result<Vec<_>>>()?;
-    let bindings = |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<fb::IoBinding<'_>>>>,
-                    what: &str| {
-        v.ok_or_else(|| missing(what))?
-            .iter()
-            .map(|b| binding(&b))
-            .collect::<Result<Vec<_>>>()
-    };
+    let bindings =
+        |v: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<fb::IoBinding<'_>>>>,
+         what: &str| {
+            v.ok_or_else(|| missing(what))?
+                .iter()
+                .map(|b| binding(&b))
+                .collect::<Result<Vec<_>>>()
+        };
     let inputs = bindings(m.inputs(), "inputs")?;
     let outputs = bindings(m.outputs(), "outputs")?;
     let commands = m
@@ -92,7 +95,10 @@ fn usizes(v: Option<flatbuffers::Vector<'_, u32>>) -> Vec<usize> {
         .unwrap_or_default()
 }
 
-fn array<const N: usize>(v: Option<flatbuffers::Vector<'_, u32>>, what: &str) -> Result<[usize; N]> {
+fn array<const N: usize>(
+    v: Option<flatbuffers::Vector<'_, u32>>,
+    what: &str,
+) -> Result<[usize; N]> {
     let v = usizes(v);
     v.try_into()
         .map_err(|v: Vec<usize>| Error::new(format!("{what} has {} values, expected {N}", v.len())))
@@ -124,7 +130,10 @@ fn layout(l: fb::Layout) -> Result<Layout> {
 fn tensor(t: &fb::Tensor<'_>) -> Result<TensorDesc> {
     let quant = t.quant().map(|q| QuantParams {
         scale: q.scale().map(|v| v.iter().collect()).unwrap_or_default(),
-        zero_point: q.zero_point().map(|v| v.iter().collect()).unwrap_or_default(),
+        zero_point: q
+            .zero_point()
+            .map(|v| v.iter().collect())
+            .unwrap_or_default(),
         axis: usize::try_from(q.axis()).ok(),
     });
     Ok(TensorDesc {
@@ -147,7 +156,12 @@ fn binding(b: &fb::IoBinding<'_>) -> Result<IoBinding> {
             rounding: QuantizeRounding::Tflite,
         },
         fb::IoConversion::Dequantize => IoConversion::Dequantize,
-        other => return Err(Error::new(format!("unknown IO conversion code {}", other.0))),
+        other => {
+            return Err(Error::new(format!(
+                "unknown IO conversion code {}",
+                other.0
+            )))
+        }
     };
     Ok(IoBinding {
         name: b.name().unwrap_or_default().to_string(),
@@ -214,7 +228,12 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             fb::ElementwiseOp::Mul => ElementwiseKind::Mul {
                 output: requant(e.output_requant())?,
             },
-            other => return Err(Error::new(format!("unknown elementwise op code {}", other.0))),
+            other => {
+                return Err(Error::new(format!(
+                    "unknown elementwise op code {}",
+                    other.0
+                )))
+            }
         };
         return Ok(Command::Elementwise(Elementwise {
             name: name(e.name()),
@@ -254,6 +273,19 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             inputs: usizes(c.inputs()),
             output: c.output() as usize,
             axis: c.axis() as usize,
+        }));
+    }
+    if let Some(r) = c.command_as_reduce() {
+        return Ok(Command::Reduce(Reduce {
+            name: name(r.name()),
+            input: r.input() as usize,
+            output: r.output() as usize,
+            axes: usizes(r.axes()),
+            input_zero_point: r.input_zero_point(),
+            output_zero_point: r.output_zero_point(),
+            requant: requant(r.requant())?,
+            act_min: r.act_min(),
+            act_max: r.act_max(),
         }));
     }
     if let Some(c) = c.command_as_cpu() {

@@ -17,7 +17,10 @@ pub fn validate(p: &Program) -> Result<()> {
                 t.name, t.size, t.shape, t.dtype
             )));
         }
-        if t.offset.checked_add(t.size).is_none_or(|end| end > p.arena_size) {
+        if t.offset
+            .checked_add(t.size)
+            .is_none_or(|end| end > p.arena_size)
+        {
             return Err(Error::new(format!(
                 "tensor #{i} '{}' ({} bytes at {}) lies outside the {}-byte arena",
                 t.name, t.size, t.offset, p.arena_size
@@ -40,7 +43,11 @@ pub fn validate(p: &Program) -> Result<()> {
     }
     for (i, w) in p.weights.iter().enumerate() {
         let n = w.requant.len();
-        if n == 0 || w.bias.len() != n || w.weight_zero_points.len() != n || w.weights.len() % n != 0 {
+        if n == 0
+            || w.bias.len() != n
+            || w.weight_zero_points.len() != n
+            || w.weights.len() % n != 0
+        {
             return Err(Error::new(format!(
                 "weight block #{i}: {} weights, {} biases, {} zero points and {} requantizations do not describe whole output channels",
                 w.weights.len(),
@@ -64,7 +71,11 @@ pub fn validate(p: &Program) -> Result<()> {
         }
         let weights = match c {
             Command::Conv2d(c) => {
-                if c.groups == 0 || c.kernel.contains(&0) || c.strides.contains(&0) || c.dilations.contains(&0) {
+                if c.groups == 0
+                    || c.kernel.contains(&0)
+                    || c.strides.contains(&0)
+                    || c.dilations.contains(&0)
+                {
                     return Err(Error::new(format!(
                         "{what} '{}': zero groups, kernel size, stride or dilation",
                         c.name
@@ -88,8 +99,7 @@ pub fn validate(p: &Program) -> Result<()> {
         }
     }
     for (i, s) in p.cpu_segments.iter().enumerate() {
-        let g = parse_graph(&s.graph)
-            .map_err(|e| Error::new(format!("CPU segment #{i}: {e}")))?;
+        let g = parse_graph(&s.graph).map_err(|e| Error::new(format!("CPU segment #{i}: {e}")))?;
         if g.inputs().len() != s.inputs.len() || g.outputs().len() != s.outputs.len() {
             return Err(Error::new(format!(
                 "CPU segment #{i}: its graph has {} inputs and {} outputs, the segment binds {} and {}",

@@ -359,6 +359,25 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             );
             (fb::Command::Concat, off.as_union_value())
         }
+        Command::Reduce(r) => {
+            let name = b.create_string(&r.name);
+            let axes = b.create_vector(&ids(&r.axes));
+            let off = fb::Reduce::create(
+                b,
+                &fb::ReduceArgs {
+                    name: Some(name),
+                    input: r.input as u32,
+                    output: r.output as u32,
+                    axes: Some(axes),
+                    input_zero_point: r.input_zero_point,
+                    output_zero_point: r.output_zero_point,
+                    requant: Some(&requant(&r.requant)),
+                    act_min: r.act_min,
+                    act_max: r.act_max,
+                },
+            );
+            (fb::Command::Reduce, off.as_union_value())
+        }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(
                 b,

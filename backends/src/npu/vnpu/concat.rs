@@ -25,7 +25,23 @@ pub fn concat(
             ));
         }
         let row = t.shape[c.axis..].iter().product::<usize>() * esize;
-        parts.push((arena.bytes(t)?.to_vec(), row));
+        let bytes = arena.bytes(t)?.to_vec();
+        if bytes.len() != row * outer {
+            return Err(Error::at_node(
+                &c.name,
+                format!(
+                    "input '{}' does not match the output's outer dimensions",
+                    t.name
+                ),
+            ));
+        }
+        parts.push((bytes, row));
+    }
+    if parts.iter().map(|(b, _)| b.len()).sum::<usize>() != out.size {
+        return Err(Error::at_node(
+            &c.name,
+            "input sizes do not add up to the output",
+        ));
     }
     let mut res = Vec::with_capacity(out.size);
     for o in 0..outer {

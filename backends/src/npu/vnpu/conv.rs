@@ -10,7 +10,8 @@ use nnopt_compiler::{Error, Result};
 fn requantize(acc: i32, oc: usize, wb: &WeightBlock, st: &OutputStage) -> i32 {
     let acc = acc.wrapping_add(wb.bias[oc]);
     let r = wb.requant[oc];
-    (multiply_by_quantized_multiplier(acc, r.multiplier, r.shift) + st.output_zero_point)
+    multiply_by_quantized_multiplier(acc, r.multiplier, r.shift)
+        .wrapping_add(st.output_zero_point)
         .clamp(st.act_min, st.act_max)
 }
 
@@ -58,7 +59,7 @@ pub fn conv2d(
     let [_, oh, ow, cout] = dims(c.layout, os)?;
     let [kh, kw] = c.kernel;
     let groups = c.groups.max(1);
-    if cin % groups != 0 || cout % groups != 0 {
+    if !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
         return Err(Error::at_node(
             &c.name,
             "channels do not divide into groups",
@@ -92,8 +93,9 @@ pub fn conv2d(
                             let xb = b * xst[0] + iy as usize * xst[1] + ix as usize * xst[2];
                             let wbase = ((oc * kh + ky) * kw + kx) * cin_g;
                             for ic in 0..cin_g {
-                                let xv = x[xb + (base_c + ic) * xst[3]] - st.input_zero_point;
-                                let wv = wb.weights[wbase + ic] as i32 - wzp;
+                                let xv = x[xb + (base_c + ic) * xst[3]]
+                                    .wrapping_sub(st.input_zero_point);
+                                let wv = (wb.weights[wbase + ic] as i32).wrapping_sub(wzp);
                                 acc = acc.wrapping_add(wv.wrapping_mul(xv));
                             }
                         }
@@ -115,11 +117,11 @@ pub fn fully_connected(
     out_len: usize,
 ) -> Result<Vec<i32>> {
     let nout = wb.bias.len();
-    if nout == 0 || out_len % nout != 0 {
+    if nout == 0 || !out_len.is_multiple_of(nout) {
         return Err(Error::at_node(&c.name, "output does not match the weights"));
     }
     let batch = out_len / nout;
-    if x.len() % batch.max(1) != 0 {
+    if !x.len().is_multiple_of(batch.max(1)) {
         return Err(Error::at_node(
             &c.name,
             "input does not split into the batch",
@@ -135,7 +137,11 @@ pub fn fully_connected(
             let wrow = &wb.weights[j * k..(j + 1) * k];
             let wzp = wb.weight_zero_points[j];
             let acc = row.iter().zip(wrow).fold(0i32, |acc, (&xv, &wv)| {
-                acc.wrapping_add((wv as i32 - wzp).wrapping_mul(xv - st.input_zero_point))
+                acc.wrapping_add(
+                    (wv as i32)
+                        .wrapping_sub(wzp)
+                        .wrapping_mul(xv.wrapping_sub(st.input_zero_point)),
+                )
             });
             out[i * nout + j] = requantize(acc, j, wb, st);
         }

@@ -66,8 +66,8 @@ pub fn elementwise(
                 input_b,
                 output,
             } => {
-                let x1 = (a[i] - za).wrapping_mul(1 << left_shift);
-                let x2 = (b[j] - zb).wrapping_mul(1 << left_shift);
+                let x1 = a[i].wrapping_sub(za).wrapping_mul(1 << left_shift);
+                let x2 = b[j].wrapping_sub(zb).wrapping_mul(1 << left_shift);
                 let y1 = mbqm(x1, input_a.multiplier, input_a.shift);
                 let y2 = mbqm(x2, input_b.multiplier, input_b.shift);
                 let raw = if subtract {
@@ -78,11 +78,11 @@ pub fn elementwise(
                 mbqm(raw, output.multiplier, output.shift)
             }
             ElementwiseKind::Mul { output } => {
-                let p = (a[i] - za).wrapping_mul(b[j] - zb);
+                let p = a[i].wrapping_sub(za).wrapping_mul(b[j].wrapping_sub(zb));
                 mbqm(p, output.multiplier, output.shift)
             }
         };
-        (v + zo).clamp(c.act_min, c.act_max)
+        v.wrapping_add(zo).clamp(c.act_min, c.act_max)
     };
     Ok(pairs.into_iter().map(f).collect())
 }

@@ -4,6 +4,7 @@
 //! lowered graph.
 
 mod arena;
+mod checks;
 mod concat;
 mod conv;
 mod cpu;
@@ -26,6 +27,7 @@ pub fn run(p: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             inputs.len()
         )));
     }
+    checks::check(p)?;
     let segments = cpu::parse_segments(p)?;
     let mut arena = Arena::new(p.arena_size);
     for (b, x) in p.inputs.iter().zip(inputs) {
@@ -102,6 +104,11 @@ fn step(
             let (x, o) = (tensor(p, pl.input)?, tensor(p, pl.output)?);
             let r = pool::pool(pl, &arena.ints(x)?, &x.shape, &o.shape)?;
             arena.set_ints(o, &r).map_err(|e| e.in_node(&pl.name))
+        }
+        Command::Reduce(rd) => {
+            let (x, o) = (tensor(p, rd.input)?, tensor(p, rd.output)?);
+            let r = pool::reduce(rd, &arena.ints(x)?, &x.shape, o.num_elements())?;
+            arena.set_ints(o, &r).map_err(|e| e.in_node(&rd.name))
         }
         Command::Concat(cc) => {
             let ins = cc

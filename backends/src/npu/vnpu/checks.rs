@@ -1,0 +1,64 @@
+//! Parameter checks run before execution, so that a corrupt program is an error and never
+//! a panic in the integer kernels (inverted clamps, shifts past the word size).
+
+use crate::npu::program::{Command, ElementwiseKind, Program, Requant};
+use nnopt_compiler::{Error, Result};
+
+fn requant_ok(r: &Requant) -> bool {
+    (-31..=31).contains(&r.shift)
+}
+
+fn clamp_ok(name: &str, lo: i32, hi: i32) -> Result<()> {
+    if lo > hi {
+        return Err(Error::at_node(
+            name,
+            format!("activation clamp [{lo}, {hi}] is empty"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every command's fixed-point parameters and clamps.
+pub fn check(p: &Program) -> Result<()> {
+    for (i, w) in p.weights.iter().enumerate() {
+        if !w.requant.iter().all(requant_ok) {
+            return Err(Error::new(format!(
+                "weight block {i}: requantization shift out of range"
+            )));
+        }
+    }
+    for c in &p.commands {
+        match c {
+            Command::Conv2d(cv) => clamp_ok(&cv.name, cv.stage.act_min, cv.stage.act_max)?,
+            Command::FullyConnected(fc) => clamp_ok(&fc.name, fc.stage.act_min, fc.stage.act_max)?,
+            Command::Pool(pl) => clamp_ok(&pl.name, pl.act_min, pl.act_max)?,
+            Command::Reduce(r) => {
+                clamp_ok(&r.name, r.act_min, r.act_max)?;
+                if !requant_ok(&r.requant) {
+                    return Err(Error::at_node(&r.name, "requantization shift out of range"));
+                }
+            }
+            Command::Elementwise(e) => {
+                clamp_ok(&e.name, e.act_min, e.act_max)?;
+                let ok = match e.kind {
+                    ElementwiseKind::AddSub {
+                        left_shift,
+                        input_a,
+                        input_b,
+                        output,
+                        ..
+                    } => {
+                        (0..=31).contains(&left_shift)
+                            && [input_a, input_b, output].iter().all(requant_ok)
+                    }
+                    ElementwiseKind::Mul { output } => requant_ok(&output),
+                };
+                if !ok {
+                    return Err(Error::at_node(&e.name, "shift out of range"));
+                }
+            }
+            Command::Concat(_) | Command::Cpu { .. } => {}
+        }
+    }
+    Ok(())
+}

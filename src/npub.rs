@@ -1,0 +1,131 @@
+//! Loading `.npub` NPU binaries and describing them (`nnopt inspect out.npub`).
+
+use nnopt_backends::npu::binary::{self, TargetInfo};
+use nnopt_backends::npu::{Command, IoBinding, Program};
+use nnopt_compiler::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+/// File extension of NPU binaries.
+pub const EXTENSION: &str = "npub";
+
+/// Whether `path` names an NPU binary.
+pub fn is_npub(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == EXTENSION)
+}
+
+/// Reads and verifies an NPU binary.
+pub fn load(path: &Path) -> Result<(Program, TargetInfo, usize)> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+    let (p, t) = binary::read(&bytes).map_err(|e| e.in_file(path))?;
+    Ok((p, t, bytes.len()))
+}
+
+/// What `inspect` reports about a binary.
+#[derive(Serialize)]
+pub struct Description<'a> {
+    pub name: &'a str,
+    pub format: String,
+    pub target: &'a str,
+    pub bytes: usize,
+    pub arena_bytes: usize,
+    pub inputs: Vec<IoSummary>,
+    pub outputs: Vec<IoSummary>,
+    pub commands: BTreeMap<&'static str, usize>,
+    pub weight_blocks: usize,
+    pub weight_values: usize,
+    pub cpu_segments: Vec<Vec<String>>,
+}
+
+/// One input or output of a binary.
+#[derive(Serialize)]
+pub struct IoSummary {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    /// Conversion at the boundary (`none`, `quantize`, `dequantize`).
+    pub conversion: String,
+}
+
+fn io(b: &IoBinding) -> IoSummary {
+    let conversion = serde_json::to_value(b.conversion)
+        .ok()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    IoSummary {
+        name: b.name.clone(),
+        dtype: b.dtype.to_string(),
+        shape: b.shape.clone(),
+        conversion,
+    }
+}
+
+/// Describes a loaded binary.
+pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Description<'a> {
+    let mut commands = BTreeMap::new();
+    for c in &p.commands {
+        *commands.entry(c.kind_name()).or_insert(0) += 1;
+    }
+    Description {
+        name: &p.name,
+        format: format!("{}.{}", binary::FORMAT_MAJOR, binary::FORMAT_MINOR),
+        target: &t.name,
+        bytes,
+        arena_bytes: p.arena_size,
+        inputs: p.inputs.iter().map(io).collect(),
+        outputs: p.outputs.iter().map(io).collect(),
+        commands,
+        weight_blocks: p.weights.len(),
+        weight_values: p.weights.iter().map(|w| w.weights.len()).sum(),
+        cpu_segments: p
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Cpu { segment } => p.cpu_segments.get(*segment).map(|s| s.nodes.clone()),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// The text form of a description.
+pub fn render(d: &Description<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "NPU binary '{}' (format {}, target {}, {} bytes)",
+        d.name, d.format, d.target, d.bytes
+    );
+    let _ = writeln!(s, "arena: {} bytes", d.arena_bytes);
+    for (what, list) in [("input", &d.inputs), ("output", &d.outputs)] {
+        for b in list {
+            let _ = writeln!(
+                s,
+                "{what} {}: {}{:?} ({})",
+                b.name, b.dtype, b.shape, b.conversion
+            );
+        }
+    }
+    let cmds: Vec<String> = d
+        .commands
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect();
+    let _ = writeln!(s, "commands: {}", cmds.join(", "));
+    let _ = writeln!(
+        s,
+        "weights: {} blocks, {} int8 values",
+        d.weight_blocks, d.weight_values
+    );
+    for (i, seg) in d.cpu_segments.iter().enumerate() {
+        let _ = writeln!(s, "CPU segment {i}: {}", seg.join(", "));
+    }
+    s
+}
