@@ -88,7 +88,7 @@ fn parse_range(s: &str) -> std::result::Result<(f32, f32), String> {
             .map_err(|e| format!("'{x}' is not a number: {e}"))
     };
     let (lo, hi) = (num(lo)?, num(hi)?);
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         return Err(format!("expected LO < HI, got {lo},{hi}"));
     }
     Ok((lo, hi))
@@ -253,7 +253,7 @@ fn split_samples(t: Tensor, ty: &TensorType) -> Result<Vec<Tensor>> {
     let s = t.shape();
     let per: usize = ty.num_elements();
     let same_tail = s.len() == ty.shape.len() && s[1..] == ty.shape[1..];
-    if per == 0 || !same_tail || t.len() % per != 0 {
+    if per == 0 || !same_tail || !t.len().is_multiple_of(per) {
         return Err(Error::new(format!(
             "calibration data of shape {s:?} does not stack samples of the input {ty}"
         )));
@@ -297,7 +297,7 @@ fn image_values(
     };
     let mean = per_channel(&args.mean, "mean", 0.0)?;
     let std = per_channel(&args.std, "std", 1.0)?;
-    if std.iter().any(|&v| v == 0.0) {
+    if std.contains(&0.0) {
         return Err(Error::new("--std must not be zero"));
     }
     let resized = img.resize_exact(w as u32, h as u32, FilterType::Triangle);

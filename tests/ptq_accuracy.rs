@@ -48,7 +48,7 @@ fn load_digits(dir: &Path) -> Digits {
 }
 
 fn is_calibration_row(i: usize) -> bool {
-    i % 5 == 0
+    i.is_multiple_of(5)
 }
 
 fn argmax(t: &Tensor) -> i64 {

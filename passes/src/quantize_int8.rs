@@ -208,7 +208,7 @@ impl QuantizeInt8 {
         };
         options.check()?;
         let [lo, hi] = o.input_range;
-        if o.samples == 0 || !(lo < hi) {
+        if o.samples == 0 || lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
             return Err(Error::new(
                 "samples must be positive and input_range increasing",
             ));
