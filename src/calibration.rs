@@ -344,3 +344,84 @@ fn image_values(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::npy::write_npy;
+    use nnopt_compiler::ir::text::parse_graph;
+
+    const NHWC: &str = r#"graph "g"(%x) {
+  %x: f32[1,2,2,3] = input
+  %y: f32[1,2,2,3] = activation {"act":"relu"}(%x)
+  return %y
+}
+"#;
+
+    fn args(paths: Vec<PathBuf>) -> CalibrationArgs {
+        CalibrationArgs {
+            calibration: paths,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stacked_npy_splits_into_samples_and_respects_the_limit() {
+        let g = parse_graph(NHWC).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let v: Vec<f64> = (0..36).map(|i| i as f64).collect();
+        write_npy(
+            &p,
+            &Tensor::from_f64s(DType::F32, &[3, 2, 2, 3], &v).unwrap(),
+        )
+        .unwrap();
+        let c = load_calibration(&g, &args(vec![p.clone()])).unwrap();
+        assert_eq!(c.samples.len(), 3);
+        assert!(!c.synthetic);
+        assert_eq!(c.samples[2][0].to_f64_vec()[0], 24.0);
+        let mut limited = args(vec![p.clone()]);
+        limited.calibration_samples = 2;
+        assert_eq!(load_calibration(&g, &limited).unwrap().samples.len(), 2);
+        let wrong = dir.path().join("bad.npy");
+        write_npy(&wrong, &Tensor::zeros(DType::F32, &[2, 3, 3])).unwrap();
+        let err = load_calibration(&g, &args(vec![wrong])).unwrap_err();
+        assert!(err.to_string().contains("does not stack samples"), "{err}");
+        let err = load_calibration(&g, &args(vec![p.clone(), p])).unwrap_err();
+        assert!(err.to_string().contains("one per input"), "{err}");
+    }
+
+    #[test]
+    fn images_are_resized_and_normalized() {
+        let g = parse_graph(NHWC).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let img = image::RgbImage::from_fn(4, 4, |_, _| image::Rgb([255, 0, 51]));
+        img.save(dir.path().join("a.png")).unwrap();
+        let mut a = args(vec![dir.path().to_path_buf()]);
+        a.pixel_range = (-1.0, 1.0);
+        a.bgr = true;
+        let c = load_calibration(&g, &a).unwrap();
+        assert_eq!(c.samples.len(), 1);
+        // BGR of (255, 0, 51) mapped onto [-1, 1]: 51 -> -0.6, 0 -> -1, 255 -> 1.
+        let v = c.samples[0][0].to_f64_vec();
+        assert!(
+            (v[0] + 0.6).abs() < 1e-6 && v[1] == -1.0 && v[2] == 1.0,
+            "{v:?}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let err = load_calibration(&g, &args(vec![empty.path().to_path_buf()])).unwrap_err();
+        assert!(err.to_string().contains("no .npy, .png or .jpg"), "{err}");
+    }
+
+    #[test]
+    fn no_data_means_synthetic_samples_with_a_warning() {
+        let mut g = parse_graph(NHWC).unwrap();
+        let report = quantize(&mut g, &CalibrationArgs::default()).unwrap();
+        assert!(report.synthetic && report.samples == SYNTHETIC_SAMPLES);
+        assert!(report
+            .to_string()
+            .contains("warning: no calibration data given"));
+        assert_eq!(parse_range("-1, 1"), Ok((-1.0, 1.0)));
+        assert!(parse_range("1,0").is_err() && parse_method("max").is_err());
+    }
+}
