@@ -246,3 +246,21 @@ fn quantize_int8_tiny_cnn() {
     assert!(report.already_quantized);
     assert_eq!(print_graph(&again, &opts), print_graph(&after, &opts));
 }
+
+#[test]
+fn quantize_int8_pass_from_a_pipeline_uses_synthetic_calibration() {
+    let options: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("{method: mse, samples: 2, input_range: [-1.0, 1.0]}").unwrap();
+    let pass = registry()
+        .create("quantize-int8", &options)
+        .expect("options parse");
+    let mut g = parse_graph(TINY_CNN).expect("parses");
+    assert!(pass.run(&mut g).expect("quantizes"));
+    verify(&g).expect("verifies");
+    assert!(print_graph(&g, &PrintOptions::default()).contains("quantize"));
+    assert!(!pass.run(&mut g).expect("runs"), "already quantized");
+    for bad in ["{method: median}", "{percentile: 20}", "{samples: 0}"] {
+        let o: serde_yaml_ng::Value = serde_yaml_ng::from_str(bad).unwrap();
+        assert!(registry().create("quantize-int8", &o).is_err(), "{bad}");
+    }
+}
