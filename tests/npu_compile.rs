@@ -24,6 +24,7 @@ fn options() -> NpuOptions {
     NpuOptions {
         target: Target::preset("npu").unwrap(),
         cpu_fallback: true,
+        calibration: Default::default(),
     }
 }
 

@@ -8,7 +8,11 @@ use common::*;
 fn readme_compile_and_run_the_bundled_int8_model() {
     let dir = tempdir();
     let model = dir.path().join("digits_cnn_int8.tflite");
-    std::fs::copy(repo().join("examples/models/digits_cnn_int8.tflite"), &model).unwrap();
+    std::fs::copy(
+        repo().join("examples/models/digits_cnn_int8.tflite"),
+        &model,
+    )
+    .unwrap();
     let report = dir.path().join("report.html");
     let table = nnopt_ok(&[
         "compile",
@@ -18,13 +22,21 @@ fn readme_compile_and_run_the_bundled_int8_model() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    assert!(table.contains("NPU:") && table.contains("conv2d"), "{table}");
+    assert!(
+        table.contains("NPU:") && table.contains("conv2d"),
+        "{table}"
+    );
     assert!(std::fs::read_to_string(&report).unwrap().contains("<svg"));
     let x = dir.path().join("x.npy");
     let zeros = nnopt::compiler::ir::Tensor::I8(ndarray::ArrayD::zeros(vec![2, 8, 8, 1]));
     nnopt::npy::write_npy(&x, &zeros).unwrap();
     let npub = dir.path().join("digits_cnn_int8.npub");
-    let out = nnopt_ok(&["run", npub.to_str().unwrap(), "--input", x.to_str().unwrap()]);
+    let out = nnopt_ok(&[
+        "run",
+        npub.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+    ]);
     assert!(out.contains("[2, 10]"), "{out}");
 }
 
