@@ -186,3 +186,62 @@ fn digits_onnx_nchw_int8_matches_tensorflow() {
     quantize_int8(&mut g, &calib, &QuantizeOptions::default()).expect("quantizes");
     assert_int8_form(&g);
 }
+
+/// `nnopt compile --target npu --calibration calib.npy` on the float digits model: the
+/// binary, run on the virtual NPU over the held-out rows, is at least as accurate as
+/// TensorFlow's int8 model and agrees with FP32 on at least 99 % of them.
+#[test]
+fn float_digits_compiled_to_npu_keep_accuracy() {
+    use nnopt::backends::npu::{binary, target::Target, vnpu};
+    use nnopt::compile::{compile_npu, NpuOptions};
+    let Some(dir) = common::require(&common::testdata().join("digits")) else {
+        return;
+    };
+    let model = common::repo().join("examples/models/digits_cnn_float.tflite");
+    let float = nnopt::load_model(&model).expect("float digits model");
+    let d = load_digits(&dir);
+    let (calib_rows, held): (Vec<usize>, Vec<usize>) =
+        (0..d.images.len()).partition(|&i| is_calibration_row(i));
+    let views: Vec<_> = calib_rows
+        .iter()
+        .map(|&i| d.images[i].as_f32().expect("f32").view())
+        .collect();
+    let stacked = ndarray::concatenate(Axis(0), &views).expect("same shapes");
+    let tmp = common::tempdir();
+    let calib = tmp.path().join("calib.npy");
+    nnopt::npy::write_npy(&calib, &Tensor::F32(stacked)).expect("write calibration");
+    let opts = NpuOptions {
+        target: Target::preset("npu").unwrap(),
+        cpu_fallback: true,
+        calibration: nnopt::calibration::CalibrationArgs {
+            calibration: vec![calib],
+            ..Default::default()
+        },
+    };
+    let c = compile_npu(float.clone(), &opts).expect("compiles");
+    assert!(c.quantization.warnings.is_empty(), "{:?}", c.quantization.warnings);
+    assert!(c.lowering.fallbacks.is_empty(), "{:?}", c.lowering.fallbacks);
+    let (p, _) = binary::read(&c.binary).expect("binary reads back");
+    let held_images: Vec<&Tensor> = held.iter().map(|&i| &d.images[i]).collect();
+    let npu: Vec<i64> = held_images
+        .iter()
+        .map(|x| argmax(&vnpu::run(&p, &[(*x).clone()]).expect("runs")[0]))
+        .collect();
+    let fp32 = predict(&float, &held_images, &|x| x.clone());
+    let n = held.len();
+    let correct = |pred: &[i64]| {
+        held.iter()
+            .zip(pred)
+            .filter(|(&i, &p)| d.labels[i] == p)
+            .count()
+    };
+    let tf: Vec<i64> = held.iter().map(|&i| d.tf_int8_pred[i]).collect();
+    let (acc, tf_acc) = (fraction(correct(&npu), n), fraction(correct(&tf), n));
+    let agree = fraction(npu.iter().zip(&fp32).filter(|(a, b)| a == b).count(), n);
+    println!(
+        "digits_cnn_float on the virtual NPU: top-1 {acc:.4} (TensorFlow int8 {tf_acc:.4}, FP32 {:.4}), agreement with FP32 {agree:.4}",
+        fraction(correct(&fp32), n)
+    );
+    assert!(acc >= tf_acc, "NPU accuracy {acc} below TensorFlow int8's {tf_acc}");
+    assert!(agree >= 0.99, "agreement with FP32 {agree}");
+}
