@@ -113,6 +113,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel
+    /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
+    /// float TFLite; NCHW (ONNX) graphs are converted to NHWC.
+    #[command(
+        after_help = "Examples:\n  nnopt export model_int8.onnx -o model_int8.tflite\n  nnopt export model.tflite --int8 -o model_int8.tflite"
+    )]
+    Export {
+        /// Model file (.onnx, .tflite, or .nnir IR text).
+        file: PathBuf,
+        /// Write an int8 model (float models need the int8 quantizer for this).
+        #[arg(long)]
+        int8: bool,
+        /// Calibration inputs for --int8 on a float model (.npy, one per model input).
+        #[arg(long, value_name = "FILE.npy")]
+        calibration: Vec<PathBuf>,
+        /// Output .tflite file.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// List the passes that pipelines can name, and print the default pipeline.
     Passes,
 }
@@ -186,6 +205,12 @@ pub fn main() -> Result<()> {
             };
             compile(&file, &opts, output.as_deref(), report.as_deref(), json)
         }
+        Command::Export {
+            file,
+            int8,
+            calibration,
+            output,
+        } => export(&file, int8, &calibration, &output),
         Command::Passes => {
             for (name, description) in nnopt::passes::registry().list() {
                 println!("{name:<24} {description}");
@@ -338,6 +363,27 @@ fn opt(
             write_atomically(p, &bytes)
         }
     }
+}
+
+fn export(file: &Path, int8: bool, calibration: &[PathBuf], output: &Path) -> Result<()> {
+    if !calibration.is_empty() && !int8 {
+        return Err(Error::new("--calibration only applies with --int8"));
+    }
+    let mut g = nnopt::load_model(file)?;
+    nnopt::optimize(&mut g, None, &RunOptions::default()).map_err(|e| e.in_file(file))?;
+    if int8 && !nnopt::export::is_quantized(&g) {
+        // INTEGRATION POINT (int8 PTQ): run the `quantize-int8` pass here with the
+        // --calibration inputs once it is merged, then export the quantized graph.
+        return Err(Error::new(
+            "--int8 needs a quantized model: this build has no int8 quantizer, so pass an \
+             already-quantized model (e.g. an int8 .tflite or a QDQ .onnx)",
+        )
+        .in_file(file));
+    }
+    let bytes = nnopt::backends::tflite::export_tflite(&g).map_err(|e| e.in_file(file))?;
+    write_atomically(output, &bytes)?;
+    println!("wrote {} ({} bytes)", output.display(), bytes.len());
+    Ok(())
 }
 
 fn compile(

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod compile;
+pub mod export;
 pub mod npu_report;
 pub mod npub;
 pub mod npy;
