@@ -1,9 +1,9 @@
 //! NCHW to NHWC bookkeeping: the permutations between the two layouts, axis remapping,
 //! and transposed copies of constant data.
 
+use ndarray::IxDyn;
 use nnopt_compiler::ir::{QuantParams, Tensor};
 use nnopt_compiler::{map_tensor_same, Error, Result};
-use ndarray::IxDyn;
 
 /// Permutation taking an NCHW value to NHWC storage (`storage[i] = logical[TO_NHWC[i]]`).
 pub const TO_NHWC: [usize; 4] = [0, 2, 3, 1];

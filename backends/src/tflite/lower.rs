@@ -50,7 +50,13 @@ pub fn lower(g: &Graph) -> Result<ModelDef> {
         let value = g.value(v);
         check_dtype(&value.ty).map_err(|e| e.in_node(&value.name))?;
         let t = l.new_tensor(&value.name, value.ty.clone(), None);
-        l.values.insert(v, Stored { tensor: t, nhwc: false });
+        l.values.insert(
+            v,
+            Stored {
+                tensor: t,
+                nhwc: false,
+            },
+        );
         l.m.inputs.push(t);
     }
     for n in order {
@@ -314,7 +320,12 @@ impl<'g> Lowerer<'g> {
                 let ty = self.m.ty(out).clone();
                 let name = format!("{}_pre_act", self.node);
                 let mid = self.new_tensor(&name, ty, None);
-                self.op(code, ins, vec![mid], options(fb::ActivationFunctionType::NONE));
+                self.op(
+                    code,
+                    ins,
+                    vec![mid],
+                    options(fb::ActivationFunctionType::NONE),
+                );
                 let (c, o) = ops_elementwise::activation_op(self, act)?;
                 self.op(c, vec![mid], vec![out], o);
             }

@@ -23,18 +23,47 @@ pub enum Options {
     Sub(fb::ActivationFunctionType),
     Mul(fb::ActivationFunctionType),
     Div(fb::ActivationFunctionType),
-    Reducer { keep_dims: bool },
-    Softmax { beta: f32 },
-    Concatenation { axis: i32, activation: fb::ActivationFunctionType },
-    Reshape { new_shape: Vec<i32> },
-    ResizeBilinear { align_corners: bool, half_pixel_centers: bool },
-    ResizeNearest { align_corners: bool, half_pixel_centers: bool },
-    LeakyRelu { alpha: f32 },
-    Gather { axis: i32 },
-    SplitV { num_splits: i32 },
-    StridedSlice { begin_mask: i32, end_mask: i32 },
-    DepthToSpace { block_size: i32 },
-    BatchMatMul { adj_x: bool, adj_y: bool },
+    Reducer {
+        keep_dims: bool,
+    },
+    Softmax {
+        beta: f32,
+    },
+    Concatenation {
+        axis: i32,
+        activation: fb::ActivationFunctionType,
+    },
+    Reshape {
+        new_shape: Vec<i32>,
+    },
+    ResizeBilinear {
+        align_corners: bool,
+        half_pixel_centers: bool,
+    },
+    ResizeNearest {
+        align_corners: bool,
+        half_pixel_centers: bool,
+    },
+    LeakyRelu {
+        alpha: f32,
+    },
+    Gather {
+        axis: i32,
+    },
+    SplitV {
+        num_splits: i32,
+    },
+    StridedSlice {
+        begin_mask: i32,
+        end_mask: i32,
+    },
+    DepthToSpace {
+        block_size: i32,
+    },
+    BatchMatMul {
+        adj_x: bool,
+        adj_y: bool,
+    },
     Empty(EmptyOptions),
 }
 

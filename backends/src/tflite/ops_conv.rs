@@ -5,7 +5,9 @@ use super::layout::{permute, permute_quant, permute_tensor, TO_NHWC};
 use super::lower::Lowerer;
 use super::model::{EmptyOptions, Options};
 use nnopt_compiler::import::tflite::schema as fb;
-use nnopt_compiler::ir::{ConvAttrs, Layout, NodeIndex, Op, PoolKind, TensorType, ValueRef};
+use nnopt_compiler::ir::{
+    ConvAttrs, Layout, NodeIndex, Op, PoolKind, Tensor, TensorType, ValueRef,
+};
 use nnopt_compiler::Result;
 
 /// Output length of one axis for VALID / SAME padding, as TFLite computes it.
@@ -53,17 +55,19 @@ pub fn conv(l: &mut Lowerer<'_>, n: NodeIndex, a: &ConvAttrs) -> Result<()> {
         l.logical(ins[0])?
     };
     let xs = l.m.ty(x).shape.clone();
-    let w = l
-        .g
-        .const_value(ins[1])
-        .ok_or_else(|| l.err("convolution weights must be constant"))?;
+    let w =
+        l.g.const_value(ins[1])
+            .ok_or_else(|| l.err("convolution weights must be constant"))?;
     let wty = l.ty(ins[1]);
     if xs.len() != 4 || wty.shape.len() != 4 {
         return Err(l.err("only 2-D convolutions have a TFLite operator"));
     }
     // Weights to OHWI.
     let (w, wq) = if nchw {
-        (permute_tensor(w, &TO_NHWC), permute_quant(&wty.quant, &TO_NHWC))
+        (
+            permute_tensor(w, &TO_NHWC),
+            permute_quant(&wty.quant, &TO_NHWC),
+        )
     } else {
         (w.clone(), wty.quant.clone())
     };
@@ -104,7 +108,10 @@ pub fn conv(l: &mut Lowerer<'_>, n: NodeIndex, a: &ConvAttrs) -> Result<()> {
     if let Some(&b) = ins.get(2) {
         operands.push(l.logical(b)?);
     }
-    let (sh, sw) = (i32_of(a.strides[0], "stride", l)?, i32_of(a.strides[1], "stride", l)?);
+    let (sh, sw) = (
+        i32_of(a.strides[0], "stride", l)?,
+        i32_of(a.strides[1], "stride", l)?,
+    );
     let (dh, dw) = (
         i32_of(a.dilations[0], "dilation", l)?,
         i32_of(a.dilations[1], "dilation", l)?,
@@ -177,23 +184,37 @@ pub fn fully_connected(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         unreachable!("dispatched on Gemm")
     };
     let ins = l.g.node_inputs(n);
-    if alpha != 1.0 || (beta != 1.0 && ins.len() > 2) || trans_a {
-        return Err(l.err(
-            "only Gemm with alpha = beta = 1 and an untransposed A maps to FULLY_CONNECTED",
-        ));
+    if trans_a {
+        return Err(l.err("Gemm with a transposed A has no FULLY_CONNECTED form"));
     }
     let x = l.logical(ins[0])?;
-    let w = l
-        .g
-        .const_value(ins[1])
-        .ok_or_else(|| l.err("FULLY_CONNECTED needs constant weights"))?;
+    let w =
+        l.g.const_value(ins[1])
+            .ok_or_else(|| l.err("FULLY_CONNECTED needs constant weights"))?;
     let wty = l.ty(ins[1]);
-    let wt = if trans_b {
+    // alpha and beta fold into float constants; quantized ones must not need them.
+    let scale = |t: &Tensor, k: f32| -> Option<Tensor> {
+        match t {
+            Tensor::F32(a) => Some(Tensor::F32(a.mapv(|v| v * k))),
+            _ => None,
+        }
+    };
+    let wt = if trans_b && alpha == 1.0 {
         l.logical(ins[1])?
     } else {
-        let t = permute_tensor(w, &[1, 0]);
-        let ty = t.tensor_type().with_quant(permute_quant(&wty.quant, &[1, 0]));
-        let name = format!("{}_transposed", l.g.value(ins[1]).name);
+        let t = if trans_b {
+            w.clone()
+        } else {
+            permute_tensor(w, &[1, 0])
+        };
+        let t = if alpha == 1.0 {
+            t
+        } else {
+            scale(&t, alpha).ok_or_else(|| l.err("Gemm alpha on integer weights"))?
+        };
+        let perm: &[usize] = if trans_b { &[0, 1] } else { &[1, 0] };
+        let ty = t.tensor_type().with_quant(permute_quant(&wty.quant, perm));
+        let name = format!("{}_fc", l.g.value(ins[1]).name);
         l.const_tensor(&name, &t, ty)
     };
     let mut operands = vec![x, wt];
@@ -204,12 +225,17 @@ pub fn fully_connected(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         let Some(data) = data else {
             return Err(l.err("the FULLY_CONNECTED bias must be a constant of [units] elements"));
         };
-        let b = if cty.shape == [o] {
+        let b = if cty.shape == [o] && beta == 1.0 {
             l.logical(c)?
         } else {
             let t = data.reshaped(&[o]).expect("element count checked");
+            let t = if beta == 1.0 {
+                t
+            } else {
+                scale(&t, beta).ok_or_else(|| l.err("Gemm beta on an integer bias"))?
+            };
             let ty = t.tensor_type().with_quant(cty.quant.clone());
-            let name = l.g.value(c).name.clone();
+            let name = format!("{}_fc", l.g.value(c).name);
             l.const_tensor(&name, &t, ty)
         };
         operands.push(b);
@@ -249,7 +275,11 @@ pub fn pool(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
     }
     let x_in = l.g.node_inputs(n)[0];
     let nchw = layout == Layout::Nchw;
-    let x = if nchw { l.nhwc(x_in)? } else { l.logical(x_in)? };
+    let x = if nchw {
+        l.nhwc(x_in)?
+    } else {
+        l.logical(x_in)?
+    };
     let xs = l.m.ty(x).shape.clone();
     let k = [kernel[0], kernel[1]];
     let s = [strides[0], strides[1]];

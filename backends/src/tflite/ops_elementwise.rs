@@ -89,11 +89,7 @@ pub fn activation_op(l: &Lowerer<'_>, a: Activation) -> Result<(fb::BuiltinOpera
             Some(F::RELU) => (B::RELU, Options::None),
             Some(F::RELU6) => (B::RELU6, Options::None),
             Some(F::RELU_N1_TO_1) => (B::RELU_N1_TO_1, Options::None),
-            _ => {
-                return Err(l.err(format!(
-                    "activation {other:?} has no TFLite operator"
-                )))
-            }
+            _ => return Err(l.err(format!("activation {other:?} has no TFLite operator"))),
         },
     })
 }
@@ -134,7 +130,11 @@ pub fn softmax(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
     let x = l.g.node_inputs(n)[0];
     let rank = l.ty(x).shape.len();
     let (axis, code, options) = match l.g.node(n).op {
-        Op::Softmax { axis, beta } => (axis, fb::BuiltinOperator::SOFTMAX, Options::Softmax { beta }),
+        Op::Softmax { axis, beta } => (
+            axis,
+            fb::BuiltinOperator::SOFTMAX,
+            Options::Softmax { beta },
+        ),
         Op::LogSoftmax { axis } => (
             axis,
             fb::BuiltinOperator::LOG_SOFTMAX,

@@ -214,8 +214,7 @@ pub fn pad(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
             }
             _ => value as f64,
         };
-        let t = Tensor::from_f64s(xty.dtype, &[1], &[raw])
-            .ok_or_else(|| l.err("bad pad value"))?;
+        let t = Tensor::from_f64s(xty.dtype, &[1], &[raw]).ok_or_else(|| l.err("bad pad value"))?;
         let ty = t.tensor_type().with_quant(xty.quant.clone());
         ins.push(l.const_tensor(&format!("{}/value", l.node), &t, ty));
         fb::BuiltinOperator::PADV2
@@ -285,7 +284,11 @@ pub fn resize(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         return Err(l.err("TFLite resizes only the spatial axes"));
     }
     if let Some(sc) = &scales {
-        let sc = if nchw { permute(sc, &TO_NHWC) } else { sc.clone() };
+        let sc = if nchw {
+            permute(sc, &TO_NHWC)
+        } else {
+            sc.clone()
+        };
         for a in 1..3 {
             if (sc[a] - out_s[a] as f32 / in_s[a] as f32).abs() > 1e-6 {
                 return Err(l.err("resize scales that differ from the size ratio"));

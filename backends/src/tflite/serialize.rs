@@ -303,19 +303,33 @@ fn empty(b: &mut FlatBufferBuilder<'_>, e: EmptyOptions) -> (fb::BuiltinOptions,
         };
     }
     match e {
-        EmptyOptions::Transpose => table!(T::TransposeOptions, TransposeOptions, TransposeOptionsArgs),
+        EmptyOptions::Transpose => {
+            table!(T::TransposeOptions, TransposeOptions, TransposeOptionsArgs)
+        }
         EmptyOptions::Pad => table!(T::PadOptions, PadOptions, PadOptionsArgs),
         EmptyOptions::PadV2 => table!(T::PadV2Options, PadV2Options, PadV2OptionsArgs),
         EmptyOptions::Quantize => table!(T::QuantizeOptions, QuantizeOptions, QuantizeOptionsArgs),
         EmptyOptions::Dequantize => {
-            table!(T::DequantizeOptions, DequantizeOptions, DequantizeOptionsArgs)
+            table!(
+                T::DequantizeOptions,
+                DequantizeOptions,
+                DequantizeOptionsArgs
+            )
         }
         EmptyOptions::Cast => table!(T::CastOptions, CastOptions, CastOptionsArgs),
         EmptyOptions::Maximum => {
-            table!(T::MaximumMinimumOptions, MaximumMinimumOptions, MaximumMinimumOptionsArgs)
+            table!(
+                T::MaximumMinimumOptions,
+                MaximumMinimumOptions,
+                MaximumMinimumOptionsArgs
+            )
         }
         EmptyOptions::LogSoftmax => {
-            table!(T::LogSoftmaxOptions, LogSoftmaxOptions, LogSoftmaxOptionsArgs)
+            table!(
+                T::LogSoftmaxOptions,
+                LogSoftmaxOptions,
+                LogSoftmaxOptionsArgs
+            )
         }
         EmptyOptions::HardSwish => {
             table!(T::HardSwishOptions, HardSwishOptions, HardSwishOptionsArgs)
