@@ -405,3 +405,41 @@ fn cli_export_writes_a_model_and_explains_missing_quantization() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("--int8 needs a quantized model"), "{err}");
 }
+
+/// Arm's Vela (ethos-u-vela) compiles exported int8 models with every operator on the NPU.
+#[test]
+fn exported_int8_models_compile_with_vela() {
+    let Some(vela) = require(&repo().join(".venv/bin/vela")) else {
+        return;
+    };
+    let dir = tempdir();
+    for m in INT8_MODELS {
+        let Some(path) = require(&shared().join("models").join(m)) else {
+            continue;
+        };
+        let g = import_file(&path);
+        let out = dir.path().join("exported.tflite");
+        std::fs::write(&out, export_tflite(&g).expect("export")).expect("written");
+        let r = Command::new(&vela)
+            .arg(&out)
+            .args(["--accelerator-config", "ethos-u55-256", "--output-dir"])
+            .arg(dir.path().join("vela"))
+            .output()
+            .expect("vela runs");
+        let text = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            r.status.success(),
+            "{m}: vela failed:\n{text}{}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let line = text
+            .lines()
+            .find(|l| l.contains("CPU operators"))
+            .unwrap_or_else(|| panic!("{m}: no operator summary in vela's output:\n{text}"));
+        println!("{m}: {line}");
+        assert!(
+            line.contains("= 0 "),
+            "{m}: vela left operators on the CPU: {line}"
+        );
+    }
+}
