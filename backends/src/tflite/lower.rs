@@ -309,27 +309,39 @@ impl<'g> Lowerer<'g> {
         act: Option<Activation>,
         options: impl FnOnce(fb::ActivationFunctionType) -> Options,
     ) -> Result<()> {
-        let out = self.define(n, 0, nhwc);
         let fused = act.and_then(fused_code);
         match act.filter(|_| fused.is_none()) {
             None => {
+                let out = self.define(n, 0, nhwc);
                 let f = fused.unwrap_or(fb::ActivationFunctionType::NONE);
                 self.op(code, ins, vec![out], options(f));
+                Ok(())
             }
             Some(act) => {
-                let ty = self.m.ty(out).clone();
-                let name = format!("{}_pre_act", self.node);
-                let mid = self.new_tensor(&name, ty, None);
-                self.op(
-                    code,
-                    ins,
-                    vec![mid],
-                    options(fb::ActivationFunctionType::NONE),
-                );
-                let (c, o) = ops_elementwise::activation_op(self, act)?;
-                self.op(c, vec![mid], vec![out], o);
+                let o = options(fb::ActivationFunctionType::NONE);
+                self.emit_then_activation(n, code, ins, nhwc, act, o)
             }
         }
+    }
+
+    /// Emits `code` into a temporary tensor, then activation `act` producing output 0 of
+    /// `n` (for activations an op cannot fuse).
+    pub fn emit_then_activation(
+        &mut self,
+        n: NodeIndex,
+        code: fb::BuiltinOperator,
+        ins: Vec<i32>,
+        nhwc: bool,
+        act: Activation,
+        options: Options,
+    ) -> Result<()> {
+        let out = self.define(n, 0, nhwc);
+        let ty = self.m.ty(out).clone();
+        let name = format!("{}_pre_act", self.node);
+        let mid = self.new_tensor(&name, ty, None);
+        self.op(code, ins, vec![mid], options);
+        let (c, o) = ops_elementwise::activation_op(self, act)?;
+        self.op(c, vec![mid], vec![out], o);
         Ok(())
     }
 }

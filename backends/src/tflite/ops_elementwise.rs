@@ -46,34 +46,14 @@ pub fn binary(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         Some(BinaryKind::Max) => (B::MAXIMUM, |_| Options::Empty(EmptyOptions::Maximum)),
         Some(BinaryKind::Min) => (B::MINIMUM, |_| Options::Empty(EmptyOptions::Maximum)),
     };
-    // MAXIMUM, MINIMUM and PRELU have no fused activation: emit_fused splits it off.
-    let act = match (code, act) {
-        (B::MAXIMUM | B::MINIMUM | B::PRELU, Some(a)) if fused_code(a).is_some() => {
-            return unfusable(l, n, code, ins, nhwc, a, opts)
+    // MAXIMUM, MINIMUM and PRELU have no fused-activation field.
+    match act {
+        Some(a) if matches!(code, B::MAXIMUM | B::MINIMUM | B::PRELU) => {
+            let o = opts(fb::ActivationFunctionType::NONE);
+            l.emit_then_activation(n, code, ins, nhwc, a, o)
         }
-        (_, a) => a,
-    };
-    l.emit_fused(n, code, ins, nhwc, act, opts)
-}
-
-/// An op without a fused-activation field followed by a separate activation operator.
-fn unfusable(
-    l: &mut Lowerer<'_>,
-    n: NodeIndex,
-    code: fb::BuiltinOperator,
-    ins: Vec<i32>,
-    nhwc: bool,
-    act: Activation,
-    opts: fn(fb::ActivationFunctionType) -> Options,
-) -> Result<()> {
-    let out = l.define(n, 0, nhwc);
-    let ty = l.m.ty(out).clone();
-    let name = format!("{}_pre_act", l.node);
-    let mid = l.new_tensor(&name, ty, None);
-    l.op(code, ins, vec![mid], opts(fb::ActivationFunctionType::NONE));
-    let (c, o) = activation_op(l, act)?;
-    l.op(c, vec![mid], vec![out], o);
-    Ok(())
+        _ => l.emit_fused(n, code, ins, nhwc, act, opts),
+    }
 }
 
 /// The standalone TFLite operator computing activation `a`.
