@@ -119,17 +119,17 @@ enum Command {
     /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
     /// float TFLite; NCHW (ONNX) graphs are converted to NHWC.
     #[command(
-        after_help = "Examples:\n  nnopt export model_int8.onnx -o model_int8.tflite\n  nnopt export model.tflite --int8 -o model_int8.tflite"
+        after_help = "Examples:\n  nnopt export model_int8.tflite -o copy.tflite\n  nnopt export model.onnx -o model.tflite                      # float TFLite\n  nnopt export model.onnx --int8 --calibration calib.npy -o model_int8.tflite"
     )]
     Export {
         /// Model file (.onnx, .tflite, or .nnir IR text).
         file: PathBuf,
-        /// Write an int8 model (float models need the int8 quantizer for this).
+        /// Write an int8 model: float models are quantized like `nnopt compile` does
+        /// (int8 post-training quantization with the calibration options below).
         #[arg(long)]
         int8: bool,
-        /// Calibration inputs for --int8 on a float model (.npy, one per model input).
-        #[arg(long, value_name = "FILE.npy")]
-        calibration: Vec<PathBuf>,
+        #[command(flatten)]
+        calibration: nnopt::calibration::CalibrationArgs,
         /// Output .tflite file.
         #[arg(long, short)]
         output: PathBuf,
@@ -369,20 +369,23 @@ fn opt(
     }
 }
 
-fn export(file: &Path, int8: bool, calibration: &[PathBuf], output: &Path) -> Result<()> {
-    if !calibration.is_empty() && !int8 {
-        return Err(Error::new("--calibration only applies with --int8"));
+fn export(
+    file: &Path,
+    int8: bool,
+    calibration: &nnopt::calibration::CalibrationArgs,
+    output: &Path,
+) -> Result<()> {
+    if !int8 && *calibration != nnopt::calibration::CalibrationArgs::default() {
+        return Err(Error::new("calibration options only apply with --int8"));
     }
     let mut g = nnopt::load_model(file)?;
     nnopt::optimize(&mut g, None, &RunOptions::default()).map_err(|e| e.in_file(file))?;
-    if int8 && !nnopt::export::is_quantized(&g) {
-        // INTEGRATION POINT (int8 PTQ): run the `quantize-int8` pass here with the
-        // --calibration inputs once it is merged, then export the quantized graph.
-        return Err(Error::new(
-            "--int8 needs a quantized model: this build has no int8 quantizer, so pass an \
-             already-quantized model (e.g. an int8 .tflite or a QDQ .onnx)",
-        )
-        .in_file(file));
+    if int8 {
+        let report =
+            nnopt::calibration::quantize(&mut g, calibration).map_err(|e| e.in_file(file))?;
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     let bytes = nnopt::backends::tflite::export_tflite(&g).map_err(|e| e.in_file(file))?;
     write_atomically(output, &bytes)?;

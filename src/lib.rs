@@ -14,7 +14,6 @@
 pub mod batch;
 pub mod calibration;
 pub mod compile;
-pub mod export;
 pub mod npu_report;
 pub mod npub;
 pub mod npy;

@@ -386,7 +386,7 @@ fn float_onnx_models_export_and_match_litert() {
 }
 
 #[test]
-fn cli_export_writes_a_model_and_explains_missing_quantization() {
+fn cli_export_writes_int8_and_quantizes_float_models() {
     let Some(model) = require(&shared().join("models/hello_world_int8.tflite")) else {
         return;
     };
@@ -396,14 +396,24 @@ fn cli_export_writes_a_model_and_explains_missing_quantization() {
     let o = out.to_str().expect("utf-8 path");
     nnopt_ok(&["export", m, "--int8", "-o", o]);
     let g = import_file(&out);
-    assert_eq!(g.inputs().len(), 1);
-    let Some(float) = require(&testdata().join("onnx/models/mlp_gemm.onnx")) else {
+    let src = import_file(&model);
+    let x = random_inputs(&src, 3);
+    assert_eq!(run(&g, &x).expect("runs"), run(&src, &x).expect("runs"));
+    // A float ONNX model: --int8 runs the int8 quantizer (random calibration here).
+    let Some(float) = require(&testdata().join("onnx/models/cnn_bn_pool_softmax.onnx")) else {
         return;
     };
-    let r = nnopt(&["export", float.to_str().expect("utf-8"), "--int8", "-o", o]);
-    assert!(!r.status.success());
-    let err = String::from_utf8_lossy(&r.stderr);
-    assert!(err.contains("--int8 needs a quantized model"), "{err}");
+    nnopt_ok(&["export", float.to_str().expect("utf-8"), "--int8", "-o", o]);
+    let q = import_file(&out);
+    let int8_ops = q
+        .node_indices()
+        .into_iter()
+        .filter(|&n| matches!(q.node(n).op, Op::Conv(_)))
+        .filter(|&n| q.node(n).outputs[0].ty.dtype == DType::I8)
+        .count();
+    assert!(int8_ops > 0, "no int8 convolution in the exported model");
+    let r = nnopt(&["export", m, "--calibration", m, "-o", o]);
+    assert!(!r.status.success(), "calibration without --int8 must fail");
 }
 
 /// Arm's Vela (ethos-u-vela) compiles exported int8 models with every operator on the NPU.
