@@ -453,3 +453,39 @@ fn exported_int8_models_compile_with_vela() {
         );
     }
 }
+
+/// Float models quantized by nnopt's int8 PTQ (as `nnopt export --int8` does) run in
+/// LiteRT bit-exact with nnopt's interpreter on the quantized graph; the ONNX one is NCHW.
+#[test]
+fn ptq_models_export_bit_exact_in_litert() {
+    let models = [
+        testdata().join("onnx/models/cnn_bn_pool_softmax.onnx"),
+        testdata().join("onnx/models/depthwise_conv.onnx"),
+        shared().join("models/generated/digits_cnn_float.tflite"),
+    ];
+    let Some(python) = python() else { return };
+    let dir = tempdir();
+    let mut failures = vec![];
+    for path in models {
+        let Some(path) = require(&path) else { continue };
+        let name = path.file_stem().and_then(|s| s.to_str()).expect("stem");
+        let mut g = nnopt::load_model(&path).expect("import");
+        nnopt::optimize(&mut g, None, &Default::default()).expect("optimize");
+        nnopt::calibration::quantize(&mut g, &Default::default()).expect("quantize");
+        let out = dir.path().join(format!("{name}_int8.tflite"));
+        std::fs::write(
+            &out,
+            export_tflite(&g).unwrap_or_else(|e| panic!("{name}: {e}")),
+        )
+        .expect("written");
+        for seed in 0..2 {
+            let x = random_inputs(&g, 40 + seed);
+            let want = run(&g, &x).expect("interpreter runs");
+            match litert_check(&python, dir.path(), &out, &x, &want, "ref", 0.0) {
+                Ok(line) => println!("{name} seed {seed}: {line}"),
+                Err(e) => failures.push(format!("{name} seed {seed}: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
