@@ -115,6 +115,25 @@ enum Command {
         #[command(flatten)]
         calibration: nnopt::calibration::CalibrationArgs,
     },
+    /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel
+    /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
+    /// float TFLite; NCHW (ONNX) graphs are converted to NHWC.
+    #[command(
+        after_help = "Examples:\n  nnopt export model_int8.tflite -o copy.tflite\n  nnopt export model.onnx -o model.tflite                      # float TFLite\n  nnopt export model.onnx --int8 --calibration calib.npy -o model_int8.tflite"
+    )]
+    Export {
+        /// Model file (.onnx, .tflite, or .nnir IR text).
+        file: PathBuf,
+        /// Write an int8 model: float models are quantized like `nnopt compile` does
+        /// (int8 post-training quantization with the calibration options below).
+        #[arg(long)]
+        int8: bool,
+        #[command(flatten)]
+        calibration: nnopt::calibration::CalibrationArgs,
+        /// Output .tflite file.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// List the passes that pipelines can name, and print the default pipeline.
     Passes,
 }
@@ -190,6 +209,12 @@ pub fn main() -> Result<()> {
             };
             compile(&file, &opts, output.as_deref(), report.as_deref(), json)
         }
+        Command::Export {
+            file,
+            int8,
+            calibration,
+            output,
+        } => export(&file, int8, &calibration, &output),
         Command::Passes => {
             for (name, description) in nnopt::passes::registry().list() {
                 println!("{name:<24} {description}");
@@ -342,6 +367,30 @@ fn opt(
             write_atomically(p, &bytes)
         }
     }
+}
+
+fn export(
+    file: &Path,
+    int8: bool,
+    calibration: &nnopt::calibration::CalibrationArgs,
+    output: &Path,
+) -> Result<()> {
+    if !int8 && *calibration != nnopt::calibration::CalibrationArgs::default() {
+        return Err(Error::new("calibration options only apply with --int8"));
+    }
+    let mut g = nnopt::load_model(file)?;
+    nnopt::optimize(&mut g, None, &RunOptions::default()).map_err(|e| e.in_file(file))?;
+    if int8 {
+        let report =
+            nnopt::calibration::quantize(&mut g, calibration).map_err(|e| e.in_file(file))?;
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let bytes = nnopt::backends::tflite::export_tflite(&g).map_err(|e| e.in_file(file))?;
+    write_atomically(output, &bytes)?;
+    println!("wrote {} ({} bytes)", output.display(), bytes.len());
+    Ok(())
 }
 
 fn compile(

@@ -1,4 +1,5 @@
-//! nnopt backends: ONNX export and the NPU.
+//! nnopt backends: ONNX and TFLite export, and the NPU.
 
 pub mod npu;
 pub mod onnx;
+pub mod tflite;

@@ -18,12 +18,15 @@ mod ops;
     clippy::pedantic
 )]
 #[rustfmt::skip]
-mod schema_generated;
+pub mod schema_generated;
 mod tensors;
 
 use crate::ir::{verify, Graph};
 use crate::Result;
 use schema_generated::tflite as fb;
+
+/// The flatc-generated TFLite schema (`schemas/tflite_schema.fbs`), for writers.
+pub use schema_generated::tflite as schema;
 
 /// Imports a TFLite model from its serialized bytes.
 pub fn import_tflite_bytes(bytes: &[u8], name: &str) -> Result<Graph> {
