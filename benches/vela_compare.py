@@ -7,7 +7,13 @@ For each model it runs, N times each and in the same session,
 and reports Vela's encoded weight bytes (`total_npu_encoded_weights` in its summary CSV),
 nnopt's `weight_encoded_bytes` (weights + biases + zero points + requantization
 parameters, losslessly coded), the median wall time of each (whole process, from spawn
-to exit) and the ratios nnopt / Vela. The goals are a byte ratio <= 0.85 and a time ratio
+to exit) and the ratios nnopt / Vela.
+
+Vela's `total_npu_encoded_weights` counts the weight streams only, not its per-channel
+bias and scale words (10 bytes per output channel), which nnopt's figure includes. So the
+table also gives Vela's whole read-only constant area (the `ethos-u` custom op's second
+input in Vela's output .tflite: encoded weights + biases + scales) and the like-for-like
+ratio against it. The goals are a byte ratio <= 0.85 and a time ratio
 <= 0.1; `--check` makes a missed goal an error (exit status 1).
 
 Vela is required: a missing `vela` is an error, not a skip.
@@ -30,6 +36,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    from ethosu.vela.tflite.Model import Model as TfliteModel
+except ImportError:  # reported by main(): Vela is required
+    TfliteModel = None
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO.parent / "shared" / "models"
@@ -99,6 +110,31 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     return ms, proc
 
 
+def vela_read_only_bytes(out_dir: str) -> int:
+    """Bytes of the constant data (weights, biases, scales) of Vela's output .tflite: the
+    second input of each `ethos-u` custom op."""
+    outputs = glob.glob(os.path.join(out_dir, "*_vela.tflite"))
+    if len(outputs) != 1:
+        raise BenchError(f"vela wrote {len(outputs)} output .tflite files in {out_dir}")
+    buf = Path(outputs[0]).read_bytes()
+    m = TfliteModel.GetRootAsModel(buf, 0)
+    buffers, ops = set(), 0
+    for s in range(m.SubgraphsLength()):
+        g = m.Subgraphs(s)
+        for o in range(g.OperatorsLength()):
+            op = g.Operators(o)
+            code = m.OperatorCodes(op.OpcodeIndex()).CustomCode()
+            if code != b"ethos-u":
+                continue
+            ops += 1
+            if op.InputsLength() < 2:
+                raise BenchError(f"{outputs[0]}: ethos-u op without a read-only input")
+            buffers.add(g.Tensors(op.Inputs(1)).Buffer())
+    if ops == 0:
+        raise BenchError(f"{outputs[0]}: no ethos-u op (Vela ran nothing on the NPU)")
+    return sum(m.Buffers(b).DataLength() for b in buffers)
+
+
 def run_vela(vela: str, model: Path, config: str, runs: int) -> dict:
     """Vela's encoded and original weight bytes and its median wall time."""
     times, sizes = [], set()
@@ -117,12 +153,18 @@ def run_vela(vela: str, model: Path, config: str, runs: int) -> dict:
                 (
                     int(float(row["total_npu_encoded_weights"])),
                     int(float(row["total_original_weights"])),
+                    vela_read_only_bytes(out),
                 )
             )
     if len(sizes) != 1:
         raise BenchError(f"vela's weight sizes for {model} vary between runs: {sizes}")
-    encoded, original = sizes.pop()
-    return {"encoded": encoded, "original": original, "ms": statistics.median(times)}
+    encoded, original, read_only = sizes.pop()
+    return {
+        "encoded": encoded,
+        "original": original,
+        "read_only": read_only,
+        "ms": statistics.median(times),
+    }
 
 
 def run_nnopt(nnopt: str, model: Path, target: str, runs: int) -> dict:
@@ -152,8 +194,9 @@ def run_nnopt(nnopt: str, model: Path, target: str, runs: int) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| model | Vela encoded B | nnopt encoded B | ratio | Vela ms | nnopt ms | time ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | Vela encoded B | nnopt encoded B | ratio | Vela ms | nnopt ms | time ratio "
+        "| Vela weights+scales B | ratio to it |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         bmark = "" if r["byte_ratio"] <= BYTE_GOAL else " ✗"
@@ -161,12 +204,15 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['model']} | {r['vela']['encoded']:,} | {r['nnopt']['encoded']:,} "
             f"| {r['byte_ratio']:.3f}{bmark} | {r['vela']['ms']:.0f} | {r['nnopt']['ms']:.1f} "
-            f"| {r['time_ratio']:.3f}{tmark} |"
+            f"| {r['time_ratio']:.3f}{tmark} | {r['vela']['read_only']:,} "
+            f"| {r['like_for_like_ratio']:.3f} |"
         )
     lines.append("")
     lines.append(
         f"Goals: ratio <= {BYTE_GOAL} and time ratio <= {TIME_GOAL} (✗ marks a miss). "
-        "Times are medians of whole-process wall times."
+        "Times are medians of whole-process wall times. Vela's encoded bytes exclude its "
+        "biases and scales (nnopt's include them); the last two columns compare with "
+        "Vela's whole constant area."
     )
     return "\n".join(lines)
 
@@ -187,6 +233,11 @@ def main() -> int:
         ap.error("--runs must be at least 1")
 
     try:
+        if TfliteModel is None:
+            raise BenchError(
+                "the ethosu.vela package is not importable by this Python: install "
+                "tools/requirements.txt (ethos-u-vela) into its environment"
+            )
         vela = find_vela(args.vela)
         nnopt = args.nnopt or build_nnopt()
         rows = []
@@ -204,6 +255,7 @@ def main() -> int:
                     "nnopt": n,
                     "byte_ratio": n["encoded"] / v["encoded"],
                     "time_ratio": n["ms"] / v["ms"],
+                    "like_for_like_ratio": n["encoded"] / v["read_only"],
                 }
             )
     except (BenchError, subprocess.CalledProcessError) as e:
