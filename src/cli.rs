@@ -89,7 +89,7 @@ enum Command {
     /// fallback), activations share one arena, weights are compressed losslessly, and a
     /// checksummed .npub binary is written; prints the per-layer performance estimate.
     #[command(
-        after_help = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt run model.npub --input x.npy --output y.npy\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form."
+        after_help = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form."
     )]
     Compile {
         /// Model file (.onnx, .tflite, or .nnir IR text).
@@ -112,6 +112,8 @@ enum Command {
         /// Print JSON for tools instead of the table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        calibration: nnopt::calibration::CalibrationArgs,
     },
     /// List the passes that pipelines can name, and print the default pipeline.
     Passes,
@@ -175,6 +177,7 @@ pub fn main() -> Result<()> {
             report,
             no_cpu_fallback,
             json,
+            calibration,
         } => {
             let target = match target_config {
                 Some(p) => Target::from_file(&p)?,
@@ -183,6 +186,7 @@ pub fn main() -> Result<()> {
             let opts = NpuOptions {
                 target,
                 cpu_fallback: !no_cpu_fallback,
+                calibration,
             };
             compile(&file, &opts, output.as_deref(), report.as_deref(), json)
         }
@@ -349,6 +353,9 @@ fn compile(
 ) -> Result<()> {
     let g = nnopt::load_model(file)?;
     let compiled = compile_npu(g, opts).map_err(|e| e.in_file(file))?;
+    for w in &compiled.quantization.warnings {
+        eprintln!("warning: {w}");
+    }
     let out = match output {
         Some(p) => p.to_path_buf(),
         None => file.with_extension(nnopt::npub::EXTENSION),

@@ -1,6 +1,7 @@
 //! `nnopt compile --target npu`: optimize, quantize (float models), lower, compress and
 //! serialize to an `.npub` binary, and estimate its performance.
 
+use crate::calibration::CalibrationArgs;
 use nnopt_backends::npu::binary::{self, BlockStats};
 use nnopt_backends::npu::perf::{estimate, Estimate};
 use nnopt_backends::npu::target::Target;
@@ -8,6 +9,7 @@ use nnopt_backends::npu::{lower, LowerOptions, LoweringReport, Program};
 use nnopt_compiler::ir::Graph;
 use nnopt_compiler::pass::RunOptions;
 use nnopt_compiler::Result;
+use nnopt_passes::quantize_int8::QuantReport;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -17,6 +19,8 @@ pub struct NpuOptions {
     pub target: Target,
     /// Run unsupported ops on the CPU (otherwise they are errors).
     pub cpu_fallback: bool,
+    /// How float models are quantized to int8 (quantized models keep their parameters).
+    pub calibration: CalibrationArgs,
 }
 
 /// Everything a compilation produced.
@@ -25,6 +29,8 @@ pub struct Compiled {
     pub program: Program,
     /// The `.npub` file.
     pub binary: Vec<u8>,
+    /// What int8 quantization did (`already_quantized` for int8 models).
+    pub quantization: QuantReport,
     pub lowering: LoweringReport,
     pub weights: Vec<BlockStats>,
     pub estimate: Estimate,
@@ -101,11 +107,13 @@ impl Compiled {
     }
 }
 
-/// Compiles a quantized graph for the NPU: the default optimization pipeline, lowering,
-/// weight compression, serialization and the performance estimate.
+/// Compiles a graph for the NPU: the default optimization pipeline, int8 post-training
+/// quantization of float models, lowering, weight compression, serialization and the
+/// performance estimate.
 pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
     let start = Instant::now();
     crate::optimize(&mut g, None, &RunOptions::default())?;
+    let quantization = crate::calibration::quantize(&mut g, &opts.calibration)?;
     let (program, lowering) = lower(
         &g,
         &LowerOptions {
@@ -119,6 +127,7 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
     Ok(Compiled {
         program,
         binary,
+        quantization,
         lowering,
         weights,
         estimate,

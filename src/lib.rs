@@ -12,6 +12,7 @@
 //! ```
 
 pub mod batch;
+pub mod calibration;
 pub mod compile;
 pub mod npu_report;
 pub mod npub;

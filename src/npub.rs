@@ -38,6 +38,8 @@ pub struct Description<'a> {
     pub weight_blocks: usize,
     pub weight_values: usize,
     pub cpu_segments: Vec<Vec<String>>,
+    /// The schedule, one line per command.
+    pub schedule: Vec<String>,
 }
 
 /// One input or output of a binary.
@@ -92,7 +94,53 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
                 _ => None,
             })
             .collect(),
+        schedule: schedule(p),
     }
+}
+
+/// `name dtype[shape]@offset` of a tensor.
+fn tensor_text(p: &Program, id: usize) -> String {
+    match p.tensors.get(id) {
+        Some(t) => format!("t{id} {}{:?}@{}", t.dtype, t.shape, t.offset),
+        None => format!("t{id} (missing)"),
+    }
+}
+
+/// One line per command: kind, inputs -> outputs (type, shape, arena offset), weights.
+pub fn schedule(p: &Program) -> Vec<String> {
+    p.commands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let list = |ids: Vec<usize>| {
+                ids.into_iter()
+                    .map(|id| tensor_text(p, id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let extra = match c {
+                Command::Conv2d(x) => format!(
+                    " k{:?} s{:?} d{:?} p{:?} g{} w#{}",
+                    x.kernel, x.strides, x.dilations, x.pads, x.groups, x.weights
+                ),
+                Command::FullyConnected(x) => format!(" w#{}", x.weights),
+                Command::Pool(x) => format!(
+                    " {:?} k{:?} s{:?} p{:?}",
+                    x.kind, x.kernel, x.strides, x.pads
+                ),
+                Command::Reduce(x) => format!(" axes{:?}", x.axes),
+                Command::Concat(x) => format!(" axis {}", x.axis),
+                Command::Cpu { segment } => format!(" segment {segment}"),
+                Command::Elementwise(_) => String::new(),
+            };
+            format!(
+                "{i:>3} {:<15} {} -> {}{extra}",
+                c.kind_name(),
+                list(c.inputs(p)),
+                list(c.outputs(p))
+            )
+        })
+        .collect()
 }
 
 /// The text form of a description.
@@ -126,6 +174,10 @@ pub fn render(d: &Description<'_>) -> String {
     );
     for (i, seg) in d.cpu_segments.iter().enumerate() {
         let _ = writeln!(s, "CPU segment {i}: {}", seg.join(", "));
+    }
+    let _ = writeln!(s, "schedule:");
+    for line in &d.schedule {
+        let _ = writeln!(s, "{line}");
     }
     s
 }

@@ -984,6 +984,75 @@ def _run_child(args: list, timeout: int = 300) -> dict:
     }
 
 
+def _tflite_weights(model_path: Path) -> dict:
+    """Constant tensors of a float .tflite model by name."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(model_path))
+    it.allocate_tensors()
+    consts = {}
+    for t in it.get_tensor_details():
+        try:
+            consts[t["name"]] = np.array(it.get_tensor(t["index"]))
+        except ValueError:  # activations have no data before invoke
+            continue
+    del it
+    return consts
+
+
+def make_digits_onnx(float_tflite: Path, path: Path):
+    """`digits_cnn_float.tflite` as an NCHW ONNX model with the same weights: conv 3x3 +
+    BatchNormalization (carrying conv1's bias: scale sqrt(var + eps), mean 0) + Relu,
+    conv 3x3 stride 2 + Relu, depthwise 3x3 + Clip(0, 6), conv 1x1 + Relu,
+    GlobalAveragePool, Flatten, Gemm(transB). Input [1, 1, 8, 8] = pixel / 16."""
+    import onnx
+
+    w = _tflite_weights(float_tflite)
+
+    def find(prefix, shape_len):
+        prefix = "sequential_1/" + prefix
+        hits = [v for k, v in w.items() if k.startswith(prefix) and v.ndim == shape_len]
+        assert len(hits) == 1, (prefix, [k for k in w if k.startswith(prefix)])
+        return hits[0].astype(np.float32)
+
+    ohwi_to_oihw = lambda a: np.ascontiguousarray(a.transpose(0, 3, 1, 2))  # noqa: E731
+    w1, b1 = ohwi_to_oihw(find("conv2d_1/convolution", shape_len=4)), find("conv2d_1/Relu", shape_len=1)
+    w2, b2 = ohwi_to_oihw(find("conv2d_1_2/convolution", shape_len=4)), find("conv2d_1_2/Relu", shape_len=1)
+    # Depthwise [1, 3, 3, 32] -> OIHW [32, 1, 3, 3].
+    wd = np.ascontiguousarray(find("depthwise_conv2d_1/depthwise", shape_len=4).transpose(3, 0, 1, 2))
+    bd = find("depthwise_conv2d_1/Relu6", shape_len=1)
+    w3, b3 = ohwi_to_oihw(find("conv2d_2_1/convolution", shape_len=4)), find("conv2d_2_1/Relu", shape_len=1)
+    wf, bf = find("dense_1/MatMul", shape_len=2), find("dense_1/BiasAdd", shape_len=1)
+    g = _G("digits_cnn")
+    x = g.input("x", [1, 1, 8, 8])
+    eps = 1e-3
+    var = np.full(16, 0.5, np.float32)
+    c = g.op("Conv", [x, g.const(w1)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    c = g.op(
+        "BatchNormalization",
+        [c, g.const(np.sqrt(var + eps).astype(np.float32)), g.const(b1), g.const(np.zeros(16, np.float32)), g.const(var)],
+        epsilon=eps,
+    )
+    c = g.op("Relu", [c])
+    c = g.op("Relu", [g.op("Conv", [c, g.const(w2), g.const(b2)], kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1])])
+    c = g.op("Conv", [c, g.const(wd), g.const(bd)], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=32)
+    c = g.op("Clip", [c, g.const(np.float32(0.0)), g.const(np.float32(6.0))])
+    c = g.op("Relu", [g.op("Conv", [c, g.const(w3), g.const(b3)], kernel_shape=[1, 1])])
+    c = g.op("Flatten", [g.op("GlobalAveragePool", [c])])
+    g.output(g.op("Gemm", [c, g.const(wf), g.const(bf)], transB=1))
+    model = g.build(13, [[1, 10]])
+    onnx.checker.check_model(model, full_check=True)
+    write_bytes(path, model.SerializeToString())
+
+
+def onnx_digits_predictions(path: Path, x_nhwc: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
+    return np.array([int(np.argmax(sess.run(None, {"x": x[i : i + 1]})[0])) for i in range(len(x))], np.int64)
+
+
 def make_digits(out: Path, shared: Path) -> dict:
     ddir = reset_dir(out / "digits")
     pix, y = load_digits(shared)
@@ -1022,6 +1091,12 @@ def make_digits(out: Path, shared: Path) -> dict:
         pred = np.load(ddir / pfile)
         summary[f"litert_{key}_accuracy"] = round(float(np.mean(pred == y)), 6)
         summary[f"litert_{key}_correct"] = int(np.sum(pred == y))
+    make_digits_onnx(gen / "digits_cnn_float.tflite", ddir / "digits_cnn.onnx")
+    po = onnx_digits_predictions(ddir / "digits_cnn.onnx", x)
+    np.save(ddir / "onnx_pred.npy", po)
+    summary["onnx_accuracy"] = round(float(np.mean(po == y)), 6)
+    if "litert_float_accuracy" in summary:
+        summary["onnx_litert_float_agreement"] = round(float(np.mean(po == np.load(ddir / "litert_float_pred.npy"))), 6)
     if "litert_float_accuracy" in summary and "litert_int8_accuracy" in summary:
         pf = np.load(ddir / "litert_float_pred.npy")
         pi = np.load(ddir / "litert_int8_pred.npy")

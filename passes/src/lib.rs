@@ -1,16 +1,20 @@
 //! nnopt's optimization passes, one per file, and the default pipeline.
 
+mod activation_fusion;
 mod batchnorm_folding;
 mod constant_folding;
 mod dead_node_elimination;
 mod identity_removal;
 mod options;
+pub mod quantize_int8;
 mod shape_inference;
 
+pub use activation_fusion::ActivationFusion;
 pub use batchnorm_folding::BatchNormFolding;
 pub use constant_folding::ConstantFolding;
 pub use dead_node_elimination::DeadNodeElimination;
 pub use identity_removal::IdentityRemoval;
+pub use quantize_int8::{quantize_int8, Calibration, QuantizeInt8, QuantizeOptions};
 pub use shape_inference::ShapeInference;
 
 use nnopt_compiler::pass::{PipelineSpec, Registry};
@@ -57,6 +61,19 @@ pub fn registry() -> Registry {
             options::none(o)?;
             Ok(Box::new(BatchNormFolding))
         },
+    );
+    r.register(
+        ActivationFusion::NAME,
+        "fuse relu, relu6 and clip into the preceding conv, gemm, binary op or pool",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(ActivationFusion))
+        },
+    );
+    r.register(
+        QuantizeInt8::NAME,
+        "int8 post-training quantization (synthetic calibration in pipelines; options: method minmax|percentile|mse, percentile, per_channel, samples, input_range)",
+        |o| Ok(Box::new(QuantizeInt8::from_options(o)?)),
     );
     r
 }

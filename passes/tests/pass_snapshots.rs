@@ -189,3 +189,78 @@ fn unknown_pass_and_bad_options_are_errors() {
         .expect("fails");
     assert!(err.to_string().contains("max_elementz"), "{err}");
 }
+
+const TINY_CNN: &str = r#"graph "tiny_cnn"(%x) {
+  %x: f32[1,2,2,1] = input
+  %w: f32[2,1,1,1] = const [0.5, -2.0]
+  %b: f32[2] = const [0.1, -0.2]
+  %c: f32[1,2,2,2] = conv {"layout":"nhwc","strides":[1,1],"dilations":[1,1],"pads":[0,0,0,0],"group":1,"activation":null}(%x, %w, %b)
+  %r: f32[1,2,2,2] = activation {"act":"relu"}(%c)
+  %m: f32[1,1,1,2] = pool {"kind":"max","layout":"nhwc","kernel":[2,2],"strides":[2,2],"pads":[0,0,0,0],"count_include_pad":false,"activation":null}(%r)
+  %f: f32[1,2] = reshape {"shape":[1,2]}(%m)
+  %s: f32[1,2] = softmax {"axis":1,"beta":1.0}(%f)
+  %l: f32[1,2] = log_softmax {"axis":1}(%f)
+  return %s, %l
+}
+"#;
+
+/// Scales checked by hand: input range [-1, 1] -> 2/255 = 0.007843137, zero point -1
+/// (TFLite rounds the tie -0.5 away from zero); weights max|w| / 127 per channel
+/// (0.5/127 = 0.003937008, 2/127 = 0.015748031, values +-127); bias scales their
+/// products with the input scale (3.0878e-5, 1.2351e-4; -0.2 / 1.2351e-4 = -1619);
+/// conv + fused relu output [0, 1.8] (channel 1 at x = -1) -> 1.8/255 = 0.007058824 with
+/// zero point -128, kept by max pool and reshape; softmax output fixed at 1/256, -128;
+/// log_softmax has no int8 kernel and reads a dequantized copy.
+#[test]
+fn quantize_int8_tiny_cnn() {
+    use nnopt_passes::quantize_int8::{quantize_int8, Calibration, QuantizeOptions};
+    let before = parse_graph(TINY_CNN).expect("parses");
+    let sample = |v: [f64; 4]| {
+        vec![Tensor::from_f64s(nnopt_compiler::ir::DType::F32, &[1, 2, 2, 1], &v).unwrap()]
+    };
+    let calib = Calibration::new(vec![
+        sample([0.0, 0.25, 0.5, 1.0]),
+        sample([-1.0, 0.0, 0.5, 0.75]),
+    ]);
+    let mut after = before.clone();
+    let report = quantize_int8(&mut after, &calib, &QuantizeOptions::default()).expect("runs");
+    verify(&after).expect("verifies");
+    let opts = PrintOptions::default();
+    insta::assert_snapshot!(format!(
+        "before:\n{}\nafter (quantize-int8):\n{}\nreport:\n{report}",
+        print_graph(&before, &opts),
+        print_graph(&after, &opts)
+    ));
+    let x = sample([0.3, -0.7, 0.9, 0.1]);
+    let (f, q) = (
+        interp::run(&before, &x).unwrap(),
+        interp::run(&after, &x).unwrap(),
+    );
+    for (a, b) in f.iter().zip(&q) {
+        for (u, v) in a.to_f64_vec().iter().zip(b.to_f64_vec()) {
+            assert!((u - v).abs() < 0.02, "float {u} vs int8 {v}");
+        }
+    }
+    let mut again = after.clone();
+    let report = quantize_int8(&mut again, &calib, &QuantizeOptions::default()).expect("runs");
+    assert!(report.already_quantized);
+    assert_eq!(print_graph(&again, &opts), print_graph(&after, &opts));
+}
+
+#[test]
+fn quantize_int8_pass_from_a_pipeline_uses_synthetic_calibration() {
+    let options: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("{method: mse, samples: 2, input_range: [-1.0, 1.0]}").unwrap();
+    let pass = registry()
+        .create("quantize-int8", &options)
+        .expect("options parse");
+    let mut g = parse_graph(TINY_CNN).expect("parses");
+    assert!(pass.run(&mut g).expect("quantizes"));
+    verify(&g).expect("verifies");
+    assert!(print_graph(&g, &PrintOptions::default()).contains("quantize"));
+    assert!(!pass.run(&mut g).expect("runs"), "already quantized");
+    for bad in ["{method: median}", "{percentile: 20}", "{samples: 0}"] {
+        let o: serde_yaml_ng::Value = serde_yaml_ng::from_str(bad).unwrap();
+        assert!(registry().create("quantize-int8", &o).is_err(), "{bad}");
+    }
+}

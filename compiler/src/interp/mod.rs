@@ -35,6 +35,17 @@ pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
 
 /// Runs the graph on `inputs` (one per graph input, in order) and returns the outputs.
 pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    run_observed(g, inputs, &mut |_, _| {})
+}
+
+/// Like [`run`], and calls `observe` with every value the graph computes (graph inputs
+/// and node outputs, not constants) as soon as it is known, e.g. to calibrate
+/// quantization ranges.
+pub fn run_observed(
+    g: &Graph,
+    inputs: &[Tensor],
+    observe: &mut dyn FnMut(ValueRef, &Tensor),
+) -> Result<Vec<Tensor>> {
     if inputs.len() != g.inputs().len() {
         return Err(Error::new(format!(
             "the model has {} inputs, {} were given",
@@ -54,6 +65,7 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                 format!("input {i} must be {ty}, got {}{:?}", t.dtype(), t.shape()),
             ));
         }
+        observe(ValueRef::first(n), t);
         env.insert(ValueRef::first(n), t.clone());
     }
     let mut remaining_uses: HashMap<ValueRef, usize> = HashMap::new();
@@ -103,7 +115,9 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             }
         }
         for (k, t) in results.into_iter().enumerate() {
-            env.insert(ValueRef { node: n, output: k }, t);
+            let v = ValueRef { node: n, output: k };
+            observe(v, &t);
+            env.insert(v, t);
         }
     }
     g.outputs()

@@ -51,10 +51,20 @@ fn with_header(payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
     out.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    let crc = checksum(&out, payload);
+    out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(payload);
     out
+}
+
+/// CRC-32 of the header's first 12 bytes (magic, versions, length) and the payload, so a
+/// flipped bit anywhere is caught.
+fn checksum(header: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&header[..12]);
+    h.update(payload);
+    h.finalize()
 }
 
 /// Checks the header and returns the payload.
@@ -91,10 +101,10 @@ fn payload(file: &[u8]) -> Result<&[u8]> {
             body.len()
         )));
     }
-    let (want, got) = (u32_at(12), crc32fast::hash(body));
+    let (want, got) = (u32_at(12), checksum(file, body));
     if want != got {
         return Err(Error::new(format!(
-            "NPU binary is corrupt: payload CRC-32 is {got:08x}, the header says {want:08x}"
+            "NPU binary is corrupt: CRC-32 is {got:08x}, the header says {want:08x}"
         )));
     }
     Ok(body)

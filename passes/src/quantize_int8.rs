@@ -1,0 +1,238 @@
+//! INT8 post-training quantization of float graphs.
+//!
+//! The result has the form of an imported TFLite int8 model: `Quantize` (TFLite
+//! rounding) where float values enter int8 ops, int8 ops whose tensor types carry the
+//! quantization (so the interpreter runs them with its TFLite-exact integer kernels),
+//! `Dequantize` where int8 values reach float ops or graph outputs. Weights are
+//! symmetric int8 (zero point 0) per output channel or per tensor, biases int32 with
+//! scale `input_scale * weight_scale`, activations asymmetric int8 per tensor from
+//! ranges calibrated by running the float graph over sample inputs. Ops without an
+//! int8 kernel stay float.
+
+mod calibrate;
+mod constants;
+mod observer;
+mod plan;
+mod rewrite;
+mod support;
+
+pub use calibrate::Calibration;
+pub use observer::CalibrationMethod;
+pub use plan::FloatNode;
+
+use crate::{ActivationFusion, BatchNormFolding};
+use nnopt_compiler::ir::{verify, Graph, Op};
+use nnopt_compiler::pass::Pass;
+use nnopt_compiler::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Options of the quantizer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuantizeOptions {
+    /// How activation ranges are chosen from the calibration values.
+    pub method: CalibrationMethod,
+    /// The percentile kept by [`CalibrationMethod::Percentile`], in (50, 100].
+    pub percentile: f32,
+    /// Weights with one scale per output channel (else one per tensor).
+    pub per_channel: bool,
+}
+
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        QuantizeOptions {
+            method: CalibrationMethod::Minmax,
+            percentile: 99.99,
+            per_channel: true,
+        }
+    }
+}
+
+impl QuantizeOptions {
+    fn check(&self) -> Result<()> {
+        if !(self.percentile > 50.0 && self.percentile <= 100.0) {
+            return Err(Error::new(format!(
+                "percentile must be in (50, 100], got {}",
+                self.percentile
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the quantizer did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuantReport {
+    /// The graph was already quantized (int8 TFLite, QDQ ONNX) and was left untouched.
+    pub already_quantized: bool,
+    /// Calibration samples used, and whether they were synthetic.
+    pub samples: usize,
+    pub synthetic: bool,
+    pub method: CalibrationMethod,
+    /// Ops now running in int8.
+    pub int8_nodes: usize,
+    /// `Quantize` and `Dequantize` nodes inserted at the int8 boundaries.
+    pub quantize_nodes: usize,
+    pub dequantize_nodes: usize,
+    /// Ops that stay float, with the reason.
+    pub float_nodes: Vec<FloatNode>,
+    /// Things the user should know (e.g. synthetic calibration).
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Display for QuantReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        if self.already_quantized {
+            return writeln!(f, "the model is already quantized; left unchanged");
+        }
+        writeln!(
+            f,
+            "int8: {} ops ({} quantize, {} dequantize inserted); calibration: {} {} samples, {}",
+            self.int8_nodes,
+            self.quantize_nodes,
+            self.dequantize_nodes,
+            self.samples,
+            if self.synthetic { "synthetic" } else { "real" },
+            self.method
+        )?;
+        for n in &self.float_nodes {
+            writeln!(f, "  float: {} ({}): {}", n.node, n.op, n.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// The warning given when calibration falls back to random inputs.
+pub const SYNTHETIC_WARNING: &str = "no calibration data given: activation ranges come from \
+    random inputs, so int8 accuracy on real data may be poor (pass representative samples)";
+
+/// Whether the graph is already quantized: it has quantized tensors or `Quantize` ops.
+pub fn is_quantized(g: &Graph) -> bool {
+    g.node_indices().into_iter().any(|n| {
+        let node = g.node(n);
+        matches!(node.op, Op::Quantize { .. }) || node.outputs.iter().any(|v| v.ty.is_quantized())
+    })
+}
+
+/// Quantizes `g` to int8 with activation ranges calibrated on `calib`. Folds batch
+/// normalization and fuses clamp activations first (both exact in float). An already
+/// quantized graph is returned unchanged, with `already_quantized` set in the report.
+pub fn quantize_int8(
+    g: &mut Graph,
+    calib: &Calibration,
+    opts: &QuantizeOptions,
+) -> Result<QuantReport> {
+    opts.check()?;
+    let mut report = QuantReport {
+        method: opts.method,
+        samples: calib.samples.len(),
+        synthetic: calib.synthetic,
+        ..Default::default()
+    };
+    if calib.synthetic {
+        report.warnings.push(SYNTHETIC_WARNING.to_string());
+    }
+    if is_quantized(g) {
+        report.already_quantized = true;
+        return Ok(report);
+    }
+    calib.check(g)?;
+    let mut work = g.clone();
+    BatchNormFolding.run(&mut work)?;
+    ActivationFusion.run(&mut work)?;
+    let observers = calibrate::observe(&work, calib, opts.method)?;
+    let plan = plan::plan(&work, &observers, opts.method, opts.percentile)?;
+    let inserted = rewrite::rewrite(&mut work, &plan, opts.per_channel)?;
+    verify(&work).map_err(|e| Error {
+        message: format!("quantized graph is invalid: {}", e.message),
+        ..e
+    })?;
+    report.int8_nodes = plan.nodes.len();
+    report.quantize_nodes = inserted.quantize;
+    report.dequantize_nodes = inserted.dequantize;
+    report.float_nodes = plan.float_nodes;
+    *g = work;
+    Ok(report)
+}
+
+/// The `quantize-int8` pass: [`quantize_int8`] for pipelines, which have no data, so it
+/// calibrates on synthetic inputs and prints a warning (the `nnopt` driver calls
+/// [`quantize_int8`] with real samples instead).
+pub struct QuantizeInt8 {
+    pub options: QuantizeOptions,
+    /// Number of synthetic calibration samples.
+    pub samples: usize,
+    /// Range of the synthetic f32 inputs.
+    pub input_range: (f32, f32),
+}
+
+/// Pipeline options of [`QuantizeInt8`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PassOptions {
+    method: CalibrationMethod,
+    percentile: f32,
+    per_channel: bool,
+    samples: usize,
+    input_range: [f32; 2],
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        let q = QuantizeOptions::default();
+        PassOptions {
+            method: q.method,
+            percentile: q.percentile,
+            per_channel: q.per_channel,
+            samples: 8,
+            input_range: [-1.0, 1.0],
+        }
+    }
+}
+
+impl QuantizeInt8 {
+    pub const NAME: &'static str = "quantize-int8";
+
+    /// Builds the pass from pipeline options: `method` (minmax, percentile, mse),
+    /// `percentile`, `per_channel`, `samples` and `input_range` of the synthetic inputs.
+    pub fn from_options(options: &serde_yaml_ng::Value) -> Result<Self> {
+        let o: PassOptions = crate::options::parse(options)?;
+        let options = QuantizeOptions {
+            method: o.method,
+            percentile: o.percentile,
+            per_channel: o.per_channel,
+        };
+        options.check()?;
+        let [lo, hi] = o.input_range;
+        if o.samples == 0 || lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
+            return Err(Error::new(
+                "samples must be positive and input_range increasing",
+            ));
+        }
+        Ok(QuantizeInt8 {
+            options,
+            samples: o.samples,
+            input_range: (lo, hi),
+        })
+    }
+}
+
+impl Pass for QuantizeInt8 {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn run(&self, g: &mut Graph) -> Result<bool> {
+        if is_quantized(g) {
+            return Ok(false);
+        }
+        let calib = Calibration::synthetic(g, self.samples, 0, self.input_range);
+        eprintln!("warning: {}: {SYNTHETIC_WARNING}", Self::NAME);
+        let report = quantize_int8(g, &calib, &self.options)?;
+        Ok(report.int8_nodes > 0)
+    }
+}

@@ -1,0 +1,207 @@
+//! `nnopt compile --target npu` end to end: the binary read back runs bit-exactly with the
+//! interpreter on the source model, corrupt or truncated binaries are rejected, and the
+//! CLI writes the binary, the JSON summary and the HTML report.
+
+mod common;
+
+use common::{nnopt, nnopt_ok, require, shared, tempdir};
+use nnopt::backends::npu::binary;
+use nnopt::backends::npu::target::Target;
+use nnopt::backends::npu::vnpu;
+use nnopt::compile::{compile_npu, NpuOptions};
+use nnopt::compiler::interp;
+use nnopt::compiler::ir::{DType, Graph, Tensor};
+
+const INT8_MODELS: &[&str] = &[
+    "hello_world_int8",
+    "micro_speech_quantized",
+    "person_detect",
+    "generated/digits_cnn_int8",
+    "generated/mobilenet_v2_035_96_int8",
+];
+
+fn options() -> NpuOptions {
+    NpuOptions {
+        target: Target::preset("npu").unwrap(),
+        cpu_fallback: true,
+        calibration: Default::default(),
+    }
+}
+
+/// Seeded inputs over each input type's full integer range (floats in [-1, 1)).
+fn inputs(g: &Graph, seed: u64) -> Vec<Tensor> {
+    let mut s = seed;
+    let mut next = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s >> 33
+    };
+    g.inputs()
+        .iter()
+        .map(|&n| {
+            let ty = &g.node(n).outputs[0].ty;
+            let count: usize = ty.shape.iter().product();
+            let v: Vec<f64> = (0..count)
+                .map(|_| match ty.dtype.int_range() {
+                    Some((lo, hi)) if ty.dtype != DType::I32 => {
+                        lo as f64 + (next() % (hi - lo + 1) as u64) as f64
+                    }
+                    _ => (next() % 2000) as f64 / 1000.0 - 1.0,
+                })
+                .collect();
+            Tensor::from_f64s(ty.dtype, &ty.shape, &v).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn compiled_binaries_run_bit_exactly() {
+    for m in INT8_MODELS {
+        let Some(path) = require(&shared().join(format!("models/{m}.tflite"))) else {
+            continue;
+        };
+        let g = nnopt::load_model(&path).unwrap();
+        let c = compile_npu(g.clone(), &options()).unwrap_or_else(|e| panic!("{m}: {e}"));
+        let (p, target) = binary::read(&c.binary).unwrap_or_else(|e| panic!("{m}: {e}"));
+        assert_eq!(p, c.program, "{m}: program changed through the binary");
+        assert_eq!(target.name, "npu-256");
+        for seed in 0..3 {
+            let x = inputs(&g, seed);
+            let want = interp::run(&g, &x).unwrap();
+            let got = vnpu::run(&p, &x).unwrap_or_else(|e| panic!("{m}: {e}"));
+            assert_eq!(got, want, "{m} seed {seed}");
+        }
+        let (raw, enc) = c.weight_totals();
+        println!(
+            "{m}: binary {} bytes, weights {raw} -> {enc} ({:.3}), arena {} vs naive {}, {} NPU cycles, {} fallbacks",
+            c.binary.len(),
+            enc as f64 / raw.max(1) as f64,
+            c.lowering.arena_bytes,
+            c.lowering.naive_bytes,
+            c.estimate.npu_cycles,
+            c.lowering.fallbacks.len()
+        );
+    }
+}
+
+#[test]
+fn compilation_is_deterministic() {
+    let Some(path) = require(&shared().join("models/generated/mobilenet_v2_035_96_int8.tflite"))
+    else {
+        return;
+    };
+    let g = nnopt::load_model(&path).unwrap();
+    let a = compile_npu(g.clone(), &options()).unwrap();
+    let b = compile_npu(g, &options()).unwrap();
+    assert_eq!(a.binary, b.binary);
+}
+
+#[test]
+fn corrupt_and_truncated_binaries_are_rejected() {
+    let Some(path) = require(&shared().join("models/generated/digits_cnn_int8.tflite")) else {
+        return;
+    };
+    let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+    let file = &c.binary;
+    // Every byte of the file, one flipped bit each (the bit cycles through positions).
+    for i in 0..file.len() {
+        let mut bad = file.clone();
+        bad[i] ^= 1 << (i % 8);
+        assert!(binary::read(&bad).is_err(), "flip at byte {i} was accepted");
+    }
+    for len in (0..file.len()).step_by(7) {
+        let err = binary::read(&file[..len]).unwrap_err().to_string();
+        assert!(
+            err.contains("truncated") || err.contains("shorter") || err.contains("magic"),
+            "truncation to {len}: {err}"
+        );
+    }
+}
+
+#[test]
+fn cli_compiles_runs_and_inspects() {
+    let Some(model) = require(&shared().join("models/generated/digits_cnn_int8.tflite")) else {
+        return;
+    };
+    let dir = tempdir();
+    let local = dir.path().join("digits.tflite");
+    std::fs::copy(&model, &local).unwrap();
+    let local = local.to_str().unwrap();
+    // Default output: the model's stem + .npub; the table lists the layers.
+    let table = nnopt_ok(&["compile", local, "--target", "npu"]);
+    assert!(
+        table.contains("conv2d") && table.contains("NPU:"),
+        "{table}"
+    );
+    let npub = dir.path().join("digits.npub");
+    assert!(npub.exists());
+    let report = dir.path().join("r.html");
+    let json = nnopt_ok(&[
+        "compile",
+        local,
+        "--target",
+        "npu-512",
+        "-o",
+        dir.path().join("x.npub").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["target"], "npu-512");
+    assert!(v["weight_encoded_bytes"].as_u64().unwrap() > 0);
+    assert!(v["layers"].as_array().unwrap().len() >= 5);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2);
+    // The binary runs and its description names the target.
+    let info = nnopt_ok(&["inspect", npub.to_str().unwrap()]);
+    assert!(info.contains("npu-256"), "{info}");
+    let x = dir.path().join("x.npy");
+    nnopt::npy::write_npy(&x, &Tensor::I8(ndarray::ArrayD::zeros(vec![3, 8, 8, 1]))).unwrap();
+    let out = dir.path().join("y.npy");
+    nnopt_ok(&[
+        "run",
+        npub.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let y = nnopt::npy::read_npy(&out).unwrap();
+    assert_eq!(y.shape(), &[3, 10]);
+    // Bad input: unknown target, corrupt binary.
+    let bad = nnopt(&["compile", local, "--target", "npu-7"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("npu-128"));
+    let mut bytes = std::fs::read(&npub).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x10;
+    std::fs::write(&npub, &bytes).unwrap();
+    let bad = nnopt(&["inspect", npub.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("CRC"));
+}
+
+#[test]
+fn compile_table_snapshot() {
+    let Some(path) = require(&shared().join("models/generated/digits_cnn_int8.tflite")) else {
+        return;
+    };
+    let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+    let table = nnopt::npu_report::render_table(&c, "digits_cnn_int8");
+    let stable: Vec<&str> = table
+        .lines()
+        .filter(|l| !l.starts_with("compiled in"))
+        .collect();
+    insta::assert_snapshot!(stable.join("\n"));
+}
+
+#[test]
+fn lowering_snapshot() {
+    let Some(path) = require(&shared().join("models/micro_speech_quantized.tflite")) else {
+        return;
+    };
+    let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+    insta::assert_snapshot!(nnopt::npub::schedule(&c.program).join("\n"));
+}

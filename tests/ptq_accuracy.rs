@@ -1,0 +1,188 @@
+//! INT8 post-training quantization accuracy on the digits CNNs: the quantized float
+//! models must be at least as accurate as TensorFlow's own int8 model on a held-out split
+//! and agree with the FP32 run on at least 99 % of it.
+//!
+//! Split of `testdata/digits` (1797 rows): rows with `index % 5 == 0` calibrate (360
+//! rows), the other 1437 rows are held out.
+
+mod common;
+
+use ndarray::{Axis, IxDyn};
+use nnopt::compiler::interp;
+use nnopt::compiler::ir::{Graph, Op, Tensor};
+use nnopt::npy::read_npy;
+use nnopt::passes::quantize_int8::{
+    quantize_int8, Calibration, CalibrationMethod, QuantizeOptions,
+};
+use std::path::Path;
+
+struct Digits {
+    /// One `[1, 8, 8, 1]` (NHWC) image per row.
+    images: Vec<Tensor>,
+    labels: Vec<i64>,
+    /// LiteRT's top-1 predictions of `digits_cnn_int8.tflite`.
+    tf_int8_pred: Vec<i64>,
+}
+
+fn load_digits(dir: &Path) -> Digits {
+    let x = read_npy(&dir.join("test_x.npy")).expect("test_x.npy");
+    let x = x.as_f32().expect("f32 images").clone();
+    let images = x
+        .axis_iter(Axis(0))
+        .map(|row| {
+            let row = row.to_owned().insert_axis(Axis(0));
+            Tensor::F32(row.into_dimensionality::<IxDyn>().expect("dynamic"))
+        })
+        .collect();
+    let ints = |name: &str| {
+        read_npy(&dir.join(name))
+            .expect(name)
+            .to_i64_vec()
+            .expect("integer labels")
+    };
+    Digits {
+        images,
+        labels: ints("test_y.npy"),
+        tf_int8_pred: ints("litert_int8_pred.npy"),
+    }
+}
+
+fn is_calibration_row(i: usize) -> bool {
+    i.is_multiple_of(5)
+}
+
+fn argmax(t: &Tensor) -> i64 {
+    let v = t.to_f64_vec();
+    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b }) as i64
+}
+
+/// Top-1 predictions of `g` on `images`, with the input converted by `layout`.
+fn predict(g: &Graph, images: &[&Tensor], layout: &dyn Fn(&Tensor) -> Tensor) -> Vec<i64> {
+    images
+        .iter()
+        .map(|x| {
+            let out = interp::run(g, &[layout(x)]).expect("model runs");
+            argmax(&out[0])
+        })
+        .collect()
+}
+
+fn fraction(hits: usize, n: usize) -> f64 {
+    hits as f64 / n as f64
+}
+
+/// Quantizes `float` with each method, prints accuracy and FP32 agreement on the
+/// held-out rows, and checks the default (minmax) against TensorFlow's int8 model.
+fn check_model(name: &str, float: &Graph, layout: &dyn Fn(&Tensor) -> Tensor) {
+    let Some(dir) = common::require(&common::testdata().join("digits")) else {
+        return;
+    };
+    let d = load_digits(&dir);
+    let (calib_rows, held): (Vec<usize>, Vec<usize>) =
+        (0..d.images.len()).partition(|&i| is_calibration_row(i));
+    let calib = Calibration::new(
+        calib_rows
+            .iter()
+            .map(|&i| vec![layout(&d.images[i])])
+            .collect(),
+    );
+    let held_images: Vec<&Tensor> = held.iter().map(|&i| &d.images[i]).collect();
+    let correct = |pred: &[i64]| {
+        held.iter()
+            .zip(pred)
+            .filter(|(&i, &p)| d.labels[i] == p)
+            .count()
+    };
+    let fp32 = predict(float, &held_images, layout);
+    let tf_int8: Vec<i64> = held.iter().map(|&i| d.tf_int8_pred[i]).collect();
+    let n = held.len();
+    let tf_acc = fraction(correct(&tf_int8), n);
+    println!(
+        "{name}: held-out {n} rows, calibration {} rows",
+        calib.samples.len()
+    );
+    println!(
+        "  FP32 (nnopt interpreter)      top-1 {:.4}",
+        fraction(correct(&fp32), n)
+    );
+    println!("  TensorFlow int8 (LiteRT)      top-1 {tf_acc:.4}");
+    for method in [
+        CalibrationMethod::Minmax,
+        CalibrationMethod::Percentile,
+        CalibrationMethod::Mse,
+    ] {
+        let mut g = float.clone();
+        let opts = QuantizeOptions {
+            method,
+            ..Default::default()
+        };
+        let report = quantize_int8(&mut g, &calib, &opts).expect("quantizes");
+        assert!(report.float_nodes.is_empty(), "{report}");
+        let int8 = predict(&g, &held_images, layout);
+        let acc = fraction(correct(&int8), n);
+        let agree = fraction(int8.iter().zip(&fp32).filter(|(a, b)| a == b).count(), n);
+        println!("  nnopt int8 ({method:<10})     top-1 {acc:.4}, agreement with FP32 {agree:.4}");
+        if method == CalibrationMethod::Minmax {
+            assert!(
+                acc >= tf_acc,
+                "{name}: int8 accuracy {acc} below TensorFlow's {tf_acc}"
+            );
+            assert!(agree >= 0.99, "{name}: agreement with FP32 {agree}");
+        }
+    }
+}
+
+/// The graph is fully int8 between one Quantize and one Dequantize.
+fn assert_int8_form(g: &Graph) {
+    let count = |f: &dyn Fn(&Op) -> bool| {
+        g.node_indices()
+            .into_iter()
+            .filter(|&n| f(&g.node(n).op))
+            .count()
+    };
+    assert_eq!(count(&|op| matches!(op, Op::Quantize { .. })), 1);
+    assert_eq!(count(&|op| matches!(op, Op::Dequantize)), 1);
+}
+
+#[test]
+fn digits_tflite_int8_matches_tensorflow() {
+    let Some(model) =
+        common::require(&common::shared().join("models/generated/digits_cnn_float.tflite"))
+    else {
+        return;
+    };
+    let float = nnopt::load_model(&model).expect("model loads");
+    check_model("digits_cnn_float.tflite", &float, &|x| x.clone());
+    let Some(dir) = common::require(&common::testdata().join("digits")) else {
+        return;
+    };
+    let mut g = float.clone();
+    let calib = Calibration::new(vec![vec![load_digits(&dir).images[0].clone()]]);
+    quantize_int8(&mut g, &calib, &QuantizeOptions::default()).expect("quantizes");
+    assert_int8_form(&g);
+}
+
+#[test]
+fn digits_onnx_nchw_int8_matches_tensorflow() {
+    let Some(model) = common::require(&common::testdata().join("digits/digits_cnn.onnx")) else {
+        return;
+    };
+    let float = nnopt::load_model(&model).expect("model loads");
+    assert!(
+        float
+            .node_indices()
+            .iter()
+            .any(|&n| matches!(float.node(n).op, Op::BatchNorm { .. })),
+        "the ONNX model has a batch norm to fold"
+    );
+    // One channel: NHWC [1, 8, 8, 1] and NCHW [1, 1, 8, 8] hold the same sequence.
+    let nchw = |x: &Tensor| x.reshaped(&[1, 1, 8, 8]).expect("64 pixels");
+    check_model("digits_cnn.onnx (NCHW)", &float, &nchw);
+    let Some(dir) = common::require(&common::testdata().join("digits")) else {
+        return;
+    };
+    let mut g = float.clone();
+    let calib = Calibration::new(vec![vec![nchw(&load_digits(&dir).images[0])]]);
+    quantize_int8(&mut g, &calib, &QuantizeOptions::default()).expect("quantizes");
+    assert_int8_form(&g);
+}
