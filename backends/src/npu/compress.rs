@@ -1,12 +1,18 @@
 //! Lossless weight compression: each block (one layer's weights, biases or requantization
 //! parameters) is stored as is or entropy coded with rANS under the block's own order-0
-//! frequency table, whichever is smaller.
+//! frequency table, whichever is smaller. A block of fixed-size records (requantization
+//! parameters) may instead code each byte position of its records separately.
 //!
 //! Block stream: one method byte, then
 //! - `STORED`: the bytes;
 //! - `RANS`: the smallest and largest byte value `lo`, `hi`; one LEB128 number per value
 //!   in `lo..=hi` (its frequency minus one, the frequencies summing to 2^12); the rANS
-//!   words (u16, little-endian). The decoder needs the block's length from its caller.
+//!   words (u16, little-endian);
+//! - `PLANAR`: the record size `k` (>= 2, dividing the block length); then for each byte
+//!   position `p` in `0..k` (the plane of bytes `p, p + k, p + 2k, ...`) the LEB128 length
+//!   of the plane's compressed stream and that stream (`STORED` or `RANS`).
+//!
+//! The decoder needs the block's length from its caller.
 //!
 //! The frequency table is computed with integer arithmetic only, so encoder and decoder
 //! (the virtual NPU) build the identical model on any machine.
@@ -18,6 +24,7 @@ use nnopt_compiler::{Error, Result};
 
 const STORED: u8 = 0;
 const RANS: u8 = 1;
+const PLANAR: u8 = 2;
 /// Frequency precision (bits) of the rANS model.
 const PRECISION: u32 = 12;
 
@@ -32,8 +39,40 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Decompresses a block of `len` bytes made by [`compress`].
+/// Compresses a block of records of `record` bytes each (a multiple-byte number per
+/// channel, say): codes each byte position as its own plane when that is smaller than
+/// [`compress`] of the whole block, whose result it returns otherwise.
+pub fn compress_records(data: &[u8], record: usize) -> Vec<u8> {
+    let whole = compress(data);
+    let Ok(k) = u8::try_from(record) else {
+        return whole;
+    };
+    if k < 2 || !data.len().is_multiple_of(record) {
+        return whole;
+    }
+    let mut out = vec![PLANAR, k];
+    for p in 0..record {
+        let plane: Vec<u8> = data.iter().skip(p).step_by(record).copied().collect();
+        let coded = compress(&plane);
+        leb128(&mut out, coded.len() as u32);
+        out.extend_from_slice(&coded);
+        if out.len() >= whole.len() {
+            return whole;
+        }
+    }
+    out
+}
+
+/// Decompresses a block of `len` bytes made by [`compress`] or [`compress_records`].
 pub fn decompress(block: &[u8], len: usize) -> Result<Vec<u8>> {
+    match block.first() {
+        Some(&PLANAR) => planar_decode(&block[1..], len),
+        _ => decompress_plain(block, len),
+    }
+}
+
+/// Decompresses a `STORED` or `RANS` stream.
+fn decompress_plain(block: &[u8], len: usize) -> Result<Vec<u8>> {
     let (&method, body) = block
         .split_first()
         .ok_or_else(|| Error::new("empty compressed block"))?;
@@ -46,6 +85,32 @@ pub fn decompress(block: &[u8], len: usize) -> Result<Vec<u8>> {
         RANS => rans_decode(body, len),
         m => Err(Error::new(format!("unknown block compression method {m}"))),
     }
+}
+
+fn planar_decode(body: &[u8], len: usize) -> Result<Vec<u8>> {
+    let truncated = || Error::new("truncated compressed block");
+    let k = usize::from(*body.first().ok_or_else(truncated)?);
+    if k < 2 || !len.is_multiple_of(k) {
+        return Err(Error::new(format!(
+            "record size {k} of a planar block does not divide its {len} bytes"
+        )));
+    }
+    let mut out = vec![0u8; len];
+    let mut pos = 1;
+    for p in 0..k {
+        let n = read_leb128(body, &mut pos).ok_or_else(truncated)? as usize;
+        let end = pos.checked_add(n).filter(|&e| e <= body.len());
+        let stream = &body[pos..end.ok_or_else(truncated)?];
+        pos += n;
+        let plane = decompress_plain(stream, len / k)?;
+        for (dst, b) in out.iter_mut().skip(p).step_by(k).zip(plane) {
+            *dst = b;
+        }
+    }
+    if pos != body.len() {
+        return Err(Error::new("compressed block has trailing data"));
+    }
+    Ok(out)
 }
 
 /// Quantized frequencies (each >= 1, summing to 2^PRECISION) of the byte values in
@@ -189,6 +254,46 @@ mod tests {
             prop_assert!(c.len() < data.len());
             prop_assert_eq!(decompress(&c, data.len()).unwrap(), data);
         }
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(
+            recs in proptest::collection::vec((any::<i32>(), -31i8..31), 0..400),
+            record in 1usize..7,
+        ) {
+            let data: Vec<u8> = recs
+                .iter()
+                .flat_map(|&(m, s)| m.to_le_bytes().into_iter().chain([s as u8]))
+                .collect();
+            let data = &data[..data.len() / record * record];
+            let c = compress_records(data, record);
+            prop_assert!(c.len() <= compress(data).len());
+            prop_assert_eq!(decompress(&c, data.len()).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn planes_beat_a_pooled_table_on_structured_records() {
+        // Requantization-like records: a random multiplier with a fixed top bit pattern
+        // and a constant shift; per-plane tables code the shift and top byte in ~0 bits.
+        let mut x = 0x1234_5678u32;
+        let data: Vec<u8> = (0..2000)
+            .flat_map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let m = 0x4000_0000 | (x >> 2) & 0x00ff_ffff;
+                m.to_le_bytes().into_iter().chain([250u8])
+            })
+            .collect();
+        let planar = compress_records(&data, 5);
+        assert_eq!(planar[0], PLANAR);
+        assert!(planar.len() * 10 < compress(&data).len() * 9);
+        assert_eq!(decompress(&planar, data.len()).unwrap(), data);
+        assert!(decompress(&planar, data.len() - 5).is_err());
+        assert!(decompress(&planar[..planar.len() - 1], data.len()).is_err());
+        assert!(decompress(&[PLANAR, 5, 0], 10).is_err());
+        assert!(decompress(&[PLANAR, 1], 3).is_err());
+        assert!(decompress(&[PLANAR, 2, 2, PLANAR, 2], 4).is_err());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 use crate::npu::program::Requant;
 use nnopt_compiler::{Error, Result};
 
+/// Bytes of one channel's requantization parameters in [`encode_requant`]'s form.
+pub const REQUANT_BYTES: usize = 5;
+
 /// Zigzag LEB128 encoding of `values`.
 pub fn encode_ints(values: &[i32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len());
@@ -53,7 +56,7 @@ pub fn decode_ints(bytes: &[u8], count: usize) -> Result<Vec<i32>> {
 
 /// Bytes of requantization parameters.
 pub fn encode_requant(values: &[Requant]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(values.len() * 5);
+    let mut out = Vec::with_capacity(values.len() * REQUANT_BYTES);
     for r in values {
         let shift = i8::try_from(r.shift)
             .map_err(|_| Error::new(format!("requantization shift {} out of range", r.shift)))?;
@@ -65,14 +68,14 @@ pub fn encode_requant(values: &[Requant]) -> Result<Vec<u8>> {
 
 /// Decodes [`encode_requant`] bytes.
 pub fn decode_requant(bytes: &[u8]) -> Result<Vec<Requant>> {
-    if !bytes.len().is_multiple_of(5) {
+    if !bytes.len().is_multiple_of(REQUANT_BYTES) {
         return Err(Error::new(format!(
             "requantization block of {} bytes is not a whole number of 5-byte entries",
             bytes.len()
         )));
     }
     Ok(bytes
-        .chunks_exact(5)
+        .chunks_exact(REQUANT_BYTES)
         .map(|c| Requant {
             multiplier: i32::from_le_bytes([c[0], c[1], c[2], c[3]]),
             shift: i32::from(c[4] as i8),

@@ -1,7 +1,7 @@
 //! Serialization of a [`Program`] to `.npub` bytes.
 
 use super::{fb, params, with_header};
-use crate::npu::compress::compress;
+use crate::npu::compress::{compress, compress_records};
 use crate::npu::program::{
     Command, ElementwiseKind, IoBinding, IoConversion, OutputStage, PoolKind, Program, Requant,
     TensorDesc, WeightBlock,
@@ -129,7 +129,12 @@ fn weight_block<'a>(
         params::encode_ints(&w.bias),
         params::encode_requant(&w.requant)?,
     ];
-    let coded: Vec<Vec<u8>> = parts.iter().map(|p| compress(p)).collect();
+    let coded = [
+        compress(&parts[0]),
+        compress(&parts[1]),
+        compress(&parts[2]),
+        compress_records(&parts[3], params::REQUANT_BYTES),
+    ];
     let encoded = coded.iter().map(Vec::len).sum();
     let v: Vec<_> = coded.iter().map(|c| b.create_vector(c)).collect();
     let off = fb::WeightBlock::create(
