@@ -219,8 +219,16 @@ fn float_digits_compiled_to_npu_keep_accuracy() {
         },
     };
     let c = compile_npu(float.clone(), &opts).expect("compiles");
-    assert!(c.quantization.warnings.is_empty(), "{:?}", c.quantization.warnings);
-    assert!(c.lowering.fallbacks.is_empty(), "{:?}", c.lowering.fallbacks);
+    assert!(
+        c.quantization.warnings.is_empty(),
+        "{:?}",
+        c.quantization.warnings
+    );
+    assert!(
+        c.lowering.fallbacks.is_empty(),
+        "{:?}",
+        c.lowering.fallbacks
+    );
     let (p, _) = binary::read(&c.binary).expect("binary reads back");
     let held_images: Vec<&Tensor> = held.iter().map(|&i| &d.images[i]).collect();
     let npu: Vec<i64> = held_images
@@ -242,6 +250,9 @@ fn float_digits_compiled_to_npu_keep_accuracy() {
         "digits_cnn_float on the virtual NPU: top-1 {acc:.4} (TensorFlow int8 {tf_acc:.4}, FP32 {:.4}), agreement with FP32 {agree:.4}",
         fraction(correct(&fp32), n)
     );
-    assert!(acc >= tf_acc, "NPU accuracy {acc} below TensorFlow int8's {tf_acc}");
+    assert!(
+        acc >= tf_acc,
+        "NPU accuracy {acc} below TensorFlow int8's {tf_acc}"
+    );
     assert!(agree >= 0.99, "agreement with FP32 {agree}");
 }
