@@ -217,6 +217,7 @@ fn float_digits_compiled_to_npu_keep_accuracy() {
             calibration: vec![calib],
             ..Default::default()
         },
+        pipeline: None,
     };
     let c = compile_npu(float.clone(), &opts).expect("compiles");
     assert!(

@@ -49,18 +49,15 @@ pub fn to_egraph(g: &Graph, fold_limit: usize) -> Result<(EGraph, Skeleton)> {
         let value_names: Vec<String> = node.outputs.iter().map(|v| v.name.clone()).collect();
         let id = match &node.op {
             Op::Input => {
-                let pos = g.inputs().iter().position(|&i| i == n).ok_or_else(|| {
-                    Error::at_node(&node.name, "input node is not a graph input")
-                })?;
+                let pos =
+                    g.inputs().iter().position(|&i| i == n).ok_or_else(|| {
+                        Error::at_node(&node.name, "input node is not a graph input")
+                    })?;
                 eg.add(TensorNode::Input(pos as u32))
             }
             Op::Const { value } => add_const(&mut eg, value.clone(), node.outputs[0].ty.clone()),
             op => {
-                let children = g
-                    .node_inputs(n)
-                    .iter()
-                    .map(|v| ids[v])
-                    .collect::<Vec<_>>();
+                let children = g.node_inputs(n).iter().map(|v| ids[v]).collect::<Vec<_>>();
                 let types = node.outputs.iter().map(|v| v.ty.clone()).collect();
                 add_typed_op(&mut eg, op.clone(), children, types)
             }
@@ -87,7 +84,11 @@ pub fn to_egraph(g: &Graph, fold_limit: usize) -> Result<(EGraph, Skeleton)> {
             .iter()
             .map(|&n| (g.node(n).name.clone(), g.node(n).outputs[0].ty.clone()))
             .collect(),
-        output_names: g.outputs().iter().map(|&v| g.value(v).name.clone()).collect(),
+        output_names: g
+            .outputs()
+            .iter()
+            .map(|&v| g.value(v).name.clone())
+            .collect(),
         output_nodes: g
             .outputs()
             .iter()
@@ -137,13 +138,7 @@ impl CostFunction<TensorNode> for TreeCost<'_> {
 /// the source graph are kept for classes that had them; graph inputs and outputs keep
 /// their names and order.
 pub fn to_graph(eg: &EGraph, t: &Skeleton, model: &dyn OpCost) -> Result<Graph> {
-    let extractor = Extractor::new(
-        eg,
-        TreeCost {
-            egraph: eg,
-            model,
-        },
-    );
+    let extractor = Extractor::new(eg, TreeCost { egraph: eg, model });
     // Graph outputs name their classes first, so that outputs keep their names.
     let mut names: HashMap<Id, SourceNames> = HashMap::new();
     for (k, &root) in t.roots.iter().enumerate() {
@@ -257,4 +252,3 @@ impl Builder<'_> {
         (base.clone(), vec![base])
     }
 }
-

@@ -221,10 +221,6 @@ impl egg::Applier<TensorNode, super::analysis::TensorAnalysis> for RuleApplier {
 pub fn to_rewrite(
     rule: Arc<dyn Rule>,
 ) -> egg::Rewrite<TensorNode, super::analysis::TensorAnalysis> {
-    egg::Rewrite::new(
-        rule.name(),
-        RuleSearcher(rule.clone()),
-        RuleApplier(rule),
-    )
-    .expect("rules bind no variables")
+    egg::Rewrite::new(rule.name(), RuleSearcher(rule.clone()), RuleApplier(rule))
+        .expect("rules bind no variables")
 }

@@ -67,7 +67,13 @@ impl Rule for NeutralElement {
         "neutral-element"
     }
     fn root(&self, n: Root<'_>) -> bool {
-        matches!(n, Root::Op(Op::Binary { activation: None, .. }))
+        matches!(
+            n,
+            Root::Op(Op::Binary {
+                activation: None,
+                ..
+            })
+        )
     }
     fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
         let mut out = vec![];
@@ -174,7 +180,13 @@ impl Rule for CombineConsts {
         "combine-consts"
     }
     fn root(&self, n: Root<'_>) -> bool {
-        matches!(n, Root::Op(Op::Binary { activation: None, .. }))
+        matches!(
+            n,
+            Root::Op(Op::Binary {
+                activation: None,
+                ..
+            })
+        )
     }
     fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
         let mut out = vec![];
@@ -221,8 +233,7 @@ impl Rule for DistributeScale {
                 continue;
             }
             for (k, x, c1) in binaries(cx, inner) {
-                if k == BinaryKind::Add && cx.constant(c1).is_some() && cx.constant(x).is_none()
-                {
+                if k == BinaryKind::Add && cx.constant(c1).is_some() && cx.constant(x).is_none() {
                     let scaled = Expr::Op(binary(kind), vec![Expr::Class(x), Expr::Class(c2)]);
                     let shift = Expr::Op(binary(kind), vec![Expr::Class(c1), Expr::Class(c2)]);
                     out.push(Expr::Op(binary(BinaryKind::Add), vec![scaled, shift]));

@@ -42,7 +42,8 @@ impl Rule for BatchNormToAffine {
                 continue;
             };
             let x = ch[0];
-            let params: Option<Vec<Vec<f32>>> = ch[1..5].iter().map(|&c| cx.f32_values(c)).collect();
+            let params: Option<Vec<Vec<f32>>> =
+                ch[1..5].iter().map(|&c| cx.f32_values(c)).collect();
             let Some([gamma, beta, mean, var]) = params.as_deref() else {
                 continue;
             };
@@ -132,7 +133,10 @@ impl FoldIntoWeights {
         };
         let v = per_channel(cx, c, out_ty, axis)?;
         let channels = v.len();
-        let w = cx.constant(p_ch[1]).filter(|_| cx.is_f32(p_ch[1]))?.as_f32()?;
+        let w = cx
+            .constant(p_ch[1])
+            .filter(|_| cx.is_f32(p_ch[1]))?
+            .as_f32()?;
         if w.shape().get(w_axis) != Some(&channels) {
             return None;
         }
