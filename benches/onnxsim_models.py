@@ -207,6 +207,55 @@ def concat_split() -> onnx.ModelProto:
     return b.finish([("input", [1, 8, 16, 16])], b.conv(h, 24, 8, 1), [1, 8, 16, 16])
 
 
+def torch_export() -> onnx.ModelProto:
+    """What torch.onnx.export emits for `x.view(x.size(0), -1)` and friends: a Conv without
+    bias followed by a bias Add, Identity and Dropout, a Shape->Gather->Unsqueeze->Concat
+    subgraph computing a Reshape's target shape, an Unsqueeze/Squeeze pair, a MatMul by a
+    transposed constant plus a bias Add, and no-op arithmetic (x*1, x+0)."""
+    b = Builder("torch_export", 7)
+    x = "input"
+    h = b.conv(x, 3, 8, 3, pad=1, bias=False)
+    bias = b.const(b.rng.normal(0, 0.1, (1, 8, 1, 1)).astype(np.float32), "b")
+    h = b.op("Relu", [b.op("Add", [h, bias])])
+    h = b.op("Dropout", [b.op("Identity", [h])])
+    h = b.op("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    batch = b.op("Gather", [b.op("Shape", [h]), b.const(np.array(0, np.int64), "idx")], axis=0)
+    batch = b.op("Unsqueeze", [batch, b.const(np.array([0], np.int64), "axes")])
+    shape = b.op("Concat", [batch, b.const(np.array([-1], np.int64), "minus1")], axis=0)
+    h = b.op("Reshape", [h, shape])
+    h = b.op("Squeeze", [b.op("Unsqueeze", [h, b.const(np.array([1], np.int64), "axes")]),
+                         b.const(np.array([1], np.int64), "axes")])
+    w = b.op("Transpose", [b.weights((32, 8 * 8 * 8), 8 * 8 * 8)], perm=[1, 0])
+    bias = b.const(b.rng.normal(0, 0.1, 32).astype(np.float32), "b")
+    h = b.op("Relu", [b.op("Add", [b.op("MatMul", [h, w]), bias])])
+    h = b.op("Add", [b.op("Mul", [h, b.scalar(1.0)]), b.scalar(0.0)])
+    return b.finish([("input", [1, 3, 16, 16])], b.gemm(h, 32, 10), [1, 10])
+
+
+def nops_cse() -> onnx.ModelProto:
+    """No-op nodes and repeated subexpressions: an identity Transpose, an all-zero Pad, a
+    one-input Concat, a Reshape to the same shape, a whole-tensor Slice, Div by 1, two
+    Transposes that compose into one, and the same Conv and Relu computed twice and
+    added."""
+    b = Builder("nops_cse", 8)
+    x = "input"
+    h = b.op("Transpose", [x], perm=[0, 1, 2, 3])
+    h = b.pad(h, 0)
+    h = b.op("Concat", [h], axis=1)
+    h = b.reshape(h, [1, 8, 16, 16])
+    i64 = lambda v: b.const(np.array(v, np.int64), "s")  # noqa: E731
+    h = b.op("Slice", [h, i64([0, 0]), i64([16, 16]), i64([2, 3])])
+    h = b.op("Div", [h, b.scalar(1.0)])
+    w = b.weights((8, 8, 3, 3), 72)
+    bias = b.const(b.rng.normal(0, 0.1, 8).astype(np.float32), "b")
+    conv = lambda v: b.op("Relu", [b.op("Conv", [v, w, bias], kernel_shape=[3, 3],  # noqa: E731
+                                        pads=[1, 1, 1, 1])])
+    h = b.op("Add", [conv(h), conv(h)])
+    t = b.op("Transpose", [h], perm=[0, 2, 3, 1])
+    t = b.op("Transpose", [t], perm=[0, 3, 2, 1])  # composes to [0, 1, 3, 2]
+    return b.finish([("input", [1, 8, 16, 16])], b.conv(t, 8, 8, 1), [1, 8, 16, 16])
+
+
 def plain_cnn() -> onnx.ModelProto:
     """A control with nothing to fold (Conv with bias, Relu, MaxPool, Gemm): both tools
     should tie here."""
@@ -226,5 +275,7 @@ GENERATED: dict[str, Callable[[], onnx.ModelProto]] = {
     "transpose_sandwich": transpose_sandwich,
     "mlp_bn": mlp_bn,
     "concat_split": concat_split,
+    "torch_export": torch_export,
+    "nops_cse": nops_cse,
     "plain_cnn": plain_cnn,
 }
