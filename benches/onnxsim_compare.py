@@ -159,7 +159,11 @@ def onnx_nodes(model: "onnx.ModelProto") -> int:
 
 
 def ort_run(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    """The model's outputs under onnxruntime, without its own graph rewrites (which fold
+    BatchNorm, Transposes etc. themselves and would hide a difference)."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     return sess.run(None, feeds)
 
 
