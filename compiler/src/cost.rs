@@ -14,7 +14,8 @@ pub trait OpCost: Send + Sync {
 }
 
 /// The target-independent cost: a fixed overhead per op (dispatch, one pass over memory)
-/// plus its multiply-accumulates plus the bytes it reads and writes.
+/// plus its multiply-accumulates plus the bytes it reads and writes; reshapes and
+/// identities move no data and cost the overhead only.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DefaultCost;
 
@@ -31,6 +32,9 @@ impl OpCost for DefaultCost {
     fn op_cost(&self, op: &Op, inputs: &[&TensorType], outputs: &[TensorType]) -> f64 {
         if op.is_source() {
             return 0.0;
+        }
+        if matches!(op, Op::Reshape { .. } | Op::Identity) {
+            return Self::OP_OVERHEAD;
         }
         let bytes: usize = inputs.iter().map(|t| t.size_bytes()).sum::<usize>()
             + outputs.iter().map(TensorType::size_bytes).sum::<usize>();
