@@ -159,7 +159,11 @@ impl Builder<'_> {
                     &format!(r#"reshape {{"shape":[1,{n}]}}"#),
                     &[x],
                 );
-                self.op(&s, &format!(r#"reshape {{"shape":[1,{c},{h},{w}]}}"#), &[&r])
+                self.op(
+                    &s,
+                    &format!(r#"reshape {{"shape":[1,{c},{h},{w}]}}"#),
+                    &[&r],
+                )
             }
             13 => {
                 // A residual add with an earlier value.

@@ -51,10 +51,7 @@ impl Rule for FuseActivation {
             for (inner, inner_ch) in cx.ops(x) {
                 let mut fused = inner.clone();
                 let new_act = match inner {
-                    Op::Activation { act: a } => match a.clamp_range() {
-                        Some((l, h)) => Some(intersect((lo, hi), (l, h))),
-                        None => None,
-                    },
+                    Op::Activation { act: a } => a.clamp_range().map(|r| intersect((lo, hi), r)),
                     _ => match slot(&mut fused) {
                         Some(None) => Some(*act),
                         Some(Some(a)) => a.clamp_range().map(|r| intersect((lo, hi), r)),

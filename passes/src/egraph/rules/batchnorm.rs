@@ -6,11 +6,11 @@
 //! norm, and any constant affine map a model applies to a conv's output, disappears.
 
 use super::{f32_tensor, per_channel};
+use crate::egraph::language::OpId;
 use crate::egraph::rule::{Ctx, Expr, Root, Rule};
 use egg::Id;
 use ndarray::Axis;
 use nnopt_compiler::ir::{BinaryKind, Op, Tensor};
-use crate::egraph::language::OpId;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
