@@ -212,3 +212,36 @@ fn opt_rejects_a_bad_pipeline_naming_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn opt_stats_show_the_egraph_and_target_cost() {
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    for (args, cost) in [
+        (vec![], "cost (default)"),
+        (vec!["--target", "npu"], "cost (npu-256)"),
+    ] {
+        let mut cmd = vec!["opt", model.as_str(), "--stats"];
+        cmd.extend(args);
+        let out = nnopt(&cmd);
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("egraph-optimize") && err.contains("stopped: saturated"),
+            "{err}"
+        );
+        assert!(err.contains(cost), "{err}");
+    }
+    let out = nnopt(&["opt", &model, "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let records: serde_json::Value = serde_json::from_str(&err).expect("json records");
+    let eg = records
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["pass"] == "egraph-optimize")
+        .expect("egraph record");
+    assert!(eg["stats"]["egraph_nodes"].as_u64().is_some_and(|n| n > 0));
+    let bad = nnopt(&["opt", &model, "--target", "npu-9"]);
+    assert!(!bad.status.success());
+}
