@@ -300,3 +300,79 @@ fn deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+const GEMM: &str = r#"graph "gemm"(%x, %img) {
+  %x: f32[2,3] = input
+  %img: f32[1,2,3,3] = input
+  %w: f32[3,2] = const [1.0, 0.5, -1.0, 2.0, 0.0, 1.5]
+  %b: f32[2] = const [0.25, -0.5]
+  %m: f32[2,2] = mat_mul(%x, %w)
+  %y: f32[2,2] = binary {"kind":"add","activation":null}(%m, %b)
+  %s: f32[2,1,1] = const [2.0, -0.5]
+  %scaled: f32[1,2,3,3] = binary {"kind":"mul","activation":null}(%img, %s)
+  %cw: f32[1,2,3,3] = const [1.0, 0.0, -1.0, 2.0, 0.5, -2.0, 1.0, 0.0, -1.0, 0.5, 0.5, 0.5, -1.0, 1.0, 0.0, 2.0, 0.0, 1.0]
+  %c: f32[1,1,3,3] = conv {"layout":"nchw","strides":[1,1],"dilations":[1,1],"pads":[1,1,1,1],"group":1,"activation":null}(%scaled, %cw)
+  return %y, %c
+}
+"#;
+
+#[test]
+fn matmul_becomes_gemm_and_input_scales_fold_into_weights() {
+    let (after, text, stats) = optimize(GEMM);
+    insta::assert_snapshot!(text);
+    let mut left = ops(&after);
+    left.sort();
+    assert_eq!(left, ["conv", "gemm"]);
+    for rule in [
+        "matmul-to-gemm",
+        "shift-into-bias",
+        "input-scale-into-weights",
+    ] {
+        assert!(fired(&stats, rule), "{rule} did not fire: {stats:?}");
+    }
+}
+
+const NO_OPS: &str = r#"graph "no_ops"(%x) {
+  %x: f32[1,3,1,4] = input
+  %p: f32[1,3,1,4] = pad {"pads":[[0,0],[0,0],[0,0],[0,0]],"mode":"constant","value":0.0}(%x)
+  %s: f32[1,3,1,4] = slice {"starts":[0,0,0,0],"ends":[1,3,1,4],"steps":[1,1,1,1]}(%p)
+  %t: f32[1,3,4,1] = transpose {"perm":[0,1,3,2]}(%s)
+  %q: f32[1,3,6,1] = pad {"pads":[[0,0],[0,0],[1,1],[0,0]],"mode":"constant","value":0.0}(%t)
+  %u: f32[1,6,3,1] = transpose {"perm":[0,2,1,3]}(%q)
+  %v: f32[1,3,6,1] = transpose {"perm":[0,2,1,3]}(%u)
+  return %v
+}
+"#;
+
+#[test]
+fn no_op_pad_and_slice_vanish_and_size_one_transposes_become_reshapes() {
+    let (after, text, stats) = optimize(NO_OPS);
+    insta::assert_snapshot!(text);
+    // The pad moves behind the (now reshape) transpose; the transpose pair cancels.
+    assert_eq!(ops(&after), ["pad", "reshape"]);
+    for rule in [
+        "identity-op",
+        "transpose-to-reshape",
+        "transpose-through-pad",
+        "transpose-pair",
+    ] {
+        assert!(fired(&stats, rule), "{rule} did not fire: {stats:?}");
+    }
+}
+
+const PRELU: &str = r#"graph "prelu"(%x) {
+  %x: f32[1,2,2,3] = input
+  %t: f32[1,2,3,2] = transpose {"perm":[0,1,3,2]}(%x)
+  %slope: f32[2] = const [0.25, -0.5]
+  %p: f32[1,2,3,2] = p_relu(%t, %slope)
+  %back: f32[1,2,2,3] = transpose {"perm":[0,1,3,2]}(%p)
+  return %back
+}
+"#;
+
+#[test]
+fn transposes_move_through_prelu() {
+    let (after, _, stats) = optimize(PRELU);
+    assert_eq!(ops(&after), ["p_relu"]);
+    assert!(fired(&stats, "transpose-through-binary"), "{stats:?}");
+}
