@@ -1,7 +1,7 @@
 //! Serialization of a [`Program`] to `.npub` bytes.
 
 use super::{fb, params, with_header};
-use crate::npu::compress::{compress, compress_records};
+use crate::npu::compress::{compress_kind, Kind};
 use crate::npu::program::{
     Command, ElementwiseKind, IoBinding, IoConversion, OutputStage, PoolKind, Program, Requant,
     TensorDesc, WeightBlock,
@@ -130,10 +130,10 @@ fn weight_block<'a>(
         params::encode_requant(&w.requant)?,
     ];
     let coded = [
-        compress(&parts[0]),
-        compress(&parts[1]),
-        compress(&parts[2]),
-        compress_records(&parts[3], params::REQUANT_BYTES),
+        compress_kind(&parts[0], Kind::Int8),
+        compress_kind(&parts[1], Kind::Leb128),
+        compress_kind(&parts[2], Kind::Leb128),
+        compress_kind(&parts[3], Kind::Requant),
     ];
     let encoded = coded.iter().map(Vec::len).sum();
     let v: Vec<_> = coded.iter().map(|c| b.create_vector(c)).collect();

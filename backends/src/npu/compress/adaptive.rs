@@ -1,0 +1,403 @@
+//! Context-adaptive binary arithmetic coding: adaptive bit probabilities ([`Bit`]) drive
+//! `constriction`'s range coder, and [`UIntContexts`] binarizes unsigned numbers.
+//!
+//! A [`Bit`] starts at probability 1/2 and learns from the bits it codes (counts, halved
+//! once their sum passes [`LIMIT`]), so a coded stream needs no frequency table and small
+//! blocks pay no table overhead. All arithmetic is integer: encoder and decoder build the
+//! same probabilities on any machine.
+
+use constriction::backends::BoundedReadWords;
+use constriction::stream::model::{DecoderModel, EncoderModel, EntropyModel};
+use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder, EncoderSituation};
+use constriction::stream::{Decode, Encode};
+use constriction::Queue;
+use nnopt_compiler::{Error, Result};
+use std::num::NonZeroU32;
+
+/// Probability precision (bits) of the range coder.
+const PRECISION: usize = 16;
+const ONE: u32 = 1 << PRECISION;
+/// Counts of a [`Bit`] are halved once their sum passes this.
+const LIMIT: u16 = 1024;
+
+/// An adaptive bit probability: the counts of zeros and ones coded in its context.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bit {
+    counts: [u16; 2],
+}
+
+impl Bit {
+    /// The Krichevsky–Trofimov estimate `(n1 + 1/2) / (n + 1)` in fixed point.
+    fn model(&self) -> BitModel {
+        let [n0, n1] = self.counts.map(u32::from);
+        let p1 = ((2 * n1 + 1) << PRECISION) / (2 * (n0 + n1) + 2);
+        BitModel {
+            p1: p1.clamp(1, ONE - 1),
+        }
+    }
+
+    fn update(&mut self, bit: bool) {
+        self.counts[usize::from(bit)] += 1;
+        if self.counts[0] + self.counts[1] > LIMIT {
+            self.counts = self.counts.map(|n| n.div_ceil(2));
+        }
+    }
+}
+
+/// A fixed two-symbol model (`false` below `ONE - p1`, `true` above) for the range coder.
+#[derive(Clone, Copy, Debug)]
+struct BitModel {
+    p1: u32,
+}
+
+/// Probability 1/2.
+const HALF: BitModel = BitModel { p1: ONE / 2 };
+
+impl BitModel {
+    fn p0(self) -> u32 {
+        ONE - self.p1
+    }
+}
+
+impl EntropyModel<PRECISION> for BitModel {
+    type Symbol = bool;
+    type Probability = u32;
+}
+
+impl EncoderModel<PRECISION> for BitModel {
+    fn left_cumulative_and_probability(
+        &self,
+        symbol: impl std::borrow::Borrow<bool>,
+    ) -> Option<(u32, NonZeroU32)> {
+        if *symbol.borrow() {
+            Some((self.p0(), NonZeroU32::new(self.p1)?))
+        } else {
+            Some((0, NonZeroU32::new(self.p0())?))
+        }
+    }
+}
+
+impl DecoderModel<PRECISION> for BitModel {
+    fn quantile_function(&self, quantile: u32) -> (bool, u32, NonZeroU32) {
+        // `p1` is clamped to 1..ONE, so both probabilities are nonzero.
+        let nonzero = |p| NonZeroU32::new(p).unwrap_or(NonZeroU32::MIN);
+        if quantile < self.p0() {
+            (false, 0, nonzero(self.p0()))
+        } else {
+            (true, self.p0(), nonzero(self.p1))
+        }
+    }
+}
+
+/// Codes bits under adaptive contexts into a range-coded stream.
+pub struct Encoder {
+    coder: DefaultRangeEncoder,
+    failed: bool,
+}
+
+impl Encoder {
+    pub fn new() -> Self {
+        Encoder {
+            coder: DefaultRangeEncoder::new(),
+            failed: false,
+        }
+    }
+
+    /// Codes `bit` under `ctx` and updates `ctx`.
+    pub fn bit(&mut self, ctx: &mut Bit, bit: bool) {
+        self.failed |= self.coder.encode_symbol(bit, ctx.model()).is_err();
+        ctx.update(bit);
+    }
+
+    /// Codes `bit` at probability 1/2.
+    pub fn bypass(&mut self, bit: bool) {
+        self.failed |= self.coder.encode_symbol(bit, HALF).is_err();
+    }
+
+    /// The stream: the coder's words, big-endian, without trailing zero bytes (the
+    /// decoder reads zeros past the end). `None` if coding failed (it cannot with the
+    /// clamped probabilities, but the caller then falls back to another method).
+    ///
+    /// In the usual situation (no pending carry) the stream ends with the fewest bytes
+    /// that pick a point in the final interval, instead of `constriction`'s seal, which
+    /// keeps the stream decodable when more data follows it.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        if self.failed {
+            return None;
+        }
+        let (mut words, state, situation) = self.coder.into_raw_parts();
+        let (lower, range) = (state.lower(), state.range().get());
+        match situation {
+            EncoderSituation::Normal if range != u64::MAX => {
+                let point = shortest_point(lower, range);
+                words.extend([(point >> 32) as u32, point as u32]);
+            }
+            situation => {
+                let coder = DefaultRangeEncoder::from_raw_parts(words, state, situation);
+                words = coder.into_compressed().ok()?;
+            }
+        }
+        let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        while bytes.last() == Some(&0) {
+            bytes.pop();
+        }
+        Some(bytes)
+    }
+}
+
+/// The value in `lower..lower + range` (which does not pass 2^64: no pending carry) with
+/// the most trailing zero bytes.
+fn shortest_point(lower: u64, range: u64) -> u64 {
+    let end = u128::from(lower) + u128::from(range);
+    (1..8)
+        .map(|bytes| {
+            let unit = 1u128 << (64 - 8 * bytes);
+            u128::from(lower).div_ceil(unit) * unit
+        })
+        .find(|&p| p < end)
+        .map_or(lower, |p| p as u64)
+}
+
+/// Decodes what an [`Encoder`] coded, given the same sequence of contexts.
+pub struct Decoder {
+    coder: DefaultRangeDecoder,
+    /// Whether the stream ends in a zero byte, which an [`Encoder`] never writes.
+    zero_tail: bool,
+}
+
+impl Decoder {
+    /// A decoder of a stream of big-endian words (missing trailing bytes read as zeros).
+    pub fn new(stream: &[u8]) -> Result<Self> {
+        let words: Vec<u32> = stream
+            .chunks(4)
+            .map(|w| {
+                let mut word = [0u8; 4];
+                word[..w.len()].copy_from_slice(w);
+                u32::from_be_bytes(word)
+            })
+            .collect();
+        let coder = DefaultRangeDecoder::from_compressed(words)
+            .map_err(|_| Error::new("corrupt adaptive stream in compressed block"))?;
+        Ok(Decoder {
+            coder,
+            zero_tail: stream.last() == Some(&0),
+        })
+    }
+
+    /// Decodes one bit under `ctx` and updates `ctx`.
+    pub fn bit(&mut self, ctx: &mut Bit) -> Result<bool> {
+        let bit = self.decode(ctx.model())?;
+        ctx.update(bit);
+        Ok(bit)
+    }
+
+    /// Decodes one bit coded at probability 1/2.
+    pub fn bypass(&mut self) -> Result<bool> {
+        self.decode(HALF)
+    }
+
+    fn decode(&mut self, model: BitModel) -> Result<bool> {
+        self.coder
+            .decode_symbol(model)
+            .map_err(|_| Error::new("corrupt adaptive stream in compressed block"))
+    }
+
+    /// Checks that the stream holds nothing after the decoded bits: every word was read
+    /// (the words of the final point included) and no zero byte ends it.
+    pub fn finish(self) -> Result<()> {
+        let (words, _, _) = self.coder.into_raw_parts();
+        if BoundedReadWords::<u32, Queue>::remaining(&words) == 0 && !self.zero_tail {
+            Ok(())
+        } else {
+            Err(Error::new("compressed block has trailing data"))
+        }
+    }
+}
+
+/// Contexts of an unsigned number of at most `max_bits` bits, coded as its bit length `n`
+/// (a binary tree of contexts over `0..=max_bits`) and then its bits below the leading
+/// one, from the top: the first `tree_depth` with one context per length and prefix
+/// (they shape the distribution within a length class), the next ones up to
+/// `adaptive_bits` with one context per length and position, the rest at probability 1/2
+/// (bits that carry no pattern cost no learning).
+pub struct UIntContexts {
+    max_bits: u32,
+    length_depth: u32,
+    tree_depth: u32,
+    adaptive_bits: u32,
+    length: Vec<Bit>,
+    tree: Vec<Bit>,
+    low: Vec<Bit>,
+}
+
+impl UIntContexts {
+    pub fn new(max_bits: u32, tree_depth: u32, adaptive_bits: u32) -> Self {
+        let lengths = max_bits as usize + 1;
+        let length_depth = u32::BITS - max_bits.leading_zeros();
+        UIntContexts {
+            max_bits,
+            length_depth,
+            tree_depth,
+            adaptive_bits,
+            length: vec![Bit::default(); 1 << length_depth],
+            tree: vec![Bit::default(); lengths << tree_depth],
+            low: vec![Bit::default(); lengths * max_bits as usize],
+        }
+    }
+
+    /// Codes `v`, which must be below `2^max_bits`.
+    pub fn encode(&mut self, enc: &mut Encoder, v: u32) {
+        let n = self.encode_length(enc, v);
+        self.encode_bits(enc, v, n, 0);
+    }
+
+    /// Decodes a number coded by [`encode`](Self::encode).
+    pub fn decode(&mut self, dec: &mut Decoder) -> Result<u32> {
+        let n = self.decode_length(dec)?;
+        self.decode_bits(dec, n, 0)
+    }
+
+    /// Codes `v` (below `2^max_bits`) with its count of trailing zero bits, coded under
+    /// `zeros` (5-bit numbers), in place of the bits from the lowest one down.
+    pub fn encode_trailing(&mut self, enc: &mut Encoder, zeros: &mut UIntContexts, v: u32) {
+        let n = self.encode_length(enc, v);
+        if n >= 2 {
+            let t = v.trailing_zeros();
+            zeros.encode(enc, t);
+            self.encode_bits(enc, v, n, t + 1);
+        }
+    }
+
+    /// Decodes a number coded by [`encode_trailing`](Self::encode_trailing).
+    pub fn decode_trailing(&mut self, dec: &mut Decoder, zeros: &mut UIntContexts) -> Result<u32> {
+        let n = self.decode_length(dec)?;
+        if n < 2 {
+            return Ok(n);
+        }
+        let t = zeros.decode(dec)?;
+        if t >= n {
+            return Err(Error::new(format!(
+                "{t} trailing zeros in a {n}-bit number of a compressed block"
+            )));
+        }
+        if t == n - 1 {
+            return Ok(1 << t);
+        }
+        let high = self.decode_bits(dec, n, t + 1)?;
+        Ok(high | (1 << t))
+    }
+
+    /// Codes the bit length of `v` and returns it.
+    fn encode_length(&mut self, enc: &mut Encoder, v: u32) -> u32 {
+        let n = 32 - v.leading_zeros();
+        debug_assert!(n <= self.max_bits);
+        let mut node = 1usize;
+        for k in (0..self.length_depth).rev() {
+            let bit = (n >> k) & 1 == 1;
+            enc.bit(&mut self.length[node], bit);
+            node = (node << 1) | usize::from(bit);
+        }
+        n
+    }
+
+    fn decode_length(&mut self, dec: &mut Decoder) -> Result<u32> {
+        let mut node = 1usize;
+        for _ in 0..self.length_depth {
+            let bit = dec.bit(&mut self.length[node])?;
+            node = (node << 1) | usize::from(bit);
+        }
+        let n = (node - (1 << self.length_depth)) as u32;
+        if n > self.max_bits {
+            return Err(Error::new(format!(
+                "number of {n} bits in a compressed block of {}-bit numbers",
+                self.max_bits
+            )));
+        }
+        Ok(n)
+    }
+
+    /// Codes the bits of `v` (of bit length `n`) below its leading one, down to bit `low`.
+    fn encode_bits(&mut self, enc: &mut Encoder, v: u32, n: u32, low: u32) {
+        let mut node = 1usize;
+        for j in (low..n.saturating_sub(1)).rev() {
+            let bit = (v >> j) & 1 == 1;
+            match self.mantissa_ctx(n, j, node) {
+                Some(ctx) => enc.bit(ctx, bit),
+                None => enc.bypass(bit),
+            }
+            node = (node << 1) | usize::from(bit);
+        }
+    }
+
+    /// Decodes what [`encode_bits`](Self::encode_bits) coded: the number's bits from the
+    /// leading one down to bit `low`, the bits below `low` zero.
+    fn decode_bits(&mut self, dec: &mut Decoder, n: u32, low: u32) -> Result<u32> {
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut v = 1u32;
+        let mut node = 1usize;
+        for j in (low..n - 1).rev() {
+            let bit = match self.mantissa_ctx(n, j, node) {
+                Some(ctx) => dec.bit(ctx)?,
+                None => dec.bypass()?,
+            };
+            v = (v << 1) | u32::from(bit);
+            node = (node << 1) | usize::from(bit);
+        }
+        Ok(v << low.min(n - 1))
+    }
+
+    /// The context of bit `j` of a number of bit length `n` whose higher mantissa bits,
+    /// after a leading 1, form `node`; `None` for a bit coded at probability 1/2.
+    fn mantissa_ctx(&mut self, n: u32, j: u32, node: usize) -> Option<&mut Bit> {
+        let depth = n - 1 - j;
+        if depth < self.tree_depth {
+            Some(&mut self.tree[((n as usize) << self.tree_depth) + node])
+        } else if depth < self.adaptive_bits {
+            Some(&mut self.low[n as usize * self.max_bits as usize + j as usize])
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn numbers_round_trip(
+            v in proptest::collection::vec(any::<u32>(), 0..300),
+            depth in 0u32..5,
+            adaptive in 0u32..33,
+        ) {
+            let mut ctx = UIntContexts::new(32, depth, adaptive);
+            let mut enc = Encoder::new();
+            for &x in &v {
+                ctx.encode(&mut enc, x);
+            }
+            let stream = enc.finish().unwrap();
+            let mut ctx = UIntContexts::new(32, depth, adaptive);
+            let mut dec = Decoder::new(&stream).unwrap();
+            for &x in &v {
+                prop_assert_eq!(ctx.decode(&mut dec).unwrap(), x);
+            }
+            prop_assert!(dec.finish().is_ok());
+        }
+    }
+
+    #[test]
+    fn skewed_bits_cost_little() {
+        let mut ctx = Bit::default();
+        let mut enc = Encoder::new();
+        for i in 0..8000 {
+            enc.bit(&mut ctx, i % 100 == 0);
+        }
+        // 8000 bits of entropy 0.08 bits each: about 80 bytes.
+        let n = enc.finish().unwrap().len();
+        assert!(n < 120, "{n} bytes");
+    }
+}
