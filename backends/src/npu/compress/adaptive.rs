@@ -20,6 +20,19 @@ const ONE: u32 = 1 << PRECISION;
 /// Counts of a [`Bit`] are halved once their sum passes this.
 const LIMIT: u16 = 1024;
 
+/// `2^32 / (2n + 2)` for every count sum `n` a [`Bit`] can hold.
+static RECIPROCALS: [u32; LIMIT as usize + 1] = reciprocals();
+
+const fn reciprocals() -> [u32; LIMIT as usize + 1] {
+    let mut r = [0u32; LIMIT as usize + 1];
+    let mut n = 0;
+    while n <= LIMIT as usize {
+        r[n] = ((1u64 << 32) / (2 * n as u64 + 2)) as u32;
+        n += 1;
+    }
+    r
+}
+
 /// An adaptive bit probability: the counts of zeros and ones coded in its context.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bit {
@@ -27,12 +40,13 @@ pub struct Bit {
 }
 
 impl Bit {
-    /// The Krichevsky–Trofimov estimate `(n1 + 1/2) / (n + 1)` in fixed point.
+    /// The Krichevsky–Trofimov estimate `(n1 + 1/2) / (n + 1)` in fixed point (through a
+    /// table of reciprocals instead of a division per bit).
     fn model(&self) -> BitModel {
-        let [n0, n1] = self.counts.map(u32::from);
-        let p1 = ((2 * n1 + 1) << PRECISION) / (2 * (n0 + n1) + 2);
+        let [n0, n1] = self.counts.map(u64::from);
+        let p1 = ((2 * n1 + 1) * u64::from(RECIPROCALS[(n0 + n1) as usize])) >> (32 - PRECISION);
         BitModel {
-            p1: p1.clamp(1, ONE - 1),
+            p1: (p1 as u32).clamp(1, ONE - 1),
         }
     }
 
@@ -49,9 +63,6 @@ impl Bit {
 struct BitModel {
     p1: u32,
 }
-
-/// Probability 1/2.
-const HALF: BitModel = BitModel { p1: ONE / 2 };
 
 impl BitModel {
     fn p0(self) -> u32 {
@@ -89,6 +100,38 @@ impl DecoderModel<PRECISION> for BitModel {
     }
 }
 
+/// The uniform model of `bits`-bit numbers (1 <= `bits` <= `PRECISION`).
+#[derive(Clone, Copy, Debug)]
+struct Uniform {
+    bits: u32,
+}
+
+impl EntropyModel<PRECISION> for Uniform {
+    type Symbol = u32;
+    type Probability = u32;
+}
+
+impl EncoderModel<PRECISION> for Uniform {
+    fn left_cumulative_and_probability(
+        &self,
+        symbol: impl std::borrow::Borrow<u32>,
+    ) -> Option<(u32, NonZeroU32)> {
+        let unit = PRECISION as u32 - self.bits;
+        let v = *symbol.borrow();
+        (v >> self.bits == 0).then_some((v << unit, NonZeroU32::new(1 << unit)?))
+    }
+}
+
+impl DecoderModel<PRECISION> for Uniform {
+    fn quantile_function(&self, quantile: u32) -> (u32, u32, NonZeroU32) {
+        let unit = PRECISION as u32 - self.bits;
+        let v = quantile >> unit;
+        // `1 << unit` is nonzero: `unit` is below 16.
+        let p = NonZeroU32::new(1 << unit).unwrap_or(NonZeroU32::MIN);
+        (v, v << unit, p)
+    }
+}
+
 /// Codes bits under adaptive contexts into a range-coded stream.
 pub struct Encoder {
     coder: DefaultRangeEncoder,
@@ -109,9 +152,15 @@ impl Encoder {
         ctx.update(bit);
     }
 
-    /// Codes `bit` at probability 1/2.
-    pub fn bypass(&mut self, bit: bool) {
-        self.failed |= self.coder.encode_symbol(bit, HALF).is_err();
+    /// Codes the `count` (1..=32) low bits of `v`, each at probability 1/2.
+    pub fn raw_bits(&mut self, v: u32, count: u32) {
+        let mut left = count;
+        while left > 0 {
+            let bits = left.min(PRECISION as u32);
+            left -= bits;
+            let chunk = (v >> left) & ((1u32 << bits) - 1);
+            self.failed |= self.coder.encode_symbol(chunk, Uniform { bits }).is_err();
+        }
     }
 
     /// The stream: the coder's words, big-endian, without trailing zero bytes (the
@@ -158,6 +207,10 @@ fn shortest_point(lower: u64, range: u64) -> u64 {
         .map_or(lower, |p| p as u64)
 }
 
+fn corrupt() -> Error {
+    Error::new("corrupt adaptive stream in compressed block")
+}
+
 /// Decodes what an [`Encoder`] coded, given the same sequence of contexts.
 pub struct Decoder {
     coder: DefaultRangeDecoder,
@@ -176,8 +229,7 @@ impl Decoder {
                 u32::from_be_bytes(word)
             })
             .collect();
-        let coder = DefaultRangeDecoder::from_compressed(words)
-            .map_err(|_| Error::new("corrupt adaptive stream in compressed block"))?;
+        let coder = DefaultRangeDecoder::from_compressed(words).map_err(|_| corrupt())?;
         Ok(Decoder {
             coder,
             zero_tail: stream.last() == Some(&0),
@@ -191,15 +243,24 @@ impl Decoder {
         Ok(bit)
     }
 
-    /// Decodes one bit coded at probability 1/2.
-    pub fn bypass(&mut self) -> Result<bool> {
-        self.decode(HALF)
+    /// Decodes `count` (1..=32) bits coded by [`Encoder::raw_bits`].
+    pub fn raw_bits(&mut self, count: u32) -> Result<u32> {
+        let mut v = 0u32;
+        let mut left = count;
+        while left > 0 {
+            let bits = left.min(PRECISION as u32);
+            left -= bits;
+            let chunk = self
+                .coder
+                .decode_symbol(Uniform { bits })
+                .map_err(|_| corrupt())?;
+            v = (v << bits) | chunk;
+        }
+        Ok(v)
     }
 
     fn decode(&mut self, model: BitModel) -> Result<bool> {
-        self.coder
-            .decode_symbol(model)
-            .map_err(|_| Error::new("corrupt adaptive stream in compressed block"))
+        self.coder.decode_symbol(model).map_err(|_| corrupt())
     }
 
     /// Checks that the stream holds nothing after the decoded bits: every word was read
@@ -318,14 +379,16 @@ impl UIntContexts {
 
     /// Codes the bits of `v` (of bit length `n`) below its leading one, down to bit `low`.
     fn encode_bits(&mut self, enc: &mut Encoder, v: u32, n: u32, low: u32) {
+        let (adaptive_low, raw_low) = self.split(n, low);
         let mut node = 1usize;
-        for j in (low..n.saturating_sub(1)).rev() {
+        for j in (adaptive_low..n.saturating_sub(1)).rev() {
             let bit = (v >> j) & 1 == 1;
-            match self.mantissa_ctx(n, j, node) {
-                Some(ctx) => enc.bit(ctx, bit),
-                None => enc.bypass(bit),
-            }
+            enc.bit(self.mantissa_ctx(n, j, node), bit);
             node = (node << 1) | usize::from(bit);
+        }
+        let count = adaptive_low - raw_low;
+        if count > 0 {
+            enc.raw_bits((v >> raw_low) & ((1 << count) - 1), count);
         }
     }
 
@@ -335,29 +398,37 @@ impl UIntContexts {
         if n == 0 {
             return Ok(0);
         }
+        let (adaptive_low, raw_low) = self.split(n, low);
         let mut v = 1u32;
         let mut node = 1usize;
-        for j in (low..n - 1).rev() {
-            let bit = match self.mantissa_ctx(n, j, node) {
-                Some(ctx) => dec.bit(ctx)?,
-                None => dec.bypass()?,
-            };
+        for j in (adaptive_low..n - 1).rev() {
+            let bit = dec.bit(self.mantissa_ctx(n, j, node))?;
             v = (v << 1) | u32::from(bit);
             node = (node << 1) | usize::from(bit);
         }
-        Ok(v << low.min(n - 1))
+        let count = adaptive_low - raw_low;
+        if count > 0 {
+            v = (v << count) | dec.raw_bits(count)?;
+        }
+        Ok(v << raw_low)
+    }
+
+    /// For a number of bit length `n` coded down to bit `low`: the lowest adaptively
+    /// coded bit position and the lowest coded one (the bits between are coded raw).
+    fn split(&self, n: u32, low: u32) -> (u32, u32) {
+        let top = n.saturating_sub(1);
+        let raw_low = low.min(top);
+        (top.saturating_sub(self.adaptive_bits).max(raw_low), raw_low)
     }
 
     /// The context of bit `j` of a number of bit length `n` whose higher mantissa bits,
-    /// after a leading 1, form `node`; `None` for a bit coded at probability 1/2.
-    fn mantissa_ctx(&mut self, n: u32, j: u32, node: usize) -> Option<&mut Bit> {
+    /// after a leading 1, form `node` (a bit within the top `adaptive_bits`).
+    fn mantissa_ctx(&mut self, n: u32, j: u32, node: usize) -> &mut Bit {
         let depth = n - 1 - j;
         if depth < self.tree_depth {
-            Some(&mut self.tree[((n as usize) << self.tree_depth) + node])
-        } else if depth < self.adaptive_bits {
-            Some(&mut self.low[n as usize * self.max_bits as usize + j as usize])
+            &mut self.tree[((n as usize) << self.tree_depth) + node]
         } else {
-            None
+            &mut self.low[n as usize * self.max_bits as usize + j as usize]
         }
     }
 }

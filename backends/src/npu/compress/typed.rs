@@ -19,7 +19,9 @@ pub const RECORD: usize = 5;
 // Binarization parameters (see `UIntContexts`): mantissa bits coded under a context tree,
 // and mantissa bits coded adaptively at all, from the top (chosen on the benchmark models
 // of benches/vela_compare.py; the lower bits of biases and multipliers are noise).
+
 const INT8_TREE: u32 = 3;
+const INT8_ADAPTIVE: u32 = 4;
 const LEB_TREE: u32 = 2;
 const LEB_ADAPTIVE: u32 = 2;
 const MULT_TREE: u32 = 4;
@@ -58,7 +60,7 @@ impl SignedContexts {
 
 /// Codes int8 values (as bytes).
 pub fn encode_int8(data: &[u8]) -> Option<Vec<u8>> {
-    let mut ctx = SignedContexts::new(8, INT8_TREE, 8);
+    let mut ctx = SignedContexts::new(8, INT8_TREE, INT8_ADAPTIVE);
     let mut enc = Encoder::new();
     for &b in data {
         ctx.encode(&mut enc, i64::from(b as i8));
@@ -68,7 +70,7 @@ pub fn encode_int8(data: &[u8]) -> Option<Vec<u8>> {
 
 /// Decodes `len` int8 values coded by [`encode_int8`].
 pub fn decode_int8(stream: &[u8], len: usize) -> Result<Vec<u8>> {
-    let mut ctx = SignedContexts::new(8, INT8_TREE, 8);
+    let mut ctx = SignedContexts::new(8, INT8_TREE, INT8_ADAPTIVE);
     let mut dec = Decoder::new(stream)?;
     let mut out = Vec::with_capacity(len);
     for _ in 0..len {
