@@ -1,14 +1,17 @@
 //! Command-line interface.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use nnopt::backends::npu::cost::NpuCost;
 use nnopt::backends::npu::target::Target;
 use nnopt::compile::{compile_npu, NpuOptions};
+use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PrintAfter, RunOptions};
 use nnopt::npy::{read_npy, write_npy};
 use nnopt::output::write_atomically;
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -58,7 +61,7 @@ enum Command {
     },
     /// Optimize a model with a pass pipeline and write IR text or ONNX.
     #[command(
-        after_help = "Examples:\n  nnopt opt model.onnx                      # default pipeline, IR on stdout\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination"
+        after_help = "Examples:\n  nnopt opt model.onnx                      # default pipeline, IR on stdout\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --target npu --stats -o opt.nnir   # extract by NPU cycles\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination"
     )]
     Opt {
         /// Model file (.onnx, .tflite, or .nnir IR text).
@@ -84,6 +87,17 @@ enum Command {
         /// Print per-pass statistics as JSON (to stderr) for tools.
         #[arg(long)]
         json: bool,
+        /// Print each pass's own statistics (e-graph size, iterations, stop reason, rule
+        /// hits, cost before/after) and timing to stderr.
+        #[arg(long)]
+        stats: bool,
+        /// Optimize for this NPU preset: the e-graph optimizer extracts by its
+        /// performance model's cycles (npu, npu-128, npu-256, npu-512).
+        #[arg(long)]
+        target: Option<String>,
+        /// Optimize for a custom NPU description (YAML); overrides --target.
+        #[arg(long, value_name = "FILE.yaml")]
+        target_config: Option<PathBuf>,
     },
     /// Compile a model for an NPU: quantized ops become NPU commands (the rest CPU
     /// fallback), activations share one arena, weights are compressed losslessly, and a
@@ -109,6 +123,10 @@ enum Command {
         /// Fail instead of running unsupported ops on the CPU.
         #[arg(long)]
         no_cpu_fallback: bool,
+        /// Optimization pipeline (YAML) run before quantization and lowering; without
+        /// it, the default pipeline.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
         /// Print JSON for tools instead of the table.
         #[arg(long)]
         json: bool,
@@ -166,6 +184,9 @@ pub fn main() -> Result<()> {
             print_after,
             verify,
             json,
+            stats,
+            target,
+            target_config,
         } => {
             let print_after = if print_after_all {
                 PrintAfter::All
@@ -179,13 +200,19 @@ pub fn main() -> Result<()> {
                 print_after,
                 print_options: PrintOptions::summary(),
             };
+            let cost: Arc<dyn OpCost> = match (target_config, target) {
+                (Some(p), _) => Arc::new(NpuCost::new(Target::from_file(&p)?)),
+                (None, Some(t)) => Arc::new(NpuCost::new(Target::preset(&t)?)),
+                (None, None) => Arc::new(DefaultCost),
+            };
             opt(
                 &file,
                 pipeline.as_deref(),
                 emit,
                 output.as_deref(),
                 &opts,
-                json,
+                OptReport { json, stats },
+                cost,
             )
         }
         Command::Compile {
@@ -195,6 +222,7 @@ pub fn main() -> Result<()> {
             output,
             report,
             no_cpu_fallback,
+            pipeline,
             json,
             calibration,
         } => {
@@ -206,6 +234,7 @@ pub fn main() -> Result<()> {
                 target,
                 cpu_fallback: !no_cpu_fallback,
                 calibration,
+                pipeline,
             };
             compile(&file, &opts, output.as_deref(), report.as_deref(), json)
         }
@@ -328,25 +357,50 @@ fn run(file: &Path, inputs: &[PathBuf], outputs: &[PathBuf], json: bool) -> Resu
     Ok(())
 }
 
+/// What `nnopt opt` prints about the passes (to stderr).
+struct OptReport {
+    json: bool,
+    stats: bool,
+}
+
 fn opt(
     file: &Path,
     pipeline: Option<&Path>,
     emit: Emit,
     output: Option<&Path>,
     opts: &RunOptions,
-    json: bool,
+    report: OptReport,
+    cost: Arc<dyn OpCost>,
 ) -> Result<()> {
     let mut g = nnopt::load_model(file)?;
-    let records = nnopt::optimize(&mut g, pipeline, opts).map_err(|e| e.in_file(file))?;
+    let records =
+        nnopt::optimize_with_cost(&mut g, pipeline, opts, cost).map_err(|e| e.in_file(file))?;
     for r in &records {
         if let Some(dump) = &r.dump {
             eprintln!("// IR after {}\n{dump}", r.pass);
         }
     }
-    if json {
+    if report.stats {
+        for r in &records {
+            eprintln!(
+                "{:<24} {:>9.3} ms  nodes {} -> {}{}",
+                r.pass,
+                r.micros as f64 / 1e3,
+                r.nodes_before,
+                r.nodes_after,
+                if r.changed { "" } else { "  (unchanged)" }
+            );
+            if let Some(s) = &r.stats {
+                for line in s.text.lines() {
+                    eprintln!("    {line}");
+                }
+            }
+        }
+    }
+    if report.json {
         let stats: Vec<_> = records
             .iter()
-            .map(|r| serde_json::json!({"pass": r.pass, "changed": r.changed, "nodes_before": r.nodes_before, "nodes_after": r.nodes_after, "micros": r.micros}))
+            .map(|r| serde_json::json!({"pass": r.pass, "changed": r.changed, "nodes_before": r.nodes_before, "nodes_after": r.nodes_after, "micros": r.micros, "stats": r.stats.as_ref().map(|s| &s.json)}))
             .collect();
         eprintln!("{}", to_json(&stats));
     }

@@ -3,6 +3,7 @@
 
 use crate::calibration::CalibrationArgs;
 use nnopt_backends::npu::binary::{self, BlockStats};
+use nnopt_backends::npu::cost::NpuCost;
 use nnopt_backends::npu::perf::{estimate, Estimate};
 use nnopt_backends::npu::target::Target;
 use nnopt_backends::npu::{lower, LowerOptions, LoweringReport, Program};
@@ -11,6 +12,8 @@ use nnopt_compiler::pass::RunOptions;
 use nnopt_compiler::Result;
 use nnopt_passes::quantize_int8::QuantReport;
 use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Options of an NPU compilation.
@@ -21,6 +24,8 @@ pub struct NpuOptions {
     pub cpu_fallback: bool,
     /// How float models are quantized to int8 (quantized models keep their parameters).
     pub calibration: CalibrationArgs,
+    /// The optimization pipeline (YAML file); the default pipeline when `None`.
+    pub pipeline: Option<PathBuf>,
 }
 
 /// Everything a compilation produced.
@@ -107,12 +112,19 @@ impl Compiled {
     }
 }
 
-/// Compiles a graph for the NPU: the default optimization pipeline, int8 post-training
+/// Compiles a graph for the NPU: the optimization pipeline (its e-graph optimizer
+/// extracting by the target's performance model), int8 post-training
 /// quantization of float models, lowering, weight compression, serialization and the
 /// performance estimate.
 pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
     let start = Instant::now();
-    crate::optimize(&mut g, None, &RunOptions::default())?;
+    let cost = Arc::new(NpuCost::new(opts.target.clone()));
+    crate::optimize_with_cost(
+        &mut g,
+        opts.pipeline.as_deref(),
+        &RunOptions::default(),
+        cost,
+    )?;
     let quantization = crate::calibration::quantize(&mut g, &opts.calibration)?;
     let (program, lowering) = lower(
         &g,

@@ -25,9 +25,11 @@ pub use nnopt_compiler as compiler;
 pub use nnopt_compiler::{Error, Result};
 pub use nnopt_passes as passes;
 
+use nnopt_compiler::cost::{DefaultCost, OpCost};
 use nnopt_compiler::ir::{text, verify, Graph};
 use nnopt_compiler::pass::{PassRecord, Pipeline, PipelineSpec, RunOptions};
 use std::path::Path;
+use std::sync::Arc;
 
 /// File extension of the IR text form.
 pub const IR_EXTENSION: &str = "nnir";
@@ -57,14 +59,27 @@ pub fn pipeline_spec(path: Option<&Path>) -> Result<PipelineSpec> {
     }
 }
 
-/// Runs a pipeline (the default one when `pipeline` is `None`) over the graph.
+/// Runs a pipeline (the default one when `pipeline` is `None`) over the graph; the
+/// e-graph optimizer extracts by the target-independent default cost.
 pub fn optimize(
     g: &mut Graph,
     pipeline: Option<&Path>,
     opts: &RunOptions,
 ) -> Result<Vec<PassRecord>> {
+    optimize_with_cost(g, pipeline, opts, Arc::new(DefaultCost))
+}
+
+/// Like [`optimize`], with the e-graph optimizer extracting by `cost` (for instance
+/// [`backends::npu::cost::NpuCost`], the NPU's performance model).
+pub fn optimize_with_cost(
+    g: &mut Graph,
+    pipeline: Option<&Path>,
+    opts: &RunOptions,
+    cost: Arc<dyn OpCost>,
+) -> Result<Vec<PassRecord>> {
     let spec = pipeline_spec(pipeline)?;
-    let p = Pipeline::from_spec(&spec, &nnopt_passes::registry()).map_err(|e| match pipeline {
+    let registry = nnopt_passes::registry_with_cost(cost);
+    let p = Pipeline::from_spec(&spec, &registry).map_err(|e| match pipeline {
         Some(path) => e.in_file(path),
         None => e,
     })?;

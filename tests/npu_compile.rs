@@ -25,6 +25,7 @@ fn options() -> NpuOptions {
         target: Target::preset("npu").unwrap(),
         cpu_fallback: true,
         calibration: Default::default(),
+        pipeline: None,
     }
 }
 

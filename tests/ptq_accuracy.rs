@@ -217,6 +217,7 @@ fn assert_npu_keeps_accuracy(name: &str, model: &Path, layout: &dyn Fn(&Tensor) 
             calibration: vec![calib],
             ..Default::default()
         },
+        pipeline: None,
     };
     let c = compile_npu(float.clone(), &opts).expect("compiles");
     assert!(

@@ -1,22 +1,25 @@
 //! Static figures of a graph: multiply-accumulates, parameters and activation memory.
 
-use crate::ir::{Graph, NodeIndex, Op, ValueRef};
+use crate::ir::{Graph, NodeIndex, Op, TensorType, ValueRef};
 use std::collections::HashMap;
 
 /// Multiply-accumulate operations of one node (0 for ops without products).
 pub fn node_macs(g: &Graph, n: NodeIndex) -> u64 {
     let node = g.node(n);
-    let ins = g.node_inputs(n);
-    let out = match node.outputs.first() {
-        Some(v) => v.ty.num_elements() as u64,
+    let ins: Vec<&TensorType> = g.node_inputs(n).iter().map(|&v| g.ty(v)).collect();
+    let outs: Vec<TensorType> = node.outputs.iter().map(|v| v.ty.clone()).collect();
+    op_macs(&node.op, &ins, &outs)
+}
+
+/// Multiply-accumulate operations of `op` with these input and output types (0 for ops
+/// without products).
+pub fn op_macs(op: &Op, inputs: &[&TensorType], outputs: &[TensorType]) -> u64 {
+    let out = match outputs.first() {
+        Some(t) => t.num_elements() as u64,
         None => return 0,
     };
-    let shape = |i: usize| {
-        ins.get(i)
-            .map(|&v| g.ty(v).shape.clone())
-            .unwrap_or_default()
-    };
-    match &node.op {
+    let shape = |i: usize| inputs.get(i).map(|t| t.shape.as_slice()).unwrap_or(&[]);
+    match op {
         Op::Conv(_) => {
             let w = shape(1);
             if w.len() != 4 {

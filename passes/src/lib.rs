@@ -4,6 +4,7 @@ mod activation_fusion;
 mod batchnorm_folding;
 mod constant_folding;
 mod dead_node_elimination;
+pub mod egraph;
 mod identity_removal;
 mod options;
 pub mod quantize_int8;
@@ -13,18 +14,33 @@ pub use activation_fusion::ActivationFusion;
 pub use batchnorm_folding::BatchNormFolding;
 pub use constant_folding::ConstantFolding;
 pub use dead_node_elimination::DeadNodeElimination;
+pub use egraph::{EGraphOptimize, EGraphOptions, EGraphStats};
 pub use identity_removal::IdentityRemoval;
 pub use quantize_int8::{quantize_int8, Calibration, QuantizeInt8, QuantizeOptions};
 pub use shape_inference::ShapeInference;
 
+use nnopt_compiler::cost::{DefaultCost, OpCost};
 use nnopt_compiler::pass::{PipelineSpec, Registry};
+use std::sync::Arc;
 
 /// The default optimization pipeline (YAML), used by `nnopt opt` without `--pipeline`.
 pub const DEFAULT_PIPELINE: &str = include_str!("../pipelines/default.yaml");
 
-/// A registry holding every pass of this crate.
+/// A registry holding every pass of this crate; `egraph-optimize` extracts by the
+/// target-independent [`DefaultCost`].
 pub fn registry() -> Registry {
+    registry_with_cost(Arc::new(DefaultCost))
+}
+
+/// A registry holding every pass of this crate, with `egraph-optimize` extracting by
+/// `cost` (for instance an NPU's performance model).
+pub fn registry_with_cost(cost: Arc<dyn OpCost>) -> Registry {
     let mut r = Registry::new();
+    r.register(
+        EGraphOptimize::NAME,
+        "equality saturation with egg: algebraic, layout, batch-norm, pad, activation and concat rules, constant folding; extracts the cheapest graph by the cost model (options: node_limit, iter_limit, time_limit_ms, fold_limit, rules)",
+        move |o| Ok(Box::new(EGraphOptimize::from_options(o, cost.clone())?)),
+    );
     r.register(
         ShapeInference::NAME,
         "recompute every output shape and dtype from the op semantics",

@@ -2,11 +2,13 @@
 //! precomputes requantization, [`alloc`] places activations in one arena, [`compress`]
 //! encodes weights losslessly, [`binary`] writes and loads the `.npub` file, and the
 //! virtual NPU ([`vnpu`]) executes programs bit-exactly with the reference interpreter.
-//! [`target`] holds the NPU configurations and [`perf`] estimates cycles and energy on them.
+//! [`target`] holds the NPU configurations and [`perf`] estimates cycles and energy on them;
+//! [`cost`] prices IR ops with the same model for the e-graph optimizer's extraction.
 
 pub mod alloc;
 pub mod binary;
 pub mod compress;
+pub mod cost;
 pub mod lower;
 pub mod perf;
 pub mod program;

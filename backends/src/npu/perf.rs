@@ -61,6 +61,37 @@ pub struct Estimate {
     pub npu_time_ms: f64,
 }
 
+/// The compute side of an NPU command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// Multiply-accumulates at the int8 MAC rate (convolutions, fully connected).
+    Macs(u64),
+    /// Values read at the elementwise rate (pooling, reductions).
+    Taps(u64),
+    /// Output elements at the elementwise rate.
+    Elements(u64),
+    /// Only data movement (concatenation).
+    Copy,
+}
+
+/// A command's cycles on `target` and what bounds them: the larger of its compute cycles
+/// and its memory cycles (`offchip_bytes` over the off-chip bandwidth plus `sram_bytes`
+/// over the SRAM bandwidth).
+pub fn roofline(target: &Target, work: Work, offchip_bytes: u64, sram_bytes: u64) -> (u64, Bound) {
+    let compute = match work {
+        Work::Macs(m) => m.div_ceil(target.int8_macs_per_cycle),
+        Work::Taps(n) | Work::Elements(n) => n.div_ceil(target.elementwise_per_cycle),
+        Work::Copy => 0,
+    };
+    let memory = offchip_bytes.div_ceil(target.offchip_bytes_per_cycle)
+        + sram_bytes.div_ceil(target.sram_bytes_per_cycle);
+    if compute >= memory {
+        (compute, Bound::Compute)
+    } else {
+        (memory, Bound::Memory)
+    }
+}
+
 /// Estimates `p` on `target`; `weight_bytes[i]` is the encoded size of weight block `i`.
 pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Estimate> {
     let fits = p.arena_size as u64 <= target.sram_bytes;
@@ -128,26 +159,18 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
             });
             continue;
         }
-        let compute = match c {
-            Command::Conv2d(_) | Command::FullyConnected(_) => {
-                macs.div_ceil(target.int8_macs_per_cycle)
-            }
-            Command::Concat(_) => 0,
+        let work = match c {
+            Command::Conv2d(_) | Command::FullyConnected(_) => Work::Macs(macs),
+            Command::Concat(_) => Work::Copy,
             // Pooling and reductions read every input tap; elementwise ops one value per
             // output.
-            Command::Pool(_) | Command::Reduce(_) => macs.div_ceil(target.elementwise_per_cycle),
-            _ => out_elems.div_ceil(target.elementwise_per_cycle),
+            Command::Pool(_) | Command::Reduce(_) => Work::Taps(macs),
+            _ => Work::Elements(out_elems),
         };
         let spilled = if fits { 0 } else { activation_bytes };
         let dma_bytes = weight_bytes + spilled;
         let sram_traffic = activation_bytes - spilled;
-        let memory = dma_bytes.div_ceil(target.offchip_bytes_per_cycle)
-            + sram_traffic.div_ceil(target.sram_bytes_per_cycle);
-        let (cycles, bound) = if compute >= memory {
-            (compute, Bound::Compute)
-        } else {
-            (memory, Bound::Memory)
-        };
+        let (cycles, bound) = roofline(target, work, dma_bytes, sram_traffic);
         let pj = macs as f64 * e.pj_per_int8_mac
             + sram_traffic as f64 * e.pj_per_sram_byte
             + dma_bytes as f64 * e.pj_per_offchip_byte;

@@ -13,7 +13,9 @@
 mod pipeline;
 mod registry;
 
-pub use pipeline::{PassRecord, PassSpec, Pipeline, PipelineSpec, PrintAfter, RunOptions};
+pub use pipeline::{
+    PassRecord, PassSpec, PassStats, Pipeline, PipelineSpec, PrintAfter, RunOptions,
+};
 pub use registry::{PassFactory, Registry};
 
 use crate::ir::Graph;
@@ -25,4 +27,9 @@ pub trait Pass {
     fn name(&self) -> &'static str;
     /// Transforms the graph; returns whether anything changed.
     fn run(&self, g: &mut Graph) -> Result<bool>;
+    /// Statistics of the most recent [`Pass::run`], for `--stats`, `--json` and
+    /// snapshots; passes without statistics return `None`.
+    fn stats(&self) -> Option<PassStats> {
+        None
+    }
 }

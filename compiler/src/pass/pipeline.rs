@@ -63,6 +63,15 @@ pub struct RunOptions {
     pub print_options: PrintOptions,
 }
 
+/// A pass's own statistics of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassStats {
+    /// Human-readable lines.
+    pub text: String,
+    /// The same figures for tools.
+    pub json: serde_json::Value,
+}
+
 /// What one pass did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PassRecord {
@@ -73,6 +82,8 @@ pub struct PassRecord {
     pub micros: u128,
     /// The IR after the pass, when requested by [`PrintAfter`].
     pub dump: Option<String>,
+    /// The pass's own statistics, when it keeps any.
+    pub stats: Option<PassStats>,
 }
 
 /// An instantiated pipeline.
@@ -136,6 +147,7 @@ impl Pipeline {
                 nodes_after: g.node_count(),
                 micros,
                 dump,
+                stats: p.stats(),
             });
         }
         Ok(records)

@@ -3,9 +3,10 @@
 use super::Pass;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Builds a pass from its YAML options (`Null` when none were given).
-pub type PassFactory = fn(&serde_yaml_ng::Value) -> Result<Box<dyn Pass>>;
+pub type PassFactory = Arc<dyn Fn(&serde_yaml_ng::Value) -> Result<Box<dyn Pass>> + Send + Sync>;
 
 /// A set of passes that pipelines can name.
 #[derive(Default, Clone)]
@@ -19,14 +20,15 @@ impl Registry {
         Self::default()
     }
 
-    /// Registers a pass under `name` with a one-line description.
+    /// Registers a pass under `name` with a one-line description; a later registration
+    /// of the same name replaces the earlier one.
     pub fn register(
         &mut self,
         name: &'static str,
         description: &'static str,
-        factory: PassFactory,
+        factory: impl Fn(&serde_yaml_ng::Value) -> Result<Box<dyn Pass>> + Send + Sync + 'static,
     ) {
-        self.entries.insert(name, (description, factory));
+        self.entries.insert(name, (description, Arc::new(factory)));
     }
 
     /// Creates the pass `name` with `options`.

@@ -1,0 +1,73 @@
+//! The NPU performance model as an op cost for graph optimizers: the cycles an IR op
+//! would take once lowered to the target (see [`super::perf`]), so that the e-graph
+//! optimizer extracts what is fastest on the NPU.
+//!
+//! Ops are priced as the int8 commands they lower to: tensors count one byte per element
+//! (float graphs are quantized before lowering), weights stream from off-chip memory,
+//! activations move through SRAM, and ops without an NPU kernel cost their CPU-fallback
+//! cycles (one MAC or one output element per cycle, as in the estimate). Reshapes and
+//! identities are aliases in the tensor arena and cost nothing.
+
+use super::perf::{roofline, Work};
+use super::target::Target;
+use nnopt_compiler::analysis::op_macs;
+use nnopt_compiler::cost::OpCost;
+use nnopt_compiler::ir::{Op, TensorType};
+
+/// Extraction cost from a target's performance model.
+#[derive(Clone, Debug)]
+pub struct NpuCost {
+    target: Target,
+}
+
+impl NpuCost {
+    /// The cost model of `target`.
+    pub fn new(target: Target) -> Self {
+        NpuCost { target }
+    }
+}
+
+fn elements(ts: &[&TensorType]) -> u64 {
+    ts.iter().map(|t| t.num_elements() as u64).sum()
+}
+
+impl OpCost for NpuCost {
+    fn name(&self) -> &str {
+        &self.target.name
+    }
+
+    fn op_cost(&self, op: &Op, inputs: &[&TensorType], outputs: &[TensorType]) -> f64 {
+        let outs: Vec<&TensorType> = outputs.iter().collect();
+        let out_elems = elements(&outs);
+        let macs = op_macs(op, inputs, outputs);
+        let weighted = |w: &[&TensorType]| {
+            // Weights are int8; a bias is int32 per output channel.
+            let weight_bytes = w.first().map_or(0, |t| t.num_elements() as u64)
+                + 4 * w.get(1).map_or(0, |t| t.num_elements() as u64);
+            let act_bytes = inputs[0].num_elements() as u64 + out_elems;
+            roofline(&self.target, Work::Macs(macs), weight_bytes, act_bytes).0
+        };
+        let streaming =
+            |work: Work| roofline(&self.target, work, 0, elements(inputs) + out_elems).0;
+        let cycles = match op {
+            Op::Input | Op::Const { .. } | Op::Reshape { .. } | Op::Identity => 0,
+            Op::Conv(_) => weighted(&inputs[1..]),
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a: false,
+                ..
+            } if *alpha == 1.0 && *beta == 1.0 => weighted(&inputs[1..]),
+            Op::Binary { .. } => streaming(Work::Elements(out_elems)),
+            Op::Pool { kernel, .. } => {
+                let taps = out_elems * kernel.iter().product::<usize>() as u64;
+                streaming(Work::Taps(taps))
+            }
+            Op::Reduce { .. } => streaming(Work::Taps(elements(inputs))),
+            Op::Concat { .. } => streaming(Work::Copy),
+            // No NPU kernel: the CPU fallback's cycles.
+            _ => macs.max(out_elems),
+        };
+        cycles as f64
+    }
+}
