@@ -132,6 +132,81 @@ impl DecoderModel<PRECISION> for Uniform {
     }
 }
 
+/// An adaptive distribution over `0..k` (2 <= `k` <= [`MAX_SYMBOLS`]): symbol `i` weighs
+/// `2 * count_i + 1` (Krichevsky–Trofimov), counts halved once their sum passes
+/// [`LIMIT`]; quantized so that every symbol keeps at least `2^-PRECISION`.
+#[derive(Clone, Debug)]
+pub struct Categorical {
+    counts: Vec<u16>,
+    total: u16,
+}
+
+/// Most symbols of a [`Categorical`].
+pub const MAX_SYMBOLS: usize = 16;
+
+impl Categorical {
+    pub fn new(k: usize) -> Self {
+        debug_assert!((2..=MAX_SYMBOLS).contains(&k));
+        Categorical {
+            counts: vec![0; k],
+            total: 0,
+        }
+    }
+
+    /// The left cumulative of symbol `i` (`i <= k`; `ONE` for `i == k`).
+    fn cumulative(&self, i: usize) -> u32 {
+        let k = self.counts.len() as u64;
+        let weight: u64 = self.counts[..i].iter().map(|&c| 2 * u64::from(c) + 1).sum();
+        let total = 2 * u64::from(self.total) + k;
+        i as u32 + (weight * (u64::from(ONE) - k) / total) as u32
+    }
+
+    fn update(&mut self, symbol: usize) {
+        self.counts[symbol] += 1;
+        self.total += 1;
+        if self.total > LIMIT {
+            self.counts.iter_mut().for_each(|c| *c = c.div_ceil(2));
+            self.total = self.counts.iter().sum();
+        }
+    }
+}
+
+impl EntropyModel<PRECISION> for Categorical {
+    type Symbol = usize;
+    type Probability = u32;
+}
+
+impl EncoderModel<PRECISION> for Categorical {
+    fn left_cumulative_and_probability(
+        &self,
+        symbol: impl std::borrow::Borrow<usize>,
+    ) -> Option<(u32, NonZeroU32)> {
+        let s = *symbol.borrow();
+        if s >= self.counts.len() {
+            return None;
+        }
+        let left = self.cumulative(s);
+        Some((left, NonZeroU32::new(self.cumulative(s + 1) - left)?))
+    }
+}
+
+impl DecoderModel<PRECISION> for Categorical {
+    fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
+        let k = self.counts.len();
+        let mut left = 0;
+        for s in 0..k {
+            let right = self.cumulative(s + 1);
+            if quantile < right || s + 1 == k {
+                // Widths are at least 1, so `right > left`.
+                let p = NonZeroU32::new(right - left).unwrap_or(NonZeroU32::MIN);
+                return (s, left, p);
+            }
+            left = right;
+        }
+        (0, 0, NonZeroU32::MIN)
+    }
+}
+
 /// Codes bits under adaptive contexts into a range-coded stream.
 pub struct Encoder {
     coder: DefaultRangeEncoder,
@@ -150,6 +225,12 @@ impl Encoder {
     pub fn bit(&mut self, ctx: &mut Bit, bit: bool) {
         self.failed |= self.coder.encode_symbol(bit, ctx.model()).is_err();
         ctx.update(bit);
+    }
+
+    /// Codes `symbol` under `cat` and updates `cat`.
+    pub fn symbol(&mut self, cat: &mut Categorical, symbol: usize) {
+        self.failed |= self.coder.encode_symbol(symbol, &*cat).is_err();
+        cat.update(symbol);
     }
 
     /// Codes the `count` (1..=32) low bits of `v`, each at probability 1/2.
@@ -243,6 +324,13 @@ impl Decoder {
         Ok(bit)
     }
 
+    /// Decodes a symbol under `cat` and updates `cat`.
+    pub fn symbol(&mut self, cat: &mut Categorical) -> Result<usize> {
+        let symbol = self.coder.decode_symbol(&*cat).map_err(|_| corrupt())?;
+        cat.update(symbol);
+        Ok(symbol)
+    }
+
     /// Decodes `count` (1..=32) bits coded by [`Encoder::raw_bits`].
     pub fn raw_bits(&mut self, count: u32) -> Result<u32> {
         let mut v = 0u32;
@@ -276,31 +364,41 @@ impl Decoder {
 }
 
 /// Contexts of an unsigned number of at most `max_bits` bits, coded as its bit length `n`
-/// (a binary tree of contexts over `0..=max_bits`) and then its bits below the leading
+/// (see [`Length`]) and then its bits below the leading
 /// one, from the top: the first `tree_depth` with one context per length and prefix
 /// (they shape the distribution within a length class), the next ones up to
 /// `adaptive_bits` with one context per length and position, the rest at probability 1/2
 /// (bits that carry no pattern cost no learning).
 pub struct UIntContexts {
     max_bits: u32,
-    length_depth: u32,
     tree_depth: u32,
     adaptive_bits: u32,
-    length: Vec<Bit>,
+    length: Length,
     tree: Vec<Bit>,
     low: Vec<Bit>,
+}
+
+/// How a [`UIntContexts`] codes bit lengths: one adaptive symbol when there are at most
+/// [`MAX_SYMBOLS`] of them, else a binary tree of `depth` adaptive bits.
+enum Length {
+    Categorical(Categorical),
+    Tree(u32, Vec<Bit>),
 }
 
 impl UIntContexts {
     pub fn new(max_bits: u32, tree_depth: u32, adaptive_bits: u32) -> Self {
         let lengths = max_bits as usize + 1;
-        let length_depth = u32::BITS - max_bits.leading_zeros();
+        let length = if lengths <= MAX_SYMBOLS {
+            Length::Categorical(Categorical::new(lengths))
+        } else {
+            let depth = u32::BITS - max_bits.leading_zeros();
+            Length::Tree(depth, vec![Bit::default(); 1 << depth])
+        };
         UIntContexts {
             max_bits,
-            length_depth,
             tree_depth,
             adaptive_bits,
-            length: vec![Bit::default(); 1 << length_depth],
+            length,
             tree: vec![Bit::default(); lengths << tree_depth],
             low: vec![Bit::default(); lengths * max_bits as usize],
         }
@@ -352,22 +450,32 @@ impl UIntContexts {
     fn encode_length(&mut self, enc: &mut Encoder, v: u32) -> u32 {
         let n = 32 - v.leading_zeros();
         debug_assert!(n <= self.max_bits);
-        let mut node = 1usize;
-        for k in (0..self.length_depth).rev() {
-            let bit = (n >> k) & 1 == 1;
-            enc.bit(&mut self.length[node], bit);
-            node = (node << 1) | usize::from(bit);
+        match &mut self.length {
+            Length::Categorical(cat) => enc.symbol(cat, n as usize),
+            Length::Tree(depth, bits) => {
+                let mut node = 1usize;
+                for k in (0..*depth).rev() {
+                    let bit = (n >> k) & 1 == 1;
+                    enc.bit(&mut bits[node], bit);
+                    node = (node << 1) | usize::from(bit);
+                }
+            }
         }
         n
     }
 
     fn decode_length(&mut self, dec: &mut Decoder) -> Result<u32> {
-        let mut node = 1usize;
-        for _ in 0..self.length_depth {
-            let bit = dec.bit(&mut self.length[node])?;
-            node = (node << 1) | usize::from(bit);
-        }
-        let n = (node - (1 << self.length_depth)) as u32;
+        let n = match &mut self.length {
+            Length::Categorical(cat) => dec.symbol(cat)? as u32,
+            Length::Tree(depth, bits) => {
+                let mut node = 1usize;
+                for _ in 0..*depth {
+                    let bit = dec.bit(&mut bits[node])?;
+                    node = (node << 1) | usize::from(bit);
+                }
+                (node - (1 << *depth)) as u32
+            }
+        };
         if n > self.max_bits {
             return Err(Error::new(format!(
                 "number of {n} bits in a compressed block of {}-bit numbers",
@@ -458,6 +566,45 @@ mod tests {
             }
             prop_assert!(dec.finish().is_ok());
         }
+    }
+
+    proptest! {
+        #[test]
+        fn small_numbers_round_trip(
+            bits in 1u32..16,
+            v in proptest::collection::vec(any::<u32>(), 0..500),
+            depth in 0u32..4,
+            adaptive in 0u32..16,
+        ) {
+            let v: Vec<u32> = v.iter().map(|x| x >> (32 - bits)).collect();
+            let mut ctx = UIntContexts::new(bits, depth, adaptive);
+            let mut enc = Encoder::new();
+            for &x in &v {
+                ctx.encode(&mut enc, x);
+            }
+            let stream = enc.finish().unwrap();
+            let mut ctx = UIntContexts::new(bits, depth, adaptive);
+            let mut dec = Decoder::new(&stream).unwrap();
+            for &x in &v {
+                prop_assert_eq!(ctx.decode(&mut dec).unwrap(), x);
+            }
+            prop_assert!(dec.finish().is_ok());
+        }
+    }
+
+    #[test]
+    fn categorical_keeps_every_symbol_codable() {
+        let mut cat = Categorical::new(9);
+        for _ in 0..5000 {
+            cat.update(3);
+        }
+        let widths: Vec<u32> = (0..9)
+            .map(|i| cat.cumulative(i + 1) - cat.cumulative(i))
+            .collect();
+        assert!(widths.iter().all(|&w| w >= 1), "{widths:?}");
+        assert_eq!(cat.cumulative(9), ONE);
+        // The other eight symbols keep about 1 / (2 * LIMIT) each.
+        assert!(widths[3] > ONE - 400, "{widths:?}");
     }
 
     #[test]

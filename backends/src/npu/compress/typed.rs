@@ -21,7 +21,7 @@ pub const RECORD: usize = 5;
 // of benches/vela_compare.py; the lower bits of biases and multipliers are noise).
 
 const INT8_TREE: u32 = 3;
-const INT8_ADAPTIVE: u32 = 4;
+const INT8_ADAPTIVE: u32 = 3;
 const LEB_TREE: u32 = 2;
 const LEB_ADAPTIVE: u32 = 2;
 const MULT_TREE: u32 = 4;
