@@ -10,6 +10,7 @@ use crate::npu::target::Target;
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 use nnopt_compiler::ir::{DType, Layout, QuantizeRounding};
 use nnopt_compiler::Result;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Sizes of one weight block before and after compression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,20 +124,24 @@ struct CodedBlock {
     parts: [(Vec<u8>, usize); 4],
 }
 
-/// Compresses every block's parts, spreading the blocks over up to 4 threads (each
-/// block's result depends on that block alone, so the output is the same).
+/// Compresses every block's parts on up to 4 threads, which take the blocks largest
+/// first (each block's result depends on that block alone, so the output is the same).
 fn coded_blocks(blocks: &[WeightBlock]) -> Result<Vec<CodedBlock>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(blocks[i].weights.len()));
+    let next = AtomicUsize::new(0);
     let mut results: Vec<Option<Result<CodedBlock>>> = Vec::new();
     results.resize_with(blocks.len(), || None);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (t..blocks.len())
-                        .step_by(threads)
-                        .map(|i| (i, code_block(&blocks[i])))
-                        .collect::<Vec<_>>()
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        done.push((i, code_block(&blocks[i])));
+                    }
+                    done
                 })
             })
             .collect();
