@@ -1,12 +1,17 @@
-//! The default pipeline preserves what models compute: float models within 1e-5 relative,
+//! The default pipeline (with its e-graph optimizer extracting by the default cost and by
+//! the NPU's cycles) preserves what models compute: float models within 1e-5 relative,
 //! quantized models bit-exactly, on the generated ONNX models and the shared TFLite models.
 
 mod common;
 
 use common::*;
+use nnopt::backends::npu::cost::NpuCost;
+use nnopt::backends::npu::target::Target;
+use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::interp;
 use nnopt::compiler::ir::{Graph, Tensor};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
     let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
@@ -17,7 +22,23 @@ fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
         / scale
 }
 
+/// Checks the default pipeline with the e-graph optimizer extracting by the default cost
+/// and by the NPU's cycles; returns the worst relative error.
 fn check_model(path: &Path, inputs: &[Tensor]) -> Result<f64, String> {
+    let costs: [Arc<dyn OpCost>; 2] = [
+        Arc::new(DefaultCost),
+        Arc::new(NpuCost::new(Target::preset("npu").expect("preset"))),
+    ];
+    let mut worst = 0f64;
+    for cost in costs {
+        let name = cost.name().to_string();
+        let e = check_model_with(path, inputs, cost).map_err(|e| format!("cost {name}: {e}"))?;
+        worst = worst.max(e);
+    }
+    Ok(worst)
+}
+
+fn check_model_with(path: &Path, inputs: &[Tensor], cost: Arc<dyn OpCost>) -> Result<f64, String> {
     let g: Graph = nnopt::load_model(path).map_err(|e| e.to_string())?;
     let before = interp::run(&g, inputs).map_err(|e| format!("before: {e}"))?;
     let mut opt = g.clone();
@@ -25,7 +46,7 @@ fn check_model(path: &Path, inputs: &[Tensor]) -> Result<f64, String> {
         verify: true,
         ..Default::default()
     };
-    nnopt::optimize(&mut opt, None, &opts).map_err(|e| e.to_string())?;
+    nnopt::optimize_with_cost(&mut opt, None, &opts, cost).map_err(|e| e.to_string())?;
     let after = interp::run(&opt, inputs).map_err(|e| format!("after: {e}"))?;
     let mut worst = 0f64;
     for (b, a) in before.iter().zip(&after) {

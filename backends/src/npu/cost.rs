@@ -5,13 +5,14 @@
 //! Ops are priced as the int8 commands they lower to: tensors count one byte per element
 //! (float graphs are quantized before lowering), weights stream from off-chip memory,
 //! activations move through SRAM, and ops without an NPU kernel cost their CPU-fallback
-//! cycles (one MAC or one output element per cycle, as in the estimate). Reshapes and
+//! cycles (one MAC or one output element per cycle, as in the estimate), as do ops other
+//! than convolutions and gemms with a constant operand. Reshapes and
 //! identities are aliases in the tensor arena and cost nothing.
 
 use super::perf::{roofline, Work};
 use super::target::Target;
 use nnopt_compiler::analysis::op_macs;
-use nnopt_compiler::cost::OpCost;
+use nnopt_compiler::cost::{OpCost, OpSite};
 use nnopt_compiler::ir::{Op, TensorType};
 
 /// Extraction cost from a target's performance model.
@@ -36,7 +37,13 @@ impl OpCost for NpuCost {
         &self.target.name
     }
 
-    fn op_cost(&self, op: &Op, inputs: &[&TensorType], outputs: &[TensorType]) -> f64 {
+    fn op_cost(&self, site: &OpSite<'_>) -> f64 {
+        let OpSite {
+            op,
+            inputs,
+            constant,
+            outputs,
+        } = *site;
         let outs: Vec<&TensorType> = outputs.iter().collect();
         let out_elems = elements(&outs);
         let macs = op_macs(op, inputs, outputs);
@@ -49,8 +56,11 @@ impl OpCost for NpuCost {
         };
         let streaming =
             |work: Work| roofline(&self.target, work, 0, elements(inputs) + out_elems).0;
+        let weighted_op = matches!(op, Op::Conv(_) | Op::Gemm { .. });
         let cycles = match op {
             Op::Input | Op::Const { .. } | Op::Reshape { .. } | Op::Identity => 0,
+            // NPU commands other than weighted ones take activations only.
+            _ if !weighted_op && constant.iter().any(|&c| c) => macs.max(out_elems),
             Op::Conv(_) => weighted(&inputs[1..]),
             Op::Gemm {
                 alpha,

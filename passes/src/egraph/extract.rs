@@ -4,7 +4,7 @@
 use super::analysis::{add_const, add_typed_op, EGraph, TensorAnalysis};
 use super::language::TensorNode;
 use egg::{CostFunction, Extractor, Id, Language};
-use nnopt_compiler::cost::OpCost;
+use nnopt_compiler::cost::{OpCost, OpSite};
 use nnopt_compiler::ir::{Graph, Op, TensorType, Value, ValueRef};
 use nnopt_compiler::{Error, Result};
 use std::collections::HashMap;
@@ -115,7 +115,16 @@ impl TreeCost<'_> {
                     .iter()
                     .map(|&c| &self.egraph[c].data.types[0])
                     .collect();
-                self.model.op_cost(&entry.op, &ins, &entry.outputs)
+                let constant: Vec<bool> = children
+                    .iter()
+                    .map(|&c| self.egraph[c].data.constant.is_some())
+                    .collect();
+                self.model.op_cost(&OpSite {
+                    op: &entry.op,
+                    inputs: &ins,
+                    constant: &constant,
+                    outputs: &entry.outputs,
+                })
             }
             _ => 0.0,
         }

@@ -41,7 +41,7 @@ pub struct EGraphOptions {
     /// Constant subexpressions with more elements are not folded.
     pub fold_limit: usize,
     /// The rule families to run (all when empty): algebra, layout, batchnorm, pad,
-    /// activation, concat.
+    /// gemm, activation, concat.
     pub rules: Vec<String>,
 }
 

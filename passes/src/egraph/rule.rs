@@ -3,7 +3,7 @@
 //! them and unions them with the class when their types agree.
 
 use super::analysis::{add_const, add_op, add_typed_op, EGraph};
-use super::language::TensorNode;
+use super::language::{OpId, TensorNode};
 use egg::{Id, SearchMatches, Subst, Symbol};
 use nnopt_compiler::ir::{DType, Op, Tensor, TensorType};
 use nnopt_compiler::Result;
@@ -40,6 +40,15 @@ impl<'a> Ctx<'a> {
         let eg = self.eg;
         eg[id].nodes.iter().filter_map(move |n| match n {
             TensorNode::Op(op, ch) => Some((&eg.analysis.op(*op).op, &ch[..])),
+            _ => None,
+        })
+    }
+
+    /// Like [`Ctx::ops`], with each op's interned id (to recognize an e-node again).
+    pub fn ops_with_ids(&self, id: Id) -> impl Iterator<Item = (OpId, &'a Op, &'a [Id])> + 'a {
+        let eg = self.eg;
+        eg[id].nodes.iter().filter_map(move |n| match n {
+            TensorNode::Op(op, ch) => Some((*op, &eg.analysis.op(*op).op, &ch[..])),
             _ => None,
         })
     }

@@ -36,7 +36,8 @@ fn binaries<'a>(cx: &'a Ctx<'a>, id: Id) -> impl Iterator<Item = (BinaryKind, Id
     })
 }
 
-/// `identity(x) -> x`, and `cast(x)` to x's own dtype `-> x`.
+/// `identity(x) -> x`, and `cast(x)` to x's own type, a pad by zero everywhere and a
+/// slice of the whole tensor `-> x`.
 struct IdentityOp;
 
 impl Rule for IdentityOp {
@@ -44,13 +45,20 @@ impl Rule for IdentityOp {
         "identity-op"
     }
     fn root(&self, n: Root<'_>) -> bool {
-        matches!(n, Root::Op(Op::Identity | Op::Cast { .. }))
+        matches!(
+            n,
+            Root::Op(Op::Identity | Op::Cast { .. } | Op::Pad { .. } | Op::Slice { .. })
+        )
     }
     fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
         cx.ops(id)
             .filter(|(op, ch)| match op {
                 Op::Identity => true,
-                Op::Cast { to } => cx.ty(ch[0]).dtype == *to && cx.ty(ch[0]) == cx.ty(id),
+                Op::Cast { .. } => cx.ty(ch[0]) == cx.ty(id),
+                Op::Pad { pads, .. } => pads.iter().all(|&p| p == (0, 0)),
+                Op::Slice { steps, .. } => {
+                    steps.iter().all(|&s| s == 1) && cx.ty(ch[0]) == cx.ty(id)
+                }
                 _ => false,
             })
             .map(|(_, ch)| Expr::Class(ch[0]))

@@ -10,17 +10,15 @@ use crate::egraph::rule::{Ctx, Expr, Root, Rule};
 use egg::Id;
 use ndarray::Axis;
 use nnopt_compiler::ir::{BinaryKind, Op, Tensor};
-use std::sync::Arc;
+use crate::egraph::language::OpId;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 pub fn rules() -> Vec<Arc<dyn Rule>> {
     vec![
         Arc::new(BatchNormToAffine),
-        Arc::new(FoldIntoWeights {
-            kind: BinaryKind::Mul,
-        }),
-        Arc::new(FoldIntoWeights {
-            kind: BinaryKind::Add,
-        }),
+        Arc::new(FoldIntoWeights::new(BinaryKind::Mul)),
+        Arc::new(FoldIntoWeights::new(BinaryKind::Add)),
     ]
 }
 
@@ -85,6 +83,9 @@ fn binary(kind: BinaryKind) -> Op {
 /// a gemm's output columns. The conv or gemm must have no fused activation.
 struct FoldIntoWeights {
     kind: BinaryKind,
+    /// The (producer, constant) pairs already folded: the result is in the e-graph, so
+    /// later iterations skip recomputing the weights.
+    done: Mutex<HashSet<(OpId, Vec<Id>)>>,
 }
 
 impl Rule for FoldIntoWeights {
@@ -107,7 +108,17 @@ impl Rule for FoldIntoWeights {
                 continue;
             }
             let (y, c) = (ch[0], ch[1]);
-            for (producer, p_ch) in cx.ops(y) {
+            for (p_id, producer, p_ch) in cx.ops_with_ids(y) {
+                let mut key: Vec<Id> = p_ch.iter().map(|&i| cx.eg.find(i)).collect();
+                key.push(cx.eg.find(c));
+                let fresh = self
+                    .done
+                    .lock()
+                    .map(|mut d| d.insert((p_id, key)))
+                    .unwrap_or(true);
+                if !fresh {
+                    continue;
+                }
                 if let Some(e) = self.fold(cx, id, producer, p_ch, c) {
                     out.push(e);
                 }
@@ -118,6 +129,13 @@ impl Rule for FoldIntoWeights {
 }
 
 impl FoldIntoWeights {
+    fn new(kind: BinaryKind) -> Self {
+        FoldIntoWeights {
+            kind,
+            done: Mutex::new(HashSet::new()),
+        }
+    }
+
     fn fold(&self, cx: &Ctx<'_>, id: Id, producer: &Op, p_ch: &[Id], c: Id) -> Option<Expr> {
         let out_ty = cx.ty(id);
         // (channel axis of the output, output-channel axis of the weights, gemm beta)

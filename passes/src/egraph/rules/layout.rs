@@ -10,9 +10,11 @@ use std::sync::Arc;
 pub fn rules() -> Vec<Arc<dyn Rule>> {
     vec![
         Arc::new(TransposePair),
+        Arc::new(TransposeToReshape),
         Arc::new(ReshapeChain),
         Arc::new(TransposeThroughUnary),
         Arc::new(TransposeThroughBinary),
+        Arc::new(TransposeThroughPad),
     ]
 }
 
@@ -55,6 +57,35 @@ impl Rule for TransposePair {
                 } else {
                     Expr::Typed(Op::Transpose { perm }, vec![Expr::Class(x)], types.clone())
                 });
+            }
+        }
+        out
+    }
+}
+
+/// A transpose that keeps the order of the axes longer than 1 moves no data:
+/// `-> reshape(x)` (free in a tensor arena).
+struct TransposeToReshape;
+
+impl Rule for TransposeToReshape {
+    fn name(&self) -> &'static str {
+        "transpose-to-reshape"
+    }
+    fn root(&self, n: Root<'_>) -> bool {
+        matches!(n, Root::Op(Op::Transpose { .. }))
+    }
+    fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
+        let types = cx.eg[id].data.types.clone();
+        let mut out = vec![];
+        for (perm, x) in transposes(cx, id) {
+            let shape = &cx.ty(x).shape;
+            let moved: Vec<usize> = perm.iter().copied().filter(|&a| shape[a] != 1).collect();
+            let per_tensor = cx.ty(x).quant.as_ref().is_none_or(|q| q.axis.is_none());
+            if moved.windows(2).all(|w| w[0] < w[1]) && per_tensor {
+                let op = Op::Reshape {
+                    shape: types[0].shape.clone(),
+                };
+                out.push(Expr::Typed(op, vec![Expr::Class(x)], types.clone()));
             }
         }
         out
@@ -144,7 +175,7 @@ impl Rule for TransposeThroughUnary {
 
 /// `binary(transpose(p, x), transpose(p, y)) -> transpose(p, binary(x, y))`, and
 /// `binary(transpose(p, x), c) -> transpose(p, binary(x, c'))` for a constant `c` with
-/// `c'` its inverse transpose, on f32.
+/// `c'` its inverse transpose (likewise for prelu and its slope), on f32.
 struct TransposeThroughBinary;
 
 impl Rule for TransposeThroughBinary {
@@ -152,7 +183,7 @@ impl Rule for TransposeThroughBinary {
         "transpose-through-binary"
     }
     fn root(&self, n: Root<'_>) -> bool {
-        matches!(n, Root::Op(Op::Binary { .. }))
+        matches!(n, Root::Op(Op::Binary { .. } | Op::PRelu))
     }
     fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
         if !cx.is_f32(id) {
@@ -160,7 +191,9 @@ impl Rule for TransposeThroughBinary {
         }
         let mut out = vec![];
         for (op, ch) in cx.ops(id) {
-            let Op::Binary { .. } = op else { continue };
+            let (Op::Binary { .. } | Op::PRelu) = op else {
+                continue;
+            };
             let (a, b) = (ch[0], ch[1]);
             for (perm, x) in transposes(cx, a) {
                 let rank = perm.len();
@@ -181,6 +214,49 @@ impl Rule for TransposeThroughBinary {
                     },
                     inner,
                 ));
+            }
+        }
+        out
+    }
+}
+
+/// `pad(transpose(p, x)) -> transpose(p, pad'(x))` with the pads moved to x's axes.
+struct TransposeThroughPad;
+
+impl Rule for TransposeThroughPad {
+    fn name(&self) -> &'static str {
+        "transpose-through-pad"
+    }
+    fn root(&self, n: Root<'_>) -> bool {
+        matches!(n, Root::Op(Op::Pad { .. }))
+    }
+    fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
+        if !cx.is_f32(id) {
+            return vec![];
+        }
+        let mut out = vec![];
+        for (op, ch) in cx.ops(id) {
+            let Op::Pad { pads, mode, value } = op else {
+                continue;
+            };
+            for (perm, x) in transposes(cx, ch[0]) {
+                if perm.len() != pads.len() {
+                    continue;
+                }
+                // Output axis i of the transpose is axis perm[i] of x.
+                let mut moved = vec![(0, 0); pads.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    moved[p] = pads[i];
+                }
+                let pad = Op::Pad {
+                    pads: moved,
+                    mode: *mode,
+                    value: *value,
+                };
+                let t = Op::Transpose {
+                    perm: perm.to_vec(),
+                };
+                out.push(Expr::unary(t, Expr::unary(pad, Expr::Class(x))));
             }
         }
         out

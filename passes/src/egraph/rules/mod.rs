@@ -4,6 +4,7 @@ mod activation;
 mod algebra;
 mod batchnorm;
 mod concat;
+mod gemm;
 mod layout;
 mod pad;
 
@@ -19,6 +20,7 @@ pub fn families() -> Vec<(&'static str, Vec<Arc<dyn Rule>>)> {
         ("algebra", algebra::rules()),
         ("layout", layout::rules()),
         ("batchnorm", batchnorm::rules()),
+        ("gemm", gemm::rules()),
         ("pad", pad::rules()),
         ("activation", activation::rules()),
         ("concat", concat::rules()),
