@@ -9,7 +9,7 @@ mod common;
 
 use ndarray::{Axis, IxDyn};
 use nnopt::compiler::interp;
-use nnopt::compiler::ir::{Graph, Op, Tensor};
+use nnopt::compiler::ir::{Graph, Layout, Op, Tensor};
 use nnopt::npy::read_npy;
 use nnopt::passes::quantize_int8::{
     quantize_int8, Calibration, CalibrationMethod, QuantizeOptions,
@@ -187,24 +187,24 @@ fn digits_onnx_nchw_int8_matches_tensorflow() {
     assert_int8_form(&g);
 }
 
-/// `nnopt compile --target npu --calibration calib.npy` on the float digits model: the
-/// binary, run on the virtual NPU over the held-out rows, is at least as accurate as
-/// TensorFlow's int8 model and agrees with FP32 on at least 99 % of them.
-#[test]
-fn float_digits_compiled_to_npu_keep_accuracy() {
+/// `nnopt compile --target npu --calibration calib.npy` on a float digits model whose
+/// input is `layout` of an NHWC image: the binary, run on the virtual NPU over the
+/// held-out rows, is at least as accurate as TensorFlow's int8 model and agrees with FP32
+/// on at least 99 % of them.
+fn assert_npu_keeps_accuracy(name: &str, model: &Path, layout: &dyn Fn(&Tensor) -> Tensor) {
     use nnopt::backends::npu::{binary, target::Target, vnpu};
     use nnopt::compile::{compile_npu, NpuOptions};
     let Some(dir) = common::require(&common::testdata().join("digits")) else {
         return;
     };
-    let model = common::repo().join("examples/models/digits_cnn_float.tflite");
-    let float = nnopt::load_model(&model).expect("float digits model");
+    let float = nnopt::load_model(model).expect("float digits model");
     let d = load_digits(&dir);
     let (calib_rows, held): (Vec<usize>, Vec<usize>) =
         (0..d.images.len()).partition(|&i| is_calibration_row(i));
-    let views: Vec<_> = calib_rows
+    let calib_images: Vec<Tensor> = calib_rows.iter().map(|&i| layout(&d.images[i])).collect();
+    let views: Vec<_> = calib_images
         .iter()
-        .map(|&i| d.images[i].as_f32().expect("f32").view())
+        .map(|x| x.as_f32().expect("f32").view())
         .collect();
     let stacked = ndarray::concatenate(Axis(0), &views).expect("same shapes");
     let tmp = common::tempdir();
@@ -222,21 +222,21 @@ fn float_digits_compiled_to_npu_keep_accuracy() {
     let c = compile_npu(float.clone(), &opts).expect("compiles");
     assert!(
         c.quantization.warnings.is_empty(),
-        "{:?}",
+        "{name}: {:?}",
         c.quantization.warnings
     );
     assert!(
         c.lowering.fallbacks.is_empty(),
-        "{:?}",
+        "{name}: {:?}",
         c.lowering.fallbacks
     );
     let (p, _) = binary::read(&c.binary).expect("binary reads back");
     let held_images: Vec<&Tensor> = held.iter().map(|&i| &d.images[i]).collect();
     let npu: Vec<i64> = held_images
         .iter()
-        .map(|x| argmax(&vnpu::run(&p, &[(*x).clone()]).expect("runs")[0]))
+        .map(|x| argmax(&vnpu::run(&p, &[layout(x)]).expect("runs")[0]))
         .collect();
-    let fp32 = predict(&float, &held_images, &|x| x.clone());
+    let fp32 = predict(&float, &held_images, layout);
     let n = held.len();
     let correct = |pred: &[i64]| {
         held.iter()
@@ -248,12 +248,40 @@ fn float_digits_compiled_to_npu_keep_accuracy() {
     let (acc, tf_acc) = (fraction(correct(&npu), n), fraction(correct(&tf), n));
     let agree = fraction(npu.iter().zip(&fp32).filter(|(a, b)| a == b).count(), n);
     println!(
-        "digits_cnn_float on the virtual NPU: top-1 {acc:.4} (TensorFlow int8 {tf_acc:.4}, FP32 {:.4}), agreement with FP32 {agree:.4}",
+        "{name} on the virtual NPU: top-1 {acc:.4} (TensorFlow int8 {tf_acc:.4}, FP32 {:.4}), agreement with FP32 {agree:.4}",
         fraction(correct(&fp32), n)
     );
     assert!(
         acc >= tf_acc,
-        "NPU accuracy {acc} below TensorFlow int8's {tf_acc}"
+        "{name}: NPU accuracy {acc} below TensorFlow int8's {tf_acc}"
     );
-    assert!(agree >= 0.99, "agreement with FP32 {agree}");
+    assert!(agree >= 0.99, "{name}: agreement with FP32 {agree}");
+}
+
+#[test]
+fn float_digits_compiled_to_npu_keep_accuracy() {
+    let model = common::repo().join("examples/models/digits_cnn_float.tflite");
+    assert_npu_keeps_accuracy("digits_cnn_float.tflite", &model, &|x| x.clone());
+}
+
+/// The same network as a float ONNX model made by a third-party converter (tflite2onnx,
+/// NCHW, opset 11), compiled for the NPU with nnopt's PTQ.
+#[test]
+fn float_onnx_digits_compiled_to_npu_keep_accuracy() {
+    let Some(model) =
+        common::require(&common::testdata().join("digits/digits_cnn_tflite2onnx.onnx"))
+    else {
+        return;
+    };
+    let float = nnopt::load_model(&model).expect("model loads");
+    assert!(
+        float
+            .node_indices()
+            .iter()
+            .any(|&n| matches!(&float.node(n).op, Op::Conv(c) if c.layout == Layout::Nchw)),
+        "the converted model has NCHW convolutions"
+    );
+    // One channel: NHWC [1, 8, 8, 1] and NCHW [1, 1, 8, 8] hold the same sequence.
+    let nchw = |x: &Tensor| x.reshaped(&[1, 1, 8, 8]).expect("64 pixels");
+    assert_npu_keeps_accuracy("digits_cnn_tflite2onnx.onnx (NCHW)", &model, &nchw);
 }

@@ -1053,6 +1053,38 @@ def onnx_digits_predictions(path: Path, x_nhwc: np.ndarray) -> np.ndarray:
     return np.array([int(np.argmax(sess.run(None, {"x": x[i : i + 1]})[0])) for i in range(len(x))], np.int64)
 
 
+def make_digits_tflite2onnx(float_tflite: Path, path: Path) -> str:
+    """`digits_cnn_float.tflite` converted by the third-party converter tflite2onnx (a
+    float ONNX model nnopt's own generators did not write). Returns its input name."""
+    import onnx
+    import tflite2onnx
+
+    tflite2onnx.convert(str(float_tflite), str(path))
+    model = onnx.load(str(path))
+    # tflite2onnx lists initializers and value infos in set order (it varies with Python's
+    # hash seed): sort them by name so the file is the same on every run.
+    for field in (model.graph.initializer, model.graph.value_info):
+        items = sorted(field, key=lambda t: t.name)
+        del field[:]
+        field.extend(items)
+    onnx.checker.check_model(model, full_check=True)
+    assert model.producer_name == "tflite2onnx", model.producer_name
+    (inp,) = model.graph.input
+    dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert dims == [1, 1, 8, 8], dims
+    write_bytes(path, model.SerializeToString())
+    return inp.name
+
+
+def onnx_predictions(path: Path, x_nchw: np.ndarray) -> np.ndarray:
+    """onnxruntime top-1 predictions of a one-input classifier, one row at a time."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.array([int(np.argmax(sess.run(None, {name: x_nchw[i : i + 1]})[0])) for i in range(len(x_nchw))], np.int64)
+
+
 def make_digits(out: Path, shared: Path) -> dict:
     ddir = reset_dir(out / "digits")
     pix, y = load_digits(shared)
@@ -1097,6 +1129,15 @@ def make_digits(out: Path, shared: Path) -> dict:
     summary["onnx_accuracy"] = round(float(np.mean(po == y)), 6)
     if "litert_float_accuracy" in summary:
         summary["onnx_litert_float_agreement"] = round(float(np.mean(po == np.load(ddir / "litert_float_pred.npy"))), 6)
+    t2o = ddir / "digits_cnn_tflite2onnx.onnx"
+    make_digits_tflite2onnx(gen / "digits_cnn_float.tflite", t2o)
+    pt = onnx_predictions(t2o, np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    np.save(ddir / "tflite2onnx_pred.npy", pt)
+    summary["tflite2onnx_accuracy"] = round(float(np.mean(pt == y)), 6)
+    if "litert_float_accuracy" in summary:
+        summary["tflite2onnx_litert_float_agreement"] = round(
+            float(np.mean(pt == np.load(ddir / "litert_float_pred.npy"))), 6
+        )
     if "litert_float_accuracy" in summary and "litert_int8_accuracy" in summary:
         pf = np.load(ddir / "litert_float_pred.npy")
         pi = np.load(ddir / "litert_int8_pred.npy")

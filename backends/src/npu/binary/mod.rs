@@ -15,7 +15,7 @@
 )]
 #[rustfmt::skip]
 mod npu_generated;
-mod params;
+pub(crate) mod params;
 mod read;
 mod validate;
 mod write;
@@ -32,7 +32,7 @@ pub const MAGIC: &[u8; 4] = b"NPUB";
 /// Format major version: a loader rejects files of another major version.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version (backward-compatible additions).
-pub const FORMAT_MINOR: u16 = 1;
+pub const FORMAT_MINOR: u16 = 2;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 20;
 

@@ -3145,7 +3145,9 @@ pub enum WeightBlockOffset {}
 /// One command's constant data. Each part is a block compressed by
 /// backends/src/npu/compress.rs (method byte, then stored bytes or rANS; `requant` may
 /// also be planar: each byte position of its 5-byte records coded on its own, since
-/// format 1.1); `*_len` are the decoded lengths in bytes. Decoded, `weights` are int8
+/// format 1.1; since format 1.2 any part may be context-adaptive binary arithmetic coded
+/// under a binarization of its kind: int8 weights, LEB128 numbers, requantization
+/// records); `*_len` are the decoded lengths in bytes. Decoded, `weights` are int8
 /// (OHWI, or [out, in]); `bias` and `zero_points` are one zigzag LEB128 number per output
 /// channel; `requant` is per output channel a little-endian i32 multiplier and an i8 shift.
 pub struct WeightBlock<'a> {

@@ -6,7 +6,7 @@ use crate::npu::program::Requant;
 use nnopt_compiler::{Error, Result};
 
 /// Bytes of one channel's requantization parameters in [`encode_requant`]'s form.
-pub const REQUANT_BYTES: usize = 5;
+pub const REQUANT_BYTES: usize = crate::npu::compress::REQUANT_RECORD;
 
 /// Zigzag LEB128 encoding of `values`.
 pub fn encode_ints(values: &[i32]) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! Serialization of a [`Program`] to `.npub` bytes.
 
 use super::{fb, params, with_header};
-use crate::npu::compress::{compress, compress_records};
+use crate::npu::compress::{compress_kind, Kind};
 use crate::npu::program::{
     Command, ElementwiseKind, IoBinding, IoConversion, OutputStage, PoolKind, Program, Requant,
     TensorDesc, WeightBlock,
@@ -10,6 +10,7 @@ use crate::npu::target::Target;
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 use nnopt_compiler::ir::{DType, Layout, QuantizeRounding};
 use nnopt_compiler::Result;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Sizes of one weight block before and after compression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,8 +31,8 @@ pub fn write(p: &Program, target: &Target) -> Result<(Vec<u8>, Vec<BlockStats>)>
     let owners = block_owners(p);
     let mut stats = Vec::with_capacity(p.weights.len());
     let mut weights = Vec::with_capacity(p.weights.len());
-    for (i, w) in p.weights.iter().enumerate() {
-        let (off, encoded) = weight_block(&mut b, w)?;
+    for (i, (w, coded)) in p.weights.iter().zip(coded_blocks(&p.weights)?).enumerate() {
+        let (off, encoded) = weight_block(&mut b, &coded);
         weights.push(off);
         let channels = w.bias.len();
         stats.push(BlockStats {
@@ -118,39 +119,84 @@ fn ids(v: &[usize]) -> Vec<u32> {
     v.iter().map(|&i| i as u32).collect()
 }
 
-fn weight_block<'a>(
-    b: &mut FlatBufferBuilder<'a>,
-    w: &WeightBlock,
-) -> Result<(WIPOffset<fb::WeightBlock<'a>>, usize)> {
+/// A weight block's four parts, compressed, with their decoded lengths.
+struct CodedBlock {
+    parts: [(Vec<u8>, usize); 4],
+}
+
+/// Compresses every block's parts on up to 4 threads, which take the blocks largest
+/// first (each block's result depends on that block alone, so the output is the same).
+fn coded_blocks(blocks: &[WeightBlock]) -> Result<Vec<CodedBlock>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(blocks[i].weights.len()));
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<CodedBlock>>> = Vec::new();
+    results.resize_with(blocks.len(), || None);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        done.push((i, code_block(&blocks[i])));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for h in handles {
+            // A panic in a worker is a bug; re-raise it on this thread.
+            let done = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (i, r) in done {
+                results[i] = Some(r);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(nnopt_compiler::Error::new("weight block not coded"))))
+        .collect()
+}
+
+fn code_block(w: &WeightBlock) -> Result<CodedBlock> {
     let raw_weights: Vec<u8> = w.weights.iter().map(|&v| v as u8).collect();
     let parts = [
-        raw_weights,
-        params::encode_ints(&w.weight_zero_points),
-        params::encode_ints(&w.bias),
-        params::encode_requant(&w.requant)?,
+        (raw_weights, Kind::Int8),
+        (params::encode_ints(&w.weight_zero_points), Kind::Leb128),
+        (params::encode_ints(&w.bias), Kind::Leb128),
+        (params::encode_requant(&w.requant)?, Kind::Requant),
     ];
-    let coded = [
-        compress(&parts[0]),
-        compress(&parts[1]),
-        compress(&parts[2]),
-        compress_records(&parts[3], params::REQUANT_BYTES),
-    ];
-    let encoded = coded.iter().map(Vec::len).sum();
-    let v: Vec<_> = coded.iter().map(|c| b.create_vector(c)).collect();
+    Ok(CodedBlock {
+        parts: parts.map(|(raw, kind)| (compress_kind(&raw, kind), raw.len())),
+    })
+}
+
+fn weight_block<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    c: &CodedBlock,
+) -> (WIPOffset<fb::WeightBlock<'a>>, usize) {
+    let encoded = c.parts.iter().map(|(coded, _)| coded.len()).sum();
+    let v: Vec<_> = c
+        .parts
+        .iter()
+        .map(|(coded, _)| b.create_vector(coded))
+        .collect();
+    let len = |i: usize| c.parts[i].1 as u32;
     let off = fb::WeightBlock::create(
         b,
         &fb::WeightBlockArgs {
             weights: Some(v[0]),
-            weights_len: parts[0].len() as u32,
+            weights_len: len(0),
             zero_points: Some(v[1]),
-            zero_points_len: parts[1].len() as u32,
+            zero_points_len: len(1),
             bias: Some(v[2]),
-            bias_len: parts[2].len() as u32,
+            bias_len: len(2),
             requant: Some(v[3]),
-            requant_len: parts[3].len() as u32,
+            requant_len: len(3),
         },
     );
-    Ok((off, encoded))
+    (off, encoded)
 }
 
 pub(super) fn dtype(d: DType) -> fb::DType {
