@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_common import BenchError, build_nnopt
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "models"
 DEFAULT_MODELS = [
@@ -38,28 +40,6 @@ DEFAULT_MODELS = [
 ]
 PASS = "egraph-optimize"
 
-
-class BenchError(Exception):
-    """A failed step of the benchmark (missing model, a compiler error)."""
-
-
-def build_nnopt() -> str:
-    """Builds the release `nnopt` binary and returns its path."""
-    print("== cargo build --release --bin nnopt", file=sys.stderr)
-    subprocess.run(
-        ["cargo", "build", "--release", "--workspace", "--bin", "nnopt"], cwd=REPO, check=True
-    )
-    meta = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    exe = Path(json.loads(meta.stdout)["target_directory"]) / "release" / "nnopt"
-    if not exe.is_file():
-        raise BenchError(f"built nnopt not found at {exe}")
-    return str(exe)
 
 
 def run_once(nnopt: str, model: Path, target: str | None) -> tuple[float, list[dict]]:

@@ -53,6 +53,8 @@ except ImportError as e:  # reported by main(): the packages are required
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from onnxsim_models import GENERATED  # noqa: E402  (needs the path above)
 
+from bench_common import BenchError, build_nnopt
+
 REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO.parent / "shared" / "models"
 CONVERTED = [
@@ -82,34 +84,9 @@ passes:
 CALIBRATION_SAMPLES = 8  # cycles do not depend on calibration; keeps the runs short
 
 
-class BenchError(Exception):
-    """A failed step of the benchmark (missing tool, a compiler error, wrong outputs)."""
-
 
 class Skip(Exception):
     """A converted model that cannot take part (the reason is printed)."""
-
-
-def build_nnopt() -> str:
-    """Builds the release `nnopt` binary and returns its path."""
-    print("== cargo build --release --bin nnopt", file=sys.stderr)
-    subprocess.run(
-        ["cargo", "build", "--release", "--workspace", "--bin", "nnopt"],
-        cwd=REPO,
-        check=True,
-    )
-    meta = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    target = Path(json.loads(meta.stdout)["target_directory"])
-    exe = target / "release" / ("nnopt.exe" if os.name == "nt" else "nnopt")
-    if not exe.is_file():
-        raise BenchError(f"built nnopt not found at {exe}")
-    return str(exe)
 
 
 class Nnopt:

@@ -42,6 +42,8 @@ try:
 except ImportError:  # reported by main(): Vela is required
     TfliteModel = None
 
+from bench_common import BenchError, build_nnopt
+
 REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO.parent / "shared" / "models"
 DEFAULT_MODELS = [
@@ -53,9 +55,6 @@ DEFAULT_MODELS = [
 BYTE_GOAL = 0.85
 TIME_GOAL = 0.1
 
-
-class BenchError(Exception):
-    """A failed step of the benchmark (missing tool or model, a compiler error)."""
 
 
 def find_vela(given: str | None) -> str:
@@ -74,28 +73,6 @@ def find_vela(given: str | None) -> str:
             "(ethos-u-vela) or pass --vela PATH"
         )
     return found
-
-
-def build_nnopt() -> str:
-    """Builds the release `nnopt` binary and returns its path."""
-    print("== cargo build --release --bin nnopt", file=sys.stderr)
-    subprocess.run(
-        ["cargo", "build", "--release", "--workspace", "--bin", "nnopt"],
-        cwd=REPO,
-        check=True,
-    )
-    meta = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    target = Path(json.loads(meta.stdout)["target_directory"])
-    exe = target / "release" / ("nnopt.exe" if os.name == "nt" else "nnopt")
-    if not exe.is_file():
-        raise BenchError(f"built nnopt not found at {exe}")
-    return str(exe)
 
 
 def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:

@@ -25,6 +25,17 @@ fn binary(kind: BinaryKind) -> Op {
     }
 }
 
+/// Whether `n` is a binary op without a fused activation.
+fn plain_binary(n: Root<'_>) -> bool {
+    matches!(
+        n,
+        Root::Op(Op::Binary {
+            activation: None,
+            ..
+        })
+    )
+}
+
 /// The plain (no fused activation) binary op of kind `kind`'s e-nodes in class `id`.
 fn binaries<'a>(cx: &'a Ctx<'a>, id: Id) -> impl Iterator<Item = (BinaryKind, Id, Id)> + 'a {
     cx.ops(id).filter_map(|(op, ch)| match op {
@@ -75,13 +86,7 @@ impl Rule for NeutralElement {
         "neutral-element"
     }
     fn root(&self, n: Root<'_>) -> bool {
-        matches!(
-            n,
-            Root::Op(Op::Binary {
-                activation: None,
-                ..
-            })
-        )
+        plain_binary(n)
     }
     fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
         let mut out = vec![];
@@ -188,13 +193,7 @@ impl Rule for CombineConsts {
         "combine-consts"
     }
     fn root(&self, n: Root<'_>) -> bool {
-        matches!(
-            n,
-            Root::Op(Op::Binary {
-                activation: None,
-                ..
-            })
-        )
+        plain_binary(n)
     }
     fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
         let mut out = vec![];
