@@ -245,3 +245,16 @@ fn opt_stats_show_the_egraph_and_target_cost() {
     let bad = nnopt(&["opt", &model, "--target", "npu-9"]);
     assert!(!bad.status.success());
 }
+
+#[cfg(unix)]
+#[test]
+fn writing_to_dev_null_keeps_the_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    nnopt_ok(&["opt", &model, "-o", "/dev/null"]);
+    let ty = std::fs::metadata("/dev/null")
+        .expect("/dev/null")
+        .file_type();
+    assert!(ty.is_char_device(), "/dev/null was replaced: {ty:?}");
+}
