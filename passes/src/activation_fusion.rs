@@ -17,15 +17,7 @@ impl ActivationFusion {
 
 /// The fused-activation slot of `op`, when it has one and it is empty.
 fn free_slot(op: &mut Op) -> Option<&mut Option<Activation>> {
-    let slot = match op {
-        Op::Conv(c) => &mut c.activation,
-        Op::ConvTranspose { conv, .. } => &mut conv.activation,
-        Op::Gemm { activation, .. }
-        | Op::Binary { activation, .. }
-        | Op::Pool { activation, .. } => activation,
-        _ => return None,
-    };
-    slot.is_none().then_some(slot)
+    op.activation_slot().filter(|slot| slot.is_none())
 }
 
 fn fusible(g: &Graph, act_node: NodeIndex) -> Option<(Activation, ValueRef)> {

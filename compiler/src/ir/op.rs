@@ -452,6 +452,18 @@ impl Op {
         }
     }
 
+    /// The fused-activation slot of ops that have one (empty or not).
+    pub fn activation_slot(&mut self) -> Option<&mut Option<Activation>> {
+        match self {
+            Op::Conv(c) => Some(&mut c.activation),
+            Op::ConvTranspose { conv, .. } => Some(&mut conv.activation),
+            Op::Gemm { activation, .. }
+            | Op::Binary { activation, .. }
+            | Op::Pool { activation, .. } => Some(activation),
+            _ => None,
+        }
+    }
+
     /// Whether the op is a constant or graph input (a source of values).
     pub fn is_source(&self) -> bool {
         matches!(self, Op::Input | Op::Const { .. })

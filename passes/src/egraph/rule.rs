@@ -139,21 +139,9 @@ fn expr_types(eg: &EGraph, e: &Expr) -> Result<Vec<TensorType>> {
     Ok(match e {
         Expr::Class(id) => eg[*id].data.types.clone(),
         Expr::Const(t) => vec![t.tensor_type()],
-        Expr::Op(op, args) => {
-            let tys = args
-                .iter()
-                .map(|a| Ok(expr_types(eg, a)?.swap_remove(0)))
-                .collect::<Result<Vec<_>>>()?;
-            let refs: Vec<&TensorType> = tys.iter().collect();
-            nnopt_compiler::ir::infer::infer_types(op, &refs)?
-        }
+        Expr::Op(op, args) => inferred_types(eg, op, args)?,
         Expr::Typed(op, args, types) => {
-            let tys = args
-                .iter()
-                .map(|a| Ok(expr_types(eg, a)?.swap_remove(0)))
-                .collect::<Result<Vec<_>>>()?;
-            let refs: Vec<&TensorType> = tys.iter().collect();
-            let inferred = nnopt_compiler::ir::infer::infer_types(op, &refs)?;
+            let inferred = inferred_types(eg, op, args)?;
             let agree = inferred.len() == types.len()
                 && inferred
                     .iter()
@@ -168,6 +156,16 @@ fn expr_types(eg: &EGraph, e: &Expr) -> Result<Vec<TensorType>> {
             types.clone()
         }
     })
+}
+
+/// The output types `op` infers from the types of `args`.
+fn inferred_types(eg: &EGraph, op: &Op, args: &[Expr]) -> Result<Vec<TensorType>> {
+    let tys = args
+        .iter()
+        .map(|a| Ok(expr_types(eg, a)?.swap_remove(0)))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&TensorType> = tys.iter().collect();
+    nnopt_compiler::ir::infer::infer_types(op, &refs)
 }
 
 struct RuleSearcher(Arc<dyn Rule>);

@@ -12,18 +12,6 @@ pub fn rules() -> Vec<Arc<dyn Rule>> {
     vec![Arc::new(FuseActivation)]
 }
 
-/// The fused-activation slot of ops that have one.
-fn slot(op: &mut Op) -> Option<&mut Option<Activation>> {
-    match op {
-        Op::Conv(c) => Some(&mut c.activation),
-        Op::ConvTranspose { conv, .. } => Some(&mut conv.activation),
-        Op::Gemm { activation, .. }
-        | Op::Binary { activation, .. }
-        | Op::Pool { activation, .. } => Some(activation),
-        _ => None,
-    }
-}
-
 /// `clamp(op(..)) -> op{clamp}(..)` for ops with a fused-activation slot, and
 /// `clamp2(clamp1(x))` or `clamp2(op{clamp1}(..))` with the clamps' intersection. Works
 /// on quantized tensors too when the activation keeps the type (as TFLite fuses them).
@@ -52,7 +40,7 @@ impl Rule for FuseActivation {
                 let mut fused = inner.clone();
                 let new_act = match inner {
                     Op::Activation { act: a } => a.clamp_range().map(|r| intersect((lo, hi), r)),
-                    _ => match slot(&mut fused) {
+                    _ => match fused.activation_slot() {
                         Some(None) => Some(*act),
                         Some(Some(a)) => a.clamp_range().map(|r| intersect((lo, hi), r)),
                         None => None,
@@ -61,7 +49,7 @@ impl Rule for FuseActivation {
                 let Some(new_act) = new_act else { continue };
                 match &mut fused {
                     Op::Activation { act: a } => *a = new_act,
-                    other => *slot(other).expect("checked above") = Some(new_act),
+                    other => *other.activation_slot().expect("checked above") = Some(new_act),
                 }
                 let args = inner_ch.iter().map(|&c| Expr::Class(c)).collect();
                 out.push(Expr::Typed(fused, args, types.clone()));
