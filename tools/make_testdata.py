@@ -41,8 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from testdata_fp8 import make_fp8
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("onnx", "node", "digits", "litert")
+SECTIONS = ("onnx", "node", "digits", "litert", "fp8")
 
 # Seeds.  Every random tensor is drawn from a Generator seeded from these.
 SEED_ONNX = 20240501
@@ -1337,6 +1339,7 @@ def main(argv=None) -> int:
         "node": lambda: make_onnx_node(out),
         "digits": lambda: make_digits(out, shared),
         "litert": lambda: make_litert(out, shared),
+        "fp8": lambda: make_fp8(out),
     }
     for s in SECTIONS:
         if s in only:

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod cost;
 mod error;
+pub mod fp8;
 pub mod import;
 pub mod interp;
 pub mod ir;

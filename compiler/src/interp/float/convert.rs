@@ -1,7 +1,7 @@
 //! Type conversions: Quantize, Dequantize (affine, per-tensor or per-axis) and Cast.
 
-use super::fp8::Format;
 use super::util::{arity, input};
+use crate::fp8::{Fp8Format as Format, Saturation};
 use crate::interp::Operand;
 use crate::ir::{DType, QuantParams, Tensor, TensorType};
 use crate::{bail, Result};
@@ -148,7 +148,7 @@ fn to_f32(x: &Tensor) -> ArrayD<f32> {
 }
 
 fn encode_fp8(to: DType, f: Format, a: &ArrayD<f32>) -> Tensor {
-    let codes = a.mapv(|v| f.encode(v));
+    let codes = a.mapv(|v| f.encode(v, Saturation::Saturate));
     match to {
         DType::F8E5M2 => Tensor::F8E5M2(codes),
         _ => Tensor::F8E4M3(codes),

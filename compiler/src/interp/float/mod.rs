@@ -11,7 +11,6 @@ mod conv_transpose;
 mod convert;
 mod depth_to_space;
 mod elementwise;
-mod fp8;
 mod gather;
 mod gemm;
 mod matmul;
