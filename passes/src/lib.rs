@@ -7,6 +7,7 @@ mod dead_node_elimination;
 pub mod egraph;
 mod identity_removal;
 mod options;
+pub mod quantize_fp8;
 pub mod quantize_int8;
 mod shape_inference;
 
@@ -16,6 +17,7 @@ pub use constant_folding::ConstantFolding;
 pub use dead_node_elimination::DeadNodeElimination;
 pub use egraph::{EGraphOptimize, EGraphOptions, EGraphStats};
 pub use identity_removal::IdentityRemoval;
+pub use quantize_fp8::{quantize_fp8, Fp8Options, Fp8Report, QuantizeFp8};
 pub use quantize_int8::{quantize_int8, Calibration, QuantizeInt8, QuantizeOptions};
 pub use shape_inference::ShapeInference;
 
@@ -90,6 +92,11 @@ pub fn registry_with_cost(cost: Arc<dyn OpCost>) -> Registry {
         QuantizeInt8::NAME,
         "int8 post-training quantization (synthetic calibration in pipelines; options: method minmax|percentile|mse, percentile, per_channel, samples, input_range)",
         |o| Ok(Box::new(QuantizeInt8::from_options(o)?)),
+    );
+    r.register(
+        QuantizeFp8::NAME,
+        "FP8 post-training quantization of conv and gemm weights and data (synthetic calibration in pipelines; options: format e4m3|e5m2, activations, per_channel, weight_scaling amax|mse, method, percentile, samples, input_range)",
+        |o| Ok(Box::new(QuantizeFp8::from_options(o)?)),
     );
     r
 }

@@ -16,6 +16,7 @@ mod plan;
 mod rewrite;
 mod support;
 
+pub(crate) use calibrate::observe;
 pub use calibrate::Calibration;
 pub use observer::CalibrationMethod;
 pub use plan::FloatNode;

@@ -264,3 +264,72 @@ fn quantize_int8_pass_from_a_pipeline_uses_synthetic_calibration() {
         assert!(registry().create("quantize-int8", &o).is_err(), "{bad}");
     }
 }
+
+const TINY_MLP: &str = r#"graph "tiny_mlp"(%x) {
+  %x: f32[2,3] = input
+  %w1: f32[3,4] = const [0.5, -1.0, 0.25, 2.0, -0.75, 0.125, 1.5, -0.5, 0.3, 0.6, -0.9, 1.2]
+  %b1: f32[4] = const [0.1, -0.2, 0.3, 0.0]
+  %h: f32[2,4] = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":false,"activation":"relu"}(%x, %w1, %b1)
+  %w2: f32[2,4] = const [1.0, -1.0, 0.5, 0.25, -2.0, 0.75, 0.1, 3.0]
+  %y: f32[2,2] = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":true,"activation":null}(%h, %w2)
+  %s: f32[2,2] = softmax {"axis":1,"beta":1.0}(%y)
+  return %s
+}
+"#;
+
+/// Scales checked by hand: E4M3's largest value is 448, so a weight channel with
+/// max |w| = 2 gets scale 2/448 = 0.004464286 and codes +-448 (0x7e = 126, 0xfe = 254);
+/// w1 columns 0.75/448, 1/448, 1.5/448, 2/448 (axis 1); w2 rows 1/448 and 3/448 (axis 0
+/// because of trans_b); the input range [-1, 1] gives 1/448 = 0.002232143; the hidden
+/// value's calibrated amax (2.3 = 448 * 0.0051339) sets the second data scale. The relu
+/// fuses into conv and gemm first; pool, reshape and softmax stay f32.
+#[test]
+fn quantize_fp8_tiny_cnn_and_mlp() {
+    use nnopt_passes::quantize_int8::Calibration;
+    let samples = |shape: &[usize], v: &[[f64; 4]]| {
+        Calibration::new(
+            v.iter()
+                .map(|s| {
+                    let n: usize = shape.iter().product();
+                    let vals: Vec<f64> = s.iter().cycle().take(n).copied().collect();
+                    vec![Tensor::from_f64s(nnopt_compiler::ir::DType::F32, shape, &vals).unwrap()]
+                })
+                .collect(),
+        )
+    };
+    let opts = PrintOptions::default();
+    let mut text = String::new();
+    for (src, shape) in [
+        (TINY_CNN, [1usize, 2, 2, 1].as_slice()),
+        (TINY_MLP, &[2, 3]),
+    ] {
+        let before = parse_graph(src).expect("parses");
+        let calib = samples(shape, &[[0.0, 0.25, 0.5, 1.0], [-1.0, 0.0, 0.5, 0.75]]);
+        let mut after = before.clone();
+        let report = quantize_fp8(&mut after, &calib, &Fp8Options::default()).expect("runs");
+        verify(&after).expect("verifies");
+        let printed = print_graph(&after, &opts);
+        let reparsed = parse_graph(&printed).expect("FP8 IR text parses");
+        assert_eq!(print_graph(&reparsed, &opts), printed, "text round trip");
+        text += &format!(
+            "before:\n{}\nafter (quantize-fp8):\n{}\nreport:\n{report}\n",
+            print_graph(&before, &opts),
+            print_graph(&after, &opts)
+        );
+        let x = samples(shape, &[[0.3, -0.7, 0.9, 0.1]]).samples.remove(0);
+        let (f, q) = (
+            interp::run(&before, &x).unwrap(),
+            interp::run(&after, &x).unwrap(),
+        );
+        for (a, b) in f.iter().zip(&q) {
+            for (u, v) in a.to_f64_vec().iter().zip(b.to_f64_vec()) {
+                // E4M3 has 3 mantissa bits: relative error <= 2^-4 per operand.
+                assert!(
+                    (u - v).abs() < 0.08 * u.abs().max(0.5),
+                    "float {u} vs fp8 {v}"
+                );
+            }
+        }
+    }
+    insta::assert_snapshot!(text);
+}

@@ -2,9 +2,11 @@
 
 use crate::ir::DType;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
-/// An FP8 format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// An FP8 format (`e4m3` or `e5m2` in options and JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Fp8Format {
     /// 4 exponent bits (bias 7), 3 mantissa bits; no infinities; NaN is `S.1111.111`;
     /// largest finite value 448 (ONNX `FLOAT8E4M3FN`, ml_dtypes `float8_e4m3fn`).

@@ -12,11 +12,13 @@
 //! assert_eq!(F8E5M2::from_f32(1e6).to_f32(), f32::INFINITY);
 //! ```
 
+mod dot;
 mod format;
 mod scale;
 mod slice;
 mod types;
 
+pub use dot::Fp8Dot;
 pub use format::{Fp8Format, Saturation};
 pub use scale::{channel_scales, tensor_scale, AmaxHistory, ScaleMethod};
 pub use slice::{decode_into, encode_into, encode_stochastic_into};

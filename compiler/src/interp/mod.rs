@@ -4,7 +4,9 @@
 //! reference kernels (fixed-point requantization, rounding and saturation) so that int8
 //! results are bit-exact with LiteRT.
 
+mod conv_geometry;
 mod float;
+mod fp8;
 mod quant;
 
 pub use quant::{activation_range, fixedpoint};
@@ -26,7 +28,9 @@ pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         || inputs
             .iter()
             .any(|o| o.ty.is_quantized() && !matches!(op, Op::Dequantize));
-    if quantized && quant::handles(op) {
+    if fp8::handles(op, inputs) {
+        fp8::eval(op, inputs, outputs)
+    } else if quantized && quant::handles(op) {
         quant::eval(op, inputs, outputs)
     } else {
         float::eval(op, inputs, outputs)

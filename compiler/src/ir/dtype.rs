@@ -16,8 +16,10 @@ pub enum DType {
     I64,
     Bool,
     /// FP8 with 4 exponent and 3 mantissa bits ("fn" variant), stored as raw bits.
+    #[serde(rename = "f8e4m3")]
     F8E4M3,
     /// FP8 with 5 exponent and 2 mantissa bits (IEEE-like), stored as raw bits.
+    #[serde(rename = "f8e5m2")]
     F8E5M2,
 }
 

@@ -110,6 +110,15 @@ pub fn pool_axes(
         .collect())
 }
 
+/// The output dtype of a convolution or Gemm on `dtype` data: FP8 products accumulate
+/// into f32.
+fn products_dtype(dtype: DType) -> DType {
+    match dtype {
+        DType::F8E4M3 | DType::F8E5M2 => DType::F32,
+        d => d,
+    }
+}
+
 fn need(inputs: &[&TensorType], min: usize, max: usize) -> Result<()> {
     if inputs.len() < min || inputs.len() > max {
         bail!("expected {min}..={max} inputs, got {}", inputs.len());
@@ -172,7 +181,7 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             shape[ca] = o;
             shape[ha] = ho;
             shape[wa] = wo;
-            vec![TensorType::new(x.dtype, shape)]
+            vec![TensorType::new(products_dtype(x.dtype), shape)]
         }
         Op::ConvTranspose {
             conv: c,
@@ -230,7 +239,7 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             if let Some(c) = inputs.get(2) {
                 broadcast_shapes(&c.shape, &[m, n])?;
             }
-            vec![TensorType::new(a.dtype, vec![m, n])]
+            vec![TensorType::new(products_dtype(a.dtype), vec![m, n])]
         }
         Op::MatMul => {
             need(inputs, 2, 2)?;

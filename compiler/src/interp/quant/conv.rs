@@ -5,6 +5,7 @@
 
 use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
 use super::{activation_range, channel_params, from_ints, ints, per_tensor};
+use crate::interp::conv_geometry::{act_index, dims, strides4, ConvGeometry};
 use crate::interp::Operand;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
 use crate::{bail, Result};
@@ -48,27 +49,6 @@ fn bias_values(inputs: &[Operand<'_>], n: usize) -> Result<Vec<i32>> {
     }
 }
 
-/// Strides of a 4-D row-major shape.
-fn strides4(s: &[usize]) -> [usize; 4] {
-    [s[1] * s[2] * s[3], s[2] * s[3], s[3], 1]
-}
-
-/// Index of activation element (n, y, x, c) in a tensor of `layout`.
-fn act_index(layout: Layout, st: &[usize; 4], n: usize, y: usize, x: usize, c: usize) -> usize {
-    match layout {
-        Layout::Nhwc => n * st[0] + y * st[1] + x * st[2] + c,
-        Layout::Nchw => n * st[0] + c * st[1] + y * st[2] + x,
-    }
-}
-
-/// (batch, height, width, channels) of a 4-D activation.
-fn dims(layout: Layout, s: &[usize]) -> (usize, usize, usize, usize) {
-    match layout {
-        Layout::Nhwc => (s[0], s[1], s[2], s[3]),
-        Layout::Nchw => (s[0], s[2], s[3], s[1]),
-    }
-}
-
 /// Grouped, per-channel quantized 2-D convolution (depthwise is group = channels).
 pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
     if inputs.len() < 2 {
@@ -77,74 +57,22 @@ pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<T
     let (x, w) = (&inputs[0], &inputs[1]);
     let (_, in_zp) = per_tensor(x.ty, "input")?;
     let (_, out_zp) = per_tensor(out, "output")?;
-    let (n, h, wd, cin) = dims(c.layout, x.data.shape());
-    let (_, oh, ow, cout) = dims(c.layout, &out.shape);
-    let ws = w.data.shape();
-    let (kh, kw, cin_g) = match c.layout {
-        Layout::Nhwc => (ws[1], ws[2], ws[3]),
-        Layout::Nchw => (ws[2], ws[3], ws[1]),
-    };
-    let group = c.group.max(1);
-    let cout_g = cout / group;
+    let geo = ConvGeometry::new(c, x.data.shape(), w.data.shape(), &out.shape)?;
+    let cout = geo.cout();
     let (mults, w_zps) = channel_multipliers(x.ty, w.ty, out, cout)?;
     let bias = bias_values(inputs, cout)?;
     let (act_min, act_max) = activation_range(c.activation, out)?;
     let xv = ints(x.data)?;
     let wv = ints(w.data)?;
-    let xs = strides4(x.data.shape());
-    let os = strides4(&out.shape);
-    let wst = strides4(ws);
-    let w_index = |o: usize, ky: usize, kx: usize, i: usize| match c.layout {
-        Layout::Nhwc => o * wst[0] + ky * wst[1] + kx * wst[2] + i,
-        Layout::Nchw => o * wst[0] + i * wst[1] + ky * wst[2] + kx,
-    };
-    if cin != cin_g * group {
-        bail!(
-            "conv input has {cin} channels, weights expect {} x {group}",
-            cin_g
-        );
-    }
     let mut res = vec![0i32; out.num_elements()];
-    for b in 0..n {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for oc in 0..cout {
-                    let g = oc / cout_g;
-                    let mut acc: i32 = 0;
-                    for ky in 0..kh {
-                        let iy =
-                            (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        for kx in 0..kw {
-                            let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize
-                                - c.pads[1] as isize;
-                            if ix < 0 || ix >= wd as isize {
-                                continue;
-                            }
-                            for ic in 0..cin_g {
-                                let xi = act_index(
-                                    c.layout,
-                                    &xs,
-                                    b,
-                                    iy as usize,
-                                    ix as usize,
-                                    g * cin_g + ic,
-                                );
-                                let wval = wv[w_index(oc, ky, kx, ic)] - w_zps[oc];
-                                acc = acc.wrapping_add(wval.wrapping_mul(xv[xi] - in_zp));
-                            }
-                        }
-                    }
-                    acc = acc.wrapping_add(bias[oc]);
-                    let (m, s) = mults[oc];
-                    let v = multiply_by_quantized_multiplier(acc, m, s) + out_zp;
-                    res[act_index(c.layout, &os, b, oy, ox, oc)] = v.clamp(act_min, act_max);
-                }
-            }
-        }
-    }
+    geo.for_each_output(|oi, oc, taps| {
+        let acc = taps.fold(0i32, |acc, xi, wi| {
+            acc.wrapping_add((wv[wi] - w_zps[oc]).wrapping_mul(xv[xi] - in_zp))
+        });
+        let (m, s) = mults[oc];
+        let v = multiply_by_quantized_multiplier(acc.wrapping_add(bias[oc]), m, s) + out_zp;
+        res[oi] = v.clamp(act_min, act_max);
+    });
     from_ints(out.dtype, &out.shape, res)
 }
 
@@ -161,8 +89,8 @@ pub fn conv_transpose(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -
     let (x, w) = (&inputs[0], &inputs[1]);
     let (_, in_zp) = per_tensor(x.ty, "input")?;
     let (_, out_zp) = per_tensor(out, "output")?;
-    let (n, h, wd, cin) = dims(Layout::Nhwc, x.data.shape());
-    let (_, oh, ow, cout) = dims(Layout::Nhwc, &out.shape);
+    let (n, h, wd, cin) = dims(Layout::Nhwc, x.data.shape())?;
+    let (_, oh, ow, cout) = dims(Layout::Nhwc, &out.shape)?;
     let ws = w.data.shape();
     let (kh, kw) = (ws[1], ws[2]);
     if ws[0] != cout || ws[3] != cin {

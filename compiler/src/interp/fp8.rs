@@ -1,0 +1,396 @@
+//! FP8 kernels: convolution and fully connected layers whose weights (and possibly data)
+//! are FP8 tensors with scales on their types (`decode(code) * scale`).
+//!
+//! With FP8 data and FP8 weights (what the `quantize-fp8` pass makes and the NPU runs):
+//! `y[c] = dot * (s_x * s_w[c]) + bias[c]`, evaluated in f32 in that order, where `dot` is
+//! the exact sum of the decoded products rounded once to f32 ([`Fp8Dot`]); then the fused
+//! activation; an FP8 output stores `y / s_out` rounded to nearest even, saturating.
+//! With f32 data and FP8 weights (weight-only quantization) the weights are dequantized
+//! and the float kernel runs.
+
+use super::conv_geometry::ConvGeometry;
+use super::{float, Operand};
+use crate::fp8::{Fp8Dot, Fp8Format, Saturation};
+use crate::ir::{Activation, ConvAttrs, Op, Tensor, TensorType};
+use crate::{bail, Result};
+use ndarray::{ArrayD, IxDyn};
+
+/// Whether `op` has an FP8 operand this module evaluates.
+pub fn handles(op: &Op, inputs: &[Operand<'_>]) -> bool {
+    matches!(op, Op::Conv(_) | Op::Gemm { .. })
+        && inputs
+            .iter()
+            .take(2)
+            .any(|o| Fp8Format::of(o.ty.dtype).is_some())
+}
+
+/// Evaluates a convolution or Gemm with FP8 operands.
+pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    if inputs.len() < 2 {
+        bail!("{} needs data and weights", op.name());
+    }
+    let out = outputs
+        .first()
+        .ok_or_else(|| crate::Error::new("op has no output"))?;
+    let (x, w) = (&inputs[0], &inputs[1]);
+    let Some(wf) = Fp8Format::of(w.ty.dtype) else {
+        bail!("FP8 data needs FP8 weights, got {}", w.ty);
+    };
+    let Some(xf) = Fp8Format::of(x.ty.dtype) else {
+        return weight_only(op, inputs, outputs);
+    };
+    let y = match op {
+        Op::Conv(c) => conv(c, (xf, x), (wf, w), inputs.get(2), out)?,
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+            activation,
+        } => {
+            if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+                bail!("FP8 gemm supports alpha = beta = 1 and no transposed A only");
+            }
+            gemm(*trans_b, *activation, (xf, x), (wf, w), inputs.get(2))?
+        }
+        _ => bail!("no FP8 kernel for {}", op.name()),
+    };
+    Ok(vec![store(y, out)?])
+}
+
+/// Scales of an FP8 type: one per tensor or `n` (1 without parameters).
+fn scales(ty: &TensorType, n: usize, what: &str) -> Result<Vec<f32>> {
+    let s = ty.quant.as_ref().map_or(vec![1.0], |q| q.scale.clone());
+    match s.len() {
+        1 => Ok(vec![s[0]; n]),
+        k if k == n => Ok(s),
+        k => bail!("{what} has {k} scales, expected 1 or {n}"),
+    }
+}
+
+fn codes(t: &Tensor) -> Result<Vec<u8>> {
+    match t {
+        Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => Ok(a.iter().copied().collect()),
+        _ => bail!("expected FP8 data, got {}", t.dtype()),
+    }
+}
+
+fn bias(b: Option<&Operand<'_>>, n: usize) -> Result<Vec<f32>> {
+    match b {
+        None => Ok(vec![0.0; n]),
+        Some(b) => match b.data {
+            Tensor::F32(a) if a.len() == n => Ok(a.iter().copied().collect()),
+            t => bail!(
+                "FP8 kernels need an f32 bias of {n} values, got {}",
+                t.tensor_type()
+            ),
+        },
+    }
+}
+
+/// Scale, bias and activation of one accumulated output.
+#[inline]
+fn finish(dot: f32, scale: f32, bias: f32, act: Option<Activation>) -> f32 {
+    let y = dot * scale + bias;
+    act.map_or(y, |a| a.apply(y))
+}
+
+/// The output tensor: f32 values, or FP8 codes of `y / scale`.
+fn store(y: Vec<f32>, out: &TensorType) -> Result<Tensor> {
+    let shape = IxDyn(&out.shape);
+    let bad = |e| crate::Error::new(format!("kernel output shape mismatch: {e}"));
+    let Some(f) = Fp8Format::of(out.dtype) else {
+        if out.dtype.is_float() {
+            return Ok(Tensor::F32(ArrayD::from_shape_vec(shape, y).map_err(bad)?));
+        }
+        bail!("FP8 kernels write f32 or FP8, not {}", out.dtype);
+    };
+    let s = scales(out, 1, "output")?[0];
+    let c = y
+        .iter()
+        .map(|&v| f.encode(v / s, Saturation::Saturate))
+        .collect();
+    let a = ArrayD::from_shape_vec(shape, c).map_err(bad)?;
+    Ok(if out.dtype == crate::ir::DType::F8E5M2 {
+        Tensor::F8E5M2(a)
+    } else {
+        Tensor::F8E4M3(a)
+    })
+}
+
+type Fp8Operand<'a, 'b> = (Fp8Format, &'a Operand<'b>);
+
+fn conv(
+    c: &ConvAttrs,
+    (xf, x): Fp8Operand<'_, '_>,
+    (wf, w): Fp8Operand<'_, '_>,
+    b: Option<&Operand<'_>>,
+    out: &TensorType,
+) -> Result<Vec<f32>> {
+    let geo = ConvGeometry::new(c, x.data.shape(), w.data.shape(), &out.shape)?;
+    let n = geo.cout();
+    let sx = scales(x.ty, 1, "input")?[0];
+    let sw = scales(w.ty, n, "weights")?;
+    let bias = bias(b, n)?;
+    let (xv, wv) = (codes(x.data)?, codes(w.data)?);
+    let mut y = vec![0f32; out.num_elements()];
+    geo.for_each_output(|oi, oc, taps| {
+        let dot = taps.fold(Fp8Dot::new(xf, wf), |mut d, xi, wi| {
+            d.add(xv[xi], wv[wi]);
+            d
+        });
+        y[oi] = finish(dot.value(), sx * sw[oc], bias[oc], c.activation);
+    });
+    Ok(y)
+}
+
+fn gemm(
+    trans_b: bool,
+    act: Option<Activation>,
+    (af, a): Fp8Operand<'_, '_>,
+    (wf, w): Fp8Operand<'_, '_>,
+    b: Option<&Operand<'_>>,
+) -> Result<Vec<f32>> {
+    let (as_, ws) = (a.data.shape(), w.data.shape());
+    if as_.len() != 2 || ws.len() != 2 {
+        bail!("FP8 gemm needs 2-D operands, got {as_:?} and {ws:?}");
+    }
+    let (m, k) = (as_[0], as_[1]);
+    let (n, wk) = if trans_b {
+        (ws[0], ws[1])
+    } else {
+        (ws[1], ws[0])
+    };
+    if wk != k {
+        bail!("FP8 gemm: {as_:?} does not multiply {ws:?}");
+    }
+    let sa = scales(a.ty, 1, "input")?[0];
+    let sw = scales(w.ty, n, "weights")?;
+    let bias = bias(b, n)?;
+    let (av, wv) = (codes(a.data)?, codes(w.data)?);
+    let mut y = vec![0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut d = Fp8Dot::new(af, wf);
+            for kk in 0..k {
+                let wi = if trans_b { j * k + kk } else { kk * n + j };
+                d.add(av[i * k + kk], wv[wi]);
+            }
+            y[i * n + j] = finish(d.value(), sa * sw[j], bias[j], act);
+        }
+    }
+    Ok(y)
+}
+
+/// f32 data with FP8 weights: dequantize the weights, run the float kernel.
+fn weight_only(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    let w = &inputs[1];
+    let f = Fp8Format::of(w.ty.dtype).expect("checked by the caller");
+    let q = w.ty.quant.as_ref();
+    let scale_at = |i: &IxDyn| -> f32 {
+        q.map_or(1.0, |q| match q.axis {
+            Some(axis) if q.scale.len() > 1 => q.scale[i[axis]],
+            _ => q.scale[0],
+        })
+    };
+    let wd = match w.data {
+        Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => {
+            let mut d = a.mapv(|c| f.decode(c));
+            for (i, v) in d.indexed_iter_mut() {
+                *v *= scale_at(&i);
+            }
+            Tensor::F32(d)
+        }
+        t => bail!("expected FP8 weights, got {}", t.dtype()),
+    };
+    let wty = wd.tensor_type();
+    let mut ops = inputs.to_vec();
+    ops[1] = Operand {
+        data: &wd,
+        ty: &wty,
+    };
+    float::eval(op, &ops, outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{DType, Layout, QuantParams};
+
+    /// FP8 codes of pseudo-random values in about [-3, 3] (no NaN).
+    fn codes_of(f: Fp8Format, n: usize, seed: u32) -> Vec<u8> {
+        (0..n)
+            .map(|i| {
+                let v = (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 6000)
+                    as f32
+                    / 1000.0
+                    - 3.0;
+                f.encode(v, Saturation::Saturate)
+            })
+            .collect()
+    }
+
+    fn fp8_tensor(f: Fp8Format, shape: &[usize], seed: u32) -> Tensor {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), codes_of(f, shape.iter().product(), seed))
+            .unwrap();
+        match f {
+            Fp8Format::E4M3 => Tensor::F8E4M3(a),
+            Fp8Format::E5M2 => Tensor::F8E5M2(a),
+        }
+    }
+
+    /// The same values (times their scales) as f32.
+    fn dequantized(t: &Tensor, ty: &TensorType) -> Tensor {
+        let f = Fp8Format::of(t.dtype()).unwrap();
+        let q = ty.quant.as_ref().unwrap();
+        match t {
+            Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => {
+                let mut d = a.mapv(|c| f.decode(c));
+                for (i, v) in d.indexed_iter_mut() {
+                    *v *= q.scale[q.axis.map_or(0, |ax| i[ax])];
+                }
+                Tensor::F32(d)
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    /// Runs `op` on FP8 operands and on their dequantized f32 values with the float
+    /// kernel, and compares.
+    fn check(op: &Op, xs: &[usize], ws: &[usize], axis: usize, out: &[usize]) {
+        for (xf, wf) in [
+            (Fp8Format::E4M3, Fp8Format::E4M3),
+            (Fp8Format::E5M2, Fp8Format::E4M3),
+        ] {
+            let x = fp8_tensor(xf, xs, 1);
+            let w = fp8_tensor(wf, ws, 2);
+            let cout = ws[axis];
+            let xty = x
+                .tensor_type()
+                .with_quant(Some(QuantParams::per_tensor(0.5, 0)));
+            let wty = w.tensor_type().with_quant(Some(QuantParams {
+                scale: (0..cout).map(|c| 0.25 + c as f32 / 8.0).collect(),
+                zero_point: vec![0; cout],
+                axis: Some(axis),
+            }));
+            let b = Tensor::F32(ArrayD::from_shape_fn(IxDyn(&[cout]), |i| i[0] as f32 - 1.0));
+            let bty = b.tensor_type();
+            let out_ty = TensorType::new(DType::F32, out.to_vec());
+            let ops = [
+                Operand { data: &x, ty: &xty },
+                Operand { data: &w, ty: &wty },
+                Operand { data: &b, ty: &bty },
+            ];
+            let got = eval(op, &ops, std::slice::from_ref(&out_ty)).unwrap();
+            let (xd, wd) = (dequantized(&x, &xty), dequantized(&w, &wty));
+            let (xdt, wdt) = (xd.tensor_type(), wd.tensor_type());
+            let fops = [
+                Operand {
+                    data: &xd,
+                    ty: &xdt,
+                },
+                Operand {
+                    data: &wd,
+                    ty: &wdt,
+                },
+                ops[2],
+            ];
+            let want = float::eval(op, &fops, &[out_ty]).unwrap();
+            let (g, w) = (got[0].to_f64_vec(), want[0].to_f64_vec());
+            let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in g.iter().zip(&w) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * scale,
+                    "{op:?}: fp8 {a} vs float {b}"
+                );
+            }
+            // Weight-only: f32 data with FP8 weights is the float kernel on dequantized
+            // weights.
+            let wo = [fops[0], ops[1], ops[2]];
+            let got = eval(
+                op,
+                &wo,
+                std::slice::from_ref(&TensorType::new(DType::F32, out.to_vec())),
+            )
+            .unwrap();
+            assert_eq!(got[0], want[0]);
+        }
+    }
+
+    fn conv_attrs(layout: Layout, group: usize) -> ConvAttrs {
+        ConvAttrs {
+            layout,
+            strides: [2, 1],
+            dilations: [1, 2],
+            pads: [1, 1, 1, 1],
+            group,
+            activation: Some(Activation::Relu6),
+        }
+    }
+
+    #[test]
+    fn conv_and_gemm_match_the_float_kernels_on_dequantized_values() {
+        check(
+            &Op::Conv(conv_attrs(Layout::Nchw, 2)),
+            &[2, 4, 5, 6],
+            &[6, 2, 3, 3],
+            0,
+            &[2, 6, 3, 4],
+        );
+        check(
+            &Op::Conv(conv_attrs(Layout::Nhwc, 4)),
+            &[1, 5, 6, 4],
+            &[4, 3, 3, 1],
+            0,
+            &[1, 3, 4, 4],
+        );
+        for trans_b in [false, true] {
+            let gemm = Op::Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a: false,
+                trans_b,
+                activation: None,
+            };
+            let (ws, axis) = if trans_b { ([5, 7], 0) } else { ([7, 5], 1) };
+            check(&gemm, &[3, 7], &ws, axis, &[3, 5]);
+        }
+    }
+
+    #[test]
+    fn fp8_output_is_the_rounded_scaled_value() {
+        let f = Fp8Format::E4M3;
+        let x = fp8_tensor(f, &[2, 3], 5);
+        let w = fp8_tensor(f, &[3, 2], 6);
+        let xty = x
+            .tensor_type()
+            .with_quant(Some(QuantParams::per_tensor(1.0, 0)));
+        let wty = w
+            .tensor_type()
+            .with_quant(Some(QuantParams::per_tensor(1.0, 0)));
+        let gemm = Op::Gemm {
+            alpha: 1.0,
+            beta: 1.0,
+            trans_a: false,
+            trans_b: false,
+            activation: None,
+        };
+        let ops = [
+            Operand { data: &x, ty: &xty },
+            Operand { data: &w, ty: &wty },
+        ];
+        let f32_out = eval(&gemm, &ops, &[TensorType::new(DType::F32, vec![2, 2])]).unwrap();
+        let fp8_ty = TensorType::new(DType::F8E4M3, vec![2, 2])
+            .with_quant(Some(QuantParams::per_tensor(0.5, 0)));
+        let fp8_out = eval(&gemm, &ops, &[fp8_ty]).unwrap();
+        let want: Vec<u8> = f32_out[0]
+            .to_f64_vec()
+            .iter()
+            .map(|&v| f.encode(v as f32 / 0.5, Saturation::Saturate))
+            .collect();
+        match &fp8_out[0] {
+            Tensor::F8E4M3(a) => assert_eq!(a.iter().copied().collect::<Vec<_>>(), want),
+            t => panic!("{t:?}"),
+        }
+    }
+}
