@@ -214,7 +214,10 @@ fn assert_npu_keeps_accuracy(name: &str, model: &Path, layout: &dyn Fn(&Tensor) 
         target: Target::preset("npu").unwrap(),
         cpu_fallback: true,
         calibration: nnopt::calibration::CalibrationArgs {
-            calibration: vec![calib],
+            data: nnopt::calibration::CalibrationData {
+                calibration: vec![calib],
+                ..Default::default()
+            },
             ..Default::default()
         },
         pipeline: None,
