@@ -192,7 +192,7 @@ impl<'g> Lowering<'g> {
             let quantize = match consumers.as_slice() {
                 [(c, 0)] if ty.dtype == DType::F32 && !g.outputs().contains(&v) => {
                     match &g.node(*c).op {
-                        Op::Quantize { to, rounding }
+                        Op::Quantize { to, rounding, .. }
                             if act_quant(&g.node(*c).outputs[0].ty).is_ok()
                                 && g.node(*c).outputs[0].ty.dtype == *to =>
                         {
