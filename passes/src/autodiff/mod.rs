@@ -82,9 +82,10 @@ fn fans(g: &Graph, v: ValueRef) -> Option<usize> {
     g.consumers(v)
         .iter()
         .find_map(|&(n, slot)| match (&g.node(n).op, slot) {
+            // Per group: input channels and output channels, times the kernel.
             (Op::Conv(c), 1) => Some(match c.layout {
-                Layout::Nchw => (s[0] + s[1]) * s[2] * s[3],
-                Layout::Nhwc => (s[0] + s[3]) * s[1] * s[2],
+                Layout::Nchw => (s[0] / c.group.max(1) + s[1]) * s[2] * s[3],
+                Layout::Nhwc => (s[0] / c.group.max(1) + s[3]) * s[1] * s[2],
             }),
             (Op::Gemm { .. }, 1) => Some(s[0] + s[1]),
             _ => None,
