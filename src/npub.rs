@@ -1,7 +1,7 @@
 //! Loading `.npub` NPU binaries and describing them (`nnopt inspect out.npub`).
 
 use nnopt_backends::npu::binary::{self, TargetInfo};
-use nnopt_backends::npu::{Command, IoBinding, Program};
+use nnopt_backends::npu::{Command, Fp8Stage, IoBinding, Program};
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -37,6 +37,8 @@ pub struct Description<'a> {
     pub commands: BTreeMap<&'static str, usize>,
     pub weight_blocks: usize,
     pub weight_values: usize,
+    /// Weight blocks per weight element type (`i8`, `f8e4m3`, `f8e5m2`).
+    pub weight_types: BTreeMap<&'static str, usize>,
     pub cpu_segments: Vec<Vec<String>>,
     /// The schedule, one line per command.
     pub schedule: Vec<String>,
@@ -75,6 +77,10 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
     for c in &p.commands {
         *commands.entry(c.kind_name()).or_insert(0) += 1;
     }
+    let mut weight_types = BTreeMap::new();
+    for w in &p.weights {
+        *weight_types.entry(w.weight_type()).or_insert(0) += 1;
+    }
     Description {
         name: &p.name,
         format: format!("{}.{}", binary::FORMAT_MAJOR, binary::FORMAT_MINOR),
@@ -86,6 +92,7 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
         commands,
         weight_blocks: p.weights.len(),
         weight_values: p.weights.iter().map(|w| w.weights.len()).sum(),
+        weight_types,
         cpu_segments: p
             .commands
             .iter()
@@ -120,15 +127,29 @@ pub fn schedule(p: &Program) -> Vec<String> {
             };
             let extra = match c {
                 Command::Conv2d(x) => format!(
-                    " k{:?} s{:?} d{:?} p{:?} g{} w#{}",
-                    x.kernel, x.strides, x.dilations, x.pads, x.groups, x.weights
+                    " k{:?} s{:?} d{:?} p{:?} g{} w#{}{}",
+                    x.kernel,
+                    x.strides,
+                    x.dilations,
+                    x.pads,
+                    x.groups,
+                    x.weights,
+                    fp8_text(p, x.weights, x.fp8.as_ref())
                 ),
-                Command::FullyConnected(x) => format!(" w#{}", x.weights),
+                Command::FullyConnected(x) => {
+                    format!(" w#{}{}", x.weights, fp8_text(p, x.weights, x.fp8.as_ref()))
+                }
+                Command::Quantize(x) => {
+                    format!(" {} scale {}", x.encoding.format.name(), x.encoding.scale)
+                }
                 Command::Pool(x) => format!(
                     " {:?} k{:?} s{:?} p{:?}",
                     x.kind, x.kernel, x.strides, x.pads
                 ),
-                Command::Reduce(x) => format!(" axes{:?}", x.axes),
+                Command::Reduce(x) => match x.float {
+                    Some(k) => format!(" f32 {k:?} axes{:?}", x.axes),
+                    None => format!(" axes{:?}", x.axes),
+                },
                 Command::Concat(x) => format!(" axis {}", x.axis),
                 Command::Cpu { segment } => format!(" segment {segment}"),
                 Command::Elementwise(_) => String::new(),
@@ -141,6 +162,26 @@ pub fn schedule(p: &Program) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// ` fp8(weights e4m3, input e4m3 scale s, act, out f32)` for an FP8 layer.
+fn fp8_text(p: &Program, block: usize, st: Option<&Fp8Stage>) -> String {
+    let Some(st) = st else {
+        return String::new();
+    };
+    let weights = p.weights.get(block).map_or("?", |w| w.weight_type());
+    let act = st
+        .activation
+        .map(|a| format!(", {}", serde_json::to_string(&a).unwrap_or_default()))
+        .unwrap_or_default();
+    let out = st.output.map_or("f32".to_string(), |e| {
+        format!("{} scale {}", e.format.name(), e.scale)
+    });
+    format!(
+        " fp8(weights {weights}, input {} scale {}{act}, out {out})",
+        st.input_format.name(),
+        st.input_scale
+    )
 }
 
 /// The text form of a description.
@@ -167,10 +208,17 @@ pub fn render(d: &Description<'_>) -> String {
         .map(|(k, n)| format!("{k} x{n}"))
         .collect();
     let _ = writeln!(s, "commands: {}", cmds.join(", "));
+    let types: Vec<String> = d
+        .weight_types
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect();
     let _ = writeln!(
         s,
-        "weights: {} blocks, {} int8 values",
-        d.weight_blocks, d.weight_values
+        "weights: {} blocks ({}), {} values",
+        d.weight_blocks,
+        types.join(", "),
+        d.weight_values
     );
     for (i, seg) in d.cpu_segments.iter().enumerate() {
         let _ = writeln!(s, "CPU segment {i}: {}", seg.join(", "));

@@ -23,6 +23,7 @@ const INT8_MODELS: &[&str] = &[
 fn options() -> NpuOptions {
     NpuOptions {
         target: Target::preset("npu").unwrap(),
+        precision: Default::default(),
         cpu_fallback: true,
         calibration: Default::default(),
         pipeline: None,
