@@ -1,6 +1,7 @@
 //! Calibration data for int8 quantization: `.npy` files, folders of `.npy` files, or
 //! folders of images resized to the model input and normalized, and the command-line
-//! options that describe them ([`CalibrationArgs`], to flatten into a clap command).
+//! options that describe them ([`CalibrationData`] and [`CalibrationArgs`], to flatten into
+//! clap commands).
 
 use crate::npy::read_npy;
 use clap::Args;
@@ -13,9 +14,10 @@ use nnopt_passes::quantize_int8::{
 };
 use std::path::{Path, PathBuf};
 
-/// Quantization and calibration options (`#[command(flatten)]` into a command).
+/// Calibration data and how activation ranges are taken from it (`#[command(flatten)]`
+/// into a command).
 #[derive(Args, Clone, Debug, PartialEq)]
-pub struct CalibrationArgs {
+pub struct CalibrationData {
     /// Calibration data for one model input (repeat once per input, in order): a .npy
     /// file (samples stacked along the batch axis), a folder of .npy files, or a folder
     /// of images (png, jpg). Without it, random inputs are used, with a warning.
@@ -30,9 +32,6 @@ pub struct CalibrationArgs {
     /// The percentile kept by --calibration-method percentile.
     #[arg(long, value_name = "P", default_value_t = 99.99)]
     pub percentile: f32,
-    /// Quantize weights with one scale per tensor instead of per output channel.
-    #[arg(long)]
-    pub per_tensor_weights: bool,
     /// Images: map pixel values 0..255 linearly onto LO..HI (e.g. -1,1). Also the range
     /// of the random inputs when no calibration data is given.
     #[arg(long, value_name = "LO,HI", default_value = "0,1", value_parser = parse_range)]
@@ -49,20 +48,30 @@ pub struct CalibrationArgs {
     pub bgr: bool,
 }
 
-impl Default for CalibrationArgs {
+impl Default for CalibrationData {
     fn default() -> Self {
-        CalibrationArgs {
+        CalibrationData {
             calibration: vec![],
             calibration_samples: 200,
             calibration_method: CalibrationMethod::Minmax,
             percentile: 99.99,
-            per_tensor_weights: false,
             pixel_range: (0.0, 1.0),
             mean: vec![],
             std: vec![],
             bgr: false,
         }
     }
+}
+
+/// Int8 quantization options: calibration data plus the weight granularity
+/// (`#[command(flatten)]` into a command).
+#[derive(Args, Clone, Debug, Default, PartialEq)]
+pub struct CalibrationArgs {
+    #[command(flatten)]
+    pub data: CalibrationData,
+    /// Quantize weights with one scale per tensor instead of per output channel.
+    #[arg(long)]
+    pub per_tensor_weights: bool,
 }
 
 /// Number of random samples when no calibration data is given.
@@ -98,8 +107,8 @@ impl CalibrationArgs {
     /// The quantizer options these arguments select.
     pub fn quantize_options(&self) -> QuantizeOptions {
         QuantizeOptions {
-            method: self.calibration_method,
-            percentile: self.percentile,
+            method: self.data.calibration_method,
+            percentile: self.data.percentile,
             per_channel: !self.per_tensor_weights,
         }
     }
@@ -112,14 +121,14 @@ pub fn quantize(g: &mut Graph, args: &CalibrationArgs) -> Result<QuantReport> {
     let calib = if is_quantized(g) {
         Calibration::default()
     } else {
-        load_calibration(g, args)?
+        load_calibration(g, &args.data)?
     };
     quantize_int8(g, &calib, &args.quantize_options())
 }
 
 /// Reads the calibration samples that `args` name for the inputs of `g`, or makes
 /// [`SYNTHETIC_SAMPLES`] random ones in `--pixel-range` when none are named.
-pub fn load_calibration(g: &Graph, args: &CalibrationArgs) -> Result<Calibration> {
+pub fn load_calibration(g: &Graph, args: &CalibrationData) -> Result<Calibration> {
     if args.calibration.is_empty() {
         return Ok(Calibration::synthetic(
             g,
@@ -190,7 +199,7 @@ fn input_layout(g: &Graph, k: usize) -> Layout {
 }
 
 /// Samples from one path: a `.npy` file, or a folder of `.npy` files or images.
-fn read_source(path: &Path, spec: &InputSpec<'_>, args: &CalibrationArgs) -> Result<Vec<Tensor>> {
+fn read_source(path: &Path, spec: &InputSpec<'_>, args: &CalibrationData) -> Result<Vec<Tensor>> {
     if path.is_file() {
         return split_samples(read_npy(path)?, spec.ty);
     }
@@ -272,7 +281,7 @@ fn split_samples(t: Tensor, ty: &TensorType) -> Result<Vec<Tensor>> {
 fn image_values(
     img: &DynamicImage,
     spec: &InputSpec<'_>,
-    args: &CalibrationArgs,
+    args: &CalibrationData,
 ) -> Result<Vec<f64>> {
     let s = &spec.ty.shape;
     if spec.ty.dtype != DType::F32 || s.len() != 4 {
@@ -358,8 +367,8 @@ mod tests {
 }
 "#;
 
-    fn args(paths: Vec<PathBuf>) -> CalibrationArgs {
-        CalibrationArgs {
+    fn args(paths: Vec<PathBuf>) -> CalibrationData {
+        CalibrationData {
             calibration: paths,
             ..Default::default()
         }

@@ -9,6 +9,7 @@ use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PrintAfter, RunOptions};
 use nnopt::npy::{read_npy, write_npy};
 use nnopt::output::write_atomically;
+use nnopt::quantize::{quantize_graph, render as render_quantize, QuantFormat, QuantizeRequest};
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::sync::Arc;
     name = "nnopt",
     version,
     about = "A compiler for edge ML models: ONNX and TFLite in, optimized IR and NPU binaries out",
-    after_help = "Examples:\n  nnopt compile model.tflite --target npu\n  nnopt run model.npub --input x.npy\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding"
+    after_help = "Examples:\n  nnopt compile model.tflite --target npu\n  nnopt run model.npub --input x.npy\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding\n  nnopt quantize model.onnx --format e4m3 --per-channel -o model_e4m3.onnx"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -157,6 +158,38 @@ enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Quantize a float model to FP8 (E4M3, E5M2) or int8 and write it as QDQ ONNX
+    /// (QuantizeLinear / DequantizeLinear around float ops, opset 19 for FP8; opens in
+    /// Netron and onnxruntime) or as IR text (.nnir).
+    ///
+    /// Conv and Gemm weights get FP8 codes with per-tensor scales (per output channel
+    /// with --per-channel); their data inputs are quantized with scales calibrated on
+    /// --calibration data (random inputs, with a warning, when none is given).
+    #[command(
+        after_help = "Examples:\n  nnopt quantize model.onnx --format e4m3 --per-channel -o model_e4m3.onnx\n  nnopt quantize model.tflite --format e5m2 --calibration images/ -o model_e5m2.onnx\n  nnopt quantize model.onnx --format int8 --calibration x.npy -o model.nnir\n  nnopt quantize model.onnx --format e4m3 --weights-only --json -o w8.onnx"
+    )]
+    Quantize {
+        /// Model file (.onnx, .tflite, or .nnir IR text).
+        file: PathBuf,
+        /// Number format of weights and data.
+        #[arg(long, value_enum, default_value_t = QuantFormat::E4m3)]
+        format: QuantFormat,
+        /// One weight scale per output channel instead of one per tensor.
+        #[arg(long)]
+        per_channel: bool,
+        /// FP8 only: quantize weights, keep data in f32.
+        #[arg(long)]
+        weights_only: bool,
+        #[command(flatten)]
+        calibration: nnopt::calibration::CalibrationData,
+        /// Output file: .onnx (QDQ ONNX) or .nnir (IR text). Default: the model's file
+        /// stem + _FORMAT.onnx, beside the model.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Print JSON for tools instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the passes that pipelines can name, and print the default pipeline.
     Passes,
 }
@@ -251,6 +284,23 @@ pub fn main() -> Result<()> {
             calibration,
             output,
         } => export(&file, int8, &calibration, &output),
+        Command::Quantize {
+            file,
+            format,
+            per_channel,
+            weights_only,
+            calibration,
+            output,
+            json,
+        } => {
+            let req = QuantizeRequest {
+                format,
+                per_channel,
+                weights_only,
+                data: calibration,
+            };
+            quantize(&file, &req, output.as_deref(), json)
+        }
         Command::Passes => {
             for (name, description) in nnopt::passes::registry().list() {
                 println!("{name:<24} {description}");
@@ -451,6 +501,43 @@ fn export(
     let bytes = nnopt::backends::tflite::export_tflite(&g).map_err(|e| e.in_file(file))?;
     write_atomically(output, &bytes)?;
     println!("wrote {} ({} bytes)", output.display(), bytes.len());
+    Ok(())
+}
+
+fn quantize(file: &Path, req: &QuantizeRequest, output: Option<&Path>, json: bool) -> Result<()> {
+    let out = match output {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+            file.with_file_name(format!("{stem}_{}.onnx", req.format.name()))
+        }
+    };
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext != "onnx" && ext != nnopt::IR_EXTENSION {
+        return Err(Error::new(format!(
+            "output must end in .onnx or .{}, got '{}'",
+            nnopt::IR_EXTENSION,
+            out.display()
+        )));
+    }
+    let mut g = nnopt::load_model(file)?;
+    nnopt::optimize(&mut g, None, &RunOptions::default()).map_err(|e| e.in_file(file))?;
+    let summary = quantize_graph(&mut g, req).map_err(|e| e.in_file(file))?;
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
+    let bytes = if ext == "onnx" {
+        nnopt::backends::onnx::export_onnx(&g).map_err(|e| e.in_file(file))?
+    } else {
+        print_graph(&g, &PrintOptions::default()).into_bytes()
+    };
+    write_atomically(&out, &bytes)?;
+    if json {
+        println!("{}", to_json(&summary));
+    } else {
+        print!("{}", render_quantize(&summary));
+        println!("wrote {} ({} bytes)", out.display(), bytes.len());
+    }
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod npu_report;
 pub mod npub;
 pub mod npy;
 pub mod output;
+pub mod quantize;
 pub mod summary;
 
 pub use nnopt_backends as backends;

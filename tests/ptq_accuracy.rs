@@ -7,68 +7,16 @@
 
 mod common;
 
-use ndarray::{Axis, IxDyn};
-use nnopt::compiler::interp;
+use common::digits::{argmax, fraction, load_digits, predict};
+use ndarray::Axis;
 use nnopt::compiler::ir::{Graph, Layout, Op, Tensor};
-use nnopt::npy::read_npy;
 use nnopt::passes::quantize_int8::{
     quantize_int8, Calibration, CalibrationMethod, QuantizeOptions,
 };
 use std::path::Path;
 
-struct Digits {
-    /// One `[1, 8, 8, 1]` (NHWC) image per row.
-    images: Vec<Tensor>,
-    labels: Vec<i64>,
-    /// LiteRT's top-1 predictions of `digits_cnn_int8.tflite`.
-    tf_int8_pred: Vec<i64>,
-}
-
-fn load_digits(dir: &Path) -> Digits {
-    let x = read_npy(&dir.join("test_x.npy")).expect("test_x.npy");
-    let x = x.as_f32().expect("f32 images").clone();
-    let images = x
-        .axis_iter(Axis(0))
-        .map(|row| {
-            let row = row.to_owned().insert_axis(Axis(0));
-            Tensor::F32(row.into_dimensionality::<IxDyn>().expect("dynamic"))
-        })
-        .collect();
-    let ints = |name: &str| {
-        read_npy(&dir.join(name))
-            .expect(name)
-            .to_i64_vec()
-            .expect("integer labels")
-    };
-    Digits {
-        images,
-        labels: ints("test_y.npy"),
-        tf_int8_pred: ints("litert_int8_pred.npy"),
-    }
-}
-
 fn is_calibration_row(i: usize) -> bool {
     i.is_multiple_of(5)
-}
-
-fn argmax(t: &Tensor) -> i64 {
-    let v = t.to_f64_vec();
-    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b }) as i64
-}
-
-/// Top-1 predictions of `g` on `images`, with the input converted by `layout`.
-fn predict(g: &Graph, images: &[&Tensor], layout: &dyn Fn(&Tensor) -> Tensor) -> Vec<i64> {
-    images
-        .iter()
-        .map(|x| {
-            let out = interp::run(g, &[layout(x)]).expect("model runs");
-            argmax(&out[0])
-        })
-        .collect()
-}
-
-fn fraction(hits: usize, n: usize) -> f64 {
-    hits as f64 / n as f64
 }
 
 /// Quantizes `float` with each method, prints accuracy and FP32 agreement on the
@@ -215,7 +163,10 @@ fn assert_npu_keeps_accuracy(name: &str, model: &Path, layout: &dyn Fn(&Tensor) 
         precision: Default::default(),
         cpu_fallback: true,
         calibration: nnopt::calibration::CalibrationArgs {
-            calibration: vec![calib],
+            data: nnopt::calibration::CalibrationData {
+                calibration: vec![calib],
+                ..Default::default()
+            },
             ..Default::default()
         },
         pipeline: None,

@@ -8,7 +8,7 @@
 mod common;
 
 use image::DynamicImage;
-use nnopt::calibration::{load_calibration, CalibrationArgs};
+use nnopt::calibration::{load_calibration, CalibrationArgs, CalibrationData};
 use nnopt::compiler::interp;
 use nnopt::compiler::ir::Tensor;
 use nnopt::passes::quantize_int8::quantize_int8;
@@ -93,13 +93,16 @@ fn mediapipe_models_keep_their_outputs_in_int8() {
         };
         let float = nnopt::load_model(&path).expect("model loads");
         let args = |p: &Path| CalibrationArgs {
-            calibration: vec![p.to_path_buf()],
-            pixel_range,
+            data: CalibrationData {
+                calibration: vec![p.to_path_buf()],
+                pixel_range,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let calib = load_calibration(&float, &args(&calib_dir)).expect("calibration loads");
+        let calib = load_calibration(&float, &args(&calib_dir).data).expect("calibration loads");
         assert_eq!(calib.samples.len(), 8);
-        let eval = load_calibration(&float, &args(&eval_dir)).expect("evaluation loads");
+        let eval = load_calibration(&float, &args(&eval_dir).data).expect("evaluation loads");
         let reference = outputs(&float, &eval.samples);
         let mut g = float.clone();
         let report =

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digits_mlp import make_digits_mlp
 from testdata_fp8 import make_fp8
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -1144,8 +1145,9 @@ def make_digits(out: Path, shared: Path) -> dict:
         pf = np.load(ddir / "litert_float_pred.npy")
         pi = np.load(ddir / "litert_int8_pred.npy")
         summary["float_int8_agreement"] = round(float(np.mean(pf == pi)), 6)
+    summary.update(make_digits_mlp(x, y, ddir / "digits_mlp.onnx"))
     write_json(ddir / "summary.json", summary)
-    return {k: v for k, v in summary.items() if k.startswith("litert_") and k.endswith("accuracy")}
+    return {k: v for k, v in summary.items() if k.endswith("accuracy") and (k.startswith("litert_") or k.startswith("mlp_"))}
 
 
 def _adopt_outputs(r: dict, rx: dict, mdir: Path, xdir: Path, prefix: str) -> list:

@@ -2,6 +2,8 @@
 //! models, the Python reference environment, and running the `nnopt` binary.
 #![allow(dead_code)]
 
+pub mod digits;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -8,8 +8,35 @@ use prost::Message;
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 
-/// The ONNX opset written.
+/// The ONNX opset written for graphs without FP8 values.
 pub const OPSET: i64 = 17;
+
+/// The ONNX opset written for graphs with FP8 values (FP8 QuantizeLinear and
+/// DequantizeLinear appeared in opset 19).
+pub const FP8_OPSET: i64 = 19;
+
+/// Whether values of this type are written in QDQ form (quantized integers and FP8 with
+/// scales).
+fn is_qdq(ty: &TensorType) -> bool {
+    ty.quant.is_some() && (ty.dtype.is_quantizable_int() || is_fp8(ty.dtype))
+}
+
+fn is_fp8(d: DType) -> bool {
+    matches!(d, DType::F8E4M3 | DType::F8E5M2)
+}
+
+/// The opset `g` needs.
+pub fn opset_for(g: &Graph) -> i64 {
+    let fp8 = g
+        .node_indices()
+        .into_iter()
+        .any(|n| g.node(n).outputs.iter().any(|v| is_fp8(v.ty.dtype)));
+    if fp8 {
+        FP8_OPSET
+    } else {
+        OPSET
+    }
+}
 
 /// Serializes the graph as an ONNX model.
 pub fn export_onnx(g: &Graph) -> Result<Vec<u8>> {
@@ -20,6 +47,7 @@ pub fn export_onnx(g: &Graph) -> Result<Vec<u8>> {
 pub fn export_onnx_model(g: &Graph) -> Result<ModelProto> {
     let mut b = Builder {
         g,
+        opset: opset_for(g),
         nodes: vec![],
         inits: vec![],
         dequantized: HashMap::new(),
@@ -51,6 +79,7 @@ pub fn export_onnx_model(g: &Graph) -> Result<ModelProto> {
         .iter()
         .map(|&v| value_info(&g.value(v).name, g.ty(v)))
         .collect();
+    let b_opset = b.opset;
     let graph = GraphProto {
         name: g.name.clone(),
         node: b.nodes,
@@ -65,7 +94,7 @@ pub fn export_onnx_model(g: &Graph) -> Result<ModelProto> {
         producer_version: env!("CARGO_PKG_VERSION").into(),
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
-            version: OPSET,
+            version: b_opset,
         }],
         graph: Some(graph),
         ..Default::default()
@@ -74,6 +103,7 @@ pub fn export_onnx_model(g: &Graph) -> Result<ModelProto> {
 
 struct Builder<'g> {
     g: &'g Graph,
+    opset: i64,
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,
     dequantized: HashMap<ValueRef, String>,
@@ -164,8 +194,13 @@ impl Builder<'_> {
             ),
         );
         let zps: Vec<f64> = (0..n).map(|i| q.at(i).1 as f64).collect();
-        let zp_t = Tensor::from_f64s(dtype, &shape, &zps)
-            .ok_or_else(|| Error::new(format!("cannot write zero points of type {dtype}")))?;
+        let zp_t = if is_fp8(dtype) {
+            // FP8 zero points are 0 (code 0x00).
+            Tensor::zeros(dtype, &shape)
+        } else {
+            Tensor::from_f64s(dtype, &shape, &zps)
+                .ok_or_else(|| Error::new(format!("cannot write zero points of type {dtype}")))?
+        };
         let zp = self.init(&format!("{base}_zero_point"), zp_t);
         let attrs = q
             .axis
@@ -177,12 +212,7 @@ impl Builder<'_> {
     /// The name under which input `v` is available as float (dequantizing quantized values).
     fn float_input(&mut self, v: ValueRef) -> Result<String> {
         let val = self.g.value(v).clone();
-        let Some(q) = val
-            .ty
-            .quant
-            .clone()
-            .filter(|_| val.ty.dtype.is_quantizable_int())
-        else {
+        let Some(q) = val.ty.quant.clone().filter(|_| is_qdq(&val.ty)) else {
             return Ok(val.name);
         };
         if let Some(n) = self.dequantized.get(&v) {
@@ -203,12 +233,7 @@ impl Builder<'_> {
 
     /// Writes `float_name` into output value `out`, quantizing when the output is quantized.
     fn finish_output(&mut self, float_name: String, out: &Value) -> Result<()> {
-        match out
-            .ty
-            .quant
-            .clone()
-            .filter(|_| out.ty.dtype.is_quantizable_int())
-        {
+        match out.ty.quant.clone().filter(|_| is_qdq(&out.ty)) {
             Some(q) => {
                 let (s, z, attrs) = self.qparams(&out.name, out.ty.dtype, &q)?;
                 self.push(
@@ -455,9 +480,10 @@ impl Builder<'_> {
                     )));
                 }
                 let dilated = dilations.iter().any(|&d| d != 1);
-                if dilated && *kind == PoolKind::Avg {
+                if dilated && *kind == PoolKind::Avg && self.opset < 19 {
                     return Err(Error::new(format!(
-                        "node '{name}': dilated AveragePool needs ONNX opset 19; the exporter writes opset {OPSET}"
+                        "node '{name}': dilated AveragePool needs ONNX opset 19; the exporter writes opset {}",
+                        self.opset
                     )));
                 }
                 let input = match layout {
@@ -509,13 +535,14 @@ impl Builder<'_> {
                             ReduceKind::Max => "ReduceMax",
                             _ => "ReduceMin",
                         };
-                        self.simple(
-                            op,
-                            &name,
-                            x,
-                            vec![keep, attr("axes", Attr::Ints(axes_i))],
-                            None,
-                        )
+                        if self.opset >= 18 {
+                            // Opset 18 moved the axes of every reduction into an input.
+                            let a = self.i64s("axes", &axes_i);
+                            self.simple(op, &name, vec![x[0].clone(), a], vec![keep], None)
+                        } else {
+                            let axes = attr("axes", Attr::Ints(axes_i));
+                            self.simple(op, &name, x, vec![keep, axes], None)
+                        }
                     }
                 }
             }
@@ -607,7 +634,7 @@ impl Builder<'_> {
             } => {
                 if filter.antialias {
                     return Err(Error::new(format!(
-                        "node '{name}': antialiased resize needs ONNX opset 18; the exporter writes opset {OPSET}"
+                        "node '{name}': the exporter does not write antialiased Resize (an ONNX opset 18 attribute)"
                     )));
                 }
                 // ONNX takes either scales or sizes; scales keep the exact coordinate

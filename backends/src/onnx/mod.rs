@@ -6,4 +6,4 @@
 mod export;
 mod proto;
 
-pub use export::{export_onnx, export_onnx_model, OPSET};
+pub use export::{export_onnx, export_onnx_model, opset_for, FP8_OPSET, OPSET};
