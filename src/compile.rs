@@ -176,12 +176,12 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
             None,
         ),
         Precision::Fp8 => {
-            let calib = crate::calibration::load_calibration(&g, &opts.calibration)?;
             let c = &opts.calibration;
+            let calib = crate::calibration::load_calibration(&g, &c.data)?;
             let fp8_opts = Fp8Options {
                 format: Fp8Format::E4M3,
-                method: c.calibration_method,
-                percentile: c.percentile,
+                method: c.data.calibration_method,
+                percentile: c.data.percentile,
                 per_channel: !c.per_tensor_weights,
                 ..Fp8Options::default()
             };

@@ -9,7 +9,7 @@ use ndarray::Axis;
 use nnopt::backends::npu::binary;
 use nnopt::backends::npu::target::Target;
 use nnopt::backends::npu::{vnpu, Command};
-use nnopt::calibration::CalibrationArgs;
+use nnopt::calibration::{CalibrationArgs, CalibrationData};
 use nnopt::compile::{compile_npu, Compiled, NpuOptions, Precision};
 use nnopt::compiler::interp;
 use nnopt::compiler::ir::{Graph, Tensor};
@@ -21,7 +21,10 @@ fn options(precision: Precision, calibration: Vec<PathBuf>) -> NpuOptions {
         precision,
         cpu_fallback: true,
         calibration: CalibrationArgs {
-            calibration,
+            data: CalibrationData {
+                calibration,
+                ..Default::default()
+            },
             ..Default::default()
         },
         pipeline: None,
