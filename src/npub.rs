@@ -1,7 +1,7 @@
 //! Loading `.npub` NPU binaries and describing them (`nnopt inspect out.npub`).
 
 use nnopt_backends::npu::binary::{self, TargetInfo};
-use nnopt_backends::npu::{Command, Fp8Stage, IoBinding, Program};
+use nnopt_backends::npu::{Command, ElementwiseKind, Fp8Encoding, Fp8Stage, IoBinding, Program};
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -143,16 +143,25 @@ pub fn schedule(p: &Program) -> Vec<String> {
                     format!(" {} scale {}", x.encoding.format.name(), x.encoding.scale)
                 }
                 Command::Pool(x) => format!(
-                    " {:?} k{:?} s{:?} p{:?}",
-                    x.kind, x.kernel, x.strides, x.pads
+                    " {:?} k{:?} s{:?} p{:?}{}",
+                    x.kind,
+                    x.kernel,
+                    x.strides,
+                    x.pads,
+                    encode_text(x.encode)
                 ),
                 Command::Reduce(x) => match x.float {
-                    Some(k) => format!(" f32 {k:?} axes{:?}", x.axes),
+                    Some(k) => format!(" f32 {k:?} axes{:?}{}", x.axes, encode_text(x.encode)),
                     None => format!(" axes{:?}", x.axes),
                 },
                 Command::Concat(x) => format!(" axis {}", x.axis),
                 Command::Cpu { segment } => format!(" segment {segment}"),
-                Command::Elementwise(_) => String::new(),
+                Command::Elementwise(x) => match x.kind {
+                    ElementwiseKind::F32 { op, .. } => {
+                        format!(" f32 {op:?}{}", encode_text(x.encode))
+                    }
+                    _ => String::new(),
+                },
             };
             format!(
                 "{i:>3} {:<15} {} -> {}{extra}",
@@ -162,6 +171,12 @@ pub fn schedule(p: &Program) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// ` -> e4m3 scale s` for an f32 command with a fused quantize.
+fn encode_text(e: Option<Fp8Encoding>) -> String {
+    e.map(|e| format!(" -> {} scale {}", e.format.name(), e.scale))
+        .unwrap_or_default()
 }
 
 /// ` fp8(weights e4m3, input e4m3 scale s, act, out f32)` for an FP8 layer.

@@ -9,7 +9,7 @@
 //!
 //! FP8 graphs (from the `quantize-fp8` pass) lower their FP8 convolutions and fully
 //! connected layers to commands with FP8 weight blocks; a `quantize` to FP8 becomes its
-//! own command, or the output stage of the FP8 layer producing its only input. f32
+//! own command, or the output stage of the command producing its only input. f32
 //! pooling, reductions, binary arithmetic, concatenation and reshapes run on the NPU with the
 //! interpreter's float arithmetic; other float ops fall back to the CPU.
 //!
@@ -415,11 +415,13 @@ impl<'g> Lowering<'g> {
                     [a, b] => [*a, *b],
                     _ => return Err("binary op needs two inputs".into()),
                 };
+                let (output, encode) = self.float_output(out);
                 Command::Elementwise(Elementwise {
                     name: node.name.clone(),
                     a: self.tensor(a),
                     b: self.tensor(b),
-                    output: self.tensor(out),
+                    output,
+                    encode,
                     kind: ElementwiseKind::F32 {
                         op: *kind,
                         activation: *activation,
@@ -439,10 +441,12 @@ impl<'g> Lowering<'g> {
                 let mut axes = axes.clone();
                 axes.sort_unstable();
                 axes.dedup();
+                let (output, encode) = self.float_output(out);
                 Command::Reduce(Reduce {
                     name: node.name.clone(),
                     input: self.tensor(x),
-                    output: self.tensor(out),
+                    output,
+                    encode,
                     axes,
                     input_zero_point: 0,
                     output_zero_point: 0,
@@ -497,6 +501,15 @@ impl<'g> Lowering<'g> {
         let scale = tensor_scale(qt).ok()?;
         self.absorbed.insert(q);
         Some((ValueRef::first(q), Fp8Encoding { format, scale }))
+    }
+
+    /// The arena tensor an f32 command writes `out` to, with the FP8 encoding of a fused
+    /// `quantize` (see [`Self::fused_quantize`]).
+    fn float_output(&mut self, out: ValueRef) -> (TensorId, Option<Fp8Encoding>) {
+        match self.fused_quantize(out) {
+            Some((q, enc)) => (self.tensor(q), Some(enc)),
+            None => (self.tensor(out), None),
+        }
     }
 
     /// The weight block and output stage of an FP8 layer (FP8 data `xt`, FP8 weights
@@ -857,6 +870,7 @@ impl<'g> Lowering<'g> {
             output_zero_point: zo,
             act_min,
             act_max,
+            encode: None,
         })
     }
 
@@ -903,10 +917,16 @@ impl<'g> Lowering<'g> {
             let (lo, hi) = act_range(*activation, ot)?;
             (lo, hi, None)
         };
+        // f32 pooling absorbs a quantize of its result (after every check above).
+        let (output, encode) = if float {
+            self.float_output(out)
+        } else {
+            (self.tensor(out), None)
+        };
         Ok(Pool {
             name: name.to_string(),
             input: self.tensor(x),
-            output: self.tensor(out),
+            output,
             kind: match kind {
                 nnopt_compiler::ir::PoolKind::Max => PoolKind::Max,
                 nnopt_compiler::ir::PoolKind::Avg => PoolKind::Avg,
@@ -918,6 +938,7 @@ impl<'g> Lowering<'g> {
             act_min,
             act_max,
             activation,
+            encode,
         })
     }
 
@@ -965,6 +986,7 @@ impl<'g> Lowering<'g> {
             act_min,
             act_max,
             float: None,
+            encode: None,
         })
     }
 

@@ -271,6 +271,9 @@ pub struct Elementwise {
     pub output_zero_point: i32,
     pub act_min: i32,
     pub act_max: i32,
+    /// f32 commands: FP8 output (a fused quantize); f32 when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
 }
 
 /// Pooling kinds of the NPU.
@@ -300,6 +303,9 @@ pub struct Pool {
     /// Fused activation of f32 pooling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<Activation>,
+    /// f32 pooling: FP8 output (a fused quantize); f32 when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
 }
 
 /// Mean or sum over `axes` (e.g. global average pooling): the int32 sum of each output's
@@ -321,6 +327,9 @@ pub struct Reduce {
     /// parameters are unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub float: Option<ReduceKind>,
+    /// f32 reduction: FP8 output (a fused quantize); f32 when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
 }
 
 /// Concatenation along `axis` of inputs that share the output's quantization: a copy of

@@ -1913,6 +1913,121 @@ impl ::core::fmt::Debug for Fp8Stage<'_> {
       ds.finish()
   }
 }
+pub enum Fp8EncodingOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// FP8 codes of y / scale, rounded to nearest even, saturating: a quantize fused into
+/// the output of an f32 command (since 1.3).
+pub struct Fp8Encoding<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Fp8Encoding<'a> {
+  type Inner = Fp8Encoding<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Fp8Encoding<'a> {
+  pub const VT_FORMAT: ::flatbuffers::VOffsetT = 4;
+  pub const VT_SCALE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Fp8Encoding { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args Fp8EncodingArgs
+  ) -> ::flatbuffers::WIPOffset<Fp8Encoding<'bldr>> {
+    let mut builder = Fp8EncodingBuilder::new(_fbb);
+    builder.add_scale(args.scale);
+    builder.add_format(args.format);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn format(&self) -> DType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<DType>(Fp8Encoding::VT_FORMAT, Some(DType::F8E4M3)).unwrap()}
+  }
+  #[inline]
+  pub fn scale(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Fp8Encoding::VT_SCALE, Some(1.0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Fp8Encoding<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<DType>("format", Self::VT_FORMAT, false)?
+     .visit_field::<f32>("scale", Self::VT_SCALE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct Fp8EncodingArgs {
+    pub format: DType,
+    pub scale: f32,
+}
+impl<'a> Default for Fp8EncodingArgs {
+  #[inline]
+  fn default() -> Self {
+    Fp8EncodingArgs {
+      format: DType::F8E4M3,
+      scale: 1.0,
+    }
+  }
+}
+
+pub struct Fp8EncodingBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> Fp8EncodingBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_format(&mut self, format: DType) {
+    self.fbb_.push_slot::<DType>(Fp8Encoding::VT_FORMAT, format, DType::F8E4M3);
+  }
+  #[inline]
+  pub fn add_scale(&mut self, scale: f32) {
+    self.fbb_.push_slot::<f32>(Fp8Encoding::VT_SCALE, scale, 1.0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> Fp8EncodingBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    Fp8EncodingBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Fp8Encoding<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Fp8Encoding<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Fp8Encoding");
+      ds.field("format", &self.format());
+      ds.field("scale", &self.scale());
+      ds.finish()
+  }
+}
 pub enum Conv2dOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -2409,6 +2524,7 @@ impl<'a> Elementwise<'a> {
   pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 30;
   pub const VT_IS_F32: ::flatbuffers::VOffsetT = 32;
   pub const VT_ACTIVATION: ::flatbuffers::VOffsetT = 34;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 36;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2420,6 +2536,7 @@ impl<'a> Elementwise<'a> {
     args: &'args ElementwiseArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Elementwise<'bldr>> {
     let mut builder = ElementwiseBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
     if let Some(x) = args.activation { builder.add_activation(x); }
     builder.add_act_max(args.act_max);
     builder.add_act_min(args.act_min);
@@ -2552,6 +2669,13 @@ impl<'a> Elementwise<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Activation>>(Elementwise::VT_ACTIVATION, None)}
   }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Elementwise::VT_ENCODE, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Elementwise<'_> {
@@ -2576,6 +2700,7 @@ impl ::flatbuffers::Verifiable for Elementwise<'_> {
      .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
      .visit_field::<bool>("is_f32", Self::VT_IS_F32, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<Activation>>("activation", Self::VT_ACTIVATION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
      .finish();
     Ok(())
   }
@@ -2597,6 +2722,7 @@ pub struct ElementwiseArgs<'a> {
     pub act_max: i32,
     pub is_f32: bool,
     pub activation: Option<::flatbuffers::WIPOffset<Activation<'a>>>,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
 }
 impl<'a> Default for ElementwiseArgs<'a> {
   #[inline]
@@ -2618,6 +2744,7 @@ impl<'a> Default for ElementwiseArgs<'a> {
       act_max: 0,
       is_f32: false,
       activation: None,
+      encode: None,
     }
   }
 }
@@ -2692,6 +2819,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ElementwiseBuilder<'a, 'b, A>
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Activation>>(Elementwise::VT_ACTIVATION, activation);
   }
   #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Elementwise::VT_ENCODE, encode);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ElementwiseBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ElementwiseBuilder {
@@ -2725,6 +2856,7 @@ impl ::core::fmt::Debug for Elementwise<'_> {
       ds.field("act_max", &self.act_max());
       ds.field("is_f32", &self.is_f32());
       ds.field("activation", &self.activation());
+      ds.field("encode", &self.encode());
       ds.finish()
   }
 }
@@ -2755,6 +2887,7 @@ impl<'a> Pool<'a> {
   pub const VT_ACT_MIN: ::flatbuffers::VOffsetT = 20;
   pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 22;
   pub const VT_ACTIVATION: ::flatbuffers::VOffsetT = 24;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 26;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2766,6 +2899,7 @@ impl<'a> Pool<'a> {
     args: &'args PoolArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Pool<'bldr>> {
     let mut builder = PoolBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
     if let Some(x) = args.activation { builder.add_activation(x); }
     builder.add_act_max(args.act_max);
     builder.add_act_min(args.act_min);
@@ -2858,6 +2992,13 @@ impl<'a> Pool<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Activation>>(Pool::VT_ACTIVATION, None)}
   }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Pool::VT_ENCODE, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Pool<'_> {
@@ -2877,6 +3018,7 @@ impl ::flatbuffers::Verifiable for Pool<'_> {
      .visit_field::<i32>("act_min", Self::VT_ACT_MIN, false)?
      .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<Activation>>("activation", Self::VT_ACTIVATION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
      .finish();
     Ok(())
   }
@@ -2893,6 +3035,7 @@ pub struct PoolArgs<'a> {
     pub act_min: i32,
     pub act_max: i32,
     pub activation: Option<::flatbuffers::WIPOffset<Activation<'a>>>,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
 }
 impl<'a> Default for PoolArgs<'a> {
   #[inline]
@@ -2909,6 +3052,7 @@ impl<'a> Default for PoolArgs<'a> {
       act_min: 0,
       act_max: 0,
       activation: None,
+      encode: None,
     }
   }
 }
@@ -2963,6 +3107,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PoolBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Activation>>(Pool::VT_ACTIVATION, activation);
   }
   #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Pool::VT_ENCODE, encode);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PoolBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     PoolBuilder {
@@ -2991,6 +3139,7 @@ impl ::core::fmt::Debug for Pool<'_> {
       ds.field("act_min", &self.act_min());
       ds.field("act_max", &self.act_max());
       ds.field("activation", &self.activation());
+      ds.field("encode", &self.encode());
       ds.finish()
   }
 }
@@ -3171,6 +3320,7 @@ impl<'a> Reduce<'a> {
   pub const VT_ACT_MIN: ::flatbuffers::VOffsetT = 18;
   pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 20;
   pub const VT_FLOAT_KIND: ::flatbuffers::VOffsetT = 22;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 24;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3182,6 +3332,7 @@ impl<'a> Reduce<'a> {
     args: &'args ReduceArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Reduce<'bldr>> {
     let mut builder = ReduceBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
     builder.add_act_max(args.act_max);
     builder.add_act_min(args.act_min);
     if let Some(x) = args.requant { builder.add_requant(x); }
@@ -3266,6 +3417,13 @@ impl<'a> Reduce<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<FloatReduce>(Reduce::VT_FLOAT_KIND, Some(FloatReduce::None)).unwrap()}
   }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Reduce::VT_ENCODE, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Reduce<'_> {
@@ -3284,6 +3442,7 @@ impl ::flatbuffers::Verifiable for Reduce<'_> {
      .visit_field::<i32>("act_min", Self::VT_ACT_MIN, false)?
      .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
      .visit_field::<FloatReduce>("float_kind", Self::VT_FLOAT_KIND, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
      .finish();
     Ok(())
   }
@@ -3299,6 +3458,7 @@ pub struct ReduceArgs<'a> {
     pub act_min: i32,
     pub act_max: i32,
     pub float_kind: FloatReduce,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
 }
 impl<'a> Default for ReduceArgs<'a> {
   #[inline]
@@ -3314,6 +3474,7 @@ impl<'a> Default for ReduceArgs<'a> {
       act_min: 0,
       act_max: 0,
       float_kind: FloatReduce::None,
+      encode: None,
     }
   }
 }
@@ -3364,6 +3525,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReduceBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<FloatReduce>(Reduce::VT_FLOAT_KIND, float_kind, FloatReduce::None);
   }
   #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Reduce::VT_ENCODE, encode);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReduceBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ReduceBuilder {
@@ -3391,6 +3556,7 @@ impl ::core::fmt::Debug for Reduce<'_> {
       ds.field("act_min", &self.act_min());
       ds.field("act_max", &self.act_max());
       ds.field("float_kind", &self.float_kind());
+      ds.field("encode", &self.encode());
       ds.finish()
   }
 }

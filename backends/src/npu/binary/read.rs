@@ -218,6 +218,16 @@ fn activation(a: Option<fb::Activation<'_>>) -> Result<Option<Activation>> {
     }))
 }
 
+fn encoding(e: Option<fb::Fp8Encoding<'_>>) -> Result<Option<Fp8Encoding>> {
+    e.map(|e| {
+        Ok(Fp8Encoding {
+            format: fp8_format(e.format(), "output encoding")?,
+            scale: e.scale(),
+        })
+    })
+    .transpose()
+}
+
 fn fp8_stage(s: Option<fb::Fp8Stage<'_>>) -> Result<Option<Fp8Stage>> {
     let Some(s) = s else {
         return Ok(None);
@@ -320,6 +330,7 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             output_zero_point: e.output_zero_point(),
             act_min: e.act_min(),
             act_max: e.act_max(),
+            encode: encoding(e.encode())?,
         }));
     }
     if let Some(p) = c.command_as_pool() {
@@ -340,6 +351,7 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             act_min: p.act_min(),
             act_max: p.act_max(),
             activation: activation(p.activation())?,
+            encode: encoding(p.encode())?,
         }));
     }
     if let Some(c) = c.command_as_concat() {
@@ -369,6 +381,7 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
                 fb::FloatReduce::Min => Some(ReduceKind::Min),
                 other => return Err(Error::new(format!("unknown reduction code {}", other.0))),
             },
+            encode: encoding(r.encode())?,
         }));
     }
     if let Some(q) = c.command_as_quantize() {

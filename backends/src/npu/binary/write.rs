@@ -3,8 +3,8 @@
 use super::{fb, params, with_header};
 use crate::npu::compress::{compress_kind, Kind};
 use crate::npu::program::{
-    Command, ElementwiseKind, Fp8Stage, IoBinding, IoConversion, OutputStage, PoolKind, Program,
-    Requant, TensorDesc, WeightBlock,
+    Command, ElementwiseKind, Fp8Encoding, Fp8Stage, IoBinding, IoConversion, OutputStage,
+    PoolKind, Program, Requant, TensorDesc, WeightBlock,
 };
 use crate::npu::target::Target;
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
@@ -128,9 +128,12 @@ fn ids(v: &[usize]) -> Vec<u32> {
 /// A weight block's four parts, compressed, with their decoded lengths; FP8 blocks add
 /// their scales and biases and their weight type.
 struct CodedBlock {
-    parts: [(Vec<u8>, usize); 4],
-    fp8: Option<(fb::DType, [(Vec<u8>, usize); 2])>,
+    parts: [Part; 4],
+    fp8: Option<(fb::DType, [Part; 2])>,
 }
+
+/// A compressed part and its decoded length.
+type Part = (Vec<u8>, usize);
 
 /// Compresses every block's parts on up to 4 threads, which take the blocks largest
 /// first (each block's result depends on that block alone, so the output is the same).
@@ -198,7 +201,7 @@ fn weight_block<'a>(
     c: &CodedBlock,
 ) -> (WIPOffset<fb::WeightBlock<'a>>, usize) {
     let fp8_parts = c.fp8.as_ref().map_or(&[][..], |(_, p)| &p[..]);
-    let all: Vec<&(Vec<u8>, usize)> = c.parts.iter().chain(fp8_parts).collect();
+    let all: Vec<&Part> = c.parts.iter().chain(fp8_parts).collect();
     let encoded = all.iter().map(|(coded, _)| coded.len()).sum();
     let v: Vec<_> = all
         .iter()
@@ -332,6 +335,20 @@ fn activation<'a>(
     ))
 }
 
+fn encoding<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    e: Option<Fp8Encoding>,
+) -> Option<WIPOffset<fb::Fp8Encoding<'a>>> {
+    let e = e?;
+    Some(fb::Fp8Encoding::create(
+        b,
+        &fb::Fp8EncodingArgs {
+            format: dtype(e.format.dtype()),
+            scale: e.scale,
+        },
+    ))
+}
+
 fn fp8_stage<'a>(
     b: &mut FlatBufferBuilder<'a>,
     st: Option<&Fp8Stage>,
@@ -406,6 +423,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                 multiplier: 0,
                 shift: 0,
             };
+            let enc = encoding(b, e.encode);
             let (is_f32, act) = match e.kind {
                 ElementwiseKind::F32 { activation: a, .. } => (true, activation(b, a)),
                 _ => (false, None),
@@ -457,6 +475,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     act_max: e.act_max,
                     is_f32,
                     activation: act,
+                    encode: enc,
                 },
             );
             (fb::Command::Elementwise, off.as_union_value())
@@ -467,6 +486,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             let strides = b.create_vector(&ids(&p.strides));
             let pads = b.create_vector(&ids(&p.pads));
             let act = activation(b, p.activation);
+            let enc = encoding(b, p.encode);
             let kind = match p.kind {
                 PoolKind::Max => fb::PoolKind::Max,
                 PoolKind::Avg => fb::PoolKind::Avg,
@@ -485,6 +505,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     act_min: p.act_min,
                     act_max: p.act_max,
                     activation: act,
+                    encode: enc,
                 },
             );
             (fb::Command::Pool, off.as_union_value())
@@ -506,6 +527,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
         Command::Reduce(r) => {
             let name = b.create_string(&r.name);
             let axes = b.create_vector(&ids(&r.axes));
+            let enc = encoding(b, r.encode);
             let off = fb::Reduce::create(
                 b,
                 &fb::ReduceArgs {
@@ -525,6 +547,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                         Some(ReduceKind::Max) => fb::FloatReduce::Max,
                         Some(ReduceKind::Min) => fb::FloatReduce::Min,
                     },
+                    encode: enc,
                 },
             );
             (fb::Command::Reduce, off.as_union_value())

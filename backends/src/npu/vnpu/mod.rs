@@ -15,7 +15,7 @@ mod pool;
 
 pub use arena::Arena;
 
-use crate::npu::program::{Command, ElementwiseKind, Fp8Stage, Program, TensorDesc};
+use crate::npu::program::{Command, ElementwiseKind, Fp8Encoding, Fp8Stage, Program, TensorDesc};
 use nnopt_compiler::ir::{DType, Tensor};
 use nnopt_compiler::{Error, Result};
 
@@ -79,7 +79,7 @@ fn step(
                 &x.shape,
                 &o.shape,
             )?;
-            store_fp8_stage(arena, o, st, &r).map_err(|e| e.in_node(&cv.name))
+            store(arena, o, st.output, &r).map_err(|e| e.in_node(&cv.name))
         }
         Command::FullyConnected(fc) if fc.fp8.is_some() => {
             let st = fc.fp8.as_ref().expect("matched");
@@ -91,7 +91,7 @@ fn step(
                 fp8_codes(arena, x, st)?,
                 o.num_elements(),
             )?;
-            store_fp8_stage(arena, o, st, &r).map_err(|e| e.in_node(&fc.name))
+            store(arena, o, st.output, &r).map_err(|e| e.in_node(&fc.name))
         }
         Command::Quantize(q) => {
             let (x, o) = (tensor(p, q.input)?, tensor(p, q.output)?);
@@ -118,18 +118,18 @@ fn step(
                 &b.shape,
                 &o.shape,
             )?;
-            arena.set_f32s(o, &r).map_err(|err| err.in_node(&e.name))
+            store(arena, o, e.encode, &r).map_err(|err| err.in_node(&e.name))
         }
         Command::Pool(pl) if tensor(p, pl.input)?.dtype == DType::F32 => {
             let (x, o) = (tensor(p, pl.input)?, tensor(p, pl.output)?);
             let r = pool::pool_f32(pl, &arena.f32s(x)?, &x.shape, &o.shape)?;
-            arena.set_f32s(o, &r).map_err(|e| e.in_node(&pl.name))
+            store(arena, o, pl.encode, &r).map_err(|e| e.in_node(&pl.name))
         }
         Command::Reduce(rd) if rd.float.is_some() => {
             let kind = rd.float.expect("matched");
             let (x, o) = (tensor(p, rd.input)?, tensor(p, rd.output)?);
             let r = pool::reduce_f32(rd, kind, &arena.f32s(x)?, &x.shape, o.num_elements())?;
-            arena.set_f32s(o, &r).map_err(|e| e.in_node(&rd.name))
+            store(arena, o, rd.encode, &r).map_err(|e| e.in_node(&rd.name))
         }
         Command::Conv2d(cv) => {
             let (x, o) = (tensor(p, cv.input)?, tensor(p, cv.output)?);
@@ -205,13 +205,13 @@ fn fp8_codes<'a>(arena: &'a Arena, x: &TensorDesc, st: &Fp8Stage) -> Result<&'a 
     arena.bytes(x)
 }
 
-/// Stores an FP8 layer's f32 results: as f32, or encoded by the stage's FP8 output.
-fn store_fp8_stage(arena: &mut Arena, o: &TensorDesc, st: &Fp8Stage, y: &[f32]) -> Result<()> {
-    match st.output {
+/// Stores a command's f32 results: as f32, or as the FP8 codes of a fused quantize.
+fn store(arena: &mut Arena, o: &TensorDesc, encode: Option<Fp8Encoding>, y: &[f32]) -> Result<()> {
+    match encode {
         None => arena.set_f32s(o, y),
         Some(e) if o.dtype == e.format.dtype() => arena.set_bytes(o, &fp8::encode(y, e)),
         Some(e) => Err(Error::new(format!(
-            "tensor '{}' is {}, the FP8 layer writes {}",
+            "tensor '{}' is {}, the command writes {}",
             o.name,
             o.dtype,
             e.format.name()
