@@ -9,9 +9,10 @@
 //!
 //! FP8 graphs (from the `quantize-fp8` pass) lower their FP8 convolutions and fully
 //! connected layers to commands with FP8 weight blocks; a `quantize` to FP8 becomes its
-//! own command, or the output stage of the command producing its only input. f32
-//! pooling, reductions, binary arithmetic, concatenation and reshapes run on the NPU with the
-//! interpreter's float arithmetic; other float ops fall back to the CPU.
+//! own command, or the output stage of the command producing its only input. In such a
+//! program f32 pooling, reductions, binary arithmetic, concatenation and reshapes run on
+//! the NPU with the interpreter's float arithmetic; other float ops (and every float op
+//! of a program without FP8 values) fall back to the CPU.
 //!
 //! NCHW graphs (ONNX) are lowered directly: activations keep their layout, spatial
 //! commands carry it, and convolution weights are transposed to OHWI at compile time, so
@@ -148,8 +149,11 @@ struct Lowering<'g> {
     /// For each tensor, the tensor whose buffer it shares (itself unless an alias).
     root: Vec<TensorId>,
     weights: Vec<WeightBlock>,
-    /// Quantize/dequantize nodes folded into IO bindings.
+    /// Quantize/dequantize nodes folded into IO bindings or command outputs.
     absorbed: HashSet<NodeIndex>,
+    /// The graph has FP8 values: the NPU runs in FP8 mode, with f32 vector ops (an int8
+    /// or float program leaves float ops to the CPU).
+    fp8_program: bool,
 }
 
 /// Reason an op falls back to the CPU.
@@ -164,6 +168,12 @@ impl<'g> Lowering<'g> {
             root: Vec::new(),
             weights: Vec::new(),
             absorbed: HashSet::new(),
+            fp8_program: g.node_indices().into_iter().any(|n| {
+                g.node(n)
+                    .outputs
+                    .iter()
+                    .any(|o| Fp8Format::of(o.ty.dtype).is_some())
+            }),
         }
     }
 
@@ -284,6 +294,13 @@ impl<'g> Lowering<'g> {
         }
         let out = ValueRef::first(n);
         let out_ty = &node.outputs[0].ty;
+        let fp8_data = ins
+            .first()
+            .is_some_and(|&x| Fp8Format::of(g.ty(x).dtype).is_some());
+        let float = is_float(out_ty.dtype) || fp8_data;
+        if (float && !self.fp8_program) || (!float && !out_ty.is_quantized()) {
+            return Err("float (unquantized) tensors run on the CPU".into());
+        }
         if let Some(&c) = ins.iter().find(|&&v| g.const_value(v).is_some()) {
             if !matches!(node.op, Op::Conv(_) | Op::Gemm { .. }) {
                 return Err(format!(
@@ -308,14 +325,8 @@ impl<'g> Lowering<'g> {
             self.root[t] = root;
             return Ok(None);
         }
-        let fp8_data = ins
-            .first()
-            .is_some_and(|&x| Fp8Format::of(g.ty(x).dtype).is_some());
-        if is_float(out_ty.dtype) || fp8_data {
+        if float {
             return self.lower_float(n).map(Some);
-        }
-        if !out_ty.is_quantized() {
-            return Err("float (unquantized) tensors run on the CPU".into());
         }
         Ok(Some(match &node.op {
             Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
