@@ -1,17 +1,21 @@
-//! Output SNR of int8-quantized MediaPipe float models against their FP32 run, calibrated
-//! and evaluated on different crops of the real photos in `shared/data` (written as PNG
-//! files and read back through `nnopt::calibration`, like `--calibration DIR`), with
-//! minmax calibration. The lower bounds are the measured minimum over each model's
-//! outputs less a margin (the crops show no faces, eyes or hands, so the detectors'
-//! outputs are far from their trained operating points).
+//! Output SNR of MediaPipe float models quantized to int8, FP8 E4M3 and FP8 E5M2
+//! (weights per channel, activations per tensor) against their FP32 run, calibrated and
+//! evaluated on different crops of the real photos in `shared/data` (written as PNG files
+//! and read back through `nnopt::calibration`, like `--calibration DIR`), with minmax
+//! calibration. The lower bounds are the measured minimum over each model's outputs less
+//! a margin (the crops show no faces, eyes or hands, so the detectors' outputs are far
+//! from their trained operating points).
 
 mod common;
 
 use image::DynamicImage;
 use nnopt::calibration::{load_calibration, CalibrationArgs, CalibrationData};
+use nnopt::compiler::fp8::Fp8Format;
 use nnopt::compiler::interp;
-use nnopt::compiler::ir::Tensor;
+use nnopt::compiler::ir::{Graph, Tensor};
 use nnopt::passes::quantize_int8::quantize_int8;
+use nnopt::passes::quantize_int8::Calibration;
+use nnopt::passes::{quantize_fp8, Fp8Options};
 use std::path::Path;
 
 /// Crop boxes as fractions `(x, y, size)` of the shorter image side.
@@ -62,13 +66,26 @@ fn outputs(g: &nnopt::compiler::ir::Graph, samples: &[Vec<Tensor>]) -> Vec<Vec<f
     per_output
 }
 
+/// The model quantized to FP8 `format` (weights and activations) with `calib`.
+fn fp8(float: &Graph, calib: &Calibration, format: Fp8Format) -> Graph {
+    let mut g = float.clone();
+    let opts = Fp8Options {
+        format,
+        ..Default::default()
+    };
+    let report = quantize_fp8(&mut g, calib, &opts).expect("quantizes to FP8");
+    assert!(report.fp8_nodes > 0, "{report}");
+    g
+}
+
 #[test]
-fn mediapipe_models_keep_their_outputs_in_int8() {
+fn mediapipe_models_keep_their_outputs_in_int8_and_fp8() {
+    // (model, pixel range, lower bounds in dB for int8, E4M3, E5M2)
     let models = [
-        ("face_detection_short_range", (-1.0, 1.0), 8.0),
-        ("iris_landmark", (0.0, 1.0), 25.0),
-        ("hand_landmark_lite", (0.0, 1.0), 3.0),
-        ("selfie_segmentation", (0.0, 1.0), 10.0),
+        ("face_detection_short_range", (-1.0, 1.0), [8.0, 10.0, 6.0]),
+        ("iris_landmark", (0.0, 1.0), [25.0, 20.0, 20.0]),
+        ("hand_landmark_lite", (0.0, 1.0), [3.0, 0.0, -8.0]),
+        ("selfie_segmentation", (0.0, 1.0), [10.0, 15.0, 0.0]),
     ];
     let shared = common::shared();
     let Some(china) = common::require(&shared.join("data/china.jpg")) else {
@@ -85,9 +102,9 @@ fn mediapipe_models_keep_their_outputs_in_int8() {
     let (calib_dir, eval_dir) = (dir.path().join("calib"), dir.path().join("eval"));
     write_crops(&photos, &CALIBRATION_CROPS, &calib_dir);
     write_crops(&photos, &EVALUATION_CROPS, &eval_dir);
-    println!("| model | output | SNR (dB) |");
-    println!("|---|---|---|");
-    for (name, pixel_range, min_snr) in models {
+    println!("| model | output | int8 SNR (dB) | E4M3 SNR (dB) | E5M2 SNR (dB) |");
+    println!("|---|---|---|---|---|");
+    for (name, pixel_range, bounds) in models {
         let Some(path) = common::require(&shared.join(format!("models/{name}.tflite"))) else {
             continue;
         };
@@ -104,19 +121,31 @@ fn mediapipe_models_keep_their_outputs_in_int8() {
         assert_eq!(calib.samples.len(), 8);
         let eval = load_calibration(&float, &args(&eval_dir).data).expect("evaluation loads");
         let reference = outputs(&float, &eval.samples);
-        let mut g = float.clone();
-        let report =
-            quantize_int8(&mut g, &calib, &args(&calib_dir).quantize_options()).expect("quantizes");
+        let mut int8 = float.clone();
+        let report = quantize_int8(&mut int8, &calib, &args(&calib_dir).quantize_options())
+            .expect("quantizes");
         assert!(report.float_nodes.is_empty(), "{name}: {report}");
-        let int8 = outputs(&g, &eval.samples);
+        let quantized = [
+            outputs(&int8, &eval.samples),
+            outputs(&fp8(&float, &calib, Fp8Format::E4M3), &eval.samples),
+            outputs(&fp8(&float, &calib, Fp8Format::E5M2), &eval.samples),
+        ];
         for (k, &o) in float.outputs().iter().enumerate() {
             let out_name = &float.value(o).name;
-            let snr = snr_db(&reference[k], &int8[k]);
-            println!("| {name} | {out_name} | {snr:.1} |");
-            assert!(
-                snr >= min_snr,
-                "{name}/{out_name}: SNR {snr:.1} dB below {min_snr}"
+            let snr: Vec<f64> = quantized
+                .iter()
+                .map(|q| snr_db(&reference[k], &q[k]))
+                .collect();
+            println!(
+                "| {name} | {out_name} | {:.1} | {:.1} | {:.1} |",
+                snr[0], snr[1], snr[2]
             );
+            for ((label, v), min) in ["int8", "E4M3", "E5M2"].iter().zip(&snr).zip(bounds) {
+                assert!(
+                    *v >= min,
+                    "{name}/{out_name}: {label} SNR {v:.1} dB below {min}"
+                );
+            }
         }
     }
 }

@@ -98,6 +98,36 @@ fn quantized_qdq_onnx_runs_in_onnxruntime_like_the_interpreter() {
 }
 
 #[test]
+fn quantized_outputs_are_byte_identical_across_runs() {
+    let Some(dir) = require(&testdata().join("onnx/models")) else {
+        return;
+    };
+    let tmp = tempdir();
+    let model = dir.join("residual_block.onnx");
+    let input = dir.join("residual_block.input_0.npy");
+    for ext in ["onnx", "nnir"] {
+        let runs: Vec<Vec<u8>> = (0..2)
+            .map(|k| {
+                let out = tmp.path().join(format!("r{k}.{ext}"));
+                nnopt_ok(&[
+                    "quantize",
+                    s(&model),
+                    "--format",
+                    "e4m3",
+                    "--per-channel",
+                    "--calibration",
+                    s(&input),
+                    "-o",
+                    s(&out),
+                ]);
+                std::fs::read(&out).expect("output written")
+            })
+            .collect();
+        assert_eq!(runs[0], runs[1], "{ext} output differs between runs");
+    }
+}
+
+#[test]
 fn bad_quantize_requests_fail_clearly() {
     let Some(dir) = require(&testdata().join("onnx/models")) else {
         return;

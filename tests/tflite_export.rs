@@ -224,6 +224,7 @@ fn nchw_int8_graph() -> Graph {
         Op::Quantize {
             to: DType::I8,
             rounding: QuantizeRounding::Tflite,
+            saturate: true,
         },
         &[x],
         q8(&[1, 3, 8, 8], 0.02, -3),

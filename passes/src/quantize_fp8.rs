@@ -252,6 +252,7 @@ pub fn quantize_fp8(g: &mut Graph, calib: &Calibration, opts: &Fp8Options) -> Re
                     let op = Op::Quantize {
                         to: dtype,
                         rounding: QuantizeRounding::HalfEven,
+                        saturate: true,
                     };
                     let q = work.add_op(qname, op, &[x], ty);
                     report.quantize_nodes += 1;

@@ -265,6 +265,33 @@ fn quantize_int8_pass_from_a_pipeline_uses_synthetic_calibration() {
     }
 }
 
+#[test]
+fn quantize_fp8_pipeline_options() {
+    let run = |yaml: &str| {
+        let spec = nnopt_compiler::pass::PipelineSpec::from_yaml(yaml).expect("yaml parses");
+        nnopt_compiler::pass::Pipeline::from_spec(&spec, &registry()).map(|p| {
+            let mut g = parse_graph(TINY_MLP).expect("parses");
+            p.run(&mut g, &Default::default()).expect("runs");
+            print_graph(&g, &PrintOptions::default())
+        })
+    };
+    let weights_only = run(
+        "passes: [{name: quantize-fp8, options: {format: e5m2, activations: false, samples: 2}}]",
+    )
+    .expect("valid options");
+    assert!(weights_only.contains("f8e5m2[3,4]"), "{weights_only}");
+    assert!(!weights_only.contains("quantize"), "{weights_only}");
+    for bad in [
+        "{format: e3m4}",
+        "{activationz: true}",
+        "{samples: 0}",
+        "{input_range: [1, 0]}",
+    ] {
+        let yaml = format!("passes: [{{name: quantize-fp8, options: {bad}}}]");
+        assert!(run(&yaml).is_err(), "{bad} accepted");
+    }
+}
+
 const TINY_MLP: &str = r#"graph "tiny_mlp"(%x) {
   %x: f32[2,3] = input
   %w1: f32[3,4] = const [0.5, -1.0, 0.25, 2.0, -0.75, 0.125, 1.5, -0.5, 0.3, 0.6, -0.9, 1.2]

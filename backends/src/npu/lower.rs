@@ -209,7 +209,7 @@ impl<'g> Lowering<'g> {
             let quantize = match consumers.as_slice() {
                 [(c, 0)] if ty.dtype == DType::F32 && !g.outputs().contains(&v) => {
                     match &g.node(*c).op {
-                        Op::Quantize { to, rounding }
+                        Op::Quantize { to, rounding, .. }
                             if act_quant(&g.node(*c).outputs[0].ty).is_ok()
                                 && g.node(*c).outputs[0].ty.dtype == *to =>
                         {
@@ -403,7 +403,10 @@ impl<'g> Lowering<'g> {
                     out,
                 )?)
             }
-            Op::Quantize { to, .. } => {
+            Op::Quantize { to, saturate, .. } => {
+                if !saturate {
+                    return Err("non-saturating FP8 quantization".into());
+                }
                 let x = *ins.first().ok_or("missing input")?;
                 let format = Fp8Format::of(*to)
                     .filter(|_| out_ty.dtype == *to && g.ty(x).dtype == DType::F32)
@@ -505,7 +508,10 @@ impl<'g> Lowering<'g> {
             return None;
         };
         let qt = &g.node(q).outputs[0].ty;
-        let Op::Quantize { to, .. } = g.node(q).op else {
+        let Op::Quantize {
+            to, saturate: true, ..
+        } = g.node(q).op
+        else {
             return None;
         };
         let format = Fp8Format::of(to).filter(|_| qt.dtype == to)?;

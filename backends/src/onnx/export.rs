@@ -725,21 +725,32 @@ impl Builder<'_> {
                     Layout::Nhwc => self.transpose(y, [0, 2, 3, 1]),
                 }
             }
-            Op::Quantize { .. } => {
+            Op::Quantize { saturate, .. } => {
                 let input = self.float_input(ins[0])?;
                 let out = &node.outputs[0];
                 if out.ty.quant.is_none() {
                     return Err(Error::new("quantize output has no quantization parameters"));
                 }
-                return self.finish_output(input, out);
+                self.finish_output(input, out)?;
+                if !saturate && is_fp8(out.ty.dtype) {
+                    let q = self
+                        .nodes
+                        .last_mut()
+                        .expect("finish_output wrote QuantizeLinear");
+                    q.attribute.push(attr("saturate", Attr::Int(0)));
+                }
+                return Ok(());
             }
             Op::Dequantize => {
                 let input = self.float_input(ins[0])?;
                 return self.finish_output(input, &node.outputs[0]);
             }
-            Op::Cast { to } => {
-                let to = super::proto::onnx_dtype(*to) as i64;
-                self.simple("Cast", &name, x, vec![attr("to", Attr::Int(to))], None)
+            Op::Cast { to, saturate } => {
+                let mut attrs = vec![attr("to", Attr::Int(super::proto::onnx_dtype(*to) as i64))];
+                if !saturate && is_fp8(*to) {
+                    attrs.push(attr("saturate", Attr::Int(0)));
+                }
+                self.simple("Cast", &name, x, attrs, None)
             }
             Op::Identity => x[0].clone(),
         };

@@ -18,14 +18,21 @@ const fn fraction_bits(f: Fp8Format) -> u32 {
     }
 }
 
-/// Every code as an integer multiple of the smallest subnormal (0 for NaN and infinity,
-/// which [`Fp8Dot`] handles apart).
+/// Marks NaN and infinity codes in the fixed-point tables ([`Fp8Dot`] handles them apart).
+const SPECIAL: i64 = i64::MIN;
+
+/// E4M3 x E4M3 products are below 2^36 in magnitude, so this many of them sum in an i64
+/// without overflow before the sum moves into the i128.
+const NARROW_TERMS: u32 = 1 << 26;
+
+/// Every code as an integer multiple of the smallest subnormal ([`SPECIAL`] for NaN and
+/// infinity).
 const fn fixed_table(f: Fp8Format) -> [i64; 256] {
     let (mbits, max_code) = match f {
         Fp8Format::E4M3 => (3u32, 0x7eu8),
         Fp8Format::E5M2 => (2, 0x7b),
     };
-    let mut t = [0i64; 256];
+    let mut t = [SPECIAL; 256];
     let mut c = 0;
     while c < 256 {
         let mag = (c & 0x7f) as u8;
@@ -61,9 +68,16 @@ fn fixed(f: Fp8Format) -> &'static [i64; 256] {
 pub struct Fp8Dot {
     fa: Fp8Format,
     fb: Fp8Format,
+    ta: &'static [i64; 256],
+    tb: &'static [i64; 256],
+    /// Both operands E4M3: products are summed in `narrow` first (cheaper than i128).
+    both_e4m3: bool,
+    narrow: i64,
+    narrow_terms: u32,
     exact: i128,
     /// Sum of the products involving infinity or NaN.
     special: f32,
+    has_special: bool,
 }
 
 impl Fp8Dot {
@@ -72,18 +86,32 @@ impl Fp8Dot {
         Fp8Dot {
             fa,
             fb,
+            ta: fixed(fa),
+            tb: fixed(fb),
+            both_e4m3: fa == Fp8Format::E4M3 && fb == Fp8Format::E4M3,
+            narrow: 0,
+            narrow_terms: 0,
             exact: 0,
             special: 0.0,
+            has_special: false,
         }
     }
 
     /// Adds the product of codes `a` and `b`.
     #[inline]
     pub fn add(&mut self, a: u8, b: u8) {
-        let (ta, tb) = (fixed(self.fa), fixed(self.fb));
-        let (va, vb) = (ta[a as usize], tb[b as usize]);
-        if (va == 0 && a & 0x7f != 0) || (vb == 0 && b & 0x7f != 0) {
+        let (va, vb) = (self.ta[a as usize], self.tb[b as usize]);
+        if va == SPECIAL || vb == SPECIAL {
             self.special += self.fa.decode(a) * self.fb.decode(b);
+            self.has_special = true;
+        } else if self.both_e4m3 {
+            self.narrow += va * vb;
+            self.narrow_terms += 1;
+            if self.narrow_terms == NARROW_TERMS {
+                self.exact += self.narrow as i128;
+                self.narrow = 0;
+                self.narrow_terms = 0;
+            }
         } else {
             self.exact += va as i128 * vb as i128;
         }
@@ -93,8 +121,8 @@ impl Fp8Dot {
     pub fn value(&self) -> f32 {
         let unit = -((fraction_bits(self.fa) + fraction_bits(self.fb)) as i32);
         // `as f32` rounds to nearest even; scaling by a power of two is exact here.
-        let exact = self.exact as f32 * 2f32.powi(unit);
-        if self.special != 0.0 || self.special.is_nan() {
+        let exact = (self.exact + self.narrow as i128) as f32 * 2f32.powi(unit);
+        if self.has_special {
             exact + self.special
         } else {
             exact
@@ -111,6 +139,7 @@ mod tests {
         for f in Fp8Format::ALL {
             for c in 0..=255u8 {
                 let v = f.decode(c);
+                assert_eq!(v.is_finite(), fixed(f)[c as usize] != SPECIAL);
                 if v.is_finite() {
                     let k = fixed(f)[c as usize] as f64 * 2f64.powi(-(fraction_bits(f) as i32));
                     assert_eq!(k, v as f64, "{f:?} {c:#x}");

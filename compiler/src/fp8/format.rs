@@ -213,39 +213,45 @@ impl Fp8Format {
         self.encode_rounded(x, saturation, Rounding::Stochastic(rng.next_u64()))
     }
 
+    /// Computes the normal and the subnormal candidate and selects, so that the result
+    /// costs the same on every path (no data-dependent branches for the compiler to keep).
     #[inline(always)]
     fn encode_rounded(self, x: f32, saturation: Saturation, rounding: Rounding) -> u8 {
         let s = self.spec();
         let bits = x.to_bits();
         let sign = ((bits >> 24) & 0x80) as u8;
         let abs = bits & 0x7fff_ffff;
-        if abs >= 0x7f80_0000 {
-            if abs > 0x7f80_0000 {
-                return sign | s.nan_code;
-            }
-            return sign | self.overflow_code(saturation);
-        }
         let m = s.mantissa_bits;
         let exp = (abs >> 23) as i32;
-        let code = if exp - 127 + s.bias >= 1 {
-            // Normal in FP8: round the f32 bits (exponent and mantissa together), then
-            // rebias the exponent; a carry moves up to the next binade.
-            let r = shift_round(abs as u64, 23 - m, rounding);
-            r - (((127 - s.bias) as u64) << m)
+        // Normal in FP8: round the f32 bits (exponent and mantissa together), then rebias
+        // the exponent; a carry moves up to the next binade.
+        let normal =
+            shift_round(abs as u64, 23 - m, rounding).wrapping_sub(((127 - s.bias) as u64) << m);
+        // Subnormal in FP8: integer multiples of the smallest subnormal.
+        let full = if exp == 0 {
+            abs
         } else {
-            // Subnormal in FP8: integer multiples of the smallest subnormal.
-            let full = if exp == 0 {
-                abs
-            } else {
-                (abs & 0x7f_ffff) | 0x80_0000
-            };
-            let shift = (151 - s.bias - m as i32 - exp.max(1)).min(63) as u32;
-            shift_round(full as u64, shift, rounding)
+            (abs & 0x7f_ffff) | 0x80_0000
         };
-        if code > s.max_code as u64 {
-            return sign | self.overflow_code(saturation);
-        }
-        sign | code as u8
+        let shift = (151 - s.bias - m as i32 - exp.max(1)).clamp(1, 63) as u32;
+        let subnormal = shift_round(full as u64, shift, rounding);
+        let code = if exp - 127 + s.bias >= 1 {
+            normal
+        } else {
+            subnormal
+        };
+        let overflow = self.overflow_code(saturation);
+        let mag = if code > s.max_code as u64 {
+            overflow
+        } else {
+            code as u8
+        };
+        let mag = match abs {
+            0x7f80_0000 => overflow,
+            a if a > 0x7f80_0000 => s.nan_code,
+            _ => mag,
+        };
+        sign | mag
     }
 
     fn overflow_code(self, saturation: Saturation) -> u8 {

@@ -135,10 +135,8 @@ fn conv(
     let (xv, wv) = (codes(x.data)?, codes(w.data)?);
     let mut y = vec![0f32; out.num_elements()];
     geo.for_each_output(|oi, oc, taps| {
-        let dot = taps.fold(Fp8Dot::new(xf, wf), |mut d, xi, wi| {
-            d.add(xv[xi], wv[wi]);
-            d
-        });
+        let mut dot = Fp8Dot::new(xf, wf);
+        taps.fold((), |(), xi, wi| dot.add(xv[xi], wv[wi]));
         y[oi] = finish(dot.value(), sx * sw[oc], bias[oc], c.activation);
     });
     Ok(y)

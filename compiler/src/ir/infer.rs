@@ -527,7 +527,7 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             need(inputs, 1, 1)?;
             vec![TensorType::new(DType::F32, inputs[0].shape.clone())]
         }
-        Op::Cast { to } => {
+        Op::Cast { to, .. } => {
             need(inputs, 1, 1)?;
             vec![TensorType::new(*to, inputs[0].shape.clone())]
         }

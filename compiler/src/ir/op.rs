@@ -375,13 +375,31 @@ pub enum Op {
         to: DType,
         #[serde(default, skip_serializing_if = "QuantizeRounding::is_half_even")]
         rounding: QuantizeRounding,
+        /// FP8 targets: clamp overflow to the largest finite value (ONNX `saturate=1`,
+        /// the default), else overflow to infinity or NaN.
+        #[serde(default = "yes", skip_serializing_if = "is_yes")]
+        saturate: bool,
     },
     /// Dequantize an int (parameters on the input type) or a float16-stored constant: (x).
     Dequantize,
     /// Element type conversion: (x).
-    Cast { to: DType },
+    Cast {
+        to: DType,
+        /// FP8 targets: clamp overflow to the largest finite value (ONNX `saturate=1`,
+        /// the default), else overflow to infinity or NaN.
+        #[serde(default = "yes", skip_serializing_if = "is_yes")]
+        saturate: bool,
+    },
     /// Returns its input: (x).
     Identity,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 fn empty_tensor() -> Tensor {

@@ -63,6 +63,7 @@ pub fn rewrite(g: &mut Graph, plan: &Plan, per_channel: bool) -> Result<Inserted
                         let op = Op::Quantize {
                             to: DType::I8,
                             rounding: QuantizeRounding::Tflite,
+                            saturate: true,
                         };
                         g.add_op(qname, op, &[v], ty)
                     })

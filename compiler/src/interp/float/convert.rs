@@ -69,9 +69,14 @@ fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
 
 /// Quantize to `to` with the output type's parameters: `saturate(round_half_even(x /
 /// scale) + zero_point)` (ONNX QuantizeLinear); FP8 targets take `x / scale` rounded to
-/// the nearest code and saturated. Integer inputs with parameters are requantized
-/// through their real values.
-pub(super) fn quantize(to: DType, inputs: &[Operand<'_>], out_ty: &TensorType) -> Result<Tensor> {
+/// the nearest code, overflowing as `sat` says. Integer inputs with parameters are
+/// requantized through their real values.
+pub(super) fn quantize(
+    to: DType,
+    sat: Saturation,
+    inputs: &[Operand<'_>],
+    out_ty: &TensorType,
+) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     let real = match x {
@@ -80,7 +85,12 @@ pub(super) fn quantize(to: DType, inputs: &[Operand<'_>], out_ty: &TensorType) -
     };
     let q = params(out_ty, "quantize output")?;
     if let Some(f) = Format::of(to) {
-        return Ok(encode_fp8(to, f, &per_axis(&real, q, |&v, (s, _)| v / s)?));
+        return Ok(encode_fp8(
+            to,
+            f,
+            sat,
+            &per_axis(&real, q, |&v, (s, _)| v / s)?,
+        ));
     }
     let Some((lo, hi)) = to.int_range().filter(|_| to.is_quantizable_int()) else {
         bail!("cannot quantize to {to}");
@@ -105,21 +115,22 @@ pub(super) fn dequantize(inputs: &[Operand<'_>]) -> Result<Tensor> {
 
 /// Element type conversion with ONNX Cast semantics: float to integer truncates toward
 /// zero (through i64, then wraps like numpy), integers wrap, anything to bool is `!= 0`,
-/// FP8 rounds to nearest even and saturates.
-pub(super) fn cast(to: DType, inputs: &[Operand<'_>]) -> Result<Tensor> {
+/// FP8 rounds to nearest even and overflows as `sat` says.
+pub(super) fn cast(to: DType, sat: Saturation, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     if x.dtype() == to {
         return Ok(x.clone());
     }
     if let Some(f) = Format::of(to) {
-        return Ok(encode_fp8(to, f, &to_f32(x)));
+        return Ok(encode_fp8(to, f, sat, &to_f32(x)));
     }
     match x {
         Tensor::F8E4M3(_) | Tensor::F8E5M2(_) => {
             let wide = Tensor::F32(to_f32(x));
             cast(
                 to,
+                sat,
                 &[Operand {
                     data: &wide,
                     ty: &wide.tensor_type(),
@@ -147,8 +158,8 @@ fn to_f32(x: &Tensor) -> ArrayD<f32> {
     }
 }
 
-fn encode_fp8(to: DType, f: Format, a: &ArrayD<f32>) -> Tensor {
-    let codes = a.mapv(|v| f.encode(v, Saturation::Saturate));
+fn encode_fp8(to: DType, f: Format, sat: Saturation, a: &ArrayD<f32>) -> Tensor {
+    let codes = a.mapv(|v| f.encode(v, sat));
     match to {
         DType::F8E5M2 => Tensor::F8E5M2(codes),
         _ => Tensor::F8E4M3(codes),
@@ -186,10 +197,10 @@ mod tests {
     fn quantize_rounds_half_to_even_and_saturates() {
         let x = f32t(&[6], &[0.5, 1.5, 2.5, -0.5, 1000.0, -1000.0]);
         let ty = quant_ty(DType::I8, &[6], QuantParams::per_tensor(1.0, 0));
-        let out = quantize(DType::I8, &[op(&x)], &ty).unwrap();
+        let out = quantize(DType::I8, Saturation::Saturate, &[op(&x)], &ty).unwrap();
         assert_eq!(out, Tensor::I8(array![0i8, 2, 2, 0, 127, -128].into_dyn()));
         let ty = quant_ty(DType::U8, &[6], QuantParams::per_tensor(0.5, 10));
-        let out = quantize(DType::U8, &[op(&x)], &ty).unwrap();
+        let out = quantize(DType::U8, Saturation::Saturate, &[op(&x)], &ty).unwrap();
         assert_eq!(out, Tensor::U8(array![11u8, 13, 15, 9, 255, 0].into_dyn()));
     }
 
@@ -202,7 +213,7 @@ mod tests {
             axis: Some(1),
         };
         let ty = quant_ty(DType::I16, &[2, 2], q);
-        let out = quantize(DType::I16, &[op(&x)], &ty).unwrap();
+        let out = quantize(DType::I16, Saturation::Saturate, &[op(&x)], &ty).unwrap();
         assert_eq!(out, Tensor::I16(array![[2i16, -7], [6, 17]].into_dyn()));
         let back = dequantize(&[Operand {
             data: &out,
@@ -219,7 +230,7 @@ mod tests {
                 axis: Some(1),
             },
         );
-        assert!(quantize(DType::I16, &[op(&x)], &bad).is_err());
+        assert!(quantize(DType::I16, Saturation::Saturate, &[op(&x)], &bad).is_err());
     }
 
     #[test]
@@ -229,6 +240,7 @@ mod tests {
         let out_ty = quant_ty(DType::U8, &[2], QuantParams::per_tensor(0.2, 128));
         let out = quantize(
             DType::U8,
+            Saturation::Saturate,
             &[Operand {
                 data: &x,
                 ty: &in_ty,
@@ -240,9 +252,16 @@ mod tests {
         assert!(dequantize(&[op(&x)]).is_err());
         let f = f32t(&[1], &[1.5]);
         assert_eq!(dequantize(&[op(&f)]).unwrap(), f);
-        assert!(quantize(DType::I8, &[op(&f)], &TensorType::new(DType::I8, vec![1])).is_err());
+        assert!(quantize(
+            DType::I8,
+            Saturation::Saturate,
+            &[op(&f)],
+            &TensorType::new(DType::I8, vec![1])
+        )
+        .is_err());
         assert!(quantize(
             DType::Bool,
+            Saturation::Saturate,
             &[op(&f)],
             &quant_ty(DType::Bool, &[1], QuantParams::per_tensor(1.0, 0))
         )
@@ -253,47 +272,50 @@ mod tests {
     fn cast_pairs() {
         let f = f32t(&[5], &[-2.7, -0.5, 0.0, 2.9, 300.0]);
         assert_eq!(
-            cast(DType::I32, &[op(&f)]).unwrap(),
+            cast(DType::I32, Saturation::Saturate, &[op(&f)]).unwrap(),
             Tensor::I32(array![-2, 0, 0, 2, 300].into_dyn())
         );
         assert_eq!(
-            cast(DType::U8, &[op(&f)]).unwrap(),
+            cast(DType::U8, Saturation::Saturate, &[op(&f)]).unwrap(),
             Tensor::U8(array![254u8, 0, 0, 2, 44].into_dyn())
         );
         assert_eq!(
-            cast(DType::Bool, &[op(&f)]).unwrap(),
+            cast(DType::Bool, Saturation::Saturate, &[op(&f)]).unwrap(),
             Tensor::Bool(array![true, true, false, true, true].into_dyn())
         );
         let i = Tensor::I64(array![-1i64, 256, 3].into_dyn());
         assert_eq!(
-            cast(DType::U8, &[op(&i)]).unwrap(),
+            cast(DType::U8, Saturation::Saturate, &[op(&i)]).unwrap(),
             Tensor::U8(array![255u8, 0, 3].into_dyn())
         );
         assert_eq!(
-            cast(DType::F32, &[op(&i)]).unwrap(),
+            cast(DType::F32, Saturation::Saturate, &[op(&i)]).unwrap(),
             f32t(&[3], &[-1.0, 256.0, 3.0])
         );
         let b = Tensor::Bool(array![true, false].into_dyn());
         assert_eq!(
-            cast(DType::I16, &[op(&b)]).unwrap(),
+            cast(DType::I16, Saturation::Saturate, &[op(&b)]).unwrap(),
             Tensor::I16(array![1i16, 0].into_dyn())
         );
         assert_eq!(
-            cast(DType::F32, &[op(&b)]).unwrap(),
+            cast(DType::F32, Saturation::Saturate, &[op(&b)]).unwrap(),
             f32t(&[2], &[1.0, 0.0])
         );
-        assert_eq!(cast(DType::Bool, &[op(&b)]).unwrap(), b);
-        let f8 = cast(DType::F8E4M3, &[op(&f)]).unwrap();
+        assert_eq!(
+            cast(DType::Bool, Saturation::Saturate, &[op(&b)]).unwrap(),
+            b
+        );
+        let f8 = cast(DType::F8E4M3, Saturation::Saturate, &[op(&f)]).unwrap();
         assert_eq!(
             f8,
             Tensor::F8E4M3(array![0xc3u8, 0xb0, 0x00, 0x44, 0x79].into_dyn())
         );
         assert_eq!(
-            cast(DType::F32, &[op(&f8)]).unwrap(),
+            cast(DType::F32, Saturation::Saturate, &[op(&f8)]).unwrap(),
             f32t(&[5], &[-2.75, -0.5, 0.0, 3.0, 288.0])
         );
         assert_eq!(
-            cast(DType::I32, &[op(&f8)]).unwrap(),
+            cast(DType::I32, Saturation::Saturate, &[op(&f8)]).unwrap(),
             Tensor::I32(array![-2, 0, 0, 3, 288].into_dyn())
         );
     }

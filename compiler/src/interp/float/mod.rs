@@ -143,13 +143,23 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         } => one(depth_to_space::depth_to_space(
             *block, *layout, *mode, inputs,
         )?),
-        Op::Quantize { to, .. } => one(convert::quantize(
+        Op::Quantize { to, saturate, .. } => one(convert::quantize(
             *to,
+            saturation(*saturate),
             inputs,
             util::single_output(outputs)?,
         )?),
         Op::Dequantize => one(convert::dequantize(inputs)?),
-        Op::Cast { to } => one(convert::cast(*to, inputs)?),
+        Op::Cast { to, saturate } => one(convert::cast(*to, saturation(*saturate), inputs)?),
+    }
+}
+
+/// The FP8 overflow rule of a `saturate` attribute.
+fn saturation(saturate: bool) -> crate::fp8::Saturation {
+    if saturate {
+        crate::fp8::Saturation::Saturate
+    } else {
+        crate::fp8::Saturation::NonSaturating
     }
 }
 

@@ -185,11 +185,11 @@ pub(super) fn batch_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
 pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
     let to = dtype_attr(cx, cx.int("to", 0)?)?;
-    if matches!(to, DType::F8E4M3 | DType::F8E5M2) && cx.int("saturate", 1)? == 0 {
-        return Err(cx.err("Cast to FP8 with saturate=0 is not supported"));
-    }
+    // `saturate` (opset 19) only means something for FP8 targets.
+    let fp8 = matches!(to, DType::F8E4M3 | DType::F8E5M2);
+    let saturate = !fp8 || cx.int("saturate", 1)? != 0;
     if imp.ty(x).dtype == to && imp.ty(x).quant.is_none() {
         return Ok(x);
     }
-    imp.emit(Op::Cast { to }, &[x], cx.out(0))
+    imp.emit(Op::Cast { to, saturate }, &[x], cx.out(0))
 }

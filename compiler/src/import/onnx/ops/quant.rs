@@ -93,9 +93,6 @@ fn check_qtype(cx: &NodeCtx, dt: DType) -> Result<()> {
     if !(is_fp8(dt) || check_int(cx, dt).is_ok()) {
         return Err(cx.err(format!("quantized type {dt} is not supported")));
     }
-    if is_fp8(dt) && cx.int("saturate", 1)? == 0 {
-        return Err(cx.err("saturate=0 is not supported"));
-    }
     Ok(())
 }
 
@@ -121,6 +118,7 @@ pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         Op::Quantize {
             to,
             rounding: QuantizeRounding::HalfEven,
+            saturate: !is_fp8(to) || cx.int("saturate", 1)? != 0,
         },
         &[x],
         &[cx.out(0)],

@@ -113,6 +113,7 @@ pub fn quantize(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
     let q = Op::Quantize {
         to: to.dtype,
         rounding: QuantizeRounding::Tflite,
+        saturate: true,
     };
     b.emit(q, &[x], out)?;
     Ok(())
@@ -145,6 +146,6 @@ pub fn cast(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
     let out = io.output(b, 0)?;
     let to = b.ty(out)?.dtype;
     let x = b.value(io.input(b, 0)?)?;
-    b.emit(Op::Cast { to }, &[x], out)?;
+    b.emit(Op::Cast { to, saturate: true }, &[x], out)?;
     Ok(())
 }
