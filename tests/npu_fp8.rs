@@ -305,3 +305,52 @@ fn cli_compiles_describes_and_runs_fp8() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("already int8"), "{err}");
 }
+
+/// An FP8 graph beyond what `--precision fp8` makes: E5M2 data into a depthwise NHWC
+/// convolution with E4M3 weights and a leaky ReLU, an f32 max, a non-saturating quantize
+/// (left to the CPU) and a dequantize.
+const HAND_WRITTEN: &str = r#"graph "hand"(%x) {
+  %x: f32[1,4,4,2] = input
+  %w: f8e4m3[2,3,3,1] q(scale=[0.5, 0.25], zp=[0, 0], axis=0) = const [56, 48, 60, 184, 0, 66, 200, 52, 40, 57, 176, 62, 33, 190, 1, 129, 70, 44]
+  %b: f32[2] = const [0.1, -0.2]
+  %xq: f8e5m2[1,4,4,2] q(scale=[0.05], zp=[0]) = quantize {"to":"f8e5m2"}(%x)
+  %c: f32[1,4,4,2] = conv {"layout":"nhwc","strides":[1,1],"dilations":[1,1],"pads":[1,1,1,1],"group":2,"activation":{"leaky_relu":{"alpha":0.1}}}(%xq, %w, %b)
+  %m: f32[1,4,4,2] = binary {"kind":"max","activation":null}(%c, %x)
+  %q: f8e4m3[1,4,4,2] q(scale=[0.001], zp=[0]) = quantize {"to":"f8e4m3","saturate":false}(%m)
+  %d: f32[1,4,4,2] = dequantize(%q)
+  return %d, %m
+}
+"#;
+
+#[test]
+fn hand_written_fp8_graph_runs_bit_exactly() {
+    use nnopt::backends::npu::{lower, LowerOptions};
+    let g = nnopt::compiler::ir::text::parse_graph(HAND_WRITTEN).unwrap();
+    let (p, report) = lower(&g, &LowerOptions::default()).unwrap();
+    let reasons: Vec<(&str, &str)> = report
+        .fallbacks
+        .iter()
+        .map(|f| (f.node.as_str(), f.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].1.contains("non-saturating"), "{reasons:?}");
+    let kinds: Vec<&str> = p.commands.iter().map(|c| c.kind_name()).collect();
+    assert_eq!(kinds, ["quantize", "conv2d", "elementwise", "cpu"]);
+    let (file, _) = binary::write(&p, &Target::preset("npu").unwrap()).unwrap();
+    let (back, _) = binary::read(&file).unwrap();
+    assert_eq!(back, p);
+    for seed in 0..3 {
+        // Values up to +-40: the non-saturating quantize overflows to NaN.
+        let x: Vec<Tensor> = inputs(&g, seed)
+            .into_iter()
+            .map(|t| Tensor::F32(t.as_f32().unwrap().mapv(|v| v * 40.0)))
+            .collect();
+        let want = interp::run(&g, &x).unwrap();
+        let got = vnpu::run(&back, &x).unwrap();
+        let bits = |t: &Tensor| t.as_f32().unwrap().mapv(f32::to_bits);
+        for (a, b) in got.iter().zip(&want) {
+            assert_eq!(bits(a), bits(b), "seed {seed}");
+        }
+        assert!(want[0].as_f32().unwrap().iter().any(|v| v.is_nan()));
+    }
+}
