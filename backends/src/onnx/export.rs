@@ -753,6 +753,16 @@ impl Builder<'_> {
                 self.simple("Cast", &name, x, attrs, None)
             }
             Op::Identity => x[0].clone(),
+            Op::ActivationGrad { .. }
+            | Op::ConvGradInput(_)
+            | Op::ConvGradWeights(_)
+            | Op::SoftmaxCrossEntropy
+            | Op::SoftmaxCrossEntropyGrad => {
+                return Err(Error::new(format!(
+                    "node '{name}': training op {} has no ONNX export",
+                    node.op.name()
+                )))
+            }
         };
         self.finish_output(out, &node.outputs[0])
     }

@@ -535,5 +535,53 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             need(inputs, 1, 1)?;
             vec![inputs[0].clone()]
         }
+        Op::ActivationGrad { .. } => {
+            need(inputs, 2, 2)?;
+            f32_like(inputs[0], inputs[1], "activation gradient")?
+        }
+        Op::ConvGradInput(c) | Op::ConvGradWeights(c) => {
+            need(inputs, 3, 3)?;
+            if c.activation.is_some() {
+                bail!("convolution gradients need the activation split off");
+            }
+            let forward = infer_types(&Op::Conv(c.clone()), &inputs[..2])?;
+            if forward[0].shape != inputs[2].shape {
+                bail!(
+                    "output gradient {:?} does not match the convolution output {:?}",
+                    inputs[2].shape,
+                    forward[0].shape
+                );
+            }
+            let of = if matches!(op, Op::ConvGradInput(_)) {
+                inputs[0]
+            } else {
+                inputs[1]
+            };
+            vec![TensorType::new(DType::F32, of.shape.clone())]
+        }
+        Op::SoftmaxCrossEntropy | Op::SoftmaxCrossEntropyGrad => {
+            need(inputs, 2, 2)?;
+            let (logits, labels) = (inputs[0], inputs[1]);
+            rank(logits, 2, "logits")?;
+            if labels.shape != logits.shape[..1] || labels.dtype.int_range().is_none() {
+                bail!(
+                    "labels must be integers of shape [{}], got {labels}",
+                    logits.shape[0]
+                );
+            }
+            let shape = match op {
+                Op::SoftmaxCrossEntropy => vec![],
+                _ => logits.shape.clone(),
+            };
+            vec![TensorType::new(DType::F32, shape)]
+        }
     })
+}
+
+/// The f32 type of `x` after checking that `dy` has the same shape.
+fn f32_like(x: &TensorType, dy: &TensorType, what: &str) -> Result<Vec<TensorType>> {
+    if x.shape != dy.shape {
+        bail!("{what}: {:?} and {:?} differ", x.shape, dy.shape);
+    }
+    Ok(vec![TensorType::new(DType::F32, x.shape.clone())])
 }

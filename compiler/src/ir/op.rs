@@ -102,6 +102,51 @@ impl Activation {
             Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
         }
     }
+
+    /// The derivative at `x`. At the kinks of the piecewise-linear activations it is the
+    /// one-sided value that is 0 for clamps (relu'(0) = 0, clip'(min) = clip'(max) = 0,
+    /// as in PyTorch); leaky relu takes the `x >= 0` branch at 0, like its forward.
+    pub fn derivative(self, x: f32) -> f32 {
+        let inside = |lo: f32, hi: f32| if x > lo && x < hi { 1.0 } else { 0.0 };
+        match self {
+            Activation::Relu => inside(0.0, f32::INFINITY),
+            Activation::Relu6 => inside(0.0, 6.0),
+            Activation::ReluN1To1 => inside(-1.0, 1.0),
+            Activation::Clip { min, max } => inside(min, max),
+            Activation::LeakyRelu { alpha } => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    alpha
+                }
+            }
+            Activation::Sigmoid => {
+                let s = self.apply(x);
+                s * (1.0 - s)
+            }
+            Activation::Tanh => {
+                let t = x.tanh();
+                1.0 - t * t
+            }
+            Activation::HardSigmoid { alpha, beta } => {
+                let v = alpha * x + beta;
+                if v > 0.0 && v < 1.0 {
+                    alpha
+                } else {
+                    0.0
+                }
+            }
+            Activation::HardSwish => {
+                if x <= -3.0 {
+                    0.0
+                } else if x >= 3.0 {
+                    1.0
+                } else {
+                    (2.0 * x + 3.0) / 6.0
+                }
+            }
+        }
+    }
 }
 
 /// Binary elementwise operations (numpy broadcasting).
@@ -392,6 +437,21 @@ pub enum Op {
     },
     /// Returns its input: (x).
     Identity,
+    /// Gradient of an elementwise activation, `act'(x) * dy` (see
+    /// [`Activation::derivative`]): (x, dy).
+    ActivationGrad { act: Activation },
+    /// Gradient of a convolution without fused activation with respect to its input:
+    /// (x, w, dy) -> dx; `x` gives only the shape.
+    ConvGradInput(ConvAttrs),
+    /// Gradient of a convolution without fused activation with respect to its weights:
+    /// (x, w, dy) -> dw; `w` gives only the shape.
+    ConvGradWeights(ConvAttrs),
+    /// Mean over the batch of the softmax cross-entropy of logits `[N, C]` against integer
+    /// class labels `[N]`: (logits, labels) -> f32 scalar.
+    SoftmaxCrossEntropy,
+    /// Gradient of [`Op::SoftmaxCrossEntropy`] with respect to the logits,
+    /// `(softmax(logits) - onehot(labels)) / N`: (logits, labels).
+    SoftmaxCrossEntropyGrad,
 }
 
 fn yes() -> bool {
@@ -437,6 +497,11 @@ impl Op {
             Op::Dequantize => "dequantize",
             Op::Cast { .. } => "cast",
             Op::Identity => "identity",
+            Op::ActivationGrad { .. } => "activation_grad",
+            Op::ConvGradInput(_) => "conv_grad_input",
+            Op::ConvGradWeights(_) => "conv_grad_weights",
+            Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Op::SoftmaxCrossEntropyGrad => "softmax_cross_entropy_grad",
         }
     }
 

@@ -13,6 +13,7 @@ mod depth_to_space;
 mod elementwise;
 mod gather;
 mod gemm;
+mod grad;
 mod matmul;
 mod num;
 mod pad;
@@ -151,6 +152,11 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         )?),
         Op::Dequantize => one(convert::dequantize(inputs)?),
         Op::Cast { to, saturate } => one(convert::cast(*to, saturation(*saturate), inputs)?),
+        Op::ActivationGrad { act } => one(grad::activation_grad(*act, inputs)?),
+        Op::ConvGradInput(c) => one(grad::conv_grad(c, true, inputs)?),
+        Op::ConvGradWeights(c) => one(grad::conv_grad(c, false, inputs)?),
+        Op::SoftmaxCrossEntropy => one(grad::softmax_cross_entropy(inputs)?),
+        Op::SoftmaxCrossEntropyGrad => one(grad::softmax_cross_entropy_grad(inputs)?),
     }
 }
 
