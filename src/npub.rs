@@ -156,6 +156,11 @@ pub fn schedule(p: &Program) -> Vec<String> {
                 },
                 Command::Concat(x) => format!(" axis {}", x.axis),
                 Command::Cpu { segment } => format!(" segment {segment}"),
+                Command::Activate(x) => format!(
+                    " {}{}",
+                    serde_json::to_string(&x.activation).unwrap_or_default(),
+                    encode_text(x.encode)
+                ),
                 Command::Elementwise(x) => match x.kind {
                     ElementwiseKind::F32 { op, .. } => {
                         format!(" f32 {op:?}{}", encode_text(x.encode))

@@ -196,6 +196,12 @@ fn mediapipe_models_compile_to_fp8_and_run_bit_exactly() {
             .unwrap_or_else(|e| panic!("{m}: {e}"));
         assert!(c.fp8.as_ref().is_some_and(|r| r.synthetic) && !c.warnings().is_empty());
         assert!(fp8_layers(&c) >= 10, "{m}");
+        // Standalone f32 activations (hard swish, sigmoid) run on the NPU in FP8 mode.
+        let ops: Vec<&str> = c.lowering.fallbacks.iter().map(|f| f.op.as_str()).collect();
+        assert!(
+            !ops.iter().any(|o| o.starts_with("activation")),
+            "{m}: {ops:?}"
+        );
         assert_bit_exact(m, &c, &[inputs(&c.graph, 7)]);
         summary(m, &c);
         let int8 = compile_npu(g, &options(Precision::Int8, vec![])).unwrap();

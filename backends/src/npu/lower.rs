@@ -10,7 +10,7 @@
 //! FP8 graphs (from the `quantize-fp8` pass) lower their FP8 convolutions and fully
 //! connected layers to commands with FP8 weight blocks; a `quantize` to FP8 becomes its
 //! own command, or the output stage of the command producing its only input. In such a
-//! program f32 pooling, reductions, binary arithmetic, concatenation and reshapes run on
+//! program f32 pooling, reductions, activations, binary arithmetic, concatenation and reshapes run on
 //! the NPU with the interpreter's float arithmetic; other float ops (and every float op
 //! of a program without FP8 values) fall back to the CPU.
 //!
@@ -445,6 +445,17 @@ impl<'g> Lowering<'g> {
                     output_zero_point: 0,
                     act_min: 0,
                     act_max: 0,
+                })
+            }
+            Op::Activation { act } if f32_acts() && out_ty.dtype == DType::F32 => {
+                let x = *ins.first().ok_or("missing input")?;
+                let (output, encode) = self.float_output(out);
+                Command::Activate(Activate {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output,
+                    activation: *act,
+                    encode,
                 })
             }
             Op::Reduce { kind, axes, .. } if f32_acts() && out_ty.dtype == DType::F32 => {

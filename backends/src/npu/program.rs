@@ -351,6 +351,18 @@ pub struct Quantize {
     pub encoding: Fp8Encoding,
 }
 
+/// A standalone activation on f32 data (FP8 programs): `activation.apply(x)` per element,
+/// stored as f32 or as the FP8 codes of a fused quantize.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Activate {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub activation: Activation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
+}
+
 /// One step of the schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -362,6 +374,7 @@ pub enum Command {
     Reduce(Reduce),
     Concat(Concat),
     Quantize(Quantize),
+    Activate(Activate),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
         segment: usize,
@@ -394,6 +407,7 @@ impl Command {
             Command::Reduce(c) => vec![c.input],
             Command::Concat(c) => c.inputs.clone(),
             Command::Quantize(c) => vec![c.input],
+            Command::Activate(c) => vec![c.input],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -411,6 +425,7 @@ impl Command {
             Command::Reduce(c) => vec![c.output],
             Command::Concat(c) => vec![c.output],
             Command::Quantize(c) => vec![c.output],
+            Command::Activate(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -428,6 +443,7 @@ impl Command {
             Command::Reduce(_) => "reduce",
             Command::Concat(_) => "concat",
             Command::Quantize(_) => "quantize",
+            Command::Activate(_) => "activation",
             Command::Cpu { .. } => "cpu",
         }
     }

@@ -707,10 +707,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for FloatReduce {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_COMMAND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 8;
+pub const ENUM_MAX_COMMAND: u8 = 9;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 9] = [
+pub const ENUM_VALUES_COMMAND: [Command; 10] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -720,6 +720,7 @@ pub const ENUM_VALUES_COMMAND: [Command; 9] = [
   Command::Cpu,
   Command::Reduce,
   Command::Quantize,
+  Command::Activate,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -736,9 +737,10 @@ impl Command {
   pub const Cpu: Self = Self(6);
   pub const Reduce: Self = Self(7);
   pub const Quantize: Self = Self(8);
+  pub const Activate: Self = Self(9);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 8;
+  pub const ENUM_MAX: u8 = 9;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -749,6 +751,7 @@ impl Command {
     Self::Cpu,
     Self::Reduce,
     Self::Quantize,
+    Self::Activate,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -762,6 +765,7 @@ impl Command {
       Self::Cpu => Some("Cpu"),
       Self::Reduce => Some("Reduce"),
       Self::Quantize => Some("Quantize"),
+      Self::Activate => Some("Activate"),
       _ => None,
     }
   }
@@ -3725,6 +3729,171 @@ impl ::core::fmt::Debug for Quantize<'_> {
       ds.finish()
   }
 }
+pub enum ActivateOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A standalone activation on f32 data (since 1.3), stored as f32 or FP8 (`encode`).
+pub struct Activate<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Activate<'a> {
+  type Inner = Activate<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Activate<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ACTIVATION: ::flatbuffers::VOffsetT = 10;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Activate { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ActivateArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Activate<'bldr>> {
+    let mut builder = ActivateBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
+    if let Some(x) = args.activation { builder.add_activation(x); }
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Activate::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Activate::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Activate::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn activation(&self) -> Option<Activation<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Activation>>(Activate::VT_ACTIVATION, None)}
+  }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Activate::VT_ENCODE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Activate<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Activation>>("activation", Self::VT_ACTIVATION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ActivateArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub activation: Option<::flatbuffers::WIPOffset<Activation<'a>>>,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
+}
+impl<'a> Default for ActivateArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ActivateArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      activation: None,
+      encode: None,
+    }
+  }
+}
+
+pub struct ActivateBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ActivateBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Activate::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Activate::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Activate::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_activation(&mut self, activation: ::flatbuffers::WIPOffset<Activation<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Activation>>(Activate::VT_ACTIVATION, activation);
+  }
+  #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Activate::VT_ENCODE, encode);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ActivateBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ActivateBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Activate<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Activate<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Activate");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("activation", &self.activation());
+      ds.field("encode", &self.encode());
+      ds.finish()
+  }
+}
 pub enum CpuOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -3991,6 +4160,21 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_activate(&self) -> Option<Activate<'a>> {
+    if self.command_type() == Command::Activate {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Activate::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -4009,6 +4193,7 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::Cpu => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Cpu>>("Command::Cpu", pos),
           Command::Reduce => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Reduce>>("Command::Reduce", pos),
           Command::Quantize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Quantize>>("Command::Quantize", pos),
+          Command::Activate => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Activate>>("Command::Activate", pos),
           _ => Ok(()),
         }
      })?
@@ -4114,6 +4299,13 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
         },
         Command::Quantize => {
           if let Some(x) = self.command_as_quantize() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Activate => {
+          if let Some(x) = self.command_as_activate() {
             ds.field("command", &x)
           } else {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -3,9 +3,9 @@
 use super::{fb, params, payload, TargetInfo};
 use crate::npu::compress::decompress;
 use crate::npu::program::{
-    Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding, Fp8Stage,
-    Fp8Weights, FullyConnected, IoBinding, IoConversion, OutputStage, Pool, PoolKind, Program,
-    Quantize, Reduce, Requant, TensorDesc, WeightBlock,
+    Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
+    Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, OutputStage, Pool, PoolKind,
+    Program, Quantize, Reduce, Requant, TensorDesc, WeightBlock,
 };
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
@@ -393,6 +393,16 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
                 format: fp8_format(q.format(), "quantize output")?,
                 scale: q.scale(),
             },
+        }));
+    }
+    if let Some(a) = c.command_as_activate() {
+        return Ok(Command::Activate(Activate {
+            name: name(a.name()),
+            input: a.input() as usize,
+            output: a.output() as usize,
+            activation: activation(a.activation())?
+                .ok_or_else(|| Error::new("activation command without an activation"))?,
+            encode: encoding(a.encode())?,
         }));
     }
     if let Some(c) = c.command_as_cpu() {

@@ -566,6 +566,22 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             );
             (fb::Command::Quantize, off.as_union_value())
         }
+        Command::Activate(a) => {
+            let name = b.create_string(&a.name);
+            let act = activation(b, Some(a.activation));
+            let enc = encoding(b, a.encode);
+            let off = fb::Activate::create(
+                b,
+                &fb::ActivateArgs {
+                    name: Some(name),
+                    input: a.input as u32,
+                    output: a.output as u32,
+                    activation: act,
+                    encode: enc,
+                },
+            );
+            (fb::Command::Activate, off.as_union_value())
+        }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(
                 b,

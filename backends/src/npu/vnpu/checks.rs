@@ -60,7 +60,10 @@ pub fn check(p: &Program) -> Result<()> {
                     return Err(Error::at_node(&e.name, "shift out of range"));
                 }
             }
-            Command::Concat(_) | Command::Quantize(_) | Command::Cpu { .. } => {}
+            Command::Concat(_)
+            | Command::Quantize(_)
+            | Command::Activate(_)
+            | Command::Cpu { .. } => {}
         }
     }
     Ok(())

@@ -93,6 +93,21 @@ fn step(
             )?;
             store(arena, o, st.output, &r).map_err(|e| e.in_node(&fc.name))
         }
+        Command::Activate(a) => {
+            let (x, o) = (tensor(p, a.input)?, tensor(p, a.output)?);
+            let r: Vec<f32> = arena
+                .f32s(x)?
+                .into_iter()
+                .map(|v| a.activation.apply(v))
+                .collect();
+            if r.len() != o.num_elements() {
+                return Err(Error::at_node(
+                    &a.name,
+                    "output size differs from the input",
+                ));
+            }
+            store(arena, o, a.encode, &r).map_err(|e| e.in_node(&a.name))
+        }
         Command::Quantize(q) => {
             let (x, o) = (tensor(p, q.input)?, tensor(p, q.output)?);
             if o.dtype != q.encoding.format.dtype() || o.num_elements() != x.num_elements() {
