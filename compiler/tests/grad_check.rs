@@ -305,3 +305,113 @@ fn softmax_cross_entropy_gradient() {
     let err = eval_op(&Op::SoftmaxCrossEntropy, &ops, &out).unwrap_err();
     assert!(err.to_string().contains("label 5"), "{err}");
 }
+
+/// Float64 2-D pooling (max or average) in either layout.
+#[allow(clippy::too_many_arguments)]
+fn pool_f64(
+    max: bool,
+    nchw: bool,
+    k: [usize; 2],
+    s: [usize; 2],
+    pads: [usize; 4],
+    include_pad: bool,
+    x: &[f64],
+    xs: &[usize],
+    os: &[usize],
+) -> Vec<f64> {
+    let (n, h, w, c) = if nchw {
+        (xs[0], xs[2], xs[3], xs[1])
+    } else {
+        (xs[0], xs[1], xs[2], xs[3])
+    };
+    let (oh, ow) = if nchw { (os[2], os[3]) } else { (os[1], os[2]) };
+    let at = |b: usize, y: usize, xx: usize, ch: usize, hh: usize, ww: usize| {
+        if nchw {
+            ((b * c + ch) * hh + y) * ww + xx
+        } else {
+            ((b * hh + y) * ww + xx) * c + ch
+        }
+    };
+    let mut out = vec![0.0; os.iter().product()];
+    for b in 0..n {
+        for ch in 0..c {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut acc, mut count, mut padded) =
+                        (if max { f64::NEG_INFINITY } else { 0.0 }, 0, 0);
+                    for ky in 0..k[0] {
+                        for kx in 0..k[1] {
+                            let iy = (oy * s[0] + ky) as i64 - pads[0] as i64;
+                            let ix = (ox * s[1] + kx) as i64 - pads[1] as i64;
+                            if iy < (h + pads[2]) as i64 && ix < (w + pads[3]) as i64 {
+                                padded += 1;
+                            }
+                            if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
+                                continue;
+                            }
+                            let v = x[at(b, iy as usize, ix as usize, ch, h, w)];
+                            acc = if max { acc.max(v) } else { acc + v };
+                            count += 1;
+                        }
+                    }
+                    if !max {
+                        acc /= if include_pad { padded } else { count } as f64;
+                    }
+                    out[at(b, oy, ox, ch, oh, ow)] = acc;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn pooling_gradients() {
+    use nnopt_compiler::ir::PoolKind;
+    let mut k = 0;
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        for (layout, xs) in [(Layout::Nchw, [2, 3, 7, 6]), (Layout::Nhwc, [1, 6, 7, 2])] {
+            for include_pad in [false, true] {
+                k += 1;
+                let (kernel, strides, pads) = ([3, 2], [2, 2], [1, 0, 1, 1]);
+                let op = Op::PoolGrad {
+                    kind,
+                    layout,
+                    kernel: kernel.to_vec(),
+                    strides: strides.to_vec(),
+                    dilations: vec![],
+                    pads: pads.to_vec(),
+                    ceil_mode: false,
+                    count_include_pad: include_pad,
+                };
+                let x = random(xs.iter().product(), 40 + k);
+                let xt = f32_tensor(&xs, &x);
+                let os = nnopt_compiler::ir::infer::infer_types(
+                    &op.pool_of_grad().unwrap(),
+                    &[&xt.tensor_type()],
+                )
+                .unwrap()[0]
+                    .shape
+                    .clone();
+                let r = random(os.iter().product(), 50 + k);
+                let g = run(&op, &[xt, f32_tensor(&os, &r)]);
+                let max = kind == PoolKind::Max;
+                let nchw = layout == Layout::Nchw;
+                let l = |p: &[f64]| -> f64 {
+                    pool_f64(max, nchw, kernel, strides, pads, include_pad, p, &xs, &os)
+                        .iter()
+                        .zip(&r)
+                        .map(|(a, b)| a * b)
+                        .sum()
+                };
+                check(
+                    &format!("{kind:?} {layout:?} include_pad={include_pad}"),
+                    &x,
+                    &g,
+                    1e-6,
+                    &l,
+                );
+            }
+        }
+    }
+}

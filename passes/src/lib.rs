@@ -1,6 +1,7 @@
 //! nnopt's optimization passes, one per file, and the default pipeline.
 
 mod activation_fusion;
+pub mod autodiff;
 mod batchnorm_folding;
 mod constant_folding;
 mod dead_node_elimination;
@@ -12,6 +13,7 @@ pub mod quantize_int8;
 mod shape_inference;
 
 pub use activation_fusion::ActivationFusion;
+pub use autodiff::{training_graph, Autodiff, TrainOptions, TrainingGraph};
 pub use batchnorm_folding::BatchNormFolding;
 pub use constant_folding::ConstantFolding;
 pub use dead_node_elimination::DeadNodeElimination;
@@ -92,6 +94,11 @@ pub fn registry_with_cost(cost: Arc<dyn OpCost>) -> Registry {
         QuantizeInt8::NAME,
         "int8 post-training quantization (synthetic calibration in pipelines; options: method minmax|percentile|mse, percentile, per_channel, samples, input_range)",
         |o| Ok(Box::new(QuantizeInt8::from_options(o)?)),
+    );
+    r.register(
+        Autodiff::NAME,
+        "replace the forward graph by one SGD training step: softmax cross-entropy loss on its logits, backward ops, momentum and weight-decay update (options: learning_rate, momentum, weight_decay)",
+        |o| Ok(Box::new(Autodiff::from_options(o)?)),
     );
     r.register(
         QuantizeFp8::NAME,

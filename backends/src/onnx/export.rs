@@ -756,6 +756,7 @@ impl Builder<'_> {
             Op::ActivationGrad { .. }
             | Op::ConvGradInput(_)
             | Op::ConvGradWeights(_)
+            | Op::PoolGrad { .. }
             | Op::SoftmaxCrossEntropy
             | Op::SoftmaxCrossEntropyGrad => {
                 return Err(Error::new(format!(

@@ -559,6 +559,19 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             };
             vec![TensorType::new(DType::F32, of.shape.clone())]
         }
+        Op::PoolGrad { .. } => {
+            need(inputs, 2, 2)?;
+            let forward = op.pool_of_grad().expect("a pool gradient");
+            let out = infer_types(&forward, &inputs[..1])?;
+            if out[0].shape != inputs[1].shape {
+                bail!(
+                    "output gradient {:?} does not match the pooled shape {:?}",
+                    inputs[1].shape,
+                    out[0].shape
+                );
+            }
+            vec![TensorType::new(DType::F32, inputs[0].shape.clone())]
+        }
         Op::SoftmaxCrossEntropy | Op::SoftmaxCrossEntropyGrad => {
             need(inputs, 2, 2)?;
             let (logits, labels) = (inputs[0], inputs[1]);

@@ -446,6 +446,21 @@ pub enum Op {
     /// Gradient of a convolution without fused activation with respect to its weights:
     /// (x, w, dy) -> dw; `w` gives only the shape.
     ConvGradWeights(ConvAttrs),
+    /// Gradient of [`Op::Pool`] (same attributes, no activation) with respect to its
+    /// input: (x, dy) -> dx. Max pooling routes each output gradient to the first input
+    /// holding the window's maximum; average pooling spreads it over the window's divisor.
+    PoolGrad {
+        kind: PoolKind,
+        layout: Layout,
+        kernel: Vec<usize>,
+        strides: Vec<usize>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dilations: Vec<usize>,
+        pads: Vec<usize>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ceil_mode: bool,
+        count_include_pad: bool,
+    },
     /// Mean over the batch of the softmax cross-entropy of logits `[N, C]` against integer
     /// class labels `[N]`: (logits, labels) -> f32 scalar.
     SoftmaxCrossEntropy,
@@ -467,6 +482,33 @@ fn empty_tensor() -> Tensor {
 }
 
 impl Op {
+    /// The forward pooling op of a [`Op::PoolGrad`] (`None` for other ops).
+    pub fn pool_of_grad(&self) -> Option<Op> {
+        match self {
+            Op::PoolGrad {
+                kind,
+                layout,
+                kernel,
+                strides,
+                dilations,
+                pads,
+                ceil_mode,
+                count_include_pad,
+            } => Some(Op::Pool {
+                kind: *kind,
+                layout: *layout,
+                kernel: kernel.clone(),
+                strides: strides.clone(),
+                dilations: dilations.clone(),
+                pads: pads.clone(),
+                ceil_mode: *ceil_mode,
+                count_include_pad: *count_include_pad,
+                activation: None,
+            }),
+            _ => None,
+        }
+    }
+
     /// The op's name as printed in the text form (`conv`, `gemm`, ...).
     pub fn name(&self) -> &'static str {
         match self {
@@ -500,6 +542,7 @@ impl Op {
             Op::ActivationGrad { .. } => "activation_grad",
             Op::ConvGradInput(_) => "conv_grad_input",
             Op::ConvGradWeights(_) => "conv_grad_weights",
+            Op::PoolGrad { .. } => "pool_grad",
             Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
             Op::SoftmaxCrossEntropyGrad => "softmax_cross_entropy_grad",
         }

@@ -155,6 +155,32 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::ActivationGrad { act } => one(grad::activation_grad(*act, inputs)?),
         Op::ConvGradInput(c) => one(grad::conv_grad(c, true, inputs)?),
         Op::ConvGradWeights(c) => one(grad::conv_grad(c, false, inputs)?),
+        Op::PoolGrad {
+            kind,
+            layout,
+            kernel,
+            strides,
+            dilations,
+            pads,
+            ceil_mode,
+            count_include_pad,
+        } => {
+            util::arity(inputs, 2, 2)?;
+            let window = pool::Window {
+                layout: *layout,
+                axes: crate::ir::infer::pool_axes(kernel, strides, dilations, pads)?,
+                ceil_mode: *ceil_mode,
+            };
+            let x = util::f32_input(inputs, 0, "pool input")?;
+            let dy = util::f32_input(inputs, 1, "output gradient")?;
+            one(Tensor::F32(pool::pool_grad(
+                *kind,
+                &window,
+                *count_include_pad,
+                x,
+                dy,
+            )?))
+        }
         Op::SoftmaxCrossEntropy => one(grad::softmax_cross_entropy(inputs)?),
         Op::SoftmaxCrossEntropyGrad => one(grad::softmax_cross_entropy_grad(inputs)?),
     }

@@ -72,6 +72,117 @@ fn axis_taps(input: usize, w: &Window1d, ceil_mode: bool) -> Result<AxisTaps> {
     Ok(AxisTaps { taps, padded_count })
 }
 
+/// A pooling problem in channels-last order (`[N, spatial..., C]`): the axis permutation
+/// from and to the input's layout and every window's input pixels.
+struct Windows {
+    perm: Vec<usize>,
+    inverse: Vec<usize>,
+    /// Batch, channels, and the output's spatial sizes.
+    n: usize,
+    c: usize,
+    out_sizes: Vec<usize>,
+    /// Per output position (batch-major), the element offsets of the input pixels it
+    /// reads, and the number of its taps inside the padded input.
+    taps: Vec<(Vec<usize>, usize)>,
+}
+
+impl Windows {
+    fn new(shape: &[usize], w: &Window) -> Result<Self> {
+        let rank = shape.len();
+        let nd = w.axes.len();
+        if rank != nd + 2 {
+            bail!("pool input {shape:?} needs rank {}", nd + 2);
+        }
+        let mut perm: Vec<usize> = match w.layout {
+            Layout::Nchw => (0..rank).filter(|&a| a != 1).collect(),
+            Layout::Nhwc => (0..rank).collect(),
+        };
+        if w.layout == Layout::Nchw {
+            perm.push(1);
+        }
+        let mut inverse = vec![0; rank];
+        for (i, &a) in perm.iter().enumerate() {
+            inverse[a] = i;
+        }
+        let cl: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
+        let (n, c, inputs) = (cl[0], cl[rank - 1], &cl[1..rank - 1]);
+        let axes = (0..nd)
+            .map(|i| axis_taps(inputs[i], &w.axes[i], w.ceil_mode))
+            .collect::<Result<Vec<_>>>()?;
+        // Element stride of each spatial axis and of the batch axis.
+        let mut strides = vec![0; nd];
+        let mut batch_stride = c;
+        for i in (0..nd).rev() {
+            strides[i] = batch_stride;
+            batch_stride *= inputs[i];
+        }
+        let out_sizes: Vec<usize> = axes.iter().map(|a| a.taps.len()).collect();
+        let positions: usize = out_sizes.iter().product();
+        let mut taps = Vec::with_capacity(n * positions);
+        let mut index = vec![0usize; nd];
+        let mut tap = vec![0usize; nd];
+        for p in 0..n * positions {
+            let (b, mut rem) = (p / positions, p % positions);
+            for i in (0..nd).rev() {
+                index[i] = rem % out_sizes[i];
+                rem /= out_sizes[i];
+            }
+            let lists: Vec<&[usize]> = (0..nd).map(|i| &axes[i].taps[index[i]][..]).collect();
+            let count: usize = lists.iter().map(|l| l.len()).product();
+            let padded: usize = (0..nd).map(|i| axes[i].padded_count[index[i]]).product();
+            tap.iter_mut().for_each(|t| *t = 0);
+            let mut at = Vec::with_capacity(count);
+            for _ in 0..count {
+                at.push(
+                    b * batch_stride
+                        + (0..nd)
+                            .map(|i| lists[i][tap[i]] * strides[i])
+                            .sum::<usize>(),
+                );
+                // Odometer over the taps of every axis.
+                for i in (0..nd).rev() {
+                    tap[i] += 1;
+                    if tap[i] < lists[i].len() {
+                        break;
+                    }
+                    tap[i] = 0;
+                }
+            }
+            taps.push((at, padded));
+        }
+        Ok(Windows {
+            perm,
+            inverse,
+            n,
+            c,
+            out_sizes,
+            taps,
+        })
+    }
+
+    /// `x` in channels-last order, contiguous.
+    fn channels_last<T: Copy>(&self, x: &ArrayD<T>) -> Vec<T> {
+        let xl = x.view().permuted_axes(self.perm.clone());
+        xl.as_standard_layout().iter().copied().collect()
+    }
+
+    /// Channels-last data of `shape_cl` back in the input's layout.
+    fn restore<T: Clone>(&self, shape_cl: Vec<usize>, data: Vec<T>) -> ArrayD<T> {
+        let a = ArrayD::from_shape_vec(shape_cl, data).expect("sizes");
+        a.permuted_axes(self.inverse.clone())
+            .as_standard_layout()
+            .into_owned()
+    }
+
+    /// The channels-last output shape.
+    fn out_shape(&self) -> Vec<usize> {
+        let mut s = vec![self.n];
+        s.extend(&self.out_sizes);
+        s.push(self.c);
+        s
+    }
+}
+
 /// Runs `step(acc, pixel)` over the input pixels (channel vectors) of each window;
 /// `finish(acc, count, padded_count)` ends a window, with `count` the number of input
 /// pixels read and `padded_count` the number inside the padded input.
@@ -82,76 +193,72 @@ fn pool_windows<T: Copy>(
     step: impl Fn(&mut [T], &[T]),
     finish: impl Fn(&mut [T], usize, usize),
 ) -> Result<ArrayD<T>> {
-    let rank = x.ndim();
-    let nd = w.axes.len();
-    if rank != nd + 2 {
-        bail!("pool input {:?} needs rank {}", x.shape(), nd + 2);
-    }
-    // Channels last: [N, spatial..., C].
-    let mut perm: Vec<usize> = match w.layout {
-        Layout::Nchw => (0..rank).filter(|&a| a != 1).collect(),
-        Layout::Nhwc => (0..rank).collect(),
-    };
-    if w.layout == Layout::Nchw {
-        perm.push(1);
-    }
-    let xl = x.view().permuted_axes(perm.clone());
-    let xl = xl.as_standard_layout();
-    let data = xl.as_slice().expect("standard layout");
-    let shape = xl.shape();
-    let (n, c, inputs) = (shape[0], shape[rank - 1], &shape[1..rank - 1]);
-    let axes = (0..nd)
-        .map(|i| axis_taps(inputs[i], &w.axes[i], w.ceil_mode))
-        .collect::<Result<Vec<_>>>()?;
-    // Element stride of each spatial axis and of the batch axis.
-    let mut strides = vec![0; nd];
-    let mut acc_stride = c;
-    for i in (0..nd).rev() {
-        strides[i] = acc_stride;
-        acc_stride *= inputs[i];
-    }
-    let out_sizes: Vec<usize> = axes.iter().map(|a| a.taps.len()).collect();
-    let positions: usize = out_sizes.iter().product();
-    let mut out = vec![init; n * positions * c];
-    let mut index = vec![0usize; nd];
-    let mut tap = vec![0usize; nd];
-    for (p, acc) in out.chunks_exact_mut(c.max(1)).enumerate() {
-        let (b, mut rem) = (p / positions, p % positions);
-        for i in (0..nd).rev() {
-            index[i] = rem % out_sizes[i];
-            rem /= out_sizes[i];
+    let win = Windows::new(x.shape(), w)?;
+    let data = win.channels_last(x);
+    let c = win.c;
+    let mut out = vec![init; win.taps.len() * c];
+    for (acc, (at, padded)) in out.chunks_exact_mut(c.max(1)).zip(&win.taps) {
+        for &o in at {
+            step(acc, &data[o..o + c]);
         }
-        let lists: Vec<&[usize]> = (0..nd).map(|i| &axes[i].taps[index[i]][..]).collect();
-        let count: usize = lists.iter().map(|l| l.len()).product();
-        let padded: usize = (0..nd).map(|i| axes[i].padded_count[index[i]]).product();
-        tap.iter_mut().for_each(|t| *t = 0);
-        for _ in 0..count {
-            let at = b * acc_stride
-                + (0..nd)
-                    .map(|i| lists[i][tap[i]] * strides[i])
-                    .sum::<usize>();
-            step(acc, &data[at..at + c]);
-            // Odometer over the taps of every axis.
-            for i in (0..nd).rev() {
-                tap[i] += 1;
-                if tap[i] < lists[i].len() {
-                    break;
+        finish(acc, at.len(), *padded);
+    }
+    Ok(win.restore(win.out_shape(), out))
+}
+
+/// Gradient of pooling with respect to its input: max pooling routes each output
+/// gradient to the first input that holds the window's maximum, average pooling spreads
+/// it evenly over the window's divisor.
+pub(super) fn pool_grad(
+    kind: PoolKind,
+    w: &Window,
+    count_include_pad: bool,
+    x: &ArrayD<f32>,
+    dy: &ArrayD<f32>,
+) -> Result<ArrayD<f32>> {
+    let win = Windows::new(x.shape(), w)?;
+    let expected = win.restore(win.out_shape(), vec![0u8; win.taps.len() * win.c]);
+    if dy.shape() != expected.shape() {
+        bail!(
+            "output gradient {:?} does not match the pooled shape {:?}",
+            dy.shape(),
+            expected.shape()
+        );
+    }
+    let (xd, gd) = (win.channels_last(x), win.channels_last(dy));
+    let c = win.c;
+    let mut dx = vec![0f32; xd.len()];
+    for (p, (at, padded)) in win.taps.iter().enumerate() {
+        for ch in 0..c {
+            let g = gd[p * c + ch];
+            match kind {
+                PoolKind::Max => {
+                    let best =
+                        at.iter().copied().reduce(
+                            |b, o| {
+                                if xd[o + ch] > xd[b + ch] {
+                                    o
+                                } else {
+                                    b
+                                }
+                            },
+                        );
+                    if let Some(b) = best {
+                        dx[b + ch] += g;
+                    }
                 }
-                tap[i] = 0;
+                PoolKind::Avg => {
+                    let count = if count_include_pad { *padded } else { at.len() };
+                    if count > 0 {
+                        let share = g / count as f32;
+                        at.iter().for_each(|&o| dx[o + ch] += share);
+                    }
+                }
             }
         }
-        finish(acc, count, padded);
     }
-    let mut out_shape = vec![n];
-    out_shape.extend(&out_sizes);
-    out_shape.push(c);
-    let out = ArrayD::from_shape_vec(out_shape, out).expect("sizes");
-    // Back to the input's layout.
-    let mut inverse = vec![0; rank];
-    for (i, &a) in perm.iter().enumerate() {
-        inverse[a] = i;
-    }
-    Ok(out.permuted_axes(inverse).as_standard_layout().into_owned())
+    let shape_cl: Vec<usize> = win.perm.iter().map(|&a| x.shape()[a]).collect();
+    Ok(win.restore(shape_cl, dx))
 }
 
 fn max_pool<T: Num>(x: &ArrayD<T>, w: &Window) -> Result<ArrayD<T>> {
