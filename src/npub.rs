@@ -156,6 +156,9 @@ pub fn schedule(p: &Program) -> Vec<String> {
                 },
                 Command::Concat(x) => format!(" axis {}", x.axis),
                 Command::Cpu { segment } => format!(" segment {segment}"),
+                Command::Pad(x) => {
+                    format!(" {:?} value {}{}", x.pads, x.value, encode_text(x.encode))
+                }
                 Command::Activate(x) => format!(
                     " {}{}",
                     serde_json::to_string(&x.activation).unwrap_or_default(),

@@ -10,7 +10,8 @@
 //! FP8 graphs (from the `quantize-fp8` pass) lower their FP8 convolutions and fully
 //! connected layers to commands with FP8 weight blocks; a `quantize` to FP8 becomes its
 //! own command, or the output stage of the command producing its only input. In such a
-//! program f32 pooling, reductions, activations, binary arithmetic, concatenation and reshapes run on
+//! program f32 pooling, reductions, activations, binary arithmetic, constant padding,
+//! concatenation and reshapes run on
 //! the NPU with the interpreter's float arithmetic; other float ops (and every float op
 //! of a program without FP8 values) fall back to the CPU.
 //!
@@ -26,8 +27,8 @@ use nnopt_compiler::interp::activation_range;
 use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, ReduceKind, Tensor,
-    TensorType, ValueRef,
+    Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PadMode, ReduceKind,
+    Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -445,6 +446,25 @@ impl<'g> Lowering<'g> {
                     output_zero_point: 0,
                     act_min: 0,
                     act_max: 0,
+                })
+            }
+            Op::Pad {
+                pads,
+                mode: PadMode::Constant,
+                value,
+            } if f32_acts() && out_ty.dtype == DType::F32 => {
+                let x = *ins.first().ok_or("missing input")?;
+                if pads.len() != g.ty(x).shape.len() {
+                    return Err("pads do not match the input rank".into());
+                }
+                let (output, encode) = self.float_output(out);
+                Command::Pad(Pad {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output,
+                    pads: pads.clone(),
+                    value: *value,
+                    encode,
                 })
             }
             Op::Activation { act } if f32_acts() && out_ty.dtype == DType::F32 => {

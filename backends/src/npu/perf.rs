@@ -134,6 +134,7 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
             Command::Concat(x) => (x.name.clone(), 0, None),
             Command::Quantize(x) => (x.name.clone(), 0, None),
             Command::Activate(x) => (x.name.clone(), 0, None),
+            Command::Pad(x) => (x.name.clone(), 0, None),
             Command::Cpu { segment } => {
                 let s = p.cpu_segments.get(*segment).ok_or_else(|| {
                     nnopt_compiler::Error::new(format!("CPU segment #{segment} does not exist"))
@@ -170,7 +171,7 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
         let work = match c {
             Command::Conv2d(_) | Command::FullyConnected(_) if fp8 => Work::Fp8Macs(macs),
             Command::Conv2d(_) | Command::FullyConnected(_) => Work::Macs(macs),
-            Command::Concat(_) => Work::Copy,
+            Command::Concat(_) | Command::Pad(_) => Work::Copy,
             // Pooling and reductions read every input tap; elementwise ops one value per
             // output.
             Command::Pool(_) | Command::Reduce(_) => Work::Taps(macs),

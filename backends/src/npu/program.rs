@@ -363,6 +363,19 @@ pub struct Activate {
     pub encode: Option<Fp8Encoding>,
 }
 
+/// Constant padding of f32 data (FP8 programs): `pads[i] = (before, after)` elements of
+/// `value` around axis `i`, stored as f32 or as the FP8 codes of a fused quantize.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pad {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub pads: Vec<(usize, usize)>,
+    pub value: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
+}
+
 /// One step of the schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -375,6 +388,7 @@ pub enum Command {
     Concat(Concat),
     Quantize(Quantize),
     Activate(Activate),
+    Pad(Pad),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
         segment: usize,
@@ -408,6 +422,7 @@ impl Command {
             Command::Concat(c) => c.inputs.clone(),
             Command::Quantize(c) => vec![c.input],
             Command::Activate(c) => vec![c.input],
+            Command::Pad(c) => vec![c.input],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -426,6 +441,7 @@ impl Command {
             Command::Concat(c) => vec![c.output],
             Command::Quantize(c) => vec![c.output],
             Command::Activate(c) => vec![c.output],
+            Command::Pad(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -444,6 +460,7 @@ impl Command {
             Command::Concat(_) => "concat",
             Command::Quantize(_) => "quantize",
             Command::Activate(_) => "activation",
+            Command::Pad(_) => "pad",
             Command::Cpu { .. } => "cpu",
         }
     }

@@ -707,10 +707,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for FloatReduce {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_COMMAND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 9;
+pub const ENUM_MAX_COMMAND: u8 = 10;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 10] = [
+pub const ENUM_VALUES_COMMAND: [Command; 11] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -721,6 +721,7 @@ pub const ENUM_VALUES_COMMAND: [Command; 10] = [
   Command::Reduce,
   Command::Quantize,
   Command::Activate,
+  Command::Pad,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -738,9 +739,10 @@ impl Command {
   pub const Reduce: Self = Self(7);
   pub const Quantize: Self = Self(8);
   pub const Activate: Self = Self(9);
+  pub const Pad: Self = Self(10);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 9;
+  pub const ENUM_MAX: u8 = 10;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -752,6 +754,7 @@ impl Command {
     Self::Reduce,
     Self::Quantize,
     Self::Activate,
+    Self::Pad,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -766,6 +769,7 @@ impl Command {
       Self::Reduce => Some("Reduce"),
       Self::Quantize => Some("Quantize"),
       Self::Activate => Some("Activate"),
+      Self::Pad => Some("Pad"),
       _ => None,
     }
   }
@@ -3894,6 +3898,188 @@ impl ::core::fmt::Debug for Activate<'_> {
       ds.finish()
   }
 }
+pub enum PadOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Constant padding of f32 data (since 1.3): `pads` holds (before, after) per axis.
+pub struct Pad<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Pad<'a> {
+  type Inner = Pad<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Pad<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_PADS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_VALUE: ::flatbuffers::VOffsetT = 12;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Pad { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PadArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Pad<'bldr>> {
+    let mut builder = PadBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
+    builder.add_value(args.value);
+    if let Some(x) = args.pads { builder.add_pads(x); }
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Pad::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Pad::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Pad::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn pads(&self) -> Option<::flatbuffers::Vector<'a, u32>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u32>>>(Pad::VT_PADS, None)}
+  }
+  #[inline]
+  pub fn value(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Pad::VT_VALUE, Some(0.0)).unwrap()}
+  }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Pad::VT_ENCODE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Pad<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("pads", Self::VT_PADS, false)?
+     .visit_field::<f32>("value", Self::VT_VALUE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PadArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub pads: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
+    pub value: f32,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
+}
+impl<'a> Default for PadArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PadArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      pads: None,
+      value: 0.0,
+      encode: None,
+    }
+  }
+}
+
+pub struct PadBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PadBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Pad::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Pad::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Pad::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_pads(&mut self, pads: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u32>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Pad::VT_PADS, pads);
+  }
+  #[inline]
+  pub fn add_value(&mut self, value: f32) {
+    self.fbb_.push_slot::<f32>(Pad::VT_VALUE, value, 0.0);
+  }
+  #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Pad::VT_ENCODE, encode);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PadBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PadBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Pad<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Pad<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Pad");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("pads", &self.pads());
+      ds.field("value", &self.value());
+      ds.field("encode", &self.encode());
+      ds.finish()
+  }
+}
 pub enum CpuOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -4175,6 +4361,21 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_pad(&self) -> Option<Pad<'a>> {
+    if self.command_type() == Command::Pad {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Pad::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -4194,6 +4395,7 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::Reduce => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Reduce>>("Command::Reduce", pos),
           Command::Quantize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Quantize>>("Command::Quantize", pos),
           Command::Activate => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Activate>>("Command::Activate", pos),
+          Command::Pad => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Pad>>("Command::Pad", pos),
           _ => Ok(()),
         }
      })?
@@ -4306,6 +4508,13 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
         },
         Command::Activate => {
           if let Some(x) = self.command_as_activate() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Pad => {
+          if let Some(x) = self.command_as_pad() {
             ds.field("command", &x)
           } else {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")

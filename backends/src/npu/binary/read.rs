@@ -4,8 +4,8 @@ use super::{fb, params, payload, TargetInfo};
 use crate::npu::compress::decompress;
 use crate::npu::program::{
     Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
-    Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, OutputStage, Pool, PoolKind,
-    Program, Quantize, Reduce, Requant, TensorDesc, WeightBlock,
+    Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, OutputStage, Pad, Pool,
+    PoolKind, Program, Quantize, Reduce, Requant, TensorDesc, WeightBlock,
 };
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
@@ -403,6 +403,20 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             activation: activation(a.activation())?
                 .ok_or_else(|| Error::new("activation command without an activation"))?,
             encode: encoding(a.encode())?,
+        }));
+    }
+    if let Some(pd) = c.command_as_pad() {
+        let flat = usizes(pd.pads());
+        if !flat.len().is_multiple_of(2) {
+            return Err(Error::new("pad needs (before, after) pairs"));
+        }
+        return Ok(Command::Pad(Pad {
+            name: name(pd.name()),
+            input: pd.input() as usize,
+            output: pd.output() as usize,
+            pads: flat.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
+            value: pd.value(),
+            encode: encoding(pd.encode())?,
         }));
     }
     if let Some(c) = c.command_as_cpu() {

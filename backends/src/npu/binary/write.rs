@@ -582,6 +582,28 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             );
             (fb::Command::Activate, off.as_union_value())
         }
+        Command::Pad(pd) => {
+            let name = b.create_string(&pd.name);
+            let flat: Vec<u32> = pd
+                .pads
+                .iter()
+                .flat_map(|&(bf, af)| [bf as u32, af as u32])
+                .collect();
+            let pads = b.create_vector(&flat);
+            let enc = encoding(b, pd.encode);
+            let off = fb::Pad::create(
+                b,
+                &fb::PadArgs {
+                    name: Some(name),
+                    input: pd.input as u32,
+                    output: pd.output as u32,
+                    pads: Some(pads),
+                    value: pd.value,
+                    encode: enc,
+                },
+            );
+            (fb::Command::Pad, off.as_union_value())
+        }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(
                 b,

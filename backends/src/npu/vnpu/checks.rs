@@ -63,6 +63,7 @@ pub fn check(p: &Program) -> Result<()> {
             Command::Concat(_)
             | Command::Quantize(_)
             | Command::Activate(_)
+            | Command::Pad(_)
             | Command::Cpu { .. } => {}
         }
     }

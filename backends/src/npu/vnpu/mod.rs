@@ -108,6 +108,11 @@ fn step(
             }
             store(arena, o, a.encode, &r).map_err(|e| e.in_node(&a.name))
         }
+        Command::Pad(pd) => {
+            let (x, o) = (tensor(p, pd.input)?, tensor(p, pd.output)?);
+            let r = concat::pad_f32(pd, &arena.f32s(x)?, &x.shape, &o.shape)?;
+            store(arena, o, pd.encode, &r).map_err(|e| e.in_node(&pd.name))
+        }
         Command::Quantize(q) => {
             let (x, o) = (tensor(p, q.input)?, tensor(p, q.output)?);
             if o.dtype != q.encoding.format.dtype() || o.num_elements() != x.num_elements() {
