@@ -14,10 +14,13 @@
 //! sums, ...), so the graph prints, verifies and runs in the interpreter like any other.
 //! Fused activations are split off first; batch normalization must be folded.
 
+mod batch;
 mod rules;
 
+pub use batch::with_batch;
+
 use nnopt_compiler::ir::{
-    infer::infer_types, verify, BinaryKind, DType, Graph, Op, Tensor, TensorType, ValueRef,
+    infer::infer_types, verify, BinaryKind, DType, Graph, Layout, Op, Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
@@ -50,6 +53,42 @@ pub struct Param {
     pub shape: Vec<usize>,
     /// Its value in the forward graph (the starting point).
     pub init: Tensor,
+    /// Fan-in plus fan-out of a weight (Glorot initialization), `None` for a bias.
+    pub fans: Option<usize>,
+}
+
+impl Param {
+    /// A fresh value: Glorot-uniform weights, zero biases.
+    pub fn glorot(&self, rng: &mut impl rand::Rng) -> Tensor {
+        let n: usize = self.shape.iter().product();
+        let Some(fans) = self.fans else {
+            return Tensor::zeros(DType::F32, &self.shape);
+        };
+        let limit = (6.0 / fans.max(1) as f64).sqrt();
+        let v: Vec<f64> = (0..n)
+            .map(|_| {
+                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                (2.0 * u - 1.0) * limit
+            })
+            .collect();
+        Tensor::from_f64s(DType::F32, &self.shape, &v).expect("sized")
+    }
+}
+
+/// Fan-in plus fan-out of weight `v` (consumed by a conv or gemm as weights), `None`
+/// for biases.
+fn fans(g: &Graph, v: ValueRef) -> Option<usize> {
+    let s = &g.ty(v).shape;
+    g.consumers(v)
+        .iter()
+        .find_map(|&(n, slot)| match (&g.node(n).op, slot) {
+            (Op::Conv(c), 1) => Some(match c.layout {
+                Layout::Nchw => (s[0] + s[1]) * s[2] * s[3],
+                Layout::Nhwc => (s[0] + s[3]) * s[1] * s[2],
+            }),
+            (Op::Gemm { .. }, 1) => Some(s[0] + s[1]),
+            _ => None,
+        })
 }
 
 /// A training step as one graph.
@@ -186,6 +225,7 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
                 name,
                 shape: t.shape().to_vec(),
                 init: t,
+                fans: fans(forward, v),
             });
         }
     }
