@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use nnopt::backends::npu::cost::NpuCost;
 use nnopt::backends::npu::target::Target;
-use nnopt::compile::{compile_npu, NpuOptions};
+use nnopt::compile::{compile_npu, NpuOptions, Precision};
 use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PrintAfter, RunOptions};
@@ -104,7 +104,7 @@ enum Command {
     /// fallback), activations share one arena, weights are compressed losslessly, and a
     /// checksummed .npub binary is written; prints the per-layer performance estimate.
     #[command(
-        after_help = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form."
+        after_help = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form."
     )]
     Compile {
         /// Model file (.onnx, .tflite, or .nnir IR text).
@@ -131,6 +131,11 @@ enum Command {
         /// Print JSON for tools instead of the table.
         #[arg(long)]
         json: bool,
+        /// Quantization of float models: int8 (TFLite arithmetic) or fp8 (E4M3 weights
+        /// and layer inputs with f32 scales, f32 between layers). Needs a float model for
+        /// fp8.
+        #[arg(long, value_enum, default_value_t = Precision::Int8)]
+        precision: Precision,
         #[command(flatten)]
         calibration: nnopt::calibration::CalibrationArgs,
     },
@@ -257,6 +262,7 @@ pub fn main() -> Result<()> {
             no_cpu_fallback,
             pipeline,
             json,
+            precision,
             calibration,
         } => {
             let target = match target_config {
@@ -265,6 +271,7 @@ pub fn main() -> Result<()> {
             };
             let opts = NpuOptions {
                 target,
+                precision,
                 cpu_fallback: !no_cpu_fallback,
                 calibration,
                 pipeline,
@@ -543,7 +550,7 @@ fn compile(
 ) -> Result<()> {
     let g = nnopt::load_model(file)?;
     let compiled = compile_npu(g, opts).map_err(|e| e.in_file(file))?;
-    for w in &compiled.quantization.warnings {
+    for w in compiled.warnings() {
         eprintln!("warning: {w}");
     }
     let out = match output {

@@ -1,5 +1,6 @@
-//! `nnopt compile --target npu`: optimize, quantize (float models), lower, compress and
-//! serialize to an `.npub` binary, and estimate its performance.
+//! `nnopt compile --target npu`: optimize, quantize (float models: int8 by default, FP8
+//! E4M3 with `--precision fp8`), lower, compress and serialize to an `.npub` binary, and
+//! estimate its performance.
 
 use crate::calibration::CalibrationArgs;
 use nnopt_backends::npu::binary::{self, BlockStats};
@@ -7,19 +8,34 @@ use nnopt_backends::npu::cost::NpuCost;
 use nnopt_backends::npu::perf::{estimate, Estimate};
 use nnopt_backends::npu::target::Target;
 use nnopt_backends::npu::{lower, LowerOptions, LoweringReport, Program};
+use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::Graph;
 use nnopt_compiler::pass::RunOptions;
-use nnopt_compiler::Result;
-use nnopt_passes::quantize_int8::QuantReport;
+use nnopt_compiler::{Error, Result};
+use nnopt_passes::quantize_fp8::{quantize_fp8, Fp8Options, Fp8Report};
+use nnopt_passes::quantize_int8::{is_quantized, QuantReport};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The arithmetic a float model is compiled to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// int8 post-training quantization (TFLite arithmetic).
+    #[default]
+    Int8,
+    /// FP8 E4M3 weights and layer inputs, f32 between layers.
+    Fp8,
+}
+
 /// Options of an NPU compilation.
 #[derive(Clone, Debug)]
 pub struct NpuOptions {
     pub target: Target,
+    /// How float models are quantized; an already int8 model cannot be compiled to FP8.
+    pub precision: Precision,
     /// Run unsupported ops on the CPU (otherwise they are errors).
     pub cpu_fallback: bool,
     /// How float models are quantized to int8 (quantized models keep their parameters).
@@ -31,11 +47,18 @@ pub struct NpuOptions {
 /// Everything a compilation produced.
 #[derive(Clone, Debug)]
 pub struct Compiled {
+    /// The optimized, quantized IR that was lowered (the virtual NPU runs the program
+    /// bit-exactly with the interpreter on it).
+    pub graph: Graph,
     pub program: Program,
     /// The `.npub` file.
     pub binary: Vec<u8>,
-    /// What int8 quantization did (`already_quantized` for int8 models).
+    pub precision: Precision,
+    /// What int8 quantization did (`already_quantized` for int8 models; the default,
+    /// empty report with FP8 precision).
     pub quantization: QuantReport,
+    /// What FP8 quantization did (FP8 precision only).
+    pub fp8: Option<Fp8Report>,
     pub lowering: LoweringReport,
     pub weights: Vec<BlockStats>,
     pub estimate: Estimate,
@@ -47,6 +70,7 @@ pub struct Compiled {
 #[derive(Clone, Debug, Serialize)]
 pub struct CompileSummary<'a> {
     pub target: &'a str,
+    pub precision: Precision,
     pub binary_bytes: usize,
     pub weight_raw_bytes: usize,
     pub weight_encoded_bytes: usize,
@@ -67,12 +91,25 @@ pub struct CompileSummary<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct WeightBlockSummary<'a> {
     pub layer: &'a str,
+    /// Weight element type (`i8`, `f8e4m3`).
+    pub weight_type: &'a str,
     pub raw_bytes: usize,
     pub encoded_bytes: usize,
     pub ratio: f64,
 }
 
 impl Compiled {
+    /// Warnings of the quantizer (e.g. synthetic calibration).
+    pub fn warnings(&self) -> Vec<&str> {
+        let fp8 = self.fp8.iter().flat_map(|r| &r.warnings);
+        self.quantization
+            .warnings
+            .iter()
+            .chain(fp8)
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Total raw and encoded weight bytes.
     pub fn weight_totals(&self) -> (usize, usize) {
         let raw = self.weights.iter().map(|w| w.raw_bytes).sum();
@@ -85,6 +122,7 @@ impl Compiled {
         let (raw, enc) = self.weight_totals();
         CompileSummary {
             target: &self.estimate.target,
+            precision: self.precision,
             binary_bytes: self.binary.len(),
             weight_raw_bytes: raw,
             weight_encoded_bytes: enc,
@@ -103,6 +141,7 @@ impl Compiled {
                 .iter()
                 .map(|w| WeightBlockSummary {
                     layer: &w.layer,
+                    weight_type: w.weight_type,
                     raw_bytes: w.raw_bytes,
                     encoded_bytes: w.encoded_bytes,
                     ratio: w.encoded_bytes as f64 / w.raw_bytes.max(1) as f64,
@@ -113,11 +152,17 @@ impl Compiled {
 }
 
 /// Compiles a graph for the NPU: the optimization pipeline (its e-graph optimizer
-/// extracting by the target's performance model), int8 post-training
+/// extracting by the target's performance model), int8 or FP8 (E4M3) post-training
 /// quantization of float models, lowering, weight compression, serialization and the
-/// performance estimate.
+/// performance estimate. FP8 precision needs a float model: an int8 model is an error.
 pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
     let start = Instant::now();
+    if opts.precision == Precision::Fp8 && is_quantized(&g) {
+        return Err(Error::new(
+            "--precision fp8 needs a float model, but this model is already int8-quantized \
+             (compile it with --precision int8)",
+        ));
+    }
     let cost = Arc::new(NpuCost::new(opts.target.clone()));
     crate::optimize_with_cost(
         &mut g,
@@ -125,7 +170,25 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
         &RunOptions::default(),
         cost,
     )?;
-    let quantization = crate::calibration::quantize(&mut g, &opts.calibration)?;
+    let (quantization, fp8) = match opts.precision {
+        Precision::Int8 => (
+            crate::calibration::quantize(&mut g, &opts.calibration)?,
+            None,
+        ),
+        Precision::Fp8 => {
+            let c = &opts.calibration;
+            let calib = crate::calibration::load_calibration(&g, &c.data)?;
+            let fp8_opts = Fp8Options {
+                format: Fp8Format::E4M3,
+                method: c.data.calibration_method,
+                percentile: c.data.percentile,
+                per_channel: !c.per_tensor_weights,
+                ..Fp8Options::default()
+            };
+            let report = quantize_fp8(&mut g, &calib, &fp8_opts)?;
+            (QuantReport::default(), Some(report))
+        }
+    };
     let (program, lowering) = lower(
         &g,
         &LowerOptions {
@@ -137,9 +200,12 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
     let encoded: Vec<u64> = weights.iter().map(|w| w.encoded_bytes as u64).collect();
     let estimate = estimate(&program, &opts.target, &encoded)?;
     Ok(Compiled {
+        graph: g,
         program,
         binary,
+        precision: opts.precision,
         quantization,
+        fp8,
         lowering,
         weights,
         estimate,

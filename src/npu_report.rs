@@ -27,7 +27,16 @@ fn short(name: &str, width: usize) -> String {
 pub fn render_table(c: &Compiled, model: &str) -> String {
     let e = &c.estimate;
     let mut s = String::new();
-    let _ = writeln!(s, "{model} -> {} ({} bytes)", e.target, c.binary.len());
+    let _ = writeln!(
+        s,
+        "{model} -> {} ({} bytes, {})",
+        e.target,
+        c.binary.len(),
+        match c.precision {
+            crate::compile::Precision::Int8 => "int8",
+            crate::compile::Precision::Fp8 => "fp8 e4m3",
+        }
+    );
     let _ = writeln!(
         s,
         "{:>3}  {:<36} {:<15} {:>11} {:>10} {:<7} {:>9} {:>10} {:>9}",

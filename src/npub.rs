@@ -1,7 +1,7 @@
 //! Loading `.npub` NPU binaries and describing them (`nnopt inspect out.npub`).
 
 use nnopt_backends::npu::binary::{self, TargetInfo};
-use nnopt_backends::npu::{Command, IoBinding, Program};
+use nnopt_backends::npu::{Command, ElementwiseKind, Fp8Encoding, Fp8Stage, IoBinding, Program};
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -37,6 +37,8 @@ pub struct Description<'a> {
     pub commands: BTreeMap<&'static str, usize>,
     pub weight_blocks: usize,
     pub weight_values: usize,
+    /// Weight blocks per weight element type (`i8`, `f8e4m3`, `f8e5m2`).
+    pub weight_types: BTreeMap<&'static str, usize>,
     pub cpu_segments: Vec<Vec<String>>,
     /// The schedule, one line per command.
     pub schedule: Vec<String>,
@@ -75,6 +77,10 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
     for c in &p.commands {
         *commands.entry(c.kind_name()).or_insert(0) += 1;
     }
+    let mut weight_types = BTreeMap::new();
+    for w in &p.weights {
+        *weight_types.entry(w.weight_type()).or_insert(0) += 1;
+    }
     Description {
         name: &p.name,
         format: format!("{}.{}", binary::FORMAT_MAJOR, binary::FORMAT_MINOR),
@@ -86,6 +92,7 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
         commands,
         weight_blocks: p.weights.len(),
         weight_values: p.weights.iter().map(|w| w.weights.len()).sum(),
+        weight_types,
         cpu_segments: p
             .commands
             .iter()
@@ -120,18 +127,49 @@ pub fn schedule(p: &Program) -> Vec<String> {
             };
             let extra = match c {
                 Command::Conv2d(x) => format!(
-                    " k{:?} s{:?} d{:?} p{:?} g{} w#{}",
-                    x.kernel, x.strides, x.dilations, x.pads, x.groups, x.weights
+                    " k{:?} s{:?} d{:?} p{:?} g{} w#{}{}",
+                    x.kernel,
+                    x.strides,
+                    x.dilations,
+                    x.pads,
+                    x.groups,
+                    x.weights,
+                    fp8_text(p, x.weights, x.fp8.as_ref())
                 ),
-                Command::FullyConnected(x) => format!(" w#{}", x.weights),
+                Command::FullyConnected(x) => {
+                    format!(" w#{}{}", x.weights, fp8_text(p, x.weights, x.fp8.as_ref()))
+                }
+                Command::Quantize(x) => {
+                    format!(" {} scale {}", x.encoding.format.name(), x.encoding.scale)
+                }
                 Command::Pool(x) => format!(
-                    " {:?} k{:?} s{:?} p{:?}",
-                    x.kind, x.kernel, x.strides, x.pads
+                    " {:?} k{:?} s{:?} p{:?}{}",
+                    x.kind,
+                    x.kernel,
+                    x.strides,
+                    x.pads,
+                    encode_text(x.encode)
                 ),
-                Command::Reduce(x) => format!(" axes{:?}", x.axes),
+                Command::Reduce(x) => match x.float {
+                    Some(k) => format!(" f32 {k:?} axes{:?}{}", x.axes, encode_text(x.encode)),
+                    None => format!(" axes{:?}", x.axes),
+                },
                 Command::Concat(x) => format!(" axis {}", x.axis),
                 Command::Cpu { segment } => format!(" segment {segment}"),
-                Command::Elementwise(_) => String::new(),
+                Command::Pad(x) => {
+                    format!(" {:?} value {}{}", x.pads, x.value, encode_text(x.encode))
+                }
+                Command::Activate(x) => format!(
+                    " {}{}",
+                    serde_json::to_string(&x.activation).unwrap_or_default(),
+                    encode_text(x.encode)
+                ),
+                Command::Elementwise(x) => match x.kind {
+                    ElementwiseKind::F32 { op, .. } => {
+                        format!(" f32 {op:?}{}", encode_text(x.encode))
+                    }
+                    _ => String::new(),
+                },
             };
             format!(
                 "{i:>3} {:<15} {} -> {}{extra}",
@@ -141,6 +179,32 @@ pub fn schedule(p: &Program) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// ` -> e4m3 scale s` for an f32 command with a fused quantize.
+fn encode_text(e: Option<Fp8Encoding>) -> String {
+    e.map(|e| format!(" -> {} scale {}", e.format.name(), e.scale))
+        .unwrap_or_default()
+}
+
+/// ` fp8(weights e4m3, input e4m3 scale s, act, out f32)` for an FP8 layer.
+fn fp8_text(p: &Program, block: usize, st: Option<&Fp8Stage>) -> String {
+    let Some(st) = st else {
+        return String::new();
+    };
+    let weights = p.weights.get(block).map_or("?", |w| w.weight_type());
+    let act = st
+        .activation
+        .map(|a| format!(", {}", serde_json::to_string(&a).unwrap_or_default()))
+        .unwrap_or_default();
+    let out = st.output.map_or("f32".to_string(), |e| {
+        format!("{} scale {}", e.format.name(), e.scale)
+    });
+    format!(
+        " fp8(weights {weights}, input {} scale {}{act}, out {out})",
+        st.input_format.name(),
+        st.input_scale
+    )
 }
 
 /// The text form of a description.
@@ -167,10 +231,17 @@ pub fn render(d: &Description<'_>) -> String {
         .map(|(k, n)| format!("{k} x{n}"))
         .collect();
     let _ = writeln!(s, "commands: {}", cmds.join(", "));
+    let types: Vec<String> = d
+        .weight_types
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect();
     let _ = writeln!(
         s,
-        "weights: {} blocks, {} int8 values",
-        d.weight_blocks, d.weight_values
+        "weights: {} blocks ({}), {} values",
+        d.weight_blocks,
+        types.join(", "),
+        d.weight_values
     );
     for (i, seg) in d.cpu_segments.iter().enumerate() {
         let _ = writeln!(s, "CPU segment {i}: {}", seg.join(", "));

@@ -23,6 +23,7 @@ const INT8_MODELS: &[&str] = &[
 fn options() -> NpuOptions {
     NpuOptions {
         target: Target::preset("npu").unwrap(),
+        precision: Default::default(),
         cpu_fallback: true,
         calibration: Default::default(),
         pipeline: None,
@@ -205,4 +206,23 @@ fn lowering_snapshot() {
     };
     let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
     insta::assert_snapshot!(nnopt::npub::schedule(&c.program).join("\n"));
+}
+
+#[test]
+fn format_1_2_binaries_still_load() {
+    // Written by nnopt before format 1.3 (FP8) from hello_world_int8.tflite.
+    let old = std::fs::read(common::repo().join("tests/data/hello_world_int8_format_1_2.npub"))
+        .expect("fixture");
+    assert_eq!(&old[4..8], &[1, 0, 2, 0], "the fixture is format 1.2");
+    let (p, target) = binary::read(&old).unwrap();
+    assert_eq!(target.fp8_macs_per_cycle, 0);
+    assert!(p.weights.iter().all(|w| w.fp8.is_none()));
+    let Some(path) = require(&shared().join("models/hello_world_int8.tflite")) else {
+        return;
+    };
+    let g = nnopt::load_model(&path).unwrap();
+    let c = compile_npu(g.clone(), &options()).unwrap();
+    assert_eq!(p, c.program);
+    let x = inputs(&g, 1);
+    assert_eq!(vnpu::run(&p, &x).unwrap(), interp::run(&g, &x).unwrap());
 }

@@ -160,6 +160,7 @@ fn assert_npu_keeps_accuracy(name: &str, model: &Path, layout: &dyn Fn(&Tensor) 
     nnopt::npy::write_npy(&calib, &Tensor::F32(stacked)).expect("write calibration");
     let opts = NpuOptions {
         target: Target::preset("npu").unwrap(),
+        precision: Default::default(),
         cpu_fallback: true,
         calibration: nnopt::calibration::CalibrationArgs {
             data: nnopt::calibration::CalibrationData {

@@ -51,11 +51,14 @@ pub enum Kind {
     Leb128,
     /// 5-byte requantization records: i32 LE multiplier, i8 shift.
     Requant,
+    /// Little-endian f32 values (FP8 scales and biases): whole or by byte plane.
+    F32,
 }
 
 /// Compresses a block of `kind` bytes with the method that gives the fewest bytes.
 pub fn compress_kind(data: &[u8], kind: Kind) -> Vec<u8> {
     let (mut best, order0) = match kind {
+        Kind::F32 => return compress_records(data, 4),
         Kind::Requant => (compress_records(data, REQUANT_RECORD), None),
         Kind::Int8 | Kind::Leb128 => compress_plain(data),
     };
@@ -71,6 +74,7 @@ pub fn compress_kind(data: &[u8], kind: Kind) -> Vec<u8> {
         Kind::Int8 => (ADAPTIVE_INT8, typed::encode_int8(data)),
         Kind::Leb128 => (ADAPTIVE_LEB128, typed::encode_leb128(data)),
         Kind::Requant => (ADAPTIVE_REQUANT, typed::encode_requant(data)),
+        Kind::F32 => return best,
     };
     if let Some(coded) = coded.filter(|c| c.len() + 1 < best.len()) {
         best = Vec::with_capacity(coded.len() + 1);

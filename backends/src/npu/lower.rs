@@ -7,6 +7,14 @@
 //! form one [`CpuSegment`]. Requantization parameters are computed here exactly as the
 //! reference interpreter computes them, so the virtual NPU only does integer arithmetic.
 //!
+//! FP8 graphs (from the `quantize-fp8` pass) lower their FP8 convolutions and fully
+//! connected layers to commands with FP8 weight blocks; a `quantize` to FP8 becomes its
+//! own command, or the output stage of the command producing its only input. In such a
+//! program f32 pooling, reductions, activations, binary arithmetic, constant padding,
+//! concatenation and reshapes run on
+//! the NPU with the interpreter's float arithmetic; other float ops (and every float op
+//! of a program without FP8 values) fall back to the CPU.
+//!
 //! NCHW graphs (ONNX) are lowered directly: activations keep their layout, spatial
 //! commands carry it, and convolution weights are transposed to OHWI at compile time, so
 //! no layout pass (and no transposes at run time) is needed.
@@ -14,12 +22,13 @@
 use super::alloc::{self, Buffer};
 use super::program::*;
 use super::report::{Fallback, LoweringReport};
+use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::interp::activation_range;
 use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, ReduceKind, Tensor,
-    TensorType, ValueRef,
+    Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PadMode, ReduceKind,
+    Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -141,8 +150,11 @@ struct Lowering<'g> {
     /// For each tensor, the tensor whose buffer it shares (itself unless an alias).
     root: Vec<TensorId>,
     weights: Vec<WeightBlock>,
-    /// Quantize/dequantize nodes folded into IO bindings.
+    /// Quantize/dequantize nodes folded into IO bindings or command outputs.
     absorbed: HashSet<NodeIndex>,
+    /// The graph has FP8 values: the NPU runs in FP8 mode, with f32 vector ops (an int8
+    /// or float program leaves float ops to the CPU).
+    fp8_program: bool,
 }
 
 /// Reason an op falls back to the CPU.
@@ -157,6 +169,12 @@ impl<'g> Lowering<'g> {
             root: Vec::new(),
             weights: Vec::new(),
             absorbed: HashSet::new(),
+            fp8_program: g.node_indices().into_iter().any(|n| {
+                g.node(n)
+                    .outputs
+                    .iter()
+                    .any(|o| Fp8Format::of(o.ty.dtype).is_some())
+            }),
         }
     }
 
@@ -277,7 +295,11 @@ impl<'g> Lowering<'g> {
         }
         let out = ValueRef::first(n);
         let out_ty = &node.outputs[0].ty;
-        if !out_ty.is_quantized() {
+        let fp8_data = ins
+            .first()
+            .is_some_and(|&x| Fp8Format::of(g.ty(x).dtype).is_some());
+        let float = is_float(out_ty.dtype) || fp8_data;
+        if (float && !self.fp8_program) || (!float && !out_ty.is_quantized()) {
             return Err("float (unquantized) tensors run on the CPU".into());
         }
         if let Some(&c) = ins.iter().find(|&&v| g.const_value(v).is_some()) {
@@ -293,18 +315,21 @@ impl<'g> Lowering<'g> {
                 return Err("constant input activation".into());
             }
         }
-        Ok(Some(match &node.op {
-            Op::Reshape { .. } | Op::Identity => {
-                let x = *ins.first().ok_or("missing input")?;
-                if g.ty(x).dtype != out_ty.dtype || g.ty(x).size_bytes() != out_ty.size_bytes() {
-                    return Err("changes the element type or size".into());
-                }
-                let tx = self.tensor(x);
-                let root = self.root[tx];
-                let t = self.tensor(out);
-                self.root[t] = root;
-                return Ok(None);
+        if let Op::Reshape { .. } | Op::Identity = node.op {
+            let x = *ins.first().ok_or("missing input")?;
+            if g.ty(x).dtype != out_ty.dtype || g.ty(x).size_bytes() != out_ty.size_bytes() {
+                return Err("changes the element type or size".into());
             }
+            let tx = self.tensor(x);
+            let root = self.root[tx];
+            let t = self.tensor(out);
+            self.root[t] = root;
+            return Ok(None);
+        }
+        if float {
+            return self.lower_float(n).map(Some);
+        }
+        Ok(Some(match &node.op {
             Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
             Op::Gemm {
                 alpha,
@@ -349,6 +374,257 @@ impl<'g> Lowering<'g> {
         }))
     }
 
+    /// Lowers an op on f32 or FP8 values: FP8 convolutions and fully connected layers,
+    /// quantization to FP8, and the f32 ops the NPU computes exactly like the
+    /// interpreter.
+    fn lower_float(&mut self, n: NodeIndex) -> std::result::Result<Command, Reason> {
+        let g = self.g;
+        let node = g.node(n);
+        let ins = g.node_inputs(n);
+        let out = ValueRef::first(n);
+        let out_ty = g.ty(out);
+        let f32_acts = || ins.iter().all(|&v| g.ty(v).dtype == DType::F32);
+        Ok(match &node.op {
+            Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+                activation,
+            } => {
+                if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+                    return Err("gemm with alpha/beta != 1 or transposed A".into());
+                }
+                Command::FullyConnected(self.fully_connected(
+                    &node.name,
+                    *trans_b,
+                    *activation,
+                    &ins,
+                    out,
+                )?)
+            }
+            Op::Quantize { to, saturate, .. } => {
+                if !saturate {
+                    return Err("non-saturating FP8 quantization".into());
+                }
+                let x = *ins.first().ok_or("missing input")?;
+                let format = Fp8Format::of(*to)
+                    .filter(|_| out_ty.dtype == *to && g.ty(x).dtype == DType::F32)
+                    .ok_or_else(|| format!("quantize from {} to {to}", g.ty(x).dtype))?;
+                Command::Quantize(Quantize {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output: self.tensor(out),
+                    encoding: Fp8Encoding {
+                        format,
+                        scale: tensor_scale(out_ty)?,
+                    },
+                })
+            }
+            Op::Pool { .. } if f32_acts() && out_ty.dtype == DType::F32 => {
+                Command::Pool(self.pool(&node.name, &node.op, &ins, out)?)
+            }
+            Op::Binary { kind, activation } if f32_acts() && out_ty.dtype == DType::F32 => {
+                let [a, b] = match ins.as_slice() {
+                    [a, b] => [*a, *b],
+                    _ => return Err("binary op needs two inputs".into()),
+                };
+                let (output, encode) = self.float_output(out);
+                Command::Elementwise(Elementwise {
+                    name: node.name.clone(),
+                    a: self.tensor(a),
+                    b: self.tensor(b),
+                    output,
+                    encode,
+                    kind: ElementwiseKind::F32 {
+                        op: *kind,
+                        activation: *activation,
+                    },
+                    a_zero_point: 0,
+                    b_zero_point: 0,
+                    output_zero_point: 0,
+                    act_min: 0,
+                    act_max: 0,
+                })
+            }
+            Op::Pad {
+                pads,
+                mode: PadMode::Constant,
+                value,
+            } if f32_acts() && out_ty.dtype == DType::F32 => {
+                let x = *ins.first().ok_or("missing input")?;
+                if pads.len() != g.ty(x).shape.len() {
+                    return Err("pads do not match the input rank".into());
+                }
+                let (output, encode) = self.float_output(out);
+                Command::Pad(Pad {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output,
+                    pads: pads.clone(),
+                    value: *value,
+                    encode,
+                })
+            }
+            Op::Activation { act } if f32_acts() && out_ty.dtype == DType::F32 => {
+                let x = *ins.first().ok_or("missing input")?;
+                let (output, encode) = self.float_output(out);
+                Command::Activate(Activate {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output,
+                    activation: *act,
+                    encode,
+                })
+            }
+            Op::Reduce { kind, axes, .. } if f32_acts() && out_ty.dtype == DType::F32 => {
+                let x = *ins.first().ok_or("missing input")?;
+                if axes.iter().any(|&a| a >= g.ty(x).shape.len()) {
+                    return Err("reduction axis out of range".into());
+                }
+                let mut axes = axes.clone();
+                axes.sort_unstable();
+                axes.dedup();
+                let (output, encode) = self.float_output(out);
+                Command::Reduce(Reduce {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output,
+                    encode,
+                    axes,
+                    input_zero_point: 0,
+                    output_zero_point: 0,
+                    requant: Requant {
+                        multiplier: 0,
+                        shift: 0,
+                    },
+                    act_min: 0,
+                    act_max: 0,
+                    float: Some(*kind),
+                })
+            }
+            Op::Concat { axis } => {
+                for &x in &ins {
+                    if g.ty(x).dtype != out_ty.dtype || g.ty(x).quant != out_ty.quant {
+                        return Err("inputs need conversion".into());
+                    }
+                }
+                Command::Concat(Concat {
+                    name: node.name.clone(),
+                    inputs: ins.iter().map(|&x| self.tensor(x)).collect(),
+                    output: self.tensor(out),
+                    axis: *axis,
+                })
+            }
+            other => {
+                return Err(format!(
+                    "the NPU has no {} kernel for {} data",
+                    other.detailed_name(),
+                    out_ty.dtype
+                ))
+            }
+        })
+    }
+
+    /// The FP8 output encoding of an FP8 layer's f32 result `out` when its only use is a
+    /// per-tensor `quantize` to FP8, which is then absorbed: (its output, the encoding).
+    fn fused_quantize(&mut self, out: ValueRef) -> Option<(ValueRef, Fp8Encoding)> {
+        let g = self.g;
+        if g.outputs().contains(&out) {
+            return None;
+        }
+        let consumers = g.consumers(out);
+        let &[(q, 0)] = consumers.as_slice() else {
+            return None;
+        };
+        let qt = &g.node(q).outputs[0].ty;
+        let Op::Quantize {
+            to, saturate: true, ..
+        } = g.node(q).op
+        else {
+            return None;
+        };
+        let format = Fp8Format::of(to).filter(|_| qt.dtype == to)?;
+        let scale = tensor_scale(qt).ok()?;
+        self.absorbed.insert(q);
+        Some((ValueRef::first(q), Fp8Encoding { format, scale }))
+    }
+
+    /// The arena tensor an f32 command writes `out` to, with the FP8 encoding of a fused
+    /// `quantize` (see [`Self::fused_quantize`]).
+    fn float_output(&mut self, out: ValueRef) -> (TensorId, Option<Fp8Encoding>) {
+        match self.fused_quantize(out) {
+            Some((q, enc)) => (self.tensor(q), Some(enc)),
+            None => (self.tensor(out), None),
+        }
+    }
+
+    /// The weight block and output stage of an FP8 layer (FP8 data `xt`, FP8 weights
+    /// `wt` whose codes are `weights`, `n` output channels), and its output value: `out`,
+    /// or the FP8 quantization of `out` fused into the stage.
+    #[allow(clippy::too_many_arguments)]
+    fn fp8_layer(
+        &mut self,
+        xt: &TensorType,
+        wt: &TensorType,
+        weights: Vec<i8>,
+        bias: Option<&ValueRef>,
+        n: usize,
+        activation: Option<Activation>,
+        out: ValueRef,
+    ) -> std::result::Result<(usize, Fp8Stage, ValueRef), Reason> {
+        let g = self.g;
+        let input_format = Fp8Format::of(xt.dtype).ok_or("data is not FP8")?;
+        let format = Fp8Format::of(wt.dtype).ok_or("FP8 data needs FP8 weights")?;
+        let scales = type_scales(wt, n, "weights")?;
+        let input_scale = type_scales(xt, 1, "input")?[0];
+        let bias = match bias {
+            None => vec![0.0; n],
+            Some(&b) => match g.const_value(b) {
+                Some(Tensor::F32(a)) if a.len() == n => a.iter().copied().collect(),
+                _ => {
+                    return Err(format!(
+                        "FP8 layers need an f32 constant bias of {n} values"
+                    ))
+                }
+            },
+        };
+        let ot = g.ty(out);
+        let (output, value) = match Fp8Format::of(ot.dtype) {
+            Some(format) => (
+                Some(Fp8Encoding {
+                    format,
+                    scale: type_scales(ot, 1, "output")?[0],
+                }),
+                out,
+            ),
+            None if ot.dtype == DType::F32 => match self.fused_quantize(out) {
+                Some((q, enc)) => (Some(enc), q),
+                None => (None, out),
+            },
+            None => return Err(format!("FP8 layer with {} output", ot.dtype)),
+        };
+        self.weights.push(WeightBlock {
+            weights,
+            weight_zero_points: vec![],
+            bias: vec![],
+            requant: vec![],
+            fp8: Some(Fp8Weights {
+                format,
+                scales,
+                bias,
+            }),
+        });
+        let stage = Fp8Stage {
+            input_format,
+            input_scale,
+            activation,
+            output,
+        };
+        Ok((self.weights.len() - 1, stage, value))
+    }
+
     fn conv(
         &mut self,
         name: &str,
@@ -365,8 +641,12 @@ impl<'g> Lowering<'g> {
         if xt.shape.len() != 4 || ot.shape.len() != 4 {
             return Err("conv on non-4-D tensors".into());
         }
-        let (in_scale, in_zp) = act_quant(xt)?;
-        let (out_scale, out_zp) = act_quant(ot)?;
+        let fp8 = Fp8Format::of(xt.dtype).is_some();
+        let ((in_scale, in_zp), (out_scale, out_zp)) = if fp8 {
+            ((1.0, 0), (1.0, 0))
+        } else {
+            (act_quant(xt)?, act_quant(ot)?)
+        };
         let wv = g.const_value(w).ok_or("weights are not constant")?;
         let wt = g.ty(w);
         let ws = wv.shape();
@@ -404,21 +684,28 @@ impl<'g> Lowering<'g> {
                 t
             }
         };
-        let block = self.weight_block(
-            wt,
-            weights,
-            raw.shift,
-            ins.get(2),
-            cout,
-            in_scale,
-            out_scale,
-        )?;
-        let (act_min, act_max) = act_range(c.activation, ot)?;
-        let stage = OutputStage {
-            input_zero_point: in_zp,
-            output_zero_point: out_zp,
-            act_min,
-            act_max,
+        let (block, stage, fp8, out) = if fp8 {
+            let (b, st, v) =
+                self.fp8_layer(xt, wt, weights, ins.get(2), cout, c.activation, out)?;
+            (b, OutputStage::default(), Some(st), v)
+        } else {
+            let block = self.weight_block(
+                wt,
+                weights,
+                raw.shift,
+                ins.get(2),
+                cout,
+                in_scale,
+                out_scale,
+            )?;
+            let (act_min, act_max) = act_range(c.activation, ot)?;
+            let stage = OutputStage {
+                input_zero_point: in_zp,
+                output_zero_point: out_zp,
+                act_min,
+                act_max,
+            };
+            (block, stage, None, out)
         };
         Ok(Conv2d {
             name: name.to_string(),
@@ -432,6 +719,7 @@ impl<'g> Lowering<'g> {
             pads: c.pads,
             groups,
             stage,
+            fp8,
         })
     }
 
@@ -451,8 +739,12 @@ impl<'g> Lowering<'g> {
         if xt.shape.len() != 2 {
             return Err("fully connected input is not 2-D".into());
         }
-        let (in_scale, in_zp) = act_quant(xt)?;
-        let (out_scale, out_zp) = act_quant(ot)?;
+        let fp8 = Fp8Format::of(xt.dtype).is_some();
+        let ((in_scale, in_zp), (out_scale, out_zp)) = if fp8 {
+            ((1.0, 0), (1.0, 0))
+        } else {
+            (act_quant(xt)?, act_quant(ot)?)
+        };
         let wv = g.const_value(w).ok_or("weights are not constant")?;
         let wt = g.ty(w);
         let ws = wv.shape();
@@ -479,27 +771,35 @@ impl<'g> Lowering<'g> {
             }
             t
         };
-        let block = self.weight_block(
-            wt,
-            weights,
-            raw.shift,
-            ins.get(2),
-            nout,
-            in_scale,
-            out_scale,
-        )?;
-        let (act_min, act_max) = act_range(act, ot)?;
+        let (block, stage, fp8, out) = if fp8 {
+            let (b, st, v) = self.fp8_layer(xt, wt, weights, ins.get(2), nout, act, out)?;
+            (b, OutputStage::default(), Some(st), v)
+        } else {
+            let block = self.weight_block(
+                wt,
+                weights,
+                raw.shift,
+                ins.get(2),
+                nout,
+                in_scale,
+                out_scale,
+            )?;
+            let (act_min, act_max) = act_range(act, ot)?;
+            let stage = OutputStage {
+                input_zero_point: in_zp,
+                output_zero_point: out_zp,
+                act_min,
+                act_max,
+            };
+            (block, stage, None, out)
+        };
         Ok(FullyConnected {
             name: name.to_string(),
             input: self.tensor(x),
             output: self.tensor(out),
             weights: block,
-            stage: OutputStage {
-                input_zero_point: in_zp,
-                output_zero_point: out_zp,
-                act_min,
-                act_max,
-            },
+            stage,
+            fp8,
         })
     }
 
@@ -516,6 +816,9 @@ impl<'g> Lowering<'g> {
         in_scale: f32,
         out_scale: f32,
     ) -> std::result::Result<usize, Reason> {
+        if Fp8Format::of(wt.dtype).is_some() {
+            return Err("FP8 weights with integer data".into());
+        }
         let wq = wt.quant.as_ref().ok_or("weights are not quantized")?;
         if wq.scale.len() != 1 && wq.scale.len() != n {
             return Err(format!(
@@ -556,6 +859,7 @@ impl<'g> Lowering<'g> {
             weight_zero_points: params.iter().map(|p| p.1 as i32 - zp_shift).collect(),
             bias,
             requant,
+            fp8: None,
         });
         Ok(self.weights.len() - 1)
     }
@@ -614,6 +918,7 @@ impl<'g> Lowering<'g> {
             output_zero_point: zo,
             act_min,
             act_max,
+            encode: None,
         })
     }
 
@@ -650,14 +955,26 @@ impl<'g> Lowering<'g> {
         if *kind == nnopt_compiler::ir::PoolKind::Avg && *count_include_pad {
             return Err("average pooling that counts padding".into());
         }
-        if act_quant(xt)? != act_quant(ot)? || xt.dtype != ot.dtype {
-            return Err("pooling with requantization".into());
-        }
-        let (act_min, act_max) = act_range(*activation, ot)?;
+        let float = xt.dtype == DType::F32 && ot.dtype == DType::F32;
+        let (act_min, act_max, activation) = if float {
+            (0, 0, *activation)
+        } else {
+            if act_quant(xt)? != act_quant(ot)? || xt.dtype != ot.dtype {
+                return Err("pooling with requantization".into());
+            }
+            let (lo, hi) = act_range(*activation, ot)?;
+            (lo, hi, None)
+        };
+        // f32 pooling absorbs a quantize of its result (after every check above).
+        let (output, encode) = if float {
+            self.float_output(out)
+        } else {
+            (self.tensor(out), None)
+        };
         Ok(Pool {
             name: name.to_string(),
             input: self.tensor(x),
-            output: self.tensor(out),
+            output,
             kind: match kind {
                 nnopt_compiler::ir::PoolKind::Max => PoolKind::Max,
                 nnopt_compiler::ir::PoolKind::Avg => PoolKind::Avg,
@@ -668,6 +985,8 @@ impl<'g> Lowering<'g> {
             pads: [pads[0], pads[1], pads[2], pads[3]],
             act_min,
             act_max,
+            activation,
+            encode,
         })
     }
 
@@ -714,6 +1033,8 @@ impl<'g> Lowering<'g> {
             },
             act_min,
             act_max,
+            float: None,
+            encode: None,
         })
     }
 
@@ -804,7 +1125,36 @@ fn weight_values(w: &Tensor, wt: &TensorType) -> std::result::Result<RawWeights,
             values: a.iter().map(|&v| (v as i32 - 128) as i8).collect(),
             shift: 128,
         }),
+        // FP8 codes, kept bit for bit.
+        Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => Ok(RawWeights {
+            values: a.iter().map(|&v| v as i8).collect(),
+            shift: 0,
+        }),
         _ => Err(format!("{} weights ({wt})", w.dtype())),
+    }
+}
+
+/// Whether values of `d` are f32 or FP8 (lowered by [`Lowering::lower_float`]).
+fn is_float(d: DType) -> bool {
+    d == DType::F32 || Fp8Format::of(d).is_some()
+}
+
+/// The scales of a float-quantized type, as the interpreter's FP8 kernels read them: one
+/// per tensor (1 without parameters) repeated `n` times, or `n`.
+fn type_scales(ty: &TensorType, n: usize, what: &str) -> std::result::Result<Vec<f32>, Reason> {
+    let s = ty.quant.as_ref().map_or(vec![1.0], |q| q.scale.clone());
+    match s.len() {
+        1 => Ok(vec![s[0]; n]),
+        k if k == n => Ok(s),
+        k => Err(format!("{what} has {k} scales, expected 1 or {n}")),
+    }
+}
+
+/// The per-tensor scale of an FP8 `quantize` output.
+fn tensor_scale(ty: &TensorType) -> std::result::Result<f32, Reason> {
+    match &ty.quant {
+        Some(q) if q.scale.len() == 1 => Ok(q.scale[0]),
+        _ => Err("FP8 quantization needs one per-tensor scale".into()),
     }
 }
 

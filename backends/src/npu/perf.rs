@@ -1,6 +1,7 @@
 //! The performance model: per command cycles, memory traffic and energy on a [`Target`].
 //!
-//! Each command is a roofline: its compute cycles (MACs over the target's MAC rate, or
+//! Each command is a roofline: its compute cycles (MACs over the target's int8 or FP8 MAC
+//! rate, as the layer's weights are int8 or FP8, or
 //! output elements over its elementwise rate) overlap with its memory cycles (weights
 //! streamed from off-chip memory, activations read and written in SRAM, or off-chip when
 //! the arena does not fit in SRAM); the larger one is the command's cycle count and
@@ -66,6 +67,8 @@ pub struct Estimate {
 pub enum Work {
     /// Multiply-accumulates at the int8 MAC rate (convolutions, fully connected).
     Macs(u64),
+    /// Multiply-accumulates at the FP8 MAC rate (FP8 convolutions, fully connected).
+    Fp8Macs(u64),
     /// Values read at the elementwise rate (pooling, reductions).
     Taps(u64),
     /// Output elements at the elementwise rate.
@@ -80,6 +83,7 @@ pub enum Work {
 pub fn roofline(target: &Target, work: Work, offchip_bytes: u64, sram_bytes: u64) -> (u64, Bound) {
     let compute = match work {
         Work::Macs(m) => m.div_ceil(target.int8_macs_per_cycle),
+        Work::Fp8Macs(m) => m.div_ceil(target.fp8_macs_per_cycle),
         Work::Taps(n) | Work::Elements(n) => n.div_ceil(target.elementwise_per_cycle),
         Work::Copy => 0,
     };
@@ -128,6 +132,9 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
                 (x.name.clone(), inputs, None)
             }
             Command::Concat(x) => (x.name.clone(), 0, None),
+            Command::Quantize(x) => (x.name.clone(), 0, None),
+            Command::Activate(x) => (x.name.clone(), 0, None),
+            Command::Pad(x) => (x.name.clone(), 0, None),
             Command::Cpu { segment } => {
                 let s = p.cpu_segments.get(*segment).ok_or_else(|| {
                     nnopt_compiler::Error::new(format!("CPU segment #{segment} does not exist"))
@@ -137,10 +144,12 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
             }
         };
         // MACs of a weighted command: each output element takes one weight per input tap.
-        let macs = match weight_block.and_then(|w| p.weights.get(w)) {
-            Some(w) => out_elems * (w.weights.len() / w.requant.len().max(1)) as u64,
+        let block = weight_block.and_then(|w| p.weights.get(w));
+        let macs = match block {
+            Some(w) => out_elems * (w.weights.len() / w.channels().max(1)) as u64,
             None => macs,
         };
+        let fp8 = block.is_some_and(|w| w.fp8.is_some());
         let weight_bytes = weight_block
             .and_then(|w| weight_bytes.get(w))
             .copied()
@@ -160,8 +169,9 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
             continue;
         }
         let work = match c {
+            Command::Conv2d(_) | Command::FullyConnected(_) if fp8 => Work::Fp8Macs(macs),
             Command::Conv2d(_) | Command::FullyConnected(_) => Work::Macs(macs),
-            Command::Concat(_) => Work::Copy,
+            Command::Concat(_) | Command::Pad(_) => Work::Copy,
             // Pooling and reductions read every input tap; elementwise ops one value per
             // output.
             Command::Pool(_) | Command::Reduce(_) => Work::Taps(macs),
@@ -171,7 +181,12 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
         let dma_bytes = weight_bytes + spilled;
         let sram_traffic = activation_bytes - spilled;
         let (cycles, bound) = roofline(target, work, dma_bytes, sram_traffic);
-        let pj = macs as f64 * e.pj_per_int8_mac
+        let pj_per_mac = if fp8 {
+            e.pj_per_fp8_mac
+        } else {
+            e.pj_per_int8_mac
+        };
+        let pj = macs as f64 * pj_per_mac
             + sram_traffic as f64 * e.pj_per_sram_byte
             + dma_bytes as f64 * e.pj_per_offchip_byte;
         commands.push(CommandCost {

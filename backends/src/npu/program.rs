@@ -8,12 +8,22 @@
 //! float scale. Ops the NPU cannot run are kept as IR subgraphs ([`CpuSegment`]) that
 //! the runtime executes with the reference interpreter.
 //!
+//! FP8 programs (`--precision fp8`) keep f32 activations between layers: a
+//! [`Command::Quantize`] (or the output stage of the producing command) encodes the data
+//! input of each FP8 convolution or fully connected layer, whose weight block holds FP8
+//! codes with f32 scales and biases ([`Fp8Weights`]) and whose [`Fp8Stage`] scales the
+//! exact FP8 dot product back to f32. f32 pooling, add/sub/mul and data moves run on the
+//! NPU with the reference interpreter's float arithmetic.
+//!
 //! Layout: 4-D activations keep the source model's layout (NHWC for TFLite, NCHW for
 //! ONNX), named by each spatial command; weights are always stored OHWI. Memory aliases
 //! (reshape, squeeze, identity) cost nothing: their output tensor shares the input's
 //! arena bytes, so they produce no command.
 
-use nnopt_compiler::ir::{DType, Layout, QuantParams, QuantizeRounding};
+use nnopt_compiler::fp8::Fp8Format;
+use nnopt_compiler::ir::{
+    Activation, BinaryKind, DType, Layout, QuantParams, QuantizeRounding, ReduceKind,
+};
 use serde::{Deserialize, Serialize};
 
 /// Index of a tensor in [`Program::tensors`].
@@ -117,10 +127,65 @@ pub struct WeightBlock {
     pub bias: Vec<i32>,
     /// Output requantization per output channel.
     pub requant: Vec<Requant>,
+    /// FP8 blocks: `weights` holds FP8 codes (their bit patterns) and the integer parts
+    /// above are empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<Fp8Weights>,
+}
+
+impl WeightBlock {
+    /// Number of output channels.
+    pub fn channels(&self) -> usize {
+        self.fp8
+            .as_ref()
+            .map_or(self.requant.len(), |f| f.scales.len())
+    }
+
+    /// The weight element type's name (`i8`, `f8e4m3`, `f8e5m2`).
+    pub fn weight_type(&self) -> &'static str {
+        match self.fp8.as_ref().map(|f| f.format) {
+            None => "i8",
+            Some(Fp8Format::E4M3) => "f8e4m3",
+            Some(Fp8Format::E5M2) => "f8e5m2",
+        }
+    }
+}
+
+/// The FP8 part of a weight block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fp8Weights {
+    /// Format of the weight codes.
+    pub format: Fp8Format,
+    /// Weight scale per output channel.
+    pub scales: Vec<f32>,
+    /// f32 bias per output channel (zeros when the op has none).
+    pub bias: Vec<f32>,
+}
+
+/// Output stage of an FP8 convolution or fully connected layer: with `dot` the exact sum
+/// of the FP8 products rounded once to f32, `y = dot * (input_scale * scale[c]) + bias[c]`
+/// in f32, then the activation; stored as f32, or as FP8 `encode(y / s)` (round to
+/// nearest even, saturating) when `output` is set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fp8Stage {
+    /// Format of the input codes.
+    pub input_format: Fp8Format,
+    /// Per-tensor scale of the input.
+    pub input_scale: f32,
+    pub activation: Option<Activation>,
+    /// FP8 output (a fused quantize); f32 when `None`.
+    pub output: Option<Fp8Encoding>,
+}
+
+/// An FP8 encoding of f32 values: `encode(x / scale)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fp8Encoding {
+    pub format: Fp8Format,
+    pub scale: f32,
 }
 
 /// Requantization of a convolution or fully connected result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputStage {
     /// Zero point subtracted from the input (`input_offset = -zp` in TFLite).
     pub input_zero_point: i32,
@@ -149,7 +214,11 @@ pub struct Conv2d {
     /// `[top, left, bottom, right]`.
     pub pads: [usize; 4],
     pub groups: usize,
+    /// Integer output stage (unused by FP8 commands).
     pub stage: OutputStage,
+    /// FP8 data and weights: the FP8 output stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<Fp8Stage>,
 }
 
 /// Fully connected layer: input `[batch, in]` (any shape flattened to it), weights
@@ -160,11 +229,15 @@ pub struct FullyConnected {
     pub input: TensorId,
     pub output: TensorId,
     pub weights: usize,
+    /// Integer output stage (unused by FP8 commands).
     pub stage: OutputStage,
+    /// FP8 data and weights: the FP8 output stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<Fp8Stage>,
 }
 
 /// Kind of an elementwise command with its precomputed parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ElementwiseKind {
     /// TFLite int8 add/sub: both inputs shifted left by `left_shift`, rescaled by their
@@ -178,6 +251,11 @@ pub enum ElementwiseKind {
     },
     /// TFLite int8 mul: the product of the centered inputs rescaled to the output.
     Mul { output: Requant },
+    /// f32 add, sub or mul, then `activation` (zero points and clamps unused).
+    F32 {
+        op: BinaryKind,
+        activation: Option<Activation>,
+    },
 }
 
 /// Binary elementwise op with numpy broadcasting of `a` and `b` to the output shape.
@@ -193,6 +271,9 @@ pub struct Elementwise {
     pub output_zero_point: i32,
     pub act_min: i32,
     pub act_max: i32,
+    /// f32 commands: FP8 output (a fused quantize); f32 when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
 }
 
 /// Pooling kinds of the NPU.
@@ -204,7 +285,8 @@ pub enum PoolKind {
     Avg,
 }
 
-/// 2-D max or average pooling with equal input and output quantization.
+/// 2-D max or average pooling with equal input and output quantization, or on f32 data
+/// (then `activation` applies and the integer clamp is unused).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pool {
     pub name: String,
@@ -218,6 +300,12 @@ pub struct Pool {
     pub pads: [usize; 4],
     pub act_min: i32,
     pub act_max: i32,
+    /// Fused activation of f32 pooling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Activation>,
+    /// f32 pooling: FP8 output (a fused quantize); f32 when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
 }
 
 /// Mean or sum over `axes` (e.g. global average pooling): the int32 sum of each output's
@@ -235,6 +323,13 @@ pub struct Reduce {
     pub requant: Requant,
     pub act_min: i32,
     pub act_max: i32,
+    /// An f32 reduction of this kind, with the interpreter's arithmetic (the integer
+    /// parameters are unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub float: Option<ReduceKind>,
+    /// f32 reduction: FP8 output (a fused quantize); f32 when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
 }
 
 /// Concatenation along `axis` of inputs that share the output's quantization: a copy of
@@ -247,6 +342,40 @@ pub struct Concat {
     pub axis: usize,
 }
 
+/// f32 to FP8 conversion (the IR's `quantize` to an FP8 type): `encode(x / scale)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quantize {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub encoding: Fp8Encoding,
+}
+
+/// A standalone activation on f32 data (FP8 programs): `activation.apply(x)` per element,
+/// stored as f32 or as the FP8 codes of a fused quantize.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Activate {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub activation: Activation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
+}
+
+/// Constant padding of f32 data (FP8 programs): `pads[i] = (before, after)` elements of
+/// `value` around axis `i`, stored as f32 or as the FP8 codes of a fused quantize.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pad {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub pads: Vec<(usize, usize)>,
+    pub value: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Fp8Encoding>,
+}
+
 /// One step of the schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -257,6 +386,9 @@ pub enum Command {
     Pool(Pool),
     Reduce(Reduce),
     Concat(Concat),
+    Quantize(Quantize),
+    Activate(Activate),
+    Pad(Pad),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
         segment: usize,
@@ -288,6 +420,9 @@ impl Command {
             Command::Pool(c) => vec![c.input],
             Command::Reduce(c) => vec![c.input],
             Command::Concat(c) => c.inputs.clone(),
+            Command::Quantize(c) => vec![c.input],
+            Command::Activate(c) => vec![c.input],
+            Command::Pad(c) => vec![c.input],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -304,6 +439,9 @@ impl Command {
             Command::Pool(c) => vec![c.output],
             Command::Reduce(c) => vec![c.output],
             Command::Concat(c) => vec![c.output],
+            Command::Quantize(c) => vec![c.output],
+            Command::Activate(c) => vec![c.output],
+            Command::Pad(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -320,6 +458,9 @@ impl Command {
             Command::Pool(_) => "pool",
             Command::Reduce(_) => "reduce",
             Command::Concat(_) => "concat",
+            Command::Quantize(_) => "quantize",
+            Command::Activate(_) => "activation",
+            Command::Pad(_) => "pad",
             Command::Cpu { .. } => "cpu",
         }
     }

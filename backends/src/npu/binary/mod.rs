@@ -32,7 +32,7 @@ pub const MAGIC: &[u8; 4] = b"NPUB";
 /// Format major version: a loader rejects files of another major version.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version (backward-compatible additions).
-pub const FORMAT_MINOR: u16 = 2;
+pub const FORMAT_MINOR: u16 = 3;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 20;
 
@@ -41,6 +41,8 @@ pub const HEADER_LEN: usize = 20;
 pub struct TargetInfo {
     pub name: String,
     pub int8_macs_per_cycle: u64,
+    /// FP8 MACs per cycle (0 in binaries older than format 1.3).
+    pub fp8_macs_per_cycle: u64,
     pub sram_bytes: u64,
 }
 

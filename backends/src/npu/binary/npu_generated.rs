@@ -306,15 +306,136 @@ impl<'a> ::flatbuffers::Verifiable for IoConversion {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for IoConversion {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_ELEMENTWISE_OP: u8 = 0;
+pub const ENUM_MIN_ACTIVATION_KIND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ELEMENTWISE_OP: u8 = 2;
+pub const ENUM_MAX_ACTIVATION_KIND: u8 = 9;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ELEMENTWISE_OP: [ElementwiseOp; 3] = [
+pub const ENUM_VALUES_ACTIVATION_KIND: [ActivationKind; 10] = [
+  ActivationKind::None,
+  ActivationKind::Relu,
+  ActivationKind::Relu6,
+  ActivationKind::ReluN1To1,
+  ActivationKind::Clip,
+  ActivationKind::LeakyRelu,
+  ActivationKind::Sigmoid,
+  ActivationKind::Tanh,
+  ActivationKind::HardSigmoid,
+  ActivationKind::HardSwish,
+];
+
+/// A fused activation on f32 values (the IR's `Activation`): `a` and `b` are Clip's
+/// min and max, LeakyRelu's alpha, HardSigmoid's alpha and beta.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct ActivationKind(pub u8);
+#[allow(non_upper_case_globals)]
+impl ActivationKind {
+  pub const None: Self = Self(0);
+  pub const Relu: Self = Self(1);
+  pub const Relu6: Self = Self(2);
+  pub const ReluN1To1: Self = Self(3);
+  pub const Clip: Self = Self(4);
+  pub const LeakyRelu: Self = Self(5);
+  pub const Sigmoid: Self = Self(6);
+  pub const Tanh: Self = Self(7);
+  pub const HardSigmoid: Self = Self(8);
+  pub const HardSwish: Self = Self(9);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 9;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::None,
+    Self::Relu,
+    Self::Relu6,
+    Self::ReluN1To1,
+    Self::Clip,
+    Self::LeakyRelu,
+    Self::Sigmoid,
+    Self::Tanh,
+    Self::HardSigmoid,
+    Self::HardSwish,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::None => Some("None"),
+      Self::Relu => Some("Relu"),
+      Self::Relu6 => Some("Relu6"),
+      Self::ReluN1To1 => Some("ReluN1To1"),
+      Self::Clip => Some("Clip"),
+      Self::LeakyRelu => Some("LeakyRelu"),
+      Self::Sigmoid => Some("Sigmoid"),
+      Self::Tanh => Some("Tanh"),
+      Self::HardSigmoid => Some("HardSigmoid"),
+      Self::HardSwish => Some("HardSwish"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for ActivationKind {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for ActivationKind {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for ActivationKind {
+    type Output = ActivationKind;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for ActivationKind {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for ActivationKind {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for ActivationKind {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_ELEMENTWISE_OP: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_ELEMENTWISE_OP: u8 = 5;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_ELEMENTWISE_OP: [ElementwiseOp; 6] = [
   ElementwiseOp::Add,
   ElementwiseOp::Sub,
   ElementwiseOp::Mul,
+  ElementwiseOp::Div,
+  ElementwiseOp::Max,
+  ElementwiseOp::Min,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -325,13 +446,19 @@ impl ElementwiseOp {
   pub const Add: Self = Self(0);
   pub const Sub: Self = Self(1);
   pub const Mul: Self = Self(2);
+  pub const Div: Self = Self(3);
+  pub const Max: Self = Self(4);
+  pub const Min: Self = Self(5);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 2;
+  pub const ENUM_MAX: u8 = 5;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Add,
     Self::Sub,
     Self::Mul,
+    Self::Div,
+    Self::Max,
+    Self::Min,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -339,6 +466,9 @@ impl ElementwiseOp {
       Self::Add => Some("Add"),
       Self::Sub => Some("Sub"),
       Self::Mul => Some("Mul"),
+      Self::Div => Some("Div"),
+      Self::Max => Some("Max"),
+      Self::Min => Some("Min"),
       _ => None,
     }
   }
@@ -478,12 +608,109 @@ impl<'a> ::flatbuffers::Verifiable for PoolKind {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for PoolKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_COMMAND: u8 = 0;
+pub const ENUM_MIN_FLOAT_REDUCE: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 7;
+pub const ENUM_MAX_FLOAT_REDUCE: u8 = 4;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 8] = [
+pub const ENUM_VALUES_FLOAT_REDUCE: [FloatReduce; 5] = [
+  FloatReduce::None,
+  FloatReduce::Mean,
+  FloatReduce::Sum,
+  FloatReduce::Max,
+  FloatReduce::Min,
+];
+
+/// An f32 reduction (since 1.3; None: the integer reduction).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct FloatReduce(pub u8);
+#[allow(non_upper_case_globals)]
+impl FloatReduce {
+  pub const None: Self = Self(0);
+  pub const Mean: Self = Self(1);
+  pub const Sum: Self = Self(2);
+  pub const Max: Self = Self(3);
+  pub const Min: Self = Self(4);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 4;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::None,
+    Self::Mean,
+    Self::Sum,
+    Self::Max,
+    Self::Min,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::None => Some("None"),
+      Self::Mean => Some("Mean"),
+      Self::Sum => Some("Sum"),
+      Self::Max => Some("Max"),
+      Self::Min => Some("Min"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for FloatReduce {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for FloatReduce {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for FloatReduce {
+    type Output = FloatReduce;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for FloatReduce {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for FloatReduce {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for FloatReduce {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_COMMAND: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_COMMAND: u8 = 10;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_COMMAND: [Command; 11] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -492,6 +719,9 @@ pub const ENUM_VALUES_COMMAND: [Command; 8] = [
   Command::Concat,
   Command::Cpu,
   Command::Reduce,
+  Command::Quantize,
+  Command::Activate,
+  Command::Pad,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -507,9 +737,12 @@ impl Command {
   pub const Concat: Self = Self(5);
   pub const Cpu: Self = Self(6);
   pub const Reduce: Self = Self(7);
+  pub const Quantize: Self = Self(8);
+  pub const Activate: Self = Self(9);
+  pub const Pad: Self = Self(10);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 7;
+  pub const ENUM_MAX: u8 = 10;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -519,6 +752,9 @@ impl Command {
     Self::Concat,
     Self::Cpu,
     Self::Reduce,
+    Self::Quantize,
+    Self::Activate,
+    Self::Pad,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -531,6 +767,9 @@ impl Command {
       Self::Concat => Some("Concat"),
       Self::Cpu => Some("Cpu"),
       Self::Reduce => Some("Reduce"),
+      Self::Quantize => Some("Quantize"),
+      Self::Activate => Some("Activate"),
+      Self::Pad => Some("Pad"),
       _ => None,
     }
   }
@@ -1383,6 +1622,420 @@ impl ::core::fmt::Debug for IoBinding<'_> {
       ds.finish()
   }
 }
+pub enum ActivationOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct Activation<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Activation<'a> {
+  type Inner = Activation<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Activation<'a> {
+  pub const VT_KIND: ::flatbuffers::VOffsetT = 4;
+  pub const VT_A: ::flatbuffers::VOffsetT = 6;
+  pub const VT_B: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Activation { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ActivationArgs
+  ) -> ::flatbuffers::WIPOffset<Activation<'bldr>> {
+    let mut builder = ActivationBuilder::new(_fbb);
+    builder.add_b(args.b);
+    builder.add_a(args.a);
+    builder.add_kind(args.kind);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn kind(&self) -> ActivationKind {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<ActivationKind>(Activation::VT_KIND, Some(ActivationKind::None)).unwrap()}
+  }
+  #[inline]
+  pub fn a(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Activation::VT_A, Some(0.0)).unwrap()}
+  }
+  #[inline]
+  pub fn b(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Activation::VT_B, Some(0.0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Activation<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<ActivationKind>("kind", Self::VT_KIND, false)?
+     .visit_field::<f32>("a", Self::VT_A, false)?
+     .visit_field::<f32>("b", Self::VT_B, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ActivationArgs {
+    pub kind: ActivationKind,
+    pub a: f32,
+    pub b: f32,
+}
+impl<'a> Default for ActivationArgs {
+  #[inline]
+  fn default() -> Self {
+    ActivationArgs {
+      kind: ActivationKind::None,
+      a: 0.0,
+      b: 0.0,
+    }
+  }
+}
+
+pub struct ActivationBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ActivationBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_kind(&mut self, kind: ActivationKind) {
+    self.fbb_.push_slot::<ActivationKind>(Activation::VT_KIND, kind, ActivationKind::None);
+  }
+  #[inline]
+  pub fn add_a(&mut self, a: f32) {
+    self.fbb_.push_slot::<f32>(Activation::VT_A, a, 0.0);
+  }
+  #[inline]
+  pub fn add_b(&mut self, b: f32) {
+    self.fbb_.push_slot::<f32>(Activation::VT_B, b, 0.0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ActivationBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ActivationBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Activation<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Activation<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Activation");
+      ds.field("kind", &self.kind());
+      ds.field("a", &self.a());
+      ds.field("b", &self.b());
+      ds.finish()
+  }
+}
+pub enum Fp8StageOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Output stage of an FP8 convolution or fully connected layer (since 1.3): the exact FP8
+/// dot product rounded once to f32, times input_scale * the weight block's scale[c], plus
+/// its bias[c] (f32, in that order), then the activation; stored as f32 when
+/// output_format is F32, else as FP8 codes of y / output_scale (round to nearest even,
+/// saturating).
+pub struct Fp8Stage<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Fp8Stage<'a> {
+  type Inner = Fp8Stage<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Fp8Stage<'a> {
+  pub const VT_INPUT_FORMAT: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT_SCALE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ACTIVATION: ::flatbuffers::VOffsetT = 8;
+  pub const VT_OUTPUT_FORMAT: ::flatbuffers::VOffsetT = 10;
+  pub const VT_OUTPUT_SCALE: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Fp8Stage { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args Fp8StageArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Fp8Stage<'bldr>> {
+    let mut builder = Fp8StageBuilder::new(_fbb);
+    builder.add_output_scale(args.output_scale);
+    if let Some(x) = args.activation { builder.add_activation(x); }
+    builder.add_input_scale(args.input_scale);
+    builder.add_output_format(args.output_format);
+    builder.add_input_format(args.input_format);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn input_format(&self) -> DType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<DType>(Fp8Stage::VT_INPUT_FORMAT, Some(DType::F8E4M3)).unwrap()}
+  }
+  #[inline]
+  pub fn input_scale(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Fp8Stage::VT_INPUT_SCALE, Some(0.0)).unwrap()}
+  }
+  #[inline]
+  pub fn activation(&self) -> Option<Activation<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Activation>>(Fp8Stage::VT_ACTIVATION, None)}
+  }
+  #[inline]
+  pub fn output_format(&self) -> DType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<DType>(Fp8Stage::VT_OUTPUT_FORMAT, Some(DType::F32)).unwrap()}
+  }
+  #[inline]
+  pub fn output_scale(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Fp8Stage::VT_OUTPUT_SCALE, Some(1.0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Fp8Stage<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<DType>("input_format", Self::VT_INPUT_FORMAT, false)?
+     .visit_field::<f32>("input_scale", Self::VT_INPUT_SCALE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Activation>>("activation", Self::VT_ACTIVATION, false)?
+     .visit_field::<DType>("output_format", Self::VT_OUTPUT_FORMAT, false)?
+     .visit_field::<f32>("output_scale", Self::VT_OUTPUT_SCALE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct Fp8StageArgs<'a> {
+    pub input_format: DType,
+    pub input_scale: f32,
+    pub activation: Option<::flatbuffers::WIPOffset<Activation<'a>>>,
+    pub output_format: DType,
+    pub output_scale: f32,
+}
+impl<'a> Default for Fp8StageArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    Fp8StageArgs {
+      input_format: DType::F8E4M3,
+      input_scale: 0.0,
+      activation: None,
+      output_format: DType::F32,
+      output_scale: 1.0,
+    }
+  }
+}
+
+pub struct Fp8StageBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> Fp8StageBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_input_format(&mut self, input_format: DType) {
+    self.fbb_.push_slot::<DType>(Fp8Stage::VT_INPUT_FORMAT, input_format, DType::F8E4M3);
+  }
+  #[inline]
+  pub fn add_input_scale(&mut self, input_scale: f32) {
+    self.fbb_.push_slot::<f32>(Fp8Stage::VT_INPUT_SCALE, input_scale, 0.0);
+  }
+  #[inline]
+  pub fn add_activation(&mut self, activation: ::flatbuffers::WIPOffset<Activation<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Activation>>(Fp8Stage::VT_ACTIVATION, activation);
+  }
+  #[inline]
+  pub fn add_output_format(&mut self, output_format: DType) {
+    self.fbb_.push_slot::<DType>(Fp8Stage::VT_OUTPUT_FORMAT, output_format, DType::F32);
+  }
+  #[inline]
+  pub fn add_output_scale(&mut self, output_scale: f32) {
+    self.fbb_.push_slot::<f32>(Fp8Stage::VT_OUTPUT_SCALE, output_scale, 1.0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> Fp8StageBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    Fp8StageBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Fp8Stage<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Fp8Stage<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Fp8Stage");
+      ds.field("input_format", &self.input_format());
+      ds.field("input_scale", &self.input_scale());
+      ds.field("activation", &self.activation());
+      ds.field("output_format", &self.output_format());
+      ds.field("output_scale", &self.output_scale());
+      ds.finish()
+  }
+}
+pub enum Fp8EncodingOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// FP8 codes of y / scale, rounded to nearest even, saturating: a quantize fused into
+/// the output of an f32 command (since 1.3).
+pub struct Fp8Encoding<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Fp8Encoding<'a> {
+  type Inner = Fp8Encoding<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Fp8Encoding<'a> {
+  pub const VT_FORMAT: ::flatbuffers::VOffsetT = 4;
+  pub const VT_SCALE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Fp8Encoding { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args Fp8EncodingArgs
+  ) -> ::flatbuffers::WIPOffset<Fp8Encoding<'bldr>> {
+    let mut builder = Fp8EncodingBuilder::new(_fbb);
+    builder.add_scale(args.scale);
+    builder.add_format(args.format);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn format(&self) -> DType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<DType>(Fp8Encoding::VT_FORMAT, Some(DType::F8E4M3)).unwrap()}
+  }
+  #[inline]
+  pub fn scale(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Fp8Encoding::VT_SCALE, Some(1.0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Fp8Encoding<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<DType>("format", Self::VT_FORMAT, false)?
+     .visit_field::<f32>("scale", Self::VT_SCALE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct Fp8EncodingArgs {
+    pub format: DType,
+    pub scale: f32,
+}
+impl<'a> Default for Fp8EncodingArgs {
+  #[inline]
+  fn default() -> Self {
+    Fp8EncodingArgs {
+      format: DType::F8E4M3,
+      scale: 1.0,
+    }
+  }
+}
+
+pub struct Fp8EncodingBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> Fp8EncodingBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_format(&mut self, format: DType) {
+    self.fbb_.push_slot::<DType>(Fp8Encoding::VT_FORMAT, format, DType::F8E4M3);
+  }
+  #[inline]
+  pub fn add_scale(&mut self, scale: f32) {
+    self.fbb_.push_slot::<f32>(Fp8Encoding::VT_SCALE, scale, 1.0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> Fp8EncodingBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    Fp8EncodingBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Fp8Encoding<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Fp8Encoding<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Fp8Encoding");
+      ds.field("format", &self.format());
+      ds.field("scale", &self.scale());
+      ds.finish()
+  }
+}
 pub enum Conv2dOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -1410,6 +2063,7 @@ impl<'a> Conv2d<'a> {
   pub const VT_PADS: ::flatbuffers::VOffsetT = 20;
   pub const VT_GROUPS: ::flatbuffers::VOffsetT = 22;
   pub const VT_STAGE: ::flatbuffers::VOffsetT = 24;
+  pub const VT_FP8: ::flatbuffers::VOffsetT = 26;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1421,6 +2075,7 @@ impl<'a> Conv2d<'a> {
     args: &'args Conv2dArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Conv2d<'bldr>> {
     let mut builder = Conv2dBuilder::new(_fbb);
+    if let Some(x) = args.fp8 { builder.add_fp8(x); }
     if let Some(x) = args.stage { builder.add_stage(x); }
     builder.add_groups(args.groups);
     if let Some(x) = args.pads { builder.add_pads(x); }
@@ -1513,6 +2168,13 @@ impl<'a> Conv2d<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<OutputStage>(Conv2d::VT_STAGE, None)}
   }
+  #[inline]
+  pub fn fp8(&self) -> Option<Fp8Stage<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Stage>>(Conv2d::VT_FP8, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Conv2d<'_> {
@@ -1532,6 +2194,7 @@ impl ::flatbuffers::Verifiable for Conv2d<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("pads", Self::VT_PADS, false)?
      .visit_field::<u32>("groups", Self::VT_GROUPS, false)?
      .visit_field::<OutputStage>("stage", Self::VT_STAGE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Stage>>("fp8", Self::VT_FP8, false)?
      .finish();
     Ok(())
   }
@@ -1548,6 +2211,7 @@ pub struct Conv2dArgs<'a> {
     pub pads: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
     pub groups: u32,
     pub stage: Option<&'a OutputStage>,
+    pub fp8: Option<::flatbuffers::WIPOffset<Fp8Stage<'a>>>,
 }
 impl<'a> Default for Conv2dArgs<'a> {
   #[inline]
@@ -1564,6 +2228,7 @@ impl<'a> Default for Conv2dArgs<'a> {
       pads: None,
       groups: 0,
       stage: None,
+      fp8: None,
     }
   }
 }
@@ -1618,6 +2283,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> Conv2dBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<&OutputStage>(Conv2d::VT_STAGE, stage);
   }
   #[inline]
+  pub fn add_fp8(&mut self, fp8: ::flatbuffers::WIPOffset<Fp8Stage<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Stage>>(Conv2d::VT_FP8, fp8);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> Conv2dBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     Conv2dBuilder {
@@ -1646,6 +2315,7 @@ impl ::core::fmt::Debug for Conv2d<'_> {
       ds.field("pads", &self.pads());
       ds.field("groups", &self.groups());
       ds.field("stage", &self.stage());
+      ds.field("fp8", &self.fp8());
       ds.finish()
   }
 }
@@ -1670,6 +2340,7 @@ impl<'a> FullyConnected<'a> {
   pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
   pub const VT_WEIGHTS: ::flatbuffers::VOffsetT = 10;
   pub const VT_STAGE: ::flatbuffers::VOffsetT = 12;
+  pub const VT_FP8: ::flatbuffers::VOffsetT = 14;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1681,6 +2352,7 @@ impl<'a> FullyConnected<'a> {
     args: &'args FullyConnectedArgs<'args>
   ) -> ::flatbuffers::WIPOffset<FullyConnected<'bldr>> {
     let mut builder = FullyConnectedBuilder::new(_fbb);
+    if let Some(x) = args.fp8 { builder.add_fp8(x); }
     if let Some(x) = args.stage { builder.add_stage(x); }
     builder.add_weights(args.weights);
     builder.add_output(args.output);
@@ -1725,6 +2397,13 @@ impl<'a> FullyConnected<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<OutputStage>(FullyConnected::VT_STAGE, None)}
   }
+  #[inline]
+  pub fn fp8(&self) -> Option<Fp8Stage<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Stage>>(FullyConnected::VT_FP8, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for FullyConnected<'_> {
@@ -1738,6 +2417,7 @@ impl ::flatbuffers::Verifiable for FullyConnected<'_> {
      .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
      .visit_field::<u32>("weights", Self::VT_WEIGHTS, false)?
      .visit_field::<OutputStage>("stage", Self::VT_STAGE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Stage>>("fp8", Self::VT_FP8, false)?
      .finish();
     Ok(())
   }
@@ -1748,6 +2428,7 @@ pub struct FullyConnectedArgs<'a> {
     pub output: u32,
     pub weights: u32,
     pub stage: Option<&'a OutputStage>,
+    pub fp8: Option<::flatbuffers::WIPOffset<Fp8Stage<'a>>>,
 }
 impl<'a> Default for FullyConnectedArgs<'a> {
   #[inline]
@@ -1758,6 +2439,7 @@ impl<'a> Default for FullyConnectedArgs<'a> {
       output: 0,
       weights: 0,
       stage: None,
+      fp8: None,
     }
   }
 }
@@ -1788,6 +2470,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> FullyConnectedBuilder<'a, 'b,
     self.fbb_.push_slot_always::<&OutputStage>(FullyConnected::VT_STAGE, stage);
   }
   #[inline]
+  pub fn add_fp8(&mut self, fp8: ::flatbuffers::WIPOffset<Fp8Stage<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Stage>>(FullyConnected::VT_FP8, fp8);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> FullyConnectedBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     FullyConnectedBuilder {
@@ -1810,6 +2496,7 @@ impl ::core::fmt::Debug for FullyConnected<'_> {
       ds.field("output", &self.output());
       ds.field("weights", &self.weights());
       ds.field("stage", &self.stage());
+      ds.field("fp8", &self.fp8());
       ds.finish()
   }
 }
@@ -1843,6 +2530,9 @@ impl<'a> Elementwise<'a> {
   pub const VT_OUTPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 26;
   pub const VT_ACT_MIN: ::flatbuffers::VOffsetT = 28;
   pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 30;
+  pub const VT_IS_F32: ::flatbuffers::VOffsetT = 32;
+  pub const VT_ACTIVATION: ::flatbuffers::VOffsetT = 34;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 36;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1854,6 +2544,8 @@ impl<'a> Elementwise<'a> {
     args: &'args ElementwiseArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Elementwise<'bldr>> {
     let mut builder = ElementwiseBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
+    if let Some(x) = args.activation { builder.add_activation(x); }
     builder.add_act_max(args.act_max);
     builder.add_act_min(args.act_min);
     builder.add_output_zero_point(args.output_zero_point);
@@ -1867,6 +2559,7 @@ impl<'a> Elementwise<'a> {
     builder.add_b(args.b);
     builder.add_a(args.a);
     if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_is_f32(args.is_f32);
     builder.add_op(args.op);
     builder.finish()
   }
@@ -1970,6 +2663,27 @@ impl<'a> Elementwise<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<i32>(Elementwise::VT_ACT_MAX, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn is_f32(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Elementwise::VT_IS_F32, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn activation(&self) -> Option<Activation<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Activation>>(Elementwise::VT_ACTIVATION, None)}
+  }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Elementwise::VT_ENCODE, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Elementwise<'_> {
@@ -1992,6 +2706,9 @@ impl ::flatbuffers::Verifiable for Elementwise<'_> {
      .visit_field::<i32>("output_zero_point", Self::VT_OUTPUT_ZERO_POINT, false)?
      .visit_field::<i32>("act_min", Self::VT_ACT_MIN, false)?
      .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
+     .visit_field::<bool>("is_f32", Self::VT_IS_F32, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Activation>>("activation", Self::VT_ACTIVATION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
      .finish();
     Ok(())
   }
@@ -2011,6 +2728,9 @@ pub struct ElementwiseArgs<'a> {
     pub output_zero_point: i32,
     pub act_min: i32,
     pub act_max: i32,
+    pub is_f32: bool,
+    pub activation: Option<::flatbuffers::WIPOffset<Activation<'a>>>,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
 }
 impl<'a> Default for ElementwiseArgs<'a> {
   #[inline]
@@ -2030,6 +2750,9 @@ impl<'a> Default for ElementwiseArgs<'a> {
       output_zero_point: 0,
       act_min: 0,
       act_max: 0,
+      is_f32: false,
+      activation: None,
+      encode: None,
     }
   }
 }
@@ -2096,6 +2819,18 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ElementwiseBuilder<'a, 'b, A>
     self.fbb_.push_slot::<i32>(Elementwise::VT_ACT_MAX, act_max, 0);
   }
   #[inline]
+  pub fn add_is_f32(&mut self, is_f32: bool) {
+    self.fbb_.push_slot::<bool>(Elementwise::VT_IS_F32, is_f32, false);
+  }
+  #[inline]
+  pub fn add_activation(&mut self, activation: ::flatbuffers::WIPOffset<Activation<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Activation>>(Elementwise::VT_ACTIVATION, activation);
+  }
+  #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Elementwise::VT_ENCODE, encode);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ElementwiseBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ElementwiseBuilder {
@@ -2127,6 +2862,9 @@ impl ::core::fmt::Debug for Elementwise<'_> {
       ds.field("output_zero_point", &self.output_zero_point());
       ds.field("act_min", &self.act_min());
       ds.field("act_max", &self.act_max());
+      ds.field("is_f32", &self.is_f32());
+      ds.field("activation", &self.activation());
+      ds.field("encode", &self.encode());
       ds.finish()
   }
 }
@@ -2156,6 +2894,8 @@ impl<'a> Pool<'a> {
   pub const VT_PADS: ::flatbuffers::VOffsetT = 18;
   pub const VT_ACT_MIN: ::flatbuffers::VOffsetT = 20;
   pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 22;
+  pub const VT_ACTIVATION: ::flatbuffers::VOffsetT = 24;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 26;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2167,6 +2907,8 @@ impl<'a> Pool<'a> {
     args: &'args PoolArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Pool<'bldr>> {
     let mut builder = PoolBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
+    if let Some(x) = args.activation { builder.add_activation(x); }
     builder.add_act_max(args.act_max);
     builder.add_act_min(args.act_min);
     if let Some(x) = args.pads { builder.add_pads(x); }
@@ -2251,6 +2993,20 @@ impl<'a> Pool<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<i32>(Pool::VT_ACT_MAX, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn activation(&self) -> Option<Activation<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Activation>>(Pool::VT_ACTIVATION, None)}
+  }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Pool::VT_ENCODE, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Pool<'_> {
@@ -2269,6 +3025,8 @@ impl ::flatbuffers::Verifiable for Pool<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("pads", Self::VT_PADS, false)?
      .visit_field::<i32>("act_min", Self::VT_ACT_MIN, false)?
      .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Activation>>("activation", Self::VT_ACTIVATION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
      .finish();
     Ok(())
   }
@@ -2284,6 +3042,8 @@ pub struct PoolArgs<'a> {
     pub pads: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
     pub act_min: i32,
     pub act_max: i32,
+    pub activation: Option<::flatbuffers::WIPOffset<Activation<'a>>>,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
 }
 impl<'a> Default for PoolArgs<'a> {
   #[inline]
@@ -2299,6 +3059,8 @@ impl<'a> Default for PoolArgs<'a> {
       pads: None,
       act_min: 0,
       act_max: 0,
+      activation: None,
+      encode: None,
     }
   }
 }
@@ -2349,6 +3111,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PoolBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<i32>(Pool::VT_ACT_MAX, act_max, 0);
   }
   #[inline]
+  pub fn add_activation(&mut self, activation: ::flatbuffers::WIPOffset<Activation<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Activation>>(Pool::VT_ACTIVATION, activation);
+  }
+  #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Pool::VT_ENCODE, encode);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PoolBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     PoolBuilder {
@@ -2376,6 +3146,8 @@ impl ::core::fmt::Debug for Pool<'_> {
       ds.field("pads", &self.pads());
       ds.field("act_min", &self.act_min());
       ds.field("act_max", &self.act_max());
+      ds.field("activation", &self.activation());
+      ds.field("encode", &self.encode());
       ds.finish()
   }
 }
@@ -2530,7 +3302,9 @@ pub enum ReduceOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
 /// Mean or sum over `axes`: the int32 sum minus count * input_zero_point, requantized
-/// (a mean has 1 / count folded into `requant`), clamped to [act_min, act_max].
+/// (a mean has 1 / count folded into `requant`), clamped to [act_min, act_max]. With a
+/// `float_kind`, the f32 reduction of that kind over `axes` (each axis folded in order
+/// from 0.0, -inf or +inf, the last axis first; a mean then divides by the count).
 pub struct Reduce<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }
@@ -2553,6 +3327,8 @@ impl<'a> Reduce<'a> {
   pub const VT_REQUANT: ::flatbuffers::VOffsetT = 16;
   pub const VT_ACT_MIN: ::flatbuffers::VOffsetT = 18;
   pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 20;
+  pub const VT_FLOAT_KIND: ::flatbuffers::VOffsetT = 22;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 24;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2564,6 +3340,7 @@ impl<'a> Reduce<'a> {
     args: &'args ReduceArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Reduce<'bldr>> {
     let mut builder = ReduceBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
     builder.add_act_max(args.act_max);
     builder.add_act_min(args.act_min);
     if let Some(x) = args.requant { builder.add_requant(x); }
@@ -2573,6 +3350,7 @@ impl<'a> Reduce<'a> {
     builder.add_output(args.output);
     builder.add_input(args.input);
     if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_float_kind(args.float_kind);
     builder.finish()
   }
 
@@ -2640,6 +3418,20 @@ impl<'a> Reduce<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<i32>(Reduce::VT_ACT_MAX, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn float_kind(&self) -> FloatReduce {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<FloatReduce>(Reduce::VT_FLOAT_KIND, Some(FloatReduce::None)).unwrap()}
+  }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Reduce::VT_ENCODE, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Reduce<'_> {
@@ -2657,6 +3449,8 @@ impl ::flatbuffers::Verifiable for Reduce<'_> {
      .visit_field::<Requant>("requant", Self::VT_REQUANT, false)?
      .visit_field::<i32>("act_min", Self::VT_ACT_MIN, false)?
      .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
+     .visit_field::<FloatReduce>("float_kind", Self::VT_FLOAT_KIND, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
      .finish();
     Ok(())
   }
@@ -2671,6 +3465,8 @@ pub struct ReduceArgs<'a> {
     pub requant: Option<&'a Requant>,
     pub act_min: i32,
     pub act_max: i32,
+    pub float_kind: FloatReduce,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
 }
 impl<'a> Default for ReduceArgs<'a> {
   #[inline]
@@ -2685,6 +3481,8 @@ impl<'a> Default for ReduceArgs<'a> {
       requant: None,
       act_min: 0,
       act_max: 0,
+      float_kind: FloatReduce::None,
+      encode: None,
     }
   }
 }
@@ -2731,6 +3529,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReduceBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<i32>(Reduce::VT_ACT_MAX, act_max, 0);
   }
   #[inline]
+  pub fn add_float_kind(&mut self, float_kind: FloatReduce) {
+    self.fbb_.push_slot::<FloatReduce>(Reduce::VT_FLOAT_KIND, float_kind, FloatReduce::None);
+  }
+  #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Reduce::VT_ENCODE, encode);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReduceBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ReduceBuilder {
@@ -2757,6 +3563,520 @@ impl ::core::fmt::Debug for Reduce<'_> {
       ds.field("requant", &self.requant());
       ds.field("act_min", &self.act_min());
       ds.field("act_max", &self.act_max());
+      ds.field("float_kind", &self.float_kind());
+      ds.field("encode", &self.encode());
+      ds.finish()
+  }
+}
+pub enum QuantizeOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// f32 to FP8 (since 1.3): codes of x / scale, rounded to nearest even, saturating.
+pub struct Quantize<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Quantize<'a> {
+  type Inner = Quantize<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Quantize<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_FORMAT: ::flatbuffers::VOffsetT = 10;
+  pub const VT_SCALE: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Quantize { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args QuantizeArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Quantize<'bldr>> {
+    let mut builder = QuantizeBuilder::new(_fbb);
+    builder.add_scale(args.scale);
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_format(args.format);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Quantize::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Quantize::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Quantize::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn format(&self) -> DType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<DType>(Quantize::VT_FORMAT, Some(DType::F32)).unwrap()}
+  }
+  #[inline]
+  pub fn scale(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Quantize::VT_SCALE, Some(0.0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Quantize<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<DType>("format", Self::VT_FORMAT, false)?
+     .visit_field::<f32>("scale", Self::VT_SCALE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct QuantizeArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub format: DType,
+    pub scale: f32,
+}
+impl<'a> Default for QuantizeArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    QuantizeArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      format: DType::F32,
+      scale: 0.0,
+    }
+  }
+}
+
+pub struct QuantizeBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> QuantizeBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Quantize::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Quantize::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Quantize::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_format(&mut self, format: DType) {
+    self.fbb_.push_slot::<DType>(Quantize::VT_FORMAT, format, DType::F32);
+  }
+  #[inline]
+  pub fn add_scale(&mut self, scale: f32) {
+    self.fbb_.push_slot::<f32>(Quantize::VT_SCALE, scale, 0.0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> QuantizeBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    QuantizeBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Quantize<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Quantize<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Quantize");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("format", &self.format());
+      ds.field("scale", &self.scale());
+      ds.finish()
+  }
+}
+pub enum ActivateOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A standalone activation on f32 data (since 1.3), stored as f32 or FP8 (`encode`).
+pub struct Activate<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Activate<'a> {
+  type Inner = Activate<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Activate<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ACTIVATION: ::flatbuffers::VOffsetT = 10;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Activate { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ActivateArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Activate<'bldr>> {
+    let mut builder = ActivateBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
+    if let Some(x) = args.activation { builder.add_activation(x); }
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Activate::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Activate::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Activate::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn activation(&self) -> Option<Activation<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Activation>>(Activate::VT_ACTIVATION, None)}
+  }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Activate::VT_ENCODE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Activate<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Activation>>("activation", Self::VT_ACTIVATION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ActivateArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub activation: Option<::flatbuffers::WIPOffset<Activation<'a>>>,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
+}
+impl<'a> Default for ActivateArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ActivateArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      activation: None,
+      encode: None,
+    }
+  }
+}
+
+pub struct ActivateBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ActivateBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Activate::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Activate::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Activate::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_activation(&mut self, activation: ::flatbuffers::WIPOffset<Activation<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Activation>>(Activate::VT_ACTIVATION, activation);
+  }
+  #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Activate::VT_ENCODE, encode);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ActivateBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ActivateBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Activate<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Activate<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Activate");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("activation", &self.activation());
+      ds.field("encode", &self.encode());
+      ds.finish()
+  }
+}
+pub enum PadOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Constant padding of f32 data (since 1.3): `pads` holds (before, after) per axis.
+pub struct Pad<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Pad<'a> {
+  type Inner = Pad<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Pad<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_PADS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_VALUE: ::flatbuffers::VOffsetT = 12;
+  pub const VT_ENCODE: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Pad { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PadArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Pad<'bldr>> {
+    let mut builder = PadBuilder::new(_fbb);
+    if let Some(x) = args.encode { builder.add_encode(x); }
+    builder.add_value(args.value);
+    if let Some(x) = args.pads { builder.add_pads(x); }
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Pad::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Pad::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Pad::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn pads(&self) -> Option<::flatbuffers::Vector<'a, u32>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u32>>>(Pad::VT_PADS, None)}
+  }
+  #[inline]
+  pub fn value(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Pad::VT_VALUE, Some(0.0)).unwrap()}
+  }
+  #[inline]
+  pub fn encode(&self) -> Option<Fp8Encoding<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Pad::VT_ENCODE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Pad<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("pads", Self::VT_PADS, false)?
+     .visit_field::<f32>("value", Self::VT_VALUE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PadArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub pads: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
+    pub value: f32,
+    pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
+}
+impl<'a> Default for PadArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PadArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      pads: None,
+      value: 0.0,
+      encode: None,
+    }
+  }
+}
+
+pub struct PadBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PadBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Pad::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Pad::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Pad::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_pads(&mut self, pads: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u32>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Pad::VT_PADS, pads);
+  }
+  #[inline]
+  pub fn add_value(&mut self, value: f32) {
+    self.fbb_.push_slot::<f32>(Pad::VT_VALUE, value, 0.0);
+  }
+  #[inline]
+  pub fn add_encode(&mut self, encode: ::flatbuffers::WIPOffset<Fp8Encoding<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Pad::VT_ENCODE, encode);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PadBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PadBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Pad<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Pad<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Pad");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("pads", &self.pads());
+      ds.field("value", &self.value());
+      ds.field("encode", &self.encode());
       ds.finish()
   }
 }
@@ -3011,6 +4331,51 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_quantize(&self) -> Option<Quantize<'a>> {
+    if self.command_type() == Command::Quantize {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Quantize::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_activate(&self) -> Option<Activate<'a>> {
+    if self.command_type() == Command::Activate {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Activate::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_pad(&self) -> Option<Pad<'a>> {
+    if self.command_type() == Command::Pad {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Pad::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -3028,6 +4393,9 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::Concat => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Concat>>("Command::Concat", pos),
           Command::Cpu => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Cpu>>("Command::Cpu", pos),
           Command::Reduce => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Reduce>>("Command::Reduce", pos),
+          Command::Quantize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Quantize>>("Command::Quantize", pos),
+          Command::Activate => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Activate>>("Command::Activate", pos),
+          Command::Pad => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Pad>>("Command::Pad", pos),
           _ => Ok(()),
         }
      })?
@@ -3131,6 +4499,27 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
           }
         },
+        Command::Quantize => {
+          if let Some(x) = self.command_as_quantize() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Activate => {
+          if let Some(x) = self.command_as_activate() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Pad => {
+          if let Some(x) = self.command_as_pad() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
         _ => {
           let x: Option<()> = None;
           ds.field("command", &x)
@@ -3150,6 +4539,9 @@ pub enum WeightBlockOffset {}
 /// records); `*_len` are the decoded lengths in bytes. Decoded, `weights` are int8
 /// (OHWI, or [out, in]); `bias` and `zero_points` are one zigzag LEB128 number per output
 /// channel; `requant` is per output channel a little-endian i32 multiplier and an i8 shift.
+/// Since 1.3, a block whose `weight_type` is F8E4M3 or F8E5M2 holds FP8 codes in
+/// `weights`, per output channel a little-endian f32 scale in `scales` and f32 bias in
+/// `fp8_bias` (compressed whole or by byte plane), and empty integer parts.
 pub struct WeightBlock<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }
@@ -3171,6 +4563,11 @@ impl<'a> WeightBlock<'a> {
   pub const VT_BIAS_LEN: ::flatbuffers::VOffsetT = 14;
   pub const VT_REQUANT: ::flatbuffers::VOffsetT = 16;
   pub const VT_REQUANT_LEN: ::flatbuffers::VOffsetT = 18;
+  pub const VT_WEIGHT_TYPE: ::flatbuffers::VOffsetT = 20;
+  pub const VT_SCALES: ::flatbuffers::VOffsetT = 22;
+  pub const VT_SCALES_LEN: ::flatbuffers::VOffsetT = 24;
+  pub const VT_FP8_BIAS: ::flatbuffers::VOffsetT = 26;
+  pub const VT_FP8_BIAS_LEN: ::flatbuffers::VOffsetT = 28;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3182,6 +4579,10 @@ impl<'a> WeightBlock<'a> {
     args: &'args WeightBlockArgs<'args>
   ) -> ::flatbuffers::WIPOffset<WeightBlock<'bldr>> {
     let mut builder = WeightBlockBuilder::new(_fbb);
+    builder.add_fp8_bias_len(args.fp8_bias_len);
+    if let Some(x) = args.fp8_bias { builder.add_fp8_bias(x); }
+    builder.add_scales_len(args.scales_len);
+    if let Some(x) = args.scales { builder.add_scales(x); }
     builder.add_requant_len(args.requant_len);
     if let Some(x) = args.requant { builder.add_requant(x); }
     builder.add_bias_len(args.bias_len);
@@ -3190,6 +4591,7 @@ impl<'a> WeightBlock<'a> {
     if let Some(x) = args.zero_points { builder.add_zero_points(x); }
     builder.add_weights_len(args.weights_len);
     if let Some(x) = args.weights { builder.add_weights(x); }
+    builder.add_weight_type(args.weight_type);
     builder.finish()
   }
 
@@ -3250,6 +4652,41 @@ impl<'a> WeightBlock<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(WeightBlock::VT_REQUANT_LEN, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn weight_type(&self) -> DType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<DType>(WeightBlock::VT_WEIGHT_TYPE, Some(DType::I8)).unwrap()}
+  }
+  #[inline]
+  pub fn scales(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(WeightBlock::VT_SCALES, None)}
+  }
+  #[inline]
+  pub fn scales_len(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(WeightBlock::VT_SCALES_LEN, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn fp8_bias(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(WeightBlock::VT_FP8_BIAS, None)}
+  }
+  #[inline]
+  pub fn fp8_bias_len(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(WeightBlock::VT_FP8_BIAS_LEN, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for WeightBlock<'_> {
@@ -3266,6 +4703,11 @@ impl ::flatbuffers::Verifiable for WeightBlock<'_> {
      .visit_field::<u32>("bias_len", Self::VT_BIAS_LEN, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("requant", Self::VT_REQUANT, false)?
      .visit_field::<u32>("requant_len", Self::VT_REQUANT_LEN, false)?
+     .visit_field::<DType>("weight_type", Self::VT_WEIGHT_TYPE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("scales", Self::VT_SCALES, false)?
+     .visit_field::<u32>("scales_len", Self::VT_SCALES_LEN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("fp8_bias", Self::VT_FP8_BIAS, false)?
+     .visit_field::<u32>("fp8_bias_len", Self::VT_FP8_BIAS_LEN, false)?
      .finish();
     Ok(())
   }
@@ -3279,6 +4721,11 @@ pub struct WeightBlockArgs<'a> {
     pub bias_len: u32,
     pub requant: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
     pub requant_len: u32,
+    pub weight_type: DType,
+    pub scales: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub scales_len: u32,
+    pub fp8_bias: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub fp8_bias_len: u32,
 }
 impl<'a> Default for WeightBlockArgs<'a> {
   #[inline]
@@ -3292,6 +4739,11 @@ impl<'a> Default for WeightBlockArgs<'a> {
       bias_len: 0,
       requant: None,
       requant_len: 0,
+      weight_type: DType::I8,
+      scales: None,
+      scales_len: 0,
+      fp8_bias: None,
+      fp8_bias_len: 0,
     }
   }
 }
@@ -3334,6 +4786,26 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WeightBlockBuilder<'a, 'b, A>
     self.fbb_.push_slot::<u32>(WeightBlock::VT_REQUANT_LEN, requant_len, 0);
   }
   #[inline]
+  pub fn add_weight_type(&mut self, weight_type: DType) {
+    self.fbb_.push_slot::<DType>(WeightBlock::VT_WEIGHT_TYPE, weight_type, DType::I8);
+  }
+  #[inline]
+  pub fn add_scales(&mut self, scales: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WeightBlock::VT_SCALES, scales);
+  }
+  #[inline]
+  pub fn add_scales_len(&mut self, scales_len: u32) {
+    self.fbb_.push_slot::<u32>(WeightBlock::VT_SCALES_LEN, scales_len, 0);
+  }
+  #[inline]
+  pub fn add_fp8_bias(&mut self, fp8_bias: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WeightBlock::VT_FP8_BIAS, fp8_bias);
+  }
+  #[inline]
+  pub fn add_fp8_bias_len(&mut self, fp8_bias_len: u32) {
+    self.fbb_.push_slot::<u32>(WeightBlock::VT_FP8_BIAS_LEN, fp8_bias_len, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WeightBlockBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     WeightBlockBuilder {
@@ -3359,6 +4831,11 @@ impl ::core::fmt::Debug for WeightBlock<'_> {
       ds.field("bias_len", &self.bias_len());
       ds.field("requant", &self.requant());
       ds.field("requant_len", &self.requant_len());
+      ds.field("weight_type", &self.weight_type());
+      ds.field("scales", &self.scales());
+      ds.field("scales_len", &self.scales_len());
+      ds.field("fp8_bias", &self.fp8_bias());
+      ds.field("fp8_bias_len", &self.fp8_bias_len());
       ds.finish()
   }
 }
@@ -3530,6 +5007,7 @@ impl<'a> Target<'a> {
   pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
   pub const VT_INT8_MACS_PER_CYCLE: ::flatbuffers::VOffsetT = 6;
   pub const VT_SRAM_BYTES: ::flatbuffers::VOffsetT = 8;
+  pub const VT_FP8_MACS_PER_CYCLE: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3541,6 +5019,7 @@ impl<'a> Target<'a> {
     args: &'args TargetArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Target<'bldr>> {
     let mut builder = TargetBuilder::new(_fbb);
+    builder.add_fp8_macs_per_cycle(args.fp8_macs_per_cycle);
     builder.add_sram_bytes(args.sram_bytes);
     builder.add_int8_macs_per_cycle(args.int8_macs_per_cycle);
     if let Some(x) = args.name { builder.add_name(x); }
@@ -3569,6 +5048,13 @@ impl<'a> Target<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(Target::VT_SRAM_BYTES, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn fp8_macs_per_cycle(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Target::VT_FP8_MACS_PER_CYCLE, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Target<'_> {
@@ -3580,6 +5066,7 @@ impl ::flatbuffers::Verifiable for Target<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
      .visit_field::<u64>("int8_macs_per_cycle", Self::VT_INT8_MACS_PER_CYCLE, false)?
      .visit_field::<u64>("sram_bytes", Self::VT_SRAM_BYTES, false)?
+     .visit_field::<u64>("fp8_macs_per_cycle", Self::VT_FP8_MACS_PER_CYCLE, false)?
      .finish();
     Ok(())
   }
@@ -3588,6 +5075,7 @@ pub struct TargetArgs<'a> {
     pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub int8_macs_per_cycle: u64,
     pub sram_bytes: u64,
+    pub fp8_macs_per_cycle: u64,
 }
 impl<'a> Default for TargetArgs<'a> {
   #[inline]
@@ -3596,6 +5084,7 @@ impl<'a> Default for TargetArgs<'a> {
       name: None,
       int8_macs_per_cycle: 0,
       sram_bytes: 0,
+      fp8_macs_per_cycle: 0,
     }
   }
 }
@@ -3618,6 +5107,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TargetBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u64>(Target::VT_SRAM_BYTES, sram_bytes, 0);
   }
   #[inline]
+  pub fn add_fp8_macs_per_cycle(&mut self, fp8_macs_per_cycle: u64) {
+    self.fbb_.push_slot::<u64>(Target::VT_FP8_MACS_PER_CYCLE, fp8_macs_per_cycle, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TargetBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     TargetBuilder {
@@ -3638,6 +5131,7 @@ impl ::core::fmt::Debug for Target<'_> {
       ds.field("name", &self.name());
       ds.field("int8_macs_per_cycle", &self.int8_macs_per_cycle());
       ds.field("sram_bytes", &self.sram_bytes());
+      ds.field("fp8_macs_per_cycle", &self.fp8_macs_per_cycle());
       ds.finish()
   }
 }

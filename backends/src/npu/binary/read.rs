@@ -3,10 +3,14 @@
 use super::{fb, params, payload, TargetInfo};
 use crate::npu::compress::decompress;
 use crate::npu::program::{
-    Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, FullyConnected, IoBinding,
-    IoConversion, OutputStage, Pool, PoolKind, Program, Reduce, Requant, TensorDesc, WeightBlock,
+    Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
+    Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, OutputStage, Pad, Pool,
+    PoolKind, Program, Quantize, Reduce, Requant, TensorDesc, WeightBlock,
 };
-use nnopt_compiler::ir::{DType, Layout, QuantParams, QuantizeRounding};
+use nnopt_compiler::fp8::Fp8Format;
+use nnopt_compiler::ir::{
+    Activation, BinaryKind, DType, Layout, QuantParams, QuantizeRounding, ReduceKind,
+};
 use nnopt_compiler::{Error, Result};
 
 /// Parses and verifies a binary: header, CRC, FlatBuffer structure, decoded weights and
@@ -24,6 +28,7 @@ pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
     let target = TargetInfo {
         name: target.name().unwrap_or_default().to_string(),
         int8_macs_per_cycle: target.int8_macs_per_cycle(),
+        fp8_macs_per_cycle: target.fp8_macs_per_cycle(),
         sram_bytes: target.sram_bytes(),
     };
     let tensors = m
@@ -182,6 +187,66 @@ fn stage(s: Option<&fb::OutputStage>) -> Result<OutputStage> {
     })
 }
 
+/// An FP8 format from its element type code.
+fn fp8_format(d: fb::DType, what: &str) -> Result<Fp8Format> {
+    Fp8Format::of(dtype(d)?).ok_or_else(|| {
+        Error::new(format!(
+            "{what} is {}, not an FP8 type",
+            dtype(d).map_or("?".into(), |t| t.to_string())
+        ))
+    })
+}
+
+fn activation(a: Option<fb::Activation<'_>>) -> Result<Option<Activation>> {
+    use fb::ActivationKind as K;
+    let Some(a) = a else {
+        return Ok(None);
+    };
+    let (x, y) = (a.a(), a.b());
+    Ok(Some(match a.kind() {
+        K::None => return Ok(None),
+        K::Relu => Activation::Relu,
+        K::Relu6 => Activation::Relu6,
+        K::ReluN1To1 => Activation::ReluN1To1,
+        K::Clip => Activation::Clip { min: x, max: y },
+        K::LeakyRelu => Activation::LeakyRelu { alpha: x },
+        K::Sigmoid => Activation::Sigmoid,
+        K::Tanh => Activation::Tanh,
+        K::HardSigmoid => Activation::HardSigmoid { alpha: x, beta: y },
+        K::HardSwish => Activation::HardSwish,
+        other => return Err(Error::new(format!("unknown activation code {}", other.0))),
+    }))
+}
+
+fn encoding(e: Option<fb::Fp8Encoding<'_>>) -> Result<Option<Fp8Encoding>> {
+    e.map(|e| {
+        Ok(Fp8Encoding {
+            format: fp8_format(e.format(), "output encoding")?,
+            scale: e.scale(),
+        })
+    })
+    .transpose()
+}
+
+fn fp8_stage(s: Option<fb::Fp8Stage<'_>>) -> Result<Option<Fp8Stage>> {
+    let Some(s) = s else {
+        return Ok(None);
+    };
+    let output = match s.output_format() {
+        fb::DType::F32 => None,
+        d => Some(Fp8Encoding {
+            format: fp8_format(d, "FP8 stage output")?,
+            scale: s.output_scale(),
+        }),
+    };
+    Ok(Some(Fp8Stage {
+        input_format: fp8_format(s.input_format(), "FP8 stage input")?,
+        input_scale: s.input_scale(),
+        activation: activation(s.activation())?,
+        output,
+    }))
+}
+
 fn requant(r: Option<&fb::Requant>) -> Result<Requant> {
     let r = r.ok_or_else(|| Error::new("missing requantization"))?;
     Ok(Requant {
@@ -205,6 +270,7 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             pads: array(c.pads(), "pads")?,
             groups: c.groups() as usize,
             stage: stage(c.stage())?,
+            fp8: fp8_stage(c.fp8())?,
         }));
     }
     if let Some(c) = c.command_as_fully_connected() {
@@ -214,10 +280,28 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             output: c.output() as usize,
             weights: c.weights() as usize,
             stage: stage(c.stage())?,
+            fp8: fp8_stage(c.fp8())?,
         }));
     }
     if let Some(e) = c.command_as_elementwise() {
         let kind = match e.op() {
+            op if e.is_f32() => ElementwiseKind::F32 {
+                op: match op {
+                    fb::ElementwiseOp::Add => BinaryKind::Add,
+                    fb::ElementwiseOp::Sub => BinaryKind::Sub,
+                    fb::ElementwiseOp::Mul => BinaryKind::Mul,
+                    fb::ElementwiseOp::Div => BinaryKind::Div,
+                    fb::ElementwiseOp::Max => BinaryKind::Max,
+                    fb::ElementwiseOp::Min => BinaryKind::Min,
+                    other => {
+                        return Err(Error::new(format!(
+                            "unknown elementwise op code {}",
+                            other.0
+                        )))
+                    }
+                },
+                activation: activation(e.activation())?,
+            },
             fb::ElementwiseOp::Add | fb::ElementwiseOp::Sub => ElementwiseKind::AddSub {
                 subtract: e.op() == fb::ElementwiseOp::Sub,
                 left_shift: e.left_shift(),
@@ -246,6 +330,7 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             output_zero_point: e.output_zero_point(),
             act_min: e.act_min(),
             act_max: e.act_max(),
+            encode: encoding(e.encode())?,
         }));
     }
     if let Some(p) = c.command_as_pool() {
@@ -265,6 +350,8 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             pads: array(p.pads(), "pads")?,
             act_min: p.act_min(),
             act_max: p.act_max(),
+            activation: activation(p.activation())?,
+            encode: encoding(p.encode())?,
         }));
     }
     if let Some(c) = c.command_as_concat() {
@@ -286,6 +373,50 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             requant: requant(r.requant())?,
             act_min: r.act_min(),
             act_max: r.act_max(),
+            float: match r.float_kind() {
+                fb::FloatReduce::None => None,
+                fb::FloatReduce::Mean => Some(ReduceKind::Mean),
+                fb::FloatReduce::Sum => Some(ReduceKind::Sum),
+                fb::FloatReduce::Max => Some(ReduceKind::Max),
+                fb::FloatReduce::Min => Some(ReduceKind::Min),
+                other => return Err(Error::new(format!("unknown reduction code {}", other.0))),
+            },
+            encode: encoding(r.encode())?,
+        }));
+    }
+    if let Some(q) = c.command_as_quantize() {
+        return Ok(Command::Quantize(Quantize {
+            name: name(q.name()),
+            input: q.input() as usize,
+            output: q.output() as usize,
+            encoding: Fp8Encoding {
+                format: fp8_format(q.format(), "quantize output")?,
+                scale: q.scale(),
+            },
+        }));
+    }
+    if let Some(a) = c.command_as_activate() {
+        return Ok(Command::Activate(Activate {
+            name: name(a.name()),
+            input: a.input() as usize,
+            output: a.output() as usize,
+            activation: activation(a.activation())?
+                .ok_or_else(|| Error::new("activation command without an activation"))?,
+            encode: encoding(a.encode())?,
+        }));
+    }
+    if let Some(pd) = c.command_as_pad() {
+        let flat = usizes(pd.pads());
+        if !flat.len().is_multiple_of(2) {
+            return Err(Error::new("pad needs (before, after) pairs"));
+        }
+        return Ok(Command::Pad(Pad {
+            name: name(pd.name()),
+            input: pd.input() as usize,
+            output: pd.output() as usize,
+            pads: flat.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
+            value: pd.value(),
+            encode: encoding(pd.encode())?,
         }));
     }
     if let Some(c) = c.command_as_cpu() {
@@ -309,10 +440,36 @@ fn weight_block(w: &fb::WeightBlock<'_>) -> Result<WeightBlock> {
     let bias = part(w.bias(), w.bias_len(), "bias")?;
     let requant = params::decode_requant(&part(w.requant(), w.requant_len(), "requantization")?)?;
     let channels = requant.len();
+    let fp8 = match w.weight_type() {
+        fb::DType::I8 => None,
+        d => {
+            let f32s = |bytes: Vec<u8>, what: &str| -> Result<Vec<f32>> {
+                if !bytes.len().is_multiple_of(4) {
+                    return Err(Error::new(format!(
+                        "{what}: {} bytes are not whole f32 values",
+                        bytes.len()
+                    )));
+                }
+                Ok(bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect())
+            };
+            Some(Fp8Weights {
+                format: fp8_format(d, "weight type")?,
+                scales: f32s(part(w.scales(), w.scales_len(), "scales")?, "scales")?,
+                bias: f32s(
+                    part(w.fp8_bias(), w.fp8_bias_len(), "FP8 bias")?,
+                    "FP8 bias",
+                )?,
+            })
+        }
+    };
     Ok(WeightBlock {
         weights: weights.into_iter().map(|b| b as i8).collect(),
         weight_zero_points: params::decode_ints(&zero_points, channels)?,
         bias: params::decode_ints(&bias, channels)?,
         requant,
+        fp8,
     })
 }

@@ -42,6 +42,19 @@ pub fn validate(p: &Program) -> Result<()> {
         }
     }
     for (i, w) in p.weights.iter().enumerate() {
+        if let Some(f) = &w.fp8 {
+            let n = f.scales.len();
+            let integer_parts = w.bias.len() + w.weight_zero_points.len() + w.requant.len();
+            if n == 0 || f.bias.len() != n || integer_parts != 0 || w.weights.len() % n != 0 {
+                return Err(Error::new(format!(
+                    "weight block #{i}: {} FP8 weights, {} scales and {} biases do not describe whole output channels",
+                    w.weights.len(),
+                    n,
+                    f.bias.len()
+                )));
+            }
+            continue;
+        }
         let n = w.requant.len();
         if n == 0
             || w.bias.len() != n
@@ -95,6 +108,18 @@ pub fn validate(p: &Program) -> Result<()> {
         if let Some(w) = weights.filter(|&w| w >= p.weights.len()) {
             return Err(Error::new(format!(
                 "{what} names weight block #{w}, which does not exist"
+            )));
+        }
+        let fp8 = match c {
+            Command::Conv2d(c) => c.fp8.is_some(),
+            Command::FullyConnected(c) => c.fp8.is_some(),
+            _ => false,
+        };
+        if let Some(w) = weights.filter(|&w| p.weights[w].fp8.is_some() != fp8) {
+            return Err(Error::new(format!(
+                "{what}: weight block #{w} is {}, the command is {}",
+                if fp8 { "integer" } else { "FP8" },
+                if fp8 { "FP8" } else { "integer" }
             )));
         }
     }

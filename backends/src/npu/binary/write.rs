@@ -3,12 +3,12 @@
 use super::{fb, params, with_header};
 use crate::npu::compress::{compress_kind, Kind};
 use crate::npu::program::{
-    Command, ElementwiseKind, IoBinding, IoConversion, OutputStage, PoolKind, Program, Requant,
-    TensorDesc, WeightBlock,
+    Command, ElementwiseKind, Fp8Encoding, Fp8Stage, IoBinding, IoConversion, OutputStage,
+    PoolKind, Program, Requant, TensorDesc, WeightBlock,
 };
 use crate::npu::target::Target;
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
-use nnopt_compiler::ir::{DType, Layout, QuantizeRounding};
+use nnopt_compiler::ir::{Activation, BinaryKind, DType, Layout, QuantizeRounding, ReduceKind};
 use nnopt_compiler::Result;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,8 +18,11 @@ pub struct BlockStats {
     /// Name of the command that uses the block.
     pub layer: String,
     /// Raw bytes: int8 weights, plus 4 bytes of bias, 4 of zero point and 5 of
-    /// requantization (multiplier and shift) per output channel.
+    /// requantization (multiplier and shift) per output channel; FP8 weights, plus a
+    /// 4-byte scale and a 4-byte bias per output channel.
     pub raw_bytes: usize,
+    /// Weight element type (`i8`, `f8e4m3`, `f8e5m2`).
+    pub weight_type: &'static str,
     /// Bytes of the four compressed parts in the file.
     pub encoded_bytes: usize,
 }
@@ -34,10 +37,12 @@ pub fn write(p: &Program, target: &Target) -> Result<(Vec<u8>, Vec<BlockStats>)>
     for (i, (w, coded)) in p.weights.iter().zip(coded_blocks(&p.weights)?).enumerate() {
         let (off, encoded) = weight_block(&mut b, &coded);
         weights.push(off);
-        let channels = w.bias.len();
+        let channels = w.channels();
+        let per_channel = if w.fp8.is_some() { 4 + 4 } else { 4 + 4 + 5 };
         stats.push(BlockStats {
             layer: owners[i].clone(),
-            raw_bytes: w.weights.len() + channels * (4 + 4 + 5),
+            raw_bytes: w.weights.len() + channels * per_channel,
+            weight_type: w.weight_type(),
             encoded_bytes: encoded,
         });
     }
@@ -78,6 +83,7 @@ pub fn write(p: &Program, target: &Target) -> Result<(Vec<u8>, Vec<BlockStats>)>
             name: Some(target_name),
             int8_macs_per_cycle: target.int8_macs_per_cycle,
             sram_bytes: target.sram_bytes,
+            fp8_macs_per_cycle: target.fp8_macs_per_cycle,
         },
     );
     let name = b.create_string(&p.name);
@@ -119,10 +125,15 @@ fn ids(v: &[usize]) -> Vec<u32> {
     v.iter().map(|&i| i as u32).collect()
 }
 
-/// A weight block's four parts, compressed, with their decoded lengths.
+/// A weight block's four parts, compressed, with their decoded lengths; FP8 blocks add
+/// their scales and biases and their weight type.
 struct CodedBlock {
-    parts: [(Vec<u8>, usize); 4],
+    parts: [Part; 4],
+    fp8: Option<(fb::DType, [Part; 2])>,
 }
+
+/// A compressed part and its decoded length.
+type Part = (Vec<u8>, usize);
 
 /// Compresses every block's parts on up to 4 threads, which take the blocks largest
 /// first (each block's result depends on that block alone, so the output is the same).
@@ -167,8 +178,21 @@ fn code_block(w: &WeightBlock) -> Result<CodedBlock> {
         (params::encode_ints(&w.bias), Kind::Leb128),
         (params::encode_requant(&w.requant)?, Kind::Requant),
     ];
+    let code = |(raw, kind): (Vec<u8>, Kind)| (compress_kind(&raw, kind), raw.len());
+    let f32_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let fp8 = w.fp8.as_ref().map(|f| {
+        (
+            dtype(f.format.dtype()),
+            [
+                (f32_bytes(&f.scales), Kind::F32),
+                (f32_bytes(&f.bias), Kind::F32),
+            ]
+            .map(code),
+        )
+    });
     Ok(CodedBlock {
-        parts: parts.map(|(raw, kind)| (compress_kind(&raw, kind), raw.len())),
+        parts: parts.map(code),
+        fp8,
     })
 }
 
@@ -176,13 +200,14 @@ fn weight_block<'a>(
     b: &mut FlatBufferBuilder<'a>,
     c: &CodedBlock,
 ) -> (WIPOffset<fb::WeightBlock<'a>>, usize) {
-    let encoded = c.parts.iter().map(|(coded, _)| coded.len()).sum();
-    let v: Vec<_> = c
-        .parts
+    let fp8_parts = c.fp8.as_ref().map_or(&[][..], |(_, p)| &p[..]);
+    let all: Vec<&Part> = c.parts.iter().chain(fp8_parts).collect();
+    let encoded = all.iter().map(|(coded, _)| coded.len()).sum();
+    let v: Vec<_> = all
         .iter()
         .map(|(coded, _)| b.create_vector(coded))
         .collect();
-    let len = |i: usize| c.parts[i].1 as u32;
+    let len = |i: usize| all.get(i).map_or(0, |p| p.1 as u32);
     let off = fb::WeightBlock::create(
         b,
         &fb::WeightBlockArgs {
@@ -194,6 +219,11 @@ fn weight_block<'a>(
             bias_len: len(2),
             requant: Some(v[3]),
             requant_len: len(3),
+            weight_type: c.fp8.as_ref().map_or(fb::DType::I8, |f| f.0),
+            scales: v.get(4).copied(),
+            scales_len: len(4),
+            fp8_bias: v.get(5).copied(),
+            fp8_bias_len: len(5),
         },
     );
     (off, encoded)
@@ -282,6 +312,63 @@ fn stage(s: &OutputStage) -> fb::OutputStage {
     )
 }
 
+/// The flatbuffer form of an optional fused activation (`None` when absent).
+fn activation<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    act: Option<Activation>,
+) -> Option<WIPOffset<fb::Activation<'a>>> {
+    use fb::ActivationKind as K;
+    let (kind, a, bb) = match act? {
+        Activation::Relu => (K::Relu, 0.0, 0.0),
+        Activation::Relu6 => (K::Relu6, 0.0, 0.0),
+        Activation::ReluN1To1 => (K::ReluN1To1, 0.0, 0.0),
+        Activation::Clip { min, max } => (K::Clip, min, max),
+        Activation::LeakyRelu { alpha } => (K::LeakyRelu, alpha, 0.0),
+        Activation::Sigmoid => (K::Sigmoid, 0.0, 0.0),
+        Activation::Tanh => (K::Tanh, 0.0, 0.0),
+        Activation::HardSigmoid { alpha, beta } => (K::HardSigmoid, alpha, beta),
+        Activation::HardSwish => (K::HardSwish, 0.0, 0.0),
+    };
+    Some(fb::Activation::create(
+        b,
+        &fb::ActivationArgs { kind, a, b: bb },
+    ))
+}
+
+fn encoding<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    e: Option<Fp8Encoding>,
+) -> Option<WIPOffset<fb::Fp8Encoding<'a>>> {
+    let e = e?;
+    Some(fb::Fp8Encoding::create(
+        b,
+        &fb::Fp8EncodingArgs {
+            format: dtype(e.format.dtype()),
+            scale: e.scale,
+        },
+    ))
+}
+
+fn fp8_stage<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    st: Option<&Fp8Stage>,
+) -> Option<WIPOffset<fb::Fp8Stage<'a>>> {
+    let st = st?;
+    let act = activation(b, st.activation);
+    Some(fb::Fp8Stage::create(
+        b,
+        &fb::Fp8StageArgs {
+            input_format: dtype(st.input_format.dtype()),
+            input_scale: st.input_scale,
+            activation: act,
+            output_format: st
+                .output
+                .map_or(fb::DType::F32, |e| dtype(e.format.dtype())),
+            output_scale: st.output.map_or(1.0, |e| e.scale),
+        },
+    ))
+}
+
 fn requant(r: &Requant) -> fb::Requant {
     fb::Requant::new(r.multiplier, r.shift)
 }
@@ -294,6 +381,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             let strides = b.create_vector(&ids(&c.strides));
             let dilations = b.create_vector(&ids(&c.dilations));
             let pads = b.create_vector(&ids(&c.pads));
+            let fp8 = fp8_stage(b, c.fp8.as_ref());
             let off = fb::Conv2d::create(
                 b,
                 &fb::Conv2dArgs {
@@ -308,12 +396,14 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     pads: Some(pads),
                     groups: c.groups as u32,
                     stage: Some(&stage(&c.stage)),
+                    fp8,
                 },
             );
             (fb::Command::Conv2d, off.as_union_value())
         }
         Command::FullyConnected(c) => {
             let name = b.create_string(&c.name);
+            let fp8 = fp8_stage(b, c.fp8.as_ref());
             let off = fb::FullyConnected::create(
                 b,
                 &fb::FullyConnectedArgs {
@@ -322,6 +412,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     output: c.output as u32,
                     weights: c.weights as u32,
                     stage: Some(&stage(&c.stage)),
+                    fp8,
                 },
             );
             (fb::Command::FullyConnected, off.as_union_value())
@@ -331,6 +422,11 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             let none = Requant {
                 multiplier: 0,
                 shift: 0,
+            };
+            let enc = encoding(b, e.encode);
+            let (is_f32, act) = match e.kind {
+                ElementwiseKind::F32 { activation: a, .. } => (true, activation(b, a)),
+                _ => (false, None),
             };
             let (op, left_shift, ia, ib, out) = match e.kind {
                 ElementwiseKind::AddSub {
@@ -348,6 +444,17 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     (op, left_shift, input_a, input_b, output)
                 }
                 ElementwiseKind::Mul { output } => (fb::ElementwiseOp::Mul, 0, none, none, output),
+                ElementwiseKind::F32 { op, .. } => {
+                    let op = match op {
+                        BinaryKind::Add => fb::ElementwiseOp::Add,
+                        BinaryKind::Sub => fb::ElementwiseOp::Sub,
+                        BinaryKind::Mul => fb::ElementwiseOp::Mul,
+                        BinaryKind::Div => fb::ElementwiseOp::Div,
+                        BinaryKind::Max => fb::ElementwiseOp::Max,
+                        BinaryKind::Min => fb::ElementwiseOp::Min,
+                    };
+                    (op, 0, none, none, none)
+                }
             };
             let off = fb::Elementwise::create(
                 b,
@@ -366,6 +473,9 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     output_zero_point: e.output_zero_point,
                     act_min: e.act_min,
                     act_max: e.act_max,
+                    is_f32,
+                    activation: act,
+                    encode: enc,
                 },
             );
             (fb::Command::Elementwise, off.as_union_value())
@@ -375,6 +485,8 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             let kernel = b.create_vector(&ids(&p.kernel));
             let strides = b.create_vector(&ids(&p.strides));
             let pads = b.create_vector(&ids(&p.pads));
+            let act = activation(b, p.activation);
+            let enc = encoding(b, p.encode);
             let kind = match p.kind {
                 PoolKind::Max => fb::PoolKind::Max,
                 PoolKind::Avg => fb::PoolKind::Avg,
@@ -392,6 +504,8 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     pads: Some(pads),
                     act_min: p.act_min,
                     act_max: p.act_max,
+                    activation: act,
+                    encode: enc,
                 },
             );
             (fb::Command::Pool, off.as_union_value())
@@ -413,6 +527,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
         Command::Reduce(r) => {
             let name = b.create_string(&r.name);
             let axes = b.create_vector(&ids(&r.axes));
+            let enc = encoding(b, r.encode);
             let off = fb::Reduce::create(
                 b,
                 &fb::ReduceArgs {
@@ -425,9 +540,69 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     requant: Some(&requant(&r.requant)),
                     act_min: r.act_min,
                     act_max: r.act_max,
+                    float_kind: match r.float {
+                        None => fb::FloatReduce::None,
+                        Some(ReduceKind::Mean) => fb::FloatReduce::Mean,
+                        Some(ReduceKind::Sum) => fb::FloatReduce::Sum,
+                        Some(ReduceKind::Max) => fb::FloatReduce::Max,
+                        Some(ReduceKind::Min) => fb::FloatReduce::Min,
+                    },
+                    encode: enc,
                 },
             );
             (fb::Command::Reduce, off.as_union_value())
+        }
+        Command::Quantize(q) => {
+            let name = b.create_string(&q.name);
+            let off = fb::Quantize::create(
+                b,
+                &fb::QuantizeArgs {
+                    name: Some(name),
+                    input: q.input as u32,
+                    output: q.output as u32,
+                    format: dtype(q.encoding.format.dtype()),
+                    scale: q.encoding.scale,
+                },
+            );
+            (fb::Command::Quantize, off.as_union_value())
+        }
+        Command::Activate(a) => {
+            let name = b.create_string(&a.name);
+            let act = activation(b, Some(a.activation));
+            let enc = encoding(b, a.encode);
+            let off = fb::Activate::create(
+                b,
+                &fb::ActivateArgs {
+                    name: Some(name),
+                    input: a.input as u32,
+                    output: a.output as u32,
+                    activation: act,
+                    encode: enc,
+                },
+            );
+            (fb::Command::Activate, off.as_union_value())
+        }
+        Command::Pad(pd) => {
+            let name = b.create_string(&pd.name);
+            let flat: Vec<u32> = pd
+                .pads
+                .iter()
+                .flat_map(|&(bf, af)| [bf as u32, af as u32])
+                .collect();
+            let pads = b.create_vector(&flat);
+            let enc = encoding(b, pd.encode);
+            let off = fb::Pad::create(
+                b,
+                &fb::PadArgs {
+                    name: Some(name),
+                    input: pd.input as u32,
+                    output: pd.output as u32,
+                    pads: Some(pads),
+                    value: pd.value,
+                    encode: enc,
+                },
+            );
+            (fb::Command::Pad, off.as_union_value())
         }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(

@@ -84,6 +84,33 @@ impl Arena {
         Ok(())
     }
 
+    /// Elements of an f32 tensor.
+    pub fn f32s(&self, t: &TensorDesc) -> Result<Vec<f32>> {
+        if t.dtype != DType::F32 {
+            return Err(Error::new(format!(
+                "tensor '{}' is {}, f32 expected",
+                t.name, t.dtype
+            )));
+        }
+        Ok(self
+            .slice(t)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// Stores f32 values into an f32 tensor.
+    pub fn set_f32s(&mut self, t: &TensorDesc, v: &[f32]) -> Result<()> {
+        if t.dtype != DType::F32 {
+            return Err(Error::new(format!(
+                "tensor '{}' is {}, f32 expected",
+                t.name, t.dtype
+            )));
+        }
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.set_bytes(t, &bytes)
+    }
+
     /// The raw bytes of `t`.
     pub fn bytes(&self, t: &TensorDesc) -> Result<&[u8]> {
         self.slice(t)

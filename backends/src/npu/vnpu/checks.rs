@@ -39,7 +39,9 @@ pub fn check(p: &Program) -> Result<()> {
                 }
             }
             Command::Elementwise(e) => {
-                clamp_ok(&e.name, e.act_min, e.act_max)?;
+                if !matches!(e.kind, ElementwiseKind::F32 { .. }) {
+                    clamp_ok(&e.name, e.act_min, e.act_max)?;
+                }
                 let ok = match e.kind {
                     ElementwiseKind::AddSub {
                         left_shift,
@@ -52,12 +54,17 @@ pub fn check(p: &Program) -> Result<()> {
                             && [input_a, input_b, output].iter().all(requant_ok)
                     }
                     ElementwiseKind::Mul { output } => requant_ok(&output),
+                    ElementwiseKind::F32 { .. } => true,
                 };
                 if !ok {
                     return Err(Error::at_node(&e.name, "shift out of range"));
                 }
             }
-            Command::Concat(_) | Command::Cpu { .. } => {}
+            Command::Concat(_)
+            | Command::Quantize(_)
+            | Command::Activate(_)
+            | Command::Pad(_)
+            | Command::Cpu { .. } => {}
         }
     }
     Ok(())

@@ -31,7 +31,7 @@ fn check_block(name: &str, wb: &WeightBlock, n: usize, per_channel: usize) -> Re
 }
 
 /// (batch, height, width, channels) of a 4-D activation shape.
-fn dims(layout: Layout, s: &[usize]) -> Result<[usize; 4]> {
+pub(super) fn dims(layout: Layout, s: &[usize]) -> Result<[usize; 4]> {
     match (layout, s) {
         (Layout::Nhwc, [n, h, w, c]) => Ok([*n, *h, *w, *c]),
         (Layout::Nchw, [n, c, h, w]) => Ok([*n, *h, *w, *c]),
@@ -40,7 +40,7 @@ fn dims(layout: Layout, s: &[usize]) -> Result<[usize; 4]> {
 }
 
 /// Element strides (batch, y, x, channel) of a 4-D activation in `layout`.
-fn strides(layout: Layout, [_, h, w, c]: [usize; 4]) -> [usize; 4] {
+pub(super) fn strides(layout: Layout, [_, h, w, c]: [usize; 4]) -> [usize; 4] {
     match layout {
         Layout::Nhwc => [h * w * c, w * c, c, 1],
         Layout::Nchw => [c * h * w, w, 1, h * w],

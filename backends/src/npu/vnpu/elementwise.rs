@@ -1,7 +1,9 @@
-//! Binary elementwise kernels (TFLite int8 add/sub and mul) with numpy broadcasting.
+//! Binary elementwise kernels (TFLite int8 add/sub and mul, f32 arithmetic as the
+//! interpreter's) with numpy broadcasting.
 
 use crate::npu::program::{Elementwise, ElementwiseKind};
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier as mbqm;
+use nnopt_compiler::ir::BinaryKind;
 use nnopt_compiler::{Error, Result};
 
 /// For each output element, the flat indices into the two broadcast operands.
@@ -55,6 +57,9 @@ pub fn elementwise(
     b_shape: &[usize],
     out_shape: &[usize],
 ) -> Result<Vec<i32>> {
+    if let ElementwiseKind::F32 { .. } = c.kind {
+        return Err(Error::at_node(&c.name, "f32 command on integer data"));
+    }
     let pairs = broadcast_pairs(a_shape, b_shape, out_shape).map_err(|e| e.in_node(&c.name))?;
     let (za, zb, zo) = (c.a_zero_point, c.b_zero_point, c.output_zero_point);
     let f = |(i, j): (usize, usize)| -> i32 {
@@ -81,10 +86,52 @@ pub fn elementwise(
                 let p = a[i].wrapping_sub(za).wrapping_mul(b[j].wrapping_sub(zb));
                 mbqm(p, output.multiplier, output.shift)
             }
+            // Rejected by the caller.
+            ElementwiseKind::F32 { .. } => 0,
         };
         v.wrapping_add(zo).clamp(c.act_min, c.act_max)
     };
     Ok(pairs.into_iter().map(f).collect())
+}
+
+/// Runs an f32 elementwise command on `a` (shape `a_shape`) and `b` (shape `b_shape`):
+/// the interpreter's f32 operation, then the fused activation.
+pub fn elementwise_f32(
+    c: &Elementwise,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out_shape: &[usize],
+) -> Result<Vec<f32>> {
+    let ElementwiseKind::F32 { op, activation } = c.kind else {
+        return Err(Error::at_node(&c.name, "integer command on f32 data"));
+    };
+    let pairs = broadcast_pairs(a_shape, b_shape, out_shape).map_err(|e| e.in_node(&c.name))?;
+    let nan_or = |x: f32, y: f32, v: f32| {
+        if x.is_nan() || y.is_nan() {
+            f32::NAN
+        } else {
+            v
+        }
+    };
+    let f = |x: f32, y: f32| -> f32 {
+        match op {
+            BinaryKind::Add => x + y,
+            BinaryKind::Sub => x - y,
+            BinaryKind::Mul => x * y,
+            BinaryKind::Div => x / y,
+            BinaryKind::Max => nan_or(x, y, x.max(y)),
+            BinaryKind::Min => nan_or(x, y, x.min(y)),
+        }
+    };
+    Ok(pairs
+        .into_iter()
+        .map(|(i, j)| {
+            let v = f(a[i], b[j]);
+            activation.map_or(v, |act| act.apply(v))
+        })
+        .collect())
 }
 
 #[cfg(test)]

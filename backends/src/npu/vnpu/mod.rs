@@ -1,5 +1,5 @@
-//! The virtual NPU: executes a [`Program`] on a byte arena with its own integer kernels,
-//! CPU segments through the reference interpreter, and quantization / dequantization at
+//! The virtual NPU: executes a [`Program`] on a byte arena with its own integer, FP8 and
+//! f32 kernels, CPU segments through the reference interpreter, and quantization / dequantization at
 //! the IO boundary. Results are bit-exact with `nnopt_compiler::interp::run` on the
 //! lowered graph.
 
@@ -9,13 +9,14 @@ mod concat;
 mod conv;
 mod cpu;
 mod elementwise;
+mod fp8;
 mod io;
 mod pool;
 
 pub use arena::Arena;
 
-use crate::npu::program::{Command, Program, TensorDesc};
-use nnopt_compiler::ir::Tensor;
+use crate::npu::program::{Command, ElementwiseKind, Fp8Encoding, Fp8Stage, Program, TensorDesc};
+use nnopt_compiler::ir::{DType, Tensor};
 use nnopt_compiler::{Error, Result};
 
 /// Runs `p` on `inputs` (one per program input, in order) and returns the outputs.
@@ -67,6 +68,89 @@ fn step(
             .ok_or_else(|| Error::at_node(name, format!("the program has no weight block {i}")))
     };
     match c {
+        Command::Conv2d(cv) if cv.fp8.is_some() => {
+            let st = cv.fp8.as_ref().expect("matched");
+            let (x, o) = (tensor(p, cv.input)?, tensor(p, cv.output)?);
+            let r = fp8::conv2d(
+                cv,
+                st,
+                weights(cv.weights, &cv.name)?,
+                fp8_codes(arena, x, st)?,
+                &x.shape,
+                &o.shape,
+            )?;
+            store(arena, o, st.output, &r).map_err(|e| e.in_node(&cv.name))
+        }
+        Command::FullyConnected(fc) if fc.fp8.is_some() => {
+            let st = fc.fp8.as_ref().expect("matched");
+            let (x, o) = (tensor(p, fc.input)?, tensor(p, fc.output)?);
+            let r = fp8::fully_connected(
+                fc,
+                st,
+                weights(fc.weights, &fc.name)?,
+                fp8_codes(arena, x, st)?,
+                o.num_elements(),
+            )?;
+            store(arena, o, st.output, &r).map_err(|e| e.in_node(&fc.name))
+        }
+        Command::Activate(a) => {
+            let (x, o) = (tensor(p, a.input)?, tensor(p, a.output)?);
+            let r: Vec<f32> = arena
+                .f32s(x)?
+                .into_iter()
+                .map(|v| a.activation.apply(v))
+                .collect();
+            if r.len() != o.num_elements() {
+                return Err(Error::at_node(
+                    &a.name,
+                    "output size differs from the input",
+                ));
+            }
+            store(arena, o, a.encode, &r).map_err(|e| e.in_node(&a.name))
+        }
+        Command::Pad(pd) => {
+            let (x, o) = (tensor(p, pd.input)?, tensor(p, pd.output)?);
+            let r = concat::pad_f32(pd, &arena.f32s(x)?, &x.shape, &o.shape)?;
+            store(arena, o, pd.encode, &r).map_err(|e| e.in_node(&pd.name))
+        }
+        Command::Quantize(q) => {
+            let (x, o) = (tensor(p, q.input)?, tensor(p, q.output)?);
+            if o.dtype != q.encoding.format.dtype() || o.num_elements() != x.num_elements() {
+                return Err(Error::at_node(
+                    &q.name,
+                    format!(
+                        "output tensor '{}' is not {}",
+                        o.name,
+                        q.encoding.format.name()
+                    ),
+                ));
+            }
+            let codes = fp8::encode(&arena.f32s(x)?, q.encoding);
+            arena.set_bytes(o, &codes).map_err(|e| e.in_node(&q.name))
+        }
+        Command::Elementwise(e) if matches!(e.kind, ElementwiseKind::F32 { .. }) => {
+            let (a, b, o) = (tensor(p, e.a)?, tensor(p, e.b)?, tensor(p, e.output)?);
+            let r = elementwise::elementwise_f32(
+                e,
+                &arena.f32s(a)?,
+                &a.shape,
+                &arena.f32s(b)?,
+                &b.shape,
+                &o.shape,
+            )?;
+            store(arena, o, e.encode, &r).map_err(|err| err.in_node(&e.name))
+        }
+        Command::Pool(pl) if tensor(p, pl.input)?.dtype == DType::F32 => {
+            let (x, o) = (tensor(p, pl.input)?, tensor(p, pl.output)?);
+            let r = pool::pool_f32(pl, &arena.f32s(x)?, &x.shape, &o.shape)?;
+            store(arena, o, pl.encode, &r).map_err(|e| e.in_node(&pl.name))
+        }
+        Command::Reduce(rd) if rd.float.is_some() => {
+            let kind = rd.float.expect("matched");
+            let (x, o) = (tensor(p, rd.input)?, tensor(p, rd.output)?);
+            let r = pool::reduce_f32(rd, kind, &arena.f32s(x)?, &x.shape, o.num_elements())?;
+            store(arena, o, rd.encode, &r).map_err(|e| e.in_node(&rd.name))
+        }
         Command::Conv2d(cv) => {
             let (x, o) = (tensor(p, cv.input)?, tensor(p, cv.output)?);
             let r = conv::conv2d(
@@ -125,5 +209,32 @@ fn step(
                 .ok_or_else(|| Error::new(format!("the program has no CPU segment {segment}")))?;
             cpu::run_segment(p, s, &segments[*segment], arena)
         }
+    }
+}
+
+/// The FP8 input codes of an FP8 layer, checked against its stage's input format.
+fn fp8_codes<'a>(arena: &'a Arena, x: &TensorDesc, st: &Fp8Stage) -> Result<&'a [u8]> {
+    if x.dtype != st.input_format.dtype() {
+        return Err(Error::new(format!(
+            "tensor '{}' is {}, the FP8 layer reads {}",
+            x.name,
+            x.dtype,
+            st.input_format.name()
+        )));
+    }
+    arena.bytes(x)
+}
+
+/// Stores a command's f32 results: as f32, or as the FP8 codes of a fused quantize.
+fn store(arena: &mut Arena, o: &TensorDesc, encode: Option<Fp8Encoding>, y: &[f32]) -> Result<()> {
+    match encode {
+        None => arena.set_f32s(o, y),
+        Some(e) if o.dtype == e.format.dtype() => arena.set_bytes(o, &fp8::encode(y, e)),
+        Some(e) => Err(Error::new(format!(
+            "tensor '{}' is {}, the command writes {}",
+            o.name,
+            o.dtype,
+            e.format.name()
+        ))),
     }
 }

@@ -4,6 +4,7 @@
 use crate::npu::program::{Pool, PoolKind, Reduce};
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier;
 use nnopt_compiler::ir::Layout;
+use nnopt_compiler::ir::ReduceKind;
 use nnopt_compiler::{Error, Result};
 
 /// Runs a pooling command on `x` (shape `xs`) into an output of shape `os`.
@@ -46,6 +47,59 @@ pub fn pool(c: &Pool, x: &[i32], xs: &[usize], os: &[usize]) -> Result<Vec<i32>>
                         }
                     };
                     out[index(b, oy, ox, k, oh, ow)] = v.clamp(c.act_min, c.act_max);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a pooling command on f32 data with the interpreter's float arithmetic: the
+/// window's taps in row-major order, max from -inf (NaN wins) or the sum divided by the
+/// number of taps inside the input, then the fused activation.
+pub fn pool_f32(c: &Pool, x: &[f32], xs: &[usize], os: &[usize]) -> Result<Vec<f32>> {
+    let (n, h, w, ch, oh, ow) = match (c.layout, xs, os) {
+        (Layout::Nhwc, [n, h, w, ch], [_, oh, ow, _]) => (*n, *h, *w, *ch, *oh, *ow),
+        (Layout::Nchw, [n, ch, h, w], [_, _, oh, ow]) => (*n, *h, *w, *ch, *oh, *ow),
+        _ => return Err(Error::at_node(&c.name, "pooling needs 4-D tensors")),
+    };
+    let index = |b: usize, y: usize, xx: usize, k: usize, hh: usize, ww: usize| match c.layout {
+        Layout::Nhwc => ((b * hh + y) * ww + xx) * ch + k,
+        Layout::Nchw => ((b * ch + k) * hh + y) * ww + xx,
+    };
+    let mut out = vec![0f32; n * oh * ow * ch];
+    for b in 0..n {
+        for oy in 0..oh {
+            let y0 = (oy * c.strides[0]) as isize - c.pads[0] as isize;
+            let ys = y0.max(0) as usize..(y0 + c.kernel[0] as isize).clamp(0, h as isize) as usize;
+            for ox in 0..ow {
+                let x0 = (ox * c.strides[1]) as isize - c.pads[1] as isize;
+                let xr =
+                    x0.max(0) as usize..(x0 + c.kernel[1] as isize).clamp(0, w as isize) as usize;
+                for k in 0..ch {
+                    let taps = ys
+                        .clone()
+                        .flat_map(|y| xr.clone().map(move |xx| (y, xx)))
+                        .map(|(y, xx)| x[index(b, y, xx, k, h, w)]);
+                    let v = match c.kind {
+                        PoolKind::Max => taps.fold(f32::NEG_INFINITY, |a, v| {
+                            if a.is_nan() || v.is_nan() {
+                                f32::NAN
+                            } else {
+                                a.max(v)
+                            }
+                        }),
+                        PoolKind::Avg => {
+                            let (sum, count) =
+                                taps.fold((0f32, 0usize), |(s, m), v| (s + v, m + 1));
+                            if count > 0 {
+                                sum / count as f32
+                            } else {
+                                sum
+                            }
+                        }
+                    };
+                    out[index(b, oy, ox, k, oh, ow)] = c.activation.map_or(v, |a| a.apply(v));
                 }
             }
         }
@@ -100,4 +154,64 @@ pub fn reduce(c: &Reduce, x: &[i32], xs: &[usize], out_len: usize) -> Result<Vec
                 .clamp(c.act_min, c.act_max)
         })
         .collect())
+}
+
+/// Runs an f32 reduction of `x` (shape `xs`) into `out_len` outputs with the
+/// interpreter's arithmetic: each reduced axis, the last first, folded in index order
+/// from 0 (sum, mean), -inf (max) or +inf (min), NaN winning max and min; a mean then
+/// divides by the number of reduced values.
+pub fn reduce_f32(
+    c: &Reduce,
+    kind: ReduceKind,
+    x: &[f32],
+    xs: &[usize],
+    out_len: usize,
+) -> Result<Vec<f32>> {
+    let mut axes = c.axes.clone();
+    axes.sort_unstable();
+    axes.dedup();
+    if axes.iter().any(|&a| a >= xs.len()) {
+        return Err(Error::at_node(&c.name, "reduction axis out of range"));
+    }
+    let nan_or = |a: f32, b: f32, v: f32| {
+        if a.is_nan() || b.is_nan() {
+            f32::NAN
+        } else {
+            v
+        }
+    };
+    let (init, f): (f32, &dyn Fn(f32, f32) -> f32) = match kind {
+        ReduceKind::Sum | ReduceKind::Mean => (0.0, &|a, b| a + b),
+        ReduceKind::Max => (f32::NEG_INFINITY, &|a, b| nan_or(a, b, a.max(b))),
+        ReduceKind::Min => (f32::INFINITY, &|a, b| nan_or(a, b, a.min(b))),
+    };
+    let mut shape = xs.to_vec();
+    let mut data = x.to_vec();
+    for &a in axes.iter().rev() {
+        let outer: usize = shape[..a].iter().product();
+        let inner: usize = shape[a + 1..].iter().product();
+        let n = shape[a];
+        let mut folded = vec![init; outer * inner];
+        for o in 0..outer {
+            for k in 0..n {
+                let row = &data[(o * n + k) * inner..(o * n + k + 1) * inner];
+                for (acc, &v) in folded[o * inner..(o + 1) * inner].iter_mut().zip(row) {
+                    *acc = f(*acc, v);
+                }
+            }
+        }
+        shape.remove(a);
+        data = folded;
+    }
+    if data.len() != out_len {
+        return Err(Error::at_node(
+            &c.name,
+            "output size does not match the reduction",
+        ));
+    }
+    if kind == ReduceKind::Mean {
+        let count = axes.iter().map(|&a| xs[a]).product::<usize>() as f32;
+        data.iter_mut().for_each(|v| *v /= count);
+    }
+    Ok(data)
 }

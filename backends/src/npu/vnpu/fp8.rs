@@ -1,0 +1,144 @@
+//! FP8 kernels: convolution and fully connected layers on FP8 codes with an exact dot
+//! product ([`Fp8Dot`]), their f32 output stage, and f32 to FP8 quantization, with the
+//! reference interpreter's arithmetic (`nnopt_compiler::interp::fp8`).
+
+use super::conv::{dims, strides};
+use crate::npu::program::{Conv2d, Fp8Encoding, Fp8Stage, Fp8Weights, FullyConnected, WeightBlock};
+use nnopt_compiler::fp8::{Fp8Dot, Saturation};
+use nnopt_compiler::{Error, Result};
+
+/// The FP8 part of a weight block with `n` channels of `per_channel` codes.
+fn fp8_block<'a>(
+    name: &str,
+    wb: &'a WeightBlock,
+    n: usize,
+    per_channel: usize,
+) -> Result<&'a Fp8Weights> {
+    let f = wb
+        .fp8
+        .as_ref()
+        .ok_or_else(|| Error::at_node(name, "FP8 command with an integer weight block"))?;
+    if wb.weights.len() != n * per_channel || f.scales.len() != n || f.bias.len() != n {
+        return Err(Error::at_node(
+            name,
+            format!("FP8 weight block does not match {n} channels of {per_channel} weights"),
+        ));
+    }
+    Ok(f)
+}
+
+/// Scale, bias and activation of one accumulated output (the interpreter's order).
+#[inline]
+fn finish(dot: f32, scale: f32, bias: f32, st: &Fp8Stage) -> f32 {
+    let y = dot * scale + bias;
+    st.activation.map_or(y, |a| a.apply(y))
+}
+
+/// FP8 codes of `x / scale`, rounded to nearest even and saturating.
+pub fn encode(x: &[f32], e: Fp8Encoding) -> Vec<u8> {
+    x.iter()
+        .map(|&v| e.format.encode(v / e.scale, Saturation::Saturate))
+        .collect()
+}
+
+/// Runs an FP8 convolution on input codes `x` (shape `xs`) into f32 results of shape `os`.
+pub fn conv2d(
+    c: &Conv2d,
+    st: &Fp8Stage,
+    wb: &WeightBlock,
+    x: &[u8],
+    xs: &[usize],
+    os: &[usize],
+) -> Result<Vec<f32>> {
+    let [n, h, w, cin] = dims(c.layout, xs)?;
+    let [_, oh, ow, cout] = dims(c.layout, os)?;
+    let [kh, kw] = c.kernel;
+    let groups = c.groups.max(1);
+    if !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
+        return Err(Error::at_node(
+            &c.name,
+            "channels do not divide into groups",
+        ));
+    }
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let f = fp8_block(&c.name, wb, cout, kh * kw * cin_g)?;
+    let xst = strides(c.layout, [n, h, w, cin]);
+    let ost = strides(c.layout, [n, oh, ow, cout]);
+    let scale: Vec<f32> = f.scales.iter().map(|&s| st.input_scale * s).collect();
+    let mut out = vec![0f32; n * oh * ow * cout];
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..cout {
+                    let base_c = (oc / cout_g) * cin_g;
+                    let mut dot = Fp8Dot::new(st.input_format, f.format);
+                    for ky in 0..kh {
+                        let iy =
+                            (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize
+                                - c.pads[1] as isize;
+                            if ix < 0 || ix >= w as isize {
+                                continue;
+                            }
+                            let xb = b * xst[0] + iy as usize * xst[1] + ix as usize * xst[2];
+                            let wbase = ((oc * kh + ky) * kw + kx) * cin_g;
+                            for ic in 0..cin_g {
+                                dot.add(
+                                    x[xb + (base_c + ic) * xst[3]],
+                                    wb.weights[wbase + ic] as u8,
+                                );
+                            }
+                        }
+                    }
+                    out[b * ost[0] + oy * ost[1] + ox * ost[2] + oc * ost[3]] =
+                        finish(dot.value(), scale[oc], f.bias[oc], st);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs an FP8 fully connected layer: codes `x` flattened to `[batch, in]`, weights
+/// `[out, in]`, f32 results `[batch, out]`.
+pub fn fully_connected(
+    c: &FullyConnected,
+    st: &Fp8Stage,
+    wb: &WeightBlock,
+    x: &[u8],
+    out_len: usize,
+) -> Result<Vec<f32>> {
+    let nout = wb.channels();
+    if nout == 0 || !out_len.is_multiple_of(nout) {
+        return Err(Error::at_node(&c.name, "output does not match the weights"));
+    }
+    let batch = out_len / nout;
+    if !x.len().is_multiple_of(batch.max(1)) {
+        return Err(Error::at_node(
+            &c.name,
+            "input does not split into the batch",
+        ));
+    }
+    let k = x.len() / batch.max(1);
+    let f = fp8_block(&c.name, wb, nout, k)?;
+    let mut out = vec![0f32; out_len];
+    for i in 0..batch {
+        let row = &x[i * k..(i + 1) * k];
+        for j in 0..nout {
+            let wrow = &wb.weights[j * k..(j + 1) * k];
+            let dot = row.iter().zip(wrow).fold(
+                Fp8Dot::new(st.input_format, f.format),
+                |mut d, (&xv, &wv)| {
+                    d.add(xv, wv as u8);
+                    d
+                },
+            );
+            out[i * nout + j] = finish(dot.value(), st.input_scale * f.scales[j], f.bias[j], st);
+        }
+    }
+    Ok(out)
+}
