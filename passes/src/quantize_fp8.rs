@@ -7,7 +7,7 @@
 //! the products exactly and round once to f32. Outputs, biases and every other op stay
 //! f32.
 
-use crate::quantize_int8::{observe, Calibration, CalibrationMethod, FloatNode, SYNTHETIC_WARNING};
+use crate::quantize_int8::{observe, Calibration, CalibrationMethod, FloatNode};
 use crate::{ActivationFusion, BatchNormFolding};
 use nnopt_compiler::fp8::{channel_scales, tensor_scale, Fp8Format, Saturation, ScaleMethod};
 use nnopt_compiler::ir::{
@@ -195,7 +195,7 @@ pub fn quantize_fp8(g: &mut Graph, calib: &Calibration, opts: &Fp8Options) -> Re
     if calib.synthetic && opts.activations {
         report
             .warnings
-            .push(SYNTHETIC_WARNING.replace("int8", "FP8"));
+            .push(crate::quantize_int8::synthetic_warning("FP8"));
     }
     let mut work = g.clone();
     BatchNormFolding.run(&mut work)?;

@@ -107,9 +107,14 @@ impl fmt::Display for QuantReport {
     }
 }
 
-/// The warning given when calibration falls back to random inputs.
-pub const SYNTHETIC_WARNING: &str = "no calibration data given: activation ranges come from \
-    random inputs, so int8 accuracy on real data may be poor (pass representative samples)";
+/// The warning given when calibration for `precision` (int8, FP8) falls back to random
+/// inputs.
+pub fn synthetic_warning(precision: &str) -> String {
+    format!(
+        "no calibration data given: activation ranges come from random inputs, so \
+         {precision} accuracy on real data may be poor (pass representative samples)"
+    )
+}
 
 /// Whether the graph is already quantized: it has quantized tensors or `Quantize` ops.
 pub fn is_quantized(g: &Graph) -> bool {
@@ -135,7 +140,7 @@ pub fn quantize_int8(
         ..Default::default()
     };
     if calib.synthetic {
-        report.warnings.push(SYNTHETIC_WARNING.to_string());
+        report.warnings.push(synthetic_warning("int8"));
     }
     if is_quantized(g) {
         report.already_quantized = true;
@@ -232,7 +237,7 @@ impl Pass for QuantizeInt8 {
             return Ok(false);
         }
         let calib = Calibration::synthetic(g, self.samples, 0, self.input_range);
-        eprintln!("warning: {}: {SYNTHETIC_WARNING}", Self::NAME);
+        eprintln!("warning: {}: {}", Self::NAME, synthetic_warning("int8"));
         let report = quantize_int8(g, &calib, &self.options)?;
         Ok(report.int8_nodes > 0)
     }
