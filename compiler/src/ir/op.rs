@@ -482,6 +482,34 @@ fn empty_tensor() -> Tensor {
 }
 
 impl Op {
+    /// The [`Op::PoolGrad`] of a pooling op without fused activation (`None` for other
+    /// ops).
+    pub fn grad_of_pool(&self) -> Option<Op> {
+        match self.clone() {
+            Op::Pool {
+                kind,
+                layout,
+                kernel,
+                strides,
+                dilations,
+                pads,
+                ceil_mode,
+                count_include_pad,
+                activation: None,
+            } => Some(Op::PoolGrad {
+                kind,
+                layout,
+                kernel,
+                strides,
+                dilations,
+                pads,
+                ceil_mode,
+                count_include_pad,
+            }),
+            _ => None,
+        }
+    }
+
     /// The forward pooling op of a [`Op::PoolGrad`] (`None` for other ops).
     pub fn pool_of_grad(&self) -> Option<Op> {
         match self {

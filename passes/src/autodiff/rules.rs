@@ -77,26 +77,9 @@ pub(super) fn input_grads(
             out[0] = Some(b.op(&d(0), Op::ActivationGrad { act: *act }, &[ins[0], dy])?);
         }
         Op::Pool {
-            kind,
-            layout,
-            kernel,
-            strides,
-            dilations,
-            pads,
-            ceil_mode,
-            count_include_pad,
-            activation: None,
+            activation: None, ..
         } => {
-            let g = Op::PoolGrad {
-                kind: *kind,
-                layout: *layout,
-                kernel: kernel.clone(),
-                strides: strides.clone(),
-                dilations: dilations.clone(),
-                pads: pads.clone(),
-                ceil_mode: *ceil_mode,
-                count_include_pad: *count_include_pad,
-            };
+            let g = op.grad_of_pool().expect("a pool without activation");
             out[0] = Some(b.op(&d(0), g, &[ins[0], dy])?);
         }
         Op::Reduce {
