@@ -331,24 +331,7 @@ impl<'g> Lowering<'g> {
         }
         Ok(Some(match &node.op {
             Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
-            Op::Gemm {
-                alpha,
-                beta,
-                trans_a,
-                trans_b,
-                activation,
-            } => {
-                if *alpha != 1.0 || *beta != 1.0 || *trans_a {
-                    return Err("gemm with alpha/beta != 1 or transposed A".into());
-                }
-                Command::FullyConnected(self.fully_connected(
-                    &node.name,
-                    *trans_b,
-                    *activation,
-                    &ins,
-                    out,
-                )?)
-            }
+            Op::Gemm { .. } => self.gemm(&node.name, &node.op, &ins, out)?,
             Op::Binary { kind, activation } => {
                 Command::Elementwise(self.elementwise(&node.name, *kind, *activation, &ins, out)?)
             }
@@ -374,6 +357,36 @@ impl<'g> Lowering<'g> {
         }))
     }
 
+    /// A fully connected command for a gemm with alpha = beta = 1 and A not transposed.
+    fn gemm(
+        &mut self,
+        name: &str,
+        op: &Op,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<Command, Reason> {
+        let Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+            activation,
+        } = op
+        else {
+            return Err(format!("{} is not a gemm", op.name()));
+        };
+        if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+            return Err("gemm with alpha/beta != 1 or transposed A".into());
+        }
+        Ok(Command::FullyConnected(self.fully_connected(
+            name,
+            *trans_b,
+            *activation,
+            ins,
+            out,
+        )?))
+    }
+
     /// Lowers an op on f32 or FP8 values: FP8 convolutions and fully connected layers,
     /// quantization to FP8, and the f32 ops the NPU computes exactly like the
     /// interpreter.
@@ -386,24 +399,7 @@ impl<'g> Lowering<'g> {
         let f32_acts = || ins.iter().all(|&v| g.ty(v).dtype == DType::F32);
         Ok(match &node.op {
             Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
-            Op::Gemm {
-                alpha,
-                beta,
-                trans_a,
-                trans_b,
-                activation,
-            } => {
-                if *alpha != 1.0 || *beta != 1.0 || *trans_a {
-                    return Err("gemm with alpha/beta != 1 or transposed A".into());
-                }
-                Command::FullyConnected(self.fully_connected(
-                    &node.name,
-                    *trans_b,
-                    *activation,
-                    &ins,
-                    out,
-                )?)
-            }
+            Op::Gemm { .. } => self.gemm(&node.name, &node.op, &ins, out)?,
             Op::Quantize { to, saturate, .. } => {
                 if !saturate {
                     return Err("non-saturating FP8 quantization".into());

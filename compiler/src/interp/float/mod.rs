@@ -80,28 +80,16 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::BatchNorm { epsilon, axis } => one(batch_norm::batch_norm(*epsilon, *axis, inputs)?),
         Op::Pool {
             kind,
-            layout,
-            kernel,
-            strides,
-            dilations,
-            pads,
-            ceil_mode,
             count_include_pad,
             activation,
-        } => {
-            let window = pool::Window {
-                layout: *layout,
-                axes: crate::ir::infer::pool_axes(kernel, strides, dilations, pads)?,
-                ceil_mode: *ceil_mode,
-            };
-            one(pool::pool(
-                *kind,
-                &window,
-                *count_include_pad,
-                *activation,
-                inputs,
-            )?)
-        }
+            ..
+        } => one(pool::pool(
+            *kind,
+            &pool_window(op)?,
+            *count_include_pad,
+            *activation,
+            inputs,
+        )?),
         Op::Reduce {
             kind,
             axes,
@@ -157,25 +145,16 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::ConvGradWeights(c) => one(grad::conv_grad(c, false, inputs)?),
         Op::PoolGrad {
             kind,
-            layout,
-            kernel,
-            strides,
-            dilations,
-            pads,
-            ceil_mode,
             count_include_pad,
+            ..
         } => {
             util::arity(inputs, 2, 2)?;
-            let window = pool::Window {
-                layout: *layout,
-                axes: crate::ir::infer::pool_axes(kernel, strides, dilations, pads)?,
-                ceil_mode: *ceil_mode,
-            };
+            let forward = op.pool_of_grad().expect("a pool gradient");
             let x = util::f32_input(inputs, 0, "pool input")?;
             let dy = util::f32_input(inputs, 1, "output gradient")?;
             one(Tensor::F32(pool::pool_grad(
                 *kind,
-                &window,
+                &pool_window(&forward)?,
                 *count_include_pad,
                 x,
                 dy,
@@ -184,6 +163,27 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::SoftmaxCrossEntropy => one(grad::softmax_cross_entropy(inputs)?),
         Op::SoftmaxCrossEntropyGrad => one(grad::softmax_cross_entropy_grad(inputs)?),
     }
+}
+
+/// The window of an [`Op::Pool`].
+fn pool_window(op: &Op) -> Result<pool::Window> {
+    let Op::Pool {
+        layout,
+        kernel,
+        strides,
+        dilations,
+        pads,
+        ceil_mode,
+        ..
+    } = op
+    else {
+        bail!("'{}' is not a pooling op", op.name());
+    };
+    Ok(pool::Window {
+        layout: *layout,
+        axes: crate::ir::infer::pool_axes(kernel, strides, dilations, pads)?,
+        ceil_mode: *ceil_mode,
+    })
 }
 
 /// The FP8 overflow rule of a `saturate` attribute.
