@@ -3,3 +3,4 @@
 pub mod npu;
 pub mod onnx;
 pub mod tflite;
+pub mod train;

@@ -13,7 +13,10 @@ pub mod quantize_int8;
 mod shape_inference;
 
 pub use activation_fusion::ActivationFusion;
-pub use autodiff::{training_graph, with_batch, Autodiff, TrainOptions, TrainingGraph};
+pub use autodiff::{
+    training_graph, with_batch, Autodiff, QuantPoint, QuantRole, TrainOptions, TrainPrecision,
+    TrainingGraph,
+};
 pub use batchnorm_folding::BatchNormFolding;
 pub use constant_folding::ConstantFolding;
 pub use dead_node_elimination::DeadNodeElimination;

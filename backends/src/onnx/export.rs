@@ -758,7 +758,8 @@ impl Builder<'_> {
             | Op::ConvGradWeights(_)
             | Op::PoolGrad { .. }
             | Op::SoftmaxCrossEntropy
-            | Op::SoftmaxCrossEntropyGrad => {
+            | Op::SoftmaxCrossEntropyGrad
+            | Op::Fp8FakeQuant { .. } => {
                 return Err(Error::new(format!(
                     "node '{name}': training op {} has no ONNX export",
                     node.op.name()

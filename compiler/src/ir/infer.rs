@@ -588,6 +588,19 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             };
             vec![TensorType::new(DType::F32, shape)]
         }
+        Op::Fp8FakeQuant { .. } => {
+            need(inputs, 2, 2)?;
+            if inputs[0].dtype != DType::F32 || inputs[1].dtype != DType::F32 {
+                bail!("FP8 fake quantization takes f32 values and an f32 scale");
+            }
+            if inputs[1].shape.iter().product::<usize>() != 1 {
+                bail!("the scale must be one value, got {:?}", inputs[1].shape);
+            }
+            vec![
+                TensorType::new(DType::F32, inputs[0].shape.clone()),
+                TensorType::new(DType::F32, vec![]),
+            ]
+        }
     })
 }
 

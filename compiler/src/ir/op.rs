@@ -467,6 +467,12 @@ pub enum Op {
     /// Gradient of [`Op::SoftmaxCrossEntropy`] with respect to the logits,
     /// `(softmax(logits) - onehot(labels)) / N`: (logits, labels).
     SoftmaxCrossEntropyGrad,
+    /// FP8 quantize-dequantize with a runtime scale, for FP8 training:
+    /// (x, scale) -> (y, amax) with `y = decode(encode(x / scale)) * scale` (round to
+    /// nearest even, saturating) and `amax = max |x|` (the next steps' scale comes from
+    /// it). A scale that is not a positive finite number passes `x` through unchanged,
+    /// for steps before any amax is known.
+    Fp8FakeQuant { format: crate::fp8::Fp8Format },
 }
 
 fn yes() -> bool {
@@ -573,6 +579,7 @@ impl Op {
             Op::PoolGrad { .. } => "pool_grad",
             Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
             Op::SoftmaxCrossEntropyGrad => "softmax_cross_entropy_grad",
+            Op::Fp8FakeQuant { .. } => "fp8_fake_quant",
         }
     }
 

@@ -13,15 +13,22 @@
 //! Backward ops are ordinary IR (`conv_grad_input`, `gemm` with transposes, `reduce`
 //! sums, ...), so the graph prints, verifies and runs in the interpreter like any other.
 //! Fused activations are split off first; batch normalization must be folded.
+//!
+//! In [`TrainPrecision::Fp8`] the step also fake-quantizes conv and gemm inputs to FP8
+//! (see [`fp8`](self::QuantPoint)): one scale input per quantizer after the momenta, one
+//! amax output per quantizer after the updated momenta.
 
 mod batch;
+mod fp8;
 mod rules;
 
 pub use batch::with_batch;
+pub use fp8::{QuantPoint, QuantRole, TrainPrecision};
 
 use nnopt_compiler::ir::{
     infer::infer_types, verify, BinaryKind, DType, Graph, Layout, Op, Tensor, TensorType, ValueRef,
 };
+use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -34,6 +41,7 @@ pub struct TrainOptions {
     pub learning_rate: f32,
     pub momentum: f32,
     pub weight_decay: f32,
+    pub precision: TrainPrecision,
 }
 
 impl Default for TrainOptions {
@@ -42,6 +50,7 @@ impl Default for TrainOptions {
             learning_rate: 0.05,
             momentum: 0.9,
             weight_decay: 1e-4,
+            precision: TrainPrecision::Fp32,
         }
     }
 }
@@ -102,6 +111,9 @@ pub struct TrainingGraph {
     pub params: Vec<Param>,
     /// Number of forward inputs (before `labels`).
     pub data_inputs: usize,
+    /// The FP8 fake-quantizers, in the order of their scale inputs and amax outputs
+    /// (empty in FP32).
+    pub quant_points: Vec<QuantPoint>,
 }
 
 /// Builds values into the training graph with unique names and inferred types.
@@ -111,7 +123,7 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    fn name(&mut self, base: &str) -> String {
+    pub fn name(&mut self, base: &str) -> String {
         let mut name = base.to_string();
         let mut k = 1;
         while !self.names.insert(name.clone()) {
@@ -146,7 +158,7 @@ impl Builder {
         self.g.add_const(name, t, None)
     }
 
-    fn input(&mut self, base: &str, ty: TensorType) -> ValueRef {
+    pub fn input(&mut self, base: &str, ty: TensorType) -> ValueRef {
         let name = self.name(base);
         self.g.add_input(name, ty)
     }
@@ -240,6 +252,8 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
         })
         .collect();
     // Forward, with fused activations split off.
+    let fp8 = opts.precision == TrainPrecision::Fp8;
+    let mut quantizers = fp8::Quantizers::default();
     let mut tape: Vec<(Op, Vec<ValueRef>, ValueRef)> = Vec::new();
     for &n in &order {
         let node = forward.node(n);
@@ -257,8 +271,19 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
                 "multi-output ops are not differentiated yet",
             ));
         }
-        let ins: Vec<ValueRef> = forward.node_inputs(n).iter().map(|v| map[v]).collect();
+        let mut ins: Vec<ValueRef> = forward.node_inputs(n).iter().map(|v| map[v]).collect();
         let mut op = node.op.clone();
+        if fp8 && is_matmul_like(&op) {
+            for (slot, role) in [(0, QuantRole::Activation), (1, QuantRole::Weight)] {
+                let x = ins[slot];
+                let (q, new) = quantizers.quantize(&mut b, x, Fp8Format::E4M3, role)?;
+                if new {
+                    let scale = b.g.node_inputs(q.node)[1];
+                    tape.push((b.g.node(q.node).op.clone(), vec![x, scale], q));
+                }
+                ins[slot] = q;
+            }
+        }
         let act = op.activation_slot().and_then(|slot| slot.take());
         let mut y = b.op(&node.name, op.clone(), &ins)?;
         tape.push((op, ins, y));
@@ -283,6 +308,13 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
         if !wanted.iter().any(|&w| w) {
             continue;
         }
+        let dy = if fp8 && is_matmul_like(op) {
+            quantizers
+                .quantize(&mut b, dy, Fp8Format::E5M2, QuantRole::Gradient)?
+                .0
+        } else {
+            dy
+        };
         let name = b.g.value(*y).name.clone();
         let dins =
             rules::input_grads(&mut b, op, ins, dy, &wanted).map_err(|e| e.in_node(&name))?;
@@ -331,6 +363,7 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
     let mut outputs = vec![loss];
     outputs.extend(new_params);
     outputs.extend(new_momenta);
+    outputs.extend(quantizers.amaxes.iter().copied());
     b.g.set_outputs(outputs);
     // The forward graph's own outputs (e.g. a final softmax) are no longer needed.
     crate::DeadNodeElimination.run(&mut b.g)?;
@@ -342,7 +375,13 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
         graph: b.g,
         params,
         data_inputs,
+        quant_points: quantizers.points,
     })
+}
+
+/// Whether FP8 training quantizes the op's first two inputs (a conv or gemm).
+fn is_matmul_like(op: &Op) -> bool {
+    matches!(op, Op::Conv(_) | Op::Gemm { .. })
 }
 
 /// Values whose gradient is needed: the parameters and everything computed from them.

@@ -116,6 +116,8 @@ pub(super) fn input_grads(
             out[0] = Some(b.op(&d(0), Op::Transpose { perm: inverse }, &[dy])?);
         }
         Op::Identity => out[0] = Some(dy),
+        // Straight through: quantization is treated as the identity backward.
+        Op::Fp8FakeQuant { .. } => out[0] = Some(dy),
         Op::Binary {
             kind,
             activation: None,

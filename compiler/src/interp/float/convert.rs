@@ -320,3 +320,22 @@ mod tests {
         );
     }
 }
+
+/// [`crate::ir::Op::Fp8FakeQuant`]: `(x, scale) -> (y, amax)`.
+pub(super) fn fp8_fake_quant(f: Format, inputs: &[Operand]) -> Result<Vec<Tensor>> {
+    arity(inputs, 2, 2)?;
+    let x = super::util::f32_input(inputs, 0, "fake-quantized value")?;
+    let scale = super::util::f32_input(inputs, 1, "scale")?;
+    let Some(&scale) = scale.iter().next() else {
+        bail!("the scale is empty");
+    };
+    let amax = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let y = if scale.is_finite() && scale > 0.0 {
+        let table = f.decode_table();
+        x.mapv(|v| table[f.encode(v / scale, Saturation::Saturate) as usize] * scale)
+    } else {
+        x.clone()
+    };
+    let amax = ArrayD::from_elem(IxDyn(&[]), amax);
+    Ok(vec![Tensor::F32(y), Tensor::F32(amax)])
+}

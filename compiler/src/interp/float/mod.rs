@@ -162,6 +162,7 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         }
         Op::SoftmaxCrossEntropy => one(grad::softmax_cross_entropy(inputs)?),
         Op::SoftmaxCrossEntropyGrad => one(grad::softmax_cross_entropy_grad(inputs)?),
+        Op::Fp8FakeQuant { format } => convert::fp8_fake_quant(*format, inputs),
     }
 }
 

@@ -1,0 +1,131 @@
+//! Federated-learning messages: model weights or weight deltas, one payload per
+//! parameter, f32 or FP8 with a per-tensor scale.
+
+use nnopt_compiler::fp8::{Fp8Format, Saturation};
+use nnopt_compiler::ir::{DType, Tensor};
+use nnopt_compiler::{bail, Result};
+use rand::Rng;
+
+/// What a message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// Server to client: the global model's weights.
+    Broadcast,
+    /// Client to server: the client's weights minus the broadcast it started from.
+    Update,
+}
+
+/// How a payload's values are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// Little-endian f32, 4 bytes a value.
+    F32,
+    /// One FP8 code a value; the value is `decode(code) * scale`.
+    Fp8(Fp8Format),
+}
+
+/// One parameter's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Payload {
+    pub encoding: Encoding,
+    /// 1 for f32 payloads.
+    pub scale: f32,
+    /// The encoded values.
+    pub data: Vec<u8>,
+}
+
+/// A message between the FL server and a client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub kind: MessageKind,
+    pub round: u32,
+    /// The sending client (updates) or 0 (broadcasts).
+    pub client: u32,
+    /// Training samples behind an update (its FedAvg weight); 0 in broadcasts.
+    pub samples: u64,
+    /// [`layout_id`] of the program's parameters: both sides must agree.
+    pub layout: u32,
+    /// One payload per parameter, in program order.
+    pub payloads: Vec<Payload>,
+}
+
+/// A fingerprint (CRC-32) of a parameter layout: names and shapes in order.
+pub fn layout_id(params: &[super::ParamInfo]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for p in params {
+        h.update(p.name.as_bytes());
+        h.update(&[0]);
+        for &d in &p.shape {
+            h.update(&(d as u64).to_le_bytes());
+        }
+        h.update(&[0xff]);
+    }
+    h.finalize()
+}
+
+impl Payload {
+    /// Encodes f32 `values`: FP8 with the per-tensor scale that maps their amax to the
+    /// format's largest value, rounded stochastically with `rng`.
+    pub fn encode(values: &Tensor, encoding: Encoding, rng: &mut impl Rng) -> Result<Payload> {
+        let Some(a) = values.as_f32() else {
+            bail!("message payloads are f32 tensors, got {}", values.dtype());
+        };
+        let v: Vec<f32> = a.iter().copied().collect();
+        Ok(match encoding {
+            Encoding::F32 => Payload {
+                encoding,
+                scale: 1.0,
+                data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            },
+            Encoding::Fp8(f) => {
+                let amax = v.iter().fold(0f32, |m, &x| m.max(x.abs()));
+                let scale = if amax.is_finite() && amax > 0.0 {
+                    amax / f.max_value()
+                } else {
+                    1.0
+                };
+                let data = v
+                    .iter()
+                    .map(|&x| f.encode_stochastic(x / scale, rng, Saturation::Saturate))
+                    .collect();
+                Payload {
+                    encoding,
+                    scale,
+                    data,
+                }
+            }
+        })
+    }
+
+    /// The f32 values, shaped `shape`.
+    pub fn decode(&self, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = match self.encoding {
+            Encoding::F32 => {
+                if self.data.len() != 4 * n {
+                    bail!(
+                        "an f32 payload of {} bytes cannot hold {n} values",
+                        self.data.len()
+                    );
+                }
+                self.data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+                    .collect()
+            }
+            Encoding::Fp8(f) => {
+                if self.data.len() != n {
+                    bail!(
+                        "an FP8 payload of {} bytes cannot hold {n} values",
+                        self.data.len()
+                    );
+                }
+                self.data
+                    .iter()
+                    .map(|&c| (f.decode(c) * self.scale) as f64)
+                    .collect()
+            }
+        };
+        Ok(Tensor::from_f64s(DType::F32, shape, &v).expect("sized"))
+    }
+}

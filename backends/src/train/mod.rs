@@ -1,0 +1,9 @@
+//! The training backend: training programs for edge clients (`.ntp`), their runtime,
+//! and the messages of federated learning.
+
+pub mod message;
+mod program;
+
+pub use program::{
+    CompileOptions, DelayedScaling, MasterWeights, ParamInfo, TrainingProgram, TrainingStep,
+};
