@@ -3,6 +3,8 @@
 
 pub mod message;
 mod program;
+pub mod runtime;
+pub mod server;
 
 pub use program::{
     CompileOptions, DelayedScaling, MasterWeights, ParamInfo, TrainingProgram, TrainingStep,
