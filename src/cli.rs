@@ -3,13 +3,18 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use nnopt::backends::npu::cost::NpuCost;
 use nnopt::backends::npu::target::Target;
+use nnopt::backends::train::{
+    CompileOptions as TrainCompileOptions, DelayedScaling, MasterWeights,
+};
 use nnopt::compile::{compile_npu, NpuOptions, Precision};
 use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PrintAfter, RunOptions};
 use nnopt::npy::{read_npy, write_npy};
 use nnopt::output::write_atomically;
+use nnopt::passes::{TrainOptions, TrainPrecision};
 use nnopt::quantize::{quantize_graph, render as render_quantize, QuantFormat, QuantizeRequest};
+use nnopt::train_compile::compile_train;
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use std::sync::Arc;
     name = "nnopt",
     version,
     about = "A compiler for edge ML models: ONNX and TFLite in, optimized IR and NPU binaries out",
-    after_help = "Examples:\n  nnopt compile model.tflite --target npu\n  nnopt run model.npub --input x.npy\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding\n  nnopt quantize model.onnx --format e4m3 --per-channel -o model_e4m3.onnx"
+    after_help = "Examples:\n  nnopt compile model.tflite --target npu\n  nnopt run model.npub --input x.npy\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt compile model.tflite --target train -o client.ntp\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding\n  nnopt quantize model.onnx --format e4m3 --per-channel -o model_e4m3.onnx"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,12 +33,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Describe a model: inputs, outputs, op histogram, parameters, MACs, tensor memory.
+    /// Describe a model: inputs, outputs, op histogram, parameters, MACs, tensor memory;
+    /// or an NPU binary (.npub), or a training program (.ntp: format, parameters,
+    /// precision plan, hyper-parameters, step graphs).
     #[command(
-        after_help = "Examples:\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json | jq .macs"
+        after_help = "Examples:\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json | jq .macs\n  nnopt inspect model.npub\n  nnopt inspect client.ntp --json"
     )]
     Inspect {
-        /// Model file (.onnx, .tflite, or .nnir IR text).
+        /// Model file (.onnx, .tflite, .nnir IR text), NPU binary (.npub) or training
+        /// program (.ntp).
         file: PathBuf,
         /// Print JSON for tools instead of a table.
         #[arg(long)]
@@ -103,19 +111,27 @@ enum Command {
     /// Compile a model for an NPU: quantized ops become NPU commands (the rest CPU
     /// fallback), activations share one arena, weights are compressed losslessly, and a
     /// checksummed .npub binary is written; prints the per-layer performance estimate.
+    ///
+    /// With --target train, compile a float model into a training program (.ntp) for
+    /// edge clients: one graph per precision doing forward, backward (softmax
+    /// cross-entropy) and SGD with momentum; FP8 programs quantize conv and gemm inputs
+    /// to E4M3 and their output gradients to E5M2 with delayed scaling, and carry the
+    /// FP32 step too.
     #[command(
-        after_help = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form."
+        after_help = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh Glorot weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32."
     )]
     Compile {
         /// Model file (.onnx, .tflite, or .nnir IR text).
         file: PathBuf,
-        /// Target preset: npu (= npu-256), npu-128, npu-256 or npu-512.
+        /// Target: an NPU preset, npu (= npu-256), npu-128, npu-256 or npu-512; or train,
+        /// a training program (.ntp).
         #[arg(long, default_value = "npu")]
         target: String,
         /// Custom NPU description (YAML, like backends/targets/npu-256.yaml); overrides --target.
         #[arg(long, value_name = "FILE.yaml")]
         target_config: Option<PathBuf>,
-        /// Output binary (default: the model's file stem + .npub, beside the model).
+        /// Output file (default: the model's file stem + .npub, or .ntp with --target
+        /// train, beside the model).
         #[arg(long, short)]
         output: Option<PathBuf>,
         /// Write an HTML report with per-layer charts.
@@ -131,13 +147,15 @@ enum Command {
         /// Print JSON for tools instead of the table.
         #[arg(long)]
         json: bool,
-        /// Quantization of float models: int8 (TFLite arithmetic) or fp8 (E4M3 weights
-        /// and layer inputs with f32 scales, f32 between layers). Needs a float model for
-        /// fp8.
-        #[arg(long, value_enum, default_value_t = Precision::Int8)]
-        precision: Precision,
+        /// NPU targets: quantization of float models, int8 (TFLite arithmetic, the
+        /// default) or fp8 (E4M3 weights and layer inputs with f32 scales, f32 between
+        /// layers; needs a float model). --target train: fp8 (the default) or fp32.
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionArg>,
         #[command(flatten)]
         calibration: nnopt::calibration::CalibrationArgs,
+        #[command(flatten)]
+        train: TrainArgs,
     },
     /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel
     /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
@@ -192,6 +210,101 @@ enum Command {
     },
     /// List the passes that pipelines can name, and print the default pipeline.
     Passes,
+}
+
+/// `--precision` of `nnopt compile`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PrecisionArg {
+    /// int8 (NPU targets).
+    Int8,
+    /// FP8: E4M3 on NPU targets; E4M3 forward and E5M2 gradients for training.
+    Fp8,
+    /// f32 (--target train).
+    Fp32,
+}
+
+/// Options of `nnopt compile --target train`.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Training programs (--target train)")]
+struct TrainArgs {
+    /// Samples per training step [default: 16].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// SGD learning rate [default: 0.05].
+    #[arg(long)]
+    learning_rate: Option<f32>,
+    /// SGD momentum [default: 0.9].
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// L2 weight decay [default: 1e-4].
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Steps of amax history behind each FP8 scale (delayed scaling) [default: 16].
+    #[arg(long)]
+    amax_history: Option<usize>,
+    /// How clients keep their weights between steps [default: f32].
+    #[arg(long, value_enum)]
+    master_weights: Option<MasterWeightsArg>,
+    /// Start from fresh weights (Glorot-uniform weights, zero biases) instead of the
+    /// model's.
+    #[arg(long)]
+    reinit: bool,
+    /// Seed of --reinit [default: 0].
+    #[arg(long, requires = "reinit")]
+    seed: Option<u64>,
+}
+
+/// `--master-weights`.
+#[derive(Clone, Copy, ValueEnum)]
+enum MasterWeightsArg {
+    /// f32 master weights.
+    F32,
+    /// E4M3 weights (per-tensor scale, stochastic rounding) after each step.
+    Fp8,
+}
+
+impl TrainArgs {
+    /// The options given, by flag name (to reject them on NPU targets).
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--batch", self.batch.is_some()),
+            ("--learning-rate", self.learning_rate.is_some()),
+            ("--momentum", self.momentum.is_some()),
+            ("--weight-decay", self.weight_decay.is_some()),
+            ("--amax-history", self.amax_history.is_some()),
+            ("--master-weights", self.master_weights.is_some()),
+            ("--reinit", self.reinit),
+            ("--seed", self.seed.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+
+    /// The compile options, defaults filled in.
+    fn options(&self, precision: TrainPrecision) -> TrainCompileOptions {
+        let train = TrainOptions::default();
+        TrainCompileOptions {
+            train: TrainOptions {
+                learning_rate: self.learning_rate.unwrap_or(train.learning_rate),
+                momentum: self.momentum.unwrap_or(train.momentum),
+                weight_decay: self.weight_decay.unwrap_or(train.weight_decay),
+                precision,
+            },
+            batch: self.batch.unwrap_or(16),
+            scaling: DelayedScaling {
+                history: self
+                    .amax_history
+                    .unwrap_or(DelayedScaling::default().history),
+                ..DelayedScaling::default()
+            },
+            master_weights: match self.master_weights {
+                None | Some(MasterWeightsArg::F32) => MasterWeights::F32,
+                Some(MasterWeightsArg::Fp8) => MasterWeights::Fp8,
+            },
+            reinit: self.reinit.then(|| self.seed.unwrap_or(0)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -264,7 +377,48 @@ pub fn main() -> Result<()> {
             json,
             precision,
             calibration,
+            train,
         } => {
+            if target == "train" {
+                let npu_only = [
+                    ("--target-config", target_config.is_some()),
+                    ("--report", report.is_some()),
+                    ("--no-cpu-fallback", no_cpu_fallback),
+                    ("--pipeline", pipeline.is_some()),
+                    (
+                        "calibration options",
+                        calibration != nnopt::calibration::CalibrationArgs::default(),
+                    ),
+                ];
+                if let Some((flag, _)) = npu_only.iter().find(|(_, given)| *given) {
+                    return Err(Error::new(format!(
+                        "{flag} does not apply to --target train"
+                    )));
+                }
+                let precision = match precision {
+                    None | Some(PrecisionArg::Fp8) => TrainPrecision::Fp8,
+                    Some(PrecisionArg::Fp32) => TrainPrecision::Fp32,
+                    Some(PrecisionArg::Int8) => {
+                        return Err(Error::new(
+                            "--precision int8 is for NPU targets: training programs are \
+                             fp8 or fp32",
+                        ))
+                    }
+                };
+                return compile_training(&file, &train.options(precision), output.as_deref(), json);
+            }
+            if let Some(flag) = train.given().first() {
+                return Err(Error::new(format!("{flag} only applies to --target train")));
+            }
+            let precision = match precision {
+                None | Some(PrecisionArg::Int8) => Precision::Int8,
+                Some(PrecisionArg::Fp8) => Precision::Fp8,
+                Some(PrecisionArg::Fp32) => {
+                    return Err(Error::new(
+                        "--precision fp32 is for --target train: NPU targets take int8 or fp8",
+                    ))
+                }
+            };
             let target = match target_config {
                 Some(p) => Target::from_file(&p)?,
                 None => Target::preset(&target)?,
@@ -316,6 +470,16 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn inspect(file: &Path, json: bool) -> Result<()> {
+    if nnopt::ntp::is_ntp(file) {
+        let (p, bytes) = nnopt::ntp::load(file)?;
+        let d = nnopt::ntp::describe(&p, bytes);
+        if json {
+            println!("{}", to_json(&d));
+        } else {
+            print!("{}", nnopt::ntp::render(&d));
+        }
+        return Ok(());
+    }
     if nnopt::npub::is_npub(file) {
         let (p, t, bytes) = nnopt::npub::load(file)?;
         let d = nnopt::npub::describe(&p, &t, bytes);
@@ -573,6 +737,32 @@ fn compile(
     } else {
         print!("{}", nnopt::npu_report::render_table(&compiled, &model));
         println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn compile_training(
+    file: &Path,
+    opts: &TrainCompileOptions,
+    output: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let g = nnopt::load_model(file)?;
+    let compiled = compile_train(&g, opts).map_err(|e| e.in_file(file))?;
+    let out = match output {
+        Some(p) => p.to_path_buf(),
+        None => file.with_extension(nnopt::ntp::EXTENSION),
+    };
+    write_atomically(&out, &compiled.bytes)?;
+    let d = nnopt::ntp::describe(&compiled.program, compiled.bytes.len());
+    if json {
+        let mut v = serde_json::to_value(&d).expect("description serializes");
+        v["output"] = serde_json::Value::String(out.display().to_string());
+        v["compile_ms"] = serde_json::json!(compiled.compile_ms);
+        println!("{}", to_json(&v));
+    } else {
+        print!("{}", nnopt::ntp::render(&d));
+        println!("wrote {} in {:.0} ms", out.display(), compiled.compile_ms);
     }
     Ok(())
 }

@@ -18,9 +18,11 @@ pub mod fl;
 pub mod npu_report;
 pub mod npub;
 pub mod npy;
+pub mod ntp;
 pub mod output;
 pub mod quantize;
 pub mod summary;
+pub mod train_compile;
 
 pub use nnopt_backends as backends;
 pub use nnopt_compiler as compiler;

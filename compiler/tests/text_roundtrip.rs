@@ -59,3 +59,16 @@ fn verifier_rejects_wrong_declared_shape() {
     let err = verify(&g).unwrap_err().to_string();
     assert!(err.contains("declared") && err.contains("'r'"), "{err}");
 }
+
+#[test]
+fn graph_header_lists_each_input_once() {
+    let twice = SAMPLE.replace("(%x, %\"in:1\")", "(%x, %\"in:1\", %x)");
+    let err = parse_graph(&twice).unwrap_err().to_string();
+    assert!(err.contains("%x is listed twice"), "{err}");
+    let not_input = SAMPLE.replace("(%x, %\"in:1\")", "(%x, %\"in:1\", %w)");
+    let err = parse_graph(&not_input).unwrap_err().to_string();
+    assert!(
+        err.contains("%w in the graph header is not an input"),
+        "{err}"
+    );
+}

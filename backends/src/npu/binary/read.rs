@@ -1,6 +1,6 @@
 //! Loading and verifying `.npub` bytes.
 
-use super::{fb, params, payload, TargetInfo};
+use super::{fb, params, TargetInfo, CONTAINER};
 use crate::npu::compress::decompress;
 use crate::npu::program::{
     Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
@@ -16,12 +16,7 @@ use nnopt_compiler::{Error, Result};
 /// Parses and verifies a binary: header, CRC, FlatBuffer structure, decoded weights and
 /// every index. Errors say what is wrong; the caller adds the file name.
 pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
-    let body = payload(file)?;
-    if !fb::model_buffer_has_identifier(body) {
-        return Err(Error::new(
-            "NPU binary payload lacks the \"NPUB\" identifier",
-        ));
-    }
+    let body = CONTAINER.open(file)?;
     let m = fb::root_as_model(body)
         .map_err(|e| Error::new(format!("NPU binary payload is malformed: {e}")))?;
     let target = m.target().ok_or_else(|| missing("target"))?;

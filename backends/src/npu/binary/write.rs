@@ -1,6 +1,6 @@
 //! Serialization of a [`Program`] to `.npub` bytes.
 
-use super::{fb, params, with_header};
+use super::{fb, params, CONTAINER};
 use crate::npu::compress::{compress_kind, Kind};
 use crate::npu::program::{
     Command, ElementwiseKind, Fp8Encoding, Fp8Stage, IoBinding, IoConversion, OutputStage,
@@ -102,7 +102,7 @@ pub fn write(p: &Program, target: &Target) -> Result<(Vec<u8>, Vec<BlockStats>)>
         },
     );
     fb::finish_model_buffer(&mut b, model);
-    Ok((with_header(b.finished_data()), stats))
+    Ok((CONTAINER.wrap(b.finished_data()), stats))
 }
 
 /// The name of the command using each weight block.

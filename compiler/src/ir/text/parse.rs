@@ -1,6 +1,6 @@
 //! Parser for the IR text form.
 
-use crate::ir::{DType, Graph, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
+use crate::ir::{DType, Graph, NodeIndex, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
 use crate::{Error, Result};
 use std::collections::HashMap;
 
@@ -355,8 +355,18 @@ pub fn parse_graph(src: &str) -> Result<Graph> {
         resolve(&values, nm).map_err(|e| c.err(e))?;
     }
     g.set_outputs(outs);
-    // Graph inputs in header order.
-    let order: Vec<_> = input_names.iter().map(|n| values[n].node).collect();
+    // Graph inputs in header order: each listed once, each defined by an `input` line.
+    let mut order: Vec<NodeIndex> = Vec::with_capacity(input_names.len());
+    for nm in &input_names {
+        let n = values[nm].node;
+        if !g.inputs().contains(&n) {
+            return Err(c.err(format!("%{nm} in the graph header is not an input")));
+        }
+        if order.contains(&n) {
+            return Err(c.err(format!("%{nm} is listed twice in the graph header")));
+        }
+        order.push(n);
+    }
     g.reorder_inputs(&order);
     Ok(g)
 }
