@@ -14,15 +14,66 @@ use ndarray::{s, Array2, Array4, ArrayView4, Ix4};
 const BLOCK_ELEMS: usize = 1 << 22;
 
 /// Window geometry of a convolution, in NHWC terms.
-struct Geometry {
+pub(super) struct Geometry {
     strides: [usize; 2],
     dilations: [usize; 2],
     pads: [usize; 4],
-    out: [usize; 2],
-    group: usize,
+    pub out: [usize; 2],
+    pub group: usize,
 }
 
 impl Geometry {
+    /// The geometry of `c` on an `h` x `wd` input with a `kh` x `kw` kernel.
+    pub fn new(c: &ConvAttrs, h: usize, wd: usize, kh: usize, kw: usize) -> Result<Self> {
+        Ok(Geometry {
+            strides: c.strides,
+            dilations: c.dilations,
+            pads: c.pads,
+            out: [
+                conv_out_size(h, kh, c.strides[0], c.dilations[0], c.pads[0] + c.pads[2])?,
+                conv_out_size(wd, kw, c.strides[1], c.dilations[1], c.pads[1] + c.pads[3])?,
+            ],
+            group: c.group,
+        })
+    }
+
+    /// Output rows per im2col block for `k` columns.
+    pub fn rows_per_block(&self, k: usize) -> usize {
+        (BLOCK_ELEMS / (self.out[1] * k).max(1)).clamp(1, self.out[0].max(1))
+    }
+
+    /// Walks the im2col matrix of output rows `oy0..oy0 + rows` of one NHWC image
+    /// (`dims` = h, w, channels, kh, kw, channels per group) for group `gi`: `f(src,
+    /// dst)` for each kernel tap inside the input, where `src` indexes the image at the
+    /// group's first channel and `dst` the matrix (row-major, `kh * kw * cg` columns);
+    /// each names a run of `cg` values.
+    pub fn for_each_tap(
+        &self,
+        dims: [usize; 6],
+        gi: usize,
+        oy0: usize,
+        rows: usize,
+        mut f: impl FnMut(usize, usize),
+    ) {
+        let [h, wd, ch, kh, kw, cg] = dims;
+        let wo = self.out[1];
+        let k = kh * kw * cg;
+        for r in 0..rows * wo {
+            let (oy, ox) = (oy0 + r / wo, r % wo);
+            for ky in 0..kh {
+                let Some(iy) = self.source(0, oy, ky, h) else {
+                    continue;
+                };
+                for kx in 0..kw {
+                    let Some(ix) = self.source(1, ox, kx, wd) else {
+                        continue;
+                    };
+                    f((iy * wd + ix) * ch + gi * cg, r * k + (ky * kw + kx) * cg);
+                }
+            }
+        }
+    }
+
     /// Input coordinate for output `o`, kernel tap `k` on axis `ax` (0 = H, 1 = W), if it
     /// falls inside an input of size `size`.
     fn source(&self, ax: usize, o: usize, k: usize, size: usize) -> Option<usize> {
@@ -53,16 +104,7 @@ pub(super) fn conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Tensor> {
             c.group
         );
     }
-    let g = Geometry {
-        strides: c.strides,
-        dilations: c.dilations,
-        pads: c.pads,
-        out: [
-            conv_out_size(h, kh, c.strides[0], c.dilations[0], c.pads[0] + c.pads[2])?,
-            conv_out_size(wd, kw, c.strides[1], c.dilations[1], c.pads[1] + c.pads[3])?,
-        ],
-        group: c.group,
-    };
+    let g = Geometry::new(c, h, wd, kh, kw)?;
     let mut out = if cg == 1 && c.group > 1 {
         depthwise(x.view(), w_hwio, &g)
     } else {
@@ -91,20 +133,11 @@ fn im2col_conv(
     let k = kh * kw * cg;
     let mut out = Array4::<f32>::zeros((n, ho, wo, o));
     let pointwise = kh == 1 && kw == 1 && g.strides == [1, 1] && g.pads == [0; 4] && g.group == 1;
-    let weights: Vec<Array2<f32>> = (0..g.group)
-        .map(|gi| {
-            let wg = w
-                .slice(s![.., .., .., gi * og..(gi + 1) * og])
-                .as_standard_layout()
-                .into_owned();
-            wg.into_shape_with_order((k, og))
-                .expect("standard layout reshape")
-        })
-        .collect();
+    let weights = group_matrices(w, g.group);
     let x_data = x
         .as_slice()
         .ok_or_else(|| crate::Error::new("conv input is not contiguous"))?;
-    let rows_per_block = (BLOCK_ELEMS / (wo * k).max(1)).clamp(1, ho.max(1));
+    let rows_per_block = g.rows_per_block(k);
     for b in 0..n {
         let xb = &x_data[b * h * wd * ch..(b + 1) * h * wd * ch];
         if pointwise {
@@ -120,24 +153,7 @@ fn im2col_conv(
         for (gi, wmat) in weights.iter().enumerate() {
             for oy0 in (0..ho).step_by(rows_per_block) {
                 let rows = rows_per_block.min(ho - oy0);
-                let mut cols = Array2::<f32>::zeros((rows * wo, k));
-                let cols_data = cols.as_slice_mut().expect("fresh array is contiguous");
-                for (r, row) in cols_data.chunks_exact_mut(k).enumerate() {
-                    let (oy, ox) = (oy0 + r / wo, r % wo);
-                    for ky in 0..kh {
-                        let Some(iy) = g.source(0, oy, ky, h) else {
-                            continue;
-                        };
-                        for kx in 0..kw {
-                            let Some(ix) = g.source(1, ox, kx, wd) else {
-                                continue;
-                            };
-                            let src = (iy * wd + ix) * ch + gi * cg;
-                            let dst = (ky * kw + kx) * cg;
-                            row[dst..dst + cg].copy_from_slice(&xb[src..src + cg]);
-                        }
-                    }
-                }
+                let cols = im2col(xb, g, [h, wd, ch, kh, kw, cg], gi, oy0, rows);
                 let prod = cols
                     .dot(wmat)
                     .into_shape_with_order((rows, wo, og))
@@ -148,6 +164,41 @@ fn im2col_conv(
         }
     }
     Ok(out)
+}
+
+/// The weights `(kh, kw, I/group, O)` as one `(kh * kw * I/group, O/group)` matrix per
+/// group.
+pub(super) fn group_matrices(w: ArrayView4<'_, f32>, group: usize) -> Vec<Array2<f32>> {
+    let (kh, kw, cg, o) = w.dim();
+    let og = o / group;
+    (0..group)
+        .map(|gi| {
+            w.slice(s![.., .., .., gi * og..(gi + 1) * og])
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order((kh * kw * cg, og))
+                .expect("standard layout reshape")
+        })
+        .collect()
+}
+
+/// The im2col matrix `(rows * wo, kh * kw * cg)` of output rows `oy0..oy0 + rows` of one
+/// NHWC image, group `gi` (zeros where taps fall in the padding).
+pub(super) fn im2col(
+    xb: &[f32],
+    g: &Geometry,
+    dims: [usize; 6],
+    gi: usize,
+    oy0: usize,
+    rows: usize,
+) -> Array2<f32> {
+    let [_, _, _, kh, kw, cg] = dims;
+    let mut cols = Array2::<f32>::zeros((rows * g.out[1], kh * kw * cg));
+    let data = cols.as_slice_mut().expect("fresh array is contiguous");
+    g.for_each_tap(dims, gi, oy0, rows, |src, dst| {
+        data[dst..dst + cg].copy_from_slice(&xb[src..src + cg]);
+    });
+    cols
 }
 
 /// Depthwise convolution (one input channel per group, `o / group` outputs each).

@@ -7,6 +7,7 @@
 mod batch_norm;
 mod concat;
 mod conv;
+mod conv_grad;
 mod conv_transpose;
 mod convert;
 mod depth_to_space;
@@ -141,8 +142,14 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::Dequantize => one(convert::dequantize(inputs)?),
         Op::Cast { to, saturate } => one(convert::cast(*to, saturation(*saturate), inputs)?),
         Op::ActivationGrad { act } => one(grad::activation_grad(*act, inputs)?),
-        Op::ConvGradInput(c) => one(grad::conv_grad(c, true, inputs)?),
-        Op::ConvGradWeights(c) => one(grad::conv_grad(c, false, inputs)?),
+        Op::ConvGradInput(c) => one(match conv_grad::conv_grad(c, true, inputs)? {
+            Some(dx) => dx,
+            None => grad::conv_grad(c, true, inputs)?,
+        }),
+        Op::ConvGradWeights(c) => one(match conv_grad::conv_grad(c, false, inputs)? {
+            Some(dw) => dw,
+            None => grad::conv_grad(c, false, inputs)?,
+        }),
         Op::PoolGrad {
             kind,
             count_include_pad,
