@@ -314,6 +314,11 @@ fn cli_compiles_inspects_and_is_deterministic() {
         assert_eq!(j["batch"], 16);
         assert_eq!(j["amax_history"], 16);
         assert_eq!(j["master_weights"], "f32");
+        assert_eq!(
+            j["learning_rate"].to_string(),
+            "0.05",
+            "f32 values print as such"
+        );
         assert_eq!(j["output"], path_str(&a));
         let steps = j["steps"].as_array().unwrap();
         assert_eq!(steps.len(), 2);

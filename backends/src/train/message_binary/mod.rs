@@ -184,7 +184,7 @@ fn payload(p: &fb::Payload<'_>) -> Result<Payload> {
                 "an f32 payload has scale {scale}, not 1"
             )))
         }
-        Encoding::F32 if data.len() % 4 != 0 => {
+        Encoding::F32 if !data.len().is_multiple_of(4) => {
             return Err(Error::new(format!(
                 "an f32 payload of {} bytes is not a whole number of values",
                 data.len()
