@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod calibration;
 pub mod compile;
+pub mod fl;
 pub mod npu_report;
 pub mod npub;
 pub mod npy;

@@ -129,3 +129,49 @@ impl Payload {
         Ok(Tensor::from_f64s(DType::F32, shape, &v).expect("sized"))
     }
 }
+
+impl Message {
+    /// A message carrying `values` (one tensor per parameter) in `encoding`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode(
+        kind: MessageKind,
+        round: u32,
+        client: u32,
+        samples: u64,
+        layout: u32,
+        values: &[Tensor],
+        encoding: Encoding,
+        rng: &mut impl Rng,
+    ) -> Result<Message> {
+        Ok(Message {
+            kind,
+            round,
+            client,
+            samples,
+            layout,
+            payloads: values
+                .iter()
+                .map(|v| Payload::encode(v, encoding, rng))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// The carried values, shaped by `params`.
+    pub fn values(&self, params: &[super::ParamInfo]) -> Result<Vec<Tensor>> {
+        if self.payloads.len() != params.len() {
+            bail!(
+                "the message has {} tensors, the program {} parameters",
+                self.payloads.len(),
+                params.len()
+            );
+        }
+        self.payloads
+            .iter()
+            .zip(params)
+            .map(|(p, info)| {
+                p.decode(&info.shape)
+                    .map_err(|e| e.in_node(&info.name))
+            })
+            .collect()
+    }
+}

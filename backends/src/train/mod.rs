@@ -5,6 +5,8 @@ pub mod binary;
 pub mod message;
 mod message_binary;
 mod program;
+pub mod runtime;
+pub mod server;
 
 pub use program::{
     CompileOptions, DelayedScaling, MasterWeights, ParamInfo, TrainingProgram, TrainingStep,

@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// Delayed scaling of FP8 quantizers: each step's scale maps the largest amax of the
-/// last `history` steps to the format's largest value, times `2^-margin`.
+/// last `history` steps to the format's largest value, times `2^margin` (headroom).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DelayedScaling {
     pub history: usize,

@@ -1,0 +1,259 @@
+//! The client runtime: executes a training program's step graph on local data.
+
+use super::{MasterWeights, TrainingProgram, TrainingStep};
+use nnopt_compiler::fp8::{AmaxHistory, Fp8Format, Saturation};
+use nnopt_compiler::interp;
+use nnopt_compiler::ir::{DType, Graph, Tensor};
+use nnopt_compiler::{Error, Result};
+use nnopt_passes::{with_batch, TrainPrecision};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, RngExt, SeedableRng};
+use std::collections::HashMap;
+
+/// Labelled samples, each a flat row of f32 values that reshapes to the model input.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    /// Row-major `[len, row_len]`.
+    pub values: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub row_len: usize,
+}
+
+impl Samples {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The batch of `rows` as a tensor of `shape` (its leading dimension = `rows.len()`).
+    fn batch(&self, rows: &[usize], shape: &[usize]) -> Result<(Tensor, Tensor)> {
+        let per: usize = shape[1..].iter().product();
+        if per != self.row_len {
+            return Err(Error::new(format!(
+                "samples have {} values, the model input {shape:?} takes {per} a sample",
+                self.row_len
+            )));
+        }
+        let mut v = Vec::with_capacity(rows.len() * per);
+        for &r in rows {
+            v.extend(
+                self.values[r * per..(r + 1) * per]
+                    .iter()
+                    .map(|&x| x as f64),
+            );
+        }
+        let mut s = shape.to_vec();
+        s[0] = rows.len();
+        let x = Tensor::from_f64s(DType::F32, &s, &v).expect("sized");
+        let labels: Vec<f64> = rows.iter().map(|&r| self.labels[r] as f64).collect();
+        let y = Tensor::from_f64s(DType::I64, &[rows.len()], &labels).expect("sized");
+        Ok((x, y))
+    }
+}
+
+/// What one pass over local data did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochStats {
+    /// Mean loss over the steps.
+    pub loss: f64,
+    pub steps: usize,
+    pub samples: usize,
+}
+
+/// A client's training state: parameters, momenta, and the amax history of each FP8
+/// quantizer (delayed scaling).
+pub struct Client<'p> {
+    program: &'p TrainingProgram,
+    step: &'p TrainingStep,
+    params: Vec<Tensor>,
+    momenta: Vec<Tensor>,
+    histories: Vec<AmaxHistory>,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl<'p> Client<'p> {
+    /// A client running `program`'s `precision` step from the program's starting
+    /// weights; `seed` drives shuffling and stochastic rounding.
+    pub fn new(program: &'p TrainingProgram, precision: TrainPrecision, seed: u64) -> Result<Self> {
+        let step = program.step(precision)?;
+        let params = program.initial_params()?;
+        let momenta = program
+            .params
+            .iter()
+            .map(|p| Tensor::zeros(DType::F32, &p.shape))
+            .collect();
+        let histories = step
+            .quant_points
+            .iter()
+            .map(|_| AmaxHistory::new(program.scaling.history))
+            .collect();
+        Ok(Client {
+            program,
+            step,
+            params,
+            momenta,
+            histories,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        })
+    }
+
+    /// The current parameters (program order).
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// Replaces the parameters (e.g. with a broadcast global model) and clears the
+    /// momenta; the FP8 scaling history is kept.
+    pub fn load_params(&mut self, params: Vec<Tensor>) -> Result<()> {
+        if params.len() != self.program.params.len()
+            || params
+                .iter()
+                .zip(&self.program.params)
+                .any(|(t, p)| t.shape() != p.shape.as_slice() || t.dtype() != DType::F32)
+        {
+            return Err(Error::new(
+                "the parameters do not match the program's parameter layout",
+            ));
+        }
+        self.params = params;
+        self.momenta.iter_mut().for_each(|m| {
+            *m = Tensor::zeros(DType::F32, m.shape());
+        });
+        Ok(())
+    }
+
+    /// Each quantizer's scale for the next step: from its amax history, or 0 (no
+    /// quantization) before its first amax is known.
+    fn scales(&self) -> Vec<Tensor> {
+        self.step
+            .quant_points
+            .iter()
+            .zip(&self.histories)
+            .map(|(q, h)| {
+                let s = if h.amax() > 0.0 {
+                    h.scale(q.format, self.program.scaling.margin)
+                } else {
+                    0.0
+                };
+                Tensor::from_f64s(DType::F32, &[], &[s as f64]).expect("a scalar")
+            })
+            .collect()
+    }
+
+    /// One optimizer step on a batch of `program.batch` samples; returns the loss.
+    pub fn step(&mut self, x: Tensor, labels: Tensor) -> Result<f32> {
+        let k = self.params.len();
+        let mut inputs = Vec::with_capacity(2 + 2 * k + self.histories.len());
+        inputs.push(x);
+        inputs.push(labels);
+        inputs.extend(self.params.iter().cloned());
+        inputs.extend(self.momenta.iter().cloned());
+        inputs.extend(self.scales());
+        let mut out = interp::run(&self.step.graph, &inputs)?.into_iter();
+        let loss = out.next().and_then(|l| l.to_f64_vec().first().copied());
+        let loss = loss.ok_or_else(|| Error::new("the step returned no loss"))? as f32;
+        self.params = out.by_ref().take(k).collect();
+        self.momenta = out.by_ref().take(k).collect();
+        for (h, amax) in self.histories.iter_mut().zip(out) {
+            h.push(amax.to_f64_vec().first().copied().unwrap_or(0.0) as f32);
+        }
+        if self.program.master_weights == MasterWeights::Fp8 {
+            for p in &mut self.params {
+                *p = round_to_fp8(p, Fp8Format::E4M3, &mut self.rng);
+            }
+        }
+        Ok(loss)
+    }
+
+    /// One epoch over `rows` of `data`: shuffled, in batches of the program's batch size
+    /// (a last partial batch is left out; the shuffle varies which samples that is).
+    pub fn train_epoch(&mut self, data: &Samples, rows: &[usize]) -> Result<EpochStats> {
+        let mut order = rows.to_vec();
+        for i in (1..order.len()).rev() {
+            let j = self.rng.random_range(0..=i);
+            order.swap(i, j);
+        }
+        let shape = input_shape(&self.step.graph);
+        let b = self.program.batch;
+        let mut loss = 0.0;
+        let mut steps = 0;
+        for chunk in order.chunks_exact(b) {
+            let (x, y) = data.batch(chunk, &shape)?;
+            loss += self.step(x, y)? as f64;
+            steps += 1;
+        }
+        Ok(EpochStats {
+            loss: if steps > 0 { loss / steps as f64 } else { 0.0 },
+            steps,
+            samples: steps * b,
+        })
+    }
+}
+
+/// The shape of the graph's first input.
+fn input_shape(g: &Graph) -> Vec<usize> {
+    g.ty(nnopt_compiler::ir::ValueRef::first(g.inputs()[0]))
+        .shape
+        .clone()
+}
+
+/// `t` stored as E4M3 with the per-tensor scale of its amax, rounded stochastically.
+fn round_to_fp8(t: &Tensor, f: Fp8Format, rng: &mut impl Rng) -> Tensor {
+    let v = t.to_f64_vec();
+    let amax = v.iter().fold(0f64, |m, &x| m.max(x.abs())) as f32;
+    if !(amax.is_finite() && amax > 0.0) {
+        return t.clone();
+    }
+    let scale = amax / f.max_value();
+    let r: Vec<f64> = v
+        .iter()
+        .map(|&x| {
+            let c = f.encode_stochastic(x as f32 / scale, rng, Saturation::Saturate);
+            (f.decode(c) * scale) as f64
+        })
+        .collect();
+    Tensor::from_f64s(DType::F32, t.shape(), &r).expect("same shape")
+}
+
+/// Top-1 accuracy of the forward graph with `params` on `rows` of `data`, evaluated in
+/// f32, in batches of up to 256.
+pub fn evaluate(
+    program: &TrainingProgram,
+    params: &[Tensor],
+    data: &Samples,
+    rows: &[usize],
+) -> Result<f64> {
+    if rows.is_empty() {
+        return Err(Error::new("no samples to evaluate"));
+    }
+    let g = program.forward_with(params)?;
+    let shape = input_shape(&g);
+    let mut graphs: HashMap<usize, Graph> = HashMap::new();
+    let mut hits = 0;
+    for chunk in rows.chunks(256) {
+        let n = chunk.len();
+        if !graphs.contains_key(&n) {
+            graphs.insert(n, with_batch(&g, n)?);
+        }
+        let (x, _) = data.batch(chunk, &shape)?;
+        let out = interp::run(&graphs[&n], &[x])?;
+        let logits = out
+            .first()
+            .and_then(|t| t.as_f32())
+            .ok_or_else(|| Error::new("the model's first output is not f32"))?;
+        for (row, &r) in logits.outer_iter().zip(chunk) {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0;
+            hits += usize::from(best as i64 == data.labels[r]);
+        }
+    }
+    Ok(hits as f64 / rows.len() as f64)
+}

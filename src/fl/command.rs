@@ -1,0 +1,192 @@
+//! `nnopt fl ...`: the federated-learning commands.
+
+use super::data::load_csv;
+use super::partition::Partition;
+use super::report::{render_html, render_table};
+use super::simulate::{simulate, Simulation, SimulateOptions};
+use crate::output::write_atomically;
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use nnopt_backends::train::{binary, TrainingProgram};
+use nnopt_compiler::{Error, Result};
+use nnopt_passes::TrainPrecision;
+use std::path::{Path, PathBuf};
+
+/// Federated-learning subcommands.
+#[derive(Subcommand)]
+pub enum FlCommand {
+    /// Simulate FedAvg: an f32 server and clients that run a training program
+    /// (`nnopt compile --target train`) on their shares of a CSV dataset; every message
+    /// is serialized and its bytes counted. Prints per-round test accuracy and bytes.
+    #[command(
+        after_help = "Examples:\n  nnopt compile digits_cnn_float.tflite --target train --precision fp8 --reinit -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --clients 20 --rounds 100 \\\n      --local-epochs 1 --non-iid dirichlet:0.5 --precision fp8 --seed 0 --report fl.html\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --rounds 30 --json\n\nThe data is CSV (optionally .gz): the features, then an integer label per row; the\nfeatures are divided by their largest absolute value. Every fifth row (index % 5 == 0)\nis the test split, the same for every seed. --report also runs the other precision\nwith the same seed and draws both."
+    )]
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `nnopt fl simulate`.
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Training program (.ntp) from `nnopt compile --target train`.
+    #[arg(long)]
+    program: PathBuf,
+    /// Labelled CSV dataset (.csv or .csv.gz).
+    #[arg(long)]
+    data: PathBuf,
+    /// Number of clients (all take part in every round).
+    #[arg(long, default_value_t = 20)]
+    clients: usize,
+    #[arg(long, default_value_t = 100)]
+    rounds: usize,
+    /// Passes over its local data each client makes per round.
+    #[arg(long, default_value_t = 1)]
+    local_epochs: usize,
+    /// Label-skewed split, `dirichlet:ALPHA` (e.g. dirichlet:0.5); IID without it.
+    #[arg(long, value_name = "dirichlet:ALPHA")]
+    non_iid: Option<Partition>,
+    /// fp8: FP8 client training and FP8 messages (E4M3, per-tensor scales, stochastic
+    /// rounding); fp32: the FP32 baseline. Default: the program's precision.
+    #[arg(long, value_enum)]
+    precision: Option<FlPrecision>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Test accuracy whose first crossing the byte counts are reported for.
+    #[arg(long, default_value_t = 0.9)]
+    target_accuracy: f64,
+    /// Write an HTML report with accuracy curves of FP8 and FP32 side by side (runs both).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// Also run the other precision, and report the ratio of bytes to the target.
+    #[arg(long)]
+    compare: bool,
+    /// Print one JSON object for tools instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Precision of a simulation.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FlPrecision {
+    Fp8,
+    Fp32,
+}
+
+impl From<FlPrecision> for TrainPrecision {
+    fn from(p: FlPrecision) -> Self {
+        match p {
+            FlPrecision::Fp8 => TrainPrecision::Fp8,
+            FlPrecision::Fp32 => TrainPrecision::Fp32,
+        }
+    }
+}
+
+/// Runs an `nnopt fl` subcommand.
+pub fn run(command: FlCommand) -> Result<()> {
+    match command {
+        FlCommand::Simulate(args) => run_simulate(&args),
+    }
+}
+
+/// Reads and verifies a training program.
+pub fn load_program(path: &Path) -> Result<TrainingProgram> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+    binary::read(&bytes).map_err(|e| e.in_file(path))
+}
+
+/// One simulation with a progress bar.
+fn run_one(
+    program: &TrainingProgram,
+    data: &super::data::Dataset,
+    opts: &SimulateOptions,
+) -> Result<Simulation> {
+    let bar = ProgressBar::new(opts.rounds as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} round {pos}/{len} [{elapsed_precise}] {wide_bar} {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(opts.precision.name());
+    let sim = simulate(program, data, opts, |r| {
+        bar.set_message(format!("accuracy {:.2} %", 100.0 * r.accuracy));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    sim
+}
+
+fn run_simulate(a: &SimulateArgs) -> Result<()> {
+    let program = load_program(&a.program)?;
+    let data = load_csv(&a.data)?;
+    let primary = a
+        .precision
+        .map_or(program.options.precision, TrainPrecision::from);
+    let opts = SimulateOptions {
+        clients: a.clients,
+        rounds: a.rounds,
+        local_epochs: a.local_epochs,
+        partition: a.non_iid.unwrap_or(Partition::Iid),
+        precision: primary,
+        seed: a.seed,
+        target_accuracy: a.target_accuracy,
+    };
+    let main = run_one(&program, &data, &opts)?;
+    let other = if a.compare || a.report.is_some() {
+        let precision = match primary {
+            TrainPrecision::Fp8 => TrainPrecision::Fp32,
+            TrainPrecision::Fp32 => TrainPrecision::Fp8,
+        };
+        Some(run_one(
+            &program,
+            &data,
+            &SimulateOptions {
+                precision,
+                ..opts.clone()
+            },
+        )?)
+    } else {
+        None
+    };
+    // Bytes to the target of the other run over this run's.
+    let ratio = other.as_ref().and_then(|o| {
+        Some(o.bytes_to_target? as f64 / main.bytes_to_target? as f64)
+    });
+    if let Some(path) = &a.report {
+        let name = a
+            .program
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut sims = vec![&main];
+        sims.extend(other.as_ref());
+        // FP8 first, so colours and the ratio read the same in every report.
+        sims.sort_by_key(|s| s.precision != "fp8");
+        write_atomically(path, render_html(&name, &sims)?.as_bytes())?;
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&main).expect("simulation serializes");
+        if let Some(o) = &other {
+            v["comparison"] = serde_json::to_value(o).expect("simulation serializes");
+            v["bytes_to_target_ratio"] = serde_json::json!(ratio);
+        }
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+    } else {
+        print!("{}", render_table(&main, 10));
+        if let Some(o) = &other {
+            println!();
+            print!("{}", render_table(o, 10));
+            if let Some(r) = ratio {
+                println!(
+                    "\nbytes to {:.0} %: {} needs {r:.2}x the bytes of {}",
+                    100.0 * a.target_accuracy,
+                    o.precision,
+                    main.precision
+                );
+            }
+        }
+        if let Some(p) = &a.report {
+            println!("wrote {}", p.display());
+        }
+    }
+    Ok(())
+}

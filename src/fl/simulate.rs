@@ -1,0 +1,198 @@
+//! The FedAvg simulation loop.
+
+use super::data::Dataset;
+use super::partition::Partition;
+use nnopt_backends::train::message::{layout_id, Encoding, Message, MessageKind};
+use nnopt_backends::train::runtime::{evaluate, Client};
+use nnopt_backends::train::server::Server;
+use nnopt_backends::train::TrainingProgram;
+use nnopt_compiler::fp8::Fp8Format;
+use nnopt_compiler::ir::{DType, Tensor};
+use nnopt_compiler::{Error, Result};
+use nnopt_passes::TrainPrecision;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::SeedableRng;
+use serde::Serialize;
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimulateOptions {
+    pub clients: usize,
+    pub rounds: usize,
+    pub local_epochs: usize,
+    pub partition: Partition,
+    /// FP8: clients train with the program's FP8 step and messages carry E4M3 values;
+    /// FP32: the FP32 step and f32 messages.
+    pub precision: TrainPrecision,
+    pub seed: u64,
+    /// The accuracy whose first crossing [`Simulation::bytes_to_target`] reports.
+    pub target_accuracy: f64,
+}
+
+/// One round's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoundRecord {
+    pub round: usize,
+    /// Test accuracy of the global model after the round.
+    pub accuracy: f64,
+    /// Bytes of this round's client updates (serialized messages, headers included).
+    pub bytes_up: u64,
+    /// Bytes of this round's broadcasts (one per client).
+    pub bytes_down: u64,
+    /// Mean training loss over the clients' local steps.
+    pub train_loss: f64,
+}
+
+/// A finished simulation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Simulation {
+    pub precision: &'static str,
+    pub partition: String,
+    pub clients: usize,
+    pub local_epochs: usize,
+    pub seed: u64,
+    pub initial_accuracy: f64,
+    pub final_accuracy: f64,
+    pub rounds: Vec<RoundRecord>,
+    pub total_bytes_up: u64,
+    pub total_bytes_down: u64,
+    pub target_accuracy: f64,
+    /// Up plus down bytes until the global model first reached the target accuracy.
+    pub bytes_to_target: Option<u64>,
+    /// The round in which it did.
+    pub rounds_to_target: Option<usize>,
+    /// Size of one broadcast and one update message.
+    pub broadcast_bytes: u64,
+    pub update_bytes: u64,
+    /// Training rows per client.
+    pub client_rows: Vec<usize>,
+}
+
+/// Serializes a message and parses it back, as a transport would; returns the parsed
+/// message and its size.
+fn transmit(m: &Message) -> Result<(Message, u64)> {
+    let bytes = m.to_bytes();
+    Ok((Message::from_bytes(&bytes)?, bytes.len() as u64))
+}
+
+/// `a - b`, elementwise.
+fn minus(a: &Tensor, b: &Tensor) -> Tensor {
+    let v: Vec<f64> = a
+        .to_f64_vec()
+        .iter()
+        .zip(b.to_f64_vec())
+        .map(|(&x, y)| (x as f32 - y as f32) as f64)
+        .collect();
+    Tensor::from_f64s(DType::F32, a.shape(), &v).expect("same shape")
+}
+
+/// Runs FedAvg of `program` on `data`; `progress` is called after each round.
+pub fn simulate(
+    program: &TrainingProgram,
+    data: &Dataset,
+    opts: &SimulateOptions,
+    mut progress: impl FnMut(&RoundRecord),
+) -> Result<Simulation> {
+    if opts.rounds == 0 || opts.local_epochs == 0 {
+        return Err(Error::new("rounds and local epochs must be at least 1"));
+    }
+    let encoding = match opts.precision {
+        TrainPrecision::Fp8 => Encoding::Fp8(Fp8Format::E4M3),
+        TrainPrecision::Fp32 => Encoding::F32,
+    };
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+    let parts = opts.partition.split(
+        &data.train_rows,
+        &data.samples.labels,
+        opts.clients,
+        program.batch,
+        &mut rng,
+    )?;
+    let layout = layout_id(&program.params);
+    let mut server = Server::new(program, encoding, opts.seed.wrapping_mul(7919))?;
+    let mut clients = (0..opts.clients)
+        .map(|i| Client::new(program, opts.precision, opts.seed ^ ((i as u64 + 1) << 32)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut uplink_rngs: Vec<Xoshiro256PlusPlus> = (0..opts.clients)
+        .map(|i| Xoshiro256PlusPlus::seed_from_u64(opts.seed ^ ((i as u64 + 1) << 40)))
+        .collect();
+    let initial_accuracy = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
+    let mut rounds = Vec::with_capacity(opts.rounds);
+    let (mut broadcast_bytes, mut update_bytes) = (0, 0);
+    for round in 1..=opts.rounds {
+        let r = round as u32;
+        let (broadcast, size) = transmit(&server.broadcast(r)?)?;
+        broadcast_bytes = size;
+        let start = broadcast.values(&program.params)?;
+        let mut updates = Vec::with_capacity(opts.clients);
+        let (mut bytes_up, mut loss, mut steps) = (0, 0.0, 0);
+        for (i, (client, rows)) in clients.iter_mut().zip(&parts).enumerate() {
+            client.load_params(start.clone())?;
+            let mut samples = 0;
+            for _ in 0..opts.local_epochs {
+                let s = client.train_epoch(&data.samples, rows)?;
+                samples += s.samples;
+                loss += s.loss * s.steps as f64;
+                steps += s.steps;
+            }
+            let deltas: Vec<Tensor> = client
+                .params()
+                .iter()
+                .zip(&start)
+                .map(|(p, s)| minus(p, s))
+                .collect();
+            let update = Message::encode(
+                MessageKind::Update,
+                r,
+                i as u32,
+                samples as u64,
+                layout,
+                &deltas,
+                encoding,
+                &mut uplink_rngs[i],
+            )?;
+            let (update, size) = transmit(&update)?;
+            update_bytes = size;
+            bytes_up += size;
+            updates.push(update);
+        }
+        server.aggregate(r, &updates)?;
+        let accuracy = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
+        let record = RoundRecord {
+            round,
+            accuracy,
+            bytes_up,
+            bytes_down: broadcast_bytes * opts.clients as u64,
+            train_loss: if steps > 0 { loss / steps as f64 } else { 0.0 },
+        };
+        progress(&record);
+        rounds.push(record);
+    }
+    let mut cumulative = 0;
+    let mut to_target = None;
+    for r in &rounds {
+        cumulative += r.bytes_up + r.bytes_down;
+        if r.accuracy >= opts.target_accuracy {
+            to_target = Some((cumulative, r.round));
+            break;
+        }
+    }
+    Ok(Simulation {
+        precision: opts.precision.name(),
+        partition: opts.partition.to_string(),
+        clients: opts.clients,
+        local_epochs: opts.local_epochs,
+        seed: opts.seed,
+        initial_accuracy,
+        final_accuracy: rounds.last().map_or(initial_accuracy, |r| r.accuracy),
+        total_bytes_up: rounds.iter().map(|r| r.bytes_up).sum(),
+        total_bytes_down: rounds.iter().map(|r| r.bytes_down).sum(),
+        rounds,
+        target_accuracy: opts.target_accuracy,
+        bytes_to_target: to_target.map(|t| t.0),
+        rounds_to_target: to_target.map(|t| t.1),
+        broadcast_bytes,
+        update_bytes,
+        client_rows: parts.iter().map(Vec::len).collect(),
+    })
+}
