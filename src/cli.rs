@@ -33,6 +33,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Federated learning: simulate FedAvg with clients running a training program.
+    #[command(subcommand)]
+    Fl(nnopt::fl::command::FlCommand),
     /// Describe a model: inputs, outputs, op histogram, parameters, MACs, tensor memory;
     /// or an NPU binary (.npub), or a training program (.ntp: format, parameters,
     /// precision plan, hyper-parameters, step graphs).
@@ -320,6 +323,7 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect { file, json } => inspect(&file, json),
+        Command::Fl(command) => nnopt::fl::command::run(command),
         Command::Run {
             file,
             input,

@@ -40,7 +40,11 @@ fn train_both(name: &str, model: &Path, data: &Dataset, epochs: usize, lr: f32) 
             let s = client
                 .train_epoch(&data.samples, &data.train_rows)
                 .expect("epoch");
-            println!("{name} {}: epoch {epoch}: mean loss {:.4}", precision.name(), s.loss);
+            println!(
+                "{name} {}: epoch {epoch}: mean loss {:.4}",
+                precision.name(),
+                s.loss
+            );
         }
         let a = evaluate(&program, client.params(), &data.samples, &data.test_rows).expect("eval");
         println!(
@@ -66,8 +70,10 @@ fn check(name: &str, fp32: f64, fp8: f64) {
 
 #[test]
 fn digits_mlp_trains_to_95_percent_in_fp32_and_fp8() {
-    let (Some(dir), Some(data)) = (common::require(&common::testdata().join("digits")), digits())
-    else {
+    let (Some(dir), Some(data)) = (
+        common::require(&common::testdata().join("digits")),
+        digits(),
+    ) else {
         return;
     };
     let (fp32, fp8) = train_both("MLP", &dir.join("digits_mlp.onnx"), &data, 15, 0.1);

@@ -3,14 +3,14 @@
 use super::data::load_csv;
 use super::partition::Partition;
 use super::report::{render_html, render_table};
-use super::simulate::{simulate, Simulation, SimulateOptions};
+use super::simulate::{simulate, SimulateOptions, Simulation};
 use crate::output::write_atomically;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use nnopt_backends::train::{binary, TrainingProgram};
-use nnopt_compiler::{Error, Result};
+use nnopt_backends::train::TrainingProgram;
+use nnopt_compiler::Result;
 use nnopt_passes::TrainPrecision;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Federated-learning subcommands.
 #[derive(Subcommand)]
@@ -87,13 +87,6 @@ pub fn run(command: FlCommand) -> Result<()> {
     }
 }
 
-/// Reads and verifies a training program.
-pub fn load_program(path: &Path) -> Result<TrainingProgram> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
-    binary::read(&bytes).map_err(|e| e.in_file(path))
-}
-
 /// One simulation with a progress bar.
 fn run_one(
     program: &TrainingProgram,
@@ -116,7 +109,7 @@ fn run_one(
 }
 
 fn run_simulate(a: &SimulateArgs) -> Result<()> {
-    let program = load_program(&a.program)?;
+    let (program, _) = crate::ntp::load(&a.program)?;
     let data = load_csv(&a.data)?;
     let primary = a
         .precision
@@ -148,9 +141,9 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
         None
     };
     // Bytes to the target of the other run over this run's.
-    let ratio = other.as_ref().and_then(|o| {
-        Some(o.bytes_to_target? as f64 / main.bytes_to_target? as f64)
-    });
+    let ratio = other
+        .as_ref()
+        .and_then(|o| Some(o.bytes_to_target? as f64 / main.bytes_to_target? as f64));
     if let Some(path) = &a.report {
         let name = a
             .program

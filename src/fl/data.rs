@@ -36,7 +36,11 @@ pub fn load_csv(path: &Path) -> Result<Dataset> {
     let mut values = Vec::new();
     let mut labels = Vec::new();
     let mut row_len = None;
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let line_err = |m: String| err(format!("line {}: {m}", i + 1));
         if fields.len() < 2 {
@@ -69,7 +73,10 @@ pub fn load_csv(path: &Path) -> Result<Dataset> {
         return Err(err("no data rows".into()));
     };
     if labels.len() < 5 {
-        return Err(err(format!("{} rows: too few to hold out a test split", labels.len())));
+        return Err(err(format!(
+            "{} rows: too few to hold out a test split",
+            labels.len()
+        )));
     }
     let max = values.iter().fold(0f32, |m, &v| m.max(v.abs()));
     let feature_scale = if max > 0.0 { max } else { 1.0 };

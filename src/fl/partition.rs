@@ -83,8 +83,11 @@ impl Partition {
                 for _ in 0..1000 {
                     let mut parts = vec![Vec::new(); clients];
                     for c in 0..classes {
-                        let mut of_class: Vec<usize> =
-                            rows.iter().copied().filter(|&r| labels[r] == c as i64).collect();
+                        let mut of_class: Vec<usize> = rows
+                            .iter()
+                            .copied()
+                            .filter(|&r| labels[r] == c as i64)
+                            .collect();
                         shuffle(&mut of_class, rng);
                         let w: Vec<f64> = (0..clients).map(|_| gamma.sample(rng)).collect();
                         let total: f64 = w.iter().sum();
@@ -147,7 +150,9 @@ mod tests {
                     let mut c: Vec<i64> = q.iter().map(|&r| labels[r]).collect();
                     c.sort_unstable();
                     c.dedup();
-                    c.iter().filter(|&&k| q.iter().filter(|&&r| labels[r] == k).count() >= 5).count()
+                    c.iter()
+                        .filter(|&&k| q.iter().filter(|&&r| labels[r] == k).count() >= 5)
+                        .count()
                 })
                 .sum::<usize>() as f64
                 / 10.0

@@ -102,7 +102,9 @@ fn accuracy_chart(
                 .draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(|e| err(e.to_string()))?
                 .label(s.precision.to_uppercase())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

@@ -168,10 +168,7 @@ impl Message {
         self.payloads
             .iter()
             .zip(params)
-            .map(|(p, info)| {
-                p.decode(&info.shape)
-                    .map_err(|e| e.in_node(&info.name))
-            })
+            .map(|(p, info)| p.decode(&info.shape).map_err(|e| e.in_node(&info.name)))
             .collect()
     }
 }

@@ -161,12 +161,13 @@ impl TrainingProgram {
             .iter()
             .map(|p| {
                 let n = self.forward.find_node(&p.name).ok_or_else(|| {
-                    Error::new(format!("parameter '{}' is not in the forward graph", p.name))
+                    Error::new(format!(
+                        "parameter '{}' is not in the forward graph",
+                        p.name
+                    ))
                 })?;
                 match &self.forward.node(n).op {
-                    Op::Const { value } if value.shape() == p.shape.as_slice() => {
-                        Ok(value.clone())
-                    }
+                    Op::Const { value } if value.shape() == p.shape.as_slice() => Ok(value.clone()),
                     _ => Err(Error::new(format!(
                         "parameter '{}' is not an f32 constant of shape {:?} in the forward graph",
                         p.name, p.shape

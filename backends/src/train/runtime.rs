@@ -250,7 +250,10 @@ pub fn evaluate(
             let best = row
                 .iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                )
                 .0;
             hits += usize::from(best as i64 == data.labels[r]);
         }

@@ -53,7 +53,9 @@ impl<'p> Server<'p> {
     pub fn aggregate(&mut self, round: u32, updates: &[Message]) -> Result<()> {
         let total: u64 = updates.iter().map(|u| u.samples).sum();
         if total == 0 {
-            return Err(Error::new(format!("round {round}: no update carries samples")));
+            return Err(Error::new(format!(
+                "round {round}: no update carries samples"
+            )));
         }
         let mut sums: Vec<Vec<f64>> = self
             .global

@@ -25,10 +25,10 @@ mod rules;
 pub use batch::with_batch;
 pub use fp8::{QuantPoint, QuantRole, TrainPrecision};
 
+use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
     infer::infer_types, verify, BinaryKind, DType, Graph, Layout, Op, Tensor, TensorType, ValueRef,
 };
-use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
 use serde::{Deserialize, Serialize};

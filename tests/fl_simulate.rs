@@ -1,0 +1,214 @@
+//! `nnopt fl simulate`: FedAvg with FP8 clients and messages against the FP32 baseline on
+//! the digits (`shared/data/digits.csv.gz`), with the digits MLP architecture
+//! (`testdata/digits/digits_mlp.onnx`) re-initialized (Glorot, seed 0).
+//!
+//! The full figures (digits CNN, 100 rounds) come from `benches/fl_digits.py`; here the
+//! MLP keeps the suite fast.
+
+mod common;
+
+use common::{nnopt, nnopt_ok, tempdir};
+use nnopt::backends::train::{CompileOptions, TrainingProgram};
+use nnopt::fl::data::load_csv;
+use nnopt::fl::partition::Partition;
+use nnopt::fl::simulate::{simulate, SimulateOptions};
+use nnopt::passes::{TrainOptions, TrainPrecision};
+use std::path::{Path, PathBuf};
+
+fn inputs() -> Option<(PathBuf, PathBuf)> {
+    let mlp = common::require(&common::testdata().join("digits/digits_mlp.onnx"))?;
+    let csv = common::require(&common::shared().join("data/digits.csv.gz"))?;
+    Some((mlp, csv))
+}
+
+fn compile_cli(model: &Path, out: &Path) {
+    nnopt_ok(&[
+        "compile",
+        model.to_str().unwrap(),
+        "--target",
+        "train",
+        "--precision",
+        "fp8",
+        "--reinit",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn json_has_the_documented_shape_and_is_deterministic() {
+    let Some((mlp, csv)) = inputs() else { return };
+    let dir = tempdir();
+    let program = dir.path().join("client.ntp");
+    compile_cli(&mlp, &program);
+    let args = [
+        "fl",
+        "simulate",
+        "--program",
+        program.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--clients",
+        "5",
+        "--rounds",
+        "3",
+        "--non-iid",
+        "dirichlet:0.5",
+        "--seed",
+        "7",
+        "--json",
+    ];
+    let first = nnopt_ok(&args);
+    assert_eq!(first, nnopt_ok(&args), "same seed, different output");
+    let v: serde_json::Value = serde_json::from_str(&first).expect("one JSON object");
+    let final_accuracy = v["final_accuracy"].as_f64().expect("final_accuracy");
+    let rounds = v["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 3);
+    let update = v["update_bytes"].as_u64().unwrap();
+    let broadcast = v["broadcast_bytes"].as_u64().unwrap();
+    for (i, r) in rounds.iter().enumerate() {
+        assert_eq!(r["round"].as_u64(), Some(i as u64 + 1));
+        let acc = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        // Per round, not cumulative: five updates and five broadcasts (FP8 sizes vary
+        // by a few bytes of alignment).
+        let up = r["bytes_up"].as_u64().unwrap();
+        let down = r["bytes_down"].as_u64().unwrap();
+        assert!(up.abs_diff(5 * update) <= 5 * 8, "{up} vs 5 x {update}");
+        assert!(
+            down.abs_diff(5 * broadcast) <= 5 * 8,
+            "{down} vs 5 x {broadcast}"
+        );
+    }
+    assert_eq!(rounds[2]["accuracy"].as_f64(), Some(final_accuracy));
+    assert_eq!(v["precision"], "fp8");
+    // 4,810 parameters: one byte each in FP8, four in FP32.
+    assert!(
+        (4810..4810 + 400).contains(&update),
+        "update {update} bytes"
+    );
+}
+
+#[test]
+fn report_draws_fp8_and_fp32_side_by_side() {
+    let Some((mlp, csv)) = inputs() else { return };
+    let dir = tempdir();
+    let program = dir.path().join("client.ntp");
+    compile_cli(&mlp, &program);
+    let report = dir.path().join("fl.html");
+    let out = nnopt_ok(&[
+        "fl",
+        "simulate",
+        "--program",
+        program.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--clients",
+        "4",
+        "--rounds",
+        "2",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("fp8 FedAvg") && out.contains("fp32 FedAvg"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&report).expect("report written");
+    assert_eq!(html.matches("<svg").count(), 2, "two charts");
+    assert!(html.contains("FP8") && html.contains("FP32"));
+}
+
+#[test]
+fn bad_requests_fail_clearly_and_write_nothing() {
+    let Some((mlp, csv)) = inputs() else { return };
+    let dir = tempdir();
+    let program = dir.path().join("client.ntp");
+    compile_cli(&mlp, &program);
+    let report = dir.path().join("fl.html");
+    let bad_csv = dir.path().join("bad.csv");
+    std::fs::write(&bad_csv, "1,2,3\n4,x,6\n").unwrap();
+    let p = program.to_str().unwrap();
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec!["--data", csv.to_str().unwrap(), "--non-iid", "skewed"],
+            "dirichlet:ALPHA",
+        ),
+        (vec!["--data", "missing.csv"], "missing.csv"),
+        (vec!["--data", bad_csv.to_str().unwrap()], "line 2"),
+        (
+            vec!["--data", csv.to_str().unwrap(), "--clients", "1000"],
+            "cannot give 1000 clients",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["fl", "simulate", "--program", p, "--rounds", "1"];
+        args.extend(extra);
+        args.extend(["--report", report.to_str().unwrap()]);
+        let out = nnopt(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!report.exists(), "{args:?} wrote a report");
+    }
+}
+
+/// FP8 FedAvg against FP32 FedAvg on the same seeds: 3 seeds, IID and Dirichlet(0.5),
+/// 20 clients, 60 rounds of 1 local epoch. FP8's final accuracy is within 1 point of
+/// FP32's on average over the seeds, and on every run FP32 needs at least 2.9x the bytes
+/// (up + down) of FP8 to first reach 90 %.
+#[test]
+fn fp8_fedavg_matches_fp32_with_under_a_third_of_the_bytes() {
+    let Some((mlp, csv)) = inputs() else { return };
+    let data = load_csv(&csv).expect("digits");
+    let forward = nnopt::load_model(&mlp).expect("MLP");
+    let program = TrainingProgram::compile(
+        &forward,
+        &CompileOptions {
+            train: TrainOptions {
+                precision: TrainPrecision::Fp8,
+                ..Default::default()
+            },
+            batch: 16,
+            reinit: Some(0),
+            ..Default::default()
+        },
+    )
+    .expect("program");
+    println!("partition       seed  FP8 acc  FP32 acc   FP8 bytes  FP32 bytes  FP32/FP8");
+    for partition in [Partition::Iid, Partition::Dirichlet(0.5)] {
+        let (mut fp8_sum, mut fp32_sum) = (0.0, 0.0);
+        for seed in 0..3 {
+            let run = |precision| {
+                let opts = SimulateOptions {
+                    clients: 20,
+                    rounds: 60,
+                    local_epochs: 1,
+                    partition,
+                    precision,
+                    seed,
+                    target_accuracy: 0.9,
+                };
+                simulate(&program, &data, &opts, |_| {}).expect("simulation")
+            };
+            let (a, b) = (run(TrainPrecision::Fp8), run(TrainPrecision::Fp32));
+            let (x, y) = (
+                a.bytes_to_target.expect("FP8 reaches 90 %"),
+                b.bytes_to_target.expect("FP32 reaches 90 %"),
+            );
+            let ratio = y as f64 / x as f64;
+            println!(
+                "{:<15} {seed:>4} {:>7.2}% {:>8.2}% {x:>11} {y:>11} {ratio:>8.2}x",
+                partition.to_string(),
+                100.0 * a.final_accuracy,
+                100.0 * b.final_accuracy
+            );
+            assert!(ratio >= 2.9, "{partition} seed {seed}: ratio {ratio}");
+            fp8_sum += a.final_accuracy;
+            fp32_sum += b.final_accuracy;
+        }
+        let (fp8, fp32) = (fp8_sum / 3.0, fp32_sum / 3.0);
+        println!("{partition}: mean final accuracy FP8 {fp8:.4}, FP32 {fp32:.4}");
+        assert!(fp8 >= fp32 - 0.01, "{partition}: FP8 {fp8} vs FP32 {fp32}");
+    }
+}
