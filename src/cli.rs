@@ -760,10 +760,21 @@ fn compile_training(
     write_atomically(&out, &compiled.bytes)?;
     let d = nnopt::ntp::describe(&compiled.program, compiled.bytes.len());
     if json {
-        let mut v = serde_json::to_value(&d).expect("description serializes");
-        v["output"] = serde_json::Value::String(out.display().to_string());
-        v["compile_ms"] = serde_json::json!(compiled.compile_ms);
-        println!("{}", to_json(&v));
+        /// The description, the output file and the compile time (serialized directly:
+        /// through a `serde_json::Value`, f32 values would print as their f64 expansion).
+        #[derive(serde::Serialize)]
+        struct Summary<'a> {
+            #[serde(flatten)]
+            program: &'a nnopt::ntp::Description,
+            output: String,
+            compile_ms: f64,
+        }
+        let summary = Summary {
+            program: &d,
+            output: out.display().to_string(),
+            compile_ms: compiled.compile_ms,
+        };
+        println!("{}", to_json(&summary));
     } else {
         print!("{}", nnopt::ntp::render(&d));
         println!("wrote {} in {:.0} ms", out.display(), compiled.compile_ms);

@@ -211,6 +211,13 @@ fn messages_round_trip_and_reject_corruption() {
         let bytes = m.to_bytes();
         assert_eq!(&bytes[..4], b"NFLM");
         assert_eq!(bytes, m.to_bytes(), "deterministic");
+        // Compact: the header, the message fields and a few bytes a payload.
+        let data: usize = m.payloads.iter().map(|p| p.data.len()).sum();
+        let overhead = bytes.len() - data;
+        assert!(
+            overhead <= 100 + 32 * m.payloads.len(),
+            "{overhead} bytes of overhead"
+        );
         let back = Message::from_bytes(&bytes).unwrap();
         assert_eq!(back, m);
         back.check_against(&params).unwrap();
@@ -314,6 +321,11 @@ fn cli_compiles_inspects_and_is_deterministic() {
         assert_eq!(j["batch"], 16);
         assert_eq!(j["amax_history"], 16);
         assert_eq!(j["master_weights"], "f32");
+        assert_eq!(
+            j["learning_rate"].to_string(),
+            "0.05",
+            "f32 values print as such"
+        );
         assert_eq!(j["output"], path_str(&a));
         let steps = j["steps"].as_array().unwrap();
         assert_eq!(steps.len(), 2);
