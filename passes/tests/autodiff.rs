@@ -4,7 +4,7 @@
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::text::{parse_graph, print_graph, PrintOptions};
 use nnopt_compiler::ir::{DType, Tensor};
-use nnopt_passes::{training_graph, TrainOptions, TrainingGraph};
+use nnopt_passes::{training_graph, TrainOptions, TrainPrecision, TrainingGraph};
 
 const MLP: &str = r#"graph "mlp"(%x) {
   %x: f32[4,3] = input
@@ -74,6 +74,7 @@ fn mlp_training_graph_snapshot_and_loss_decreases() {
             learning_rate: 0.5,
             momentum: 0.9,
             weight_decay: 1e-4,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -111,6 +112,7 @@ fn cnn_gradients_match_finite_differences_of_the_loss() {
             learning_rate: 1.0,
             momentum: 0.0,
             weight_decay: 0.0,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -145,4 +147,74 @@ fn cnn_gradients_match_finite_differences_of_the_loss() {
             );
         }
     }
+}
+
+/// FP8 training: E4M3 fake-quantizers on the data and weights of each gemm and E5M2 on
+/// the output gradient entering its backward ops, one scale input and one amax output
+/// each. With every scale 0 (no amax known yet) the step equals the FP32 step bit for
+/// bit; with scales, the amax outputs are the largest magnitudes of the quantized
+/// tensors and the step changes.
+#[test]
+fn fp8_training_graph_snapshot_and_semantics() {
+    let forward = parse_graph(MLP).unwrap();
+    let opts = |precision| TrainOptions {
+        learning_rate: 0.5,
+        precision,
+        ..Default::default()
+    };
+    let fp8 = training_graph(&forward, &opts(TrainPrecision::Fp8)).unwrap();
+    let fp32 = training_graph(&forward, &opts(TrainPrecision::Fp32)).unwrap();
+    insta::assert_snapshot!(print_graph(&fp8.graph, &PrintOptions::default()));
+    let roles: Vec<String> = fp8
+        .quant_points
+        .iter()
+        .map(|q| format!("{} {:?} {}", q.name, q.role, q.format.name()))
+        .collect();
+    insta::assert_snapshot!(roles.join("\n"));
+    let (x, y) = (ramp(&[4, 3], 0), labels(&[0, 1, 1, 0]));
+    let params: Vec<Tensor> = fp8.params.iter().map(|p| p.init.clone()).collect();
+    let momenta: Vec<Tensor> = fp8
+        .params
+        .iter()
+        .map(|p| Tensor::zeros(DType::F32, &p.shape))
+        .collect();
+    let mut inputs = vec![x, y];
+    inputs.extend(params.iter().cloned());
+    inputs.extend(momenta.iter().cloned());
+    let reference = interp::run(&fp32.graph, &inputs).unwrap();
+    let scalar = |v: f64| Tensor::from_f64s(DType::F32, &[], &[v]).unwrap();
+    let run = |scale: f64| {
+        let mut i = inputs.clone();
+        i.extend(fp8.quant_points.iter().map(|_| scalar(scale)));
+        interp::run(&fp8.graph, &i).unwrap()
+    };
+    let k = reference.len();
+    let off = run(0.0);
+    assert_eq!(off.len(), k + fp8.quant_points.len());
+    for (a, b) in off[..k].iter().zip(&reference) {
+        let bits = |t: &Tensor| {
+            t.to_f64_vec()
+                .iter()
+                .map(|v| (*v as f32).to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(a), bits(b), "pass-through differs from FP32");
+    }
+    // The weights' amaxes are their largest magnitudes.
+    for (q, amax) in fp8.quant_points.iter().zip(&off[k..]) {
+        if let Some(p) = fp8.params.iter().position(|p| p.name == q.name) {
+            let want = params[p]
+                .to_f64_vec()
+                .iter()
+                .fold(0f64, |m, v| m.max(v.abs()));
+            assert_eq!(amax.to_f64_vec(), [want], "{}", q.name);
+        }
+    }
+    // A coarse scale (1/8) quantizes visibly.
+    let on = run(0.125);
+    assert_ne!(
+        on[0].to_f64_vec(),
+        reference[0].to_f64_vec(),
+        "loss unchanged"
+    );
 }

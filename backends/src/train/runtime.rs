@@ -237,11 +237,12 @@ pub fn evaluate(
     let mut hits = 0;
     for chunk in rows.chunks(256) {
         let n = chunk.len();
-        if !graphs.contains_key(&n) {
-            graphs.insert(n, with_batch(&g, n)?);
-        }
+        let graph = match graphs.entry(n) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(with_batch(&g, n)?),
+        };
         let (x, _) = data.batch(chunk, &shape)?;
-        let out = interp::run(&graphs[&n], &[x])?;
+        let out = interp::run(graph, &[x])?;
         let logits = out
             .first()
             .and_then(|t| t.as_f32())

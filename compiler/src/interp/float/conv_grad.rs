@@ -45,7 +45,10 @@ pub(super) fn conv_grad(
     let g = Geometry::new(c, h, wd, kh, kw)?;
     let [ho, wo] = g.out;
     if dy.dim() != (n, ho, wo, o) {
-        bail!("output gradient {:?} does not match the convolution", dy.shape());
+        bail!(
+            "output gradient {:?} does not match the convolution",
+            dy.shape()
+        );
     }
     let og = o / c.group;
     let k = kh * kw * cg;
@@ -60,7 +63,9 @@ pub(super) fn conv_grad(
             .into_shape_with_order((rows * wo, og))
             .expect("standard layout reshape")
     };
-    let blocks = (0..ho).step_by(rows_per_block).map(|oy0| (oy0, rows_per_block.min(ho - oy0)));
+    let blocks = (0..ho)
+        .step_by(rows_per_block)
+        .map(|oy0| (oy0, rows_per_block.min(ho - oy0)));
     if wrt_input {
         let weights = group_matrices(w_hwio, c.group);
         let mut dx = vec![0f32; x.len()];
@@ -101,7 +106,9 @@ pub(super) fn conv_grad(
         Layout::Nchw => hwio.permuted_axes([3, 2, 0, 1]),
         Layout::Nhwc => hwio.permuted_axes([3, 0, 1, 2]),
     };
-    Ok(Some(Tensor::F32(back.as_standard_layout().into_owned().into_dyn())))
+    Ok(Some(Tensor::F32(
+        back.as_standard_layout().into_owned().into_dyn(),
+    )))
 }
 
 #[cfg(test)]
@@ -115,10 +122,42 @@ mod tests {
     fn matches_the_direct_loop() {
         let cases = [
             // (layout, x shape, w shape, strides, dilations, pads, group)
-            (Layout::Nchw, [2, 3, 7, 6], [4, 3, 3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1),
-            (Layout::Nchw, [1, 4, 9, 8], [6, 2, 3, 2], [2, 1], [1, 2], [0, 1, 2, 0], 2),
-            (Layout::Nhwc, [2, 6, 5, 3], [5, 2, 2, 3], [1, 2], [2, 1], [1, 0, 0, 1], 1),
-            (Layout::Nhwc, [1, 5, 5, 4], [4, 1, 1, 4], [1, 1], [1, 1], [0, 0, 0, 0], 1),
+            (
+                Layout::Nchw,
+                [2, 3, 7, 6],
+                [4, 3, 3, 3],
+                [1, 1],
+                [1, 1],
+                [1, 1, 1, 1],
+                1,
+            ),
+            (
+                Layout::Nchw,
+                [1, 4, 9, 8],
+                [6, 2, 3, 2],
+                [2, 1],
+                [1, 2],
+                [0, 1, 2, 0],
+                2,
+            ),
+            (
+                Layout::Nhwc,
+                [2, 6, 5, 3],
+                [5, 2, 2, 3],
+                [1, 2],
+                [2, 1],
+                [1, 0, 0, 1],
+                1,
+            ),
+            (
+                Layout::Nhwc,
+                [1, 5, 5, 4],
+                [4, 1, 1, 4],
+                [1, 1],
+                [1, 1],
+                [0, 0, 0, 0],
+                1,
+            ),
         ];
         for (layout, xs, ws, strides, dilations, pads, group) in cases {
             let c = ConvAttrs {

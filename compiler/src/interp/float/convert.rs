@@ -183,6 +183,25 @@ fn from_ints(to: DType, shape: &[usize], v: Vec<i64>) -> Result<Tensor> {
     })
 }
 
+/// [`crate::ir::Op::Fp8FakeQuant`]: `(x, scale) -> (y, amax)`.
+pub(super) fn fp8_fake_quant(f: Format, inputs: &[Operand]) -> Result<Vec<Tensor>> {
+    arity(inputs, 2, 2)?;
+    let x = super::util::f32_input(inputs, 0, "fake-quantized value")?;
+    let scale = super::util::f32_input(inputs, 1, "scale")?;
+    let Some(&scale) = scale.iter().next() else {
+        bail!("the scale is empty");
+    };
+    let amax = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let y = if scale.is_finite() && scale > 0.0 {
+        let table = f.decode_table();
+        x.mapv(|v| table[f.encode(v / scale, Saturation::Saturate) as usize] * scale)
+    } else {
+        x.clone()
+    };
+    let amax = ArrayD::from_elem(IxDyn(&[]), amax);
+    Ok(vec![Tensor::F32(y), Tensor::F32(amax)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,23 +338,4 @@ mod tests {
             Tensor::I32(array![-2, 0, 0, 3, 288].into_dyn())
         );
     }
-}
-
-/// [`crate::ir::Op::Fp8FakeQuant`]: `(x, scale) -> (y, amax)`.
-pub(super) fn fp8_fake_quant(f: Format, inputs: &[Operand]) -> Result<Vec<Tensor>> {
-    arity(inputs, 2, 2)?;
-    let x = super::util::f32_input(inputs, 0, "fake-quantized value")?;
-    let scale = super::util::f32_input(inputs, 1, "scale")?;
-    let Some(&scale) = scale.iter().next() else {
-        bail!("the scale is empty");
-    };
-    let amax = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
-    let y = if scale.is_finite() && scale > 0.0 {
-        let table = f.decode_table();
-        x.mapv(|v| table[f.encode(v / scale, Saturation::Saturate) as usize] * scale)
-    } else {
-        x.clone()
-    };
-    let amax = ArrayD::from_elem(IxDyn(&[]), amax);
-    Ok(vec![Tensor::F32(y), Tensor::F32(amax)])
 }
