@@ -186,6 +186,7 @@ fn fp8_fedavg_matches_fp32_with_under_a_third_of_the_bytes() {
                     local_epochs: 1,
                     partition,
                     precision,
+                    messages: precision,
                     seed,
                     target_accuracy: 0.9,
                 };

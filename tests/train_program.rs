@@ -181,7 +181,7 @@ fn message(params: &[ParamInfo], encoding: Encoding, seed: u64) -> Message {
         layout: layout_id(params),
         payloads: values
             .iter()
-            .map(|v| Payload::encode(v, encoding, &mut rng).unwrap())
+            .map(|v| Payload::encode(v, encoding, true, &mut rng).unwrap())
             .collect(),
     }
 }

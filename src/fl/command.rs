@@ -48,6 +48,10 @@ pub struct SimulateArgs {
     /// rounding); fp32: the FP32 baseline. Default: the program's precision.
     #[arg(long, value_enum)]
     precision: Option<FlPrecision>,
+    /// Message values, when they should differ from --precision (an ablation): fp8
+    /// (E4M3) or fp32.
+    #[arg(long, value_enum)]
+    messages: Option<FlPrecision>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Test accuracy whose first crossing the byte counts are reported for.
@@ -120,6 +124,7 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
         local_epochs: a.local_epochs,
         partition: a.non_iid.unwrap_or(Partition::Iid),
         precision: primary,
+        messages: a.messages.map_or(primary, TrainPrecision::from),
         seed: a.seed,
         target_accuracy: a.target_accuracy,
     };
@@ -134,6 +139,7 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
             &data,
             &SimulateOptions {
                 precision,
+                messages: precision,
                 ..opts.clone()
             },
         )?)

@@ -11,8 +11,13 @@ pub fn render_table(s: &Simulation, every: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} FedAvg, {} clients ({}), {} local epoch(s), seed {}: test accuracy {:.2} % -> {:.2} %",
+        "{} FedAvg{}, {} clients ({}), {} local epoch(s), seed {}: test accuracy {:.2} % -> {:.2} %",
         s.precision,
+        if s.messages == s.precision {
+            String::new()
+        } else {
+            format!(" with {} messages", s.messages)
+        },
         s.clients,
         s.partition,
         s.local_epochs,

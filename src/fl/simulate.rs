@@ -21,9 +21,10 @@ pub struct SimulateOptions {
     pub rounds: usize,
     pub local_epochs: usize,
     pub partition: Partition,
-    /// FP8: clients train with the program's FP8 step and messages carry E4M3 values;
-    /// FP32: the FP32 step and f32 messages.
+    /// The clients' training step: the program's FP8 or FP32 step.
     pub precision: TrainPrecision,
+    /// Message values: FP8 (E4M3, per-tensor scales) or f32.
+    pub messages: TrainPrecision,
     pub seed: u64,
     /// The accuracy whose first crossing [`Simulation::bytes_to_target`] reports.
     pub target_accuracy: f64,
@@ -47,6 +48,7 @@ pub struct RoundRecord {
 #[derive(Clone, Debug, Serialize)]
 pub struct Simulation {
     pub precision: &'static str,
+    pub messages: &'static str,
     pub partition: String,
     pub clients: usize,
     pub local_epochs: usize,
@@ -96,7 +98,7 @@ pub fn simulate(
     if opts.rounds == 0 || opts.local_epochs == 0 {
         return Err(Error::new("rounds and local epochs must be at least 1"));
     }
-    let encoding = match opts.precision {
+    let encoding = match opts.messages {
         TrainPrecision::Fp8 => Encoding::Fp8(Fp8Format::E4M3),
         TrainPrecision::Fp32 => Encoding::F32,
     };
@@ -179,6 +181,7 @@ pub fn simulate(
     }
     Ok(Simulation {
         precision: opts.precision.name(),
+        messages: opts.messages.name(),
         partition: opts.partition.to_string(),
         clients: opts.clients,
         local_epochs: opts.local_epochs,

@@ -65,8 +65,14 @@ pub fn layout_id(params: &[super::ParamInfo]) -> u32 {
 
 impl Payload {
     /// Encodes f32 `values`: FP8 with the per-tensor scale that maps their amax to the
-    /// format's largest value, rounded stochastically with `rng`.
-    pub fn encode(values: &Tensor, encoding: Encoding, rng: &mut impl Rng) -> Result<Payload> {
+    /// format's largest value, rounded to nearest even, or stochastically with `rng`
+    /// when `stochastic`.
+    pub fn encode(
+        values: &Tensor,
+        encoding: Encoding,
+        stochastic: bool,
+        rng: &mut impl Rng,
+    ) -> Result<Payload> {
         let Some(a) = values.as_f32() else {
             bail!("message payloads are f32 tensors, got {}", values.dtype());
         };
@@ -86,7 +92,10 @@ impl Payload {
                 };
                 let data = v
                     .iter()
-                    .map(|&x| f.encode_stochastic(x / scale, rng, Saturation::Saturate))
+                    .map(|&x| match stochastic {
+                        true => f.encode_stochastic(x / scale, rng, Saturation::Saturate),
+                        false => f.encode(x / scale, Saturation::Saturate),
+                    })
                     .collect();
                 Payload {
                     encoding,
@@ -131,7 +140,9 @@ impl Payload {
 }
 
 impl Message {
-    /// A message carrying `values` (one tensor per parameter) in `encoding`.
+    /// A message carrying `values` (one tensor per parameter) in `encoding`: updates
+    /// are rounded stochastically (unbiased, so the server's average keeps small
+    /// updates), broadcasts to nearest (the smallest error per value).
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         kind: MessageKind,
@@ -151,7 +162,7 @@ impl Message {
             layout,
             payloads: values
                 .iter()
-                .map(|v| Payload::encode(v, encoding, rng))
+                .map(|v| Payload::encode(v, encoding, kind == MessageKind::Update, rng))
                 .collect::<Result<_>>()?,
         })
     }
