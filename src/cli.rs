@@ -245,6 +245,10 @@ struct TrainArgs {
     /// Steps of amax history behind each FP8 scale (delayed scaling) [default: 16].
     #[arg(long)]
     amax_history: Option<usize>,
+    /// Headroom of each FP8 scale: the history's amax maps to the format's largest value
+    /// times 2^-N [default: 1].
+    #[arg(long, value_name = "N")]
+    amax_margin: Option<i32>,
     /// How clients keep their weights between steps [default: f32].
     #[arg(long, value_enum)]
     master_weights: Option<MasterWeightsArg>,
@@ -275,6 +279,7 @@ impl TrainArgs {
             ("--momentum", self.momentum.is_some()),
             ("--weight-decay", self.weight_decay.is_some()),
             ("--amax-history", self.amax_history.is_some()),
+            ("--amax-margin", self.amax_margin.is_some()),
             ("--master-weights", self.master_weights.is_some()),
             ("--reinit", self.reinit),
             ("--seed", self.seed.is_some()),
@@ -299,7 +304,7 @@ impl TrainArgs {
                 history: self
                     .amax_history
                     .unwrap_or(DelayedScaling::default().history),
-                ..DelayedScaling::default()
+                margin: self.amax_margin.unwrap_or(DelayedScaling::default().margin),
             },
             master_weights: match self.master_weights {
                 None | Some(MasterWeightsArg::F32) => MasterWeights::F32,

@@ -4,10 +4,10 @@ use super::data::Dataset;
 use super::partition::Partition;
 use nnopt_backends::train::message::{layout_id, Encoding, Message, MessageKind};
 use nnopt_backends::train::runtime::{evaluate, Client};
-use nnopt_backends::train::server::Server;
+use nnopt_backends::train::server::{difference, sum, Server};
 use nnopt_backends::train::TrainingProgram;
 use nnopt_compiler::fp8::Fp8Format;
-use nnopt_compiler::ir::{DType, Tensor};
+use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::TrainPrecision;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -77,17 +77,6 @@ fn transmit(m: &Message) -> Result<(Message, u64)> {
     Ok((Message::from_bytes(&bytes)?, bytes.len() as u64))
 }
 
-/// `a - b`, elementwise.
-fn minus(a: &Tensor, b: &Tensor) -> Tensor {
-    let v: Vec<f64> = a
-        .to_f64_vec()
-        .iter()
-        .zip(b.to_f64_vec())
-        .map(|(&x, y)| (x as f32 - y as f32) as f64)
-        .collect();
-    Tensor::from_f64s(DType::F32, a.shape(), &v).expect("same shape")
-}
-
 /// Runs FedAvg of `program` on `data`; `progress` is called after each round.
 pub fn simulate(
     program: &TrainingProgram,
@@ -119,13 +108,24 @@ pub fn simulate(
         .map(|i| Xoshiro256PlusPlus::seed_from_u64(opts.seed ^ ((i as u64 + 1) << 40)))
         .collect();
     let initial_accuracy = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
+    // What the clients hold (the sum of the broadcasts), and each client's uplink
+    // rounding residual (error feedback: added to its next update).
+    let mut held: Vec<Tensor> = Vec::new();
+    let mut residuals: Vec<Vec<Tensor>> = vec![Vec::new(); opts.clients];
     let mut rounds = Vec::with_capacity(opts.rounds);
     let (mut broadcast_bytes, mut update_bytes) = (0, 0);
     for round in 1..=opts.rounds {
         let r = round as u32;
         let (broadcast, size) = transmit(&server.broadcast(r)?)?;
         broadcast_bytes = size;
-        let start = broadcast.values(&program.params)?;
+        let received = broadcast.values(&program.params)?;
+        held = match broadcast.kind {
+            MessageKind::BroadcastDelta => {
+                held.iter().zip(&received).map(|(h, d)| sum(h, d)).collect()
+            }
+            _ => received,
+        };
+        let start = &held;
         let mut updates = Vec::with_capacity(opts.clients);
         let (mut bytes_up, mut loss, mut steps) = (0, 0.0, 0);
         for (i, (client, rows)) in clients.iter_mut().zip(&parts).enumerate() {
@@ -137,12 +137,19 @@ pub fn simulate(
                 loss += s.loss * s.steps as f64;
                 steps += s.steps;
             }
-            let deltas: Vec<Tensor> = client
+            let mut deltas: Vec<Tensor> = client
                 .params()
                 .iter()
-                .zip(&start)
-                .map(|(p, s)| minus(p, s))
+                .zip(start)
+                .map(|(p, s)| difference(p, s))
                 .collect();
+            if !residuals[i].is_empty() {
+                deltas = deltas
+                    .iter()
+                    .zip(&residuals[i])
+                    .map(|(d, e)| sum(d, e))
+                    .collect();
+            }
             let update = Message::encode(
                 MessageKind::Update,
                 r,
@@ -154,6 +161,11 @@ pub fn simulate(
                 &mut uplink_rngs[i],
             )?;
             let (update, size) = transmit(&update)?;
+            residuals[i] = deltas
+                .iter()
+                .zip(update.values(&program.params)?)
+                .map(|(d, q)| difference(d, &q))
+                .collect();
             update_bytes = size;
             bytes_up += size;
             updates.push(update);

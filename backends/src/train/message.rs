@@ -13,6 +13,10 @@ pub enum MessageKind {
     Broadcast,
     /// Client to server: the client's weights minus the broadcast it started from.
     Update,
+    /// Server to client: the global model minus the model the clients hold (the sum of
+    /// the broadcasts so far), so a broadcast's rounding error is sent again next round
+    /// instead of staying in the clients' model.
+    BroadcastDelta,
 }
 
 /// How a payload's values are encoded.

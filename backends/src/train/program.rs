@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// Delayed scaling of FP8 quantizers: each step's scale maps the largest amax of the
 /// last `history` steps to the format's largest value, times `2^margin` (headroom).
+/// Default: 16 steps, margin 1 (on the digits CNN's federated training, margin 1 lost
+/// less accuracy to saturation than 0; see the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DelayedScaling {
     pub history: usize,
@@ -18,7 +20,7 @@ impl Default for DelayedScaling {
     fn default() -> Self {
         DelayedScaling {
             history: 16,
-            margin: 0,
+            margin: 1,
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct Server<'p> {
     encoding: Encoding,
     layout: u32,
     rng: Xoshiro256PlusPlus,
+    /// The model the clients hold: what the broadcasts so far decode to.
+    clients_view: Option<Vec<Tensor>>,
 }
 
 impl<'p> Server<'p> {
@@ -27,6 +29,7 @@ impl<'p> Server<'p> {
             encoding,
             layout: layout_id(&program.params),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            clients_view: None,
         })
     }
 
@@ -35,18 +38,37 @@ impl<'p> Server<'p> {
         &self.global
     }
 
-    /// The global model as a broadcast message of `round`.
+    /// The broadcast of `round`: the global model the first time, then the global model
+    /// minus the clients' view ([`MessageKind::BroadcastDelta`]). Every client takes
+    /// part in every round, so all hold the same view.
     pub fn broadcast(&mut self, round: u32) -> Result<Message> {
-        Message::encode(
-            MessageKind::Broadcast,
+        let (kind, values) = match &self.clients_view {
+            None => (MessageKind::Broadcast, self.global.clone()),
+            Some(view) => (
+                MessageKind::BroadcastDelta,
+                self.global
+                    .iter()
+                    .zip(view)
+                    .map(|(g, v)| difference(g, v))
+                    .collect(),
+            ),
+        };
+        let m = Message::encode(
+            kind,
             round,
             0,
             0,
             self.layout,
-            &self.global,
+            &values,
             self.encoding,
             &mut self.rng,
-        )
+        )?;
+        let sent = m.values(&self.program.params)?;
+        self.clients_view = Some(match self.clients_view.take() {
+            None => sent,
+            Some(view) => view.iter().zip(&sent).map(|(v, d)| sum(v, d)).collect(),
+        });
+        Ok(m)
     }
 
     /// Adds the sample-weighted mean of the updates' deltas to the global model.
@@ -90,4 +112,24 @@ impl<'p> Server<'p> {
         }
         Ok(())
     }
+}
+
+/// `a - b`, elementwise in f32.
+pub fn difference(a: &Tensor, b: &Tensor) -> Tensor {
+    zip_f32(a, b, |x, y| x - y)
+}
+
+/// `a + b`, elementwise in f32.
+pub fn sum(a: &Tensor, b: &Tensor) -> Tensor {
+    zip_f32(a, b, |x, y| x + y)
+}
+
+fn zip_f32(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Tensor {
+    let v: Vec<f64> = a
+        .to_f64_vec()
+        .iter()
+        .zip(b.to_f64_vec())
+        .map(|(&x, y)| f(x as f32, y as f32) as f64)
+        .collect();
+    Tensor::from_f64s(DType::F32, a.shape(), &v).expect("same shape")
 }

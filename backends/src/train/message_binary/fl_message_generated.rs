@@ -19,14 +19,18 @@ pub mod fb {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_KIND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_KIND: u8 = 1;
+pub const ENUM_MAX_KIND: u8 = 2;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_KIND: [Kind; 2] = [
+pub const ENUM_VALUES_KIND: [Kind; 3] = [
   Kind::Broadcast,
   Kind::Update,
+  Kind::BroadcastDelta,
 ];
 
+/// Broadcast: the server's global model. Update: a client's weights minus the model it
+/// started the round from. BroadcastDelta: the global model minus the model the clients
+/// hold (the sum of the broadcasts so far), so its rounding error is corrected next round.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(transparent)]
 pub struct Kind(pub u8);
@@ -34,18 +38,21 @@ pub struct Kind(pub u8);
 impl Kind {
   pub const Broadcast: Self = Self(0);
   pub const Update: Self = Self(1);
+  pub const BroadcastDelta: Self = Self(2);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 1;
+  pub const ENUM_MAX: u8 = 2;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Broadcast,
     Self::Update,
+    Self::BroadcastDelta,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
     match self {
       Self::Broadcast => Some("Broadcast"),
       Self::Update => Some("Update"),
+      Self::BroadcastDelta => Some("BroadcastDelta"),
       _ => None,
     }
   }

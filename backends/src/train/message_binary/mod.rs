@@ -79,6 +79,7 @@ impl Message {
                 kind: match self.kind {
                     MessageKind::Broadcast => fb::Kind::Broadcast,
                     MessageKind::Update => fb::Kind::Update,
+                    MessageKind::BroadcastDelta => fb::Kind::BroadcastDelta,
                 },
                 round: self.round,
                 client: self.client,
@@ -101,6 +102,7 @@ impl Message {
         let kind = match m.kind() {
             fb::Kind::Broadcast => MessageKind::Broadcast,
             fb::Kind::Update => MessageKind::Update,
+            fb::Kind::BroadcastDelta => MessageKind::BroadcastDelta,
             k => return Err(Error::new(format!("FL message: unknown kind {}", k.0))),
         };
         let payloads = m
