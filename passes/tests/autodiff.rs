@@ -100,12 +100,10 @@ fn mlp_training_graph_snapshot_and_loss_decreases() {
     assert!(last < 0.2 * first, "loss {first} -> {last}");
 }
 
-/// Average pooling keeps the loss smooth for f32 finite differences; max pooling's
-/// gradient is checked against float64 in `compiler/tests/grad_check.rs`.
-#[test]
-fn cnn_gradients_match_finite_differences_of_the_loss() {
-    let forward = parse_graph(CNN).unwrap();
-    // With learning rate 1 and no momentum or decay, p' = p - g.
+/// Asserts that one SGD step of `forward` (learning rate 1, no momentum or decay, so
+/// `p' = p - g`) moves each parameter by the central finite difference of the loss.
+fn assert_gradients_match_finite_differences(forward: &str, x: Tensor, y: Tensor) {
+    let forward = parse_graph(forward).unwrap();
     let t = training_graph(
         &forward,
         &TrainOptions {
@@ -116,7 +114,6 @@ fn cnn_gradients_match_finite_differences_of_the_loss() {
         },
     )
     .unwrap();
-    let (x, y) = (ramp(&[2, 2, 5, 5], 3), labels(&[1, 3]));
     let params: Vec<Tensor> = t.params.iter().map(|p| p.init.clone()).collect();
     let momenta: Vec<Tensor> = t
         .params
@@ -147,6 +144,36 @@ fn cnn_gradients_match_finite_differences_of_the_loss() {
             );
         }
     }
+}
+
+/// Average pooling keeps the loss smooth for f32 finite differences; max pooling's
+/// gradient is checked against float64 in `compiler/tests/grad_check.rs`.
+#[test]
+fn cnn_gradients_match_finite_differences_of_the_loss() {
+    assert_gradients_match_finite_differences(CNN, ramp(&[2, 2, 5, 5], 3), labels(&[1, 3]));
+}
+
+/// A matmul-and-add classifier (as ONNX exporters write dense layers).
+#[test]
+fn matmul_gradients_match_finite_differences_of_the_loss() {
+    const MATMUL: &str = r#"graph "dense"(%x) {
+  %x: f32[3,4] = input
+  %w: f32[4,3] = const [0.5, -1.0, 0.25, 2.0, -0.75, 0.125, 1.5, -0.5, 0.3, 0.6, -0.9, 1.2]
+  %m: f32[3,3] = mat_mul(%x, %w)
+  %b: f32[3] = const [0.1, -0.2, 0.3]
+  %y: f32[3,3] = binary {"kind":"add","activation":null}(%m, %b)
+  return %y
+}
+"#;
+    let forward = parse_graph(MATMUL).unwrap();
+    let t = training_graph(&forward, &TrainOptions::default()).unwrap();
+    let names: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["w", "b"],
+        "the matmul's weight and bias are trained"
+    );
+    assert_gradients_match_finite_differences(MATMUL, ramp(&[3, 4], 1), labels(&[2, 0, 1]));
 }
 
 /// FP8 training: E4M3 fake-quantizers on the data and weights of each gemm and E5M2 on

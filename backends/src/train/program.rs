@@ -1,8 +1,11 @@
 //! A training program: what `nnopt compile --target train` writes and a client runs.
 
 use nnopt_compiler::ir::{Graph, Op, Tensor};
+use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
-use nnopt_passes::{training_graph, with_batch, QuantPoint, TrainOptions, TrainPrecision};
+use nnopt_passes::{
+    training_graph, with_batch, BatchNormFolding, QuantPoint, TrainOptions, TrainPrecision,
+};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +91,11 @@ impl TrainingProgram {
         if opts.batch == 0 {
             return Err(Error::new("the batch size must be at least 1"));
         }
-        let batched = with_batch(forward, opts.batch)?;
+        // Inference-mode batch normalization becomes part of the conv before it, whose
+        // folded weights and bias are then trained.
+        let mut forward = forward.clone();
+        BatchNormFolding.run(&mut forward)?;
+        let batched = with_batch(&forward, opts.batch)?;
         let mut precisions = vec![opts.train.precision];
         if opts.train.precision != TrainPrecision::Fp32 {
             precisions.push(TrainPrecision::Fp32);
@@ -116,7 +123,6 @@ impl TrainingProgram {
                 "the model has no trainable parameters (conv or gemm weights)",
             ));
         }
-        let mut forward = forward.clone();
         if let Some(seed) = opts.reinit {
             let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
             for p in &params {

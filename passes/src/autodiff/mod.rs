@@ -12,7 +12,8 @@
 //!
 //! Backward ops are ordinary IR (`conv_grad_input`, `gemm` with transposes, `reduce`
 //! sums, ...), so the graph prints, verifies and runs in the interpreter like any other.
-//! Fused activations are split off first; batch normalization must be folded.
+//! Fused activations are split off first; batch normalization must be folded first
+//! (the `batchnorm-folding` pass, [`crate::BatchNormFolding`]).
 //!
 //! In [`TrainPrecision::Fp8`] the step also fake-quantizes conv and gemm inputs to FP8
 //! (see [`fp8`](self::QuantPoint)): one scale input per quantizer after the momenta, one
@@ -96,7 +97,7 @@ fn fans(g: &Graph, v: ValueRef) -> Option<usize> {
                 Layout::Nchw => (s[0] / c.group.max(1) + s[1]) * s[2] * s[3],
                 Layout::Nhwc => (s[0] / c.group.max(1) + s[3]) * s[1] * s[2],
             }),
-            (Op::Gemm { .. }, 1) => Some(s[0] + s[1]),
+            (Op::Gemm { .. } | Op::MatMul, 1) if s.len() == 2 => Some(s[0] + s[1]),
             _ => None,
         })
 }
@@ -181,12 +182,22 @@ impl Builder {
     }
 }
 
-/// Whether `v` is an f32 constant that is a conv or gemm weight or bias.
+/// Whether `v` is an f32 constant that is a conv, gemm or matmul weight or bias (a
+/// matmul's bias is the constant added to its output).
 fn is_param(g: &Graph, v: ValueRef) -> bool {
+    let adds_to_matmul = |n| {
+        let a = g.node_inputs(n)[0];
+        matches!(g.node(a.node).op, Op::MatMul)
+    };
     matches!(g.const_value(v), Some(Tensor::F32(_)))
-        && g.consumers(v)
-            .iter()
-            .any(|&(n, slot)| slot >= 1 && matches!(g.node(n).op, Op::Conv(_) | Op::Gemm { .. }))
+        && g.consumers(v).iter().any(|&(n, slot)| match &g.node(n).op {
+            Op::Conv(_) | Op::Gemm { .. } | Op::MatMul => slot >= 1,
+            Op::Binary {
+                kind: BinaryKind::Add,
+                ..
+            } => slot == 1 && adds_to_matmul(n),
+            _ => false,
+        })
 }
 
 /// Builds the training step of `forward` (one forward output: the logits, or a softmax
@@ -379,9 +390,9 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
     })
 }
 
-/// Whether FP8 training quantizes the op's first two inputs (a conv or gemm).
+/// Whether FP8 training quantizes the op's first two inputs (a conv, gemm or matmul).
 fn is_matmul_like(op: &Op) -> bool {
-    matches!(op, Op::Conv(_) | Op::Gemm { .. })
+    matches!(op, Op::Conv(_) | Op::Gemm { .. } | Op::MatMul)
 }
 
 /// Values whose gradient is needed: the parameters and everything computed from them.

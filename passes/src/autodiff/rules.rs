@@ -73,6 +73,26 @@ pub(super) fn input_grads(
                 out[2] = Some(sum_to(b, &d(2), dy, &shape)?);
             }
         }
+        Op::MatMul => {
+            let (a, w) = (ins[0], ins[1]);
+            if b.g.ty(a).shape.len() != 2 || b.g.ty(w).shape.len() != 2 {
+                bail!("mat_mul gradients need two matrices (rank 2)");
+            }
+            let gemm = |ta: bool, tb: bool| Op::Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a: ta,
+                trans_b: tb,
+                activation: None,
+            };
+            // y = a w: da = dy w^T, dw = a^T dy.
+            if wanted[0] {
+                out[0] = Some(b.op(&d(0), gemm(false, true), &[dy, w])?);
+            }
+            if wanted[1] {
+                out[1] = Some(b.op(&d(1), gemm(true, false), &[a, dy])?);
+            }
+        }
         Op::Activation { act } => {
             out[0] = Some(b.op(&d(0), Op::ActivationGrad { act: *act }, &[ins[0], dy])?);
         }
