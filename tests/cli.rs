@@ -258,3 +258,23 @@ fn writing_to_dev_null_keeps_the_device() {
         .file_type();
     assert!(ty.is_char_device(), "/dev/null was replaced: {ty:?}");
 }
+
+/// A reader that stops early (`nnopt ... | head -1`) ends nnopt quietly: no error
+/// message, no "internal error".
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    // The IR text of a graph with many nodes is longer than a pipe buffer.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnopt"))
+        .args(["opt", &model, "--print-after-all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nnopt starts");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("nnopt ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
+}
