@@ -276,5 +276,8 @@ fn a_closed_stdout_pipe_ends_quietly() {
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("nnopt ends");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
+    assert!(
+        !err.contains("internal error") && !err.contains("panicked"),
+        "{err}"
+    );
 }
