@@ -81,6 +81,8 @@ def main() -> int:
                         "partition": partition, "seed": seed,
                         "fp8_final_accuracy": fp8["final_accuracy"],
                         "fp32_final_accuracy": fp32["final_accuracy"],
+                        "fp8_last5_accuracy": fp8["last_5_rounds_accuracy"],
+                        "fp32_last5_accuracy": fp32["last_5_rounds_accuracy"],
                         "fp8_bytes_to_target": fp8["bytes_to_target"],
                         "fp32_bytes_to_target": fp32["bytes_to_target"],
                         "fp8_rounds_to_target": fp8["rounds_to_target"],
@@ -97,15 +99,21 @@ def main() -> int:
         return 0
     print(f"{args.model}: {args.clients} clients, {args.rounds} rounds, {args.local_epochs} local epoch(s), "
           f"lr {args.learning_rate}, batch {args.batch}; target {100 * args.target:.0f} %")
-    print(f"{'partition':<14} {'seed':>4} {'FP8 acc':>8} {'FP32 acc':>9} {'FP8 bytes':>12} "
-          f"{'FP32 bytes':>12} {'rounds 8/32':>11} {'FP32/FP8':>9}")
+    print(f"{'partition':<14} {'seed':>4} {'FP8 acc':>8} {'FP32 acc':>9} {'FP8 last5':>9} {'FP32 last5':>10} "
+          f"{'FP8 bytes':>12} {'FP32 bytes':>12} {'rounds 8/32':>11} {'FP32/FP8':>9}")
     fmt = lambda b: "-" if b is None else str(b)
     for r in rows:
         ratio = "-" if r["bytes_ratio"] is None else f"{r['bytes_ratio']:.2f}x"
         print(f"{r['partition']:<14} {r['seed']:>4} {100 * r['fp8_final_accuracy']:>7.2f}% "
-              f"{100 * r['fp32_final_accuracy']:>8.2f}% {fmt(r['fp8_bytes_to_target']):>12} "
+              f"{100 * r['fp32_final_accuracy']:>8.2f}% {100 * r['fp8_last5_accuracy']:>8.2f}% "
+              f"{100 * r['fp32_last5_accuracy']:>9.2f}% {fmt(r['fp8_bytes_to_target']):>12} "
               f"{fmt(r['fp32_bytes_to_target']):>12} "
               f"{fmt(r['fp8_rounds_to_target']):>5}/{fmt(r['fp32_rounds_to_target']):<5} {ratio:>9}")
+    for part in args.partitions:
+        rs = [r for r in rows if r["partition"] == part]
+        mean = lambda k: 100 * statistics.mean(r[k] for r in rs)  # noqa: E731
+        print(f"{part}: mean final accuracy FP8 {mean('fp8_final_accuracy'):.2f} %, FP32 {mean('fp32_final_accuracy'):.2f} %; "
+              f"last 5 rounds FP8 {mean('fp8_last5_accuracy'):.2f} %, FP32 {mean('fp32_last5_accuracy'):.2f} %")
     ratios = [r["bytes_ratio"] for r in rows if r["bytes_ratio"] is not None]
     if ratios:
         print(f"bytes ratio: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "

@@ -48,6 +48,11 @@ pub fn render_table(s: &Simulation, every: usize) -> String {
     }
     let _ = writeln!(
         out,
+        "mean accuracy over the last 5 rounds: {:.2} %",
+        100.0 * s.last_5_rounds_accuracy
+    );
+    let _ = writeln!(
+        out,
         "messages: broadcast {} bytes, update {} bytes; total {} up + {} down = {} bytes",
         s.broadcast_bytes,
         s.update_bytes,

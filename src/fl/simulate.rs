@@ -55,6 +55,9 @@ pub struct Simulation {
     pub seed: u64,
     pub initial_accuracy: f64,
     pub final_accuracy: f64,
+    /// Mean test accuracy over the last 5 rounds (fewer if there are fewer): less
+    /// sensitive than the last round to round-to-round swings.
+    pub last_5_rounds_accuracy: f64,
     pub rounds: Vec<RoundRecord>,
     pub total_bytes_up: u64,
     pub total_bytes_down: u64,
@@ -200,6 +203,10 @@ pub fn simulate(
         seed: opts.seed,
         initial_accuracy,
         final_accuracy: rounds.last().map_or(initial_accuracy, |r| r.accuracy),
+        last_5_rounds_accuracy: {
+            let tail = &rounds[rounds.len().saturating_sub(5)..];
+            tail.iter().map(|r| r.accuracy).sum::<f64>() / tail.len().max(1) as f64
+        },
         total_bytes_up: rounds.iter().map(|r| r.bytes_up).sum(),
         total_bytes_down: rounds.iter().map(|r| r.bytes_down).sum(),
         rounds,
