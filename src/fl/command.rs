@@ -19,7 +19,7 @@ pub enum FlCommand {
     /// (`nnopt compile --target train`) on their shares of a CSV dataset; every message
     /// is serialized and its bytes counted. Prints per-round test accuracy and bytes.
     #[command(
-        after_help = "Examples:\n  nnopt compile digits_cnn_float.tflite --target train --precision fp8 --reinit -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --clients 20 --rounds 100 \\\n      --local-epochs 1 --non-iid dirichlet:0.5 --precision fp8 --seed 0 --report fl.html\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --rounds 30 --json\n\nThe data is CSV (optionally .gz): the features, then an integer label per row; the\nfeatures are divided by their largest absolute value. Every fifth row (index % 5 == 0)\nis the test split, the same for every seed. --report also runs the other precision\nwith the same seed and draws both."
+        after_help = "Examples:\n  nnopt compile digits_cnn_float.tflite --target train --precision fp8 --reinit \\\n      --learning-rate 0.5 -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --clients 20 --rounds 100 \\\n      --local-epochs 1 --non-iid dirichlet:0.5 --precision fp8 --seed 0 --report fl.html\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --rounds 30 --json\n\nThe data is CSV (optionally .gz): the features, then an integer label per row; the\nfeatures are divided by their largest absolute value. Every fifth row (index % 5 == 0)\nis the test split, the same for every seed. --report also runs the other precision\nwith the same seed and draws both."
     )]
     Simulate(SimulateArgs),
 }
@@ -36,6 +36,7 @@ pub struct SimulateArgs {
     /// Number of clients (all take part in every round).
     #[arg(long, default_value_t = 20)]
     clients: usize,
+    /// Rounds of FedAvg (broadcast, local training, updates, aggregation).
     #[arg(long, default_value_t = 100)]
     rounds: usize,
     /// Passes over its local data each client makes per round.
@@ -44,14 +45,16 @@ pub struct SimulateArgs {
     /// Label-skewed split, `dirichlet:ALPHA` (e.g. dirichlet:0.5); IID without it.
     #[arg(long, value_name = "dirichlet:ALPHA")]
     non_iid: Option<Partition>,
-    /// fp8: FP8 client training and FP8 messages (E4M3, per-tensor scales, stochastic
-    /// rounding); fp32: the FP32 baseline. Default: the program's precision.
+    /// fp8: FP8 client training and FP8 messages (E4M3, per-tensor scales; updates
+    /// rounded stochastically with error feedback, broadcasts to nearest); fp32: the
+    /// FP32 baseline. Default: the program's precision.
     #[arg(long, value_enum)]
     precision: Option<FlPrecision>,
     /// Message values, when they should differ from --precision (an ablation): fp8
     /// (E4M3) or fp32.
     #[arg(long, value_enum)]
     messages: Option<FlPrecision>,
+    /// Seed of the client split, the clients' shuffles and stochastic rounding.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Test accuracy whose first crossing the byte counts are reported for.
