@@ -1,7 +1,9 @@
 //! Federated-learning messages: model weights or weight deltas, one payload per
 //! parameter, f32 or FP8 with a per-tensor scale.
 
-use nnopt_compiler::fp8::{Fp8Format, Saturation};
+use nnopt_compiler::fp8::{
+    encode_into, encode_stochastic_into, tensor_scale, Fp8Format, Saturation, ScaleMethod,
+};
 use nnopt_compiler::ir::{DType, Tensor};
 use nnopt_compiler::{bail, Result};
 use rand::Rng;
@@ -88,19 +90,14 @@ impl Payload {
                 data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             },
             Encoding::Fp8(f) => {
-                let amax = v.iter().fold(0f32, |m, &x| m.max(x.abs()));
-                let scale = if amax.is_finite() && amax > 0.0 {
-                    amax / f.max_value()
+                let scale = tensor_scale(f, &v, ScaleMethod::default());
+                let scaled: Vec<f32> = v.iter().map(|&x| x / scale).collect();
+                let mut data = vec![0u8; v.len()];
+                if stochastic {
+                    encode_stochastic_into(f, &scaled, &mut data, rng, Saturation::Saturate);
                 } else {
-                    1.0
-                };
-                let data = v
-                    .iter()
-                    .map(|&x| match stochastic {
-                        true => f.encode_stochastic(x / scale, rng, Saturation::Saturate),
-                        false => f.encode(x / scale, Saturation::Saturate),
-                    })
-                    .collect();
+                    encode_into(f, &scaled, &mut data, Saturation::Saturate);
+                }
                 Payload {
                     encoding,
                     scale,

@@ -1,13 +1,15 @@
 //! The client runtime: executes a training program's step graph on local data.
 
+use super::message::{Encoding, Payload};
 use super::{MasterWeights, TrainingProgram, TrainingStep};
-use nnopt_compiler::fp8::{AmaxHistory, Fp8Format, Saturation};
+use ndarray::{ArrayD, IxDyn};
+use nnopt_compiler::fp8::{AmaxHistory, Fp8Format};
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::{DType, Graph, Tensor};
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::{with_batch, TrainPrecision};
 use rand::rngs::Xoshiro256PlusPlus;
-use rand::{Rng, RngExt, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use std::collections::HashMap;
 
 /// Labelled samples, each a flat row of f32 values that reshapes to the model input.
@@ -41,15 +43,11 @@ impl Samples {
         }
         let mut v = Vec::with_capacity(rows.len() * per);
         for &r in rows {
-            v.extend(
-                self.values[r * per..(r + 1) * per]
-                    .iter()
-                    .map(|&x| x as f64),
-            );
+            v.extend_from_slice(&self.values[r * per..(r + 1) * per]);
         }
         let mut s = shape.to_vec();
         s[0] = rows.len();
-        let x = Tensor::from_f64s(DType::F32, &s, &v).expect("sized");
+        let x = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&s), v).expect("sized"));
         let labels: Vec<f64> = rows.iter().map(|&r| self.labels[r] as f64).collect();
         let y = Tensor::from_f64s(DType::I64, &[rows.len()], &labels).expect("sized");
         Ok((x, y))
@@ -163,8 +161,10 @@ impl<'p> Client<'p> {
             h.push(amax.to_f64_vec().first().copied().unwrap_or(0.0) as f32);
         }
         if self.program.master_weights == MasterWeights::Fp8 {
+            // Stored as E4M3 with the per-tensor amax scale, rounded stochastically.
             for p in &mut self.params {
-                *p = round_to_fp8(p, Fp8Format::E4M3, &mut self.rng);
+                let e4m3 = Encoding::Fp8(Fp8Format::E4M3);
+                *p = Payload::encode(p, e4m3, true, &mut self.rng)?.decode(p.shape())?;
             }
         }
         Ok(loss)
@@ -200,24 +200,6 @@ fn input_shape(g: &Graph) -> Vec<usize> {
     g.ty(nnopt_compiler::ir::ValueRef::first(g.inputs()[0]))
         .shape
         .clone()
-}
-
-/// `t` stored as E4M3 with the per-tensor scale of its amax, rounded stochastically.
-fn round_to_fp8(t: &Tensor, f: Fp8Format, rng: &mut impl Rng) -> Tensor {
-    let v = t.to_f64_vec();
-    let amax = v.iter().fold(0f64, |m, &x| m.max(x.abs())) as f32;
-    if !(amax.is_finite() && amax > 0.0) {
-        return t.clone();
-    }
-    let scale = amax / f.max_value();
-    let r: Vec<f64> = v
-        .iter()
-        .map(|&x| {
-            let c = f.encode_stochastic(x as f32 / scale, rng, Saturation::Saturate);
-            (f.decode(c) * scale) as f64
-        })
-        .collect();
-    Tensor::from_f64s(DType::F32, t.shape(), &r).expect("same shape")
 }
 
 /// Top-1 accuracy of the forward graph with `params` on `rows` of `data`, evaluated in
