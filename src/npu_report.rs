@@ -76,11 +76,11 @@ pub fn render_table(c: &Compiled, model: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "weights: {raw} bytes raw -> {enc} encoded ({:.3}x, lossless); arena: {} bytes peak vs {} naive ({}fits in SRAM)",
+        "weights: {raw} bytes raw -> {enc} encoded ({:.3}x, lossless); arena: {} bytes peak vs {} naive ({} in SRAM)",
         enc as f64 / raw.max(1) as f64,
         c.lowering.arena_bytes,
         c.lowering.naive_bytes,
-        if e.arena_fits_sram { "" } else { "does not " }
+        if e.arena_fits_sram { "fits" } else { "does not fit" }
     );
     if c.lowering.fallbacks.is_empty() {
         let _ = writeln!(s, "every op runs on the NPU");

@@ -2,6 +2,7 @@
 
 use nnopt_backends::npu::binary::{self, TargetInfo};
 use nnopt_backends::npu::{Command, ElementwiseKind, Fp8Encoding, Fp8Stage, IoBinding, Program};
+use nnopt_compiler::ir::DType;
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -127,7 +128,8 @@ pub fn schedule(p: &Program) -> Vec<String> {
             };
             let extra = match c {
                 Command::Conv2d(x) => format!(
-                    " k{:?} s{:?} d{:?} p{:?} g{} w#{}{}",
+                    "{} k{:?} s{:?} d{:?} p{:?} g{} w#{}{}",
+                    if x.transposed { " transposed" } else { "" },
                     x.kernel,
                     x.strides,
                     x.dilations,
@@ -154,11 +156,21 @@ pub fn schedule(p: &Program) -> Vec<String> {
                     Some(k) => format!(" f32 {k:?} axes{:?}{}", x.axes, encode_text(x.encode)),
                     None => format!(" axes{:?}", x.axes),
                 },
-                Command::Concat(x) => format!(" axis {}", x.axis),
+                Command::Concat(x) if x.tables.is_empty() => format!(" axis {}", x.axis),
+                Command::Concat(x) => format!(" axis {} requantized", x.axis),
                 Command::Cpu { segment } => format!(" segment {segment}"),
+                Command::Pad(x)
+                    if p.tensors
+                        .get(x.input)
+                        .is_some_and(|t| t.dtype != DType::F32) =>
+                {
+                    format!(" {:?} fill {}", x.pads, x.fill)
+                }
                 Command::Pad(x) => {
                     format!(" {:?} value {}{}", x.pads, x.value, encode_text(x.encode))
                 }
+                Command::Lookup(_) => " table".to_string(),
+                Command::PRelu(x) => format!(" slopes{:?}", x.alpha_shape),
                 Command::Activate(x) => format!(
                     " {}{}",
                     serde_json::to_string(&x.activation).unwrap_or_default(),

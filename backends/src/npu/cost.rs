@@ -6,14 +6,14 @@
 //! (float graphs are quantized before lowering), weights stream from off-chip memory,
 //! activations move through SRAM, and ops without an NPU kernel cost their CPU-fallback
 //! cycles (one MAC or one output element per cycle, as in the estimate), as do ops other
-//! than convolutions and gemms with a constant operand. Reshapes and
+//! than convolutions, gemms and parametric ReLUs with a constant operand. Reshapes and
 //! identities are aliases in the tensor arena and cost nothing.
 
 use super::perf::{roofline, Work};
 use super::target::Target;
 use nnopt_compiler::analysis::op_macs;
 use nnopt_compiler::cost::{OpCost, OpSite};
-use nnopt_compiler::ir::{Op, TensorType};
+use nnopt_compiler::ir::{Layout, Op, PadMode, TensorType};
 
 /// Extraction cost from a target's performance model.
 #[derive(Clone, Debug)]
@@ -56,19 +56,39 @@ impl OpCost for NpuCost {
         };
         let streaming =
             |work: Work| roofline(&self.target, work, 0, elements(inputs) + out_elems).0;
-        let weighted_op = matches!(op, Op::Conv(_) | Op::Gemm { .. });
+        let weighted_op = matches!(op, Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. });
+        // A parametric ReLU carries its constant slopes (input 1) in its command.
+        let slope = matches!(op, Op::PRelu);
         let cycles = match op {
             Op::Input | Op::Const { .. } | Op::Reshape { .. } | Op::Identity => 0,
             // NPU commands other than weighted ones take activations only.
-            _ if !weighted_op && constant.iter().any(|&c| c) => macs.max(out_elems),
+            _ if !weighted_op
+                && constant
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &c)| c && !(slope && i == 1)) =>
+            {
+                macs.max(out_elems)
+            }
             Op::Conv(_) => weighted(&inputs[1..]),
+            Op::ConvTranspose { conv, .. } if conv.layout == Layout::Nhwc && conv.group <= 1 => {
+                weighted(&inputs[1..])
+            }
             Op::Gemm {
                 alpha,
                 beta,
                 trans_a: false,
                 ..
             } if *alpha == 1.0 && *beta == 1.0 => weighted(&inputs[1..]),
-            Op::Binary { .. } => streaming(Work::Elements(out_elems)),
+            // Binary ops, parametric ReLU, and table lookups (standalone activations,
+            // requantizations).
+            Op::Binary { .. } | Op::PRelu | Op::Activation { .. } | Op::Quantize { .. } => {
+                streaming(Work::Elements(out_elems))
+            }
+            Op::Pad {
+                mode: PadMode::Constant,
+                ..
+            } => streaming(Work::Copy),
             Op::Pool { kernel, .. } => {
                 let taps = out_elems * kernel.iter().product::<usize>() as u64;
                 streaming(Work::Taps(taps))

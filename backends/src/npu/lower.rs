@@ -1,7 +1,9 @@
 //! Lowering of a quantized IR graph to an NPU [`Program`].
 //!
 //! Nodes are visited in the graph's deterministic topological order. Each becomes an NPU
-//! command (convolution, fully connected, add/sub/mul, pooling, mean/sum, concatenation), a free
+//! command (convolution, transposed convolution, fully connected, add/sub/mul, parametric
+//! ReLU, pooling, mean/sum, concatenation, constant padding, and table lookups for
+//! standalone activations and requantizations), a free
 //! memory alias (reshape, identity), part of an IO conversion (a float input's
 //! `quantize`, a float output's `dequantize`) or a CPU fallback; consecutive fallbacks
 //! form one [`CpuSegment`]. Requantization parameters are computed here exactly as the
@@ -22,9 +24,10 @@
 use super::alloc::{self, Buffer};
 use super::program::*;
 use super::report::{Fallback, LoweringReport};
+use super::tables::code_table;
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::interp::activation_range;
-use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
+use nnopt_compiler::interp::fixedpoint::{quantize_multiplier, round_f32};
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{
     Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PadMode, ReduceKind,
@@ -302,8 +305,19 @@ impl<'g> Lowering<'g> {
         if (float && !self.fp8_program) || (!float && !out_ty.is_quantized()) {
             return Err("float (unquantized) tensors run on the CPU".into());
         }
-        if let Some(&c) = ins.iter().find(|&&v| g.const_value(v).is_some()) {
-            if !matches!(node.op, Op::Conv(_) | Op::Gemm { .. }) {
+        let weighted = matches!(
+            node.op,
+            Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. }
+        );
+        let slope = matches!(node.op, Op::PRelu) && !float;
+        if let Some(&c) = ins
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !(slope && i == 1))
+            .map(|(_, v)| v)
+            .find(|&&v| g.const_value(v).is_some())
+        {
+            if !weighted {
                 return Err(format!(
                     "constant operand '{}' (NPU commands take activations only)",
                     g.value(c).name
@@ -331,6 +345,52 @@ impl<'g> Lowering<'g> {
         }
         Ok(Some(match &node.op {
             Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
+            Op::ConvTranspose { conv: c, .. } => {
+                if c.layout != Layout::Nhwc || c.group > 1 {
+                    return Err("transposed convolution other than NHWC with one group".into());
+                }
+                Command::Conv2d(Conv2d {
+                    transposed: true,
+                    ..self.conv(&node.name, c, &ins, out)?
+                })
+            }
+            Op::Activation { .. } | Op::Quantize { .. } => {
+                let x = *ins.first().ok_or("missing input")?;
+                Command::Lookup(Lookup {
+                    name: node.name.clone(),
+                    table: code_table(&node.op, g.ty(x), out_ty)?,
+                    input: self.tensor(x),
+                    output: self.tensor(out),
+                })
+            }
+            Op::PRelu => Command::PRelu(self.prelu(&node.name, &ins, out)?),
+            Op::Pad {
+                pads,
+                mode: PadMode::Constant,
+                value,
+            } => {
+                let x = *ins.first().ok_or("missing input")?;
+                if pads.len() != g.ty(x).shape.len() {
+                    return Err("pads do not match the input rank".into());
+                }
+                // The interpreter's quantized pad: equal quantization, the pad value
+                // quantized with the output's parameters.
+                let (so, zo) = act_quant(out_ty)?;
+                if act_quant(g.ty(x))? != (so, zo) || g.ty(x).dtype != out_ty.dtype {
+                    return Err("padding with requantization".into());
+                }
+                let (lo, hi) = out_ty.dtype.int_range().ok_or("integer output needed")?;
+                let fill = (zo as i64 + round_f32(*value / so) as i64).clamp(lo, hi) as i32;
+                Command::Pad(Pad {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output: self.tensor(out),
+                    pads: pads.clone(),
+                    value: 0.0,
+                    fill,
+                    encode: None,
+                })
+            }
             Op::Gemm { .. } => self.gemm(&node.name, &node.op, &ins, out)?,
             Op::Binary { kind, activation } => {
                 Command::Elementwise(self.elementwise(&node.name, *kind, *activation, &ins, out)?)
@@ -341,16 +401,31 @@ impl<'g> Lowering<'g> {
             }
             Op::Concat { axis } => {
                 let q = act_quant(out_ty)?;
+                let mut same = true;
                 for &x in &ins {
-                    if act_quant(g.ty(x))? != q || g.ty(x).dtype != out_ty.dtype {
-                        return Err("inputs need requantization".into());
-                    }
+                    same &= act_quant(g.ty(x))? == q && g.ty(x).dtype == out_ty.dtype;
                 }
+                // Inputs with other parameters are requantized through tables, each the
+                // interpreter's concatenation of that input alone.
+                let tables = if same {
+                    vec![]
+                } else {
+                    let mut t = Vec::with_capacity(256 * ins.len());
+                    for &x in &ins {
+                        let one = TensorType {
+                            shape: g.ty(x).shape.clone(),
+                            ..out_ty.clone()
+                        };
+                        t.extend(code_table(&Op::Concat { axis: *axis }, g.ty(x), &one)?);
+                    }
+                    t
+                };
                 Command::Concat(Concat {
                     name: node.name.clone(),
                     inputs: ins.iter().map(|&x| self.tensor(x)).collect(),
                     output: self.tensor(out),
                     axis: *axis,
+                    tables,
                 })
             }
             other => return Err(format!("the NPU has no {} kernel", other.detailed_name())),
@@ -460,6 +535,7 @@ impl<'g> Lowering<'g> {
                     output,
                     pads: pads.clone(),
                     value: *value,
+                    fill: 0,
                     encode,
                 })
             }
@@ -511,6 +587,7 @@ impl<'g> Lowering<'g> {
                     inputs: ins.iter().map(|&x| self.tensor(x)).collect(),
                     output: self.tensor(out),
                     axis: *axis,
+                    tables: vec![],
                 })
             }
             other => {
@@ -716,6 +793,7 @@ impl<'g> Lowering<'g> {
             groups,
             stage,
             fp8,
+            transposed: false,
         })
     }
 
@@ -858,6 +936,53 @@ impl<'g> Lowering<'g> {
             fp8: None,
         });
         Ok(self.weights.len() - 1)
+    }
+
+    /// TFLite's int8 parametric ReLU with constant per-tensor-quantized slopes.
+    fn prelu(
+        &mut self,
+        name: &str,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<PRelu, Reason> {
+        let g = self.g;
+        let [x, a] = match ins {
+            [x, a] => [*x, *a],
+            _ => return Err("prelu needs input and slope".into()),
+        };
+        let alpha = g.const_value(a).ok_or("the slope is not constant")?;
+        let (xt, at, ot) = (g.ty(x), g.ty(a), g.ty(out));
+        if xt.shape != ot.shape || at.shape.len() > xt.shape.len() {
+            return Err("slope does not broadcast to the input".into());
+        }
+        let (si, zi) = act_quant(xt)?;
+        let (sa, za) = act_quant(at)?;
+        let (so, zo) = act_quant(ot)?;
+        let alpha = alpha
+            .to_i64_vec()
+            .ok_or("the slope is not integer")?
+            .into_iter()
+            .map(|v| i16::try_from(v - za as i64).map_err(|_| "slope out of range"))
+            .collect::<std::result::Result<Vec<i16>, _>>()?;
+        let rq = |m: f32| {
+            let (multiplier, shift) = quantize_multiplier(m as f64);
+            Requant { multiplier, shift }
+        };
+        let (act_min, act_max) = act_range(None, ot)?;
+        Ok(PRelu {
+            name: name.to_string(),
+            input: self.tensor(x),
+            output: self.tensor(out),
+            alpha,
+            alpha_shape: at.shape.clone(),
+            input_zero_point: zi,
+            output_zero_point: zo,
+            // As the interpreter: the ratios in f32, then f64.
+            identity: rq(si / so),
+            negative: rq(si * sa / so),
+            act_min,
+            act_max,
+        })
     }
 
     fn elementwise(

@@ -1,5 +1,5 @@
 //! The NPU backend, as a line of Vela-like stages: [`lower`] schedules commands and
-//! precomputes requantization, [`alloc`] places activations in one arena, [`compress`]
+//! precomputes requantization (with [`tables`] for pointwise ops), [`alloc`] places activations in one arena, [`compress`]
 //! encodes weights losslessly, [`binary`] writes and loads the `.npub` file, and the
 //! virtual NPU ([`vnpu`]) executes programs bit-exactly with the reference interpreter.
 //! [`target`] holds the NPU configurations and [`perf`] estimates cycles and energy on them;
@@ -13,6 +13,7 @@ pub mod lower;
 pub mod perf;
 pub mod program;
 pub mod report;
+pub mod tables;
 pub mod target;
 pub mod vnpu;
 

@@ -135,6 +135,8 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
             Command::Quantize(x) => (x.name.clone(), 0, None),
             Command::Activate(x) => (x.name.clone(), 0, None),
             Command::Pad(x) => (x.name.clone(), 0, None),
+            Command::Lookup(x) => (x.name.clone(), 0, None),
+            Command::PRelu(x) => (x.name.clone(), 0, None),
             Command::Cpu { segment } => {
                 let s = p.cpu_segments.get(*segment).ok_or_else(|| {
                     nnopt_compiler::Error::new(format!("CPU segment #{segment} does not exist"))
@@ -143,17 +145,32 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
                 (s.nodes.join(", "), macs, None)
             }
         };
-        // MACs of a weighted command: each output element takes one weight per input tap.
+        // MACs of a weighted command: each output element takes one weight per input tap;
+        // in a transposed convolution each input element feeds every output channel
+        // through every kernel tap.
         let block = weight_block.and_then(|w| p.weights.get(w));
-        let macs = match block {
-            Some(w) => out_elems * (w.weights.len() / w.channels().max(1)) as u64,
-            None => macs,
+        let macs = match (block, c) {
+            (Some(w), Command::Conv2d(cv)) if cv.transposed => {
+                let input = p.tensors.get(cv.input).map_or(0, |t| t.num_elements());
+                (input * w.channels() * cv.kernel[0] * cv.kernel[1]) as u64
+            }
+            (Some(w), _) => out_elems * (w.weights.len() / w.channels().max(1)) as u64,
+            (None, _) => macs,
         };
         let fp8 = block.is_some_and(|w| w.fp8.is_some());
+        // Constant data streamed in: encoded weight blocks, and the tables and slopes
+        // carried by the command itself.
+        let inline_bytes = match c {
+            Command::Lookup(l) => l.table.len(),
+            Command::Concat(cc) => cc.tables.len(),
+            Command::PRelu(pr) => 2 * pr.alpha.len(),
+            _ => 0,
+        } as u64;
         let weight_bytes = weight_block
             .and_then(|w| weight_bytes.get(w))
             .copied()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            + inline_bytes;
         if let Command::Cpu { .. } = c {
             commands.push(CommandCost {
                 name,

@@ -219,6 +219,11 @@ pub struct Conv2d {
     /// FP8 data and weights: the FP8 output stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8: Option<Fp8Stage>,
+    /// A transposed convolution (int8, NHWC, one group): output pixel `o` gathers the
+    /// input pixels `i` with `i * stride + k * dilation - pad = o` for kernel tap `k`;
+    /// the output's size is the IR's (output padding included).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transposed: bool,
 }
 
 /// Fully connected layer: input `[batch, in]` (any shape flattened to it), weights
@@ -332,14 +337,48 @@ pub struct Reduce {
     pub encode: Option<Fp8Encoding>,
 }
 
-/// Concatenation along `axis` of inputs that share the output's quantization: a copy of
-/// each input's rows into the output.
+/// Concatenation along `axis`: a copy of each input's rows into the output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Concat {
     pub name: String,
     pub inputs: Vec<TensorId>,
     pub output: TensorId,
     pub axis: usize,
+    /// Empty when the inputs share the output's quantization; otherwise one 256-entry
+    /// [`Lookup`] table per input (8-bit data) that requantizes its codes on the way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<u8>,
+}
+
+/// A 256-entry table lookup on 8-bit codes: `output = table[input as u8]` per element
+/// (int8 codes index by their two's-complement byte). Standalone int8 activations
+/// (sigmoid, tanh, hard swish, ...) and requantizations become tables computed at
+/// compile time with the reference interpreter's integer kernel, so they are exact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lookup {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub table: Vec<u8>,
+}
+
+/// TFLite's int8 parametric ReLU: with `d = x - input_zero_point`, `y = d` requantized by
+/// `identity` when `d >= 0`, else `d * alpha` requantized by `negative`; then
+/// `output_zero_point` is added and the result clamped to `[act_min, act_max]`. `alpha`
+/// (slope codes minus their zero point, shape `alpha_shape`) broadcasts against the input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PRelu {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub alpha: Vec<i16>,
+    pub alpha_shape: Vec<usize>,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub identity: Requant,
+    pub negative: Requant,
+    pub act_min: i32,
+    pub act_max: i32,
 }
 
 /// f32 to FP8 conversion (the IR's `quantize` to an FP8 type): `encode(x / scale)`.
@@ -363,8 +402,9 @@ pub struct Activate {
     pub encode: Option<Fp8Encoding>,
 }
 
-/// Constant padding of f32 data (FP8 programs): `pads[i] = (before, after)` elements of
-/// `value` around axis `i`, stored as f32 or as the FP8 codes of a fused quantize.
+/// Constant padding: `pads[i] = (before, after)` elements around axis `i`, of `value` for
+/// f32 data (stored as f32 or as the FP8 codes of a fused quantize), of the integer code
+/// `fill` for quantized data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pad {
     pub name: String,
@@ -372,6 +412,8 @@ pub struct Pad {
     pub output: TensorId,
     pub pads: Vec<(usize, usize)>,
     pub value: f32,
+    #[serde(default)]
+    pub fill: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encode: Option<Fp8Encoding>,
 }
@@ -389,6 +431,8 @@ pub enum Command {
     Quantize(Quantize),
     Activate(Activate),
     Pad(Pad),
+    Lookup(Lookup),
+    PRelu(PRelu),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
         segment: usize,
@@ -423,6 +467,8 @@ impl Command {
             Command::Quantize(c) => vec![c.input],
             Command::Activate(c) => vec![c.input],
             Command::Pad(c) => vec![c.input],
+            Command::Lookup(c) => vec![c.input],
+            Command::PRelu(c) => vec![c.input],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -442,6 +488,8 @@ impl Command {
             Command::Quantize(c) => vec![c.output],
             Command::Activate(c) => vec![c.output],
             Command::Pad(c) => vec![c.output],
+            Command::Lookup(c) => vec![c.output],
+            Command::PRelu(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -461,6 +509,8 @@ impl Command {
             Command::Quantize(_) => "quantize",
             Command::Activate(_) => "activation",
             Command::Pad(_) => "pad",
+            Command::Lookup(_) => "lookup",
+            Command::PRelu(_) => "prelu",
             Command::Cpu { .. } => "cpu",
         }
     }

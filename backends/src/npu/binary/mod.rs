@@ -32,7 +32,7 @@ pub const MAGIC: &[u8; 4] = b"NPUB";
 /// Format major version: a loader rejects files of another major version.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version (backward-compatible additions).
-pub const FORMAT_MINOR: u16 = 3;
+pub const FORMAT_MINOR: u16 = 4;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = crate::container::HEADER_LEN;
 

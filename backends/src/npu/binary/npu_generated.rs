@@ -707,10 +707,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for FloatReduce {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_COMMAND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 10;
+pub const ENUM_MAX_COMMAND: u8 = 12;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 11] = [
+pub const ENUM_VALUES_COMMAND: [Command; 13] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -722,6 +722,8 @@ pub const ENUM_VALUES_COMMAND: [Command; 11] = [
   Command::Quantize,
   Command::Activate,
   Command::Pad,
+  Command::Lookup,
+  Command::PRelu,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -740,9 +742,11 @@ impl Command {
   pub const Quantize: Self = Self(8);
   pub const Activate: Self = Self(9);
   pub const Pad: Self = Self(10);
+  pub const Lookup: Self = Self(11);
+  pub const PRelu: Self = Self(12);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 10;
+  pub const ENUM_MAX: u8 = 12;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -755,6 +759,8 @@ impl Command {
     Self::Quantize,
     Self::Activate,
     Self::Pad,
+    Self::Lookup,
+    Self::PRelu,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -770,6 +776,8 @@ impl Command {
       Self::Quantize => Some("Quantize"),
       Self::Activate => Some("Activate"),
       Self::Pad => Some("Pad"),
+      Self::Lookup => Some("Lookup"),
+      Self::PRelu => Some("PRelu"),
       _ => None,
     }
   }
@@ -2064,6 +2072,7 @@ impl<'a> Conv2d<'a> {
   pub const VT_GROUPS: ::flatbuffers::VOffsetT = 22;
   pub const VT_STAGE: ::flatbuffers::VOffsetT = 24;
   pub const VT_FP8: ::flatbuffers::VOffsetT = 26;
+  pub const VT_TRANSPOSED: ::flatbuffers::VOffsetT = 28;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2086,6 +2095,7 @@ impl<'a> Conv2d<'a> {
     builder.add_output(args.output);
     builder.add_input(args.input);
     if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_transposed(args.transposed);
     builder.add_layout(args.layout);
     builder.finish()
   }
@@ -2175,6 +2185,13 @@ impl<'a> Conv2d<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Stage>>(Conv2d::VT_FP8, None)}
   }
+  #[inline]
+  pub fn transposed(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Conv2d::VT_TRANSPOSED, Some(false)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Conv2d<'_> {
@@ -2195,6 +2212,7 @@ impl ::flatbuffers::Verifiable for Conv2d<'_> {
      .visit_field::<u32>("groups", Self::VT_GROUPS, false)?
      .visit_field::<OutputStage>("stage", Self::VT_STAGE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Stage>>("fp8", Self::VT_FP8, false)?
+     .visit_field::<bool>("transposed", Self::VT_TRANSPOSED, false)?
      .finish();
     Ok(())
   }
@@ -2212,6 +2230,7 @@ pub struct Conv2dArgs<'a> {
     pub groups: u32,
     pub stage: Option<&'a OutputStage>,
     pub fp8: Option<::flatbuffers::WIPOffset<Fp8Stage<'a>>>,
+    pub transposed: bool,
 }
 impl<'a> Default for Conv2dArgs<'a> {
   #[inline]
@@ -2229,6 +2248,7 @@ impl<'a> Default for Conv2dArgs<'a> {
       groups: 0,
       stage: None,
       fp8: None,
+      transposed: false,
     }
   }
 }
@@ -2287,6 +2307,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> Conv2dBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Stage>>(Conv2d::VT_FP8, fp8);
   }
   #[inline]
+  pub fn add_transposed(&mut self, transposed: bool) {
+    self.fbb_.push_slot::<bool>(Conv2d::VT_TRANSPOSED, transposed, false);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> Conv2dBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     Conv2dBuilder {
@@ -2316,6 +2340,7 @@ impl ::core::fmt::Debug for Conv2d<'_> {
       ds.field("groups", &self.groups());
       ds.field("stage", &self.stage());
       ds.field("fp8", &self.fp8());
+      ds.field("transposed", &self.transposed());
       ds.finish()
   }
 }
@@ -3171,6 +3196,7 @@ impl<'a> Concat<'a> {
   pub const VT_INPUTS: ::flatbuffers::VOffsetT = 6;
   pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
   pub const VT_AXIS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_TABLES: ::flatbuffers::VOffsetT = 12;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3182,6 +3208,7 @@ impl<'a> Concat<'a> {
     args: &'args ConcatArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Concat<'bldr>> {
     let mut builder = ConcatBuilder::new(_fbb);
+    if let Some(x) = args.tables { builder.add_tables(x); }
     builder.add_axis(args.axis);
     builder.add_output(args.output);
     if let Some(x) = args.inputs { builder.add_inputs(x); }
@@ -3218,6 +3245,13 @@ impl<'a> Concat<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(Concat::VT_AXIS, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn tables(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Concat::VT_TABLES, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Concat<'_> {
@@ -3230,6 +3264,7 @@ impl ::flatbuffers::Verifiable for Concat<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("inputs", Self::VT_INPUTS, false)?
      .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
      .visit_field::<u32>("axis", Self::VT_AXIS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("tables", Self::VT_TABLES, false)?
      .finish();
     Ok(())
   }
@@ -3239,6 +3274,7 @@ pub struct ConcatArgs<'a> {
     pub inputs: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
     pub output: u32,
     pub axis: u32,
+    pub tables: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
 }
 impl<'a> Default for ConcatArgs<'a> {
   #[inline]
@@ -3248,6 +3284,7 @@ impl<'a> Default for ConcatArgs<'a> {
       inputs: None,
       output: 0,
       axis: 0,
+      tables: None,
     }
   }
 }
@@ -3274,6 +3311,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ConcatBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u32>(Concat::VT_AXIS, axis, 0);
   }
   #[inline]
+  pub fn add_tables(&mut self, tables: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Concat::VT_TABLES, tables);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ConcatBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ConcatBuilder {
@@ -3295,6 +3336,425 @@ impl ::core::fmt::Debug for Concat<'_> {
       ds.field("inputs", &self.inputs());
       ds.field("output", &self.output());
       ds.field("axis", &self.axis());
+      ds.field("tables", &self.tables());
+      ds.finish()
+  }
+}
+pub enum LookupOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A 256-entry table lookup on 8-bit codes (since 1.4): output = table[input byte].
+pub struct Lookup<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Lookup<'a> {
+  type Inner = Lookup<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Lookup<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Lookup { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LookupArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Lookup<'bldr>> {
+    let mut builder = LookupBuilder::new(_fbb);
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Lookup::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Lookup::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Lookup::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn table(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Lookup::VT_TABLE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Lookup<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("table", Self::VT_TABLE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LookupArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub table: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for LookupArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LookupArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      table: None,
+    }
+  }
+}
+
+pub struct LookupBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LookupBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Lookup::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Lookup::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Lookup::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Lookup::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LookupBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LookupBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Lookup<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Lookup<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Lookup");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("table", &self.table());
+      ds.finish()
+  }
+}
+pub enum PReluOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// TFLite's int8 parametric ReLU (since 1.4): with d = input - input_zero_point,
+/// d requantized by `identity` when d >= 0, else d * alpha requantized by `negative`;
+/// plus output_zero_point, clamped to [act_min, act_max]. `alpha` (slope codes minus
+/// their zero point, shape `alpha_shape`) broadcasts against the input.
+pub struct PRelu<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for PRelu<'a> {
+  type Inner = PRelu<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> PRelu<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ALPHA: ::flatbuffers::VOffsetT = 10;
+  pub const VT_ALPHA_SHAPE: ::flatbuffers::VOffsetT = 12;
+  pub const VT_INPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 14;
+  pub const VT_OUTPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 16;
+  pub const VT_IDENTITY: ::flatbuffers::VOffsetT = 18;
+  pub const VT_NEGATIVE: ::flatbuffers::VOffsetT = 20;
+  pub const VT_ACT_MIN: ::flatbuffers::VOffsetT = 22;
+  pub const VT_ACT_MAX: ::flatbuffers::VOffsetT = 24;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    PRelu { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PReluArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<PRelu<'bldr>> {
+    let mut builder = PReluBuilder::new(_fbb);
+    builder.add_act_max(args.act_max);
+    builder.add_act_min(args.act_min);
+    if let Some(x) = args.negative { builder.add_negative(x); }
+    if let Some(x) = args.identity { builder.add_identity(x); }
+    builder.add_output_zero_point(args.output_zero_point);
+    builder.add_input_zero_point(args.input_zero_point);
+    if let Some(x) = args.alpha_shape { builder.add_alpha_shape(x); }
+    if let Some(x) = args.alpha { builder.add_alpha(x); }
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PRelu::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(PRelu::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(PRelu::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn alpha(&self) -> Option<::flatbuffers::Vector<'a, i16>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, i16>>>(PRelu::VT_ALPHA, None)}
+  }
+  #[inline]
+  pub fn alpha_shape(&self) -> Option<::flatbuffers::Vector<'a, u32>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u32>>>(PRelu::VT_ALPHA_SHAPE, None)}
+  }
+  #[inline]
+  pub fn input_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(PRelu::VT_INPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(PRelu::VT_OUTPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn identity(&self) -> Option<&'a Requant> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Requant>(PRelu::VT_IDENTITY, None)}
+  }
+  #[inline]
+  pub fn negative(&self) -> Option<&'a Requant> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Requant>(PRelu::VT_NEGATIVE, None)}
+  }
+  #[inline]
+  pub fn act_min(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(PRelu::VT_ACT_MIN, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn act_max(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(PRelu::VT_ACT_MAX, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for PRelu<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, i16>>>("alpha", Self::VT_ALPHA, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("alpha_shape", Self::VT_ALPHA_SHAPE, false)?
+     .visit_field::<i32>("input_zero_point", Self::VT_INPUT_ZERO_POINT, false)?
+     .visit_field::<i32>("output_zero_point", Self::VT_OUTPUT_ZERO_POINT, false)?
+     .visit_field::<Requant>("identity", Self::VT_IDENTITY, false)?
+     .visit_field::<Requant>("negative", Self::VT_NEGATIVE, false)?
+     .visit_field::<i32>("act_min", Self::VT_ACT_MIN, false)?
+     .visit_field::<i32>("act_max", Self::VT_ACT_MAX, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PReluArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub alpha: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, i16>>>,
+    pub alpha_shape: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub identity: Option<&'a Requant>,
+    pub negative: Option<&'a Requant>,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+impl<'a> Default for PReluArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PReluArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      alpha: None,
+      alpha_shape: None,
+      input_zero_point: 0,
+      output_zero_point: 0,
+      identity: None,
+      negative: None,
+      act_min: 0,
+      act_max: 0,
+    }
+  }
+}
+
+pub struct PReluBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PReluBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PRelu::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(PRelu::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(PRelu::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_alpha(&mut self, alpha: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , i16>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PRelu::VT_ALPHA, alpha);
+  }
+  #[inline]
+  pub fn add_alpha_shape(&mut self, alpha_shape: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u32>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PRelu::VT_ALPHA_SHAPE, alpha_shape);
+  }
+  #[inline]
+  pub fn add_input_zero_point(&mut self, input_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(PRelu::VT_INPUT_ZERO_POINT, input_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_output_zero_point(&mut self, output_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(PRelu::VT_OUTPUT_ZERO_POINT, output_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_identity(&mut self, identity: &Requant) {
+    self.fbb_.push_slot_always::<&Requant>(PRelu::VT_IDENTITY, identity);
+  }
+  #[inline]
+  pub fn add_negative(&mut self, negative: &Requant) {
+    self.fbb_.push_slot_always::<&Requant>(PRelu::VT_NEGATIVE, negative);
+  }
+  #[inline]
+  pub fn add_act_min(&mut self, act_min: i32) {
+    self.fbb_.push_slot::<i32>(PRelu::VT_ACT_MIN, act_min, 0);
+  }
+  #[inline]
+  pub fn add_act_max(&mut self, act_max: i32) {
+    self.fbb_.push_slot::<i32>(PRelu::VT_ACT_MAX, act_max, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PReluBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PReluBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<PRelu<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for PRelu<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("PRelu");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("alpha", &self.alpha());
+      ds.field("alpha_shape", &self.alpha_shape());
+      ds.field("input_zero_point", &self.input_zero_point());
+      ds.field("output_zero_point", &self.output_zero_point());
+      ds.field("identity", &self.identity());
+      ds.field("negative", &self.negative());
+      ds.field("act_min", &self.act_min());
+      ds.field("act_max", &self.act_max());
       ds.finish()
   }
 }
@@ -3901,7 +4361,8 @@ impl ::core::fmt::Debug for Activate<'_> {
 pub enum PadOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
-/// Constant padding of f32 data (since 1.3): `pads` holds (before, after) per axis.
+/// Constant padding (since 1.3: f32 data; since 1.4: integer data, padded with the code
+/// `fill`): `pads` holds (before, after) per axis.
 pub struct Pad<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }
@@ -3921,6 +4382,7 @@ impl<'a> Pad<'a> {
   pub const VT_PADS: ::flatbuffers::VOffsetT = 10;
   pub const VT_VALUE: ::flatbuffers::VOffsetT = 12;
   pub const VT_ENCODE: ::flatbuffers::VOffsetT = 14;
+  pub const VT_FILL: ::flatbuffers::VOffsetT = 16;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3932,6 +4394,7 @@ impl<'a> Pad<'a> {
     args: &'args PadArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Pad<'bldr>> {
     let mut builder = PadBuilder::new(_fbb);
+    builder.add_fill(args.fill);
     if let Some(x) = args.encode { builder.add_encode(x); }
     builder.add_value(args.value);
     if let Some(x) = args.pads { builder.add_pads(x); }
@@ -3984,6 +4447,13 @@ impl<'a> Pad<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>(Pad::VT_ENCODE, None)}
   }
+  #[inline]
+  pub fn fill(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Pad::VT_FILL, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Pad<'_> {
@@ -3998,6 +4468,7 @@ impl ::flatbuffers::Verifiable for Pad<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("pads", Self::VT_PADS, false)?
      .visit_field::<f32>("value", Self::VT_VALUE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<Fp8Encoding>>("encode", Self::VT_ENCODE, false)?
+     .visit_field::<i32>("fill", Self::VT_FILL, false)?
      .finish();
     Ok(())
   }
@@ -4009,6 +4480,7 @@ pub struct PadArgs<'a> {
     pub pads: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
     pub value: f32,
     pub encode: Option<::flatbuffers::WIPOffset<Fp8Encoding<'a>>>,
+    pub fill: i32,
 }
 impl<'a> Default for PadArgs<'a> {
   #[inline]
@@ -4020,6 +4492,7 @@ impl<'a> Default for PadArgs<'a> {
       pads: None,
       value: 0.0,
       encode: None,
+      fill: 0,
     }
   }
 }
@@ -4054,6 +4527,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PadBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Fp8Encoding>>(Pad::VT_ENCODE, encode);
   }
   #[inline]
+  pub fn add_fill(&mut self, fill: i32) {
+    self.fbb_.push_slot::<i32>(Pad::VT_FILL, fill, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PadBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     PadBuilder {
@@ -4077,6 +4554,7 @@ impl ::core::fmt::Debug for Pad<'_> {
       ds.field("pads", &self.pads());
       ds.field("value", &self.value());
       ds.field("encode", &self.encode());
+      ds.field("fill", &self.fill());
       ds.finish()
   }
 }
@@ -4376,6 +4854,36 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_lookup(&self) -> Option<Lookup<'a>> {
+    if self.command_type() == Command::Lookup {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Lookup::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_prelu(&self) -> Option<PRelu<'a>> {
+    if self.command_type() == Command::PRelu {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { PRelu::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -4396,6 +4904,8 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::Quantize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Quantize>>("Command::Quantize", pos),
           Command::Activate => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Activate>>("Command::Activate", pos),
           Command::Pad => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Pad>>("Command::Pad", pos),
+          Command::Lookup => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Lookup>>("Command::Lookup", pos),
+          Command::PRelu => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PRelu>>("Command::PRelu", pos),
           _ => Ok(()),
         }
      })?
@@ -4515,6 +5025,20 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
         },
         Command::Pad => {
           if let Some(x) = self.command_as_pad() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Lookup => {
+          if let Some(x) = self.command_as_lookup() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::PRelu => {
+          if let Some(x) = self.command_as_prelu() {
             ds.field("command", &x)
           } else {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")

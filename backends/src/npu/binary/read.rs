@@ -4,8 +4,8 @@ use super::{fb, params, TargetInfo, CONTAINER};
 use crate::npu::compress::decompress;
 use crate::npu::program::{
     Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
-    Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, OutputStage, Pad, Pool,
-    PoolKind, Program, Quantize, Reduce, Requant, TensorDesc, WeightBlock,
+    Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, Lookup, OutputStage, PRelu, Pad,
+    Pool, PoolKind, Program, Quantize, Reduce, Requant, TensorDesc, WeightBlock,
 };
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
@@ -266,6 +266,7 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             groups: c.groups() as usize,
             stage: stage(c.stage())?,
             fp8: fp8_stage(c.fp8())?,
+            transposed: c.transposed(),
         }));
     }
     if let Some(c) = c.command_as_fully_connected() {
@@ -355,6 +356,30 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             inputs: usizes(c.inputs()),
             output: c.output() as usize,
             axis: c.axis() as usize,
+            tables: c.tables().map(|t| t.bytes().to_vec()).unwrap_or_default(),
+        }));
+    }
+    if let Some(l) = c.command_as_lookup() {
+        return Ok(Command::Lookup(Lookup {
+            name: name(l.name()),
+            input: l.input() as usize,
+            output: l.output() as usize,
+            table: l.table().map(|t| t.bytes().to_vec()).unwrap_or_default(),
+        }));
+    }
+    if let Some(pr) = c.command_as_prelu() {
+        return Ok(Command::PRelu(PRelu {
+            name: name(pr.name()),
+            input: pr.input() as usize,
+            output: pr.output() as usize,
+            alpha: pr.alpha().map(|a| a.iter().collect()).unwrap_or_default(),
+            alpha_shape: usizes(pr.alpha_shape()),
+            input_zero_point: pr.input_zero_point(),
+            output_zero_point: pr.output_zero_point(),
+            identity: requant(pr.identity())?,
+            negative: requant(pr.negative())?,
+            act_min: pr.act_min(),
+            act_max: pr.act_max(),
         }));
     }
     if let Some(r) = c.command_as_reduce() {
@@ -411,6 +436,7 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             output: pd.output() as usize,
             pads: flat.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
             value: pd.value(),
+            fill: pd.fill(),
             encode: encoding(pd.encode())?,
         }));
     }

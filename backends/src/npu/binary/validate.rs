@@ -94,6 +94,12 @@ pub fn validate(p: &Program) -> Result<()> {
                         c.name
                     )));
                 }
+                if c.transposed && (c.groups != 1 || c.fp8.is_some()) {
+                    return Err(Error::new(format!(
+                        "{what} '{}': a transposed convolution is int8 with one group",
+                        c.name
+                    )));
+                }
                 Some(c.weights)
             }
             Command::FullyConnected(c) => Some(c.weights),
@@ -101,6 +107,31 @@ pub fn validate(p: &Program) -> Result<()> {
                 return Err(Error::new(format!(
                     "{what} '{}': zero kernel size or stride",
                     pool.name
+                )));
+            }
+            Command::Lookup(l) if l.table.len() != 256 => {
+                return Err(Error::new(format!(
+                    "{what} '{}': a table of {} entries, 256 needed",
+                    l.name,
+                    l.table.len()
+                )));
+            }
+            Command::Concat(cc)
+                if !cc.tables.is_empty() && cc.tables.len() != 256 * cc.inputs.len() =>
+            {
+                return Err(Error::new(format!(
+                    "{what} '{}': {} table bytes for {} inputs (256 per input needed)",
+                    cc.name,
+                    cc.tables.len(),
+                    cc.inputs.len()
+                )));
+            }
+            Command::PRelu(pr) if pr.alpha.len() != pr.alpha_shape.iter().product::<usize>() => {
+                return Err(Error::new(format!(
+                    "{what} '{}': {} slopes for shape {:?}",
+                    pr.name,
+                    pr.alpha.len(),
+                    pr.alpha_shape
                 )));
             }
             _ => None,

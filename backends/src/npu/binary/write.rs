@@ -397,6 +397,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     groups: c.groups as u32,
                     stage: Some(&stage(&c.stage)),
                     fp8,
+                    transposed: c.transposed,
                 },
             );
             (fb::Command::Conv2d, off.as_union_value())
@@ -513,6 +514,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
         Command::Concat(c) => {
             let name = b.create_string(&c.name);
             let inputs = b.create_vector(&ids(&c.inputs));
+            let tables = (!c.tables.is_empty()).then(|| b.create_vector(&c.tables));
             let off = fb::Concat::create(
                 b,
                 &fb::ConcatArgs {
@@ -520,6 +522,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     inputs: Some(inputs),
                     output: c.output as u32,
                     axis: c.axis as u32,
+                    tables,
                 },
             );
             (fb::Command::Concat, off.as_union_value())
@@ -600,9 +603,46 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                     pads: Some(pads),
                     value: pd.value,
                     encode: enc,
+                    fill: pd.fill,
                 },
             );
             (fb::Command::Pad, off.as_union_value())
+        }
+        Command::Lookup(l) => {
+            let name = b.create_string(&l.name);
+            let table = b.create_vector(&l.table);
+            let off = fb::Lookup::create(
+                b,
+                &fb::LookupArgs {
+                    name: Some(name),
+                    input: l.input as u32,
+                    output: l.output as u32,
+                    table: Some(table),
+                },
+            );
+            (fb::Command::Lookup, off.as_union_value())
+        }
+        Command::PRelu(pr) => {
+            let name = b.create_string(&pr.name);
+            let alpha = b.create_vector(&pr.alpha);
+            let alpha_shape = b.create_vector(&ids(&pr.alpha_shape));
+            let off = fb::PRelu::create(
+                b,
+                &fb::PReluArgs {
+                    name: Some(name),
+                    input: pr.input as u32,
+                    output: pr.output as u32,
+                    alpha: Some(alpha),
+                    alpha_shape: Some(alpha_shape),
+                    input_zero_point: pr.input_zero_point,
+                    output_zero_point: pr.output_zero_point,
+                    identity: Some(&requant(&pr.identity)),
+                    negative: Some(&requant(&pr.negative)),
+                    act_min: pr.act_min,
+                    act_max: pr.act_max,
+                },
+            );
+            (fb::Command::PRelu, off.as_union_value())
         }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(

@@ -29,7 +29,15 @@ pub fn check(p: &Program) -> Result<()> {
     }
     for c in &p.commands {
         match c {
-            Command::Conv2d(cv) => clamp_ok(&cv.name, cv.stage.act_min, cv.stage.act_max)?,
+            Command::Conv2d(cv) => {
+                clamp_ok(&cv.name, cv.stage.act_min, cv.stage.act_max)?;
+                if cv.transposed && (cv.fp8.is_some() || cv.groups != 1) {
+                    return Err(Error::at_node(
+                        &cv.name,
+                        "a transposed convolution is int8 with one group",
+                    ));
+                }
+            }
             Command::FullyConnected(fc) => clamp_ok(&fc.name, fc.stage.act_min, fc.stage.act_max)?,
             Command::Pool(pl) => clamp_ok(&pl.name, pl.act_min, pl.act_max)?,
             Command::Reduce(r) => {
@@ -60,7 +68,17 @@ pub fn check(p: &Program) -> Result<()> {
                     return Err(Error::at_node(&e.name, "shift out of range"));
                 }
             }
+            Command::PRelu(pr) => {
+                clamp_ok(&pr.name, pr.act_min, pr.act_max)?;
+                if !requant_ok(&pr.identity) || !requant_ok(&pr.negative) {
+                    return Err(Error::at_node(
+                        &pr.name,
+                        "requantization shift out of range",
+                    ));
+                }
+            }
             Command::Concat(_)
+            | Command::Lookup(_)
             | Command::Quantize(_)
             | Command::Activate(_)
             | Command::Pad(_)

@@ -1,4 +1,4 @@
-//! Convolution (grouped and depthwise) and fully connected kernels: int32 accumulation
+//! Convolution (grouped, depthwise and transposed) and fully connected kernels: int32 accumulation
 //! of `(w - w_zp) * (x - x_zp)`, bias, per-channel fixed-point requantization, clamp.
 
 use crate::npu::program::{Conv2d, FullyConnected, OutputStage, WeightBlock};
@@ -47,7 +47,25 @@ pub(super) fn strides(layout: Layout, [_, h, w, c]: [usize; 4]) -> [usize; 4] {
     }
 }
 
-/// Runs a 2-D convolution on input `x` (shape `xs`) into an output of shape `os`.
+/// The input coordinate along spatial `axis` (0: y, 1: x) that output coordinate `o`
+/// reads through kernel tap `k`, if it lies inside the input's `size`. A transposed
+/// convolution reads input `i` where `i * stride + k * dilation - pad = o`.
+fn source(c: &Conv2d, axis: usize, o: usize, k: usize, size: usize) -> Option<usize> {
+    let (stride, tap, pad) = (c.strides[axis], k * c.dilations[axis], c.pads[axis]);
+    let i = if c.transposed {
+        let v = (o + pad).checked_sub(tap)?;
+        if !v.is_multiple_of(stride) {
+            return None;
+        }
+        v / stride
+    } else {
+        (o * stride + tap).checked_sub(pad)?
+    };
+    (i < size).then_some(i)
+}
+
+/// Runs a 2-D convolution (or a transposed one) on input `x` (shape `xs`) into an output
+/// of shape `os`.
 pub fn conv2d(
     c: &Conv2d,
     wb: &WeightBlock,
@@ -79,18 +97,14 @@ pub fn conv2d(
                     let wzp = wb.weight_zero_points[oc];
                     let mut acc: i32 = 0;
                     for ky in 0..kh {
-                        let iy =
-                            (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
-                        if iy < 0 || iy >= h as isize {
+                        let Some(iy) = source(c, 0, oy, ky, h) else {
                             continue;
-                        }
+                        };
                         for kx in 0..kw {
-                            let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize
-                                - c.pads[1] as isize;
-                            if ix < 0 || ix >= w as isize {
+                            let Some(ix) = source(c, 1, ox, kx, w) else {
                                 continue;
-                            }
-                            let xb = b * xst[0] + iy as usize * xst[1] + ix as usize * xst[2];
+                            };
+                            let xb = b * xst[0] + iy * xst[1] + ix * xst[2];
                             let wbase = ((oc * kh + ky) * kw + kx) * cin_g;
                             for ic in 0..cin_g {
                                 let xv = x[xb + (base_c + ic) * xst[3]]

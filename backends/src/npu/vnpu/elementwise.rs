@@ -1,7 +1,7 @@
-//! Binary elementwise kernels (TFLite int8 add/sub and mul, f32 arithmetic as the
-//! interpreter's) with numpy broadcasting.
+//! Elementwise kernels with numpy broadcasting: TFLite int8 add/sub and mul, f32
+//! arithmetic as the interpreter's, and int8 parametric ReLU.
 
-use crate::npu::program::{Elementwise, ElementwiseKind};
+use crate::npu::program::{Elementwise, ElementwiseKind, PRelu};
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier as mbqm;
 use nnopt_compiler::ir::BinaryKind;
 use nnopt_compiler::{Error, Result};
@@ -146,4 +146,30 @@ mod tests {
         assert_eq!(p, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
         assert!(broadcast_pairs(&[3], &[2], &[3]).is_err());
     }
+}
+
+/// Runs a parametric ReLU on `x` (shape `x_shape`), the slopes broadcast against it.
+pub fn prelu(c: &PRelu, x: &[i32], x_shape: &[usize]) -> Result<Vec<i32>> {
+    let pairs =
+        broadcast_pairs(x_shape, &c.alpha_shape, x_shape).map_err(|e| e.in_node(&c.name))?;
+    if c.alpha.len() != c.alpha_shape.iter().product::<usize>() || x.len() != pairs.len() {
+        return Err(Error::at_node(&c.name, "slopes do not match their shape"));
+    }
+    Ok(pairs
+        .into_iter()
+        .map(|(i, j)| {
+            let d = x[i].wrapping_sub(c.input_zero_point);
+            let y = if d >= 0 {
+                mbqm(d, c.identity.multiplier, c.identity.shift)
+            } else {
+                mbqm(
+                    d.wrapping_mul(c.alpha[j] as i32),
+                    c.negative.multiplier,
+                    c.negative.shift,
+                )
+            };
+            y.wrapping_add(c.output_zero_point)
+                .clamp(c.act_min, c.act_max)
+        })
+        .collect())
 }

@@ -108,10 +108,30 @@ fn step(
             }
             store(arena, o, a.encode, &r).map_err(|e| e.in_node(&a.name))
         }
+        Command::Pad(pd) if tensor(p, pd.input)?.dtype == DType::F32 => {
+            let (x, o) = (tensor(p, pd.input)?, tensor(p, pd.output)?);
+            let r = concat::pad(pd, pd.value, &arena.f32s(x)?, &x.shape, &o.shape)?;
+            store(arena, o, pd.encode, &r).map_err(|e| e.in_node(&pd.name))
+        }
         Command::Pad(pd) => {
             let (x, o) = (tensor(p, pd.input)?, tensor(p, pd.output)?);
-            let r = concat::pad_f32(pd, &arena.f32s(x)?, &x.shape, &o.shape)?;
-            store(arena, o, pd.encode, &r).map_err(|e| e.in_node(&pd.name))
+            let r = concat::pad(pd, pd.fill, &arena.ints(x)?, &x.shape, &o.shape)?;
+            arena.set_ints(o, &r).map_err(|e| e.in_node(&pd.name))
+        }
+        Command::Lookup(l) => {
+            let (x, o) = (tensor(p, l.input)?, tensor(p, l.output)?);
+            concat::lookup(l, x, o, arena)
+        }
+        Command::PRelu(pr) => {
+            let (x, o) = (tensor(p, pr.input)?, tensor(p, pr.output)?);
+            if x.shape != o.shape {
+                return Err(Error::at_node(
+                    &pr.name,
+                    "output shape differs from the input",
+                ));
+            }
+            let r = elementwise::prelu(pr, &arena.ints(x)?, &x.shape)?;
+            arena.set_ints(o, &r).map_err(|e| e.in_node(&pr.name))
         }
         Command::Quantize(q) => {
             let (x, o) = (tensor(p, q.input)?, tensor(p, q.output)?);
