@@ -319,7 +319,8 @@ fn mobilenet_v2_matches_the_interpreter() {
 
 use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, ConvAttrs, Layout, Op, PoolKind, QuantParams, TensorType, ValueRef,
+    Activation, BinaryKind, ConvAttrs, Layout, Op, PadMode, PoolKind, QuantParams,
+    QuantizeRounding, TensorType, ValueRef,
 };
 
 fn qt(dtype: DType, shape: &[usize], scale: f32, zp: i64) -> TensorType {
@@ -601,6 +602,140 @@ fn concat_and_reshape_are_memory_ops() {
         unreachable!()
     };
     assert_eq!(out.offset, p.tensors[cc.output].offset);
+}
+
+#[test]
+fn pointwise_ops_become_exact_table_lookups() {
+    let acts = [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::HardSwish,
+        Activation::LeakyRelu { alpha: 0.1 },
+        Activation::Relu6,
+    ];
+    for dt in [DType::I8, DType::U8] {
+        let (zi, zo) = if dt == DType::U8 { (128, 100) } else { (-3, 6) };
+        let mut ops: Vec<(String, Op, f32, i64)> = acts
+            .iter()
+            .map(|&act| (format!("{act:?}"), Op::Activation { act }, 0.02, zo))
+            .collect();
+        for rounding in [QuantizeRounding::HalfEven, QuantizeRounding::Tflite] {
+            let op = Op::Quantize {
+                to: dt,
+                rounding,
+                saturate: true,
+            };
+            ops.push((format!("requantize {rounding:?}"), op, 0.13, zo - 2));
+        }
+        for (what, op, so, zo) in ops {
+            let mut g = Graph::new("lookup");
+            let x = g.add_input("x", qt(dt, &[2, 5, 31], 0.05, zi));
+            let y = add_q(&mut g, "y", op, &[x], dt, so, zo);
+            g.set_outputs(vec![y]);
+            let p = check_npu_only(&format!("{what} {dt}"), &g);
+            assert!(
+                matches!(p.commands.as_slice(), [Command::Lookup(_)]),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn requantizing_concat_matches_the_interpreter() {
+    for dt in [DType::I8, DType::U8] {
+        let z = if dt == DType::U8 { 128 } else { 0 };
+        let mut g = Graph::new("concat");
+        let a = g.add_input("a", qt(dt, &[2, 3, 4], 0.1, z));
+        let b = g.add_input("b", qt(dt, &[2, 2, 4], 0.037, z + 11));
+        let c = g.add_input("c", qt(dt, &[2, 1, 4], 0.4, z - 20));
+        let y = add_q(&mut g, "y", Op::Concat { axis: 1 }, &[a, b, c], dt, 0.1, z);
+        g.set_outputs(vec![y]);
+        let p = check_npu_only(&format!("requantizing concat {dt}"), &g);
+        let [Command::Concat(cc)] = p.commands.as_slice() else {
+            panic!("one concat expected")
+        };
+        assert_eq!(cc.tables.len(), 3 * 256);
+    }
+}
+
+#[test]
+fn constant_padding_matches_the_interpreter() {
+    for (value, zp) in [(0.0, -4), (0.75, -4), (-100.0, 10)] {
+        let mut g = Graph::new("pad");
+        let x = g.add_input("x", qt(DType::I8, &[1, 4, 3, 2], 0.05, zp));
+        let op = Op::Pad {
+            pads: vec![(0, 0), (2, 1), (0, 3), (1, 0)],
+            mode: PadMode::Constant,
+            value,
+        };
+        let y = add_q(&mut g, "y", op, &[x], DType::I8, 0.05, zp);
+        g.set_outputs(vec![y]);
+        let p = check_npu_only(&format!("pad with {value}"), &g);
+        assert!(matches!(p.commands.as_slice(), [Command::Pad(_)]));
+    }
+}
+
+#[test]
+fn prelu_matches_the_interpreter() {
+    for alpha_shape in [vec![5], vec![1, 1, 5], vec![3, 4, 5]] {
+        let mut rng = Lcg(21);
+        let mut g = Graph::new("prelu");
+        let x = g.add_input("x", qt(DType::I8, &[2, 3, 4, 5], 0.04, 7));
+        let alpha = rng.tensor(DType::I8, &alpha_shape);
+        let alpha = g.add_const("alpha", alpha, Some(QuantParams::per_tensor(0.003, -9)));
+        let y = add_q(&mut g, "y", Op::PRelu, &[x, alpha], DType::I8, 0.06, -20);
+        g.set_outputs(vec![y]);
+        let p = check_npu_only(&format!("prelu slopes {alpha_shape:?}"), &g);
+        assert!(matches!(p.commands.as_slice(), [Command::PRelu(_)]));
+    }
+}
+
+#[test]
+fn transposed_conv_matches_the_interpreter() {
+    // (strides, dilations, pads, output padding, kernel)
+    let cases = [
+        ([2, 2], [1, 1], [0, 0, 0, 0], [0, 0], [2, 2]),
+        ([2, 2], [1, 1], [1, 1, 1, 1], [1, 1], [3, 3]),
+        ([1, 3], [2, 1], [1, 0, 2, 1], [0, 2], [3, 2]),
+        ([1, 1], [1, 1], [0, 0, 0, 0], [0, 0], [1, 1]),
+    ];
+    for (i, (strides, dilations, pads, output_padding, k)) in cases.into_iter().enumerate() {
+        for u8_data in [false, true] {
+            let mut rng = Lcg(300 + i as u64);
+            let mut g = Graph::new(format!("conv_transpose{i}"));
+            let dt = if u8_data { DType::U8 } else { DType::I8 };
+            let (cin, cout) = (3, 4);
+            let x = g.add_input(
+                "x",
+                qt(dt, &[2, 5, 4, cin], 0.05, if u8_data { 130 } else { -3 }),
+            );
+            let (w, b) = conv_consts(&mut g, &mut rng, &[cout, k[0], k[1], cin], cout, u8_data);
+            let op = Op::ConvTranspose {
+                conv: ConvAttrs {
+                    layout: Layout::Nhwc,
+                    strides,
+                    dilations,
+                    pads,
+                    group: 1,
+                    activation: Some(Activation::Relu),
+                },
+                output_padding,
+            };
+            let y = add_q(
+                &mut g,
+                "y",
+                op,
+                &[x, w, b],
+                dt,
+                0.11,
+                if u8_data { 120 } else { 5 },
+            );
+            g.set_outputs(vec![y]);
+            let p = check_npu_only(&format!("transposed conv case {i} u8={u8_data}"), &g);
+            assert!(matches!(p.commands.as_slice(), [Command::Conv2d(c)] if c.transposed));
+        }
+    }
 }
 
 /// A float model quantized at its ends: the NPU quantizes the input and dequantizes the

@@ -70,7 +70,7 @@ mod tests {
             &t,
         )
         .unwrap();
-        assert_eq!(table[0], 5); // code 0 stays
+        assert_eq!(table[0], 0); // code 0 (above the zero point) stays
         assert_eq!(table[200], (-5i8) as u8); // code -56 clamps to the zero point
         assert_eq!(table[127], 127);
     }
