@@ -171,6 +171,20 @@ pub fn schedule(p: &Program) -> Vec<String> {
                 }
                 Command::Lookup(_) => " table".to_string(),
                 Command::PRelu(x) => format!(" slopes{:?}", x.alpha_shape),
+                Command::Resize(x) => format!(
+                    " {}{}{}",
+                    if x.bilinear { "bilinear" } else { "nearest" },
+                    if x.align_corners {
+                        " align_corners"
+                    } else {
+                        ""
+                    },
+                    if x.half_pixel_centers {
+                        " half_pixel_centers"
+                    } else {
+                        ""
+                    }
+                ),
                 Command::Activate(x) => format!(
                     " {}{}",
                     serde_json::to_string(&x.activation).unwrap_or_default(),

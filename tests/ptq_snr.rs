@@ -178,7 +178,7 @@ fn mediapipe_models_on_the_virtual_npu() {
         ("face_detection_short_range", (-1.0, 1.0), 8.0, 0),
         ("iris_landmark", (0.0, 1.0), 25.0, 0),
         ("hand_landmark_lite", (0.0, 1.0), 3.0, 0),
-        ("selfie_segmentation", (0.0, 1.0), 10.0, 3),
+        ("selfie_segmentation", (0.0, 1.0), 10.0, 0),
     ];
     let Some((_dir, calib_dir, eval_dir)) = photo_crops() else {
         return;

@@ -692,6 +692,66 @@ fn prelu_matches_the_interpreter() {
 }
 
 #[test]
+fn resize_matches_the_interpreter() {
+    use nnopt_compiler::ir::{CoordTransform, NearestRounding, ResizeMode};
+    let variants = [
+        (
+            ResizeMode::Linear,
+            CoordTransform::Asymmetric,
+            NearestRounding::Floor,
+        ),
+        (
+            ResizeMode::Linear,
+            CoordTransform::AlignCorners,
+            NearestRounding::Floor,
+        ),
+        (
+            ResizeMode::Linear,
+            CoordTransform::HalfPixel,
+            NearestRounding::Floor,
+        ),
+        (
+            ResizeMode::Nearest,
+            CoordTransform::Asymmetric,
+            NearestRounding::Floor,
+        ),
+        (
+            ResizeMode::Nearest,
+            CoordTransform::AlignCorners,
+            NearestRounding::RoundPreferCeil,
+        ),
+        (
+            ResizeMode::Nearest,
+            CoordTransform::TfHalfPixelForNn,
+            NearestRounding::Floor,
+        ),
+        (
+            ResizeMode::Nearest,
+            CoordTransform::TfHalfPixelForNn,
+            NearestRounding::RoundPreferCeil,
+        ),
+    ];
+    for (mode, coord, nearest) in variants {
+        for (dt, sizes) in [(DType::I8, [2, 10, 7, 3]), (DType::U8, [2, 3, 2, 3])] {
+            let mut g = Graph::new("resize");
+            let x = g.add_input("x", qt(dt, &[2, 5, 4, 3], 0.05, 9));
+            let op = Op::Resize {
+                mode,
+                coord,
+                nearest,
+                sizes: sizes.to_vec(),
+                scales: None,
+                filter: Default::default(),
+            };
+            let y = add_q(&mut g, "y", op, &[x], dt, 0.05, 9);
+            g.set_outputs(vec![y]);
+            let p = check_npu_only(&format!("{mode:?} {coord:?} {nearest:?} to {sizes:?}"), &g);
+            assert!(matches!(p.commands.as_slice(), [Command::Resize(_)]));
+        }
+    }
+}
+
+#[test]
 fn transposed_conv_matches_the_interpreter() {
     // (strides, dilations, pads, output padding, kernel)
     let cases = [

@@ -80,11 +80,13 @@ impl OpCost for NpuCost {
                 trans_a: false,
                 ..
             } if *alpha == 1.0 && *beta == 1.0 => weighted(&inputs[1..]),
-            // Binary ops, parametric ReLU, and table lookups (standalone activations,
-            // requantizations).
-            Op::Binary { .. } | Op::PRelu | Op::Activation { .. } | Op::Quantize { .. } => {
-                streaming(Work::Elements(out_elems))
-            }
+            // Binary ops, parametric ReLU, resize, and table lookups (standalone
+            // activations, requantizations).
+            Op::Binary { .. }
+            | Op::PRelu
+            | Op::Activation { .. }
+            | Op::Quantize { .. }
+            | Op::Resize { .. } => streaming(Work::Elements(out_elems)),
             Op::Pad {
                 mode: PadMode::Constant,
                 ..

@@ -2,7 +2,7 @@
 //!
 //! Nodes are visited in the graph's deterministic topological order. Each becomes an NPU
 //! command (convolution, transposed convolution, fully connected, add/sub/mul, parametric
-//! ReLU, pooling, mean/sum, concatenation, constant padding, and table lookups for
+//! ReLU, pooling, mean/sum, concatenation, constant padding, resize, and table lookups for
 //! standalone activations and requantizations), a free
 //! memory alias (reshape, identity), part of an IO conversion (a float input's
 //! `quantize`, a float output's `dequantize`) or a CPU fallback; consecutive fallbacks
@@ -26,12 +26,12 @@ use super::program::*;
 use super::report::{Fallback, LoweringReport};
 use super::tables::code_table;
 use nnopt_compiler::fp8::Fp8Format;
-use nnopt_compiler::interp::activation_range;
 use nnopt_compiler::interp::fixedpoint::{quantize_multiplier, round_f32};
+use nnopt_compiler::interp::{activation_range, tflite_resize_flags};
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{
     Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PadMode, ReduceKind,
-    Tensor, TensorType, ValueRef,
+    ResizeMode, Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -364,6 +364,33 @@ impl<'g> Lowering<'g> {
                 })
             }
             Op::PRelu => Command::PRelu(self.prelu(&node.name, &ins, out)?),
+            Op::Resize {
+                mode,
+                coord,
+                nearest,
+                filter,
+                ..
+            } if filter.is_default() => {
+                let x = *ins.first().ok_or("missing input")?;
+                let (xs, os) = (&g.ty(x).shape, &out_ty.shape);
+                let nhwc = xs.len() == 4 && os.len() == 4 && xs[0] == os[0] && xs[3] == os[3];
+                if !nhwc || xs.contains(&0) || os.contains(&0) {
+                    return Err("resize other than of NHWC spatial axes".into());
+                }
+                if act_quant(g.ty(x))? != act_quant(out_ty)? || g.ty(x).dtype != out_ty.dtype {
+                    return Err("resize with requantization".into());
+                }
+                let (align_corners, half_pixel_centers) =
+                    tflite_resize_flags(*mode, *coord, *nearest).map_err(|e| e.message)?;
+                Command::Resize(Resize {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output: self.tensor(out),
+                    bilinear: *mode == ResizeMode::Linear,
+                    align_corners,
+                    half_pixel_centers,
+                })
+            }
             Op::Pad {
                 pads,
                 mode: PadMode::Constant,

@@ -350,6 +350,18 @@ pub struct Concat {
     pub tables: Vec<u8>,
 }
 
+/// TFLite's integer resize of NHWC data (`ResizeBilinearInteger` when `bilinear`, else
+/// `ResizeNearestNeighbor`) with equal input and output quantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resize {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub bilinear: bool,
+    pub align_corners: bool,
+    pub half_pixel_centers: bool,
+}
+
 /// A 256-entry table lookup on 8-bit codes: `output = table[input as u8]` per element
 /// (int8 codes index by their two's-complement byte). Standalone int8 activations
 /// (sigmoid, tanh, hard swish, ...) and requantizations become tables computed at
@@ -433,6 +445,7 @@ pub enum Command {
     Pad(Pad),
     Lookup(Lookup),
     PRelu(PRelu),
+    Resize(Resize),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
         segment: usize,
@@ -469,6 +482,7 @@ impl Command {
             Command::Pad(c) => vec![c.input],
             Command::Lookup(c) => vec![c.input],
             Command::PRelu(c) => vec![c.input],
+            Command::Resize(c) => vec![c.input],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -490,6 +504,7 @@ impl Command {
             Command::Pad(c) => vec![c.output],
             Command::Lookup(c) => vec![c.output],
             Command::PRelu(c) => vec![c.output],
+            Command::Resize(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -511,6 +526,7 @@ impl Command {
             Command::Pad(_) => "pad",
             Command::Lookup(_) => "lookup",
             Command::PRelu(_) => "prelu",
+            Command::Resize(_) => "resize",
             Command::Cpu { .. } => "cpu",
         }
     }

@@ -9,7 +9,7 @@ mod float;
 mod fp8;
 mod quant;
 
-pub use quant::{activation_range, fixedpoint};
+pub use quant::{activation_range, fixedpoint, resize_nhwc, tflite_resize_flags, TfliteResize};
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
 use crate::{Error, Result};

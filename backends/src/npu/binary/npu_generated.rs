@@ -707,10 +707,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for FloatReduce {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_COMMAND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 12;
+pub const ENUM_MAX_COMMAND: u8 = 13;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 13] = [
+pub const ENUM_VALUES_COMMAND: [Command; 14] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -724,6 +724,7 @@ pub const ENUM_VALUES_COMMAND: [Command; 13] = [
   Command::Pad,
   Command::Lookup,
   Command::PRelu,
+  Command::Resize,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -744,9 +745,10 @@ impl Command {
   pub const Pad: Self = Self(10);
   pub const Lookup: Self = Self(11);
   pub const PRelu: Self = Self(12);
+  pub const Resize: Self = Self(13);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 12;
+  pub const ENUM_MAX: u8 = 13;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -761,6 +763,7 @@ impl Command {
     Self::Pad,
     Self::Lookup,
     Self::PRelu,
+    Self::Resize,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -778,6 +781,7 @@ impl Command {
       Self::Pad => Some("Pad"),
       Self::Lookup => Some("Lookup"),
       Self::PRelu => Some("PRelu"),
+      Self::Resize => Some("Resize"),
       _ => None,
     }
   }
@@ -3340,6 +3344,189 @@ impl ::core::fmt::Debug for Concat<'_> {
       ds.finish()
   }
 }
+pub enum ResizeOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// TFLite's integer resize of NHWC data (since 1.4): ResizeBilinearInteger when
+/// `bilinear`, else ResizeNearestNeighbor, with its two coordinate flags.
+pub struct Resize<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Resize<'a> {
+  type Inner = Resize<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Resize<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_BILINEAR: ::flatbuffers::VOffsetT = 10;
+  pub const VT_ALIGN_CORNERS: ::flatbuffers::VOffsetT = 12;
+  pub const VT_HALF_PIXEL_CENTERS: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Resize { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ResizeArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Resize<'bldr>> {
+    let mut builder = ResizeBuilder::new(_fbb);
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_half_pixel_centers(args.half_pixel_centers);
+    builder.add_align_corners(args.align_corners);
+    builder.add_bilinear(args.bilinear);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Resize::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Resize::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Resize::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn bilinear(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Resize::VT_BILINEAR, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn align_corners(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Resize::VT_ALIGN_CORNERS, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn half_pixel_centers(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Resize::VT_HALF_PIXEL_CENTERS, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Resize<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<bool>("bilinear", Self::VT_BILINEAR, false)?
+     .visit_field::<bool>("align_corners", Self::VT_ALIGN_CORNERS, false)?
+     .visit_field::<bool>("half_pixel_centers", Self::VT_HALF_PIXEL_CENTERS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ResizeArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub bilinear: bool,
+    pub align_corners: bool,
+    pub half_pixel_centers: bool,
+}
+impl<'a> Default for ResizeArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ResizeArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      bilinear: false,
+      align_corners: false,
+      half_pixel_centers: false,
+    }
+  }
+}
+
+pub struct ResizeBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ResizeBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Resize::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Resize::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Resize::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_bilinear(&mut self, bilinear: bool) {
+    self.fbb_.push_slot::<bool>(Resize::VT_BILINEAR, bilinear, false);
+  }
+  #[inline]
+  pub fn add_align_corners(&mut self, align_corners: bool) {
+    self.fbb_.push_slot::<bool>(Resize::VT_ALIGN_CORNERS, align_corners, false);
+  }
+  #[inline]
+  pub fn add_half_pixel_centers(&mut self, half_pixel_centers: bool) {
+    self.fbb_.push_slot::<bool>(Resize::VT_HALF_PIXEL_CENTERS, half_pixel_centers, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ResizeBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ResizeBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Resize<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Resize<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Resize");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("bilinear", &self.bilinear());
+      ds.field("align_corners", &self.align_corners());
+      ds.field("half_pixel_centers", &self.half_pixel_centers());
+      ds.finish()
+  }
+}
 pub enum LookupOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -4884,6 +5071,21 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_resize(&self) -> Option<Resize<'a>> {
+    if self.command_type() == Command::Resize {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Resize::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -4906,6 +5108,7 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::Pad => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Pad>>("Command::Pad", pos),
           Command::Lookup => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Lookup>>("Command::Lookup", pos),
           Command::PRelu => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PRelu>>("Command::PRelu", pos),
+          Command::Resize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Resize>>("Command::Resize", pos),
           _ => Ok(()),
         }
      })?
@@ -5039,6 +5242,13 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
         },
         Command::PRelu => {
           if let Some(x) = self.command_as_prelu() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Resize => {
+          if let Some(x) = self.command_as_resize() {
             ds.field("command", &x)
           } else {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -5,7 +5,7 @@ use crate::npu::compress::decompress;
 use crate::npu::program::{
     Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
     Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, Lookup, OutputStage, PRelu, Pad,
-    Pool, PoolKind, Program, Quantize, Reduce, Requant, TensorDesc, WeightBlock,
+    Pool, PoolKind, Program, Quantize, Reduce, Requant, Resize, TensorDesc, WeightBlock,
 };
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
@@ -365,6 +365,16 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             input: l.input() as usize,
             output: l.output() as usize,
             table: l.table().map(|t| t.bytes().to_vec()).unwrap_or_default(),
+        }));
+    }
+    if let Some(r) = c.command_as_resize() {
+        return Ok(Command::Resize(Resize {
+            name: name(r.name()),
+            input: r.input() as usize,
+            output: r.output() as usize,
+            bilinear: r.bilinear(),
+            align_corners: r.align_corners(),
+            half_pixel_centers: r.half_pixel_centers(),
         }));
     }
     if let Some(pr) = c.command_as_prelu() {

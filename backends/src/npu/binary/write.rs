@@ -644,6 +644,21 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             );
             (fb::Command::PRelu, off.as_union_value())
         }
+        Command::Resize(r) => {
+            let name = b.create_string(&r.name);
+            let off = fb::Resize::create(
+                b,
+                &fb::ResizeArgs {
+                    name: Some(name),
+                    input: r.input as u32,
+                    output: r.output as u32,
+                    bilinear: r.bilinear,
+                    align_corners: r.align_corners,
+                    half_pixel_centers: r.half_pixel_centers,
+                },
+            );
+            (fb::Command::Resize, off.as_union_value())
+        }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(
                 b,

@@ -79,6 +79,7 @@ pub fn check(p: &Program) -> Result<()> {
             }
             Command::Concat(_)
             | Command::Lookup(_)
+            | Command::Resize(_)
             | Command::Quantize(_)
             | Command::Activate(_)
             | Command::Pad(_)

@@ -12,6 +12,7 @@ mod elementwise;
 mod fp8;
 mod io;
 mod pool;
+mod resize;
 
 pub use arena::Arena;
 
@@ -121,6 +122,11 @@ fn step(
         Command::Lookup(l) => {
             let (x, o) = (tensor(p, l.input)?, tensor(p, l.output)?);
             concat::lookup(l, x, o, arena)
+        }
+        Command::Resize(r) => {
+            let (x, o) = (tensor(p, r.input)?, tensor(p, r.output)?);
+            let y = resize::resize(r, &arena.ints(x)?, &x.shape, &o.shape)?;
+            arena.set_ints(o, &y).map_err(|e| e.in_node(&r.name))
         }
         Command::PRelu(pr) => {
             let (x, o) = (tensor(p, pr.input)?, tensor(p, pr.output)?);

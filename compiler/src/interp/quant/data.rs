@@ -114,7 +114,7 @@ pub fn pad(
 }
 
 /// TFLite's resize flags `(align_corners, half_pixel_centers)` for an IR resize.
-fn tflite_flags(
+pub fn tflite_resize_flags(
     mode: ResizeMode,
     coord: CoordTransform,
     nearest: NearestRounding,
@@ -141,101 +141,129 @@ pub fn resize(
     out: &TensorType,
 ) -> Result<Tensor> {
     same_quant(x.ty, out, "resize")?;
-    let (align, half) = tflite_flags(mode, coord, nearest)?;
+    let (align, half) = tflite_resize_flags(mode, coord, nearest)?;
+    let bilinear = match mode {
+        ResizeMode::Linear => true,
+        ResizeMode::Nearest => false,
+        ResizeMode::Cubic => bail!("the interpreter has no quantized cubic resize"),
+    };
     let s = x.data.shape();
-    if s.len() != 4 || out.shape[0] != s[0] || out.shape[3] != s[3] {
+    if s.len() != 4 || out.shape.len() != 4 || out.shape[0] != s[0] || out.shape[3] != s[3] {
         bail!(
             "quantized resize works on NHWC spatial axes only: {s:?} -> {:?}",
             out.shape
         );
     }
-    let (n, ih, iw, c) = (s[0], s[1] as i32, s[2] as i32, s[3]);
-    let (oh, ow) = (out.shape[1] as i32, out.shape[2] as i32);
-    let xv = ints(x.data)?;
+    let res = resize_nhwc(
+        TfliteResize {
+            bilinear,
+            align_corners: align,
+            half_pixel_centers: half,
+        },
+        &ints(x.data)?,
+        [s[0], s[1], s[2], s[3]],
+        [out.shape[1], out.shape[2]],
+    );
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// The variant of TFLite's integer resize kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TfliteResize {
+    /// `ResizeBilinearInteger` (else `ResizeNearestNeighbor`).
+    pub bilinear: bool,
+    pub align_corners: bool,
+    pub half_pixel_centers: bool,
+}
+
+/// TFLite's integer resize of NHWC codes `x` (dims `[n, h, w, c]`) to `[oh, ow]`.
+pub fn resize_nhwc(
+    k: TfliteResize,
+    x: &[i32],
+    [n, ih, iw, c]: [usize; 4],
+    [oh, ow]: [usize; 2],
+) -> Vec<i32> {
+    let (align, half) = (k.align_corners, k.half_pixel_centers);
+    let (ih, iw, oh, ow) = (ih as i32, iw as i32, oh as i32, ow as i32);
     let at = |b: usize, y: i32, xx: i32, ch: usize| {
-        xv[((b * ih as usize + y as usize) * iw as usize + xx as usize) * c + ch]
+        x[((b * ih as usize + y as usize) * iw as usize + xx as usize) * c + ch]
     };
-    let mut res = Vec::with_capacity(out.num_elements());
-    match mode {
-        ResizeMode::Linear => {
-            let scale10 = |i: i32, o: i32| {
-                if align && o > 1 {
-                    ((1 << 10) * (i - 1) + (o - 1) / 2) / (o - 1)
-                } else {
-                    ((1 << 10) * i + o / 2) / o
-                }
+    let mut res = Vec::with_capacity(n * (oh * ow) as usize * c);
+    if k.bilinear {
+        let scale10 = |i: i32, o: i32| {
+            if align && o > 1 {
+                ((1 << 10) * (i - 1) + (o - 1) / 2) / (o - 1)
+            } else {
+                ((1 << 10) * i + o / 2) / o
+            }
+        };
+        let (hs, wsc) = (scale10(ih, oh), scale10(iw, ow));
+        let interp = |v: i32, sc: i32, size: i32| {
+            let scaled = if half {
+                v * sc + sc / 2 - (1 << 9)
+            } else {
+                v * sc
             };
-            let (hs, wsc) = (scale10(ih, oh), scale10(iw, ow));
-            let interp = |v: i32, sc: i32, size: i32| {
-                let scaled = if half {
-                    v * sc + sc / 2 - (1 << 9)
-                } else {
-                    v * sc
-                };
-                (
-                    scaled,
-                    (scaled / (1 << 10)).max(0),
-                    ((scaled + (1 << 10) - 1) / (1 << 10)).min(size - 1),
-                )
-            };
-            for b in 0..n {
-                for y in 0..oh {
-                    let (iy, y0, y1) = interp(y, hs, ih);
-                    for xx in 0..ow {
-                        let (ix, x0, x1) = interp(xx, wsc, iw);
-                        let (dy, dx) = ((iy - (1 << 10) * y0) as i64, (ix - (1 << 10) * x0) as i64);
-                        for ch in 0..c {
-                            let o20 =
-                                at(b, y0, x0, ch) as i64 * ((1 << 10) - dy) * ((1 << 10) - dx)
-                                    + at(b, y1, x0, ch) as i64 * dy * ((1 << 10) - dx)
-                                    + at(b, y0, x1, ch) as i64 * ((1 << 10) - dy) * dx
-                                    + at(b, y1, x1, ch) as i64 * dy * dx;
-                            let round = if o20 > 0 { 1i64 << 19 } else { -(1i64 << 19) };
-                            res.push(((o20 + round) / (1 << 20)) as i32);
-                        }
+            (
+                scaled,
+                (scaled / (1 << 10)).max(0),
+                ((scaled + (1 << 10) - 1) / (1 << 10)).min(size - 1),
+            )
+        };
+        for b in 0..n {
+            for y in 0..oh {
+                let (iy, y0, y1) = interp(y, hs, ih);
+                for xx in 0..ow {
+                    let (ix, x0, x1) = interp(xx, wsc, iw);
+                    let (dy, dx) = ((iy - (1 << 10) * y0) as i64, (ix - (1 << 10) * x0) as i64);
+                    for ch in 0..c {
+                        let o20 = at(b, y0, x0, ch) as i64 * ((1 << 10) - dy) * ((1 << 10) - dx)
+                            + at(b, y1, x0, ch) as i64 * dy * ((1 << 10) - dx)
+                            + at(b, y0, x1, ch) as i64 * ((1 << 10) - dy) * dx
+                            + at(b, y1, x1, ch) as i64 * dy * dx;
+                        let round = if o20 > 0 { 1i64 << 19 } else { -(1i64 << 19) };
+                        res.push(((o20 + round) / (1 << 20)) as i32);
                     }
                 }
             }
         }
-        ResizeMode::Cubic => bail!("the interpreter has no quantized cubic resize"),
-        ResizeMode::Nearest => {
-            let scale = |i: i32, o: i32| {
-                if align && o > 1 {
-                    (i - 1) as f32 / (o - 1) as f32
-                } else {
-                    i as f32 / o as f32
-                }
+    } else {
+        let scale = |i: i32, o: i32| {
+            if align && o > 1 {
+                (i - 1) as f32 / (o - 1) as f32
+            } else {
+                i as f32 / o as f32
+            }
+        };
+        let (hs, wsc) = (scale(ih, oh), scale(iw, ow));
+        let offset = if half { 0.5f32 } else { 0.0 };
+        let nn = |v: i32, sc: f32, size: i32| {
+            let p = (v as f32 + offset) * sc;
+            let q = if align {
+                round_f32(p) as i32
+            } else {
+                p.floor() as i32
             };
-            let (hs, wsc) = (scale(ih, oh), scale(iw, ow));
-            let offset = if half { 0.5f32 } else { 0.0 };
-            let nn = |v: i32, sc: f32, size: i32| {
-                let p = (v as f32 + offset) * sc;
-                let q = if align {
-                    round_f32(p) as i32
-                } else {
-                    p.floor() as i32
-                };
-                let q = q.min(size - 1);
-                if half {
-                    q.max(0)
-                } else {
-                    q
-                }
-            };
-            for b in 0..n {
-                for y in 0..oh {
-                    let sy = nn(y, hs, ih);
-                    for xx in 0..ow {
-                        let sx = nn(xx, wsc, iw);
-                        for ch in 0..c {
-                            res.push(at(b, sy, sx, ch));
-                        }
+            let q = q.min(size - 1);
+            if half {
+                q.max(0)
+            } else {
+                q
+            }
+        };
+        for b in 0..n {
+            for y in 0..oh {
+                let sy = nn(y, hs, ih);
+                for xx in 0..ow {
+                    let sx = nn(xx, wsc, iw);
+                    for ch in 0..c {
+                        res.push(at(b, sy, sx, ch));
                     }
                 }
             }
         }
     }
-    from_ints(out.dtype, &out.shape, res)
+    res
 }
 
 /// Quantize f32 to an integer type (`AffineQuantize`), or requantize between integer

@@ -7,6 +7,7 @@ mod conv;
 mod data;
 mod elementwise;
 pub mod fixedpoint;
+pub use data::{resize_nhwc, tflite_resize_flags, TfliteResize};
 mod pool;
 mod softmax;
 
