@@ -208,6 +208,28 @@ fn lowering_snapshot() {
     insta::assert_snapshot!(nnopt::npub::schedule(&c.program).join("\n"));
 }
 
+/// The schedules of two MediaPipe float models (synthetic calibration): channel padding
+/// and requantizing concats (face detection); hard swish and sigmoid tables, resizes and
+/// the transposed convolution (selfie segmentation).
+#[test]
+fn mediapipe_lowering_snapshots() {
+    for m in ["face_detection_short_range", "selfie_segmentation"] {
+        let Some(path) = require(&shared().join(format!("models/{m}.tflite"))) else {
+            continue;
+        };
+        let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+        assert!(
+            c.lowering.fallbacks.is_empty(),
+            "{m}: {:?}",
+            c.lowering.fallbacks
+        );
+        insta::assert_snapshot!(
+            format!("lowering_{m}"),
+            nnopt::npub::schedule(&c.program).join("\n")
+        );
+    }
+}
+
 #[test]
 fn format_1_2_binaries_still_load() {
     // Written by nnopt before format 1.3 (FP8) from hello_world_int8.tflite.
