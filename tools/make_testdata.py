@@ -43,9 +43,10 @@ import numpy as np
 
 from digits_mlp import make_digits_mlp
 from testdata_fp8 import make_fp8
+from testdata_tflm import make_tflm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("onnx", "node", "digits", "litert", "fp8")
+SECTIONS = ("onnx", "node", "digits", "litert", "fp8", "tflm")
 
 # Seeds.  Every random tensor is drawn from a Generator seeded from these.
 SEED_ONNX = 20240501
@@ -1309,6 +1310,8 @@ Made by `tools/make_testdata.py`; see `tools/README.md` for every file and how i
   holds that input as `input_0.pb` and the shipped output as `output_0.pb`.
 - `litert/<model_stem>/`: `input_K.npy`, `output_K.npy` (or `output_K_J.npy` for models with several
   outputs) per case K, `meta.json`; `litert/refused.json`.
+- `tflm/keyword_scrambled_8bit/`: TFLite Micro's tensors after one step per case (`meta.json`,
+  `case_K/input.npy`, `case_K/tensor_I.npy`, `case_K/tensor_I_next.npy` for SVDF states).
 - `digits/`: `test_x.npy`, `test_x_int8.npy`, `test_y.npy`, `litert_float_pred.npy`, `litert_int8_pred.npy`,
   `summary.json`.
 """
@@ -1342,6 +1345,7 @@ def main(argv=None) -> int:
         "digits": lambda: make_digits(out, shared),
         "litert": lambda: make_litert(out, shared),
         "fp8": lambda: make_fp8(out),
+        "tflm": lambda: make_tflm(out, shared),
     }
     for s in SECTIONS:
         if s in only:

@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import onnx, onnxruntime, ai_edge_litert, ml_dtypes, numpy, PIL, ethosu.vela, tflite2onnx' 2>/dev/null; then
+if ! .venv/bin/python -c 'import onnx, onnxruntime, ai_edge_litert, ml_dtypes, numpy, PIL, ethosu.vela, tflite2onnx, tflite_micro' 2>/dev/null; then
   echo "== installing Python reference packages (tools/requirements.txt)"
   .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 fi

@@ -291,18 +291,3 @@ fn person_detect_runs_and_outputs_a_distribution() {
         );
     }
 }
-
-#[test]
-fn keyword_scrambled_reports_svdf() {
-    let path = models_dir().join("keyword_scrambled_8bit.tflite");
-    if !available(&path) {
-        return;
-    }
-    let bytes = std::fs::read(&path).expect("readable");
-    let err =
-        import_tflite_bytes(&bytes, "keyword_scrambled_8bit").expect_err("SVDF is unsupported");
-    let msg = err.to_string();
-    println!("{msg}");
-    assert!(msg.contains("unsupported operator SVDF"), "{msg}");
-    assert!(err.node.is_some(), "the error names the node: {msg}");
-}

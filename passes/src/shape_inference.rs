@@ -1,7 +1,7 @@
 //! Recomputes output types from op semantics, keeping quantization parameters.
 
 use nnopt_compiler::ir::infer::infer_types;
-use nnopt_compiler::ir::{Graph, Op};
+use nnopt_compiler::ir::Graph;
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::Result;
 
@@ -30,7 +30,7 @@ impl Pass for ShapeInference {
             let tys: Vec<_> = ins.iter().map(|&v| g.ty(v)).collect();
             let node = g.node(n);
             let inferred = infer_types(&node.op, &tys).map_err(|e| e.in_node(&node.name))?;
-            let keep_dtype = matches!(node.op, Op::Quantize { .. });
+            let keep_dtype = node.op.declares_output_dtype();
             let node = g.node_mut(n);
             for (v, t) in node.outputs.iter_mut().zip(inferred) {
                 if v.ty.shape != t.shape {

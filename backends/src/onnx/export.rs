@@ -765,6 +765,11 @@ impl Builder<'_> {
                     node.op.name()
                 )))
             }
+            Op::Svdf { .. } => {
+                return Err(Error::new(format!(
+                    "node '{name}': svdf (a stateful TFLite op) has no ONNX operator"
+                )))
+            }
         };
         self.finish_output(out, &node.outputs[0])
     }

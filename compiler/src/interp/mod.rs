@@ -8,6 +8,7 @@ mod conv_geometry;
 mod float;
 mod fp8;
 mod quant;
+mod svdf_shape;
 
 pub use quant::{activation_range, fixedpoint, resize_nhwc, tflite_resize_flags, TfliteResize};
 

@@ -588,6 +588,44 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             };
             vec![TensorType::new(DType::F32, shape)]
         }
+        Op::Svdf { rank: r, .. } => {
+            need(inputs, 4, 5)?;
+            let (x, wf, wt, state) = (inputs[0], inputs[1], inputs[2], inputs[3]);
+            for (t, what) in [
+                (x, "svdf input"),
+                (wf, "svdf feature weights"),
+                (wt, "svdf time weights"),
+                (state, "svdf state"),
+            ] {
+                rank(t, 2, what)?;
+            }
+            let (batch, filters, memory) = (x.shape[0], wf.shape[0], wt.shape[1]);
+            if *r == 0 || filters % r != 0 {
+                bail!("svdf rank {r} does not divide {filters} filters");
+            }
+            if wf.shape[1] != x.shape[1]
+                || wt.shape[0] != filters
+                || state.shape != [batch, filters * memory]
+                || memory == 0
+            {
+                bail!(
+                    "svdf shapes do not agree: input {:?}, feature weights {:?}, time weights {:?}, state {:?}",
+                    x.shape,
+                    wf.shape,
+                    wt.shape,
+                    state.shape
+                );
+            }
+            if let Some(b) = inputs.get(4) {
+                if b.shape != [filters / r] {
+                    bail!("svdf bias must be [{}], got {:?}", filters / r, b.shape);
+                }
+            }
+            vec![
+                TensorType::new(x.dtype, vec![batch, filters / r]),
+                same(state),
+            ]
+        }
         Op::Fp8FakeQuant { .. } => {
             need(inputs, 2, 2)?;
             if inputs[0].dtype != DType::F32 || inputs[1].dtype != DType::F32 {

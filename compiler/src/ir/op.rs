@@ -340,6 +340,18 @@ pub enum Op {
     },
     /// Parametric ReLU: (x, slope), slope broadcast against x.
     PRelu,
+    /// One step of TFLite's SVDF (singular value decomposition filter):
+    /// (x `[batch, input]`, weights_feature `[filters, input]`, weights_time
+    /// `[filters, memory]`, state `[batch, filters * memory]`, [bias `[filters / rank]`])
+    /// -> (y `[batch, filters / rank]`, the next state). Each filter's state row shifts one
+    /// step left and takes `x · weights_feature[f]` as its newest entry; the rows are
+    /// dotted with their time weights, groups of `rank` filters summed, the bias added,
+    /// and (f32 only) the activation applied. The op is stateless: a streaming caller
+    /// feeds the next state back.
+    Svdf {
+        rank: usize,
+        activation: Option<Activation>,
+    },
     /// Elementwise activation: (x).
     Activation { act: Activation },
     /// Softmax over one axis: `exp(beta * x)` normalized. (x)
@@ -543,6 +555,12 @@ impl Op {
         }
     }
 
+    /// Whether the declared output dtype is the op's own choice rather than inferred from
+    /// its inputs: a quantize, and a softmax (TFLite's int8 softmax may write int16).
+    pub fn declares_output_dtype(&self) -> bool {
+        matches!(self, Op::Quantize { .. } | Op::Softmax { .. })
+    }
+
     /// The op's name as printed in the text form (`conv`, `gemm`, ...).
     pub fn name(&self) -> &'static str {
         match self {
@@ -554,6 +572,7 @@ impl Op {
             Op::MatMul => "mat_mul",
             Op::Binary { .. } => "binary",
             Op::PRelu => "p_relu",
+            Op::Svdf { .. } => "svdf",
             Op::Activation { .. } => "activation",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",

@@ -89,7 +89,7 @@ pub fn verify(g: &Graph) -> Result<()> {
                 }
                 for (v, t) in node.outputs.iter().zip(&inferred) {
                     if v.ty.shape != t.shape
-                        || (v.ty.dtype != t.dtype && !matches!(op, Op::Quantize { .. }))
+                        || (v.ty.dtype != t.dtype && !op.declares_output_dtype())
                     {
                         return fail(format!(
                             "output '{}' is declared {} but inferred {}",

@@ -31,7 +31,7 @@ pub fn testdata(sub: &str) -> Option<PathBuf> {
     None
 }
 
-/// Reads a little-endian, C-order .npy file (f32, f64 as f32, i64, i32, u8, i8, bool).
+/// Reads a little-endian, C-order .npy file (f32, f64 as f32, i64, i32, i16, u8, i8, bool).
 pub fn read_npy(path: &std::path::Path) -> Tensor {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(
@@ -90,6 +90,7 @@ pub fn read_npy(path: &std::path::Path) -> Tensor {
         ),
         "<i8" => Tensor::I64(ArrayD::from_shape_vec(s, le!(i64, 8)).unwrap()),
         "<i4" => Tensor::I32(ArrayD::from_shape_vec(s, le!(i32, 4)).unwrap()),
+        "<i2" => Tensor::I16(ArrayD::from_shape_vec(s, le!(i16, 2)).unwrap()),
         "|u1" => Tensor::U8(ArrayD::from_shape_vec(s, data.to_vec()).unwrap()),
         "|i1" => {
             Tensor::I8(ArrayD::from_shape_vec(s, data.iter().map(|&b| b as i8).collect()).unwrap())

@@ -134,7 +134,7 @@ impl<'f, 'a> Builder<'f, 'a> {
         let Some(first) = inferred.first() else {
             bail!("op produced no output type")
         };
-        let dtype_ok = first.dtype == ty.dtype || matches!(op, Op::Quantize { .. });
+        let dtype_ok = first.dtype == ty.dtype || op.declares_output_dtype();
         if first.shape != ty.shape || !dtype_ok {
             return Err(self.err(format!(
                 "{} produces {first}, but the model declares {ty}",

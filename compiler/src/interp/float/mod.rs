@@ -24,6 +24,7 @@ mod resize;
 mod shape;
 mod slice;
 mod softmax;
+mod svdf;
 mod util;
 
 pub(super) use matmul::batched_i32 as batched_matmul_i32;
@@ -75,6 +76,7 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::MatMul => one(matmul::matmul(inputs)?),
         Op::Binary { kind, activation } => one(elementwise::binary(*kind, *activation, inputs)?),
         Op::PRelu => one(elementwise::prelu(inputs)?),
+        Op::Svdf { rank, activation } => svdf::svdf(*rank, *activation, inputs),
         Op::Activation { act } => one(elementwise::activation(*act, inputs)?),
         Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
         Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
@@ -244,6 +246,7 @@ fn computes_values(op: &Op) -> bool {
         | Op::MatMul
         | Op::Binary { .. }
         | Op::PRelu
+        | Op::Svdf { .. }
         | Op::Activation { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }

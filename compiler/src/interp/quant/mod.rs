@@ -10,6 +10,7 @@ pub mod fixedpoint;
 pub use data::{resize_nhwc, tflite_resize_flags, TfliteResize};
 mod pool;
 mod softmax;
+mod svdf;
 
 use super::Operand;
 use crate::ir::{Activation, DType, Op, QuantParams, QuantizeRounding, Tensor, TensorType};
@@ -27,6 +28,7 @@ pub fn handles(op: &Op) -> bool {
             | Op::Gemm { .. }
             | Op::Binary { .. }
             | Op::PRelu
+            | Op::Svdf { .. }
             | Op::Activation { .. }
             | Op::Softmax { .. }
             | Op::Pool { .. }
@@ -44,6 +46,9 @@ pub fn handles(op: &Op) -> bool {
 
 /// Evaluates `op` on quantized operands.
 pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    if let Op::Svdf { rank, .. } = op {
+        return svdf::svdf(*rank, inputs, outputs);
+    }
     let out = outputs
         .first()
         .ok_or_else(|| crate::Error::new("op has no output"))?;

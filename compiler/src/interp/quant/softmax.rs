@@ -1,4 +1,4 @@
-//! Quantized softmax, int8/uint8 in and out.
+//! Quantized softmax: int8 or uint8 in and out, or int8 in and int16 out.
 //!
 //! TFLite's reference kernel (`reference_ops::Softmax` with `PreprocessSoftmaxScaling`) is
 //! used whenever its scaling is defined (`beta * input_scale * 2^26 > 1`). Below that the
@@ -22,9 +22,10 @@ const ACCUMULATION_INTEGER_BITS: i32 = 12;
 
 /// Quantized softmax along `axis`.
 pub fn softmax(axis: usize, beta: f32, x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
-    if !matches!(out.dtype, DType::I8 | DType::U8) || out.dtype != x.ty.dtype {
+    let widening = x.ty.dtype == DType::I8 && out.dtype == DType::I16;
+    if !(matches!(out.dtype, DType::I8 | DType::U8) && out.dtype == x.ty.dtype || widening) {
         bail!(
-            "quantized softmax supports int8 -> int8 and uint8 -> uint8, got {} -> {}",
+            "quantized softmax supports int8 -> int8, int8 -> int16 and uint8 -> uint8, got {} -> {}",
             x.ty.dtype,
             out.dtype
         );
@@ -53,6 +54,8 @@ pub fn softmax(axis: usize, beta: f32, x: &Operand<'_>, out: &TensorType) -> Res
             }
             if real > 1.0 {
                 reference_row(&row, &mut row_out, real, qmin, qmax);
+            } else if widening {
+                bail!("int8 -> int16 softmax needs beta * input scale * 2^26 > 1");
             } else {
                 lut_row(&row, &mut row_out, si, beta, so, zo, qmin, qmax);
             }
@@ -80,7 +83,9 @@ fn reference_row(row: &[i32], out: &mut [i32], real_multiplier: f64, qmin: i32, 
     }
     let (shifted_scale, num_bits_over_unit) =
         get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
-    let exponent = num_bits_over_unit + 31 - 8;
+    // The output type's width: 8 or 16 bits.
+    let out_bits = (qmax - qmin + 1).ilog2() as i32;
+    let exponent = num_bits_over_unit + 31 - out_bits;
     for (o, &v) in out.iter_mut().zip(row) {
         *o = if v - max_in_row >= diff_min {
             let e = exp_on_negative_values(scaled(v), SCALED_DIFF_INTEGER_BITS);

@@ -4,6 +4,7 @@ mod conv;
 mod elementwise;
 mod pool;
 mod shape;
+mod svdf;
 
 use super::builder::Builder;
 use super::fb;
@@ -60,6 +61,7 @@ pub fn import_op(b: &mut Builder<'_, '_>, index: usize, op: &fb::Operator<'_>) -
                 elementwise::binary(b, *code, op, &io)
             }
             B::PRELU => elementwise::prelu(b, &io),
+            B::SVDF => svdf::svdf(b, op, &io),
             B::LOGISTIC
             | B::TANH
             | B::RELU
