@@ -14,6 +14,7 @@ use nnopt::compiler::ir::{DType, Graph, Tensor};
 
 const INT8_MODELS: &[&str] = &[
     "hello_world_int8",
+    "keyword_scrambled_8bit",
     "micro_speech_quantized",
     "person_detect",
     "generated/digits_cnn_int8",

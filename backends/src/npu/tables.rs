@@ -12,7 +12,7 @@ use nnopt_compiler::ir::{Op, Tensor, TensorType};
 pub fn code_table(op: &Op, x: &TensorType, out: &TensorType) -> Result<Vec<u8>, String> {
     if x.dtype.size_bytes() != 1 || out.dtype.size_bytes() != 1 {
         return Err(format!(
-            "{} to {} is not a map of 8-bit codes",
+            "{} to {}: NPU tables map 8-bit codes only",
             x.dtype, out.dtype
         ));
     }

@@ -60,6 +60,7 @@ pub fn load_npy(path: &Path, dtype: &str) -> Tensor {
         "float32" => DType::F32,
         "int8" => DType::I8,
         "uint8" => DType::U8,
+        "int16" => DType::I16,
         "int32" => DType::I32,
         "int64" => DType::I64,
         other => panic!("{}: unsupported dtype {other}", path.display()),
