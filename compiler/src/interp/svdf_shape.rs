@@ -27,7 +27,7 @@ impl SvdfShape {
         };
         let ([batch, input], [filters, input2], [filters2, memory], state) =
             (dims(0)?, dims(1)?, dims(2)?, dims(3)?);
-        let units = if rank == 0 { 0 } else { filters / rank };
+        let units = filters.checked_div(rank).unwrap_or(0);
         let bias_ok = inputs.get(4).is_none_or(|b| b.data.shape() == [units]);
         if rank == 0
             || filters % rank != 0

@@ -134,20 +134,6 @@ pub fn elementwise_f32(
         .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn broadcast_indices() {
-        let p = broadcast_pairs(&[2, 3], &[3], &[2, 3]).unwrap();
-        assert_eq!(p, vec![(0, 0), (1, 1), (2, 2), (3, 0), (4, 1), (5, 2)]);
-        let p = broadcast_pairs(&[2, 1], &[1, 2], &[2, 2]).unwrap();
-        assert_eq!(p, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
-        assert!(broadcast_pairs(&[3], &[2], &[3]).is_err());
-    }
-}
-
 /// Runs a parametric ReLU on `x` (shape `x_shape`), the slopes broadcast against it.
 pub fn prelu(c: &PRelu, x: &[i32], x_shape: &[usize]) -> Result<Vec<i32>> {
     let pairs =
@@ -172,4 +158,18 @@ pub fn prelu(c: &PRelu, x: &[i32], x_shape: &[usize]) -> Result<Vec<i32>> {
                 .clamp(c.act_min, c.act_max)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_indices() {
+        let p = broadcast_pairs(&[2, 3], &[3], &[2, 3]).unwrap();
+        assert_eq!(p, vec![(0, 0), (1, 1), (2, 2), (3, 0), (4, 1), (5, 2)]);
+        let p = broadcast_pairs(&[2, 1], &[1, 2], &[2, 2]).unwrap();
+        assert_eq!(p, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+        assert!(broadcast_pairs(&[3], &[2], &[3]).is_err());
+    }
 }
