@@ -170,6 +170,7 @@ pub fn schedule(p: &Program) -> Vec<String> {
                     format!(" {:?} value {}{}", x.pads, x.value, encode_text(x.encode))
                 }
                 Command::Lookup(_) => " table".to_string(),
+                Command::Softmax(x) => format!(" axis {}", x.axis),
                 Command::PRelu(x) => format!(" slopes{:?}", x.alpha_shape),
                 Command::Resize(x) => format!(
                     " {}{}{}",

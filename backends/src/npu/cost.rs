@@ -13,6 +13,7 @@ use super::perf::{roofline, Work};
 use super::target::Target;
 use nnopt_compiler::analysis::op_macs;
 use nnopt_compiler::cost::{OpCost, OpSite};
+use nnopt_compiler::interp::softmax_fixed_point;
 use nnopt_compiler::ir::{Layout, Op, PadMode, TensorType};
 
 /// Extraction cost from a target's performance model.
@@ -91,6 +92,16 @@ impl OpCost for NpuCost {
                 mode: PadMode::Constant,
                 ..
             } => streaming(Work::Copy),
+            // The fixed-point softmax runs on the NPU; a tiny input scale needs LiteRT's
+            // float-table kernel, a CPU fallback.
+            Op::Softmax { beta, .. }
+                if inputs[0]
+                    .quant
+                    .as_ref()
+                    .is_none_or(|q| softmax_fixed_point(*beta, q.scale[0]).is_some()) =>
+            {
+                streaming(Work::Elements(out_elems))
+            }
             Op::Pool { kernel, .. } => {
                 let taps = out_elems * kernel.iter().product::<usize>() as u64;
                 streaming(Work::Taps(taps))

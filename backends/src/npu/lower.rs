@@ -2,7 +2,7 @@
 //!
 //! Nodes are visited in the graph's deterministic topological order. Each becomes an NPU
 //! command (convolution, transposed convolution, fully connected, add/sub/mul, parametric
-//! ReLU, pooling, mean/sum, concatenation, constant padding, resize, and table lookups for
+//! ReLU, softmax, pooling, mean/sum, concatenation, constant padding, resize, and table lookups for
 //! standalone activations and requantizations), a free
 //! memory alias (reshape, identity), part of an IO conversion (a float input's
 //! `quantize`, a float output's `dequantize`) or a CPU fallback; consecutive fallbacks
@@ -27,7 +27,7 @@ use super::report::{Fallback, LoweringReport};
 use super::tables::code_table;
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::interp::fixedpoint::{quantize_multiplier, round_f32};
-use nnopt_compiler::interp::{activation_range, tflite_resize_flags};
+use nnopt_compiler::interp::{activation_range, softmax_fixed_point, tflite_resize_flags};
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{
     Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PadMode, ReduceKind,
@@ -364,6 +364,28 @@ impl<'g> Lowering<'g> {
                 })
             }
             Op::PRelu => Command::PRelu(self.prelu(&node.name, &ins, out)?),
+            Op::Softmax { axis, beta } => {
+                let x = *ins.first().ok_or("missing input")?;
+                let (xt, ot) = (g.ty(x), out_ty);
+                let types_ok = matches!(
+                    (xt.dtype, ot.dtype),
+                    (DType::I8, DType::I8 | DType::I16) | (DType::U8, DType::U8)
+                );
+                if !types_ok || *axis >= xt.shape.len() {
+                    return Err(format!("softmax from {} to {}", xt.dtype, ot.dtype));
+                }
+                let (si, _) = act_quant(xt)?;
+                let (multiplier, left_shift) = softmax_fixed_point(*beta, si)
+                    .ok_or("softmax whose input scale is too small for the fixed-point kernel")?;
+                Command::Softmax(Softmax {
+                    name: node.name.clone(),
+                    input: self.tensor(x),
+                    output: self.tensor(out),
+                    axis: *axis,
+                    multiplier,
+                    left_shift,
+                })
+            }
             Op::Resize {
                 mode,
                 coord,

@@ -138,6 +138,7 @@ pub fn estimate(p: &Program, target: &Target, weight_bytes: &[u64]) -> Result<Es
             Command::Lookup(x) => (x.name.clone(), 0, None),
             Command::PRelu(x) => (x.name.clone(), 0, None),
             Command::Resize(x) => (x.name.clone(), 0, None),
+            Command::Softmax(x) => (x.name.clone(), 0, None),
             Command::Cpu { segment } => {
                 let s = p.cpu_segments.get(*segment).ok_or_else(|| {
                     nnopt_compiler::Error::new(format!("CPU segment #{segment} does not exist"))

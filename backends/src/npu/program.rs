@@ -362,6 +362,20 @@ pub struct Resize {
     pub half_pixel_centers: bool,
 }
 
+/// TFLite's reference int8 softmax along `axis` (`reference_ops::Softmax`): fixed-point
+/// exponentials of the differences to the row maximum scaled by `multiplier` and
+/// `left_shift`, normalized and written with the output type's minimum as zero point
+/// (8-bit output, or 16-bit for int8 -> int16).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Softmax {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub axis: usize,
+    pub multiplier: i32,
+    pub left_shift: i32,
+}
+
 /// A 256-entry table lookup on 8-bit codes: `output = table[input as u8]` per element
 /// (int8 codes index by their two's-complement byte). Standalone int8 activations
 /// (sigmoid, tanh, hard swish, ...) and requantizations become tables computed at
@@ -446,6 +460,7 @@ pub enum Command {
     Lookup(Lookup),
     PRelu(PRelu),
     Resize(Resize),
+    Softmax(Softmax),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
         segment: usize,
@@ -483,6 +498,7 @@ impl Command {
             Command::Lookup(c) => vec![c.input],
             Command::PRelu(c) => vec![c.input],
             Command::Resize(c) => vec![c.input],
+            Command::Softmax(c) => vec![c.input],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -505,6 +521,7 @@ impl Command {
             Command::Lookup(c) => vec![c.output],
             Command::PRelu(c) => vec![c.output],
             Command::Resize(c) => vec![c.output],
+            Command::Softmax(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -527,6 +544,7 @@ impl Command {
             Command::Lookup(_) => "lookup",
             Command::PRelu(_) => "prelu",
             Command::Resize(_) => "resize",
+            Command::Softmax(_) => "softmax",
             Command::Cpu { .. } => "cpu",
         }
     }

@@ -10,7 +10,10 @@ mod fp8;
 mod quant;
 mod svdf_shape;
 
-pub use quant::{activation_range, fixedpoint, resize_nhwc, tflite_resize_flags, TfliteResize};
+pub use quant::{
+    activation_range, fixedpoint, resize_nhwc, softmax_fixed_point, softmax_reference,
+    tflite_resize_flags, TfliteResize,
+};
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
 use crate::{Error, Result};

@@ -707,10 +707,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for FloatReduce {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_COMMAND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 13;
+pub const ENUM_MAX_COMMAND: u8 = 14;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 14] = [
+pub const ENUM_VALUES_COMMAND: [Command; 15] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -725,6 +725,7 @@ pub const ENUM_VALUES_COMMAND: [Command; 14] = [
   Command::Lookup,
   Command::PRelu,
   Command::Resize,
+  Command::Softmax,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -746,9 +747,10 @@ impl Command {
   pub const Lookup: Self = Self(11);
   pub const PRelu: Self = Self(12);
   pub const Resize: Self = Self(13);
+  pub const Softmax: Self = Self(14);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 13;
+  pub const ENUM_MAX: u8 = 14;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -764,6 +766,7 @@ impl Command {
     Self::Lookup,
     Self::PRelu,
     Self::Resize,
+    Self::Softmax,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -782,6 +785,7 @@ impl Command {
       Self::Lookup => Some("Lookup"),
       Self::PRelu => Some("PRelu"),
       Self::Resize => Some("Resize"),
+      Self::Softmax => Some("Softmax"),
       _ => None,
     }
   }
@@ -3527,6 +3531,190 @@ impl ::core::fmt::Debug for Resize<'_> {
       ds.finish()
   }
 }
+pub enum SoftmaxOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// TFLite's reference int8 softmax along `axis` (since 1.4): fixed-point exponentials of
+/// the differences to the row maximum, scaled by `multiplier` and `left_shift`; the
+/// output's zero point is its type's minimum (int8, uint8, or int16 for int8 -> int16).
+pub struct Softmax<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Softmax<'a> {
+  type Inner = Softmax<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Softmax<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_AXIS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_MULTIPLIER: ::flatbuffers::VOffsetT = 12;
+  pub const VT_LEFT_SHIFT: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Softmax { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SoftmaxArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Softmax<'bldr>> {
+    let mut builder = SoftmaxBuilder::new(_fbb);
+    builder.add_left_shift(args.left_shift);
+    builder.add_multiplier(args.multiplier);
+    builder.add_axis(args.axis);
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Softmax::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Softmax::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Softmax::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn axis(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Softmax::VT_AXIS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn multiplier(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Softmax::VT_MULTIPLIER, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn left_shift(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Softmax::VT_LEFT_SHIFT, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Softmax<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<u32>("axis", Self::VT_AXIS, false)?
+     .visit_field::<i32>("multiplier", Self::VT_MULTIPLIER, false)?
+     .visit_field::<i32>("left_shift", Self::VT_LEFT_SHIFT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SoftmaxArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub axis: u32,
+    pub multiplier: i32,
+    pub left_shift: i32,
+}
+impl<'a> Default for SoftmaxArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SoftmaxArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      axis: 0,
+      multiplier: 0,
+      left_shift: 0,
+    }
+  }
+}
+
+pub struct SoftmaxBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SoftmaxBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Softmax::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Softmax::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Softmax::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_axis(&mut self, axis: u32) {
+    self.fbb_.push_slot::<u32>(Softmax::VT_AXIS, axis, 0);
+  }
+  #[inline]
+  pub fn add_multiplier(&mut self, multiplier: i32) {
+    self.fbb_.push_slot::<i32>(Softmax::VT_MULTIPLIER, multiplier, 0);
+  }
+  #[inline]
+  pub fn add_left_shift(&mut self, left_shift: i32) {
+    self.fbb_.push_slot::<i32>(Softmax::VT_LEFT_SHIFT, left_shift, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SoftmaxBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SoftmaxBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Softmax<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Softmax<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Softmax");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("axis", &self.axis());
+      ds.field("multiplier", &self.multiplier());
+      ds.field("left_shift", &self.left_shift());
+      ds.finish()
+  }
+}
 pub enum LookupOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -5086,6 +5274,21 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_softmax(&self) -> Option<Softmax<'a>> {
+    if self.command_type() == Command::Softmax {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Softmax::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -5109,6 +5312,7 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::Lookup => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Lookup>>("Command::Lookup", pos),
           Command::PRelu => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PRelu>>("Command::PRelu", pos),
           Command::Resize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Resize>>("Command::Resize", pos),
+          Command::Softmax => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Softmax>>("Command::Softmax", pos),
           _ => Ok(()),
         }
      })?
@@ -5249,6 +5453,13 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
         },
         Command::Resize => {
           if let Some(x) = self.command_as_resize() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Softmax => {
+          if let Some(x) = self.command_as_softmax() {
             ds.field("command", &x)
           } else {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")

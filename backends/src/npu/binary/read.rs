@@ -5,7 +5,7 @@ use crate::npu::compress::decompress;
 use crate::npu::program::{
     Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
     Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, Lookup, OutputStage, PRelu, Pad,
-    Pool, PoolKind, Program, Quantize, Reduce, Requant, Resize, TensorDesc, WeightBlock,
+    Pool, PoolKind, Program, Quantize, Reduce, Requant, Resize, Softmax, TensorDesc, WeightBlock,
 };
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
@@ -375,6 +375,16 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             bilinear: r.bilinear(),
             align_corners: r.align_corners(),
             half_pixel_centers: r.half_pixel_centers(),
+        }));
+    }
+    if let Some(sm) = c.command_as_softmax() {
+        return Ok(Command::Softmax(Softmax {
+            name: name(sm.name()),
+            input: sm.input() as usize,
+            output: sm.output() as usize,
+            axis: sm.axis() as usize,
+            multiplier: sm.multiplier(),
+            left_shift: sm.left_shift(),
         }));
     }
     if let Some(pr) = c.command_as_prelu() {

@@ -659,6 +659,21 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
             );
             (fb::Command::Resize, off.as_union_value())
         }
+        Command::Softmax(sm) => {
+            let name = b.create_string(&sm.name);
+            let off = fb::Softmax::create(
+                b,
+                &fb::SoftmaxArgs {
+                    name: Some(name),
+                    input: sm.input as u32,
+                    output: sm.output as u32,
+                    axis: sm.axis as u32,
+                    multiplier: sm.multiplier,
+                    left_shift: sm.left_shift,
+                },
+            );
+            (fb::Command::Softmax, off.as_union_value())
+        }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(
                 b,

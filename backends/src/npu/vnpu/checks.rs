@@ -77,6 +77,14 @@ pub fn check(p: &Program) -> Result<()> {
                     ));
                 }
             }
+            Command::Softmax(sm) => {
+                if sm.multiplier < 0 || !(0..=31).contains(&sm.left_shift) {
+                    return Err(Error::at_node(
+                        &sm.name,
+                        "softmax multiplier or shift out of range",
+                    ));
+                }
+            }
             Command::Concat(_)
             | Command::Lookup(_)
             | Command::Resize(_)

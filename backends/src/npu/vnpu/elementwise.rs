@@ -1,8 +1,10 @@
 //! Elementwise kernels with numpy broadcasting: TFLite int8 add/sub and mul, f32
-//! arithmetic as the interpreter's, and int8 parametric ReLU.
+//! arithmetic as the interpreter's, and int8 parametric ReLU; and TFLite's int8 softmax
+//! (the interpreter's fixed-point kernel).
 
-use crate::npu::program::{Elementwise, ElementwiseKind, PRelu};
+use crate::npu::program::{Elementwise, ElementwiseKind, PRelu, Softmax, TensorDesc};
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier as mbqm;
+use nnopt_compiler::interp::softmax_reference;
 use nnopt_compiler::ir::BinaryKind;
 use nnopt_compiler::{Error, Result};
 
@@ -132,6 +134,27 @@ pub fn elementwise_f32(
             activation.map_or(v, |act| act.apply(v))
         })
         .collect())
+}
+
+/// Runs TFLite's reference softmax on `x` (shape `xs`) into `out`'s type.
+pub fn softmax(c: &Softmax, x: &[i32], xs: &[usize], out: &TensorDesc) -> Result<Vec<i32>> {
+    let range = out
+        .dtype
+        .int_range()
+        .filter(|_| out.shape == xs && c.axis < xs.len())
+        .ok_or_else(|| Error::at_node(&c.name, "softmax output does not match its input"))?;
+    let dims = [
+        xs[..c.axis].iter().product(),
+        xs[c.axis],
+        xs[c.axis + 1..].iter().product(),
+    ];
+    let range = (range.0 as i32, range.1 as i32);
+    Ok(softmax_reference(
+        (c.multiplier, c.left_shift),
+        x,
+        dims,
+        range,
+    ))
 }
 
 /// Runs a parametric ReLU on `x` (shape `x_shape`), the slopes broadcast against it.

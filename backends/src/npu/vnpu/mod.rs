@@ -128,6 +128,11 @@ fn step(
             let y = resize::resize(r, &arena.ints(x)?, &x.shape, &o.shape)?;
             arena.set_ints(o, &y).map_err(|e| e.in_node(&r.name))
         }
+        Command::Softmax(sm) => {
+            let (x, o) = (tensor(p, sm.input)?, tensor(p, sm.output)?);
+            let y = elementwise::softmax(sm, &arena.ints(x)?, &x.shape, o)?;
+            arena.set_ints(o, &y).map_err(|e| e.in_node(&sm.name))
+        }
         Command::PRelu(pr) => {
             let (x, o) = (tensor(p, pr.input)?, tensor(p, pr.output)?);
             if x.shape != o.shape {

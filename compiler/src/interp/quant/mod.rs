@@ -8,6 +8,7 @@ mod data;
 mod elementwise;
 pub mod fixedpoint;
 pub use data::{resize_nhwc, tflite_resize_flags, TfliteResize};
+pub use softmax::{softmax_fixed_point, softmax_reference};
 mod pool;
 mod softmax;
 mod svdf;

@@ -36,40 +36,79 @@ pub fn softmax(axis: usize, beta: f32, x: &Operand<'_>, out: &TensorType) -> Res
     if axis >= s.len() {
         bail!("softmax axis {axis} out of range for {s:?}");
     }
-    let depth = s[axis];
-    let inner: usize = s[axis + 1..].iter().product();
-    let outer: usize = s[..axis].iter().product();
+    let dims = [
+        s[..axis].iter().product(),
+        s[axis],
+        s[axis + 1..].iter().product(),
+    ];
     let xv = ints(x.data)?;
-    let (qmin, qmax) = qrange(out.dtype)?;
-    let real = (beta as f64 * si as f64 * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64)
-        .min((1i64 << 31) as f64 - 1.0);
-    let mut res = vec![0i32; xv.len()];
+    let range = qrange(out.dtype)?;
+    let res = match softmax_fixed_point(beta, si) {
+        Some(fp) => softmax_reference(fp, &xv, dims, range),
+        None if widening => bail!("int8 -> int16 softmax needs beta * input scale * 2^26 > 1"),
+        None => map_rows(&xv, dims, |row, out| {
+            lut_row(row, out, si, beta, so, zo, range)
+        }),
+    };
+    from_ints(out.dtype, &out.shape, res)
+}
+
+/// The input multiplier and left shift of TFLite's reference softmax for `beta` and the
+/// input scale (`PreprocessSoftmaxScaling`), or `None` when `beta * input_scale * 2^26 <=
+/// 1`, where that kernel is undefined and LiteRT uses its float-table kernel.
+pub fn softmax_fixed_point(beta: f32, input_scale: f32) -> Option<(i32, i32)> {
+    let real =
+        (beta as f64 * input_scale as f64 * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64)
+            .min((1i64 << 31) as f64 - 1.0);
+    (real > 1.0).then(|| quantize_multiplier(real))
+}
+
+/// TFLite's reference softmax (`reference_ops::Softmax`) of codes `x` laid out as
+/// `[outer, depth, inner]`, along `depth`, with the fixed-point parameters of
+/// [`softmax_fixed_point`]; the output's zero point is the bottom of `(qmin, qmax)`.
+pub fn softmax_reference(
+    (multiplier, left_shift): (i32, i32),
+    x: &[i32],
+    dims: [usize; 3],
+    range: (i32, i32),
+) -> Vec<i32> {
+    map_rows(x, dims, |row, out| {
+        reference_row(row, out, multiplier, left_shift, range)
+    })
+}
+
+/// Applies `f` to every row of `x` (`[outer, depth, inner]`, rows along `depth`).
+fn map_rows(
+    x: &[i32],
+    [outer, depth, inner]: [usize; 3],
+    mut f: impl FnMut(&[i32], &mut [i32]),
+) -> Vec<i32> {
+    let mut res = vec![0i32; x.len()];
     let mut row = vec![0i32; depth];
     let mut row_out = vec![0i32; depth];
     for o in 0..outer {
         for i in 0..inner {
             let at = |c: usize| (o * depth + c) * inner + i;
-            for c in 0..depth {
-                row[c] = xv[at(c)];
+            for (c, r) in row.iter_mut().enumerate() {
+                *r = x[at(c)];
             }
-            if real > 1.0 {
-                reference_row(&row, &mut row_out, real, qmin, qmax);
-            } else if widening {
-                bail!("int8 -> int16 softmax needs beta * input scale * 2^26 > 1");
-            } else {
-                lut_row(&row, &mut row_out, si, beta, so, zo, qmin, qmax);
-            }
-            for c in 0..depth {
-                res[at(c)] = row_out[c];
+            f(&row, &mut row_out);
+            for (c, &v) in row_out.iter().enumerate() {
+                res[at(c)] = v;
             }
         }
     }
-    from_ints(out.dtype, &out.shape, res)
+    res
 }
 
 /// `reference_ops::Softmax` for one row (output zero point is the type minimum).
-fn reference_row(row: &[i32], out: &mut [i32], real_multiplier: f64, qmin: i32, qmax: i32) {
-    let (multiplier, left_shift) = quantize_multiplier(real_multiplier);
+fn reference_row(
+    row: &[i32],
+    out: &mut [i32],
+    multiplier: i32,
+    left_shift: i32,
+    (qmin, qmax): (i32, i32),
+) {
     let diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift, 31);
     let max_in_row = row.iter().copied().max().unwrap_or(qmin).max(qmin);
     let scaled =
@@ -98,7 +137,6 @@ fn reference_row(row: &[i32], out: &mut [i32], real_multiplier: f64, qmin: i32, 
 }
 
 /// LiteRT's optimized float-table softmax for one row.
-#[allow(clippy::too_many_arguments)]
 fn lut_row(
     row: &[i32],
     out: &mut [i32],
@@ -106,8 +144,7 @@ fn lut_row(
     beta: f32,
     so: f32,
     zo: i32,
-    qmin: i32,
-    qmax: i32,
+    (qmin, qmax): (i32, i32),
 ) {
     let scale = -si * beta;
     // table[255 - d] = exp(scale * d) for d = max - x in 0..=255.
