@@ -21,17 +21,19 @@
 //! commands carry it, and convolution weights are transposed to OHWI at compile time, so
 //! no layout pass (and no transposes at run time) is needed.
 
+mod moves;
+mod pointwise;
+
 use super::alloc::{self, Buffer};
 use super::program::*;
 use super::report::{Fallback, LoweringReport};
-use super::tables::code_table;
 use nnopt_compiler::fp8::Fp8Format;
-use nnopt_compiler::interp::fixedpoint::{quantize_multiplier, round_f32};
-use nnopt_compiler::interp::{activation_range, softmax_fixed_point, tflite_resize_flags};
+use nnopt_compiler::interp::activation_range;
+use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{
     Activation, BinaryKind, ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PadMode, ReduceKind,
-    ResizeMode, Tensor, TensorType, ValueRef,
+    Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -355,91 +357,18 @@ impl<'g> Lowering<'g> {
                 })
             }
             Op::Activation { .. } | Op::Quantize { .. } => {
-                let x = *ins.first().ok_or("missing input")?;
-                Command::Lookup(Lookup {
-                    name: node.name.clone(),
-                    table: code_table(&node.op, g.ty(x), out_ty)?,
-                    input: self.tensor(x),
-                    output: self.tensor(out),
-                })
+                Command::Lookup(self.lookup(&node.name, &node.op, &ins, out)?)
             }
             Op::PRelu => Command::PRelu(self.prelu(&node.name, &ins, out)?),
             Op::Softmax { axis, beta } => {
-                let x = *ins.first().ok_or("missing input")?;
-                let (xt, ot) = (g.ty(x), out_ty);
-                let types_ok = matches!(
-                    (xt.dtype, ot.dtype),
-                    (DType::I8, DType::I8 | DType::I16) | (DType::U8, DType::U8)
-                );
-                if !types_ok || *axis >= xt.shape.len() {
-                    return Err(format!("softmax from {} to {}", xt.dtype, ot.dtype));
-                }
-                let (si, _) = act_quant(xt)?;
-                let (multiplier, left_shift) = softmax_fixed_point(*beta, si)
-                    .ok_or("softmax whose input scale is too small for the fixed-point kernel")?;
-                Command::Softmax(Softmax {
-                    name: node.name.clone(),
-                    input: self.tensor(x),
-                    output: self.tensor(out),
-                    axis: *axis,
-                    multiplier,
-                    left_shift,
-                })
+                Command::Softmax(self.softmax(&node.name, *axis, *beta, &ins, out)?)
             }
-            Op::Resize {
-                mode,
-                coord,
-                nearest,
-                filter,
-                ..
-            } if filter.is_default() => {
-                let x = *ins.first().ok_or("missing input")?;
-                let (xs, os) = (&g.ty(x).shape, &out_ty.shape);
-                let nhwc = xs.len() == 4 && os.len() == 4 && xs[0] == os[0] && xs[3] == os[3];
-                if !nhwc || xs.contains(&0) || os.contains(&0) {
-                    return Err("resize other than of NHWC spatial axes".into());
-                }
-                if act_quant(g.ty(x))? != act_quant(out_ty)? || g.ty(x).dtype != out_ty.dtype {
-                    return Err("resize with requantization".into());
-                }
-                let (align_corners, half_pixel_centers) =
-                    tflite_resize_flags(*mode, *coord, *nearest).map_err(|e| e.message)?;
-                Command::Resize(Resize {
-                    name: node.name.clone(),
-                    input: self.tensor(x),
-                    output: self.tensor(out),
-                    bilinear: *mode == ResizeMode::Linear,
-                    align_corners,
-                    half_pixel_centers,
-                })
-            }
+            Op::Resize { .. } => Command::Resize(self.resize(&node.name, &node.op, &ins, out)?),
             Op::Pad {
                 pads,
                 mode: PadMode::Constant,
                 value,
-            } => {
-                let x = *ins.first().ok_or("missing input")?;
-                if pads.len() != g.ty(x).shape.len() {
-                    return Err("pads do not match the input rank".into());
-                }
-                // The interpreter's quantized pad: equal quantization, the pad value
-                // quantized with the output's parameters.
-                let (so, zo) = act_quant(out_ty)?;
-                if act_quant(g.ty(x))? != (so, zo) || g.ty(x).dtype != out_ty.dtype {
-                    return Err("padding with requantization".into());
-                }
-                let (lo, hi) = out_ty.dtype.int_range().ok_or("integer output needed")?;
-                let fill = (zo as i64 + round_f32(*value / so) as i64).clamp(lo, hi) as i32;
-                Command::Pad(Pad {
-                    name: node.name.clone(),
-                    input: self.tensor(x),
-                    output: self.tensor(out),
-                    pads: pads.clone(),
-                    value: 0.0,
-                    fill,
-                    encode: None,
-                })
-            }
+            } => Command::Pad(self.pad(&node.name, pads, *value, &ins, out)?),
             Op::Gemm { .. } => self.gemm(&node.name, &node.op, &ins, out)?,
             Op::Binary { kind, activation } => {
                 Command::Elementwise(self.elementwise(&node.name, *kind, *activation, &ins, out)?)
@@ -448,35 +377,7 @@ impl<'g> Lowering<'g> {
             Op::Reduce { kind, axes, .. } => {
                 Command::Reduce(self.reduce(&node.name, *kind, axes, &ins, out)?)
             }
-            Op::Concat { axis } => {
-                let q = act_quant(out_ty)?;
-                let mut same = true;
-                for &x in &ins {
-                    same &= act_quant(g.ty(x))? == q && g.ty(x).dtype == out_ty.dtype;
-                }
-                // Inputs with other parameters are requantized through tables, each the
-                // interpreter's concatenation of that input alone.
-                let tables = if same {
-                    vec![]
-                } else {
-                    let mut t = Vec::with_capacity(256 * ins.len());
-                    for &x in &ins {
-                        let one = TensorType {
-                            shape: g.ty(x).shape.clone(),
-                            ..out_ty.clone()
-                        };
-                        t.extend(code_table(&Op::Concat { axis: *axis }, g.ty(x), &one)?);
-                    }
-                    t
-                };
-                Command::Concat(Concat {
-                    name: node.name.clone(),
-                    inputs: ins.iter().map(|&x| self.tensor(x)).collect(),
-                    output: self.tensor(out),
-                    axis: *axis,
-                    tables,
-                })
-            }
+            Op::Concat { axis } => Command::Concat(self.concat(&node.name, *axis, &ins, out)?),
             other => return Err(format!("the NPU has no {} kernel", other.detailed_name())),
         }))
     }
@@ -985,53 +886,6 @@ impl<'g> Lowering<'g> {
             fp8: None,
         });
         Ok(self.weights.len() - 1)
-    }
-
-    /// TFLite's int8 parametric ReLU with constant per-tensor-quantized slopes.
-    fn prelu(
-        &mut self,
-        name: &str,
-        ins: &[ValueRef],
-        out: ValueRef,
-    ) -> std::result::Result<PRelu, Reason> {
-        let g = self.g;
-        let [x, a] = match ins {
-            [x, a] => [*x, *a],
-            _ => return Err("prelu needs input and slope".into()),
-        };
-        let alpha = g.const_value(a).ok_or("the slope is not constant")?;
-        let (xt, at, ot) = (g.ty(x), g.ty(a), g.ty(out));
-        if xt.shape != ot.shape || at.shape.len() > xt.shape.len() {
-            return Err("slope does not broadcast to the input".into());
-        }
-        let (si, zi) = act_quant(xt)?;
-        let (sa, za) = act_quant(at)?;
-        let (so, zo) = act_quant(ot)?;
-        let alpha = alpha
-            .to_i64_vec()
-            .ok_or("the slope is not integer")?
-            .into_iter()
-            .map(|v| i16::try_from(v - za as i64).map_err(|_| "slope out of range"))
-            .collect::<std::result::Result<Vec<i16>, _>>()?;
-        let rq = |m: f32| {
-            let (multiplier, shift) = quantize_multiplier(m as f64);
-            Requant { multiplier, shift }
-        };
-        let (act_min, act_max) = act_range(None, ot)?;
-        Ok(PRelu {
-            name: name.to_string(),
-            input: self.tensor(x),
-            output: self.tensor(out),
-            alpha,
-            alpha_shape: at.shape.clone(),
-            input_zero_point: zi,
-            output_zero_point: zo,
-            // As the interpreter: the ratios in f32, then f64.
-            identity: rq(si / so),
-            negative: rq(si * sa / so),
-            act_min,
-            act_max,
-        })
     }
 
     fn elementwise(
