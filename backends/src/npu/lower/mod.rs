@@ -665,17 +665,9 @@ impl<'g> Lowering<'g> {
             return Err("conv on non-4-D tensors".into());
         }
         let fp8 = Fp8Format::of(xt.dtype).is_some();
-        let ((in_scale, in_zp), (out_scale, out_zp)) = if fp8 {
-            ((1.0, 0), (1.0, 0))
-        } else {
-            (act_quant(xt)?, act_quant(ot)?)
-        };
-        let wv = g.const_value(w).ok_or("weights are not constant")?;
-        let wt = g.ty(w);
+        let [(in_scale, in_zp), (out_scale, out_zp)] = layer_quant(xt, ot, fp8)?;
+        let (wv, wt) = layer_weights(g, w, 4)?;
         let ws = wv.shape();
-        if ws.len() != 4 {
-            return Err("weights are not 4-D".into());
-        }
         // Canonical OHWI.
         let (o, kh, kw, i) = match c.layout {
             Layout::Nhwc => (ws[0], ws[1], ws[2], ws[3]),
@@ -764,17 +756,9 @@ impl<'g> Lowering<'g> {
             return Err("fully connected input is not 2-D".into());
         }
         let fp8 = Fp8Format::of(xt.dtype).is_some();
-        let ((in_scale, in_zp), (out_scale, out_zp)) = if fp8 {
-            ((1.0, 0), (1.0, 0))
-        } else {
-            (act_quant(xt)?, act_quant(ot)?)
-        };
-        let wv = g.const_value(w).ok_or("weights are not constant")?;
-        let wt = g.ty(w);
+        let [(in_scale, in_zp), (out_scale, out_zp)] = layer_quant(xt, ot, fp8)?;
+        let (wv, wt) = layer_weights(g, w, 2)?;
         let ws = wv.shape();
-        if ws.len() != 2 {
-            return Err("weights are not 2-D".into());
-        }
         let (nout, k) = if trans_b {
             (ws[0], ws[1])
         } else {
@@ -1180,6 +1164,35 @@ fn tensor_scale(ty: &TensorType) -> std::result::Result<f32, Reason> {
         Some(q) if q.scale.len() == 1 => Ok(q.scale[0]),
         _ => Err("FP8 quantization needs one per-tensor scale".into()),
     }
+}
+
+/// The per-tensor scale and zero point of an integer activation.
+type ActQuant = (f32, i32);
+
+/// The (scale, zero point) of a conv or fully connected layer's input and output; unit
+/// for FP8 layers, whose scales live in their FP8 stage.
+fn layer_quant(
+    xt: &TensorType,
+    ot: &TensorType,
+    fp8: bool,
+) -> std::result::Result<[ActQuant; 2], Reason> {
+    if fp8 {
+        return Ok([(1.0, 0); 2]);
+    }
+    Ok([act_quant(xt)?, act_quant(ot)?])
+}
+
+/// A layer's constant weights of the given rank and their type.
+fn layer_weights(
+    g: &Graph,
+    w: ValueRef,
+    rank: usize,
+) -> std::result::Result<(&Tensor, &TensorType), Reason> {
+    let wv = g.const_value(w).ok_or("weights are not constant")?;
+    if wv.shape().len() != rank {
+        return Err(format!("weights are not {rank}-D"));
+    }
+    Ok((wv, g.ty(w)))
 }
 
 /// Per-tensor scale and zero point of an integer activation.
