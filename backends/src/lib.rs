@@ -1,6 +1,5 @@
 //! nnopt backends: ONNX and TFLite export, and the NPU.
 
-mod container;
 pub mod npu;
 pub mod onnx;
 pub mod tflite;

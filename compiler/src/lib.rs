@@ -2,6 +2,7 @@
 //! the pass manager.
 
 pub mod analysis;
+pub mod container;
 pub mod cost;
 mod error;
 pub mod fp8;

@@ -20,7 +20,7 @@ mod read;
 mod validate;
 mod write;
 
-use crate::container::Container;
+use nnopt_compiler::container::Container;
 use npu_generated::nnopt::npu::fb;
 
 pub use read::read;
@@ -34,7 +34,7 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version (backward-compatible additions).
 pub const FORMAT_MINOR: u16 = 4;
 /// Header size in bytes.
-pub const HEADER_LEN: usize = crate::container::HEADER_LEN;
+pub const HEADER_LEN: usize = nnopt_compiler::container::HEADER_LEN;
 
 /// What a binary says about the target it was compiled for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ mod validate;
 mod write;
 
 use super::MasterWeights;
-use crate::container::Container;
+use nnopt_compiler::container::Container;
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_passes::{QuantRole, TrainPrecision};
 use train_generated::nnopt::train::fb;

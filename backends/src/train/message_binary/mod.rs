@@ -21,9 +21,9 @@ mod fl_message_generated;
 
 use super::message::{layout_id, Encoding, Message, MessageKind, Payload};
 use super::ParamInfo;
-use crate::container::Container;
 use fl_message_generated::nnopt::fl::fb;
 use flatbuffers::FlatBufferBuilder;
+use nnopt_compiler::container::Container;
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::{Error, Result};
 

@@ -1,5 +1,6 @@
-//! The header shared by nnopt's binary files (`.npub` NPU binaries, `.ntp` training
-//! programs, federated-learning messages): 20 bytes before a FlatBuffer payload.
+//! The shared container format of nnopt's binary files (`.npub` NPU binaries, `.ntp`
+//! training programs, federated-learning messages): a 20-byte header before a FlatBuffer
+//! payload.
 //!
 //! ```text
 //! offset 0   4 bytes  magic
@@ -10,7 +11,7 @@
 //! offset 16  u32 LE   reserved, must be 0
 //! ```
 
-use nnopt_compiler::{Error, Result};
+use crate::{Error, Result};
 
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 20;
@@ -18,7 +19,7 @@ pub const HEADER_LEN: usize = 20;
 /// One kind of file: its magic (also the payload's FlatBuffer file identifier), the
 /// format version it writes, and its name in errors.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Container {
+pub struct Container {
     pub magic: &'static [u8; 4],
     pub major: u16,
     pub minor: u16,
