@@ -9,10 +9,10 @@
 //! epoch) and prints the samples per second, with FP8's ratio to FP32 (the anchor,
 //! measured in the same run).
 
-use nnopt::backends::train::runtime::Client;
-use nnopt::backends::train::{CompileOptions, TrainingProgram};
-use nnopt::fl::data::load_csv;
 use nnopt::passes::{TrainOptions, TrainPrecision};
+use nnopt::train::fl::data::load_csv;
+use nnopt::train::runtime::Client;
+use nnopt::train::{CompileOptions, TrainingProgram};
 use std::path::Path;
 use std::time::Instant;
 

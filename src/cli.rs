@@ -3,9 +3,6 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use nnopt::backends::npu::cost::NpuCost;
 use nnopt::backends::npu::target::Target;
-use nnopt::backends::train::{
-    CompileOptions as TrainCompileOptions, DelayedScaling, MasterWeights,
-};
 use nnopt::compile::{compile_npu, NpuOptions, Precision};
 use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
@@ -14,7 +11,8 @@ use nnopt::npy::{read_npy, write_npy};
 use nnopt::output::write_atomically;
 use nnopt::passes::{TrainOptions, TrainPrecision};
 use nnopt::quantize::{quantize_graph, render as render_quantize, QuantFormat, QuantizeRequest};
-use nnopt::train_compile::compile_train;
+use nnopt::train::compile_train;
+use nnopt::train::{CompileOptions as TrainCompileOptions, DelayedScaling, MasterWeights};
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -479,13 +477,13 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn inspect(file: &Path, json: bool) -> Result<()> {
-    if nnopt::ntp::is_ntp(file) {
-        let (p, bytes) = nnopt::ntp::load(file)?;
-        let d = nnopt::ntp::describe(&p, bytes);
+    if nnopt::train::ntp::is_ntp(file) {
+        let (p, bytes) = nnopt::train::ntp::load(file)?;
+        let d = nnopt::train::ntp::describe(&p, bytes);
         if json {
             println!("{}", to_json(&d));
         } else {
-            print!("{}", nnopt::ntp::render(&d));
+            print!("{}", nnopt::train::ntp::render(&d));
         }
         return Ok(());
     }
@@ -760,17 +758,17 @@ fn compile_training(
     let compiled = compile_train(&g, opts).map_err(|e| e.in_file(file))?;
     let out = match output {
         Some(p) => p.to_path_buf(),
-        None => file.with_extension(nnopt::ntp::EXTENSION),
+        None => file.with_extension(nnopt::train::ntp::EXTENSION),
     };
     write_atomically(&out, &compiled.bytes)?;
-    let d = nnopt::ntp::describe(&compiled.program, compiled.bytes.len());
+    let d = nnopt::train::ntp::describe(&compiled.program, compiled.bytes.len());
     if json {
         /// The description, the output file and the compile time (serialized directly:
         /// through a `serde_json::Value`, f32 values would print as their f64 expansion).
         #[derive(serde::Serialize)]
         struct Summary<'a> {
             #[serde(flatten)]
-            program: &'a nnopt::ntp::Description,
+            program: &'a nnopt::train::ntp::Description,
             output: String,
             compile_ms: f64,
         }
@@ -781,7 +779,7 @@ fn compile_training(
         };
         println!("{}", to_json(&summary));
     } else {
-        print!("{}", nnopt::ntp::render(&d));
+        print!("{}", nnopt::train::ntp::render(&d));
         println!("wrote {} in {:.0} ms", out.display(), compiled.compile_ms);
     }
     Ok(())

@@ -18,16 +18,15 @@ pub mod fl;
 pub mod npu_report;
 pub mod npub;
 pub mod npy;
-pub mod ntp;
 pub mod output;
 pub mod quantize;
 pub mod summary;
-pub mod train_compile;
 
 pub use nnopt_backends as backends;
 pub use nnopt_compiler as compiler;
 pub use nnopt_compiler::{Error, Result};
 pub use nnopt_passes as passes;
+pub use nnopt_train as train;
 
 use nnopt_compiler::cost::{DefaultCost, OpCost};
 use nnopt_compiler::ir::{text, verify, Graph};

@@ -8,11 +8,11 @@
 mod common;
 
 use common::{nnopt, nnopt_ok, tempdir};
-use nnopt::backends::train::{CompileOptions, TrainingProgram};
-use nnopt::fl::data::load_csv;
-use nnopt::fl::partition::Partition;
-use nnopt::fl::simulate::{simulate, SimulateOptions};
 use nnopt::passes::{TrainOptions, TrainPrecision};
+use nnopt::train::fl::data::load_csv;
+use nnopt::train::fl::partition::Partition;
+use nnopt::train::fl::simulate::{simulate, SimulateOptions};
+use nnopt::train::{CompileOptions, TrainingProgram};
 use std::path::{Path, PathBuf};
 
 fn inputs() -> Option<(PathBuf, PathBuf)> {

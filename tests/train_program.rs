@@ -5,13 +5,13 @@
 mod common;
 
 use common::*;
-use nnopt::backends::train::binary::{read, write};
-use nnopt::backends::train::message::{layout_id, Encoding, Message, MessageKind, Payload};
-use nnopt::backends::train::{CompileOptions, MasterWeights, ParamInfo, TrainingProgram};
 use nnopt::compiler::fp8::Fp8Format;
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::ir::{DType, Graph, Tensor};
 use nnopt::passes::{TrainOptions, TrainPrecision};
+use nnopt::train::binary::{read, write};
+use nnopt::train::message::{layout_id, Encoding, Message, MessageKind, Payload};
+use nnopt::train::{CompileOptions, MasterWeights, ParamInfo, TrainingProgram};
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,8 @@
 # Regenerates the Rust code of the FlatBuffers schemas with flatc --rust:
 #   schemas/tflite_schema.fbs (upstream TFLite schema, unchanged) -> compiler/src/import/tflite/schema_generated.rs
 #   schemas/npu.fbs (nnopt's NPU binary)                          -> backends/src/npu/binary/npu_generated.rs
-#   schemas/train.fbs (training programs, .ntp)                    -> backends/src/train/binary/train_generated.rs
-#   schemas/fl_message.fbs (federated-learning messages)           -> backends/src/train/message_binary/fl_message_generated.rs
+#   schemas/train.fbs (training programs, .ntp)                    -> train/src/binary/train_generated.rs
+#   schemas/fl_message.fbs (federated-learning messages)           -> train/src/message_binary/fl_message_generated.rs
 # flatc's version must equal the workspace's flatbuffers crate version (25.12.19).
 # Usage: tools/gen_flatbuffers.sh [path/to/flatc]   (default: $FLATC, else .venv/bin/flatc, else flatc)
 set -euo pipefail
@@ -36,5 +36,5 @@ generate() {
 }
 generate schemas/tflite_schema.fbs compiler/src/import/tflite/schema_generated.rs
 generate schemas/npu.fbs backends/src/npu/binary/npu_generated.rs
-generate schemas/train.fbs backends/src/train/binary/train_generated.rs
-generate schemas/fl_message.fbs backends/src/train/message_binary/fl_message_generated.rs
+generate schemas/train.fbs train/src/binary/train_generated.rs
+generate schemas/fl_message.fbs train/src/message_binary/fl_message_generated.rs

@@ -3,4 +3,3 @@
 pub mod npu;
 pub mod onnx;
 pub mod tflite;
-pub mod train;

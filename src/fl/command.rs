@@ -1,15 +1,15 @@
 //! `nnopt fl ...`: the federated-learning commands.
 
-use super::data::load_csv;
-use super::partition::Partition;
 use super::report::{render_html, render_table};
-use super::simulate::{simulate, SimulateOptions, Simulation};
 use crate::output::write_atomically;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use nnopt_backends::train::TrainingProgram;
 use nnopt_compiler::Result;
 use nnopt_passes::TrainPrecision;
+use nnopt_train::fl::data::{load_csv, Dataset};
+use nnopt_train::fl::partition::Partition;
+use nnopt_train::fl::simulate::{simulate, SimulateOptions, Simulation};
+use nnopt_train::TrainingProgram;
 use std::path::PathBuf;
 
 /// Federated-learning subcommands.
@@ -97,7 +97,7 @@ pub fn run(command: FlCommand) -> Result<()> {
 /// One simulation with a progress bar.
 fn run_one(
     program: &TrainingProgram,
-    data: &super::data::Dataset,
+    data: &Dataset,
     opts: &SimulateOptions,
 ) -> Result<Simulation> {
     let bar = ProgressBar::new(opts.rounds as u64).with_style(
@@ -116,7 +116,7 @@ fn run_one(
 }
 
 fn run_simulate(a: &SimulateArgs) -> Result<()> {
-    let (program, _) = crate::ntp::load(&a.program)?;
+    let (program, _) = nnopt_train::ntp::load(&a.program)?;
     let data = load_csv(&a.data)?;
     let primary = a
         .precision

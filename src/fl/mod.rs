@@ -1,8 +1,5 @@
-//! Federated-learning simulation (`nnopt fl simulate`): FedAvg over simulated clients
-//! that run a training program, with every message serialized, counted and parsed.
+//! The `nnopt fl` commands and their reports; the simulation itself is
+//! [`nnopt_train::fl`].
 
 pub mod command;
-pub mod data;
-pub mod partition;
 pub mod report;
-pub mod simulate;

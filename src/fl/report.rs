@@ -1,8 +1,8 @@
 //! Human-readable results of `nnopt fl simulate`: the terminal summary and the HTML
 //! report with SVG accuracy curves.
 
-use super::simulate::Simulation;
 use nnopt_compiler::{Error, Result};
+use nnopt_train::fl::simulate::Simulation;
 use plotters::prelude::*;
 use std::fmt::Write;
 

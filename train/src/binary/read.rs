@@ -3,7 +3,7 @@
 use super::{
     fb, format_from_fb, master_from_fb, precision_from_fb, role_from_fb, validate, CONTAINER,
 };
-use crate::train::{DelayedScaling, ParamInfo, TrainingProgram, TrainingStep};
+use crate::{DelayedScaling, ParamInfo, TrainingProgram, TrainingStep};
 use nnopt_compiler::ir::{text::parse_graph, verify, Graph, NodeIndex, Op, Tensor, ValueRef};
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::{QuantPoint, TrainOptions};

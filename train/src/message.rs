@@ -56,7 +56,7 @@ pub struct Message {
 }
 
 /// A fingerprint (CRC-32) of a parameter layout: names and shapes in order.
-pub fn layout_id(params: &[super::ParamInfo]) -> u32 {
+pub fn layout_id(params: &[crate::ParamInfo]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     for p in params {
         h.update(p.name.as_bytes());
@@ -169,7 +169,7 @@ impl Message {
     }
 
     /// The carried values, shaped by `params`.
-    pub fn values(&self, params: &[super::ParamInfo]) -> Result<Vec<Tensor>> {
+    pub fn values(&self, params: &[crate::ParamInfo]) -> Result<Vec<Tensor>> {
         if self.payloads.len() != params.len() {
             bail!(
                 "the message has {} tensors, the program {} parameters",

@@ -1,4 +1,4 @@
-//! Central training by the client runtime (`nnopt::backends::train`): the digits MLP
+//! Central training by the client runtime (`nnopt_train::runtime`): the digits MLP
 //! (`testdata/digits/digits_mlp.onnx`) and the digits CNN
 //! (`shared/models/generated/digits_cnn_float.tflite`) architectures, compiled into a
 //! training program with fresh Glorot weights (seed 0), trained with SGD (momentum 0.9,
@@ -10,16 +10,16 @@
 
 mod common;
 
-use nnopt::backends::train::runtime::{evaluate, Client};
-use nnopt::backends::train::{CompileOptions, TrainingProgram};
-use nnopt::fl::data::{load_csv, Dataset};
-use nnopt::passes::{TrainOptions, TrainPrecision};
+use nnopt_passes::{TrainOptions, TrainPrecision};
+use nnopt_train::fl::data::{load_csv, Dataset};
+use nnopt_train::runtime::{evaluate, Client};
+use nnopt_train::{CompileOptions, TrainingProgram};
 use std::path::Path;
 
 /// Trains `model` from scratch in each precision; returns the held-out accuracies
 /// (FP32, FP8).
 fn train_both(name: &str, model: &Path, data: &Dataset, epochs: usize, lr: f32) -> (f64, f64) {
-    let forward = nnopt::load_model(model).expect("model loads");
+    let forward = common::load_model(model).expect("model loads");
     let program = TrainingProgram::compile(
         &forward,
         &CompileOptions {
@@ -108,7 +108,7 @@ fn onnx_cnn_with_batch_norm_fine_tunes_in_fp32_and_fp8() {
     ) else {
         return;
     };
-    let forward = nnopt::load_model(&dir.join("digits_cnn.onnx")).expect("ONNX CNN loads");
+    let forward = common::load_model(&dir.join("digits_cnn.onnx")).expect("ONNX CNN loads");
     let program = TrainingProgram::compile(
         &forward,
         &CompileOptions {

@@ -1,7 +1,7 @@
 //! Consistency of a training program: what [`read`](super::read) checks before it
 //! returns one.
 
-use crate::train::{ParamInfo, TrainingProgram, TrainingStep};
+use crate::{ParamInfo, TrainingProgram, TrainingStep};
 use nnopt_compiler::ir::{verify, DType, Op, Tensor, TensorType, Value, ValueRef};
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::TrainPrecision;

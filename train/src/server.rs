@@ -1,7 +1,7 @@
 //! The federated-learning server: an f32 global model, FedAvg over client updates.
 
-use super::message::{layout_id, Encoding, Message, MessageKind};
-use super::TrainingProgram;
+use crate::message::{layout_id, Encoding, Message, MessageKind};
+use crate::TrainingProgram;
 use nnopt_compiler::ir::{DType, Tensor};
 use nnopt_compiler::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus;

@@ -1,9 +1,9 @@
 //! Training programs (`.ntp`): loading and describing them (`nnopt inspect client.ntp`,
 //! the summary of `nnopt compile --target train`).
 
-use nnopt_backends::train::binary;
-use nnopt_backends::train::message::layout_id;
-use nnopt_backends::train::{MasterWeights, TrainingProgram};
+use crate::binary;
+use crate::message::layout_id;
+use crate::{MasterWeights, TrainingProgram};
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::TrainPrecision;
 use serde::Serialize;

@@ -1,6 +1,6 @@
 //! Labelled CSV datasets for federated-learning simulation.
 
-use nnopt_backends::train::runtime::Samples;
+use crate::runtime::Samples;
 use nnopt_compiler::{Error, Result};
 use std::io::Read;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Serialization of a [`TrainingProgram`] to `.ntp` bytes.
 
 use super::{fb, format_to_fb, master_to_fb, precision_to_fb, role_to_fb, CONTAINER};
-use crate::train::{ParamInfo, TrainingProgram};
+use crate::{ParamInfo, TrainingProgram};
 use flatbuffers::FlatBufferBuilder;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{Graph, NodeIndex, Op, Tensor, ValueRef};

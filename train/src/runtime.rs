@@ -1,7 +1,7 @@
 //! The client runtime: executes a training program's step graph on local data.
 
-use super::message::{Encoding, Payload};
-use super::{MasterWeights, TrainingProgram, TrainingStep};
+use crate::message::{Encoding, Payload};
+use crate::{MasterWeights, TrainingProgram, TrainingStep};
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::fp8::{AmaxHistory, Fp8Format};
 use nnopt_compiler::interp;

@@ -2,10 +2,10 @@
 
 use super::data::Dataset;
 use super::partition::Partition;
-use nnopt_backends::train::message::{layout_id, Encoding, Message, MessageKind};
-use nnopt_backends::train::runtime::{evaluate, Client};
-use nnopt_backends::train::server::{difference, sum, Server};
-use nnopt_backends::train::TrainingProgram;
+use crate::message::{layout_id, Encoding, Message, MessageKind};
+use crate::runtime::{evaluate, Client};
+use crate::server::{difference, sum, Server};
+use crate::TrainingProgram;
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};

@@ -1,7 +1,7 @@
 //! `nnopt compile --target train`: a float model becomes a training program (`.ntp`)
 //! for edge clients: one graph per precision doing forward, backward and the SGD update.
 
-use nnopt_backends::train::{binary, CompileOptions, TrainingProgram};
+use crate::{binary, CompileOptions, TrainingProgram};
 use nnopt_compiler::ir::Graph;
 use nnopt_compiler::Result;
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! Round trips and rejections of `.ntp` files built from a small graph.
 
 use super::{read, write};
-use crate::train::{CompileOptions, MasterWeights, TrainingProgram};
+use crate::{CompileOptions, MasterWeights, TrainingProgram};
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::text::{parse_graph, print_graph, PrintOptions};
 use nnopt_compiler::ir::{Op, Tensor};

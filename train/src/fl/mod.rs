@@ -1,0 +1,7 @@
+//! Federated-learning simulation: labelled datasets, their split among clients, and
+//! FedAvg over simulated clients that run a training program, with every message
+//! serialized, counted and parsed.
+
+pub mod data;
+pub mod partition;
+pub mod simulate;

@@ -1,0 +1,18 @@
+//! nnopt-train: training and federated learning. Training programs for edge clients
+//! (`.ntp`: compiling, writing, reading, describing), their runtime, the FedAvg server,
+//! the messages of federated learning, and FL simulation over datasets.
+
+pub mod binary;
+mod compile;
+pub mod fl;
+pub mod message;
+mod message_binary;
+pub mod ntp;
+mod program;
+pub mod runtime;
+pub mod server;
+
+pub use compile::{compile_train, TrainCompiled};
+pub use program::{
+    CompileOptions, DelayedScaling, MasterWeights, ParamInfo, TrainingProgram, TrainingStep,
+};
