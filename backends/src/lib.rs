@@ -1,7 +1,5 @@
-//! nnopt backends: ONNX and TFLite export, and the NPU.
+//! nnopt backends: the NPU and training.
 
 mod container;
 pub mod npu;
-pub mod onnx;
-pub mod tflite;
 pub mod train;
