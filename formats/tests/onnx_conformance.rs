@@ -5,14 +5,14 @@
 //! Outputs are compared like ONNX's backend runner: `|got - expected| <= atol + rtol *
 //! |expected|` with each case's own `rtol`/`atol` from `index.json`.
 //!
-//! Run with `cargo test -p nnopt-compiler --release --test onnx_conformance -- --nocapture`
+//! Run with `cargo test -p nnopt-formats --release --test onnx_conformance -- --nocapture`
 //! to see the tables.
 
 mod common;
 
-use nnopt_compiler::import::onnx::import_onnx_with_constants;
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::Tensor;
+use nnopt_formats::onnx::import_onnx_with_constants;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;

@@ -6,13 +6,13 @@
 //! the case like the conformance suite (`|got - expected| <= atol + rtol * |expected|`).
 //! Cases the importer still rejects are listed, not counted.
 //!
-//! Run with `cargo test -p nnopt-compiler --test onnx_frozen_inputs -- --nocapture` for
+//! Run with `cargo test -p nnopt-formats --test onnx_frozen_inputs -- --nocapture` for
 //! the per-case table.
 
 mod common;
 
-use nnopt_compiler::import::onnx::import_onnx_bytes;
 use nnopt_compiler::interp;
+use nnopt_formats::onnx::import_onnx_bytes;
 use prost::Message;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -3,9 +3,9 @@
 
 mod common;
 
-use nnopt_compiler::import::onnx::import_onnx_bytes;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{verify, Graph};
+use nnopt_formats::onnx::import_onnx_bytes;
 use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::attribute_proto::AttributeType;

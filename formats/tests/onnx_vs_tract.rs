@@ -4,14 +4,14 @@
 //! Error metric: relative error `max|a - b| / max(max|b|, 1e-6)` per output, which must
 //! be <= 1e-4 against both references.
 //!
-//! Run with `cargo test -p nnopt-compiler --test onnx_vs_tract -- --nocapture` to see the
+//! Run with `cargo test -p nnopt-formats --test onnx_vs_tract -- --nocapture` to see the
 //! table.
 
 mod common;
 
-use nnopt_compiler::import::onnx::import_onnx_bytes;
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::Tensor;
+use nnopt_formats::onnx::import_onnx_bytes;
 use std::path::Path;
 use tract_onnx::prelude::{Framework, InferenceModelExt, IntoRunnable};
 

@@ -8,7 +8,7 @@
 mod common;
 
 use common::litert::{all_models, available, models_dir};
-use nnopt_compiler::import::tflite::import_tflite_bytes;
+use nnopt_formats::tflite::import_tflite_bytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Trailing bytes a model may lose and still be a valid flatbuffer.

@@ -3,8 +3,8 @@
 mod common;
 
 use common::litert::{available, models_dir};
-use nnopt_compiler::import::tflite::import_tflite_bytes;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
+use nnopt_formats::tflite::import_tflite_bytes;
 
 fn snapshot_of(rel: &str) -> Option<String> {
     let path = models_dir().join(rel);

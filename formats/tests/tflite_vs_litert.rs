@@ -7,9 +7,9 @@
 mod common;
 
 use common::litert::{available, load_cases, load_npy, models_dir, testdata_dir};
-use nnopt_compiler::import::tflite::import_tflite_bytes;
 use nnopt_compiler::interp::run;
 use nnopt_compiler::ir::{Graph, Tensor};
+use nnopt_formats::tflite::import_tflite_bytes;
 use std::path::Path;
 
 fn import(path: &Path) -> Graph {

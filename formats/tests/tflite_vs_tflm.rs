@@ -7,9 +7,9 @@ mod common;
 
 use common::litert::{available, models_dir, testdata_dir};
 use common::read_npy;
-use nnopt_compiler::import::tflite::import_tflite_bytes;
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::{Graph, ValueRef};
+use nnopt_formats::tflite::import_tflite_bytes;
 use std::collections::BTreeMap;
 
 /// The value named `name` (imported TFLite tensors are named `tensor_I`).

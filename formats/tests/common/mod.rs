@@ -107,7 +107,7 @@ pub fn read_pb(path: &std::path::Path) -> Result<(String, Tensor), String> {
     use prost::Message;
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let proto = tract_onnx::pb::TensorProto::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
-    let t = nnopt_compiler::import::onnx::tensor_from_proto(&proto).map_err(|e| e.to_string())?;
+    let t = nnopt_formats::onnx::tensor_from_proto(&proto).map_err(|e| e.to_string())?;
     Ok((proto.name, t))
 }
 

@@ -117,7 +117,7 @@ impl<'g> Builder<'g> {
     }
 
     /// Scale and zero-point initializers of quantization parameters, plus the axis attribute.
-    pub fn qparams(
+    fn qparams(
         &mut self,
         base: &str,
         dtype: DType,
