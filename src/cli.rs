@@ -645,7 +645,7 @@ fn opt(
         }
         Emit::Onnx => {
             let p = output.ok_or_else(|| Error::new("--emit onnx needs --output FILE"))?;
-            let bytes = nnopt::backends::onnx::export_onnx(&g)?;
+            let bytes = nnopt::formats::onnx::export_onnx(&g)?;
             write_atomically(p, &bytes)
         }
     }
@@ -669,7 +669,7 @@ fn export(
             eprintln!("warning: {w}");
         }
     }
-    let bytes = nnopt::backends::tflite::export_tflite(&g).map_err(|e| e.in_file(file))?;
+    let bytes = nnopt::formats::tflite::export_tflite(&g).map_err(|e| e.in_file(file))?;
     write_atomically(output, &bytes)?;
     println!("wrote {} ({} bytes)", output.display(), bytes.len());
     Ok(())
@@ -698,7 +698,7 @@ fn quantize(file: &Path, req: &QuantizeRequest, output: Option<&Path>, json: boo
         eprintln!("warning: {w}");
     }
     let bytes = if ext == "onnx" {
-        nnopt::backends::onnx::export_onnx(&g).map_err(|e| e.in_file(file))?
+        nnopt::formats::onnx::export_onnx(&g).map_err(|e| e.in_file(file))?
     } else {
         print_graph(&g, &PrintOptions::default()).into_bytes()
     };

@@ -25,6 +25,7 @@ pub mod summary;
 pub use nnopt_backends as backends;
 pub use nnopt_compiler as compiler;
 pub use nnopt_compiler::{Error, Result};
+pub use nnopt_formats as formats;
 pub use nnopt_passes as passes;
 pub use nnopt_train as train;
 
@@ -44,7 +45,7 @@ pub fn load_model(path: &Path) -> Result<Graph> {
             .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
         text::parse_graph(&src).map_err(|e| e.in_file(path))?
     } else {
-        nnopt_compiler::import::import_model(path)?
+        nnopt_formats::import_model(path)?
     };
     verify(&g).map_err(|e| e.in_file(path))?;
     Ok(g)

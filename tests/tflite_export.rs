@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use nnopt::backends::tflite::export_tflite;
-use nnopt::compiler::import::tflite::import_tflite_bytes;
 use nnopt::compiler::interp::run;
 use nnopt::compiler::ir::*;
+use nnopt::formats::tflite::export_tflite;
+use nnopt::formats::tflite::import_tflite_bytes;
 use nnopt::npy::write_npy;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the Rust code of the FlatBuffers schemas with flatc --rust:
-#   schemas/tflite_schema.fbs (upstream TFLite schema, unchanged) -> compiler/src/import/tflite/schema_generated.rs
+#   schemas/tflite_schema.fbs (upstream TFLite schema, unchanged) -> formats/src/tflite/schema_generated.rs
 #   schemas/npu.fbs (nnopt's NPU binary)                          -> backends/src/npu/binary/npu_generated.rs
 #   schemas/train.fbs (training programs, .ntp)                    -> train/src/binary/train_generated.rs
 #   schemas/fl_message.fbs (federated-learning messages)           -> train/src/message_binary/fl_message_generated.rs
@@ -34,7 +34,7 @@ generate() {
   } >"$repo/$out"
   echo "wrote $out"
 }
-generate schemas/tflite_schema.fbs compiler/src/import/tflite/schema_generated.rs
+generate schemas/tflite_schema.fbs formats/src/tflite/schema_generated.rs
 generate schemas/npu.fbs backends/src/npu/binary/npu_generated.rs
 generate schemas/train.fbs train/src/binary/train_generated.rs
 generate schemas/fl_message.fbs train/src/message_binary/fl_message_generated.rs

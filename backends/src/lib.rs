@@ -1,5 +1,3 @@
-//! nnopt backends: ONNX and TFLite export, and the NPU.
+//! nnopt backends: the NPU (targets, lowering, `.npub` binary, virtual NPU, performance model).
 
 pub mod npu;
-pub mod onnx;
-pub mod tflite;

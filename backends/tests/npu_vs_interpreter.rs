@@ -3,15 +3,15 @@
 //! for bit. Small hand-written graphs cover each NPU kernel, NCHW lowering, CPU segments
 //! and the float IO boundary.
 
-#[path = "../../compiler/tests/common/mod.rs"]
+#[path = "../../formats/tests/common/mod.rs"]
 mod common;
 
 use common::litert::{all_models, available, load_cases, models_dir, testdata_dir};
 use nnopt_backends::npu::{self, vnpu, Command, IoConversion, LowerOptions, Program};
-use nnopt_compiler::import::tflite::import_tflite_bytes;
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::text::parse_graph;
 use nnopt_compiler::ir::{DType, Graph, Tensor};
+use nnopt_formats::tflite::import_tflite_bytes;
 
 /// A deterministic generator (64-bit LCG).
 struct Lcg(u64);
@@ -289,9 +289,8 @@ fn onnx_qlinearconv_runs_nchw_on_the_npu() {
     // Bind everything but the activation (scales, zero points, weights) as constants.
     let constants: std::collections::HashMap<String, Tensor> =
         inputs[1..].iter().cloned().collect();
-    let g =
-        nnopt_compiler::import::onnx::import_onnx_with_constants(&bytes, "qlinearconv", &constants)
-            .expect("imports");
+    let g = nnopt_formats::onnx::import_onnx_with_constants(&bytes, "qlinearconv", &constants)
+        .expect("imports");
     let (p, report) = lower(&g);
     assert!(report.fallbacks.is_empty(), "{:?}", report.fallbacks);
     let Command::Conv2d(c) = &p.commands[0] else {

@@ -1,0 +1,27 @@
+//! nnopt-formats: reads and writes models. Each format (ONNX through tract-onnx's protobuf
+//! types, TFLite through the flatc-generated schema) imports and exports in one module.
+
+pub mod onnx;
+pub mod tflite;
+
+use nnopt_compiler::ir::Graph;
+use nnopt_compiler::{Error, Result};
+use std::path::Path;
+
+/// Imports a model file, choosing the importer from the file's contents (TFLite files
+/// carry the `TFL3` identifier) or extension.
+pub fn import_model(path: &Path) -> Result<Graph> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::new(format!("cannot read model: {e}")).in_file(path))?;
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    let is_tflite = bytes.get(4..8) == Some(b"TFL3")
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tflite"));
+    let result = if is_tflite {
+        tflite::import_tflite_bytes(&bytes, name)
+    } else {
+        onnx::import_onnx_bytes(&bytes, name)
+    };
+    result.map_err(|e| e.in_file(path))
+}

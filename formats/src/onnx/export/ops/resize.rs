@@ -1,0 +1,119 @@
+//! Resize and DepthToSpace.
+
+use super::NodeArgs;
+use crate::onnx::export::builder::Builder;
+use crate::onnx::export::proto::{attr, Attr};
+use ndarray::{ArrayD, IxDyn};
+use nnopt_compiler::ir::{
+    CoordTransform, DepthToSpaceMode, Layout, NearestRounding, Op, ResizeMode, Tensor,
+};
+use nnopt_compiler::{Error, Result};
+
+/// Resize, with constant scales or sizes and an optional region of interest.
+pub(crate) fn resize(b: &mut Builder, cx: NodeArgs) -> Result<String> {
+    let NodeArgs { node, name, x, .. } = cx;
+    let Op::Resize {
+        mode,
+        coord,
+        nearest,
+        sizes,
+        scales,
+        filter,
+    } = &node.op
+    else {
+        unreachable!("dispatched on Resize")
+    };
+    if filter.antialias {
+        return Err(Error::new(format!(
+            "node '{name}': the exporter does not write antialiased Resize (an ONNX opset 18 attribute)"
+        )));
+    }
+    // ONNX takes either scales or sizes; scales keep the exact coordinate
+    // transform when they are not output / input.
+    let (sc, sz) = match scales {
+        Some(s) => {
+            let t = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[s.len()]), s.clone()).expect("1-D"));
+            (b.init("scales", t), String::new())
+        }
+        None => {
+            let sz: Vec<i64> = sizes.iter().map(|&d| d as i64).collect();
+            (String::new(), b.i64s("sizes", &sz))
+        }
+    };
+    let coord = match coord {
+        CoordTransform::HalfPixel => "half_pixel",
+        CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
+        CoordTransform::AlignCorners => "align_corners",
+        CoordTransform::Asymmetric => "asymmetric",
+        CoordTransform::TfHalfPixelForNn => "tf_half_pixel_for_nn",
+        CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
+        CoordTransform::TfCropAndResize => "tf_crop_and_resize",
+    };
+    let nearest = match nearest {
+        NearestRounding::RoundPreferFloor => "round_prefer_floor",
+        NearestRounding::RoundPreferCeil => "round_prefer_ceil",
+        NearestRounding::Floor => "floor",
+        NearestRounding::Ceil => "ceil",
+    };
+    let mode = match mode {
+        ResizeMode::Nearest => "nearest",
+        ResizeMode::Linear => "linear",
+        ResizeMode::Cubic => "cubic",
+    };
+    let attrs = vec![
+        attr("mode", Attr::Str(mode.into())),
+        attr("coordinate_transformation_mode", Attr::Str(coord.into())),
+        attr("nearest_mode", Attr::Str(nearest.into())),
+        attr("cubic_coeff_a", Attr::Float(filter.cubic_coeff_a)),
+        attr(
+            "exclude_outside",
+            Attr::Int(i64::from(filter.exclude_outside)),
+        ),
+        attr(
+            "extrapolation_value",
+            Attr::Float(filter.extrapolation_value),
+        ),
+    ];
+    let roi = match &filter.roi {
+        Some(boxes) => {
+            let (starts, ends): (Vec<f32>, Vec<f32>) = boxes.iter().copied().unzip();
+            let roi = [starts, ends].concat();
+            let t = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[roi.len()]), roi).expect("1-D"));
+            b.init("roi", t)
+        }
+        None => String::new(),
+    };
+    let mut ins = vec![x[0].clone(), roi, sc, sz];
+    while ins.last().is_some_and(|s| s.is_empty()) {
+        ins.pop();
+    }
+    Ok(b.simple("Resize", name, ins, attrs, None))
+}
+
+/// DepthToSpace (channels-last IR ops are wrapped in transposes).
+pub(crate) fn depth_to_space(
+    b: &mut Builder,
+    cx: NodeArgs,
+    block: usize,
+    layout: Layout,
+    mode: DepthToSpaceMode,
+) -> String {
+    let NodeArgs { name, x, .. } = cx;
+    let input = match layout {
+        Layout::Nchw => x[0].clone(),
+        Layout::Nhwc => b.transpose(x[0].clone(), [0, 3, 1, 2]),
+    };
+    let mode = match mode {
+        DepthToSpaceMode::Dcr => "DCR",
+        DepthToSpaceMode::Crd => "CRD",
+    };
+    let attrs = vec![
+        attr("blocksize", Attr::Int(block as i64)),
+        attr("mode", Attr::Str(mode.into())),
+    ];
+    let y = b.simple("DepthToSpace", name, vec![input], attrs, None);
+    match layout {
+        Layout::Nchw => y,
+        Layout::Nhwc => b.transpose(y, [0, 2, 3, 1]),
+    }
+}

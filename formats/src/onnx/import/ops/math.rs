@@ -1,0 +1,195 @@
+//! Gemm, MatMul, elementwise binary ops, activations, Softmax, BatchNormalization, Cast.
+
+use super::super::attrs::NodeCtx;
+use super::super::Importer;
+use super::{dtype_attr, opt_const_floats};
+use nnopt_compiler::ir::{Activation, BinaryKind, DType, Op, ValueRef};
+use nnopt_compiler::Result;
+
+/// Gemm.
+pub(super) fn gemm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let mut ins = vec![cx.input(0)?, cx.input(1)?];
+    let beta = cx.float("beta", 1.0)?;
+    ins.extend(cx.opt_input(2));
+    let op = Op::Gemm {
+        alpha: cx.float("alpha", 1.0)?,
+        beta,
+        trans_a: cx.int("transA", 0)? != 0,
+        trans_b: cx.int("transB", 0)? != 0,
+        activation: None,
+    };
+    imp.emit(op, &ins, cx.out(0))
+}
+
+/// MatMul.
+pub(super) fn matmul(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    imp.emit(Op::MatMul, &[cx.input(0)?, cx.input(1)?], cx.out(0))
+}
+
+/// Add, Sub, Mul, Div, and the variadic Max, Min and Sum (chained pairwise).
+pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let kind = match cx.op_type() {
+        "Add" | "Sum" => BinaryKind::Add,
+        "Sub" => BinaryKind::Sub,
+        "Mul" => BinaryKind::Mul,
+        "Div" => BinaryKind::Div,
+        "Max" => BinaryKind::Max,
+        _ => BinaryKind::Min,
+    };
+    if cx.int("broadcast", 0)? != 0 && cx.has("axis") {
+        return Err(cx.err("legacy broadcast with an explicit axis (opset < 7) is not supported"));
+    }
+    let ins: Vec<ValueRef> = (0..cx.inputs.len())
+        .map(|i| cx.input(i))
+        .collect::<Result<_>>()?;
+    let Some((&first, rest)) = ins.split_first() else {
+        return Err(cx.err("needs at least one input"));
+    };
+    if rest.is_empty() {
+        if matches!(cx.op_type(), "Max" | "Min" | "Sum") {
+            return Ok(first);
+        }
+        return Err(cx.err("needs two inputs"));
+    }
+    let out = cx.out(0);
+    let mut acc = first;
+    for (i, &v) in rest.iter().enumerate() {
+        let name = if i + 1 == rest.len() {
+            out.to_string()
+        } else {
+            format!("{out}_part{i}")
+        };
+        acc = imp.emit(
+            Op::Binary {
+                kind,
+                activation: None,
+            },
+            &[acc, v],
+            &name,
+        )?;
+    }
+    Ok(acc)
+}
+
+/// Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish.
+pub(super) fn activation(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let act = match cx.op_type() {
+        "Relu" => Activation::Relu,
+        "LeakyRelu" => Activation::LeakyRelu {
+            alpha: cx.float("alpha", 0.01)?,
+        },
+        "Sigmoid" => Activation::Sigmoid,
+        "Tanh" => Activation::Tanh,
+        "HardSigmoid" => Activation::HardSigmoid {
+            alpha: cx.float("alpha", 0.2)?,
+            beta: cx.float("beta", 0.5)?,
+        },
+        _ => Activation::HardSwish,
+    };
+    imp.emit(Op::Activation { act }, &[cx.input(0)?], cx.out(0))
+}
+
+/// Clip: bounds from attributes (opset < 11) or constant inputs. A missing bound is
+/// `f32::MIN`/`f32::MAX` (finite, so that the IR text form can print it).
+pub(super) fn clip(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (min, max) = if imp.opset < 11 {
+        (cx.float("min", f32::MIN)?, cx.float("max", f32::MAX)?)
+    } else {
+        let bound = |i: usize, default: f32| -> Result<f32> {
+            match opt_const_floats(imp, cx, i, if i == 1 { "min" } else { "max" })? {
+                None => Ok(default),
+                Some(v) if v.len() == 1 => Ok(v[0] as f32),
+                Some(v) => Err(cx.err(format!(
+                    "clip bound {i} must be a scalar, got {} values",
+                    v.len()
+                ))),
+            }
+        };
+        (bound(1, f32::MIN)?, bound(2, f32::MAX)?)
+    };
+    imp.emit(
+        Op::Activation {
+            act: Activation::Clip { min, max },
+        },
+        &[cx.input(0)?],
+        cx.out(0),
+    )
+}
+
+/// PRelu. A 1-D slope of one value per channel that does not broadcast numpy-style (the
+/// pre-opset-7 convention) is reshaped to `[C, 1, ...]`.
+pub(super) fn prelu(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (x, mut slope) = (cx.input(0)?, cx.input(1)?);
+    let (xs, ss) = (imp.shape(x), imp.shape(slope));
+    if ss.len() == 1 && xs.len() >= 3 && ss[0] == xs[1] && xs[xs.len() - 1] != ss[0] {
+        let mut shape = vec![1; xs.len() - 1];
+        shape[0] = ss[0];
+        slope = imp.reshape(slope, shape, &format!("{}_slope", cx.out(0)))?;
+    }
+    imp.emit(Op::PRelu, &[x, slope], cx.out(0))
+}
+
+/// Softmax / LogSoftmax. Before opset 13 the input is coerced to 2-D at `axis`, which is
+/// imported as reshape + softmax over the last axis + reshape when `axis` is not last.
+pub(super) fn softmax(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let shape = imp.shape(x);
+    let rank = shape.len();
+    let log = cx.op_type() == "LogSoftmax";
+    let make = |axis: usize| {
+        if log {
+            Op::LogSoftmax { axis }
+        } else {
+            Op::Softmax { axis, beta: 1.0 }
+        }
+    };
+    let out = cx.out(0).to_string();
+    if rank == 0 {
+        return Err(cx.err("softmax of a scalar"));
+    }
+    if imp.opset >= 13 {
+        let axis = cx.axis(cx.int("axis", -1)?, rank)?;
+        return imp.emit(make(axis), &[x], &out);
+    }
+    let axis = cx.axis(cx.int("axis", 1)?, rank)?;
+    if axis + 1 == rank {
+        return imp.emit(make(axis), &[x], &out);
+    }
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis..].iter().product();
+    let flat = imp.reshape(x, vec![outer, inner], &format!("{out}_2d"))?;
+    let y = imp.emit(make(1), &[flat], &format!("{out}_flat"))?;
+    imp.reshape(y, shape, &out)
+}
+
+/// BatchNormalization (inference form).
+pub(super) fn batch_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    if cx.int("training_mode", 0)? != 0 {
+        return Err(cx.err("training_mode=1 is not supported"));
+    }
+    if cx.int("spatial", 1)? != 1 {
+        return Err(cx.err("spatial=0 is not supported"));
+    }
+    let ins: Vec<ValueRef> = (0..5).map(|i| cx.input(i)).collect::<Result<_>>()?;
+    if imp.shape(ins[0]).len() < 2 {
+        return Err(cx.err("input must have rank >= 2"));
+    }
+    let op = Op::BatchNorm {
+        epsilon: cx.float("epsilon", 1e-5)?,
+        axis: 1,
+    };
+    imp.emit(op, &ins, cx.out(0))
+}
+
+/// Cast.
+pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let to = dtype_attr(cx, cx.int("to", 0)?)?;
+    // `saturate` (opset 19) only means something for FP8 targets.
+    let fp8 = matches!(to, DType::F8E4M3 | DType::F8E5M2);
+    let saturate = !fp8 || cx.int("saturate", 1)? != 0;
+    if imp.ty(x).dtype == to && imp.ty(x).quant.is_none() {
+        return Ok(x);
+    }
+    imp.emit(Op::Cast { to, saturate }, &[x], cx.out(0))
+}

@@ -1,0 +1,186 @@
+//! QuantizeLinear, DequantizeLinear, QLinearConv and QLinearMatMul. Quantization
+//! parameters must be constants; they go onto the IR tensor types.
+
+use super::super::attrs::NodeCtx;
+use super::super::Importer;
+use super::conv::{conv_core, ConvQuant};
+use super::{const_input, dtype_attr};
+use nnopt_compiler::ir::{DType, Op, QuantParams, QuantizeRounding, ValueRef};
+use nnopt_compiler::Result;
+
+/// Reads constant scale (input `si`) and zero point (input `zi`, optional) for a tensor of
+/// `shape`; a scale with more than one element is per-axis along `axis`. Returns the
+/// parameters and the zero point's dtype.
+fn params(
+    imp: &Importer,
+    cx: &NodeCtx,
+    (si, zi): (usize, usize),
+    axis: i64,
+    shape: &[usize],
+) -> Result<(QuantParams, Option<DType>)> {
+    let scale: Vec<f32> = const_input(imp, cx, si, "scale")?
+        .to_f64_vec()
+        .iter()
+        .map(|&s| s as f32)
+        .collect();
+    let (zp, zdt) = match cx.opt_input(zi) {
+        None => (vec![0; scale.len()], None),
+        Some(_) => {
+            let t = const_input(imp, cx, zi, "zero point")?;
+            let v = if is_fp8(t.dtype()) {
+                // FP8 zero points are codes; only +0 (code 0) is supported.
+                if t.to_f64_vec().iter().any(|&c| c != 0.0) {
+                    return Err(cx.err("non-zero FP8 zero points are not supported"));
+                }
+                vec![0; t.len()]
+            } else {
+                t.to_i64_vec().ok_or_else(|| {
+                    cx.err(format!("zero point of type {} is not supported", t.dtype()))
+                })?
+            };
+            (v, Some(t.dtype()))
+        }
+    };
+    if scale.is_empty() || zp.len() != scale.len() {
+        return Err(cx.err(format!(
+            "{} scales and {} zero points",
+            scale.len(),
+            zp.len()
+        )));
+    }
+    let q = if scale.len() == 1 {
+        QuantParams {
+            scale,
+            zero_point: zp,
+            axis: None,
+        }
+    } else {
+        let a = cx.axis(axis, shape.len())?;
+        if shape[a] != scale.len() {
+            return Err(cx.err(format!(
+                "{} scales for axis {a} of shape {shape:?}",
+                scale.len()
+            )));
+        }
+        QuantParams {
+            scale,
+            zero_point: zp,
+            axis: Some(a),
+        }
+    };
+    if q.scale.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+        return Err(cx.err(format!(
+            "scales must be positive and finite, got {:?}",
+            q.scale
+        )));
+    }
+    Ok((q, zdt))
+}
+
+fn check_block(cx: &NodeCtx) -> Result<()> {
+    if cx.int("block_size", 0)? != 0 {
+        return Err(cx.err("blocked quantization is not supported"));
+    }
+    Ok(())
+}
+
+fn is_fp8(dt: DType) -> bool {
+    matches!(dt, DType::F8E4M3 | DType::F8E5M2)
+}
+
+/// QuantizeLinear / DequantizeLinear types: 8/16/32-bit integers and FP8.
+fn check_qtype(cx: &NodeCtx, dt: DType) -> Result<()> {
+    if !(is_fp8(dt) || check_int(cx, dt).is_ok()) {
+        return Err(cx.err(format!("quantized type {dt} is not supported")));
+    }
+    Ok(())
+}
+
+fn check_int(cx: &NodeCtx, dt: DType) -> Result<()> {
+    if !matches!(dt, DType::I8 | DType::U8 | DType::I16 | DType::I32) {
+        return Err(cx.err(format!("quantized type {dt} is not supported")));
+    }
+    Ok(())
+}
+
+/// QuantizeLinear.
+pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    check_block(cx)?;
+    let x = cx.input(0)?;
+    let (q, zdt) = params(imp, cx, (1, 2), cx.int("axis", 1)?, &imp.shape(x))?;
+    let to = match (zdt, cx.int("output_dtype", 0)?) {
+        (Some(dt), _) => dt,
+        (None, 0) => DType::U8,
+        (None, code) => dtype_attr(cx, code)?,
+    };
+    check_qtype(cx, to)?;
+    Ok(imp.emit_q(
+        Op::Quantize {
+            to,
+            rounding: QuantizeRounding::HalfEven,
+            saturate: !is_fp8(to) || cx.int("saturate", 1)? != 0,
+        },
+        &[x],
+        &[cx.out(0)],
+        Some(q),
+    )?[0])
+}
+
+/// DequantizeLinear: the parameters are attached to the input's type.
+pub(super) fn dequantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    check_block(cx)?;
+    let x = cx.input(0)?;
+    check_qtype(cx, imp.ty(x).dtype)?;
+    let (q, _) = params(imp, cx, (1, 2), cx.int("axis", 1)?, &imp.shape(x))?;
+    let xq = imp.with_quant(x, q).map_err(|e| cx.err(e.message))?;
+    imp.emit(Op::Dequantize, &[xq], cx.out(0))
+}
+
+/// QLinearConv: a Conv on quantized types; the int32 bias gets scale `x_scale * w_scale`.
+pub(super) fn qlinear_conv(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (x, w, b) = (cx.input(0)?, cx.input(3)?, cx.opt_input(8));
+    let (xq, xdt) = params(imp, cx, (1, 2), 1, &imp.shape(x))?;
+    let (wq, _) = params(imp, cx, (4, 5), 0, &imp.shape(w))?;
+    let (yq, ydt) = params(imp, cx, (6, 7), 1, &[])?;
+    let xdt = xdt.unwrap_or(imp.ty(x).dtype);
+    check_int(cx, xdt)?;
+    if ydt.is_some_and(|d| d != xdt) {
+        return Err(cx.err("input and output of different integer types are not supported"));
+    }
+    let bias = QuantParams {
+        scale: wq.scale.iter().map(|&s| s * xq.scale[0]).collect(),
+        zero_point: vec![0; wq.scale.len()],
+        axis: wq.axis,
+    };
+    conv_core(
+        imp,
+        cx,
+        (x, w, b),
+        Some(ConvQuant {
+            x: xq,
+            w: wq,
+            bias,
+            y: yq,
+        }),
+    )
+}
+
+/// QLinearMatMul: a MatMul on quantized types (per-row `a` and per-column `b` allowed).
+pub(super) fn qlinear_matmul(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (a, b) = (cx.input(0)?, cx.input(3)?);
+    let (sa, sb) = (imp.shape(a), imp.shape(b));
+    if sa.len() < 2 || sb.len() < 2 {
+        return Err(cx.err("operands must have rank >= 2"));
+    }
+    let (aq, adt) = params(imp, cx, (1, 2), sa.len() as i64 - 2, &sa)?;
+    let (bq, _) = params(imp, cx, (4, 5), sb.len() as i64 - 1, &sb)?;
+    let (yq, ydt) = params(imp, cx, (6, 7), 0, &[])?;
+    let adt = adt.unwrap_or(imp.ty(a).dtype);
+    check_int(cx, adt)?;
+    if ydt.is_some_and(|d| d != adt) {
+        return Err(cx.err("input and output of different integer types are not supported"));
+    }
+    let a2 = imp.with_quant(a, aq).map_err(|e| cx.err(e.message))?;
+    let b2 = imp.with_quant(b, bq).map_err(|e| cx.err(e.message))?;
+    Ok(imp.emit_q(Op::MatMul, &[a2, b2], &[cx.out(0)], Some(yq))?[0])
+}

@@ -1,0 +1,338 @@
+//! [`ModelDef`] to flatbuffer bytes with the flatc-generated TFLite schema: buffer 0 is the
+//! empty buffer (as the converter writes), constants get one buffer each.
+
+use super::model::{quant_dimension, EmptyOptions, ModelDef, Options};
+use crate::tflite::schema as fb;
+use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
+use nnopt_compiler::ir::DType;
+
+/// The TFLite schema version written.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Serializes the model (one subgraph named `name`).
+pub fn serialize(m: &ModelDef, name: &str) -> Vec<u8> {
+    let mut b = FlatBufferBuilder::with_capacity(1 << 16);
+    let mut buffers = vec![fb::Buffer::create(&mut b, &fb::BufferArgs::default())];
+    let mut tensors = Vec::with_capacity(m.tensors.len());
+    for t in &m.tensors {
+        let buffer = match &t.data {
+            Some(d) => {
+                let data = b.create_vector(d);
+                buffers.push(fb::Buffer::create(
+                    &mut b,
+                    &fb::BufferArgs {
+                        data: Some(data),
+                        ..Default::default()
+                    },
+                ));
+                (buffers.len() - 1) as u32
+            }
+            None => 0,
+        };
+        let shape: Vec<i32> = t.ty.shape.iter().map(|&d| d as i32).collect();
+        let shape = b.create_vector(&shape);
+        let tname = b.create_string(&t.name);
+        let quantization = t.ty.quant.as_ref().map(|q| {
+            let scale = b.create_vector(&q.scale);
+            let zp = b.create_vector(&q.zero_point);
+            fb::QuantizationParameters::create(
+                &mut b,
+                &fb::QuantizationParametersArgs {
+                    scale: Some(scale),
+                    zero_point: Some(zp),
+                    quantized_dimension: quant_dimension(q),
+                    ..Default::default()
+                },
+            )
+        });
+        tensors.push(fb::Tensor::create(
+            &mut b,
+            &fb::TensorArgs {
+                shape: Some(shape),
+                type_: tensor_type(t.ty.dtype),
+                buffer,
+                name: Some(tname),
+                quantization,
+                ..Default::default()
+            },
+        ));
+    }
+    let codes = m.opcodes();
+    let mut operators = Vec::with_capacity(m.operators.len());
+    for op in &m.operators {
+        let inputs = b.create_vector(&op.inputs);
+        let outputs = b.create_vector(&op.outputs);
+        let (options_type, options) = options(&mut b, &op.options);
+        let opcode_index = codes
+            .iter()
+            .position(|(c, _)| *c == op.code)
+            .expect("opcode table lists every operator's code") as u32;
+        operators.push(fb::Operator::create(
+            &mut b,
+            &fb::OperatorArgs {
+                opcode_index,
+                inputs: Some(inputs),
+                outputs: Some(outputs),
+                builtin_options_type: options_type,
+                builtin_options: options,
+                ..Default::default()
+            },
+        ));
+    }
+    let tensors = b.create_vector(&tensors);
+    let operators = b.create_vector(&operators);
+    let inputs = b.create_vector(&m.inputs);
+    let outputs = b.create_vector(&m.outputs);
+    let sg_name = b.create_string(name);
+    let subgraph = fb::SubGraph::create(
+        &mut b,
+        &fb::SubGraphArgs {
+            tensors: Some(tensors),
+            inputs: Some(inputs),
+            outputs: Some(outputs),
+            operators: Some(operators),
+            name: Some(sg_name),
+            ..Default::default()
+        },
+    );
+    let opcodes: Vec<_> = codes
+        .iter()
+        .map(|&(code, version)| {
+            fb::OperatorCode::create(
+                &mut b,
+                &fb::OperatorCodeArgs {
+                    // Schema 3a: codes below 127 are also written to the deprecated field.
+                    deprecated_builtin_code: code.0.min(127) as i8,
+                    custom_code: None,
+                    version,
+                    builtin_code: code,
+                },
+            )
+        })
+        .collect();
+    let opcodes = b.create_vector(&opcodes);
+    let subgraphs = b.create_vector(&[subgraph]);
+    let buffers = b.create_vector(&buffers);
+    let description = b.create_string("nnopt");
+    let model = fb::Model::create(
+        &mut b,
+        &fb::ModelArgs {
+            version: SCHEMA_VERSION,
+            operator_codes: Some(opcodes),
+            subgraphs: Some(subgraphs),
+            description: Some(description),
+            buffers: Some(buffers),
+            ..Default::default()
+        },
+    );
+    fb::finish_model_buffer(&mut b, model);
+    b.finished_data().to_vec()
+}
+
+fn tensor_type(d: DType) -> fb::TensorType {
+    match d {
+        DType::F32 => fb::TensorType::FLOAT32,
+        DType::I8 => fb::TensorType::INT8,
+        DType::U8 => fb::TensorType::UINT8,
+        DType::I16 => fb::TensorType::INT16,
+        DType::I32 => fb::TensorType::INT32,
+        DType::I64 => fb::TensorType::INT64,
+        DType::Bool => fb::TensorType::BOOL,
+        // The lowering rejects FP8 tensors before serialization.
+        DType::F8E4M3 | DType::F8E5M2 => unreachable!("FP8 tensors are rejected by lowering"),
+    }
+}
+
+type Union = Option<WIPOffset<UnionWIPOffset>>;
+
+fn options(b: &mut FlatBufferBuilder<'_>, o: &Options) -> (fb::BuiltinOptions, Union) {
+    use fb::BuiltinOptions as T;
+    macro_rules! table {
+        ($t:expr, $ty:ident, $args:expr) => {
+            ($t, Some(fb::$ty::create(b, $args).as_union_value()))
+        };
+    }
+    match o {
+        Options::None => (T::NONE, None),
+        Options::Conv2D(a) => table!(T::Conv2DOptions, Conv2DOptions, a),
+        Options::DepthwiseConv2D(a) => {
+            table!(T::DepthwiseConv2DOptions, DepthwiseConv2DOptions, a)
+        }
+        Options::FullyConnected(a) => table!(T::FullyConnectedOptions, FullyConnectedOptions, a),
+        Options::Pool2D(a) => table!(T::Pool2DOptions, Pool2DOptions, a),
+        Options::Add(act) => table!(
+            T::AddOptions,
+            AddOptions,
+            &fb::AddOptionsArgs {
+                fused_activation_function: *act,
+                ..Default::default()
+            }
+        ),
+        Options::Sub(act) => table!(
+            T::SubOptions,
+            SubOptions,
+            &fb::SubOptionsArgs {
+                fused_activation_function: *act,
+                ..Default::default()
+            }
+        ),
+        Options::Mul(act) => table!(
+            T::MulOptions,
+            MulOptions,
+            &fb::MulOptionsArgs {
+                fused_activation_function: *act
+            }
+        ),
+        Options::Div(act) => table!(
+            T::DivOptions,
+            DivOptions,
+            &fb::DivOptionsArgs {
+                fused_activation_function: *act
+            }
+        ),
+        Options::Reducer { keep_dims } => table!(
+            T::ReducerOptions,
+            ReducerOptions,
+            &fb::ReducerOptionsArgs {
+                keep_dims: *keep_dims
+            }
+        ),
+        Options::Softmax { beta } => table!(
+            T::SoftmaxOptions,
+            SoftmaxOptions,
+            &fb::SoftmaxOptionsArgs { beta: *beta }
+        ),
+        Options::Concatenation { axis, activation } => table!(
+            T::ConcatenationOptions,
+            ConcatenationOptions,
+            &fb::ConcatenationOptionsArgs {
+                axis: *axis,
+                fused_activation_function: *activation
+            }
+        ),
+        Options::Reshape { new_shape } => {
+            let v = b.create_vector(new_shape);
+            table!(
+                T::ReshapeOptions,
+                ReshapeOptions,
+                &fb::ReshapeOptionsArgs { new_shape: Some(v) }
+            )
+        }
+        Options::ResizeBilinear {
+            align_corners,
+            half_pixel_centers,
+        } => table!(
+            T::ResizeBilinearOptions,
+            ResizeBilinearOptions,
+            &fb::ResizeBilinearOptionsArgs {
+                align_corners: *align_corners,
+                half_pixel_centers: *half_pixel_centers
+            }
+        ),
+        Options::ResizeNearest {
+            align_corners,
+            half_pixel_centers,
+        } => table!(
+            T::ResizeNearestNeighborOptions,
+            ResizeNearestNeighborOptions,
+            &fb::ResizeNearestNeighborOptionsArgs {
+                align_corners: *align_corners,
+                half_pixel_centers: *half_pixel_centers
+            }
+        ),
+        Options::LeakyRelu { alpha } => table!(
+            T::LeakyReluOptions,
+            LeakyReluOptions,
+            &fb::LeakyReluOptionsArgs { alpha: *alpha }
+        ),
+        Options::Gather { axis } => table!(
+            T::GatherOptions,
+            GatherOptions,
+            &fb::GatherOptionsArgs {
+                axis: *axis,
+                batch_dims: 0
+            }
+        ),
+        Options::SplitV { num_splits } => table!(
+            T::SplitVOptions,
+            SplitVOptions,
+            &fb::SplitVOptionsArgs {
+                num_splits: *num_splits
+            }
+        ),
+        Options::StridedSlice {
+            begin_mask,
+            end_mask,
+        } => table!(
+            T::StridedSliceOptions,
+            StridedSliceOptions,
+            &fb::StridedSliceOptionsArgs {
+                begin_mask: *begin_mask,
+                end_mask: *end_mask,
+                ..Default::default()
+            }
+        ),
+        Options::DepthToSpace { block_size } => table!(
+            T::DepthToSpaceOptions,
+            DepthToSpaceOptions,
+            &fb::DepthToSpaceOptionsArgs {
+                block_size: *block_size
+            }
+        ),
+        Options::BatchMatMul { adj_x, adj_y } => table!(
+            T::BatchMatMulOptions,
+            BatchMatMulOptions,
+            &fb::BatchMatMulOptionsArgs {
+                adj_x: *adj_x,
+                adj_y: *adj_y,
+                ..Default::default()
+            }
+        ),
+        Options::Empty(e) => empty(b, *e),
+    }
+}
+
+fn empty(b: &mut FlatBufferBuilder<'_>, e: EmptyOptions) -> (fb::BuiltinOptions, Union) {
+    use fb::BuiltinOptions as T;
+    macro_rules! table {
+        ($t:expr, $ty:ident, $args:ident) => {
+            (
+                $t,
+                Some(fb::$ty::create(b, &fb::$args::default()).as_union_value()),
+            )
+        };
+    }
+    match e {
+        EmptyOptions::Transpose => {
+            table!(T::TransposeOptions, TransposeOptions, TransposeOptionsArgs)
+        }
+        EmptyOptions::Pad => table!(T::PadOptions, PadOptions, PadOptionsArgs),
+        EmptyOptions::PadV2 => table!(T::PadV2Options, PadV2Options, PadV2OptionsArgs),
+        EmptyOptions::Quantize => table!(T::QuantizeOptions, QuantizeOptions, QuantizeOptionsArgs),
+        EmptyOptions::Dequantize => {
+            table!(
+                T::DequantizeOptions,
+                DequantizeOptions,
+                DequantizeOptionsArgs
+            )
+        }
+        EmptyOptions::Cast => table!(T::CastOptions, CastOptions, CastOptionsArgs),
+        EmptyOptions::Maximum => {
+            table!(
+                T::MaximumMinimumOptions,
+                MaximumMinimumOptions,
+                MaximumMinimumOptionsArgs
+            )
+        }
+        EmptyOptions::LogSoftmax => {
+            table!(
+                T::LogSoftmaxOptions,
+                LogSoftmaxOptions,
+                LogSoftmaxOptionsArgs
+            )
+        }
+        EmptyOptions::HardSwish => {
+            table!(T::HardSwishOptions, HardSwishOptions, HardSwishOptionsArgs)
+        }
+    }
+}
