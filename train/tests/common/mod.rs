@@ -45,7 +45,7 @@ pub fn require(path: &Path) -> Option<PathBuf> {
 
 /// Imports an ONNX or TFLite model and verifies it.
 pub fn load_model(path: &Path) -> nnopt_compiler::Result<Graph> {
-    let g = nnopt_compiler::import::import_model(path)?;
+    let g = nnopt_formats::import_model(path)?;
     verify(&g).map_err(|e| e.in_file(path))?;
     Ok(g)
 }
