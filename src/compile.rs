@@ -3,11 +3,11 @@
 //! estimate its performance.
 
 use crate::calibration::CalibrationArgs;
-use nnopt_backends::npu::binary::{self, BlockStats};
+use nnopt_backends::npu::compress::BlockStats;
 use nnopt_backends::npu::cost::NpuCost;
-use nnopt_backends::npu::perf::{estimate, Estimate};
+use nnopt_backends::npu::perf::Estimate;
 use nnopt_backends::npu::target::Target;
-use nnopt_backends::npu::{lower, LowerOptions, LoweringReport, Program};
+use nnopt_backends::npu::{self, LowerOptions, LoweringReport, Program};
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::Graph;
 use nnopt_compiler::pass::RunOptions;
@@ -62,7 +62,7 @@ pub struct Compiled {
     pub lowering: LoweringReport,
     pub weights: Vec<BlockStats>,
     pub estimate: Estimate,
-    /// Wall time of optimization, lowering and serialization (ms).
+    /// Wall time of optimization, quantization and the NPU stages (ms).
     pub compile_ms: f64,
 }
 
@@ -152,9 +152,10 @@ impl Compiled {
 }
 
 /// Compiles a graph for the NPU: the optimization pipeline (its e-graph optimizer
-/// extracting by the target's performance model), int8 or FP8 (E4M3) post-training
-/// quantization of float models, lowering, weight compression, serialization and the
-/// performance estimate. FP8 precision needs a float model: an int8 model is an error.
+/// extracting by the target's performance model) and int8 or FP8 (E4M3) post-training
+/// quantization of float models, then the NPU backend's stages
+/// ([`nnopt_backends::npu::compile`]). FP8 precision needs a float model: an int8 model
+/// is an error.
 pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
     let start = Instant::now();
     if opts.precision == Precision::Fp8 && is_quantized(&g) {
@@ -189,16 +190,20 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
             (QuantReport::default(), Some(report))
         }
     };
-    let (program, lowering) = lower(
+    let npu::Compilation {
+        program,
+        binary,
+        lowering,
+        weights,
+        estimate,
+    } = npu::compile(
         &g,
+        &opts.target,
         &LowerOptions {
             cpu_fallback: opts.cpu_fallback,
         },
     )?;
-    let (binary, weights) = binary::write(&program, &opts.target)?;
     let compile_ms = start.elapsed().as_secs_f64() * 1e3;
-    let encoded: Vec<u64> = weights.iter().map(|w| w.encoded_bytes as u64).collect();
-    let estimate = estimate(&program, &opts.target, &encoded)?;
     Ok(Compiled {
         graph: g,
         program,

@@ -206,7 +206,7 @@ fn lowering_snapshot() {
         return;
     };
     let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
-    insta::assert_snapshot!(nnopt::npub::schedule(&c.program).join("\n"));
+    insta::assert_snapshot!(nnopt::backends::npu::print::schedule(&c.program).join("\n"));
 }
 
 /// The schedules of two MediaPipe float models (synthetic calibration): channel padding
@@ -226,7 +226,7 @@ fn mediapipe_lowering_snapshots() {
         );
         insta::assert_snapshot!(
             format!("lowering_{m}"),
-            nnopt::npub::schedule(&c.program).join("\n")
+            nnopt::backends::npu::print::schedule(&c.program).join("\n")
         );
     }
 }

@@ -7,8 +7,9 @@ mod common;
 use common::{nnopt, nnopt_ok, require, shared, tempdir, testdata};
 use ndarray::Axis;
 use nnopt::backends::npu::binary;
+use nnopt::backends::npu::compress::compress_weights;
 use nnopt::backends::npu::target::Target;
-use nnopt::backends::npu::{vnpu, Command};
+use nnopt::backends::npu::{vnpu, Command, Program};
 use nnopt::calibration::{CalibrationArgs, CalibrationData};
 use nnopt::compile::{compile_npu, Compiled, NpuOptions, Precision};
 use nnopt::compiler::interp;
@@ -232,15 +233,19 @@ fn corrupt_fp8_binaries_are_rejected() {
     let mut p = c.program.clone();
     let block = p.weights.iter_mut().find(|w| w.fp8.is_some()).unwrap();
     block.fp8.as_mut().unwrap().scales.pop();
-    let err = binary::write(&p, &Target::preset("npu").unwrap())
-        .unwrap_err()
-        .to_string();
+    let err = write_binary(&p).unwrap_err().to_string();
     assert!(err.contains("FP8 weights"), "{err}");
     // An FP8 command may not take an integer block.
     let mut p = c.program.clone();
     let block = p.weights.iter_mut().find(|w| w.fp8.is_some()).unwrap();
     block.fp8 = None;
-    assert!(binary::write(&p, &Target::preset("npu").unwrap()).is_err());
+    assert!(write_binary(&p).is_err());
+}
+
+/// Compresses the weights of `p` and serializes it for the default target.
+fn write_binary(p: &Program) -> nnopt::compiler::Result<Vec<u8>> {
+    let weights = compress_weights(p)?;
+    binary::write(p, &Target::preset("npu").unwrap(), &weights.blocks)
 }
 
 #[test]
@@ -258,7 +263,7 @@ fn fp8_lowering_snapshot() {
     insta::assert_snapshot!(format!(
         "{}\n\nschedule:\n{}",
         stable.join("\n"),
-        nnopt::npub::schedule(&c.program).join("\n")
+        nnopt::backends::npu::print::schedule(&c.program).join("\n")
     ));
 }
 
@@ -330,9 +335,11 @@ const HAND_WRITTEN: &str = r#"graph "hand"(%x) {
 
 #[test]
 fn hand_written_fp8_graph_runs_bit_exactly() {
-    use nnopt::backends::npu::{lower, LowerOptions};
+    use nnopt::backends::npu::{compile, LowerOptions};
     let g = nnopt::compiler::ir::text::parse_graph(HAND_WRITTEN).unwrap();
-    let (p, report) = lower(&g, &LowerOptions::default()).unwrap();
+    let target = Target::preset("npu").unwrap();
+    let c = compile(&g, &target, &LowerOptions::default()).unwrap();
+    let (p, report, file) = (c.program, c.lowering, c.binary);
     let reasons: Vec<(&str, &str)> = report
         .fallbacks
         .iter()
@@ -342,7 +349,6 @@ fn hand_written_fp8_graph_runs_bit_exactly() {
     assert!(reasons[0].1.contains("non-saturating"), "{reasons:?}");
     let kinds: Vec<&str> = p.commands.iter().map(|c| c.kind_name()).collect();
     assert_eq!(kinds, ["quantize", "conv2d", "elementwise", "cpu"]);
-    let (file, _) = binary::write(&p, &Target::preset("npu").unwrap()).unwrap();
     let (back, _) = binary::read(&file).unwrap();
     assert_eq!(back, p);
     for seed in 0..3 {

@@ -77,8 +77,16 @@ fn assert_same(what: &str, g: &Graph, p: &Program, inputs: &[Tensor]) {
     }
 }
 
+/// Compiles `g` for the default target: its placed program, lowering report and binary.
+fn compile(g: &Graph) -> npu::Compilation {
+    let target = npu::target::Target::preset("npu").expect("default target");
+    npu::compile(g, &target, &LowerOptions::default())
+        .unwrap_or_else(|e| panic!("{}: compile: {e}", g.name))
+}
+
 fn lower(g: &Graph) -> (Program, npu::LoweringReport) {
-    npu::lower(g, &LowerOptions::default()).unwrap_or_else(|e| panic!("{}: lower: {e}", g.name))
+    let c = compile(g);
+    (c.program, c.lowering)
 }
 
 /// Checks a shared model: random inputs, LiteRT's inputs, and the op placement. Returns
@@ -91,7 +99,12 @@ fn check_model(model: &str) -> Option<Vec<String>> {
     let bytes = std::fs::read(&path).expect("model readable");
     let stem = path.file_stem().and_then(|s| s.to_str()).expect("stem");
     let g = import_tflite_bytes(&bytes, stem).unwrap_or_else(|e| panic!("{model}: import: {e}"));
-    let (p, report) = lower(&g);
+    let npu::Compilation {
+        program: p,
+        lowering: report,
+        binary: file,
+        ..
+    } = compile(&g);
     eprintln!(
         "{model}: {} commands ({} on CPU), arena {} bytes vs naive {} bytes; NPU ops {:?}",
         p.commands.len(),
@@ -110,8 +123,6 @@ fn check_model(model: &str) -> Option<Vec<String>> {
     assert_eq!(p.arena_size, report.arena_bytes);
     assert_no_live_overlap(&p);
     // The program survives the .npub binary unchanged.
-    let target = npu::target::Target::preset("npu").expect("default target");
-    let (file, _) = npu::binary::write(&p, &target).expect("binary writes");
     let (back, _) = npu::binary::read(&file).expect("binary reads");
     assert!(
         back == p,
@@ -947,13 +958,11 @@ fn reshape_between_cpu_ops_joins_their_segment() {
 #[test]
 fn strict_lowering_names_the_unsupported_node() {
     let g = parse_graph(FLOAT_IO).expect("parses");
-    let e = npu::lower(
-        &g,
-        &LowerOptions {
-            cpu_fallback: false,
-        },
-    )
-    .unwrap_err();
+    let target = npu::target::Target::preset("npu").expect("default target");
+    let strict = LowerOptions {
+        cpu_fallback: false,
+    };
+    let e = npu::compile(&g, &target, &strict).unwrap_err();
     assert_eq!(e.node.as_deref(), Some("s"));
     assert!(e.message.contains("softmax"), "{e}");
 }

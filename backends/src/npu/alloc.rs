@@ -4,6 +4,10 @@
 //! Buffers are placed largest first, each at the lowest aligned offset where it does not
 //! overlap a placed buffer whose lifetime intersects its own. Lifetimes are inclusive
 //! ranges of schedule steps, so a command's inputs and outputs never share bytes.
+//! [`place`] plans a lowered program's tensors this way.
+
+use super::program::{Program, TensorId};
+use std::collections::BTreeMap;
 
 /// A buffer to place: its size and the schedule steps during which it is live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +78,48 @@ pub fn plan(buffers: &[Buffer]) -> Plan {
         arena_size,
         naive_size: buffers.iter().map(|b| b.size).sum(),
     }
+}
+
+/// Places every buffer (alias groups share one) and fills in tensor offsets and the arena
+/// size. Returns (arena bytes, naive bytes).
+pub fn place(p: &mut Program, root: &[TensorId]) -> (usize, usize) {
+    let n_steps = p.commands.len() + 2;
+    let mut first = vec![usize::MAX; p.tensors.len()];
+    let mut last = vec![0usize; p.tensors.len()];
+    for b in &p.inputs {
+        first[root[b.tensor]] = 0;
+    }
+    for b in &p.outputs {
+        last[root[b.tensor]] = n_steps - 1;
+    }
+    for (k, c) in p.commands.iter().enumerate() {
+        let step = k + 1;
+        for t in c.outputs(p) {
+            first[root[t]] = first[root[t]].min(step);
+        }
+        for t in c.inputs(p) {
+            last[root[t]] = last[root[t]].max(step);
+        }
+    }
+    let roots: Vec<TensorId> = (0..p.tensors.len()).filter(|&t| root[t] == t).collect();
+    let buffers: Vec<Buffer> = roots
+        .iter()
+        .map(|&t| {
+            let f = first[t].min(last[t]);
+            Buffer {
+                size: p.tensors[t].size,
+                first: f,
+                last: last[t].max(f),
+            }
+        })
+        .collect();
+    let plan = plan(&buffers);
+    let offset_of: BTreeMap<TensorId, usize> = roots.iter().copied().zip(plan.offsets).collect();
+    for t in 0..p.tensors.len() {
+        p.tensors[t].offset = offset_of[&root[t]];
+    }
+    p.arena_size = plan.arena_size;
+    (plan.arena_size, plan.naive_size)
 }
 
 #[cfg(test)]

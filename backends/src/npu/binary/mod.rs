@@ -25,7 +25,7 @@ use npu_generated::nnopt::npu::fb;
 
 pub use read::read;
 pub use validate::validate;
-pub use write::{write, BlockStats};
+pub use write::write;
 
 /// File magic.
 pub const MAGIC: &[u8; 4] = b"NPUB";

@@ -1,51 +1,29 @@
 //! Serialization of a [`Program`] to `.npub` bytes.
 
-use super::{fb, params, CONTAINER};
-use crate::npu::compress::{compress_kind, Kind};
+use super::{fb, CONTAINER};
+use crate::npu::compress::CompressedBlock;
 use crate::npu::program::{
     Command, ElementwiseKind, Fp8Encoding, Fp8Stage, IoBinding, IoConversion, OutputStage,
-    PoolKind, Program, Requant, TensorDesc, WeightBlock,
+    PoolKind, Program, Requant, TensorDesc,
 };
 use crate::npu::target::Target;
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 use nnopt_compiler::ir::{Activation, BinaryKind, DType, Layout, QuantizeRounding, ReduceKind};
-use nnopt_compiler::Result;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use nnopt_compiler::{Error, Result};
 
-/// Sizes of one weight block before and after compression.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockStats {
-    /// Name of the command that uses the block.
-    pub layer: String,
-    /// Raw bytes: int8 weights, plus 4 bytes of bias, 4 of zero point and 5 of
-    /// requantization (multiplier and shift) per output channel; FP8 weights, plus a
-    /// 4-byte scale and a 4-byte bias per output channel.
-    pub raw_bytes: usize,
-    /// Weight element type (`i8`, `f8e4m3`, `f8e5m2`).
-    pub weight_type: &'static str,
-    /// Bytes of the four compressed parts in the file.
-    pub encoded_bytes: usize,
-}
-
-/// Serializes `p` for `target`; returns the file bytes and per-block weight statistics.
-pub fn write(p: &Program, target: &Target) -> Result<(Vec<u8>, Vec<BlockStats>)> {
+/// Serializes `p` for `target` with its weight blocks compressed as `weights` (see
+/// [`compress_weights`](crate::npu::compress::compress_weights)); returns the file bytes.
+pub fn write(p: &Program, target: &Target, weights: &[CompressedBlock]) -> Result<Vec<u8>> {
     super::validate(p)?;
-    let mut b = FlatBufferBuilder::new();
-    let owners = block_owners(p);
-    let mut stats = Vec::with_capacity(p.weights.len());
-    let mut weights = Vec::with_capacity(p.weights.len());
-    for (i, (w, coded)) in p.weights.iter().zip(coded_blocks(&p.weights)?).enumerate() {
-        let (off, encoded) = weight_block(&mut b, &coded);
-        weights.push(off);
-        let channels = w.channels();
-        let per_channel = if w.fp8.is_some() { 4 + 4 } else { 4 + 4 + 5 };
-        stats.push(BlockStats {
-            layer: owners[i].clone(),
-            raw_bytes: w.weights.len() + channels * per_channel,
-            weight_type: w.weight_type(),
-            encoded_bytes: encoded,
-        });
+    if weights.len() != p.weights.len() {
+        return Err(Error::new(format!(
+            "{} compressed weight blocks for {} blocks",
+            weights.len(),
+            p.weights.len()
+        )));
     }
+    let mut b = FlatBufferBuilder::new();
+    let weights: Vec<_> = weights.iter().map(|w| weight_block(&mut b, w)).collect();
     let weights = b.create_vector(&weights);
     let tensors: Vec<_> = p.tensors.iter().map(|t| tensor(&mut b, t)).collect();
     let tensors = b.create_vector(&tensors);
@@ -102,113 +80,24 @@ pub fn write(p: &Program, target: &Target) -> Result<(Vec<u8>, Vec<BlockStats>)>
         },
     );
     fb::finish_model_buffer(&mut b, model);
-    Ok((CONTAINER.wrap(b.finished_data()), stats))
-}
-
-/// The name of the command using each weight block.
-fn block_owners(p: &Program) -> Vec<String> {
-    let mut owners = vec![String::new(); p.weights.len()];
-    for c in &p.commands {
-        let (name, w) = match c {
-            Command::Conv2d(c) => (&c.name, c.weights),
-            Command::FullyConnected(c) => (&c.name, c.weights),
-            _ => continue,
-        };
-        if let Some(o) = owners.get_mut(w) {
-            o.clone_from(name);
-        }
-    }
-    owners
+    Ok(CONTAINER.wrap(b.finished_data()))
 }
 
 fn ids(v: &[usize]) -> Vec<u32> {
     v.iter().map(|&i| i as u32).collect()
 }
 
-/// A weight block's four parts, compressed, with their decoded lengths; FP8 blocks add
-/// their scales and biases and their weight type.
-struct CodedBlock {
-    parts: [Part; 4],
-    fp8: Option<(fb::DType, [Part; 2])>,
-}
-
-/// A compressed part and its decoded length.
-type Part = (Vec<u8>, usize);
-
-/// Compresses every block's parts on up to 4 threads, which take the blocks largest
-/// first (each block's result depends on that block alone, so the output is the same).
-fn coded_blocks(blocks: &[WeightBlock]) -> Result<Vec<CodedBlock>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let mut order: Vec<usize> = (0..blocks.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(blocks[i].weights.len()));
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<CodedBlock>>> = Vec::new();
-    results.resize_with(blocks.len(), || None);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        done.push((i, code_block(&blocks[i])));
-                    }
-                    done
-                })
-            })
-            .collect();
-        for h in handles {
-            // A panic in a worker is a bug; re-raise it on this thread.
-            let done = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            for (i, r) in done {
-                results[i] = Some(r);
-            }
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(nnopt_compiler::Error::new("weight block not coded"))))
-        .collect()
-}
-
-fn code_block(w: &WeightBlock) -> Result<CodedBlock> {
-    let raw_weights: Vec<u8> = w.weights.iter().map(|&v| v as u8).collect();
-    let parts = [
-        (raw_weights, Kind::Int8),
-        (params::encode_ints(&w.weight_zero_points), Kind::Leb128),
-        (params::encode_ints(&w.bias), Kind::Leb128),
-        (params::encode_requant(&w.requant)?, Kind::Requant),
-    ];
-    let code = |(raw, kind): (Vec<u8>, Kind)| (compress_kind(&raw, kind), raw.len());
-    let f32_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-    let fp8 = w.fp8.as_ref().map(|f| {
-        (
-            dtype(f.format.dtype()),
-            [
-                (f32_bytes(&f.scales), Kind::F32),
-                (f32_bytes(&f.bias), Kind::F32),
-            ]
-            .map(code),
-        )
-    });
-    Ok(CodedBlock {
-        parts: parts.map(code),
-        fp8,
-    })
-}
-
 fn weight_block<'a>(
     b: &mut FlatBufferBuilder<'a>,
-    c: &CodedBlock,
-) -> (WIPOffset<fb::WeightBlock<'a>>, usize) {
-    let fp8_parts = c.fp8.as_ref().map_or(&[][..], |(_, p)| &p[..]);
-    let all: Vec<&Part> = c.parts.iter().chain(fp8_parts).collect();
-    let encoded = all.iter().map(|(coded, _)| coded.len()).sum();
+    c: &CompressedBlock,
+) -> WIPOffset<fb::WeightBlock<'a>> {
+    let all = c.all_parts();
     let v: Vec<_> = all
         .iter()
         .map(|(coded, _)| b.create_vector(coded))
         .collect();
     let len = |i: usize| all.get(i).map_or(0, |p| p.1 as u32);
-    let off = fb::WeightBlock::create(
+    fb::WeightBlock::create(
         b,
         &fb::WeightBlockArgs {
             weights: Some(v[0]),
@@ -219,14 +108,13 @@ fn weight_block<'a>(
             bias_len: len(2),
             requant: Some(v[3]),
             requant_len: len(3),
-            weight_type: c.fp8.as_ref().map_or(fb::DType::I8, |f| f.0),
+            weight_type: c.fp8.as_ref().map_or(fb::DType::I8, |f| dtype(f.0)),
             scales: v.get(4).copied(),
             scales_len: len(4),
             fp8_bias: v.get(5).copied(),
             fp8_bias_len: len(5),
         },
-    );
-    (off, encoded)
+    )
 }
 
 pub(super) fn dtype(d: DType) -> fb::DType {

@@ -1,8 +1,10 @@
 //! Lowering of int8 data moves: concatenation (requantizing through tables), constant
 //! padding and resize.
 
-use super::{act_quant, Lowering, Reason};
+use super::quant::act_quant;
+use super::{Lowering, Reason};
 use crate::npu::program::{Concat, Pad, Resize};
+use crate::npu::supported;
 use crate::npu::tables::code_table;
 use nnopt_compiler::interp::fixedpoint::round_f32;
 use nnopt_compiler::interp::tflite_resize_flags;
@@ -58,9 +60,7 @@ impl Lowering<'_> {
     ) -> Lowered<Pad> {
         let x = *ins.first().ok_or("missing input")?;
         let (xt, out_ty) = (self.g.ty(x), self.g.ty(out));
-        if pads.len() != xt.shape.len() {
-            return Err("pads do not match the input rank".into());
-        }
+        supported::pads_match_rank(pads, xt)?;
         let (so, zo) = act_quant(out_ty)?;
         if act_quant(xt)? != (so, zo) || xt.dtype != out_ty.dtype {
             return Err("padding with requantization".into());
@@ -96,16 +96,10 @@ impl Lowering<'_> {
         else {
             return Err(format!("{} is not a resize", op.name()));
         };
-        if !filter.is_default() {
-            return Err("resize with non-default filter options".into());
-        }
+        supported::resize_default_filter(filter)?;
         let x = *ins.first().ok_or("missing input")?;
         let (xt, out_ty) = (self.g.ty(x), self.g.ty(out));
-        let (xs, os) = (&xt.shape, &out_ty.shape);
-        let nhwc = xs.len() == 4 && os.len() == 4 && xs[0] == os[0] && xs[3] == os[3];
-        if !nhwc || xs.contains(&0) || os.contains(&0) {
-            return Err("resize other than of NHWC spatial axes".into());
-        }
+        supported::resize_nhwc(xt, out_ty)?;
         if act_quant(xt)? != act_quant(out_ty)? || xt.dtype != out_ty.dtype {
             return Err("resize with requantization".into());
         }

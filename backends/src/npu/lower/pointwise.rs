@@ -1,12 +1,14 @@
 //! Lowering of int8 ops computed value by value: table lookups (standalone activations
 //! and requantizations), parametric ReLU and softmax.
 
-use super::{act_quant, act_range, Lowering, Reason};
+use super::quant::{act_quant, act_range};
+use super::{Lowering, Reason};
 use crate::npu::program::{Lookup, PRelu, Requant, Softmax};
+use crate::npu::supported;
 use crate::npu::tables::code_table;
 use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
 use nnopt_compiler::interp::softmax_fixed_point;
-use nnopt_compiler::ir::{DType, Op, ValueRef};
+use nnopt_compiler::ir::{Op, ValueRef};
 
 type Lowered<T> = std::result::Result<T, Reason>;
 
@@ -40,13 +42,7 @@ impl Lowering<'_> {
     ) -> Lowered<Softmax> {
         let x = *ins.first().ok_or("missing input")?;
         let (xt, ot) = (self.g.ty(x), self.g.ty(out));
-        let types_ok = matches!(
-            (xt.dtype, ot.dtype),
-            (DType::I8, DType::I8 | DType::I16) | (DType::U8, DType::U8)
-        );
-        if !types_ok || axis >= xt.shape.len() {
-            return Err(format!("softmax from {} to {}", xt.dtype, ot.dtype));
-        }
+        supported::softmax_types(axis, xt, ot)?;
         let (si, _) = act_quant(xt)?;
         let (multiplier, left_shift) = softmax_fixed_point(beta, si)
             .ok_or("softmax whose input scale is too small for the fixed-point kernel")?;

@@ -24,6 +24,9 @@
 
 mod adaptive;
 mod typed;
+mod weights;
+
+pub use weights::{compress_weights, BlockStats, CompressedBlock, CompressedWeights, Part};
 
 use constriction::stream::model::SmallContiguousCategoricalEntropyModel;
 use constriction::stream::stack::SmallAnsCoder;

@@ -1,0 +1,260 @@
+//! Supported-operator checks: which IR nodes the NPU can run, one named constraint per
+//! function (like Vela's supported-operators table), each returning the fallback reason
+//! the lowering report shows when it fails.
+//!
+//! [`check`] runs the constraints every command has on each node before lowering; the
+//! operator-specific constraints below are checked by the lowering of that operator, at
+//! the point where its inputs are known.
+
+use nnopt_compiler::fp8::Fp8Format;
+use nnopt_compiler::ir::{ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PoolKind, ReduceKind};
+use nnopt_compiler::ir::{ResizeFilter, TensorType};
+use std::collections::HashMap;
+
+/// Why an op falls back to the CPU.
+pub type Reason = String;
+
+/// How the NPU runs a node that passes the common constraints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// A free memory alias (reshape, identity) of its input.
+    Alias,
+    /// An f32 or FP8 command of an FP8 program.
+    Float,
+    /// An integer (quantized) command.
+    Integer,
+}
+
+/// The verdict of the common constraints for every node (sources excluded).
+#[derive(Clone, Debug)]
+pub struct Support {
+    pub nodes: HashMap<NodeIndex, Result<Placement, Reason>>,
+}
+
+/// Checks the common constraints of every non-source node of `g`.
+pub fn check(g: &Graph) -> Support {
+    // With FP8 values the NPU runs in FP8 mode, with f32 vector ops (an int8 or float
+    // program leaves float ops to the CPU).
+    let fp8_program = has_fp8_values(g);
+    let nodes = g
+        .node_indices()
+        .into_iter()
+        .filter(|&n| !g.node(n).op.is_source())
+        .map(|n| (n, check_node(g, n, fp8_program)))
+        .collect();
+    Support { nodes }
+}
+
+/// Whether any value of `g` is FP8.
+fn has_fp8_values(g: &Graph) -> bool {
+    g.node_indices().into_iter().any(|n| {
+        g.node(n)
+            .outputs
+            .iter()
+            .any(|o| Fp8Format::of(o.ty.dtype).is_some())
+    })
+}
+
+/// The common constraints of one node, in order.
+fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, Reason> {
+    single_output(g, n)?;
+    let float = float_data(g, n);
+    data_is_quantized_or_fp8(g, n, float, fp8_program)?;
+    constants_only_as_weights(g, n, float)?;
+    input_is_activation(g, n)?;
+    if let Op::Reshape { .. } | Op::Identity = g.node(n).op {
+        alias_keeps_bytes(g, n)?;
+        return Ok(Placement::Alias);
+    }
+    Ok(if float {
+        Placement::Float
+    } else {
+        Placement::Integer
+    })
+}
+
+/// Every NPU command writes one tensor.
+fn single_output(g: &Graph, n: NodeIndex) -> Result<(), Reason> {
+    let node = g.node(n);
+    if node.outputs.len() != 1 {
+        return Err(format!("the NPU has no {} kernel", node.op.detailed_name()));
+    }
+    Ok(())
+}
+
+/// Whether a node computes on f32 or FP8 values (its output, or FP8 input data).
+fn float_data(g: &Graph, n: NodeIndex) -> bool {
+    let fp8_data = g
+        .node_inputs(n)
+        .first()
+        .is_some_and(|&x| Fp8Format::of(g.ty(x).dtype).is_some());
+    is_float(g.node(n).outputs[0].ty.dtype) || fp8_data
+}
+
+/// Float data runs on the NPU only in an FP8 program; integer data must be quantized.
+fn data_is_quantized_or_fp8(
+    g: &Graph,
+    n: NodeIndex,
+    float: bool,
+    fp8_program: bool,
+) -> Result<(), Reason> {
+    let out_ty = &g.node(n).outputs[0].ty;
+    if (float && !fp8_program) || (!float && !out_ty.is_quantized()) {
+        return Err("float (unquantized) tensors run on the CPU".into());
+    }
+    Ok(())
+}
+
+/// NPU commands take activations; only weighted layers (and the slope of an int8
+/// parametric ReLU) take constants.
+fn constants_only_as_weights(g: &Graph, n: NodeIndex, float: bool) -> Result<(), Reason> {
+    let node = g.node(n);
+    let weighted = matches!(
+        node.op,
+        Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. }
+    );
+    let slope = matches!(node.op, Op::PRelu) && !float;
+    let constant = g
+        .node_inputs(n)
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, _)| !(slope && i == 1))
+        .map(|(_, v)| v)
+        .find(|&v| g.const_value(v).is_some());
+    match constant {
+        Some(c) if !weighted => Err(format!(
+            "constant operand '{}' (NPU commands take activations only)",
+            g.value(c).name
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The first input of every command is an activation.
+fn input_is_activation(g: &Graph, n: NodeIndex) -> Result<(), Reason> {
+    match g.node_inputs(n).first() {
+        Some(&x) if g.const_value(x).is_some() => Err("constant input activation".into()),
+        _ => Ok(()),
+    }
+}
+
+/// A reshape or identity is free only when it keeps the element type and byte size.
+fn alias_keeps_bytes(g: &Graph, n: NodeIndex) -> Result<(), Reason> {
+    let x = *g.node_inputs(n).first().ok_or("missing input")?;
+    let out_ty = &g.node(n).outputs[0].ty;
+    if g.ty(x).dtype != out_ty.dtype || g.ty(x).size_bytes() != out_ty.size_bytes() {
+        return Err("changes the element type or size".into());
+    }
+    Ok(())
+}
+
+/// Whether values of `d` are f32 or FP8.
+pub fn is_float(d: DType) -> bool {
+    d == DType::F32 || Fp8Format::of(d).is_some()
+}
+
+/// Transposed convolutions run as NHWC with one group.
+pub fn transposed_conv_form(c: &ConvAttrs) -> Result<(), Reason> {
+    if c.layout != Layout::Nhwc || c.group > 1 {
+        return Err("transposed convolution other than NHWC with one group".into());
+    }
+    Ok(())
+}
+
+/// A gemm runs as a fully connected layer with alpha = beta = 1 and A not transposed.
+pub fn gemm_form(alpha: f32, beta: f32, trans_a: bool) -> Result<(), Reason> {
+    if alpha != 1.0 || beta != 1.0 || trans_a {
+        return Err("gemm with alpha/beta != 1 or transposed A".into());
+    }
+    Ok(())
+}
+
+/// Pooling windows: 2 spatial axes, no dilation or ceil mode, averages that do not count
+/// padding.
+pub fn pool_window(op: &Op, input: &TensorType) -> Result<(), Reason> {
+    let Op::Pool {
+        kind,
+        kernel,
+        strides,
+        dilations,
+        pads,
+        ceil_mode,
+        count_include_pad,
+        ..
+    } = op
+    else {
+        return Err("not a pool op".into());
+    };
+    if kernel.len() != 2 || strides.len() != 2 || pads.len() != 4 || input.shape.len() != 4 {
+        return Err("pooling over other than 2 spatial axes".into());
+    }
+    if dilations.iter().any(|&d| d != 1) || *ceil_mode {
+        return Err("pooling with dilation or ceil mode".into());
+    }
+    if *kind == PoolKind::Avg && *count_include_pad {
+        return Err("average pooling that counts padding".into());
+    }
+    Ok(())
+}
+
+/// Integer reductions are means and sums.
+pub fn integer_reduce_kind(kind: ReduceKind) -> Result<(), Reason> {
+    if !matches!(kind, ReduceKind::Mean | ReduceKind::Sum) {
+        return Err(format!("the NPU has no reduce {kind:?} kernel"));
+    }
+    Ok(())
+}
+
+/// Reduction axes exist in the input.
+pub fn reduce_axes_in_range(axes: &[usize], input: &TensorType) -> Result<(), Reason> {
+    if axes.iter().any(|&a| a >= input.shape.len()) {
+        return Err("reduction axis out of range".into());
+    }
+    Ok(())
+}
+
+/// Constant padding gives one (before, after) pair per input axis.
+pub fn pads_match_rank(pads: &[(usize, usize)], input: &TensorType) -> Result<(), Reason> {
+    if pads.len() != input.shape.len() {
+        return Err("pads do not match the input rank".into());
+    }
+    Ok(())
+}
+
+/// Quantization to FP8 saturates.
+pub fn fp8_quantize_saturates(saturate: bool) -> Result<(), Reason> {
+    if !saturate {
+        return Err("non-saturating FP8 quantization".into());
+    }
+    Ok(())
+}
+
+/// Resize uses the default filter options.
+pub fn resize_default_filter(filter: &ResizeFilter) -> Result<(), Reason> {
+    if !filter.is_default() {
+        return Err("resize with non-default filter options".into());
+    }
+    Ok(())
+}
+
+/// Resize scales the spatial axes of non-empty NHWC data.
+pub fn resize_nhwc(input: &TensorType, output: &TensorType) -> Result<(), Reason> {
+    let (xs, os) = (&input.shape, &output.shape);
+    let nhwc = xs.len() == 4 && os.len() == 4 && xs[0] == os[0] && xs[3] == os[3];
+    if !nhwc || xs.contains(&0) || os.contains(&0) {
+        return Err("resize other than of NHWC spatial axes".into());
+    }
+    Ok(())
+}
+
+/// Softmax: int8 to int8 or int16, or uint8 to uint8, over an existing axis.
+pub fn softmax_types(axis: usize, input: &TensorType, output: &TensorType) -> Result<(), Reason> {
+    let types_ok = matches!(
+        (input.dtype, output.dtype),
+        (DType::I8, DType::I8 | DType::I16) | (DType::U8, DType::U8)
+    );
+    if !types_ok || axis >= input.shape.len() {
+        return Err(format!("softmax from {} to {}", input.dtype, output.dtype));
+    }
+    Ok(())
+}
