@@ -1,17 +1,15 @@
-//! CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and the 2-D pools, with TFLite's SAME /
-//! VALID padding (other explicit paddings of a convolution become a PAD before it).
+//! CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, with TFLite's SAME / VALID padding
+//! (other explicit paddings of a convolution become a PAD before it).
 
-use crate::tflite::export::layout::{permute, permute_quant, permute_tensor, TO_NHWC};
+use crate::tflite::export::layout::{permute_quant, permute_tensor, TO_NHWC};
 use crate::tflite::export::lower::Lowerer;
 use crate::tflite::export::model::{EmptyOptions, Options};
 use crate::tflite::schema as fb;
-use nnopt_compiler::ir::{
-    ConvAttrs, Layout, NodeIndex, Op, PoolKind, Tensor, TensorType, ValueRef,
-};
+use nnopt_compiler::ir::{ConvAttrs, Layout, NodeIndex, Op, Tensor, TensorType};
 use nnopt_compiler::Result;
 
 /// Output length of one axis for VALID / SAME padding, as TFLite computes it.
-fn out_len(input: usize, eff_kernel: usize, stride: usize, same: bool) -> usize {
+pub(super) fn out_len(input: usize, eff_kernel: usize, stride: usize, same: bool) -> usize {
     if same {
         input.div_ceil(stride)
     } else {
@@ -28,7 +26,7 @@ fn same_pads(input: usize, eff_kernel: usize, stride: usize) -> (usize, usize) {
 
 /// The TFLite padding equal to the IR's `[top, left, bottom, right]` pads over an NHWC
 /// input of spatial size `hw`, or `None` when neither SAME nor VALID matches.
-fn padding_of(
+pub(super) fn padding_of(
     hw: [usize; 2],
     eff_kernel: [usize; 2],
     strides: [usize; 2],
@@ -42,7 +40,8 @@ fn padding_of(
     (pads == [t, l, b, r]).then_some(fb::Padding::SAME)
 }
 
-fn i32_of(v: usize, what: &str, l: &Lowerer<'_>) -> Result<i32> {
+/// `v` as an int32 operator argument, or an error naming it as `what`.
+pub(super) fn i32_of(v: usize, what: &str, l: &Lowerer<'_>) -> Result<i32> {
     i32::try_from(v).map_err(|_| l.err(format!("{what} {v} does not fit int32")))
 }
 
@@ -253,73 +252,4 @@ pub fn fully_connected(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
             })
         },
     )
-}
-
-pub fn pool(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
-    let Op::Pool {
-        kind,
-        layout,
-        kernel,
-        strides,
-        dilations,
-        pads,
-        ceil_mode,
-        count_include_pad,
-        activation,
-    } = l.g.node(n).op.clone()
-    else {
-        unreachable!("dispatched on Pool")
-    };
-    if kernel.len() != 2 || dilations.iter().any(|&d| d != 1) {
-        return Err(l.err("only undilated 2-D pools have a TFLite operator"));
-    }
-    let x_in = l.g.node_inputs(n)[0];
-    let nchw = layout == Layout::Nchw;
-    let x = if nchw {
-        l.nhwc(x_in)?
-    } else {
-        l.logical(x_in)?
-    };
-    let xs = l.m.ty(x).shape.clone();
-    let k = [kernel[0], kernel[1]];
-    let s = [strides[0], strides[1]];
-    let p = [pads[0], pads[1], pads[2], pads[3]];
-    let padding = padding_of([xs[1], xs[2]], k, s, p)
-        .ok_or_else(|| l.err(format!("pool padding {p:?} is neither SAME nor VALID")))?;
-    if count_include_pad && p != [0; 4] {
-        return Err(l.err("TFLite's average pool never counts padding"));
-    }
-    let out_shape = l.ty(ValueRef::first(n)).shape.clone();
-    let out_hw = if nchw {
-        permute(&out_shape, &TO_NHWC)
-    } else {
-        out_shape
-    };
-    let same = padding == fb::Padding::SAME;
-    if ceil_mode
-        && (out_hw[1] != out_len(xs[1], k[0], s[0], same)
-            || out_hw[2] != out_len(xs[2], k[1], s[1], same))
-    {
-        return Err(l.err("ceil_mode pooling with a partial last window has no TFLite operator"));
-    }
-    let code = match kind {
-        PoolKind::Max => fb::BuiltinOperator::MAX_POOL_2D,
-        PoolKind::Avg => fb::BuiltinOperator::AVERAGE_POOL_2D,
-    };
-    let args = [
-        i32_of(s[0], "stride", l)?,
-        i32_of(s[1], "stride", l)?,
-        i32_of(k[0], "kernel", l)?,
-        i32_of(k[1], "kernel", l)?,
-    ];
-    l.emit_fused(n, code, vec![x], nchw, activation, |f| {
-        Options::Pool2D(fb::Pool2DOptionsArgs {
-            padding,
-            stride_h: args[0],
-            stride_w: args[1],
-            filter_height: args[2],
-            filter_width: args[3],
-            fused_activation_function: f,
-        })
-    })
 }

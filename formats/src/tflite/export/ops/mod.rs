@@ -2,4 +2,5 @@
 
 pub(super) mod conv;
 pub(super) mod elementwise;
+pub(super) mod pool;
 pub(super) mod shape;
