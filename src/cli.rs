@@ -11,8 +11,9 @@ use nnopt::npy::{read_npy, write_npy};
 use nnopt::output::write_atomically;
 use nnopt::passes::{TrainOptions, TrainPrecision};
 use nnopt::quantize::{quantize_graph, render as render_quantize, QuantFormat, QuantizeRequest};
-use nnopt::train::compile_train;
-use nnopt::train::{CompileOptions as TrainCompileOptions, DelayedScaling, MasterWeights};
+use nnopt::train::{
+    compile_train, CompileOptions as TrainCompileOptions, DelayedScaling, MasterWeights,
+};
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
