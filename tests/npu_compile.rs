@@ -200,15 +200,6 @@ fn compile_table_snapshot() {
     insta::assert_snapshot!(stable.join("\n"));
 }
 
-#[test]
-fn lowering_snapshot() {
-    let Some(path) = require(&shared().join("models/micro_speech_quantized.tflite")) else {
-        return;
-    };
-    let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
-    insta::assert_snapshot!(nnopt::backends::npu::print::schedule(&c.program).join("\n"));
-}
-
 /// The schedules of two MediaPipe float models (synthetic calibration): channel padding
 /// and requantizing concats (face detection); hard swish and sigmoid tables, resizes and
 /// the transposed convolution (selfie segmentation).

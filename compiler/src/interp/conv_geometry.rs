@@ -1,5 +1,6 @@
 //! Index arithmetic of grouped 2-D convolution (NCHW or NHWC activations, OIHW or OHWI
-//! weights), shared by the integer and FP8 kernels.
+//! weights), shared by the integer and FP8 kernels; the shape helpers are public so the
+//! virtual NPU's kernels read activations the same way.
 
 use crate::ir::{ConvAttrs, Layout};
 use crate::{bail, Result};
@@ -25,12 +26,12 @@ pub(crate) struct ConvGeometry<'a> {
 }
 
 /// Strides of a 4-D row-major shape.
-pub(crate) fn strides4(s: &[usize]) -> [usize; 4] {
+pub fn strides4(s: &[usize]) -> [usize; 4] {
     [s[1] * s[2] * s[3], s[2] * s[3], s[3], 1]
 }
 
 /// (batch, height, width, channels) of a 4-D activation.
-pub(crate) fn dims(layout: Layout, s: &[usize]) -> Result<(usize, usize, usize, usize)> {
+pub fn dims(layout: Layout, s: &[usize]) -> Result<(usize, usize, usize, usize)> {
     match (layout, s) {
         (Layout::Nhwc, [n, h, w, c]) => Ok((*n, *h, *w, *c)),
         (Layout::Nchw, [n, c, h, w]) => Ok((*n, *h, *w, *c)),
@@ -39,7 +40,7 @@ pub(crate) fn dims(layout: Layout, s: &[usize]) -> Result<(usize, usize, usize, 
 }
 
 /// Index of activation element (n, y, x, c) in a tensor of `layout` with strides `st`.
-pub(crate) fn act_index(
+pub fn act_index(
     layout: Layout,
     st: &[usize; 4],
     n: usize,

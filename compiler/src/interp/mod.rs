@@ -4,7 +4,7 @@
 //! reference kernels (fixed-point requantization, rounding and saturation) so that int8
 //! results are bit-exact with LiteRT.
 
-mod conv_geometry;
+pub mod conv_geometry;
 mod float;
 mod fp8;
 mod quant;

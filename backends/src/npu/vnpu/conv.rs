@@ -3,6 +3,7 @@
 
 use crate::npu::program::{Conv2d, FullyConnected, OutputStage, WeightBlock};
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier;
+use nnopt_compiler::interp::conv_geometry::dims;
 use nnopt_compiler::ir::Layout;
 use nnopt_compiler::{Error, Result};
 
@@ -30,17 +31,55 @@ fn check_block(name: &str, wb: &WeightBlock, n: usize, per_channel: usize) -> Re
     Ok(())
 }
 
-/// (batch, height, width, channels) of a 4-D activation shape.
-pub(super) fn dims(layout: Layout, s: &[usize]) -> Result<[usize; 4]> {
-    match (layout, s) {
-        (Layout::Nhwc, [n, h, w, c]) => Ok([*n, *h, *w, *c]),
-        (Layout::Nchw, [n, c, h, w]) => Ok([*n, *h, *w, *c]),
-        _ => Err(Error::new(format!("expected a 4-D activation, got {s:?}"))),
+/// The shapes of one convolution command: input and output (batch, height, width,
+/// channels), kernel, channels per group and element strides (batch, y, x, channel).
+pub(super) struct ConvShape {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub cin_g: usize,
+    pub cout_g: usize,
+    pub xst: [usize; 4],
+    pub ost: [usize; 4],
+}
+
+impl ConvShape {
+    /// The shapes of `c` on input shape `xs` and output shape `os`.
+    pub(super) fn new(c: &Conv2d, xs: &[usize], os: &[usize]) -> Result<Self> {
+        let (n, h, w, cin) = dims(c.layout, xs)?;
+        let (_, oh, ow, cout) = dims(c.layout, os)?;
+        let [kh, kw] = c.kernel;
+        let groups = c.groups.max(1);
+        if !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
+            return Err(Error::at_node(
+                &c.name,
+                "channels do not divide into groups",
+            ));
+        }
+        Ok(ConvShape {
+            n,
+            h,
+            w,
+            oh,
+            ow,
+            cout,
+            kh,
+            kw,
+            cin_g: cin / groups,
+            cout_g: cout / groups,
+            xst: strides(c.layout, [n, h, w, cin]),
+            ost: strides(c.layout, [n, oh, ow, cout]),
+        })
     }
 }
 
 /// Element strides (batch, y, x, channel) of a 4-D activation in `layout`.
-pub(super) fn strides(layout: Layout, [_, h, w, c]: [usize; 4]) -> [usize; 4] {
+fn strides(layout: Layout, [_, h, w, c]: [usize; 4]) -> [usize; 4] {
     match layout {
         Layout::Nhwc => [h * w * c, w * c, c, 1],
         Layout::Nchw => [c * h * w, w, 1, h * w],
@@ -73,20 +112,21 @@ pub fn conv2d(
     xs: &[usize],
     os: &[usize],
 ) -> Result<Vec<i32>> {
-    let [n, h, w, cin] = dims(c.layout, xs)?;
-    let [_, oh, ow, cout] = dims(c.layout, os)?;
-    let [kh, kw] = c.kernel;
-    let groups = c.groups.max(1);
-    if !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
-        return Err(Error::at_node(
-            &c.name,
-            "channels do not divide into groups",
-        ));
-    }
-    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let ConvShape {
+        n,
+        h,
+        w,
+        oh,
+        ow,
+        cout,
+        kh,
+        kw,
+        cin_g,
+        cout_g,
+        xst,
+        ost,
+    } = ConvShape::new(c, xs, os)?;
     check_block(&c.name, wb, cout, kh * kw * cin_g)?;
-    let xst = strides(c.layout, [n, h, w, cin]);
-    let ost = strides(c.layout, [n, oh, ow, cout]);
     let st = &c.stage;
     let mut out = vec![0i32; n * oh * ow * cout];
     for b in 0..n {

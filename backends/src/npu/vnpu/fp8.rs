@@ -2,7 +2,7 @@
 //! product ([`Fp8Dot`]), their f32 output stage, and f32 to FP8 quantization, with the
 //! reference interpreter's arithmetic (`nnopt_compiler::interp::fp8`).
 
-use super::conv::{dims, strides};
+use super::conv::ConvShape;
 use crate::npu::program::{Conv2d, Fp8Encoding, Fp8Stage, Fp8Weights, FullyConnected, WeightBlock};
 use nnopt_compiler::fp8::{Fp8Dot, Saturation};
 use nnopt_compiler::{Error, Result};
@@ -50,20 +50,21 @@ pub fn conv2d(
     xs: &[usize],
     os: &[usize],
 ) -> Result<Vec<f32>> {
-    let [n, h, w, cin] = dims(c.layout, xs)?;
-    let [_, oh, ow, cout] = dims(c.layout, os)?;
-    let [kh, kw] = c.kernel;
-    let groups = c.groups.max(1);
-    if !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
-        return Err(Error::at_node(
-            &c.name,
-            "channels do not divide into groups",
-        ));
-    }
-    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let ConvShape {
+        n,
+        h,
+        w,
+        oh,
+        ow,
+        cout,
+        kh,
+        kw,
+        cin_g,
+        cout_g,
+        xst,
+        ost,
+    } = ConvShape::new(c, xs, os)?;
     let f = fp8_block(&c.name, wb, cout, kh * kw * cin_g)?;
-    let xst = strides(c.layout, [n, h, w, cin]);
-    let ost = strides(c.layout, [n, oh, ow, cout]);
     let scale: Vec<f32> = f.scales.iter().map(|&s| st.input_scale * s).collect();
     let mut out = vec![0f32; n * oh * ow * cout];
     for b in 0..n {
