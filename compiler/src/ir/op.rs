@@ -459,18 +459,6 @@ fn empty_tensor() -> Tensor {
 }
 
 impl Op {
-    /// The [`Op::PoolGrad`] of a pooling op without fused activation (`None` for other
-    /// ops).
-    pub fn grad_of_pool(&self) -> Option<Op> {
-        match self {
-            Op::Pool {
-                pool,
-                activation: None,
-            } => Some(Op::PoolGrad(pool.clone())),
-            _ => None,
-        }
-    }
-
     /// Whether the declared output dtype is the op's own choice rather than inferred from
     /// its inputs: a quantize, and a softmax (TFLite's int8 softmax may write int16).
     pub fn declares_output_dtype(&self) -> bool {
