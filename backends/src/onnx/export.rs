@@ -398,13 +398,13 @@ impl Builder<'_> {
                     Layout::Nhwc => self.transpose(y, [0, 2, 3, 1]),
                 }
             }
-            Op::Gemm {
+            Op::Gemm(GemmAttrs {
                 alpha,
                 beta,
                 trans_a,
                 trans_b,
                 activation,
-            } => {
+            }) => {
                 let attrs = vec![
                     attr("alpha", Attr::Float(*alpha)),
                     attr("beta", Attr::Float(*beta)),
@@ -463,23 +463,23 @@ impl Builder<'_> {
                     None,
                 )
             }
-            Op::Pool {
-                kind,
-                layout,
-                kernel,
-                strides,
-                dilations,
-                pads,
-                ceil_mode,
-                count_include_pad,
-                activation,
-            } => {
+            Op::Pool { pool, activation } => {
+                let PoolAttrs {
+                    kind,
+                    layout,
+                    kernel,
+                    strides,
+                    dilations,
+                    pads,
+                    ceil_mode,
+                    count_include_pad,
+                } = pool;
                 if *layout == Layout::Nhwc && kernel.len() != 2 {
                     return Err(Error::new(format!(
                         "node '{name}': channels-last pooling must be 2-D to export"
                     )));
                 }
-                let dilated = dilations.iter().any(|&d| d != 1);
+                let dilated = pool.is_dilated();
                 if dilated && *kind == PoolKind::Avg && self.opset < 19 {
                     return Err(Error::new(format!(
                         "node '{name}': dilated AveragePool needs ONNX opset 19; the exporter writes opset {}",
@@ -756,7 +756,7 @@ impl Builder<'_> {
             Op::ActivationGrad { .. }
             | Op::ConvGradInput(_)
             | Op::ConvGradWeights(_)
-            | Op::PoolGrad { .. }
+            | Op::PoolGrad(_)
             | Op::SoftmaxCrossEntropy
             | Op::SoftmaxCrossEntropyGrad
             | Op::Fp8FakeQuant { .. } => {

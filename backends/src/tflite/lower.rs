@@ -81,7 +81,7 @@ fn lower_node(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
     }
     match &l.g.node(n).op {
         Op::Conv(a) => ops_conv::conv(l, n, a),
-        Op::Gemm { .. } => ops_conv::fully_connected(l, n),
+        Op::Gemm(_) => ops_conv::fully_connected(l, n),
         Op::Pool { .. } => ops_conv::pool(l, n),
         Op::MatMul => ops_elementwise::batch_matmul(l, n),
         Op::Binary { .. } | Op::PRelu => ops_elementwise::binary(l, n),

@@ -309,7 +309,7 @@ impl<'g> Lowering<'g> {
         }
         let weighted = matches!(
             node.op,
-            Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. }
+            Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm(_)
         );
         let slope = matches!(node.op, Op::PRelu) && !float;
         if let Some(&c) = ins
@@ -369,7 +369,7 @@ impl<'g> Lowering<'g> {
                 mode: PadMode::Constant,
                 value,
             } => Command::Pad(self.pad(&node.name, pads, *value, &ins, out)?),
-            Op::Gemm { .. } => self.gemm(&node.name, &node.op, &ins, out)?,
+            Op::Gemm(_) => self.gemm(&node.name, &node.op, &ins, out)?,
             Op::Binary { kind, activation } => {
                 Command::Elementwise(self.elementwise(&node.name, *kind, *activation, &ins, out)?)
             }
@@ -390,23 +390,16 @@ impl<'g> Lowering<'g> {
         ins: &[ValueRef],
         out: ValueRef,
     ) -> std::result::Result<Command, Reason> {
-        let Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            activation,
-        } = op
-        else {
+        let Op::Gemm(gemm) = op else {
             return Err(format!("{} is not a gemm", op.name()));
         };
-        if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+        if !gemm.is_fully_connected() {
             return Err("gemm with alpha/beta != 1 or transposed A".into());
         }
         Ok(Command::FullyConnected(self.fully_connected(
             name,
-            *trans_b,
-            *activation,
+            gemm.trans_b,
+            gemm.activation,
             ins,
             out,
         )?))
@@ -424,7 +417,7 @@ impl<'g> Lowering<'g> {
         let f32_acts = || ins.iter().all(|&v| g.ty(v).dtype == DType::F32);
         Ok(match &node.op {
             Op::Conv(c) => Command::Conv2d(self.conv(&node.name, c, &ins, out)?),
-            Op::Gemm { .. } => self.gemm(&node.name, &node.op, &ins, out)?,
+            Op::Gemm(_) => self.gemm(&node.name, &node.op, &ins, out)?,
             Op::Quantize { to, saturate, .. } => {
                 if !saturate {
                     return Err("non-saturating FP8 quantization".into());
@@ -937,30 +930,23 @@ impl<'g> Lowering<'g> {
         ins: &[ValueRef],
         out: ValueRef,
     ) -> std::result::Result<Pool, Reason> {
-        let Op::Pool {
-            kind,
-            layout,
-            kernel,
-            strides,
-            dilations,
-            pads,
-            ceil_mode,
-            count_include_pad,
-            activation,
-        } = op
-        else {
+        let Op::Pool { pool, activation } = op else {
             return Err("not a pool op".into());
         };
         let g = self.g;
         let x = *ins.first().ok_or("missing input")?;
         let (xt, ot) = (g.ty(x), g.ty(out));
-        if kernel.len() != 2 || strides.len() != 2 || pads.len() != 4 || xt.shape.len() != 4 {
+        if pool.kernel.len() != 2
+            || pool.strides.len() != 2
+            || pool.pads.len() != 4
+            || xt.shape.len() != 4
+        {
             return Err("pooling over other than 2 spatial axes".into());
         }
-        if dilations.iter().any(|&d| d != 1) || *ceil_mode {
+        let (Some(window), false) = (pool.window_2d(), pool.ceil_mode) else {
             return Err("pooling with dilation or ceil mode".into());
-        }
-        if *kind == nnopt_compiler::ir::PoolKind::Avg && *count_include_pad {
+        };
+        if pool.averages_padding() {
             return Err("average pooling that counts padding".into());
         }
         let float = xt.dtype == DType::F32 && ot.dtype == DType::F32;
@@ -983,14 +969,14 @@ impl<'g> Lowering<'g> {
             name: name.to_string(),
             input: self.tensor(x),
             output,
-            kind: match kind {
+            kind: match pool.kind {
                 nnopt_compiler::ir::PoolKind::Max => PoolKind::Max,
                 nnopt_compiler::ir::PoolKind::Avg => PoolKind::Avg,
             },
-            layout: *layout,
-            kernel: [kernel[0], kernel[1]],
-            strides: [strides[0], strides[1]],
-            pads: [pads[0], pads[1], pads[2], pads[3]],
+            layout: pool.layout,
+            kernel: window.kernel,
+            strides: window.strides,
+            pads: window.pads,
             act_min,
             act_max,
             activation,
