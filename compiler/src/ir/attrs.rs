@@ -142,3 +142,34 @@ impl GemmAttrs {
         self.alpha == 1.0 && self.beta == 1.0 && !self.trans_a
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::{Activation, Layout, Op, PoolKind};
+
+    /// The JSON (and so text) form of ops with attribute structs is the flat one the
+    /// struct-less variants had; parsing it back gives the same op.
+    #[test]
+    fn attribute_structs_serialize_flat() {
+        let cases = [
+            r#"{"op":"pool","kind":"max","layout":"nchw","kernel":[2,2],"strides":[1,1],"dilations":[2,2],"pads":[0,1,0,1],"ceil_mode":true,"count_include_pad":false,"activation":"relu"}"#,
+            r#"{"op":"pool_grad","kind":"avg","layout":"nhwc","kernel":[2,2],"strides":[2,2],"pads":[0,0,0,0],"count_include_pad":true}"#,
+            r#"{"op":"gemm","alpha":0.5,"beta":1.0,"trans_a":true,"trans_b":false,"activation":null}"#,
+        ];
+        for json in cases {
+            let op: Op = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&op).unwrap(), json);
+        }
+        let Op::Pool { pool, activation } = serde_json::from_str(cases[0]).unwrap() else {
+            panic!("not a pool");
+        };
+        assert_eq!(activation, Some(Activation::Relu));
+        assert!(pool.is_dilated() && pool.ceil_mode && pool.window_2d().is_none());
+        assert_eq!(pool.output_shape(&[1, 3, 6, 6]).unwrap(), [1, 3, 4, 6]);
+        let Op::PoolGrad(grad) = serde_json::from_str(cases[1]).unwrap() else {
+            panic!("not a pool gradient");
+        };
+        assert_eq!((grad.kind, grad.layout), (PoolKind::Avg, Layout::Nhwc));
+        assert!(grad.averages_padding() && grad.window_2d().is_some());
+    }
+}
