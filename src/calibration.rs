@@ -185,7 +185,8 @@ fn input_layout(g: &Graph, k: usize) -> Layout {
     for (c, _) in g.consumers(nnopt_compiler::ir::ValueRef::first(n)) {
         match &g.node(c).op {
             Op::Conv(a) | Op::ConvTranspose { conv: a, .. } => return a.layout,
-            Op::Pool { layout, .. } | Op::DepthToSpace { layout, .. } => return *layout,
+            Op::Pool { pool, .. } => return pool.layout,
+            Op::DepthToSpace { layout, .. } => return *layout,
             _ => {}
         }
     }

@@ -256,14 +256,16 @@ fn nchw_int8_graph() -> Graph {
     let p = g.add_op(
         "pool",
         Op::Pool {
-            kind: PoolKind::Max,
-            layout: Layout::Nchw,
-            kernel: vec![2, 2],
-            strides: vec![2, 2],
-            dilations: vec![],
-            pads: vec![0, 0, 0, 0],
-            ceil_mode: false,
-            count_include_pad: false,
+            pool: PoolAttrs {
+                kind: PoolKind::Max,
+                layout: Layout::Nchw,
+                kernel: vec![2, 2],
+                strides: vec![2, 2],
+                dilations: vec![],
+                pads: vec![0, 0, 0, 0],
+                ceil_mode: false,
+                count_include_pad: false,
+            },
             activation: None,
         },
         &[c1],
@@ -297,13 +299,7 @@ fn nchw_int8_graph() -> Graph {
     let (w3, b3) = weights(&mut g, "fc", &[10, 16], 0.05, 5);
     let fc = g.add_op(
         "fc",
-        Op::Gemm {
-            alpha: 1.0,
-            beta: 1.0,
-            trans_a: false,
-            trans_b: true,
-            activation: None,
-        },
+        Op::Gemm(GemmAttrs::fully_connected(true, None)),
         &[mean, w3, b3],
         q8(&[1, 10], 0.1, 3),
     );

@@ -2,14 +2,14 @@
 //! optimization pipeline (its e-graph extracting by the NPU cost), as `nnopt compile
 //! --target npu` lowers it.
 
-#[path = "../../compiler/tests/common/mod.rs"]
+#[path = "../../formats/tests/common/mod.rs"]
 mod common;
 
 use common::litert::{available, models_dir};
 use nnopt_backends::npu::cost::NpuCost;
 use nnopt_backends::npu::target::Target;
 use nnopt_backends::npu::{self, print, LowerOptions};
-use nnopt_compiler::import::import_model;
+use nnopt_formats::import_model;
 use nnopt_compiler::pass::{Pipeline, RunOptions};
 use std::sync::Arc;
 

@@ -327,8 +327,8 @@ fn mobilenet_v2_matches_the_interpreter() {
 
 use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, ConvAttrs, Layout, Op, PadMode, PoolKind, QuantParams,
-    QuantizeRounding, TensorType, ValueRef,
+    Activation, BinaryKind, ConvAttrs, GemmAttrs, Layout, Op, PadMode, PoolAttrs, PoolKind,
+    QuantParams, QuantizeRounding, TensorType, ValueRef,
 };
 
 fn qt(dtype: DType, shape: &[usize], scale: f32, zp: i64) -> TensorType {
@@ -494,13 +494,7 @@ fn fully_connected_matches_the_interpreter() {
         let x = g.add_input("x", qt(DType::I8, &[3, 20], 0.1, 4));
         let shape = if trans_b { [7, 20] } else { [20, 7] };
         let (w, b) = conv_consts(&mut g, &mut rng, &shape, 7, false);
-        let op = Op::Gemm {
-            alpha: 1.0,
-            beta: 1.0,
-            trans_a: false,
-            trans_b,
-            activation: Some(Activation::Relu),
-        };
+        let op = Op::Gemm(GemmAttrs::fully_connected(trans_b, Some(Activation::Relu)));
         let y = add_q(&mut g, "y", op, &[x, w, b], DType::I8, 0.3, -10);
         g.set_outputs(vec![y]);
         check_npu_only(&format!("fc trans_b={trans_b}"), &g);
@@ -540,14 +534,16 @@ fn pool_kernels_match_the_interpreter() {
             };
             let x = g.add_input("x", qt(DType::I8, &xs, 0.02, 1));
             let op = Op::Pool {
-                kind,
-                layout,
-                kernel: vec![3, 2],
-                strides: vec![2, 2],
-                dilations: vec![],
-                pads: vec![1, 0, 1, 1],
-                ceil_mode: false,
-                count_include_pad: false,
+                pool: PoolAttrs {
+                    kind,
+                    layout,
+                    kernel: vec![3, 2],
+                    strides: vec![2, 2],
+                    dilations: vec![],
+                    pads: vec![1, 0, 1, 1],
+                    ceil_mode: false,
+                    count_include_pad: false,
+                },
                 activation: Some(Activation::Relu),
             };
             let y = add_q(&mut g, "y", op, &[x], DType::I8, 0.02, 1);

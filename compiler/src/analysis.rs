@@ -35,9 +35,9 @@ pub fn op_macs(op: &Op, inputs: &[&TensorType], outputs: &[TensorType]) -> u64 {
             }
             x.iter().product::<usize>() as u64 * (w.iter().product::<usize>() / w[0].max(1)) as u64
         }
-        Op::Gemm { trans_a, .. } => {
+        Op::Gemm(gemm) => {
             let a = shape(0);
-            let k = if *trans_a { a.first() } else { a.get(1) };
+            let k = if gemm.trans_a { a.first() } else { a.get(1) };
             out * k.copied().unwrap_or(0) as u64
         }
         Op::MatMul => {

@@ -55,14 +55,8 @@ fn try_fold(g: &Graph, bn: NodeIndex) -> Option<Folded> {
         Op::Conv(c) if c.activation.is_none() && axis == c.layout.channel_axis() => {
             (0, w.shape()[0])
         }
-        Op::Gemm {
-            alpha,
-            beta: gb,
-            trans_a: false,
-            trans_b,
-            activation: None,
-        } if axis == 1 && *alpha == 1.0 && *gb == 1.0 => {
-            if *trans_b {
+        Op::Gemm(gemm) if gemm.activation.is_none() && gemm.is_fully_connected() && axis == 1 => {
+            if gemm.trans_b {
                 (0, w.shape()[0])
             } else {
                 (1, w.shape()[1])

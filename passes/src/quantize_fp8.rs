@@ -108,20 +108,14 @@ fn weight_axis(g: &Graph, n: NodeIndex) -> std::result::Result<usize, String> {
     let ins = g.node_inputs(n);
     let axis = match &node.op {
         Op::Conv(_) => 0,
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            ..
-        } => {
-            if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+        Op::Gemm(gemm) => {
+            if !gemm.is_fully_connected() {
                 return Err("FP8 gemm needs alpha = beta = 1 and A not transposed".into());
             }
             if g.ty(ins[0]).shape.len() != 2 {
                 return Err("FP8 gemm needs 2-D data".into());
             }
-            if *trans_b {
+            if gemm.trans_b {
                 0
             } else {
                 1
@@ -206,7 +200,7 @@ pub fn quantize_fp8(g: &mut Graph, calib: &Calibration, opts: &Fp8Options) -> Re
         .map_err(|_| Error::new("graph has a cycle"))?
     {
         let node = work.node(n);
-        if !matches!(node.op, Op::Conv(_) | Op::Gemm { .. }) {
+        if !matches!(node.op, Op::Conv(_) | Op::Gemm(_)) {
             continue;
         }
         match weight_axis(&work, n) {

@@ -57,7 +57,7 @@ impl OpCost for NpuCost {
         };
         let streaming =
             |work: Work| roofline(&self.target, work, 0, elements(inputs) + out_elems).0;
-        let weighted_op = matches!(op, Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. });
+        let weighted_op = matches!(op, Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm(_));
         // A parametric ReLU carries its constant slopes (input 1) in its command.
         let slope = matches!(op, Op::PRelu);
         let cycles = match op {
@@ -75,12 +75,7 @@ impl OpCost for NpuCost {
             Op::ConvTranspose { conv, .. } if conv.layout == Layout::Nhwc && conv.group <= 1 => {
                 weighted(&inputs[1..])
             }
-            Op::Gemm {
-                alpha,
-                beta,
-                trans_a: false,
-                ..
-            } if *alpha == 1.0 && *beta == 1.0 => weighted(&inputs[1..]),
+            Op::Gemm(gemm) if gemm.is_fully_connected() => weighted(&inputs[1..]),
             // Binary ops, parametric ReLU, resize, and table lookups (standalone
             // activations, requantizations).
             Op::Binary { .. }
@@ -102,8 +97,8 @@ impl OpCost for NpuCost {
             {
                 streaming(Work::Elements(out_elems))
             }
-            Op::Pool { kernel, .. } => {
-                let taps = out_elems * kernel.iter().product::<usize>() as u64;
+            Op::Pool { pool, .. } => {
+                let taps = out_elems * pool.kernel.iter().product::<usize>() as u64;
                 streaming(Work::Taps(taps))
             }
             Op::Reduce { .. } => streaming(Work::Taps(elements(inputs))),

@@ -7,8 +7,8 @@
 //! the point where its inputs are known.
 
 use nnopt_compiler::fp8::Fp8Format;
-use nnopt_compiler::ir::{ConvAttrs, DType, Graph, Layout, NodeIndex, Op, PoolKind, ReduceKind};
-use nnopt_compiler::ir::{ResizeFilter, TensorType};
+use nnopt_compiler::ir::{ConvAttrs, DType, Graph, Layout, NodeIndex, Op, ReduceKind};
+use nnopt_compiler::ir::{GemmAttrs, PoolAttrs, PoolWindow2d, ResizeFilter, TensorType};
 use std::collections::HashMap;
 
 /// Why an op falls back to the CPU.
@@ -162,8 +162,8 @@ pub fn transposed_conv_form(c: &ConvAttrs) -> Result<(), Reason> {
 }
 
 /// A gemm runs as a fully connected layer with alpha = beta = 1 and A not transposed.
-pub fn gemm_form(alpha: f32, beta: f32, trans_a: bool) -> Result<(), Reason> {
-    if alpha != 1.0 || beta != 1.0 || trans_a {
+pub fn gemm_form(gemm: &GemmAttrs) -> Result<(), Reason> {
+    if !gemm.is_fully_connected() {
         return Err("gemm with alpha/beta != 1 or transposed A".into());
     }
     Ok(())
@@ -171,30 +171,21 @@ pub fn gemm_form(alpha: f32, beta: f32, trans_a: bool) -> Result<(), Reason> {
 
 /// Pooling windows: 2 spatial axes, no dilation or ceil mode, averages that do not count
 /// padding.
-pub fn pool_window(op: &Op, input: &TensorType) -> Result<(), Reason> {
-    let Op::Pool {
-        kind,
-        kernel,
-        strides,
-        dilations,
-        pads,
-        ceil_mode,
-        count_include_pad,
-        ..
-    } = op
-    else {
-        return Err("not a pool op".into());
-    };
-    if kernel.len() != 2 || strides.len() != 2 || pads.len() != 4 || input.shape.len() != 4 {
+pub fn pool_window(pool: &PoolAttrs, input: &TensorType) -> Result<PoolWindow2d, Reason> {
+    if pool.kernel.len() != 2
+        || pool.strides.len() != 2
+        || pool.pads.len() != 4
+        || input.shape.len() != 4
+    {
         return Err("pooling over other than 2 spatial axes".into());
     }
-    if dilations.iter().any(|&d| d != 1) || *ceil_mode {
+    let (Some(window), false) = (pool.window_2d(), pool.ceil_mode) else {
         return Err("pooling with dilation or ceil mode".into());
-    }
-    if *kind == PoolKind::Avg && *count_include_pad {
+    };
+    if pool.averages_padding() {
         return Err("average pooling that counts padding".into());
     }
-    Ok(())
+    Ok(window)
 }
 
 /// Integer reductions are means and sums.

@@ -17,7 +17,7 @@ use ndarray::{ArrayD, IxDyn};
 
 /// Whether `op` has an FP8 operand this module evaluates.
 pub fn handles(op: &Op, inputs: &[Operand<'_>]) -> bool {
-    matches!(op, Op::Conv(_) | Op::Gemm { .. })
+    matches!(op, Op::Conv(_) | Op::Gemm(_))
         && inputs
             .iter()
             .take(2)
@@ -41,17 +41,11 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
     };
     let y = match op {
         Op::Conv(c) => conv(c, (xf, x), (wf, w), inputs.get(2), out)?,
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            activation,
-        } => {
-            if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+        Op::Gemm(g) => {
+            if !g.is_fully_connected() {
                 bail!("FP8 gemm supports alpha = beta = 1 and no transposed A only");
             }
-            gemm(*trans_b, *activation, (xf, x), (wf, w), inputs.get(2))?
+            gemm(g.trans_b, g.activation, (xf, x), (wf, w), inputs.get(2))?
         }
         _ => bail!("no FP8 kernel for {}", op.name()),
     };
@@ -213,7 +207,7 @@ fn weight_only(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{DType, Layout, QuantParams};
+    use crate::ir::{DType, GemmAttrs, Layout, QuantParams};
 
     /// FP8 codes of pseudo-random values in about [-3, 3] (no NaN).
     fn codes_of(f: Fp8Format, n: usize, seed: u32) -> Vec<u8> {
@@ -343,13 +337,7 @@ mod tests {
             &[1, 3, 4, 4],
         );
         for trans_b in [false, true] {
-            let gemm = Op::Gemm {
-                alpha: 1.0,
-                beta: 1.0,
-                trans_a: false,
-                trans_b,
-                activation: None,
-            };
+            let gemm = Op::Gemm(GemmAttrs::fully_connected(trans_b, None));
             let (ws, axis) = if trans_b { ([5, 7], 0) } else { ([7, 5], 1) };
             check(&gemm, &[3, 7], &ws, axis, &[3, 5]);
         }
@@ -366,13 +354,7 @@ mod tests {
         let wty = w
             .tensor_type()
             .with_quant(Some(QuantParams::per_tensor(1.0, 0)));
-        let gemm = Op::Gemm {
-            alpha: 1.0,
-            beta: 1.0,
-            trans_a: false,
-            trans_b: false,
-            activation: None,
-        };
+        let gemm = Op::Gemm(GemmAttrs::fully_connected(false, None));
         let ops = [
             Operand { data: &x, ty: &xty },
             Operand { data: &w, ty: &wty },

@@ -81,35 +81,6 @@ impl Window1d {
     }
 }
 
-/// The per-axis windows of a pool's `kernel`, `strides`, `dilations` (empty: all 1) and
-/// `pads` (begins, then ends), checked for consistent lengths.
-pub fn pool_axes(
-    kernel: &[usize],
-    strides: &[usize],
-    dilations: &[usize],
-    pads: &[usize],
-) -> Result<Vec<Window1d>> {
-    let nd = kernel.len();
-    if strides.len() != nd
-        || pads.len() != 2 * nd
-        || !(dilations.is_empty() || dilations.len() == nd)
-    {
-        bail!(
-            "pool needs one kernel size, stride, dilation and two pads per spatial axis \
-             (kernel {kernel:?}, strides {strides:?}, dilations {dilations:?}, pads {pads:?})"
-        );
-    }
-    Ok((0..nd)
-        .map(|i| Window1d {
-            kernel: kernel[i],
-            stride: strides[i],
-            dilation: dilations.get(i).copied().unwrap_or(1),
-            pad_begin: pads[i],
-            pad_end: pads[nd + i],
-        })
-        .collect())
-}
-
 /// The output dtype of a convolution or Gemm on `dtype` data: FP8 products accumulate
 /// into f32.
 fn products_dtype(dtype: DType) -> DType {
@@ -212,19 +183,17 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             shape[wa] = size(x.shape[wa], kw, 1)?;
             vec![TensorType::new(x.dtype, shape)]
         }
-        Op::Gemm {
-            trans_a, trans_b, ..
-        } => {
+        Op::Gemm(gemm) => {
             need(inputs, 2, 3)?;
             let (a, b) = (inputs[0], inputs[1]);
             rank(a, 2, "gemm A")?;
             rank(b, 2, "gemm B")?;
-            let (m, k) = if *trans_a {
+            let (m, k) = if gemm.trans_a {
                 (a.shape[1], a.shape[0])
             } else {
                 (a.shape[0], a.shape[1])
             };
-            let (k2, n) = if *trans_b {
+            let (k2, n) = if gemm.trans_b {
                 (b.shape[1], b.shape[0])
             } else {
                 (b.shape[0], b.shape[1])
@@ -298,32 +267,11 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             vec![same(inputs[0])]
         }
-        Op::Pool {
-            layout,
-            kernel,
-            strides,
-            dilations,
-            pads,
-            ceil_mode,
-            kind,
-            ..
-        } => {
+        Op::Pool { pool, .. } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
-            let axes = pool_axes(kernel, strides, dilations, pads)?;
-            if x.shape.len() != axes.len() + 2 {
-                bail!(
-                    "pool input {:?} needs rank {} for a {}-D window",
-                    x.shape,
-                    axes.len() + 2,
-                    axes.len()
-                );
-            }
-            let mut shape = x.shape.clone();
-            for (w, a) in axes.iter().zip(layout.spatial_axes_of(x.shape.len())) {
-                shape[a] = w.out_size(x.shape[a], *ceil_mode)?;
-            }
-            match kind {
+            let shape = pool.output_shape(&x.shape)?;
+            match pool.kind {
                 super::op::PoolKind::Max => vec![keep_q(x, shape)],
                 super::op::PoolKind::Avg => vec![TensorType::new(x.dtype, shape)],
             }
@@ -559,15 +507,14 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             };
             vec![TensorType::new(DType::F32, of.shape.clone())]
         }
-        Op::PoolGrad { .. } => {
+        Op::PoolGrad(pool) => {
             need(inputs, 2, 2)?;
-            let forward = op.pool_of_grad().expect("a pool gradient");
-            let out = infer_types(&forward, &inputs[..1])?;
-            if out[0].shape != inputs[1].shape {
+            let pooled = pool.output_shape(&inputs[0].shape)?;
+            if pooled != inputs[1].shape {
                 bail!(
                     "output gradient {:?} does not match the pooled shape {:?}",
                     inputs[1].shape,
-                    out[0].shape
+                    pooled
                 );
             }
             vec![TensorType::new(DType::F32, inputs[0].shape.clone())]

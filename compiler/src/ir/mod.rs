@@ -1,5 +1,6 @@
 //! The nnopt IR: a petgraph graph of typed ops over typed tensors.
 
+mod attrs;
 mod dtype;
 mod graph;
 pub mod infer;
@@ -8,6 +9,7 @@ mod tensor;
 pub mod text;
 mod verify;
 
+pub use attrs::*;
 pub use dtype::DType;
 pub use graph::{Edge, Graph, Node, Value, ValueRef};
 pub use op::*;

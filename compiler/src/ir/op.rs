@@ -8,6 +8,7 @@
 //! - Quantized semantics come from the tensor types: an op whose inputs and outputs are
 //!   integer types with quantization parameters runs with integer arithmetic.
 
+use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs};
 use super::dtype::DType;
 use super::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -291,18 +292,6 @@ pub enum DepthToSpaceMode {
     Crd,
 }
 
-/// Attributes shared by convolution-like ops.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ConvAttrs {
-    pub layout: Layout,
-    pub strides: [usize; 2],
-    pub dilations: [usize; 2],
-    /// `[top, left, bottom, right]`.
-    pub pads: [usize; 4],
-    pub group: usize,
-    pub activation: Option<Activation>,
-}
-
 /// An IR operation. Inputs are listed per variant as `(name: meaning)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -324,13 +313,7 @@ pub enum Op {
         output_padding: [usize; 2],
     },
     /// `alpha * op(a) @ op(b) + beta * c`: (a, b, [c]); 2-D `a` and `b`.
-    Gemm {
-        alpha: f32,
-        beta: f32,
-        trans_a: bool,
-        trans_b: bool,
-        activation: Option<Activation>,
-    },
+    Gemm(GemmAttrs),
     /// Batched matrix product with numpy broadcasting: (a, b).
     MatMul,
     /// Binary elementwise op with broadcasting: (a, b).
@@ -360,23 +343,10 @@ pub enum Op {
     LogSoftmax { axis: usize },
     /// Inference batch normalization over `axis`: (x, scale, bias, mean, var).
     BatchNorm { epsilon: f32, axis: usize },
-    /// Pooling over every spatial axis (all but batch and channel; `layout` says where the
-    /// channel axis is): (x). `pads` lists the begin paddings of the spatial axes, then the
-    /// end paddings (2-D: `[top, left, bottom, right]`); `dilations` is empty when all are 1.
-    /// With `ceil_mode` the output size rounds up, and windows may run past the end padding
-    /// (those taps never count). Average pooling divides by the taps inside the input, or
-    /// with `count_include_pad` inside the padded input.
+    /// Pooling (see [`PoolAttrs`]) with an optional fused activation: (x).
     Pool {
-        kind: PoolKind,
-        layout: Layout,
-        kernel: Vec<usize>,
-        strides: Vec<usize>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        dilations: Vec<usize>,
-        pads: Vec<usize>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        ceil_mode: bool,
-        count_include_pad: bool,
+        #[serde(flatten)]
+        pool: PoolAttrs,
         activation: Option<Activation>,
     },
     /// Reduction over axes: (x).
@@ -461,18 +431,7 @@ pub enum Op {
     /// Gradient of [`Op::Pool`] (same attributes, no activation) with respect to its
     /// input: (x, dy) -> dx. Max pooling routes each output gradient to the first input
     /// holding the window's maximum; average pooling spreads it over the window's divisor.
-    PoolGrad {
-        kind: PoolKind,
-        layout: Layout,
-        kernel: Vec<usize>,
-        strides: Vec<usize>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        dilations: Vec<usize>,
-        pads: Vec<usize>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        ceil_mode: bool,
-        count_include_pad: bool,
-    },
+    PoolGrad(PoolAttrs),
     /// Mean over the batch of the softmax cross-entropy of logits `[N, C]` against integer
     /// class labels `[N]`: (logits, labels) -> f32 scalar.
     SoftmaxCrossEntropy,
@@ -500,61 +459,6 @@ fn empty_tensor() -> Tensor {
 }
 
 impl Op {
-    /// The [`Op::PoolGrad`] of a pooling op without fused activation (`None` for other
-    /// ops).
-    pub fn grad_of_pool(&self) -> Option<Op> {
-        match self.clone() {
-            Op::Pool {
-                kind,
-                layout,
-                kernel,
-                strides,
-                dilations,
-                pads,
-                ceil_mode,
-                count_include_pad,
-                activation: None,
-            } => Some(Op::PoolGrad {
-                kind,
-                layout,
-                kernel,
-                strides,
-                dilations,
-                pads,
-                ceil_mode,
-                count_include_pad,
-            }),
-            _ => None,
-        }
-    }
-
-    /// The forward pooling op of a [`Op::PoolGrad`] (`None` for other ops).
-    pub fn pool_of_grad(&self) -> Option<Op> {
-        match self {
-            Op::PoolGrad {
-                kind,
-                layout,
-                kernel,
-                strides,
-                dilations,
-                pads,
-                ceil_mode,
-                count_include_pad,
-            } => Some(Op::Pool {
-                kind: *kind,
-                layout: *layout,
-                kernel: kernel.clone(),
-                strides: strides.clone(),
-                dilations: dilations.clone(),
-                pads: pads.clone(),
-                ceil_mode: *ceil_mode,
-                count_include_pad: *count_include_pad,
-                activation: None,
-            }),
-            _ => None,
-        }
-    }
-
     /// Whether the declared output dtype is the op's own choice rather than inferred from
     /// its inputs: a quantize, and a softmax (TFLite's int8 softmax may write int16).
     pub fn declares_output_dtype(&self) -> bool {
@@ -568,7 +472,7 @@ impl Op {
             Op::Const { .. } => "const",
             Op::Conv(_) => "conv",
             Op::ConvTranspose { .. } => "conv_transpose",
-            Op::Gemm { .. } => "gemm",
+            Op::Gemm(_) => "gemm",
             Op::MatMul => "mat_mul",
             Op::Binary { .. } => "binary",
             Op::PRelu => "p_relu",
@@ -595,7 +499,7 @@ impl Op {
             Op::ActivationGrad { .. } => "activation_grad",
             Op::ConvGradInput(_) => "conv_grad_input",
             Op::ConvGradWeights(_) => "conv_grad_weights",
-            Op::PoolGrad { .. } => "pool_grad",
+            Op::PoolGrad(_) => "pool_grad",
             Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
             Op::SoftmaxCrossEntropyGrad => "softmax_cross_entropy_grad",
             Op::Fp8FakeQuant { .. } => "fp8_fake_quant",
@@ -607,7 +511,7 @@ impl Op {
         let sub = match self {
             Op::Binary { kind, .. } => serde_json::to_value(kind).ok(),
             Op::Activation { act } => serde_json::to_value(act).ok(),
-            Op::Pool { kind, .. } => serde_json::to_value(kind).ok(),
+            Op::Pool { pool, .. } => serde_json::to_value(pool.kind).ok(),
             Op::Reduce { kind, .. } => serde_json::to_value(kind).ok(),
             _ => None,
         };
@@ -626,8 +530,8 @@ impl Op {
         match self {
             Op::Conv(c) => c.activation,
             Op::ConvTranspose { conv, .. } => conv.activation,
-            Op::Gemm { activation, .. } | Op::Binary { activation, .. } => *activation,
-            Op::Pool { activation, .. } => *activation,
+            Op::Gemm(g) => g.activation,
+            Op::Binary { activation, .. } | Op::Pool { activation, .. } => *activation,
             _ => None,
         }
     }
@@ -637,9 +541,8 @@ impl Op {
         match self {
             Op::Conv(c) => Some(&mut c.activation),
             Op::ConvTranspose { conv, .. } => Some(&mut conv.activation),
-            Op::Gemm { activation, .. }
-            | Op::Binary { activation, .. }
-            | Op::Pool { activation, .. } => Some(activation),
+            Op::Gemm(g) => Some(&mut g.activation),
+            Op::Binary { activation, .. } | Op::Pool { activation, .. } => Some(activation),
             _ => None,
         }
     }

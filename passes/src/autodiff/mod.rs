@@ -97,7 +97,7 @@ fn fans(g: &Graph, v: ValueRef) -> Option<usize> {
                 Layout::Nchw => (s[0] / c.group.max(1) + s[1]) * s[2] * s[3],
                 Layout::Nhwc => (s[0] / c.group.max(1) + s[3]) * s[1] * s[2],
             }),
-            (Op::Gemm { .. } | Op::MatMul, 1) if s.len() == 2 => Some(s[0] + s[1]),
+            (Op::Gemm(_) | Op::MatMul, 1) if s.len() == 2 => Some(s[0] + s[1]),
             _ => None,
         })
 }
@@ -191,7 +191,7 @@ fn is_param(g: &Graph, v: ValueRef) -> bool {
     };
     matches!(g.const_value(v), Some(Tensor::F32(_)))
         && g.consumers(v).iter().any(|&(n, slot)| match &g.node(n).op {
-            Op::Conv(_) | Op::Gemm { .. } | Op::MatMul => slot >= 1,
+            Op::Conv(_) | Op::Gemm(_) | Op::MatMul => slot >= 1,
             Op::Binary {
                 kind: BinaryKind::Add,
                 ..
@@ -392,7 +392,7 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
 
 /// Whether FP8 training quantizes the op's first two inputs (a conv, gemm or matmul).
 fn is_matmul_like(op: &Op) -> bool {
-    matches!(op, Op::Conv(_) | Op::Gemm { .. } | Op::MatMul)
+    matches!(op, Op::Conv(_) | Op::Gemm(_) | Op::MatMul)
 }
 
 /// Values whose gradient is needed: the parameters and everything computed from them.

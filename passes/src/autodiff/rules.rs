@@ -1,7 +1,7 @@
 //! The gradient of each op with respect to its inputs, as IR ops.
 
 use super::Builder;
-use nnopt_compiler::ir::{BinaryKind, DType, Layout, Op, ReduceKind, Tensor, ValueRef};
+use nnopt_compiler::ir::{BinaryKind, DType, GemmAttrs, Layout, Op, ReduceKind, Tensor, ValueRef};
 use nnopt_compiler::{bail, Result};
 
 /// Gradients of `op` (inputs `ins`, output gradient `dy`) for the inputs marked in
@@ -41,31 +41,24 @@ pub(super) fn input_grads(
                 out[2] = Some(b.op(&d(2), sum, &[dy])?);
             }
         }
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            activation: None,
-        } => {
-            if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+        Op::Gemm(attrs) if attrs.activation.is_none() => {
+            if !attrs.is_fully_connected() {
                 bail!("gemm gradients need alpha = beta = 1 and A not transposed");
             }
-            let gemm = |ta: bool, tb: bool| Op::Gemm {
-                alpha: 1.0,
-                beta: 1.0,
-                trans_a: ta,
-                trans_b: tb,
-                activation: None,
+            let gemm = |trans_a: bool, trans_b: bool| {
+                Op::Gemm(GemmAttrs {
+                    trans_a,
+                    ..GemmAttrs::fully_connected(trans_b, None)
+                })
             };
             let (a, w) = (ins[0], ins[1]);
             if wanted[0] {
                 // y = a w (or a w^T): da = dy w^T (or dy w).
-                out[0] = Some(b.op(&d(0), gemm(false, !trans_b), &[dy, w])?);
+                out[0] = Some(b.op(&d(0), gemm(false, !attrs.trans_b), &[dy, w])?);
             }
             if wanted[1] {
                 // dw = a^T dy (or dy^T a).
-                let (l, r) = if *trans_b { (dy, a) } else { (a, dy) };
+                let (l, r) = if attrs.trans_b { (dy, a) } else { (a, dy) };
                 out[1] = Some(b.op(&d(1), gemm(true, false), &[l, r])?);
             }
             if wanted.get(2) == Some(&true) {
@@ -78,12 +71,11 @@ pub(super) fn input_grads(
             if b.g.ty(a).shape.len() != 2 || b.g.ty(w).shape.len() != 2 {
                 bail!("mat_mul gradients need two matrices (rank 2)");
             }
-            let gemm = |ta: bool, tb: bool| Op::Gemm {
-                alpha: 1.0,
-                beta: 1.0,
-                trans_a: ta,
-                trans_b: tb,
-                activation: None,
+            let gemm = |trans_a: bool, trans_b: bool| {
+                Op::Gemm(GemmAttrs {
+                    trans_a,
+                    ..GemmAttrs::fully_connected(trans_b, None)
+                })
             };
             // y = a w: da = dy w^T, dw = a^T dy.
             if wanted[0] {
@@ -97,10 +89,11 @@ pub(super) fn input_grads(
             out[0] = Some(b.op(&d(0), Op::ActivationGrad { act: *act }, &[ins[0], dy])?);
         }
         Op::Pool {
-            activation: None, ..
+            pool,
+            activation: None,
         } => {
-            let g = op.grad_of_pool().expect("a pool without activation");
-            out[0] = Some(b.op(&d(0), g, &[ins[0], dy])?);
+            let grad = Op::PoolGrad(pool.clone());
+            out[0] = Some(b.op(&d(0), grad, &[ins[0], dy])?);
         }
         Op::Reduce {
             kind: kind @ (ReduceKind::Mean | ReduceKind::Sum),

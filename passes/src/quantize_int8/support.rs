@@ -3,7 +3,7 @@
 
 use nnopt_compiler::ir::{
     Activation, BinaryKind, CoordTransform, DType, Graph, Layout, NearestRounding, NodeIndex, Op,
-    PoolKind, ReduceKind, ResizeMode, ValueRef,
+    PoolAttrs, PoolKind, ReduceKind, ResizeMode, ValueRef,
 };
 
 /// The role of one operand of an int8 op.
@@ -164,19 +164,13 @@ pub fn classify(g: &Graph, n: NodeIndex) -> Result<Rule, String> {
             }
             Rule::compute(weighted(g, &ins, 0)?, Output::Calibrated)
         }
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            activation,
-        } => {
-            clamp_only(*activation)?;
-            if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+        Op::Gemm(gemm) => {
+            clamp_only(gemm.activation)?;
+            if !gemm.is_fully_connected() {
                 return Err("int8 fully connected needs alpha = beta = 1, A not transposed".into());
             }
             Rule::compute(
-                weighted(g, &ins, if *trans_b { 0 } else { 1 })?,
+                weighted(g, &ins, if gemm.trans_b { 0 } else { 1 })?,
                 Output::Calibrated,
             )
         }
@@ -227,36 +221,25 @@ pub fn classify(g: &Graph, n: NodeIndex) -> Result<Rule, String> {
             Rule::compute(first_act()?, output)
         }
         Op::Softmax { .. } => Rule::compute(first_act()?, FIXED_256),
-        Op::Pool {
-            kind,
-            kernel,
-            dilations,
-            pads,
-            ceil_mode,
-            count_include_pad,
-            activation,
-            ..
-        } => {
+        Op::Pool { pool, activation } => {
             clamp_only(*activation)?;
-            if kernel.len() != 2 || dilations.iter().any(|&d| d != 1) || *ceil_mode {
+            let (Some(window), false) = (pool.window_2d(), pool.ceil_mode) else {
                 return Err("int8 pooling is 2-D without dilation or ceil mode".into());
-            }
-            let padded = pads.iter().any(|&p| p > 0);
+            };
             let mut rule = Rule::compute(first_act()?, Output::SameAsInput);
-            if *kind == PoolKind::Avg && *count_include_pad {
-                if padded {
+            if pool.averages_padding() {
+                if window.pads != [0; 4] {
                     return Err("int8 average pooling does not count padding".into());
                 }
-                let mut op = node.op.clone();
-                if let Op::Pool {
-                    count_include_pad, ..
-                } = &mut op
-                {
-                    *count_include_pad = false;
-                }
-                rule.op = Some(op);
+                rule.op = Some(Op::Pool {
+                    pool: PoolAttrs {
+                        count_include_pad: false,
+                        ..pool.clone()
+                    },
+                    activation: *activation,
+                });
             }
-            rule.moves_data = *kind == PoolKind::Max && activation.is_none();
+            rule.moves_data = pool.kind == PoolKind::Max && activation.is_none();
             rule
         }
         Op::Reduce { kind, .. } => match kind {

@@ -20,21 +20,14 @@ impl Lowering<'_> {
         ins: &[ValueRef],
         out: ValueRef,
     ) -> std::result::Result<Command, Reason> {
-        let Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            activation,
-        } = op
-        else {
+        let Op::Gemm(gemm) = op else {
             return Err(format!("{} is not a gemm", op.name()));
         };
-        supported::gemm_form(*alpha, *beta, *trans_a)?;
+        supported::gemm_form(gemm)?;
         Ok(Command::FullyConnected(self.fully_connected(
             name,
-            *trans_b,
-            *activation,
+            gemm.trans_b,
+            gemm.activation,
             ins,
             out,
         )?))

@@ -15,22 +15,13 @@ impl Lowering<'_> {
         ins: &[ValueRef],
         out: ValueRef,
     ) -> std::result::Result<Pool, Reason> {
-        let Op::Pool {
-            kind,
-            layout,
-            kernel,
-            strides,
-            pads,
-            activation,
-            ..
-        } = op
-        else {
+        let Op::Pool { pool, activation } = op else {
             return Err("not a pool op".into());
         };
         let g = self.g;
         let x = *ins.first().ok_or("missing input")?;
         let (xt, ot) = (g.ty(x), g.ty(out));
-        supported::pool_window(op, xt)?;
+        let window = supported::pool_window(pool, xt)?;
         let float = xt.dtype == DType::F32 && ot.dtype == DType::F32;
         let (act_min, act_max, activation) = if float {
             (0, 0, *activation)
@@ -51,14 +42,14 @@ impl Lowering<'_> {
             name: name.to_string(),
             input: self.tensor(x),
             output,
-            kind: match kind {
+            kind: match pool.kind {
                 nnopt_compiler::ir::PoolKind::Max => PoolKind::Max,
                 nnopt_compiler::ir::PoolKind::Avg => PoolKind::Avg,
             },
-            layout: *layout,
-            kernel: [kernel[0], kernel[1]],
-            strides: [strides[0], strides[1]],
-            pads: [pads[0], pads[1], pads[2], pads[3]],
+            layout: pool.layout,
+            kernel: window.kernel,
+            strides: window.strides,
+            pads: window.pads,
             act_min,
             act_max,
             activation,

@@ -30,7 +30,7 @@ mod util;
 pub(super) use matmul::batched_i32 as batched_matmul_i32;
 
 use super::Operand;
-use crate::ir::{Op, PoolKind, ReduceKind, ResizeMode, Tensor, TensorType};
+use crate::ir::{Op, PoolAttrs, PoolKind, ReduceKind, ResizeMode, Tensor, TensorType};
 use crate::{bail, Result};
 
 /// Evaluates `op` on unquantized operands (or quantized operands of data-movement ops).
@@ -59,18 +59,12 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
             inputs,
             util::single_output(outputs)?,
         )?),
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            activation,
-        } => one(gemm::gemm(
-            *alpha,
-            *beta,
-            *trans_a,
-            *trans_b,
-            *activation,
+        Op::Gemm(g) => one(gemm::gemm(
+            g.alpha,
+            g.beta,
+            g.trans_a,
+            g.trans_b,
+            g.activation,
             inputs,
         )?),
         Op::MatMul => one(matmul::matmul(inputs)?),
@@ -81,15 +75,10 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
         Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
         Op::BatchNorm { epsilon, axis } => one(batch_norm::batch_norm(*epsilon, *axis, inputs)?),
-        Op::Pool {
-            kind,
-            count_include_pad,
-            activation,
-            ..
-        } => one(pool::pool(
-            *kind,
-            &pool_window(op)?,
-            *count_include_pad,
+        Op::Pool { pool, activation } => one(pool::pool(
+            pool.kind,
+            &pool_window(pool)?,
+            pool.count_include_pad,
             *activation,
             inputs,
         )?),
@@ -152,19 +141,14 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
             Some(dw) => dw,
             None => grad::conv_grad(c, false, inputs)?,
         }),
-        Op::PoolGrad {
-            kind,
-            count_include_pad,
-            ..
-        } => {
+        Op::PoolGrad(pool) => {
             util::arity(inputs, 2, 2)?;
-            let forward = op.pool_of_grad().expect("a pool gradient");
             let x = util::f32_input(inputs, 0, "pool input")?;
             let dy = util::f32_input(inputs, 1, "output gradient")?;
             one(Tensor::F32(pool::pool_grad(
-                *kind,
-                &pool_window(&forward)?,
-                *count_include_pad,
+                pool.kind,
+                &pool_window(pool)?,
+                pool.count_include_pad,
                 x,
                 dy,
             )?))
@@ -175,24 +159,12 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
     }
 }
 
-/// The window of an [`Op::Pool`].
-fn pool_window(op: &Op) -> Result<pool::Window> {
-    let Op::Pool {
-        layout,
-        kernel,
-        strides,
-        dilations,
-        pads,
-        ceil_mode,
-        ..
-    } = op
-    else {
-        bail!("'{}' is not a pooling op", op.name());
-    };
+/// The window of a pooling op.
+fn pool_window(pool: &PoolAttrs) -> Result<pool::Window> {
     Ok(pool::Window {
-        layout: *layout,
-        axes: crate::ir::infer::pool_axes(kernel, strides, dilations, pads)?,
-        ceil_mode: *ceil_mode,
+        layout: pool.layout,
+        axes: pool.windows()?,
+        ceil_mode: pool.ceil_mode,
     })
 }
 
@@ -242,7 +214,7 @@ fn computes_values(op: &Op) -> bool {
     match op {
         Op::Conv(_)
         | Op::ConvTranspose { .. }
-        | Op::Gemm { .. }
+        | Op::Gemm(_)
         | Op::MatMul
         | Op::Binary { .. }
         | Op::PRelu
@@ -251,9 +223,7 @@ fn computes_values(op: &Op) -> bool {
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. } => true,
-        Op::Pool {
-            kind, activation, ..
-        } => *kind == PoolKind::Avg || activation.is_some(),
+        Op::Pool { pool, activation } => pool.kind == PoolKind::Avg || activation.is_some(),
         Op::Reduce { kind, .. } => matches!(kind, ReduceKind::Mean | ReduceKind::Sum),
         Op::Resize { mode, .. } => *mode != ResizeMode::Nearest,
         _ => false,

@@ -26,7 +26,7 @@ pub fn handles(op: &Op) -> bool {
         Op::Conv(_)
             | Op::ConvTranspose { .. }
             | Op::MatMul
-            | Op::Gemm { .. }
+            | Op::Gemm(_)
             | Op::Binary { .. }
             | Op::PRelu
             | Op::Svdf { .. }
@@ -56,24 +56,18 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
     let t = match op {
         Op::Conv(c) => conv::conv(c, inputs, out)?,
         Op::ConvTranspose { conv: c, .. } => conv::conv_transpose(c, inputs, out)?,
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-            activation,
-        } => {
-            if *alpha != 1.0 || *beta != 1.0 || *trans_a {
+        Op::Gemm(g) => {
+            if !g.is_fully_connected() {
                 bail!("quantized gemm supports alpha = beta = 1 and no transposed A only");
             }
-            conv::fully_connected(*trans_b, *activation, inputs, out)?
+            conv::fully_connected(g.trans_b, g.activation, inputs, out)?
         }
         Op::Binary { kind, activation } => elementwise::binary(*kind, *activation, inputs, out)?,
         Op::PRelu => elementwise::prelu(inputs, out)?,
         Op::MatMul => conv::matmul(inputs, out)?,
         Op::Activation { act } => elementwise::activation(*act, input(inputs, 0)?, out)?,
         Op::Softmax { axis, beta } => softmax::softmax(*axis, *beta, input(inputs, 0)?, out)?,
-        Op::Pool { .. } => pool::pool(op, input(inputs, 0)?, out)?,
+        Op::Pool { pool, activation } => pool::pool(pool, *activation, input(inputs, 0)?, out)?,
         Op::Reduce { kind, axes, .. } => pool::reduce(*kind, axes, input(inputs, 0)?, out)?,
         Op::Reshape { .. } => data::reshape(input(inputs, 0)?, out)?,
         Op::Concat { axis } => data::concat(*axis, inputs, out)?,

@@ -4,37 +4,36 @@
 use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
 use super::{activation_range, from_ints, ints, per_tensor, qrange};
 use crate::interp::Operand;
-use crate::ir::{Layout, Op, PoolKind, ReduceKind, Tensor, TensorType};
+use crate::ir::{
+    Activation, Layout, PoolAttrs, PoolKind, PoolWindow2d, ReduceKind, Tensor, TensorType,
+};
 use crate::{bail, Result};
 
 /// 2-D average or max pooling over the valid part of each window.
-pub fn pool(op: &Op, x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
-    let Op::Pool {
-        kind,
-        layout,
-        kernel,
-        strides,
-        dilations,
-        pads,
-        ceil_mode,
-        count_include_pad,
-        activation,
-    } = op
-    else {
-        bail!("not a pool op");
-    };
-    if kernel.len() != 2 || dilations.iter().any(|&d| d != 1) || *ceil_mode {
+pub fn pool(
+    attrs: &PoolAttrs,
+    activation: Option<Activation>,
+    x: &Operand<'_>,
+    out: &TensorType,
+) -> Result<Tensor> {
+    let (Some(window), false) = (attrs.window_2d(), attrs.ceil_mode) else {
         bail!("quantized pooling supports 2-D windows without dilation or ceil mode (TFLite's)");
-    }
-    if *kind == PoolKind::Avg && *count_include_pad {
+    };
+    if attrs.averages_padding() {
         bail!("quantized average pooling counts valid elements only (count_include_pad = false)");
     }
+    let PoolWindow2d {
+        kernel,
+        strides,
+        pads,
+    } = window;
+    let (kind, layout) = (attrs.kind, attrs.layout);
     let (si, zi) = per_tensor(x.ty, "input")?;
     let (so, zo) = per_tensor(out, "output")?;
     if (si, zi) != (so, zo) {
         bail!("quantized pooling needs equal input and output quantization");
     }
-    let (lo, hi) = activation_range(*activation, out)?;
+    let (lo, hi) = activation_range(activation, out)?;
     let s = x.data.shape();
     let o = &out.shape;
     let (n, h, w, c, oh, ow) = match layout {

@@ -81,7 +81,7 @@ fn lower_node(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
     }
     match &l.g.node(n).op {
         Op::Conv(a) => ops::conv::conv(l, n, a),
-        Op::Gemm { .. } => ops::conv::fully_connected(l, n),
+        Op::Gemm(_) => ops::conv::fully_connected(l, n),
         Op::Pool { .. } => ops::pool::pool(l, n),
         Op::MatMul => ops::elementwise::batch_matmul(l, n),
         Op::Binary { .. } | Op::PRelu => ops::elementwise::binary(l, n),

@@ -10,7 +10,7 @@ use crate::egraph::language::OpId;
 use crate::egraph::rule::{Ctx, Expr, Root, Rule};
 use egg::Id;
 use ndarray::Axis;
-use nnopt_compiler::ir::{BinaryKind, Op, Tensor};
+use nnopt_compiler::ir::{BinaryKind, GemmAttrs, Op, Tensor};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -141,12 +141,9 @@ impl FoldIntoWeights {
         // (channel axis of the output, output-channel axis of the weights, gemm beta)
         let (axis, w_axis, beta) = match producer {
             Op::Conv(a) if a.activation.is_none() => (a.layout.channel_axis(), 0, 1.0),
-            Op::Gemm {
-                trans_b,
-                beta,
-                activation: None,
-                ..
-            } if out_ty.shape.len() == 2 => (1, if *trans_b { 0 } else { 1 }, *beta),
+            Op::Gemm(g) if g.activation.is_none() && out_ty.shape.len() == 2 => {
+                (1, if g.trans_b { 0 } else { 1 }, g.beta)
+            }
             _ => return None,
         };
         let v = per_channel(cx, c, out_ty, axis)?;
@@ -189,18 +186,11 @@ impl FoldIntoWeights {
             }
         };
         let op = match producer {
-            Op::Gemm {
-                alpha,
-                trans_a,
-                trans_b,
-                ..
-            } => Op::Gemm {
-                alpha: *alpha,
+            Op::Gemm(g) => Op::Gemm(GemmAttrs {
                 beta,
-                trans_a: *trans_a,
-                trans_b: *trans_b,
                 activation: None,
-            },
+                ..g.clone()
+            }),
             other => other.clone(),
         };
         let args = vec![

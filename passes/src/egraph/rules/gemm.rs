@@ -5,7 +5,7 @@ use super::per_channel;
 use crate::egraph::rule::{Ctx, Expr, Root, Rule};
 use egg::Id;
 use ndarray::Axis;
-use nnopt_compiler::ir::{BinaryKind, Layout, Op, Tensor};
+use nnopt_compiler::ir::{BinaryKind, GemmAttrs, Layout, Op, Tensor};
 use std::sync::Arc;
 
 pub fn rules() -> Vec<Arc<dyn Rule>> {
@@ -33,13 +33,7 @@ impl Rule for MatMulToGemm {
                     && cx.constant(ch[1]).is_some()
             })
             .map(|(_, ch)| {
-                let gemm = Op::Gemm {
-                    alpha: 1.0,
-                    beta: 1.0,
-                    trans_a: false,
-                    trans_b: false,
-                    activation: None,
-                };
+                let gemm = Op::Gemm(GemmAttrs::fully_connected(false, None));
                 Expr::Op(gemm, vec![Expr::Class(ch[0]), Expr::Class(ch[1])])
             })
             .collect()
@@ -56,7 +50,10 @@ impl Rule for InputScaleIntoWeights {
         "input-scale-into-weights"
     }
     fn root(&self, n: Root<'_>) -> bool {
-        matches!(n, Root::Op(Op::Conv(_) | Op::Gemm { trans_a: false, .. }))
+        matches!(
+            n,
+            Root::Op(Op::Conv(_) | Op::Gemm(GemmAttrs { trans_a: false, .. }))
+        )
     }
     fn rewrite(&self, cx: &Ctx<'_>, id: Id) -> Vec<Expr> {
         if !cx.is_f32(id) {
@@ -70,11 +67,7 @@ impl Rule for InputScaleIntoWeights {
                     Layout::Nchw => (1, 1),
                     Layout::Nhwc => (3, 3),
                 },
-                Op::Gemm {
-                    trans_a: false,
-                    trans_b,
-                    ..
-                } => (1, if *trans_b { 1 } else { 0 }),
+                Op::Gemm(g) if !g.trans_a => (1, if g.trans_b { 1 } else { 0 }),
                 _ => continue,
             };
             let Some(Tensor::F32(w)) = cx.constant(ch[1]).filter(|_| cx.is_f32(ch[1])) else {

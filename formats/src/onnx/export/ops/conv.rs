@@ -4,7 +4,7 @@
 use super::NodeArgs;
 use crate::onnx::export::builder::{ints, Builder};
 use crate::onnx::export::proto::{attr, Attr};
-use nnopt_compiler::ir::{ConvAttrs, Layout, Op, PoolKind};
+use nnopt_compiler::ir::{ConvAttrs, Layout, Op, PoolAttrs, PoolKind};
 use nnopt_compiler::{Error, Result};
 
 fn conv_attrs(c: &ConvAttrs, kernel: [usize; 2]) -> Vec<tract_onnx::pb::AttributeProto> {
@@ -53,7 +53,10 @@ pub(crate) fn conv(b: &mut Builder, c: &ConvAttrs, cx: NodeArgs) -> Result<Strin
 /// MaxPool and AveragePool.
 pub(crate) fn pool(b: &mut Builder, cx: NodeArgs) -> Result<String> {
     let NodeArgs { node, name, x, .. } = cx;
-    let Op::Pool {
+    let Op::Pool { pool, activation } = &node.op else {
+        unreachable!("dispatched on Pool")
+    };
+    let PoolAttrs {
         kind,
         layout,
         kernel,
@@ -62,17 +65,13 @@ pub(crate) fn pool(b: &mut Builder, cx: NodeArgs) -> Result<String> {
         pads,
         ceil_mode,
         count_include_pad,
-        activation,
-    } = &node.op
-    else {
-        unreachable!("dispatched on Pool")
-    };
+    } = pool;
     if *layout == Layout::Nhwc && kernel.len() != 2 {
         return Err(Error::new(format!(
             "node '{name}': channels-last pooling must be 2-D to export"
         )));
     }
-    let dilated = dilations.iter().any(|&d| d != 1);
+    let dilated = pool.is_dilated();
     if dilated && *kind == PoolKind::Avg && b.opset < 19 {
         return Err(Error::new(format!(
             "node '{name}': dilated AveragePool needs ONNX opset 19; the exporter writes opset {}",

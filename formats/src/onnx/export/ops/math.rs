@@ -3,19 +3,19 @@
 use super::NodeArgs;
 use crate::onnx::export::builder::{is_fp8, Builder};
 use crate::onnx::export::proto::{attr, onnx_dtype, Attr};
-use nnopt_compiler::ir::{Activation, BinaryKind, DType, Op};
+use nnopt_compiler::ir::{Activation, BinaryKind, DType, GemmAttrs, Op};
 use nnopt_compiler::{Error, Result};
 
 /// Gemm with its fused activation.
 pub(crate) fn gemm(b: &mut Builder, cx: NodeArgs) -> Result<String> {
     let NodeArgs { node, name, x, .. } = cx;
-    let Op::Gemm {
+    let Op::Gemm(GemmAttrs {
         alpha,
         beta,
         trans_a,
         trans_b,
         activation,
-    } = &node.op
+    }) = &node.op
     else {
         unreachable!("dispatched on Gemm")
     };

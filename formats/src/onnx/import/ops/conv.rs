@@ -2,7 +2,7 @@
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
-use nnopt_compiler::ir::{ConvAttrs, Layout, Op, PoolKind, QuantParams, ValueRef};
+use nnopt_compiler::ir::{ConvAttrs, Layout, Op, PoolAttrs, PoolKind, QuantParams, ValueRef};
 use nnopt_compiler::Result;
 
 /// Per-axis window parameters of a 1-D or 2-D spatial op.
@@ -332,14 +332,16 @@ pub(super) fn pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         sp.dilations
     };
     let op = Op::Pool {
-        kind,
-        layout: Layout::Nchw,
-        kernel,
-        strides: sp.strides,
-        dilations,
-        pads: [sp.begin, sp.end].concat(),
-        ceil_mode: cx.int("ceil_mode", 0)? != 0,
-        count_include_pad: cx.int("count_include_pad", 0)? != 0,
+        pool: PoolAttrs {
+            kind,
+            layout: Layout::Nchw,
+            kernel,
+            strides: sp.strides,
+            dilations,
+            pads: [sp.begin, sp.end].concat(),
+            ceil_mode: cx.int("ceil_mode", 0)? != 0,
+            count_include_pad: cx.int("count_include_pad", 0)? != 0,
+        },
         activation: None,
     };
     imp.emit(op, &[x], cx.out(0))

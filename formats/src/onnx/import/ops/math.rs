@@ -3,7 +3,7 @@
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{dtype_attr, opt_const_floats};
-use nnopt_compiler::ir::{Activation, BinaryKind, DType, Op, ValueRef};
+use nnopt_compiler::ir::{Activation, BinaryKind, DType, GemmAttrs, Op, ValueRef};
 use nnopt_compiler::Result;
 
 /// Gemm.
@@ -11,13 +11,13 @@ pub(super) fn gemm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let mut ins = vec![cx.input(0)?, cx.input(1)?];
     let beta = cx.float("beta", 1.0)?;
     ins.extend(cx.opt_input(2));
-    let op = Op::Gemm {
+    let op = Op::Gemm(GemmAttrs {
         alpha: cx.float("alpha", 1.0)?,
         beta,
         trans_a: cx.int("transA", 0)? != 0,
         trans_b: cx.int("transB", 0)? != 0,
         activation: None,
-    };
+    });
     imp.emit(op, &ins, cx.out(0))
 }
 

@@ -5,7 +5,7 @@ use crate::tflite::export::layout::{permute_quant, permute_tensor, TO_NHWC};
 use crate::tflite::export::lower::Lowerer;
 use crate::tflite::export::model::{EmptyOptions, Options};
 use crate::tflite::schema as fb;
-use nnopt_compiler::ir::{ConvAttrs, Layout, NodeIndex, Op, Tensor, TensorType};
+use nnopt_compiler::ir::{ConvAttrs, GemmAttrs, Layout, NodeIndex, Op, Tensor, TensorType};
 use nnopt_compiler::Result;
 
 /// Output length of one axis for VALID / SAME padding, as TFLite computes it.
@@ -172,13 +172,13 @@ fn explicit_pad(l: &mut Lowerer<'_>, x: i32, pads: [usize; 4]) -> Result<i32> {
 
 /// Gemm `x @ w^T + b` (2-D `x`, constant `w`) as FULLY_CONNECTED.
 pub fn fully_connected(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
-    let Op::Gemm {
+    let Op::Gemm(GemmAttrs {
         alpha,
         beta,
         trans_a,
         trans_b,
         activation,
-    } = l.g.node(n).op.clone()
+    }) = l.g.node(n).op.clone()
     else {
         unreachable!("dispatched on Gemm")
     };

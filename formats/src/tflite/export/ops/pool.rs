@@ -5,42 +5,33 @@ use crate::tflite::export::layout::{permute, TO_NHWC};
 use crate::tflite::export::lower::Lowerer;
 use crate::tflite::export::model::Options;
 use crate::tflite::schema as fb;
-use nnopt_compiler::ir::{Layout, NodeIndex, Op, PoolKind, ValueRef};
+use nnopt_compiler::ir::{Layout, NodeIndex, Op, PoolKind, PoolWindow2d, ValueRef};
 use nnopt_compiler::Result;
 
 /// A 2-D pool as MAX_POOL_2D or AVERAGE_POOL_2D.
 pub fn pool(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
-    let Op::Pool {
-        kind,
-        layout,
-        kernel,
-        strides,
-        dilations,
-        pads,
-        ceil_mode,
-        count_include_pad,
-        activation,
-    } = l.g.node(n).op.clone()
-    else {
+    let Op::Pool { pool, activation } = l.g.node(n).op.clone() else {
         unreachable!("dispatched on Pool")
     };
-    if kernel.len() != 2 || dilations.iter().any(|&d| d != 1) {
+    let Some(PoolWindow2d {
+        kernel: k,
+        strides: s,
+        pads: p,
+    }) = pool.window_2d()
+    else {
         return Err(l.err("only undilated 2-D pools have a TFLite operator"));
-    }
+    };
     let x_in = l.g.node_inputs(n)[0];
-    let nchw = layout == Layout::Nchw;
+    let nchw = pool.layout == Layout::Nchw;
     let x = if nchw {
         l.nhwc(x_in)?
     } else {
         l.logical(x_in)?
     };
     let xs = l.m.ty(x).shape.clone();
-    let k = [kernel[0], kernel[1]];
-    let s = [strides[0], strides[1]];
-    let p = [pads[0], pads[1], pads[2], pads[3]];
     let padding = padding_of([xs[1], xs[2]], k, s, p)
         .ok_or_else(|| l.err(format!("pool padding {p:?} is neither SAME nor VALID")))?;
-    if count_include_pad && p != [0; 4] {
+    if pool.count_include_pad && p != [0; 4] {
         return Err(l.err("TFLite's average pool never counts padding"));
     }
     let out_shape = l.ty(ValueRef::first(n)).shape.clone();
@@ -50,13 +41,13 @@ pub fn pool(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         out_shape
     };
     let same = padding == fb::Padding::SAME;
-    if ceil_mode
+    if pool.ceil_mode
         && (out_hw[1] != out_len(xs[1], k[0], s[0], same)
             || out_hw[2] != out_len(xs[2], k[1], s[1], same))
     {
         return Err(l.err("ceil_mode pooling with a partial last window has no TFLite operator"));
     }
-    let code = match kind {
+    let code = match pool.kind {
         PoolKind::Max => fb::BuiltinOperator::MAX_POOL_2D,
         PoolKind::Avg => fb::BuiltinOperator::AVERAGE_POOL_2D,
     };

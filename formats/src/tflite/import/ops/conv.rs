@@ -6,7 +6,7 @@ use super::super::fb;
 use super::Io;
 use ndarray::IxDyn;
 use nnopt_compiler::ir::{
-    Activation, ConvAttrs, DType, Layout, Op, QuantParams, Tensor, TensorType, ValueRef,
+    Activation, ConvAttrs, DType, GemmAttrs, Layout, Op, QuantParams, Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::{bail, map_tensor_same, Result};
 
@@ -318,13 +318,10 @@ pub fn fully_connected(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) 
     }
     let mut ins = vec![x, b.value(wi)?];
     ins.extend(bias(b, io, 2)?);
-    let gemm = Op::Gemm {
-        alpha: 1.0,
-        beta: 1.0,
-        trans_a: false,
-        trans_b: true,
-        activation: fused(o.fused_activation_function())?,
-    };
+    let gemm = Op::Gemm(GemmAttrs::fully_connected(
+        true,
+        fused(o.fused_activation_function())?,
+    ));
     let out_ty = b.ty(out)?;
     if out_ty.shape == [rows, n_out] {
         b.emit(gemm, &ins, out)?;

@@ -3,7 +3,7 @@
 use super::super::builder::{fused, padding, Builder};
 use super::super::fb;
 use super::Io;
-use nnopt_compiler::ir::{Layout, Op, PoolKind, ReduceKind};
+use nnopt_compiler::ir::{Layout, Op, PoolAttrs, PoolKind, ReduceKind};
 use nnopt_compiler::Result;
 
 pub fn pool2d(
@@ -40,14 +40,16 @@ pub fn pool2d(
         PoolKind::Avg
     };
     let pool = Op::Pool {
-        kind,
-        layout: Layout::Nhwc,
-        kernel: kernel.to_vec(),
-        strides: strides.to_vec(),
-        dilations: vec![],
-        pads: vec![pt, pl, pb, pr],
-        ceil_mode: false,
-        count_include_pad: false,
+        pool: PoolAttrs {
+            kind,
+            layout: Layout::Nhwc,
+            kernel: kernel.to_vec(),
+            strides: strides.to_vec(),
+            dilations: vec![],
+            pads: vec![pt, pl, pb, pr],
+            ceil_mode: false,
+            count_include_pad: false,
+        },
         activation: fused(o.fused_activation_function())?,
     };
     let x = b.value(xi)?;
