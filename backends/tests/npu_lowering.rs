@@ -24,7 +24,9 @@ fn lowering_snapshot() {
     let registry = nnopt_passes::registry_with_cost(Arc::new(NpuCost::new(target.clone())));
     let pipeline = Pipeline::from_spec(&nnopt_passes::default_pipeline(), &registry)
         .expect("default pipeline");
-    pipeline.run(&mut g, &RunOptions::default()).expect("optimizes");
+    pipeline
+        .run(&mut g, &RunOptions::default())
+        .expect("optimizes");
     let g = g.compacted();
     let c = npu::compile(&g, &target, &LowerOptions::default()).expect("compiles");
     insta::assert_snapshot!(print::schedule(&c.program).join("\n"));

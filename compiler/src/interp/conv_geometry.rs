@@ -40,14 +40,7 @@ pub fn dims(layout: Layout, s: &[usize]) -> Result<(usize, usize, usize, usize)>
 }
 
 /// Index of activation element (n, y, x, c) in a tensor of `layout` with strides `st`.
-pub fn act_index(
-    layout: Layout,
-    st: &[usize; 4],
-    n: usize,
-    y: usize,
-    x: usize,
-    c: usize,
-) -> usize {
+pub fn act_index(layout: Layout, st: &[usize; 4], n: usize, y: usize, x: usize, c: usize) -> usize {
     match layout {
         Layout::Nhwc => n * st[0] + y * st[1] + x * st[2] + c,
         Layout::Nchw => n * st[0] + c * st[1] + y * st[2] + x,

@@ -2,8 +2,8 @@
 //! of `(w - w_zp) * (x - x_zp)`, bias, per-channel fixed-point requantization, clamp.
 
 use crate::npu::program::{Conv2d, FullyConnected, OutputStage, WeightBlock};
-use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier;
 use nnopt_compiler::interp::conv_geometry::dims;
+use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier;
 use nnopt_compiler::ir::Layout;
 use nnopt_compiler::{Error, Result};
 
