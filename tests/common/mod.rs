@@ -3,45 +3,12 @@
 #![allow(dead_code)]
 
 pub mod digits;
+mod paths;
+
+pub use paths::{repo, require, shared, testdata};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// The repository root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Generated test data (`NNOPT_TESTDATA`, else `<repo>/testdata`).
-pub fn testdata() -> PathBuf {
-    std::env::var_os("NNOPT_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("testdata"))
-}
-
-/// The shared models and data beside the repository.
-pub fn shared() -> PathBuf {
-    repo().join("../shared")
-}
-
-/// Returns `path` if it exists. When it is missing: under CI the test fails; locally it
-/// prints a notice and the caller skips.
-pub fn require(path: &Path) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path.to_path_buf());
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "required test input {} is missing (run tools/make_testdata.py)",
-            path.display()
-        );
-    }
-    eprintln!(
-        "notice: {} is missing; run `bash tools/test.sh` to generate it",
-        path.display()
-    );
-    None
-}
 
 /// The Python interpreter of the reference environment.
 pub fn python() -> Option<PathBuf> {

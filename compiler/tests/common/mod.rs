@@ -1,4 +1,4 @@
-//! Helpers for the FP8 test harness: test data location and .npy loading.
+//! Test data location and .npy loading (also the base of `formats/tests/common`).
 
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::Tensor;
