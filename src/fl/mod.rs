@@ -1,8 +1,6 @@
 //! Federated-learning simulation (`nnopt fl simulate`): FedAvg over simulated clients
 //! that run a training program, with every message serialized, counted and parsed.
 
-pub mod command;
 pub mod data;
 pub mod partition;
-pub mod report;
 pub mod simulate;

@@ -1,7 +1,7 @@
 //! Human-readable results of `nnopt fl simulate`: the terminal summary and the HTML
 //! report with SVG accuracy curves.
 
-use super::simulate::Simulation;
+use crate::fl::simulate::Simulation;
 use nnopt_compiler::{Error, Result};
 use plotters::prelude::*;
 use std::fmt::Write;

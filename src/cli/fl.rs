@@ -1,15 +1,16 @@
 //! `nnopt fl ...`: the federated-learning commands.
 
-use super::data::load_csv;
-use super::partition::Partition;
-use super::report::{render_html, render_table};
-use super::simulate::{simulate, SimulateOptions, Simulation};
-use crate::output::write_atomically;
+use super::common::{file_stem, to_json};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use nnopt_backends::train::TrainingProgram;
-use nnopt_compiler::Result;
-use nnopt_passes::TrainPrecision;
+use nnopt::backends::train::TrainingProgram;
+use nnopt::fl::data::{load_csv, Dataset};
+use nnopt::fl::partition::Partition;
+use nnopt::fl::simulate::{simulate, SimulateOptions, Simulation};
+use nnopt::output::write_atomically;
+use nnopt::passes::TrainPrecision;
+use nnopt::report::fl::{render_html, render_table};
+use nnopt::Result;
 use std::path::PathBuf;
 
 /// Federated-learning subcommands.
@@ -73,7 +74,7 @@ pub struct SimulateArgs {
 
 /// Precision of a simulation.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum FlPrecision {
+enum FlPrecision {
     Fp8,
     Fp32,
 }
@@ -97,7 +98,7 @@ pub fn run(command: FlCommand) -> Result<()> {
 /// One simulation with a progress bar.
 fn run_one(
     program: &TrainingProgram,
-    data: &super::data::Dataset,
+    data: &Dataset,
     opts: &SimulateOptions,
 ) -> Result<Simulation> {
     let bar = ProgressBar::new(opts.rounds as u64).with_style(
@@ -116,7 +117,7 @@ fn run_one(
 }
 
 fn run_simulate(a: &SimulateArgs) -> Result<()> {
-    let (program, _) = crate::ntp::load(&a.program)?;
+    let (program, _) = nnopt::ntp::load(&a.program)?;
     let data = load_csv(&a.data)?;
     let primary = a
         .precision
@@ -154,11 +155,7 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
         .as_ref()
         .and_then(|o| Some(o.bytes_to_target? as f64 / main.bytes_to_target? as f64));
     if let Some(path) = &a.report {
-        let name = a
-            .program
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file_stem(&a.program);
         let mut sims = vec![&main];
         sims.extend(other.as_ref());
         // FP8 first, so colours and the ratio read the same in every report.
@@ -171,7 +168,7 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
             v["comparison"] = serde_json::to_value(o).expect("simulation serializes");
             v["bytes_to_target_ratio"] = serde_json::json!(ratio);
         }
-        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        println!("{}", to_json(&v));
     } else {
         print!("{}", render_table(&main, 10));
         if let Some(o) = &other {
