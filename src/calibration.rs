@@ -1,10 +1,8 @@
 //! Calibration data for int8 quantization: `.npy` files, folders of `.npy` files, or
-//! folders of images resized to the model input and normalized, and the command-line
-//! options that describe them ([`CalibrationData`] and [`CalibrationArgs`], to flatten into
-//! clap commands).
+//! folders of images resized to the model input and normalized, and the options that
+//! describe them ([`CalibrationData`] and [`CalibrationArgs`]).
 
 use crate::npy::read_npy;
-use clap::Args;
 use image::imageops::FilterType;
 use image::DynamicImage;
 use nnopt_compiler::ir::{DType, Graph, Layout, Op, Tensor, TensorType};
@@ -14,37 +12,28 @@ use nnopt_passes::quantize_int8::{
 };
 use std::path::{Path, PathBuf};
 
-/// Calibration data and how activation ranges are taken from it (`#[command(flatten)]`
-/// into a command).
-#[derive(Args, Clone, Debug, PartialEq)]
+/// Calibration data and how activation ranges are taken from it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct CalibrationData {
     /// Calibration data for one model input (repeat once per input, in order): a .npy
     /// file (samples stacked along the batch axis), a folder of .npy files, or a folder
     /// of images (png, jpg). Without it, random inputs are used, with a warning.
-    #[arg(long, value_name = "PATH")]
     pub calibration: Vec<PathBuf>,
     /// Use at most N calibration samples (files are taken in name order).
-    #[arg(long, value_name = "N", default_value_t = 200)]
     pub calibration_samples: usize,
     /// How activation ranges are chosen: minmax, percentile or mse.
-    #[arg(long, value_name = "METHOD", default_value = "minmax", value_parser = parse_method)]
     pub calibration_method: CalibrationMethod,
     /// The percentile kept by --calibration-method percentile.
-    #[arg(long, value_name = "P", default_value_t = 99.99)]
     pub percentile: f32,
     /// Images: map pixel values 0..255 linearly onto LO..HI (e.g. -1,1). Also the range
     /// of the random inputs when no calibration data is given.
-    #[arg(long, value_name = "LO,HI", default_value = "0,1", value_parser = parse_range)]
     pub pixel_range: (f32, f32),
     /// Images: per-channel mean subtracted after --pixel-range (one value, or one per
     /// channel).
-    #[arg(long, value_name = "M[,M,M]", value_delimiter = ',')]
     pub mean: Vec<f32>,
     /// Images: per-channel standard deviation divided by after --mean.
-    #[arg(long, value_name = "S[,S,S]", value_delimiter = ',')]
     pub std: Vec<f32>,
     /// Images: feed channels in BGR order instead of RGB.
-    #[arg(long)]
     pub bgr: bool,
 }
 
@@ -63,45 +52,16 @@ impl Default for CalibrationData {
     }
 }
 
-/// Int8 quantization options: calibration data plus the weight granularity
-/// (`#[command(flatten)]` into a command).
-#[derive(Args, Clone, Debug, Default, PartialEq)]
+/// Int8 quantization options: calibration data plus the weight granularity.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CalibrationArgs {
-    #[command(flatten)]
     pub data: CalibrationData,
     /// Quantize weights with one scale per tensor instead of per output channel.
-    #[arg(long)]
     pub per_tensor_weights: bool,
 }
 
 /// Number of random samples when no calibration data is given.
 pub const SYNTHETIC_SAMPLES: usize = 16;
-
-fn parse_method(s: &str) -> std::result::Result<CalibrationMethod, String> {
-    match s {
-        "minmax" => Ok(CalibrationMethod::Minmax),
-        "percentile" => Ok(CalibrationMethod::Percentile),
-        "mse" => Ok(CalibrationMethod::Mse),
-        _ => Err(format!("expected minmax, percentile or mse, got '{s}'")),
-    }
-}
-
-fn parse_range(s: &str) -> std::result::Result<(f32, f32), String> {
-    let parts: Vec<&str> = s.split(',').collect();
-    let [lo, hi] = parts.as_slice() else {
-        return Err(format!("expected LO,HI, got '{s}'"));
-    };
-    let num = |x: &str| {
-        x.trim()
-            .parse::<f32>()
-            .map_err(|e| format!("'{x}' is not a number: {e}"))
-    };
-    let (lo, hi) = (num(lo)?, num(hi)?);
-    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
-        return Err(format!("expected LO < HI, got {lo},{hi}"));
-    }
-    Ok((lo, hi))
-}
 
 impl CalibrationArgs {
     /// The quantizer options these arguments select.
@@ -431,7 +391,5 @@ mod tests {
         assert!(report
             .to_string()
             .contains("warning: no calibration data given"));
-        assert_eq!(parse_range("-1, 1"), Ok((-1.0, 1.0)));
-        assert!(parse_range("1,0").is_err() && parse_method("max").is_err());
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The arithmetic a float model is compiled to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// int8 post-training quantization (TFLite arithmetic).

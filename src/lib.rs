@@ -1,6 +1,8 @@
 //! nnopt: a compiler for edge ML models.
 //!
 //! The library is the driver behind the `nnopt` command, for build systems and tools:
+//! [`load_model`], [`optimize`], [`compile()`] (NPU binaries), [`run`] (the reference
+//! interpreter), [`quantize()`], [`export`] (ONNX, TFLite, IR text) and [`inspect`].
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -11,17 +13,18 @@
 //! # Ok::<(), nnopt::Error>(())
 //! ```
 
+mod api;
 pub mod batch;
 pub mod calibration;
 pub mod compile;
-pub mod fl;
-pub mod npu_report;
 pub mod npub;
 pub mod npy;
 pub mod output;
 pub mod quantize;
+pub mod report;
 pub mod summary;
 
+pub use api::{compile, export, inspect, quantize, run, Inspection, ModelFormat};
 pub use nnopt_backends as backends;
 pub use nnopt_compiler as compiler;
 pub use nnopt_compiler::{Error, Result};

@@ -2,7 +2,6 @@
 //! int8, written as QDQ ONNX (inspectable in Netron) or as IR text.
 
 use crate::calibration::{load_calibration, CalibrationData};
-use clap::ValueEnum;
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{Graph, Op};
 use nnopt_compiler::{Error, Result};
@@ -11,7 +10,7 @@ use nnopt_passes::{quantize_fp8, Fp8Options};
 use serde::Serialize;
 
 /// The number format weights (and data) are quantized to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QuantFormat {
     /// FP8 E4M3 (max 448, 3 mantissa bits).

@@ -192,7 +192,7 @@ fn compile_table_snapshot() {
         return;
     };
     let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
-    let table = nnopt::npu_report::render_table(&c, "digits_cnn_int8");
+    let table = nnopt::report::npu::render_table(&c, "digits_cnn_int8");
     let stable: Vec<&str> = table
         .lines()
         .filter(|l| !l.starts_with("compiled in"))

@@ -255,7 +255,7 @@ fn fp8_lowering_snapshot() {
     };
     let g = nnopt::load_model(&dir.join("cnn_bn_pool_softmax.onnx")).unwrap();
     let c = compile_npu(g, &options(Precision::Fp8, vec![])).unwrap();
-    let table = nnopt::npu_report::render_table(&c, "cnn_bn_pool_softmax");
+    let table = nnopt::report::npu::render_table(&c, "cnn_bn_pool_softmax");
     let stable: Vec<&str> = table
         .lines()
         .filter(|l| !l.starts_with("compiled in"))

@@ -7,9 +7,10 @@ mod harness;
 
 use harness::*;
 use nnopt_backends::npu::Command;
+use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, ConvAttrs, DType, GemmAttrs, Graph, Layout, Op, PadMode,
-    PoolAttrs, PoolKind, QuantParams, QuantizeRounding, Tensor, TensorType, ValueRef,
+    Activation, BinaryKind, ConvAttrs, DType, GemmAttrs, Graph, Layout, Op, PadMode, PoolAttrs,
+    PoolKind, QuantParams, QuantizeRounding,
 };
 
 #[test]

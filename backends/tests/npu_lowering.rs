@@ -9,8 +9,8 @@ use common::litert::{available, models_dir};
 use nnopt_backends::npu::cost::NpuCost;
 use nnopt_backends::npu::target::Target;
 use nnopt_backends::npu::{self, print, LowerOptions};
-use nnopt_formats::import_model;
 use nnopt_compiler::pass::{Pipeline, RunOptions};
+use nnopt_formats::import_model;
 use std::sync::Arc;
 
 #[test]

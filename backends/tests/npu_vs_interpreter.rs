@@ -9,10 +9,9 @@ mod harness;
 
 use common::litert::{all_models, available, load_cases, models_dir, testdata_dir};
 use harness::*;
-use nnopt_backends::npu::{Command, IoConversion, LowerOptions};
-use nnopt_compiler::interp;
+use nnopt_backends::npu::{self, vnpu, Command, IoConversion, LowerOptions};
 use nnopt_compiler::ir::text::parse_graph;
-use nnopt_compiler::ir::{DType, Graph, Tensor};
+use nnopt_compiler::ir::{DType, Layout, Tensor};
 use nnopt_formats::tflite::import_tflite_bytes;
 
 /// Checks a shared model: random inputs, LiteRT's inputs, and the op placement. Returns

@@ -1,13 +1,13 @@
 //! Helpers shared by the integration tests: locations of generated test data, the shared
 //! models, the Python reference environment, and running the `nnopt` binary.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a subset
 
 pub mod digits;
 mod paths;
 
 pub use paths::{repo, require, shared, testdata};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The Python interpreter of the reference environment.

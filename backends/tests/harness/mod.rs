@@ -9,10 +9,10 @@ use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{DType, Graph, Op, QuantParams, Tensor, TensorType, ValueRef};
 
 /// A deterministic generator (64-bit LCG).
-pub struct Lcg(u64);
+pub struct Lcg(pub u64);
 
 impl Lcg {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -22,7 +22,7 @@ impl Lcg {
 
     /// A tensor of `dtype` and `shape`: integers over the type's full range, floats in
     /// [-3, 3).
-    fn tensor(&mut self, dtype: DType, shape: &[usize]) -> Tensor {
+    pub fn tensor(&mut self, dtype: DType, shape: &[usize]) -> Tensor {
         let n: usize = shape.iter().product();
         let v: Vec<f64> = (0..n)
             .map(|_| match dtype.int_range() {

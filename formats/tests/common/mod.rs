@@ -1,6 +1,6 @@
 //! Helpers shared by the ONNX test harnesses: test data location, .npy and TensorProto
 //! loading, and error metrics.
-#![allow(dead_code)] // each test binary uses a subset
+#![allow(dead_code, unused_imports)] // each test binary uses a subset
 
 pub mod litert;
 

@@ -1,6 +1,6 @@
 //! Helpers of the nnopt-train integration tests: locations of the generated test data and
 //! the shared models and data, and loading a model.
-#![allow(dead_code)] // each test binary uses a subset
+#![allow(dead_code, unused_imports)] // each test binary uses a subset
 
 use nnopt_compiler::ir::{verify, Graph};
 use std::path::Path;

@@ -1,15 +1,16 @@
 //! `nnopt fl ...`: the federated-learning commands.
 
-use super::report::{render_html, render_table};
-use crate::output::write_atomically;
+use super::common::{file_stem, to_json};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use nnopt_compiler::Result;
-use nnopt_passes::TrainPrecision;
-use nnopt_train::fl::data::{load_csv, Dataset};
-use nnopt_train::fl::partition::Partition;
-use nnopt_train::fl::simulate::{simulate, SimulateOptions, Simulation};
-use nnopt_train::TrainingProgram;
+use nnopt::output::write_atomically;
+use nnopt::passes::TrainPrecision;
+use nnopt::report::fl::{render_html, render_table};
+use nnopt::train::fl::data::{load_csv, Dataset};
+use nnopt::train::fl::partition::Partition;
+use nnopt::train::fl::simulate::{simulate, SimulateOptions, Simulation};
+use nnopt::train::TrainingProgram;
+use nnopt::Result;
 use std::path::PathBuf;
 
 /// Federated-learning subcommands.
@@ -73,7 +74,7 @@ pub struct SimulateArgs {
 
 /// Precision of a simulation.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum FlPrecision {
+enum FlPrecision {
     Fp8,
     Fp32,
 }
@@ -116,7 +117,7 @@ fn run_one(
 }
 
 fn run_simulate(a: &SimulateArgs) -> Result<()> {
-    let (program, _) = nnopt_train::ntp::load(&a.program)?;
+    let (program, _) = nnopt::train::ntp::load(&a.program)?;
     let data = load_csv(&a.data)?;
     let primary = a
         .precision
@@ -154,11 +155,7 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
         .as_ref()
         .and_then(|o| Some(o.bytes_to_target? as f64 / main.bytes_to_target? as f64));
     if let Some(path) = &a.report {
-        let name = a
-            .program
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file_stem(&a.program);
         let mut sims = vec![&main];
         sims.extend(other.as_ref());
         // FP8 first, so colours and the ratio read the same in every report.
@@ -171,7 +168,7 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
             v["comparison"] = serde_json::to_value(o).expect("simulation serializes");
             v["bytes_to_target_ratio"] = serde_json::json!(ratio);
         }
-        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        println!("{}", to_json(&v));
     } else {
         print!("{}", render_table(&main, 10));
         if let Some(o) = &other {

@@ -1,0 +1,162 @@
+//! `nnopt compile`: compile a model for an NPU (.npub), or with `--target train` into a
+//! training program (.ntp).
+
+use super::calibration::CalibrationFlags;
+use super::common::{file_stem, to_json};
+use super::train::{compile_training, TrainArgs};
+use clap::{Args, ValueEnum};
+use nnopt::backends::npu::target::Target;
+use nnopt::calibration::CalibrationArgs;
+use nnopt::compile::{NpuOptions, Precision};
+use nnopt::output::write_atomically;
+use nnopt::passes::TrainPrecision;
+use nnopt::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Examples in `nnopt compile --help`.
+pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh Glorot weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
+
+/// Arguments of `nnopt compile`.
+#[derive(Args)]
+pub struct CompileArgs {
+    /// Model file (.onnx, .tflite, or .nnir IR text).
+    file: PathBuf,
+    /// Target: an NPU preset, npu (= npu-256), npu-128, npu-256 or npu-512; or train,
+    /// a training program (.ntp).
+    #[arg(long, default_value = "npu")]
+    target: String,
+    /// Custom NPU description (YAML, like backends/targets/npu-256.yaml); overrides --target.
+    #[arg(long, value_name = "FILE.yaml")]
+    target_config: Option<PathBuf>,
+    /// Output file (default: the model's file stem + .npub, or .ntp with --target
+    /// train, beside the model).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Write an HTML report with per-layer charts.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// Fail instead of running unsupported ops on the CPU.
+    #[arg(long)]
+    no_cpu_fallback: bool,
+    /// Optimization pipeline (YAML) run before quantization and lowering; without
+    /// it, the default pipeline.
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+    /// Print JSON for tools instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// NPU targets: quantization of float models, int8 (TFLite arithmetic, the
+    /// default) or fp8 (E4M3 weights and layer inputs with f32 scales, f32 between
+    /// layers; needs a float model). --target train: fp8 (the default) or fp32.
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionArg>,
+    #[command(flatten)]
+    calibration: CalibrationFlags,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+/// `--precision` of `nnopt compile`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PrecisionArg {
+    /// int8 (NPU targets).
+    Int8,
+    /// FP8: E4M3 on NPU targets; E4M3 forward and E5M2 gradients for training.
+    Fp8,
+    /// f32 (--target train).
+    Fp32,
+}
+
+/// Checks which flags fit the target and compiles for it.
+pub fn run(args: CompileArgs) -> Result<()> {
+    let calibration = CalibrationArgs::from(args.calibration);
+    if args.target == "train" {
+        let npu_only = [
+            ("--target-config", args.target_config.is_some()),
+            ("--report", args.report.is_some()),
+            ("--no-cpu-fallback", args.no_cpu_fallback),
+            ("--pipeline", args.pipeline.is_some()),
+            (
+                "calibration options",
+                calibration != CalibrationArgs::default(),
+            ),
+        ];
+        if let Some((flag, _)) = npu_only.iter().find(|(_, given)| *given) {
+            return Err(Error::new(format!(
+                "{flag} does not apply to --target train"
+            )));
+        }
+        let precision = match args.precision {
+            None | Some(PrecisionArg::Fp8) => TrainPrecision::Fp8,
+            Some(PrecisionArg::Fp32) => TrainPrecision::Fp32,
+            Some(PrecisionArg::Int8) => {
+                return Err(Error::new(
+                    "--precision int8 is for NPU targets: training programs are \
+                     fp8 or fp32",
+                ))
+            }
+        };
+        let opts = args.train.options(precision);
+        return compile_training(&args.file, &opts, args.output.as_deref(), args.json);
+    }
+    if let Some(flag) = args.train.given().first() {
+        return Err(Error::new(format!("{flag} only applies to --target train")));
+    }
+    let precision = match args.precision {
+        None | Some(PrecisionArg::Int8) => Precision::Int8,
+        Some(PrecisionArg::Fp8) => Precision::Fp8,
+        Some(PrecisionArg::Fp32) => {
+            return Err(Error::new(
+                "--precision fp32 is for --target train: NPU targets take int8 or fp8",
+            ))
+        }
+    };
+    let target = match &args.target_config {
+        Some(p) => Target::from_file(p)?,
+        None => Target::preset(&args.target)?,
+    };
+    let opts = NpuOptions {
+        target,
+        precision,
+        cpu_fallback: !args.no_cpu_fallback,
+        calibration,
+        pipeline: args.pipeline,
+    };
+    let (output, report) = (args.output.as_deref(), args.report.as_deref());
+    compile_npu(&args.file, &opts, output, report, args.json)
+}
+
+/// Compiles for an NPU, writes the binary (and the HTML report), and prints the
+/// per-layer table or the JSON summary.
+fn compile_npu(
+    file: &Path,
+    opts: &NpuOptions,
+    output: Option<&Path>,
+    report: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let g = nnopt::load_model(file)?;
+    let compiled = nnopt::compile(g, opts).map_err(|e| e.in_file(file))?;
+    for w in compiled.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let out = match output {
+        Some(p) => p.to_path_buf(),
+        None => file.with_extension(nnopt::npub::EXTENSION),
+    };
+    write_atomically(&out, &compiled.binary)?;
+    let model = file_stem(file);
+    if let Some(r) = report {
+        let html = nnopt::report::npu::render_html(&compiled, &model)?;
+        write_atomically(r, html.as_bytes())?;
+    }
+    if json {
+        let mut v = serde_json::to_value(compiled.summary()).expect("summary serializes");
+        v["output"] = serde_json::Value::String(out.display().to_string());
+        println!("{}", to_json(&v));
+    } else {
+        print!("{}", nnopt::report::npu::render_table(&compiled, &model));
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! `nnopt export`: write a model as TFLite (int8 with `--int8`).
+
+use super::calibration::CalibrationFlags;
+use clap::Args;
+use nnopt::calibration::CalibrationArgs;
+use nnopt::compiler::pass::RunOptions;
+use nnopt::output::write_atomically;
+use nnopt::{Error, ModelFormat, Result};
+use std::path::PathBuf;
+
+/// Examples in `nnopt export --help`.
+pub const EXAMPLES: &str = "Examples:\n  nnopt export model_int8.tflite -o copy.tflite\n  nnopt export model.onnx -o model.tflite                      # float TFLite\n  nnopt export model.onnx --int8 --calibration calib.npy -o model_int8.tflite";
+
+/// Arguments of `nnopt export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Model file (.onnx, .tflite, or .nnir IR text).
+    file: PathBuf,
+    /// Write an int8 model: float models are quantized like `nnopt compile` does
+    /// (int8 post-training quantization with the calibration options below).
+    #[arg(long)]
+    int8: bool,
+    #[command(flatten)]
+    calibration: CalibrationFlags,
+    /// Output .tflite file.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+/// Optimizes the model, quantizes it with `--int8`, and writes it as TFLite.
+pub fn run(args: ExportArgs) -> Result<()> {
+    let calibration = CalibrationArgs::from(args.calibration);
+    if !args.int8 && calibration != CalibrationArgs::default() {
+        return Err(Error::new("calibration options only apply with --int8"));
+    }
+    let (file, output) = (&args.file, &args.output);
+    let mut g = nnopt::load_model(file)?;
+    nnopt::optimize(&mut g, None, &RunOptions::default()).map_err(|e| e.in_file(file))?;
+    if args.int8 {
+        let report =
+            nnopt::calibration::quantize(&mut g, &calibration).map_err(|e| e.in_file(file))?;
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let bytes = nnopt::export(&g, ModelFormat::Tflite).map_err(|e| e.in_file(file))?;
+    write_atomically(output, &bytes)?;
+    println!("wrote {} ({} bytes)", output.display(), bytes.len());
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The `nnopt` command line: the [`Cli`] and its subcommands, dispatched to one module
+//! per subcommand.
+
+mod calibration;
+mod common;
+mod compile;
+mod export;
+mod fl;
+mod inspect;
+mod opt;
+mod passes;
+mod quantize;
+mod run;
+mod train;
+
+use clap::{Parser, Subcommand};
+use nnopt::Result;
+
+#[derive(Parser)]
+#[command(
+    name = "nnopt",
+    version,
+    about = "A compiler for edge ML models: ONNX and TFLite in, optimized IR and NPU binaries out",
+    after_help = "Examples:\n  nnopt compile model.tflite --target npu\n  nnopt run model.npub --input x.npy\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt compile model.tflite --target train -o client.ntp\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding\n  nnopt quantize model.onnx --format e4m3 --per-channel -o model_e4m3.onnx"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Federated learning: simulate FedAvg with clients running a training program.
+    #[command(subcommand)]
+    Fl(fl::FlCommand),
+    /// Describe a model: inputs, outputs, op histogram, parameters, MACs, tensor memory;
+    /// or an NPU binary (.npub), or a training program (.ntp: format, parameters,
+    /// precision plan, hyper-parameters, step graphs).
+    #[command(after_help = inspect::EXAMPLES)]
+    Inspect(inspect::InspectArgs),
+    /// Run a model in the reference interpreter on .npy inputs.
+    ///
+    /// Inputs and outputs use the model's own dtypes. An input whose leading dimension is
+    /// k times the model's batch runs k times and the outputs are stacked.
+    #[command(after_help = run::EXAMPLES)]
+    Run(run::RunArgs),
+    /// Optimize a model with a pass pipeline and write IR text or ONNX.
+    #[command(after_help = opt::EXAMPLES)]
+    Opt(opt::OptArgs),
+    /// Compile a model for an NPU: quantized ops become NPU commands (the rest CPU
+    /// fallback), activations share one arena, weights are compressed losslessly, and a
+    /// checksummed .npub binary is written; prints the per-layer performance estimate.
+    ///
+    /// With --target train, compile a float model into a training program (.ntp) for
+    /// edge clients: one graph per precision doing forward, backward (softmax
+    /// cross-entropy) and SGD with momentum; FP8 programs quantize conv and gemm inputs
+    /// to E4M3 and their output gradients to E5M2 with delayed scaling, and carry the
+    /// FP32 step too.
+    #[command(after_help = compile::EXAMPLES)]
+    Compile(compile::CompileArgs),
+    /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel
+    /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
+    /// float TFLite; NCHW (ONNX) graphs are converted to NHWC.
+    #[command(after_help = export::EXAMPLES)]
+    Export(export::ExportArgs),
+    /// Quantize a float model to FP8 (E4M3, E5M2) or int8 and write it as QDQ ONNX
+    /// (QuantizeLinear / DequantizeLinear around float ops, opset 19 for FP8; opens in
+    /// Netron and onnxruntime) or as IR text (.nnir).
+    ///
+    /// Conv and Gemm weights get FP8 codes with per-tensor scales (per output channel
+    /// with --per-channel); their data inputs are quantized with scales calibrated on
+    /// --calibration data (random inputs, with a warning, when none is given).
+    #[command(after_help = quantize::EXAMPLES)]
+    Quantize(quantize::QuantizeArgs),
+    /// List the passes that pipelines can name, and print the default pipeline.
+    Passes,
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Fl(command) => fl::run(command),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Opt(args) => opt::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Quantize(args) => quantize::run(args),
+        Command::Passes => passes::run(),
+    }
+}
