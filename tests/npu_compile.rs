@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{nnopt, nnopt_ok, require, shared, tempdir};
+use common::{nnopt, nnopt_ok, require, run_on, shared, tempdir};
 use nnopt::backends::npu::binary;
 use nnopt::backends::npu::target::Target;
 use nnopt::backends::npu::vnpu;
@@ -160,18 +160,8 @@ fn cli_compiles_runs_and_inspects() {
     // The binary runs and its description names the target.
     let info = nnopt_ok(&["inspect", npub.to_str().unwrap()]);
     assert!(info.contains("npu-256"), "{info}");
-    let x = dir.path().join("x.npy");
-    nnopt::npy::write_npy(&x, &Tensor::I8(ndarray::ArrayD::zeros(vec![3, 8, 8, 1]))).unwrap();
-    let out = dir.path().join("y.npy");
-    nnopt_ok(&[
-        "run",
-        npub.to_str().unwrap(),
-        "--input",
-        x.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    let y = nnopt::npy::read_npy(&out).unwrap();
+    let x = Tensor::I8(ndarray::ArrayD::zeros(vec![3, 8, 8, 1]));
+    let y = run_on(&npub, &x, dir.path());
     assert_eq!(y.shape(), &[3, 10]);
     // Bad input: unknown target, corrupt binary.
     let bad = nnopt(&["compile", local, "--target", "npu-7"]);

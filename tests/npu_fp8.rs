@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{nnopt, nnopt_ok, require, shared, tempdir, testdata};
+use common::{nnopt, nnopt_ok, require, run_on, shared, tempdir, testdata};
 use ndarray::Axis;
 use nnopt::backends::npu::binary;
 use nnopt::backends::npu::compress::compress_weights;
@@ -294,18 +294,8 @@ fn cli_compiles_describes_and_runs_fp8() {
         info.contains("f8e4m3 x") && info.contains("fp8(weights f8e4m3"),
         "{info}"
     );
-    let x = dir.path().join("x.npy");
-    nnopt::npy::write_npy(&x, &Tensor::F32(ndarray::ArrayD::zeros(vec![2, 8, 8, 1]))).unwrap();
-    let y = dir.path().join("y.npy");
-    nnopt_ok(&[
-        "run",
-        out.to_str().unwrap(),
-        "--input",
-        x.to_str().unwrap(),
-        "-o",
-        y.to_str().unwrap(),
-    ]);
-    let y = nnopt::npy::read_npy(&y).unwrap();
+    let x = Tensor::F32(ndarray::ArrayD::zeros(vec![2, 8, 8, 1]));
+    let y = run_on(&out, &x, dir.path());
     assert_eq!(
         (y.dtype().to_string().as_str(), y.shape()),
         ("f32", &[2, 10][..])

@@ -24,59 +24,16 @@ fn conv_kernels_match_the_interpreter() {
         group,
         activation,
     };
+    use Activation::{Relu, Relu6};
+    use Layout::{Nchw, Nhwc};
+    #[rustfmt::skip]
     let cases = [
-        (
-            3,
-            5,
-            [3, 3],
-            conv(
-                Layout::Nhwc,
-                [1, 1],
-                [1, 1],
-                [1, 1, 1, 1],
-                1,
-                Some(Activation::Relu),
-            ),
-        ),
-        (
-            4,
-            4,
-            [3, 3],
-            conv(
-                Layout::Nhwc,
-                [2, 2],
-                [1, 1],
-                [0, 0, 1, 1],
-                4,
-                Some(Activation::Relu6),
-            ),
-        ),
+        (3, 5, [3, 3], conv(Nhwc, [1, 1], [1, 1], [1, 1, 1, 1], 1, Some(Relu))),
+        (4, 4, [3, 3], conv(Nhwc, [2, 2], [1, 1], [0, 0, 1, 1], 4, Some(Relu6))),
         // Depthwise with depth multiplier 2 and dilation.
-        (
-            3,
-            6,
-            [3, 2],
-            conv(Layout::Nhwc, [1, 2], [2, 1], [2, 1, 2, 0], 3, None),
-        ),
-        (
-            4,
-            6,
-            [1, 1],
-            conv(Layout::Nhwc, [1, 1], [1, 1], [0, 0, 0, 0], 2, None),
-        ),
-        (
-            3,
-            4,
-            [3, 3],
-            conv(
-                Layout::Nchw,
-                [2, 1],
-                [1, 1],
-                [1, 1, 1, 1],
-                1,
-                Some(Activation::Relu),
-            ),
-        ),
+        (3, 6, [3, 2], conv(Nhwc, [1, 2], [2, 1], [2, 1, 2, 0], 3, None)),
+        (4, 6, [1, 1], conv(Nhwc, [1, 1], [1, 1], [0, 0, 0, 0], 2, None)),
+        (3, 4, [3, 3], conv(Nchw, [2, 1], [1, 1], [1, 1, 1, 1], 1, Some(Relu))),
     ];
     for (i, (cin, cout, k, attrs)) in cases.into_iter().enumerate() {
         let (layout, groups) = (attrs.layout, attrs.group);

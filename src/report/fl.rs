@@ -1,6 +1,7 @@
 //! Human-readable results of `nnopt fl simulate`: the terminal summary and the HTML
 //! report with SVG accuracy curves.
 
+use super::escape;
 use nnopt_compiler::{Error, Result};
 use nnopt_train::fl::simulate::Simulation;
 use plotters::prelude::*;
@@ -126,13 +127,6 @@ fn accuracy_chart(
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The HTML report: accuracy against rounds and against cumulative bytes (up + down)

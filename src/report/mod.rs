@@ -2,3 +2,11 @@
 
 pub mod fl;
 pub mod npu;
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

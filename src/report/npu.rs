@@ -1,6 +1,7 @@
 //! Human-readable results of `nnopt compile --target npu`: the per-layer table printed on
 //! the terminal and the HTML report with SVG charts.
 
+use super::escape;
 use crate::compile::Compiled;
 use nnopt_compiler::{Error, Result};
 use plotters::prelude::*;
@@ -127,13 +128,6 @@ fn bar_chart(title: &str, y_desc: &str, values: &[u64]) -> Result<String> {
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The HTML report: totals, charts of per-layer cycles and weight bytes, the table.

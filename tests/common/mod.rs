@@ -7,7 +7,7 @@ mod paths;
 
 pub use paths::{repo, require, shared, testdata};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The Python interpreter of the reference environment.
@@ -37,4 +37,25 @@ pub fn nnopt_ok(args: &[&str]) -> String {
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
+}
+
+/// Runs `nnopt run MODEL --input x.npy -o y.npy` in `dir` on `input` and returns the
+/// output tensor.
+pub fn run_on(
+    model: &Path,
+    input: &nnopt::compiler::ir::Tensor,
+    dir: &Path,
+) -> nnopt::compiler::ir::Tensor {
+    let x = dir.join("x.npy");
+    nnopt::npy::write_npy(&x, input).unwrap();
+    let y = dir.join("y.npy");
+    nnopt_ok(&[
+        "run",
+        model.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "-o",
+        y.to_str().unwrap(),
+    ]);
+    nnopt::npy::read_npy(&y).unwrap()
 }
