@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod container;
 pub mod cost;
 mod error;
+mod flatbuffers_module;
 pub mod fp8;
 pub mod interp;
 pub mod ir;

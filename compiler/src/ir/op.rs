@@ -246,6 +246,16 @@ impl Default for ResizeFilter {
     }
 }
 
+/// The attributes of an [`Op::Resize`], borrowed (see [`Op::resize_spec`]).
+pub struct ResizeSpec<'a> {
+    pub mode: ResizeMode,
+    pub coord: CoordTransform,
+    pub nearest: NearestRounding,
+    pub sizes: &'a [usize],
+    pub scales: Option<&'a [f32]>,
+    pub filter: &'a ResizeFilter,
+}
+
 impl ResizeFilter {
     /// Whether every option has its default value.
     pub fn is_default(&self) -> bool {
@@ -459,6 +469,29 @@ fn empty_tensor() -> Tensor {
 }
 
 impl Op {
+    /// The attributes of a Resize; `None` for other ops.
+    pub fn resize_spec(&self) -> Option<ResizeSpec<'_>> {
+        let Op::Resize {
+            mode,
+            coord,
+            nearest,
+            sizes,
+            scales,
+            filter,
+        } = self
+        else {
+            return None;
+        };
+        Some(ResizeSpec {
+            mode: *mode,
+            coord: *coord,
+            nearest: *nearest,
+            sizes,
+            scales: scales.as_deref(),
+            filter,
+        })
+    }
+
     /// Whether the declared output dtype is the op's own choice rather than inferred from
     /// its inputs: a quantize, and a softmax (TFLite's int8 softmax may write int16).
     pub fn declares_output_dtype(&self) -> bool {

@@ -5,20 +5,7 @@
 //! raw little-endian f32 (bit-exact, 4 bytes a value); in the stored forward graph they
 //! are the last graph inputs, and [`read`] turns them back into constants.
 
-#[allow(
-    dead_code,
-    unused_imports,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    deprecated,
-    unsafe_op_in_unsafe_fn,
-    mismatched_lifetime_syntaxes,
-    clippy::all,
-    clippy::pedantic
-)]
-#[rustfmt::skip]
-mod train_generated;
+nnopt_compiler::flatbuffers_module!(train_generated);
 mod read;
 mod validate;
 mod write;

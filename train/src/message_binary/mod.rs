@@ -4,20 +4,7 @@
 //! Parameter names are not sent: [`Message::layout`] fingerprints the program's
 //! parameter layout, and [`Message::check_against`] checks a message against it.
 
-#[allow(
-    dead_code,
-    unused_imports,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    deprecated,
-    unsafe_op_in_unsafe_fn,
-    mismatched_lifetime_syntaxes,
-    clippy::all,
-    clippy::pedantic
-)]
-#[rustfmt::skip]
-mod fl_message_generated;
+nnopt_compiler::flatbuffers_module!(fl_message_generated);
 
 use super::message::{layout_id, Encoding, Message, MessageKind, Payload};
 use super::ParamInfo;

@@ -1,20 +1,7 @@
 //! The `.npub` file: a checksummed header around a FlatBuffer (`schemas/npu.fbs`) that
 //! holds a [`Program`](super::program::Program) with losslessly compressed weights.
 
-#[allow(
-    dead_code,
-    unused_imports,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    deprecated,
-    unsafe_op_in_unsafe_fn,
-    mismatched_lifetime_syntaxes,
-    clippy::all,
-    clippy::pedantic
-)]
-#[rustfmt::skip]
-mod npu_generated;
+nnopt_compiler::flatbuffers_module!(npu_generated);
 pub(crate) mod params;
 mod read;
 mod validate;

@@ -76,6 +76,44 @@ impl ConvShape {
             ost: strides(c.layout, [n, oh, ow, cout]),
         })
     }
+
+    /// Number of output elements.
+    pub(super) fn output_len(&self) -> usize {
+        self.n * self.oh * self.ow * self.cout
+    }
+
+    /// Number of weights of one output channel.
+    pub(super) fn weights_per_channel(&self) -> usize {
+        self.kh * self.kw * self.cin_g
+    }
+
+    /// Calls `f(output index, output channel, taps)` for every output element of `c`, in
+    /// batch, y, x, channel order.
+    pub(super) fn for_each_output<'a>(
+        &'a self,
+        c: &'a Conv2d,
+        mut f: impl FnMut(usize, usize, Taps<'a>),
+    ) {
+        let ost = self.ost;
+        for b in 0..self.n {
+            for oy in 0..self.oh {
+                for ox in 0..self.ow {
+                    for oc in 0..self.cout {
+                        let oi = b * ost[0] + oy * ost[1] + ox * ost[2] + oc * ost[3];
+                        let taps = Taps {
+                            s: self,
+                            c,
+                            b,
+                            oy,
+                            ox,
+                            oc,
+                        };
+                        f(oi, oc, taps);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Element strides (batch, y, x, channel) of a 4-D activation in `layout`.
@@ -103,6 +141,43 @@ fn source(c: &Conv2d, axis: usize, o: usize, k: usize, size: usize) -> Option<us
     (i < size).then_some(i)
 }
 
+/// The (input index, weight index) pairs that contribute to one output element.
+pub(super) struct Taps<'a> {
+    s: &'a ConvShape,
+    c: &'a Conv2d,
+    b: usize,
+    oy: usize,
+    ox: usize,
+    oc: usize,
+}
+
+impl Taps<'_> {
+    /// Folds `f(acc, input index, weight index)` over the taps inside the input (padding
+    /// contributes nothing), in kernel-row, kernel-column, input-channel order.
+    #[inline]
+    pub(super) fn fold<A>(self, init: A, mut f: impl FnMut(A, usize, usize) -> A) -> A {
+        let (s, c) = (self.s, self.c);
+        let base_c = (self.oc / s.cout_g) * s.cin_g;
+        let mut acc = init;
+        for ky in 0..s.kh {
+            let Some(iy) = source(c, 0, self.oy, ky, s.h) else {
+                continue;
+            };
+            for kx in 0..s.kw {
+                let Some(ix) = source(c, 1, self.ox, kx, s.w) else {
+                    continue;
+                };
+                let xb = self.b * s.xst[0] + iy * s.xst[1] + ix * s.xst[2];
+                let wbase = ((self.oc * s.kh + ky) * s.kw + kx) * s.cin_g;
+                for ic in 0..s.cin_g {
+                    acc = f(acc, xb + (base_c + ic) * s.xst[3], wbase + ic);
+                }
+            }
+        }
+        acc
+    }
+}
+
 /// Runs a 2-D convolution (or a transposed one) on input `x` (shape `xs`) into an output
 /// of shape `os`.
 pub fn conv2d(
@@ -112,54 +187,19 @@ pub fn conv2d(
     xs: &[usize],
     os: &[usize],
 ) -> Result<Vec<i32>> {
-    let ConvShape {
-        n,
-        h,
-        w,
-        oh,
-        ow,
-        cout,
-        kh,
-        kw,
-        cin_g,
-        cout_g,
-        xst,
-        ost,
-    } = ConvShape::new(c, xs, os)?;
-    check_block(&c.name, wb, cout, kh * kw * cin_g)?;
+    let shape = ConvShape::new(c, xs, os)?;
+    check_block(&c.name, wb, shape.cout, shape.weights_per_channel())?;
     let st = &c.stage;
-    let mut out = vec![0i32; n * oh * ow * cout];
-    for b in 0..n {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for oc in 0..cout {
-                    let base_c = (oc / cout_g) * cin_g;
-                    let wzp = wb.weight_zero_points[oc];
-                    let mut acc: i32 = 0;
-                    for ky in 0..kh {
-                        let Some(iy) = source(c, 0, oy, ky, h) else {
-                            continue;
-                        };
-                        for kx in 0..kw {
-                            let Some(ix) = source(c, 1, ox, kx, w) else {
-                                continue;
-                            };
-                            let xb = b * xst[0] + iy * xst[1] + ix * xst[2];
-                            let wbase = ((oc * kh + ky) * kw + kx) * cin_g;
-                            for ic in 0..cin_g {
-                                let xv = x[xb + (base_c + ic) * xst[3]]
-                                    .wrapping_sub(st.input_zero_point);
-                                let wv = (wb.weights[wbase + ic] as i32).wrapping_sub(wzp);
-                                acc = acc.wrapping_add(wv.wrapping_mul(xv));
-                            }
-                        }
-                    }
-                    out[b * ost[0] + oy * ost[1] + ox * ost[2] + oc * ost[3]] =
-                        requantize(acc, oc, wb, st);
-                }
-            }
-        }
-    }
+    let mut out = vec![0i32; shape.output_len()];
+    shape.for_each_output(c, |oi, oc, taps| {
+        let wzp = wb.weight_zero_points[oc];
+        let acc = taps.fold(0i32, |acc, xi, wi| {
+            let xv = x[xi].wrapping_sub(st.input_zero_point);
+            let wv = (wb.weights[wi] as i32).wrapping_sub(wzp);
+            acc.wrapping_add(wv.wrapping_mul(xv))
+        });
+        out[oi] = requantize(acc, oc, wb, st);
+    });
     Ok(out)
 }
 

@@ -50,57 +50,17 @@ pub fn conv2d(
     xs: &[usize],
     os: &[usize],
 ) -> Result<Vec<f32>> {
-    let ConvShape {
-        n,
-        h,
-        w,
-        oh,
-        ow,
-        cout,
-        kh,
-        kw,
-        cin_g,
-        cout_g,
-        xst,
-        ost,
-    } = ConvShape::new(c, xs, os)?;
-    let f = fp8_block(&c.name, wb, cout, kh * kw * cin_g)?;
+    let shape = ConvShape::new(c, xs, os)?;
+    let f = fp8_block(&c.name, wb, shape.cout, shape.weights_per_channel())?;
     let scale: Vec<f32> = f.scales.iter().map(|&s| st.input_scale * s).collect();
-    let mut out = vec![0f32; n * oh * ow * cout];
-    for b in 0..n {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for oc in 0..cout {
-                    let base_c = (oc / cout_g) * cin_g;
-                    let mut dot = Fp8Dot::new(st.input_format, f.format);
-                    for ky in 0..kh {
-                        let iy =
-                            (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        for kx in 0..kw {
-                            let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize
-                                - c.pads[1] as isize;
-                            if ix < 0 || ix >= w as isize {
-                                continue;
-                            }
-                            let xb = b * xst[0] + iy as usize * xst[1] + ix as usize * xst[2];
-                            let wbase = ((oc * kh + ky) * kw + kx) * cin_g;
-                            for ic in 0..cin_g {
-                                dot.add(
-                                    x[xb + (base_c + ic) * xst[3]],
-                                    wb.weights[wbase + ic] as u8,
-                                );
-                            }
-                        }
-                    }
-                    out[b * ost[0] + oy * ost[1] + ox * ost[2] + oc * ost[3]] =
-                        finish(dot.value(), scale[oc], f.bias[oc], st);
-                }
-            }
-        }
-    }
+    let mut out = vec![0f32; shape.output_len()];
+    shape.for_each_output(c, |oi, oc, taps| {
+        let dot = taps.fold(Fp8Dot::new(st.input_format, f.format), |mut dot, xi, wi| {
+            dot.add(x[xi], wb.weights[wi] as u8);
+            dot
+        });
+        out[oi] = finish(dot.value(), scale[oc], f.bias[oc], st);
+    });
     Ok(out)
 }
 

@@ -7,8 +7,15 @@ use nnopt_compiler::ir::Layout;
 use nnopt_compiler::ir::ReduceKind;
 use nnopt_compiler::{Error, Result};
 
-/// Runs a pooling command on `x` (shape `xs`) into an output of shape `os`.
-pub fn pool(c: &Pool, x: &[i32], xs: &[usize], os: &[usize]) -> Result<Vec<i32>> {
+/// Calls `f(window)` with the valid taps of every pooling window of `c` over `x` (shape
+/// `xs`), in row-major order, and stores the results in an output of shape `os`.
+fn pool_windows<T: Copy + Default>(
+    c: &Pool,
+    x: &[T],
+    xs: &[usize],
+    os: &[usize],
+    mut f: impl FnMut(&[T]) -> T,
+) -> Result<Vec<T>> {
     let (n, h, w, ch, oh, ow) = match (c.layout, xs, os) {
         (Layout::Nhwc, [n, h, w, ch], [_, oh, ow, _]) => (*n, *h, *w, *ch, *oh, *ow),
         (Layout::Nchw, [n, ch, h, w], [_, _, oh, ow]) => (*n, *h, *w, *ch, *oh, *ow),
@@ -18,7 +25,8 @@ pub fn pool(c: &Pool, x: &[i32], xs: &[usize], os: &[usize]) -> Result<Vec<i32>>
         Layout::Nhwc => ((b * hh + y) * ww + xx) * ch + k,
         Layout::Nchw => ((b * ch + k) * hh + y) * ww + xx,
     };
-    let mut out = vec![0i32; n * oh * ow * ch];
+    let mut out = vec![T::default(); n * oh * ow * ch];
+    let mut window = Vec::with_capacity(c.kernel[0] * c.kernel[1]);
     for b in 0..n {
         for oy in 0..oh {
             let y0 = (oy * c.strides[0]) as isize - c.pads[0] as isize;
@@ -28,25 +36,11 @@ pub fn pool(c: &Pool, x: &[i32], xs: &[usize], os: &[usize]) -> Result<Vec<i32>>
                 let xr =
                     x0.max(0) as usize..(x0 + c.kernel[1] as isize).clamp(0, w as isize) as usize;
                 for k in 0..ch {
-                    let taps = ys
-                        .clone()
-                        .flat_map(|y| xr.clone().map(move |xx| (y, xx)))
-                        .map(|(y, xx)| x[index(b, y, xx, k, h, w)]);
-                    let v = match c.kind {
-                        PoolKind::Max => taps.max().unwrap_or(c.act_min),
-                        PoolKind::Avg => {
-                            let (sum, count) =
-                                taps.fold((0i32, 0i32), |(s, m), v| (s.wrapping_add(v), m + 1));
-                            if count == 0 {
-                                0
-                            } else if sum > 0 {
-                                sum.wrapping_add(count / 2) / count
-                            } else {
-                                sum.wrapping_sub(count / 2) / count
-                            }
-                        }
-                    };
-                    out[index(b, oy, ox, k, oh, ow)] = v.clamp(c.act_min, c.act_max);
+                    window.clear();
+                    for y in ys.clone() {
+                        window.extend(xr.clone().map(|xx| x[index(b, y, xx, k, h, w)]));
+                    }
+                    out[index(b, oy, ox, k, oh, ow)] = f(&window);
                 }
             }
         }
@@ -54,57 +48,52 @@ pub fn pool(c: &Pool, x: &[i32], xs: &[usize], os: &[usize]) -> Result<Vec<i32>>
     Ok(out)
 }
 
+/// Runs a pooling command on `x` (shape `xs`) into an output of shape `os`.
+pub fn pool(c: &Pool, x: &[i32], xs: &[usize], os: &[usize]) -> Result<Vec<i32>> {
+    pool_windows(c, x, xs, os, |taps| {
+        let v = match c.kind {
+            PoolKind::Max => taps.iter().copied().max().unwrap_or(c.act_min),
+            PoolKind::Avg => {
+                let (sum, count) = taps
+                    .iter()
+                    .fold((0i32, 0i32), |(s, m), &v| (s.wrapping_add(v), m + 1));
+                if count == 0 {
+                    0
+                } else if sum > 0 {
+                    sum.wrapping_add(count / 2) / count
+                } else {
+                    sum.wrapping_sub(count / 2) / count
+                }
+            }
+        };
+        v.clamp(c.act_min, c.act_max)
+    })
+}
+
 /// Runs a pooling command on f32 data with the interpreter's float arithmetic: the
 /// window's taps in row-major order, max from -inf (NaN wins) or the sum divided by the
 /// number of taps inside the input, then the fused activation.
 pub fn pool_f32(c: &Pool, x: &[f32], xs: &[usize], os: &[usize]) -> Result<Vec<f32>> {
-    let (n, h, w, ch, oh, ow) = match (c.layout, xs, os) {
-        (Layout::Nhwc, [n, h, w, ch], [_, oh, ow, _]) => (*n, *h, *w, *ch, *oh, *ow),
-        (Layout::Nchw, [n, ch, h, w], [_, _, oh, ow]) => (*n, *h, *w, *ch, *oh, *ow),
-        _ => return Err(Error::at_node(&c.name, "pooling needs 4-D tensors")),
-    };
-    let index = |b: usize, y: usize, xx: usize, k: usize, hh: usize, ww: usize| match c.layout {
-        Layout::Nhwc => ((b * hh + y) * ww + xx) * ch + k,
-        Layout::Nchw => ((b * ch + k) * hh + y) * ww + xx,
-    };
-    let mut out = vec![0f32; n * oh * ow * ch];
-    for b in 0..n {
-        for oy in 0..oh {
-            let y0 = (oy * c.strides[0]) as isize - c.pads[0] as isize;
-            let ys = y0.max(0) as usize..(y0 + c.kernel[0] as isize).clamp(0, h as isize) as usize;
-            for ox in 0..ow {
-                let x0 = (ox * c.strides[1]) as isize - c.pads[1] as isize;
-                let xr =
-                    x0.max(0) as usize..(x0 + c.kernel[1] as isize).clamp(0, w as isize) as usize;
-                for k in 0..ch {
-                    let taps = ys
-                        .clone()
-                        .flat_map(|y| xr.clone().map(move |xx| (y, xx)))
-                        .map(|(y, xx)| x[index(b, y, xx, k, h, w)]);
-                    let v = match c.kind {
-                        PoolKind::Max => taps.fold(f32::NEG_INFINITY, |a, v| {
-                            if a.is_nan() || v.is_nan() {
-                                f32::NAN
-                            } else {
-                                a.max(v)
-                            }
-                        }),
-                        PoolKind::Avg => {
-                            let (sum, count) =
-                                taps.fold((0f32, 0usize), |(s, m), v| (s + v, m + 1));
-                            if count > 0 {
-                                sum / count as f32
-                            } else {
-                                sum
-                            }
-                        }
-                    };
-                    out[index(b, oy, ox, k, oh, ow)] = c.activation.map_or(v, |a| a.apply(v));
+    pool_windows(c, x, xs, os, |taps| {
+        let v = match c.kind {
+            PoolKind::Max => taps.iter().fold(f32::NEG_INFINITY, |a, &v| {
+                if a.is_nan() || v.is_nan() {
+                    f32::NAN
+                } else {
+                    a.max(v)
+                }
+            }),
+            PoolKind::Avg => {
+                let sum = taps.iter().fold(0f32, |s, &v| s + v);
+                if taps.is_empty() {
+                    sum
+                } else {
+                    sum / taps.len() as f32
                 }
             }
-        }
-    }
-    Ok(out)
+        };
+        c.activation.map_or(v, |a| a.apply(v))
+    })
 }
 
 /// Runs a mean/sum reduction of `x` (shape `xs`) into `out_len` outputs.

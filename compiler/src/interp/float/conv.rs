@@ -3,12 +3,12 @@
 //! Both layouts run in NHWC: general convolutions as im2col blocks times the weight
 //! matrix (ndarray's `dot`), depthwise ones as a direct loop over contiguous channels.
 
-use super::util::{activate, add_channel_bias, arity, f32_input, from_nhwc, to_nhwc};
+use super::util::{arity, f32_input, finish_conv, to_nhwc};
 use crate::interp::Operand;
 use crate::ir::infer::conv_out_size;
 use crate::ir::{ConvAttrs, Layout, Tensor};
 use crate::{bail, Result};
-use ndarray::{s, Array2, Array4, ArrayView4, Ix4};
+use ndarray::{s, Array2, Array4, ArrayD, ArrayView4, Ix4};
 
 /// Upper bound on the elements of one im2col block.
 const BLOCK_ELEMS: usize = 1 << 22;
@@ -82,42 +82,50 @@ impl Geometry {
     }
 }
 
+/// The conv weight `w` (OIHW or OHWI by `c`'s layout) as (kh, kw, I/group, O).
+pub(super) fn hwio_weights<'a>(c: &ConvAttrs, w: &'a ArrayD<f32>) -> Result<ArrayView4<'a, f32>> {
+    let Ok(w4) = w.view().into_dimensionality::<Ix4>() else {
+        bail!("conv weight must have rank 4, got shape {:?}", w.shape());
+    };
+    Ok(match c.layout {
+        Layout::Nchw => w4.permuted_axes([2, 3, 1, 0]),
+        Layout::Nhwc => w4.permuted_axes([1, 2, 3, 0]),
+    })
+}
+
+/// Checks that `ch` input channels and weights of shape `w_shape`, (kh, kw, I/group, O)
+/// `hwio` once permuted, fit `c`'s group.
+pub(super) fn check_groups(
+    c: &ConvAttrs,
+    ch: usize,
+    w_shape: &[usize],
+    (_, _, cg, o): (usize, usize, usize, usize),
+) -> Result<()> {
+    if c.group == 0 || ch != cg * c.group || !o.is_multiple_of(c.group) {
+        bail!(
+            "conv input has {ch} channels; weight {w_shape:?} with group {} does not fit",
+            c.group
+        );
+    }
+    Ok(())
+}
+
 /// Convolution: (x, w, [bias]) with the fused activation applied last.
 pub(super) fn conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 2, 3)?;
     let x = to_nhwc(f32_input(inputs, 0, "conv input")?, c.layout, "conv input")?;
     let w = f32_input(inputs, 1, "conv weight")?;
-    let Ok(w4) = w.view().into_dimensionality::<Ix4>() else {
-        bail!("conv weight must have rank 4, got shape {:?}", w.shape());
-    };
-    // Weights as (kh, kw, I/group, O).
-    let w_hwio = match c.layout {
-        Layout::Nchw => w4.permuted_axes([2, 3, 1, 0]),
-        Layout::Nhwc => w4.permuted_axes([1, 2, 3, 0]),
-    };
+    let w_hwio = hwio_weights(c, w)?;
     let (h, wd, ch) = (x.shape()[1], x.shape()[2], x.shape()[3]);
-    let (kh, kw, cg, o) = w_hwio.dim();
-    if c.group == 0 || ch != cg * c.group || !o.is_multiple_of(c.group) {
-        bail!(
-            "conv input has {ch} channels; weight {:?} with group {} does not fit",
-            w.shape(),
-            c.group
-        );
-    }
+    let (kh, kw, cg, _) = w_hwio.dim();
+    check_groups(c, ch, w.shape(), w_hwio.dim())?;
     let g = Geometry::new(c, h, wd, kh, kw)?;
-    let mut out = if cg == 1 && c.group > 1 {
+    let out = if cg == 1 && c.group > 1 {
         depthwise(x.view(), w_hwio, &g)
     } else {
         im2col_conv(x.view(), w_hwio, &g)?
     };
-    let bias = match inputs.get(2) {
-        Some(_) => Some(f32_input(inputs, 2, "conv bias")?),
-        None => None,
-    };
-    add_channel_bias(&mut out, bias)?;
-    let mut out = from_nhwc(out, c.layout);
-    activate(&mut out, c.activation);
-    Ok(Tensor::F32(out))
+    finish_conv(out, c, inputs, "conv bias")
 }
 
 /// General (grouped) convolution as im2col blocks of output rows times weight matrices.

@@ -2,12 +2,12 @@
 //! products, the adjoint of [`super::conv`]'s forward kernel: per output block,
 //! `dW += cols^T dY` and `dcols = dY W^T`, scattered back onto the input (col2im).
 
-use super::conv::{group_matrices, im2col, Geometry};
+use super::conv::{check_groups, group_matrices, hwio_weights, im2col, Geometry};
 use super::util::{f32_input, from_nhwc, to_nhwc};
 use crate::interp::Operand;
 use crate::ir::{ConvAttrs, Layout, Tensor};
 use crate::{bail, Result};
-use ndarray::{s, Array2, Array4, Ix4};
+use ndarray::{s, Array2, Array4};
 
 /// The input (`wrt_input`) or weight gradient of `c` on (x, w, dy), or `None` for a
 /// depthwise convolution (left to the direct loop).
@@ -23,25 +23,13 @@ pub(super) fn conv_grad(
         c.layout,
         "output gradient",
     )?;
-    let Ok(w4) = w.view().into_dimensionality::<Ix4>() else {
-        bail!("conv weight must have rank 4, got shape {:?}", w.shape());
-    };
-    let w_hwio = match c.layout {
-        Layout::Nchw => w4.permuted_axes([2, 3, 1, 0]),
-        Layout::Nhwc => w4.permuted_axes([1, 2, 3, 0]),
-    };
+    let w_hwio = hwio_weights(c, w)?;
     let (n, h, wd, ch) = x.dim();
     let (kh, kw, cg, o) = w_hwio.dim();
     if c.group > 1 && cg == 1 {
         return Ok(None);
     }
-    if c.group == 0 || ch != cg * c.group || !o.is_multiple_of(c.group) {
-        bail!(
-            "conv input has {ch} channels; weight {:?} with group {} does not fit",
-            w.shape(),
-            c.group
-        );
-    }
+    check_groups(c, ch, w.shape(), w_hwio.dim())?;
     let g = Geometry::new(c, h, wd, kh, kw)?;
     let [ho, wo] = g.out;
     if dy.dim() != (n, ho, wo, o) {

@@ -4,7 +4,7 @@
 //! Runs in NHWC: each group's input pixels times its weight matrix give every pixel's
 //! contribution to a `kh x kw` output window, which is then scattered (col2im).
 
-use super::util::{activate, add_channel_bias, arity, f32_input, from_nhwc, to_nhwc};
+use super::util::{arity, f32_input, finish_conv, to_nhwc};
 use crate::interp::Operand;
 use crate::ir::{ConvAttrs, Layout, Tensor, TensorType};
 use crate::{bail, Result};
@@ -110,14 +110,7 @@ pub(super) fn conv_transpose(
             }
         }
     }
-    let bias = match inputs.get(2) {
-        Some(_) => Some(f32_input(inputs, 2, "conv_transpose bias")?),
-        None => None,
-    };
-    add_channel_bias(&mut out, bias)?;
-    let mut out = from_nhwc(out, c.layout);
-    activate(&mut out, c.activation);
-    Ok(Tensor::F32(out))
+    finish_conv(out, c, inputs, "conv_transpose bias")
 }
 
 #[cfg(test)]

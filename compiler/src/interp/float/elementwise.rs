@@ -1,7 +1,7 @@
 //! Elementwise kernels: broadcasting binary ops, PRelu and activations.
 
 use super::num::Num;
-use super::util::{activate, arity, f32_input, input, num_variant};
+use super::util::{apply_fused_activation, arity, f32_input, input, num_variant};
 use crate::interp::Operand;
 use crate::ir::infer::broadcast_shapes;
 use crate::ir::{Activation, BinaryKind, Tensor};
@@ -68,14 +68,7 @@ pub(super) fn binary(
         };
         V(binary_typed(kind, x, y)?)
     });
-    match (out, act) {
-        (out, None) => Ok(out),
-        (Tensor::F32(mut o), act) => {
-            activate(&mut o, act);
-            Ok(Tensor::F32(o))
-        }
-        (out, Some(_)) => bail!("a fused activation needs f32 data, got {}", out.dtype()),
-    }
+    apply_fused_activation(out, act)
 }
 
 /// `x` where `x >= 0`, else `slope * x` (slope broadcast against x).

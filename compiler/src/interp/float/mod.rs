@@ -99,24 +99,10 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         } => one(slice::slice(starts, ends, steps, inputs)?),
         Op::Pad { pads, mode, value } => one(pad::pad(pads, *mode, *value, inputs)?),
         Op::Gather { axis } => one(gather::gather(*axis, inputs)?),
-        Op::Resize {
-            mode,
-            coord,
-            nearest,
-            sizes,
-            scales,
-            filter,
-        } => {
-            let spec = resize::Spec {
-                mode: *mode,
-                coord: *coord,
-                nearest: *nearest,
-                sizes,
-                scales: scales.as_deref(),
-                filter,
-            };
-            one(resize::resize(&spec, inputs)?)
-        }
+        Op::Resize { .. } => one(resize::resize(
+            &op.resize_spec().expect("matched a Resize"),
+            inputs,
+        )?),
         Op::DepthToSpace {
             block,
             layout,

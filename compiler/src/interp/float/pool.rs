@@ -1,7 +1,7 @@
 //! Max and average pooling over any number of spatial axes, channels first or last.
 
 use super::num::Num;
-use super::util::{activate, arity, f32_input, input, num_variant};
+use super::util::{apply_fused_activation, arity, f32_input, input, num_variant};
 use crate::interp::Operand;
 use crate::ir::infer::Window1d;
 use crate::ir::{Activation, Layout, PoolKind, Tensor};
@@ -36,14 +36,7 @@ pub(super) fn pool(
             count_include_pad,
         )?),
     };
-    match (out, act) {
-        (out, None) => Ok(out),
-        (Tensor::F32(mut o), act) => {
-            activate(&mut o, act);
-            Ok(Tensor::F32(o))
-        }
-        (out, Some(_)) => bail!("a fused activation needs f32 data, got {}", out.dtype()),
-    }
+    apply_fused_activation(out, act)
 }
 
 /// The windows of one axis: per output position, the input indices it reads and how many

@@ -8,19 +8,9 @@
 
 use super::util::{any_variant, arity, f32_input, input, standard};
 use crate::interp::Operand;
-use crate::ir::{CoordTransform, NearestRounding, ResizeFilter, ResizeMode, Tensor};
+use crate::ir::{CoordTransform, NearestRounding, ResizeMode, ResizeSpec, Tensor};
 use crate::{bail, Result};
 use ndarray::{ArrayD, Axis};
-
-/// The attributes of a Resize.
-pub(super) struct Spec<'a> {
-    pub mode: ResizeMode,
-    pub coord: CoordTransform,
-    pub nearest: NearestRounding,
-    pub sizes: &'a [usize],
-    pub scales: Option<&'a [f32]>,
-    pub filter: &'a ResizeFilter,
-}
 
 /// How one output index of an axis is computed.
 #[derive(Debug, PartialEq)]
@@ -31,7 +21,7 @@ enum Sample {
     Outside,
 }
 
-impl Spec<'_> {
+impl ResizeSpec<'_> {
     /// The scale of `axis`: ONNX's `scales` input if given, else `sizes / len_in`.
     fn scale(&self, axis: usize, len_in: usize) -> f64 {
         match self.scales {
@@ -154,7 +144,7 @@ impl Spec<'_> {
 }
 
 /// Resizes to `spec.sizes`.
-pub(super) fn resize(spec: &Spec<'_>, inputs: &[Operand<'_>]) -> Result<Tensor> {
+pub(super) fn resize(spec: &ResizeSpec<'_>, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     let shape = x.shape().to_vec();
@@ -237,6 +227,7 @@ fn resample_axis(x: &ArrayD<f32>, axis: usize, plan: &[Sample], outside: f32) ->
 mod tests {
     use super::*;
     use crate::interp::float::util::tests::{assert_close, f32t, op};
+    use crate::ir::ResizeFilter;
 
     fn run(
         mode: ResizeMode,
@@ -246,7 +237,7 @@ mod tests {
         sizes: &[usize],
         scales: Option<&[f32]>,
     ) -> Vec<f64> {
-        let spec = Spec {
+        let spec = ResizeSpec {
             mode,
             coord,
             nearest,
@@ -317,7 +308,7 @@ mod tests {
         let x = Tensor::I8(
             ndarray::ArrayD::from_shape_vec(vec![1, 1, 2, 2], vec![1i8, 2, 3, 4]).unwrap(),
         );
-        let spec = Spec {
+        let spec = ResizeSpec {
             mode: ResizeMode::Nearest,
             coord: CoordTransform::Asymmetric,
             nearest: NearestRounding::Floor,
@@ -386,7 +377,7 @@ mod tests {
     #[test]
     fn bilinear_matches_direct_formula() {
         let x = f32t(&[1, 1, 2, 2], &[1.0, 2.0, 3.0, 4.0]);
-        let spec = Spec {
+        let spec = ResizeSpec {
             mode: ResizeMode::Linear,
             coord: CoordTransform::AlignCorners,
             nearest: NearestRounding::Floor,
@@ -404,7 +395,7 @@ mod tests {
         assert_close(&o, want.as_f32().unwrap(), 1e-6);
         let i = Tensor::I32(ndarray::ArrayD::from_elem(vec![1, 1, 2, 2], 1));
         assert!(resize(&spec, &[op(&i)]).is_err());
-        let bad = Spec {
+        let bad = ResizeSpec {
             sizes: &[1, 3],
             ..spec
         };
@@ -418,7 +409,7 @@ mod tests {
         len: usize,
         filter: ResizeFilter,
     ) -> Vec<f64> {
-        let spec = Spec {
+        let spec = ResizeSpec {
             mode,
             coord,
             nearest: NearestRounding::RoundPreferFloor,

@@ -1,7 +1,7 @@
 //! Operand access and helpers shared by the float kernels.
 
 use crate::interp::Operand;
-use crate::ir::{Activation, Layout, Tensor, TensorType};
+use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
 use crate::{bail, Result};
 use ndarray::{Array1, Array4, ArrayD, Ix4};
 
@@ -123,16 +123,38 @@ pub(super) fn from_nhwc<T: Clone>(x: Array4<T>, layout: Layout) -> ArrayD<T> {
     }
 }
 
-/// Adds a per-channel bias to the last axis of a standard-layout array.
-pub(super) fn add_channel_bias(out: &mut Array4<f32>, bias: Option<&ArrayD<f32>>) -> Result<()> {
-    let Some(bias) = bias else { return Ok(()) };
-    let channels = out.shape()[3];
-    if bias.len() != channels {
-        bail!("bias has {} elements, expected {channels}", bias.len());
+/// Finishes a convolution's NHWC result `out`: adds the optional bias input 2 (`what`
+/// names it in errors) per channel, returns to `c`'s layout and applies the fused
+/// activation.
+pub(super) fn finish_conv(
+    mut out: Array4<f32>,
+    c: &ConvAttrs,
+    inputs: &[Operand<'_>],
+    what: &str,
+) -> Result<Tensor> {
+    if inputs.get(2).is_some() {
+        let bias = f32_input(inputs, 2, what)?;
+        let channels = out.shape()[3];
+        if bias.len() != channels {
+            bail!("bias has {} elements, expected {channels}", bias.len());
+        }
+        out += &Array1::from_iter(bias.iter().copied());
     }
-    let bias = Array1::from_iter(bias.iter().copied());
-    *out += &bias;
-    Ok(())
+    let mut out = from_nhwc(out, c.layout);
+    activate(&mut out, c.activation);
+    Ok(Tensor::F32(out))
+}
+
+/// `out` with the fused activation `act` applied (which needs f32 data).
+pub(super) fn apply_fused_activation(out: Tensor, act: Option<Activation>) -> Result<Tensor> {
+    match (out, act) {
+        (out, None) => Ok(out),
+        (Tensor::F32(mut o), act) => {
+            activate(&mut o, act);
+            Ok(Tensor::F32(o))
+        }
+        (out, Some(_)) => bail!("a fused activation needs f32 data, got {}", out.dtype()),
+    }
 }
 
 /// The array in standard (row-major) layout, copied only when it is not.

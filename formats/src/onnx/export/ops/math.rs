@@ -3,29 +3,22 @@
 use super::NodeArgs;
 use crate::onnx::export::builder::{is_fp8, Builder};
 use crate::onnx::export::proto::{attr, onnx_dtype, Attr};
-use nnopt_compiler::ir::{Activation, BinaryKind, DType, GemmAttrs, Op};
+use nnopt_compiler::ir::{Activation, BinaryKind, DType, Op};
 use nnopt_compiler::{Error, Result};
 
 /// Gemm with its fused activation.
 pub(crate) fn gemm(b: &mut Builder, cx: NodeArgs) -> Result<String> {
     let NodeArgs { node, name, x, .. } = cx;
-    let Op::Gemm(GemmAttrs {
-        alpha,
-        beta,
-        trans_a,
-        trans_b,
-        activation,
-    }) = &node.op
-    else {
+    let Op::Gemm(gemm) = &node.op else {
         unreachable!("dispatched on Gemm")
     };
     let attrs = vec![
-        attr("alpha", Attr::Float(*alpha)),
-        attr("beta", Attr::Float(*beta)),
-        attr("transA", Attr::Int(*trans_a as i64)),
-        attr("transB", Attr::Int(*trans_b as i64)),
+        attr("alpha", Attr::Float(gemm.alpha)),
+        attr("beta", Attr::Float(gemm.beta)),
+        attr("transA", Attr::Int(gemm.trans_a as i64)),
+        attr("transB", Attr::Int(gemm.trans_b as i64)),
     ];
-    Ok(b.simple("Gemm", name, x, attrs, *activation))
+    Ok(b.simple("Gemm", name, x, attrs, gemm.activation))
 }
 
 /// Add, Sub, Mul, Div, Max and Min with their fused activation.

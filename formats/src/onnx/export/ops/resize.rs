@@ -5,42 +5,35 @@ use crate::onnx::export::builder::Builder;
 use crate::onnx::export::proto::{attr, Attr};
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::{
-    CoordTransform, DepthToSpaceMode, Layout, NearestRounding, Op, ResizeMode, Tensor,
+    CoordTransform, DepthToSpaceMode, Layout, NearestRounding, ResizeMode, Tensor,
 };
 use nnopt_compiler::{Error, Result};
 
 /// Resize, with constant scales or sizes and an optional region of interest.
 pub(crate) fn resize(b: &mut Builder, cx: NodeArgs) -> Result<String> {
     let NodeArgs { node, name, x, .. } = cx;
-    let Op::Resize {
-        mode,
-        coord,
-        nearest,
-        sizes,
-        scales,
-        filter,
-    } = &node.op
-    else {
+    let Some(spec) = node.op.resize_spec() else {
         unreachable!("dispatched on Resize")
     };
-    if filter.antialias {
+    if spec.filter.antialias {
         return Err(Error::new(format!(
             "node '{name}': the exporter does not write antialiased Resize (an ONNX opset 18 attribute)"
         )));
     }
     // ONNX takes either scales or sizes; scales keep the exact coordinate
     // transform when they are not output / input.
-    let (sc, sz) = match scales {
+    let (sc, sz) = match spec.scales {
         Some(s) => {
-            let t = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[s.len()]), s.clone()).expect("1-D"));
+            let t =
+                Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[s.len()]), s.to_vec()).expect("1-D"));
             (b.init("scales", t), String::new())
         }
         None => {
-            let sz: Vec<i64> = sizes.iter().map(|&d| d as i64).collect();
+            let sz: Vec<i64> = spec.sizes.iter().map(|&d| d as i64).collect();
             (String::new(), b.i64s("sizes", &sz))
         }
     };
-    let coord = match coord {
+    let coord = match spec.coord {
         CoordTransform::HalfPixel => "half_pixel",
         CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
         CoordTransform::AlignCorners => "align_corners",
@@ -49,13 +42,13 @@ pub(crate) fn resize(b: &mut Builder, cx: NodeArgs) -> Result<String> {
         CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
         CoordTransform::TfCropAndResize => "tf_crop_and_resize",
     };
-    let nearest = match nearest {
+    let nearest = match spec.nearest {
         NearestRounding::RoundPreferFloor => "round_prefer_floor",
         NearestRounding::RoundPreferCeil => "round_prefer_ceil",
         NearestRounding::Floor => "floor",
         NearestRounding::Ceil => "ceil",
     };
-    let mode = match mode {
+    let mode = match spec.mode {
         ResizeMode::Nearest => "nearest",
         ResizeMode::Linear => "linear",
         ResizeMode::Cubic => "cubic",
@@ -64,17 +57,17 @@ pub(crate) fn resize(b: &mut Builder, cx: NodeArgs) -> Result<String> {
         attr("mode", Attr::Str(mode.into())),
         attr("coordinate_transformation_mode", Attr::Str(coord.into())),
         attr("nearest_mode", Attr::Str(nearest.into())),
-        attr("cubic_coeff_a", Attr::Float(filter.cubic_coeff_a)),
+        attr("cubic_coeff_a", Attr::Float(spec.filter.cubic_coeff_a)),
         attr(
             "exclude_outside",
-            Attr::Int(i64::from(filter.exclude_outside)),
+            Attr::Int(i64::from(spec.filter.exclude_outside)),
         ),
         attr(
             "extrapolation_value",
-            Attr::Float(filter.extrapolation_value),
+            Attr::Float(spec.filter.extrapolation_value),
         ),
     ];
-    let roi = match &filter.roi {
+    let roi = match &spec.filter.roi {
         Some(boxes) => {
             let (starts, ends): (Vec<f32>, Vec<f32>) = boxes.iter().copied().unzip();
             let roi = [starts, ends].concat();

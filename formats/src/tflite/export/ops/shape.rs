@@ -258,36 +258,30 @@ pub fn gather(l: &mut Lowerer<'_>, n: NodeIndex, axis: usize) -> Result<()> {
 /// RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR over the spatial axes of a 4-D value (NHWC,
 /// or NCHW held NHWC), for the coordinate rules TFLite's flags express.
 pub fn resize(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
-    let Op::Resize {
-        mode,
-        coord,
-        nearest,
-        sizes,
-        scales,
-        filter,
-    } = l.g.node(n).op.clone()
-    else {
+    let op = l.g.node(n).op.clone();
+    let Some(spec) = op.resize_spec() else {
         unreachable!("dispatched on Resize")
     };
+    let (mode, coord, nearest, sizes) = (spec.mode, spec.coord, spec.nearest, spec.sizes);
     let xv = l.g.node_inputs(n)[0];
     let xs = l.ty(xv).shape.clone();
-    if xs.len() != 4 || !filter.is_default() {
+    if xs.len() != 4 || !spec.filter.is_default() {
         return Err(l.err("only plain 4-D resizes have a TFLite operator"));
     }
     let nchw = l.is_nhwc(xv) || (sizes[1] == xs[1] && sizes[3] != xs[3]);
     let (in_s, out_s) = if nchw {
-        (permute(&xs, &TO_NHWC), permute(&sizes, &TO_NHWC))
+        (permute(&xs, &TO_NHWC), permute(sizes, &TO_NHWC))
     } else {
-        (xs.clone(), sizes.clone())
+        (xs.clone(), sizes.to_vec())
     };
     if in_s[0] != out_s[0] || in_s[3] != out_s[3] {
         return Err(l.err("TFLite resizes only the spatial axes"));
     }
-    if let Some(sc) = &scales {
+    if let Some(sc) = spec.scales {
         let sc = if nchw {
             permute(sc, &TO_NHWC)
         } else {
-            sc.clone()
+            sc.to_vec()
         };
         for a in 1..3 {
             if (sc[a] - out_s[a] as f32 / in_s[a] as f32).abs() > 1e-6 {
