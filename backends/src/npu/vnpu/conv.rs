@@ -203,6 +203,27 @@ pub fn conv2d(
     Ok(out)
 }
 
+/// (batch, inputs per row) of fully connected layer `c` with `nout` outputs per row, an
+/// input of `x_len` and an output of `out_len` elements.
+pub(super) fn fc_shape(
+    c: &FullyConnected,
+    nout: usize,
+    x_len: usize,
+    out_len: usize,
+) -> Result<(usize, usize)> {
+    if nout == 0 || !out_len.is_multiple_of(nout) {
+        return Err(Error::at_node(&c.name, "output does not match the weights"));
+    }
+    let batch = out_len / nout;
+    if !x_len.is_multiple_of(batch.max(1)) {
+        return Err(Error::at_node(
+            &c.name,
+            "input does not split into the batch",
+        ));
+    }
+    Ok((batch, x_len / batch.max(1)))
+}
+
 /// Runs a fully connected layer: `x` flattened to `[batch, in]`, weights `[out, in]`.
 pub fn fully_connected(
     c: &FullyConnected,
@@ -211,17 +232,7 @@ pub fn fully_connected(
     out_len: usize,
 ) -> Result<Vec<i32>> {
     let nout = wb.bias.len();
-    if nout == 0 || !out_len.is_multiple_of(nout) {
-        return Err(Error::at_node(&c.name, "output does not match the weights"));
-    }
-    let batch = out_len / nout;
-    if !x.len().is_multiple_of(batch.max(1)) {
-        return Err(Error::at_node(
-            &c.name,
-            "input does not split into the batch",
-        ));
-    }
-    let k = x.len() / batch.max(1);
+    let (batch, k) = fc_shape(c, nout, x.len(), out_len)?;
     check_block(&c.name, wb, nout, k)?;
     let st = &c.stage;
     let mut out = vec![0i32; out_len];

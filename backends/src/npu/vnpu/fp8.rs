@@ -2,7 +2,7 @@
 //! product ([`Fp8Dot`]), their f32 output stage, and f32 to FP8 quantization, with the
 //! reference interpreter's arithmetic (`nnopt_compiler::interp::fp8`).
 
-use super::conv::ConvShape;
+use super::conv::{fc_shape, ConvShape};
 use crate::npu::program::{Conv2d, Fp8Encoding, Fp8Stage, Fp8Weights, FullyConnected, WeightBlock};
 use nnopt_compiler::fp8::{Fp8Dot, Saturation};
 use nnopt_compiler::{Error, Result};
@@ -74,17 +74,7 @@ pub fn fully_connected(
     out_len: usize,
 ) -> Result<Vec<f32>> {
     let nout = wb.channels();
-    if nout == 0 || !out_len.is_multiple_of(nout) {
-        return Err(Error::at_node(&c.name, "output does not match the weights"));
-    }
-    let batch = out_len / nout;
-    if !x.len().is_multiple_of(batch.max(1)) {
-        return Err(Error::at_node(
-            &c.name,
-            "input does not split into the batch",
-        ));
-    }
-    let k = x.len() / batch.max(1);
+    let (batch, k) = fc_shape(c, nout, x.len(), out_len)?;
     let f = fp8_block(&c.name, wb, nout, k)?;
     let mut out = vec![0f32; out_len];
     for i in 0..batch {
