@@ -41,7 +41,7 @@ def make_tflm(out: Path, shared: Path) -> dict:
     if root.exists():
         for p in sorted(root.rglob("*"), key=lambda q: len(q.parts), reverse=True):
             p.rmdir() if p.is_dir() else p.unlink()
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
     model = shared / "models" / f"{MODEL}.tflite"
     interp = runtime.Interpreter.from_file(
         str(model), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
