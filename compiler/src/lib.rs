@@ -1,4 +1,5 @@
-//! nnopt-compiler: the IR, the op set, the reference interpreter and the pass manager.
+//! nnopt-compiler: the IR, the op set, the reference interpreter, the pass manager and the
+//! container header shared by nnopt's binary files.
 
 pub mod analysis;
 pub mod container;
