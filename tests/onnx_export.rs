@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn numbered(dir: &Path, prefix: &str, kind: &str) -> Vec<PathBuf> {
     (0..)
@@ -22,27 +21,15 @@ fn check(
     expected: &[PathBuf],
     rtol: f64,
 ) -> Result<String, String> {
-    let out = Command::new(python)
-        .arg(repo().join("tools/check_onnx_export.py"))
-        .arg(exported)
-        .arg("--inputs")
-        .args(inputs)
-        .arg("--expected")
-        .args(expected)
-        .arg("--rtol")
-        .arg(rtol.to_string())
-        .output()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
+    python_check(
+        python,
+        "check_onnx_export.py",
+        exported,
+        inputs,
+        expected,
+        &[],
+        rtol,
+    )
 }
 
 /// Runs `nnopt opt SRC --emit onnx -o OUT`.

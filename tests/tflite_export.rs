@@ -97,29 +97,16 @@ fn litert_check(
     };
     let ins = save("input", inputs);
     let outs = save("expected", expected);
-    let out = Command::new(python)
-        .arg(repo().join("tools/check_tflite_export.py"))
-        .arg(model)
-        .arg("--inputs")
-        .args(&ins)
-        .arg("--expected")
-        .args(&outs)
-        .arg("--resolver")
-        .arg(resolver)
-        .arg("--rtol")
-        .arg(rtol.to_string())
-        .output()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text.trim().to_string())
-    } else {
-        Err(text)
-    }
+    python_check(
+        python,
+        "check_tflite_export.py",
+        model,
+        &ins,
+        &outs,
+        &["--resolver", resolver],
+        rtol,
+    )
+    .map(|text| text.trim().to_string())
 }
 
 #[test]

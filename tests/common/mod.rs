@@ -59,3 +59,39 @@ pub fn run_on(
     ]);
     nnopt::npy::read_npy(&y).unwrap()
 }
+
+/// Runs the checker `tools/SCRIPT` with `python` on `model`, the `.npy` `inputs` and
+/// `expected` outputs, the `extra` arguments and `--rtol RTOL`; returns its stdout and
+/// stderr together, `Ok` when it passed.
+pub fn python_check(
+    python: &Path,
+    script: &str,
+    model: &Path,
+    inputs: &[PathBuf],
+    expected: &[PathBuf],
+    extra: &[&str],
+    rtol: f64,
+) -> Result<String, String> {
+    let out = Command::new(python)
+        .arg(repo().join("tools").join(script))
+        .arg(model)
+        .arg("--inputs")
+        .args(inputs)
+        .arg("--expected")
+        .args(expected)
+        .args(extra)
+        .arg("--rtol")
+        .arg(rtol.to_string())
+        .output()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
