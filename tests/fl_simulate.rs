@@ -8,11 +8,11 @@
 mod common;
 
 use common::{nnopt, nnopt_ok, tempdir};
-use nnopt::passes::{TrainOptions, TrainPrecision};
+use nnopt::passes::TrainPrecision;
 use nnopt::train::fl::data::load_csv;
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions};
-use nnopt::train::{CompileOptions, TrainingProgram};
+use nnopt::train::TrainingProgram;
 use std::path::{Path, PathBuf};
 
 fn inputs() -> Option<(PathBuf, PathBuf)> {
@@ -164,19 +164,8 @@ fn fp8_fedavg_matches_fp32_with_under_a_third_of_the_bytes() {
     let Some((mlp, csv)) = inputs() else { return };
     let data = load_csv(&csv).expect("digits");
     let forward = nnopt::load_model(&mlp).expect("MLP");
-    let program = TrainingProgram::compile(
-        &forward,
-        &CompileOptions {
-            train: TrainOptions {
-                precision: TrainPrecision::Fp8,
-                ..Default::default()
-            },
-            batch: 16,
-            reinit: Some(0),
-            ..Default::default()
-        },
-    )
-    .expect("program");
+    let program =
+        TrainingProgram::compile(&forward, &common::train::fp8_batch16_reinit0()).expect("program");
     println!("partition       seed  FP8 acc  FP32 acc   FP8 bytes  FP32 bytes  FP32/FP8");
     for partition in [Partition::Iid, Partition::Dirichlet(0.5)] {
         let (mut fp8_sum, mut fp32_sum) = (0.0, 0.0);

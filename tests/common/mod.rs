@@ -4,6 +4,7 @@
 
 pub mod digits;
 mod paths;
+pub mod train;
 
 pub use paths::{repo, require, shared, testdata};
 
