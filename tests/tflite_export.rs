@@ -38,11 +38,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        (lcg_step(&mut self.0) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

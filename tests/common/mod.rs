@@ -96,3 +96,12 @@ pub fn python_check(
         Err(text)
     }
 }
+
+/// One step of the tests' 64-bit LCG (Knuth's MMIX constants): advances `state` and
+/// returns the new state.
+pub fn lcg_step(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state
+}
