@@ -70,6 +70,21 @@ fn import_file(path: &Path) -> Graph {
     import_tflite_bytes(&bytes, "model").unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Each of `INT8_MODELS` that is present, with its imported graph.
+fn int8_models() -> impl Iterator<Item = (&'static str, Graph)> {
+    INT8_MODELS.into_iter().filter_map(|m| {
+        let path = require(&shared().join("models").join(m))?;
+        Some((m, import_file(&path)))
+    })
+}
+
+/// Exports `g` to `dir/exported.tflite` and returns that path.
+fn write_exported(dir: &Path, g: &Graph) -> PathBuf {
+    let out = dir.join("exported.tflite");
+    std::fs::write(&out, export_tflite(g).expect("export")).expect("written");
+    out
+}
+
 /// Runs `tools/check_tflite_export.py` on an exported model with inputs and expected
 /// outputs; returns its JSON line, or the failure text.
 fn litert_check(
@@ -107,11 +122,7 @@ fn litert_check(
 
 #[test]
 fn int8_models_round_trip_bit_exact() {
-    for m in INT8_MODELS {
-        let Some(path) = require(&shared().join("models").join(m)) else {
-            continue;
-        };
-        let g = import_file(&path);
+    for (m, g) in int8_models() {
         let bytes = export_tflite(&g).unwrap_or_else(|e| panic!("{m}: export: {e}"));
         let back = import_tflite_bytes(&bytes, "back").unwrap_or_else(|e| panic!("{m}: {e}"));
         for seed in 0..3 {
@@ -132,13 +143,8 @@ fn exported_int8_models_run_bit_exact_in_litert() {
     let Some(python) = python() else { return };
     let dir = tempdir();
     let mut failures = vec![];
-    for m in INT8_MODELS {
-        let Some(path) = require(&shared().join("models").join(m)) else {
-            continue;
-        };
-        let g = import_file(&path);
-        let out = dir.path().join("exported.tflite");
-        std::fs::write(&out, export_tflite(&g).expect("export")).expect("written");
+    for (m, g) in int8_models() {
+        let out = write_exported(dir.path(), &g);
         for seed in 0..2 {
             let x = random_inputs(&g, 100 + seed);
             let want = run(&g, &x).expect("interpreter runs");
@@ -403,13 +409,8 @@ fn exported_int8_models_compile_with_vela() {
         return;
     };
     let dir = tempdir();
-    for m in INT8_MODELS {
-        let Some(path) = require(&shared().join("models").join(m)) else {
-            continue;
-        };
-        let g = import_file(&path);
-        let out = dir.path().join("exported.tflite");
-        std::fs::write(&out, export_tflite(&g).expect("export")).expect("written");
+    for (m, g) in int8_models() {
+        let out = write_exported(dir.path(), &g);
         let r = Command::new(&vela)
             .arg(&out)
             .args(["--accelerator-config", "ethos-u55-256", "--output-dir"])
