@@ -90,12 +90,7 @@ fn exported_generated_onnx_models_match_onnxruntime() {
     let (Some(python), Some(dir)) = (python(), require(&testdata().join("onnx/models"))) else {
         return;
     };
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("list models")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
-        .collect();
-    models.sort();
+    let models = onnx_files(&dir);
     assert!(!models.is_empty());
     let models: Vec<(String, PathBuf)> = models
         .into_iter()

@@ -105,3 +105,14 @@ pub fn lcg_step(state: &mut u64) -> u64 {
         .wrapping_add(1442695040888963407);
     *state
 }
+
+/// The `.onnx` files in `dir`, sorted (entries that cannot be read are passed over).
+pub fn onnx_files(dir: &Path) -> Vec<PathBuf> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list models")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    models.sort();
+    models
+}
