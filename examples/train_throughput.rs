@@ -9,10 +9,13 @@
 //! epoch) and prints the samples per second, with FP8's ratio to FP32 (the anchor,
 //! measured in the same run).
 
-use nnopt::passes::{TrainOptions, TrainPrecision};
+#[path = "../tests/common/train.rs"]
+mod train_options;
+
+use nnopt::passes::TrainPrecision;
 use nnopt::train::fl::data::load_csv;
 use nnopt::train::runtime::Client;
-use nnopt::train::{CompileOptions, TrainingProgram};
+use nnopt::train::TrainingProgram;
 use std::path::Path;
 use std::time::Instant;
 
@@ -28,19 +31,8 @@ fn main() -> Result<(), String> {
         .map_err(|e| format!("EPOCHS: {e}"))?;
     let e = |e: nnopt::Error| e.to_string();
     let forward = nnopt::load_model(Path::new(model)).map_err(e)?;
-    let program = TrainingProgram::compile(
-        &forward,
-        &CompileOptions {
-            train: TrainOptions {
-                precision: TrainPrecision::Fp8,
-                ..Default::default()
-            },
-            batch: 16,
-            reinit: Some(0),
-            ..Default::default()
-        },
-    )
-    .map_err(e)?;
+    let program =
+        TrainingProgram::compile(&forward, &train_options::fp8_batch16_reinit0()).map_err(e)?;
     let d = load_csv(Path::new(data)).map_err(e)?;
     println!(
         "{model}: {epochs} epochs of {} rows, batch 16",

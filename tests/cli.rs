@@ -176,22 +176,16 @@ fn opt_is_deterministic_and_prints_after_passes() {
     );
     let o1 = dir.path().join("a.onnx");
     let o2 = dir.path().join("b.onnx");
-    nnopt_ok(&[
-        "opt",
-        &model,
-        "--emit",
-        "onnx",
-        "-o",
-        o1.to_str().expect("utf-8"),
-    ]);
-    nnopt_ok(&[
-        "opt",
-        &model,
-        "--emit",
-        "onnx",
-        "-o",
-        o2.to_str().expect("utf-8"),
-    ]);
+    for o in [&o1, &o2] {
+        nnopt_ok(&[
+            "opt",
+            &model,
+            "--emit",
+            "onnx",
+            "-o",
+            o.to_str().expect("utf-8"),
+        ]);
+    }
     assert_eq!(
         std::fs::read(&o1).expect("a"),
         std::fs::read(&o2).expect("b")

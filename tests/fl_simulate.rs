@@ -8,11 +8,11 @@
 mod common;
 
 use common::{nnopt, nnopt_ok, tempdir};
-use nnopt::passes::{TrainOptions, TrainPrecision};
+use nnopt::passes::TrainPrecision;
 use nnopt::train::fl::data::load_csv;
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions};
-use nnopt::train::{CompileOptions, TrainingProgram};
+use nnopt::train::TrainingProgram;
 use std::path::{Path, PathBuf};
 
 fn inputs() -> Option<(PathBuf, PathBuf)> {
@@ -35,13 +35,24 @@ fn compile_cli(model: &Path, out: &Path) {
     ]);
 }
 
-#[test]
-fn json_has_the_documented_shape_and_is_deterministic() {
-    let Some((mlp, csv)) = inputs() else { return };
+/// A fresh temp dir holding the digits MLP compiled to `client.ntp`, that program's path
+/// and the digits CSV; `None` when the inputs are missing.
+fn compiled() -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {
+    let (mlp, csv) = inputs()?;
     let dir = tempdir();
     let program = dir.path().join("client.ntp");
     compile_cli(&mlp, &program);
-    let args = [
+    Some((dir, program, csv))
+}
+
+/// `fl simulate --program PROGRAM --data CSV --clients CLIENTS --rounds ROUNDS`.
+fn simulate_args<'a>(
+    program: &'a Path,
+    csv: &'a Path,
+    clients: &'a str,
+    rounds: &'a str,
+) -> Vec<&'a str> {
+    vec![
         "fl",
         "simulate",
         "--program",
@@ -49,15 +60,19 @@ fn json_has_the_documented_shape_and_is_deterministic() {
         "--data",
         csv.to_str().unwrap(),
         "--clients",
-        "5",
+        clients,
         "--rounds",
-        "3",
-        "--non-iid",
-        "dirichlet:0.5",
-        "--seed",
-        "7",
-        "--json",
-    ];
+        rounds,
+    ]
+}
+
+#[test]
+fn json_has_the_documented_shape_and_is_deterministic() {
+    let Some((_dir, program, csv)) = compiled() else {
+        return;
+    };
+    let mut args = simulate_args(&program, &csv, "5", "3");
+    args.extend(["--non-iid", "dirichlet:0.5", "--seed", "7", "--json"]);
     let first = nnopt_ok(&args);
     assert_eq!(first, nnopt_ok(&args), "same seed, different output");
     let v: serde_json::Value = serde_json::from_str(&first).expect("one JSON object");
@@ -91,25 +106,13 @@ fn json_has_the_documented_shape_and_is_deterministic() {
 
 #[test]
 fn report_draws_fp8_and_fp32_side_by_side() {
-    let Some((mlp, csv)) = inputs() else { return };
-    let dir = tempdir();
-    let program = dir.path().join("client.ntp");
-    compile_cli(&mlp, &program);
+    let Some((dir, program, csv)) = compiled() else {
+        return;
+    };
     let report = dir.path().join("fl.html");
-    let out = nnopt_ok(&[
-        "fl",
-        "simulate",
-        "--program",
-        program.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--clients",
-        "4",
-        "--rounds",
-        "2",
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let mut args = simulate_args(&program, &csv, "4", "2");
+    args.extend(["--report", report.to_str().unwrap()]);
+    let out = nnopt_ok(&args);
     assert!(
         out.contains("fp8 FedAvg") && out.contains("fp32 FedAvg"),
         "{out}"
@@ -121,10 +124,9 @@ fn report_draws_fp8_and_fp32_side_by_side() {
 
 #[test]
 fn bad_requests_fail_clearly_and_write_nothing() {
-    let Some((mlp, csv)) = inputs() else { return };
-    let dir = tempdir();
-    let program = dir.path().join("client.ntp");
-    compile_cli(&mlp, &program);
+    let Some((dir, program, csv)) = compiled() else {
+        return;
+    };
     let report = dir.path().join("fl.html");
     let bad_csv = dir.path().join("bad.csv");
     std::fs::write(&bad_csv, "1,2,3\n4,x,6\n").unwrap();
@@ -162,19 +164,8 @@ fn fp8_fedavg_matches_fp32_with_under_a_third_of_the_bytes() {
     let Some((mlp, csv)) = inputs() else { return };
     let data = load_csv(&csv).expect("digits");
     let forward = nnopt::load_model(&mlp).expect("MLP");
-    let program = TrainingProgram::compile(
-        &forward,
-        &CompileOptions {
-            train: TrainOptions {
-                precision: TrainPrecision::Fp8,
-                ..Default::default()
-            },
-            batch: 16,
-            reinit: Some(0),
-            ..Default::default()
-        },
-    )
-    .expect("program");
+    let program =
+        TrainingProgram::compile(&forward, &common::train::fp8_batch16_reinit0()).expect("program");
     println!("partition       seed  FP8 acc  FP32 acc   FP8 bytes  FP32 bytes  FP32/FP8");
     for partition in [Partition::Iid, Partition::Dirichlet(0.5)] {
         let (mut fp8_sum, mut fp32_sum) = (0.0, 0.0);

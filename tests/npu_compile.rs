@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{nnopt, nnopt_ok, require, run_on, shared, tempdir};
+use common::{lcg_step, nnopt, nnopt_ok, require, run_on, shared, tempdir};
 use nnopt::backends::npu::binary;
 use nnopt::backends::npu::target::Target;
 use nnopt::backends::npu::vnpu;
@@ -34,12 +34,7 @@ fn options() -> NpuOptions {
 /// Seeded inputs over each input type's full integer range (floats in [-1, 1)).
 fn inputs(g: &Graph, seed: u64) -> Vec<Tensor> {
     let mut s = seed;
-    let mut next = move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        s >> 33
-    };
+    let mut next = move || lcg_step(&mut s) >> 33;
     g.inputs()
         .iter()
         .map(|&n| {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{nnopt, nnopt_ok, require, run_on, shared, tempdir, testdata};
+use common::{lcg_step, nnopt, nnopt_ok, require, run_on, shared, tempdir, testdata};
 use ndarray::Axis;
 use nnopt::backends::npu::binary;
 use nnopt::backends::npu::compress::compress_weights;
@@ -35,12 +35,7 @@ fn options(precision: Precision, calibration: Vec<PathBuf>) -> NpuOptions {
 /// Seeded f32 inputs in [-1, 1).
 fn inputs(g: &Graph, seed: u64) -> Vec<Tensor> {
     let mut s = seed.wrapping_add(1);
-    let mut next = move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        s >> 33
-    };
+    let mut next = move || lcg_step(&mut s) >> 33;
     g.inputs()
         .iter()
         .map(|&n| {

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn numbered(dir: &Path, prefix: &str, kind: &str) -> Vec<PathBuf> {
     (0..)
@@ -22,27 +21,15 @@ fn check(
     expected: &[PathBuf],
     rtol: f64,
 ) -> Result<String, String> {
-    let out = Command::new(python)
-        .arg(repo().join("tools/check_onnx_export.py"))
-        .arg(exported)
-        .arg("--inputs")
-        .args(inputs)
-        .arg("--expected")
-        .args(expected)
-        .arg("--rtol")
-        .arg(rtol.to_string())
-        .output()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
+    python_check(
+        python,
+        "check_onnx_export.py",
+        exported,
+        inputs,
+        expected,
+        &[],
+        rtol,
+    )
 }
 
 /// Runs `nnopt opt SRC --emit onnx -o OUT`.
@@ -65,30 +52,28 @@ fn export(src: &Path, out: &Path) -> Result<(), String> {
     }
 }
 
-#[test]
-fn exported_generated_onnx_models_match_onnxruntime() {
-    let (Some(python), Some(dir)) = (python(), require(&testdata().join("onnx/models"))) else {
-        return;
-    };
+/// Exports each `(stem, source)` model to `STEM{suffix}` in a temp dir and checks it with
+/// onnxruntime against the reference inputs and outputs `references(stem)` gives (`None`:
+/// no references, the model is skipped); at the end, fails listing every export or check
+/// failure.
+fn check_exports(
+    python: &Path,
+    models: &[(String, PathBuf)],
+    suffix: &str,
+    references: impl Fn(&str) -> Option<(Vec<PathBuf>, Vec<PathBuf>)>,
+) {
     let tmp = tempdir();
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("list models")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
-        .collect();
-    models.sort();
-    assert!(!models.is_empty());
     let mut failures = vec![];
-    for m in &models {
-        let stem = m.file_stem().expect("stem").to_string_lossy().into_owned();
-        let out = tmp.path().join(format!("{stem}.opt.onnx"));
-        if let Err(e) = export(m, &out) {
+    for (stem, src) in models {
+        let out = tmp.path().join(format!("{stem}{suffix}"));
+        if let Err(e) = export(src, &out) {
             failures.push(format!("{stem}: {e}"));
             continue;
         }
-        let inputs = numbered(&dir, &format!("{stem}."), "input");
-        let expected = numbered(&dir, &format!("{stem}."), "output");
-        match check(&python, &out, &inputs, &expected, 1e-4) {
+        let Some((inputs, expected)) = references(stem) else {
+            continue;
+        };
+        match check(python, &out, &inputs, &expected, 1e-4) {
             Ok(line) => println!("{stem}: {}", line.trim()),
             Err(e) => failures.push(format!("{stem}: {e}")),
         }
@@ -101,34 +86,50 @@ fn exported_generated_onnx_models_match_onnxruntime() {
 }
 
 #[test]
+fn exported_generated_onnx_models_match_onnxruntime() {
+    let (Some(python), Some(dir)) = (python(), require(&testdata().join("onnx/models"))) else {
+        return;
+    };
+    let models = onnx_files(&dir);
+    assert!(!models.is_empty());
+    let models: Vec<(String, PathBuf)> = models
+        .into_iter()
+        .map(|m| {
+            (
+                m.file_stem().expect("stem").to_string_lossy().into_owned(),
+                m,
+            )
+        })
+        .collect();
+    check_exports(&python, &models, ".opt.onnx", |stem| {
+        let inputs = numbered(&dir, &format!("{stem}."), "input");
+        let expected = numbered(&dir, &format!("{stem}."), "output");
+        Some((inputs, expected))
+    });
+}
+
+#[test]
 fn exported_float_tflite_models_match_litert() {
     let (Some(python), Some(refs)) = (python(), require(&testdata().join("litert"))) else {
         return;
     };
-    let tmp = tempdir();
     let models = [
         "generated/digits_cnn_float",
         "face_detection_short_range",
         "iris_landmark",
         "hand_landmark_lite",
-    ];
-    let mut failures = vec![];
-    for m in models {
-        let src = shared().join(format!("models/{m}.tflite"));
+    ]
+    .map(|m| {
         let stem = Path::new(m)
             .file_name()
             .expect("name")
             .to_string_lossy()
             .into_owned();
-        let out = tmp.path().join(format!("{stem}.onnx"));
-        if let Err(e) = export(&src, &out) {
-            failures.push(format!("{stem}: {e}"));
-            continue;
-        }
-        let case_dir = refs.join(&stem);
-        let Some(meta) = require(&case_dir.join("meta.json")) else {
-            continue;
-        };
+        (stem, shared().join(format!("models/{m}.tflite")))
+    });
+    check_exports(&python, &models, ".onnx", |stem| {
+        let case_dir = refs.join(stem);
+        let meta = require(&case_dir.join("meta.json"))?;
         let meta: serde_json::Value =
             serde_json::from_slice(&std::fs::read(meta).expect("read meta")).expect("meta json");
         let files = |key: &str| -> Vec<PathBuf> {
@@ -139,15 +140,6 @@ fn exported_float_tflite_models_match_litert() {
                 .map(|f| case_dir.join(f.as_str().expect("file name")))
                 .collect()
         };
-        let (inputs, expected) = (files("inputs"), files("outputs"));
-        match check(&python, &out, &inputs, &expected, 1e-4) {
-            Ok(line) => println!("{stem}: {}", line.trim()),
-            Err(e) => failures.push(format!("{stem}: {e}")),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "ONNX export failures:\n{}",
-        failures.join("\n")
-    );
+        Some((files("inputs"), files("outputs")))
+    });
 }

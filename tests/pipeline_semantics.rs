@@ -10,7 +10,7 @@ use nnopt::backends::npu::target::Target;
 use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::interp;
 use nnopt::compiler::ir::{Graph, Tensor};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
@@ -67,12 +67,7 @@ fn default_pipeline_preserves_generated_onnx_models() {
     let Some(dir) = require(&testdata().join("onnx/models")) else {
         return;
     };
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("list")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
-        .collect();
-    models.sort();
+    let models = onnx_files(&dir);
     let mut failures = vec![];
     for m in &models {
         let stem = m.file_stem().expect("stem").to_string_lossy().into_owned();

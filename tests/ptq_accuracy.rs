@@ -13,7 +13,7 @@ use nnopt::compiler::ir::{Graph, Layout, Op, Tensor};
 use nnopt::passes::quantize_int8::{
     quantize_int8, Calibration, CalibrationMethod, QuantizeOptions,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn is_calibration_row(i: usize) -> bool {
     i.is_multiple_of(5)
@@ -92,47 +92,57 @@ fn assert_int8_form(g: &Graph) {
     assert_eq!(count(&|op| matches!(op, Op::Dequantize)), 1);
 }
 
-#[test]
-fn digits_tflite_int8_matches_tensorflow() {
-    let Some(model) =
-        common::require(&common::shared().join("models/generated/digits_cnn_float.tflite"))
-    else {
-        return;
-    };
+/// The float model at `path` and its graph, or `None` when it is missing.
+fn float_model(path: &Path) -> Option<(PathBuf, Graph)> {
+    let model = common::require(path)?;
     let float = nnopt::load_model(&model).expect("model loads");
-    check_model("digits_cnn_float.tflite", &float, &|x| x.clone());
+    Some((model, float))
+}
+
+/// Whether some node of `g` has an op for which `f` holds.
+fn has_op(g: &Graph, f: impl Fn(&Op) -> bool) -> bool {
+    g.node_indices().iter().any(|&n| f(&g.node(n).op))
+}
+
+/// One channel: NHWC [1, 8, 8, 1] and NCHW [1, 1, 8, 8] hold the same sequence.
+fn nchw(x: &Tensor) -> Tensor {
+    x.reshaped(&[1, 1, 8, 8]).expect("64 pixels")
+}
+
+/// `float` quantized to int8, calibrated on the first digits image in `layout`, has the
+/// int8 form (skipped without testdata/digits).
+fn assert_quantizes_to_int8_form(float: &Graph, layout: &dyn Fn(&Tensor) -> Tensor) {
     let Some(dir) = common::require(&common::testdata().join("digits")) else {
         return;
     };
     let mut g = float.clone();
-    let calib = Calibration::new(vec![vec![load_digits(&dir).images[0].clone()]]);
+    let calib = Calibration::new(vec![vec![layout(&load_digits(&dir).images[0])]]);
     quantize_int8(&mut g, &calib, &QuantizeOptions::default()).expect("quantizes");
     assert_int8_form(&g);
 }
 
 #[test]
-fn digits_onnx_nchw_int8_matches_tensorflow() {
-    let Some(model) = common::require(&common::testdata().join("digits/digits_cnn.onnx")) else {
+fn digits_tflite_int8_matches_tensorflow() {
+    let Some((_, float)) =
+        float_model(&common::shared().join("models/generated/digits_cnn_float.tflite"))
+    else {
         return;
     };
-    let float = nnopt::load_model(&model).expect("model loads");
+    check_model("digits_cnn_float.tflite", &float, &|x| x.clone());
+    assert_quantizes_to_int8_form(&float, &|x| x.clone());
+}
+
+#[test]
+fn digits_onnx_nchw_int8_matches_tensorflow() {
+    let Some((_, float)) = float_model(&common::testdata().join("digits/digits_cnn.onnx")) else {
+        return;
+    };
     assert!(
-        float
-            .node_indices()
-            .iter()
-            .any(|&n| matches!(float.node(n).op, Op::BatchNorm { .. })),
+        has_op(&float, |op| matches!(op, Op::BatchNorm { .. })),
         "the ONNX model has a batch norm to fold"
     );
-    // One channel: NHWC [1, 8, 8, 1] and NCHW [1, 1, 8, 8] hold the same sequence.
-    let nchw = |x: &Tensor| x.reshaped(&[1, 1, 8, 8]).expect("64 pixels");
     check_model("digits_cnn.onnx (NCHW)", &float, &nchw);
-    let Some(dir) = common::require(&common::testdata().join("digits")) else {
-        return;
-    };
-    let mut g = float.clone();
-    let calib = Calibration::new(vec![vec![nchw(&load_digits(&dir).images[0])]]);
-    quantize_int8(&mut g, &calib, &QuantizeOptions::default()).expect("quantizes");
-    assert_int8_form(&g);
+    assert_quantizes_to_int8_form(&float, &nchw);
 }
 
 /// `nnopt compile --target npu --calibration calib.npy` on a float digits model whose
@@ -220,20 +230,17 @@ fn float_digits_compiled_to_npu_keep_accuracy() {
 /// NCHW, opset 11), compiled for the NPU with nnopt's PTQ.
 #[test]
 fn float_onnx_digits_compiled_to_npu_keep_accuracy() {
-    let Some(model) =
-        common::require(&common::testdata().join("digits/digits_cnn_tflite2onnx.onnx"))
+    let Some((model, float)) =
+        float_model(&common::testdata().join("digits/digits_cnn_tflite2onnx.onnx"))
     else {
         return;
     };
-    let float = nnopt::load_model(&model).expect("model loads");
     assert!(
-        float
-            .node_indices()
-            .iter()
-            .any(|&n| matches!(&float.node(n).op, Op::Conv(c) if c.layout == Layout::Nchw)),
+        has_op(
+            &float,
+            |op| matches!(op, Op::Conv(c) if c.layout == Layout::Nchw)
+        ),
         "the converted model has NCHW convolutions"
     );
-    // One channel: NHWC [1, 8, 8, 1] and NCHW [1, 1, 8, 8] hold the same sequence.
-    let nchw = |x: &Tensor| x.reshaped(&[1, 1, 8, 8]).expect("64 pixels");
     assert_npu_keeps_accuracy("digits_cnn_tflite2onnx.onnx (NCHW)", &model, &nchw);
 }

@@ -38,11 +38,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        (lcg_step(&mut self.0) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -74,6 +70,21 @@ fn import_file(path: &Path) -> Graph {
     import_tflite_bytes(&bytes, "model").unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Each of `INT8_MODELS` that is present, with its imported graph.
+fn int8_models() -> impl Iterator<Item = (&'static str, Graph)> {
+    INT8_MODELS.into_iter().filter_map(|m| {
+        let path = require(&shared().join("models").join(m))?;
+        Some((m, import_file(&path)))
+    })
+}
+
+/// Exports `g` to `dir/exported.tflite` and returns that path.
+fn write_exported(dir: &Path, g: &Graph) -> PathBuf {
+    let out = dir.join("exported.tflite");
+    std::fs::write(&out, export_tflite(g).expect("export")).expect("written");
+    out
+}
+
 /// Runs `tools/check_tflite_export.py` on an exported model with inputs and expected
 /// outputs; returns its JSON line, or the failure text.
 fn litert_check(
@@ -97,38 +108,21 @@ fn litert_check(
     };
     let ins = save("input", inputs);
     let outs = save("expected", expected);
-    let out = Command::new(python)
-        .arg(repo().join("tools/check_tflite_export.py"))
-        .arg(model)
-        .arg("--inputs")
-        .args(&ins)
-        .arg("--expected")
-        .args(&outs)
-        .arg("--resolver")
-        .arg(resolver)
-        .arg("--rtol")
-        .arg(rtol.to_string())
-        .output()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text.trim().to_string())
-    } else {
-        Err(text)
-    }
+    python_check(
+        python,
+        "check_tflite_export.py",
+        model,
+        &ins,
+        &outs,
+        &["--resolver", resolver],
+        rtol,
+    )
+    .map(|text| text.trim().to_string())
 }
 
 #[test]
 fn int8_models_round_trip_bit_exact() {
-    for m in INT8_MODELS {
-        let Some(path) = require(&shared().join("models").join(m)) else {
-            continue;
-        };
-        let g = import_file(&path);
+    for (m, g) in int8_models() {
         let bytes = export_tflite(&g).unwrap_or_else(|e| panic!("{m}: export: {e}"));
         let back = import_tflite_bytes(&bytes, "back").unwrap_or_else(|e| panic!("{m}: {e}"));
         for seed in 0..3 {
@@ -149,13 +143,8 @@ fn exported_int8_models_run_bit_exact_in_litert() {
     let Some(python) = python() else { return };
     let dir = tempdir();
     let mut failures = vec![];
-    for m in INT8_MODELS {
-        let Some(path) = require(&shared().join("models").join(m)) else {
-            continue;
-        };
-        let g = import_file(&path);
-        let out = dir.path().join("exported.tflite");
-        std::fs::write(&out, export_tflite(&g).expect("export")).expect("written");
+    for (m, g) in int8_models() {
+        let out = write_exported(dir.path(), &g);
         for seed in 0..2 {
             let x = random_inputs(&g, 100 + seed);
             let want = run(&g, &x).expect("interpreter runs");
@@ -420,13 +409,8 @@ fn exported_int8_models_compile_with_vela() {
         return;
     };
     let dir = tempdir();
-    for m in INT8_MODELS {
-        let Some(path) = require(&shared().join("models").join(m)) else {
-            continue;
-        };
-        let g = import_file(&path);
-        let out = dir.path().join("exported.tflite");
-        std::fs::write(&out, export_tflite(&g).expect("export")).expect("written");
+    for (m, g) in int8_models() {
+        let out = write_exported(dir.path(), &g);
         let r = Command::new(&vela)
             .arg(&out)
             .args(["--accelerator-config", "ethos-u55-256", "--output-dir"])

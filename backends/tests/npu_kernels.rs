@@ -6,12 +6,21 @@
 mod harness;
 
 use harness::*;
-use nnopt_backends::npu::Command;
+use nnopt_backends::npu::{Command, Program};
 use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
     Activation, BinaryKind, ConvAttrs, DType, GemmAttrs, Graph, Layout, Op, PadMode, PoolAttrs,
-    PoolKind, QuantParams, QuantizeRounding,
+    PoolKind, QuantParams, QuantizeRounding, ValueRef,
 };
+
+/// Adds the conv `op` as the graph output "y" (scale 0.11, zero point 120 for u8 data and 5
+/// for i8) and checks that it lowers to the NPU alone and matches the interpreter.
+fn finish_conv(what: &str, g: &mut Graph, op: Op, ins: &[ValueRef], u8_data: bool) -> Program {
+    let dt = if u8_data { DType::U8 } else { DType::I8 };
+    let y = add_q(g, "y", op, ins, dt, 0.11, if u8_data { 120 } else { 5 });
+    g.set_outputs(vec![y]);
+    check_npu_only(what, g)
+}
 
 #[test]
 fn conv_kernels_match_the_interpreter() {
@@ -52,17 +61,8 @@ fn conv_kernels_match_the_interpreter() {
             };
             let (w, b) = conv_consts(&mut g, &mut rng, &ws, cout, u8_data);
             let op = Op::Conv(attrs.clone());
-            let y = add_q(
-                &mut g,
-                "y",
-                op,
-                &[x, w, b],
-                dt,
-                0.11,
-                if u8_data { 120 } else { 5 },
-            );
-            g.set_outputs(vec![y]);
-            let p = check_npu_only(&format!("conv case {i} u8={u8_data}"), &g);
+            let what = format!("conv case {i} u8={u8_data}");
+            let p = finish_conv(&what, &mut g, op, &[x, w, b], u8_data);
             assert!(matches!(p.commands.as_slice(), [Command::Conv2d(_)]));
         }
     }
@@ -390,17 +390,8 @@ fn transposed_conv_matches_the_interpreter() {
                 },
                 output_padding,
             };
-            let y = add_q(
-                &mut g,
-                "y",
-                op,
-                &[x, w, b],
-                dt,
-                0.11,
-                if u8_data { 120 } else { 5 },
-            );
-            g.set_outputs(vec![y]);
-            let p = check_npu_only(&format!("transposed conv case {i} u8={u8_data}"), &g);
+            let what = format!("transposed conv case {i} u8={u8_data}");
+            let p = finish_conv(&what, &mut g, op, &[x, w, b], u8_data);
             assert!(matches!(p.commands.as_slice(), [Command::Conv2d(c)] if c.transposed));
         }
     }

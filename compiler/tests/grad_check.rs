@@ -154,6 +154,12 @@ fn conv_f64(
             ((o * kh + ky) * kw + kx) * cig + i
         }
     };
+    // The input index along spatial axis `axis` (of `size`) that output index `o` reads
+    // through kernel tap `k`, or None in the padding.
+    let tap = |axis: usize, o: usize, k: usize, size: usize| {
+        let i = (o * c.strides[axis] + k * c.dilations[axis]) as i64 - c.pads[axis] as i64;
+        (0..size as i64).contains(&i).then_some(i as usize)
+    };
     let mut out = vec![0.0; os.iter().product()];
     for b in 0..n {
         for oy in 0..oh {
@@ -162,16 +168,13 @@ fn conv_f64(
                     let mut acc = 0.0;
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let iy =
-                                (oy * c.strides[0] + ky * c.dilations[0]) as i64 - c.pads[0] as i64;
-                            let ix =
-                                (ox * c.strides[1] + kx * c.dilations[1]) as i64 - c.pads[1] as i64;
-                            if iy < 0 || ix < 0 || iy >= h as i64 || ix >= wd as i64 {
+                            let (Some(iy), Some(ix)) = (tap(0, oy, ky, h), tap(1, ox, kx, wd))
+                            else {
                                 continue;
-                            }
+                            };
                             for i in 0..cig {
                                 let ch = (o / cog) * cig + i;
-                                acc += x[xi(b, iy as usize, ix as usize, ch)] * w[wi(o, ky, kx, i)];
+                                acc += x[xi(b, iy, ix, ch)] * w[wi(o, ky, kx, i)];
                             }
                         }
                     }

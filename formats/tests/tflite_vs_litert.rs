@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::litert::{available, load_cases, load_npy, models_dir, testdata_dir};
+use common::litert::{available, load_cases, load_npy, models_dir, testdata_dir, Case};
 use nnopt_compiler::interp::run;
 use nnopt_compiler::ir::{Graph, Tensor};
 use nnopt_formats::tflite::import_tflite_bytes;
@@ -47,6 +47,31 @@ fn model_with_references(m: &str) -> Option<(Graph, std::path::PathBuf)> {
     Some((import(&path), data))
 }
 
+/// For each of `models` that has LiteRT references, runs `check` on its imported graph
+/// and cases (it pushes mismatches to the failures and returns the model's table row);
+/// then prints the table under `header` and fails, saying `what`, on any mismatch.
+fn check_models(
+    models: &[&str],
+    header: &str,
+    what: &str,
+    mut check: impl FnMut(&str, &Graph, &[Case], &mut Vec<String>) -> String,
+) {
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for &m in models {
+        let Some((g, data)) = model_with_references(m) else {
+            continue;
+        };
+        let cases = load_cases(&data, true);
+        rows.push(check(m, &g, &cases, &mut failures));
+    }
+    println!("{header}");
+    for r in &rows {
+        println!("{r}");
+    }
+    assert!(failures.is_empty(), "{what}:\n{}", failures.join("\n"));
+}
+
 #[test]
 fn int8_models_are_bit_exact_with_litert_kernels() {
     let models = [
@@ -55,18 +80,14 @@ fn int8_models_are_bit_exact_with_litert_kernels() {
         "generated/digits_cnn_int8",
         "generated/mobilenet_v2_035_96_int8",
     ];
-    let mut rows = Vec::new();
-    let mut failures = Vec::new();
-    for m in models {
-        let Some((g, data)) = model_with_references(m) else {
-            continue;
-        };
-        let cases = load_cases(&data, true);
+    let header =
+        "| model | cases | max abs diff | bit-exact | LiteRT kernels |\n|---|---|---|---|---|";
+    check_models(&models, header, "not bit-exact", |m, g, cases, failures| {
         assert!(!cases.is_empty(), "{m}: no cases");
         let mut worst = 0.0f64;
         let mut resolvers = Vec::new();
-        for c in &cases {
-            let got = run(&g, &c.inputs).unwrap_or_else(|e| panic!("{m} case {}: {e}", c.k));
+        for c in cases {
+            let got = run(g, &c.inputs).unwrap_or_else(|e| panic!("{m} case {}: {e}", c.k));
             assert_eq!(got.len(), c.outputs.len(), "{m}: output count");
             for (j, (a, b)) in got.iter().zip(&c.outputs).enumerate() {
                 match max_abs_diff(a, b) {
@@ -93,24 +114,13 @@ fn int8_models_are_bit_exact_with_litert_kernels() {
                 resolvers.push(c.resolver);
             }
         }
-        rows.push(format!(
+        format!(
             "| {m} | {} | {worst} | {} | {} |",
             cases.len(),
             if worst == 0.0 { "yes" } else { "no" },
             resolvers.join(", ")
-        ));
-    }
-    println!(
-        "| model | cases | max abs diff | bit-exact | LiteRT kernels |\n|---|---|---|---|---|"
-    );
-    for r in &rows {
-        println!("{r}");
-    }
-    assert!(
-        failures.is_empty(),
-        "not bit-exact:\n{}",
-        failures.join("\n")
-    );
+        )
+    });
 }
 
 #[test]
@@ -122,59 +132,50 @@ fn float_models_match_litert() {
         "selfie_segmentation",
         "generated/digits_cnn_float",
     ];
-    let mut rows = Vec::new();
-    let mut failures = Vec::new();
-    for m in models {
-        let Some((g, data)) = model_with_references(m) else {
-            continue;
-        };
-        // Float references come from LiteRT's reference kernels (for selfie_segmentation,
-        // from a copy where make_testdata.py turned MediaPipe's custom transposed convolution
-        // into the builtin TRANSPOSE_CONV). Data made before that only has XNNPACK outputs
-        // for selfie_segmentation, which get a looser bound: its output is a sigmoid of
-        // logits (up to ~860) whose float32 rounding reaches ~1e-3 near 0, so every float32
-        // implementation (TFLite's reference kernels, XNNPACK, nnopt) is up to ~4e-4
-        // (relative) off a float64 evaluation, and two of them can differ by twice that.
-        let cases = load_cases(&data, true);
-        let bound = if cases[0].resolver.starts_with("default") {
-            1e-3
-        } else {
-            1e-4
-        };
-        let mut worst_rel = 0.0f64;
-        for c in &cases {
-            let got = run(&g, &c.inputs).unwrap_or_else(|e| panic!("{m} case {}: {e}", c.k));
-            for (j, (a, b)) in got.iter().zip(&c.outputs).enumerate() {
-                let d = max_abs_diff(a, b).unwrap_or(f64::INFINITY);
-                let scale = b
-                    .to_f64_vec()
-                    .iter()
-                    .fold(0.0f64, |m, v| m.max(v.abs()))
-                    .max(1e-30);
-                let rel = d / scale;
-                worst_rel = worst_rel.max(rel);
-                if rel > bound {
-                    failures.push(format!(
-                        "{m} case {} output {j}: max |diff| {d:e}, relative {rel:e}",
-                        c.k
-                    ));
+    let header = "| model | cases | max rel error (max|diff| / max|LiteRT|) | bound | LiteRT kernels |\n|---|---|---|---|---|";
+    check_models(
+        &models,
+        header,
+        "float mismatch",
+        |m, g, cases, failures| {
+            // Float references come from LiteRT's reference kernels (for selfie_segmentation,
+            // from a copy where make_testdata.py turned MediaPipe's custom transposed convolution
+            // into the builtin TRANSPOSE_CONV). Data made before that only has XNNPACK outputs
+            // for selfie_segmentation, which get a looser bound: its output is a sigmoid of
+            // logits (up to ~860) whose float32 rounding reaches ~1e-3 near 0, so every float32
+            // implementation (TFLite's reference kernels, XNNPACK, nnopt) is up to ~4e-4
+            // (relative) off a float64 evaluation, and two of them can differ by twice that.
+            let bound = if cases[0].resolver.starts_with("default") {
+                1e-3
+            } else {
+                1e-4
+            };
+            let mut worst_rel = 0.0f64;
+            for c in cases {
+                let got = run(g, &c.inputs).unwrap_or_else(|e| panic!("{m} case {}: {e}", c.k));
+                for (j, (a, b)) in got.iter().zip(&c.outputs).enumerate() {
+                    let d = max_abs_diff(a, b).unwrap_or(f64::INFINITY);
+                    let scale = b
+                        .to_f64_vec()
+                        .iter()
+                        .fold(0.0f64, |m, v| m.max(v.abs()))
+                        .max(1e-30);
+                    let rel = d / scale;
+                    worst_rel = worst_rel.max(rel);
+                    if rel > bound {
+                        failures.push(format!(
+                            "{m} case {} output {j}: max |diff| {d:e}, relative {rel:e}",
+                            c.k
+                        ));
+                    }
                 }
             }
-        }
-        rows.push(format!(
-            "| {m} | {} | {worst_rel:.3e} | {bound:e} | {} |",
-            cases.len(),
-            cases[0].resolver
-        ));
-    }
-    println!("| model | cases | max rel error (max|diff| / max|LiteRT|) | bound | LiteRT kernels |\n|---|---|---|---|---|");
-    for r in &rows {
-        println!("{r}");
-    }
-    assert!(
-        failures.is_empty(),
-        "float mismatch:\n{}",
-        failures.join("\n")
+            format!(
+                "| {m} | {} | {worst_rel:.3e} | {bound:e} | {} |",
+                cases.len(),
+                cases[0].resolver
+            )
+        },
     );
 }
 

@@ -4,6 +4,7 @@
 
 pub mod digits;
 mod paths;
+pub mod train;
 
 pub use paths::{repo, require, shared, testdata};
 
@@ -58,4 +59,60 @@ pub fn run_on(
         y.to_str().unwrap(),
     ]);
     nnopt::npy::read_npy(&y).unwrap()
+}
+
+/// Runs the checker `tools/SCRIPT` with `python` on `model`, the `.npy` `inputs` and
+/// `expected` outputs, the `extra` arguments and `--rtol RTOL`; returns its stdout and
+/// stderr together, `Ok` when it passed.
+pub fn python_check(
+    python: &Path,
+    script: &str,
+    model: &Path,
+    inputs: &[PathBuf],
+    expected: &[PathBuf],
+    extra: &[&str],
+    rtol: f64,
+) -> Result<String, String> {
+    let out = Command::new(python)
+        .arg(repo().join("tools").join(script))
+        .arg(model)
+        .arg("--inputs")
+        .args(inputs)
+        .arg("--expected")
+        .args(expected)
+        .args(extra)
+        .arg("--rtol")
+        .arg(rtol.to_string())
+        .output()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// One step of the tests' 64-bit LCG (Knuth's MMIX constants): advances `state` and
+/// returns the new state.
+pub fn lcg_step(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state
+}
+
+/// The `.onnx` files in `dir`, sorted (entries that cannot be read are passed over).
+pub fn onnx_files(dir: &Path) -> Vec<PathBuf> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list models")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    models.sort();
+    models
 }
