@@ -98,14 +98,12 @@ impl Lowering<'_> {
                 in_scale,
                 out_scale,
             )?;
-            let (act_min, act_max) = act_range(c.activation, ot)?;
-            let stage = OutputStage {
-                input_zero_point: in_zp,
-                output_zero_point: out_zp,
-                act_min,
-                act_max,
-            };
-            (block, stage, None, out)
+            (
+                block,
+                int8_stage(c.activation, ot, in_zp, out_zp)?,
+                None,
+                out,
+            )
         };
         Ok(Conv2d {
             name: name.to_string(),
@@ -177,14 +175,7 @@ impl Lowering<'_> {
                 in_scale,
                 out_scale,
             )?;
-            let (act_min, act_max) = act_range(act, ot)?;
-            let stage = OutputStage {
-                input_zero_point: in_zp,
-                output_zero_point: out_zp,
-                act_min,
-                act_max,
-            };
-            (block, stage, None, out)
+            (block, int8_stage(act, ot, in_zp, out_zp)?, None, out)
         };
         Ok(FullyConnected {
             name: name.to_string(),
@@ -294,4 +285,21 @@ fn layer_weights(
         return Err(format!("weights are not {rank}-D"));
     }
     Ok((wv, g.ty(w)))
+}
+
+/// The output stage of an int8 layer: its zero points and the clamp of its fused
+/// activation.
+fn int8_stage(
+    act: Option<Activation>,
+    ot: &TensorType,
+    input_zero_point: i32,
+    output_zero_point: i32,
+) -> std::result::Result<OutputStage, Reason> {
+    let (act_min, act_max) = act_range(act, ot)?;
+    Ok(OutputStage {
+        input_zero_point,
+        output_zero_point,
+        act_min,
+        act_max,
+    })
 }
