@@ -5,6 +5,7 @@ use ndarray::{Axis, Slice};
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::{Graph, Tensor};
 use nnopt_compiler::{map_tensor_same, Error, Result};
+use rayon::prelude::*;
 
 /// How many model-sized batches an input holds (`k` when its leading dimension is `k` times
 /// the model's), or an error naming the mismatch.
@@ -77,11 +78,11 @@ pub fn run_batched(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 }
 
 /// Runs `run` (a model taking inputs of `shapes`) on `inputs`; inputs holding `k`
-/// batches run `k` times, with a progress bar, and the outputs are stacked.
+/// batches run `k` times in parallel, with a progress bar, and the outputs are stacked.
 pub fn run_batched_with(
     shapes: &[Vec<usize>],
     inputs: &[Tensor],
-    run: impl Fn(&[Tensor]) -> Result<Vec<Tensor>>,
+    run: impl Fn(&[Tensor]) -> Result<Vec<Tensor>> + Sync,
 ) -> Result<Vec<Tensor>> {
     if inputs.len() != shapes.len() {
         return Err(Error::new(format!(
@@ -111,21 +112,30 @@ pub fn run_batched_with(
         )
         .expect("valid template"),
     );
+    // Batches run in parallel; results are collected in batch order, and the first
+    // failing batch (by index) is the error, whatever the thread count.
+    let results: Vec<Result<Vec<Tensor>>> = (0..k)
+        .into_par_iter()
+        .map(|i| {
+            let slice: Vec<Tensor> = inputs
+                .iter()
+                .zip(shapes)
+                .map(|(t, s)| slice_batch(t, i * s[0], s[0]))
+                .collect();
+            let outs = run(&slice).map_err(|e| Error::new(format!("batch {i}: {e}")));
+            bar.inc(1);
+            outs
+        })
+        .collect();
     let mut per_output: Vec<Vec<Tensor>> = vec![];
-    for i in 0..k {
-        let slice: Vec<Tensor> = inputs
-            .iter()
-            .zip(shapes)
-            .map(|(t, s)| slice_batch(t, i * s[0], s[0]))
-            .collect();
-        let outs = run(&slice).map_err(|e| Error::new(format!("batch {i}: {e}")))?;
+    for outs in results {
+        let outs = outs?;
         if per_output.is_empty() {
             per_output = vec![vec![]; outs.len()];
         }
         for (acc, o) in per_output.iter_mut().zip(outs) {
             acc.push(o);
         }
-        bar.inc(1);
     }
     bar.finish_and_clear();
     per_output.iter().map(|parts| concat(parts)).collect()

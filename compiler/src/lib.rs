@@ -9,6 +9,7 @@ mod flatbuffers_module;
 pub mod fp8;
 pub mod interp;
 pub mod ir;
+pub mod kernels;
 pub mod pass;
 
 pub use error::{Error, Result};

@@ -2,7 +2,7 @@
 //! training program (.ntp).
 
 use super::calibration::CalibrationFlags;
-use super::common::{file_stem, to_json};
+use super::common::{file_stem, to_json, ThreadsArg};
 use super::train::{compile_training, TrainArgs};
 use clap::{Args, ValueEnum};
 use nnopt::backends::npu::target::Target;
@@ -54,6 +54,8 @@ pub struct CompileArgs {
     calibration: CalibrationFlags,
     #[command(flatten)]
     train: TrainArgs,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 /// `--precision` of `nnopt compile`.
@@ -69,6 +71,7 @@ enum PrecisionArg {
 
 /// Checks which flags fit the target and compiles for it.
 pub fn run(args: CompileArgs) -> Result<()> {
+    args.threads.apply()?;
     let calibration = CalibrationArgs::from(args.calibration);
     if args.target == "train" {
         let npu_only = [

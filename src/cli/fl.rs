@@ -1,6 +1,6 @@
 //! `nnopt fl ...`: the federated-learning commands.
 
-use super::common::{file_stem, to_json};
+use super::common::{file_stem, to_json, ThreadsArg};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nnopt::output::write_atomically;
@@ -70,6 +70,8 @@ pub struct SimulateArgs {
     /// Print one JSON object for tools instead of the table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 /// Precision of a simulation.
@@ -117,6 +119,7 @@ fn run_one(
 }
 
 fn run_simulate(a: &SimulateArgs) -> Result<()> {
+    a.threads.apply()?;
     let (program, _) = nnopt::train::ntp::load(&a.program)?;
     let data = load_csv(&a.data)?;
     let primary = a

@@ -2,6 +2,7 @@
 
 use super::calibration::CalibrationDataFlags;
 use super::common::to_json;
+use super::common::ThreadsArg;
 use clap::{Args, ValueEnum};
 use nnopt::compiler::pass::RunOptions;
 use nnopt::output::write_atomically;
@@ -35,6 +36,8 @@ pub struct QuantizeArgs {
     /// Print JSON for tools instead of the summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 /// `--format`.
@@ -60,6 +63,7 @@ impl From<FormatArg> for QuantFormat {
 
 /// Quantizes the model and writes it, printing a summary.
 pub fn run(args: QuantizeArgs) -> Result<()> {
+    args.threads.apply()?;
     let req = QuantizeRequest {
         format: args.format.into(),
         per_channel: args.per_channel,

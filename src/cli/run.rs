@@ -1,6 +1,6 @@
 //! `nnopt run`: run a model or an NPU binary on .npy inputs.
 
-use super::common::{file_stem, to_json};
+use super::common::{file_stem, to_json, ThreadsArg};
 use clap::Args;
 use nnopt::npy::{read_npy, write_npy};
 use nnopt::{Error, Result};
@@ -24,11 +24,14 @@ pub struct RunArgs {
     /// Print JSON (output names, shapes, files) instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 /// Runs the model (the virtual NPU for .npub files, else the reference interpreter) and
 /// writes or summarizes its outputs.
 pub fn run(args: &RunArgs) -> Result<()> {
+    args.threads.apply()?;
     let file = &args.file;
     let tensors = args
         .input

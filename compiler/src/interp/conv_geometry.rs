@@ -3,6 +3,7 @@
 //! virtual NPU's kernels read activations the same way.
 
 use crate::ir::{ConvAttrs, Layout};
+use crate::kernels::ConvShape;
 use crate::{bail, Result};
 
 /// Shapes, strides and attributes of one convolution.
@@ -84,6 +85,21 @@ impl<'a> ConvGeometry<'a> {
     /// Number of output channels.
     pub fn cout(&self) -> usize {
         self.cout
+    }
+
+    /// The convolution as the shared kernels see it (in NHWC terms).
+    pub fn kernel_shape(&self) -> ConvShape {
+        let group = self.c.group.max(1);
+        ConvShape {
+            batch: self.n,
+            input: [self.h, self.w, self.cin_g * group],
+            output: [self.oh, self.ow, self.cout],
+            kernel: [self.kh, self.kw],
+            groups: group,
+            strides: self.c.strides,
+            dilations: self.c.dilations,
+            pads: [self.c.pads[0], self.c.pads[1]],
+        }
     }
 
     /// Calls `f(output index, output channel, taps)` for every output element.

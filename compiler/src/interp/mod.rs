@@ -17,6 +17,7 @@ pub use quant::{
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
 use crate::{Error, Result};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// An input operand of a kernel: data and its static type (with quantization).
@@ -64,7 +65,8 @@ pub fn run_observed(
     let order = g
         .topo_order()
         .map_err(|n| Error::at_node(&g.node(n).name, "graph has a cycle"))?;
-    let mut env: HashMap<ValueRef, Tensor> = HashMap::new();
+    // Constants are borrowed from the graph, computed values owned.
+    let mut env: HashMap<ValueRef, Cow<'_, Tensor>> = HashMap::new();
     for (i, (&n, t)) in g.inputs().iter().zip(inputs).enumerate() {
         let ty = &g.node(n).outputs[0].ty;
         if t.dtype() != ty.dtype || t.shape() != ty.shape.as_slice() {
@@ -74,7 +76,7 @@ pub fn run_observed(
             ));
         }
         observe(ValueRef::first(n), t);
-        env.insert(ValueRef::first(n), t.clone());
+        env.insert(ValueRef::first(n), Cow::Borrowed(t));
     }
     let mut remaining_uses: HashMap<ValueRef, usize> = HashMap::new();
     for &n in &order {
@@ -87,7 +89,7 @@ pub fn run_observed(
         match &node.op {
             Op::Input => continue,
             Op::Const { value } => {
-                env.insert(ValueRef::first(n), value.clone());
+                env.insert(ValueRef::first(n), Cow::Borrowed(value));
                 continue;
             }
             _ => {}
@@ -125,14 +127,14 @@ pub fn run_observed(
         for (k, t) in results.into_iter().enumerate() {
             let v = ValueRef { node: n, output: k };
             observe(v, &t);
-            env.insert(v, t);
+            env.insert(v, Cow::Owned(t));
         }
     }
     g.outputs()
         .iter()
         .map(|v| {
             env.get(v)
-                .cloned()
+                .map(|t| t.clone().into_owned())
                 .ok_or_else(|| Error::new("a graph output was not computed"))
         })
         .collect()

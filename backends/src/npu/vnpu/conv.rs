@@ -1,10 +1,13 @@
 //! Convolution (grouped, depthwise and transposed) and fully connected kernels: int32 accumulation
 //! of `(w - w_zp) * (x - x_zp)`, bias, per-channel fixed-point requantization, clamp.
+//! Forward convolutions and fully connected layers run on the interpreter's kernels
+//! (`nnopt_compiler::kernels`), so both agree by construction.
 
 use crate::npu::program::{Conv2d, FullyConnected, OutputStage, WeightBlock};
 use nnopt_compiler::interp::conv_geometry::dims;
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier;
 use nnopt_compiler::ir::Layout;
+use nnopt_compiler::kernels;
 use nnopt_compiler::{Error, Result};
 
 /// Requantizes an accumulator of output channel `oc`.
@@ -75,6 +78,20 @@ impl ConvShape {
             xst: strides(c.layout, [n, h, w, cin]),
             ost: strides(c.layout, [n, oh, ow, cout]),
         })
+    }
+
+    /// The shared kernels' view of forward convolution `c`.
+    fn kernel_shape(&self, c: &Conv2d) -> kernels::ConvShape {
+        kernels::ConvShape {
+            batch: self.n,
+            input: [self.h, self.w, self.cin_g * c.groups.max(1)],
+            output: [self.oh, self.ow, self.cout],
+            kernel: [self.kh, self.kw],
+            groups: c.groups.max(1),
+            strides: c.strides,
+            dilations: c.dilations,
+            pads: [c.pads[0], c.pads[1]],
+        }
     }
 
     /// Number of output elements.
@@ -179,7 +196,7 @@ impl Taps<'_> {
 }
 
 /// Runs a 2-D convolution (or a transposed one) on input `x` (shape `xs`) into an output
-/// of shape `os`.
+/// of shape `os`. Forward convolutions run on the interpreter's integer kernels.
 pub fn conv2d(
     c: &Conv2d,
     wb: &WeightBlock,
@@ -190,17 +207,44 @@ pub fn conv2d(
     let shape = ConvShape::new(c, xs, os)?;
     check_block(&c.name, wb, shape.cout, shape.weights_per_channel())?;
     let st = &c.stage;
-    let mut out = vec![0i32; shape.output_len()];
-    shape.for_each_output(c, |oi, oc, taps| {
-        let wzp = wb.weight_zero_points[oc];
-        let acc = taps.fold(0i32, |acc, xi, wi| {
-            let xv = x[xi].wrapping_sub(st.input_zero_point);
-            let wv = (wb.weights[wi] as i32).wrapping_sub(wzp);
-            acc.wrapping_add(wv.wrapping_mul(xv))
+    let finish = |acc: i32, oc: usize| requantize(acc, oc, wb, st);
+    if c.transposed {
+        let mut out = vec![0i32; shape.output_len()];
+        shape.for_each_output(c, |oi, oc, taps| {
+            let wzp = wb.weight_zero_points[oc];
+            let acc = taps.fold(0i32, |acc, xi, wi| {
+                let xv = x[xi].wrapping_sub(st.input_zero_point);
+                let wv = (wb.weights[wi] as i32).wrapping_sub(wzp);
+                acc.wrapping_add(wv.wrapping_mul(xv))
+            });
+            out[oi] = finish(acc, oc);
         });
-        out[oi] = requantize(acc, oc, wb, st);
-    });
-    Ok(out)
+        return Ok(out);
+    }
+    let nchw = c.layout == Layout::Nchw;
+    let nhwc_x;
+    let x = if nchw {
+        nhwc_x = kernels::nchw_to_nhwc(x, xs);
+        &nhwc_x
+    } else {
+        x
+    };
+    let mut out = vec![0i32; shape.output_len()];
+    kernels::conv2d(
+        &shape.kernel_shape(c),
+        x,
+        st.input_zero_point,
+        &wb.weights,
+        &wb.weight_zero_points,
+        &mut out,
+        &finish,
+    )
+    .map_err(|e| Error::at_node(&c.name, e.to_string()))?;
+    Ok(if nchw {
+        kernels::nhwc_to_nchw(&out, os)
+    } else {
+        out
+    })
 }
 
 /// (batch, inputs per row) of fully connected layer `c` with `nout` outputs per row, an
@@ -236,20 +280,15 @@ pub fn fully_connected(
     check_block(&c.name, wb, nout, k)?;
     let st = &c.stage;
     let mut out = vec![0i32; out_len];
-    for i in 0..batch {
-        let row = &x[i * k..(i + 1) * k];
-        for j in 0..nout {
-            let wrow = &wb.weights[j * k..(j + 1) * k];
-            let wzp = wb.weight_zero_points[j];
-            let acc = row.iter().zip(wrow).fold(0i32, |acc, (&xv, &wv)| {
-                acc.wrapping_add(
-                    (wv as i32)
-                        .wrapping_sub(wzp)
-                        .wrapping_mul(xv.wrapping_sub(st.input_zero_point)),
-                )
-            });
-            out[i * nout + j] = requantize(acc, j, wb, st);
-        }
-    }
+    kernels::fully_connected(
+        x,
+        st.input_zero_point,
+        batch,
+        |j, i| wb.weights[j * k + i] as i32,
+        &wb.weight_zero_points,
+        &mut out,
+        &|acc, j| requantize(acc, j, wb, st),
+    )
+    .map_err(|e| Error::at_node(&c.name, e.to_string()))?;
     Ok(out)
 }

@@ -8,7 +8,7 @@ use super::{activation_range, channel_params, from_ints, ints, per_tensor};
 use crate::interp::conv_geometry::{act_index, dims, strides4, ConvGeometry};
 use crate::interp::Operand;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
-use crate::{bail, Result};
+use crate::{bail, kernels, Result};
 
 /// Per-channel `(multiplier, shift)` pairs and weight zero points.
 type ChannelRequant = (Vec<(i32, i32)>, Vec<i32>);
@@ -49,7 +49,8 @@ fn bias_values(inputs: &[Operand<'_>], n: usize) -> Result<Vec<i32>> {
     }
 }
 
-/// Grouped, per-channel quantized 2-D convolution (depthwise is group = channels).
+/// Grouped, per-channel quantized 2-D convolution (depthwise is group = channels), on
+/// the shared integer kernels.
 pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
     if inputs.len() < 2 {
         bail!("conv needs input and weights");
@@ -58,21 +59,27 @@ pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<T
     let (_, in_zp) = per_tensor(x.ty, "input")?;
     let (_, out_zp) = per_tensor(out, "output")?;
     let geo = ConvGeometry::new(c, x.data.shape(), w.data.shape(), &out.shape)?;
+    let shape = geo.kernel_shape();
     let cout = geo.cout();
     let (mults, w_zps) = channel_multipliers(x.ty, w.ty, out, cout)?;
     let bias = bias_values(inputs, cout)?;
     let (act_min, act_max) = activation_range(c.activation, out)?;
-    let xv = ints(x.data)?;
-    let wv = ints(w.data)?;
+    let mut xv = ints(x.data)?;
+    let mut wv = ints(w.data)?;
+    if c.layout == Layout::Nchw {
+        xv = kernels::nchw_to_nhwc(&xv, x.data.shape());
+        wv = kernels::nchw_to_nhwc(&wv, w.data.shape());
+    }
     let mut res = vec![0i32; out.num_elements()];
-    geo.for_each_output(|oi, oc, taps| {
-        let acc = taps.fold(0i32, |acc, xi, wi| {
-            acc.wrapping_add((wv[wi] - w_zps[oc]).wrapping_mul(xv[xi] - in_zp))
-        });
+    let finish = |acc: i32, oc: usize| {
         let (m, s) = mults[oc];
         let v = multiply_by_quantized_multiplier(acc.wrapping_add(bias[oc]), m, s) + out_zp;
-        res[oi] = v.clamp(act_min, act_max);
-    });
+        v.clamp(act_min, act_max)
+    };
+    kernels::conv2d(&shape, &xv, in_zp, &wv, &w_zps, &mut res, &finish)?;
+    if c.layout == Layout::Nchw {
+        res = kernels::nhwc_to_nchw(&res, &out.shape);
+    }
     from_ints(out.dtype, &out.shape, res)
 }
 
@@ -162,32 +169,39 @@ pub fn fully_connected(
     let (a, w) = (&inputs[0], &inputs[1]);
     let (_, in_zp) = per_tensor(a.ty, "input")?;
     let (_, out_zp) = per_tensor(out, "output")?;
-    let (m, k) = (a.data.shape()[0], a.data.shape()[1]);
-    let ws = w.data.shape();
-    let nn = if trans_b { ws[0] } else { ws[1] };
+    let (&[m, k], &[w0, w1]) = (a.data.shape(), w.data.shape()) else {
+        bail!(
+            "fully connected needs 2-D input and weights, got {:?} and {:?}",
+            a.data.shape(),
+            w.data.shape()
+        );
+    };
+    let (nn, wk) = if trans_b { (w0, w1) } else { (w1, w0) };
+    if wk != k {
+        bail!(
+            "fully connected weights {:?} do not take {k} inputs",
+            w.data.shape()
+        );
+    }
     let (mults, w_zps) = channel_multipliers(a.ty, w.ty, out, nn)?;
     let bias = bias_values(inputs, nn)?;
     let (act_min, act_max) = activation_range(act, out)?;
     let av = ints(a.data)?;
     let wv = ints(w.data)?;
     let mut res = vec![0i32; m * nn];
-    for i in 0..m {
-        for j in 0..nn {
-            let mut acc: i32 = 0;
-            for kk in 0..k {
-                let wval = if trans_b {
-                    wv[j * k + kk]
-                } else {
-                    wv[kk * nn + j]
-                } - w_zps[j];
-                acc = acc.wrapping_add(wval.wrapping_mul(av[i * k + kk] - in_zp));
-            }
-            acc = acc.wrapping_add(bias[j]);
-            let (mm, s) = mults[j];
-            res[i * nn + j] =
-                (multiply_by_quantized_multiplier(acc, mm, s) + out_zp).clamp(act_min, act_max);
+    let weight = |j: usize, kk: usize| {
+        if trans_b {
+            wv[j * k + kk]
+        } else {
+            wv[kk * nn + j]
         }
-    }
+    };
+    let finish = |acc: i32, j: usize| {
+        let (mm, s) = mults[j];
+        (multiply_by_quantized_multiplier(acc.wrapping_add(bias[j]), mm, s) + out_zp)
+            .clamp(act_min, act_max)
+    };
+    kernels::fully_connected(&av, in_zp, m, weight, &w_zps, &mut res, &finish)?;
     from_ints(out.dtype, &out.shape, res)
 }
 

@@ -28,8 +28,11 @@ fn broadcast_pairs(a: &[usize], b: &[usize], out: &[usize]) -> Vec<(usize, usize
         }
         st
     };
-    let (sa, sb) = (strides(&pa), strides(&pb));
     let n: usize = out.iter().product();
+    if pa == out && pb == out {
+        return (0..n).map(|i| (i, i)).collect();
+    }
+    let (sa, sb) = (strides(&pa), strides(&pb));
     let mut res = Vec::with_capacity(n);
     let mut idx = vec![0usize; r];
     for _ in 0..n {

@@ -117,12 +117,21 @@ pub(crate) fn channel_params(q: &QuantParams, n: usize, what: &str) -> Result<Ve
 /// Integer element values of a tensor as i32 (int8/uint8/int16/int32 data).
 pub(crate) fn ints(t: &Tensor) -> Result<Vec<i32>> {
     Ok(match t {
-        Tensor::I8(a) => a.iter().map(|&v| v as i32).collect(),
-        Tensor::U8(a) => a.iter().map(|&v| v as i32).collect(),
-        Tensor::I16(a) => a.iter().map(|&v| v as i32).collect(),
-        Tensor::I32(a) => a.iter().copied().collect(),
+        Tensor::I8(a) => widen(a),
+        Tensor::U8(a) => widen(a),
+        Tensor::I16(a) => widen(a),
+        Tensor::I32(a) => widen(a),
         other => bail!("expected integer data, got {}", other.dtype()),
     })
+}
+
+/// The elements of `a` in logical order as i32 (a plain slice walk when `a` is
+/// contiguous: ndarray's dynamic-rank iterator is many times slower).
+fn widen<T: Copy + Into<i32>>(a: &ArrayD<T>) -> Vec<i32> {
+    match a.as_slice() {
+        Some(s) => s.iter().map(|&v| v.into()).collect(),
+        None => a.iter().map(|&v| v.into()).collect(),
+    }
 }
 
 /// Builds an integer tensor from i32 values already within `dtype`'s range.

@@ -1,0 +1,445 @@
+//! Integer 2-D convolution (grouped, depthwise, dilated, padded) and fully connected
+//! layers: wrapping i32 accumulation of `(x - x_zp) * (w - w_zp)`, then a caller's
+//! `finish(acc, channel)` (bias, requantization, clamp) per output element.
+//!
+//! Activations are NHWC and convolution weights OHWI. Depthwise convolutions run as a
+//! direct loop over contiguous channels; the rest as im2col blocks of output pixels times
+//! packed weights ([`super::int_gemm`]). Blocks run in parallel on rayon's pool; each
+//! output element is computed by the same instructions whatever the thread count.
+
+use super::int_gemm::{fits_i16, gemm, padded_k, Lane, PackedWeights, MR};
+use crate::{bail, Result};
+use rayon::prelude::*;
+
+/// The shape and window of one 2-D convolution over NHWC activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    /// Input height, width and channels.
+    pub input: [usize; 3],
+    /// Output height, width and channels.
+    pub output: [usize; 3],
+    pub kernel: [usize; 2],
+    pub groups: usize,
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// Padding before the first row and the first column.
+    pub pads: [usize; 2],
+}
+
+impl ConvShape {
+    /// Input channels per group.
+    fn cin_g(&self) -> usize {
+        self.input[2] / self.groups
+    }
+
+    /// Output channels per group.
+    fn cout_g(&self) -> usize {
+        self.output[2] / self.groups
+    }
+
+    /// Weights per output channel.
+    fn per_channel(&self) -> usize {
+        self.kernel[0] * self.kernel[1] * self.cin_g()
+    }
+
+    /// The input coordinate on `axis` (0: y, 1: x) read by output `o` through tap `k`, if
+    /// inside the input.
+    fn source(&self, axis: usize, o: usize, k: usize) -> Option<usize> {
+        (o * self.strides[axis] + k * self.dilations[axis])
+            .checked_sub(self.pads[axis])
+            .filter(|&i| i < self.input[axis])
+    }
+
+    fn check(&self, x: usize, w: usize, zps: usize, out: usize) -> Result<()> {
+        let [h, wd, cin] = self.input;
+        let [oh, ow, cout] = self.output;
+        let g = self.groups;
+        if g == 0 || !cin.is_multiple_of(g) || !cout.is_multiple_of(g) {
+            bail!("{cin} -> {cout} channels do not divide into {g} groups");
+        }
+        if x != self.batch * h * wd * cin {
+            bail!(
+                "conv input has {x} values, expected {}",
+                self.batch * h * wd * cin
+            );
+        }
+        if w != cout * self.per_channel() || zps != cout {
+            bail!(
+                "conv weights do not match {cout} channels of {}",
+                self.per_channel()
+            );
+        }
+        if out != self.batch * oh * ow * cout {
+            bail!(
+                "conv output has {out} values, expected {}",
+                self.batch * oh * ow * cout
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Smallest and largest value, widened.
+fn range(v: impl Iterator<Item = i32>) -> (i64, i64) {
+    v.fold((i64::MAX, i64::MIN), |(lo, hi), x| {
+        (lo.min(x as i64), hi.max(x as i64))
+    })
+}
+
+/// Whether `(values - zero point)` fits the `i16` fast path for every zero point in
+/// `zps`.
+fn centered_fits((lo, hi): (i64, i64), zps: &[i32]) -> bool {
+    let (zlo, zhi) = range(zps.iter().copied());
+    let (lo, hi) = (lo - zhi, hi - zlo);
+    lo > i32::MIN as i64 && hi < i32::MAX as i64 && fits_i16(lo as i32, hi as i32)
+}
+
+/// Integer convolution of NHWC `x` (zero point `x_zp`) with OHWI weights `w` (zero point
+/// per output channel) into NHWC `out`, `out[i] = finish(acc, channel)`.
+pub fn conv2d<W: Copy + Into<i32> + Sync>(
+    s: &ConvShape,
+    x: &[i32],
+    x_zp: i32,
+    w: &[W],
+    w_zps: &[i32],
+    out: &mut [i32],
+    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+) -> Result<()> {
+    s.check(x.len(), w.len(), w_zps.len(), out.len())?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    if s.cin_g() == 1 && s.cout_g() == 1 {
+        depthwise(s, x, x_zp, w, w_zps, out, finish);
+        return Ok(());
+    }
+    let fast = centered_fits(range(x.iter().copied()), &[x_zp])
+        && centered_fits(range(w.iter().map(|&v| v.into())), w_zps);
+    if fast {
+        im2col_conv::<i16, W>(s, x, x_zp, w, w_zps, out, finish);
+    } else {
+        im2col_conv::<i32, W>(s, x, x_zp, w, w_zps, out, finish);
+    }
+    Ok(())
+}
+
+/// Output pixels per parallel block for im2col rows of `kp` values.
+fn block_rows(kp: usize) -> usize {
+    ((1 << 15) / kp.max(1)).clamp(MR, 64) / MR * MR
+}
+
+fn im2col_conv<E: Lane, W: Copy + Into<i32> + Sync>(
+    s: &ConvShape,
+    x: &[i32],
+    x_zp: i32,
+    w: &[W],
+    w_zps: &[i32],
+    out: &mut [i32],
+    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+) {
+    let (cout, cout_g, k) = (s.output[2], s.cout_g(), s.per_channel());
+    let packs: Vec<PackedWeights<E>> = (0..s.groups)
+        .map(|g| {
+            PackedWeights::new(cout_g, k, |j, i| {
+                let oc = g * cout_g + j;
+                w[oc * k + i].into().wrapping_sub(w_zps[oc])
+            })
+        })
+        .collect();
+    let kp = padded_k(k);
+    let rows = block_rows(kp);
+    out.par_chunks_mut(rows * cout)
+        .enumerate()
+        .for_each(|(bi, o)| {
+            let n = o.len() / cout;
+            let mut patches = vec![E::default(); n * kp];
+            for (g, pack) in packs.iter().enumerate() {
+                im2col(s, x, x_zp, g, bi * rows, n, kp, &mut patches);
+                let c0 = g * cout_g;
+                gemm(&patches, n, pack, &mut o[c0..], cout, &|v, j| {
+                    finish(v, c0 + j)
+                });
+            }
+        });
+}
+
+/// Fills `patches` (`n` rows of `kp` values) with the centered inputs that output pixels
+/// `p0..p0 + n` read in group `g`, in kernel-row, kernel-column, channel order; taps in
+/// the padding and the row tails are zero.
+#[allow(clippy::too_many_arguments)]
+fn im2col<E: Lane>(
+    s: &ConvShape,
+    x: &[i32],
+    x_zp: i32,
+    g: usize,
+    p0: usize,
+    n: usize,
+    kp: usize,
+    patches: &mut [E],
+) {
+    let [h, wd, cin] = s.input;
+    let [oh, ow, _] = s.output;
+    let [kh, kw] = s.kernel;
+    let cin_g = s.cin_g();
+    patches.fill(E::default());
+    for (r, row) in patches.chunks_exact_mut(kp).enumerate().take(n) {
+        let p = p0 + r;
+        let (b, oy, ox) = (p / (oh * ow), p / ow % oh, p % ow);
+        for ky in 0..kh {
+            let Some(iy) = s.source(0, oy, ky) else {
+                continue;
+            };
+            for kx in 0..kw {
+                let Some(ix) = s.source(1, ox, kx) else {
+                    continue;
+                };
+                let src = &x[((b * h + iy) * wd + ix) * cin + g * cin_g..][..cin_g];
+                let dst = &mut row[(ky * kw + kx) * cin_g..][..cin_g];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = E::from_i32(v.wrapping_sub(x_zp));
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise convolution with one output channel per input channel: per output pixel,
+/// the taps' channel rows are multiplied and accumulated as vectors.
+fn depthwise<W: Copy + Into<i32> + Sync>(
+    s: &ConvShape,
+    x: &[i32],
+    x_zp: i32,
+    w: &[W],
+    w_zps: &[i32],
+    out: &mut [i32],
+    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+) {
+    let [h, wd, c] = s.input;
+    let [oh, ow, _] = s.output;
+    let [kh, kw] = s.kernel;
+    let taps = kh * kw;
+    let mut wt = vec![0i32; taps * c];
+    for oc in 0..c {
+        for t in 0..taps {
+            wt[t * c + oc] = w[oc * taps + t].into().wrapping_sub(w_zps[oc]);
+        }
+    }
+    out.par_chunks_mut(ow * c).enumerate().for_each(|(row, o)| {
+        let (b, oy) = (row / oh, row % oh);
+        let mut acc = vec![0i32; c];
+        for (ox, o) in o.chunks_exact_mut(c).enumerate() {
+            acc.fill(0);
+            for ky in 0..kh {
+                let Some(iy) = s.source(0, oy, ky) else {
+                    continue;
+                };
+                for kx in 0..kw {
+                    let Some(ix) = s.source(1, ox, kx) else {
+                        continue;
+                    };
+                    let xr = &x[((b * h + iy) * wd + ix) * c..][..c];
+                    mac_row(&mut acc, xr, x_zp, &wt[(ky * kw + kx) * c..][..c]);
+                }
+            }
+            for (oc, (dst, &a)) in o.iter_mut().zip(&acc).enumerate() {
+                *dst = finish(a, oc);
+            }
+        }
+    });
+}
+
+/// `acc[i] += (x[i] - x_zp) * w[i]`, wrapping.
+fn mac_row(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available.
+        unsafe { mac_row_avx2(acc, x, x_zp, w) };
+        return;
+    }
+    mac_row_portable(acc, x, x_zp, w);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn mac_row_avx2(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
+    mac_row_portable(acc, x, x_zp, w);
+}
+
+#[inline(always)]
+fn mac_row_portable(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
+    for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
+        *a = a.wrapping_add(xv.wrapping_sub(x_zp).wrapping_mul(wv));
+    }
+}
+
+/// Integer fully connected layer: `rows` rows of `k` inputs in `x` (zero point `x_zp`)
+/// times `n = w_zps.len()` output channels, where `w(j, i)` is the raw weight of channel
+/// `j` at input `i`; `out[r * n + j] = finish(acc, j)`.
+pub fn fully_connected(
+    x: &[i32],
+    x_zp: i32,
+    rows: usize,
+    w: impl Fn(usize, usize) -> i32 + Sync,
+    w_zps: &[i32],
+    out: &mut [i32],
+    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+) -> Result<()> {
+    let n = w_zps.len();
+    if rows == 0 || n == 0 {
+        return Ok(());
+    }
+    if !x.len().is_multiple_of(rows) || out.len() != rows * n {
+        bail!(
+            "fully connected: {} inputs, {} outputs do not split into {rows} rows of {n}",
+            x.len(),
+            out.len()
+        );
+    }
+    let k = x.len() / rows;
+    let w_range = range(
+        (0..n)
+            .flat_map(|j| (0..k).map(move |i| (j, i)))
+            .map(|(j, i)| w(j, i)),
+    );
+    if centered_fits(range(x.iter().copied()), &[x_zp]) && centered_fits(w_range, w_zps) {
+        fc::<i16>(x, x_zp, k, &w, w_zps, out, finish);
+    } else {
+        fc::<i32>(x, x_zp, k, &w, w_zps, out, finish);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fc<E: Lane>(
+    x: &[i32],
+    x_zp: i32,
+    k: usize,
+    w: &(impl Fn(usize, usize) -> i32 + Sync),
+    w_zps: &[i32],
+    out: &mut [i32],
+    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+) {
+    let n = w_zps.len();
+    let pack = PackedWeights::<E>::new(n, k, |j, i| w(j, i).wrapping_sub(w_zps[j]));
+    let kp = pack.row_len();
+    let block = block_rows(kp);
+    out.par_chunks_mut(block * n)
+        .enumerate()
+        .for_each(|(bi, o)| {
+            let m = o.len() / n;
+            let mut a = vec![E::default(); m * kp];
+            for (r, row) in a.chunks_exact_mut(kp).enumerate() {
+                let src = &x[(bi * block + r) * k..][..k];
+                for (d, &v) in row.iter_mut().zip(src) {
+                    *d = E::from_i32(v.wrapping_sub(x_zp));
+                }
+            }
+            gemm(&a, m, &pack, o, n, finish);
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// The direct definition: every output element summed tap by tap.
+    fn reference(s: &ConvShape, x: &[i32], x_zp: i32, w: &[i32], w_zps: &[i32]) -> Vec<i32> {
+        let [h, wd, cin] = s.input;
+        let [oh, ow, cout] = s.output;
+        let [kh, kw] = s.kernel;
+        let (cin_g, cout_g) = (s.cin_g(), s.cout_g());
+        let mut out = vec![0; s.batch * oh * ow * cout];
+        for b in 0..s.batch {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for oc in 0..cout {
+                        let mut acc = 0i32;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let (Some(iy), Some(ix)) =
+                                    (s.source(0, oy, ky), s.source(1, ox, kx))
+                                else {
+                                    continue;
+                                };
+                                for ic in 0..cin_g {
+                                    let xi =
+                                        ((b * h + iy) * wd + ix) * cin + oc / cout_g * cin_g + ic;
+                                    let wi = ((oc * kh + ky) * kw + kx) * cin_g + ic;
+                                    acc = acc.wrapping_add(
+                                        (x[xi] - x_zp).wrapping_mul(w[wi] - w_zps[oc]),
+                                    );
+                                }
+                            }
+                        }
+                        out[((b * oh + oy) * ow + ox) * cout + oc] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Plain, grouped, depthwise (with and without multiplier), strided, dilated and
+    /// padded convolutions, in int8 range (the i16 path) and int16 range (the i32 path),
+    /// against the direct definition.
+    #[test]
+    fn matches_the_direct_definition() {
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(3);
+        let cases = [
+            // (batch, h, w, cin, cout, k, groups, stride, dilation, pad)
+            (1, 5, 5, 3, 8, 3, 1, 1, 1, 1),
+            (2, 7, 6, 4, 20, 3, 1, 2, 1, 1),
+            (1, 9, 9, 6, 6, 3, 6, 1, 1, 1),
+            (1, 8, 8, 16, 16, 3, 16, 2, 1, 0),
+            (1, 6, 6, 4, 8, 3, 4, 1, 2, 2),
+            (1, 6, 5, 8, 12, 1, 2, 1, 1, 0),
+            (1, 4, 4, 33, 17, 2, 1, 1, 1, 0),
+        ];
+        for (batch, h, wd, cin, cout, k, groups, stride, dil, pad) in cases {
+            let span = dil * (k - 1) + 1;
+            let out_size = |n: usize| (n + 2 * pad - span) / stride + 1;
+            let s = ConvShape {
+                batch,
+                input: [h, wd, cin],
+                output: [out_size(h), out_size(wd), cout],
+                kernel: [k, k],
+                groups,
+                strides: [stride; 2],
+                dilations: [dil; 2],
+                pads: [pad; 2],
+            };
+            for limit in [127, 30000] {
+                let x: Vec<i32> = (0..batch * h * wd * cin)
+                    .map(|_| rng.random_range(-limit..=limit))
+                    .collect();
+                let w: Vec<i32> = (0..cout * s.per_channel())
+                    .map(|_| rng.random_range(-limit..=limit))
+                    .collect();
+                let zps: Vec<i32> = (0..cout).map(|_| rng.random_range(-3..=3)).collect();
+                let want = reference(&s, &x, 5, &w, &zps);
+                let mut got = vec![0; want.len()];
+                conv2d(&s, &x, 5, &w, &zps, &mut got, &|v, _| v).unwrap();
+                assert_eq!(got, want, "{s:?} limit {limit}");
+            }
+        }
+    }
+
+    #[test]
+    fn mismatched_lengths_are_errors() {
+        let s = ConvShape {
+            batch: 1,
+            input: [4, 4, 2],
+            output: [4, 4, 2],
+            kernel: [3, 3],
+            groups: 1,
+            strides: [1; 2],
+            dilations: [1; 2],
+            pads: [1; 2],
+        };
+        let mut out = vec![0; 32];
+        let err = conv2d(&s, &[0; 31], 0, &[0i32; 36], &[0; 2], &mut out, &|v, _| v);
+        assert!(err.unwrap_err().to_string().contains("input has 31 values"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Fast compute kernels shared by the interpreter and the virtual NPU, so that both run
+//! the same instructions and agree bit for bit by construction.
+//!
+//! - [`int_gemm`]: packed i16/i32 matrix product with wrapping i32 accumulation (AVX2
+//!   where the CPU has it).
+//! - [`int_conv`]: integer convolution (im2col or depthwise) and fully connected layers on
+//!   top of it, parallel over blocks of output pixels.
+//! - [`nchw_to_nhwc`], [`nhwc_to_nchw`]: layout changes around the NHWC kernels.
+
+pub mod int_conv;
+pub mod int_gemm;
+mod layout;
+
+pub use int_conv::{conv2d, fully_connected, ConvShape};
+pub use layout::{nchw_to_nhwc, nhwc_to_nchw};
