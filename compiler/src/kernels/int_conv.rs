@@ -1,6 +1,6 @@
 //! Integer 2-D convolution (grouped, depthwise, dilated, padded) and fully connected
-//! layers: wrapping i32 accumulation of `(x - x_zp) * (w - w_zp)`, then a caller's
-//! `finish(acc, channel)` (bias, requantization, clamp) per output element.
+//! layers: wrapping i32 accumulation of `(x - x_zp) * (w - w_zp)`, then the output stage
+//! ([`Requantize`]: bias, requantization, clamp) per output element.
 //!
 //! Activations are NHWC and convolution weights OHWI. Depthwise convolutions run as a
 //! direct loop over contiguous channels; the rest as im2col blocks of output pixels times
@@ -8,6 +8,7 @@
 //! output element is computed by the same instructions whatever the thread count.
 
 use super::int_gemm::{fits_i16, gemm, padded_k, Lane, PackedWeights, MR};
+use super::requant::Requantize;
 use crate::{bail, Result};
 use rayon::prelude::*;
 
@@ -96,7 +97,7 @@ fn centered_fits((lo, hi): (i64, i64), zps: &[i32]) -> bool {
 }
 
 /// Integer convolution of NHWC `x` (zero point `x_zp`) with OHWI weights `w` (zero point
-/// per output channel) into NHWC `out`, `out[i] = finish(acc, channel)`.
+/// per output channel) into NHWC `out`, each accumulator through `stage`.
 pub fn conv2d<W: Copy + Into<i32> + Sync>(
     s: &ConvShape,
     x: &[i32],
@@ -104,22 +105,23 @@ pub fn conv2d<W: Copy + Into<i32> + Sync>(
     w: &[W],
     w_zps: &[i32],
     out: &mut [i32],
-    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+    stage: &Requantize<'_>,
 ) -> Result<()> {
     s.check(x.len(), w.len(), w_zps.len(), out.len())?;
+    stage.check(s.output[2])?;
     if out.is_empty() {
         return Ok(());
     }
     if s.cin_g() == 1 && s.cout_g() == 1 {
-        depthwise(s, x, x_zp, w, w_zps, out, finish);
+        depthwise(s, x, x_zp, w, w_zps, out, stage);
         return Ok(());
     }
     let fast = centered_fits(range(x.iter().copied()), &[x_zp])
         && centered_fits(range(w.iter().map(|&v| v.into())), w_zps);
     if fast {
-        im2col_conv::<i16, W>(s, x, x_zp, w, w_zps, out, finish);
+        im2col_conv::<i16, W>(s, x, x_zp, w, w_zps, out, stage);
     } else {
-        im2col_conv::<i32, W>(s, x, x_zp, w, w_zps, out, finish);
+        im2col_conv::<i32, W>(s, x, x_zp, w, w_zps, out, stage);
     }
     Ok(())
 }
@@ -136,7 +138,7 @@ fn im2col_conv<E: Lane, W: Copy + Into<i32> + Sync>(
     w: &[W],
     w_zps: &[i32],
     out: &mut [i32],
-    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+    stage: &Requantize<'_>,
 ) {
     let (cout, cout_g, k) = (s.output[2], s.cout_g(), s.per_channel());
     let packs: Vec<PackedWeights<E>> = (0..s.groups)
@@ -157,9 +159,7 @@ fn im2col_conv<E: Lane, W: Copy + Into<i32> + Sync>(
             for (g, pack) in packs.iter().enumerate() {
                 im2col(s, x, x_zp, g, bi * rows, n, kp, &mut patches);
                 let c0 = g * cout_g;
-                gemm(&patches, n, pack, &mut o[c0..], cout, &|v, j| {
-                    finish(v, c0 + j)
-                });
+                gemm(&patches, n, pack, &mut o[c0..], cout, stage, c0);
             }
         });
 }
@@ -213,7 +213,7 @@ fn depthwise<W: Copy + Into<i32> + Sync>(
     w: &[W],
     w_zps: &[i32],
     out: &mut [i32],
-    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+    stage: &Requantize<'_>,
 ) {
     let [h, wd, c] = s.input;
     let [oh, ow, _] = s.output;
@@ -242,9 +242,7 @@ fn depthwise<W: Copy + Into<i32> + Sync>(
                     mac_row(&mut acc, xr, x_zp, &wt[(ky * kw + kx) * c..][..c]);
                 }
             }
-            for (oc, (dst, &a)) in o.iter_mut().zip(&acc).enumerate() {
-                *dst = finish(a, oc);
-            }
+            stage.apply_row(&acc, 0, o);
         }
     });
 }
@@ -275,7 +273,7 @@ fn mac_row_portable(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
 
 /// Integer fully connected layer: `rows` rows of `k` inputs in `x` (zero point `x_zp`)
 /// times `n = w_zps.len()` output channels, where `w(j, i)` is the raw weight of channel
-/// `j` at input `i`; `out[r * n + j] = finish(acc, j)`.
+/// `j` at input `i`; `out[r * n + j]` is channel `j`'s accumulator through `stage`.
 pub fn fully_connected(
     x: &[i32],
     x_zp: i32,
@@ -283,7 +281,7 @@ pub fn fully_connected(
     w: impl Fn(usize, usize) -> i32 + Sync,
     w_zps: &[i32],
     out: &mut [i32],
-    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+    stage: &Requantize<'_>,
 ) -> Result<()> {
     let n = w_zps.len();
     if rows == 0 || n == 0 {
@@ -296,6 +294,7 @@ pub fn fully_connected(
             out.len()
         );
     }
+    stage.check(n)?;
     let k = x.len() / rows;
     let w_range = range(
         (0..n)
@@ -303,9 +302,9 @@ pub fn fully_connected(
             .map(|(j, i)| w(j, i)),
     );
     if centered_fits(range(x.iter().copied()), &[x_zp]) && centered_fits(w_range, w_zps) {
-        fc::<i16>(x, x_zp, k, &w, w_zps, out, finish);
+        fc::<i16>(x, x_zp, k, &w, w_zps, out, stage);
     } else {
-        fc::<i32>(x, x_zp, k, &w, w_zps, out, finish);
+        fc::<i32>(x, x_zp, k, &w, w_zps, out, stage);
     }
     Ok(())
 }
@@ -318,7 +317,7 @@ fn fc<E: Lane>(
     w: &(impl Fn(usize, usize) -> i32 + Sync),
     w_zps: &[i32],
     out: &mut [i32],
-    finish: &(impl Fn(i32, usize) -> i32 + Sync),
+    stage: &Requantize<'_>,
 ) {
     let n = w_zps.len();
     let pack = PackedWeights::<E>::new(n, k, |j, i| w(j, i).wrapping_sub(w_zps[j]));
@@ -335,13 +334,14 @@ fn fc<E: Lane>(
                     *d = E::from_i32(v.wrapping_sub(x_zp));
                 }
             }
-            gemm(&a, m, &pack, o, n, finish);
+            gemm(&a, m, &pack, o, n, stage, 0);
         });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::requant::tests::test_stage;
     use rand::{RngExt, SeedableRng};
 
     /// The direct definition: every output element summed tap by tap.
@@ -418,9 +418,15 @@ mod tests {
                     .map(|_| rng.random_range(-limit..=limit))
                     .collect();
                 let zps: Vec<i32> = (0..cout).map(|_| rng.random_range(-3..=3)).collect();
-                let want = reference(&s, &x, 5, &w, &zps);
+                let params = test_stage(&mut rng, cout);
+                let stage = params.stage();
+                let want: Vec<i32> = reference(&s, &x, 5, &w, &zps)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| stage.apply(v, i % cout))
+                    .collect();
                 let mut got = vec![0; want.len()];
-                conv2d(&s, &x, 5, &w, &zps, &mut got, &|v, _| v).unwrap();
+                conv2d(&s, &x, 5, &w, &zps, &mut got, &stage).unwrap();
                 assert_eq!(got, want, "{s:?} limit {limit}");
             }
         }
@@ -439,7 +445,14 @@ mod tests {
             pads: [1; 2],
         };
         let mut out = vec![0; 32];
-        let err = conv2d(&s, &[0; 31], 0, &[0i32; 36], &[0; 2], &mut out, &|v, _| v);
+        let stage = Requantize {
+            bias: &[0; 2],
+            multiplier: &[1 << 30; 2],
+            shift: &[0; 2],
+            zero_point: 0,
+            range: (-128, 127),
+        };
+        let err = conv2d(&s, &[0; 31], 0, &[0i32; 36], &[0; 2], &mut out, &stage);
         assert!(err.unwrap_err().to_string().contains("input has 31 values"));
     }
 }

@@ -5,11 +5,14 @@
 //!   where the CPU has it).
 //! - [`int_conv`]: integer convolution (im2col or depthwise) and fully connected layers on
 //!   top of it, parallel over blocks of output pixels.
+//! - [`Requantize`]: the int32-to-int8 output stage, eight channels at a time.
 //! - [`nchw_to_nhwc`], [`nhwc_to_nchw`]: layout changes around the NHWC kernels.
 
 pub mod int_conv;
 pub mod int_gemm;
 mod layout;
+mod requant;
 
 pub use int_conv::{conv2d, fully_connected, ConvShape};
 pub use layout::{nchw_to_nhwc, nhwc_to_nchw};
+pub use requant::Requantize;

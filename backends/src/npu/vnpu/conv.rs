@@ -19,6 +19,29 @@ fn requantize(acc: i32, oc: usize, wb: &WeightBlock, st: &OutputStage) -> i32 {
         .clamp(st.act_min, st.act_max)
 }
 
+/// A weight block's requantization as the shared kernels take it.
+struct StageParams {
+    multiplier: Vec<i32>,
+    shift: Vec<i32>,
+}
+
+impl StageParams {
+    fn new(wb: &WeightBlock) -> Self {
+        let (multiplier, shift) = wb.requant.iter().map(|r| (r.multiplier, r.shift)).unzip();
+        StageParams { multiplier, shift }
+    }
+
+    fn stage<'a>(&'a self, wb: &'a WeightBlock, st: &OutputStage) -> kernels::Requantize<'a> {
+        kernels::Requantize {
+            bias: &wb.bias,
+            multiplier: &self.multiplier,
+            shift: &self.shift,
+            zero_point: st.output_zero_point,
+            range: (st.act_min, st.act_max),
+        }
+    }
+}
+
 /// Checks that a weight block has `n` channels of `per_channel` weights.
 fn check_block(name: &str, wb: &WeightBlock, n: usize, per_channel: usize) -> Result<()> {
     if wb.weights.len() != n * per_channel
@@ -207,7 +230,6 @@ pub fn conv2d(
     let shape = ConvShape::new(c, xs, os)?;
     check_block(&c.name, wb, shape.cout, shape.weights_per_channel())?;
     let st = &c.stage;
-    let finish = |acc: i32, oc: usize| requantize(acc, oc, wb, st);
     if c.transposed {
         let mut out = vec![0i32; shape.output_len()];
         shape.for_each_output(c, |oi, oc, taps| {
@@ -217,7 +239,7 @@ pub fn conv2d(
                 let wv = (wb.weights[wi] as i32).wrapping_sub(wzp);
                 acc.wrapping_add(wv.wrapping_mul(xv))
             });
-            out[oi] = finish(acc, oc);
+            out[oi] = requantize(acc, oc, wb, st);
         });
         return Ok(out);
     }
@@ -230,6 +252,7 @@ pub fn conv2d(
         x
     };
     let mut out = vec![0i32; shape.output_len()];
+    let params = StageParams::new(wb);
     kernels::conv2d(
         &shape.kernel_shape(c),
         x,
@@ -237,7 +260,7 @@ pub fn conv2d(
         &wb.weights,
         &wb.weight_zero_points,
         &mut out,
-        &finish,
+        &params.stage(wb, st),
     )
     .map_err(|e| Error::at_node(&c.name, e.to_string()))?;
     Ok(if nchw {
@@ -287,7 +310,7 @@ pub fn fully_connected(
         |j, i| wb.weights[j * k + i] as i32,
         &wb.weight_zero_points,
         &mut out,
-        &|acc, j| requantize(acc, j, wb, st),
+        &StageParams::new(wb).stage(wb, st),
     )
     .map_err(|e| Error::at_node(&c.name, e.to_string()))?;
     Ok(out)

@@ -8,7 +8,8 @@ use super::{activation_range, channel_params, from_ints, ints, per_tensor};
 use crate::interp::conv_geometry::{act_index, dims, strides4, ConvGeometry};
 use crate::interp::Operand;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
-use crate::{bail, kernels, Result};
+use crate::kernels::{self, Requantize};
+use crate::{bail, Result};
 
 /// Per-channel `(multiplier, shift)` pairs and weight zero points.
 type ChannelRequant = (Vec<(i32, i32)>, Vec<i32>);
@@ -71,12 +72,15 @@ pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<T
         wv = kernels::nchw_to_nhwc(&wv, w.data.shape());
     }
     let mut res = vec![0i32; out.num_elements()];
-    let finish = |acc: i32, oc: usize| {
-        let (m, s) = mults[oc];
-        let v = multiply_by_quantized_multiplier(acc.wrapping_add(bias[oc]), m, s) + out_zp;
-        v.clamp(act_min, act_max)
+    let (multiplier, shift): (Vec<i32>, Vec<i32>) = mults.into_iter().unzip();
+    let stage = Requantize {
+        bias: &bias,
+        multiplier: &multiplier,
+        shift: &shift,
+        zero_point: out_zp,
+        range: (act_min, act_max),
     };
-    kernels::conv2d(&shape, &xv, in_zp, &wv, &w_zps, &mut res, &finish)?;
+    kernels::conv2d(&shape, &xv, in_zp, &wv, &w_zps, &mut res, &stage)?;
     if c.layout == Layout::Nchw {
         res = kernels::nhwc_to_nchw(&res, &out.shape);
     }
@@ -196,12 +200,15 @@ pub fn fully_connected(
             wv[kk * nn + j]
         }
     };
-    let finish = |acc: i32, j: usize| {
-        let (mm, s) = mults[j];
-        (multiply_by_quantized_multiplier(acc.wrapping_add(bias[j]), mm, s) + out_zp)
-            .clamp(act_min, act_max)
+    let (multiplier, shift): (Vec<i32>, Vec<i32>) = mults.into_iter().unzip();
+    let stage = Requantize {
+        bias: &bias,
+        multiplier: &multiplier,
+        shift: &shift,
+        zero_point: out_zp,
+        range: (act_min, act_max),
     };
-    kernels::fully_connected(&av, in_zp, m, weight, &w_zps, &mut res, &finish)?;
+    kernels::fully_connected(&av, in_zp, m, weight, &w_zps, &mut res, &stage)?;
     from_ints(out.dtype, &out.shape, res)
 }
 

@@ -72,37 +72,54 @@ pub fn pad(
     let s = x.data.shape();
     let xv = ints(x.data)?;
     let r = s.len();
+    if pads.len() != r || out.shape.len() != r {
+        bail!("pad: {} pad pairs for a rank-{r} input", pads.len());
+    }
+    if r == 0 {
+        return from_ints(out.dtype, &out.shape, xv);
+    }
     let mut in_strides = vec![1usize; r];
-    for i in (0..r.saturating_sub(1)).rev() {
+    for i in (0..r - 1).rev() {
         in_strides[i] = in_strides[i + 1] * s[i + 1];
     }
-    let mut res = Vec::with_capacity(out.num_elements());
-    let mut idx = vec![0usize; r];
-    for _ in 0..out.num_elements() {
-        let mut flat = Some(0usize);
-        for d in 0..r {
-            let p = idx[d] as isize - pads[d].0 as isize;
+    // Per dimension, the source coordinate of each output coordinate (None: fill).
+    let maps: Vec<Vec<Option<usize>>> = (0..r)
+        .map(|d| {
             let n = s[d] as isize;
-            let src = if (0..n).contains(&p) {
-                Some(p)
-            } else {
-                match mode {
-                    PadMode::Constant => None,
-                    PadMode::Edge => Some(p.clamp(0, n - 1)),
-                    PadMode::Reflect => {
-                        let period = 2 * (n - 1).max(1);
-                        let m = p.rem_euclid(period);
-                        Some(if m < n { m } else { period - m })
+            (0..out.shape[d])
+                .map(|o| {
+                    let p = o as isize - pads[d].0 as isize;
+                    if (0..n).contains(&p) {
+                        return Some(p as usize);
                     }
-                }
-            };
-            flat = match (flat, src) {
-                (Some(f), Some(q)) => Some(f + q as usize * in_strides[d]),
-                _ => None,
-            };
+                    match mode {
+                        PadMode::Constant => None,
+                        PadMode::Edge => Some(p.clamp(0, n - 1) as usize),
+                        PadMode::Reflect => {
+                            let period = 2 * (n - 1).max(1);
+                            let m = p.rem_euclid(period);
+                            Some(if m < n { m } else { period - m } as usize)
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut res = Vec::with_capacity(out.num_elements());
+    let (inner, outer) = (&maps[r - 1], &maps[..r - 1]);
+    let rows: usize = out.shape[..r - 1].iter().product();
+    let mut idx = vec![0usize; r - 1];
+    for _ in 0..rows {
+        let base = outer
+            .iter()
+            .zip(&idx)
+            .zip(&in_strides)
+            .try_fold(0usize, |f, ((m, &i), st)| m[i].map(|q| f + q * st));
+        match base {
+            None => res.extend(std::iter::repeat_n(fill, inner.len())),
+            Some(b) => res.extend(inner.iter().map(|q| q.map_or(fill, |q| xv[b + q]))),
         }
-        res.push(flat.map_or(fill, |f| xv[f]));
-        for d in (0..r).rev() {
+        for d in (0..r - 1).rev() {
             idx[d] += 1;
             if idx[d] < out.shape[d] {
                 break;
