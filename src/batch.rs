@@ -74,7 +74,8 @@ pub fn run_batched(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .iter()
         .map(|&n| g.node(n).outputs[0].ty.shape.clone())
         .collect();
-    run_batched_with(&shapes, inputs, |x| interp::run(g, x))
+    let session = interp::Session::new(g);
+    run_batched_with(&shapes, inputs, |x| session.run(x))
 }
 
 /// Runs `run` (a model taking inputs of `shapes`) on `inputs`; inputs holding `k`

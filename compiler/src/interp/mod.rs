@@ -16,9 +16,12 @@ pub use quant::{
 };
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
+use crate::kernels::ConvWeights;
 use crate::{Error, Result};
+use petgraph::stable_graph::NodeIndex;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// An input operand of a kernel: data and its static type (with quantization).
 #[derive(Clone, Copy, Debug)]
@@ -27,8 +30,21 @@ pub struct Operand<'a> {
     pub ty: &'a TensorType,
 }
 
+/// A node's weights prepared for the integer kernels, built on first use.
+pub type PreparedWeights = OnceLock<ConvWeights>;
+
 /// Evaluates one op. `outputs` are the declared output types (dtype, shape, quantization).
 pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    eval_op_prepared(op, inputs, outputs, None)
+}
+
+/// [`eval_op`] keeping prepared constant weights in `slot` for later calls.
+fn eval_op_prepared(
+    op: &Op,
+    inputs: &[Operand<'_>],
+    outputs: &[TensorType],
+    slot: Option<&PreparedWeights>,
+) -> Result<Vec<Tensor>> {
     let quantized = outputs.iter().any(|t| t.is_quantized())
         || inputs
             .iter()
@@ -36,7 +52,7 @@ pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
     if fp8::handles(op, inputs) {
         fp8::eval(op, inputs, outputs)
     } else if quantized && quant::handles(op) {
-        quant::eval(op, inputs, outputs)
+        quant::eval(op, inputs, outputs, slot)
     } else {
         float::eval(op, inputs, outputs)
     }
@@ -44,7 +60,7 @@ pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
 
 /// Runs the graph on `inputs` (one per graph input, in order) and returns the outputs.
 pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-    run_observed(g, inputs, &mut |_, _| {})
+    Session::new(g).run(inputs)
 }
 
 /// Like [`run`], and calls `observe` with every value the graph computes (graph inputs
@@ -55,87 +71,127 @@ pub fn run_observed(
     inputs: &[Tensor],
     observe: &mut dyn FnMut(ValueRef, &Tensor),
 ) -> Result<Vec<Tensor>> {
-    if inputs.len() != g.inputs().len() {
-        return Err(Error::new(format!(
-            "the model has {} inputs, {} were given",
-            g.inputs().len(),
-            inputs.len()
-        )));
-    }
-    let order = g
-        .topo_order()
-        .map_err(|n| Error::at_node(&g.node(n).name, "graph has a cycle"))?;
-    // Constants are borrowed from the graph, computed values owned.
-    let mut env: HashMap<ValueRef, Cow<'_, Tensor>> = HashMap::new();
-    for (i, (&n, t)) in g.inputs().iter().zip(inputs).enumerate() {
-        let ty = &g.node(n).outputs[0].ty;
-        if t.dtype() != ty.dtype || t.shape() != ty.shape.as_slice() {
-            return Err(Error::at_node(
-                &g.node(n).name,
-                format!("input {i} must be {ty}, got {}{:?}", t.dtype(), t.shape()),
-            ));
-        }
-        observe(ValueRef::first(n), t);
-        env.insert(ValueRef::first(n), Cow::Borrowed(t));
-    }
-    let mut remaining_uses: HashMap<ValueRef, usize> = HashMap::new();
-    for &n in &order {
-        for v in g.node_inputs(n) {
-            *remaining_uses.entry(v).or_default() += 1;
-        }
-    }
-    for &n in &order {
-        let node = g.node(n);
-        match &node.op {
-            Op::Input => continue,
-            Op::Const { value } => {
-                env.insert(ValueRef::first(n), Cow::Borrowed(value));
-                continue;
-            }
-            _ => {}
-        }
-        let ins = g.node_inputs(n);
-        let operands: Vec<Operand<'_>> = ins
-            .iter()
-            .map(|v| Operand {
-                data: &env[v],
-                ty: g.ty(*v),
+    Session::new(g).run_observed(inputs, observe)
+}
+
+/// A graph ready to run many times (from several threads at once): kernels keep what
+/// they prepare from constant weights across runs.
+pub struct Session<'g> {
+    g: &'g Graph,
+    /// One slot per node whose inputs after the first are all constants.
+    slots: HashMap<NodeIndex, PreparedWeights>,
+}
+
+impl<'g> Session<'g> {
+    /// A session on `g`.
+    pub fn new(g: &'g Graph) -> Self {
+        let constant = |v: &ValueRef| matches!(g.node(v.node).op, Op::Const { .. });
+        let slots = g
+            .node_indices()
+            .into_iter()
+            .filter(|&n| {
+                let ins = g.node_inputs(n);
+                ins.len() > 1 && ins[1..].iter().all(constant)
             })
+            .map(|n| (n, PreparedWeights::new()))
             .collect();
-        let out_types: Vec<TensorType> = node.outputs.iter().map(|v| v.ty.clone()).collect();
-        let results =
-            eval_op(&node.op, &operands, &out_types).map_err(|e| e.in_node(&node.name))?;
-        for (k, (t, ty)) in results.iter().zip(&out_types).enumerate() {
-            if t.shape() != ty.shape.as_slice() || t.dtype() != ty.dtype {
+        Session { g, slots }
+    }
+
+    /// Runs the graph on `inputs` (one per graph input, in order).
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.run_observed(inputs, &mut |_, _| {})
+    }
+
+    /// Like [`Session::run`], calling `observe` as [`run_observed`] does.
+    pub fn run_observed(
+        &self,
+        inputs: &[Tensor],
+        observe: &mut dyn FnMut(ValueRef, &Tensor),
+    ) -> Result<Vec<Tensor>> {
+        let g = self.g;
+        if inputs.len() != g.inputs().len() {
+            return Err(Error::new(format!(
+                "the model has {} inputs, {} were given",
+                g.inputs().len(),
+                inputs.len()
+            )));
+        }
+        let order = g
+            .topo_order()
+            .map_err(|n| Error::at_node(&g.node(n).name, "graph has a cycle"))?;
+        // Constants are borrowed from the graph, computed values owned.
+        let mut env: HashMap<ValueRef, Cow<'_, Tensor>> = HashMap::new();
+        for (i, (&n, t)) in g.inputs().iter().zip(inputs).enumerate() {
+            let ty = &g.node(n).outputs[0].ty;
+            if t.dtype() != ty.dtype || t.shape() != ty.shape.as_slice() {
                 return Err(Error::at_node(
-                    &node.name,
-                    format!(
-                        "kernel produced {}{:?} for output {k} declared {ty}",
-                        t.dtype(),
-                        t.shape()
-                    ),
+                    &g.node(n).name,
+                    format!("input {i} must be {ty}, got {}{:?}", t.dtype(), t.shape()),
                 ));
             }
+            observe(ValueRef::first(n), t);
+            env.insert(ValueRef::first(n), Cow::Borrowed(t));
         }
-        for v in &ins {
-            let left = remaining_uses.get_mut(v).expect("counted above");
-            *left -= 1;
-            if *left == 0 && !g.outputs().contains(v) {
-                env.remove(v);
+        let mut remaining_uses: HashMap<ValueRef, usize> = HashMap::new();
+        for &n in &order {
+            for v in g.node_inputs(n) {
+                *remaining_uses.entry(v).or_default() += 1;
             }
         }
-        for (k, t) in results.into_iter().enumerate() {
-            let v = ValueRef { node: n, output: k };
-            observe(v, &t);
-            env.insert(v, Cow::Owned(t));
+        for &n in &order {
+            let node = g.node(n);
+            match &node.op {
+                Op::Input => continue,
+                Op::Const { value } => {
+                    env.insert(ValueRef::first(n), Cow::Borrowed(value));
+                    continue;
+                }
+                _ => {}
+            }
+            let ins = g.node_inputs(n);
+            let operands: Vec<Operand<'_>> = ins
+                .iter()
+                .map(|v| Operand {
+                    data: &env[v],
+                    ty: g.ty(*v),
+                })
+                .collect();
+            let out_types: Vec<TensorType> = node.outputs.iter().map(|v| v.ty.clone()).collect();
+            let results = eval_op_prepared(&node.op, &operands, &out_types, self.slots.get(&n))
+                .map_err(|e| e.in_node(&node.name))?;
+            for (k, (t, ty)) in results.iter().zip(&out_types).enumerate() {
+                if t.shape() != ty.shape.as_slice() || t.dtype() != ty.dtype {
+                    return Err(Error::at_node(
+                        &node.name,
+                        format!(
+                            "kernel produced {}{:?} for output {k} declared {ty}",
+                            t.dtype(),
+                            t.shape()
+                        ),
+                    ));
+                }
+            }
+            for v in &ins {
+                let left = remaining_uses.get_mut(v).expect("counted above");
+                *left -= 1;
+                if *left == 0 && !g.outputs().contains(v) {
+                    env.remove(v);
+                }
+            }
+            for (k, t) in results.into_iter().enumerate() {
+                let v = ValueRef { node: n, output: k };
+                observe(v, &t);
+                env.insert(v, Cow::Owned(t));
+            }
         }
+        g.outputs()
+            .iter()
+            .map(|v| {
+                env.get(v)
+                    .map(|t| t.clone().into_owned())
+                    .ok_or_else(|| Error::new("a graph output was not computed"))
+            })
+            .collect()
     }
-    g.outputs()
-        .iter()
-        .map(|v| {
-            env.get(v)
-                .map(|t| t.clone().into_owned())
-                .ok_or_else(|| Error::new("a graph output was not computed"))
-        })
-        .collect()
 }

@@ -52,23 +52,29 @@ impl ConvShape {
             .filter(|&i| i < self.input[axis])
     }
 
-    fn check(&self, x: usize, w: usize, zps: usize, out: usize) -> Result<()> {
-        let [h, wd, cin] = self.input;
-        let [oh, ow, cout] = self.output;
+    fn check_weights(&self, w: usize, zps: usize) -> Result<()> {
+        let [_, _, cin] = self.input;
+        let cout = self.output[2];
         let g = self.groups;
         if g == 0 || !cin.is_multiple_of(g) || !cout.is_multiple_of(g) {
             bail!("{cin} -> {cout} channels do not divide into {g} groups");
-        }
-        if x != self.batch * h * wd * cin {
-            bail!(
-                "conv input has {x} values, expected {}",
-                self.batch * h * wd * cin
-            );
         }
         if w != cout * self.per_channel() || zps != cout {
             bail!(
                 "conv weights do not match {cout} channels of {}",
                 self.per_channel()
+            );
+        }
+        Ok(())
+    }
+
+    fn check_data(&self, x: usize, out: usize) -> Result<()> {
+        let [h, wd, cin] = self.input;
+        let [oh, ow, cout] = self.output;
+        if x != self.batch * h * wd * cin {
+            bail!(
+                "conv input has {x} values, expected {}",
+                self.batch * h * wd * cin
             );
         }
         if out != self.batch * oh * ow * cout {
@@ -96,9 +102,94 @@ fn centered_fits((lo, hi): (i64, i64), zps: &[i32]) -> bool {
     lo > i32::MIN as i64 && hi < i32::MAX as i64 && fits_i16(lo as i32, hi as i32)
 }
 
+/// Convolution weights centered and laid out for the kernels once, to be reused across
+/// calls (they depend on the weights and the shape only).
+#[derive(Clone)]
+pub struct ConvWeights {
+    shape: ConvShape,
+    packed: Packed,
+}
+
+#[derive(Clone)]
+enum Packed {
+    /// Depthwise: centered weights tap-major, `[kh * kw][channels]`.
+    Depthwise(Vec<i32>),
+    /// One packed matrix per group, in the fast `i16` lanes.
+    Narrow(Vec<PackedWeights<i16>>),
+    /// One packed matrix per group, in `i32` lanes.
+    Wide(Vec<PackedWeights<i32>>),
+}
+
+impl ConvWeights {
+    /// Prepares OHWI weights `w` (zero point per output channel) of convolution `s`.
+    pub fn new<W: Copy + Into<i32>>(s: &ConvShape, w: &[W], w_zps: &[i32]) -> Result<Self> {
+        s.check_weights(w.len(), w_zps.len())?;
+        let (cout_g, k) = (s.cout_g(), s.per_channel());
+        let centered = |oc: usize, i: usize| w[oc * k + i].into().wrapping_sub(w_zps[oc]);
+        let packed = if s.cin_g() == 1 && cout_g == 1 {
+            let (c, taps) = (s.output[2], k);
+            let mut wt = vec![0i32; taps * c];
+            for oc in 0..c {
+                for t in 0..taps {
+                    wt[t * c + oc] = centered(oc, t);
+                }
+            }
+            Packed::Depthwise(wt)
+        } else {
+            let packs = |g: usize| {
+                let centered = &centered;
+                move |j: usize, i: usize| centered(g * cout_g + j, i)
+            };
+            if centered_fits(range(w.iter().map(|&v| v.into())), w_zps) {
+                Packed::Narrow(
+                    (0..s.groups)
+                        .map(|g| PackedWeights::new(cout_g, k, packs(g)))
+                        .collect(),
+                )
+            } else {
+                Packed::Wide(
+                    (0..s.groups)
+                        .map(|g| PackedWeights::new(cout_g, k, packs(g)))
+                        .collect(),
+                )
+            }
+        };
+        Ok(ConvWeights { shape: *s, packed })
+    }
+
+    /// Prepares fully connected weights: `n = w_zps.len()` output channels of `k` inputs,
+    /// `w(j, i)` the raw weight of channel `j` at input `i`, run as a 1x1 convolution.
+    pub fn fully_connected(
+        k: usize,
+        w: impl Fn(usize, usize) -> i32,
+        w_zps: &[i32],
+    ) -> Result<Self> {
+        let n = w_zps.len();
+        let flat: Vec<i32> = (0..n)
+            .flat_map(|j| (0..k).map(move |i| (j, i)))
+            .map(|(j, i)| w(j, i))
+            .collect();
+        ConvWeights::new(&fc_shape(1, k, n), &flat, w_zps)
+    }
+}
+
+/// A fully connected layer of `rows` rows as a 1x1 convolution.
+fn fc_shape(rows: usize, k: usize, n: usize) -> ConvShape {
+    ConvShape {
+        batch: rows,
+        input: [1, 1, k],
+        output: [1, 1, n],
+        kernel: [1, 1],
+        groups: 1,
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: [0, 0],
+    }
+}
+
 /// Integer convolution of NHWC `x` (zero point `x_zp`) with OHWI weights `w` (zero point
 /// per output channel) into NHWC `out`, each accumulator through `stage`.
-pub fn conv2d<W: Copy + Into<i32> + Sync>(
+pub fn conv2d<W: Copy + Into<i32>>(
     s: &ConvShape,
     x: &[i32],
     x_zp: i32,
@@ -107,21 +198,35 @@ pub fn conv2d<W: Copy + Into<i32> + Sync>(
     out: &mut [i32],
     stage: &Requantize<'_>,
 ) -> Result<()> {
-    s.check(x.len(), w.len(), w_zps.len(), out.len())?;
+    conv2d_prepared(s, x, x_zp, &ConvWeights::new(s, w, w_zps)?, out, stage)
+}
+
+/// [`conv2d`] with weights prepared by [`ConvWeights::new`] for the same shape.
+pub fn conv2d_prepared(
+    s: &ConvShape,
+    x: &[i32],
+    x_zp: i32,
+    w: &ConvWeights,
+    out: &mut [i32],
+    stage: &Requantize<'_>,
+) -> Result<()> {
+    if *s != w.shape {
+        bail!("conv weights were prepared for {:?}, not {s:?}", w.shape);
+    }
+    s.check_data(x.len(), out.len())?;
     stage.check(s.output[2])?;
     if out.is_empty() {
         return Ok(());
     }
-    if s.cin_g() == 1 && s.cout_g() == 1 {
-        depthwise(s, x, x_zp, w, w_zps, out, stage);
-        return Ok(());
-    }
-    let fast = centered_fits(range(x.iter().copied()), &[x_zp])
-        && centered_fits(range(w.iter().map(|&v| v.into())), w_zps);
-    if fast {
-        im2col_conv::<i16, W>(s, x, x_zp, w, w_zps, out, stage);
-    } else {
-        im2col_conv::<i32, W>(s, x, x_zp, w, w_zps, out, stage);
+    let fast = centered_fits(range(x.iter().copied()), &[x_zp]);
+    match &w.packed {
+        Packed::Depthwise(wt) => depthwise(s, x, x_zp, wt, out, stage),
+        Packed::Narrow(packs) if fast => im2col_conv(s, x, x_zp, packs, out, stage),
+        Packed::Narrow(packs) => {
+            let wide: Vec<PackedWeights<i32>> = packs.iter().map(PackedWeights::widen).collect();
+            im2col_conv(s, x, x_zp, &wide, out, stage)
+        }
+        Packed::Wide(packs) => im2col_conv(s, x, x_zp, packs, out, stage),
     }
     Ok(())
 }
@@ -131,25 +236,16 @@ fn block_rows(kp: usize) -> usize {
     ((1 << 15) / kp.max(1)).clamp(MR, 64) / MR * MR
 }
 
-fn im2col_conv<E: Lane, W: Copy + Into<i32> + Sync>(
+fn im2col_conv<E: Lane>(
     s: &ConvShape,
     x: &[i32],
     x_zp: i32,
-    w: &[W],
-    w_zps: &[i32],
+    packs: &[PackedWeights<E>],
     out: &mut [i32],
     stage: &Requantize<'_>,
 ) {
-    let (cout, cout_g, k) = (s.output[2], s.cout_g(), s.per_channel());
-    let packs: Vec<PackedWeights<E>> = (0..s.groups)
-        .map(|g| {
-            PackedWeights::new(cout_g, k, |j, i| {
-                let oc = g * cout_g + j;
-                w[oc * k + i].into().wrapping_sub(w_zps[oc])
-            })
-        })
-        .collect();
-    let kp = padded_k(k);
+    let (cout, cout_g) = (s.output[2], s.cout_g());
+    let kp = padded_k(s.per_channel());
     let rows = block_rows(kp);
     out.par_chunks_mut(rows * cout)
         .enumerate()
@@ -205,26 +301,18 @@ fn im2col<E: Lane>(
 }
 
 /// Depthwise convolution with one output channel per input channel: per output pixel,
-/// the taps' channel rows are multiplied and accumulated as vectors.
-fn depthwise<W: Copy + Into<i32> + Sync>(
+/// the taps' channel rows (`wt`, tap-major) are multiplied and accumulated as vectors.
+fn depthwise(
     s: &ConvShape,
     x: &[i32],
     x_zp: i32,
-    w: &[W],
-    w_zps: &[i32],
+    wt: &[i32],
     out: &mut [i32],
     stage: &Requantize<'_>,
 ) {
     let [h, wd, c] = s.input;
     let [oh, ow, _] = s.output;
     let [kh, kw] = s.kernel;
-    let taps = kh * kw;
-    let mut wt = vec![0i32; taps * c];
-    for oc in 0..c {
-        for t in 0..taps {
-            wt[t * c + oc] = w[oc * taps + t].into().wrapping_sub(w_zps[oc]);
-        }
-    }
     out.par_chunks_mut(ow * c).enumerate().for_each(|(row, o)| {
         let (b, oy) = (row / oh, row % oh);
         let mut acc = vec![0i32; c];
@@ -271,71 +359,35 @@ fn mac_row_portable(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
     }
 }
 
-/// Integer fully connected layer: `rows` rows of `k` inputs in `x` (zero point `x_zp`)
-/// times `n = w_zps.len()` output channels, where `w(j, i)` is the raw weight of channel
-/// `j` at input `i`; `out[r * n + j]` is channel `j`'s accumulator through `stage`.
+/// Integer fully connected layer: `rows` rows of inputs in `x` (zero point `x_zp`) times
+/// weights prepared by [`ConvWeights::fully_connected`]; `out[r * n + j]` is channel `j`'s
+/// accumulator through `stage`.
 pub fn fully_connected(
     x: &[i32],
     x_zp: i32,
     rows: usize,
-    w: impl Fn(usize, usize) -> i32 + Sync,
-    w_zps: &[i32],
+    w: &ConvWeights,
     out: &mut [i32],
     stage: &Requantize<'_>,
 ) -> Result<()> {
-    let n = w_zps.len();
-    if rows == 0 || n == 0 {
+    let [_, _, k] = w.shape.input;
+    let n = w.shape.output[2];
+    if rows == 0 {
         return Ok(());
     }
-    if !x.len().is_multiple_of(rows) || out.len() != rows * n {
+    if x.len() != rows * k || out.len() != rows * n {
         bail!(
-            "fully connected: {} inputs, {} outputs do not split into {rows} rows of {n}",
+            "fully connected: {} inputs and {} outputs are not {rows} rows of {k} -> {n}",
             x.len(),
             out.len()
         );
     }
-    stage.check(n)?;
-    let k = x.len() / rows;
-    let w_range = range(
-        (0..n)
-            .flat_map(|j| (0..k).map(move |i| (j, i)))
-            .map(|(j, i)| w(j, i)),
-    );
-    if centered_fits(range(x.iter().copied()), &[x_zp]) && centered_fits(w_range, w_zps) {
-        fc::<i16>(x, x_zp, k, &w, w_zps, out, stage);
-    } else {
-        fc::<i32>(x, x_zp, k, &w, w_zps, out, stage);
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn fc<E: Lane>(
-    x: &[i32],
-    x_zp: i32,
-    k: usize,
-    w: &(impl Fn(usize, usize) -> i32 + Sync),
-    w_zps: &[i32],
-    out: &mut [i32],
-    stage: &Requantize<'_>,
-) {
-    let n = w_zps.len();
-    let pack = PackedWeights::<E>::new(n, k, |j, i| w(j, i).wrapping_sub(w_zps[j]));
-    let kp = pack.row_len();
-    let block = block_rows(kp);
-    out.par_chunks_mut(block * n)
-        .enumerate()
-        .for_each(|(bi, o)| {
-            let m = o.len() / n;
-            let mut a = vec![E::default(); m * kp];
-            for (r, row) in a.chunks_exact_mut(kp).enumerate() {
-                let src = &x[(bi * block + r) * k..][..k];
-                for (d, &v) in row.iter_mut().zip(src) {
-                    *d = E::from_i32(v.wrapping_sub(x_zp));
-                }
-            }
-            gemm(&a, m, &pack, o, n, stage, 0);
-        });
+    let s = fc_shape(rows, k, n);
+    let w = ConvWeights {
+        shape: s,
+        packed: w.packed.clone(),
+    };
+    conv2d_prepared(&s, x, x_zp, &w, out, stage)
 }
 
 #[cfg(test)]

@@ -142,6 +142,7 @@ mod avx2 {
 }
 
 /// Weights of `n` output channels by `k` reduction indices, centered and packed.
+#[derive(Clone)]
 pub struct PackedWeights<E> {
     n: usize,
     /// `k` rounded up to even.
@@ -172,9 +173,13 @@ impl<E: Lane> PackedWeights<E> {
         self.kp
     }
 
-    /// Number of output channels.
-    pub fn outputs(&self) -> usize {
-        self.n
+    /// The same weights in `i32` lanes (for inputs outside the `i16` fast path).
+    pub fn widen(&self) -> PackedWeights<i32> {
+        PackedWeights {
+            n: self.n,
+            kp: self.kp,
+            data: self.data.iter().map(|&v| v.into()).collect(),
+        }
     }
 }
 

@@ -13,6 +13,6 @@ pub mod int_gemm;
 mod layout;
 mod requant;
 
-pub use int_conv::{conv2d, fully_connected, ConvShape};
+pub use int_conv::{conv2d, conv2d_prepared, fully_connected, ConvShape, ConvWeights};
 pub use layout::{nchw_to_nhwc, nhwc_to_nchw};
 pub use requant::Requantize;

@@ -303,12 +303,17 @@ pub fn fully_connected(
     check_block(&c.name, wb, nout, k)?;
     let st = &c.stage;
     let mut out = vec![0i32; out_len];
+    let weights = kernels::ConvWeights::fully_connected(
+        k,
+        |j, i| wb.weights[j * k + i] as i32,
+        &wb.weight_zero_points,
+    )
+    .map_err(|e| Error::at_node(&c.name, e.to_string()))?;
     kernels::fully_connected(
         x,
         st.input_zero_point,
         batch,
-        |j, i| wb.weights[j * k + i] as i32,
-        &wb.weight_zero_points,
+        &weights,
         &mut out,
         &StageParams::new(wb).stage(wb, st),
     )

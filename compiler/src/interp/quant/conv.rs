@@ -7,9 +7,11 @@ use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
 use super::{activation_range, channel_params, from_ints, ints, per_tensor};
 use crate::interp::conv_geometry::{act_index, dims, strides4, ConvGeometry};
 use crate::interp::Operand;
+use crate::interp::PreparedWeights;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
-use crate::kernels::{self, Requantize};
+use crate::kernels::{self, ConvWeights, Requantize};
 use crate::{bail, Result};
+use std::borrow::Cow;
 
 /// Per-channel `(multiplier, shift)` pairs and weight zero points.
 type ChannelRequant = (Vec<(i32, i32)>, Vec<i32>);
@@ -50,9 +52,30 @@ fn bias_values(inputs: &[Operand<'_>], n: usize) -> Result<Vec<i32>> {
     }
 }
 
+/// The weights `make` prepares, kept in `slot` (the interpreter's per-node cache, given
+/// when the weights are constants) for later calls.
+fn prepared(
+    slot: Option<&PreparedWeights>,
+    make: impl FnOnce() -> Result<ConvWeights>,
+) -> Result<Cow<'_, ConvWeights>> {
+    let Some(slot) = slot else {
+        return make().map(Cow::Owned);
+    };
+    if let Some(w) = slot.get() {
+        return Ok(Cow::Borrowed(w));
+    }
+    let w = make()?;
+    Ok(Cow::Borrowed(slot.get_or_init(|| w)))
+}
+
 /// Grouped, per-channel quantized 2-D convolution (depthwise is group = channels), on
 /// the shared integer kernels.
-pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
+pub fn conv(
+    c: &ConvAttrs,
+    inputs: &[Operand<'_>],
+    out: &TensorType,
+    slot: Option<&PreparedWeights>,
+) -> Result<Tensor> {
     if inputs.len() < 2 {
         bail!("conv needs input and weights");
     }
@@ -65,11 +88,17 @@ pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<T
     let (mults, w_zps) = channel_multipliers(x.ty, w.ty, out, cout)?;
     let bias = bias_values(inputs, cout)?;
     let (act_min, act_max) = activation_range(c.activation, out)?;
+    let weights = prepared(slot, || {
+        let wv = ints(w.data)?;
+        let wv = match c.layout {
+            Layout::Nchw => kernels::nchw_to_nhwc(&wv, w.data.shape()),
+            Layout::Nhwc => wv,
+        };
+        ConvWeights::new(&shape, &wv, &w_zps)
+    })?;
     let mut xv = ints(x.data)?;
-    let mut wv = ints(w.data)?;
     if c.layout == Layout::Nchw {
         xv = kernels::nchw_to_nhwc(&xv, x.data.shape());
-        wv = kernels::nchw_to_nhwc(&wv, w.data.shape());
     }
     let mut res = vec![0i32; out.num_elements()];
     let (multiplier, shift): (Vec<i32>, Vec<i32>) = mults.into_iter().unzip();
@@ -80,7 +109,7 @@ pub fn conv(c: &ConvAttrs, inputs: &[Operand<'_>], out: &TensorType) -> Result<T
         zero_point: out_zp,
         range: (act_min, act_max),
     };
-    kernels::conv2d(&shape, &xv, in_zp, &wv, &w_zps, &mut res, &stage)?;
+    kernels::conv2d_prepared(&shape, &xv, in_zp, &weights, &mut res, &stage)?;
     if c.layout == Layout::Nchw {
         res = kernels::nhwc_to_nchw(&res, &out.shape);
     }
@@ -166,6 +195,7 @@ pub fn fully_connected(
     act: Option<Activation>,
     inputs: &[Operand<'_>],
     out: &TensorType,
+    slot: Option<&PreparedWeights>,
 ) -> Result<Tensor> {
     if inputs.len() < 2 {
         bail!("gemm needs two inputs");
@@ -190,16 +220,19 @@ pub fn fully_connected(
     let (mults, w_zps) = channel_multipliers(a.ty, w.ty, out, nn)?;
     let bias = bias_values(inputs, nn)?;
     let (act_min, act_max) = activation_range(act, out)?;
+    let weights = prepared(slot, || {
+        let wv = ints(w.data)?;
+        let weight = |j: usize, kk: usize| {
+            if trans_b {
+                wv[j * k + kk]
+            } else {
+                wv[kk * nn + j]
+            }
+        };
+        ConvWeights::fully_connected(k, weight, &w_zps)
+    })?;
     let av = ints(a.data)?;
-    let wv = ints(w.data)?;
     let mut res = vec![0i32; m * nn];
-    let weight = |j: usize, kk: usize| {
-        if trans_b {
-            wv[j * k + kk]
-        } else {
-            wv[kk * nn + j]
-        }
-    };
     let (multiplier, shift): (Vec<i32>, Vec<i32>) = mults.into_iter().unzip();
     let stage = Requantize {
         bias: &bias,
@@ -208,7 +241,7 @@ pub fn fully_connected(
         zero_point: out_zp,
         range: (act_min, act_max),
     };
-    kernels::fully_connected(&av, in_zp, m, weight, &w_zps, &mut res, &stage)?;
+    kernels::fully_connected(&av, in_zp, m, &weights, &mut res, &stage)?;
     from_ints(out.dtype, &out.shape, res)
 }
 

@@ -13,7 +13,7 @@ mod pool;
 mod softmax;
 mod svdf;
 
-use super::Operand;
+use super::{Operand, PreparedWeights};
 use crate::ir::{Activation, DType, Op, QuantParams, QuantizeRounding, Tensor, TensorType};
 use crate::{bail, Result};
 use ndarray::{ArrayD, IxDyn};
@@ -46,7 +46,12 @@ pub fn handles(op: &Op) -> bool {
 }
 
 /// Evaluates `op` on quantized operands.
-pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+pub fn eval(
+    op: &Op,
+    inputs: &[Operand<'_>],
+    outputs: &[TensorType],
+    slot: Option<&PreparedWeights>,
+) -> Result<Vec<Tensor>> {
     if let Op::Svdf { rank, .. } = op {
         return svdf::svdf(*rank, inputs, outputs);
     }
@@ -54,13 +59,13 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         .first()
         .ok_or_else(|| crate::Error::new("op has no output"))?;
     let t = match op {
-        Op::Conv(c) => conv::conv(c, inputs, out)?,
+        Op::Conv(c) => conv::conv(c, inputs, out, slot)?,
         Op::ConvTranspose { conv: c, .. } => conv::conv_transpose(c, inputs, out)?,
         Op::Gemm(g) => {
             if !g.is_fully_connected() {
                 bail!("quantized gemm supports alpha = beta = 1 and no transposed A only");
             }
-            conv::fully_connected(g.trans_b, g.activation, inputs, out)?
+            conv::fully_connected(g.trans_b, g.activation, inputs, out, slot)?
         }
         Op::Binary { kind, activation } => elementwise::binary(*kind, *activation, inputs, out)?,
         Op::PRelu => elementwise::prelu(inputs, out)?,
