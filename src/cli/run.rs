@@ -41,10 +41,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let (results, names) = if nnopt::npub::is_npub(file) {
         let (p, _, _) = nnopt::npub::load(file)?;
         let shapes: Vec<Vec<usize>> = p.inputs.iter().map(|b| b.shape.clone()).collect();
-        let results = nnopt::batch::run_batched_with(&shapes, &tensors, |x| {
-            nnopt::backends::npu::vnpu::run(&p, x)
-        })
-        .map_err(|e| e.in_file(file))?;
+        let session = nnopt::backends::npu::vnpu::Session::new(&p).map_err(|e| e.in_file(file))?;
+        let results = nnopt::batch::run_batched_with(&shapes, &tensors, |x| session.run(x))
+            .map_err(|e| e.in_file(file))?;
         (results, p.outputs.iter().map(|b| b.name.clone()).collect())
     } else {
         let g = nnopt::load_model(file)?;

@@ -16,12 +16,11 @@ pub use quant::{
 };
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
-use crate::kernels::ConvWeights;
+use crate::kernels::PreparedWeights;
 use crate::{Error, Result};
 use petgraph::stable_graph::NodeIndex;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 /// An input operand of a kernel: data and its static type (with quantization).
 #[derive(Clone, Copy, Debug)]
@@ -29,9 +28,6 @@ pub struct Operand<'a> {
     pub data: &'a Tensor,
     pub ty: &'a TensorType,
 }
-
-/// A node's weights prepared for the integer kernels, built on first use.
-pub type PreparedWeights = OnceLock<ConvWeights>;
 
 /// Evaluates one op. `outputs` are the declared output types (dtype, shape, quantization).
 pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {

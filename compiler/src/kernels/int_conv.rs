@@ -11,6 +11,8 @@ use super::int_gemm::{fits_i16, gemm, padded_k, Lane, PackedWeights, MR};
 use super::requant::Requantize;
 use crate::{bail, Result};
 use rayon::prelude::*;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// The shape and window of one 2-D convolution over NHWC activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,9 @@ fn centered_fits((lo, hi): (i64, i64), zps: &[i32]) -> bool {
     lo > i32::MIN as i64 && hi < i32::MAX as i64 && fits_i16(lo as i32, hi as i32)
 }
 
+/// A layer's prepared weights, built on first use.
+pub type PreparedWeights = OnceLock<ConvWeights>;
+
 /// Convolution weights centered and laid out for the kernels once, to be reused across
 /// calls (they depend on the weights and the shape only).
 #[derive(Clone)]
@@ -155,6 +160,22 @@ impl ConvWeights {
             }
         };
         Ok(ConvWeights { shape: *s, packed })
+    }
+
+    /// The weights `make` prepares, kept in `slot` (a caller's per-layer cache, given when
+    /// the weights are constants) for later calls.
+    pub fn cached(
+        slot: Option<&PreparedWeights>,
+        make: impl FnOnce() -> Result<ConvWeights>,
+    ) -> Result<Cow<'_, ConvWeights>> {
+        let Some(slot) = slot else {
+            return make().map(Cow::Owned);
+        };
+        if let Some(w) = slot.get() {
+            return Ok(Cow::Borrowed(w));
+        }
+        let w = make()?;
+        Ok(Cow::Borrowed(slot.get_or_init(|| w)))
     }
 
     /// Prepares fully connected weights: `n = w_zps.len()` output channels of `k` inputs,

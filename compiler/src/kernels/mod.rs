@@ -13,6 +13,8 @@ pub mod int_gemm;
 mod layout;
 mod requant;
 
-pub use int_conv::{conv2d, conv2d_prepared, fully_connected, ConvShape, ConvWeights};
+pub use int_conv::{
+    conv2d, conv2d_prepared, fully_connected, ConvShape, ConvWeights, PreparedWeights,
+};
 pub use layout::{nchw_to_nhwc, nhwc_to_nchw};
 pub use requant::Requantize;

@@ -5,6 +5,7 @@ use super::observer::{CalibrationMethod, Observer};
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::{DType, Graph, Tensor, ValueRef};
 use nnopt_compiler::{Error, Result};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Calibration inputs: each sample holds one tensor per graph input, in order.
@@ -97,27 +98,45 @@ impl SplitMix64 {
 }
 
 /// Runs the (float) graph on every sample and observes every f32 value it computes.
+///
+/// Samples run in parallel, a chunk at a time; their values reach the observers in
+/// sample order, so the ranges are the same for any thread count.
 pub fn observe(
     g: &Graph,
     calib: &Calibration,
     method: CalibrationMethod,
 ) -> Result<HashMap<ValueRef, Observer>> {
     calib.check(g)?;
+    let session = interp::Session::new(g);
     let mut observers: HashMap<ValueRef, Observer> = HashMap::new();
-    for (k, sample) in calib.samples.iter().enumerate() {
-        interp::run_observed(g, sample, &mut |v, t| {
-            if let Some(a) = t.as_f32() {
-                let o = observers.entry(v).or_insert_with(|| Observer::new(method));
-                match a.as_slice() {
-                    Some(s) => o.observe(s),
-                    None => o.observe(&a.iter().copied().collect::<Vec<_>>()),
-                }
+    let chunk = rayon::current_num_threads().max(1);
+    for (c, samples) in calib.samples.chunks(chunk).enumerate() {
+        let seen: Vec<Result<Vec<(ValueRef, Vec<f32>)>>> = samples
+            .par_iter()
+            .enumerate()
+            .map(|(i, sample)| {
+                let mut values = vec![];
+                session
+                    .run_observed(sample, &mut |v, t| {
+                        if let Some(a) = t.as_f32() {
+                            values.push((v, a.iter().copied().collect()));
+                        }
+                    })
+                    .map_err(|e| Error {
+                        message: format!("calibration sample {}: {}", c * chunk + i, e.message),
+                        ..e
+                    })?;
+                Ok(values)
+            })
+            .collect();
+        for values in seen {
+            for (v, x) in values? {
+                observers
+                    .entry(v)
+                    .or_insert_with(|| Observer::new(method))
+                    .observe(&x);
             }
-        })
-        .map_err(|e| Error {
-            message: format!("calibration sample {k}: {}", e.message),
-            ..e
-        })?;
+        }
     }
     Ok(observers)
 }

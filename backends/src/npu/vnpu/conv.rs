@@ -7,7 +7,7 @@ use crate::npu::program::{Conv2d, FullyConnected, OutputStage, WeightBlock};
 use nnopt_compiler::interp::conv_geometry::dims;
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier;
 use nnopt_compiler::ir::Layout;
-use nnopt_compiler::kernels;
+use nnopt_compiler::kernels::{self, PreparedWeights};
 use nnopt_compiler::{Error, Result};
 
 /// Requantizes an accumulator of output channel `oc`.
@@ -226,6 +226,7 @@ pub fn conv2d(
     x: &[i32],
     xs: &[usize],
     os: &[usize],
+    prepared: &PreparedWeights,
 ) -> Result<Vec<i32>> {
     let shape = ConvShape::new(c, xs, os)?;
     check_block(&c.name, wb, shape.cout, shape.weights_per_channel())?;
@@ -253,16 +254,21 @@ pub fn conv2d(
     };
     let mut out = vec![0i32; shape.output_len()];
     let params = StageParams::new(wb);
-    kernels::conv2d(
-        &shape.kernel_shape(c),
+    let ks = shape.kernel_shape(c);
+    let at_node = |e: Error| Error::at_node(&c.name, e.to_string());
+    let weights = kernels::ConvWeights::cached(Some(prepared), || {
+        kernels::ConvWeights::new(&ks, &wb.weights, &wb.weight_zero_points)
+    })
+    .map_err(at_node)?;
+    kernels::conv2d_prepared(
+        &ks,
         x,
         st.input_zero_point,
-        &wb.weights,
-        &wb.weight_zero_points,
+        &weights,
         &mut out,
         &params.stage(wb, st),
     )
-    .map_err(|e| Error::at_node(&c.name, e.to_string()))?;
+    .map_err(at_node)?;
     Ok(if nchw {
         kernels::nhwc_to_nchw(&out, os)
     } else {
@@ -297,17 +303,20 @@ pub fn fully_connected(
     wb: &WeightBlock,
     x: &[i32],
     out_len: usize,
+    prepared: &PreparedWeights,
 ) -> Result<Vec<i32>> {
     let nout = wb.bias.len();
     let (batch, k) = fc_shape(c, nout, x.len(), out_len)?;
     check_block(&c.name, wb, nout, k)?;
     let st = &c.stage;
     let mut out = vec![0i32; out_len];
-    let weights = kernels::ConvWeights::fully_connected(
-        k,
-        |j, i| wb.weights[j * k + i] as i32,
-        &wb.weight_zero_points,
-    )
+    let weights = kernels::ConvWeights::cached(Some(prepared), || {
+        kernels::ConvWeights::fully_connected(
+            k,
+            |j, i| wb.weights[j * k + i] as i32,
+            &wb.weight_zero_points,
+        )
+    })
     .map_err(|e| Error::at_node(&c.name, e.to_string()))?;
     kernels::fully_connected(
         x,

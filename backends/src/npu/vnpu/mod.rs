@@ -18,10 +18,16 @@ pub use arena::Arena;
 
 use crate::npu::program::{Command, ElementwiseKind, Fp8Encoding, Fp8Stage, Program, TensorDesc};
 use nnopt_compiler::ir::{DType, Tensor};
+use nnopt_compiler::kernels::PreparedWeights;
 use nnopt_compiler::{Error, Result};
 
 /// Runs `p` on `inputs` (one per program input, in order) and returns the outputs.
 pub fn run(p: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    check_inputs(p, inputs)?;
+    Session::new(p)?.run(inputs)
+}
+
+fn check_inputs(p: &Program, inputs: &[Tensor]) -> Result<()> {
     if inputs.len() != p.inputs.len() {
         return Err(Error::new(format!(
             "the program has {} inputs, {} were given",
@@ -29,24 +35,50 @@ pub fn run(p: &Program, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             inputs.len()
         )));
     }
-    checks::check(p)?;
-    let segments = cpu::parse_segments(p)?;
-    let mut arena = Arena::new(p.arena_size);
-    for (b, x) in p.inputs.iter().zip(inputs) {
-        let t = tensor(p, b.tensor)?;
-        let v = io::convert_input(b, t, x)?;
-        arena.write(t, &v).map_err(|e| e.in_node(&b.name))?;
-    }
-    for c in &p.commands {
-        step(p, c, &segments, &mut arena)?;
-    }
-    p.outputs
-        .iter()
-        .map(|b| {
-            let t = tensor(p, b.tensor)?;
-            io::convert_output(b, t, arena.read(t)?)
+    Ok(())
+}
+
+/// A checked program ready to run many times (from several threads at once): each
+/// command keeps its prepared integer weights across runs.
+pub struct Session<'p> {
+    p: &'p Program,
+    segments: Vec<nnopt_compiler::ir::Graph>,
+    /// One slot per command.
+    prepared: Vec<PreparedWeights>,
+}
+
+impl<'p> Session<'p> {
+    /// Checks `p` and parses its CPU segments.
+    pub fn new(p: &'p Program) -> Result<Self> {
+        checks::check(p)?;
+        Ok(Session {
+            p,
+            segments: cpu::parse_segments(p)?,
+            prepared: p.commands.iter().map(|_| PreparedWeights::new()).collect(),
         })
-        .collect()
+    }
+
+    /// Runs the program on `inputs` (one per program input, in order).
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let p = self.p;
+        check_inputs(p, inputs)?;
+        let mut arena = Arena::new(p.arena_size);
+        for (b, x) in p.inputs.iter().zip(inputs) {
+            let t = tensor(p, b.tensor)?;
+            let v = io::convert_input(b, t, x)?;
+            arena.write(t, &v).map_err(|e| e.in_node(&b.name))?;
+        }
+        for (c, slot) in p.commands.iter().zip(&self.prepared) {
+            step(p, c, &self.segments, slot, &mut arena)?;
+        }
+        p.outputs
+            .iter()
+            .map(|b| {
+                let t = tensor(p, b.tensor)?;
+                io::convert_output(b, t, arena.read(t)?)
+            })
+            .collect()
+    }
 }
 
 /// The descriptor of tensor `id`.
@@ -61,6 +93,7 @@ fn step(
     p: &Program,
     c: &Command,
     segments: &[nnopt_compiler::ir::Graph],
+    prepared: &PreparedWeights,
     arena: &mut Arena,
 ) -> Result<()> {
     let weights = |i: usize, name: &str| {
@@ -190,6 +223,7 @@ fn step(
                 &arena.ints(x)?,
                 &x.shape,
                 &o.shape,
+                prepared,
             )?;
             arena.set_ints(o, &r).map_err(|e| e.in_node(&cv.name))
         }
@@ -200,6 +234,7 @@ fn step(
                 weights(fc.weights, &fc.name)?,
                 &arena.ints(x)?,
                 o.num_elements(),
+                prepared,
             )?;
             arena.set_ints(o, &r).map_err(|e| e.in_node(&fc.name))
         }

@@ -11,7 +11,6 @@ use crate::interp::PreparedWeights;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
 use crate::kernels::{self, ConvWeights, Requantize};
 use crate::{bail, Result};
-use std::borrow::Cow;
 
 /// Per-channel `(multiplier, shift)` pairs and weight zero points.
 type ChannelRequant = (Vec<(i32, i32)>, Vec<i32>);
@@ -52,22 +51,6 @@ fn bias_values(inputs: &[Operand<'_>], n: usize) -> Result<Vec<i32>> {
     }
 }
 
-/// The weights `make` prepares, kept in `slot` (the interpreter's per-node cache, given
-/// when the weights are constants) for later calls.
-fn prepared(
-    slot: Option<&PreparedWeights>,
-    make: impl FnOnce() -> Result<ConvWeights>,
-) -> Result<Cow<'_, ConvWeights>> {
-    let Some(slot) = slot else {
-        return make().map(Cow::Owned);
-    };
-    if let Some(w) = slot.get() {
-        return Ok(Cow::Borrowed(w));
-    }
-    let w = make()?;
-    Ok(Cow::Borrowed(slot.get_or_init(|| w)))
-}
-
 /// Grouped, per-channel quantized 2-D convolution (depthwise is group = channels), on
 /// the shared integer kernels.
 pub fn conv(
@@ -88,7 +71,7 @@ pub fn conv(
     let (mults, w_zps) = channel_multipliers(x.ty, w.ty, out, cout)?;
     let bias = bias_values(inputs, cout)?;
     let (act_min, act_max) = activation_range(c.activation, out)?;
-    let weights = prepared(slot, || {
+    let weights = ConvWeights::cached(slot, || {
         let wv = ints(w.data)?;
         let wv = match c.layout {
             Layout::Nchw => kernels::nchw_to_nhwc(&wv, w.data.shape()),
@@ -220,7 +203,7 @@ pub fn fully_connected(
     let (mults, w_zps) = channel_multipliers(a.ty, w.ty, out, nn)?;
     let bias = bias_values(inputs, nn)?;
     let (act_min, act_max) = activation_range(act, out)?;
-    let weights = prepared(slot, || {
+    let weights = ConvWeights::cached(slot, || {
         let wv = ints(w.data)?;
         let weight = |j: usize, kk: usize| {
             if trans_b {

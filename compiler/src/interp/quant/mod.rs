@@ -13,8 +13,9 @@ mod pool;
 mod softmax;
 mod svdf;
 
-use super::{Operand, PreparedWeights};
+use super::Operand;
 use crate::ir::{Activation, DType, Op, QuantParams, QuantizeRounding, Tensor, TensorType};
+use crate::kernels::PreparedWeights;
 use crate::{bail, Result};
 use ndarray::{ArrayD, IxDyn};
 
