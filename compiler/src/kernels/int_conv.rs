@@ -90,16 +90,18 @@ impl ConvShape {
 }
 
 /// Smallest and largest value, widened.
-fn range(v: impl Iterator<Item = i32>) -> (i64, i64) {
-    v.fold((i64::MAX, i64::MIN), |(lo, hi), x| {
-        (lo.min(x as i64), hi.max(x as i64))
-    })
+fn range<T: Copy + Into<i32>>(v: &[T]) -> (i64, i64) {
+    let (lo, hi) = v.iter().fold((i32::MAX, i32::MIN), |(lo, hi), &x| {
+        let x = x.into();
+        (lo.min(x), hi.max(x))
+    });
+    (lo.into(), hi.into())
 }
 
 /// Whether `(values - zero point)` fits the `i16` fast path for every zero point in
 /// `zps`.
 fn centered_fits((lo, hi): (i64, i64), zps: &[i32]) -> bool {
-    let (zlo, zhi) = range(zps.iter().copied());
+    let (zlo, zhi) = range(zps);
     let (lo, hi) = (lo - zhi, hi - zlo);
     lo > i32::MIN as i64 && hi < i32::MAX as i64 && fits_i16(lo as i32, hi as i32)
 }
@@ -145,7 +147,7 @@ impl ConvWeights {
                 let centered = &centered;
                 move |j: usize, i: usize| centered(g * cout_g + j, i)
             };
-            if centered_fits(range(w.iter().map(|&v| v.into())), w_zps) {
+            if centered_fits(range(w), w_zps) {
                 Packed::Narrow(
                     (0..s.groups)
                         .map(|g| PackedWeights::new(cout_g, k, packs(g)))
@@ -210,9 +212,9 @@ fn fc_shape(rows: usize, k: usize, n: usize) -> ConvShape {
 
 /// Integer convolution of NHWC `x` (zero point `x_zp`) with OHWI weights `w` (zero point
 /// per output channel) into NHWC `out`, each accumulator through `stage`.
-pub fn conv2d<W: Copy + Into<i32>>(
+pub fn conv2d<T: Copy + Into<i32> + Sync, W: Copy + Into<i32>>(
     s: &ConvShape,
-    x: &[i32],
+    x: &[T],
     x_zp: i32,
     w: &[W],
     w_zps: &[i32],
@@ -223,9 +225,9 @@ pub fn conv2d<W: Copy + Into<i32>>(
 }
 
 /// [`conv2d`] with weights prepared by [`ConvWeights::new`] for the same shape.
-pub fn conv2d_prepared(
+pub fn conv2d_prepared<T: Copy + Into<i32> + Sync>(
     s: &ConvShape,
-    x: &[i32],
+    x: &[T],
     x_zp: i32,
     w: &ConvWeights,
     out: &mut [i32],
@@ -239,7 +241,7 @@ pub fn conv2d_prepared(
     if out.is_empty() {
         return Ok(());
     }
-    let fast = centered_fits(range(x.iter().copied()), &[x_zp]);
+    let fast = centered_fits(range(x), &[x_zp]);
     match &w.packed {
         Packed::Depthwise(wt) => depthwise(s, x, x_zp, wt, out, stage),
         Packed::Narrow(packs) if fast => im2col_conv(s, x, x_zp, packs, out, stage),
@@ -257,9 +259,9 @@ fn block_rows(kp: usize) -> usize {
     ((1 << 15) / kp.max(1)).clamp(MR, 64) / MR * MR
 }
 
-fn im2col_conv<E: Lane>(
+fn im2col_conv<E: Lane, T: Copy + Into<i32> + Sync>(
     s: &ConvShape,
-    x: &[i32],
+    x: &[T],
     x_zp: i32,
     packs: &[PackedWeights<E>],
     out: &mut [i32],
@@ -285,9 +287,9 @@ fn im2col_conv<E: Lane>(
 /// `p0..p0 + n` read in group `g`, in kernel-row, kernel-column, channel order; taps in
 /// the padding and the row tails are zero.
 #[allow(clippy::too_many_arguments)]
-fn im2col<E: Lane>(
+fn im2col<E: Lane, T: Copy + Into<i32>>(
     s: &ConvShape,
-    x: &[i32],
+    x: &[T],
     x_zp: i32,
     g: usize,
     p0: usize,
@@ -314,7 +316,7 @@ fn im2col<E: Lane>(
                 let src = &x[((b * h + iy) * wd + ix) * cin + g * cin_g..][..cin_g];
                 let dst = &mut row[(ky * kw + kx) * cin_g..][..cin_g];
                 for (d, &v) in dst.iter_mut().zip(src) {
-                    *d = E::from_i32(v.wrapping_sub(x_zp));
+                    *d = E::from_i32(v.into().wrapping_sub(x_zp));
                 }
             }
         }
@@ -323,9 +325,9 @@ fn im2col<E: Lane>(
 
 /// Depthwise convolution with one output channel per input channel: per output pixel,
 /// the taps' channel rows (`wt`, tap-major) are multiplied and accumulated as vectors.
-fn depthwise(
+fn depthwise<T: Copy + Into<i32> + Sync>(
     s: &ConvShape,
-    x: &[i32],
+    x: &[T],
     x_zp: i32,
     wt: &[i32],
     out: &mut [i32],
@@ -357,7 +359,7 @@ fn depthwise(
 }
 
 /// `acc[i] += (x[i] - x_zp) * w[i]`, wrapping.
-fn mac_row(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
+fn mac_row<T: Copy + Into<i32>>(acc: &mut [i32], x: &[T], x_zp: i32, w: &[i32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available.
@@ -369,22 +371,22 @@ fn mac_row(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn mac_row_avx2(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
+unsafe fn mac_row_avx2<T: Copy + Into<i32>>(acc: &mut [i32], x: &[T], x_zp: i32, w: &[i32]) {
     mac_row_portable(acc, x, x_zp, w);
 }
 
 #[inline(always)]
-fn mac_row_portable(acc: &mut [i32], x: &[i32], x_zp: i32, w: &[i32]) {
+fn mac_row_portable<T: Copy + Into<i32>>(acc: &mut [i32], x: &[T], x_zp: i32, w: &[i32]) {
     for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
-        *a = a.wrapping_add(xv.wrapping_sub(x_zp).wrapping_mul(wv));
+        *a = a.wrapping_add(xv.into().wrapping_sub(x_zp).wrapping_mul(wv));
     }
 }
 
 /// Integer fully connected layer: `rows` rows of inputs in `x` (zero point `x_zp`) times
 /// weights prepared by [`ConvWeights::fully_connected`]; `out[r * n + j]` is channel `j`'s
 /// accumulator through `stage`.
-pub fn fully_connected(
-    x: &[i32],
+pub fn fully_connected<T: Copy + Into<i32> + Sync>(
+    x: &[T],
     x_zp: i32,
     rows: usize,
     w: &ConvWeights,

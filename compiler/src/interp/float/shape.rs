@@ -4,7 +4,7 @@ use super::util::{any_variant, arity, input};
 use crate::interp::Operand;
 use crate::ir::Tensor;
 use crate::{bail, Result};
-use ndarray::IxDyn;
+use ndarray::{ArrayD, IxDyn};
 
 /// Reshape to `shape` (same element count, row-major order kept).
 pub(super) fn reshape(shape: &[usize], inputs: &[Operand<'_>]) -> Result<Tensor> {
@@ -25,9 +25,45 @@ pub(super) fn transpose(perm: &[usize], inputs: &[Operand<'_>]) -> Result<Tensor
     if sorted != (0..x.shape().len()).collect::<Vec<_>>() {
         bail!("transpose perm {perm:?} does not fit shape {:?}", x.shape());
     }
-    Ok(any_variant!(x, V(a) => {
-        V(a.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned())
-    }))
+    Ok(any_variant!(x, V(a) => { V(permute(a, perm)) }))
+}
+
+/// `a` with its axes permuted, copied row by row with precomputed source strides
+/// (ndarray's dynamic-rank iterator costs several times more per element).
+fn permute<T: Copy>(a: &ArrayD<T>, perm: &[usize]) -> ArrayD<T> {
+    let src = a.as_standard_layout();
+    let (Some(s), Some(&last)) = (src.as_slice(), perm.last()) else {
+        return a
+            .view()
+            .permuted_axes(IxDyn(perm))
+            .as_standard_layout()
+            .into_owned();
+    };
+    let shape = a.shape();
+    let mut strides = vec![1usize; shape.len()];
+    for i in (0..shape.len() - 1).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let step: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+    let (inner, inner_step) = (shape[last], strides[last]);
+    let mut out = Vec::with_capacity(s.len());
+    let outer = out_shape.len() - 1;
+    let mut idx = vec![0usize; outer];
+    let mut base = 0usize;
+    for _ in 0..s.len().checked_div(inner).unwrap_or(0) {
+        out.extend((0..inner).map(|i| s[base + i * inner_step]));
+        for d in (0..outer).rev() {
+            idx[d] += 1;
+            base += step[d];
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            base -= step[d] * out_shape[d];
+            idx[d] = 0;
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("same element count")
 }
 
 #[cfg(test)]

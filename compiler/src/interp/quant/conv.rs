@@ -79,10 +79,6 @@ pub fn conv(
         };
         ConvWeights::new(&shape, &wv, &w_zps)
     })?;
-    let mut xv = ints(x.data)?;
-    if c.layout == Layout::Nchw {
-        xv = kernels::nchw_to_nhwc(&xv, x.data.shape());
-    }
     let mut res = vec![0i32; out.num_elements()];
     let (multiplier, shift): (Vec<i32>, Vec<i32>) = mults.into_iter().unzip();
     let stage = Requantize {
@@ -92,7 +88,15 @@ pub fn conv(
         zero_point: out_zp,
         range: (act_min, act_max),
     };
-    kernels::conv2d_prepared(&shape, &xv, in_zp, &weights, &mut res, &stage)?;
+    match c.layout {
+        Layout::Nhwc => with_int_slice!(x.data, xs => {
+            kernels::conv2d_prepared(&shape, xs, in_zp, &weights, &mut res, &stage)
+        })?,
+        Layout::Nchw => {
+            let xv = kernels::nchw_to_nhwc(&ints(x.data)?, x.data.shape());
+            kernels::conv2d_prepared(&shape, &xv, in_zp, &weights, &mut res, &stage)?
+        }
+    }
     if c.layout == Layout::Nchw {
         res = kernels::nhwc_to_nchw(&res, &out.shape);
     }
@@ -214,7 +218,6 @@ pub fn fully_connected(
         };
         ConvWeights::fully_connected(k, weight, &w_zps)
     })?;
-    let av = ints(a.data)?;
     let mut res = vec![0i32; m * nn];
     let (multiplier, shift): (Vec<i32>, Vec<i32>) = mults.into_iter().unzip();
     let stage = Requantize {
@@ -224,7 +227,9 @@ pub fn fully_connected(
         zero_point: out_zp,
         range: (act_min, act_max),
     };
-    kernels::fully_connected(&av, in_zp, m, &weights, &mut res, &stage)?;
+    with_int_slice!(a.data, av => {
+        kernels::fully_connected(av, in_zp, m, &weights, &mut res, &stage)
+    })?;
     from_ints(out.dtype, &out.shape, res)
 }
 

@@ -3,6 +3,33 @@
 //! requantization, rounding and saturation are reproduced exactly, so that results are
 //! bit-exact with LiteRT's `BUILTIN_REF` kernels.
 
+/// Evaluates `$body` with `$s` bound to an integer tensor's elements as a contiguous
+/// slice of their own type (a widened i32 copy when the array is not contiguous).
+macro_rules! with_int_slice {
+    ($t:expr, $s:ident => $body:expr) => {{
+        let widened;
+        match $t {
+            Tensor::I8(a) if a.as_slice().is_some() => {
+                let $s = a.as_slice().expect("checked");
+                $body
+            }
+            Tensor::U8(a) if a.as_slice().is_some() => {
+                let $s = a.as_slice().expect("checked");
+                $body
+            }
+            Tensor::I16(a) if a.as_slice().is_some() => {
+                let $s = a.as_slice().expect("checked");
+                $body
+            }
+            other => {
+                widened = super::ints(other)?;
+                let $s = &widened[..];
+                $body
+            }
+        }
+    }};
+}
+
 mod conv;
 mod data;
 mod elementwise;
