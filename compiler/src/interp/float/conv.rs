@@ -3,12 +3,13 @@
 //! Both layouts run in NHWC: general convolutions as im2col blocks times the weight
 //! matrix (ndarray's `dot`), depthwise ones as a direct loop over contiguous channels.
 
-use super::util::{arity, f32_input, finish_conv, to_nhwc};
+use super::conv_nchw;
+use super::util::{activate, arity, f32_input, finish_conv, to_nhwc};
 use crate::interp::Operand;
 use crate::ir::infer::conv_out_size;
 use crate::ir::{ConvAttrs, Layout, Tensor};
 use crate::{bail, Result};
-use ndarray::{s, Array2, Array4, ArrayD, ArrayView4, Ix4};
+use ndarray::{s, Array1, Array2, Array4, ArrayD, ArrayView4, Ix4};
 
 /// Upper bound on the elements of one im2col block.
 const BLOCK_ELEMS: usize = 1 << 22;
@@ -74,9 +75,19 @@ impl Geometry {
         }
     }
 
+    /// Whether the window moves one pixel at a time without padding.
+    pub fn is_identity_window(&self) -> bool {
+        self.strides == [1, 1] && self.pads == [0; 4]
+    }
+
+    /// Strides (H, W).
+    pub fn strides(&self) -> [usize; 2] {
+        self.strides
+    }
+
     /// Input coordinate for output `o`, kernel tap `k` on axis `ax` (0 = H, 1 = W), if it
     /// falls inside an input of size `size`.
-    fn source(&self, ax: usize, o: usize, k: usize, size: usize) -> Option<usize> {
+    pub fn source(&self, ax: usize, o: usize, k: usize, size: usize) -> Option<usize> {
         let p = o * self.strides[ax] + k * self.dilations[ax];
         p.checked_sub(self.pads[ax]).filter(|&i| i < size)
     }
@@ -113,6 +124,11 @@ pub(super) fn check_groups(
 /// Convolution: (x, w, [bias]) with the fused activation applied last.
 pub(super) fn conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 2, 3)?;
+    if c.layout == Layout::Nchw {
+        if let Some(t) = nchw_conv(c, inputs)? {
+            return Ok(t);
+        }
+    }
     let x = to_nhwc(f32_input(inputs, 0, "conv input")?, c.layout, "conv input")?;
     let w = f32_input(inputs, 1, "conv weight")?;
     let w_hwio = hwio_weights(c, w)?;
@@ -126,6 +142,45 @@ pub(super) fn conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Tensor> {
         im2col_conv(x.view(), w_hwio, &g)?
     };
     finish_conv(out, c, inputs, "conv bias")
+}
+
+/// NCHW convolution without layout changes, for ungrouped and depthwise convolutions
+/// (`None` for other groupings, which take the NHWC path).
+fn nchw_conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Option<Tensor>> {
+    let x = f32_input(inputs, 0, "conv input")?;
+    let w = f32_input(inputs, 1, "conv weight")?;
+    let (Ok(x4), Ok(w4)) = (
+        x.view().into_dimensionality::<Ix4>(),
+        w.view().into_dimensionality::<Ix4>(),
+    ) else {
+        bail!(
+            "conv input and weight must have rank 4, got {:?} and {:?}",
+            x.shape(),
+            w.shape()
+        );
+    };
+    let (_, ch, h, wd) = x4.dim();
+    let (o, cg, kh, kw) = w4.dim();
+    check_groups(c, ch, w.shape(), (kh, kw, cg, o))?;
+    let g = Geometry::new(c, h, wd, kh, kw)?;
+    let mut out = if c.group == 1 {
+        conv_nchw::conv(x4, w4, &g)
+    } else if cg == 1 {
+        conv_nchw::depthwise(x4, w4, &g)
+    } else {
+        return Ok(None);
+    };
+    if inputs.get(2).is_some() {
+        let bias = f32_input(inputs, 2, "conv bias")?;
+        if bias.len() != o {
+            bail!("bias has {} elements, expected {o}", bias.len());
+        }
+        let bias = Array1::from_iter(bias.iter().copied()).into_shape_with_order((o, 1, 1));
+        out += &bias.expect("o elements");
+    }
+    let mut out = out.into_dyn();
+    activate(&mut out, c.activation);
+    Ok(Some(Tensor::F32(out)))
 }
 
 /// General (grouped) convolution as im2col blocks of output rows times weight matrices.

@@ -1,7 +1,7 @@
 //! Elementwise kernels: broadcasting binary ops, PRelu and activations.
 
 use super::num::Num;
-use super::util::{apply_fused_activation, arity, f32_input, input, num_variant};
+use super::util::{activate, apply_fused_activation, arity, f32_input, input, num_variant};
 use crate::interp::Operand;
 use crate::ir::infer::broadcast_shapes;
 use crate::ir::{Activation, BinaryKind, Tensor};
@@ -91,7 +91,9 @@ pub(super) fn activation(act: Activation, inputs: &[Operand<'_>]) -> Result<Tens
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     if let Tensor::F32(a) = x {
-        return Ok(Tensor::F32(a.mapv(|v| act.apply(v))));
+        let mut out = a.as_standard_layout().into_owned();
+        activate(&mut out, Some(act));
+        return Ok(Tensor::F32(out));
     }
     let Some((lo, hi)) = act.clamp_range() else {
         bail!("activation {act:?} needs f32 data, got {}", x.dtype());

@@ -8,6 +8,7 @@ mod batch_norm;
 mod concat;
 mod conv;
 mod conv_grad;
+mod conv_nchw;
 mod conv_transpose;
 mod convert;
 mod depth_to_space;

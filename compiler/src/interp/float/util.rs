@@ -2,8 +2,9 @@
 
 use crate::interp::Operand;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
+use crate::kernels::{nchw_to_nhwc, nhwc_to_nchw};
 use crate::{bail, Result};
-use ndarray::{Array1, Array4, ArrayD, Ix4};
+use ndarray::{Array1, Array4, ArrayD, Ix4, IxDyn};
 
 /// Matches `$t` against the listed [`Tensor`] variants, binding the array to `$a` and the
 /// variant's constructor (and pattern) to `$V` inside `$body`; other variants give `$else`.
@@ -95,27 +96,58 @@ pub(super) fn single_output(outputs: &[TensorType]) -> Result<&TensorType> {
 /// Applies an optional fused activation in place.
 pub(super) fn activate(a: &mut ArrayD<f32>, act: Option<Activation>) {
     if let Some(act) = act {
-        a.mapv_inplace(|x| act.apply(x));
+        match a.as_slice_mut() {
+            Some(s) => activate_slice(act, s),
+            None => a.mapv_inplace(|x| act.apply(x)),
+        }
+    }
+}
+
+/// `act` applied to every value, with the variant chosen once (so that the common
+/// piecewise-linear activations vectorize).
+pub(super) fn activate_slice(act: Activation, v: &mut [f32]) {
+    fn each(v: &mut [f32], f: impl Fn(f32) -> f32) {
+        v.iter_mut().for_each(|x| *x = f(*x));
+    }
+    match act {
+        Activation::Relu => each(v, |x| Activation::Relu.apply(x)),
+        Activation::Relu6 => each(v, |x| Activation::Relu6.apply(x)),
+        Activation::Clip { min, max } => each(v, |x| Activation::Clip { min, max }.apply(x)),
+        _ => each(v, |x| act.apply(x)),
     }
 }
 
 /// A 4-D activation in NHWC order, standard layout (copied from NCHW when needed).
-pub(super) fn to_nhwc<T: Clone>(x: &ArrayD<T>, layout: Layout, what: &str) -> Result<Array4<T>> {
+pub(super) fn to_nhwc<T: Copy + Default>(
+    x: &ArrayD<T>,
+    layout: Layout,
+    what: &str,
+) -> Result<Array4<T>> {
     let Ok(x4) = x.view().into_dimensionality::<Ix4>() else {
         bail!("{what} must have rank 4, got shape {:?}", x.shape());
     };
-    let x4 = match layout {
-        Layout::Nhwc => x4,
-        Layout::Nchw => x4.permuted_axes([0, 2, 3, 1]),
-    };
-    Ok(x4.as_standard_layout().into_owned())
+    let (n, c, h, w) = x4.dim();
+    Ok(match (layout, x4.as_slice()) {
+        (Layout::Nchw, Some(s)) => Array4::from_shape_vec((n, h, w, c), nchw_to_nhwc(s, x.shape()))
+            .expect("same element count"),
+        (Layout::Nchw, None) => x4
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .into_owned(),
+        (Layout::Nhwc, _) => x4.as_standard_layout().into_owned(),
+    })
 }
 
 /// Converts an NHWC result back to `layout`.
-pub(super) fn from_nhwc<T: Clone>(x: Array4<T>, layout: Layout) -> ArrayD<T> {
-    match layout {
-        Layout::Nhwc => x.into_dyn(),
-        Layout::Nchw => x
+pub(super) fn from_nhwc<T: Copy + Default>(x: Array4<T>, layout: Layout) -> ArrayD<T> {
+    let (n, h, w, c) = x.dim();
+    match (layout, x.as_slice()) {
+        (Layout::Nhwc, _) => x.into_dyn(),
+        (Layout::Nchw, Some(s)) => {
+            ArrayD::from_shape_vec(IxDyn(&[n, c, h, w]), nhwc_to_nchw(s, &[n, c, h, w]))
+                .expect("same element count")
+        }
+        (Layout::Nchw, None) => x
             .permuted_axes([0, 3, 1, 2])
             .as_standard_layout()
             .into_owned()
