@@ -1,5 +1,5 @@
 //! NCHW convolution without layout changes (ONNX models): per image, `out (O x HoWo) =
-//! W (O x K) · cols (K x HoWo)` with the channel-major im2col (the input itself for
+//! W (O x K) · cols (K x HoWo)` with a row-per-tap im2col (the input itself for
 //! pointwise convolutions), and depthwise convolutions plane by plane. Moving every
 //! activation to NHWC and back would cost more than the convolutions' arithmetic.
 
@@ -13,7 +13,9 @@ pub(super) fn conv(x: ArrayView4<'_, f32>, w: ArrayView4<'_, f32>, g: &Geometry)
     let (o, _, kh, kw) = w.dim();
     let [ho, wo] = g.out;
     let k = cin * kh * kw;
+    // Reduction order (ky, kx, ci), as in the NHWC path, so that both give the same bits.
     let wm = w
+        .permuted_axes([0, 2, 3, 1])
         .as_standard_layout()
         .into_owned()
         .into_shape_with_order((o, k))
@@ -46,8 +48,8 @@ pub(super) fn conv(x: ArrayView4<'_, f32>, w: ArrayView4<'_, f32>, g: &Geometry)
     out
 }
 
-/// The channel-major im2col matrix `(cin * kh * kw, ho * wo)` of one CHW image (zeros
-/// where taps fall in the padding).
+/// The im2col matrix `(kh * kw * cin, ho * wo)` of one CHW image, rows in (ky, kx, ci)
+/// order (zeros where taps fall in the padding).
 fn im2col(xb: &[f32], g: &Geometry, [cin, h, wd, kh, kw]: [usize; 5]) -> Array2<f32> {
     let [ho, wo] = g.out;
     let mut cols = Array2::<f32>::zeros((cin * kh * kw, ho * wo));
@@ -56,7 +58,7 @@ fn im2col(xb: &[f32], g: &Geometry, [cin, h, wd, kh, kw]: [usize; 5]) -> Array2<
         let plane = &xb[ci * h * wd..(ci + 1) * h * wd];
         for ky in 0..kh {
             for kx in 0..kw {
-                let row = &mut data[((ci * kh + ky) * kw + kx) * ho * wo..][..ho * wo];
+                let row = &mut data[((ky * kw + kx) * cin + ci) * ho * wo..][..ho * wo];
                 for oy in 0..ho {
                     let Some(iy) = g.source(0, oy, ky, h) else {
                         continue;
