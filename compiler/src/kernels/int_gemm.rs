@@ -61,7 +61,7 @@ pub fn fits_i16(lo: i32, hi: i32) -> bool {
 
 /// Checks the slice lengths a tile reads.
 fn tile_bounds<E>(a: &[E], lda: usize, rows: usize, wb: &[E], pairs: usize) {
-    assert!(rows >= 1 && rows <= MR, "tile of {rows} rows");
+    assert!((1..=MR).contains(&rows), "tile of {rows} rows");
     assert!(
         a.len() >= (rows - 1) * lda + 2 * pairs,
         "tile rows out of bounds"

@@ -178,7 +178,7 @@ pub(crate) mod tests {
         let n = 67;
         let extremes = [i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX - 1, i32::MAX];
         let pick = |rng: &mut rand::rngs::Xoshiro256PlusPlus, k: usize| {
-            if k % 5 == 0 {
+            if k.is_multiple_of(5) {
                 extremes[k % extremes.len()]
             } else {
                 rng.random::<i32>()

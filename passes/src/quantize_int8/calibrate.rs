@@ -97,6 +97,9 @@ impl SplitMix64 {
     }
 }
 
+/// One f32 value a sample computed.
+type Observed = (ValueRef, Vec<f32>);
+
 /// Runs the (float) graph on every sample and observes every f32 value it computes.
 ///
 /// Samples run in parallel, a chunk at a time; their values reach the observers in
@@ -111,7 +114,7 @@ pub fn observe(
     let mut observers: HashMap<ValueRef, Observer> = HashMap::new();
     let chunk = rayon::current_num_threads().max(1);
     for (c, samples) in calib.samples.chunks(chunk).enumerate() {
-        let seen: Vec<Result<Vec<(ValueRef, Vec<f32>)>>> = samples
+        let seen: Vec<Result<Vec<Observed>>> = samples
             .par_iter()
             .enumerate()
             .map(|(i, sample)| {
