@@ -278,7 +278,10 @@ fn im2col_conv<E: Lane, T: Copy + Into<i32> + Sync>(
             for (g, pack) in packs.iter().enumerate() {
                 im2col(s, x, x_zp, g, bi * rows, n, kp, &mut patches);
                 let c0 = g * cout_g;
-                gemm(&patches, n, pack, &mut o[c0..], cout, stage, c0);
+                gemm(&patches, n, pack, &mut o[c0..], cout);
+                for row in o.chunks_exact_mut(cout) {
+                    stage.apply_row(&mut row[c0..c0 + cout_g], c0);
+                }
             }
         });
 }
@@ -353,7 +356,8 @@ fn depthwise<T: Copy + Into<i32> + Sync>(
                     mac_row(&mut acc, xr, x_zp, &wt[(ky * kw + kx) * c..][..c]);
                 }
             }
-            stage.apply_row(&acc, 0, o);
+            o.copy_from_slice(&acc);
+            stage.apply_row(o, 0);
         }
     });
 }

@@ -1,4 +1,4 @@
-//! Integer matrix product `out[r][j] = stage(sum_k a[r][k] * w[j][k], j)` on centered
+//! Integer matrix product `out[r][j] = sum_k a[r][k] * w[j][k]` on centered
 //! operands (zero points already subtracted), the core of integer convolution and fully
 //! connected layers.
 //!
@@ -7,8 +7,6 @@
 //! Weights are packed once per call into blocks of [`NR`] output channels with the
 //! reduction index in pairs, so that one AVX2 `vpmaddwd` multiplies a broadcast pair of
 //! inputs by eight channels' weight pairs.
-
-use super::requant::Requantize;
 
 /// Output channels per packed weight block.
 pub const NR: usize = 16;
@@ -188,17 +186,9 @@ pub fn padded_k(k: usize) -> usize {
     k.next_multiple_of(2)
 }
 
-/// `out[r * ldc + j] = stage(sum_i a[r * kp + i] * w[j][i], c0 + j)` for `rows` rows of
-/// `a` (stride `w.row_len()`, padding zero) and all of `w`'s channels.
-pub fn gemm<E: Lane>(
-    a: &[E],
-    rows: usize,
-    w: &PackedWeights<E>,
-    out: &mut [i32],
-    ldc: usize,
-    stage: &Requantize<'_>,
-    c0: usize,
-) {
+/// `out[r * ldc + j] = sum_i a[r * kp + i] * w[j][i]` (wrapping) for `rows` rows of `a`
+/// (stride `w.row_len()`, padding zero) and all of `w`'s channels.
+pub fn gemm<E: Lane>(a: &[E], rows: usize, w: &PackedWeights<E>, out: &mut [i32], ldc: usize) {
     let (kp, pairs) = (w.kp, w.kp / 2);
     let mut acc: Tile = [[0; NR]; MR];
     for (b, wb) in w.data.chunks_exact(pairs * 2 * NR).enumerate() {
@@ -209,7 +199,7 @@ pub fn gemm<E: Lane>(
             E::tile(&a[r0 * kp..], kp, tr, wb, pairs, &mut acc);
             for (r, acc_row) in acc.iter().enumerate().take(tr) {
                 let o = &mut out[(r0 + r) * ldc + j0..][..cols];
-                stage.apply_row(&acc_row[..cols], c0 + j0, o);
+                o.copy_from_slice(&acc_row[..cols]);
             }
         }
     }
@@ -218,7 +208,6 @@ pub fn gemm<E: Lane>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::requant::tests::test_stage;
     use rand::{RngExt, SeedableRng};
 
     fn reference(a: &[i32], rows: usize, k: usize, w: &[i32], n: usize) -> Vec<i32> {
@@ -233,14 +222,7 @@ mod tests {
         out
     }
 
-    fn run<E: Lane>(
-        a: &[i32],
-        rows: usize,
-        k: usize,
-        w: &[i32],
-        n: usize,
-        stage: &Requantize<'_>,
-    ) -> Vec<i32> {
+    fn run<E: Lane>(a: &[i32], rows: usize, k: usize, w: &[i32], n: usize) -> Vec<i32> {
         let packed = PackedWeights::<E>::new(n, k, |j, i| w[j * k + i]);
         let kp = packed.row_len();
         let mut rows_padded = vec![E::default(); rows * kp];
@@ -250,7 +232,7 @@ mod tests {
             }
         }
         let mut out = vec![0; rows * n];
-        gemm(&rows_padded, rows, &packed, &mut out, n, stage, 0);
+        gemm(&rows_padded, rows, &packed, &mut out, n);
         out
     }
 
@@ -270,23 +252,9 @@ mod tests {
                 .map(|_| rng.random_range(-255..=255))
                 .collect();
             let w: Vec<i32> = (0..n * k).map(|_| rng.random_range(-255..=255)).collect();
-            let params = test_stage(&mut rng, n);
-            let stage = params.stage();
-            let want: Vec<i32> = reference(&a, rows, k, &w, n)
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| stage.apply(v, i % n))
-                .collect();
-            assert_eq!(
-                run::<i16>(&a, rows, k, &w, n, &stage),
-                want,
-                "i16 {rows}x{k}x{n}"
-            );
-            assert_eq!(
-                run::<i32>(&a, rows, k, &w, n, &stage),
-                want,
-                "i32 {rows}x{k}x{n}"
-            );
+            let want = reference(&a, rows, k, &w, n);
+            assert_eq!(run::<i16>(&a, rows, k, &w, n), want, "i16 {rows}x{k}x{n}");
+            assert_eq!(run::<i32>(&a, rows, k, &w, n), want, "i32 {rows}x{k}x{n}");
         }
     }
 }

@@ -17,4 +17,4 @@ pub use int_conv::{
     conv2d, conv2d_prepared, fully_connected, ConvShape, ConvWeights, PreparedWeights,
 };
 pub use layout::{nchw_to_nhwc, nhwc_to_nchw};
-pub use requant::Requantize;
+pub use requant::{multiply_by_quantized_multiplier_row, Requantize};

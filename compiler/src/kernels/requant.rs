@@ -44,20 +44,36 @@ impl Requantize<'_> {
         .clamp(self.range.0, self.range.1)
     }
 
-    /// `out[i] = apply(acc[i], c0 + i)` for a run of consecutive channels.
+    /// `v[i] = apply(v[i], c0 + i)` for the accumulators of a run of consecutive
+    /// channels.
     #[inline]
-    pub fn apply_row(&self, acc: &[i32], c0: usize, out: &mut [i32]) {
-        let n = acc.len().min(out.len());
+    pub fn apply_row(&self, v: &mut [i32], c0: usize) {
+        let n = v.len();
         let mut done = 0;
         #[cfg(target_arch = "x86_64")]
         if n >= 8 && std::arch::is_x86_feature_detected!("avx2") {
             done = n / 8 * 8;
-            // SAFETY: AVX2 is available; the slices hold c0 + done channels (`check`).
-            unsafe { avx2::apply(self, &acc[..done], c0, &mut out[..done]) };
+            // SAFETY: AVX2 is available; the stage holds c0 + done channels (`check`).
+            unsafe { avx2::apply(self, &mut v[..done], c0) };
         }
-        for i in done..n {
-            out[i] = self.apply(acc[i], c0 + i);
+        for (i, x) in v.iter_mut().enumerate().skip(done) {
+            *x = self.apply(*x, c0 + i);
         }
+    }
+}
+
+/// `v[i] = MultiplyByQuantizedMultiplier(v[i], multiplier, shift)` for every value (the
+/// scalar-parameter form elementwise kernels use), eight at a time with AVX2.
+pub fn multiply_by_quantized_multiplier_row(v: &mut [i32], multiplier: i32, shift: i32) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if (-31..=31).contains(&shift) && std::arch::is_x86_feature_detected!("avx2") {
+        done = v.len() / 8 * 8;
+        // SAFETY: AVX2 is available.
+        unsafe { avx2::multiply_row(&mut v[..done], multiplier, shift) };
+    }
+    for x in &mut v[done..] {
+        *x = multiply_by_quantized_multiplier(*x, multiplier, shift);
     }
 }
 
@@ -66,9 +82,9 @@ mod avx2 {
     use super::Requantize;
     use std::arch::x86_64::*;
 
-    /// Eight lanes at a time; `acc.len()` is a multiple of eight.
+    /// Eight lanes at a time, in place; `v.len()` is a multiple of eight.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn apply(q: &Requantize<'_>, acc: &[i32], c0: usize, out: &mut [i32]) {
+    pub(super) unsafe fn apply(q: &Requantize<'_>, v: &mut [i32], c0: usize) {
         let load = |s: &[i32], i: usize| {
             let s = &s[c0 + i..c0 + i + 8];
             // SAFETY: eight values.
@@ -76,18 +92,41 @@ mod avx2 {
         };
         let zp = _mm256_set1_epi32(q.zero_point);
         let (lo, hi) = (_mm256_set1_epi32(q.range.0), _mm256_set1_epi32(q.range.1));
-        for i in (0..acc.len()).step_by(8) {
-            let a = _mm256_loadu_si256(acc[i..i + 8].as_ptr() as *const __m256i);
+        for i in (0..v.len()).step_by(8) {
+            let a = _mm256_loadu_si256(v[i..i + 8].as_ptr() as *const __m256i);
             let x = _mm256_add_epi32(a, load(q.bias, i));
-            let shift = load(q.shift, i);
-            let zero = _mm256_setzero_si256();
-            let left = _mm256_max_epi32(shift, zero);
-            let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-            let x = _mm256_sllv_epi32(x, left);
-            let v = rounding_divide_by_pot(srdhm(x, load(q.multiplier, i)), right);
-            let v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi);
-            _mm256_storeu_si256(out[i..i + 8].as_mut_ptr() as *mut __m256i, v);
+            let r = multiply_by_quantized_multiplier(x, load(q.multiplier, i), load(q.shift, i));
+            let r = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, zp), lo), hi);
+            _mm256_storeu_si256(v[i..i + 8].as_mut_ptr() as *mut __m256i, r);
         }
+    }
+
+    /// `v[i] = MultiplyByQuantizedMultiplier(v[i], multiplier, shift)`, in place; `v.len()`
+    /// is a multiple of eight.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn multiply_row(v: &mut [i32], multiplier: i32, shift: i32) {
+        let (m, s) = (_mm256_set1_epi32(multiplier), _mm256_set1_epi32(shift));
+        for chunk in v.chunks_exact_mut(8) {
+            let p = chunk.as_mut_ptr() as *mut __m256i;
+            _mm256_storeu_si256(
+                p,
+                multiply_by_quantized_multiplier(_mm256_loadu_si256(p), m, s),
+            );
+        }
+    }
+
+    /// TFLite's MultiplyByQuantizedMultiplier per lane, shifts in `-31..=31`.
+    #[target_feature(enable = "avx2")]
+    fn multiply_by_quantized_multiplier(
+        x: __m256i,
+        multiplier: __m256i,
+        shift: __m256i,
+    ) -> __m256i {
+        let zero = _mm256_setzero_si256();
+        let left = _mm256_max_epi32(shift, zero);
+        let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+        let x = _mm256_sllv_epi32(x, left);
+        rounding_divide_by_pot(srdhm(x, multiplier), right)
     }
 
     /// gemmlowp's SaturatingRoundingDoublingHighMul per 32-bit lane.
@@ -197,10 +236,18 @@ pub(crate) mod tests {
                 range: (-128, 127),
             };
             q.check(n).unwrap();
-            let mut got = vec![0; n];
-            q.apply_row(&acc, 0, &mut got);
+            let mut got = acc.clone();
+            q.apply_row(&mut got, 0);
             let want: Vec<i32> = (0..n).map(|i| q.apply(acc[i], i)).collect();
             assert_eq!(got, want, "round {round}");
+            let (m, sh) = (multiplier[round], shift[round]);
+            let mut row = acc.clone();
+            multiply_by_quantized_multiplier_row(&mut row, m, sh);
+            let want: Vec<i32> = acc
+                .iter()
+                .map(|&a| multiply_by_quantized_multiplier(a, m, sh))
+                .collect();
+            assert_eq!(row, want, "row, round {round}");
         }
     }
 }

@@ -7,6 +7,7 @@ use super::{from_ints, ints, per_tensor, qrange};
 use crate::interp::Operand;
 use crate::ir::{CoordTransform, NearestRounding, PadMode, ResizeMode, Tensor, TensorType};
 use crate::{bail, Result};
+use ndarray::{ArrayD, IxDyn};
 
 fn same_quant(x: &TensorType, out: &TensorType, what: &str) -> Result<()> {
     if per_tensor(x, "input")? != per_tensor(out, "output")? {
@@ -70,17 +71,12 @@ pub fn pad(
     let (qmin, qmax) = qrange(out.dtype)?;
     let fill = (zo + round_f32(value / so) as i32).clamp(qmin, qmax);
     let s = x.data.shape();
-    let xv = ints(x.data)?;
     let r = s.len();
     if pads.len() != r || out.shape.len() != r {
         bail!("pad: {} pad pairs for a rank-{r} input", pads.len());
     }
-    if r == 0 {
-        return from_ints(out.dtype, &out.shape, xv);
-    }
-    let mut in_strides = vec![1usize; r];
-    for i in (0..r - 1).rev() {
-        in_strides[i] = in_strides[i + 1] * s[i + 1];
+    if x.data.dtype() != out.dtype {
+        bail!("pad: {} input, {} output", x.data.dtype(), out.dtype);
     }
     // Per dimension, the source coordinate of each output coordinate (None: fill).
     let maps: Vec<Vec<Option<usize>>> = (0..r)
@@ -105,9 +101,45 @@ pub fn pad(
                 .collect()
         })
         .collect();
-    let mut res = Vec::with_capacity(out.num_elements());
+    let shape = IxDyn(&out.shape);
+    let mk = |e: ndarray::ShapeError| crate::Error::new(format!("pad output: {e}"));
+    Ok(match x.data {
+        Tensor::I8(a) => Tensor::I8(
+            ArrayD::from_shape_vec(shape, gather_rows(a, &maps, fill as i8)).map_err(mk)?,
+        ),
+        Tensor::U8(a) => Tensor::U8(
+            ArrayD::from_shape_vec(shape, gather_rows(a, &maps, fill as u8)).map_err(mk)?,
+        ),
+        Tensor::I16(a) => Tensor::I16(
+            ArrayD::from_shape_vec(shape, gather_rows(a, &maps, fill as i16)).map_err(mk)?,
+        ),
+        Tensor::I32(a) => {
+            Tensor::I32(ArrayD::from_shape_vec(shape, gather_rows(a, &maps, fill)).map_err(mk)?)
+        }
+        other => bail!("quantized pad of {} data", other.dtype()),
+    })
+}
+
+/// The padded array: output element `i` reads the input at the per-axis source
+/// coordinates `maps[d][i_d]`, or is `fill` where any axis has none. Rows of the last axis
+/// that map one to one are copied whole.
+fn gather_rows<T: Copy>(a: &ArrayD<T>, maps: &[Vec<Option<usize>>], fill: T) -> Vec<T> {
+    let src = a.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
+    let r = maps.len();
+    if r == 0 {
+        return src.to_vec();
+    }
+    let s = a.shape();
+    let mut in_strides = vec![1usize; r];
+    for i in (0..r - 1).rev() {
+        in_strides[i] = in_strides[i + 1] * s[i + 1];
+    }
     let (inner, outer) = (&maps[r - 1], &maps[..r - 1]);
-    let rows: usize = out.shape[..r - 1].iter().product();
+    let identity = inner.len() == s[r - 1] && inner.iter().enumerate().all(|(i, q)| *q == Some(i));
+    let out_outer: Vec<usize> = outer.iter().map(Vec::len).collect();
+    let rows: usize = out_outer.iter().product();
+    let mut res = Vec::with_capacity(rows * inner.len());
     let mut idx = vec![0usize; r - 1];
     for _ in 0..rows {
         let base = outer
@@ -117,17 +149,18 @@ pub fn pad(
             .try_fold(0usize, |f, ((m, &i), st)| m[i].map(|q| f + q * st));
         match base {
             None => res.extend(std::iter::repeat_n(fill, inner.len())),
-            Some(b) => res.extend(inner.iter().map(|q| q.map_or(fill, |q| xv[b + q]))),
+            Some(b) if identity => res.extend_from_slice(&src[b..b + inner.len()]),
+            Some(b) => res.extend(inner.iter().map(|q| q.map_or(fill, |q| src[b + q]))),
         }
         for d in (0..r - 1).rev() {
             idx[d] += 1;
-            if idx[d] < out.shape[d] {
+            if idx[d] < out_outer[d] {
                 break;
             }
             idx[d] = 0;
         }
     }
-    from_ints(out.dtype, &out.shape, res)
+    res
 }
 
 /// TFLite's resize flags `(align_corners, half_pixel_centers)` for an IR resize.

@@ -8,6 +8,7 @@ use super::fixedpoint::{
 use super::{activation_range, from_ints, ints, per_tensor, qrange};
 use crate::interp::Operand;
 use crate::ir::{Activation, BinaryKind, DType, Tensor, TensorType};
+use crate::kernels::multiply_by_quantized_multiplier_row;
 use crate::{bail, Result};
 
 /// For each output element, the flat indices into two broadcast operands.
@@ -82,6 +83,36 @@ pub fn binary(
             let (mo, sho) =
                 quantize_multiplier(twice_max / ((1i32 << left_shift) as f32 * so) as f64);
             let sub = kind == BinaryKind::Sub;
+            if a.len() == pairs.len()
+                && b.len() == pairs.len()
+                && pairs.iter().enumerate().all(|(k, &p)| p == (k, k))
+            {
+                // Same shapes: whole rows through the vectorized fixed-point steps.
+                let scaled = |v: &[i32], z: i32, m: i32, sh: i32| {
+                    let mut x: Vec<i32> = v
+                        .iter()
+                        .map(|&q| (q - z).wrapping_mul(1 << left_shift))
+                        .collect();
+                    multiply_by_quantized_multiplier_row(&mut x, m, sh);
+                    x
+                };
+                let y1 = scaled(&a, z1, m1, sh1);
+                let y2 = scaled(&b, z2, m2, sh2);
+                let mut raw: Vec<i32> = y1
+                    .iter()
+                    .zip(&y2)
+                    .map(|(&p, &q)| {
+                        if sub {
+                            p.wrapping_sub(q)
+                        } else {
+                            p.wrapping_add(q)
+                        }
+                    })
+                    .collect();
+                multiply_by_quantized_multiplier_row(&mut raw, mo, sho);
+                raw.iter_mut().for_each(|v| *v = (*v + zo).clamp(lo, hi));
+                return from_ints(out.dtype, &out.shape, raw);
+            }
             pairs
                 .iter()
                 .map(|&(i, j)| {
