@@ -9,7 +9,8 @@ use crate::interp::Operand;
 use crate::ir::infer::conv_out_size;
 use crate::ir::{ConvAttrs, Layout, Tensor};
 use crate::{bail, Result};
-use ndarray::{s, Array1, Array2, Array4, ArrayD, ArrayView4, Ix4};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, Array4, ArrayD, ArrayView4, Axis, Ix4};
 
 /// Upper bound on the elements of one im2col block.
 const BLOCK_ELEMS: usize = 1 << 22;
@@ -208,9 +209,12 @@ fn im2col_conv(
                 .slice(s![b, .., .., ..])
                 .into_shape_with_order((h * wd, ch))
                 .expect("contiguous");
-            let prod = cols.dot(&weights[0]);
-            out.slice_mut(s![b, .., .., ..])
-                .assign(&prod.into_shape_with_order((ho, wo, o)).expect("sizes"));
+            let mut dst = out.index_axis_mut(Axis(0), b);
+            let dst = dst
+                .view_mut()
+                .into_shape_with_order((ho * wo, o))
+                .expect("fresh array is contiguous");
+            general_mat_mul(1.0, &cols, &weights[0], 0.0, &mut { dst });
             continue;
         }
         for (gi, wmat) in weights.iter().enumerate() {
@@ -264,49 +268,42 @@ pub(super) fn im2col(
     cols
 }
 
-/// Depthwise convolution (one input channel per group, `o / group` outputs each).
+/// Depthwise convolution (one input channel per group, `o / group` outputs each): per
+/// output pixel, the taps' channel rows are accumulated in kernel-row, kernel-column order.
 fn depthwise(x: ArrayView4<'_, f32>, w: ArrayView4<'_, f32>, g: &Geometry) -> Array4<f32> {
     let (n, h, wd, ch) = x.dim();
     let (kh, kw, _, o) = w.dim();
     let mult = o / ch;
     let [ho, wo] = g.out;
     // Taps as (kh * kw, o), and input channel of each output channel.
-    let taps = w
-        .as_standard_layout()
-        .into_owned()
-        .into_shape_with_order((kh * kw, o))
-        .expect("sizes");
+    let taps = w.as_standard_layout();
+    let taps = taps.as_slice().expect("standard layout");
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
     let src_channel: Vec<usize> = (0..o).map(|oc| oc / mult).collect();
     let mut out = Array4::<f32>::zeros((n, ho, wo, o));
-    for b in 0..n {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let mut acc = vec![0.0f32; o];
-                for ky in 0..kh {
-                    let Some(iy) = g.source(0, oy, ky, h) else {
-                        continue;
-                    };
-                    for kx in 0..kw {
-                        let Some(ix) = g.source(1, ox, kx, wd) else {
-                            continue;
-                        };
-                        let px = x.slice(s![b, iy, ix, ..]);
-                        let px = px.as_slice().expect("contiguous channels");
-                        let tap = taps.row(ky * kw + kx);
-                        let tap = tap.as_slice().expect("contiguous row");
-                        if mult == 1 {
-                            for ((a, &v), &t) in acc.iter_mut().zip(px).zip(tap) {
-                                *a += v * t;
-                            }
-                        } else {
-                            for ((a, &c), &t) in acc.iter_mut().zip(&src_channel).zip(tap) {
-                                *a += px[c] * t;
-                            }
-                        }
+    let os = out.as_slice_mut().expect("fresh array is contiguous");
+    for (p, acc) in os.chunks_exact_mut(o).enumerate() {
+        let (b, oy, ox) = (p / (ho * wo), p / wo % ho, p % wo);
+        for ky in 0..kh {
+            let Some(iy) = g.source(0, oy, ky, h) else {
+                continue;
+            };
+            for kx in 0..kw {
+                let Some(ix) = g.source(1, ox, kx, wd) else {
+                    continue;
+                };
+                let px = &xs[((b * h + iy) * wd + ix) * ch..][..ch];
+                let tap = &taps[(ky * kw + kx) * o..][..o];
+                if mult == 1 {
+                    for ((a, &v), &t) in acc.iter_mut().zip(px).zip(tap) {
+                        *a += v * t;
+                    }
+                } else {
+                    for ((a, &c), &t) in acc.iter_mut().zip(&src_channel).zip(tap) {
+                        *a += px[c] * t;
                     }
                 }
-                out.slice_mut(s![b, oy, ox, ..])
-                    .assign(&ndarray::ArrayView1::from(&acc));
             }
         }
     }
