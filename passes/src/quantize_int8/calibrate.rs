@@ -1,7 +1,7 @@
 //! Calibration: runs the float graph over sample inputs and records the range of every
 //! f32 value it computes.
 
-use super::observer::{CalibrationMethod, Observer};
+use super::observer::{CalibrationMethod, FiniteRange, Observer};
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::{DType, Graph, Tensor, ValueRef};
 use nnopt_compiler::{Error, Result};
@@ -97,8 +97,12 @@ impl SplitMix64 {
     }
 }
 
-/// One f32 value a sample computed.
-type Observed = (ValueRef, Vec<f32>);
+/// What a sample computed for one f32 value: its range when the observers keep only
+/// ranges (summarized in parallel), else the values.
+enum Seen {
+    Range(Option<FiniteRange>),
+    Values(Vec<f32>),
+}
 
 /// Runs the (float) graph on every sample and observes every f32 value it computes.
 ///
@@ -111,10 +115,11 @@ pub fn observe(
 ) -> Result<HashMap<ValueRef, Observer>> {
     calib.check(g)?;
     let session = interp::Session::new(g);
+    let range_only = Observer::new(method).range_only();
     let mut observers: HashMap<ValueRef, Observer> = HashMap::new();
     let chunk = rayon::current_num_threads().max(1);
     for (c, samples) in calib.samples.chunks(chunk).enumerate() {
-        let seen: Vec<Result<Vec<Observed>>> = samples
+        let seen: Vec<Result<Vec<(ValueRef, Seen)>>> = samples
             .par_iter()
             .enumerate()
             .map(|(i, sample)| {
@@ -122,7 +127,16 @@ pub fn observe(
                 session
                     .run_observed(sample, &mut |v, t| {
                         if let Some(a) = t.as_f32() {
-                            values.push((v, a.iter().copied().collect()));
+                            let s = a.as_standard_layout();
+                            let s = s.as_slice().expect("standard layout");
+                            values.push((
+                                v,
+                                if range_only {
+                                    Seen::Range(FiniteRange::of(s))
+                                } else {
+                                    Seen::Values(s.to_vec())
+                                },
+                            ));
                         }
                     })
                     .map_err(|e| Error {
@@ -133,11 +147,13 @@ pub fn observe(
             })
             .collect();
         for values in seen {
-            for (v, x) in values? {
-                observers
-                    .entry(v)
-                    .or_insert_with(|| Observer::new(method))
-                    .observe(&x);
+            for (v, seen) in values? {
+                let o = observers.entry(v).or_insert_with(|| Observer::new(method));
+                match seen {
+                    Seen::Range(Some(r)) => o.add_range(r),
+                    Seen::Range(None) => {}
+                    Seen::Values(x) => o.observe(&x),
+                }
             }
         }
     }

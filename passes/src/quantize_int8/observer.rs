@@ -116,6 +116,27 @@ pub struct Observer {
     hist: Option<Histogram>,
 }
 
+/// Smallest and largest finite value of a batch, and how many finite values it had.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FiniteRange {
+    lo: f32,
+    hi: f32,
+    count: u64,
+}
+
+impl FiniteRange {
+    /// The range of the finite `values`, if any.
+    pub fn of(values: &[f32]) -> Option<Self> {
+        let (lo, hi, count) = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY, 0u64), |(a, b, n), &v| {
+                (a.min(v), b.max(v), n + 1)
+            });
+        (count > 0).then_some(FiniteRange { lo, hi, count })
+    }
+}
+
 impl Observer {
     /// An observer that keeps a histogram when `method` needs one.
     pub fn new(method: CalibrationMethod) -> Self {
@@ -130,21 +151,27 @@ impl Observer {
     /// Adds values; non-finite values are ignored (they say nothing about a range).
     pub fn observe(&mut self, values: &[f32]) {
         let finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        if finite.is_empty() {
+        let Some(range) = FiniteRange::of(&finite) else {
             return;
-        }
-        let (lo, hi) = finite
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
-        self.min = self.min.min(lo);
-        self.max = self.max.max(hi);
-        self.count += finite.len() as u64;
+        };
+        self.add_range(range);
         if let Some(h) = &mut self.hist {
-            h.cover(lo.abs().max(hi.abs()));
+            h.cover(range.lo.abs().max(range.hi.abs()));
             h.add(&finite);
         }
+    }
+
+    /// Whether the observer keeps only the range (so that [`Observer::add_range`] is all
+    /// it needs of a batch of values).
+    pub fn range_only(&self) -> bool {
+        self.hist.is_none()
+    }
+
+    /// Adds the summary of a batch of values (all of them, for a range-only observer).
+    pub fn add_range(&mut self, r: FiniteRange) {
+        self.min = self.min.min(r.lo);
+        self.max = self.max.max(r.hi);
+        self.count += r.count;
     }
 
     /// Whether any finite value was observed.
