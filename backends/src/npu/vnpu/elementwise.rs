@@ -6,6 +6,7 @@ use crate::npu::program::{Elementwise, ElementwiseKind, PRelu, Softmax, TensorDe
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier as mbqm;
 use nnopt_compiler::interp::softmax_reference;
 use nnopt_compiler::ir::BinaryKind;
+use nnopt_compiler::kernels::multiply_by_quantized_multiplier_row;
 use nnopt_compiler::{Error, Result};
 
 /// For each output element, the flat indices into the two broadcast operands.
@@ -62,8 +63,46 @@ pub fn elementwise(
     if let ElementwiseKind::F32 { .. } = c.kind {
         return Err(Error::at_node(&c.name, "f32 command on integer data"));
     }
-    let pairs = broadcast_pairs(a_shape, b_shape, out_shape).map_err(|e| e.in_node(&c.name))?;
     let (za, zb, zo) = (c.a_zero_point, c.b_zero_point, c.output_zero_point);
+    if let ElementwiseKind::AddSub {
+        subtract,
+        left_shift,
+        input_a,
+        input_b,
+        output,
+    } = c.kind
+    {
+        let n: usize = out_shape.iter().product();
+        if a_shape == out_shape && b_shape == out_shape && a.len() == n && b.len() == n {
+            // Same shapes: whole rows through the vectorized fixed-point steps.
+            let scaled = |v: &[i32], z: i32, m: i32, sh: i32| {
+                let mut x: Vec<i32> = v
+                    .iter()
+                    .map(|&q| q.wrapping_sub(z).wrapping_mul(1 << left_shift))
+                    .collect();
+                multiply_by_quantized_multiplier_row(&mut x, m, sh);
+                x
+            };
+            let y1 = scaled(a, za, input_a.multiplier, input_a.shift);
+            let y2 = scaled(b, zb, input_b.multiplier, input_b.shift);
+            let mut raw: Vec<i32> = y1
+                .iter()
+                .zip(&y2)
+                .map(|(&p, &q)| {
+                    if subtract {
+                        p.wrapping_sub(q)
+                    } else {
+                        p.wrapping_add(q)
+                    }
+                })
+                .collect();
+            multiply_by_quantized_multiplier_row(&mut raw, output.multiplier, output.shift);
+            raw.iter_mut()
+                .for_each(|v| *v = v.wrapping_add(zo).clamp(c.act_min, c.act_max));
+            return Ok(raw);
+        }
+    }
+    let pairs = broadcast_pairs(a_shape, b_shape, out_shape).map_err(|e| e.in_node(&c.name))?;
     let f = |(i, j): (usize, usize)| -> i32 {
         let v = match c.kind {
             ElementwiseKind::AddSub {
