@@ -145,6 +145,10 @@ pub(super) fn conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Tensor> {
     finish_conv(out, c, inputs, "conv bias")
 }
 
+/// Output width from which NCHW depthwise convolutions run plane by plane (narrower rows
+/// cost more in loop overhead than the NHWC kernel's two transposes).
+const PLANE_MIN_WIDTH: usize = 64;
+
 /// NCHW convolution without layout changes, for ungrouped and depthwise convolutions
 /// (`None` for other groupings, which take the NHWC path).
 fn nchw_conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Option<Tensor>> {
@@ -166,9 +170,10 @@ fn nchw_conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Option<Tensor>> {
     let g = Geometry::new(c, h, wd, kh, kw)?;
     let mut out = if c.group == 1 {
         conv_nchw::conv(x4, w4, &g)
-    } else if cg == 1 {
+    } else if cg == 1 && g.out[1] >= PLANE_MIN_WIDTH {
         conv_nchw::depthwise(x4, w4, &g)
     } else {
+        // Narrow planes: the channel-vectorized NHWC kernel (same reduction order).
         return Ok(None);
     };
     if inputs.get(2).is_some() {
