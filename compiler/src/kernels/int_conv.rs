@@ -31,6 +31,11 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// Whether `other` is the same layer, whatever the batch (prepared weights fit both).
+    fn same_layer(&self, other: &ConvShape) -> bool {
+        ConvShape { batch: 0, ..*self } == ConvShape { batch: 0, ..*other }
+    }
+
     /// Input channels per group.
     fn cin_g(&self) -> usize {
         self.input[2] / self.groups
@@ -224,7 +229,7 @@ pub fn conv2d<T: Copy + Into<i32> + Sync, W: Copy + Into<i32>>(
     conv2d_prepared(s, x, x_zp, &ConvWeights::new(s, w, w_zps)?, out, stage)
 }
 
-/// [`conv2d`] with weights prepared by [`ConvWeights::new`] for the same shape.
+/// [`conv2d`] with weights prepared by [`ConvWeights::new`] for the same layer (any batch).
 pub fn conv2d_prepared<T: Copy + Into<i32> + Sync>(
     s: &ConvShape,
     x: &[T],
@@ -233,7 +238,7 @@ pub fn conv2d_prepared<T: Copy + Into<i32> + Sync>(
     out: &mut [i32],
     stage: &Requantize<'_>,
 ) -> Result<()> {
-    if *s != w.shape {
+    if !s.same_layer(&w.shape) {
         bail!("conv weights were prepared for {:?}, not {s:?}", w.shape);
     }
     s.check_data(x.len(), out.len())?;
@@ -409,12 +414,7 @@ pub fn fully_connected<T: Copy + Into<i32> + Sync>(
             out.len()
         );
     }
-    let s = fc_shape(rows, k, n);
-    let w = ConvWeights {
-        shape: s,
-        packed: w.packed.clone(),
-    };
-    conv2d_prepared(&s, x, x_zp, &w, out, stage)
+    conv2d_prepared(&fc_shape(rows, k, n), x, x_zp, w, out, stage)
 }
 
 #[cfg(test)]
