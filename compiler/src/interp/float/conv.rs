@@ -4,13 +4,14 @@
 //! matrix (ndarray's `dot`), depthwise ones as a direct loop over contiguous channels.
 
 use super::conv_nchw;
-use super::util::{activate, arity, f32_input, finish_conv, to_nhwc};
+use super::util::{arity, bias_activate, conv_bias, f32_input, finish_conv, to_nhwc};
 use crate::interp::Operand;
 use crate::ir::infer::conv_out_size;
 use crate::ir::{ConvAttrs, Layout, Tensor};
+use crate::kernels::{mat_mul, mat_mul_into};
 use crate::{bail, Result};
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, Array4, ArrayD, ArrayView4, Axis, Ix4};
+use ndarray::{s, Array2, Array4, ArrayD, ArrayView4, Axis, Ix4};
+use rayon::prelude::*;
 
 /// Upper bound on the elements of one im2col block.
 const BLOCK_ELEMS: usize = 1 << 22;
@@ -176,17 +177,10 @@ fn nchw_conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Option<Tensor>> {
         // Narrow planes: the channel-vectorized NHWC kernel (same reduction order).
         return Ok(None);
     };
-    if inputs.get(2).is_some() {
-        let bias = f32_input(inputs, 2, "conv bias")?;
-        if bias.len() != o {
-            bail!("bias has {} elements, expected {o}", bias.len());
-        }
-        let bias = Array1::from_iter(bias.iter().copied()).into_shape_with_order((o, 1, 1));
-        out += &bias.expect("o elements");
-    }
-    let mut out = out.into_dyn();
-    activate(&mut out, c.activation);
-    Ok(Some(Tensor::F32(out)))
+    let bias = conv_bias(inputs, o, "conv bias")?;
+    let v = out.as_slice_mut().expect("kernels write standard layout");
+    bias_activate(v, [o, g.out[0] * g.out[1]], bias.as_deref(), c.activation);
+    Ok(Some(Tensor::F32(out.into_dyn())))
 }
 
 /// General (grouped) convolution as im2col blocks of output rows times weight matrices.
@@ -219,15 +213,14 @@ fn im2col_conv(
                 .view_mut()
                 .into_shape_with_order((ho * wo, o))
                 .expect("fresh array is contiguous");
-            general_mat_mul(1.0, &cols, &weights[0], 0.0, &mut { dst });
+            mat_mul_into(cols, weights[0].view(), dst);
             continue;
         }
         for (gi, wmat) in weights.iter().enumerate() {
             for oy0 in (0..ho).step_by(rows_per_block) {
                 let rows = rows_per_block.min(ho - oy0);
                 let cols = im2col(xb, g, [h, wd, ch, kh, kw, cg], gi, oy0, rows);
-                let prod = cols
-                    .dot(wmat)
+                let prod = mat_mul(cols.view(), wmat.view())
                     .into_shape_with_order((rows, wo, og))
                     .expect("sizes");
                 out.slice_mut(s![b, oy0..oy0 + rows, .., gi * og..(gi + 1) * og])
@@ -288,8 +281,26 @@ fn depthwise(x: ArrayView4<'_, f32>, w: ArrayView4<'_, f32>, g: &Geometry) -> Ar
     let src_channel: Vec<usize> = (0..o).map(|oc| oc / mult).collect();
     let mut out = Array4::<f32>::zeros((n, ho, wo, o));
     let os = out.as_slice_mut().expect("fresh array is contiguous");
-    for (p, acc) in os.chunks_exact_mut(o).enumerate() {
-        let (b, oy, ox) = (p / (ho * wo), p / wo % ho, p % wo);
+    os.par_chunks_mut((wo * o).max(1))
+        .enumerate()
+        .for_each(|(row, dst)| {
+            depthwise_row(row, dst, (xs, taps, &src_channel), [h, wd, ch, kh, kw], g);
+        });
+    out
+}
+
+/// Output row `row` (image-major) of [`depthwise`] into `dst` (`wo * o` values).
+fn depthwise_row(
+    row: usize,
+    dst: &mut [f32],
+    (xs, taps, src_channel): (&[f32], &[f32], &[usize]),
+    [h, wd, ch, kh, kw]: [usize; 5],
+    g: &Geometry,
+) {
+    let o = src_channel.len();
+    let mult = o / ch;
+    let (b, oy) = (row / g.out[0], row % g.out[0]);
+    for (ox, acc) in dst.chunks_exact_mut(o.max(1)).enumerate() {
         for ky in 0..kh {
             let Some(iy) = g.source(0, oy, ky, h) else {
                 continue;
@@ -305,14 +316,13 @@ fn depthwise(x: ArrayView4<'_, f32>, w: ArrayView4<'_, f32>, g: &Geometry) -> Ar
                         *a += v * t;
                     }
                 } else {
-                    for ((a, &c), &t) in acc.iter_mut().zip(&src_channel).zip(tap) {
+                    for ((a, &c), &t) in acc.iter_mut().zip(src_channel).zip(tap) {
                         *a += px[c] * t;
                     }
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -1,80 +1,78 @@
 //! NCHW convolution without layout changes (ONNX models): per image, `out (O x HoWo) =
-//! W (O x K) · cols (K x HoWo)` with a row-per-tap im2col (the input itself for
-//! pointwise convolutions), and depthwise convolutions plane by plane. Moving every
-//! activation to NHWC and back would cost more than the convolutions' arithmetic.
+//! W (O x K) · cols (K x HoWo)` with a row-per-tap im2col packed for the matrix kernel
+//! (the input itself for pointwise convolutions), and depthwise convolutions plane by
+//! plane. Moving every activation to NHWC and back would cost more than the
+//! convolutions' arithmetic.
 
 use super::conv::Geometry;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, Array4, ArrayView2, ArrayView4, ArrayViewMut2};
+use crate::kernels::{mat_mul_packed, PackedB};
+use ndarray::{Array4, ArrayView2, ArrayView4};
+use rayon::prelude::*;
 
-/// Ungrouped convolution of NCHW `x` with OIHW `w`, into NCHW.
+/// Ungrouped convolution of NCHW `x` with OIHW `w`, into NCHW: the weights as they are
+/// (reduction order input channel, kernel row, kernel column) times the packed im2col
+/// matrix of each image.
 pub(super) fn conv(x: ArrayView4<'_, f32>, w: ArrayView4<'_, f32>, g: &Geometry) -> Array4<f32> {
     let (n, cin, h, wd) = x.dim();
     let (o, _, kh, kw) = w.dim();
     let [ho, wo] = g.out;
     let k = cin * kh * kw;
-    // Reduction order (ky, kx, ci), as in the NHWC path, so that both give the same bits.
+    let w = w.as_standard_layout();
     let wm = w
-        .permuted_axes([0, 2, 3, 1])
-        .as_standard_layout()
-        .into_owned()
+        .view()
         .into_shape_with_order((o, k))
-        .expect("standard layout reshape");
+        .expect("standard layout");
     let pointwise = kh == 1 && kw == 1 && g.is_identity_window() && (ho, wo) == (h, wd);
     let mut out = Array4::<f32>::zeros((n, o, ho, wo));
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let os = out.as_slice_mut().expect("fresh array is contiguous");
     for b in 0..n {
-        let xb = x.index_axis(ndarray::Axis(0), b);
-        let xb = xb.as_standard_layout();
-        let cols_owned;
-        let cols: ArrayView2<'_, f32> = if pointwise {
-            xb.view()
-                .into_shape_with_order((cin, h * wd))
-                .expect("contiguous")
+        let xb = &xs[b * cin * h * wd..][..cin * h * wd];
+        let cols = if pointwise {
+            let xm = ArrayView2::from_shape((cin, h * wd), xb).expect("cin planes");
+            PackedB::new(xm)
         } else {
-            cols_owned = im2col(
-                xb.as_slice().expect("standard layout"),
-                g,
-                [cin, h, wd, kh, kw],
-            );
-            cols_owned.view()
+            PackedB::from_rows(k, ho * wo, |r, row| {
+                im2col_row(xb, g, [h, wd, kh, kw], r, row);
+            })
         };
-        let mut ob = out.index_axis_mut(ndarray::Axis(0), b);
-        let ob: ArrayViewMut2<'_, f32> = ob
-            .view_mut()
-            .into_shape_with_order((o, ho * wo))
-            .expect("fresh array is contiguous");
-        general_mat_mul(1.0, &wm, &cols, 0.0, &mut { ob });
+        mat_mul_packed(wm, &cols, &mut os[b * o * ho * wo..][..o * ho * wo]);
     }
     out
 }
 
-/// The im2col matrix `(kh * kw * cin, ho * wo)` of one CHW image, rows in (ky, kx, ci)
-/// order (zeros where taps fall in the padding).
-fn im2col(xb: &[f32], g: &Geometry, [cin, h, wd, kh, kw]: [usize; 5]) -> Array2<f32> {
+/// Row `r` = (input channel, kernel row, kernel column) of the im2col matrix of one CHW
+/// image: the tap's input value for every output pixel (untouched where it falls in the
+/// padding).
+fn im2col_row(xb: &[f32], g: &Geometry, [h, wd, kh, kw]: [usize; 4], r: usize, row: &mut [f32]) {
+    let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+    let plane = &xb[ci * h * wd..][..h * wd];
     let [ho, wo] = g.out;
-    let mut cols = Array2::<f32>::zeros((cin * kh * kw, ho * wo));
-    let data = cols.as_slice_mut().expect("fresh array is contiguous");
-    for ci in 0..cin {
-        let plane = &xb[ci * h * wd..(ci + 1) * h * wd];
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let row = &mut data[((ky * kw + kx) * cin + ci) * ho * wo..][..ho * wo];
-                for oy in 0..ho {
-                    let Some(iy) = g.source(0, oy, ky, h) else {
-                        continue;
-                    };
-                    let src = &plane[iy * wd..(iy + 1) * wd];
-                    let dst = &mut row[oy * wo..(oy + 1) * wo];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        if let Some(ix) = g.source(1, ox, kx, wd) {
-                            *d = src[ix];
-                        }
-                    }
-                }
+    // Output columns whose tap falls inside the input.
+    let lo = (0..wo).find(|&ox| g.source(1, ox, kx, wd).is_some());
+    let Some(lo) = lo else { return };
+    let hi = (lo..wo)
+        .rev()
+        .find(|&ox| g.source(1, ox, kx, wd).is_some())
+        .expect("lo is inside")
+        + 1;
+    let ix0 = g.source(1, lo, kx, wd).expect("inside");
+    let stride = g.strides()[1];
+    for oy in 0..ho {
+        let Some(iy) = g.source(0, oy, ky, h) else {
+            continue;
+        };
+        let src = &plane[iy * wd + ix0..(iy + 1) * wd];
+        let dst = &mut row[oy * wo + lo..oy * wo + hi];
+        if stride == 1 {
+            dst.copy_from_slice(&src[..hi - lo]);
+        } else {
+            for (d, &v) in dst.iter_mut().zip(src.iter().step_by(stride)) {
+                *d = v;
             }
         }
     }
-    cols
 }
 
 /// Depthwise convolution (one input channel per group, `o / cin` outputs each) of NCHW
@@ -105,10 +103,11 @@ pub(super) fn depthwise(
         })
         .collect();
     let stride = g.strides()[1];
-    for b in 0..n {
-        for oc in 0..o {
+    os.par_chunks_mut((ho * wo).max(1))
+        .enumerate()
+        .for_each(|(p, dst)| {
+            let (b, oc) = (p / o, p % o);
             let plane = &xs[(b * cin + oc / mult) * h * wd..][..h * wd];
-            let dst = &mut os[(b * o + oc) * ho * wo..][..ho * wo];
             for oy in 0..ho {
                 let row = &mut dst[oy * wo..(oy + 1) * wo];
                 for ky in 0..kh {
@@ -137,7 +136,6 @@ pub(super) fn depthwise(
                     }
                 }
             }
-        }
-    }
+        });
     out
 }

@@ -3,6 +3,7 @@
 use super::util::{activate, arity, f32_input};
 use crate::interp::Operand;
 use crate::ir::{Activation, Tensor};
+use crate::kernels::mat_mul;
 use crate::{bail, Result};
 use ndarray::{Ix2, IxDyn};
 
@@ -34,7 +35,7 @@ pub(super) fn gemm(
             b.shape()
         );
     }
-    let mut out = a.dot(&b);
+    let mut out = mat_mul(a, b);
     if alpha != 1.0 {
         out *= alpha;
     }

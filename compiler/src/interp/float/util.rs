@@ -4,7 +4,8 @@ use crate::interp::Operand;
 use crate::ir::{Activation, ConvAttrs, Layout, Tensor, TensorType};
 use crate::kernels::{nchw_to_nhwc, nhwc_to_nchw};
 use crate::{bail, Result};
-use ndarray::{Array1, Array4, ArrayD, Ix4, IxDyn};
+use ndarray::{Array4, ArrayD, Ix4, IxDyn};
+use rayon::prelude::*;
 
 /// Matches `$t` against the listed [`Tensor`] variants, binding the array to `$a` and the
 /// variant's constructor (and pattern) to `$V` inside `$body`; other variants give `$else`.
@@ -164,17 +165,65 @@ pub(super) fn finish_conv(
     inputs: &[Operand<'_>],
     what: &str,
 ) -> Result<Tensor> {
-    if inputs.get(2).is_some() {
-        let bias = f32_input(inputs, 2, what)?;
-        let channels = out.shape()[3];
-        if bias.len() != channels {
-            bail!("bias has {} elements, expected {channels}", bias.len());
-        }
-        out += &Array1::from_iter(bias.iter().copied());
+    let channels = out.shape()[3];
+    let bias = conv_bias(inputs, channels, what)?;
+    let v = out.as_slice_mut().expect("kernels write standard layout");
+    bias_activate(v, [channels, 1], bias.as_deref(), c.activation);
+    Ok(Tensor::F32(from_nhwc(out, c.layout)))
+}
+
+/// The optional bias (input 2) of a convolution with `channels` output channels.
+pub(super) fn conv_bias(
+    inputs: &[Operand<'_>],
+    channels: usize,
+    what: &str,
+) -> Result<Option<Vec<f32>>> {
+    if inputs.get(2).is_none() {
+        return Ok(None);
     }
-    let mut out = from_nhwc(out, c.layout);
-    activate(&mut out, c.activation);
-    Ok(Tensor::F32(out))
+    let bias = f32_input(inputs, 2, what)?;
+    if bias.len() != channels {
+        bail!("bias has {} elements, expected {channels}", bias.len());
+    }
+    Ok(Some(bias.iter().copied().collect()))
+}
+
+/// Values a task of [`bias_activate`] handles at least.
+const BIAS_TASK_VALUES: usize = 1 << 14;
+
+/// Adds `bias[c]` to every value of channel `c`, then applies `act`, in one parallel pass
+/// over `v`, which holds whole images of `channels` channels of `plane` values each:
+/// channel-last data has `plane == 1`, channel-first data its spatial size.
+pub(super) fn bias_activate(
+    v: &mut [f32],
+    [channels, plane]: [usize; 2],
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+) {
+    if bias.is_none() && act.is_none() {
+        return;
+    }
+    // Tasks start at a pixel (channel-last) or a channel plane (channel-first).
+    let unit = if plane == 1 { channels } else { plane }.max(1);
+    let chunk = unit * BIAS_TASK_VALUES.div_ceil(unit);
+    v.par_chunks_mut(chunk).enumerate().for_each(|(t, part)| {
+        match bias {
+            Some(b) if plane == 1 => part.chunks_exact_mut(unit).for_each(|px| {
+                px.iter_mut().zip(b).for_each(|(x, &bv)| *x += bv);
+            }),
+            Some(b) => part
+                .chunks_exact_mut(unit)
+                .enumerate()
+                .for_each(|(i, run)| {
+                    let bv = b[(t * chunk / unit + i) % channels];
+                    run.iter_mut().for_each(|x| *x += bv);
+                }),
+            None => {}
+        }
+        if let Some(act) = act {
+            activate_slice(act, part);
+        }
+    });
 }
 
 /// `out` with the fused activation `act` applied (which needs f32 data).
