@@ -102,6 +102,80 @@ impl<'a> ConvGeometry<'a> {
         }
     }
 
+    /// Number of groups.
+    pub fn groups(&self) -> usize {
+        self.cout / self.cout_g
+    }
+
+    /// Batch size and output height, width.
+    pub fn output_grid(&self) -> [usize; 3] {
+        [self.n, self.oh, self.ow]
+    }
+
+    /// Taps summed into one output element: kernel rows x columns x input channels a group.
+    pub fn taps_per_output(&self) -> usize {
+        self.kh * self.kw * self.cin_g
+    }
+
+    /// Index of output element (image `b`, row `oy`, column `ox`, channel `oc`).
+    pub fn output_index(&self, b: usize, oy: usize, ox: usize, oc: usize) -> usize {
+        act_index(self.c.layout, &self.os, b, oy, ox, oc)
+    }
+
+    /// The input taps of image `b`, group `group` as a row-major `(oh * ow, taps)` matrix:
+    /// rows in output-pixel order, columns in kernel-row, kernel-column, input-channel
+    /// order (as [`Taps::fold`] visits them), `zero` where a tap falls in the padding.
+    pub fn im2col<T: Copy>(&self, x: &[T], zero: T, b: usize, group: usize) -> Vec<T> {
+        let c = self.c;
+        let k = self.taps_per_output();
+        let mut cols = vec![zero; self.oh * self.ow * k];
+        for (p, row) in cols.chunks_exact_mut(k.max(1)).enumerate() {
+            let (oy, ox) = (p / self.ow, p % self.ow);
+            for ky in 0..self.kh {
+                let iy = (oy * c.strides[0] + ky * c.dilations[0]).checked_sub(c.pads[0]);
+                let Some(iy) = iy.filter(|&iy| iy < self.h) else {
+                    continue;
+                };
+                for kx in 0..self.kw {
+                    let ix = (ox * c.strides[1] + kx * c.dilations[1]).checked_sub(c.pads[1]);
+                    let Some(ix) = ix.filter(|&ix| ix < self.w) else {
+                        continue;
+                    };
+                    let taps = &mut row[(ky * self.kw + kx) * self.cin_g..][..self.cin_g];
+                    for (ic, t) in taps.iter_mut().enumerate() {
+                        let ch = group * self.cin_g + ic;
+                        *t = x[act_index(c.layout, &self.xs, b, iy, ix, ch)];
+                    }
+                }
+            }
+        }
+        cols
+    }
+
+    /// The weights of group `group` as a row-major `(taps, cout / groups)` matrix, rows in
+    /// the order of [`Self::im2col`]'s columns.
+    pub fn weight_matrix<T: Copy>(&self, w: &[T], group: usize) -> Vec<T> {
+        let mut m = Vec::with_capacity(self.taps_per_output() * self.cout_g);
+        for ky in 0..self.kh {
+            for kx in 0..self.kw {
+                for ic in 0..self.cin_g {
+                    m.extend((0..self.cout_g).map(|j| {
+                        let oc = group * self.cout_g + j;
+                        w[match self.c.layout {
+                            Layout::Nhwc => {
+                                oc * self.ws[0] + ky * self.ws[1] + kx * self.ws[2] + ic
+                            }
+                            Layout::Nchw => {
+                                oc * self.ws[0] + ic * self.ws[1] + ky * self.ws[2] + kx
+                            }
+                        }]
+                    }));
+                }
+            }
+        }
+        m
+    }
+
     /// Calls `f(output index, output channel, taps)` for every output element.
     #[inline]
     pub fn for_each_output(&self, mut f: impl FnMut(usize, usize, Taps<'_, 'a>)) {

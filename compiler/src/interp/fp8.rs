@@ -3,7 +3,8 @@
 //!
 //! With FP8 data and FP8 weights (what the `quantize-fp8` pass makes and the NPU runs):
 //! `y[c] = dot * (s_x * s_w[c]) + bias[c]`, evaluated in f32 in that order, where `dot` is
-//! the exact sum of the decoded products rounded once to f32 ([`Fp8Dot`]); then the fused
+//! the exact sum of the decoded products rounded once to f32 ([`Fp8Dot`], or f64 matrix
+//! products where those are provably exact, see [`exact_in_f64`]); then the fused
 //! activation; an FP8 output stores `y / s_out` rounded to nearest even, saturating.
 //! With f32 data and FP8 weights (weight-only quantization) the weights are dequantized
 //! and the float kernel runs.
@@ -13,7 +14,7 @@ use super::{float, Operand};
 use crate::fp8::{Fp8Dot, Fp8Format, Saturation};
 use crate::ir::{Activation, ConvAttrs, Op, Tensor, TensorType};
 use crate::{bail, Result};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{Array2, ArrayD, IxDyn};
 
 /// Whether `op` has an FP8 operand this module evaluates.
 pub fn handles(op: &Op, inputs: &[Operand<'_>]) -> bool {
@@ -82,6 +83,37 @@ fn bias(b: Option<&Operand<'_>>, n: usize) -> Result<Vec<f32>> {
     }
 }
 
+/// Products summed per output below which f64 sums of E4M3 products are exact.
+const EXACT_F64_TERMS: usize = 1 << 17;
+
+/// Whether f64 sums of products of these codes equal [`Fp8Dot`]'s value once rounded to
+/// f32, in any summation order: both operands E4M3 without NaN codes and fewer than
+/// [`EXACT_F64_TERMS`] products a sum. An E4M3 value is a multiple of 2^-9 below 2^9 in
+/// magnitude, so a product is an exact multiple of 2^-18 below 2^17.62, and any partial
+/// sum of fewer than 2^17 of them a multiple of 2^-18 below 2^35: 53 significant bits,
+/// which f64 holds exactly. Rounding that exact sum to f32 is what `Fp8Dot` does.
+fn exact_in_f64((fa, a): (Fp8Format, &[u8]), (fb, b): (Fp8Format, &[u8]), terms: usize) -> bool {
+    let finite = |c: &u8| c & 0x7f != 0x7f; // E4M3's only non-finite codes are NaN
+    fa == Fp8Format::E4M3
+        && fb == Fp8Format::E4M3
+        && terms < EXACT_F64_TERMS
+        && a.iter().all(finite)
+        && b.iter().all(finite)
+}
+
+/// The decoded values of `codes` (exact in f64).
+fn decoded(f: Fp8Format, codes: &[u8]) -> Vec<f64> {
+    let table = f.decode_table();
+    codes
+        .iter()
+        .map(|&c| f64::from(table[c as usize]))
+        .collect()
+}
+
+fn shape(e: ndarray::ShapeError) -> crate::Error {
+    crate::Error::new(format!("FP8 kernel operand shape mismatch: {e}"))
+}
+
 /// Scale, bias and activation of one accumulated output.
 #[inline]
 fn finish(dot: f32, scale: f32, bias: f32, act: Option<Activation>) -> f32 {
@@ -128,6 +160,24 @@ fn conv(
     let bias = bias(b, n)?;
     let (xv, wv) = (codes(x.data)?, codes(w.data)?);
     let mut y = vec![0f32; out.num_elements()];
+    if exact_in_f64((xf, &xv), (wf, &wv), geo.taps_per_output()) {
+        let (xd, wd) = (decoded(xf, &xv), decoded(wf, &wv));
+        let [n, oh, ow] = geo.output_grid();
+        let (k, og) = (geo.taps_per_output(), geo.cout() / geo.groups());
+        for gi in 0..geo.groups() {
+            let wm = Array2::from_shape_vec((k, og), geo.weight_matrix(&wd, gi)).map_err(shape)?;
+            for b in 0..n {
+                let cols = Array2::from_shape_vec((oh * ow, k), geo.im2col(&xd, 0.0, b, gi))
+                    .map_err(shape)?;
+                for ((p, j), &dot) in cols.dot(&wm).indexed_iter() {
+                    let oc = gi * og + j;
+                    let oi = geo.output_index(b, p / ow, p % ow, oc);
+                    y[oi] = finish(dot as f32, sx * sw[oc], bias[oc], c.activation);
+                }
+            }
+        }
+        return Ok(y);
+    }
     geo.for_each_output(|oi, oc, taps| {
         let mut dot = Fp8Dot::new(xf, wf);
         taps.fold((), |(), xi, wi| dot.add(xv[xi], wv[wi]));
@@ -161,6 +211,15 @@ fn gemm(
     let bias = bias(b, n)?;
     let (av, wv) = (codes(a.data)?, codes(w.data)?);
     let mut y = vec![0f32; m * n];
+    if exact_in_f64((af, &av), (wf, &wv), k) {
+        let ad = Array2::from_shape_vec((m, k), decoded(af, &av)).map_err(shape)?;
+        let wd = Array2::from_shape_vec((ws[0], ws[1]), decoded(wf, &wv)).map_err(shape)?;
+        let wd = if trans_b { wd.reversed_axes() } else { wd };
+        for ((i, j), &dot) in ad.dot(&wd).indexed_iter() {
+            y[i * n + j] = finish(dot as f32, sa * sw[j], bias[j], act);
+        }
+        return Ok(y);
+    }
     for i in 0..m {
         for j in 0..n {
             let mut d = Fp8Dot::new(af, wf);
@@ -341,6 +400,61 @@ mod tests {
             let (ws, axis) = if trans_b { ([5, 7], 0) } else { ([7, 5], 1) };
             check(&gemm, &[3, 7], &ws, axis, &[3, 5]);
         }
+    }
+
+    /// Every E4M3 code but NaN, in a scrambled order.
+    fn all_finite_e4m3(n: usize, seed: u32) -> Vec<u8> {
+        (0..n as u32)
+            .map(|i| {
+                let c = (i.wrapping_mul(2654435761).wrapping_add(seed) >> 7) as u8;
+                if c & 0x7f == 0x7f {
+                    c ^ 1
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn f64_matrix_products_equal_the_exact_accumulator() {
+        // Full-range codes (subnormals to +-448) make the f32 rounding of the sums matter.
+        let f = Fp8Format::E4M3;
+        let c = ConvAttrs {
+            activation: None,
+            ..conv_attrs(Layout::Nhwc, 1)
+        };
+        let (xs, ws, os) = ([2, 6, 7, 40], [5, 3, 3, 40], [2, 3, 7, 5]);
+        let xv = all_finite_e4m3(xs.iter().product(), 3);
+        let wv = all_finite_e4m3(ws.iter().product(), 4);
+        assert!(exact_in_f64((f, &xv), (f, &wv), 9 * 40));
+        let to = |shape: &[usize], v: &[u8]| {
+            Tensor::F8E4M3(ArrayD::from_shape_vec(IxDyn(shape), v.to_vec()).unwrap())
+        };
+        let (x, w) = (to(&xs, &xv), to(&ws, &wv));
+        let (xty, wty) = (x.tensor_type(), w.tensor_type());
+        let out_ty = TensorType::new(DType::F32, os.to_vec());
+        let ops = [
+            Operand { data: &x, ty: &xty },
+            Operand { data: &w, ty: &wty },
+        ];
+        let got = eval(&Op::Conv(c.clone()), &ops, &[out_ty]).unwrap();
+        let geo = ConvGeometry::new(&c, &xs, &ws, &os).unwrap();
+        let mut want = vec![0f32; os.iter().product()];
+        geo.for_each_output(|oi, _, taps| {
+            let mut dot = Fp8Dot::new(f, f);
+            taps.fold((), |(), xi, wi| dot.add(xv[xi], wv[wi]));
+            want[oi] = dot.value();
+        });
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let Tensor::F32(got) = &got[0] else { panic!() };
+        assert_eq!(bits(got.as_slice().unwrap()), bits(&want));
+        // A NaN code takes the exact accumulator (and its IEEE NaN handling).
+        let mut nan = wv.clone();
+        nan[0] = 0x7f;
+        assert!(!exact_in_f64((f, &xv), (f, &nan), 9 * 40));
+        assert!(!exact_in_f64((f, &xv), (Fp8Format::E5M2, &wv), 9 * 40));
+        assert!(!exact_in_f64((f, &xv), (f, &wv), EXACT_F64_TERMS));
     }
 
     #[test]
