@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
-"""Benchmark: nnopt's inference speed against LiteRT and onnxruntime, in one run.
+"""Benchmark: nnopt's inference speed against LiteRT, onnxruntime and tract, in one run.
 
 Three sections, each timed per inference as CPU time (user + sys) and wall time:
 
 - int8: int8 TFLite models, `nnopt run MODEL` against LiteRT with its three op resolvers:
   default (builtin kernels + the XNNPACK delegate), builtin
   (`BUILTIN_WITHOUT_DEFAULT_DELEGATES`) and reference (`BUILTIN_REF`).
-- float: float models, `nnopt run MODEL` against onnxruntime (ONNX models) or LiteRT
-  default and builtin (TFLite models).
+- float: float models, `nnopt run MODEL` against onnxruntime and tract (ONNX models; tract
+  through its Rust API in `examples/tract_run.rs`, built with `cargo build --release
+  --example tract_run`) or LiteRT default and builtin (TFLite models).
 - npu: the virtual NPU against the interpreter on the int8 models:
   `nnopt compile MODEL --target npu -o M.npub`, then `nnopt run M.npub` against
   `nnopt run MODEL`.
 
 Each comparison is made twice: single-threaded (`--threads 1` for nnopt when `nnopt run`
-has that option, `num_threads=1` for LiteRT, `intra_op_num_threads=1` for onnxruntime)
-and with all threads (nnopt's default, LiteRT `num_threads=os.cpu_count()`,
-onnxruntime's default).
+has that option, `num_threads=1` for LiteRT, `intra_op_num_threads=1` for onnxruntime,
+tract) and with all threads (nnopt's default, LiteRT `num_threads=os.cpu_count()`,
+onnxruntime's default; tract only runs single-threaded: tract-onnx's default build has
+no multithreaded matrix kernels).
 
 nnopt is a CLI, so model loading must not count: `nnopt run` runs k times when its input's
 leading dimension is k times the model's batch, so one process runs k = 1 and one
@@ -63,7 +65,7 @@ LITERT_TESTDATA = REPO / "testdata" / "litert"
 SEED = 20250601
 
 # The models measured by default. `generated` ones come from benches/speed_models.py.
-GENERATED = {"mobilenet_v2_224_int8": "int8", "mobilenet_v2_224": "float"}
+GENERATED = {"mobilenet_v2_224_int8": "int8", "mobilenet_v2_224": "float", "resnet50": "float"}
 INT8_MODELS = [
     "mobilenet_v2_224_int8",
     "person_detect",
@@ -75,13 +77,14 @@ INT8_MODELS = [
 ]
 FLOAT_MODELS = [
     "mobilenet_v2_224",
+    "resnet50",
     "face_detection_short_range",
     "hand_landmark_lite",
     "iris_landmark",
     "selfie_segmentation",
 ]
 OPTIONAL_FLOAT_GLOBS = ["palm_detection*.tflite", "*/palm_detection*.tflite"]
-QUICK_SKIP = set(GENERATED)  # the 224x224 MobileNetV2 pair
+QUICK_SKIP = set(GENERATED)  # the 224x224 MobileNetV2 pair and ResNet-50
 
 RESOLVERS = {  # LiteRT op resolvers by the name the tables use
     "default": "AUTO",
@@ -398,14 +401,47 @@ def run_worker(spec: dict, timeout: float) -> dict:
                                   + (f": {tail}" if tail else " without a message")}
 
 
+def build_tract_run() -> Path:
+    """Builds examples/tract_run.rs (release) and returns the binary's path."""
+    print("== cargo build --release --example tract_run", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "--example", "tract_run"], cwd=REPO,
+                   check=True)
+    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
+                          cwd=REPO, check=True, capture_output=True, text=True)
+    exe = Path(json.loads(meta.stdout)["target_directory"]) / "release" / "examples" / "tract_run"
+    if not exe.is_file():
+        raise BenchError(f"built tract_run not found at {exe}")
+    return exe
+
+
 class References:
-    """LiteRT and onnxruntime measurements, with LiteRT's MediaPipe fallback."""
+    """LiteRT, onnxruntime and tract measurements, with LiteRT's MediaPipe fallback."""
 
     def __init__(self, tmp: Path, cache: Path, args):
         self.tmp = tmp
         self.cache = cache
         self.args = args
         self.rewritten: dict[str, Path | str] = {}
+        self.tract: Path | None = None
+
+    def measure_tract(self, model: Model) -> dict:
+        """Times tract (one thread) on an ONNX model with examples/tract_run (built on
+        first use)."""
+        if self.tract is None:
+            self.tract = build_tract_run()
+        cmd = [str(self.tract), str(model.path), *self.input_files(model),
+               "--repeats", str(self.args.repeats),
+               "--min-time", str(self.args.min_time),
+               "--max-repeats", str(self.args.max_repeats)]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.args.timeout)
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "error": f"timed out after {self.args.timeout:.0f} s"}
+        for line in p.stdout.splitlines():
+            if line.startswith("RESULT "):
+                return json.loads(line[len("RESULT "):])
+        tail = " | ".join(p.stderr.strip().splitlines()[-3:])[-300:]
+        return {"ok": False, "error": f"tract_run exit {p.returncode}: {tail}"}
 
     def input_files(self, model: Model) -> list[str]:
         files = []
@@ -498,6 +534,9 @@ def bench(models: list[Model], sections: list[str], nnopt: str, args, tmp: Path)
                 if m.fmt == "onnx":
                     print(f"   onnxruntime ({sname})", file=sys.stderr)
                     cell["onnxruntime"] = refs.measure(m, "ort", None, ot)
+                    if lt == 1:
+                        print(f"   tract ({sname})", file=sys.stderr)
+                        cell["tract"] = refs.measure_tract(m)
                 else:
                     wanted = ["default", "builtin"] + (["reference"] if m.kind == "int8" else [])
                     for res in wanted:
@@ -630,7 +669,7 @@ def tables(result: dict, goals: list[dict]) -> str:
         lines.append("nnopt threads: `nnopt run` has no --threads option; nnopt ran with its "
                      "default in both column sets (the same measurement).")
     lines.append(f"All threads: LiteRT num_threads={result['all_threads']}, onnxruntime's "
-                 "default intra-op pool. Times are ms per inference, CPU (user+sys) / wall; "
+                 "default intra-op pool; tract is measured single-threaded only. Times are ms per inference, CPU (user+sys) / wall; "
                  "ratios are nnopt / reference, CPU / wall (< 1: nnopt is faster).")
     lim = {g["what"]: g["limit"] for g in goals}
     secs = result["sections"]
@@ -653,16 +692,16 @@ def tables(result: dict, goals: list[dict]) -> str:
             lines += footnotes(notes)
         if "float" in secs and secs["float"]:
             notes = Notes()
-            lines += ["", f"### float models: nnopt vs onnxruntime and LiteRT ({sname})", "",
-                      "| model | nnopt | onnxruntime | ratio | LiteRT default (XNNPACK) | ratio "
-                      "| LiteRT builtin | ratio |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            lines += ["", f"### float models: nnopt vs onnxruntime, tract and LiteRT ({sname})",
+                      "", "| model | nnopt | onnxruntime | ratio | tract | ratio "
+                      "| LiteRT default (XNNPACK) | ratio | LiteRT builtin | ratio |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for row in secs["float"]:
                 c = row["settings"][sname]
                 one = sname == "1 thread"
                 cells = [row["model"], time_cell(c["nnopt"], notes)]
-                for key, what in (("onnxruntime", "onnxruntime"), ("litert_default", None),
-                                  ("litert_builtin", "LiteRT builtin")):
+                for key, what in (("onnxruntime", "onnxruntime"), ("tract", None),
+                                  ("litert_default", None), ("litert_builtin", "LiteRT builtin")):
                     goal = lim.get(f"{row['model']}: nnopt / {what}") if one and what else None
                     cells += [time_cell(c.get(key), notes),
                               ratio_cell(c["ratios"].get(key), goal)]

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark models for benches/speed.py: a float MobileNetV2 (ONNX) and its int8 TFLite.
+"""Benchmark models for benches/speed.py: float MobileNetV2 and ResNet-50 (ONNX), and the
+MobileNetV2's int8 TFLite.
 
 Writes into a cache directory (default `target/bench-models/`, `--out`):
 
@@ -13,6 +14,16 @@ Writes into a cache directory (default `target/bench-models/`, `--out`):
   already folded). Weights are seeded He-normal (the linear projections a little smaller,
   so residual sums stay in range): activations neither blow up nor vanish, which the
   script checks with onnxruntime (finite, non-constant logits).
+- `resnet50.onnx`: float ResNet-50 (v1.5: the stride of a downsampling bottleneck sits in
+  its 3x3 conv), input `input` 1x3x224x224 NCHW, output 1x1000 logits, opset 13: a 7x7/2
+  stem conv to 64 channels with ReLU, a 3x3/2 MaxPool, four stages of 3, 4, 6 and 3
+  bottlenecks (1x1 -> 3x3 -> 1x1, widths 64, 128, 256, 512, outputs four times that; a
+  1x1 projection shortcut, strided like the block, where shape changes), ReLU after each
+  residual Add, GlobalAveragePool, Flatten and a Gemm to 1000 classes; 25.6 M parameters,
+  4.1 G multiply-adds. Batch norm is folded (convs carry a bias). The onnx wheel's ResNet-50
+  test model is downloaded on demand, which this offline machine cannot do, so the
+  architecture is rebuilt here with seeded He-normal weights (each block's last conv
+  scaled down, so residual sums stay in range), checked like the MobileNetV2.
 - `mobilenet_v2_224_cal.npy`: calibration data, 8 seeded uniform samples in [-1, 1]
   stacked along the batch axis (8x3x224x224 float32).
 - `mobilenet_v2_224_int8.tflite`: made by nnopt itself from the float model:
@@ -41,6 +52,7 @@ from bench_common import REPO, BenchError, build_nnopt
 
 DEFAULT_OUT = REPO / "target" / "bench-models"
 FLOAT_ONNX = "mobilenet_v2_224.onnx"
+RESNET50_ONNX = "resnet50.onnx"
 CALIBRATION = "mobilenet_v2_224_cal.npy"
 INT8_NNIR = "mobilenet_v2_224_int8.nnir"
 INT8_TFLITE = "mobilenet_v2_224_int8.tflite"
@@ -49,6 +61,7 @@ CALIBRATION_SAMPLES = 8
 SEED_WEIGHTS = 224
 SEED_CALIBRATION = 225
 SEED_CHECK = 226
+SEED_RESNET50 = 50
 
 # MobileNetV2 (Sandler et al. 2018, table 2): expansion t, output channels c, repeats n,
 # stride s of the first block of the stage.
@@ -98,6 +111,43 @@ def mobilenet_v2_224():
     w = b.rng.normal(0.0, np.sqrt(1.0 / 1280), (1000, 1280)).astype(np.float32)
     bias = np.zeros(1000, np.float32)
     logits = b.op("Gemm", [h, b.const(w, "w"), b.const(bias, "b")], transB=1)
+    model = b.finish([("input", list(INPUT_SHAPE))], logits, [1, 1000])
+    model.producer_name = "nnopt benches/speed_models.py"
+    return model
+
+
+def resnet50():
+    """The float ResNet-50 v1.5 (224x224, 1000 classes) as an onnx.ModelProto."""
+    from onnxsim_models import Builder  # onnx is imported there
+
+    b = Builder("resnet50", SEED_RESNET50)
+
+    def conv(x: str, cin: int, cout: int, k: int, stride: int = 1, gain: float = 2.0) -> str:
+        """Conv with bias, weights N(0, gain / fan_in), 'same' pads."""
+        w = b.rng.normal(0.0, np.sqrt(gain / (cin * k * k)), (cout, cin, k, k))
+        bias = b.rng.normal(0.0, 0.05, cout)
+        return b.op("Conv", [x, b.const(w.astype(np.float32), "w"),
+                             b.const(bias.astype(np.float32), "b")],
+                    kernel_shape=[k, k], pads=[k // 2] * 4, strides=[stride, stride])
+
+    relu = lambda x: b.op("Relu", [x])  # noqa: E731
+    h = relu(conv("input", 3, 64, 7, stride=2))
+    h = b.op("MaxPool", [h], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+    cin = 64
+    for stage, (width, blocks) in enumerate([(64, 3), (128, 4), (256, 6), (512, 3)]):
+        cout = width * 4
+        for i in range(blocks):
+            stride = 2 if i == 0 and stage > 0 else 1
+            x = relu(conv(h, cin, width, 1))
+            x = relu(conv(x, width, width, 3, stride=stride))
+            x = conv(x, width, cout, 1, gain=0.2)
+            short = h if (cin, stride) == (cout, 1) else conv(h, cin, cout, 1, stride, gain=1.0)
+            h = relu(b.op("Add", [x, short]))
+            cin = cout
+    h = b.op("Flatten", [b.op("GlobalAveragePool", [h])], axis=1)
+    w = b.rng.normal(0.0, np.sqrt(1.0 / cin), (1000, cin)).astype(np.float32)
+    logits = b.op("Gemm", [h, b.const(w, "w"), b.const(np.zeros(1000, np.float32), "b")],
+                  transB=1)
     model = b.finish([("input", list(INPUT_SHAPE))], logits, [1, 1000])
     model.producer_name = "nnopt benches/speed_models.py"
     return model
@@ -171,7 +221,7 @@ def run(cmd: list[str], step: str) -> None:
 def ensure_models(out: Path, nnopt: str | None, force: bool = False,
                   log=lambda s: print(s, file=sys.stderr)) -> dict[str, Path]:
     """Makes the models that are missing (all with `force`) and returns their paths by
-    name (`mobilenet_v2_224`, `mobilenet_v2_224_int8`). `nnopt` may be None when only the
+    name (`mobilenet_v2_224`, `mobilenet_v2_224_int8`, `resnet50`). `nnopt` may be None when only the
     float model is needed and the int8 one exists."""
     import onnx
 
@@ -180,6 +230,13 @@ def ensure_models(out: Path, nnopt: str | None, force: bool = False,
     cal_path = out / CALIBRATION
     nnir_path = out / INT8_NNIR
     tflite_path = out / INT8_TFLITE
+    resnet_path = out / RESNET50_ONNX
+    if force or not resnet_path.is_file():
+        log(f"== writing {resnet_path}")
+        tmp = resnet_path.with_suffix(".onnx.tmp")
+        onnx.save(resnet50(), str(tmp))
+        tmp.replace(resnet_path)
+        log("  " + check_float(resnet_path))
     if force or not onnx_path.is_file():
         log(f"== writing {onnx_path}")
         tmp = onnx_path.with_suffix(".onnx.tmp")
@@ -203,7 +260,8 @@ def ensure_models(out: Path, nnopt: str | None, force: bool = False,
             f"mobilenet_v2_224_int8: step `nnopt export` (int8 IR -> TFLite)")
         log("  " + check_tflite(tmp))
         tmp.replace(tflite_path)
-    return {"mobilenet_v2_224": onnx_path, "mobilenet_v2_224_int8": tflite_path}
+    return {"mobilenet_v2_224": onnx_path, "mobilenet_v2_224_int8": tflite_path,
+            "resnet50": resnet_path}
 
 
 def main() -> int:
