@@ -87,6 +87,16 @@ impl Geometry {
         self.strides
     }
 
+    /// Dilations (H, W).
+    pub fn dilations(&self) -> [usize; 2] {
+        self.dilations
+    }
+
+    /// Pads (top, left, bottom, right).
+    pub fn pads(&self) -> [usize; 4] {
+        self.pads
+    }
+
     /// Input coordinate for output `o`, kernel tap `k` on axis `ax` (0 = H, 1 = W), if it
     /// falls inside an input of size `size`.
     pub fn source(&self, ax: usize, o: usize, k: usize, size: usize) -> Option<usize> {
@@ -146,10 +156,6 @@ pub(super) fn conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Tensor> {
     finish_conv(out, c, inputs, "conv bias")
 }
 
-/// Output width from which NCHW depthwise convolutions run plane by plane (narrower rows
-/// cost more in loop overhead than the NHWC kernel's two transposes).
-const PLANE_MIN_WIDTH: usize = 64;
-
 /// NCHW convolution without layout changes, for ungrouped and depthwise convolutions
 /// (`None` for other groupings, which take the NHWC path).
 fn nchw_conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Option<Tensor>> {
@@ -171,10 +177,9 @@ fn nchw_conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Option<Tensor>> {
     let g = Geometry::new(c, h, wd, kh, kw)?;
     let mut out = if c.group == 1 {
         conv_nchw::conv(x4, w4, &g)
-    } else if cg == 1 && g.out[1] >= PLANE_MIN_WIDTH {
+    } else if cg == 1 {
         conv_nchw::depthwise(x4, w4, &g)
     } else {
-        // Narrow planes: the channel-vectorized NHWC kernel (same reduction order).
         return Ok(None);
     };
     let bias = conv_bias(inputs, o, "conv bias")?;

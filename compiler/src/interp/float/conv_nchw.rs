@@ -76,8 +76,13 @@ fn im2col_row(xb: &[f32], g: &Geometry, [h, wd, kh, kw]: [usize; 4], r: usize, r
 }
 
 /// Depthwise convolution (one input channel per group, `o / cin` outputs each) of NCHW
-/// `x` with OIHW `w` (`[o, 1, kh, kw]`), into NCHW: each output plane accumulates its
-/// taps in kernel-row, kernel-column order, as the NHWC kernel does.
+/// `x` with OIHW `w` (`[o, 1, kh, kw]`), into NCHW, plane by plane in parallel. Each
+/// input plane is zero-padded and split into stride phases (rows `i, i + stride, ..`
+/// times columns `j, j + stride, ..`), so that every tap is one multiply-add over a
+/// contiguous run of the whole plane, into rows as wide as a phase; outputs accumulate
+/// their taps in kernel-row, kernel-column order, as the NHWC kernel does (the padding's
+/// zero products leave the sums' bits unchanged: a sum that starts at +0 never becomes
+/// -0).
 pub(super) fn depthwise(
     x: ArrayView4<'_, f32>,
     w: ArrayView4<'_, f32>,
@@ -85,57 +90,113 @@ pub(super) fn depthwise(
 ) -> Array4<f32> {
     let (n, cin, h, wd) = x.dim();
     let (o, _, kh, kw) = w.dim();
-    let mult = o / cin;
     let [ho, wo] = g.out;
+    let mut out = Array4::<f32>::zeros((n, o, ho, wo));
+    if out.is_empty() || kh == 0 || kw == 0 {
+        return out;
+    }
+    let mult = o / cin;
+    let (s, d) = (g.strides(), g.dilations());
+    let phases = Phases::new(g, [kh, kw]);
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
-    let mut out = Array4::<f32>::zeros((n, o, ho, wo));
+    let w = w.as_standard_layout();
+    let ws = w.as_slice().expect("standard layout");
     let os = out.as_slice_mut().expect("fresh array is contiguous");
-    // Output columns whose tap `kx` falls inside the input, and that tap's first column.
-    let cols: Vec<(usize, usize)> = (0..kw)
-        .map(|kx| {
-            let lo = (0..wo).find(|&ox| g.source(1, ox, kx, wd).is_some());
-            let hi = (0..wo).rev().find(|&ox| g.source(1, ox, kx, wd).is_some());
-            match (lo, hi) {
-                (Some(lo), Some(hi)) => (lo, hi + 1),
-                _ => (0, 0),
-            }
-        })
-        .collect();
-    let stride = g.strides()[1];
-    os.par_chunks_mut((ho * wo).max(1))
-        .enumerate()
-        .for_each(|(p, dst)| {
+    let wide = ho * phases.cols;
+    os.par_chunks_mut(ho * wo).enumerate().for_each_init(
+        || (vec![0f32; phases.len()], vec![0f32; wide]),
+        |(split, acc), (p, dst)| {
             let (b, oc) = (p / o, p % o);
             let plane = &xs[(b * cin + oc / mult) * h * wd..][..h * wd];
-            for oy in 0..ho {
-                let row = &mut dst[oy * wo..(oy + 1) * wo];
-                for ky in 0..kh {
-                    let Some(iy) = g.source(0, oy, ky, h) else {
-                        continue;
-                    };
-                    let src = &plane[iy * wd..(iy + 1) * wd];
-                    for kx in 0..kw {
-                        let t = w[[oc, 0, ky, kx]];
-                        let (lo, hi) = cols[kx];
-                        if lo >= hi {
-                            continue;
-                        }
-                        let ix0 = g.source(1, lo, kx, wd).expect("inside");
-                        let taps = src[ix0..].iter().step_by(stride);
-                        if stride == 1 {
-                            let src = &src[ix0..ix0 + (hi - lo)];
-                            for (d, &v) in row[lo..hi].iter_mut().zip(src) {
-                                *d += v * t;
-                            }
-                        } else {
-                            for (d, &v) in row[lo..hi].iter_mut().zip(taps) {
-                                *d += v * t;
-                            }
-                        }
+            phases.split(plane, [h, wd], g, split);
+            acc.fill(0.0);
+            let taps = &ws[oc * kh * kw..][..kh * kw];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let (r, c) = (ky * d[0], kx * d[1]);
+                    let start =
+                        phases.offset([r % s[0], c % s[1]]) + (r / s[0]) * phases.cols + c / s[1];
+                    let t = taps[ky * kw + kx];
+                    for (a, &v) in acc.iter_mut().zip(&split[start..start + wide]) {
+                        *a += v * t;
                     }
                 }
             }
-        });
+            for (row, wide_row) in dst.chunks_exact_mut(wo).zip(acc.chunks_exact(phases.cols)) {
+                row.copy_from_slice(&wide_row[..wo]);
+            }
+        },
+    );
     out
+}
+
+/// The stride phases of a zero-padded input plane: `strides[0] * strides[1]` matrices of
+/// `rows x cols`, phase `(i, j)` holding padded rows `i, i + s0, ..` and columns
+/// `j, j + s1, ..` of the region the windows read (and zeros past it).
+struct Phases {
+    strides: [usize; 2],
+    /// Rows and columns of the padded region the windows read.
+    span: [usize; 2],
+    rows: usize,
+    cols: usize,
+}
+
+impl Phases {
+    fn new(g: &Geometry, [kh, kw]: [usize; 2]) -> Self {
+        let ([ho, wo], s, d) = (g.out, g.strides(), g.dilations());
+        let span = [
+            (ho - 1) * s[0] + (kh - 1) * d[0] + 1,
+            (wo - 1) * s[1] + (kw - 1) * d[1] + 1,
+        ];
+        // One spare row: the last tap's run over `ho` wide rows may end past the span.
+        Phases {
+            strides: s,
+            span,
+            rows: span[0].div_ceil(s[0]) + 1,
+            cols: span[1].div_ceil(s[1]),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.strides[0] * self.strides[1] * self.rows * self.cols
+    }
+
+    /// Start of phase `(i, j)`.
+    fn offset(&self, [i, j]: [usize; 2]) -> usize {
+        (i * self.strides[1] + j) * self.rows * self.cols
+    }
+
+    /// Writes the phases of `plane` (`h x wd`, padded by `g`'s top and left pads) into
+    /// `out`.
+    fn split(&self, plane: &[f32], [h, wd]: [usize; 2], g: &Geometry, out: &mut [f32]) {
+        let ([s0, s1], [top, left]) = (self.strides, [g.pads()[0], g.pads()[1]]);
+        out.fill(0.0);
+        for iy in 0..h {
+            let r = iy + top;
+            if r >= self.span[0] {
+                break;
+            }
+            let src = &plane[iy * wd..][..wd];
+            for j in 0..s1 {
+                // The input columns of phase j: ix with (ix + left) % s1 == j, from `first`;
+                // past the span they are never read by a kept output (harmless).
+                let first = (j + s1 - left % s1) % s1;
+                if first >= wd {
+                    continue;
+                }
+                let c0 = (first + left) / s1;
+                let count = (wd - first).div_ceil(s1).min(self.cols.saturating_sub(c0));
+                let at = self.offset([r % s0, j]) + (r / s0) * self.cols + c0;
+                let dst = &mut out[at..at + count];
+                if s1 == 1 {
+                    dst.copy_from_slice(&src[first..first + count]);
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(src[first..].iter().step_by(s1)) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    }
 }
