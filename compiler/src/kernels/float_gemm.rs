@@ -30,31 +30,40 @@ impl PackedB {
     /// Packs `b` (any strides).
     pub fn new(b: ArrayView2<'_, f32>) -> Self {
         let (k, n) = b.dim();
-        let panels = n.div_ceil(NR);
-        let mut data = vec![0f32; panels * k * NR];
-        for (j, panel) in data.chunks_exact_mut((k * NR).max(1)).enumerate() {
-            let cols = b.slice(ndarray::s![.., j * NR..(j * NR + NR).min(n)]);
-            for (dst, src) in panel.chunks_exact_mut(NR).zip(cols.rows()) {
-                for (d, &s) in dst.iter_mut().zip(src.iter()) {
-                    *d = s;
-                }
-            }
+        let b = b.as_standard_layout();
+        let src = b.as_slice().expect("standard layout");
+        let mut packed = PackedB {
+            k,
+            n,
+            data: vec![0f32; n.div_ceil(NR) * k * NR],
+        };
+        for r in 0..k {
+            packed.set_row(r, &src[r * n..][..n]);
         }
-        PackedB { k, n, data }
+        packed
     }
 
     /// Packs the `k x n` matrix whose row `r` `fill(r, row)` writes into a zeroed row.
     pub fn from_rows(k: usize, n: usize, mut fill: impl FnMut(usize, &mut [f32])) -> Self {
-        let mut data = vec![0f32; n.div_ceil(NR) * k * NR];
+        let mut packed = PackedB {
+            k,
+            n,
+            data: vec![0f32; n.div_ceil(NR) * k * NR],
+        };
         let mut row = vec![0f32; n];
         for r in 0..k {
             row.fill(0.0);
             fill(r, &mut row);
-            for (j, part) in row.chunks(NR).enumerate() {
-                data[(j * k + r) * NR..][..part.len()].copy_from_slice(part);
-            }
+            packed.set_row(r, &row);
         }
-        PackedB { k, n, data }
+        packed
+    }
+
+    /// Writes row `r` (`n` values) into the panels.
+    fn set_row(&mut self, r: usize, row: &[f32]) {
+        for (j, part) in row.chunks(NR).enumerate() {
+            self.data[(j * self.k + r) * NR..][..part.len()].copy_from_slice(part);
+        }
     }
 
     /// Inner dimension (rows of `B`).

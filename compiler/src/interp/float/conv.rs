@@ -8,9 +8,9 @@ use super::util::{arity, bias_activate, conv_bias, f32_input, finish_conv, to_nh
 use crate::interp::Operand;
 use crate::ir::infer::conv_out_size;
 use crate::ir::{ConvAttrs, Layout, Tensor};
-use crate::kernels::{mat_mul, mat_mul_into};
+use crate::kernels::{mat_mul_packed, PackedB};
 use crate::{bail, Result};
-use ndarray::{s, Array2, Array4, ArrayD, ArrayView4, Axis, Ix4};
+use ndarray::{s, Array2, Array4, ArrayD, ArrayView2, ArrayView4, Ix4};
 use rayon::prelude::*;
 
 /// Upper bound on the elements of one im2col block.
@@ -201,35 +201,37 @@ fn im2col_conv(
     let k = kh * kw * cg;
     let mut out = Array4::<f32>::zeros((n, ho, wo, o));
     let pointwise = kh == 1 && kw == 1 && g.strides == [1, 1] && g.pads == [0; 4] && g.group == 1;
-    let weights = group_matrices(w, g.group);
+    let weights: Vec<PackedB> = group_matrices(w, g.group)
+        .iter()
+        .map(|m| PackedB::new(m.view()))
+        .collect();
     let x_data = x
         .as_slice()
         .ok_or_else(|| crate::Error::new("conv input is not contiguous"))?;
     let rows_per_block = g.rows_per_block(k);
+    let os = out.as_slice_mut().expect("fresh array is contiguous");
     for b in 0..n {
         let xb = &x_data[b * h * wd * ch..(b + 1) * h * wd * ch];
+        let ob = &mut os[b * ho * wo * o..][..ho * wo * o];
         if pointwise {
-            let cols = x
-                .slice(s![b, .., .., ..])
-                .into_shape_with_order((h * wd, ch))
-                .expect("contiguous");
-            let mut dst = out.index_axis_mut(Axis(0), b);
-            let dst = dst
-                .view_mut()
-                .into_shape_with_order((ho * wo, o))
-                .expect("fresh array is contiguous");
-            mat_mul_into(cols, weights[0].view(), dst);
+            let cols = ArrayView2::from_shape((h * wd, ch), xb).expect("contiguous image");
+            mat_mul_packed(cols, &weights[0], ob);
             continue;
         }
         for (gi, wmat) in weights.iter().enumerate() {
             for oy0 in (0..ho).step_by(rows_per_block) {
                 let rows = rows_per_block.min(ho - oy0);
                 let cols = im2col(xb, g, [h, wd, ch, kh, kw, cg], gi, oy0, rows);
-                let prod = mat_mul(cols.view(), wmat.view())
-                    .into_shape_with_order((rows, wo, og))
-                    .expect("sizes");
-                out.slice_mut(s![b, oy0..oy0 + rows, .., gi * og..(gi + 1) * og])
-                    .assign(&prod);
+                let dst = &mut ob[oy0 * wo * o..][..rows * wo * o];
+                if g.group == 1 {
+                    mat_mul_packed(cols.view(), wmat, dst);
+                    continue;
+                }
+                let mut prod = vec![0f32; rows * wo * og];
+                mat_mul_packed(cols.view(), wmat, &mut prod);
+                for (px, part) in dst.chunks_exact_mut(o).zip(prod.chunks_exact(og.max(1))) {
+                    px[gi * og..(gi + 1) * og].copy_from_slice(part);
+                }
             }
         }
     }
