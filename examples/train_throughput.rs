@@ -23,6 +23,15 @@ use std::path::Path;
 use std::time::Instant;
 
 fn main() -> Result<(), String> {
+    // On a pool thread (sized by RAYON_NUM_THREADS), so that the kernels' parallel loops
+    // start without handing work across threads, as the CLI runs them.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_err(|e| e.to_string())?;
+    pool.install(measure)
+}
+
+fn measure() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let model = args
         .get(1)

@@ -14,15 +14,18 @@ pub struct ThreadsArg {
 }
 
 impl ThreadsArg {
-    /// Sizes the global worker pool; call before any parallel work.
-    pub fn apply(&self) -> Result<()> {
-        let Some(n) = self.threads else {
-            return Ok(());
-        };
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.into())
-            .build_global()
-            .map_err(|e| Error::new(format!("cannot start {n} worker threads: {e}")))
+    /// Runs `f` on a pool of `--threads` worker threads (default: all cores). The command
+    /// itself runs on a pool thread, so its kernels' parallel loops start without handing
+    /// work across threads (with one thread they run inline, without context switches).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+        let mut pool = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = self.threads {
+            pool = pool.num_threads(n.into());
+        }
+        let pool = pool
+            .build()
+            .map_err(|e| Error::new(format!("cannot start the worker threads: {e}")))?;
+        pool.install(f)
     }
 }
 

@@ -71,7 +71,11 @@ enum PrecisionArg {
 
 /// Checks which flags fit the target and compiles for it.
 pub fn run(args: CompileArgs) -> Result<()> {
-    args.threads.apply()?;
+    let threads = args.threads;
+    threads.install(move || compile(args))
+}
+
+fn compile(args: CompileArgs) -> Result<()> {
     let calibration = CalibrationArgs::from(args.calibration);
     if args.target == "train" {
         let npu_only = [

@@ -119,7 +119,10 @@ fn run_one(
 }
 
 fn run_simulate(a: &SimulateArgs) -> Result<()> {
-    a.threads.apply()?;
+    a.threads.install(|| simulate_rounds(a))
+}
+
+fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
     let (program, _) = nnopt::train::ntp::load(&a.program)?;
     let data = load_csv(&a.data)?;
     let primary = a

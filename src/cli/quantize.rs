@@ -63,7 +63,11 @@ impl From<FormatArg> for QuantFormat {
 
 /// Quantizes the model and writes it, printing a summary.
 pub fn run(args: QuantizeArgs) -> Result<()> {
-    args.threads.apply()?;
+    let threads = args.threads;
+    threads.install(move || quantize(args))
+}
+
+fn quantize(args: QuantizeArgs) -> Result<()> {
     let req = QuantizeRequest {
         format: args.format.into(),
         per_channel: args.per_channel,

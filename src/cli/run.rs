@@ -31,7 +31,10 @@ pub struct RunArgs {
 /// Runs the model (the virtual NPU for .npub files, else the reference interpreter) and
 /// writes or summarizes its outputs.
 pub fn run(args: &RunArgs) -> Result<()> {
-    args.threads.apply()?;
+    args.threads.install(|| run_model(args))
+}
+
+fn run_model(args: &RunArgs) -> Result<()> {
     let file = &args.file;
     let tensors = args
         .input

@@ -96,7 +96,6 @@ pub(super) fn depthwise(
         return out;
     }
     let mult = o / cin;
-    let (s, d) = (g.strides(), g.dilations());
     let phases = Phases::new(g, [kh, kw]);
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
@@ -114,9 +113,7 @@ pub(super) fn depthwise(
             let taps = &ws[oc * kh * kw..][..kh * kw];
             for ky in 0..kh {
                 for kx in 0..kw {
-                    let (r, c) = (ky * d[0], kx * d[1]);
-                    let start =
-                        phases.offset([r % s[0], c % s[1]]) + (r / s[0]) * phases.cols + c / s[1];
+                    let start = phases.tap_start(g, [ky, kx]);
                     let t = taps[ky * kw + kx];
                     for (a, &v) in acc.iter_mut().zip(&split[start..start + wide]) {
                         *a += v * t;
@@ -134,16 +131,17 @@ pub(super) fn depthwise(
 /// The stride phases of a zero-padded input plane: `strides[0] * strides[1]` matrices of
 /// `rows x cols`, phase `(i, j)` holding padded rows `i, i + s0, ..` and columns
 /// `j, j + s1, ..` of the region the windows read (and zeros past it).
-struct Phases {
+pub(super) struct Phases {
     strides: [usize; 2],
     /// Rows and columns of the padded region the windows read.
     span: [usize; 2],
     rows: usize,
-    cols: usize,
+    /// Columns of a phase: outputs are computed in rows this wide (then cut to width).
+    pub cols: usize,
 }
 
 impl Phases {
-    fn new(g: &Geometry, [kh, kw]: [usize; 2]) -> Self {
+    pub fn new(g: &Geometry, [kh, kw]: [usize; 2]) -> Self {
         let ([ho, wo], s, d) = (g.out, g.strides(), g.dilations());
         let span = [
             (ho - 1) * s[0] + (kh - 1) * d[0] + 1,
@@ -158,7 +156,8 @@ impl Phases {
         }
     }
 
-    fn len(&self) -> usize {
+    /// Values of all phases.
+    pub fn len(&self) -> usize {
         self.strides[0] * self.strides[1] * self.rows * self.cols
     }
 
@@ -167,9 +166,47 @@ impl Phases {
         (i * self.strides[1] + j) * self.rows * self.cols
     }
 
+    /// Where the run of kernel tap `(ky, kx)` starts: output `(oy, ox)` (in rows
+    /// [`Self::cols`] wide) reads the phases at this offset plus `oy * cols + ox`.
+    pub fn tap_start(&self, g: &Geometry, [ky, kx]: [usize; 2]) -> usize {
+        let d = g.dilations();
+        self.index(ky * d[0], kx * d[1])
+    }
+
+    /// The index in the phases of padded row `r`, column `c`.
+    fn index(&self, r: usize, c: usize) -> usize {
+        let [s0, s1] = self.strides;
+        self.offset([r % s0, c % s1]) + (r / s0) * self.cols + c / s1
+    }
+
+    /// The inverse of [`Self::split`]: `plane[iy][ix]` = the phases' value at padded row
+    /// `iy + top`, column `ix + left` (0 outside the span, which no window reads).
+    pub fn merge(&self, phases: &[f32], [h, wd]: [usize; 2], g: &Geometry, plane: &mut [f32]) {
+        let ([s0, s1], [top, left]) = (self.strides, [g.pads()[0], g.pads()[1]]);
+        plane.fill(0.0);
+        for (iy, dst) in plane.chunks_exact_mut(wd.max(1)).take(h).enumerate() {
+            let r = iy + top;
+            if r >= self.span[0] {
+                break;
+            }
+            for j in 0..s1 {
+                // Columns ix with (ix + left) % s1 == j, as in `split`, inside the span.
+                let first = (j + s1 - left % s1) % s1;
+                let c0 = (first + left) / s1;
+                let in_span = self.span[1].saturating_sub(first + left).div_ceil(s1);
+                let count = wd.saturating_sub(first).div_ceil(s1).min(in_span);
+                let at = self.offset([r % s0, j]) + (r / s0) * self.cols + c0;
+                let src = &phases[at..at + count];
+                for (d, &v) in dst[first.min(wd)..].iter_mut().step_by(s1).zip(src) {
+                    *d = v;
+                }
+            }
+        }
+    }
+
     /// Writes the phases of `plane` (`h x wd`, padded by `g`'s top and left pads) into
     /// `out`.
-    fn split(&self, plane: &[f32], [h, wd]: [usize; 2], g: &Geometry, out: &mut [f32]) {
+    pub fn split(&self, plane: &[f32], [h, wd]: [usize; 2], g: &Geometry, out: &mut [f32]) {
         let ([s0, s1], [top, left]) = (self.strides, [g.pads()[0], g.pads()[1]]);
         out.fill(0.0);
         for iy in 0..h {

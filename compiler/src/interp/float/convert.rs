@@ -6,6 +6,7 @@ use crate::interp::Operand;
 use crate::ir::{DType, QuantParams, Tensor, TensorType};
 use crate::{bail, Result};
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
+use rayon::prelude::*;
 
 /// Maps every element with the parameters `(scale, zero_point)` of its index along the
 /// quantized axis.
@@ -183,6 +184,9 @@ fn from_ints(to: DType, shape: &[usize], v: Vec<i64>) -> Result<Tensor> {
     })
 }
 
+/// Values a task of [`fp8_fake_quant`] handles.
+const FAKE_QUANT_TASK: usize = 1 << 14;
+
 /// [`crate::ir::Op::Fp8FakeQuant`]: `(x, scale) -> (y, amax)`.
 pub(super) fn fp8_fake_quant(f: Format, inputs: &[Operand]) -> Result<Vec<Tensor>> {
     arity(inputs, 2, 2)?;
@@ -191,13 +195,23 @@ pub(super) fn fp8_fake_quant(f: Format, inputs: &[Operand]) -> Result<Vec<Tensor
     let Some(&scale) = scale.iter().next() else {
         bail!("the scale is empty");
     };
-    let amax = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
-    let y = if scale.is_finite() && scale > 0.0 {
+    let x = x.as_standard_layout();
+    let src = x.as_slice().expect("standard layout");
+    // f32::max ignores NaN and is order-free, so the parallel maximum is exact.
+    let amax = src
+        .par_chunks(FAKE_QUANT_TASK)
+        .map(|c| c.iter().fold(0f32, |m, &v| m.max(v.abs())))
+        .reduce(|| 0.0, f32::max);
+    let mut y = src.to_vec();
+    if scale.is_finite() && scale > 0.0 {
         let table = f.decode_table();
-        x.mapv(|v| table[f.encode(v / scale, Saturation::Saturate) as usize] * scale)
-    } else {
-        x.clone()
-    };
+        y.par_chunks_mut(FAKE_QUANT_TASK).for_each(|c| {
+            for v in c {
+                *v = table[f.encode(*v / scale, Saturation::Saturate) as usize] * scale;
+            }
+        });
+    }
+    let y = ArrayD::from_shape_vec(x.raw_dim(), y).expect("one value per input");
     let amax = ArrayD::from_elem(IxDyn(&[]), amax);
     Ok(vec![Tensor::F32(y), Tensor::F32(amax)])
 }

@@ -2,9 +2,12 @@
 //! mean softmax cross-entropy. Sums run in f32 in a fixed order.
 
 use super::util::{arity, f32_input, input};
+#[cfg(test)]
 use crate::interp::conv_geometry::ConvGeometry;
 use crate::interp::Operand;
-use crate::ir::{Activation, ConvAttrs, Tensor};
+#[cfg(test)]
+use crate::ir::ConvAttrs;
+use crate::ir::{Activation, Tensor};
 use crate::{bail, Result};
 use ndarray::{ArrayD, IxDyn};
 
@@ -22,12 +25,15 @@ pub(super) fn activation_grad(act: Activation, inputs: &[Operand<'_>]) -> Result
 }
 
 /// Contiguous f32 values of input `i`.
+#[cfg(test)]
 fn values(inputs: &[Operand<'_>], i: usize, what: &str) -> Result<Vec<f32>> {
     Ok(f32_input(inputs, i, what)?.iter().copied().collect())
 }
 
 /// Convolution gradients: with respect to the input (`wrt_input`) or the weights. Every
-/// output element spreads `dy` over the taps it read.
+/// output element spreads `dy` over the taps it read: the definition, which the fast
+/// gradient kernels are tested against.
+#[cfg(test)]
 pub(super) fn conv_grad(c: &ConvAttrs, wrt_input: bool, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 3, 3)?;
     let (x, w, dy) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);

@@ -12,6 +12,7 @@ mod conv_nchw;
 mod conv_transpose;
 mod convert;
 mod depth_to_space;
+mod depthwise_grad;
 mod elementwise;
 mod gather;
 mod gemm;
@@ -31,7 +32,7 @@ mod util;
 pub(super) use matmul::batched_i32 as batched_matmul_i32;
 
 use super::Operand;
-use crate::ir::{Op, PoolAttrs, PoolKind, ReduceKind, ResizeMode, Tensor, TensorType};
+use crate::ir::{ConvAttrs, Op, PoolAttrs, PoolKind, ReduceKind, ResizeMode, Tensor, TensorType};
 use crate::{bail, Result};
 
 /// Evaluates `op` on unquantized operands (or quantized operands of data-movement ops).
@@ -120,14 +121,8 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::Dequantize => one(convert::dequantize(inputs)?),
         Op::Cast { to, saturate } => one(convert::cast(*to, saturation(*saturate), inputs)?),
         Op::ActivationGrad { act } => one(grad::activation_grad(*act, inputs)?),
-        Op::ConvGradInput(c) => one(match conv_grad::conv_grad(c, true, inputs)? {
-            Some(dx) => dx,
-            None => grad::conv_grad(c, true, inputs)?,
-        }),
-        Op::ConvGradWeights(c) => one(match conv_grad::conv_grad(c, false, inputs)? {
-            Some(dw) => dw,
-            None => grad::conv_grad(c, false, inputs)?,
-        }),
+        Op::ConvGradInput(c) => one(conv_gradient(c, true, inputs)?),
+        Op::ConvGradWeights(c) => one(conv_gradient(c, false, inputs)?),
         Op::PoolGrad(pool) => {
             util::arity(inputs, 2, 2)?;
             let x = util::f32_input(inputs, 0, "pool input")?;
@@ -215,6 +210,16 @@ fn computes_values(op: &Op) -> bool {
         Op::Resize { mode, .. } => *mode != ResizeMode::Nearest,
         _ => false,
     }
+}
+
+/// A convolution's input (`wrt_input`) or weight gradient: depthwise convolutions on
+/// stride phases, the others by im2col and matrix products.
+fn conv_gradient(c: &ConvAttrs, wrt_input: bool, inputs: &[Operand<'_>]) -> Result<Tensor> {
+    if let Some(g) = depthwise_grad::depthwise_grad(c, wrt_input, inputs)? {
+        return Ok(g);
+    }
+    conv_grad::conv_grad(c, wrt_input, inputs)?
+        .ok_or_else(|| crate::Error::new("no gradient kernel for this convolution"))
 }
 
 #[cfg(test)]
