@@ -93,12 +93,31 @@ pub fn mat_mul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 /// # Panics
 /// If the shapes do not chain (`a` is m x k, `b` k x n, `c` m x n).
 pub fn mat_mul_into(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, mut c: ArrayViewMut2<'_, f32>) {
-    let packed = PackedB::new(b);
+    let bt = b.t();
+    let product = |out: &mut [f32]| match bt.as_slice() {
+        // A few rows times a transposed weight matrix (fully connected layers): dot
+        // products of contiguous rows, without packing the weights.
+        Some(bt) if a.nrows() <= DOT_MAX_ROWS => {
+            let a = a.as_standard_layout();
+            dot_rows(
+                a.as_slice().expect("standard layout"),
+                bt,
+                [a.ncols(), b.ncols()],
+                out,
+            );
+        }
+        _ => mat_mul_packed(a, &PackedB::new(b), out),
+    };
+    assert_eq!(
+        (b.nrows(), c.dim()),
+        (a.ncols(), (a.nrows(), b.ncols())),
+        "mat_mul_into shapes do not chain"
+    );
     match c.as_slice_mut() {
-        Some(out) => mat_mul_packed(a, &packed, out),
+        Some(out) => product(out),
         None => {
             let mut tmp = vec![0f32; c.len()];
-            mat_mul_packed(a, &packed, &mut tmp);
+            product(&mut tmp);
             let (m, n) = c.dim();
             let tmp = ArrayView2::from_shape((m, n), &tmp).expect("m x n values");
             c.assign(&tmp);
@@ -147,6 +166,46 @@ pub fn mat_mul_packed(a: ArrayView2<'_, f32>, b: &PackedB, out: &mut [f32]) {
             }
         }
     });
+}
+
+/// Rows of `A` up to which a product with a transposed `B` runs as dot products.
+const DOT_MAX_ROWS: usize = 4;
+/// Lanes of the partial sums of a dot product: one AVX-512 register, two AVX2 ones.
+const DOT_LANES: usize = 16;
+/// Output columns a parallel task of [`dot_rows`] computes.
+const DOT_TASK: usize = 64;
+
+/// `out[i][j] = a[i] · bt[j]` for row-major `a` (m x k) and `bt` (n x k). Each dot product
+/// runs 16 fused multiply-add chains (lane `l` takes the indices `≡ l` mod 16), then sums
+/// the lanes pairwise (8, 4, 2, 1 apart): the same bits on every kernel and thread count.
+fn dot_rows(a: &[f32], bt: &[f32], [k, n]: [usize; 2], out: &mut [f32]) {
+    if k == 0 || n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let kernel = Kernel::detect();
+    for (row, out) in a.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        out.par_chunks_mut(DOT_TASK)
+            .enumerate()
+            .for_each(|(t, part)| {
+                for (j, o) in part.iter_mut().enumerate() {
+                    let col = &bt[(t * DOT_TASK + j) * k..][..k];
+                    *o = kernel.dot(row, col);
+                }
+            });
+    }
+}
+
+/// The sum of 16 lanes, pairwise.
+fn sum_lanes(mut lanes: [f32; DOT_LANES]) -> f32 {
+    let mut width = DOT_LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            lanes[l] += lanes[l + width];
+        }
+        width /= 2;
+    }
+    lanes[0]
 }
 
 /// The output buffer shared by the tasks of [`mat_mul_packed`], each writing its own block.
@@ -205,6 +264,35 @@ impl Kernel {
         }
     }
 
+    /// `x · y` in [`DOT_LANES`] lanes (see [`dot_rows`]).
+    fn dot(self, x: &[f32], y: &[f32]) -> f32 {
+        assert_eq!(x.len(), y.len());
+        let lanes = match self {
+            // SAFETY: the CPU has the features (checked in `detect`); equal lengths.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { x86::dot_avx512(x, y) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { x86::dot_avx2(x, y) },
+            Kernel::Scalar => {
+                let mut lanes = [0f32; DOT_LANES];
+                let whole = x.len() / DOT_LANES * DOT_LANES;
+                for (xs, ys) in x[..whole]
+                    .chunks_exact(DOT_LANES)
+                    .zip(y.chunks_exact(DOT_LANES))
+                {
+                    for ((l, &a), &b) in lanes.iter_mut().zip(xs).zip(ys) {
+                        *l = a.mul_add(b, *l);
+                    }
+                }
+                for ((l, &a), &b) in lanes.iter_mut().zip(&x[whole..]).zip(&y[whole..]) {
+                    *l = a.mul_add(b, *l);
+                }
+                lanes
+            }
+        };
+        sum_lanes(lanes)
+    }
+
     /// `tile[i] = a[i * k..][..k] · panel` for `i < rows` (`rows <= self.rows()`).
     fn run(
         self,
@@ -254,7 +342,7 @@ impl Kernel {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{MAX_ROWS, NR};
+    use super::{DOT_LANES, MAX_ROWS, NR};
     use std::arch::x86_64::*;
 
     /// `R` rows times one panel with AVX-512: two registers of 16 columns per row.
@@ -283,6 +371,51 @@ mod x86 {
             _mm512_storeu_ps(out.as_mut_ptr(), acc[0]);
             _mm512_storeu_ps(out.as_mut_ptr().add(16), acc[1]);
         }
+    }
+
+    /// The 16 lanes of `x · y` with AVX-512 (the tail lane by lane, fused).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `x` and `y` have equal lengths.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn dot_avx512(x: &[f32], y: &[f32]) -> [f32; DOT_LANES] {
+        let whole = x.len() / DOT_LANES * DOT_LANES;
+        let mut acc = _mm512_setzero_ps();
+        for i in (0..whole).step_by(DOT_LANES) {
+            let (a, b) = (
+                _mm512_loadu_ps(x.as_ptr().add(i)),
+                _mm512_loadu_ps(y.as_ptr().add(i)),
+            );
+            acc = _mm512_fmadd_ps(a, b, acc);
+        }
+        let mut lanes = [0f32; DOT_LANES];
+        _mm512_storeu_ps(lanes.as_mut_ptr(), acc);
+        for ((l, &a), &b) in lanes.iter_mut().zip(&x[whole..]).zip(&y[whole..]) {
+            *l = a.mul_add(b, *l);
+        }
+        lanes
+    }
+
+    /// The 16 lanes of `x · y` with AVX2 and FMA (two registers; the tail lane by lane).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `x` and `y` have equal lengths.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_avx2(x: &[f32], y: &[f32]) -> [f32; DOT_LANES] {
+        let whole = x.len() / DOT_LANES * DOT_LANES;
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for i in (0..whole).step_by(DOT_LANES) {
+            let (xp, yp) = (x.as_ptr().add(i), y.as_ptr().add(i));
+            lo = _mm256_fmadd_ps(_mm256_loadu_ps(xp), _mm256_loadu_ps(yp), lo);
+            hi = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(8)), _mm256_loadu_ps(yp.add(8)), hi);
+        }
+        let mut lanes = [0f32; DOT_LANES];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), lo);
+        _mm256_storeu_ps(lanes.as_mut_ptr().add(8), hi);
+        for ((l, &a), &b) in lanes.iter_mut().zip(&x[whole..]).zip(&y[whole..]) {
+            *l = a.mul_add(b, *l);
+        }
+        lanes
     }
 
     /// `R` rows times one panel with AVX2 and FMA: four registers of 8 columns per row.
@@ -378,6 +511,42 @@ mod tests {
                 let got = pool.install(|| mat_mul(a.view(), b.view()));
                 assert_eq!(got, want, "{m}x{k}x{n} on {threads} threads");
             }
+        }
+    }
+
+    #[test]
+    fn dot_products_match_on_every_kernel() {
+        let mut kernels = vec![Kernel::Scalar, Kernel::detect()];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            kernels.push(Kernel::Avx2);
+        }
+        for k in [0, 1, 15, 16, 17, 100, 1280] {
+            let (x, y) = (matrix(1, k, 5), matrix(1, k, 6));
+            let (x, y) = (x.as_slice().unwrap(), y.as_slice().unwrap());
+            let mut lanes = [0f32; DOT_LANES];
+            for (i, (&a, &b)) in x.iter().zip(y).enumerate() {
+                lanes[i % DOT_LANES] = a.mul_add(b, lanes[i % DOT_LANES]);
+            }
+            let want = sum_lanes(lanes);
+            let exact: f64 = x.iter().zip(y).map(|(&a, &b)| a as f64 * b as f64).sum();
+            assert!((want as f64 - exact).abs() < 1e-4, "k = {k}");
+            for &kernel in &kernels {
+                assert_eq!(kernel.dot(x, y).to_bits(), want.to_bits(), "k = {k}");
+            }
+        }
+        // A fully connected layer: one row times transposed weights, on every pool.
+        let (a, w) = (matrix(2, 300, 7), matrix(130, 300, 8));
+        let want = Array2::from_shape_fn((2, 130), |(i, j)| {
+            Kernel::Scalar.dot(a.row(i).as_slice().unwrap(), w.row(j).as_slice().unwrap())
+        });
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            assert_eq!(pool.install(|| mat_mul(a.view(), w.t())), want);
         }
     }
 
