@@ -196,6 +196,14 @@ fn dot_rows(a: &[f32], bt: &[f32], [k, n]: [usize; 2], out: &mut [f32]) {
     }
 }
 
+/// `x · y` as [`dot_rows`] computes it: 16 fused multiply-add lanes summed pairwise.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+    Kernel::detect().dot(x, y)
+}
+
 /// The sum of 16 lanes, pairwise.
 fn sum_lanes(mut lanes: [f32; DOT_LANES]) -> f32 {
     let mut width = DOT_LANES / 2;

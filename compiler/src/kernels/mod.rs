@@ -16,7 +16,7 @@ pub mod int_gemm;
 mod layout;
 mod requant;
 
-pub use float_gemm::{mat_mul, mat_mul_into, mat_mul_packed, PackedB};
+pub use float_gemm::{dot, mat_mul, mat_mul_into, mat_mul_packed, PackedB};
 pub use int_conv::{
     conv2d, conv2d_prepared, fully_connected, ConvShape, ConvWeights, PreparedWeights,
 };

@@ -6,8 +6,9 @@ use super::conv::{check_groups, group_matrices, hwio_weights, im2col, Geometry};
 use super::util::{f32_input, from_nhwc, to_nhwc};
 use crate::interp::Operand;
 use crate::ir::{ConvAttrs, Layout, Tensor};
+use crate::kernels::{mat_mul, mat_mul_into};
 use crate::{bail, Result};
-use ndarray::{s, Array2, Array4};
+use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis, Ix4};
 
 /// The input (`wrt_input`) or weight gradient of `c` on (x, w, dy), or `None` for a
 /// depthwise convolution (left to the direct loop).
@@ -16,6 +17,9 @@ pub(super) fn conv_grad(
     wrt_input: bool,
     inputs: &[Operand<'_>],
 ) -> Result<Option<Tensor>> {
+    if let Some(grad) = pointwise_nchw(c, wrt_input, inputs)? {
+        return Ok(Some(grad));
+    }
     let x = to_nhwc(f32_input(inputs, 0, "conv input")?, c.layout, "conv input")?;
     let w = f32_input(inputs, 1, "conv weight")?;
     let dy = to_nhwc(
@@ -99,13 +103,82 @@ pub(super) fn conv_grad(
     )))
 }
 
+/// The gradients of an NCHW pointwise convolution (1x1, stride 1, no padding, one
+/// group) as matrix products per image, without layout changes: `dX_b = Wᵀ dY_b` and
+/// `dW = Σ_b dY_b X_bᵀ` (images in order). `None` for other convolutions.
+fn pointwise_nchw(
+    c: &ConvAttrs,
+    wrt_input: bool,
+    inputs: &[Operand<'_>],
+) -> Result<Option<Tensor>> {
+    let pointwise = c.layout == Layout::Nchw
+        && c.group == 1
+        && c.strides == [1, 1]
+        && c.pads == [0; 4]
+        && inputs.len() == 3;
+    let four = |i: usize, what: &str| -> Result<Option<ArrayView4<'_, f32>>> {
+        Ok(f32_input(inputs, i, what)?
+            .view()
+            .into_dimensionality::<Ix4>()
+            .ok())
+    };
+    if !pointwise {
+        return Ok(None);
+    }
+    let (Some(x), Some(w), Some(dy)) = (
+        four(0, "conv input")?,
+        four(1, "conv weight")?,
+        four(2, "output gradient")?,
+    ) else {
+        return Ok(None);
+    };
+    let ((n, cin, h, wd), (o, wc, kh, kw)) = (x.dim(), w.dim());
+    if (wc, kh, kw) != (cin, 1, 1) || dy.dim() != (n, o, h, wd) {
+        return Ok(None);
+    }
+    let (x, dy) = (x.as_standard_layout(), dy.as_standard_layout());
+    let w = w.as_standard_layout();
+    let wm = w
+        .view()
+        .into_shape_with_order((o, cin))
+        .expect("standard layout");
+    if wrt_input {
+        let mut dx = Array4::<f32>::zeros((n, cin, h, wd));
+        for b in 0..n {
+            let mut dxb = dx.index_axis_mut(Axis(0), b);
+            let dxb = dxb
+                .view_mut()
+                .into_shape_with_order((cin, h * wd))
+                .expect("fresh array");
+            mat_mul_into(wm.t(), image(dy.view(), b, o), dxb);
+        }
+        return Ok(Some(Tensor::F32(dx.into_dyn())));
+    }
+    let mut dw = Array2::<f32>::zeros((o, cin));
+    for b in 0..n {
+        dw += &mat_mul(image(dy.view(), b, o), image(x.view(), b, cin).t());
+    }
+    let dw = dw
+        .into_shape_with_order((o, cin, 1, 1))
+        .expect("o x cin weights");
+    Ok(Some(Tensor::F32(dw.into_dyn())))
+}
+
+/// Image `b` of the NCHW `a` (`rows` channels) as a `(rows, h * w)` matrix.
+fn image(a: ArrayView4<'_, f32>, b: usize, rows: usize) -> ArrayView2<'_, f32> {
+    let hw = a.shape()[2] * a.shape()[3];
+    a.index_axis_move(Axis(0), b)
+        .into_shape_with_order((rows, hw))
+        .expect("standard layout")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::interp::float::util::tests::{assert_close, op, rand};
 
-    /// The im2col gradients equal the direct loops of `grad::conv_grad` (up to f32
-    /// summation order) on strided, dilated, padded and grouped convolutions.
+    /// The im2col and pointwise gradients equal the direct loops of `grad::conv_grad` (up
+    /// to f32 summation order) on strided, dilated, padded, grouped and 1x1 convolutions.
     #[test]
     fn matches_the_direct_loop() {
         let cases = [
@@ -141,6 +214,16 @@ mod tests {
                 Layout::Nhwc,
                 [1, 5, 5, 4],
                 [4, 1, 1, 4],
+                [1, 1],
+                [1, 1],
+                [0, 0, 0, 0],
+                1,
+            ),
+            // NCHW pointwise: the per-image matrix products.
+            (
+                Layout::Nchw,
+                [2, 5, 4, 3],
+                [7, 5, 1, 1],
                 [1, 1],
                 [1, 1],
                 [0, 0, 0, 0],

@@ -1,7 +1,7 @@
 //! Gradients of depthwise convolutions (one input channel per group), in parallel over
 //! planes, on the stride phases of the forward kernel ([`Phases`]): the input gradient
 //! adds each tap's products to a whole phase at once, the weight gradient is one dot
-//! product a tap over every image's phases. Sums run in a fixed order (images, then the
+//! product ([`dot`]) a tap over every image's phases. Sums run in a fixed order (images, then the
 //! channel multiplier, then taps in kernel-row, kernel-column order), whatever the thread
 //! count.
 
@@ -10,6 +10,7 @@ use super::conv_nchw::Phases;
 use super::util::{f32_input, from_nhwc, to_nhwc};
 use crate::interp::Operand;
 use crate::ir::{ConvAttrs, Layout, Tensor};
+use crate::kernels::dot;
 use crate::{bail, Result};
 use ndarray::{Array4, ArrayD, Ix4, IxDyn};
 use rayon::prelude::*;
@@ -179,9 +180,7 @@ fn weight_grad(g: &Geometry, s: &Sizes, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     );
                     for (t, acc) in dwo.iter_mut().enumerate() {
                         let start = phases.tap_start(g, [t / kw, t % kw]);
-                        for (&v, &d) in split[start..start + wide].iter().zip(dyw.iter()) {
-                            *acc += v * d;
-                        }
+                        *acc += dot(&split[start..start + wide], dyw);
                     }
                 }
             },
