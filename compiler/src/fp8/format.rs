@@ -174,6 +174,30 @@ impl Fp8Format {
         self.decode(1 << self.spec().mantissa_bits)
     }
 
+    /// `x` rounded to this format with saturation, as a function computed arithmetically:
+    /// the same value as `decode(encode(x, Saturate))` (nearest, ties to even; beyond the
+    /// largest finite value, infinities included, that value; NaN stays NaN), without a
+    /// code or a table, so that loops over it vectorize.
+    pub fn saturating_rounder(self) -> impl Fn(f32) -> f32 + Copy {
+        let shift = 23 - self.spec().mantissa_bits;
+        let (min_normal, step, max) = (self.min_normal(), self.min_subnormal(), self.max_value());
+        move |x: f32| {
+            let a = x.abs();
+            let r = if a >= min_normal {
+                // Round the f32 bits to `mantissa_bits`, ties to even; a carry moves up a
+                // binade (and past the largest finite f32 to infinity, saturated below).
+                let bits = a.to_bits();
+                let bits = bits + ((1 << (shift - 1)) - 1) + ((bits >> shift) & 1);
+                f32::from_bits(bits & !((1 << shift) - 1))
+            } else {
+                // Subnormals: integer multiples of the smallest one (exact scalings).
+                (a / step).round_ties_even() * step
+            };
+            let r = if r > max { max } else { r };
+            r.copysign(x)
+        }
+    }
+
     /// The canonical positive NaN code.
     pub fn nan_code(self) -> u8 {
         self.spec().nan_code
@@ -267,6 +291,55 @@ impl Fp8Format {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn saturating_rounder_equals_encode_then_decode() {
+        for f in Fp8Format::ALL {
+            let round = f.saturating_rounder();
+            let check = |x: f32| {
+                let want = f.decode(f.encode(x, Saturation::Saturate));
+                let got = round(x);
+                if want.is_nan() {
+                    assert!(got.is_nan(), "{f:?} {x:e}: {got}");
+                } else {
+                    assert_eq!(got.to_bits(), want.to_bits(), "{f:?} {x:e}");
+                }
+            };
+            // Every code's value, its f32 neighbours, and the midpoints to the next code
+            // with theirs (where ties are decided).
+            for c in 0..=0x7fu8 {
+                let (v, next) = (f.decode(c), f.decode(c.saturating_add(1)));
+                for x in [v, (v + next) / 2.0] {
+                    if x.is_finite() {
+                        for y in [
+                            x,
+                            f32::from_bits(x.to_bits() + 1),
+                            f32::from_bits(x.to_bits().saturating_sub(1)),
+                        ] {
+                            check(y);
+                            check(-y);
+                        }
+                    }
+                }
+            }
+            // A sweep over all f32 bit patterns, and the specials.
+            for bits in (0..=u32::MAX).step_by(65_521) {
+                check(f32::from_bits(bits));
+            }
+            for x in [
+                0.0,
+                -0.0,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NAN,
+                f32::MAX,
+                f32::MIN_POSITIVE,
+                1e-45,
+            ] {
+                check(x);
+            }
+        }
+    }
 
     #[test]
     fn known_codes_and_onnx_cast_cases() {

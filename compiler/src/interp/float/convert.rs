@@ -204,10 +204,10 @@ pub(super) fn fp8_fake_quant(f: Format, inputs: &[Operand]) -> Result<Vec<Tensor
         .reduce(|| 0.0, f32::max);
     let mut y = src.to_vec();
     if scale.is_finite() && scale > 0.0 {
-        let table = f.decode_table();
+        let round = f.saturating_rounder();
         y.par_chunks_mut(FAKE_QUANT_TASK).for_each(|c| {
             for v in c {
-                *v = table[f.encode(*v / scale, Saturation::Saturate) as usize] * scale;
+                *v = round(*v / scale) * scale;
             }
         });
     }
