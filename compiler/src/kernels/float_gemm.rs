@@ -5,7 +5,9 @@
 //! place, row by row. Every output element is one fused multiply-add chain over the inner
 //! dimension in index order, starting from zero, on every instruction set (the scalar
 //! fallback uses `f32::mul_add`): the bits depend neither on the tiling, nor on the
-//! number of threads, nor on which kernel ran.
+//! number of threads, nor on which kernel ran. A few rows times a transposed `B` (fully
+//! connected layers) run as [`dot`] products instead: 16 fixed lanes, summed pairwise,
+//! again the same bits everywhere.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
