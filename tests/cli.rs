@@ -275,3 +275,18 @@ fn a_closed_stdout_pipe_ends_quietly() {
         "{err}"
     );
 }
+
+#[test]
+fn negative_flag_values_are_values() {
+    // `--pixel-range -1,1` (as `compile --help` shows it) and a negative `--mean`.
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    let out = dir.path().join("q.nnir");
+    let o = out.to_str().expect("utf-8 path");
+    let args = ["quantize", &model, "--format", "int8", "-o", o];
+    let msg = nnopt_ok(&[&args[..], &["--pixel-range", "-1,1", "--mean", "-0.5"]].concat());
+    assert!(out.exists(), "{msg}");
+    let bad = nnopt(&[&args[..], &["--pixel-range", "-1"]].concat());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--pixel-range"));
+}

@@ -75,6 +75,9 @@ fn json_has_the_documented_shape_and_is_deterministic() {
     args.extend(["--non-iid", "dirichlet:0.5", "--seed", "7", "--json"]);
     let first = nnopt_ok(&args);
     assert_eq!(first, nnopt_ok(&args), "same seed, different output");
+    // A percentage is the same target as the fraction (0.9 is the default).
+    args.extend(["--target-accuracy", "90"]);
+    assert_eq!(first, nnopt_ok(&args), "--target-accuracy 90 is not 0.9");
     let v: serde_json::Value = serde_json::from_str(&first).expect("one JSON object");
     let final_accuracy = v["final_accuracy"].as_f64().expect("final_accuracy");
     let rounds = v["rounds"].as_array().expect("rounds");
@@ -131,7 +134,7 @@ fn bad_requests_fail_clearly_and_write_nothing() {
     let bad_csv = dir.path().join("bad.csv");
     std::fs::write(&bad_csv, "1,2,3\n4,x,6\n").unwrap();
     let p = program.to_str().unwrap();
-    let cases: [(Vec<&str>, &str); 4] = [
+    let cases: [(Vec<&str>, &str); 5] = [
         (
             vec!["--data", csv.to_str().unwrap(), "--non-iid", "skewed"],
             "dirichlet:ALPHA",
@@ -141,6 +144,10 @@ fn bad_requests_fail_clearly_and_write_nothing() {
         (
             vec!["--data", csv.to_str().unwrap(), "--clients", "1000"],
             "cannot give 1000 clients",
+        ),
+        (
+            vec!["--data", csv.to_str().unwrap(), "--target-accuracy", "150"],
+            "neither a fraction in (0, 1] nor a percentage",
         ),
     ];
     for (extra, want) in cases {

@@ -25,11 +25,17 @@ pub struct CalibrationDataFlags {
     percentile: f32,
     /// Images: map pixel values 0..255 linearly onto LO..HI (e.g. -1,1). Also the range
     /// of the random inputs when no calibration data is given.
-    #[arg(long, value_name = "LO,HI", default_value = "0,1", value_parser = parse_range)]
+    #[arg(long, value_name = "LO,HI", default_value = "0,1", value_parser = parse_range,
+          allow_hyphen_values = true)]
     pixel_range: (f32, f32),
     /// Images: per-channel mean subtracted after --pixel-range (one value, or one per
     /// channel).
-    #[arg(long, value_name = "M[,M,M]", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "M[,M,M]",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
     mean: Vec<f32>,
     /// Images: per-channel standard deviation divided by after --mean.
     #[arg(long, value_name = "S[,S,S]", value_delimiter = ',')]

@@ -58,8 +58,9 @@ pub struct SimulateArgs {
     /// Seed of the client split, the clients' shuffles and stochastic rounding.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Test accuracy whose first crossing the byte counts are reported for.
-    #[arg(long, default_value_t = 0.9)]
+    /// Test accuracy whose first crossing the byte counts are reported for: a fraction
+    /// (0.9) or a percentage (90).
+    #[arg(long, value_name = "ACC", default_value = "0.9", value_parser = parse_accuracy)]
     target_accuracy: f64,
     /// Write an HTML report with accuracy curves of FP8 and FP32 side by side (runs both).
     #[arg(long, value_name = "FILE.html")]
@@ -194,4 +195,19 @@ fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--target-accuracy`: a fraction in (0, 1] or a percentage in (1, 100], as a fraction.
+fn parse_accuracy(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    match v {
+        v if v > 0.0 && v <= 1.0 => Ok(v),
+        v if v > 1.0 && v <= 100.0 => Ok(v / 100.0),
+        _ => Err(format!(
+            "{s} is neither a fraction in (0, 1] nor a percentage in (1, 100]"
+        )),
+    }
 }
