@@ -120,6 +120,10 @@ fn report_draws_fp8_and_fp32_side_by_side() {
         out.contains("fp8 FedAvg") && out.contains("fp32 FedAvg"),
         "{out}"
     );
+    assert!(
+        out.contains("mean accuracy over the last 2 rounds"),
+        "{out}"
+    );
     let html = std::fs::read_to_string(&report).expect("report written");
     assert_eq!(html.matches("<svg").count(), 2, "two charts");
     assert!(html.contains("FP8") && html.contains("FP32"));

@@ -47,9 +47,13 @@ pub fn render_table(s: &Simulation, every: usize) -> String {
             r.bytes_down
         );
     }
+    let last = match s.rounds.len().min(5) {
+        1 => "the one round".to_string(),
+        n => format!("the last {n} rounds"),
+    };
     let _ = writeln!(
         out,
-        "mean accuracy over the last 5 rounds: {:.2} %",
+        "mean accuracy over {last}: {:.2} %",
         100.0 * s.last_5_rounds_accuracy
     );
     let _ = writeln!(
