@@ -174,6 +174,14 @@ fn opt_is_deterministic_and_prints_after_passes() {
         out.status.success() && err.contains("// IR after identity-removal"),
         "{err}"
     );
+    // A misspelt pass name is an error naming it and the pipeline's passes.
+    let out = nnopt(&["opt", &model, "--print-after", "identity-remova"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--print-after identity-remova") && err.contains("identity-removal"),
+        "{err}"
+    );
     let o1 = dir.path().join("a.onnx");
     let o2 = dir.path().join("b.onnx");
     for o in [&o1, &o2] {

@@ -137,14 +137,20 @@ fn bad_requests_fail_clearly_and_write_nothing() {
     let report = dir.path().join("fl.html");
     let bad_csv = dir.path().join("bad.csv");
     std::fs::write(&bad_csv, "1,2,3\n4,x,6\n").unwrap();
+    let binary = dir.path().join("binary.csv");
+    std::fs::write(&binary, [0x31, 0x2c, 0xff, 0xfe, 0x0a]).unwrap();
     let p = program.to_str().unwrap();
-    let cases: [(Vec<&str>, &str); 5] = [
+    let cases: [(Vec<&str>, &str); 6] = [
         (
             vec!["--data", csv.to_str().unwrap(), "--non-iid", "skewed"],
             "dirichlet:ALPHA",
         ),
         (vec!["--data", "missing.csv"], "missing.csv"),
         (vec!["--data", bad_csv.to_str().unwrap()], "line 2"),
+        (
+            vec!["--data", binary.to_str().unwrap()],
+            "binary.csv: is not a CSV text file (not UTF-8)",
+        ),
         (
             vec!["--data", csv.to_str().unwrap(), "--clients", "1000"],
             "cannot give 1000 clients",

@@ -114,8 +114,19 @@ impl Pipeline {
         self.passes.iter().map(|p| p.name()).collect()
     }
 
-    /// Runs every pass in order; verifies after each when asked (or in debug builds).
+    /// Runs every pass in order; verifies after each when asked (or in debug builds). A
+    /// name to print after that is not a pass of this pipeline is an error.
     pub fn run(&self, g: &mut Graph, opts: &RunOptions) -> Result<Vec<PassRecord>> {
+        if let PrintAfter::Names(names) = &opts.print_after {
+            let passes = self.pass_names();
+            if let Some(bad) = names.iter().find(|n| !passes.contains(&n.as_str())) {
+                return Err(Error::new(format!(
+                    "--print-after {bad}: pipeline '{}' has no such pass (its passes: {})",
+                    self.name,
+                    passes.join(", ")
+                )));
+            }
+        }
         let check = opts.verify || cfg!(debug_assertions);
         if check {
             verify(g).map_err(|e| Error::new(format!("input graph is invalid: {e}")))?;

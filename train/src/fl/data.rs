@@ -32,7 +32,10 @@ pub fn load_csv(path: &Path) -> Result<Dataset> {
     } else {
         std::io::BufReader::new(file).read_to_string(&mut text)
     };
-    read.map_err(|e| err(format!("cannot read: {e}")))?;
+    read.map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => err("is not a CSV text file (not UTF-8)".into()),
+        _ => err(format!("cannot read: {e}")),
+    })?;
     let mut values = Vec::new();
     let mut labels = Vec::new();
     let mut row_len = None;
