@@ -12,9 +12,20 @@ use rayon::prelude::*;
 fn repeat_count(model_shape: &[usize], t: &Tensor, index: usize) -> Result<usize> {
     let s = t.shape();
     let mismatch = || {
+        let stacked = match model_shape {
+            [1, rest @ ..] => {
+                let dims: Vec<String> = rest.iter().map(usize::to_string).collect();
+                let dims = std::iter::once("N".to_string()).chain(dims);
+                format!(
+                    "or [{}] for N stacked samples",
+                    dims.collect::<Vec<_>>().join(", ")
+                )
+            }
+            [b, ..] => format!("or a first dimension that is a multiple of {b}"),
+            [] => "a scalar".to_string(),
+        };
         Error::new(format!(
-            "input {index} has shape {s:?}; the model takes {model_shape:?} (or a leading dimension that is a multiple of {})",
-            model_shape.first().copied().unwrap_or(1)
+            "input {index} has shape {s:?}; the model takes {model_shape:?} ({stacked})"
         ))
     };
     if s == model_shape {
@@ -26,6 +37,11 @@ fn repeat_count(model_shape: &[usize], t: &Tensor, index: usize) -> Result<usize
         || model_shape[0] == 0
     {
         return Err(mismatch());
+    }
+    if s[0] == 0 {
+        return Err(Error::new(format!(
+            "input {index} holds no samples (shape {s:?})"
+        )));
     }
     if !s[0].is_multiple_of(model_shape[0]) {
         return Err(mismatch());

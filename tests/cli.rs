@@ -298,3 +298,32 @@ fn negative_flag_values_are_values() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--pixel-range"));
 }
+
+#[test]
+fn empty_and_misshapen_inputs_are_errors() {
+    let dir = tempdir();
+    let model = write_model(dir.path());
+    let out = dir.path().join("y.npy");
+    let o = out.to_str().expect("utf-8 path");
+    for (rows, cols, want) in [
+        (0, 4, "holds no samples (shape [0, 4])"),
+        (
+            1,
+            3,
+            "the model takes [1, 4] (or [N, 4] for N stacked samples)",
+        ),
+    ] {
+        let t = Tensor::from_f64s(
+            nnopt::compiler::ir::DType::F32,
+            &[rows, cols],
+            &vec![0.0; rows * cols],
+        )
+        .expect("shape");
+        let x = dir.path().join("x.npy");
+        nnopt::npy::write_npy(&x, &t).expect("write npy");
+        let r = nnopt(&["run", &model, "--input", x.to_str().unwrap(), "-o", o]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains(want), "{err}");
+        assert!(!out.exists(), "wrote an output for {rows} x {cols}");
+    }
+}
