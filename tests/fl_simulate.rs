@@ -140,7 +140,7 @@ fn bad_requests_fail_clearly_and_write_nothing() {
     let binary = dir.path().join("binary.csv");
     std::fs::write(&binary, [0x31, 0x2c, 0xff, 0xfe, 0x0a]).unwrap();
     let p = program.to_str().unwrap();
-    let cases: [(Vec<&str>, &str); 6] = [
+    let cases: [(Vec<&str>, &str); 7] = [
         (
             vec!["--data", csv.to_str().unwrap(), "--non-iid", "skewed"],
             "dirichlet:ALPHA",
@@ -158,6 +158,10 @@ fn bad_requests_fail_clearly_and_write_nothing() {
         (
             vec!["--data", csv.to_str().unwrap(), "--target-accuracy", "150"],
             "neither a fraction in (0, 1] nor a percentage",
+        ),
+        (
+            vec!["--data", csv.to_str().unwrap(), "--clients", "0"],
+            "'--clients <CLIENTS>': must be at least 1",
         ),
     ];
     for (extra, want) in cases {

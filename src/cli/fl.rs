@@ -35,13 +35,13 @@ pub struct SimulateArgs {
     #[arg(long)]
     data: PathBuf,
     /// Number of clients (all take part in every round).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value = "20", value_parser = at_least_one)]
     clients: usize,
     /// Rounds of FedAvg (broadcast, local training, updates, aggregation).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value = "100", value_parser = at_least_one)]
     rounds: usize,
     /// Passes over its local data each client makes per round.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value = "1", value_parser = at_least_one)]
     local_epochs: usize,
     /// Label-skewed split, `dirichlet:ALPHA` (e.g. dirichlet:0.5); IID without it.
     #[arg(long, value_name = "dirichlet:ALPHA")]
@@ -209,5 +209,14 @@ fn parse_accuracy(s: &str) -> std::result::Result<f64, String> {
         _ => Err(format!(
             "{s} is neither a fraction in (0, 1] nor a percentage in (1, 100]"
         )),
+    }
+}
+
+/// A count of at least 1 (`--clients`, `--rounds`, `--local-epochs`).
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
     }
 }
