@@ -231,18 +231,19 @@ def ensure_models(out: Path, nnopt: str | None, force: bool = False,
     nnir_path = out / INT8_NNIR
     tflite_path = out / INT8_TFLITE
     resnet_path = out / RESNET50_ONNX
+
+    def write_float(path: Path, build) -> None:
+        """Saves build()'s model at path (through a temporary file) and checks it."""
+        log(f"== writing {path}")
+        tmp = path.with_suffix(".onnx.tmp")
+        onnx.save(build(), str(tmp))
+        tmp.replace(path)
+        log("  " + check_float(path))
+
     if force or not resnet_path.is_file():
-        log(f"== writing {resnet_path}")
-        tmp = resnet_path.with_suffix(".onnx.tmp")
-        onnx.save(resnet50(), str(tmp))
-        tmp.replace(resnet_path)
-        log("  " + check_float(resnet_path))
+        write_float(resnet_path, resnet50)
     if force or not onnx_path.is_file():
-        log(f"== writing {onnx_path}")
-        tmp = onnx_path.with_suffix(".onnx.tmp")
-        onnx.save(mobilenet_v2_224(), str(tmp))
-        tmp.replace(onnx_path)
-        log("  " + check_float(onnx_path))
+        write_float(onnx_path, mobilenet_v2_224)
         force = True  # the int8 model derives from this one
     if force or not cal_path.is_file():
         rng = np.random.default_rng(SEED_CALIBRATION)

@@ -469,6 +469,17 @@ mod tests {
         })
     }
 
+    /// Every kernel this CPU can run.
+    fn kernels_here() -> Vec<Kernel> {
+        let mut kernels = vec![Kernel::Scalar, Kernel::detect()];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            kernels.push(Kernel::Avx2);
+        }
+        kernels
+    }
+
     /// The fused multiply-add chain every kernel computes.
     fn chain(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32> {
         Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
@@ -478,12 +489,7 @@ mod tests {
 
     #[test]
     fn every_kernel_gives_the_fused_chain_bit_for_bit() {
-        let mut kernels = vec![Kernel::Scalar, Kernel::detect()];
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            kernels.push(Kernel::Avx2);
-        }
+        let kernels = kernels_here();
         for (m, k, n) in [(1, 1, 1), (7, 5, 33), (13, 64, 70), (50, 3, 300)] {
             let (a, b) = (matrix(m, k, 1), matrix(k, n, 2));
             let want = chain(&a, &b);
@@ -526,12 +532,7 @@ mod tests {
 
     #[test]
     fn dot_products_match_on_every_kernel() {
-        let mut kernels = vec![Kernel::Scalar, Kernel::detect()];
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            kernels.push(Kernel::Avx2);
-        }
+        let kernels = kernels_here();
         for k in [0, 1, 15, 16, 17, 100, 1280] {
             let (x, y) = (matrix(1, k, 5), matrix(1, k, 6));
             let (x, y) = (x.as_slice().unwrap(), y.as_slice().unwrap());

@@ -71,7 +71,7 @@ pub(super) fn depthwise_grad(
             taps,
             dx.as_slice_mut().expect("fresh array"),
         );
-        return Ok(Some(Tensor::F32(from_nhwc_or_nchw(dx, c.layout))));
+        return Ok(Some(Tensor::F32(nchw_to_layout(dx, c.layout))));
     }
     let dw = weight_grad(&g, &sizes, xs, dys);
     let dw = ArrayD::from_shape_vec(IxDyn(w4.shape()), dw).expect("one value per weight");
@@ -103,7 +103,7 @@ fn nchw(a: &ArrayD<f32>, layout: Layout, what: &str) -> Result<Array4<f32>> {
 }
 
 /// An NCHW result in `layout`.
-fn from_nhwc_or_nchw(a: Array4<f32>, layout: Layout) -> ArrayD<f32> {
+fn nchw_to_layout(a: Array4<f32>, layout: Layout) -> ArrayD<f32> {
     match layout {
         Layout::Nchw => a.into_dyn(),
         Layout::Nhwc => to_nhwc(&a.into_dyn(), Layout::Nchw, "gradient")
