@@ -1,6 +1,7 @@
 //! `nnopt fl simulate`: FedAvg with FP8 clients and messages against the FP32 baseline on
 //! the digits (`shared/data/digits.csv.gz`), with the digits MLP architecture
-//! (`testdata/digits/digits_mlp.onnx`) re-initialized (Glorot, seed 0).
+//! (`testdata/digits/digits_mlp.onnx`) re-initialized (He, seed 0), every training and
+//! server option at its default.
 //!
 //! The full figures (digits CNN, 100 rounds) come from `benches/fl_digits.py`; here the
 //! MLP keeps the suite fast.
@@ -12,6 +13,7 @@ use nnopt::passes::TrainPrecision;
 use nnopt::train::fl::data::load_csv;
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions};
+use nnopt::train::server::ServerOptimizer;
 use nnopt::train::TrainingProgram;
 use std::path::{Path, PathBuf};
 
@@ -117,7 +119,7 @@ fn report_draws_fp8_and_fp32_side_by_side() {
     args.extend(["--report", report.to_str().unwrap()]);
     let out = nnopt_ok(&args);
     assert!(
-        out.contains("fp8 FedAvg") && out.contains("fp32 FedAvg"),
+        out.contains("fp8 FedAvgM") && out.contains("fp32 FedAvgM"),
         "{out}"
     );
     assert!(
@@ -125,8 +127,58 @@ fn report_draws_fp8_and_fp32_side_by_side() {
         "{out}"
     );
     let html = std::fs::read_to_string(&report).expect("report written");
-    assert_eq!(html.matches("<svg").count(), 2, "two charts");
-    assert!(html.contains("FP8") && html.contains("FP32"));
+    assert_eq!(html.matches("<svg").count(), 3, "three charts");
+    for want in [
+        "FP8",
+        "FP32",
+        "Test accuracy per round",
+        "Loss per round",
+        "target 90 %",
+        "FP8 test",
+        "FP32 train",
+        "<th>client optimizer</th>",
+        "SGD, learning rate 0.05, momentum 0.9",
+        "FedAvgM, learning rate 1, momentum 0.9",
+    ] {
+        assert!(html.contains(want), "the report lacks '{want}'");
+    }
+    // Rounds are whole numbers on the round axes.
+    let rounds_chart = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    for half in [">0.5<", ">1.5<"] {
+        assert!(!rounds_chart.contains(half), "a round axis label {half}");
+    }
+}
+
+/// Features that say nothing about the label keep the model at chance level: after
+/// 10 % of the rounds `fl simulate` warns on stderr and in `--json`.
+#[test]
+fn accuracy_at_chance_level_is_warned_about() {
+    let Some((dir, program, _)) = compiled() else {
+        return;
+    };
+    let csv = dir.path().join("noise.csv");
+    let rows: String = (0..300)
+        .map(|i| format!("{}{}\n", "0,".repeat(64), i % 10))
+        .collect();
+    std::fs::write(&csv, rows).unwrap();
+    let mut args = simulate_args(&program, &csv, "2", "10");
+    let out = nnopt(&args);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: fp8 run: test accuracy is still at chance level after 1 of 10 rounds"
+        ),
+        "{err}"
+    );
+    args.push("--json");
+    let v: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).unwrap();
+    let warnings = v["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0]
+        .as_str()
+        .unwrap()
+        .contains("check the learning rate"));
 }
 
 #[test]
@@ -197,12 +249,13 @@ fn fp8_fedavg_matches_fp32_with_under_a_third_of_the_bytes() {
                     rounds: 60,
                     local_epochs: 1,
                     partition,
+                    server_optimizer: ServerOptimizer::default(),
                     precision,
                     messages: precision,
                     seed,
                     target_accuracy: 0.9,
                 };
-                simulate(&program, &data, &opts, |_| {}).expect("simulation")
+                simulate(&program, &data, &opts, |_, _| {}).expect("simulation")
             };
             let (a, b) = (run(TrainPrecision::Fp8), run(TrainPrecision::Fp32));
             let (x, y) = (

@@ -8,10 +8,10 @@ use common::*;
 use nnopt::compiler::fp8::Fp8Format;
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::ir::{DType, Graph, Tensor};
-use nnopt::passes::{TrainOptions, TrainPrecision};
+use nnopt::passes::{InitScheme, TrainPrecision};
 use nnopt::train::binary::{read, write};
 use nnopt::train::message::{layout_id, Encoding, Message, MessageKind, Payload};
-use nnopt::train::{CompileOptions, MasterWeights, ParamInfo, TrainingProgram};
+use nnopt::train::{CompileOptions, MasterWeights, OptimizerKind, ParamInfo, TrainingProgram};
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
@@ -28,10 +28,7 @@ fn models() -> Vec<PathBuf> {
 
 fn options(precision: TrainPrecision) -> CompileOptions {
     CompileOptions {
-        train: TrainOptions {
-            precision,
-            ..TrainOptions::default()
-        },
+        precision,
         batch: 16,
         ..CompileOptions::default()
     }
@@ -53,7 +50,8 @@ fn assert_same(name: &str, p: &TrainingProgram, q: &TrainingProgram) {
     assert_eq!(text(&p.forward), text(&q.forward), "{name}: forward graph");
     assert_eq!(param_bits(p), param_bits(q), "{name}: parameter values");
     assert_eq!(p.params, q.params, "{name}: parameters");
-    assert_eq!(p.options, q.options, "{name}: options");
+    assert_eq!(p.precision, q.precision, "{name}: precision");
+    assert_eq!(p.optimizer, q.optimizer, "{name}: optimizer");
     assert_eq!(
         (p.batch, p.scaling, p.master_weights),
         (q.batch, q.scaling, q.master_weights),
@@ -321,8 +319,9 @@ fn cli_compiles_inspects_and_is_deterministic() {
         assert_eq!(j["batch"], 16);
         assert_eq!(j["amax_history"], 16);
         assert_eq!(j["master_weights"], "f32");
+        assert_eq!(j["optimizer"]["kind"], "sgd");
         assert_eq!(
-            j["learning_rate"].to_string(),
+            j["optimizer"]["learning_rate"].to_string(),
             "0.05",
             "f32 values print as such"
         );
@@ -362,10 +361,10 @@ fn cli_compiles_inspects_and_is_deterministic() {
         ] {
             assert_eq!(inspect[key], j[key], "{key}");
         }
-        assert_eq!(inspect["format"], "1.0");
+        assert_eq!(inspect["format"], "2.0");
         let table = nnopt_ok(&["inspect", path_str(&a)]);
         for want in [
-            "training program, format 1.0",
+            "training program, format 2.0",
             "master weights f32",
             "quantizers:",
             "fp32",
@@ -385,6 +384,12 @@ fn cli_compiles_inspects_and_is_deterministic() {
             path_str(&c),
             "--batch",
             "8",
+            "--optimizer",
+            "sgd",
+            "--warmup-steps",
+            "20",
+            "--init",
+            "glorot",
             "--learning-rate",
             "0.125",
             "--momentum",
@@ -401,27 +406,25 @@ fn cli_compiles_inspects_and_is_deterministic() {
         ]);
         let p = read(&std::fs::read(&c).unwrap()).unwrap();
         assert_eq!(p.batch, 8);
-        assert_eq!(p.options.precision, TrainPrecision::Fp32);
+        assert_eq!(p.precision, TrainPrecision::Fp32);
         assert_eq!(
             (
-                p.options.learning_rate,
-                p.options.momentum,
-                p.options.weight_decay
+                p.optimizer.kind,
+                p.optimizer.learning_rate,
+                p.optimizer.momentum,
+                p.optimizer.weight_decay,
+                p.optimizer.warmup_steps
             ),
-            (0.125, 0.5, 0.0)
+            (OptimizerKind::Sgd, 0.125, 0.5, 0.0, 20)
         );
         assert_eq!(p.scaling.history, 4);
         assert_eq!(p.master_weights, MasterWeights::Fp8);
         assert_eq!(p.steps.len(), 1);
         let opts = CompileOptions {
-            train: TrainOptions {
-                learning_rate: 0.125,
-                momentum: 0.5,
-                weight_decay: 0.0,
-                precision: TrainPrecision::Fp32,
-            },
+            precision: TrainPrecision::Fp32,
             batch: 8,
             reinit: Some(9),
+            init: InitScheme::Glorot,
             ..CompileOptions::default()
         };
         let want = TrainingProgram::compile(&g, &opts).unwrap();
@@ -448,7 +451,7 @@ fn default_output_is_beside_the_model() {
     nnopt_ok(&["compile", path_str(&model), "--target", "train"]);
     let p = read(&std::fs::read(dir.path().join("mlp.ntp")).unwrap()).unwrap();
     assert_eq!(p.params.len(), 2);
-    assert_eq!(p.options.precision, TrainPrecision::Fp8);
+    assert_eq!(p.precision, TrainPrecision::Fp8);
 }
 
 /// Runs `nnopt args` expecting failure mentioning `want`, and no file at `out`.

@@ -47,6 +47,12 @@ impl Container {
     /// Checks the header (magic, major version, reserved bytes, length, CRC) and the
     /// payload's file identifier, and returns the payload.
     pub fn open<'a>(&self, file: &'a [u8]) -> Result<&'a [u8]> {
+        Ok(self.open_since(file, self.major)?.0)
+    }
+
+    /// As [`Container::open`], accepting major versions from `oldest` to this one;
+    /// returns the payload and the file's major version.
+    pub fn open_since<'a>(&self, file: &'a [u8], oldest: u16) -> Result<(&'a [u8], u16)> {
         let (kind, a_kind) = (self.kind, self.a_kind);
         if file.len() < HEADER_LEN {
             return Err(Error::new(format!(
@@ -64,10 +70,13 @@ impl Container {
         let u32_at =
             |i: usize| u32::from_le_bytes([file[i], file[i + 1], file[i + 2], file[i + 3]]);
         let (major, minor) = (u16_at(4), u16_at(6));
-        if major != self.major {
+        if !(oldest..=self.major).contains(&major) {
+            let reads = match oldest == self.major {
+                true => format!("{}.x", self.major),
+                false => format!("{oldest}.x to {}.x", self.major),
+            };
             return Err(Error::new(format!(
-                "{kind} format {major}.{minor} is not supported (this nnopt reads {}.x)",
-                self.major
+                "{kind} format {major}.{minor} is not supported (this nnopt reads {reads})"
             )));
         }
         if u32_at(16) != 0 {
@@ -95,7 +104,7 @@ impl Container {
                 String::from_utf8_lossy(self.magic)
             )));
         }
-        Ok(body)
+        Ok((body, major))
     }
 }
 

@@ -14,8 +14,8 @@ mod shape_inference;
 
 pub use activation_fusion::ActivationFusion;
 pub use autodiff::{
-    training_graph, with_batch, Autodiff, QuantPoint, QuantRole, TrainOptions, TrainPrecision,
-    TrainingGraph,
+    training_graph, with_batch, Autodiff, AutodiffOptions, InitScheme, QuantPoint, QuantRole,
+    TrainPrecision, TrainingGraph,
 };
 pub use batchnorm_folding::BatchNormFolding;
 pub use constant_folding::ConstantFolding;

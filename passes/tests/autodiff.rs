@@ -1,10 +1,12 @@
 //! The autodiff pass: the training graph of small models prints (snapshot), its gradients
-//! match central finite differences of its own loss, and repeated steps lower the loss.
+//! match central finite differences of its own loss, repeated steps lower the loss, and
+//! fresh weights follow each layer's fans and activation.
 
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::text::{parse_graph, print_graph, PrintOptions};
 use nnopt_compiler::ir::{DType, Tensor};
-use nnopt_passes::{training_graph, TrainOptions, TrainPrecision, TrainingGraph};
+use nnopt_passes::{training_graph, InitScheme, TrainPrecision, TrainingGraph};
+use rand::SeedableRng;
 
 const MLP: &str = r#"graph "mlp"(%x) {
   %x: f32[4,3] = input
@@ -50,17 +52,13 @@ fn labels(v: &[i64]) -> Tensor {
     .unwrap()
 }
 
-/// Runs one step: returns the loss and the training graph's outputs.
-fn step(
-    t: &TrainingGraph,
-    x: &Tensor,
-    y: &Tensor,
-    params: &[Tensor],
-    momenta: &[Tensor],
-) -> (f64, Vec<Tensor>) {
+type Values = Vec<f64>;
+
+/// Runs one step: returns the loss and the training graph's outputs (the loss, then the
+/// gradients).
+fn step(t: &TrainingGraph, x: &Tensor, y: &Tensor, params: &[Tensor]) -> (f64, Vec<Tensor>) {
     let mut inputs = vec![x.clone(), y.clone()];
     inputs.extend(params.iter().cloned());
-    inputs.extend(momenta.iter().cloned());
     let out = interp::run(&t.graph, &inputs).expect("training step runs");
     (out[0].to_f64_vec()[0], out)
 }
@@ -68,64 +66,46 @@ fn step(
 #[test]
 fn mlp_training_graph_snapshot_and_loss_decreases() {
     let forward = parse_graph(MLP).unwrap();
-    let t = training_graph(
-        &forward,
-        &TrainOptions {
-            learning_rate: 0.5,
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let t = training_graph(&forward, TrainPrecision::Fp32).unwrap();
     insta::assert_snapshot!(print_graph(&t.graph, &PrintOptions::default()));
     let names: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["w1", "b1", "w2"]);
     let (x, y) = (ramp(&[4, 3], 0), labels(&[0, 1, 1, 0]));
-    let mut params: Vec<Tensor> = t.params.iter().map(|p| p.init.clone()).collect();
-    let mut momenta: Vec<Tensor> = t
-        .params
-        .iter()
-        .map(|p| Tensor::zeros(DType::F32, &p.shape))
-        .collect();
-    let k = params.len();
-    let (first, _) = step(&t, &x, &y, &params, &momenta);
+    let mut params: Vec<Values> = t.params.iter().map(|p| p.init.to_f64_vec()).collect();
+    let mut velocity: Vec<Values> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+    let tensors = |ps: &[Values]| -> Vec<Tensor> {
+        ps.iter()
+            .zip(&t.params)
+            .map(|(v, p)| Tensor::from_f64s(DType::F32, &p.shape, v).unwrap())
+            .collect()
+    };
+    let (first, _) = step(&t, &x, &y, &tensors(&params));
     let mut last = first;
+    // Gradient descent with momentum: v = 0.9 v + g, p -= 0.5 v.
     for _ in 0..30 {
-        let (loss, out) = step(&t, &x, &y, &params, &momenta);
-        params = out[1..1 + k].to_vec();
-        momenta = out[1 + k..].to_vec();
+        let (loss, out) = step(&t, &x, &y, &tensors(&params));
+        for ((p, v), g) in params.iter_mut().zip(&mut velocity).zip(&out[1..]) {
+            for ((p, v), g) in p.iter_mut().zip(v.iter_mut()).zip(g.to_f64_vec()) {
+                *v = 0.9 * *v + g;
+                *p -= 0.5 * *v;
+            }
+        }
         last = loss;
     }
     assert!(last < 0.2 * first, "loss {first} -> {last}");
 }
 
-/// Asserts that one SGD step of `forward` (learning rate 1, no momentum or decay, so
-/// `p' = p - g`) moves each parameter by the central finite difference of the loss.
+/// Asserts that each gradient output of `forward`'s training step equals the central
+/// finite difference of the loss.
 fn assert_gradients_match_finite_differences(forward: &str, x: Tensor, y: Tensor) {
     let forward = parse_graph(forward).unwrap();
-    let t = training_graph(
-        &forward,
-        &TrainOptions {
-            learning_rate: 1.0,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let t = training_graph(&forward, TrainPrecision::Fp32).unwrap();
     let params: Vec<Tensor> = t.params.iter().map(|p| p.init.clone()).collect();
-    let momenta: Vec<Tensor> = t
-        .params
-        .iter()
-        .map(|p| Tensor::zeros(DType::F32, &p.shape))
-        .collect();
-    let (_, out) = step(&t, &x, &y, &params, &momenta);
+    let (_, out) = step(&t, &x, &y, &params);
     let h = 1e-2;
     for (k, p) in params.iter().enumerate() {
         let before = p.to_f64_vec();
-        let after = out[1 + k].to_f64_vec();
-        let grad: Vec<f64> = before.iter().zip(&after).map(|(a, b)| a - b).collect();
+        let grad = out[1 + k].to_f64_vec();
         let scale = grad.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
         for i in 0..before.len() {
             let loss_at = |delta: f64| {
@@ -133,7 +113,7 @@ fn assert_gradients_match_finite_differences(forward: &str, x: Tensor, y: Tensor
                 v[i] += delta;
                 let mut ps = params.clone();
                 ps[k] = Tensor::from_f64s(DType::F32, p.shape(), &v).unwrap();
-                step(&t, &x, &y, &ps, &momenta).0
+                step(&t, &x, &y, &ps).0
             };
             let fd = (loss_at(h) - loss_at(-h)) / (2.0 * h);
             assert!(
@@ -166,7 +146,7 @@ fn matmul_gradients_match_finite_differences_of_the_loss() {
 }
 "#;
     let forward = parse_graph(MATMUL).unwrap();
-    let t = training_graph(&forward, &TrainOptions::default()).unwrap();
+    let t = training_graph(&forward, TrainPrecision::Fp32).unwrap();
     let names: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
@@ -184,13 +164,8 @@ fn matmul_gradients_match_finite_differences_of_the_loss() {
 #[test]
 fn fp8_training_graph_snapshot_and_semantics() {
     let forward = parse_graph(MLP).unwrap();
-    let opts = |precision| TrainOptions {
-        learning_rate: 0.5,
-        precision,
-        ..Default::default()
-    };
-    let fp8 = training_graph(&forward, &opts(TrainPrecision::Fp8)).unwrap();
-    let fp32 = training_graph(&forward, &opts(TrainPrecision::Fp32)).unwrap();
+    let fp8 = training_graph(&forward, TrainPrecision::Fp8).unwrap();
+    let fp32 = training_graph(&forward, TrainPrecision::Fp32).unwrap();
     insta::assert_snapshot!(print_graph(&fp8.graph, &PrintOptions::default()));
     let roles: Vec<String> = fp8
         .quant_points
@@ -200,14 +175,8 @@ fn fp8_training_graph_snapshot_and_semantics() {
     insta::assert_snapshot!(roles.join("\n"));
     let (x, y) = (ramp(&[4, 3], 0), labels(&[0, 1, 1, 0]));
     let params: Vec<Tensor> = fp8.params.iter().map(|p| p.init.clone()).collect();
-    let momenta: Vec<Tensor> = fp8
-        .params
-        .iter()
-        .map(|p| Tensor::zeros(DType::F32, &p.shape))
-        .collect();
     let mut inputs = vec![x, y];
     inputs.extend(params.iter().cloned());
-    inputs.extend(momenta.iter().cloned());
     let reference = interp::run(&fp32.graph, &inputs).unwrap();
     let scalar = |v: f64| Tensor::from_f64s(DType::F32, &[], &[v]).unwrap();
     let run = |scale: f64| {
@@ -243,5 +212,68 @@ fn fp8_training_graph_snapshot_and_semantics() {
         on[0].to_f64_vec(),
         reference[0].to_f64_vec(),
         "loss unchanged"
+    );
+}
+
+/// Fresh weights: He-uniform bounds follow each weight's fan-in (per group, kernel
+/// included) and the gain of the activation after its layer (√2 after a ReLU or a
+/// ReLU6, 1 for the logits); Glorot bounds follow fan-in plus fan-out; biases are zero.
+#[test]
+fn fresh_weights_follow_fans_and_activation_gain() {
+    const NET: &str = r#"graph "net"(%x) {
+  %x: f32[1,8,8,3] = input
+  %w: f32[16,3,3,3] = const zeros
+  %b: f32[16] = const zeros
+  %c: f32[1,8,8,16] = conv {"layout":"nhwc","strides":[1,1],"dilations":[1,1],"pads":[1,1,1,1],"group":1,"activation":"relu"}(%x, %w, %b)
+  %dw: f32[16,3,3,1] = const zeros
+  %d: f32[1,8,8,16] = conv {"layout":"nhwc","strides":[1,1],"dilations":[1,1],"pads":[1,1,1,1],"group":16,"activation":"relu6"}(%c, %dw)
+  %m: f32[1,16] = reduce {"kind":"mean","axes":[1,2],"keep_dims":false}(%d)
+  %wf: f32[10,16] = const zeros
+  %y: f32[1,10] = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":true,"activation":null}(%m, %wf)
+  return %y
+}
+"#;
+    // Each `const zeros` becomes a list of zeros of its type's size.
+    let text: String = NET
+        .lines()
+        .map(|line| match line.split_once(": f32[") {
+            Some((_, rest)) if line.ends_with("const zeros") => {
+                let dims = rest.split(']').next().unwrap();
+                let n: usize = dims
+                    .split(',')
+                    .map(|d| d.parse::<usize>().unwrap())
+                    .product();
+                line.replace("zeros", &format!("[{}]", vec!["0.0"; n].join(", "))) + "\n"
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let forward = parse_graph(&text).unwrap();
+    let t = training_graph(&forward, TrainPrecision::Fp32).unwrap();
+    let names: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["w", "b", "dw", "wf"]);
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(1);
+    let bound = |scheme, k: usize, rng: &mut rand::rngs::Xoshiro256PlusPlus| {
+        let v = t.params[k].fresh(scheme, rng).to_f64_vec();
+        v.iter().fold(0f64, |m, x| m.max(x.abs()))
+    };
+    let he = |fan_in: f64, gain: f64| gain * (3.0 / fan_in).sqrt();
+    let s2 = std::f64::consts::SQRT_2;
+    for (k, limit) in [(0, he(27.0, s2)), (2, he(9.0, s2)), (3, he(16.0, 1.0))] {
+        let got = bound(InitScheme::He, k, &mut rng);
+        assert!(
+            got <= limit && got > 0.9 * limit,
+            "{}: largest {got}, bound {limit}",
+            names[k]
+        );
+    }
+    // Glorot: the conv's fan-out is 16 channels times the 3x3 kernel.
+    let glorot = (6.0f64 / (27.0 + 144.0)).sqrt();
+    let got = bound(InitScheme::Glorot, 0, &mut rng);
+    assert!(got <= glorot && got > 0.9 * glorot, "{got} vs {glorot}");
+    assert_eq!(
+        bound(InitScheme::He, 1, &mut rng),
+        0.0,
+        "biases start at zero"
     );
 }

@@ -9,6 +9,7 @@ use nnopt::report::fl::{render_html, render_table};
 use nnopt::train::fl::data::{load_csv, Dataset};
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions, Simulation};
+use nnopt::train::server::ServerOptimizer;
 use nnopt::train::TrainingProgram;
 use nnopt::Result;
 use std::path::PathBuf;
@@ -46,6 +47,17 @@ pub struct SimulateArgs {
     /// Label-skewed split, `dirichlet:ALPHA` (e.g. dirichlet:0.5); IID without it.
     #[arg(long, value_name = "dirichlet:ALPHA")]
     non_iid: Option<Partition>,
+    /// How the server applies the mean client update: fedavg (adds it), fedavgm (with
+    /// server momentum) or fedadam (an Adam step) [default: fedavgm].
+    #[arg(long, value_enum)]
+    server_optimizer: Option<ServerOptimizerArg>,
+    /// Server learning rate of fedavgm and fedadam [default: 1 for fedavgm, 0.01 for
+    /// fedadam].
+    #[arg(long, value_parser = non_negative)]
+    server_learning_rate: Option<f32>,
+    /// Server momentum of fedavgm, or beta1 of fedadam [default: 0.9].
+    #[arg(long, value_parser = unit_interval)]
+    server_momentum: Option<f32>,
     /// fp8: FP8 client training and FP8 messages (E4M3, per-tensor scales; updates
     /// rounded stochastically with error feedback, broadcasts to nearest); fp32: the
     /// FP32 baseline. Default: the program's precision.
@@ -73,6 +85,27 @@ pub struct SimulateArgs {
     json: bool,
     #[command(flatten)]
     threads: ThreadsArg,
+}
+
+/// `--server-optimizer`.
+#[derive(Clone, Copy, ValueEnum)]
+enum ServerOptimizerArg {
+    Fedavg,
+    Fedavgm,
+    Fedadam,
+}
+
+impl SimulateArgs {
+    /// The server optimizer, defaults filled in.
+    fn server_optimizer(&self) -> Result<ServerOptimizer> {
+        let kind = match self.server_optimizer {
+            None => ServerOptimizer::default(),
+            Some(ServerOptimizerArg::Fedavg) => ServerOptimizer::FedAvg,
+            Some(ServerOptimizerArg::Fedavgm) => ServerOptimizer::FEDAVGM,
+            Some(ServerOptimizerArg::Fedadam) => ServerOptimizer::FEDADAM,
+        };
+        kind.with(self.server_learning_rate, self.server_momentum)
+    }
 }
 
 /// Precision of a simulation.
@@ -111,7 +144,10 @@ fn run_one(
         .expect("valid template"),
     );
     bar.set_prefix(opts.precision.name());
-    let sim = simulate(program, data, opts, |r| {
+    let sim = simulate(program, data, opts, |r, warning| {
+        if let Some(w) = warning {
+            bar.suspend(|| eprintln!("warning: {} run: {w}", opts.precision.name()));
+        }
         bar.set_message(format!("accuracy {:.2} %", 100.0 * r.accuracy));
         bar.inc(1);
     });
@@ -126,14 +162,13 @@ fn run_simulate(a: &SimulateArgs) -> Result<()> {
 fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
     let (program, _) = nnopt::train::ntp::load(&a.program)?;
     let data = load_csv(&a.data)?;
-    let primary = a
-        .precision
-        .map_or(program.options.precision, TrainPrecision::from);
+    let primary = a.precision.map_or(program.precision, TrainPrecision::from);
     let opts = SimulateOptions {
         clients: a.clients,
         rounds: a.rounds,
         local_epochs: a.local_epochs,
         partition: a.non_iid.unwrap_or(Partition::Iid),
+        server_optimizer: a.server_optimizer()?,
         precision: primary,
         messages: a.messages.map_or(primary, TrainPrecision::from),
         seed: a.seed,
@@ -218,5 +253,23 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// A finite value of at least 0 (`--server-learning-rate`).
+fn non_negative(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("{v} must be finite and at least 0")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// A value in [0, 1) (`--server-momentum`).
+fn unit_interval(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} must be in [0, 1)")),
+        Err(_) => Err(format!("{s:?} is not a number")),
     }
 }

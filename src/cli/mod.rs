@@ -30,7 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Federated learning: simulate FedAvg with clients running a training program.
+    /// Federated learning: simulate FedAvg-style training with clients running a training
+    /// program.
     #[command(subcommand)]
     Fl(fl::FlCommand),
     /// Describe a model: inputs, outputs, op histogram, parameters, MACs, tensor memory;
@@ -52,10 +53,10 @@ enum Command {
     /// checksummed .npub binary is written; prints the per-layer performance estimate.
     ///
     /// With --target train, compile a float model into a training program (.ntp) for
-    /// edge clients: one graph per precision doing forward, backward (softmax
-    /// cross-entropy) and SGD with momentum; FP8 programs quantize conv and gemm inputs
-    /// to E4M3 and their output gradients to E5M2 with delayed scaling, and carry the
-    /// FP32 step too.
+    /// edge clients: one graph per precision doing forward and backward (softmax
+    /// cross-entropy), whose gradients the client applies with AdamW (or SGD with
+    /// momentum); FP8 programs quantize conv and gemm inputs to E4M3 and their output
+    /// gradients to E5M2 with delayed scaling, and carry the FP32 step too.
     #[command(after_help = compile::EXAMPLES)]
     Compile(compile::CompileArgs),
     /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel

@@ -8,11 +8,14 @@ pub mod fl;
 pub mod message;
 mod message_binary;
 pub mod ntp;
+pub mod optimizer;
 mod program;
 pub mod runtime;
 pub mod server;
 
 pub use compile::{compile_train, TrainCompiled};
+pub use optimizer::{Optimizer, OptimizerKind};
 pub use program::{
     CompileOptions, DelayedScaling, MasterWeights, ParamInfo, TrainingProgram, TrainingStep,
+    DEFAULT_BATCH,
 };

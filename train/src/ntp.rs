@@ -3,7 +3,7 @@
 
 use crate::binary;
 use crate::message::layout_id;
-use crate::{MasterWeights, TrainingProgram};
+use crate::{MasterWeights, Optimizer, TrainingProgram};
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::TrainPrecision;
 use serde::Serialize;
@@ -38,9 +38,7 @@ pub struct Description {
     /// Delayed scaling of the FP8 quantizers.
     pub amax_history: usize,
     pub amax_margin: i32,
-    pub learning_rate: f32,
-    pub momentum: f32,
-    pub weight_decay: f32,
+    pub optimizer: Optimizer,
     /// Samples per step.
     pub batch: usize,
     /// The forward graph's inputs (batch 1 or the model's own).
@@ -115,13 +113,11 @@ pub fn describe(p: &TrainingProgram, bytes: usize) -> Description {
         name: g.name.clone(),
         format: format!("{}.{}", binary::FORMAT_MAJOR, binary::FORMAT_MINOR),
         bytes,
-        precision: p.options.precision,
+        precision: p.precision,
         master_weights: p.master_weights,
         amax_history: p.scaling.history,
         amax_margin: p.scaling.margin,
-        learning_rate: p.options.learning_rate,
-        momentum: p.options.momentum,
-        weight_decay: p.options.weight_decay,
+        optimizer: p.optimizer.clone(),
         batch: p.batch,
         inputs,
         params: p
@@ -174,13 +170,7 @@ pub fn render(d: &Description) -> String {
         "precision",
         format!("{}, master weights {master}{scaling}", d.precision.name()),
     );
-    line(
-        "optimizer",
-        format!(
-            "SGD, learning rate {}, momentum {}, weight decay {}",
-            d.learning_rate, d.momentum, d.weight_decay
-        ),
-    );
+    line("optimizer", d.optimizer.describe());
     line("batch", d.batch.to_string());
     line(
         "inputs",

@@ -1,10 +1,12 @@
 //! A training program: what `nnopt compile --target train` writes and a client runs.
 
+use crate::Optimizer;
 use nnopt_compiler::ir::{Graph, Op, Tensor};
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::{
-    training_graph, with_batch, BatchNormFolding, QuantPoint, TrainOptions, TrainPrecision,
+    autodiff::Param, training_graph, with_batch, BatchNormFolding, InitScheme, QuantPoint,
+    TrainPrecision,
 };
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -46,12 +48,13 @@ pub struct ParamInfo {
     pub shape: Vec<usize>,
 }
 
-/// One precision's training step (forward, backward and update in one graph).
+/// One precision's training step: forward and backward in one graph, whose gradients
+/// the client's optimizer applies.
 #[derive(Clone, Debug)]
 pub struct TrainingStep {
     pub precision: TrainPrecision,
-    /// Inputs: the batch, `labels`, the parameters, their momenta, one scale per
-    /// quantizer. Outputs: `loss`, the parameters, the momenta, one amax per quantizer.
+    /// Inputs: the batch, `labels`, the parameters, one scale per quantizer. Outputs:
+    /// `loss`, the parameters' gradients, one amax per quantizer.
     pub graph: Graph,
     pub quant_points: Vec<QuantPoint>,
 }
@@ -63,8 +66,9 @@ pub struct TrainingProgram {
     pub forward: Graph,
     /// The parameters, in step-graph order.
     pub params: Vec<ParamInfo>,
-    /// Optimizer hyper-parameters; `precision` is the program's own precision.
-    pub options: TrainOptions,
+    /// The program's own precision (its first step).
+    pub precision: TrainPrecision,
+    pub optimizer: Optimizer,
     /// Samples per step.
     pub batch: usize,
     pub scaling: DelayedScaling,
@@ -74,16 +78,35 @@ pub struct TrainingProgram {
 }
 
 /// What `nnopt compile --target train` asks for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CompileOptions {
-    pub train: TrainOptions,
+    pub precision: TrainPrecision,
+    pub optimizer: Optimizer,
     pub batch: usize,
     pub scaling: DelayedScaling,
     pub master_weights: MasterWeights,
-    /// Fresh Glorot-uniform weights and zero biases from this seed instead of the
+    /// Fresh weights (drawn by `init`) and zero biases from this seed instead of the
     /// model's values.
     pub reinit: Option<u64>,
+    pub init: InitScheme,
 }
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            precision: TrainPrecision::default(),
+            optimizer: Optimizer::default(),
+            batch: DEFAULT_BATCH,
+            scaling: DelayedScaling::default(),
+            master_weights: MasterWeights::default(),
+            reinit: None,
+            init: InitScheme::default(),
+        }
+    }
+}
+
+/// Samples per step unless asked otherwise.
+pub const DEFAULT_BATCH: usize = 16;
 
 impl TrainingProgram {
     /// Compiles `forward` (one output: logits, or their softmax) into a training program.
@@ -91,44 +114,18 @@ impl TrainingProgram {
         if opts.batch == 0 {
             return Err(Error::new("the batch size must be at least 1"));
         }
+        opts.optimizer.validate()?;
         // Inference-mode batch normalization becomes part of the conv before it, whose
         // folded weights and bias are then trained.
         let mut forward = forward.clone();
         BatchNormFolding.run(&mut forward)?;
-        let batched = with_batch(&forward, opts.batch)?;
-        let mut precisions = vec![opts.train.precision];
-        if opts.train.precision != TrainPrecision::Fp32 {
-            precisions.push(TrainPrecision::Fp32);
-        }
-        let mut steps = Vec::new();
-        let mut params = None;
-        for precision in precisions {
-            let t = training_graph(
-                &batched,
-                &TrainOptions {
-                    precision,
-                    ..opts.train.clone()
-                },
-            )?;
-            params.get_or_insert(t.params);
-            steps.push(TrainingStep {
-                precision,
-                graph: t.graph,
-                quant_points: t.quant_points,
-            });
-        }
-        let params = params.expect("at least one step");
-        if params.is_empty() {
-            return Err(Error::new(
-                "the model has no trainable parameters (conv or gemm weights)",
-            ));
-        }
+        let (params, steps) = build_steps(&forward, opts.batch, opts.precision)?;
         if let Some(seed) = opts.reinit {
             let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
             for p in &params {
                 let n = forward.find_node(&p.name).expect("parameter constant");
                 forward.node_mut(n).op = Op::Const {
-                    value: p.glorot(&mut rng),
+                    value: p.fresh(opts.init, &mut rng),
                 };
             }
         }
@@ -141,12 +138,33 @@ impl TrainingProgram {
                     shape: p.shape.clone(),
                 })
                 .collect(),
-            options: opts.train.clone(),
+            precision: opts.precision,
+            optimizer: opts.optimizer.clone(),
             batch: opts.batch,
             scaling: opts.scaling,
             master_weights: opts.master_weights,
             steps,
         })
+    }
+
+    /// The program with its step graphs built again from the forward graph, as this
+    /// nnopt builds them (for programs written by an older nnopt).
+    pub fn rebuild_steps(mut self) -> Result<Self> {
+        let (params, steps) = build_steps(&self.forward, self.batch, self.precision)?;
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        if names
+            != self
+                .params
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+        {
+            return Err(Error::new(
+                "the forward graph's parameters differ from the listed ones",
+            ));
+        }
+        self.steps = steps;
+        Ok(self)
     }
 
     /// The step of `precision`.
@@ -158,9 +176,17 @@ impl TrainingProgram {
                 Error::new(format!(
                     "the program has no {} step (it was compiled for {})",
                     precision.name(),
-                    self.options.precision.name()
+                    self.precision.name()
                 ))
             })
+    }
+
+    /// The parameters' sizes in values, in program order.
+    pub fn param_sizes(&self) -> Vec<usize> {
+        self.params
+            .iter()
+            .map(|p| p.shape.iter().product())
+            .collect()
     }
 
     /// The parameters' starting values (the forward graph's constants).
@@ -196,4 +222,36 @@ impl TrainingProgram {
         }
         Ok(g)
     }
+}
+
+/// The parameters and the steps of a forward graph (batch normalization folded): the
+/// step of `precision`, then for FP8 the FP32 baseline.
+fn build_steps(
+    forward: &Graph,
+    batch: usize,
+    precision: TrainPrecision,
+) -> Result<(Vec<Param>, Vec<TrainingStep>)> {
+    let batched = with_batch(forward, batch)?;
+    let mut precisions = vec![precision];
+    if precision != TrainPrecision::Fp32 {
+        precisions.push(TrainPrecision::Fp32);
+    }
+    let mut steps = Vec::new();
+    let mut params = None;
+    for precision in precisions {
+        let t = training_graph(&batched, precision)?;
+        params.get_or_insert(t.params);
+        steps.push(TrainingStep {
+            precision,
+            graph: t.graph,
+            quant_points: t.quant_points,
+        });
+    }
+    let params = params.expect("at least one step");
+    if params.is_empty() {
+        return Err(Error::new(
+            "the model has no trainable parameters (conv or gemm weights)",
+        ));
+    }
+    Ok((params, steps))
 }

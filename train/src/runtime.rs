@@ -1,11 +1,12 @@
 //! The client runtime: executes a training program's step graph on local data.
 
 use crate::message::{Encoding, Payload};
+use crate::optimizer::OptimizerState;
 use crate::{MasterWeights, TrainingProgram, TrainingStep};
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::fp8::{AmaxHistory, Fp8Format};
 use nnopt_compiler::interp;
-use nnopt_compiler::ir::{DType, Graph, Tensor};
+use nnopt_compiler::ir::{DType, Graph, Op, Tensor};
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::{with_batch, TrainPrecision};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -63,13 +64,13 @@ pub struct EpochStats {
     pub samples: usize,
 }
 
-/// A client's training state: parameters, momenta, and the amax history of each FP8
-/// quantizer (delayed scaling).
+/// A client's training state: parameters, the optimizer's state, and the amax history
+/// of each FP8 quantizer (delayed scaling).
 pub struct Client<'p> {
     program: &'p TrainingProgram,
     step: &'p TrainingStep,
     params: Vec<Tensor>,
-    momenta: Vec<Tensor>,
+    optimizer: OptimizerState,
     histories: Vec<AmaxHistory>,
     rng: Xoshiro256PlusPlus,
 }
@@ -80,11 +81,7 @@ impl<'p> Client<'p> {
     pub fn new(program: &'p TrainingProgram, precision: TrainPrecision, seed: u64) -> Result<Self> {
         let step = program.step(precision)?;
         let params = program.initial_params()?;
-        let momenta = program
-            .params
-            .iter()
-            .map(|p| Tensor::zeros(DType::F32, &p.shape))
-            .collect();
+        let optimizer = OptimizerState::new(program.optimizer.kind, &program.param_sizes());
         let histories = step
             .quant_points
             .iter()
@@ -94,7 +91,7 @@ impl<'p> Client<'p> {
             program,
             step,
             params,
-            momenta,
+            optimizer,
             histories,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
         })
@@ -106,7 +103,7 @@ impl<'p> Client<'p> {
     }
 
     /// Replaces the parameters (e.g. with a broadcast global model) and clears the
-    /// momenta; the FP8 scaling history is kept.
+    /// optimizer's moments; the FP8 scaling history and the warm-up count are kept.
     pub fn load_params(&mut self, params: Vec<Tensor>) -> Result<()> {
         if params.len() != self.program.params.len()
             || params
@@ -119,9 +116,7 @@ impl<'p> Client<'p> {
             ));
         }
         self.params = params;
-        self.momenta.iter_mut().for_each(|m| {
-            *m = Tensor::zeros(DType::F32, m.shape());
-        });
+        self.optimizer.clear_moments();
         Ok(())
     }
 
@@ -146,17 +141,17 @@ impl<'p> Client<'p> {
     /// One optimizer step on a batch of `program.batch` samples; returns the loss.
     pub fn step(&mut self, x: Tensor, labels: Tensor) -> Result<f32> {
         let k = self.params.len();
-        let mut inputs = Vec::with_capacity(2 + 2 * k + self.histories.len());
+        let mut inputs = Vec::with_capacity(2 + k + self.histories.len());
         inputs.push(x);
         inputs.push(labels);
         inputs.extend(self.params.iter().cloned());
-        inputs.extend(self.momenta.iter().cloned());
         inputs.extend(self.scales());
         let mut out = interp::run(&self.step.graph, &inputs)?.into_iter();
         let loss = out.next().and_then(|l| l.to_f64_vec().first().copied());
         let loss = loss.ok_or_else(|| Error::new("the step returned no loss"))? as f32;
-        self.params = out.by_ref().take(k).collect();
-        self.momenta = out.by_ref().take(k).collect();
+        let grads: Vec<Tensor> = out.by_ref().take(k).collect();
+        self.optimizer
+            .apply(&self.program.optimizer, &mut self.params, &grads)?;
         for (h, amax) in self.histories.iter_mut().zip(out) {
             h.push(amax.to_f64_vec().first().copied().unwrap_or(0.0) as f32);
         }
@@ -202,21 +197,35 @@ fn input_shape(g: &Graph) -> Vec<usize> {
         .clone()
 }
 
-/// Top-1 accuracy of the forward graph with `params` on `rows` of `data`, evaluated in
-/// f32, in batches of up to 256.
+/// How a model does on held-out samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Top-1 accuracy.
+    pub accuracy: f64,
+    /// Mean softmax cross-entropy (the training loss), in f64.
+    pub loss: f64,
+}
+
+/// Top-1 accuracy and mean cross-entropy of the forward graph with `params` on `rows` of
+/// `data`, evaluated in f32, in batches of up to 256. A model whose output is a softmax
+/// gives probabilities, whose negative log is the loss; otherwise the output is logits.
 pub fn evaluate(
     program: &TrainingProgram,
     params: &[Tensor],
     data: &Samples,
     rows: &[usize],
-) -> Result<f64> {
+) -> Result<Evaluation> {
     if rows.is_empty() {
         return Err(Error::new("no samples to evaluate"));
     }
     let g = program.forward_with(params)?;
+    let probabilities = g
+        .outputs()
+        .first()
+        .is_some_and(|v| matches!(g.node(v.node).op, Op::Softmax { .. }));
     let shape = input_shape(&g);
     let mut graphs: HashMap<usize, Graph> = HashMap::new();
-    let mut hits = 0;
+    let (mut hits, mut loss) = (0, 0.0);
     for chunk in rows.chunks(256) {
         let n = chunk.len();
         let graph = match graphs.entry(n) {
@@ -225,11 +234,11 @@ pub fn evaluate(
         };
         let (x, _) = data.batch(chunk, &shape)?;
         let out = interp::run(graph, &[x])?;
-        let logits = out
+        let scores = out
             .first()
             .and_then(|t| t.as_f32())
             .ok_or_else(|| Error::new("the model's first output is not f32"))?;
-        for (row, &r) in logits.outer_iter().zip(chunk) {
+        for (row, &r) in scores.outer_iter().zip(chunk) {
             let best = row
                 .iter()
                 .enumerate()
@@ -238,8 +247,38 @@ pub fn evaluate(
                     |b, (i, &v)| if v > b.1 { (i, v) } else { b },
                 )
                 .0;
-            hits += usize::from(best as i64 == data.labels[r]);
+            let label = usize::try_from(data.labels[r])
+                .ok()
+                .filter(|&l| l < row.len())
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "label {} of row {r} is not one of the model's {} classes",
+                        data.labels[r],
+                        row.len()
+                    ))
+                })?;
+            hits += usize::from(best == label);
+            loss += cross_entropy(row.iter().map(|&v| v as f64), label, probabilities);
         }
     }
-    Ok(hits as f64 / rows.len() as f64)
+    Ok(Evaluation {
+        accuracy: hits as f64 / rows.len() as f64,
+        loss: loss / rows.len() as f64,
+    })
+}
+
+/// `-ln p[label]`: of probabilities as given, or of the softmax of logits (computed
+/// stably, shifted by the largest logit).
+fn cross_entropy(
+    scores: impl Iterator<Item = f64> + Clone,
+    label: usize,
+    probabilities: bool,
+) -> f64 {
+    let at = scores.clone().nth(label).unwrap_or(f64::NAN);
+    if probabilities {
+        return -at.max(f64::MIN_POSITIVE).ln();
+    }
+    let max = scores.clone().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = scores.map(|v| (v - max).exp()).sum();
+    sum.ln() - (at - max)
 }

@@ -1,17 +1,124 @@
-//! The federated-learning server: an f32 global model, FedAvg over client updates.
+//! The federated-learning server: an f32 global model, updated by a server optimizer
+//! from the sample-weighted mean of the clients' deltas.
 
 use crate::message::{layout_id, Encoding, Message, MessageKind};
 use crate::TrainingProgram;
-use nnopt_compiler::ir::{DType, Tensor};
+use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
+use serde::Serialize;
 
-/// Keeps the global model in f32; broadcasts it and averages client deltas, weighted by
-/// their sample counts (FedAvg, McMahan et al. 2017).
+/// How the server applies the mean client delta `Δ` (weighted by sample counts) to the
+/// global model `w`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ServerOptimizer {
+    /// FedAvg (McMahan et al. 2017): `w += Δ`.
+    FedAvg,
+    /// FedAvgM (Hsu et al. 2019): `v = β·v + Δ; w += η·v`.
+    FedAvgM { learning_rate: f32, momentum: f32 },
+    /// FedAdam (Reddi et al. 2021): `m = β1·m + (1-β1)·Δ; v = β2·v + (1-β2)·Δ²;
+    /// w += η·m / (√v + τ)`.
+    FedAdam {
+        learning_rate: f32,
+        beta1: f32,
+        beta2: f32,
+        tau: f32,
+    },
+}
+
+impl Default for ServerOptimizer {
+    /// FedAvgM with its default hyper-parameters (chosen by `benches/train_defaults.py`;
+    /// see the README).
+    fn default() -> Self {
+        ServerOptimizer::FEDAVGM
+    }
+}
+
+impl ServerOptimizer {
+    /// FedAvgM's default hyper-parameters.
+    pub const FEDAVGM: ServerOptimizer = ServerOptimizer::FedAvgM {
+        learning_rate: 1.0,
+        momentum: 0.9,
+    };
+    /// FedAdam's default hyper-parameters.
+    pub const FEDADAM: ServerOptimizer = ServerOptimizer::FedAdam {
+        learning_rate: 0.01,
+        beta1: 0.9,
+        beta2: 0.99,
+        tau: 1e-3,
+    };
+
+    /// This optimizer with the server learning rate and momentum (FedAdam's β1) set where
+    /// given; FedAvg has neither.
+    pub fn with(self, learning_rate: Option<f32>, momentum: Option<f32>) -> Result<Self> {
+        Ok(match self {
+            ServerOptimizer::FedAvg if learning_rate.is_some() || momentum.is_some() => {
+                return Err(Error::new(
+                    "FedAvg has no server learning rate or momentum (use fedavgm or fedadam)",
+                ))
+            }
+            ServerOptimizer::FedAvg => self,
+            ServerOptimizer::FedAvgM {
+                learning_rate: lr,
+                momentum: mu,
+            } => ServerOptimizer::FedAvgM {
+                learning_rate: learning_rate.unwrap_or(lr),
+                momentum: momentum.unwrap_or(mu),
+            },
+            ServerOptimizer::FedAdam {
+                learning_rate: lr,
+                beta1,
+                beta2,
+                tau,
+            } => ServerOptimizer::FedAdam {
+                learning_rate: learning_rate.unwrap_or(lr),
+                beta1: momentum.unwrap_or(beta1),
+                beta2,
+                tau,
+            },
+        })
+    }
+
+    /// `fedavg`, `fedavgm` or `fedadam`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerOptimizer::FedAvg => "fedavg",
+            ServerOptimizer::FedAvgM { .. } => "fedavgm",
+            ServerOptimizer::FedAdam { .. } => "fedadam",
+        }
+    }
+
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match *self {
+            ServerOptimizer::FedAvg => "FedAvg".into(),
+            ServerOptimizer::FedAvgM {
+                learning_rate,
+                momentum,
+            } => format!("FedAvgM, learning rate {learning_rate}, momentum {momentum}"),
+            ServerOptimizer::FedAdam {
+                learning_rate,
+                beta1,
+                beta2,
+                tau,
+            } => format!(
+                "FedAdam, learning rate {learning_rate}, betas {beta1}/{beta2}, tau {tau:e}"
+            ),
+        }
+    }
+}
+
+/// Keeps the global model in f32; broadcasts it, averages client deltas weighted by
+/// their sample counts, and applies the mean with its [`ServerOptimizer`].
 pub struct Server<'p> {
     program: &'p TrainingProgram,
     global: Vec<Tensor>,
+    optimizer: ServerOptimizer,
+    /// The server optimizer's moments (empty for FedAvg).
+    first: Vec<Vec<f32>>,
+    second: Vec<Vec<f32>>,
     encoding: Encoding,
     layout: u32,
     rng: Xoshiro256PlusPlus,
@@ -22,10 +129,31 @@ pub struct Server<'p> {
 impl<'p> Server<'p> {
     /// A server starting from the program's weights, sending in `encoding`; `seed`
     /// drives stochastic rounding.
-    pub fn new(program: &'p TrainingProgram, encoding: Encoding, seed: u64) -> Result<Self> {
+    pub fn new(
+        program: &'p TrainingProgram,
+        optimizer: ServerOptimizer,
+        encoding: Encoding,
+        seed: u64,
+    ) -> Result<Self> {
+        let zeros = || -> Vec<Vec<f32>> {
+            program
+                .param_sizes()
+                .iter()
+                .map(|&n| vec![0.0; n])
+                .collect()
+        };
         Ok(Server {
             program,
             global: program.initial_params()?,
+            optimizer,
+            first: match optimizer {
+                ServerOptimizer::FedAvg => Vec::new(),
+                _ => zeros(),
+            },
+            second: match optimizer {
+                ServerOptimizer::FedAdam { .. } => zeros(),
+                _ => Vec::new(),
+            },
             encoding,
             layout: layout_id(&program.params),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
@@ -71,7 +199,8 @@ impl<'p> Server<'p> {
         Ok(m)
     }
 
-    /// Adds the sample-weighted mean of the updates' deltas to the global model.
+    /// Applies the sample-weighted mean of the updates' deltas to the global model with
+    /// the server optimizer.
     pub fn aggregate(&mut self, round: u32, updates: &[Message]) -> Result<()> {
         let total: u64 = updates.iter().map(|u| u.samples).sum();
         if total == 0 {
@@ -101,14 +230,41 @@ impl<'p> Server<'p> {
                 }
             }
         }
-        for (g, s) in self.global.iter_mut().zip(sums) {
-            let v: Vec<f64> = g
-                .to_f64_vec()
-                .iter()
-                .zip(&s)
-                .map(|(&a, &b)| (a as f32 + b as f32) as f64)
-                .collect();
-            *g = Tensor::from_f64s(DType::F32, g.shape(), &v).expect("same shape");
+        for (k, (g, s)) in self.global.iter_mut().zip(sums).enumerate() {
+            let Tensor::F32(g) = g else {
+                return Err(Error::new("the global parameters are not f32"));
+            };
+            let g = g.as_slice_mut().expect("standard layout");
+            match self.optimizer {
+                ServerOptimizer::FedAvg => {
+                    for (w, d) in g.iter_mut().zip(s) {
+                        *w += d as f32;
+                    }
+                }
+                ServerOptimizer::FedAvgM {
+                    learning_rate,
+                    momentum,
+                } => {
+                    for ((w, d), v) in g.iter_mut().zip(s).zip(&mut self.first[k]) {
+                        *v = momentum * *v + d as f32;
+                        *w += learning_rate * *v;
+                    }
+                }
+                ServerOptimizer::FedAdam {
+                    learning_rate,
+                    beta1,
+                    beta2,
+                    tau,
+                } => {
+                    let moments = self.first[k].iter_mut().zip(&mut self.second[k]);
+                    for ((w, d), (m, v)) in g.iter_mut().zip(s).zip(moments) {
+                        let d = d as f32;
+                        *m = beta1 * *m + (1.0 - beta1) * d;
+                        *v = beta2 * *v + (1.0 - beta2) * d * d;
+                        *w += learning_rate * *m / (v.sqrt() + tau);
+                    }
+                }
+            }
         }
         Ok(())
     }

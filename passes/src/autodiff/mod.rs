@@ -1,14 +1,13 @@
-//! Reverse-mode automatic differentiation: a forward graph becomes one training step.
+//! Reverse-mode automatic differentiation: a forward graph becomes one training step's
+//! gradient computation.
 //!
-//! The training graph takes the forward inputs, integer class labels `[N]`, every
-//! parameter (the f32 weights and biases of conv and gemm, which were constants) and one
-//! momentum buffer per parameter; it returns the mean softmax cross-entropy of the
-//! forward graph's first output (its logits; a final softmax is dropped) against the
-//! labels, then the updated parameters and momenta of SGD with momentum and weight decay:
-//!
-//! ```text
-//! g' = g + weight_decay * p;   v' = momentum * v + g';   p' = p - lr * v'
-//! ```
+//! The training graph takes the forward inputs, integer class labels `[N]` and every
+//! parameter (the f32 weights and biases of conv and gemm, which were constants); it
+//! returns the mean softmax cross-entropy of the forward graph's first output (its
+//! logits; a final softmax is dropped) against the labels, then the loss's gradient with
+//! respect to each parameter. The optimizer that applies the gradients is the client
+//! runtime's (`nnopt-train`), so that its state, learning-rate schedule and algorithm
+//! (SGD with momentum, AdamW) are not baked into the graph.
 //!
 //! Backward ops are ordinary IR (`conv_grad_input`, `gemm` with transposes, `reduce`
 //! sums, ...), so the graph prints, verifies and runs in the interpreter like any other.
@@ -16,44 +15,32 @@
 //! (the `batchnorm-folding` pass, [`crate::BatchNormFolding`]).
 //!
 //! In [`TrainPrecision::Fp8`] the step also fake-quantizes conv and gemm inputs to FP8
-//! (see [`fp8`](self::QuantPoint)): one scale input per quantizer after the momenta, one
-//! amax output per quantizer after the updated momenta.
+//! (see [`fp8`](self::QuantPoint)): one scale input per quantizer after the parameters,
+//! one amax output per quantizer after the gradients.
 
 mod batch;
 mod fp8;
+mod init;
 mod rules;
 
 pub use batch::with_batch;
 pub use fp8::{QuantPoint, QuantRole, TrainPrecision};
+pub use init::{fresh_value, InitScheme, WeightFans};
 
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
-    infer::infer_types, verify, BinaryKind, DType, Graph, Layout, Op, Tensor, TensorType, ValueRef,
+    infer::infer_types, verify, BinaryKind, DType, Graph, Op, Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-/// Optimizer hyper-parameters baked into the training graph.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the `autodiff` pass builds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TrainOptions {
-    pub learning_rate: f32,
-    pub momentum: f32,
-    pub weight_decay: f32,
+pub struct AutodiffOptions {
     pub precision: TrainPrecision,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions {
-            learning_rate: 0.05,
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            precision: TrainPrecision::Fp32,
-        }
-    }
 }
 
 /// One trainable parameter of a training graph.
@@ -63,51 +50,23 @@ pub struct Param {
     pub shape: Vec<usize>,
     /// Its value in the forward graph (the starting point).
     pub init: Tensor,
-    /// Fan-in plus fan-out of a weight (Glorot initialization), `None` for a bias.
-    pub fans: Option<usize>,
+    /// The fans and gain of a weight's layer, `None` for a bias.
+    pub fans: Option<WeightFans>,
 }
 
 impl Param {
-    /// A fresh value: Glorot-uniform weights, zero biases.
-    pub fn glorot(&self, rng: &mut impl rand::Rng) -> Tensor {
-        let n: usize = self.shape.iter().product();
-        let Some(fans) = self.fans else {
-            return Tensor::zeros(DType::F32, &self.shape);
-        };
-        let limit = (6.0 / fans.max(1) as f64).sqrt();
-        let v: Vec<f64> = (0..n)
-            .map(|_| {
-                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                (2.0 * u - 1.0) * limit
-            })
-            .collect();
-        Tensor::from_f64s(DType::F32, &self.shape, &v).expect("sized")
+    /// A fresh value drawn by `scheme` (biases zero).
+    pub fn fresh(&self, scheme: InitScheme, rng: &mut impl rand::Rng) -> Tensor {
+        fresh_value(&self.shape, self.fans, scheme, rng)
     }
-}
-
-/// Fan-in plus fan-out of weight `v` (consumed by a conv or gemm as weights), `None`
-/// for biases.
-fn fans(g: &Graph, v: ValueRef) -> Option<usize> {
-    let s = &g.ty(v).shape;
-    g.consumers(v)
-        .iter()
-        .find_map(|&(n, slot)| match (&g.node(n).op, slot) {
-            // Per group: input channels and output channels, times the kernel.
-            (Op::Conv(c), 1) => Some(match c.layout {
-                Layout::Nchw => (s[0] / c.group.max(1) + s[1]) * s[2] * s[3],
-                Layout::Nhwc => (s[0] / c.group.max(1) + s[3]) * s[1] * s[2],
-            }),
-            (Op::Gemm(_) | Op::MatMul, 1) if s.len() == 2 => Some(s[0] + s[1]),
-            _ => None,
-        })
 }
 
 /// A training step as one graph.
 #[derive(Clone, Debug)]
 pub struct TrainingGraph {
-    /// Inputs: the forward inputs, `labels`, the parameters, their momenta (in
-    /// [`TrainingGraph::params`] order). Outputs: `loss`, the updated parameters, the
-    /// updated momenta.
+    /// Inputs: the forward inputs, `labels`, the parameters (in
+    /// [`TrainingGraph::params`] order), one scale per quantizer. Outputs: `loss`, the
+    /// parameters' gradients, one amax per quantizer.
     pub graph: Graph,
     pub params: Vec<Param>,
     /// Number of forward inputs (before `labels`).
@@ -202,7 +161,7 @@ fn is_param(g: &Graph, v: ValueRef) -> bool {
 
 /// Builds the training step of `forward` (one forward output: the logits, or a softmax
 /// of them).
-pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGraph> {
+pub fn training_graph(forward: &Graph, precision: TrainPrecision) -> Result<TrainingGraph> {
     let order = forward
         .topo_order()
         .map_err(|n| Error::at_node(&forward.node(n).name, "graph has a cycle"))?;
@@ -249,21 +208,12 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
                 name,
                 shape: t.shape().to_vec(),
                 init: t,
-                fans: fans(forward, v),
+                fans: WeightFans::of(forward, v),
             });
         }
     }
-    let momenta: Vec<ValueRef> = params
-        .iter()
-        .map(|p| {
-            b.input(
-                &format!("{}_momentum", p.name),
-                TensorType::new(DType::F32, p.shape.clone()),
-            )
-        })
-        .collect();
     // Forward, with fused activations split off.
-    let fp8 = opts.precision == TrainPrecision::Fp8;
+    let fp8 = precision == TrainPrecision::Fp8;
     let mut quantizers = fp8::Quantizers::default();
     let mut tape: Vec<(Op, Vec<ValueRef>, ValueRef)> = Vec::new();
     for &n in &order {
@@ -343,13 +293,8 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
             grads.insert(x, total);
         }
     }
-    // SGD with momentum and weight decay.
-    let lr = b.scalar("learning_rate", opts.learning_rate);
-    let mu = b.scalar("momentum", opts.momentum);
-    let wd = b.scalar("weight_decay", opts.weight_decay);
-    let mut new_params = Vec::new();
-    let mut new_momenta = Vec::new();
-    for ((p, &pv), &v) in params.iter().zip(&param_inputs).zip(&momenta) {
+    let mut outputs = vec![loss];
+    for (p, &pv) in params.iter().zip(&param_inputs) {
         let g = match grads.get(&pv) {
             Some(&g) => g,
             None => b.constant(
@@ -357,23 +302,8 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
                 Tensor::zeros(DType::F32, &p.shape),
             ),
         };
-        let decay = b.binary(&format!("{}_decay", p.name), BinaryKind::Mul, pv, wd)?;
-        let g = b.binary(&format!("{}_grad", p.name), BinaryKind::Add, g, decay)?;
-        let kept = b.binary(&format!("{}_kept", p.name), BinaryKind::Mul, v, mu)?;
-        let v2 = b.binary(
-            &format!("{}_momentum_next", p.name),
-            BinaryKind::Add,
-            kept,
-            g,
-        )?;
-        let step = b.binary(&format!("{}_step", p.name), BinaryKind::Mul, v2, lr)?;
-        let p2 = b.binary(&format!("{}_next", p.name), BinaryKind::Sub, pv, step)?;
-        new_params.push(p2);
-        new_momenta.push(v2);
+        outputs.push(g);
     }
-    let mut outputs = vec![loss];
-    outputs.extend(new_params);
-    outputs.extend(new_momenta);
     outputs.extend(quantizers.amaxes.iter().copied());
     b.g.set_outputs(outputs);
     // The forward graph's own outputs (e.g. a final softmax) are no longer needed.
@@ -409,13 +339,13 @@ fn needs_grad(tape: &[(Op, Vec<ValueRef>, ValueRef)], params: &[ValueRef]) -> Ha
 /// The `autodiff` pass: replaces the forward graph with its training step
 /// ([`training_graph`]).
 pub struct Autodiff {
-    pub options: TrainOptions,
+    pub options: AutodiffOptions,
 }
 
 impl Autodiff {
     pub const NAME: &'static str = "autodiff";
 
-    /// Builds the pass from pipeline options: `learning_rate`, `momentum`, `weight_decay`.
+    /// Builds the pass from pipeline options: `precision` (`fp32` or `fp8`).
     pub fn from_options(options: &serde_yaml_ng::Value) -> Result<Self> {
         Ok(Autodiff {
             options: crate::options::parse(options)?,
@@ -429,7 +359,7 @@ impl Pass for Autodiff {
     }
 
     fn run(&self, g: &mut Graph) -> Result<bool> {
-        *g = training_graph(g, &self.options)?.graph;
+        *g = training_graph(g, self.options.precision)?.graph;
         Ok(true)
     }
 }

@@ -10,7 +10,7 @@ mod read;
 mod validate;
 mod write;
 
-use super::MasterWeights;
+use super::{MasterWeights, OptimizerKind};
 use nnopt_compiler::container::Container;
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_passes::{QuantRole, TrainPrecision};
@@ -22,8 +22,11 @@ pub use write::write;
 
 /// File magic.
 pub const MAGIC: &[u8; 4] = b"NTRP";
-/// Format major version: a loader rejects files of another major version.
-pub const FORMAT_MAJOR: u16 = 1;
+/// Format major version: a loader rejects files of another major version, except 1.x
+/// files, whose steps it builds again (see `schemas/train.fbs`).
+pub const FORMAT_MAJOR: u16 = 2;
+/// The oldest major version [`read`] accepts.
+const OLDEST_MAJOR: u16 = 1;
 /// Format minor version (backward-compatible additions).
 pub const FORMAT_MINOR: u16 = 0;
 /// File extension.
@@ -102,3 +105,18 @@ fn master_from_fb(m: fb::MasterWeights) -> Option<MasterWeights> {
 
 #[cfg(test)]
 mod tests;
+
+fn optimizer_to_fb(k: OptimizerKind) -> fb::Optimizer {
+    match k {
+        OptimizerKind::Sgd => fb::Optimizer::Sgd,
+        OptimizerKind::AdamW => fb::Optimizer::AdamW,
+    }
+}
+
+fn optimizer_from_fb(k: fb::Optimizer) -> Option<OptimizerKind> {
+    match k {
+        fb::Optimizer::Sgd => Some(OptimizerKind::Sgd),
+        fb::Optimizer::AdamW => Some(OptimizerKind::AdamW),
+        _ => None,
+    }
+}

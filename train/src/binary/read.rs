@@ -1,19 +1,21 @@
 //! Loading and verifying `.ntp` bytes.
 
 use super::{
-    fb, format_from_fb, master_from_fb, precision_from_fb, role_from_fb, validate, CONTAINER,
+    fb, format_from_fb, master_from_fb, optimizer_from_fb, precision_from_fb, role_from_fb,
+    validate, CONTAINER, OLDEST_MAJOR,
 };
-use crate::{DelayedScaling, ParamInfo, TrainingProgram, TrainingStep};
+use crate::{DelayedScaling, Optimizer, ParamInfo, TrainingProgram, TrainingStep};
 use nnopt_compiler::ir::{text::parse_graph, verify, Graph, NodeIndex, Op, Tensor, ValueRef};
 use nnopt_compiler::{Error, Result};
-use nnopt_passes::{QuantPoint, TrainOptions};
+use nnopt_passes::QuantPoint;
 use std::collections::HashMap;
 
 /// Parses and verifies a training program: header, CRC, FlatBuffer structure, every
 /// graph, and the consistency of the steps with the parameters, the quantizers and the
-/// batch ([`validate`]). Errors say what is wrong; the caller adds the file name.
+/// batch ([`validate`]). The steps of a format 1.x program are built again from its
+/// forward graph. Errors say what is wrong; the caller adds the file name.
 pub fn read(file: &[u8]) -> Result<TrainingProgram> {
-    let body = CONTAINER.open(file)?;
+    let (body, major) = CONTAINER.open_since(file, OLDEST_MAJOR)?;
     let p = fb::root_as_program(body)
         .map_err(|e| Error::new(format!("training program payload is malformed: {e}")))?;
     let mut params = Vec::new();
@@ -32,15 +34,20 @@ pub fn read(file: &[u8]) -> Result<TrainingProgram> {
         .map(|(k, s)| step(&s).map_err(|e| context(e, &format!("step #{k}"))))
         .collect::<Result<Vec<_>>>()?;
     let enum_err = |what: &str, v: u8| Error::new(format!("unknown {what} {v}"));
-    let program = TrainingProgram {
+    let mut program = TrainingProgram {
         forward,
         params,
-        options: TrainOptions {
+        precision: precision_from_fb(p.precision())
+            .ok_or_else(|| enum_err("precision", p.precision().0))?,
+        optimizer: Optimizer {
+            kind: optimizer_from_fb(p.optimizer())
+                .ok_or_else(|| enum_err("optimizer", p.optimizer().0))?,
             learning_rate: p.learning_rate(),
             momentum: p.momentum(),
+            beta2: p.beta2(),
+            epsilon: p.epsilon(),
             weight_decay: p.weight_decay(),
-            precision: precision_from_fb(p.precision())
-                .ok_or_else(|| enum_err("precision", p.precision().0))?,
+            warmup_steps: p.warmup_steps(),
         },
         batch: usize::try_from(p.batch()).map_err(|_| Error::new("the batch is too large"))?,
         scaling: DelayedScaling {
@@ -52,6 +59,11 @@ pub fn read(file: &[u8]) -> Result<TrainingProgram> {
             .ok_or_else(|| enum_err("master-weight kind", p.master_weights().0))?,
         steps,
     };
+    if major < super::FORMAT_MAJOR {
+        program = program
+            .rebuild_steps()
+            .map_err(|e| context(e, "building the steps of a format 1 program"))?;
+    }
     validate(&program)?;
     Ok(program)
 }

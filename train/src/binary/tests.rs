@@ -1,11 +1,11 @@
 //! Round trips and rejections of `.ntp` files built from a small graph.
 
 use super::{read, write};
-use crate::{CompileOptions, MasterWeights, TrainingProgram};
+use crate::{CompileOptions, MasterWeights, OptimizerKind, TrainingProgram};
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::text::{parse_graph, print_graph, PrintOptions};
 use nnopt_compiler::ir::{Op, Tensor};
-use nnopt_passes::{TrainOptions, TrainPrecision};
+use nnopt_passes::TrainPrecision;
 
 const TINY: &str = r#"graph "tiny"(%x) {
   %x: f32[1,4] = input
@@ -21,16 +21,13 @@ const TINY: &str = r#"graph "tiny"(%x) {
 
 fn tiny(precision: TrainPrecision) -> TrainingProgram {
     let g = parse_graph(TINY).unwrap();
-    let opts = CompileOptions {
-        train: TrainOptions {
-            precision,
-            learning_rate: 0.125,
-            ..TrainOptions::default()
-        },
+    let mut opts = CompileOptions {
+        precision,
         batch: 4,
         master_weights: MasterWeights::Fp8,
         ..CompileOptions::default()
     };
+    opts.optimizer.learning_rate = 0.125;
     TrainingProgram::compile(&g, &opts).unwrap()
 }
 
@@ -51,7 +48,8 @@ fn assert_same(p: &TrainingProgram, q: &TrainingProgram) {
     assert_eq!(text(&p.forward), text(&q.forward));
     assert_eq!(bits(p), bits(q));
     assert_eq!(p.params, q.params);
-    assert_eq!(p.options, q.options);
+    assert_eq!(p.precision, q.precision);
+    assert_eq!(p.optimizer, q.optimizer);
     assert_eq!(p.batch, q.batch);
     assert_eq!(p.scaling, q.scaling);
     assert_eq!(p.master_weights, q.master_weights);
@@ -146,7 +144,7 @@ fn inconsistent_programs_are_rejected() {
     q.steps.pop();
     rejected(&q, "it should have");
     let mut q = p.clone();
-    q.options.precision = TrainPrecision::Fp32;
+    q.precision = TrainPrecision::Fp32;
     rejected(&q, "the fp32 program has steps");
     let mut q = p.clone();
     q.steps[0].quant_points[0].format = Fp8Format::E5M2;
@@ -164,8 +162,11 @@ fn inconsistent_programs_are_rejected() {
     q.scaling.history = 0;
     rejected(&q, "amax history");
     let mut q = p.clone();
-    q.options.learning_rate = f32::NAN;
+    q.optimizer.learning_rate = f32::NAN;
     rejected(&q, "learning rate is NaN");
+    let mut q = p.clone();
+    q.optimizer.beta2 = 1.0;
+    rejected(&q, "must be below 1");
     let mut q = p.clone();
     q.params.clear();
     q.steps.clear();
@@ -186,6 +187,34 @@ fn other_files_are_rejected_with_the_reason() {
     npub[..4].copy_from_slice(b"NPUB");
     assert!(err(&npub).contains("bad magic (expected \"NTRP\")"));
     let mut newer = bytes.clone();
-    newer[4] = 2;
-    assert!(err(&newer).contains("training program format 2.0 is not supported"));
+    newer[4] = 3;
+    assert!(err(&newer).contains("training program format 3.0 is not supported"));
+    let mut older = bytes.clone();
+    older[4] = 0;
+    assert!(err(&older).contains("format 0.0 is not supported (this nnopt reads 1.x to 2.x)"));
+}
+
+/// A format 1.0 file (written by nnopt before the optimizer left the step graph: `tiny`
+/// compiled for FP8 with SGD at learning rate 0.125) loads: its forward graph,
+/// parameters and hyper-parameters are kept and its steps built again, the same as a
+/// program compiled now with the same options.
+#[test]
+fn format_1_programs_load_with_rebuilt_steps() {
+    let old = read(include_bytes!("../../tests/data/tiny_format1.ntp")).unwrap();
+    assert_eq!(old.optimizer.kind, OptimizerKind::Sgd);
+    assert_eq!(
+        (old.optimizer.learning_rate, old.optimizer.momentum),
+        (0.125, 0.9)
+    );
+    let mut opts = CompileOptions {
+        precision: TrainPrecision::Fp8,
+        batch: 4,
+        ..CompileOptions::default()
+    };
+    opts.optimizer = old.optimizer.clone();
+    let now = TrainingProgram::compile(&parse_graph(TINY).unwrap(), &opts).unwrap();
+    assert_same(&old, &now);
+    let again = read(&write(&old)).unwrap();
+    assert_same(&old, &again);
+    assert_eq!(&write(&old)[4..6], &[2, 0], "written as format 2");
 }

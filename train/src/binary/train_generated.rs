@@ -359,6 +359,91 @@ impl<'a> ::flatbuffers::Verifiable for MasterWeights {
 }
 
 impl ::flatbuffers::SimpleToVerifyInSlice for MasterWeights {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_OPTIMIZER: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_OPTIMIZER: u8 = 1;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_OPTIMIZER: [Optimizer; 2] = [
+  Optimizer::Sgd,
+  Optimizer::AdamW,
+];
+
+/// The update rule the client applies to a step's gradients.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct Optimizer(pub u8);
+#[allow(non_upper_case_globals)]
+impl Optimizer {
+  pub const Sgd: Self = Self(0);
+  pub const AdamW: Self = Self(1);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Sgd,
+    Self::AdamW,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Sgd => Some("Sgd"),
+      Self::AdamW => Some("AdamW"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for Optimizer {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for Optimizer {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for Optimizer {
+    type Output = Optimizer;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for Optimizer {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for Optimizer {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for Optimizer {}
 pub enum ParamOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -672,9 +757,9 @@ impl<'a> Step<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<Precision>(Step::VT_PRECISION, Some(Precision::Fp32)).unwrap()}
   }
-  /// IR text. Inputs: the data inputs, `labels`, the parameters, their momenta, one f32
-  /// scalar scale per quant point. Outputs: `loss`, the parameters, the momenta, one
-  /// amax per quant point.
+  /// IR text. Inputs: the data inputs, `labels`, the parameters, one f32 scalar scale
+  /// per quant point. Outputs: `loss`, the parameters' gradients, one amax per quant
+  /// point.
   #[inline]
   pub fn graph(&self) -> &'a str {
     // Safety:
@@ -790,6 +875,10 @@ impl<'a> Program<'a> {
   pub const VT_AMAX_MARGIN: ::flatbuffers::VOffsetT = 20;
   pub const VT_MASTER_WEIGHTS: ::flatbuffers::VOffsetT = 22;
   pub const VT_STEPS: ::flatbuffers::VOffsetT = 24;
+  pub const VT_OPTIMIZER: ::flatbuffers::VOffsetT = 26;
+  pub const VT_BETA2: ::flatbuffers::VOffsetT = 28;
+  pub const VT_EPSILON: ::flatbuffers::VOffsetT = 30;
+  pub const VT_WARMUP_STEPS: ::flatbuffers::VOffsetT = 32;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -803,6 +892,9 @@ impl<'a> Program<'a> {
     let mut builder = ProgramBuilder::new(_fbb);
     builder.add_amax_history(args.amax_history);
     builder.add_batch(args.batch);
+    builder.add_warmup_steps(args.warmup_steps);
+    builder.add_epsilon(args.epsilon);
+    builder.add_beta2(args.beta2);
     if let Some(x) = args.steps { builder.add_steps(x); }
     builder.add_amax_margin(args.amax_margin);
     builder.add_weight_decay(args.weight_decay);
@@ -810,6 +902,7 @@ impl<'a> Program<'a> {
     builder.add_learning_rate(args.learning_rate);
     if let Some(x) = args.params { builder.add_params(x); }
     if let Some(x) = args.forward { builder.add_forward(x); }
+    builder.add_optimizer(args.optimizer);
     builder.add_master_weights(args.master_weights);
     builder.add_precision(args.precision);
     builder.finish()
@@ -846,6 +939,7 @@ impl<'a> Program<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<f32>(Program::VT_LEARNING_RATE, Some(0.0)).unwrap()}
   }
+  /// SGD's momentum, or AdamW's beta1.
   #[inline]
   pub fn momentum(&self) -> f32 {
     // Safety:
@@ -853,6 +947,7 @@ impl<'a> Program<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<f32>(Program::VT_MOMENTUM, Some(0.0)).unwrap()}
   }
+  /// SGD: L2 term added to the gradient; AdamW: decoupled decay.
   #[inline]
   pub fn weight_decay(&self) -> f32 {
     // Safety:
@@ -898,6 +993,36 @@ impl<'a> Program<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Step>>>>(Program::VT_STEPS, None).unwrap()}
   }
+  #[inline]
+  pub fn optimizer(&self) -> Optimizer {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Optimizer>(Program::VT_OPTIMIZER, Some(Optimizer::Sgd)).unwrap()}
+  }
+  /// AdamW's beta2 and epsilon.
+  #[inline]
+  pub fn beta2(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Program::VT_BETA2, Some(0.0)).unwrap()}
+  }
+  #[inline]
+  pub fn epsilon(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(Program::VT_EPSILON, Some(0.0)).unwrap()}
+  }
+  /// Steps of linear learning-rate warm-up (0: none).
+  #[inline]
+  pub fn warmup_steps(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Program::VT_WARMUP_STEPS, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Program<'_> {
@@ -917,6 +1042,10 @@ impl ::flatbuffers::Verifiable for Program<'_> {
      .visit_field::<i32>("amax_margin", Self::VT_AMAX_MARGIN, false)?
      .visit_field::<MasterWeights>("master_weights", Self::VT_MASTER_WEIGHTS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Step>>>>("steps", Self::VT_STEPS, true)?
+     .visit_field::<Optimizer>("optimizer", Self::VT_OPTIMIZER, false)?
+     .visit_field::<f32>("beta2", Self::VT_BETA2, false)?
+     .visit_field::<f32>("epsilon", Self::VT_EPSILON, false)?
+     .visit_field::<u32>("warmup_steps", Self::VT_WARMUP_STEPS, false)?
      .finish();
     Ok(())
   }
@@ -933,6 +1062,10 @@ pub struct ProgramArgs<'a> {
     pub amax_margin: i32,
     pub master_weights: MasterWeights,
     pub steps: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Step<'a>>>>>,
+    pub optimizer: Optimizer,
+    pub beta2: f32,
+    pub epsilon: f32,
+    pub warmup_steps: u32,
 }
 impl<'a> Default for ProgramArgs<'a> {
   #[inline]
@@ -949,6 +1082,10 @@ impl<'a> Default for ProgramArgs<'a> {
       amax_margin: 0,
       master_weights: MasterWeights::F32,
       steps: None, // required field
+      optimizer: Optimizer::Sgd,
+      beta2: 0.0,
+      epsilon: 0.0,
+      warmup_steps: 0,
     }
   }
 }
@@ -1003,6 +1140,22 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ProgramBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Program::VT_STEPS, steps);
   }
   #[inline]
+  pub fn add_optimizer(&mut self, optimizer: Optimizer) {
+    self.fbb_.push_slot::<Optimizer>(Program::VT_OPTIMIZER, optimizer, Optimizer::Sgd);
+  }
+  #[inline]
+  pub fn add_beta2(&mut self, beta2: f32) {
+    self.fbb_.push_slot::<f32>(Program::VT_BETA2, beta2, 0.0);
+  }
+  #[inline]
+  pub fn add_epsilon(&mut self, epsilon: f32) {
+    self.fbb_.push_slot::<f32>(Program::VT_EPSILON, epsilon, 0.0);
+  }
+  #[inline]
+  pub fn add_warmup_steps(&mut self, warmup_steps: u32) {
+    self.fbb_.push_slot::<u32>(Program::VT_WARMUP_STEPS, warmup_steps, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ProgramBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ProgramBuilder {
@@ -1034,6 +1187,10 @@ impl ::core::fmt::Debug for Program<'_> {
       ds.field("amax_margin", &self.amax_margin());
       ds.field("master_weights", &self.master_weights());
       ds.field("steps", &self.steps());
+      ds.field("optimizer", &self.optimizer());
+      ds.field("beta2", &self.beta2());
+      ds.field("epsilon", &self.epsilon());
+      ds.field("warmup_steps", &self.warmup_steps());
       ds.finish()
   }
 }

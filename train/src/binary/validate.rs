@@ -19,16 +19,7 @@ pub fn validate(p: &TrainingProgram) -> Result<()> {
     if p.scaling.history == 0 {
         return Err(Error::new("the amax history is empty"));
     }
-    let o = &p.options;
-    for (what, v) in [
-        ("learning rate", o.learning_rate),
-        ("momentum", o.momentum),
-        ("weight decay", o.weight_decay),
-    ] {
-        if !v.is_finite() {
-            return Err(Error::new(format!("the {what} is {v}")));
-        }
-    }
+    p.optimizer.validate()?;
     if p.params.is_empty() {
         return Err(Error::new("the program has no parameters"));
     }
@@ -51,8 +42,8 @@ pub fn validate(p: &TrainingProgram) -> Result<()> {
             )));
         }
     }
-    let mut want = vec![p.options.precision];
-    if p.options.precision != TrainPrecision::Fp32 {
+    let mut want = vec![p.precision];
+    if p.precision != TrainPrecision::Fp32 {
         want.push(TrainPrecision::Fp32);
     }
     let have: Vec<TrainPrecision> = p.steps.iter().map(|s| s.precision).collect();
@@ -60,7 +51,7 @@ pub fn validate(p: &TrainingProgram) -> Result<()> {
         let names = |v: &[TrainPrecision]| v.iter().map(|p| p.name()).collect::<Vec<_>>();
         return Err(Error::new(format!(
             "the {} program has steps {:?}, it should have {:?}",
-            p.options.precision.name(),
+            p.precision.name(),
             names(&have),
             names(&want)
         )));
@@ -83,20 +74,19 @@ fn check_step(p: &TrainingProgram, s: &TrainingStep) -> Result<()> {
     let (np, nq) = (p.params.len(), s.quant_points.len());
     let inputs = g.inputs();
     let outputs = g.outputs();
-    let want_in = data.len() + 1 + 2 * np + nq;
+    let want_in = data.len() + 1 + np + nq;
     if inputs.len() != want_in {
         return Err(Error::new(format!(
             "it has {} inputs, expected {want_in} ({} data, labels, {np} parameters, \
-             {np} momenta, {nq} scales)",
+             {nq} scales)",
             inputs.len(),
             data.len()
         )));
     }
-    let want_out = 1 + 2 * np + nq;
+    let want_out = 1 + np + nq;
     if outputs.len() != want_out {
         return Err(Error::new(format!(
-            "it has {} outputs, expected {want_out} (loss, {np} parameters, {np} momenta, \
-             {nq} amaxes)",
+            "it has {} outputs, expected {want_out} (loss, {np} gradients, {nq} amaxes)",
             outputs.len()
         )));
     }
@@ -135,27 +125,18 @@ fn check_step(p: &TrainingProgram, s: &TrainingStep) -> Result<()> {
             )));
         }
         expect_type("input", k + i, v, "parameter", &param_type(q))?;
-        expect_type(
-            "input",
-            k + np + i,
-            input(k + np + i),
-            "momentum",
-            &param_type(q),
-        )?;
     }
-    k += 2 * np;
+    k += np;
     let output = |j: usize| g.value(outputs[j]);
     expect_type("output", 0, output(0), "loss", &scalar)?;
     for (i, q) in p.params.iter().enumerate() {
-        expect_type("output", 1 + i, output(1 + i), "parameter", &param_type(q))?;
-        let j = 1 + np + i;
-        expect_type("output", j, output(j), "momentum", &param_type(q))?;
+        expect_type("output", 1 + i, output(1 + i), "gradient", &param_type(q))?;
     }
     for (i, q) in s.quant_points.iter().enumerate() {
         let scale = ValueRef::first(inputs[k + i]);
-        let amax = outputs[1 + 2 * np + i];
+        let amax = outputs[1 + np + i];
         expect_type("input", k + i, g.value(scale), "scale", &scalar)?;
-        expect_type("output", 1 + 2 * np + i, g.value(amax), "amax", &scalar)?;
+        expect_type("output", 1 + np + i, g.value(amax), "amax", &scalar)?;
         let quantizer = matches!(
             g.node(amax.node).op,
             Op::Fp8FakeQuant { format } if format == q.format
@@ -172,7 +153,7 @@ fn check_step(p: &TrainingProgram, s: &TrainingStep) -> Result<()> {
                 q.role,
                 q.name,
                 k + i,
-                1 + 2 * np + i
+                1 + np + i
             )));
         }
     }

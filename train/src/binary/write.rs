@@ -1,6 +1,8 @@
 //! Serialization of a [`TrainingProgram`] to `.ntp` bytes.
 
-use super::{fb, format_to_fb, master_to_fb, precision_to_fb, role_to_fb, CONTAINER};
+use super::{
+    fb, format_to_fb, master_to_fb, optimizer_to_fb, precision_to_fb, role_to_fb, CONTAINER,
+};
 use crate::{ParamInfo, TrainingProgram};
 use flatbuffers::FlatBufferBuilder;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
@@ -71,15 +73,19 @@ pub fn write(p: &TrainingProgram) -> Vec<u8> {
         &fb::ProgramArgs {
             forward: Some(forward),
             params: Some(params),
-            precision: precision_to_fb(p.options.precision),
-            learning_rate: p.options.learning_rate,
-            momentum: p.options.momentum,
-            weight_decay: p.options.weight_decay,
+            precision: precision_to_fb(p.precision),
+            learning_rate: p.optimizer.learning_rate,
+            momentum: p.optimizer.momentum,
+            weight_decay: p.optimizer.weight_decay,
             batch: p.batch as u64,
             amax_history: p.scaling.history as u64,
             amax_margin: p.scaling.margin,
             master_weights: master_to_fb(p.master_weights),
             steps: Some(steps),
+            optimizer: optimizer_to_fb(p.optimizer.kind),
+            beta2: p.optimizer.beta2,
+            epsilon: p.optimizer.epsilon,
+            warmup_steps: p.optimizer.warmup_steps,
         },
     );
     fb::finish_program_buffer(&mut b, root);

@@ -4,8 +4,8 @@ use super::data::Dataset;
 use super::partition::Partition;
 use crate::message::{layout_id, Encoding, Message, MessageKind};
 use crate::runtime::{evaluate, Client};
-use crate::server::{difference, sum, Server};
-use crate::TrainingProgram;
+use crate::server::{difference, sum, Server, ServerOptimizer};
+use crate::{Optimizer, TrainingProgram};
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
@@ -21,6 +21,7 @@ pub struct SimulateOptions {
     pub rounds: usize,
     pub local_epochs: usize,
     pub partition: Partition,
+    pub server_optimizer: ServerOptimizer,
     /// The clients' training step: the program's FP8 or FP32 step.
     pub precision: TrainPrecision,
     /// Message values: FP8 (E4M3, per-tensor scales) or f32.
@@ -42,6 +43,8 @@ pub struct RoundRecord {
     pub bytes_down: u64,
     /// Mean training loss over the clients' local steps.
     pub train_loss: f64,
+    /// Mean cross-entropy of the global model on the test split after the round.
+    pub test_loss: f64,
 }
 
 /// A finished simulation.
@@ -50,10 +53,15 @@ pub struct Simulation {
     pub precision: &'static str,
     pub messages: &'static str,
     pub partition: String,
+    pub server_optimizer: ServerOptimizer,
+    /// The program's client optimizer and batch.
+    pub client_optimizer: Optimizer,
+    pub batch: usize,
     pub clients: usize,
     pub local_epochs: usize,
     pub seed: u64,
     pub initial_accuracy: f64,
+    pub initial_test_loss: f64,
     pub final_accuracy: f64,
     /// Mean test accuracy over the last 5 rounds (fewer if there are fewer): less
     /// sensitive than the last round to round-to-round swings.
@@ -71,6 +79,40 @@ pub struct Simulation {
     pub update_bytes: u64,
     /// Training rows per client.
     pub client_rows: Vec<usize>,
+    /// Problems noticed on the way (see [`stuck_at_chance`]).
+    pub warnings: Vec<String>,
+}
+
+/// The round after which [`stuck_at_chance`] looks: 10 % of the rounds, at least 1.
+pub fn chance_check_round(rounds: usize) -> usize {
+    rounds.div_ceil(10).max(1)
+}
+
+/// A warning when no round so far beat chance level by half of it: the accuracy of always
+/// answering the test split's most common class, times 1.5.
+pub fn stuck_at_chance(rounds: &[RoundRecord], data: &Dataset, total: usize) -> Option<String> {
+    let mut counts = vec![0usize; data.classes.max(1)];
+    for &r in &data.test_rows {
+        if let Some(c) = usize::try_from(data.samples.labels[r])
+            .ok()
+            .and_then(|l| counts.get_mut(l))
+        {
+            *c += 1;
+        }
+    }
+    let chance = *counts.iter().max()? as f64 / data.test_rows.len().max(1) as f64;
+    let best = rounds.iter().map(|r| r.accuracy).fold(0.0, f64::max);
+    (best <= 1.5 * chance).then(|| {
+        format!(
+            "test accuracy is still at chance level after {} of {total} rounds (best {:.2} %, \
+             chance {:.2} %): the model is not learning; check the learning rate \
+             (nnopt compile --target train --learning-rate), the initialization (--reinit \
+             --init he) and the data",
+            rounds.len(),
+            100.0 * best,
+            100.0 * chance
+        )
+    })
 }
 
 /// Serializes a message and parses it back, as a transport would; returns the parsed
@@ -80,12 +122,13 @@ fn transmit(m: &Message) -> Result<(Message, u64)> {
     Ok((Message::from_bytes(&bytes)?, bytes.len() as u64))
 }
 
-/// Runs FedAvg of `program` on `data`; `progress` is called after each round.
+/// Runs federated training of `program` on `data`; `progress` is called after each
+/// round, with a warning when one is raised in that round.
 pub fn simulate(
     program: &TrainingProgram,
     data: &Dataset,
     opts: &SimulateOptions,
-    mut progress: impl FnMut(&RoundRecord),
+    mut progress: impl FnMut(&RoundRecord, Option<&str>),
 ) -> Result<Simulation> {
     if opts.rounds == 0 || opts.local_epochs == 0 {
         return Err(Error::new("rounds and local epochs must be at least 1"));
@@ -103,14 +146,20 @@ pub fn simulate(
         &mut rng,
     )?;
     let layout = layout_id(&program.params);
-    let mut server = Server::new(program, encoding, opts.seed.wrapping_mul(7919))?;
+    let mut server = Server::new(
+        program,
+        opts.server_optimizer,
+        encoding,
+        opts.seed.wrapping_mul(7919),
+    )?;
     let mut clients = (0..opts.clients)
         .map(|i| Client::new(program, opts.precision, opts.seed ^ ((i as u64 + 1) << 32)))
         .collect::<Result<Vec<_>>>()?;
     let mut uplink_rngs: Vec<Xoshiro256PlusPlus> = (0..opts.clients)
         .map(|i| Xoshiro256PlusPlus::seed_from_u64(opts.seed ^ ((i as u64 + 1) << 40)))
         .collect();
-    let initial_accuracy = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
+    let initial = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
+    let mut warnings = Vec::new();
     // What the clients hold (the sum of the broadcasts), and each client's uplink
     // rounding residual (error feedback: added to its next update).
     let mut held: Vec<Tensor> = Vec::new();
@@ -174,16 +223,23 @@ pub fn simulate(
             updates.push(update);
         }
         server.aggregate(r, &updates)?;
-        let accuracy = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
-        let record = RoundRecord {
+        let test = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
+        rounds.push(RoundRecord {
             round,
-            accuracy,
+            accuracy: test.accuracy,
             bytes_up,
             bytes_down: broadcast_bytes * opts.clients as u64,
             train_loss: if steps > 0 { loss / steps as f64 } else { 0.0 },
-        };
-        progress(&record);
-        rounds.push(record);
+            test_loss: test.loss,
+        });
+        let mut warning = None;
+        if round == chance_check_round(opts.rounds) {
+            if let Some(w) = stuck_at_chance(&rounds, data, opts.rounds) {
+                warnings.push(w);
+                warning = warnings.last();
+            }
+        }
+        progress(&rounds[rounds.len() - 1], warning.map(String::as_str));
     }
     let mut cumulative = 0;
     let mut to_target = None;
@@ -198,11 +254,15 @@ pub fn simulate(
         precision: opts.precision.name(),
         messages: opts.messages.name(),
         partition: opts.partition.to_string(),
+        server_optimizer: opts.server_optimizer,
+        client_optimizer: program.optimizer.clone(),
+        batch: program.batch,
         clients: opts.clients,
         local_epochs: opts.local_epochs,
         seed: opts.seed,
-        initial_accuracy,
-        final_accuracy: rounds.last().map_or(initial_accuracy, |r| r.accuracy),
+        initial_accuracy: initial.accuracy,
+        initial_test_loss: initial.loss,
+        final_accuracy: rounds.last().map_or(initial.accuracy, |r| r.accuracy),
         last_5_rounds_accuracy: {
             let tail = &rounds[rounds.len().saturating_sub(5)..];
             tail.iter().map(|r| r.accuracy).sum::<f64>() / tail.len().max(1) as f64
@@ -216,5 +276,6 @@ pub fn simulate(
         broadcast_bytes,
         update_bytes,
         client_rows: parts.iter().map(Vec::len).collect(),
+        warnings,
     })
 }
