@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark: federated learning with FP8 clients and messages against the FP32 baseline.
 
-Compiles MODEL into a training program with fresh Glorot weights
-(`nnopt compile MODEL --target train --precision fp8 --reinit`), then for each seed and
-partition runs `nnopt fl simulate ... --precision fp8 --compare --json` (the FP32 run uses
-the same seed, partition and starting weights) and prints, per run: final test accuracy
+Compiles MODEL into a training program with fresh weights and the default training
+options (`nnopt compile MODEL --target train --precision fp8 --reinit`), then for each
+seed and partition runs `nnopt fl simulate ... --precision fp8 --compare --json` (the
+FP32 run uses the same seed, partition and starting weights) and prints, per run: final test accuracy
 of FP8 and FP32, the bytes (uplink + downlink, serialized messages) until the global model
 first reached the target accuracy, and the ratio FP32 bytes / FP8 bytes (goal >= 2.9,
 the seed paper's figure; aim 3.5).
 
 Usage (from the repo root):
   .venv/bin/python benches/fl_digits.py                        # digits CNN, 3 seeds, IID and dirichlet:0.5
-  .venv/bin/python benches/fl_digits.py --model testdata/digits/digits_mlp.onnx --learning-rate 0.05
+  .venv/bin/python benches/fl_digits.py --model testdata/digits/digits_mlp.onnx --learning-rate 0.02
   .venv/bin/python benches/fl_digits.py --seeds 0 1 2 3 4 --rounds 150 --json
 """
 
@@ -48,8 +48,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="../shared/models/generated/digits_cnn_float.tflite")
     ap.add_argument("--data", default="../shared/data/digits.csv.gz")
-    ap.add_argument("--learning-rate", default="0.5")
-    ap.add_argument("--batch", default="16")
+    ap.add_argument("--learning-rate", help="client learning rate (default: nnopt's)")
+    ap.add_argument("--batch", help="samples per step (default: nnopt's)")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--local-epochs", type=int, default=1)
@@ -68,11 +68,12 @@ def main() -> int:
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
             program = Path(tmp) / "client.ntp"
-            subprocess.run(
-                [nnopt, "compile", str(model), "--target", "train", "--precision", "fp8", "--reinit",
-                 "--learning-rate", args.learning_rate, "--batch", args.batch, "-o", str(program)],
-                check=True, capture_output=True,
-            )
+            cmd = [nnopt, "compile", str(model), "--target", "train", "--precision", "fp8", "--reinit",
+                   "-o", str(program)]
+            for flag, value in (("--learning-rate", args.learning_rate), ("--batch", args.batch)):
+                if value is not None:
+                    cmd += [flag, value]
+            subprocess.run(cmd, check=True, capture_output=True)
             for partition in args.partitions:
                 for seed in args.seeds:
                     fp8 = simulate(nnopt, program, data, args, seed, partition)
@@ -98,7 +99,7 @@ def main() -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{args.model}: {args.clients} clients, {args.rounds} rounds, {args.local_epochs} local epoch(s), "
-          f"lr {args.learning_rate}, batch {args.batch}; target {100 * args.target:.0f} %")
+          f"lr {args.learning_rate or 'default'}, batch {args.batch or 'default'}; target {100 * args.target:.0f} %")
     print(f"{'partition':<14} {'seed':>4} {'FP8 acc':>8} {'FP32 acc':>9} {'FP8 last5':>9} {'FP32 last5':>10} "
           f"{'FP8 bytes':>12} {'FP32 bytes':>12} {'rounds 8/32':>11} {'FP32/FP8':>9}")
     fmt = lambda b: "-" if b is None else str(b)

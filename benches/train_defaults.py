@@ -45,6 +45,7 @@ CONFIGS: dict[str, tuple[list[str], list[str], str]] = {
     "glorot": (["--init", "glorot"], [], "Glorot instead of He"),
     "sgd-lr0.02": (["--learning-rate", "0.02"], [], "a smaller client learning rate"),
     "sgd-lr0.1": (["--learning-rate", "0.1"], [], "a larger client learning rate"),
+    "sgd-lr0.2": (["--learning-rate", "0.2"], [], "a still larger client learning rate"),
     "server-momentum-0.7": ([], ["--server-momentum", "0.7"], "less server momentum"),
     "warmup": (["--warmup-steps", "40"], [], "40 steps of warm-up"),
     "fedadam": ([], ["--server-optimizer", "fedadam"], "SGD clients, FedAdam server (Reddi et al.)"),

@@ -16,12 +16,17 @@
 mod api;
 pub mod batch;
 pub mod calibration;
+pub mod compare;
 pub mod compile;
+pub mod model_inputs;
 pub mod npub;
 pub mod npy;
 pub mod output;
+pub mod progress;
 pub mod quantize;
 pub mod report;
+pub mod run_report;
+pub mod runner;
 pub mod summary;
 
 pub use api::{compile, export, inspect, quantize, run, Inspection, ModelFormat};
@@ -48,10 +53,30 @@ pub fn load_model(path: &Path) -> Result<Graph> {
             .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
         text::parse_graph(&src).map_err(|e| e.in_file(path))?
     } else {
+        reject_nnopt_binaries(path)?;
         nnopt_formats::import_model(path)?
     };
     verify(&g).map_err(|e| e.in_file(path))?;
     Ok(g)
+}
+
+/// Rejects nnopt's own binaries given where a model is expected, saying what takes them.
+fn reject_nnopt_binaries(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|f| f.take(4).read(&mut head));
+    let what = match (read, &head) {
+        (Ok(4), m) if m == nnopt_backends::npu::binary::MAGIC => {
+            "an NPU binary (.npub), not a model: `nnopt run` and `nnopt inspect` take it; \
+             compile the model it came from instead"
+        }
+        (Ok(4), m) if m == nnopt_train::binary::MAGIC => {
+            "a training program (.ntp), not a model: `nnopt fl simulate --program` and \
+             `nnopt inspect` take it"
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::new(format!("this file is {what}")).in_file(path))
 }
 
 /// Reads a pipeline file, or returns the default pipeline.

@@ -42,6 +42,8 @@ pub struct Description<'a> {
     pub cpu_segments: Vec<Vec<String>>,
     /// The schedule, one line per command.
     pub schedule: Vec<String>,
+    /// The IR value name of each arena tensor `tN` (what `nnopt run --tap` takes).
+    pub tensor_names: Vec<&'a str>,
 }
 
 /// One input or output of a binary.
@@ -52,9 +54,17 @@ pub struct IoSummary {
     pub shape: Vec<usize>,
     /// Conversion at the boundary (`none`, `quantize`, `dequantize`).
     pub conversion: String,
+    /// Scale and zero point of the quantized tensor in the arena (per-tensor).
+    pub scale: Option<f32>,
+    pub zero_point: Option<i64>,
 }
 
-fn io(b: &IoBinding) -> IoSummary {
+fn io(p: &Program, b: &IoBinding) -> IoSummary {
+    let quant = p
+        .tensors
+        .get(b.tensor)
+        .and_then(|t| t.quant.as_ref())
+        .filter(|q| q.scale.len() == 1 && q.zero_point.len() == 1);
     let conversion = serde_json::to_value(b.conversion)
         .ok()
         .map(|v| match v {
@@ -68,6 +78,8 @@ fn io(b: &IoBinding) -> IoSummary {
         dtype: b.dtype.to_string(),
         shape: b.shape.clone(),
         conversion,
+        scale: quant.map(|q| q.scale[0]),
+        zero_point: quant.map(|q| q.zero_point[0]),
     }
 }
 
@@ -87,8 +99,8 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
         target: &t.name,
         bytes,
         arena_bytes: p.arena_size,
-        inputs: p.inputs.iter().map(io).collect(),
-        outputs: p.outputs.iter().map(io).collect(),
+        inputs: p.inputs.iter().map(|b| io(p, b)).collect(),
+        outputs: p.outputs.iter().map(|b| io(p, b)).collect(),
         commands,
         weight_blocks: p.weights.len(),
         weight_values: p.weights.iter().map(|w| w.weights.len()).sum(),
@@ -102,6 +114,7 @@ pub fn describe<'a>(p: &'a Program, t: &'a TargetInfo, bytes: usize) -> Descript
             })
             .collect(),
         schedule: print::schedule(p),
+        tensor_names: p.tensors.iter().map(|t| t.name.as_str()).collect(),
     }
 }
 
@@ -116,9 +129,13 @@ pub fn render(d: &Description<'_>) -> String {
     let _ = writeln!(s, "arena: {} bytes", d.arena_bytes);
     for (what, list) in [("input", &d.inputs), ("output", &d.outputs)] {
         for b in list {
+            let quant = match (b.scale, b.zero_point) {
+                (Some(scale), Some(zp)) => format!(", scale {scale}, zero point {zp}"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "{what} {}: {}{:?} ({})",
+                "{what} {}: {}{:?} ({}{quant})",
                 b.name, b.dtype, b.shape, b.conversion
             );
         }
@@ -147,6 +164,10 @@ pub fn render(d: &Description<'_>) -> String {
     let _ = writeln!(s, "schedule:");
     for line in &d.schedule {
         let _ = writeln!(s, "{line}");
+    }
+    let _ = writeln!(s, "tensors (names for `nnopt run --tap`):");
+    for (k, name) in d.tensor_names.iter().enumerate() {
+        let _ = writeln!(s, "  t{k} {name}");
     }
     s
 }

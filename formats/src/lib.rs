@@ -14,11 +14,18 @@ pub fn import_model(path: &Path) -> Result<Graph> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::new(format!("cannot read model: {e}")).in_file(path))?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let is_tflite = bytes.get(4..8) == Some(b"TFL3")
-        || path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("tflite"));
-    let result = if is_tflite {
+    let has_identifier = bytes.get(4..8) == Some(b"TFL3");
+    let named_tflite = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tflite"));
+    if named_tflite && !has_identifier {
+        // TFLite's own verifier requires the identifier too.
+        return Err(Error::new(
+            "not a TFLite model: bytes 4..8 are not the flatbuffer file identifier 'TFL3'",
+        )
+        .in_file(path));
+    }
+    let result = if has_identifier {
         tflite::import_tflite_bytes(&bytes, name)
     } else {
         onnx::import_onnx_bytes(&bytes, name)

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use nnopt::{Error, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `--threads`, shared by the subcommands that compute.
 #[derive(Args, Clone, Copy, Debug)]
@@ -39,4 +39,36 @@ pub fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Where a command writes its result: `given`, or by default `STEM[_VARIANT].EXT` beside
+/// the model (`compile`: model.npub, model.ntp; `quantize`: model_e4m3.onnx; `export
+/// --int8`: model_int8.tflite). A default that would overwrite the model itself gets
+/// `_nnopt` appended to the stem; a given path equal to the model is an error.
+pub fn output_path(
+    given: Option<&Path>,
+    model: &Path,
+    variant: &str,
+    ext: &str,
+) -> Result<PathBuf> {
+    let same = |p: &Path| match (p.canonicalize(), model.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => p == model,
+    };
+    if let Some(p) = given {
+        if same(p) {
+            return Err(Error::new(format!(
+                "the output {} is the model itself: give another --output",
+                p.display()
+            )));
+        }
+        return Ok(p.to_path_buf());
+    }
+    let stem = file_stem(model);
+    let default = model.with_file_name(format!("{stem}{variant}.{ext}"));
+    Ok(if same(&default) {
+        model.with_file_name(format!("{stem}{variant}_nnopt.{ext}"))
+    } else {
+        default
+    })
 }

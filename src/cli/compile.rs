@@ -2,7 +2,7 @@
 //! training program (.ntp).
 
 use super::calibration::CalibrationFlags;
-use super::common::{file_stem, to_json, ThreadsArg};
+use super::common::{file_stem, output_path, to_json, ThreadsArg};
 use super::train::{compile_training, TrainArgs};
 use clap::{Args, ValueEnum};
 use nnopt::backends::npu::target::Target;
@@ -10,11 +10,12 @@ use nnopt::calibration::CalibrationArgs;
 use nnopt::compile::{NpuOptions, Precision};
 use nnopt::output::write_atomically;
 use nnopt::passes::TrainPrecision;
+use nnopt::progress::Progress;
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Examples in `nnopt compile --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh Glorot weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
+pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh He-initialized weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
 
 /// Arguments of `nnopt compile`.
 #[derive(Args)]
@@ -142,20 +143,21 @@ fn compile_npu(
     report: Option<&Path>,
     json: bool,
 ) -> Result<()> {
+    let out = output_path(output, file, "", nnopt::npub::EXTENSION)?;
     let g = nnopt::load_model(file)?;
-    let compiled = nnopt::compile(g, opts).map_err(|e| e.in_file(file))?;
+    let progress = Progress::spinner(&format!("compiling {}", file.display()));
+    let compiled = nnopt::compile(g, opts).map_err(|e| e.in_file(file));
+    progress.finish();
+    let compiled = compiled?;
     for w in compiled.warnings() {
         eprintln!("warning: {w}");
     }
-    let out = match output {
-        Some(p) => p.to_path_buf(),
-        None => file.with_extension(nnopt::npub::EXTENSION),
-    };
     write_atomically(&out, &compiled.binary)?;
     let model = file_stem(file);
     if let Some(r) = report {
         let html = nnopt::report::npu::render_html(&compiled, &model)?;
         write_atomically(r, html.as_bytes())?;
+        eprintln!("wrote {}", r.display());
     }
     if json {
         let mut v = serde_json::to_value(compiled.summary()).expect("summary serializes");

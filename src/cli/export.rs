@@ -1,10 +1,12 @@
 //! `nnopt export`: write a model as TFLite (int8 with `--int8`).
 
 use super::calibration::CalibrationFlags;
+use super::common::output_path;
 use clap::Args;
 use nnopt::calibration::CalibrationArgs;
 use nnopt::compiler::pass::RunOptions;
 use nnopt::output::write_atomically;
+use nnopt::progress::Progress;
 use nnopt::{Error, ModelFormat, Result};
 use std::path::PathBuf;
 
@@ -22,9 +24,10 @@ pub struct ExportArgs {
     int8: bool,
     #[command(flatten)]
     calibration: CalibrationFlags,
-    /// Output .tflite file.
+    /// Output .tflite file. Default: STEM.tflite beside the model (STEM_int8.tflite with
+    /// --int8; STEM_nnopt.tflite where that would overwrite the model).
     #[arg(long, short)]
-    output: PathBuf,
+    output: Option<PathBuf>,
 }
 
 /// Optimizes the model, quantizes it with `--int8`, and writes it as TFLite.
@@ -33,8 +36,11 @@ pub fn run(args: ExportArgs) -> Result<()> {
     if !args.int8 && calibration != CalibrationArgs::default() {
         return Err(Error::new("calibration options only apply with --int8"));
     }
-    let (file, output) = (&args.file, &args.output);
+    let file = &args.file;
+    let variant = if args.int8 { "_int8" } else { "" };
+    let output = &output_path(args.output.as_deref(), file, variant, "tflite")?;
     let mut g = nnopt::load_model(file)?;
+    let progress = Progress::spinner(&format!("exporting {}", file.display()));
     nnopt::optimize(&mut g, None, &RunOptions::default()).map_err(|e| e.in_file(file))?;
     if args.int8 {
         let report =
@@ -44,6 +50,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         }
     }
     let bytes = nnopt::export(&g, ModelFormat::Tflite).map_err(|e| e.in_file(file))?;
+    progress.finish();
     write_atomically(output, &bytes)?;
     println!("wrote {} ({} bytes)", output.display(), bytes.len());
     Ok(())

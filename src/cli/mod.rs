@@ -3,6 +3,7 @@
 
 mod calibration;
 mod common;
+mod compare;
 mod compile;
 mod export;
 mod fl;
@@ -21,7 +22,7 @@ use nnopt::Result;
     name = "nnopt",
     version,
     about = "A compiler for edge ML models: ONNX and TFLite in, optimized IR and NPU binaries out",
-    after_help = "Examples:\n  nnopt compile model.tflite --target npu\n  nnopt run model.npub --input x.npy\n  nnopt inspect model.onnx\n  nnopt inspect model.tflite --json\n  nnopt compile model.tflite --target train -o client.ntp\n  nnopt run model.tflite --input x.npy --output y.npy\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt opt model.onnx --pipeline my.yaml --print-after constant-folding\n  nnopt quantize model.onnx --format e4m3 --per-channel -o model_e4m3.onnx"
+    after_help = "Examples:\n  nnopt inspect model.tflite                          # inputs, ops, parameters, MACs\n  nnopt compile model.tflite                          # -> model.npub for the NPU, with a report\n  nnopt run model.npub --random                       # run on the virtual NPU\n  nnopt compare model.tflite model.npub --random      # errors, SNR, top-1 agreement\n  nnopt opt model.onnx --emit onnx -o model.opt.onnx\n  nnopt quantize model.onnx --format e4m3 --per-channel -o model_e4m3.onnx\n  nnopt export model.onnx --int8 --calibration calib.npy -o model_int8.tflite\n  nnopt compile model.tflite --target train --reinit -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --compare\n\n`nnopt COMMAND --help` shows each command's options and examples."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,12 +40,17 @@ enum Command {
     /// precision plan, hyper-parameters, step graphs).
     #[command(after_help = inspect::EXAMPLES)]
     Inspect(inspect::InspectArgs),
-    /// Run a model in the reference interpreter on .npy inputs.
+    /// Run a model (reference interpreter) or an NPU binary (.npub, virtual NPU) on .npy
+    /// or random inputs; print its outputs or write them as .npy.
     ///
     /// Inputs and outputs use the model's own dtypes. An input whose leading dimension is
     /// k times the model's batch runs k times and the outputs are stacked.
     #[command(after_help = run::EXAMPLES)]
     Run(run::RunArgs),
+    /// Run two models (or a model and reference .npy outputs) on the same inputs and
+    /// print per output the max abs / rel error, SNR and top-1 agreement.
+    #[command(after_help = compare::EXAMPLES)]
+    Compare(compare::CompareArgs),
     /// Optimize a model with a pass pipeline and write IR text or ONNX.
     #[command(after_help = opt::EXAMPLES)]
     Opt(opt::OptArgs),
@@ -54,8 +60,8 @@ enum Command {
     ///
     /// With --target train, compile a float model into a training program (.ntp) for
     /// edge clients: one graph per precision doing forward and backward (softmax
-    /// cross-entropy), whose gradients the client applies with AdamW (or SGD with
-    /// momentum); FP8 programs quantize conv and gemm inputs to E4M3 and their output
+    /// cross-entropy), whose gradients the client applies with SGD with momentum (or
+    /// AdamW); FP8 programs quantize conv and gemm inputs to E4M3 and their output
     /// gradients to E5M2 with delayed scaling, and carry the FP32 step too.
     #[command(after_help = compile::EXAMPLES)]
     Compile(compile::CompileArgs),
@@ -83,6 +89,7 @@ pub fn main() -> Result<()> {
         Command::Fl(command) => fl::run(command),
         Command::Inspect(args) => inspect::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Opt(args) => opt::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Export(args) => export::run(args),

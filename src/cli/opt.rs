@@ -8,12 +8,14 @@ use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PassRecord, PrintAfter, RunOptions};
 use nnopt::output::write_atomically;
+use nnopt::progress::Progress;
+use nnopt::summary::{summarize, ModelSummary};
 use nnopt::{Error, ModelFormat, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Examples in `nnopt opt --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt opt model.onnx                      # default pipeline, IR on stdout\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --target npu --stats -o opt.nnir   # extract by NPU cycles\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination";
+pub const EXAMPLES: &str = "Examples:\n  nnopt opt model.onnx                      # default pipeline, prints a summary\n  nnopt opt model.onnx -o opt.nnir          # writes the optimized IR text\n  nnopt opt model.onnx --emit ir            # IR on stdout, large constants elided\n  nnopt opt model.onnx --emit ir --full > opt.nnir   # all of it (parses back)\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --target npu --stats -o opt.nnir   # extract by NPU cycles\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination";
 
 /// Arguments of `nnopt opt`.
 #[derive(Args)]
@@ -23,12 +25,17 @@ pub struct OptArgs {
     /// Pipeline file (YAML); without it, the default pipeline runs.
     #[arg(long)]
     pipeline: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Emit::Ir)]
-    emit: Emit,
-    /// Output file (stdout for IR when absent; required for ONNX).
+    /// Output format (default: by the extension of --output, else IR text). Without
+    /// --output and --emit, a summary of the optimization is printed instead.
+    #[arg(long, value_enum)]
+    emit: Option<Emit>,
+    /// Output file; `--emit ir` without it prints the IR to stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// With `--emit ir` to stdout: print every constant's values (default: constants
+    /// over 16 elements are elided, which cannot be parsed back).
+    #[arg(long)]
+    full: bool,
     /// Print the IR after every pass (to stderr).
     #[arg(long)]
     print_after_all: bool,
@@ -38,7 +45,8 @@ pub struct OptArgs {
     /// Verify the IR after every pass (always on in debug builds).
     #[arg(long)]
     verify: bool,
-    /// Print per-pass statistics as JSON (to stderr) for tools.
+    /// Print the summary as JSON to stdout for tools: per-pass records (with each
+    /// pass's statistics), nodes, ops, parameters and MACs before and after.
     #[arg(long)]
     json: bool,
     /// Print each pass's own statistics (e-graph size, iterations, stop reason, rule
@@ -55,7 +63,7 @@ pub struct OptArgs {
 }
 
 /// `--emit`.
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum Emit {
     /// nnopt IR text form.
     Ir,
@@ -63,14 +71,14 @@ enum Emit {
     Onnx,
 }
 
-/// Optimizes the model, reports on the passes (to stderr) and writes the result.
+/// Optimizes the model, then writes it, prints it or prints a summary.
 pub fn run(args: OptArgs) -> Result<()> {
     let print_after = if args.print_after_all {
         PrintAfter::All
     } else if args.print_after.is_empty() {
         PrintAfter::None
     } else {
-        PrintAfter::Names(args.print_after)
+        PrintAfter::Names(args.print_after.clone())
     };
     let opts = RunOptions {
         verify: args.verify,
@@ -82,24 +90,135 @@ pub fn run(args: OptArgs) -> Result<()> {
         (None, Some(t)) => Arc::new(NpuCost::new(Target::preset(t)?)),
         (None, None) => Arc::new(DefaultCost),
     };
+    let emit = match (args.emit, &args.output) {
+        (Some(e), _) => Some(e),
+        (None, Some(p)) if ModelFormat::from_path(p) == Some(ModelFormat::Onnx) => Some(Emit::Onnx),
+        (None, Some(_)) => Some(Emit::Ir),
+        (None, None) => None,
+    };
+    if matches!(emit, Some(Emit::Ir)) && args.output.is_none() && args.json {
+        return Err(Error::new(
+            "--json prints the summary to stdout: give --output FILE for the IR",
+        ));
+    }
     let file = &args.file;
     let mut g = nnopt::load_model(file)?;
+    let before = summarize(&g);
+    let progress = Progress::spinner(&format!("optimizing {}", file.display()));
     let records = nnopt::optimize_with_cost(&mut g, args.pipeline.as_deref(), &opts, cost)
-        .map_err(|e| e.in_file(file))?;
-    report(&records, args.stats, args.json);
-    match (args.emit, &args.output) {
-        (Emit::Ir, None) => {
-            print!("{}", print_graph(&g, &PrintOptions::default()));
-            Ok(())
+        .map_err(|e| e.in_file(file));
+    progress.finish();
+    let records = records?;
+    let after = summarize(&g);
+    report(&records, args.stats);
+    match (emit, &args.output) {
+        (Some(Emit::Ir), None) => {
+            let print = if args.full {
+                PrintOptions::default()
+            } else {
+                PrintOptions::summary()
+            };
+            print!("{}", print_graph(&g, &print));
         }
-        (Emit::Onnx, None) => Err(Error::new("--emit onnx needs --output FILE")),
-        (Emit::Ir, Some(p)) => write_atomically(p, &nnopt::export(&g, ModelFormat::Ir)?),
-        (Emit::Onnx, Some(p)) => write_atomically(p, &nnopt::export(&g, ModelFormat::Onnx)?),
+        (Some(Emit::Onnx), None) => return Err(Error::new("--emit onnx needs --output FILE")),
+        (Some(e), Some(p)) => {
+            let format = match e {
+                Emit::Ir => ModelFormat::Ir,
+                Emit::Onnx => ModelFormat::Onnx,
+            };
+            write_atomically(p, &nnopt::export(&g, format)?)?;
+            if !args.json {
+                eprintln!("wrote {}", p.display());
+            }
+        }
+        (None, _) => {}
     }
+    if args.json {
+        println!(
+            "{}",
+            to_json(&summary_json(
+                &records,
+                &before,
+                &after,
+                args.output.as_deref()
+            ))
+        );
+    } else if emit.is_none() {
+        print!("{}", render_summary(file, &records, &before, &after));
+    }
+    Ok(())
 }
 
-/// Prints the IR dumps, and with `stats` or `json` the per-pass statistics, to stderr.
-fn report(records: &[PassRecord], stats: bool, json: bool) {
+/// The summary printed when nothing is written.
+fn render_summary(
+    file: &Path,
+    records: &[PassRecord],
+    before: &ModelSummary,
+    after: &ModelSummary,
+) -> String {
+    let total_ms: f64 = records.iter().map(|r| r.micros as f64 / 1e3).sum();
+    let mut out = format!(
+        "{}: {} nodes -> {} after {} passes ({total_ms:.1} ms)\n\n{:<26} {:>10}  nodes\n",
+        file.display(),
+        before.nodes,
+        after.nodes,
+        records.len(),
+        "pass",
+        "ms"
+    );
+    for r in records {
+        out += &format!(
+            "{:<26} {:>10.3}  {} -> {}{}\n",
+            r.pass,
+            r.micros as f64 / 1e3,
+            r.nodes_before,
+            r.nodes_after,
+            if r.changed { "" } else { "  (unchanged)" }
+        );
+    }
+    let ops = |s: &ModelSummary| {
+        s.ops
+            .iter()
+            .map(|(op, n)| format!("{op} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out += &format!(
+        "\nops before  {}\nops after   {}\nparameters  {} -> {}\nMACs        {} -> {}\n\n\
+         Write the result with -o FILE.nnir (IR text) or -o FILE.onnx; --emit ir prints the \
+         IR (--full: with every constant).\n",
+        ops(before),
+        ops(after),
+        before.parameters,
+        after.parameters,
+        before.macs,
+        after.macs
+    );
+    out
+}
+
+/// `--json`: the per-pass records and the model before and after.
+fn summary_json(
+    records: &[PassRecord],
+    before: &ModelSummary,
+    after: &ModelSummary,
+    output: Option<&Path>,
+) -> serde_json::Value {
+    let passes: Vec<_> = records
+        .iter()
+        .map(|r| serde_json::json!({"pass": r.pass, "changed": r.changed, "nodes_before": r.nodes_before, "nodes_after": r.nodes_after, "micros": r.micros, "stats": r.stats.as_ref().map(|s| &s.json)}))
+        .collect();
+    let model = |s: &ModelSummary| serde_json::json!({"nodes": s.nodes, "ops": s.ops, "parameters": s.parameters, "macs": s.macs});
+    serde_json::json!({
+        "passes": passes,
+        "before": model(before),
+        "after": model(after),
+        "output": output.map(|p| p.display().to_string()),
+    })
+}
+
+/// Prints the IR dumps, and with `stats` the per-pass statistics, to stderr.
+fn report(records: &[PassRecord], stats: bool) {
     for r in records {
         if let Some(dump) = &r.dump {
             eprintln!("// IR after {}\n{dump}", r.pass);
@@ -121,12 +240,5 @@ fn report(records: &[PassRecord], stats: bool, json: bool) {
                 }
             }
         }
-    }
-    if json {
-        let stats: Vec<_> = records
-            .iter()
-            .map(|r| serde_json::json!({"pass": r.pass, "changed": r.changed, "nodes_before": r.nodes_before, "nodes_after": r.nodes_after, "micros": r.micros, "stats": r.stats.as_ref().map(|s| &s.json)}))
-            .collect();
-        eprintln!("{}", to_json(&stats));
     }
 }

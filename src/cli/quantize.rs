@@ -1,11 +1,12 @@
 //! `nnopt quantize`: quantize a float model to FP8 or int8 and write QDQ ONNX or IR text.
 
 use super::calibration::CalibrationDataFlags;
-use super::common::to_json;
 use super::common::ThreadsArg;
+use super::common::{output_path, to_json};
 use clap::{Args, ValueEnum};
 use nnopt::compiler::pass::RunOptions;
 use nnopt::output::write_atomically;
+use nnopt::progress::Progress;
 use nnopt::quantize::{QuantFormat, QuantizeRequest};
 use nnopt::{Error, ModelFormat, Result};
 use std::path::PathBuf;
@@ -29,8 +30,8 @@ pub struct QuantizeArgs {
     weights_only: bool,
     #[command(flatten)]
     calibration: CalibrationDataFlags,
-    /// Output file: .onnx (QDQ ONNX) or .nnir (IR text). Default: the model's file
-    /// stem + _FORMAT.onnx, beside the model.
+    /// Output file: .onnx (QDQ ONNX) or .nnir (IR text). Default: STEM_FORMAT.onnx
+    /// beside the model (model_e4m3.onnx).
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Print JSON for tools instead of the summary.
@@ -75,13 +76,8 @@ fn quantize(args: QuantizeArgs) -> Result<()> {
         data: args.calibration.into(),
     };
     let file = &args.file;
-    let out = match args.output {
-        Some(p) => p,
-        None => {
-            let stem = file.file_stem().unwrap_or_default().to_string_lossy();
-            file.with_file_name(format!("{stem}_{}.onnx", req.format.name()))
-        }
-    };
+    let variant = format!("_{}", req.format.name());
+    let out = output_path(args.output.as_deref(), file, &variant, "onnx")?;
     let format = match ModelFormat::from_path(&out) {
         Some(f @ (ModelFormat::Onnx | ModelFormat::Ir)) => f,
         _ => {
@@ -93,8 +89,10 @@ fn quantize(args: QuantizeArgs) -> Result<()> {
         }
     };
     let mut g = nnopt::load_model(file)?;
+    let progress = Progress::spinner(&format!("quantizing {}", file.display()));
     nnopt::optimize(&mut g, None, &RunOptions::default()).map_err(|e| e.in_file(file))?;
     let summary = nnopt::quantize(&mut g, &req).map_err(|e| e.in_file(file))?;
+    progress.finish();
     for w in &summary.warnings {
         eprintln!("warning: {w}");
     }

@@ -1,9 +1,10 @@
 //! The `nnopt compile --target train` flags and the training-program compilation.
 
-use super::common::to_json;
+use super::common::{output_path, to_json};
 use clap::{Args, ValueEnum};
 use nnopt::output::write_atomically;
 use nnopt::passes::{InitScheme, TrainPrecision};
+use nnopt::progress::Progress;
 use nnopt::train::{
     compile_train, CompileOptions as TrainCompileOptions, DelayedScaling, MasterWeights, Optimizer,
     OptimizerKind, DEFAULT_BATCH,
@@ -154,12 +155,12 @@ pub fn compile_training(
     output: Option<&Path>,
     json: bool,
 ) -> Result<()> {
+    let out = output_path(output, file, "", nnopt::train::ntp::EXTENSION)?;
     let g = nnopt::load_model(file)?;
-    let compiled = compile_train(&g, opts).map_err(|e| e.in_file(file))?;
-    let out = match output {
-        Some(p) => p.to_path_buf(),
-        None => file.with_extension(nnopt::train::ntp::EXTENSION),
-    };
+    let progress = Progress::spinner(&format!("compiling {} for training", file.display()));
+    let compiled = compile_train(&g, opts).map_err(|e| e.in_file(file));
+    progress.finish();
+    let compiled = compiled?;
     write_atomically(&out, &compiled.bytes)?;
     let d = nnopt::train::ntp::describe(&compiled.program, compiled.bytes.len());
     if json {

@@ -6,7 +6,7 @@ mod import;
 nnopt_compiler::flatbuffers_module!(schema_generated);
 
 pub use export::export_tflite;
-pub use import::import_tflite_bytes;
+pub use import::{import_tflite_bytes, supported_ops};
 
 /// The flatc-generated TFLite schema (`schemas/tflite_schema.fbs`).
 pub use schema_generated::tflite as schema;

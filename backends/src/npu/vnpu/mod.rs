@@ -16,7 +16,9 @@ mod resize;
 
 pub use arena::Arena;
 
-use crate::npu::program::{Command, ElementwiseKind, Fp8Encoding, Fp8Stage, Program, TensorDesc};
+use crate::npu::program::{
+    Command, ElementwiseKind, Fp8Encoding, Fp8Stage, Program, TensorDesc, TensorId,
+};
 use nnopt_compiler::ir::{DType, Tensor};
 use nnopt_compiler::kernels::PreparedWeights;
 use nnopt_compiler::{Error, Result};
@@ -60,24 +62,59 @@ impl<'p> Session<'p> {
 
     /// Runs the program on `inputs` (one per program input, in order).
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        Ok(self.run_tapped(inputs, &[])?.0)
+    }
+
+    /// Like [`Session::run`], and also returns the arena tensors `taps` as the commands
+    /// that write them leave them (in `taps` order; a program input as given).
+    pub fn run_tapped(
+        &self,
+        inputs: &[Tensor],
+        taps: &[TensorId],
+    ) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
         let p = self.p;
         check_inputs(p, inputs)?;
+        let mut tapped: Vec<Option<Tensor>> = vec![None; taps.len()];
+        let mut capture = |arena: &Arena, written: &[TensorId]| -> Result<()> {
+            for (slot, id) in tapped.iter_mut().zip(taps) {
+                if written.contains(id) {
+                    *slot = Some(arena.read(tensor(p, *id)?)?);
+                }
+            }
+            Ok(())
+        };
         let mut arena = Arena::new(p.arena_size);
         for (b, x) in p.inputs.iter().zip(inputs) {
             let t = tensor(p, b.tensor)?;
             let v = io::convert_input(b, t, x)?;
             arena.write(t, &v).map_err(|e| e.in_node(&b.name))?;
+            capture(&arena, &[b.tensor])?;
         }
         for (c, slot) in p.commands.iter().zip(&self.prepared) {
             step(p, c, &self.segments, slot, &mut arena)?;
+            capture(&arena, &c.outputs(p))?;
         }
-        p.outputs
+        let outputs = p
+            .outputs
             .iter()
             .map(|b| {
                 let t = tensor(p, b.tensor)?;
                 io::convert_output(b, t, arena.read(t)?)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let tapped = tapped
+            .into_iter()
+            .zip(taps)
+            .map(|(t, &id)| {
+                t.ok_or_else(|| {
+                    Error::new(format!(
+                        "tensor '{}' is never written by the program",
+                        p.tensors.get(id).map_or("?", |t| t.name.as_str())
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((outputs, tapped))
     }
 }
 

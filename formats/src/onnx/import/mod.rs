@@ -8,6 +8,7 @@
 mod attrs;
 mod consts;
 mod ops;
+pub use ops::supported_ops;
 
 use attrs::NodeCtx;
 use nnopt_compiler::interp::{eval_op, Operand};

@@ -5,6 +5,7 @@
 mod builder;
 mod model;
 mod ops;
+pub use ops::supported_ops;
 mod tensors;
 
 use crate::tflite::schema as fb;

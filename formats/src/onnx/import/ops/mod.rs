@@ -14,47 +14,90 @@ use super::Importer;
 use nnopt_compiler::ir::{Tensor, ValueRef};
 use nnopt_compiler::Result;
 
+/// An op handler: the IR values bound to the node's outputs.
+type Handler = fn(&mut Importer, &NodeCtx) -> Result<Vec<ValueRef>>;
+
+/// One output.
+fn one(r: Result<ValueRef>) -> Result<Vec<ValueRef>> {
+    r.map(|v| vec![v])
+}
+
+/// The ONNX op types the importer reads (default domain), with their handlers.
+const HANDLERS: &[(&[&str], Handler)] = &[
+    (&["Conv"], |i, c| one(conv::conv(i, c))),
+    (&["ConvTranspose"], |i, c| one(conv::conv_transpose(i, c))),
+    (&["MaxPool", "AveragePool"], |i, c| one(conv::pool(i, c))),
+    (&["GlobalAveragePool", "GlobalMaxPool"], |i, c| {
+        one(reduce::global_pool(i, c))
+    }),
+    (
+        &["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum"],
+        |i, c| one(reduce::reduce(i, c)),
+    ),
+    (&["Gemm"], |i, c| one(math::gemm(i, c))),
+    (&["MatMul"], |i, c| one(math::matmul(i, c))),
+    (
+        &["Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"],
+        |i, c| one(math::binary(i, c)),
+    ),
+    (
+        &[
+            "Relu",
+            "LeakyRelu",
+            "Sigmoid",
+            "Tanh",
+            "HardSigmoid",
+            "HardSwish",
+        ],
+        |i, c| one(math::activation(i, c)),
+    ),
+    (&["Clip"], |i, c| one(math::clip(i, c))),
+    (&["PRelu"], |i, c| one(math::prelu(i, c))),
+    (&["Softmax", "LogSoftmax"], |i, c| one(math::softmax(i, c))),
+    (&["BatchNormalization"], |i, c| one(math::batch_norm(i, c))),
+    (&["Cast"], |i, c| one(math::cast(i, c))),
+    (&["Flatten"], |i, c| one(shape::flatten(i, c))),
+    (&["Reshape"], |i, c| one(shape::reshape(i, c))),
+    (&["Transpose"], |i, c| one(shape::transpose(i, c))),
+    (&["Squeeze"], |i, c| one(shape::squeeze(i, c))),
+    (&["Unsqueeze"], |i, c| one(shape::unsqueeze(i, c))),
+    (&["Concat"], |i, c| one(shape::concat(i, c))),
+    (&["Split"], shape::split),
+    (&["Slice"], |i, c| one(shape::slice(i, c))),
+    (&["Pad"], |i, c| one(shape::pad(i, c))),
+    (&["Gather"], |i, c| one(shape::gather(i, c))),
+    (&["Shape"], |i, c| one(shape::shape(i, c))),
+    (&["Constant"], |i, c| one(shape::constant(i, c))),
+    (&["ConstantOfShape"], |i, c| {
+        one(shape::constant_of_shape(i, c))
+    }),
+    (&["Identity"], |_, c| Ok(vec![c.input(0)?])),
+    (&["Dropout"], shape::dropout),
+    (&["Resize", "Upsample"], |i, c| one(resize::resize(i, c))),
+    (&["QuantizeLinear"], |i, c| one(quant::quantize(i, c))),
+    (&["DequantizeLinear"], |i, c| one(quant::dequantize(i, c))),
+    (&["QLinearConv"], |i, c| one(quant::qlinear_conv(i, c))),
+    (&["QLinearMatMul"], |i, c| one(quant::qlinear_matmul(i, c))),
+];
+
+/// The op types the importer reads, sorted.
+pub fn supported_ops() -> Vec<&'static str> {
+    let mut ops: Vec<&str> = HANDLERS
+        .iter()
+        .flat_map(|(names, _)| names.iter().copied())
+        .collect();
+    ops.sort_unstable();
+    ops
+}
+
 /// Imports one node.
 pub(super) fn import(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
-    let one = |r: Result<ValueRef>| r.map(|v| vec![v]);
-    match cx.op_type() {
-        "Conv" => one(conv::conv(imp, cx)),
-        "ConvTranspose" => one(conv::conv_transpose(imp, cx)),
-        "MaxPool" | "AveragePool" => one(conv::pool(imp, cx)),
-        "GlobalAveragePool" | "GlobalMaxPool" => one(reduce::global_pool(imp, cx)),
-        "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" => one(reduce::reduce(imp, cx)),
-        "Gemm" => one(math::gemm(imp, cx)),
-        "MatMul" => one(math::matmul(imp, cx)),
-        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Sum" => one(math::binary(imp, cx)),
-        "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "HardSigmoid" | "HardSwish" => {
-            one(math::activation(imp, cx))
-        }
-        "Clip" => one(math::clip(imp, cx)),
-        "PRelu" => one(math::prelu(imp, cx)),
-        "Softmax" | "LogSoftmax" => one(math::softmax(imp, cx)),
-        "BatchNormalization" => one(math::batch_norm(imp, cx)),
-        "Cast" => one(math::cast(imp, cx)),
-        "Flatten" => one(shape::flatten(imp, cx)),
-        "Reshape" => one(shape::reshape(imp, cx)),
-        "Transpose" => one(shape::transpose(imp, cx)),
-        "Squeeze" => one(shape::squeeze(imp, cx)),
-        "Unsqueeze" => one(shape::unsqueeze(imp, cx)),
-        "Concat" => one(shape::concat(imp, cx)),
-        "Split" => shape::split(imp, cx),
-        "Slice" => one(shape::slice(imp, cx)),
-        "Pad" => one(shape::pad(imp, cx)),
-        "Gather" => one(shape::gather(imp, cx)),
-        "Shape" => one(shape::shape(imp, cx)),
-        "Constant" => one(shape::constant(imp, cx)),
-        "ConstantOfShape" => one(shape::constant_of_shape(imp, cx)),
-        "Identity" => Ok(vec![cx.input(0)?]),
-        "Dropout" => shape::dropout(imp, cx),
-        "Resize" | "Upsample" => one(resize::resize(imp, cx)),
-        "QuantizeLinear" => one(quant::quantize(imp, cx)),
-        "DequantizeLinear" => one(quant::dequantize(imp, cx)),
-        "QLinearConv" => one(quant::qlinear_conv(imp, cx)),
-        "QLinearMatMul" => one(quant::qlinear_matmul(imp, cx)),
-        other => Err(cx.err(format!("unsupported op type '{other}'"))),
+    let op = cx.op_type();
+    match HANDLERS.iter().find(|(names, _)| names.contains(&op)) {
+        Some((_, handler)) => handler(imp, cx),
+        None => Err(cx.err(format!(
+            "unsupported op type '{op}' (`nnopt ops` lists the supported ones)"
+        ))),
     }
 }
 

@@ -39,6 +39,90 @@ impl Io {
     }
 }
 
+use fb::BuiltinOperator as B;
+
+/// An operator handler.
+type Handler = fn(&mut Builder<'_, '_>, B, &fb::Operator<'_>, &Io) -> Result<()>;
+
+/// MediaPipe's custom transposed convolution with bias, the one custom op read.
+const TRANSPOSE_CONV_BIAS: &str = "Convolution2DTransposeBias";
+
+/// The builtin operators the importer reads, with their handlers.
+const HANDLERS: &[(&[B], Handler)] = &[
+    (&[B::CONV_2D], |b, _, op, io| conv::conv2d(b, op, io)),
+    (&[B::DEPTHWISE_CONV_2D], |b, _, op, io| {
+        conv::depthwise(b, op, io)
+    }),
+    (&[B::TRANSPOSE_CONV], |b, _, op, io| {
+        conv::transpose_conv(b, op, io)
+    }),
+    (&[B::FULLY_CONNECTED], |b, _, op, io| {
+        conv::fully_connected(b, op, io)
+    }),
+    (
+        &[B::ADD, B::SUB, B::MUL, B::DIV, B::MAXIMUM, B::MINIMUM],
+        elementwise::binary,
+    ),
+    (&[B::PRELU], |b, _, _, io| elementwise::prelu(b, io)),
+    (&[B::SVDF], |b, _, op, io| svdf::svdf(b, op, io)),
+    (
+        &[
+            B::LOGISTIC,
+            B::TANH,
+            B::RELU,
+            B::RELU6,
+            B::RELU_N1_TO_1,
+            B::HARD_SWISH,
+            B::LEAKY_RELU,
+        ],
+        elementwise::activation,
+    ),
+    (&[B::SOFTMAX], |b, _, op, io| {
+        elementwise::softmax(b, op, io)
+    }),
+    (&[B::QUANTIZE], |b, _, _, io| elementwise::quantize(b, io)),
+    (&[B::DEQUANTIZE], |b, _, _, io| {
+        elementwise::dequantize(b, io)
+    }),
+    (&[B::CAST], |b, _, _, io| elementwise::cast(b, io)),
+    (&[B::AVERAGE_POOL_2D, B::MAX_POOL_2D], pool::pool2d),
+    (
+        &[B::MEAN, B::SUM, B::REDUCE_MAX, B::REDUCE_MIN],
+        pool::reduce,
+    ),
+    (&[B::RESHAPE, B::SQUEEZE, B::EXPAND_DIMS], |b, _, _, io| {
+        shape::reshape(b, io)
+    }),
+    (&[B::CONCATENATION], |b, _, op, io| shape::concat(b, op, io)),
+    (&[B::PAD, B::PADV2], |b, _, _, io| shape::pad(b, io)),
+    (&[B::STRIDED_SLICE], |b, _, op, io| {
+        shape::strided_slice(b, op, io)
+    }),
+    (&[B::SLICE], |b, _, _, io| shape::slice(b, io)),
+    (&[B::SHAPE], |b, _, _, io| shape::shape(b, io)),
+    (&[B::PACK], |b, _, op, io| shape::pack(b, op, io)),
+    (&[B::TRANSPOSE], |b, _, _, io| shape::transpose(b, io)),
+    (&[B::DEPTH_TO_SPACE], |b, _, op, io| {
+        shape::depth_to_space(b, op, io)
+    }),
+    (
+        &[B::RESIZE_BILINEAR, B::RESIZE_NEAREST_NEIGHBOR],
+        shape::resize,
+    ),
+];
+
+/// The operators the importer reads, sorted: builtin names, then the custom one.
+pub fn supported_ops() -> Vec<String> {
+    let mut ops: Vec<String> = HANDLERS
+        .iter()
+        .flat_map(|(codes, _)| codes.iter())
+        .map(|c| c.variant_name().unwrap_or("?").to_string())
+        .collect();
+    ops.sort_unstable();
+    ops.push(format!("{TRANSPOSE_CONV_BIAS} (custom)"));
+    ops
+}
+
 /// Imports operator number `index` into the graph.
 pub fn import_op(b: &mut Builder<'_, '_>, index: usize, op: &fb::Operator<'_>) -> Result<()> {
     let io = Io {
@@ -50,50 +134,20 @@ pub fn import_op(b: &mut Builder<'_, '_>, index: usize, op: &fb::Operator<'_>) -
         _ => format!("operator_{index}"),
     };
     let kind = b.file.op_kind(op).map_err(|e| e.in_node(&b.node))?;
-    use fb::BuiltinOperator as B;
     let r = match &kind {
-        OpKind::Builtin(code) => match *code {
-            B::CONV_2D => conv::conv2d(b, op, &io),
-            B::DEPTHWISE_CONV_2D => conv::depthwise(b, op, &io),
-            B::TRANSPOSE_CONV => conv::transpose_conv(b, op, &io),
-            B::FULLY_CONNECTED => conv::fully_connected(b, op, &io),
-            B::ADD | B::SUB | B::MUL | B::DIV | B::MAXIMUM | B::MINIMUM => {
-                elementwise::binary(b, *code, op, &io)
-            }
-            B::PRELU => elementwise::prelu(b, &io),
-            B::SVDF => svdf::svdf(b, op, &io),
-            B::LOGISTIC
-            | B::TANH
-            | B::RELU
-            | B::RELU6
-            | B::RELU_N1_TO_1
-            | B::HARD_SWISH
-            | B::LEAKY_RELU => elementwise::activation(b, *code, op, &io),
-            B::SOFTMAX => elementwise::softmax(b, op, &io),
-            B::QUANTIZE => elementwise::quantize(b, &io),
-            B::DEQUANTIZE => elementwise::dequantize(b, &io),
-            B::CAST => elementwise::cast(b, &io),
-            B::AVERAGE_POOL_2D | B::MAX_POOL_2D => pool::pool2d(b, *code, op, &io),
-            B::MEAN | B::SUM | B::REDUCE_MAX | B::REDUCE_MIN => pool::reduce(b, *code, op, &io),
-            B::RESHAPE | B::SQUEEZE | B::EXPAND_DIMS => shape::reshape(b, &io),
-            B::CONCATENATION => shape::concat(b, op, &io),
-            B::PAD | B::PADV2 => shape::pad(b, &io),
-            B::STRIDED_SLICE => shape::strided_slice(b, op, &io),
-            B::SLICE => shape::slice(b, &io),
-            B::SHAPE => shape::shape(b, &io),
-            B::PACK => shape::pack(b, op, &io),
-            B::TRANSPOSE => shape::transpose(b, &io),
-            B::DEPTH_TO_SPACE => shape::depth_to_space(b, op, &io),
-            B::RESIZE_BILINEAR | B::RESIZE_NEAREST_NEIGHBOR => shape::resize(b, *code, op, &io),
-            _ => Err(b.err(format!(
-                "unsupported operator {} (operator #{index})",
+        OpKind::Builtin(code) => match HANDLERS.iter().find(|(codes, _)| codes.contains(code)) {
+            Some((_, handler)) => handler(b, *code, op, &io),
+            None => Err(b.err(format!(
+                "unsupported operator {} (operator #{index}; `nnopt ops` lists the supported \
+                 ones)",
                 kind.name()
             ))),
         },
-        OpKind::Custom(c) if c == "Convolution2DTransposeBias" => {
-            conv::transpose_conv_bias(b, op, &io)
-        }
-        OpKind::Custom(c) => Err(b.err(format!("unsupported custom op '{c}' (operator #{index})"))),
+        OpKind::Custom(c) if c == TRANSPOSE_CONV_BIAS => conv::transpose_conv_bias(b, op, &io),
+        OpKind::Custom(c) => Err(b.err(format!(
+            "unsupported custom op '{c}' (operator #{index}; `nnopt ops` lists the supported \
+             ones)"
+        ))),
     };
     r.map_err(|e| e.in_node(&b.node))
 }
