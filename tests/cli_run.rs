@@ -390,3 +390,42 @@ fn default_outputs_sit_beside_the_model_and_never_replace_it() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the model itself"));
     assert_eq!(std::fs::read(&model).unwrap(), before);
 }
+
+#[test]
+fn ops_page_is_current_and_covers_what_compile_emits() {
+    let page = std::fs::read_to_string(repo().join("docs/ops.md")).expect("docs/ops.md");
+    assert_eq!(
+        page,
+        nnopt_ok(&["ops", "--markdown"]),
+        "docs/ops.md is stale: run `nnopt ops --markdown > docs/ops.md`"
+    );
+    let ops = json(&nnopt_ok(&["ops", "--json"]));
+    assert!(ops["onnx"].as_array().unwrap().iter().any(|o| o == "Conv"));
+    assert!(ops["tflite"].as_array().unwrap().iter().any(|o| o == "DEPTHWISE_CONV_2D"));
+    let commands: Vec<String> = ops["npu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["command"].as_str().unwrap().to_string())
+        .collect();
+    // Every NPU command that compiling real models produces is in the table.
+    let dir = tempdir();
+    let mut models = vec![example("digits_cnn_int8.tflite")];
+    for m in ["person_detect.tflite", "keyword_scrambled_8bit.tflite", "hello_world_int8.tflite"] {
+        models.push(s(&shared().join("models").join(m)).to_string());
+    }
+    for m in &models {
+        let out = dir.path().join("m.npub");
+        let summary = json(&nnopt_ok(&["compile", m, "-o", s(&out), "--json"]));
+        for layer in summary["layers"].as_array().unwrap() {
+            let kind = layer["kind"].as_str().unwrap();
+            if kind == "cpu" {
+                continue;
+            }
+            assert!(
+                commands.iter().any(|c| c.split([' ', ',', '(', ')', ':']).any(|w| w == kind)),
+                "{m}: command {kind} is not in `nnopt ops`"
+            );
+        }
+    }
+}

@@ -493,7 +493,10 @@ fn errors_name_the_node() {
         inits: vec![],
     };
     let e = import_err(m("", "Erf", vec![]));
-    assert_eq!(e, "node 'Erf #1': unsupported op type 'Erf'");
+    assert_eq!(
+        e,
+        "node 'Erf #1': unsupported op type 'Erf' (`nnopt ops` lists the supported ones)"
+    );
     let e = import_err(m("my_lrelu", "LeakyRelu", vec![("alpha", A::S("big"))]));
     assert_eq!(
         e,

@@ -21,7 +21,7 @@ pub enum FlCommand {
     /// (`nnopt compile --target train`) on their shares of a CSV dataset; every message
     /// is serialized and its bytes counted. Prints per-round test accuracy and bytes.
     #[command(
-        after_help = "Examples:\n  nnopt compile digits_cnn_float.tflite --target train --precision fp8 --reinit \\\n      --learning-rate 0.5 -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --clients 20 --rounds 100 \\\n      --local-epochs 1 --non-iid dirichlet:0.5 --precision fp8 --seed 0 --report fl.html\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --rounds 30 --json\n\nThe data is CSV (optionally .gz): the features, then an integer label per row; the\nfeatures are divided by their largest absolute value. Every fifth row (index % 5 == 0)\nis the test split, the same for every seed. --report also runs the other precision\nwith the same seed and draws both."
+        after_help = "Examples:\n  nnopt compile digits_cnn_float.tflite --target train --reinit -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --clients 20 --rounds 100 \\\n      --local-epochs 1 --non-iid dirichlet:0.5 --precision fp8 --seed 0 --report fl.html\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --rounds 30 --json\n\nThe data is CSV (optionally .gz): the features, then an integer label per row; the\nfeatures are divided by their largest absolute value. Every fifth row (index % 5 == 0)\nis the test split, the same for every seed. --report also runs the other precision\nwith the same seed and draws both."
     )]
     Simulate(SimulateArgs),
 }

@@ -8,6 +8,7 @@ mod compile;
 mod export;
 mod fl;
 mod inspect;
+mod ops;
 mod opt;
 mod passes;
 mod quantize;
@@ -79,7 +80,12 @@ enum Command {
     /// --calibration data (random inputs, with a warning, when none is given).
     #[command(after_help = quantize::EXAMPLES)]
     Quantize(quantize::QuantizeArgs),
+    /// List the operators each importer reads and the ones the NPU runs (with their
+    /// constraints); the rest runs on the CPU.
+    #[command(after_help = ops::EXAMPLES)]
+    Ops(ops::OpsArgs),
     /// List the passes that pipelines can name, and print the default pipeline.
+    #[command(after_help = passes::EXAMPLES)]
     Passes,
 }
 
@@ -94,6 +100,7 @@ pub fn main() -> Result<()> {
         Command::Compile(args) => compile::run(args),
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Ops(args) => ops::run(&args),
         Command::Passes => passes::run(),
     }
 }

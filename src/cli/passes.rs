@@ -2,6 +2,9 @@
 
 use nnopt::Result;
 
+/// Examples in `nnopt passes --help`.
+pub const EXAMPLES: &str = "Examples:\n  nnopt passes                                  # passes, then the default pipeline\n  nnopt opt model.onnx --print-after constant-folding\n  nnopt opt model.onnx --pipeline my.yaml       # a pipeline naming passes listed here\n\nA pipeline file is YAML: `name:` and `passes:`, each a pass name or `{ name, options }`.";
+
 /// Prints the pass registry and the default pipeline.
 pub fn run() -> Result<()> {
     for (name, description) in nnopt::passes::registry().list() {

@@ -1,8 +1,8 @@
 //! Central training by the client runtime (`nnopt_train::runtime`): the digits MLP
 //! (`testdata/digits/digits_mlp.onnx`) and the digits CNN
 //! (`shared/models/generated/digits_cnn_float.tflite`) architectures, compiled into a
-//! training program with fresh weights (seed 0) and every other option at its default
-//! (He initialization, AdamW, batch 16), trained on the training rows of
+//! training program with fresh weights (seeds 0-4) and every other option at its default
+//! (He initialization, SGD with momentum, batch 16), trained on the training rows of
 //! `shared/data/digits.csv.gz`, reach at least 95 % top-1 on its held-out rows (every
 //! fifth) in FP32, and FP8 training (E4M3 forward, E5M2 gradients, delayed scaling)
 //! stays within 1 point. The

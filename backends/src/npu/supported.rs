@@ -249,3 +249,101 @@ pub fn softmax_types(axis: usize, input: &TensorType, output: &TensorType) -> Re
     }
     Ok(())
 }
+
+/// One IR op the NPU runs, as `nnopt ops` lists it.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct OpSupport {
+    /// The IR op ([`Op::name`], with the kinds it covers).
+    pub op: &'static str,
+    /// The NPU command it becomes.
+    pub command: &'static str,
+    /// When it runs as an integer command (int8 programs); `None`: never.
+    pub int8: Option<&'static str>,
+    /// When it runs in an FP8 program (f32 or FP8 data); `None`: never.
+    pub fp8: Option<&'static str>,
+}
+
+/// The IR ops the lowering turns into NPU commands and the constraints it checks (the
+/// functions above and the lowering's own). Every node must also pass [`check`]: one
+/// output, quantized (or FP8-program) data, constants only as weights. Anything else
+/// runs on the CPU in the reference interpreter.
+pub const NPU_OPS: &[OpSupport] = &[
+    OpSupport {
+        op: "conv",
+        command: "conv2d",
+        int8: Some("4-D, any groups (depthwise included), int8 per-channel weights, int32 bias"),
+        fp8: Some("FP8 (E4M3/E5M2) weights and data, f32 bias"),
+    },
+    OpSupport {
+        op: "conv_transpose",
+        command: "conv2d (transposed)",
+        int8: Some("NHWC with one group"),
+        fp8: None,
+    },
+    OpSupport {
+        op: "gemm",
+        command: "fully_connected",
+        int8: Some("alpha = beta = 1, A not transposed, 2-D input, constant weights"),
+        fp8: Some("as int8, FP8 weights"),
+    },
+    OpSupport {
+        op: "binary.add, binary.sub, binary.mul",
+        command: "elementwise",
+        int8: Some("two activation inputs (broadcasting), int8 output"),
+        fp8: Some("f32 data; also div, max, min"),
+    },
+    OpSupport {
+        op: "p_relu",
+        command: "prelu",
+        int8: Some("slope broadcasts to the input (a constant slope is allowed)"),
+        fp8: None,
+    },
+    OpSupport {
+        op: "activation, quantize",
+        command: "lookup (int8: 256-entry table), quantize (FP8)",
+        int8: Some("int8 to int8: any activation, requantization"),
+        fp8: Some("f32 activations; quantize f32 to FP8 saturating"),
+    },
+    OpSupport {
+        op: "softmax",
+        command: "softmax",
+        int8: Some("int8 to int8 or int16, uint8 to uint8"),
+        fp8: None,
+    },
+    OpSupport {
+        op: "pool",
+        command: "pool",
+        int8: Some("2 spatial axes, no dilation or ceil mode, averages exclude padding, no requantization"),
+        fp8: Some("f32 data, same windows"),
+    },
+    OpSupport {
+        op: "reduce.mean, reduce.sum",
+        command: "reduce",
+        int8: Some("axes within the input"),
+        fp8: Some("f32 data; also max and min"),
+    },
+    OpSupport {
+        op: "concat",
+        command: "concat",
+        int8: Some("any axis (inputs requantized to the output's scale)"),
+        fp8: Some("f32 data"),
+    },
+    OpSupport {
+        op: "pad",
+        command: "pad",
+        int8: Some("constant mode, one pair per axis, no requantization"),
+        fp8: Some("f32 data, constant mode"),
+    },
+    OpSupport {
+        op: "resize",
+        command: "resize",
+        int8: Some("NHWC spatial axes, default filter options, no requantization"),
+        fp8: None,
+    },
+    OpSupport {
+        op: "reshape, identity",
+        command: "(none: an alias of the input's memory)",
+        int8: Some("same element type and byte size"),
+        fp8: Some("same element type and byte size"),
+    },
+];

@@ -83,9 +83,13 @@ pub struct Simulation {
     pub warnings: Vec<String>,
 }
 
-/// The round after which [`stuck_at_chance`] looks: 10 % of the rounds, at least 1.
+/// The round after which [`stuck_at_chance`] looks: 10 % of the rounds, but not before
+/// round 20 (or the last round, when there are fewer). The digits CNN from fresh weights
+/// stays at chance level for its first 10-15 rounds with the default optimizers (server
+/// momentum builds up over about 10 rounds) and then learns: earlier checks warned about
+/// healthy runs.
 pub fn chance_check_round(rounds: usize) -> usize {
-    rounds.div_ceil(10).max(1)
+    rounds.div_ceil(10).max(rounds.min(20)).max(1)
 }
 
 /// A warning when no round so far beat chance level by half of it: the accuracy of always
