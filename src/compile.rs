@@ -62,6 +62,8 @@ pub struct Compiled {
     pub lowering: LoweringReport,
     pub weights: Vec<BlockStats>,
     pub estimate: Estimate,
+    /// The target it was compiled for.
+    pub target: Target,
     /// Wall time of optimization, quantization and the NPU stages (ms).
     pub compile_ms: f64,
 }
@@ -214,6 +216,7 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
         lowering,
         weights,
         estimate,
+        target: opts.target.clone(),
         compile_ms,
     })
 }

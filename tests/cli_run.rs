@@ -401,7 +401,11 @@ fn ops_page_is_current_and_covers_what_compile_emits() {
     );
     let ops = json(&nnopt_ok(&["ops", "--json"]));
     assert!(ops["onnx"].as_array().unwrap().iter().any(|o| o == "Conv"));
-    assert!(ops["tflite"].as_array().unwrap().iter().any(|o| o == "DEPTHWISE_CONV_2D"));
+    assert!(ops["tflite"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o == "DEPTHWISE_CONV_2D"));
     let commands: Vec<String> = ops["npu"]
         .as_array()
         .unwrap()
@@ -411,7 +415,11 @@ fn ops_page_is_current_and_covers_what_compile_emits() {
     // Every NPU command that compiling real models produces is in the table.
     let dir = tempdir();
     let mut models = vec![example("digits_cnn_int8.tflite")];
-    for m in ["person_detect.tflite", "keyword_scrambled_8bit.tflite", "hello_world_int8.tflite"] {
+    for m in [
+        "person_detect.tflite",
+        "keyword_scrambled_8bit.tflite",
+        "hello_world_int8.tflite",
+    ] {
         models.push(s(&shared().join("models").join(m)).to_string());
     }
     for m in &models {
@@ -423,9 +431,87 @@ fn ops_page_is_current_and_covers_what_compile_emits() {
                 continue;
             }
             assert!(
-                commands.iter().any(|c| c.split([' ', ',', '(', ')', ':']).any(|w| w == kind)),
+                commands
+                    .iter()
+                    .any(|c| c.split([' ', ',', '(', ')', ':']).any(|w| w == kind)),
                 "{m}: command {kind} is not in `nnopt ops`"
             );
         }
+    }
+}
+
+#[test]
+fn compile_report_and_csv_describe_every_layer() {
+    let dir = tempdir();
+    let model = shared().join("models/person_detect.tflite");
+    let report = dir.path().join("r.html");
+    let csv = dir.path().join("perf");
+    let out = nnopt_ok(&[
+        "compile",
+        s(&model),
+        "-o",
+        s(&dir.path().join("pd.npub")),
+        "--report",
+        s(&report),
+        "--csv",
+        s(&csv),
+    ]);
+    assert!(
+        out.contains("inferences/s") && out.contains("MAC utilization"),
+        "{out}"
+    );
+    for f in [
+        "r.html",
+        "perf/person_detect_per-layer.csv",
+        "perf/person_detect_summary.csv",
+    ] {
+        assert!(
+            out.contains(&format!("wrote {}", s(&dir.path().join(f)))),
+            "{out}"
+        );
+    }
+    // CSV: the documented columns, one row per command, numbers where numbers belong.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let per_layer = std::fs::read_to_string(csv.join("person_detect_per-layer.csv")).unwrap();
+    let mut lines = per_layer.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header, nnopt::report::npu::LAYER_COLUMNS);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 30, "person_detect schedules 30 commands");
+    let mut share = 0.0;
+    for r in &rows {
+        assert_eq!(r.len(), header.len(), "{r:?}");
+        let cycles: u64 = r[5].parse().expect("cycles");
+        assert!(cycles > 0 || r[2] == "softmax", "{r:?}");
+        share += r[6].parse::<f64>().expect("share");
+        assert_eq!(r[3], "npu");
+    }
+    assert!((share - 100.0).abs() < 0.1, "shares sum to {share}");
+    let summary = std::fs::read_to_string(csv.join("person_detect_summary.csv")).unwrap();
+    let summary: Vec<Vec<&str>> = summary.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(summary[0], nnopt::report::npu::SUMMARY_COLUMNS);
+    assert_eq!(summary[1].len(), summary[0].len());
+    for column in nnopt::report::npu::LAYER_COLUMNS
+        .iter()
+        .chain(nnopt::report::npu::SUMMARY_COLUMNS)
+    {
+        assert!(
+            readme.contains(&format!("`{column}`")),
+            "README lacks CSV column {column}"
+        );
+    }
+    // HTML: a titled bar per layer in each of the 4 charts, the clock and rate, colours.
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(html.matches("<title>#0 ").count(), 4, "hover titles");
+    assert_eq!(html.matches("<title>#29 ").count(), 4);
+    for want in [
+        "inferences/s",
+        "MHz",
+        "MAC utilization",
+        "Arena bytes",
+        "memory-bound",
+        "Calibration",
+    ] {
+        assert!(html.contains(want), "report lacks {want}");
     }
 }

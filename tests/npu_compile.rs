@@ -151,7 +151,7 @@ fn cli_compiles_runs_and_inspects() {
     assert!(v["weight_encoded_bytes"].as_u64().unwrap() > 0);
     assert!(v["layers"].as_array().unwrap().len() >= 5);
     let html = std::fs::read_to_string(&report).unwrap();
-    assert_eq!(html.matches("<svg").count(), 2);
+    assert_eq!(html.matches("<svg").count(), 4);
     // The binary runs and its description names the target.
     let info = nnopt_ok(&["inspect", npub.to_str().unwrap()]);
     assert!(info.contains("npu-256"), "{info}");

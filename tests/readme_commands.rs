@@ -10,10 +10,7 @@ use std::process::Command;
 /// The commands of the first `sh` block under `## Use` in the README.
 fn use_commands() -> Vec<String> {
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let section = readme
-        .split("\n## Use\n")
-        .nth(1)
-        .expect("a ## Use section");
+    let section = readme.split("\n## Use\n").nth(1).expect("a ## Use section");
     let block = section
         .split("```sh\n")
         .nth(1)
@@ -79,7 +76,10 @@ fn readme_use_commands_run_verbatim() {
     };
     assert!(find("nnopt inspect").contains("MACs"));
     let compile = find("nnopt compile examples/models/digits_cnn_int8.tflite");
-    assert!(compile.contains("NPU:") && compile.contains("conv2d"), "{compile}");
+    assert!(
+        compile.contains("NPU:") && compile.contains("conv2d"),
+        "{compile}"
+    );
     let npub = dir.path().join("examples/models/digits_cnn_int8.npub");
     assert!(npub.exists(), "compile writes the binary beside the model");
     assert!(std::fs::read_to_string(dir.path().join("report.html"))

@@ -15,7 +15,7 @@ use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Examples in `nnopt compile --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh He-initialized weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
+pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.tflite --csv perf/                 # perf/model_per-layer.csv, perf/model_summary.csv\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh He-initialized weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
 
 /// Arguments of `nnopt compile`.
 #[derive(Args)]
@@ -33,9 +33,15 @@ pub struct CompileArgs {
     /// train, beside the model).
     #[arg(long, short)]
     output: Option<PathBuf>,
-    /// Write an HTML report with per-layer charts.
+    /// Write an HTML report: totals, calibration summary, per-layer charts (cycles by
+    /// what bounds them, MAC utilization, the arena over the schedule, weight bytes; hover
+    /// a bar for its layer) and the table.
     #[arg(long, value_name = "FILE.html")]
     report: Option<PathBuf>,
+    /// Write the per-layer and summary figures as CSV files into DIR
+    /// (MODEL_per-layer.csv, MODEL_summary.csv; the README lists the columns).
+    #[arg(long, value_name = "DIR")]
+    csv: Option<PathBuf>,
     /// Fail instead of running unsupported ops on the CPU.
     #[arg(long)]
     no_cpu_fallback: bool,
@@ -82,6 +88,7 @@ fn compile(args: CompileArgs) -> Result<()> {
         let npu_only = [
             ("--target-config", args.target_config.is_some()),
             ("--report", args.report.is_some()),
+            ("--csv", args.csv.is_some()),
             ("--no-cpu-fallback", args.no_cpu_fallback),
             ("--pipeline", args.pipeline.is_some()),
             (
@@ -130,20 +137,25 @@ fn compile(args: CompileArgs) -> Result<()> {
         calibration,
         pipeline: args.pipeline,
     };
-    let (output, report) = (args.output.as_deref(), args.report.as_deref());
-    compile_npu(&args.file, &opts, output, report, args.json)
+    let outputs = NpuOutputs {
+        binary: args.output.as_deref(),
+        report: args.report.as_deref(),
+        csv: args.csv.as_deref(),
+    };
+    compile_npu(&args.file, &opts, &outputs, args.json)
 }
 
-/// Compiles for an NPU, writes the binary (and the HTML report), and prints the
+/// The files `compile --target npu` writes besides printing.
+struct NpuOutputs<'a> {
+    binary: Option<&'a Path>,
+    report: Option<&'a Path>,
+    csv: Option<&'a Path>,
+}
+
+/// Compiles for an NPU, writes the binary (and the HTML report and CSV files), and prints the
 /// per-layer table or the JSON summary.
-fn compile_npu(
-    file: &Path,
-    opts: &NpuOptions,
-    output: Option<&Path>,
-    report: Option<&Path>,
-    json: bool,
-) -> Result<()> {
-    let out = output_path(output, file, "", nnopt::npub::EXTENSION)?;
+fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool) -> Result<()> {
+    let out = output_path(outputs.binary, file, "", nnopt::npub::EXTENSION)?;
     let g = nnopt::load_model(file)?;
     let progress = Progress::spinner(&format!("compiling {}", file.display()));
     let compiled = nnopt::compile(g, opts).map_err(|e| e.in_file(file));
@@ -154,18 +166,25 @@ fn compile_npu(
     }
     write_atomically(&out, &compiled.binary)?;
     let model = file_stem(file);
-    if let Some(r) = report {
-        let html = nnopt::report::npu::render_html(&compiled, &model)?;
+    let mut written = vec![out.clone()];
+    if let Some(r) = outputs.report {
+        let html = nnopt::report::npu::render_html(&compiled, &model);
         write_atomically(r, html.as_bytes())?;
-        eprintln!("wrote {}", r.display());
+        written.push(r.to_path_buf());
+    }
+    if let Some(dir) = outputs.csv {
+        written.extend(nnopt::report::npu::write_csv(&compiled, &model, dir)?);
     }
     if json {
         let mut v = serde_json::to_value(compiled.summary()).expect("summary serializes");
         v["output"] = serde_json::Value::String(out.display().to_string());
+        v["written"] = written.iter().map(|p| p.display().to_string()).collect();
         println!("{}", to_json(&v));
     } else {
         print!("{}", nnopt::report::npu::render_table(&compiled, &model));
-        println!("wrote {}", out.display());
+        for p in &written {
+            println!("wrote {}", p.display());
+        }
     }
     Ok(())
 }

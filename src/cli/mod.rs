@@ -65,7 +65,7 @@ enum Command {
     /// AdamW); FP8 programs quantize conv and gemm inputs to E4M3 and their output
     /// gradients to E5M2 with delayed scaling, and carry the FP32 step too.
     #[command(after_help = compile::EXAMPLES)]
-    Compile(compile::CompileArgs),
+    Compile(Box<compile::CompileArgs>),
     /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel
     /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
     /// float TFLite; NCHW (ONNX) graphs are converted to NHWC.
@@ -97,7 +97,7 @@ pub fn main() -> Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Opt(args) => opt::run(args),
-        Command::Compile(args) => compile::run(args),
+        Command::Compile(args) => compile::run(*args),
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Ops(args) => ops::run(&args),

@@ -313,7 +313,9 @@ pub const NPU_OPS: &[OpSupport] = &[
     OpSupport {
         op: "pool",
         command: "pool",
-        int8: Some("2 spatial axes, no dilation or ceil mode, averages exclude padding, no requantization"),
+        int8: Some(
+            "2 spatial axes, no dilation or ceil mode, averages exclude padding, no requantization",
+        ),
         fp8: Some("f32 data, same windows"),
     },
     OpSupport {
