@@ -38,6 +38,13 @@ fn help_has_examples() {
         vec!["inspect", "--help"],
         vec!["run", "--help"],
         vec!["opt", "--help"],
+        vec!["compare", "--help"],
+        vec!["compile", "--help"],
+        vec!["export", "--help"],
+        vec!["quantize", "--help"],
+        vec!["ops", "--help"],
+        vec!["passes", "--help"],
+        vec!["fl", "simulate", "--help"],
     ] {
         let out = nnopt_ok(&cmd);
         assert!(
@@ -45,6 +52,15 @@ fn help_has_examples() {
             "{cmd:?} help lacks examples:\n{out}"
         );
     }
+    // The top level shows every command, and `run --help` names NPU binaries.
+    let top = nnopt_ok(&["--help"]);
+    for command in ["fl", "export", "compare", "ops", "run", "compile"] {
+        assert!(
+            top.contains(&format!("  {command} ")),
+            "{command} missing:\n{top}"
+        );
+    }
+    assert!(nnopt_ok(&["run", "--help"]).contains(".npub"));
 }
 
 #[test]
