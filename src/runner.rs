@@ -184,7 +184,7 @@ fn graph_taps(g: &Graph, taps: &[String]) -> Result<Vec<ValueRef>> {
             Some(&v) => Ok(v),
             None => Err(Error::new(format!(
                 "--tap {name}: the model has no value of that name (`nnopt opt MODEL --emit ir` \
-                 lists them){}",
+                 lists them; values that optimization created are not in the model as run){}",
                 suggestion(name, by_name.keys().copied())
             ))),
         })
