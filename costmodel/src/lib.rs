@@ -1,0 +1,7 @@
+//! nnopt's learned cost model (PerfSAGE-style): the search spaces that random networks
+//! are sampled from ([`space`]), for datasets labelled by Vela, LiteRT and nnopt's own
+//! NPU estimate.
+
+pub mod space;
+
+pub use space::{sample, Space};
