@@ -18,6 +18,7 @@ pub mod batch;
 pub mod calibration;
 pub mod compare;
 pub mod compile;
+pub mod costmodel;
 pub mod model_inputs;
 pub mod npub;
 pub mod npy;

@@ -5,6 +5,7 @@ mod calibration;
 mod common;
 mod compare;
 mod compile;
+mod costmodel;
 mod export;
 mod fl;
 mod inspect;
@@ -32,6 +33,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The learned cost model: generate datasets of random int8 networks labelled by
+    /// nnopt's NPU estimate and by Vela.
+    #[command(subcommand)]
+    Costmodel(costmodel::CostmodelCommand),
     /// Federated learning: simulate FedAvg-style training with clients running a training
     /// program.
     #[command(subcommand)]
@@ -92,6 +97,7 @@ enum Command {
 /// Parses the command line and runs the command.
 pub fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Costmodel(command) => costmodel::run(command),
         Command::Fl(command) => fl::run(command),
         Command::Inspect(args) => inspect::run(&args),
         Command::Run(args) => run::run(&args),

@@ -83,15 +83,17 @@ impl Net {
         let fan_in = kernel[0] * kernel[1] * cin / group;
         let w = self.weights(&[out, kernel[0], kernel[1], cin / group], fan_in);
         let b = self.bias(out);
+        let (fused, standalone) = split_activation(activation);
         let attrs = ConvAttrs {
             layout: Layout::Nhwc,
             strides: stride,
             dilations: [1, 1],
             pads: [pt, pl, pb, pr],
             group,
-            activation,
+            activation: fused,
         };
-        self.op("conv", Op::Conv(attrs), &[x, w, b])
+        let y = self.op("conv", Op::Conv(attrs), &[x, w, b])?;
+        self.then(y, standalone)
     }
 
     /// A depthwise convolution (one filter per channel).
@@ -116,8 +118,18 @@ impl Net {
         let n = self.channels(x);
         let w = self.weights(&[out, n], n);
         let b = self.bias(out);
-        let op = Op::Gemm(GemmAttrs::fully_connected(true, activation));
-        self.op("dense", op, &[x, w, b])
+        let (fused, standalone) = split_activation(activation);
+        let op = Op::Gemm(GemmAttrs::fully_connected(true, fused));
+        let y = self.op("dense", op, &[x, w, b])?;
+        self.then(y, standalone)
+    }
+
+    /// `y`, then `activation` as its own op when there is one.
+    fn then(&mut self, y: ValueRef, activation: Option<Activation>) -> Result<ValueRef> {
+        match activation {
+            Some(act) => self.activation(y, act),
+            None => Ok(y),
+        }
     }
 
     /// `a + b` (broadcasting), with an optional fused activation.
@@ -247,6 +259,16 @@ impl Net {
             .expect("the values fill the shape");
         self.g
             .add_const(format!("{kind}_{}", self.layers), Tensor::F32(t), None)
+    }
+}
+
+/// The activation to fuse into a convolution or dense layer (clamps, as TFLite fuses
+/// them) and the one to apply as its own op (hard swish, sigmoid: standalone ops in
+/// TFLite).
+fn split_activation(a: Option<Activation>) -> (Option<Activation>, Option<Activation>) {
+    match a {
+        Some(act) if act.clamp_range().is_none() => (None, Some(act)),
+        fused => (fused, None),
     }
 }
 

@@ -1,0 +1,306 @@
+//! `nnopt costmodel dataset`: random networks from the search spaces, exported as int8
+//! TFLite by nnopt's exporter and labelled.
+//!
+//! A dataset directory holds, per network `SPACE_SEED`, the model `SPACE_SEED.tflite` and
+//! its record `SPACE_SEED.json` ([`Record`]), and `manifest.json` ([`Manifest`]). Networks
+//! whose record already holds the requested labels are skipped, so an interrupted run
+//! resumes where it stopped; every network depends only on its space and seed, so runs
+//! on any number of threads give the same files.
+
+use super::vela::{self, VelaLabel};
+use crate::calibration::CalibrationArgs;
+use crate::compile::{NpuOptions, Precision};
+use crate::output::write_atomically;
+use nnopt_backends::npu::target::{Target, PRESETS};
+use nnopt_compiler::pass::RunOptions;
+use nnopt_compiler::{Error, Result};
+use nnopt_costmodel::space::{sample, Space};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The version of the record and manifest format.
+pub const FORMAT: u32 = 1;
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct DatasetOptions {
+    pub spaces: Vec<Space>,
+    /// Networks per space.
+    pub count: usize,
+    /// Seed of the first network of each space; the others follow.
+    pub first_seed: u64,
+    /// Label with nnopt's NPU estimate for every preset.
+    pub npu: bool,
+    /// Label with Vela (this executable) for these accelerator configurations.
+    pub vela: Option<(PathBuf, Vec<String>)>,
+}
+
+/// nnopt's estimate for one preset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NpuLabel {
+    pub cycles: u64,
+    pub cpu_cycles: u64,
+    pub time_ms: f64,
+    pub energy_uj: f64,
+    pub arena_bytes: usize,
+    pub dma_bytes: u64,
+    pub encoded_weight_bytes: usize,
+    /// Per command of the schedule: name, kind and cycles.
+    pub layers: Vec<LayerLabel>,
+}
+
+/// One command's estimate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerLabel {
+    pub name: String,
+    pub kind: String,
+    pub cycles: u64,
+}
+
+/// Everything known about one network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub format: u32,
+    pub name: String,
+    pub space: String,
+    pub seed: u64,
+    /// The model file, relative to the dataset directory.
+    pub file: String,
+    pub file_bytes: usize,
+    /// Of the int8 graph as read back from the file.
+    pub nodes: usize,
+    pub parameters: usize,
+    pub macs: u64,
+    pub ops: BTreeMap<String, usize>,
+    /// By preset (`npu-128`, `npu-256`, `npu-512`).
+    #[serde(default)]
+    pub npu: BTreeMap<String, NpuLabel>,
+    /// By accelerator configuration (`ethos-u55-256`, ...).
+    #[serde(default)]
+    pub vela: BTreeMap<String, VelaLabel>,
+}
+
+/// `manifest.json`: what the directory holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    /// Network names (each has NAME.tflite and NAME.json), sorted.
+    pub networks: Vec<String>,
+    /// Networks per space.
+    pub spaces: BTreeMap<String, usize>,
+    /// Labelled networks per label kind (`npu:npu-256`, `vela:ethos-u55-256`, ...).
+    pub labels: BTreeMap<String, usize>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    pub generated: usize,
+    pub skipped: usize,
+    /// Networks that failed, with the reason.
+    pub failures: Vec<(String, String)>,
+    pub manifest: Option<Manifest>,
+}
+
+/// Generates (or completes) the dataset in `dir`; `progress` is called after each
+/// network. Failures of single networks are collected, not fatal.
+pub fn generate(
+    dir: &Path,
+    opts: &DatasetOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RunSummary> {
+    if let Some((exe, _)) = &opts.vela {
+        vela::version(exe)?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::new(format!("cannot create the dataset directory: {e}")).in_file(dir)
+    })?;
+    let jobs: Vec<(Space, u64)> = opts
+        .spaces
+        .iter()
+        .flat_map(|&s| (0..opts.count as u64).map(move |k| (s, opts.first_seed + k)))
+        .collect();
+    let outcomes: Vec<(String, Result<bool>)> = jobs
+        .par_iter()
+        .map(|&(space, seed)| {
+            let name = format!("{space}_{seed}");
+            let outcome = network(dir, space, seed, opts);
+            progress(&name);
+            (name, outcome)
+        })
+        .collect();
+    let mut summary = RunSummary::default();
+    for (name, outcome) in outcomes {
+        match outcome {
+            Ok(true) => summary.generated += 1,
+            Ok(false) => summary.skipped += 1,
+            Err(e) => summary.failures.push((name, e.to_string())),
+        }
+    }
+    let manifest = manifest(dir)?;
+    write_atomically(
+        &dir.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)
+            .expect("the manifest serializes")
+            .as_bytes(),
+    )?;
+    summary.manifest = Some(manifest);
+    Ok(summary)
+}
+
+/// Makes and labels one network unless its record has the requested labels; whether it
+/// did work.
+fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result<bool> {
+    let name = format!("{space}_{seed}");
+    let record_path = dir.join(format!("{name}.json"));
+    let model_path = dir.join(format!("{name}.tflite"));
+    if let Some(r) = read_record(&record_path) {
+        if model_path.exists() && has_labels(&r, opts) {
+            return Ok(false);
+        }
+    }
+    let bytes = int8_tflite(space, seed).map_err(|e| e.in_node(&name))?;
+    write_atomically(&model_path, &bytes)?;
+    let g = nnopt_formats::tflite::import_tflite_bytes(&bytes, &name)
+        .map_err(|e| e.in_file(&model_path))?;
+    let summary = crate::summary::summarize(&g);
+    let mut record = Record {
+        format: FORMAT,
+        name: name.clone(),
+        space: space.name().to_string(),
+        seed,
+        file: format!("{name}.tflite"),
+        file_bytes: bytes.len(),
+        nodes: summary.nodes,
+        parameters: summary.parameters,
+        macs: summary.macs,
+        ops: summary.ops,
+        npu: BTreeMap::new(),
+        vela: BTreeMap::new(),
+    };
+    if opts.npu {
+        for (preset, _) in PRESETS {
+            record.npu.insert(
+                preset.to_string(),
+                npu_label(&g, preset).map_err(|e| e.in_node(&name))?,
+            );
+        }
+    }
+    if let Some((exe, configs)) = &opts.vela {
+        let scratch = dir.join(".scratch");
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", scratch.display())))?;
+        for config in configs {
+            let label = vela::label(exe, &model_path, config, &scratch)?;
+            record.vela.insert(config.clone(), label);
+        }
+    }
+    let json = serde_json::to_string_pretty(&record).expect("records serialize");
+    write_atomically(&record_path, json.as_bytes())?;
+    Ok(true)
+}
+
+/// Whether `r` holds every label `opts` asks for.
+fn has_labels(r: &Record, opts: &DatasetOptions) -> bool {
+    let npu = !opts.npu || PRESETS.iter().all(|(p, _)| r.npu.contains_key(*p));
+    let vela = opts
+        .vela
+        .as_ref()
+        .is_none_or(|(_, configs)| configs.iter().all(|c| r.vela.contains_key(c)));
+    r.format == FORMAT && npu && vela
+}
+
+fn read_record(path: &Path) -> Option<Record> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Network `seed` of `space`, optimized, quantized to int8 (random calibration inputs)
+/// and exported as TFLite.
+pub fn int8_tflite(space: Space, seed: u64) -> Result<Vec<u8>> {
+    let mut g = sample(space, seed)?;
+    crate::optimize(&mut g, None, &RunOptions::default())?;
+    let report = crate::calibration::quantize(&mut g, &CalibrationArgs::default())?;
+    if let Some(f) = report.float_nodes.first() {
+        return Err(Error::new(format!(
+            "{} of {} ops stay float after int8 quantization, e.g. {} ({}): {}",
+            report.float_nodes.len(),
+            report.float_nodes.len() + report.int8_nodes,
+            f.node,
+            f.op,
+            f.reason
+        )));
+    }
+    crate::export(&g, crate::ModelFormat::Tflite)
+}
+
+/// nnopt's NPU estimate of the int8 graph `g` for `preset`.
+fn npu_label(g: &nnopt_compiler::ir::Graph, preset: &str) -> Result<NpuLabel> {
+    let opts = NpuOptions {
+        target: Target::preset(preset)?,
+        precision: Precision::Int8,
+        cpu_fallback: true,
+        calibration: CalibrationArgs::default(),
+        pipeline: None,
+    };
+    let c = crate::compile(g.clone(), &opts)?;
+    let e = &c.estimate;
+    Ok(NpuLabel {
+        cycles: e.npu_cycles,
+        cpu_cycles: e.cpu_cycles,
+        time_ms: e.npu_time_ms,
+        energy_uj: e.energy_uj,
+        arena_bytes: c.lowering.arena_bytes,
+        dma_bytes: e.dma_bytes,
+        encoded_weight_bytes: c.weight_totals().1,
+        layers: e
+            .commands
+            .iter()
+            .map(|l| LayerLabel {
+                name: l.name.clone(),
+                kind: l.kind.to_string(),
+                cycles: l.cycles,
+            })
+            .collect(),
+    })
+}
+
+/// The manifest of what `dir` holds now.
+fn manifest(dir: &Path) -> Result<Manifest> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::new(format!("cannot list the dataset: {e}")).in_file(dir))?;
+    let mut records: Vec<Record> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && p.file_name().is_some_and(|n| n != "manifest.json")
+        })
+        .filter_map(|p| read_record(&p))
+        .filter(|r| dir.join(&r.file).exists())
+        .collect();
+    records.sort_by(|a, b| (&a.space, a.seed).cmp(&(&b.space, b.seed)));
+    let mut spaces = BTreeMap::new();
+    let mut labels = BTreeMap::new();
+    for r in &records {
+        *spaces.entry(r.space.clone()).or_insert(0) += 1;
+        for k in r.npu.keys() {
+            *labels.entry(format!("npu:{k}")).or_insert(0) += 1;
+        }
+        for k in r.vela.keys() {
+            *labels.entry(format!("vela:{k}")).or_insert(0) += 1;
+        }
+    }
+    Ok(Manifest {
+        format: FORMAT,
+        networks: records.into_iter().map(|r| r.name).collect(),
+        spaces,
+        labels,
+    })
+}
+
+/// The default Vela configurations, as owned strings.
+pub fn default_vela_configs() -> Vec<String> {
+    vela::CONFIGS.iter().map(|c| c.to_string()).collect()
+}

@@ -1,0 +1,143 @@
+//! `nnopt costmodel dataset`: a small slice of the learned cost model's dataset, labelled
+//! by nnopt's NPU estimate and by Vela (from the test venv), resumable and deterministic.
+
+mod common;
+
+use common::*;
+use nnopt::costmodel::dataset::{Manifest, Record};
+use std::path::Path;
+
+fn record(dir: &Path, name: &str) -> Record {
+    let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("record");
+    serde_json::from_str(&text).expect("record parses")
+}
+
+#[test]
+fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
+    let Some(vela) = require(&repo().join(".venv/bin/vela")) else {
+        return;
+    };
+    let dir = tempdir();
+    let out = dir.path().join("ds");
+    let args = [
+        "costmodel",
+        "dataset",
+        "--space",
+        "all",
+        "--n",
+        "1",
+        "--seed",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+        "--labels",
+        "npu,vela",
+        "--vela",
+        vela.to_str().unwrap(),
+        "--vela-config",
+        "ethos-u55-256",
+        "--json",
+    ];
+    let run: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
+    assert_eq!(run["generated"], 4, "{run}");
+    let manifest: Manifest =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest.networks.len(), 4);
+    assert_eq!(manifest.labels["vela:ethos-u55-256"], 4);
+    for name in &manifest.networks {
+        let r = record(&out, name);
+        // The file is int8 TFLite that nnopt reads back with the recorded figures.
+        let g = nnopt::load_model(&out.join(&r.file)).expect("the model loads");
+        assert!(nnopt::passes::quantize_int8::is_quantized(&g), "{name}");
+        assert_eq!(nnopt::summary::summarize(&g).macs, r.macs, "{name}");
+        let npu = &r.npu["npu-256"];
+        let vela = &r.vela["ethos-u55-256"];
+        assert!(npu.cycles > 0 && vela.cycles > 0.0, "{name}");
+        assert_eq!(
+            npu.cpu_cycles, 0,
+            "{name}: every op of the spaces runs on the NPU"
+        );
+        // Vela counts the same MACs (it may add a few for its own rescaling).
+        let macs = vela.macs / r.macs as f64;
+        assert!(
+            (0.99..1.01).contains(&macs),
+            "{name}: Vela MACs {} vs {}",
+            vela.macs,
+            r.macs
+        );
+        println!(
+            "{name}: {} MACs, nnopt npu-256 {} cycles, Vela ethos-u55-256 {} cycles",
+            r.macs, npu.cycles, vela.cycles
+        );
+    }
+    // A second run finds every label and does nothing.
+    let again: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
+    assert_eq!(again["generated"], 0);
+    assert_eq!(again["skipped"], 4);
+}
+
+#[test]
+fn datasets_do_not_depend_on_the_thread_count() {
+    let dir = tempdir();
+    let files = |threads: &str| {
+        let out = dir.path().join(format!("t{threads}"));
+        nnopt_ok(&[
+            "costmodel",
+            "dataset",
+            "--n",
+            "1",
+            "--seed",
+            "11",
+            "-o",
+            out.to_str().unwrap(),
+            "--threads",
+            threads,
+        ]);
+        let mut names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        files("1") == files("2"),
+        "outputs differ between 1 and 2 threads"
+    );
+}
+
+#[test]
+fn bad_requests_are_clear_errors() {
+    let dir = tempdir();
+    let out = dir.path().join("ds");
+    for (flags, want) in [
+        (vec!["--space", "vgg"], "unknown search space 'vgg'"),
+        (vec!["--labels", "litert"], "--labels litert"),
+        (
+            vec!["--labels", "vela", "--vela", "/nonexistent/vela"],
+            "cannot run Vela",
+        ),
+    ] {
+        let mut args = vec![
+            "costmodel",
+            "dataset",
+            "--n",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend(flags.iter().copied());
+        let run = nnopt(&args);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
