@@ -27,6 +27,24 @@ pub struct VelaLabel {
     pub macs: f64,
     /// `total_npu_encoded_weights` in bytes.
     pub encoded_weight_bytes: f64,
+    /// Vela's per-operator table (`--verbose-performance`), in schedule order.
+    #[serde(default)]
+    pub layers: Vec<VelaLayer>,
+}
+
+/// One row of Vela's per-operator performance table.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct VelaLayer {
+    /// The TFLite tensor the operator writes (Vela's `Name` column).
+    pub name: String,
+    /// The TFLite operator (`Conv2D`, `Softmax`, ...).
+    pub operator: String,
+    /// The operation Vela lowered it to (`Conv2D`, `Relu`, `LUT`, `Passthrough`, ...).
+    pub lowered: String,
+    /// Whether it runs on the NPU (else the CPU).
+    pub npu: bool,
+    pub cycles: f64,
+    pub macs: f64,
 }
 
 /// Checks that `vela` runs, and returns its version.
@@ -57,7 +75,12 @@ pub fn label(vela: &Path, model: &Path, config: &str, scratch: &Path) -> Result<
     let _ = std::fs::remove_dir_all(&out_dir);
     let run = Command::new(vela)
         .arg(model)
-        .args(["--accelerator-config", config, "--output-dir"])
+        .args([
+            "--accelerator-config",
+            config,
+            "--verbose-performance",
+            "--output-dir",
+        ])
         .arg(&out_dir)
         .output()
         .map_err(|e| {
@@ -68,7 +91,10 @@ pub fn label(vela: &Path, model: &Path, config: &str, scratch: &Path) -> Result<
             ))
         })?;
     let result = if run.status.success() {
-        read_summary(&out_dir)
+        read_summary(&out_dir).map(|mut label| {
+            label.layers = parse_layers(&String::from_utf8_lossy(&run.stdout));
+            label
+        })
     } else {
         let stderr = String::from_utf8_lossy(&run.stderr);
         let message: Vec<&str> = stderr
@@ -121,7 +147,39 @@ pub fn parse_summary(text: &str) -> Result<VelaLabel> {
         off_chip_bytes: number("off_chip_flash_total_bytes")? + number("dram_total_bytes")?,
         macs: number("nn_macs")?,
         encoded_weight_bytes: number("total_npu_encoded_weights")?,
+        layers: Vec::new(),
     })
+}
+
+/// The rows of the per-operator tables in Vela's `--verbose-performance` output: after
+/// each header line starting `Original Operator` and its dashed rule, until a blank line.
+pub fn parse_layers(stdout: &str) -> Vec<VelaLayer> {
+    let mut layers = Vec::new();
+    let mut lines = stdout.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("Original Operator") {
+            continue;
+        }
+        lines.next(); // the dashed rule
+        for row in lines.by_ref() {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            // Operator, lowered op, target, staging usage, peak %, cycles, network %, NPU
+            // cycles, 4 memory access columns, MACs, network %, util %, name.
+            if f.len() < 16 {
+                break;
+            }
+            let number = |k: usize| f[k].parse::<f64>().unwrap_or(0.0);
+            layers.push(VelaLayer {
+                name: f[15..].join(" "),
+                operator: f[0].to_string(),
+                lowered: f[1].to_string(),
+                npu: f[2] == "NPU",
+                cycles: number(5),
+                macs: number(12),
+            });
+        }
+    }
+    layers
 }
 
 #[cfg(test)]
@@ -138,5 +196,23 @@ mod tests {
         assert_eq!(l.sram_bytes, 72.734375 * 1024.0);
         assert_eq!(l.off_chip_bytes, 232912.0);
         assert!(parse_summary("network\nx\n").is_err());
+    }
+
+    #[test]
+    fn the_performance_table_becomes_layers() {
+        let out = "Performance for NPU Graph x\n\
+Original Operator    NNG Operator         Target Staging Usage  Peak% (Staging)  Op Cycles Network% (cycles)        NPU    SRAM AC    DRAM AC OnFlash AC OffFlash AC  MAC Count Network% (MAC)  Util% (MAC) Name\n\
+-------------------- -------------------- ------ ------------- ---------------- ---------- ----------------- ---------- ---------- ---------- ---------- ----------- ---------- -------------- ------------ ----\n\
+Quantize             Passthrough          CPU                0             0.00          0              0.00          0          0          0          0           0          0           0.00       100.00 input_quant\n\
+Conv2D               Conv2D               NPU             6496            40.16      12180             24.42      12180       1280          0          0        6736     249600          15.01         8.00 conv_3\n\
+\n\
+Network summary for x\n";
+        let layers = parse_layers(out);
+        assert_eq!(layers.len(), 2);
+        assert!(!layers[0].npu);
+        assert_eq!(layers[1].name, "conv_3");
+        assert_eq!(layers[1].cycles, 12180.0);
+        assert_eq!(layers[1].macs, 249600.0);
+        assert_eq!(layers[1].lowered, "Conv2D");
     }
 }

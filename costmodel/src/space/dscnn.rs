@@ -22,12 +22,14 @@ pub fn build(net: &mut Net, rng: &mut Xoshiro256PlusPlus) -> Result<()> {
         x = net.depthwise(x, k, 1, RELU)?;
         x = net.conv(x, width, 1, 1, 1, RELU)?;
     }
-    let x = if rng.random_bool(0.5) {
-        net.global_mean(x)?
-    } else {
-        let s = net.shape(x);
-        let window = s[1].min(s[2]);
+    // Average pooling where Vela runs it on the NPU (strides up to 3 with SAME
+    // padding), else the mean over the plane.
+    let s = net.shape(x);
+    let window = s[1].min(s[2]);
+    let x = if window <= 3 && rng.random_bool(0.5) {
         net.pool(x, PoolKind::Avg, window, window)?
+    } else {
+        net.global_mean(x)?
     };
     let x = net.flatten(x)?;
     let x = net.dense(x, 12, None)?;
