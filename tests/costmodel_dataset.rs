@@ -70,6 +70,20 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
             r.macs, npu.cycles, vela.cycles
         );
     }
+    // The analytic model against Vela: one row per space and one for all, on npu-256.
+    let eval: serde_json::Value = serde_json::from_str(&nnopt_ok(&[
+        "costmodel",
+        "eval",
+        out.to_str().unwrap(),
+        "--json",
+    ]))
+    .expect("json");
+    let rows = eval.as_array().expect("rows");
+    assert_eq!(rows.len(), 5, "{eval}");
+    let all = rows.iter().find(|r| r["space"] == "all").expect("all");
+    assert_eq!(all["predictor"], "analytic npu-256");
+    assert_eq!(all["networks"], 4);
+    assert!(all["mape_percent"].as_f64().unwrap() > 0.0);
     // A second run finds every label and does nothing.
     let again: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
     assert_eq!(again["generated"], 0);

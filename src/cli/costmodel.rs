@@ -17,6 +17,23 @@ pub enum CostmodelCommand {
     /// Generate (or complete) a dataset of random int8 networks with their labels.
     #[command(after_help = DATASET_EXAMPLES)]
     Dataset(DatasetArgs),
+    /// Compare predicted cycles with Vela's on a dataset: MAPE, share within ±10 %, median
+    /// ratio, per search space. Predictors: nnopt's analytic NPU model (npu-128 vs
+    /// ethos-u55-128, npu-256 vs ethos-u55-256).
+    #[command(
+        after_help = "Examples:\n  nnopt costmodel eval data/cost\n  nnopt costmodel eval data/cost --json"
+    )]
+    Eval(EvalArgs),
+}
+
+/// Arguments of `nnopt costmodel eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A dataset directory (from `nnopt costmodel dataset --labels npu,vela`).
+    dir: PathBuf,
+    /// Print JSON rows instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `nnopt costmodel dataset`.
@@ -56,7 +73,26 @@ pub struct DatasetArgs {
 pub fn run(command: CostmodelCommand) -> Result<()> {
     match command {
         CostmodelCommand::Dataset(args) => args.threads.install(|| dataset(&args)),
+        CostmodelCommand::Eval(args) => eval(&args),
     }
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    use nnopt::costmodel::eval::{evaluate_analytic, load_records, render};
+    let records = load_records(&args.dir)?;
+    let rows = evaluate_analytic(&records);
+    if rows.is_empty() {
+        return Err(Error::new(format!(
+            "{}: no network has both nnopt and Vela labels (generate with --labels npu,vela)",
+            args.dir.display()
+        )));
+    }
+    if args.json {
+        println!("{}", to_json(&rows));
+    } else {
+        print!("{}", render(&rows));
+    }
+    Ok(())
 }
 
 fn dataset(args: &DatasetArgs) -> Result<()> {

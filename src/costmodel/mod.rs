@@ -3,4 +3,5 @@
 //! estimate and by Vela ([`dataset`], [`vela`]).
 
 pub mod dataset;
+pub mod eval;
 pub mod vela;

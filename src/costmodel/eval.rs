@@ -1,0 +1,141 @@
+//! `nnopt costmodel eval`: how well a predictor matches Vela's cycle estimates on a
+//! dataset, per search space: mean absolute percentage error (MAPE), the share of
+//! networks within ±10 % (nn-Meter's headline metric), and the median ratio.
+
+use super::dataset::{Manifest, Record};
+use nnopt_compiler::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The analytic NPU presets and the Vela configurations they are sized like.
+pub const ANALYTIC_PAIRS: &[(&str, &str)] =
+    &[("npu-128", "ethos-u55-128"), ("npu-256", "ethos-u55-256")];
+
+/// Errors of one predictor against one Vela configuration over some networks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Accuracy {
+    pub networks: usize,
+    /// Mean of `|predicted - vela| / vela`, in percent.
+    pub mape_percent: f64,
+    /// Share of networks with `|predicted - vela| <= 10 % of vela`, in percent.
+    pub within_10_percent: f64,
+    /// Median of `predicted / vela`.
+    pub median_ratio: f64,
+}
+
+/// One row of the evaluation: a predictor, a Vela configuration, a space (or `all`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalRow {
+    pub predictor: String,
+    pub vela_config: String,
+    pub space: String,
+    #[serde(flatten)]
+    pub accuracy: Accuracy,
+}
+
+/// The records listed in `dir/manifest.json`.
+pub fn load_records(dir: &Path) -> Result<Vec<Record>> {
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::new(format!(
+            "cannot read the manifest ({e}): is this a dataset from `nnopt costmodel dataset`?"
+        ))
+        .in_file(&path)
+    })?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::new(format!("not a dataset manifest: {e}")).in_file(&path))?;
+    manifest
+        .networks
+        .iter()
+        .map(|name| {
+            let p = dir.join(format!("{name}.json"));
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(&p))?;
+            serde_json::from_str(&text)
+                .map_err(|e| Error::new(format!("not a dataset record: {e}")).in_file(&p))
+        })
+        .collect()
+}
+
+/// The analytic NPU model against Vela, per pair of [`ANALYTIC_PAIRS`] and per space, over
+/// the records that carry both labels.
+pub fn evaluate_analytic(records: &[Record]) -> Vec<EvalRow> {
+    let mut rows = Vec::new();
+    for &(preset, config) in ANALYTIC_PAIRS {
+        let mut by_space: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        for r in records {
+            if let (Some(n), Some(v)) = (r.npu.get(preset), r.vela.get(config)) {
+                if v.cycles > 0.0 {
+                    let pair = (n.cycles as f64, v.cycles);
+                    by_space.entry(r.space.clone()).or_default().push(pair);
+                    by_space.entry("all".into()).or_default().push(pair);
+                }
+            }
+        }
+        for (space, pairs) in by_space {
+            rows.push(EvalRow {
+                predictor: format!("analytic {preset}"),
+                vela_config: config.to_string(),
+                space,
+                accuracy: accuracy(&pairs),
+            });
+        }
+    }
+    rows
+}
+
+/// The accuracy of `(predicted, truth)` pairs (truth > 0).
+pub fn accuracy(pairs: &[(f64, f64)]) -> Accuracy {
+    let n = pairs.len().max(1) as f64;
+    let errors: Vec<f64> = pairs.iter().map(|&(p, t)| (p - t).abs() / t).collect();
+    let mut ratios: Vec<f64> = pairs.iter().map(|&(p, t)| p / t).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median_ratio = match ratios.len() {
+        0 => f64::NAN,
+        k if k % 2 == 1 => ratios[k / 2],
+        k => (ratios[k / 2 - 1] + ratios[k / 2]) / 2.0,
+    };
+    Accuracy {
+        networks: pairs.len(),
+        mape_percent: 100.0 * errors.iter().sum::<f64>() / n,
+        within_10_percent: 100.0 * errors.iter().filter(|&&e| e <= 0.1).count() as f64 / n,
+        median_ratio,
+    }
+}
+
+/// The rows as a table.
+pub fn render(rows: &[EvalRow]) -> String {
+    let mut out = format!(
+        "{:<22} {:<15} {:<10} {:>8} {:>9} {:>10} {:>12}\n",
+        "predictor", "vs Vela", "space", "networks", "MAPE %", "±10 % (%)", "median ratio"
+    );
+    for r in rows {
+        let a = &r.accuracy;
+        out += &format!(
+            "{:<22} {:<15} {:<10} {:>8} {:>9.1} {:>10.1} {:>12.3}\n",
+            r.predictor,
+            r.vela_config,
+            r.space,
+            a.networks,
+            a.mape_percent,
+            a.within_10_percent,
+            a.median_ratio
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accuracy;
+
+    #[test]
+    fn accuracy_measures_mape_share_and_median() {
+        let a = accuracy(&[(110.0, 100.0), (50.0, 100.0), (100.0, 100.0)]);
+        assert_eq!(a.networks, 3);
+        assert!((a.mape_percent - 20.0).abs() < 1e-9);
+        assert!((a.within_10_percent - 200.0 / 3.0).abs() < 1e-9);
+        assert_eq!(a.median_ratio, 1.0);
+    }
+}
