@@ -50,6 +50,16 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
         let g = nnopt::load_model(&out.join(&r.file)).expect("the model loads");
         assert!(nnopt::passes::quantize_int8::is_quantized(&g), "{name}");
         assert_eq!(nnopt::summary::summarize(&g).macs, r.macs, "{name}");
+        // The graph features cover the operators and their MACs.
+        assert!(
+            !r.graph.nodes.is_empty() && !r.graph.edges.is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            r.graph.nodes.iter().map(|n| n.macs).sum::<u64>(),
+            r.macs,
+            "{name}"
+        );
         let npu = &r.npu["npu-256"];
         let vela = &r.vela["ethos-u55-256"];
         assert!(npu.cycles > 0 && vela.cycles > 0.0, "{name}");
@@ -126,6 +136,36 @@ fn datasets_do_not_depend_on_the_thread_count() {
         files("1") == files("2"),
         "outputs differ between 1 and 2 threads"
     );
+}
+
+#[test]
+fn dropped_models_leave_records_that_resume() {
+    let dir = tempdir();
+    let out = dir.path().join("ds");
+    let args = [
+        "costmodel",
+        "dataset",
+        "--space",
+        "plain",
+        "--n",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "--drop-models",
+        "--json",
+    ];
+    let first: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).unwrap();
+    assert_eq!(first["generated"], 2);
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tflite")), "{names:?}");
+    let r = record(&out, "plain_0");
+    assert!(!r.graph.nodes.is_empty() && r.npu.contains_key("npu-256"));
+    let again: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).unwrap();
+    assert_eq!(again["skipped"], 2);
+    assert_eq!(again["manifest"]["networks"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use nnopt_costmodel::Space;
 use std::path::PathBuf;
 
 /// Examples in `nnopt costmodel dataset --help`.
-const DATASET_EXAMPLES: &str = "Examples:\n  nnopt costmodel dataset --space mobilenet --n 100 -o data/cost\n  nnopt costmodel dataset --space all --n 5000 -o data/cost --labels npu,vela --vela .venv/bin/vela\n  nnopt costmodel dataset --space dscnn --n 10 --seed 1000 -o /tmp/kws --json\n\nEach network SPACE_SEED is written as SPACE_SEED.tflite (int8, exported by nnopt from a\nrandom float network quantized on random inputs) with its labels in SPACE_SEED.json;\nmanifest.json lists them. Networks that already have the requested labels are skipped,\nso an interrupted run resumes. Vela labels need Arm's Vela (pip install ethos-u-vela).";
+const DATASET_EXAMPLES: &str = "Examples:\n  nnopt costmodel dataset --space mobilenet --n 100 -o data/cost\n  nnopt costmodel dataset --space all --n 5000 -o data/cost --labels npu,vela --vela .venv/bin/vela\n  nnopt costmodel dataset --space dscnn --n 10 --seed 1000 -o /tmp/kws --json\n  nnopt costmodel dataset --n 5000 -o data/cost --labels npu,vela --drop-models   # features and labels only\n\nEach network SPACE_SEED is written as SPACE_SEED.tflite (int8, exported by nnopt from a\nrandom float network quantized on random inputs) with its graph features and labels in\nSPACE_SEED.json; manifest.json lists them. Networks that already have the requested labels are skipped,\nso an interrupted run resumes. Vela labels need Arm's Vela (pip install ethos-u-vela).";
 
 /// `nnopt costmodel` subcommands.
 #[derive(Subcommand)]
@@ -62,6 +62,10 @@ pub struct DatasetArgs {
     /// ethos-u65-256).
     #[arg(long, value_delimiter = ',')]
     vela_config: Vec<String>,
+    /// Delete each .tflite file once it is labelled (its record keeps the graph
+    /// features): large datasets then take a few kB per network instead of up to MBs.
+    #[arg(long)]
+    drop_models: bool,
     /// Print the run's summary as JSON.
     #[arg(long)]
     json: bool,
@@ -125,6 +129,7 @@ fn dataset(args: &DatasetArgs) -> Result<()> {
         first_seed: args.seed,
         npu,
         vela: vela.then(|| (args.vela.clone(), configs)),
+        keep_models: !args.drop_models,
     };
     let total = opts.spaces.len() as u64 * args.n;
     let bar = ProgressBar::new(total).with_style(

@@ -1,8 +1,9 @@
 //! `nnopt costmodel dataset`: random networks from the search spaces, exported as int8
 //! TFLite by nnopt's exporter and labelled.
 //!
-//! A dataset directory holds, per network `SPACE_SEED`, the model `SPACE_SEED.tflite` and
-//! its record `SPACE_SEED.json` ([`Record`]), and `manifest.json` ([`Manifest`]). Networks
+//! A dataset directory holds, per network `SPACE_SEED`, the model `SPACE_SEED.tflite`
+//! (unless made with `--drop-models`) and its record `SPACE_SEED.json` ([`Record`]: the
+//! graph features and the labels), and `manifest.json` ([`Manifest`]). Networks
 //! whose record already holds the requested labels are skipped, so an interrupted run
 //! resumes where it stopped; every network depends only on its space and seed, so runs
 //! on any number of threads give the same files.
@@ -14,6 +15,7 @@ use crate::output::write_atomically;
 use nnopt_backends::npu::target::{Target, PRESETS};
 use nnopt_compiler::pass::RunOptions;
 use nnopt_compiler::{Error, Result};
+use nnopt_costmodel::features::{features, GraphFeatures};
 use nnopt_costmodel::space::{sample, Space};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The version of the record and manifest format.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -35,6 +37,8 @@ pub struct DatasetOptions {
     pub npu: bool,
     /// Label with Vela (this executable) for these accelerator configurations.
     pub vela: Option<(PathBuf, Vec<String>)>,
+    /// Keep the `.tflite` files (records hold the graph features either way).
+    pub keep_models: bool,
 }
 
 /// nnopt's estimate for one preset.
@@ -66,7 +70,8 @@ pub struct Record {
     pub name: String,
     pub space: String,
     pub seed: u64,
-    /// The model file, relative to the dataset directory.
+    /// The model file, relative to the dataset directory (deleted after labelling when
+    /// the dataset was made with `--drop-models`).
     pub file: String,
     pub file_bytes: usize,
     /// Of the int8 graph as read back from the file.
@@ -74,6 +79,8 @@ pub struct Record {
     pub parameters: usize,
     pub macs: u64,
     pub ops: BTreeMap<String, usize>,
+    /// The operators and tensors, as the cost model reads them.
+    pub graph: GraphFeatures,
     /// By preset (`npu-128`, `npu-256`, `npu-512`).
     #[serde(default)]
     pub npu: BTreeMap<String, NpuLabel>,
@@ -86,7 +93,7 @@ pub struct Record {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,
-    /// Network names (each has NAME.tflite and NAME.json), sorted.
+    /// Network names (each has NAME.json, and NAME.tflite unless dropped), sorted.
     pub networks: Vec<String>,
     /// Networks per space.
     pub spaces: BTreeMap<String, usize>,
@@ -157,7 +164,7 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
     let record_path = dir.join(format!("{name}.json"));
     let model_path = dir.join(format!("{name}.tflite"));
     if let Some(r) = read_record(&record_path) {
-        if model_path.exists() && has_labels(&r, opts) {
+        if (model_path.exists() || !opts.keep_models) && has_labels(&r, opts) {
             return Ok(false);
         }
     }
@@ -177,6 +184,7 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
         parameters: summary.parameters,
         macs: summary.macs,
         ops: summary.ops,
+        graph: features(&g).map_err(|e| e.in_file(&model_path))?,
         npu: BTreeMap::new(),
         vela: BTreeMap::new(),
     };
@@ -197,8 +205,12 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
             record.vela.insert(config.clone(), label);
         }
     }
-    let json = serde_json::to_string_pretty(&record).expect("records serialize");
+    let json = serde_json::to_string(&record).expect("records serialize");
     write_atomically(&record_path, json.as_bytes())?;
+    if !opts.keep_models {
+        std::fs::remove_file(&model_path)
+            .map_err(|e| Error::new(format!("cannot remove: {e}")).in_file(&model_path))?;
+    }
     Ok(true)
 }
 
@@ -278,7 +290,6 @@ fn manifest(dir: &Path) -> Result<Manifest> {
                 && p.file_name().is_some_and(|n| n != "manifest.json")
         })
         .filter_map(|p| read_record(&p))
-        .filter(|r| dir.join(&r.file).exists())
         .collect();
     records.sort_by(|a, b| (&a.space, a.seed).cmp(&(&b.space, b.seed)));
     let mut spaces = BTreeMap::new();
