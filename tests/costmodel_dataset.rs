@@ -139,6 +139,39 @@ fn datasets_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn litert_latency_is_measured_with_its_spread() {
+    let Some(python) = python() else {
+        return;
+    };
+    let dir = tempdir();
+    let out = dir.path().join("ds");
+    nnopt_ok(&[
+        "costmodel",
+        "dataset",
+        "--space",
+        "dscnn",
+        "--n",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        "--labels",
+        "litert",
+        "--python",
+        python.to_str().unwrap(),
+        "--latency-runs",
+        "5",
+    ]);
+    let r = record(&out, "dscnn_0");
+    let l = r.litert.expect("a LiteRT label");
+    assert_eq!(l.runs, 5);
+    for t in [&l.builtin, &l.xnnpack] {
+        assert!(t.median_ms > 0.0 && t.median_ms < 1000.0, "{t:?}");
+        assert!(t.iqr_ms >= 0.0);
+    }
+    assert!(r.npu.is_empty(), "only the requested labels");
+}
+
+#[test]
 fn dropped_models_leave_records_that_resume() {
     let dir = tempdir();
     let out = dir.path().join("ds");
@@ -174,7 +207,11 @@ fn bad_requests_are_clear_errors() {
     let out = dir.path().join("ds");
     for (flags, want) in [
         (vec!["--space", "vgg"], "unknown search space 'vgg'"),
-        (vec!["--labels", "litert"], "--labels litert"),
+        (vec!["--labels", "latency"], "--labels latency"),
+        (
+            vec!["--labels", "litert", "--python", "/nonexistent/python"],
+            "cannot run Python",
+        ),
         (
             vec!["--labels", "vela", "--vela", "/nonexistent/vela"],
             "cannot run Vela",

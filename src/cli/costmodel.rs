@@ -9,7 +9,7 @@ use nnopt_costmodel::Space;
 use std::path::PathBuf;
 
 /// Examples in `nnopt costmodel dataset --help`.
-const DATASET_EXAMPLES: &str = "Examples:\n  nnopt costmodel dataset --space mobilenet --n 100 -o data/cost\n  nnopt costmodel dataset --space all --n 5000 -o data/cost --labels npu,vela --vela .venv/bin/vela\n  nnopt costmodel dataset --space dscnn --n 10 --seed 1000 -o /tmp/kws --json\n  nnopt costmodel dataset --n 5000 -o data/cost --labels npu,vela --drop-models   # features and labels only\n\nEach network SPACE_SEED is written as SPACE_SEED.tflite (int8, exported by nnopt from a\nrandom float network quantized on random inputs) with its graph features and labels in\nSPACE_SEED.json; manifest.json lists them. Networks that already have the requested labels are skipped,\nso an interrupted run resumes. Vela labels need Arm's Vela (pip install ethos-u-vela).";
+const DATASET_EXAMPLES: &str = "Examples:\n  nnopt costmodel dataset --space mobilenet --n 100 -o data/cost\n  nnopt costmodel dataset --space all --n 5000 -o data/cost --labels npu,vela --vela .venv/bin/vela\n  nnopt costmodel dataset --space dscnn --n 10 --seed 1000 -o /tmp/kws --json\n  nnopt costmodel dataset --n 5000 -o data/cost --labels npu,vela --drop-models   # features and labels only\n\nEach network SPACE_SEED is written as SPACE_SEED.tflite (int8, exported by nnopt from a\nrandom float network quantized on random inputs) with its graph features and labels in\nSPACE_SEED.json; manifest.json lists them. Networks that already have the requested labels are skipped,\nso an interrupted run resumes. Vela labels need Arm's Vela (pip install ethos-u-vela), LiteRT labels a Python with\nai-edge-litert (--python); latencies are measured one at a time, and are cleanest with\n--threads 1 on an otherwise idle machine.";
 
 /// `nnopt costmodel` subcommands.
 #[derive(Subcommand)]
@@ -51,8 +51,9 @@ pub struct DatasetArgs {
     /// Output directory.
     #[arg(long, short)]
     output: PathBuf,
-    /// Labels: npu (nnopt's estimate for npu-128, npu-256, npu-512) and vela (Vela's
-    /// estimate for --vela-config).
+    /// Labels: npu (nnopt's estimate for npu-128, npu-256, npu-512), vela (Vela's
+    /// estimate for --vela-config) and litert (latency measured with LiteRT on this
+    /// machine, one thread, builtin kernels and XNNPACK).
     #[arg(long, value_delimiter = ',', default_value = "npu")]
     labels: Vec<String>,
     /// The Vela executable.
@@ -62,6 +63,12 @@ pub struct DatasetArgs {
     /// ethos-u65-256).
     #[arg(long, value_delimiter = ',')]
     vela_config: Vec<String>,
+    /// The Python interpreter that has ai-edge-litert (for --labels litert).
+    #[arg(long, default_value = "python3")]
+    python: PathBuf,
+    /// Timed runs per LiteRT latency (the median is the label).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(3..))]
+    latency_runs: u64,
     /// Delete each .tflite file once it is labelled (its record keeps the graph
     /// features): large datasets then take a few kB per network instead of up to MBs.
     #[arg(long)]
@@ -105,15 +112,15 @@ fn dataset(args: &DatasetArgs) -> Result<()> {
     } else {
         vec![args.space.parse::<Space>()?]
     };
-    let (mut npu, mut vela) = (false, false);
+    let (mut npu, mut vela, mut litert) = (false, false, false);
     for label in &args.labels {
         match label.as_str() {
             "npu" => npu = true,
             "vela" => vela = true,
+            "litert" => litert = true,
             other => {
                 return Err(Error::new(format!(
-                    "--labels {other}: the labels are npu and vela (measured LiteRT latency \
-                     is not yet collected)"
+                    "--labels {other}: the labels are npu, vela and litert"
                 )))
             }
         }
@@ -129,6 +136,7 @@ fn dataset(args: &DatasetArgs) -> Result<()> {
         first_seed: args.seed,
         npu,
         vela: vela.then(|| (args.vela.clone(), configs)),
+        litert: litert.then(|| (args.python.clone(), args.latency_runs as usize)),
         keep_models: !args.drop_models,
     };
     let total = opts.spaces.len() as u64 * args.n;

@@ -8,6 +8,7 @@
 //! resumes where it stopped; every network depends only on its space and seed, so runs
 //! on any number of threads give the same files.
 
+use super::litert::{self, LitertLabel};
 use super::vela::{self, VelaLabel};
 use crate::calibration::CalibrationArgs;
 use crate::compile::{NpuOptions, Precision};
@@ -37,6 +38,8 @@ pub struct DatasetOptions {
     pub npu: bool,
     /// Label with Vela (this executable) for these accelerator configurations.
     pub vela: Option<(PathBuf, Vec<String>)>,
+    /// Measure LiteRT's latency with this Python interpreter, this many timed runs.
+    pub litert: Option<(PathBuf, usize)>,
     /// Keep the `.tflite` files (records hold the graph features either way).
     pub keep_models: bool,
 }
@@ -87,6 +90,9 @@ pub struct Record {
     /// By accelerator configuration (`ethos-u55-256`, ...).
     #[serde(default)]
     pub vela: BTreeMap<String, VelaLabel>,
+    /// LiteRT's measured latency on the machine that made the dataset.
+    #[serde(default)]
+    pub litert: Option<LitertLabel>,
 }
 
 /// `manifest.json`: what the directory holds.
@@ -120,6 +126,9 @@ pub fn generate(
 ) -> Result<RunSummary> {
     if let Some((exe, _)) = &opts.vela {
         vela::version(exe)?;
+    }
+    if let Some((python, _)) = &opts.litert {
+        litert::check(python)?;
     }
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::new(format!("cannot create the dataset directory: {e}")).in_file(dir)
@@ -187,6 +196,7 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
         graph: features(&g).map_err(|e| e.in_file(&model_path))?,
         npu: BTreeMap::new(),
         vela: BTreeMap::new(),
+        litert: None,
     };
     if opts.npu {
         for (preset, _) in PRESETS {
@@ -205,6 +215,9 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
             record.vela.insert(config.clone(), label);
         }
     }
+    if let Some((python, runs)) = &opts.litert {
+        record.litert = Some(litert::label(python, &model_path, *runs)?);
+    }
     let json = serde_json::to_string(&record).expect("records serialize");
     write_atomically(&record_path, json.as_bytes())?;
     if !opts.keep_models {
@@ -221,7 +234,8 @@ fn has_labels(r: &Record, opts: &DatasetOptions) -> bool {
         .vela
         .as_ref()
         .is_none_or(|(_, configs)| configs.iter().all(|c| r.vela.contains_key(c)));
-    r.format == FORMAT && npu && vela
+    let litert = opts.litert.is_none() || r.litert.is_some();
+    r.format == FORMAT && npu && vela && litert
 }
 
 fn read_record(path: &Path) -> Option<Record> {
@@ -301,6 +315,9 @@ fn manifest(dir: &Path) -> Result<Manifest> {
         }
         for k in r.vela.keys() {
             *labels.entry(format!("vela:{k}")).or_insert(0) += 1;
+        }
+        if r.litert.is_some() {
+            *labels.entry("litert".to_string()).or_insert(0) += 1;
         }
     }
     Ok(Manifest {
