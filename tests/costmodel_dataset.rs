@@ -25,9 +25,9 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
         "--space",
         "all",
         "--n",
-        "1",
+        "2",
         "--seed",
-        "3",
+        "2",
         "-o",
         out.to_str().unwrap(),
         "--labels",
@@ -39,11 +39,11 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
         "--json",
     ];
     let run: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
-    assert_eq!(run["generated"], 4, "{run}");
+    assert_eq!(run["generated"], 8, "{run}");
     let manifest: Manifest =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest.networks.len(), 4);
-    assert_eq!(manifest.labels["vela:ethos-u55-256"], 4);
+    assert_eq!(manifest.networks.len(), 8);
+    assert_eq!(manifest.labels["vela:ethos-u55-256"], 8);
     for name in &manifest.networks {
         let r = record(&out, name);
         // The file is int8 TFLite that nnopt reads back with the recorded figures.
@@ -80,24 +80,40 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
             r.macs, npu.cycles, vela.cycles
         );
     }
-    // The analytic model against Vela: one row per space and one for all, on npu-256.
-    let eval: serde_json::Value = serde_json::from_str(&nnopt_ok(&[
+    // `eval` on the test split (plain_3 and resnet_3 of these 8), the linear baseline
+    // fitted on the other 6.
+    let test: Vec<&String> = manifest
+        .networks
+        .iter()
+        .filter(|n| nnopt::costmodel::eval::in_test_split(n))
+        .collect();
+    assert_eq!(test, ["plain_3", "resnet_3"]);
+    let rows: serde_json::Value = serde_json::from_str(&nnopt_ok(&[
         "costmodel",
         "eval",
         out.to_str().unwrap(),
         "--json",
     ]))
     .expect("json");
-    let rows = eval.as_array().expect("rows");
-    assert_eq!(rows.len(), 5, "{eval}");
-    let all = rows.iter().find(|r| r["space"] == "all").expect("all");
-    assert_eq!(all["predictor"], "analytic npu-256");
-    assert_eq!(all["networks"], 4);
-    assert!(all["mape_percent"].as_f64().unwrap() > 0.0);
+    let row = |predictor: &str, space: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["predictor"] == predictor && r["space"] == space)
+            .unwrap_or_else(|| panic!("no row for {predictor} on {space}: {rows}"))
+            .clone()
+    };
+    assert_eq!(row("analytic npu-256", "all")["networks"], 2);
+    assert_eq!(row("analytic npu-256", "plain")["networks"], 1);
+    let linear = row("linear (MACs, bytes)", "all");
+    assert!(
+        linear["mape_percent"].as_f64().is_some_and(f64::is_finite),
+        "{linear}"
+    );
     // A second run finds every label and does nothing.
     let again: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
     assert_eq!(again["generated"], 0);
-    assert_eq!(again["skipped"], 4);
+    assert_eq!(again["skipped"], 8);
 }
 
 #[test]

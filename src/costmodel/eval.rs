@@ -1,7 +1,9 @@
-//! `nnopt costmodel eval`: how well a predictor matches Vela's cycle estimates on a
-//! dataset, per search space: mean absolute percentage error (MAPE), the share of
-//! networks within ±10 % (nn-Meter's headline metric), and the median ratio.
+//! `nnopt costmodel eval`: how well predictors match Vela's cycle estimates on the test
+//! split of a dataset (a fixed fifth of the networks), per search space: mean absolute
+//! percentage error (MAPE), the share of networks within ±10 % (nn-Meter's headline
+//! metric), and the median ratio.
 
+use super::baseline::LinearBaseline;
 use super::dataset::{Manifest, Record};
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
@@ -58,31 +60,75 @@ pub fn load_records(dir: &Path) -> Result<Vec<Record>> {
         .collect()
 }
 
-/// The analytic NPU model against Vela, per pair of [`ANALYTIC_PAIRS`] and per space, over
-/// the records that carry both labels.
-pub fn evaluate_analytic(records: &[Record]) -> Vec<EvalRow> {
+/// Whether a network is in the test split: a fixed fifth of the names (by an FNV-1a hash),
+/// the same in every run and for every dataset holding the network.
+pub fn in_test_split(name: &str) -> bool {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash % 5 == 0
+}
+
+/// The predictors against Vela's cycles on the test split, per Vela configuration in the
+/// records and per space: the analytic NPU model (its preset sized like the
+/// configuration, see [`ANALYTIC_PAIRS`]) and the linear baseline fitted on the training
+/// split.
+pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
+    let configs: std::collections::BTreeSet<&String> =
+        records.iter().flat_map(|r| r.vela.keys()).collect();
     let mut rows = Vec::new();
-    for &(preset, config) in ANALYTIC_PAIRS {
-        let mut by_space: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-        for r in records {
-            if let (Some(n), Some(v)) = (r.npu.get(preset), r.vela.get(config)) {
-                if v.cycles > 0.0 {
-                    let pair = (n.cycles as f64, v.cycles);
-                    by_space.entry(r.space.clone()).or_default().push(pair);
-                    by_space.entry("all".into()).or_default().push(pair);
-                }
-            }
+    for config in configs {
+        let labelled: Vec<(&Record, f64)> = records
+            .iter()
+            .filter_map(|r| r.vela.get(config).map(|v| (r, v.cycles)))
+            .filter(|&(_, t)| t > 0.0)
+            .collect();
+        let (test, train): (Vec<_>, Vec<_>) = labelled
+            .into_iter()
+            .partition(|(r, _)| in_test_split(&r.name));
+        if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
+            let predict = |r: &Record| r.npu.get(preset).map(|n| n.cycles as f64);
+            rows.extend(rows_for(
+                &format!("analytic {preset}"),
+                config,
+                &test,
+                &predict,
+            ));
         }
-        for (space, pairs) in by_space {
-            rows.push(EvalRow {
-                predictor: format!("analytic {preset}"),
-                vela_config: config.to_string(),
-                space,
-                accuracy: accuracy(&pairs),
-            });
+        if let Some(model) = LinearBaseline::fit(&train) {
+            let predict = |r: &Record| Some(model.predict(r));
+            rows.extend(rows_for("linear (MACs, bytes)", config, &test, &predict));
         }
     }
     rows
+}
+
+/// Rows per space (and `all`) of one predictor on `test`.
+fn rows_for(
+    predictor: &str,
+    config: &str,
+    test: &[(&Record, f64)],
+    predict: &dyn Fn(&Record) -> Option<f64>,
+) -> Vec<EvalRow> {
+    let mut by_space: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for &(r, truth) in test {
+        if let Some(p) = predict(r) {
+            by_space
+                .entry(r.space.clone())
+                .or_default()
+                .push((p, truth));
+            by_space.entry("all".into()).or_default().push((p, truth));
+        }
+    }
+    by_space
+        .into_iter()
+        .map(|(space, pairs)| EvalRow {
+            predictor: predictor.to_string(),
+            vela_config: config.to_string(),
+            space,
+            accuracy: accuracy(&pairs),
+        })
+        .collect()
 }
 
 /// The accuracy of `(predicted, truth)` pairs (truth > 0).

@@ -3,6 +3,7 @@
 //! estimate, by Vela and by LiteRT latency measured here ([`dataset`], [`vela`],
 //! [`litert`]).
 
+pub mod baseline;
 pub mod dataset;
 pub mod eval;
 pub mod litert;
