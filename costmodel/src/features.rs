@@ -12,6 +12,9 @@ use std::collections::HashMap;
 /// One operator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeFeatures {
+    /// The node's name (for a model read from TFLite, its output tensor's name, which
+    /// Vela's per-operator table also uses).
+    pub name: String,
     /// The detailed IR op name (`conv`, `binary.add`, `activation.hard_swish`, ...).
     pub op: String,
     /// Convolution and pooling window, strides and dilations (height, width); zeros for
@@ -91,6 +94,7 @@ pub fn features(g: &Graph) -> Result<GraphFeatures> {
             kernel = conv_kernel(c.layout, &g.ty(w).shape);
         }
         out.nodes.push(NodeFeatures {
+            name: node.name.clone(),
             op: node.op.detailed_name(),
             kernel,
             stride,
