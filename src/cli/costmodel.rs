@@ -20,8 +20,8 @@ pub enum CostmodelCommand {
     /// Compare predicted cycles with Vela's on the test split of a dataset (a fixed fifth
     /// of the networks): MAPE, share within ±10 %, median ratio, per search space.
     /// Predictors: nnopt's analytic NPU model (npu-128 vs ethos-u55-128, npu-256 vs
-    /// ethos-u55-256) and a linear fit of log cycles on log MACs and bytes (trained on
-    /// the other four fifths).
+    /// ethos-u55-256), a linear fit of log cycles on log MACs and bytes, and per-operator
+    /// linear models summed (both trained on the other four fifths).
     #[command(
         after_help = "Examples:\n  nnopt costmodel eval data/cost\n  nnopt costmodel eval data/cost --json"
     )]

@@ -3,7 +3,7 @@
 //! percentage error (MAPE), the share of networks within ±10 % (nn-Meter's headline
 //! metric), and the median ratio.
 
-use super::baseline::LinearBaseline;
+use super::baseline::{LinearBaseline, PerOpBaseline};
 use super::dataset::{Manifest, Record};
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
@@ -71,8 +71,8 @@ pub fn in_test_split(name: &str) -> bool {
 
 /// The predictors against Vela's cycles on the test split, per Vela configuration in the
 /// records and per space: the analytic NPU model (its preset sized like the
-/// configuration, see [`ANALYTIC_PAIRS`]) and the linear baseline fitted on the training
-/// split.
+/// configuration, see [`ANALYTIC_PAIRS`]), and the linear and per-operator baselines
+/// fitted on the training split.
 pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
     let configs: std::collections::BTreeSet<&String> =
         records.iter().flat_map(|r| r.vela.keys()).collect();
@@ -98,6 +98,11 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
         if let Some(model) = LinearBaseline::fit(&train) {
             let predict = |r: &Record| Some(model.predict(r));
             rows.extend(rows_for("linear (MACs, bytes)", config, &test, &predict));
+        }
+        let train_records: Vec<&Record> = train.iter().map(|&(r, _)| r).collect();
+        if let Some(model) = PerOpBaseline::fit(&train_records, config) {
+            let predict = |r: &Record| Some(model.predict(r));
+            rows.extend(rows_for("per-op sum", config, &test, &predict));
         }
     }
     rows
