@@ -21,7 +21,8 @@ pub enum CostmodelCommand {
     /// of the networks): MAPE, share within ±10 %, median ratio, per search space.
     /// Predictors: nnopt's analytic NPU model (npu-128 vs ethos-u55-128, npu-256 vs
     /// ethos-u55-256), a linear fit of log cycles on log MACs and bytes, and per-operator
-    /// linear models summed (both trained on the other four fifths).
+    /// linear models summed (both trained on the other four fifths, and again on all
+    /// search spaces but one and scored on that one).
     #[command(
         after_help = "Examples:\n  nnopt costmodel eval data/cost\n  nnopt costmodel eval data/cost --json"
     )]

@@ -31,6 +31,9 @@ pub struct Accuracy {
 pub struct EvalRow {
     pub predictor: String,
     pub vela_config: String,
+    /// `random 80/20` (the fixed test split) or `without SPACE` (trained on the other
+    /// spaces).
+    pub split: String,
     pub space: String,
     #[serde(flatten)]
     pub accuracy: Accuracy,
@@ -69,10 +72,11 @@ pub fn in_test_split(name: &str) -> bool {
     hash % 5 == 0
 }
 
-/// The predictors against Vela's cycles on the test split, per Vela configuration in the
-/// records and per space: the analytic NPU model (its preset sized like the
-/// configuration, see [`ANALYTIC_PAIRS`]), and the linear and per-operator baselines
-/// fitted on the training split.
+/// The predictors against Vela's cycles, per Vela configuration in the records: on the
+/// test split per space (the analytic NPU model, its preset sized like the configuration,
+/// see [`ANALYTIC_PAIRS`]; the linear and per-operator baselines fitted on the training
+/// split), then each baseline fitted on all spaces but one and scored on that one
+/// (leave one space out).
 pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
     let configs: std::collections::BTreeSet<&String> =
         records.iter().flat_map(|r| r.vela.keys()).collect();
@@ -83,27 +87,52 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
             .filter_map(|r| r.vela.get(config).map(|v| (r, v.cycles)))
             .filter(|&(_, t)| t > 0.0)
             .collect();
-        let (test, train): (Vec<_>, Vec<_>) = labelled
-            .into_iter()
-            .partition(|(r, _)| in_test_split(&r.name));
+        let (test, train): (Vec<_>, Vec<_>) =
+            labelled.iter().partition(|(r, _)| in_test_split(&r.name));
         if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
             let predict = |r: &Record| r.npu.get(preset).map(|n| n.cycles as f64);
-            rows.extend(rows_for(
-                &format!("analytic {preset}"),
-                config,
-                &test,
-                &predict,
-            ));
+            let name = format!("analytic {preset}");
+            rows.extend(rows_for(&name, config, RANDOM_SPLIT, &test, &predict));
         }
-        if let Some(model) = LinearBaseline::fit(&train) {
-            let predict = |r: &Record| Some(model.predict(r));
-            rows.extend(rows_for("linear (MACs, bytes)", config, &test, &predict));
+        rows.extend(baselines(config, RANDOM_SPLIT, &train, &test));
+        let spaces: std::collections::BTreeSet<&str> =
+            labelled.iter().map(|(r, _)| r.space.as_str()).collect();
+        for space in spaces {
+            let (test, train): (Vec<_>, Vec<_>) =
+                labelled.iter().partition(|(r, _)| r.space == space);
+            let split = format!("without {space}");
+            let scored = baselines(config, &split, &train, &test);
+            rows.extend(scored.into_iter().filter(|r| r.space != "all"));
         }
-        let train_records: Vec<&Record> = train.iter().map(|&(r, _)| r).collect();
-        if let Some(model) = PerOpBaseline::fit(&train_records, config) {
-            let predict = |r: &Record| Some(model.predict(r));
-            rows.extend(rows_for("per-op sum", config, &test, &predict));
-        }
+    }
+    rows
+}
+
+/// The split that holds out a fixed fifth of the networks.
+pub const RANDOM_SPLIT: &str = "random 80/20";
+
+/// The baselines fitted on `train` and scored on `test`.
+fn baselines(
+    config: &str,
+    split: &str,
+    train: &[(&Record, f64)],
+    test: &[(&Record, f64)],
+) -> Vec<EvalRow> {
+    let mut rows = Vec::new();
+    if let Some(model) = LinearBaseline::fit(train) {
+        let predict = |r: &Record| Some(model.predict(r));
+        rows.extend(rows_for(
+            "linear (MACs, bytes)",
+            config,
+            split,
+            test,
+            &predict,
+        ));
+    }
+    let train_records: Vec<&Record> = train.iter().map(|&(r, _)| r).collect();
+    if let Some(model) = PerOpBaseline::fit(&train_records, config) {
+        let predict = |r: &Record| Some(model.predict(r));
+        rows.extend(rows_for("per-op sum", config, split, test, &predict));
     }
     rows
 }
@@ -112,6 +141,7 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
 fn rows_for(
     predictor: &str,
     config: &str,
+    split: &str,
     test: &[(&Record, f64)],
     predict: &dyn Fn(&Record) -> Option<f64>,
 ) -> Vec<EvalRow> {
@@ -130,6 +160,7 @@ fn rows_for(
         .map(|(space, pairs)| EvalRow {
             predictor: predictor.to_string(),
             vela_config: config.to_string(),
+            split: split.to_string(),
             space,
             accuracy: accuracy(&pairs),
         })
@@ -158,15 +189,28 @@ pub fn accuracy(pairs: &[(f64, f64)]) -> Accuracy {
 /// The rows as a table.
 pub fn render(rows: &[EvalRow]) -> String {
     let mut out = format!(
-        "{:<22} {:<15} {:<10} {:>8} {:>9} {:>10} {:>12}\n",
-        "predictor", "vs Vela", "space", "networks", "MAPE %", "±10 % (%)", "median ratio"
+        "{:<22} {:<15} {:<17} {:<10} {:>8} {:>9} {:>10} {:>12}\n",
+        "predictor",
+        "vs Vela",
+        "trained on",
+        "space",
+        "networks",
+        "MAPE %",
+        "±10 % (%)",
+        "median ratio"
     );
     for r in rows {
         let a = &r.accuracy;
+        let trained = if r.predictor.starts_with("analytic") {
+            "-"
+        } else {
+            r.split.as_str()
+        };
         out += &format!(
-            "{:<22} {:<15} {:<10} {:>8} {:>9.1} {:>10.1} {:>12.3}\n",
+            "{:<22} {:<15} {:<17} {:<10} {:>8} {:>9.1} {:>10.1} {:>12.3}\n",
             r.predictor,
             r.vela_config,
+            trained,
             r.space,
             a.networks,
             a.mape_percent,
