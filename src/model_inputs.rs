@@ -3,7 +3,7 @@
 //! random inputs of the model's shapes and types.
 
 use crate::npy::read_npy_stored;
-use crate::runner::Port;
+use crate::runner::{real_values, Port};
 use nnopt_compiler::ir::{DType, Tensor};
 use nnopt_compiler::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -188,11 +188,7 @@ pub fn convert(t: &Tensor, from: &Port, to: &Port) -> Result<Tensor> {
         return Ok(t.clone());
     }
     let real: Vec<f64> = match from.quant {
-        Some((s, z)) => t
-            .to_f64_vec()
-            .iter()
-            .map(|&c| s as f64 * (c - z as f64))
-            .collect(),
+        Some(q) => real_values(t, Some(q)),
         None if t.dtype() == DType::F32 => t.to_f64_vec(),
         None => {
             return Err(Error::new(format!(

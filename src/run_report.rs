@@ -1,7 +1,7 @@
 //! What `nnopt run` shows of a model's outputs: their values (quantized outputs also
 //! dequantized), and for classifier-shaped outputs the top-5 classes, as text or JSON.
 
-use crate::runner::Port;
+use crate::runner::{real_values, Port};
 use nnopt_compiler::ir::Tensor;
 use serde::Serialize;
 use std::fmt::Write;
@@ -46,9 +46,7 @@ impl OutputReport {
     /// Summarizes output `t` of `port`, written to `file` if given.
     pub fn new(port: &Port, t: &Tensor, file: Option<String>) -> Self {
         let raw = t.to_f64_vec();
-        let real: Option<Vec<f64>> = port
-            .quant
-            .map(|(s, z)| raw.iter().map(|&c| s as f64 * (c - z as f64)).collect());
+        let real: Option<Vec<f64>> = port.quant.map(|q| real_values(t, Some(q)));
         let scores = real.as_ref().unwrap_or(&raw);
         let top5 = classes(t.shape()).map(|c| {
             scores

@@ -35,6 +35,16 @@ impl Port {
     }
 }
 
+/// The real values of `t`: codes dequantized (`scale * (code - zero_point)`) when
+/// `quant` gives a scale and zero point, else its values as they are.
+pub fn real_values(t: &Tensor, quant: Option<(f32, i64)>) -> Vec<f64> {
+    let raw = t.to_f64_vec();
+    match quant {
+        Some((s, z)) => raw.iter().map(|&c| s as f64 * (c - z as f64)).collect(),
+        None => raw,
+    }
+}
+
 /// A captured intermediate tensor and its port.
 pub type Tapped = (Port, Tensor);
 

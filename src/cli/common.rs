@@ -1,6 +1,8 @@
 //! Helpers shared by the subcommands.
 
 use clap::Args;
+use nnopt::model_inputs::{random_inputs, read_inputs, Inputs};
+use nnopt::runner::Port;
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,39 @@ impl ThreadsArg {
             .build()
             .map_err(|e| Error::new(format!("cannot start the worker threads: {e}")))?;
         pool.install(f)
+    }
+}
+
+/// `--input`, `--random` and `--seed`: the inputs of `run` and `compare`.
+#[derive(Args, Clone, Debug)]
+pub struct InputArgs {
+    /// One .npy file per model input, in order (an input with k times the model's batch
+    /// runs k times). Float values given to a quantized (int8) input are quantized with
+    /// the input's scale and zero point.
+    #[arg(
+        long,
+        short,
+        required_unless_present = "random",
+        conflicts_with = "random"
+    )]
+    pub input: Vec<PathBuf>,
+    /// Run on random inputs of the model's shapes and types instead: every code of a
+    /// quantized input equally likely, float inputs uniform in [-1, 1).
+    #[arg(long)]
+    pub random: bool,
+    /// Seed of --random.
+    #[arg(long, requires = "random", default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl InputArgs {
+    /// The inputs for a model with these `ports`: read from the files, or random.
+    pub fn for_ports(&self, ports: &[Port]) -> Result<Inputs> {
+        if self.random {
+            Ok(random_inputs(ports, self.seed))
+        } else {
+            read_inputs(&self.input, ports)
+        }
     }
 }
 

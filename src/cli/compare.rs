@@ -1,13 +1,13 @@
 //! `nnopt compare`: run two models on the same inputs (or a model against reference
 //! outputs) and measure how far their outputs are apart.
 
-use super::common::{to_json, ThreadsArg};
+use super::common::{to_json, InputArgs, ThreadsArg};
 use clap::Args;
 use nnopt::compare::{diff, OutputDiff};
 use nnopt::compiler::ir::Tensor;
-use nnopt::model_inputs::{random_inputs, random_pair, read_inputs, same_arity, Inputs};
+use nnopt::model_inputs::{random_pair, same_arity, Inputs};
 use nnopt::npy::read_npy_stored;
-use nnopt::runner::{Port, Runner};
+use nnopt::runner::{real_values, Port, Runner};
 use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -22,20 +22,8 @@ pub struct CompareArgs {
     /// The reference: a second model, or one .npy file per output of the first.
     #[arg(required = true, num_args = 1.., value_name = "B")]
     b: Vec<PathBuf>,
-    /// One .npy file per model input, in order (stacked batches run one by one).
-    #[arg(
-        long,
-        short,
-        required_unless_present = "random",
-        conflicts_with = "random"
-    )]
-    input: Vec<PathBuf>,
-    /// Run on random inputs of the models' shapes and types instead.
-    #[arg(long)]
-    random: bool,
-    /// Seed of --random.
-    #[arg(long, requires = "random", default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    inputs: InputArgs,
     /// Exit with status 1 when an output's SNR is below DB decibels.
     #[arg(long, value_name = "DB", allow_negative_numbers = true)]
     min_snr: Option<f64>,
@@ -83,11 +71,7 @@ fn compare(args: &CompareArgs) -> Result<Vec<OutputDiff>> {
     let ports_a = a.inputs();
     let references = args.b.iter().all(|p| has_extension(p, "npy"));
     if references {
-        let inputs = if args.random {
-            random_inputs(&ports_a, args.seed)
-        } else {
-            read_inputs(&args.input, &ports_a)?
-        };
+        let inputs = args.inputs.for_ports(&ports_a)?;
         print_notes(&inputs.notes);
         let (outs, _) = a.run(&inputs.tensors, &[])?;
         return against_references(&a.outputs(), &outs, &args.b);
@@ -101,12 +85,13 @@ fn compare(args: &CompareArgs) -> Result<Vec<OutputDiff>> {
     }
     let b = Runner::load(&args.b[0])?;
     let ports_b = b.inputs();
-    let (ins_a, ins_b) = if args.random {
-        random_pair(&ports_a, &ports_b, args.seed).map_err(|e| e.in_file(&args.b[0]))?
+    let (ins_a, ins_b) = if args.inputs.random {
+        random_pair(&ports_a, &ports_b, args.inputs.seed).map_err(|e| e.in_file(&args.b[0]))?
     } else {
         same_arity(&ports_a, &ports_b)?;
         let read = |ports: &[Port], file: &Path| -> Result<Inputs> {
-            read_inputs(&args.input, ports)
+            args.inputs
+                .for_ports(ports)
                 .map_err(|e| Error::new(format!("inputs for {}: {e}", file.display())))
         };
         (read(&ports_a, &args.a)?, read(&ports_b, &args.b[0])?)
@@ -136,8 +121,8 @@ fn compare(args: &CompareArgs) -> Result<Vec<OutputDiff>> {
             Ok(diff(
                 &pa.name,
                 ta.shape(),
-                &real(ta, pa.quant),
-                &real(tb, pb.quant),
+                &real_values(ta, pa.quant),
+                &real_values(tb, pb.quant),
             ))
         })
         .collect()
@@ -176,8 +161,8 @@ fn against_references(
             Ok(diff(
                 &port.name,
                 t.shape(),
-                &real(t, port.quant),
-                &real(&reference, quant),
+                &real_values(t, port.quant),
+                &real_values(&reference, quant),
             ))
         })
         .collect()
@@ -192,15 +177,6 @@ fn check_shapes(name: &str, a: &[usize], b: &[usize]) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The real values of `t`: dequantized when it has quantization parameters.
-fn real(t: &Tensor, quant: Option<(f32, i64)>) -> Vec<f64> {
-    let raw = t.to_f64_vec();
-    match quant {
-        Some((s, z)) => raw.iter().map(|&c| s as f64 * (c - z as f64)).collect(),
-        None => raw,
-    }
 }
 
 fn has_extension(p: &Path, ext: &str) -> bool {

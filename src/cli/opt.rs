@@ -168,12 +168,10 @@ fn render_summary(
     );
     for r in records {
         out += &format!(
-            "{:<26} {:>10.3}  {} -> {}{}\n",
+            "{:<26} {:>10.3}  {}\n",
             r.pass,
             r.micros as f64 / 1e3,
-            r.nodes_before,
-            r.nodes_after,
-            if r.changed { "" } else { "  (unchanged)" }
+            node_change(r)
         );
     }
     let ops = |s: &ModelSummary| {
@@ -217,6 +215,12 @@ fn summary_json(
     })
 }
 
+/// `BEFORE -> AFTER` node counts of a pass, marked when it changed nothing.
+fn node_change(r: &PassRecord) -> String {
+    let unchanged = if r.changed { "" } else { "  (unchanged)" };
+    format!("{} -> {}{unchanged}", r.nodes_before, r.nodes_after)
+}
+
 /// Prints the IR dumps, and with `stats` the per-pass statistics, to stderr.
 fn report(records: &[PassRecord], stats: bool) {
     for r in records {
@@ -227,12 +231,10 @@ fn report(records: &[PassRecord], stats: bool) {
     if stats {
         for r in records {
             eprintln!(
-                "{:<24} {:>9.3} ms  nodes {} -> {}{}",
+                "{:<24} {:>9.3} ms  nodes {}",
                 r.pass,
                 r.micros as f64 / 1e3,
-                r.nodes_before,
-                r.nodes_after,
-                if r.changed { "" } else { "  (unchanged)" }
+                node_change(r)
             );
             if let Some(s) = &r.stats {
                 for line in s.text.lines() {

@@ -1,8 +1,8 @@
 //! `nnopt run`: run a model or an NPU binary on .npy or random inputs.
 
-use super::common::{file_stem, to_json, ThreadsArg};
+use super::common::{file_stem, to_json, InputArgs, ThreadsArg};
 use clap::Args;
-use nnopt::model_inputs::{random_inputs, read_inputs, Inputs};
+use nnopt::model_inputs::Inputs;
 use nnopt::npy::write_npy;
 use nnopt::run_report::OutputReport;
 use nnopt::runner::Runner;
@@ -17,22 +17,8 @@ pub const EXAMPLES: &str = "Examples:\n  nnopt run model.onnx --input x.npy --ou
 pub struct RunArgs {
     /// Model file (.onnx, .tflite, .nnir IR text) or NPU binary (.npub).
     file: PathBuf,
-    /// One .npy file per model input, in order. Float values given to a quantized (int8)
-    /// input are quantized with the input's scale and zero point.
-    #[arg(
-        long,
-        short,
-        required_unless_present = "random",
-        conflicts_with = "random"
-    )]
-    input: Vec<PathBuf>,
-    /// Run on random inputs of the model's shapes and types instead: every code of a
-    /// quantized input equally likely, float inputs uniform in [-1, 1).
-    #[arg(long)]
-    random: bool,
-    /// Seed of --random.
-    #[arg(long, requires = "random", default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    inputs: InputArgs,
     /// Where to write the outputs (.npy). With several model outputs and one path
     /// `y.npy`, writes `y_0.npy`, `y_1.npy`, ...; without it, prints a summary.
     #[arg(long, short)]
@@ -60,11 +46,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 fn run_model(args: &RunArgs) -> Result<()> {
     let runner = Runner::load(&args.file)?;
     let ports = runner.inputs();
-    let Inputs { tensors, notes } = if args.random {
-        random_inputs(&ports, args.seed)
-    } else {
-        read_inputs(&args.input, &ports)?
-    };
+    let Inputs { tensors, notes } = args.inputs.for_ports(&ports)?;
     for note in &notes {
         eprintln!("note: {note}");
     }

@@ -49,13 +49,10 @@ pub struct VelaLayer {
 
 /// Checks that `vela` runs, and returns its version.
 pub fn version(vela: &Path) -> Result<String> {
-    let run = Command::new(vela).arg("--version").output().map_err(|e| {
-        Error::new(format!(
-            "cannot run Vela ({}): {e}; install it with `pip install ethos-u-vela` or give \
-             its path with --vela",
-            vela.display()
-        ))
-    })?;
+    let run = Command::new(vela)
+        .arg("--version")
+        .output()
+        .map_err(|e| cannot_run(vela, &e))?;
     if !run.status.success() {
         return Err(Error::new(format!(
             "{} --version failed: is it Arm's Vela?",
@@ -83,13 +80,7 @@ pub fn label(vela: &Path, model: &Path, config: &str, scratch: &Path) -> Result<
         ])
         .arg(&out_dir)
         .output()
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot run Vela ({}): {e}; install it with `pip install ethos-u-vela` or \
-                 give its path with --vela",
-                vela.display()
-            ))
-        })?;
+        .map_err(|e| cannot_run(vela, &e))?;
     let result = if run.status.success() {
         read_summary(&out_dir).map(|mut label| {
             label.layers = parse_layers(&String::from_utf8_lossy(&run.stdout));
@@ -107,6 +98,15 @@ pub fn label(vela: &Path, model: &Path, config: &str, scratch: &Path) -> Result<
     };
     let _ = std::fs::remove_dir_all(&out_dir);
     result.map_err(|e| e.in_file(model))
+}
+
+/// The error when the `vela` executable does not start.
+fn cannot_run(vela: &Path, e: &std::io::Error) -> Error {
+    Error::new(format!(
+        "cannot run Vela ({}): {e}; install it with `pip install ethos-u-vela` or give its \
+         path with --vela",
+        vela.display()
+    ))
 }
 
 /// Reads the one `*_summary_*.csv` Vela wrote into `dir`.

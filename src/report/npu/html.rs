@@ -4,7 +4,8 @@
 
 use super::super::escape;
 use super::svg::{bar_chart, Bar, Rule};
-use super::{calibration_summary, layers, render_table, totals, Layer};
+use super::table::table_of;
+use super::{calibration_summary, layers, totals, Layer};
 use crate::compile::Compiled;
 
 const COMPUTE: &str = "#3168b2";
@@ -125,7 +126,7 @@ pub fn render_html(c: &Compiled, model: &str) -> String {
     } else {
         "does not fit in"
     };
-    let table = escape(&render_table(c, model));
+    let table = escape(&table_of(c, model, &rows, &t));
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>nnopt: {title} on {target}</title>\

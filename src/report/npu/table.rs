@@ -1,6 +1,6 @@
 //! The per-layer table `nnopt compile` prints.
 
-use super::{layers, totals};
+use super::{layers, totals, Layer, Totals};
 use crate::compile::Compiled;
 use std::fmt::Write;
 
@@ -23,8 +23,12 @@ pub(super) fn short(name: &str, width: usize) -> String {
 
 /// The per-layer table and totals.
 pub fn render_table(c: &Compiled, model: &str) -> String {
+    table_of(c, model, &layers(c), &totals(c))
+}
+
+/// The table of `c` from its rows and totals, computed once by the caller.
+pub(super) fn table_of(c: &Compiled, model: &str, rows: &[Layer], t: &Totals) -> String {
     let e = &c.estimate;
-    let t = totals(c);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -51,7 +55,7 @@ pub fn render_table(c: &Compiled, model: &str) -> String {
         "DMA bytes",
         "energy uJ"
     );
-    for l in layers(c) {
+    for l in rows {
         let w = l
             .weights_encoded
             .map_or_else(|| "-".into(), |b| b.to_string());
