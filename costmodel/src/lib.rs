@@ -2,8 +2,13 @@
 //! are sampled from ([`space`]), for datasets labelled by Vela, LiteRT and nnopt's own
 //! NPU estimate.
 
+pub mod batch;
+pub mod encode;
 pub mod features;
+pub mod predictor;
+pub mod sage;
 pub mod space;
+pub mod train;
 
 pub use features::{features, GraphFeatures};
 pub use space::{sample, Space};

@@ -27,6 +27,46 @@ pub enum CostmodelCommand {
         after_help = "Examples:\n  nnopt costmodel eval data/cost\n  nnopt costmodel eval data/cost --json"
     )]
     Eval(EvalArgs),
+    /// Train the GraphSAGE predictor on a dataset (every label it holds: Vela's cycles,
+    /// SRAM and off-chip bytes, nnopt's NPU estimate, LiteRT latency) and write the model
+    /// file (safetensors).
+    #[command(after_help = TRAIN_EXAMPLES)]
+    Train(TrainArgs),
+}
+
+/// Examples in `nnopt costmodel train --help`.
+const TRAIN_EXAMPLES: &str = "Examples:\n  nnopt costmodel train data/cost -o cost.safetensors\n  nnopt costmodel train data/cost -o no-dscnn.safetensors --without dscnn\n  nnopt costmodel eval data/cost --model cost.safetensors --model no-dscnn.safetensors\n\nThe model trains on the networks outside the test split (a fixed fifth, the one `nnopt\ncostmodel eval` scores on), or with --without SPACE on every other search space; a tenth of\nthe networks is kept for validation and the weights of the best validation epoch are\nsaved. The same dataset, options and seed give the same file.";
+
+/// Arguments of `nnopt costmodel train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A dataset directory (from `nnopt costmodel dataset`).
+    dir: PathBuf,
+    /// The model file to write.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Hold out this search space instead of the test split (leave one space out).
+    #[arg(long)]
+    without: Option<String>,
+    /// GraphSAGE layers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=8))]
+    layers: u64,
+    /// Units per layer.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(4..=1024))]
+    hidden: u64,
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    batch_size: u64,
+    /// Adam's learning rate (decays along a cosine to 1 % of it).
+    #[arg(long, default_value_t = 0.003)]
+    learning_rate: f64,
+    /// Seed of the initial weights and of the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the training summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `nnopt costmodel eval`.
@@ -34,6 +74,10 @@ pub enum CostmodelCommand {
 pub struct EvalArgs {
     /// A dataset directory (from `nnopt costmodel dataset --labels npu,vela`).
     dir: PathBuf,
+    /// Learned predictors to score too (from `nnopt costmodel train`), each on the
+    /// networks its training held out.
+    #[arg(long)]
+    model: Vec<PathBuf>,
     /// Print JSON rows instead of the table.
     #[arg(long)]
     json: bool,
@@ -88,13 +132,88 @@ pub fn run(command: CostmodelCommand) -> Result<()> {
     match command {
         CostmodelCommand::Dataset(args) => args.threads.install(|| dataset(&args)),
         CostmodelCommand::Eval(args) => eval(&args),
+        CostmodelCommand::Train(args) => train(&args),
     }
 }
 
-fn eval(args: &EvalArgs) -> Result<()> {
-    use nnopt::costmodel::eval::{evaluate, load_records, render};
+fn train(args: &TrainArgs) -> Result<()> {
+    use nnopt::costmodel::eval::load_records;
+    use nnopt::costmodel::learned::{train_predictor, Split};
+    use nnopt_costmodel::train::TrainOptions;
     let records = load_records(&args.dir)?;
-    let rows = evaluate(&records);
+    let split = match &args.without {
+        None => Split::Random,
+        Some(space) => {
+            if !records.iter().any(|r| &r.space == space) {
+                return Err(Error::new(format!(
+                    "--without {space}: the dataset has no network of that space"
+                )));
+            }
+            Split::Without(space.clone())
+        }
+    };
+    let opts = TrainOptions {
+        layers: args.layers as usize,
+        hidden: args.hidden as usize,
+        epochs: args.epochs as usize,
+        batch_size: args.batch_size as usize,
+        learning_rate: args.learning_rate,
+        clip: 5.0,
+        seed: args.seed,
+    };
+    let bar = ProgressBar::new(args.epochs).with_style(
+        ProgressStyle::with_template("epochs {pos}/{len} [{elapsed_precise}] {wide_bar} {msg}")
+            .expect("valid template"),
+    );
+    let started = std::time::Instant::now();
+    let predictor = train_predictor(&records, &split, &opts, &mut |e| {
+        bar.set_message(format!(
+            "loss {:.4} validation {:.4}",
+            e.train_loss, e.validation_loss
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    nnopt::output::write_atomically(&args.output, &predictor.to_bytes()?)?;
+    if args.json {
+        println!(
+            "{}",
+            to_json(&serde_json::json!({
+                "model": args.output.display().to_string(),
+                "targets": predictor.targets(),
+                "training": predictor.info.training,
+                "seconds": seconds,
+            }))
+        );
+    } else {
+        let t = &predictor.info.training;
+        println!(
+            "trained on {} networks ({} for validation) of {}, {} epochs in {seconds:.1} s; \
+             best validation mean |log error| {:.4}",
+            t["train_networks"],
+            t["validation_networks"],
+            split.label(),
+            args.epochs,
+            t["best_validation_loss"].as_f64().unwrap_or(f64::NAN)
+        );
+        println!("targets: {}", predictor.targets().join(", "));
+        println!("wrote {}", args.output.display());
+    }
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    use nnopt::costmodel::eval::{evaluate, learned_rows, load_records, render};
+    use nnopt_costmodel::predictor::Predictor;
+    let records = load_records(&args.dir)?;
+    let mut rows = evaluate(&records);
+    for path in &args.model {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+        let model = Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))?;
+        rows.extend(learned_rows(&records, &model).map_err(|e| e.in_file(path))?);
+    }
     if rows.is_empty() {
         return Err(Error::new(format!(
             "{}: no network of the test split has Vela labels (generate with --labels \

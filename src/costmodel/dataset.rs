@@ -133,10 +133,9 @@ pub fn generate(
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::new(format!("cannot create the dataset directory: {e}")).in_file(dir)
     })?;
-    let jobs: Vec<(Space, u64)> = opts
-        .spaces
-        .iter()
-        .flat_map(|&s| (0..opts.count as u64).map(move |k| (s, opts.first_seed + k)))
+    // Seed-major, so that an interrupted run has as many networks of every space.
+    let jobs: Vec<(Space, u64)> = (0..opts.count as u64)
+        .flat_map(|k| opts.spaces.iter().map(move |&s| (s, opts.first_seed + k)))
         .collect();
     let outcomes: Vec<(String, Result<bool>)> = jobs
         .par_iter()

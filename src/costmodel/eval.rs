@@ -5,7 +5,9 @@
 
 use super::baseline::{LinearBaseline, PerOpBaseline};
 use super::dataset::{Manifest, Record};
+use super::learned::{split_of, Split};
 use nnopt_compiler::{Error, Result};
+use nnopt_costmodel::predictor::Predictor;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -106,6 +108,45 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
         }
     }
     rows
+}
+
+/// The learned predictor `model` against Vela's cycles, on the networks its training held
+/// out (per its metadata), for every Vela configuration it predicts.
+pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow>> {
+    let split = split_of(model).ok_or_else(|| {
+        Error::new("the cost model does not say what it was trained on (no split in its metadata)")
+    })?;
+    let held_out: Vec<&Record> = records.iter().filter(|r| split.holds_out(r)).collect();
+    let graphs: Vec<_> = held_out.iter().map(|r| &r.graph).collect();
+    let estimates = model.predict(&graphs)?;
+    let mut rows = Vec::new();
+    for (t, target) in model.targets().iter().enumerate() {
+        let Some(config) = target
+            .strip_prefix("vela:")
+            .and_then(|rest| rest.strip_suffix(":cycles"))
+        else {
+            continue;
+        };
+        let labelled: Vec<(&Record, f64)> = held_out
+            .iter()
+            .filter_map(|&r| r.vela.get(config).map(|v| (r, v.cycles)))
+            .filter(|&(_, c)| c > 0.0)
+            .collect();
+        let by_name: BTreeMap<&str, f64> = held_out
+            .iter()
+            .zip(&estimates)
+            .map(|(r, e)| (r.name.as_str(), e.totals[t]))
+            .collect();
+        let predict = |r: &Record| by_name.get(r.name.as_str()).copied();
+        let split_name = split.label();
+        let rows_here = rows_for("GraphSAGE", config, &split_name, &labelled, &predict);
+        rows.extend(
+            rows_here
+                .into_iter()
+                .filter(|r| matches!(split, Split::Random) || r.space != "all"),
+        );
+    }
+    Ok(rows)
 }
 
 /// The split that holds out a fixed fifth of the networks.

@@ -6,5 +6,6 @@
 pub mod baseline;
 pub mod dataset;
 pub mod eval;
+pub mod learned;
 pub mod litert;
 pub mod vela;
