@@ -23,6 +23,7 @@ pub mod model_inputs;
 pub mod npub;
 pub mod npy;
 pub mod output;
+pub mod predict;
 pub mod progress;
 pub mod quantize;
 pub mod report;

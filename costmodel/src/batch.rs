@@ -63,6 +63,7 @@ impl Batch {
         };
         let counts: Vec<f32> = graphs.iter().map(|g| g.nodes.max(1) as f32).collect();
         let b = graphs.len();
+
         Ok(Batch {
             graphs: b,
             x: Tensor::from_vec(x, (total, NODE_FEATURES), device)?,

@@ -3,8 +3,9 @@
 //! options, shapes, MACs and bytes, and one edge per tensor passed between operators.
 //! Dataset records store these, so that a dataset is usable without its model files.
 
-use nnopt_compiler::analysis::node_macs;
-use nnopt_compiler::ir::{Graph, Layout, NodeIndex, Op};
+use nnopt_compiler::analysis::op_macs;
+use nnopt_compiler::cost::OpSite;
+use nnopt_compiler::ir::{Graph, Layout, NodeIndex, Op, TensorType};
 use nnopt_compiler::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -72,59 +73,98 @@ pub fn features(g: &Graph) -> Result<GraphFeatures> {
     for (k, &n) in ops.iter().enumerate() {
         let node = g.node(n);
         let inputs = g.node_inputs(n);
-        let (mut weight_bytes, mut input_bytes) = (0u64, 0u64);
-        let mut first_activation = None;
         for &v in &inputs {
-            let bytes = g.ty(v).size_bytes() as u64;
-            if g.const_value(v).is_some() {
-                weight_bytes += bytes;
-            } else {
-                input_bytes += bytes;
-                first_activation.get_or_insert(v);
+            if g.const_value(v).is_none() {
                 if let Some(&from) = index.get(&v.node) {
+                    let bytes = g.ty(v).size_bytes() as u64;
                     out.edges.push(EdgeFeatures { from, to: k, bytes });
                 }
             }
         }
-        let output = node.outputs.first();
-        let (mut kernel, stride, dilation, groups) = window(&node.op);
-        if let (Op::Conv(c) | Op::ConvTranspose { conv: c, .. }, Some(&w)) =
-            (&node.op, inputs.get(1))
-        {
-            kernel = conv_kernel(c.layout, &g.ty(w).shape);
-        }
-        out.nodes.push(NodeFeatures {
-            name: node.name.clone(),
-            op: node.op.detailed_name(),
-            kernel,
-            stride,
-            dilation,
-            groups,
-            activation: node
-                .op
-                .fused_activation()
-                .and_then(|a| serde_json::to_value(a).ok())
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s,
-                    other => other
-                        .as_object()
-                        .and_then(|m| m.keys().next().cloned())
-                        .unwrap_or_default(),
-                }),
-            input_shape: pad4(
-                first_activation
-                    .map(|v| g.ty(v).shape.as_slice())
-                    .unwrap_or(&[]),
-            ),
-            output_shape: pad4(output.map(|o| o.ty.shape.as_slice()).unwrap_or(&[])),
-            dtype: output.map(|o| o.ty.dtype.to_string()).unwrap_or_default(),
-            macs: node_macs(g, n),
-            weight_bytes,
-            input_bytes,
-            output_bytes: node.outputs.iter().map(|o| o.ty.size_bytes() as u64).sum(),
-        });
+        let types: Vec<&TensorType> = inputs.iter().map(|&v| g.ty(v)).collect();
+        let constant: Vec<bool> = inputs.iter().map(|&v| g.const_value(v).is_some()).collect();
+        let outputs: Vec<TensorType> = node.outputs.iter().map(|o| o.ty.clone()).collect();
+        let site = OpSite {
+            op: &node.op,
+            inputs: &types,
+            constant: &constant,
+            outputs: &outputs,
+        };
+        out.nodes
+            .push(site_features(&node.name, &site, Precision::AsIs));
     }
     Ok(out)
+}
+
+/// How [`site_features`] counts element types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// As the types say.
+    AsIs,
+    /// As the op would be after int8 quantization: float activations and weights take
+    /// one byte an element, float biases (1-D constants) four, outputs are `i8`.
+    Int8,
+}
+
+/// The features of one op from its types (see [`OpSite`]), named `name`.
+pub fn site_features(name: &str, site: &OpSite<'_>, precision: Precision) -> NodeFeatures {
+    let bytes = |t: &TensorType, constant: bool| -> u64 {
+        match precision {
+            Precision::Int8 if t.dtype.is_float() => {
+                let width = if constant && t.shape.len() == 1 { 4 } else { 1 };
+                (t.num_elements() * width) as u64
+            }
+            _ => t.size_bytes() as u64,
+        }
+    };
+    let (mut weight_bytes, mut input_bytes) = (0u64, 0u64);
+    let mut first_activation = None;
+    for (k, t) in site.inputs.iter().enumerate() {
+        if site.constant.get(k).copied().unwrap_or(false) {
+            weight_bytes += bytes(t, true);
+        } else {
+            input_bytes += bytes(t, false);
+            first_activation.get_or_insert(*t);
+        }
+    }
+    let output = site.outputs.first();
+    let (mut kernel, stride, dilation, groups) = window(site.op);
+    if let (Op::Conv(c) | Op::ConvTranspose { conv: c, .. }, Some(w)) =
+        (site.op, site.inputs.get(1))
+    {
+        kernel = conv_kernel(c.layout, &w.shape);
+    }
+    let dtype = match (precision, output) {
+        (Precision::Int8, Some(o)) if o.dtype.is_float() => "i8".to_string(),
+        (_, Some(o)) => o.dtype.to_string(),
+        (_, None) => String::new(),
+    };
+    NodeFeatures {
+        name: name.to_string(),
+        op: site.op.detailed_name(),
+        kernel,
+        stride,
+        dilation,
+        groups,
+        activation: site
+            .op
+            .fused_activation()
+            .and_then(|a| serde_json::to_value(a).ok())
+            .map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other
+                    .as_object()
+                    .and_then(|m| m.keys().next().cloned())
+                    .unwrap_or_default(),
+            }),
+        input_shape: pad4(first_activation.map(|t| t.shape.as_slice()).unwrap_or(&[])),
+        output_shape: pad4(output.map(|o| o.shape.as_slice()).unwrap_or(&[])),
+        dtype,
+        macs: op_macs(site.op, site.inputs, site.outputs),
+        weight_bytes,
+        input_bytes,
+        output_bytes: site.outputs.iter().map(|o| bytes(o, false)).sum(),
+    }
 }
 
 /// Window, strides, dilations and groups of convolutions and pooling.

@@ -3,6 +3,8 @@
 //! NPU estimate.
 
 pub mod batch;
+pub mod cost;
+pub mod device;
 pub mod encode;
 pub mod features;
 pub mod predictor;

@@ -5,8 +5,10 @@
 //! and ReLU, then L2-normalizes each node's embedding. A node head (a hidden
 //! layer and an output layer) reads the last embedding beside the node's own features and gives each operator's share of every
 //! target (its per-layer figure, in log space); the network's figure is the log of the sum
-//! of the shares, plus a correction read from the mean embedding and the node count. So
-//! the per-layer figures always add up to the network's.
+//! of the shares (for peak figures such as SRAM, a soft maximum with a learned
+//! temperature), plus a correction
+//! read from the mean embedding and the node count. So per-layer cycles always add up to
+//! the network's.
 
 use crate::batch::Batch;
 use crate::encode::NODE_FEATURES;
@@ -15,6 +17,12 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Whether a target is a peak over the network (memory: the figure of the largest
+/// operator) rather than a sum over its operators.
+pub fn is_peak(target: &str) -> bool {
+    target.ends_with("sram_bytes") || target.ends_with("arena_bytes")
+}
 
 /// The shape of the predictor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +87,15 @@ impl Sage {
         )?;
         dense("node_head", shape.hidden, targets, target_bias.to_vec())?;
         dense("graph_head", width + 1, targets, vec![0.0; targets])?;
+        let log_temperature: Vec<f32> = shape
+            .targets
+            .iter()
+            .map(|t| if is_peak(t) { 0.25f32.ln() } else { 0.0 })
+            .collect();
+        params.insert(
+            "readout.log_temperature".into(),
+            Var::from_tensor(&Tensor::from_vec(log_temperature, targets, &device)?)?,
+        );
         Ok(Sage { shape, params })
     }
 
@@ -112,10 +129,25 @@ impl Sage {
         }
         let read = Tensor::cat(&[&h, &batch.x], D::Minus1)?;
         let nodes = self.dense("node_head", &self.dense("node_hidden", &read)?.relu()?)?;
-        // log(sum(exp)) per graph, shifted by the batch's largest value per target.
-        let shift = nodes.max_keepdim(0)?.detach();
-        let sums = batch.graph_sum(&nodes.broadcast_sub(&shift)?.exp()?)?;
-        let shares = sums.log()?.broadcast_add(&shift)?;
+        // Per graph and target, tau * log(sum(exp(share / tau))): the log of the sum of the
+        // shares for tau = 1 (cycles, energy, latency), a soft maximum for the small
+        // learned tau of peak figures (memory). Shifted by the batch's largest value.
+        let peak: Vec<f32> = self
+            .shape
+            .targets
+            .iter()
+            .map(|t| f32::from(u8::from(is_peak(t))))
+            .collect();
+        let peak = Tensor::from_vec(peak, (1, self.shape.targets.len()), nodes.device())?;
+        let tau = self
+            .param("readout.log_temperature")?
+            .unsqueeze(0)?
+            .mul(&peak)?
+            .exp()?;
+        let scaled = nodes.broadcast_div(&tau)?;
+        let shift = scaled.max_keepdim(0)?.detach();
+        let sums = batch.graph_sum(&scaled.broadcast_sub(&shift)?.exp()?)?;
+        let shares = sums.log()?.broadcast_add(&shift)?.broadcast_mul(&tau)?;
         let mean = batch.graph_sum(&h)?.broadcast_mul(&batch.inverse_nodes)?;
         let context = Tensor::cat(&[&mean, &batch.log_nodes], D::Minus1)?;
         let correction = self.dense("graph_head", &context)?;

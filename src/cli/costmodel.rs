@@ -78,6 +78,14 @@ pub struct EvalArgs {
     /// networks its training held out.
     #[arg(long)]
     model: Vec<PathBuf>,
+    /// Real networks to price against Vela (model files never seen in training; float
+    /// models are quantized to int8 first), with the first --model trained on the random
+    /// split (default: the shipped model).
+    #[arg(long, value_name = "MODEL")]
+    real: Vec<PathBuf>,
+    /// The Vela executable (for --real).
+    #[arg(long, default_value = "vela")]
+    vela: PathBuf,
     /// Print JSON rows instead of the table.
     #[arg(long)]
     json: bool,
@@ -204,15 +212,34 @@ fn train(args: &TrainArgs) -> Result<()> {
 }
 
 fn eval(args: &EvalArgs) -> Result<()> {
-    use nnopt::costmodel::eval::{evaluate, learned_rows, load_records, render};
+    use nnopt::costmodel::eval::{evaluate, learned_rows, load_records, real_rows, render};
+    use nnopt::costmodel::learned::{split_of, Split};
     use nnopt_costmodel::predictor::Predictor;
     let records = load_records(&args.dir)?;
     let mut rows = evaluate(&records);
+    let mut real_model = None;
     for path in &args.model {
         let bytes = std::fs::read(path)
             .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
         let model = Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))?;
         rows.extend(learned_rows(&records, &model).map_err(|e| e.in_file(path))?);
+        if real_model.is_none() && split_of(&model) == Some(Split::Random) {
+            real_model = Some(model);
+        }
+    }
+    if !args.real.is_empty() {
+        nnopt::costmodel::vela::version(&args.vela)?;
+        let model = match real_model {
+            Some(m) => m,
+            None => nnopt::predict::shipped_predictor()?,
+        };
+        let scratch = tempfile::tempdir()
+            .map_err(|e| Error::new(format!("cannot make a scratch directory: {e}")))?;
+        let (real, skipped) = real_rows(&args.real, &model, &args.vela, scratch.path())?;
+        for reason in skipped {
+            eprintln!("warning: not priced: {reason}");
+        }
+        rows.extend(real);
     }
     if rows.is_empty() {
         return Err(Error::new(format!(

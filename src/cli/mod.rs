@@ -12,6 +12,7 @@ mod inspect;
 mod ops;
 mod opt;
 mod passes;
+mod predict;
 mod quantize;
 mod run;
 mod train;
@@ -33,8 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The learned cost model: generate datasets of random int8 networks labelled by
-    /// nnopt's NPU estimate and by Vela.
+    /// The learned cost model: datasets of random int8 networks labelled by Vela, LiteRT
+    /// and nnopt's NPU estimate; training and scoring the GraphSAGE predictor.
     #[command(subcommand)]
     Costmodel(costmodel::CostmodelCommand),
     /// Federated learning: simulate FedAvg-style training with clients running a training
@@ -89,6 +90,11 @@ enum Command {
     /// constraints); the rest runs on the CPU.
     #[command(after_help = ops::EXAMPLES)]
     Ops(ops::OpsArgs),
+    /// Predict a model's cycles, latency, SRAM, off-chip traffic and energy on a device
+    /// (Ethos-U as Vela estimates it, nnopt's NPU, the CPU) with the learned cost model
+    /// (GraphSAGE), in total and per operator.
+    #[command(after_help = predict::EXAMPLES)]
+    Predict(predict::PredictArgs),
     /// List the passes that pipelines can name, and print the default pipeline.
     #[command(after_help = passes::EXAMPLES)]
     Passes,
@@ -107,6 +113,7 @@ pub fn main() -> Result<()> {
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Ops(args) => ops::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Passes => passes::run(),
     }
 }

@@ -11,11 +11,14 @@ use nnopt::output::write_atomically;
 use nnopt::progress::Progress;
 use nnopt::summary::{summarize, ModelSummary};
 use nnopt::{Error, ModelFormat, Result};
+use nnopt_costmodel::cost::LearnedCost;
+use nnopt_costmodel::device::Device;
+use nnopt_costmodel::predictor::Predictor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Examples in `nnopt opt --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt opt model.onnx                      # default pipeline, prints a summary\n  nnopt opt model.onnx -o opt.nnir          # writes the optimized IR text\n  nnopt opt model.onnx --emit ir            # IR on stdout, large constants elided\n  nnopt opt model.onnx --emit ir --full > opt.nnir   # all of it (parses back)\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --target npu --stats -o opt.nnir   # extract by NPU cycles\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination";
+pub const EXAMPLES: &str = "Examples:\n  nnopt opt model.onnx                      # default pipeline, prints a summary\n  nnopt opt model.onnx -o opt.nnir          # writes the optimized IR text\n  nnopt opt model.onnx --emit ir            # IR on stdout, large constants elided\n  nnopt opt model.onnx --emit ir --full > opt.nnir   # all of it (parses back)\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --target npu --stats -o opt.nnir   # extract by NPU cycles\n  nnopt opt model.onnx --cost learned:cpu -o opt.onnx     # extract by learned CPU latency\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination";
 
 /// Arguments of `nnopt opt`.
 #[derive(Args)]
@@ -60,6 +63,36 @@ pub struct OptArgs {
     /// Optimize for a custom NPU description (YAML); overrides --target.
     #[arg(long, value_name = "FILE.yaml")]
     target_config: Option<PathBuf>,
+    /// The cost the e-graph optimizer extracts by: `default`, or `learned:DEVICE` (the
+    /// learned cost model's cycles or latency of each op in its int8 form, DEVICE one of
+    /// ethos-u55-128, ethos-u55-256, ethos-u65-256, npu-256, cpu).
+    #[arg(long, value_name = "COST", conflicts_with_all = ["target", "target_config"])]
+    cost: Option<String>,
+    /// The cost model file for `--cost learned:...` (default: the shipped one).
+    #[arg(long, value_name = "FILE.safetensors", requires = "cost")]
+    cost_model: Option<PathBuf>,
+}
+
+/// The cost `--cost` names.
+fn cost_by_name(spec: &str, model: Option<&Path>) -> Result<Arc<dyn OpCost>> {
+    if spec == "default" {
+        return Ok(Arc::new(DefaultCost));
+    }
+    let Some(device) = spec.strip_prefix("learned:") else {
+        return Err(Error::new(format!(
+            "--cost {spec}: the costs are `default` and `learned:DEVICE`"
+        )));
+    };
+    let device = Device::named(device).map_err(|e| Error::new(format!("--cost: {e}")))?;
+    let predictor = match model {
+        None => nnopt::predict::shipped_predictor()?,
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+            Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))?
+        }
+    };
+    Ok(Arc::new(LearnedCost::new(Arc::new(predictor), &device)?))
 }
 
 /// `--emit`.
@@ -85,10 +118,11 @@ pub fn run(args: OptArgs) -> Result<()> {
         print_after,
         print_options: PrintOptions::summary(),
     };
-    let cost: Arc<dyn OpCost> = match (&args.target_config, &args.target) {
-        (Some(p), _) => Arc::new(NpuCost::new(Target::from_file(p)?)),
-        (None, Some(t)) => Arc::new(NpuCost::new(Target::preset(t)?)),
-        (None, None) => Arc::new(DefaultCost),
+    let cost: Arc<dyn OpCost> = match (&args.target_config, &args.target, &args.cost) {
+        (Some(p), _, _) => Arc::new(NpuCost::new(Target::from_file(p)?)),
+        (None, Some(t), _) => Arc::new(NpuCost::new(Target::preset(t)?)),
+        (None, None, Some(spec)) => cost_by_name(spec, args.cost_model.as_deref())?,
+        (None, None, None) => Arc::new(DefaultCost),
     };
     let emit = match (args.emit, &args.output) {
         (Some(e), _) => Some(e),

@@ -261,7 +261,7 @@ pub fn int8_tflite(space: Space, seed: u64) -> Result<Vec<u8>> {
 }
 
 /// nnopt's NPU estimate of the int8 graph `g` for `preset`.
-fn npu_label(g: &nnopt_compiler::ir::Graph, preset: &str) -> Result<NpuLabel> {
+pub fn npu_label(g: &nnopt_compiler::ir::Graph, preset: &str) -> Result<NpuLabel> {
     let opts = NpuOptions {
         target: Target::preset(preset)?,
         precision: Precision::Int8,
@@ -292,7 +292,7 @@ fn npu_label(g: &nnopt_compiler::ir::Graph, preset: &str) -> Result<NpuLabel> {
 }
 
 /// The manifest of what `dir` holds now.
-fn manifest(dir: &Path) -> Result<Manifest> {
+pub fn manifest(dir: &Path) -> Result<Manifest> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::new(format!("cannot list the dataset: {e}")).in_file(dir))?;
     let mut records: Vec<Record> = entries

@@ -5,12 +5,13 @@
 
 use super::baseline::{LinearBaseline, PerOpBaseline};
 use super::dataset::{Manifest, Record};
-use super::learned::{split_of, Split};
+use super::learned::{label, split_of, Split};
+use super::vela;
 use nnopt_compiler::{Error, Result};
 use nnopt_costmodel::predictor::Predictor;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The analytic NPU presets and the Vela configurations they are sized like.
 pub const ANALYTIC_PAIRS: &[(&str, &str)] =
@@ -33,6 +34,8 @@ pub struct Accuracy {
 pub struct EvalRow {
     pub predictor: String,
     pub vela_config: String,
+    /// Vela's figure: `cycles` or `sram_bytes`.
+    pub figure: String,
     /// `random 80/20` (the fixed test split) or `without SPACE` (trained on the other
     /// spaces).
     pub split: String,
@@ -41,17 +44,22 @@ pub struct EvalRow {
     pub accuracy: Accuracy,
 }
 
-/// The records listed in `dir/manifest.json`.
+/// The records listed in `dir/manifest.json`, or, while a dataset is still being made
+/// (no manifest yet), every record in `dir`.
 pub fn load_records(dir: &Path) -> Result<Vec<Record>> {
     let path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::new(format!(
-            "cannot read the manifest ({e}): is this a dataset from `nnopt costmodel dataset`?"
-        ))
-        .in_file(&path)
-    })?;
-    let manifest: Manifest = serde_json::from_str(&text)
-        .map_err(|e| Error::new(format!("not a dataset manifest: {e}")).in_file(&path))?;
+    let manifest: Manifest = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| Error::new(format!("not a dataset manifest: {e}")).in_file(&path))?,
+        Err(_) if dir.is_dir() => super::dataset::manifest(dir)?,
+        Err(e) => {
+            return Err(Error::new(format!(
+                "cannot read the manifest ({e}): is this a dataset from `nnopt costmodel \
+                 dataset`?"
+            ))
+            .in_file(&path))
+        }
+    };
     manifest
         .networks
         .iter()
@@ -94,7 +102,28 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
         if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
             let predict = |r: &Record| r.npu.get(preset).map(|n| n.cycles as f64);
             let name = format!("analytic {preset}");
-            rows.extend(rows_for(&name, config, RANDOM_SPLIT, &test, &predict));
+            rows.extend(rows_for(
+                &name,
+                config,
+                "cycles",
+                RANDOM_SPLIT,
+                &test,
+                &predict,
+            ));
+            let sram: Vec<(&Record, f64)> = test
+                .iter()
+                .filter_map(|&(r, _)| r.vela.get(config).map(|v| (r, v.sram_bytes)))
+                .filter(|&(_, b)| b > 0.0)
+                .collect();
+            let arena = |r: &Record| r.npu.get(preset).map(|n| n.arena_bytes as f64);
+            rows.extend(rows_for(
+                &name,
+                config,
+                "sram_bytes",
+                RANDOM_SPLIT,
+                &sram,
+                &arena,
+            ));
         }
         rows.extend(baselines(config, RANDOM_SPLIT, &train, &test));
         let spaces: std::collections::BTreeSet<&str> =
@@ -121,16 +150,17 @@ pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow
     let estimates = model.predict(&graphs)?;
     let mut rows = Vec::new();
     for (t, target) in model.targets().iter().enumerate() {
-        let Some(config) = target
-            .strip_prefix("vela:")
-            .and_then(|rest| rest.strip_suffix(":cycles"))
+        let mut parts = target.split(':');
+        let (Some("vela"), Some(config), Some(figure)) = (parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
+        if figure != "cycles" && figure != "sram_bytes" {
+            continue;
+        }
         let labelled: Vec<(&Record, f64)> = held_out
             .iter()
-            .filter_map(|&r| r.vela.get(config).map(|v| (r, v.cycles)))
-            .filter(|&(_, c)| c > 0.0)
+            .filter_map(|&r| label(r, target).map(|v| (r, v)))
             .collect();
         let by_name: BTreeMap<&str, f64> = held_out
             .iter()
@@ -139,7 +169,14 @@ pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow
             .collect();
         let predict = |r: &Record| by_name.get(r.name.as_str()).copied();
         let split_name = split.label();
-        let rows_here = rows_for("GraphSAGE", config, &split_name, &labelled, &predict);
+        let rows_here = rows_for(
+            "GraphSAGE",
+            config,
+            figure,
+            &split_name,
+            &labelled,
+            &predict,
+        );
         rows.extend(
             rows_here
                 .into_iter()
@@ -147,6 +184,115 @@ pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow
         );
     }
     Ok(rows)
+}
+
+/// What [`real_rows`] names its split.
+pub const REAL_SPLIT: &str = "real networks";
+
+/// Real networks (model files) never seen in training, priced by the learned predictor
+/// `model` and by the analytic NPU model, against Vela (the executable `vela`, run in
+/// `scratch`) on every configuration the predictor has learned cycles for: one row per
+/// network and configuration (its error and ratio), and one over all of them; and the
+/// networks that could not be priced, with the reason.
+pub fn real_rows(
+    files: &[PathBuf],
+    model: &Predictor,
+    vela_exe: &Path,
+    scratch: &Path,
+) -> Result<(Vec<EvalRow>, Vec<String>)> {
+    let configs: Vec<String> = model
+        .targets()
+        .iter()
+        .filter_map(|t| t.strip_prefix("vela:")?.strip_suffix(":cycles"))
+        .map(str::to_string)
+        .collect();
+    std::fs::create_dir_all(scratch)
+        .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(scratch))?;
+    let mut results: BTreeMap<PredictorOn, Vec<Priced>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for file in files {
+        match price_real(file, model, &configs, vela_exe, scratch) {
+            Ok(priced) => {
+                for (key, entry) in priced {
+                    results.entry(key).or_default().push(entry);
+                }
+            }
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    let mut rows = Vec::new();
+    for ((predictor, config), list) in results {
+        let row = |space: &str, pairs: &[(f64, f64)]| EvalRow {
+            predictor: predictor.clone(),
+            vela_config: config.clone(),
+            figure: "cycles".into(),
+            split: REAL_SPLIT.into(),
+            space: space.to_string(),
+            accuracy: accuracy(pairs),
+        };
+        for (network, p, t) in &list {
+            rows.push(row(network, &[(*p, *t)]));
+        }
+        let all: Vec<(f64, f64)> = list.iter().map(|&(_, p, t)| (p, t)).collect();
+        rows.push(row("all", &all));
+    }
+    Ok((rows, skipped))
+}
+
+/// A predictor and the Vela configuration it is scored against.
+type PredictorOn = (String, String);
+
+/// A network's name, its predicted cycles and Vela's.
+type Priced = (String, f64, f64);
+
+/// One real network's predicted and Vela cycles, by predictor and configuration.
+fn price_real(
+    file: &Path,
+    model: &Predictor,
+    configs: &[String],
+    vela_exe: &Path,
+    scratch: &Path,
+) -> Result<Vec<(PredictorOn, Priced)>> {
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    // ONNX test models are all called model.onnx: name them by their directory.
+    let name = match (name.as_str(), file.parent().and_then(|p| p.file_name())) {
+        ("model", Some(dir)) => dir.to_string_lossy().to_string(),
+        _ => name,
+    };
+    let g = crate::load_model(file)?;
+    let form = crate::predict::int8_form(file, &g).map_err(|e| e.in_file(file))?;
+    let bytes = form.tflite.ok_or_else(|| {
+        Error::new("the TFLite exporter cannot write its int8 form, so Vela cannot read it")
+            .in_file(file)
+    })?;
+    let tflite = scratch.join(format!("{name}.tflite"));
+    crate::output::write_atomically(&tflite, &bytes)?;
+    let estimate = model.predict(&[&form.features])?.remove(0);
+    let int8 = nnopt_formats::tflite::import_tflite_bytes(&bytes, &name)?;
+    let mut out = Vec::new();
+    for config in configs {
+        let truth = vela::label(vela_exe, &tflite, config, scratch)
+            .map_err(|e| e.in_file(file))?
+            .cycles;
+        let t = model
+            .target_index(&format!("vela:{config}:cycles"))
+            .expect("configs come from the targets");
+        out.push((
+            ("GraphSAGE".to_string(), config.clone()),
+            (name.clone(), estimate.totals[t], truth),
+        ));
+        if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
+            let analytic = super::dataset::npu_label(&int8, preset).map_err(|e| e.in_file(file))?;
+            out.push((
+                (format!("analytic {preset}"), config.clone()),
+                (name.clone(), analytic.cycles as f64, truth),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The split that holds out a fixed fifth of the networks.
@@ -165,6 +311,7 @@ fn baselines(
         rows.extend(rows_for(
             "linear (MACs, bytes)",
             config,
+            "cycles",
             split,
             test,
             &predict,
@@ -173,7 +320,14 @@ fn baselines(
     let train_records: Vec<&Record> = train.iter().map(|&(r, _)| r).collect();
     if let Some(model) = PerOpBaseline::fit(&train_records, config) {
         let predict = |r: &Record| Some(model.predict(r));
-        rows.extend(rows_for("per-op sum", config, split, test, &predict));
+        rows.extend(rows_for(
+            "per-op sum",
+            config,
+            "cycles",
+            split,
+            test,
+            &predict,
+        ));
     }
     rows
 }
@@ -182,6 +336,7 @@ fn baselines(
 fn rows_for(
     predictor: &str,
     config: &str,
+    figure: &str,
     split: &str,
     test: &[(&Record, f64)],
     predict: &dyn Fn(&Record) -> Option<f64>,
@@ -201,6 +356,7 @@ fn rows_for(
         .map(|(space, pairs)| EvalRow {
             predictor: predictor.to_string(),
             vela_config: config.to_string(),
+            figure: figure.to_string(),
             split: split.to_string(),
             space,
             accuracy: accuracy(&pairs),
@@ -227,13 +383,16 @@ pub fn accuracy(pairs: &[(f64, f64)]) -> Accuracy {
     }
 }
 
-/// The rows as a table.
+/// The rows as a table. The split column says which networks are scored: `random 80/20`
+/// the test fifth (the learned and fitted predictors trained on the rest), `without
+/// SPACE` that space's networks (trained on the others), `real networks` model files.
 pub fn render(rows: &[EvalRow]) -> String {
     let mut out = format!(
-        "{:<22} {:<15} {:<17} {:<10} {:>8} {:>9} {:>10} {:>12}\n",
+        "{:<22} {:<15} {:<10} {:<17} {:<26} {:>8} {:>9} {:>10} {:>12}\n",
         "predictor",
         "vs Vela",
-        "trained on",
+        "figure",
+        "split",
         "space",
         "networks",
         "MAPE %",
@@ -242,16 +401,12 @@ pub fn render(rows: &[EvalRow]) -> String {
     );
     for r in rows {
         let a = &r.accuracy;
-        let trained = if r.predictor.starts_with("analytic") {
-            "-"
-        } else {
-            r.split.as_str()
-        };
         out += &format!(
-            "{:<22} {:<15} {:<17} {:<10} {:>8} {:>9.1} {:>10.1} {:>12.3}\n",
+            "{:<22} {:<15} {:<10} {:<17} {:<26} {:>8} {:>9.1} {:>10.1} {:>12.3}\n",
             r.predictor,
             r.vela_config,
-            trained,
+            r.figure,
+            r.split,
             r.space,
             a.networks,
             a.mape_percent,
