@@ -1,5 +1,6 @@
 //! Training the predictor: Adam on the mean absolute error of log figures (close to the
 //! mean relative error for small errors, and robust to the wide spread of network sizes),
+//! per network and, where they are known, per operator,
 //! gradients clipped element-wise as PerfSAGE does, a cosine-decaying learning rate, and
 //! the weights of the epoch with the best validation error kept.
 
@@ -19,7 +20,12 @@ use serde::Serialize;
 pub struct Sample {
     pub graph: EncodedGraph,
     pub labels: Vec<Option<f32>>,
+    /// Known per-operator figures: (node, target, natural log of the figure).
+    pub node_labels: Vec<(usize, usize, f32)>,
 }
+
+/// The weight of the per-operator error beside the per-network one.
+const NODE_WEIGHT: f64 = 0.5;
 
 /// Training settings.
 #[derive(Clone, Debug, Serialize)]
@@ -96,8 +102,8 @@ pub fn train(
         let (mut sum, mut count) = (0.0, 0.0);
         for chunk in order.chunks(opts.batch_size.max(1)) {
             let samples: Vec<&Sample> = chunk.iter().map(|&k| &train[k]).collect();
-            let (loss, labels) = batch_loss(&model, &samples)?;
-            let mut grads = loss.backward()?;
+            let (objective, loss, labels) = batch_loss(&model, &samples)?;
+            let mut grads = objective.backward()?;
             for var in model.params.values() {
                 if let Some(g) = grads.remove(var.as_tensor()) {
                     grads.insert(var.as_tensor(), g.clamp(-opts.clip, opts.clip)?);
@@ -155,9 +161,10 @@ fn initial_bias(targets: usize, samples: &[Sample]) -> Vec<f32> {
         .collect()
 }
 
-/// The mean absolute log error over the labels of `samples` and how many labels it
-/// averages.
-fn batch_loss(model: &Sage, samples: &[&Sample]) -> Result<(Tensor, f64)> {
+/// The training objective over `samples` (the per-network error plus [`NODE_WEIGHT`]
+/// times the per-operator one), the mean absolute log error over the per-network labels,
+/// and how many labels that averages.
+fn batch_loss(model: &Sage, samples: &[&Sample]) -> Result<(Tensor, Tensor, f64)> {
     let graphs: Vec<&EncodedGraph> = samples.iter().map(|s| &s.graph).collect();
     let batch = Batch::new(&graphs, &Device::Cpu)?;
     let targets = model.shape.targets.len();
@@ -172,9 +179,27 @@ fn batch_loss(model: &Sage, samples: &[&Sample]) -> Result<(Tensor, f64)> {
     let count: f64 = known.iter().map(|&k| f64::from(k)).sum();
     let labels = Tensor::from_vec(labels, (samples.len(), targets), &Device::Cpu)?;
     let known = Tensor::from_vec(known, (samples.len(), targets), &Device::Cpu)?;
-    let predicted = model.forward(&batch)?.graphs;
-    let loss = ((predicted - labels)?.abs()? * known)?.sum_all()? / count.max(1.0);
-    Ok((loss?, count))
+    let predicted = model.forward(&batch)?;
+    let loss = (((predicted.graphs - labels)?.abs()? * known)?.sum_all()? / count.max(1.0))?;
+    let mut at = Vec::new();
+    let mut node_labels = Vec::new();
+    for (s, &(start, _)) in samples.iter().zip(&batch.offsets) {
+        for &(node, target, value) in &s.node_labels {
+            at.push(((start + node) * targets + target) as u32);
+            node_labels.push(value);
+        }
+    }
+    if at.is_empty() {
+        return Ok((loss.clone(), loss, count));
+    }
+    let n = at.len();
+    let at = Tensor::from_vec(at, n, &Device::Cpu)?;
+    let node_labels = Tensor::from_vec(node_labels, n, &Device::Cpu)?;
+    let node_loss = (predicted.nodes.flatten_all()?.index_select(&at, 0)? - node_labels)?
+        .abs()?
+        .mean_all()?;
+    let objective = (&loss + (node_loss * NODE_WEIGHT)?)?;
+    Ok((objective, loss, count))
 }
 
 /// The mean absolute log error of `model` over every label of `samples`.
@@ -182,7 +207,7 @@ pub fn mean_loss(model: &Sage, samples: &[Sample], batch_size: usize) -> Result<
     let (mut sum, mut count) = (0.0, 0.0);
     for chunk in samples.chunks(batch_size.max(1)) {
         let refs: Vec<&Sample> = chunk.iter().collect();
-        let (loss, labels) = batch_loss(model, &refs)?;
+        let (_, loss, labels) = batch_loss(model, &refs)?;
         sum += f64::from(loss.to_scalar::<f32>()?) * labels;
         count += labels;
     }
@@ -219,6 +244,7 @@ mod tests {
             .map(|g| Sample {
                 graph: standardizer.encode(g),
                 labels: vec![Some(figure(g))],
+                node_labels: Vec::new(),
             })
             .collect();
         let (train_set, validation) = samples.split_at(40);

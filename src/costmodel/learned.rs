@@ -2,6 +2,7 @@
 //! `SOURCE:CONFIG:FIGURE`), the held-out networks of each split, and training from a
 //! dataset.
 
+use super::baseline::vela_cycles_by_node;
 use super::dataset::Record;
 use super::eval::in_test_split;
 use nnopt_compiler::{Error, Result};
@@ -73,6 +74,26 @@ pub fn targets(records: &[Record]) -> Vec<String> {
         out.push("litert:xnnpack:latency_ms".into());
     }
     out.retain(|t| records.iter().any(|r| label(r, t).is_some()));
+    out
+}
+
+/// Vela's per-operator cycles of `r` for the cycle targets, as (node, target, log
+/// cycles), for the operators Vela's table gives cycles to.
+fn node_labels(r: &Record, targets: &[String]) -> Vec<(usize, usize, f32)> {
+    let mut out = Vec::new();
+    for (t, target) in targets.iter().enumerate() {
+        let Some(config) = target
+            .strip_prefix("vela:")
+            .and_then(|rest| rest.strip_suffix(":cycles"))
+        else {
+            continue;
+        };
+        for (node, cycles) in vela_cycles_by_node(r, config).into_iter().enumerate() {
+            if cycles > 0.0 {
+                out.push((node, t, cycles.ln() as f32));
+            }
+        }
+    }
     out
 }
 
@@ -159,6 +180,7 @@ pub fn train_predictor(
                     .iter()
                     .map(|t| label(r, t).map(|v| v.ln() as f32))
                     .collect(),
+                node_labels: node_labels(r, &targets),
             })
             .collect()
     };
