@@ -30,7 +30,12 @@ from pathlib import Path
 
 from bench_common import REPO, BenchError, build_nnopt
 
-SPACES = ["dscnn", "mobilenet", "plain", "resnet"]
+def spaces_of(data: str) -> list[str]:
+    """The search spaces the dataset holds (from its manifest)."""
+    manifest = Path(data) / "manifest.json"
+    if not manifest.is_file():
+        raise BenchError(f"{manifest} is missing: finish the dataset run first")
+    return sorted(json.loads(manifest.read_text())["spaces"])
 
 # Real networks: int8 models as they are, float ones quantized to int8 by nnopt.
 SHARED = [
@@ -90,7 +95,7 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         models = [train(nnopt, args.data, out, None, args.epochs)]
         if not args.no_loso:
-            models += [train(nnopt, args.data, out, s, args.epochs) for s in SPACES]
+            models += [train(nnopt, args.data, out, s, args.epochs) for s in spaces_of(args.data)]
         cmd = [nnopt, "costmodel", "eval", args.data, "--vela", args.vela]
         for m in models:
             cmd += ["--model", str(m)]

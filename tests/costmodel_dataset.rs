@@ -39,11 +39,11 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
         "--json",
     ];
     let run: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
-    assert_eq!(run["generated"], 8, "{run}");
+    assert_eq!(run["generated"], 10, "{run}");
     let manifest: Manifest =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest.networks.len(), 8);
-    assert_eq!(manifest.labels["vela:ethos-u55-256"], 8);
+    assert_eq!(manifest.networks.len(), 10);
+    assert_eq!(manifest.labels["vela:ethos-u55-256"], 10);
     for name in &manifest.networks {
         let r = record(&out, name);
         // The file is int8 TFLite that nnopt reads back with the recorded figures.
@@ -67,10 +67,16 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
             npu.cpu_cycles, 0,
             "{name}: every op of the spaces runs on the NPU"
         );
-        // Vela counts the same MACs (it may add a few for its own rescaling).
+        // Vela counts the same MACs (it may add a few for its own rescaling, and counts
+        // the multiplies of the PReLUs it lowers, which nnopt does not).
         let macs = vela.macs / r.macs as f64;
+        let most = if r.ops.contains_key("p_relu") {
+            1.1
+        } else {
+            1.01
+        };
         assert!(
-            (0.99..1.01).contains(&macs),
+            (0.99..most).contains(&macs),
             "{name}: Vela MACs {} vs {}",
             vela.macs,
             r.macs
@@ -80,8 +86,8 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
             r.macs, npu.cycles, vela.cycles
         );
     }
-    // `eval` on the test split (plain_3 and resnet_3 of these 8), the linear baseline
-    // fitted on the other 6.
+    // `eval` on the test split (plain_3 and resnet_3 of these 10), the linear baseline
+    // fitted on the other 8.
     let test: Vec<&String> = manifest
         .networks
         .iter()
@@ -113,7 +119,7 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
     // A second run finds every label and does nothing.
     let again: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
     assert_eq!(again["generated"], 0);
-    assert_eq!(again["skipped"], 8);
+    assert_eq!(again["skipped"], 10);
 }
 
 #[test]

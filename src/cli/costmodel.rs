@@ -94,7 +94,7 @@ pub struct EvalArgs {
 /// Arguments of `nnopt costmodel dataset`.
 #[derive(Args)]
 pub struct DatasetArgs {
-    /// Search space: mobilenet, resnet, dscnn, plain, or all.
+    /// Search space: mobilenet, resnet, dscnn, plain, blaze, or all.
     #[arg(long, default_value = "all")]
     space: String,
     /// Networks per space.

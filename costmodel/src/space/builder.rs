@@ -3,8 +3,9 @@
 
 use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, ConvAttrs, DType, GemmAttrs, Graph, Layout, Op, PoolAttrs, PoolKind,
-    ReduceKind, Tensor, TensorType, ValueRef,
+    Activation, BinaryKind, ConvAttrs, CoordTransform, DType, GemmAttrs, Graph, Layout,
+    NearestRounding, Op, PadMode, PoolAttrs, PoolKind, ReduceKind, ResizeFilter, ResizeMode,
+    Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -153,6 +154,62 @@ impl Net {
             activation: None,
         };
         self.op("mul", op, &[a, b])
+    }
+
+    /// PReLU with a random slope per channel.
+    pub fn prelu(&mut self, x: ValueRef) -> Result<ValueRef> {
+        let c = self.channels(x);
+        let slope: Vec<f32> = (0..c).map(|_| self.rng.random_range(0.05..0.3)).collect();
+        let shape: &[usize] = if self.shape(x).len() == 4 {
+            &[1, 1, c]
+        } else {
+            &[c]
+        };
+        let slope = self.constant("alpha", shape, slope);
+        self.op("prelu", Op::PRelu, &[x, slope])
+    }
+
+    /// `x` with `extra` zero channels appended (BlazeBlock shortcuts widen this way).
+    pub fn pad_channels(&mut self, x: ValueRef, extra: usize) -> Result<ValueRef> {
+        let op = Op::Pad {
+            pads: vec![(0, 0), (0, 0), (0, 0), (0, extra)],
+            mode: PadMode::Constant,
+            value: 0.0,
+        };
+        self.op("pad", op, &[x])
+    }
+
+    /// The inputs joined along `axis`.
+    pub fn concat(&mut self, xs: &[ValueRef], axis: usize) -> Result<ValueRef> {
+        self.op("concat", Op::Concat { axis }, xs)
+    }
+
+    /// Nearest-neighbour upsampling by 2 on both spatial axes (TFLite's
+    /// RESIZE_NEAREST_NEIGHBOR).
+    pub fn upsample2(&mut self, x: ValueRef) -> Result<ValueRef> {
+        let s = self.shape(x);
+        let op = Op::Resize {
+            mode: ResizeMode::Nearest,
+            coord: CoordTransform::Asymmetric,
+            nearest: NearestRounding::Floor,
+            sizes: vec![s[0], s[1] * 2, s[2] * 2, s[3]],
+            scales: None,
+            filter: ResizeFilter::default(),
+        };
+        self.op("resize", op, &[x])
+    }
+
+    /// `x` reshaped to `shape`.
+    pub fn reshape(&mut self, x: ValueRef, shape: &[usize]) -> Result<ValueRef> {
+        let op = Op::Reshape {
+            shape: shape.to_vec(),
+        };
+        self.op("reshape", op, &[x])
+    }
+
+    /// The network's output (for networks that end without a softmax).
+    pub fn output(&mut self, x: ValueRef) {
+        self.output = Some(x);
     }
 
     /// A standalone activation.

@@ -1,8 +1,10 @@
 //! Search spaces of random networks, one file each: MobileNetV2/V3-like inverted residuals
 //! ([`mobilenet`]), ResNet-like residual stages ([`resnet`]), DS-CNN keyword-spotting-like
-//! networks ([`dscnn`]) and plain CNNs and MLPs ([`plain`]). A network is a float NHWC
+//! networks ([`dscnn`]), plain CNNs and MLPs ([`plain`]) and MediaPipe-like BlazeBlock
+//! networks ([`blaze`]). A network is a float NHWC
 //! graph with random weights, the same for the same space and seed.
 
+mod blaze;
 mod builder;
 mod dscnn;
 mod mobilenet;
@@ -30,11 +32,20 @@ pub enum Space {
     Dscnn,
     /// Plain convolution and pooling stacks, or multilayer perceptrons.
     Plain,
+    /// BlazeBlocks with PReLU, channel padding, concatenated detector heads, landmark
+    /// regressors or upsampling decoders, like MediaPipe's models.
+    Blaze,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 4] = [Space::Mobilenet, Space::Resnet, Space::Dscnn, Space::Plain];
+    pub const ALL: [Space; 5] = [
+        Space::Mobilenet,
+        Space::Resnet,
+        Space::Dscnn,
+        Space::Plain,
+        Space::Blaze,
+    ];
 
     /// The space's name on the command line and in files.
     pub fn name(self) -> &'static str {
@@ -43,6 +54,7 @@ impl Space {
             Space::Resnet => "resnet",
             Space::Dscnn => "dscnn",
             Space::Plain => "plain",
+            Space::Blaze => "blaze",
         }
     }
 }
@@ -71,7 +83,8 @@ impl std::fmt::Display for Space {
 
 /// Network `seed` of `space`: a float graph named `SPACE_SEED`.
 pub fn sample(space: Space, seed: u64) -> Result<Graph> {
-    // Distinct streams per space, so that seed k of two spaces share nothing.
+    // Distinct streams per space, so that seed k of two spaces share nothing (new spaces go
+    // last: a space's discriminant picks its stream).
     let stream = seed ^ (space as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream);
     let weights_seed = rng.random();
@@ -81,6 +94,7 @@ pub fn sample(space: Space, seed: u64) -> Result<Graph> {
         Space::Resnet => resnet::build(&mut net, &mut rng)?,
         Space::Dscnn => dscnn::build(&mut net, &mut rng)?,
         Space::Plain => plain::build(&mut net, &mut rng)?,
+        Space::Blaze => blaze::build(&mut net, &mut rng)?,
     }
     net.finish()
 }
