@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark: the learned cost model against Vela, beside the baselines, in one table.
 
-Trains the GraphSAGE predictor (`nnopt costmodel train`) on a dataset's random 80/20
-split and once per held-out search space (leave one space out), then runs `nnopt
+Trains the GraphSAGE predictor and the BRP-NAS-style GCN baseline (`nnopt costmodel
+train --arch sage|gcn`) on a dataset's random 80/20 split and once per held-out search
+space (leave one space out), then runs `nnopt
 costmodel eval DATA --model ... --real ...` and prints its table: per Vela configuration,
 figure (cycles, SRAM), split and space, the MAPE, the share of networks within +-10 % and
 the median predicted / Vela ratio of the analytic NPU model, the linear and per-operator
-baselines and the learned model; then the real networks (the shared models, and the ONNX
+baselines, the GCN and the GraphSAGE model; then the real networks (the shared models, and the ONNX
 wheel's vision models when the test data has them), priced by the model trained on the
 random split against Vela run on their int8 TFLite form.
 
@@ -60,10 +61,10 @@ def real_networks() -> list[Path]:
     return out
 
 
-def train(nnopt: str, data: str, out: Path, without: str | None, epochs: int) -> Path:
-    name = f"without-{without}" if without else "random"
+def train(nnopt: str, data: str, out: Path, without: str | None, epochs: int, arch: str) -> Path:
+    name = f"{arch}-" + (f"without-{without}" if without else "random")
     model = out / f"{name}.safetensors"
-    cmd = [nnopt, "costmodel", "train", data, "-o", str(model), "--epochs", str(epochs), "--json"]
+    cmd = [nnopt, "costmodel", "train", data, "-o", str(model), "--epochs", str(epochs), "--arch", arch, "--json"]
     if without:
         cmd += ["--without", without]
     start = time.time()
@@ -93,9 +94,9 @@ def main() -> int:
         nnopt = args.nnopt or build_nnopt()
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        models = [train(nnopt, args.data, out, None, args.epochs)]
-        if not args.no_loso:
-            models += [train(nnopt, args.data, out, s, args.epochs) for s in spaces_of(args.data)]
+        splits = [None] + ([] if args.no_loso else spaces_of(args.data))
+        # The random-split GraphSAGE model comes first: eval prices the real networks with it.
+        models = [train(nnopt, args.data, out, w, args.epochs, arch) for arch in ["sage", "gcn"] for w in splits]
         cmd = [nnopt, "costmodel", "eval", args.data, "--vela", args.vela]
         for m in models:
             cmd += ["--model", str(m)]

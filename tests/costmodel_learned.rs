@@ -35,7 +35,7 @@ fn training_is_deterministic_and_its_model_is_scored_and_predicts() {
     let Some(ds) = dataset(dir.path()) else {
         return;
     };
-    let train = |name: &str| {
+    let train_arch = |name: &str, arch: &str| {
         let model = dir.path().join(name);
         let out = nnopt_ok(&[
             "costmodel",
@@ -47,12 +47,16 @@ fn training_is_deterministic_and_its_model_is_scored_and_predicts() {
             "15",
             "--hidden",
             "16",
+            "--arch",
+            arch,
             "--json",
         ]);
         let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
         (model, summary)
     };
+    let train = |name: &str| train_arch(name, "sage");
     let (model, summary) = train("a.safetensors");
+    let (gcn, _) = train_arch("gcn.safetensors", "gcn");
     let targets = summary["targets"].as_array().unwrap();
     assert!(
         targets.iter().any(|t| t == "vela:ethos-u55-256:cycles"),
@@ -77,9 +81,21 @@ fn training_is_deterministic_and_its_model_is_scored_and_predicts() {
         ds.to_str().unwrap(),
         "--model",
         model.to_str().unwrap(),
+        "--model",
+        gcn.to_str().unwrap(),
         "--json",
     ]))
     .unwrap();
+    let baseline = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["predictor"] == "GCN (BRP-NAS-style)" && r["figure"] == "cycles")
+        .count();
+    assert_eq!(
+        baseline, 5,
+        "the GCN baseline on all and on each space: {rows}"
+    );
     let learned: Vec<&serde_json::Value> = rows
         .as_array()
         .unwrap()

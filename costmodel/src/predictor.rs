@@ -156,6 +156,7 @@ mod tests {
             layers: 2,
             hidden: 8,
             targets: vec!["a".into(), "b".into()],
+            architecture: Default::default(),
         };
         let info = ModelInfo {
             format: MODEL_FORMAT,

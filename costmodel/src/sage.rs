@@ -33,6 +33,31 @@ pub struct SageShape {
     pub hidden: usize,
     /// What the outputs predict (e.g. `vela:ethos-u55-256:cycles`).
     pub targets: Vec<String>,
+    #[serde(default)]
+    pub architecture: Architecture,
+}
+
+/// The model family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// GraphSAGE with per-operator shares (this module's model).
+    #[default]
+    Sage,
+    /// The baseline after BRP-NAS's predictor: graph convolutions (one weight for a node
+    /// and its neighbours, averaged), mean pooling and a dense layer per network; no
+    /// per-operator figures (each operator gets an equal share).
+    Gcn,
+}
+
+impl Architecture {
+    /// How evaluation tables name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Architecture::Sage => "GraphSAGE",
+            Architecture::Gcn => "GCN (BRP-NAS-style)",
+        }
+    }
 }
 
 /// The predictor's weights by name (`layer0.weight`, ..., `node_hidden.weight`, `node_head.bias`,
@@ -69,15 +94,23 @@ impl Sage {
             Ok::<(), candle_core::Error>(())
         };
         let targets = shape.targets.len();
+        let fan = match shape.architecture {
+            Architecture::Sage => 3,
+            Architecture::Gcn => 1,
+        };
         let mut width = NODE_FEATURES;
         for k in 0..shape.layers {
             dense(
                 &format!("layer{k}"),
-                3 * width,
+                fan * width,
                 shape.hidden,
                 vec![0.0; shape.hidden],
             )?;
             width = shape.hidden;
+        }
+        if shape.architecture == Architecture::Gcn {
+            dense("graph_head", width + 1, targets, target_bias.to_vec())?;
+            return Ok(Sage { shape, params });
         }
         dense(
             "node_hidden",
@@ -118,6 +151,9 @@ impl Sage {
 
     /// The predictions for `batch`.
     pub fn forward(&self, batch: &Batch) -> Result<Prediction> {
+        if self.shape.architecture == Architecture::Gcn {
+            return self.forward_gcn(batch);
+        }
         let mut h = batch.x.clone();
         for k in 0..self.shape.layers {
             let from_in = batch.neighbour_mean(&h, true)?;
@@ -154,6 +190,26 @@ impl Sage {
         Ok(Prediction {
             nodes: (nodes + correction.index_select(&batch.graph_of_node, 0)?)?,
             graphs: (shares + correction)?,
+        })
+    }
+
+    /// The GCN baseline: per network, log(node count) plus a dense layer on the mean
+    /// embedding (the per-operator cost times the operator count); equal shares per node.
+    fn forward_gcn(&self, batch: &Batch) -> Result<Prediction> {
+        let mut h = batch.x.clone();
+        for k in 0..self.shape.layers {
+            let from_in = batch.neighbour_mean(&h, true)?;
+            let from_out = batch.neighbour_mean(&h, false)?;
+            let z = ((&h + from_in)? + from_out)?.affine(1.0 / 3.0, 0.0)?;
+            h = self.dense(&format!("layer{k}"), &z)?.relu()?;
+        }
+        let mean = batch.graph_sum(&h)?.broadcast_mul(&batch.inverse_nodes)?;
+        let context = Tensor::cat(&[&mean, &batch.log_nodes], D::Minus1)?;
+        let per_node = self.dense("graph_head", &context)?;
+        let graphs = per_node.broadcast_add(&batch.log_nodes)?;
+        Ok(Prediction {
+            nodes: per_node.index_select(&batch.graph_of_node, 0)?,
+            graphs,
         })
     }
 

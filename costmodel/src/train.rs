@@ -6,7 +6,7 @@
 
 use crate::batch::Batch;
 use crate::encode::EncodedGraph;
-use crate::sage::{Sage, SageShape};
+use crate::sage::{Architecture, Sage, SageShape};
 use candle_core::{Device, Result, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -38,6 +38,7 @@ pub struct TrainOptions {
     /// Gradients are clamped to ±clip element-wise.
     pub clip: f64,
     pub seed: u64,
+    pub architecture: Architecture,
 }
 
 impl Default for TrainOptions {
@@ -50,6 +51,7 @@ impl Default for TrainOptions {
             learning_rate: 0.003,
             clip: 5.0,
             seed: 0,
+            architecture: Architecture::Sage,
         }
     }
 }
@@ -80,6 +82,7 @@ pub fn train(
         layers: opts.layers,
         hidden: opts.hidden,
         targets: targets.to_vec(),
+        architecture: opts.architecture,
     };
     let model = Sage::new(shape, &initial_bias(targets.len(), train), opts.seed)?;
     let mut adam = AdamW::new(
@@ -189,7 +192,7 @@ fn batch_loss(model: &Sage, samples: &[&Sample]) -> Result<(Tensor, Tensor, f64)
             node_labels.push(value);
         }
     }
-    if at.is_empty() {
+    if at.is_empty() || model.shape.architecture == Architecture::Gcn {
         return Ok((loss.clone(), loss, count));
     }
     let n = at.len();

@@ -1,7 +1,7 @@
 //! `nnopt costmodel`: datasets for the learned cost model.
 
 use super::common::{to_json, ThreadsArg};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nnopt::costmodel::dataset::{default_vela_configs, generate, DatasetOptions};
 use nnopt::{Error, Result};
@@ -37,6 +37,13 @@ pub enum CostmodelCommand {
 /// Examples in `nnopt costmodel train --help`.
 const TRAIN_EXAMPLES: &str = "Examples:\n  nnopt costmodel train data/cost -o cost.safetensors\n  nnopt costmodel train data/cost -o no-dscnn.safetensors --without dscnn\n  nnopt costmodel eval data/cost --model cost.safetensors --model no-dscnn.safetensors\n\nThe model trains on the networks outside the test split (a fixed fifth, the one `nnopt\ncostmodel eval` scores on), or with --without SPACE on every other search space; a tenth of\nthe networks is kept for validation and the weights of the best validation epoch are\nsaved. The same dataset, options and seed give the same file.";
 
+/// `--arch`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Arch {
+    Sage,
+    Gcn,
+}
+
 /// Arguments of `nnopt costmodel train`.
 #[derive(Args)]
 pub struct TrainArgs {
@@ -64,6 +71,10 @@ pub struct TrainArgs {
     /// Seed of the initial weights and of the batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The model: sage (GraphSAGE with per-operator shares) or gcn (the BRP-NAS-style
+    /// graph-convolution baseline, per network only).
+    #[arg(long, value_enum, default_value = "sage")]
+    arch: Arch,
     /// Print the training summary as JSON.
     #[arg(long)]
     json: bool,
@@ -147,6 +158,7 @@ pub fn run(command: CostmodelCommand) -> Result<()> {
 fn train(args: &TrainArgs) -> Result<()> {
     use nnopt::costmodel::eval::load_records;
     use nnopt::costmodel::learned::{train_predictor, Split};
+    use nnopt_costmodel::sage::Architecture;
     use nnopt_costmodel::train::TrainOptions;
     let records = load_records(&args.dir)?;
     let split = match &args.without {
@@ -168,6 +180,10 @@ fn train(args: &TrainArgs) -> Result<()> {
         learning_rate: args.learning_rate,
         clip: 5.0,
         seed: args.seed,
+        architecture: match args.arch {
+            Arch::Sage => Architecture::Sage,
+            Arch::Gcn => Architecture::Gcn,
+        },
     };
     let bar = ProgressBar::new(args.epochs).with_style(
         ProgressStyle::with_template("epochs {pos}/{len} [{elapsed_precise}] {wide_bar} {msg}")

@@ -4,8 +4,9 @@
 //! A dataset directory holds, per network `SPACE_SEED`, the model `SPACE_SEED.tflite`
 //! (unless made with `--drop-models`) and its record `SPACE_SEED.json` ([`Record`]: the
 //! graph features and the labels), and `manifest.json` ([`Manifest`]). Networks
-//! whose record already holds the requested labels are skipped, so an interrupted run
-//! resumes where it stopped; every network depends only on its space and seed, so runs
+//! whose record already holds the requested labels are skipped, and only the missing
+//! labels of the others are computed, so an interrupted run resumes where it stopped and
+//! new labels (another Vela configuration, LiteRT latency) can be added later; every network depends only on its space and seed, so runs
 //! on any number of threads give the same files.
 
 use super::litert::{self, LitertLabel};
@@ -171,8 +172,9 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
     let name = format!("{space}_{seed}");
     let record_path = dir.join(format!("{name}.json"));
     let model_path = dir.join(format!("{name}.tflite"));
-    if let Some(r) = read_record(&record_path) {
-        if (model_path.exists() || !opts.keep_models) && has_labels(&r, opts) {
+    let previous = read_record(&record_path).filter(|r| r.format == FORMAT);
+    if let Some(r) = &previous {
+        if (model_path.exists() || !opts.keep_models) && has_labels(r, opts) {
             return Ok(false);
         }
     }
@@ -181,6 +183,10 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
     let g = nnopt_formats::tflite::import_tflite_bytes(&bytes, &name)
         .map_err(|e| e.in_file(&model_path))?;
     let summary = crate::summary::summarize(&g);
+    // Labels already recorded are kept: only the missing ones are computed.
+    let (npu, vela, litert) = previous
+        .map(|r| (r.npu, r.vela, r.litert))
+        .unwrap_or_default();
     let mut record = Record {
         format: FORMAT,
         name: name.clone(),
@@ -193,16 +199,16 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
         macs: summary.macs,
         ops: summary.ops,
         graph: features(&g).map_err(|e| e.in_file(&model_path))?,
-        npu: BTreeMap::new(),
-        vela: BTreeMap::new(),
-        litert: None,
+        npu,
+        vela,
+        litert,
     };
     if opts.npu {
         for (preset, _) in PRESETS {
-            record.npu.insert(
-                preset.to_string(),
-                npu_label(&g, preset).map_err(|e| e.in_node(&name))?,
-            );
+            if !record.npu.contains_key(*preset) {
+                let label = npu_label(&g, preset).map_err(|e| e.in_node(&name))?;
+                record.npu.insert(preset.to_string(), label);
+            }
         }
     }
     if let Some((exe, configs)) = &opts.vela {
@@ -210,12 +216,16 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
         std::fs::create_dir_all(&scratch)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", scratch.display())))?;
         for config in configs {
-            let label = vela::label(exe, &model_path, config, &scratch)?;
-            record.vela.insert(config.clone(), label);
+            if !record.vela.contains_key(config) {
+                let label = vela::label(exe, &model_path, config, &scratch)?;
+                record.vela.insert(config.clone(), label);
+            }
         }
     }
     if let Some((python, runs)) = &opts.litert {
-        record.litert = Some(litert::label(python, &model_path, *runs)?);
+        if record.litert.is_none() {
+            record.litert = Some(litert::label(python, &model_path, *runs)?);
+        }
     }
     let json = serde_json::to_string(&record).expect("records serialize");
     write_atomically(&record_path, json.as_bytes())?;

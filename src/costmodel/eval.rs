@@ -170,7 +170,7 @@ pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow
         let predict = |r: &Record| by_name.get(r.name.as_str()).copied();
         let split_name = split.label();
         let rows_here = rows_for(
-            "GraphSAGE",
+            model.info.shape.architecture.label(),
             config,
             figure,
             &split_name,
@@ -281,7 +281,10 @@ fn price_real(
             .target_index(&format!("vela:{config}:cycles"))
             .expect("configs come from the targets");
         out.push((
-            ("GraphSAGE".to_string(), config.clone()),
+            (
+                model.info.shape.architecture.label().to_string(),
+                config.clone(),
+            ),
             (name.clone(), estimate.totals[t], truth),
         ));
         if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
