@@ -112,8 +112,9 @@ impl Predictor {
         Ok(Predictor { info, sage })
     }
 
-    /// The estimates for `graphs`, computed in batches.
+    /// The estimates for `graphs`, computed in batches on the calling thread.
     pub fn predict(&self, graphs: &[&GraphFeatures]) -> Result<Vec<Estimate>> {
+        crate::single_threaded_products();
         let mut out = Vec::with_capacity(graphs.len());
         for chunk in graphs.chunks(64) {
             if chunk.iter().any(|g| g.nodes.is_empty()) {

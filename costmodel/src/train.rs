@@ -68,6 +68,7 @@ pub struct EpochStats {
 
 /// A predictor for `targets` trained on `train`; the weights of the epoch with the lowest
 /// validation loss on `validation` are returned. `on_epoch` sees each epoch's figures.
+/// Runs on the calling thread (see [`crate::single_threaded_products`]).
 pub fn train(
     targets: &[String],
     train: &[Sample],
@@ -75,6 +76,7 @@ pub fn train(
     opts: &TrainOptions,
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<(Sage, Vec<EpochStats>)> {
+    crate::single_threaded_products();
     if train.is_empty() {
         return Err(candle_core::Error::Msg("no training networks".into()));
     }

@@ -239,6 +239,20 @@ fn eval(args: &EvalArgs) -> Result<()> {
             .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
         let model = Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))?;
         rows.extend(learned_rows(&records, &model).map_err(|e| e.in_file(path))?);
+        // One network at a time, as `nnopt predict` and the optimizer ask.
+        let sample: Vec<_> = records.iter().take(200).map(|r| &r.graph).collect();
+        let started = std::time::Instant::now();
+        for g in &sample {
+            model.predict(&[*g])?;
+        }
+        if !sample.is_empty() {
+            eprintln!(
+                "{}: {:.3} ms per network (one at a time, mean of {})",
+                path.display(),
+                started.elapsed().as_secs_f64() * 1e3 / sample.len() as f64,
+                sample.len()
+            );
+        }
         if real_model.is_none() && split_of(&model) == Some(Split::Random) {
             real_model = Some(model);
         }
