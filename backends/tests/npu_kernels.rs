@@ -243,6 +243,21 @@ fn requantizing_concat_matches_the_interpreter() {
         };
         assert_eq!(cc.tables.len(), 3 * 256);
     }
+    // Channels of NHWC tensors (axis 3: the tables once indexed past a row's rank).
+    let mut g = Graph::new("channel concat");
+    let a = g.add_input("a", qt(DType::I8, &[1, 2, 2, 3], 0.1, 0));
+    let b = g.add_input("b", qt(DType::I8, &[1, 2, 2, 5], 0.05, 9));
+    let y = add_q(
+        &mut g,
+        "y",
+        Op::Concat { axis: 3 },
+        &[a, b],
+        DType::I8,
+        0.1,
+        0,
+    );
+    g.set_outputs(vec![y]);
+    check_npu_only("requantizing channel concat", &g);
 }
 
 #[test]

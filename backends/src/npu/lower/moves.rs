@@ -36,7 +36,8 @@ impl Lowering<'_> {
                     shape: g.ty(x).shape.clone(),
                     ..out_ty.clone()
                 };
-                tables.extend(code_table(&Op::Concat { axis }, g.ty(x), &one)?);
+                // The table is the input's requantization alone: its values as a row.
+                tables.extend(code_table(&Op::Concat { axis: 0 }, g.ty(x), &one)?);
             }
         }
         Ok(Concat {

@@ -30,6 +30,10 @@ pub fn reshape(x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
 /// Concatenation; inputs whose quantization differs from the output's are requantized
 /// like TFLite's `ConcatenationWithScaling`.
 pub fn concat(axis: usize, inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
+    let rank = out.shape.len();
+    if axis >= rank || inputs.iter().any(|x| x.data.shape().len() != rank) {
+        bail!("concat axis {axis} does not fit its operands of rank {rank}");
+    }
     let (so, zo) = per_tensor(out, "output")?;
     let (qmin, qmax) = qrange(out.dtype)?;
     let outer: usize = out.shape[..axis].iter().product();
