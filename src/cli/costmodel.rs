@@ -17,14 +17,15 @@ pub enum CostmodelCommand {
     /// Generate (or complete) a dataset of random int8 networks with their labels.
     #[command(after_help = DATASET_EXAMPLES)]
     Dataset(DatasetArgs),
-    /// Compare predicted cycles with Vela's on the test split of a dataset (a fixed fifth
-    /// of the networks): MAPE, share within ±10 %, median ratio, per search space.
-    /// Predictors: nnopt's analytic NPU model (npu-128 vs ethos-u55-128, npu-256 vs
-    /// ethos-u55-256), a linear fit of log cycles on log MACs and bytes, and per-operator
-    /// linear models summed (both trained on the other four fifths, and again on all
-    /// search spaces but one and scored on that one).
+    /// Score predictors against Vela on a dataset: MAPE, share within ±10 %, median ratio,
+    /// per Vela configuration, figure (cycles, SRAM), split and search space. Predictors:
+    /// nnopt's analytic NPU model (npu-128 vs ethos-u55-128, npu-256 vs ethos-u55-256), a
+    /// linear fit of log cycles on log MACs and bytes and per-operator linear models summed
+    /// (each fitted on the training split, and on all spaces but one), and each --model
+    /// (from `nnopt costmodel train`) on the networks its training held out; --real adds
+    /// model files never seen in training, against Vela run on them.
     #[command(
-        after_help = "Examples:\n  nnopt costmodel eval data/cost\n  nnopt costmodel eval data/cost --json"
+        after_help = "Examples:\n  nnopt costmodel eval data/cost\n  nnopt costmodel eval data/cost --model cost.safetensors --model no-dscnn.safetensors\n  nnopt costmodel eval data/cost --model cost.safetensors --real person_detect.tflite --vela .venv/bin/vela\n  nnopt costmodel eval data/cost --json"
     )]
     Eval(EvalArgs),
     /// Train the GraphSAGE predictor on a dataset (every label it holds: Vela's cycles,

@@ -138,15 +138,18 @@ pub fn generate(
     let jobs: Vec<(Space, u64)> = (0..opts.count as u64)
         .flat_map(|k| opts.spaces.iter().map(move |&s| (s, opts.first_seed + k)))
         .collect();
-    let outcomes: Vec<(String, Result<bool>)> = jobs
-        .par_iter()
-        .map(|&(space, seed)| {
+    // A few networks per thread at a time, in seed order: an interrupted run leaves the
+    // first seeds of every space done, not ranges scattered by rayon's splits.
+    let wave = 4 * rayon::current_num_threads();
+    let mut outcomes: Vec<(String, Result<bool>)> = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(wave) {
+        outcomes.par_extend(chunk.par_iter().map(|&(space, seed)| {
             let name = format!("{space}_{seed}");
             let outcome = network(dir, space, seed, opts);
             progress(&name);
             (name, outcome)
-        })
-        .collect();
+        }));
+    }
     let mut summary = RunSummary::default();
     for (name, outcome) in outcomes {
         match outcome {
