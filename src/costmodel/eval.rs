@@ -6,6 +6,7 @@
 use super::baseline::{LinearBaseline, PerOpBaseline};
 use super::dataset::{Manifest, Record};
 use super::learned::{label, split_of, Split};
+use super::litert::{Latency, LitertLabel};
 use super::vela;
 use nnopt_compiler::{Error, Result};
 use nnopt_costmodel::predictor::Predictor;
@@ -33,6 +34,7 @@ pub struct Accuracy {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EvalRow {
     pub predictor: String,
+    /// The reference: a Vela configuration, or `litert-builtin` / `litert-xnnpack`.
     pub vela_config: String,
     /// Vela's figure: `cycles` or `sram_bytes`.
     pub figure: String,
@@ -136,6 +138,43 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
             rows.extend(scored.into_iter().filter(|r| r.space != "all"));
         }
     }
+    rows.extend(latency_spread(records));
+    rows
+}
+
+/// LiteRT's run-to-run spread on the test split, as a row a predictor can be read
+/// against: its "error" is each network's interquartile range over its median latency.
+fn latency_spread(records: &[Record]) -> Vec<EvalRow> {
+    let mut rows = Vec::new();
+    for (kernels, pick) in [
+        (
+            "builtin",
+            (|l: &LitertLabel| l.builtin) as fn(&LitertLabel) -> Latency,
+        ),
+        ("xnnpack", |l: &LitertLabel| l.xnnpack),
+    ] {
+        let test: Vec<(&Record, f64)> = records
+            .iter()
+            .filter(|r| in_test_split(&r.name))
+            .filter_map(|r| r.litert.as_ref().map(|l| (r, pick(l))))
+            .filter(|(_, l)| l.median_ms > 0.0)
+            .map(|(r, l)| (r, l.median_ms))
+            .collect();
+        let spread: BTreeMap<&str, f64> = records
+            .iter()
+            .filter_map(|r| Some((r.name.as_str(), pick(r.litert.as_ref()?))))
+            .map(|(n, l)| (n, l.median_ms + l.iqr_ms))
+            .collect();
+        let predict = |r: &Record| spread.get(r.name.as_str()).copied();
+        rows.extend(rows_for(
+            "LiteRT spread (IQR)",
+            &format!("litert-{kernels}"),
+            "latency_ms",
+            RANDOM_SPLIT,
+            &test,
+            &predict,
+        ));
+    }
     rows
 }
 
@@ -151,13 +190,16 @@ pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow
     let mut rows = Vec::new();
     for (t, target) in model.targets().iter().enumerate() {
         let mut parts = target.split(':');
-        let (Some("vela"), Some(config), Some(figure)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
+        let (source, config, figure) = match (parts.next(), parts.next(), parts.next()) {
+            (Some("vela"), Some(c), Some(f @ ("cycles" | "sram_bytes"))) => ("vela", c, f),
+            (Some("litert"), Some(c), Some(f @ "latency_ms")) => ("litert", c, f),
+            _ => continue,
         };
-        if figure != "cycles" && figure != "sram_bytes" {
-            continue;
-        }
+        let reference = match source {
+            "litert" => format!("litert-{config}"),
+            _ => config.to_string(),
+        };
+        let config = reference.as_str();
         let labelled: Vec<(&Record, f64)> = held_out
             .iter()
             .filter_map(|&r| label(r, target).map(|v| (r, v)))
@@ -393,7 +435,7 @@ pub fn render(rows: &[EvalRow]) -> String {
     let mut out = format!(
         "{:<22} {:<15} {:<10} {:<17} {:<26} {:>8} {:>9} {:>10} {:>12}\n",
         "predictor",
-        "vs Vela",
+        "reference",
         "figure",
         "split",
         "space",

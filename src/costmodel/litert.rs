@@ -44,7 +44,7 @@ print(json.dumps(out))
 "#;
 
 /// One way of running the model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub median_ms: f64,
     /// Interquartile range of the timed runs.

@@ -158,7 +158,8 @@ fn version(code: fb::BuiltinOperator, out: &TensorType, inputs: &[i32], m: &Mode
     match code {
         B::CONV_2D | B::DEPTHWISE_CONV_2D => 3,
         B::FULLY_CONNECTED => 4,
-        B::RESHAPE | B::HARD_SWISH => 1,
+        // PRELU has one version for every type (LiteRT registers only version 1).
+        B::RESHAPE | B::HARD_SWISH | B::PRELU => 1,
         _ => 2,
     }
 }
