@@ -139,7 +139,7 @@ fn training_is_deterministic_and_its_model_is_scored_and_predicts() {
 }
 
 #[test]
-fn the_shipped_model_prices_real_networks_on_every_npu_target() {
+fn the_shipped_model_prices_real_networks_on_every_target() {
     let person = shared().join("models/person_detect.tflite");
     for target in ["ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "npu-256"] {
         let p: serde_json::Value = serde_json::from_str(&nnopt_ok(&[
@@ -161,6 +161,17 @@ fn the_shipped_model_prices_real_networks_on_every_npu_target() {
         // One entry per operator of the int8 graph (31 in person_detect).
         assert_eq!(p["layers"].as_array().unwrap().len(), 31, "{p}");
     }
+    // The CPU: a latency, no cycles.
+    let p: serde_json::Value = serde_json::from_str(&nnopt_ok(&[
+        "predict",
+        person.to_str().unwrap(),
+        "--target",
+        "cpu",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(p["latency_ms"].as_f64().is_some_and(|v| v > 0.0), "{p}");
+    assert!(p["cycles"].is_null(), "{p}");
     // A float model is priced as its int8 form.
     let float = shared().join("models/generated/digits_cnn_float.tflite");
     let text = nnopt_ok(&["predict", float.to_str().unwrap(), "--target", "npu-256"]);
@@ -170,15 +181,14 @@ fn the_shipped_model_prices_real_networks_on_every_npu_target() {
 #[test]
 fn opt_extracts_by_a_learned_cost() {
     let model = shared().join("models/generated/digits_cnn_float.tflite");
-    let out = nnopt_ok(&[
-        "opt",
-        model.to_str().unwrap(),
-        "--cost",
-        "learned:ethos-u55-256",
-        "--json",
-    ]);
-    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert!(summary["after"]["nodes"].as_u64().unwrap() > 0, "{summary}");
+    for cost in ["learned:ethos-u55-256", "learned:cpu"] {
+        let out = nnopt_ok(&["opt", model.to_str().unwrap(), "--cost", cost, "--json"]);
+        let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            summary["after"]["nodes"].as_u64().unwrap() > 0,
+            "{cost}: {summary}"
+        );
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use nnopt_costmodel::predictor::Predictor;
 use std::path::PathBuf;
 
 /// Examples in `nnopt predict --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt predict model.tflite                          # ethos-u55-256, per layer\n  nnopt predict model.tflite --target ethos-u65-256 --json\n  nnopt predict model.onnx --target npu-256           # float models are priced as int8\n  nnopt predict model.tflite --model mine.safetensors --target cpu\n\nTargets: ethos-u55-128, ethos-u55-256, ethos-u65-256 (as Arm's Vela estimates them, at\n500 MHz / 1 GHz), npu-256 (nnopt's NPU model, with energy) and cpu (LiteRT's XNNPACK on one\nthread of the machine that made the dataset; needs a model trained with LiteRT labels).\nThe shipped model is trained on random networks from four search spaces; see the README\nfor its measured accuracy.";
+pub const EXAMPLES: &str = "Examples:\n  nnopt predict model.tflite                          # ethos-u55-256, per layer\n  nnopt predict model.tflite --target ethos-u65-256 --json\n  nnopt predict model.onnx --target npu-256           # float models are priced as int8\n  nnopt predict model.tflite --model mine.safetensors --target cpu\n\nTargets: ethos-u55-128, ethos-u55-256, ethos-u65-256 (as Arm's Vela estimates them, at\n500 MHz / 1 GHz), npu-256 (nnopt's NPU model, with energy) and cpu (LiteRT's XNNPACK on one\nthread of the machine that made the dataset: a 2-core x86-64 for the shipped model).\nThe shipped model is trained on random networks from five search spaces; see the README\nfor its measured accuracy.";
 
 /// Arguments of `nnopt predict`.
 #[derive(Args)]
