@@ -27,6 +27,17 @@ pub fn shipped_predictor() -> Result<Predictor> {
     Predictor::from_bytes(SHIPPED_MODEL)
 }
 
+/// The predictor in the model file `path` (from `nnopt costmodel train`), or the shipped
+/// one.
+pub fn load_predictor(path: Option<&Path>) -> Result<Predictor> {
+    let Some(path) = path else {
+        return shipped_predictor();
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
+    Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))
+}
+
 /// The predicted figures of one network on one device (absent where the predictor has no
 /// such figure for the device).
 #[derive(Clone, Debug, Serialize)]

@@ -8,7 +8,6 @@ use candle_core::{Device, Result, Tensor};
 
 /// `B` graphs with `M` nodes and `E` edges in all.
 pub struct Batch {
-    pub graphs: usize,
     /// `[M, NODE_FEATURES]`.
     pub x: Tensor,
     /// `[E]`: edge sources and destinations (node indices into the batch).
@@ -65,7 +64,6 @@ impl Batch {
         let b = graphs.len();
 
         Ok(Batch {
-            graphs: b,
             x: Tensor::from_vec(x, (total, NODE_FEATURES), device)?,
             edge_from,
             edge_to,
@@ -105,7 +103,7 @@ impl Batch {
 
     /// Per graph, the sum of `v`'s rows over its nodes (`[M, K]` to `[B, K]`).
     pub fn graph_sum(&self, v: &Tensor) -> Result<Tensor> {
-        let zeros = Tensor::zeros((self.graphs, v.dim(1)?), v.dtype(), v.device())?;
+        let zeros = Tensor::zeros((self.offsets.len(), v.dim(1)?), v.dtype(), v.device())?;
         zeros.index_add(&self.graph_of_node, v, 0)
     }
 }

@@ -231,14 +231,12 @@ fn train(args: &TrainArgs) -> Result<()> {
 fn eval(args: &EvalArgs) -> Result<()> {
     use nnopt::costmodel::eval::{evaluate, learned_rows, load_records, real_rows, render};
     use nnopt::costmodel::learned::{split_of, Split};
-    use nnopt_costmodel::predictor::Predictor;
+    use nnopt::predict::load_predictor;
     let records = load_records(&args.dir)?;
     let mut rows = evaluate(&records);
     let mut real_model = None;
     for path in &args.model {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
-        let model = Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))?;
+        let model = load_predictor(Some(path))?;
         rows.extend(learned_rows(&records, &model).map_err(|e| e.in_file(path))?);
         // One network at a time, as `nnopt predict` and the optimizer ask.
         let sample: Vec<_> = records.iter().take(200).map(|r| &r.graph).collect();
@@ -262,7 +260,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
         nnopt::costmodel::vela::version(&args.vela)?;
         let model = match real_model {
             Some(m) => m,
-            None => nnopt::predict::shipped_predictor()?,
+            None => load_predictor(None)?,
         };
         let scratch = tempfile::tempdir()
             .map_err(|e| Error::new(format!("cannot make a scratch directory: {e}")))?;

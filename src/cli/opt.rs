@@ -13,7 +13,6 @@ use nnopt::summary::{summarize, ModelSummary};
 use nnopt::{Error, ModelFormat, Result};
 use nnopt_costmodel::cost::LearnedCost;
 use nnopt_costmodel::device::Device;
-use nnopt_costmodel::predictor::Predictor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -84,14 +83,7 @@ fn cost_by_name(spec: &str, model: Option<&Path>) -> Result<Arc<dyn OpCost>> {
         )));
     };
     let device = Device::named(device).map_err(|e| Error::new(format!("--cost: {e}")))?;
-    let predictor = match model {
-        None => nnopt::predict::shipped_predictor()?,
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
-            Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))?
-        }
-    };
+    let predictor = nnopt::predict::load_predictor(model)?;
     Ok(Arc::new(LearnedCost::new(Arc::new(predictor), &device)?))
 }
 

@@ -3,10 +3,9 @@
 
 use super::common::to_json;
 use clap::Args;
-use nnopt::predict::{int8_form, predict, shipped_predictor, Prediction};
+use nnopt::predict::{int8_form, load_predictor, predict, Prediction};
 use nnopt::{Error, Result};
 use nnopt_costmodel::device::Device;
-use nnopt_costmodel::predictor::Predictor;
 use std::path::PathBuf;
 
 /// Examples in `nnopt predict --help`.
@@ -32,14 +31,7 @@ pub struct PredictArgs {
 /// Predicts and prints.
 pub fn run(args: &PredictArgs) -> Result<()> {
     let device = Device::named(&args.target).map_err(|e| Error::new(format!("--target: {e}")))?;
-    let predictor = match &args.model {
-        None => shipped_predictor()?,
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(path))?;
-            Predictor::from_bytes(&bytes).map_err(|e| e.in_file(path))?
-        }
-    };
+    let predictor = load_predictor(args.model.as_deref())?;
     let file = &args.file;
     let g = nnopt::load_model(file)?;
     let name = super::common::file_stem(file);

@@ -5,8 +5,7 @@
 
 use super::baseline::{LinearBaseline, PerOpBaseline};
 use super::dataset::{Manifest, Record};
-use super::learned::{label, split_of, Split};
-use super::litert::{Latency, LitertLabel};
+use super::learned::{label, parse_target, split_of, vela_cycles_config, Split};
 use super::vela;
 use nnopt_compiler::{Error, Result};
 use nnopt_costmodel::predictor::Predictor;
@@ -78,10 +77,14 @@ pub fn load_records(dir: &Path) -> Result<Vec<Record>> {
 /// Whether a network is in the test split: a fixed fifth of the names (by an FNV-1a hash),
 /// the same in every run and for every dataset holding the network.
 pub fn in_test_split(name: &str) -> bool {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    fnv1a(name).is_multiple_of(5)
+}
+
+/// The 64-bit FNV-1a hash of `name`: the fixed, portable split of networks.
+pub fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    hash % 5 == 0
+    })
 }
 
 /// The predictors against Vela's cycles, per Vela configuration in the records: on the
@@ -146,33 +149,22 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
 /// against: its "error" is each network's interquartile range over its median latency.
 fn latency_spread(records: &[Record]) -> Vec<EvalRow> {
     let mut rows = Vec::new();
-    for (kernels, pick) in [
-        (
-            "builtin",
-            (|l: &LitertLabel| l.builtin) as fn(&LitertLabel) -> Latency,
-        ),
-        ("xnnpack", |l: &LitertLabel| l.xnnpack),
-    ] {
+    for kernels in ["builtin", "xnnpack"] {
+        let latency = |r: &Record| r.litert.as_ref()?.with_kernels(kernels);
         let test: Vec<(&Record, f64)> = records
             .iter()
             .filter(|r| in_test_split(&r.name))
-            .filter_map(|r| r.litert.as_ref().map(|l| (r, pick(l))))
-            .filter(|(_, l)| l.median_ms > 0.0)
-            .map(|(r, l)| (r, l.median_ms))
+            .filter_map(|r| Some((r, latency(r)?.median_ms)))
+            .filter(|&(_, median)| median > 0.0)
             .collect();
-        let spread: BTreeMap<&str, f64> = records
-            .iter()
-            .filter_map(|r| Some((r.name.as_str(), pick(r.litert.as_ref()?))))
-            .map(|(n, l)| (n, l.median_ms + l.iqr_ms))
-            .collect();
-        let predict = |r: &Record| spread.get(r.name.as_str()).copied();
+        let spread = |r: &Record| latency(r).map(|l| l.median_ms + l.iqr_ms);
         rows.extend(rows_for(
             "LiteRT spread (IQR)",
             &format!("litert-{kernels}"),
             "latency_ms",
             RANDOM_SPLIT,
             &test,
-            &predict,
+            &spread,
         ));
     }
     rows
@@ -189,15 +181,14 @@ pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow
     let estimates = model.predict(&graphs)?;
     let mut rows = Vec::new();
     for (t, target) in model.targets().iter().enumerate() {
-        let mut parts = target.split(':');
-        let (source, config, figure) = match (parts.next(), parts.next(), parts.next()) {
-            (Some("vela"), Some(c), Some(f @ ("cycles" | "sram_bytes"))) => ("vela", c, f),
-            (Some("litert"), Some(c), Some(f @ "latency_ms")) => ("litert", c, f),
+        let (reference, figure) = match parse_target(target) {
+            Some(("vela", config, figure @ ("cycles" | "sram_bytes"))) => {
+                (config.to_string(), figure)
+            }
+            Some(("litert", kernels, figure @ "latency_ms")) => {
+                (format!("litert-{kernels}"), figure)
+            }
             _ => continue,
-        };
-        let reference = match source {
-            "litert" => format!("litert-{config}"),
-            _ => config.to_string(),
         };
         let config = reference.as_str();
         let labelled: Vec<(&Record, f64)> = held_out
@@ -245,7 +236,7 @@ pub fn real_rows(
     let configs: Vec<String> = model
         .targets()
         .iter()
-        .filter_map(|t| t.strip_prefix("vela:")?.strip_suffix(":cycles"))
+        .filter_map(|t| vela_cycles_config(t))
         .map(str::to_string)
         .collect();
     std::fs::create_dir_all(scratch)

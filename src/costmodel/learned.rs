@@ -4,7 +4,7 @@
 
 use super::baseline::vela_cycles_by_node;
 use super::dataset::Record;
-use super::eval::in_test_split;
+use super::eval::{fnv1a, in_test_split};
 use nnopt_compiler::{Error, Result};
 use nnopt_costmodel::encode::{Standardizer, NODE_FEATURES};
 use nnopt_costmodel::predictor::{candle_error, ModelInfo, Predictor, MODEL_FORMAT};
@@ -21,10 +21,23 @@ const NPU_FIGURES: &[&str] = &["cycles", "energy_uj", "arena_bytes"];
 /// The NPU presets whose estimates are learned (the others are scaled versions).
 const NPU_PRESETS: &[&str] = &["npu-256"];
 
+/// A target's name split into source, configuration and figure.
+pub fn parse_target(target: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = target.splitn(3, ':');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
+/// The Vela configuration of a `vela:CONFIG:cycles` target.
+pub fn vela_cycles_config(target: &str) -> Option<&str> {
+    match parse_target(target)? {
+        ("vela", config, "cycles") => Some(config),
+        _ => None,
+    }
+}
+
 /// The figure of `r` that `target` names, if `r` has it and it is positive.
 pub fn label(r: &Record, target: &str) -> Option<f64> {
-    let mut parts = target.splitn(3, ':');
-    let (source, config, figure) = (parts.next()?, parts.next()?, parts.next()?);
+    let (source, config, figure) = parse_target(target)?;
     let value = match source {
         "vela" => {
             let v = r.vela.get(config)?;
@@ -44,14 +57,7 @@ pub fn label(r: &Record, target: &str) -> Option<f64> {
                 _ => return None,
             }
         }
-        "litert" => {
-            let l = r.litert.as_ref()?;
-            match (config, figure) {
-                ("builtin", "latency_ms") => l.builtin.median_ms,
-                ("xnnpack", "latency_ms") => l.xnnpack.median_ms,
-                _ => return None,
-            }
-        }
+        "litert" if figure == "latency_ms" => r.litert.as_ref()?.with_kernels(config)?.median_ms,
         _ => return None,
     };
     (value > 0.0 && value.is_finite()).then_some(value)
@@ -82,10 +88,7 @@ pub fn targets(records: &[Record]) -> Vec<String> {
 fn node_labels(r: &Record, targets: &[String]) -> Vec<(usize, usize, f32)> {
     let mut out = Vec::new();
     for (t, target) in targets.iter().enumerate() {
-        let Some(config) = target
-            .strip_prefix("vela:")
-            .and_then(|rest| rest.strip_suffix(":cycles"))
-        else {
+        let Some(config) = vela_cycles_config(target) else {
             continue;
         };
         for (node, cycles) in vela_cycles_by_node(r, config).into_iter().enumerate() {
@@ -128,12 +131,6 @@ impl Split {
 /// the random test split).
 fn in_validation(name: &str) -> bool {
     fnv1a(name) % 10 == 1
-}
-
-fn fnv1a(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// What a model file records about its training.

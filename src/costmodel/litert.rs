@@ -60,6 +60,17 @@ pub struct LitertLabel {
     pub runs: usize,
 }
 
+impl LitertLabel {
+    /// The latency with `kernels` (`builtin` or `xnnpack`).
+    pub fn with_kernels(&self, kernels: &str) -> Option<Latency> {
+        match kernels {
+            "builtin" => Some(self.builtin),
+            "xnnpack" => Some(self.xnnpack),
+            _ => None,
+        }
+    }
+}
+
 /// One measurement at a time.
 static MEASURING: Mutex<()> = Mutex::new(());
 
