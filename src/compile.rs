@@ -5,7 +5,7 @@
 use crate::calibration::CalibrationArgs;
 use nnopt_backends::npu::compress::BlockStats;
 use nnopt_backends::npu::cost::NpuCost;
-use nnopt_backends::npu::perf::Estimate;
+use nnopt_backends::npu::perf::{CommandWork, Estimate};
 use nnopt_backends::npu::target::Target;
 use nnopt_backends::npu::{self, LowerOptions, LoweringReport, Program};
 use nnopt_compiler::fp8::Fp8Format;
@@ -61,6 +61,8 @@ pub struct Compiled {
     pub fp8: Option<Fp8Report>,
     pub lowering: LoweringReport,
     pub weights: Vec<BlockStats>,
+    /// What each command does, independent of the target (the estimate's input).
+    pub work: Vec<CommandWork>,
     pub estimate: Estimate,
     /// The target it was compiled for.
     pub target: Target,
@@ -197,6 +199,7 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
         binary,
         lowering,
         weights,
+        work,
         estimate,
     } = npu::compile(
         &g,
@@ -215,6 +218,7 @@ pub fn compile_npu(mut g: Graph, opts: &NpuOptions) -> Result<Compiled> {
         fp8,
         lowering,
         weights,
+        work,
         estimate,
         target: opts.target.clone(),
         compile_ms,

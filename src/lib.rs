@@ -19,6 +19,7 @@ pub mod calibration;
 pub mod compare;
 pub mod compile;
 pub mod costmodel;
+pub mod learned_opt;
 pub mod model_inputs;
 pub mod npub;
 pub mod npy;

@@ -88,14 +88,23 @@ pub fn int8_form(path: &Path, g: &Graph) -> Result<Int8Form> {
     let mut g = g.clone();
     if !quantized {
         crate::optimize(&mut g, None, &RunOptions::default())?;
-        quantize(&mut g, &CalibrationArgs::default())?;
     }
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
+    quantized_form(&g, &name)
+}
+
+/// The int8 form of the optimized graph `g` as it is (a float graph is quantized, not
+/// optimized again).
+pub fn quantized_form(g: &Graph, name: &str) -> Result<Int8Form> {
+    let mut g = g.clone();
+    if !is_quantized(&g) {
+        quantize(&mut g, &CalibrationArgs::default())?;
+    }
     let exported = crate::export(&g, ModelFormat::Tflite).and_then(|bytes| {
-        let back = nnopt_formats::tflite::import_tflite_bytes(&bytes, &name)?;
+        let back = nnopt_formats::tflite::import_tflite_bytes(&bytes, name)?;
         Ok((bytes, back))
     });
     Ok(match exported {

@@ -111,11 +111,61 @@ fn a_small_dataset_is_labelled_by_nnopt_and_vela() {
     };
     assert_eq!(row("analytic npu-256", "all")["networks"], 2);
     assert_eq!(row("analytic npu-256", "plain")["networks"], 1);
+    let operators = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["predictor"] == "analytic npu-u55-256" && r["figure"] == "operator_cycles")
+        .unwrap_or_else(|| panic!("no per-operator row: {rows}"));
+    assert!(operators["networks"].as_u64().unwrap() > 10, "{operators}");
     let linear = row("linear (MACs, bytes)", "all");
     assert!(
         linear["mape_percent"].as_f64().is_some_and(f64::is_finite),
         "{linear}"
     );
+    // Every preset's estimate is priced from the recorded NPU work, as `compile` prices
+    // the network.
+    let r = record(&out, "resnet_3");
+    assert!(r.npu_work.is_some());
+    for (preset, _) in nnopt::backends::npu::target::PRESETS {
+        let compiled: serde_json::Value = serde_json::from_str(&nnopt_ok(&[
+            "compile",
+            out.join(&r.file).to_str().unwrap(),
+            "--target",
+            preset,
+            "-o",
+            dir.path().join("x.npub").to_str().unwrap(),
+            "--json",
+        ]))
+        .expect("json");
+        assert_eq!(compiled["npu_cycles"], r.npu[*preset].cycles, "{preset}");
+    }
+    // Calibrating to Vela on the 8 training networks beats the ideal roofline on the 2
+    // test networks, and the fitted target compiles models.
+    let yaml = dir.path().join("fitted.yaml");
+    let c: serde_json::Value = serde_json::from_str(&nnopt_ok(&[
+        "costmodel",
+        "calibrate",
+        out.to_str().unwrap(),
+        "--config",
+        "ethos-u55-256",
+        "-o",
+        yaml.to_str().unwrap(),
+        "--json",
+    ]))
+    .expect("json");
+    assert_eq!(c["train_networks"], 8, "{c}");
+    assert_eq!(c["fitted"]["name"], "npu-u55-256", "{c}");
+    let mape = |when: &str| c[when]["network_mape_percent"].as_f64().unwrap();
+    assert!(mape("after") < mape("before"), "{c}");
+    nnopt_ok(&[
+        "compile",
+        out.join(&r.file).to_str().unwrap(),
+        "--target-config",
+        yaml.to_str().unwrap(),
+        "-o",
+        dir.path().join("y.npub").to_str().unwrap(),
+    ]);
     // A second run finds every label and does nothing.
     let again: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).expect("json");
     assert_eq!(again["generated"], 0);

@@ -180,14 +180,35 @@ fn the_shipped_model_prices_real_networks_on_every_target() {
 
 #[test]
 fn opt_extracts_by_a_learned_cost() {
+    let dir = tempdir();
     let model = shared().join("models/generated/digits_cnn_float.tflite");
-    for cost in ["learned:ethos-u55-256", "learned:cpu"] {
-        let out = nnopt_ok(&["opt", model.to_str().unwrap(), "--cost", cost, "--json"]);
+    let optimized = |cost: &str| {
+        let path = dir.path().join(format!("{}.nnir", cost.replace(':', "_")));
+        let args = [model.to_str().unwrap(), "--cost", cost, "--json", "-o"];
+        let out = nnopt_ok(&[&["opt"], &args[..], &[path.to_str().unwrap()]].concat());
         let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+        (summary, std::fs::read(&path).expect("the optimized IR"))
+    };
+    let (_, default_ir) = optimized("default");
+    for cost in ["learned:ethos-u55-256", "learned:cpu"] {
+        let (summary, ir) = optimized(cost);
         assert!(
             summary["after"]["nodes"].as_u64().unwrap() > 0,
             "{cost}: {summary}"
         );
+        // The learned extraction is kept only when the whole network is predicted at
+        // least 3 % cheaper; otherwise the output is the default cost's graph.
+        let choice = &summary["learned_choice"];
+        let (learned, default) = (
+            choice["learned"].as_f64().unwrap(),
+            choice["default"].as_f64().unwrap(),
+        );
+        assert!(learned > 0.0 && default > 0.0, "{choice}");
+        match choice["kept"].as_str() {
+            Some("learned") => assert!(learned <= 0.97 * default, "{choice}"),
+            Some("default") => assert_eq!(ir, default_ir, "{cost}: {choice}"),
+            _ => panic!("{choice}"),
+        }
     }
 }
 

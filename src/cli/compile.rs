@@ -15,15 +15,15 @@ use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Examples in `nnopt compile --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.tflite --csv perf/                 # perf/model_per-layer.csv, perf/model_summary.csv\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh He-initialized weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512; their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
+pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.tflite --csv perf/                 # perf/model_per-layer.csv, perf/model_summary.csv\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh He-initialized weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512 (ideal rooflines) and npu-u55-128,\nnpu-u55-256, npu-u65-256 (fitted to Vela's Ethos-U estimates); their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
 
 /// Arguments of `nnopt compile`.
 #[derive(Args)]
 pub struct CompileArgs {
     /// Model file (.onnx, .tflite, or .nnir IR text).
     file: PathBuf,
-    /// Target: an NPU preset, npu (= npu-256), npu-128, npu-256 or npu-512; or train,
-    /// a training program (.ntp).
+    /// Target: an NPU preset, npu (= npu-256), npu-128, npu-256, npu-512, npu-u55-128,
+    /// npu-u55-256 or npu-u65-256; or train, a training program (.ntp).
     #[arg(long, default_value = "npu")]
     target: String,
     /// Custom NPU description (YAML, like backends/targets/npu-256.yaml); overrides --target.

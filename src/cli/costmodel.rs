@@ -33,6 +33,39 @@ pub enum CostmodelCommand {
     /// file (safetensors).
     #[command(after_help = TRAIN_EXAMPLES)]
     Train(TrainArgs),
+    /// Fit an analytic NPU target to Vela: its bandwidths, the utilization of each kind of
+    /// work and a per-command overhead, to Vela's per-operator cycles for one
+    /// configuration on the dataset's training split; prints the figures and the errors on
+    /// the test split before and after, and writes the target (YAML, for --target-config
+    /// or as a preset).
+    #[command(after_help = CALIBRATE_EXAMPLES)]
+    Calibrate(CalibrateArgs),
+}
+
+/// Examples in `nnopt costmodel calibrate --help`.
+const CALIBRATE_EXAMPLES: &str = "Examples:\n  nnopt costmodel calibrate data/cost --config ethos-u55-256 -o u55-256.yaml\n  nnopt costmodel calibrate data/cost --config ethos-u55-128 --base npu-128 --json\n  nnopt compile model.tflite --target-config u55-256.yaml\n\nThe dataset needs NPU work and Vela labels (nnopt costmodel dataset --labels npu,vela).\nThe fit is deterministic: the same records give the same file.";
+
+/// Arguments of `nnopt costmodel calibrate`.
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// A dataset directory (from `nnopt costmodel dataset --labels npu,vela`).
+    dir: PathBuf,
+    /// The Vela accelerator configuration to fit to.
+    #[arg(long)]
+    config: String,
+    /// The preset to start from (default: the npu preset with the configuration's MACs
+    /// per cycle).
+    #[arg(long)]
+    base: Option<String>,
+    /// The fitted target's name (default: npu-u55-256 for ethos-u55-256, and so on).
+    #[arg(long)]
+    name: Option<String>,
+    /// Write the fitted target here (YAML).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Print the calibration as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Examples in `nnopt costmodel train --help`.
@@ -118,7 +151,7 @@ pub struct DatasetArgs {
     /// Output directory.
     #[arg(long, short)]
     output: PathBuf,
-    /// Labels: npu (nnopt's estimate for npu-128, npu-256, npu-512), vela (Vela's
+    /// Labels: npu (nnopt's NPU work and its estimate on every preset), vela (Vela's
     /// estimate for --vela-config) and litert (latency measured with LiteRT on this
     /// machine, one thread, builtin kernels and XNNPACK).
     #[arg(long, value_delimiter = ',', default_value = "npu")]
@@ -153,7 +186,88 @@ pub fn run(command: CostmodelCommand) -> Result<()> {
         CostmodelCommand::Dataset(args) => args.threads.install(|| dataset(&args)),
         CostmodelCommand::Eval(args) => eval(&args),
         CostmodelCommand::Train(args) => train(&args),
+        CostmodelCommand::Calibrate(args) => calibrate(&args),
     }
+}
+
+fn calibrate(args: &CalibrateArgs) -> Result<()> {
+    use nnopt::costmodel::calibrate::{calibrate, fitted_figures, target_yaml};
+    use nnopt::costmodel::eval::load_records;
+    use nnopt_backends::npu::target::Target;
+    use nnopt_costmodel::device::{Device, Source};
+    let device = Device::named(&args.config)
+        .ok()
+        .filter(|d| d.source == Source::Vela)
+        .ok_or_else(|| {
+            Error::new(format!(
+                "unknown Vela configuration '{}' (ethos-u55-128, ethos-u55-256, \
+                 ethos-u65-256)",
+                args.config
+            ))
+        })?;
+    let macs = args.config.rsplit('-').next().unwrap_or_default();
+    let base_name = args.base.clone().unwrap_or_else(|| format!("npu-{macs}"));
+    let base = Target::preset(&base_name)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| args.config.replacen("ethos-", "npu-", 1));
+    let records = load_records(&args.dir)?;
+    let clock_hz = device.clock_hz.map_or(base.clock_hz, |c| c as u64);
+    let c = calibrate(&records, &args.config, &base, &name, clock_hz)
+        .map_err(|e| e.in_file(&args.dir))?;
+    let yaml = target_yaml(&c, &args.dir);
+    if let Some(path) = &args.output {
+        nnopt::output::write_atomically(path, yaml.as_bytes())?;
+    }
+    if args.json {
+        println!("{}", to_json(&c));
+        return Ok(());
+    }
+    println!(
+        "{} fitted to Vela's {} on {} training networks (from {})",
+        c.fitted.name, c.config, c.train_networks, base_name
+    );
+    println!("{:<30} {:>10} {:>10}", "figure", "base", "fitted");
+    for ((name, b), (_, f)) in fitted_figures(&c.base)
+        .into_iter()
+        .zip(fitted_figures(&c.fitted))
+    {
+        println!("{name:<30} {b:>10} {f:>10}");
+    }
+    println!(
+        "\ntest split: {} networks, {} operators with Vela cycles",
+        c.after.networks, c.after.layers
+    );
+    println!(
+        "{:<30} {:>10} {:>10}",
+        "error against Vela", "base", "fitted"
+    );
+    let rows = [
+        (
+            "per-operator MAPE %",
+            c.before.layer_mape_percent,
+            c.after.layer_mape_percent,
+        ),
+        (
+            "per-network MAPE %",
+            c.before.network_mape_percent,
+            c.after.network_mape_percent,
+        ),
+        (
+            "networks within ±10 %",
+            c.before.within_10_percent,
+            c.after.within_10_percent,
+        ),
+        ("median ratio", c.before.median_ratio, c.after.median_ratio),
+    ];
+    for (label, b, f) in rows {
+        println!("{label:<30} {b:>10.3} {f:>10.3}");
+    }
+    if let Some(path) = &args.output {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn train(args: &TrainArgs) -> Result<()> {

@@ -1,4 +1,4 @@
-//! `nnopt opt`: optimize a model with a pass pipeline and write IR text or ONNX.
+//! `nnopt opt`: optimize a model with a pass pipeline and write IR text, ONNX or TFLite.
 
 use super::common::to_json;
 use clap::{Args, ValueEnum};
@@ -7,17 +7,18 @@ use nnopt::backends::npu::target::Target;
 use nnopt::compiler::cost::{DefaultCost, OpCost};
 use nnopt::compiler::ir::text::{print_graph, PrintOptions};
 use nnopt::compiler::pass::{PassRecord, PrintAfter, RunOptions};
+use nnopt::learned_opt::{optimize_learned, LearnedChoice, MIN_GAIN};
 use nnopt::output::write_atomically;
 use nnopt::progress::Progress;
 use nnopt::summary::{summarize, ModelSummary};
 use nnopt::{Error, ModelFormat, Result};
-use nnopt_costmodel::cost::LearnedCost;
 use nnopt_costmodel::device::Device;
+use nnopt_costmodel::predictor::Predictor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Examples in `nnopt opt --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt opt model.onnx                      # default pipeline, prints a summary\n  nnopt opt model.onnx -o opt.nnir          # writes the optimized IR text\n  nnopt opt model.onnx --emit ir            # IR on stdout, large constants elided\n  nnopt opt model.onnx --emit ir --full > opt.nnir   # all of it (parses back)\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.onnx --target npu --stats -o opt.nnir   # extract by NPU cycles\n  nnopt opt model.onnx --cost learned:cpu -o opt.onnx     # extract by learned CPU latency\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination";
+pub const EXAMPLES: &str = "Examples:\n  nnopt opt model.onnx                      # default pipeline, prints a summary\n  nnopt opt model.onnx -o opt.nnir          # writes the optimized IR text\n  nnopt opt model.onnx --emit ir            # IR on stdout, large constants elided\n  nnopt opt model.onnx --emit ir --full > opt.nnir   # all of it (parses back)\n  nnopt opt model.onnx --emit onnx -o opt.onnx\n  nnopt opt model.tflite -o opt.tflite        # TFLite out (by the file's extension)\n  nnopt opt model.onnx --target npu --stats -o opt.nnir   # extract by NPU cycles\n  nnopt opt model.onnx --cost learned:cpu -o opt.onnx     # extract by learned CPU latency\n  nnopt opt model.onnx --pipeline p.yaml --print-after-all\n\nPipeline files are YAML:\n  name: mine\n  passes:\n    - identity-removal\n    - name: constant-folding\n      options: { max_elements: 65536 }\n    - dead-node-elimination";
 
 /// Arguments of `nnopt opt`.
 #[derive(Args)]
@@ -56,7 +57,8 @@ pub struct OptArgs {
     #[arg(long)]
     stats: bool,
     /// Optimize for this NPU preset: the e-graph optimizer extracts by its
-    /// performance model's cycles (npu, npu-128, npu-256, npu-512).
+    /// performance model's cycles (npu, npu-128, npu-256, npu-512, npu-u55-128,
+    /// npu-u55-256, npu-u65-256).
     #[arg(long)]
     target: Option<String>,
     /// Optimize for a custom NPU description (YAML); overrides --target.
@@ -64,7 +66,9 @@ pub struct OptArgs {
     target_config: Option<PathBuf>,
     /// The cost the e-graph optimizer extracts by: `default`, or `learned:DEVICE` (the
     /// learned cost model's cycles or latency of each op in its int8 form, DEVICE one of
-    /// ethos-u55-128, ethos-u55-256, ethos-u65-256, npu-256, cpu).
+    /// ethos-u55-128, ethos-u55-256, ethos-u65-256, npu-256, cpu; its graph is kept when
+    /// the model predicts the whole network at least 3 % cheaper than the default cost's
+    /// graph, else the default cost's graph is kept).
     #[arg(long, value_name = "COST", conflicts_with_all = ["target", "target_config"])]
     cost: Option<String>,
     /// The cost model file for `--cost learned:...` (default: the shipped one).
@@ -72,10 +76,17 @@ pub struct OptArgs {
     cost_model: Option<PathBuf>,
 }
 
-/// The cost `--cost` names.
-fn cost_by_name(spec: &str, model: Option<&Path>) -> Result<Arc<dyn OpCost>> {
+/// What the e-graph optimizer extracts by.
+enum Extraction {
+    Cost(Arc<dyn OpCost>),
+    /// A learned cost, checked on the whole network (`nnopt::learned_opt`).
+    Learned(Arc<Predictor>, Device),
+}
+
+/// The extraction `--cost` names.
+fn cost_by_name(spec: &str, model: Option<&Path>) -> Result<Extraction> {
     if spec == "default" {
-        return Ok(Arc::new(DefaultCost));
+        return Ok(Extraction::Cost(Arc::new(DefaultCost)));
     }
     let Some(device) = spec.strip_prefix("learned:") else {
         return Err(Error::new(format!(
@@ -84,7 +95,7 @@ fn cost_by_name(spec: &str, model: Option<&Path>) -> Result<Arc<dyn OpCost>> {
     };
     let device = Device::named(device).map_err(|e| Error::new(format!("--cost: {e}")))?;
     let predictor = nnopt::predict::load_predictor(model)?;
-    Ok(Arc::new(LearnedCost::new(Arc::new(predictor), &device)?))
+    Ok(Extraction::Learned(Arc::new(predictor), device))
 }
 
 /// `--emit`.
@@ -94,6 +105,8 @@ enum Emit {
     Ir,
     /// ONNX model.
     Onnx,
+    /// TFLite model.
+    Tflite,
 }
 
 /// Optimizes the model, then writes it, prints it or prints a summary.
@@ -110,15 +123,18 @@ pub fn run(args: OptArgs) -> Result<()> {
         print_after,
         print_options: PrintOptions::summary(),
     };
-    let cost: Arc<dyn OpCost> = match (&args.target_config, &args.target, &args.cost) {
-        (Some(p), _, _) => Arc::new(NpuCost::new(Target::from_file(p)?)),
-        (None, Some(t), _) => Arc::new(NpuCost::new(Target::preset(t)?)),
+    let extraction = match (&args.target_config, &args.target, &args.cost) {
+        (Some(p), _, _) => Extraction::Cost(Arc::new(NpuCost::new(Target::from_file(p)?))),
+        (None, Some(t), _) => Extraction::Cost(Arc::new(NpuCost::new(Target::preset(t)?))),
         (None, None, Some(spec)) => cost_by_name(spec, args.cost_model.as_deref())?,
-        (None, None, None) => Arc::new(DefaultCost),
+        (None, None, None) => Extraction::Cost(Arc::new(DefaultCost)),
     };
     let emit = match (args.emit, &args.output) {
         (Some(e), _) => Some(e),
         (None, Some(p)) if ModelFormat::from_path(p) == Some(ModelFormat::Onnx) => Some(Emit::Onnx),
+        (None, Some(p)) if ModelFormat::from_path(p) == Some(ModelFormat::Tflite) => {
+            Some(Emit::Tflite)
+        }
         (None, Some(_)) => Some(Emit::Ir),
         (None, None) => None,
     };
@@ -131,10 +147,21 @@ pub fn run(args: OptArgs) -> Result<()> {
     let mut g = nnopt::load_model(file)?;
     let before = summarize(&g);
     let progress = Progress::spinner(&format!("optimizing {}", file.display()));
-    let records = nnopt::optimize_with_cost(&mut g, args.pipeline.as_deref(), &opts, cost)
-        .map_err(|e| e.in_file(file));
+    let pipeline = args.pipeline.as_deref();
+    let optimized = match extraction {
+        Extraction::Cost(cost) => {
+            nnopt::optimize_with_cost(&mut g, pipeline, &opts, cost).map(|r| (r, None))
+        }
+        Extraction::Learned(predictor, device) => {
+            optimize_learned(&mut g, pipeline, &opts, predictor, &device).map(|(r, c)| (r, Some(c)))
+        }
+    }
+    .map_err(|e| e.in_file(file));
     progress.finish();
-    let records = records?;
+    let (records, choice) = optimized?;
+    if let (Some(c), false) = (&choice, args.json) {
+        eprintln!("{}", describe_choice(c));
+    }
     let after = summarize(&g);
     report(&records, args.stats);
     match (emit, &args.output) {
@@ -147,10 +174,12 @@ pub fn run(args: OptArgs) -> Result<()> {
             print!("{}", print_graph(&g, &print));
         }
         (Some(Emit::Onnx), None) => return Err(Error::new("--emit onnx needs --output FILE")),
+        (Some(Emit::Tflite), None) => return Err(Error::new("--emit tflite needs --output FILE")),
         (Some(e), Some(p)) => {
             let format = match e {
                 Emit::Ir => ModelFormat::Ir,
                 Emit::Onnx => ModelFormat::Onnx,
+                Emit::Tflite => ModelFormat::Tflite,
             };
             write_atomically(p, &nnopt::export(&g, format)?)?;
             if !args.json {
@@ -166,13 +195,38 @@ pub fn run(args: OptArgs) -> Result<()> {
                 &records,
                 &before,
                 &after,
-                args.output.as_deref()
+                args.output.as_deref(),
+                choice.as_ref()
             ))
         );
     } else if emit.is_none() {
         print!("{}", render_summary(file, &records, &before, &after));
     }
     Ok(())
+}
+
+/// One line on which graph `--cost learned:...` kept, and why.
+fn describe_choice(c: &LearnedChoice) -> String {
+    let gain = 100.0 * c.gain();
+    let figures = format!(
+        "{}: {:.4} for the learned extraction, {:.4} for the default cost's",
+        c.figure, c.learned, c.default
+    );
+    if c.kept == "learned" {
+        format!("kept the learned cost's graph, predicted {gain:.1} % cheaper ({figures})")
+    } else if gain >= 0.0 {
+        format!(
+            "kept the default cost's graph: the learned cost's is predicted {gain:.1} % \
+             cheaper, under the {:.0} % the model can tell apart ({figures})",
+            100.0 * MIN_GAIN
+        )
+    } else {
+        format!(
+            "kept the default cost's graph: the learned cost's is predicted {:.1} % dearer \
+             on the whole network ({figures})",
+            -gain
+        )
+    }
 }
 
 /// The summary printed when nothing is written.
@@ -209,7 +263,7 @@ fn render_summary(
     };
     out += &format!(
         "\nops before  {}\nops after   {}\nparameters  {} -> {}\nMACs        {} -> {}\n\n\
-         Write the result with -o FILE.nnir (IR text) or -o FILE.onnx; --emit ir prints the \
+         Write the result with -o FILE.nnir (IR text) or -o FILE.onnx, FILE.tflite; --emit ir prints the \
          IR (--full: with every constant).\n",
         ops(before),
         ops(after),
@@ -227,6 +281,7 @@ fn summary_json(
     before: &ModelSummary,
     after: &ModelSummary,
     output: Option<&Path>,
+    choice: Option<&LearnedChoice>,
 ) -> serde_json::Value {
     let passes: Vec<_> = records
         .iter()
@@ -238,6 +293,7 @@ fn summary_json(
         "before": model(before),
         "after": model(after),
         "output": output.map(|p| p.display().to_string()),
+        "learned_choice": choice,
     })
 }
 

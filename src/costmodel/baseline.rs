@@ -140,36 +140,13 @@ impl PerOpBaseline {
     }
 }
 
-/// Vela's cycles per operator of `r` (in `r.graph.nodes` order) for `config`: each NPU
-/// row of its per-operator table goes to the operator whose name it carries, exactly or
-/// as a prefix followed by `_` (Vela names the parts it splits an operator into
-/// `NAME_intermediate`, `NAME_softmax_3`, ...), the longest such name.
+/// Vela's cycles per operator of `r` (in `r.graph.nodes` order) for `config`
+/// ([`VelaLabel::cycles_by_name`]).
 pub fn vela_cycles_by_node(r: &Record, config: &str) -> Vec<f64> {
-    let mut cycles = vec![0.0; r.graph.nodes.len()];
-    let Some(label) = r.vela.get(config) else {
-        return cycles;
-    };
-    let index: BTreeMap<&str, usize> = r
-        .graph
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(k, n)| (n.name.as_str(), k))
-        .collect();
-    for l in label.layers.iter().filter(|l| l.npu) {
-        let mut name = l.name.as_str();
-        loop {
-            if let Some(&k) = index.get(name) {
-                cycles[k] += l.cycles;
-                break;
-            }
-            match name.rfind('_') {
-                Some(cut) => name = &name[..cut],
-                None => break,
-            }
-        }
-    }
-    cycles
+    let names: Vec<&str> = r.graph.nodes.iter().map(|n| n.name.as_str()).collect();
+    r.vela
+        .get(config)
+        .map_or_else(|| vec![0.0; names.len()], |l| l.cycles_by_name(&names))
 }
 
 /// Solves `a x = b` by Gaussian elimination with partial pivoting.

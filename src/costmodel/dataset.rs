@@ -14,7 +14,8 @@ use super::vela::{self, VelaLabel};
 use crate::calibration::CalibrationArgs;
 use crate::compile::{NpuOptions, Precision};
 use crate::output::write_atomically;
-use nnopt_backends::npu::target::{Target, PRESETS};
+use nnopt_backends::npu::perf::{price, CommandWork};
+use nnopt_backends::npu::target::{Target, DEFAULT_PRESET, PRESETS};
 use nnopt_compiler::pass::RunOptions;
 use nnopt_compiler::{Error, Result};
 use nnopt_costmodel::features::{features, GraphFeatures};
@@ -59,6 +60,15 @@ pub struct NpuLabel {
     pub layers: Vec<LayerLabel>,
 }
 
+/// What nnopt's NPU compile of a network does, independent of the target: every
+/// preset's estimate is [`price`] of it, and `nnopt costmodel calibrate` fits targets to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NpuWork {
+    pub arena_bytes: u64,
+    pub encoded_weight_bytes: usize,
+    pub commands: Vec<CommandWork>,
+}
+
 /// One command's estimate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerLabel {
@@ -88,6 +98,10 @@ pub struct Record {
     /// By preset (`npu-128`, `npu-256`, `npu-512`).
     #[serde(default)]
     pub npu: BTreeMap<String, NpuLabel>,
+    /// The NPU work that the `npu` labels price (absent in records made before it was
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npu_work: Option<NpuWork>,
     /// By accelerator configuration (`ethos-u55-256`, ...).
     #[serde(default)]
     pub vela: BTreeMap<String, VelaLabel>,
@@ -175,10 +189,17 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
     let name = format!("{space}_{seed}");
     let record_path = dir.join(format!("{name}.json"));
     let model_path = dir.join(format!("{name}.tflite"));
-    let previous = read_record(&record_path).filter(|r| r.format == FORMAT);
-    if let Some(r) = &previous {
+    let mut previous = read_record(&record_path).filter(|r| r.format == FORMAT);
+    if let Some(r) = &mut previous {
+        // Presets added since the record was made are priced from its recorded work,
+        // without rebuilding the network.
+        let priced = opts.npu && price_presets(r)?;
         if (model_path.exists() || !opts.keep_models) && has_labels(r, opts) {
-            return Ok(false);
+            if priced {
+                let json = serde_json::to_string(r).expect("records serialize");
+                write_atomically(&record_path, json.as_bytes())?;
+            }
+            return Ok(priced);
         }
     }
     let bytes = int8_tflite(space, seed).map_err(|e| e.in_node(&name))?;
@@ -187,8 +208,8 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
         .map_err(|e| e.in_file(&model_path))?;
     let summary = crate::summary::summarize(&g);
     // Labels already recorded are kept: only the missing ones are computed.
-    let (npu, vela, litert) = previous
-        .map(|r| (r.npu, r.vela, r.litert))
+    let (npu, recorded_work, vela, litert) = previous
+        .map(|r| (r.npu, r.npu_work, r.vela, r.litert))
         .unwrap_or_default();
     let mut record = Record {
         format: FORMAT,
@@ -203,16 +224,15 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
         ops: summary.ops,
         graph: features(&g).map_err(|e| e.in_file(&model_path))?,
         npu,
+        npu_work: recorded_work,
         vela,
         litert,
     };
     if opts.npu {
-        for (preset, _) in PRESETS {
-            if !record.npu.contains_key(*preset) {
-                let label = npu_label(&g, preset).map_err(|e| e.in_node(&name))?;
-                record.npu.insert(preset.to_string(), label);
-            }
+        if record.npu_work.is_none() {
+            record.npu_work = Some(npu_work(&g).map_err(|e| e.in_node(&name))?);
         }
+        price_presets(&mut record)?;
     }
     if let Some((exe, configs)) = &opts.vela {
         let scratch = dir.join(".scratch");
@@ -239,9 +259,27 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
     Ok(true)
 }
 
+/// Adds the estimate of every preset `r` lacks, priced from its recorded NPU work; whether
+/// it added any.
+fn price_presets(r: &mut Record) -> Result<bool> {
+    let Some(work) = &r.npu_work else {
+        return Ok(false);
+    };
+    let mut added = false;
+    for (preset, _) in PRESETS {
+        if !r.npu.contains_key(*preset) {
+            let label = npu_label(work, &Target::preset(preset)?);
+            r.npu.insert(preset.to_string(), label);
+            added = true;
+        }
+    }
+    Ok(added)
+}
+
 /// Whether `r` holds every label `opts` asks for.
 fn has_labels(r: &Record, opts: &DatasetOptions) -> bool {
-    let npu = !opts.npu || PRESETS.iter().all(|(p, _)| r.npu.contains_key(*p));
+    let npu =
+        !opts.npu || (r.npu_work.is_some() && PRESETS.iter().all(|(p, _)| r.npu.contains_key(*p)));
     let vela = opts
         .vela
         .as_ref()
@@ -273,35 +311,44 @@ pub fn int8_tflite(space: Space, seed: u64) -> Result<Vec<u8>> {
     crate::export(&g, crate::ModelFormat::Tflite)
 }
 
-/// nnopt's NPU estimate of the int8 graph `g` for `preset`.
-pub fn npu_label(g: &nnopt_compiler::ir::Graph, preset: &str) -> Result<NpuLabel> {
+/// What nnopt's NPU compile of the int8 graph `g` does.
+pub fn npu_work(g: &nnopt_compiler::ir::Graph) -> Result<NpuWork> {
     let opts = NpuOptions {
-        target: Target::preset(preset)?,
+        target: Target::preset(DEFAULT_PRESET)?,
         precision: Precision::Int8,
         cpu_fallback: true,
         calibration: CalibrationArgs::default(),
         pipeline: None,
     };
     let c = crate::compile(g.clone(), &opts)?;
-    let e = &c.estimate;
-    Ok(NpuLabel {
+    Ok(NpuWork {
+        arena_bytes: c.lowering.arena_bytes as u64,
+        encoded_weight_bytes: c.weight_totals().1,
+        commands: c.work,
+    })
+}
+
+/// nnopt's NPU estimate on `target` of a network doing `work`.
+pub fn npu_label(work: &NpuWork, target: &Target) -> NpuLabel {
+    let e = price(&work.commands, target, work.arena_bytes);
+    NpuLabel {
         cycles: e.npu_cycles,
         cpu_cycles: e.cpu_cycles,
         time_ms: e.npu_time_ms,
         energy_uj: e.energy_uj,
-        arena_bytes: c.lowering.arena_bytes,
+        arena_bytes: work.arena_bytes as usize,
         dma_bytes: e.dma_bytes,
-        encoded_weight_bytes: c.weight_totals().1,
+        encoded_weight_bytes: work.encoded_weight_bytes,
         layers: e
             .commands
-            .iter()
+            .into_iter()
             .map(|l| LayerLabel {
-                name: l.name.clone(),
-                kind: l.kind.to_string(),
+                name: l.name,
+                kind: l.kind,
                 cycles: l.cycles,
             })
             .collect(),
-    })
+    }
 }
 
 /// The manifest of what `dir` holds now.

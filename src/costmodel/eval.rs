@@ -3,19 +3,86 @@
 //! percentage error (MAPE), the share of networks within ±10 % (nn-Meter's headline
 //! metric), and the median ratio.
 
-use super::baseline::{LinearBaseline, PerOpBaseline};
+use super::baseline::{vela_cycles_by_node, LinearBaseline, PerOpBaseline};
 use super::dataset::{Manifest, Record};
 use super::learned::{label, parse_target, split_of, vela_cycles_config, Split};
 use super::vela;
+use nnopt_backends::npu::perf::price;
+use nnopt_backends::npu::target::Target;
 use nnopt_compiler::{Error, Result};
 use nnopt_costmodel::predictor::Predictor;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The analytic NPU presets and the Vela configurations they are sized like.
-pub const ANALYTIC_PAIRS: &[(&str, &str)] =
-    &[("npu-128", "ethos-u55-128"), ("npu-256", "ethos-u55-256")];
+/// The analytic NPU presets and the Vela configurations they are sized like (`npu-128`,
+/// `npu-256`) or fitted to (`npu-u55-128`, ... by `nnopt costmodel calibrate`).
+pub const ANALYTIC_PAIRS: &[(&str, &str)] = &[
+    ("npu-128", "ethos-u55-128"),
+    ("npu-256", "ethos-u55-256"),
+    ("npu-u55-128", "ethos-u55-128"),
+    ("npu-u55-256", "ethos-u55-256"),
+    ("npu-u65-256", "ethos-u65-256"),
+];
+
+/// The analytic model's NPU cycles for `r` on `target`: its recorded NPU work priced on
+/// the target, or, in records without it, the recorded estimate for the preset.
+fn analytic_cycles(r: &Record, target: &Target) -> Option<f64> {
+    match &r.npu_work {
+        Some(w) => Some(price(&w.commands, target, w.arena_bytes).npu_cycles as f64),
+        None => r.npu.get(&target.name).map(|n| n.cycles as f64),
+    }
+}
+
+/// The analytic model's cycles and Vela's for each NPU command of `r` that Vela gives
+/// nonzero cycles.
+fn analytic_operator_cycles(r: &Record, config: &str, target: &Target) -> Option<Vec<Pair>> {
+    let w = r.npu_work.as_ref()?;
+    let vela = r.vela.get(config)?;
+    let names: Vec<&str> = w.commands.iter().map(|c| c.name.as_str()).collect();
+    let e = price(&w.commands, target, w.arena_bytes);
+    Some(
+        e.commands
+            .iter()
+            .zip(vela.cycles_by_name(&names))
+            .filter(|&(_, v)| v > 0.0)
+            .map(|(c, v)| (c.cycles as f64, v))
+            .collect(),
+    )
+}
+
+/// A predicted figure and its reference.
+type Pair = (f64, f64);
+
+/// Rows of per-operator accuracy (figure `operator_cycles`; `networks` counts operators)
+/// per space of `test`, from each record's (predicted, Vela) operator cycles.
+fn operator_rows(
+    predictor: &str,
+    config: &str,
+    split: &str,
+    test: &[(&Record, f64)],
+    per_operator: &dyn Fn(&Record) -> Option<Vec<Pair>>,
+) -> Vec<EvalRow> {
+    let mut by_space: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for &(r, _) in test {
+        if let Some(pairs) = per_operator(r) {
+            by_space.entry(r.space.clone()).or_default().extend(&pairs);
+            by_space.entry("all".into()).or_default().extend(pairs);
+        }
+    }
+    by_space
+        .into_iter()
+        .filter(|(_, pairs)| !pairs.is_empty())
+        .map(|(space, pairs)| EvalRow {
+            predictor: predictor.to_string(),
+            vela_config: config.to_string(),
+            figure: "operator_cycles".to_string(),
+            split: split.to_string(),
+            space,
+            accuracy: accuracy(&pairs),
+        })
+        .collect()
+}
 
 /// Errors of one predictor against one Vela configuration over some networks.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -35,7 +102,8 @@ pub struct EvalRow {
     pub predictor: String,
     /// The reference: a Vela configuration, or `litert-builtin` / `litert-xnnpack`.
     pub vela_config: String,
-    /// Vela's figure: `cycles` or `sram_bytes`.
+    /// Vela's figure: `cycles`, `sram_bytes`, or `operator_cycles` (per operator: the
+    /// accuracy then counts operators, not networks).
     pub figure: String,
     /// `random 80/20` (the fixed test split) or `without SPACE` (trained on the other
     /// spaces).
@@ -104,8 +172,9 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
             .collect();
         let (test, train): (Vec<_>, Vec<_>) =
             labelled.iter().partition(|(r, _)| in_test_split(&r.name));
-        if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
-            let predict = |r: &Record| r.npu.get(preset).map(|n| n.cycles as f64);
+        for &(preset, _) in ANALYTIC_PAIRS.iter().filter(|(_, c)| c == config) {
+            let target = Target::preset(preset).expect("the analytic pairs name presets");
+            let predict = |r: &Record| analytic_cycles(r, &target);
             let name = format!("analytic {preset}");
             rows.extend(rows_for(
                 &name,
@@ -120,7 +189,12 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
                 .filter_map(|&(r, _)| r.vela.get(config).map(|v| (r, v.sram_bytes)))
                 .filter(|&(_, b)| b > 0.0)
                 .collect();
-            let arena = |r: &Record| r.npu.get(preset).map(|n| n.arena_bytes as f64);
+            let arena = |r: &Record| {
+                r.npu_work
+                    .as_ref()
+                    .map(|w| w.arena_bytes as f64)
+                    .or_else(|| r.npu.get(preset).map(|n| n.arena_bytes as f64))
+            };
             rows.extend(rows_for(
                 &name,
                 config,
@@ -128,6 +202,14 @@ pub fn evaluate(records: &[Record]) -> Vec<EvalRow> {
                 RANDOM_SPLIT,
                 &sram,
                 &arena,
+            ));
+            let per_operator = |r: &Record| analytic_operator_cycles(r, config, &target);
+            rows.extend(operator_rows(
+                &name,
+                config,
+                RANDOM_SPLIT,
+                &test,
+                &per_operator,
             ));
         }
         rows.extend(baselines(config, RANDOM_SPLIT, &train, &test));
@@ -215,6 +297,31 @@ pub fn learned_rows(records: &[Record], model: &Predictor) -> Result<Vec<EvalRow
                 .into_iter()
                 .filter(|r| matches!(split, Split::Random) || r.space != "all"),
         );
+        if figure == "cycles" && reference.starts_with("ethos-") && split == Split::Random {
+            let by_name: BTreeMap<&str, &[Vec<f64>]> = held_out
+                .iter()
+                .zip(&estimates)
+                .map(|(r, e)| (r.name.as_str(), e.layers.as_slice()))
+                .collect();
+            let per_operator = |r: &Record| {
+                let layers = by_name.get(r.name.as_str())?;
+                Some(
+                    layers
+                        .iter()
+                        .zip(vela_cycles_by_node(r, config))
+                        .filter(|&(_, v)| v > 0.0)
+                        .map(|(p, v)| (p[t], v))
+                        .collect(),
+                )
+            };
+            rows.extend(operator_rows(
+                model.info.shape.architecture.label(),
+                config,
+                &split_name,
+                &labelled,
+                &per_operator,
+            ));
+        }
     }
     Ok(rows)
 }
@@ -305,6 +412,7 @@ fn price_real(
     crate::output::write_atomically(&tflite, &bytes)?;
     let estimate = model.predict(&[&form.features])?.remove(0);
     let int8 = nnopt_formats::tflite::import_tflite_bytes(&bytes, &name)?;
+    let work = super::dataset::npu_work(&int8).map_err(|e| e.in_file(file))?;
     let mut out = Vec::new();
     for config in configs {
         let truth = vela::label(vela_exe, &tflite, config, scratch)
@@ -321,7 +429,7 @@ fn price_real(
             (name.clone(), estimate.totals[t], truth),
         ));
         if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
-            let analytic = super::dataset::npu_label(&int8, preset).map_err(|e| e.in_file(file))?;
+            let analytic = super::dataset::npu_label(&work, &Target::preset(preset)?);
             out.push((
                 (format!("analytic {preset}"), config.clone()),
                 (name.clone(), analytic.cycles as f64, truth),

@@ -47,6 +47,31 @@ pub struct VelaLayer {
     pub macs: f64,
 }
 
+impl VelaLabel {
+    /// Vela's cycles per operator named in `names`: each NPU row of the per-operator
+    /// table goes to the operator whose name it carries, exactly or as a prefix followed
+    /// by `_` (Vela names the parts it splits an operator into `NAME_intermediate`,
+    /// `NAME_softmax_3`, ...), the longest such name; rows matching no name are left out.
+    pub fn cycles_by_name(&self, names: &[&str]) -> Vec<f64> {
+        let mut cycles = vec![0.0; names.len()];
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(k, &n)| (n, k)).collect();
+        for l in self.layers.iter().filter(|l| l.npu) {
+            let mut name = l.name.as_str();
+            loop {
+                if let Some(&k) = index.get(name) {
+                    cycles[k] += l.cycles;
+                    break;
+                }
+                match name.rfind('_') {
+                    Some(cut) => name = &name[..cut],
+                    None => break,
+                }
+            }
+        }
+        cycles
+    }
+}
+
 /// Checks that `vela` runs, and returns its version.
 pub fn version(vela: &Path) -> Result<String> {
     let run = Command::new(vela)

@@ -48,12 +48,12 @@ impl OpCost for NpuCost {
         let outs: Vec<&TensorType> = outputs.iter().collect();
         let out_elems = elements(&outs);
         let macs = op_macs(op, inputs, outputs);
-        let weighted = |w: &[&TensorType]| {
+        let weighted = |work: Work, w: &[&TensorType]| {
             // Weights are int8; a bias is int32 per output channel.
             let weight_bytes = w.first().map_or(0, |t| t.num_elements() as u64)
                 + 4 * w.get(1).map_or(0, |t| t.num_elements() as u64);
             let act_bytes = inputs[0].num_elements() as u64 + out_elems;
-            roofline(&self.target, Work::Macs(macs), weight_bytes, act_bytes).0
+            roofline(&self.target, work, weight_bytes, act_bytes).0
         };
         let streaming =
             |work: Work| roofline(&self.target, work, 0, elements(inputs) + out_elems).0;
@@ -71,22 +71,32 @@ impl OpCost for NpuCost {
             {
                 macs.max(out_elems)
             }
-            Op::Conv(_) => weighted(&inputs[1..]),
+            Op::Conv(conv) if conv.group > 1 => weighted(Work::Depthwise(macs), &inputs[1..]),
+            Op::Conv(_) => weighted(Work::Conv(macs), &inputs[1..]),
             Op::ConvTranspose { conv, .. } if conv.layout == Layout::Nhwc && conv.group <= 1 => {
-                weighted(&inputs[1..])
+                weighted(Work::Conv(macs), &inputs[1..])
             }
-            Op::Gemm(gemm) if gemm.is_fully_connected() => weighted(&inputs[1..]),
-            // Binary ops, parametric ReLU, resize, and table lookups (standalone
-            // activations, requantizations).
-            Op::Binary { .. }
-            | Op::PRelu
-            | Op::Activation { .. }
-            | Op::Quantize { .. }
-            | Op::Resize { .. } => streaming(Work::Elements(out_elems)),
+            Op::Gemm(gemm) if gemm.is_fully_connected() => {
+                weighted(Work::FullyConnected(macs), &inputs[1..])
+            }
+            Op::Binary { .. } => streaming(Work::Elementwise(out_elems)),
+            // The command carries its slopes (16 bits each).
+            Op::PRelu => {
+                roofline(
+                    &self.target,
+                    Work::PRelu(out_elems),
+                    2 * inputs[1].num_elements() as u64,
+                    inputs[0].num_elements() as u64 + out_elems,
+                )
+                .0
+            }
+            // Table lookups: standalone activations and requantizations.
+            Op::Activation { .. } | Op::Quantize { .. } => streaming(Work::Unary(out_elems)),
+            Op::Resize { .. } => streaming(Work::Resize(out_elems)),
             Op::Pad {
                 mode: PadMode::Constant,
                 ..
-            } => streaming(Work::Copy),
+            } => streaming(Work::Copy(out_elems)),
             // The fixed-point softmax runs on the NPU; a tiny input scale needs LiteRT's
             // float-table kernel, a CPU fallback.
             Op::Softmax { beta, .. }
@@ -95,14 +105,14 @@ impl OpCost for NpuCost {
                     .as_ref()
                     .is_none_or(|q| softmax_fixed_point(*beta, q.scale[0]).is_some()) =>
             {
-                streaming(Work::Elements(out_elems))
+                streaming(Work::Softmax(out_elems))
             }
             Op::Pool { pool, .. } => {
                 let taps = out_elems * pool.kernel.iter().product::<usize>() as u64;
-                streaming(Work::Taps(taps))
+                streaming(Work::Pool(taps))
             }
-            Op::Reduce { .. } => streaming(Work::Taps(elements(inputs))),
-            Op::Concat { .. } => streaming(Work::Copy),
+            Op::Reduce { .. } => streaming(Work::Reduce(elements(inputs))),
+            Op::Concat { .. } => streaming(Work::Copy(out_elems)),
             // No NPU kernel: the CPU fallback's cycles.
             _ => macs.max(out_elems),
         };

@@ -28,7 +28,7 @@ pub use report::{Fallback, LoweringReport};
 use compress::BlockStats;
 use nnopt_compiler::ir::Graph;
 use nnopt_compiler::Result;
-use perf::Estimate;
+use perf::{CommandWork, Estimate};
 use target::Target;
 
 /// What compiling a graph for the NPU produced.
@@ -41,6 +41,8 @@ pub struct Compilation {
     pub lowering: LoweringReport,
     /// Each weight block's raw and compressed size.
     pub weights: Vec<BlockStats>,
+    /// What each command does, independent of the target (the estimate's input).
+    pub work: Vec<CommandWork>,
     pub estimate: Estimate,
 }
 
@@ -62,12 +64,14 @@ pub fn compile(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<Compil
         .iter()
         .map(|w| w.encoded_bytes as u64)
         .collect();
-    let estimate = perf::estimate(&program, target, &encoded)?;
+    let work = perf::program_work(&program, &encoded)?;
+    let estimate = perf::price(&work, target, program.arena_size as u64);
     Ok(Compilation {
         program,
         binary,
         lowering,
         weights: weights.stats,
+        work,
         estimate,
     })
 }

@@ -21,7 +21,7 @@ pub struct Layer {
     pub index: usize,
     pub name: String,
     /// The NPU command (`conv2d`, `lookup`, ...) or `cpu` for a CPU-fallback segment.
-    pub kind: &'static str,
+    pub kind: String,
     pub on_npu: bool,
     pub macs: u64,
     pub cycles: u64,
@@ -75,11 +75,11 @@ pub fn layers(c: &Compiled) -> Vec<Layer> {
         .enumerate()
         .map(|(index, l)| {
             let block = c.weights.iter().find(|w| w.layer == l.name);
-            let mac_layer = matches!(l.kind, "conv2d" | "fully_connected");
+            let mac_layer = matches!(l.kind.as_str(), "conv2d" | "fully_connected");
             Layer {
                 index,
                 name: l.name.clone(),
-                kind: l.kind,
+                kind: l.kind.clone(),
                 on_npu: l.bound != Bound::Cpu,
                 macs: l.macs,
                 cycles: l.cycles,
