@@ -347,8 +347,12 @@ fn nchw_int8_graph_exports_as_nhwc_and_matches_litert() {
 
 #[test]
 fn float_onnx_models_export_and_match_litert() {
-    // (mlp_gemm is left out: its Gemm with a transposed A has no FULLY_CONNECTED form.)
-    let models = ["cnn_bn_pool_softmax", "depthwise_conv", "residual_block"];
+    let models = [
+        "cnn_bn_pool_softmax",
+        "depthwise_conv",
+        "residual_block",
+        "mlp_gemm",
+    ];
     let Some(python) = python() else { return };
     let dir = tempdir();
     let mut failures = vec![];
@@ -499,4 +503,86 @@ fn exported_blaze_networks_run_bit_exact_in_litert() {
         assert!(ops.contains(op), "no {op} in the networks tested: {ops:?}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Pools whose ONNX padding TFLite has no option for: a max pool padded `[1, 1, 1, 1]`
+/// over 8×8 (SAME would pad `[0, 0, 1, 1]`) and, with `avg`, an average pool that counts
+/// its padding; `ty` makes a value type of the graph (float or int8).
+fn padded_pools_graph(ty: &dyn Fn(&[usize]) -> TensorType, avg: bool) -> Graph {
+    let mut g = Graph::new("padded_pools");
+    let x = g.add_input("x", ty(&[1, 4, 8, 8]));
+    let pool = |kind, strides: usize, count_include_pad| Op::Pool {
+        pool: PoolAttrs {
+            kind,
+            layout: Layout::Nchw,
+            kernel: vec![3, 3],
+            strides: vec![strides, strides],
+            dilations: vec![],
+            pads: vec![1, 1, 1, 1],
+            ceil_mode: false,
+            count_include_pad,
+        },
+        activation: None,
+    };
+    let max = g.add_op(
+        "max",
+        pool(PoolKind::Max, 2, false),
+        &[x],
+        ty(&[1, 4, 4, 4]),
+    );
+    let mut outputs = vec![max];
+    if avg {
+        outputs.push(g.add_op("avg", pool(PoolKind::Avg, 1, true), &[x], ty(&[1, 4, 8, 8])));
+    }
+    g.set_outputs(outputs);
+    verify(&g).expect("test graph verifies");
+    g
+}
+
+#[test]
+fn pools_with_explicit_padding_export_and_match_litert() {
+    let float = padded_pools_graph(&|s| TensorType::new(DType::F32, s.to_vec()), true);
+    // Same scale in and out, as LiteRT's int8 pools require (nnopt's int8 average pool
+    // never counts padding).
+    let int8 = padded_pools_graph(&|s| q8(s, 0.05, -3), false);
+    for (g, rtol) in [(float, 1e-6), (int8, 0.0)] {
+        let bytes = export_tflite(&g).expect("export");
+        let back = import_tflite_bytes(&bytes, "back").expect("re-import");
+        let x = random_inputs(&g, 5);
+        let want = run(&g, &x).expect("interpreter runs");
+        let got = run(&back, &x).expect("re-imported runs");
+        for (w, o) in want.iter().zip(&got) {
+            assert_eq!(w.shape(), o.shape());
+        }
+        let Some(python) = python() else { return };
+        let dir = tempdir();
+        let path = dir.path().join("padded_pools.tflite");
+        std::fs::write(&path, &bytes).expect("written");
+        if let Err(e) = litert_check(&python, dir.path(), &path, &x, &want, "ref", rtol) {
+            panic!(
+                "{:?}: LiteRT disagrees: {e}",
+                g.ty(ValueRef::first(g.inputs()[0])).dtype
+            );
+        }
+    }
+    // An average pool that does not count a padding TFLite cannot express is refused.
+    let mut g = Graph::new("refused");
+    let x = g.add_input("x", TensorType::new(DType::F32, [1, 4, 8, 8]));
+    let avg = Op::Pool {
+        pool: PoolAttrs {
+            kind: PoolKind::Avg,
+            layout: Layout::Nchw,
+            kernel: vec![3, 3],
+            strides: vec![2, 2],
+            dilations: vec![],
+            pads: vec![1, 1, 1, 1],
+            ceil_mode: false,
+            count_include_pad: false,
+        },
+        activation: None,
+    };
+    let y = g.add_op("avg", avg, &[x], TensorType::new(DType::F32, [1, 4, 4, 4]));
+    g.set_outputs(vec![y]);
+    let err = export_tflite(&g).unwrap_err().to_string();
+    assert!(err.contains("does not count the padding"), "{err}");
 }

@@ -269,7 +269,8 @@ impl<'g> Lowerer<'g> {
         Ok(self.const_tensor(&name, &t, nty))
     }
 
-    fn transpose_op(&mut self, x: i32, perm: &[usize], out: i32) {
+    /// A TRANSPOSE of `x` by `perm` into `out`.
+    pub fn transpose_op(&mut self, x: i32, perm: &[usize], out: i32) {
         let p: Vec<i32> = perm.iter().map(|&p| p as i32).collect();
         let pt = self.const_i32("perm", &p, &[p.len()]);
         self.op(

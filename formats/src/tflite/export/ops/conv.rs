@@ -78,7 +78,7 @@ pub fn conv(l: &mut Lowerer<'_>, n: NodeIndex, a: &ConvAttrs) -> Result<()> {
     let padding = match padding_of([xs[1], xs[2]], eff, a.strides, a.pads) {
         Some(p) => p,
         None => {
-            x = explicit_pad(l, x, a.pads)?;
+            x = explicit_pad(l, x, a.pads, Fill::Zero)?;
             fb::Padding::VALID
         }
     };
@@ -141,9 +141,22 @@ pub fn conv(l: &mut Lowerer<'_>, n: NodeIndex, a: &ConvAttrs) -> Result<()> {
     })
 }
 
-/// A PAD of NHWC tensor `x` by `[top, left, bottom, right]` (quantized tensors pad with
-/// their zero point, i.e. real 0, like the convolution's implicit padding).
-fn explicit_pad(l: &mut Lowerer<'_>, x: i32, pads: [usize; 4]) -> Result<i32> {
+/// What an explicit padding fills with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fill {
+    /// Real 0: the zero point of quantized tensors (PAD).
+    Zero,
+    /// The lowest value of the type, which no max pool picks over a real value (PADV2).
+    Lowest,
+}
+
+/// A PAD (or PADV2) of NHWC tensor `x` by `[top, left, bottom, right]`.
+pub(super) fn explicit_pad(
+    l: &mut Lowerer<'_>,
+    x: i32,
+    pads: [usize; 4],
+    fill: Fill,
+) -> Result<i32> {
     let ty = l.m.ty(x).clone();
     let p = [
         0,
@@ -156,17 +169,27 @@ fn explicit_pad(l: &mut Lowerer<'_>, x: i32, pads: [usize; 4]) -> Result<i32> {
         0,
     ];
     let pt = l.const_i32("pads", &p, &[4, 2]);
+    let mut ins = vec![x, pt];
+    if fill == Fill::Lowest {
+        let lowest = match ty.dtype.int_range() {
+            Some((lo, _)) => lo as f64,
+            None => f64::from(f32::MIN),
+        };
+        let t = Tensor::from_f64s(ty.dtype, &[1], &[lowest])
+            .ok_or_else(|| l.err("no lowest value to pad with"))?;
+        let vty = t.tensor_type().with_quant(ty.quant.clone());
+        ins.push(l.const_tensor(&format!("{}_pad_value", l.node), &t, vty));
+    }
     let mut shape = ty.shape.clone();
     shape[1] += pads[0] + pads[2];
     shape[2] += pads[1] + pads[3];
     let name = format!("{}_padded", l.node);
     let out = l.new_tensor(&name, TensorType { shape, ..ty }, None);
-    l.op(
-        fb::BuiltinOperator::PAD,
-        vec![x, pt],
-        vec![out],
-        Options::Empty(EmptyOptions::Pad),
-    );
+    let (code, options) = match fill {
+        Fill::Zero => (fb::BuiltinOperator::PAD, EmptyOptions::Pad),
+        Fill::Lowest => (fb::BuiltinOperator::PADV2, EmptyOptions::PadV2),
+    };
+    l.op(code, ins, vec![out], Options::Empty(options));
     Ok(out)
 }
 
@@ -183,10 +206,20 @@ pub fn fully_connected(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         unreachable!("dispatched on Gemm")
     };
     let ins = l.g.node_inputs(n);
+    let mut x = l.logical(ins[0])?;
     if trans_a {
-        return Err(l.err("Gemm with a transposed A has no FULLY_CONNECTED form"));
+        // FULLY_CONNECTED reads rows of A: a transposed A is transposed back first.
+        let ty = l.ty(ins[0]).clone();
+        if ty.shape.len() != 2 {
+            return Err(l.err(format!("Gemm's A must be 2-D, got {ty}")));
+        }
+        let quant = permute_quant(&ty.quant, &[1, 0]);
+        let shape = vec![ty.shape[1], ty.shape[0]];
+        let name = format!("{}_a", l.node);
+        let t = l.new_tensor(&name, TensorType { shape, quant, ..ty }, None);
+        l.transpose_op(x, &[1, 0], t);
+        x = t;
     }
-    let x = l.logical(ins[0])?;
     let w =
         l.g.const_value(ins[1])
             .ok_or_else(|| l.err("FULLY_CONNECTED needs constant weights"))?;

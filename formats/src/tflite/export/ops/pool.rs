@@ -1,6 +1,7 @@
-//! MAX_POOL_2D and AVERAGE_POOL_2D (undilated 2-D pools with SAME or VALID padding).
+//! MAX_POOL_2D and AVERAGE_POOL_2D (undilated 2-D pools; paddings other than SAME and
+//! VALID, and averages that count the padding, through an explicit PAD or PADV2).
 
-use super::conv::{i32_of, out_len, padding_of};
+use super::conv::{explicit_pad, i32_of, out_len, padding_of, Fill};
 use crate::tflite::export::layout::{permute, TO_NHWC};
 use crate::tflite::export::lower::Lowerer;
 use crate::tflite::export::model::Options;
@@ -28,12 +29,34 @@ pub fn pool(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
     } else {
         l.logical(x_in)?
     };
-    let xs = l.m.ty(x).shape.clone();
-    let padding = padding_of([xs[1], xs[2]], k, s, p)
-        .ok_or_else(|| l.err(format!("pool padding {p:?} is neither SAME nor VALID")))?;
-    if pool.count_include_pad && p != [0; 4] {
-        return Err(l.err("TFLite's average pool never counts padding"));
-    }
+    let mut xs = l.m.ty(x).shape.clone();
+    let counted = pool.kind == PoolKind::Avg && pool.count_include_pad;
+    // TFLite pools pad SAME or VALID and never count the padding; other paddings, and
+    // averages that count it, become an explicit pad (zeros, or for a max pool the lowest
+    // value) and a VALID pool.
+    let same_or_valid = padding_of([xs[1], xs[2]], k, s, p);
+    let fill = if p == [0; 4] {
+        None
+    } else if counted {
+        Some(Fill::Zero)
+    } else if same_or_valid.is_some() {
+        None
+    } else if pool.kind == PoolKind::Max {
+        Some(Fill::Lowest)
+    } else {
+        return Err(l.err(format!(
+            "an average pool padded {p:?} (neither SAME nor VALID) that does not count the \
+             padding has no TFLite operator"
+        )));
+    };
+    let (x, padding) = match fill {
+        Some(fill) => {
+            let padded = explicit_pad(l, x, p, fill)?;
+            xs = l.m.ty(padded).shape.clone();
+            (padded, fb::Padding::VALID)
+        }
+        None => (x, same_or_valid.unwrap_or(fb::Padding::VALID)),
+    };
     let out_shape = l.ty(ValueRef::first(n)).shape.clone();
     let out_hw = if nchw {
         permute(&out_shape, &TO_NHWC)
