@@ -11,16 +11,29 @@
 use super::dataset::{NpuWork, Record};
 use super::eval::in_test_split;
 use nnopt_backends::npu::perf::{command_cost, Work};
-use nnopt_backends::npu::target::{Target, Utilization};
+use nnopt_backends::npu::target::{MacBlock, Target, Utilization};
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
 
 /// The fitted figures: the utilization of each kind of work, then these.
-pub const FITTED_RATES: [&str; 3] = [
+pub const FITTED_RATES: [&str; 5] = [
     "offchip_bytes_per_cycle",
     "sram_bytes_per_cycle",
     "command_overhead_cycles",
+    "mac_block.out_channels",
+    "mac_block.in_channels",
 ];
+
+/// The largest MAC-array channel block searched (a power of two).
+const MAX_BLOCK_LOG2: f64 = 6.0;
+
+/// Search coordinates of the convolution, depthwise and fully connected utilizations.
+const MAC_UTILIZATIONS: [usize; 3] = [0, 1, 2];
+
+/// Whether search coordinate `i` is a channel block.
+fn is_block(i: usize) -> bool {
+    i >= DIMENSIONS - 2
+}
 
 /// Length of the search vector.
 const DIMENSIONS: usize = Utilization::NAMES.len() + FITTED_RATES.len();
@@ -35,6 +48,8 @@ pub fn fitted_figures(t: &Target) -> Vec<(String, f64)> {
         t.offchip_bytes_per_cycle,
         t.sram_bytes_per_cycle,
         t.command_overhead_cycles as f64,
+        t.mac_block.out_channels as f64,
+        t.mac_block.in_channels as f64,
     ]);
     shares
         .chain(rates.map(|(n, v)| (n.to_string(), v)))
@@ -50,14 +65,16 @@ const STEPS: [f64; 7] = [
     0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125, 0.00390625,
 ];
 
-/// The range scanned for search coordinate `i`, in log space: utilizations from 1e-4 to
-/// 1, bandwidths from 1/128 to 512 bytes a cycle, overheads up to about 8,000 cycles.
-fn range(i: usize) -> (f64, f64) {
+/// The range scanned for search coordinate `i` and its step, in log space: utilizations
+/// from 1e-4 to 1, bandwidths from 1/128 to 512 bytes a cycle, overheads up to about 8,000
+/// cycles, and (in base 2) channel blocks from 1 to 64.
+fn range(i: usize) -> (f64, f64, f64) {
     let shares = Utilization::NAMES.len();
-    match i {
-        i if i < shares => (-9.25, 0.0),
-        i if i < shares + 2 => (-4.75, 6.25),
-        _ => (0.0, 9.0),
+    match i - shares.min(i) {
+        _ if i < shares => (-9.25, 0.0, SCAN_STEP),
+        0 | 1 => (-4.75, 6.25, SCAN_STEP),
+        2 => (0.0, 9.0, SCAN_STEP),
+        _ => (0.0, MAX_BLOCK_LOG2, 1.0),
     }
 }
 
@@ -154,14 +171,36 @@ fn search(
     scan: bool,
 ) -> [f64; DIMENSIONS] {
     let mut best = loss(&theta);
+    // The best point along coordinate `i` from `from`, and its loss.
+    let scan_one = |from: [f64; DIMENSIONS], i: usize, mut best: f64| {
+        let (lo, hi, step) = range(i);
+        let mut theta = from;
+        for k in 0..=((hi - lo) / step).round() as usize {
+            let mut candidate = from;
+            candidate[i] = lo + k as f64 * step;
+            let l = loss(&candidate);
+            if l < best - 1e-12 {
+                (theta, best) = (candidate, l);
+            }
+        }
+        (theta, best)
+    };
     for _ in 0..if scan { SCAN_ROUNDS } else { 0 } {
         for i in 0..DIMENSIONS {
-            let (lo, hi) = range(i);
-            let points = ((hi - lo) / SCAN_STEP).round() as usize;
-            for k in 0..=points {
+            if !is_block(i) {
+                (theta, best) = scan_one(theta, i, best);
+                continue;
+            }
+            // A larger channel block means more products per layer, which a higher
+            // utilization offsets: each block is tried with the MAC utilizations rescanned.
+            let (lo, hi, step) = range(i);
+            for k in 0..=((hi - lo) / step).round() as usize {
                 let mut candidate = theta;
-                candidate[i] = lo + k as f64 * SCAN_STEP;
-                let l = loss(&candidate);
+                candidate[i] = lo + k as f64 * step;
+                let mut l = loss(&candidate);
+                for j in MAC_UTILIZATIONS {
+                    (candidate, l) = scan_one(candidate, j, l);
+                }
                 if l < best - 1e-12 {
                     (theta, best) = (candidate, l);
                 }
@@ -217,6 +256,8 @@ fn vector(t: &Target) -> [f64; DIMENSIONS] {
     v[k] = t.offchip_bytes_per_cycle.ln();
     v[k + 1] = t.sram_bytes_per_cycle.ln();
     v[k + 2] = (1.0 + t.command_overhead_cycles as f64).ln();
+    v[k + 3] = (t.mac_block.out_channels as f64).log2();
+    v[k + 4] = (t.mac_block.in_channels as f64).log2();
     v
 }
 
@@ -233,6 +274,11 @@ fn apply(t: &Target, theta: &[f64; DIMENSIONS]) -> Target {
     out.offchip_bytes_per_cycle = round4(theta[k].exp());
     out.sram_bytes_per_cycle = round4(theta[k + 1].exp());
     out.command_overhead_cycles = (theta[k + 2].max(0.0).exp() - 1.0).round() as u64;
+    let block = |x: f64| 2f64.powf(x.round().clamp(0.0, MAX_BLOCK_LOG2)) as u64;
+    out.mac_block = MacBlock {
+        out_channels: block(theta[k + 3]),
+        in_channels: block(theta[k + 4]),
+    };
     out
 }
 
@@ -340,7 +386,13 @@ pub fn target_yaml(c: &Calibration, dataset: &std::path::Path) -> String {
 mod tests {
     use super::*;
     use crate::costmodel::eval::in_test_split;
-    use nnopt_backends::npu::perf::{price, CommandWork};
+    use nnopt_backends::npu::perf::{price, CommandWork, MacShape};
+
+    /// A 3×3 convolution on 10·k pixels from `inputs` channels to 12 + k % 7 channels.
+    fn conv(k: u64, inputs: u64) -> MacShape {
+        let out = 12 + k % 7;
+        MacShape::new(10_000 * k * out * inputs * 9, out, inputs * 9, 9)
+    }
 
     /// A network of `k + 4` commands of several kinds, sized by `k`.
     fn work(k: u64) -> NpuWork {
@@ -357,14 +409,14 @@ mod tests {
             command(
                 "stem".into(),
                 "conv2d",
-                Work::Conv(900_000 * k),
+                Work::Conv(conv(k, 1 + k % 6)),
                 900,
                 4_000 * k,
             ),
             command(
                 "dw".into(),
                 "conv2d",
-                Work::Depthwise(90_000 * k),
+                Work::Depthwise(conv(k, 1)),
                 90,
                 2_000 * k,
             ),
@@ -389,7 +441,7 @@ mod tests {
             commands.push(command(
                 format!("fc_{i}"),
                 "fully_connected",
-                Work::FullyConnected(macs),
+                Work::FullyConnected(MacShape::new(macs, 20, macs / 20, 1)),
                 weights,
                 300 * (i + 1),
             ));
@@ -435,12 +487,21 @@ mod tests {
         truth.offchip_bytes_per_cycle = 1.5;
         truth.sram_bytes_per_cycle = 6.0;
         truth.command_overhead_cycles = 40;
+        truth.mac_block = MacBlock {
+            out_channels: 8,
+            in_channels: 4,
+        };
         let records: Vec<Record> = (1..60).map(|k| record(k, "cfg", &truth)).collect();
         assert!(records.iter().any(|r| in_test_split(&r.name)));
         let base = Target::preset("npu-256").unwrap();
         let c = calibrate(&records, "cfg", &base, "fitted", 500_000_000).unwrap();
         assert!(c.before.network_mape_percent > 50.0, "{:?}", c.before);
-        assert!(c.after.network_mape_percent < 2.0, "{:?}", c.after);
+        assert!(
+            c.after.network_mape_percent < 2.0,
+            "{:?} {:?}",
+            c.after,
+            c.fitted
+        );
         assert!(c.after.layer_mape_percent < 2.0, "{:?}", c.after);
         // The figures that bound some command are found again (the SRAM bandwidth and the
         // copy rate trade off on the one SRAM-bound command).
@@ -451,8 +512,13 @@ mod tests {
             (u.elementwise, 0.05),
             (c.fitted.offchip_bytes_per_cycle, 1.5),
         ] {
-            assert!((got / want - 1.0).abs() < 0.05, "{got} vs {want}");
+            assert!(
+                (got / want - 1.0).abs() < 0.05,
+                "{got} vs {want}: {:?}",
+                c.fitted
+            );
         }
+        assert_eq!(c.fitted.mac_block, truth.mac_block);
         assert_eq!(c.fitted.name, "fitted");
         // Deterministic: the same records give the same target.
         let again = calibrate(&records, "cfg", &base, "fitted", 500_000_000).unwrap();

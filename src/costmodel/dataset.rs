@@ -99,8 +99,12 @@ pub struct Record {
     #[serde(default)]
     pub npu: BTreeMap<String, NpuLabel>,
     /// The NPU work that the `npu` labels price (absent in records made before it was
-    /// recorded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// recorded, or in a form an older version wrote: `--labels npu` makes it again).
+    #[serde(
+        default,
+        deserialize_with = "lenient_work",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub npu_work: Option<NpuWork>,
     /// By accelerator configuration (`ethos-u55-256`, ...).
     #[serde(default)]
@@ -189,7 +193,7 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
     let name = format!("{space}_{seed}");
     let record_path = dir.join(format!("{name}.json"));
     let model_path = dir.join(format!("{name}.tflite"));
-    let mut previous = read_record(&record_path).filter(|r| r.format == FORMAT);
+    let mut previous = read_record(&record_path)?.filter(|r| r.format == FORMAT);
     if let Some(r) = &mut previous {
         // Presets added since the record was made are priced from its recorded work,
         // without rebuilding the network.
@@ -288,8 +292,28 @@ fn has_labels(r: &Record, opts: &DatasetOptions) -> bool {
     r.format == FORMAT && npu && vela && litert
 }
 
-fn read_record(path: &Path) -> Option<Record> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+/// The record at `path`: `None` when there is none, an error when it cannot be read (a
+/// damaged record is not overwritten, so its labels are never lost silently).
+fn read_record(path: &Path) -> Result<Option<Record>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::new(format!("cannot read: {e}")).in_file(path)),
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        Error::new(format!(
+            "not a dataset record ({e}); move it away to make the network again"
+        ))
+        .in_file(path)
+    })
+}
+
+/// Recorded NPU work in a form this version reads, else none (it is made again).
+fn lenient_work<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<NpuWork>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 /// Network `seed` of `space`, optimized, quantized to int8 (random calibration inputs)
@@ -362,7 +386,9 @@ pub fn manifest(dir: &Path) -> Result<Manifest> {
             p.extension().is_some_and(|x| x == "json")
                 && p.file_name().is_some_and(|n| n != "manifest.json")
         })
-        .filter_map(|p| read_record(&p))
+        .filter_map(|p| read_record(&p).transpose())
+        .collect::<Result<Vec<Record>>>()?
+        .into_iter()
         .collect();
     records.sort_by(|a, b| (&a.space, a.seed).cmp(&(&b.space, b.seed)));
     let mut spaces = BTreeMap::new();

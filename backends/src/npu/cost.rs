@@ -9,7 +9,7 @@
 //! than convolutions, gemms and parametric ReLUs with a constant operand. Reshapes and
 //! identities are aliases in the tensor arena and cost nothing.
 
-use super::perf::{roofline, Work};
+use super::perf::{roofline, MacShape, Work};
 use super::target::Target;
 use nnopt_compiler::analysis::op_macs;
 use nnopt_compiler::cost::{OpCost, OpSite};
@@ -48,6 +48,11 @@ impl OpCost for NpuCost {
         let outs: Vec<&TensorType> = outputs.iter().collect();
         let out_elems = elements(&outs);
         let macs = op_macs(op, inputs, outputs);
+        // The MACs by shape, from weights whose first dimension is the output channels.
+        let mac_shape = |w: &TensorType, taps: usize| {
+            let out = w.shape.first().copied().unwrap_or(1) as u64;
+            MacShape::new(macs, out, w.num_elements() as u64 / out.max(1), taps as u64)
+        };
         let weighted = |work: Work, w: &[&TensorType]| {
             // Weights are int8; a bias is int32 per output channel.
             let weight_bytes = w.first().map_or(0, |t| t.num_elements() as u64)
@@ -71,13 +76,36 @@ impl OpCost for NpuCost {
             {
                 macs.max(out_elems)
             }
-            Op::Conv(conv) if conv.group > 1 => weighted(Work::Depthwise(macs), &inputs[1..]),
-            Op::Conv(_) => weighted(Work::Conv(macs), &inputs[1..]),
+            Op::Conv(conv) => {
+                // Weights are OIHW (NCHW) or OHWI (NHWC): O outputs, I·H·W products each.
+                let w = &inputs[1].shape;
+                let taps = match conv.layout {
+                    Layout::Nchw => w.get(2..4),
+                    Layout::Nhwc => w.get(1..3),
+                }
+                .map_or(1, |k| k.iter().product::<usize>());
+                let shape = mac_shape(inputs[1], taps);
+                let work = if conv.group > 1 {
+                    Work::Depthwise(shape)
+                } else {
+                    Work::Conv(shape)
+                };
+                weighted(work, &inputs[1..])
+            }
             Op::ConvTranspose { conv, .. } if conv.layout == Layout::Nhwc && conv.group <= 1 => {
-                weighted(Work::Conv(macs), &inputs[1..])
+                let taps = inputs[1].shape.get(1..3).map_or(1, |k| k.iter().product());
+                weighted(Work::Conv(mac_shape(inputs[1], taps)), &inputs[1..])
             }
             Op::Gemm(gemm) if gemm.is_fully_connected() => {
-                weighted(Work::FullyConnected(macs), &inputs[1..])
+                // B is [N, K] when transposed, else [K, N].
+                let b = &inputs[1].shape;
+                let (n, k) = match (gemm.trans_b, b.as_slice()) {
+                    (true, &[n, k]) => (n, k),
+                    (false, &[k, n]) => (n, k),
+                    _ => (1, inputs[1].num_elements()),
+                };
+                let shape = MacShape::new(macs, n as u64, k as u64, 1);
+                weighted(Work::FullyConnected(shape), &inputs[1..])
             }
             Op::Binary { .. } => streaming(Work::Elementwise(out_elems)),
             // The command carries its slopes (16 bits each).

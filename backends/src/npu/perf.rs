@@ -29,16 +29,50 @@ pub enum Bound {
     Cpu,
 }
 
+/// The multiply-accumulates of a convolution or fully connected layer by their shape:
+/// `outputs` positions (pixels, or rows) times `out_channels`, each reducing
+/// `in_channels` (per group) times `taps` (kernel positions) products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MacShape {
+    pub outputs: u64,
+    pub out_channels: u64,
+    pub in_channels: u64,
+    pub taps: u64,
+}
+
+impl MacShape {
+    /// The shape of `macs` products over `out_channels` outputs per position, each reducing
+    /// `reduction` weights of which `taps` are kernel positions.
+    pub fn new(macs: u64, out_channels: u64, reduction: u64, taps: u64) -> MacShape {
+        let (out_channels, reduction, taps) = (out_channels.max(1), reduction.max(1), taps.max(1));
+        MacShape {
+            outputs: macs / (out_channels * reduction),
+            out_channels,
+            in_channels: (reduction / taps).max(1),
+            taps,
+        }
+    }
+
+    /// The products the MAC array performs when it works on blocks of `out` output and
+    /// `input` input channels: the channel counts rounded up to those blocks.
+    pub fn padded(&self, out: u64, input: u64) -> u64 {
+        self.outputs
+            * self.out_channels.next_multiple_of(out.max(1))
+            * self.in_channels.next_multiple_of(input.max(1))
+            * self.taps
+    }
+}
+
 /// The compute side of a command: its kind of work and how much of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Work {
     /// int8 multiply-accumulates of a convolution other than a depthwise one.
-    Conv(u64),
+    Conv(MacShape),
     /// int8 multiply-accumulates of a depthwise (or other grouped) convolution.
-    Depthwise(u64),
+    Depthwise(MacShape),
     /// int8 multiply-accumulates of a fully connected layer.
-    FullyConnected(u64),
+    FullyConnected(MacShape),
     /// Multiply-accumulates at the FP8 MAC rate (FP8 convolutions, fully connected).
     Fp8Macs(u64),
     /// Values read by a pooling window, at the elementwise rate.
@@ -120,10 +154,13 @@ pub fn roofline(target: &Target, work: Work, offchip_bytes: u64, sram_bytes: u64
         (n as f64 / (rate as f64 * utilization)).ceil() as u64
     };
     let (int8, streaming) = (target.int8_macs_per_cycle, target.elementwise_per_cycle);
+    let g = &target.mac_block;
+    let padded = |s: MacShape| s.padded(g.out_channels, g.in_channels);
     let compute = match work {
-        Work::Conv(m) => at(m, int8, u.conv),
-        Work::Depthwise(m) => at(m, int8, u.depthwise),
-        Work::FullyConnected(m) => at(m, int8, u.fully_connected),
+        Work::Conv(s) => at(padded(s), int8, u.conv),
+        // A depthwise layer reduces over kernel positions only.
+        Work::Depthwise(s) => at(s.padded(g.out_channels, 1), int8, u.depthwise),
+        Work::FullyConnected(s) => at(padded(s), int8, u.fully_connected),
         Work::Fp8Macs(m) => at(m, target.fp8_macs_per_cycle, u.conv),
         Work::Pool(n) => at(n, streaming, u.pool),
         Work::Reduce(n) => at(n, streaming, u.reduce),
@@ -226,12 +263,18 @@ fn command_work(p: &Program, c: &Command, weight_bytes: &[u64]) -> Result<Comman
         .copied()
         .unwrap_or(0)
         + inline_bytes;
+    let shape = |taps: usize| {
+        let (channels, reduction) = block.map_or((1, 1), |w| {
+            (w.channels(), w.weights.len() / w.channels().max(1))
+        });
+        MacShape::new(macs, channels as u64, reduction as u64, taps as u64)
+    };
     let work = match c {
         Command::Cpu { .. } => Work::Cpu(macs.max(out_elems)),
         Command::Conv2d(_) | Command::FullyConnected(_) if fp8 => Work::Fp8Macs(macs),
-        Command::Conv2d(cv) if cv.groups > 1 => Work::Depthwise(macs),
-        Command::Conv2d(_) => Work::Conv(macs),
-        Command::FullyConnected(_) => Work::FullyConnected(macs),
+        Command::Conv2d(cv) if cv.groups > 1 => Work::Depthwise(shape(cv.kernel[0] * cv.kernel[1])),
+        Command::Conv2d(cv) => Work::Conv(shape(cv.kernel[0] * cv.kernel[1])),
+        Command::FullyConnected(_) => Work::FullyConnected(shape(1)),
         // Pooling and reductions read every input tap; the others one value per output.
         Command::Pool(_) => Work::Pool(macs),
         Command::Reduce(_) => Work::Reduce(macs),

@@ -116,6 +116,24 @@ impl Utilization {
     }
 }
 
+/// The channel blocks the MAC array works on: a convolution's or fully connected layer's
+/// channel counts are rounded up to them (1 and 1: every product counts once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MacBlock {
+    pub out_channels: u64,
+    pub in_channels: u64,
+}
+
+impl Default for MacBlock {
+    fn default() -> Self {
+        MacBlock {
+            out_channels: 1,
+            in_channels: 1,
+        }
+    }
+}
+
 /// An NPU configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +152,9 @@ pub struct Target {
     pub offchip_bytes_per_cycle: f64,
     /// On-chip SRAM bandwidth.
     pub sram_bytes_per_cycle: f64,
+    /// The channel blocks of the MAC array (1 and 1 when absent).
+    #[serde(default)]
+    pub mac_block: MacBlock,
     /// The sustained share of the peak rates (all 1 when absent).
     #[serde(default)]
     pub utilization: Utilization,
@@ -202,10 +223,18 @@ impl Target {
             ("elementwise_per_cycle", self.elementwise_per_cycle),
             ("clock_hz", self.clock_hz),
             ("sram_bytes", self.sram_bytes),
+            ("mac_block.out_channels", self.mac_block.out_channels),
+            ("mac_block.in_channels", self.mac_block.in_channels),
         ];
         if let Some((name, _)) = rates.iter().find(|(_, v)| *v == 0) {
             return Err(Error::new(format!(
                 "target '{}': {name} must be positive",
+                self.name
+            )));
+        }
+        if self.mac_block.out_channels > 4096 || self.mac_block.in_channels > 4096 {
+            return Err(Error::new(format!(
+                "target '{}': mac_block channels must be at most 4096",
                 self.name
             )));
         }
