@@ -271,6 +271,29 @@ fn dropped_models_leave_records_that_resume() {
     let again: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).unwrap();
     assert_eq!(again["skipped"], 2);
     assert_eq!(again["manifest"]["networks"].as_array().unwrap().len(), 2);
+    // NPU work in a form this version does not read is made again; the rest is kept.
+    let path = out.join("plain_0.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    value["npu_work"]["commands"][0]["work"] = serde_json::json!({"taps": 9});
+    std::fs::write(&path, value.to_string()).unwrap();
+    assert!(record(&out, "plain_0").npu_work.is_none());
+    let redone: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).unwrap();
+    assert_eq!(redone["generated"], 1, "{redone}");
+    assert_eq!(record(&out, "plain_0"), r);
+    // A damaged record is an error naming it, and is left as it is.
+    std::fs::write(&path, "{\"format\": 3, \"name\": ").unwrap();
+    let run = nnopt(&args);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("plain_0.json") && err.contains("not a dataset record"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"format\": 3, \"name\": "
+    );
 }
 
 #[test]
