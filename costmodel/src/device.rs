@@ -10,6 +10,10 @@ pub struct Device {
     /// The clock that turns cycles into time (Vela's default system configurations:
     /// Ethos-U55 at 500 MHz, Ethos-U65 at 1 GHz; nnopt's presets at 500 MHz).
     pub clock_hz: Option<f64>,
+    /// The most SRAM the device's configuration has, when that caps the figure (Vela's
+    /// default memory mode for Ethos-U65, `Dedicated_Sram_384KB`, caches the arena in
+    /// 384 KiB of SRAM).
+    pub sram_cap_bytes: Option<f64>,
 }
 
 /// Where a device's labels come from.
@@ -36,26 +40,31 @@ pub const DEVICES: &[Device] = &[
         name: "ethos-u55-128",
         source: Source::Vela,
         clock_hz: Some(500e6),
+        sram_cap_bytes: None,
     },
     Device {
         name: "ethos-u55-256",
         source: Source::Vela,
         clock_hz: Some(500e6),
+        sram_cap_bytes: None,
     },
     Device {
         name: "ethos-u65-256",
         source: Source::Vela,
         clock_hz: Some(1e9),
+        sram_cap_bytes: Some(384.0 * 1024.0),
     },
     Device {
         name: "npu-256",
         source: Source::Npu,
         clock_hz: Some(500e6),
+        sram_cap_bytes: None,
     },
     Device {
         name: "cpu",
         source: Source::Litert,
         clock_hz: None,
+        sram_cap_bytes: None,
     },
 ];
 
@@ -90,6 +99,15 @@ impl Device {
         }
     }
 
+    /// The largest value the predictor output `target` can take, if some device's
+    /// configuration caps it.
+    pub fn cap_of(target: &str) -> Option<f64> {
+        DEVICES.iter().find_map(|d| {
+            d.sram_cap_bytes
+                .filter(|_| d.target(Figure::SramBytes).as_deref() == Some(target))
+        })
+    }
+
     /// The output that ranks graphs for this device: cycles, or latency for the CPU.
     pub fn cost_target(&self) -> String {
         self.target(Figure::Cycles)
@@ -111,6 +129,11 @@ mod tests {
             Device::named("cpu").unwrap().cost_target(),
             "litert:xnnpack:latency_ms"
         );
+        assert_eq!(
+            Device::cap_of("vela:ethos-u65-256:sram_bytes"),
+            Some(393_216.0)
+        );
+        assert_eq!(Device::cap_of("vela:ethos-u55-256:sram_bytes"), None);
         let e = Device::named("tpu").unwrap_err().to_string();
         assert!(e.contains("ethos-u55-128") && e.contains("cpu"), "{e}");
     }

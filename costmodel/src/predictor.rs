@@ -115,6 +115,12 @@ impl Predictor {
     /// The estimates for `graphs`, computed in batches on the calling thread.
     pub fn predict(&self, graphs: &[&GraphFeatures]) -> Result<Vec<Estimate>> {
         crate::single_threaded_products();
+        // Figures a device's configuration caps (Ethos-U65's SRAM) are capped.
+        let caps: Vec<Option<f64>> = self
+            .targets()
+            .iter()
+            .map(|t| crate::device::Device::cap_of(t))
+            .collect();
         let mut out = Vec::with_capacity(graphs.len());
         for chunk in graphs.chunks(64) {
             if chunk.iter().any(|g| g.nodes.is_empty()) {
@@ -131,7 +137,11 @@ impl Predictor {
             let nodes = p.nodes.to_vec2::<f32>().map_err(candle_error)?;
             for (t, &(start, count)) in totals.iter().zip(&batch.offsets) {
                 out.push(Estimate {
-                    totals: t.iter().map(|&v| f64::from(v).exp()).collect(),
+                    totals: t
+                        .iter()
+                        .zip(&caps)
+                        .map(|(&v, cap)| f64::from(v).exp().min(cap.unwrap_or(f64::INFINITY)))
+                        .collect(),
                     layers: nodes[start..start + count]
                         .iter()
                         .map(|row| row.iter().map(|&v| f64::from(v).exp()).collect())
