@@ -5,11 +5,12 @@ For each model it writes two optimized float TFLite files, `nnopt opt MODEL --co
 default -o A.tflite` and `nnopt opt MODEL --cost learned:cpu -o B.tflite`, then times
 both in LiteRT on one thread (XNNPACK, the kernels the learned CPU latency was trained
 on), alternating A and B (and which goes first) for several rounds so that drift in the
-machine's load hits both alike. The anchor is A (the default cost's graph), measured in the same run; the
+machine's load hits both alike; each timing is the mean of back-to-back invocations
+(enough for 20 ms), the figure the median over rounds. The anchor is A (the default cost's graph), measured in the same run; the
 table gives B / A. Identical files are timed too (their ratio shows the noise).
 
 Usage (from the repo root; see benches/README.md):
-  .venv/bin/python benches/cost_extraction.py [--rounds 7] [--runs 30] [--json]
+  .venv/bin/python benches/cost_extraction.py [--rounds 10] [--runs 30] [--json]
       [--nnopt PATH] [MODEL ...]
 """
 
@@ -79,13 +80,22 @@ def interpreter(path: Path) -> Interpreter:
     return it
 
 
-def median_ms(it: Interpreter, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
+def invocations(it: Interpreter, runs: int) -> int:
+    """At least `runs` invocations, and enough to take 20 ms (tiny models take microseconds,
+    too close to the timer's own cost to time one by one)."""
+    t = time.perf_counter()
+    for _ in range(3):
         it.invoke()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+    single = (time.perf_counter() - t) / 3
+    return max(runs, int(0.02 / max(single, 1e-9)) + 1)
+
+
+def mean_ms(it: Interpreter, n: int) -> float:
+    """Mean time of one invocation over `n` back to back."""
+    t = time.perf_counter()
+    for _ in range(n):
+        it.invoke()
+    return (time.perf_counter() - t) / n * 1e3
 
 
 def ops(summary: dict) -> int:
@@ -96,8 +106,8 @@ def ops(summary: dict) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="*", type=Path)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--runs", type=int, default=30, help="invocations per timing")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=30, help="least invocations per timing")
     ap.add_argument("--nnopt", help="the nnopt binary (default: build release)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -114,15 +124,16 @@ def main() -> int:
             except (BenchError, RuntimeError, ValueError) as e:
                 rows.append({"model": name, "error": str(e).splitlines()[0][:120]})
                 continue
+            n = invocations(ia, args.runs)
             ta, tb = [], []
             for k in range(args.rounds):
                 # Alternate which goes first: the second of a pair runs a little slower.
                 if k % 2 == 0:
-                    ta.append(median_ms(ia, args.runs))
-                    tb.append(median_ms(ib, args.runs))
+                    ta.append(mean_ms(ia, n))
+                    tb.append(mean_ms(ib, n))
                 else:
-                    tb.append(median_ms(ib, args.runs))
-                    ta.append(median_ms(ia, args.runs))
+                    tb.append(mean_ms(ib, n))
+                    ta.append(mean_ms(ia, n))
             da, db = statistics.median(ta), statistics.median(tb)
             rows.append(
                 {
