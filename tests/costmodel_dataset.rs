@@ -281,6 +281,19 @@ fn dropped_models_leave_records_that_resume() {
     let redone: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).unwrap();
     assert_eq!(redone["generated"], 1, "{redone}");
     assert_eq!(record(&out, "plain_0"), r);
+    // Labels of a network the generator no longer writes that way (here: another file
+    // size) are dropped when it is made again, not kept beside the new file's features.
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    value["file_bytes"] = serde_json::json!(1);
+    value["npu_work"] = serde_json::Value::Null;
+    value["vela"] = serde_json::json!({"ethos-u55-256": {"cycles": 1.0, "cycles_npu": 1.0,
+        "inference_time_s": 0.0, "sram_bytes": 0.0, "off_chip_bytes": 0.0, "macs": 0.0,
+        "encoded_weight_bytes": 0.0}});
+    std::fs::write(&path, value.to_string()).unwrap();
+    let redone: serde_json::Value = serde_json::from_str(&nnopt_ok(&args)).unwrap();
+    assert_eq!(redone["generated"], 1, "{redone}");
+    assert_eq!(record(&out, "plain_0"), r);
     // A damaged record is an error naming it, and is left as it is.
     std::fs::write(&path, "{\"format\": 3, \"name\": ").unwrap();
     let run = nnopt(&args);

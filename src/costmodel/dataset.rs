@@ -211,8 +211,11 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
     let g = nnopt_formats::tflite::import_tflite_bytes(&bytes, &name)
         .map_err(|e| e.in_file(&model_path))?;
     let summary = crate::summary::summarize(&g);
-    // Labels already recorded are kept: only the missing ones are computed.
+    let graph = features(&g).map_err(|e| e.in_file(&model_path))?;
+    // Labels already recorded are kept, and only the missing ones computed, unless the
+    // network is no longer the one they describe (a newer exporter writes it otherwise).
     let (npu, recorded_work, vela, litert) = previous
+        .filter(|r| r.graph == graph && r.file_bytes == bytes.len())
         .map(|r| (r.npu, r.npu_work, r.vela, r.litert))
         .unwrap_or_default();
     let mut record = Record {
@@ -226,7 +229,7 @@ fn network(dir: &Path, space: Space, seed: u64, opts: &DatasetOptions) -> Result
         parameters: summary.parameters,
         macs: summary.macs,
         ops: summary.ops,
-        graph: features(&g).map_err(|e| e.in_file(&model_path))?,
+        graph,
         npu,
         npu_work: recorded_work,
         vela,

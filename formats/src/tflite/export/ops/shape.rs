@@ -8,7 +8,7 @@ use crate::tflite::export::model::{EmptyOptions, Options};
 use crate::tflite::schema as fb;
 use nnopt_compiler::ir::{
     slice_range, CoordTransform, DepthToSpaceMode, Layout, NearestRounding, NodeIndex, Op,
-    ReduceKind, ResizeMode, Tensor, ValueRef,
+    ReduceKind, ResizeMode, Tensor, TensorType, ValueRef,
 };
 use nnopt_compiler::Result;
 
@@ -107,6 +107,35 @@ pub fn concat(l: &mut Lowerer<'_>, n: NodeIndex, axis: usize) -> Result<()> {
         .map(|&v| if nhwc { l.nhwc(v) } else { l.logical(v) })
         .collect::<Result<Vec<_>>>()?;
     let axis = if nhwc { storage_axis(axis) } else { axis } as i32;
+    // TFLite's int8 CONCATENATION needs its inputs quantized like its output: other inputs
+    // are requantized first (nnopt's concat rescales them itself; TFLite's QUANTIZE rounds
+    // in fixed point, so an exact tie may land one code apart).
+    let out_quant = l.ty(ValueRef::first(n)).quant.clone();
+    let ts = ts
+        .into_iter()
+        .map(|t| {
+            let ty = l.m.ty(t).clone();
+            if !ty.is_quantized() || ty.quant == out_quant {
+                return t;
+            }
+            let name = format!("{}_requantized", l.node);
+            let q = l.new_tensor(
+                &name,
+                TensorType {
+                    quant: out_quant.clone(),
+                    ..ty
+                },
+                None,
+            );
+            l.op(
+                fb::BuiltinOperator::QUANTIZE,
+                vec![t],
+                vec![q],
+                Options::Empty(EmptyOptions::Quantize),
+            );
+            q
+        })
+        .collect();
     let out = l.define(n, 0, nhwc);
     l.op(
         fb::BuiltinOperator::CONCATENATION,
