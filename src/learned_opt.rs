@@ -5,8 +5,9 @@
 //! so its choice carries the model's error on each op. The model is most accurate on whole
 //! networks (how it was trained), so the graph it extracts is checked there: it is kept
 //! when the model, reading the whole network in its int8 form, predicts it at least
-//! [`MIN_GAIN`] cheaper than the graph the default cost extracts; otherwise the default
-//! cost's graph is kept, since a smaller predicted gain is within the model's error.
+//! [`MIN_GAIN`] cheaper than the graph the default cost extracts, and it does not compute
+//! more MACs than that graph; otherwise the default cost's graph is kept, since a smaller
+//! predicted gain is within the model's error.
 
 use crate::optimize_with_cost;
 use crate::predict::quantized_form;
@@ -82,7 +83,12 @@ pub fn optimize_learned(
         figure,
         kept: "default",
     };
-    let choice = if choice.gain() >= MIN_GAIN {
+    // Extraction prices trees: where an op's fused form looks cheaper than a separate
+    // activation, it may compute a value that other ops also read a second time. A graph
+    // with more MACs than the default's duplicates work and is not taken.
+    let macs = |graph: &Graph| crate::summary::summarize(graph).macs;
+    let duplicates = macs(&learned) > macs(&default);
+    let choice = if choice.gain() >= MIN_GAIN && !duplicates {
         *g = learned;
         LearnedChoice {
             kept: "learned",

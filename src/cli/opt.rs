@@ -68,7 +68,7 @@ pub struct OptArgs {
     /// learned cost model's cycles or latency of each op in its int8 form, DEVICE one of
     /// ethos-u55-128, ethos-u55-256, ethos-u65-256, npu-256, cpu; its graph is kept when
     /// the model predicts the whole network at least 3 % cheaper than the default cost's
-    /// graph, else the default cost's graph is kept).
+    /// graph and it computes no more MACs, else the default cost's graph is kept).
     #[arg(long, value_name = "COST", conflicts_with_all = ["target", "target_config"])]
     cost: Option<String>,
     /// The cost model file for `--cost learned:...` (default: the shipped one).
@@ -214,6 +214,11 @@ fn describe_choice(c: &LearnedChoice) -> String {
     );
     if c.kept == "learned" {
         format!("kept the learned cost's graph, predicted {gain:.1} % cheaper ({figures})")
+    } else if gain >= 100.0 * MIN_GAIN {
+        format!(
+            "kept the default cost's graph: the learned cost's computes more MACs (a value \
+             computed twice), though predicted {gain:.1} % cheaper ({figures})"
+        )
     } else if gain >= 0.0 {
         format!(
             "kept the default cost's graph: the learned cost's is predicted {gain:.1} % \

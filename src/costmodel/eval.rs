@@ -428,7 +428,7 @@ fn price_real(
             ),
             (name.clone(), estimate.totals[t], truth),
         ));
-        if let Some(&(preset, _)) = ANALYTIC_PAIRS.iter().find(|(_, c)| c == config) {
+        for &(preset, _) in ANALYTIC_PAIRS.iter().filter(|(_, c)| c == config) {
             let analytic = super::dataset::npu_label(&work, &Target::preset(preset)?);
             out.push((
                 (format!("analytic {preset}"), config.clone()),
