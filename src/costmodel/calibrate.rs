@@ -1,12 +1,14 @@
 //! `nnopt costmodel calibrate`: fits an analytic NPU target (its off-chip and SRAM
-//! bandwidths, the sustained utilization of each kind of work and a fixed per-command
-//! overhead) to Vela's per-operator cycle estimates for one accelerator configuration.
+//! bandwidths, the sustained utilization of each kind of work, the MAC array's channel
+//! blocks and a fixed per-command overhead) to Vela's per-operator cycle estimates for one
+//! accelerator configuration.
 //!
 //! Each dataset record holds the work of nnopt's NPU commands ([`NpuWork`]), so pricing it
-//! on a candidate target needs no compile: the fit is a deterministic coordinate search
-//! over the logarithms of these figures that minimizes, on the training networks, the
-//! mean absolute log error per command plus the mean absolute log error per network. The
-//! test split (the fixed fifth `nnopt costmodel eval` scores on) measures the result.
+//! on a candidate target needs no compile. The fit is a deterministic search over the
+//! logarithms of these figures on the training networks: first it minimizes the mean
+//! absolute log error per command, then that plus the mean absolute log error per network
+//! (see [`calibrate`]). The test split (the fixed fifth `nnopt costmodel eval` scores on)
+//! measures the result.
 
 use super::dataset::{NpuWork, Record};
 use super::eval::in_test_split;
@@ -27,7 +29,8 @@ pub const FITTED_RATES: [&str; 5] = [
 /// The largest MAC-array channel block searched (a power of two).
 const MAX_BLOCK_LOG2: f64 = 6.0;
 
-/// Search coordinates of the convolution, depthwise and fully connected utilizations.
+/// Search coordinates of the convolution, depthwise and fully connected utilizations (the
+/// first three of [`Utilization::NAMES`]).
 const MAC_UTILIZATIONS: [usize; 3] = [0, 1, 2];
 
 /// Whether search coordinate `i` is a channel block.
@@ -70,8 +73,10 @@ const STEPS: [f64; 7] = [
 /// cycles, and (in base 2) channel blocks from 1 to 64.
 fn range(i: usize) -> (f64, f64, f64) {
     let shares = Utilization::NAMES.len();
-    match i - shares.min(i) {
-        _ if i < shares => (-9.25, 0.0, SCAN_STEP),
+    if i < shares {
+        return (-9.25, 0.0, SCAN_STEP);
+    }
+    match i - shares {
         0 | 1 => (-4.75, 6.25, SCAN_STEP),
         2 => (0.0, 9.0, SCAN_STEP),
         _ => (0.0, MAX_BLOCK_LOG2, 1.0),
@@ -526,6 +531,14 @@ mod tests {
         // The YAML parses back to the fitted target.
         let yaml = target_yaml(&c, std::path::Path::new("data/cost"));
         assert_eq!(Target::from_yaml(&yaml).unwrap(), c.fitted);
+    }
+
+    #[test]
+    fn the_search_vector_starts_with_the_mac_utilizations() {
+        let names = MAC_UTILIZATIONS.map(|i| Utilization::NAMES[i]);
+        assert_eq!(names, ["conv", "depthwise", "fully_connected"]);
+        let t = Target::preset("npu-u55-256").unwrap();
+        assert_eq!(apply(&t, &vector(&t)), t);
     }
 
     #[test]
