@@ -14,7 +14,7 @@ use crate::predict::quantized_form;
 use nnopt_compiler::cost::DefaultCost;
 use nnopt_compiler::ir::Graph;
 use nnopt_compiler::pass::{PassRecord, RunOptions};
-use nnopt_compiler::{Error, Result};
+use nnopt_compiler::Result;
 use nnopt_costmodel::cost::LearnedCost;
 use nnopt_costmodel::device::Device;
 use nnopt_costmodel::predictor::Predictor;
@@ -57,14 +57,8 @@ pub fn optimize_learned(
     predictor: Arc<Predictor>,
     device: &Device,
 ) -> Result<(Vec<PassRecord>, LearnedChoice)> {
-    let figure = device.cost_target();
-    let output = predictor.target_index(&figure).ok_or_else(|| {
-        Error::new(format!(
-            "the cost model has not learned '{figure}' (it has {})",
-            predictor.targets().join(", ")
-        ))
-    })?;
     let cost = LearnedCost::new(predictor.clone(), device)?;
+    let output = cost.output();
     let mut learned = g.clone();
     let records = optimize_with_cost(&mut learned, pipeline, opts, Arc::new(cost))?;
     let mut default = g.clone();
@@ -80,7 +74,7 @@ pub fn optimize_learned(
     let choice = LearnedChoice {
         learned: whole(&learned)?,
         default: whole(&default)?,
-        figure,
+        figure: device.cost_target(),
         kept: "default",
     };
     // Extraction prices trees: where an op's fused form looks cheaper than a separate

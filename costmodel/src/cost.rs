@@ -38,6 +38,13 @@ impl LearnedCost {
     }
 }
 
+impl LearnedCost {
+    /// The predictor output these costs read.
+    pub fn output(&self) -> usize {
+        self.output
+    }
+}
+
 impl OpCost for LearnedCost {
     fn name(&self) -> &str {
         &self.name

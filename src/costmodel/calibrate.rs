@@ -12,7 +12,7 @@
 
 use super::dataset::{NpuWork, Record};
 use super::eval::in_test_split;
-use nnopt_backends::npu::perf::{command_cost, Work};
+use nnopt_backends::npu::perf::{command_cycles, Bound};
 use nnopt_backends::npu::target::{MacBlock, Target, Utilization};
 use nnopt_compiler::{Error, Result};
 use serde::Serialize;
@@ -302,9 +302,9 @@ fn cycles(s: &Sample, t: &Target) -> (Vec<f64>, f64) {
         .work
         .commands
         .iter()
-        .map(|c| match c.work {
-            Work::Cpu(_) => 0.0,
-            _ => command_cost(c, t, fits).cycles as f64,
+        .map(|c| match command_cycles(c, t, fits) {
+            (_, Bound::Cpu) => 0.0,
+            (cycles, _) => cycles as f64,
         })
         .collect();
     let total = per.iter().sum();
@@ -391,7 +391,7 @@ pub fn target_yaml(c: &Calibration, dataset: &std::path::Path) -> String {
 mod tests {
     use super::*;
     use crate::costmodel::eval::in_test_split;
-    use nnopt_backends::npu::perf::{price, CommandWork, MacShape};
+    use nnopt_backends::npu::perf::{price, CommandWork, MacShape, Work};
 
     /// A 3×3 convolution on 10·k pixels from `inputs` channels to 12 + k % 7 channels.
     fn conv(k: u64, inputs: u64) -> MacShape {

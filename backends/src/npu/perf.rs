@@ -322,16 +322,28 @@ pub fn price(work: &[CommandWork], target: &Target, arena_bytes: u64) -> Estimat
     }
 }
 
-/// One command's cost on `target`, its arena in SRAM (`fits`) or spilled off-chip.
-pub fn command_cost(w: &CommandWork, target: &Target, fits: bool) -> CommandCost {
-    let on_cpu = matches!(w.work, Work::Cpu(_));
-    let spilled = if fits || on_cpu {
+/// A command's off-chip and SRAM bytes, its arena in SRAM (`fits`) or spilled off-chip
+/// (weights always stream from off-chip; CPU segments move nothing over it).
+fn traffic(w: &CommandWork, fits: bool) -> (u64, u64) {
+    let spilled = if fits || matches!(w.work, Work::Cpu(_)) {
         0
     } else {
         w.activation_bytes
     };
-    let dma_bytes = w.weight_bytes + spilled;
-    let sram_traffic = w.activation_bytes - spilled;
+    (w.weight_bytes + spilled, w.activation_bytes - spilled)
+}
+
+/// A command's cycles on `target` and what bounds them (its [`roofline`] with the bytes
+/// of [`command_cost`]), without the rest of its cost.
+pub fn command_cycles(w: &CommandWork, target: &Target, fits: bool) -> (u64, Bound) {
+    let (dma_bytes, sram_traffic) = traffic(w, fits);
+    roofline(target, w.work, dma_bytes, sram_traffic)
+}
+
+/// One command's cost on `target`, its arena in SRAM (`fits`) or spilled off-chip.
+pub fn command_cost(w: &CommandWork, target: &Target, fits: bool) -> CommandCost {
+    let on_cpu = matches!(w.work, Work::Cpu(_));
+    let (dma_bytes, sram_traffic) = traffic(w, fits);
     let (cycles, bound) = roofline(target, w.work, dma_bytes, sram_traffic);
     let e = &target.energy;
     let pj_per_mac = if matches!(w.work, Work::Fp8Macs(_)) {
