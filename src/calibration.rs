@@ -70,6 +70,7 @@ impl CalibrationArgs {
             method: self.data.calibration_method,
             percentile: self.data.percentile,
             per_channel: !self.per_tensor_weights,
+            ..Default::default()
         }
     }
 }

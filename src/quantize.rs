@@ -146,6 +146,7 @@ pub fn quantize_graph(g: &mut Graph, req: &QuantizeRequest) -> Result<QuantizeSu
                 method: req.data.calibration_method,
                 percentile: req.data.percentile,
                 per_channel: req.per_channel,
+                ..Default::default()
             };
             let r = quantize_int8(g, &calib, &opts)?;
             s.quantized_ops = r.int8_nodes;

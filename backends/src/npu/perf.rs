@@ -31,13 +31,16 @@ pub enum Bound {
 
 /// The multiply-accumulates of a convolution or fully connected layer by their shape:
 /// `outputs` positions (pixels, or rows) times `out_channels`, each reducing
-/// `in_channels` (per group) times `taps` (kernel positions) products.
+/// `in_channels` (per group) times `taps` (kernel positions) products; `zero_weights` of
+/// the layer's `out_channels * in_channels * taps` weights are zero (pruned).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MacShape {
     pub outputs: u64,
     pub out_channels: u64,
     pub in_channels: u64,
     pub taps: u64,
+    #[serde(default)]
+    pub zero_weights: u64,
 }
 
 impl MacShape {
@@ -50,7 +53,19 @@ impl MacShape {
             out_channels,
             in_channels: (reduction / taps).max(1),
             taps,
+            zero_weights: 0,
         }
+    }
+
+    /// The layer's weights (decoded int8 bytes).
+    pub fn weights(&self) -> u64 {
+        self.out_channels * self.in_channels * self.taps
+    }
+
+    /// The share of products whose weight is not zero.
+    pub fn density(&self) -> f64 {
+        let w = self.weights().max(1);
+        (w - self.zero_weights.min(w)) as f64 / w as f64
     }
 
     /// The products the MAC array performs when it works on blocks of `out` output and
@@ -146,34 +161,50 @@ pub struct Estimate {
 }
 
 /// A command's cycles on `target` and what bounds them: the target's per-command overhead
-/// plus the larger of its compute cycles and its memory cycles (`offchip_bytes` over the
-/// off-chip bandwidth plus `sram_bytes` over the SRAM bandwidth).
+/// plus the largest of its compute cycles, its memory cycles (`offchip_bytes` over the
+/// off-chip bandwidth plus `sram_bytes` over the SRAM bandwidth) and, on a target with a
+/// weight-decoder rate, its decoded weight bytes over that rate (counted as memory).
+/// Products with a zero weight are skipped only on a target that `skips_zero_weights`.
 pub fn roofline(target: &Target, work: Work, offchip_bytes: u64, sram_bytes: u64) -> (u64, Bound) {
     let u = &target.utilization;
-    let at = |n: u64, rate: u64, utilization: f64| {
-        (n as f64 / (rate as f64 * utilization)).ceil() as u64
-    };
+    let at = |n: f64, rate: u64, utilization: f64| (n / (rate as f64 * utilization)).ceil() as u64;
     let (int8, streaming) = (target.int8_macs_per_cycle, target.elementwise_per_cycle);
     let g = &target.mac_block;
-    let padded = |s: MacShape| s.padded(g.out_channels, g.in_channels);
+    let kept = |s: MacShape| match target.skips_zero_weights {
+        true => s.density(),
+        false => 1.0,
+    };
+    let padded = |s: MacShape| s.padded(g.out_channels, g.in_channels) as f64 * kept(s);
+    let count = |n: u64| n as f64;
     let compute = match work {
         Work::Conv(s) => at(padded(s), int8, u.conv),
         // A depthwise layer reduces over kernel positions only.
-        Work::Depthwise(s) => at(s.padded(g.out_channels, 1), int8, u.depthwise),
+        Work::Depthwise(s) => at(
+            s.padded(g.out_channels, 1) as f64 * kept(s),
+            int8,
+            u.depthwise,
+        ),
         Work::FullyConnected(s) => at(padded(s), int8, u.fully_connected),
-        Work::Fp8Macs(m) => at(m, target.fp8_macs_per_cycle, u.conv),
-        Work::Pool(n) => at(n, streaming, u.pool),
-        Work::Reduce(n) => at(n, streaming, u.reduce),
-        Work::Elementwise(n) => at(n, streaming, u.elementwise),
-        Work::Unary(n) => at(n, streaming, u.unary),
-        Work::PRelu(n) => at(n, streaming, u.prelu),
-        Work::Resize(n) => at(n, streaming, u.resize),
-        Work::Softmax(n) => at(n, streaming, u.softmax),
-        Work::Copy(n) => at(n, streaming, u.copy),
+        Work::Fp8Macs(m) => at(count(m), target.fp8_macs_per_cycle, u.conv),
+        Work::Pool(n) => at(count(n), streaming, u.pool),
+        Work::Reduce(n) => at(count(n), streaming, u.reduce),
+        Work::Elementwise(n) => at(count(n), streaming, u.elementwise),
+        Work::Unary(n) => at(count(n), streaming, u.unary),
+        Work::PRelu(n) => at(count(n), streaming, u.prelu),
+        Work::Resize(n) => at(count(n), streaming, u.resize),
+        Work::Softmax(n) => at(count(n), streaming, u.softmax),
+        Work::Copy(n) => at(count(n), streaming, u.copy),
         Work::Cpu(cycles) => return (cycles, Bound::Cpu),
     };
-    let memory = (offchip_bytes as f64 / target.offchip_bytes_per_cycle).ceil() as u64
+    let transfer = (offchip_bytes as f64 / target.offchip_bytes_per_cycle).ceil() as u64
         + (sram_bytes as f64 / target.sram_bytes_per_cycle).ceil() as u64;
+    let decode = match (work, target.weight_decode_bytes_per_cycle) {
+        (Work::Conv(s) | Work::Depthwise(s) | Work::FullyConnected(s), Some(rate)) => {
+            (s.weights() as f64 / rate).ceil() as u64
+        }
+        _ => 0,
+    };
+    let memory = transfer.max(decode);
     let overhead = target.command_overhead_cycles;
     if compute >= memory {
         (overhead + compute, Bound::Compute)
@@ -267,7 +298,11 @@ fn command_work(p: &Program, c: &Command, weight_bytes: &[u64]) -> Result<Comman
         let (channels, reduction) = block.map_or((1, 1), |w| {
             (w.channels(), w.weights.len() / w.channels().max(1))
         });
-        MacShape::new(macs, channels as u64, reduction as u64, taps as u64)
+        let zero_weights = block.map_or(0, |w| w.weights.iter().filter(|&&v| v == 0).count());
+        MacShape {
+            zero_weights: zero_weights as u64,
+            ..MacShape::new(macs, channels as u64, reduction as u64, taps as u64)
+        }
     };
     let work = match c {
         Command::Cpu { .. } => Work::Cpu(macs.max(out_elems)),
@@ -364,5 +399,54 @@ pub fn command_cost(w: &CommandWork, target: &Target, fits: bool) -> CommandCost
         activation_bytes: w.activation_bytes,
         dma_bytes,
         energy_uj: if on_cpu { 0.0 } else { pj * 1e-6 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3x3 convolution, 16 to 32 channels on 8x8 pixels, with `zero_weights` pruned.
+    fn conv(zero_weights: u64) -> Work {
+        let s = MacShape::new(64 * 32 * 16 * 9, 32, 16 * 9, 9);
+        Work::Conv(MacShape { zero_weights, ..s })
+    }
+
+    #[test]
+    fn zeros_are_skipped_only_where_the_target_can() {
+        let dense = Target::preset("npu-256").unwrap();
+        let sparse = Target {
+            skips_zero_weights: true,
+            ..dense.clone()
+        };
+        let cycles = |t: &Target, w: Work| roofline(t, w, 0, 0).0;
+        let half = 32 * 16 * 9 / 2;
+        assert_eq!(cycles(&dense, conv(half)), cycles(&dense, conv(0)));
+        assert_eq!(cycles(&sparse, conv(0)), cycles(&dense, conv(0)));
+        assert_eq!(cycles(&sparse, conv(half)), cycles(&dense, conv(0)) / 2);
+        // Every weight zero: nothing to multiply.
+        assert_eq!(cycles(&sparse, conv(32 * 16 * 9)), 0);
+    }
+
+    #[test]
+    fn a_weight_decoder_counts_decoded_bytes() {
+        let fast = Target::preset("npu-256").unwrap();
+        let slow = Target {
+            weight_decode_bytes_per_cycle: Some(0.5),
+            ..fast.clone()
+        };
+        let (cycles, bound) = roofline(&slow, conv(0), 100, 0);
+        // 4,608 decoded weights at half a byte a cycle outlast 1,152 cycles of MACs.
+        assert_eq!((cycles, bound), (9_216, Bound::Memory));
+        assert_eq!(roofline(&fast, conv(0), 100, 0).1, Bound::Compute);
+        let yaml = |rate| {
+            let t = Target {
+                weight_decode_bytes_per_cycle: Some(rate),
+                ..fast.clone()
+            };
+            serde_yaml_ng::to_string(&t).unwrap()
+        };
+        assert_eq!(Target::from_yaml(&yaml(0.5)).unwrap(), slow);
+        assert!(Target::from_yaml(&yaml(0.0)).is_err());
     }
 }

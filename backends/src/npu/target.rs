@@ -162,6 +162,12 @@ pub struct Target {
     /// fill and drain; 0 when absent).
     #[serde(default)]
     pub command_overhead_cycles: u64,
+    /// Whether the MAC array skips products with a zero weight (false when absent).
+    #[serde(default)]
+    pub skips_zero_weights: bool,
+    /// Decoded weight bytes the weight decoder produces a cycle (unlimited when absent).
+    #[serde(default)]
+    pub weight_decode_bytes_per_cycle: Option<f64>,
     pub energy: Energy,
 }
 
@@ -241,6 +247,10 @@ impl Target {
         let bandwidths = [
             ("offchip_bytes_per_cycle", self.offchip_bytes_per_cycle),
             ("sram_bytes_per_cycle", self.sram_bytes_per_cycle),
+            (
+                "weight_decode_bytes_per_cycle",
+                self.weight_decode_bytes_per_cycle.unwrap_or(1.0),
+            ),
         ];
         if let Some((name, _)) = bandwidths.iter().find(|(_, v)| !v.is_finite() || *v <= 0.0) {
             return Err(Error::new(format!(

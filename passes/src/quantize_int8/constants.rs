@@ -22,12 +22,19 @@ fn f32_data<'a>(t: &'a Tensor, what: &str) -> Result<&'a ArrayD<f32>> {
         .ok_or_else(|| Error::new(format!("{what} must be f32, got {}", t.dtype())))
 }
 
-/// Symmetric int8 weights: zero point 0, `scale = max|w| / 127` over each index of
-/// `axis` (per channel) or over the whole tensor (`axis = None`); values in [-127, 127].
-/// An all-zero channel gets scale 1, like TFLite.
-pub fn weights(w: &Tensor, axis: Option<usize>) -> Result<QuantizedConst> {
+/// Symmetric int8 weights on a `bits`-bit grid (2..=8): zero point 0,
+/// `scale = max|w| / qmax` with `qmax = 2^(bits - 1) - 1` over each index of `axis` (per
+/// channel) or over the whole tensor (`axis = None`); values in [-qmax, qmax] (8 bits:
+/// [-127, 127]). An all-zero channel gets scale 1, like TFLite.
+pub fn weights(w: &Tensor, axis: Option<usize>, bits: u32) -> Result<QuantizedConst> {
     let a = f32_data(w, "weights")?;
-    let scale_of = |m: f32| if m > 0.0 { m as f64 / 127.0 } else { 1.0 };
+    if !(2..=8).contains(&bits) {
+        return Err(Error::new(format!(
+            "weight bits must be 2 to 8, got {bits}"
+        )));
+    }
+    let qmax = f64::from((1u32 << (bits - 1)) - 1);
+    let scale_of = |m: f32| if m > 0.0 { m as f64 / qmax } else { 1.0 };
     let max_abs = |it: &mut dyn Iterator<Item = &f32>| it.fold(0f32, |m, v| m.max(v.abs()));
     let scales: Vec<f64> = match axis {
         Some(ax) => {
@@ -46,7 +53,7 @@ pub fn weights(w: &Tensor, axis: Option<usize>) -> Result<QuantizedConst> {
     let channel = |idx: &IxDyn| axis.map_or(0, |ax| idx[ax]);
     let q = ArrayD::from_shape_fn(a.raw_dim(), |idx| {
         let s = scales[channel(&idx)];
-        round(a[&idx] as f64 / s).clamp(-127.0, 127.0) as i8
+        round(a[&idx] as f64 / s).clamp(-qmax, qmax) as i8
     });
     Ok(QuantizedConst {
         value: Tensor::I8(q),
@@ -135,7 +142,7 @@ mod tests {
     #[test]
     fn per_channel_weights_use_each_channels_extent() {
         let w = Tensor::F32(array![[1.0f32, -0.5], [0.0, 0.0], [0.25, -2.54]].into_dyn());
-        let q = weights(&w, Some(0)).unwrap();
+        let q = weights(&w, Some(0), 8).unwrap();
         assert_eq!(q.params.axis, Some(0));
         assert_eq!(q.params.zero_point, vec![0, 0, 0]);
         assert_eq!(q.params.scale, vec![1.0 / 127.0, 1.0, 0.02]);
@@ -146,11 +153,25 @@ mod tests {
     #[test]
     fn per_tensor_weights_share_one_scale() {
         let w = Tensor::F32(array![[1.27f32, -0.5], [0.0, 0.01]].into_dyn());
-        let q = weights(&w, None).unwrap();
+        let q = weights(&w, None, 8).unwrap();
         assert_eq!(q.params.axis, None);
         assert_eq!(q.params.scale, vec![0.01]);
         let Tensor::I8(v) = q.value else { panic!() };
         assert_eq!(v, array![[127i8, -50], [0, 1]].into_dyn());
+    }
+
+    #[test]
+    fn low_bit_weights_lie_on_their_grid() {
+        let w = Tensor::F32(array![[0.7f32, -0.35, 0.1, 0.0], [0.0, 0.0, 0.0, 0.0]].into_dyn());
+        let q = weights(&w, Some(0), 4).unwrap();
+        assert_eq!(q.params.scale, vec![0.1, 1.0]);
+        let Tensor::I8(v) = q.value else { panic!() };
+        assert_eq!(v, array![[7i8, -4, 1, 0], [0, 0, 0, 0]].into_dyn());
+        let q = weights(&w, None, 2).unwrap();
+        let Tensor::I8(v) = q.value else { panic!() };
+        assert_eq!(v, array![[1i8, -1, 0, 0], [0, 0, 0, 0]].into_dyn());
+        assert!(weights(&w, None, 1).is_err());
+        assert!(weights(&w, None, 9).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use nnopt_compiler::ir::{verify, Graph, Op};
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Options of the quantizer.
@@ -38,6 +39,9 @@ pub struct QuantizeOptions {
     pub percentile: f32,
     /// Weights with one scale per output channel (else one per tensor).
     pub per_channel: bool,
+    /// Weight bits (2 to 8) of nodes by name, for weights on a coarser grid than int8's
+    /// (values in `±(2^(bits - 1) - 1)`); other nodes take 8.
+    pub weight_bits: BTreeMap<String, u32>,
 }
 
 impl Default for QuantizeOptions {
@@ -46,6 +50,7 @@ impl Default for QuantizeOptions {
             method: CalibrationMethod::Minmax,
             percentile: 99.99,
             per_channel: true,
+            weight_bits: BTreeMap::new(),
         }
     }
 }
@@ -57,6 +62,12 @@ impl QuantizeOptions {
                 "percentile must be in (50, 100], got {}",
                 self.percentile
             )));
+        }
+        if let Some((node, bits)) = self.weight_bits.iter().find(|(_, b)| !(2..=8).contains(*b)) {
+            return Err(Error::at_node(
+                node,
+                format!("weight bits must be 2 to 8, got {bits}"),
+            ));
         }
         Ok(())
     }
@@ -152,7 +163,7 @@ pub fn quantize_int8(
     ActivationFusion.run(&mut work)?;
     let observers = calibrate::observe(&work, calib, opts.method)?;
     let plan = plan::plan(&work, &observers, opts.method, opts.percentile)?;
-    let inserted = rewrite::rewrite(&mut work, &plan, opts.per_channel)?;
+    let inserted = rewrite::rewrite(&mut work, &plan, opts.per_channel, &opts.weight_bits)?;
     verify(&work).map_err(|e| Error {
         message: format!("quantized graph is invalid: {}", e.message),
         ..e
@@ -211,6 +222,7 @@ impl QuantizeInt8 {
             method: o.method,
             percentile: o.percentile,
             per_channel: o.per_channel,
+            weight_bits: BTreeMap::new(),
         };
         options.check()?;
         let [lo, hi] = o.input_range;

@@ -10,7 +10,7 @@ use nnopt_compiler::ir::{
     DType, Graph, NodeIndex, Op, QuantParams, QuantizeRounding, TensorType, ValueRef,
 };
 use nnopt_compiler::{Error, Result};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Counts of what the rewrite inserted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,8 +35,14 @@ fn param(g: &Graph, plan: &Plan, node: &str, v: ValueRef) -> Result<(f32, i64)> 
         .ok_or_else(|| Error::at_node(node, format!("no parameters for '{}'", g.value(v).name)))
 }
 
-/// Applies `plan` to `g` with per-channel (or per-tensor) weights.
-pub fn rewrite(g: &mut Graph, plan: &Plan, per_channel: bool) -> Result<Inserted> {
+/// Applies `plan` to `g` with per-channel (or per-tensor) weights; each node's weights
+/// take the bits `weight_bits` names for it (8 for others).
+pub fn rewrite(
+    g: &mut Graph,
+    plan: &Plan,
+    per_channel: bool,
+    weight_bits: &BTreeMap<String, u32>,
+) -> Result<Inserted> {
     let mut inserted = Inserted::default();
     let mut quantized_of: HashMap<ValueRef, ValueRef> = HashMap::new();
     let mut replaced_consts: HashSet<NodeIndex> = HashSet::new();
@@ -74,7 +80,8 @@ pub fn rewrite(g: &mut Graph, plan: &Plan, per_channel: bool) -> Result<Inserted
                     })?;
                     let q = match *slot {
                         Slot::Weight { axis } => {
-                            let q = constants::weights(t, per_channel.then_some(axis));
+                            let bits = weight_bits.get(&name).copied().unwrap_or(8);
+                            let q = constants::weights(t, per_channel.then_some(axis), bits);
                             w_scales = q.as_ref().ok().map(|q| q.params.scale.clone());
                             q
                         }

@@ -15,7 +15,10 @@
 //!   length of the plane's compressed stream and that stream (`STORED` or `RANS`);
 //! - `ADAPTIVE_INT8` (3), `ADAPTIVE_LEB128` (4), `ADAPTIVE_REQUANT` (5), since format 1.2:
 //!   range-coder words (u32, big-endian) of the binarized block, with adaptive bit
-//!   probabilities that start at 1/2 (see [`adaptive`] and [`typed`]).
+//!   probabilities that start at 1/2 (see [`adaptive`] and [`typed`]);
+//! - `ADAPTIVE_SPARSE` (6), since format 1.5: the magnitude width, then range-coder words
+//!   of int8 values as zero flags under a run context, magnitudes and signs (see
+//!   [`sparse`]); tried on blocks that are sparse or on a grid of fewer than 8 bits.
 //!
 //! The decoder needs the block's length from its caller.
 //!
@@ -23,6 +26,7 @@
 //! virtual NPU's loader) build identical models on any machine.
 
 mod adaptive;
+mod sparse;
 mod typed;
 mod weights;
 
@@ -39,6 +43,7 @@ const PLANAR: u8 = 2;
 const ADAPTIVE_INT8: u8 = 3;
 const ADAPTIVE_LEB128: u8 = 4;
 const ADAPTIVE_REQUANT: u8 = 5;
+const ADAPTIVE_SPARSE: u8 = 6;
 /// Frequency precision (bits) of the rANS model.
 const PRECISION: u32 = 12;
 
@@ -65,6 +70,9 @@ pub fn compress_kind(data: &[u8], kind: Kind) -> Vec<u8> {
         Kind::Requant => (compress_records(data, REQUANT_RECORD), None),
         Kind::Int8 | Kind::Leb128 => compress_plain(data),
     };
+    if kind == Kind::Int8 && sparse_or_low_bit(data) {
+        keep_smaller(&mut best, ADAPTIVE_SPARSE, sparse::encode(data));
+    }
     // Adaptive coding of bytes that are i.i.d. (as weights nearly are) does not beat
     // their order-0 code (the rANS words) by more than ~0.2 %: skip it, as the slowest
     // method, when even that cannot beat the best so far, or when the order-0 code saves
@@ -79,13 +87,26 @@ pub fn compress_kind(data: &[u8], kind: Kind) -> Vec<u8> {
         Kind::Requant => (ADAPTIVE_REQUANT, typed::encode_requant(data)),
         Kind::F32 => return best,
     };
+    keep_smaller(&mut best, method, coded);
+    debug_assert!(decompress(&best, data.len()).is_ok_and(|d| d == data));
+    best
+}
+
+/// Replaces `best` by `method` and its `coded` stream if that is smaller.
+fn keep_smaller(best: &mut Vec<u8>, method: u8, coded: Option<Vec<u8>>) {
     if let Some(coded) = coded.filter(|c| c.len() + 1 < best.len()) {
-        best = Vec::with_capacity(coded.len() + 1);
+        *best = Vec::with_capacity(coded.len() + 1);
         best.push(method);
         best.extend_from_slice(&coded);
-        debug_assert!(decompress(&best, data.len()).is_ok_and(|d| d == data));
     }
-    best
+}
+
+/// Whether int8 values are worth [`sparse`] coding: at least an eighth are zero, or all
+/// lie on a grid of 6 bits or fewer (magnitudes up to 31). Dense 8-bit weights (a few
+/// percent zeros) skip it, and code as before format 1.5.
+fn sparse_or_low_bit(data: &[u8]) -> bool {
+    let zeros = data.iter().filter(|&&b| b == 0).count();
+    zeros * 8 >= data.len() || data.iter().all(|&b| (b as i8).unsigned_abs() <= 31)
 }
 
 /// Compresses a block of bytes (stored or rANS).
@@ -137,6 +158,7 @@ pub fn decompress(block: &[u8], len: usize) -> Result<Vec<u8>> {
         Some((&ADAPTIVE_INT8, body)) => typed::decode_int8(body, len),
         Some((&ADAPTIVE_LEB128, body)) => typed::decode_leb128(body, len),
         Some((&ADAPTIVE_REQUANT, body)) => typed::decode_requant(body, len),
+        Some((&ADAPTIVE_SPARSE, body)) => sparse::decode(body, len),
         _ => decompress_plain(block, len),
     }
 }
@@ -436,7 +458,11 @@ mod tests {
             })
             .collect();
         let c = compress_kind(&data, Kind::Int8);
-        assert_eq!(c[0], ADAPTIVE_INT8);
+        // On a 5-bit grid: the sparse coder's magnitude tree learns each value.
+        assert_eq!(c[0], ADAPTIVE_SPARSE);
+        let int8 = [vec![ADAPTIVE_INT8], typed::encode_int8(&data).unwrap()].concat();
+        assert!(int8.len() < compress(&data).len());
+        assert_eq!(decompress(&int8, data.len()).unwrap(), data);
         assert!(c.len() < compress(&data).len());
         assert_eq!(decompress(&c, data.len()).unwrap(), data);
         // The same stream read as another kind, or cut short, is an error, not a panic.
@@ -459,6 +485,77 @@ mod tests {
         assert!(typed::encode_leb128(&[0x80, 0x00]).is_none());
         let c = compress_kind(&[0x80, 0x00], Kind::Leb128);
         assert_eq!(decompress(&c, 2).unwrap(), [0x80, 0x00]);
+    }
+
+    /// Order-0 entropy of `data` in bytes.
+    fn entropy_bytes(data: &[u8]) -> f64 {
+        let mut counts = [0usize; 256];
+        data.iter().for_each(|&b| counts[b as usize] += 1);
+        let n = data.len() as f64;
+        let bits: f64 = counts
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| -(c as f64) * (c as f64 / n).log2())
+            .sum();
+        bits / 8.0
+    }
+
+    /// Laplacian-like weights of 64 channels of 3x3x32, pruned to `sparsity` by magnitude
+    /// and rounded to a `bits`-bit grid per channel; channel 5 pruned whole.
+    fn pruned_low_bit(bits: u32, sparsity: f64) -> Vec<u8> {
+        let mut x = 0x9e37_79b9u32;
+        let per = 9 * 32;
+        let raw: Vec<f64> = (0..64 * per)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let u = (f64::from(x) + 0.5) / 4_294_967_296.0;
+                if u < 0.5 {
+                    (2.0 * u).ln()
+                } else {
+                    -(2.0 - 2.0 * u).ln()
+                }
+            })
+            .collect();
+        let mut mags: Vec<f64> = raw.iter().map(|v| v.abs()).collect();
+        mags.sort_by(f64::total_cmp);
+        let cut = mags[(sparsity * mags.len() as f64) as usize];
+        let qmax = f64::from((1 << (bits - 1)) - 1);
+        raw.chunks(per)
+            .enumerate()
+            .flat_map(|(c, ch)| {
+                let max = ch.iter().fold(0f64, |m, v| m.max(v.abs()));
+                ch.iter().map(move |&v| {
+                    let kept = v.abs() > cut && c != 5;
+                    (if kept {
+                        (v / max * qmax).round() as i8
+                    } else {
+                        0
+                    }) as u8
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sparse_low_bit_blocks_code_near_their_entropy() {
+        for (bits, sparsity) in [(2, 0.5), (3, 0.6), (4, 0.0), (4, 0.75), (6, 0.3), (8, 0.9)] {
+            let data = pruned_low_bit(bits, sparsity);
+            let c = compress_kind(&data, Kind::Int8);
+            assert_eq!(decompress(&c, data.len()).unwrap(), data);
+            let h = entropy_bytes(&data);
+            // The pruned channel's run is cheaper than order-0 coding; the rest is the
+            // adaptive models' learning cost.
+            assert!(
+                (c.len() as f64) < h * 1.02 + 16.0,
+                "{bits} bits at sparsity {sparsity}: {} bytes, order-0 entropy {h:.0}",
+                c.len()
+            );
+            if sparsity > 0.5 {
+                assert_eq!(c[0], ADAPTIVE_SPARSE, "{bits} bits at sparsity {sparsity}");
+            }
+        }
     }
 
     #[test]
