@@ -16,7 +16,7 @@ mod train_options;
 
 use nnopt::compiler::ir::ValueRef;
 use nnopt::passes::TrainPrecision;
-use nnopt::train::fl::data::load_csv;
+use nnopt::train::data::load_csv;
 use nnopt::train::runtime::{Client, Samples};
 use nnopt::train::TrainingProgram;
 use std::path::Path;

@@ -10,7 +10,7 @@ mod common;
 
 use common::{nnopt, nnopt_ok, tempdir};
 use nnopt::passes::TrainPrecision;
-use nnopt::train::fl::data::load_csv;
+use nnopt::train::data::load_csv;
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions};
 use nnopt::train::server::ServerOptimizer;

@@ -14,6 +14,16 @@ if ! .venv/bin/python -c 'import onnx, onnxruntime, ai_edge_litert, ml_dtypes, n
   .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 fi
 
+# Fashion-MNIST (Debian's dataset-fashion-mnist) for the compression search tests.
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "== installing the Debian package dataset-fashion-mnist"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y --no-install-recommends dataset-fashion-mnist \
+    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends dataset-fashion-mnist; }
+fi
+
 echo "== generating test data (tools/make_testdata.py)"
 .venv/bin/python tools/make_testdata.py
 

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nnopt::output::write_atomically;
 use nnopt::passes::TrainPrecision;
 use nnopt::report::fl::{render_html, render_table};
-use nnopt::train::fl::data::{load_csv, Dataset};
+use nnopt::train::data::{load_csv, Dataset};
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions, Simulation};
 use nnopt::train::server::ServerOptimizer;

@@ -4,6 +4,7 @@
 
 pub mod binary;
 mod compile;
+pub mod data;
 pub mod fl;
 pub mod message;
 mod message_binary;

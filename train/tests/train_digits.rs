@@ -12,7 +12,7 @@
 mod common;
 
 use nnopt_passes::TrainPrecision;
-use nnopt_train::fl::data::{load_csv, Dataset};
+use nnopt_train::data::{load_csv, Dataset};
 use nnopt_train::runtime::{evaluate, Client};
 use nnopt_train::{CompileOptions, Optimizer, OptimizerKind, TrainingProgram};
 use std::path::Path;

@@ -1,7 +1,6 @@
-//! Federated-learning simulation: labelled datasets, their split among clients, and
+//! Federated-learning simulation: datasets split among clients, and
 //! FedAvg over simulated clients that run a training program, with every message
 //! serialized, counted and parsed.
 
-pub mod data;
 pub mod partition;
 pub mod simulate;

@@ -1,7 +1,7 @@
 //! The FedAvg simulation loop.
 
-use super::data::Dataset;
 use super::partition::Partition;
+use crate::data::Dataset;
 use crate::message::{layout_id, Encoding, Message, MessageKind};
 use crate::runtime::{evaluate, Client};
 use crate::server::{difference, sum, Server, ServerOptimizer};

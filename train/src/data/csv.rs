@@ -1,25 +1,10 @@
-//! Labelled CSV datasets for federated-learning simulation.
+//! Labelled CSV files.
 
+use super::Dataset;
 use crate::runtime::Samples;
 use nnopt_compiler::{Error, Result};
 use std::io::Read;
 use std::path::Path;
-
-/// A dataset and its fixed train/test split.
-#[derive(Clone, Debug)]
-pub struct Dataset {
-    /// Features divided by the largest absolute feature value in the file.
-    pub samples: Samples,
-    /// What the features were divided by.
-    pub feature_scale: f32,
-    /// Rows held out for testing: every fifth row (index % 5 == 0), the same for every
-    /// seed.
-    pub test_rows: Vec<usize>,
-    /// The other rows.
-    pub train_rows: Vec<usize>,
-    /// Number of classes (largest label + 1).
-    pub classes: usize,
-}
 
 /// Reads a CSV file (`.csv`, or gzip-compressed `.csv.gz`) of numeric rows: the
 /// features, then an integer class label. No header.
