@@ -18,6 +18,7 @@ pub mod batch;
 pub mod calibration;
 pub mod compare;
 pub mod compile;
+pub mod compress;
 pub mod costmodel;
 pub mod learned_opt;
 pub mod model_inputs;

@@ -23,7 +23,7 @@ pub use dead_node_elimination::DeadNodeElimination;
 pub use egraph::{EGraphOptimize, EGraphOptions, EGraphStats};
 pub use identity_removal::IdentityRemoval;
 pub use quantize_fp8::{quantize_fp8, Fp8Options, Fp8Report, QuantizeFp8};
-pub use quantize_int8::{quantize_int8, Calibration, QuantizeInt8, QuantizeOptions};
+pub use quantize_int8::{quantize_int8, weight_axis, Calibration, QuantizeInt8, QuantizeOptions};
 pub use shape_inference::ShapeInference;
 
 use nnopt_compiler::cost::{DefaultCost, OpCost};

@@ -5,6 +5,7 @@ mod calibration;
 mod common;
 mod compare;
 mod compile;
+mod compress;
 mod costmodel;
 mod export;
 mod fl;
@@ -72,6 +73,12 @@ enum Command {
     /// gradients to E5M2 with delayed scaling, and carry the FP32 step too.
     #[command(after_help = compile::EXAMPLES)]
     Compile(Box<compile::CompileArgs>),
+    /// Compress a float model to a budget of encoded weight bytes: a search (UDC) over
+    /// each layer's weight bits (2 to 8) and sparsity, trained on your data, with
+    /// quantization-aware fine-tuning; writes the int8 model (.npub, .tflite or .onnx)
+    /// and compares it with dense int8, magnitude pruning and greedy bit allocation.
+    #[command(after_help = compress::EXAMPLES)]
+    Compress(Box<compress::CompressArgs>),
     /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel
     /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
     /// float TFLite; NCHW (ONNX) graphs are converted to NHWC.
@@ -110,6 +117,7 @@ pub fn main() -> Result<()> {
         Command::Compare(args) => compare::run(&args),
         Command::Opt(args) => opt::run(args),
         Command::Compile(args) => compile::run(*args),
+        Command::Compress(args) => compress::run(*args),
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Ops(args) => ops::run(&args),

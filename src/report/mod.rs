@@ -2,6 +2,7 @@
 
 pub mod fl;
 pub mod npu;
+pub mod udc;
 
 /// Escapes text for HTML element content and attribute values.
 fn escape(s: &str) -> String {

@@ -34,7 +34,7 @@ impl Samples {
     }
 
     /// The batch of `rows` as a tensor of `shape` (its leading dimension = `rows.len()`).
-    fn batch(&self, rows: &[usize], shape: &[usize]) -> Result<(Tensor, Tensor)> {
+    pub fn batch(&self, rows: &[usize], shape: &[usize]) -> Result<(Tensor, Tensor)> {
         let per: usize = shape[1..].iter().product();
         if per != self.row_len {
             return Err(Error::new(format!(

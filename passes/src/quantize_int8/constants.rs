@@ -5,6 +5,7 @@ use super::observer::int8_params;
 use ndarray::{ArrayD, Axis, IxDyn};
 use nnopt_compiler::ir::{QuantParams, Tensor};
 use nnopt_compiler::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 /// A quantized constant: its data and parameters.
 pub struct QuantizedConst {
@@ -22,12 +23,36 @@ fn f32_data<'a>(t: &'a Tensor, what: &str) -> Result<&'a ArrayD<f32>> {
         .ok_or_else(|| Error::new(format!("{what} must be f32, got {}", t.dtype())))
 }
 
-/// Symmetric int8 weights on a `bits`-bit grid (2..=8): zero point 0,
-/// `scale = max|w| / qmax` with `qmax = 2^(bits - 1) - 1` over each index of `axis` (per
-/// channel) or over the whole tensor (`axis = None`); values in [-qmax, qmax] (8 bits:
-/// [-127, 127]). An all-zero channel gets scale 1, like TFLite.
-pub fn weights(w: &Tensor, axis: Option<usize>, bits: u32) -> Result<QuantizedConst> {
+/// The grid a layer's int8 weights take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightGrid {
+    /// Bits (2 to 8): values in `±(2^(bits - 1) - 1)`.
+    pub bits: u32,
+    /// Every channel's scale is the largest channel scale times a power of two (the
+    /// smallest that still covers the channel), so all channels share one requantization
+    /// multiplier and differ in shift only: their records code to almost nothing, at the
+    /// price of up to one bit of resolution in a channel.
+    #[serde(default)]
+    pub power_of_two_scales: bool,
+}
+
+impl Default for WeightGrid {
+    fn default() -> Self {
+        WeightGrid {
+            bits: 8,
+            power_of_two_scales: false,
+        }
+    }
+}
+
+/// Symmetric int8 weights on `grid`: zero point 0, `scale = max|w| / qmax` with
+/// `qmax = 2^(bits - 1) - 1` over each index of `axis` (per channel) or over the whole
+/// tensor (`axis = None`); values in [-qmax, qmax] (8 bits: [-127, 127]). An all-zero
+/// channel gets scale 1, like TFLite (with power-of-two scales: the largest scale).
+pub fn weights(w: &Tensor, axis: Option<usize>, grid: WeightGrid) -> Result<QuantizedConst> {
     let a = f32_data(w, "weights")?;
+    let bits = grid.bits;
     if !(2..=8).contains(&bits) {
         return Err(Error::new(format!(
             "weight bits must be 2 to 8, got {bits}"
@@ -36,7 +61,7 @@ pub fn weights(w: &Tensor, axis: Option<usize>, bits: u32) -> Result<QuantizedCo
     let qmax = f64::from((1u32 << (bits - 1)) - 1);
     let scale_of = |m: f32| if m > 0.0 { m as f64 / qmax } else { 1.0 };
     let max_abs = |it: &mut dyn Iterator<Item = &f32>| it.fold(0f32, |m, v| m.max(v.abs()));
-    let scales: Vec<f64> = match axis {
+    let extents: Vec<f32> = match axis {
         Some(ax) => {
             if ax >= a.ndim() {
                 return Err(Error::new(format!(
@@ -45,10 +70,14 @@ pub fn weights(w: &Tensor, axis: Option<usize>, bits: u32) -> Result<QuantizedCo
                 )));
             }
             a.axis_iter(Axis(ax))
-                .map(|lane| scale_of(max_abs(&mut lane.iter())))
+                .map(|lane| max_abs(&mut lane.iter()))
                 .collect()
         }
-        None => vec![scale_of(max_abs(&mut a.iter()))],
+        None => vec![max_abs(&mut a.iter())],
+    };
+    let scales: Vec<f64> = match grid.power_of_two_scales {
+        true => power_of_two_multiples(&extents, qmax),
+        false => extents.iter().map(|&m| scale_of(m)).collect(),
     };
     let channel = |idx: &IxDyn| axis.map_or(0, |ax| idx[ax]);
     let q = ArrayD::from_shape_fn(a.raw_dim(), |idx| {
@@ -63,6 +92,30 @@ pub fn weights(w: &Tensor, axis: Option<usize>, bits: u32) -> Result<QuantizedCo
             axis: if scales.len() > 1 { axis } else { None },
         },
     })
+}
+
+/// Channel scales for channel extents `max_abs`: the largest scale `s = max / qmax`
+/// (as f32), and each channel `s · 2^-k` with the largest `k` that keeps its extent on
+/// the grid (all-zero channels take `s`).
+fn power_of_two_multiples(max_abs: &[f32], qmax: f64) -> Vec<f64> {
+    let top = max_abs.iter().fold(0f32, |m, &v| m.max(v));
+    if top <= 0.0 {
+        return vec![1.0; max_abs.len()];
+    }
+    let s = f64::from((f64::from(top) / qmax) as f32);
+    max_abs
+        .iter()
+        .map(|&m| {
+            let mut scale = s;
+            while m > 0.0
+                && f64::from(m) <= scale / 2.0 * qmax
+                && scale > f64::from(f32::MIN_POSITIVE)
+            {
+                scale /= 2.0;
+            }
+            scale
+        })
+        .collect()
 }
 
 /// Int32 bias for an op with input scale `input_scale` and weight scales `w_scales`
@@ -142,7 +195,7 @@ mod tests {
     #[test]
     fn per_channel_weights_use_each_channels_extent() {
         let w = Tensor::F32(array![[1.0f32, -0.5], [0.0, 0.0], [0.25, -2.54]].into_dyn());
-        let q = weights(&w, Some(0), 8).unwrap();
+        let q = weights(&w, Some(0), WeightGrid::default()).unwrap();
         assert_eq!(q.params.axis, Some(0));
         assert_eq!(q.params.zero_point, vec![0, 0, 0]);
         assert_eq!(q.params.scale, vec![1.0 / 127.0, 1.0, 0.02]);
@@ -153,25 +206,48 @@ mod tests {
     #[test]
     fn per_tensor_weights_share_one_scale() {
         let w = Tensor::F32(array![[1.27f32, -0.5], [0.0, 0.01]].into_dyn());
-        let q = weights(&w, None, 8).unwrap();
+        let q = weights(&w, None, WeightGrid::default()).unwrap();
         assert_eq!(q.params.axis, None);
         assert_eq!(q.params.scale, vec![0.01]);
         let Tensor::I8(v) = q.value else { panic!() };
         assert_eq!(v, array![[127i8, -50], [0, 1]].into_dyn());
     }
 
+    fn grid(bits: u32) -> WeightGrid {
+        WeightGrid {
+            bits,
+            power_of_two_scales: false,
+        }
+    }
+
+    #[test]
+    fn power_of_two_scales_share_a_mantissa() {
+        let w =
+            Tensor::F32(array![[0.7f32, -0.36], [0.2, 0.0], [0.0, 0.0], [0.0, 0.36]].into_dyn());
+        let g = WeightGrid {
+            bits: 4,
+            power_of_two_scales: true,
+        };
+        let q = weights(&w, Some(0), g).unwrap();
+        let s = 0.7f32 / 7.0;
+        // 0.2 is within 7 steps of s / 2 (0.35), not of s / 4 (0.175); 0.36 needs s.
+        assert_eq!(q.params.scale, vec![s, s / 2.0, s, s]);
+        let Tensor::I8(v) = q.value else { panic!() };
+        assert_eq!(v, array![[7i8, -4], [4, 0], [0, 0], [0, 4]].into_dyn());
+    }
+
     #[test]
     fn low_bit_weights_lie_on_their_grid() {
         let w = Tensor::F32(array![[0.7f32, -0.35, 0.1, 0.0], [0.0, 0.0, 0.0, 0.0]].into_dyn());
-        let q = weights(&w, Some(0), 4).unwrap();
+        let q = weights(&w, Some(0), grid(4)).unwrap();
         assert_eq!(q.params.scale, vec![0.1, 1.0]);
         let Tensor::I8(v) = q.value else { panic!() };
         assert_eq!(v, array![[7i8, -4, 1, 0], [0, 0, 0, 0]].into_dyn());
-        let q = weights(&w, None, 2).unwrap();
+        let q = weights(&w, None, grid(2)).unwrap();
         let Tensor::I8(v) = q.value else { panic!() };
         assert_eq!(v, array![[1i8, -1, 0, 0], [0, 0, 0, 0]].into_dyn());
-        assert!(weights(&w, None, 1).is_err());
-        assert!(weights(&w, None, 9).is_err());
+        assert!(weights(&w, None, grid(1)).is_err());
+        assert!(weights(&w, None, grid(9)).is_err());
     }
 
     #[test]

@@ -18,11 +18,12 @@ mod support;
 
 pub(crate) use calibrate::observe;
 pub use calibrate::Calibration;
+pub use constants::WeightGrid;
 pub use observer::CalibrationMethod;
 pub use plan::FloatNode;
 
 use crate::{ActivationFusion, BatchNormFolding};
-use nnopt_compiler::ir::{verify, Graph, Op};
+use nnopt_compiler::ir::{verify, Graph, NodeIndex, Op};
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -39,9 +40,9 @@ pub struct QuantizeOptions {
     pub percentile: f32,
     /// Weights with one scale per output channel (else one per tensor).
     pub per_channel: bool,
-    /// Weight bits (2 to 8) of nodes by name, for weights on a coarser grid than int8's
-    /// (values in `±(2^(bits - 1) - 1)`); other nodes take 8.
-    pub weight_bits: BTreeMap<String, u32>,
+    /// Weight grids of nodes by name (bits, power-of-two channel scales); other nodes
+    /// take int8's.
+    pub weight_grids: BTreeMap<String, WeightGrid>,
 }
 
 impl Default for QuantizeOptions {
@@ -50,7 +51,7 @@ impl Default for QuantizeOptions {
             method: CalibrationMethod::Minmax,
             percentile: 99.99,
             per_channel: true,
-            weight_bits: BTreeMap::new(),
+            weight_grids: BTreeMap::new(),
         }
     }
 }
@@ -63,10 +64,14 @@ impl QuantizeOptions {
                 self.percentile
             )));
         }
-        if let Some((node, bits)) = self.weight_bits.iter().find(|(_, b)| !(2..=8).contains(*b)) {
+        if let Some((node, g)) = self
+            .weight_grids
+            .iter()
+            .find(|(_, g)| !(2..=8).contains(&g.bits))
+        {
             return Err(Error::at_node(
                 node,
-                format!("weight bits must be 2 to 8, got {bits}"),
+                format!("weight bits must be 2 to 8, got {}", g.bits),
             ));
         }
         Ok(())
@@ -135,6 +140,20 @@ pub fn is_quantized(g: &Graph) -> bool {
     })
 }
 
+/// The output-channel axis of node `n`'s weights (its operand 1), if the quantizer
+/// gives it per-channel int8 weights (convolutions, Gemm and MatMul with constant
+/// weights).
+pub fn weight_axis(g: &Graph, n: NodeIndex) -> Option<usize> {
+    support::classify(g, n)
+        .ok()?
+        .slots
+        .iter()
+        .find_map(|s| match *s {
+            support::Slot::Weight { axis } => Some(axis),
+            _ => None,
+        })
+}
+
 /// Quantizes `g` to int8 with activation ranges calibrated on `calib`. Folds batch
 /// normalization and fuses clamp activations first (both exact in float). An already
 /// quantized graph is returned unchanged, with `already_quantized` set in the report.
@@ -163,7 +182,7 @@ pub fn quantize_int8(
     ActivationFusion.run(&mut work)?;
     let observers = calibrate::observe(&work, calib, opts.method)?;
     let plan = plan::plan(&work, &observers, opts.method, opts.percentile)?;
-    let inserted = rewrite::rewrite(&mut work, &plan, opts.per_channel, &opts.weight_bits)?;
+    let inserted = rewrite::rewrite(&mut work, &plan, opts.per_channel, &opts.weight_grids)?;
     verify(&work).map_err(|e| Error {
         message: format!("quantized graph is invalid: {}", e.message),
         ..e
@@ -222,7 +241,7 @@ impl QuantizeInt8 {
             method: o.method,
             percentile: o.percentile,
             per_channel: o.per_channel,
-            weight_bits: BTreeMap::new(),
+            weight_grids: BTreeMap::new(),
         };
         options.check()?;
         let [lo, hi] = o.input_range;

@@ -3,7 +3,7 @@
 //! (TFLite rounding) where a float value enters int8 nodes and `Dequantize` where an
 //! int8 value reaches a float node or a graph output.
 
-use super::constants::{self, QuantizedConst};
+use super::constants::{self, QuantizedConst, WeightGrid};
 use super::plan::Plan;
 use super::support::Slot;
 use nnopt_compiler::ir::{
@@ -36,12 +36,12 @@ fn param(g: &Graph, plan: &Plan, node: &str, v: ValueRef) -> Result<(f32, i64)> 
 }
 
 /// Applies `plan` to `g` with per-channel (or per-tensor) weights; each node's weights
-/// take the bits `weight_bits` names for it (8 for others).
+/// take the grid `weight_grids` names for it (int8 for others).
 pub fn rewrite(
     g: &mut Graph,
     plan: &Plan,
     per_channel: bool,
-    weight_bits: &BTreeMap<String, u32>,
+    weight_grids: &BTreeMap<String, WeightGrid>,
 ) -> Result<Inserted> {
     let mut inserted = Inserted::default();
     let mut quantized_of: HashMap<ValueRef, ValueRef> = HashMap::new();
@@ -80,8 +80,8 @@ pub fn rewrite(
                     })?;
                     let q = match *slot {
                         Slot::Weight { axis } => {
-                            let bits = weight_bits.get(&name).copied().unwrap_or(8);
-                            let q = constants::weights(t, per_channel.then_some(axis), bits);
+                            let grid = weight_grids.get(&name).copied().unwrap_or_default();
+                            let q = constants::weights(t, per_channel.then_some(axis), grid);
                             w_scales = q.as_ref().ok().map(|q| q.params.scale.clone());
                             q
                         }
