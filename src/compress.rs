@@ -91,6 +91,8 @@ pub struct ExploredPoint {
 pub struct Compressed {
     /// The int8 model (weights on their grids, pruned weights zero).
     pub graph: Graph,
+    /// The float model after the warm-up (batch normalization folded).
+    pub float: Graph,
     pub report: CompressReport,
 }
 
@@ -217,6 +219,7 @@ pub fn compress(
     };
     Ok(Compressed {
         graph: found.graph,
+        float,
         report,
     })
 }

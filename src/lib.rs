@@ -40,6 +40,7 @@ pub use nnopt_compiler::{Error, Result};
 pub use nnopt_formats as formats;
 pub use nnopt_passes as passes;
 pub use nnopt_train as train;
+pub use nnopt_udc as udc;
 
 use nnopt_compiler::cost::{DefaultCost, OpCost};
 use nnopt_compiler::ir::{text, verify, Graph};

@@ -14,6 +14,9 @@ Sections (all by default; see tools/README.md for the layout of each):
              DIR/onnx-pytorch-operator/  (ONNX backend conformance data)
     digits   DIR/digits/ (held-out digits set, LiteRT predictions, accuracy)
     litert   DIR/litert/<model_stem>/ (LiteRT reference inputs/outputs)
+    fp8      DIR/fp8/ (ml_dtypes references)
+    tflm     DIR/tflm/ (TFLite Micro references)
+    udc      DIR/udc/fashion_dscnn.onnx (the untrained Fashion-MNIST DS-CNN)
 
 The script is deterministic (fixed seeds, sorted JSON, no timestamps in files)
 and idempotent: each selected section's output directory is deleted and
@@ -42,11 +45,12 @@ from pathlib import Path
 import numpy as np
 
 from digits_mlp import make_digits_mlp
+from fashion_dscnn import make_fashion_dscnn
 from testdata_fp8 import make_fp8
 from testdata_tflm import make_tflm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("onnx", "node", "digits", "litert", "fp8", "tflm")
+SECTIONS = ("onnx", "node", "digits", "litert", "fp8", "tflm", "udc")
 
 # Seeds.  Every random tensor is drawn from a Generator seeded from these.
 SEED_ONNX = 20240501
@@ -1317,6 +1321,13 @@ Made by `tools/make_testdata.py`; see `tools/README.md` for every file and how i
 """
 
 
+def make_udc(out: Path) -> dict:
+    """DIR/udc/fashion_dscnn.onnx: the untrained DS-CNN that the compression tests train."""
+    path = reset_dir(out / "udc") / "fashion_dscnn.onnx"
+    make_fashion_dscnn(path)
+    return {"udc_models": 1}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "testdata", help="output directory (default: <repo>/testdata)")
@@ -1346,6 +1357,7 @@ def main(argv=None) -> int:
         "litert": lambda: make_litert(out, shared),
         "fp8": lambda: make_fp8(out),
         "tflm": lambda: make_tflm(out, shared),
+        "udc": lambda: make_udc(out),
     }
     for s in SECTIONS:
         if s in only:

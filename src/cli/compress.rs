@@ -75,6 +75,10 @@ pub struct CompressArgs {
     /// Learning rate of the float model's SGD (momentum 0.9; fine-tuning uses a fifth).
     #[arg(long, default_value_t = 0.05)]
     learning_rate: f32,
+    /// Write the float model after the warm-up (.onnx or .tflite), to start later runs
+    /// from with --warmup-epochs 0.
+    #[arg(long, value_name = "FILE")]
+    save_float: Option<PathBuf>,
     /// Skip the baselines.
     #[arg(long)]
     no_baselines: bool,
@@ -222,6 +226,13 @@ fn compress_model(a: &CompressArgs) -> Result<()> {
         _ => nnopt::formats::onnx::export_onnx(&result.graph)?,
     };
     write_atomically(&out, &bytes)?;
+    if let Some(path) = &a.save_float {
+        let float = match path.extension().is_some_and(|e| e == "tflite") {
+            true => nnopt::formats::tflite::export_tflite(&result.float)?,
+            false => nnopt::formats::onnx::export_onnx(&result.float)?,
+        };
+        write_atomically(path, &float)?;
+    }
     if let Some(path) = &a.report {
         let html = nnopt::report::udc::render_html(&file_stem(&a.model), &result.report)?;
         write_atomically(path, html.as_bytes())?;

@@ -188,7 +188,7 @@ impl<'a> Context<'a> {
         }
         self.progress.stage("fine-tune", self.steps(epochs));
         let optimizer = Optimizer {
-            learning_rate: self.program.optimizer.learning_rate * 0.2,
+            learning_rate: self.program.optimizer.learning_rate * 0.5,
             ..self.program.optimizer.clone()
         };
         let forward = |p: &[Tensor]| plan.effective(&self.layers, p);

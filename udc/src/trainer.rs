@@ -83,7 +83,8 @@ impl<'a> Trainer<'a> {
 
     /// `epochs` over `rows` of an optimizer on `params`, the step computing at
     /// `forward(params)` and its gradients passed through `backward` (in place) before
-    /// the update. Returns the last epoch's mean loss.
+    /// the update. The learning rate follows a cosine from the optimizer's down to zero
+    /// over all the steps. Returns the last epoch's mean loss.
     #[allow(clippy::too_many_arguments)]
     pub fn train(
         &mut self,
@@ -97,13 +98,21 @@ impl<'a> Trainer<'a> {
     ) -> Result<f64> {
         let sizes: Vec<usize> = params.iter().map(Tensor::len).collect();
         let mut state = OptimizerState::new(optimizer.kind, &sizes);
+        let total = (epochs * self.steps_per_epoch(rows)).max(1) as f32;
+        let mut step = 0;
         let mut mean = 0.0;
         for _ in 0..epochs {
             let (mut sum, mut n) = (0.0, 0);
             for batch in self.batches(rows) {
                 let (loss, mut grads) = self.gradients(&forward(params)?, &batch)?;
                 backward(&mut grads);
-                state.apply(optimizer, params, &grads)?;
+                let cosine = 0.5 * (1.0 + (std::f32::consts::PI * step as f32 / total).cos());
+                let at_step = Optimizer {
+                    learning_rate: optimizer.learning_rate * cosine,
+                    ..optimizer.clone()
+                };
+                state.apply(&at_step, params, &grads)?;
+                step += 1;
                 sum += f64::from(loss);
                 n += 1;
                 progress.step(loss);
