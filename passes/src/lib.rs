@@ -8,6 +8,7 @@ mod dead_node_elimination;
 pub mod egraph;
 mod identity_removal;
 mod options;
+mod qdq_fusion;
 pub mod quantize_fp8;
 pub mod quantize_int8;
 mod shape_inference;
@@ -22,6 +23,7 @@ pub use constant_folding::ConstantFolding;
 pub use dead_node_elimination::DeadNodeElimination;
 pub use egraph::{EGraphOptimize, EGraphOptions, EGraphStats};
 pub use identity_removal::IdentityRemoval;
+pub use qdq_fusion::QdqFusion;
 pub use quantize_fp8::{quantize_fp8, Fp8Options, Fp8Report, QuantizeFp8};
 pub use quantize_int8::{quantize_int8, weight_axis, Calibration, QuantizeInt8, QuantizeOptions};
 pub use shape_inference::ShapeInference;
@@ -91,6 +93,14 @@ pub fn registry_with_cost(cost: Arc<dyn OpCost>) -> Registry {
         |o| {
             options::none(o)?;
             Ok(Box::new(ActivationFusion))
+        },
+    );
+    r.register(
+        QdqFusion::NAME,
+        "fuse QDQ form (dequantize, float op, quantize) into int8 ops, moving transposes off the quantized paths",
+        |o| {
+            options::none(o)?;
+            Ok(Box::new(QdqFusion))
         },
     );
     r.register(

@@ -360,3 +360,62 @@ fn quantize_fp8_tiny_cnn_and_mlp() {
     }
     insta::assert_snapshot!(text);
 }
+
+/// An int8 conv in QDQ form as nnopt's ONNX export writes an NHWC model: transposes
+/// around the NCHW conv, dequantized int8 weights and int32 bias, a separate ReLU.
+const QDQ_CONV: &str = r#"graph "qdq_conv"(%x) {
+  %x: f32[1,2,2,1] = input
+  %xq: i8[1,2,2,1] q(scale=[0.007843138], zp=[-1]) = quantize {"to":"i8"}(%x)
+  %xd: f32[1,2,2,1] = dequantize(%xq)
+  %xt: f32[1,1,2,2] = transpose {"perm":[0,3,1,2]}(%xd)
+  %w: i8[2,1,1,1] q(scale=[0.003937008, 0.015748031], zp=[0, 0], axis=0) = const [127, -127]
+  %wd: f32[2,1,1,1] = dequantize(%w)
+  %b: i32[2] q(scale=[3.0878e-5, 1.2351e-4], zp=[0, 0], axis=0) = const [100, -1619]
+  %bd: f32[2] = dequantize(%b)
+  %c: f32[1,2,2,2] = conv {"layout":"nchw","strides":[1,1],"dilations":[1,1],"pads":[0,0,0,0],"group":1,"activation":null}(%xt, %wd, %bd)
+  %r: f32[1,2,2,2] = activation {"act":"relu"}(%c)
+  %rt: f32[1,2,2,2] = transpose {"perm":[0,2,3,1]}(%r)
+  %yq: i8[1,2,2,2] q(scale=[0.007058824], zp=[-128]) = quantize {"to":"i8"}(%rt)
+  %y: f32[1,2,2,2] = dequantize(%yq)
+  return %y
+}
+"#;
+
+#[test]
+fn qdq_fusion_makes_int8_ops() {
+    let (before, after, text) = run_pass(&QdqFusion, QDQ_CONV);
+    insta::assert_snapshot!(text);
+    // The conv now reads and writes int8; the float transposes are gone.
+    let ops: Vec<String> = after
+        .node_indices()
+        .into_iter()
+        .map(|n| after.node(n).op.name().to_string())
+        .collect();
+    assert!(!ops.iter().any(|o| o == "activation"), "{ops:?}");
+    let conv = after
+        .node_indices()
+        .into_iter()
+        .find(|&n| after.node(n).op.name() == "conv")
+        .unwrap();
+    assert_eq!(
+        after.node(conv).outputs[0].ty.dtype,
+        nnopt_compiler::ir::DType::I8
+    );
+    // Integer requantization and the float QDQ graph agree within one output step.
+    for seed in 0..5u64 {
+        let v: Vec<f64> = (0..4)
+            .map(|i| (((seed * 4 + i) * 37 % 17) as f64 - 8.0) / 8.0)
+            .collect();
+        let x = vec![Tensor::from_f64s(nnopt_compiler::ir::DType::F32, &[1, 2, 2, 1], &v).unwrap()];
+        let (a, b) = (
+            interp::run(&before, &x).unwrap(),
+            interp::run(&after, &x).unwrap(),
+        );
+        for (u, w) in a[0].to_f64_vec().iter().zip(b[0].to_f64_vec()) {
+            assert!((u - w).abs() <= 0.00706 * 1.01, "{u} vs {w}");
+        }
+    }
+    // A graph without dequantizes is left alone.
+    let mut plain = parse_graph(CONV_BN).unwrap();
+    assert!(!QdqFusion.run(&mut plain).unwrap());
+}

@@ -14,7 +14,7 @@ mod constants;
 mod observer;
 mod plan;
 mod rewrite;
-mod support;
+pub(crate) mod support;
 
 pub(crate) use calibrate::observe;
 pub use calibrate::Calibration;
