@@ -44,7 +44,7 @@ pub use nnopt_udc as udc;
 
 use nnopt_compiler::cost::{DefaultCost, OpCost};
 use nnopt_compiler::ir::{text, verify, Graph};
-use nnopt_compiler::pass::{PassRecord, Pipeline, PipelineSpec, RunOptions};
+use nnopt_compiler::pass::{PassRecord, Pipeline, PipelineSpec, Registry, RunOptions};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -96,6 +96,22 @@ pub fn pipeline_spec(path: Option<&Path>) -> Result<PipelineSpec> {
     }
 }
 
+/// Every pass a pipeline can name: the optimization passes (`egraph-optimize`
+/// extracting by `cost`) and `udc-search`, whose budget is `nnopt compile`'s encoded
+/// weight bytes.
+pub fn registry(cost: Arc<dyn OpCost>) -> Registry {
+    let mut registry = nnopt_passes::registry_with_cost(cost);
+    registry.register(
+        nnopt_udc::UdcSearch::NAME,
+        nnopt_udc::UdcSearch::DESCRIPTION,
+        |o| {
+            let oracle: nnopt_udc::SharedOracle = Arc::new(compress::weight_blocks);
+            Ok(Box::new(nnopt_udc::UdcSearch::from_options(o, oracle)?))
+        },
+    );
+    registry
+}
+
 /// Runs a pipeline (the default one when `pipeline` is `None`) over the graph; the
 /// e-graph optimizer extracts by the target-independent default cost.
 pub fn optimize(
@@ -115,7 +131,7 @@ pub fn optimize_with_cost(
     cost: Arc<dyn OpCost>,
 ) -> Result<Vec<PassRecord>> {
     let spec = pipeline_spec(pipeline)?;
-    let registry = nnopt_passes::registry_with_cost(cost);
+    let registry = registry(cost);
     let p = Pipeline::from_spec(&spec, &registry).map_err(|e| match pipeline {
         Some(path) => e.in_file(path),
         None => e,

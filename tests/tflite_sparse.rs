@@ -96,18 +96,35 @@ fn computation(g: &Graph) -> Vec<(String, Vec<Option<Tensor>>)> {
         .collect()
 }
 
-/// Each model of `MODELS` that is present, pruned, with its dense and sparse exports.
-fn pruned_models() -> Vec<(&'static str, &'static str, f64, Graph, Vec<u8>, Vec<u8>)> {
+/// A model of `MODELS`, pruned, with its dense and sparse exports.
+struct Pruned {
+    model: &'static str,
+    resolver: &'static str,
+    rtol: f64,
+    g: Graph,
+    dense: Vec<u8>,
+    sparse: Vec<u8>,
+}
+
+/// Each model of `MODELS` that is present, pruned.
+fn pruned_models() -> Vec<Pruned> {
     MODELS
         .into_iter()
-        .filter_map(|(m, resolver, rtol)| {
-            let path = require(&shared().join("models").join(m))?;
+        .filter_map(|(model, resolver, rtol)| {
+            let path = require(&shared().join("models").join(model))?;
             let bytes = std::fs::read(&path).expect("readable");
             let mut g = import_tflite_bytes(&bytes, "model").expect("import");
             prune(&mut g);
-            let dense = export_tflite(&g).unwrap_or_else(|e| panic!("{m}: {e}"));
-            let sparse = export_tflite_with(&g, &SPARSE).unwrap_or_else(|e| panic!("{m}: {e}"));
-            Some((m, resolver, rtol, g, dense, sparse))
+            let dense = export_tflite(&g).unwrap_or_else(|e| panic!("{model}: {e}"));
+            let sparse = export_tflite_with(&g, &SPARSE).unwrap_or_else(|e| panic!("{model}: {e}"));
+            Some(Pruned {
+                model,
+                resolver,
+                rtol,
+                g,
+                dense,
+                sparse,
+            })
         })
         .collect()
 }
@@ -115,7 +132,14 @@ fn pruned_models() -> Vec<(&'static str, &'static str, f64, Graph, Vec<u8>, Vec<
 #[test]
 fn sparse_exports_are_smaller_and_import_to_the_dense_constants() {
     let mut total = (0, 0);
-    for (m, _, _, g, dense, sparse) in pruned_models() {
+    for Pruned {
+        model: m,
+        g,
+        dense,
+        sparse,
+        ..
+    } in pruned_models()
+    {
         let d = import_tflite_bytes(&dense, "dense").expect("dense re-import");
         let s = import_tflite_bytes(&sparse, "sparse").unwrap_or_else(|e| panic!("{m}: {e}"));
         assert!(
@@ -177,7 +201,15 @@ fn litert_runs_sparse_exports_like_dense_ones() {
     let Some(python) = python() else { return };
     let dir = tempdir();
     let mut failures = vec![];
-    for (m, resolver, rtol, g, dense, sparse) in pruned_models() {
+    for Pruned {
+        model: m,
+        resolver,
+        rtol,
+        g,
+        dense,
+        sparse,
+    } in pruned_models()
+    {
         let stem = Path::new(m)
             .file_stem()
             .and_then(|s| s.to_str())

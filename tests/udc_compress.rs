@@ -73,6 +73,25 @@ fn assert_bit_exact(c: &Compressed, what: &str) {
     );
 }
 
+/// The model exported as int8 TFLite and as QDQ ONNX, read back and compiled, gives
+/// `bytes` encoded weight bytes.
+fn assert_exports_compile_to(c: &Compressed, bytes: usize, what: &str) {
+    let dir = tempdir();
+    for (ext, file) in [
+        (
+            "tflite",
+            nnopt::formats::tflite::export_tflite(&c.graph).unwrap(),
+        ),
+        ("onnx", nnopt::formats::onnx::export_onnx(&c.graph).unwrap()),
+    ] {
+        let path = dir.path().join(format!("m.{ext}"));
+        std::fs::write(&path, file).unwrap();
+        let g = nnopt::load_model(&path).unwrap();
+        let got: usize = weight_blocks(&g).unwrap().iter().map(|b| b.1).sum();
+        assert_eq!(got, bytes, "{what}: {ext}");
+    }
+}
+
 #[test]
 fn the_budget_holds_for_every_budget() {
     let (Some(model), Some(data)) = (digits_model(), digits_data()) else {
@@ -96,6 +115,7 @@ fn the_budget_holds_for_every_budget() {
         sizes.push((budget, bytes, c.report.after.accuracy));
         if budget == 1400 || budget == 2400 {
             assert_bit_exact(&c, &format!("budget {budget}"));
+            assert_exports_compile_to(&c, bytes, &format!("budget {budget}"));
         }
     }
     println!("(budget, bytes, test accuracy): {sizes:?}");
@@ -291,4 +311,32 @@ fn cli_writes_the_model_json_and_report() {
         csv_s,
     ]);
     assert!(err.contains("not a directory"), "{err}");
+}
+
+#[test]
+fn udc_search_runs_as_a_pass() {
+    let (Some(model), Some(csv)) = (
+        digits_model(),
+        require(&shared().join("data/digits.csv.gz")),
+    ) else {
+        return;
+    };
+    let dir = tempdir();
+    let pipeline = dir.path().join("udc.yaml");
+    let yaml = format!(
+        "name: udc\npasses:\n  - shape-inference\n  - name: udc-search\n    options: {{ budget: 2500, data: {}, epochs: 2, finetune_epochs: 1, learning_rate: 0.005 }}\n",
+        csv.display()
+    );
+    std::fs::write(&pipeline, yaml).unwrap();
+    let mut g = nnopt::load_model(&model).unwrap();
+    nnopt::optimize(&mut g, Some(&pipeline), &Default::default()).unwrap();
+    let bytes: usize = weight_blocks(&g).unwrap().iter().map(|b| b.1).sum();
+    assert!(bytes <= 2500 && bytes > 1500, "{bytes}");
+    // Options are checked: one data source, a budget.
+    let bad = "name: udc\npasses:\n  - name: udc-search\n    options: { budget: 2500 }\n";
+    std::fs::write(&pipeline, bad).unwrap();
+    let err = nnopt::optimize(&mut g, Some(&pipeline), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("data"), "{err}");
 }

@@ -7,7 +7,9 @@ pub const EXAMPLES: &str = "Examples:\n  nnopt passes                           
 
 /// Prints the pass registry and the default pipeline.
 pub fn run() -> Result<()> {
-    for (name, description) in nnopt::passes::registry().list() {
+    for (name, description) in
+        nnopt::registry(std::sync::Arc::new(nnopt::compiler::cost::DefaultCost)).list()
+    {
         println!("{name:<24} {description}");
     }
     println!("\ndefault pipeline:\n{}", nnopt::passes::DEFAULT_PIPELINE);

@@ -8,12 +8,14 @@
 //! learnable magnitude threshold ([`relax`]), with a differentiable size proxy held to
 //! the budget; and quantization-aware fine-tuning of the chosen plan. [`budget`] then
 //! guarantees the budget on the real codec. [`baselines`] are the usual alternatives
-//! at the same budget.
+//! at the same budget. [`compress`] runs it all; [`UdcSearch`] is the same as a pass.
 
 pub mod baselines;
 pub mod budget;
+pub mod compress;
 pub mod grid;
 pub mod layers;
+mod pass;
 pub mod plan;
 mod progress;
 pub mod relax;
@@ -22,6 +24,7 @@ pub mod size;
 pub mod trainer;
 
 pub use layers::{layers, Layer};
+pub use pass::{SharedOracle, UdcSearch};
 pub use plan::Plan;
 pub use progress::Progress;
 pub use search::{Context, Outcome, SearchOptions};
