@@ -5,7 +5,7 @@ mod export;
 mod import;
 nnopt_compiler::flatbuffers_module!(schema_generated);
 
-pub use export::export_tflite;
+pub use export::{export_tflite, export_tflite_with, TfliteExportOptions};
 pub use import::{import_tflite_bytes, supported_ops};
 
 /// The flatc-generated TFLite schema (`schemas/tflite_schema.fbs`).

@@ -13,18 +13,39 @@
 //! inserted only where a layout-sensitive consumer (reshape, gemm, slice, a graph output,
 //! ...) needs the NCHW value, and graph inputs stay NCHW (one TRANSPOSE after them), so
 //! the exported model keeps the original input and output shapes.
+//!
+//! With [`TfliteExportOptions::sparse_weights`], convolution and fully connected weights
+//! that are mostly zero are stored sparse, each expanded by a DENSIFY (see `sparse.rs`).
 
 mod layout;
 mod lower;
 mod model;
 mod ops;
 mod serialize;
+mod sparse;
 
 use nnopt_compiler::ir::Graph;
 use nnopt_compiler::Result;
 
+/// How [`export_tflite_with`] writes a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TfliteExportOptions {
+    /// Store the int8 and float32 weights of CONV_2D, DEPTHWISE_CONV_2D and
+    /// FULLY_CONNECTED in TFLite's sparse format (CSR on the last dimension) where that
+    /// takes fewer bytes, each followed by a DENSIFY operator that feeds the layer.
+    pub sparse_weights: bool,
+}
+
 /// Serializes the graph as a TFLite flatbuffer.
 pub fn export_tflite(g: &Graph) -> Result<Vec<u8>> {
-    let model = lower::lower(g)?;
+    export_tflite_with(g, &TfliteExportOptions::default())
+}
+
+/// Serializes the graph as a TFLite flatbuffer, as `options` say.
+pub fn export_tflite_with(g: &Graph, options: &TfliteExportOptions) -> Result<Vec<u8>> {
+    let mut model = lower::lower(g)?;
+    if options.sparse_weights {
+        sparse::sparsify(&mut model);
+    }
     Ok(serialize::serialize(&model, &g.name))
 }

@@ -8,8 +8,22 @@ use nnopt_compiler::ir::{QuantParams, TensorType};
 pub struct TensorDef {
     pub name: String,
     pub ty: TensorType,
-    /// Little-endian constant data (activations have none).
+    /// Little-endian constant data (activations have none); for a sparse tensor, only the
+    /// stored values.
     pub data: Option<Vec<u8>>,
+    /// Where a sparse constant's values sit in its dense form.
+    pub sparsity: Option<Csr>,
+}
+
+/// TFLite's sparse format as the writer uses it: the dimensions before the last are dense,
+/// the last is compressed (CSR), in the identity traversal order without blocks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Csr {
+    /// For each row (index over the leading dimensions) where its values start in
+    /// `indices`, and one past the last row the number of values.
+    pub segments: Vec<u32>,
+    /// The last-dimension coordinate of each stored value.
+    pub indices: Vec<u32>,
 }
 
 /// Builtin options of an operator.
@@ -79,6 +93,7 @@ pub enum EmptyOptions {
     Maximum,
     LogSoftmax,
     HardSwish,
+    Densify,
 }
 
 /// One operator of the subgraph.
@@ -103,7 +118,12 @@ pub struct ModelDef {
 impl ModelDef {
     /// Adds a tensor and returns its index.
     pub fn add_tensor(&mut self, name: String, ty: TensorType, data: Option<Vec<u8>>) -> i32 {
-        self.tensors.push(TensorDef { name, ty, data });
+        self.tensors.push(TensorDef {
+            name,
+            ty,
+            data,
+            sparsity: None,
+        });
         (self.tensors.len() - 1) as i32
     }
 
@@ -158,8 +178,9 @@ fn version(code: fb::BuiltinOperator, out: &TensorType, inputs: &[i32], m: &Mode
     match code {
         B::CONV_2D | B::DEPTHWISE_CONV_2D => 3,
         B::FULLY_CONNECTED => 4,
-        // PRELU has one version for every type (LiteRT registers only version 1).
-        B::RESHAPE | B::HARD_SWISH | B::PRELU => 1,
+        // PRELU has one version for every type (LiteRT registers only version 1); DENSIFY
+        // has only version 1.
+        B::RESHAPE | B::HARD_SWISH | B::PRELU | B::DENSIFY => 1,
         _ => 2,
     }
 }

@@ -1,10 +1,13 @@
 //! [`ModelDef`] to flatbuffer bytes with the flatc-generated TFLite schema: buffer 0 is the
-//! empty buffer (as the converter writes), constants get one buffer each.
+//! empty buffer (as the converter writes), constants get one buffer each. A DENSIFY output
+//! shares its sparse input's shape and quantization tables (flatbuffers may point twice at
+//! one table), so that per-channel parameters are stored once.
 
-use super::model::{quant_dimension, EmptyOptions, ModelDef, Options};
+use super::model::{quant_dimension, Csr, EmptyOptions, ModelDef, Options};
 use crate::tflite::schema as fb;
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 use nnopt_compiler::ir::DType;
+use std::collections::HashMap;
 
 /// The TFLite schema version written.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -14,7 +17,14 @@ pub fn serialize(m: &ModelDef, name: &str) -> Vec<u8> {
     let mut b = FlatBufferBuilder::with_capacity(1 << 16);
     let mut buffers = vec![fb::Buffer::create(&mut b, &fb::BufferArgs::default())];
     let mut tensors = Vec::with_capacity(m.tensors.len());
-    for t in &m.tensors {
+    let densified: HashMap<i32, i32> = m
+        .operators
+        .iter()
+        .filter(|op| op.code == fb::BuiltinOperator::DENSIFY)
+        .map(|op| (op.outputs[0], op.inputs[0]))
+        .collect();
+    let mut shared = HashMap::new();
+    for (i, t) in m.tensors.iter().enumerate() {
         let buffer = match &t.data {
             Some(d) => {
                 let data = b.create_vector(d);
@@ -29,21 +39,37 @@ pub fn serialize(m: &ModelDef, name: &str) -> Vec<u8> {
             }
             None => 0,
         };
-        let shape: Vec<i32> = t.ty.shape.iter().map(|&d| d as i32).collect();
-        let shape = b.create_vector(&shape);
+        let reuse = densified
+            .get(&(i as i32))
+            .and_then(|source| shared.get(source))
+            .copied();
+        let shape = match reuse {
+            Some((shape, _)) => shape,
+            None => {
+                let shape: Vec<i32> = t.ty.shape.iter().map(|&d| d as i32).collect();
+                b.create_vector(&shape)
+            }
+        };
         let tname = b.create_string(&t.name);
-        let quantization = t.ty.quant.as_ref().map(|q| {
-            let scale = b.create_vector(&q.scale);
-            let zp = b.create_vector(&q.zero_point);
-            fb::QuantizationParameters::create(
-                &mut b,
-                &fb::QuantizationParametersArgs {
-                    scale: Some(scale),
-                    zero_point: Some(zp),
-                    quantized_dimension: quant_dimension(q),
-                    ..Default::default()
-                },
-            )
+        let quantization = match reuse {
+            Some((_, quantization)) => quantization,
+            None => t.ty.quant.as_ref().map(|q| {
+                let scale = b.create_vector(&q.scale);
+                let zp = b.create_vector(&q.zero_point);
+                fb::QuantizationParameters::create(
+                    &mut b,
+                    &fb::QuantizationParametersArgs {
+                        scale: Some(scale),
+                        zero_point: Some(zp),
+                        quantized_dimension: quant_dimension(q),
+                        ..Default::default()
+                    },
+                )
+            }),
+        };
+        let sparsity = t.sparsity.as_ref().map(|csr| {
+            shared.insert(i as i32, (shape, quantization));
+            sparsity(&mut b, csr, &t.ty.shape)
         });
         tensors.push(fb::Tensor::create(
             &mut b,
@@ -53,6 +79,7 @@ pub fn serialize(m: &ModelDef, name: &str) -> Vec<u8> {
                 buffer,
                 name: Some(tname),
                 quantization,
+                sparsity,
                 ..Default::default()
             },
         ));
@@ -129,6 +156,74 @@ pub fn serialize(m: &ModelDef, name: &str) -> Vec<u8> {
     b.finished_data().to_vec()
 }
 
+/// The sparsity parameters of a [`Csr`] constant of `shape`: identity traversal order, the
+/// leading dimensions DENSE, the last SPARSE_CSR.
+fn sparsity<'a>(
+    b: &mut FlatBufferBuilder<'a>,
+    csr: &Csr,
+    shape: &[usize],
+) -> WIPOffset<fb::SparsityParameters<'a>> {
+    let rank = shape.len();
+    let mut levels: Vec<_> = shape[..rank - 1]
+        .iter()
+        .map(|&d| {
+            fb::DimensionMetadata::create(
+                b,
+                &fb::DimensionMetadataArgs {
+                    format: fb::DimensionType::DENSE,
+                    dense_size: d as i32,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let (segments_type, segments) = index_vector(b, &csr.segments);
+    let (indices_type, indices) = index_vector(b, &csr.indices);
+    levels.push(fb::DimensionMetadata::create(
+        b,
+        &fb::DimensionMetadataArgs {
+            format: fb::DimensionType::SPARSE_CSR,
+            dense_size: 0,
+            array_segments_type: segments_type,
+            array_segments: Some(segments),
+            array_indices_type: indices_type,
+            array_indices: Some(indices),
+        },
+    ));
+    let order: Vec<i32> = (0..rank as i32).collect();
+    let order = b.create_vector(&order);
+    let levels = b.create_vector(&levels);
+    fb::SparsityParameters::create(
+        b,
+        &fb::SparsityParametersArgs {
+            traversal_order: Some(order),
+            block_map: None,
+            dim_metadata: Some(levels),
+        },
+    )
+}
+
+/// `v` as the narrowest of TFLite's index vectors that holds its largest entry.
+fn index_vector(b: &mut FlatBufferBuilder<'_>, v: &[u32]) -> (fb::SparseIndexVector, UnionOffset) {
+    let max = v.iter().copied().max().unwrap_or(0);
+    if max <= u8::MAX as u32 {
+        let values: Vec<u8> = v.iter().map(|&x| x as u8).collect();
+        let values = Some(b.create_vector(&values));
+        let t = fb::Uint8Vector::create(b, &fb::Uint8VectorArgs { values });
+        (fb::SparseIndexVector::Uint8Vector, t.as_union_value())
+    } else if max <= u16::MAX as u32 {
+        let values: Vec<u16> = v.iter().map(|&x| x as u16).collect();
+        let values = Some(b.create_vector(&values));
+        let t = fb::Uint16Vector::create(b, &fb::Uint16VectorArgs { values });
+        (fb::SparseIndexVector::Uint16Vector, t.as_union_value())
+    } else {
+        let values: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+        let values = Some(b.create_vector(&values));
+        let t = fb::Int32Vector::create(b, &fb::Int32VectorArgs { values });
+        (fb::SparseIndexVector::Int32Vector, t.as_union_value())
+    }
+}
+
 fn tensor_type(d: DType) -> fb::TensorType {
     match d {
         DType::F32 => fb::TensorType::FLOAT32,
@@ -143,7 +238,8 @@ fn tensor_type(d: DType) -> fb::TensorType {
     }
 }
 
-type Union = Option<WIPOffset<UnionWIPOffset>>;
+type UnionOffset = WIPOffset<UnionWIPOffset>;
+type Union = Option<UnionOffset>;
 
 fn options(b: &mut FlatBufferBuilder<'_>, o: &Options) -> (fb::BuiltinOptions, Union) {
     use fb::BuiltinOptions as T;
@@ -334,5 +430,6 @@ fn empty(b: &mut FlatBufferBuilder<'_>, e: EmptyOptions) -> (fb::BuiltinOptions,
         EmptyOptions::HardSwish => {
             table!(T::HardSwishOptions, HardSwishOptions, HardSwishOptionsArgs)
         }
+        EmptyOptions::Densify => table!(T::DensifyOptions, DensifyOptions, DensifyOptionsArgs),
     }
 }

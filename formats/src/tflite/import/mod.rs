@@ -1,11 +1,13 @@
 //! TFLite importer: verifies the flatbuffer, then maps each operator of subgraph 0 to IR
 //! ops (NHWC layout, OHWI weights; depthwise weights become grouped-conv OHWI weights).
-//! Nodes whose inputs are all constant are evaluated at import time.
+//! Nodes whose inputs are all constant are evaluated at import time, and sparse constants
+//! are expanded to dense ones (so DENSIFY becomes its constant).
 
 mod builder;
 mod model;
 mod ops;
 pub use ops::supported_ops;
+mod sparse;
 mod tensors;
 
 use crate::tflite::schema as fb;

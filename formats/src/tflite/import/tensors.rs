@@ -1,8 +1,10 @@
 //! TFLite tensors to IR types and constant data: element types, shapes, quantization
-//! parameters (with the fix-ups old models need) and little-endian buffer decoding.
+//! parameters (with the fix-ups old models need) and little-endian buffer decoding (sparse
+//! constants expanded first).
 
 use super::fb;
 use super::model::ModelFile;
+use super::sparse;
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::{DType, QuantParams, Tensor, TensorType};
 use nnopt_compiler::{bail, Result};
@@ -128,13 +130,27 @@ fn expect_len(name: &str, bytes: &[u8], n: usize, size: usize) -> Result<()> {
     Ok(())
 }
 
-/// Decodes the constant data of tensor `t` (little-endian), or `None` for activations.
+/// Decodes the constant data of tensor `t` (little-endian, sparse tensors expanded), or
+/// `None` for activations.
 pub fn const_data(file: &ModelFile<'_>, t: &fb::Tensor<'_>) -> Result<Option<Tensor>> {
-    let Some(bytes) = file.tensor_data(t)? else {
-        return Ok(None);
-    };
+    let stored = file.tensor_data(t)?;
     let s = shape(t)?;
     let name = t.name().unwrap_or("");
+    let expanded;
+    let bytes = match (t.sparsity(), stored) {
+        (None, None) => return Ok(None),
+        (None, Some(bytes)) => bytes,
+        // A sparse constant whose values are all zero stores no values.
+        (Some(sp), stored) => {
+            let elem = if t.type_() == fb::TensorType::FLOAT16 {
+                2
+            } else {
+                dtype(t.type_())?.size_bytes()
+            };
+            expanded = sparse::densify(name, &sp, &s, elem, stored.unwrap_or(&[]))?;
+            &expanded[..]
+        }
+    };
     let n: usize = s.iter().product();
     if t.type_() == fb::TensorType::FLOAT16 {
         return f16_to_f32(name, bytes, &s).map(Some);

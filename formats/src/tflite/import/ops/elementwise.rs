@@ -1,9 +1,8 @@
 //! Elementwise operators: binary arithmetic, activations, PRELU, SOFTMAX, QUANTIZE,
-//! DEQUANTIZE (folding float16 constants) and CAST.
+//! DEQUANTIZE (folding float16 constants), CAST and DENSIFY (of constants).
 
 use super::super::builder::{fused, Builder};
 use super::super::fb;
-use super::super::tensors;
 use super::Io;
 use nnopt_compiler::ir::{Activation, BinaryKind, Op, QuantizeRounding};
 use nnopt_compiler::Result;
@@ -124,12 +123,9 @@ pub fn quantize(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
 pub fn dequantize(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
     let (xi, out) = (io.input(b, 0)?, io.output(b, 0)?);
     if b.is_f16(xi)? {
-        let t = b.file.tensor(xi)?;
-        let bytes = b
-            .file
-            .tensor_data(&t)?
+        let data = b
+            .const_data(xi)?
             .ok_or_else(|| b.err("float16 DEQUANTIZE input must be a constant"))?;
-        let data = tensors::f16_to_f32(&b.tensor_name(xi)?, bytes, &tensors::shape(&t)?)?;
         if data.shape() != b.ty(out)?.shape.as_slice() {
             return Err(b.err("DEQUANTIZE output shape differs from its input"));
         }
@@ -140,6 +136,27 @@ pub fn dequantize(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
     let x = b.value(xi)?;
     b.emit(Op::Dequantize, &[x], out)?;
     Ok(())
+}
+
+/// DENSIFY: its input is a sparse constant, which the import has already expanded, so the
+/// output becomes that constant, typed as the output (float16 ones as their f32 values, for
+/// the DEQUANTIZE that follows).
+pub fn densify(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
+    let (xi, out) = (io.input(b, 0)?, io.output(b, 0)?);
+    let data = b
+        .const_data(xi)?
+        .ok_or_else(|| b.err("DENSIFY input must be a constant"))?;
+    let ty = b.ty(out)?;
+    if b.is_f16(xi)? != b.is_f16(out)? || data.dtype() != ty.dtype || data.shape() != ty.shape {
+        return Err(b.err(format!(
+            "DENSIFY of '{}' ({}) cannot produce {ty}",
+            b.tensor_name(xi)?,
+            b.ty(xi)?
+        )));
+    }
+    let name = b.g.fresh_name(&b.node);
+    let v = b.g.add_const(name, data, ty.quant);
+    b.bind(out, v)
 }
 
 pub fn cast(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {

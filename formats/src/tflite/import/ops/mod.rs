@@ -85,6 +85,7 @@ const HANDLERS: &[(&[B], Handler)] = &[
         elementwise::dequantize(b, io)
     }),
     (&[B::CAST], |b, _, _, io| elementwise::cast(b, io)),
+    (&[B::DENSIFY], |b, _, _, io| elementwise::densify(b, io)),
     (&[B::AVERAGE_POOL_2D, B::MAX_POOL_2D], pool::pool2d),
     (
         &[B::MEAN, B::SUM, B::REDUCE_MAX, B::REDUCE_MIN],
