@@ -195,22 +195,6 @@ pub fn search(
         }
         plan = hard_plan(ctx, params, &arch)?;
         let exact = calibrate(ctx, params, &plan, &mut arch, explored)?;
-        if std::env::var("UDC_DEBUG").is_ok() {
-            let th: Vec<String> = arch
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{:.2}/{:?}",
-                        a.threshold,
-                        a.logits.map(|x| (x * 10.0).round() / 10.0)
-                    )
-                })
-                .collect();
-            eprintln!(
-                "exact {exact} target {target:.0} lambda {lambda} {}",
-                th.join(" ")
-            );
-        }
         if exact as f64 > target {
             lambda *= 2.0;
         }
