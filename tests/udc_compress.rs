@@ -73,22 +73,34 @@ fn assert_bit_exact(c: &Compressed, what: &str) {
     );
 }
 
-/// The model exported as int8 TFLite and as QDQ ONNX, read back and compiled, gives
-/// `bytes` encoded weight bytes.
+/// The model exported as int8 TFLite (dense and with sparse tensors) and as QDQ ONNX,
+/// read back and compiled, gives `bytes` encoded weight bytes.
 fn assert_exports_compile_to(c: &Compressed, bytes: usize, what: &str) {
     let dir = tempdir();
-    for (ext, file) in [
+    let sparse = nnopt::formats::tflite::TfliteExportOptions {
+        sparse_weights: true,
+    };
+    let files = [
         (
             "tflite",
             nnopt::formats::tflite::export_tflite(&c.graph).unwrap(),
         ),
         ("onnx", nnopt::formats::onnx::export_onnx(&c.graph).unwrap()),
-    ] {
-        let path = dir.path().join(format!("m.{ext}"));
+        (
+            "tflite",
+            nnopt::formats::tflite::export_tflite_with(&c.graph, &sparse).unwrap(),
+        ),
+    ];
+    assert!(
+        files[2].1.len() < files[0].1.len(),
+        "{what}: sparse TFLite is smaller"
+    );
+    for (i, (ext, file)) in files.into_iter().enumerate() {
+        let path = dir.path().join(format!("m{i}.{ext}"));
         std::fs::write(&path, file).unwrap();
         let g = nnopt::load_model(&path).unwrap();
         let got: usize = weight_blocks(&g).unwrap().iter().map(|b| b.1).sum();
-        assert_eq!(got, bytes, "{what}: {ext}");
+        assert_eq!(got, bytes, "{what}: {ext} #{i}");
     }
 }
 

@@ -18,6 +18,7 @@ pub const EXAMPLES: &str = "Examples:
   nnopt compress dscnn.onnx --budget 8KiB --data-dir /usr/share/datasets/fashion-mnist \\
       --warmup-epochs 10 --report udc.html -o dscnn_udc.tflite
   nnopt compress model.onnx --budget 24576 --data train.csv --val test.csv --json -o m.onnx
+  nnopt compress model.tflite --budget 24KiB --data train.csv --sparse -o m_sparse.tflite
 
 The budget is in encoded weight bytes: weights, biases and requantization records, the
 weight_encoded_bytes that `nnopt compile --json` prints for the result (a bare number is
@@ -93,6 +94,10 @@ pub struct CompressArgs {
     /// before and after, the baselines.
     #[arg(long)]
     json: bool,
+    /// With a .tflite output: store the sparse weights in TFLite's sparse tensor format
+    /// (CSR), each expanded by a DENSIFY operator, where that is smaller.
+    #[arg(long)]
+    sparse: bool,
     /// Output: .npub (NPU binary), .tflite or .onnx (int8) [default: MODEL_udc.npub].
     #[arg(long, short)]
     output: Option<PathBuf>,
@@ -176,6 +181,9 @@ fn compress_model(a: &CompressArgs) -> Result<()> {
     if !matches!(ext.as_str(), "npub" | "tflite" | "onnx") {
         return Err(Error::new("the output must be .npub, .tflite or .onnx").in_file(&out));
     }
+    if a.sparse && ext != "tflite" {
+        return Err(Error::new("--sparse needs a .tflite output").in_file(&out));
+    }
     let g = nnopt::load_model(&a.model)?;
     let data = load_data(a)?;
     let bar = ProgressBar::new(0).with_style(
@@ -222,7 +230,12 @@ fn compress_model(a: &CompressArgs) -> Result<()> {
             };
             compile_npu(result.graph.clone(), &opts)?.binary
         }
-        "tflite" => nnopt::formats::tflite::export_tflite(&result.graph)?,
+        "tflite" => nnopt::formats::tflite::export_tflite_with(
+            &result.graph,
+            &nnopt::formats::tflite::TfliteExportOptions {
+                sparse_weights: a.sparse,
+            },
+        )?,
         _ => nnopt::formats::onnx::export_onnx(&result.graph)?,
     };
     write_atomically(&out, &bytes)?;
