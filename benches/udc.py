@@ -57,15 +57,15 @@ def run(cmd: list[str]) -> dict:
     return out
 
 
-def task_args(task: str, work: Path, nnopt: str, warmup: int) -> tuple[Path, list[str]]:
-    """The float model and the data and training flags of a task."""
+def task_args(task: str, work: Path, nnopt: str, warmup: int) -> tuple[Path, list[str], list[str]]:
+    """The float model, the data flags and the training flags of a task."""
     if task == "digits":
         data = SHARED / "data" / "digits.csv.gz"
         if not data.is_file():
             raise BenchError(f"{data} is missing")
         model = REPO / "examples" / "models" / "digits_cnn_float.tflite"
-        flags = ["--data", str(data), "--learning-rate", "0.005", "--epochs", "20", "--finetune-epochs", "20"]
-        return model, flags
+        training = ["--learning-rate", "0.005", "--epochs", "20", "--finetune-epochs", "20"]
+        return model, ["--data", str(data)], training
     if not FASHION.is_dir():
         raise BenchError(f"{FASHION} is missing: apt-get install dataset-fashion-mnist")
     data = ["--data-dir", str(FASHION)]
@@ -77,21 +77,21 @@ def task_args(task: str, work: Path, nnopt: str, warmup: int) -> tuple[Path, lis
         run([nnopt, "compress", str(fresh), "--budget", "10MiB", *data, "--warmup-epochs", str(warmup),
              "--epochs", "0", "--finetune-epochs", "0", "--no-baselines", "--json",
              "-o", str(work / "warm.npub"), "--save-float", str(trained)])
-    return trained, [*data, "--learning-rate", "0.02", "--epochs", "3", "--finetune-epochs", "3"]
+    return trained, data, ["--learning-rate", "0.02", "--epochs", "3", "--finetune-epochs", "3"]
 
 
 def bench_task(task: str, seeds: list[int], work: Path, nnopt: str, vela: str, warmup: int) -> dict:
-    model, flags = task_args(task, work, nnopt, warmup)
-    base = [nnopt, "compress", str(model), *flags, "--warmup-epochs", "0"]
+    model, data, training = task_args(task, work, nnopt, warmup)
+    base = [nnopt, "compress", str(model), *data, "--warmup-epochs", "0"]
     probe = run([*base, "--budget", "10MiB", "--epochs", "0", "--finetune-epochs", "0", "--no-baselines",
-                 "-o", str(work / f"{task}_probe.npub")])
+                 "--json", "-o", str(work / f"{task}_probe.npub")])
     dense = probe["before"]["bytes"]
     budget = math.floor(dense / RATIO_GOAL)
     runs = []
     for seed in seeds:
         out = work / f"{task}_udc_{seed}.tflite"
         print(f"== {task}: seed {seed}, budget {budget} bytes", file=sys.stderr)
-        r = run([*base, "--budget", str(budget), "--seed", str(seed), "--json", "-o", str(out)])
+        r = run([*base, *training, "--budget", str(budget), "--seed", str(seed), "--json", "-o", str(out)])
         r["vela"] = run_vela(vela, out, "ethos-u55-256", 1)
         runs.append(r)
     return {"task": task, "dense_bytes": dense, "budget": budget, "runs": runs}
