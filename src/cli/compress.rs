@@ -73,7 +73,7 @@ pub struct CompressArgs {
     /// Samples per training step.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
-    /// Learning rate of the float model's SGD (momentum 0.9; fine-tuning uses a fifth).
+    /// Learning rate of the float model's SGD (momentum 0.9, cosine decay; fine-tuning starts at half).
     #[arg(long, default_value_t = 0.05)]
     learning_rate: f32,
     /// Write the float model after the warm-up (.onnx or .tflite), to start later runs

@@ -46,7 +46,9 @@ const INITIAL_LOGITS: [f32; BITS.len()] = [0.0, 0.4, 0.8, 1.2, 1.6, 2.0];
 /// How far (in logits, or RMS units of threshold) Adam can move an architecture
 /// parameter over the whole search: its step is this over the search's steps.
 const ARCH_TRAVEL: f32 = 4.0;
-/// Experiment switch.
+/// Searched plans use power-of-two channel scales (one requantization multiplier a
+/// layer). On the digits CNN at 3.5x they tied plain per-channel scales in accuracy
+/// (97.69 % on three seeds each) and leave the codec fewer bytes to spend on overhead.
 const POWER_OF_TWO: bool = true;
 /// Largest threshold, in RMS units.
 const MAX_THRESHOLD: f32 = 6.0;

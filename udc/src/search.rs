@@ -181,7 +181,7 @@ impl<'a> Context<'a> {
 
     /// `epochs` of quantization-aware training with `plan` fixed: the step sees the
     /// pruned, grid-rounded weights; gradients pass the rounding straight through and
-    /// pruned weights stay zero. The learning rate is a fifth of the program's.
+    /// pruned weights stay zero. The learning rate is half the program's.
     pub fn fine_tune(&self, params: &mut [Tensor], plan: &Plan, epochs: usize) -> Result<()> {
         if epochs == 0 {
             return Ok(());
