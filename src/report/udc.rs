@@ -68,6 +68,7 @@ fn chart(r: &CompressReport) -> Result<String> {
             .build_cartesian_2d(0f64..x_max, y_min..100.5)
             .map_err(|e| err(e.to_string()))?;
         c.configure_mesh()
+            .light_line_style(WHITE)
             .x_desc("encoded weight bytes")
             .y_desc("top-1 accuracy (%)")
             .draw()
@@ -151,7 +152,8 @@ pub fn render_html(name: &str, r: &CompressReport) -> Result<String> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>nnopt: compression of {title}</title>\
          <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}\
-         table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style>\
+         table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}\
+         td:first-child{{max-width:560px;overflow-wrap:anywhere}}</style>\
          </head><body>\n<h1>Compression of {title}</h1>\n\
          <p>Budget {budget} encoded weight bytes. Float accuracy after the warm-up {float:.2} % on {rows} test rows. \
          Search wall time {search:.1} s, {total:.1} s in all.</p>\n{models}\n<figure>{chart}</figure>\n\
