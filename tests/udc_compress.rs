@@ -293,6 +293,31 @@ fn cli_writes_the_model_json_and_report() {
     let a2: Vec<String> = args(&out2, "2");
     nnopt_ok(&a2.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
+    // --val replaces the test split: every row of the file is tested, all of --data trains.
+    let val = nnopt_ok(&[
+        "compress",
+        model.to_str().unwrap(),
+        "--budget",
+        "3000",
+        "--data",
+        csv.to_str().unwrap(),
+        "--val",
+        csv.to_str().unwrap(),
+        "--warmup-epochs",
+        "0",
+        "--epochs",
+        "1",
+        "--finetune-epochs",
+        "1",
+        "--learning-rate",
+        "0.005",
+        "--no-baselines",
+        "--json",
+        "-o",
+        dir.path().join("v.npub").to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&val).unwrap();
+    assert_eq!(v["test_rows"], 1797);
     // Errors: a float model is needed, the budget must parse, the data must exist.
     let int8 = shared().join("models/generated/digits_cnn_int8.tflite");
     let bad = |extra: &[&str]| {
