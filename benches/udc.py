@@ -9,7 +9,8 @@ Tasks:
            epochs, once, cached in --work) on Fashion-MNIST (Debian's dataset-fashion-mnist:
            60,000 training and 10,000 test images)
 
-For each task the dense int8 size D is measured first, the budget is floor(D / 3.5), and
+For each task the dense int8 size D is measured first, the budget is floor(D / 3.5) (or
+`--ratio`), and
 for each seed one `nnopt compress ... --json -o OUT.tflite` run gives UDC and the three
 baselines (magnitude pruning + int8, + int4, greedy per-layer bits) at that budget. Vela
 (`ethos-u-vela`, ethos-u55-256) then compiles the written TFLite file, and its encoded
@@ -80,13 +81,14 @@ def task_args(task: str, work: Path, nnopt: str, warmup: int) -> tuple[Path, lis
     return trained, data, ["--learning-rate", "0.02", "--epochs", "3", "--finetune-epochs", "3"]
 
 
-def bench_task(task: str, seeds: list[int], work: Path, nnopt: str, vela: str, warmup: int) -> dict:
+def bench_task(task: str, seeds: list[int], work: Path, nnopt: str, vela: str, warmup: int,
+               ratio: float) -> dict:
     model, data, training = task_args(task, work, nnopt, warmup)
     base = [nnopt, "compress", str(model), *data, "--warmup-epochs", "0"]
     probe = run([*base, "--budget", "10MiB", "--epochs", "0", "--finetune-epochs", "0", "--no-baselines",
                  "--json", "-o", str(work / f"{task}_probe.npub")])
     dense = probe["before"]["bytes"]
-    budget = math.floor(dense / RATIO_GOAL)
+    budget = math.floor(dense / ratio)
     runs = []
     for seed in seeds:
         out = work / f"{task}_udc_{seed}.tflite"
@@ -178,6 +180,7 @@ def main() -> int:
     ap.add_argument("--tasks", default="digits,fashion")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--fashion-warmup", type=int, default=20, help="epochs of training the DS-CNN")
+    ap.add_argument("--ratio", type=float, default=RATIO_GOAL, help="budget = dense int8 bytes / RATIO")
     ap.add_argument("--work", type=Path, default=None, help="keep the trained model and outputs here")
     ap.add_argument("--vela", default=None)
     ap.add_argument("--json", action="store_true")
@@ -192,7 +195,7 @@ def main() -> int:
             work.mkdir(parents=True, exist_ok=True)
             results = []
             for task in a.tasks.split(","):
-                t = bench_task(task.strip(), seeds, work, nnopt, vela, a.fashion_warmup)
+                t = bench_task(task.strip(), seeds, work, nnopt, vela, a.fashion_warmup, a.ratio)
                 t["summary"] = summarize(t)
                 results.append(t)
     except BenchError as e:
