@@ -40,9 +40,9 @@ fn blobs() -> String {
     let mut csv = String::new();
     for i in 0..300 {
         let c = i % 3;
-        for d in 0..4 {
+        for centre in centres[c] {
             let noise = (next() + next() + next() - 1.5) * 0.4;
-            let _ = write!(csv, "{:.4},", centres[c][d] + noise);
+            let _ = write!(csv, "{:.4},", centre + noise);
         }
         let _ = writeln!(csv, "{c}");
     }
