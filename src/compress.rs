@@ -10,7 +10,7 @@ use nnopt_train::data::Dataset;
 use nnopt_udc::Progress;
 
 pub use nnopt_udc::compress::{
-    CompressReport, CompressRequest, Compressed, ExploredPoint, LayerChoice, Measured,
+    CompressReport, CompressRequest, Compressed, ExploredPoint, LayerChoice, Measured, Unreachable,
 };
 
 /// The encoded bytes of each weight block of an int8 graph, by layer, from the same

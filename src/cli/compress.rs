@@ -284,6 +284,9 @@ fn render_table(r: &CompressReport) -> String {
             100.0 * m.accuracy
         );
     }
+    for u in &r.unreachable_baselines {
+        s += &format!("{:<28} cannot meet the budget: {}\n", u.name, u.reason);
+    }
     s += &format!(
         "\n{:<40} {:>5} {:>9} {:>8} {:>8}\n",
         "layer", "bits", "sparsity", "weights", "bytes"

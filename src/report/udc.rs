@@ -133,6 +133,14 @@ pub fn render_html(name: &str, r: &CompressReport) -> Result<String> {
         );
     }
     models.push_str("</table>");
+    for u in &r.unreachable_baselines {
+        let _ = write!(
+            models,
+            "<p>{} cannot meet the budget: {}</p>",
+            escape(&u.name),
+            escape(&u.reason)
+        );
+    }
     let mut layers = String::from(
         "<table><tr><th>layer</th><th>bits</th><th>sparsity</th><th>weights</th><th>block bytes</th></tr>",
     );

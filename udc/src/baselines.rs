@@ -8,7 +8,7 @@
 //!   saved until the budget is met, then fine-tune ([`crate::budget`] with bit steps
 //!   only).
 
-use crate::budget::{self, Moves};
+use crate::budget::{self, Moves, UNREACHABLE};
 use crate::plan::{weights, Plan};
 use crate::search::{Context, Explored, Outcome};
 use nnopt_compiler::ir::Tensor;
@@ -99,7 +99,7 @@ fn prune_to_budget(ctx: &Context, params: &[Tensor], plan: &Plan, budget: usize)
     }
     if !fits(order.len())? {
         return Err(Error::new(format!(
-            "the budget of {budget} bytes is below this model's size with every weight pruned"
+            "the budget of {budget} bytes {UNREACHABLE} with every weight pruned"
         )));
     }
     // The size falls (nearly) monotonically with the count; the bisection keeps the

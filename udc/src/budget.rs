@@ -11,6 +11,9 @@ use crate::size::weight_bytes;
 use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
 
+/// What the error of a budget no plan can meet says (callers tell it apart by it).
+pub const UNREACHABLE: &str = "is below the smallest encoding of this model";
+
 /// Rounds of fine-tuning after budget steps.
 const ROUNDS: usize = 2;
 /// Share of a layer's kept weights one pruning step removes.
@@ -42,8 +45,8 @@ pub fn fit(
             while e.total > budget {
                 plan = cheapest_step(ctx, &params, &plan, moves)?.ok_or_else(|| {
                     Error::new(format!(
-                        "the budget of {budget} bytes is below the smallest encoding of this \
-                         model the search can reach: {} bytes ({})",
+                        "the budget of {budget} bytes {UNREACHABLE} the search can reach: {} \
+                         bytes ({})",
                         e.total,
                         match moves {
                             Moves::BitsAndPruning =>

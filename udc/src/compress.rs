@@ -2,6 +2,7 @@
 //! training program, the warm-up, the dense int8 model, the search, the baselines at
 //! the same budget, and the report of them. Sizes come from the caller's size oracle.
 
+use crate::budget::UNREACHABLE;
 use crate::search::{udc, Explored, Outcome};
 use crate::size::SizeOracle;
 use crate::trainer::accuracy;
@@ -67,6 +68,8 @@ pub struct CompressReport {
     pub layers: Vec<LayerChoice>,
     /// The baselines at the same budget (when asked for).
     pub baselines: Vec<Measured>,
+    /// Baselines that cannot meet the budget, with the reason.
+    pub unreachable_baselines: Vec<Unreachable>,
     /// Plans measured during the search: bytes and held-out accuracy.
     pub explored: Vec<ExploredPoint>,
     pub test_rows: usize,
@@ -74,6 +77,13 @@ pub struct CompressReport {
     /// everything.
     pub search_seconds: f64,
     pub total_seconds: f64,
+}
+
+/// A baseline that cannot meet the budget.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unreachable {
+    pub name: String,
+    pub reason: String,
 }
 
 /// A plan measured on the way.
@@ -139,6 +149,7 @@ pub fn compress(
     let search_seconds = search_start.elapsed().as_secs_f64();
     let after = test("UDC", &found)?;
     let mut measured_baselines = Vec::new();
+    let mut unreachable = Vec::new();
     if req.baselines {
         let (budget, epochs) = (req.search.budget, req.search.finetune_epochs);
         for (name, o) in [
@@ -155,7 +166,15 @@ pub fn compress(
                 baselines::greedy_bits(&ctx, &params, budget, epochs),
             ),
         ] {
-            measured_baselines.push(test(name, &o?)?);
+            match o {
+                Ok(o) => measured_baselines.push(test(name, &o)?),
+                // A baseline that cannot reach the budget is a finding, not a failure.
+                Err(e) if e.message.contains(UNREACHABLE) => unreachable.push(Unreachable {
+                    name: name.to_string(),
+                    reason: e.message,
+                }),
+                Err(e) => return Err(e),
+            }
         }
     }
     let layers = ctx
@@ -193,6 +212,7 @@ pub fn compress(
         after,
         layers,
         baselines: measured_baselines,
+        unreachable_baselines: unreachable,
         explored,
         test_rows: data.test_rows.len(),
         search_seconds,
