@@ -377,3 +377,25 @@ fn udc_search_runs_as_a_pass() {
         .to_string();
     assert!(err.contains("data"), "{err}");
 }
+
+#[test]
+fn baselines_that_cannot_meet_the_budget_are_reported() {
+    let (Some(model), Some(data)) = (digits_model(), digits_data()) else {
+        return;
+    };
+    let g = nnopt::load_model(&model).unwrap();
+    // Every layer at 2 bits and dense is over 1,100 bytes: greedy bits cannot get there.
+    let c = compress(&g, &data, &short(1100, true), &Progress::silent()).unwrap();
+    let r = &c.report;
+    assert!(r.after.bytes <= 1100);
+    let names: Vec<&str> = r
+        .unreachable_baselines
+        .iter()
+        .map(|u| u.name.as_str())
+        .collect();
+    assert_eq!(names, ["greedy bits"], "{r:?}");
+    assert!(r.unreachable_baselines[0]
+        .reason
+        .contains("every layer at 2 bits"));
+    assert_eq!(r.baselines.len(), 2);
+}
