@@ -9,7 +9,7 @@
 //!
 //! Options: `budget` (encoded weight bytes, required), `data` (a CSV file) or `data_dir`
 //! (an IDX directory), `epochs` (search, 4), `warmup_epochs` (0), `finetune_epochs` (3),
-//! `learning_rate` (0.05), `batch` (16), `seed` (0). No baselines run in a pipeline.
+//! `learning_rate` (0.01), `batch` (16), `seed` (0). No baselines run in a pipeline.
 
 use crate::compress::{compress, CompressRequest};
 use crate::size::SizeOracle;
@@ -54,7 +54,7 @@ mod defaults {
         3
     }
     pub fn learning_rate() -> f32 {
-        0.05
+        0.01
     }
     pub fn batch() -> usize {
         16
