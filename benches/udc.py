@@ -76,6 +76,7 @@ def task_args(task: str, work: Path, nnopt: str, warmup: int) -> tuple[Path, lis
         subprocess.run([sys.executable, str(REPO / "tools" / "fashion_dscnn.py"), str(fresh)], check=True)
         print(f"== training the DS-CNN for {warmup} epochs (cached in {trained})", file=sys.stderr)
         run([nnopt, "compress", str(fresh), "--budget", "10MiB", *data, "--warmup-epochs", str(warmup),
+             "--learning-rate", "0.05",
              "--epochs", "0", "--finetune-epochs", "0", "--no-baselines", "--json",
              "-o", str(work / "warm.npub"), "--save-float", str(trained)])
     return trained, data, ["--learning-rate", "0.02", "--epochs", "3", "--finetune-epochs", "3"]
