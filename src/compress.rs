@@ -13,17 +13,22 @@ pub use nnopt_udc::compress::{
     CompressReport, CompressRequest, Compressed, ExploredPoint, LayerChoice, Measured, Unreachable,
 };
 
-/// The encoded bytes of each weight block of an int8 graph, by layer, from the same
-/// compile as `nnopt compile --target npu`.
-pub fn weight_blocks(g: &Graph) -> Result<Vec<(String, usize)>> {
-    let opts = NpuOptions {
+/// The options of `nnopt compile --target npu` for an int8 model (the default target,
+/// CPU fallback allowed), which the budget is counted with.
+pub fn npu_options() -> Result<NpuOptions> {
+    Ok(NpuOptions {
         target: Target::preset("npu-256")?,
         precision: Precision::Int8,
         cpu_fallback: true,
         calibration: Default::default(),
         pipeline: None,
-    };
-    let c = compile_npu(g.clone(), &opts)?;
+    })
+}
+
+/// The encoded bytes of each weight block of an int8 graph, by layer, from the same
+/// compile as `nnopt compile --target npu`.
+pub fn weight_blocks(g: &Graph) -> Result<Vec<(String, usize)>> {
+    let c = compile_npu(g.clone(), &npu_options()?)?;
     Ok(c.weights
         .into_iter()
         .map(|w| (w.layer, w.encoded_bytes))

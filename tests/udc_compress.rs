@@ -9,7 +9,7 @@ use common::{lcg_step, nnopt, nnopt_ok, repo, require, shared, tempdir, testdata
 use nnopt::backends::npu::{binary, vnpu};
 use nnopt::compiler::interp;
 use nnopt::compiler::ir::{Graph, Tensor};
-use nnopt::compress::{compress, weight_blocks, CompressRequest, Compressed};
+use nnopt::compress::{compress, npu_options, weight_blocks, CompressRequest, Compressed};
 use nnopt::train::data::{load_csv, load_idx_dir, Dataset};
 use nnopt_udc::{Progress, SearchOptions};
 use std::path::{Path, PathBuf};
@@ -51,14 +51,7 @@ fn inputs(g: &Graph, seed: u64) -> Vec<Tensor> {
 
 /// The `.npub` of a compressed model, read back, runs bit-exactly with the interpreter.
 fn assert_bit_exact(c: &Compressed, what: &str) {
-    let opts = nnopt::compile::NpuOptions {
-        target: nnopt::backends::npu::target::Target::preset("npu-256").unwrap(),
-        precision: Default::default(),
-        cpu_fallback: true,
-        calibration: Default::default(),
-        pipeline: None,
-    };
-    let compiled = nnopt::compile::compile_npu(c.graph.clone(), &opts).unwrap();
+    let compiled = nnopt::compile::compile_npu(c.graph.clone(), &npu_options().unwrap()).unwrap();
     let (program, _) = binary::read(&compiled.binary).unwrap();
     for seed in 0..3 {
         let x = inputs(&compiled.graph, seed);
@@ -219,31 +212,40 @@ fn cli_writes_the_model_json_and_report() {
         return;
     };
     let dir = tempdir();
+    let (model_s, csv_s) = (model.to_str().unwrap(), csv.to_str().unwrap());
+    // A short search of the pretrained CNN with `extra` flags.
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "compress",
+            model_s,
+            "--data",
+            csv_s,
+            "--warmup-epochs",
+            "0",
+            "--finetune-epochs",
+            "1",
+            "--learning-rate",
+            "0.005",
+            "--no-baselines",
+        ];
+        a.extend_from_slice(extra);
+        nnopt_ok(&a)
+    };
     let out = dir.path().join("d.tflite");
     let report = dir.path().join("udc.html");
-    let json = nnopt_ok(&[
-        "compress",
-        model.to_str().unwrap(),
+    let (out_s, report_s) = (out.to_str().unwrap(), report.to_str().unwrap());
+    let json = run(&[
         "--budget",
         "2.5KiB",
-        "--data",
-        csv.to_str().unwrap(),
-        "--warmup-epochs",
-        "0",
         "--epochs",
         "2",
-        "--finetune-epochs",
-        "1",
-        "--learning-rate",
-        "0.005",
-        "--no-baselines",
         "--threads",
         "1",
         "--report",
-        report.to_str().unwrap(),
+        report_s,
         "--json",
         "-o",
-        out.to_str().unwrap(),
+        out_s,
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["budget"], 2560);
@@ -256,7 +258,7 @@ fn cli_writes_the_model_json_and_report() {
     // The TFLite file compiles to the same encoded bytes.
     let compiled = nnopt_ok(&[
         "compile",
-        out.to_str().unwrap(),
+        out_s,
         "--json",
         "-o",
         dir.path().join("d.npub").to_str().unwrap(),
@@ -267,51 +269,25 @@ fn cli_writes_the_model_json_and_report() {
     assert!(html.contains("<svg") && html.contains("Pareto"), "report");
     // The same run on 2 threads gives the same file.
     let out2 = dir.path().join("d2.tflite");
-    let args = |o: &Path, threads: &str| {
-        vec![
-            "compress".to_string(),
-            model.to_str().unwrap().to_string(),
-            "--budget".into(),
-            "2.5KiB".into(),
-            "--data".into(),
-            csv.to_str().unwrap().into(),
-            "--warmup-epochs".into(),
-            "0".into(),
-            "--epochs".into(),
-            "2".into(),
-            "--finetune-epochs".into(),
-            "1".into(),
-            "--learning-rate".into(),
-            "0.005".into(),
-            "--no-baselines".into(),
-            "--threads".into(),
-            threads.into(),
-            "-o".into(),
-            o.to_str().unwrap().to_string(),
-        ]
-    };
-    let a2: Vec<String> = args(&out2, "2");
-    nnopt_ok(&a2.iter().map(String::as_str).collect::<Vec<_>>());
+    run(&[
+        "--budget",
+        "2.5KiB",
+        "--epochs",
+        "2",
+        "--threads",
+        "2",
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
     // --val replaces the test split: every row of the file is tested, all of --data trains.
-    let val = nnopt_ok(&[
-        "compress",
-        model.to_str().unwrap(),
+    let val = run(&[
         "--budget",
         "3000",
-        "--data",
-        csv.to_str().unwrap(),
         "--val",
-        csv.to_str().unwrap(),
-        "--warmup-epochs",
-        "0",
+        csv_s,
         "--epochs",
         "1",
-        "--finetune-epochs",
-        "1",
-        "--learning-rate",
-        "0.005",
-        "--no-baselines",
         "--json",
         "-o",
         dir.path().join("v.npub").to_str().unwrap(),
@@ -327,7 +303,6 @@ fn cli_writes_the_model_json_and_report() {
         assert!(!o.status.success(), "{extra:?} succeeded");
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
-    let csv_s = csv.to_str().unwrap();
     let err = bad(&[int8.to_str().unwrap(), "--budget", "2KiB", "--data", csv_s]);
     assert!(err.contains("float model"), "{err}");
     let err = bad(&[model.to_str().unwrap(), "--budget", "2kb", "--data", csv_s]);

@@ -4,12 +4,11 @@
 use super::common::{file_stem, output_path, to_json, ThreadsArg};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nnopt::compile::{compile_npu, NpuOptions, Precision};
-use nnopt::compress::{compress, CompressReport, CompressRequest};
+use nnopt::compile::compile_npu;
+use nnopt::compress::{compress, npu_options, CompressReport, CompressRequest};
 use nnopt::output::write_atomically;
 use nnopt::train::data::{load_csv, load_idx_dir, Dataset};
 use nnopt::{Error, Result};
-use nnopt_backends::npu::target::Target;
 use nnopt_udc::{Progress, SearchOptions};
 use std::path::PathBuf;
 
@@ -222,16 +221,7 @@ fn compress_model(a: &CompressArgs) -> Result<()> {
     let result = compress(&g, &data, &req, &progress).map_err(|e| e.in_file(&a.model))?;
     bar.finish_and_clear();
     let bytes = match ext.as_str() {
-        "npub" => {
-            let opts = NpuOptions {
-                target: Target::preset("npu-256")?,
-                precision: Precision::Int8,
-                cpu_fallback: true,
-                calibration: Default::default(),
-                pipeline: None,
-            };
-            compile_npu(result.graph.clone(), &opts)?.binary
-        }
+        "npub" => compile_npu(result.graph.clone(), &npu_options()?)?.binary,
         "tflite" => nnopt::formats::tflite::export_tflite_with(
             &result.graph,
             &nnopt::formats::tflite::TfliteExportOptions {

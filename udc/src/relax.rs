@@ -74,6 +74,24 @@ struct LayerState {
     choice: usize,
     /// `Q_b(w ⊙ kept)` for every b.
     grids: Vec<Vec<f32>>,
+    /// The layer's weights this step.
+    weights: Vec<f32>,
+}
+
+impl LayerState {
+    /// E[non-zeros]: the soft mask's sum.
+    fn expected_nonzeros(&self) -> f64 {
+        self.mask.iter().map(|&m| f64::from(m)).sum()
+    }
+
+    /// E[bits] under the mixture.
+    fn expected_bits(&self) -> f64 {
+        self.pi
+            .iter()
+            .zip(BITS)
+            .map(|(p, b)| f64::from(*p) * f64::from(b))
+            .sum()
+    }
 }
 
 /// Runs the search on `params` (updated in place) and returns the hard plan.
@@ -130,9 +148,8 @@ pub fn search(
                 .iter()
                 .zip(&arch)
                 .map(|(layer, a)| {
-                    let w = weights(params, layer)?;
                     Ok(relaxed_forward(
-                        &w,
+                        weights(params, layer)?,
                         layer.layout,
                         a,
                         tau,
@@ -160,14 +177,13 @@ pub fn search(
             let mut arch_params = Vec::with_capacity(arch.len());
             let mut arch_grads = Vec::with_capacity(arch.len());
             for ((layer, a), s) in ctx.layers.iter().zip(&arch).zip(&states) {
-                let w = weights(params, layer)?;
                 let Some(Tensor::F32(g)) = grads.get_mut(layer.param) else {
                     return Err(Error::at_node(
                         &layer.node,
                         "the step gave no f32 weight gradient",
                     ));
                 };
-                let (da, dt) = arch_gradients(a, s, &w, g.as_slice().unwrap_or(&[]), tau, slope);
+                let (da, dt) = arch_gradients(a, s, g.as_slice().unwrap_or(&[]), tau, slope);
                 // Straight through the grid and the mask: ∂w̃/∂w = m.
                 for (gv, &kept) in g.iter_mut().zip(&s.kept) {
                     if !kept {
@@ -209,14 +225,14 @@ pub fn search(
 
 /// A layer's relaxed weights' ingredients.
 fn relaxed_forward(
-    w: &[f32],
+    w: Vec<f32>,
     layout: crate::grid::Channels,
     a: &LayerArch,
     tau: f32,
     power_of_two: bool,
     rng: &mut Xoshiro256PlusPlus,
 ) -> LayerState {
-    let rms = rms(w);
+    let rms = rms(&w);
     let margin: Vec<f32> = w.iter().map(|v| v.abs() / rms - a.threshold).collect();
     let mask: Vec<f32> = margin
         .iter()
@@ -245,6 +261,7 @@ fn relaxed_forward(
             .collect(),
         mask,
         kept,
+        weights: w,
     }
 }
 
@@ -253,17 +270,11 @@ fn relaxed_forward(
 fn arch_gradients(
     a: &LayerArch,
     s: &LayerState,
-    w: &[f32],
     g: &[f32],
     tau: f32,
     slope: f64,
 ) -> ([f32; BITS.len()], f32) {
-    let nonzeros: f64 = s.mask.iter().map(|&m| f64::from(m)).sum();
-    let bits: f64 =
-        s.pi.iter()
-            .zip(BITS)
-            .map(|(p, b)| f64::from(*p) * f64::from(b))
-            .sum();
+    let (nonzeros, bits) = (s.expected_nonzeros(), s.expected_bits());
     // ∂L/∂π_b: the loss through each grid, plus the penalty through E[bits].
     let dpi: Vec<f64> = s
         .grids
@@ -283,7 +294,8 @@ fn arch_gradients(
     // ∂L/∂m_i = g_i w_i (straight through the grid) plus the penalty through E[non-zeros];
     // ∂m_i/∂t = −m_i (1 − m_i) / τ_m.
     let per_nonzero = slope * a.kappa * bits / 8.0;
-    let dt: f64 = w
+    let dt: f64 = s
+        .weights
         .iter()
         .zip(g)
         .zip(&s.mask)
@@ -297,13 +309,7 @@ fn arch_gradients(
 
 /// A layer's size proxy in bytes.
 fn layer_proxy(a: &LayerArch, s: &LayerState) -> f64 {
-    let nonzeros: f64 = s.mask.iter().map(|&m| f64::from(m)).sum();
-    let bits: f64 =
-        s.pi.iter()
-            .zip(BITS)
-            .map(|(p, b)| f64::from(*p) * f64::from(b))
-            .sum();
-    a.kappa * nonzeros * bits / 8.0 + a.overhead
+    a.kappa * s.expected_nonzeros() * s.expected_bits() / 8.0 + a.overhead
 }
 
 /// The hard plan of the current parameters: each layer's most likely bits, and the
