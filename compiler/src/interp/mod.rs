@@ -11,7 +11,7 @@ mod quant;
 mod svdf_shape;
 
 pub use quant::{
-    activation_range, fixedpoint, resize_nhwc, softmax_fixed_point, softmax_reference,
+    activation_range, channel_multipliers, fixedpoint, resize_nhwc, softmax_fixed_point, softmax_reference,
     tflite_resize_flags, TfliteResize,
 };
 

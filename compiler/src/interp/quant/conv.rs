@@ -13,12 +13,13 @@ use crate::kernels::{self, ConvWeights, Requantize};
 use crate::{bail, Result};
 
 /// Per-channel `(multiplier, shift)` pairs and weight zero points.
-type ChannelRequant = (Vec<(i32, i32)>, Vec<i32>);
+pub type ChannelRequant = (Vec<(i32, i32)>, Vec<i32>);
 
 /// Per-output-channel requantization: multiplier and shift for
 /// `input_scale * weight_scale[c] / output_scale`, computed in double like TFLite's
-/// `PopulateConvolutionQuantizationParams`.
-fn channel_multipliers(
+/// `PopulateConvolutionQuantizationParams`. Public so that hardware generators derive
+/// exactly the interpreter's constants.
+pub fn channel_multipliers(
     x: &TensorType,
     w: &TensorType,
     out: &TensorType,

@@ -31,6 +31,7 @@ macro_rules! with_int_slice {
 }
 
 mod conv;
+pub use conv::channel_multipliers;
 mod data;
 mod elementwise;
 pub mod fixedpoint;
