@@ -53,7 +53,7 @@ fn slice_batch(t: &Tensor, start: usize, len: usize) -> Tensor {
     map_tensor_same!(t, a => a.slice_axis(Axis(0), Slice::from(start..start + len)).to_owned())
 }
 
-fn concat(parts: &[Tensor]) -> Result<Tensor> {
+pub fn concat(parts: &[Tensor]) -> Result<Tensor> {
     let mixed = || Error::new("batches produced outputs of different dtypes");
     macro_rules! cat {
         ($v:ident) => {{

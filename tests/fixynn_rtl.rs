@@ -25,7 +25,13 @@ fn dscnn() -> Option<Graph> {
 fn digits(g: &Graph) -> Option<Task> {
     let csv = require(&shared().join("data/digits.csv.gz"))?;
     let input = g.node(g.inputs()[0]).outputs[0].ty.shape.clone();
-    Some(load_task(&TaskSource::parse(csv.to_str().unwrap(), false).unwrap(), &input).unwrap())
+    Some(
+        load_task(
+            &TaskSource::parse(csv.to_str().unwrap(), false).unwrap(),
+            &input,
+        )
+        .unwrap(),
+    )
 }
 
 /// `n` test images of a task, stacked.
@@ -36,7 +42,9 @@ fn images(task: &Task, input: &[usize], n: usize) -> Tensor {
 
 #[test]
 fn front_ends_simulate_bit_exactly() {
-    let (Some(g), true) = (dscnn(), true) else { return };
+    let (Some(g), true) = (dscnn(), true) else {
+        return;
+    };
     let Some(task) = digits(&g) else { return };
     let q = quantize_shared(&g, std::slice::from_ref(&task)).unwrap();
     let splits = candidates(&g).unwrap();
@@ -54,4 +62,32 @@ fn front_ends_simulate_bit_exactly() {
             assert_eq!(got, expected[0], "split {split}, stall {stall}");
         }
     }
+}
+
+#[test]
+fn verilator_agrees() {
+    let Some(g) = dscnn() else { return };
+    let Some(task) = digits(&g) else { return };
+    let q = quantize_shared(&g, std::slice::from_ref(&task)).unwrap();
+    let input = g.node(g.inputs()[0]).outputs[0].ty.shape.clone();
+    let x = images(&task, &input, 3);
+    let split = std::env::var("SPLIT").unwrap_or("relu4".into());
+    let fe_graph = front(&q, &split).unwrap();
+    let fe = FixedFrontend::from_graph(&fe_graph).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_rtl(dir.path(), &fe).unwrap();
+    let expected = interp::run(&with_batch(&fe_graph, 3).unwrap(), &[x.clone()]).unwrap();
+    let got = simulate(dir.path(), &fe, &x, Simulator::Verilator, true).unwrap();
+    assert_eq!(got, expected[0]);
+}
+
+#[test]
+#[ignore]
+fn dump_front_end() {
+    let g = dscnn().unwrap();
+    let task = digits(&g).unwrap();
+    let q = quantize_shared(&g, std::slice::from_ref(&task)).unwrap();
+    let split = std::env::var("SPLIT").unwrap();
+    let fe = FixedFrontend::from_graph(&front(&q, &split).unwrap()).unwrap();
+    write_rtl(std::path::Path::new("/tmp/fe_dump"), &fe).unwrap();
 }

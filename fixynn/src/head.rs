@@ -17,7 +17,10 @@ pub fn with_fresh_head(g: &Graph, classes: usize, seed: u64) -> Result<Graph> {
     }
     let mut g = g.clone();
     let [out] = g.outputs() else {
-        bail!("a classifier has one output, this model has {}", g.outputs().len());
+        bail!(
+            "a classifier has one output, this model has {}",
+            g.outputs().len()
+        );
     };
     // Walk back through ops that keep the class axis alone (softmax, identities).
     let mut n = out.node;
@@ -44,7 +47,10 @@ pub fn with_fresh_head(g: &Graph, classes: usize, seed: u64) -> Result<Graph> {
     let trans_b = match &g.node(n).op {
         Op::Gemm(a) => {
             if a.trans_a {
-                return Err(Error::at_node(&node_name, "a transposed classifier input is not supported"));
+                return Err(Error::at_node(
+                    &node_name,
+                    "a transposed classifier input is not supported",
+                ));
             }
             a.trans_b
         }
@@ -52,26 +58,42 @@ pub fn with_fresh_head(g: &Graph, classes: usize, seed: u64) -> Result<Graph> {
     };
     let w = inputs[1];
     let Some(old) = g.const_value(w) else {
-        return Err(Error::at_node(&node_name, "the classifier's weights are not constant"));
+        return Err(Error::at_node(
+            &node_name,
+            "the classifier's weights are not constant",
+        ));
     };
     let [a, b] = old.shape() else {
-        return Err(Error::at_node(&node_name, "the classifier's weights are not a matrix"));
+        return Err(Error::at_node(
+            &node_name,
+            "the classifier's weights are not a matrix",
+        ));
     };
     let fan_in = if trans_b { *b } else { *a };
-    let shape = if trans_b { [classes, fan_in] } else { [fan_in, classes] };
+    let shape = if trans_b {
+        [classes, fan_in]
+    } else {
+        [fan_in, classes]
+    };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let limit = (6.0 / fan_in as f32).sqrt();
     let values: Vec<f32> = (0..classes * fan_in)
         .map(|_| rng.random_range(-limit..limit))
         .collect();
     let weights = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), values).expect("sized"));
-    g.node_mut(w.node).op = Op::Const { value: weights.clone() };
+    g.node_mut(w.node).op = Op::Const {
+        value: weights.clone(),
+    };
     g.node_mut(w.node).outputs[0].ty = weights.tensor_type();
     if let Some(&bias) = inputs.get(2) {
         let zeros = Tensor::F32(ArrayD::zeros(IxDyn(&[classes])));
-        g.node_mut(bias.node).op = Op::Const { value: zeros.clone() };
+        g.node_mut(bias.node).op = Op::Const {
+            value: zeros.clone(),
+        };
         g.node_mut(bias.node).outputs[0].ty = zeros.tensor_type();
     }
-    ShapeInference.run(&mut g).map_err(|e| e.in_node(&node_name))?;
+    ShapeInference
+        .run(&mut g)
+        .map_err(|e| e.in_node(&node_name))?;
     Ok(g)
 }

@@ -7,7 +7,9 @@
 use crate::head::with_fresh_head;
 use crate::split::{back, candidates, front};
 use crate::tasks::Task;
-use crate::transfer::{features, fine_tune, graph_input_shape, train_int8, train_rows, TrainOptions};
+use crate::transfer::{
+    features, fine_tune, graph_input_shape, train_int8, train_rows, TrainOptions,
+};
 use nnopt_backends::fixed_frontend::ppa::{compare, frontend_ppa, PpaConstants, SystemPpa};
 use nnopt_backends::fixed_frontend::FixedFrontend;
 use nnopt_compiler::analysis::node_macs;
@@ -111,12 +113,21 @@ pub fn quantize_shared(g: &Graph, tasks: &[Task]) -> Result<Graph> {
         }
     }
     let mut q = g.clone();
-    quantize_int8(&mut q, &Calibration::new(samples), &QuantizeOptions::default())?;
+    quantize_int8(
+        &mut q,
+        &Calibration::new(samples),
+        &QuantizeOptions::default(),
+    )?;
     Ok(q)
 }
 
 /// Runs the split search of float model `g` over `tasks`.
-pub fn partition(g: &Graph, tasks: &[Task], opts: &PartitionOptions, progress: &Progress) -> Result<Partition> {
+pub fn partition(
+    g: &Graph,
+    tasks: &[Task],
+    opts: &PartitionOptions,
+    progress: &Progress,
+) -> Result<Partition> {
     if tasks.is_empty() {
         bail!("the split search needs at least one task");
     }
@@ -160,7 +171,11 @@ pub fn partition(g: &Graph, tasks: &[Task], opts: &PartitionOptions, progress: &
             let feats = features(&fe_graph, &t.data)?;
             let head = with_fresh_head(g, t.data.classes, opts.train.seed)?;
             let b = back(&head, split)?;
-            backend_macs += b.node_indices().into_iter().map(|n| node_macs(&b, n)).sum::<u64>();
+            backend_macs += b
+                .node_indices()
+                .into_iter()
+                .map(|n| node_macs(&b, n))
+                .sum::<u64>();
             let trained = train_int8(&b, &feats, &opts.train, progress)?;
             results.push(TaskAtSplit {
                 task: t.name.clone(),
@@ -207,12 +222,22 @@ pub fn partition(g: &Graph, tasks: &[Task], opts: &PartitionOptions, progress: &
 
 /// Marks the points no other point dominates in (mean loss, energy ratio, area).
 fn mark_pareto(points: &mut [SplitPoint]) {
-    let key = |p: &SplitPoint| (p.mean_loss_points, -p.ppa.energy_efficiency_ratio, p.ppa.fixed_area_mm2);
+    let key = |p: &SplitPoint| {
+        (
+            p.mean_loss_points,
+            -p.ppa.energy_efficiency_ratio,
+            p.ppa.fixed_area_mm2,
+        )
+    };
     let keys: Vec<_> = points.iter().map(key).collect();
     for (i, p) in points.iter_mut().enumerate() {
         let a = keys[i];
         p.pareto = !keys.iter().enumerate().any(|(j, b)| {
-            j != i && b.0 <= a.0 && b.1 <= a.1 && b.2 <= a.2 && (b.0 < a.0 || b.1 < a.1 || b.2 < a.2)
+            j != i
+                && b.0 <= a.0
+                && b.1 <= a.1
+                && b.2 <= a.2
+                && (b.0 < a.0 || b.1 < a.1 || b.2 < a.2)
         });
     }
 }
@@ -220,7 +245,8 @@ fn mark_pareto(points: &mut [SplitPoint]) {
 /// The most energy-efficient point within the area budget and the loss tolerance; else
 /// the least lossy one within the area budget; else the smallest front-end.
 fn choose(points: &[SplitPoint], opts: &PartitionOptions) -> (usize, String) {
-    let best_by = |ok: &dyn Fn(&SplitPoint) -> bool, better: &dyn Fn(&SplitPoint, &SplitPoint) -> bool| {
+    let best_by = |ok: &dyn Fn(&SplitPoint) -> bool,
+                   better: &dyn Fn(&SplitPoint, &SplitPoint) -> bool| {
         let mut best: Option<usize> = None;
         for (i, p) in points.iter().enumerate() {
             if ok(p) && best.is_none_or(|b| better(p, &points[b])) {
@@ -242,7 +268,9 @@ fn choose(points: &[SplitPoint], opts: &PartitionOptions) -> (usize, String) {
             ),
         );
     }
-    if let Some(i) = best_by(&|p| p.within_area_budget, &|p, q| p.max_loss_points < q.max_loss_points) {
+    if let Some(i) = best_by(&|p| p.within_area_budget, &|p, q| {
+        p.max_loss_points < q.max_loss_points
+    }) {
         return (
             i,
             format!(
@@ -251,6 +279,12 @@ fn choose(points: &[SplitPoint], opts: &PartitionOptions) -> (usize, String) {
             ),
         );
     }
-    let i = best_by(&|_| true, &|p, q| p.ppa.fixed_area_mm2 < q.ppa.fixed_area_mm2).unwrap_or(0);
-    (i, "no split fits the area budget: the smallest front-end".to_string())
+    let i = best_by(&|_| true, &|p, q| {
+        p.ppa.fixed_area_mm2 < q.ppa.fixed_area_mm2
+    })
+    .unwrap_or(0);
+    (
+        i,
+        "no split fits the area budget: the smallest front-end".to_string(),
+    )
 }

@@ -11,7 +11,10 @@ use nnopt_passes::DeadNodeElimination;
 /// single-consumer convolutions from the model's one input, but not the model output.
 pub fn candidates(g: &Graph) -> Result<Vec<String>> {
     let [input] = g.inputs() else {
-        bail!("a model to split has one input, this one has {}", g.inputs().len());
+        bail!(
+            "a model to split has one input, this one has {}",
+            g.inputs().len()
+        );
     };
     let mut current = ValueRef::first(*input);
     let mut out = Vec::new();
@@ -63,7 +66,9 @@ pub fn back(g: &Graph, split: &str) -> Result<Graph> {
     DeadNodeElimination.run(&mut b)?;
     for n in old_inputs {
         if !b.consumers(ValueRef::first(n)).is_empty() {
-            bail!("the back-end after '{split}' still reads the model input: '{split}' is not a cut");
+            bail!(
+                "the back-end after '{split}' still reads the model input: '{split}' is not a cut"
+            );
         }
         b.remove_node(n);
     }

@@ -21,19 +21,33 @@ impl TaskSource {
     /// Parses `PATH` or `PATH:C1,C2,…` (a class subset).
     pub fn parse(spec: &str, idx: bool) -> Result<Self> {
         if let Some((path, list)) = spec.rsplit_once(':') {
-            let classes: Option<Vec<i64>> = list.split(',').map(|c| c.trim().parse().ok()).collect();
+            let classes: Option<Vec<i64>> =
+                list.split(',').map(|c| c.trim().parse().ok()).collect();
             if let Some(classes) = classes.filter(|c| !c.is_empty()) {
-                return Ok(TaskSource { path: path.into(), idx, classes });
+                return Ok(TaskSource {
+                    path: path.into(),
+                    idx,
+                    classes,
+                });
             }
         }
-        Ok(TaskSource { path: spec.into(), idx, classes: Vec::new() })
+        Ok(TaskSource {
+            path: spec.into(),
+            idx,
+            classes: Vec::new(),
+        })
     }
 
     /// A short name: the file or directory name, and the classes kept.
     pub fn name(&self) -> String {
         let file = self.path.file_name().map_or_else(
             || self.path.display().to_string(),
-            |f| f.to_string_lossy().trim_end_matches(".gz").trim_end_matches(".csv").to_string(),
+            |f| {
+                f.to_string_lossy()
+                    .trim_end_matches(".gz")
+                    .trim_end_matches(".csv")
+                    .to_string()
+            },
         );
         if self.classes.is_empty() {
             file
@@ -68,9 +82,14 @@ pub fn load_task(source: &TaskSource, input: &[usize]) -> Result<Task> {
     };
     let data = fit(data, input).map_err(at)?;
     if data.classes < 2 || data.train_rows.is_empty() || data.test_rows.is_empty() {
-        return Err(at(Error::new("a task needs two classes and rows to train and test on")));
+        return Err(at(Error::new(
+            "a task needs two classes and rows to train and test on",
+        )));
     }
-    Ok(Task { name: source.name(), data })
+    Ok(Task {
+        name: source.name(),
+        data,
+    })
 }
 
 /// The rows of `classes`, relabelled 0, 1, … in that order.
@@ -85,7 +104,10 @@ fn subset(data: Dataset, classes: &[i64]) -> Result<Dataset> {
         }
     }
     let keep = |rows: &[usize]| -> Vec<usize> {
-        rows.iter().copied().filter(|&r| position(data.samples.labels[r]).is_some()).collect()
+        rows.iter()
+            .copied()
+            .filter(|&r| position(data.samples.labels[r]).is_some())
+            .collect()
     };
     let (train, test) = (keep(&data.train_rows), keep(&data.test_rows));
     let old = &data.samples;
@@ -103,7 +125,11 @@ fn subset(data: Dataset, classes: &[i64]) -> Result<Dataset> {
     let train_rows = take(&train);
     let test_rows = take(&test);
     Ok(Dataset {
-        samples: Samples { values, labels, row_len: old.row_len },
+        samples: Samples {
+            values,
+            labels,
+            row_len: old.row_len,
+        },
         feature_scale: data.feature_scale,
         test_rows,
         train_rows,
@@ -158,4 +184,3 @@ fn resize_bilinear(img: &[f32], h: usize, w: usize, oh: usize, ow: usize, out: &
         }
     }
 }
-

@@ -58,7 +58,12 @@ pub fn train_rows(data: &Dataset, max: usize) -> Vec<usize> {
 
 /// Trains every parameter of `g` (a float classifier, its head already sized for the
 /// data) with int8 weight quantization in the forward pass; returns the int8 model.
-pub fn train_int8(g: &Graph, data: &Dataset, opts: &TrainOptions, progress: &Progress) -> Result<Trained> {
+pub fn train_int8(
+    g: &Graph,
+    data: &Dataset,
+    opts: &TrainOptions,
+    progress: &Progress,
+) -> Result<Trained> {
     let program = TrainingProgram::compile(
         g,
         &CompileOptions {
@@ -82,17 +87,33 @@ pub fn train_int8(g: &Graph, data: &Dataset, opts: &TrainOptions, progress: &Pro
     }
     let mut params = program.initial_params()?;
     let mut trainer = Trainer::new(&program, data, opts.seed)?;
-    progress.stage("train", (opts.epochs * trainer.steps_per_epoch(&rows)) as u64);
+    progress.stage(
+        "train",
+        (opts.epochs * trainer.steps_per_epoch(&rows)) as u64,
+    );
     let forward = |p: &[Tensor]| plan.effective(&layers, p);
     let backward = |_: &mut [Tensor]| {};
-    trainer.train(&mut params, &program.optimizer, opts.epochs, &rows, &forward, &backward, progress)?;
+    trainer.train(
+        &mut params,
+        &program.optimizer,
+        opts.epochs,
+        &rows,
+        &forward,
+        &backward,
+        progress,
+    )?;
     let int8 = Quantizer::new(&program, data)?.quantize(&program, &layers, &params, &plan)?;
     let accuracy = accuracy(&int8, data, &data.test_rows)?;
     Ok(Trained { int8, accuracy })
 }
 
 /// Full fine-tuning: the whole source model with a fresh head for the task.
-pub fn fine_tune(source: &Graph, task: &Task, opts: &TrainOptions, progress: &Progress) -> Result<Trained> {
+pub fn fine_tune(
+    source: &Graph,
+    task: &Task,
+    opts: &TrainOptions,
+    progress: &Progress,
+) -> Result<Trained> {
     let g = with_fresh_head(source, task.data.classes, opts.seed)?;
     train_int8(&g, &task.data, opts, progress)
 }
@@ -107,7 +128,11 @@ pub fn features(front: &Graph, data: &Dataset) -> Result<Dataset> {
         .ok_or_else(|| Error::new("the front-end has no output"))?;
     let (scale, zp) = match &front.ty(*out).quant {
         Some(q) if q.scale.len() == 1 => (q.scale[0], q.zero_point[0] as f32),
-        _ => return Err(Error::new("the front-end's output must be quantized per tensor")),
+        _ => {
+            return Err(Error::new(
+                "the front-end's output must be quantized per tensor",
+            ))
+        }
     };
     let n = data.samples.len();
     let all: Vec<usize> = (0..n).collect();

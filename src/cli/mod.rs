@@ -8,6 +8,7 @@ mod compile;
 mod compress;
 mod costmodel;
 mod export;
+mod fixynn;
 mod fl;
 mod inspect;
 mod ops;
@@ -79,6 +80,12 @@ enum Command {
     /// and compares it with dense int8, magnitude pruning and greedy bit allocation.
     #[command(after_help = compress::EXAMPLES)]
     Compress(Box<compress::CompressArgs>),
+    /// Split a CNN into a hard-wired int8 front-end shared by tasks (synthesizable
+    /// Verilog, FixyNN) and per-task back-ends for the NPU (.npub), trained by transfer
+    /// learning; simulate and synthesize the RTL, and price both against an
+    /// all-programmable accelerator of the same area.
+    #[command(after_help = fixynn::EXAMPLES)]
+    Fixynn(Box<fixynn::FixynnArgs>),
     /// Export a model as TFLite: quantized graphs become int8 TFLite (per-channel
     /// weights, int32 biases, QUANTIZE / DEQUANTIZE at float boundaries), float graphs
     /// float TFLite; NCHW (ONNX) graphs are converted to NHWC.
@@ -119,6 +126,7 @@ pub fn main() -> Result<()> {
         Command::Compile(args) => compile::run(*args),
         Command::Compress(args) => compress::run(*args),
         Command::Export(args) => export::run(args),
+        Command::Fixynn(args) => fixynn::run(*args),
         Command::Quantize(args) => quantize::run(args),
         Command::Ops(args) => ops::run(&args),
         Command::Predict(args) => predict::run(&args),

@@ -26,7 +26,8 @@ impl Simulator {
 
 /// The Verilog sources of an RTL directory, in name order.
 pub fn sources(rtl: &Path) -> Result<Vec<PathBuf>> {
-    let read = std::fs::read_dir(rtl).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(rtl))?;
+    let read =
+        std::fs::read_dir(rtl).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(rtl))?;
     let mut files: Vec<PathBuf> = read
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "v"))
@@ -53,16 +54,21 @@ fn run(cmd: &mut Command, tool: &str, package: &str) -> Result<String> {
     if !out.status.success() {
         let tail: Vec<&str> = text.lines().rev().take(20).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::new(format!("{tool} failed ({}):\n{}", out.status, tail.join("\n"))));
+        return Err(Error::new(format!(
+            "{tool} failed ({}):\n{}",
+            out.status,
+            tail.join("\n")
+        )));
     }
     Ok(text)
 }
 
-/// Simulates the front-end in `rtl` (its layer, top and testbench sources) on `x` (the
-/// front-end model's input) and returns its output as the front-end model would.
-/// `stall` drops valid and ready at pseudo-random cycles.
+/// Simulates the front-end design in `rtl` with the testbench `tb` on `x` (the front-end
+/// model's input) and returns its output as the front-end model would. `stall` drops
+/// valid and ready at pseudo-random cycles.
 pub fn simulate(
     rtl: &Path,
+    tb: &Path,
     fe: &FixedFrontend,
     x: &Tensor,
     simulator: Simulator,
@@ -77,12 +83,16 @@ pub fn simulate(
         }
         hex.push('\n');
     }
-    let scratch = tempfile::tempdir().map_err(|e| Error::new(format!("cannot create a scratch directory: {e}")))?;
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Error::new(format!("cannot create a scratch directory: {e}")))?;
     let dir = scratch.path();
     let input = dir.join("input.hex");
     let output = dir.join("output.hex");
-    std::fs::write(&input, hex).map_err(|e| Error::new(format!("cannot write: {e}")).in_file(&input))?;
-    let files = sources(rtl)?;
+    std::fs::write(&input, hex)
+        .map_err(|e| Error::new(format!("cannot write: {e}")).in_file(&input))?;
+    let mut files = sources(rtl)?;
+    files.push(tb.to_path_buf());
+    let max_pixels = (pixels.len() / channels.max(1)).max(1);
     let args = [
         format!("+input={}", input.display()),
         format!("+output={}", output.display()),
@@ -93,24 +103,45 @@ pub fn simulate(
         Simulator::Icarus => {
             let sim = dir.join("sim.vvp");
             run(
-                Command::new("iverilog").args(["-g2005", "-s", "fe_tb", "-o"]).arg(&sim).args(&files),
+                Command::new("iverilog")
+                    .args(["-g2005", "-s", "fe_tb"])
+                    .arg(format!("-Pfe_tb.MAX_PIXELS={max_pixels}"))
+                    .arg("-o")
+                    .arg(&sim)
+                    .args(&files),
                 "iverilog",
                 "iverilog",
             )?;
-            run(Command::new("vvp").arg("-n").arg(&sim).args(&args), "vvp", "iverilog")?
+            run(
+                Command::new("vvp").arg("-n").arg(&sim).args(&args),
+                "vvp",
+                "iverilog",
+            )?
         }
         Simulator::Verilator => {
             let obj = dir.join("obj");
             run(
                 Command::new("verilator")
-                    .args(["--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style"])
-                    .args(["--top-module", "fe_tb", "-j", "0", "-O1", "--Mdir"])
+                    .args([
+                        "--binary",
+                        "--timing",
+                        "-Wno-fatal",
+                        "-Wno-lint",
+                        "-Wno-style",
+                    ])
+                    .args(["--top-module", "fe_tb", "-j", "0", "-O1"])
+                    .arg(format!("-GMAX_PIXELS={max_pixels}"))
+                    .arg("--Mdir")
                     .arg(&obj)
                     .args(&files),
                 "verilator",
                 "verilator",
             )?;
-            run(Command::new(obj.join("Vfe_tb")).args(&args), "the Verilator model", "verilator")?
+            run(
+                Command::new(obj.join("Vfe_tb")).args(&args),
+                "the Verilator model",
+                "verilator",
+            )?
         }
     };
     let text = std::fs::read_to_string(&output).unwrap_or_default();
@@ -120,7 +151,9 @@ pub fn simulate(
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let line = line.trim();
         if line.len() != oc * 2 || !line.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::new(format!("the simulation wrote an unreadable pixel '{line}'")));
+            return Err(Error::new(format!(
+                "the simulation wrote an unreadable pixel '{line}'"
+            )));
         }
         let bytes: Vec<i8> = (0..oc)
             .map(|c| u8::from_str_radix(&line[c * 2..c * 2 + 2], 16).expect("hex checked") as i8)

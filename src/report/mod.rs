@@ -1,5 +1,6 @@
 //! Human-readable reports: terminal tables and HTML pages with SVG charts.
 
+pub mod fixynn;
 pub mod fl;
 pub mod npu;
 pub mod udc;

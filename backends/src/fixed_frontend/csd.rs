@@ -32,18 +32,24 @@ pub fn csd(c: i64) -> Vec<Digit> {
 mod tests {
     use super::*;
 
-/// The value the digits stand for.
-fn value(digits: &[Digit]) -> i128 {
-    digits
-        .iter()
-        .map(|d| (1i128 << d.shift) * if d.negative { -1 } else { 1 })
-        .sum()
-}
+    /// The value the digits stand for.
+    fn value(digits: &[Digit]) -> i128 {
+        digits
+            .iter()
+            .map(|d| (1i128 << d.shift) * if d.negative { -1 } else { 1 })
+            .sum()
+    }
 
     #[test]
     fn csd_round_trips_and_has_no_adjacent_digits() {
         let mut cases: Vec<i64> = (-600..=600).collect();
-        cases.extend([i32::MAX as i64, i32::MIN as i64, 1 << 30, (1 << 31) - 1, 1_518_500_250]);
+        cases.extend([
+            i32::MAX as i64,
+            i32::MIN as i64,
+            1 << 30,
+            (1 << 31) - 1,
+            1_518_500_250,
+        ]);
         for c in cases {
             let d = csd(c);
             assert_eq!(value(&d), c as i128, "{c}");
@@ -51,14 +57,26 @@ fn value(digits: &[Digit]) -> i128 {
                 assert!(pair[1].shift > pair[0].shift + 1, "{c}: adjacent digits");
             }
             // Never more digits than binary ones.
-            assert!(d.len() as u32 <= c.unsigned_abs().count_ones().max(1), "{c}");
+            assert!(
+                d.len() as u32 <= c.unsigned_abs().count_ones().max(1),
+                "{c}"
+            );
         }
         assert_eq!(
             csd(239),
             vec![
-                Digit { negative: true, shift: 0 },
-                Digit { negative: true, shift: 4 },
-                Digit { negative: false, shift: 8 },
+                Digit {
+                    negative: true,
+                    shift: 0
+                },
+                Digit {
+                    negative: true,
+                    shift: 4
+                },
+                Digit {
+                    negative: false,
+                    shift: 8
+                },
             ]
         );
     }

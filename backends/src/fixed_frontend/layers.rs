@@ -91,10 +91,16 @@ impl FixedFrontend {
     /// chain of int8 convolutions ending at the single graph output.
     pub fn from_graph(g: &Graph) -> Result<Self> {
         let [input] = g.inputs() else {
-            bail!("a fixed-weight front-end has one input, this graph has {}", g.inputs().len());
+            bail!(
+                "a fixed-weight front-end has one input, this graph has {}",
+                g.inputs().len()
+            );
         };
         let [output] = g.outputs() else {
-            bail!("a fixed-weight front-end has one output, this graph has {}", g.outputs().len());
+            bail!(
+                "a fixed-weight front-end has one output, this graph has {}",
+                g.outputs().len()
+            );
         };
         let order = g
             .topo_order()
@@ -161,7 +167,10 @@ impl FixedFrontend {
         }
         for pair in layers.windows(2) {
             if pair[0].output != pair[1].input {
-                return Err(Error::at_node(&pair[1].name, "input shape does not match the previous layer"));
+                return Err(Error::at_node(
+                    &pair[1].name,
+                    "input shape does not match the previous layer",
+                ));
             }
         }
         let layout = layout.expect("a layer exists");
@@ -173,7 +182,11 @@ impl FixedFrontend {
         }
         Ok(FixedFrontend {
             name: g.name.clone(),
-            input: InputStage { ty: in_ty, quantize, layout },
+            input: InputStage {
+                ty: in_ty,
+                quantize,
+                layout,
+            },
             layers,
             output: g.ty(current).clone(),
         })
@@ -204,7 +217,9 @@ fn int_values(t: &Tensor, what: &str) -> Result<Vec<i32>> {
         .to_i64_vec()
         .ok_or_else(|| Error::new(format!("{what} must be integer constants")))?;
     v.into_iter()
-        .map(|x| i32::try_from(x).map_err(|_| Error::new(format!("{what} value {x} exceeds int32"))))
+        .map(|x| {
+            i32::try_from(x).map_err(|_| Error::new(format!("{what} value {x} exceeds int32")))
+        })
         .collect()
 }
 
@@ -242,12 +257,18 @@ fn conv_layer(
     let groups = c.group.max(1);
     let cout = output[2];
     if ws[0] != cout || cpg * groups != input[2] || cout % groups != 0 || kh == 0 || kw == 0 {
-        bail!("weights {ws:?} do not fit {} -> {cout} channels in {groups} groups", input[2]);
+        bail!(
+            "weights {ws:?} do not fit {} -> {cout} channels in {groups} groups",
+            input[2]
+        );
     }
     if c.strides.contains(&0) {
         bail!("stride 0");
     }
-    let padded = [input[0] + c.pads[0] + c.pads[2], input[1] + c.pads[1] + c.pads[3]];
+    let padded = [
+        input[0] + c.pads[0] + c.pads[2],
+        input[1] + c.pads[1] + c.pads[3],
+    ];
     for axis in 0..2 {
         let k = [kh, kw][axis];
         if padded[axis] < k || (padded[axis] - k) / c.strides[axis] + 1 != output[axis] {

@@ -167,7 +167,13 @@ pub fn compare(
     let hybrid_area = fixed_area_mm2 + c.programmable_area_mm2;
     let backend_seconds = ops(backend_macs) / (c.programmable_tops * 1e12);
     let scaled_tops = c.programmable_tops * hybrid_area / c.programmable_area_mm2;
-    let tops_per_w = |joules: f64| if joules > 0.0 { total_ops / joules / 1e12 } else { 0.0 };
+    let tops_per_w = |joules: f64| {
+        if joules > 0.0 {
+            total_ops / joules / 1e12
+        } else {
+            0.0
+        }
+    };
     SystemPpa {
         fixed_area_mm2,
         hybrid_area_mm2: hybrid_area,
@@ -177,7 +183,11 @@ pub fn compare(
         backend_joules,
         hybrid_joules,
         all_programmable_joules: all_joules,
-        energy_efficiency_ratio: if hybrid_joules > 0.0 { all_joules / hybrid_joules } else { 0.0 },
+        energy_efficiency_ratio: if hybrid_joules > 0.0 {
+            all_joules / hybrid_joules
+        } else {
+            0.0
+        },
         hybrid_tops_per_w: tops_per_w(hybrid_joules),
         all_programmable_tops_per_w: tops_per_w(all_joules),
         hybrid_seconds: fixed_seconds.max(backend_seconds),

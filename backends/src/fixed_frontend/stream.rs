@@ -1,11 +1,11 @@
 //! Tensors to and from the front-end's pixel stream: int8 NHWC, one image after another.
 
 use super::layers::FixedFrontend;
+use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::interp::{eval_op, Operand};
 use nnopt_compiler::ir::{DType, Layout, Tensor, TensorType};
 use nnopt_compiler::kernels::{nchw_to_nhwc, nhwc_to_nchw};
 use nnopt_compiler::{bail, Result};
-use ndarray::{ArrayD, IxDyn};
 
 /// The int8 NHWC pixels of a front-end input (quantized first if the model takes real
 /// values, exactly as the front-end model's quantize node does), and the image count.
@@ -19,12 +19,17 @@ pub fn to_pixels(fe: &FixedFrontend, x: &Tensor) -> Result<(Vec<i8>, usize)> {
         );
     }
     if x.dtype() != declared.dtype {
-        bail!("input type {} does not match the front-end's {}", x.dtype(), declared.dtype);
+        bail!(
+            "input type {} does not match the front-end's {}",
+            x.dtype(),
+            declared.dtype
+        );
     }
     let frames = shape[0];
     let ints = match &fe.input.quantize {
         Some((op, out)) => {
-            let ty = TensorType::new(declared.dtype, shape.to_vec()).with_quant(declared.quant.clone());
+            let ty =
+                TensorType::new(declared.dtype, shape.to_vec()).with_quant(declared.quant.clone());
             let out = TensorType::new(out.dtype, shape.to_vec()).with_quant(out.quant.clone());
             let q = eval_op(op, &[Operand { data: x, ty: &ty }], &[out])?;
             q.into_iter().next().expect("one output")
@@ -46,7 +51,10 @@ pub fn to_pixels(fe: &FixedFrontend, x: &Tensor) -> Result<(Vec<i8>, usize)> {
 pub fn from_pixels(fe: &FixedFrontend, pixels: &[i8], frames: usize) -> Result<Tensor> {
     let [h, w, c] = fe.output_shape();
     if pixels.len() != frames * h * w * c {
-        bail!("{} output values for {frames} images of {h}x{w}x{c}", pixels.len());
+        bail!(
+            "{} output values for {frames} images of {h}x{w}x{c}",
+            pixels.len()
+        );
     }
     let (shape, v) = match fe.input.layout {
         Layout::Nhwc => (vec![frames, h, w, c], pixels.to_vec()),
@@ -56,5 +64,7 @@ pub fn from_pixels(fe: &FixedFrontend, pixels: &[i8], frames: usize) -> Result<T
         }
     };
     debug_assert_eq!(fe.output.dtype, DType::I8);
-    Ok(Tensor::I8(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("element count checked")))
+    Ok(Tensor::I8(
+        ArrayD::from_shape_vec(IxDyn(&shape), v).expect("element count checked"),
+    ))
 }

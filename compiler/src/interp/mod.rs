@@ -11,8 +11,8 @@ mod quant;
 mod svdf_shape;
 
 pub use quant::{
-    activation_range, channel_multipliers, fixedpoint, resize_nhwc, softmax_fixed_point, softmax_reference,
-    tflite_resize_flags, TfliteResize,
+    activation_range, channel_multipliers, fixedpoint, resize_nhwc, softmax_fixed_point,
+    softmax_reference, tflite_resize_flags, TfliteResize,
 };
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
