@@ -98,8 +98,8 @@ pub fn pipeline_spec(path: Option<&Path>) -> Result<PipelineSpec> {
 }
 
 /// Every pass a pipeline can name: the optimization passes (`egraph-optimize`
-/// extracting by `cost`) and `udc-search`, whose budget is `nnopt compile`'s encoded
-/// weight bytes.
+/// extracting by `cost`), `udc-search`, whose budget is `nnopt compile`'s encoded
+/// weight bytes, and `fixynn-partition`.
 pub fn registry(cost: Arc<dyn OpCost>) -> Registry {
     let mut registry = nnopt_passes::registry_with_cost(cost);
     registry.register(
@@ -109,6 +109,11 @@ pub fn registry(cost: Arc<dyn OpCost>) -> Registry {
             let oracle: nnopt_udc::SharedOracle = Arc::new(compress::weight_blocks);
             Ok(Box::new(nnopt_udc::UdcSearch::from_options(o, oracle)?))
         },
+    );
+    registry.register(
+        nnopt_fixynn::FixynnPartition::NAME,
+        nnopt_fixynn::FixynnPartition::DESCRIPTION,
+        |o| Ok(Box::new(nnopt_fixynn::FixynnPartition::from_options(o)?)),
     );
     registry
 }

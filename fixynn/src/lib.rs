@@ -10,10 +10,12 @@
 
 pub mod head;
 pub mod partition;
+mod pass;
 pub mod split;
 pub mod tasks;
 pub mod transfer;
 
 pub use partition::{partition, Partition, PartitionOptions, SplitPoint};
+pub use pass::FixynnPartition;
 pub use tasks::{load_task, Task, TaskSource};
 pub use transfer::TrainOptions;

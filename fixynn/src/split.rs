@@ -78,3 +78,54 @@ pub fn back(g: &Graph, split: &str) -> Result<Graph> {
     b.node_mut(n).outputs[0].name = split.to_string();
     Ok(b.compacted())
 }
+
+/// The front-end followed by a back-end (the whole deployed model of one task): the
+/// back-end's input becomes a dequantization of the front-end's output.
+pub fn join(front: &Graph, back: &Graph) -> Result<Graph> {
+    let [fe_out] = front.outputs() else {
+        bail!("the front-end must have one output");
+    };
+    let [back_in] = back.inputs() else {
+        bail!("the back-end must have one input");
+    };
+    let mut g = front.clone();
+    let in_ty = back.node(*back_in).outputs[0].ty.clone();
+    if g.ty(*fe_out).shape != in_ty.shape {
+        bail!(
+            "the front-end's output {:?} does not fit the back-end's input {:?}",
+            g.ty(*fe_out).shape,
+            in_ty.shape
+        );
+    }
+    let order = back
+        .topo_order()
+        .map_err(|n| nnopt_compiler::Error::at_node(&back.node(n).name, "the back-end has a cycle"))?;
+    let mut map = std::collections::HashMap::new();
+    for n in order {
+        let node = back.node(n);
+        let name = g.fresh_name(&node.name);
+        let new = if n == *back_in {
+            let ty = nnopt_compiler::ir::TensorType::new(in_ty.dtype, in_ty.shape.clone());
+            g.add_op(name, Op::Dequantize, &[*fe_out], ty).node
+        } else {
+            let inputs: Vec<ValueRef> = back
+                .node_inputs(n)
+                .iter()
+                .map(|v| ValueRef { node: map[&v.node], output: v.output })
+                .collect();
+            let mut outputs = node.outputs.clone();
+            for v in &mut outputs {
+                v.name = g.fresh_name(&v.name);
+            }
+            g.add_node(name, node.op.clone(), &inputs, outputs)
+        };
+        map.insert(n, new);
+    }
+    g.set_outputs(
+        back.outputs()
+            .iter()
+            .map(|v| ValueRef { node: map[&v.node], output: v.output })
+            .collect(),
+    );
+    Ok(g.compacted())
+}
