@@ -91,7 +91,10 @@ impl FixynnPartition {
             sources.push(TaskSource::parse(t, true)?);
         }
         if sources.is_empty() {
-            return Err(Error::new(format!("{} needs tasks or task_dirs", Self::NAME)));
+            return Err(Error::new(format!(
+                "{} needs tasks or task_dirs",
+                Self::NAME
+            )));
         }
         if o.batch == 0 || o.area_budget.is_some_and(|a| !(a.is_finite() && a > 0.0)) {
             return Err(Error::new(format!(
@@ -141,7 +144,8 @@ impl Pass for FixynnPartition {
             point.ppa.fixed_area_mm2,
             point.max_loss_points
         );
-        let json = serde_json::json!({ "chosen": point, "points": p.points, "full_fine_tune": p.full });
+        let json =
+            serde_json::json!({ "chosen": point, "points": p.points, "full_fine_tune": p.full });
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(PassStats { text, json });
         *g = join(&p.frontend, &p.backends[0])?;
         Ok(true)

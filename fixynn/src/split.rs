@@ -97,9 +97,9 @@ pub fn join(front: &Graph, back: &Graph) -> Result<Graph> {
             in_ty.shape
         );
     }
-    let order = back
-        .topo_order()
-        .map_err(|n| nnopt_compiler::Error::at_node(&back.node(n).name, "the back-end has a cycle"))?;
+    let order = back.topo_order().map_err(|n| {
+        nnopt_compiler::Error::at_node(&back.node(n).name, "the back-end has a cycle")
+    })?;
     let mut map = std::collections::HashMap::new();
     for n in order {
         let node = back.node(n);
@@ -111,7 +111,10 @@ pub fn join(front: &Graph, back: &Graph) -> Result<Graph> {
             let inputs: Vec<ValueRef> = back
                 .node_inputs(n)
                 .iter()
-                .map(|v| ValueRef { node: map[&v.node], output: v.output })
+                .map(|v| ValueRef {
+                    node: map[&v.node],
+                    output: v.output,
+                })
                 .collect();
             let mut outputs = node.outputs.clone();
             for v in &mut outputs {
@@ -124,7 +127,10 @@ pub fn join(front: &Graph, back: &Graph) -> Result<Graph> {
     g.set_outputs(
         back.outputs()
             .iter()
-            .map(|v| ValueRef { node: map[&v.node], output: v.output })
+            .map(|v| ValueRef {
+                node: map[&v.node],
+                output: v.output,
+            })
             .collect(),
     );
     Ok(g.compacted())

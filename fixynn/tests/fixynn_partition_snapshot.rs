@@ -57,7 +57,10 @@ fn bars() -> String {
 #[test]
 fn split_points_and_cuts() {
     let g = parse_graph(CNN).unwrap();
-    assert_eq!(candidates(&g).unwrap(), vec!["h1".to_string(), "h2".to_string()]);
+    assert_eq!(
+        candidates(&g).unwrap(),
+        vec!["h1".to_string(), "h2".to_string()]
+    );
     let f = front(&g, "h1").unwrap();
     assert_eq!(f.outputs().len(), 1);
     assert_eq!(f.node_count(), 4, "input, two constants and the first conv");
@@ -103,6 +106,7 @@ fn bad_options_are_named() {
     let none: serde_yaml_ng::Value = serde_yaml_ng::from_str("{ epochs: 1 }").unwrap();
     let e = FixynnPartition::from_options(&none).err().unwrap();
     assert!(e.message.contains("tasks"), "{e}");
-    let typo: serde_yaml_ng::Value = serde_yaml_ng::from_str("{ tasks: [a.csv], epoch: 1 }").unwrap();
+    let typo: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("{ tasks: [a.csv], epoch: 1 }").unwrap();
     assert!(FixynnPartition::from_options(&typo).is_err());
 }

@@ -36,16 +36,21 @@ pub fn synthesize(files: &[impl AsRef<Path>], top: &str) -> Result<Synthesis> {
     let start = Instant::now();
     let scratch = tempfile::tempdir()
         .map_err(|e| Error::new(format!("cannot create a scratch directory: {e}")))?;
-    let stat = scratch.path().join("stat.txt");
+    // Yosys' script language has no quoting: the sources are copied under plain names.
     let mut script = String::from("read_verilog");
-    for f in files {
-        script += &format!(" \"{}\"", f.as_ref().display());
+    for (i, f) in files.iter().enumerate() {
+        let f = f.as_ref();
+        let name = format!("src{i}.v");
+        std::fs::copy(f, scratch.path().join(&name))
+            .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(f))?;
+        script += &format!(" {name}");
     }
-    script += &format!(
-        "; synth -flatten -top {top}; tee -q -o \"{}\" stat -tech cmos",
-        stat.display()
-    );
+    if !top.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::new(format!("'{top}' is not a module name")));
+    }
+    script += &format!("; synth -flatten -top {top}; tee -q -o stat.txt stat -tech cmos");
     let out = Command::new("yosys")
+        .current_dir(scratch.path())
         .args(["-q", "-p", &script])
         .output()
         .map_err(|e| {
@@ -62,7 +67,7 @@ pub fn synthesize(files: &[impl AsRef<Path>], top: &str) -> Result<Synthesis> {
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )));
     }
-    let text = std::fs::read_to_string(&stat)
+    let text = std::fs::read_to_string(scratch.path().join("stat.txt"))
         .map_err(|e| Error::new(format!("yosys wrote no statistics: {e}")))?;
     let mut s = parse_stat(&text)?;
     s.seconds = start.elapsed().as_secs_f64();
