@@ -14,14 +14,21 @@ if ! .venv/bin/python -c 'import onnx, onnxruntime, ai_edge_litert, ml_dtypes, n
   .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 fi
 
-# Fashion-MNIST (Debian's dataset-fashion-mnist) for the compression search tests.
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "== installing the Debian package dataset-fashion-mnist"
+# Debian packages the tests use: Fashion-MNIST (dataset-fashion-mnist) for the
+# compression search; Verilator, Icarus Verilog and Yosys for the fixed-weight front-end's
+# RTL (simulation and synthesis).
+missing=()
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+command -v verilator >/dev/null || missing+=(verilator)
+command -v iverilog >/dev/null || missing+=(iverilog)
+command -v yosys >/dev/null || missing+=(yosys)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y --no-install-recommends dataset-fashion-mnist \
-    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends dataset-fashion-mnist; }
+  $sudo apt-get install -y --no-install-recommends "${missing[@]}" \
+    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${missing[@]}"; }
 fi
 
 echo "== generating test data (tools/make_testdata.py)"

@@ -194,3 +194,24 @@ pub fn compare(
         all_programmable_seconds: total_ops / (scaled_tops * 1e12),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_wiring_saves_the_front_ends_programmable_energy() {
+        let c = PpaConstants::default();
+        // 0.891 W / 4 TOPS = 0.22275 pJ per operation, 2 operations a MAC.
+        assert!((c.programmable_joules_per_op() - 0.22275e-12).abs() < 1e-18);
+        // Nothing fixed: both systems are the same.
+        let same = compare(0.0, 0.0, 0.0, 0, 1000, &c);
+        assert!((same.energy_efficiency_ratio - 1.0).abs() < 1e-12);
+        // Half the MACs fixed at no energy: twice as efficient; the fixed energy counts.
+        let half = compare(0.1, 0.0, 1e-6, 1000, 1000, &c);
+        assert!((half.energy_efficiency_ratio - 2.0).abs() < 1e-12);
+        let costly = compare(0.1, half.backend_joules, 1e-6, 1000, 1000, &c);
+        assert!((costly.energy_efficiency_ratio - 1.0).abs() < 1e-12);
+        assert!((half.hybrid_area_mm2 - 3.4).abs() < 1e-12);
+    }
+}

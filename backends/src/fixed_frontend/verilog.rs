@@ -128,7 +128,7 @@ fn layer_module(index: usize, l: &FixedLayer) -> String {
     let cols_in = mask(wp, |c| c >= l.pads[1] && c < l.pads[1] + w);
     let emits = |n: usize, k: usize, s: usize, o: usize| {
         mask(n, move |i| {
-            i + 1 >= k && (i + 1 - k) % s == 0 && (i + 1 - k) / s < o
+            i + 1 >= k && (i + 1 - k).is_multiple_of(s) && (i + 1 - k) / s < o
         })
     };
     let _ = writeln!(v, "  localparam [{}:0] ROW_IN = {rows_in};", hp - 1);
@@ -214,9 +214,9 @@ fn layer_module(index: usize, l: &FixedLayer) -> String {
             }
         }
     }
-    for oc in 0..cout {
+    for (oc, &bias) in biases.iter().enumerate() {
         let g = oc / cout_g;
-        let mut sum = signed_const(aw, biases[oc]);
+        let mut sum = signed_const(aw, bias);
         for ky in 0..kh {
             for kx in 0..kw {
                 for ic in 0..cpg {
@@ -452,3 +452,69 @@ module fe_tb;
   end
 endmodule
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixed_frontend::layers::InputStage;
+    use nnopt_compiler::ir::{DType, Layout, TensorType};
+
+    /// A 1x1 convolution 2 -> 2 channels on a 3x3 image with weights [[3, 0], [0, -5]].
+    fn pointwise() -> FixedFrontend {
+        let layer = FixedLayer {
+            name: "pw".into(),
+            input: [3, 3, 2],
+            output: [3, 3, 2],
+            kernel: [1, 1],
+            strides: [1, 1],
+            pads: [0; 4],
+            groups: 1,
+            weights: vec![3, 0, 0, -5],
+            bias: vec![10, -20],
+            input_zero_point: -128,
+            multiplier: vec![1 << 30, 1_518_500_250],
+            shift: vec![-1, 0],
+            output_zero_point: 5,
+            range: (-128, 127),
+        };
+        FixedFrontend {
+            name: "t".into(),
+            input: InputStage {
+                ty: TensorType::new(DType::I8, vec![1, 3, 3, 2]),
+                quantize: None,
+                layout: Layout::Nhwc,
+            },
+            layers: vec![layer],
+            output: TensorType::new(DType::I8, vec![1, 3, 3, 2]),
+        }
+    }
+
+    #[test]
+    fn zero_weights_have_no_wires_and_constants_are_signed_digits() {
+        let files = generate(&pointwise());
+        assert_eq!(files.len(), 2);
+        let v = &files[0].1;
+        // Folded bias: 10 - (-128) * 3 = 394; -20 - (-128) * (-5) = -660.
+        assert!(
+            v.contains("acc_0 = 12'sd394 + (x_0_0 <<< 2) - x_0_0;"),
+            "{v}"
+        );
+        assert!(
+            v.contains("acc_1 = -12'sd660 - (x_0_1 <<< 2) - x_0_1;"),
+            "{v}"
+        );
+        // A 1x1 kernel needs no line buffer.
+        assert!(!v.contains(" lb;"));
+        // The shifts of TFLite's requantization: right by 1 for channel 0, none for 1.
+        assert!(v.contains("hs_0 = h_0 >>> 1;") && v.contains("r_1 = h_1;"));
+        assert!(files[1].1.contains("module fe_top"));
+    }
+
+    #[test]
+    fn accumulators_hold_every_sum() {
+        let (width, biases) = accumulator(&pointwise().layers[0]);
+        // |394| + 3 * 128 and |-660| + 5 * 128 = 1300 < 2^11.
+        assert_eq!(width, 12);
+        assert_eq!(biases, vec![394, -660]);
+    }
+}
