@@ -321,6 +321,22 @@ fn render_table(m: &Manifest) -> String {
         d.hybrid_tops_per_w,
         d.all_programmable_tops_per_w
     );
+    let n = &m.ppa.npu_preset;
+    s += &format!(
+        "with the programmable side on the {} preset (nnopt's performance model): {:.2}x ({})\n",
+        n.target,
+        n.energy_efficiency_ratio,
+        n.tasks
+            .iter()
+            .map(|t| format!(
+                "{} {:.3} vs {:.3} uJ",
+                t.task,
+                t.backend_uj + t.fixed_uj,
+                t.all_programmable_uj
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
     if let (Some(y), Some(syn)) = (&m.ppa.yosys, &m.ppa.synthesis) {
         s += &format!(
             "yosys: {} cells, {} transistors, {:.4} mm2 (DeepFreeze model {:.4} mm2); energy ratio {:.2}x ({:.1} s)\n",

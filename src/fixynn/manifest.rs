@@ -135,7 +135,58 @@ pub struct PpaSection {
     /// The same comparison with the front-end's area and power from Yosys.
     pub yosys: Option<SystemPpa>,
     pub synthesis: Option<Synthesis>,
+    /// The programmable side priced by nnopt's NPU performance model instead.
+    pub npu_preset: NpuComparison,
     pub assumptions: Vec<String>,
+}
+
+/// One task's energy per inference on the NPU preset (µJ): the whole int8 model, its
+/// back-end, and the hard-wired front-end (DeepFreeze's model).
+#[derive(Clone, Debug, Serialize)]
+pub struct NpuTaskEnergy {
+    pub task: String,
+    pub all_programmable_uj: f64,
+    pub backend_uj: f64,
+    pub fixed_uj: f64,
+    pub energy_efficiency_ratio: f64,
+}
+
+impl NpuTaskEnergy {
+    pub fn new(task: &str, all_programmable_uj: f64, backend_uj: f64, fixed_uj: f64) -> Self {
+        let hybrid = backend_uj + fixed_uj;
+        NpuTaskEnergy {
+            task: task.to_string(),
+            all_programmable_uj,
+            backend_uj,
+            fixed_uj,
+            energy_efficiency_ratio: if hybrid > 0.0 {
+                all_programmable_uj / hybrid
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// Fixed + programmable against the whole model on the NPU preset, per task.
+#[derive(Clone, Debug, Serialize)]
+pub struct NpuComparison {
+    pub target: String,
+    pub tasks: Vec<NpuTaskEnergy>,
+    /// The mean of the tasks' ratios.
+    pub energy_efficiency_ratio: f64,
+}
+
+impl NpuComparison {
+    pub fn new(target: String, tasks: Vec<NpuTaskEnergy>) -> Self {
+        let ratio = tasks.iter().map(|t| t.energy_efficiency_ratio).sum::<f64>()
+            / tasks.len().max(1) as f64;
+        NpuComparison {
+            target,
+            tasks,
+            energy_efficiency_ratio: ratio,
+        }
+    }
 }
 
 /// The manifest.
@@ -237,5 +288,11 @@ pub fn assumptions() -> Vec<String> {
              which DeepFreeze's bit-slice rescaling does not have.",
             TRANSISTORS_PER_MM2 / 1e6
         ),
+        "NPU preset figures: nnopt's performance model of the preset (`nnopt compile --json`'s \
+         energy_uj: MACs, on-chip SRAM traffic and off-chip weight reads at the preset's \
+         Horowitz 45 nm constants) for the whole int8 model and for each back-end; the fixed \
+         front-end's energy is DeepFreeze's. The preset fetches weights from off-chip memory \
+         every inference, which a hard-wired front-end never does."
+            .to_string(),
     ]
 }

@@ -11,13 +11,16 @@ pub mod synth;
 use crate::compile::compile_npu;
 use crate::compress::npu_options;
 use crate::output::write_atomically;
-use manifest::{Files, Manifest, PpaSection, StreamSide, TaskEntry, Verification};
+use manifest::{
+    Files, Manifest, NpuComparison, NpuTaskEnergy, PpaSection, StreamSide, TaskEntry, Verification,
+};
 use nnopt_backends::fixed_frontend::ppa::{compare, frontend_ppa};
 use nnopt_backends::fixed_frontend::{generate, testbench, FixedFrontend, TOP};
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
 use nnopt_compiler::ir::{Graph, Tensor};
 use nnopt_compiler::{Error, Result};
+use nnopt_fixynn::split::join;
 use nnopt_fixynn::tasks::{load_task, Task, TaskSource};
 use nnopt_fixynn::transfer::graph_input_shape;
 use nnopt_fixynn::{partition, Partition, PartitionOptions};
@@ -122,10 +125,19 @@ pub fn fixynn(
         std::fs::create_dir_all(&backends_dir)
             .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(&backends_dir))?;
         let mut entries = Vec::new();
+        let fixed_uj = frontend_ppa(&fe, &req.partition.ppa).joules_per_inference * 1e6;
+        let mut npu_tasks = Vec::new();
         for (i, (t, b)) in tasks.iter().zip(&part.backends).enumerate() {
             let file = format!("backends/{i}_{}.npub", sanitize(&t.name));
             let compiled = compile_npu(b.clone(), &npu_options()?)?;
             write_atomically(&staging.join(&file), &compiled.binary)?;
+            let whole = compile_npu(join(&part.frontend, b)?, &npu_options()?)?;
+            npu_tasks.push(NpuTaskEnergy::new(
+                &t.name,
+                whole.estimate.energy_uj,
+                compiled.estimate.energy_uj,
+                fixed_uj,
+            ));
             let at = &part.points[part.chosen].tasks[i];
             entries.push(TaskEntry {
                 name: t.name.clone(),
@@ -202,6 +214,7 @@ pub fn fixynn(
                 deepfreeze: point.ppa.clone(),
                 yosys,
                 synthesis,
+                npu_preset: NpuComparison::new(npu_options()?.target.name.clone(), npu_tasks),
                 assumptions: manifest::assumptions(),
             },
             verification,

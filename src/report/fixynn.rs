@@ -145,6 +145,27 @@ pub fn render_html(m: &Manifest) -> Result<String> {
         ppa += &ppa_rows("Yosys transistor count", y);
     }
     ppa.push_str("</table>");
+    let n = &m.ppa.npu_preset;
+    let _ = write!(
+        ppa,
+        "<p>With the programmable side on the {} preset (nnopt's performance model, off-chip weight \
+         reads included): {:.2}x.</p><table><tr><th>task</th><th>whole model on the NPU µJ</th>\
+         <th>back-end on the NPU µJ</th><th>fixed front-end µJ</th><th>ratio</th></tr>",
+        escape(&n.target),
+        n.energy_efficiency_ratio
+    );
+    for t in &n.tasks {
+        let _ = write!(
+            ppa,
+            "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}x</td></tr>",
+            escape(&t.task),
+            t.all_programmable_uj,
+            t.backend_uj,
+            t.fixed_uj,
+            t.energy_efficiency_ratio
+        );
+    }
+    ppa.push_str("</table>");
     let mut layers = String::from(
         "<table><tr><th>layer</th><th>kernel</th><th>stride</th><th>groups</th><th>in</th><th>out</th>\
          <th>non-zero weights</th><th>mm² (model)</th></tr>",
