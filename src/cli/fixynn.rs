@@ -323,9 +323,12 @@ fn render_table(m: &Manifest) -> String {
     );
     let n = &m.ppa.npu_preset;
     s += &format!(
-        "with the programmable side on the {} preset (nnopt's performance model): {:.2}x ({})\n",
+        "with the programmable side on the {} preset (nnopt's performance model): {:.2}x{} ({})\n",
         n.target,
         n.energy_efficiency_ratio,
+        n.learned_energy_efficiency_ratio
+            .map(|r| format!(", by the learned cost model {r:.2}x"))
+            .unwrap_or_default(),
         n.tasks
             .iter()
             .map(|t| format!(

@@ -149,6 +149,10 @@ pub struct NpuTaskEnergy {
     pub backend_uj: f64,
     pub fixed_uj: f64,
     pub energy_efficiency_ratio: f64,
+    /// The same with the whole model's and the back-end's energy predicted by the learned
+    /// cost model (GraphSAGE), where it has learned the preset's energy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learned: Option<Box<NpuTaskEnergy>>,
 }
 
 impl NpuTaskEnergy {
@@ -164,6 +168,7 @@ impl NpuTaskEnergy {
             } else {
                 0.0
             },
+            learned: None,
         }
     }
 }
@@ -175,16 +180,25 @@ pub struct NpuComparison {
     pub tasks: Vec<NpuTaskEnergy>,
     /// The mean of the tasks' ratios.
     pub energy_efficiency_ratio: f64,
+    /// The mean of the ratios by the learned cost model, when it priced every task.
+    pub learned_energy_efficiency_ratio: Option<f64>,
 }
 
 impl NpuComparison {
     pub fn new(target: String, tasks: Vec<NpuTaskEnergy>) -> Self {
         let ratio = tasks.iter().map(|t| t.energy_efficiency_ratio).sum::<f64>()
             / tasks.len().max(1) as f64;
+        let learned: Option<Vec<f64>> = tasks
+            .iter()
+            .map(|t| t.learned.as_ref().map(|l| l.energy_efficiency_ratio))
+            .collect();
         NpuComparison {
             target,
-            tasks,
             energy_efficiency_ratio: ratio,
+            learned_energy_efficiency_ratio: learned
+                .filter(|l| !l.is_empty())
+                .map(|l| l.iter().sum::<f64>() / l.len() as f64),
+            tasks,
         }
     }
 }

@@ -132,12 +132,22 @@ pub fn fixynn(
             let compiled = compile_npu(b.clone(), &npu_options()?)?;
             write_atomically(&staging.join(&file), &compiled.binary)?;
             let whole = compile_npu(join(&part.frontend, b)?, &npu_options()?)?;
-            npu_tasks.push(NpuTaskEnergy::new(
+            let mut energy = NpuTaskEnergy::new(
                 &t.name,
                 whole.estimate.energy_uj,
                 compiled.estimate.energy_uj,
                 fixed_uj,
-            ));
+            );
+            energy.learned = match (
+                learned_energy(&whole.graph)?,
+                learned_energy(&compiled.graph)?,
+            ) {
+                (Some(all), Some(back)) => {
+                    Some(Box::new(NpuTaskEnergy::new(&t.name, all, back, fixed_uj)))
+                }
+                _ => None,
+            };
+            npu_tasks.push(energy);
             let at = &part.points[part.chosen].tasks[i];
             entries.push(TaskEntry {
                 name: t.name.clone(),
@@ -239,6 +249,17 @@ pub fn fixynn(
         partition: part,
         tasks,
     })
+}
+
+/// The shipped learned cost model's energy per inference (µJ) of an int8 graph on the
+/// NPU preset the back-ends are compiled for, where it has learned that figure.
+fn learned_energy(g: &Graph) -> Result<Option<f64>> {
+    let predictor = crate::predict::shipped_predictor()?;
+    let device = nnopt_costmodel::device::Device::named(&npu_options()?.target.name)?;
+    let form = crate::predict::quantized_form(g, "fixynn")?;
+    Ok(crate::predict::predict(&predictor, &form.features, &device)
+        .ok()
+        .and_then(|p| p.energy_uj))
 }
 
 /// A file-name-safe form of a task name.

@@ -149,10 +149,13 @@ pub fn render_html(m: &Manifest) -> Result<String> {
     let _ = write!(
         ppa,
         "<p>With the programmable side on the {} preset (nnopt's performance model, off-chip weight \
-         reads included): {:.2}x.</p><table><tr><th>task</th><th>whole model on the NPU µJ</th>\
+         reads included): {:.2}x{}.</p><table><tr><th>task</th><th>whole model on the NPU µJ</th>\
          <th>back-end on the NPU µJ</th><th>fixed front-end µJ</th><th>ratio</th></tr>",
         escape(&n.target),
-        n.energy_efficiency_ratio
+        n.energy_efficiency_ratio,
+        n.learned_energy_efficiency_ratio
+            .map(|r| format!("; by the learned cost model (GraphSAGE) {r:.2}x"))
+            .unwrap_or_default()
     );
     for t in &n.tasks {
         let _ = write!(
