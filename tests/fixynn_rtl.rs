@@ -97,6 +97,28 @@ fn front_ends_simulate_bit_exactly() {
 }
 
 #[test]
+fn tflite_int8_front_ends_simulate_bit_exactly() {
+    // TFLite Micro's person detection model: NHWC, a stride-2 convolution with TFLite's
+    // asymmetric SAME padding, ReLU6 clamps, per-channel weights; random int8 images.
+    let Some(path) = require(&shared().join("models/person_detect.tflite")) else {
+        return;
+    };
+    let g = nnopt::load_model(&path).unwrap();
+    let splits = candidates(&g).unwrap();
+    assert!(splits.len() >= 3, "{splits:?}");
+    let (fe_graph, fe, dir) = front_end(&g, &splits[2]);
+    assert_eq!(fe.input.layout, nnopt::compiler::ir::Layout::Nhwc);
+    let mut s = 11u64;
+    let values: Vec<i8> = (0..3 * 96 * 96)
+        .map(|_| (common::lcg_step(&mut s) >> 24) as u8 as i8)
+        .collect();
+    let x = Tensor::I8(
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[3, 96, 96, 1]), values).unwrap(),
+    );
+    check(dir.path(), &fe_graph, &fe, &x, Simulator::Verilator, true);
+}
+
+#[test]
 fn the_generator_refuses_what_it_cannot_hard_wire() {
     let Some(g) = dscnn() else { return };
     let Some(task) = digits(&g) else { return };
