@@ -2,7 +2,8 @@
 //! every weight hard-wired as a constant multiplier, emitted as synthesizable Verilog.
 //!
 //! `layers.rs` reads the quantized front-end graph into layers with the interpreter's
-//! exact integer constants, `csd.rs` recodes constants in signed digits, `verilog.rs`
+//! exact integer constants, `csd.rs` recodes constants in signed digits, `requant.rs`
+//! shortens each requantization multiplier to the digits that matter, `verilog.rs`
 //! writes the layer, top and testbench modules, `stream.rs` converts tensors to and from
 //! the pixel stream, and `ppa.rs` prices area, power and energy with DeepFreeze's
 //! analytic model.
@@ -10,6 +11,7 @@
 mod csd;
 mod layers;
 pub mod ppa;
+mod requant;
 mod stream;
 mod verilog;
 

@@ -12,6 +12,7 @@
 
 use super::csd::csd;
 use super::layers::{FixedFrontend, FixedLayer};
+use super::requant::OutputStage;
 use std::fmt::Write;
 
 /// Name of the top module.
@@ -63,13 +64,15 @@ fn shifted_terms(x: &str, c: i64) -> String {
     s
 }
 
-/// Accumulator width of a layer, and each channel's folded bias: `bias − zp_in·Σw`,
-/// wrapped to 32 bits when the width is 32 (the interpreter's accumulator wraps).
-fn accumulator(l: &FixedLayer) -> (usize, Vec<i64>) {
+/// Accumulator width of a layer, each channel's folded bias (`bias − zp_in·Σw`, wrapped
+/// to 32 bits when the width is 32: the interpreter's accumulator wraps) and the largest
+/// magnitude each channel's accumulator can reach.
+fn accumulator(l: &FixedLayer) -> (usize, Vec<i64>, Vec<u64>) {
     let cout = l.output[2];
     let taps = l.weights.len() / cout.max(1);
     let mut width = 1;
     let mut biases = Vec::with_capacity(cout);
+    let mut bounds = Vec::with_capacity(cout);
     for oc in 0..cout {
         let w = &l.weights[oc * taps..(oc + 1) * taps];
         let sum: i64 = w.iter().map(|&v| v as i64).sum();
@@ -80,12 +83,15 @@ fn accumulator(l: &FixedLayer) -> (usize, Vec<i64>) {
                 .sum::<u64>();
         width = width.max(64 - bound.leading_zeros() as usize + 1);
         biases.push(folded);
+        bounds.push(bound);
     }
     let width = width.min(32);
     if width == 32 {
         biases.iter_mut().for_each(|b| *b = *b as i32 as i64);
+        // The accumulator wraps: any 32-bit value may reach the output stage.
+        bounds.iter_mut().for_each(|b| *b = u64::MAX);
     }
-    (width, biases)
+    (width, biases, bounds)
 }
 
 fn layer_module(index: usize, l: &FixedLayer) -> String {
@@ -98,7 +104,7 @@ fn layer_module(index: usize, l: &FixedLayer) -> String {
     let lb = (kh - 1) * wp + kw - 1;
     let cpg = l.channels_per_group();
     let cout_g = cout / l.groups;
-    let (aw, biases) = accumulator(l);
+    let (aw, biases, bounds) = accumulator(l);
     let mut v = String::new();
     let _ = writeln!(
         v,
@@ -233,7 +239,7 @@ fn layer_module(index: usize, l: &FixedLayer) -> String {
         }
         let _ = writeln!(v, "  // Output channel {oc}.");
         let _ = writeln!(v, "  wire signed [{}:0] acc_{oc} = {sum};", aw - 1);
-        requantize(&mut v, l, oc, aw);
+        requantize(&mut v, l, oc, aw, bounds[oc]);
     }
     let outs: Vec<String> = (0..cout).rev().map(|oc| format!("y_{oc}")).collect();
     let _ = writeln!(
@@ -247,9 +253,18 @@ fn layer_module(index: usize, l: &FixedLayer) -> String {
     v
 }
 
-/// TFLite's output stage for channel `oc`: `clamp(zp + RDBP(SRDHM(acc·2^left, M), right))`.
-fn requantize(v: &mut String, l: &FixedLayer, oc: usize, aw: usize) {
-    let (m, shift) = (l.multiplier[oc] as i64, l.shift[oc]);
+/// TFLite's output stage for channel `oc`: `clamp(zp + RDBP(SRDHM(acc·2^left, M), right))`,
+/// with `M` the shortest multiplier that gives the same outputs for accumulators within
+/// `bound`.
+fn requantize(v: &mut String, l: &FixedLayer, oc: usize, aw: usize, bound: u64) {
+    let stage = OutputStage {
+        multiplier: l.multiplier[oc],
+        shift: l.shift[oc],
+        zero_point: l.output_zero_point,
+        range: l.range,
+    };
+    let m = stage.hardware_multiplier(i64::try_from(bound).unwrap_or(i64::MAX)) as i64;
+    let shift = l.shift[oc];
     let (left, right) = (shift.max(0) as usize, (-shift).max(0) as usize);
     let sw = (aw + left).min(32);
     let pw = sw + 32;
@@ -512,9 +527,10 @@ mod tests {
 
     #[test]
     fn accumulators_hold_every_sum() {
-        let (width, biases) = accumulator(&pointwise().layers[0]);
+        let (width, biases, bounds) = accumulator(&pointwise().layers[0]);
         // |394| + 3 * 128 and |-660| + 5 * 128 = 1300 < 2^11.
         assert_eq!(width, 12);
         assert_eq!(biases, vec![394, -660]);
+        assert_eq!(bounds, vec![778, 1300]);
     }
 }
