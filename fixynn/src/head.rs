@@ -10,8 +10,9 @@ use nnopt_passes::ShapeInference;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-/// `g` with its classifier replaced by a fresh one of `classes` outputs.
-pub fn with_fresh_head(g: &Graph, classes: usize, seed: u64) -> Result<Graph> {
+/// `g` with its classifier replaced by a fresh one of `classes` outputs, and the names of
+/// the classifier's weight and bias constants.
+pub fn with_fresh_head(g: &Graph, classes: usize, seed: u64) -> Result<(Graph, Vec<String>)> {
     if classes < 2 {
         bail!("a task needs at least 2 classes, got {classes}");
     }
@@ -85,15 +86,17 @@ pub fn with_fresh_head(g: &Graph, classes: usize, seed: u64) -> Result<Graph> {
         value: weights.clone(),
     };
     g.node_mut(w.node).outputs[0].ty = weights.tensor_type();
+    let mut names = vec![g.node(w.node).name.clone()];
     if let Some(&bias) = inputs.get(2) {
         let zeros = Tensor::F32(ArrayD::zeros(IxDyn(&[classes])));
         g.node_mut(bias.node).op = Op::Const {
             value: zeros.clone(),
         };
         g.node_mut(bias.node).outputs[0].ty = zeros.tensor_type();
+        names.push(g.node(bias.node).name.clone());
     }
     ShapeInference
         .run(&mut g)
         .map_err(|e| e.in_node(&node_name))?;
-    Ok(g)
+    Ok((g, names))
 }

@@ -169,14 +169,14 @@ pub fn partition(
         for (t, reference) in tasks.iter().zip(&full) {
             progress.stage(&format!("back-end after {split}: {}", t.name), 0);
             let feats = features(&fe_graph, &t.data)?;
-            let head = with_fresh_head(g, t.data.classes, opts.train.seed)?;
-            let b = back(&head, split)?;
+            let (headed, head) = with_fresh_head(g, t.data.classes, opts.train.seed)?;
+            let b = back(&headed, split)?;
             backend_macs += b
                 .node_indices()
                 .into_iter()
                 .map(|n| node_macs(&b, n))
                 .sum::<u64>();
-            let trained = train_int8(&b, &feats, &opts.train, progress)?;
+            let trained = train_int8(&b, &head, &feats, &opts.train, progress)?;
             results.push(TaskAtSplit {
                 task: t.name.clone(),
                 accuracy: trained.accuracy,

@@ -1,8 +1,11 @@
 //! Training a task's classifier on nnopt's runtime: the whole network (full fine-tuning,
 //! the reference), or a back-end alone on the features the frozen int8 front-end
-//! computes (FixyNN's transfer learning). Both are trained with their weights on the
-//! int8 grid in the forward pass (quantization-aware), then quantized to int8 with
-//! activation ranges calibrated on the task's training rows, and scored on its test rows.
+//! computes (FixyNN's transfer learning). Both train the same way, in two stages of the
+//! same length: the fresh classifier alone, then every trainable layer (linear probing,
+//! then fine-tuning, so a random head does not wreck pretrained layers), with their
+//! weights on the int8 grid in the forward pass (quantization-aware). The result is
+//! quantized to int8 with activation ranges calibrated on the task's training rows, and
+//! scored on its test rows.
 
 use crate::head::with_fresh_head;
 use crate::tasks::Task;
@@ -56,10 +59,12 @@ pub fn train_rows(data: &Dataset, max: usize) -> Vec<usize> {
     (0..max).map(|i| rows[(i as f64 * step) as usize]).collect()
 }
 
-/// Trains every parameter of `g` (a float classifier, its head already sized for the
-/// data) with int8 weight quantization in the forward pass; returns the int8 model.
+/// Trains `g` (a float classifier whose head, the constants named `head`, is fresh and
+/// sized for the data): the head alone for `opts.epochs`, then every parameter for as
+/// many, with int8 weight quantization in the forward pass; returns the int8 model.
 pub fn train_int8(
     g: &Graph,
+    head: &[String],
     data: &Dataset,
     opts: &TrainOptions,
     progress: &Progress,
@@ -85,23 +90,41 @@ pub fn train_int8(
             opts.batch
         )));
     }
+    let is_head: Vec<bool> = program
+        .params
+        .iter()
+        .map(|p| head.contains(&p.name))
+        .collect();
+    if !is_head.contains(&true) {
+        return Err(Error::new("the classifier's parameters are not trainable"));
+    }
     let mut params = program.initial_params()?;
     let mut trainer = Trainer::new(&program, data, opts.seed)?;
-    progress.stage(
-        "train",
-        (opts.epochs * trainer.steps_per_epoch(&rows)) as u64,
-    );
     let forward = |p: &[Tensor]| plan.effective(&layers, p);
-    let backward = |_: &mut [Tensor]| {};
-    trainer.train(
-        &mut params,
-        &program.optimizer,
-        opts.epochs,
-        &rows,
-        &forward,
-        &backward,
-        progress,
-    )?;
+    let head_only = |grads: &mut [Tensor]| {
+        for (g, &h) in grads.iter_mut().zip(&is_head) {
+            if !h {
+                *g = Tensor::zeros(g.dtype(), g.shape());
+            }
+        }
+    };
+    let every = |_: &mut [Tensor]| {};
+    let steps = (opts.epochs * trainer.steps_per_epoch(&rows)) as u64;
+    for (stage, backward) in [
+        ("train the classifier", &head_only as &dyn Fn(&mut [Tensor])),
+        ("fine-tune", &every),
+    ] {
+        progress.stage(stage, steps);
+        trainer.train(
+            &mut params,
+            &program.optimizer,
+            opts.epochs,
+            &rows,
+            &forward,
+            backward,
+            progress,
+        )?;
+    }
     let int8 = Quantizer::new(&program, data)?.quantize(&program, &layers, &params, &plan)?;
     let accuracy = accuracy(&int8, data, &data.test_rows)?;
     Ok(Trained { int8, accuracy })
@@ -114,8 +137,8 @@ pub fn fine_tune(
     opts: &TrainOptions,
     progress: &Progress,
 ) -> Result<Trained> {
-    let g = with_fresh_head(source, task.data.classes, opts.seed)?;
-    train_int8(&g, &task.data, opts, progress)
+    let (g, head) = with_fresh_head(source, task.data.classes, opts.seed)?;
+    train_int8(&g, &head, &task.data, opts, progress)
 }
 
 /// The task's samples as the int8 front-end `front` outputs them, dequantized: the

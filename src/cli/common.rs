@@ -107,3 +107,15 @@ pub fn output_path(
         default
     })
 }
+
+/// `name` cut to its last `n` characters.
+pub fn shorten(name: &str, n: usize) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() > n {
+        true => format!(
+            "…{}",
+            chars[chars.len() - (n - 1)..].iter().collect::<String>()
+        ),
+        false => name.to_string(),
+    }
+}

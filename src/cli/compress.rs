@@ -1,7 +1,7 @@
 //! `nnopt compress`: search per-layer weight bits and sparsity under a budget of encoded
 //! weight bytes, and write the compressed model.
 
-use super::common::{file_stem, output_path, to_json, ThreadsArg};
+use super::common::{file_stem, output_path, shorten, to_json, ThreadsArg};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nnopt::compile::compile_npu;
@@ -298,18 +298,6 @@ fn render_table(r: &CompressReport) -> String {
         r.search_seconds, r.total_seconds
     );
     s
-}
-
-/// `name` cut to its last `n` characters.
-fn shorten(name: &str, n: usize) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() > n {
-        true => format!(
-            "…{}",
-            chars[chars.len() - (n - 1)..].iter().collect::<String>()
-        ),
-        false => name.to_string(),
-    }
 }
 
 #[cfg(test)]

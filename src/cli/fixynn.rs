@@ -1,7 +1,7 @@
 //! `nnopt fixynn`: split a model into a hard-wired front-end (Verilog) shared by tasks
 //! and per-task programmable back-ends (.npub); `nnopt fixynn simulate` runs the RTL.
 
-use super::common::{to_json, ThreadsArg};
+use super::common::{shorten, to_json, ThreadsArg};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nnopt::backends::fixed_frontend::FixedFrontend;
@@ -285,7 +285,7 @@ fn render_table(m: &Manifest) -> String {
         s += &format!(
             "{:<3} {:<20} {:>6} {:>9.2}pt {:>9.2}pt {:>12.4} {:>9.2}x\n",
             mark,
-            p.split,
+            shorten(&p.split, 20),
             p.layers,
             p.mean_loss_points,
             p.max_loss_points,
@@ -301,7 +301,7 @@ fn render_table(m: &Manifest) -> String {
     for t in &m.tasks {
         s += &format!(
             "{:<28} {:>8} {:>9.2}% {:>11.2}% {:>6.2}pt\n",
-            t.name,
+            shorten(&t.name, 28),
             t.classes,
             100.0 * t.accuracy,
             100.0 * t.full_fine_tune_accuracy,
