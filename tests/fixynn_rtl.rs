@@ -12,7 +12,7 @@ use nnopt::compiler::interp;
 use nnopt::compiler::ir::{Graph, Tensor};
 use nnopt::fixynn::simulate::{simulate, Simulator};
 use nnopt::fixynn::synth::synthesize;
-use nnopt::fixynn::{rtl_sources, write_rtl};
+use nnopt::fixynn::write_rtl;
 use nnopt_fixynn::partition::quantize_shared;
 use nnopt_fixynn::split::{candidates, front};
 use nnopt_fixynn::tasks::{load_task, Task, TaskSource};
@@ -175,11 +175,7 @@ fn yosys_synthesizes_a_front_end() {
     .unwrap();
     let q = quantize_shared(&g, std::slice::from_ref(&task)).unwrap();
     let (_, _, rtl) = front_end(&q, "h2");
-    let design: Vec<_> = rtl_sources(rtl.path())
-        .unwrap()
-        .into_iter()
-        .filter(|p| !p.ends_with("sim/fe_tb.v"))
-        .collect();
+    let design = nnopt::fixynn::simulate::sources(&rtl.path().join("rtl")).unwrap();
     let s = synthesize(&design, "fe_top").unwrap();
     assert!(s.cells > 1000 && s.transistors > s.cells, "{s:?}");
     assert!(

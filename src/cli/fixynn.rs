@@ -252,16 +252,16 @@ fn build(a: &BuildArgs) -> Result<()> {
         },
         |_| bar.inc(1),
     );
-    let outcome = fixynn(model, &out, &req, &progress)?;
+    let manifest = fixynn(model, &out, &req, &progress)?;
     bar.finish_and_clear();
     if let Some(path) = &a.report {
-        let html = nnopt::report::fixynn::render_html(&outcome.manifest)?;
+        let html = nnopt::report::fixynn::render_html(&manifest)?;
         write_atomically(path, html.as_bytes())?;
     }
     if a.json {
-        println!("{}", to_json(&outcome.manifest));
+        println!("{}", to_json(&manifest));
     } else {
-        print!("{}", render_table(&outcome.manifest));
+        print!("{}", render_table(&manifest));
         println!("wrote {}", out.display());
         if let Some(p) = &a.report {
             println!("wrote {}", p.display());

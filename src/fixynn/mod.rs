@@ -23,7 +23,7 @@ use nnopt_compiler::{Error, Result};
 use nnopt_fixynn::split::join;
 use nnopt_fixynn::tasks::{load_task, Task, TaskSource};
 use nnopt_fixynn::transfer::graph_input_shape;
-use nnopt_fixynn::{partition, Partition, PartitionOptions};
+use nnopt_fixynn::{partition, PartitionOptions};
 use nnopt_passes::with_batch;
 use nnopt_udc::Progress;
 use simulate::{simulate, Simulator};
@@ -46,13 +46,6 @@ pub struct FixynnRequest {
     pub synthesize: bool,
 }
 
-/// The result: the manifest written, and the search.
-pub struct FixynnOutcome {
-    pub manifest: Manifest,
-    pub partition: Partition,
-    pub tasks: Vec<Task>,
-}
-
 /// Writes the Verilog of `fe` into `dir`: the design in `rtl/`, the testbench in `sim/`.
 /// Returns the paths written, relative to `dir`.
 pub fn write_rtl(dir: &Path, fe: &FixedFrontend) -> Result<Vec<String>> {
@@ -70,13 +63,6 @@ pub fn write_rtl(dir: &Path, fe: &FixedFrontend) -> Result<Vec<String>> {
         }
     }
     Ok(written)
-}
-
-/// The Verilog sources of an output directory: the design, then the testbench.
-pub fn rtl_sources(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = simulate::sources(&dir.join("rtl"))?;
-    files.push(dir.join("sim/fe_tb.v"));
-    Ok(files)
 }
 
 /// Loads a float model and applies the default pipeline.
@@ -100,7 +86,7 @@ pub fn fixynn(
     out_dir: &Path,
     req: &FixynnRequest,
     progress: &Progress,
-) -> Result<FixynnOutcome> {
+) -> Result<Manifest> {
     let start = Instant::now();
     check_output_dir(out_dir)?;
     let g = load_float(model)?;
@@ -244,11 +230,7 @@ pub fn fixynn(
         }
     };
     replace_dir(&staging, out_dir)?;
-    Ok(FixynnOutcome {
-        manifest,
-        partition: part,
-        tasks,
-    })
+    Ok(manifest)
 }
 
 /// The shipped learned cost model's energy per inference (µJ) of an int8 graph on the
