@@ -279,11 +279,12 @@ fn fixynn_command_end_to_end() {
         nnopt::npy::read_npy(&y_run).unwrap()
     );
 
-    // The same run writes the same directory.
+    // The same run on one thread writes the same directory.
     let again = dir.path().join("again");
     let mut args2 = args.to_vec();
     let last = args2.len() - 1;
     args2[last] = again.to_str().unwrap();
+    args2.extend(["--threads", "1"]);
     nnopt_ok(&args2);
     for f in [
         "frontend.nnir",
