@@ -175,8 +175,13 @@ fn yosys_synthesizes_a_front_end() {
     .unwrap();
     let q = quantize_shared(&g, std::slice::from_ref(&task)).unwrap();
     let (_, _, rtl) = front_end(&q, "h2");
-    let design = nnopt::fixynn::simulate::sources(&rtl.path().join("rtl")).unwrap();
-    let s = synthesize(&design, "fe_top").unwrap();
+    let layers = [
+        (rtl.path().join("rtl/fe_layer0.v"), "fe_layer0"),
+        (rtl.path().join("rtl/fe_layer1.v"), "fe_layer1"),
+    ];
+    let s = synthesize(&layers).unwrap();
+    assert_eq!(s.modules.len(), 2);
+    assert_eq!(s.cells, s.modules.iter().map(|m| m.cells).sum::<u64>());
     assert!(s.cells > 1000 && s.transistors > s.cells, "{s:?}");
     assert!(
         s.cell_types.keys().any(|k| k.contains("DFF")),

@@ -295,10 +295,10 @@ pub fn assumptions() -> Vec<String> {
          counted for either system."
             .to_string(),
         format!(
-            "Yosys figures: `synth -flatten; stat -tech cmos` transistor count over \
+            "Yosys figures: `synth; stat -tech cmos` of each layer module, the transistor counts summed, over \
              {:.2} MTr/mm² (TSMC 16 nm FinFET logic density) for area, times \
              {WATTS_PER_MM2:.3} W/mm² (DeepFreeze's multiplier power per area) for power; the \
-             synthesized design includes the requantization (a 31-bit multiplier per channel), \
+             synthesized design includes the requantization (a multiplier per channel, up to 31 bits), \
              which DeepFreeze's bit-slice rescaling does not have.",
             TRANSISTORS_PER_MM2 / 1e6
         ),

@@ -158,8 +158,18 @@ pub fn fixynn(
             None => None,
         };
         let synthesis = if req.synthesize {
-            let design = simulate::sources(&staging.join("rtl"))?;
-            Some(synth::synthesize(&design, TOP)?)
+            // The top module only wires the layers together.
+            let layers: Vec<(PathBuf, String)> = (0..fe.layers.len())
+                .map(|i| {
+                    (
+                        staging.join(format!("rtl/fe_layer{i}.v")),
+                        format!("fe_layer{i}"),
+                    )
+                })
+                .collect();
+            let modules: Vec<(&PathBuf, &str)> =
+                layers.iter().map(|(f, m)| (f, m.as_str())).collect();
+            Some(synth::synthesize(&modules)?)
         } else {
             None
         };

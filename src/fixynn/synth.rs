@@ -1,4 +1,4 @@
-//! Logic synthesis of the front-end with Yosys (`synth -flatten; stat -tech cmos`): cell
+//! Logic synthesis of the front-end with Yosys (`synth; stat -tech cmos`, per layer): cell
 //! counts and the CMOS transistor estimate, and an area and power derived from them under
 //! stated assumptions.
 
@@ -16,7 +16,7 @@ pub const TRANSISTORS_PER_MM2: f64 = 28.88e6;
 /// power over its multiplier area (5.79e-8 W / 2.05e-7 mm² per bit) at 810 MHz.
 pub const WATTS_PER_MM2: f64 = 5.79e-8 / 2.05e-7;
 
-/// What Yosys says about a design.
+/// What Yosys says about a design, in total and per module synthesized.
 #[derive(Clone, Debug, Serialize)]
 pub struct Synthesis {
     pub cells: u64,
@@ -29,26 +29,57 @@ pub struct Synthesis {
     /// `area_mm2 × WATTS_PER_MM2`.
     pub power_w: f64,
     pub seconds: f64,
+    pub modules: Vec<ModuleSynthesis>,
 }
 
-/// Synthesizes the Verilog `files` with `top` as the top module.
-pub fn synthesize(files: &[impl AsRef<Path>], top: &str) -> Result<Synthesis> {
+/// One module's synthesis.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModuleSynthesis {
+    pub module: String,
+    pub cells: u64,
+    pub transistors: u64,
+    pub seconds: f64,
+}
+
+/// Synthesizes each `(file, module)` on its own (one Yosys run each: synthesis and
+/// technology mapping of a whole flattened front-end can take over 10 GB) and adds them
+/// up. The modules must not instantiate each other.
+pub fn synthesize(modules: &[(impl AsRef<Path>, &str)]) -> Result<Synthesis> {
     let start = Instant::now();
-    let scratch = tempfile::tempdir()
-        .map_err(|e| Error::new(format!("cannot create a scratch directory: {e}")))?;
-    // Yosys' script language has no quoting: the sources are copied under plain names.
-    let mut script = String::from("read_verilog");
-    for (i, f) in files.iter().enumerate() {
-        let f = f.as_ref();
-        let name = format!("src{i}.v");
-        std::fs::copy(f, scratch.path().join(&name))
-            .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(f))?;
-        script += &format!(" {name}");
+    let mut total = parse_stat("Number of cells: 0\nEstimated number of transistors: 0+\n")?;
+    for (file, module) in modules {
+        let one = synthesize_module(file.as_ref(), module)?;
+        total.cells += one.cells;
+        total.transistors += one.transistors;
+        for (k, n) in &one.cell_types {
+            *total.cell_types.entry(k.clone()).or_default() += n;
+        }
+        total.modules.push(ModuleSynthesis {
+            module: module.to_string(),
+            cells: one.cells,
+            transistors: one.transistors,
+            seconds: one.seconds,
+        });
     }
+    total.area_mm2 = total.transistors as f64 / TRANSISTORS_PER_MM2;
+    total.power_w = total.area_mm2 * WATTS_PER_MM2;
+    total.seconds = start.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+/// Synthesizes module `top` of `file`.
+fn synthesize_module(file: &Path, top: &str) -> Result<Synthesis> {
+    let start = Instant::now();
     if !top.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(Error::new(format!("'{top}' is not a module name")));
     }
-    script += &format!("; synth -flatten -top {top}; tee -q -o stat.txt stat -tech cmos");
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Error::new(format!("cannot create a scratch directory: {e}")))?;
+    // Yosys' script language has no quoting: the source is copied under a plain name.
+    std::fs::copy(file, scratch.path().join("design.v"))
+        .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(file))?;
+    let script =
+        format!("read_verilog design.v; synth -top {top}; tee -q -o stat.txt stat -tech cmos");
     let out = Command::new("yosys")
         .current_dir(scratch.path())
         .args(["-q", "-p", &script])
@@ -65,16 +96,17 @@ pub fn synthesize(files: &[impl AsRef<Path>], top: &str) -> Result<Synthesis> {
             "yosys failed ({}): {}",
             out.status,
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )));
+        ))
+        .in_file(file));
     }
     let text = std::fs::read_to_string(scratch.path().join("stat.txt"))
-        .map_err(|e| Error::new(format!("yosys wrote no statistics: {e}")))?;
-    let mut s = parse_stat(&text)?;
+        .map_err(|e| Error::new(format!("yosys wrote no statistics: {e}")).in_file(file))?;
+    let mut s = parse_stat(&text).map_err(|e| e.in_file(file))?;
     s.seconds = start.elapsed().as_secs_f64();
     Ok(s)
 }
 
-/// Reads `stat -tech cmos` output of a flattened design.
+/// Reads `stat -tech cmos` output of one module.
 pub fn parse_stat(text: &str) -> Result<Synthesis> {
     let mut cells = None;
     let mut transistors = None;
@@ -118,6 +150,7 @@ pub fn parse_stat(text: &str) -> Result<Synthesis> {
         area_mm2,
         power_w: area_mm2 * WATTS_PER_MM2,
         seconds: 0.0,
+        modules: Vec::new(),
     })
 }
 
