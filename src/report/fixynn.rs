@@ -32,8 +32,6 @@ fn chart(m: &Manifest) -> Result<String> {
     let x_max = pts.iter().map(|p| p.0).fold(1.0f64, f64::max) * 1.15;
     let y_lo = pts.iter().map(|p| p.1).fold(0.0f64, f64::min) - 0.5;
     let y_hi = pts.iter().map(|p| p.1).fold(1.0f64, f64::max) + 0.5;
-    let mut front: Vec<(f64, f64)> = pts.iter().filter(|p| p.2).map(|p| (p.0, p.1)).collect();
-    front.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (960, 440)).into_drawing_area();
@@ -54,19 +52,23 @@ fn chart(m: &Manifest) -> Result<String> {
             .y_desc("mean accuracy loss vs full fine-tuning (points)")
             .draw()
             .map_err(|e| err(e.to_string()))?;
-        c.draw_series(LineSeries::new(front, FRONT.stroke_width(2)))
+        for (label, colour, pick) in [
+            ("dominated split", POINT, 0),
+            ("Pareto front (loss, energy, area)", FRONT, 1),
+            ("chosen split", CHOSEN, 2),
+        ] {
+            let kind = |p: &(f64, f64, bool, bool, &str)| if p.3 { 2 } else { usize::from(p.2) };
+            c.draw_series(
+                pts.iter().filter(|p| kind(p) == pick).map(|p| {
+                    Circle::new((p.0, p.1), if pick == 2 { 7 } else { 5 }, colour.filled())
+                }),
+            )
             .map_err(|e| err(e.to_string()))?
-            .label("Pareto front (loss, energy, area)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], FRONT.stroke_width(2)));
-        for &(x, y, _, chosen, name) in &pts {
-            let colour = if chosen { CHOSEN } else { POINT };
-            c.draw_series([Circle::new(
-                (x, y),
-                if chosen { 7 } else { 4 },
-                colour.filled(),
-            )])
-            .map_err(|e| err(e.to_string()))?;
-            c.draw_series([Text::new(name.to_string(), (x, y), ("sans-serif", 12))])
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+        }
+        for &(x, y, _, _, name) in &pts {
+            c.draw_series([Text::new(short_name(name), (x, y), ("sans-serif", 12))])
                 .map_err(|e| err(e.to_string()))?;
         }
         c.configure_series_labels()
@@ -78,6 +80,15 @@ fn chart(m: &Manifest) -> Result<String> {
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
+}
+
+/// A tensor name cut to its last 24 characters, for chart labels.
+fn short_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() > 24 {
+        true => format!("…{}", chars[chars.len() - 23..].iter().collect::<String>()),
+        false => name.to_string(),
+    }
 }
 
 fn ppa_rows(label: &str, p: &SystemPpa) -> String {
@@ -219,7 +230,8 @@ pub fn render_html(m: &Manifest) -> Result<String> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>nnopt: FixyNN split of {title}</title>\
          <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}\
-         table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style>\
+         table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}\
+         td:first-child{{max-width:380px;overflow-wrap:anywhere}}p{{overflow-wrap:anywhere}}</style>\
          </head><body>\n<h1>FixyNN split of {title}</h1>\n\
          <p>Chosen split <b>{split}</b>: {reason}. Energy efficiency {ratio:.2}x the all-programmable \
          accelerator at equal area.</p>\n<figure>{chart}</figure>\n<h2>Split points</h2>\n{splits}\n\
