@@ -8,10 +8,15 @@ Models (trained here from fresh weights on all of Fashion-MNIST, once, cached in
   mobilenet  tools/fashion_dscnn.py --arch mobilenet (first stage at full resolution; 77 % of
              its MACs in the first five layers), 15 epochs
 
-Tasks sharing each front-end:
-  digits               ../shared/data/digits.csv.gz (1,797 8x8 digits, resized to 28x28)
-  fashion-mnist:0,2,4,6  the four upper-body garments (T-shirt, pullover, coat, shirt)
-  fashion-mnist:5,7,8,9  footwear and bags (sandal, sneaker, bag, ankle boot)
+Tasks sharing each front-end (--task-set):
+  mixed (default)
+    digits                 ../shared/data/digits.csv.gz (1,797 8x8 digits, resized to 28x28:
+                           another domain than the front-end's)
+    fashion-mnist:0,2,4,6  the four upper-body garments (T-shirt, pullover, coat, shirt)
+    fashion-mnist:5,7,8,9  footwear and bags (sandal, sneaker, bag, ankle boot)
+  fashion
+    the two Fashion-MNIST subsets above and fashion-mnist:1,3 (trouser or dress): tasks of
+    the front-end's own domain
 
 Each model runs `nnopt fixynn MODEL --tasks ... --task-dir ... --json -o OUT`: every split
 point is searched (back-ends trained on the frozen int8 front-end's features against full
@@ -24,7 +29,8 @@ loses < 1 point against full fine-tuning at the chosen split; energy efficiency 
 the all-programmable accelerator at equal area. `--check` makes a missed goal an error.
 
 Usage (from the repo root):
-  .venv/bin/python benches/fixynn.py [--models dscnn,mobilenet] [--work DIR] [--check] [--json]
+  .venv/bin/python benches/fixynn.py [--models dscnn,mobilenet] [--task-set mixed|fashion]
+      [--no-synth] [--work DIR] [--check] [--json]
 """
 
 from __future__ import annotations
@@ -73,16 +79,22 @@ def trained_model(name: str, work: Path, nnopt: str) -> Path:
     return trained
 
 
-def bench_model(name: str, work: Path, nnopt: str, a: argparse.Namespace) -> dict:
-    model = trained_model(name, work, nnopt)
+def task_flags(task_set: str) -> list[str]:
+    subsets = ["--task-dir", f"{FASHION}:0,2,4,6", "--task-dir", f"{FASHION}:5,7,8,9"]
+    if task_set == "fashion":
+        return [*subsets, "--task-dir", f"{FASHION}:1,3"]
     digits = SHARED / "data" / "digits.csv.gz"
     if not digits.is_file():
         raise BenchError(f"{digits} is missing")
-    out = work / f"{name}_fixynn"
-    cmd = [nnopt, "fixynn", str(model), "--tasks", str(digits),
-           "--task-dir", f"{FASHION}:0,2,4,6", "--task-dir", f"{FASHION}:5,7,8,9",
+    return ["--tasks", str(digits), *subsets]
+
+
+def bench_model(name: str, work: Path, nnopt: str, a: argparse.Namespace) -> dict:
+    model = trained_model(name, work, nnopt)
+    out = work / f"{name}_{a.task_set}_fixynn"
+    cmd = [nnopt, "fixynn", str(model), *task_flags(a.task_set),
            "--epochs", str(a.epochs), "--max-train-rows", str(a.max_train_rows),
-           "--report", str(work / f"{name}_fixynn.html"), "--json", "-o", str(out)]
+           "--report", str(work / f"{name}_{a.task_set}_fixynn.html"), "--json", "-o", str(out)]
     if a.no_synth:
         cmd.append("--no-synth")
     m = run(cmd)
@@ -145,6 +157,7 @@ def misses(results: list[dict], synth: bool) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="dscnn,mobilenet")
+    ap.add_argument("--task-set", choices=["mixed", "fashion"], default="mixed")
     ap.add_argument("--epochs", type=int, default=3, help="epochs of each back-end and full fine-tuning")
     ap.add_argument("--max-train-rows", type=int, default=6000, help="training rows per task")
     ap.add_argument("--no-synth", action="store_true")
