@@ -128,6 +128,12 @@ impl Pass for FixynnPartition {
     }
 
     fn run(&self, g: &mut Graph) -> Result<bool> {
+        if nnopt_passes::quantize_int8::is_quantized(g) {
+            return Err(Error::new(format!(
+                "{} needs a float model (it trains back-ends and quantizes itself)",
+                Self::NAME
+            )));
+        }
         let input = graph_input_shape(g)?;
         let tasks = self
             .sources
