@@ -20,21 +20,24 @@ pub struct TaskSource {
 impl TaskSource {
     /// Parses `PATH` or `PATH:C1,C2,…` (a class subset).
     pub fn parse(spec: &str, idx: bool) -> Result<Self> {
-        if let Some((path, list)) = spec.rsplit_once(':') {
-            let classes: Option<Vec<i64>> =
-                list.split(',').map(|c| c.trim().parse().ok()).collect();
-            if let Some(classes) = classes.filter(|c| !c.is_empty()) {
-                return Ok(TaskSource {
-                    path: path.into(),
-                    idx,
-                    classes,
-                });
+        let (path, classes) = match spec.rsplit_once(':') {
+            Some((path, list)) => {
+                let classes: Option<Vec<i64>> =
+                    list.split(',').map(|c| c.trim().parse().ok()).collect();
+                match classes {
+                    Some(c) => (path, c),
+                    None => (spec, Vec::new()),
+                }
             }
+            None => (spec, Vec::new()),
+        };
+        if path.is_empty() {
+            bail!("task '{spec}' names no file");
         }
         Ok(TaskSource {
-            path: spec.into(),
+            path: path.into(),
             idx,
-            classes: Vec::new(),
+            classes,
         })
     }
 
@@ -182,5 +185,73 @@ fn resize_bilinear(img: &[f32], h: usize, w: usize, oh: usize, ow: usize, out: &
             let bottom = img[y1 * w + x0] * (1.0 - fx) + img[y1 * w + x1] * fx;
             out.push(top * (1.0 - fy) + bottom * fy);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_name_a_path_and_maybe_classes() {
+        let t = TaskSource::parse("data/a.csv.gz:3,1", false).unwrap();
+        assert_eq!(
+            (t.path, t.classes),
+            (PathBuf::from("data/a.csv.gz"), vec![3, 1])
+        );
+        assert_eq!(
+            TaskSource::parse("c:/x.csv", false).unwrap().path,
+            PathBuf::from("c:/x.csv")
+        );
+        assert_eq!(TaskSource::parse("dir", true).unwrap().name(), "dir");
+        assert_eq!(
+            TaskSource::parse("d/a.csv.gz:0,2", false).unwrap().name(),
+            "a:0,2"
+        );
+        assert!(TaskSource::parse(":1,2", false).is_err());
+    }
+
+    fn dataset(labels: Vec<i64>, row_len: usize) -> Dataset {
+        let n = labels.len();
+        Dataset {
+            samples: Samples {
+                values: (0..n * row_len).map(|i| (i / row_len) as f32).collect(),
+                labels,
+                row_len,
+            },
+            feature_scale: 1.0,
+            test_rows: (0..n).filter(|i| i % 5 == 0).collect(),
+            train_rows: (0..n).filter(|i| i % 5 != 0).collect(),
+            classes: 4,
+        }
+    }
+
+    #[test]
+    fn subsets_relabel_in_the_order_given() {
+        let d = subset(dataset(vec![0, 1, 2, 3, 2, 1, 0, 3, 2, 2], 2), &[2, 0]).unwrap();
+        assert_eq!(d.classes, 2);
+        // Rows 0 (label 0, test) and 5 (label 1) ...: kept rows are 0, 2, 4, 6, 8, 9.
+        assert_eq!(d.samples.len(), 6);
+        assert_eq!(d.test_rows.len(), 1, "row 0 was a test row");
+        let row = |r: usize| d.samples.values[r * 2];
+        for r in 0..d.samples.len() {
+            let original = row(r) as usize;
+            let label = [0, 1, 2, 3, 2, 1, 0, 3, 2, 2][original];
+            assert_eq!(d.samples.labels[r], if label == 2 { 0 } else { 1 });
+        }
+        assert!(subset(dataset(vec![0, 1, 0, 1, 0], 1), &[0, 5]).is_err());
+        assert!(subset(dataset(vec![0, 1, 0, 1, 0], 1), &[1, 1]).is_err());
+    }
+
+    #[test]
+    fn square_images_are_resized_to_the_input() {
+        let d = fit(dataset(vec![0, 1, 0, 1, 0], 4), &[1, 1, 3, 3]).unwrap();
+        assert_eq!(d.samples.row_len, 9);
+        // A constant 2x2 image stays constant.
+        assert!(d.samples.values[9..18]
+            .iter()
+            .all(|&v| (v - 1.0).abs() < 1e-6));
+        assert!(fit(dataset(vec![0, 1, 0, 1, 0], 5), &[1, 1, 3, 3]).is_err());
+        assert!(fit(dataset(vec![0, 1, 0, 1, 0], 4), &[1, 3, 3, 3]).is_err());
     }
 }
