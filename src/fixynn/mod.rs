@@ -26,7 +26,7 @@ use nnopt_fixynn::transfer::graph_input_shape;
 use nnopt_fixynn::{partition, PartitionOptions};
 use nnopt_passes::with_batch;
 use nnopt_udc::Progress;
-use simulate::{simulate, Simulator};
+use simulate::{hex_lines, simulate, Simulator};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -111,7 +111,8 @@ pub fn fixynn(
         std::fs::create_dir_all(&backends_dir)
             .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(&backends_dir))?;
         let mut entries = Vec::new();
-        let fixed_uj = frontend_ppa(&fe, &req.partition.ppa).joules_per_inference * 1e6;
+        let analytic = frontend_ppa(&fe, &req.partition.ppa);
+        let fixed_uj = analytic.joules_per_inference * 1e6;
         let mut npu_tasks = Vec::new();
         for (i, (t, b)) in tasks.iter().zip(&part.backends).enumerate() {
             let file = format!("backends/{i}_{}.npub", sanitize(&t.name));
@@ -174,7 +175,6 @@ pub fn fixynn(
             None
         };
         let point = &part.points[part.chosen];
-        let analytic = frontend_ppa(&fe, &req.partition.ppa);
         let yosys = synthesis.as_ref().map(|s| {
             compare(
                 s.area_mm2,
@@ -343,18 +343,6 @@ fn write_vectors(
         write_atomically(&dir.join(name), text.as_bytes())?;
     }
     Ok(files.iter().map(|f| f.0.to_string()).collect())
-}
-
-/// Pixels as the testbench reads and writes them: one line a pixel, channel 0 lowest.
-fn hex_lines(values: &[i8], channels: usize) -> String {
-    let mut s = String::new();
-    for px in values.chunks(channels) {
-        for v in px.iter().rev() {
-            s += &format!("{:02x}", *v as u8);
-        }
-        s.push('\n');
-    }
-    s
 }
 
 /// An output tensor of the front-end model as NHWC pixels.

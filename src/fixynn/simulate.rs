@@ -63,6 +63,19 @@ fn run(cmd: &mut Command, tool: &str, package: &str) -> Result<String> {
     Ok(text)
 }
 
+/// Pixels as the testbench reads and writes them: a line a pixel in hex, channel 0 in the
+/// lowest byte.
+pub fn hex_lines(values: &[i8], channels: usize) -> String {
+    let mut s = String::with_capacity(values.len() * 2 + values.len() / channels.max(1));
+    for px in values.chunks(channels.max(1)) {
+        for &v in px.iter().rev() {
+            let _ = write!(s, "{:02x}", v as u8);
+        }
+        s.push('\n');
+    }
+    s
+}
+
 /// Simulates the front-end design in `rtl` with the testbench `tb` on `x` (the front-end
 /// model's input) and returns its output as the front-end model would. `stall` drops
 /// valid and ready at pseudo-random cycles.
@@ -76,13 +89,7 @@ pub fn simulate(
 ) -> Result<Tensor> {
     let (pixels, frames) = to_pixels(fe, x)?;
     let channels = fe.input_shape()[2];
-    let mut hex = String::with_capacity(pixels.len() * 2 + pixels.len() / channels.max(1));
-    for px in pixels.chunks(channels) {
-        for &v in px.iter().rev() {
-            let _ = write!(hex, "{:02x}", v as u8);
-        }
-        hex.push('\n');
-    }
+    let hex = hex_lines(&pixels, channels);
     let scratch = tempfile::tempdir()
         .map_err(|e| Error::new(format!("cannot create a scratch directory: {e}")))?;
     let dir = scratch.path();
