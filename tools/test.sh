@@ -22,6 +22,9 @@ missing=()
 command -v verilator >/dev/null || missing+=(verilator)
 command -v iverilog >/dev/null || missing+=(iverilog)
 command -v yosys >/dev/null || missing+=(yosys)
+# Verilator's --binary builds C++ with make; its package does not depend on them.
+command -v g++ >/dev/null || missing+=(g++)
+command -v make >/dev/null || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${missing[*]}"
   sudo=""
