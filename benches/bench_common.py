@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,3 +36,14 @@ def build_nnopt() -> str:
     if not exe.is_file():
         raise BenchError(f"built nnopt not found at {exe}")
     return str(exe)
+
+
+def run_json(cmd: list[str]) -> dict:
+    """Runs an `nnopt ... --json` command and returns its JSON with its wall time added."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    out = json.loads(proc.stdout)
+    out["wall_seconds"] = time.perf_counter() - start
+    return out

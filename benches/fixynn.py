@@ -40,10 +40,9 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_common import BenchError, build_nnopt
+from bench_common import BenchError, build_nnopt, run_json as run
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -51,17 +50,6 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 LOSS_GOAL = 1.0
 ENERGY_GOAL = 2.0
 MODELS = {"dscnn": ("dscnn", 20), "mobilenet": ("mobilenet", 15)}
-
-
-def run(cmd: list[str]) -> dict:
-    """Runs an `nnopt ... --json` command and returns its JSON and wall time."""
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    out = json.loads(proc.stdout)
-    out["wall_seconds"] = time.perf_counter() - start
-    return out
 
 
 def trained_model(name: str, work: Path, nnopt: str) -> Path:

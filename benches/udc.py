@@ -33,10 +33,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_common import BenchError, build_nnopt
+from bench_common import BenchError, build_nnopt, run_json as run
 from vela_compare import find_vela, run_vela
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,17 +44,6 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 RATIO_GOAL = 3.5
 LOSS_GOAL = 1.0
 MARGIN_GOAL = 2.0
-
-
-def run(cmd: list[str]) -> dict:
-    """Runs an `nnopt ... --json` command and returns its JSON and wall time."""
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    out = json.loads(proc.stdout)
-    out["wall_seconds"] = time.perf_counter() - start
-    return out
 
 
 def task_args(task: str, work: Path, nnopt: str, warmup: int) -> tuple[Path, list[str], list[str]]:

@@ -17,7 +17,6 @@ use nnopt_fixynn::partition::quantize_shared;
 use nnopt_fixynn::split::{candidates, front};
 use nnopt_fixynn::tasks::{load_task, Task, TaskSource};
 use nnopt_passes::with_batch;
-use std::fmt::Write;
 use std::path::Path;
 
 fn dscnn() -> Option<Graph> {
@@ -132,41 +131,15 @@ fn the_generator_refuses_what_it_cannot_hard_wire() {
 }
 
 /// 6x6 images of a horizontal bar, a vertical bar or a diagonal, with noise: 240 rows
-/// of CSV (36 features, label).
-fn bars() -> String {
-    let mut s = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut csv = String::new();
-    for i in 0..240 {
-        let class = i % 3;
-        let at = (next() * 6.0) as usize % 6;
-        for y in 0..6 {
-            for x in 0..6 {
-                let on = match class {
-                    0 => y == at,
-                    1 => x == at,
-                    _ => (x + 6 - y) % 6 == at,
-                };
-                let v = if on { 1.0 } else { 0.0 } + (next() - 0.5) * 0.3;
-                let _ = write!(csv, "{v:.3},");
-            }
-        }
-        let _ = writeln!(csv, "{class}");
-    }
-    csv
+/// of CSV (36 features, label), shared with the `fixynn-partition` snapshot test.
+fn bars() -> std::path::PathBuf {
+    common::repo().join("tests/data/bars.csv")
 }
 
 #[test]
 fn yosys_synthesizes_a_front_end() {
     let model = common::repo().join("tests/data/tiny_cnn.nnir");
-    let dir = tempdir();
-    let csv = dir.path().join("bars.csv");
-    std::fs::write(&csv, bars()).unwrap();
+    let csv = bars();
     let g = nnopt::fixynn::load_float(&model).unwrap();
     let task = load_task(
         &TaskSource::parse(csv.to_str().unwrap(), false).unwrap(),
@@ -193,8 +166,7 @@ fn yosys_synthesizes_a_front_end() {
 fn fixynn_command_end_to_end() {
     let model = common::repo().join("tests/data/tiny_cnn.nnir");
     let dir = tempdir();
-    let csv = dir.path().join("bars.csv");
-    std::fs::write(&csv, bars()).unwrap();
+    let csv = bars();
     let out = dir.path().join("out");
     let report = dir.path().join("fixynn.html");
     let args = [
@@ -309,8 +281,7 @@ fn fixynn_command_end_to_end() {
 fn fixynn_errors_name_the_problem() {
     let model = common::repo().join("tests/data/tiny_cnn.nnir");
     let dir = tempdir();
-    let csv = dir.path().join("bars.csv");
-    std::fs::write(&csv, bars()).unwrap();
+    let csv = bars();
     let m = model.to_str().unwrap();
     let c = csv.to_str().unwrap();
     let fails = |args: &[&str], needle: &str| {

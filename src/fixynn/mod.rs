@@ -15,11 +15,13 @@ use manifest::{
     Files, Manifest, NpuComparison, NpuTaskEnergy, PpaSection, StreamSide, TaskEntry, Verification,
 };
 use nnopt_backends::fixed_frontend::ppa::{compare, frontend_ppa};
-use nnopt_backends::fixed_frontend::{generate, testbench, FixedFrontend, TOP};
+use nnopt_backends::fixed_frontend::{generate, output_pixels, testbench, FixedFrontend, TOP};
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::text::{print_graph, PrintOptions};
-use nnopt_compiler::ir::{Graph, Tensor};
+use nnopt_compiler::ir::Graph;
 use nnopt_compiler::{Error, Result};
+use nnopt_costmodel::device::Device;
+use nnopt_costmodel::predictor::Predictor;
 use nnopt_fixynn::split::join;
 use nnopt_fixynn::tasks::{load_task, Task, TaskSource};
 use nnopt_fixynn::transfer::graph_input_shape;
@@ -114,6 +116,8 @@ pub fn fixynn(
         let analytic = frontend_ppa(&fe, &req.partition.ppa);
         let fixed_uj = analytic.joules_per_inference * 1e6;
         let mut npu_tasks = Vec::new();
+        let predictor = crate::predict::shipped_predictor()?;
+        let device = Device::named(&npu_options()?.target.name)?;
         for (i, (t, b)) in tasks.iter().zip(&part.backends).enumerate() {
             let file = format!("backends/{i}_{}.npub", sanitize(&t.name));
             let compiled = compile_npu(b.clone(), &npu_options()?)?;
@@ -126,8 +130,8 @@ pub fn fixynn(
                 fixed_uj,
             );
             energy.learned = match (
-                learned_energy(&whole.graph)?,
-                learned_energy(&compiled.graph)?,
+                learned_energy(&predictor, &device, &whole.graph)?,
+                learned_energy(&predictor, &device, &compiled.graph)?,
             ) {
                 (Some(all), Some(back)) => {
                     Some(Box::new(NpuTaskEnergy::new(&t.name, all, back, fixed_uj)))
@@ -243,13 +247,11 @@ pub fn fixynn(
     Ok(manifest)
 }
 
-/// The shipped learned cost model's energy per inference (µJ) of an int8 graph on the
-/// NPU preset the back-ends are compiled for, where it has learned that figure.
-fn learned_energy(g: &Graph) -> Result<Option<f64>> {
-    let predictor = crate::predict::shipped_predictor()?;
-    let device = nnopt_costmodel::device::Device::named(&npu_options()?.target.name)?;
+/// The shipped learned cost model's energy per inference (µJ) of an int8 graph on
+/// `device`, where it has learned that figure.
+fn learned_energy(predictor: &Predictor, device: &Device, g: &Graph) -> Result<Option<f64>> {
     let form = crate::predict::quantized_form(g, "fixynn")?;
-    Ok(crate::predict::predict(&predictor, &form.features, &device)
+    Ok(crate::predict::predict(predictor, &form.features, device)
         .ok()
         .and_then(|p| p.energy_uj))
 }
@@ -334,7 +336,7 @@ fn write_vectors(
     let x = task.data.samples.batch(&rows, input)?.0;
     let expected = interp::run(&with_batch(front, rows.len())?, std::slice::from_ref(&x))?;
     let (pixels, _) = nnopt_backends::fixed_frontend::to_pixels(fe, &x)?;
-    let (out, _) = output_pixels(fe, &expected[0])?;
+    let out = output_pixels(fe, &expected[0])?;
     let files = [
         ("sim/input.hex", hex_lines(&pixels, fe.input_shape()[2])),
         ("sim/expected.hex", hex_lines(&out, fe.output_shape()[2])),
@@ -343,19 +345,6 @@ fn write_vectors(
         write_atomically(&dir.join(name), text.as_bytes())?;
     }
     Ok(files.iter().map(|f| f.0.to_string()).collect())
-}
-
-/// An output tensor of the front-end model as NHWC pixels.
-fn output_pixels(fe: &FixedFrontend, t: &Tensor) -> Result<(Vec<i8>, usize)> {
-    let Tensor::I8(a) = t else {
-        return Err(Error::new("the front-end's output is not int8"));
-    };
-    let v: Vec<i8> = a.iter().copied().collect();
-    let s = t.shape();
-    Ok(match fe.input.layout {
-        nnopt_compiler::ir::Layout::Nhwc => (v, s[0]),
-        nnopt_compiler::ir::Layout::Nchw => (nnopt_compiler::kernels::nchw_to_nhwc(&v, s), s[0]),
-    })
 }
 
 /// Simulates the RTL on the test images of every task (at most `max_rows` each; 0: all)

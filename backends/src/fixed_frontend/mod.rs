@@ -17,5 +17,5 @@ mod verilog;
 
 pub use csd::{csd, Digit};
 pub use layers::{FixedFrontend, FixedLayer, InputStage};
-pub use stream::{from_pixels, to_pixels};
+pub use stream::{from_pixels, output_pixels, to_pixels};
 pub use verilog::{generate, testbench, TOP};

@@ -36,15 +36,24 @@ pub fn to_pixels(fe: &FixedFrontend, x: &Tensor) -> Result<(Vec<i8>, usize)> {
         }
         None => x.clone(),
     };
-    let Tensor::I8(a) = ints else {
-        bail!("the front-end's input stream must be int8");
+    Ok((nhwc_codes(&ints, fe.input.layout, "input")?, frames))
+}
+
+/// The int8 NHWC pixels of a front-end model's output (the inverse of [`from_pixels`]).
+pub fn output_pixels(fe: &FixedFrontend, y: &Tensor) -> Result<Vec<i8>> {
+    nhwc_codes(y, fe.input.layout, "output")
+}
+
+/// An int8 activation's codes in NHWC order.
+fn nhwc_codes(t: &Tensor, layout: Layout, what: &str) -> Result<Vec<i8>> {
+    let Tensor::I8(a) = t else {
+        bail!("the front-end's {what} stream must be int8");
     };
     let v: Vec<i8> = a.iter().copied().collect();
-    let v = match fe.input.layout {
+    Ok(match layout {
         Layout::Nhwc => v,
-        Layout::Nchw => nchw_to_nhwc(&v, shape),
-    };
-    Ok((v, frames))
+        Layout::Nchw => nchw_to_nhwc(&v, t.shape()),
+    })
 }
 
 /// The front-end model's output tensor from `frames` images of output pixels.
