@@ -7,18 +7,12 @@
 //! (`optimized_ops::PopulateSoftmaxLookupTable` + `optimized_ops::Softmax`), which is
 //! reproduced in that case.
 
-use super::fixedpoint::{
-    calculate_input_radius, exp_on_negative_values, get_reciprocal,
-    multiply_by_quantized_multiplier_gt_one, quantize_multiplier, rescale, rounding_divide_by_pot,
-    srdhm,
-};
+use super::fixedpoint::quantize_multiplier;
 use super::{from_ints, ints, per_tensor, qrange};
 use crate::interp::Operand;
 use crate::ir::{DType, Tensor, TensorType};
 use crate::{bail, Result};
-
-const SCALED_DIFF_INTEGER_BITS: i32 = 5;
-const ACCUMULATION_INTEGER_BITS: i32 = 12;
+use nnopt_rt::kernels::softmax::SCALED_DIFF_INTEGER_BITS;
 
 /// Quantized softmax along `axis`.
 pub fn softmax(axis: usize, beta: f32, x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
@@ -101,39 +95,22 @@ fn map_rows(
     res
 }
 
-/// `reference_ops::Softmax` for one row (output zero point is the type minimum).
+/// `reference_ops::Softmax` for one row (output zero point is the type minimum): the
+/// firmware runtime's kernel, shared.
 fn reference_row(
     row: &[i32],
     out: &mut [i32],
     multiplier: i32,
     left_shift: i32,
-    (qmin, qmax): (i32, i32),
+    range: (i32, i32),
 ) {
-    let diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift, 31);
-    let max_in_row = row.iter().copied().max().unwrap_or(qmin).max(qmin);
-    let scaled =
-        |v: i32| multiply_by_quantized_multiplier_gt_one(v - max_in_row, multiplier, left_shift);
-    let mut sum_of_exps: i32 = 0;
-    for &v in row {
-        if v - max_in_row >= diff_min {
-            let e = exp_on_negative_values(scaled(v), SCALED_DIFF_INTEGER_BITS);
-            sum_of_exps = sum_of_exps.wrapping_add(rescale(e, 0, ACCUMULATION_INTEGER_BITS));
-        }
-    }
-    let (shifted_scale, num_bits_over_unit) =
-        get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
-    // The output type's width: 8 or 16 bits.
-    let out_bits = (qmax - qmin + 1).ilog2() as i32;
-    let exponent = num_bits_over_unit + 31 - out_bits;
-    for (o, &v) in out.iter_mut().zip(row) {
-        *o = if v - max_in_row >= diff_min {
-            let e = exp_on_negative_values(scaled(v), SCALED_DIFF_INTEGER_BITS);
-            let unsat = rounding_divide_by_pot(srdhm(shifted_scale, e), exponent);
-            (unsat + qmin).clamp(qmin, qmax)
-        } else {
-            qmin
-        };
-    }
+    nnopt_rt::kernels::softmax::softmax_row(
+        row.len(),
+        |i| row[i],
+        |i, v| out[i] = v,
+        (multiplier, left_shift),
+        range,
+    );
 }
 
 /// LiteRT's optimized float-table softmax for one row.

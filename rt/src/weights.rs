@@ -1,0 +1,90 @@
+//! A weight block decoded for one command: int8 weights (in place when stored
+//! uncompressed, else decoded into scratch), per-channel zero points and biases, and the
+//! requantization records.
+
+use crate::decode;
+use crate::error::{Error, Result};
+use crate::fixedpoint::multiply_by_quantized_multiplier;
+use crate::schema::{Part, WeightBlock};
+use crate::scratch::{take_bytes, take_i32, I32_SLACK};
+
+/// Decoded weights and per-channel parameters.
+pub struct Weights<'b> {
+    /// int8 weights, one row per output channel.
+    pub weights: &'b [u8],
+    pub zero_points: &'b [i32],
+    bias: &'b [i32],
+    requant: &'b [u8],
+}
+
+impl<'b> Weights<'b> {
+    /// Scratch bytes that [`Weights::decode`] needs for `w`.
+    pub fn scratch(w: &WeightBlock<'_>) -> usize {
+        let weights = if w.weights.stored().is_some() {
+            0
+        } else {
+            w.weights.len
+        };
+        weights
+            + 2 * (4 * w.channels + I32_SLACK)
+            + w.requant.len
+            + w.zero_points.len.max(w.bias.len)
+    }
+
+    /// Decodes `w` into `scratch` (at least [`Weights::scratch`] bytes); returns the
+    /// weights and the rest of `scratch`.
+    pub fn decode<'s: 'b>(
+        w: &WeightBlock<'s>,
+        scratch: &'b mut [u8],
+    ) -> Result<(Self, &'b mut [u8])> {
+        let n = w.channels;
+        let (weights, rest): (&'b [u8], &'b mut [u8]) = match w.weights.stored() {
+            Some(b) => (b, scratch),
+            None => {
+                let (buf, rest) = take_bytes(scratch, w.weights.len)?;
+                decode::decompress(w.weights.coded, buf)?;
+                (buf, rest)
+            }
+        };
+        let (requant, rest) = take_bytes(rest, w.requant.len)?;
+        decode::decompress(w.requant.coded, requant)?;
+        for c in 0..n {
+            match decode::requant_record(requant, c) {
+                Some((_, shift)) if (-31..=31).contains(&shift) => {}
+                _ => return Err(Error::malformed("requantization shift out of range")),
+            }
+        }
+        let (zero_points, rest) = take_i32(rest, n)?;
+        let (bias, rest) = take_i32(rest, n)?;
+        let leb_len = w.zero_points.len.max(w.bias.len);
+        let (leb, rest) = take_bytes(rest, leb_len)?;
+        ints(&w.zero_points, leb, zero_points)?;
+        ints(&w.bias, leb, bias)?;
+        Ok((
+            Weights {
+                weights,
+                zero_points,
+                bias,
+                requant,
+            },
+            rest,
+        ))
+    }
+
+    /// The output value of accumulator `acc` of channel `c`: bias, TFLite's
+    /// `MultiplyByQuantizedMultiplier`, zero point, clamp.
+    #[inline]
+    pub fn requantize(&self, acc: i32, c: usize, zero_point: i32, (lo, hi): (i32, i32)) -> i32 {
+        let (m, s) = decode::requant_record(self.requant, c).unwrap_or((0, 0));
+        multiply_by_quantized_multiplier(acc.wrapping_add(self.bias[c]), m, s)
+            .wrapping_add(zero_point)
+            .clamp(lo, hi)
+    }
+}
+
+/// Decodes a part of zigzag LEB128 numbers into `out`, using `leb` as buffer.
+fn ints(part: &Part<'_>, leb: &mut [u8], out: &mut [i32]) -> Result<()> {
+    let buf = &mut leb[..part.len];
+    decode::decompress(part.coded, buf)?;
+    decode::decode_ints(buf, out)
+}
