@@ -441,7 +441,8 @@ impl Model<'_> {
 fn round_half_away(v: f32) -> i64 {
     let t = v as i64;
     let frac = v - t as f32;
-    t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5)
+    t.saturating_add(i64::from(frac >= 0.5))
+        .saturating_sub(i64::from(frac <= -0.5))
 }
 
 /// Round half to even of an f32 to an integer (NaN is 0, saturating).
@@ -450,7 +451,7 @@ fn round_half_even(v: f32) -> i64 {
     let frac = v - t as f32;
     let away = frac.abs() > 0.5 || (frac.abs() == 0.5 && t % 2 != 0);
     if away {
-        t + if frac > 0.0 { 1 } else { -1 }
+        t.saturating_add(if frac > 0.0 { 1 } else { -1 })
     } else {
         t
     }

@@ -1,9 +1,12 @@
 //! The binarization of unsigned numbers of at most `max_bits` bits: the bit length `n`
 //! (one adaptive symbol when there are at most [`MAX_SYMBOLS`] lengths, else its bits
-//! down a binary tree of adaptive bits), then the bits below the leading one, from the top: at depth
-//! `d` (1 for the bit below the leading one) below `tree_depth` under one context per
-//! length and prefix, up to depth `adaptive_bits` under one context per length and
-//! depth, the rest at probability 1/2.
+//! down a tree of adaptive bits), then the bits below the leading one, from the top. The
+//! bit at depth `d` (1 for the one below the leading one) is coded under a context per
+//! length and prefix while `d < tree_depth`, then under a context per length and depth
+//! up to depth `adaptive_bits`, the rest at probability 1/2.
+//!
+//! The std encoder allocates its contexts per length and bit position: these are the
+//! same contexts, without the ones no number reaches.
 
 use super::range::{Bit, Categorical, Decoder, MAX_SYMBOLS};
 use crate::{Error, Result};
@@ -159,9 +162,7 @@ impl<const TREE: usize, const LOW: usize, const LENGTH: usize> UIntContexts<TREE
             node = (node << 1) | usize::from(bit);
         }
         let count = adaptive_low - raw_low;
-        if count > 0 {
-            v = (v << count) | dec.raw_bits(count)?;
-        }
+        v = (v << count) | dec.raw_bits(count)?;
         Ok(v << raw_low)
     }
 
