@@ -15,7 +15,7 @@ use nnopt::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Examples in `nnopt compile --help`.
-pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.tflite --csv perf/                 # perf/model_per-layer.csv, perf/model_summary.csv\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh He-initialized weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512 (ideal rooflines) and npu-u55-128,\nnpu-u55-256, npu-u65-256 (fitted to Vela's Ethos-U estimates); their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
+pub const EXAMPLES: &str = "Examples:\n  nnopt compile model.tflite --target npu                 # writes model.npub\n  nnopt compile model.tflite --target npu-512 -o m.npub --report report.html\n  nnopt compile model.tflite --csv perf/                 # perf/model_per-layer.csv, perf/model_summary.csv\n  nnopt compile model.onnx --target-config my_npu.yaml --json\n  nnopt compile float.tflite --target npu --calibration calib.npy   # int8 PTQ\n  nnopt compile float.tflite --precision fp8 --calibration calib.npy  # FP8 E4M3\n  nnopt compile float.onnx --calibration photos/ --pixel-range -1,1 --calibration-method mse\n  nnopt run model.npub --input x.npy --output y.npy\n  nnopt compile model.tflite --emit c -o fw/model       # fw/model/model.c, model.h for nnopt-rt\n  nnopt compile model.tflite --target train -o client.ntp          # FP8 training program\n  nnopt compile model.onnx --target train --precision fp32 --batch 32 --learning-rate 0.1\n  nnopt compile model.onnx --target train --reinit --seed 7 --json  # fresh He-initialized weights\n  nnopt inspect client.ntp\n\nTargets: npu (= npu-256), npu-128, npu-256, npu-512 (ideal rooflines) and npu-u55-128,\nnpu-u55-256, npu-u65-256 (fitted to Vela's Ethos-U estimates); their figures are in\nbackends/targets/*.yaml, and --target-config takes a file of the same form.\ntrain: a training program; precision fp8 (default) or fp32.";
 
 /// Arguments of `nnopt compile`.
 #[derive(Args)]
@@ -30,9 +30,20 @@ pub struct CompileArgs {
     #[arg(long, value_name = "FILE.yaml")]
     target_config: Option<PathBuf>,
     /// Output file (default: the model's file stem + .npub, or .ntp with --target
-    /// train, beside the model).
+    /// train, beside the model); with --emit c, the directory (default: the stem +
+    /// `_c`, beside the model).
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// What to write for an NPU target: the .npub binary, or c: model.c (the binary as
+    /// an aligned const array in its own section) and model.h (macros for the arena
+    /// size and each input's and output's shape, type, scale and zero point) for the
+    /// firmware runtime nnopt-rt (rt/capi/include/nnopt.h).
+    #[arg(long, value_enum, default_value = "npub")]
+    emit: EmitArg,
+    /// With --emit c: prefix of the generated names (PREFIX_ARENA_SIZE, ...,
+    /// prefix_data), so several models can share a firmware.
+    #[arg(long, default_value = "nnopt_model", value_name = "NAME")]
+    c_prefix: String,
     /// Write an HTML report: totals, calibration summary, per-layer charts (cycles by
     /// what bounds them, MAC utilization, the arena over the schedule, weight bytes; hover
     /// a bar for its layer) and the table.
@@ -65,6 +76,15 @@ pub struct CompileArgs {
     threads: ThreadsArg,
 }
 
+/// `--emit` of `nnopt compile`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EmitArg {
+    /// The `.npub` binary.
+    Npub,
+    /// C sources for the firmware runtime.
+    C,
+}
+
 /// `--precision` of `nnopt compile`.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum PrecisionArg {
@@ -91,6 +111,7 @@ fn compile(args: CompileArgs) -> Result<()> {
             ("--csv", args.csv.is_some()),
             ("--no-cpu-fallback", args.no_cpu_fallback),
             ("--pipeline", args.pipeline.is_some()),
+            ("--emit c", args.emit == EmitArg::C),
             (
                 "calibration options",
                 calibration != CalibrationArgs::default(),
@@ -137,7 +158,16 @@ fn compile(args: CompileArgs) -> Result<()> {
         calibration,
         pipeline: args.pipeline,
     };
+    if args.emit == EmitArg::C {
+        nnopt::firmware::check_prefix(&args.c_prefix)?;
+        if precision == Precision::Fp8 {
+            return Err(Error::new(
+                "--emit c: the firmware runtime runs integer programs; compile with --precision int8",
+            ));
+        }
+    }
     let outputs = NpuOutputs {
+        emit_c: (args.emit == EmitArg::C).then_some(args.c_prefix.as_str()),
         binary: args.output.as_deref(),
         report: args.report.as_deref(),
         csv: args.csv.as_deref(),
@@ -147,6 +177,8 @@ fn compile(args: CompileArgs) -> Result<()> {
 
 /// The files `compile --target npu` writes besides printing.
 struct NpuOutputs<'a> {
+    /// C sources with this prefix instead of the binary (`--emit c`).
+    emit_c: Option<&'a str>,
     binary: Option<&'a Path>,
     report: Option<&'a Path>,
     csv: Option<&'a Path>,
@@ -155,7 +187,11 @@ struct NpuOutputs<'a> {
 /// Compiles for an NPU, writes the binary (and the HTML report and CSV files), and prints the
 /// per-layer table or the JSON summary.
 fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool) -> Result<()> {
-    let out = output_path(outputs.binary, file, "", nnopt::npub::EXTENSION)?;
+    let out = match (outputs.emit_c, outputs.binary) {
+        (None, given) => output_path(given, file, "", nnopt::npub::EXTENSION)?,
+        (Some(_), Some(dir)) => dir.to_path_buf(),
+        (Some(_), None) => file.with_file_name(format!("{}_c", file_stem(file))),
+    };
     let g = nnopt::load_model(file)?;
     let progress = Progress::spinner(&format!("compiling {}", file.display()));
     let compiled = nnopt::compile(g, opts).map_err(|e| e.in_file(file));
@@ -164,9 +200,14 @@ fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool)
     for w in compiled.warnings() {
         eprintln!("warning: {w}");
     }
-    write_atomically(&out, &compiled.binary)?;
     let model = file_stem(file);
-    let mut written = vec![out.clone()];
+    let mut written = match outputs.emit_c {
+        None => {
+            write_atomically(&out, &compiled.binary)?;
+            vec![out.clone()]
+        }
+        Some(prefix) => write_c(&compiled, prefix, file, &out)?,
+    };
     if let Some(r) = outputs.report {
         let html = nnopt::report::npu::render_html(&compiled, &model);
         write_atomically(r, html.as_bytes())?;
@@ -187,4 +228,24 @@ fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool)
         }
     }
     Ok(())
+}
+
+/// Writes `model.c` and `model.h` into `dir` (created if missing).
+fn write_c(
+    compiled: &nnopt::compile::Compiled,
+    prefix: &str,
+    file: &Path,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let c = nnopt::firmware::c_sources(compiled, prefix, &name).map_err(|e| e.in_file(file))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    let (h, src) = (dir.join("model.h"), dir.join("model.c"));
+    write_atomically(&h, c.header.as_bytes())?;
+    write_atomically(&src, c.source.as_bytes())?;
+    Ok(vec![src, h])
 }
