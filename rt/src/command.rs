@@ -1,9 +1,10 @@
-//! The integer commands of an NPU program, read from their FlatBuffer tables. FP8 and
+//! The integer and host-kernel commands of an NPU program, read from their FlatBuffer
+//! tables by field slot (union type numbers and slots follow `schemas/npu.fbs`). FP8 and
 //! f32 commands and CPU-fallback segments are reported as unsupported.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flatbuf::{Table, Vector};
-use crate::schema::{Shape, MAX_RANK};
+use crate::schema::{DType, Shape, MAX_RANK};
 
 /// A fixed-point multiplier (TFLite's `MultiplyByQuantizedMultiplier`).
 #[derive(Clone, Copy, Debug)]
@@ -198,6 +199,52 @@ pub struct Softmax {
     pub left_shift: i32,
 }
 
+/// TFLite's requantization between integer types.
+#[derive(Clone, Copy, Debug)]
+pub struct Requantize {
+    pub input: usize,
+    pub output: usize,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub requant: Requant,
+}
+
+/// TFLite Micro's integer SVDF step from a constant initial state.
+#[derive(Clone, Copy)]
+pub struct Svdf<'a> {
+    pub input: usize,
+    pub output: usize,
+    pub rank: usize,
+    pub memory: usize,
+    /// The element type of the state and the time weights.
+    pub state_type: DType,
+    /// int8 `[filters, input]`.
+    pub weights_feature: &'a [u8],
+    /// `[filters, memory]` of `state_type`.
+    pub weights_time: &'a [u8],
+    /// `[batch, filters * memory]` of `state_type`.
+    pub state: &'a [u8],
+    /// int32 `[filters / rank]`.
+    pub bias: &'a [u8],
+    pub input_zero_point: i32,
+    pub state_zero_point: i32,
+    pub output_zero_point: i32,
+    pub feature: Requant,
+    pub time: Requant,
+}
+
+/// LiteRT's float-table softmax of 8-bit codes.
+#[derive(Clone, Copy)]
+pub struct TableSoftmax<'a> {
+    pub input: usize,
+    pub output: usize,
+    pub axis: usize,
+    /// 256 little-endian f32.
+    pub table: &'a [u8],
+    pub output_scale: f32,
+    pub output_zero_point: i32,
+}
+
 /// One step of the schedule.
 #[derive(Clone, Copy)]
 pub enum Command<'a> {
@@ -212,6 +259,9 @@ pub enum Command<'a> {
     PRelu(PRelu<'a>),
     Resize(Resize),
     Softmax(Softmax),
+    Requantize(Requantize),
+    Svdf(Svdf<'a>),
+    TableSoftmax(TableSoftmax<'a>),
 }
 
 const FP8: Error = Error::new(
@@ -406,6 +456,37 @@ impl<'a> Command<'a> {
                 axis: index(&t, 3)?,
                 multiplier: t.i32(4, 0)?,
                 left_shift: t.i32(5, 0)?,
+            }),
+            15 => Command::Requantize(Requantize {
+                input: index(&t, 1)?,
+                output: index(&t, 2)?,
+                input_zero_point: t.i32(3, 0)?,
+                output_zero_point: t.i32(4, 0)?,
+                requant: Requant::read(&t, 5)?,
+            }),
+            16 => Command::Svdf(Svdf {
+                input: index(&t, 1)?,
+                output: index(&t, 2)?,
+                rank: index(&t, 3)?,
+                memory: index(&t, 4)?,
+                state_type: DType::from_u8(t.u8(5, DType::I8 as u8)?)?,
+                weights_feature: t.vector(6, 1)?.bytes(),
+                weights_time: t.vector(7, 1)?.bytes(),
+                state: t.vector(8, 1)?.bytes(),
+                bias: t.vector(9, 4)?.bytes(),
+                input_zero_point: t.i32(10, 0)?,
+                state_zero_point: t.i32(11, 0)?,
+                output_zero_point: t.i32(12, 0)?,
+                feature: Requant::read(&t, 13)?,
+                time: Requant::read(&t, 14)?,
+            }),
+            17 => Command::TableSoftmax(TableSoftmax {
+                input: index(&t, 1)?,
+                output: index(&t, 2)?,
+                axis: index(&t, 3)?,
+                table: t.vector(4, 4)?.bytes(),
+                output_scale: t.f32(5, 0.0)?,
+                output_zero_point: t.i32(6, 0)?,
             }),
             _ => return Err(Error::malformed("unknown command kind")),
         })

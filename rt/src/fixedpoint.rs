@@ -199,3 +199,29 @@ pub fn downscale_multiplier_to_i16(m: i32) -> i16 {
     }
     ((m + ROUNDING) >> 16) as i16
 }
+
+/// `TfLiteRound` of an f32 to an integer: half away from zero, NaN to 0, saturating at
+/// the i64 range.
+pub fn round_half_away(v: f32) -> i64 {
+    let t = v as i64;
+    let frac = v - t as f32;
+    t.saturating_add(i64::from(frac >= 0.5))
+        .saturating_sub(i64::from(frac <= -0.5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_half_away_matches_std() {
+        for v in [
+            0.5f32, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, 3.7, -3.7, 1e9, -1e9, 0.0,
+        ] {
+            assert_eq!(round_half_away(v), v.round() as i64, "{v}");
+        }
+        assert_eq!(round_half_away(f32::NAN), 0);
+        assert_eq!(round_half_away(f32::INFINITY), i64::MAX);
+        assert_eq!(round_half_away(f32::NEG_INFINITY), i64::MIN);
+    }
+}

@@ -5,8 +5,8 @@
 //! executes it in a caller-provided arena of [`Model::arena_size`] bytes with the virtual
 //! NPU's integer arithmetic, bit-exactly with `nnopt run`.
 //!
-//! Integer programs only: FP8 programs and programs with CPU-fallback segments are
-//! [`ErrorKind::Unsupported`].
+//! Integer programs, with their host-CPU commands (SVDF, float-table softmax): FP8
+//! programs and programs with IR CPU-fallback segments are [`ErrorKind::Unsupported`].
 #![no_std]
 
 mod command;

@@ -4,9 +4,11 @@
 
 use crate::command::Command;
 use crate::error::{Error, ErrorKind, Result};
-use crate::kernels::{conv, elementwise, moves, pool, resize, softmax};
+use crate::fixedpoint::round_half_away;
+use crate::kernels::{conv, elementwise, moves, pool, requantize, resize, softmax, svdf};
 use crate::model::Model;
-use crate::schema::{IoConversion, TensorDesc};
+use crate::schema::{DType, IoConversion, TensorDesc};
+use crate::scratch::take_i32;
 use crate::tensor::{Elems, ElemsMut};
 use crate::weights::Weights;
 use core::ops::Range;
@@ -92,6 +94,21 @@ pub fn plan(m: &Model<'_>, c: &Command<'_>) -> Result<usize> {
             disjoint(&t(s.input)?, &t(s.output)?)?;
             0
         }
+        Command::Requantize(r) => {
+            requantize::requantize_plan(r, &t(r.input)?, &t(r.output)?)?;
+            disjoint(&t(r.input)?, &t(r.output)?)?;
+            0
+        }
+        Command::Svdf(sv) => {
+            let p = svdf::svdf_plan(sv, &t(sv.input)?, &t(sv.output)?)?;
+            disjoint(&t(sv.input)?, &t(sv.output)?)?;
+            svdf::svdf_scratch(&p)?
+        }
+        Command::TableSoftmax(s) => {
+            table_softmax_dims(s, &t(s.input)?, &t(s.output)?)?;
+            disjoint(&t(s.input)?, &t(s.output)?)?;
+            0
+        }
     })
 }
 
@@ -136,14 +153,43 @@ fn softmax_dims(
             && (hi as i64 - lo as i64) < 1 << 16
     });
     let range = range.ok_or(Error::malformed("softmax does not match its tensors"))?;
-    Ok((
-        [
-            d[..s.axis].iter().product(),
-            d[s.axis],
-            d[s.axis + 1..].iter().product(),
-        ],
-        range,
-    ))
+    Ok((rows(d, s.axis), range))
+}
+
+/// `[outer, depth, inner]` of a float-table softmax of 8-bit codes and its output range.
+fn table_softmax_dims(
+    s: &crate::command::TableSoftmax<'_>,
+    x: &TensorDesc,
+    o: &TensorDesc,
+) -> Result<([usize; 3], (i32, i32))> {
+    let d = x.shape.dims();
+    let fits = matches!(x.dtype, DType::I8 | DType::U8)
+        && o.dtype == x.dtype
+        && x.shape == o.shape
+        && s.axis < d.len()
+        && s.table.len() == 4 * 256;
+    let range = x.dtype.int_range().filter(|_| fits);
+    let range = range.ok_or(Error::malformed("table softmax does not match its tensors"))?;
+    Ok((rows(d, s.axis), range))
+}
+
+/// `[outer, depth, inner]` of rows along `axis` (in range) of `dims`.
+fn rows(dims: &[usize], axis: usize) -> [usize; 3] {
+    [
+        dims[..axis].iter().product(),
+        dims[axis],
+        dims[axis + 1..].iter().product(),
+    ]
+}
+
+/// Calls `row(at)` for every row of `[outer, depth, inner]` along `depth`, with `at(c)` the
+/// flat index of the row's element `c`.
+fn each_row([outer, depth, inner]: [usize; 3], mut row: impl FnMut(&dyn Fn(usize) -> usize)) {
+    for a in 0..outer {
+        for i in 0..inner {
+            row(&|c| (a * depth + c) * inner + i);
+        }
+    }
 }
 
 /// The activations around one command's output: the bytes before and after it.
@@ -412,37 +458,92 @@ impl Model<'_> {
             }
             Command::Softmax(sm) => {
                 let (x, o) = (t(sm.input)?, t(sm.output)?);
-                let ([outer, depth, inner], range) = softmax_dims(sm, &x, &o)?;
+                let (dims, range) = softmax_dims(sm, &x, &o)?;
                 let (s, out_bytes) = split(acts, o.range());
                 let xe = s.elems(&x);
                 let mut out = ElemsMut {
                     bytes: out_bytes,
                     dtype: o.dtype,
                 };
-                for a in 0..outer {
-                    for i in 0..inner {
-                        let at = |c: usize| (a * depth + c) * inner + i;
-                        softmax::softmax_row(
-                            depth,
-                            |c| xe.get(at(c)),
-                            |c, v| out.set(at(c), v),
-                            (sm.multiplier, sm.left_shift),
-                            range,
-                        );
-                    }
+                each_row(dims, |at| {
+                    softmax::softmax_row(
+                        dims[1],
+                        |c| xe.get(at(c)),
+                        |c, v| out.set(at(c), v),
+                        (sm.multiplier, sm.left_shift),
+                        range,
+                    )
+                });
+                Ok(())
+            }
+            Command::Requantize(r) => {
+                let (x, o) = (t(r.input)?, t(r.output)?);
+                let range = requantize::requantize_plan(r, &x, &o)?;
+                let (s, out_bytes) = split(acts, o.range());
+                let xe = s.elems(&x);
+                let mut out = ElemsMut {
+                    bytes: out_bytes,
+                    dtype: o.dtype,
+                };
+                let zero_points = (r.input_zero_point, r.output_zero_point);
+                let multiplier = (r.requant.multiplier, r.requant.shift);
+                for i in 0..x.elements() {
+                    out.set(
+                        i,
+                        requantize::requantize(xe.get(i), zero_points, multiplier, range),
+                    );
                 }
+                Ok(())
+            }
+            Command::Svdf(sv) => {
+                let (x, o) = (t(sv.input)?, t(sv.output)?);
+                let p = svdf::svdf_plan(sv, &x, &o)?;
+                let (next, rest) = take_i32(scratch, p.batch * p.filters * p.memory)?;
+                let (sums, _) = take_i32(rest, p.filters)?;
+                let (s, out_bytes) = split(acts, o.range());
+                let constant = |bytes, dtype| Elems { bytes, dtype };
+                let operands = svdf::SvdfOperands {
+                    x: &s.elems(&x),
+                    weights_feature: &constant(sv.weights_feature, DType::I8),
+                    weights_time: &constant(sv.weights_time, sv.state_type),
+                    state: &constant(sv.state, sv.state_type),
+                    bias: &constant(sv.bias, DType::I32),
+                };
+                let mut out = ElemsMut {
+                    bytes: out_bytes,
+                    dtype: o.dtype,
+                };
+                svdf::svdf_step(&p, &operands, next, sums, |i, v| out.set(i, v));
+                Ok(())
+            }
+            Command::TableSoftmax(sm) => {
+                let (x, o) = (t(sm.input)?, t(sm.output)?);
+                let (dims, range) = table_softmax_dims(sm, &x, &o)?;
+                let (s, out_bytes) = split(acts, o.range());
+                let xe = s.elems(&x);
+                let mut out = ElemsMut {
+                    bytes: out_bytes,
+                    dtype: o.dtype,
+                };
+                let table = |i: usize| {
+                    sm.table
+                        .get(4 * i..4 * i + 4)
+                        .map_or(0.0, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                };
+                each_row(dims, |at| {
+                    softmax::softmax_table_row(
+                        dims[1],
+                        |c| xe.get(at(c)),
+                        |c, v| out.set(at(c), v),
+                        table,
+                        (sm.output_scale, sm.output_zero_point),
+                        range,
+                    )
+                });
                 Ok(())
             }
         }
     }
-}
-
-/// `TfLiteRound` of an f32 to an integer (half away from zero; NaN is 0, saturating).
-fn round_half_away(v: f32) -> i64 {
-    let t = v as i64;
-    let frac = v - t as f32;
-    t.saturating_add(i64::from(frac >= 0.5))
-        .saturating_sub(i64::from(frac <= -0.5))
 }
 
 /// Round half to even of an f32 to an integer (NaN is 0, saturating).
@@ -462,14 +563,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rounding_matches_std() {
+    fn rounding_half_even_matches_std() {
         for v in [
             0.5f32, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, 3.7, -3.7, 1e9, -1e9, 0.0,
         ] {
-            assert_eq!(round_half_away(v), v.round() as i64, "{v}");
             assert_eq!(round_half_even(v), v.round_ties_even() as i64, "{v}");
         }
-        assert_eq!(round_half_away(f32::NAN), 0);
         assert_eq!(round_half_even(f32::INFINITY), i64::MAX);
     }
 }

@@ -25,7 +25,7 @@ pub enum DType {
 }
 
 impl DType {
-    fn from_u8(v: u8) -> Result<Self> {
+    pub(crate) fn from_u8(v: u8) -> Result<Self> {
         Ok(match v {
             0 => DType::F32,
             1 => DType::I8,

@@ -23,6 +23,13 @@ impl Elems<'_> {
     }
 }
 
+impl crate::kernels::Ints for Elems<'_> {
+    #[inline]
+    fn at(&self, i: usize) -> i32 {
+        self.get(i)
+    }
+}
+
 /// The elements of an output tensor, written from i32 values in the type's range.
 pub struct ElemsMut<'b> {
     pub bytes: &'b mut [u8],

@@ -11,8 +11,9 @@ mod quant;
 mod svdf_shape;
 
 pub use quant::{
-    activation_range, channel_multipliers, fixedpoint, resize_nhwc, softmax_fixed_point,
-    softmax_reference, tflite_resize_flags, TfliteResize,
+    activation_range, channel_multipliers, fixedpoint, requantize, requantize_multiplier,
+    resize_nhwc, softmax_fixed_point, softmax_reference, softmax_table, softmax_with_table,
+    svdf_integer, svdf_params, tflite_resize_flags, SvdfParams, TfliteResize,
 };
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};

@@ -16,11 +16,17 @@ pub(crate) struct SvdfShape {
 impl SvdfShape {
     /// The sizes of operands `(x, weights_feature, weights_time, state, [bias])`.
     pub fn of(inputs: &[Operand<'_>], rank: usize) -> Result<SvdfShape> {
-        if !(4..=5).contains(&inputs.len()) {
-            bail!("svdf takes 4 or 5 inputs, got {}", inputs.len());
+        let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.data.shape()).collect();
+        SvdfShape::from_shapes(&shapes, rank)
+    }
+
+    /// The sizes of operands of these shapes.
+    pub fn from_shapes(shapes: &[&[usize]], rank: usize) -> Result<SvdfShape> {
+        if !(4..=5).contains(&shapes.len()) {
+            bail!("svdf takes 4 or 5 inputs, got {}", shapes.len());
         }
         let dims = |i: usize| -> Result<[usize; 2]> {
-            match inputs[i].data.shape() {
+            match shapes[i] {
                 [a, b] => Ok([*a, *b]),
                 s => bail!("svdf operand {i} must have rank 2, got {s:?}"),
             }
@@ -28,7 +34,7 @@ impl SvdfShape {
         let ([batch, input], [filters, input2], [filters2, memory], state) =
             (dims(0)?, dims(1)?, dims(2)?, dims(3)?);
         let units = filters.checked_div(rank).unwrap_or(0);
-        let bias_ok = inputs.get(4).is_none_or(|b| b.data.shape() == [units]);
+        let bias_ok = shapes.get(4).is_none_or(|b| *b == [units]);
         if rank == 0
             || filters % rank != 0
             || memory == 0

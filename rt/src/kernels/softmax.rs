@@ -1,9 +1,10 @@
-//! TFLite's reference integer softmax (`reference_ops::Softmax`), one row at a time; the
-//! compiler's interpreter runs the same function.
+//! TFLite's reference integer softmax (`reference_ops::Softmax`) and LiteRT's float-table
+//! softmax, one row at a time; the compiler's interpreter runs the same functions.
 
 use crate::fixedpoint::{
     calculate_input_radius, exp_on_negative_values, get_reciprocal,
-    multiply_by_quantized_multiplier_gt_one, rescale, rounding_divide_by_pot, srdhm,
+    multiply_by_quantized_multiplier_gt_one, rescale, round_half_away, rounding_divide_by_pot,
+    srdhm,
 };
 
 /// Integer bits of the scaled differences to the row maximum.
@@ -49,5 +50,31 @@ pub fn softmax_row(
                 qmin
             },
         );
+    }
+}
+
+/// LiteRT's float-table softmax (`optimized_ops::Softmax`) of one row of `depth` codes
+/// `x(i)` of an 8-bit type, written by `out(i, code)`: `table(255 - (max - x))` is the
+/// exponential of a code's distance to the row maximum (`PopulateSoftmaxLookupTable`),
+/// the probabilities are scaled by `1 / (sum * output_scale)` in f32, rounded half away
+/// from zero, offset by the output zero point and clamped to `(qmin, qmax)`.
+pub fn softmax_table_row(
+    depth: usize,
+    x: impl Fn(usize) -> i32,
+    mut out: impl FnMut(usize, i32),
+    table: impl Fn(usize) -> f32,
+    (output_scale, output_zero_point): (f32, i32),
+    (qmin, qmax): (i32, i32),
+) {
+    let max = (0..depth).map(&x).max().unwrap_or(qmin);
+    let entry = |v: i32| table((255 - (max - v)) as usize);
+    let mut sum = 0.0f32;
+    for i in 0..depth {
+        sum += entry(x(i));
+    }
+    let inv_sum = 1.0 / (sum * output_scale);
+    for i in 0..depth {
+        let q = round_half_away(entry(x(i)) * inv_sum).saturating_add(output_zero_point as i64);
+        out(i, q.clamp(qmin as i64, qmax as i64) as i32);
     }
 }

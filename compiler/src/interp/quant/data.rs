@@ -2,7 +2,7 @@
 //! pad (with the quantized pad value), resize (TFLite's integer bilinear and nearest) and
 //! TFLite's quantize/requantize.
 
-use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier, round_f32};
+use super::fixedpoint::{quantize_multiplier, round_f32};
 use super::{from_ints, ints, per_tensor, qrange};
 use crate::interp::Operand;
 use crate::ir::{CoordTransform, NearestRounding, PadMode, ResizeMode, Tensor, TensorType};
@@ -221,6 +221,7 @@ pub fn resize(
     from_ints(out.dtype, &out.shape, res)
 }
 
+pub use nnopt_rt::kernels::requantize::requantize;
 pub use nnopt_rt::kernels::resize::TfliteResize;
 
 /// TFLite's integer resize of NHWC codes `x` (dims `[n, h, w, c]`) to `[oh, ow]`: the
@@ -247,12 +248,18 @@ pub fn quantize(x: &Operand<'_>, out: &TensorType) -> Result<Tensor> {
             .collect(),
         t => {
             let (si, zi) = per_tensor(x.ty, "input")?;
-            let (m, s) = quantize_multiplier(si as f64 / so as f64);
+            let multiplier = requantize_multiplier(si, so);
             ints(t)?
                 .iter()
-                .map(|&v| (multiply_by_quantized_multiplier(v - zi, m, s) + zo).clamp(qmin, qmax))
+                .map(|&v| requantize(v, (zi, zo), multiplier, (qmin, qmax)))
                 .collect()
         }
     };
     from_ints(out.dtype, &out.shape, res)
+}
+
+/// The multiplier and shift of TFLite's `Requantize` from input scale `si` to output
+/// scale `so`.
+pub fn requantize_multiplier(si: f32, so: f32) -> (i32, i32) {
+    quantize_multiplier(si as f64 / so as f64)
 }

@@ -35,11 +35,12 @@ pub use conv::channel_multipliers;
 mod data;
 mod elementwise;
 pub mod fixedpoint;
-pub use data::{resize_nhwc, tflite_resize_flags, TfliteResize};
-pub use softmax::{softmax_fixed_point, softmax_reference};
+pub use data::{requantize, requantize_multiplier, resize_nhwc, tflite_resize_flags, TfliteResize};
+pub use softmax::{softmax_fixed_point, softmax_reference, softmax_table, softmax_with_table};
 mod pool;
 mod softmax;
 mod svdf;
+pub use svdf::{svdf_integer, svdf_params, SvdfParams};
 
 use super::Operand;
 use crate::ir::{Activation, DType, Op, QuantParams, QuantizeRounding, Tensor, TensorType};

@@ -40,9 +40,7 @@ pub fn softmax(axis: usize, beta: f32, x: &Operand<'_>, out: &TensorType) -> Res
     let res = match softmax_fixed_point(beta, si) {
         Some(fp) => softmax_reference(fp, &xv, dims, range),
         None if widening => bail!("int8 -> int16 softmax needs beta * input scale * 2^26 > 1"),
-        None => map_rows(&xv, dims, |row, out| {
-            lut_row(row, out, si, beta, so, zo, range)
-        }),
+        None => softmax_with_table(&softmax_table(si, beta), &xv, dims, (so, zo), range),
     };
     from_ints(out.dtype, &out.shape, res)
 }
@@ -113,31 +111,44 @@ fn reference_row(
     );
 }
 
-/// LiteRT's optimized float-table softmax for one row.
-fn lut_row(
-    row: &[i32],
-    out: &mut [i32],
-    si: f32,
-    beta: f32,
-    so: f32,
-    zo: i32,
-    (qmin, qmax): (i32, i32),
-) {
-    let scale = -si * beta;
-    // table[255 - d] = exp(scale * d) for d = max - x in 0..=255.
+/// LiteRT's `PopulateSoftmaxLookupTable` for 8-bit codes: `table[255 - d] =
+/// exp(-input_scale * beta * d)` for a code's distance `d` (0..=255) to its row's maximum.
+pub fn softmax_table(input_scale: f32, beta: f32) -> [f32; 256] {
+    let scale = -input_scale * beta;
     let mut table = [0f32; 256];
     for d in 0..=255i32 {
         table[(255 - d) as usize] = (scale * d as f32).exp();
     }
-    let max_val = row.iter().copied().max().unwrap_or(qmin);
-    let entry = |v: i32| table[(255 - (max_val - v)) as usize];
-    let mut sum_exp = 0.0f32;
-    for &v in row {
-        sum_exp += entry(v);
-    }
-    let inv_sum_exp = 1.0 / (sum_exp * so);
-    for (o, &v) in out.iter_mut().zip(row) {
-        let prob_rescaled = entry(v) * inv_sum_exp;
-        *o = ((prob_rescaled.round() as i32) + zo).clamp(qmin, qmax);
-    }
+    table
+}
+
+/// LiteRT's float-table softmax (`optimized_ops::Softmax`) of 8-bit codes `x` laid out as
+/// `[outer, depth, inner]`, along `depth`, with a [`softmax_table`] and the output's scale
+/// and zero point.
+pub fn softmax_with_table(
+    table: &[f32; 256],
+    x: &[i32],
+    dims: [usize; 3],
+    output: (f32, i32),
+    range: (i32, i32),
+) -> Vec<i32> {
+    map_rows(x, dims, |row, out| lut_row(row, out, table, output, range))
+}
+
+/// LiteRT's float-table softmax for one row: the firmware runtime's kernel, shared.
+fn lut_row(
+    row: &[i32],
+    out: &mut [i32],
+    table: &[f32; 256],
+    output: (f32, i32),
+    range: (i32, i32),
+) {
+    nnopt_rt::kernels::softmax::softmax_table_row(
+        row.len(),
+        |i| row[i],
+        |i, v| out[i] = v,
+        |i| table[i],
+        output,
+        range,
+    );
 }
