@@ -1,10 +1,12 @@
 //! The virtual NPU against the reference interpreter on small hand-written graphs: one
 //! or more per NPU kernel (conv, fully connected, elementwise, pooling, reduction, memory
 //! ops, table lookups, requantizing concat, padding, PReLU, resize, softmax, transposed
-//! convolution), each lowered without CPU segments and run bit for bit.
+//! convolution, requantization of wide integers) and host-CPU command (SVDF, float-table
+//! softmax), each lowered without CPU segments and run bit for bit.
 
 mod harness;
 
+use harness::commands::*;
 use harness::*;
 use nnopt_backends::npu::{Command, Program};
 use nnopt_compiler::ir::infer::infer_types;
@@ -409,5 +411,74 @@ fn transposed_conv_matches_the_interpreter() {
             let p = finish_conv(&what, &mut g, op, &[x, w, b], u8_data);
             assert!(matches!(p.commands.as_slice(), [Command::Conv2d(c)] if c.transposed));
         }
+    }
+}
+
+#[test]
+fn requantize_matches_the_interpreter() {
+    // (from, to, input scale over output scale)
+    let cases = [
+        (DType::I16, DType::I8, 0.0106),
+        (DType::I16, DType::I32, 0.5),
+        (DType::U8, DType::I16, 50.0),
+        (DType::I8, DType::I32, 500.0),
+        (DType::I32, DType::U8, 0.3),
+        (DType::I32, DType::I16, 1.0),
+    ];
+    for (from, to, ratio) in cases {
+        let g = requantize_graph(from, to, ratio);
+        let p = check_without_segments(&g.name, &g, &[]);
+        assert!(
+            matches!(p.commands.as_slice(), [Command::Requantize(_)]),
+            "{}",
+            g.name
+        );
+    }
+}
+
+#[test]
+fn svdf_runs_as_a_host_command() {
+    for state in [DType::I8, DType::I16] {
+        for (rank, batch) in [(1, 1), (1, 2), (2, 2)] {
+            let g = svdf_graph(state, rank, batch, false);
+            let p = check_without_segments(&g.name, &g, &["svdf"]);
+            let [c] = p.commands.as_slice() else {
+                panic!("{}: {:?}", g.name, p.commands)
+            };
+            assert!(matches!(c, Command::Svdf(_)) && c.on_host(), "{}", g.name);
+        }
+    }
+    // A used next state is not kept by the command: the op stays an IR segment.
+    let g = svdf_graph(DType::I16, 2, 2, true);
+    let (p, report) = lower(&g);
+    assert_eq!(p.cpu_segments.len(), 1);
+    assert_eq!(report.fallbacks.len(), 1);
+    assert_same(
+        "svdf with its next state",
+        &g,
+        &p,
+        &random_inputs(&g, &mut Lcg(1)),
+    );
+}
+
+#[test]
+fn table_softmax_runs_as_a_host_command() {
+    // Output scales that put the flat distribution's codes near rounding ties.
+    let cases = [
+        (DType::I8, 1, 1.0 / 7.0 / 36.5),
+        (DType::I8, 0, 1.0 / 256.0),
+        (DType::U8, 2, 0.2 / 51.5),
+    ];
+    for (dt, axis, so) in cases {
+        let g = table_softmax_graph(dt, axis, so);
+        let p = check_without_segments(&g.name, &g, &["softmax"]);
+        let [c] = p.commands.as_slice() else {
+            panic!("{}: {:?}", g.name, p.commands)
+        };
+        assert!(
+            matches!(c, Command::TableSoftmax(_)) && c.on_host(),
+            "{}",
+            g.name
+        );
     }
 }

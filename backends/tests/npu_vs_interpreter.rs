@@ -1,7 +1,7 @@
 //! The virtual NPU against the reference interpreter: every int8 TFLite model is lowered
 //! and run on seeded random inputs and on LiteRT's test inputs; outputs must be equal bit
-//! for bit. Small hand-written graphs cover each NPU kernel, NCHW lowering, CPU segments
-//! and the float IO boundary.
+//! for bit. Small hand-written graphs cover each NPU kernel, NCHW lowering, CPU segments,
+//! host-CPU commands and the float IO boundary.
 
 #[path = "../../formats/tests/common/mod.rs"]
 mod common;
@@ -33,10 +33,7 @@ fn check_model(model: &str) -> Option<Vec<String>> {
     eprintln!(
         "{model}: {} commands ({} on CPU), arena {} bytes vs naive {} bytes; NPU ops {:?}",
         p.commands.len(),
-        p.commands
-            .iter()
-            .filter(|c| matches!(c, Command::Cpu { .. }))
-            .count(),
+        p.commands.iter().filter(|c| c.on_host()).count(),
         report.arena_bytes,
         report.naive_bytes,
         report.npu_ops
@@ -113,10 +110,10 @@ fn person_detect_runs_fully_on_the_npu() {
 
 #[test]
 fn keyword_scrambled_matches_the_interpreter() {
-    // SVDF and the int16 requantizations at both ends run on the CPU; the fully connected
-    // layers between the SVDFs and the int8 -> int16 softmax on the NPU.
+    // The SVDFs run as host-CPU commands; the int16 requantizations at both ends, the
+    // fully connected layers between the SVDFs and the int8 -> int16 softmax on the NPU.
     if let Some(ops) = check_model("keyword_scrambled_8bit") {
-        assert_eq!(ops, ["quantize", "svdf"]);
+        assert_eq!(ops, ["svdf"]);
     }
 }
 
@@ -199,7 +196,7 @@ fn onnx_qlinearconv_runs_nchw_on_the_npu() {
 #[test]
 fn mobilenet_v2_matches_the_interpreter() {
     // Its softmax input scale is too small for TFLite's fixed-point kernel: LiteRT runs
-    // its float-table kernel, on the CPU.
+    // its float-table kernel, a host-CPU command.
     if let Some(ops) = check_model("generated/mobilenet_v2_035_96_int8") {
         assert_eq!(ops, ["softmax"]);
     }
@@ -207,8 +204,8 @@ fn mobilenet_v2_matches_the_interpreter() {
 
 /// A float model quantized at its ends: the NPU quantizes the input and dequantizes the
 /// output itself; the softmax in the middle, whose beta is too small for TFLite's
-/// fixed-point kernel (LiteRT's float-table kernel computes it), runs as a CPU segment
-/// between NPU commands.
+/// fixed-point kernel (LiteRT's float-table kernel computes it), runs as a host-CPU
+/// command between NPU commands.
 const FLOAT_IO: &str = r#"graph "float_io"(%x) {
   %x: f32[1,6] = input
   %xq: i8[1,6] q(scale=[0.02], zp=[-1]) = quantize {"to":"i8","rounding":"tflite"}(%x)
@@ -235,7 +232,7 @@ fn float_io_is_quantized_at_the_boundary() {
     assert_eq!(p.outputs[0].conversion, IoConversion::Dequantize);
     assert_eq!(p.outputs[0].dtype, DType::F32);
     let kinds: Vec<&str> = p.commands.iter().map(|c| c.kind_name()).collect();
-    assert_eq!(kinds, ["fully_connected", "cpu", "elementwise"]);
+    assert_eq!(kinds, ["fully_connected", "table_softmax", "elementwise"]);
     assert_eq!(report.fallbacks.len(), 1);
     assert_eq!(report.fallbacks[0].op, "softmax");
     let mut rng = Lcg(3);
@@ -307,13 +304,13 @@ fn quantize_int8_pass_output_runs_with_a_float_tail() {
 
 #[test]
 fn reshape_between_cpu_ops_joins_their_segment() {
-    // Softmaxes whose beta only LiteRT's float-table kernel computes: CPU ops.
+    // Reflection padding: CPU ops without a host kernel.
     let g = parse_graph(
         r#"graph "cpu_reshape"(%x) {
   %x: i8[2,6] q(scale=[0.1], zp=[3]) = input
-  %a: i8[2,6] q(scale=[0.00390625], zp=[-128]) = softmax {"axis":1,"beta":0.0000001}(%x)
-  %r: i8[3,4] q(scale=[0.00390625], zp=[-128]) = reshape {"shape":[3,4]}(%a)
-  %b: i8[3,4] q(scale=[0.00390625], zp=[-128]) = softmax {"axis":1,"beta":0.0000001}(%r)
+  %a: i8[2,8] q(scale=[0.1], zp=[3]) = pad {"pads":[[0,0],[1,1]],"mode":"reflect","value":0.0}(%x)
+  %r: i8[4,4] q(scale=[0.1], zp=[3]) = reshape {"shape":[4,4]}(%a)
+  %b: i8[4,6] q(scale=[0.1], zp=[3]) = pad {"pads":[[0,0],[1,1]],"mode":"reflect","value":0.0}(%r)
   return %b
 }"#,
     )

@@ -23,9 +23,11 @@ pub struct OpsArgs {
 
 /// What the NPU paragraph says.
 const NPU_NOTE: &str = "These IR ops become NPU commands when their data is quantized \
-    (int8 programs) or in an FP8 program, and the constraints hold; every other op, and any \
-    op that fails a constraint, runs on the CPU in the reference interpreter (the compile \
-    table and `--report` say which and why; `--no-cpu-fallback` makes that an error).";
+    (int8 programs) or in an FP8 program, and the constraints hold; those marked host CPU \
+    become commands the runtime runs on the host CPU. Every other op, and any op that \
+    fails a constraint, runs on the CPU in the reference interpreter (the compile table \
+    and `--report` say which and why, host commands included; `--no-cpu-fallback` makes \
+    that an error).";
 
 /// Prints the tables.
 pub fn run(args: &OpsArgs) -> Result<()> {

@@ -9,8 +9,9 @@
 //! activations read and written in SRAM, or off-chip when the arena does not fit in SRAM);
 //! the larger one, plus the target's fixed per-command overhead, is the command's cycle
 //! count and names it compute- or memory-bound. Pooling and reductions count the values
-//! they read as MACs. Energy sums per-MAC and per-byte constants. CPU-fallback segments
-//! are costed at one MAC per cycle on the host CPU and reported apart from NPU time.
+//! they read as MACs. Energy sums per-MAC and per-byte constants. Host-CPU commands (CPU
+//! segments and host kernels) are costed at one MAC per cycle on the host CPU and
+//! reported apart from NPU time.
 
 use super::program::{Command, Program};
 use super::target::Target;
@@ -260,6 +261,11 @@ fn command_work(p: &Program, c: &Command, weight_bytes: &[u64]) -> Result<Comman
         Command::PRelu(x) => (x.name.clone(), 0, None),
         Command::Resize(x) => (x.name.clone(), 0, None),
         Command::Softmax(x) => (x.name.clone(), 0, None),
+        Command::Requantize(x) => (x.name.clone(), 0, None),
+        // Host kernels, priced as a CPU segment of their op (whose products
+        // `total_macs` does not count).
+        Command::Svdf(x) => (x.name.clone(), 0, None),
+        Command::TableSoftmax(x) => (x.name.clone(), 0, None),
         Command::Cpu { segment } => {
             let s = p.cpu_segments.get(*segment).ok_or_else(|| {
                 nnopt_compiler::Error::new(format!("CPU segment #{segment} does not exist"))
@@ -305,7 +311,9 @@ fn command_work(p: &Program, c: &Command, weight_bytes: &[u64]) -> Result<Comman
         }
     };
     let work = match c {
-        Command::Cpu { .. } => Work::Cpu(macs.max(out_elems)),
+        Command::Svdf(_) | Command::TableSoftmax(_) | Command::Cpu { .. } => {
+            Work::Cpu(macs.max(out_elems))
+        }
         Command::Conv2d(_) | Command::FullyConnected(_) if fp8 => Work::Fp8Macs(macs),
         Command::Conv2d(cv) if cv.groups > 1 => Work::Depthwise(shape(cv.kernel[0] * cv.kernel[1])),
         Command::Conv2d(cv) => Work::Conv(shape(cv.kernel[0] * cv.kernel[1])),
@@ -314,13 +322,16 @@ fn command_work(p: &Program, c: &Command, weight_bytes: &[u64]) -> Result<Comman
         Command::Pool(_) => Work::Pool(macs),
         Command::Reduce(_) => Work::Reduce(macs),
         Command::Elementwise(_) => Work::Elementwise(out_elems),
-        Command::Quantize(_) | Command::Activate(_) | Command::Lookup(_) => Work::Unary(out_elems),
+        Command::Quantize(_)
+        | Command::Activate(_)
+        | Command::Lookup(_)
+        | Command::Requantize(_) => Work::Unary(out_elems),
         Command::PRelu(_) => Work::PRelu(out_elems),
         Command::Resize(_) => Work::Resize(out_elems),
         Command::Softmax(_) => Work::Softmax(out_elems),
         Command::Concat(_) | Command::Pad(_) => Work::Copy(out_elems),
     };
-    let on_cpu = matches!(work, Work::Cpu(_));
+    let on_cpu = c.on_host();
     Ok(CommandWork {
         name,
         kind: c.kind_name().to_string(),

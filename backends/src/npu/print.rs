@@ -69,6 +69,15 @@ pub fn schedule(p: &Program) -> Vec<String> {
                 }
                 Command::Lookup(_) => " table".to_string(),
                 Command::Softmax(x) => format!(" axis {}", x.axis),
+                Command::Requantize(x) => format!(
+                    " zero points {} -> {}",
+                    x.input_zero_point, x.output_zero_point
+                ),
+                Command::Svdf(x) => format!(
+                    " rank {} memory {} {} state (host)",
+                    x.rank, x.memory, x.state_type
+                ),
+                Command::TableSoftmax(x) => format!(" axis {} float table (host)", x.axis),
                 Command::PRelu(x) => format!(" slopes{:?}", x.alpha_shape),
                 Command::Resize(x) => format!(
                     " {}{}{}",

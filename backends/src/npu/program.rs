@@ -5,8 +5,9 @@
 //! elements); each [`TensorDesc`] names a slice of it. [`Command`]s run in order, read
 //! and write arena tensors by id and take precomputed weights, biases and
 //! requantization parameters from [`WeightBlock`]s by index, so the NPU never sees a
-//! float scale. Ops the NPU cannot run are kept as IR subgraphs ([`CpuSegment`]) that
-//! the runtime executes with the reference interpreter.
+//! float scale. Ops the NPU cannot run become host-CPU commands where the runtime has a
+//! kernel for them ([`Svdf`], [`TableSoftmax`]: [`Command::on_host`]), else IR subgraphs
+//! ([`CpuSegment`]) that the runtime executes with the reference interpreter.
 //!
 //! FP8 programs (`--precision fp8`) keep f32 activations between layers: a
 //! [`Command::Quantize`] (or the output stage of the producing command) encodes the data
@@ -21,6 +22,7 @@
 //! arena bytes, so they produce no command.
 
 use nnopt_compiler::fp8::Fp8Format;
+use nnopt_compiler::interp::SvdfParams;
 use nnopt_compiler::ir::{
     Activation, BinaryKind, DType, Layout, QuantParams, QuantizeRounding, ReduceKind,
 };
@@ -376,6 +378,108 @@ pub struct Softmax {
     pub left_shift: i32,
 }
 
+/// TFLite's `Requantize` between integer types of any width (int8, uint8, int16, int32;
+/// 8-bit to 8-bit runs as a [`Lookup`]): `MultiplyByQuantizedMultiplier(x -
+/// input_zero_point, requant) + output_zero_point`, clamped to the output type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Requantize {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub requant: Requant,
+}
+
+/// TFLite Micro's integer SVDF step (`EvalIntegerSvdfReference`) from a constant initial
+/// state, on the host CPU: int8 input `[batch, input]` and output `[batch, filters /
+/// rank]`, int8 or int16 (`state_type`) state and time weights; the next state is not
+/// kept. Each filter's state row shifts one entry left and takes the requantized
+/// (`feature`) dot product of the input and its feature weights as its newest entry;
+/// the rows are dotted with their time weights, groups of `rank` filters summed with the
+/// bias, requantized (`time`) to the output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Svdf {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub rank: usize,
+    /// State entries per filter.
+    pub memory: usize,
+    /// I8 or I16: the element type of the state and the time weights.
+    pub state_type: DType,
+    /// `[filters, input]`.
+    pub weights_feature: Vec<i8>,
+    /// `[filters, memory]`, codes of `state_type`.
+    pub weights_time: Vec<i16>,
+    /// The initial state `[batch, filters * memory]`, codes of `state_type`.
+    pub state: Vec<i16>,
+    /// `[filters / rank]`.
+    pub bias: Vec<i32>,
+    pub input_zero_point: i32,
+    pub state_zero_point: i32,
+    pub output_zero_point: i32,
+    /// Input times feature weights to the state's scale.
+    pub feature: Requant,
+    /// Filter sums to the output's scale.
+    pub time: Requant,
+}
+
+impl Svdf {
+    /// The step's sizes and parameters on input `x` and output `o`, if the tensors and
+    /// the constants' lengths fit the command.
+    pub fn params(&self, x: &TensorDesc, o: &TensorDesc) -> Option<SvdfParams> {
+        let [batch, input] = <[usize; 2]>::try_from(x.shape.as_slice()).ok()?;
+        let [batch2, units] = <[usize; 2]>::try_from(o.shape.as_slice()).ok()?;
+        let filters = units.checked_mul(self.rank)?;
+        let lengths = [
+            (self.weights_feature.len(), filters.checked_mul(input)?),
+            (self.weights_time.len(), filters.checked_mul(self.memory)?),
+            (
+                self.state.len(),
+                batch.checked_mul(filters)?.checked_mul(self.memory)?,
+            ),
+            (self.bias.len(), units),
+        ];
+        let fits = x.dtype == DType::I8
+            && o.dtype == DType::I8
+            && batch == batch2
+            && self.rank > 0
+            && self.memory > 0
+            && matches!(self.state_type, DType::I8 | DType::I16)
+            && lengths.iter().all(|(have, want)| have == want);
+        fits.then_some(SvdfParams {
+            batch,
+            input,
+            filters,
+            memory: self.memory,
+            rank: self.rank,
+            input_zero_point: self.input_zero_point,
+            state_zero_point: self.state_zero_point,
+            output_zero_point: self.output_zero_point,
+            feature: (self.feature.multiplier, self.feature.shift),
+            time: (self.time.multiplier, self.time.shift),
+            state_i16: self.state_type == DType::I16,
+        })
+    }
+}
+
+/// LiteRT's float-table softmax (`optimized_ops::Softmax`) of 8-bit codes along `axis`,
+/// on the host CPU: `table[255 - d]` is the exponential of a code's distance `d` to its
+/// row's maximum; probabilities are scaled by `1 / (sum * output_scale)` in f32, rounded
+/// half away from zero and offset by `output_zero_point` (same input and output type).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableSoftmax {
+    pub name: String,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub axis: usize,
+    /// 256 entries.
+    pub table: Vec<f32>,
+    pub output_scale: f32,
+    pub output_zero_point: i32,
+}
+
 /// A 256-entry table lookup on 8-bit codes: `output = table[input as u8]` per element
 /// (int8 codes index by their two's-complement byte). Standalone int8 activations
 /// (sigmoid, tanh, hard swish, ...) and requantizations become tables computed at
@@ -461,6 +565,11 @@ pub enum Command {
     PRelu(PRelu),
     Resize(Resize),
     Softmax(Softmax),
+    Requantize(Requantize),
+    /// Runs on the host CPU.
+    Svdf(Svdf),
+    /// Runs on the host CPU.
+    TableSoftmax(TableSoftmax),
     /// Run [`Program::cpu_segments`]`[segment]` on the CPU.
     Cpu {
         segment: usize,
@@ -499,6 +608,9 @@ impl Command {
             Command::PRelu(c) => vec![c.input],
             Command::Resize(c) => vec![c.input],
             Command::Softmax(c) => vec![c.input],
+            Command::Requantize(c) => vec![c.input],
+            Command::Svdf(c) => vec![c.input],
+            Command::TableSoftmax(c) => vec![c.input],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -522,6 +634,9 @@ impl Command {
             Command::PRelu(c) => vec![c.output],
             Command::Resize(c) => vec![c.output],
             Command::Softmax(c) => vec![c.output],
+            Command::Requantize(c) => vec![c.output],
+            Command::Svdf(c) => vec![c.output],
+            Command::TableSoftmax(c) => vec![c.output],
             Command::Cpu { segment } => p
                 .cpu_segments
                 .get(*segment)
@@ -545,7 +660,19 @@ impl Command {
             Command::PRelu(_) => "prelu",
             Command::Resize(_) => "resize",
             Command::Softmax(_) => "softmax",
+            Command::Requantize(_) => "requantize",
+            Command::Svdf(_) => "svdf",
+            Command::TableSoftmax(_) => "table_softmax",
             Command::Cpu { .. } => "cpu",
         }
+    }
+
+    /// Whether the command runs on the host CPU (CPU segments and host kernels), not the
+    /// NPU.
+    pub fn on_host(&self) -> bool {
+        matches!(
+            self,
+            Command::Svdf(_) | Command::TableSoftmax(_) | Command::Cpu { .. }
+        )
     }
 }

@@ -8,7 +8,8 @@
 
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{ConvAttrs, DType, Graph, Layout, NodeIndex, Op, ReduceKind};
-use nnopt_compiler::ir::{GemmAttrs, PoolAttrs, PoolWindow2d, ResizeFilter, TensorType};
+use nnopt_compiler::ir::{GemmAttrs, PoolAttrs, PoolWindow2d, QuantizeRounding, ResizeFilter};
+use nnopt_compiler::ir::{TensorType, ValueRef};
 use std::collections::HashMap;
 
 /// Why an op falls back to the CPU.
@@ -250,6 +251,65 @@ pub fn softmax_types(axis: usize, input: &TensorType, output: &TensorType) -> Re
     Ok(())
 }
 
+/// Requantization outside tables: integers of any width (int8, uint8, int16, int32) with
+/// TFLite's rounding, per tensor.
+pub fn requantize_form(op: &Op, input: &TensorType, output: &TensorType) -> Result<(), Reason> {
+    let int = |t: &TensorType| matches!(t.dtype, DType::I8 | DType::U8 | DType::I16 | DType::I32);
+    if !int(input) || !int(output) {
+        return Err(format!(
+            "{} to {}: the NPU requantizes integers only",
+            input.dtype, output.dtype
+        ));
+    }
+    if !matches!(
+        op,
+        Op::Quantize {
+            rounding: QuantizeRounding::Tflite,
+            ..
+        }
+    ) {
+        return Err("requantization of wide integers rounding half to even".into());
+    }
+    Ok(())
+}
+
+/// Fixed-point multipliers whose shift TFLite's arithmetic defines.
+pub fn shift_in_range(shift: i32) -> Result<(), Reason> {
+    if !(-31..=31).contains(&shift) {
+        return Err(format!("requantization shift {shift} out of range"));
+    }
+    Ok(())
+}
+
+/// An SVDF runs as a host command when its next state is not used (the command does not
+/// keep it).
+pub fn svdf_state_unused(g: &Graph, n: NodeIndex) -> Result<(), Reason> {
+    let next = ValueRef { node: n, output: 1 };
+    if !g.consumers(next).is_empty() || g.outputs().contains(&next) {
+        return Err("svdf whose next state is used".into());
+    }
+    Ok(())
+}
+
+/// The float-table softmax maps 8-bit codes to the same type along an existing axis.
+pub fn table_softmax_types(
+    axis: usize,
+    input: &TensorType,
+    output: &TensorType,
+) -> Result<(), Reason> {
+    let types_ok = matches!(
+        (input.dtype, output.dtype),
+        (DType::I8, DType::I8) | (DType::U8, DType::U8)
+    );
+    if !types_ok || axis >= input.shape.len() || input.shape != output.shape {
+        return Err(format!(
+            "table softmax from {} to {}",
+            input.dtype, output.dtype
+        ));
+    }
+    Ok(())
+}
+
 /// One IR op the NPU runs, as `nnopt ops` lists it.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct OpSupport {
@@ -265,8 +325,9 @@ pub struct OpSupport {
 
 /// The IR ops the lowering turns into NPU commands and the constraints it checks (the
 /// functions above and the lowering's own). Every node must also pass [`check`]: one
-/// output, quantized (or FP8-program) data, constants only as weights. Anything else
-/// runs on the CPU in the reference interpreter.
+/// output, quantized (or FP8-program) data, constants only as weights. The host-CPU
+/// commands (`svdf`, `table_softmax`) take ops that fail them. Anything else runs on the
+/// CPU in the reference interpreter.
 pub const NPU_OPS: &[OpSupport] = &[
     OpSupport {
         op: "conv",
@@ -300,14 +361,26 @@ pub const NPU_OPS: &[OpSupport] = &[
     },
     OpSupport {
         op: "activation, quantize",
-        command: "lookup (int8: 256-entry table), quantize (FP8)",
-        int8: Some("int8 to int8: any activation, requantization"),
+        command: "lookup (8-bit codes: 256-entry table), requantize, quantize (FP8)",
+        int8: Some(
+            "8-bit to 8-bit: any activation, requantization; requantization between int8, uint8, int16 and int32 (TFLite rounding, per tensor)",
+        ),
         fp8: Some("f32 activations; quantize f32 to FP8 saturating"),
     },
     OpSupport {
         op: "softmax",
-        command: "softmax",
-        int8: Some("int8 to int8 or int16, uint8 to uint8"),
+        command: "softmax, table_softmax (host CPU)",
+        int8: Some(
+            "int8 to int8 or int16, uint8 to uint8; an input scale too small for the fixed-point kernel: LiteRT's float table on the host CPU (8-bit to the same type)",
+        ),
+        fp8: None,
+    },
+    OpSupport {
+        op: "svdf",
+        command: "svdf (host CPU)",
+        int8: Some(
+            "int8 data, int8 or int16 state, constant weights and initial state, next state unused",
+        ),
         fp8: None,
     },
     OpSupport {

@@ -3,6 +3,8 @@
 //! graphs.
 #![allow(dead_code)] // each test binary uses a subset
 
+pub mod commands;
+
 use nnopt_backends::npu::{self, vnpu, LowerOptions, Program};
 use nnopt_compiler::interp;
 use nnopt_compiler::ir::infer::infer_types;
@@ -167,6 +169,28 @@ pub fn conv_consts(
     let b = rng.tensor(DType::I32, &[n]);
     let b = g.add_const("b", b, None);
     (w, b)
+}
+
+/// Checks that `g` lowers without CPU segments, its fallbacks (ops `host_ops`) all host
+/// commands, and that the program survives the binary and runs bit-exactly on random
+/// inputs.
+pub fn check_without_segments(what: &str, g: &Graph, host_ops: &[&str]) -> Program {
+    let c = compile(g);
+    let p = c.program;
+    assert!(
+        p.cpu_segments.is_empty(),
+        "{what}: {:?}",
+        c.lowering.fallbacks
+    );
+    let ops: Vec<&str> = c.lowering.fallbacks.iter().map(|f| f.op.as_str()).collect();
+    assert_eq!(ops, host_ops, "{what}: fallbacks");
+    let (back, _) = npu::binary::read(&c.binary).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(back == p, "{what}: the program changed through the binary");
+    let mut rng = Lcg(7);
+    for i in 0..4 {
+        assert_same(&format!("{what} #{i}"), g, &p, &random_inputs(g, &mut rng));
+    }
+    p
 }
 
 /// Checks that `g` lowers without CPU segments and runs bit-exactly on random inputs.

@@ -19,7 +19,7 @@ pub const MAGIC: &[u8; 4] = b"NPUB";
 /// Format major version: a loader rejects files of another major version.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version (backward-compatible additions).
-pub const FORMAT_MINOR: u16 = 5;
+pub const FORMAT_MINOR: u16 = 6;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = nnopt_compiler::container::HEADER_LEN;
 

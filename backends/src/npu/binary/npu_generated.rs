@@ -707,10 +707,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for FloatReduce {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_COMMAND: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_COMMAND: u8 = 14;
+pub const ENUM_MAX_COMMAND: u8 = 17;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_COMMAND: [Command; 15] = [
+pub const ENUM_VALUES_COMMAND: [Command; 18] = [
   Command::NONE,
   Command::Conv2d,
   Command::FullyConnected,
@@ -726,6 +726,9 @@ pub const ENUM_VALUES_COMMAND: [Command; 15] = [
   Command::PRelu,
   Command::Resize,
   Command::Softmax,
+  Command::Requantize,
+  Command::Svdf,
+  Command::TableSoftmax,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -748,9 +751,12 @@ impl Command {
   pub const PRelu: Self = Self(12);
   pub const Resize: Self = Self(13);
   pub const Softmax: Self = Self(14);
+  pub const Requantize: Self = Self(15);
+  pub const Svdf: Self = Self(16);
+  pub const TableSoftmax: Self = Self(17);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 14;
+  pub const ENUM_MAX: u8 = 17;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Conv2d,
@@ -767,6 +773,9 @@ impl Command {
     Self::PRelu,
     Self::Resize,
     Self::Softmax,
+    Self::Requantize,
+    Self::Svdf,
+    Self::TableSoftmax,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -786,6 +795,9 @@ impl Command {
       Self::PRelu => Some("PRelu"),
       Self::Resize => Some("Resize"),
       Self::Softmax => Some("Softmax"),
+      Self::Requantize => Some("Requantize"),
+      Self::Svdf => Some("Svdf"),
+      Self::TableSoftmax => Some("TableSoftmax"),
       _ => None,
     }
   }
@@ -5030,6 +5042,736 @@ impl ::core::fmt::Debug for Cpu<'_> {
       ds.finish()
   }
 }
+pub enum RequantizeOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// TFLite's Requantize between integer types (since 1.6; int8, uint8, int16, int32):
+/// MultiplyByQuantizedMultiplier(input - input_zero_point, requant) + output_zero_point,
+/// clamped to the output type.
+pub struct Requantize<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Requantize<'a> {
+  type Inner = Requantize<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Requantize<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_INPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 10;
+  pub const VT_OUTPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 12;
+  pub const VT_REQUANT: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Requantize { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args RequantizeArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Requantize<'bldr>> {
+    let mut builder = RequantizeBuilder::new(_fbb);
+    if let Some(x) = args.requant { builder.add_requant(x); }
+    builder.add_output_zero_point(args.output_zero_point);
+    builder.add_input_zero_point(args.input_zero_point);
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Requantize::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Requantize::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Requantize::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn input_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Requantize::VT_INPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Requantize::VT_OUTPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn requant(&self) -> Option<&'a Requant> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Requant>(Requantize::VT_REQUANT, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Requantize<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<i32>("input_zero_point", Self::VT_INPUT_ZERO_POINT, false)?
+     .visit_field::<i32>("output_zero_point", Self::VT_OUTPUT_ZERO_POINT, false)?
+     .visit_field::<Requant>("requant", Self::VT_REQUANT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RequantizeArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub requant: Option<&'a Requant>,
+}
+impl<'a> Default for RequantizeArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RequantizeArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      input_zero_point: 0,
+      output_zero_point: 0,
+      requant: None,
+    }
+  }
+}
+
+pub struct RequantizeBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RequantizeBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Requantize::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Requantize::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Requantize::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_input_zero_point(&mut self, input_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(Requantize::VT_INPUT_ZERO_POINT, input_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_output_zero_point(&mut self, output_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(Requantize::VT_OUTPUT_ZERO_POINT, output_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_requant(&mut self, requant: &Requant) {
+    self.fbb_.push_slot_always::<&Requant>(Requantize::VT_REQUANT, requant);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RequantizeBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RequantizeBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Requantize<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Requantize<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Requantize");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("input_zero_point", &self.input_zero_point());
+      ds.field("output_zero_point", &self.output_zero_point());
+      ds.field("requant", &self.requant());
+      ds.finish()
+  }
+}
+pub enum SvdfOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// TFLite Micro's integer SVDF step (EvalIntegerSvdfReference) from a constant initial
+/// state, on the host CPU (since 1.6): int8 input [batch, input] and output
+/// [batch, filters / rank]; the state and time weights are int8 or int16 (`state_type`),
+/// little-endian; the next state is not kept. Each filter's state row shifts one entry
+/// left and takes the dot product of the input and its feature weights minus
+/// input_zero_point, requantized by `feature`, clamped to the state type, plus
+/// state_zero_point (wrapping), as its newest entry; each row minus state_zero_point is
+/// dotted with its time weights, groups of `rank` filters summed with the bias and
+/// requantized by `time`, plus output_zero_point, clamped to int8.
+pub struct Svdf<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Svdf<'a> {
+  type Inner = Svdf<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Svdf<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_RANK: ::flatbuffers::VOffsetT = 10;
+  pub const VT_MEMORY: ::flatbuffers::VOffsetT = 12;
+  pub const VT_STATE_TYPE: ::flatbuffers::VOffsetT = 14;
+  pub const VT_WEIGHTS_FEATURE: ::flatbuffers::VOffsetT = 16;
+  pub const VT_WEIGHTS_TIME: ::flatbuffers::VOffsetT = 18;
+  pub const VT_STATE: ::flatbuffers::VOffsetT = 20;
+  pub const VT_BIAS: ::flatbuffers::VOffsetT = 22;
+  pub const VT_INPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 24;
+  pub const VT_STATE_ZERO_POINT: ::flatbuffers::VOffsetT = 26;
+  pub const VT_OUTPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 28;
+  pub const VT_FEATURE: ::flatbuffers::VOffsetT = 30;
+  pub const VT_TIME: ::flatbuffers::VOffsetT = 32;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Svdf { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SvdfArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Svdf<'bldr>> {
+    let mut builder = SvdfBuilder::new(_fbb);
+    if let Some(x) = args.time { builder.add_time(x); }
+    if let Some(x) = args.feature { builder.add_feature(x); }
+    builder.add_output_zero_point(args.output_zero_point);
+    builder.add_state_zero_point(args.state_zero_point);
+    builder.add_input_zero_point(args.input_zero_point);
+    if let Some(x) = args.bias { builder.add_bias(x); }
+    if let Some(x) = args.state { builder.add_state(x); }
+    if let Some(x) = args.weights_time { builder.add_weights_time(x); }
+    if let Some(x) = args.weights_feature { builder.add_weights_feature(x); }
+    builder.add_memory(args.memory);
+    builder.add_rank(args.rank);
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_state_type(args.state_type);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Svdf::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Svdf::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Svdf::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn rank(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Svdf::VT_RANK, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn memory(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Svdf::VT_MEMORY, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn state_type(&self) -> DType {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<DType>(Svdf::VT_STATE_TYPE, Some(DType::I8)).unwrap()}
+  }
+  #[inline]
+  pub fn weights_feature(&self) -> Option<::flatbuffers::Vector<'a, i8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, i8>>>(Svdf::VT_WEIGHTS_FEATURE, None)}
+  }
+  #[inline]
+  pub fn weights_time(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Svdf::VT_WEIGHTS_TIME, None)}
+  }
+  #[inline]
+  pub fn state(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Svdf::VT_STATE, None)}
+  }
+  #[inline]
+  pub fn bias(&self) -> Option<::flatbuffers::Vector<'a, i32>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, i32>>>(Svdf::VT_BIAS, None)}
+  }
+  #[inline]
+  pub fn input_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Svdf::VT_INPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn state_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Svdf::VT_STATE_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(Svdf::VT_OUTPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn feature(&self) -> Option<&'a Requant> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Requant>(Svdf::VT_FEATURE, None)}
+  }
+  #[inline]
+  pub fn time(&self) -> Option<&'a Requant> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Requant>(Svdf::VT_TIME, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Svdf<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<u32>("rank", Self::VT_RANK, false)?
+     .visit_field::<u32>("memory", Self::VT_MEMORY, false)?
+     .visit_field::<DType>("state_type", Self::VT_STATE_TYPE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, i8>>>("weights_feature", Self::VT_WEIGHTS_FEATURE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("weights_time", Self::VT_WEIGHTS_TIME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("state", Self::VT_STATE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, i32>>>("bias", Self::VT_BIAS, false)?
+     .visit_field::<i32>("input_zero_point", Self::VT_INPUT_ZERO_POINT, false)?
+     .visit_field::<i32>("state_zero_point", Self::VT_STATE_ZERO_POINT, false)?
+     .visit_field::<i32>("output_zero_point", Self::VT_OUTPUT_ZERO_POINT, false)?
+     .visit_field::<Requant>("feature", Self::VT_FEATURE, false)?
+     .visit_field::<Requant>("time", Self::VT_TIME, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SvdfArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub rank: u32,
+    pub memory: u32,
+    pub state_type: DType,
+    pub weights_feature: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, i8>>>,
+    pub weights_time: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub state: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub bias: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, i32>>>,
+    pub input_zero_point: i32,
+    pub state_zero_point: i32,
+    pub output_zero_point: i32,
+    pub feature: Option<&'a Requant>,
+    pub time: Option<&'a Requant>,
+}
+impl<'a> Default for SvdfArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SvdfArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      rank: 0,
+      memory: 0,
+      state_type: DType::I8,
+      weights_feature: None,
+      weights_time: None,
+      state: None,
+      bias: None,
+      input_zero_point: 0,
+      state_zero_point: 0,
+      output_zero_point: 0,
+      feature: None,
+      time: None,
+    }
+  }
+}
+
+pub struct SvdfBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SvdfBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Svdf::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(Svdf::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(Svdf::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_rank(&mut self, rank: u32) {
+    self.fbb_.push_slot::<u32>(Svdf::VT_RANK, rank, 0);
+  }
+  #[inline]
+  pub fn add_memory(&mut self, memory: u32) {
+    self.fbb_.push_slot::<u32>(Svdf::VT_MEMORY, memory, 0);
+  }
+  #[inline]
+  pub fn add_state_type(&mut self, state_type: DType) {
+    self.fbb_.push_slot::<DType>(Svdf::VT_STATE_TYPE, state_type, DType::I8);
+  }
+  #[inline]
+  pub fn add_weights_feature(&mut self, weights_feature: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , i8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Svdf::VT_WEIGHTS_FEATURE, weights_feature);
+  }
+  #[inline]
+  pub fn add_weights_time(&mut self, weights_time: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Svdf::VT_WEIGHTS_TIME, weights_time);
+  }
+  #[inline]
+  pub fn add_state(&mut self, state: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Svdf::VT_STATE, state);
+  }
+  #[inline]
+  pub fn add_bias(&mut self, bias: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , i32>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Svdf::VT_BIAS, bias);
+  }
+  #[inline]
+  pub fn add_input_zero_point(&mut self, input_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(Svdf::VT_INPUT_ZERO_POINT, input_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_state_zero_point(&mut self, state_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(Svdf::VT_STATE_ZERO_POINT, state_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_output_zero_point(&mut self, output_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(Svdf::VT_OUTPUT_ZERO_POINT, output_zero_point, 0);
+  }
+  #[inline]
+  pub fn add_feature(&mut self, feature: &Requant) {
+    self.fbb_.push_slot_always::<&Requant>(Svdf::VT_FEATURE, feature);
+  }
+  #[inline]
+  pub fn add_time(&mut self, time: &Requant) {
+    self.fbb_.push_slot_always::<&Requant>(Svdf::VT_TIME, time);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SvdfBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SvdfBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Svdf<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Svdf<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Svdf");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("rank", &self.rank());
+      ds.field("memory", &self.memory());
+      ds.field("state_type", &self.state_type());
+      ds.field("weights_feature", &self.weights_feature());
+      ds.field("weights_time", &self.weights_time());
+      ds.field("state", &self.state());
+      ds.field("bias", &self.bias());
+      ds.field("input_zero_point", &self.input_zero_point());
+      ds.field("state_zero_point", &self.state_zero_point());
+      ds.field("output_zero_point", &self.output_zero_point());
+      ds.field("feature", &self.feature());
+      ds.field("time", &self.time());
+      ds.finish()
+  }
+}
+pub enum TableSoftmaxOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// LiteRT's float-table softmax (optimized_ops::Softmax) of 8-bit codes along `axis`, on
+/// the host CPU (since 1.6): with max the row's maximum code, e = table[255 - (max - x)]
+/// per code, sum the f32 sum of the row's e in order, a code's output is
+/// round_half_away(e * (1 / (sum * output_scale))) + output_zero_point, clamped to the
+/// output type (the input's).
+pub struct TableSoftmax<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TableSoftmax<'a> {
+  type Inner = TableSoftmax<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TableSoftmax<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_INPUT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_OUTPUT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_AXIS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 12;
+  pub const VT_OUTPUT_SCALE: ::flatbuffers::VOffsetT = 14;
+  pub const VT_OUTPUT_ZERO_POINT: ::flatbuffers::VOffsetT = 16;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TableSoftmax { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args TableSoftmaxArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<TableSoftmax<'bldr>> {
+    let mut builder = TableSoftmaxBuilder::new(_fbb);
+    builder.add_output_zero_point(args.output_zero_point);
+    builder.add_output_scale(args.output_scale);
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.add_axis(args.axis);
+    builder.add_output(args.output);
+    builder.add_input(args.input);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TableSoftmax::VT_NAME, None)}
+  }
+  #[inline]
+  pub fn input(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(TableSoftmax::VT_INPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn output(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(TableSoftmax::VT_OUTPUT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn axis(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(TableSoftmax::VT_AXIS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn table(&self) -> Option<::flatbuffers::Vector<'a, f32>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, f32>>>(TableSoftmax::VT_TABLE, None)}
+  }
+  #[inline]
+  pub fn output_scale(&self) -> f32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<f32>(TableSoftmax::VT_OUTPUT_SCALE, Some(0.0)).unwrap()}
+  }
+  #[inline]
+  pub fn output_zero_point(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(TableSoftmax::VT_OUTPUT_ZERO_POINT, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for TableSoftmax<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u32>("input", Self::VT_INPUT, false)?
+     .visit_field::<u32>("output", Self::VT_OUTPUT, false)?
+     .visit_field::<u32>("axis", Self::VT_AXIS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, f32>>>("table", Self::VT_TABLE, false)?
+     .visit_field::<f32>("output_scale", Self::VT_OUTPUT_SCALE, false)?
+     .visit_field::<i32>("output_zero_point", Self::VT_OUTPUT_ZERO_POINT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TableSoftmaxArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub input: u32,
+    pub output: u32,
+    pub axis: u32,
+    pub table: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, f32>>>,
+    pub output_scale: f32,
+    pub output_zero_point: i32,
+}
+impl<'a> Default for TableSoftmaxArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TableSoftmaxArgs {
+      name: None,
+      input: 0,
+      output: 0,
+      axis: 0,
+      table: None,
+      output_scale: 0.0,
+      output_zero_point: 0,
+    }
+  }
+}
+
+pub struct TableSoftmaxBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TableSoftmaxBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableSoftmax::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_input(&mut self, input: u32) {
+    self.fbb_.push_slot::<u32>(TableSoftmax::VT_INPUT, input, 0);
+  }
+  #[inline]
+  pub fn add_output(&mut self, output: u32) {
+    self.fbb_.push_slot::<u32>(TableSoftmax::VT_OUTPUT, output, 0);
+  }
+  #[inline]
+  pub fn add_axis(&mut self, axis: u32) {
+    self.fbb_.push_slot::<u32>(TableSoftmax::VT_AXIS, axis, 0);
+  }
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , f32>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableSoftmax::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_output_scale(&mut self, output_scale: f32) {
+    self.fbb_.push_slot::<f32>(TableSoftmax::VT_OUTPUT_SCALE, output_scale, 0.0);
+  }
+  #[inline]
+  pub fn add_output_zero_point(&mut self, output_zero_point: i32) {
+    self.fbb_.push_slot::<i32>(TableSoftmax::VT_OUTPUT_ZERO_POINT, output_zero_point, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TableSoftmaxBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TableSoftmaxBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TableSoftmax<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TableSoftmax<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TableSoftmax");
+      ds.field("name", &self.name());
+      ds.field("input", &self.input());
+      ds.field("output", &self.output());
+      ds.field("axis", &self.axis());
+      ds.field("table", &self.table());
+      ds.field("output_scale", &self.output_scale());
+      ds.field("output_zero_point", &self.output_zero_point());
+      ds.finish()
+  }
+}
 pub enum CommandEntryOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -5289,6 +6031,51 @@ impl<'a> CommandEntry<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_requantize(&self) -> Option<Requantize<'a>> {
+    if self.command_type() == Command::Requantize {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Requantize::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_svdf(&self) -> Option<Svdf<'a>> {
+    if self.command_type() == Command::Svdf {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { Svdf::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn command_as_table_softmax(&self) -> Option<TableSoftmax<'a>> {
+    if self.command_type() == Command::TableSoftmax {
+      self.command().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { TableSoftmax::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for CommandEntry<'_> {
@@ -5313,6 +6100,9 @@ impl ::flatbuffers::Verifiable for CommandEntry<'_> {
           Command::PRelu => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PRelu>>("Command::PRelu", pos),
           Command::Resize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Resize>>("Command::Resize", pos),
           Command::Softmax => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Softmax>>("Command::Softmax", pos),
+          Command::Requantize => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Requantize>>("Command::Requantize", pos),
+          Command::Svdf => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Svdf>>("Command::Svdf", pos),
+          Command::TableSoftmax => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TableSoftmax>>("Command::TableSoftmax", pos),
           _ => Ok(()),
         }
      })?
@@ -5460,6 +6250,27 @@ impl ::core::fmt::Debug for CommandEntry<'_> {
         },
         Command::Softmax => {
           if let Some(x) = self.command_as_softmax() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Requantize => {
+          if let Some(x) = self.command_as_requantize() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::Svdf => {
+          if let Some(x) = self.command_as_svdf() {
+            ds.field("command", &x)
+          } else {
+            ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Command::TableSoftmax => {
+          if let Some(x) = self.command_as_table_softmax() {
             ds.field("command", &x)
           } else {
             ds.field("command", &"InvalidFlatbuffer: Union discriminant does not match value.")

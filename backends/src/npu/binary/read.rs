@@ -5,7 +5,8 @@ use crate::npu::compress::decompress;
 use crate::npu::program::{
     Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
     Fp8Stage, Fp8Weights, FullyConnected, IoBinding, IoConversion, Lookup, OutputStage, PRelu, Pad,
-    Pool, PoolKind, Program, Quantize, Reduce, Requant, Resize, Softmax, TensorDesc, WeightBlock,
+    Pool, PoolKind, Program, Quantize, Reduce, Requant, Requantize, Resize, Softmax, Svdf,
+    TableSoftmax, TensorDesc, WeightBlock,
 };
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
@@ -250,6 +251,22 @@ fn requant(r: Option<&fb::Requant>) -> Result<Requant> {
     })
 }
 
+/// int8 or int16 codes (`dtype`) from their little-endian bytes.
+fn codes(v: Option<flatbuffers::Vector<'_, u8>>, dtype: DType) -> Result<Vec<i16>> {
+    let bytes = v.map_or(&[][..], |v| v.bytes());
+    match dtype {
+        DType::I8 => Ok(bytes.iter().map(|&b| i16::from(b as i8)).collect()),
+        DType::I16 if bytes.len().is_multiple_of(2) => Ok(bytes
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect()),
+        _ => Err(Error::new(format!(
+            "svdf state of {} bytes is not int8 or int16 codes of {dtype}",
+            bytes.len()
+        ))),
+    }
+}
+
 fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
     let name = |n: Option<&str>| n.unwrap_or_default().to_string();
     if let Some(c) = c.command_as_conv_2d() {
@@ -458,6 +475,50 @@ fn command(c: &fb::CommandEntry<'_>) -> Result<Command> {
             value: pd.value(),
             fill: pd.fill(),
             encode: encoding(pd.encode())?,
+        }));
+    }
+    if let Some(r) = c.command_as_requantize() {
+        return Ok(Command::Requantize(Requantize {
+            name: name(r.name()),
+            input: r.input() as usize,
+            output: r.output() as usize,
+            input_zero_point: r.input_zero_point(),
+            output_zero_point: r.output_zero_point(),
+            requant: requant(r.requant())?,
+        }));
+    }
+    if let Some(sv) = c.command_as_svdf() {
+        let state_type = dtype(sv.state_type())?;
+        return Ok(Command::Svdf(Svdf {
+            name: name(sv.name()),
+            input: sv.input() as usize,
+            output: sv.output() as usize,
+            rank: sv.rank() as usize,
+            memory: sv.memory() as usize,
+            state_type,
+            weights_feature: sv
+                .weights_feature()
+                .map(|v| v.iter().collect())
+                .unwrap_or_default(),
+            weights_time: codes(sv.weights_time(), state_type)?,
+            state: codes(sv.state(), state_type)?,
+            bias: sv.bias().map(|v| v.iter().collect()).unwrap_or_default(),
+            input_zero_point: sv.input_zero_point(),
+            state_zero_point: sv.state_zero_point(),
+            output_zero_point: sv.output_zero_point(),
+            feature: requant(sv.feature())?,
+            time: requant(sv.time())?,
+        }));
+    }
+    if let Some(sm) = c.command_as_table_softmax() {
+        return Ok(Command::TableSoftmax(TableSoftmax {
+            name: name(sm.name()),
+            input: sm.input() as usize,
+            output: sm.output() as usize,
+            axis: sm.axis() as usize,
+            table: sm.table().map(|v| v.iter().collect()).unwrap_or_default(),
+            output_scale: sm.output_scale(),
+            output_zero_point: sm.output_zero_point(),
         }));
     }
     if let Some(c) = c.command_as_cpu() {

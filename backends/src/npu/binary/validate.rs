@@ -3,8 +3,9 @@
 //! runs them before serializing, the loader after decoding, so the virtual NPU never
 //! indexes out of bounds on a corrupt file.
 
-use crate::npu::program::{Command, Program, TensorId};
+use crate::npu::program::{Command, Program, Requantize, Svdf, TableSoftmax, TensorDesc, TensorId};
 use nnopt_compiler::ir::text::parse_graph;
+use nnopt_compiler::ir::DType;
 use nnopt_compiler::{Error, Result};
 
 /// Checks `p`; the error names the offending tensor, command or block.
@@ -126,6 +127,19 @@ pub fn validate(p: &Program) -> Result<()> {
                     cc.inputs.len()
                 )));
             }
+            Command::Requantize(r) => {
+                requantize(p, r).map_err(|e| Error::new(format!("{what} '{}': {e}", r.name)))?;
+                None
+            }
+            Command::Svdf(sv) => {
+                svdf(p, sv).map_err(|e| Error::new(format!("{what} '{}': {e}", sv.name)))?;
+                None
+            }
+            Command::TableSoftmax(sm) => {
+                table_softmax(p, sm)
+                    .map_err(|e| Error::new(format!("{what} '{}': {e}", sm.name)))?;
+                None
+            }
             Command::PRelu(pr) if pr.alpha.len() != pr.alpha_shape.iter().product::<usize>() => {
                 return Err(Error::new(format!(
                     "{what} '{}': {} slopes for shape {:?}",
@@ -168,6 +182,68 @@ pub fn validate(p: &Program) -> Result<()> {
         for &id in s.inputs.iter().chain(&s.outputs) {
             tensor(id, &format!("CPU segment #{i}"))?;
         }
+    }
+    Ok(())
+}
+
+/// A requantization maps integers to as many integers with a defined shift.
+fn requantize(p: &Program, r: &Requantize) -> std::result::Result<(), String> {
+    let (x, o) = (&p.tensors[r.input], &p.tensors[r.output]);
+    let int = |t: &TensorDesc| matches!(t.dtype, DType::I8 | DType::U8 | DType::I16 | DType::I32);
+    if !int(x) || !int(o) || x.num_elements() != o.num_elements() {
+        return Err(format!(
+            "requantizes {} {:?} to {} {:?}",
+            x.dtype, x.shape, o.dtype, o.shape
+        ));
+    }
+    shift_ok(r.requant.shift)
+}
+
+/// An SVDF's constants fit its tensors, its codes its state type, its shifts the
+/// arithmetic.
+fn svdf(p: &Program, sv: &Svdf) -> std::result::Result<(), String> {
+    let (x, o) = (&p.tensors[sv.input], &p.tensors[sv.output]);
+    if sv.params(x, o).is_none() {
+        return Err(format!(
+            "its constants do not fit {} {:?} to {} {:?} (rank {}, memory {}, {} state)",
+            x.dtype, x.shape, o.dtype, o.shape, sv.rank, sv.memory, sv.state_type
+        ));
+    }
+    if sv.state_type == DType::I8 {
+        let narrow = |v: &[i16]| v.iter().all(|&c| i8::try_from(c).is_ok());
+        if !narrow(&sv.weights_time) || !narrow(&sv.state) {
+            return Err("int8 state or time weights out of range".into());
+        }
+    }
+    shift_ok(sv.feature.shift)?;
+    shift_ok(sv.time.shift)
+}
+
+/// A float-table softmax maps 8-bit codes to the same type and shape through 256 entries.
+fn table_softmax(p: &Program, sm: &TableSoftmax) -> std::result::Result<(), String> {
+    let (x, o) = (&p.tensors[sm.input], &p.tensors[sm.output]);
+    if !matches!(x.dtype, DType::I8 | DType::U8)
+        || o.dtype != x.dtype
+        || o.shape != x.shape
+        || sm.axis >= x.shape.len()
+        || sm.table.len() != 256
+    {
+        return Err(format!(
+            "{} table entries for softmax of {} {:?} along axis {} to {} {:?}",
+            sm.table.len(),
+            x.dtype,
+            x.shape,
+            sm.axis,
+            o.dtype,
+            o.shape
+        ));
+    }
+    Ok(())
+}
+
+fn shift_ok(shift: i32) -> std::result::Result<(), String> {
+    if !(-31..=31).contains(&shift) {
+        return Err(format!("requantization shift {shift} out of range"));
     }
     Ok(())
 }

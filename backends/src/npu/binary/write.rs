@@ -257,6 +257,14 @@ fn fp8_stage<'a>(
     ))
 }
 
+/// Little-endian bytes of int8 or int16 codes (`dtype`, checked by validation).
+fn codes(v: &[i16], dtype: DType) -> Vec<u8> {
+    match dtype {
+        DType::I8 => v.iter().map(|&c| c as i8 as u8).collect(),
+        _ => v.iter().flat_map(|c| c.to_le_bytes()).collect(),
+    }
+}
+
 fn requant(r: &Requant) -> fb::Requant {
     fb::Requant::new(r.multiplier, r.shift)
 }
@@ -561,6 +569,66 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                 },
             );
             (fb::Command::Softmax, off.as_union_value())
+        }
+        Command::Requantize(r) => {
+            let name = b.create_string(&r.name);
+            let off = fb::Requantize::create(
+                b,
+                &fb::RequantizeArgs {
+                    name: Some(name),
+                    input: r.input as u32,
+                    output: r.output as u32,
+                    input_zero_point: r.input_zero_point,
+                    output_zero_point: r.output_zero_point,
+                    requant: Some(&requant(&r.requant)),
+                },
+            );
+            (fb::Command::Requantize, off.as_union_value())
+        }
+        Command::Svdf(sv) => {
+            let name = b.create_string(&sv.name);
+            let weights_feature = b.create_vector(&sv.weights_feature);
+            let weights_time = b.create_vector(&codes(&sv.weights_time, sv.state_type));
+            let state = b.create_vector(&codes(&sv.state, sv.state_type));
+            let bias = b.create_vector(&sv.bias);
+            let off = fb::Svdf::create(
+                b,
+                &fb::SvdfArgs {
+                    name: Some(name),
+                    input: sv.input as u32,
+                    output: sv.output as u32,
+                    rank: sv.rank as u32,
+                    memory: sv.memory as u32,
+                    state_type: dtype(sv.state_type),
+                    weights_feature: Some(weights_feature),
+                    weights_time: Some(weights_time),
+                    state: Some(state),
+                    bias: Some(bias),
+                    input_zero_point: sv.input_zero_point,
+                    state_zero_point: sv.state_zero_point,
+                    output_zero_point: sv.output_zero_point,
+                    feature: Some(&requant(&sv.feature)),
+                    time: Some(&requant(&sv.time)),
+                },
+            );
+            (fb::Command::Svdf, off.as_union_value())
+        }
+        Command::TableSoftmax(sm) => {
+            let name = b.create_string(&sm.name);
+            let table = b.create_vector(&sm.table);
+            let off = fb::TableSoftmax::create(
+                b,
+                &fb::TableSoftmaxArgs {
+                    name: Some(name),
+                    input: sm.input as u32,
+                    output: sm.output as u32,
+                    axis: sm.axis as u32,
+                    table: Some(table),
+                    output_scale: sm.output_scale,
+                    output_zero_point: sm.output_zero_point,
+                },
+            );
+            (fb::Command::TableSoftmax, off.as_union_value())
         }
         Command::Cpu { segment } => {
             let off = fb::Cpu::create(

@@ -2,12 +2,14 @@
 //!
 //! Nodes are visited in the graph's deterministic topological order. Each becomes an NPU
 //! command (convolution, transposed convolution, fully connected, add/sub/mul, parametric
-//! ReLU, softmax, pooling, mean/sum, concatenation, constant padding, resize, and table lookups for
-//! standalone activations and requantizations), a free
-//! memory alias (reshape, identity), part of an IO conversion (a float input's
-//! `quantize`, a float output's `dequantize`) or a CPU fallback; consecutive fallbacks
-//! form one [`CpuSegment`]. Requantization parameters are computed here exactly as the
-//! reference interpreter computes them, so the virtual NPU only does integer arithmetic.
+//! ReLU, softmax, pooling, mean/sum, concatenation, constant padding, resize,
+//! requantization of wide integers, and table lookups for standalone activations and
+//! requantizations of 8-bit codes), a free memory alias (reshape, identity), part of an
+//! IO conversion (a float input's `quantize`, a float output's `dequantize`) or a CPU
+//! fallback. A fallback whose op has a host kernel (SVDF, LiteRT's float-table softmax)
+//! becomes its host-CPU command; other consecutive fallbacks form one [`CpuSegment`].
+//! Requantization parameters are computed here exactly as the reference interpreter
+//! computes them, so the virtual NPU only does integer arithmetic.
 //!
 //! FP8 graphs (from the `quantize-fp8` pass) lower their FP8 convolutions and fully
 //! connected layers to commands with FP8 weight blocks; a `quantize` to FP8 becomes its
@@ -28,6 +30,7 @@
 mod conv;
 mod elementwise;
 mod float;
+mod host;
 mod io;
 mod moves;
 mod pointwise;
@@ -101,17 +104,25 @@ pub fn lower(g: &Graph, support: &Support, opts: &LowerOptions) -> Result<Lowere
                 *report.npu_ops.entry(node.op.detailed_name()).or_default() += 1;
                 if let Some(c) = cmd {
                     open_run.clear();
-                    items.push(Item::Npu(c));
+                    items.push(Item::Command(c));
                 }
             }
             Err(reason) if opts.cpu_fallback => {
-                open_run.insert(n);
                 report.fallbacks.push(Fallback {
                     node: node.name.clone(),
                     op: node.op.detailed_name(),
                     reason,
                 });
-                items.push(Item::Cpu(n));
+                match l.host_command(n) {
+                    Some(c) => {
+                        open_run.clear();
+                        items.push(Item::Command(c));
+                    }
+                    None => {
+                        open_run.insert(n);
+                        items.push(Item::Cpu(n));
+                    }
+                }
             }
             Err(reason) => {
                 return Err(Error::at_node(
@@ -127,7 +138,7 @@ pub fn lower(g: &Graph, support: &Support, opts: &LowerOptions) -> Result<Lowere
     for item in items {
         match item {
             Item::Cpu(n) => run.push(n),
-            Item::Npu(c) => {
+            Item::Command(c) => {
                 if !run.is_empty() {
                     cpu_segments.push(l.segment(&std::mem::take(&mut run), &outputs)?);
                     commands.push(Command::Cpu {
@@ -163,7 +174,9 @@ pub fn lower(g: &Graph, support: &Support, opts: &LowerOptions) -> Result<Lowere
 
 /// One scheduled node before CPU runs are grouped.
 enum Item {
-    Npu(Command),
+    /// An NPU or host-CPU command.
+    Command(Command),
+    /// A node of a CPU segment.
     Cpu(NodeIndex),
 }
 
@@ -242,9 +255,8 @@ impl<'g> Lowering<'g> {
                     ..self.conv(&node.name, c, &ins, out)?
                 })
             }
-            Op::Activation { .. } | Op::Quantize { .. } => {
-                Command::Lookup(self.lookup(&node.name, &node.op, &ins, out)?)
-            }
+            Op::Activation { .. } => Command::Lookup(self.lookup(&node.name, &node.op, &ins, out)?),
+            Op::Quantize { .. } => self.quantize(&node.name, &node.op, &ins, out)?,
             Op::PRelu => Command::PRelu(self.prelu(&node.name, &ins, out)?),
             Op::Softmax { axis, beta } => {
                 Command::Softmax(self.softmax(&node.name, *axis, *beta, &ins, out)?)

@@ -1,13 +1,14 @@
 //! Lowering of int8 ops computed value by value: table lookups (standalone activations
-//! and requantizations), parametric ReLU and softmax.
+//! and requantizations of 8-bit codes), requantization of wider integers, parametric ReLU
+//! and softmax.
 
-use super::quant::{act_quant, act_range};
+use super::quant::{act_quant, act_range, per_tensor};
 use super::{Lowering, Reason};
-use crate::npu::program::{Lookup, PRelu, Requant, Softmax};
+use crate::npu::program::{Command, Lookup, PRelu, Requant, Requantize, Softmax};
 use crate::npu::supported;
 use crate::npu::tables::code_table;
 use nnopt_compiler::interp::fixedpoint::quantize_multiplier;
-use nnopt_compiler::interp::softmax_fixed_point;
+use nnopt_compiler::interp::{requantize_multiplier, softmax_fixed_point};
 use nnopt_compiler::ir::{Op, ValueRef};
 
 type Lowered<T> = std::result::Result<T, Reason>;
@@ -28,6 +29,33 @@ impl Lowering<'_> {
             input: self.tensor(x),
             output: self.tensor(out),
         })
+    }
+
+    /// A requantization: a table between 8-bit types, else a [`Requantize`] command.
+    pub(super) fn quantize(
+        &mut self,
+        name: &str,
+        op: &Op,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> Lowered<Command> {
+        let x = *ins.first().ok_or("missing input")?;
+        let (xt, ot) = (self.g.ty(x), self.g.ty(out));
+        if xt.dtype.size_bytes() == 1 && ot.dtype.size_bytes() == 1 {
+            return Ok(Command::Lookup(self.lookup(name, op, ins, out)?));
+        }
+        supported::requantize_form(op, xt, ot)?;
+        let ((si, zi), (so, zo)) = (per_tensor(xt)?, per_tensor(ot)?);
+        let (multiplier, shift) = requantize_multiplier(si, so);
+        supported::shift_in_range(shift)?;
+        Ok(Command::Requantize(Requantize {
+            name: name.to_string(),
+            input: self.tensor(x),
+            output: self.tensor(out),
+            input_zero_point: zi,
+            output_zero_point: zo,
+            requant: Requant { multiplier, shift },
+        }))
     }
 
     /// TFLite's fixed-point softmax; a beta and input scale it does not cover stay on the

@@ -26,6 +26,11 @@ pub(super) fn act_quant(ty: &TensorType) -> std::result::Result<(f32, i32), Reas
     if !matches!(ty.dtype, DType::I8 | DType::U8 | DType::I16) {
         return Err(format!("{} activations", ty.dtype));
     }
+    per_tensor(ty)
+}
+
+/// Per-tensor scale and zero point of a quantized type.
+pub(super) fn per_tensor(ty: &TensorType) -> std::result::Result<(f32, i32), Reason> {
     match &ty.quant {
         Some(q) if q.scale.len() == 1 => Ok((q.scale[0], q.zero_point[0] as i32)),
         Some(_) => Err("per-axis quantized activations".into()),

@@ -85,7 +85,19 @@ pub fn check(p: &Program) -> Result<()> {
                     ));
                 }
             }
-            Command::Concat(_)
+            Command::Requantize(r) if !requant_ok(&r.requant) => {
+                return Err(Error::at_node(&r.name, "requantization shift out of range"));
+            }
+            Command::Svdf(sv) if !requant_ok(&sv.feature) || !requant_ok(&sv.time) => {
+                return Err(Error::at_node(
+                    &sv.name,
+                    "requantization shift out of range",
+                ));
+            }
+            Command::Requantize(_)
+            | Command::Svdf(_)
+            | Command::TableSoftmax(_)
+            | Command::Concat(_)
             | Command::Lookup(_)
             | Command::Resize(_)
             | Command::Quantize(_)

@@ -1,11 +1,11 @@
 //! Elementwise kernels with numpy broadcasting: TFLite int8 add/sub and mul, f32
-//! arithmetic as the interpreter's, and int8 parametric ReLU; and TFLite's int8 softmax
-//! (the interpreter's fixed-point kernel).
+//! arithmetic as the interpreter's, and int8 parametric ReLU; TFLite's requantization of
+//! integers and int8 softmax (the interpreter's fixed-point kernels).
 
-use crate::npu::program::{Elementwise, ElementwiseKind, PRelu, Softmax, TensorDesc};
+use crate::npu::program::{Elementwise, ElementwiseKind, PRelu, Requantize, Softmax, TensorDesc};
 use nnopt_compiler::interp::fixedpoint::multiply_by_quantized_multiplier as mbqm;
-use nnopt_compiler::interp::softmax_reference;
-use nnopt_compiler::ir::BinaryKind;
+use nnopt_compiler::interp::{requantize as requantize_code, softmax_reference};
+use nnopt_compiler::ir::{BinaryKind, DType};
 use nnopt_compiler::kernels::multiply_by_quantized_multiplier_row;
 use nnopt_compiler::{Error, Result};
 
@@ -219,6 +219,24 @@ pub fn prelu(c: &PRelu, x: &[i32], x_shape: &[usize]) -> Result<Vec<i32>> {
             y.wrapping_add(c.output_zero_point)
                 .clamp(c.act_min, c.act_max)
         })
+        .collect())
+}
+
+/// Requantizes the integers `x` into `out`'s type.
+pub fn requantize(c: &Requantize, x: &[i32], out: &TensorDesc) -> Result<Vec<i32>> {
+    let (lo, hi) = out
+        .dtype
+        .int_range()
+        .filter(|_| {
+            matches!(out.dtype, DType::I8 | DType::U8 | DType::I16 | DType::I32)
+                && out.num_elements() == x.len()
+        })
+        .ok_or_else(|| Error::at_node(&c.name, "requantize output does not match its input"))?;
+    let zero_points = (c.input_zero_point, c.output_zero_point);
+    let multiplier = (c.requant.multiplier, c.requant.shift);
+    let range = (lo as i32, hi as i32);
+    Ok(x.iter()
+        .map(|&v| requantize_code(v, zero_points, multiplier, range))
         .collect())
 }
 

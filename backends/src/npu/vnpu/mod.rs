@@ -1,7 +1,7 @@
 //! The virtual NPU: executes a [`Program`] on a byte arena with its own integer, FP8 and
-//! f32 kernels, CPU segments through the reference interpreter, and quantization / dequantization at
-//! the IO boundary. Results are bit-exact with `nnopt_compiler::interp::run` on the
-//! lowered graph.
+//! f32 kernels, host-CPU commands with the interpreter's kernels, CPU segments through the
+//! reference interpreter, and quantization / dequantization at the IO boundary. Results
+//! are bit-exact with `nnopt_compiler::interp::run` on the lowered graph.
 
 mod arena;
 mod checks;
@@ -10,6 +10,7 @@ mod conv;
 mod cpu;
 mod elementwise;
 mod fp8;
+mod host;
 mod io;
 mod pool;
 mod resize;
@@ -202,6 +203,19 @@ fn step(
             let (x, o) = (tensor(p, sm.input)?, tensor(p, sm.output)?);
             let y = elementwise::softmax(sm, &arena.ints(x)?, &x.shape, o)?;
             arena.set_ints(o, &y).map_err(|e| e.in_node(&sm.name))
+        }
+        Command::Requantize(r) => {
+            let (x, o) = (tensor(p, r.input)?, tensor(p, r.output)?);
+            let y = elementwise::requantize(r, &arena.ints(x)?, o)?;
+            arena.set_ints(o, &y).map_err(|e| e.in_node(&r.name))
+        }
+        Command::Svdf(sv) => {
+            let (x, o) = (tensor(p, sv.input)?, tensor(p, sv.output)?);
+            host::svdf(sv, x, o, arena)
+        }
+        Command::TableSoftmax(sm) => {
+            let (x, o) = (tensor(p, sm.input)?, tensor(p, sm.output)?);
+            host::table_softmax(sm, x, o, arena)
         }
         Command::PRelu(pr) => {
             let (x, o) = (tensor(p, pr.input)?, tensor(p, pr.output)?);
