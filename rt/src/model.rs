@@ -50,7 +50,7 @@ impl<'a> Model<'a> {
         let root = Table::root(container::open(file)?)?;
         if root.vector(8, 4)?.len() != 0 {
             return Err(unsupported(
-                "the program has CPU-fallback segments: compile it with --no-cpu-fallback to see what to change",
+                "the program has CPU-fallback segments (IR subgraphs only `nnopt run` executes)",
             ));
         }
         let activations = usize::try_from(root.u64(2, 0)?)
