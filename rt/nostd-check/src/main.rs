@@ -73,7 +73,10 @@ pub extern "C" fn main() -> i32 {
     if !read_all(&mut input) {
         return 4;
     }
-    if model.run(&mut arena, &[&input], &mut [&mut output]).is_err() {
+    if model
+        .run(&mut arena, &[&input], &mut [&mut output])
+        .is_err()
+    {
         return 5;
     }
     if write_all(&output) {
