@@ -219,3 +219,15 @@ impl<'a> Model<'a> {
         })
     }
 }
+
+impl core::fmt::Debug for Model<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("arena_size", &self.arena_size())
+            .field("inputs", &self.num_inputs())
+            .field("outputs", &self.num_outputs())
+            .field("commands", &self.commands.len())
+            .finish()
+    }
+}
