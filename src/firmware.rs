@@ -48,8 +48,8 @@ fn unsupported(c: &Compiled, e: nnopt_rt::Error) -> Error {
         .collect();
     if !segment_nodes.is_empty() {
         msg.push_str(
-            "\nthese ops would run as IR CPU segments, which only `nnopt run` executes; \
-             change or remove them, or give the model as an int8 model they are supported in:",
+            "\nthese ops have neither an NPU command nor a firmware CPU kernel (`nnopt ops` \
+             lists what runs where); replace them in the model:",
         );
         for f in &c.lowering.fallbacks {
             if segment_nodes.contains(&&f.node) {

@@ -20,6 +20,7 @@ pub mod compare;
 pub mod compile;
 pub mod compress;
 pub mod costmodel;
+pub mod diagnostics;
 pub mod firmware;
 pub mod fixynn;
 pub mod learned_opt;

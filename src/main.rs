@@ -16,11 +16,13 @@ fn main() -> ExitCode {
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {e}");
+            nnopt::diagnostics::error(&e);
             ExitCode::FAILURE
         }
         Err(_) => {
-            eprintln!("error: internal error (a bug in nnopt); please report it with the model");
+            nnopt::diagnostics::error(&nnopt::Error::new(
+                "internal error (a bug in nnopt); please report it with the model",
+            ));
             ExitCode::from(101)
         }
     }

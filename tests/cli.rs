@@ -342,3 +342,45 @@ fn empty_and_misshapen_inputs_are_errors() {
         assert!(!out.exists(), "wrote an output for {rows} x {cols}");
     }
 }
+
+#[test]
+fn message_format_json_reports_errors_and_warnings_as_json_lines() {
+    let dir = tempdir();
+    let missing = dir.path().join("missing.tflite");
+    let out = nnopt(&[
+        "compile",
+        missing.to_str().unwrap(),
+        "--message-format",
+        "json",
+    ]);
+    assert!(!out.status.success());
+    let line = String::from_utf8(out.stderr).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["reason"], "nnopt-message");
+    assert_eq!(v["level"], "error");
+    assert_eq!(v["file"], missing.to_str().unwrap());
+    assert!(v["rendered"].as_str().unwrap().starts_with("error: "));
+    // Argument errors too.
+    let out = nnopt(&["compile", "--message-format=json", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(out.stderr.trim_ascii()).unwrap();
+    assert!(v["message"].as_str().unwrap().contains("--no-such-flag"));
+    // Warnings: an uncalibrated float model.
+    let model = write_model(dir.path());
+    let npub = dir.path().join("m.npub");
+    let out = nnopt(&[
+        "compile",
+        &model,
+        "-o",
+        npub.to_str().unwrap(),
+        "--message-format",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let warnings: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(warnings.iter().any(|w| w["level"] == "warning"), "{stderr}");
+}

@@ -25,6 +25,8 @@ command -v yosys >/dev/null || missing+=(yosys)
 # Verilator's --binary builds C++ with make; its package does not depend on them.
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v cc >/dev/null || missing+=(gcc)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${missing[*]}"
   sudo=""

@@ -50,7 +50,7 @@ impl<'a> Model<'a> {
         let root = Table::root(container::open(file)?)?;
         if root.vector(8, 4)?.len() != 0 {
             return Err(unsupported(
-                "the program has CPU-fallback segments: compile it with --no-cpu-fallback to see what to change",
+                "the program has CPU-fallback segments (IR subgraphs only `nnopt run` executes)",
             ));
         }
         let activations = usize::try_from(root.u64(2, 0)?)
@@ -217,5 +217,17 @@ impl<'a> Model<'a> {
             size: b.shape.elements()?.checked_mul(b.dtype.size())?,
             quant: t.quant,
         })
+    }
+}
+
+impl core::fmt::Debug for Model<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("arena_size", &self.arena_size())
+            .field("inputs", &self.num_inputs())
+            .field("outputs", &self.num_outputs())
+            .field("commands", &self.commands.len())
+            .finish()
     }
 }

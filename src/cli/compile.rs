@@ -198,7 +198,7 @@ fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool)
     progress.finish();
     let compiled = compiled?;
     for w in compiled.warnings() {
-        eprintln!("warning: {w}");
+        nnopt::diagnostics::warn(w);
     }
     let model = file_stem(file);
     let mut written = match outputs.emit_c {

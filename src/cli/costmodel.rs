@@ -380,7 +380,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
             .map_err(|e| Error::new(format!("cannot make a scratch directory: {e}")))?;
         let (real, skipped) = real_rows(&args.real, &model, &args.vela, scratch.path())?;
         for reason in skipped {
-            eprintln!("warning: not priced: {reason}");
+            nnopt::diagnostics::warn(&format!("not priced: {reason}"));
         }
         rows.extend(real);
     }

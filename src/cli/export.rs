@@ -59,7 +59,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         let report =
             nnopt::calibration::quantize(&mut g, &calibration).map_err(|e| e.in_file(file))?;
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            nnopt::diagnostics::warn(w);
         }
     }
     let bytes = if args.sparse {

@@ -146,7 +146,9 @@ fn run_one(
     bar.set_prefix(opts.precision.name());
     let sim = simulate(program, data, opts, |r, warning| {
         if let Some(w) = warning {
-            bar.suspend(|| eprintln!("warning: {} run: {w}", opts.precision.name()));
+            bar.suspend(|| {
+                nnopt::diagnostics::warn(&format!("{} run: {w}", opts.precision.name()))
+            });
         }
         bar.set_message(format!("accuracy {:.2} %", 100.0 * r.accuracy));
         bar.inc(1);

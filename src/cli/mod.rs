@@ -20,6 +20,7 @@ mod run;
 mod train;
 
 use clap::{Parser, Subcommand};
+use nnopt::diagnostics::{format, set_format, MessageFormat};
 use nnopt::Result;
 
 #[derive(Parser)]
@@ -32,6 +33,27 @@ use nnopt::Result;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How warnings and errors are printed on stderr: human text, or json (one object a
+    /// line with level, message, file, node and the rendered text, for build tools).
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    message_format: MessageFormatArg,
+}
+
+/// `--message-format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MessageFormatArg {
+    Human,
+    Json,
+}
+
+/// Whether the raw arguments ask for JSON messages (read before parsing, so that
+/// argument errors are JSON too).
+fn json_requested() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--message-format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--message-format" && w[1] == "json")
 }
 
 #[derive(Subcommand)]
@@ -116,7 +138,31 @@ enum Command {
 
 /// Parses the command line and runs the command.
 pub fn main() -> Result<()> {
-    match Cli::parse().command {
+    if json_requested() {
+        set_format(MessageFormat::Json);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if format() == MessageFormat::Json && e.use_stderr() => {
+            // clap's message up to its usage and help lines, on one line.
+            let text = e.render().to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let message = message.join(" ");
+            nnopt::diagnostics::error(&nnopt::Error::new(message.trim_start_matches("error: ")));
+            std::process::exit(2)
+        }
+        Err(e) => e.exit(),
+    };
+    set_format(match cli.message_format {
+        MessageFormatArg::Human => MessageFormat::Human,
+        MessageFormatArg::Json => MessageFormat::Json,
+    });
+    match cli.command {
         Command::Costmodel(command) => costmodel::run(command),
         Command::Fl(command) => fl::run(command),
         Command::Inspect(args) => inspect::run(&args),

@@ -94,7 +94,7 @@ fn quantize(args: QuantizeArgs) -> Result<()> {
     let summary = nnopt::quantize(&mut g, &req).map_err(|e| e.in_file(file))?;
     progress.finish();
     for w in &summary.warnings {
-        eprintln!("warning: {w}");
+        nnopt::diagnostics::warn(w);
     }
     let bytes = nnopt::export(&g, format).map_err(|e| e.in_file(file))?;
     write_atomically(&out, &bytes)?;

@@ -1,0 +1,183 @@
+//! The C example (`examples/c`), compiled with `cc -Wall -Werror` against the firmware
+//! runtime's static library, gives `nnopt run`'s outputs byte for byte on every shared
+//! int8 model; the CMake build with `nnopt_add_model()` does the same.
+
+mod common;
+
+use common::{lcg_step, nnopt_ok, repo, require, run_on, shared, tempdir};
+use nnopt::compiler::ir::{DType, Tensor};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+const INT8_MODELS: &[&str] = &[
+    "hello_world_int8",
+    "keyword_scrambled_8bit",
+    "micro_speech_quantized",
+    "person_detect",
+    "generated/digits_cnn_int8",
+    "generated/mobilenet_v2_035_96_int8",
+];
+
+/// The target directory this test runs from.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+/// `libnnoptrt.a`, built once with cargo (release).
+fn runtime_lib() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "nnopt-rt-c"])
+            .env("CARGO_TARGET_DIR", target_dir())
+            .current_dir(repo())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p nnopt-rt-c failed");
+        target_dir().join("release/libnnoptrt.a")
+    })
+}
+
+/// Seeded input of the model's single input over its type's full range.
+fn input(model: &Path, seed: u64) -> Tensor {
+    let g = nnopt::load_model(model).unwrap();
+    let [x] = g.inputs()[..] else {
+        panic!("{}: one input expected", model.display())
+    };
+    let ty = &g.node(x).outputs[0].ty;
+    let mut s = seed;
+    let v: Vec<f64> = (0..ty.shape.iter().product::<usize>())
+        .map(|_| {
+            let r = lcg_step(&mut s) >> 33;
+            match ty.dtype.int_range() {
+                Some((lo, hi)) if ty.dtype != DType::I32 => {
+                    lo as f64 + (r % (hi - lo + 1) as u64) as f64
+                }
+                _ => (r % 2000) as f64 / 1000.0 - 1.0,
+            }
+        })
+        .collect();
+    Tensor::from_f64s(ty.dtype, &ty.shape, &v).unwrap()
+}
+
+/// The tensor's elements as little-endian bytes (what run_model reads and writes).
+fn raw(t: &Tensor) -> Vec<u8> {
+    let npy = nnopt::npy::npy_bytes(t).unwrap();
+    let header = 10 + u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    npy[header..].to_vec()
+}
+
+/// Runs `exe` with `stdin` and returns its stdout.
+fn run_exe(exe: &Path, stdin: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        exe.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn c_example_matches_nnopt_run() {
+    let lib = runtime_lib();
+    let dir = tempdir();
+    for m in INT8_MODELS {
+        let Some(model) = require(&shared().join(format!("models/{m}.tflite"))) else {
+            continue;
+        };
+        let name = m.replace('/', "_");
+        let npub = dir.path().join(format!("{name}.npub"));
+        let cdir = dir.path().join(&name);
+        let model_s = model.to_str().unwrap();
+        nnopt_ok(&["compile", model_s, "-o", npub.to_str().unwrap()]);
+        nnopt_ok(&[
+            "compile",
+            model_s,
+            "--emit",
+            "c",
+            "-o",
+            cdir.to_str().unwrap(),
+        ]);
+        let make = Command::new("make")
+            .args(["-C", repo().join("examples/c").to_str().unwrap()])
+            .arg(format!("MODEL_DIR={}", cdir.display()))
+            .arg(format!("NNOPT_LIB={}", lib.display()))
+            .arg("CC=cc")
+            .output()
+            .expect("make runs");
+        assert!(
+            make.status.success(),
+            "{m}: make failed:\n{}{}",
+            String::from_utf8_lossy(&make.stdout),
+            String::from_utf8_lossy(&make.stderr)
+        );
+        for seed in 0..2 {
+            let x = input(&model, seed);
+            let want = run_on(&npub, &x, dir.path());
+            let got = run_exe(&cdir.join("run_model"), &raw(&x));
+            assert_eq!(got, raw(&want), "{m} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn cmake_example_matches_nnopt_run() {
+    let Some(model) = require(&shared().join("models/generated/digits_cnn_int8.tflite")) else {
+        return;
+    };
+    let lib = runtime_lib();
+    let dir = tempdir();
+    let build = dir.path().join("build");
+    let cmake = |args: &[&str]| {
+        let out = Command::new("cmake")
+            .args(args)
+            .output()
+            .expect("cmake runs (apt-get install cmake)");
+        assert!(
+            out.status.success(),
+            "cmake {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cmake(&[
+        "-S",
+        repo().join("examples/c").to_str().unwrap(),
+        "-B",
+        build.to_str().unwrap(),
+        &format!("-DNNOPT={}", env!("CARGO_BIN_EXE_nnopt")),
+        &format!("-DNNOPT_RUNTIME_LIB={}", lib.display()),
+        &format!("-DNNOPT_EXAMPLE_MODEL={}", model.display()),
+    ]);
+    cmake(&["--build", build.to_str().unwrap()]);
+    assert!(build.join("example_model/model.h").is_file());
+    let npub = dir.path().join("m.npub");
+    nnopt_ok(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        npub.to_str().unwrap(),
+    ]);
+    for seed in 0..2 {
+        let x = input(&model, seed);
+        let want = run_on(&npub, &x, dir.path());
+        assert_eq!(
+            run_exe(&build.join("run_model"), &raw(&x)),
+            raw(&want),
+            "seed {seed}"
+        );
+    }
+}

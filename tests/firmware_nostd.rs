@@ -1,0 +1,105 @@
+//! nnopt-rt builds into a `#![no_std]`, `#![no_main]` program with no allocator
+//! (rt/nostd-check: linking would fail if the runtime needed `alloc`), whose arena is a
+//! stack array of exactly model.h's `ARENA_SIZE`, and that program gives `nnopt run`'s
+//! outputs byte for byte.
+
+mod common;
+
+use common::{lcg_step, nnopt_ok, repo, require, run_on, shared, tempdir};
+use nnopt::compiler::ir::Tensor;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A `#define NAME value` figure of model.h.
+fn figure(header: &str, name: &str) -> String {
+    header
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("#define NNOPT_MODEL_{name} ")))
+        .unwrap_or_else(|| panic!("model.h lacks {name}"))
+        .trim_end_matches('u')
+        .to_string()
+}
+
+fn check_model(model: &Path, dir: &Path) {
+    let npub = dir.join("m.npub");
+    let cdir = dir.join("c");
+    let m = model.to_str().unwrap();
+    nnopt_ok(&["compile", m, "-o", npub.to_str().unwrap()]);
+    nnopt_ok(&["compile", m, "--emit", "c", "-o", cdir.to_str().unwrap()]);
+    let header = std::fs::read_to_string(cdir.join("model.h")).unwrap();
+    let target = std::env::current_exe()
+        .unwrap()
+        .ancestors()
+        .nth(3)
+        .unwrap()
+        .join("nostd-check");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--manifest-path"])
+        .arg(repo().join("rt/nostd-check/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env("NNOPT_NPUB", &npub)
+        .env("NNOPT_ARENA", figure(&header, "ARENA_SIZE"))
+        .env("NNOPT_INPUT_BYTES", figure(&header, "INPUT0_BYTES"))
+        .env("NNOPT_OUTPUT_BYTES", figure(&header, "OUTPUT0_BYTES"))
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exe = target.join("release/nnopt-rt-nostd-check");
+    if let Ok(size) = Command::new("size").arg("-A").arg(&exe).output() {
+        let table = String::from_utf8_lossy(&size.stdout);
+        let text = table.lines().find(|l| l.starts_with(".text")).unwrap_or("");
+        println!("{}: {text}", model.display());
+    }
+    let g = nnopt::load_model(model).unwrap();
+    let ty = &g.node(g.inputs()[0]).outputs[0].ty;
+    for seed in 0..2u64 {
+        let mut s = seed;
+        let (lo, hi) = ty.dtype.int_range().unwrap();
+        let v: Vec<f64> = (0..ty.shape.iter().product::<usize>())
+            .map(|_| lo as f64 + ((lcg_step(&mut s) >> 33) % (hi - lo + 1) as u64) as f64)
+            .collect();
+        let x = Tensor::from_f64s(ty.dtype, &ty.shape, &v).unwrap();
+        let want = run_on(&npub, &x, dir);
+        let mut child = Command::new(&exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&le_bytes(&x))
+            .unwrap();
+        let got = child.wait_with_output().unwrap();
+        assert!(got.status.success(), "exit {:?}", got.status);
+        assert_eq!(
+            got.stdout,
+            le_bytes(&want),
+            "{} seed {seed}",
+            model.display()
+        );
+    }
+}
+
+/// The elements of an integer tensor as little-endian bytes.
+fn le_bytes(t: &Tensor) -> Vec<u8> {
+    let npy = nnopt::npy::npy_bytes(t).unwrap();
+    npy[10 + u16::from_le_bytes([npy[8], npy[9]]) as usize..].to_vec()
+}
+
+#[test]
+fn no_std_program_without_allocator_runs_models() {
+    for m in ["generated/digits_cnn_int8", "person_detect"] {
+        let Some(model) = require(&shared().join(format!("models/{m}.tflite"))) else {
+            continue;
+        };
+        check_model(&model, tempdir().path());
+    }
+}
