@@ -6,6 +6,8 @@
 
 use crate::compile::Compiled;
 use crate::{Error, Result};
+use nnopt_backends::npu::binary;
+use nnopt_backends::npu::compress::{compress_weights_coded, WeightCoding};
 use nnopt_rt::{DType, ErrorKind, Model, TensorInfo};
 use std::fmt::Write;
 
@@ -14,6 +16,18 @@ use std::fmt::Write;
 pub struct CSources {
     pub header: String,
     pub source: String,
+}
+
+/// The `.npub` bytes of `c` with its int8 weights coded as `coding` (the compiled
+/// binary itself when that is how it was coded).
+pub fn binary_with(c: &Compiled, coding: WeightCoding) -> Result<Vec<u8>> {
+    match coding {
+        WeightCoding::Compressed => Ok(c.binary.clone()),
+        WeightCoding::Stored => {
+            let blocks = compress_weights_coded(&c.program, coding)?.blocks;
+            binary::write(&c.program, &c.target, &blocks)
+        }
+    }
 }
 
 /// Checks that `prefix` is a C identifier usable for the array and, upper-cased, the
@@ -122,11 +136,12 @@ fn tensor_macros(h: &mut String, p: &str, kind: &str, i: usize, t: &TensorInfo<'
     let _ = writeln!(h, "#define {m}_ZERO_POINT ({zp})");
 }
 
-/// The C sources of compiled model `c`, named by `prefix` (`PREFIX_*` macros, the array
-/// `prefix_data`); `source_name` is the model file the comments name.
-pub fn c_sources(c: &Compiled, prefix: &str, source_name: &str) -> Result<CSources> {
+/// The C sources of compiled model `c` whose binary is `binary` (see [`binary_with`]),
+/// named by `prefix` (`PREFIX_*` macros, the array `prefix_data`); `source_name` is the
+/// model file the comments name.
+pub fn c_sources(c: &Compiled, binary: &[u8], prefix: &str, source_name: &str) -> Result<CSources> {
     check_prefix(prefix)?;
-    let model = Model::load(&c.binary).map_err(|e| match e.kind {
+    let model = Model::load(binary).map_err(|e| match e.kind {
         ErrorKind::Unsupported => unsupported(c, e),
         _ => Error::new(format!(
             "the compiled binary does not load in the firmware runtime: {e}"
@@ -147,7 +162,7 @@ pub fn c_sources(c: &Compiled, prefix: &str, source_name: &str) -> Result<CSourc
     );
     let _ = writeln!(h, "#define {p}_NAME {}", c_string(model.name()));
     let _ = writeln!(h, "/* Bytes of the binary ({prefix}_data). */");
-    let _ = writeln!(h, "#define {p}_SIZE {}u", c.binary.len());
+    let _ = writeln!(h, "#define {p}_SIZE {}u", binary.len());
     let _ = writeln!(
         h,
         "/* Bytes of arena nnopt_run needs: activations, then scratch. */"
@@ -187,7 +202,7 @@ pub fn c_sources(c: &Compiled, prefix: &str, source_name: &str) -> Result<CSourc
         s,
         "const uint8_t {prefix}_data[{p}_SIZE] {p}_ATTRIBUTE = {{"
     );
-    for chunk in c.binary.chunks(16) {
+    for chunk in binary.chunks(16) {
         let line: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
         let _ = writeln!(s, "    {},", line.join(", "));
     }

@@ -181,3 +181,38 @@ fn cmake_example_matches_nnopt_run() {
         );
     }
 }
+
+#[test]
+fn emitted_sources_are_reproducible_and_stored_by_default() {
+    let model = repo().join("examples/models/digits_cnn_int8.tflite");
+    let dir = tempdir();
+    let emit = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["compile", model.to_str().unwrap(), "--emit", "c", "-o"];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        nnopt_ok(&args);
+        (
+            std::fs::read(out.join("model.c")).unwrap(),
+            std::fs::read_to_string(out.join("model.h")).unwrap(),
+        )
+    };
+    let (a, ha) = emit("a", &[]);
+    let (b, hb) = emit("b", &["--threads", "1"]);
+    assert_eq!((&a, &ha), (&b, &hb), "--emit c is not reproducible");
+    let (compressed, hc) = emit("c", &["--weight-coding", "compressed", "--c-prefix", "kws"]);
+    assert!(
+        compressed.len() < a.len(),
+        "stored weights should take more bytes"
+    );
+    assert!(hc.contains("#define KWS_ARENA_SIZE ") && hc.contains("kws_data["));
+    let bad = common::nnopt(&[
+        "compile",
+        model.to_str().unwrap(),
+        "--emit",
+        "c",
+        "--c-prefix",
+        "9x",
+    ]);
+    assert!(!bad.status.success());
+}

@@ -19,11 +19,15 @@ fn binary(model: &std::path::Path) -> Vec<u8> {
         calibration: Default::default(),
         pipeline: None,
     };
-    compile_npu(nnopt::load_model(model).unwrap(), &opts).unwrap().binary
+    compile_npu(nnopt::load_model(model).unwrap(), &opts)
+        .unwrap()
+        .binary
 }
 
 fn small_models() -> Vec<Vec<u8>> {
-    let mut out = vec![binary(&repo().join("examples/models/digits_cnn_int8.tflite"))];
+    let mut out = vec![binary(
+        &repo().join("examples/models/digits_cnn_int8.tflite"),
+    )];
     if let Some(m) = require(&shared().join("models/hello_world_int8.tflite")) {
         out.push(binary(&m));
     }
@@ -36,7 +40,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { 0xEDB8_8320 ^ (crc >> 1) } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                0xEDB8_8320 ^ (crc >> 1)
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -57,9 +65,12 @@ fn load_and_run(file: &[u8]) -> Result<(), nnopt_rt::Error> {
         return Ok(());
     }
     let mut arena = vec![0u8; m.arena_size()];
-    let ins: Vec<Vec<u8>> = (0..m.num_inputs()).map(|i| vec![0; m.input(i).map_or(0, |t| t.size)]).collect();
-    let mut outs: Vec<Vec<u8>> =
-        (0..m.num_outputs()).map(|i| vec![0; m.output(i).map_or(0, |t| t.size)]).collect();
+    let ins: Vec<Vec<u8>> = (0..m.num_inputs())
+        .map(|i| vec![0; m.input(i).map_or(0, |t| t.size)])
+        .collect();
+    let mut outs: Vec<Vec<u8>> = (0..m.num_outputs())
+        .map(|i| vec![0; m.output(i).map_or(0, |t| t.size)])
+        .collect();
     let ins: Vec<&[u8]> = ins.iter().map(Vec::as_slice).collect();
     let mut outs: Vec<&mut [u8]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
     m.run(&mut arena, &ins, &mut outs)
@@ -69,7 +80,10 @@ fn load_and_run(file: &[u8]) -> Result<(), nnopt_rt::Error> {
 fn truncations_and_bit_flips_are_rejected() {
     for file in small_models() {
         for n in 0..file.len() {
-            assert!(Model::load(&file[..n]).is_err(), "prefix of {n} bytes loaded");
+            assert!(
+                Model::load(&file[..n]).is_err(),
+                "prefix of {n} bytes loaded"
+            );
         }
         let mut padded = file.clone();
         padded.push(0);
@@ -120,12 +134,18 @@ fn declared_sizes_beyond_the_callers_buffers_are_errors() {
     let input = vec![0u8; m.input(0).unwrap().size];
     let mut output = vec![0u8; m.output(0).unwrap().size];
     let mut small = vec![0u8; m.arena_size() - 1];
-    let err = m.run(&mut small, &[&input], &mut [&mut output]).unwrap_err();
+    let err = m
+        .run(&mut small, &[&input], &mut [&mut output])
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ArenaTooSmall);
     let mut arena = vec![0u8; m.arena_size()];
-    let err = m.run(&mut arena, &[&input[1..]], &mut [&mut output]).unwrap_err();
+    let err = m
+        .run(&mut arena, &[&input[1..]], &mut [&mut output])
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadArgument);
-    let err = m.run(&mut arena, &[&input], &mut [&mut output[1..]]).unwrap_err();
+    let err = m
+        .run(&mut arena, &[&input], &mut [&mut output[1..]])
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadArgument);
     let err = m.run(&mut arena, &[], &mut [&mut output]).unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadArgument);

@@ -25,7 +25,15 @@ fn check_model(model: &Path, dir: &Path) {
     let npub = dir.join("m.npub");
     let cdir = dir.join("c");
     let m = model.to_str().unwrap();
-    nnopt_ok(&["compile", m, "-o", npub.to_str().unwrap()]);
+    // The binary model.c holds: weights stored (the --emit c default).
+    nnopt_ok(&[
+        "compile",
+        m,
+        "--weight-coding",
+        "stored",
+        "-o",
+        npub.to_str().unwrap(),
+    ]);
     nnopt_ok(&["compile", m, "--emit", "c", "-o", cdir.to_str().unwrap()]);
     let header = std::fs::read_to_string(cdir.join("model.h")).unwrap();
     let target = std::env::current_exe()

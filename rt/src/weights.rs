@@ -14,7 +14,8 @@ pub struct Weights<'b> {
     pub weights: &'b [u8],
     pub zero_points: &'b [i32],
     bias: &'b [i32],
-    requant: &'b [u8],
+    multiplier: &'b [i32],
+    shift: &'b [i32],
 }
 
 impl<'b> Weights<'b> {
@@ -26,7 +27,7 @@ impl<'b> Weights<'b> {
             w.weights.len
         };
         weights
-            + 2 * (4 * w.channels + I32_SLACK)
+            + 4 * (4 * w.channels + I32_SLACK)
             + w.requant.len
             + w.zero_points.len.max(w.bias.len)
     }
@@ -48,9 +49,11 @@ impl<'b> Weights<'b> {
         };
         let (requant, rest) = take_bytes(rest, w.requant.len)?;
         decode::decompress(w.requant.coded, requant)?;
+        let (multiplier, rest) = take_i32(rest, n)?;
+        let (shift, rest) = take_i32(rest, n)?;
         for c in 0..n {
             match decode::requant_record(requant, c) {
-                Some((_, shift)) if (-31..=31).contains(&shift) => {}
+                Some((m, s)) if (-31..=31).contains(&s) => (multiplier[c], shift[c]) = (m, s),
                 _ => return Err(Error::malformed("requantization shift out of range")),
             }
         }
@@ -65,7 +68,8 @@ impl<'b> Weights<'b> {
                 weights,
                 zero_points,
                 bias,
-                requant,
+                multiplier,
+                shift,
             },
             rest,
         ))
@@ -75,10 +79,13 @@ impl<'b> Weights<'b> {
     /// `MultiplyByQuantizedMultiplier`, zero point, clamp.
     #[inline]
     pub fn requantize(&self, acc: i32, c: usize, zero_point: i32, (lo, hi): (i32, i32)) -> i32 {
-        let (m, s) = decode::requant_record(self.requant, c).unwrap_or((0, 0));
-        multiply_by_quantized_multiplier(acc.wrapping_add(self.bias[c]), m, s)
-            .wrapping_add(zero_point)
-            .clamp(lo, hi)
+        multiply_by_quantized_multiplier(
+            acc.wrapping_add(self.bias[c]),
+            self.multiplier[c],
+            self.shift[c],
+        )
+        .wrapping_add(zero_point)
+        .clamp(lo, hi)
     }
 }
 

@@ -5,6 +5,7 @@ use super::calibration::CalibrationFlags;
 use super::common::{file_stem, output_path, to_json, ThreadsArg};
 use super::train::{compile_training, TrainArgs};
 use clap::{Args, ValueEnum};
+use nnopt::backends::npu::compress::WeightCoding;
 use nnopt::backends::npu::target::Target;
 use nnopt::calibration::CalibrationArgs;
 use nnopt::compile::{NpuOptions, Precision};
@@ -40,6 +41,11 @@ pub struct CompileArgs {
     /// firmware runtime nnopt-rt (rt/capi/include/nnopt.h).
     #[arg(long, value_enum, default_value = "npub")]
     emit: EmitArg,
+    /// How the int8 weights are coded: compressed (fewest bytes) or stored (read in
+    /// place, no decoding at run time: firmware trades flash for speed). Default:
+    /// compressed for .npub, stored for --emit c.
+    #[arg(long, value_enum)]
+    weight_coding: Option<WeightCodingArg>,
     /// With --emit c: prefix of the generated names (PREFIX_ARENA_SIZE, ...,
     /// prefix_data), so several models can share a firmware.
     #[arg(long, default_value = "nnopt_model", value_name = "NAME")]
@@ -85,6 +91,13 @@ enum EmitArg {
     C,
 }
 
+/// `--weight-coding` of `nnopt compile`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WeightCodingArg {
+    Compressed,
+    Stored,
+}
+
 /// `--precision` of `nnopt compile`.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum PrecisionArg {
@@ -112,6 +125,7 @@ fn compile(args: CompileArgs) -> Result<()> {
             ("--no-cpu-fallback", args.no_cpu_fallback),
             ("--pipeline", args.pipeline.is_some()),
             ("--emit c", args.emit == EmitArg::C),
+            ("--weight-coding", args.weight_coding.is_some()),
             (
                 "calibration options",
                 calibration != CalibrationArgs::default(),
@@ -166,7 +180,13 @@ fn compile(args: CompileArgs) -> Result<()> {
             ));
         }
     }
+    let emit_c = args.emit == EmitArg::C;
+    let weight_coding = match (args.weight_coding, emit_c) {
+        (Some(WeightCodingArg::Compressed), _) | (None, false) => WeightCoding::Compressed,
+        (Some(WeightCodingArg::Stored), _) | (None, true) => WeightCoding::Stored,
+    };
     let outputs = NpuOutputs {
+        weight_coding,
         emit_c: (args.emit == EmitArg::C).then_some(args.c_prefix.as_str()),
         binary: args.output.as_deref(),
         report: args.report.as_deref(),
@@ -177,6 +197,7 @@ fn compile(args: CompileArgs) -> Result<()> {
 
 /// The files `compile --target npu` writes besides printing.
 struct NpuOutputs<'a> {
+    weight_coding: WeightCoding,
     /// C sources with this prefix instead of the binary (`--emit c`).
     emit_c: Option<&'a str>,
     binary: Option<&'a Path>,
@@ -201,12 +222,13 @@ fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool)
         nnopt::diagnostics::warn(w);
     }
     let model = file_stem(file);
+    let binary = nnopt::firmware::binary_with(&compiled, outputs.weight_coding)?;
     let mut written = match outputs.emit_c {
         None => {
-            write_atomically(&out, &compiled.binary)?;
+            write_atomically(&out, &binary)?;
             vec![out.clone()]
         }
-        Some(prefix) => write_c(&compiled, prefix, file, &out)?,
+        Some(prefix) => write_c(&compiled, &binary, prefix, file, &out)?,
     };
     if let Some(r) = outputs.report {
         let html = nnopt::report::npu::render_html(&compiled, &model);
@@ -233,6 +255,7 @@ fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool)
 /// Writes `model.c` and `model.h` into `dir` (created if missing).
 fn write_c(
     compiled: &nnopt::compile::Compiled,
+    binary: &[u8],
     prefix: &str,
     file: &Path,
     dir: &Path,
@@ -241,7 +264,8 @@ fn write_c(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let c = nnopt::firmware::c_sources(compiled, prefix, &name).map_err(|e| e.in_file(file))?;
+    let c =
+        nnopt::firmware::c_sources(compiled, binary, prefix, &name).map_err(|e| e.in_file(file))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
     let (h, src) = (dir.join("model.h"), dir.join("model.c"));

@@ -1,13 +1,16 @@
 //! Convolutions (grouped, depthwise, transposed) and fully connected layers: int32
 //! accumulation of `(w - w_zp) * (x - x_zp)`, bias, per-channel requantization, clamp.
-//! Forward convolutions gather each output pixel's centered input taps once per group
-//! and take one dot product per output channel; wrapping i32 sums are exact in any order,
-//! so this equals the interpreter's arithmetic bit for bit.
+//! Convolutions gather each output pixel's centered input taps once per group and take
+//! one dot product per output channel (taps held as i16 when the input has 8 bits, so
+//! the products vectorize as 16-bit multiply-adds); depthwise convolutions of 8-bit data
+//! instead accumulate all channels of a pixel at once against their weights transposed
+//! tap-major in scratch. Wrapping i32 sums are exact in any order, so every path equals
+//! the interpreter's arithmetic bit for bit.
 
 use crate::command::{Conv, FullyConnected};
 use crate::error::{Error, Result};
 use crate::schema::{TensorDesc, WeightBlock};
-use crate::scratch::{take_i32, I32_SLACK};
+use crate::scratch::{take, take_i32, Plain, I32_SLACK};
 use crate::tensor::{Elems, ElemsMut};
 use crate::weights::Weights;
 
@@ -101,9 +104,16 @@ impl ConvPlan {
         c.kernel[0] * c.kernel[1] * self.cin_g
     }
 
-    /// Kernel scratch bytes: one pixel's centered taps.
+    /// Kernel scratch bytes: the gathered taps, or for depthwise convolutions also the
+    /// accumulators and the centered weights tap-major.
     pub fn scratch(&self, c: &Conv) -> usize {
-        4 * self.taps(c) + I32_SLACK
+        let gathered = 4 * self.taps(c) + I32_SLACK;
+        if self.cin_g == 1 {
+            let cout = self.cout_g * self.groups;
+            gathered.max(4 * cout + I32_SLACK + 2 * c.kernel[0] * c.kernel[1] * cout + 1)
+        } else {
+            gathered
+        }
     }
 }
 
@@ -124,11 +134,40 @@ fn source(c: &Conv, axis: usize, o: usize, k: usize, size: usize) -> Option<usiz
     (i < size).then_some(i)
 }
 
+/// A centered input value as a tap: i16 for 8-bit inputs (differences of 8-bit codes and
+/// an in-range zero point fit), else i32.
+trait Tap: Plain {
+    fn of(v: i32) -> Self;
+    fn widen(self) -> i32;
+}
+
+impl Tap for i16 {
+    #[inline]
+    fn of(v: i32) -> Self {
+        v as i16
+    }
+    #[inline]
+    fn widen(self) -> i32 {
+        self as i32
+    }
+}
+
+impl Tap for i32 {
+    #[inline]
+    fn of(v: i32) -> Self {
+        v
+    }
+    #[inline]
+    fn widen(self) -> i32 {
+        self
+    }
+}
+
 /// Wrapping dot product of centered taps with a row of int8 weights.
 #[inline]
-fn dot(taps: &[i32], w: &[u8]) -> i32 {
+fn dot<T: Tap>(taps: &[T], w: &[u8]) -> i32 {
     taps.iter().zip(w).fold(0i32, |a, (&x, &w)| {
-        a.wrapping_add(x.wrapping_mul(w as i8 as i32))
+        a.wrapping_add(x.widen().wrapping_mul(w as i8 as i32))
     })
 }
 
@@ -137,11 +176,33 @@ pub fn conv(
     c: &Conv,
     p: &ConvPlan,
     x: Elems<'_>,
+    o: ElemsMut<'_>,
+    wt: &Weights<'_>,
+    scratch: &mut [u8],
+) -> Result<()> {
+    let izp = c.stage.input_zero_point;
+    let eight_bit = x.dtype.size() == 1 && (-255..=255).contains(&izp);
+    // Centered int8 weights fit the depthwise path's i16 lanes.
+    let weights_fit = wt.zero_points.iter().all(|z| (-128..=127).contains(z));
+    if p.cin_g == 1 && !c.transposed && eight_bit && weights_fit {
+        depthwise(c, p, x, o, wt, scratch)
+    } else if eight_bit {
+        gathered::<i16>(c, p, x, o, wt, scratch)
+    } else {
+        gathered::<i32>(c, p, x, o, wt, scratch)
+    }
+}
+
+/// Any convolution: each pixel's taps gathered per group, one dot product per channel.
+fn gathered<T: Tap>(
+    c: &Conv,
+    p: &ConvPlan,
+    x: Elems<'_>,
     mut o: ElemsMut<'_>,
     wt: &Weights<'_>,
     scratch: &mut [u8],
 ) -> Result<()> {
-    let (taps, _) = take_i32(scratch, p.taps(c))?;
+    let (taps, _) = take::<T>(scratch, p.taps(c))?;
     let st = &c.stage;
     let (izp, ozp, range) = (
         st.input_zero_point,
@@ -168,21 +229,91 @@ pub fn conv(
                                     let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2];
                                     for (ic, v) in row.iter_mut().enumerate() {
                                         let xi = base + (g * p.cin_g + ic) * p.xst[3];
-                                        *v = x.get(xi).wrapping_sub(izp);
-                                        sum = sum.wrapping_add(*v);
+                                        let centered = x.get(xi).wrapping_sub(izp);
+                                        *v = T::of(centered);
+                                        sum = sum.wrapping_add(centered);
                                     }
                                 }
-                                _ => row.fill(0),
+                                _ => row.fill(T::default()),
                             }
                         }
                     }
                     for oc in g * p.cout_g..(g + 1) * p.cout_g {
+                        // A transposed convolution's taps follow `source`, so they read
+                        // the same weights.
                         let row = &wt.weights[oc * k..(oc + 1) * k];
-                        // With the kernel flipped for a transposed convolution the taps
-                        // read the same weights: the gather above follows `source`.
                         let acc = dot(taps, row).wrapping_sub(wt.zero_points[oc].wrapping_mul(sum));
                         o.set(obase + oc * p.ost[3], wt.requantize(acc, oc, ozp, range));
                     }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A depthwise convolution of 8-bit data (one input channel per group, any multiplier):
+/// per pixel, every channel accumulates at once over the taps inside the input.
+fn depthwise(
+    c: &Conv,
+    p: &ConvPlan,
+    x: Elems<'_>,
+    mut o: ElemsMut<'_>,
+    wt: &Weights<'_>,
+    scratch: &mut [u8],
+) -> Result<()> {
+    let cout = p.cout_g * p.groups;
+    let k = c.kernel[0] * c.kernel[1];
+    let (acc, rest) = take::<i32>(scratch, cout)?;
+    let (w, _) = take::<i16>(rest, k * cout)?;
+    // Centered weights, tap-major: w[t * cout + oc] = weight(oc, t) - zero point(oc).
+    for oc in 0..cout {
+        let zp = wt.zero_points[oc];
+        for t in 0..k {
+            w[t * cout + oc] = (wt.weights[oc * k + t] as i8 as i32).wrapping_sub(zp) as i16;
+        }
+    }
+    let st = &c.stage;
+    let (izp, ozp, range) = (
+        st.input_zero_point,
+        st.output_zero_point,
+        (st.clamp.min, st.clamp.max),
+    );
+    let contiguous = p.xst[3] == 1 && p.cout_g == 1;
+    for b in 0..p.n {
+        for oy in 0..p.oh {
+            for ox in 0..p.ow {
+                acc.fill(0);
+                for ky in 0..c.kernel[0] {
+                    let Some(iy) = source(c, 0, oy, ky, p.h) else {
+                        continue;
+                    };
+                    for kx in 0..c.kernel[1] {
+                        let Some(ix) = source(c, 1, ox, kx, p.w) else {
+                            continue;
+                        };
+                        let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2];
+                        let wrow = &w[(ky * c.kernel[1] + kx) * cout..][..cout];
+                        if contiguous {
+                            let xs = &x.bytes[base..base + cout];
+                            let signed = x.dtype == crate::schema::DType::I8;
+                            for ((a, &xv), &wv) in acc.iter_mut().zip(xs).zip(wrow) {
+                                let v = if signed { xv as i8 as i32 } else { xv as i32 };
+                                *a = a.wrapping_add((v - izp).wrapping_mul(wv as i32));
+                            }
+                        } else {
+                            for (oc, (a, &wv)) in acc.iter_mut().zip(wrow).enumerate() {
+                                let xi = base + (oc / p.cout_g) * p.xst[3];
+                                *a = a.wrapping_add(
+                                    x.get(xi).wrapping_sub(izp).wrapping_mul(wv as i32),
+                                );
+                            }
+                        }
+                    }
+                }
+                let obase = b * p.ost[0] + oy * p.ost[1] + ox * p.ost[2];
+                for (oc, &a) in acc.iter().enumerate() {
+                    o.set(obase + oc * p.ost[3], wt.requantize(a, oc, ozp, range));
                 }
             }
         }

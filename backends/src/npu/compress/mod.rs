@@ -30,7 +30,9 @@ mod sparse;
 mod typed;
 mod weights;
 
-pub use weights::{compress_weights, BlockStats, CompressedBlock, CompressedWeights, Part};
+pub use weights::{
+    compress_weights, compress_weights_coded, BlockStats, CompressedBlock, CompressedWeights, Part,
+};
 
 use constriction::stream::model::SmallContiguousCategoricalEntropyModel;
 use constriction::stream::stack::SmallAnsCoder;
@@ -61,6 +63,26 @@ pub enum Kind {
     Requant,
     /// Little-endian f32 values (FP8 scales and biases): whole or by byte plane.
     F32,
+}
+
+/// How the int8 weights of a block are coded (their per-channel parameters are always
+/// compressed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightCoding {
+    /// With whichever method gives the fewest bytes.
+    #[default]
+    Compressed,
+    /// Stored as is, so a runtime reads them in place without decoding (firmware that
+    /// runs from flash trades bytes for speed).
+    Stored,
+}
+
+/// A `STORED` block of `data`.
+pub fn store(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 1);
+    out.push(STORED);
+    out.extend_from_slice(data);
+    out
 }
 
 /// Compresses a block of `kind` bytes with the method that gives the fewest bytes.

@@ -1,7 +1,7 @@
 //! The weight-compression stage: every weight block of a program, each part coded with
 //! [`compress_kind`], and the blocks' raw and encoded sizes.
 
-use super::{compress_kind, Kind};
+use super::{compress_kind, store, Kind, WeightCoding};
 use crate::npu::binary::params;
 use crate::npu::program::{Command, Program, WeightBlock};
 use nnopt_compiler::ir::DType;
@@ -56,7 +56,12 @@ pub struct CompressedWeights {
 
 /// Compresses every weight block of `p`.
 pub fn compress_weights(p: &Program) -> Result<CompressedWeights> {
-    let blocks = compress_blocks(&p.weights)?;
+    compress_weights_coded(p, WeightCoding::Compressed)
+}
+
+/// Codes every weight block of `p`, the weights as `coding` says.
+pub fn compress_weights_coded(p: &Program, coding: WeightCoding) -> Result<CompressedWeights> {
+    let blocks = compress_blocks(&p.weights, coding)?;
     let owners = block_owners(p);
     let stats = p
         .weights
@@ -94,7 +99,7 @@ fn block_owners(p: &Program) -> Vec<String> {
 
 /// Compresses every block's parts on up to 4 threads, which take the blocks largest
 /// first (each block's result depends on that block alone, so the output is the same).
-fn compress_blocks(blocks: &[WeightBlock]) -> Result<Vec<CompressedBlock>> {
+fn compress_blocks(blocks: &[WeightBlock], coding: WeightCoding) -> Result<Vec<CompressedBlock>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let mut order: Vec<usize> = (0..blocks.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(blocks[i].weights.len()));
@@ -107,7 +112,7 @@ fn compress_blocks(blocks: &[WeightBlock]) -> Result<Vec<CompressedBlock>> {
                 scope.spawn(|| {
                     let mut done = Vec::new();
                     while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        done.push((i, compress_block(&blocks[i])));
+                        done.push((i, compress_block(&blocks[i], coding)));
                     }
                     done
                 })
@@ -127,7 +132,7 @@ fn compress_blocks(blocks: &[WeightBlock]) -> Result<Vec<CompressedBlock>> {
         .collect()
 }
 
-fn compress_block(w: &WeightBlock) -> Result<CompressedBlock> {
+fn compress_block(w: &WeightBlock, coding: WeightCoding) -> Result<CompressedBlock> {
     let raw_weights: Vec<u8> = w.weights.iter().map(|&v| v as u8).collect();
     let parts = [
         (raw_weights, Kind::Int8),
@@ -135,7 +140,13 @@ fn compress_block(w: &WeightBlock) -> Result<CompressedBlock> {
         (params::encode_ints(&w.bias), Kind::Leb128),
         (params::encode_requant(&w.requant)?, Kind::Requant),
     ];
-    let code = |(raw, kind): (Vec<u8>, Kind)| (compress_kind(&raw, kind), raw.len());
+    let code = |(raw, kind): (Vec<u8>, Kind)| {
+        let coded = match (kind, coding) {
+            (Kind::Int8, WeightCoding::Stored) => store(&raw),
+            _ => compress_kind(&raw, kind),
+        };
+        (coded, raw.len())
+    };
     let f32_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
     let fp8 = w.fp8.as_ref().map(|f| {
         (
