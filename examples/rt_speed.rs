@@ -33,12 +33,6 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-/// The tensor's elements as little-endian bytes.
-fn raw(t: &Tensor) -> Vec<u8> {
-    let npy = nnopt::npy::npy_bytes(t).expect("tensor");
-    npy[10 + u16::from_le_bytes([npy[8], npy[9]]) as usize..].to_vec()
-}
-
 struct Row {
     model: String,
     interp_ms: f64,
@@ -96,13 +90,13 @@ fn measure(path: &Path, runs: usize) -> Result<Row, String> {
         .collect();
     let session = interp::Session::new(&c.graph);
     let vsession = vnpu::Session::new(&c.program).map_err(|e| e.to_string())?;
-    let xb: Vec<Vec<u8>> = inputs.iter().map(raw).collect();
+    let xb: Vec<Vec<u8>> = inputs.iter().map(Tensor::to_le_bytes).collect();
     let xr: Vec<&[u8]> = xb.iter().map(Vec::as_slice).collect();
     let want: Vec<Vec<u8>> = vsession
         .run(&inputs)
         .map_err(|e| e.to_string())?
         .iter()
-        .map(raw)
+        .map(Tensor::to_le_bytes)
         .collect();
     let stored =
         nnopt::firmware::binary_with(&c, WeightCoding::Stored).map_err(|e| e.to_string())?;

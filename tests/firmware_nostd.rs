@@ -83,23 +83,17 @@ fn check_model(model: &Path, dir: &Path) {
             .stdin
             .take()
             .unwrap()
-            .write_all(&le_bytes(&x))
+            .write_all(&x.to_le_bytes())
             .unwrap();
         let got = child.wait_with_output().unwrap();
         assert!(got.status.success(), "exit {:?}", got.status);
         assert_eq!(
             got.stdout,
-            le_bytes(&want),
+            want.to_le_bytes(),
             "{} seed {seed}",
             model.display()
         );
     }
-}
-
-/// The elements of an integer tensor as little-endian bytes.
-fn le_bytes(t: &Tensor) -> Vec<u8> {
-    let npy = nnopt::npy::npy_bytes(t).unwrap();
-    npy[10 + u16::from_le_bytes([npy[8], npy[9]]) as usize..].to_vec()
 }
 
 #[test]

@@ -51,19 +51,6 @@ fn inputs(g: &Graph, seed: u64) -> Vec<Tensor> {
         .collect()
 }
 
-/// A tensor's elements as little-endian bytes.
-fn le_bytes(t: &Tensor) -> Vec<u8> {
-    match t {
-        Tensor::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::I8(a) => a.iter().map(|&v| v as u8).collect(),
-        Tensor::U8(a) | Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => a.iter().copied().collect(),
-        Tensor::I16(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::I32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::I64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::Bool(a) => a.iter().map(|&v| v as u8).collect(),
-    }
-}
-
 #[test]
 fn runtime_matches_the_virtual_npu() {
     for m in INT8_MODELS {
@@ -79,7 +66,7 @@ fn runtime_matches_the_virtual_npu() {
         for seed in 0..3 {
             let x = inputs(&g, seed);
             let want = vnpu::run(&c.program, &x).unwrap();
-            let xb: Vec<Vec<u8>> = x.iter().map(le_bytes).collect();
+            let xb: Vec<Vec<u8>> = x.iter().map(Tensor::to_le_bytes).collect();
             let xr: Vec<&[u8]> = xb.iter().map(Vec::as_slice).collect();
             let mut yb: Vec<Vec<u8>> = (0..model.num_outputs())
                 .map(|i| vec![0u8; model.output(i).unwrap().size])
@@ -88,7 +75,7 @@ fn runtime_matches_the_virtual_npu() {
             model
                 .run(&mut arena, &xr, &mut yr)
                 .unwrap_or_else(|e| panic!("{m}: {e}"));
-            let want: Vec<Vec<u8>> = want.iter().map(le_bytes).collect();
+            let want: Vec<Vec<u8>> = want.iter().map(Tensor::to_le_bytes).collect();
             assert_eq!(yb, want, "{m} seed {seed}");
         }
         println!(

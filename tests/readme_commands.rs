@@ -97,7 +97,10 @@ fn readme_use_commands_run_verbatim() {
     assert!(fl.contains("FP8") || fl.contains("fp8"), "{fl}");
     assert!(dir.path().join("fl.html").exists());
     let header = std::fs::read_to_string(dir.path().join("digits_c/model.h")).unwrap();
-    assert!(header.contains("#define NNOPT_MODEL_ARENA_SIZE "), "{header}");
+    assert!(
+        header.contains("#define NNOPT_MODEL_ARENA_SIZE "),
+        "{header}"
+    );
     assert!(dir.path().join("digits_c/model.c").exists());
 }
 

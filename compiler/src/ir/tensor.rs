@@ -190,6 +190,20 @@ impl Tensor {
         TensorType::new(self.dtype(), self.shape().to_vec())
     }
 
+    /// The elements in row-major order as little-endian bytes (booleans as 0 or 1): the
+    /// raw layout of an arena tensor or a firmware buffer.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        match self {
+            Tensor::F32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::I8(a) => a.iter().map(|&x| x as u8).collect(),
+            Tensor::U8(a) | Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => a.iter().copied().collect(),
+            Tensor::I16(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::I32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::I64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::Bool(a) => a.iter().map(|&x| x as u8).collect(),
+        }
+    }
+
     /// A tensor of zeros.
     pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
         let s = IxDyn(shape);

@@ -178,16 +178,7 @@ impl Arena {
                 v.shape()
             )));
         }
-        let bytes: Vec<u8> = match v {
-            Tensor::F32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Tensor::I8(a) => a.iter().map(|&x| x as u8).collect(),
-            Tensor::U8(a) | Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => a.iter().copied().collect(),
-            Tensor::I16(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Tensor::I32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Tensor::I64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Tensor::Bool(a) => a.iter().map(|&x| x as u8).collect(),
-        };
-        self.set_bytes(t, &bytes)
+        self.set_bytes(t, &v.to_le_bytes())
     }
 }
 
