@@ -3,6 +3,28 @@
 //! declares it with macros for the arena size and every input's and output's shape,
 //! type, scale and zero point. The figures come from loading the binary with the
 //! firmware runtime (`nnopt-rt`) itself, so they are what it will need.
+//!
+//! ```
+//! use nnopt::backends::npu::compress::WeightCoding;
+//! use nnopt::backends::npu::target::Target;
+//! use nnopt::compile::NpuOptions;
+//! let g = nnopt::compiler::ir::text::parse_graph(
+//!     "graph \"g\"(%x) {\n  %x: f32[1,2,2,3] = input\n  %y: f32[1,2,2,3] = activation {\"act\":\"relu\"}(%x)\n  return %y\n}\n",
+//! )?;
+//! let opts = NpuOptions {
+//!     target: Target::preset("npu")?,
+//!     precision: Default::default(),
+//!     cpu_fallback: true,
+//!     calibration: Default::default(),
+//!     pipeline: None,
+//! };
+//! let compiled = nnopt::compile(g, &opts)?;
+//! let binary = nnopt::firmware::binary_with(&compiled, WeightCoding::Stored)?;
+//! let c = nnopt::firmware::c_sources(&compiled, &binary, "relu", "relu.nnir")?;
+//! assert!(c.header.contains("#define RELU_ARENA_SIZE "));
+//! assert!(c.source.contains("const uint8_t relu_data[RELU_SIZE]"));
+//! # Ok::<(), nnopt::Error>(())
+//! ```
 
 use crate::compile::Compiled;
 use crate::{Error, Result};

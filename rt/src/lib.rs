@@ -7,6 +7,23 @@
 //!
 //! Integer programs, with their host-CPU commands (SVDF, float-table softmax): FP8
 //! programs and programs with IR CPU-fallback segments are [`ErrorKind::Unsupported`].
+//!
+//! ```
+//! // A binary from `nnopt compile hello_world_int8.tflite` (format 1.2).
+//! let binary = include_bytes!("../../tests/data/hello_world_int8_format_1_2.npub");
+//! let model = nnopt_rt::Model::load(binary)?;
+//! let mut arena = [0u8; 1024];
+//! assert!(model.arena_size() <= arena.len());
+//! let x = model.input(0).unwrap();
+//! assert_eq!((x.dtype, x.shape.dims(), x.size), (nnopt_rt::DType::I8, &[1, 1][..], 1));
+//! let mut y = [0u8; 1];
+//! model.run(&mut arena, &[&[0u8]], &mut [&mut y])?;
+//! // A damaged binary is an error, never a panic.
+//! let mut bad = binary.to_vec();
+//! bad[40] ^= 1;
+//! assert!(nnopt_rt::Model::load(&bad).is_err());
+//! # Ok::<(), nnopt_rt::Error>(())
+//! ```
 #![no_std]
 
 mod command;
