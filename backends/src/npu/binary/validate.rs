@@ -8,11 +8,17 @@ use nnopt_compiler::ir::text::parse_graph;
 use nnopt_compiler::ir::DType;
 use nnopt_compiler::{Error, Result};
 
+/// The number of elements of `shape`, or `None` on overflow.
+fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// Checks `p`; the error names the offending tensor, command or block.
 pub fn validate(p: &Program) -> Result<()> {
     for (i, t) in p.tensors.iter().enumerate() {
-        let bytes = t.num_elements() * t.dtype.size_bytes();
-        if t.size != bytes {
+        // Checked first, so that `num_elements` cannot overflow after validation.
+        let bytes = elements(&t.shape).and_then(|n| n.checked_mul(t.dtype.size_bytes()));
+        if bytes != Some(t.size) {
             return Err(Error::new(format!(
                 "tensor #{i} '{}': size {} does not match {:?} x {}",
                 t.name, t.size, t.shape, t.dtype
@@ -35,7 +41,7 @@ pub fn validate(p: &Program) -> Result<()> {
     };
     for io in p.inputs.iter().chain(&p.outputs) {
         let t = tensor(io.tensor, &format!("IO binding '{}'", io.name))?;
-        if io.shape.iter().product::<usize>() != t.num_elements() {
+        if elements(&io.shape) != Some(t.num_elements()) {
             return Err(Error::new(format!(
                 "IO binding '{}' has shape {:?} but its tensor has {:?}",
                 io.name, io.shape, t.shape
