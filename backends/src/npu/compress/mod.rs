@@ -299,8 +299,10 @@ fn rans_decode(body: &[u8], len: usize) -> Result<Vec<u8>> {
     let mut freq = Vec::with_capacity((hi - lo) as usize + 1);
     for _ in lo..=hi {
         let f = read_leb128(body, &mut pos).ok_or_else(truncated)?;
-        let f = u16::try_from(f + 1)
-            .map_err(|_| Error::new("frequency out of range in compressed block"))?;
+        let f = f
+            .checked_add(1)
+            .and_then(|f| u16::try_from(f).ok())
+            .ok_or_else(|| Error::new("frequency out of range in compressed block"))?;
         freq.push(f);
     }
     let m = model(&freq)?;
