@@ -37,6 +37,8 @@ mod model;
 mod run;
 mod schema;
 mod scratch;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 mod tensor;
 mod weights;
 

@@ -77,7 +77,7 @@ impl<'b> Weights<'b> {
 
     /// The output value of accumulator `acc` of channel `c`: bias, TFLite's
     /// `MultiplyByQuantizedMultiplier`, zero point, clamp.
-    #[inline]
+    #[inline(always)]
     pub fn requantize(&self, acc: i32, c: usize, zero_point: i32, (lo, hi): (i32, i32)) -> i32 {
         multiply_by_quantized_multiplier(
             acc.wrapping_add(self.bias[c]),

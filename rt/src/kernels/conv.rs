@@ -164,7 +164,7 @@ impl Tap for i32 {
 }
 
 /// Wrapping dot product of centered taps with a row of int8 weights.
-#[inline]
+#[inline(always)]
 fn dot<T: Tap>(taps: &[T], w: &[u8]) -> i32 {
     taps.iter().zip(w).fold(0i32, |a, (&x, &w)| {
         a.wrapping_add(x.widen().wrapping_mul(w as i8 as i32))
@@ -173,6 +173,38 @@ fn dot<T: Tap>(taps: &[T], w: &[u8]) -> i32 {
 
 /// Runs convolution `c` planned as `p`.
 pub fn conv(
+    c: &Conv,
+    p: &ConvPlan,
+    x: Elems<'_>,
+    o: ElemsMut<'_>,
+    wt: &Weights<'_>,
+    scratch: &mut [u8],
+) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { conv_avx2(c, p, x, o, wt, scratch) };
+    }
+    conv_any(c, p, x, o, wt, scratch)
+}
+
+/// [`conv_any`] compiled for AVX2 (the same integer operations, wider vectors).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn conv_avx2(
+    c: &Conv,
+    p: &ConvPlan,
+    x: Elems<'_>,
+    o: ElemsMut<'_>,
+    wt: &Weights<'_>,
+    scratch: &mut [u8],
+) -> Result<()> {
+    conv_any(c, p, x, o, wt, scratch)
+}
+
+/// Chooses the path for `c`'s data and runs it.
+#[inline(always)]
+fn conv_any(
     c: &Conv,
     p: &ConvPlan,
     x: Elems<'_>,
@@ -194,6 +226,7 @@ pub fn conv(
 }
 
 /// Any convolution: each pixel's taps gathered per group, one dot product per channel.
+#[inline(always)]
 fn gathered<T: Tap>(
     c: &Conv,
     p: &ConvPlan,
@@ -254,6 +287,7 @@ fn gathered<T: Tap>(
 
 /// A depthwise convolution of 8-bit data (one input channel per group, any multiplier):
 /// per pixel, every channel accumulates at once over the taps inside the input.
+#[inline(always)]
 fn depthwise(
     c: &Conv,
     p: &ConvPlan,
