@@ -4,21 +4,13 @@
 
 mod common;
 
-use common::{lcg_step, nnopt_ok, repo, run_on, tempdir};
-use nnopt::compiler::ir::Tensor;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use common::npu::{cargo, run_with_stdin, single_input, target_dir};
+use common::{nnopt_ok, repo, run_on, tempdir};
 
 #[test]
 fn build_rs_example_embeds_and_runs_a_model() {
-    let target = std::env::current_exe()
-        .unwrap()
-        .ancestors()
-        .nth(3)
-        .unwrap()
-        .join("build-rs-example");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let target = target_dir().join("build-rs-example");
+    let out = cargo()
         .args(["build", "--locked", "--manifest-path"])
         .arg(repo().join("examples/build-rs/Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
@@ -41,28 +33,10 @@ fn build_rs_example_embeds_and_runs_a_model() {
         "-o",
         npub.to_str().unwrap(),
     ]);
-    let g = nnopt::load_model(&model).unwrap();
-    let ty = &g.node(g.inputs()[0]).outputs[0].ty;
     for seed in 0..3u64 {
-        let mut s = seed;
-        let v: Vec<f64> = (0..ty.shape.iter().product::<usize>())
-            .map(|_| ((lcg_step(&mut s) >> 33) % 256) as f64 - 128.0)
-            .collect();
-        let x = Tensor::from_f64s(ty.dtype, &ty.shape, &v).unwrap();
+        let x = single_input(&model, seed);
         let want = run_on(&npub, &x, dir.path());
-        let mut child = Command::new(&exe)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&x.to_le_bytes())
-            .unwrap();
-        let got = child.wait_with_output().unwrap();
-        assert!(got.status.success());
-        assert_eq!(got.stdout, want.to_le_bytes(), "seed {seed}");
+        let got = run_with_stdin(&exe, &x.to_le_bytes());
+        assert_eq!(got, want.to_le_bytes(), "seed {seed}");
     }
 }

@@ -4,34 +4,17 @@
 
 mod common;
 
-use common::{lcg_step, nnopt_ok, repo, require, run_on, shared, tempdir};
-use nnopt::compiler::ir::{DType, Tensor};
-use std::io::Write;
+use common::npu::{cargo, run_with_stdin, single_input, target_dir, INT8_MODELS};
+use common::{nnopt_ok, repo, require, run_on, shared, tempdir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-
-const INT8_MODELS: &[&str] = &[
-    "hello_world_int8",
-    "keyword_scrambled_8bit",
-    "micro_speech_quantized",
-    "person_detect",
-    "generated/digits_cnn_int8",
-    "generated/mobilenet_v2_035_96_int8",
-];
-
-/// The target directory this test runs from.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors().nth(3).unwrap().to_path_buf()
-}
 
 /// `libnnoptrt.a`, built once with cargo (release).
 fn runtime_lib() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = cargo()
             .args(["build", "--release", "-p", "nnopt-rt-c"])
             .env("CARGO_TARGET_DIR", target_dir())
             .current_dir(repo())
@@ -40,47 +23,6 @@ fn runtime_lib() -> &'static Path {
         assert!(status.success(), "cargo build -p nnopt-rt-c failed");
         target_dir().join("release/libnnoptrt.a")
     })
-}
-
-/// Seeded input of the model's single input over its type's full range.
-fn input(model: &Path, seed: u64) -> Tensor {
-    let g = nnopt::load_model(model).unwrap();
-    let [x] = g.inputs()[..] else {
-        panic!("{}: one input expected", model.display())
-    };
-    let ty = &g.node(x).outputs[0].ty;
-    let mut s = seed;
-    let v: Vec<f64> = (0..ty.shape.iter().product::<usize>())
-        .map(|_| {
-            let r = lcg_step(&mut s) >> 33;
-            match ty.dtype.int_range() {
-                Some((lo, hi)) if ty.dtype != DType::I32 => {
-                    lo as f64 + (r % (hi - lo + 1) as u64) as f64
-                }
-                _ => (r % 2000) as f64 / 1000.0 - 1.0,
-            }
-        })
-        .collect();
-    Tensor::from_f64s(ty.dtype, &ty.shape, &v).unwrap()
-}
-
-/// Runs `exe` with `stdin` and returns its stdout.
-fn run_exe(exe: &Path, stdin: &[u8]) -> Vec<u8> {
-    let mut child = Command::new(exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        exe.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 #[test]
@@ -118,9 +60,9 @@ fn c_example_matches_nnopt_run() {
             String::from_utf8_lossy(&make.stderr)
         );
         for seed in 0..2 {
-            let x = input(&model, seed);
+            let x = single_input(&model, seed);
             let want = run_on(&npub, &x, dir.path());
-            let got = run_exe(&cdir.join("run_model"), &x.to_le_bytes());
+            let got = run_with_stdin(&cdir.join("run_model"), &x.to_le_bytes());
             assert_eq!(got, want.to_le_bytes(), "{m} seed {seed}");
         }
     }
@@ -165,10 +107,10 @@ fn cmake_example_matches_nnopt_run() {
         npub.to_str().unwrap(),
     ]);
     for seed in 0..2 {
-        let x = input(&model, seed);
+        let x = single_input(&model, seed);
         let want = run_on(&npub, &x, dir.path());
         assert_eq!(
-            run_exe(&build.join("run_model"), &x.to_le_bytes()),
+            run_with_stdin(&build.join("run_model"), &x.to_le_bytes()),
             want.to_le_bytes(),
             "seed {seed}"
         );

@@ -5,23 +5,15 @@
 
 mod common;
 
+use common::npu::npu_options;
 use common::{lcg_step, repo, require, shared};
-use nnopt::backends::npu::target::Target;
-use nnopt::compile::{compile_npu, NpuOptions};
+use nnopt::compile::compile_npu;
 use nnopt_rt::{ErrorKind, Model};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn binary(model: &std::path::Path) -> Vec<u8> {
-    let opts = NpuOptions {
-        target: Target::preset("npu").unwrap(),
-        precision: Default::default(),
-        cpu_fallback: true,
-        calibration: Default::default(),
-        pipeline: None,
-    };
-    compile_npu(nnopt::load_model(model).unwrap(), &opts)
-        .unwrap()
-        .binary
+    let g = nnopt::load_model(model).unwrap();
+    compile_npu(g, &npu_options()).unwrap().binary
 }
 
 fn small_models() -> Vec<Vec<u8>> {

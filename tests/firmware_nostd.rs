@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{lcg_step, nnopt_ok, repo, require, run_on, shared, tempdir};
-use nnopt::compiler::ir::Tensor;
-use std::io::Write;
+use common::npu::{cargo, run_with_stdin, single_input, target_dir};
+use common::{nnopt_ok, repo, require, run_on, shared, tempdir};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A `#define NAME value` figure of model.h.
 fn figure(header: &str, name: &str) -> String {
@@ -36,14 +35,8 @@ fn check_model(model: &Path, dir: &Path) {
     ]);
     nnopt_ok(&["compile", m, "--emit", "c", "-o", cdir.to_str().unwrap()]);
     let header = std::fs::read_to_string(cdir.join("model.h")).unwrap();
-    let target = std::env::current_exe()
-        .unwrap()
-        .ancestors()
-        .nth(3)
-        .unwrap()
-        .join("nostd-check");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let target = target_dir().join("nostd-check");
+    let out = cargo()
         .args(["build", "--release", "--manifest-path"])
         .arg(repo().join("rt/nostd-check/Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
@@ -64,35 +57,11 @@ fn check_model(model: &Path, dir: &Path) {
         let text = table.lines().find(|l| l.starts_with(".text")).unwrap_or("");
         println!("{}: {text}", model.display());
     }
-    let g = nnopt::load_model(model).unwrap();
-    let ty = &g.node(g.inputs()[0]).outputs[0].ty;
     for seed in 0..2u64 {
-        let mut s = seed;
-        let (lo, hi) = ty.dtype.int_range().unwrap();
-        let v: Vec<f64> = (0..ty.shape.iter().product::<usize>())
-            .map(|_| lo as f64 + ((lcg_step(&mut s) >> 33) % (hi - lo + 1) as u64) as f64)
-            .collect();
-        let x = Tensor::from_f64s(ty.dtype, &ty.shape, &v).unwrap();
+        let x = single_input(model, seed);
         let want = run_on(&npub, &x, dir);
-        let mut child = Command::new(&exe)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&x.to_le_bytes())
-            .unwrap();
-        let got = child.wait_with_output().unwrap();
-        assert!(got.status.success(), "exit {:?}", got.status);
-        assert_eq!(
-            got.stdout,
-            want.to_le_bytes(),
-            "{} seed {seed}",
-            model.display()
-        );
+        let got = run_with_stdin(&exe, &x.to_le_bytes());
+        assert_eq!(got, want.to_le_bytes(), "{} seed {seed}", model.display());
     }
 }
 

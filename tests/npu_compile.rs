@@ -4,54 +4,14 @@
 
 mod common;
 
-use common::{lcg_step, nnopt, nnopt_ok, require, run_on, shared, tempdir};
+use common::npu::{npu_options, seeded_inputs, INT8_MODELS};
+
+use common::{nnopt, nnopt_ok, require, run_on, shared, tempdir};
 use nnopt::backends::npu::binary;
-use nnopt::backends::npu::target::Target;
 use nnopt::backends::npu::vnpu;
-use nnopt::compile::{compile_npu, NpuOptions};
+use nnopt::compile::compile_npu;
 use nnopt::compiler::interp;
-use nnopt::compiler::ir::{DType, Graph, Tensor};
-
-const INT8_MODELS: &[&str] = &[
-    "hello_world_int8",
-    "keyword_scrambled_8bit",
-    "micro_speech_quantized",
-    "person_detect",
-    "generated/digits_cnn_int8",
-    "generated/mobilenet_v2_035_96_int8",
-];
-
-fn options() -> NpuOptions {
-    NpuOptions {
-        target: Target::preset("npu").unwrap(),
-        precision: Default::default(),
-        cpu_fallback: true,
-        calibration: Default::default(),
-        pipeline: None,
-    }
-}
-
-/// Seeded inputs over each input type's full integer range (floats in [-1, 1)).
-fn inputs(g: &Graph, seed: u64) -> Vec<Tensor> {
-    let mut s = seed;
-    let mut next = move || lcg_step(&mut s) >> 33;
-    g.inputs()
-        .iter()
-        .map(|&n| {
-            let ty = &g.node(n).outputs[0].ty;
-            let count: usize = ty.shape.iter().product();
-            let v: Vec<f64> = (0..count)
-                .map(|_| match ty.dtype.int_range() {
-                    Some((lo, hi)) if ty.dtype != DType::I32 => {
-                        lo as f64 + (next() % (hi - lo + 1) as u64) as f64
-                    }
-                    _ => (next() % 2000) as f64 / 1000.0 - 1.0,
-                })
-                .collect();
-            Tensor::from_f64s(ty.dtype, &ty.shape, &v).unwrap()
-        })
-        .collect()
-}
+use nnopt::compiler::ir::Tensor;
 
 #[test]
 fn compiled_binaries_run_bit_exactly() {
@@ -60,12 +20,12 @@ fn compiled_binaries_run_bit_exactly() {
             continue;
         };
         let g = nnopt::load_model(&path).unwrap();
-        let c = compile_npu(g.clone(), &options()).unwrap_or_else(|e| panic!("{m}: {e}"));
+        let c = compile_npu(g.clone(), &npu_options()).unwrap_or_else(|e| panic!("{m}: {e}"));
         let (p, target) = binary::read(&c.binary).unwrap_or_else(|e| panic!("{m}: {e}"));
         assert_eq!(p, c.program, "{m}: program changed through the binary");
         assert_eq!(target.name, "npu-256");
         for seed in 0..3 {
-            let x = inputs(&g, seed);
+            let x = seeded_inputs(&g, seed);
             let want = interp::run(&g, &x).unwrap();
             let got = vnpu::run(&p, &x).unwrap_or_else(|e| panic!("{m}: {e}"));
             assert_eq!(got, want, "{m} seed {seed}");
@@ -90,8 +50,8 @@ fn compilation_is_deterministic() {
         return;
     };
     let g = nnopt::load_model(&path).unwrap();
-    let a = compile_npu(g.clone(), &options()).unwrap();
-    let b = compile_npu(g, &options()).unwrap();
+    let a = compile_npu(g.clone(), &npu_options()).unwrap();
+    let b = compile_npu(g, &npu_options()).unwrap();
     assert_eq!(a.binary, b.binary);
 }
 
@@ -100,7 +60,7 @@ fn corrupt_and_truncated_binaries_are_rejected() {
     let Some(path) = require(&shared().join("models/generated/digits_cnn_int8.tflite")) else {
         return;
     };
-    let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+    let c = compile_npu(nnopt::load_model(&path).unwrap(), &npu_options()).unwrap();
     let file = &c.binary;
     // Every byte of the file, one flipped bit each (the bit cycles through positions).
     for i in 0..file.len() {
@@ -176,7 +136,7 @@ fn compile_table_snapshot() {
     let Some(path) = require(&shared().join("models/generated/digits_cnn_int8.tflite")) else {
         return;
     };
-    let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+    let c = compile_npu(nnopt::load_model(&path).unwrap(), &npu_options()).unwrap();
     let table = nnopt::report::npu::render_table(&c, "digits_cnn_int8");
     let stable: Vec<&str> = table
         .lines()
@@ -194,7 +154,7 @@ fn mediapipe_lowering_snapshots() {
         let Some(path) = require(&shared().join(format!("models/{m}.tflite"))) else {
             continue;
         };
-        let c = compile_npu(nnopt::load_model(&path).unwrap(), &options()).unwrap();
+        let c = compile_npu(nnopt::load_model(&path).unwrap(), &npu_options()).unwrap();
         assert!(
             c.lowering.fallbacks.is_empty(),
             "{m}: {:?}",
@@ -220,8 +180,8 @@ fn format_1_2_binaries_still_load() {
         return;
     };
     let g = nnopt::load_model(&path).unwrap();
-    let c = compile_npu(g.clone(), &options()).unwrap();
+    let c = compile_npu(g.clone(), &npu_options()).unwrap();
     assert_eq!(p, c.program);
-    let x = inputs(&g, 1);
+    let x = seeded_inputs(&g, 1);
     assert_eq!(vnpu::run(&p, &x).unwrap(), interp::run(&g, &x).unwrap());
 }

@@ -21,8 +21,10 @@ pub struct Model<'a> {
     pub(crate) weights: Vector<'a>,
     /// Bytes of the activation arena.
     pub(crate) activations: usize,
-    /// Bytes of scratch after the activations (at [`Model::scratch_offset`]).
-    pub(crate) scratch: usize,
+    /// Where the scratch area starts: the activations rounded up to 16 bytes.
+    pub(crate) scratch_offset: usize,
+    /// Bytes the whole arena needs: activations, then the largest command's scratch.
+    arena_size: usize,
 }
 
 /// What a caller needs to know of a graph input or output.
@@ -63,7 +65,8 @@ impl<'a> Model<'a> {
             commands: root.vector(6, 4)?,
             weights: root.vector(7, 4)?,
             activations,
-            scratch: 0,
+            scratch_offset: 0,
+            arena_size: 0,
         };
         for i in 0..m.tensors.len() {
             m.check_tensor(i).map_err(|e| e.at(i))?;
@@ -82,9 +85,11 @@ impl<'a> Model<'a> {
             let need = crate::run::plan(&m, &m.command(i)?).map_err(|e| e.at(i))?;
             scratch = scratch.max(need);
         }
-        m.scratch = scratch;
-        m.arena_size_checked()
-            .ok_or(Error::malformed("arena size out of range"))?;
+        let out_of_range = Error::malformed("arena size out of range");
+        m.scratch_offset = activations
+            .checked_next_multiple_of(SCRATCH_ALIGN)
+            .ok_or(out_of_range)?;
+        m.arena_size = m.scratch_offset.checked_add(scratch).ok_or(out_of_range)?;
         Ok(m)
     }
 
@@ -153,22 +158,10 @@ impl<'a> Model<'a> {
         Command::read(self.commands.table(i)?)
     }
 
-    /// Offset of the scratch area in the arena.
-    pub(crate) fn scratch_offset(&self) -> usize {
-        self.activations.div_ceil(SCRATCH_ALIGN) * SCRATCH_ALIGN
-    }
-
-    fn arena_size_checked(&self) -> Option<usize> {
-        self.activations
-            .checked_add(SCRATCH_ALIGN)?
-            .checked_add(self.scratch)
-            .map(|_| self.scratch_offset() + self.scratch)
-    }
-
     /// Bytes of arena [`Model::run`] needs: activations, then scratch for decoding one
     /// command's weights and its kernel.
     pub fn arena_size(&self) -> usize {
-        self.scratch_offset() + self.scratch
+        self.arena_size
     }
 
     /// The source model's name.

@@ -252,9 +252,8 @@ impl Model<'_> {
                 "wrong number of inputs or outputs",
             ));
         }
-        let (acts, rest) = arena.split_at_mut(self.scratch_offset());
+        let (acts, scratch) = arena[..self.arena_size()].split_at_mut(self.scratch_offset);
         let acts = &mut acts[..self.activations];
-        let scratch = &mut rest[..self.scratch];
         for (i, x) in inputs.iter().enumerate() {
             self.write_input(acts, i, x).map_err(|e| e.at(i))?;
         }

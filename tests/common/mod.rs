@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a subset
 
 pub mod digits;
+pub mod npu;
 mod paths;
 pub mod train;
 
