@@ -25,9 +25,9 @@ pub fn plan(m: &Model<'_>, c: &Command<'_>) -> Result<usize> {
         }
         Command::FullyConnected(fc) => {
             let wb = m.weight_block(fc.weights)?;
-            let (_, k) = conv::fc_plan(fc, &t(fc.input)?, &t(fc.output)?, &wb)?;
+            let p = conv::FcPlan::new(fc, &t(fc.input)?, &t(fc.output)?, &wb)?;
             disjoint(&t(fc.input)?, &t(fc.output)?)?;
-            Weights::scratch(&wb) + 4 * k + crate::scratch::I32_SLACK
+            Weights::scratch(&wb) + p.scratch(wb.channels)
         }
         Command::Elementwise(e) => {
             let (a, b, o) = (t(e.a)?, t(e.b)?, t(e.output)?);
@@ -345,14 +345,14 @@ impl Model<'_> {
             Command::FullyConnected(fc) => {
                 let (x, o) = (t(fc.input)?, t(fc.output)?);
                 let wb = self.weight_block(fc.weights)?;
-                let shape = conv::fc_plan(fc, &x, &o, &wb)?;
+                let p = conv::FcPlan::new(fc, &x, &o, &wb)?;
                 let (w, rest) = Weights::decode(&wb, scratch)?;
                 let (s, out_bytes) = split(acts, o.range());
                 let out = ElemsMut {
                     bytes: out_bytes,
                     dtype: o.dtype,
                 };
-                conv::fully_connected(fc, shape, s.elems(&x), out, &w, rest)
+                conv::fully_connected(fc, &p, s.elems(&x), out, &w, rest)
             }
             Command::Elementwise(e) => {
                 let (a, b, o) = (t(e.a)?, t(e.b)?, t(e.output)?);

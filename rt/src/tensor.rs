@@ -45,6 +45,20 @@ impl ElemsMut<'_> {
             _ => self.bytes[i] = v as u8,
         }
     }
+
+    /// Writes `v` at elements `base`, `base + stride`, ...
+    #[inline(always)]
+    pub fn set_run(&mut self, base: usize, stride: usize, v: &[i32]) {
+        if stride == 1 && self.dtype.size() == 1 {
+            for (d, &x) in self.bytes[base..base + v.len()].iter_mut().zip(v) {
+                *d = x as u8;
+            }
+        } else {
+            for (i, &x) in v.iter().enumerate() {
+                self.set(base + i * stride, x);
+            }
+        }
+    }
 }
 
 /// Row-major strides of `dims`, padded on the left to `rank` with broadcast (zero) strides

@@ -4,7 +4,7 @@
 
 use crate::decode;
 use crate::error::{Error, Result};
-use crate::fixedpoint::multiply_by_quantized_multiplier;
+use crate::kernels::stage::OutputStage;
 use crate::schema::{Part, WeightBlock};
 use crate::scratch::{take_bytes, take_i32, I32_SLACK};
 
@@ -75,17 +75,16 @@ impl<'b> Weights<'b> {
         ))
     }
 
-    /// The output value of accumulator `acc` of channel `c`: bias, TFLite's
-    /// `MultiplyByQuantizedMultiplier`, zero point, clamp.
-    #[inline(always)]
-    pub fn requantize(&self, acc: i32, c: usize, zero_point: i32, (lo, hi): (i32, i32)) -> i32 {
-        multiply_by_quantized_multiplier(
-            acc.wrapping_add(self.bias[c]),
-            self.multiplier[c],
-            self.shift[c],
-        )
-        .wrapping_add(zero_point)
-        .clamp(lo, hi)
+    /// The output stage of these channels: bias, TFLite's `MultiplyByQuantizedMultiplier`
+    /// (shifts checked at decoding), `zero_point`, clamp to `range`.
+    pub fn stage(&self, zero_point: i32, range: (i32, i32)) -> OutputStage<'b> {
+        OutputStage {
+            bias: self.bias,
+            multiplier: self.multiplier,
+            shift: self.shift,
+            zero_point,
+            range,
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 //! The int32-to-int8 output stage of integer convolution and fully connected layers:
 //! `clamp(MultiplyByQuantizedMultiplier(acc + bias[c], multiplier[c], shift[c]) + zp)`,
-//! TFLite's reference arithmetic, eight channels at a time with AVX2.
+//! TFLite's reference arithmetic (rows through the firmware runtime's stage).
 
 use crate::interp::fixedpoint::multiply_by_quantized_multiplier;
 use crate::{bail, Result};
+pub use nnopt_rt::kernels::stage::multiply_by_quantized_multiplier_row;
+use nnopt_rt::kernels::stage::OutputStage;
 
 /// Bias, per-channel fixed-point multiplier and shift, output zero point and clamp range.
 #[derive(Clone, Copy, Debug)]
@@ -45,134 +47,17 @@ impl Requantize<'_> {
     }
 
     /// `v[i] = apply(v[i], c0 + i)` for the accumulators of a run of consecutive
-    /// channels.
+    /// channels (the firmware runtime's row stage: eight channels at a time with AVX2).
     #[inline]
     pub fn apply_row(&self, v: &mut [i32], c0: usize) {
-        let n = v.len();
-        let mut done = 0;
-        #[cfg(target_arch = "x86_64")]
-        if n >= 8 && std::arch::is_x86_feature_detected!("avx2") {
-            done = n / 8 * 8;
-            // SAFETY: AVX2 is available; the stage holds c0 + done channels (`check`).
-            unsafe { avx2::apply(self, &mut v[..done], c0) };
+        OutputStage {
+            bias: &self.bias[c0..],
+            multiplier: &self.multiplier[c0..],
+            shift: &self.shift[c0..],
+            zero_point: self.zero_point,
+            range: self.range,
         }
-        for (i, x) in v.iter_mut().enumerate().skip(done) {
-            *x = self.apply(*x, c0 + i);
-        }
-    }
-}
-
-/// `v[i] = MultiplyByQuantizedMultiplier(v[i], multiplier, shift)` for every value (the
-/// scalar-parameter form elementwise kernels use), eight at a time with AVX2.
-pub fn multiply_by_quantized_multiplier_row(v: &mut [i32], multiplier: i32, shift: i32) {
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if (-31..=31).contains(&shift) && std::arch::is_x86_feature_detected!("avx2") {
-        done = v.len() / 8 * 8;
-        // SAFETY: AVX2 is available.
-        unsafe { avx2::multiply_row(&mut v[..done], multiplier, shift) };
-    }
-    for x in &mut v[done..] {
-        *x = multiply_by_quantized_multiplier(*x, multiplier, shift);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::Requantize;
-    use std::arch::x86_64::*;
-
-    /// Eight lanes at a time, in place; `v.len()` is a multiple of eight.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn apply(q: &Requantize<'_>, v: &mut [i32], c0: usize) {
-        let load = |s: &[i32], i: usize| {
-            let s = &s[c0 + i..c0 + i + 8];
-            // SAFETY: eight values.
-            unsafe { _mm256_loadu_si256(s.as_ptr() as *const __m256i) }
-        };
-        let zp = _mm256_set1_epi32(q.zero_point);
-        let (lo, hi) = (_mm256_set1_epi32(q.range.0), _mm256_set1_epi32(q.range.1));
-        for i in (0..v.len()).step_by(8) {
-            let a = _mm256_loadu_si256(v[i..i + 8].as_ptr() as *const __m256i);
-            let x = _mm256_add_epi32(a, load(q.bias, i));
-            let r = multiply_by_quantized_multiplier(x, load(q.multiplier, i), load(q.shift, i));
-            let r = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, zp), lo), hi);
-            _mm256_storeu_si256(v[i..i + 8].as_mut_ptr() as *mut __m256i, r);
-        }
-    }
-
-    /// `v[i] = MultiplyByQuantizedMultiplier(v[i], multiplier, shift)`, in place; `v.len()`
-    /// is a multiple of eight.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn multiply_row(v: &mut [i32], multiplier: i32, shift: i32) {
-        let (m, s) = (_mm256_set1_epi32(multiplier), _mm256_set1_epi32(shift));
-        for chunk in v.chunks_exact_mut(8) {
-            let p = chunk.as_mut_ptr() as *mut __m256i;
-            _mm256_storeu_si256(
-                p,
-                multiply_by_quantized_multiplier(_mm256_loadu_si256(p), m, s),
-            );
-        }
-    }
-
-    /// TFLite's MultiplyByQuantizedMultiplier per lane, shifts in `-31..=31`.
-    #[target_feature(enable = "avx2")]
-    fn multiply_by_quantized_multiplier(
-        x: __m256i,
-        multiplier: __m256i,
-        shift: __m256i,
-    ) -> __m256i {
-        let zero = _mm256_setzero_si256();
-        let left = _mm256_max_epi32(shift, zero);
-        let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-        let x = _mm256_sllv_epi32(x, left);
-        rounding_divide_by_pot(srdhm(x, multiplier), right)
-    }
-
-    /// gemmlowp's SaturatingRoundingDoublingHighMul per 32-bit lane.
-    #[target_feature(enable = "avx2")]
-    fn srdhm(a: __m256i, b: __m256i) -> __m256i {
-        let even = high_half(_mm256_mul_epi32(a, b));
-        let odd = high_half(_mm256_mul_epi32(
-            _mm256_srli_epi64(a, 32),
-            _mm256_srli_epi64(b, 32),
-        ));
-        let v = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0b1010_1010);
-        let min = _mm256_set1_epi32(i32::MIN);
-        let overflow = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(b, min));
-        _mm256_blendv_epi8(v, _mm256_set1_epi32(i32::MAX), overflow)
-    }
-
-    /// `(ab + nudge) / 2^31` (truncating) of four i64 products, in their low 32 bits.
-    #[target_feature(enable = "avx2")]
-    fn high_half(ab: __m256i) -> __m256i {
-        let zero = _mm256_setzero_si256();
-        let negative = _mm256_cmpgt_epi64(zero, ab);
-        let nudge = _mm256_blendv_epi8(
-            _mm256_set1_epi64x(1 << 30),
-            _mm256_set1_epi64x(1 - (1 << 30)),
-            negative,
-        );
-        let t = _mm256_add_epi64(ab, nudge);
-        // Truncating division by 2^31: add 2^31 - 1 to negative numerators, then shift;
-        // the quotient fits in 32 bits, so a logical shift gives its low half.
-        let round = _mm256_and_si256(
-            _mm256_cmpgt_epi64(zero, t),
-            _mm256_set1_epi64x((1 << 31) - 1),
-        );
-        _mm256_srli_epi64(_mm256_add_epi64(t, round), 31)
-    }
-
-    /// gemmlowp's RoundingDivideByPOT per lane, exponents in `0..=31`.
-    #[target_feature(enable = "avx2")]
-    fn rounding_divide_by_pot(x: __m256i, exponent: __m256i) -> __m256i {
-        let one = _mm256_set1_epi32(1);
-        let zero = _mm256_setzero_si256();
-        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, exponent), one);
-        let remainder = _mm256_and_si256(x, mask);
-        let threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_cmpgt_epi32(zero, x));
-        let up = _mm256_cmpgt_epi32(remainder, threshold);
-        _mm256_sub_epi32(_mm256_srav_epi32(x, exponent), up)
+        .apply_row(v);
     }
 }
 

@@ -1,16 +1,17 @@
 //! Convolutions (grouped, depthwise, transposed) and fully connected layers: int32
 //! accumulation of `(w - w_zp) * (x - x_zp)`, bias, per-channel requantization, clamp.
-//! Convolutions gather each output pixel's centered input taps once per group and take
-//! one dot product per output channel (taps held as i16 when the input has 8 bits, so
-//! the products vectorize as 16-bit multiply-adds); depthwise convolutions of 8-bit data
-//! instead accumulate all channels of a pixel at once against their weights transposed
-//! tap-major in scratch. Wrapping i32 sums are exact in any order, so every path equals
-//! the interpreter's arithmetic bit for bit.
+//! Convolutions gather the centered input taps of a tile of output pixels once per group
+//! and multiply them with every channel's weights ([`super::dot`]); depthwise
+//! convolutions of 8-bit data instead accumulate all channels of a pixel at once against
+//! their weights transposed tap-major in scratch. Each pixel's row of accumulators then
+//! goes through the output stage together ([`super::stage`]). Wrapping i32 sums are exact
+//! in any order, so every path equals the interpreter's arithmetic bit for bit.
 
+use super::dot::{Tap, ROWS};
 use crate::command::{Conv, FullyConnected};
 use crate::error::{Error, Result};
 use crate::schema::{TensorDesc, WeightBlock};
-use crate::scratch::{take, take_i32, Plain, I32_SLACK};
+use crate::scratch::{take, take_i32, I32_SLACK};
 use crate::tensor::{Elems, ElemsMut};
 use crate::weights::Weights;
 
@@ -24,6 +25,8 @@ pub struct ConvPlan {
     cin_g: usize,
     cout_g: usize,
     groups: usize,
+    /// Whether the input has 8 bits and an in-range zero point: taps fit `i16`.
+    eight_bit: bool,
     /// Element strides (batch, y, x, channel) of input and output.
     xst: [usize; 4],
     ost: [usize; 4],
@@ -95,6 +98,7 @@ impl ConvPlan {
             cin_g: cin / g,
             cout_g: cout / g,
             groups: g,
+            eight_bit: eight_bit(x, c.stage.input_zero_point),
             xst,
             ost,
         })
@@ -104,17 +108,45 @@ impl ConvPlan {
         c.kernel[0] * c.kernel[1] * self.cin_g
     }
 
-    /// Kernel scratch bytes: the gathered taps, or for depthwise convolutions also the
-    /// accumulators and the centered weights tap-major.
+    /// Kernel scratch bytes: a tile of gathered taps and its accumulators, or for
+    /// depthwise convolutions the accumulators and the centered weights tap-major.
     pub fn scratch(&self, c: &Conv) -> usize {
-        let gathered = 4 * self.taps(c) + I32_SLACK;
-        if self.cin_g == 1 {
+        let rows = ROWS.min(self.n * self.oh * self.ow);
+        let gathered = tile_scratch(self.eight_bit, rows, self.taps(c), self.cout_g);
+        if self.depthwise_shape(c) {
             let cout = self.cout_g * self.groups;
             gathered.max(4 * cout + I32_SLACK + 2 * c.kernel[0] * c.kernel[1] * cout + 1)
         } else {
             gathered
         }
     }
+
+    /// One input channel per group, several groups: the depthwise path's shape.
+    fn depthwise_shape(&self, c: &Conv) -> bool {
+        self.cin_g == 1 && self.groups > 1 && !c.transposed
+    }
+
+    /// Batch, y and x of output pixel `i` (row-major).
+    #[inline(always)]
+    fn pixel(&self, i: usize) -> (usize, usize, usize) {
+        (i / (self.oh * self.ow), i / self.ow % self.oh, i % self.ow)
+    }
+}
+
+/// Whether `x` has 8 bits and `zero_point` keeps centered values in `i16`.
+fn eight_bit(x: &TensorDesc, zero_point: i32) -> bool {
+    x.dtype.size() == 1 && (-255..=255).contains(&zero_point)
+}
+
+/// Scratch bytes of a tile of `rows` gathered rows of `k` taps and their accumulators
+/// for `n` channels.
+fn tile_scratch(eight_bit: bool, rows: usize, k: usize, n: usize) -> usize {
+    let taps = if eight_bit {
+        2 * rows * k.next_multiple_of(i16::PAD) + 1
+    } else {
+        4 * rows * k + I32_SLACK
+    };
+    taps + 4 * rows * n + I32_SLACK
 }
 
 /// The input coordinate along `axis` (0: y, 1: x) that output coordinate `o` reads
@@ -132,43 +164,6 @@ fn source(c: &Conv, axis: usize, o: usize, k: usize, size: usize) -> Option<usiz
         (o * stride + tap).checked_sub(pad)?
     };
     (i < size).then_some(i)
-}
-
-/// A centered input value as a tap: i16 for 8-bit inputs (differences of 8-bit codes and
-/// an in-range zero point fit), else i32.
-trait Tap: Plain {
-    fn of(v: i32) -> Self;
-    fn widen(self) -> i32;
-}
-
-impl Tap for i16 {
-    #[inline]
-    fn of(v: i32) -> Self {
-        v as i16
-    }
-    #[inline]
-    fn widen(self) -> i32 {
-        self as i32
-    }
-}
-
-impl Tap for i32 {
-    #[inline]
-    fn of(v: i32) -> Self {
-        v
-    }
-    #[inline]
-    fn widen(self) -> i32 {
-        self
-    }
-}
-
-/// Wrapping dot product of centered taps with a row of int8 weights.
-#[inline(always)]
-fn dot<T: Tap>(taps: &[T], w: &[u8]) -> i32 {
-    taps.iter().zip(w).fold(0i32, |a, (&x, &w)| {
-        a.wrapping_add(x.widen().wrapping_mul(w as i8 as i32))
-    })
 }
 
 /// Runs convolution `c` planned as `p`.
@@ -191,7 +186,7 @@ pub fn conv(
 /// [`conv_any`] compiled for AVX2 (the same integer operations, wider vectors).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn conv_avx2(
+fn conv_avx2(
     c: &Conv,
     p: &ConvPlan,
     x: Elems<'_>,
@@ -212,20 +207,19 @@ fn conv_any(
     wt: &Weights<'_>,
     scratch: &mut [u8],
 ) -> Result<()> {
-    let izp = c.stage.input_zero_point;
-    let eight_bit = x.dtype.size() == 1 && (-255..=255).contains(&izp);
     // Centered int8 weights fit the depthwise path's i16 lanes.
     let weights_fit = wt.zero_points.iter().all(|z| (-128..=127).contains(z));
-    if p.cin_g == 1 && !c.transposed && eight_bit && weights_fit {
+    if p.depthwise_shape(c) && p.eight_bit && weights_fit {
         depthwise(c, p, x, o, wt, scratch)
-    } else if eight_bit {
+    } else if p.eight_bit {
         gathered::<i16>(c, p, x, o, wt, scratch)
     } else {
         gathered::<i32>(c, p, x, o, wt, scratch)
     }
 }
 
-/// Any convolution: each pixel's taps gathered per group, one dot product per channel.
+/// Any convolution: the taps of up to [`ROWS`] output pixels gathered per group, then
+/// multiplied with every channel of the group.
 #[inline(always)]
 fn gathered<T: Tap>(
     c: &Conv,
@@ -235,54 +229,104 @@ fn gathered<T: Tap>(
     wt: &Weights<'_>,
     scratch: &mut [u8],
 ) -> Result<()> {
-    let (taps, _) = take::<T>(scratch, p.taps(c))?;
+    let k = p.taps(c);
+    let stride = k.next_multiple_of(T::PAD);
+    let pixels = p.n * p.oh * p.ow;
+    if pixels == 0 || p.cout_g == 0 {
+        return Ok(());
+    }
+    let tile = ROWS.min(pixels);
+    let (taps, rest) = take::<T>(scratch, tile * stride)?;
+    let (acc, _) = take_i32(rest, tile * p.cout_g)?;
     let st = &c.stage;
-    let (izp, ozp, range) = (
-        st.input_zero_point,
-        st.output_zero_point,
-        (st.clamp.min, st.clamp.max),
-    );
-    let k = taps.len();
-    for b in 0..p.n {
-        for oy in 0..p.oh {
-            for ox in 0..p.ow {
-                let obase = b * p.ost[0] + oy * p.ost[1] + ox * p.ost[2];
-                for g in 0..p.groups {
-                    // Gather the centered taps of group g (zero outside the input).
-                    let mut t = 0;
-                    let mut sum = 0i32;
-                    for ky in 0..c.kernel[0] {
-                        let iy = source(c, 0, oy, ky, p.h);
-                        for kx in 0..c.kernel[1] {
-                            let ix = source(c, 1, ox, kx, p.w);
-                            let row = &mut taps[t..t + p.cin_g];
-                            t += p.cin_g;
-                            match (iy, ix) {
-                                (Some(iy), Some(ix)) => {
-                                    let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2];
-                                    for (ic, v) in row.iter_mut().enumerate() {
-                                        let xi = base + (g * p.cin_g + ic) * p.xst[3];
-                                        let centered = x.get(xi).wrapping_sub(izp);
-                                        *v = T::of(centered);
-                                        sum = sum.wrapping_add(centered);
-                                    }
-                                }
-                                _ => row.fill(T::default()),
-                            }
-                        }
-                    }
-                    for oc in g * p.cout_g..(g + 1) * p.cout_g {
-                        // A transposed convolution's taps follow `source`, so they read
-                        // the same weights.
-                        let row = &wt.weights[oc * k..(oc + 1) * k];
-                        let acc = dot(taps, row).wrapping_sub(wt.zero_points[oc].wrapping_mul(sum));
-                        o.set(obase + oc * p.ost[3], wt.requantize(acc, oc, ozp, range));
-                    }
-                }
+    let stage = wt.stage(st.output_zero_point, (st.clamp.min, st.clamp.max));
+    let mut sums = [0i32; ROWS];
+    for p0 in (0..pixels).step_by(ROWS) {
+        let rows = ROWS.min(pixels - p0);
+        for g in 0..p.groups {
+            for (r, sum) in sums.iter_mut().enumerate().take(rows) {
+                *sum = gather(
+                    c,
+                    p,
+                    &x,
+                    g,
+                    p.pixel(p0 + r),
+                    &mut taps[r * stride..][..stride],
+                );
+            }
+            let c0 = g * p.cout_g;
+            let w = &wt.weights[c0 * k..(c0 + p.cout_g) * k];
+            T::dots(taps, stride, rows, w, (k, p.cout_g), acc);
+            let (zps, stage) = (&wt.zero_points[c0..], stage.from_channel(c0));
+            for (r, row) in acc.chunks_exact_mut(p.cout_g).take(rows).enumerate() {
+                correct_zero_points(row, zps, sums[r]);
+                stage.apply_row(row);
+                let (b, oy, ox) = p.pixel(p0 + r);
+                let base = b * p.ost[0] + oy * p.ost[1] + ox * p.ost[2] + c0 * p.ost[3];
+                o.set_run(base, p.ost[3], row);
             }
         }
     }
     Ok(())
+}
+
+/// Writes the centered taps that output pixel `(b, oy, ox)` reads in group `g` into
+/// `row` (kernel row, kernel column, channel order; zero outside the input and after the
+/// taps); returns their wrapping sum.
+#[inline(always)]
+fn gather<T: Tap>(
+    c: &Conv,
+    p: &ConvPlan,
+    x: &Elems<'_>,
+    g: usize,
+    (b, oy, ox): (usize, usize, usize),
+    row: &mut [T],
+) -> i32 {
+    let izp = c.stage.input_zero_point;
+    let contiguous = x.dtype.size() == 1 && p.xst[3] == 1;
+    let signed = x.dtype == crate::schema::DType::I8;
+    let mut sum = 0i32;
+    let mut t = 0;
+    for ky in 0..c.kernel[0] {
+        let iy = source(c, 0, oy, ky, p.h);
+        for kx in 0..c.kernel[1] {
+            let ix = source(c, 1, ox, kx, p.w);
+            let dst = &mut row[t..t + p.cin_g];
+            t += p.cin_g;
+            let (Some(iy), Some(ix)) = (iy, ix) else {
+                dst.fill(T::default());
+                continue;
+            };
+            let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2] + g * p.cin_g * p.xst[3];
+            if contiguous {
+                let src = &x.bytes[base..base + p.cin_g];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    let v = if signed { v as i8 as i32 } else { v as i32 };
+                    *d = T::of(v - izp);
+                    sum = sum.wrapping_add(v - izp);
+                }
+            } else {
+                for (ic, d) in dst.iter_mut().enumerate() {
+                    let v = x.get(base + ic * p.xst[3]).wrapping_sub(izp);
+                    *d = T::of(v);
+                    sum = sum.wrapping_add(v);
+                }
+            }
+        }
+    }
+    row[t..].fill(T::default());
+    sum
+}
+
+/// Subtracts `zero_point[c] * sum` from each channel's accumulator: the weights' zero
+/// points, applied once per pixel instead of per product.
+#[inline(always)]
+fn correct_zero_points(row: &mut [i32], zero_points: &[i32], sum: i32) {
+    if sum != 0 {
+        for (a, &z) in row.iter_mut().zip(zero_points) {
+            *a = a.wrapping_sub(z.wrapping_mul(sum));
+        }
+    }
 }
 
 /// A depthwise convolution of 8-bit data (one input channel per group, any multiplier):
@@ -308,101 +352,139 @@ fn depthwise(
         }
     }
     let st = &c.stage;
-    let (izp, ozp, range) = (
-        st.input_zero_point,
-        st.output_zero_point,
-        (st.clamp.min, st.clamp.max),
-    );
+    let izp = st.input_zero_point;
+    let stage = wt.stage(st.output_zero_point, (st.clamp.min, st.clamp.max));
     let contiguous = p.xst[3] == 1 && p.cout_g == 1;
-    for b in 0..p.n {
-        for oy in 0..p.oh {
-            for ox in 0..p.ow {
-                acc.fill(0);
-                for ky in 0..c.kernel[0] {
-                    let Some(iy) = source(c, 0, oy, ky, p.h) else {
-                        continue;
-                    };
-                    for kx in 0..c.kernel[1] {
-                        let Some(ix) = source(c, 1, ox, kx, p.w) else {
-                            continue;
-                        };
-                        let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2];
-                        let wrow = &w[(ky * c.kernel[1] + kx) * cout..][..cout];
-                        if contiguous {
-                            let xs = &x.bytes[base..base + cout];
-                            let signed = x.dtype == crate::schema::DType::I8;
-                            for ((a, &xv), &wv) in acc.iter_mut().zip(xs).zip(wrow) {
-                                let v = if signed { xv as i8 as i32 } else { xv as i32 };
-                                *a = a.wrapping_add((v - izp).wrapping_mul(wv as i32));
-                            }
-                        } else {
-                            for (oc, (a, &wv)) in acc.iter_mut().zip(wrow).enumerate() {
-                                let xi = base + (oc / p.cout_g) * p.xst[3];
-                                *a = a.wrapping_add(
-                                    x.get(xi).wrapping_sub(izp).wrapping_mul(wv as i32),
-                                );
-                            }
-                        }
+    let signed = x.dtype == crate::schema::DType::I8;
+    for i in 0..p.n * p.oh * p.ow {
+        let (b, oy, ox) = p.pixel(i);
+        acc.fill(0);
+        for ky in 0..c.kernel[0] {
+            let Some(iy) = source(c, 0, oy, ky, p.h) else {
+                continue;
+            };
+            for kx in 0..c.kernel[1] {
+                let Some(ix) = source(c, 1, ox, kx, p.w) else {
+                    continue;
+                };
+                let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2];
+                let wrow = &w[(ky * c.kernel[1] + kx) * cout..][..cout];
+                if contiguous {
+                    let xs = &x.bytes[base..base + cout];
+                    for ((a, &xv), &wv) in acc.iter_mut().zip(xs).zip(wrow) {
+                        let v = if signed { xv as i8 as i32 } else { xv as i32 };
+                        *a = a.wrapping_add((v - izp).wrapping_mul(wv as i32));
                     }
-                }
-                let obase = b * p.ost[0] + oy * p.ost[1] + ox * p.ost[2];
-                for (oc, &a) in acc.iter().enumerate() {
-                    o.set(obase + oc * p.ost[3], wt.requantize(a, oc, ozp, range));
+                } else {
+                    for (oc, (a, &wv)) in acc.iter_mut().zip(wrow).enumerate() {
+                        let xi = base + (oc / p.cout_g) * p.xst[3];
+                        *a = a.wrapping_add(x.get(xi).wrapping_sub(izp).wrapping_mul(wv as i32));
+                    }
                 }
             }
         }
+        stage.apply_row(acc);
+        o.set_run(b * p.ost[0] + oy * p.ost[1] + ox * p.ost[2], p.ost[3], acc);
     }
     Ok(())
 }
 
-/// The shape of a fully connected layer: (batch, inputs per row).
-pub fn fc_plan(
-    c: &FullyConnected,
-    x: &TensorDesc,
-    o: &TensorDesc,
-    wb: &WeightBlock<'_>,
-) -> Result<(usize, usize)> {
-    int_tensor(x)?;
-    int_tensor(o)?;
-    let (nout, xl, ol) = (wb.channels, x.elements(), o.elements());
-    let bad = || Error::malformed("fully connected layer does not match its tensors or weights");
-    if nout == 0 || ol % nout != 0 || c.stage.clamp.min > c.stage.clamp.max {
-        return Err(bad());
-    }
-    let batch = ol / nout;
-    if xl % batch.max(1) != 0 {
-        return Err(bad());
-    }
-    let k = xl / batch.max(1);
-    if k.checked_mul(nout) != Some(wb.weights.len) {
-        return Err(bad());
-    }
-    Ok((batch, k))
+/// The shape of a fully connected layer.
+pub struct FcPlan {
+    batch: usize,
+    /// Inputs per row.
+    k: usize,
+    eight_bit: bool,
 }
 
-/// Runs fully connected layer `c` on `batch` rows of `k` inputs.
+impl FcPlan {
+    /// Checks `c` against its tensors and weight block.
+    pub fn new(
+        c: &FullyConnected,
+        x: &TensorDesc,
+        o: &TensorDesc,
+        wb: &WeightBlock<'_>,
+    ) -> Result<Self> {
+        int_tensor(x)?;
+        int_tensor(o)?;
+        let (nout, xl, ol) = (wb.channels, x.elements(), o.elements());
+        let bad =
+            || Error::malformed("fully connected layer does not match its tensors or weights");
+        if nout == 0 || ol % nout != 0 || c.stage.clamp.min > c.stage.clamp.max {
+            return Err(bad());
+        }
+        let batch = ol / nout;
+        if xl % batch.max(1) != 0 {
+            return Err(bad());
+        }
+        let k = xl / batch.max(1);
+        if k.checked_mul(nout) != Some(wb.weights.len) {
+            return Err(bad());
+        }
+        let eight_bit = eight_bit(x, c.stage.input_zero_point);
+        Ok(FcPlan {
+            batch,
+            k,
+            eight_bit,
+        })
+    }
+
+    /// Kernel scratch bytes for `channels` outputs per row.
+    pub fn scratch(&self, channels: usize) -> usize {
+        tile_scratch(self.eight_bit, ROWS.min(self.batch), self.k, channels)
+    }
+}
+
+/// Runs fully connected layer `c` planned as `p`.
 pub fn fully_connected(
     c: &FullyConnected,
-    (batch, k): (usize, usize),
+    p: &FcPlan,
+    x: Elems<'_>,
+    o: ElemsMut<'_>,
+    wt: &Weights<'_>,
+    scratch: &mut [u8],
+) -> Result<()> {
+    if p.eight_bit {
+        fc_rows::<i16>(c, p, x, o, wt, scratch)
+    } else {
+        fc_rows::<i32>(c, p, x, o, wt, scratch)
+    }
+}
+
+/// Up to [`ROWS`] rows at a time against every channel's weights.
+fn fc_rows<T: Tap>(
+    c: &FullyConnected,
+    p: &FcPlan,
     x: Elems<'_>,
     mut o: ElemsMut<'_>,
     wt: &Weights<'_>,
     scratch: &mut [u8],
 ) -> Result<()> {
-    let (taps, _) = take_i32(scratch, k)?;
+    let (k, nout) = (p.k, wt.zero_points.len());
+    let stride = k.next_multiple_of(T::PAD);
+    let tile = ROWS.min(p.batch);
+    let (taps, rest) = take::<T>(scratch, tile * stride)?;
+    let (acc, _) = take_i32(rest, tile * nout)?;
     let st = &c.stage;
-    let nout = wt.zero_points.len();
-    for b in 0..batch {
-        let mut sum = 0i32;
-        for (i, v) in taps.iter_mut().enumerate() {
-            *v = x.get(b * k + i).wrapping_sub(st.input_zero_point);
-            sum = sum.wrapping_add(*v);
+    let stage = wt.stage(st.output_zero_point, (st.clamp.min, st.clamp.max));
+    let mut sums = [0i32; ROWS];
+    for b0 in (0..p.batch).step_by(ROWS) {
+        let rows = ROWS.min(p.batch - b0);
+        for (r, sum) in sums.iter_mut().enumerate().take(rows) {
+            let row = &mut taps[r * stride..][..stride];
+            *sum = 0;
+            for (i, v) in row[..k].iter_mut().enumerate() {
+                let centered = x.get((b0 + r) * k + i).wrapping_sub(st.input_zero_point);
+                *v = T::of(centered);
+                *sum = sum.wrapping_add(centered);
+            }
+            row[k..].fill(T::default());
         }
-        for oc in 0..nout {
-            let acc = dot(taps, &wt.weights[oc * k..(oc + 1) * k])
-                .wrapping_sub(wt.zero_points[oc].wrapping_mul(sum));
-            let v = wt.requantize(acc, oc, st.output_zero_point, (st.clamp.min, st.clamp.max));
-            o.set(b * nout + oc, v);
+        T::dots(taps, stride, rows, wt.weights, (k, nout), acc);
+        for (r, row) in acc.chunks_exact_mut(nout).take(rows).enumerate() {
+            correct_zero_points(row, wt.zero_points, sums[r]);
+            stage.apply_row(row);
+            o.set_run((b0 + r) * nout, 1, row);
         }
     }
     Ok(())

@@ -1,12 +1,14 @@
 //! The integer kernels of the NPU's commands, on arena bytes without allocation.
 
 pub mod conv;
+pub mod dot;
 pub mod elementwise;
 pub mod moves;
 pub mod pool;
 pub mod requantize;
 pub mod resize;
 pub mod softmax;
+pub mod stage;
 pub mod svdf;
 
 /// Integer elements read by index.

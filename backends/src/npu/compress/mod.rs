@@ -65,15 +65,14 @@ pub enum Kind {
     F32,
 }
 
-/// How the int8 weights of a block are coded (their per-channel parameters are always
-/// compressed).
+/// How the parts of a weight block (weights and per-channel parameters) are coded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WeightCoding {
     /// With whichever method gives the fewest bytes.
     #[default]
     Compressed,
-    /// Stored as is, so a runtime reads them in place without decoding (firmware that
-    /// runs from flash trades bytes for speed).
+    /// Stored as is, so a runtime reads the weights in place and the parameters without
+    /// entropy decoding (firmware that runs from flash trades bytes for speed).
     Stored,
 }
 

@@ -142,8 +142,8 @@ fn compress_block(w: &WeightBlock, coding: WeightCoding) -> Result<CompressedBlo
     ];
     let code = |(raw, kind): (Vec<u8>, Kind)| {
         let coded = match (kind, coding) {
-            (Kind::Int8, WeightCoding::Stored) => store(&raw),
-            _ => compress_kind(&raw, kind),
+            (_, WeightCoding::Stored) => store(&raw),
+            (_, WeightCoding::Compressed) => compress_kind(&raw, kind),
         };
         (coded, raw.len())
     };
