@@ -19,6 +19,7 @@ pub fn take_bytes(buf: &mut [u8], n: usize) -> Result<(&mut [u8], &mut [u8])> {
 pub trait Plain: Copy + Default {}
 impl Plain for i16 {}
 impl Plain for i32 {}
+impl Plain for usize {}
 
 /// Splits an aligned region of `n` i32 off the front of `buf` (using up to
 /// [`I32_SLACK`] bytes of padding).

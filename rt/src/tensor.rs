@@ -11,7 +11,7 @@ pub struct Elems<'b> {
 }
 
 impl Elems<'_> {
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, i: usize) -> i32 {
         let b = self.bytes;
         match self.dtype {
@@ -24,7 +24,7 @@ impl Elems<'_> {
 }
 
 impl crate::kernels::Ints for Elems<'_> {
-    #[inline]
+    #[inline(always)]
     fn at(&self, i: usize) -> i32 {
         self.get(i)
     }

@@ -7,6 +7,7 @@
 //! goes through the output stage together ([`super::stage`]). Wrapping i32 sums are exact
 //! in any order, so every path equals the interpreter's arithmetic bit for bit.
 
+use super::depthwise;
 use super::dot::{Tap, ROWS};
 use crate::command::{Conv, FullyConnected};
 use crate::error::{Error, Result};
@@ -17,19 +18,19 @@ use crate::weights::Weights;
 
 /// The geometry of a convolution on its tensors.
 pub struct ConvPlan {
-    n: usize,
-    h: usize,
-    w: usize,
-    oh: usize,
-    ow: usize,
-    cin_g: usize,
-    cout_g: usize,
-    groups: usize,
+    pub(super) n: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
+    pub(super) cin_g: usize,
+    pub(super) cout_g: usize,
+    pub(super) groups: usize,
     /// Whether the input has 8 bits and an in-range zero point: taps fit `i16`.
-    eight_bit: bool,
+    pub(super) eight_bit: bool,
     /// Element strides (batch, y, x, channel) of input and output.
-    xst: [usize; 4],
-    ost: [usize; 4],
+    pub(super) xst: [usize; 4],
+    pub(super) ost: [usize; 4],
 }
 
 /// (batch, height, width, channels) of a 4-D tensor and its element strides.
@@ -114,8 +115,7 @@ impl ConvPlan {
         let rows = ROWS.min(self.n * self.oh * self.ow);
         let gathered = tile_scratch(self.eight_bit, rows, self.taps(c), self.cout_g);
         if self.depthwise_shape(c) {
-            let cout = self.cout_g * self.groups;
-            gathered.max(4 * cout + I32_SLACK + 2 * c.kernel[0] * c.kernel[1] * cout + 1)
+            gathered.max(depthwise::scratch(self, c))
         } else {
             gathered
         }
@@ -128,7 +128,7 @@ impl ConvPlan {
 
     /// Batch, y and x of output pixel `i` (row-major).
     #[inline(always)]
-    fn pixel(&self, i: usize) -> (usize, usize, usize) {
+    pub(super) fn pixel(&self, i: usize) -> (usize, usize, usize) {
         (i / (self.oh * self.ow), i / self.ow % self.oh, i % self.ow)
     }
 }
@@ -152,7 +152,7 @@ fn tile_scratch(eight_bit: bool, rows: usize, k: usize, n: usize) -> usize {
 /// The input coordinate along `axis` (0: y, 1: x) that output coordinate `o` reads
 /// through tap `k`, if inside `size`.
 #[inline]
-fn source(c: &Conv, axis: usize, o: usize, k: usize, size: usize) -> Option<usize> {
+pub(super) fn source(c: &Conv, axis: usize, o: usize, k: usize, size: usize) -> Option<usize> {
     let (stride, tap, pad) = (c.strides[axis], k * c.dilations[axis], c.pads[axis]);
     let i = if c.transposed {
         let v = (o + pad).checked_sub(tap)?;
@@ -210,7 +210,7 @@ fn conv_any(
     // Centered int8 weights fit the depthwise path's i16 lanes.
     let weights_fit = wt.zero_points.iter().all(|z| (-128..=127).contains(z));
     if p.depthwise_shape(c) && p.eight_bit && weights_fit {
-        depthwise(c, p, x, o, wt, scratch)
+        depthwise::depthwise(c, p, x, o, wt, scratch)
     } else if p.eight_bit {
         gathered::<i16>(c, p, x, o, wt, scratch)
     } else {
@@ -240,19 +240,24 @@ fn gathered<T: Tap>(
     let (acc, _) = take_i32(rest, tile * p.cout_g)?;
     let st = &c.stage;
     let stage = wt.stage(st.output_zero_point, (st.clamp.min, st.clamp.max));
+    // 8-bit NHWC input of one group, no column dilation: each kernel row's taps inside
+    // the input are one run of bytes.
+    let dense = x.dtype.size() == 1
+        && p.xst[3] == 1
+        && p.xst[2] == p.cin_g
+        && c.dilations[1] == 1
+        && !c.transposed;
     let mut sums = [0i32; ROWS];
     for p0 in (0..pixels).step_by(ROWS) {
         let rows = ROWS.min(pixels - p0);
         for g in 0..p.groups {
             for (r, sum) in sums.iter_mut().enumerate().take(rows) {
-                *sum = gather(
-                    c,
-                    p,
-                    &x,
-                    g,
-                    p.pixel(p0 + r),
-                    &mut taps[r * stride..][..stride],
-                );
+                let row = &mut taps[r * stride..][..stride];
+                *sum = if dense {
+                    gather_dense(c, p, &x, p.pixel(p0 + r), row)
+                } else {
+                    gather(c, p, &x, g, p.pixel(p0 + r), row)
+                };
             }
             let c0 = g * p.cout_g;
             let w = &wt.weights[c0 * k..(c0 + p.cout_g) * k];
@@ -300,11 +305,7 @@ fn gather<T: Tap>(
             let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2] + g * p.cin_g * p.xst[3];
             if contiguous {
                 let src = &x.bytes[base..base + p.cin_g];
-                for (d, &v) in dst.iter_mut().zip(src) {
-                    let v = if signed { v as i8 as i32 } else { v as i32 };
-                    *d = T::of(v - izp);
-                    sum = sum.wrapping_add(v - izp);
-                }
+                sum = sum.wrapping_add(center(src, dst, signed, izp));
             } else {
                 for (ic, d) in dst.iter_mut().enumerate() {
                     let v = x.get(base + ic * p.xst[3]).wrapping_sub(izp);
@@ -318,6 +319,61 @@ fn gather<T: Tap>(
     sum
 }
 
+/// [`gather`] for dense 8-bit input (see `gathered`): per kernel row, the columns inside
+/// the input found arithmetically and converted as one run.
+#[inline(always)]
+fn gather_dense<T: Tap>(
+    c: &Conv,
+    p: &ConvPlan,
+    x: &Elems<'_>,
+    (b, oy, ox): (usize, usize, usize),
+    row: &mut [T],
+) -> i32 {
+    let (kw, cin) = (c.kernel[1], p.cin_g);
+    let run = kw * cin;
+    // Input column of kernel column 0; columns lo..hi are inside the input.
+    let start = (ox * c.strides[1]) as i64 - c.pads[1] as i64;
+    let lo = (-start).clamp(0, kw as i64);
+    let hi = (p.w as i64 - start).clamp(lo, kw as i64);
+    let (lo, hi) = (lo as usize, hi as usize);
+    let signed = x.dtype == crate::schema::DType::I8;
+    let mut sum = 0i32;
+    for ky in 0..c.kernel[0] {
+        let dst = &mut row[ky * run..(ky + 1) * run];
+        let iy = source(c, 0, oy, ky, p.h);
+        let Some(iy) = iy.filter(|_| lo < hi) else {
+            dst.fill(T::default());
+            continue;
+        };
+        dst[..lo * cin].fill(T::default());
+        dst[hi * cin..].fill(T::default());
+        let ix = (start + lo as i64) as usize;
+        let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2];
+        let src = &x.bytes[base..base + (hi - lo) * cin];
+        let centered = center(
+            src,
+            &mut dst[lo * cin..hi * cin],
+            signed,
+            c.stage.input_zero_point,
+        );
+        sum = sum.wrapping_add(centered);
+    }
+    row[c.kernel[0] * run..].fill(T::default());
+    sum
+}
+
+/// Writes the 8-bit codes `src` minus `zero_point` into `dst`; returns their sum.
+#[inline(always)]
+fn center<T: Tap>(src: &[u8], dst: &mut [T], signed: bool, zero_point: i32) -> i32 {
+    let mut sum = 0i32;
+    for (d, &v) in dst.iter_mut().zip(src) {
+        let v = if signed { v as i8 as i32 } else { v as i32 } - zero_point;
+        *d = T::of(v);
+        sum = sum.wrapping_add(v);
+    }
+    sum
+}
+
 /// Subtracts `zero_point[c] * sum` from each channel's accumulator: the weights' zero
 /// points, applied once per pixel instead of per product.
 #[inline(always)]
@@ -327,66 +383,6 @@ fn correct_zero_points(row: &mut [i32], zero_points: &[i32], sum: i32) {
             *a = a.wrapping_sub(z.wrapping_mul(sum));
         }
     }
-}
-
-/// A depthwise convolution of 8-bit data (one input channel per group, any multiplier):
-/// per pixel, every channel accumulates at once over the taps inside the input.
-#[inline(always)]
-fn depthwise(
-    c: &Conv,
-    p: &ConvPlan,
-    x: Elems<'_>,
-    mut o: ElemsMut<'_>,
-    wt: &Weights<'_>,
-    scratch: &mut [u8],
-) -> Result<()> {
-    let cout = p.cout_g * p.groups;
-    let k = c.kernel[0] * c.kernel[1];
-    let (acc, rest) = take::<i32>(scratch, cout)?;
-    let (w, _) = take::<i16>(rest, k * cout)?;
-    // Centered weights, tap-major: w[t * cout + oc] = weight(oc, t) - zero point(oc).
-    for oc in 0..cout {
-        let zp = wt.zero_points[oc];
-        for t in 0..k {
-            w[t * cout + oc] = (wt.weights[oc * k + t] as i8 as i32).wrapping_sub(zp) as i16;
-        }
-    }
-    let st = &c.stage;
-    let izp = st.input_zero_point;
-    let stage = wt.stage(st.output_zero_point, (st.clamp.min, st.clamp.max));
-    let contiguous = p.xst[3] == 1 && p.cout_g == 1;
-    let signed = x.dtype == crate::schema::DType::I8;
-    for i in 0..p.n * p.oh * p.ow {
-        let (b, oy, ox) = p.pixel(i);
-        acc.fill(0);
-        for ky in 0..c.kernel[0] {
-            let Some(iy) = source(c, 0, oy, ky, p.h) else {
-                continue;
-            };
-            for kx in 0..c.kernel[1] {
-                let Some(ix) = source(c, 1, ox, kx, p.w) else {
-                    continue;
-                };
-                let base = b * p.xst[0] + iy * p.xst[1] + ix * p.xst[2];
-                let wrow = &w[(ky * c.kernel[1] + kx) * cout..][..cout];
-                if contiguous {
-                    let xs = &x.bytes[base..base + cout];
-                    for ((a, &xv), &wv) in acc.iter_mut().zip(xs).zip(wrow) {
-                        let v = if signed { xv as i8 as i32 } else { xv as i32 };
-                        *a = a.wrapping_add((v - izp).wrapping_mul(wv as i32));
-                    }
-                } else {
-                    for (oc, (a, &wv)) in acc.iter_mut().zip(wrow).enumerate() {
-                        let xi = base + (oc / p.cout_g) * p.xst[3];
-                        *a = a.wrapping_add(x.get(xi).wrapping_sub(izp).wrapping_mul(wv as i32));
-                    }
-                }
-            }
-        }
-        stage.apply_row(acc);
-        o.set_run(b * p.ost[0] + oy * p.ost[1] + ox * p.ost[2], p.ost[3], acc);
-    }
-    Ok(())
 }
 
 /// The shape of a fully connected layer.

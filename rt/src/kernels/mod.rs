@@ -1,6 +1,7 @@
 //! The integer kernels of the NPU's commands, on arena bytes without allocation.
 
 pub mod conv;
+mod depthwise;
 pub mod dot;
 pub mod elementwise;
 pub mod moves;

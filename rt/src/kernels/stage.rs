@@ -174,25 +174,15 @@ mod avx2 {
         _mm256_blendv_epi8(v, _mm256_set1_epi32(i32::MAX), overflow)
     }
 
-    /// `(ab + nudge) / 2^31` (truncating) of four i64 products, in their low 32 bits.
+    /// gemmlowp's `(ab + nudge) / 2^31` (nudge `2^30` for `ab >= 0`, else `1 - 2^30`;
+    /// truncating) of four i64 products, in their low 32 bits. For negative `ab` the
+    /// truncation rounds up, which makes it `floor((ab + 2^30) / 2^31)` in both cases; the
+    /// quotient fits in 32 bits (the caller handles the one overflow), so a logical shift
+    /// gives the low half of the arithmetic one.
     #[target_feature(enable = "avx2")]
     #[inline]
     fn high_half(ab: __m256i) -> __m256i {
-        let zero = _mm256_setzero_si256();
-        let negative = _mm256_cmpgt_epi64(zero, ab);
-        let nudge = _mm256_blendv_epi8(
-            _mm256_set1_epi64x(1 << 30),
-            _mm256_set1_epi64x(1 - (1 << 30)),
-            negative,
-        );
-        let t = _mm256_add_epi64(ab, nudge);
-        // Truncating division by 2^31: add 2^31 - 1 to negative numerators, then shift;
-        // the quotient fits in 32 bits, so a logical shift gives its low half.
-        let round = _mm256_and_si256(
-            _mm256_cmpgt_epi64(zero, t),
-            _mm256_set1_epi64x((1 << 31) - 1),
-        );
-        _mm256_srli_epi64(_mm256_add_epi64(t, round), 31)
+        _mm256_srli_epi64(_mm256_add_epi64(ab, _mm256_set1_epi64x(1 << 30)), 31)
     }
 
     /// gemmlowp's RoundingDivideByPOT per lane, exponents in `0..=31`.
