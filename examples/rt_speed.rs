@@ -9,7 +9,9 @@
 //! virtual NPU, and the `.npub` on nnopt-rt with its weights stored (what `nnopt compile
 //! --emit c` writes by default: read in place) and compressed (decoded into scratch at
 //! every run), on the same input; nnopt-rt's outputs must equal the virtual NPU's byte for
-//! byte. Prints the median time of `N` runs (default 21) after one warm-up.
+//! byte; the stored binary also runs on the runtime's portable kernels (vector kernels
+//! off, as on a CPU without AVX2). Prints the median time of `N` runs (default 21) after
+//! one warm-up.
 
 use nnopt::backends::npu::compress::WeightCoding;
 use nnopt::backends::npu::target::Target;
@@ -38,6 +40,7 @@ struct Row {
     interp_ms: f64,
     vnpu_ms: f64,
     rt_ms: f64,
+    rt_portable_ms: f64,
     rt_compressed_ms: f64,
     arena: usize,
 }
@@ -102,6 +105,10 @@ fn measure(path: &Path, runs: usize) -> Result<Row, String> {
         nnopt::firmware::binary_with(&c, WeightCoding::Stored).map_err(|e| e.to_string())?;
     let (rt_ms, arena) = time_rt(&stored, &xr, &want, runs)?;
     let (rt_compressed_ms, _) = time_rt(&c.binary, &xr, &want, runs)?;
+    nnopt_rt::set_vector_kernels(false);
+    let portable = time_rt(&stored, &xr, &want, runs);
+    nnopt_rt::set_vector_kernels(true);
+    let (rt_portable_ms, _) = portable?;
     let interp_ms = median_ms(runs, || {
         session.run(&inputs).expect("interpreter runs");
     });
@@ -115,6 +122,7 @@ fn measure(path: &Path, runs: usize) -> Result<Row, String> {
         interp_ms,
         vnpu_ms,
         rt_ms,
+        rt_portable_ms,
         rt_compressed_ms,
         arena,
     })
@@ -156,6 +164,7 @@ fn main() -> Result<(), String> {
                 serde_json::json!({
                     "model": r.model, "interpreter_ms": r.interp_ms, "vnpu_ms": r.vnpu_ms,
                     "rt_ms": r.rt_ms, "rt_vs_interpreter": r.rt_ms / r.interp_ms,
+                    "rt_portable_ms": r.rt_portable_ms,
                     "rt_compressed_ms": r.rt_compressed_ms,
                     "arena_bytes": r.arena,
                 })
@@ -165,23 +174,25 @@ fn main() -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "{:<26} {:>14} {:>9} {:>11} {:>9} {:>15} {:>9}",
+        "{:<26} {:>14} {:>9} {:>11} {:>9} {:>11} {:>15} {:>9}",
         "model",
         "interpreter ms",
         "vnpu ms",
         "nnopt-rt ms",
         "rt/interp",
+        "portable ms",
         "compressed ms",
         "arena B"
     );
     for r in &rows {
         println!(
-            "{:<26} {:>14.3} {:>9.3} {:>11.3} {:>9.2} {:>15.3} {:>9}",
+            "{:<26} {:>14.3} {:>9.3} {:>11.3} {:>9.2} {:>11.3} {:>15.3} {:>9}",
             r.model,
             r.interp_ms,
             r.vnpu_ms,
             r.rt_ms,
             r.rt_ms / r.interp_ms,
+            r.rt_portable_ms,
             r.rt_compressed_ms,
             r.arena
         );

@@ -45,3 +45,14 @@ mod weights;
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Model, TensorInfo};
 pub use schema::{DType, Shape, MAX_RANK};
+
+/// Turns the vector kernels off (portable code only, as on a CPU without them) or back on
+/// where the CPU has them: for testing and measuring the portable kernels on a desktop.
+/// The outputs are the same bits either way. Without vector kernels for the target, this
+/// does nothing.
+pub fn set_vector_kernels(enabled: bool) {
+    #[cfg(target_arch = "x86_64")]
+    simd::set_vector_kernels(enabled);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = enabled;
+}

@@ -19,6 +19,11 @@ pub fn avx2() -> bool {
     }
 }
 
+/// Turns AVX2 off, or back on where the CPU has it ([`crate::set_vector_kernels`]).
+pub fn set_vector_kernels(enabled: bool) {
+    AVX2.store(if enabled { 0 } else { 1 }, Ordering::Relaxed);
+}
+
 fn probe() -> bool {
     use core::arch::x86_64::{__cpuid, __cpuid_count};
     let leaf1 = __cpuid(1);

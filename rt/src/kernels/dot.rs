@@ -118,7 +118,7 @@ mod avx2 {
         out: &mut [i32],
     ) {
         assert!(
-            stride % LANES == 0
+            stride.is_multiple_of(LANES)
                 && stride >= k
                 && w.len() >= k * n
                 && (1..=ROWS).contains(&count)
