@@ -1,7 +1,7 @@
 //! The firmware runtime's convolution and fully connected kernels on geometries beyond the
 //! shared models': channel counts around the vector blocks, groups, depthwise
-//! multipliers, dilation, strides, padding, NCHW, uint8 data with uint8 weights, batches
-//! and tile remainders. Each graph runs with its weights stored and compressed, on the
+//! multipliers, dilation, strides, padding, NCHW, transposed, uint8 data with uint8
+//! weights, batches and tile remainders. Each graph runs with its weights stored and compressed, on the
 //! vector kernels and on the portable ones, bit-exactly with the virtual NPU.
 
 #[path = "../backends/tests/harness/mod.rs"]
@@ -92,6 +92,27 @@ fn graphs() -> Vec<Graph> {
                 u8,
             ));
         }
+    }
+    // Transposed: stride 2 with output padding, and stride (1, 3) with dilation.
+    for (i, (strides, dilations, pads, output_padding)) in [
+        ([2, 2], [1, 1], [1, 1, 1, 1], [1, 1]),
+        ([1, 3], [2, 1], [1, 0, 2, 1], [0, 2]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rng = Lcg(300 + i as u64);
+        let mut g = Graph::new(format!("transposed conv {i}"));
+        let x = g.add_input("x", qt(DType::I8, &[2, 5, 4, 3], 0.05, -3));
+        let (w, b) = conv_consts(&mut g, &mut rng, &[20, 3, 3, 3], 20, false);
+        let conv = attrs(Layout::Nhwc, strides, dilations, pads, 1);
+        let op = Op::ConvTranspose {
+            conv,
+            output_padding,
+        };
+        let y = add_q(&mut g, "y", op, &[x, w, b], DType::I8, 0.11, 5);
+        g.set_outputs(vec![y]);
+        gs.push(g);
     }
     for (batch, k, n) in [(1, 1, 7), (3, 20, 16), (5, 33, 9), (4, 300, 40)] {
         let mut rng = Lcg(k as u64);
