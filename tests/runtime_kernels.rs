@@ -1,8 +1,9 @@
 //! The firmware runtime's convolution and fully connected kernels on geometries beyond the
 //! shared models': channel counts around the vector blocks, groups, depthwise
 //! multipliers, dilation, strides, padding, NCHW, transposed, uint8 data with uint8
-//! weights, batches and tile remainders. Each graph runs with its weights stored and compressed, on the
-//! vector kernels and on the portable ones, bit-exactly with the virtual NPU.
+//! weights, batches and tile remainders. Each graph runs with its weights stored and
+//! compressed, on the vector kernels and on the portable ones, bit-exactly with the
+//! virtual NPU.
 
 #[path = "../backends/tests/harness/mod.rs"]
 mod harness;
