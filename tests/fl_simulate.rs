@@ -278,3 +278,107 @@ fn fp8_fedavg_matches_fp32_with_under_a_third_of_the_bytes() {
         assert!(fp8 >= fp32 - 0.01, "{partition}: FP8 {fp8} vs FP32 {fp32}");
     }
 }
+
+/// A client whose whole state goes through bytes between rounds (what a Flower
+/// `ClientApp` does through its context) computes the same rounds as one that stays in
+/// memory: equal global models after every round, FP8 and FP32. Damaged states are
+/// errors.
+#[test]
+fn clients_restored_from_bytes_every_round_match_clients_in_memory() {
+    use nnopt::train::fl::client::FlClient;
+    use nnopt::train::message::{Encoding, Message};
+    use nnopt::train::server::Server;
+    use rand::SeedableRng;
+    let Some((mlp, csv)) = inputs() else { return };
+    let data = load_csv(&csv).expect("digits");
+    let forward = nnopt::load_model(&mlp).expect("MLP");
+    let program =
+        TrainingProgram::compile(&forward, &common::train::fp8_batch16_reinit0()).expect("program");
+    for (precision, encoding) in [
+        (
+            TrainPrecision::Fp8,
+            Encoding::Fp8(nnopt::compiler::fp8::Fp8Format::E4M3),
+        ),
+        (TrainPrecision::Fp32, Encoding::F32),
+    ] {
+        let opts = SimulateOptions {
+            clients: 3,
+            rounds: 3,
+            local_epochs: 1,
+            partition: Partition::Iid,
+            server_optimizer: ServerOptimizer::default(),
+            precision,
+            messages: precision,
+            seed: 5,
+            target_accuracy: 0.9,
+        };
+        let want = simulate(&program, &data, &opts, |_, _| {}).expect("simulation");
+        // The same federation, every client saved after its round and restored before
+        // the next.
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+        let parts = opts
+            .partition
+            .split(
+                &data.train_rows,
+                &data.samples.labels,
+                3,
+                program.batch,
+                &mut rng,
+            )
+            .unwrap();
+        let mut server = Server::new(
+            &program,
+            opts.server_optimizer,
+            encoding,
+            opts.seed.wrapping_mul(7919),
+        )
+        .unwrap();
+        let mut states: Vec<Vec<u8>> = (0..3)
+            .map(|i| {
+                FlClient::new(&program, precision, encoding, opts.seed, i)
+                    .unwrap()
+                    .save()
+                    .unwrap()
+            })
+            .collect();
+        for round in 1..=3u32 {
+            let broadcast =
+                Message::from_bytes(&server.broadcast(round).unwrap().to_bytes()).unwrap();
+            let mut updates = Vec::new();
+            for (state, rows) in states.iter_mut().zip(&parts) {
+                let mut c = FlClient::restore(&program, precision, encoding, state).unwrap();
+                let (update, _) = c.round(&broadcast, &data.samples, rows, 1).unwrap();
+                *state = c.save().unwrap();
+                updates.push(update);
+            }
+            server.aggregate(round, &updates).unwrap();
+            let got = nnopt::train::runtime::evaluate(
+                &program,
+                server.global(),
+                &data.samples,
+                &data.test_rows,
+            )
+            .unwrap();
+            assert_eq!(
+                got.accuracy,
+                want.rounds[round as usize - 1].accuracy,
+                "{precision:?} round {round}"
+            );
+            assert_eq!(
+                got.loss,
+                want.rounds[round as usize - 1].test_loss,
+                "{precision:?} round {round}"
+            );
+        }
+        let state = &states[0];
+        for n in [0, 8, 20, state.len() / 2, state.len() - 1] {
+            assert!(
+                FlClient::restore(&program, precision, encoding, &state[..n]).is_err(),
+                "{n} bytes"
+            );
+        }
+        let mut longer = state.clone();
+        longer.push(0);
+        assert!(FlClient::restore(&program, precision, encoding, &longer).is_err());
+    }
+}

@@ -4,6 +4,7 @@
 //! path) operation for operation in f32, so that their updates can be checked against
 //! it. A linear warm-up scales the learning rate over the first steps a client takes.
 
+use crate::fl::state::{StateReader, StateWriter};
 use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -169,6 +170,25 @@ impl OptimizerState {
             m.fill(0.0);
         }
         self.steps = 0;
+    }
+
+    /// Writes the moments and step counts.
+    pub(crate) fn save(&self, w: &mut StateWriter) {
+        w.u64(self.steps);
+        w.u64(self.total_steps);
+        for m in self.first.iter().chain(&self.second) {
+            w.f32s(m);
+        }
+    }
+
+    /// Reads what [`OptimizerState::save`] wrote into a state of the same layout.
+    pub(crate) fn restore(&mut self, r: &mut StateReader<'_>) -> Result<()> {
+        self.steps = r.u64()?;
+        self.total_steps = r.u64()?;
+        for m in self.first.iter_mut().chain(&mut self.second) {
+            r.f32s_into(m)?;
+        }
+        Ok(())
     }
 
     /// Updates `params` in place with `grads` (same shapes, f32).

@@ -1,5 +1,6 @@
 //! The client runtime: executes a training program's step graph on local data.
 
+use crate::fl::state::{StateReader, StateWriter};
 use crate::message::{Encoding, Payload};
 use crate::optimizer::OptimizerState;
 use crate::{MasterWeights, TrainingProgram, TrainingStep};
@@ -120,6 +121,34 @@ impl<'p> Client<'p> {
         Ok(())
     }
 
+    /// Writes the parameters, the optimizer's state, the amax histories and the random
+    /// generator.
+    pub(crate) fn save(&self, w: &mut StateWriter) -> Result<()> {
+        save_tensors(w, &self.params)?;
+        self.optimizer.save(w);
+        for h in &self.histories {
+            w.f32s(&h.window().collect::<Vec<_>>());
+        }
+        let rng = serde_json::to_vec(&self.rng).map_err(|e| Error::new(e.to_string()))?;
+        w.bytes(&rng);
+        Ok(())
+    }
+
+    /// Reads what [`Client::save`] wrote for the same program and precision.
+    pub(crate) fn restore(&mut self, r: &mut StateReader<'_>) -> Result<()> {
+        restore_tensors(r, &mut self.params)?;
+        self.optimizer.restore(r)?;
+        for h in &mut self.histories {
+            *h = AmaxHistory::new(self.program.scaling.history);
+            for v in r.f32s()? {
+                h.push(v);
+            }
+        }
+        self.rng = serde_json::from_slice(r.bytes()?)
+            .map_err(|e| Error::new(format!("federated client state: random generator: {e}")))?;
+        Ok(())
+    }
+
     /// Each quantizer's scale for the next step: from its amax history, or 0 (no
     /// quantization) before its first amax is known.
     fn scales(&self) -> Vec<Tensor> {
@@ -188,6 +217,26 @@ impl<'p> Client<'p> {
             samples: steps * b,
         })
     }
+}
+
+/// Writes f32 tensors' values (their shapes are the program's).
+pub(crate) fn save_tensors(w: &mut StateWriter, ts: &[Tensor]) -> Result<()> {
+    for t in ts {
+        let v = t.as_f32().and_then(|a| a.as_slice());
+        w.f32s(v.ok_or_else(|| Error::new("a parameter is not a standard-layout f32 tensor"))?);
+    }
+    Ok(())
+}
+
+/// Reads values of the shapes `ts` has into `ts`.
+pub(crate) fn restore_tensors(r: &mut StateReader<'_>, ts: &mut [Tensor]) -> Result<()> {
+    for t in ts {
+        let Tensor::F32(a) = t else {
+            return Err(Error::new("a parameter is not f32"));
+        };
+        r.f32s_into(a.as_slice_mut().expect("standard layout"))?;
+    }
+    Ok(())
 }
 
 /// The shape of the graph's first input.

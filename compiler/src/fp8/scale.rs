@@ -125,6 +125,12 @@ impl AmaxHistory {
             .push_back(if amax.is_finite() { amax } else { 0.0 });
     }
 
+    /// The amaxes in the window, oldest first (pushing them into a new history of the
+    /// same length restores this one).
+    pub fn window(&self) -> impl Iterator<Item = f32> + '_ {
+        self.window.iter().copied()
+    }
+
     /// The largest amax in the window (0 before the first step).
     pub fn amax(&self) -> f32 {
         self.window.iter().fold(0f32, |m, &v| m.max(v))

@@ -2,5 +2,7 @@
 //! FedAvg over simulated clients that run a training program, with every message
 //! serialized, counted and parsed.
 
+pub mod client;
 pub mod partition;
 pub mod simulate;
+pub mod state;

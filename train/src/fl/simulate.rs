@@ -1,13 +1,13 @@
 //! The FedAvg simulation loop.
 
+use super::client::FlClient;
 use super::partition::Partition;
 use crate::data::Dataset;
-use crate::message::{layout_id, Encoding, Message, MessageKind};
-use crate::runtime::{evaluate, Client};
-use crate::server::{difference, sum, Server, ServerOptimizer};
+use crate::message::{Encoding, Message};
+use crate::runtime::evaluate;
+use crate::server::{Server, ServerOptimizer};
 use crate::{Optimizer, TrainingProgram};
 use nnopt_compiler::fp8::Fp8Format;
-use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::TrainPrecision;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -149,7 +149,6 @@ pub fn simulate(
         program.batch,
         &mut rng,
     )?;
-    let layout = layout_id(&program.params);
     let mut server = Server::new(
         program,
         opts.server_optimizer,
@@ -157,71 +156,24 @@ pub fn simulate(
         opts.seed.wrapping_mul(7919),
     )?;
     let mut clients = (0..opts.clients)
-        .map(|i| Client::new(program, opts.precision, opts.seed ^ ((i as u64 + 1) << 32)))
+        .map(|i| FlClient::new(program, opts.precision, encoding, opts.seed, i))
         .collect::<Result<Vec<_>>>()?;
-    let mut uplink_rngs: Vec<Xoshiro256PlusPlus> = (0..opts.clients)
-        .map(|i| Xoshiro256PlusPlus::seed_from_u64(opts.seed ^ ((i as u64 + 1) << 40)))
-        .collect();
     let initial = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
     let mut warnings = Vec::new();
-    // What the clients hold (the sum of the broadcasts), and each client's uplink
-    // rounding residual (error feedback: added to its next update).
-    let mut held: Vec<Tensor> = Vec::new();
-    let mut residuals: Vec<Vec<Tensor>> = vec![Vec::new(); opts.clients];
     let mut rounds = Vec::with_capacity(opts.rounds);
     let (mut broadcast_bytes, mut update_bytes) = (0, 0);
     for round in 1..=opts.rounds {
         let r = round as u32;
         let (broadcast, size) = transmit(&server.broadcast(r)?)?;
         broadcast_bytes = size;
-        let received = broadcast.values(&program.params)?;
-        held = match broadcast.kind {
-            MessageKind::BroadcastDelta => {
-                held.iter().zip(&received).map(|(h, d)| sum(h, d)).collect()
-            }
-            _ => received,
-        };
-        let start = &held;
         let mut updates = Vec::with_capacity(opts.clients);
         let (mut bytes_up, mut loss, mut steps) = (0, 0.0, 0);
-        for (i, (client, rows)) in clients.iter_mut().zip(&parts).enumerate() {
-            client.load_params(start.clone())?;
-            let mut samples = 0;
-            for _ in 0..opts.local_epochs {
-                let s = client.train_epoch(&data.samples, rows)?;
-                samples += s.samples;
-                loss += s.loss * s.steps as f64;
-                steps += s.steps;
-            }
-            let mut deltas: Vec<Tensor> = client
-                .params()
-                .iter()
-                .zip(start)
-                .map(|(p, s)| difference(p, s))
-                .collect();
-            if !residuals[i].is_empty() {
-                deltas = deltas
-                    .iter()
-                    .zip(&residuals[i])
-                    .map(|(d, e)| sum(d, e))
-                    .collect();
-            }
-            let update = Message::encode(
-                MessageKind::Update,
-                r,
-                i as u32,
-                samples as u64,
-                layout,
-                &deltas,
-                encoding,
-                &mut uplink_rngs[i],
-            )?;
+        for (client, rows) in clients.iter_mut().zip(&parts) {
+            let (update, done) =
+                client.round(&broadcast, &data.samples, rows, opts.local_epochs)?;
+            loss += done.loss_sum;
+            steps += done.steps;
             let (update, size) = transmit(&update)?;
-            residuals[i] = deltas
-                .iter()
-                .zip(update.values(&program.params)?)
-                .map(|(d, q)| difference(d, &q))
-                .collect();
             update_bytes = size;
             bytes_up += size;
             updates.push(update);
