@@ -1,6 +1,6 @@
 //! The FedAvg simulation loop.
 
-use super::client::FlClient;
+use super::client::{FlClient, LocalTraining};
 use super::partition::Partition;
 use crate::data::Dataset;
 use crate::message::{Encoding, Message};
@@ -8,6 +8,7 @@ use crate::runtime::evaluate;
 use crate::server::{Server, ServerOptimizer};
 use crate::{Optimizer, TrainingProgram};
 use nnopt_compiler::fp8::Fp8Format;
+use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
 use nnopt_passes::TrainPrecision;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -126,112 +127,224 @@ fn transmit(m: &Message) -> Result<(Message, u64)> {
     Ok((Message::from_bytes(&bytes)?, bytes.len() as u64))
 }
 
-/// Runs federated training of `program` on `data`; `progress` is called after each
-/// round, with a warning when one is raised in that round.
+/// The message encoding of `messages`.
+pub fn encoding(messages: TrainPrecision) -> Encoding {
+    match messages {
+        TrainPrecision::Fp8 => Encoding::Fp8(Fp8Format::E4M3),
+        TrainPrecision::Fp32 => Encoding::F32,
+    }
+}
+
+/// Each client's training rows: `opts.partition` of the training split, drawn from the
+/// federation's seed (the same on the server and on every client).
+pub fn client_rows(
+    program: &TrainingProgram,
+    data: &Dataset,
+    opts: &SimulateOptions,
+) -> Result<Vec<Vec<usize>>> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+    opts.partition.split(
+        &data.train_rows,
+        &data.samples.labels,
+        opts.clients,
+        program.batch,
+        &mut rng,
+    )
+}
+
+/// The server side of a federation: the FP32 global model, its broadcasts and
+/// aggregation, the test accuracy after each round and the figures of the finished run.
+/// [`simulate`] drives it with in-process clients; a Flower `ServerApp` drives it with
+/// the updates its clients send.
+pub struct Federation<'p> {
+    program: &'p TrainingProgram,
+    data: &'p Dataset,
+    opts: SimulateOptions,
+    server: Server<'p>,
+    client_rows: Vec<usize>,
+    initial: crate::runtime::Evaluation,
+    rounds: Vec<RoundRecord>,
+    warnings: Vec<String>,
+    broadcast_bytes: u64,
+    update_bytes: u64,
+}
+
+impl<'p> Federation<'p> {
+    /// A federation of `opts.clients` clients training `program` on `data`.
+    pub fn new(
+        program: &'p TrainingProgram,
+        data: &'p Dataset,
+        opts: &SimulateOptions,
+    ) -> Result<Self> {
+        if opts.rounds == 0 || opts.local_epochs == 0 {
+            return Err(Error::new("rounds and local epochs must be at least 1"));
+        }
+        let parts = client_rows(program, data, opts)?;
+        let server = Server::new(
+            program,
+            opts.server_optimizer,
+            encoding(opts.messages),
+            opts.seed.wrapping_mul(7919),
+        )?;
+        let initial = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
+        Ok(Federation {
+            program,
+            data,
+            opts: opts.clone(),
+            server,
+            client_rows: parts.iter().map(Vec::len).collect(),
+            initial,
+            rounds: Vec::with_capacity(opts.rounds),
+            warnings: Vec::new(),
+            broadcast_bytes: 0,
+            update_bytes: 0,
+        })
+    }
+
+    /// The f32 global model.
+    pub fn global(&self) -> &[Tensor] {
+        self.server.global()
+    }
+
+    /// The broadcast that starts `round` (1-based).
+    pub fn broadcast(&mut self, round: u32) -> Result<Message> {
+        self.server.broadcast(round)
+    }
+
+    /// Ends `round`: aggregates the clients' `updates` (in client order) and records the
+    /// global model's test accuracy with the round's traffic (`bytes_up` in all,
+    /// `bytes_down` in all, and the size of one broadcast and one update) and the
+    /// clients' `training`. Returns the round's figures and a warning raised in it.
+    pub fn end_round(
+        &mut self,
+        round: u32,
+        updates: &[Message],
+        training: &[LocalTraining],
+        traffic: Traffic,
+    ) -> Result<(&RoundRecord, Option<&str>)> {
+        self.server.aggregate(round, updates)?;
+        let d = self.data;
+        let test = evaluate(self.program, self.server.global(), &d.samples, &d.test_rows)?;
+        let (loss, steps) = training
+            .iter()
+            .fold((0.0, 0), |(l, s), t| (l + t.loss_sum, s + t.steps));
+        self.broadcast_bytes = traffic.broadcast;
+        self.update_bytes = traffic.update;
+        self.rounds.push(RoundRecord {
+            round: round as usize,
+            accuracy: test.accuracy,
+            bytes_up: traffic.up,
+            bytes_down: traffic.down,
+            train_loss: if steps > 0 { loss / steps as f64 } else { 0.0 },
+            test_loss: test.loss,
+        });
+        let mut warning = None;
+        if round as usize == chance_check_round(self.opts.rounds) {
+            if let Some(w) = stuck_at_chance(&self.rounds, d, self.opts.rounds) {
+                self.warnings.push(w);
+                warning = self.warnings.last().map(String::as_str);
+            }
+        }
+        Ok((self.rounds.last().expect("just pushed"), warning))
+    }
+
+    /// The finished run's figures.
+    pub fn finish(self) -> Simulation {
+        let opts = &self.opts;
+        let rounds = self.rounds;
+        let mut cumulative = 0;
+        let mut to_target = None;
+        for r in &rounds {
+            cumulative += r.bytes_up + r.bytes_down;
+            if r.accuracy >= opts.target_accuracy {
+                to_target = Some((cumulative, r.round));
+                break;
+            }
+        }
+        Simulation {
+            precision: opts.precision.name(),
+            messages: opts.messages.name(),
+            partition: opts.partition.to_string(),
+            server_optimizer: opts.server_optimizer,
+            client_optimizer: self.program.optimizer.clone(),
+            batch: self.program.batch,
+            clients: opts.clients,
+            local_epochs: opts.local_epochs,
+            seed: opts.seed,
+            initial_accuracy: self.initial.accuracy,
+            initial_test_loss: self.initial.loss,
+            final_accuracy: rounds.last().map_or(self.initial.accuracy, |r| r.accuracy),
+            last_5_rounds_accuracy: {
+                let tail = &rounds[rounds.len().saturating_sub(5)..];
+                tail.iter().map(|r| r.accuracy).sum::<f64>() / tail.len().max(1) as f64
+            },
+            total_bytes_up: rounds.iter().map(|r| r.bytes_up).sum(),
+            total_bytes_down: rounds.iter().map(|r| r.bytes_down).sum(),
+            rounds,
+            target_accuracy: opts.target_accuracy,
+            bytes_to_target: to_target.map(|t| t.0),
+            rounds_to_target: to_target.map(|t| t.1),
+            broadcast_bytes: self.broadcast_bytes,
+            update_bytes: self.update_bytes,
+            client_rows: self.client_rows,
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// The bytes one round moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// All updates, and all broadcasts (one per client).
+    pub up: u64,
+    pub down: u64,
+    /// One broadcast, and the last update.
+    pub broadcast: u64,
+    pub update: u64,
+}
+
+/// Runs federated training of `program` on `data` with every client in this process;
+/// `progress` is called after each round, with a warning when one is raised in that
+/// round.
 pub fn simulate(
     program: &TrainingProgram,
     data: &Dataset,
     opts: &SimulateOptions,
     mut progress: impl FnMut(&RoundRecord, Option<&str>),
 ) -> Result<Simulation> {
-    if opts.rounds == 0 || opts.local_epochs == 0 {
-        return Err(Error::new("rounds and local epochs must be at least 1"));
-    }
-    let encoding = match opts.messages {
-        TrainPrecision::Fp8 => Encoding::Fp8(Fp8Format::E4M3),
-        TrainPrecision::Fp32 => Encoding::F32,
-    };
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
-    let parts = opts.partition.split(
-        &data.train_rows,
-        &data.samples.labels,
-        opts.clients,
-        program.batch,
-        &mut rng,
-    )?;
-    let mut server = Server::new(
-        program,
-        opts.server_optimizer,
-        encoding,
-        opts.seed.wrapping_mul(7919),
-    )?;
+    let mut federation = Federation::new(program, data, opts)?;
+    let parts = client_rows(program, data, opts)?;
     let mut clients = (0..opts.clients)
-        .map(|i| FlClient::new(program, opts.precision, encoding, opts.seed, i))
+        .map(|i| {
+            FlClient::new(
+                program,
+                opts.precision,
+                encoding(opts.messages),
+                opts.seed,
+                i,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
-    let initial = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
-    let mut warnings = Vec::new();
-    let mut rounds = Vec::with_capacity(opts.rounds);
-    let (mut broadcast_bytes, mut update_bytes) = (0, 0);
-    for round in 1..=opts.rounds {
-        let r = round as u32;
-        let (broadcast, size) = transmit(&server.broadcast(r)?)?;
-        broadcast_bytes = size;
+    for round in 1..=opts.rounds as u32 {
+        let (broadcast, size) = transmit(&federation.broadcast(round)?)?;
+        let mut traffic = Traffic {
+            down: size * opts.clients as u64,
+            broadcast: size,
+            ..Traffic::default()
+        };
         let mut updates = Vec::with_capacity(opts.clients);
-        let (mut bytes_up, mut loss, mut steps) = (0, 0.0, 0);
+        let mut training = Vec::with_capacity(opts.clients);
         for (client, rows) in clients.iter_mut().zip(&parts) {
             let (update, done) =
                 client.round(&broadcast, &data.samples, rows, opts.local_epochs)?;
-            loss += done.loss_sum;
-            steps += done.steps;
             let (update, size) = transmit(&update)?;
-            update_bytes = size;
-            bytes_up += size;
+            traffic.update = size;
+            traffic.up += size;
             updates.push(update);
+            training.push(done);
         }
-        server.aggregate(r, &updates)?;
-        let test = evaluate(program, server.global(), &data.samples, &data.test_rows)?;
-        rounds.push(RoundRecord {
-            round,
-            accuracy: test.accuracy,
-            bytes_up,
-            bytes_down: broadcast_bytes * opts.clients as u64,
-            train_loss: if steps > 0 { loss / steps as f64 } else { 0.0 },
-            test_loss: test.loss,
-        });
-        let mut warning = None;
-        if round == chance_check_round(opts.rounds) {
-            if let Some(w) = stuck_at_chance(&rounds, data, opts.rounds) {
-                warnings.push(w);
-                warning = warnings.last();
-            }
-        }
-        progress(&rounds[rounds.len() - 1], warning.map(String::as_str));
+        let (record, warning) = federation.end_round(round, &updates, &training, traffic)?;
+        progress(record, warning);
     }
-    let mut cumulative = 0;
-    let mut to_target = None;
-    for r in &rounds {
-        cumulative += r.bytes_up + r.bytes_down;
-        if r.accuracy >= opts.target_accuracy {
-            to_target = Some((cumulative, r.round));
-            break;
-        }
-    }
-    Ok(Simulation {
-        precision: opts.precision.name(),
-        messages: opts.messages.name(),
-        partition: opts.partition.to_string(),
-        server_optimizer: opts.server_optimizer,
-        client_optimizer: program.optimizer.clone(),
-        batch: program.batch,
-        clients: opts.clients,
-        local_epochs: opts.local_epochs,
-        seed: opts.seed,
-        initial_accuracy: initial.accuracy,
-        initial_test_loss: initial.loss,
-        final_accuracy: rounds.last().map_or(initial.accuracy, |r| r.accuracy),
-        last_5_rounds_accuracy: {
-            let tail = &rounds[rounds.len().saturating_sub(5)..];
-            tail.iter().map(|r| r.accuracy).sum::<f64>() / tail.len().max(1) as f64
-        },
-        total_bytes_up: rounds.iter().map(|r| r.bytes_up).sum(),
-        total_bytes_down: rounds.iter().map(|r| r.bytes_down).sum(),
-        rounds,
-        target_accuracy: opts.target_accuracy,
-        bytes_to_target: to_target.map(|t| t.0),
-        rounds_to_target: to_target.map(|t| t.1),
-        broadcast_bytes,
-        update_bytes,
-        client_rows: parts.iter().map(Vec::len).collect(),
-        warnings,
-    })
+    Ok(federation.finish())
 }
