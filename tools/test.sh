@@ -14,6 +14,19 @@ if ! .venv/bin/python -c 'import onnx, onnxruntime, ai_edge_litert, ml_dtypes, n
   .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 fi
 
+# Flower and nnopt's Python bindings, in their own venv (see tools/requirements-flower.txt);
+# the bindings are rebuilt every run so that they are this checkout's.
+if [ ! -x .venv-flower/bin/python ]; then
+  echo "== creating .venv-flower"
+  "$PYTHON" -m venv .venv-flower
+fi
+if ! .venv-flower/bin/python -c 'import flwr, maturin, numpy' 2>/dev/null; then
+  echo "== installing Flower (tools/requirements-flower.txt)"
+  .venv-flower/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-flower.txt
+fi
+echo "== building the Python bindings (pip install ./python)"
+.venv-flower/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
+
 # Debian packages the tests use: Fashion-MNIST (dataset-fashion-mnist) for the
 # compression search; Verilator, Icarus Verilog and Yosys for the fixed-weight front-end's
 # RTL (simulation and synthesis).

@@ -17,6 +17,12 @@ pub fn python() -> Option<PathBuf> {
     require(&repo().join(".venv/bin/python"))
 }
 
+/// The Python interpreter of the Flower environment, with nnopt's bindings installed
+/// (`tools/test.sh` builds them).
+pub fn flower_python() -> Option<PathBuf> {
+    require(&repo().join(".venv-flower/bin/python"))
+}
+
 /// Runs the `nnopt` binary.
 pub fn nnopt(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nnopt"))

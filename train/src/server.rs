@@ -81,6 +81,17 @@ impl ServerOptimizer {
         })
     }
 
+    /// The optimizer called `name` (`fedavg`, `fedavgm` or `fedadam`) with its default
+    /// settings.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "fedavg" => Some(ServerOptimizer::FedAvg),
+            "fedavgm" => Some(ServerOptimizer::FEDAVGM),
+            "fedadam" => Some(ServerOptimizer::FEDADAM),
+            _ => None,
+        }
+    }
+
     /// `fedavg`, `fedavgm` or `fedadam`.
     pub fn name(&self) -> &'static str {
         match self {

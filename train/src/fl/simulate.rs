@@ -248,10 +248,10 @@ impl<'p> Federation<'p> {
         Ok((self.rounds.last().expect("just pushed"), warning))
     }
 
-    /// The finished run's figures.
-    pub fn finish(self) -> Simulation {
+    /// The run's figures so far (all of them once the last round has ended).
+    pub fn summary(&self) -> Simulation {
         let opts = &self.opts;
-        let rounds = self.rounds;
+        let rounds = self.rounds.clone();
         let mut cumulative = 0;
         let mut to_target = None;
         for r in &rounds {
@@ -286,8 +286,8 @@ impl<'p> Federation<'p> {
             rounds_to_target: to_target.map(|t| t.1),
             broadcast_bytes: self.broadcast_bytes,
             update_bytes: self.update_bytes,
-            client_rows: self.client_rows,
-            warnings: self.warnings,
+            client_rows: self.client_rows.clone(),
+            warnings: self.warnings.clone(),
         }
     }
 }
@@ -346,5 +346,5 @@ pub fn simulate(
         let (record, warning) = federation.end_round(round, &updates, &training, traffic)?;
         progress(record, warning);
     }
-    Ok(federation.finish())
+    Ok(federation.summary())
 }
