@@ -23,6 +23,7 @@ pub mod costmodel;
 pub mod diagnostics;
 pub mod firmware;
 pub mod fixynn;
+pub mod flower;
 pub mod learned_opt;
 pub mod model_inputs;
 pub mod npub;

@@ -7,11 +7,11 @@ use nnopt_compiler::ir::Tensor;
 use nnopt_compiler::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How the server applies the mean client delta `Δ` (weighted by sample counts) to the
 /// global model `w`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ServerOptimizer {
     /// FedAvg (McMahan et al. 2017): `w += Δ`.

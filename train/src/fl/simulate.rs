@@ -13,7 +13,7 @@ use nnopt_compiler::{Error, Result};
 use nnopt_passes::TrainPrecision;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -33,7 +33,7 @@ pub struct SimulateOptions {
 }
 
 /// One round's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RoundRecord {
     pub round: usize,
     /// Test accuracy of the global model after the round.
@@ -49,10 +49,10 @@ pub struct RoundRecord {
 }
 
 /// A finished simulation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Simulation {
-    pub precision: &'static str,
-    pub messages: &'static str,
+    pub precision: String,
+    pub messages: String,
     pub partition: String,
     pub server_optimizer: ServerOptimizer,
     /// The program's client optimizer and batch.
@@ -262,8 +262,8 @@ impl<'p> Federation<'p> {
             }
         }
         Simulation {
-            precision: opts.precision.name(),
-            messages: opts.messages.name(),
+            precision: opts.precision.name().into(),
+            messages: opts.messages.name().into(),
             partition: opts.partition.to_string(),
             server_optimizer: opts.server_optimizer,
             client_optimizer: self.program.optimizer.clone(),

@@ -1,0 +1,126 @@
+//! `nnopt fl simulate`: every client in this process.
+
+use super::FederationArgs;
+use crate::cli::common::{file_stem, to_json, ThreadsArg};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use nnopt::output::write_atomically;
+use nnopt::passes::TrainPrecision;
+use nnopt::report::fl::{render_html, render_table};
+use nnopt::train::data::{load_csv, Dataset};
+use nnopt::train::fl::simulate::{simulate, SimulateOptions, Simulation};
+use nnopt::train::TrainingProgram;
+use nnopt::Result;
+use std::path::PathBuf;
+
+/// Arguments of `nnopt fl simulate`.
+#[derive(Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    federation: FederationArgs,
+    /// Write an HTML report with accuracy curves of FP8 and FP32 side by side (runs both).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// Also run the other precision, and report the ratio of bytes to the target.
+    #[arg(long)]
+    compare: bool,
+    /// Print one JSON object for tools instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    threads: ThreadsArg,
+}
+
+/// One simulation with a progress bar.
+fn run_one(
+    program: &TrainingProgram,
+    data: &Dataset,
+    opts: &SimulateOptions,
+) -> Result<Simulation> {
+    let bar = ProgressBar::new(opts.rounds as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} round {pos}/{len} [{elapsed_precise}] {wide_bar} {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(opts.precision.name());
+    let sim = simulate(program, data, opts, |r, warning| {
+        if let Some(w) = warning {
+            bar.suspend(|| {
+                nnopt::diagnostics::warn(&format!("{} run: {w}", opts.precision.name()))
+            });
+        }
+        bar.set_message(format!("accuracy {:.2} %", 100.0 * r.accuracy));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    sim
+}
+
+/// Runs `nnopt fl simulate`.
+pub fn run(a: &SimulateArgs) -> Result<()> {
+    a.threads.install(|| simulate_rounds(a))
+}
+
+fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
+    let (program, _) = nnopt::train::ntp::load(&a.federation.program)?;
+    let data = load_csv(&a.federation.data)?;
+    let f = &a.federation;
+    let opts = f.options(&program)?;
+    let main = run_one(&program, &data, &opts)?;
+    let other = if a.compare || a.report.is_some() {
+        let precision = match opts.precision {
+            TrainPrecision::Fp8 => TrainPrecision::Fp32,
+            TrainPrecision::Fp32 => TrainPrecision::Fp8,
+        };
+        Some(run_one(
+            &program,
+            &data,
+            &SimulateOptions {
+                precision,
+                messages: precision,
+                ..opts.clone()
+            },
+        )?)
+    } else {
+        None
+    };
+    // Bytes to the target of the other run over this run's.
+    let ratio = other
+        .as_ref()
+        .and_then(|o| Some(o.bytes_to_target? as f64 / main.bytes_to_target? as f64));
+    if let Some(path) = &a.report {
+        let name = file_stem(&f.program);
+        let mut sims = vec![&main];
+        sims.extend(other.as_ref());
+        // FP8 first, so colours and the ratio read the same in every report.
+        sims.sort_by_key(|s| s.precision != "fp8");
+        write_atomically(path, render_html(&name, &sims)?.as_bytes())?;
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&main).expect("simulation serializes");
+        if let Some(o) = &other {
+            v["comparison"] = serde_json::to_value(o).expect("simulation serializes");
+            v["bytes_to_target_ratio"] = serde_json::json!(ratio);
+        }
+        println!("{}", to_json(&v));
+    } else {
+        print!("{}", render_table(&main, 10));
+        if let Some(o) = &other {
+            println!();
+            print!("{}", render_table(o, 10));
+            if let Some(r) = ratio {
+                println!(
+                    "\nbytes to {:.0} %: {} needs {r:.2}x the bytes of {}",
+                    100.0 * f.target_accuracy,
+                    o.precision,
+                    main.precision
+                );
+            }
+        }
+        if let Some(p) = &a.report {
+            println!("wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
