@@ -24,4 +24,5 @@ def main(grid: Grid, context: Context) -> None:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out), prefix=".nnopt_flower")
     with os.fdopen(fd, "w") as f:
         f.write(strategy.federation.summary_json())
+    os.chmod(tmp, 0o644)
     os.replace(tmp, out)
