@@ -1,7 +1,7 @@
 //! Training programs, datasets and the training runtime on numpy data.
 
 use crate::convert::{err, params_from_numpy, to_numpy, values};
-use nnopt_train::data::{load_csv, load_idx_dir, Dataset as Data};
+use nnopt_train::data::{load_dataset, Dataset as Data};
 use nnopt_train::runtime::{evaluate as evaluate_params, Client, Samples};
 use nnopt_train::TrainingProgram as Program;
 use numpy::{
@@ -70,13 +70,8 @@ pub struct Dataset {
 impl Dataset {
     #[new]
     fn new(path: PathBuf) -> PyResult<Self> {
-        let data = if path.is_dir() {
-            load_idx_dir(&path)
-        } else {
-            load_csv(&path)
-        };
         Ok(Dataset {
-            inner: Arc::new(data.map_err(err)?),
+            inner: Arc::new(load_dataset(&path).map_err(err)?),
         })
     }
 

@@ -34,7 +34,7 @@ pub struct FlowerArgs {
 pub fn run(a: &FlowerArgs) -> Result<()> {
     let f = &a.federation;
     let (program, _) = nnopt::train::ntp::load(&f.program)?;
-    nnopt::train::data::load_csv(&f.data)?;
+    nnopt::train::data::load_dataset(&f.data)?;
     let opts = f.options(&program)?;
     let flower = FlowerOptions {
         python: a.python.clone(),

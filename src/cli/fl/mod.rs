@@ -21,7 +21,7 @@ pub enum FlCommand {
     /// (`nnopt compile --target train`) on their shares of a CSV dataset; every message
     /// is serialized and its bytes counted. Prints per-round test accuracy and bytes.
     #[command(
-        after_help = "Examples:\n  nnopt compile digits_cnn_float.tflite --target train --reinit -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --clients 20 --rounds 100 \\\n      --local-epochs 1 --non-iid dirichlet:0.5 --precision fp8 --seed 0 --report fl.html\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --rounds 30 --json\n\nThe data is CSV (optionally .gz): the features, then an integer label per row; the\nfeatures are divided by their largest absolute value. Every fifth row (index % 5 == 0)\nis the test split, the same for every seed. --report also runs the other precision\nwith the same seed and draws both."
+        after_help = "Examples:\n  nnopt compile digits_cnn_float.tflite --target train --reinit -o client.ntp\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --clients 20 --rounds 100 \\\n      --local-epochs 1 --non-iid dirichlet:0.5 --precision fp8 --seed 0 --report fl.html\n  nnopt fl simulate --program client.ntp --data digits.csv.gz --rounds 30 --json\n\nThe data is CSV (optionally .gz): the features, then an integer label per row; the\nfeatures are divided by their largest absolute value. Every fifth row (index % 5 == 0)\nis the test split, the same for every seed; a directory of IDX files (Fashion-MNIST's\ntrain and t10k files) is split as shipped. --report also runs the other precision\nwith the same seed and draws both."
     )]
     Simulate(simulate::SimulateArgs),
     /// Run the same federation on Flower (flwr 1.42): starts a SuperLink and one
@@ -40,7 +40,8 @@ pub struct FederationArgs {
     /// Training program (.ntp) from `nnopt compile --target train`.
     #[arg(long)]
     pub program: PathBuf,
-    /// Labelled dataset: CSV (.csv or .csv.gz).
+    /// Labelled dataset: CSV (.csv or .csv.gz; features, then the label; every fifth row
+    /// is the test split) or a directory of IDX files (MNIST's format: train and t10k).
     #[arg(long)]
     pub data: PathBuf,
     /// Number of clients (all take part in every round).

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nnopt::output::write_atomically;
 use nnopt::passes::TrainPrecision;
 use nnopt::report::fl::{render_html, render_table};
-use nnopt::train::data::{load_csv, Dataset};
+use nnopt::train::data::{load_dataset, Dataset};
 use nnopt::train::fl::simulate::{simulate, SimulateOptions, Simulation};
 use nnopt::train::TrainingProgram;
 use nnopt::Result;
@@ -64,7 +64,7 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
 
 fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
     let (program, _) = nnopt::train::ntp::load(&a.federation.program)?;
-    let data = load_csv(&a.federation.data)?;
+    let data = load_dataset(&a.federation.data)?;
     let f = &a.federation;
     let opts = f.options(&program)?;
     let main = run_one(&program, &data, &opts)?;

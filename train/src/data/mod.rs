@@ -7,6 +7,15 @@ mod idx;
 pub use csv::load_csv;
 pub use idx::load_idx_dir;
 
+/// A CSV file (`.csv`, `.csv.gz`), or a directory of IDX files.
+pub fn load_dataset(path: &std::path::Path) -> nnopt_compiler::Result<Dataset> {
+    if path.is_dir() {
+        load_idx_dir(path)
+    } else {
+        load_csv(path)
+    }
+}
+
 use crate::runtime::Samples;
 
 /// A dataset and its fixed train/test split.
