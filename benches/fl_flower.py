@@ -17,6 +17,8 @@ Needs the Flower environment with the simulation extra:
 Usage (from the repo root):
   .venv-flower/bin/python benches/fl_flower.py                       # digits CNN, 100 clients, 10 rounds, FP8 and FP32
   .venv-flower/bin/python benches/fl_flower.py --clients 50 --rounds 5 --json
+  .venv-flower/bin/python benches/fl_flower.py --model fashion-mlp --data /usr/share/datasets/fashion-mnist \\
+      --clients 1000 --batch 16 --rounds 5
 """
 
 from __future__ import annotations
@@ -173,10 +175,31 @@ def run_flower(args, program: Path, precision: str, work: Path) -> dict:
     }
 
 
+def mlp_nnir(path: Path, inputs: int, hidden: int, classes: int) -> None:
+    """An MLP in nnopt's IR text (its weights are replaced by --reinit)."""
+    def const(name, shape):
+        n = 1
+        for d in shape:
+            n *= d
+        dims = ",".join(map(str, shape))
+        return f"  %{name}: f32[{dims}] = const [{', '.join(['0.0'] * n)}]\n"
+
+    text = (
+        f'graph "mlp"(%x) {{\n  %x: f32[1,{inputs}] = input\n'
+        + const("w1", [inputs, hidden]) + const("b1", [hidden])
+        + const("w2", [hidden, classes]) + const("b2", [classes])
+        + f'  %h: f32[1,{hidden}] = gemm {{"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":false,"activation":"relu"}}(%x, %w1, %b1)\n'
+        + f'  %logits: f32[1,{classes}] = gemm {{"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":false,"activation":null}}(%h, %w2, %b2)\n'
+        + "  return %logits\n}\n"
+    )
+    path.write_text(text)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nnopt", help="nnopt binary (default: build target/release/nnopt)")
-    p.add_argument("--model", default=str(REPO / "examples/models/digits_cnn_float.tflite"))
+    p.add_argument("--model", default=str(REPO / "examples/models/digits_cnn_float.tflite"),
+                   help="model file, or fashion-mlp: a 784-64-10 MLP for Fashion-MNIST (--data /usr/share/datasets/fashion-mnist)")
     p.add_argument("--data", default=str(REPO / "examples/data/digits.csv.gz"))
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rounds", type=int, default=10)
@@ -188,6 +211,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fl_flower") as tmp:
         work = Path(tmp)
         program = work / "client.ntp"
+        if args.model == "fashion-mlp":
+            args.model = str(work / "fashion_mlp.nnir")
+            mlp_nnir(Path(args.model), 784, 64, 10)
         subprocess.run([nnopt, "compile", args.model, "--target", "train", "--precision", "fp8", "--reinit",
                         "--batch", str(args.batch), "-o", str(program)], check=True, capture_output=True)
         rows = []
