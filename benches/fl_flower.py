@@ -109,7 +109,8 @@ class Tree:
 
 def run_flower(args, program: Path, precision: str, work: Path) -> dict:
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}", FLWR_HOME=str(work / precision / "home"))
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}", FLWR_HOME=str(work / precision / "home"),
+               FLWR_TELEMETRY_ENABLED="0", FLWR_DISABLE_UPDATE_CHECK="1")
     home = Path(env["FLWR_HOME"])
     home.mkdir(parents=True)
     port = free_port()

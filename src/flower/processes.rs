@@ -25,8 +25,8 @@ impl ProcessTree {
         }
     }
 
-    /// Starts `program` with `args`, `PATH` led by `bin`, `env`, and its output into
-    /// `log`.
+    /// Starts `program` with `args`, `PATH` led by `bin`, `env`, Flower's telemetry and
+    /// update check off (nothing leaves the machine), and its output into `log`.
     pub fn spawn(
         &mut self,
         program: &Path,
@@ -49,6 +49,8 @@ impl ProcessTree {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env("PATH", path)
+            .env("FLWR_TELEMETRY_ENABLED", "0")
+            .env("FLWR_DISABLE_UPDATE_CHECK", "1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
