@@ -10,7 +10,7 @@ use crate::{Error, Result};
 use app::{toml_string, write_app};
 use nnopt_train::fl::simulate::{SimulateOptions, Simulation};
 use nnopt_train::server::ServerOptimizer;
-use processes::{free_port, tail, wait_for_port, ProcessTree};
+use processes::{catch_interrupts, free_port, interrupted, tail, wait_for_port, ProcessTree};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -152,6 +152,7 @@ pub fn run_on_flower(
         .map_err(|e| Error::new(e.to_string()))?;
 
     let env = [("FLWR_HOME", home.as_path())];
+    catch_interrupts();
     let tool = |name: &str| bin.join(name);
     let mut tree = ProcessTree::new();
     let start = Instant::now();
@@ -170,7 +171,7 @@ pub fn run_on_flower(
         &env,
         &superlink_log,
     )?;
-    if !wait_for_port(link, Duration::from_secs(60)) {
+    if !wait_for_port(link, Duration::from_secs(60)) || interrupted() {
         return Err(Error::new(format!(
             "the SuperLink did not start on 127.0.0.1:{link}:\n{}",
             tail(&superlink_log, 20)
@@ -195,7 +196,7 @@ pub fn run_on_flower(
             &env,
             &logs.join(format!("supernode-{i}.log")),
         )?;
-        if !wait_for_port(port, Duration::from_secs(60)) {
+        if !wait_for_port(port, Duration::from_secs(60)) || interrupted() {
             return Err(Error::new(format!(
                 "SuperNode {i} did not start on 127.0.0.1:{port}:\n{}",
                 tail(&logs.join(format!("supernode-{i}.log")), 20)
@@ -235,6 +236,9 @@ pub fn run_on_flower(
         while reported < done {
             reported += 1;
             progress(reported);
+        }
+        if interrupted() {
+            return Err(Error::new("interrupted: the Flower deployment was stopped"));
         }
         if start.elapsed() > flower.timeout {
             return Err(Error::new(format!(

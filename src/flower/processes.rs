@@ -9,6 +9,7 @@ use crate::{Error, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Started processes and every descendant seen so far.
@@ -244,6 +245,32 @@ fn listening_sockets() -> Vec<(String, String, bool)> {
     out
 }
 
+/// Set by `SIGINT` or `SIGTERM` once [`catch_interrupts`] ran.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// From now on `SIGINT` (Ctrl-C) and `SIGTERM` only mark the process interrupted
+/// ([`interrupted`]), so that the deployment is stopped on the way out instead of left
+/// behind: Flower's SuperExecs run in sessions of their own and get no Ctrl-C.
+pub fn catch_interrupts() {
+    #[cfg(unix)]
+    {
+        extern "C" fn mark(_: libc::c_int) {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+        }
+        let handler = mark as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, handler);
+            libc::signal(libc::SIGTERM, handler);
+        }
+    }
+}
+
+/// Whether `SIGINT` or `SIGTERM` arrived since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")
@@ -256,7 +283,7 @@ pub fn free_port() -> Result<u16> {
 /// Waits until something accepts connections on 127.0.0.1:`port`.
 pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !interrupted() {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return true;
         }
