@@ -28,15 +28,12 @@ pub struct FlowerOptions {
     pub timeout: Duration,
 }
 
-/// What Python reports about itself: its bin directory and Flower's version.
-fn probe(python: &Path) -> Result<(PathBuf, String)> {
-    let script = "import os, sys\n\
-        missing = []\n\
-        try:\n    import flwr\nexcept ImportError:\n    missing.append('flwr')\n\
-        try:\n    import nnopt\nexcept ImportError:\n    missing.append('nnopt')\n\
+/// The bin directory of `python`, checked to have Flower and nnopt's bindings.
+fn probe(python: &Path) -> Result<PathBuf> {
+    let script = "import importlib.util, os, sys\n\
+        missing = [m for m in ('flwr', 'nnopt') if importlib.util.find_spec(m) is None]\n\
         print(os.path.dirname(sys.executable))\n\
-        print(' '.join(missing) or (flwr.__version__ if hasattr(flwr, '__version__') else 'unknown'))\n\
-        print('missing' if missing else 'ok')";
+        print(' and '.join(missing) or '-')";
     let out = Command::new(python)
         .args(["-c", script])
         .output()
@@ -47,13 +44,9 @@ fn probe(python: &Path) -> Result<(PathBuf, String)> {
         ))
         })?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let lines: Vec<&str> = text.lines().collect();
-    match lines.as_slice() {
-        [bin, _, "ok"] => {
-            let version = lines[1].to_string();
-            Ok((PathBuf::from(bin), version))
-        }
-        [_, missing, "missing"] => Err(Error::new(format!(
+    match text.lines().collect::<Vec<_>>().as_slice() {
+        [bin, "-"] if out.status.success() => Ok(PathBuf::from(bin)),
+        [_, missing] if out.status.success() => Err(Error::new(format!(
             "Python '{}' lacks {missing}: install Flower with `pip install flwr==1.42.0` and \
              nnopt's bindings with `pip install ./python` from nnopt's repository (or point \
              --python at an environment that has both, such as .venv-flower)",
@@ -119,7 +112,7 @@ pub fn run_on_flower(
             "Flower's run configuration holds seeds up to 2^63 - 1",
         ));
     }
-    let (bin, _version) = probe(&flower.python)?;
+    let bin = probe(&flower.python)?;
     let scratch = tempfile::Builder::new()
         .prefix("nnopt-flower")
         .tempdir()
