@@ -106,7 +106,11 @@ impl Dataset {
 
 /// Samples from numpy features `x` (`[rows, ...]` f32) and labels `y` (`[rows]` int64).
 fn samples(x: &PyReadonlyArrayDyn<'_, f32>, y: &PyReadonlyArrayDyn<'_, i64>) -> PyResult<Samples> {
-    let rows = x.shape().first().copied().unwrap_or(0);
+    let Some(&rows) = x.shape().first() else {
+        return Err(PyValueError::new_err(
+            "features need a leading axis of rows",
+        ));
+    };
     if y.shape() != [rows] {
         return Err(PyValueError::new_err(format!(
             "{rows} rows of features but labels of shape {:?}",

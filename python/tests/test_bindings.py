@@ -93,6 +93,8 @@ def main():
     trainer.set_params(params)
     expect_error("a damaged message", lambda: nnopt.decode_message(program, b"\x00" * 40))
     expect_error("arrays of the wrong shape", lambda: trainer.set_params(params[::-1]), ValueError)
+    expect_error("features without rows", lambda: trainer.train(np.array(1.0, dtype=np.float32), y[:0]), ValueError)
+    expect_error("labels of another length", lambda: trainer.train(x[:4], y[:3]), ValueError)
     expect_error("an unknown precision", lambda: nnopt.Trainer(program, precision="fp16"), ValueError)
     expect_error("a missing program", lambda: nnopt.TrainingProgram("/nonexistent.ntp"))
     print("ok")
