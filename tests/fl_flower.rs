@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{flower_python, nnopt, nnopt_ok, require, shared, tempdir, testdata};
+use common::{digits_mlp_program, flower_python, nnopt, nnopt_ok};
 use serde_json::Value;
 use std::path::Path;
 
@@ -42,26 +42,10 @@ fn flower_deployment_matches_fl_simulate_round_for_round() {
     let Some(python) = flower_python() else {
         return;
     };
-    let Some(mlp) = require(&testdata().join("digits/digits_mlp.onnx")) else {
+    let Some((dir, program, csv)) = digits_mlp_program() else {
         return;
     };
-    let Some(csv) = require(&shared().join("data/digits.csv.gz")) else {
-        return;
-    };
-    let dir = tempdir();
-    let program = dir.path().join("client.ntp");
     let (program_s, csv_s) = (program.to_str().unwrap(), csv.to_str().unwrap());
-    nnopt_ok(&[
-        "compile",
-        mlp.to_str().unwrap(),
-        "--target",
-        "train",
-        "--precision",
-        "fp8",
-        "--reinit",
-        "-o",
-        program_s,
-    ]);
     let common_flags = [
         "--program",
         program_s,
@@ -133,25 +117,12 @@ fn flower_deployment_matches_fl_simulate_round_for_round() {
 /// Without Flower or the bindings the command says what to install.
 #[test]
 fn missing_flower_is_a_clear_error() {
-    let Some(mlp) = require(&testdata().join("digits/digits_mlp.onnx")) else {
-        return;
-    };
-    let Some(csv) = require(&shared().join("data/digits.csv.gz")) else {
-        return;
-    };
     let Some(python) = common::python() else {
         return;
     };
-    let dir = tempdir();
-    let program = dir.path().join("client.ntp");
-    nnopt_ok(&[
-        "compile",
-        mlp.to_str().unwrap(),
-        "--target",
-        "train",
-        "-o",
-        program.to_str().unwrap(),
-    ]);
+    let Some((_dir, program, csv)) = digits_mlp_program() else {
+        return;
+    };
     // The reference venv has neither flwr nor nnopt's bindings.
     let out = nnopt(&[
         "fl",

@@ -8,44 +8,14 @@
 
 mod common;
 
-use common::{nnopt, nnopt_ok, tempdir};
+use common::{digits_mlp_inputs, digits_mlp_program, nnopt, nnopt_ok};
 use nnopt::passes::TrainPrecision;
 use nnopt::train::data::load_csv;
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions};
 use nnopt::train::server::ServerOptimizer;
 use nnopt::train::TrainingProgram;
-use std::path::{Path, PathBuf};
-
-fn inputs() -> Option<(PathBuf, PathBuf)> {
-    let mlp = common::require(&common::testdata().join("digits/digits_mlp.onnx"))?;
-    let csv = common::require(&common::shared().join("data/digits.csv.gz"))?;
-    Some((mlp, csv))
-}
-
-fn compile_cli(model: &Path, out: &Path) {
-    nnopt_ok(&[
-        "compile",
-        model.to_str().unwrap(),
-        "--target",
-        "train",
-        "--precision",
-        "fp8",
-        "--reinit",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-}
-
-/// A fresh temp dir holding the digits MLP compiled to `client.ntp`, that program's path
-/// and the digits CSV; `None` when the inputs are missing.
-fn compiled() -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {
-    let (mlp, csv) = inputs()?;
-    let dir = tempdir();
-    let program = dir.path().join("client.ntp");
-    compile_cli(&mlp, &program);
-    Some((dir, program, csv))
-}
+use std::path::Path;
 
 /// `fl simulate --program PROGRAM --data CSV --clients CLIENTS --rounds ROUNDS`.
 fn simulate_args<'a>(
@@ -70,7 +40,7 @@ fn simulate_args<'a>(
 
 #[test]
 fn json_has_the_documented_shape_and_is_deterministic() {
-    let Some((_dir, program, csv)) = compiled() else {
+    let Some((_dir, program, csv)) = digits_mlp_program() else {
         return;
     };
     let mut args = simulate_args(&program, &csv, "5", "3");
@@ -111,7 +81,7 @@ fn json_has_the_documented_shape_and_is_deterministic() {
 
 #[test]
 fn report_draws_fp8_and_fp32_side_by_side() {
-    let Some((dir, program, csv)) = compiled() else {
+    let Some((dir, program, csv)) = digits_mlp_program() else {
         return;
     };
     let report = dir.path().join("fl.html");
@@ -153,7 +123,7 @@ fn report_draws_fp8_and_fp32_side_by_side() {
 /// 10 % of the rounds (not before round 20, or the last) `fl simulate` warns on stderr and in `--json`.
 #[test]
 fn accuracy_at_chance_level_is_warned_about() {
-    let Some((dir, program, _)) = compiled() else {
+    let Some((dir, program, _)) = digits_mlp_program() else {
         return;
     };
     let csv = dir.path().join("noise.csv");
@@ -183,7 +153,7 @@ fn accuracy_at_chance_level_is_warned_about() {
 
 #[test]
 fn bad_requests_fail_clearly_and_write_nothing() {
-    let Some((dir, program, csv)) = compiled() else {
+    let Some((dir, program, csv)) = digits_mlp_program() else {
         return;
     };
     let report = dir.path().join("fl.html");
@@ -234,7 +204,9 @@ fn bad_requests_fail_clearly_and_write_nothing() {
 /// (up + down) of FP8 to first reach 90 %.
 #[test]
 fn fp8_fedavg_matches_fp32_with_under_a_third_of_the_bytes() {
-    let Some((mlp, csv)) = inputs() else { return };
+    let Some((mlp, csv)) = digits_mlp_inputs() else {
+        return;
+    };
     let data = load_csv(&csv).expect("digits");
     let forward = nnopt::load_model(&mlp).expect("MLP");
     let program =
@@ -289,7 +261,9 @@ fn clients_restored_from_bytes_every_round_match_clients_in_memory() {
     use nnopt::train::message::{Encoding, Message};
     use nnopt::train::server::Server;
     use rand::SeedableRng;
-    let Some((mlp, csv)) = inputs() else { return };
+    let Some((mlp, csv)) = digits_mlp_inputs() else {
+        return;
+    };
     let data = load_csv(&csv).expect("digits");
     let forward = nnopt::load_model(&mlp).expect("MLP");
     let program =

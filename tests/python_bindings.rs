@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{flower_python, nnopt_ok, repo, require, shared, tempdir, testdata};
+use common::{digits_mlp_program, flower_python, nnopt_ok, repo};
 use std::process::Command;
 
 #[test]
@@ -14,26 +14,10 @@ fn python_federation_prints_the_same_json_as_fl_simulate() {
     let Some(python) = flower_python() else {
         return;
     };
-    let Some(mlp) = require(&testdata().join("digits/digits_mlp.onnx")) else {
+    let Some((dir, program, csv)) = digits_mlp_program() else {
         return;
     };
-    let Some(csv) = require(&shared().join("data/digits.csv.gz")) else {
-        return;
-    };
-    let dir = tempdir();
-    let program = dir.path().join("client.ntp");
     let (program_s, csv_s) = (program.to_str().unwrap(), csv.to_str().unwrap());
-    nnopt_ok(&[
-        "compile",
-        mlp.to_str().unwrap(),
-        "--target",
-        "train",
-        "--precision",
-        "fp8",
-        "--reinit",
-        "-o",
-        program_s,
-    ]);
     let mut jsons = Vec::new();
     for precision in ["fp8", "fp32"] {
         let json = nnopt_ok(&[

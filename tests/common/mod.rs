@@ -23,6 +23,35 @@ pub fn flower_python() -> Option<PathBuf> {
     require(&repo().join(".venv-flower/bin/python"))
 }
 
+/// The digits MLP (`testdata/digits/digits_mlp.onnx`) and the digits CSV; `None` when
+/// missing (outside CI).
+pub fn digits_mlp_inputs() -> Option<(PathBuf, PathBuf)> {
+    let mlp = require(&testdata().join("digits/digits_mlp.onnx"))?;
+    let csv = require(&shared().join("data/digits.csv.gz"))?;
+    Some((mlp, csv))
+}
+
+/// A fresh temp dir holding the digits MLP compiled to `client.ntp` (FP8 training, fresh
+/// weights), that program's path and the digits CSV; `None` when the inputs are missing.
+pub fn digits_mlp_program() -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {
+    let (mlp, csv) = digits_mlp_inputs()?;
+    let dir = tempdir();
+    let program = dir.path().join("client.ntp");
+    let (m, p) = (mlp.to_str().unwrap(), program.to_str().unwrap());
+    nnopt_ok(&[
+        "compile",
+        m,
+        "--target",
+        "train",
+        "--precision",
+        "fp8",
+        "--reinit",
+        "-o",
+        p,
+    ]);
+    Some((dir, program, csv))
+}
+
 /// Runs the `nnopt` binary.
 pub fn nnopt(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nnopt"))

@@ -2,7 +2,6 @@
 //! `clamp(MultiplyByQuantizedMultiplier(acc + bias[c], multiplier[c], shift[c]) + zp)`,
 //! TFLite's reference arithmetic (rows through the firmware runtime's stage).
 
-use crate::interp::fixedpoint::multiply_by_quantized_multiplier;
 use crate::{bail, Result};
 pub use nnopt_rt::kernels::stage::multiply_by_quantized_multiplier_row;
 use nnopt_rt::kernels::stage::OutputStage;
@@ -37,19 +36,18 @@ impl Requantize<'_> {
     /// The output value of accumulator `acc` of channel `c`.
     #[inline]
     pub fn apply(&self, acc: i32, c: usize) -> i32 {
-        multiply_by_quantized_multiplier(
-            acc.wrapping_add(self.bias[c]),
-            self.multiplier[c],
-            self.shift[c],
-        )
-        .wrapping_add(self.zero_point)
-        .clamp(self.range.0, self.range.1)
+        self.stage_from(c).apply(acc, 0)
     }
 
     /// `v[i] = apply(v[i], c0 + i)` for the accumulators of a run of consecutive
     /// channels (the firmware runtime's row stage: eight channels at a time with AVX2).
     #[inline]
     pub fn apply_row(&self, v: &mut [i32], c0: usize) {
+        self.stage_from(c0).apply_row(v);
+    }
+
+    /// The runtime's stage of channels `c0..`.
+    fn stage_from(&self, c0: usize) -> OutputStage<'_> {
         OutputStage {
             bias: &self.bias[c0..],
             multiplier: &self.multiplier[c0..],
@@ -57,13 +55,13 @@ impl Requantize<'_> {
             zero_point: self.zero_point,
             range: self.range,
         }
-        .apply_row(v);
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::interp::fixedpoint::multiply_by_quantized_multiplier;
     use rand::{RngExt, SeedableRng};
 
     /// Owned parameters of a random output stage with realistic multipliers.

@@ -17,17 +17,6 @@ pub struct OutputStage<'a> {
 }
 
 impl<'a> OutputStage<'a> {
-    /// Whether the stage covers `channels` channels with shifts TFLite's arithmetic
-    /// defines (`-31..=31`).
-    pub fn covers(&self, channels: usize) -> bool {
-        self.bias.len() >= channels
-            && self.multiplier.len() >= channels
-            && self.shift.len() >= channels
-            && self.shift[..channels]
-                .iter()
-                .all(|s| (-31..=31).contains(s))
-    }
-
     /// The stage of channels `c0..`.
     pub fn from_channel(&self, c0: usize) -> OutputStage<'a> {
         OutputStage {
@@ -51,7 +40,7 @@ impl<'a> OutputStage<'a> {
     }
 
     /// `v[i] = apply(v[i], i)` for the accumulators of channels `0..v.len()`, which the
-    /// stage must cover ([`OutputStage::covers`]).
+    /// stage must cover.
     #[inline]
     pub fn apply_row(&self, v: &mut [i32]) {
         let mut done = 0;
@@ -61,21 +50,6 @@ impl<'a> OutputStage<'a> {
             // SAFETY: AVX2 is available.
             unsafe { avx2::apply(self, &mut v[..done]) };
         }
-        for (i, x) in v.iter_mut().enumerate().skip(done) {
-            *x = self.apply(*x, i);
-        }
-    }
-
-    /// [`OutputStage::apply_row`] for callers already compiled for AVX2.
-    ///
-    /// # Safety
-    /// The CPU has AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    pub unsafe fn apply_row_avx2(&self, v: &mut [i32]) {
-        let done = v.len() / 8 * 8;
-        avx2::apply(self, &mut v[..done]);
         for (i, x) in v.iter_mut().enumerate().skip(done) {
             *x = self.apply(*x, i);
         }
