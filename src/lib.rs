@@ -66,6 +66,9 @@ pub fn load_model(path: &Path) -> Result<Graph> {
         nnopt_formats::import_model(path)?
     };
     verify(&g).map_err(|e| e.in_file(path))?;
+    if g.outputs().is_empty() {
+        return Err(Error::new("the model has no outputs").in_file(path));
+    }
     Ok(g)
 }
 

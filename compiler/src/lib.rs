@@ -10,6 +10,7 @@ pub mod fp8;
 pub mod interp;
 pub mod ir;
 pub mod kernels;
+pub mod limits;
 pub mod pass;
 
 pub use error::{Error, Result};

@@ -136,6 +136,17 @@ pub struct WeightBlock {
 }
 
 impl WeightBlock {
+    /// Bytes the block takes in memory: weights and per-channel parameters.
+    pub fn decoded_bytes(&self) -> usize {
+        let fp8 = self
+            .fp8
+            .as_ref()
+            .map_or(0, |f| f.scales.len() + f.bias.len());
+        self.weights.len()
+            + 4 * (self.weight_zero_points.len() + self.bias.len() + fp8)
+            + std::mem::size_of::<Requant>() * self.requant.len()
+    }
+
     /// Number of output channels.
     pub fn channels(&self) -> usize {
         self.fp8

@@ -2,15 +2,27 @@
 
 use super::infer::infer_types;
 use super::{Graph, Op};
+use crate::limits::shape_elements;
 use crate::{Error, Result};
 use std::collections::HashSet;
 
 /// Checks the graph: no cycles, input slots contiguous, edges naming existing outputs,
 /// declared types equal to inferred ones, constants matching their types, quantization
-/// parameters of the right length, unique value names and live graph outputs.
+/// parameters of the right length with positive scales and zero points in their type's
+/// range, every value within the allocation limit ([`crate::limits`]), unique value
+/// names and live graph outputs.
 pub fn verify(g: &Graph) -> Result<()> {
     if let Err(n) = g.topo_order() {
         return Err(Error::at_node(&g.node(n).name, "node is on a cycle"));
+    }
+    // Sizes first: shape inference below computes with the declared shapes.
+    for n in g.node_indices() {
+        let node = g.node(n);
+        for v in &node.outputs {
+            let what = format!("value '{}' ({})", v.name, v.ty);
+            shape_elements(&v.ty.shape, v.ty.dtype.size_bytes(), &what)
+                .map_err(|e| e.in_node(&node.name))?;
+        }
     }
     let mut names = HashSet::new();
     for n in g.node_indices() {
@@ -34,6 +46,18 @@ pub fn verify(g: &Graph) -> Result<()> {
                     return fail(format!(
                         "quantization parameters of '{}' need {expected} entries: {}",
                         v.name, v.ty
+                    ));
+                }
+                let range =
+                    v.ty.dtype
+                        .int_range()
+                        .filter(|_| v.ty.dtype.is_quantizable_int());
+                if let Some(z) =
+                    range.and_then(|(lo, hi)| q.zero_point.iter().find(|z| !(lo..=hi).contains(*z)))
+                {
+                    return fail(format!(
+                        "zero point {z} of '{}' is outside the range of {}",
+                        v.name, v.ty.dtype
                     ));
                 }
                 if q.scale.iter().any(|s| !s.is_finite() || *s <= 0.0) {

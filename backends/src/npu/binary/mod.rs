@@ -20,6 +20,11 @@ pub const MAGIC: &[u8; 4] = b"NPUB";
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version (backward-compatible additions).
 pub const FORMAT_MINOR: u16 = 6;
+/// The most memory a program may take: its arena and its decoded weights together,
+/// 64 MiB (an NPU's SRAM and flash hold a few MB; ResNet-50's int8 weights are 25 MB).
+/// The writer and the loader check it before anything is allocated, which also bounds
+/// the time a hostile binary can make the decoders take.
+pub const MAX_PROGRAM_BYTES: usize = 64 << 20;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = nnopt_compiler::container::HEADER_LEN;
 

@@ -26,31 +26,11 @@ pub fn encode_ints(values: &[i32]) -> Vec<u8> {
     out
 }
 
-/// Decodes exactly `count` numbers from [`encode_ints`] bytes.
+/// Decodes exactly `count` numbers from [`encode_ints`] bytes (with the firmware
+/// runtime's decoder).
 pub fn decode_ints(bytes: &[u8], count: usize) -> Result<Vec<i32>> {
-    let mut out = Vec::with_capacity(count);
-    let mut it = bytes.iter();
-    for _ in 0..count {
-        let mut z = 0u32;
-        let mut shift = 0;
-        loop {
-            let &b = it
-                .next()
-                .ok_or_else(|| Error::new("parameter block ends early"))?;
-            if shift > 28 {
-                return Err(Error::new("parameter number longer than 32 bits"));
-            }
-            z |= u32::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        out.push(((z >> 1) as i32) ^ -((z & 1) as i32));
-    }
-    if it.next().is_some() {
-        return Err(Error::new("parameter block has trailing bytes"));
-    }
+    let mut out = vec![0; count];
+    nnopt_rt::decode::decode_ints(bytes, &mut out).map_err(|e| Error::new(e.to_string()))?;
     Ok(out)
 }
 

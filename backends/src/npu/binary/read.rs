@@ -1,6 +1,6 @@
 //! Loading and verifying `.npub` bytes.
 
-use super::{fb, params, TargetInfo, CONTAINER};
+use super::{fb, params, TargetInfo, CONTAINER, MAX_PROGRAM_BYTES};
 use crate::npu::compress::decompress;
 use crate::npu::program::{
     Activate, Command, Concat, Conv2d, CpuSegment, Elementwise, ElementwiseKind, Fp8Encoding,
@@ -18,6 +18,7 @@ use nnopt_compiler::{Error, Result};
 /// every index. Errors say what is wrong; the caller adds the file name.
 pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
     let body = CONTAINER.open(file)?;
+    firmware_validation(file)?;
     let m = fb::root_as_model(body)
         .map_err(|e| Error::new(format!("NPU binary payload is malformed: {e}")))?;
     let target = m.target().ok_or_else(|| missing("target"))?;
@@ -50,9 +51,21 @@ pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
         .enumerate()
         .map(|(i, c)| command(&c).map_err(|e| Error::new(format!("command #{i}: {e}"))))
         .collect::<Result<Vec<_>>>()?;
-    let weights = m
-        .weights()
-        .ok_or_else(|| missing("weights"))?
+    let arena_size = usize::try_from(m.arena_size())
+        .ok()
+        .filter(|&n| n <= MAX_PROGRAM_BYTES)
+        .ok_or_else(|| over_budget(format!("an arena of {} bytes", m.arena_size())))?;
+    let blocks = m.weights().ok_or_else(|| missing("weights"))?;
+    for (i, w) in blocks.iter().enumerate() {
+        declared_sizes_agree(&w).map_err(|e| Error::new(format!("weight block #{i}: {e}")))?;
+    }
+    let decoded: u64 = blocks.iter().map(|w| decoded_bytes(&w)).sum();
+    if decoded > (MAX_PROGRAM_BYTES - arena_size) as u64 {
+        return Err(over_budget(format!(
+            "an arena of {arena_size} bytes and {decoded} bytes of decoded weights"
+        )));
+    }
+    let weights = blocks
         .iter()
         .enumerate()
         .map(|(i, w)| weight_block(&w).map_err(|e| Error::new(format!("weight block #{i}: {e}"))))
@@ -71,8 +84,6 @@ pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
                 .unwrap_or_default(),
         })
         .collect();
-    let arena_size = usize::try_from(m.arena_size())
-        .map_err(|_| Error::new("arena size does not fit this machine"))?;
     let p = Program {
         name: m.name().unwrap_or_default().to_string(),
         inputs,
@@ -85,6 +96,63 @@ pub fn read(file: &[u8]) -> Result<(Program, TargetInfo)> {
     };
     super::validate(&p)?;
     Ok((p, target))
+}
+
+/// Validates the binary as the firmware runtime does (`nnopt_rt::Model::load`: every
+/// table, index, size, parameter and command plan), so that whatever `nnopt run` accepts,
+/// firmware accepts too. Programs the runtime does not execute (FP8 commands, CPU
+/// segments) are checked by [`super::validate`] alone.
+fn firmware_validation(file: &[u8]) -> Result<()> {
+    match nnopt_rt::Model::load(file) {
+        Err(e) if e.kind != nnopt_rt::ErrorKind::Unsupported => {
+            Err(Error::new(format!("NPU binary is malformed: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The bytes of a weight block's parts once decoded, as the block declares them.
+fn decoded_bytes(w: &fb::WeightBlock<'_>) -> u64 {
+    [
+        w.weights_len(),
+        w.zero_points_len(),
+        w.bias_len(),
+        w.requant_len(),
+        w.scales_len(),
+        w.fp8_bias_len(),
+    ]
+    .into_iter()
+    .map(u64::from)
+    .sum()
+}
+
+/// Checks a block's declared part sizes against each other before anything is decoded:
+/// whole requantization records, and at most a 5-byte number per channel for zero points
+/// and biases, so decoding time is bounded by the weights and their channels.
+fn declared_sizes_agree(w: &fb::WeightBlock<'_>) -> Result<()> {
+    let requant = w.requant_len() as usize;
+    if !requant.is_multiple_of(params::REQUANT_BYTES) {
+        return Err(Error::new(format!(
+            "{requant} bytes of requantization records are not whole 5-byte records"
+        )));
+    }
+    let channels = (requant / params::REQUANT_BYTES).max(w.scales_len() as usize / 4);
+    let most = 5 * channels;
+    if w.zero_points_len() as usize > most || w.bias_len() as usize > most {
+        return Err(Error::new(format!(
+            "{} bytes of zero points and {} of biases for {channels} channels",
+            w.zero_points_len(),
+            w.bias_len()
+        )));
+    }
+    Ok(())
+}
+
+fn over_budget(what: String) -> Error {
+    Error::new(format!(
+        "NPU binary declares {what}: more than the {} MiB a program may take",
+        MAX_PROGRAM_BYTES >> 20
+    ))
 }
 
 fn missing(what: &str) -> Error {

@@ -3,7 +3,10 @@
 //! runs them before serializing, the loader after decoding, so the virtual NPU never
 //! indexes out of bounds on a corrupt file.
 
-use crate::npu::program::{Command, Program, Requantize, Svdf, TableSoftmax, TensorDesc, TensorId};
+use super::MAX_PROGRAM_BYTES;
+use crate::npu::program::{
+    Command, Program, Requantize, Svdf, TableSoftmax, TensorDesc, TensorId, WeightBlock,
+};
 use nnopt_compiler::ir::text::parse_graph;
 use nnopt_compiler::ir::DType;
 use nnopt_compiler::{Error, Result};
@@ -15,6 +18,14 @@ fn elements(shape: &[usize]) -> Option<usize> {
 
 /// Checks `p`; the error names the offending tensor, command or block.
 pub fn validate(p: &Program) -> Result<()> {
+    let weight_bytes: usize = p.weights.iter().map(WeightBlock::decoded_bytes).sum();
+    if p.arena_size.saturating_add(weight_bytes) > MAX_PROGRAM_BYTES {
+        return Err(Error::new(format!(
+            "an arena of {} bytes and {weight_bytes} bytes of weights: more than the {} MiB a program may take",
+            p.arena_size,
+            MAX_PROGRAM_BYTES >> 20
+        )));
+    }
     for (i, t) in p.tensors.iter().enumerate() {
         // Checked first, so that `num_elements` cannot overflow after validation.
         let bytes = elements(&t.shape).and_then(|n| n.checked_mul(t.dtype.size_bytes()));

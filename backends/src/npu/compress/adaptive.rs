@@ -6,12 +6,9 @@
 //! blocks pay no table overhead. All arithmetic is integer: encoder and decoder build the
 //! same probabilities on any machine.
 
-use constriction::backends::BoundedReadWords;
-use constriction::stream::model::{DecoderModel, EncoderModel, EntropyModel};
-use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder, EncoderSituation};
-use constriction::stream::{Decode, Encode};
-use constriction::Queue;
-use nnopt_compiler::{Error, Result};
+use constriction::stream::model::{EncoderModel, EntropyModel};
+use constriction::stream::queue::{DefaultRangeEncoder, EncoderSituation};
+use constriction::stream::Encode;
 use std::num::NonZeroU32;
 
 /// Probability precision (bits) of the range coder.
@@ -88,18 +85,6 @@ impl EncoderModel<PRECISION> for BitModel {
     }
 }
 
-impl DecoderModel<PRECISION> for BitModel {
-    fn quantile_function(&self, quantile: u32) -> (bool, u32, NonZeroU32) {
-        // `p1` is clamped to 1..ONE, so both probabilities are nonzero.
-        let nonzero = |p| NonZeroU32::new(p).unwrap_or(NonZeroU32::MIN);
-        if quantile < self.p0() {
-            (false, 0, nonzero(self.p0()))
-        } else {
-            (true, self.p0(), nonzero(self.p1))
-        }
-    }
-}
-
 /// The uniform model of `bits`-bit numbers (1 <= `bits` <= `PRECISION`).
 #[derive(Clone, Copy, Debug)]
 struct Uniform {
@@ -119,16 +104,6 @@ impl EncoderModel<PRECISION> for Uniform {
         let unit = PRECISION as u32 - self.bits;
         let v = *symbol.borrow();
         (v >> self.bits == 0).then_some((v << unit, NonZeroU32::new(1 << unit)?))
-    }
-}
-
-impl DecoderModel<PRECISION> for Uniform {
-    fn quantile_function(&self, quantile: u32) -> (u32, u32, NonZeroU32) {
-        let unit = PRECISION as u32 - self.bits;
-        let v = quantile >> unit;
-        // `1 << unit` is nonzero: `unit` is below 16.
-        let p = NonZeroU32::new(1 << unit).unwrap_or(NonZeroU32::MIN);
-        (v, v << unit, p)
     }
 }
 
@@ -187,23 +162,6 @@ impl EncoderModel<PRECISION> for Categorical {
         }
         let left = self.cumulative(s);
         Some((left, NonZeroU32::new(self.cumulative(s + 1) - left)?))
-    }
-}
-
-impl DecoderModel<PRECISION> for Categorical {
-    fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
-        let k = self.counts.len();
-        let mut left = 0;
-        for s in 0..k {
-            let right = self.cumulative(s + 1);
-            if quantile < right || s + 1 == k {
-                // Widths are at least 1, so `right > left`.
-                let p = NonZeroU32::new(right - left).unwrap_or(NonZeroU32::MIN);
-                return (s, left, p);
-            }
-            left = right;
-        }
-        (0, 0, NonZeroU32::MIN)
     }
 }
 
@@ -288,81 +246,6 @@ fn shortest_point(lower: u64, range: u64) -> u64 {
         .map_or(lower, |p| p as u64)
 }
 
-fn corrupt() -> Error {
-    Error::new("corrupt adaptive stream in compressed block")
-}
-
-/// Decodes what an [`Encoder`] coded, given the same sequence of contexts.
-pub struct Decoder {
-    coder: DefaultRangeDecoder,
-    /// Whether the stream ends in a zero byte, which an [`Encoder`] never writes.
-    zero_tail: bool,
-}
-
-impl Decoder {
-    /// A decoder of a stream of big-endian words (missing trailing bytes read as zeros).
-    pub fn new(stream: &[u8]) -> Result<Self> {
-        let words: Vec<u32> = stream
-            .chunks(4)
-            .map(|w| {
-                let mut word = [0u8; 4];
-                word[..w.len()].copy_from_slice(w);
-                u32::from_be_bytes(word)
-            })
-            .collect();
-        let coder = DefaultRangeDecoder::from_compressed(words).map_err(|_| corrupt())?;
-        Ok(Decoder {
-            coder,
-            zero_tail: stream.last() == Some(&0),
-        })
-    }
-
-    /// Decodes one bit under `ctx` and updates `ctx`.
-    pub fn bit(&mut self, ctx: &mut Bit) -> Result<bool> {
-        let bit = self.decode(ctx.model())?;
-        ctx.update(bit);
-        Ok(bit)
-    }
-
-    /// Decodes a symbol under `cat` and updates `cat`.
-    pub fn symbol(&mut self, cat: &mut Categorical) -> Result<usize> {
-        let symbol = self.coder.decode_symbol(&*cat).map_err(|_| corrupt())?;
-        cat.update(symbol);
-        Ok(symbol)
-    }
-
-    /// Decodes `count` (1..=32) bits coded by [`Encoder::raw_bits`].
-    pub fn raw_bits(&mut self, count: u32) -> Result<u32> {
-        let mut v = 0u32;
-        let mut left = count;
-        while left > 0 {
-            let bits = left.min(PRECISION as u32);
-            left -= bits;
-            let chunk = self
-                .coder
-                .decode_symbol(Uniform { bits })
-                .map_err(|_| corrupt())?;
-            v = (v << bits) | chunk;
-        }
-        Ok(v)
-    }
-
-    fn decode(&mut self, model: BitModel) -> Result<bool> {
-        self.coder.decode_symbol(model).map_err(|_| corrupt())
-    }
-
-    /// Checks that the stream holds nothing after the decoded bits: every word was read
-    /// (the words of the final point included) and no zero byte ends it.
-    pub fn finish(self) -> Result<()> {
-        let (words, _, _) = self.coder.into_raw_parts();
-        if BoundedReadWords::<u32, Queue>::remaining(&words) == 0 && !self.zero_tail {
-            Ok(())
-        } else {
-            Err(Error::new("compressed block has trailing data"))
-        }
-    }
-}
-
 /// Contexts of an unsigned number of at most `max_bits` bits, coded as its bit length `n`
 /// (see [`Length`]) and then its bits below the leading
 /// one, from the top: the first `tree_depth` with one context per length and prefix
@@ -410,12 +293,6 @@ impl UIntContexts {
         self.encode_bits(enc, v, n, 0);
     }
 
-    /// Decodes a number coded by [`encode`](Self::encode).
-    pub fn decode(&mut self, dec: &mut Decoder) -> Result<u32> {
-        let n = self.decode_length(dec)?;
-        self.decode_bits(dec, n, 0)
-    }
-
     /// Codes `v` (below `2^max_bits`) with its count of trailing zero bits, coded under
     /// `zeros` (5-bit numbers), in place of the bits from the lowest one down.
     pub fn encode_trailing(&mut self, enc: &mut Encoder, zeros: &mut UIntContexts, v: u32) {
@@ -425,25 +302,6 @@ impl UIntContexts {
             zeros.encode(enc, t);
             self.encode_bits(enc, v, n, t + 1);
         }
-    }
-
-    /// Decodes a number coded by [`encode_trailing`](Self::encode_trailing).
-    pub fn decode_trailing(&mut self, dec: &mut Decoder, zeros: &mut UIntContexts) -> Result<u32> {
-        let n = self.decode_length(dec)?;
-        if n < 2 {
-            return Ok(n);
-        }
-        let t = zeros.decode(dec)?;
-        if t >= n {
-            return Err(Error::new(format!(
-                "{t} trailing zeros in a {n}-bit number of a compressed block"
-            )));
-        }
-        if t == n - 1 {
-            return Ok(1 << t);
-        }
-        let high = self.decode_bits(dec, n, t + 1)?;
-        Ok(high | (1 << t))
     }
 
     /// Codes the bit length of `v` and returns it.
@@ -464,27 +322,6 @@ impl UIntContexts {
         n
     }
 
-    fn decode_length(&mut self, dec: &mut Decoder) -> Result<u32> {
-        let n = match &mut self.length {
-            Length::Categorical(cat) => dec.symbol(cat)? as u32,
-            Length::Tree(depth, bits) => {
-                let mut node = 1usize;
-                for _ in 0..*depth {
-                    let bit = dec.bit(&mut bits[node])?;
-                    node = (node << 1) | usize::from(bit);
-                }
-                (node - (1 << *depth)) as u32
-            }
-        };
-        if n > self.max_bits {
-            return Err(Error::new(format!(
-                "number of {n} bits in a compressed block of {}-bit numbers",
-                self.max_bits
-            )));
-        }
-        Ok(n)
-    }
-
     /// Codes the bits of `v` (of bit length `n`) below its leading one, down to bit `low`.
     fn encode_bits(&mut self, enc: &mut Encoder, v: u32, n: u32, low: u32) {
         let (adaptive_low, raw_low) = self.split(n, low);
@@ -498,27 +335,6 @@ impl UIntContexts {
         if count > 0 {
             enc.raw_bits((v >> raw_low) & ((1 << count) - 1), count);
         }
-    }
-
-    /// Decodes what [`encode_bits`](Self::encode_bits) coded: the number's bits from the
-    /// leading one down to bit `low`, the bits below `low` zero.
-    fn decode_bits(&mut self, dec: &mut Decoder, n: u32, low: u32) -> Result<u32> {
-        if n == 0 {
-            return Ok(0);
-        }
-        let (adaptive_low, raw_low) = self.split(n, low);
-        let mut v = 1u32;
-        let mut node = 1usize;
-        for j in (adaptive_low..n - 1).rev() {
-            let bit = dec.bit(self.mantissa_ctx(n, j, node))?;
-            v = (v << 1) | u32::from(bit);
-            node = (node << 1) | usize::from(bit);
-        }
-        let count = adaptive_low - raw_low;
-        if count > 0 {
-            v = (v << count) | dec.raw_bits(count)?;
-        }
-        Ok(v << raw_low)
     }
 
     /// For a number of bit length `n` coded down to bit `low`: the lowest adaptively
@@ -544,53 +360,6 @@ impl UIntContexts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn numbers_round_trip(
-            v in proptest::collection::vec(any::<u32>(), 0..300),
-            depth in 0u32..5,
-            adaptive in 0u32..33,
-        ) {
-            let mut ctx = UIntContexts::new(32, depth, adaptive);
-            let mut enc = Encoder::new();
-            for &x in &v {
-                ctx.encode(&mut enc, x);
-            }
-            let stream = enc.finish().unwrap();
-            let mut ctx = UIntContexts::new(32, depth, adaptive);
-            let mut dec = Decoder::new(&stream).unwrap();
-            for &x in &v {
-                prop_assert_eq!(ctx.decode(&mut dec).unwrap(), x);
-            }
-            prop_assert!(dec.finish().is_ok());
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn small_numbers_round_trip(
-            bits in 1u32..16,
-            v in proptest::collection::vec(any::<u32>(), 0..500),
-            depth in 0u32..4,
-            adaptive in 0u32..16,
-        ) {
-            let v: Vec<u32> = v.iter().map(|x| x >> (32 - bits)).collect();
-            let mut ctx = UIntContexts::new(bits, depth, adaptive);
-            let mut enc = Encoder::new();
-            for &x in &v {
-                ctx.encode(&mut enc, x);
-            }
-            let stream = enc.finish().unwrap();
-            let mut ctx = UIntContexts::new(bits, depth, adaptive);
-            let mut dec = Decoder::new(&stream).unwrap();
-            for &x in &v {
-                prop_assert_eq!(ctx.decode(&mut dec).unwrap(), x);
-            }
-            prop_assert!(dec.finish().is_ok());
-        }
-    }
 
     #[test]
     fn categorical_keeps_every_symbol_codable() {

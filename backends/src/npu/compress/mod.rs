@@ -20,7 +20,7 @@
 //!   of int8 values as zero flags under a run context, magnitudes and signs (see
 //!   [`sparse`]); tried on blocks that are sparse or on a grid of fewer than 8 bits.
 //!
-//! The decoder needs the block's length from its caller.
+//! The decoder (`nnopt_rt::decode`) needs the block's length from its caller.
 //!
 //! All models are computed with integer arithmetic only, so encoder and decoder (the
 //! virtual NPU's loader) build identical models on any machine.
@@ -36,7 +36,6 @@ pub use weights::{
 
 use constriction::stream::model::SmallContiguousCategoricalEntropyModel;
 use constriction::stream::stack::SmallAnsCoder;
-use constriction::stream::Decode;
 use nnopt_compiler::{Error, Result};
 
 const STORED: u8 = 0;
@@ -172,57 +171,12 @@ fn compress_records(data: &[u8], record: usize) -> Vec<u8> {
     out
 }
 
-/// Decompresses a block of `len` bytes made by [`compress_kind`] or [`compress`].
+/// Decompresses a block of `len` bytes made by [`compress_kind`] or [`compress`], with
+/// the firmware runtime's decoders (`nnopt_rt::decode`: every loop bounded by the
+/// block's or the output's length), the only ones. The caller bounds `len`.
 pub fn decompress(block: &[u8], len: usize) -> Result<Vec<u8>> {
-    match block.split_first() {
-        Some((&PLANAR, body)) => planar_decode(body, len),
-        Some((&ADAPTIVE_INT8, body)) => typed::decode_int8(body, len),
-        Some((&ADAPTIVE_LEB128, body)) => typed::decode_leb128(body, len),
-        Some((&ADAPTIVE_REQUANT, body)) => typed::decode_requant(body, len),
-        Some((&ADAPTIVE_SPARSE, body)) => sparse::decode(body, len),
-        _ => decompress_plain(block, len),
-    }
-}
-
-/// Decompresses a `STORED` or `RANS` stream.
-fn decompress_plain(block: &[u8], len: usize) -> Result<Vec<u8>> {
-    let (&method, body) = block
-        .split_first()
-        .ok_or_else(|| Error::new("empty compressed block"))?;
-    match method {
-        STORED if body.len() == len => Ok(body.to_vec()),
-        STORED => Err(Error::new(format!(
-            "stored block holds {} bytes, expected {len}",
-            body.len()
-        ))),
-        RANS => rans_decode(body, len),
-        m => Err(Error::new(format!("unknown block compression method {m}"))),
-    }
-}
-
-fn planar_decode(body: &[u8], len: usize) -> Result<Vec<u8>> {
-    let truncated = || Error::new("truncated compressed block");
-    let k = usize::from(*body.first().ok_or_else(truncated)?);
-    if k < 2 || !len.is_multiple_of(k) {
-        return Err(Error::new(format!(
-            "record size {k} of a planar block does not divide its {len} bytes"
-        )));
-    }
     let mut out = vec![0u8; len];
-    let mut pos = 1;
-    for p in 0..k {
-        let n = read_leb128(body, &mut pos).ok_or_else(truncated)? as usize;
-        let end = pos.checked_add(n).filter(|&e| e <= body.len());
-        let stream = &body[pos..end.ok_or_else(truncated)?];
-        pos += n;
-        let plane = decompress_plain(stream, len / k)?;
-        for (dst, b) in out.iter_mut().skip(p).step_by(k).zip(plane) {
-            *dst = b;
-        }
-    }
-    if pos != body.len() {
-        return Err(Error::new("compressed block has trailing data"));
-    }
+    nnopt_rt::decode::decompress(block, &mut out).map_err(|e| Error::new(e.to_string()))?;
     Ok(out)
 }
 
@@ -281,49 +235,6 @@ fn rans_encode(data: &[u8]) -> Option<(Vec<u8>, usize)> {
         out.extend_from_slice(&w.to_le_bytes());
     }
     Some((out, payload))
-}
-
-fn rans_decode(body: &[u8], len: usize) -> Result<Vec<u8>> {
-    let truncated = || Error::new("truncated compressed block");
-    let (&lo, &hi) = (
-        body.first().ok_or_else(truncated)?,
-        body.get(1).ok_or_else(truncated)?,
-    );
-    if hi <= lo {
-        return Err(Error::new(format!(
-            "invalid value range {lo}..={hi} in compressed block"
-        )));
-    }
-    let mut pos = 2;
-    let mut freq = Vec::with_capacity((hi - lo) as usize + 1);
-    for _ in lo..=hi {
-        let f = read_leb128(body, &mut pos).ok_or_else(truncated)?;
-        let f = f
-            .checked_add(1)
-            .and_then(|f| u16::try_from(f).ok())
-            .ok_or_else(|| Error::new("frequency out of range in compressed block"))?;
-        freq.push(f);
-    }
-    let m = model(&freq)?;
-    let rest = &body[pos..];
-    if !rest.len().is_multiple_of(2) {
-        return Err(truncated());
-    }
-    let words: Vec<u16> = rest
-        .chunks_exact(2)
-        .map(|w| u16::from_le_bytes([w[0], w[1]]))
-        .collect();
-    let mut coder = SmallAnsCoder::from_compressed(words)
-        .map_err(|_| Error::new("corrupt rANS stream in compressed block"))?;
-    let mut out = Vec::with_capacity(len);
-    for s in coder.decode_iid_symbols(len, &m) {
-        let s = s.map_err(|_| Error::new("corrupt rANS stream in compressed block"))?;
-        out.push(lo + s as u8);
-    }
-    if !coder.is_empty() {
-        return Err(Error::new("compressed block has trailing data"));
-    }
-    Ok(out)
 }
 
 fn leb128(out: &mut Vec<u8>, mut v: u32) {

@@ -9,8 +9,7 @@
 //! sign. `k`, the bit length of the largest magnitude minus one, is the stream's first
 //! byte, so a block on a 4-bit grid (magnitudes 1..=7) codes 3 bits of tree a value.
 
-use super::adaptive::{Bit, Decoder, Encoder};
-use nnopt_compiler::{Error, Result};
+use super::adaptive::{Bit, Encoder};
 
 /// The contexts of a block whose non-zero magnitudes minus one fit `k` bits.
 struct SparseContexts {
@@ -54,23 +53,6 @@ impl SparseContexts {
         }
         enc.bit(&mut self.sign, v < 0);
     }
-
-    fn decode(&mut self, dec: &mut Decoder) -> Result<i8> {
-        let zero = dec.bit(&mut self.zero[self.history])?;
-        self.push_history(zero);
-        if zero {
-            return Ok(0);
-        }
-        let mut node = 1;
-        for _ in 0..self.k {
-            let bit = dec.bit(&mut self.magnitude[node])?;
-            node = 2 * node + usize::from(bit);
-        }
-        let m = (node - (1 << self.k)) as i32 + 1;
-        let v = if dec.bit(&mut self.sign)? { -m } else { m };
-        i8::try_from(v)
-            .map_err(|_| Error::new(format!("weight {v} out of int8 range in compressed block")))
-    }
 }
 
 /// Bit length of the largest magnitude minus one among the non-zero values.
@@ -98,30 +80,15 @@ pub fn encode(data: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Decodes `len` int8 values coded by [`encode`].
-pub fn decode(stream: &[u8], len: usize) -> Result<Vec<u8>> {
-    let (&k, body) = stream
-        .split_first()
-        .ok_or_else(|| Error::new("truncated compressed block"))?;
-    if k > 7 {
-        return Err(Error::new(format!(
-            "magnitude width {k} of a sparse block is more than 7 bits"
-        )));
-    }
-    let mut ctx = SparseContexts::new(u32::from(k));
-    let mut dec = Decoder::new(body)?;
-    let mut out = Vec::with_capacity(len);
-    for _ in 0..len {
-        out.push(ctx.decode(&mut dec)? as u8);
-    }
-    dec.finish()?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Decodes a stream of [`encode`] to `len` bytes.
+    fn decode(stream: &[u8], len: usize) -> nnopt_compiler::Result<Vec<u8>> {
+        super::super::decompress(&[&[super::super::ADAPTIVE_SPARSE], stream].concat(), len)
+    }
 
     proptest! {
         #[test]

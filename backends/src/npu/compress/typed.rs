@@ -7,11 +7,11 @@
 //!   (with its count of trailing zero bits: multipliers made from short float scales
 //!   end in zeros) and sign, and the shift.
 //!
-//! The decoders rebuild the exact bytes; an encoder returns `None` when the bytes are not
+//! The firmware runtime's decoders (`nnopt_rt::decode`) rebuild the exact bytes; an
+//! encoder returns `None` when the bytes are not
 //! in their kind's canonical form (the caller then uses another method).
 
-use super::adaptive::{Bit, Decoder, Encoder, UIntContexts};
-use nnopt_compiler::{Error, Result};
+use super::adaptive::{Bit, Encoder, UIntContexts};
 
 /// Bytes of a requantization record.
 pub const RECORD: usize = 5;
@@ -47,15 +47,6 @@ impl SignedContexts {
             enc.bit(&mut self.sign, v < 0);
         }
     }
-
-    fn decode(&mut self, dec: &mut Decoder) -> Result<i64> {
-        let m = i64::from(self.magnitude.decode(dec)?);
-        Ok(if m != 0 && dec.bit(&mut self.sign)? {
-            -m
-        } else {
-            m
-        })
-    }
 }
 
 /// Codes int8 values (as bytes).
@@ -66,21 +57,6 @@ pub fn encode_int8(data: &[u8]) -> Option<Vec<u8>> {
         ctx.encode(&mut enc, i64::from(b as i8));
     }
     enc.finish()
-}
-
-/// Decodes `len` int8 values coded by [`encode_int8`].
-pub fn decode_int8(stream: &[u8], len: usize) -> Result<Vec<u8>> {
-    let mut ctx = SignedContexts::new(8, INT8_TREE, INT8_ADAPTIVE);
-    let mut dec = Decoder::new(stream)?;
-    let mut out = Vec::with_capacity(len);
-    for _ in 0..len {
-        let v = ctx.decode(&mut dec)?;
-        let v = i8::try_from(v)
-            .map_err(|_| Error::new(format!("weight {v} out of int8 range in compressed block")))?;
-        out.push(v as u8);
-    }
-    dec.finish()?;
-    Ok(out)
 }
 
 /// Codes a sequence of LEB128 numbers of at most 32 bits (zigzag-coded integers).
@@ -99,23 +75,6 @@ pub fn encode_leb128(data: &[u8]) -> Option<Vec<u8>> {
         ctx.encode(&mut enc, v);
     }
     enc.finish()
-}
-
-/// Decodes the `len` bytes of LEB128 numbers coded by [`encode_leb128`].
-pub fn decode_leb128(stream: &[u8], len: usize) -> Result<Vec<u8>> {
-    let mut ctx = UIntContexts::new(32, LEB_TREE, LEB_ADAPTIVE);
-    let mut dec = Decoder::new(stream)?;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        super::leb128(&mut out, ctx.decode(&mut dec)?);
-    }
-    if out.len() != len {
-        return Err(Error::new(format!(
-            "compressed numbers decode to more than the block's {len} bytes"
-        )));
-    }
-    dec.finish()?;
-    Ok(out)
 }
 
 /// Contexts of requantization records.
@@ -144,20 +103,6 @@ impl RequantContexts {
         }
         self.shift.encode(enc, shift);
     }
-
-    fn decode(&mut self, dec: &mut Decoder) -> Result<(i32, i64)> {
-        let magnitude = self
-            .magnitude
-            .decode_trailing(dec, &mut self.trailing_zeros)?;
-        let m = if magnitude != 0 && dec.bit(&mut self.sign)? {
-            -i64::from(magnitude)
-        } else {
-            i64::from(magnitude)
-        };
-        let m = i32::try_from(m)
-            .map_err(|_| Error::new(format!("multiplier {m} out of range in compressed block")))?;
-        Ok((m, self.shift.decode(dec)?))
-    }
 }
 
 /// Codes 5-byte requantization records; `None` if `data` is not a whole number of them.
@@ -174,31 +119,25 @@ pub fn encode_requant(data: &[u8]) -> Option<Vec<u8>> {
     enc.finish()
 }
 
-/// Decodes the `len` bytes of requantization records coded by [`encode_requant`].
-pub fn decode_requant(stream: &[u8], len: usize) -> Result<Vec<u8>> {
-    if !len.is_multiple_of(RECORD) {
-        return Err(Error::new(format!(
-            "requantization block of {len} bytes is not a whole number of {RECORD}-byte records"
-        )));
-    }
-    let mut ctx = RequantContexts::new();
-    let mut dec = Decoder::new(stream)?;
-    let mut out = Vec::with_capacity(len);
-    for _ in 0..len / RECORD {
-        let (m, shift) = ctx.decode(&mut dec)?;
-        let shift = i8::try_from(shift)
-            .map_err(|_| Error::new(format!("shift {shift} out of range in compressed block")))?;
-        out.extend_from_slice(&m.to_le_bytes());
-        out.push(shift as u8);
-    }
-    dec.finish()?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nnopt_compiler::Result;
     use proptest::prelude::*;
+
+    /// Decodes a stream of `method` (without its method byte) to `len` bytes.
+    fn decode(method: u8, stream: &[u8], len: usize) -> Result<Vec<u8>> {
+        super::super::decompress(&[&[method], stream].concat(), len)
+    }
+    fn decode_int8(stream: &[u8], len: usize) -> Result<Vec<u8>> {
+        decode(super::super::ADAPTIVE_INT8, stream, len)
+    }
+    fn decode_leb128(stream: &[u8], len: usize) -> Result<Vec<u8>> {
+        decode(super::super::ADAPTIVE_LEB128, stream, len)
+    }
+    fn decode_requant(stream: &[u8], len: usize) -> Result<Vec<u8>> {
+        decode(super::super::ADAPTIVE_REQUANT, stream, len)
+    }
 
     // The coders alone (without `compress_kind`'s fallback to other methods).
     proptest! {

@@ -187,10 +187,11 @@ impl<'a> Cursor<'a> {
         if self.rest().starts_with("<elided") {
             return Err(self.err("elided constants cannot be parsed back"));
         }
+        let n = crate::limits::shape_elements(&ty.shape, ty.dtype.size_bytes(), "constant")
+            .map_err(|e| self.err(e.to_string()))?;
         let items = self.list()?;
         let bad = |s: &str| self.err(format!("bad {} value '{s}'", ty.dtype));
         let shape = ndarray::IxDyn(&ty.shape);
-        let n = ty.num_elements();
         if items.len() != n {
             return Err(self.err(format!(
                 "constant of type {ty} needs {n} values, got {}",
