@@ -221,6 +221,14 @@ fn split_samples(t: Tensor, ty: &TensorType) -> Result<Vec<Tensor>> {
             t.dtype()
         )));
     }
+    let bad = t.count_non_finite();
+    if bad > 0 {
+        return Err(Error::new(format!(
+            "calibration data has {bad} NaN or infinite values of {}: activation ranges \
+             measured on them would be meaningless",
+            t.len()
+        )));
+    }
     let s = t.shape();
     let per: usize = ty.num_elements();
     let same_tail = s.len() == ty.shape.len() && s[1..] == ty.shape[1..];

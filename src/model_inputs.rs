@@ -50,6 +50,23 @@ pub fn read_inputs(paths: &[impl AsRef<Path>], ports: &[Port]) -> Result<Inputs>
             .in_file(path));
         }
         let (t, stored) = read_npy_stored(path)?;
+        let bad = t.count_non_finite();
+        if bad > 0 && port.quant.is_some() && port.dtype != t.dtype() {
+            return Err(Error::new(format!(
+                "{bad} of {} values are NaN or infinite: they have no quantized code for \
+                 input '{}'",
+                t.len(),
+                port.name
+            ))
+            .in_file(path));
+        }
+        if bad > 0 {
+            crate::diagnostics::warn(&format!(
+                "{}: {bad} of {} values are NaN or infinite; outputs computed from them are not meaningful",
+                path.display(),
+                t.len()
+            ));
+        }
         let (t, note) = conform(t, stored, port, k).map_err(|e| e.in_file(path))?;
         if let Some(note) = note {
             out.notes.push(format!("{}: {note}", path.display()));

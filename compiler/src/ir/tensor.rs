@@ -280,6 +280,12 @@ impl Tensor {
         }
     }
 
+    /// How many values are NaN or infinite (0 for integer data).
+    pub fn count_non_finite(&self) -> usize {
+        self.as_f32()
+            .map_or(0, |a| a.iter().filter(|v| !v.is_finite()).count())
+    }
+
     /// Same data with a new shape of equal element count (row-major order kept).
     pub fn reshaped(&self, shape: &[usize]) -> Option<Tensor> {
         if shape.iter().product::<usize>() != self.len() {
