@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    report_stdout_failures();
     let result = std::panic::catch_unwind(cli::main);
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -26,4 +27,23 @@ fn main() -> ExitCode {
             ExitCode::from(101)
         }
     }
+}
+
+/// `println!` panics when stdout fails (a full disk, `/dev/full`, an I/O error; a closed
+/// pipe ends the process through SIGPIPE first). Such a failure is the environment's,
+/// not a bug: it becomes a clear error and exit status 1.
+fn report_stdout_failures() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if let Some(why) = message.and_then(|m| m.strip_prefix("failed printing to stdout: ")) {
+            nnopt::diagnostics::error(&nnopt::Error::new(format!("cannot write to stdout: {why}")));
+            std::process::exit(1);
+        }
+        default(info);
+    }));
 }

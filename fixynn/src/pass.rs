@@ -96,6 +96,14 @@ impl FixynnPartition {
                 Self::NAME
             )));
         }
+        use nnopt_passes::options::{at_most, MAX_BATCH, MAX_EPOCHS};
+        at_most(
+            Self::NAME,
+            &[
+                ("epochs", o.epochs, MAX_EPOCHS),
+                ("batch", o.batch, MAX_BATCH),
+            ],
+        )?;
         if o.batch == 0 || o.area_budget.is_some_and(|a| !(a.is_finite() && a > 0.0)) {
             return Err(Error::new(format!(
                 "{}: batch must be positive and area_budget a positive area",

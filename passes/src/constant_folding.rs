@@ -33,7 +33,9 @@ impl ConstantFolding {
 
     /// Builds the pass from pipeline options.
     pub fn from_options(o: &serde_yaml_ng::Value) -> Result<Self> {
-        options::parse(o)
+        let pass: Self = options::parse(o)?;
+        options::at_most(Self::NAME, &[("max_elements", pass.max_elements, 1 << 28)])?;
+        Ok(pass)
     }
 
     fn foldable(&self, g: &Graph, n: nnopt_compiler::ir::NodeIndex) -> bool {

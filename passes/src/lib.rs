@@ -7,7 +7,7 @@ mod constant_folding;
 mod dead_node_elimination;
 pub mod egraph;
 mod identity_removal;
-mod options;
+pub mod options;
 mod qdq_fusion;
 pub mod quantize_fp8;
 pub mod quantize_int8;

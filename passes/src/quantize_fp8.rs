@@ -293,8 +293,13 @@ impl QuantizeFp8 {
                 .as_u64()
                 .filter(|&n| n > 0)
                 .ok_or_else(|| Error::new("samples must be a positive integer"))?
-                as usize,
+                .try_into()
+                .unwrap_or(usize::MAX),
         };
+        crate::options::at_most(
+            Self::NAME,
+            &[("samples", samples, crate::options::MAX_SAMPLES)],
+        )?;
         let input_range = match take("input_range") {
             None => (-1.0, 1.0),
             Some(v) => match serde_yaml_ng::from_value::<[f32; 2]>(v) {

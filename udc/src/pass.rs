@@ -83,6 +83,16 @@ impl UdcSearch {
                 Self::NAME
             )));
         }
+        use nnopt_passes::options::{at_most, MAX_BATCH, MAX_EPOCHS};
+        at_most(
+            Self::NAME,
+            &[
+                ("epochs", options.epochs, MAX_EPOCHS),
+                ("warmup_epochs", options.warmup_epochs, MAX_EPOCHS),
+                ("finetune_epochs", options.finetune_epochs, MAX_EPOCHS),
+                ("batch", options.batch, MAX_BATCH),
+            ],
+        )?;
         if options.batch == 0 || options.budget == 0 {
             return Err(Error::new(format!(
                 "{}: budget and batch must be positive",

@@ -38,10 +38,58 @@ pub struct PipelineSpec {
 }
 
 impl PipelineSpec {
-    /// Parses a pipeline from YAML text.
+    /// Parses a pipeline from YAML text (at most [`MAX_PIPELINE_BYTES`], nested at most
+    /// [`MAX_NESTING`] deep, checked before parsing).
     pub fn from_yaml(text: &str) -> Result<Self> {
+        if text.len() > MAX_PIPELINE_BYTES {
+            return Err(Error::new(format!(
+                "invalid pipeline: {} bytes, more than the {MAX_PIPELINE_BYTES}-byte limit",
+                text.len()
+            )));
+        }
+        if let Some(line) = too_deep(text) {
+            return Err(Error::new(format!(
+                "invalid pipeline: line {line} is nested more than {MAX_NESTING} levels deep"
+            )));
+        }
         serde_yaml_ng::from_str(text).map_err(|e| Error::new(format!("invalid pipeline: {e}")))
     }
+}
+
+/// The longest pipeline file read.
+pub const MAX_PIPELINE_BYTES: usize = 1 << 20;
+/// The deepest nesting of a pipeline file in flow brackets; block indentation (with the
+/// dashes of compact sequences) may take up to four columns a level.
+pub const MAX_NESTING: usize = 64;
+
+/// The first line (1-based) nested deeper than [`MAX_NESTING`], if any: a YAML parser's
+/// time and stack grow with nesting, so deep files are refused before parsing.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        // Quoted scalars of pipeline files do not span lines.
+        let mut quote = None;
+        let indent = line.len() - line.trim_start_matches([' ', '\t', '-']).len();
+        if quote.is_none() && depth == 0 && indent > 4 * MAX_NESTING {
+            return Some(i + 1);
+        }
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Some(i + 1);
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// Which passes dump the IR after running.
@@ -162,5 +210,41 @@ impl Pipeline {
             });
         }
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_or_huge_files_are_refused_quickly() {
+        let spec = PipelineSpec::from_yaml("passes:\n  - {name: a, options: {x: [1, 2]}}\n");
+        assert_eq!(spec.unwrap().passes.len(), 1);
+        let start = Instant::now();
+        let flow = format!("passes: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = PipelineSpec::from_yaml(&flow).unwrap_err().to_string();
+        assert!(
+            err.contains("line 1 is nested more than 64 levels"),
+            "{err}"
+        );
+        let block: String = (0..300).map(|i| format!("{}- \n", " ".repeat(i))).collect();
+        let err = PipelineSpec::from_yaml(&format!("passes:\n{block}")).unwrap_err();
+        assert!(err.to_string().contains("nested more than"), "{err}");
+        let compact = format!("passes:\n  {}x\n", "- ".repeat(100_000));
+        assert!(PipelineSpec::from_yaml(&compact).is_err());
+        let huge = format!("passes: []\n#{}", "x".repeat(MAX_PIPELINE_BYTES));
+        assert!(PipelineSpec::from_yaml(&huge)
+            .unwrap_err()
+            .to_string()
+            .contains("limit"));
+        // Brackets in quotes and comments do not count.
+        let quoted = format!(
+            "passes: [] # {}\nname: '{}'\n",
+            "[".repeat(99),
+            "{".repeat(99)
+        );
+        assert!(PipelineSpec::from_yaml(&quoted).is_ok());
+        assert!(start.elapsed().as_secs() < 5);
     }
 }

@@ -90,7 +90,18 @@ impl EGraphOptimize {
 
     /// Builds the pass from pipeline options, extracting by `cost`.
     pub fn from_options(o: &serde_yaml_ng::Value, cost: Arc<dyn OpCost>) -> Result<Self> {
-        Self::new(options::parse(o)?, cost)
+        let o: EGraphOptions = options::parse(o)?;
+        let ms = usize::try_from(o.time_limit_ms).unwrap_or(usize::MAX);
+        options::at_most(
+            Self::NAME,
+            &[
+                ("node_limit", o.node_limit, 10_000_000),
+                ("iter_limit", o.iter_limit, 100_000),
+                ("time_limit_ms", ms, 24 * 3_600_000),
+                ("fold_limit", o.fold_limit, 1 << 28),
+            ],
+        )?;
+        Self::new(o, cost)
     }
 
     /// The pass with default options and the default cost.

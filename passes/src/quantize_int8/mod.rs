@@ -244,6 +244,10 @@ impl QuantizeInt8 {
             weight_grids: BTreeMap::new(),
         };
         options.check()?;
+        crate::options::at_most(
+            Self::NAME,
+            &[("samples", o.samples, crate::options::MAX_SAMPLES)],
+        )?;
         let [lo, hi] = o.input_range;
         if o.samples == 0 || lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
             return Err(Error::new(
