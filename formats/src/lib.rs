@@ -1,6 +1,7 @@
 //! nnopt-formats: reads and writes models. Each format (ONNX through tract-onnx's protobuf
 //! types, TFLite through the flatc-generated schema) imports and exports in one module.
 
+mod dims;
 pub mod onnx;
 pub mod tflite;
 

@@ -9,7 +9,7 @@ use nnopt::backends::npu::compress::WeightCoding;
 use nnopt::backends::npu::target::Target;
 use nnopt::calibration::CalibrationArgs;
 use nnopt::compile::{NpuOptions, Precision};
-use nnopt::output::write_atomically;
+use nnopt::output::write_all_atomically;
 use nnopt::passes::TrainPrecision;
 use nnopt::progress::Progress;
 use nnopt::{Error, Result};
@@ -223,21 +223,20 @@ fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool)
     }
     let model = file_stem(file);
     let binary = nnopt::firmware::binary_with(&compiled, outputs.weight_coding)?;
-    let mut written = match outputs.emit_c {
-        None => {
-            write_atomically(&out, &binary)?;
-            vec![out.clone()]
-        }
-        Some(prefix) => write_c(&compiled, &binary, prefix, file, &out)?,
+    let mut files = match outputs.emit_c {
+        None => vec![(out.clone(), binary)],
+        Some(prefix) => c_files(&compiled, &binary, prefix, file, &out)?,
     };
     if let Some(r) = outputs.report {
         let html = nnopt::report::npu::render_html(&compiled, &model);
-        write_atomically(r, html.as_bytes())?;
-        written.push(r.to_path_buf());
+        files.push((r.to_path_buf(), html.into_bytes()));
     }
     if let Some(dir) = outputs.csv {
-        written.extend(nnopt::report::npu::write_csv(&compiled, &model, dir)?);
+        create_dir(dir)?;
+        files.extend(nnopt::report::npu::csv_files(&compiled, &model, dir));
     }
+    write_all_atomically(&files)?;
+    let written: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
     if json {
         let mut v = serde_json::to_value(compiled.summary()).expect("summary serializes");
         v["output"] = serde_json::Value::String(out.display().to_string());
@@ -252,24 +251,29 @@ fn compile_npu(file: &Path, opts: &NpuOptions, outputs: &NpuOutputs, json: bool)
     Ok(())
 }
 
-/// Writes `model.c` and `model.h` into `dir` (created if missing).
-fn write_c(
+/// `model.c` and `model.h` in `dir` (created if missing).
+fn c_files(
     compiled: &nnopt::compile::Compiled,
     binary: &[u8],
     prefix: &str,
     file: &Path,
     dir: &Path,
-) -> Result<Vec<PathBuf>> {
+) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
     let c =
         nnopt::firmware::c_sources(compiled, binary, prefix, &name).map_err(|e| e.in_file(file))?;
+    create_dir(dir)?;
+    Ok(vec![
+        (dir.join("model.c"), c.source.into_bytes()),
+        (dir.join("model.h"), c.header.into_bytes()),
+    ])
+}
+
+/// Creates an output directory (and its parents) if missing.
+fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
-    let (h, src) = (dir.join("model.h"), dir.join("model.c"));
-    write_atomically(&h, c.header.as_bytes())?;
-    write_atomically(&src, c.source.as_bytes())?;
-    Ok(vec![src, h])
+        .map_err(|e| Error::new(format!("cannot create the directory: {e}")).in_file(dir))
 }

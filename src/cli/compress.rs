@@ -6,7 +6,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nnopt::compile::compile_npu;
 use nnopt::compress::{compress, npu_options, CompressReport, CompressRequest};
-use nnopt::output::write_atomically;
+use nnopt::output::write_all_atomically;
 use nnopt::train::data::{load_csv, load_idx_dir, Dataset};
 use nnopt::{Error, Result};
 use nnopt_udc::{Progress, SearchOptions};
@@ -230,18 +230,19 @@ fn compress_model(a: &CompressArgs) -> Result<()> {
         )?,
         _ => nnopt::formats::onnx::export_onnx(&result.graph)?,
     };
-    write_atomically(&out, &bytes)?;
+    let mut files = vec![(out.clone(), bytes)];
     if let Some(path) = &a.save_float {
         let float = match path.extension().is_some_and(|e| e == "tflite") {
             true => nnopt::formats::tflite::export_tflite(&result.float)?,
             false => nnopt::formats::onnx::export_onnx(&result.float)?,
         };
-        write_atomically(path, &float)?;
+        files.push((path.clone(), float));
     }
     if let Some(path) = &a.report {
         let html = nnopt::report::udc::render_html(&file_stem(&a.model), &result.report)?;
-        write_atomically(path, html.as_bytes())?;
+        files.push((path.clone(), html.into_bytes()));
     }
+    write_all_atomically(&files)?;
     if a.json {
         println!("{}", to_json(&result.report));
     } else {

@@ -31,13 +31,14 @@ pub struct ExportArgs {
     /// pruned models, whose weights are mostly zero. .tflite outputs only.
     #[arg(long)]
     sparse: bool,
-    /// Output .tflite file. Default: STEM.tflite beside the model (STEM_int8.tflite with
+    /// Output file: .tflite, or .onnx / .nnir for those formats. Default: STEM.tflite beside the model (STEM_int8.tflite with
     /// --int8; STEM_nnopt.tflite where that would overwrite the model).
     #[arg(long, short)]
     output: Option<PathBuf>,
 }
 
-/// Optimizes the model, quantizes it with `--int8`, and writes it as TFLite.
+/// Optimizes the model, quantizes it with `--int8`, and writes it as TFLite (or ONNX or IR
+/// text, by the output's extension).
 pub fn run(args: ExportArgs) -> Result<()> {
     let calibration = CalibrationArgs::from(args.calibration);
     if !args.int8 && calibration != CalibrationArgs::default() {
@@ -68,7 +69,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
         };
         export_tflite_with(&g, &options)
     } else {
-        nnopt::export(&g, ModelFormat::Tflite)
+        let format = ModelFormat::from_path(output).unwrap_or(ModelFormat::Tflite);
+        nnopt::export(&g, format)
     }
     .map_err(|e| e.in_file(file))?;
     progress.finish();

@@ -4,8 +4,6 @@
 
 use super::{calibration_summary, layers, totals};
 use crate::compile::{Compiled, Precision};
-use crate::output::write_atomically;
-use nnopt_compiler::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Columns of `MODEL_per-layer.csv`, one row per command of the schedule.
@@ -53,11 +51,8 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
     "compile_ms",
 ];
 
-/// Writes `DIR/MODEL_per-layer.csv` and `DIR/MODEL_summary.csv` (creating `dir`) and
-/// returns their paths.
-pub fn write_csv(c: &Compiled, model: &str, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::new(format!("cannot create the CSV directory: {e}")).in_file(dir))?;
+/// The paths and contents of `DIR/MODEL_per-layer.csv` and `DIR/MODEL_summary.csv`.
+pub fn csv_files(c: &Compiled, model: &str, dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut per_layer = line(LAYER_COLUMNS.iter().map(|c| c.to_string()));
     for l in layers(c) {
         per_layer += &line([
@@ -115,14 +110,16 @@ pub fn write_csv(c: &Compiled, model: &str, dir: &Path) -> Result<Vec<PathBuf>> 
             calibration,
             format!("{:.3}", c.compile_ms),
         ]);
-    let files = [
-        (dir.join(format!("{model}_per-layer.csv")), per_layer),
-        (dir.join(format!("{model}_summary.csv")), summary),
-    ];
-    for (path, text) in &files {
-        write_atomically(path, text.as_bytes())?;
-    }
-    Ok(files.into_iter().map(|(p, _)| p).collect())
+    vec![
+        (
+            dir.join(format!("{model}_per-layer.csv")),
+            per_layer.into_bytes(),
+        ),
+        (
+            dir.join(format!("{model}_summary.csv")),
+            summary.into_bytes(),
+        ),
+    ]
 }
 
 /// One CSV record: fields with commas, quotes or line breaks are quoted (RFC 4180).

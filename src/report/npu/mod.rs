@@ -7,7 +7,7 @@ mod html;
 mod svg;
 mod table;
 
-pub use csv::{write_csv, LAYER_COLUMNS, SUMMARY_COLUMNS};
+pub use csv::{csv_files, LAYER_COLUMNS, SUMMARY_COLUMNS};
 pub use html::render_html;
 pub use table::render_table;
 

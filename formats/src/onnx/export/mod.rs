@@ -43,6 +43,7 @@ pub fn export_onnx(g: &Graph) -> Result<Vec<u8>> {
 
 /// Builds the ONNX model proto of the graph.
 pub fn export_onnx_model(g: &Graph) -> Result<ModelProto> {
+    crate::dims::dims_fit(g, i64::MAX as u64, "ONNX's int64 shapes")?;
     let mut b = Builder::new(g, opset_for(g));
     let order = g
         .topo_order()

@@ -43,6 +43,7 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>> {
 
 /// Serializes the graph as a TFLite flatbuffer, as `options` say.
 pub fn export_tflite_with(g: &Graph, options: &TfliteExportOptions) -> Result<Vec<u8>> {
+    crate::dims::dims_fit(g, i32::MAX as u64, "TFLite's int32 shapes")?;
     let mut model = lower::lower(g)?;
     if options.sparse_weights {
         sparse::sparsify(&mut model);
