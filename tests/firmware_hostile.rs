@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::container::reseal;
 use common::npu::npu_options;
 use common::{lcg_step, repo, require, shared};
 use nnopt::compile::compile_npu;
@@ -24,30 +25,6 @@ fn small_models() -> Vec<Vec<u8>> {
         out.push(binary(&m));
     }
     out
-}
-
-/// CRC-32 (IEEE) of `bytes`.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                0xEDB8_8320 ^ (crc >> 1)
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// Rewrites the header's CRC so that only the structure is left to catch `file`'s damage.
-fn reseal(file: &mut [u8]) {
-    let mut covered = file[..12].to_vec();
-    covered.extend_from_slice(&file[20..]);
-    let crc = crc32(&covered);
-    file[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Loads and (if valid) runs `file` on zero inputs; panics only if the runtime does.

@@ -2,6 +2,7 @@
 //! models, the Python reference environment, and running the `nnopt` binary.
 #![allow(dead_code, unused_imports)] // each test binary uses a subset
 
+pub mod container;
 pub mod digits;
 pub mod npu;
 mod paths;

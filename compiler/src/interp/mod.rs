@@ -30,6 +30,11 @@ pub struct Operand<'a> {
     pub ty: &'a TensorType,
 }
 
+/// Whether the interpreter has an integer kernel for `op` on quantized operands.
+pub fn has_integer_kernel(op: &Op) -> bool {
+    quant::handles(op)
+}
+
 /// Evaluates one op. `outputs` are the declared output types (dtype, shape, quantization).
 pub fn eval_op(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
     eval_op_prepared(op, inputs, outputs, None)

@@ -1,10 +1,26 @@
 //! The IR verifier: structure, types and quantization parameters.
 
 use super::infer::infer_types;
-use super::{Graph, Op};
+use super::{DType, Graph, Op, Value};
 use crate::limits::shape_elements;
 use crate::{Error, Result};
 use std::collections::HashSet;
+
+/// The 8-bit operand without quantization parameters of an op that computes on quantized
+/// integers (one with a quantized operand and an integer kernel), if any: such an op
+/// cannot run.
+fn unquantized_operand<'a>(
+    op: &Op,
+    operands: impl Iterator<Item = &'a Value> + Clone,
+) -> Option<&'a Value> {
+    let quantized = operands.clone().any(|v| v.ty.quant.is_some());
+    if !quantized || !crate::interp::has_integer_kernel(op) {
+        return None;
+    }
+    operands
+        .into_iter()
+        .find(|v| matches!(v.ty.dtype, DType::I8 | DType::U8) && v.ty.quant.is_none())
+}
 
 /// Checks the graph: no cycles, input slots contiguous, edges naming existing outputs,
 /// declared types equal to inferred ones, constants matching their types, quantization
@@ -81,6 +97,16 @@ pub fn verify(g: &Graph) -> Result<()> {
                     g.node(v.node).name
                 ));
             }
+        }
+        let operands = inputs.iter().map(|&v| g.value(v)).chain(&node.outputs);
+        if let Some(v) = unquantized_operand(&node.op, operands) {
+            return fail(format!(
+                "{} value '{}' of a quantized '{}' has no quantization parameters (in TFLite, a \
+                 scale of 0)",
+                v.ty.dtype,
+                v.name,
+                node.op.name()
+            ));
         }
         match &node.op {
             Op::Input => {
