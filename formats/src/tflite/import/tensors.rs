@@ -7,6 +7,7 @@ use super::model::ModelFile;
 use super::sparse;
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::{DType, QuantParams, Tensor, TensorType};
+use nnopt_compiler::limits::shape_elements;
 use nnopt_compiler::{bail, Result};
 
 /// The largest tensor (in elements) the importer accepts.
@@ -151,11 +152,11 @@ pub fn const_data(file: &ModelFile<'_>, t: &fb::Tensor<'_>) -> Result<Option<Ten
             &expanded[..]
         }
     };
-    let n: usize = s.iter().product();
     if t.type_() == fb::TensorType::FLOAT16 {
         return f16_to_f32(name, bytes, &s).map(Some);
     }
     let dt = dtype(t.type_())?;
+    let n = shape_elements(&s, dt.size_bytes(), &format!("constant '{name}'"))?;
     expect_len(name, bytes, n, dt.size_bytes())?;
     fn arr<T, const N: usize>(s: &[usize], b: &[u8], f: fn([u8; N]) -> T) -> ArrayD<T> {
         let v = b
@@ -178,7 +179,7 @@ pub fn const_data(file: &ModelFile<'_>, t: &fb::Tensor<'_>) -> Result<Option<Ten
 
 /// Converts float16 constant bytes (as MediaPipe stores weights) to f32.
 pub fn f16_to_f32(name: &str, bytes: &[u8], s: &[usize]) -> Result<Tensor> {
-    let n: usize = s.iter().product();
+    let n = shape_elements(s, 2, &format!("constant '{name}'"))?;
     expect_len(name, bytes, n, 2)?;
     let v = bytes
         .chunks_exact(2)
