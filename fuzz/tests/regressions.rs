@@ -7,9 +7,6 @@ use std::path::Path;
 use std::process::Command;
 
 #[test]
-#[ignore = "the corpus holds inputs of open product bugs (overflows in IR shape inference, \
-            the TFLite exporter, the firmware and virtual NPU kernels; SVDF state and \
-            interpreter allocations; a reduce that never ends) being fixed; run with --ignored"]
 fn corpus_inputs_do_not_panic_abort_or_hang() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fuzz");
     if !corpus.is_dir() {

@@ -122,9 +122,6 @@ fn seed_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-#[ignore = "open product bugs it finds (integer overflows in IR shape inference and the \
-            TFLite exporter, huge interpreter allocations) are being fixed; run with \
-            --ignored"]
 fn no_mutant_panics_aborts_or_hangs() {
     let dir = tempfile::tempdir().unwrap();
     let seeds = seed_files(dir.path());

@@ -28,6 +28,19 @@ impl Requant {
     }
 }
 
+/// The most a zero point may be off zero: enough for every 8- and 16-bit type (int16
+/// tensors use zero point 0), small enough that subtracting one from a code never
+/// overflows.
+const MAX_ZERO_POINT: i32 = 1 << 16;
+
+/// A zero point read from the binary, checked against [`MAX_ZERO_POINT`].
+fn zero_point(z: i32) -> Result<i32> {
+    if z.unsigned_abs() > MAX_ZERO_POINT as u32 {
+        return Err(Error::malformed("zero point out of range"));
+    }
+    Ok(z)
+}
+
 /// Output clamp in the output's integer domain.
 #[derive(Clone, Copy, Debug)]
 pub struct Clamp {
@@ -48,8 +61,8 @@ impl OutputStage {
         let b = t.inline_struct(slot, 16)?.unwrap_or(&[0; 16]);
         let at = |i: usize| i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         Ok(OutputStage {
-            input_zero_point: at(0),
-            output_zero_point: at(4),
+            input_zero_point: zero_point(at(0))?,
+            output_zero_point: zero_point(at(4))?,
             clamp: Clamp {
                 min: at(8),
                 max: at(12),
@@ -361,9 +374,9 @@ impl<'a> Command<'a> {
                     b: index(&t, 2)?,
                     output: index(&t, 3)?,
                     kind,
-                    a_zero_point: t.i32(9, 0)?,
-                    b_zero_point: t.i32(10, 0)?,
-                    output_zero_point: t.i32(11, 0)?,
+                    a_zero_point: zero_point(t.i32(9, 0)?)?,
+                    b_zero_point: zero_point(t.i32(10, 0)?)?,
+                    output_zero_point: zero_point(t.i32(11, 0)?)?,
                     clamp: clamp(&t, 12)?,
                 })
             }
@@ -409,8 +422,8 @@ impl<'a> Command<'a> {
                     input: index(&t, 1)?,
                     output: index(&t, 2)?,
                     axes,
-                    input_zero_point: t.i32(4, 0)?,
-                    output_zero_point: t.i32(5, 0)?,
+                    input_zero_point: zero_point(t.i32(4, 0)?)?,
+                    output_zero_point: zero_point(t.i32(5, 0)?)?,
                     requant: Requant::read(&t, 6)?,
                     clamp: clamp(&t, 7)?,
                 })
@@ -437,8 +450,8 @@ impl<'a> Command<'a> {
                 output: index(&t, 2)?,
                 alpha: t.vector(3, 2)?,
                 alpha_shape: Shape::read(t.vector(4, 4)?)?,
-                input_zero_point: t.i32(5, 0)?,
-                output_zero_point: t.i32(6, 0)?,
+                input_zero_point: zero_point(t.i32(5, 0)?)?,
+                output_zero_point: zero_point(t.i32(6, 0)?)?,
                 identity: Requant::read(&t, 7)?,
                 negative: Requant::read(&t, 8)?,
                 clamp: clamp(&t, 9)?,
@@ -460,8 +473,8 @@ impl<'a> Command<'a> {
             15 => Command::Requantize(Requantize {
                 input: index(&t, 1)?,
                 output: index(&t, 2)?,
-                input_zero_point: t.i32(3, 0)?,
-                output_zero_point: t.i32(4, 0)?,
+                input_zero_point: zero_point(t.i32(3, 0)?)?,
+                output_zero_point: zero_point(t.i32(4, 0)?)?,
                 requant: Requant::read(&t, 5)?,
             }),
             16 => Command::Svdf(Svdf {
@@ -474,9 +487,9 @@ impl<'a> Command<'a> {
                 weights_time: t.vector(7, 1)?.bytes(),
                 state: t.vector(8, 1)?.bytes(),
                 bias: t.vector(9, 4)?.bytes(),
-                input_zero_point: t.i32(10, 0)?,
-                state_zero_point: t.i32(11, 0)?,
-                output_zero_point: t.i32(12, 0)?,
+                input_zero_point: zero_point(t.i32(10, 0)?)?,
+                state_zero_point: zero_point(t.i32(11, 0)?)?,
+                output_zero_point: zero_point(t.i32(12, 0)?)?,
                 feature: Requant::read(&t, 13)?,
                 time: Requant::read(&t, 14)?,
             }),
@@ -486,7 +499,7 @@ impl<'a> Command<'a> {
                 axis: index(&t, 3)?,
                 table: t.vector(4, 4)?.bytes(),
                 output_scale: t.f32(5, 0.0)?,
-                output_zero_point: t.i32(6, 0)?,
+                output_zero_point: zero_point(t.i32(6, 0)?)?,
             }),
             _ => return Err(Error::malformed("unknown command kind")),
         })

@@ -306,6 +306,8 @@ mod tests {
         [0.05, -0.05, 0.7, -1.0, 0.2, -3.0],
         [1.5, 0.0, -0.1, 0.1, 0.0, 2e-5],
     ];
+    // torch's values as it prints them, some with more digits than an f32 holds.
+    #[allow(clippy::excessive_precision)]
     const ADAMW: [[f32; 6]; 4] = [
         [
             0.49474999,
@@ -340,6 +342,7 @@ mod tests {
             3.484416,
         ],
     ];
+    #[allow(clippy::excessive_precision)]
     const SGD: [[f32; 6]; 4] = [
         [
             0.49474999,

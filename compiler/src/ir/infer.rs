@@ -31,6 +31,20 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
+fn overflow(what: &str) -> crate::Error {
+    crate::Error::new(format!("{what} sizes overflow"))
+}
+
+/// `a + b`, an error on overflow.
+fn add(a: usize, b: usize) -> Result<usize> {
+    a.checked_add(b).ok_or_else(|| overflow("padding"))
+}
+
+/// `a * b`, an error on overflow.
+fn mul(a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| overflow("channel"))
+}
+
 /// Output size of a strided window along one axis.
 pub fn conv_out_size(
     input: usize,
@@ -39,8 +53,13 @@ pub fn conv_out_size(
     dilation: usize,
     pad_total: usize,
 ) -> Result<usize> {
-    let eff = dilation * (kernel.max(1) - 1) + 1;
-    let padded = input + pad_total;
+    let eff = dilation
+        .checked_mul(kernel.max(1) - 1)
+        .and_then(|e| e.checked_add(1))
+        .ok_or_else(|| overflow("window"))?;
+    let padded = input
+        .checked_add(pad_total)
+        .ok_or_else(|| overflow("padding"))?;
     if padded < eff || stride == 0 {
         bail!("window {kernel} (dilation {dilation}, stride {stride}) does not fit input {input} padded by {pad_total}");
     }
@@ -62,18 +81,14 @@ impl Window1d {
     /// last partial window counts when it starts inside the input or the begin padding
     /// (ONNX / PyTorch rule).
     pub fn out_size(&self, input: usize, ceil_mode: bool) -> Result<usize> {
-        let floor = conv_out_size(
-            input,
-            self.kernel,
-            self.stride,
-            self.dilation,
-            self.pad_begin + self.pad_end,
-        )?;
+        let pads = add(self.pad_begin, self.pad_end)?;
+        let floor = conv_out_size(input, self.kernel, self.stride, self.dilation, pads)?;
+        // Both sums were checked by `conv_out_size`, and the span is not negative.
         let eff = self.dilation * (self.kernel.max(1) - 1) + 1;
-        let span = input + self.pad_begin + self.pad_end - eff;
+        let span = input + pads - eff;
         if !ceil_mode
             || span.is_multiple_of(self.stride)
-            || floor * self.stride >= input + self.pad_begin
+            || floor.saturating_mul(self.stride) >= input + self.pad_begin
         {
             return Ok(floor);
         }
@@ -125,7 +140,7 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 super::op::Layout::Nchw => (w.shape[0], w.shape[2], w.shape[3], w.shape[1]),
                 super::op::Layout::Nhwc => (w.shape[0], w.shape[1], w.shape[2], w.shape[3]),
             };
-            if c.group == 0 || x.shape[ca] != ci * c.group || o % c.group != 0 {
+            if c.group == 0 || x.shape[ca] != mul(ci, c.group)? || o % c.group != 0 {
                 bail!(
                     "conv input has {} channels but weight {:?} with group {} expects {}",
                     x.shape[ca],
@@ -139,14 +154,14 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 kh,
                 c.strides[0],
                 c.dilations[0],
-                c.pads[0] + c.pads[2],
+                add(c.pads[0], c.pads[2])?,
             )?;
             let wo = conv_out_size(
                 x.shape[wa],
                 kw,
                 c.strides[1],
                 c.dilations[1],
-                c.pads[1] + c.pads[3],
+                add(c.pads[1], c.pads[3])?,
             )?;
             let mut shape = x.shape.clone();
             shape[ca] = o;
@@ -165,13 +180,15 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let [ha, wa] = c.layout.spatial_axes();
             let ca = c.layout.channel_axis();
             let (o, kh, kw) = match c.layout {
-                super::op::Layout::Nchw => (w.shape[1] * c.group, w.shape[2], w.shape[3]),
+                super::op::Layout::Nchw => (mul(w.shape[1], c.group)?, w.shape[2], w.shape[3]),
                 super::op::Layout::Nhwc => (w.shape[0], w.shape[1], w.shape[2]),
             };
             let size = |i: usize, k: usize, ax: usize| -> Result<usize> {
-                let full =
-                    c.strides[ax] * (i - 1) + output_padding[ax] + c.dilations[ax] * (k - 1) + 1;
-                let p = c.pads[ax] + c.pads[ax + 2];
+                let full = mul(c.strides[ax], i.saturating_sub(1))?;
+                let full = add(full, output_padding[ax])?;
+                let full = add(full, mul(c.dilations[ax], k.saturating_sub(1))?)?;
+                let full = add(full, 1)?;
+                let p = add(c.pads[ax], c.pads[ax + 2])?;
                 if full <= p {
                     bail!("conv_transpose output would be empty");
                 }
@@ -247,6 +264,11 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?,
             )]
         }
+        Op::Softmax { axis, .. } | Op::LogSoftmax { axis }
+            if *axis >= inputs.first().map_or(0, |x| x.shape.len()) =>
+        {
+            bail!("softmax axis {axis} out of range")
+        }
         Op::Activation { .. } | Op::Softmax { .. } | Op::LogSoftmax { .. } => {
             need(inputs, 1, 1)?;
             vec![same(inputs[0])]
@@ -281,6 +303,9 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
         } => {
             need(inputs, 1, 1)?;
             let x = inputs[0];
+            if let Some(a) = axes.iter().find(|&&a| a >= x.shape.len()) {
+                bail!("reduce axis {a} out of range for shape {:?}", x.shape);
+            }
             let mut shape = vec![];
             for (i, &d) in x.shape.iter().enumerate() {
                 if axes.contains(&i) {
@@ -395,8 +420,8 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 x.shape
                     .iter()
                     .zip(pads)
-                    .map(|(d, (b, a))| d + b + a)
-                    .collect(),
+                    .map(|(&d, &(b, a))| add(d, b).and_then(|s| add(s, a)))
+                    .collect::<Result<_>>()?,
             )]
         }
         Op::Gather { axis } => {

@@ -18,7 +18,10 @@ fn fp8_block<'a>(
         .fp8
         .as_ref()
         .ok_or_else(|| Error::at_node(name, "FP8 command with an integer weight block"))?;
-    if wb.weights.len() != n * per_channel || f.scales.len() != n || f.bias.len() != n {
+    if Some(wb.weights.len()) != n.checked_mul(per_channel)
+        || f.scales.len() != n
+        || f.bias.len() != n
+    {
         return Err(Error::at_node(
             name,
             format!("FP8 weight block does not match {n} channels of {per_channel} weights"),

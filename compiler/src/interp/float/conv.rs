@@ -175,6 +175,7 @@ fn nchw_conv(c: &ConvAttrs, inputs: &[Operand<'_>]) -> Result<Option<Tensor>> {
     let (o, cg, kh, kw) = w4.dim();
     check_groups(c, ch, w.shape(), (kh, kw, cg, o))?;
     let g = Geometry::new(c, h, wd, kh, kw)?;
+    conv_nchw::Phases::check(&g, [kh, kw])?;
     let mut out = if c.group == 1 {
         conv_nchw::conv(x4, w4, &g)
     } else if cg == 1 {

@@ -141,6 +141,23 @@ pub(super) struct Phases {
 }
 
 impl Phases {
+    /// Checks that the phases of `g` with a `kh` x `kw` kernel fit one buffer: a huge
+    /// stride or dilation over a small input would make them far larger than the data.
+    pub fn check(g: &Geometry, [kh, kw]: [usize; 2]) -> crate::Result<()> {
+        let ([ho, wo], s, d) = (g.out, g.strides(), g.dilations());
+        let span = |o: usize, s: usize, k: usize, d: usize| {
+            (o.max(1) - 1)
+                .checked_mul(s)?
+                .checked_add((k.max(1) - 1).checked_mul(d)?)?
+                .checked_add(s + 1)
+        };
+        let values = span(ho, s[0], kh, d[0])
+            .zip(span(wo, s[1], kw, d[1]))
+            .and_then(|(r, c)| r.checked_mul(c))
+            .unwrap_or(usize::MAX);
+        crate::limits::buffer_bytes(values, 4, "the convolution's strided windows").map(|_| ())
+    }
+
     pub fn new(g: &Geometry, [kh, kw]: [usize; 2]) -> Self {
         let ([ho, wo], s, d) = (g.out, g.strides(), g.dilations());
         let span = [

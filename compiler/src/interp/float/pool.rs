@@ -48,6 +48,9 @@ struct AxisTaps {
 
 fn axis_taps(input: usize, w: &Window1d, ceil_mode: bool) -> Result<AxisTaps> {
     let size = w.out_size(input, ceil_mode)?;
+    // Each window lists its in-range taps (at most `input` of them).
+    let per_window = 8 * w.kernel.min(input) + 2 * std::mem::size_of::<Vec<usize>>();
+    crate::limits::buffer_bytes(size, per_window, "the pooling windows")?;
     let (mut taps, mut padded_count) = (Vec::with_capacity(size), Vec::with_capacity(size));
     let padded_end = (input + w.pad_end) as i64;
     for o in 0..size {

@@ -43,6 +43,16 @@ fn fold_axes<T: Clone>(
     init: T,
     f: fn(T, T) -> T,
 ) -> ArrayD<T> {
+    if x.is_empty() {
+        // Nothing to fold (and folding an empty array along a long axis would walk it).
+        let shape: Vec<usize> = (0..x.ndim())
+            .filter_map(|i| match axes.contains(&i) {
+                false => Some(x.shape()[i]),
+                true => keep_dims.then_some(1),
+            })
+            .collect();
+        return ArrayD::from_elem(shape, init);
+    }
     let mut out: Option<ArrayD<T>> = None;
     for &a in axes.iter().rev() {
         let src = out.as_ref().unwrap_or(x);

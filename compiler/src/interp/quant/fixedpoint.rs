@@ -40,6 +40,11 @@ pub fn quantize_multiplier(m: f64) -> (i32, i32) {
         shift = 0;
         q_fixed = 0;
     }
+    // As TFLite's QuantizeMultiplier: a shift beyond 30 saturates.
+    if shift > 30 {
+        shift = 30;
+        q_fixed = (1i64 << 31) - 1;
+    }
     (q_fixed as i32, shift)
 }
 

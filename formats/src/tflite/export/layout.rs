@@ -10,9 +10,10 @@ pub const TO_NHWC: [usize; 4] = [0, 2, 3, 1];
 /// Permutation taking NHWC storage back to the NCHW value.
 pub const TO_NCHW: [usize; 4] = [0, 3, 1, 2];
 
-/// Position in NHWC storage of logical NCHW axis `a`.
+/// Position in NHWC storage of logical NCHW axis `a` (axes past the fourth, of values
+/// that are not stored NHWC, stay where they are).
 pub fn storage_axis(a: usize) -> usize {
-    TO_NCHW[a]
+    TO_NCHW.get(a).copied().unwrap_or(a)
 }
 
 /// `v` permuted: `out[i] = v[perm[i]]`.

@@ -75,7 +75,9 @@ fn initial_state(b: &mut Builder<'_, '_>, i: i32) -> Result<ValueRef> {
     }
     let ty = b.ty(i)?;
     let zero_point = ty.quant.as_ref().map_or(0, |q| q.zero_point[0]) as f64;
-    let data = Tensor::from_f64s(ty.dtype, &ty.shape, &vec![zero_point; ty.num_elements()])
+    let n = nnopt_compiler::limits::shape_elements(&ty.shape, ty.dtype.size_bytes(), "SVDF state")
+        .map_err(|e| b.err(e.message))?;
+    let data = Tensor::from_f64s(ty.dtype, &ty.shape, &vec![zero_point; n])
         .ok_or_else(|| b.err(format!("cannot fill an SVDF state of type {ty}")))?;
     let name = b.g.fresh_name(&b.tensor_name(i)?);
     let v = b.g.add_const(name, data, ty.quant);
