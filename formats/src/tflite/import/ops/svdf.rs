@@ -75,10 +75,15 @@ fn initial_state(b: &mut Builder<'_, '_>, i: i32) -> Result<ValueRef> {
     }
     let ty = b.ty(i)?;
     let zero_point = ty.quant.as_ref().map_or(0, |q| q.zero_point[0]) as f64;
-    let n = nnopt_compiler::limits::shape_elements(&ty.shape, ty.dtype.size_bytes(), "SVDF state")
+    nnopt_compiler::limits::shape_elements(&ty.shape, ty.dtype.size_bytes(), "SVDF state")
         .map_err(|e| b.err(e.message))?;
-    let data = Tensor::from_f64s(ty.dtype, &ty.shape, &vec![zero_point; n])
+    let one = Tensor::from_f64s(ty.dtype, &[], &[zero_point])
         .ok_or_else(|| b.err(format!("cannot fill an SVDF state of type {ty}")))?;
+    // The zero point broadcast: no buffer wider than the state's own type.
+    let data = nnopt_compiler::map_tensor_same!(&one, a => a
+        .broadcast(ndarray::IxDyn(&ty.shape))
+        .expect("a scalar broadcasts to any shape")
+        .to_owned());
     let name = b.g.fresh_name(&b.tensor_name(i)?);
     let v = b.g.add_const(name, data, ty.quant);
     b.bind(i, v)?;
