@@ -439,6 +439,34 @@ fn exported_int8_models_compile_with_vela() {
     }
 }
 
+/// A model Vela has compiled (its `ethos-u` custom operator) is refused with a message
+/// that says so and what to give nnopt instead.
+#[test]
+fn vela_output_is_refused_with_a_specific_message() {
+    let Some(vela) = require(&repo().join(".venv/bin/vela")) else {
+        return;
+    };
+    let dir = tempdir();
+    let model = repo().join("examples/models/digits_cnn_int8.tflite");
+    let r = Command::new(&vela)
+        .arg(&model)
+        .args(["--accelerator-config", "ethos-u55-256", "--output-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("vela runs");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let compiled = dir.path().join("digits_cnn_int8_vela.tflite");
+    let out = nnopt(&["inspect", compiled.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "already compiled by Vela for an Ethos-U NPU; give nnopt the model before Vela"
+        ),
+        "{stderr}"
+    );
+}
+
 /// Float models quantized by nnopt's int8 PTQ (as `nnopt export --int8` does) run in
 /// LiteRT bit-exact with nnopt's interpreter on the quantized graph; the ONNX one is NCHW.
 #[test]

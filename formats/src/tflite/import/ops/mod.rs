@@ -44,6 +44,9 @@ use fb::BuiltinOperator as B;
 /// An operator handler.
 type Handler = fn(&mut Builder<'_, '_>, B, &fb::Operator<'_>, &Io) -> Result<()>;
 
+/// The custom operator Vela puts in place of what it compiled for an Ethos-U NPU.
+const VELA_OP: &str = "ethos-u";
+
 /// MediaPipe's custom transposed convolution with bias, the one custom op read.
 const TRANSPOSE_CONV_BIAS: &str = "Convolution2DTransposeBias";
 
@@ -145,6 +148,10 @@ pub fn import_op(b: &mut Builder<'_, '_>, index: usize, op: &fb::Operator<'_>) -
             ))),
         },
         OpKind::Custom(c) if c == TRANSPOSE_CONV_BIAS => conv::transpose_conv_bias(b, op, &io),
+        OpKind::Custom(c) if c == VELA_OP => Err(b.err(format!(
+            "operator #{index} is Vela's '{VELA_OP}' custom operator: this model was already \
+             compiled by Vela for an Ethos-U NPU; give nnopt the model before Vela"
+        ))),
         OpKind::Custom(c) => Err(b.err(format!(
             "unsupported custom op '{c}' (operator #{index}; `nnopt ops` lists the supported \
              ones)"
