@@ -13,15 +13,16 @@ use std::path::{Path, PathBuf};
 /// Writes `bytes` to `path` through a temporary file and a rename (directly when `path`
 /// is an existing non-regular file such as `/dev/null`).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_all_atomically(&[(path.to_path_buf(), bytes.to_vec())])
+    write_all_atomically(&[(path, bytes)])
 }
 
 /// Writes every `(path, bytes)`, or none of them when any write fails.
-pub fn write_all_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+pub fn write_all_atomically(files: &[(impl AsRef<Path>, impl AsRef<[u8]>)]) -> Result<()> {
     let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
     let mut direct: Vec<(&Path, &[u8])> = Vec::new();
     let result = (|| {
         for (path, bytes) in files {
+            let (path, bytes) = (path.as_ref(), bytes.as_ref());
             if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
                 direct.push((path, bytes));
                 continue;
