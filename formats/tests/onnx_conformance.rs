@@ -72,6 +72,11 @@ const SCOPE: &[&str] = &[
     "ReduceMin",
     "ReduceSum",
     "ConstantOfShape",
+    "ArgMax",
+    "ArgMin",
+    "CumSum",
+    "CumProd",
+    "GatherND",
 ];
 
 /// Required pass rate over the in-scope node cases: every op in [`SCOPE`] and graph inputs
@@ -107,6 +112,8 @@ const PARAM_SLOTS: &[(&str, &[usize])] = &[
     ("QLinearMatMul", &[1, 2, 4, 5, 6, 7]),
     ("Dropout", &[1, 2]),
     ("ConstantOfShape", &[0]),
+    ("CumSum", &[1]),
+    ("CumProd", &[1]),
 ];
 
 fn decode(model: &[u8]) -> Result<tract_onnx::pb::GraphProto, String> {

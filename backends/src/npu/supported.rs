@@ -58,6 +58,7 @@ fn has_fp8_values(g: &Graph) -> bool {
 
 /// The common constraints of one node, in order.
 fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, Reason> {
+    has_command(&g.node(n).op)?;
     single_output(g, n)?;
     let float = float_data(g, n);
     data_is_quantized_or_fp8(g, n, float, fp8_program)?;
@@ -72,6 +73,20 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
     } else {
         Placement::Integer
     })
+}
+
+/// Index searches, scans and index-tuple gathers have no NPU command: they run on the CPU.
+fn has_command(op: &Op) -> Result<(), Reason> {
+    let what = match op {
+        Op::ArgReduce { .. } => "index search (arg max/min)",
+        Op::Cumulative { .. } => "scan (cumulative sum/product)",
+        Op::GatherNd { .. } => "gather by index tuples",
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "the NPU has no {} kernel: a {what} runs on the CPU",
+        op.detailed_name()
+    ))
 }
 
 /// Every NPU command writes one tensor.
@@ -112,7 +127,7 @@ fn constants_only_as_weights(g: &Graph, n: NodeIndex, float: bool) -> Result<(),
     let node = g.node(n);
     let weighted = matches!(
         node.op,
-        Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. }
+        Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. } | Op::MatMul
     );
     let slope = matches!(node.op, Op::PRelu) && !float;
     let constant = g
@@ -166,6 +181,21 @@ pub fn transposed_conv_form(c: &ConvAttrs) -> Result<(), Reason> {
 pub fn gemm_form(gemm: &GemmAttrs) -> Result<(), Reason> {
     if !gemm.is_fully_connected() {
         return Err("gemm with alpha/beta != 1 or transposed A".into());
+    }
+    Ok(())
+}
+
+/// A matrix product runs as a fully connected layer when its right operand is a constant
+/// 2-D matrix (the weights) and its left one has rank 2 or more (rows of any batch).
+pub fn matmul_as_fully_connected(g: &Graph, ins: &[ValueRef]) -> Result<(), Reason> {
+    let (Some(&a), Some(&b)) = (ins.first(), ins.get(1)) else {
+        return Err("mat_mul needs two inputs".into());
+    };
+    let constant_matrix = g.const_value(b).is_some_and(|w| w.shape().len() == 2);
+    if !constant_matrix || g.ty(a).shape.len() < 2 {
+        return Err(
+            "mat_mul runs as fully connected only with a constant 2-D right operand".into(),
+        );
     }
     Ok(())
 }
@@ -346,6 +376,12 @@ pub const NPU_OPS: &[OpSupport] = &[
         command: "fully_connected",
         int8: Some("alpha = beta = 1, A not transposed, 2-D input, constant weights"),
         fp8: Some("as int8, FP8 weights"),
+    },
+    OpSupport {
+        op: "mat_mul",
+        command: "fully_connected",
+        int8: Some("constant 2-D right operand (int8 weights), left operand of rank 2 or more"),
+        fp8: None,
     },
     OpSupport {
         op: "binary.add, binary.sub, binary.mul",
