@@ -78,13 +78,13 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
 /// Index searches, scans and index-tuple gathers have no NPU command: they run on the CPU.
 fn has_command(op: &Op) -> Result<(), Reason> {
     let what = match op {
-        Op::ArgReduce { .. } => "index search (arg max/min)",
-        Op::Cumulative { .. } => "scan (cumulative sum/product)",
-        Op::GatherNd { .. } => "gather by index tuples",
+        Op::ArgReduce { .. } => "index searches",
+        Op::Cumulative { .. } => "scans",
+        Op::GatherNd { .. } => "gathers by index tuples",
         _ => return Ok(()),
     };
     Err(format!(
-        "the NPU has no {} kernel: a {what} runs on the CPU",
+        "the NPU has no {} kernel ({what} run on the CPU)",
         op.detailed_name()
     ))
 }
