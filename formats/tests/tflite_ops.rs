@@ -59,7 +59,7 @@ fn tflite_ops_match_litert_and_tflite_micro() {
             Err(format!("not bit-exact: {:?} vs {:?}", got[0], want[0]))
         };
         match verdict {
-            Ok(()) => *passed.entry(format!("{} ({reference})", case["op"])).or_default() += 1,
+            Ok(()) => *passed.entry(format!("{} ({reference})", case["op"].as_str().unwrap())).or_default() += 1,
             Err(e) => failures.push(format!("{name} vs {reference}: {e}")),
         }
     }

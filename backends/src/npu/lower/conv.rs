@@ -131,11 +131,8 @@ impl Lowering<'_> {
         ins: &[ValueRef],
         out: ValueRef,
     ) -> std::result::Result<FullyConnected, Reason> {
-        let g = self.g;
-        let (Some(&x), Some(&w)) = (ins.first(), ins.get(1)) else {
-            return Err("gemm needs two inputs".into());
-        };
-        if g.ty(x).shape.len() != 2 {
+        let x = *ins.first().ok_or("gemm needs two inputs")?;
+        if self.g.ty(x).shape.len() != 2 {
             return Err("fully connected input is not 2-D".into());
         }
         self.fully_connected_rows(name, trans_b, act, ins, out)

@@ -3,7 +3,7 @@
 //! requantized to the output.
 
 use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
-use super::{activation_range, from_ints, per_tensor, with_int_slice};
+use super::{activation_range, from_ints, per_tensor};
 use crate::interp::Operand;
 use crate::ir::{CumulativeKind, DType, Tensor, TensorType};
 use crate::{bail, Result};
