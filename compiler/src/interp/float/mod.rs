@@ -28,6 +28,7 @@ mod slice;
 mod softmax;
 mod svdf;
 mod util;
+mod widen;
 
 pub(super) use matmul::batched_i32 as batched_matmul_i32;
 
@@ -37,6 +38,32 @@ use crate::{bail, Result};
 
 /// Evaluates `op` on unquantized operands (or quantized operands of data-movement ops).
 pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    if !is_dtype_generic(op) && widen::needed(inputs, outputs) {
+        return widen::eval(inputs, outputs, |ins, outs| eval_kernel(op, ins, outs));
+    }
+    eval_kernel(op, inputs, outputs)
+}
+
+/// Whether the op's kernel works on every dtype: it only moves values (or converts them).
+fn is_dtype_generic(op: &Op) -> bool {
+    match op {
+        Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Concat { .. }
+        | Op::Split { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::Identity
+        | Op::Cast { .. }
+        | Op::DepthToSpace { .. } => true,
+        Op::Resize { mode, .. } => *mode == ResizeMode::Nearest,
+        _ => false,
+    }
+}
+
+/// [`eval`] on the dtypes the kernels take.
+fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
     if moves_values(op) {
         check_same_quant(op, inputs, outputs)?;
     } else if computes_values(op) {

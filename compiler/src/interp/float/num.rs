@@ -62,7 +62,7 @@ macro_rules! int_num {
     )*};
 }
 
-int_num!(i8, u8, i16, i32, i64);
+int_num!(i8, u8, i16, i32, i64, u16, u32, u64);
 
 impl Num for f32 {
     const LOWEST: Self = f32::NEG_INFINITY;
