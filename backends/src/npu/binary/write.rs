@@ -352,6 +352,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                         BinaryKind::Div => fb::ElementwiseOp::Div,
                         BinaryKind::Max => fb::ElementwiseOp::Max,
                         BinaryKind::Min => fb::ElementwiseOp::Min,
+                        other => unreachable!("the NPU lowering keeps {other:?} on the CPU"),
                     };
                     (op, 0, none, none, none)
                 }

@@ -5,6 +5,8 @@
 //! accept f32 and, where ONNX allows, plain (unquantized) integers.
 
 mod batch_norm;
+mod broadcast;
+mod compare;
 mod concat;
 mod conv;
 mod conv_grad;
@@ -27,6 +29,7 @@ mod shape;
 mod slice;
 mod softmax;
 mod svdf;
+mod unary;
 mod util;
 mod widen;
 
@@ -56,6 +59,8 @@ fn is_dtype_generic(op: &Op) -> bool {
         | Op::Gather { .. }
         | Op::Identity
         | Op::Cast { .. }
+        | Op::Where
+        | Op::Expand { .. }
         | Op::DepthToSpace { .. } => true,
         Op::Resize { mode, .. } => *mode == ResizeMode::Nearest,
         _ => false,
@@ -101,6 +106,10 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::PRelu => one(elementwise::prelu(inputs)?),
         Op::Svdf { rank, activation } => svdf::svdf(*rank, *activation, inputs),
         Op::Activation { act } => one(elementwise::activation(*act, inputs)?),
+        Op::Unary { func } => one(unary::unary(*func, inputs)?),
+        Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
+        Op::Where => one(broadcast::select(inputs)?),
+        Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
         Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
         Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
         Op::BatchNorm { epsilon, axis } => one(batch_norm::batch_norm(*epsilon, *axis, inputs)?),
@@ -197,6 +206,7 @@ fn moves_values(op: &Op) -> bool {
 fn check_same_quant(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<()> {
     let data = match op {
         Op::Concat { .. } => inputs,
+        Op::Where => &inputs[1..],
         _ => &inputs[..inputs.len().min(1)],
     };
     let params: Vec<(f32, i64)> = data
@@ -229,6 +239,8 @@ fn computes_values(op: &Op) -> bool {
         | Op::PRelu
         | Op::Svdf { .. }
         | Op::Activation { .. }
+        | Op::Unary { .. }
+        | Op::Compare { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. } => true,
