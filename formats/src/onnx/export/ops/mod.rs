@@ -10,6 +10,7 @@ pub(super) mod quant;
 pub(super) mod reduce;
 pub(super) mod resize;
 pub(super) mod shape;
+pub(super) mod unary;
 
 use nnopt_compiler::ir::{Node, ValueRef};
 
