@@ -59,10 +59,19 @@ fn tflite_ops_match_litert_and_tflite_micro() {
             Err(format!("not bit-exact: {:?} vs {:?}", got[0], want[0]))
         };
         match verdict {
-            Ok(()) => *passed.entry(format!("{} ({reference})", case["op"].as_str().unwrap())).or_default() += 1,
+            Ok(()) => {
+                *passed
+                    .entry(format!("{} ({reference})", case["op"].as_str().unwrap()))
+                    .or_default() += 1
+            }
             Err(e) => failures.push(format!("{name} vs {reference}: {e}")),
         }
     }
     println!("passed: {passed:?}");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

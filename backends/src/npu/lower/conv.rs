@@ -148,9 +148,9 @@ impl Lowering<'_> {
         out: ValueRef,
     ) -> std::result::Result<Command, Reason> {
         supported::matmul_as_fully_connected(self.g, ins)?;
-        Ok(Command::FullyConnected(self.fully_connected_rows(
-            name, false, None, ins, out,
-        )?))
+        Ok(Command::FullyConnected(
+            self.fully_connected_rows(name, false, None, ins, out)?,
+        ))
     }
 
     /// A fully connected layer over the rows of `x`: its last axis is the reduction, and
@@ -169,7 +169,11 @@ impl Lowering<'_> {
         };
         let (xt, ot) = (g.ty(x), g.ty(out));
         let k_in = *xt.shape.last().ok_or("fully connected input is a scalar")?;
-        let rows = if k_in == 0 { 0 } else { xt.num_elements() / k_in };
+        let rows = if k_in == 0 {
+            0
+        } else {
+            xt.num_elements() / k_in
+        };
         let fp8 = Fp8Format::of(xt.dtype).is_some();
         let [(in_scale, in_zp), (out_scale, out_zp)] = layer_quant(xt, ot, fp8)?;
         let (wv, wt) = layer_weights(g, w, 2)?;
@@ -179,7 +183,9 @@ impl Lowering<'_> {
         } else {
             (ws[1], ws[0])
         };
-        let out_rows = ot.shape[..ot.shape.len().saturating_sub(1)].iter().product::<usize>();
+        let out_rows = ot.shape[..ot.shape.len().saturating_sub(1)]
+            .iter()
+            .product::<usize>();
         if k != k_in || ot.shape.last() != Some(&nout) || out_rows != rows {
             return Err(format!("weights {ws:?} do not match input {:?}", xt.shape));
         }

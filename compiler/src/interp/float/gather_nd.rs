@@ -19,7 +19,10 @@ pub(super) fn gather_nd(batch_dims: usize, inputs: &[Operand<'_>]) -> Result<Ten
         _ => indices.to_i64_vec(),
     };
     let Some(raw) = raw else {
-        bail!("gather_nd indices must be integers, got {}", indices.dtype());
+        bail!(
+            "gather_nd indices must be integers, got {}",
+            indices.dtype()
+        );
     };
     let depth = ishape[ishape.len() - 1];
     let indexed = &dshape[batch_dims..batch_dims + depth];

@@ -122,14 +122,7 @@ pub fn eval(
             axis,
             exclusive,
             reverse,
-        } => cumulative::cumulative(
-            *kind,
-            *axis,
-            *exclusive,
-            *reverse,
-            input(inputs, 0)?,
-            out,
-        )?,
+        } => cumulative::cumulative(*kind, *axis, *exclusive, *reverse, input(inputs, 0)?, out)?,
         other => bail!(
             "the interpreter has no quantized kernel for '{}'",
             other.name()

@@ -28,5 +28,11 @@ pub(crate) fn arg_reduce(
         return idx;
     }
     let to = attr("to", Attr::Int(onnx_dtype(index_dtype) as i64));
-    b.simple("Cast", &format!("{}_cast", cx.name), vec![idx], vec![to], None)
+    b.simple(
+        "Cast",
+        &format!("{}_cast", cx.name),
+        vec![idx],
+        vec![to],
+        None,
+    )
 }

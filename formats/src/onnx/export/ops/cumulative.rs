@@ -20,10 +20,7 @@ pub(crate) fn cumulative(
             cx.name, b.opset
         )));
     }
-    let a = b.init(
-        "axis",
-        Tensor::I64(ndarray::arr0(axis as i64).into_dyn()),
-    );
+    let a = b.init("axis", Tensor::I64(ndarray::arr0(axis as i64).into_dyn()));
     let attrs = vec![
         attr("exclusive", Attr::Int(exclusive as i64)),
         attr("reverse", Attr::Int(reverse as i64)),

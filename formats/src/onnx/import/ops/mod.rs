@@ -99,8 +99,12 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Pad"], |i, c| one(shape::pad(i, c))),
     (&["Gather"], |i, c| one(shape::gather(i, c))),
     (&["GatherND"], |i, c| one(gather_nd::gather_nd(i, c))),
-    (&["ArgMax", "ArgMin"], |i, c| one(arg_reduce::arg_reduce(i, c))),
-    (&["CumSum", "CumProd"], |i, c| one(cumulative::cumulative(i, c))),
+    (&["ArgMax", "ArgMin"], |i, c| {
+        one(arg_reduce::arg_reduce(i, c))
+    }),
+    (&["CumSum", "CumProd"], |i, c| {
+        one(cumulative::cumulative(i, c))
+    }),
     (&["Shape"], |i, c| one(shape::shape(i, c))),
     (&["Constant"], |i, c| one(shape::constant(i, c))),
     (&["ConstantOfShape"], |i, c| {

@@ -31,8 +31,14 @@ pub fn arg_reduce(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         _ => fb::TensorType::INT32,
     };
     let (code, options) = match kind {
-        ArgKind::Max => (fb::BuiltinOperator::ARG_MAX, Options::ArgMax { output_type }),
-        ArgKind::Min => (fb::BuiltinOperator::ARG_MIN, Options::ArgMin { output_type }),
+        ArgKind::Max => (
+            fb::BuiltinOperator::ARG_MAX,
+            Options::ArgMax { output_type },
+        ),
+        ArgKind::Min => (
+            fb::BuiltinOperator::ARG_MIN,
+            Options::ArgMin { output_type },
+        ),
     };
     l.op(code, vec![x, a], vec![out], options);
     Ok(())
