@@ -168,12 +168,11 @@ impl Lowering<'_> {
             return Err("fully connected needs two inputs".into());
         };
         let (xt, ot) = (g.ty(x), g.ty(out));
-        let k_in = *xt.shape.last().ok_or("fully connected input is a scalar")?;
-        let rows = if k_in == 0 {
-            0
-        } else {
-            xt.num_elements() / k_in
-        };
+        let (&k_in, lead) = xt
+            .shape
+            .split_last()
+            .ok_or("fully connected input is a scalar")?;
+        let rows: usize = lead.iter().product();
         let fp8 = Fp8Format::of(xt.dtype).is_some();
         let [(in_scale, in_zp), (out_scale, out_zp)] = layer_quant(xt, ot, fp8)?;
         let (wv, wt) = layer_weights(g, w, 2)?;

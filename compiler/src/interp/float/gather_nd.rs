@@ -29,11 +29,7 @@ pub(super) fn gather_nd(batch_dims: usize, inputs: &[Operand<'_>]) -> Result<Ten
     let slice: usize = dshape[batch_dims + depth..].iter().product();
     let per_batch_data: usize = indexed.iter().product::<usize>() * slice;
     let batches: usize = dshape[..batch_dims].iter().product();
-    let tuples_per_batch = if batches == 0 {
-        0
-    } else {
-        raw.len() / depth / batches
-    };
+    let tuples_per_batch = (raw.len() / depth).checked_div(batches).unwrap_or(0);
     let mut offsets = Vec::with_capacity(raw.len() / depth);
     for (t, tuple) in raw.chunks(depth).enumerate() {
         let mut off = 0usize;

@@ -3,7 +3,7 @@
 //! requantized to the output.
 
 use super::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
-use super::{activation_range, from_ints, per_tensor};
+use super::{activation_range, from_ints, ints, per_tensor};
 use crate::interp::Operand;
 use crate::ir::{CumulativeKind, DType, Tensor, TensorType};
 use crate::{bail, Result};
@@ -50,23 +50,22 @@ pub(super) fn cumulative(
     let (pre, dim) = (shape[..axis].iter().product::<usize>(), shape[axis]);
     let post: usize = shape[axis + 1..].iter().product();
     let mut res = vec![0i32; pre * dim * post];
-    with_int_slice!(x.data, s => {
-        for p in 0..pre {
-            for q in 0..post {
-                let mut acc = rescale(-in_zp);
-                for k in 0..dim {
-                    let k = if reverse { dim - 1 - k } else { k };
-                    let i = (p * dim + k) * post + q;
-                    let y = rescale(i32::from(s[i]) - in_zp);
-                    let before = acc;
-                    acc = acc.wrapping_add(y);
-                    let total = if exclusive { before } else { acc };
-                    res[i] = (multiply_by_quantized_multiplier(total, out_mult, out_shift) + out_zp)
-                        .clamp(lo, hi);
-                }
+    let s = ints(x.data)?;
+    for p in 0..pre {
+        for q in 0..post {
+            let mut acc = rescale(-in_zp);
+            for k in 0..dim {
+                let k = if reverse { dim - 1 - k } else { k };
+                let i = (p * dim + k) * post + q;
+                let y = rescale(s[i] - in_zp);
+                let before = acc;
+                acc = acc.wrapping_add(y);
+                let total = if exclusive { before } else { acc };
+                res[i] = (multiply_by_quantized_multiplier(total, out_mult, out_shift) + out_zp)
+                    .clamp(lo, hi);
             }
         }
-    });
+    }
     from_ints(out.dtype, &shape, res)
 }
 
