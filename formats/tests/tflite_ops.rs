@@ -2,14 +2,16 @@
 //! and int8, over their options) against their references (`testdata/tflite_ops/`,
 //! written by tools/make_testdata.py): float32 within 1e-4 of LiteRT, int8 bit-exact with
 //! TFLite Micro's reference kernels (LiteRT's BUILTIN_REF kernels where TFLite Micro has
-//! no kernel for the case; meta.json names the reference).
+//! no kernel for the case; meta.json names the reference). Each imported graph is also
+//! exported to TFLite and read back, and must give the same output.
 
 mod common;
 
 use common::litert::{available, testdata_dir};
 use common::{allclose, read_npy};
 use nnopt_compiler::interp;
-use nnopt_formats::tflite::import_tflite_bytes;
+use nnopt_compiler::ir::{Graph, Tensor};
+use nnopt_formats::tflite::{export_tflite, import_tflite_bytes};
 use std::collections::BTreeMap;
 
 #[test]
@@ -58,6 +60,7 @@ fn tflite_ops_match_litert_and_tflite_micro() {
         } else {
             Err(format!("not bit-exact: {:?} vs {:?}", got[0], want[0]))
         };
+        let verdict = verdict.and_then(|()| round_trip(&g, &inputs, &got));
         match verdict {
             Ok(()) => {
                 *passed
@@ -74,4 +77,15 @@ fn tflite_ops_match_litert_and_tflite_micro() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Exports `g` as TFLite, imports it again and checks that it computes `want` bit for bit.
+fn round_trip(g: &Graph, inputs: &[Tensor], want: &[Tensor]) -> Result<(), String> {
+    let bytes = export_tflite(g).map_err(|e| format!("export: {e}"))?;
+    let back = import_tflite_bytes(&bytes, "round_trip").map_err(|e| format!("re-import: {e}"))?;
+    let got = interp::run(&back, inputs).map_err(|e| format!("re-import run: {e}"))?;
+    if got != want {
+        return Err(format!("the exported model differs: {got:?} vs {want:?}"));
+    }
+    Ok(())
 }
