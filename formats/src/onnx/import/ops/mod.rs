@@ -6,6 +6,7 @@ mod conv;
 mod generate;
 mod logic;
 mod math;
+mod norm;
 mod quant;
 mod reduce;
 mod resize;
@@ -35,7 +36,17 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         one(reduce::global_pool(i, c))
     }),
     (
-        &["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum"],
+        &[
+            "ReduceMean",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceSum",
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceSumSquare",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+        ],
         |i, c| one(reduce::reduce(i, c)),
     ),
     (&["Gemm"], |i, c| one(math::gemm(i, c))),
@@ -64,6 +75,18 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         |i, c| one(logic::bitwise(i, c)),
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
+    (
+        &["LayerNormalization", "RMSNormalization"],
+        norm::layer_norm,
+    ),
+    (&["InstanceNormalization"], |i, c| {
+        one(norm::instance_norm(i, c))
+    }),
+    (&["GroupNormalization"], |i, c| one(norm::group_norm(i, c))),
+    (&["LpNormalization"], |i, c| one(norm::lp_norm(i, c))),
+    (&["MeanVarianceNormalization"], |i, c| {
+        one(norm::mean_variance_norm(i, c))
+    }),
     (&["Expand"], |i, c| one(broadcast::expand(i, c))),
     (&["Tile"], |i, c| one(broadcast::tile(i, c))),
     (&["Range"], |i, c| one(generate::range(i, c))),
