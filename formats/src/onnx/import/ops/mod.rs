@@ -1,6 +1,7 @@
 //! ONNX op handlers, one file per op family. Each handler returns the IR values bound to
 //! the node's outputs, in order.
 
+mod attention;
 mod broadcast;
 mod conv;
 mod generate;
@@ -75,6 +76,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         |i, c| one(logic::bitwise(i, c)),
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
+    (&["Attention"], attention::attention),
     (
         &["LayerNormalization", "RMSNormalization"],
         norm::layer_norm,
