@@ -155,7 +155,13 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
         qk_out = scores;
     }
     let last = s.imp.shape(scores).len() - 1;
-    let mut probs = s.emit(Op::Softmax { axis: last, beta: 1.0 }, &[scores])?;
+    let mut probs = s.emit(
+        Op::Softmax {
+            axis: last,
+            beta: 1.0,
+        },
+        &[scores],
+    )?;
     if let Some(b) = bias {
         probs = zero_masked_rows(&mut s, b, probs)?;
     }
@@ -226,9 +232,7 @@ fn mask_bias(
     if causal || left >= 0 || right >= 0 {
         let allowed = |i: usize, j: usize| {
             let diff = (i + past) as i64 - j as i64;
-            (!causal || diff >= 0)
-                && (left < 0 || diff <= left)
-                && (right < 0 || -diff <= right)
+            (!causal || diff >= 0) && (left < 0 || diff <= left) && (right < 0 || -diff <= right)
         };
         let values: Vec<f64> = (0..seq * total)
             .map(|p| match allowed(p / total, p % total) {

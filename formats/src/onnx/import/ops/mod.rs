@@ -5,7 +5,9 @@ mod attention;
 mod broadcast;
 mod conv;
 mod generate;
+mod indexing;
 mod logic;
+mod loss;
 mod math;
 mod norm;
 mod quant;
@@ -77,6 +79,14 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["GatherElements"], |i, c| {
+        one(indexing::gather_elements(i, c))
+    }),
+    (&["NegativeLogLikelihoodLoss"], |i, c| one(loss::nll(i, c))),
+    (&["SoftmaxCrossEntropyLoss"], loss::softmax_cross_entropy),
+    (&["ScatterElements", "Scatter"], |i, c| {
+        one(indexing::scatter_elements(i, c))
+    }),
     (
         &["LayerNormalization", "RMSNormalization"],
         norm::layer_norm,
