@@ -50,7 +50,7 @@ impl Steps<'_> {
     /// `[B, S, H * d]` to `[B, H, S, d]`.
     fn split_heads(&mut self, x: ValueRef, heads: usize) -> Result<ValueRef> {
         let s = self.imp.shape(x);
-        if heads == 0 || s[2] % heads != 0 {
+        if heads == 0 || !s[2].is_multiple_of(heads) {
             return Err(nnopt_compiler::Error::new(format!(
                 "hidden size {} is not a multiple of {heads} heads",
                 s[2]
