@@ -300,6 +300,14 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let xy = broadcast_shapes(&inputs[1].shape, &inputs[2].shape)?;
             vec![keep_q(inputs[1], broadcast_shapes(&inputs[0].shape, &xy)?)]
         }
+        Op::GatherElements { .. } => {
+            need(inputs, 2, 2)?;
+            vec![keep_q(inputs[0], inputs[1].shape.clone())]
+        }
+        Op::ScatterElements { .. } => {
+            need(inputs, 3, 3)?;
+            vec![keep_q(inputs[0], inputs[0].shape.clone())]
+        }
         Op::Expand { shape } => {
             need(inputs, 1, 1)?;
             vec![keep_q(

@@ -19,6 +19,7 @@ mod depth_to_space;
 mod depthwise_grad;
 mod elementwise;
 mod gather;
+mod gather_elements;
 mod gather_nd;
 mod gemm;
 mod grad;
@@ -64,6 +65,7 @@ fn is_dtype_generic(op: &Op) -> bool {
         | Op::Cast { .. }
         | Op::Where
         | Op::Expand { .. }
+        | Op::GatherElements { .. }
         | Op::DepthToSpace { .. } => true,
         Op::Resize { mode, .. } => *mode == ResizeMode::Nearest,
         _ => false,
@@ -113,6 +115,10 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
         Op::Where => one(broadcast::select(inputs)?),
         Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
+        Op::GatherElements { axis } => one(gather_elements::gather_elements(*axis, inputs)?),
+        Op::ScatterElements { axis, reduction } => one(gather_elements::scatter_elements(
+            *axis, *reduction, inputs,
+        )?),
         Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
         Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
         Op::BatchNorm { epsilon, axis } => one(batch_norm::batch_norm(*epsilon, *axis, inputs)?),
@@ -267,6 +273,7 @@ fn computes_values(op: &Op) -> bool {
         | Op::Activation { .. }
         | Op::Unary { .. }
         | Op::Compare { .. }
+        | Op::ScatterElements { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. }

@@ -2,13 +2,17 @@
 //! the node's outputs, in order.
 
 mod arg_reduce;
+mod attention;
 mod broadcast;
 mod conv;
 mod cumulative;
 mod gather_nd;
 mod generate;
+mod indexing;
 mod logic;
+mod loss;
 mod math;
+mod norm;
 mod quant;
 mod reduce;
 mod resize;
@@ -38,7 +42,17 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         one(reduce::global_pool(i, c))
     }),
     (
-        &["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum"],
+        &[
+            "ReduceMean",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceSum",
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceSumSquare",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+        ],
         |i, c| one(reduce::reduce(i, c)),
     ),
     (&["Gemm"], |i, c| one(math::gemm(i, c))),
@@ -67,6 +81,27 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         |i, c| one(logic::bitwise(i, c)),
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
+    (&["Attention"], attention::attention),
+    (&["GatherElements"], |i, c| {
+        one(indexing::gather_elements(i, c))
+    }),
+    (&["NegativeLogLikelihoodLoss"], |i, c| one(loss::nll(i, c))),
+    (&["SoftmaxCrossEntropyLoss"], loss::softmax_cross_entropy),
+    (&["ScatterElements", "Scatter"], |i, c| {
+        one(indexing::scatter_elements(i, c))
+    }),
+    (
+        &["LayerNormalization", "RMSNormalization"],
+        norm::layer_norm,
+    ),
+    (&["InstanceNormalization"], |i, c| {
+        one(norm::instance_norm(i, c))
+    }),
+    (&["GroupNormalization"], |i, c| one(norm::group_norm(i, c))),
+    (&["LpNormalization"], |i, c| one(norm::lp_norm(i, c))),
+    (&["MeanVarianceNormalization"], |i, c| {
+        one(norm::mean_variance_norm(i, c))
+    }),
     (&["Expand"], |i, c| one(broadcast::expand(i, c))),
     (&["Tile"], |i, c| one(broadcast::tile(i, c))),
     (&["Range"], |i, c| one(generate::range(i, c))),
