@@ -47,6 +47,9 @@ const PARAM_SLOTS: &[(&str, &[usize])] = &[
     ("Dropout", &[1, 2]),
     ("ConstantOfShape", &[0]),
     ("Expand", &[1]),
+    ("Trilu", &[1]),
+    ("TopK", &[1]),
+    ("OneHot", &[1]),
     ("Tile", &[1]),
     ("Range", &[0, 1, 2]),
 ];

@@ -26,10 +26,12 @@ mod pad;
 mod pool;
 mod reduce;
 mod resize;
+mod scatter_nd;
 mod shape;
 mod slice;
 mod softmax;
 mod svdf;
+mod top_k;
 mod unary;
 mod util;
 mod widen;
@@ -112,6 +114,8 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
         Op::Where => one(broadcast::select(inputs)?),
         Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
+        Op::ScatterNd { reduction } => one(scatter_nd::scatter_nd(*reduction, inputs)?),
+        Op::TopK { axis, k, largest } => top_k::top_k(*axis, *k, *largest, inputs),
         Op::GatherElements { axis } => one(gather_elements::gather_elements(*axis, inputs)?),
         Op::ScatterElements { axis, reduction } => one(gather_elements::scatter_elements(
             *axis, *reduction, inputs,
@@ -248,6 +252,7 @@ fn computes_values(op: &Op) -> bool {
         | Op::Unary { .. }
         | Op::Compare { .. }
         | Op::ScatterElements { .. }
+        | Op::ScatterNd { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. } => true,

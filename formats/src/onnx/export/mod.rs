@@ -118,6 +118,12 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Compare { kind } => unary::compare(b, cx, *kind),
         Op::Where => b.simple("Where", name, cx.x, vec![], None),
         Op::Expand { shape } => shape::expand(b, cx, shape),
+        Op::ScatterNd { .. } | Op::TopK { .. } => {
+            return Err(Error::new(format!(
+                "node '{name}': {} has no ONNX export yet",
+                node.op.name()
+            )))
+        }
         Op::GatherElements { axis } => shape::along_axis(b, cx, "GatherElements", *axis),
         Op::ScatterElements { axis, reduction } => {
             shape::scatter_elements(b, cx, *axis, *reduction)?

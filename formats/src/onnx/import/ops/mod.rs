@@ -13,6 +13,7 @@ mod norm;
 mod quant;
 mod reduce;
 mod resize;
+mod select;
 mod shape;
 mod unary;
 
@@ -79,6 +80,10 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["Trilu"], |i, c| one(select::trilu(i, c))),
+    (&["ScatterND"], |i, c| one(indexing::scatter_nd(i, c))),
+    (&["TopK"], indexing::top_k),
+    (&["OneHot"], |i, c| one(select::one_hot(i, c))),
     (&["GatherElements"], |i, c| {
         one(indexing::gather_elements(i, c))
     }),
