@@ -48,6 +48,7 @@ const PARAM_SLOTS: &[(&str, &[usize])] = &[
     ("ConstantOfShape", &[0]),
     ("Expand", &[1]),
     ("Trilu", &[1]),
+    ("CenterCropPad", &[1]),
     ("TopK", &[1]),
     ("OneHot", &[1]),
     ("Tile", &[1]),

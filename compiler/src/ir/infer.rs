@@ -304,6 +304,12 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             need(inputs, 2, 2)?;
             vec![keep_q(inputs[0], inputs[1].shape.clone())]
         }
+        Op::Einsum { equation } => {
+            let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+            let e = super::einsum::Einsum::parse(equation, &shapes)?;
+            let dtype = inputs.first().map_or(DType::F32, |t| t.dtype);
+            vec![TensorType::new(dtype, e.output_shape())]
+        }
         Op::TopK { axis, k, .. } => {
             need(inputs, 1, 1)?;
             let mut shape = inputs[0].shape.clone();

@@ -500,6 +500,8 @@ pub enum Op {
     /// A copy of `data` with the slice `data[indices[i...]]` (index tuples along the last
     /// axis of `indices`) replaced or combined by `updates[i...]`: (data, indices, updates).
     ScatterNd { reduction: ScatterReduction },
+    /// Einstein summation (see [`super::einsum::Einsum`]): (x0, x1, ...).
+    Einsum { equation: String },
     /// The `k` largest (or smallest) values along `axis`, from the extreme on, and their
     /// int64 indices: (x) -> (values, indices).
     TopK {
@@ -685,6 +687,7 @@ impl Op {
             Op::ScatterElements { .. } => "scatter_elements",
             Op::ScatterNd { .. } => "scatter_nd",
             Op::TopK { .. } => "top_k",
+            Op::Einsum { .. } => "einsum",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::BatchNorm { .. } => "batch_norm",

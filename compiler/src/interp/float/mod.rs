@@ -15,6 +15,7 @@ mod conv_transpose;
 mod convert;
 mod depth_to_space;
 mod depthwise_grad;
+mod einsum;
 mod elementwise;
 mod gather;
 mod gather_elements;
@@ -114,6 +115,7 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
         Op::Where => one(broadcast::select(inputs)?),
         Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
+        Op::Einsum { equation } => one(einsum::einsum(equation, inputs)?),
         Op::ScatterNd { reduction } => one(scatter_nd::scatter_nd(*reduction, inputs)?),
         Op::TopK { axis, k, largest } => top_k::top_k(*axis, *k, *largest, inputs),
         Op::GatherElements { axis } => one(gather_elements::gather_elements(*axis, inputs)?),
@@ -253,6 +255,7 @@ fn computes_values(op: &Op) -> bool {
         | Op::Compare { .. }
         | Op::ScatterElements { .. }
         | Op::ScatterNd { .. }
+        | Op::Einsum { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. } => true,

@@ -40,11 +40,13 @@ fn select<T: Copy + PartialOrd + Default>(
     let order = |x: &T, y: &T| {
         // NaN (unordered with itself) sorts as the largest value.
         let unordered = |v: &T| v.partial_cmp(v).is_none();
-        let o = x.partial_cmp(y).unwrap_or_else(|| match (unordered(x), unordered(y)) {
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            _ => Ordering::Equal,
-        });
+        let o = x
+            .partial_cmp(y)
+            .unwrap_or_else(|| match (unordered(x), unordered(y)) {
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                _ => Ordering::Equal,
+            });
         if largest {
             o.reverse()
         } else {
