@@ -49,6 +49,10 @@ const PARAM_SLOTS: &[(&str, &[usize])] = &[
     ("CumSum", &[1]),
     ("CumProd", &[1]),
     ("Expand", &[1]),
+    ("Trilu", &[1]),
+    ("CenterCropPad", &[1]),
+    ("TopK", &[1]),
+    ("OneHot", &[1]),
     ("Tile", &[1]),
     ("Range", &[0, 1, 2]),
 ];

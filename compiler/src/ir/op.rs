@@ -513,6 +513,18 @@ pub enum Op {
     Expand { shape: Vec<usize> },
     /// `out[i] = data[i with coordinate `axis` replaced by indices[i]]`: (data, indices).
     GatherElements { axis: usize },
+    /// A copy of `data` with the slice `data[indices[i...]]` (index tuples along the last
+    /// axis of `indices`) replaced or combined by `updates[i...]`: (data, indices, updates).
+    ScatterNd { reduction: ScatterReduction },
+    /// Einstein summation (see [`super::einsum::Einsum`]): (x0, x1, ...).
+    Einsum { equation: String },
+    /// The `k` largest (or smallest) values along `axis`, from the extreme on, and their
+    /// int64 indices: (x) -> (values, indices).
+    TopK {
+        axis: usize,
+        k: usize,
+        largest: bool,
+    },
     /// A copy of `data` with each update placed where GatherElements would read it:
     /// (data, indices, updates).
     ScatterElements {
@@ -711,6 +723,9 @@ impl Op {
             Op::Expand { .. } => "expand",
             Op::GatherElements { .. } => "gather_elements",
             Op::ScatterElements { .. } => "scatter_elements",
+            Op::ScatterNd { .. } => "scatter_nd",
+            Op::TopK { .. } => "top_k",
+            Op::Einsum { .. } => "einsum",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::BatchNorm { .. } => "batch_norm",

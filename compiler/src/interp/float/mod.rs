@@ -17,6 +17,7 @@ mod convert;
 mod cumulative;
 mod depth_to_space;
 mod depthwise_grad;
+mod einsum;
 mod elementwise;
 mod gather;
 mod gather_elements;
@@ -29,10 +30,12 @@ mod pad;
 mod pool;
 mod reduce;
 mod resize;
+mod scatter_nd;
 mod shape;
 mod slice;
 mod softmax;
 mod svdf;
+mod top_k;
 mod unary;
 mod util;
 mod widen;
@@ -115,6 +118,9 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
         Op::Where => one(broadcast::select(inputs)?),
         Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
+        Op::Einsum { equation } => one(einsum::einsum(equation, inputs)?),
+        Op::ScatterNd { reduction } => one(scatter_nd::scatter_nd(*reduction, inputs)?),
+        Op::TopK { axis, k, largest } => top_k::top_k(*axis, *k, *largest, inputs),
         Op::GatherElements { axis } => one(gather_elements::gather_elements(*axis, inputs)?),
         Op::ScatterElements { axis, reduction } => one(gather_elements::scatter_elements(
             *axis, *reduction, inputs,
@@ -274,6 +280,8 @@ fn computes_values(op: &Op) -> bool {
         | Op::Unary { .. }
         | Op::Compare { .. }
         | Op::ScatterElements { .. }
+        | Op::ScatterNd { .. }
+        | Op::Einsum { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. }

@@ -16,7 +16,9 @@ mod norm;
 mod quant;
 mod reduce;
 mod resize;
+mod select;
 mod shape;
+mod space;
 mod unary;
 
 use super::attrs::NodeCtx;
@@ -82,6 +84,14 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["Trilu"], |i, c| one(select::trilu(i, c))),
+    (&["Einsum"], |i, c| one(math::einsum(i, c))),
+    (&["DepthToSpace"], |i, c| one(space::depth_to_space(i, c))),
+    (&["SpaceToDepth"], |i, c| one(space::space_to_depth(i, c))),
+    (&["CenterCropPad"], |i, c| one(space::center_crop_pad(i, c))),
+    (&["ScatterND"], |i, c| one(indexing::scatter_nd(i, c))),
+    (&["TopK"], indexing::top_k),
+    (&["OneHot"], |i, c| one(select::one_hot(i, c))),
     (&["GatherElements"], |i, c| {
         one(indexing::gather_elements(i, c))
     }),
