@@ -104,6 +104,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         &["LayerNormalization", "RMSNormalization"],
         norm::layer_norm,
     ),
+    (&["LRN"], |i, c| one(norm::lrn(i, c))),
     (&["InstanceNormalization"], |i, c| {
         one(norm::instance_norm(i, c))
     }),

@@ -1,12 +1,12 @@
 //! The normalizations as reductions and elementwise ops: LayerNormalization,
-//! RMSNormalization, GroupNormalization, InstanceNormalization, LpNormalization and
-//! MeanVarianceNormalization. Half, bfloat16 and double inputs are normalized in f32
+//! RMSNormalization, GroupNormalization, InstanceNormalization, LpNormalization,
+//! MeanVarianceNormalization and LRN. Half, bfloat16 and double inputs are normalized in f32
 //! (ONNX's `stash_type` 1) and cast back once.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use nnopt_compiler::ir::{
-    BinaryKind, CompareKind, DType, Op, ReduceKind, Tensor, UnaryFunc, ValueRef,
+    BinaryKind, CompareKind, DType, Op, PadMode, ReduceKind, Tensor, UnaryFunc, ValueRef,
 };
 use nnopt_compiler::Result;
 
@@ -248,6 +248,66 @@ pub(super) fn lp_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let name = s.name("norm");
     let norm = s.imp.emit(Op::Where, &[is_zero, one, norm], &name)?;
     let y = s.binary(BinaryKind::Div, x, norm)?;
+    finish(&mut s, y, dtype, cx.out(0))
+}
+
+/// LRN: `x / (bias + alpha / size * sum of x^2 over the channel window)^beta`, the window
+/// summed as `size` shifted slices of the channel-padded squares.
+pub(super) fn lrn(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (mut s, x, dtype) = start(imp, cx)?;
+    let shape = s.imp.shape(x);
+    let size = usize::try_from(cx.int("size", 0)?).unwrap_or(0);
+    if shape.len() < 3 || size == 0 || size > 1024 {
+        return Err(cx.err(format!("size {size} on input {shape:?}")));
+    }
+    let (alpha, beta, bias) = (
+        cx.float("alpha", 1e-4)?,
+        cx.float("beta", 0.75)?,
+        cx.float("bias", 1.0)?,
+    );
+    let sq = s.binary(BinaryKind::Mul, x, x)?;
+    let mut pads = vec![(0, 0); shape.len()];
+    pads[1] = ((size - 1) / 2, size / 2);
+    let name = s.name("padded");
+    let padded = s.imp.emit(
+        Op::Pad {
+            pads,
+            mode: PadMode::Constant,
+            value: 0.0,
+        },
+        &[sq],
+        &name,
+    )?;
+    let mut sum: Option<ValueRef> = None;
+    for k in 0..size {
+        let mut starts = vec![0; shape.len()];
+        let mut ends = vec![i64::MAX; shape.len()];
+        starts[1] = k as i64;
+        ends[1] = (k + shape[1]) as i64;
+        let name = s.name("window");
+        let steps = vec![1; shape.len()];
+        let part = s.imp.emit(
+            Op::Slice {
+                starts,
+                ends,
+                steps,
+            },
+            &[padded],
+            &name,
+        )?;
+        sum = Some(match sum {
+            Some(acc) => s.binary(BinaryKind::Add, acc, part)?,
+            None => part,
+        });
+    }
+    let sum = sum.expect("size >= 1");
+    let k = s.scalar(alpha / size as f32);
+    let scaled = s.binary(BinaryKind::Mul, sum, k)?;
+    let b = s.scalar(bias);
+    let base = s.binary(BinaryKind::Add, scaled, b)?;
+    let e = s.scalar(beta);
+    let den = s.binary(BinaryKind::Pow, base, e)?;
+    let y = s.binary(BinaryKind::Div, x, den)?;
     finish(&mut s, y, dtype, cx.out(0))
 }
 
