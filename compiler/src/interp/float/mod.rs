@@ -48,10 +48,19 @@ use crate::{bail, Result};
 
 /// Evaluates `op` on unquantized operands (or quantized operands of data-movement ops).
 pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
-    if !is_dtype_generic(op) && widen::needed(inputs, outputs) {
+    if !is_dtype_generic(op) && widen::needed(has_f64_kernel(op), inputs, outputs) {
         return widen::eval(inputs, outputs, |ins, outs| eval_kernel(op, ins, outs));
     }
     eval_kernel(op, inputs, outputs)
+}
+
+/// Whether the op's kernel computes on f64 values as they are.
+fn has_f64_kernel(op: &Op) -> bool {
+    match op {
+        Op::Binary { activation, .. } => activation.is_none(),
+        Op::Compare { .. } | Op::MatMul | Op::Reduce { .. } => true,
+        _ => false,
+    }
 }
 
 /// Whether the op's kernel works on every dtype: it only moves values (or converts them).

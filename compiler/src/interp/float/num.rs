@@ -1,4 +1,4 @@
-//! Arithmetic over the numeric element types (f32 and the plain integers).
+//! Arithmetic over the numeric element types (f32, f64 and the plain integers).
 
 use crate::ir::BinaryKind;
 use ndarray::{Array2, ArrayView2};
@@ -102,54 +102,60 @@ macro_rules! int_num {
 
 int_num!(i8, u8, i16, i32, i64, u16, u32, u64);
 
-impl Num for f32 {
-    const LOWEST: Self = f32::NEG_INFINITY;
-    const HIGHEST: Self = f32::INFINITY;
-    const FLOAT: bool = true;
-    fn add(self, o: Self) -> Self {
-        self + o
-    }
-    fn sub(self, o: Self) -> Self {
-        self - o
-    }
-    fn mul(self, o: Self) -> Self {
-        self * o
-    }
-    fn div(self, o: Self) -> Option<Self> {
-        Some(self / o)
-    }
-    fn max_nan(self, o: Self) -> Self {
-        if self.is_nan() || o.is_nan() {
-            f32::NAN
-        } else {
-            self.max(o)
+macro_rules! float_num {
+    ($($t:ident),*) => {$(
+        impl Num for $t {
+            const LOWEST: Self = $t::NEG_INFINITY;
+            const HIGHEST: Self = $t::INFINITY;
+            const FLOAT: bool = true;
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            fn div(self, o: Self) -> Option<Self> {
+                Some(self / o)
+            }
+            fn max_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    $t::NAN
+                } else {
+                    self.max(o)
+                }
+            }
+            fn min_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    $t::NAN
+                } else {
+                    self.min(o)
+                }
+            }
+            fn from_usize(n: usize) -> Self {
+                n as $t
+            }
+            fn from_f32_sat(x: f32) -> Self {
+                x as $t
+            }
+            fn pow(self, o: Self) -> Option<Self> {
+                Some(self.powf(o))
+            }
+            fn rem(self, o: Self, fmod: bool) -> Option<Self> {
+                let r = self % o;
+                let flip = !fmod && r != 0.0 && (r < 0.0) != (o < 0.0);
+                Some(if flip { r + o } else { r })
+            }
+            fn bits(self, _: Self, _: BinaryKind) -> Option<Self> {
+                None
+            }
+            fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+                a.dot(&b)
+            }
         }
-    }
-    fn min_nan(self, o: Self) -> Self {
-        if self.is_nan() || o.is_nan() {
-            f32::NAN
-        } else {
-            self.min(o)
-        }
-    }
-    fn from_usize(n: usize) -> Self {
-        n as f32
-    }
-    fn from_f32_sat(x: f32) -> Self {
-        x
-    }
-    fn pow(self, o: Self) -> Option<Self> {
-        Some(self.powf(o))
-    }
-    fn rem(self, o: Self, fmod: bool) -> Option<Self> {
-        let r = self % o;
-        let flip = !fmod && r != 0.0 && (r < 0.0) != (o < 0.0);
-        Some(if flip { r + o } else { r })
-    }
-    fn bits(self, _: Self, _: BinaryKind) -> Option<Self> {
-        None
-    }
-    fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
-        a.dot(&b)
-    }
+    )*};
 }
+
+float_num!(f32, f64);

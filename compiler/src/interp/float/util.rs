@@ -38,14 +38,14 @@ macro_rules! any_variant {
     };
 }
 
-/// [`with_variant!`] over the numeric variants (f32 and the integers); others fail with
+/// [`with_variant!`] over the numeric variants (f32, f64 and the integers); others fail with
 /// an error naming `$what`.
 macro_rules! num_variant {
     ($t:expr, $what:expr, $V:ident($a:ident) => $body:block) => {
         $crate::interp::float::util::with_variant!(
             $t,
             $V($a),
-            [F32, I8, U8, I16, I32, I64, U16, U32, U64],
+            [F32, F64, I8, U8, I16, I32, I64, U16, U32, U64],
             $body,
             $crate::bail!("{} does not support {} data", $what, $t.dtype())
         )

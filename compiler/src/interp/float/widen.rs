@@ -1,4 +1,5 @@
-//! Half, bfloat16 and double precision: kernels that compute run in f32 on widened
+//! Half, bfloat16 and double precision: kernels that compute (but for the f64 kernels of
+//! arithmetic, comparisons, matrix products and reductions) run in f32 on widened
 //! operands, and their float results round back to the declared type. Ops that only move
 //! values work on every dtype and are not widened.
 
@@ -6,10 +7,11 @@ use crate::interp::Operand;
 use crate::ir::{DType, Tensor, TensorType};
 use crate::{Error, Result};
 
-/// Whether an operand or result of a computing op has a widened float type.
-pub(super) fn needed(inputs: &[Operand<'_>], outputs: &[TensorType]) -> bool {
-    inputs.iter().any(|o| o.data.dtype().is_widened_float())
-        || outputs.iter().any(|t| t.dtype.is_widened_float())
+/// Whether an operand or result of a computing op has a widened float type (f64 only
+/// counts for ops without an f64 kernel).
+pub(super) fn needed(f64_kernel: bool, inputs: &[Operand<'_>], outputs: &[TensorType]) -> bool {
+    let widened = |d: DType| d.is_widened_float() && !(f64_kernel && d == DType::F64);
+    inputs.iter().any(|o| widened(o.data.dtype())) || outputs.iter().any(|t| widened(t.dtype))
 }
 
 /// `eval` on f32 copies of the widened operands, with the results converted back to the
