@@ -5,67 +5,29 @@
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
+use super::steps::Steps;
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, DType, Op, PadMode, ReduceKind, Tensor, UnaryFunc, ValueRef,
+    Activation, BinaryKind, DType, Op, PadMode, ReduceKind, UnaryFunc, ValueRef,
 };
 use nnopt_compiler::Result;
 
-/// Emits the steps with names derived from the node's first output.
-struct Steps<'a> {
-    imp: &'a mut Importer,
-    base: String,
-    count: usize,
-    dtype: DType,
+/// `[B, S, H * d]` to `[B, H, S, d]`.
+fn split_heads(s: &mut Steps, x: ValueRef, heads: usize) -> Result<ValueRef> {
+    let d = s.imp.shape(x);
+    if heads == 0 || !d[2].is_multiple_of(heads) {
+        return Err(nnopt_compiler::Error::new(format!(
+            "hidden size {} is not a multiple of {heads} heads",
+            d[2]
+        )));
+    }
+    let x = s.reshape(x, vec![d[0], d[1], heads, d[2] / heads])?;
+    s.emit(
+        Op::Transpose {
+            perm: vec![0, 2, 1, 3],
+        },
+        &[x],
+    )
 }
-
-impl Steps<'_> {
-    fn emit(&mut self, op: Op, ins: &[ValueRef]) -> Result<ValueRef> {
-        self.count += 1;
-        let name = format!("{}_attn{}", self.base, self.count);
-        self.imp.emit(op, ins, &name)
-    }
-
-    fn binary(&mut self, kind: BinaryKind, a: ValueRef, b: ValueRef) -> Result<ValueRef> {
-        let op = Op::Binary {
-            kind,
-            activation: None,
-        };
-        self.emit(op, &[a, b])
-    }
-
-    /// A constant of the query's dtype.
-    fn constant(&mut self, shape: &[usize], values: &[f64]) -> Result<ValueRef> {
-        self.count += 1;
-        let name = format!("{}_attn{}", self.base, self.count);
-        let t = Tensor::from_f64s(self.dtype, shape, values).ok_or_else(|| {
-            nnopt_compiler::Error::new(format!("attention on {} data", self.dtype))
-        })?;
-        Ok(self.imp.add_const(&name, t, None))
-    }
-
-    fn reshape(&mut self, x: ValueRef, shape: Vec<usize>) -> Result<ValueRef> {
-        self.emit(Op::Reshape { shape }, &[x])
-    }
-
-    /// `[B, S, H * d]` to `[B, H, S, d]`.
-    fn split_heads(&mut self, x: ValueRef, heads: usize) -> Result<ValueRef> {
-        let s = self.imp.shape(x);
-        if heads == 0 || !s[2].is_multiple_of(heads) {
-            return Err(nnopt_compiler::Error::new(format!(
-                "hidden size {} is not a multiple of {heads} heads",
-                s[2]
-            )));
-        }
-        let x = self.reshape(x, vec![s[0], s[1], heads, s[2] / heads])?;
-        self.emit(
-            Op::Transpose {
-                perm: vec![0, 2, 1, 3],
-            },
-            &[x],
-        )
-    }
-}
-
 /// Attention: outputs Y, present_key, present_value and qk_matmul_output.
 pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
     let (q, k, v) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
@@ -77,12 +39,7 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
         return Err(cx.err(format!("attention on {dtype} data")));
     }
     let rank = imp.shape(q).len();
-    let mut s = Steps {
-        imp,
-        base: cx.out(0).to_string(),
-        count: 0,
-        dtype,
-    };
+    let mut s = Steps::new(imp, format!("{}_attn", cx.out(0)));
     let (mut q, mut k, mut v) = (q, k, v);
     if rank == 3 {
         let heads = |name, what| -> Result<usize> {
@@ -91,10 +48,10 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
                 .filter(|&h| h > 0)
                 .ok_or_else(|| cx.err(format!("3-D inputs need {what}")))
         };
-        q = s.split_heads(q, heads("q_num_heads", "q_num_heads")?)?;
+        q = split_heads(&mut s, q, heads("q_num_heads", "q_num_heads")?)?;
         let kv = heads("kv_num_heads", "kv_num_heads")?;
-        k = s.split_heads(k, kv)?;
-        v = s.split_heads(v, kv)?;
+        k = split_heads(&mut s, k, kv)?;
+        v = split_heads(&mut s, v, kv)?;
     } else if rank != 4 {
         return Err(cx.err(format!("inputs must be 3-D or 4-D, got rank {rank}")));
     }
@@ -112,7 +69,7 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
     let (heads, seq, kv_heads, total, head_size) = (qs[1], qs[2], ks[1], ks[2], qs[3]);
     let (present_k, present_v) = (k, v);
 
-    let bias = mask_bias(&mut s, cx, seq, total, past)?;
+    let bias = mask_bias(&mut s, cx, dtype, seq, total, past)?;
     if heads != kv_heads {
         if kv_heads == 0 || heads % kv_heads != 0 {
             return Err(cx.err(format!("{heads} query heads for {kv_heads} key heads")));
@@ -124,7 +81,7 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
         true => cx.float("scale", 1.0)? as f64,
         false => 1.0 / (head_size as f64).sqrt(),
     };
-    let root = s.constant(&[], &[scale.sqrt()])?;
+    let root = s.constant(dtype, &[], &[scale.sqrt()])?;
     let qs = s.binary(BinaryKind::Mul, q, root)?;
     let kt = s.emit(
         Op::Transpose {
@@ -136,7 +93,7 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
     let mut scores = s.emit(Op::MatMul, &[qs, kt])?;
     let softcap = cx.float("softcap", 0.0)?;
     if softcap > 0.0 {
-        let c = s.constant(&[], &[softcap as f64])?;
+        let c = s.constant(dtype, &[], &[softcap as f64])?;
         let x = s.binary(BinaryKind::Div, scores, c)?;
         let x = s.emit(
             Op::Activation {
@@ -163,7 +120,7 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
         &[scores],
     )?;
     if let Some(b) = bias {
-        probs = zero_masked_rows(&mut s, b, probs)?;
+        probs = zero_masked_rows(&mut s, dtype, b, probs)?;
     }
     if mode == 3 {
         qk_out = probs;
@@ -191,10 +148,11 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
 }
 
 /// The additive bias of the attention mask (padded to `total` keys, booleans as 0 or
-/// -inf), the causal mask and the sliding window, if any.
+/// -inf), the causal mask and the sliding window, if any, in `dtype`.
 fn mask_bias(
     s: &mut Steps,
     cx: &NodeCtx,
+    dtype: DType,
     seq: usize,
     total: usize,
     past: usize,
@@ -218,8 +176,8 @@ fn mask_bias(
             )?;
         }
         if boolean {
-            let zero = s.constant(&[], &[0.0])?;
-            let ninf = s.constant(&[], &[f64::NEG_INFINITY])?;
+            let zero = s.constant(dtype, &[], &[0.0])?;
+            let ninf = s.constant(dtype, &[], &[f64::NEG_INFINITY])?;
             m = s.emit(Op::Where, &[m, zero, ninf])?;
         }
         bias = Some(m);
@@ -240,7 +198,7 @@ fn mask_bias(
                 false => f64::NEG_INFINITY,
             })
             .collect();
-        let c = s.constant(&[seq, total], &values)?;
+        let c = s.constant(dtype, &[seq, total], &values)?;
         bias = Some(match bias {
             Some(b) => s.binary(BinaryKind::Add, b, c)?,
             None => c,
@@ -263,7 +221,12 @@ fn repeat_heads(s: &mut Steps, x: ValueRef, r: usize) -> Result<ValueRef> {
 }
 
 /// Zeroes the rows whose bias is -inf everywhere (no attendable key).
-fn zero_masked_rows(s: &mut Steps, bias: ValueRef, probs: ValueRef) -> Result<ValueRef> {
+fn zero_masked_rows(
+    s: &mut Steps,
+    dtype: DType,
+    bias: ValueRef,
+    probs: ValueRef,
+) -> Result<ValueRef> {
     let last = s.imp.shape(bias).len() - 1;
     let top = s.emit(
         Op::Reduce {
@@ -282,6 +245,6 @@ fn zero_masked_rows(s: &mut Steps, bias: ValueRef, probs: ValueRef) -> Result<Va
         },
         &[top],
     )?;
-    let zero = s.constant(&[], &[0.0])?;
+    let zero = s.constant(dtype, &[], &[0.0])?;
     s.emit(Op::Where, &[masked, zero, probs])
 }

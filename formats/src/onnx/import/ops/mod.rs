@@ -19,6 +19,7 @@ mod resize;
 mod select;
 mod shape;
 mod space;
+mod steps;
 mod unary;
 
 use super::attrs::NodeCtx;

@@ -5,93 +5,48 @@
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
+use super::steps::Steps;
 use nnopt_compiler::ir::{
-    BinaryKind, CompareKind, DType, Op, PadMode, ReduceKind, Tensor, UnaryFunc, ValueRef,
+    BinaryKind, CompareKind, DType, Op, PadMode, ReduceKind, UnaryFunc, ValueRef,
 };
 use nnopt_compiler::Result;
 
-/// Emits the steps of one normalization with names derived from its output.
-struct Steps<'a> {
-    imp: &'a mut Importer,
-    base: String,
-    count: usize,
+/// Mean over `axes`, kept as size-1 axes.
+fn mean(s: &mut Steps, x: ValueRef, axes: Vec<usize>) -> Result<ValueRef> {
+    let op = Op::Reduce {
+        kind: ReduceKind::Mean,
+        axes,
+        keep_dims: true,
+    };
+    s.emit(op, &[x])
 }
 
-impl Steps<'_> {
-    fn name(&mut self, what: &str) -> String {
-        self.count += 1;
-        format!("{}_{what}{}", self.base, self.count)
-    }
+/// An f32 scalar.
+fn scalar(s: &mut Steps, v: f32) -> Result<ValueRef> {
+    s.constant(DType::F32, &[], &[v as f64])
+}
 
-    fn binary(&mut self, kind: BinaryKind, a: ValueRef, b: ValueRef) -> Result<ValueRef> {
-        let name = self.name("t");
-        let op = Op::Binary {
-            kind,
-            activation: None,
-        };
-        self.imp.emit(op, &[a, b], &name)
-    }
-
-    fn unary(&mut self, func: UnaryFunc, x: ValueRef) -> Result<ValueRef> {
-        let name = self.name("t");
-        self.imp.emit(Op::Unary { func }, &[x], &name)
-    }
-
-    /// Mean over `axes`, kept as size-1 axes.
-    fn mean(&mut self, x: ValueRef, axes: Vec<usize>) -> Result<ValueRef> {
-        let name = self.name("mean");
-        let op = Op::Reduce {
-            kind: ReduceKind::Mean,
-            axes,
-            keep_dims: true,
-        };
-        self.imp.emit(op, &[x], &name)
-    }
-
-    fn scalar(&mut self, v: f32) -> ValueRef {
-        let name = self.name("c");
-        self.imp.add_const(
-            &name,
-            Tensor::from_f64s(DType::F32, &[], &[v as f64]).expect("scalar"),
-            None,
-        )
-    }
-
-    fn cast(&mut self, x: ValueRef, to: DType) -> Result<ValueRef> {
-        if self.imp.ty(x).dtype == to {
-            return Ok(x);
-        }
-        let name = self.name("cast");
-        self.imp.emit(Op::Cast { to, saturate: true }, &[x], &name)
-    }
-
-    fn reshape(&mut self, x: ValueRef, shape: Vec<usize>) -> Result<ValueRef> {
-        let name = self.name("reshape");
-        self.imp.reshape(x, shape, &name)
-    }
-
-    /// `x * 1/sqrt(mean(x^2 over axes) + eps)`, or with the mean removed first when
-    /// `center`; also returns the mean (if centred) and the inverse deviation.
-    fn standardize(
-        &mut self,
-        x: ValueRef,
-        axes: Vec<usize>,
-        eps: f32,
-        center: bool,
-    ) -> Result<(ValueRef, Option<ValueRef>, ValueRef)> {
-        let (d, mean) = if center {
-            let m = self.mean(x, axes.clone())?;
-            (self.binary(BinaryKind::Sub, x, m)?, Some(m))
-        } else {
-            (x, None)
-        };
-        let sq = self.binary(BinaryKind::Mul, d, d)?;
-        let var = self.mean(sq, axes)?;
-        let e = self.scalar(eps);
-        let var = self.binary(BinaryKind::Add, var, e)?;
-        let inv = self.unary(UnaryFunc::Rsqrt, var)?;
-        Ok((self.binary(BinaryKind::Mul, d, inv)?, mean, inv))
-    }
+/// `x * 1/sqrt(mean(x^2 over axes) + eps)`, or with the mean removed first when
+/// `center`; also returns the mean (if centred) and the inverse deviation.
+fn standardize(
+    s: &mut Steps,
+    x: ValueRef,
+    axes: Vec<usize>,
+    eps: f32,
+    center: bool,
+) -> Result<(ValueRef, Option<ValueRef>, ValueRef)> {
+    let (d, m) = if center {
+        let m = mean(s, x, axes.clone())?;
+        (s.binary(BinaryKind::Sub, x, m)?, Some(m))
+    } else {
+        (x, None)
+    };
+    let sq = s.binary(BinaryKind::Mul, d, d)?;
+    let var = mean(s, sq, axes)?;
+    let e = scalar(s, eps)?;
+    let var = s.binary(BinaryKind::Add, var, e)?;
+    let inv = s.unary(UnaryFunc::Rsqrt, var)?;
+    Ok((s.binary(BinaryKind::Mul, d, inv)?, m, inv))
 }
 
 /// The f32 working copy of input 0 and its original dtype.
@@ -101,11 +56,7 @@ fn start<'a>(imp: &'a mut Importer, cx: &NodeCtx) -> Result<(Steps<'a>, ValueRef
     if !dtype.is_float() {
         return Err(cx.err(format!("{} of {dtype} data", cx.op_type())));
     }
-    let mut s = Steps {
-        imp,
-        base: cx.out(0).to_string(),
-        count: 0,
-    };
+    let mut s = Steps::new(imp, format!("{}_norm", cx.out(0)));
     let x = s.cast(x, DType::F32)?;
     Ok((s, x, dtype))
 }
@@ -133,7 +84,7 @@ pub(super) fn layer_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRe
     let rank = s.imp.shape(x).len();
     let axis = cx.axis(cx.int("axis", -1)?, rank)?;
     let eps = cx.float("epsilon", 1e-5)?;
-    let (mut y, mean, inv) = s.standardize(x, (axis..rank).collect(), eps, !rms)?;
+    let (mut y, mean, inv) = standardize(&mut s, x, (axis..rank).collect(), eps, !rms)?;
     let scale = cx.input(1)?;
     let scale = s.cast(scale, DType::F32)?;
     y = s.binary(BinaryKind::Mul, y, scale)?;
@@ -160,7 +111,7 @@ pub(super) fn instance_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef
         return Err(cx.err(format!("input must have rank >= 3, got {shape:?}")));
     }
     let eps = cx.float("epsilon", 1e-5)?;
-    let (y, _, _) = s.standardize(x, (2..shape.len()).collect(), eps, true)?;
+    let (y, _, _) = standardize(&mut s, x, (2..shape.len()).collect(), eps, true)?;
     let per_channel: Vec<usize> = std::iter::once(shape[1])
         .chain(std::iter::repeat_n(1, shape.len() - 2))
         .collect();
@@ -193,7 +144,7 @@ pub(super) fn group_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let (n, c) = (shape[0], shape[1]);
     let rest: usize = shape[2..].iter().product();
     let grouped = s.reshape(x, vec![n, groups, c / groups * rest])?;
-    let (y, _, _) = s.standardize(grouped, vec![2], eps, true)?;
+    let (y, _, _) = standardize(&mut s, grouped, vec![2], eps, true)?;
     let scale_len = s.imp.shape(cx.input(1)?).iter().product::<usize>();
     let y = if scale_len == groups && groups != c {
         let y = affine(&mut s, cx, y, vec![groups, 1])?;
@@ -222,7 +173,7 @@ pub(super) fn lp_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         Some(()) => s.binary(BinaryKind::Mul, x, x)?,
         None => s.unary(UnaryFunc::Abs, x)?,
     };
-    let name = s.name("sum");
+    let name = s.name();
     let sum = s.imp.emit(
         Op::Reduce {
             kind: ReduceKind::Sum,
@@ -236,8 +187,8 @@ pub(super) fn lp_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         Some(f) => s.unary(f, sum)?,
         None => sum,
     };
-    let (zero, one) = (s.scalar(0.0), s.scalar(1.0));
-    let name = s.name("is_zero");
+    let (zero, one) = (scalar(&mut s, 0.0)?, scalar(&mut s, 1.0)?);
+    let name = s.name();
     let is_zero = s.imp.emit(
         Op::Compare {
             kind: CompareKind::Equal,
@@ -245,7 +196,7 @@ pub(super) fn lp_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         &[norm, zero],
         &name,
     )?;
-    let name = s.name("norm");
+    let name = s.name();
     let norm = s.imp.emit(Op::Where, &[is_zero, one, norm], &name)?;
     let y = s.binary(BinaryKind::Div, x, norm)?;
     finish(&mut s, y, dtype, cx.out(0))
@@ -268,7 +219,7 @@ pub(super) fn lrn(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let sq = s.binary(BinaryKind::Mul, x, x)?;
     let mut pads = vec![(0, 0); shape.len()];
     pads[1] = ((size - 1) / 2, size / 2);
-    let name = s.name("padded");
+    let name = s.name();
     let padded = s.imp.emit(
         Op::Pad {
             pads,
@@ -284,7 +235,7 @@ pub(super) fn lrn(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         let mut ends = vec![i64::MAX; shape.len()];
         starts[1] = k as i64;
         ends[1] = (k + shape[1]) as i64;
-        let name = s.name("window");
+        let name = s.name();
         let steps = vec![1; shape.len()];
         let part = s.imp.emit(
             Op::Slice {
@@ -301,11 +252,11 @@ pub(super) fn lrn(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         });
     }
     let sum = sum.expect("size >= 1");
-    let k = s.scalar(alpha / size as f32);
+    let k = scalar(&mut s, alpha / size as f32)?;
     let scaled = s.binary(BinaryKind::Mul, sum, k)?;
-    let b = s.scalar(bias);
+    let b = scalar(&mut s, bias)?;
     let base = s.binary(BinaryKind::Add, scaled, b)?;
-    let e = s.scalar(beta);
+    let e = scalar(&mut s, beta)?;
     let den = s.binary(BinaryKind::Pow, base, e)?;
     let y = s.binary(BinaryKind::Div, x, den)?;
     finish(&mut s, y, dtype, cx.out(0))
@@ -322,12 +273,12 @@ pub(super) fn mean_variance_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<Val
         .collect::<Result<Vec<_>>>()?;
     axes.sort_unstable();
     axes.dedup();
-    let m = s.mean(x, axes.clone())?;
+    let m = mean(&mut s, x, axes.clone())?;
     let d = s.binary(BinaryKind::Sub, x, m)?;
     let sq = s.binary(BinaryKind::Mul, d, d)?;
-    let var = s.mean(sq, axes)?;
+    let var = mean(&mut s, sq, axes)?;
     let std = s.unary(UnaryFunc::Sqrt, var)?;
-    let e = s.scalar(1e-9);
+    let e = scalar(&mut s, 1e-9)?;
     let std = s.binary(BinaryKind::Add, std, e)?;
     let y = s.binary(BinaryKind::Div, d, std)?;
     finish(&mut s, y, dtype, cx.out(0))

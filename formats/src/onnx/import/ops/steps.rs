@@ -1,0 +1,68 @@
+//! The IR ops of an ONNX operator imported as a composition, each named after the
+//! operator's output and a step number.
+
+use super::super::Importer;
+use nnopt_compiler::ir::{BinaryKind, DType, Op, Tensor, UnaryFunc, ValueRef};
+use nnopt_compiler::{Error, Result};
+
+/// Emits numbered steps named `<base><n>`.
+pub(super) struct Steps<'a> {
+    pub imp: &'a mut Importer,
+    base: String,
+    count: usize,
+}
+
+impl<'a> Steps<'a> {
+    /// Steps named after `base`.
+    pub fn new(imp: &'a mut Importer, base: String) -> Self {
+        Steps {
+            imp,
+            base,
+            count: 0,
+        }
+    }
+
+    /// The next step's name.
+    pub fn name(&mut self) -> String {
+        self.count += 1;
+        format!("{}{}", self.base, self.count)
+    }
+
+    pub fn emit(&mut self, op: Op, ins: &[ValueRef]) -> Result<ValueRef> {
+        let name = self.name();
+        self.imp.emit(op, ins, &name)
+    }
+
+    pub fn binary(&mut self, kind: BinaryKind, a: ValueRef, b: ValueRef) -> Result<ValueRef> {
+        let op = Op::Binary {
+            kind,
+            activation: None,
+        };
+        self.emit(op, &[a, b])
+    }
+
+    pub fn unary(&mut self, func: UnaryFunc, x: ValueRef) -> Result<ValueRef> {
+        self.emit(Op::Unary { func }, &[x])
+    }
+
+    /// A constant of `dtype` and `shape`.
+    pub fn constant(&mut self, dtype: DType, shape: &[usize], values: &[f64]) -> Result<ValueRef> {
+        let t = Tensor::from_f64s(dtype, shape, values)
+            .ok_or_else(|| Error::new(format!("no {dtype} constants of shape {shape:?}")))?;
+        let name = self.name();
+        Ok(self.imp.add_const(&name, t, None))
+    }
+
+    pub fn reshape(&mut self, x: ValueRef, shape: Vec<usize>) -> Result<ValueRef> {
+        let name = self.name();
+        self.imp.reshape(x, shape, &name)
+    }
+
+    /// `x` as `to` (unchanged when it already is).
+    pub fn cast(&mut self, x: ValueRef, to: DType) -> Result<ValueRef> {
+        if self.imp.ty(x).dtype == to {
+            return Ok(x);
+        }
+        self.emit(Op::Cast { to, saturate: true }, &[x])
+    }
+}
