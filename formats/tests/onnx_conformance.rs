@@ -72,6 +72,9 @@ const SCOPE: &[&str] = &[
     "ReduceMin",
     "ReduceSum",
     "ConstantOfShape",
+    "RNN",
+    "GRU",
+    "LSTM",
 ];
 
 /// Required pass rate over the in-scope node cases: every op in [`SCOPE`] and graph inputs

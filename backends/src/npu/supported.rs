@@ -58,6 +58,7 @@ fn has_fp8_values(g: &Graph) -> bool {
 
 /// The common constraints of one node, in order.
 fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, Reason> {
+    not_recurrent(g, n)?;
     single_output(g, n)?;
     let float = float_data(g, n);
     data_is_quantized_or_fp8(g, n, float, fp8_program)?;
@@ -72,6 +73,18 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
     } else {
         Placement::Integer
     })
+}
+
+/// The NPU has no recurrent command: RNN, GRU and LSTM layers run on the CPU.
+fn not_recurrent(g: &Graph, n: NodeIndex) -> Result<(), Reason> {
+    let op = &g.node(n).op;
+    if let Op::Recurrent(_) = op {
+        return Err(format!(
+            "the NPU has no recurrent command ({} runs on the CPU, in the reference interpreter)",
+            op.detailed_name()
+        ));
+    }
+    Ok(())
 }
 
 /// Every NPU command writes one tensor.

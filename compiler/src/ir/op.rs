@@ -9,6 +9,7 @@
 //!   integer types with quantization parameters runs with integer arithmetic.
 
 use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs};
+use super::recurrent::RecurrentAttrs;
 use super::dtype::DType;
 use super::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -345,6 +346,10 @@ pub enum Op {
         rank: usize,
         activation: Option<Activation>,
     },
+    /// A recurrent layer over a whole sequence (RNN, GRU or LSTM cell, see
+    /// [`RecurrentAttrs`]): (x, w, r, b, initial_h, [initial_c], [p], [sequence_lens]) ->
+    /// (y, y_h, [y_c]). Stateless: the initial states are inputs.
+    Recurrent(RecurrentAttrs),
     /// Elementwise activation: (x).
     Activation { act: Activation },
     /// Softmax over one axis: `exp(beta * x)` normalized. (x)
@@ -510,6 +515,7 @@ impl Op {
             Op::Binary { .. } => "binary",
             Op::PRelu => "p_relu",
             Op::Svdf { .. } => "svdf",
+            Op::Recurrent(_) => "recurrent",
             Op::Activation { .. } => "activation",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
@@ -546,6 +552,7 @@ impl Op {
             Op::Activation { act } => serde_json::to_value(act).ok(),
             Op::Pool { pool, .. } => serde_json::to_value(pool.kind).ok(),
             Op::Reduce { kind, .. } => serde_json::to_value(kind).ok(),
+            Op::Recurrent(a) => serde_json::to_value(a.cell).ok(),
             _ => None,
         };
         match sub {

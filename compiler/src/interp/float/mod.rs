@@ -21,6 +21,7 @@ mod matmul;
 mod num;
 mod pad;
 mod pool;
+mod recurrent;
 mod reduce;
 mod resize;
 mod shape;
@@ -73,6 +74,7 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::Binary { kind, activation } => one(elementwise::binary(*kind, *activation, inputs)?),
         Op::PRelu => one(elementwise::prelu(inputs)?),
         Op::Svdf { rank, activation } => svdf::svdf(*rank, *activation, inputs),
+        Op::Recurrent(a) => recurrent::recurrent(a, inputs),
         Op::Activation { act } => one(elementwise::activation(*act, inputs)?),
         Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
         Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
@@ -201,6 +203,7 @@ fn computes_values(op: &Op) -> bool {
         | Op::Binary { .. }
         | Op::PRelu
         | Op::Svdf { .. }
+        | Op::Recurrent(_)
         | Op::Activation { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }

@@ -4,6 +4,7 @@
 mod conv;
 mod math;
 mod quant;
+mod recurrent;
 mod reduce;
 mod resize;
 mod shape;
@@ -78,6 +79,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["DequantizeLinear"], |i, c| one(quant::dequantize(i, c))),
     (&["QLinearConv"], |i, c| one(quant::qlinear_conv(i, c))),
     (&["QLinearMatMul"], |i, c| one(quant::qlinear_matmul(i, c))),
+    (&["RNN", "GRU", "LSTM"], recurrent::recurrent),
 ];
 
 /// The op types the importer reads, sorted.

@@ -3,6 +3,7 @@
 mod conv;
 mod elementwise;
 mod pool;
+mod recurrent;
 mod shape;
 mod svdf;
 
@@ -68,6 +69,9 @@ const HANDLERS: &[(&[B], Handler)] = &[
     ),
     (&[B::PRELU], |b, _, _, io| elementwise::prelu(b, io)),
     (&[B::SVDF], |b, _, op, io| svdf::svdf(b, op, io)),
+    (&[B::UNIDIRECTIONAL_SEQUENCE_LSTM], |b, _, op, io| {
+        recurrent::lstm(b, op, io)
+    }),
     (
         &[
             B::LOGISTIC,
