@@ -11,7 +11,7 @@ mod proto;
 use builder::{is_fp8, Builder};
 use nnopt_compiler::ir::{Graph, NodeIndex, Op};
 use nnopt_compiler::{Error, Result};
-use ops::{conv, math, quant, reduce, resize, shape, NodeArgs};
+use ops::{conv, math, quant, recurrent, reduce, resize, shape, NodeArgs};
 use prost::Message;
 use proto::{tensor_proto, value_info};
 use tract_onnx::pb::{GraphProto, ModelProto, OperatorSetIdProto};
@@ -155,6 +155,7 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
                 node.op.name()
             )))
         }
+        Op::Recurrent(a) => return recurrent::recurrent(b, cx, a),
         Op::Svdf { .. } => {
             return Err(Error::new(format!(
                 "node '{name}': svdf (a stateful TFLite op) has no ONNX operator"
