@@ -72,7 +72,7 @@ pub(super) fn recurrent(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
         [dirs, batch, hidden_size]
     };
     let name = cx.out(0).to_string();
-    let base = if name.is_empty() { cx.out(1) } else { &name };
+    let base = if name.is_empty() { cx.out(1) } else { name.as_str() };
     let mut zeros = |i: usize, shape: &[usize], what: &str| match cx.opt_input(i) {
         Some(v) => v,
         None => imp.add_const(

@@ -35,12 +35,6 @@ pub fn lstm(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
     let o = op
         .builtin_options_as_unidirectional_sequence_lstmoptions()
         .ok_or_else(|| b.err("missing UnidirectionalSequenceLSTMOptions"))?;
-    let refuse = |why: &str| {
-        Err(b.err(format!(
-            "UNIDIRECTIONAL_SEQUENCE_LSTM with {why} is not supported (TFLite Micro's kernel \
-             does not support it)"
-        )))
-    };
     if io.ins.len() != 24 {
         return Err(b.err(format!(
             "UNIDIRECTIONAL_SEQUENCE_LSTM takes 24 inputs, got {}",
@@ -49,27 +43,30 @@ pub fn lstm(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
     }
     for (slots, what) in UNSUPPORTED {
         if slots.iter().any(|&k| io.opt(k).is_some()) {
-            return refuse(what);
+            return refuse(b, what);
         }
     }
     if [1, 5, 12].iter().any(|&k| io.opt(k).is_none()) {
-        return refuse("coupled input and forget gates (CIFG: no input gate)");
+        return refuse(b, "coupled input and forget gates (CIFG: no input gate)");
     }
     if o.fused_activation_function() != fb::ActivationFunctionType::TANH {
-        return refuse(&format!(
+        return refuse(
+            b,
+            &format!(
             "cell activation {:?} (tanh only)",
             o.fused_activation_function()
-        ));
+        ),
+        );
     }
     if o.diagonal_recurrent_tensors() {
-        return refuse("diagonal recurrent weights");
+        return refuse(b, "diagonal recurrent weights");
     }
     let x = b.value(io.input(b, 0)?)?;
     let x_ty = b.g.ty(x).clone();
     let int8 = match x_ty.dtype {
         DType::F32 => false,
         DType::I8 => true,
-        _ => return refuse(&format!("{} input (f32 or int8 only)", x_ty.dtype)),
+        _ => return refuse(b, &format!("{} input (f32 or int8 only)", x_ty.dtype)),
     };
     if x_ty.shape.len() != 3 {
         return Err(b.err(format!("input must have rank 3, got {:?}", x_ty.shape)));
@@ -77,7 +74,7 @@ pub fn lstm(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
     let time_major = o.time_major();
     let batch = x_ty.shape[if time_major { 1 } else { 0 }];
     let w = pack(b, io, &INPUT_WEIGHTS, int8, "input weights")?;
-    let hidden = w.1.shape[0] / 4;
+    let hidden = w.1.shape[1] / 4;
     let r = pack(b, io, &RECURRENT_WEIGHTS, int8, "recurrent weights")?;
     let bias = pack(b, io, &BIASES, int8, "biases")?;
     let state = if time_major {
@@ -87,12 +84,16 @@ pub fn lstm(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
     };
     let h0 = state_value(b, io, OUTPUT_STATE, &state, "output state")?;
     let c0 = state_value(b, io, CELL_STATE, &state, "cell state")?;
-    let wt = b.g.add_const(b.g.fresh_name(&format!("{}_w", b.node)), w.0, w.1.quant);
-    let rt = b.g.add_const(b.g.fresh_name(&format!("{}_r", b.node)), r.0, r.1.quant);
+    let node = b.node.clone();
+    let name = b.g.fresh_name(&format!("{node}_w"));
+    let wt = b.g.add_const(name, w.0, w.1.quant);
+    let name = b.g.fresh_name(&format!("{node}_r"));
+    let rt = b.g.add_const(name, r.0, r.1.quant);
     let zeros = Tensor::zeros(bias.1.dtype, &[4 * hidden]);
     let bias = concat(&[bias.0, zeros], &[1, 8 * hidden], bias.1.dtype)
         .ok_or_else(|| b.err("cannot pack the biases"))?;
-    let bt = b.g.add_const(b.g.fresh_name(&format!("{}_b", b.node)), bias, None);
+    let name = b.g.fresh_name(&format!("{node}_b"));
+    let bt = b.g.add_const(name, bias, None);
     let cell_clip = o.cell_clip();
     let attrs = RecurrentAttrs {
         cell: RecurrentCell::Lstm {
@@ -129,7 +130,7 @@ pub fn lstm(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
         )));
     }
     types[0].quant = out_ty.quant.clone();
-    let names = ["", "_h", "_c"].map(|s| b.g.fresh_name(&format!("{}{s}", b.node)));
+    let names = ["", "_h", "_c"].map(|s| b.g.fresh_name(&format!("{node}{s}")));
     let outputs = types
         .into_iter()
         .zip(&names)
@@ -141,6 +142,14 @@ pub fn lstm(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
     let n = b.g.add_node(names[0].clone(), op, &ins, outputs);
     let y = b.add(Op::Reshape { shape: expect }, &[ValueRef::first(n)], out_ty)?;
     b.bind(out, y)
+}
+
+/// The importer's refusal of what TFLite Micro's kernel does not take.
+fn refuse(b: &Builder<'_, '_>, why: &str) -> Result<()> {
+    Err(b.err(format!(
+        "UNIDIRECTIONAL_SEQUENCE_LSTM with {why} is not supported (TFLite Micro's kernel \
+         does not support it)"
+    )))
 }
 
 /// The four gates' constant tensors of `slots` stacked on the first axis, with their
@@ -214,11 +223,7 @@ fn pack(
     }
     let t = concat(&parts, &shape, ty.dtype).ok_or_else(|| b.err(format!("cannot pack {what}")))?;
     let quant = (int8 && what != "biases").then_some(quant);
-    let mut packed_ty = TensorType::new(ty.dtype, shape.clone()).with_quant(quant);
-    if what == "biases" {
-        packed_ty.shape = vec![4 * rows];
-    }
-    Ok((t, packed_ty))
+    Ok((t, TensorType::new(ty.dtype, shape).with_quant(quant)))
 }
 
 /// Tensors of one dtype laid end to end, as `shape`.
