@@ -80,6 +80,12 @@ pub fn concat(parts: &[Tensor]) -> Result<Tensor> {
         Tensor::Bool(_) => cat!(Bool),
         Tensor::F8E4M3(_) => cat!(F8E4M3),
         Tensor::F8E5M2(_) => cat!(F8E5M2),
+        Tensor::F16(_) => cat!(F16),
+        Tensor::Bf16(_) => cat!(Bf16),
+        Tensor::F64(_) => cat!(F64),
+        Tensor::U16(_) => cat!(U16),
+        Tensor::U32(_) => cat!(U32),
+        Tensor::U64(_) => cat!(U64),
     })
 }
 

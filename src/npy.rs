@@ -287,7 +287,8 @@ impl Element {
     }
 }
 
-/// Serializes a tensor in `.npy` format. FP8 tensors are written as their raw bits (u8).
+/// Serializes a tensor in `.npy` format. FP8 tensors are written as their raw bits (u8),
+/// half and bfloat16 tensors as f32.
 pub fn npy_bytes(t: &Tensor) -> Result<Vec<u8>> {
     let mut out = vec![];
     let r = match t {
@@ -298,6 +299,12 @@ pub fn npy_bytes(t: &Tensor) -> Result<Vec<u8>> {
         Tensor::I32(a) => a.write_npy(&mut out),
         Tensor::I64(a) => a.write_npy(&mut out),
         Tensor::Bool(a) => a.write_npy(&mut out),
+        Tensor::F16(a) => a.mapv(f32::from).write_npy(&mut out),
+        Tensor::Bf16(a) => a.mapv(f32::from).write_npy(&mut out),
+        Tensor::F64(a) => a.write_npy(&mut out),
+        Tensor::U16(a) => a.write_npy(&mut out),
+        Tensor::U32(a) => a.write_npy(&mut out),
+        Tensor::U64(a) => a.write_npy(&mut out),
     };
     r.map_err(|e| Error::new(format!("cannot encode .npy: {e}")))?;
     Ok(out)

@@ -48,6 +48,7 @@ pub struct Compilation {
 
 /// Compiles an optimized, quantized graph for `target`, stage by stage.
 pub fn compile(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<Compilation> {
+    supported::check_dtypes(g)?;
     let support = supported::check(g);
     let lower::Lowered {
         mut program,

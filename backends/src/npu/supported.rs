@@ -46,6 +46,30 @@ pub fn check(g: &Graph) -> Support {
     Support { nodes }
 }
 
+/// Refuses values of element types that an NPU program cannot hold (half, bfloat16 and
+/// double floats, unsigned integers wider than 8 bits).
+pub fn check_dtypes(g: &Graph) -> nnopt_compiler::Result<()> {
+    for n in g.node_indices() {
+        let node = g.node(n);
+        if let Some(v) = node.outputs.iter().find(|v| {
+            matches!(
+                v.ty.dtype,
+                DType::F16 | DType::Bf16 | DType::F64 | DType::U16 | DType::U32 | DType::U64
+            )
+        }) {
+            return Err(nnopt_compiler::Error::at_node(
+                &node.name,
+                format!(
+                    "value '{}' is {}: NPU programs hold f32, FP8 and 8- to 64-bit integer \
+                     tensors; cast it (or quantize the model) first",
+                    v.name, v.ty.dtype
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether any value of `g` is FP8.
 fn has_fp8_values(g: &Graph) -> bool {
     g.node_indices().into_iter().any(|n| {

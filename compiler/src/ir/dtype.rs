@@ -21,11 +21,20 @@ pub enum DType {
     /// FP8 with 5 exponent and 2 mantissa bits (IEEE-like), stored as raw bits.
     #[serde(rename = "f8e5m2")]
     F8E5M2,
+    /// IEEE half precision. Kernels that compute compute in f32 and round back.
+    F16,
+    /// bfloat16 (8 exponent bits, 7 mantissa bits). Computed in f32 like [`DType::F16`].
+    Bf16,
+    /// IEEE double precision. Computed in f32 where a kernel has no f64 path.
+    F64,
+    U16,
+    U32,
+    U64,
 }
 
 impl DType {
     /// Every dtype, in a fixed order.
-    pub const ALL: [DType; 9] = [
+    pub const ALL: [DType; 15] = [
         DType::F32,
         DType::I8,
         DType::U8,
@@ -35,6 +44,12 @@ impl DType {
         DType::Bool,
         DType::F8E4M3,
         DType::F8E5M2,
+        DType::F16,
+        DType::Bf16,
+        DType::F64,
+        DType::U16,
+        DType::U32,
+        DType::U64,
     ];
 
     /// Short name used by the text form (`f32`, `i8`, ...).
@@ -49,6 +64,12 @@ impl DType {
             DType::Bool => "bool",
             DType::F8E4M3 => "f8e4m3",
             DType::F8E5M2 => "f8e5m2",
+            DType::F16 => "f16",
+            DType::Bf16 => "bf16",
+            DType::F64 => "f64",
+            DType::U16 => "u16",
+            DType::U32 => "u32",
+            DType::U64 => "u64",
         }
     }
 
@@ -56,9 +77,9 @@ impl DType {
     pub fn size_bytes(self) -> usize {
         match self {
             DType::I8 | DType::U8 | DType::Bool | DType::F8E4M3 | DType::F8E5M2 => 1,
-            DType::I16 => 2,
-            DType::F32 | DType::I32 => 4,
-            DType::I64 => 8,
+            DType::I16 | DType::F16 | DType::Bf16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::I64 | DType::F64 | DType::U64 => 8,
         }
     }
 
@@ -69,10 +90,19 @@ impl DType {
 
     /// Whether this is a floating-point type.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F8E4M3 | DType::F8E5M2)
+        matches!(
+            self,
+            DType::F32 | DType::F8E4M3 | DType::F8E5M2 | DType::F16 | DType::Bf16 | DType::F64
+        )
     }
 
-    /// Inclusive value range of an integer type, as i64.
+    /// Whether this float type is computed in f32 by kernels without a native path
+    /// (half, bfloat16 and double precision).
+    pub fn is_widened_float(self) -> bool {
+        matches!(self, DType::F16 | DType::Bf16 | DType::F64)
+    }
+
+    /// Inclusive value range of an integer type, as i64 (u64 capped at `i64::MAX`).
     pub fn int_range(self) -> Option<(i64, i64)> {
         match self {
             DType::I8 => Some((i8::MIN as i64, i8::MAX as i64)),
@@ -80,6 +110,9 @@ impl DType {
             DType::I16 => Some((i16::MIN as i64, i16::MAX as i64)),
             DType::I32 => Some((i32::MIN as i64, i32::MAX as i64)),
             DType::I64 => Some((i64::MIN, i64::MAX)),
+            DType::U16 => Some((0, u16::MAX as i64)),
+            DType::U32 => Some((0, u32::MAX as i64)),
+            DType::U64 => Some((0, i64::MAX)),
             DType::Bool => Some((0, 1)),
             _ => None,
         }

@@ -264,6 +264,49 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?,
             )]
         }
+        Op::Unary { func } => {
+            need(inputs, 1, 1)?;
+            let dtype = if func.tests_values() {
+                DType::Bool
+            } else {
+                inputs[0].dtype
+            };
+            vec![TensorType::new(dtype, inputs[0].shape.clone())]
+        }
+        Op::Compare { .. } => {
+            need(inputs, 2, 2)?;
+            if inputs[0].dtype != inputs[1].dtype {
+                bail!(
+                    "compared operands have different types {} and {}",
+                    inputs[0].dtype,
+                    inputs[1].dtype
+                );
+            }
+            vec![TensorType::new(
+                DType::Bool,
+                broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?,
+            )]
+        }
+        Op::Where => {
+            need(inputs, 3, 3)?;
+            if inputs[0].dtype != DType::Bool || inputs[1].dtype != inputs[2].dtype {
+                bail!(
+                    "where takes a bool condition and two values of one type, got {}, {} and {}",
+                    inputs[0].dtype,
+                    inputs[1].dtype,
+                    inputs[2].dtype
+                );
+            }
+            let xy = broadcast_shapes(&inputs[1].shape, &inputs[2].shape)?;
+            vec![keep_q(inputs[1], broadcast_shapes(&inputs[0].shape, &xy)?)]
+        }
+        Op::Expand { shape } => {
+            need(inputs, 1, 1)?;
+            vec![keep_q(
+                inputs[0],
+                broadcast_shapes(&inputs[0].shape, shape)?,
+            )]
+        }
         Op::Softmax { axis, .. } | Op::LogSoftmax { axis }
             if *axis >= inputs.first().map_or(0, |x| x.shape.len()) =>
         {

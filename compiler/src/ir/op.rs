@@ -151,7 +151,8 @@ impl Activation {
     }
 }
 
-/// Binary elementwise operations (numpy broadcasting).
+/// Binary elementwise operations (numpy broadcasting). Both operands and the result have
+/// one dtype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BinaryKind {
@@ -161,6 +162,133 @@ pub enum BinaryKind {
     Div,
     Max,
     Min,
+    /// `a` to the power `b` (integers: non-negative exponents, wrapping).
+    Pow,
+    /// Remainder with the sign of the divisor (python's `%`; ONNX Mod with `fmod=0`).
+    Mod,
+    /// Remainder with the sign of the dividend (C's `fmod`; ONNX Mod with `fmod=1`).
+    Fmod,
+    /// Integers and booleans (ONNX `And` on booleans, `BitwiseAnd` on integers).
+    BitAnd,
+    BitOr,
+    BitXor,
+    /// Integers: shifts by `b` bits (zero past the width).
+    ShiftLeft,
+    ShiftRight,
+}
+
+impl BinaryKind {
+    /// Whether this is one of the four arithmetic operations, max or min (what the NPU's
+    /// f32 elementwise command computes).
+    pub fn is_arithmetic(self) -> bool {
+        matches!(
+            self,
+            BinaryKind::Add
+                | BinaryKind::Sub
+                | BinaryKind::Mul
+                | BinaryKind::Div
+                | BinaryKind::Max
+                | BinaryKind::Min
+        )
+    }
+}
+
+/// Comparisons with numpy broadcasting; the result is boolean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareKind {
+    Equal,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+/// Elementwise functions of one operand that are not fusable [`Activation`]s. Floats
+/// unless noted; ONNX's names and attribute defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnaryFunc {
+    Exp,
+    Log,
+    Sqrt,
+    /// `1 / sqrt(x)`.
+    Rsqrt,
+    Reciprocal,
+    /// Also integers.
+    Abs,
+    /// Also integers.
+    Neg,
+    Floor,
+    Ceil,
+    /// Round half to even.
+    Round,
+    /// -1, 0 or 1 (NaN stays NaN); also integers.
+    Sign,
+    Erf,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+    /// `ln(1 + exp(x))`.
+    Softplus,
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `x * tanh(softplus(x))`.
+    Mish,
+    /// `x` for `x > 0`, else `alpha * (exp(x) - 1)`.
+    Elu {
+        alpha: f32,
+    },
+    /// `gamma * (x` for `x > 0`, else `alpha * (exp(x) - 1))`.
+    Selu {
+        alpha: f32,
+        gamma: f32,
+    },
+    /// `max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`.
+    Celu {
+        alpha: f32,
+    },
+    /// `x` for `x > alpha`, else 0.
+    ThresholdedRelu {
+        alpha: f32,
+    },
+    /// `x * Φ(x)`, or its tanh approximation.
+    Gelu {
+        tanh: bool,
+    },
+    /// `x * sigmoid(alpha * x)`.
+    Swish {
+        alpha: f32,
+    },
+    /// `x - bias` for `x > lambd`, `x + bias` for `x < -lambd`, else 0.
+    Shrink {
+        bias: f32,
+        lambd: f32,
+    },
+    /// Booleans: logical not; integers: bitwise not.
+    Not,
+    /// Boolean result.
+    IsNan,
+    /// Boolean result: which infinities count.
+    IsInf {
+        positive: bool,
+        negative: bool,
+    },
+}
+
+impl UnaryFunc {
+    /// Whether the result is boolean rather than the operand's type.
+    pub fn tests_values(self) -> bool {
+        matches!(self, UnaryFunc::IsNan | UnaryFunc::IsInf { .. })
+    }
 }
 
 /// Pooling kinds.
@@ -352,6 +480,14 @@ pub enum Op {
     Recurrent(RecurrentAttrs),
     /// Elementwise activation: (x).
     Activation { act: Activation },
+    /// Elementwise function: (x).
+    Unary { func: UnaryFunc },
+    /// Elementwise comparison with broadcasting, boolean result: (a, b).
+    Compare { kind: CompareKind },
+    /// `x` where `condition`, else `y`, all broadcast: (condition, x, y).
+    Where,
+    /// Broadcast to the numpy broadcast of the input shape and `shape`: (x).
+    Expand { shape: Vec<usize> },
     /// Softmax over one axis: `exp(beta * x)` normalized. (x)
     Softmax { axis: usize, beta: f32 },
     /// Log of softmax over one axis: (x).
@@ -517,6 +653,10 @@ impl Op {
             Op::Svdf { .. } => "svdf",
             Op::Recurrent(_) => "recurrent",
             Op::Activation { .. } => "activation",
+            Op::Unary { .. } => "unary",
+            Op::Compare { .. } => "compare",
+            Op::Where => "where",
+            Op::Expand { .. } => "expand",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::BatchNorm { .. } => "batch_norm",
@@ -550,6 +690,8 @@ impl Op {
         let sub = match self {
             Op::Binary { kind, .. } => serde_json::to_value(kind).ok(),
             Op::Activation { act } => serde_json::to_value(act).ok(),
+            Op::Unary { func } => serde_json::to_value(func).ok(),
+            Op::Compare { kind } => serde_json::to_value(kind).ok(),
             Op::Pool { pool, .. } => serde_json::to_value(pool.kind).ok(),
             Op::Reduce { kind, .. } => serde_json::to_value(kind).ok(),
             Op::Recurrent(a) => serde_json::to_value(a.cell).ok(),

@@ -1,6 +1,7 @@
 //! Tensor types (dtype, shape, quantization) and constant tensor data.
 
 use super::dtype::DType;
+use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -116,6 +117,12 @@ pub enum Tensor {
     Bool(ArrayD<bool>),
     F8E4M3(ArrayD<u8>),
     F8E5M2(ArrayD<u8>),
+    F16(ArrayD<f16>),
+    Bf16(ArrayD<bf16>),
+    F64(ArrayD<f64>),
+    U16(ArrayD<u16>),
+    U32(ArrayD<u32>),
+    U64(ArrayD<u64>),
 }
 
 /// Applies the same expression to the array inside any [`Tensor`] variant.
@@ -132,6 +139,12 @@ macro_rules! map_tensor {
             $crate::ir::Tensor::Bool($a) => $e,
             $crate::ir::Tensor::F8E4M3($a) => $e,
             $crate::ir::Tensor::F8E5M2($a) => $e,
+            $crate::ir::Tensor::F16($a) => $e,
+            $crate::ir::Tensor::Bf16($a) => $e,
+            $crate::ir::Tensor::F64($a) => $e,
+            $crate::ir::Tensor::U16($a) => $e,
+            $crate::ir::Tensor::U32($a) => $e,
+            $crate::ir::Tensor::U64($a) => $e,
         }
     };
 }
@@ -150,6 +163,12 @@ macro_rules! map_tensor_same {
             $crate::ir::Tensor::Bool($a) => $crate::ir::Tensor::Bool($e),
             $crate::ir::Tensor::F8E4M3($a) => $crate::ir::Tensor::F8E4M3($e),
             $crate::ir::Tensor::F8E5M2($a) => $crate::ir::Tensor::F8E5M2($e),
+            $crate::ir::Tensor::F16($a) => $crate::ir::Tensor::F16($e),
+            $crate::ir::Tensor::Bf16($a) => $crate::ir::Tensor::Bf16($e),
+            $crate::ir::Tensor::F64($a) => $crate::ir::Tensor::F64($e),
+            $crate::ir::Tensor::U16($a) => $crate::ir::Tensor::U16($e),
+            $crate::ir::Tensor::U32($a) => $crate::ir::Tensor::U32($e),
+            $crate::ir::Tensor::U64($a) => $crate::ir::Tensor::U64($e),
         }
     };
 }
@@ -167,6 +186,12 @@ impl Tensor {
             Tensor::Bool(_) => DType::Bool,
             Tensor::F8E4M3(_) => DType::F8E4M3,
             Tensor::F8E5M2(_) => DType::F8E5M2,
+            Tensor::F16(_) => DType::F16,
+            Tensor::Bf16(_) => DType::Bf16,
+            Tensor::F64(_) => DType::F64,
+            Tensor::U16(_) => DType::U16,
+            Tensor::U32(_) => DType::U32,
+            Tensor::U64(_) => DType::U64,
         }
     }
 
@@ -201,6 +226,12 @@ impl Tensor {
             Tensor::I32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Tensor::I64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Tensor::Bool(a) => a.iter().map(|&x| x as u8).collect(),
+            Tensor::F16(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::Bf16(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::F64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::U16(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::U32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Tensor::U64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
     }
 
@@ -217,6 +248,12 @@ impl Tensor {
             DType::Bool => Tensor::Bool(ArrayD::from_elem(s, false)),
             DType::F8E4M3 => Tensor::F8E4M3(ArrayD::zeros(s)),
             DType::F8E5M2 => Tensor::F8E5M2(ArrayD::zeros(s)),
+            DType::F16 => Tensor::F16(ArrayD::from_elem(s, f16::ZERO)),
+            DType::Bf16 => Tensor::Bf16(ArrayD::from_elem(s, bf16::ZERO)),
+            DType::F64 => Tensor::F64(ArrayD::zeros(s)),
+            DType::U16 => Tensor::U16(ArrayD::zeros(s)),
+            DType::U32 => Tensor::U32(ArrayD::zeros(s)),
+            DType::U64 => Tensor::U64(ArrayD::zeros(s)),
         }
     }
 
@@ -239,6 +276,12 @@ impl Tensor {
             DType::I32 => Tensor::I32(v(s, it.map(|x| x as i32))),
             DType::I64 => Tensor::I64(v(s, it.map(|x| x as i64))),
             DType::Bool => Tensor::Bool(v(s, it.map(|x| x != 0.0))),
+            DType::F16 => Tensor::F16(v(s, it.map(f16::from_f64))),
+            DType::Bf16 => Tensor::Bf16(v(s, it.map(bf16::from_f64))),
+            DType::F64 => Tensor::F64(v(s, it)),
+            DType::U16 => Tensor::U16(v(s, it.map(|x| x as u16))),
+            DType::U32 => Tensor::U32(v(s, it.map(|x| x as u32))),
+            DType::U64 => Tensor::U64(v(s, it.map(|x| x as u64))),
             DType::F8E4M3 | DType::F8E5M2 => return None,
         })
     }
@@ -255,6 +298,12 @@ impl Tensor {
             Tensor::I32(a) => a.iter().map(|&x| x as f64).collect(),
             Tensor::I64(a) => a.iter().map(|&x| x as f64).collect(),
             Tensor::Bool(a) => a.iter().map(|&x| x as u8 as f64).collect(),
+            Tensor::F16(a) => a.iter().map(|&x| x.to_f64()).collect(),
+            Tensor::Bf16(a) => a.iter().map(|&x| x.to_f64()).collect(),
+            Tensor::F64(a) => a.iter().copied().collect(),
+            Tensor::U16(a) => a.iter().map(|&x| x as f64).collect(),
+            Tensor::U32(a) => a.iter().map(|&x| x as f64).collect(),
+            Tensor::U64(a) => a.iter().map(|&x| x as f64).collect(),
         }
     }
 
@@ -268,6 +317,9 @@ impl Tensor {
             Tensor::I32(a) => a.iter().map(|&x| x as i64).collect(),
             Tensor::I64(a) => a.iter().copied().collect(),
             Tensor::Bool(a) => a.iter().map(|&x| x as i64).collect(),
+            Tensor::U16(a) => a.iter().map(|&x| x as i64).collect(),
+            Tensor::U32(a) => a.iter().map(|&x| x as i64).collect(),
+            Tensor::U64(a) => a.iter().map(|&x| x as i64).collect(),
             _ => return None,
         })
     }
@@ -282,8 +334,12 @@ impl Tensor {
 
     /// How many values are NaN or infinite (0 for integer data).
     pub fn count_non_finite(&self) -> usize {
-        self.as_f32()
-            .map_or(0, |a| a.iter().filter(|v| !v.is_finite()).count())
+        match self {
+            Tensor::F32(_) | Tensor::F16(_) | Tensor::Bf16(_) | Tensor::F64(_) => {
+                self.to_f64_vec().iter().filter(|v| !v.is_finite()).count()
+            }
+            _ => 0,
+        }
     }
 
     /// Same data with a new shape of equal element count (row-major order kept).

@@ -51,7 +51,7 @@ pub fn allclose(a: &Tensor, b: &Tensor, rtol: f64, atol: f64) -> Result<(), Stri
     if a.shape() != b.shape() {
         return Err(format!("shape {:?} != expected {:?}", a.shape(), b.shape()));
     }
-    if a.dtype().is_float() != b.dtype().is_float() && a.dtype() != b.dtype() {
+    if a.dtype() != b.dtype() {
         return Err(format!("dtype {} != expected {}", a.dtype(), b.dtype()));
     }
     let (x, y) = (a.to_f64_vec(), b.to_f64_vec());

@@ -128,6 +128,9 @@ pub(super) fn dtype(d: DType) -> fb::DType {
         DType::Bool => fb::DType::Bool,
         DType::F8E4M3 => fb::DType::F8E4M3,
         DType::F8E5M2 => fb::DType::F8E5M2,
+        DType::F16 | DType::Bf16 | DType::F64 | DType::U16 | DType::U32 | DType::U64 => {
+            unreachable!("npu::compile refuses {d} values")
+        }
     }
 }
 
@@ -349,6 +352,7 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                         BinaryKind::Div => fb::ElementwiseOp::Div,
                         BinaryKind::Max => fb::ElementwiseOp::Max,
                         BinaryKind::Min => fb::ElementwiseOp::Min,
+                        other => unreachable!("the NPU lowering keeps {other:?} on the CPU"),
                     };
                     (op, 0, none, none, none)
                 }

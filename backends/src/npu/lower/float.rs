@@ -41,7 +41,9 @@ impl Lowering<'_> {
             Op::Pool { .. } if f32_acts() && out_ty.dtype == DType::F32 => {
                 Command::Pool(self.pool(&node.name, &node.op, &ins, out)?)
             }
-            Op::Binary { kind, activation } if f32_acts() && out_ty.dtype == DType::F32 => {
+            Op::Binary { kind, activation }
+                if f32_acts() && out_ty.dtype == DType::F32 && kind.is_arithmetic() =>
+            {
                 let [a, b] = match ins.as_slice() {
                     [a, b] => [*a, *b],
                     _ => return Err("binary op needs two inputs".into()),

@@ -148,6 +148,9 @@ pub fn elementwise_f32(
     let ElementwiseKind::F32 { op, activation } = c.kind else {
         return Err(Error::at_node(&c.name, "integer command on f32 data"));
     };
+    if !op.is_arithmetic() {
+        return Err(Error::at_node(&c.name, format!("no f32 {op:?} command")));
+    }
     let pairs = broadcast_pairs(a_shape, b_shape, out_shape).map_err(|e| e.in_node(&c.name))?;
     let nan_or = |x: f32, y: f32, v: f32| {
         if x.is_nan() || y.is_nan() {
@@ -164,6 +167,7 @@ pub fn elementwise_f32(
             BinaryKind::Div => x / y,
             BinaryKind::Max => nan_or(x, y, x.max(y)),
             BinaryKind::Min => nan_or(x, y, x.min(y)),
+            _ => unreachable!("checked above"),
         }
     };
     Ok(pairs

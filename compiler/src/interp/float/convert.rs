@@ -114,9 +114,10 @@ pub(super) fn dequantize(inputs: &[Operand<'_>]) -> Result<Tensor> {
     }
 }
 
-/// Element type conversion with ONNX Cast semantics: float to integer truncates toward
-/// zero (through i64, then wraps like numpy), integers wrap, anything to bool is `!= 0`,
-/// FP8 rounds to nearest even and overflows as `sat` says.
+/// Element type conversion with ONNX Cast semantics: floats convert with rounding to
+/// nearest even, float to integer truncates toward zero (through i64, then wraps like
+/// numpy), integers wrap, anything to bool is `!= 0`, FP8 rounds to nearest even and
+/// overflows as `sat` says.
 pub(super) fn cast(to: DType, sat: Saturation, inputs: &[Operand<'_>]) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
@@ -126,22 +127,28 @@ pub(super) fn cast(to: DType, sat: Saturation, inputs: &[Operand<'_>]) -> Result
     if let Some(f) = Format::of(to) {
         return Ok(encode_fp8(to, f, sat, &to_f32(x)));
     }
-    match x {
-        Tensor::F8E4M3(_) | Tensor::F8E5M2(_) => {
-            let wide = Tensor::F32(to_f32(x));
-            cast(
-                to,
-                sat,
-                &[Operand {
-                    data: &wide,
-                    ty: &wide.tensor_type(),
-                }],
-            )
-        }
-        Tensor::F32(a) if to == DType::Bool => Ok(Tensor::Bool(a.mapv(|v| v != 0.0))),
-        Tensor::F32(a) => from_ints(to, a.shape(), a.iter().map(|&v| v as i64).collect()),
-        _ => from_ints(to, x.shape(), x.to_i64_vec().unwrap_or_default()),
+    let shape = x.shape();
+    let values = if Format::of(x.dtype()).is_some() {
+        to_f32(x).iter().map(|&v| v as f64).collect()
+    } else {
+        x.to_f64_vec()
+    };
+    if to.is_float() {
+        return Tensor::from_f64s(to, shape, &values)
+            .ok_or_else(|| crate::Error::new(format!("cannot cast to {to}")));
     }
+    if to == DType::Bool {
+        return from_ints(
+            to,
+            shape,
+            values.iter().map(|&v| i64::from(v != 0.0)).collect(),
+        );
+    }
+    let ints = match x.to_i64_vec() {
+        Some(ints) => ints,
+        None => values.iter().map(|&v| v as i64).collect(),
+    };
+    from_ints(to, shape, ints)
 }
 
 /// Values as f32 (FP8 codes decoded, integers converted, bools as 0 and 1).
@@ -167,20 +174,23 @@ fn encode_fp8(to: DType, f: Format, sat: Saturation, a: &ArrayD<f32>) -> Tensor 
     }
 }
 
+/// Integers (or bools) of type `to` from i64 values, wrapping.
 fn from_ints(to: DType, shape: &[usize], v: Vec<i64>) -> Result<Tensor> {
     let s = IxDyn(shape);
     fn build<T>(s: IxDyn, v: Vec<i64>, f: impl Fn(i64) -> T) -> ArrayD<T> {
         ArrayD::from_shape_vec(s, v.into_iter().map(f).collect()).expect("same element count")
     }
     Ok(match to {
-        DType::F32 => Tensor::F32(build(s, v, |x| x as f32)),
         DType::I8 => Tensor::I8(build(s, v, |x| x as i8)),
         DType::U8 => Tensor::U8(build(s, v, |x| x as u8)),
         DType::I16 => Tensor::I16(build(s, v, |x| x as i16)),
         DType::I32 => Tensor::I32(build(s, v, |x| x as i32)),
         DType::I64 => Tensor::I64(build(s, v, |x| x)),
+        DType::U16 => Tensor::U16(build(s, v, |x| x as u16)),
+        DType::U32 => Tensor::U32(build(s, v, |x| x as u32)),
+        DType::U64 => Tensor::U64(build(s, v, |x| x as u64)),
         DType::Bool => Tensor::Bool(build(s, v, |x| x != 0)),
-        DType::F8E4M3 | DType::F8E5M2 => unreachable!("FP8 targets are encoded from f32"),
+        _ => bail!("{to} is not an integer type"),
     })
 }
 

@@ -51,6 +51,38 @@ fn binary_typed<T: Num>(kind: BinaryKind, a: &ArrayD<T>, b: &ArrayD<T>) -> Resul
         }
         BinaryKind::Max => broadcast_zip(a, b, T::max_nan),
         BinaryKind::Min => broadcast_zip(a, b, T::min_nan),
+        BinaryKind::Pow => fallible(a, b, T::pow, "a negative integer exponent"),
+        BinaryKind::Mod => fallible(a, b, |x, y| x.rem(y, false), "integer division by zero"),
+        BinaryKind::Fmod => fallible(a, b, |x, y| x.rem(y, true), "integer division by zero"),
+        BinaryKind::BitAnd
+        | BinaryKind::BitOr
+        | BinaryKind::BitXor
+        | BinaryKind::ShiftLeft
+        | BinaryKind::ShiftRight => fallible(a, b, |x, y| x.bits(y, kind), "float data"),
+    }
+}
+
+/// `f(a, b)` over the broadcast, failing with `what` where `f` has no value.
+fn fallible<T: Num>(
+    a: &ArrayD<T>,
+    b: &ArrayD<T>,
+    f: impl Fn(T, T) -> Option<T>,
+    what: &str,
+) -> Result<ArrayD<T>> {
+    let out = broadcast_zip(a, b, f)?;
+    if out.iter().any(Option::is_none) {
+        bail!("undefined for {what}");
+    }
+    Ok(out.mapv(|v| v.unwrap_or_default()))
+}
+
+/// Bitwise ops on booleans (ONNX's logical And, Or and Xor).
+fn logical(kind: BinaryKind, a: &ArrayD<bool>, b: &ArrayD<bool>) -> Result<ArrayD<bool>> {
+    match kind {
+        BinaryKind::BitAnd => broadcast_zip(a, b, |x, y| x & y),
+        BinaryKind::BitOr => broadcast_zip(a, b, |x, y| x | y),
+        BinaryKind::BitXor => broadcast_zip(a, b, |x, y| x ^ y),
+        _ => bail!("{kind:?} does not support bool data"),
     }
 }
 
@@ -62,6 +94,9 @@ pub(super) fn binary(
 ) -> Result<Tensor> {
     arity(inputs, 2, 2)?;
     let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
+    if let (Tensor::Bool(x), Tensor::Bool(y)) = (a, b) {
+        return Ok(Tensor::Bool(logical(kind, x, y)?));
+    }
     let out = num_variant!(a, "binary", V(x) => {
         let V(y) = b else {
             bail!("binary operands have different types {} and {}", a.dtype(), b.dtype());

@@ -16,7 +16,7 @@ pub(super) fn matmul(inputs: &[Operand<'_>]) -> Result<Tensor> {
     with_variant!(
         a,
         V(x),
-        [F32, I8, U8, I16, I32, I64],
+        [F32, I8, U8, I16, I32, I64, U16, U32, U64],
         {
             let V(y) = b else {
                 bail!(

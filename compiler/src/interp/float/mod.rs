@@ -5,6 +5,8 @@
 //! accept f32 and, where ONNX allows, plain (unquantized) integers.
 
 mod batch_norm;
+mod broadcast;
+mod compare;
 mod concat;
 mod conv;
 mod conv_grad;
@@ -28,7 +30,9 @@ mod shape;
 mod slice;
 mod softmax;
 mod svdf;
+mod unary;
 mod util;
+mod widen;
 
 pub(super) use matmul::batched_i32 as batched_matmul_i32;
 
@@ -38,6 +42,34 @@ use crate::{bail, Result};
 
 /// Evaluates `op` on unquantized operands (or quantized operands of data-movement ops).
 pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
+    if !is_dtype_generic(op) && widen::needed(inputs, outputs) {
+        return widen::eval(inputs, outputs, |ins, outs| eval_kernel(op, ins, outs));
+    }
+    eval_kernel(op, inputs, outputs)
+}
+
+/// Whether the op's kernel works on every dtype: it only moves values (or converts them).
+fn is_dtype_generic(op: &Op) -> bool {
+    match op {
+        Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Concat { .. }
+        | Op::Split { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::Identity
+        | Op::Cast { .. }
+        | Op::Where
+        | Op::Expand { .. }
+        | Op::DepthToSpace { .. } => true,
+        Op::Resize { mode, .. } => *mode == ResizeMode::Nearest,
+        _ => false,
+    }
+}
+
+/// [`eval`] on the dtypes the kernels take.
+fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<Vec<Tensor>> {
     if moves_values(op) {
         check_same_quant(op, inputs, outputs)?;
     } else if computes_values(op) {
@@ -76,6 +108,10 @@ pub fn eval(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<V
         Op::Svdf { rank, activation } => svdf::svdf(*rank, *activation, inputs),
         Op::Recurrent(a) => recurrent::recurrent(a, inputs),
         Op::Activation { act } => one(elementwise::activation(*act, inputs)?),
+        Op::Unary { func } => one(unary::unary(*func, inputs)?),
+        Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
+        Op::Where => one(broadcast::select(inputs)?),
+        Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
         Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
         Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
         Op::BatchNorm { epsilon, axis } => one(batch_norm::batch_norm(*epsilon, *axis, inputs)?),
@@ -172,6 +208,7 @@ fn moves_values(op: &Op) -> bool {
 fn check_same_quant(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Result<()> {
     let data = match op {
         Op::Concat { .. } => inputs,
+        Op::Where => &inputs[1..],
         _ => &inputs[..inputs.len().min(1)],
     };
     let params: Vec<(f32, i64)> = data
@@ -205,6 +242,8 @@ fn computes_values(op: &Op) -> bool {
         | Op::Svdf { .. }
         | Op::Recurrent(_)
         | Op::Activation { .. }
+        | Op::Unary { .. }
+        | Op::Compare { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. } => true,

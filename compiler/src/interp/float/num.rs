@@ -1,5 +1,6 @@
 //! Arithmetic over the numeric element types (f32 and the plain integers).
 
+use crate::ir::BinaryKind;
 use ndarray::{Array2, ArrayView2};
 use std::fmt::Debug;
 
@@ -25,6 +26,14 @@ pub(super) trait Num: Copy + PartialOrd + Debug + Default + Send + Sync + 'stati
     fn from_usize(n: usize) -> Self;
     /// Conversion from f32, saturating (NaN gives 0 for integers).
     fn from_f32_sat(x: f32) -> Self;
+    /// `self` to the power `o`; `None` for a negative integer exponent.
+    fn pow(self, o: Self) -> Option<Self>;
+    /// Remainder with the dividend's sign (`fmod`) or the divisor's; `None` for an
+    /// integer division by zero.
+    fn rem(self, o: Self, fmod: bool) -> Option<Self>;
+    /// A bitwise op or shift ([`BinaryKind::BitAnd`] to [`BinaryKind::ShiftRight`]);
+    /// `None` for floats.
+    fn bits(self, o: Self, kind: BinaryKind) -> Option<Self>;
 
     /// The matrix product `a @ b` (inner dimensions already checked).
     fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
@@ -58,11 +67,34 @@ macro_rules! int_num {
             fn min_nan(self, o: Self) -> Self { Ord::min(self, o) }
             fn from_usize(n: usize) -> Self { <$t>::try_from(n).unwrap_or(<$t>::MAX) }
             fn from_f32_sat(x: f32) -> Self { x as $t }
+            fn pow(self, o: Self) -> Option<Self> {
+                let e = o as i128;
+                (e >= 0).then(|| self.wrapping_pow(u32::try_from(e).unwrap_or(u32::MAX)))
+            }
+            fn rem(self, o: Self, fmod: bool) -> Option<Self> {
+                if o == 0 {
+                    return None;
+                }
+                let r = self.wrapping_rem(o);
+                let flip = !fmod && r != 0 && ((r as i128) < 0) != ((o as i128) < 0);
+                Some(if flip { r.wrapping_add(o) } else { r })
+            }
+            fn bits(self, o: Self, kind: BinaryKind) -> Option<Self> {
+                let shift = u32::try_from(o as i128).ok().filter(|&s| s < <$t>::BITS);
+                Some(match kind {
+                    BinaryKind::BitAnd => self & o,
+                    BinaryKind::BitOr => self | o,
+                    BinaryKind::BitXor => self ^ o,
+                    BinaryKind::ShiftLeft => shift.map_or(0, |s| self << s),
+                    BinaryKind::ShiftRight => shift.map_or(0, |s| self >> s),
+                    _ => return None,
+                })
+            }
         }
     )*};
 }
 
-int_num!(i8, u8, i16, i32, i64);
+int_num!(i8, u8, i16, i32, i64, u16, u32, u64);
 
 impl Num for f32 {
     const LOWEST: Self = f32::NEG_INFINITY;
@@ -99,6 +131,17 @@ impl Num for f32 {
     }
     fn from_f32_sat(x: f32) -> Self {
         x
+    }
+    fn pow(self, o: Self) -> Option<Self> {
+        Some(self.powf(o))
+    }
+    fn rem(self, o: Self, fmod: bool) -> Option<Self> {
+        let r = self % o;
+        let flip = !fmod && r != 0.0 && (r < 0.0) != (o < 0.0);
+        Some(if flip { r + o } else { r })
+    }
+    fn bits(self, _: Self, _: BinaryKind) -> Option<Self> {
+        None
     }
     fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
         a.dot(&b)

@@ -31,7 +31,7 @@ macro_rules! any_variant {
         $crate::interp::float::util::with_variant!(
             $t,
             $V($a),
-            [F32, I8, U8, I16, I32, I64, Bool, F8E4M3, F8E5M2],
+            [F32, I8, U8, I16, I32, I64, Bool, F8E4M3, F8E5M2, F16, Bf16, F64, U16, U32, U64],
             $body,
             unreachable!("every variant is listed")
         )
@@ -45,7 +45,7 @@ macro_rules! num_variant {
         $crate::interp::float::util::with_variant!(
             $t,
             $V($a),
-            [F32, I8, U8, I16, I32, I64],
+            [F32, I8, U8, I16, I32, I64, U16, U32, U64],
             $body,
             $crate::bail!("{} does not support {} data", $what, $t.dtype())
         )

@@ -153,7 +153,7 @@ pub fn binary(
                 .map(|&(i, j)| f(a[i], b[j]).clamp(lo, hi))
                 .collect()
         }
-        BinaryKind::Div => bail!("quantized div is not supported"),
+        _ => bail!("quantized {kind:?} is not supported"),
     };
     from_ints(out.dtype, &out.shape, res)
 }

@@ -219,6 +219,12 @@ impl<'a> Cursor<'a> {
             DType::Bool => arr!(bool, Bool),
             DType::F8E4M3 => arr!(u8, F8E4M3),
             DType::F8E5M2 => arr!(u8, F8E5M2),
+            DType::F16 => arr!(half::f16, F16),
+            DType::Bf16 => arr!(half::bf16, Bf16),
+            DType::F64 => arr!(f64, F64),
+            DType::U16 => arr!(u16, U16),
+            DType::U32 => arr!(u32, U32),
+            DType::U64 => arr!(u64, U64),
         })
     }
 }

@@ -62,6 +62,12 @@ fn print_values(out: &mut String, t: &Tensor) {
         Tensor::I32(a) => list!(a, "{}"),
         Tensor::I64(a) => list!(a, "{}"),
         Tensor::Bool(a) => list!(a, "{}"),
+        Tensor::F16(a) => list!(a, "{:?}"),
+        Tensor::Bf16(a) => list!(a, "{:?}"),
+        Tensor::F64(a) => list!(a, "{:?}"),
+        Tensor::U16(a) => list!(a, "{}"),
+        Tensor::U32(a) => list!(a, "{}"),
+        Tensor::U64(a) => list!(a, "{}"),
     }
     out.push(']');
 }

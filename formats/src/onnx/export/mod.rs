@@ -11,7 +11,7 @@ mod proto;
 use builder::{is_fp8, Builder};
 use nnopt_compiler::ir::{Graph, NodeIndex, Op};
 use nnopt_compiler::{Error, Result};
-use ops::{conv, math, quant, recurrent, reduce, resize, shape, NodeArgs};
+use ops::{conv, math, quant, recurrent, reduce, resize, shape, unary, NodeArgs};
 use prost::Message;
 use proto::{tensor_proto, value_info};
 use tract_onnx::pb::{GraphProto, ModelProto, OperatorSetIdProto};
@@ -111,9 +111,13 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Pool { .. } => conv::pool(b, cx)?,
         Op::Gemm { .. } => math::gemm(b, cx)?,
         Op::MatMul => b.simple("MatMul", name, cx.x, vec![], None),
-        Op::Binary { kind, activation } => math::binary(b, cx, *kind, *activation),
+        Op::Binary { kind, activation } => math::binary(b, cx, *kind, *activation)?,
         Op::PRelu => b.simple("PRelu", name, cx.x, vec![], None),
         Op::Activation { act } => b.activation(cx.x[0].clone(), *act),
+        Op::Unary { func } => unary::unary(b, cx, *func)?,
+        Op::Compare { kind } => unary::compare(b, cx, *kind),
+        Op::Where => b.simple("Where", name, cx.x, vec![], None),
+        Op::Expand { shape } => shape::expand(b, cx, shape),
         Op::Softmax { axis, beta } => math::softmax(b, cx, *axis, *beta),
         Op::LogSoftmax { axis } => math::log_softmax(b, cx, *axis),
         Op::BatchNorm { epsilon, axis } => math::batch_norm(b, cx, *epsilon, *axis)?,

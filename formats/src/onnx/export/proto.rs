@@ -21,36 +21,22 @@ pub fn onnx_dtype(d: DType) -> DataType {
         DType::Bool => DataType::Bool,
         DType::F8E4M3 => DataType::Float8e4m3fn,
         DType::F8E5M2 => DataType::Float8e5m2,
+        DType::F16 => DataType::Float16,
+        DType::Bf16 => DataType::Bfloat16,
+        DType::F64 => DataType::Double,
+        DType::U16 => DataType::Uint16,
+        DType::U32 => DataType::Uint32,
+        DType::U64 => DataType::Uint64,
     }
 }
 
 /// A tensor initializer with little-endian raw data.
 pub fn tensor_proto(name: &str, t: &Tensor) -> TensorProto {
-    let mut raw = Vec::with_capacity(t.len() * t.dtype().size_bytes());
-    match t {
-        Tensor::F32(a) => a
-            .iter()
-            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
-        Tensor::I8(a) => a
-            .iter()
-            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
-        Tensor::U8(a) | Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => raw.extend(a.iter().copied()),
-        Tensor::I16(a) => a
-            .iter()
-            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
-        Tensor::I32(a) => a
-            .iter()
-            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
-        Tensor::I64(a) => a
-            .iter()
-            .for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
-        Tensor::Bool(a) => raw.extend(a.iter().map(|&b| b as u8)),
-    }
     TensorProto {
         name: name.to_string(),
         dims: t.shape().iter().map(|&d| d as i64).collect(),
         data_type: onnx_dtype(t.dtype()) as i32,
-        raw_data: raw,
+        raw_data: t.to_le_bytes(),
         ..Default::default()
     }
 }

@@ -24,6 +24,12 @@ pub fn dtype_of(code: i32) -> R<DType> {
         DataType::Bool => DType::Bool,
         DataType::Float8e4m3fn => DType::F8E4M3,
         DataType::Float8e5m2 => DType::F8E5M2,
+        DataType::Float16 => DType::F16,
+        DataType::Bfloat16 => DType::Bf16,
+        DataType::Double => DType::F64,
+        DataType::Uint16 => DType::U16,
+        DataType::Uint32 => DType::U32,
+        DataType::Uint64 => DType::U64,
         other => {
             return Err(format!(
                 "element type {} is not supported",
@@ -93,8 +99,7 @@ fn typed<T: Copy>(field: &[T], n: usize, what: &str) -> R<Vec<T>> {
     Ok(field.to_vec())
 }
 
-/// Converts a TensorProto (raw or typed data) to an IR tensor. float16, bfloat16 and
-/// double become f32; uint16 becomes i32; uint32 and uint64 become i64.
+/// Converts a TensorProto (raw or typed data) to an IR tensor of the same element type.
 pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
     if t.data_location == Some(DataLocation::External as i32) || !t.external_data.is_empty() {
         return Err("external data is not supported (embed the weights in the .onnx file)".into());
@@ -120,17 +125,12 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
                 typed(&t.float_data, n, "float_data")?
             },
         )?),
-        DataType::Double => Tensor::F32(array(
+        DataType::Double => Tensor::F64(array(
             &shape,
             if use_raw {
-                raw_chunks::<8>(raw, n)?
-                    .map(|b| f64::from_le_bytes(b) as f32)
-                    .collect()
+                raw_chunks::<8>(raw, n)?.map(f64::from_le_bytes).collect()
             } else {
                 typed(&t.double_data, n, "double_data")?
-                    .into_iter()
-                    .map(|x| x as f32)
-                    .collect()
             },
         )?),
         dt @ (DataType::Float16 | DataType::Bfloat16) => {
@@ -139,14 +139,17 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
             } else {
                 i32s("int32_data")?.into_iter().map(|x| x as u16).collect()
             };
-            let conv = |b: u16| {
-                if dt == DataType::Float16 {
-                    f16::from_bits(b).to_f32()
-                } else {
-                    bf16::from_bits(b).to_f32()
-                }
-            };
-            Tensor::F32(array(&shape, bits.into_iter().map(conv).collect())?)
+            if dt == DataType::Float16 {
+                Tensor::F16(array(
+                    &shape,
+                    bits.into_iter().map(f16::from_bits).collect(),
+                )?)
+            } else {
+                Tensor::Bf16(array(
+                    &shape,
+                    bits.into_iter().map(bf16::from_bits).collect(),
+                )?)
+            }
         }
         DataType::Int8 => Tensor::I8(array(
             &shape,
@@ -185,17 +188,12 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
                 i32s("int32_data")?.into_iter().map(|x| x as i16).collect()
             },
         )?),
-        DataType::Uint16 => Tensor::I32(array(
+        DataType::Uint16 => Tensor::U16(array(
             &shape,
             if use_raw {
-                raw_chunks::<2>(raw, n)?
-                    .map(|b| u16::from_le_bytes(b) as i32)
-                    .collect()
+                raw_chunks::<2>(raw, n)?.map(u16::from_le_bytes).collect()
             } else {
-                i32s("int32_data")?
-                    .into_iter()
-                    .map(|x| x & 0xffff)
-                    .collect()
+                i32s("int32_data")?.into_iter().map(|x| x as u16).collect()
             },
         )?),
         DataType::Int32 => Tensor::I32(array(
@@ -214,31 +212,25 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
                 typed(&t.int64_data, n, "int64_data")?
             },
         )?),
-        DataType::Uint32 => Tensor::I64(array(
+        DataType::Uint32 => Tensor::U32(array(
             &shape,
             if use_raw {
-                raw_chunks::<4>(raw, n)?
-                    .map(|b| u32::from_le_bytes(b) as i64)
-                    .collect()
+                raw_chunks::<4>(raw, n)?.map(u32::from_le_bytes).collect()
             } else {
                 typed(&t.uint64_data, n, "uint64_data")?
                     .into_iter()
-                    .map(|x| x as i64)
+                    .map(|x| x as u32)
                     .collect()
             },
         )?),
-        DataType::Uint64 => {
-            let v: Vec<u64> = if use_raw {
+        DataType::Uint64 => Tensor::U64(array(
+            &shape,
+            if use_raw {
                 raw_chunks::<8>(raw, n)?.map(u64::from_le_bytes).collect()
             } else {
                 typed(&t.uint64_data, n, "uint64_data")?
-            };
-            let v = v
-                .into_iter()
-                .map(|x| i64::try_from(x).map_err(|_| format!("uint64 value {x} does not fit i64")))
-                .collect::<R<Vec<i64>>>()?;
-            Tensor::I64(array(&shape, v)?)
-        }
+            },
+        )?),
         other => {
             return Err(format!(
                 "element type {} is not supported",

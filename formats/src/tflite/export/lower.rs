@@ -114,24 +114,11 @@ fn lower_node(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
 /// Rejects element types TFLite cannot hold.
 fn check_dtype(ty: &TensorType) -> Result<()> {
     match ty.dtype {
-        DType::F8E4M3 | DType::F8E5M2 => Err(Error::new(format!(
+        DType::F8E4M3 | DType::F8E5M2 | DType::Bf16 => Err(Error::new(format!(
             "{} tensors have no TFLite type",
             ty.dtype
         ))),
         _ => Ok(()),
-    }
-}
-
-/// Little-endian bytes of constant data.
-fn tensor_bytes(t: &Tensor) -> Vec<u8> {
-    match t {
-        Tensor::F32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Tensor::I8(a) => a.iter().map(|&x| x as u8).collect(),
-        Tensor::U8(a) | Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => a.iter().copied().collect(),
-        Tensor::I16(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Tensor::I32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Tensor::I64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Tensor::Bool(a) => a.iter().map(|&x| x as u8).collect(),
     }
 }
 
@@ -159,7 +146,7 @@ impl<'g> Lowerer<'g> {
 
     /// Adds a constant tensor.
     pub fn const_tensor(&mut self, base: &str, t: &Tensor, ty: TensorType) -> i32 {
-        self.new_tensor(base, ty, Some(tensor_bytes(t)))
+        self.new_tensor(base, ty, Some(t.to_le_bytes()))
     }
 
     /// Adds a 1-D int32 constant (shapes, axes, paddings).

@@ -233,8 +233,15 @@ fn tensor_type(d: DType) -> fb::TensorType {
         DType::I32 => fb::TensorType::INT32,
         DType::I64 => fb::TensorType::INT64,
         DType::Bool => fb::TensorType::BOOL,
-        // The lowering rejects FP8 tensors before serialization.
-        DType::F8E4M3 | DType::F8E5M2 => unreachable!("FP8 tensors are rejected by lowering"),
+        DType::F16 => fb::TensorType::FLOAT16,
+        DType::F64 => fb::TensorType::FLOAT64,
+        DType::U16 => fb::TensorType::UINT16,
+        DType::U32 => fb::TensorType::UINT32,
+        DType::U64 => fb::TensorType::UINT64,
+        // The lowering rejects FP8 and bfloat16 tensors before serialization.
+        DType::F8E4M3 | DType::F8E5M2 | DType::Bf16 => {
+            unreachable!("FP8 and bfloat16 tensors are rejected by lowering")
+        }
     }
 }
 

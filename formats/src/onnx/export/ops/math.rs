@@ -21,22 +21,39 @@ pub(crate) fn gemm(b: &mut Builder, cx: NodeArgs) -> Result<String> {
     Ok(b.simple("Gemm", name, x, attrs, gemm.activation))
 }
 
-/// Add, Sub, Mul, Div, Max and Min with their fused activation.
+/// A binary op with its fused activation. Bitwise ops on booleans are the logical
+/// And, Or and Xor; on integers they need opset 18 and are refused.
 pub(crate) fn binary(
     b: &mut Builder,
     cx: NodeArgs,
     kind: BinaryKind,
     activation: Option<Activation>,
-) -> String {
-    let op = match kind {
-        BinaryKind::Add => "Add",
-        BinaryKind::Sub => "Sub",
-        BinaryKind::Mul => "Mul",
-        BinaryKind::Div => "Div",
-        BinaryKind::Max => "Max",
-        BinaryKind::Min => "Min",
+) -> Result<String> {
+    let boolean = cx.node.outputs[0].ty.dtype == DType::Bool;
+    let shift = |d: &str| vec![attr("direction", Attr::Str(d.into()))];
+    let (op, attrs) = match kind {
+        BinaryKind::Add => ("Add", vec![]),
+        BinaryKind::Sub => ("Sub", vec![]),
+        BinaryKind::Mul => ("Mul", vec![]),
+        BinaryKind::Div => ("Div", vec![]),
+        BinaryKind::Max => ("Max", vec![]),
+        BinaryKind::Min => ("Min", vec![]),
+        BinaryKind::Pow => ("Pow", vec![]),
+        BinaryKind::Mod => ("Mod", vec![]),
+        BinaryKind::Fmod => ("Mod", vec![attr("fmod", Attr::Int(1))]),
+        BinaryKind::BitAnd if boolean => ("And", vec![]),
+        BinaryKind::BitOr if boolean => ("Or", vec![]),
+        BinaryKind::BitXor if boolean => ("Xor", vec![]),
+        BinaryKind::ShiftLeft => ("BitShift", shift("LEFT")),
+        BinaryKind::ShiftRight => ("BitShift", shift("RIGHT")),
+        BinaryKind::BitAnd | BinaryKind::BitOr | BinaryKind::BitXor => {
+            return Err(Error::new(format!(
+                "node '{}': bitwise {kind:?} on integers needs ONNX opset 18",
+                cx.name
+            )))
+        }
     };
-    b.simple(op, cx.name, cx.x, vec![], activation)
+    Ok(b.simple(op, cx.name, cx.x, attrs, activation))
 }
 
 /// Softmax; a beta other than 1 becomes a Mul before it.

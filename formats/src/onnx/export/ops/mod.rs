@@ -9,6 +9,7 @@ pub(super) mod recurrent;
 pub(super) mod reduce;
 pub(super) mod resize;
 pub(super) mod shape;
+pub(super) mod unary;
 
 use nnopt_compiler::ir::{Node, ValueRef};
 

@@ -76,6 +76,13 @@ pub(crate) fn slice(
     )
 }
 
+/// Expand to a static shape.
+pub(crate) fn expand(b: &mut Builder, cx: NodeArgs, shape: &[usize]) -> String {
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    let s = b.i64s("shape", &dims);
+    b.simple("Expand", cx.name, vec![cx.x[0].clone(), s], vec![], None)
+}
+
 /// Pad with constant, reflected or edge values.
 pub(crate) fn pad(
     b: &mut Builder,

@@ -3,7 +3,7 @@
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{dtype_attr, opt_const_floats};
-use nnopt_compiler::ir::{Activation, BinaryKind, DType, GemmAttrs, Op, ValueRef};
+use nnopt_compiler::ir::{Activation, BinaryKind, DType, GemmAttrs, Op, Tensor, ValueRef};
 use nnopt_compiler::Result;
 
 /// Gemm.
@@ -26,14 +26,18 @@ pub(super) fn matmul(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     imp.emit(Op::MatMul, &[cx.input(0)?, cx.input(1)?], cx.out(0))
 }
 
-/// Add, Sub, Mul, Div, and the variadic Max, Min and Sum (chained pairwise).
+/// Add, Sub, Mul, Div, Pow, Mod, and the variadic Max, Min, Sum and Mean (chained
+/// pairwise; Mean then divides by the count).
 pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let kind = match cx.op_type() {
-        "Add" | "Sum" => BinaryKind::Add,
+        "Add" | "Sum" | "Mean" => BinaryKind::Add,
         "Sub" => BinaryKind::Sub,
         "Mul" => BinaryKind::Mul,
         "Div" => BinaryKind::Div,
         "Max" => BinaryKind::Max,
+        "Pow" => return pow(imp, cx),
+        "Mod" if cx.int("fmod", 0)? != 0 => BinaryKind::Fmod,
+        "Mod" => BinaryKind::Mod,
         _ => BinaryKind::Min,
     };
     if cx.int("broadcast", 0)? != 0 && cx.has("axis") {
@@ -46,12 +50,17 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         return Err(cx.err("needs at least one input"));
     };
     if rest.is_empty() {
-        if matches!(cx.op_type(), "Max" | "Min" | "Sum") {
+        if matches!(cx.op_type(), "Max" | "Min" | "Sum" | "Mean") {
             return Ok(first);
         }
         return Err(cx.err("needs two inputs"));
     }
-    let out = cx.out(0);
+    let mean = cx.op_type() == "Mean";
+    let out = if mean {
+        format!("{}_sum", cx.out(0))
+    } else {
+        cx.out(0).to_string()
+    };
     let mut acc = first;
     for (i, &v) in rest.iter().enumerate() {
         let name = if i + 1 == rest.len() {
@@ -68,7 +77,39 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
             &name,
         )?;
     }
+    if mean {
+        let dtype = imp.ty(acc).dtype;
+        let n = Tensor::from_f64s(dtype, &[], &[ins.len() as f64])
+            .ok_or_else(|| cx.err(format!("Mean of {dtype} values is not supported")))?;
+        let n = imp.add_const(&format!("{}_count", cx.out(0)), n, None);
+        return imp.emit(
+            Op::Binary {
+                kind: BinaryKind::Div,
+                activation: None,
+            },
+            &[acc, n],
+            cx.out(0),
+        );
+    }
     Ok(acc)
+}
+
+/// Pow; an exponent of another type is cast to the base's type first.
+fn pow(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (base, mut exponent) = (cx.input(0)?, cx.input(1)?);
+    let to = imp.ty(base).dtype;
+    if imp.ty(exponent).dtype != to {
+        let name = format!("{}_exponent", cx.out(0));
+        exponent = imp.emit(Op::Cast { to, saturate: true }, &[exponent], &name)?;
+    }
+    imp.emit(
+        Op::Binary {
+            kind: BinaryKind::Pow,
+            activation: None,
+        },
+        &[base, exponent],
+        cx.out(0),
+    )
 }
 
 /// Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish.
@@ -181,10 +222,14 @@ pub(super) fn batch_norm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     imp.emit(op, &ins, cx.out(0))
 }
 
-/// Cast.
+/// Cast, and CastLike (to the type of input 1).
 pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
-    let to = dtype_attr(cx, cx.int("to", 0)?)?;
+    let to = if cx.op_type() == "CastLike" {
+        imp.ty(cx.input(1)?).dtype
+    } else {
+        dtype_attr(cx, cx.int("to", 0)?)?
+    };
     // `saturate` (opset 19) only means something for FP8 targets.
     let fp8 = matches!(to, DType::F8E4M3 | DType::F8E5M2);
     let saturate = !fp8 || cx.int("saturate", 1)? != 0;

@@ -1,13 +1,17 @@
 //! ONNX op handlers, one file per op family. Each handler returns the IR values bound to
 //! the node's outputs, in order.
 
+mod broadcast;
 mod conv;
+mod generate;
+mod logic;
 mod math;
 mod quant;
 mod recurrent;
 mod reduce;
 mod resize;
 mod shape;
+mod unary;
 
 use super::attrs::NodeCtx;
 use super::consts;
@@ -38,9 +42,34 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Gemm"], |i, c| one(math::gemm(i, c))),
     (&["MatMul"], |i, c| one(math::matmul(i, c))),
     (
-        &["Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"],
+        &[
+            "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow", "Mod",
+        ],
         |i, c| one(math::binary(i, c)),
     ),
+    (unary::OPS, |i, c| one(unary::unary(i, c))),
+    (
+        &["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"],
+        |i, c| one(logic::compare(i, c)),
+    ),
+    (
+        &[
+            "And",
+            "Or",
+            "Xor",
+            "BitwiseAnd",
+            "BitwiseOr",
+            "BitwiseXor",
+            "BitShift",
+        ],
+        |i, c| one(logic::bitwise(i, c)),
+    ),
+    (&["Where"], |i, c| one(logic::select(i, c))),
+    (&["Expand"], |i, c| one(broadcast::expand(i, c))),
+    (&["Tile"], |i, c| one(broadcast::tile(i, c))),
+    (&["Range"], |i, c| one(generate::range(i, c))),
+    (&["Size"], |i, c| one(generate::size(i, c))),
+    (&["EyeLike"], |i, c| one(generate::eye_like(i, c))),
     (
         &[
             "Relu",
@@ -56,7 +85,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["PRelu"], |i, c| one(math::prelu(i, c))),
     (&["Softmax", "LogSoftmax"], |i, c| one(math::softmax(i, c))),
     (&["BatchNormalization"], |i, c| one(math::batch_norm(i, c))),
-    (&["Cast"], |i, c| one(math::cast(i, c))),
+    (&["Cast", "CastLike"], |i, c| one(math::cast(i, c))),
     (&["Flatten"], |i, c| one(shape::flatten(i, c))),
     (&["Reshape"], |i, c| one(shape::reshape(i, c))),
     (&["Transpose"], |i, c| one(shape::transpose(i, c))),

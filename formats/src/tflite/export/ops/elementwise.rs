@@ -45,6 +45,7 @@ pub fn binary(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         Some(BinaryKind::Div) => (B::DIV, Options::Div),
         Some(BinaryKind::Max) => (B::MAXIMUM, |_| Options::Empty(EmptyOptions::Maximum)),
         Some(BinaryKind::Min) => (B::MINIMUM, |_| Options::Empty(EmptyOptions::Maximum)),
+        Some(other) => return Err(l.err(format!("binary {other:?} has no TFLite export yet"))),
     };
     // MAXIMUM, MINIMUM and PRELU have no fused-activation field.
     match act {
