@@ -172,9 +172,10 @@ fn pack(
     for &k in slots {
         let i = io.input(b, k)?;
         let ty = b.ty(i)?;
+        let tname = b.tensor_name(i)?;
         let data = b
             .const_data(i)?
-            .ok_or_else(|| b.err(format!("{what} ('{}') must be constant", b.tensor_name(i)?)))?;
+            .ok_or_else(|| b.err(format!("{what} ('{tname}') must be constant")))?;
         let want = match (int8, what) {
             (false, _) => DType::F32,
             (true, "biases") => DType::I32,
