@@ -80,7 +80,9 @@ fn tflite_lstm_options_outside_tflite_micro_are_refused_by_name() {
     let meta = index(&dir.join("index.json"));
     for (name, reason) in meta.as_object().expect("cases") {
         let bytes = std::fs::read(dir.join(format!("{name}.tflite"))).unwrap();
-        let e = import_tflite_bytes(&bytes, name).expect_err(name).to_string();
+        let e = import_tflite_bytes(&bytes, name)
+            .expect_err(name)
+            .to_string();
         let reason = reason.as_str().unwrap();
         assert!(
             e.contains("UNIDIRECTIONAL_SEQUENCE_LSTM") && e.contains(reason),

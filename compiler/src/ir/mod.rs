@@ -14,7 +14,7 @@ pub use attrs::*;
 pub use dtype::DType;
 pub use graph::{Edge, Graph, Node, Value, ValueRef};
 pub use op::*;
-pub use recurrent::*;
 pub use petgraph::stable_graph::NodeIndex;
+pub use recurrent::*;
 pub use tensor::{QuantParams, Tensor, TensorType};
 pub use verify::verify;

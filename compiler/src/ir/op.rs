@@ -9,8 +9,8 @@
 //!   integer types with quantization parameters runs with integer arithmetic.
 
 use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs};
-use super::recurrent::RecurrentAttrs;
 use super::dtype::DType;
+use super::recurrent::RecurrentAttrs;
 use super::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 

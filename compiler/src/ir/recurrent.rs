@@ -87,15 +87,30 @@ pub enum RecurrentActivation {
     Tanh,
     Sigmoid,
     /// `alpha * x + beta`.
-    Affine { alpha: f32, beta: f32 },
-    LeakyRelu { alpha: f32 },
+    Affine {
+        alpha: f32,
+        beta: f32,
+    },
+    LeakyRelu {
+        alpha: f32,
+    },
     /// `x` where `x > alpha`, else 0.
-    ThresholdedRelu { alpha: f32 },
+    ThresholdedRelu {
+        alpha: f32,
+    },
     /// `alpha * tanh(beta * x)`.
-    ScaledTanh { alpha: f32, beta: f32 },
+    ScaledTanh {
+        alpha: f32,
+        beta: f32,
+    },
     /// `clamp(alpha * x + beta, 0, 1)`.
-    HardSigmoid { alpha: f32, beta: f32 },
-    Elu { alpha: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    Elu {
+        alpha: f32,
+    },
     /// `x / (1 + |x|)`.
     Softsign,
     /// `ln(1 + e^x)`.
@@ -266,7 +281,11 @@ impl RecurrentAttrs {
         ];
         expect.extend(slots.initial_c.map(|i| (i, "initial_c", state.clone())));
         expect.extend(slots.peepholes.map(|i| (i, "p", vec![dn, 3 * h])));
-        expect.extend(slots.sequence_lens.map(|i| (i, "sequence_lens", vec![batch])));
+        expect.extend(
+            slots
+                .sequence_lens
+                .map(|i| (i, "sequence_lens", vec![batch])),
+        );
         for (i, what, shape) in expect {
             if inputs[i].shape != shape {
                 bail!(

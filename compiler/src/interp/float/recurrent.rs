@@ -121,7 +121,11 @@ impl Layer<'_> {
                 let row = dir * gh + g * h + j;
                 let w = &self.w[row * n..(row + 1) * n];
                 let bias = dir * 2 * gh + g * h + j;
-                let rb = if recurrent_bias { self.b[bias + gh] } else { 0.0 };
+                let rb = if recurrent_bias {
+                    self.b[bias + gh]
+                } else {
+                    0.0
+                };
                 dot(w, x) + self.b[bias] + rb
             })
             .collect()
@@ -179,7 +183,9 @@ impl Layer<'_> {
                     let gh = self.a.cell.gates() * self.d.hidden;
                     let rb = &self.b[dir * 2 * gh + gh + 2 * self.d.hidden..];
                     let rh = self.recurrent_part(dir, 2, h);
-                    (0..h.len()).map(|j| hx[j] + r[j] * (rh[j] + rb[j])).collect()
+                    (0..h.len())
+                        .map(|j| hx[j] + r[j] * (rh[j] + rb[j]))
+                        .collect()
                 } else {
                     let hx = self.input_part(dir, 2, x, true);
                     let reset: Vec<f32> = r.iter().zip(h.iter()).map(|(r, h)| r * h).collect();

@@ -72,7 +72,11 @@ pub(super) fn recurrent(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
         [dirs, batch, hidden_size]
     };
     let name = cx.out(0).to_string();
-    let base = if name.is_empty() { cx.out(1) } else { name.as_str() };
+    let base = if name.is_empty() {
+        cx.out(1)
+    } else {
+        name.as_str()
+    };
     let mut zeros = |i: usize, shape: &[usize], what: &str| match cx.opt_input(i) {
         Some(v) => v,
         None => imp.add_const(
@@ -91,9 +95,16 @@ pub(super) fn recurrent(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
     if matches!(cell, RecurrentCell::Lstm { .. }) {
         ins.push(zeros(6, &state, "initial_c"));
     }
-    ins.extend(cx.opt_input(7).filter(|_| matches!(cell, RecurrentCell::Lstm { .. })));
+    ins.extend(
+        cx.opt_input(7)
+            .filter(|_| matches!(cell, RecurrentCell::Lstm { .. })),
+    );
     ins.extend(cx.opt_input(4));
-    let outs = if matches!(cell, RecurrentCell::Lstm { .. }) { 3 } else { 2 };
+    let outs = if matches!(cell, RecurrentCell::Lstm { .. }) {
+        3
+    } else {
+        2
+    };
     let names: Vec<String> = (0..outs)
         .map(|k| match cx.wants_output(k) {
             true => cx.out(k).to_string(),
@@ -106,11 +117,7 @@ pub(super) fn recurrent(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
 
 /// The `activations` with their `activation_alpha`/`activation_beta` (consumed in order by
 /// the functions that take them, as onnxruntime does), one set per direction.
-fn activations(
-    cx: &NodeCtx,
-    cell: RecurrentCell,
-    dirs: usize,
-) -> Result<Vec<RecurrentActivation>> {
+fn activations(cx: &NodeCtx, cell: RecurrentCell, dirs: usize) -> Result<Vec<RecurrentActivation>> {
     let Some(names) = cx.strings("activations")? else {
         return Ok(cell.default_activations().repeat(dirs));
     };

@@ -11,8 +11,8 @@ use super::svdf::variable_initial_value;
 use super::Io;
 use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
-    DType, Op, QuantParams, RecurrentAttrs, RecurrentCell, RecurrentDirection, Tensor,
-    TensorType, Value, ValueRef,
+    DType, Op, QuantParams, RecurrentAttrs, RecurrentCell, RecurrentDirection, Tensor, TensorType,
+    Value, ValueRef,
 };
 use nnopt_compiler::Result;
 
@@ -53,9 +53,9 @@ pub fn lstm(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
         return refuse(
             b,
             &format!(
-            "cell activation {:?} (tanh only)",
-            o.fused_activation_function()
-        ),
+                "cell activation {:?} (tanh only)",
+                o.fused_activation_function()
+            ),
         );
     }
     if o.diagonal_recurrent_tensors() {
