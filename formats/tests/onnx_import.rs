@@ -492,10 +492,10 @@ fn errors_name_the_node() {
         outputs: vec!["y"],
         inits: vec![],
     };
-    let e = import_err(m("", "Erf", vec![]));
+    let e = import_err(m("", "ImageDecoder", vec![]));
     assert_eq!(
         e,
-        "node 'Erf #1': unsupported op type 'Erf' (`nnopt ops` lists the supported ones)"
+        "node 'ImageDecoder #1': unsupported op type 'ImageDecoder' (`nnopt ops` lists the supported ones)"
     );
     let e = import_err(m("my_lrelu", "LeakyRelu", vec![("alpha", A::S("big"))]));
     assert_eq!(

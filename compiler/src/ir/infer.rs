@@ -300,6 +300,36 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let xy = broadcast_shapes(&inputs[1].shape, &inputs[2].shape)?;
             vec![keep_q(inputs[1], broadcast_shapes(&inputs[0].shape, &xy)?)]
         }
+        Op::GatherElements { .. } => {
+            need(inputs, 2, 2)?;
+            vec![keep_q(inputs[0], inputs[1].shape.clone())]
+        }
+        Op::Einsum { equation } => {
+            let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+            let e = super::einsum::Einsum::parse(equation, &shapes)?;
+            let dtype = inputs.first().map_or(DType::F32, |t| t.dtype);
+            vec![TensorType::new(dtype, e.output_shape())]
+        }
+        Op::TopK { axis, k, .. } => {
+            need(inputs, 1, 1)?;
+            let mut shape = inputs[0].shape.clone();
+            match shape.get_mut(*axis) {
+                Some(d) if *k <= *d => *d = *k,
+                _ => bail!("top_k of {k} along axis {axis} of {:?}", inputs[0].shape),
+            }
+            vec![
+                keep_q(inputs[0], shape.clone()),
+                TensorType::new(DType::I64, shape),
+            ]
+        }
+        Op::ScatterNd { .. } => {
+            need(inputs, 3, 3)?;
+            vec![keep_q(inputs[0], inputs[0].shape.clone())]
+        }
+        Op::ScatterElements { .. } => {
+            need(inputs, 3, 3)?;
+            vec![keep_q(inputs[0], inputs[0].shape.clone())]
+        }
         Op::Expand { shape } => {
             need(inputs, 1, 1)?;
             vec![keep_q(

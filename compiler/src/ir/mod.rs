@@ -2,6 +2,7 @@
 
 mod attrs;
 mod dtype;
+pub mod einsum;
 mod graph;
 pub mod infer;
 mod op;

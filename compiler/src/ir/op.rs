@@ -193,6 +193,18 @@ impl BinaryKind {
     }
 }
 
+/// How a scatter combines an update with the value it lands on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScatterReduction {
+    /// The update replaces the value.
+    None,
+    Add,
+    Mul,
+    Max,
+    Min,
+}
+
 /// Comparisons with numpy broadcasting; the result is boolean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -488,6 +500,26 @@ pub enum Op {
     Where,
     /// Broadcast to the numpy broadcast of the input shape and `shape`: (x).
     Expand { shape: Vec<usize> },
+    /// `out[i] = data[i with coordinate `axis` replaced by indices[i]]`: (data, indices).
+    GatherElements { axis: usize },
+    /// A copy of `data` with the slice `data[indices[i...]]` (index tuples along the last
+    /// axis of `indices`) replaced or combined by `updates[i...]`: (data, indices, updates).
+    ScatterNd { reduction: ScatterReduction },
+    /// Einstein summation (see [`super::einsum::Einsum`]): (x0, x1, ...).
+    Einsum { equation: String },
+    /// The `k` largest (or smallest) values along `axis`, from the extreme on, and their
+    /// int64 indices: (x) -> (values, indices).
+    TopK {
+        axis: usize,
+        k: usize,
+        largest: bool,
+    },
+    /// A copy of `data` with each update placed where GatherElements would read it:
+    /// (data, indices, updates).
+    ScatterElements {
+        axis: usize,
+        reduction: ScatterReduction,
+    },
     /// Softmax over one axis: `exp(beta * x)` normalized. (x)
     Softmax { axis: usize, beta: f32 },
     /// Log of softmax over one axis: (x).
@@ -657,6 +689,11 @@ impl Op {
             Op::Compare { .. } => "compare",
             Op::Where => "where",
             Op::Expand { .. } => "expand",
+            Op::GatherElements { .. } => "gather_elements",
+            Op::ScatterElements { .. } => "scatter_elements",
+            Op::ScatterNd { .. } => "scatter_nd",
+            Op::TopK { .. } => "top_k",
+            Op::Einsum { .. } => "einsum",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::BatchNorm { .. } => "batch_norm",

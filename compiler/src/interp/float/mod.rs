@@ -15,8 +15,10 @@ mod conv_transpose;
 mod convert;
 mod depth_to_space;
 mod depthwise_grad;
+mod einsum;
 mod elementwise;
 mod gather;
+mod gather_elements;
 mod gemm;
 mod grad;
 mod matmul;
@@ -26,10 +28,12 @@ mod pool;
 mod recurrent;
 mod reduce;
 mod resize;
+mod scatter_nd;
 mod shape;
 mod slice;
 mod softmax;
 mod svdf;
+mod top_k;
 mod unary;
 mod util;
 mod widen;
@@ -62,6 +66,7 @@ fn is_dtype_generic(op: &Op) -> bool {
         | Op::Cast { .. }
         | Op::Where
         | Op::Expand { .. }
+        | Op::GatherElements { .. }
         | Op::DepthToSpace { .. } => true,
         Op::Resize { mode, .. } => *mode == ResizeMode::Nearest,
         _ => false,
@@ -112,6 +117,13 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
         Op::Where => one(broadcast::select(inputs)?),
         Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
+        Op::Einsum { equation } => one(einsum::einsum(equation, inputs)?),
+        Op::ScatterNd { reduction } => one(scatter_nd::scatter_nd(*reduction, inputs)?),
+        Op::TopK { axis, k, largest } => top_k::top_k(*axis, *k, *largest, inputs),
+        Op::GatherElements { axis } => one(gather_elements::gather_elements(*axis, inputs)?),
+        Op::ScatterElements { axis, reduction } => one(gather_elements::scatter_elements(
+            *axis, *reduction, inputs,
+        )?),
         Op::Softmax { axis, beta } => one(softmax::softmax(*axis, *beta, inputs)?),
         Op::LogSoftmax { axis } => one(softmax::log_softmax(*axis, inputs)?),
         Op::BatchNorm { epsilon, axis } => one(batch_norm::batch_norm(*epsilon, *axis, inputs)?),
@@ -244,6 +256,9 @@ fn computes_values(op: &Op) -> bool {
         | Op::Activation { .. }
         | Op::Unary { .. }
         | Op::Compare { .. }
+        | Op::ScatterElements { .. }
+        | Op::ScatterNd { .. }
+        | Op::Einsum { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. } => true,

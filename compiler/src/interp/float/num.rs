@@ -86,7 +86,13 @@ macro_rules! int_num {
                     BinaryKind::BitOr => self | o,
                     BinaryKind::BitXor => self ^ o,
                     BinaryKind::ShiftLeft => shift.map_or(0, |s| self << s),
-                    BinaryKind::ShiftRight => shift.map_or(0, |s| self >> s),
+                    // Signed values shift arithmetically: past the width only the sign
+                    // is left.
+                    BinaryKind::ShiftRight => match shift {
+                        Some(s) => self >> s,
+                        None if (self as i128) < 0 => !0,
+                        None => 0,
+                    },
                     _ => return None,
                 })
             }

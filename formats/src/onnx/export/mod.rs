@@ -118,6 +118,23 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Compare { kind } => unary::compare(b, cx, *kind),
         Op::Where => b.simple("Where", name, cx.x, vec![], None),
         Op::Expand { shape } => shape::expand(b, cx, shape),
+        Op::Einsum { equation } => b.simple(
+            "Einsum",
+            name,
+            cx.x,
+            vec![proto::attr("equation", proto::Attr::Str(equation.clone()))],
+            None,
+        ),
+        Op::ScatterNd { .. } | Op::TopK { .. } => {
+            return Err(Error::new(format!(
+                "node '{name}': {} has no ONNX export yet",
+                node.op.name()
+            )))
+        }
+        Op::GatherElements { axis } => shape::along_axis(b, cx, "GatherElements", *axis),
+        Op::ScatterElements { axis, reduction } => {
+            shape::scatter_elements(b, cx, *axis, *reduction)?
+        }
         Op::Softmax { axis, beta } => math::softmax(b, cx, *axis, *beta),
         Op::LogSoftmax { axis } => math::log_softmax(b, cx, *axis),
         Op::BatchNorm { epsilon, axis } => math::batch_norm(b, cx, *epsilon, *axis)?,

@@ -1,10 +1,11 @@
-//! Reshape, Transpose, Concat, Split, Slice, Pad and Gather.
+//! Reshape, Transpose, Concat, Split, Slice, Pad, Expand, Gather, GatherElements and
+//! ScatterElements.
 
 use super::NodeArgs;
 use crate::onnx::export::builder::{ints, Builder};
 use crate::onnx::export::proto::{attr, Attr};
-use nnopt_compiler::ir::PadMode;
-use nnopt_compiler::Result;
+use nnopt_compiler::ir::{PadMode, ScatterReduction};
+use nnopt_compiler::{Error, Result};
 
 /// Reshape to a constant shape.
 pub(crate) fn reshape(b: &mut Builder, cx: NodeArgs, shape: &[usize]) -> String {
@@ -74,6 +75,31 @@ pub(crate) fn slice(
         vec![],
         None,
     )
+}
+
+/// ScatterElements; max and min reductions need opset 18 and are refused.
+pub(crate) fn scatter_elements(
+    b: &mut Builder,
+    cx: NodeArgs,
+    axis: usize,
+    reduction: ScatterReduction,
+) -> Result<String> {
+    let reduction = match reduction {
+        ScatterReduction::None => "none",
+        ScatterReduction::Add => "add",
+        ScatterReduction::Mul => "mul",
+        r => {
+            return Err(Error::new(format!(
+                "node '{}': scatter reduction {r:?} needs ONNX opset 18",
+                cx.name
+            )))
+        }
+    };
+    let attrs = vec![
+        attr("axis", Attr::Int(axis as i64)),
+        attr("reduction", Attr::Str(reduction.into())),
+    ];
+    Ok(b.simple("ScatterElements", cx.name, cx.x, attrs, None))
 }
 
 /// Expand to a static shape.

@@ -94,6 +94,15 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     Ok(acc)
 }
 
+/// Einsum.
+pub(super) fn einsum(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let ins: Vec<ValueRef> = (0..cx.inputs.len())
+        .map(|i| cx.input(i))
+        .collect::<Result<_>>()?;
+    let equation = cx.string("equation", "")?;
+    imp.emit(Op::Einsum { equation }, &ins, cx.out(0))
+}
+
 /// Pow; an exponent of another type is cast to the base's type first.
 fn pow(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let (base, mut exponent) = (cx.input(0)?, cx.input(1)?);

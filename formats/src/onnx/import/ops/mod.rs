@@ -1,16 +1,22 @@
 //! ONNX op handlers, one file per op family. Each handler returns the IR values bound to
 //! the node's outputs, in order.
 
+mod attention;
 mod broadcast;
 mod conv;
 mod generate;
+mod indexing;
 mod logic;
+mod loss;
 mod math;
+mod norm;
 mod quant;
 mod recurrent;
 mod reduce;
 mod resize;
+mod select;
 mod shape;
+mod space;
 mod unary;
 
 use super::attrs::NodeCtx;
@@ -36,7 +42,17 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         one(reduce::global_pool(i, c))
     }),
     (
-        &["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum"],
+        &[
+            "ReduceMean",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceSum",
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceSumSquare",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+        ],
         |i, c| one(reduce::reduce(i, c)),
     ),
     (&["Gemm"], |i, c| one(math::gemm(i, c))),
@@ -65,6 +81,35 @@ const HANDLERS: &[(&[&str], Handler)] = &[
         |i, c| one(logic::bitwise(i, c)),
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
+    (&["Attention"], attention::attention),
+    (&["Trilu"], |i, c| one(select::trilu(i, c))),
+    (&["Einsum"], |i, c| one(math::einsum(i, c))),
+    (&["DepthToSpace"], |i, c| one(space::depth_to_space(i, c))),
+    (&["SpaceToDepth"], |i, c| one(space::space_to_depth(i, c))),
+    (&["CenterCropPad"], |i, c| one(space::center_crop_pad(i, c))),
+    (&["ScatterND"], |i, c| one(indexing::scatter_nd(i, c))),
+    (&["TopK"], indexing::top_k),
+    (&["OneHot"], |i, c| one(select::one_hot(i, c))),
+    (&["GatherElements"], |i, c| {
+        one(indexing::gather_elements(i, c))
+    }),
+    (&["NegativeLogLikelihoodLoss"], |i, c| one(loss::nll(i, c))),
+    (&["SoftmaxCrossEntropyLoss"], loss::softmax_cross_entropy),
+    (&["ScatterElements", "Scatter"], |i, c| {
+        one(indexing::scatter_elements(i, c))
+    }),
+    (
+        &["LayerNormalization", "RMSNormalization"],
+        norm::layer_norm,
+    ),
+    (&["InstanceNormalization"], |i, c| {
+        one(norm::instance_norm(i, c))
+    }),
+    (&["GroupNormalization"], |i, c| one(norm::group_norm(i, c))),
+    (&["LpNormalization"], |i, c| one(norm::lp_norm(i, c))),
+    (&["MeanVarianceNormalization"], |i, c| {
+        one(norm::mean_variance_norm(i, c))
+    }),
     (&["Expand"], |i, c| one(broadcast::expand(i, c))),
     (&["Tile"], |i, c| one(broadcast::tile(i, c))),
     (&["Range"], |i, c| one(generate::range(i, c))),

@@ -133,7 +133,17 @@ pub(super) fn dequantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     check_qtype(cx, imp.ty(x).dtype)?;
     let (q, _) = params(imp, cx, (1, 2), cx.int("axis", 1)?, &imp.shape(x))?;
     let xq = imp.with_quant(x, q).map_err(|e| cx.err(e.message))?;
-    imp.emit(Op::Dequantize, &[xq], cx.out(0))
+    // The result has the scale's type (or `output_dtype`, opset 25); half, bfloat16 and
+    // double results are the f32 dequantization rounded once.
+    let to = match cx.int("output_dtype", 0)? {
+        0 => imp.ty(cx.input(1)?).dtype,
+        code => super::dtype_attr(cx, code)?,
+    };
+    if to == nnopt_compiler::ir::DType::F32 {
+        return imp.emit(Op::Dequantize, &[xq], cx.out(0));
+    }
+    let y = imp.emit(Op::Dequantize, &[xq], &format!("{}_f32", cx.out(0)))?;
+    imp.emit(Op::Cast { to, saturate: true }, &[y], cx.out(0))
 }
 
 /// QLinearConv: a Conv on quantized types; the int32 bias gets scale `x_scale * w_scale`.
