@@ -16,6 +16,8 @@ Sections (all by default; see tools/README.md for the layout of each):
     litert   DIR/litert/<model_stem>/ (LiteRT reference inputs/outputs)
     fp8      DIR/fp8/ (ml_dtypes references)
     tflm     DIR/tflm/ (TFLite Micro references)
+    tflite_ops DIR/tflite_ops/ (one-operator TFLite models: LiteRT float and TFLite
+             Micro int8 references)
     udc      DIR/udc/fashion_dscnn.onnx (the untrained Fashion-MNIST DS-CNN)
     recurrent DIR/recurrent/ (RNN/GRU/LSTM against onnxruntime, TFLite LSTM against
              LiteRT (f32) and TFLite Micro (int8))
@@ -50,10 +52,11 @@ from digits_mlp import make_digits_mlp
 from fashion_dscnn import make_fashion_dscnn
 from testdata_fp8 import make_fp8
 from testdata_recurrent import make_recurrent
+from testdata_tflite_ops import make_tflite_ops, reference_worker
 from testdata_tflm import make_tflm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("onnx", "node", "digits", "litert", "fp8", "tflm", "udc", "recurrent")
+SECTIONS = ("onnx", "node", "digits", "litert", "fp8", "tflm", "tflite_ops", "udc", "recurrent")
 
 # Seeds.  Every random tensor is drawn from a Generator seeded from these.
 SEED_ONNX = 20240501
@@ -1340,11 +1343,15 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--_litert-worker", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--_digits-worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--_tflite-ops-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._litert_worker:
         litert_worker(*args._litert_worker)
     if args._digits_worker:
         digits_worker(*args._digits_worker)
+    if args._tflite_ops_worker:
+        reference_worker(*args._tflite_ops_worker)
+        return 0
 
     out = args.out if args.out.is_absolute() else (Path.cwd() / args.out)
     shared = args.shared or default_shared()
@@ -1362,6 +1369,7 @@ def main(argv=None) -> int:
         "litert": lambda: make_litert(out, shared),
         "fp8": lambda: make_fp8(out),
         "tflm": lambda: make_tflm(out, shared),
+        "tflite_ops": lambda: make_tflite_ops(out, Path(__file__).resolve()),
         "udc": lambda: make_udc(out),
         "recurrent": lambda: make_recurrent(out),
     }

@@ -1,8 +1,9 @@
 //! The virtual NPU against the reference interpreter on small hand-written graphs: one
 //! or more per NPU kernel (conv, fully connected, elementwise, pooling, reduction, memory
 //! ops, table lookups, requantizing concat, padding, PReLU, resize, softmax, transposed
-//! convolution, requantization of wide integers) and host-CPU command (SVDF, float-table
-//! softmax), each lowered without CPU segments and run bit for bit.
+//! convolution, requantization of wide integers, matrix products by a constant matrix) and
+//! host-CPU command (SVDF, float-table softmax), each lowered without CPU segments and run
+//! bit for bit; and the named reasons of ops that fall back to the CPU.
 
 mod harness;
 
@@ -83,6 +84,62 @@ fn fully_connected_matches_the_interpreter() {
         g.set_outputs(vec![y]);
         check_npu_only(&format!("fc trans_b={trans_b}"), &g);
     }
+}
+
+#[test]
+fn matmul_by_a_constant_matrix_runs_as_fully_connected() {
+    for xs in [vec![5, 6], vec![2, 3, 6], vec![2, 1, 3, 6]] {
+        let mut rng = Lcg(13);
+        let mut g = Graph::new("matmul");
+        let x = g.add_input("x", qt(DType::I8, &xs, 0.05, 3));
+        let w = rng.tensor(DType::I8, &[6, 4]);
+        let w = g.add_const("w", w, Some(QuantParams::per_tensor(0.02, -2)));
+        let y = add_q(&mut g, "y", Op::MatMul, &[x, w], DType::I8, 0.4, -4);
+        g.set_outputs(vec![y]);
+        let p = check_npu_only(&format!("mat_mul {xs:?}"), &g);
+        assert!(
+            matches!(p.commands[..], [Command::FullyConnected(_)]),
+            "{:?}",
+            p.commands
+        );
+    }
+}
+
+#[test]
+fn ops_without_npu_commands_fall_back_with_their_reason() {
+    let mut g = Graph::new("fallbacks");
+    let a = g.add_input("a", qt(DType::I8, &[2, 3, 4], 0.05, 3));
+    let b = g.add_input("b", qt(DType::I8, &[2, 4, 5], 0.05, 3));
+    let m = add_q(&mut g, "m", Op::MatMul, &[a, b], DType::I8, 0.3, 0);
+    let arg = Op::ArgReduce {
+        kind: nnopt_compiler::ir::ArgKind::Max,
+        axis: 2,
+        keep_dims: false,
+        select_last_index: false,
+        index_dtype: DType::I32,
+    };
+    let ty = infer_types(&arg, &[g.ty(m)]).unwrap().remove(0);
+    let i = g.add_op("i", arg, &[m], ty);
+    g.set_outputs(vec![i]);
+    let (_, report) = lower(&g);
+    let reasons: Vec<(&str, &str)> = report
+        .fallbacks
+        .iter()
+        .map(|f| (f.op.as_str(), f.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "mat_mul",
+                "mat_mul runs as fully connected only with a constant 2-D right operand"
+            ),
+            (
+                "arg_reduce.max",
+                "the NPU has no arg_reduce.max kernel (index searches run on the CPU)"
+            ),
+        ]
+    );
 }
 
 #[test]

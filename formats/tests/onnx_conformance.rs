@@ -46,6 +46,8 @@ const PARAM_SLOTS: &[(&str, &[usize])] = &[
     ("QLinearMatMul", &[1, 2, 4, 5, 6, 7]),
     ("Dropout", &[1, 2]),
     ("ConstantOfShape", &[0]),
+    ("CumSum", &[1]),
+    ("CumProd", &[1]),
     ("Expand", &[1]),
     ("Trilu", &[1]),
     ("CenterCropPad", &[1]),

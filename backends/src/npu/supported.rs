@@ -82,7 +82,7 @@ fn has_fp8_values(g: &Graph) -> bool {
 
 /// The common constraints of one node, in order.
 fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, Reason> {
-    not_recurrent(g, n)?;
+    has_command(&g.node(n).op)?;
     single_output(g, n)?;
     let float = float_data(g, n);
     data_is_quantized_or_fp8(g, n, float, fp8_program)?;
@@ -99,16 +99,20 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
     })
 }
 
-/// The NPU has no recurrent command: RNN, GRU and LSTM layers run on the CPU.
-fn not_recurrent(g: &Graph, n: NodeIndex) -> Result<(), Reason> {
-    let op = &g.node(n).op;
-    if let Op::Recurrent(_) = op {
-        return Err(format!(
-            "the NPU has no recurrent command ({} runs on the CPU, in the reference interpreter)",
-            op.detailed_name()
-        ));
-    }
-    Ok(())
+/// Index searches, scans, index-tuple gathers and recurrent layers have no NPU command:
+/// they run on the CPU.
+fn has_command(op: &Op) -> Result<(), Reason> {
+    let what = match op {
+        Op::ArgReduce { .. } => "index searches",
+        Op::Cumulative { .. } => "scans",
+        Op::GatherNd { .. } => "gathers by index tuples",
+        Op::Recurrent(_) => "recurrent layers",
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "the NPU has no {} kernel ({what} run on the CPU)",
+        op.detailed_name()
+    ))
 }
 
 /// Every NPU command writes one tensor.
@@ -149,7 +153,7 @@ fn constants_only_as_weights(g: &Graph, n: NodeIndex, float: bool) -> Result<(),
     let node = g.node(n);
     let weighted = matches!(
         node.op,
-        Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. }
+        Op::Conv(_) | Op::ConvTranspose { .. } | Op::Gemm { .. } | Op::MatMul
     );
     let slope = matches!(node.op, Op::PRelu) && !float;
     let constant = g
@@ -203,6 +207,21 @@ pub fn transposed_conv_form(c: &ConvAttrs) -> Result<(), Reason> {
 pub fn gemm_form(gemm: &GemmAttrs) -> Result<(), Reason> {
     if !gemm.is_fully_connected() {
         return Err("gemm with alpha/beta != 1 or transposed A".into());
+    }
+    Ok(())
+}
+
+/// A matrix product runs as a fully connected layer when its right operand is a constant
+/// 2-D matrix (the weights) and its left one has rank 2 or more (rows of any batch).
+pub fn matmul_as_fully_connected(g: &Graph, ins: &[ValueRef]) -> Result<(), Reason> {
+    let (Some(&a), Some(&b)) = (ins.first(), ins.get(1)) else {
+        return Err("mat_mul needs two inputs".into());
+    };
+    let constant_matrix = g.const_value(b).is_some_and(|w| w.shape().len() == 2);
+    if !constant_matrix || g.ty(a).shape.len() < 2 {
+        return Err(
+            "mat_mul runs as fully connected only with a constant 2-D right operand".into(),
+        );
     }
     Ok(())
 }
@@ -383,6 +402,12 @@ pub const NPU_OPS: &[OpSupport] = &[
         command: "fully_connected",
         int8: Some("alpha = beta = 1, A not transposed, 2-D input, constant weights"),
         fp8: Some("as int8, FP8 weights"),
+    },
+    OpSupport {
+        op: "mat_mul",
+        command: "fully_connected",
+        int8: Some("constant 2-D right operand (int8 weights), left operand of rank 2 or more"),
+        fp8: None,
     },
     OpSupport {
         op: "binary.add, binary.sub, binary.mul",

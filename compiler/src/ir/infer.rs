@@ -508,6 +508,45 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             shape.extend_from_slice(&d.shape[axis + 1..]);
             vec![keep_q(d, shape)]
         }
+        Op::GatherNd { batch_dims } => {
+            need(inputs, 2, 2)?;
+            vec![keep_q(
+                inputs[0],
+                gather_nd_shape(&inputs[0].shape, &inputs[1].shape, *batch_dims)?,
+            )]
+        }
+        Op::ArgReduce {
+            axis,
+            keep_dims,
+            index_dtype,
+            ..
+        } => {
+            need(inputs, 1, 1)?;
+            let x = &inputs[0].shape;
+            if *axis >= x.len() || x[*axis] == 0 {
+                bail!("arg_reduce axis {axis} is out of range or empty in shape {x:?}");
+            }
+            if !matches!(index_dtype, DType::I32 | DType::I64) {
+                bail!("arg_reduce writes i32 or i64 indices, not {index_dtype}");
+            }
+            let mut shape = x.clone();
+            if *keep_dims {
+                shape[*axis] = 1;
+            } else {
+                shape.remove(*axis);
+            }
+            vec![TensorType::new(*index_dtype, shape)]
+        }
+        Op::Cumulative { axis, .. } => {
+            need(inputs, 1, 1)?;
+            if *axis >= inputs[0].shape.len() {
+                bail!(
+                    "cumulative axis {axis} out of range for shape {:?}",
+                    inputs[0].shape
+                );
+            }
+            vec![same(inputs[0])]
+        }
         Op::Resize {
             sizes,
             mode,
@@ -686,6 +725,28 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             ]
         }
     })
+}
+
+/// The output shape of a GatherND: the shared batch axes, the index tuples' axes, then the
+/// data axes the tuples do not index.
+pub fn gather_nd_shape(data: &[usize], indices: &[usize], batch_dims: usize) -> Result<Vec<usize>> {
+    let Some((&depth, outer)) = indices.split_last() else {
+        bail!("gather_nd indices must have rank 1 or more");
+    };
+    if batch_dims >= indices.len() || batch_dims > data.len() {
+        bail!("gather_nd batch_dims {batch_dims} must be below the indices' rank {} and at most the data's rank {}", indices.len(), data.len());
+    }
+    if data[..batch_dims] != indices[..batch_dims] {
+        bail!(
+            "gather_nd batch axes differ: data {data:?}, indices {indices:?} (batch_dims {batch_dims})"
+        );
+    }
+    if depth == 0 || batch_dims + depth > data.len() {
+        bail!("gather_nd index tuples of length {depth} do not fit data {data:?} after {batch_dims} batch axes");
+    }
+    let mut shape = outer.to_vec();
+    shape.extend_from_slice(&data[batch_dims + depth..]);
+    Ok(shape)
 }
 
 /// The f32 type of `x` after checking that `dy` has the same shape.

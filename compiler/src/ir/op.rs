@@ -321,6 +321,22 @@ pub enum ReduceKind {
     Sum,
 }
 
+/// Which extreme an [`Op::ArgReduce`] finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgKind {
+    Max,
+    Min,
+}
+
+/// The running operation of an [`Op::Cumulative`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CumulativeKind {
+    Sum,
+    Prod,
+}
+
 /// Padding modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -560,6 +576,28 @@ pub enum Op {
     },
     /// Gather along an axis with integer indices (negative indices wrap): (data, indices).
     Gather { axis: usize },
+    /// Gather of slices by index tuples (ONNX GatherND, TFLite GATHER_ND): (data,
+    /// indices). The last axis of `indices` holds tuples indexing `data`'s axes after the
+    /// first `batch_dims`, which `data` and `indices` share; negative indices wrap.
+    GatherNd { batch_dims: usize },
+    /// Index of the largest or smallest element along `axis`, as `index_dtype` (i32 or
+    /// i64); ties take the first index, or the last with `select_last_index`. Quantized
+    /// inputs compare their stored integers. (x)
+    ArgReduce {
+        kind: ArgKind,
+        axis: usize,
+        keep_dims: bool,
+        select_last_index: bool,
+        index_dtype: DType,
+    },
+    /// Running sum or product along `axis`; `exclusive` leaves the current element out,
+    /// `reverse` runs from the end. (x)
+    Cumulative {
+        kind: CumulativeKind,
+        axis: usize,
+        exclusive: bool,
+        reverse: bool,
+    },
     /// Resize to a static output shape: (x). The coordinate transform uses `scales` (one
     /// per axis, ONNX `scales` input) when given, else `sizes[i] / input_dim[i]`.
     Resize {
@@ -706,6 +744,9 @@ impl Op {
             Op::Slice { .. } => "slice",
             Op::Pad { .. } => "pad",
             Op::Gather { .. } => "gather",
+            Op::GatherNd { .. } => "gather_nd",
+            Op::ArgReduce { .. } => "arg_reduce",
+            Op::Cumulative { .. } => "cumulative",
             Op::Resize { .. } => "resize",
             Op::DepthToSpace { .. } => "depth_to_space",
             Op::Quantize { .. } => "quantize",
@@ -732,6 +773,8 @@ impl Op {
             Op::Pool { pool, .. } => serde_json::to_value(pool.kind).ok(),
             Op::Reduce { kind, .. } => serde_json::to_value(kind).ok(),
             Op::Recurrent(a) => serde_json::to_value(a.cell).ok(),
+            Op::ArgReduce { kind, .. } => serde_json::to_value(kind).ok(),
+            Op::Cumulative { kind, .. } => serde_json::to_value(kind).ok(),
             _ => None,
         };
         match sub {

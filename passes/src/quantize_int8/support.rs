@@ -281,7 +281,7 @@ pub fn classify(g: &Graph, n: NodeIndex) -> Result<Rule, String> {
         | Op::Split { .. }
         | Op::Pad { .. }
         | Op::DepthToSpace { .. } => Rule::moving(first_act()?),
-        Op::Gather { .. } => {
+        Op::Gather { .. } | Op::GatherNd { .. } => {
             let mut slots = first_act()?;
             slots.push(Slot::Keep);
             Rule::moving(slots)

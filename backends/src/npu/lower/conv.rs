@@ -1,5 +1,6 @@
 //! Lowering of weighted layers: convolutions, transposed convolutions and fully connected
-//! layers (gemms), with their int8 weight blocks.
+//! layers (gemms, and matrix products by a constant 2-D matrix), with their int8 weight
+//! blocks.
 
 use super::quant::{act_range, layer_quant};
 use super::{Lowering, Reason};
@@ -130,14 +131,48 @@ impl Lowering<'_> {
         ins: &[ValueRef],
         out: ValueRef,
     ) -> std::result::Result<FullyConnected, Reason> {
-        let g = self.g;
-        let (Some(&x), Some(&w)) = (ins.first(), ins.get(1)) else {
-            return Err("gemm needs two inputs".into());
-        };
-        let (xt, ot) = (g.ty(x), g.ty(out));
-        if xt.shape.len() != 2 {
+        let x = *ins.first().ok_or("gemm needs two inputs")?;
+        if self.g.ty(x).shape.len() != 2 {
             return Err("fully connected input is not 2-D".into());
         }
+        self.fully_connected_rows(name, trans_b, act, ins, out)
+    }
+
+    /// A fully connected command for `mat_mul(x, w)` with a constant 2-D `w` (`[K, N]`):
+    /// the rows of `x` (every axis but the last) times `w`, on 2-D views of the input and
+    /// output memory.
+    pub(super) fn matmul(
+        &mut self,
+        name: &str,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<Command, Reason> {
+        supported::matmul_as_fully_connected(self.g, ins)?;
+        Ok(Command::FullyConnected(
+            self.fully_connected_rows(name, false, None, ins, out)?,
+        ))
+    }
+
+    /// A fully connected layer over the rows of `x`: its last axis is the reduction, and
+    /// the command reads and writes 2-D views.
+    fn fully_connected_rows(
+        &mut self,
+        name: &str,
+        trans_b: bool,
+        act: Option<Activation>,
+        ins: &[ValueRef],
+        out: ValueRef,
+    ) -> std::result::Result<FullyConnected, Reason> {
+        let g = self.g;
+        let (Some(&x), Some(&w)) = (ins.first(), ins.get(1)) else {
+            return Err("fully connected needs two inputs".into());
+        };
+        let (xt, ot) = (g.ty(x), g.ty(out));
+        let (&k_in, lead) = xt
+            .shape
+            .split_last()
+            .ok_or("fully connected input is a scalar")?;
+        let rows: usize = lead.iter().product();
         let fp8 = Fp8Format::of(xt.dtype).is_some();
         let [(in_scale, in_zp), (out_scale, out_zp)] = layer_quant(xt, ot, fp8)?;
         let (wv, wt) = layer_weights(g, w, 2)?;
@@ -147,7 +182,10 @@ impl Lowering<'_> {
         } else {
             (ws[1], ws[0])
         };
-        if k != xt.shape[1] || ot.shape != [xt.shape[0], nout] {
+        let out_rows = ot.shape[..ot.shape.len().saturating_sub(1)]
+            .iter()
+            .product::<usize>();
+        if k != k_in || ot.shape.last() != Some(&nout) || out_rows != rows {
             return Err(format!("weights {ws:?} do not match input {:?}", xt.shape));
         }
         let raw = weight_values(wv, wt)?;
@@ -179,8 +217,8 @@ impl Lowering<'_> {
         };
         Ok(FullyConnected {
             name: name.to_string(),
-            input: self.tensor(x),
-            output: self.tensor(out),
+            input: self.view(x, vec![rows, k]),
+            output: self.view(out, vec![rows, nout]),
             weights: block,
             stage,
             fp8,

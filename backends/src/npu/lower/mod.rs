@@ -224,6 +224,24 @@ impl<'g> Lowering<'g> {
         id
     }
 
+    /// A tensor of `shape` over the bytes of `v`'s tensor (a free reshape), or that tensor
+    /// itself when the shape is its own.
+    fn view(&mut self, v: ValueRef, shape: Vec<usize>) -> TensorId {
+        let base = self.tensor(v);
+        if self.tensors[base].shape == shape {
+            return base;
+        }
+        let desc = TensorDesc {
+            name: format!("{}:view", self.tensors[base].name),
+            shape,
+            ..self.tensors[base].clone()
+        };
+        let id = self.tensors.len();
+        self.tensors.push(desc);
+        self.root.push(self.root[base]);
+        id
+    }
+
     /// Lowers one node that passed the common checks: `Ok(Some(command))`, `Ok(None)`
     /// for a free alias, or the reason it has to run on the CPU.
     fn lower_node(
@@ -268,6 +286,7 @@ impl<'g> Lowering<'g> {
                 value,
             } => Command::Pad(self.pad(&node.name, pads, *value, &ins, out)?),
             Op::Gemm { .. } => self.gemm(&node.name, &node.op, &ins, out)?,
+            Op::MatMul => self.matmul(&node.name, &ins, out)?,
             Op::Binary { kind, activation } => {
                 Command::Elementwise(self.elementwise(&node.name, *kind, *activation, &ins, out)?)
             }

@@ -4,6 +4,7 @@
 //! serve quantized tensors, whose parameters they keep); ops that compute on values
 //! accept f32 and, where ONNX allows, plain (unquantized) integers.
 
+mod arg_reduce;
 mod batch_norm;
 mod broadcast;
 mod compare;
@@ -13,12 +14,14 @@ mod conv_grad;
 mod conv_nchw;
 mod conv_transpose;
 mod convert;
+mod cumulative;
 mod depth_to_space;
 mod depthwise_grad;
 mod einsum;
 mod elementwise;
 mod gather;
 mod gather_elements;
+mod gather_nd;
 mod gemm;
 mod grad;
 mod matmul;
@@ -151,6 +154,29 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         } => one(slice::slice(starts, ends, steps, inputs)?),
         Op::Pad { pads, mode, value } => one(pad::pad(pads, *mode, *value, inputs)?),
         Op::Gather { axis } => one(gather::gather(*axis, inputs)?),
+        Op::GatherNd { batch_dims } => one(gather_nd::gather_nd(*batch_dims, inputs)?),
+        Op::ArgReduce {
+            kind,
+            axis,
+            keep_dims,
+            select_last_index,
+            index_dtype,
+        } => one(arg_reduce::arg_reduce(
+            *kind,
+            *axis,
+            *keep_dims,
+            *select_last_index,
+            *index_dtype,
+            inputs,
+        )?),
+        Op::Cumulative {
+            kind,
+            axis,
+            exclusive,
+            reverse,
+        } => one(cumulative::cumulative(
+            *kind, *axis, *exclusive, *reverse, inputs,
+        )?),
         Op::Resize { .. } => one(resize::resize(
             &op.resize_spec().expect("matched a Resize"),
             inputs,
@@ -210,7 +236,7 @@ fn saturation(saturate: bool) -> crate::fp8::Saturation {
 }
 
 /// Whether the op only moves or selects values (so quantized integers pass through as
-/// they are).
+/// they are; an arg_reduce compares them and writes plain indices).
 fn moves_values(op: &Op) -> bool {
     !computes_values(op) && !matches!(op, Op::Quantize { .. } | Op::Dequantize | Op::Cast { .. })
 }
@@ -261,7 +287,8 @@ fn computes_values(op: &Op) -> bool {
         | Op::Einsum { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
-        | Op::BatchNorm { .. } => true,
+        | Op::BatchNorm { .. }
+        | Op::Cumulative { .. } => true,
         Op::Pool { pool, activation } => pool.kind == PoolKind::Avg || activation.is_some(),
         Op::Reduce { kind, .. } => matches!(kind, ReduceKind::Mean | ReduceKind::Sum),
         Op::Resize { mode, .. } => *mode != ResizeMode::Nearest,

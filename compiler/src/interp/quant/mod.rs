@@ -32,6 +32,7 @@ macro_rules! with_int_slice {
 
 mod conv;
 pub use conv::channel_multipliers;
+mod cumulative;
 mod data;
 mod elementwise;
 pub mod fixedpoint;
@@ -71,6 +72,7 @@ pub fn handles(op: &Op) -> bool {
             | Op::Concat { .. }
             | Op::Pad { .. }
             | Op::Resize { .. }
+            | Op::Cumulative { .. }
             | Op::Quantize {
                 rounding: QuantizeRounding::Tflite,
                 ..
@@ -121,6 +123,12 @@ pub fn eval(
             ..
         } if filter.is_default() => data::resize(*mode, *coord, *nearest, input(inputs, 0)?, out)?,
         Op::Quantize { .. } => data::quantize(input(inputs, 0)?, out)?,
+        Op::Cumulative {
+            kind,
+            axis,
+            exclusive,
+            reverse,
+        } => cumulative::cumulative(*kind, *axis, *exclusive, *reverse, input(inputs, 0)?, out)?,
         other => bail!(
             "the interpreter has no quantized kernel for '{}'",
             other.name()

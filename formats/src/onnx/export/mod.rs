@@ -11,9 +11,11 @@ mod proto;
 use builder::{is_fp8, Builder};
 use nnopt_compiler::ir::{Graph, NodeIndex, Op};
 use nnopt_compiler::{Error, Result};
-use ops::{conv, math, quant, recurrent, reduce, resize, shape, unary, NodeArgs};
+use ops::{
+    arg_reduce, conv, cumulative, math, quant, recurrent, reduce, resize, shape, unary, NodeArgs,
+};
 use prost::Message;
-use proto::{tensor_proto, value_info};
+use proto::{attr, tensor_proto, value_info, Attr};
 use tract_onnx::pb::{GraphProto, ModelProto, OperatorSetIdProto};
 
 /// The ONNX opset written for graphs without FP8 values.
@@ -148,6 +150,31 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Transpose { perm } => shape::transpose(b, cx, perm),
         Op::Concat { axis } => shape::along_axis(b, cx, "Concat", *axis),
         Op::Gather { axis } => shape::along_axis(b, cx, "Gather", *axis),
+        Op::GatherNd { batch_dims } => {
+            let bd = attr("batch_dims", Attr::Int(*batch_dims as i64));
+            b.simple("GatherND", name, cx.x, vec![bd], None)
+        }
+        Op::ArgReduce {
+            kind,
+            axis,
+            keep_dims,
+            select_last_index,
+            index_dtype,
+        } => arg_reduce::arg_reduce(
+            b,
+            cx,
+            *kind,
+            *axis,
+            *keep_dims,
+            *select_last_index,
+            *index_dtype,
+        ),
+        Op::Cumulative {
+            kind,
+            axis,
+            exclusive,
+            reverse,
+        } => cumulative::cumulative(b, cx, *kind, *axis, *exclusive, *reverse)?,
         Op::Split { axis, sizes } => return shape::split(b, cx, *axis, sizes),
         Op::Slice {
             starts,

@@ -102,6 +102,9 @@ fn lower_node(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         Op::Slice { .. } => ops::shape::slice(l, n),
         Op::Pad { .. } => ops::shape::pad(l, n),
         Op::Gather { axis } => ops::shape::gather(l, n, *axis),
+        Op::GatherNd { .. } => ops::gather_nd::gather_nd(l, n),
+        Op::ArgReduce { .. } => ops::arg_reduce::arg_reduce(l, n),
+        Op::Cumulative { .. } => ops::cumulative::cumulative(l, n),
         Op::Resize { .. } => ops::shape::resize(l, n),
         Op::DepthToSpace { .. } => ops::shape::depth_to_space(l, n),
         Op::BatchNorm { .. } => Err(l.err(

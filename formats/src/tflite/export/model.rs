@@ -78,6 +78,16 @@ pub enum Options {
         adj_x: bool,
         adj_y: bool,
     },
+    ArgMax {
+        output_type: fb::TensorType,
+    },
+    ArgMin {
+        output_type: fb::TensorType,
+    },
+    Cumsum {
+        exclusive: bool,
+        reverse: bool,
+    },
     Empty(EmptyOptions),
 }
 
@@ -94,6 +104,7 @@ pub enum EmptyOptions {
     LogSoftmax,
     HardSwish,
     Densify,
+    GatherNd,
 }
 
 /// One operator of the subgraph.

@@ -391,6 +391,28 @@ fn options(b: &mut FlatBufferBuilder<'_>, o: &Options) -> (fb::BuiltinOptions, U
                 ..Default::default()
             }
         ),
+        Options::ArgMax { output_type } => table!(
+            T::ArgMaxOptions,
+            ArgMaxOptions,
+            &fb::ArgMaxOptionsArgs {
+                output_type: *output_type
+            }
+        ),
+        Options::ArgMin { output_type } => table!(
+            T::ArgMinOptions,
+            ArgMinOptions,
+            &fb::ArgMinOptionsArgs {
+                output_type: *output_type
+            }
+        ),
+        Options::Cumsum { exclusive, reverse } => table!(
+            T::CumsumOptions,
+            CumsumOptions,
+            &fb::CumsumOptionsArgs {
+                exclusive: *exclusive,
+                reverse: *reverse
+            }
+        ),
         Options::Empty(e) => empty(b, *e),
     }
 }
@@ -420,6 +442,9 @@ fn empty(b: &mut FlatBufferBuilder<'_>, e: EmptyOptions) -> (fb::BuiltinOptions,
             )
         }
         EmptyOptions::Cast => table!(T::CastOptions, CastOptions, CastOptionsArgs),
+        EmptyOptions::GatherNd => {
+            table!(T::GatherNdOptions, GatherNdOptions, GatherNdOptionsArgs)
+        }
         EmptyOptions::Maximum => {
             table!(
                 T::MaximumMinimumOptions,

@@ -2,7 +2,9 @@
 //! node and returns the name of its float result (writers of several outputs, or of
 //! quantized ones, write their outputs themselves and return nothing).
 
+pub(super) mod arg_reduce;
 pub(super) mod conv;
+pub(super) mod cumulative;
 pub(super) mod math;
 pub(super) mod quant;
 pub(super) mod recurrent;

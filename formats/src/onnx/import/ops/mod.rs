@@ -1,9 +1,12 @@
 //! ONNX op handlers, one file per op family. Each handler returns the IR values bound to
 //! the node's outputs, in order.
 
+mod arg_reduce;
 mod attention;
 mod broadcast;
 mod conv;
+mod cumulative;
+mod gather_nd;
 mod generate;
 mod indexing;
 mod logic;
@@ -141,6 +144,13 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Slice"], |i, c| one(shape::slice(i, c))),
     (&["Pad"], |i, c| one(shape::pad(i, c))),
     (&["Gather"], |i, c| one(shape::gather(i, c))),
+    (&["GatherND"], |i, c| one(gather_nd::gather_nd(i, c))),
+    (&["ArgMax", "ArgMin"], |i, c| {
+        one(arg_reduce::arg_reduce(i, c))
+    }),
+    (&["CumSum", "CumProd"], |i, c| {
+        one(cumulative::cumulative(i, c))
+    }),
     (&["Shape"], |i, c| one(shape::shape(i, c))),
     (&["Constant"], |i, c| one(shape::constant(i, c))),
     (&["ConstantOfShape"], |i, c| {

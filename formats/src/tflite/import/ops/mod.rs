@@ -1,7 +1,11 @@
 //! Per-operator import: one function per TFLite operator family.
 
+mod arg_reduce;
+mod batch_matmul;
 mod conv;
+mod cumulative;
 mod elementwise;
+mod gather_nd;
 mod pool;
 mod recurrent;
 mod shape;
@@ -67,6 +71,9 @@ const HANDLERS: &[(&[B], Handler)] = &[
         &[B::ADD, B::SUB, B::MUL, B::DIV, B::MAXIMUM, B::MINIMUM],
         elementwise::binary,
     ),
+    (&[B::BATCH_MATMUL], |b, _, op, io| {
+        batch_matmul::batch_matmul(b, op, io)
+    }),
     (&[B::PRELU], |b, _, _, io| elementwise::prelu(b, io)),
     (&[B::SVDF], |b, _, op, io| svdf::svdf(b, op, io)),
     (&[B::UNIDIRECTIONAL_SEQUENCE_LSTM], |b, _, op, io| {
@@ -110,6 +117,11 @@ const HANDLERS: &[(&[B], Handler)] = &[
     (&[B::SHAPE], |b, _, _, io| shape::shape(b, io)),
     (&[B::PACK], |b, _, op, io| shape::pack(b, op, io)),
     (&[B::TRANSPOSE], |b, _, _, io| shape::transpose(b, io)),
+    (&[B::GATHER_ND], |b, _, _, io| gather_nd::gather_nd(b, io)),
+    (&[B::ARG_MAX, B::ARG_MIN], |b, code, _, io| {
+        arg_reduce::arg_reduce(b, code, io)
+    }),
+    (&[B::CUMSUM], |b, _, op, io| cumulative::cumsum(b, op, io)),
     (&[B::DEPTH_TO_SPACE], |b, _, op, io| {
         shape::depth_to_space(b, op, io)
     }),
