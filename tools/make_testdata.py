@@ -19,6 +19,8 @@ Sections (all by default; see tools/README.md for the layout of each):
     tflite_ops DIR/tflite_ops/ (one-operator TFLite models: LiteRT float and TFLite
              Micro int8 references)
     udc      DIR/udc/fashion_dscnn.onnx (the untrained Fashion-MNIST DS-CNN)
+    recurrent DIR/recurrent/ (RNN/GRU/LSTM against onnxruntime, TFLite LSTM against
+             LiteRT (f32) and TFLite Micro (int8))
 
 The script is deterministic (fixed seeds, sorted JSON, no timestamps in files)
 and idempotent: each selected section's output directory is deleted and
@@ -49,11 +51,12 @@ import numpy as np
 from digits_mlp import make_digits_mlp
 from fashion_dscnn import make_fashion_dscnn
 from testdata_fp8 import make_fp8
+from testdata_recurrent import make_recurrent
 from testdata_tflite_ops import make_tflite_ops, reference_worker
 from testdata_tflm import make_tflm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("onnx", "node", "digits", "litert", "fp8", "tflm", "tflite_ops", "udc")
+SECTIONS = ("onnx", "node", "digits", "litert", "fp8", "tflm", "tflite_ops", "udc", "recurrent")
 
 # Seeds.  Every random tensor is drawn from a Generator seeded from these.
 SEED_ONNX = 20240501
@@ -1319,6 +1322,8 @@ Made by `tools/make_testdata.py`; see `tools/README.md` for every file and how i
   outputs) per case K, `meta.json`; `litert/refused.json`.
 - `tflm/keyword_scrambled_8bit/`: TFLite Micro's tensors after one step per case (`meta.json`,
   `case_K/input.npy`, `case_K/tensor_I.npy`, `case_K/tensor_I_next.npy` for SVDF states).
+- `recurrent/`: RNN / GRU / LSTM models with onnxruntime outputs (`onnx/`), TFLite LSTM models with
+  LiteRT (f32) or TFLite Micro (int8) outputs (`tflite/`), models nnopt refuses (`tflite-refused/`).
 - `digits/`: `test_x.npy`, `test_x_int8.npy`, `test_y.npy`, `litert_float_pred.npy`, `litert_int8_pred.npy`,
   `summary.json`.
 """
@@ -1366,6 +1371,7 @@ def main(argv=None) -> int:
         "tflm": lambda: make_tflm(out, shared),
         "tflite_ops": lambda: make_tflite_ops(out, Path(__file__).resolve()),
         "udc": lambda: make_udc(out),
+        "recurrent": lambda: make_recurrent(out),
     }
     for s in SECTIONS:
         if s in only:

@@ -99,12 +99,14 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
     })
 }
 
-/// Index searches, scans and index-tuple gathers have no NPU command: they run on the CPU.
+/// Index searches, scans, index-tuple gathers and recurrent layers have no NPU command:
+/// they run on the CPU.
 fn has_command(op: &Op) -> Result<(), Reason> {
     let what = match op {
         Op::ArgReduce { .. } => "index searches",
         Op::Cumulative { .. } => "scans",
         Op::GatherNd { .. } => "gathers by index tuples",
+        Op::Recurrent(_) => "recurrent layers",
         _ => return Ok(()),
     };
     Err(format!(
@@ -482,3 +484,52 @@ pub const NPU_OPS: &[OpSupport] = &[
         fp8: Some("same element type and byte size"),
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nnopt_compiler::ir::infer::infer_types;
+    use nnopt_compiler::ir::{RecurrentAttrs, RecurrentCell, RecurrentDirection, Tensor, Value};
+
+    #[test]
+    fn a_recurrent_layer_falls_back_with_a_named_reason() {
+        let cell = RecurrentCell::Gru {
+            linear_before_reset: false,
+        };
+        let op = Op::Recurrent(RecurrentAttrs {
+            cell,
+            direction: RecurrentDirection::Forward,
+            hidden_size: 2,
+            activations: cell.default_activations(),
+            clip: None,
+            cell_clip: None,
+            batch_major: false,
+            sequence_lens: false,
+        });
+        let mut g = Graph::new("gru");
+        let x = g.add_input("x", TensorType::new(DType::F32, vec![3, 1, 4]));
+        let ins: Vec<ValueRef> = [vec![1, 6, 4], vec![1, 6, 2], vec![1, 12], vec![1, 1, 2]]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| g.add_const(format!("c{i}"), Tensor::zeros(DType::F32, s), None))
+            .collect();
+        let ins = [vec![x], ins].concat();
+        let types: Vec<TensorType> = ins.iter().map(|&v| g.ty(v).clone()).collect();
+        let refs: Vec<&TensorType> = types.iter().collect();
+        let outputs = infer_types(&op, &refs)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(k, ty)| Value {
+                name: format!("y{k}"),
+                ty,
+            })
+            .collect();
+        let n = g.add_node("gru", op, &ins, outputs);
+        let reason = check(&g).nodes[&n].clone().unwrap_err();
+        assert!(
+            reason.contains("no recurrent.gru kernel") && reason.contains("recurrent layers"),
+            "{reason}"
+        );
+    }
+}

@@ -672,6 +672,7 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             };
             vec![TensorType::new(DType::F32, shape)]
         }
+        Op::Recurrent(a) => a.infer(inputs)?,
         Op::Svdf { rank: r, .. } => {
             need(inputs, 4, 5)?;
             let (x, wf, wt, state) = (inputs[0], inputs[1], inputs[2], inputs[3]);

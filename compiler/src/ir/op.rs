@@ -10,6 +10,7 @@
 
 use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs};
 use super::dtype::DType;
+use super::recurrent::RecurrentAttrs;
 use super::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -501,6 +502,10 @@ pub enum Op {
         rank: usize,
         activation: Option<Activation>,
     },
+    /// A recurrent layer over a whole sequence (RNN, GRU or LSTM cell, see
+    /// [`RecurrentAttrs`]): (x, w, r, b, initial_h, [initial_c], [p], [sequence_lens]) ->
+    /// (y, y_h, [y_c]). Stateless: the initial states are inputs.
+    Recurrent(RecurrentAttrs),
     /// Elementwise activation: (x).
     Activation { act: Activation },
     /// Elementwise function: (x).
@@ -716,6 +721,7 @@ impl Op {
             Op::Binary { .. } => "binary",
             Op::PRelu => "p_relu",
             Op::Svdf { .. } => "svdf",
+            Op::Recurrent(_) => "recurrent",
             Op::Activation { .. } => "activation",
             Op::Unary { .. } => "unary",
             Op::Compare { .. } => "compare",
@@ -766,6 +772,7 @@ impl Op {
             Op::Compare { kind } => serde_json::to_value(kind).ok(),
             Op::Pool { pool, .. } => serde_json::to_value(pool.kind).ok(),
             Op::Reduce { kind, .. } => serde_json::to_value(kind).ok(),
+            Op::Recurrent(a) => serde_json::to_value(a.cell).ok(),
             Op::ArgReduce { kind, .. } => serde_json::to_value(kind).ok(),
             Op::Cumulative { kind, .. } => serde_json::to_value(kind).ok(),
             _ => None,

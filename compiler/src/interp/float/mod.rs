@@ -28,6 +28,7 @@ mod matmul;
 mod num;
 mod pad;
 mod pool;
+mod recurrent;
 mod reduce;
 mod resize;
 mod scatter_nd;
@@ -122,6 +123,7 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::Binary { kind, activation } => one(elementwise::binary(*kind, *activation, inputs)?),
         Op::PRelu => one(elementwise::prelu(inputs)?),
         Op::Svdf { rank, activation } => svdf::svdf(*rank, *activation, inputs),
+        Op::Recurrent(a) => recurrent::recurrent(a, inputs),
         Op::Activation { act } => one(elementwise::activation(*act, inputs)?),
         Op::Unary { func } => one(unary::unary(*func, inputs)?),
         Op::Compare { kind } => one(compare::compare(*kind, inputs)?),
@@ -285,6 +287,7 @@ fn computes_values(op: &Op) -> bool {
         | Op::Binary { .. }
         | Op::PRelu
         | Op::Svdf { .. }
+        | Op::Recurrent(_)
         | Op::Activation { .. }
         | Op::Unary { .. }
         | Op::Compare { .. }

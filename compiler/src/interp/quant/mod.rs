@@ -39,6 +39,8 @@ pub mod fixedpoint;
 pub use data::{requantize, requantize_multiplier, resize_nhwc, tflite_resize_flags, TfliteResize};
 pub use softmax::{softmax_fixed_point, softmax_reference, softmax_table, softmax_with_table};
 mod pool;
+mod recurrent;
+mod sigmoid16;
 mod softmax;
 mod svdf;
 pub use svdf::{svdf_integer, svdf_params, SvdfParams};
@@ -61,6 +63,7 @@ pub fn handles(op: &Op) -> bool {
             | Op::Binary { .. }
             | Op::PRelu
             | Op::Svdf { .. }
+            | Op::Recurrent(_)
             | Op::Activation { .. }
             | Op::Softmax { .. }
             | Op::Pool { .. }
@@ -86,6 +89,9 @@ pub fn eval(
 ) -> Result<Vec<Tensor>> {
     if let Op::Svdf { rank, .. } = op {
         return svdf::svdf(*rank, inputs, outputs);
+    }
+    if let Op::Recurrent(a) = op {
+        return recurrent::lstm(a, inputs, outputs);
     }
     let out = outputs
         .first()

@@ -11,7 +11,9 @@ mod proto;
 use builder::{is_fp8, Builder};
 use nnopt_compiler::ir::{Graph, NodeIndex, Op};
 use nnopt_compiler::{Error, Result};
-use ops::{arg_reduce, conv, cumulative, math, quant, reduce, resize, shape, unary, NodeArgs};
+use ops::{
+    arg_reduce, conv, cumulative, math, quant, recurrent, reduce, resize, shape, unary, NodeArgs,
+};
 use prost::Message;
 use proto::{attr, tensor_proto, value_info, Attr};
 use tract_onnx::pb::{GraphProto, ModelProto, OperatorSetIdProto};
@@ -201,6 +203,7 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
                 node.op.name()
             )))
         }
+        Op::Recurrent(a) => return recurrent::recurrent(b, cx, a),
         Op::Svdf { .. } => {
             return Err(Error::new(format!(
                 "node '{name}': svdf (a stateful TFLite op) has no ONNX operator"

@@ -69,7 +69,9 @@ pub enum Attr {
     Int(i64),
     Float(f32),
     Ints(Vec<i64>),
+    Floats(Vec<f32>),
     Str(String),
+    Strs(Vec<String>),
 }
 
 /// An attribute proto.
@@ -91,9 +93,17 @@ pub fn attr(name: &str, a: Attr) -> AttributeProto {
             p.r#type = AttributeType::Ints as i32;
             p.ints = v;
         }
+        Attr::Floats(v) => {
+            p.r#type = AttributeType::Floats as i32;
+            p.floats = v;
+        }
         Attr::Str(s) => {
             p.r#type = AttributeType::String as i32;
             p.s = s.into_bytes();
+        }
+        Attr::Strs(v) => {
+            p.r#type = AttributeType::Strings as i32;
+            p.strings = v.into_iter().map(String::into_bytes).collect();
         }
     }
     p

@@ -103,6 +103,21 @@ impl NodeCtx<'_> {
         }
     }
 
+    /// A STRINGS attribute, if present.
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let Some(a) = self.attr(name, AttributeType::Strings)? else {
+            return Ok(None);
+        };
+        a.strings
+            .iter()
+            .map(|s| {
+                String::from_utf8(s.clone())
+                    .map_err(|_| self.err(format!("attribute '{name}' is not UTF-8")))
+            })
+            .collect::<Result<_>>()
+            .map(Some)
+    }
+
     /// A TENSOR attribute, if present.
     pub fn tensor(&self, name: &str) -> Result<Option<&pb::TensorProto>> {
         match self.attr(name, AttributeType::Tensor)? {

@@ -7,6 +7,7 @@ pub(super) mod conv;
 pub(super) mod cumulative;
 pub(super) mod math;
 pub(super) mod quant;
+pub(super) mod recurrent;
 pub(super) mod reduce;
 pub(super) mod resize;
 pub(super) mod shape;

@@ -14,6 +14,7 @@ mod loss;
 mod math;
 mod norm;
 mod quant;
+mod recurrent;
 mod reduce;
 mod resize;
 mod select;
@@ -164,6 +165,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["DequantizeLinear"], |i, c| one(quant::dequantize(i, c))),
     (&["QLinearConv"], |i, c| one(quant::qlinear_conv(i, c))),
     (&["QLinearMatMul"], |i, c| one(quant::qlinear_matmul(i, c))),
+    (&["RNN", "GRU", "LSTM"], recurrent::recurrent),
 ];
 
 /// The op types the importer reads, sorted.

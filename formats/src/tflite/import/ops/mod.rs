@@ -7,6 +7,7 @@ mod cumulative;
 mod elementwise;
 mod gather_nd;
 mod pool;
+mod recurrent;
 mod shape;
 mod svdf;
 
@@ -75,6 +76,9 @@ const HANDLERS: &[(&[B], Handler)] = &[
     }),
     (&[B::PRELU], |b, _, _, io| elementwise::prelu(b, io)),
     (&[B::SVDF], |b, _, op, io| svdf::svdf(b, op, io)),
+    (&[B::UNIDIRECTIONAL_SEQUENCE_LSTM], |b, _, op, io| {
+        recurrent::lstm(b, op, io)
+    }),
     (
         &[
             B::LOGISTIC,

@@ -64,28 +64,42 @@ pub fn svdf(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<(
 
 /// The constant initial value of variable state tensor `i`.
 fn initial_state(b: &mut Builder<'_, '_>, i: i32) -> Result<ValueRef> {
+    if b.const_data(i)?.is_some() && b.file.tensor(i)?.is_variable() {
+        return b.value(i);
+    }
+    let (data, ty) = variable_initial_value(b, i, "SVDF state")?;
+    let name = b.g.fresh_name(&b.tensor_name(i)?);
+    let v = b.g.add_const(name, data, ty.quant);
+    b.bind(i, v)?;
+    Ok(v)
+}
+
+/// The initial value of variable tensor `i` (the `what` of an operator): the file's
+/// data, else the reset value, the zero point, as TFLite Micro's `ResetVariableTensors`.
+pub(super) fn variable_initial_value(
+    b: &Builder<'_, '_>,
+    i: i32,
+    what: &str,
+) -> Result<(Tensor, TensorType)> {
     if !b.file.tensor(i)?.is_variable() {
         return Err(b.err(format!(
-            "SVDF state '{}' is not a variable tensor",
+            "{what} '{}' is not a variable tensor",
             b.tensor_name(i)?
         )));
     }
-    if b.const_data(i)?.is_some() {
-        return b.value(i);
-    }
     let ty = b.ty(i)?;
+    if let Some(t) = b.const_data(i)? {
+        return Ok((t, ty));
+    }
     let zero_point = ty.quant.as_ref().map_or(0, |q| q.zero_point[0]) as f64;
-    nnopt_compiler::limits::shape_elements(&ty.shape, ty.dtype.size_bytes(), "SVDF state")
+    nnopt_compiler::limits::shape_elements(&ty.shape, ty.dtype.size_bytes(), what)
         .map_err(|e| b.err(e.message))?;
     let one = Tensor::from_f64s(ty.dtype, &[], &[zero_point])
-        .ok_or_else(|| b.err(format!("cannot fill an SVDF state of type {ty}")))?;
+        .ok_or_else(|| b.err(format!("cannot fill the {what} of type {ty}")))?;
     // The zero point broadcast: no buffer wider than the state's own type.
     let data = nnopt_compiler::map_tensor_same!(&one, a => a
         .broadcast(ndarray::IxDyn(&ty.shape))
         .expect("a scalar broadcasts to any shape")
         .to_owned());
-    let name = b.g.fresh_name(&b.tensor_name(i)?);
-    let v = b.g.add_const(name, data, ty.quant);
-    b.bind(i, v)?;
-    Ok(v)
+    Ok((data, ty))
 }
