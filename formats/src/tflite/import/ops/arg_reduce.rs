@@ -9,15 +9,7 @@ use nnopt_compiler::Result;
 
 pub fn arg_reduce(b: &mut Builder<'_, '_>, code: fb::BuiltinOperator, io: &Io) -> Result<()> {
     let (xi, out) = (io.input(b, 0)?, io.output(b, 0)?);
-    let rank = b.ty(xi)?.shape.len() as i64;
-    let axes = b.const_ints(io.input(b, 1)?, "axis")?;
-    let [a] = axes[..] else {
-        return Err(b.err(format!("the axis must be one value, got {axes:?}")));
-    };
-    let axis = if a < 0 { a + rank } else { a };
-    if !(0..rank).contains(&axis) {
-        return Err(b.err(format!("axis {a} out of range for rank {rank}")));
-    }
+    let axis = super::const_axis(b, io, xi)?;
     let kind = if code == fb::BuiltinOperator::ARG_MAX {
         ArgKind::Max
     } else {
@@ -28,7 +20,7 @@ pub fn arg_reduce(b: &mut Builder<'_, '_>, code: fb::BuiltinOperator, io: &Io) -
     b.emit(
         Op::ArgReduce {
             kind,
-            axis: axis as usize,
+            axis,
             keep_dims: false,
             select_last_index: false,
             index_dtype,

@@ -8,15 +8,7 @@ use nnopt_compiler::Result;
 
 pub fn cumsum(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result<()> {
     let (xi, out) = (io.input(b, 0)?, io.output(b, 0)?);
-    let rank = b.ty(xi)?.shape.len() as i64;
-    let axes = b.const_ints(io.input(b, 1)?, "axis")?;
-    let [a] = axes[..] else {
-        return Err(b.err(format!("the axis must be one value, got {axes:?}")));
-    };
-    let axis = if a < 0 { a + rank } else { a };
-    if !(0..rank).contains(&axis) {
-        return Err(b.err(format!("axis {a} out of range for rank {rank}")));
-    }
+    let axis = super::const_axis(b, io, xi)?;
     let (exclusive, reverse) = op
         .builtin_options_as_cumsum_options()
         .map_or((false, false), |o| (o.exclusive(), o.reverse()));
@@ -24,7 +16,7 @@ pub fn cumsum(b: &mut Builder<'_, '_>, op: &fb::Operator<'_>, io: &Io) -> Result
     b.emit(
         Op::Cumulative {
             kind: CumulativeKind::Sum,
-            axis: axis as usize,
+            axis,
             exclusive,
             reverse,
         },

@@ -131,6 +131,21 @@ const HANDLERS: &[(&[B], Handler)] = &[
     ),
 ];
 
+/// The constant axis in input 1 of an operator on tensor `xi`, normalized against its
+/// rank.
+fn const_axis(b: &Builder<'_, '_>, io: &Io, xi: i32) -> Result<usize> {
+    let rank = b.ty(xi)?.shape.len() as i64;
+    let axes = b.const_ints(io.input(b, 1)?, "axis")?;
+    let [a] = axes[..] else {
+        return Err(b.err(format!("the axis must be one value, got {axes:?}")));
+    };
+    let axis = if a < 0 { a + rank } else { a };
+    if !(0..rank).contains(&axis) {
+        return Err(b.err(format!("axis {a} out of range for rank {rank}")));
+    }
+    Ok(axis as usize)
+}
+
 /// The operators the importer reads, sorted: builtin names, then the custom one.
 pub fn supported_ops() -> Vec<String> {
     let mut ops: Vec<String> = HANDLERS
