@@ -55,6 +55,16 @@ const PARAM_SLOTS: &[(&str, &[usize])] = &[
     ("OneHot", &[1]),
     ("Tile", &[1]),
     ("Range", &[0, 1, 2]),
+    ("ReduceProd", &[1]),
+    ("HannWindow", &[0]),
+    ("HammingWindow", &[0]),
+    ("BlackmanWindow", &[0]),
+    ("MelWeightMatrix", &[0, 1, 2, 3, 4]),
+    ("DFT", &[1, 2]),
+    ("STFT", &[1, 3]),
+    ("Compress", &[1]),
+    ("MaxUnpool", &[2]),
+    ("Col2Im", &[1, 2]),
 ];
 
 fn decode(model: &[u8]) -> Result<tract_onnx::pb::GraphProto, String> {

@@ -99,14 +99,15 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
     })
 }
 
-/// Index searches, scans, index-tuple gathers and recurrent layers have no NPU command:
-/// they run on the CPU.
+/// Index searches, scans, index-tuple gathers, recurrent layers and grid samples have no
+/// NPU command: they run on the CPU.
 fn has_command(op: &Op) -> Result<(), Reason> {
     let what = match op {
         Op::ArgReduce { .. } => "index searches",
         Op::Cumulative { .. } => "scans",
         Op::GatherNd { .. } => "gathers by index tuples",
         Op::Recurrent(_) => "recurrent layers",
+        Op::GridSample { .. } => "grid samples",
         _ => return Ok(()),
     };
     Err(format!(
@@ -248,6 +249,14 @@ pub fn pool_window(pool: &PoolAttrs, input: &TensorType) -> Result<PoolWindow2d,
 /// Integer reductions are means and sums.
 pub fn integer_reduce_kind(kind: ReduceKind) -> Result<(), Reason> {
     if !matches!(kind, ReduceKind::Mean | ReduceKind::Sum) {
+        return Err(format!("the NPU has no reduce {kind:?} kernel"));
+    }
+    Ok(())
+}
+
+/// Float reductions are means, sums, maxima and minima.
+pub fn float_reduce_kind(kind: ReduceKind) -> Result<(), Reason> {
+    if kind == ReduceKind::Prod {
         return Err(format!("the NPU has no reduce {kind:?} kernel"));
     }
     Ok(())

@@ -537,6 +537,17 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             vec![TensorType::new(*index_dtype, shape)]
         }
+        Op::GridSample { .. } => {
+            need(inputs, 2, 2)?;
+            let (x, grid) = (&inputs[0].shape, &inputs[1].shape);
+            let r = x.len().saturating_sub(2);
+            if r == 0 || grid.len() != x.len() || grid[0] != x[0] || grid[r + 1] != r {
+                bail!("grid_sample of {x:?} needs a grid [N, O1..O{r}, {r}], got {grid:?}");
+            }
+            let mut shape = x[..2].to_vec();
+            shape.extend_from_slice(&grid[1..=r]);
+            vec![TensorType::new(inputs[0].dtype, shape)]
+        }
         Op::Cumulative { axis, .. } => {
             need(inputs, 1, 1)?;
             if *axis >= inputs[0].shape.len() {

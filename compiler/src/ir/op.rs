@@ -319,6 +319,8 @@ pub enum ReduceKind {
     Max,
     Min,
     Sum,
+    /// Product (1 over an empty set).
+    Prod,
 }
 
 /// Which extreme an [`Op::ArgReduce`] finds.
@@ -354,6 +356,18 @@ pub enum ResizeMode {
     Linear,
     /// Keys' cubic convolution with coefficient `cubic_coeff_a`.
     Cubic,
+}
+
+/// What [`Op::GridSample`] reads at coordinates outside the input (ONNX names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GridPadding {
+    /// Zero.
+    Zeros,
+    /// The nearest border value.
+    Border,
+    /// The value at the coordinate reflected by the borders.
+    Reflection,
 }
 
 /// How output coordinates map to input coordinates in [`Op::Resize`] (ONNX names).
@@ -611,6 +625,15 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "ResizeFilter::is_default")]
         filter: ResizeFilter,
     },
+    /// ONNX GridSample: `x` `[N, C, D1..Dr]` interpolated at the normalized coordinates of
+    /// `grid` `[N, O1..Or, r]` (innermost axis first, -1 and 1 the outer edges of the
+    /// border pixels, or their centres with `align_corners`), giving `[N, C, O1..Or]`.
+    /// Cubic interpolation is Keys' with `A = -0.75`. (x, grid)
+    GridSample {
+        mode: ResizeMode,
+        padding: GridPadding,
+        align_corners: bool,
+    },
     /// DepthToSpace on 4-D activations: (x).
     DepthToSpace {
         block: usize,
@@ -748,6 +771,7 @@ impl Op {
             Op::ArgReduce { .. } => "arg_reduce",
             Op::Cumulative { .. } => "cumulative",
             Op::Resize { .. } => "resize",
+            Op::GridSample { .. } => "grid_sample",
             Op::DepthToSpace { .. } => "depth_to_space",
             Op::Quantize { .. } => "quantize",
             Op::Dequantize => "dequantize",

@@ -245,6 +245,7 @@ pub fn classify(g: &Graph, n: NodeIndex) -> Result<Rule, String> {
         Op::Reduce { kind, .. } => match kind {
             ReduceKind::Mean | ReduceKind::Sum => Rule::compute(first_act()?, Output::Calibrated),
             ReduceKind::Max | ReduceKind::Min => Rule::moving(first_act()?),
+            ReduceKind::Prod => return Err("reduce prod has no int8 kernel".into()),
         },
         Op::Concat { .. } => Rule::compute(
             ins.iter()

@@ -8,7 +8,7 @@ use crate::npu::program::{
     Command, Program, Requantize, Svdf, TableSoftmax, TensorDesc, TensorId, WeightBlock,
 };
 use nnopt_compiler::ir::text::parse_graph;
-use nnopt_compiler::ir::DType;
+use nnopt_compiler::ir::{DType, ReduceKind};
 use nnopt_compiler::{Error, Result};
 
 /// The number of elements of `shape`, or `None` on overflow.
@@ -125,6 +125,12 @@ pub fn validate(p: &Program) -> Result<()> {
                 return Err(Error::new(format!(
                     "{what} '{}': zero kernel size or stride",
                     pool.name
+                )));
+            }
+            Command::Reduce(r) if r.float == Some(ReduceKind::Prod) => {
+                return Err(Error::new(format!(
+                    "{what} '{}': the NPU has no product reduction",
+                    r.name
                 )));
             }
             Command::Lookup(l) if l.table.len() != 256 => {

@@ -449,6 +449,8 @@ fn command<'a>(b: &mut FlatBufferBuilder<'a>, c: &Command) -> WIPOffset<fb::Comm
                         Some(ReduceKind::Sum) => fb::FloatReduce::Sum,
                         Some(ReduceKind::Max) => fb::FloatReduce::Max,
                         Some(ReduceKind::Min) => fb::FloatReduce::Min,
+                        // `validate` refuses products before anything is written.
+                        Some(ReduceKind::Prod) => fb::FloatReduce::None,
                     },
                     encode: enc,
                 },

@@ -97,6 +97,7 @@ impl Lowering<'_> {
             }
             Op::Reduce { kind, axes, .. } if f32_acts() && out_ty.dtype == DType::F32 => {
                 let x = *ins.first().ok_or("missing input")?;
+                supported::float_reduce_kind(*kind)?;
                 supported::reduce_axes_in_range(axes, g.ty(x))?;
                 let mut axes = axes.clone();
                 axes.sort_unstable();

@@ -173,6 +173,9 @@ pub fn reduce_f32(
         ReduceKind::Sum | ReduceKind::Mean => (0.0, &|a, b| a + b),
         ReduceKind::Max => (f32::NEG_INFINITY, &|a, b| nan_or(a, b, a.max(b))),
         ReduceKind::Min => (f32::INFINITY, &|a, b| nan_or(a, b, a.min(b))),
+        ReduceKind::Prod => {
+            return Err(Error::at_node(&c.name, "the NPU has no product reduction"))
+        }
     };
     let mut shape = xs.to_vec();
     let mut data = x.to_vec();

@@ -24,6 +24,7 @@ mod gather_elements;
 mod gather_nd;
 mod gemm;
 mod grad;
+mod grid_sample;
 mod matmul;
 mod num;
 mod pad;
@@ -190,6 +191,16 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
             &op.resize_spec().expect("matched a Resize"),
             inputs,
         )?),
+        Op::GridSample {
+            mode,
+            padding,
+            align_corners,
+        } => one(grid_sample::grid_sample(
+            *mode,
+            *padding,
+            *align_corners,
+            inputs,
+        )?),
         Op::DepthToSpace {
             block,
             layout,
@@ -294,12 +305,15 @@ fn computes_values(op: &Op) -> bool {
         | Op::ScatterElements { .. }
         | Op::ScatterNd { .. }
         | Op::Einsum { .. }
+        | Op::GridSample { .. }
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. }
         | Op::Cumulative { .. } => true,
         Op::Pool { pool, activation } => pool.kind == PoolKind::Avg || activation.is_some(),
-        Op::Reduce { kind, .. } => matches!(kind, ReduceKind::Mean | ReduceKind::Sum),
+        Op::Reduce { kind, .. } => {
+            matches!(kind, ReduceKind::Mean | ReduceKind::Sum | ReduceKind::Prod)
+        }
         Op::Resize { mode, .. } => *mode != ResizeMode::Nearest,
         _ => false,
     }

@@ -1,4 +1,4 @@
-//! Reductions (mean, max, min, sum) over a set of axes.
+//! Reductions (mean, max, min, sum, product) over a set of axes.
 
 use super::num::Num;
 use super::util::{arity, check_axis, input, num_variant};
@@ -8,7 +8,8 @@ use crate::{bail, Result};
 use ndarray::{ArrayD, Axis};
 
 /// Reduces `axes` (in any order, duplicates ignored); `keep_dims` keeps them as size 1.
-/// Max and min propagate NaN; over an empty axis they give the type's lowest/highest value.
+/// Max and min propagate NaN; over an empty axis they give the type's lowest/highest value
+/// (a sum 0, a product 1).
 pub(super) fn reduce(
     kind: ReduceKind,
     axes: &[usize],
@@ -75,6 +76,7 @@ fn reduce_typed<T: Num>(
         ReduceKind::Sum | ReduceKind::Mean => (T::default(), T::add),
         ReduceKind::Max => (T::LOWEST, T::max_nan),
         ReduceKind::Min => (T::HIGHEST, T::min_nan),
+        ReduceKind::Prod => (T::from_usize(1), T::mul),
     };
     let mut out = fold_axes(x, axes, keep_dims, init, f);
     let count: usize = axes.iter().map(|&a| x.shape()[a]).product();

@@ -162,6 +162,7 @@ pub fn reduce(
             }
             r
         }
+        ReduceKind::Prod => bail!("quantized reduce Prod has no int8 kernel"),
     };
     from_ints(out.dtype, &out.shape, res)
 }

@@ -183,6 +183,11 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         } => shape::slice(b, cx, starts, ends, steps),
         Op::Pad { pads, mode, value } => shape::pad(b, cx, pads, *mode, *value),
         Op::Resize { .. } => resize::resize(b, cx)?,
+        Op::GridSample {
+            mode,
+            padding,
+            align_corners,
+        } => resize::grid_sample(b, cx, *mode, *padding, *align_corners)?,
         Op::DepthToSpace {
             block,
             layout,

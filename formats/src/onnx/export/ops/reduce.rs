@@ -1,4 +1,4 @@
-//! ReduceSum, ReduceMean, ReduceMax and ReduceMin.
+//! ReduceSum, ReduceMean, ReduceMax, ReduceMin and ReduceProd.
 
 use super::NodeArgs;
 use crate::onnx::export::builder::Builder;
@@ -26,6 +26,7 @@ pub(crate) fn reduce(
             let op = match k {
                 ReduceKind::Mean => "ReduceMean",
                 ReduceKind::Max => "ReduceMax",
+                ReduceKind::Prod => "ReduceProd",
                 _ => "ReduceMin",
             };
             if b.opset >= 18 {

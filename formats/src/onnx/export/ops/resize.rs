@@ -1,11 +1,11 @@
-//! Resize and DepthToSpace.
+//! Resize, GridSample and DepthToSpace.
 
 use super::NodeArgs;
 use crate::onnx::export::builder::Builder;
 use crate::onnx::export::proto::{attr, Attr};
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::{
-    CoordTransform, DepthToSpaceMode, Layout, NearestRounding, ResizeMode, Tensor,
+    CoordTransform, DepthToSpaceMode, GridPadding, Layout, NearestRounding, ResizeMode, Tensor,
 };
 use nnopt_compiler::{Error, Result};
 
@@ -109,4 +109,41 @@ pub(crate) fn depth_to_space(
         Layout::Nchw => y,
         Layout::Nhwc => b.transpose(y, [0, 2, 3, 1]),
     }
+}
+
+/// GridSample: opsets 16 to 19 name the interpolations bilinear and bicubic and take 4-D
+/// inputs only.
+pub(crate) fn grid_sample(
+    b: &mut Builder,
+    cx: NodeArgs,
+    mode: ResizeMode,
+    padding: GridPadding,
+    align_corners: bool,
+) -> Result<String> {
+    let NodeArgs { node, name, x, .. } = cx;
+    let rank = node.outputs[0].ty.shape.len();
+    if b.opset < 16 || (b.opset < 20 && rank != 4) {
+        return Err(Error::new(format!(
+            "node '{name}': ONNX opset {} has no {rank}-D GridSample",
+            b.opset
+        )));
+    }
+    let mode = match (mode, b.opset >= 20) {
+        (ResizeMode::Nearest, _) => "nearest",
+        (ResizeMode::Linear, true) => "linear",
+        (ResizeMode::Linear, false) => "bilinear",
+        (ResizeMode::Cubic, true) => "cubic",
+        (ResizeMode::Cubic, false) => "bicubic",
+    };
+    let padding = match padding {
+        GridPadding::Zeros => "zeros",
+        GridPadding::Border => "border",
+        GridPadding::Reflection => "reflection",
+    };
+    let attrs = vec![
+        attr("mode", Attr::Str(mode.into())),
+        attr("padding_mode", Attr::Str(padding.into())),
+        attr("align_corners", Attr::Int(align_corners as i64)),
+    ];
+    Ok(b.simple("GridSample", name, x, attrs, None))
 }

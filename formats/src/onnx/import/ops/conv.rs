@@ -1,8 +1,12 @@
-//! Conv, ConvTranspose, MaxPool and AveragePool (2-D, and 1-D lifted to 2-D with H = 1).
+//! Conv, ConvTranspose (2-D, and 1-D lifted to 2-D with H = 1), MaxPool, AveragePool and
+//! LpPool (an average pool between elementwise steps).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
-use nnopt_compiler::ir::{ConvAttrs, Layout, Op, PoolAttrs, PoolKind, QuantParams, ValueRef};
+use super::steps::Steps;
+use nnopt_compiler::ir::{
+    BinaryKind, ConvAttrs, DType, Layout, Op, PoolAttrs, PoolKind, QuantParams, UnaryFunc, ValueRef,
+};
 use nnopt_compiler::Result;
 
 /// Per-axis window parameters of a 1-D or 2-D spatial op.
@@ -302,18 +306,77 @@ pub(super) fn conv_transpose(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRe
 /// MaxPool / AveragePool over any number of spatial axes.
 pub(super) fn pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let x = cx.input(0)?;
-    let xs = imp.shape(x);
+    let kind = if cx.op_type() == "MaxPool" {
+        PoolKind::Max
+    } else {
+        PoolKind::Avg
+    };
+    let pool = pool_attrs(cx, &imp.shape(x), kind)?;
+    let op = Op::Pool {
+        pool,
+        activation: None,
+    };
+    imp.emit(op, &[x], cx.out(0))
+}
+
+/// LpPool, `(sum |x|^p)^(1/p)` over each window: an average pool that counts the padding
+/// (whose zeros add nothing) of `|x|^p`, times the window size. Ceil mode, whose last
+/// windows may hold fewer taps, is refused.
+pub(super) fn lp_pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let dtype = imp.ty(x).dtype;
+    if !dtype.is_float() {
+        return Err(cx.err(format!("LpPool of {dtype} data")));
+    }
+    let mut pool = pool_attrs(cx, &imp.shape(x), PoolKind::Avg)?;
+    if pool.ceil_mode {
+        return Err(cx.err("LpPool with ceil_mode=1 is not supported"));
+    }
+    pool.count_include_pad = true;
+    let p = cx.int("p", 2)?;
+    if p < 1 {
+        return Err(cx.err(format!("p must be positive, got {p}")));
+    }
+    let taps = pool.kernel.iter().product::<usize>() as f64;
+    let mut s = Steps::new(imp, format!("{}_lp", cx.out(0)));
+    let x = s.cast(x, DType::F32)?;
+    let power = match p {
+        1 => s.unary(UnaryFunc::Abs, x)?,
+        2 => s.binary(BinaryKind::Mul, x, x)?,
+        _ => {
+            let a = s.unary(UnaryFunc::Abs, x)?;
+            let e = s.constant(DType::F32, &[], &[p as f64])?;
+            s.binary(BinaryKind::Pow, a, e)?
+        }
+    };
+    let mean = s.emit(
+        Op::Pool {
+            pool,
+            activation: None,
+        },
+        &[power],
+    )?;
+    let n = s.constant(DType::F32, &[], &[taps])?;
+    let sum = s.binary(BinaryKind::Mul, mean, n)?;
+    let y = match p {
+        1 => sum,
+        2 => s.unary(UnaryFunc::Sqrt, sum)?,
+        _ => {
+            let e = s.constant(DType::F32, &[], &[1.0 / p as f64])?;
+            s.binary(BinaryKind::Pow, sum, e)?
+        }
+    };
+    s.cast(y, dtype)
+}
+
+/// The window attributes of a pooling node on input shape `xs`.
+fn pool_attrs(cx: &NodeCtx, xs: &[usize], kind: PoolKind) -> Result<PoolAttrs> {
     if xs.len() < 3 {
         return Err(cx.err(format!(
             "pool input {xs:?} needs batch, channel and spatial axes"
         )));
     }
     let nd = xs.len() - 2;
-    let kind = if cx.op_type() == "MaxPool" {
-        PoolKind::Max
-    } else {
-        PoolKind::Avg
-    };
     let kernel = match cx.ints("kernel_shape")? {
         Some(k) if k.len() == nd && k.iter().all(|&v| v >= 1) => cx.usizes("kernel_shape", &k)?,
         k => {
@@ -331,18 +394,14 @@ pub(super) fn pool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     } else {
         sp.dilations
     };
-    let op = Op::Pool {
-        pool: PoolAttrs {
-            kind,
-            layout: Layout::Nchw,
-            kernel,
-            strides: sp.strides,
-            dilations,
-            pads: [sp.begin, sp.end].concat(),
-            ceil_mode: cx.int("ceil_mode", 0)? != 0,
-            count_include_pad: cx.int("count_include_pad", 0)? != 0,
-        },
-        activation: None,
-    };
-    imp.emit(op, &[x], cx.out(0))
+    Ok(PoolAttrs {
+        kind,
+        layout: Layout::Nchw,
+        kernel,
+        strides: sp.strides,
+        dilations,
+        pads: [sp.begin, sp.end].concat(),
+        ceil_mode: cx.int("ceil_mode", 0)? != 0,
+        count_include_pad: cx.int("count_include_pad", 0)? != 0,
+    })
 }

@@ -1,9 +1,10 @@
-//! GatherElements, ScatterElements, ScatterND and TopK.
+//! GatherElements, ScatterElements, ScatterND, TopK and MaxUnpool (a scatter).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::opt_const_ints;
-use nnopt_compiler::ir::{Op, ScatterReduction, ValueRef};
+use super::steps::Steps;
+use nnopt_compiler::ir::{Op, PadMode, ScatterReduction, ValueRef};
 use nnopt_compiler::Result;
 
 /// GatherElements.
@@ -64,4 +65,73 @@ pub(super) fn scatter_reduction(cx: &NodeCtx) -> Result<ScatterReduction> {
         "min" => ScatterReduction::Min,
         other => return Err(cx.err(format!("reduction '{other}' is not supported"))),
     })
+}
+
+/// MaxUnpool: `x` scattered to the flat output positions of `indices` in zeros of the
+/// shape MaxPool's input had (from the window), then zero-padded at the end of each axis
+/// to `output_shape` when that is given.
+pub(super) fn max_unpool(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (x, indices) = (cx.input(0)?, cx.input(1)?);
+    let xs = imp.shape(x);
+    if xs.len() < 3 || imp.shape(indices) != xs {
+        return Err(cx.err(format!(
+            "x {xs:?} needs spatial axes and indices of its shape"
+        )));
+    }
+    let nd = xs.len() - 2;
+    let attr = |name: &str, len: usize, default: i64| -> Result<Vec<usize>> {
+        let v = cx.ints(name)?.unwrap_or_else(|| vec![default; len]);
+        if v.len() != len {
+            return Err(cx.err(format!("'{name}' must have {len} values, got {v:?}")));
+        }
+        cx.usizes(name, &v)
+    };
+    let kernel = attr("kernel_shape", nd, 0)?;
+    let strides = attr("strides", nd, 1)?;
+    let pads = attr("pads", 2 * nd, 0)?;
+    let mut inferred = xs[..2].to_vec();
+    for i in 0..nd {
+        let d = (xs[i + 2].max(1) - 1) * strides[i] + kernel[i];
+        match d.checked_sub(pads[i] + pads[nd + i]) {
+            Some(d) if kernel[i] > 0 => inferred.push(d),
+            _ => return Err(cx.err("kernel_shape and pads leave no output")),
+        }
+    }
+    let shape = match opt_const_ints(imp, cx, 2, "output_shape")? {
+        Some(s) => cx.usizes("output_shape", &s)?,
+        None => inferred.clone(),
+    };
+    if shape.len() != xs.len() || shape.iter().zip(&inferred).any(|(o, i)| o < i) {
+        return Err(cx.err(format!(
+            "output_shape {shape:?} is smaller than the unpooled shape {inferred:?}"
+        )));
+    }
+    crate::onnx::import::element_count(&inferred)?;
+    let dtype = imp.ty(x).dtype;
+    let mut s = Steps::new(imp, format!("{}_unpool", cx.out(0)));
+    let total = inferred.iter().product();
+    let zeros = s.constant(dtype, &[total], &vec![0.0; total])?;
+    let n = xs.iter().product();
+    let flat_x = s.reshape(x, vec![n])?;
+    let flat_i = s.reshape(indices, vec![n])?;
+    let op = Op::ScatterElements {
+        axis: 0,
+        reduction: ScatterReduction::None,
+    };
+    let y = s.emit(op, &[zeros, flat_i, flat_x])?;
+    let y = s.reshape(y, inferred.clone())?;
+    if shape == inferred {
+        return Ok(y);
+    }
+    let pads = shape
+        .iter()
+        .zip(&inferred)
+        .map(|(o, i)| (0, o - i))
+        .collect();
+    let op = Op::Pad {
+        pads,
+        mode: PadMode::Constant,
+        value: 0.0,
+    };
+    s.emit(op, &[y])
 }

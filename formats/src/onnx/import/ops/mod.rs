@@ -19,6 +19,7 @@ mod reduce;
 mod resize;
 mod select;
 mod shape;
+mod signal;
 mod space;
 mod steps;
 mod unary;
@@ -42,6 +43,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Conv"], |i, c| one(conv::conv(i, c))),
     (&["ConvTranspose"], |i, c| one(conv::conv_transpose(i, c))),
     (&["MaxPool", "AveragePool"], |i, c| one(conv::pool(i, c))),
+    (&["LpPool"], |i, c| one(conv::lp_pool(i, c))),
     (&["GlobalAveragePool", "GlobalMaxPool"], |i, c| {
         one(reduce::global_pool(i, c))
     }),
@@ -51,6 +53,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
             "ReduceMax",
             "ReduceMin",
             "ReduceSum",
+            "ReduceProd",
             "ReduceL1",
             "ReduceL2",
             "ReduceSumSquare",
@@ -91,9 +94,13 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["DepthToSpace"], |i, c| one(space::depth_to_space(i, c))),
     (&["SpaceToDepth"], |i, c| one(space::space_to_depth(i, c))),
     (&["CenterCropPad"], |i, c| one(space::center_crop_pad(i, c))),
+    (&["Col2Im"], |i, c| one(space::col2im(i, c))),
     (&["ScatterND"], |i, c| one(indexing::scatter_nd(i, c))),
     (&["TopK"], indexing::top_k),
+    (&["MaxUnpool"], |i, c| one(indexing::max_unpool(i, c))),
     (&["OneHot"], |i, c| one(select::one_hot(i, c))),
+    (&["Hardmax"], |i, c| one(select::hardmax(i, c))),
+    (&["Compress"], |i, c| one(select::compress(i, c))),
     (&["GatherElements"], |i, c| {
         one(indexing::gather_elements(i, c))
     }),
@@ -161,11 +168,21 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Identity"], |_, c| Ok(vec![c.input(0)?])),
     (&["Dropout"], shape::dropout),
     (&["Resize", "Upsample"], |i, c| one(resize::resize(i, c))),
+    (&["GridSample"], |i, c| one(resize::grid_sample(i, c))),
     (&["QuantizeLinear"], |i, c| one(quant::quantize(i, c))),
     (&["DequantizeLinear"], |i, c| one(quant::dequantize(i, c))),
     (&["QLinearConv"], |i, c| one(quant::qlinear_conv(i, c))),
     (&["QLinearMatMul"], |i, c| one(quant::qlinear_matmul(i, c))),
     (&["RNN", "GRU", "LSTM"], recurrent::recurrent),
+    (
+        &["HannWindow", "HammingWindow", "BlackmanWindow"],
+        |i, c| one(signal::window(i, c)),
+    ),
+    (&["MelWeightMatrix"], |i, c| {
+        one(signal::mel_weight_matrix(i, c))
+    }),
+    (&["DFT"], |i, c| one(signal::dft(i, c))),
+    (&["STFT"], |i, c| one(signal::stft(i, c))),
 ];
 
 /// The op types the importer reads, sorted.

@@ -47,6 +47,7 @@ pub(super) fn reduce(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         "ReduceMax" => (ReduceKind::Max, 18, None, None),
         "ReduceMin" => (ReduceKind::Min, 18, None, None),
         "ReduceSum" => (ReduceKind::Sum, 13, None, None),
+        "ReduceProd" => (ReduceKind::Prod, 18, None, None),
         "ReduceL1" => (ReduceKind::Sum, 18, Some(Step::Func(UnaryFunc::Abs)), None),
         "ReduceL2" => (
             ReduceKind::Sum,

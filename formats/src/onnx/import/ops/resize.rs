@@ -1,9 +1,11 @@
-//! Resize (opset 10+) and Upsample (opset 7-9) to the IR's static-size Resize.
+//! Resize (opset 10+) and Upsample (opset 7-9) to the IR's static-size Resize; GridSample.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{opt_const_floats, opt_const_ints};
-use nnopt_compiler::ir::{CoordTransform, NearestRounding, Op, ResizeFilter, ResizeMode, ValueRef};
+use nnopt_compiler::ir::{
+    CoordTransform, GridPadding, NearestRounding, Op, ResizeFilter, ResizeMode, ValueRef,
+};
 use nnopt_compiler::Result;
 
 /// Resize / Upsample; `scales` inputs (and aspect-ratio policies) are kept on the op.
@@ -165,4 +167,32 @@ fn crop_box(imp: &Importer, cx: &NodeCtx, axes: &[usize], r: usize) -> Result<Ve
         boxes[a] = (roi[i] as f32, roi[i + axes.len()] as f32);
     }
     Ok(boxes)
+}
+
+/// GridSample (opset 16: 4-D, bilinear/bicubic; opset 20: N-D, linear/cubic).
+pub(super) fn grid_sample(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (x, grid) = (cx.input(0)?, cx.input(1)?);
+    let default_mode = if imp.opset >= 20 {
+        "linear"
+    } else {
+        "bilinear"
+    };
+    let mode = match cx.string("mode", default_mode)?.as_str() {
+        "nearest" => ResizeMode::Nearest,
+        "linear" | "bilinear" => ResizeMode::Linear,
+        "cubic" | "bicubic" => ResizeMode::Cubic,
+        m => return Err(cx.err(format!("unknown mode '{m}'"))),
+    };
+    let padding = match cx.string("padding_mode", "zeros")?.as_str() {
+        "zeros" => GridPadding::Zeros,
+        "border" => GridPadding::Border,
+        "reflection" => GridPadding::Reflection,
+        p => return Err(cx.err(format!("unknown padding_mode '{p}'"))),
+    };
+    let op = Op::GridSample {
+        mode,
+        padding,
+        align_corners: cx.int("align_corners", 0)? != 0,
+    };
+    imp.emit(op, &[x, grid], cx.out(0))
 }

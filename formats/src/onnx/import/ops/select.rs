@@ -1,11 +1,13 @@
-//! Trilu and OneHot as selects: Trilu keeps `x` under a constant triangle mask (shapes
-//! are static), OneHot compares the indices with a constant range.
+//! Trilu, OneHot, Hardmax and Compress as selects: Trilu keeps `x` under a constant
+//! triangle mask (shapes are static), OneHot and Hardmax compare indices with a constant
+//! range, Compress gathers the indices its constant condition selects.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
+use super::steps::Steps;
 use super::{const_input, opt_const_ints};
 use ndarray::{ArrayD, IxDyn};
-use nnopt_compiler::ir::{BinaryKind, CompareKind, DType, Op, Tensor, ValueRef};
+use nnopt_compiler::ir::{ArgKind, BinaryKind, CompareKind, DType, Op, Tensor, ValueRef};
 use nnopt_compiler::Result;
 
 /// Trilu: the upper (`upper=1`) or lower triangle of the last two axes from diagonal `k`.
@@ -118,4 +120,75 @@ pub(super) fn one_hot(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let off = imp.reshape(halves[0], vec![], &name("off_scalar"))?;
     let on = imp.reshape(halves[1], vec![], &name("on_scalar"))?;
     imp.emit(Op::Where, &[hot, on, off], out)
+}
+
+/// Hardmax: 1 at the first largest element along `axis`, else 0 (an arg max compared with
+/// a constant range). Before opset 13 the input is coerced to 2-D at `axis` first.
+pub(super) fn hardmax(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let shape = imp.shape(x);
+    let dtype = imp.ty(x).dtype;
+    let legacy = imp.opset < 13;
+    let axis = cx.axis(cx.int("axis", if legacy { 1 } else { -1 })?, shape.len())?;
+    let mut s = Steps::new(imp, format!("{}_hardmax", cx.out(0)));
+    let (y, axis) = if legacy {
+        let rows = shape[..axis].iter().product();
+        (s.reshape(x, vec![rows, shape[axis..].iter().product()])?, 1)
+    } else {
+        (x, axis)
+    };
+    let yshape = s.imp.shape(y);
+    if yshape[axis] == 0 {
+        return Err(cx.err(format!("Hardmax along an empty axis of {shape:?}")));
+    }
+    let arg = s.emit(
+        Op::ArgReduce {
+            kind: ArgKind::Max,
+            axis,
+            keep_dims: true,
+            select_last_index: false,
+            index_dtype: DType::I64,
+        },
+        &[y],
+    )?;
+    let mut rshape = vec![1; yshape.len()];
+    rshape[axis] = yshape[axis];
+    let range: Vec<f64> = (0..yshape[axis]).map(|i| i as f64).collect();
+    let range = s.constant(DType::I64, &rshape, &range)?;
+    let hot = s.emit(
+        Op::Compare {
+            kind: CompareKind::Equal,
+        },
+        &[arg, range],
+    )?;
+    let hot = s.cast(hot, dtype)?;
+    s.reshape(hot, shape)
+}
+
+/// Compress with a constant condition: a gather of the selected indices along `axis`, or
+/// of the flattened input when there is no axis.
+pub(super) fn compress(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let shape = imp.shape(x);
+    let keep: Vec<f64> = const_input(imp, cx, 1, "condition")?
+        .to_f64_vec()
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| c != 0.0)
+        .map(|(i, _)| i as f64)
+        .collect();
+    let mut s = Steps::new(imp, format!("{}_compress", cx.out(0)));
+    let (x, axis) = match cx.has("axis") {
+        true => (x, cx.axis(cx.int("axis", 0)?, shape.len())?),
+        false => (s.reshape(x, vec![shape.iter().product()])?, 0),
+    };
+    let len = s.imp.shape(x)[axis];
+    if keep.last().is_some_and(|&i| i as usize >= len) {
+        return Err(cx.err(format!(
+            "the condition selects index {} of an axis of {len}",
+            keep[keep.len() - 1]
+        )));
+    }
+    let idx = s.constant(DType::I64, &[keep.len()], &keep)?;
+    s.emit(Op::Gather { axis }, &[x, idx])
 }

@@ -1,10 +1,13 @@
-//! DepthToSpace, SpaceToDepth (as reshape, transpose, reshape) and CenterCropPad (as a
-//! slice and a pad).
+//! DepthToSpace, SpaceToDepth (as reshape, transpose, reshape), CenterCropPad (as a
+//! slice and a pad) and Col2Im (as a scatter-add).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::opt_const_ints;
-use nnopt_compiler::ir::{DepthToSpaceMode, Layout, Op, PadMode, ValueRef};
+use super::steps::Steps;
+use nnopt_compiler::ir::{
+    DType, DepthToSpaceMode, Layout, Op, PadMode, ScatterReduction, ValueRef,
+};
 use nnopt_compiler::Result;
 
 /// The block size attribute and the NCHW input dimensions.
@@ -111,4 +114,97 @@ pub(super) fn center_crop_pad(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueR
         &[cropped],
         out,
     )
+}
+
+/// Col2Im: the columns `[N, C * prod(block), L]` of `L` sliding blocks summed back into
+/// an image `[N, C, image...]`, as a scatter-add with constant positions (taps in the
+/// padding go to one extra slot that is cut off).
+pub(super) fn col2im(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let xs = imp.shape(x);
+    let positive = |i: usize, what: &str| -> Result<Vec<usize>> {
+        let v = opt_const_ints(imp, cx, i, what)?.unwrap_or_default();
+        match cx.usizes(what, &v)? {
+            v if v.is_empty() || v.contains(&0) => {
+                Err(cx.err(format!("{what} must hold positive sizes")))
+            }
+            v => Ok(v),
+        }
+    };
+    let image = positive(1, "image_shape")?;
+    let block = positive(2, "block_shape")?;
+    let nd = image.len();
+    let attr = |name: &str, len: usize, default: i64| -> Result<Vec<usize>> {
+        let v = cx.ints(name)?.unwrap_or_else(|| vec![default; len]);
+        if v.len() != len {
+            return Err(cx.err(format!("'{name}' must have {len} values, got {v:?}")));
+        }
+        cx.usizes(name, &v)
+    };
+    let dilations = attr("dilations", nd, 1)?;
+    let strides = attr("strides", nd, 1)?;
+    let pads = attr("pads", 2 * nd, 0)?;
+    if block.len() != nd || dilations.contains(&0) || strides.contains(&0) {
+        return Err(cx.err("block_shape, dilations and strides need one positive value per axis"));
+    }
+    // Sliding blocks per axis.
+    let mut blocks = Vec::with_capacity(nd);
+    for i in 0..nd {
+        let span = dilations[i] * (block[i] - 1) + 1;
+        match (image[i] + pads[i] + pads[nd + i]).checked_sub(span) {
+            Some(room) => blocks.push(room / strides[i] + 1),
+            None => return Err(cx.err("a block is larger than the padded image")),
+        }
+    }
+    let k: usize = block.iter().product();
+    let l: usize = blocks.iter().product();
+    let [n, ck, len] = xs[..] else {
+        return Err(cx.err(format!("input must be [N, C * block, L], got {xs:?}")));
+    };
+    if ck % k != 0 || len != l {
+        return Err(cx.err(format!(
+            "input {xs:?} does not hold blocks of {block:?} at {l} positions"
+        )));
+    }
+    let c = ck / k;
+    let rows = n * c;
+    crate::onnx::import::element_count(&[rows, k * l])?;
+    let pixels: usize = image.iter().product();
+    // The image offset of each (block tap, position), or the extra slot.
+    let mut at = Vec::with_capacity(k * l);
+    for tap in 0..k {
+        for pos in 0..l {
+            let (mut t, mut p, mut offset) = (tap, pos, Some(0));
+            for i in (0..nd).rev() {
+                let (ti, pi) = (t % block[i], p % blocks[i]);
+                (t, p) = (t / block[i], p / blocks[i]);
+                let coord = (pi * strides[i] + ti * dilations[i]).checked_sub(pads[i]);
+                offset = match coord.filter(|&v| v < image[i]) {
+                    Some(v) => offset.map(|o| o + v * image[i + 1..].iter().product::<usize>()),
+                    None => None,
+                };
+            }
+            at.push(offset.unwrap_or(pixels) as f64);
+        }
+    }
+    let at: Vec<f64> = (0..rows).flat_map(|_| at.iter().copied()).collect();
+    let dtype = imp.ty(x).dtype;
+    let mut s = Steps::new(imp, format!("{}_col2im", cx.out(0)));
+    let zeros = s.constant(dtype, &[rows, pixels + 1], &vec![0.0; rows * (pixels + 1)])?;
+    let idx = s.constant(DType::I64, &[rows, k * l], &at)?;
+    let cols = s.reshape(x, vec![rows, k * l])?;
+    let op = Op::ScatterElements {
+        axis: 1,
+        reduction: ScatterReduction::Add,
+    };
+    let sums = s.emit(op, &[zeros, idx, cols])?;
+    let op = Op::Slice {
+        starts: vec![0, 0],
+        ends: vec![rows as i64, pixels as i64],
+        steps: vec![1, 1],
+    };
+    let img = s.emit(op, &[sums])?;
+    let mut shape = vec![n, c];
+    shape.extend(image);
+    s.reshape(img, shape)
 }

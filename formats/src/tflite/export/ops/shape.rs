@@ -48,6 +48,7 @@ pub fn reduce(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         ReduceKind::Sum => fb::BuiltinOperator::SUM,
         ReduceKind::Max => fb::BuiltinOperator::REDUCE_MAX,
         ReduceKind::Min => fb::BuiltinOperator::REDUCE_MIN,
+        ReduceKind::Prod => fb::BuiltinOperator::REDUCE_PROD,
     };
     let out = l.define(n, 0, out_nhwc);
     l.op(code, vec![t, at], vec![out], Options::Reducer { keep_dims });
