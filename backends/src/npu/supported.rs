@@ -99,8 +99,9 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
     })
 }
 
-/// Index searches, scans, index-tuple gathers, recurrent layers and grid samples have no
-/// NPU command: they run on the CPU.
+/// Index searches, scans, index-tuple gathers, recurrent layers, grid samples,
+/// determinants, deformable convolutions and region-of-interest aligns have no NPU
+/// command: they run on the CPU.
 fn has_command(op: &Op) -> Result<(), Reason> {
     let what = match op {
         Op::ArgReduce { .. } => "index searches",
@@ -108,6 +109,9 @@ fn has_command(op: &Op) -> Result<(), Reason> {
         Op::GatherNd { .. } => "gathers by index tuples",
         Op::Recurrent(_) => "recurrent layers",
         Op::GridSample { .. } => "grid samples",
+        Op::Det => "determinants",
+        Op::DeformConv { .. } => "deformable convolutions",
+        Op::RoiAlign(_) => "region-of-interest aligns",
         _ => return Ok(()),
     };
     Err(format!(

@@ -18,6 +18,62 @@ pub struct ConvAttrs {
     pub activation: Option<Activation>,
 }
 
+impl ConvAttrs {
+    /// The output size of a deformable convolution, after checking its shapes and groups.
+    pub fn deform_output(
+        &self,
+        offset_groups: usize,
+        x: &[usize],
+        w: &[usize],
+    ) -> Result<[usize; 2]> {
+        let (&[_, ci, h, wd], &[o, cg, kh, kw]) = (x, w) else {
+            bail!("deform_conv needs 4-D input and weights, got {x:?} and {w:?}");
+        };
+        if self.layout != Layout::Nchw
+            || self.activation.is_some()
+            || self.group == 0
+            || offset_groups == 0
+            || ci != cg * self.group
+            || o % self.group != 0
+            || ci % offset_groups != 0
+            || self.strides.contains(&0)
+            || self.dilations.contains(&0)
+        {
+            bail!(
+                "deform_conv of {x:?} by {w:?} needs NCHW, {} groups and {offset_groups} \
+                 offset groups dividing the channels, positive strides and dilations",
+                self.group
+            );
+        }
+        let size = |d: usize, k: usize, a: usize| {
+            let span = self.dilations[a] * (k.max(1) - 1) + 1;
+            (d + self.pads[a] + self.pads[a + 2])
+                .checked_sub(span)
+                .map(|room| room / self.strides[a] + 1)
+        };
+        match (size(h, kh, 0), size(wd, kw, 1)) {
+            (Some(oh), Some(ow)) if kh > 0 && kw > 0 => Ok([oh, ow]),
+            _ => bail!("deform_conv kernel {kh}x{kw} does not fit the padded input {x:?}"),
+        }
+    }
+}
+
+/// Attributes of [`Op::RoiAlign`](super::Op::RoiAlign).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoiAlignAttrs {
+    /// Average or maximum of a bin's samples.
+    pub kind: PoolKind,
+    /// `[height, width]` of the output per region.
+    pub output_size: [usize; 2],
+    /// Samples per bin side; 0: the bin's size rounded up.
+    pub sampling_ratio: usize,
+    /// The factor from region coordinates to input pixels.
+    pub spatial_scale: f32,
+    /// Pixel centres at half-integers (ONNX `half_pixel`; else `output_half_pixel`, which
+    /// also grows regions smaller than a pixel to one).
+    pub half_pixel: bool,
+}
+
 /// Attributes of [`Op::Pool`](super::Op::Pool) and [`Op::PoolGrad`](super::Op::PoolGrad):
 /// a window over every spatial axis (all but batch and channel; `layout` says where the
 /// channel axis is). `pads` lists the begin paddings of the spatial axes, then the end

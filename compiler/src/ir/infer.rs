@@ -537,6 +537,37 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             vec![TensorType::new(*index_dtype, shape)]
         }
+        Op::DeformConv {
+            conv,
+            offset_groups,
+        } => {
+            need(inputs, 4, 5)?;
+            let (x, w) = (&inputs[0].shape, &inputs[1].shape);
+            let [oh, ow] = conv.deform_output(*offset_groups, x, w)?;
+            vec![TensorType::new(inputs[0].dtype, vec![x[0], w[0], oh, ow])]
+        }
+        Op::RoiAlign(a) => {
+            need(inputs, 3, 3)?;
+            let (x, rois) = (&inputs[0].shape, &inputs[1].shape);
+            if x.len() != 4 || rois.len() != 2 || rois[1] != 4 {
+                bail!("roi_align needs data [N, C, H, W] and rois [R, 4], got {x:?} and {rois:?}");
+            }
+            let [oh, ow] = a.output_size;
+            vec![TensorType::new(
+                inputs[0].dtype,
+                vec![rois[0], x[1], oh, ow],
+            )]
+        }
+        Op::Det => {
+            need(inputs, 1, 1)?;
+            let s = &inputs[0].shape;
+            match s[..] {
+                [ref batch @ .., m, n] if m == n => {
+                    vec![TensorType::new(inputs[0].dtype, batch.to_vec())]
+                }
+                _ => bail!("det needs square matrices in the last two axes, got {s:?}"),
+            }
+        }
         Op::GridSample { .. } => {
             need(inputs, 2, 2)?;
             let (x, grid) = (&inputs[0].shape, &inputs[1].shape);

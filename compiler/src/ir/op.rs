@@ -8,7 +8,7 @@
 //! - Quantized semantics come from the tensor types: an op whose inputs and outputs are
 //!   integer types with quantization parameters runs with integer arithmetic.
 
-use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs};
+use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs, RoiAlignAttrs};
 use super::dtype::DType;
 use super::recurrent::RecurrentAttrs;
 use super::tensor::Tensor;
@@ -486,6 +486,18 @@ pub enum Op {
     },
     /// 2-D convolution: (x, w, [bias]).
     Conv(ConvAttrs),
+    /// 2-D NCHW deformable convolution without activation: (x, w `[O, C / group, kh, kw]`,
+    /// offset `[N, offset_groups * kh * kw * 2, oh, ow]` (dy, dx of each tap), bias `[O]`,
+    /// [mask `[N, offset_groups * kh * kw, oh, ow]`]). Moved taps read the input by
+    /// bilinear interpolation, zero outside.
+    DeformConv {
+        #[serde(flatten)]
+        conv: ConvAttrs,
+        offset_groups: usize,
+    },
+    /// Region-of-interest align (see [`RoiAlignAttrs`]): (x `[N, C, H, W]`, rois `[R, 4]`
+    /// as x1, y1, x2, y2, batch_indices `[R]`) -> `[R, C, output_size...]`.
+    RoiAlign(RoiAlignAttrs),
     /// 2-D transposed convolution: (x, w, [bias]); `w` is `IOHW` for `Nchw` (ONNX) and
     /// `OHWI` for `Nhwc` (TFLite), with the group split on the input channels.
     ConvTranspose {
@@ -537,6 +549,8 @@ pub enum Op {
     ScatterNd { reduction: ScatterReduction },
     /// Einstein summation (see [`super::einsum::Einsum`]): (x0, x1, ...).
     Einsum { equation: String },
+    /// Determinants of the square matrices in the last two axes: (x) -> `x`'s batch axes.
+    Det,
     /// The `k` largest (or smallest) values along `axis`, from the extreme on, and their
     /// int64 indices: (x) -> (values, indices).
     TopK {
@@ -739,6 +753,8 @@ impl Op {
             Op::Const { .. } => "const",
             Op::Conv(_) => "conv",
             Op::ConvTranspose { .. } => "conv_transpose",
+            Op::DeformConv { .. } => "deform_conv",
+            Op::RoiAlign(_) => "roi_align",
             Op::Gemm(_) => "gemm",
             Op::MatMul => "mat_mul",
             Op::Binary { .. } => "binary",
@@ -754,6 +770,7 @@ impl Op {
             Op::ScatterElements { .. } => "scatter_elements",
             Op::ScatterNd { .. } => "scatter_nd",
             Op::TopK { .. } => "top_k",
+            Op::Det => "det",
             Op::Einsum { .. } => "einsum",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",

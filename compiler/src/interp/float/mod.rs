@@ -15,8 +15,10 @@ mod conv_nchw;
 mod conv_transpose;
 mod convert;
 mod cumulative;
+mod deform_conv;
 mod depth_to_space;
 mod depthwise_grad;
+mod det;
 mod einsum;
 mod elementwise;
 mod gather;
@@ -32,6 +34,7 @@ mod pool;
 mod recurrent;
 mod reduce;
 mod resize;
+mod roi_align;
 mod scatter_nd;
 mod shape;
 mod slice;
@@ -131,6 +134,12 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
         Op::Where => one(broadcast::select(inputs)?),
         Op::Expand { shape } => one(broadcast::expand(shape, inputs)?),
         Op::Einsum { equation } => one(einsum::einsum(equation, inputs)?),
+        Op::Det => one(det::det(inputs)?),
+        Op::DeformConv {
+            conv,
+            offset_groups,
+        } => one(deform_conv::deform_conv(conv, *offset_groups, inputs)?),
+        Op::RoiAlign(a) => one(roi_align::roi_align(a, inputs)?),
         Op::ScatterNd { reduction } => one(scatter_nd::scatter_nd(*reduction, inputs)?),
         Op::TopK { axis, k, largest } => top_k::top_k(*axis, *k, *largest, inputs),
         Op::GatherElements { axis } => one(gather_elements::gather_elements(*axis, inputs)?),
@@ -306,6 +315,9 @@ fn computes_values(op: &Op) -> bool {
         | Op::ScatterNd { .. }
         | Op::Einsum { .. }
         | Op::GridSample { .. }
+        | Op::Det
+        | Op::DeformConv { .. }
+        | Op::RoiAlign(_)
         | Op::Softmax { .. }
         | Op::LogSoftmax { .. }
         | Op::BatchNorm { .. }

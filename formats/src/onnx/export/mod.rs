@@ -119,6 +119,7 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Unary { func } => unary::unary(b, cx, *func)?,
         Op::Compare { kind } => unary::compare(b, cx, *kind),
         Op::Where => b.simple("Where", name, cx.x, vec![], None),
+        Op::Det => b.simple("Det", name, cx.x, vec![], None),
         Op::Expand { shape } => shape::expand(b, cx, shape),
         Op::Einsum { equation } => b.simple(
             "Einsum",
@@ -127,7 +128,7 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
             vec![proto::attr("equation", proto::Attr::Str(equation.clone()))],
             None,
         ),
-        Op::ScatterNd { .. } | Op::TopK { .. } => {
+        Op::ScatterNd { .. } | Op::TopK { .. } | Op::DeformConv { .. } | Op::RoiAlign(_) => {
             return Err(Error::new(format!(
                 "node '{name}': {} has no ONNX export yet",
                 node.op.name()

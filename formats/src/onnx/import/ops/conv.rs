@@ -1,5 +1,5 @@
-//! Conv, ConvTranspose (2-D, and 1-D lifted to 2-D with H = 1), MaxPool, AveragePool and
-//! LpPool (an average pool between elementwise steps).
+//! Conv, ConvTranspose (2-D, and 1-D lifted to 2-D with H = 1), DeformConv (2-D),
+//! MaxPool, AveragePool and LpPool (an average pool between elementwise steps).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
@@ -200,6 +200,45 @@ pub(super) fn conv_core(
 /// Conv.
 pub(super) fn conv(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     conv_core(imp, cx, (cx.input(0)?, cx.input(1)?, cx.opt_input(2)), None)
+}
+
+/// DeformConv (2-D); a missing bias becomes zeros.
+pub(super) fn deform_conv(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (x, w, offset) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    let (xs, ws) = (imp.shape(x), imp.shape(w));
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err(cx.err(format!(
+            "only 2-D DeformConv is supported, got input {xs:?} and weights {ws:?}"
+        )));
+    }
+    let kernel = kernel_from_weight(cx, &ws, 2)?;
+    let (strides, dilations, pads) = parse_spatial(cx, &xs[2..], &kernel)?.to_2d();
+    let positive = |name: &str| match cx.int(name, 1)? {
+        v if v >= 1 => Ok(v as usize),
+        v => Err(cx.err(format!("{name} must be positive, got {v}"))),
+    };
+    let op = Op::DeformConv {
+        conv: ConvAttrs {
+            layout: Layout::Nchw,
+            strides,
+            dilations,
+            pads,
+            group: positive("group")?,
+            activation: None,
+        },
+        offset_groups: positive("offset_group")?,
+    };
+    let dtype = imp.ty(x).dtype;
+    let bias = match cx.opt_input(3) {
+        Some(b) => b,
+        None => {
+            let mut s = Steps::new(imp, format!("{}_bias", cx.out(0)));
+            s.constant(dtype, &[ws[0]], &vec![0.0; ws[0]])?
+        }
+    };
+    let mut ins = vec![x, w, offset, bias];
+    ins.extend(cx.opt_input(4));
+    imp.emit(op, &ins, cx.out(0))
 }
 
 /// ConvTranspose, with `output_shape` / `auto_pad` resolved to pads and output padding.

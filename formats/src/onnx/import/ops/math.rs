@@ -1,4 +1,4 @@
-//! Gemm, MatMul, elementwise binary ops, activations, Softmax, BatchNormalization, Cast.
+//! Gemm, MatMul, Det, elementwise binary ops, activations, Softmax, BatchNormalization, Cast.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
@@ -24,6 +24,11 @@ pub(super) fn gemm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
 /// MatMul.
 pub(super) fn matmul(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     imp.emit(Op::MatMul, &[cx.input(0)?, cx.input(1)?], cx.out(0))
+}
+
+/// Det.
+pub(super) fn det(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    imp.emit(Op::Det, &[cx.input(0)?], cx.out(0))
 }
 
 /// Add, Sub, Mul, Div, Pow, Mod, and the variadic Max, Min, Sum and Mean (chained

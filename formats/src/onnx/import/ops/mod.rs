@@ -64,6 +64,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Gemm"], |i, c| one(math::gemm(i, c))),
     (&["MatMul"], |i, c| one(math::matmul(i, c))),
+    (&["Det"], |i, c| one(math::det(i, c))),
     (
         &[
             "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow", "Mod",
@@ -169,6 +170,8 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Dropout"], shape::dropout),
     (&["Resize", "Upsample"], |i, c| one(resize::resize(i, c))),
     (&["GridSample"], |i, c| one(resize::grid_sample(i, c))),
+    (&["RoiAlign"], |i, c| one(resize::roi_align(i, c))),
+    (&["DeformConv"], |i, c| one(conv::deform_conv(i, c))),
     (&["QuantizeLinear"], |i, c| one(quant::quantize(i, c))),
     (&["DequantizeLinear"], |i, c| one(quant::dequantize(i, c))),
     (&["QLinearConv"], |i, c| one(quant::qlinear_conv(i, c))),

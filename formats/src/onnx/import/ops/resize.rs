@@ -1,10 +1,12 @@
-//! Resize (opset 10+) and Upsample (opset 7-9) to the IR's static-size Resize; GridSample.
+//! Resize (opset 10+) and Upsample (opset 7-9) to the IR's static-size Resize; GridSample
+//! and RoiAlign.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{opt_const_floats, opt_const_ints};
 use nnopt_compiler::ir::{
-    CoordTransform, GridPadding, NearestRounding, Op, ResizeFilter, ResizeMode, ValueRef,
+    CoordTransform, GridPadding, NearestRounding, Op, PoolKind, ResizeFilter, ResizeMode,
+    RoiAlignAttrs, ValueRef,
 };
 use nnopt_compiler::Result;
 
@@ -195,4 +197,46 @@ pub(super) fn grid_sample(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> 
         align_corners: cx.int("align_corners", 0)? != 0,
     };
     imp.emit(op, &[x, grid], cx.out(0))
+}
+
+/// RoiAlign (opset 10: output_half_pixel coordinates; opset 16 adds the attribute, default
+/// half_pixel).
+pub(super) fn roi_align(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let ins = [cx.input(0)?, cx.input(1)?, cx.input(2)?];
+    let default_coord = if imp.opset >= 16 {
+        "half_pixel"
+    } else {
+        "output_half_pixel"
+    };
+    let half_pixel = match cx
+        .string("coordinate_transformation_mode", default_coord)?
+        .as_str()
+    {
+        "half_pixel" => true,
+        "output_half_pixel" => false,
+        m => return Err(cx.err(format!("unknown coordinate_transformation_mode '{m}'"))),
+    };
+    let kind = match cx.string("mode", "avg")?.as_str() {
+        "avg" => PoolKind::Avg,
+        "max" => PoolKind::Max,
+        m => return Err(cx.err(format!("unknown mode '{m}'"))),
+    };
+    let sizes = [
+        cx.int("output_height", 1)?,
+        cx.int("output_width", 1)?,
+        cx.int("sampling_ratio", 0)?,
+    ];
+    let v = cx.usizes("output sizes and sampling_ratio", &sizes)?;
+    let (oh, ow, ratio) = (v[0], v[1], v[2]);
+    if oh == 0 || ow == 0 {
+        return Err(cx.err("output_height and output_width must be positive"));
+    }
+    let op = Op::RoiAlign(RoiAlignAttrs {
+        kind,
+        output_size: [oh, ow],
+        sampling_ratio: ratio,
+        spatial_scale: cx.float("spatial_scale", 1.0)?,
+        half_pixel,
+    });
+    imp.emit(op, &ins, cx.out(0))
 }
