@@ -62,6 +62,7 @@ pub(super) fn deform_conv(
     let positions = oh * ow;
     let mut out = vec![0f32; n * o * positions];
     // The sampled input of one image: [C, taps, positions].
+    crate::limits::shape_elements(&[ci, taps, positions], 4, "the deform_conv taps")?;
     let mut cols = vec![0f32; ci * taps * positions];
     for b in 0..n {
         for ch in 0..ci {

@@ -83,6 +83,8 @@ pub(super) fn roi_align(a: &RoiAlignAttrs, inputs: &[Operand<'_>]) -> Result<Ten
             s => s,
         };
         let (gh, gw) = (grid(bh), grid(bw));
+        let bytes = std::mem::size_of::<Sample>();
+        crate::limits::shape_elements(&[oh, ow, gh, gw], bytes, "the roi_align samples")?;
         let count = (gh * gw).max(1) as f64;
         // The samples of every bin, shared by the channels.
         let mut samples: Vec<Sample> = Vec::with_capacity(oh * ow * gh * gw);

@@ -133,6 +133,8 @@ pub(super) fn col2im(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     };
     let image = positive(1, "image_shape")?;
     let block = positive(2, "block_shape")?;
+    crate::onnx::import::element_count(&image)?;
+    crate::onnx::import::element_count(&block)?;
     let nd = image.len();
     let attr = |name: &str, len: usize, default: i64| -> Result<Vec<usize>> {
         let v = cx.ints(name)?.unwrap_or_else(|| vec![default; len]);
@@ -170,6 +172,7 @@ pub(super) fn col2im(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let rows = n * c;
     crate::onnx::import::element_count(&[rows, k * l])?;
     let pixels: usize = image.iter().product();
+    crate::onnx::import::element_count(&[rows, pixels + 1])?;
     // The image offset of each (block tap, position), or the extra slot.
     let mut at = Vec::with_capacity(k * l);
     for tap in 0..k {
