@@ -10,6 +10,7 @@
 
 use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs};
 use super::dtype::DType;
+use super::narrow_float::E8m0Rounding;
 use super::recurrent::RecurrentAttrs;
 use super::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -637,6 +638,9 @@ pub enum Op {
         /// the default), else overflow to infinity or NaN.
         #[serde(default = "yes", skip_serializing_if = "is_yes")]
         saturate: bool,
+        /// E8M0 targets: how values between powers of two round.
+        #[serde(default, skip_serializing_if = "E8m0Rounding::is_default")]
+        rounding: E8m0Rounding,
     },
     /// Returns its input: (x).
     Identity,
@@ -680,6 +684,15 @@ fn empty_tensor() -> Tensor {
 }
 
 impl Op {
+    /// A conversion to `to` with ONNX Cast's defaults (saturating, E8M0 rounding up).
+    pub fn cast(to: DType) -> Op {
+        Op::Cast {
+            to,
+            saturate: true,
+            rounding: E8m0Rounding::Up,
+        }
+    }
+
     /// The attributes of a Resize; `None` for other ops.
     pub fn resize_spec(&self) -> Option<ResizeSpec<'_>> {
         let Op::Resize {

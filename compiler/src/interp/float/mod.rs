@@ -204,7 +204,16 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
             util::single_output(outputs)?,
         )?),
         Op::Dequantize => one(convert::dequantize(inputs)?),
-        Op::Cast { to, saturate } => one(convert::cast(*to, saturation(*saturate), inputs)?),
+        Op::Cast {
+            to,
+            saturate,
+            rounding,
+        } => one(convert::cast(
+            *to,
+            saturation(*saturate),
+            *rounding,
+            inputs,
+        )?),
         Op::ActivationGrad { act } => one(grad::activation_grad(*act, inputs)?),
         Op::ConvGradInput(c) => one(conv_gradient(c, true, inputs)?),
         Op::ConvGradWeights(c) => one(conv_gradient(c, false, inputs)?),

@@ -8,7 +8,7 @@ mod builder;
 mod ops;
 mod proto;
 
-use builder::{is_fp8, Builder};
+use builder::Builder;
 use nnopt_compiler::ir::{Graph, NodeIndex, Op};
 use nnopt_compiler::{Error, Result};
 use ops::{
@@ -25,17 +25,18 @@ pub const OPSET: i64 = 17;
 /// DequantizeLinear appeared in opset 19).
 pub const FP8_OPSET: i64 = 19;
 
-/// The opset `g` needs.
+/// The opset `g` needs: [`OPSET`], or the first opset with an element type it uses (FP8:
+/// [`FP8_OPSET`]; 4-bit integers 21, FP4 23, E8M0 24, 2-bit integers 25).
 pub fn opset_for(g: &Graph) -> i64 {
-    let fp8 = g
-        .node_indices()
+    g.node_indices()
         .into_iter()
-        .any(|n| g.node(n).outputs.iter().any(|v| is_fp8(v.ty.dtype)));
-    if fp8 {
-        FP8_OPSET
-    } else {
-        OPSET
-    }
+        .flat_map(|n| {
+            g.node(n)
+                .outputs
+                .iter()
+                .map(|v| proto::first_opset(v.ty.dtype))
+        })
+        .fold(OPSET, i64::max)
 }
 
 /// Serializes the graph as an ONNX model.
@@ -140,7 +141,11 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Softmax { axis, beta } => math::softmax(b, cx, *axis, *beta),
         Op::LogSoftmax { axis } => math::log_softmax(b, cx, *axis),
         Op::BatchNorm { epsilon, axis } => math::batch_norm(b, cx, *epsilon, *axis)?,
-        Op::Cast { to, saturate } => math::cast(b, cx, *to, *saturate),
+        Op::Cast {
+            to,
+            saturate,
+            rounding,
+        } => math::cast(b, cx, *to, *saturate, *rounding),
         Op::Reduce {
             kind,
             axes,

@@ -325,7 +325,18 @@ impl Importer {
         if ty.quant.as_ref() == Some(&q) {
             return Ok(x);
         }
-        if !(ty.dtype.is_quantizable_int() || matches!(ty.dtype, DType::F8E4M3 | DType::F8E5M2)) {
+        let quantizable = ty.dtype.is_quantizable_int()
+            || ty.dtype.is_sub_byte_int()
+            || matches!(
+                ty.dtype,
+                DType::U16
+                    | DType::F8E4M3
+                    | DType::F8E5M2
+                    | DType::F8E4M3Fnuz
+                    | DType::F8E5M2Fnuz
+                    | DType::F4E2M1
+            );
+        if !quantizable {
             return Err(Error::new(format!(
                 "cannot attach quantization parameters to {ty}"
             )));

@@ -3,7 +3,9 @@
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::{dtype_attr, opt_const_floats};
-use nnopt_compiler::ir::{Activation, BinaryKind, DType, GemmAttrs, Op, Tensor, ValueRef};
+use nnopt_compiler::ir::{
+    Activation, BinaryKind, DType, E8m0Rounding, GemmAttrs, Op, Tensor, ValueRef,
+};
 use nnopt_compiler::Result;
 
 /// Gemm.
@@ -109,7 +111,7 @@ fn pow(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let to = imp.ty(base).dtype;
     if imp.ty(exponent).dtype != to {
         let name = format!("{}_exponent", cx.out(0));
-        exponent = imp.emit(Op::Cast { to, saturate: true }, &[exponent], &name)?;
+        exponent = imp.emit(Op::cast(to), &[exponent], &name)?;
     }
     imp.emit(
         Op::Binary {
@@ -239,11 +241,27 @@ pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     } else {
         dtype_attr(cx, cx.int("to", 0)?)?
     };
-    // `saturate` (opset 19) only means something for FP8 targets.
-    let fp8 = matches!(to, DType::F8E4M3 | DType::F8E5M2);
+    // `saturate` (opset 19) only means something for FP8 targets, `round_mode` (opset 24)
+    // for E8M0.
+    let fp8 = matches!(
+        to,
+        DType::F8E4M3 | DType::F8E5M2 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F8E8M0
+    );
     let saturate = !fp8 || cx.int("saturate", 1)? != 0;
+    let rounding = match cx.string("round_mode", "up")?.as_str() {
+        _ if to != DType::F8E8M0 => E8m0Rounding::Up,
+        "up" => E8m0Rounding::Up,
+        "down" => E8m0Rounding::Down,
+        "nearest" => E8m0Rounding::Nearest,
+        m => return Err(cx.err(format!("round_mode '{m}' is not supported"))),
+    };
     if imp.ty(x).dtype == to && imp.ty(x).quant.is_none() {
         return Ok(x);
     }
-    imp.emit(Op::Cast { to, saturate }, &[x], cx.out(0))
+    let op = Op::Cast {
+        to,
+        saturate,
+        rounding,
+    };
+    imp.emit(op, &[x], cx.out(0))
 }

@@ -27,10 +27,10 @@ fn params(
         None => (vec![0; scale.len()], None),
         Some(_) => {
             let t = const_input(imp, cx, zi, "zero point")?;
-            let v = if is_fp8(t.dtype()) {
-                // FP8 zero points are codes; only +0 (code 0) is supported.
+            let v = if is_float_code(t.dtype()) {
+                // FP8 and FP4 zero points are codes; only +0 (code 0) is supported.
                 if t.to_f64_vec().iter().any(|&c| c != 0.0) {
-                    return Err(cx.err("non-zero FP8 zero points are not supported"));
+                    return Err(cx.err("non-zero float zero points are not supported"));
                 }
                 vec![0; t.len()]
             } else {
@@ -84,13 +84,18 @@ fn check_block(cx: &NodeCtx) -> Result<()> {
     Ok(())
 }
 
-fn is_fp8(dt: DType) -> bool {
-    matches!(dt, DType::F8E4M3 | DType::F8E5M2)
+/// Whether `dt` is a float type QuantizeLinear may target (FP8 and FP4).
+fn is_float_code(dt: DType) -> bool {
+    matches!(
+        dt,
+        DType::F8E4M3 | DType::F8E5M2 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F4E2M1
+    )
 }
 
-/// QuantizeLinear / DequantizeLinear types: 8/16/32-bit integers and FP8.
+/// QuantizeLinear / DequantizeLinear types: 2- to 32-bit integers, FP8 and FP4.
 fn check_qtype(cx: &NodeCtx, dt: DType) -> Result<()> {
-    if !(is_fp8(dt) || check_int(cx, dt).is_ok()) {
+    let int = dt.is_sub_byte_int() || dt == DType::U16 || check_int(cx, dt).is_ok();
+    if !(int || is_float_code(dt)) {
         return Err(cx.err(format!("quantized type {dt} is not supported")));
     }
     Ok(())
@@ -118,7 +123,7 @@ pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         Op::Quantize {
             to,
             rounding: QuantizeRounding::HalfEven,
-            saturate: !is_fp8(to) || cx.int("saturate", 1)? != 0,
+            saturate: !is_float_code(to) || cx.int("saturate", 1)? != 0,
         },
         &[x],
         &[cx.out(0)],
@@ -143,7 +148,7 @@ pub(super) fn dequantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         return imp.emit(Op::Dequantize, &[xq], cx.out(0));
     }
     let y = imp.emit(Op::Dequantize, &[xq], &format!("{}_f32", cx.out(0)))?;
-    imp.emit(Op::Cast { to, saturate: true }, &[y], cx.out(0))
+    imp.emit(Op::cast(to), &[y], cx.out(0))
 }
 
 /// QLinearConv: a Conv on quantized types; the int32 bias gets scale `x_scale * w_scale`.

@@ -63,6 +63,6 @@ impl<'a> Steps<'a> {
         if self.imp.ty(x).dtype == to {
             return Ok(x);
         }
-        self.emit(Op::Cast { to, saturate: true }, &[x])
+        self.emit(Op::cast(to), &[x])
     }
 }
