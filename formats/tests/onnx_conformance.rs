@@ -98,8 +98,10 @@ fn param_inputs(model: &[u8], all_ints: bool) -> Result<HashSet<String>, String>
     Ok(names)
 }
 
-/// Runs one case folder (`model.onnx` + `test_data_set_0/`) and compares its outputs.
-fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
+/// Runs one case folder (`model.onnx` + `test_data_set_0/`) and compares its outputs;
+/// with `round_trip`, the imported graph goes through the ONNX exporter and the importer
+/// again first.
+fn run_case(dir: &Path, rtol: f64, atol: f64, round_trip: bool) -> Result<(), String> {
     let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| e.to_string())?;
     let name = dir.file_name().unwrap().to_str().unwrap();
     let data = dir.join("test_data_set_0");
@@ -127,6 +129,13 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
         Err(e) if e.contains("must be a constant") => attempt(true)?,
         r => r?,
     };
+    let g = if round_trip {
+        let bytes = nnopt_formats::onnx::export_onnx(&g).map_err(|e| format!("export: {e}"))?;
+        nnopt_formats::onnx::import_onnx_bytes(&bytes, name)
+            .map_err(|e| format!("re-import: {e}"))?
+    } else {
+        g
+    };
     let inputs: Vec<Tensor> = inputs.into_iter().map(|(_, t)| t).collect();
     let got = interp::run(&g, &inputs).map_err(|e| format!("run: {e}"))?;
     if got.len() != expected.len() {
@@ -145,7 +154,7 @@ fn run_case(dir: &Path, rtol: f64, atol: f64) -> Result<(), String> {
 /// Runs `run_case`, turning a panic into an error.
 fn run_guarded(dir: &Path, rtol: f64, atol: f64) -> (Result<(), String>, Duration) {
     let t = Instant::now();
-    let r = std::panic::catch_unwind(|| run_case(dir, rtol, atol)).unwrap_or_else(|p| {
+    let r = std::panic::catch_unwind(|| run_case(dir, rtol, atol, false)).unwrap_or_else(|p| {
         let msg = p
             .downcast_ref::<String>()
             .cloned()
@@ -408,4 +417,33 @@ fn all_node_models_import_without_panic() {
         all.len()
     );
     assert!(panics.is_empty(), "import panicked on {panics:?}");
+}
+
+/// The cases of the storage-only types (4- and 2-bit integers, FP4, fnuz FP8, E8M0) also
+/// pass after an export and re-import: the exporter packs their data and declares the
+/// opset each type needs.
+#[test]
+fn narrow_types_round_trip_through_the_exporter() {
+    let Some(dir) = common::testdata("onnx-node") else {
+        return;
+    };
+    let narrow = ["INT4", "INT2", "FLOAT4E2M1", "FNUZ", "E8M0"];
+    let cases: Vec<Case> = load_index(&dir)
+        .into_iter()
+        .filter(|c| {
+            let upper = c.name.to_uppercase();
+            narrow.iter().any(|t| upper.contains(t)) && !c.name.ends_with("_expanded")
+        })
+        .collect();
+    let mut checked = 0;
+    for c in &cases {
+        let case = dir.join(&c.name);
+        if run_case(&case, c.rtol, c.atol, false).is_err() {
+            continue;
+        }
+        run_case(&case, c.rtol, c.atol, true).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        checked += 1;
+    }
+    println!("{checked} of {} narrow-type cases round-trip", cases.len());
+    assert!(checked >= 40, "only {checked} narrow-type cases ran");
 }

@@ -121,7 +121,7 @@ pub(crate) fn cast(
     rounding: E8m0Rounding,
 ) -> String {
     let mut attrs = vec![attr("to", Attr::Int(onnx_dtype(to) as i64))];
-    let fp8 = is_fp8(to) || matches!(to, DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F8E8M0);
+    let fp8 = is_fp8(to) || to == DType::F8E8M0;
     if !saturate && fp8 {
         attrs.push(attr("saturate", Attr::Int(0)));
     }
