@@ -162,6 +162,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Dropout"], shape::dropout),
     (&["Resize", "Upsample"], |i, c| one(resize::resize(i, c))),
     (&["QuantizeLinear"], |i, c| one(quant::quantize(i, c))),
+    (&["DynamicQuantizeLinear"], quant::dynamic_quantize),
     (&["DequantizeLinear"], |i, c| one(quant::dequantize(i, c))),
     (&["QLinearConv"], |i, c| one(quant::qlinear_conv(i, c))),
     (&["QLinearMatMul"], |i, c| one(quant::qlinear_matmul(i, c))),

@@ -4,8 +4,12 @@
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::conv::{conv_core, ConvQuant};
+use super::steps::Steps;
 use super::{const_input, dtype_attr};
-use nnopt_compiler::ir::{DType, Op, QuantParams, QuantizeRounding, ValueRef};
+use nnopt_compiler::ir::{
+    BinaryKind, CompareKind, DType, Op, QuantParams, QuantizeRounding, ReduceKind, UnaryFunc,
+    ValueRef,
+};
 use nnopt_compiler::Result;
 
 /// Reads constant scale (input `si`) and zero point (input `zi`, optional) for a tensor of
@@ -112,6 +116,13 @@ fn check_int(cx: &NodeCtx, dt: DType) -> Result<()> {
 pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     check_block(cx)?;
     let x = cx.input(0)?;
+    let computed = |i| {
+        cx.opt_input(i)
+            .is_some_and(|v| imp.const_value(v).is_none())
+    };
+    if computed(1) || computed(2) {
+        return quantize_computed(imp, cx);
+    }
     let (q, zdt) = params(imp, cx, (1, 2), cx.int("axis", 1)?, &imp.shape(x))?;
     let to = match (zdt, cx.int("output_dtype", 0)?) {
         (Some(dt), _) => dt,
@@ -129,6 +140,49 @@ pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         &[cx.out(0)],
         Some(q),
     )?[0])
+}
+
+/// QuantizeLinear to an integer type with a scale or zero point computed at run time (as
+/// DynamicQuantizeLinear's expansion has them): per tensor, composed as
+/// `clamp(round(x / scale) + zero_point, lo, hi)` with rounding half to even.
+fn quantize_computed(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (x, scale, zp) = (cx.input(0)?, cx.input(1)?, cx.opt_input(2));
+    let to = match (zp, cx.int("output_dtype", 0)?) {
+        (Some(z), _) => imp.ty(z).dtype,
+        (None, 0) => DType::U8,
+        (None, code) => dtype_attr(cx, code)?,
+    };
+    let Some((lo, hi)) = to
+        .int_range()
+        .filter(|_| to != DType::Bool && to.size_bytes() <= 4)
+    else {
+        return Err(cx.err(format!(
+            "a scale computed at run time needs an integer output, not {to}"
+        )));
+    };
+    let per_tensor = |v: ValueRef| imp.shape(v).iter().product::<usize>() == 1;
+    if !per_tensor(scale) || zp.is_some_and(|z| !per_tensor(z)) {
+        return Err(cx.err(
+            "per-axis parameters computed at run time are not supported (make them constants)",
+        ));
+    }
+    if imp.ty(x).dtype != DType::F32 || imp.ty(scale).dtype != DType::F32 {
+        return Err(cx.err("a scale computed at run time needs float32 input and scale"));
+    }
+    let mut s = Steps::new(imp, format!("{}_step", cx.out(0)));
+    let y = s.binary(BinaryKind::Div, x, scale)?;
+    let mut y = s.unary(UnaryFunc::Round, y)?;
+    if let Some(z) = zp {
+        let z = s.cast(z, DType::F32)?;
+        y = s.binary(BinaryKind::Add, y, z)?;
+    }
+    let (lo, hi) = (
+        s.constant(DType::F32, &[], &[lo as f64])?,
+        s.constant(DType::F32, &[], &[hi as f64])?,
+    );
+    let y = s.binary(BinaryKind::Max, y, lo)?;
+    let y = s.binary(BinaryKind::Min, y, hi)?;
+    s.imp.emit(Op::cast(to), &[y], cx.out(0))
 }
 
 /// DequantizeLinear: the parameters are attached to the input's type.
@@ -149,6 +203,79 @@ pub(super) fn dequantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     }
     let y = imp.emit(Op::Dequantize, &[xq], &format!("{}_f32", cx.out(0)))?;
     imp.emit(Op::cast(to), &[y], cx.out(0))
+}
+
+/// DynamicQuantizeLinear: uint8 quantization with the scale and zero point of the data's
+/// range (widened to include 0), composed as ONNX's reference computes it: `scale =
+/// (max - min) / 255` (1/255 for a range of 0), `zero_point = round(clamp(-min / scale,
+/// 0, 255))`, `y = clamp(round(x / scale) + zero_point, 0, 255)`, rounding half to even.
+pub(super) fn dynamic_quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
+    let x = cx.input(0)?;
+    if imp.ty(x).dtype != DType::F32 {
+        return Err(cx.err(format!(
+            "input of type {} (float expected)",
+            imp.ty(x).dtype
+        )));
+    }
+    let rank = imp.shape(x).len();
+    if cx.out(0).is_empty() {
+        return Err(cx.err("output 0 (y) is required"));
+    }
+    let outs = [0, 1, 2].map(|k| match cx.out(k) {
+        "" => format!("{}_unused{k}", cx.out(0)),
+        name => name.to_string(),
+    });
+    let mut s = Steps::new(imp, format!("{}_step", outs[0]));
+    let reduce = |s: &mut Steps, kind| {
+        let op = Op::Reduce {
+            kind,
+            axes: (0..rank).collect(),
+            keep_dims: false,
+        };
+        s.emit(op, &[x])
+    };
+    let (hi, lo) = (
+        reduce(&mut s, ReduceKind::Max)?,
+        reduce(&mut s, ReduceKind::Min)?,
+    );
+    let zero = s.constant(DType::F32, &[], &[0.0])?;
+    let (one, top) = (
+        s.constant(DType::F32, &[], &[1.0])?,
+        s.constant(DType::F32, &[], &[255.0])?,
+    );
+    let hi = s.binary(BinaryKind::Max, hi, zero)?;
+    let lo = s.binary(BinaryKind::Min, lo, zero)?;
+    let range = s.binary(BinaryKind::Sub, hi, lo)?;
+    let empty = s.emit(
+        Op::Compare {
+            kind: CompareKind::Equal,
+        },
+        &[hi, lo],
+    )?;
+    let range = s.emit(Op::Where, &[empty, one, range])?;
+    let scale = s.imp.emit(
+        Op::Binary {
+            kind: BinaryKind::Div,
+            activation: None,
+        },
+        &[range, top],
+        &outs[1],
+    )?;
+    let clamp = |s: &mut Steps, v| -> Result<ValueRef> {
+        let v = s.binary(BinaryKind::Max, v, zero)?;
+        s.binary(BinaryKind::Min, v, top)
+    };
+    let zp = s.binary(BinaryKind::Div, lo, scale)?;
+    let zp = s.binary(BinaryKind::Sub, zero, zp)?;
+    let zp = clamp(&mut s, zp)?;
+    let zp = s.unary(UnaryFunc::Round, zp)?;
+    let y = s.binary(BinaryKind::Div, x, scale)?;
+    let y = s.unary(UnaryFunc::Round, y)?;
+    let y = s.binary(BinaryKind::Add, y, zp)?;
+    let y = clamp(&mut s, y)?;
+    let y = s.imp.emit(Op::cast(DType::U8), &[y], &outs[0])?;
+    let zp = s.imp.emit(Op::cast(DType::U8), &[zp], &outs[2])?;
+    Ok(vec![y, scale, zp])
 }
 
 /// QLinearConv: a Conv on quantized types; the int32 bias gets scale `x_scale * w_scale`.
