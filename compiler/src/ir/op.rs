@@ -642,6 +642,8 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "E8m0Rounding::is_default")]
         rounding: E8m0Rounding,
     },
+    /// The same bytes read as another element type of the same size: (x).
+    BitCast { to: DType },
     /// Returns its input: (x).
     Identity,
     /// Gradient of an elementwise activation, `act'(x) * dy` (see
@@ -765,6 +767,7 @@ impl Op {
             Op::Quantize { .. } => "quantize",
             Op::Dequantize => "dequantize",
             Op::Cast { .. } => "cast",
+            Op::BitCast { .. } => "bit_cast",
             Op::Identity => "identity",
             Op::ActivationGrad { .. } => "activation_grad",
             Op::ConvGradInput(_) => "conv_grad_input",

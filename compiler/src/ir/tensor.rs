@@ -276,6 +276,48 @@ impl Tensor {
         }
     }
 
+    /// A tensor of `dtype` and `shape` from its little-endian bytes, the layout
+    /// [`Tensor::to_le_bytes`] writes (any non-zero byte is `true`; 4- and 2-bit integers
+    /// take the low bits of their byte). `None` when the length does not fit the shape.
+    pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Option<Tensor> {
+        let n: usize = shape.iter().product();
+        if bytes.len() != n.checked_mul(dtype.size_bytes())? {
+            return None;
+        }
+        fn v<T, const N: usize>(s: &[usize], b: &[u8], f: impl Fn([u8; N]) -> T) -> ArrayD<T> {
+            let it = b
+                .chunks_exact(N)
+                .map(|c| f(c.try_into().expect("chunk size")));
+            ArrayD::from_shape_vec(IxDyn(s), it.collect()).expect("length checked")
+        }
+        let low = |b: [u8; 1]| dtype.wrap_int(b[0] as i64);
+        Some(match dtype {
+            DType::F32 => Tensor::F32(v(shape, bytes, f32::from_le_bytes)),
+            DType::I8 => Tensor::I8(v(shape, bytes, i8::from_le_bytes)),
+            DType::U8 => Tensor::U8(v(shape, bytes, u8::from_le_bytes)),
+            DType::I16 => Tensor::I16(v(shape, bytes, i16::from_le_bytes)),
+            DType::I32 => Tensor::I32(v(shape, bytes, i32::from_le_bytes)),
+            DType::I64 => Tensor::I64(v(shape, bytes, i64::from_le_bytes)),
+            DType::Bool => Tensor::Bool(v(shape, bytes, |b: [u8; 1]| b[0] != 0)),
+            DType::F16 => Tensor::F16(v(shape, bytes, f16::from_le_bytes)),
+            DType::Bf16 => Tensor::Bf16(v(shape, bytes, bf16::from_le_bytes)),
+            DType::F64 => Tensor::F64(v(shape, bytes, f64::from_le_bytes)),
+            DType::U16 => Tensor::U16(v(shape, bytes, u16::from_le_bytes)),
+            DType::U32 => Tensor::U32(v(shape, bytes, u32::from_le_bytes)),
+            DType::U64 => Tensor::U64(v(shape, bytes, u64::from_le_bytes)),
+            DType::I4 => Tensor::I4(v(shape, bytes, |b| low(b) as i8)),
+            DType::I2 => Tensor::I2(v(shape, bytes, |b| low(b) as i8)),
+            DType::U4 => Tensor::U4(v(shape, bytes, |b| low(b) as u8)),
+            DType::U2 => Tensor::U2(v(shape, bytes, |b| low(b) as u8)),
+            DType::F4E2M1 => Tensor::F4E2M1(v(shape, bytes, |b: [u8; 1]| b[0] & 0xf)),
+            DType::F8E4M3
+            | DType::F8E5M2
+            | DType::F8E4M3Fnuz
+            | DType::F8E5M2Fnuz
+            | DType::F8E8M0 => Tensor::from_codes(dtype, v(shape, bytes, u8::from_le_bytes))?,
+        })
+    }
+
     /// A tensor of zeros.
     pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
         let s = IxDyn(shape);

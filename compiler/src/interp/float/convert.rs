@@ -154,6 +154,14 @@ pub(super) fn cast(
     from_ints(to, shape, ints)
 }
 
+/// [`crate::ir::Op::BitCast`]: the input's bytes read as `to` (of the same element size).
+pub(super) fn bit_cast(to: DType, inputs: &[Operand<'_>]) -> Result<Tensor> {
+    arity(inputs, 1, 1)?;
+    let x = input(inputs, 0)?;
+    Tensor::from_le_bytes(to, x.shape(), &x.to_le_bytes())
+        .ok_or_else(|| crate::Error::new(format!("cannot reinterpret {} data as {to}", x.dtype())))
+}
+
 /// Whether values of `dtype` are float codes (FP8, FP4, E8M0) that need decoding.
 fn is_code_type(dtype: DType) -> bool {
     Format::of(dtype).is_some() || dtype.is_storage_float()
@@ -364,6 +372,21 @@ mod tests {
         let ty = quant_ty(DType::I4, &[6], QuantParams::per_tensor(2.0, 1));
         let q = quantize(DType::I4, Saturation::Saturate, &[op(&f)], &ty).unwrap();
         assert_eq!(q, Tensor::I4(array![-4i8, -3, 2, 5, 7, 7].into_dyn()));
+    }
+
+    #[test]
+    fn bit_cast_reinterprets_bytes() {
+        let f = f32t(&[2], &[1.0, -2.0]);
+        assert_eq!(
+            bit_cast(DType::I32, &[op(&f)]).unwrap(),
+            Tensor::I32(array![0x3f80_0000, 0xc000_0000u32 as i32].into_dyn())
+        );
+        let b = Tensor::I8(array![-1i8, 2].into_dyn());
+        assert_eq!(
+            bit_cast(DType::U8, &[op(&b)]).unwrap(),
+            Tensor::U8(array![255u8, 2].into_dyn())
+        );
+        assert!(bit_cast(DType::I64, &[op(&f)]).is_err());
     }
 
     #[test]

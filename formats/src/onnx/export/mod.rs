@@ -196,6 +196,12 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Quantize { saturate, .. } => return quant::quantize(b, cx, *saturate),
         Op::Dequantize => return quant::dequantize(b, cx),
         Op::Identity => cx.x[0].clone(),
+        Op::BitCast { .. } => {
+            return Err(Error::new(format!(
+                "node '{name}': BitCast needs ONNX opset 26; the exporter writes opset {}",
+                b.opset
+            )))
+        }
         Op::ActivationGrad { .. }
         | Op::ConvGradInput(_)
         | Op::ConvGradWeights(_)

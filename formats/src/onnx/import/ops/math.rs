@@ -265,3 +265,10 @@ pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     };
     imp.emit(op, &[x], cx.out(0))
 }
+
+/// BitCast: the same bytes read as another element type of the same size.
+pub(super) fn bit_cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let to = dtype_attr(cx, cx.int("to", 0)?)?;
+    imp.emit(Op::BitCast { to }, &[x], cx.out(0))
+}

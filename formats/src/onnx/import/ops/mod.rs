@@ -136,6 +136,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Softmax", "LogSoftmax"], |i, c| one(math::softmax(i, c))),
     (&["BatchNormalization"], |i, c| one(math::batch_norm(i, c))),
     (&["Cast", "CastLike"], |i, c| one(math::cast(i, c))),
+    (&["BitCast"], |i, c| one(math::bit_cast(i, c))),
     (&["Flatten"], |i, c| one(shape::flatten(i, c))),
     (&["Reshape"], |i, c| one(shape::reshape(i, c))),
     (&["Transpose"], |i, c| one(shape::transpose(i, c))),
