@@ -345,6 +345,8 @@ pub enum PadMode {
     Constant,
     Reflect,
     Edge,
+    /// Circular: the far end of the axis continues before its start (ONNX `wrap`).
+    Wrap,
 }
 
 /// Resize interpolation.

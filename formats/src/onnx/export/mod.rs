@@ -186,7 +186,7 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
             ends,
             steps,
         } => shape::slice(b, cx, starts, ends, steps),
-        Op::Pad { pads, mode, value } => shape::pad(b, cx, pads, *mode, *value),
+        Op::Pad { pads, mode, value } => shape::pad(b, cx, pads, *mode, *value)?,
         Op::Resize { .. } => resize::resize(b, cx)?,
         Op::DepthToSpace {
             block,

@@ -109,14 +109,20 @@ pub(crate) fn expand(b: &mut Builder, cx: NodeArgs, shape: &[usize]) -> String {
     b.simple("Expand", cx.name, vec![cx.x[0].clone(), s], vec![], None)
 }
 
-/// Pad with constant, reflected or edge values.
+/// Pad with constant, reflected, edge or (opset 19) wrapped values.
 pub(crate) fn pad(
     b: &mut Builder,
     cx: NodeArgs,
     pads: &[(usize, usize)],
     mode: PadMode,
     value: f32,
-) -> String {
+) -> Result<String> {
+    if mode == PadMode::Wrap && b.opset < 19 {
+        return Err(Error::new(format!(
+            "node '{}': wrap padding needs ONNX opset 19; the exporter writes opset {}",
+            cx.name, b.opset
+        )));
+    }
     let mut p: Vec<i64> = pads.iter().map(|&(before, _)| before as i64).collect();
     p.extend(pads.iter().map(|&(_, after)| after as i64));
     let p = b.i64s("pads", &p);
@@ -125,12 +131,13 @@ pub(crate) fn pad(
         PadMode::Constant => "constant",
         PadMode::Reflect => "reflect",
         PadMode::Edge => "edge",
+        PadMode::Wrap => "wrap",
     };
-    b.simple(
+    Ok(b.simple(
         "Pad",
         cx.name,
         vec![cx.x[0].clone(), p, v],
         vec![attr("mode", Attr::Str(mode.into()))],
         None,
-    )
+    ))
 }
