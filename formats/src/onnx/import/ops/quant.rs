@@ -6,6 +6,7 @@ use super::super::Importer;
 use super::conv::{conv_core, ConvQuant};
 use super::steps::Steps;
 use super::{const_input, dtype_attr};
+use ndarray::Axis;
 use nnopt_compiler::ir::{
     BinaryKind, CompareKind, DType, Op, QuantParams, QuantizeRounding, ReduceKind, UnaryFunc,
     ValueRef,
@@ -81,11 +82,45 @@ fn params(
     Ok((q, zdt))
 }
 
-fn check_block(cx: &NodeCtx) -> Result<()> {
-    if cx.int("block_size", 0)? != 0 {
-        return Err(cx.err("blocked quantization is not supported"));
-    }
-    Ok(())
+/// The constant scale and zero point of blocked quantization (`block_size` consecutive
+/// elements along `axis` share one), repeated to the shape of `x`.
+fn blocked_params(
+    imp: &mut Importer,
+    cx: &NodeCtx,
+    x: ValueRef,
+    block: i64,
+) -> Result<(ValueRef, Option<ValueRef>)> {
+    let shape = imp.shape(x);
+    let axis = cx.axis(cx.int("axis", 1)?, shape.len())?;
+    let block = usize::try_from(block)
+        .ok()
+        .filter(|&b| b > 0)
+        .ok_or_else(|| cx.err(format!("block_size must be positive, got {block}")))?;
+    let n = shape[axis];
+    let index: Vec<usize> = (0..n).map(|i| i / block).collect();
+    let mut expand = |i: usize, what: &str| -> Result<Option<ValueRef>> {
+        if cx.opt_input(i).is_none() {
+            return Ok(None);
+        }
+        let t = const_input(imp, cx, i, what)?;
+        let mut want = shape.clone();
+        want[axis] = n.div_ceil(block);
+        if t.shape() != want.as_slice() {
+            return Err(cx.err(format!(
+                "{what} of shape {:?} for blocks of {block} along axis {axis} of {shape:?} \
+                 (expected {want:?})",
+                t.shape()
+            )));
+        }
+        let full = nnopt_compiler::map_tensor_same!(t, a => a.select(Axis(axis), &index));
+        Ok(Some(imp.add_const(
+            &format!("{}_{what}", cx.out(0)),
+            full,
+            None,
+        )))
+    };
+    let scale = expand(1, "scale")?.expect("input 1 is present");
+    Ok((scale, expand(2, "zero_point")?))
 }
 
 /// Whether `dt` is a float type QuantizeLinear may target (FP8 and FP4).
@@ -114,14 +149,26 @@ fn check_int(cx: &NodeCtx, dt: DType) -> Result<()> {
 
 /// QuantizeLinear.
 pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
-    check_block(cx)?;
     let x = cx.input(0)?;
+    let block = cx.int("block_size", 0)?;
+    if block != 0 {
+        let (scale, zp) = blocked_params(imp, cx, x, block)?;
+        return quantize_composed(imp, cx, scale, zp);
+    }
     let computed = |i| {
         cx.opt_input(i)
             .is_some_and(|v| imp.const_value(v).is_none())
     };
     if computed(1) || computed(2) {
-        return quantize_computed(imp, cx);
+        let (scale, zp) = (cx.input(1)?, cx.opt_input(2));
+        let per_tensor = |v: ValueRef| imp.shape(v).iter().product::<usize>() == 1;
+        if !per_tensor(scale) || zp.is_some_and(|z| !per_tensor(z)) {
+            return Err(cx.err(
+                "per-axis parameters computed at run time are not supported (make them \
+                 constants)",
+            ));
+        }
+        return quantize_composed(imp, cx, scale, zp);
     }
     let (q, zdt) = params(imp, cx, (1, 2), cx.int("axis", 1)?, &imp.shape(x))?;
     let to = match (zdt, cx.int("output_dtype", 0)?) {
@@ -142,11 +189,17 @@ pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     )?[0])
 }
 
-/// QuantizeLinear to an integer type with a scale or zero point computed at run time (as
-/// DynamicQuantizeLinear's expansion has them): per tensor, composed as
-/// `clamp(round(x / scale) + zero_point, lo, hi)` with rounding half to even.
-fn quantize_computed(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
-    let (x, scale, zp) = (cx.input(0)?, cx.input(1)?, cx.opt_input(2));
+/// QuantizeLinear to an integer type with a scale and zero point that broadcast against
+/// `x` but are not quantization parameters (computed at run time, as DynamicQuantizeLinear's
+/// expansion has them, or one per block): `clamp(round(x / scale) + zero_point, lo, hi)`
+/// with rounding half to even.
+fn quantize_composed(
+    imp: &mut Importer,
+    cx: &NodeCtx,
+    scale: ValueRef,
+    zp: Option<ValueRef>,
+) -> Result<ValueRef> {
+    let x = cx.input(0)?;
     let to = match (zp, cx.int("output_dtype", 0)?) {
         (Some(z), _) => imp.ty(z).dtype,
         (None, 0) => DType::U8,
@@ -157,17 +210,11 @@ fn quantize_computed(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         .filter(|_| to != DType::Bool && to.size_bytes() <= 4)
     else {
         return Err(cx.err(format!(
-            "a scale computed at run time needs an integer output, not {to}"
+            "blocked or run-time quantization needs an integer output, not {to}"
         )));
     };
-    let per_tensor = |v: ValueRef| imp.shape(v).iter().product::<usize>() == 1;
-    if !per_tensor(scale) || zp.is_some_and(|z| !per_tensor(z)) {
-        return Err(cx.err(
-            "per-axis parameters computed at run time are not supported (make them constants)",
-        ));
-    }
     if imp.ty(x).dtype != DType::F32 || imp.ty(scale).dtype != DType::F32 {
-        return Err(cx.err("a scale computed at run time needs float32 input and scale"));
+        return Err(cx.err("blocked or run-time quantization needs a float32 input and scale"));
     }
     let mut s = Steps::new(imp, format!("{}_step", cx.out(0)));
     let y = s.binary(BinaryKind::Div, x, scale)?;
@@ -185,11 +232,15 @@ fn quantize_computed(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     s.imp.emit(Op::cast(to), &[y], cx.out(0))
 }
 
-/// DequantizeLinear: the parameters are attached to the input's type.
+/// DequantizeLinear: the parameters are attached to the input's type, or blocked ones
+/// applied elementwise.
 pub(super) fn dequantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
-    check_block(cx)?;
     let x = cx.input(0)?;
     check_qtype(cx, imp.ty(x).dtype)?;
+    let block = cx.int("block_size", 0)?;
+    if block != 0 {
+        return dequantize_blocked(imp, cx, block);
+    }
     let (q, _) = params(imp, cx, (1, 2), cx.int("axis", 1)?, &imp.shape(x))?;
     let xq = imp.with_quant(x, q).map_err(|e| cx.err(e.message))?;
     // The result has the scale's type (or `output_dtype`, opset 25); half, bfloat16 and
@@ -203,6 +254,34 @@ pub(super) fn dequantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     }
     let y = imp.emit(Op::Dequantize, &[xq], &format!("{}_f32", cx.out(0)))?;
     imp.emit(Op::cast(to), &[y], cx.out(0))
+}
+
+/// Blocked DequantizeLinear: `(x - zero_point) * scale` with the parameters repeated to
+/// the shape of `x`, in f32, then rounded once to the scale's type.
+fn dequantize_blocked(imp: &mut Importer, cx: &NodeCtx, block: i64) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let (scale, zp) = blocked_params(imp, cx, x, block)?;
+    let to = match cx.int("output_dtype", 0)? {
+        0 => imp.ty(cx.input(1)?).dtype,
+        code => dtype_attr(cx, code)?,
+    };
+    let float_codes = is_float_code(imp.ty(x).dtype);
+    let mut s = Steps::new(imp, format!("{}_step", cx.out(0)));
+    let mut y = s.cast(x, DType::F32)?;
+    if let Some(z) = zp.filter(|_| !float_codes) {
+        let z = s.cast(z, DType::F32)?;
+        y = s.binary(BinaryKind::Sub, y, z)?;
+    }
+    let scale = s.cast(scale, DType::F32)?;
+    if to == DType::F32 {
+        let op = Op::Binary {
+            kind: BinaryKind::Mul,
+            activation: None,
+        };
+        return s.imp.emit(op, &[y, scale], cx.out(0));
+    }
+    let y = s.binary(BinaryKind::Mul, y, scale)?;
+    s.imp.emit(Op::cast(to), &[y], cx.out(0))
 }
 
 /// DynamicQuantizeLinear: uint8 quantization with the scale and zero point of the data's
