@@ -23,6 +23,28 @@ pub(super) fn gemm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     imp.emit(op, &ins, cx.out(0))
 }
 
+/// Opset 1–6 broadcasting with an explicit axis: `b`'s dimensions line up with `a`'s from
+/// `axis` on, so `b` is reshaped with size-1 dimensions around them.
+fn legacy_broadcast(
+    imp: &mut Importer,
+    cx: &NodeCtx,
+    a: ValueRef,
+    b: ValueRef,
+) -> Result<ValueRef> {
+    let (ra, sb) = (imp.shape(a).len(), imp.shape(b));
+    let axis = cx.axis(cx.int("axis", 0)?, ra)?;
+    if axis + sb.len() > ra {
+        return Err(cx.err(format!(
+            "broadcast axis {axis} leaves no room for a rank-{} operand in rank {ra}",
+            sb.len()
+        )));
+    }
+    let mut shape = vec![1; axis];
+    shape.extend(&sb);
+    shape.resize(ra, 1);
+    imp.reshape(b, shape, &format!("{}_broadcast", cx.out(0)))
+}
+
 /// MatMul.
 pub(super) fn matmul(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     imp.emit(Op::MatMul, &[cx.input(0)?, cx.input(1)?], cx.out(0))
@@ -42,12 +64,12 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         "Mod" => BinaryKind::Mod,
         _ => BinaryKind::Min,
     };
-    if cx.int("broadcast", 0)? != 0 && cx.has("axis") {
-        return Err(cx.err("legacy broadcast with an explicit axis (opset < 7) is not supported"));
-    }
-    let ins: Vec<ValueRef> = (0..cx.inputs.len())
+    let mut ins: Vec<ValueRef> = (0..cx.inputs.len())
         .map(|i| cx.input(i))
         .collect::<Result<_>>()?;
+    if cx.int("broadcast", 0)? != 0 && cx.has("axis") && ins.len() == 2 {
+        ins[1] = legacy_broadcast(imp, cx, ins[0], ins[1])?;
+    }
     let Some((&first, rest)) = ins.split_first() else {
         return Err(cx.err("needs at least one input"));
     };
