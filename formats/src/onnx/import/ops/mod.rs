@@ -17,6 +17,7 @@ mod quant;
 mod recurrent;
 mod reduce;
 mod resize;
+mod rotary;
 mod select;
 mod shape;
 mod space;
@@ -86,6 +87,14 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["RotaryEmbedding"], |i, c| {
+        one(rotary::rotary_embedding(i, c))
+    }),
+    (&["SwiGLU"], |i, c| one(math::swiglu(i, c))),
+    (&["TensorScatter"], |i, c| {
+        one(indexing::tensor_scatter(i, c))
+    }),
+    (&["AffineGrid"], |i, c| one(generate::affine_grid(i, c))),
     (&["Trilu"], |i, c| one(select::trilu(i, c))),
     (&["Einsum"], |i, c| one(math::einsum(i, c))),
     (&["DepthToSpace"], |i, c| one(space::depth_to_space(i, c))),

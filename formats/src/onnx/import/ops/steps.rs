@@ -58,6 +58,29 @@ impl<'a> Steps<'a> {
         self.imp.reshape(x, shape, &name)
     }
 
+    /// `x[start..end:step]` along `axis`, the other axes whole.
+    pub fn slice(
+        &mut self,
+        x: ValueRef,
+        axis: usize,
+        start: usize,
+        end: usize,
+        step: usize,
+    ) -> Result<ValueRef> {
+        let rank = self.imp.shape(x).len();
+        let (mut starts, mut ends, mut steps) =
+            (vec![0; rank], vec![i64::MAX; rank], vec![1; rank]);
+        (starts[axis], ends[axis], steps[axis]) = (start as i64, end as i64, step as i64);
+        self.emit(
+            Op::Slice {
+                starts,
+                ends,
+                steps,
+            },
+            &[x],
+        )
+    }
+
     /// `x` as `to` (unchanged when it already is).
     pub fn cast(&mut self, x: ValueRef, to: DType) -> Result<ValueRef> {
         if self.imp.ty(x).dtype == to {
