@@ -4,11 +4,13 @@
 mod arg_reduce;
 mod attention;
 mod broadcast;
+mod causal_conv;
 mod conv;
 mod cumulative;
 mod gather_nd;
 mod generate;
 mod indexing;
+mod linear_attention;
 mod logic;
 mod loss;
 mod math;
@@ -42,6 +44,10 @@ fn one(r: Result<ValueRef>) -> Result<Vec<ValueRef>> {
 const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Conv"], |i, c| one(conv::conv(i, c))),
     (&["ConvTranspose"], |i, c| one(conv::conv_transpose(i, c))),
+    (
+        &["CausalConvWithState"],
+        causal_conv::causal_conv_with_state,
+    ),
     (&["MaxPool", "AveragePool"], |i, c| one(conv::pool(i, c))),
     (&["GlobalAveragePool", "GlobalMaxPool"], |i, c| {
         one(reduce::global_pool(i, c))
@@ -87,6 +93,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["LinearAttention"], linear_attention::linear_attention),
     (&["RotaryEmbedding"], |i, c| {
         one(rotary::rotary_embedding(i, c))
     }),
