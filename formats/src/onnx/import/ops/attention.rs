@@ -284,7 +284,7 @@ fn external_cache_bias(
 }
 
 /// Each key/value head repeated `r` times in place (`[h0, h0, h1, h1, ...]`).
-fn repeat_heads(s: &mut Steps, x: ValueRef, r: usize) -> Result<ValueRef> {
+pub(super) fn repeat_heads(s: &mut Steps, x: ValueRef, r: usize) -> Result<ValueRef> {
     let d = s.imp.shape(x);
     let x = s.reshape(x, vec![d[0], d[1], 1, d[2], d[3]])?;
     let x = s.emit(

@@ -7,6 +7,7 @@ mod broadcast;
 mod causal_conv;
 mod conv;
 mod cumulative;
+mod flex_attention;
 mod gather_nd;
 mod generate;
 mod indexing;
@@ -40,7 +41,8 @@ fn one(r: Result<ValueRef>) -> Result<Vec<ValueRef>> {
     r.map(|v| vec![v])
 }
 
-/// The ONNX op types the importer reads (default domain), with their handlers.
+/// The ONNX op types the importer reads, with their handlers; ops of other domains than
+/// the default one are named `domain::op`.
 const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Conv"], |i, c| one(conv::conv(i, c))),
     (&["ConvTranspose"], |i, c| one(conv::conv_transpose(i, c))),
@@ -93,6 +95,9 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["ai.onnx.preview::FlexAttention"], |i, c| {
+        one(flex_attention::flex_attention(i, c))
+    }),
     (&["LinearAttention"], linear_attention::linear_attention),
     (&["RotaryEmbedding"], |i, c| {
         one(rotary::rotary_embedding(i, c))
@@ -196,13 +201,31 @@ pub fn supported_ops() -> Vec<&'static str> {
 
 /// Imports one node.
 pub(super) fn import(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
-    let op = cx.op_type();
-    match HANDLERS.iter().find(|(names, _)| names.contains(&op)) {
+    let (op, domain) = (cx.op_type(), cx.node.domain.as_str());
+    let default = domain.is_empty() || domain == "ai.onnx";
+    let key = match default {
+        true => op.to_string(),
+        false => format!("{domain}::{op}"),
+    };
+    match HANDLERS
+        .iter()
+        .find(|(names, _)| names.contains(&key.as_str()))
+    {
         Some((_, handler)) => handler(imp, cx),
+        None if !default && !HANDLERS.iter().any(|(names, _)| in_domain(names, domain)) => {
+            Err(cx.err(format!("operator domain '{domain}' is not supported")))
+        }
         None => Err(cx.err(format!(
-            "unsupported op type '{op}' (`nnopt ops` lists the supported ones)"
+            "unsupported op type '{key}' (`nnopt ops` lists the supported ones)"
         ))),
     }
+}
+
+/// Whether any of `names` is in `domain` (named `domain::op`).
+fn in_domain(names: &[&str], domain: &str) -> bool {
+    names
+        .iter()
+        .any(|n| n.split_once("::").is_some_and(|(d, _)| d == domain))
 }
 
 /// The constant data of input `i`, which must be a constant after folding.
