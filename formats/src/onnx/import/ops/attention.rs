@@ -203,13 +203,12 @@ fn mask_bias(
             let diff = (i + past) as i64 - j as i64;
             (!causal || diff >= 0) && (left < 0 || diff <= left) && (right < 0 || -diff <= right)
         };
-        let values: Vec<f64> = (0..seq * total)
-            .map(|p| match allowed(p / total, p % total) {
+        let c = s.constant_fn(dtype, &[seq, total], "the causal mask", |p| {
+            match allowed(p / total, p % total) {
                 true => 0.0,
                 false => f64::NEG_INFINITY,
-            })
-            .collect();
-        let c = s.constant(dtype, &[seq, total], &values)?;
+            }
+        })?;
         bias = Some(match bias {
             Some(b) => s.binary(BinaryKind::Add, b, c)?,
             None => c,
@@ -247,8 +246,7 @@ fn external_cache_bias(
     let n = s.cast(n, DType::I64)?;
     let n = s.reshape(n, vec![batch, 1, 1])?;
     // Key j is valid while j < n[b].
-    let keys: Vec<f64> = (0..total).map(|j| j as f64).collect();
-    let keys = s.constant(DType::I64, &[1, total], &keys)?;
+    let keys = s.constant_fn(DType::I64, &[1, total], "the key positions", |j| j as f64)?;
     let mut allowed = s.emit(
         Op::Compare {
             kind: CompareKind::Less,
@@ -265,10 +263,9 @@ fn external_cache_bias(
     ];
     let mut rows = 1;
     for (_, shift, kind) in checks.into_iter().filter(|c| c.0) {
-        let values: Vec<f64> = (0..seq * total)
-            .map(|p| ((p % total) as i64 - (p / total) as i64 + seq as i64 + shift) as f64)
-            .collect();
-        let c = s.constant(DType::I64, &[seq, total], &values)?;
+        let c = s.constant_fn(DType::I64, &[seq, total], "the causal mask", |p| {
+            ((p % total) as i64 - (p / total) as i64 + seq as i64 + shift) as f64
+        })?;
         let ok = s.emit(Op::Compare { kind }, &[n, c])?;
         allowed = s.binary(BinaryKind::BitAnd, allowed, ok)?;
         rows = seq;

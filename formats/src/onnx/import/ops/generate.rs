@@ -73,9 +73,6 @@ pub(super) fn eye_like(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     Ok(imp.add_const(cx.out(0), t, None))
 }
 
-/// Most grid points AffineGrid builds.
-const MAX_GRID: usize = 1 << 24;
-
 /// AffineGrid: `theta` `[N, 2, 3]` (or `[N, 3, 4]`) applied to the normalized
 /// coordinates `(x, y[, z], 1)` of an output of constant size `[N, C, (D,) H, W]`, giving
 /// `[N, (D,) H, W, 2 | 3]`. The product runs in f64 (as ONNX's reference does), then rounds
@@ -93,29 +90,24 @@ pub(super) fn affine_grid(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> 
         )));
     }
     let spatial = &size[2..];
-    let points: usize = spatial.iter().product();
-    if points > MAX_GRID {
-        return Err(cx.err(format!("a grid of {points} points is too large")));
-    }
+    let points = nnopt_compiler::limits::shape_elements(spatial, 8, "the grid")?;
     let align = cx.int("align_corners", 0)? != 0;
     let coord = |k: usize, n: usize| match (align, n) {
         (true, 1) => -1.0,
         (true, _) => -1.0 + k as f64 * 2.0 / (n - 1) as f64,
         (false, _) => -1.0 + (2 * k + 1) as f64 / n as f64,
     };
-    // Row p holds (x, y[, z], 1) of point p, x along the last (fastest) axis.
-    let mut grid = Vec::with_capacity(points * (dims + 1));
-    for p in 0..points {
-        let mut rest = p;
-        let mut row = vec![1.0; dims + 1];
-        for (d, &n) in spatial.iter().enumerate().rev() {
-            row[dims - 1 - d] = coord(rest % n, n);
-            rest /= n;
-        }
-        grid.extend(row);
-    }
     let mut s = Steps::new(imp, format!("{}_grid", cx.out(0)));
-    let grid = s.constant(DType::F64, &[1, points, dims + 1], &grid)?;
+    // Row p holds (x, y[, z], 1) of point p, x along the last (fastest) axis.
+    let grid = s.constant_fn(DType::F64, &[1, points, dims + 1], "the grid", |i| {
+        let (p, c) = (i / (dims + 1), i % (dims + 1));
+        if c == dims {
+            return 1.0;
+        }
+        let axis = dims - 1 - c;
+        let stride: usize = spatial[axis + 1..].iter().product();
+        coord(p / stride % spatial[axis], spatial[axis])
+    })?;
     let theta = s.cast(theta, DType::F64)?;
     let perm = vec![0, 2, 1];
     let theta_t = s.emit(Op::Transpose { perm }, &[theta])?;

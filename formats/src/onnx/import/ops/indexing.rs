@@ -101,8 +101,7 @@ pub(super) fn tensor_scatter(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRe
     // Positions along the axis, broadcast as [1, ..., M, 1, ...].
     let mut unit = vec![1; cs.len()];
     unit[axis] = rows;
-    let pos: Vec<f64> = (0..rows).map(|p| p as f64).collect();
-    let mut row = s.constant(DType::I64, &unit, &pos)?;
+    let mut row = s.constant_fn(DType::I64, &unit, "the positions", |p| p as f64)?;
     if let Some(w) = cx.opt_input(2) {
         if s.imp.shape(w) != [batch] || s.imp.ty(w).dtype.is_float() {
             return Err(cx.err(format!("write_indices must be {batch} integers")));

@@ -11,6 +11,9 @@ use super::steps::Steps;
 use nnopt_compiler::ir::{BinaryKind, DType, Op, UnaryFunc, ValueRef};
 use nnopt_compiler::Result;
 
+/// The longest sequence the importer unrolls.
+const MAX_STEPS: usize = 1 << 12;
+
 /// `x` `[B, T, ...]` split into its T steps along axis 1, in f32.
 fn steps_of(s: &mut Steps, x: ValueRef, t: usize) -> Result<Vec<ValueRef>> {
     let x = s.cast(x, DType::F32)?;
@@ -82,6 +85,11 @@ pub(super) fn linear_attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<V
             ))),
         }
     };
+    if t > MAX_STEPS {
+        return Err(cx.err(format!(
+            "a sequence of {t} steps is longer than the {MAX_STEPS} the importer unrolls"
+        )));
+    }
     let decay_last = side(decay, "decay", &[hkv, hkv * dk])?;
     let beta_last = side(beta, "beta", &[hkv, 1])?;
     let state_dtype = match cx.opt_input(3) {
@@ -104,7 +112,7 @@ pub(super) fn linear_attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<V
     let mut s = Steps::new(imp, format!("{}_lin", cx.out(0)));
     let mut state = match cx.opt_input(3) {
         Some(p) => s.cast(p, DType::F32)?,
-        None => s.constant(DType::F32, &[b, hkv, dk, dv], &vec![0.0; b * hkv * dk * dv])?,
+        None => s.constant_fn(DType::F32, &[b, hkv, dk, dv], "the state", |_| 0.0)?,
     };
     let (qt, kt, vt) = (
         steps_of(&mut s, q, t)?,
