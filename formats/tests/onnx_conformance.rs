@@ -55,6 +55,7 @@ const PARAM_SLOTS: &[(&str, &[usize])] = &[
     ("OneHot", &[1]),
     ("Tile", &[1]),
     ("Range", &[0, 1, 2]),
+    ("AffineGrid", &[1]),
 ];
 
 fn decode(model: &[u8]) -> Result<tract_onnx::pb::GraphProto, String> {

@@ -142,6 +142,59 @@ impl Importer {
         Ok(())
     }
 
+    /// Imports the nodes of a graph attribute (a function of its inputs, such as a score
+    /// modifier) with its inputs bound to `inputs`; its names are local to it, the
+    /// enclosing graph's stay visible. Returns the values of its outputs.
+    pub fn inline_graph(
+        &mut self,
+        graph: &pb::GraphProto,
+        inputs: &[ValueRef],
+    ) -> Result<Vec<ValueRef>> {
+        if graph.input.len() != inputs.len() {
+            return Err(Error::new(format!(
+                "graph '{}' takes {} inputs, {} given",
+                graph.name,
+                graph.input.len(),
+                inputs.len()
+            )));
+        }
+        let outer = self.values.clone();
+        let result = self.inline_nodes(graph, inputs);
+        self.values = outer;
+        result
+    }
+
+    fn inline_nodes(
+        &mut self,
+        graph: &pb::GraphProto,
+        inputs: &[ValueRef],
+    ) -> Result<Vec<ValueRef>> {
+        if !graph.sparse_initializer.is_empty() {
+            return Err(Error::new("sparse initializers are not supported"));
+        }
+        for init in &graph.initializer {
+            let t = consts::tensor_from_proto(init)
+                .map_err(|e| Error::new(format!("initializer '{}': {e}", init.name)))?;
+            let v = self.add_const(&init.name, t, None);
+            self.values.insert(init.name.clone(), v);
+        }
+        for (input, &v) in graph.input.iter().zip(inputs) {
+            self.values.insert(input.name.clone(), v);
+        }
+        for (index, node) in graph.node.iter().enumerate() {
+            self.import_node(node, index)?;
+        }
+        graph
+            .output
+            .iter()
+            .map(|o| {
+                self.values.get(&o.name).copied().ok_or_else(|| {
+                    Error::new(format!("graph output '{}' is never produced", o.name))
+                })
+            })
+            .collect()
+    }
+
     fn import_node(&mut self, node: &pb::NodeProto, index: usize) -> Result<()> {
         let label = if node.name.is_empty() {
             format!("{} #{index}", node.op_type)
@@ -167,12 +220,6 @@ impl Importer {
             label,
             inputs,
         };
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-            return Err(cx.err(format!(
-                "operator domain '{}' is not supported",
-                node.domain
-            )));
-        }
         let results = ops::import(self, &cx).map_err(|e| e.in_node(&cx.label))?;
         for (k, name) in node.output.iter().enumerate() {
             if name.is_empty() {

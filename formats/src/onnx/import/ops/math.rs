@@ -1,7 +1,9 @@
-//! Gemm, MatMul, elementwise binary ops, activations, Softmax, BatchNormalization, Cast.
+//! Gemm, MatMul, elementwise binary ops, activations (and the SwiGLU gate), Softmax,
+//! BatchNormalization, Cast.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
+use super::steps::Steps;
 use super::{dtype_attr, opt_const_floats};
 use nnopt_compiler::ir::{
     Activation, BinaryKind, DType, E8m0Rounding, GemmAttrs, Op, Tensor, ValueRef,
@@ -161,6 +163,33 @@ pub(super) fn activation(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         _ => Activation::HardSwish,
     };
     imp.emit(Op::Activation { act }, &[cx.input(0)?], cx.out(0))
+}
+
+/// SwiGLU: `a * sigmoid(alpha * a) * b` on equal shapes, each step in the inputs' type.
+pub(super) fn swiglu(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (a, b) = (cx.input(0)?, cx.input(1)?);
+    let ty = imp.ty(a).clone();
+    if !ty.dtype.is_float() || imp.ty(b) != &ty {
+        return Err(cx.err(format!(
+            "A and B must be floats of one type and shape, got {ty} and {}",
+            imp.ty(b)
+        )));
+    }
+    let mut s = Steps::new(imp, format!("{}_swiglu", cx.out(0)));
+    let alpha = cx.float("alpha", 1.0)?;
+    let mut x = a;
+    if alpha != 1.0 {
+        let c = s.constant(ty.dtype, &[], &[alpha as f64])?;
+        x = s.binary(BinaryKind::Mul, a, c)?;
+    }
+    let act = Activation::Sigmoid;
+    let gate = s.emit(Op::Activation { act }, &[x])?;
+    let swish = s.binary(BinaryKind::Mul, a, gate)?;
+    let op = Op::Binary {
+        kind: BinaryKind::Mul,
+        activation: None,
+    };
+    s.imp.emit(op, &[swish, b], cx.out(0))
 }
 
 /// Clip: bounds from attributes (opset < 11) or constant inputs. A missing bound is

@@ -4,11 +4,14 @@
 mod arg_reduce;
 mod attention;
 mod broadcast;
+mod causal_conv;
 mod conv;
 mod cumulative;
+mod flex_attention;
 mod gather_nd;
 mod generate;
 mod indexing;
+mod linear_attention;
 mod logic;
 mod loss;
 mod math;
@@ -17,6 +20,7 @@ mod quant;
 mod recurrent;
 mod reduce;
 mod resize;
+mod rotary;
 mod select;
 mod shape;
 mod space;
@@ -37,10 +41,15 @@ fn one(r: Result<ValueRef>) -> Result<Vec<ValueRef>> {
     r.map(|v| vec![v])
 }
 
-/// The ONNX op types the importer reads (default domain), with their handlers.
+/// The ONNX op types the importer reads, with their handlers; ops of other domains than
+/// the default one are named `domain::op`.
 const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Conv"], |i, c| one(conv::conv(i, c))),
     (&["ConvTranspose"], |i, c| one(conv::conv_transpose(i, c))),
+    (
+        &["CausalConvWithState"],
+        causal_conv::causal_conv_with_state,
+    ),
     (&["MaxPool", "AveragePool"], |i, c| one(conv::pool(i, c))),
     (&["GlobalAveragePool", "GlobalMaxPool"], |i, c| {
         one(reduce::global_pool(i, c))
@@ -86,6 +95,18 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["ai.onnx.preview::FlexAttention"], |i, c| {
+        one(flex_attention::flex_attention(i, c))
+    }),
+    (&["LinearAttention"], linear_attention::linear_attention),
+    (&["RotaryEmbedding"], |i, c| {
+        one(rotary::rotary_embedding(i, c))
+    }),
+    (&["SwiGLU"], |i, c| one(math::swiglu(i, c))),
+    (&["TensorScatter"], |i, c| {
+        one(indexing::tensor_scatter(i, c))
+    }),
+    (&["AffineGrid"], |i, c| one(generate::affine_grid(i, c))),
     (&["Trilu"], |i, c| one(select::trilu(i, c))),
     (&["Einsum"], |i, c| one(math::einsum(i, c))),
     (&["DepthToSpace"], |i, c| one(space::depth_to_space(i, c))),
@@ -182,13 +203,31 @@ pub fn supported_ops() -> Vec<&'static str> {
 
 /// Imports one node.
 pub(super) fn import(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
-    let op = cx.op_type();
-    match HANDLERS.iter().find(|(names, _)| names.contains(&op)) {
+    let (op, domain) = (cx.op_type(), cx.node.domain.as_str());
+    let default = domain.is_empty() || domain == "ai.onnx";
+    let key = match default {
+        true => op.to_string(),
+        false => format!("{domain}::{op}"),
+    };
+    match HANDLERS
+        .iter()
+        .find(|(names, _)| names.contains(&key.as_str()))
+    {
         Some((_, handler)) => handler(imp, cx),
+        None if !default && !HANDLERS.iter().any(|(names, _)| in_domain(names, domain)) => {
+            Err(cx.err(format!("operator domain '{domain}' is not supported")))
+        }
         None => Err(cx.err(format!(
-            "unsupported op type '{op}' (`nnopt ops` lists the supported ones)"
+            "unsupported op type '{key}' (`nnopt ops` lists the supported ones)"
         ))),
     }
+}
+
+/// Whether any of `names` is in `domain` (named `domain::op`).
+fn in_domain(names: &[&str], domain: &str) -> bool {
+    names
+        .iter()
+        .any(|n| n.split_once("::").is_some_and(|(d, _)| d == domain))
 }
 
 /// The constant data of input `i`, which must be a constant after folding.
