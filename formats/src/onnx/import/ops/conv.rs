@@ -1,4 +1,5 @@
-//! Conv, ConvTranspose, MaxPool and AveragePool (2-D, and 1-D lifted to 2-D with H = 1).
+//! Conv, ConvTranspose, MaxPool and AveragePool (2-D, and 1-D lifted to 2-D with H = 1;
+//! 3-D Conv is `conv3d.rs`).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
@@ -193,8 +194,11 @@ pub(super) fn conv_core(
     }
 }
 
-/// Conv.
+/// Conv (3-D: as 2-D convolutions over depth slices).
 pub(super) fn conv(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    if imp.shape(cx.input(0)?).len() == 5 {
+        return super::conv3d::conv3d(imp, cx);
+    }
     conv_core(imp, cx, (cx.input(0)?, cx.input(1)?, cx.opt_input(2)), None)
 }
 

@@ -6,6 +6,7 @@ mod attention;
 mod broadcast;
 mod causal_conv;
 mod conv;
+mod conv3d;
 mod cumulative;
 mod flex_attention;
 mod gather_nd;
