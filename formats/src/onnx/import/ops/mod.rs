@@ -5,6 +5,7 @@ mod arg_reduce;
 mod attention;
 mod broadcast;
 mod causal_conv;
+mod control;
 mod conv;
 mod conv3d;
 mod cumulative;
@@ -159,6 +160,8 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["BatchNormalization"], |i, c| one(math::batch_norm(i, c))),
     (&["Cast", "CastLike"], |i, c| one(math::cast(i, c))),
     (&["BitCast"], |i, c| one(math::bit_cast(i, c))),
+    (&["Scan"], control::scan),
+    (&["If"], control::if_),
     (&["Flatten"], |i, c| one(shape::flatten(i, c))),
     (&["Reshape"], |i, c| one(shape::reshape(i, c))),
     (&["Transpose"], |i, c| one(shape::transpose(i, c))),
