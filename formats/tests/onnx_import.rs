@@ -577,6 +577,59 @@ fn transformer_ops_reject_bad_input() {
 }
 
 #[test]
+fn control_flow_and_narrow_types_reject_bad_input() {
+    let m = |nodes: Vec<pb::NodeProto>, inputs, inits| M {
+        opset: 21,
+        nodes,
+        inputs,
+        outputs: vec!["y"],
+        inits,
+    };
+    let e = import_err(m(
+        vec![node(
+            "Scan",
+            "s",
+            &["x"],
+            &["y"],
+            vec![("num_scan_inputs", A::I(1))],
+        )],
+        vec![vi("x", F, &[3, 2])],
+        vec![],
+    ));
+    assert_eq!(e, "node 's': attribute 'body' is required");
+    let mut cond_if = node("If", "branch", &["x"], &["y"], vec![]);
+    for name in ["then_branch", "else_branch"] {
+        cond_if.attribute.push(pb::AttributeProto {
+            name: name.into(),
+            r#type: AttributeType::Graph as i32,
+            g: Some(pb::GraphProto::default()),
+            ..Default::default()
+        });
+    }
+    let e = import_err(m(vec![cond_if], vec![vi("x", F, &[1])], vec![]));
+    assert!(
+        e.starts_with("node 'branch': the condition must be one bool"),
+        "{e}"
+    );
+    // Five int4 values take three packed bytes; two are not enough.
+    let e = import_err(m(
+        vec![node("Cast", "c", &["w"], &["y"], vec![("to", A::I(1))])],
+        vec![],
+        vec![raw("w", DataType::Int4, &[5], vec![0x21, 0x43])],
+    ));
+    assert!(
+        e.contains("2 bytes of packed 4-bit data, 3 expected"),
+        "{e}"
+    );
+    let e = import_err(m(
+        vec![node("BitCast", "bc", &["x"], &["y"], vec![("to", A::I(7))])],
+        vec![vi("x", F, &[2])],
+        vec![],
+    ));
+    assert!(e.contains("cannot reinterpret f32 as i64"), "{e}");
+}
+
+#[test]
 fn initializer_forms() {
     let mut ext = tensor_f32("w", &[2], vec![]);
     ext.data_location = Some(pb::tensor_proto::DataLocation::External as i32);

@@ -85,7 +85,13 @@ pub(crate) struct Importer {
     reserved: HashSet<String>,
     /// Names of the IR values created so far.
     created: HashSet<String>,
+    /// Nodes imported from inlined graph attributes so far (bodies unrolled, branches).
+    inlined_nodes: usize,
 }
+
+/// The most nodes the inlined graph attributes of one model may add (Scan bodies unrolled
+/// inside unrolled Scans would otherwise multiply without bound).
+const MAX_INLINED_NODES: usize = 1_000_000;
 
 impl Importer {
     fn new(name: &str, opset: i64, graph: &pb::GraphProto) -> Self {
@@ -102,6 +108,7 @@ impl Importer {
             values: HashMap::new(),
             reserved,
             created: HashSet::new(),
+            inlined_nodes: 0,
         }
     }
 
@@ -156,6 +163,13 @@ impl Importer {
                 graph.name,
                 graph.input.len(),
                 inputs.len()
+            )));
+        }
+        self.inlined_nodes = self.inlined_nodes.saturating_add(graph.node.len());
+        if self.inlined_nodes > MAX_INLINED_NODES {
+            return Err(Error::new(format!(
+                "inlining graph '{}' takes the model past {MAX_INLINED_NODES} inlined nodes",
+                graph.name
             )));
         }
         let outer = self.values.clone();
