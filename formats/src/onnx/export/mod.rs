@@ -128,12 +128,8 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
             vec![proto::attr("equation", proto::Attr::Str(equation.clone()))],
             None,
         ),
-        Op::ScatterNd { .. } | Op::TopK { .. } => {
-            return Err(Error::new(format!(
-                "node '{name}': {} has no ONNX export yet",
-                node.op.name()
-            )))
-        }
+        Op::ScatterNd { reduction } => shape::scatter_nd(b, cx, *reduction)?,
+        Op::TopK { axis, k, largest } => return shape::top_k(b, cx, *axis, *k, *largest),
         Op::GatherElements { axis } => shape::along_axis(b, cx, "GatherElements", *axis),
         Op::ScatterElements { axis, reduction } => {
             shape::scatter_elements(b, cx, *axis, *reduction)?
