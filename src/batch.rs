@@ -86,6 +86,14 @@ pub fn concat(parts: &[Tensor]) -> Result<Tensor> {
         Tensor::U16(_) => cat!(U16),
         Tensor::U32(_) => cat!(U32),
         Tensor::U64(_) => cat!(U64),
+        Tensor::I4(_) => cat!(I4),
+        Tensor::U4(_) => cat!(U4),
+        Tensor::I2(_) => cat!(I2),
+        Tensor::U2(_) => cat!(U2),
+        Tensor::F4E2M1(_) => cat!(F4E2M1),
+        Tensor::F8E4M3Fnuz(_) => cat!(F8E4M3Fnuz),
+        Tensor::F8E5M2Fnuz(_) => cat!(F8E5M2Fnuz),
+        Tensor::F8E8M0(_) => cat!(F8E8M0),
     })
 }
 

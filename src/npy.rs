@@ -287,8 +287,8 @@ impl Element {
     }
 }
 
-/// Serializes a tensor in `.npy` format. FP8 tensors are written as their raw bits (u8),
-/// half and bfloat16 tensors as f32.
+/// Serializes a tensor in `.npy` format. FP8 and FP4 tensors are written as their raw
+/// bits (u8), 4- and 2-bit integers as i8 or u8, half and bfloat16 tensors as f32.
 pub fn npy_bytes(t: &Tensor) -> Result<Vec<u8>> {
     let mut out = vec![];
     let r = match t {
@@ -305,6 +305,13 @@ pub fn npy_bytes(t: &Tensor) -> Result<Vec<u8>> {
         Tensor::U16(a) => a.write_npy(&mut out),
         Tensor::U32(a) => a.write_npy(&mut out),
         Tensor::U64(a) => a.write_npy(&mut out),
+        Tensor::I4(a) | Tensor::I2(a) => a.write_npy(&mut out),
+        Tensor::U4(a)
+        | Tensor::U2(a)
+        | Tensor::F4E2M1(a)
+        | Tensor::F8E4M3Fnuz(a)
+        | Tensor::F8E5M2Fnuz(a)
+        | Tensor::F8E8M0(a) => a.write_npy(&mut out),
     };
     r.map_err(|e| Error::new(format!("cannot encode .npy: {e}")))?;
     Ok(out)

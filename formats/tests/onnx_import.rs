@@ -521,6 +521,115 @@ fn errors_name_the_node() {
 }
 
 #[test]
+fn transformer_ops_reject_bad_input() {
+    let m = |n: pb::NodeProto, inputs: Vec<pb::ValueInfoProto>| M {
+        opset: 27,
+        nodes: vec![n],
+        inputs,
+        outputs: vec!["y"],
+        inits: vec![],
+    };
+    let x = || vi("x", F, &[1, 4, 8]);
+    let in_domain = |domain: &str, op: &str| {
+        let mut n = node(op, "d", &["x"], &["y"], vec![]);
+        n.domain = domain.into();
+        n
+    };
+    let e = import_err(m(in_domain("com.example", "Relu"), vec![x()]));
+    assert_eq!(
+        e,
+        "node 'd': operator domain 'com.example' is not supported"
+    );
+    let e = import_err(m(in_domain("ai.onnx.preview", "Relu"), vec![x()]));
+    assert!(
+        e.contains("unsupported op type 'ai.onnx.preview::Relu'"),
+        "{e}"
+    );
+    let e = import_err(m(
+        node("RotaryEmbedding", "rope", &["x", "c", "c"], &["y"], vec![]),
+        vec![x(), vi("c", F, &[1, 4, 4])],
+    ));
+    assert_eq!(
+        e,
+        "node 'rope': 3-D input needs num_heads dividing its hidden size"
+    );
+    let e = import_err(m(
+        node("CausalConvWithState", "cc", &["x", "w"], &["y"], vec![]),
+        vec![x(), vi("w", F, &[4, 2, 3])],
+    ));
+    assert!(e.starts_with("node 'cc': input must be [B, C, L]"), "{e}");
+    let e = import_err(m(
+        node(
+            "LinearAttention",
+            "la",
+            &["x", "x", "x"],
+            &["y"],
+            vec![("update_rule", A::S("fancy"))],
+        ),
+        vec![x()],
+    ));
+    assert_eq!(e, "node 'la': unknown update_rule 'fancy'");
+    let e = import_err(m(
+        node("TensorScatter", "ts", &["x", "u"], &["y"], vec![]),
+        vec![x(), vi("u", F, &[1, 5, 8])],
+    ));
+    assert!(e.starts_with("node 'ts': update"), "{e}");
+}
+
+#[test]
+fn control_flow_and_narrow_types_reject_bad_input() {
+    let m = |nodes: Vec<pb::NodeProto>, inputs, inits| M {
+        opset: 21,
+        nodes,
+        inputs,
+        outputs: vec!["y"],
+        inits,
+    };
+    let e = import_err(m(
+        vec![node(
+            "Scan",
+            "s",
+            &["x"],
+            &["y"],
+            vec![("num_scan_inputs", A::I(1))],
+        )],
+        vec![vi("x", F, &[3, 2])],
+        vec![],
+    ));
+    assert_eq!(e, "node 's': attribute 'body' is required");
+    let mut cond_if = node("If", "branch", &["x"], &["y"], vec![]);
+    for name in ["then_branch", "else_branch"] {
+        cond_if.attribute.push(pb::AttributeProto {
+            name: name.into(),
+            r#type: AttributeType::Graph as i32,
+            g: Some(pb::GraphProto::default()),
+            ..Default::default()
+        });
+    }
+    let e = import_err(m(vec![cond_if], vec![vi("x", F, &[1])], vec![]));
+    assert!(
+        e.starts_with("node 'branch': the condition must be one bool"),
+        "{e}"
+    );
+    // Five int4 values take three packed bytes; two are not enough.
+    let e = import_err(m(
+        vec![node("Cast", "c", &["w"], &["y"], vec![("to", A::I(1))])],
+        vec![],
+        vec![raw("w", DataType::Int4, &[5], vec![0x21, 0x43])],
+    ));
+    assert!(
+        e.contains("2 bytes of packed 4-bit data, 3 expected"),
+        "{e}"
+    );
+    let e = import_err(m(
+        vec![node("BitCast", "bc", &["x"], &["y"], vec![("to", A::I(7))])],
+        vec![vi("x", F, &[2])],
+        vec![],
+    ));
+    assert!(e.contains("cannot reinterpret f32 as i64"), "{e}");
+}
+
+#[test]
 fn initializer_forms() {
     let mut ext = tensor_f32("w", &[2], vec![]);
     ext.data_location = Some(pb::tensor_proto::DataLocation::External as i32);

@@ -44,7 +44,11 @@ pub fn run(args: &OpsArgs) -> Result<()> {
         print!("{}", markdown(&onnx, &tflite));
         return Ok(());
     }
-    let mut out = format!("ONNX importer ({} op types, default domain):\n", onnx.len());
+    let mut out = format!(
+        "ONNX importer ({} op types; other domains than the default one named as \
+         domain::op):\n",
+        onnx.len()
+    );
     out += &wrap(&onnx.join(", "));
     out += &format!("\nTFLite importer ({} operators):\n", tflite.len());
     out += &wrap(&tflite.join(", "));
@@ -74,7 +78,8 @@ fn markdown(onnx: &[&str], tflite: &[String]) -> String {
          (`backends/src/npu/supported.rs`); `tests/cli_run.rs` checks that it is current.\n\n",
     );
     out += &format!(
-        "## ONNX importer\n\n{} op types of the default domain: {}.\n\n",
+        "## ONNX importer\n\n{} op types (of the default domain unless named as \
+         `domain::op`): {}.\n\n",
         onnx.len(),
         code(&mut onnx.iter().copied())
     );

@@ -47,14 +47,23 @@ pub fn check(g: &Graph) -> Support {
 }
 
 /// Refuses values of element types that an NPU program cannot hold (half, bfloat16 and
-/// double floats, unsigned integers wider than 8 bits).
+/// double floats, unsigned integers wider than 8 bits, 4- and 2-bit integers, FP4 and the
+/// other FP8 variants).
 pub fn check_dtypes(g: &Graph) -> nnopt_compiler::Result<()> {
     for n in g.node_indices() {
         let node = g.node(n);
         if let Some(v) = node.outputs.iter().find(|v| {
-            matches!(
+            !matches!(
                 v.ty.dtype,
-                DType::F16 | DType::Bf16 | DType::F64 | DType::U16 | DType::U32 | DType::U64
+                DType::F32
+                    | DType::I8
+                    | DType::U8
+                    | DType::I16
+                    | DType::I32
+                    | DType::I64
+                    | DType::Bool
+                    | DType::F8E4M3
+                    | DType::F8E5M2
             )
         }) {
             return Err(nnopt_compiler::Error::at_node(

@@ -30,11 +30,33 @@ pub enum DType {
     U16,
     U32,
     U64,
+    /// 4-bit two's-complement integer, one value per byte in memory (ONNX packs two per
+    /// byte in files).
+    I4,
+    /// 4-bit unsigned integer, one value per byte in memory.
+    U4,
+    /// 2-bit two's-complement integer, one value per byte in memory.
+    I2,
+    /// 2-bit unsigned integer, one value per byte in memory.
+    U2,
+    /// FP4 with 2 exponent bits and 1 mantissa bit (no infinities or NaN; largest value
+    /// 6), one code per byte in memory. Storage only: kernels that compute refuse it.
+    F4E2M1,
+    /// FP8 E4M3 "fnuz" (bias 8, no infinities, one NaN `0x80`, no negative zero), raw bits.
+    #[serde(rename = "f8e4m3fnuz")]
+    F8E4M3Fnuz,
+    /// FP8 E5M2 "fnuz" (bias 16, no infinities, one NaN `0x80`, no negative zero), raw bits.
+    #[serde(rename = "f8e5m2fnuz")]
+    F8E5M2Fnuz,
+    /// FP8 E8M0: an unsigned power of two `2^(code - 127)` (the scale type of block
+    /// formats); `0xff` is NaN. Raw bits.
+    #[serde(rename = "f8e8m0")]
+    F8E8M0,
 }
 
 impl DType {
     /// Every dtype, in a fixed order.
-    pub const ALL: [DType; 15] = [
+    pub const ALL: [DType; 23] = [
         DType::F32,
         DType::I8,
         DType::U8,
@@ -50,6 +72,14 @@ impl DType {
         DType::U16,
         DType::U32,
         DType::U64,
+        DType::I4,
+        DType::U4,
+        DType::I2,
+        DType::U2,
+        DType::F4E2M1,
+        DType::F8E4M3Fnuz,
+        DType::F8E5M2Fnuz,
+        DType::F8E8M0,
     ];
 
     /// Short name used by the text form (`f32`, `i8`, ...).
@@ -70,13 +100,23 @@ impl DType {
             DType::U16 => "u16",
             DType::U32 => "u32",
             DType::U64 => "u64",
+            DType::I4 => "i4",
+            DType::U4 => "u4",
+            DType::I2 => "i2",
+            DType::U2 => "u2",
+            DType::F4E2M1 => "f4e2m1",
+            DType::F8E4M3Fnuz => "f8e4m3fnuz",
+            DType::F8E5M2Fnuz => "f8e5m2fnuz",
+            DType::F8E8M0 => "f8e8m0",
         }
     }
 
-    /// Size of one element in bytes.
+    /// Size of one element in memory in bytes (sub-byte types take a byte each).
     pub fn size_bytes(self) -> usize {
         match self {
             DType::I8 | DType::U8 | DType::Bool | DType::F8E4M3 | DType::F8E5M2 => 1,
+            DType::I4 | DType::U4 | DType::I2 | DType::U2 | DType::F4E2M1 => 1,
+            DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F8E8M0 => 1,
             DType::I16 | DType::F16 | DType::Bf16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::I64 | DType::F64 | DType::U64 => 8,
@@ -93,13 +133,42 @@ impl DType {
         matches!(
             self,
             DType::F32 | DType::F8E4M3 | DType::F8E5M2 | DType::F16 | DType::Bf16 | DType::F64
+        ) || self.is_storage_float()
+    }
+
+    /// Whether this is a float type that is only stored and converted (no kernel computes
+    /// on it): FP4, the "fnuz" FP8 types and E8M0.
+    pub fn is_storage_float(self) -> bool {
+        matches!(
+            self,
+            DType::F4E2M1 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F8E8M0
         )
+    }
+
+    /// Whether this is a 4- or 2-bit integer type.
+    pub fn is_sub_byte_int(self) -> bool {
+        matches!(self, DType::I4 | DType::U4 | DType::I2 | DType::U2)
     }
 
     /// Whether this float type is computed in f32 by kernels without a native path
     /// (half, bfloat16 and double precision).
     pub fn is_widened_float(self) -> bool {
         matches!(self, DType::F16 | DType::Bf16 | DType::F64)
+    }
+
+    /// `v` wrapped into this integer type's range (two's complement), as `as` casts do
+    /// for the byte-sized types; other types return `v`.
+    pub fn wrap_int(self, v: i64) -> i64 {
+        let bits = match self {
+            DType::I4 | DType::U4 => 4,
+            DType::I2 | DType::U2 => 2,
+            _ => return v,
+        };
+        let low = v & ((1 << bits) - 1);
+        match self {
+            DType::I4 | DType::I2 if low >> (bits - 1) == 1 => low - (1 << bits),
+            _ => low,
+        }
     }
 
     /// Inclusive value range of an integer type, as i64 (u64 capped at `i64::MAX`).
@@ -114,6 +183,10 @@ impl DType {
             DType::U32 => Some((0, u32::MAX as i64)),
             DType::U64 => Some((0, i64::MAX)),
             DType::Bool => Some((0, 1)),
+            DType::I4 => Some((-8, 7)),
+            DType::U4 => Some((0, 15)),
+            DType::I2 => Some((-2, 1)),
+            DType::U2 => Some((0, 3)),
             _ => None,
         }
     }

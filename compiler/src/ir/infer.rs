@@ -658,6 +658,17 @@ pub fn infer_types(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             need(inputs, 1, 1)?;
             vec![TensorType::new(*to, inputs[0].shape.clone())]
         }
+        Op::BitCast { to } => {
+            need(inputs, 1, 1)?;
+            let from = inputs[0].dtype;
+            if from.size_bytes() != to.size_bytes()
+                || from.is_sub_byte_int()
+                || to.is_sub_byte_int()
+            {
+                bail!("cannot reinterpret {from} as {to}: the element sizes differ");
+            }
+            vec![TensorType::new(*to, inputs[0].shape.clone())]
+        }
         Op::Identity => {
             need(inputs, 1, 1)?;
             vec![inputs[0].clone()]

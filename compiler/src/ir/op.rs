@@ -10,6 +10,7 @@
 
 use super::attrs::{ConvAttrs, GemmAttrs, PoolAttrs, RoiAlignAttrs};
 use super::dtype::DType;
+use super::narrow_float::E8m0Rounding;
 use super::recurrent::RecurrentAttrs;
 use super::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -346,6 +347,8 @@ pub enum PadMode {
     Constant,
     Reflect,
     Edge,
+    /// Circular: the far end of the axis continues before its start (ONNX `wrap`).
+    Wrap,
 }
 
 /// Resize interpolation.
@@ -674,7 +677,12 @@ pub enum Op {
         /// the default), else overflow to infinity or NaN.
         #[serde(default = "yes", skip_serializing_if = "is_yes")]
         saturate: bool,
+        /// E8M0 targets: how values between powers of two round.
+        #[serde(default, skip_serializing_if = "E8m0Rounding::is_default")]
+        rounding: E8m0Rounding,
     },
+    /// The same bytes read as another element type of the same size: (x).
+    BitCast { to: DType },
     /// Returns its input: (x).
     Identity,
     /// Gradient of an elementwise activation, `act'(x) * dy` (see
@@ -717,6 +725,15 @@ fn empty_tensor() -> Tensor {
 }
 
 impl Op {
+    /// A conversion to `to` with ONNX Cast's defaults (saturating, E8M0 rounding up).
+    pub fn cast(to: DType) -> Op {
+        Op::Cast {
+            to,
+            saturate: true,
+            rounding: E8m0Rounding::Up,
+        }
+    }
+
     /// The attributes of a Resize; `None` for other ops.
     pub fn resize_spec(&self) -> Option<ResizeSpec<'_>> {
         let Op::Resize {
@@ -793,6 +810,7 @@ impl Op {
             Op::Quantize { .. } => "quantize",
             Op::Dequantize => "dequantize",
             Op::Cast { .. } => "cast",
+            Op::BitCast { .. } => "bit_cast",
             Op::Identity => "identity",
             Op::ActivationGrad { .. } => "activation_grad",
             Op::ConvGradInput(_) => "conv_grad_input",

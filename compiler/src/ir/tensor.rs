@@ -105,7 +105,9 @@ impl fmt::Display for TensorType {
     }
 }
 
-/// Dense tensor data, one variant per storage type. FP8 values are stored as raw bits.
+/// Dense tensor data, one variant per element type. FP8 and FP4 values are stored as raw
+/// bits (one code per byte); 4- and 2-bit integers as one value per byte, always within
+/// their type's range.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tensor {
     F32(ArrayD<f32>),
@@ -123,6 +125,14 @@ pub enum Tensor {
     U16(ArrayD<u16>),
     U32(ArrayD<u32>),
     U64(ArrayD<u64>),
+    I4(ArrayD<i8>),
+    U4(ArrayD<u8>),
+    I2(ArrayD<i8>),
+    U2(ArrayD<u8>),
+    F4E2M1(ArrayD<u8>),
+    F8E4M3Fnuz(ArrayD<u8>),
+    F8E5M2Fnuz(ArrayD<u8>),
+    F8E8M0(ArrayD<u8>),
 }
 
 /// Applies the same expression to the array inside any [`Tensor`] variant.
@@ -145,6 +155,14 @@ macro_rules! map_tensor {
             $crate::ir::Tensor::U16($a) => $e,
             $crate::ir::Tensor::U32($a) => $e,
             $crate::ir::Tensor::U64($a) => $e,
+            $crate::ir::Tensor::I4($a) => $e,
+            $crate::ir::Tensor::U4($a) => $e,
+            $crate::ir::Tensor::I2($a) => $e,
+            $crate::ir::Tensor::U2($a) => $e,
+            $crate::ir::Tensor::F4E2M1($a) => $e,
+            $crate::ir::Tensor::F8E4M3Fnuz($a) => $e,
+            $crate::ir::Tensor::F8E5M2Fnuz($a) => $e,
+            $crate::ir::Tensor::F8E8M0($a) => $e,
         }
     };
 }
@@ -169,6 +187,14 @@ macro_rules! map_tensor_same {
             $crate::ir::Tensor::U16($a) => $crate::ir::Tensor::U16($e),
             $crate::ir::Tensor::U32($a) => $crate::ir::Tensor::U32($e),
             $crate::ir::Tensor::U64($a) => $crate::ir::Tensor::U64($e),
+            $crate::ir::Tensor::I4($a) => $crate::ir::Tensor::I4($e),
+            $crate::ir::Tensor::U4($a) => $crate::ir::Tensor::U4($e),
+            $crate::ir::Tensor::I2($a) => $crate::ir::Tensor::I2($e),
+            $crate::ir::Tensor::U2($a) => $crate::ir::Tensor::U2($e),
+            $crate::ir::Tensor::F4E2M1($a) => $crate::ir::Tensor::F4E2M1($e),
+            $crate::ir::Tensor::F8E4M3Fnuz($a) => $crate::ir::Tensor::F8E4M3Fnuz($e),
+            $crate::ir::Tensor::F8E5M2Fnuz($a) => $crate::ir::Tensor::F8E5M2Fnuz($e),
+            $crate::ir::Tensor::F8E8M0($a) => $crate::ir::Tensor::F8E8M0($e),
         }
     };
 }
@@ -192,6 +218,14 @@ impl Tensor {
             Tensor::U16(_) => DType::U16,
             Tensor::U32(_) => DType::U32,
             Tensor::U64(_) => DType::U64,
+            Tensor::I4(_) => DType::I4,
+            Tensor::U4(_) => DType::U4,
+            Tensor::I2(_) => DType::I2,
+            Tensor::U2(_) => DType::U2,
+            Tensor::F4E2M1(_) => DType::F4E2M1,
+            Tensor::F8E4M3Fnuz(_) => DType::F8E4M3Fnuz,
+            Tensor::F8E5M2Fnuz(_) => DType::F8E5M2Fnuz,
+            Tensor::F8E8M0(_) => DType::F8E8M0,
         }
     }
 
@@ -222,6 +256,13 @@ impl Tensor {
             Tensor::F32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Tensor::I8(a) => a.iter().map(|&x| x as u8).collect(),
             Tensor::U8(a) | Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => a.iter().copied().collect(),
+            Tensor::I4(a) | Tensor::I2(a) => a.iter().map(|&x| x as u8).collect(),
+            Tensor::U4(a)
+            | Tensor::U2(a)
+            | Tensor::F4E2M1(a)
+            | Tensor::F8E4M3Fnuz(a)
+            | Tensor::F8E5M2Fnuz(a)
+            | Tensor::F8E8M0(a) => a.iter().copied().collect(),
             Tensor::I16(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Tensor::I32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Tensor::I64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
@@ -233,6 +274,48 @@ impl Tensor {
             Tensor::U32(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Tensor::U64(a) => a.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
+    }
+
+    /// A tensor of `dtype` and `shape` from its little-endian bytes, the layout
+    /// [`Tensor::to_le_bytes`] writes (any non-zero byte is `true`; 4- and 2-bit integers
+    /// take the low bits of their byte). `None` when the length does not fit the shape.
+    pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Option<Tensor> {
+        let n: usize = shape.iter().product();
+        if bytes.len() != n.checked_mul(dtype.size_bytes())? {
+            return None;
+        }
+        fn v<T, const N: usize>(s: &[usize], b: &[u8], f: impl Fn([u8; N]) -> T) -> ArrayD<T> {
+            let it = b
+                .chunks_exact(N)
+                .map(|c| f(c.try_into().expect("chunk size")));
+            ArrayD::from_shape_vec(IxDyn(s), it.collect()).expect("length checked")
+        }
+        let low = |b: [u8; 1]| dtype.wrap_int(b[0] as i64);
+        Some(match dtype {
+            DType::F32 => Tensor::F32(v(shape, bytes, f32::from_le_bytes)),
+            DType::I8 => Tensor::I8(v(shape, bytes, i8::from_le_bytes)),
+            DType::U8 => Tensor::U8(v(shape, bytes, u8::from_le_bytes)),
+            DType::I16 => Tensor::I16(v(shape, bytes, i16::from_le_bytes)),
+            DType::I32 => Tensor::I32(v(shape, bytes, i32::from_le_bytes)),
+            DType::I64 => Tensor::I64(v(shape, bytes, i64::from_le_bytes)),
+            DType::Bool => Tensor::Bool(v(shape, bytes, |b: [u8; 1]| b[0] != 0)),
+            DType::F16 => Tensor::F16(v(shape, bytes, f16::from_le_bytes)),
+            DType::Bf16 => Tensor::Bf16(v(shape, bytes, bf16::from_le_bytes)),
+            DType::F64 => Tensor::F64(v(shape, bytes, f64::from_le_bytes)),
+            DType::U16 => Tensor::U16(v(shape, bytes, u16::from_le_bytes)),
+            DType::U32 => Tensor::U32(v(shape, bytes, u32::from_le_bytes)),
+            DType::U64 => Tensor::U64(v(shape, bytes, u64::from_le_bytes)),
+            DType::I4 => Tensor::I4(v(shape, bytes, |b| low(b) as i8)),
+            DType::I2 => Tensor::I2(v(shape, bytes, |b| low(b) as i8)),
+            DType::U4 => Tensor::U4(v(shape, bytes, |b| low(b) as u8)),
+            DType::U2 => Tensor::U2(v(shape, bytes, |b| low(b) as u8)),
+            DType::F4E2M1 => Tensor::F4E2M1(v(shape, bytes, |b: [u8; 1]| b[0] & 0xf)),
+            DType::F8E4M3
+            | DType::F8E5M2
+            | DType::F8E4M3Fnuz
+            | DType::F8E5M2Fnuz
+            | DType::F8E8M0 => Tensor::from_codes(dtype, v(shape, bytes, u8::from_le_bytes))?,
+        })
     }
 
     /// A tensor of zeros.
@@ -254,11 +337,19 @@ impl Tensor {
             DType::U16 => Tensor::U16(ArrayD::zeros(s)),
             DType::U32 => Tensor::U32(ArrayD::zeros(s)),
             DType::U64 => Tensor::U64(ArrayD::zeros(s)),
+            DType::I4 => Tensor::I4(ArrayD::zeros(s)),
+            DType::U4 => Tensor::U4(ArrayD::zeros(s)),
+            DType::I2 => Tensor::I2(ArrayD::zeros(s)),
+            DType::U2 => Tensor::U2(ArrayD::zeros(s)),
+            DType::F4E2M1 => Tensor::F4E2M1(ArrayD::zeros(s)),
+            DType::F8E4M3Fnuz => Tensor::F8E4M3Fnuz(ArrayD::zeros(s)),
+            DType::F8E5M2Fnuz => Tensor::F8E5M2Fnuz(ArrayD::zeros(s)),
+            DType::F8E8M0 => Tensor::F8E8M0(ArrayD::zeros(s)),
         }
     }
 
-    /// Builds a tensor from f64 values converted (saturating, rounding) to `dtype`.
-    /// FP8 types are not supported here.
+    /// Builds a tensor from f64 values converted to `dtype` as `as` casts do (4- and 2-bit
+    /// integers wrap). FP8 and FP4 types are not supported here.
     pub fn from_f64s(dtype: DType, shape: &[usize], values: &[f64]) -> Option<Tensor> {
         if shape.iter().product::<usize>() != values.len() {
             return None;
@@ -282,11 +373,34 @@ impl Tensor {
             DType::U16 => Tensor::U16(v(s, it.map(|x| x as u16))),
             DType::U32 => Tensor::U32(v(s, it.map(|x| x as u32))),
             DType::U64 => Tensor::U64(v(s, it.map(|x| x as u64))),
-            DType::F8E4M3 | DType::F8E5M2 => return None,
+            DType::I4 => Tensor::I4(v(s, it.map(|x| dtype.wrap_int(x as i64) as i8))),
+            DType::U4 => Tensor::U4(v(s, it.map(|x| dtype.wrap_int(x as i64) as u8))),
+            DType::I2 => Tensor::I2(v(s, it.map(|x| dtype.wrap_int(x as i64) as i8))),
+            DType::U2 => Tensor::U2(v(s, it.map(|x| dtype.wrap_int(x as i64) as u8))),
+            DType::F8E4M3
+            | DType::F8E5M2
+            | DType::F4E2M1
+            | DType::F8E4M3Fnuz
+            | DType::F8E5M2Fnuz
+            | DType::F8E8M0 => return None,
         })
     }
 
-    /// Values as f64 in logical (row-major) order; FP8 bits are returned unconverted.
+    /// A tensor of an FP8 or FP4 type from its codes (`None` for other types).
+    pub fn from_codes(dtype: DType, codes: ArrayD<u8>) -> Option<Tensor> {
+        Some(match dtype {
+            DType::F8E4M3 => Tensor::F8E4M3(codes),
+            DType::F8E5M2 => Tensor::F8E5M2(codes),
+            DType::F4E2M1 => Tensor::F4E2M1(codes),
+            DType::F8E4M3Fnuz => Tensor::F8E4M3Fnuz(codes),
+            DType::F8E5M2Fnuz => Tensor::F8E5M2Fnuz(codes),
+            DType::F8E8M0 => Tensor::F8E8M0(codes),
+            _ => return None,
+        })
+    }
+
+    /// Values as f64 in logical (row-major) order; FP8 and FP4 bits are returned
+    /// unconverted.
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match self {
             Tensor::F32(a) => a.iter().map(|&x| x as f64).collect(),
@@ -304,6 +418,13 @@ impl Tensor {
             Tensor::U16(a) => a.iter().map(|&x| x as f64).collect(),
             Tensor::U32(a) => a.iter().map(|&x| x as f64).collect(),
             Tensor::U64(a) => a.iter().map(|&x| x as f64).collect(),
+            Tensor::I4(a) | Tensor::I2(a) => a.iter().map(|&x| x as f64).collect(),
+            Tensor::U4(a)
+            | Tensor::U2(a)
+            | Tensor::F4E2M1(a)
+            | Tensor::F8E4M3Fnuz(a)
+            | Tensor::F8E5M2Fnuz(a)
+            | Tensor::F8E8M0(a) => a.iter().map(|&x| x as f64).collect(),
         }
     }
 
@@ -320,6 +441,8 @@ impl Tensor {
             Tensor::U16(a) => a.iter().map(|&x| x as i64).collect(),
             Tensor::U32(a) => a.iter().map(|&x| x as i64).collect(),
             Tensor::U64(a) => a.iter().map(|&x| x as i64).collect(),
+            Tensor::I4(a) | Tensor::I2(a) => a.iter().map(|&x| x as i64).collect(),
+            Tensor::U4(a) | Tensor::U2(a) => a.iter().map(|&x| x as i64).collect(),
             _ => return None,
         })
     }

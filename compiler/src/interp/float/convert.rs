@@ -3,7 +3,7 @@
 use super::util::{arity, input};
 use crate::fp8::{Fp8Format as Format, Saturation};
 use crate::interp::Operand;
-use crate::ir::{DType, QuantParams, Tensor, TensorType};
+use crate::ir::{narrow_float, DType, E8m0Rounding, QuantParams, Tensor, TensorType};
 use crate::{bail, Result};
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 use rayon::prelude::*;
@@ -57,10 +57,10 @@ fn params<'a>(t: &'a TensorType, what: &str) -> Result<&'a QuantParams> {
 /// Real values of a quantized integer tensor: `(q - zero_point) * scale`.
 fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
     let q = params(ty, "dequantize input")?;
-    if Format::of(x.dtype()).is_some() {
+    if is_code_type(x.dtype()) {
         return per_axis(&to_f32(x), q, |&v, (s, _)| v * s);
     }
-    if !x.dtype().is_quantizable_int() {
+    if !is_quantized_int(x.dtype()) {
         bail!("cannot dequantize {} data", x.dtype());
     }
     let ints = ArrayD::from_shape_vec(IxDyn(x.shape()), x.to_i64_vec().unwrap_or_default())
@@ -69,7 +69,7 @@ fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
 }
 
 /// Quantize to `to` with the output type's parameters: `saturate(round_half_even(x /
-/// scale) + zero_point)` (ONNX QuantizeLinear); FP8 targets take `x / scale` rounded to
+/// scale) + zero_point)` (ONNX QuantizeLinear); FP8 and FP4 targets take `x / scale` rounded to
 /// the nearest code, overflowing as `sat` says. Integer inputs with parameters are
 /// requantized through their real values.
 pub(super) fn quantize(
@@ -85,15 +85,13 @@ pub(super) fn quantize(
         _ => dequantized(x, inputs[0].ty)?,
     };
     let q = params(out_ty, "quantize output")?;
-    if let Some(f) = Format::of(to) {
-        return Ok(encode_fp8(
-            to,
-            f,
-            sat,
-            &per_axis(&real, q, |&v, (s, _)| v / s)?,
-        ));
+    if is_code_type(to) {
+        // FP4 adds its (zero) zero point like ONNX's reference, which turns -0 into +0.
+        let zero = if to == DType::F4E2M1 { 0.0 } else { -0.0 };
+        let scaled = per_axis(&real, q, |&v, (s, _)| v / s + zero)?;
+        return encode(to, sat, E8m0Rounding::Up, &scaled);
     }
-    let Some((lo, hi)) = to.int_range().filter(|_| to.is_quantizable_int()) else {
+    let Some((lo, hi)) = to.int_range().filter(|_| is_quantized_int(to)) else {
         bail!("cannot quantize to {to}");
     };
     let ints = per_axis(&real, q, |&v, (s, zp)| {
@@ -118,17 +116,22 @@ pub(super) fn dequantize(inputs: &[Operand<'_>]) -> Result<Tensor> {
 /// nearest even, float to integer truncates toward zero (through i64, then wraps like
 /// numpy), integers wrap, anything to bool is `!= 0`, FP8 rounds to nearest even and
 /// overflows as `sat` says.
-pub(super) fn cast(to: DType, sat: Saturation, inputs: &[Operand<'_>]) -> Result<Tensor> {
+pub(super) fn cast(
+    to: DType,
+    sat: Saturation,
+    rounding: E8m0Rounding,
+    inputs: &[Operand<'_>],
+) -> Result<Tensor> {
     arity(inputs, 1, 1)?;
     let x = input(inputs, 0)?;
     if x.dtype() == to {
         return Ok(x.clone());
     }
-    if let Some(f) = Format::of(to) {
-        return Ok(encode_fp8(to, f, sat, &to_f32(x)));
+    if is_code_type(to) {
+        return encode(to, sat, rounding, &to_f32(x));
     }
     let shape = x.shape();
-    let values = if Format::of(x.dtype()).is_some() {
+    let values = if is_code_type(x.dtype()) {
         to_f32(x).iter().map(|&v| v as f64).collect()
     } else {
         x.to_f64_vec()
@@ -151,13 +154,35 @@ pub(super) fn cast(to: DType, sat: Saturation, inputs: &[Operand<'_>]) -> Result
     from_ints(to, shape, ints)
 }
 
-/// Values as f32 (FP8 codes decoded, integers converted, bools as 0 and 1).
+/// [`crate::ir::Op::BitCast`]: the input's bytes read as `to` (of the same element size).
+pub(super) fn bit_cast(to: DType, inputs: &[Operand<'_>]) -> Result<Tensor> {
+    arity(inputs, 1, 1)?;
+    let x = input(inputs, 0)?;
+    Tensor::from_le_bytes(to, x.shape(), &x.to_le_bytes())
+        .ok_or_else(|| crate::Error::new(format!("cannot reinterpret {} data as {to}", x.dtype())))
+}
+
+/// Whether values of `dtype` are float codes (FP8, FP4, E8M0) that need decoding.
+fn is_code_type(dtype: DType) -> bool {
+    Format::of(dtype).is_some() || dtype.is_storage_float()
+}
+
+/// Whether `dtype` is an integer type QuantizeLinear may target.
+fn is_quantized_int(dtype: DType) -> bool {
+    dtype.is_quantizable_int() || dtype.is_sub_byte_int() || dtype == DType::U16
+}
+
+/// Values as f32 (float codes decoded, integers converted, bools as 0 and 1).
 fn to_f32(x: &Tensor) -> ArrayD<f32> {
     match x {
         Tensor::F32(a) => a.clone(),
         Tensor::F8E4M3(a) | Tensor::F8E5M2(a) => {
             let f = Format::of(x.dtype()).expect("FP8 variant");
             a.mapv(|b| f.decode(b))
+        }
+        Tensor::F4E2M1(a) | Tensor::F8E4M3Fnuz(a) | Tensor::F8E5M2Fnuz(a) | Tensor::F8E8M0(a) => {
+            let dtype = x.dtype();
+            a.mapv(|b| narrow_float::decode(dtype, b).expect("storage float variant"))
         }
         _ => {
             let v = x.to_f64_vec().iter().map(|&v| v as f32).collect();
@@ -166,12 +191,17 @@ fn to_f32(x: &Tensor) -> ArrayD<f32> {
     }
 }
 
-fn encode_fp8(to: DType, f: Format, sat: Saturation, a: &ArrayD<f32>) -> Tensor {
-    let codes = a.mapv(|v| f.encode(v, sat));
-    match to {
-        DType::F8E5M2 => Tensor::F8E5M2(codes),
-        _ => Tensor::F8E4M3(codes),
-    }
+/// Codes of a float code type `to` for `a`: nearest, ties to even (E8M0 as `rounding`
+/// says), overflowing as `sat` says.
+fn encode(to: DType, sat: Saturation, rounding: E8m0Rounding, a: &ArrayD<f32>) -> Result<Tensor> {
+    let codes = match Format::of(to) {
+        Some(f) => a.mapv(|v| f.encode(v, sat)),
+        None => {
+            let saturate = sat == Saturation::Saturate;
+            a.mapv(|v| narrow_float::encode(to, v, saturate, rounding).unwrap_or(0))
+        }
+    };
+    Tensor::from_codes(to, codes).ok_or_else(|| crate::Error::new(format!("{to} has no codes")))
 }
 
 /// Integers (or bools) of type `to` from i64 values, wrapping.
@@ -190,6 +220,10 @@ fn from_ints(to: DType, shape: &[usize], v: Vec<i64>) -> Result<Tensor> {
         DType::U32 => Tensor::U32(build(s, v, |x| x as u32)),
         DType::U64 => Tensor::U64(build(s, v, |x| x as u64)),
         DType::Bool => Tensor::Bool(build(s, v, |x| x != 0)),
+        DType::I4 => Tensor::I4(build(s, v, |x| to.wrap_int(x) as i8)),
+        DType::U4 => Tensor::U4(build(s, v, |x| to.wrap_int(x) as u8)),
+        DType::I2 => Tensor::I2(build(s, v, |x| to.wrap_int(x) as i8)),
+        DType::U2 => Tensor::U2(build(s, v, |x| to.wrap_int(x) as u8)),
         _ => bail!("{to} is not an integer type"),
     })
 }
@@ -311,54 +345,98 @@ mod tests {
         .is_err());
     }
 
+    fn cast_sat(to: DType, sat: Saturation, inputs: &[Operand<'_>]) -> Result<Tensor> {
+        cast(to, sat, E8m0Rounding::Up, inputs)
+    }
+
+    #[test]
+    fn narrow_types_wrap_and_round() {
+        let f = f32t(&[6], &[-9.7, -8.5, 2.5, 7.6, 15.5, 1e6]);
+        // Integers truncate, then wrap into 4 or 2 bits (ml_dtypes' astype).
+        assert_eq!(
+            cast_sat(DType::I4, Saturation::Saturate, &[op(&f)]).unwrap(),
+            Tensor::I4(array![7i8, -8, 2, 7, -1, 0].into_dyn())
+        );
+        assert_eq!(
+            cast_sat(DType::U2, Saturation::Saturate, &[op(&f)]).unwrap(),
+            Tensor::U2(array![3u8, 0, 2, 3, 3, 0].into_dyn())
+        );
+        let fp4 = cast_sat(DType::F4E2M1, Saturation::NonSaturating, &[op(&f)]).unwrap();
+        assert_eq!(
+            cast_sat(DType::F32, Saturation::Saturate, &[op(&fp4)]).unwrap(),
+            f32t(&[6], &[-6.0, -6.0, 2.0, 6.0, 6.0, 6.0])
+        );
+        let fnuz = cast_sat(DType::F8E5M2Fnuz, Saturation::NonSaturating, &[op(&f)]).unwrap();
+        assert_eq!(fnuz.to_f64_vec()[5], 128.0, "overflow is the NaN code 0x80");
+        // QuantizeLinear to int4: round half to even, add the zero point, saturate.
+        let ty = quant_ty(DType::I4, &[6], QuantParams::per_tensor(2.0, 1));
+        let q = quantize(DType::I4, Saturation::Saturate, &[op(&f)], &ty).unwrap();
+        assert_eq!(q, Tensor::I4(array![-4i8, -3, 2, 5, 7, 7].into_dyn()));
+    }
+
+    #[test]
+    fn bit_cast_reinterprets_bytes() {
+        let f = f32t(&[2], &[1.0, -2.0]);
+        assert_eq!(
+            bit_cast(DType::I32, &[op(&f)]).unwrap(),
+            Tensor::I32(array![0x3f80_0000, 0xc000_0000u32 as i32].into_dyn())
+        );
+        let b = Tensor::I8(array![-1i8, 2].into_dyn());
+        assert_eq!(
+            bit_cast(DType::U8, &[op(&b)]).unwrap(),
+            Tensor::U8(array![255u8, 2].into_dyn())
+        );
+        assert!(bit_cast(DType::I64, &[op(&f)]).is_err());
+    }
+
     #[test]
     fn cast_pairs() {
         let f = f32t(&[5], &[-2.7, -0.5, 0.0, 2.9, 300.0]);
         assert_eq!(
-            cast(DType::I32, Saturation::Saturate, &[op(&f)]).unwrap(),
+            cast_sat(DType::I32, Saturation::Saturate, &[op(&f)]).unwrap(),
             Tensor::I32(array![-2, 0, 0, 2, 300].into_dyn())
         );
         assert_eq!(
-            cast(DType::U8, Saturation::Saturate, &[op(&f)]).unwrap(),
+            cast_sat(DType::U8, Saturation::Saturate, &[op(&f)]).unwrap(),
             Tensor::U8(array![254u8, 0, 0, 2, 44].into_dyn())
         );
         assert_eq!(
-            cast(DType::Bool, Saturation::Saturate, &[op(&f)]).unwrap(),
+            cast_sat(DType::Bool, Saturation::Saturate, &[op(&f)]).unwrap(),
             Tensor::Bool(array![true, true, false, true, true].into_dyn())
         );
         let i = Tensor::I64(array![-1i64, 256, 3].into_dyn());
         assert_eq!(
-            cast(DType::U8, Saturation::Saturate, &[op(&i)]).unwrap(),
+            cast_sat(DType::U8, Saturation::Saturate, &[op(&i)]).unwrap(),
             Tensor::U8(array![255u8, 0, 3].into_dyn())
         );
         assert_eq!(
-            cast(DType::F32, Saturation::Saturate, &[op(&i)]).unwrap(),
+            cast_sat(DType::F32, Saturation::Saturate, &[op(&i)]).unwrap(),
             f32t(&[3], &[-1.0, 256.0, 3.0])
         );
         let b = Tensor::Bool(array![true, false].into_dyn());
         assert_eq!(
-            cast(DType::I16, Saturation::Saturate, &[op(&b)]).unwrap(),
+            cast_sat(DType::I16, Saturation::Saturate, &[op(&b)]).unwrap(),
             Tensor::I16(array![1i16, 0].into_dyn())
         );
         assert_eq!(
-            cast(DType::F32, Saturation::Saturate, &[op(&b)]).unwrap(),
+            cast_sat(DType::F32, Saturation::Saturate, &[op(&b)]).unwrap(),
             f32t(&[2], &[1.0, 0.0])
         );
         assert_eq!(
-            cast(DType::Bool, Saturation::Saturate, &[op(&b)]).unwrap(),
+            cast_sat(DType::Bool, Saturation::Saturate, &[op(&b)]).unwrap(),
             b
         );
-        let f8 = cast(DType::F8E4M3, Saturation::Saturate, &[op(&f)]).unwrap();
+        let f8 = cast_sat(DType::F8E4M3, Saturation::Saturate, &[op(&f)]).unwrap();
         assert_eq!(
             f8,
             Tensor::F8E4M3(array![0xc3u8, 0xb0, 0x00, 0x44, 0x79].into_dyn())
         );
         assert_eq!(
-            cast(DType::F32, Saturation::Saturate, &[op(&f8)]).unwrap(),
+            cast_sat(DType::F32, Saturation::Saturate, &[op(&f8)]).unwrap(),
             f32t(&[5], &[-2.75, -0.5, 0.0, 3.0, 288.0])
         );
         assert_eq!(
-            cast(DType::I32, Saturation::Saturate, &[op(&f8)]).unwrap(),
+            cast_sat(DType::I32, Saturation::Saturate, &[op(&f8)]).unwrap(),
             Tensor::I32(array![-2, 0, 0, 3, 288].into_dyn())
         );
     }

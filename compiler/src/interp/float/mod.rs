@@ -80,6 +80,7 @@ fn is_dtype_generic(op: &Op) -> bool {
         | Op::Gather { .. }
         | Op::Identity
         | Op::Cast { .. }
+        | Op::BitCast { .. }
         | Op::Where
         | Op::Expand { .. }
         | Op::GatherElements { .. }
@@ -224,7 +225,17 @@ fn eval_kernel(op: &Op, inputs: &[Operand<'_>], outputs: &[TensorType]) -> Resul
             util::single_output(outputs)?,
         )?),
         Op::Dequantize => one(convert::dequantize(inputs)?),
-        Op::Cast { to, saturate } => one(convert::cast(*to, saturation(*saturate), inputs)?),
+        Op::BitCast { to } => one(convert::bit_cast(*to, inputs)?),
+        Op::Cast {
+            to,
+            saturate,
+            rounding,
+        } => one(convert::cast(
+            *to,
+            saturation(*saturate),
+            *rounding,
+            inputs,
+        )?),
         Op::ActivationGrad { act } => one(grad::activation_grad(*act, inputs)?),
         Op::ConvGradInput(c) => one(conv_gradient(c, true, inputs)?),
         Op::ConvGradWeights(c) => one(conv_gradient(c, false, inputs)?),
@@ -267,7 +278,11 @@ fn saturation(saturate: bool) -> crate::fp8::Saturation {
 /// Whether the op only moves or selects values (so quantized integers pass through as
 /// they are; an arg_reduce compares them and writes plain indices).
 fn moves_values(op: &Op) -> bool {
-    !computes_values(op) && !matches!(op, Op::Quantize { .. } | Op::Dequantize | Op::Cast { .. })
+    !computes_values(op)
+        && !matches!(
+            op,
+            Op::Quantize { .. } | Op::Dequantize | Op::Cast { .. } | Op::BitCast { .. }
+        )
 }
 
 /// Data-movement ops keep stored integers, so the per-tensor quantization parameters of

@@ -1,4 +1,5 @@
-//! Padding: constant, reflect (mirror without repeating the edge) and edge (any dtype).
+//! Padding: constant, reflect (mirror without repeating the edge), edge and wrap
+//! (circular), on any dtype.
 
 use super::util::{any_variant, arity, input, standard};
 use crate::interp::Operand;
@@ -21,7 +22,7 @@ pub(super) fn pad(
     }
     match mode {
         PadMode::Constant => constant(x, pads, stored_value(value, inputs[0].ty)?),
-        PadMode::Reflect | PadMode::Edge => {
+        PadMode::Reflect | PadMode::Edge | PadMode::Wrap => {
             let mut maps = Vec::with_capacity(pads.len());
             for (&d, &(b, a)) in x.shape().iter().zip(pads) {
                 if d == 0 && b + a > 0 {
@@ -66,6 +67,9 @@ fn stored_value(value: f32, ty: &TensorType) -> Result<f32> {
 /// The input index that output position `i` (relative to the input start) copies.
 fn source_index(i: i64, d: usize, mode: PadMode) -> usize {
     let last = d as i64 - 1;
+    if mode == PadMode::Wrap {
+        return i.rem_euclid(d as i64) as usize;
+    }
     if mode == PadMode::Edge || last == 0 {
         return i.clamp(0, last) as usize;
     }
@@ -124,6 +128,10 @@ mod tests {
         assert_eq!(
             run(PadMode::Reflect, 4, 0),
             vec![1.0, 2.0, 3.0, 2.0, 1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            run(PadMode::Wrap, 4, 2),
+            vec![3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0]
         );
     }
 

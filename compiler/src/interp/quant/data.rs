@@ -95,6 +95,7 @@ pub fn pad(
                     match mode {
                         PadMode::Constant => None,
                         PadMode::Edge => Some(p.clamp(0, n - 1) as usize),
+                        PadMode::Wrap => Some(p.rem_euclid(n) as usize),
                         PadMode::Reflect => {
                             let period = 2 * (n - 1).max(1);
                             let m = p.rem_euclid(period);

@@ -225,7 +225,30 @@ impl<'a> Cursor<'a> {
             DType::U16 => arr!(u16, U16),
             DType::U32 => arr!(u32, U32),
             DType::U64 => arr!(u64, U64),
+            DType::I4 => arr!(i8, I4),
+            DType::U4 => arr!(u8, U4),
+            DType::I2 => arr!(i8, I2),
+            DType::U2 => arr!(u8, U2),
+            DType::F4E2M1 => arr!(u8, F4E2M1),
+            DType::F8E4M3Fnuz => arr!(u8, F8E4M3Fnuz),
+            DType::F8E5M2Fnuz => arr!(u8, F8E5M2Fnuz),
+            DType::F8E8M0 => arr!(u8, F8E8M0),
         })
+        .and_then(|t| self.narrow_in_range(t))
+    }
+
+    /// Refuses 4- and 2-bit values outside their type (FP4 codes above 15 included).
+    fn narrow_in_range(&self, t: Tensor) -> Result<Tensor> {
+        let (lo, hi) = match t.dtype() {
+            DType::F4E2M1 => (0, 15),
+            d if d.is_sub_byte_int() => d.int_range().expect("integer type"),
+            _ => return Ok(t),
+        };
+        let v = t.to_f64_vec();
+        match v.iter().find(|&&x| x < lo as f64 || x > hi as f64) {
+            Some(x) => Err(self.err(format!("value {x} is out of range for {}", t.dtype()))),
+            None => Ok(t),
+        }
     }
 }
 

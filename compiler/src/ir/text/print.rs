@@ -68,6 +68,13 @@ fn print_values(out: &mut String, t: &Tensor) {
         Tensor::U16(a) => list!(a, "{}"),
         Tensor::U32(a) => list!(a, "{}"),
         Tensor::U64(a) => list!(a, "{}"),
+        Tensor::I4(a) | Tensor::I2(a) => list!(a, "{}"),
+        Tensor::U4(a)
+        | Tensor::U2(a)
+        | Tensor::F4E2M1(a)
+        | Tensor::F8E4M3Fnuz(a)
+        | Tensor::F8E5M2Fnuz(a)
+        | Tensor::F8E8M0(a) => list!(a, "{}"),
     }
     out.push(']');
 }

@@ -8,7 +8,7 @@ mod builder;
 mod ops;
 mod proto;
 
-use builder::{is_fp8, Builder};
+use builder::Builder;
 use nnopt_compiler::ir::{Graph, NodeIndex, Op};
 use nnopt_compiler::{Error, Result};
 use ops::{
@@ -25,17 +25,18 @@ pub const OPSET: i64 = 17;
 /// DequantizeLinear appeared in opset 19).
 pub const FP8_OPSET: i64 = 19;
 
-/// The opset `g` needs.
+/// The opset `g` needs: [`OPSET`], or the first opset with an element type it uses (FP8:
+/// [`FP8_OPSET`]; 4-bit integers 21, FP4 23, E8M0 24, 2-bit integers 25).
 pub fn opset_for(g: &Graph) -> i64 {
-    let fp8 = g
-        .node_indices()
+    g.node_indices()
         .into_iter()
-        .any(|n| g.node(n).outputs.iter().any(|v| is_fp8(v.ty.dtype)));
-    if fp8 {
-        FP8_OPSET
-    } else {
-        OPSET
-    }
+        .flat_map(|n| {
+            g.node(n)
+                .outputs
+                .iter()
+                .map(|v| proto::first_opset(v.ty.dtype))
+        })
+        .fold(OPSET, i64::max)
 }
 
 /// Serializes the graph as an ONNX model.
@@ -128,7 +129,9 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
             vec![proto::attr("equation", proto::Attr::Str(equation.clone()))],
             None,
         ),
-        Op::ScatterNd { .. } | Op::TopK { .. } | Op::DeformConv { .. } | Op::RoiAlign(_) => {
+        Op::ScatterNd { reduction } => shape::scatter_nd(b, cx, *reduction)?,
+        Op::TopK { axis, k, largest } => return shape::top_k(b, cx, *axis, *k, *largest),
+        Op::DeformConv { .. } | Op::RoiAlign(_) => {
             return Err(Error::new(format!(
                 "node '{name}': {} has no ONNX export yet",
                 node.op.name()
@@ -141,7 +144,11 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Softmax { axis, beta } => math::softmax(b, cx, *axis, *beta),
         Op::LogSoftmax { axis } => math::log_softmax(b, cx, *axis),
         Op::BatchNorm { epsilon, axis } => math::batch_norm(b, cx, *epsilon, *axis)?,
-        Op::Cast { to, saturate } => math::cast(b, cx, *to, *saturate),
+        Op::Cast {
+            to,
+            saturate,
+            rounding,
+        } => math::cast(b, cx, *to, *saturate, *rounding),
         Op::Reduce {
             kind,
             axes,
@@ -182,7 +189,7 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
             ends,
             steps,
         } => shape::slice(b, cx, starts, ends, steps),
-        Op::Pad { pads, mode, value } => shape::pad(b, cx, pads, *mode, *value),
+        Op::Pad { pads, mode, value } => shape::pad(b, cx, pads, *mode, *value)?,
         Op::Resize { .. } => resize::resize(b, cx)?,
         Op::GridSample {
             mode,
@@ -197,6 +204,12 @@ fn lower_node(b: &mut Builder, n: NodeIndex) -> Result<()> {
         Op::Quantize { saturate, .. } => return quant::quantize(b, cx, *saturate),
         Op::Dequantize => return quant::dequantize(b, cx),
         Op::Identity => cx.x[0].clone(),
+        Op::BitCast { .. } => {
+            return Err(Error::new(format!(
+                "node '{name}': BitCast needs ONNX opset 26; the exporter writes opset {}",
+                b.opset
+            )))
+        }
         Op::ActivationGrad { .. }
         | Op::ConvGradInput(_)
         | Op::ConvGradWeights(_)

@@ -1,5 +1,6 @@
 //! Small constructors for ONNX protobuf messages.
 
+use crate::onnx::packing;
 use nnopt_compiler::ir::{DType, Tensor, TensorType};
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -9,9 +10,9 @@ use tract_onnx::pb::{
     AttributeProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
-/// ONNX element type of an IR dtype.
-pub fn onnx_dtype(d: DType) -> DataType {
-    match d {
+/// ONNX element type code of an IR dtype.
+pub fn onnx_dtype(d: DType) -> i32 {
+    let known = match d {
         DType::F32 => DataType::Float,
         DType::I8 => DataType::Int8,
         DType::U8 => DataType::Uint8,
@@ -27,16 +28,42 @@ pub fn onnx_dtype(d: DType) -> DataType {
         DType::U16 => DataType::Uint16,
         DType::U32 => DataType::Uint32,
         DType::U64 => DataType::Uint64,
+        DType::I4 => DataType::Int4,
+        DType::U4 => DataType::Uint4,
+        DType::F4E2M1 => DataType::Float4e2m1,
+        DType::F8E4M3Fnuz => DataType::Float8e4m3fnuz,
+        DType::F8E5M2Fnuz => DataType::Float8e5m2fnuz,
+        // Newer than tract's protobuf enum.
+        DType::F8E8M0 => return 24,
+        DType::U2 => return 25,
+        DType::I2 => return 26,
+    };
+    known as i32
+}
+
+/// The first ONNX opset with an element type (older types: any opset nnopt writes).
+pub fn first_opset(d: DType) -> i64 {
+    match d {
+        DType::F8E4M3 | DType::F8E5M2 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz => 19,
+        DType::I4 | DType::U4 => 21,
+        DType::F4E2M1 => 23,
+        DType::F8E8M0 => 24,
+        DType::I2 | DType::U2 => 25,
+        _ => 1,
     }
 }
 
-/// A tensor initializer with little-endian raw data.
+/// A tensor initializer with little-endian raw data (4- and 2-bit types packed).
 pub fn tensor_proto(name: &str, t: &Tensor) -> TensorProto {
+    let bytes = t.to_le_bytes();
     TensorProto {
         name: name.to_string(),
         dims: t.shape().iter().map(|&d| d as i64).collect(),
-        data_type: onnx_dtype(t.dtype()) as i32,
-        raw_data: t.to_le_bytes(),
+        data_type: onnx_dtype(t.dtype()),
+        raw_data: match packing::packed_bits(t.dtype()) {
+            Some(bits) => packing::pack(&bytes, bits),
+            None => bytes,
+        },
         ..Default::default()
     }
 }
@@ -55,7 +82,7 @@ pub fn value_info(name: &str, ty: &TensorType) -> ValueInfoProto {
         name: name.to_string(),
         r#type: Some(TypeProto {
             value: Some(Value::TensorType(type_proto::Tensor {
-                elem_type: onnx_dtype(ty.dtype) as i32,
+                elem_type: onnx_dtype(ty.dtype),
                 shape: Some(TensorShapeProto { dim: dims }),
             })),
             ..Default::default()

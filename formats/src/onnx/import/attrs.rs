@@ -130,6 +130,18 @@ impl NodeCtx<'_> {
         }
     }
 
+    /// A GRAPH attribute, if present.
+    pub fn graph(&self, name: &str) -> Result<Option<&pb::GraphProto>> {
+        match self.attr(name, AttributeType::Graph)? {
+            None => Ok(None),
+            Some(a) => {
+                a.g.as_ref()
+                    .map(Some)
+                    .ok_or_else(|| self.err(format!("attribute '{name}' has no graph")))
+            }
+        }
+    }
+
     /// Normalizes a possibly negative axis against `rank`.
     pub fn axis(&self, axis: i64, rank: usize) -> Result<usize> {
         let r = rank as i64;

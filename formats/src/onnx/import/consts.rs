@@ -1,5 +1,6 @@
 //! ONNX tensors and value types to IR tensors and types.
 
+use crate::onnx::packing;
 use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use nnopt_compiler::ir::{DType, Tensor, TensorType};
@@ -12,8 +13,19 @@ fn data_type(code: i32) -> R<DataType> {
     DataType::try_from(code).map_err(|_| format!("unknown ONNX data type {code}"))
 }
 
+/// ONNX element types newer than tract's protobuf enum (FLOAT8E8M0, UINT2, INT2).
+const FLOAT8E8M0: i32 = 24;
+const UINT2: i32 = 25;
+const INT2: i32 = 26;
+
 /// The IR dtype of an ONNX element type, for values computed at run time.
 pub fn dtype_of(code: i32) -> R<DType> {
+    match code {
+        FLOAT8E8M0 => return Ok(DType::F8E8M0),
+        UINT2 => return Ok(DType::U2),
+        INT2 => return Ok(DType::I2),
+        _ => {}
+    }
     Ok(match data_type(code)? {
         DataType::Float => DType::F32,
         DataType::Uint8 => DType::U8,
@@ -24,12 +36,17 @@ pub fn dtype_of(code: i32) -> R<DType> {
         DataType::Bool => DType::Bool,
         DataType::Float8e4m3fn => DType::F8E4M3,
         DataType::Float8e5m2 => DType::F8E5M2,
+        DataType::Float8e4m3fnuz => DType::F8E4M3Fnuz,
+        DataType::Float8e5m2fnuz => DType::F8E5M2Fnuz,
         DataType::Float16 => DType::F16,
         DataType::Bfloat16 => DType::Bf16,
         DataType::Double => DType::F64,
         DataType::Uint16 => DType::U16,
         DataType::Uint32 => DType::U32,
         DataType::Uint64 => DType::U64,
+        DataType::Uint4 => DType::U4,
+        DataType::Int4 => DType::I4,
+        DataType::Float4e2m1 => DType::F4E2M1,
         other => {
             return Err(format!(
                 "element type {} is not supported",
@@ -116,6 +133,27 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
     let raw = &t.raw_data;
     let use_raw = !raw.is_empty() || n == 0;
     let i32s = |what| typed(&t.int32_data, n, what);
+    if let Some(bits) = packing::packed_bits(dtype_of(t.data_type)?) {
+        // Packed little end first, in raw_data or one byte per int32_data entry.
+        let bytes: Vec<u8> = if use_raw {
+            raw.to_vec()
+        } else {
+            t.int32_data.iter().map(|&x| x as u8).collect()
+        };
+        return narrow_tensor(
+            dtype_of(t.data_type)?,
+            &shape,
+            &packing::unpack(&bytes, bits, n)?,
+        );
+    }
+    if let dt @ (DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F8E8M0) = dtype_of(t.data_type)? {
+        let codes: Vec<u8> = if use_raw {
+            raw_chunks::<1>(raw, n)?.map(|b| b[0]).collect()
+        } else {
+            i32s("int32_data")?.into_iter().map(|x| x as u8).collect()
+        };
+        return narrow_tensor(dt, &shape, &codes);
+    }
     Ok(match data_type(t.data_type)? {
         DataType::Float => Tensor::F32(array(
             &shape,
@@ -237,5 +275,21 @@ pub fn tensor_from_proto(t: &pb::TensorProto) -> R<Tensor> {
                 other.as_str_name()
             ))
         }
+    })
+}
+
+/// A tensor of a narrow type from its codes (sub-byte integers sign-extended).
+fn narrow_tensor(dtype: DType, shape: &[usize], codes: &[u8]) -> R<Tensor> {
+    let signed = |v: &u8| dtype.wrap_int(*v as i64) as i8;
+    Ok(match dtype {
+        DType::I4 => Tensor::I4(array(shape, codes.iter().map(signed).collect())?),
+        DType::I2 => Tensor::I2(array(shape, codes.iter().map(signed).collect())?),
+        DType::U4 => Tensor::U4(array(shape, codes.to_vec())?),
+        DType::U2 => Tensor::U2(array(shape, codes.to_vec())?),
+        DType::F4E2M1 => Tensor::F4E2M1(array(shape, codes.to_vec())?),
+        DType::F8E4M3Fnuz => Tensor::F8E4M3Fnuz(array(shape, codes.to_vec())?),
+        DType::F8E5M2Fnuz => Tensor::F8E5M2Fnuz(array(shape, codes.to_vec())?),
+        DType::F8E8M0 => Tensor::F8E8M0(array(shape, codes.to_vec())?),
+        other => return Err(format!("{other} is not a narrow type")),
     })
 }

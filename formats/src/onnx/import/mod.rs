@@ -85,7 +85,13 @@ pub(crate) struct Importer {
     reserved: HashSet<String>,
     /// Names of the IR values created so far.
     created: HashSet<String>,
+    /// Nodes imported from inlined graph attributes so far (bodies unrolled, branches).
+    inlined_nodes: usize,
 }
+
+/// The most nodes the inlined graph attributes of one model may add (Scan bodies unrolled
+/// inside unrolled Scans would otherwise multiply without bound).
+const MAX_INLINED_NODES: usize = 1_000_000;
 
 impl Importer {
     fn new(name: &str, opset: i64, graph: &pb::GraphProto) -> Self {
@@ -102,6 +108,7 @@ impl Importer {
             values: HashMap::new(),
             reserved,
             created: HashSet::new(),
+            inlined_nodes: 0,
         }
     }
 
@@ -142,6 +149,66 @@ impl Importer {
         Ok(())
     }
 
+    /// Imports the nodes of a graph attribute (a function of its inputs, such as a score
+    /// modifier) with its inputs bound to `inputs`; its names are local to it, the
+    /// enclosing graph's stay visible. Returns the values of its outputs.
+    pub fn inline_graph(
+        &mut self,
+        graph: &pb::GraphProto,
+        inputs: &[ValueRef],
+    ) -> Result<Vec<ValueRef>> {
+        if graph.input.len() != inputs.len() {
+            return Err(Error::new(format!(
+                "graph '{}' takes {} inputs, {} given",
+                graph.name,
+                graph.input.len(),
+                inputs.len()
+            )));
+        }
+        self.inlined_nodes = self.inlined_nodes.saturating_add(graph.node.len());
+        if self.inlined_nodes > MAX_INLINED_NODES {
+            return Err(Error::new(format!(
+                "inlining graph '{}' takes the model past {MAX_INLINED_NODES} inlined nodes",
+                graph.name
+            )));
+        }
+        let outer = self.values.clone();
+        let result = self.inline_nodes(graph, inputs);
+        self.values = outer;
+        result
+    }
+
+    fn inline_nodes(
+        &mut self,
+        graph: &pb::GraphProto,
+        inputs: &[ValueRef],
+    ) -> Result<Vec<ValueRef>> {
+        if !graph.sparse_initializer.is_empty() {
+            return Err(Error::new("sparse initializers are not supported"));
+        }
+        for init in &graph.initializer {
+            let t = consts::tensor_from_proto(init)
+                .map_err(|e| Error::new(format!("initializer '{}': {e}", init.name)))?;
+            let v = self.add_const(&init.name, t, None);
+            self.values.insert(init.name.clone(), v);
+        }
+        for (input, &v) in graph.input.iter().zip(inputs) {
+            self.values.insert(input.name.clone(), v);
+        }
+        for (index, node) in graph.node.iter().enumerate() {
+            self.import_node(node, index)?;
+        }
+        graph
+            .output
+            .iter()
+            .map(|o| {
+                self.values.get(&o.name).copied().ok_or_else(|| {
+                    Error::new(format!("graph output '{}' is never produced", o.name))
+                })
+            })
+            .collect()
+    }
+
     fn import_node(&mut self, node: &pb::NodeProto, index: usize) -> Result<()> {
         let label = if node.name.is_empty() {
             format!("{} #{index}", node.op_type)
@@ -167,12 +234,6 @@ impl Importer {
             label,
             inputs,
         };
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-            return Err(cx.err(format!(
-                "operator domain '{}' is not supported",
-                node.domain
-            )));
-        }
         let results = ops::import(self, &cx).map_err(|e| e.in_node(&cx.label))?;
         for (k, name) in node.output.iter().enumerate() {
             if name.is_empty() {
@@ -325,7 +386,18 @@ impl Importer {
         if ty.quant.as_ref() == Some(&q) {
             return Ok(x);
         }
-        if !(ty.dtype.is_quantizable_int() || matches!(ty.dtype, DType::F8E4M3 | DType::F8E5M2)) {
+        let quantizable = ty.dtype.is_quantizable_int()
+            || ty.dtype.is_sub_byte_int()
+            || matches!(
+                ty.dtype,
+                DType::U16
+                    | DType::F8E4M3
+                    | DType::F8E5M2
+                    | DType::F8E4M3Fnuz
+                    | DType::F8E5M2Fnuz
+                    | DType::F4E2M1
+            );
+        if !quantizable {
             return Err(Error::new(format!(
                 "cannot attach quantization parameters to {ty}"
             )));

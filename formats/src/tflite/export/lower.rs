@@ -117,10 +117,15 @@ fn lower_node(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
 /// Rejects element types TFLite cannot hold.
 fn check_dtype(ty: &TensorType) -> Result<()> {
     match ty.dtype {
-        DType::F8E4M3 | DType::F8E5M2 | DType::Bf16 => Err(Error::new(format!(
-            "{} tensors have no TFLite type",
-            ty.dtype
-        ))),
+        d if matches!(d, DType::F8E4M3 | DType::F8E5M2 | DType::Bf16)
+            || d.is_storage_float()
+            || d.is_sub_byte_int() =>
+        {
+            Err(Error::new(format!(
+                "{} tensors have no TFLite type",
+                ty.dtype
+            )))
+        }
         _ => Ok(()),
     }
 }

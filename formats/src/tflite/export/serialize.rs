@@ -238,10 +238,8 @@ fn tensor_type(d: DType) -> fb::TensorType {
         DType::U16 => fb::TensorType::UINT16,
         DType::U32 => fb::TensorType::UINT32,
         DType::U64 => fb::TensorType::UINT64,
-        // The lowering rejects FP8 and bfloat16 tensors before serialization.
-        DType::F8E4M3 | DType::F8E5M2 | DType::Bf16 => {
-            unreachable!("FP8 and bfloat16 tensors are rejected by lowering")
-        }
+        // The lowering rejects the other types (FP8, FP4, bfloat16, sub-byte integers).
+        _ => unreachable!("the lowering rejects {d} tensors"),
     }
 }
 

@@ -3,7 +3,7 @@
 use super::NodeArgs;
 use crate::onnx::export::builder::{is_fp8, Builder};
 use crate::onnx::export::proto::{attr, onnx_dtype, Attr};
-use nnopt_compiler::ir::{Activation, BinaryKind, DType, Op};
+use nnopt_compiler::ir::{Activation, BinaryKind, DType, E8m0Rounding, Op};
 use nnopt_compiler::{Error, Result};
 
 /// Gemm with its fused activation.
@@ -111,11 +111,27 @@ pub(crate) fn batch_norm(
     ))
 }
 
-/// Cast; a non-saturating cast to FP8 sets `saturate = 0`.
-pub(crate) fn cast(b: &mut Builder, cx: NodeArgs, to: DType, saturate: bool) -> String {
+/// Cast; a non-saturating cast to FP8 sets `saturate = 0`, a cast to E8M0 that does not
+/// round up sets `round_mode`.
+pub(crate) fn cast(
+    b: &mut Builder,
+    cx: NodeArgs,
+    to: DType,
+    saturate: bool,
+    rounding: E8m0Rounding,
+) -> String {
     let mut attrs = vec![attr("to", Attr::Int(onnx_dtype(to) as i64))];
-    if !saturate && is_fp8(to) {
+    let fp8 = is_fp8(to) || to == DType::F8E8M0;
+    if !saturate && fp8 {
         attrs.push(attr("saturate", Attr::Int(0)));
+    }
+    let mode = match rounding {
+        E8m0Rounding::Up => None,
+        E8m0Rounding::Down => Some("down"),
+        E8m0Rounding::Nearest => Some("nearest"),
+    };
+    if let Some(mode) = mode.filter(|_| to == DType::F8E8M0) {
+        attrs.push(attr("round_mode", Attr::Str(mode.into())));
     }
     b.simple("Cast", cx.name, cx.x, attrs, None)
 }

@@ -124,7 +124,8 @@ pub(crate) fn grid_sample(
     let rank = node.outputs[0].ty.shape.len();
     if b.opset < 16 || (b.opset < 20 && rank != 4) {
         return Err(Error::new(format!(
-            "node '{name}': ONNX opset {} has no {rank}-D GridSample",
+            "node '{name}': {rank}-D GridSample needs ONNX opset {}; the exporter writes opset {}",
+            if rank == 4 { 16 } else { 20 },
             b.opset
         )));
     }

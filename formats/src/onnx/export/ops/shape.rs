@@ -1,5 +1,5 @@
-//! Reshape, Transpose, Concat, Split, Slice, Pad, Expand, Gather, GatherElements and
-//! ScatterElements.
+//! Reshape, Transpose, Concat, Split, Slice, Pad, Expand, Gather, GatherElements,
+//! ScatterElements, ScatterND and TopK.
 
 use super::NodeArgs;
 use crate::onnx::export::builder::{ints, Builder};
@@ -102,6 +102,50 @@ pub(crate) fn scatter_elements(
     Ok(b.simple("ScatterElements", cx.name, cx.x, attrs, None))
 }
 
+/// ScatterND; max and min reductions need opset 18 and are refused.
+pub(crate) fn scatter_nd(
+    b: &mut Builder,
+    cx: NodeArgs,
+    reduction: ScatterReduction,
+) -> Result<String> {
+    let reduction = match reduction {
+        ScatterReduction::None => "none",
+        ScatterReduction::Add => "add",
+        ScatterReduction::Mul => "mul",
+        r => {
+            return Err(Error::new(format!(
+                "node '{}': scatter reduction {r:?} needs ONNX opset 18",
+                cx.name
+            )))
+        }
+    };
+    let attrs = vec![attr("reduction", Attr::Str(reduction.into()))];
+    Ok(b.simple("ScatterND", cx.name, cx.x, attrs, None))
+}
+
+/// TopK (sorted), with `k` as an int64 input.
+pub(crate) fn top_k(
+    b: &mut Builder,
+    cx: NodeArgs,
+    axis: usize,
+    k: usize,
+    largest: bool,
+) -> Result<()> {
+    let NodeArgs { node, name, x, .. } = cx;
+    let k = b.i64s("k", &[k as i64]);
+    let outs: Vec<String> = node.outputs.iter().map(|v| b.fresh(&v.name)).collect();
+    let attrs = vec![
+        attr("axis", Attr::Int(axis as i64)),
+        attr("largest", Attr::Int(i64::from(largest))),
+        attr("sorted", Attr::Int(1)),
+    ];
+    b.push("TopK", name, vec![x[0].clone(), k], outs.clone(), attrs);
+    for (o, v) in outs.into_iter().zip(&node.outputs) {
+        b.finish_output(o, v)?;
+    }
+    Ok(())
+}
+
 /// Expand to a static shape.
 pub(crate) fn expand(b: &mut Builder, cx: NodeArgs, shape: &[usize]) -> String {
     let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
@@ -109,14 +153,20 @@ pub(crate) fn expand(b: &mut Builder, cx: NodeArgs, shape: &[usize]) -> String {
     b.simple("Expand", cx.name, vec![cx.x[0].clone(), s], vec![], None)
 }
 
-/// Pad with constant, reflected or edge values.
+/// Pad with constant, reflected, edge or (opset 19) wrapped values.
 pub(crate) fn pad(
     b: &mut Builder,
     cx: NodeArgs,
     pads: &[(usize, usize)],
     mode: PadMode,
     value: f32,
-) -> String {
+) -> Result<String> {
+    if mode == PadMode::Wrap && b.opset < 19 {
+        return Err(Error::new(format!(
+            "node '{}': wrap padding needs ONNX opset 19; the exporter writes opset {}",
+            cx.name, b.opset
+        )));
+    }
     let mut p: Vec<i64> = pads.iter().map(|&(before, _)| before as i64).collect();
     p.extend(pads.iter().map(|&(_, after)| after as i64));
     let p = b.i64s("pads", &p);
@@ -125,12 +175,13 @@ pub(crate) fn pad(
         PadMode::Constant => "constant",
         PadMode::Reflect => "reflect",
         PadMode::Edge => "edge",
+        PadMode::Wrap => "wrap",
     };
-    b.simple(
+    Ok(b.simple(
         "Pad",
         cx.name,
         vec![cx.x[0].clone(), p, v],
         vec![attr("mode", Attr::Str(mode.into()))],
         None,
-    )
+    ))
 }

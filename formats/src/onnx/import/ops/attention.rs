@@ -1,13 +1,14 @@
 //! Attention (opset 23+) as matrix products, a softmax and masks: 3-D inputs split into
 //! heads, the key/value cache concatenated, grouped-query heads repeated, the causal and
-//! sliding-window masks built as constants (shapes are static), the attention mask
-//! padded and made additive, and rows with no attendable key zeroed.
+//! sliding-window masks built as constants (shapes are static) or, with an external cache
+//! (`nonpad_kv_seqlen`), compared at run time against each batch's valid key count, the
+//! attention mask padded and made additive, and rows with no attendable key zeroed.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::steps::Steps;
 use nnopt_compiler::ir::{
-    Activation, BinaryKind, DType, Op, PadMode, ReduceKind, UnaryFunc, ValueRef,
+    Activation, BinaryKind, CompareKind, DType, Op, PadMode, ReduceKind, UnaryFunc, ValueRef,
 };
 use nnopt_compiler::Result;
 
@@ -31,9 +32,6 @@ fn split_heads(s: &mut Steps, x: ValueRef, heads: usize) -> Result<ValueRef> {
 /// Attention: outputs Y, present_key, present_value and qk_matmul_output.
 pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
     let (q, k, v) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
-    if cx.opt_input(6).is_some() {
-        return Err(cx.err("nonpad_kv_seqlen is not supported"));
-    }
     let dtype = imp.ty(q).dtype;
     if !dtype.is_float() {
         return Err(cx.err(format!("attention on {dtype} data")));
@@ -69,7 +67,23 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
     let (heads, seq, kv_heads, total, head_size) = (qs[1], qs[2], ks[1], ks[2], qs[3]);
     let (present_k, present_v) = (k, v);
 
+    let nonpad = match cx.opt_input(6) {
+        Some(_) if past > 0 => {
+            return Err(cx.err("nonpad_kv_seqlen cannot be combined with past_key"))
+        }
+        Some(n) if s.imp.shape(n) != [qs[0]] || s.imp.ty(n).dtype.is_float() => {
+            return Err(cx.err(format!(
+                "nonpad_kv_seqlen must be {} integers, one per batch",
+                qs[0]
+            )))
+        }
+        n => n,
+    };
     let bias = mask_bias(&mut s, cx, dtype, seq, total, past)?;
+    let bias = match nonpad {
+        Some(n) => Some(external_cache_bias(&mut s, cx, dtype, n, seq, total, bias)?),
+        None => bias,
+    };
     if heads != kv_heads {
         if kv_heads == 0 || heads % kv_heads != 0 {
             return Err(cx.err(format!("{heads} query heads for {kv_heads} key heads")));
@@ -148,7 +162,8 @@ pub(super) fn attention(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef
 }
 
 /// The additive bias of the attention mask (padded to `total` keys, booleans as 0 or
-/// -inf), the causal mask and the sliding window, if any, in `dtype`.
+/// -inf), and without an external cache the causal mask and the sliding window, if any,
+/// in `dtype`.
 fn mask_bias(
     s: &mut Steps,
     cx: &NodeCtx,
@@ -182,23 +197,18 @@ fn mask_bias(
         }
         bias = Some(m);
     }
-    let causal = cx.int("is_causal", 0)? != 0;
-    let (left, right) = (
-        cx.int("left_window_size", -1)?,
-        cx.int("right_window_size", -1)?,
-    );
-    if causal || left >= 0 || right >= 0 {
+    let (causal, left, right) = frontier(cx)?;
+    if cx.opt_input(6).is_none() && (causal || left >= 0 || right >= 0) {
         let allowed = |i: usize, j: usize| {
             let diff = (i + past) as i64 - j as i64;
             (!causal || diff >= 0) && (left < 0 || diff <= left) && (right < 0 || -diff <= right)
         };
-        let values: Vec<f64> = (0..seq * total)
-            .map(|p| match allowed(p / total, p % total) {
+        let c = s.constant_fn(dtype, &[seq, total], "the causal mask", |p| {
+            match allowed(p / total, p % total) {
                 true => 0.0,
                 false => f64::NEG_INFINITY,
-            })
-            .collect();
-        let c = s.constant(dtype, &[seq, total], &values)?;
+            }
+        })?;
         bias = Some(match bias {
             Some(b) => s.binary(BinaryKind::Add, b, c)?,
             None => c,
@@ -207,8 +217,71 @@ fn mask_bias(
     Ok(bias)
 }
 
+/// The causal flag and the left and right window sizes (-1: unbounded).
+fn frontier(cx: &NodeCtx) -> Result<(bool, i64, i64)> {
+    let (left, right) = (
+        cx.int("left_window_size", -1)?,
+        cx.int("right_window_size", -1)?,
+    );
+    if left < -1 || right < -1 {
+        return Err(cx.err("window sizes must be -1 or non-negative"));
+    }
+    Ok((cx.int("is_causal", 0)? != 0, left, right))
+}
+
+/// `bias` (the attention mask's, if any) plus the masks of an external cache, where batch
+/// `b` holds `n[b]` valid keys: keys from `n[b]` on are masked, and the causal frontier
+/// and sliding window put the last query at key `n[b] - 1` (query `i` sits at key
+/// `i + n[b] - seq`). Built at run time from `n`: `[batch, 1, seq | 1, total]` or wider.
+fn external_cache_bias(
+    s: &mut Steps,
+    cx: &NodeCtx,
+    dtype: DType,
+    n: ValueRef,
+    seq: usize,
+    total: usize,
+    bias: Option<ValueRef>,
+) -> Result<ValueRef> {
+    let batch = s.imp.shape(n)[0];
+    let n = s.cast(n, DType::I64)?;
+    let n = s.reshape(n, vec![batch, 1, 1])?;
+    // Key j is valid while j < n[b].
+    let keys = s.constant_fn(DType::I64, &[1, total], "the key positions", |j| j as f64)?;
+    let mut allowed = s.emit(
+        Op::Compare {
+            kind: CompareKind::Less,
+        },
+        &[keys, n],
+    )?;
+    let (causal, left, right) = frontier(cx)?;
+    // Causal: j <= i + n - seq; left window: i + n - seq - j <= left; right window:
+    // j - (i + n - seq) <= right.
+    let checks = [
+        (causal, 0, CompareKind::GreaterOrEqual),
+        (left >= 0, left, CompareKind::LessOrEqual),
+        (right >= 0, -right, CompareKind::GreaterOrEqual),
+    ];
+    let mut rows = 1;
+    for (_, shift, kind) in checks.into_iter().filter(|c| c.0) {
+        let c = s.constant_fn(DType::I64, &[seq, total], "the causal mask", |p| {
+            ((p % total) as i64 - (p / total) as i64 + seq as i64 + shift) as f64
+        })?;
+        let ok = s.emit(Op::Compare { kind }, &[n, c])?;
+        allowed = s.binary(BinaryKind::BitAnd, allowed, ok)?;
+        rows = seq;
+    }
+    let allowed = s.reshape(allowed, vec![batch, 1, rows, total])?;
+    let zero = s.constant(dtype, &[], &[0.0])?;
+    let ninf = s.constant(dtype, &[], &[f64::NEG_INFINITY])?;
+    let cache = s.emit(Op::Where, &[allowed, zero, ninf])?;
+    match bias {
+        Some(b) => s.binary(BinaryKind::Add, b, cache),
+        None => Ok(cache),
+    }
+}
+
 /// Each key/value head repeated `r` times in place (`[h0, h0, h1, h1, ...]`).
-fn repeat_heads(s: &mut Steps, x: ValueRef, r: usize) -> Result<ValueRef> {
+pub(super) fn repeat_heads(s: &mut Steps, x: ValueRef, r: usize) -> Result<ValueRef> {
     let d = s.imp.shape(x);
     let x = s.reshape(x, vec![d[0], d[1], 1, d[2], d[3]])?;
     let x = s.emit(

@@ -1,5 +1,6 @@
-//! Conv, ConvTranspose (2-D, and 1-D lifted to 2-D with H = 1), DeformConv (2-D),
-//! MaxPool, AveragePool and LpPool (an average pool between elementwise steps).
+//! Conv, ConvTranspose (2-D, and 1-D lifted to 2-D with H = 1; 3-D Conv is `conv3d.rs`),
+//! DeformConv (2-D), MaxPool, AveragePool and LpPool (an average pool between elementwise
+//! steps).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
@@ -197,8 +198,11 @@ pub(super) fn conv_core(
     }
 }
 
-/// Conv.
+/// Conv (3-D: as 2-D convolutions over depth slices).
 pub(super) fn conv(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    if imp.shape(cx.input(0)?).len() == 5 {
+        return super::conv3d::conv3d(imp, cx);
+    }
     conv_core(imp, cx, (cx.input(0)?, cx.input(1)?, cx.opt_input(2)), None)
 }
 

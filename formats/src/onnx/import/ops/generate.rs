@@ -1,10 +1,12 @@
-//! Ops whose values follow from constants and static shapes: Range, Size, EyeLike.
+//! Ops whose values follow from constants and static shapes: Range, Size, EyeLike, and
+//! AffineGrid (a constant grid transformed by the input).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
-use super::{const_input, dtype_attr};
+use super::steps::Steps;
+use super::{const_input, dtype_attr, opt_const_ints};
 use ndarray::{ArrayD, IxDyn};
-use nnopt_compiler::ir::{Tensor, ValueRef};
+use nnopt_compiler::ir::{DType, Op, Tensor, ValueRef};
 use nnopt_compiler::Result;
 
 /// Longest Range the importer builds.
@@ -69,4 +71,48 @@ pub(super) fn eye_like(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let t = Tensor::from_f64s(dtype, &shape, &values)
         .ok_or_else(|| cx.err(format!("EyeLike of {dtype} values is not supported")))?;
     Ok(imp.add_const(cx.out(0), t, None))
+}
+
+/// AffineGrid: `theta` `[N, 2, 3]` (or `[N, 3, 4]`) applied to the normalized
+/// coordinates `(x, y[, z], 1)` of an output of constant size `[N, C, (D,) H, W]`, giving
+/// `[N, (D,) H, W, 2 | 3]`. The product runs in f64 (as ONNX's reference does), then rounds
+/// to theta's type.
+pub(super) fn affine_grid(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let theta = cx.input(0)?;
+    let (ty, ts) = (imp.ty(theta).dtype, imp.shape(theta));
+    let size = opt_const_ints(imp, cx, 1, "size")?.ok_or_else(|| cx.err("size is required"))?;
+    let size = cx.usizes("size", &size)?;
+    let dims = size.len().saturating_sub(2);
+    if !ty.is_float() || !(2..=3).contains(&dims) || ts != [size[0], dims, dims + 1] {
+        return Err(cx.err(format!(
+            "theta {} does not fit size {size:?} (2-D: [N, 2, 3], 3-D: [N, 3, 4] floats)",
+            imp.ty(theta)
+        )));
+    }
+    let spatial = &size[2..];
+    let points = nnopt_compiler::limits::shape_elements(spatial, 8, "the grid")?;
+    let align = cx.int("align_corners", 0)? != 0;
+    let coord = |k: usize, n: usize| match (align, n) {
+        (true, 1) => -1.0,
+        (true, _) => -1.0 + k as f64 * 2.0 / (n - 1) as f64,
+        (false, _) => -1.0 + (2 * k + 1) as f64 / n as f64,
+    };
+    let mut s = Steps::new(imp, format!("{}_grid", cx.out(0)));
+    // Row p holds (x, y[, z], 1) of point p, x along the last (fastest) axis.
+    let grid = s.constant_fn(DType::F64, &[1, points, dims + 1], "the grid", |i| {
+        let (p, c) = (i / (dims + 1), i % (dims + 1));
+        if c == dims {
+            return 1.0;
+        }
+        let axis = dims - 1 - c;
+        let stride: usize = spatial[axis + 1..].iter().product();
+        coord(p / stride % spatial[axis], spatial[axis])
+    })?;
+    let theta = s.cast(theta, DType::F64)?;
+    let perm = vec![0, 2, 1];
+    let theta_t = s.emit(Op::Transpose { perm }, &[theta])?;
+    let out = s.emit(Op::MatMul, &[grid, theta_t])?;
+    let out = s.cast(out, ty)?;
+    let shape = [&size[..1], spatial, &[dims]].concat();
+    s.imp.emit(Op::Reshape { shape }, &[out], cx.out(0))
 }

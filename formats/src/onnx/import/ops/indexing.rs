@@ -1,10 +1,11 @@
-//! GatherElements, ScatterElements, ScatterND, TopK and MaxUnpool (a scatter).
+//! GatherElements, ScatterElements, ScatterND, TopK, TensorScatter (a key/value cache
+//! update, as a gather and a select) and MaxUnpool (a scatter).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
 use super::opt_const_ints;
 use super::steps::Steps;
-use nnopt_compiler::ir::{Op, PadMode, ScatterReduction, ValueRef};
+use nnopt_compiler::ir::{BinaryKind, CompareKind, DType, Op, PadMode, ScatterReduction, ValueRef};
 use nnopt_compiler::Result;
 
 /// GatherElements.
@@ -65,6 +66,70 @@ pub(super) fn scatter_reduction(cx: &NodeCtx) -> Result<ScatterReduction> {
         "min" => ScatterReduction::Min,
         other => return Err(cx.err(format!("reduction '{other}' is not supported"))),
     })
+}
+
+/// TensorScatter: `update` `[B, ..., S, ...]` written into `past_cache` `[B, ..., M, ...]`
+/// along `axis` from each batch's `write_indices[b]` on (0 when absent), wrapping modulo
+/// `M` in `circular` mode. Built as: cache position `p` of batch `b` reads update row
+/// `p - write_indices[b]` (mod `M`) where that row exists, else keeps the cache.
+pub(super) fn tensor_scatter(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (cache, update) = (cx.input(0)?, cx.input(1)?);
+    let (cs, us) = (imp.shape(cache), imp.shape(update));
+    let axis = cx.axis(cx.int("axis", -2)?, cs.len())?;
+    let circular = match cx.string("mode", "linear")?.as_str() {
+        "linear" => false,
+        "circular" => true,
+        m => return Err(cx.err(format!("unknown mode '{m}'"))),
+    };
+    let fits = cs.len() == us.len()
+        && (0..cs.len()).all(|i| {
+            if i == axis {
+                us[i] <= cs[i]
+            } else {
+                us[i] == cs[i]
+            }
+        });
+    if axis == 0 || !fits || imp.ty(cache).dtype != imp.ty(update).dtype {
+        return Err(cx.err(format!(
+            "update {} does not fit past_cache {} along axis {axis} (after the batch axis)",
+            imp.ty(update),
+            imp.ty(cache)
+        )));
+    }
+    let (batch, rows, len) = (cs[0], cs[axis], us[axis]);
+    let mut s = Steps::new(imp, format!("{}_scatter", cx.out(0)));
+    // Positions along the axis, broadcast as [1, ..., M, 1, ...].
+    let mut unit = vec![1; cs.len()];
+    unit[axis] = rows;
+    let mut row = s.constant_fn(DType::I64, &unit, "the positions", |p| p as f64)?;
+    if let Some(w) = cx.opt_input(2) {
+        if s.imp.shape(w) != [batch] || s.imp.ty(w).dtype.is_float() {
+            return Err(cx.err(format!("write_indices must be {batch} integers")));
+        }
+        let w = s.cast(w, DType::I64)?;
+        let mut per_batch = vec![1; cs.len()];
+        per_batch[0] = batch;
+        let w = s.reshape(w, per_batch)?;
+        row = s.binary(BinaryKind::Sub, row, w)?;
+    }
+    if circular {
+        let m = s.constant(DType::I64, &[], &[rows as f64])?;
+        row = s.binary(BinaryKind::Mod, row, m)?;
+    }
+    let compare = |s: &mut Steps, kind, a, b| s.emit(Op::Compare { kind }, &[a, b]);
+    let (zero, end) = (
+        s.constant(DType::I64, &[], &[0.0])?,
+        s.constant(DType::I64, &[], &[len as f64])?,
+    );
+    let below = compare(&mut s, CompareKind::Less, row, end)?;
+    let above = compare(&mut s, CompareKind::GreaterOrEqual, row, zero)?;
+    let valid = s.binary(BinaryKind::BitAnd, below, above)?;
+    let row = s.emit(Op::Where, &[valid, row, zero])?;
+    let mut full = us.clone();
+    full[axis] = rows;
+    let index = s.emit(Op::Expand { shape: full }, &[row])?;
+    let moved = s.emit(Op::GatherElements { axis }, &[update, index])?;
+    s.imp.emit(Op::Where, &[valid, moved, cache], cx.out(0))
 }
 
 /// MaxUnpool: `x` scattered to the flat output positions of `indices` in zeros of the

@@ -1,9 +1,13 @@
-//! Gemm, MatMul, Det, elementwise binary ops, activations, Softmax, BatchNormalization, Cast.
+//! Gemm, MatMul, Det, elementwise binary ops, activations (and the SwiGLU gate), Softmax,
+//! BatchNormalization, Cast.
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
+use super::steps::Steps;
 use super::{dtype_attr, opt_const_floats};
-use nnopt_compiler::ir::{Activation, BinaryKind, DType, GemmAttrs, Op, Tensor, ValueRef};
+use nnopt_compiler::ir::{
+    Activation, BinaryKind, DType, E8m0Rounding, GemmAttrs, Op, Tensor, ValueRef,
+};
 use nnopt_compiler::Result;
 
 /// Gemm.
@@ -19,6 +23,28 @@ pub(super) fn gemm(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         activation: None,
     });
     imp.emit(op, &ins, cx.out(0))
+}
+
+/// Opset 1–6 broadcasting with an explicit axis: `b`'s dimensions line up with `a`'s from
+/// `axis` on, so `b` is reshaped with size-1 dimensions around them.
+fn legacy_broadcast(
+    imp: &mut Importer,
+    cx: &NodeCtx,
+    a: ValueRef,
+    b: ValueRef,
+) -> Result<ValueRef> {
+    let (ra, sb) = (imp.shape(a).len(), imp.shape(b));
+    let axis = cx.axis(cx.int("axis", 0)?, ra)?;
+    if axis + sb.len() > ra {
+        return Err(cx.err(format!(
+            "broadcast axis {axis} leaves no room for a rank-{} operand in rank {ra}",
+            sb.len()
+        )));
+    }
+    let mut shape = vec![1; axis];
+    shape.extend(&sb);
+    shape.resize(ra, 1);
+    imp.reshape(b, shape, &format!("{}_broadcast", cx.out(0)))
 }
 
 /// MatMul.
@@ -45,12 +71,12 @@ pub(super) fn binary(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         "Mod" => BinaryKind::Mod,
         _ => BinaryKind::Min,
     };
-    if cx.int("broadcast", 0)? != 0 && cx.has("axis") {
-        return Err(cx.err("legacy broadcast with an explicit axis (opset < 7) is not supported"));
-    }
-    let ins: Vec<ValueRef> = (0..cx.inputs.len())
+    let mut ins: Vec<ValueRef> = (0..cx.inputs.len())
         .map(|i| cx.input(i))
         .collect::<Result<_>>()?;
+    if cx.int("broadcast", 0)? != 0 && cx.has("axis") && ins.len() == 2 {
+        ins[1] = legacy_broadcast(imp, cx, ins[0], ins[1])?;
+    }
     let Some((&first, rest)) = ins.split_first() else {
         return Err(cx.err("needs at least one input"));
     };
@@ -114,7 +140,7 @@ fn pow(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let to = imp.ty(base).dtype;
     if imp.ty(exponent).dtype != to {
         let name = format!("{}_exponent", cx.out(0));
-        exponent = imp.emit(Op::Cast { to, saturate: true }, &[exponent], &name)?;
+        exponent = imp.emit(Op::cast(to), &[exponent], &name)?;
     }
     imp.emit(
         Op::Binary {
@@ -142,6 +168,33 @@ pub(super) fn activation(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         _ => Activation::HardSwish,
     };
     imp.emit(Op::Activation { act }, &[cx.input(0)?], cx.out(0))
+}
+
+/// SwiGLU: `a * sigmoid(alpha * a) * b` on equal shapes, each step in the inputs' type.
+pub(super) fn swiglu(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let (a, b) = (cx.input(0)?, cx.input(1)?);
+    let ty = imp.ty(a).clone();
+    if !ty.dtype.is_float() || imp.ty(b) != &ty {
+        return Err(cx.err(format!(
+            "A and B must be floats of one type and shape, got {ty} and {}",
+            imp.ty(b)
+        )));
+    }
+    let mut s = Steps::new(imp, format!("{}_swiglu", cx.out(0)));
+    let alpha = cx.float("alpha", 1.0)?;
+    let mut x = a;
+    if alpha != 1.0 {
+        let c = s.constant(ty.dtype, &[], &[alpha as f64])?;
+        x = s.binary(BinaryKind::Mul, a, c)?;
+    }
+    let act = Activation::Sigmoid;
+    let gate = s.emit(Op::Activation { act }, &[x])?;
+    let swish = s.binary(BinaryKind::Mul, a, gate)?;
+    let op = Op::Binary {
+        kind: BinaryKind::Mul,
+        activation: None,
+    };
+    s.imp.emit(op, &[swish, b], cx.out(0))
 }
 
 /// Clip: bounds from attributes (opset < 11) or constant inputs. A missing bound is
@@ -244,11 +297,34 @@ pub(super) fn cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     } else {
         dtype_attr(cx, cx.int("to", 0)?)?
     };
-    // `saturate` (opset 19) only means something for FP8 targets.
-    let fp8 = matches!(to, DType::F8E4M3 | DType::F8E5M2);
+    // `saturate` (opset 19) only means something for FP8 targets, `round_mode` (opset 24)
+    // for E8M0.
+    let fp8 = matches!(
+        to,
+        DType::F8E4M3 | DType::F8E5M2 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F8E8M0
+    );
     let saturate = !fp8 || cx.int("saturate", 1)? != 0;
+    let rounding = match cx.string("round_mode", "up")?.as_str() {
+        _ if to != DType::F8E8M0 => E8m0Rounding::Up,
+        "up" => E8m0Rounding::Up,
+        "down" => E8m0Rounding::Down,
+        "nearest" => E8m0Rounding::Nearest,
+        m => return Err(cx.err(format!("round_mode '{m}' is not supported"))),
+    };
     if imp.ty(x).dtype == to && imp.ty(x).quant.is_none() {
         return Ok(x);
     }
-    imp.emit(Op::Cast { to, saturate }, &[x], cx.out(0))
+    let op = Op::Cast {
+        to,
+        saturate,
+        rounding,
+    };
+    imp.emit(op, &[x], cx.out(0))
+}
+
+/// BitCast: the same bytes read as another element type of the same size.
+pub(super) fn bit_cast(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = cx.input(0)?;
+    let to = dtype_attr(cx, cx.int("to", 0)?)?;
+    imp.emit(Op::BitCast { to }, &[x], cx.out(0))
 }

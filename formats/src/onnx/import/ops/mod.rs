@@ -4,11 +4,16 @@
 mod arg_reduce;
 mod attention;
 mod broadcast;
+mod causal_conv;
+mod control;
 mod conv;
+mod conv3d;
 mod cumulative;
+mod flex_attention;
 mod gather_nd;
 mod generate;
 mod indexing;
+mod linear_attention;
 mod logic;
 mod loss;
 mod math;
@@ -17,6 +22,7 @@ mod quant;
 mod recurrent;
 mod reduce;
 mod resize;
+mod rotary;
 mod select;
 mod shape;
 mod signal;
@@ -38,10 +44,15 @@ fn one(r: Result<ValueRef>) -> Result<Vec<ValueRef>> {
     r.map(|v| vec![v])
 }
 
-/// The ONNX op types the importer reads (default domain), with their handlers.
+/// The ONNX op types the importer reads, with their handlers; ops of other domains than
+/// the default one are named `domain::op`.
 const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Conv"], |i, c| one(conv::conv(i, c))),
     (&["ConvTranspose"], |i, c| one(conv::conv_transpose(i, c))),
+    (
+        &["CausalConvWithState"],
+        causal_conv::causal_conv_with_state,
+    ),
     (&["MaxPool", "AveragePool"], |i, c| one(conv::pool(i, c))),
     (&["LpPool"], |i, c| one(conv::lp_pool(i, c))),
     (&["GlobalAveragePool", "GlobalMaxPool"], |i, c| {
@@ -90,6 +101,18 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     ),
     (&["Where"], |i, c| one(logic::select(i, c))),
     (&["Attention"], attention::attention),
+    (&["ai.onnx.preview::FlexAttention"], |i, c| {
+        one(flex_attention::flex_attention(i, c))
+    }),
+    (&["LinearAttention"], linear_attention::linear_attention),
+    (&["RotaryEmbedding"], |i, c| {
+        one(rotary::rotary_embedding(i, c))
+    }),
+    (&["SwiGLU"], |i, c| one(math::swiglu(i, c))),
+    (&["TensorScatter"], |i, c| {
+        one(indexing::tensor_scatter(i, c))
+    }),
+    (&["AffineGrid"], |i, c| one(generate::affine_grid(i, c))),
     (&["Trilu"], |i, c| one(select::trilu(i, c))),
     (&["Einsum"], |i, c| one(math::einsum(i, c))),
     (&["DepthToSpace"], |i, c| one(space::depth_to_space(i, c))),
@@ -144,6 +167,9 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Softmax", "LogSoftmax"], |i, c| one(math::softmax(i, c))),
     (&["BatchNormalization"], |i, c| one(math::batch_norm(i, c))),
     (&["Cast", "CastLike"], |i, c| one(math::cast(i, c))),
+    (&["BitCast"], |i, c| one(math::bit_cast(i, c))),
+    (&["Scan"], control::scan),
+    (&["If"], control::if_),
     (&["Flatten"], |i, c| one(shape::flatten(i, c))),
     (&["Reshape"], |i, c| one(shape::reshape(i, c))),
     (&["Transpose"], |i, c| one(shape::transpose(i, c))),
@@ -173,6 +199,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["RoiAlign"], |i, c| one(resize::roi_align(i, c))),
     (&["DeformConv"], |i, c| one(conv::deform_conv(i, c))),
     (&["QuantizeLinear"], |i, c| one(quant::quantize(i, c))),
+    (&["DynamicQuantizeLinear"], quant::dynamic_quantize),
     (&["DequantizeLinear"], |i, c| one(quant::dequantize(i, c))),
     (&["QLinearConv"], |i, c| one(quant::qlinear_conv(i, c))),
     (&["QLinearMatMul"], |i, c| one(quant::qlinear_matmul(i, c))),
@@ -200,13 +227,31 @@ pub fn supported_ops() -> Vec<&'static str> {
 
 /// Imports one node.
 pub(super) fn import(imp: &mut Importer, cx: &NodeCtx) -> Result<Vec<ValueRef>> {
-    let op = cx.op_type();
-    match HANDLERS.iter().find(|(names, _)| names.contains(&op)) {
+    let (op, domain) = (cx.op_type(), cx.node.domain.as_str());
+    let default = domain.is_empty() || domain == "ai.onnx";
+    let key = match default {
+        true => op.to_string(),
+        false => format!("{domain}::{op}"),
+    };
+    match HANDLERS
+        .iter()
+        .find(|(names, _)| names.contains(&key.as_str()))
+    {
         Some((_, handler)) => handler(imp, cx),
+        None if !default && !HANDLERS.iter().any(|(names, _)| in_domain(names, domain)) => {
+            Err(cx.err(format!("operator domain '{domain}' is not supported")))
+        }
         None => Err(cx.err(format!(
-            "unsupported op type '{op}' (`nnopt ops` lists the supported ones)"
+            "unsupported op type '{key}' (`nnopt ops` lists the supported ones)"
         ))),
     }
+}
+
+/// Whether any of `names` is in `domain` (named `domain::op`).
+fn in_domain(names: &[&str], domain: &str) -> bool {
+    names
+        .iter()
+        .any(|n| n.split_once("::").is_some_and(|(d, _)| d == domain))
 }
 
 /// The constant data of input `i`, which must be a constant after folding.

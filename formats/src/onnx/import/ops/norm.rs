@@ -66,14 +66,7 @@ fn finish(s: &mut Steps, y: ValueRef, dtype: DType, name: &str) -> Result<ValueR
     if dtype == DType::F32 {
         return s.imp.emit(Op::Identity, &[y], name);
     }
-    s.imp.emit(
-        Op::Cast {
-            to: dtype,
-            saturate: true,
-        },
-        &[y],
-        name,
-    )
+    s.imp.emit(Op::cast(dtype), &[y], name)
 }
 
 /// LayerNormalization and RMSNormalization over the axes from `axis` on; outputs Y and,

@@ -57,14 +57,7 @@ pub(super) fn one_hot(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
     let axis = cx.axis(cx.int("axis", -1)?, ishape.len() + 1)?;
     let out = cx.out(0);
     let name = |what: &str| format!("{out}_{what}");
-    let mut idx = imp.emit(
-        Op::Cast {
-            to: DType::I64,
-            saturate: true,
-        },
-        &[indices],
-        &name("index"),
-    )?;
+    let mut idx = imp.emit(Op::cast(DType::I64), &[indices], &name("index"))?;
     // Negative indices count from the end.
     let zero = imp.add_const(
         &name("zero"),

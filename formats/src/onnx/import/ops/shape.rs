@@ -233,6 +233,7 @@ pub(super) fn pad(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         "constant" => PadMode::Constant,
         "reflect" => PadMode::Reflect,
         "edge" => PadMode::Edge,
+        "wrap" => PadMode::Wrap,
         m => return Err(cx.err(format!("pad mode '{m}' is not supported"))),
     };
     let (raw, value, axes) = if imp.opset < 11 {

@@ -53,9 +53,46 @@ impl<'a> Steps<'a> {
         Ok(self.imp.add_const(&name, t, None))
     }
 
+    /// A constant of `dtype` and `shape` whose element `i` (row-major) is `value(i)`,
+    /// refused before anything is allocated when it is too large; `what` names it.
+    pub fn constant_fn(
+        &mut self,
+        dtype: DType,
+        shape: &[usize],
+        what: &str,
+        value: impl Fn(usize) -> f64,
+    ) -> Result<ValueRef> {
+        let n = nnopt_compiler::limits::shape_elements(shape, 8, what)?;
+        let values: Vec<f64> = (0..n).map(value).collect();
+        self.constant(dtype, shape, &values)
+    }
+
     pub fn reshape(&mut self, x: ValueRef, shape: Vec<usize>) -> Result<ValueRef> {
         let name = self.name();
         self.imp.reshape(x, shape, &name)
+    }
+
+    /// `x[start..end:step]` along `axis`, the other axes whole.
+    pub fn slice(
+        &mut self,
+        x: ValueRef,
+        axis: usize,
+        start: usize,
+        end: usize,
+        step: usize,
+    ) -> Result<ValueRef> {
+        let rank = self.imp.shape(x).len();
+        let (mut starts, mut ends, mut steps) =
+            (vec![0; rank], vec![i64::MAX; rank], vec![1; rank]);
+        (starts[axis], ends[axis], steps[axis]) = (start as i64, end as i64, step as i64);
+        self.emit(
+            Op::Slice {
+                starts,
+                ends,
+                steps,
+            },
+            &[x],
+        )
     }
 
     /// `x` as `to` (unchanged when it already is).
@@ -63,6 +100,6 @@ impl<'a> Steps<'a> {
         if self.imp.ty(x).dtype == to {
             return Ok(x);
         }
-        self.emit(Op::Cast { to, saturate: true }, &[x])
+        self.emit(Op::cast(to), &[x])
     }
 }

@@ -163,6 +163,6 @@ pub fn cast(b: &mut Builder<'_, '_>, io: &Io) -> Result<()> {
     let out = io.output(b, 0)?;
     let to = b.ty(out)?.dtype;
     let x = b.value(io.input(b, 0)?)?;
-    b.emit(Op::Cast { to, saturate: true }, &[x], out)?;
+    b.emit(Op::cast(to), &[x], out)?;
     Ok(())
 }
