@@ -1,7 +1,7 @@
 """Section `tflite_ops` of make_testdata.py: one-operator TFLite models and references.
 
-Each case is a .tflite file with a single BATCH_MATMUL, ARG_MAX/ARG_MIN, CUMSUM or
-GATHER_ND, built here with the `tflite` package's FlatBuffer builders (there is no
+Each case is a .tflite file with a single BATCH_MATMUL, ARG_MAX/ARG_MIN, CUMSUM,
+GATHER_ND, GELU, SQUARED_DIFFERENCE or RSQRT, built here with the `tflite` package's FlatBuffer builders (there is no
 TensorFlow in the venv), covering the operator's options in float32 and int8.  Float
 references come from LiteRT (the default resolver; nnopt compares within 1e-4), int8
 references from TFLite Micro's Python interpreter (its reference kernels; nnopt must be
@@ -406,6 +406,147 @@ def _gather_nd_cases(rng) -> list:
     return cases
 
 
+def _all_codes(shape) -> np.ndarray:
+    """Every int8 code, tiled over `shape` (whose size is a multiple of 256)."""
+    n = int(np.prod(shape))
+    return np.resize(np.arange(-128, 128, dtype=np.int8), n).reshape(shape)
+
+
+def _gelu_cases(rng) -> list:
+    import tflite
+
+    cases = []
+    specs = [
+        # name, approximate, int8 input (scale, zp), int8 output (scale, zp)
+        ("exact", False, (0.03, 5), (0.02, -60)),
+        ("approximate", True, (0.03, 5), (0.02, -60)),
+        ("exact_wide", False, (0.1, -20), (0.05, -100)),
+        ("approximate_wide", True, (0.1, -20), (0.05, -100)),
+    ]
+    for name, approximate, qin, qout in specs:
+        # The float cases need no second quantization.
+        for dtype in ("i8",) if name.endswith("_wide") else ("f32", "i8"):
+            shape = (2, 8, 16)
+            if dtype == "f32":
+                x = (rng.standard_normal(shape) * 3).astype(np.float32)
+            else:
+                x = _all_codes(shape)
+            tx = {"name": "x", "shape": shape, "dtype": dtype}
+            to = {"name": "out", "shape": shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], to["quant"] = qin, qout
+
+            def opts(b, approximate=approximate):
+                tflite.GeluOptionsStart(b)
+                tflite.GeluOptionsAddApproximate(b, approximate)
+                return tflite.GeluOptionsEnd(b)
+
+            model = build_model(
+                [tx, to],
+                [
+                    {
+                        "code": tflite.BuiltinOperator.GELU,
+                        "inputs": [0],
+                        "outputs": [1],
+                        "options": (tflite.BuiltinOptions.GeluOptions, opts),
+                    }
+                ],
+                [0],
+                [1],
+            )
+            cases.append(
+                (f"gelu_{name}_{dtype}", "GELU", dtype, {"approximate": approximate}, model, [x])
+            )
+    return cases
+
+
+def _squared_difference_cases(rng) -> list:
+    import tflite
+
+    def opts(b):
+        tflite.SquaredDifferenceOptionsStart(b)
+        return tflite.SquaredDifferenceOptionsEnd(b)
+
+    cases = []
+    specs = [
+        # name, x shape, y shape, y constant, int8 scales (x, y, out)
+        ("same_shape", (2, 3, 4), (2, 3, 4), False, (0.05, 0.05, 0.1)),
+        ("bcast_row", (2, 3, 4), (4,), False, (0.04, 0.02, 0.06)),
+        ("bcast_both", (2, 1, 4), (3, 1), False, (0.03, 0.05, 0.08)),
+        ("const_rank4", (1, 4, 4, 3), (1, 1, 1, 3), True, (0.05, 0.01, 0.04)),
+    ]
+    for name, xs, ys, y_const, (sx, sy, so) in specs:
+        for dtype in ("f32", "i8"):
+            x = rng.standard_normal(xs).astype(np.float32)
+            y = rng.standard_normal(ys).astype(np.float32)
+            out_shape = np.broadcast_shapes(xs, ys)
+            tx = {"name": "x", "shape": xs, "dtype": dtype}
+            ty = {"name": "y", "shape": ys, "dtype": dtype}
+            to = {"name": "out", "shape": out_shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], ty["quant"], to["quant"] = (sx, 3), (sy, -7), (so, -128)
+                x = _q(x, *tx["quant"])
+                y = _q(y, *ty["quant"])
+            if y_const:
+                ty["data"] = y
+            model = build_model(
+                [tx, ty, to],
+                [
+                    {
+                        "code": tflite.BuiltinOperator.SQUARED_DIFFERENCE,
+                        "inputs": [0, 1],
+                        "outputs": [2],
+                        "options": (tflite.BuiltinOptions.SquaredDifferenceOptions, opts),
+                    }
+                ],
+                [0] if y_const else [0, 1],
+                [2],
+            )
+            cases.append(
+                (
+                    f"squared_difference_{name}_{dtype}",
+                    "SQUARED_DIFFERENCE",
+                    dtype,
+                    {"y_shape": list(ys), "rhs_constant": y_const},
+                    model,
+                    [x] if y_const else [x, y],
+                )
+            )
+    return cases
+
+
+def _rsqrt_cases(rng) -> list:
+    import tflite
+
+    cases = []
+    specs = [
+        # name, int8 input (scale, zp), int8 output (scale, zp): the input's codes at or
+        # above its zero point only (TFLite Micro rejects the others)
+        ("zp_min", (0.02, -128), (0.05, -128)),
+        ("zp_mid", (0.005, -40), (0.1, -100)),
+    ]
+    for name, qin, qout in specs:
+        for dtype in ("f32", "i8") if name == "zp_min" else ("i8",):
+            shape = (4, 64)
+            if dtype == "f32":
+                x = rng.uniform(0.01, 9.0, size=shape).astype(np.float32)
+            else:
+                x = _all_codes(shape)
+                x = np.maximum(x, np.int8(qin[1]))
+            tx = {"name": "x", "shape": shape, "dtype": dtype}
+            to = {"name": "out", "shape": shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], to["quant"] = qin, qout
+            model = build_model(
+                [tx, to],
+                [{"code": tflite.BuiltinOperator.RSQRT, "inputs": [0], "outputs": [1]}],
+                [0],
+                [1],
+            )
+            cases.append((f"rsqrt_{name}_{dtype}", "RSQRT", dtype, {}, model, [x]))
+    return cases
+
+
 # ---------------------------------------------------------------------------------------
 # References (each in a child process)
 
@@ -467,7 +608,13 @@ def make_tflite_ops(out: Path, script: Path) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
     cases = (
-        _batch_matmul_cases(rng) + _arg_cases(rng) + _cumsum_cases(rng) + _gather_nd_cases(rng)
+        _batch_matmul_cases(rng)
+        + _arg_cases(rng)
+        + _cumsum_cases(rng)
+        + _gather_nd_cases(rng)
+        + _gelu_cases(rng)
+        + _squared_difference_cases(rng)
+        + _rsqrt_cases(rng)
     )
     meta = []
     counts = {}

@@ -38,6 +38,7 @@ mod softmax;
 mod svdf;
 mod top_k;
 mod unary;
+pub(super) use unary::float as unary_value;
 mod util;
 mod widen;
 

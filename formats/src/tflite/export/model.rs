@@ -88,6 +88,9 @@ pub enum Options {
         exclusive: bool,
         reverse: bool,
     },
+    Gelu {
+        approximate: bool,
+    },
     Empty(EmptyOptions),
 }
 
@@ -105,6 +108,7 @@ pub enum EmptyOptions {
     HardSwish,
     Densify,
     GatherNd,
+    SquaredDifference,
 }
 
 /// One operator of the subgraph.

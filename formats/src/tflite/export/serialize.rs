@@ -413,6 +413,13 @@ fn options(b: &mut FlatBufferBuilder<'_>, o: &Options) -> (fb::BuiltinOptions, U
                 reverse: *reverse
             }
         ),
+        Options::Gelu { approximate } => table!(
+            T::GeluOptions,
+            GeluOptions,
+            &fb::GeluOptionsArgs {
+                approximate: *approximate
+            }
+        ),
         Options::Empty(e) => empty(b, *e),
     }
 }
@@ -463,5 +470,10 @@ fn empty(b: &mut FlatBufferBuilder<'_>, e: EmptyOptions) -> (fb::BuiltinOptions,
             table!(T::HardSwishOptions, HardSwishOptions, HardSwishOptionsArgs)
         }
         EmptyOptions::Densify => table!(T::DensifyOptions, DensifyOptions, DensifyOptionsArgs),
+        EmptyOptions::SquaredDifference => table!(
+            T::SquaredDifferenceOptions,
+            SquaredDifferenceOptions,
+            SquaredDifferenceOptionsArgs
+        ),
     }
 }
