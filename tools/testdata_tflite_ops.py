@@ -1,8 +1,9 @@
 """Section `tflite_ops` of make_testdata.py: one-operator TFLite models and references.
 
 Each case is a .tflite file with a single BATCH_MATMUL, ARG_MAX/ARG_MIN, CUMSUM,
-GATHER_ND, GELU, SQUARED_DIFFERENCE or RSQRT, built here with the `tflite` package's FlatBuffer builders (there is no
-TensorFlow in the venv), covering the operator's options in float32 and int8.  Float
+GATHER_ND, GELU, SQUARED_DIFFERENCE, RSQRT or EXP, built here with the `tflite` package's
+FlatBuffer builders (there is no TensorFlow in the venv), covering the operator's options
+in float32 and int8; one more case is a whole MediaPipe-style model.  Float
 references come from LiteRT (the default resolver; nnopt compares within 1e-4), int8
 references from TFLite Micro's Python interpreter (its reference kernels; nnopt must be
 bit-exact).  A case TFLite Micro cannot run falls back to LiteRT's BUILTIN_REF kernels,
@@ -560,6 +561,47 @@ def _squared_difference_cases(rng) -> list:
     return cases
 
 
+def _exp_cases(rng) -> list:
+    import tflite
+
+    def opts(b):
+        tflite.ExpOptionsStart(b)
+        return tflite.ExpOptionsEnd(b)
+
+    cases = []
+    specs = [
+        # name, int8 input (scale, zp), int8 output (scale, zp)
+        ("softmax_range", (0.05, 127), (1 / 256, -128)),
+        ("wide", (0.03, -10), (0.2, -128)),
+    ]
+    for name, qin, qout in specs:
+        for dtype in ("f32", "i8") if name == "wide" else ("i8",):
+            shape = (2, 128)
+            if dtype == "f32":
+                x = rng.uniform(-6.0, 4.0, size=shape).astype(np.float32)
+            else:
+                x = _all_codes(shape)
+            tx = {"name": "x", "shape": shape, "dtype": dtype}
+            to = {"name": "out", "shape": shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], to["quant"] = qin, qout
+            model = build_model(
+                [tx, to],
+                [
+                    {
+                        "code": tflite.BuiltinOperator.EXP,
+                        "inputs": [0],
+                        "outputs": [1],
+                        "options": (tflite.BuiltinOptions.ExpOptions, opts),
+                    }
+                ],
+                [0],
+                [1],
+            )
+            cases.append((f"exp_{name}_{dtype}", "EXP", dtype, {}, model, [x]))
+    return cases
+
+
 def _rsqrt_cases(rng) -> list:
     import tflite
 
@@ -784,6 +826,7 @@ def make_tflite_ops(out: Path, script: Path) -> dict:
         + _gelu_cases(rng)
         + _squared_difference_cases(rng)
         + _rsqrt_cases(rng)
+        + _exp_cases(rng)
         + _mediapipe_cases(rng)
     )
     meta = []

@@ -1,5 +1,5 @@
 //! One-operator TFLite models (BATCH_MATMUL, ARG_MAX/ARG_MIN, CUMSUM, GATHER_ND, GELU,
-//! SQUARED_DIFFERENCE, RSQRT; float32 and int8, over their options) against their references (`testdata/tflite_ops/`,
+//! SQUARED_DIFFERENCE, RSQRT, EXP; float32 and int8, over their options) against their references (`testdata/tflite_ops/`,
 //! written by tools/make_testdata.py): float32 within 1e-4 of LiteRT, int8 bit-exact with
 //! TFLite Micro's reference kernels (LiteRT's BUILTIN_REF kernels where TFLite Micro has
 //! no kernel for the case; meta.json names the reference). Each imported graph is also
@@ -25,9 +25,10 @@ fn tflite_ops_match_litert_and_tflite_micro() {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let cases = meta["cases"].as_array().expect("cases");
-    assert!(cases.len() >= 50, "{} cases", cases.len());
+    assert!(cases.len() >= 53, "{} cases", cases.len());
     let mut failures = Vec::new();
     let mut passed: BTreeMap<String, usize> = BTreeMap::new();
+    let mut worst_f32: BTreeMap<&str, f32> = BTreeMap::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let reference = case["reference"].as_str().unwrap();
@@ -56,6 +57,15 @@ fn tflite_ops_match_litert_and_tflite_micro() {
             }
         };
         let verdict = if case["dtype"] == "f32" {
+            if let (Some(a), Some(b)) = (got[0].as_f32(), want[0].as_f32()) {
+                let d = a
+                    .iter()
+                    .zip(b.iter())
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0f32, f32::max);
+                let worst = worst_f32.entry(case["op"].as_str().unwrap()).or_default();
+                *worst = worst.max(d);
+            }
             allclose(&got[0], &want[0], 1e-4, 1e-4)
         } else if got[0] == want[0] {
             Ok(())
@@ -73,6 +83,7 @@ fn tflite_ops_match_litert_and_tflite_micro() {
         }
     }
     println!("passed: {passed:?}");
+    println!("largest float32 difference from LiteRT: {worst_f32:?}");
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",

@@ -109,6 +109,7 @@ pub enum EmptyOptions {
     Densify,
     GatherNd,
     SquaredDifference,
+    Exp,
 }
 
 /// One operator of the subgraph.

@@ -470,6 +470,7 @@ fn empty(b: &mut FlatBufferBuilder<'_>, e: EmptyOptions) -> (fb::BuiltinOptions,
             table!(T::HardSwishOptions, HardSwishOptions, HardSwishOptionsArgs)
         }
         EmptyOptions::Densify => table!(T::DensifyOptions, DensifyOptions, DensifyOptionsArgs),
+        EmptyOptions::Exp => table!(T::ExpOptions, ExpOptions, ExpOptionsArgs),
         EmptyOptions::SquaredDifference => table!(
             T::SquaredDifferenceOptions,
             SquaredDifferenceOptions,

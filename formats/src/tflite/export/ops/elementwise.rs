@@ -1,5 +1,5 @@
 //! Elementwise operators (ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE,
-//! PRELU), activations, functions of one operand (GELU, RSQRT), SOFTMAX / LOG_SOFTMAX, QUANTIZE / DEQUANTIZE / CAST and BATCH_MATMUL.
+//! PRELU), activations, functions of one operand (GELU, RSQRT, EXP), SOFTMAX / LOG_SOFTMAX, QUANTIZE / DEQUANTIZE / CAST and BATCH_MATMUL.
 
 use crate::tflite::export::lower::{fused_code, Lowerer};
 use crate::tflite::export::model::{EmptyOptions, Options};
@@ -102,7 +102,7 @@ pub fn activation(l: &mut Lowerer<'_>, n: NodeIndex, a: Activation) -> Result<()
     unary(l, n, code, options)
 }
 
-/// GELU and RSQRT, the functions of one operand TFLite has an operator for here.
+/// GELU, RSQRT and EXP, the functions of one operand TFLite has an operator for here.
 pub fn unary_func(l: &mut Lowerer<'_>, n: NodeIndex, func: UnaryFunc) -> Result<()> {
     let (code, options) = match func {
         UnaryFunc::Gelu { tanh } => (
@@ -110,6 +110,7 @@ pub fn unary_func(l: &mut Lowerer<'_>, n: NodeIndex, func: UnaryFunc) -> Result<
             Options::Gelu { approximate: tanh },
         ),
         UnaryFunc::Rsqrt => (fb::BuiltinOperator::RSQRT, Options::None),
+        UnaryFunc::Exp => (fb::BuiltinOperator::EXP, Options::Empty(EmptyOptions::Exp)),
         other => return Err(l.err(format!("{other:?} has no TFLite export yet"))),
     };
     unary(l, n, code, options)

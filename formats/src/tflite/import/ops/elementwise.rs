@@ -1,5 +1,5 @@
 //! Elementwise operators: binary arithmetic (with SQUARED_DIFFERENCE), activations,
-//! functions of one operand (GELU, RSQRT), PRELU, SOFTMAX, QUANTIZE, DEQUANTIZE (folding
+//! functions of one operand (GELU, RSQRT, EXP), PRELU, SOFTMAX, QUANTIZE, DEQUANTIZE (folding
 //! float16 constants), CAST and DENSIFY (of constants).
 
 use super::super::builder::{fused, Builder};
@@ -49,20 +49,22 @@ pub fn binary(
     Ok(())
 }
 
-/// GELU (exact or, with `approximate`, the tanh form) and RSQRT.
+/// GELU (exact or, with `approximate`, the tanh form), RSQRT and EXP.
 pub fn unary(
     b: &mut Builder<'_, '_>,
     code: fb::BuiltinOperator,
     op: &fb::Operator<'_>,
     io: &Io,
 ) -> Result<()> {
-    let func = if code == fb::BuiltinOperator::GELU {
-        let tanh = op
-            .builtin_options_as_gelu_options()
-            .is_some_and(|o| o.approximate());
-        UnaryFunc::Gelu { tanh }
-    } else {
-        UnaryFunc::Rsqrt
+    let func = match code {
+        fb::BuiltinOperator::GELU => {
+            let tanh = op
+                .builtin_options_as_gelu_options()
+                .is_some_and(|o| o.approximate());
+            UnaryFunc::Gelu { tanh }
+        }
+        fb::BuiltinOperator::EXP => UnaryFunc::Exp,
+        _ => UnaryFunc::Rsqrt,
     };
     let x = b.value(io.input(b, 0)?)?;
     b.emit(Op::Unary { func }, &[x], io.output(b, 0)?)?;

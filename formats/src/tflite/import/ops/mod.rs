@@ -79,7 +79,7 @@ const HANDLERS: &[(&[B], Handler)] = &[
         ],
         elementwise::binary,
     ),
-    (&[B::GELU, B::RSQRT], elementwise::unary),
+    (&[B::GELU, B::RSQRT, B::EXP], elementwise::unary),
     (&[B::BATCH_MATMUL], |b, _, op, io| {
         batch_matmul::batch_matmul(b, op, io)
     }),
