@@ -1,6 +1,6 @@
 //! Quantized elementwise kernels: add/sub (TFLite's left-shift-20 path), mul, squared
-//! difference (TFLite Micro's), prelu,
-//! clamping activations, LUT-based logistic/tanh and the fixed-point hard swish.
+//! difference (TFLite Micro's), prelu, clamping activations, LUT-based logistic/tanh (the
+//! table builder the functions of one operand share) and the fixed-point hard swish.
 
 use super::fixedpoint::{
     downscale_multiplier_to_i16, multiply_by_quantized_multiplier, quantize_multiplier, round_f32,

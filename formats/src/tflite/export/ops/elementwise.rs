@@ -1,5 +1,6 @@
 //! Elementwise operators (ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE,
-//! PRELU), activations, functions of one operand (GELU, RSQRT, EXP), SOFTMAX / LOG_SOFTMAX, QUANTIZE / DEQUANTIZE / CAST and BATCH_MATMUL.
+//! PRELU), activations, functions of one operand (GELU, RSQRT, EXP), SOFTMAX /
+//! LOG_SOFTMAX, QUANTIZE / DEQUANTIZE / CAST and BATCH_MATMUL.
 
 use crate::tflite::export::lower::{fused_code, Lowerer};
 use crate::tflite::export::model::{EmptyOptions, Options};
