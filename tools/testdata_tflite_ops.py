@@ -1,8 +1,9 @@
 """Section `tflite_ops` of make_testdata.py: one-operator TFLite models and references.
 
-Each case is a .tflite file with a single BATCH_MATMUL, ARG_MAX/ARG_MIN, CUMSUM or
-GATHER_ND, built here with the `tflite` package's FlatBuffer builders (there is no
-TensorFlow in the venv), covering the operator's options in float32 and int8.  Float
+Each case is a .tflite file with a single BATCH_MATMUL, ARG_MAX/ARG_MIN, CUMSUM,
+GATHER_ND, GELU, SQUARED_DIFFERENCE, RSQRT or EXP, built here with the `tflite` package's
+FlatBuffer builders (there is no TensorFlow in the venv), covering the operator's options
+in float32 and int8; one more case is a whole MediaPipe-style model.  Float
 references come from LiteRT (the default resolver; nnopt compares within 1e-4), int8
 references from TFLite Micro's Python interpreter (its reference kernels; nnopt must be
 bit-exact).  A case TFLite Micro cannot run falls back to LiteRT's BUILTIN_REF kernels,
@@ -27,19 +28,27 @@ import numpy as np
 
 SEED = 2325
 
-_NP = {"f32": np.float32, "i8": np.int8, "i32": np.int32, "i64": np.int64}
+_NP = {"f32": np.float32, "f16": np.float16, "i8": np.int8, "i32": np.int32, "i64": np.int64}
 
 
 def _tfl_type(tflite, dtype: str) -> int:
     T = tflite.TensorType
-    return {"f32": T.FLOAT32, "i8": T.INT8, "i32": T.INT32, "i64": T.INT64}[dtype]
+    return {
+        "f32": T.FLOAT32,
+        "f16": T.FLOAT16,
+        "i8": T.INT8,
+        "i32": T.INT32,
+        "i64": T.INT64,
+    }[dtype]
 
 
 def build_model(tensors: list, ops: list, inputs: list, outputs: list) -> bytes:
     """A one-subgraph TFLite model.
 
-    tensors: dicts name, shape, dtype ('f32', 'i8', 'i32', 'i64'), optional quant
-      (scale, zero_point) and data (a constant's array).
+    tensors: dicts name, shape, dtype ('f32', 'f16', 'i8', 'i32', 'i64'), optional quant
+      (scale, zero_point), data (a constant's array; for a sparse one its stored values)
+      and sparsity (traversal_order, block_map, dims: ("dense", size) or ("csr",
+      segments, indices) per level).
     ops: dicts code (BuiltinOperator), inputs, outputs (tensor indices) and optional
       options (BuiltinOptions type, a function of the builder returning the table).
     """
@@ -82,8 +91,43 @@ def build_model(tensors: list, ops: list, inputs: list, outputs: list) -> bytes:
             tflite.BufferAddData(b, d)
         buf_offs.append(tflite.BufferEnd(b))
 
+    def sparsity(sp):
+        dims = []
+        for level in sp["dims"]:
+            if level[0] == "dense":
+                tflite.DimensionMetadataStart(b)
+                tflite.DimensionMetadataAddFormat(b, tflite.DimensionType.DENSE)
+                tflite.DimensionMetadataAddDenseSize(b, level[1])
+            else:
+                arrays = []
+                for values in level[1:]:
+                    v = vec_i32(tflite.Int32VectorStartValuesVector, list(values))
+                    tflite.Int32VectorStart(b)
+                    tflite.Int32VectorAddValues(b, v)
+                    arrays.append(tflite.Int32VectorEnd(b))
+                tflite.DimensionMetadataStart(b)
+                tflite.DimensionMetadataAddFormat(b, tflite.DimensionType.SPARSE_CSR)
+                tflite.DimensionMetadataAddArraySegmentsType(
+                    b, tflite.SparseIndexVector.Int32Vector
+                )
+                tflite.DimensionMetadataAddArraySegments(b, arrays[0])
+                tflite.DimensionMetadataAddArrayIndicesType(
+                    b, tflite.SparseIndexVector.Int32Vector
+                )
+                tflite.DimensionMetadataAddArrayIndices(b, arrays[1])
+            dims.append(tflite.DimensionMetadataEnd(b))
+        order = vec_i32(tflite.SparsityParametersStartTraversalOrderVector, sp["traversal_order"])
+        block_map = vec_i32(tflite.SparsityParametersStartBlockMapVector, sp["block_map"])
+        dim_vec = vec_off(tflite.SparsityParametersStartDimMetadataVector, dims)
+        tflite.SparsityParametersStart(b)
+        tflite.SparsityParametersAddTraversalOrder(b, order)
+        tflite.SparsityParametersAddBlockMap(b, block_map)
+        tflite.SparsityParametersAddDimMetadata(b, dim_vec)
+        return tflite.SparsityParametersEnd(b)
+
     t_offs = []
     for t, bi in zip(tensors, buf_index):
+        sp = sparsity(t["sparsity"]) if t.get("sparsity") else None
         name = b.CreateString(t["name"])
         shape = vec_i32(tflite.TensorStartShapeVector, list(t["shape"]))
         q = None
@@ -106,6 +150,8 @@ def build_model(tensors: list, ops: list, inputs: list, outputs: list) -> bytes:
         tflite.TensorAddName(b, name)
         if q is not None:
             tflite.TensorAddQuantization(b, q)
+        if sp is not None:
+            tflite.TensorAddSparsity(b, sp)
         t_offs.append(tflite.TensorEnd(b))
 
     codes = sorted({op["code"] for op in ops})
@@ -406,6 +452,312 @@ def _gather_nd_cases(rng) -> list:
     return cases
 
 
+def _all_codes(shape) -> np.ndarray:
+    """Every int8 code, tiled over `shape` (whose size is a multiple of 256)."""
+    n = int(np.prod(shape))
+    return np.resize(np.arange(-128, 128, dtype=np.int8), n).reshape(shape)
+
+
+def _gelu_cases(rng) -> list:
+    import tflite
+
+    cases = []
+    specs = [
+        # name, approximate, int8 input (scale, zp), int8 output (scale, zp)
+        ("exact", False, (0.03, 5), (0.02, -60)),
+        ("approximate", True, (0.03, 5), (0.02, -60)),
+        ("exact_wide", False, (0.1, -20), (0.05, -100)),
+        ("approximate_wide", True, (0.1, -20), (0.05, -100)),
+    ]
+    for name, approximate, qin, qout in specs:
+        # The float cases need no second quantization.
+        for dtype in ("i8",) if name.endswith("_wide") else ("f32", "i8"):
+            shape = (2, 8, 16)
+            if dtype == "f32":
+                x = (rng.standard_normal(shape) * 3).astype(np.float32)
+            else:
+                x = _all_codes(shape)
+            tx = {"name": "x", "shape": shape, "dtype": dtype}
+            to = {"name": "out", "shape": shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], to["quant"] = qin, qout
+
+            def opts(b, approximate=approximate):
+                tflite.GeluOptionsStart(b)
+                tflite.GeluOptionsAddApproximate(b, approximate)
+                return tflite.GeluOptionsEnd(b)
+
+            model = build_model(
+                [tx, to],
+                [
+                    {
+                        "code": tflite.BuiltinOperator.GELU,
+                        "inputs": [0],
+                        "outputs": [1],
+                        "options": (tflite.BuiltinOptions.GeluOptions, opts),
+                    }
+                ],
+                [0],
+                [1],
+            )
+            cases.append(
+                (f"gelu_{name}_{dtype}", "GELU", dtype, {"approximate": approximate}, model, [x])
+            )
+    return cases
+
+
+def _squared_difference_cases(rng) -> list:
+    import tflite
+
+    def opts(b):
+        tflite.SquaredDifferenceOptionsStart(b)
+        return tflite.SquaredDifferenceOptionsEnd(b)
+
+    cases = []
+    specs = [
+        # name, x shape, y shape, y constant, int8 scales (x, y, out)
+        ("same_shape", (2, 3, 4), (2, 3, 4), False, (0.05, 0.05, 0.1)),
+        ("bcast_row", (2, 3, 4), (4,), False, (0.04, 0.02, 0.06)),
+        ("bcast_both", (2, 1, 4), (3, 1), False, (0.03, 0.05, 0.08)),
+        ("const_rank4", (1, 4, 4, 3), (1, 1, 1, 3), True, (0.05, 0.01, 0.04)),
+    ]
+    for name, xs, ys, y_const, (sx, sy, so) in specs:
+        for dtype in ("f32", "i8"):
+            x = rng.standard_normal(xs).astype(np.float32)
+            y = rng.standard_normal(ys).astype(np.float32)
+            out_shape = np.broadcast_shapes(xs, ys)
+            tx = {"name": "x", "shape": xs, "dtype": dtype}
+            ty = {"name": "y", "shape": ys, "dtype": dtype}
+            to = {"name": "out", "shape": out_shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], ty["quant"], to["quant"] = (sx, 3), (sy, -7), (so, -128)
+                x = _q(x, *tx["quant"])
+                y = _q(y, *ty["quant"])
+            if y_const:
+                ty["data"] = y
+            model = build_model(
+                [tx, ty, to],
+                [
+                    {
+                        "code": tflite.BuiltinOperator.SQUARED_DIFFERENCE,
+                        "inputs": [0, 1],
+                        "outputs": [2],
+                        "options": (tflite.BuiltinOptions.SquaredDifferenceOptions, opts),
+                    }
+                ],
+                [0] if y_const else [0, 1],
+                [2],
+            )
+            cases.append(
+                (
+                    f"squared_difference_{name}_{dtype}",
+                    "SQUARED_DIFFERENCE",
+                    dtype,
+                    {"y_shape": list(ys), "rhs_constant": y_const},
+                    model,
+                    [x] if y_const else [x, y],
+                )
+            )
+    return cases
+
+
+def _exp_cases(rng) -> list:
+    import tflite
+
+    def opts(b):
+        tflite.ExpOptionsStart(b)
+        return tflite.ExpOptionsEnd(b)
+
+    cases = []
+    specs = [
+        # name, int8 input (scale, zp), int8 output (scale, zp)
+        ("softmax_range", (0.05, 127), (1 / 256, -128)),
+        ("wide", (0.03, -10), (0.2, -128)),
+    ]
+    for name, qin, qout in specs:
+        for dtype in ("f32", "i8") if name == "wide" else ("i8",):
+            shape = (2, 128)
+            if dtype == "f32":
+                x = rng.uniform(-6.0, 4.0, size=shape).astype(np.float32)
+            else:
+                x = _all_codes(shape)
+            tx = {"name": "x", "shape": shape, "dtype": dtype}
+            to = {"name": "out", "shape": shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], to["quant"] = qin, qout
+            model = build_model(
+                [tx, to],
+                [
+                    {
+                        "code": tflite.BuiltinOperator.EXP,
+                        "inputs": [0],
+                        "outputs": [1],
+                        "options": (tflite.BuiltinOptions.ExpOptions, opts),
+                    }
+                ],
+                [0],
+                [1],
+            )
+            cases.append((f"exp_{name}_{dtype}", "EXP", dtype, {}, model, [x]))
+    return cases
+
+
+def _rsqrt_cases(rng) -> list:
+    import tflite
+
+    cases = []
+    specs = [
+        # name, int8 input (scale, zp), int8 output (scale, zp): the input's codes at or
+        # above its zero point only (TFLite Micro rejects the others)
+        ("zp_min", (0.02, -128), (0.05, -128)),
+        ("zp_mid", (0.005, -40), (0.1, -100)),
+    ]
+    for name, qin, qout in specs:
+        for dtype in ("f32", "i8") if name == "zp_min" else ("i8",):
+            shape = (4, 64)
+            if dtype == "f32":
+                x = rng.uniform(0.01, 9.0, size=shape).astype(np.float32)
+            else:
+                x = _all_codes(shape)
+                x = np.maximum(x, np.int8(qin[1]))
+            tx = {"name": "x", "shape": shape, "dtype": dtype}
+            to = {"name": "out", "shape": shape, "dtype": dtype}
+            if dtype == "i8":
+                tx["quant"], to["quant"] = qin, qout
+            model = build_model(
+                [tx, to],
+                [{"code": tflite.BuiltinOperator.RSQRT, "inputs": [0], "outputs": [1]}],
+                [0],
+                [1],
+            )
+            cases.append((f"rsqrt_{name}_{dtype}", "RSQRT", dtype, {}, model, [x]))
+    return cases
+
+
+def _block_csr(w: np.ndarray, block: int) -> tuple:
+    """The stored values and sparsity of `w`, dense over its leading dimensions and CSR
+    over blocks of `block` elements of its last one (TFLite's converter's form; zero
+    blocks are left out)."""
+    lead, n = w.shape[:-1], w.shape[-1]
+    blocks = w.reshape(-1, n // block, block)
+    segments, indices, values = [0], [], []
+    for row in blocks:
+        for j, blk in enumerate(row):
+            if np.any(blk != 0):
+                indices.append(j)
+                values.append(blk)
+        segments.append(len(indices))
+    dims = [("dense", d) for d in lead] + [("csr", segments, indices)]
+    order = list(range(w.ndim))
+    block_map = []
+    if block > 1:
+        dims.append(("dense", block))
+        order.append(w.ndim)
+        block_map = [w.ndim - 1]
+    sp = {"traversal_order": order, "block_map": block_map, "dims": dims}
+    return np.concatenate(values).reshape(-1), sp
+
+
+def _mediapipe_cases(rng) -> list:
+    """MediaPipe-style models: float32 activations, float16 weights through DEQUANTIZE,
+    sparse weights through DENSIFY (a CSR convolution filter, a fully connected weight in
+    1x4 blocks), GELU between the layers."""
+    import tflite
+
+    B = tflite.BuiltinOperator
+    f16 = lambda a: a.astype(np.float16)  # noqa: E731
+
+    def prune(w, frac, block=1):
+        blocks = w.reshape(-1, block)
+        keep = rng.random(blocks.shape[0]) >= frac
+        return (blocks * keep[:, None]).reshape(w.shape)
+
+    conv_w = prune(rng.standard_normal((8, 3, 3, 4)).astype(np.float32) * 0.3, 0.5)
+    conv_b = rng.standard_normal(8).astype(np.float32) * 0.1
+    fc_w = prune(rng.standard_normal((16, 128)).astype(np.float32) * 0.1, 0.6, block=4)
+    fc_b = rng.standard_normal(16).astype(np.float32) * 0.1
+    out_w = rng.standard_normal((5, 16)).astype(np.float32) * 0.3
+    conv_vals, conv_sp = _block_csr(f16(conv_w), 1)
+    fc_vals, fc_sp = _block_csr(f16(fc_w), 4)
+
+    t = [
+        {"name": "image", "shape": (1, 8, 8, 4), "dtype": "f32"},  # 0
+        {"name": "conv_w_sparse", "shape": conv_w.shape, "dtype": "f16", "data": conv_vals,
+         "sparsity": conv_sp},  # 1
+        {"name": "conv_w_f16", "shape": conv_w.shape, "dtype": "f16"},  # 2
+        {"name": "conv_w", "shape": conv_w.shape, "dtype": "f32"},  # 3
+        {"name": "conv_b_f16", "shape": (8,), "dtype": "f16", "data": f16(conv_b)},  # 4
+        {"name": "conv_b", "shape": (8,), "dtype": "f32"},  # 5
+        {"name": "conv", "shape": (1, 4, 4, 8), "dtype": "f32"},  # 6
+        {"name": "shape", "shape": (2,), "dtype": "i32", "data": np.array([1, 128], np.int32)},
+        {"name": "flat", "shape": (1, 128), "dtype": "f32"},  # 8
+        {"name": "fc_w_sparse", "shape": fc_w.shape, "dtype": "f16", "data": fc_vals,
+         "sparsity": fc_sp},  # 9
+        {"name": "fc_w_f16", "shape": fc_w.shape, "dtype": "f16"},  # 10
+        {"name": "fc_w", "shape": fc_w.shape, "dtype": "f32"},  # 11
+        {"name": "fc_b_f16", "shape": (16,), "dtype": "f16", "data": f16(fc_b)},  # 12
+        {"name": "fc_b", "shape": (16,), "dtype": "f32"},  # 13
+        {"name": "fc", "shape": (1, 16), "dtype": "f32"},  # 14
+        {"name": "gelu", "shape": (1, 16), "dtype": "f32"},  # 15
+        {"name": "out_w_f16", "shape": out_w.shape, "dtype": "f16", "data": f16(out_w)},  # 16
+        {"name": "out_w", "shape": out_w.shape, "dtype": "f32"},  # 17
+        {"name": "logits", "shape": (1, 5), "dtype": "f32"},  # 18
+    ]
+
+    def conv_opts(b):
+        tflite.Conv2DOptionsStart(b)
+        tflite.Conv2DOptionsAddPadding(b, tflite.Padding.SAME)
+        tflite.Conv2DOptionsAddStrideW(b, 2)
+        tflite.Conv2DOptionsAddStrideH(b, 2)
+        tflite.Conv2DOptionsAddFusedActivationFunction(b, tflite.ActivationFunctionType.RELU6)
+        return tflite.Conv2DOptionsEnd(b)
+
+    def fc_opts(b):
+        tflite.FullyConnectedOptionsStart(b)
+        return tflite.FullyConnectedOptionsEnd(b)
+
+    def reshape_opts(b):
+        tflite.ReshapeOptionsStart(b)
+        return tflite.ReshapeOptionsEnd(b)
+
+    def gelu_opts(b):
+        tflite.GeluOptionsStart(b)
+        tflite.GeluOptionsAddApproximate(b, True)
+        return tflite.GeluOptionsEnd(b)
+
+    O = tflite.BuiltinOptions
+    ops = [
+        {"code": B.DENSIFY, "inputs": [1], "outputs": [2]},
+        {"code": B.DEQUANTIZE, "inputs": [2], "outputs": [3]},
+        {"code": B.DEQUANTIZE, "inputs": [4], "outputs": [5]},
+        {"code": B.CONV_2D, "inputs": [0, 3, 5], "outputs": [6],
+         "options": (O.Conv2DOptions, conv_opts)},
+        {"code": B.RESHAPE, "inputs": [6, 7], "outputs": [8],
+         "options": (O.ReshapeOptions, reshape_opts)},
+        {"code": B.DENSIFY, "inputs": [9], "outputs": [10]},
+        {"code": B.DEQUANTIZE, "inputs": [10], "outputs": [11]},
+        {"code": B.DEQUANTIZE, "inputs": [12], "outputs": [13]},
+        {"code": B.FULLY_CONNECTED, "inputs": [8, 11, 13], "outputs": [14],
+         "options": (O.FullyConnectedOptions, fc_opts)},
+        {"code": B.GELU, "inputs": [14], "outputs": [15], "options": (O.GeluOptions, gelu_opts)},
+        {"code": B.DEQUANTIZE, "inputs": [16], "outputs": [17]},
+        {"code": B.FULLY_CONNECTED, "inputs": [15, 17, -1], "outputs": [18],
+         "options": (O.FullyConnectedOptions, fc_opts)},
+    ]
+    model = build_model(t, ops, [0], [18])
+    x = rng.standard_normal((1, 8, 8, 4)).astype(np.float32)
+    options = {
+        "float16_weights": 4,
+        "sparse_weights": {"conv_w": "csr", "fc_w": "csr_blocks_1x4"},
+        "zero_fraction": {
+            "conv_w": round(float(np.mean(conv_w == 0)), 3),
+            "fc_w": round(float(np.mean(fc_w == 0)), 3),
+        },
+    }
+    return [("mediapipe_style_f16_sparse_f32", "MODEL (float16 + DENSIFY)", "f32", options,
+             model, [x])]
+
+
 # ---------------------------------------------------------------------------------------
 # References (each in a child process)
 
@@ -467,7 +819,15 @@ def make_tflite_ops(out: Path, script: Path) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
     cases = (
-        _batch_matmul_cases(rng) + _arg_cases(rng) + _cumsum_cases(rng) + _gather_nd_cases(rng)
+        _batch_matmul_cases(rng)
+        + _arg_cases(rng)
+        + _cumsum_cases(rng)
+        + _gather_nd_cases(rng)
+        + _gelu_cases(rng)
+        + _squared_difference_cases(rng)
+        + _rsqrt_cases(rng)
+        + _exp_cases(rng)
+        + _mediapipe_cases(rng)
     )
     meta = []
     counts = {}

@@ -1,6 +1,7 @@
 //! The virtual NPU against the reference interpreter on small hand-written graphs: one
 //! or more per NPU kernel (conv, fully connected, elementwise, pooling, reduction, memory
-//! ops, table lookups, requantizing concat, padding, PReLU, resize, softmax, transposed
+//! ops, table lookups of activations and of functions such as exp, erf, gelu and rsqrt,
+//! requantizing concat, padding, PReLU, resize, softmax, transposed
 //! convolution, requantization of wide integers, matrix products by a constant matrix) and
 //! host-CPU command (SVDF, float-table softmax), each lowered without CPU segments and run
 //! bit for bit; and the named reasons of ops that fall back to the CPU.
@@ -13,7 +14,7 @@ use nnopt_backends::npu::{Command, Program};
 use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
     Activation, BinaryKind, ConvAttrs, DType, GemmAttrs, Graph, Layout, Op, PadMode, PoolAttrs,
-    PoolKind, QuantParams, QuantizeRounding, ValueRef,
+    PoolKind, QuantParams, QuantizeRounding, UnaryFunc, ValueRef,
 };
 
 /// Adds the conv `op` as the graph output "y" (scale 0.11, zero point 120 for u8 data and 5
@@ -284,6 +285,78 @@ fn pointwise_ops_become_exact_table_lookups() {
             );
         }
     }
+}
+
+#[test]
+fn unary_functions_become_exact_table_lookups() {
+    let funcs = [
+        UnaryFunc::Exp,
+        UnaryFunc::Erf,
+        UnaryFunc::Gelu { tanh: false },
+        UnaryFunc::Gelu { tanh: true },
+        UnaryFunc::Rsqrt,
+        UnaryFunc::Sqrt,
+        UnaryFunc::Log,
+        UnaryFunc::Softplus,
+    ];
+    for dt in [DType::I8, DType::U8] {
+        let lowest = if dt == DType::U8 { 0 } else { -128 };
+        for func in funcs {
+            // Rsqrt has a table only with no codes below the zero point.
+            let zi = if func == UnaryFunc::Rsqrt {
+                lowest
+            } else {
+                lowest + 100
+            };
+            let mut g = Graph::new("unary");
+            let x = g.add_input("x", qt(dt, &[2, 5, 31], 0.04, zi));
+            let y = add_q(&mut g, "y", Op::Unary { func }, &[x], dt, 0.03, lowest + 20);
+            g.set_outputs(vec![y]);
+            let p = check_npu_only(&format!("{func:?} {dt}"), &g);
+            assert!(
+                matches!(p.commands.as_slice(), [Command::Lookup(_)]),
+                "{func:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn layer_norm_ops_without_tables_fall_back_with_their_reason() {
+    let mut g = Graph::new("fallbacks");
+    let a = g.add_input("a", qt(DType::I8, &[2, 8], 0.05, 3));
+    let b = g.add_input("b", qt(DType::I8, &[2, 1], 0.05, 3));
+    let sq = Op::Binary {
+        kind: BinaryKind::SquaredDifference,
+        activation: None,
+    };
+    let d = add_q(&mut g, "d", sq, &[a, b], DType::I8, 0.02, -128);
+    let rsqrt = Op::Unary {
+        func: UnaryFunc::Rsqrt,
+    };
+    let r = add_q(&mut g, "r", rsqrt, &[a], DType::I8, 0.1, -128);
+    g.set_outputs(vec![d, r]);
+    let (_, report) = lower(&g);
+    let reasons: Vec<(&str, &str)> = report
+        .fallbacks
+        .iter()
+        .map(|f| (f.op.as_str(), f.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "binary.squared_difference",
+                "the NPU has no binary SquaredDifference kernel"
+            ),
+            (
+                "unary.rsqrt",
+                "rsqrt needs its input zero point at the lowest code (-128), got [3]: codes \
+                 below it have no value (TFLite Micro rejects them at run time), so there is \
+                 no table"
+            ),
+        ]
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{ConvAttrs, DType, Graph, Layout, NodeIndex, Op, ReduceKind};
 use nnopt_compiler::ir::{GemmAttrs, PoolAttrs, PoolWindow2d, QuantizeRounding, ResizeFilter};
-use nnopt_compiler::ir::{TensorType, ValueRef};
+use nnopt_compiler::ir::{TensorType, UnaryFunc, ValueRef};
 use std::collections::HashMap;
 
 /// Why an op falls back to the CPU.
@@ -329,6 +329,31 @@ pub fn softmax_types(axis: usize, input: &TensorType, output: &TensorType) -> Re
     Ok(())
 }
 
+/// A function of one operand becomes a table only when every input code has a value: the
+/// int8 rsqrt of a code below the zero point is an error (TFLite Micro rejects it at run
+/// time), so rsqrt needs its zero point at the lowest code.
+pub fn unary_table(op: &Op, input: &TensorType) -> Result<(), Reason> {
+    let Op::Unary {
+        func: UnaryFunc::Rsqrt,
+    } = op
+    else {
+        return Ok(());
+    };
+    let Some((lowest, _)) = input.dtype.int_range() else {
+        return Err(format!("rsqrt of {} data has no table", input.dtype));
+    };
+    match &input.quant {
+        Some(q) if q.zero_point.iter().all(|&z| z == lowest) => Ok(()),
+        q => Err(format!(
+            "rsqrt needs its input zero point at the lowest code ({lowest}), got {}: codes \
+             below it have no value (TFLite Micro rejects them at run time), so there is no \
+             table",
+            q.as_ref()
+                .map_or("none".to_string(), |q| format!("{:?}", q.zero_point))
+        )),
+    }
+}
+
 /// Requantization outside tables: integers of any width (int8, uint8, int16, int32) with
 /// TFLite's rounding, per tensor.
 pub fn requantize_form(op: &Op, input: &TensorType, output: &TensorType) -> Result<(), Reason> {
@@ -450,6 +475,14 @@ pub const NPU_OPS: &[OpSupport] = &[
             "8-bit to 8-bit: any activation, requantization; requantization between int8, uint8, int16 and int32 (TFLite rounding, per tensor)",
         ),
         fp8: Some("f32 activations; quantize f32 to FP8 saturating"),
+    },
+    OpSupport {
+        op: "unary",
+        command: "lookup (8-bit codes: 256-entry table)",
+        int8: Some(
+            "8-bit to the same type: every real function (exp, erf, gelu, rsqrt, ...); rsqrt only when no input code lies below the zero point",
+        ),
+        fp8: None,
     },
     OpSupport {
         op: "softmax",

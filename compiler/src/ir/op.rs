@@ -165,6 +165,8 @@ pub enum BinaryKind {
     Min,
     /// `a` to the power `b` (integers: non-negative exponents, wrapping).
     Pow,
+    /// `(a - b)²` (TFLite's SQUARED_DIFFERENCE, with its own int8 requantization).
+    SquaredDifference,
     /// Remainder with the sign of the divisor (python's `%`; ONNX Mod with `fmod=0`).
     Mod,
     /// Remainder with the sign of the dividend (C's `fmod`; ONNX Mod with `fmod=1`).

@@ -277,3 +277,69 @@ impl Pass for QuantizeInt8 {
         Ok(report.int8_nodes > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nnopt_compiler::interp::run;
+    use nnopt_compiler::ir::{BinaryKind, Op, TensorType, UnaryFunc};
+    use nnopt_compiler::ir::{DType, Tensor};
+
+    /// A layer-norm tail and a GELU (`rsqrt((gelu(x) - c)² + eps)`) quantizes to int8
+    /// ops all the way, close to the float result.
+    #[test]
+    fn gelu_squared_difference_and_rsqrt_run_in_int8() {
+        let mut g = Graph::new("norm");
+        let x = g.add_input("x", TensorType::new(DType::F32, vec![1, 16]));
+        let f32s = |shape: &[usize], v: &[f64]| Tensor::from_f64s(DType::F32, shape, v).unwrap();
+        let c = g.add_const("c", f32s(&[1], &[0.25]), None);
+        let eps = g.add_const("eps", f32s(&[1], &[0.5]), None);
+        let ty = TensorType::new(DType::F32, vec![1, 16]);
+        let unary = |func| Op::Unary { func };
+        let binary = |kind| Op::Binary {
+            kind,
+            activation: None,
+        };
+        let y = g.add_op(
+            "gelu",
+            unary(UnaryFunc::Gelu { tanh: false }),
+            &[x],
+            ty.clone(),
+        );
+        let d = g.add_op(
+            "d",
+            binary(BinaryKind::SquaredDifference),
+            &[y, c],
+            ty.clone(),
+        );
+        let v = g.add_op("v", binary(BinaryKind::Add), &[d, eps], ty.clone());
+        let r = g.add_op("r", unary(UnaryFunc::Rsqrt), &[v], ty);
+        g.set_outputs(vec![r]);
+        let samples: Vec<Vec<Tensor>> = (0..8)
+            .map(|s| {
+                let v: Vec<f64> = (0..16)
+                    .map(|i| ((i * 7 + s * 5) % 23) as f64 / 5.0 - 2.2)
+                    .collect();
+                vec![f32s(&[1, 16], &v)]
+            })
+            .collect();
+        let want = run(&g, &samples[0]).unwrap();
+        let mut q = g.clone();
+        let report = quantize_int8(
+            &mut q,
+            &Calibration::new(samples.clone()),
+            &Default::default(),
+        )
+        .unwrap();
+        assert!(report.float_nodes.is_empty(), "{:?}", report.float_nodes);
+        assert_eq!(report.int8_nodes, 4);
+        let got = run(&q, &samples[0]).unwrap();
+        let (got, want) = (got[0].as_f32().unwrap(), want[0].as_f32().unwrap());
+        let worst = got
+            .iter()
+            .zip(want.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 0.05, "{worst}: {got:?} vs {want:?}");
+    }
+}

@@ -190,7 +190,10 @@ pub fn classify(g: &Graph, n: NodeIndex) -> Result<Rule, String> {
         }
         Op::Binary { kind, activation } => {
             clamp_only(*activation)?;
-            if !matches!(kind, BinaryKind::Add | BinaryKind::Sub | BinaryKind::Mul) {
+            if !matches!(
+                kind,
+                BinaryKind::Add | BinaryKind::Sub | BinaryKind::Mul | BinaryKind::SquaredDifference
+            ) {
                 return Err(format!(
                     "{kind:?} has no int8 kernel with independent operand scales"
                 ));
@@ -219,6 +222,12 @@ pub fn classify(g: &Graph, n: NodeIndex) -> Result<Rule, String> {
                 _ => Output::Calibrated,
             };
             Rule::compute(first_act()?, output)
+        }
+        Op::Unary { func } => {
+            if !nnopt_compiler::interp::has_integer_kernel(&node.op) {
+                return Err(format!("{func:?} has no int8 kernel"));
+            }
+            Rule::compute(first_act()?, Output::Calibrated)
         }
         Op::Softmax { .. } => Rule::compute(first_act()?, FIXED_256),
         Op::Pool { pool, activation } => {

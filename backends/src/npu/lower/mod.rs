@@ -3,8 +3,8 @@
 //! Nodes are visited in the graph's deterministic topological order. Each becomes an NPU
 //! command (convolution, transposed convolution, fully connected, add/sub/mul, parametric
 //! ReLU, softmax, pooling, mean/sum, concatenation, constant padding, resize,
-//! requantization of wide integers, and table lookups for standalone activations and
-//! requantizations of 8-bit codes), a free memory alias (reshape, identity), part of an
+//! requantization of wide integers, and table lookups for standalone activations,
+//! functions of one operand and requantizations of 8-bit codes), a free memory alias (reshape, identity), part of an
 //! IO conversion (a float input's `quantize`, a float output's `dequantize`) or a CPU
 //! fallback. A fallback whose op has a host kernel (SVDF, LiteRT's float-table softmax)
 //! becomes its host-CPU command; other consecutive fallbacks form one [`CpuSegment`].
@@ -273,7 +273,9 @@ impl<'g> Lowering<'g> {
                     ..self.conv(&node.name, c, &ins, out)?
                 })
             }
-            Op::Activation { .. } => Command::Lookup(self.lookup(&node.name, &node.op, &ins, out)?),
+            Op::Activation { .. } | Op::Unary { .. } => {
+                Command::Lookup(self.lookup(&node.name, &node.op, &ins, out)?)
+            }
             Op::Quantize { .. } => self.quantize(&node.name, &node.op, &ins, out)?,
             Op::PRelu => Command::PRelu(self.prelu(&node.name, &ins, out)?),
             Op::Softmax { axis, beta } => {

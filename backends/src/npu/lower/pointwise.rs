@@ -1,5 +1,6 @@
-//! Lowering of int8 ops computed value by value: table lookups (standalone activations
-//! and requantizations of 8-bit codes), requantization of wider integers, parametric ReLU
+//! Lowering of int8 ops computed value by value: table lookups (standalone activations,
+//! functions of one operand such as exp, erf, gelu and rsqrt, and requantizations of 8-bit
+//! codes), requantization of wider integers, parametric ReLU
 //! and softmax.
 
 use super::quant::{act_quant, act_range, per_tensor};
@@ -14,7 +15,8 @@ use nnopt_compiler::ir::{Op, ValueRef};
 type Lowered<T> = std::result::Result<T, Reason>;
 
 impl Lowering<'_> {
-    /// A standalone activation or requantization of 8-bit codes as a 256-entry table.
+    /// A standalone activation, function of one operand or requantization of 8-bit codes
+    /// as a 256-entry table.
     pub(super) fn lookup(
         &mut self,
         name: &str,
@@ -23,6 +25,7 @@ impl Lowering<'_> {
         out: ValueRef,
     ) -> Lowered<Lookup> {
         let x = *ins.first().ok_or("missing input")?;
+        supported::unary_table(op, self.g.ty(x))?;
         Ok(Lookup {
             name: name.to_string(),
             table: code_table(op, self.g.ty(x), self.g.ty(out))?,

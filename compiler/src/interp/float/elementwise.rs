@@ -51,6 +51,10 @@ fn binary_typed<T: Num>(kind: BinaryKind, a: &ArrayD<T>, b: &ArrayD<T>) -> Resul
         }
         BinaryKind::Max => broadcast_zip(a, b, T::max_nan),
         BinaryKind::Min => broadcast_zip(a, b, T::min_nan),
+        BinaryKind::SquaredDifference => broadcast_zip(a, b, |x, y| {
+            let d = x.sub(y);
+            d.mul(d)
+        }),
         BinaryKind::Pow => fallible(a, b, T::pow, "a negative integer exponent"),
         BinaryKind::Mod => fallible(a, b, |x, y| x.rem(y, false), "integer division by zero"),
         BinaryKind::Fmod => fallible(a, b, |x, y| x.rem(y, true), "integer division by zero"),

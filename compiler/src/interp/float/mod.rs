@@ -42,6 +42,7 @@ mod softmax;
 mod svdf;
 mod top_k;
 mod unary;
+pub(super) use unary::float as unary_value;
 mod util;
 mod widen;
 

@@ -60,7 +60,7 @@ where
 }
 
 /// One float function value (computed in f64 where f32 lacks the function or precision).
-fn float(func: UnaryFunc, x: f32) -> f32 {
+pub(in crate::interp) fn float(func: UnaryFunc, x: f32) -> f32 {
     let d = x as f64;
     match func {
         UnaryFunc::Exp => x.exp(),

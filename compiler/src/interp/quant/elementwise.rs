@@ -1,5 +1,6 @@
-//! Quantized elementwise kernels: add/sub (TFLite's left-shift-20 path), mul, prelu,
-//! clamping activations, LUT-based logistic/tanh and the fixed-point hard swish.
+//! Quantized elementwise kernels: add/sub (TFLite's left-shift-20 path), mul, squared
+//! difference (TFLite Micro's), prelu, clamping activations, LUT-based logistic/tanh (the
+//! table builder the functions of one operand share) and the fixed-point hard swish.
 
 use super::fixedpoint::{
     downscale_multiplier_to_i16, multiply_by_quantized_multiplier, quantize_multiplier, round_f32,
@@ -153,6 +154,13 @@ pub fn binary(
                 .map(|&(i, j)| f(a[i], b[j]).clamp(lo, hi))
                 .collect()
         }
+        BinaryKind::SquaredDifference => {
+            let p = SquaredDifferenceParams::new(s1, s2, so);
+            pairs
+                .iter()
+                .map(|&(i, j)| (p.apply(a[i] - z1, b[j] - z2) + zo).clamp(lo, hi))
+                .collect()
+        }
         _ => bail!("quantized {kind:?} is not supported"),
     };
     from_ints(out.dtype, &out.shape, res)
@@ -185,6 +193,38 @@ pub fn prelu(inputs: &[Operand<'_>], out: &TensorType) -> Result<Tensor> {
         })
         .collect();
     from_ints(out.dtype, &out.shape, res)
+}
+
+/// TFLite Micro's int8 `SQUARED_DIFFERENCE` (`squared_difference.cc`): both inputs
+/// shifted left by 7 and scaled to half the larger input scale, the difference squared in
+/// int32, then one requantization (all multipliers from f64).
+struct SquaredDifferenceParams {
+    m1: (i32, i32),
+    m2: (i32, i32),
+    out: (i32, i32),
+}
+
+impl SquaredDifferenceParams {
+    const LEFT_SHIFT: i32 = 7;
+
+    fn new(s1: f32, s2: f32, so: f32) -> Self {
+        let twice_max = 2.0 * s1.max(s2) as f64;
+        let out = twice_max * twice_max / ((1i32 << (Self::LEFT_SHIFT * 2)) as f64 * so as f64);
+        SquaredDifferenceParams {
+            m1: quantize_multiplier(s1 as f64 / twice_max),
+            m2: quantize_multiplier(s2 as f64 / twice_max),
+            out: quantize_multiplier(out),
+        }
+    }
+
+    /// The output code before the zero point, from the inputs' offsets from theirs.
+    fn apply(&self, d1: i32, d2: i32) -> i32 {
+        let scaled = |d: i32, (m, sh): (i32, i32)| {
+            multiply_by_quantized_multiplier(d.wrapping_mul(1 << Self::LEFT_SHIFT), m, sh)
+        };
+        let diff = scaled(d1, self.m1).wrapping_sub(scaled(d2, self.m2));
+        multiply_by_quantized_multiplier(diff.wrapping_mul(diff), self.out.0, self.out.1)
+    }
 }
 
 /// Quantized standalone activation.
@@ -254,14 +294,28 @@ pub fn activation(act: Activation, x: &Operand<'_>, out: &TensorType) -> Result<
 }
 
 /// TFLite `LUTPopulate<int8_t/uint8_t>`: the table of `f` over every input value, indexed
-/// here by `value - qmin`.
-fn lut8(si: f32, zi: i32, so: f32, zo: i32, qmin: i32, qmax: i32, f: fn(f32) -> f32) -> Vec<i32> {
+/// here by `value - qmin`. A result beyond int32 (or NaN) converts as x86's `cvttss2si`
+/// does in TFLite's `static_cast<int32_t>`, to `INT32_MIN`, so it clamps to `qmin`.
+pub(super) fn lut8(
+    si: f32,
+    zi: i32,
+    so: f32,
+    zo: i32,
+    qmin: i32,
+    qmax: i32,
+    f: impl Fn(f32) -> f32,
+) -> Vec<i32> {
     let inverse_scale = 1.0 / so;
     (qmin..=qmax)
         .map(|v| {
             let dequantized = si * (v - zi) as f32;
-            let rescaled = round_f32(f(dequantized) * inverse_scale);
-            ((rescaled + zo as f32) as i32).clamp(qmin, qmax)
+            let rescaled = round_f32(f(dequantized) * inverse_scale) + zo as f32;
+            let code = if (-2_147_483_648.0..2_147_483_648.0).contains(&rescaled) {
+                rescaled as i32
+            } else {
+                i32::MIN
+            };
+            code.clamp(qmin, qmax)
         })
         .collect()
 }

@@ -43,6 +43,7 @@ mod recurrent;
 mod sigmoid16;
 mod softmax;
 mod svdf;
+mod unary;
 pub use svdf::{svdf_integer, svdf_params, SvdfParams};
 
 use super::Operand;
@@ -54,6 +55,9 @@ use ndarray::{ArrayD, IxDyn};
 /// Whether a quantized kernel exists for `op` (otherwise the float path handles it, e.g.
 /// for pure data movement, dequantization and ONNX-style quantization).
 pub fn handles(op: &Op) -> bool {
+    if let Op::Unary { func } = op {
+        return unary::has_kernel(*func);
+    }
     matches!(
         op,
         Op::Conv(_)
@@ -109,6 +113,7 @@ pub fn eval(
         Op::PRelu => elementwise::prelu(inputs, out)?,
         Op::MatMul => conv::matmul(inputs, out)?,
         Op::Activation { act } => elementwise::activation(*act, input(inputs, 0)?, out)?,
+        Op::Unary { func } => unary::unary(*func, input(inputs, 0)?, out)?,
         Op::Softmax { axis, beta } => softmax::softmax(*axis, *beta, input(inputs, 0)?, out)?,
         Op::Pool { pool, activation } => pool::pool(pool, *activation, input(inputs, 0)?, out)?,
         Op::Reduce { kind, axes, .. } => pool::reduce(*kind, axes, input(inputs, 0)?, out)?,

@@ -86,6 +86,7 @@ fn lower_node(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         Op::MatMul => ops::elementwise::batch_matmul(l, n),
         Op::Binary { .. } | Op::PRelu => ops::elementwise::binary(l, n),
         Op::Activation { act } => ops::elementwise::activation(l, n, *act),
+        Op::Unary { func } => ops::elementwise::unary_func(l, n, *func),
         Op::Softmax { .. } | Op::LogSoftmax { .. } => ops::elementwise::softmax(l, n),
         Op::Quantize { .. } | Op::Dequantize | Op::Cast { .. } => ops::elementwise::convert(l, n),
         Op::Identity => {

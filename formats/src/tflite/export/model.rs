@@ -88,6 +88,9 @@ pub enum Options {
         exclusive: bool,
         reverse: bool,
     },
+    Gelu {
+        approximate: bool,
+    },
     Empty(EmptyOptions),
 }
 
@@ -105,6 +108,8 @@ pub enum EmptyOptions {
     HardSwish,
     Densify,
     GatherNd,
+    SquaredDifference,
+    Exp,
 }
 
 /// One operator of the subgraph.

@@ -411,6 +411,13 @@ fn options(b: &mut FlatBufferBuilder<'_>, o: &Options) -> (fb::BuiltinOptions, U
                 reverse: *reverse
             }
         ),
+        Options::Gelu { approximate } => table!(
+            T::GeluOptions,
+            GeluOptions,
+            &fb::GeluOptionsArgs {
+                approximate: *approximate
+            }
+        ),
         Options::Empty(e) => empty(b, *e),
     }
 }
@@ -461,5 +468,11 @@ fn empty(b: &mut FlatBufferBuilder<'_>, e: EmptyOptions) -> (fb::BuiltinOptions,
             table!(T::HardSwishOptions, HardSwishOptions, HardSwishOptionsArgs)
         }
         EmptyOptions::Densify => table!(T::DensifyOptions, DensifyOptions, DensifyOptionsArgs),
+        EmptyOptions::Exp => table!(T::ExpOptions, ExpOptions, ExpOptionsArgs),
+        EmptyOptions::SquaredDifference => table!(
+            T::SquaredDifferenceOptions,
+            SquaredDifferenceOptions,
+            SquaredDifferenceOptionsArgs
+        ),
     }
 }

@@ -1,4 +1,4 @@
-//! Gemm, the binary ops, softmax, BatchNormalization and Cast.
+//! Gemm, the binary ops (a squared difference as Sub and Mul), softmax, BatchNormalization and Cast.
 
 use super::NodeArgs;
 use crate::onnx::export::builder::{is_fp8, Builder};
@@ -39,6 +39,10 @@ pub(crate) fn binary(
         BinaryKind::Max => ("Max", vec![]),
         BinaryKind::Min => ("Min", vec![]),
         BinaryKind::Pow => ("Pow", vec![]),
+        BinaryKind::SquaredDifference => {
+            let d = b.simple("Sub", &format!("{}_diff", cx.name), cx.x, vec![], None);
+            return Ok(b.simple("Mul", cx.name, vec![d.clone(), d], vec![], activation));
+        }
         BinaryKind::Mod => ("Mod", vec![]),
         BinaryKind::Fmod => ("Mod", vec![attr("fmod", Attr::Int(1))]),
         BinaryKind::BitAnd if boolean => ("And", vec![]),

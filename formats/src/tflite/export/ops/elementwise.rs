@@ -1,10 +1,11 @@
-//! Elementwise operators (ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, PRELU), activations,
-//! SOFTMAX / LOG_SOFTMAX, QUANTIZE / DEQUANTIZE / CAST and BATCH_MATMUL.
+//! Elementwise operators (ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE,
+//! PRELU), activations, functions of one operand (GELU, RSQRT, EXP), SOFTMAX /
+//! LOG_SOFTMAX, QUANTIZE / DEQUANTIZE / CAST and BATCH_MATMUL.
 
 use crate::tflite::export::lower::{fused_code, Lowerer};
 use crate::tflite::export::model::{EmptyOptions, Options};
 use crate::tflite::schema as fb;
-use nnopt_compiler::ir::{Activation, BinaryKind, NodeIndex, Op, ValueRef};
+use nnopt_compiler::ir::{Activation, BinaryKind, NodeIndex, Op, UnaryFunc, ValueRef};
 use nnopt_compiler::Result;
 
 /// Operands of an elementwise op: NHWC storage when a 4-D operand already is stored so
@@ -45,11 +46,19 @@ pub fn binary(l: &mut Lowerer<'_>, n: NodeIndex) -> Result<()> {
         Some(BinaryKind::Div) => (B::DIV, Options::Div),
         Some(BinaryKind::Max) => (B::MAXIMUM, |_| Options::Empty(EmptyOptions::Maximum)),
         Some(BinaryKind::Min) => (B::MINIMUM, |_| Options::Empty(EmptyOptions::Maximum)),
+        Some(BinaryKind::SquaredDifference) => (B::SQUARED_DIFFERENCE, |_| {
+            Options::Empty(EmptyOptions::SquaredDifference)
+        }),
         Some(other) => return Err(l.err(format!("binary {other:?} has no TFLite export yet"))),
     };
-    // MAXIMUM, MINIMUM and PRELU have no fused-activation field.
+    // MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and PRELU have no fused-activation field.
     match act {
-        Some(a) if matches!(code, B::MAXIMUM | B::MINIMUM | B::PRELU) => {
+        Some(a)
+            if matches!(
+                code,
+                B::MAXIMUM | B::MINIMUM | B::SQUARED_DIFFERENCE | B::PRELU
+            ) =>
+        {
             let o = opts(fb::ActivationFunctionType::NONE);
             l.emit_then_activation(n, code, ins, nhwc, a, o)
         }
@@ -91,6 +100,20 @@ fn unary(
 
 pub fn activation(l: &mut Lowerer<'_>, n: NodeIndex, a: Activation) -> Result<()> {
     let (code, options) = activation_op(l, a)?;
+    unary(l, n, code, options)
+}
+
+/// GELU, RSQRT and EXP, the functions of one operand TFLite has an operator for here.
+pub fn unary_func(l: &mut Lowerer<'_>, n: NodeIndex, func: UnaryFunc) -> Result<()> {
+    let (code, options) = match func {
+        UnaryFunc::Gelu { tanh } => (
+            fb::BuiltinOperator::GELU,
+            Options::Gelu { approximate: tanh },
+        ),
+        UnaryFunc::Rsqrt => (fb::BuiltinOperator::RSQRT, Options::None),
+        UnaryFunc::Exp => (fb::BuiltinOperator::EXP, Options::Empty(EmptyOptions::Exp)),
+        other => return Err(l.err(format!("{other:?} has no TFLite export yet"))),
+    };
     unary(l, n, code, options)
 }
 

@@ -1,10 +1,11 @@
-//! Elementwise operators: binary arithmetic, activations, PRELU, SOFTMAX, QUANTIZE,
-//! DEQUANTIZE (folding float16 constants), CAST and DENSIFY (of constants).
+//! Elementwise operators: binary arithmetic (with SQUARED_DIFFERENCE), activations,
+//! functions of one operand (GELU, RSQRT, EXP), PRELU, SOFTMAX, QUANTIZE, DEQUANTIZE (folding
+//! float16 constants), CAST and DENSIFY (of constants).
 
 use super::super::builder::{fused, Builder};
 use super::super::fb;
 use super::Io;
-use nnopt_compiler::ir::{Activation, BinaryKind, Op, QuantizeRounding};
+use nnopt_compiler::ir::{Activation, BinaryKind, Op, QuantizeRounding, UnaryFunc};
 use nnopt_compiler::Result;
 
 pub fn binary(
@@ -36,6 +37,7 @@ pub fn binary(
                 .map(|o| o.fused_activation_function()),
         ),
         B::MAXIMUM => (BinaryKind::Max, None),
+        B::SQUARED_DIFFERENCE => (BinaryKind::SquaredDifference, None),
         _ => (BinaryKind::Min, None),
     };
     let activation = match act {
@@ -44,6 +46,28 @@ pub fn binary(
     };
     let ins = [b.value(io.input(b, 0)?)?, b.value(io.input(b, 1)?)?];
     b.emit(Op::Binary { kind, activation }, &ins, io.output(b, 0)?)?;
+    Ok(())
+}
+
+/// GELU (exact or, with `approximate`, the tanh form), RSQRT and EXP.
+pub fn unary(
+    b: &mut Builder<'_, '_>,
+    code: fb::BuiltinOperator,
+    op: &fb::Operator<'_>,
+    io: &Io,
+) -> Result<()> {
+    let func = match code {
+        fb::BuiltinOperator::GELU => {
+            let tanh = op
+                .builtin_options_as_gelu_options()
+                .is_some_and(|o| o.approximate());
+            UnaryFunc::Gelu { tanh }
+        }
+        fb::BuiltinOperator::EXP => UnaryFunc::Exp,
+        _ => UnaryFunc::Rsqrt,
+    };
+    let x = b.value(io.input(b, 0)?)?;
+    b.emit(Op::Unary { func }, &[x], io.output(b, 0)?)?;
     Ok(())
 }
 

@@ -68,9 +68,18 @@ const HANDLERS: &[(&[B], Handler)] = &[
         conv::fully_connected(b, op, io)
     }),
     (
-        &[B::ADD, B::SUB, B::MUL, B::DIV, B::MAXIMUM, B::MINIMUM],
+        &[
+            B::ADD,
+            B::SUB,
+            B::MUL,
+            B::DIV,
+            B::MAXIMUM,
+            B::MINIMUM,
+            B::SQUARED_DIFFERENCE,
+        ],
         elementwise::binary,
     ),
+    (&[B::GELU, B::RSQRT, B::EXP], elementwise::unary),
     (&[B::BATCH_MATMUL], |b, _, op, io| {
         batch_matmul::batch_matmul(b, op, io)
     }),
