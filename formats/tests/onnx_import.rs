@@ -630,6 +630,27 @@ fn control_flow_and_narrow_types_reject_bad_input() {
 }
 
 #[test]
+fn non_zero_of_a_constant_folds() {
+    let m = |input: &str, inputs, inits| M {
+        opset: 13,
+        nodes: vec![node("NonZero", "nz", &[input], &["y"], vec![])],
+        inputs,
+        outputs: vec!["y"],
+        inits,
+    };
+    let c = tensor_f32("c", &[2, 3], vec![0.0, 1.5, 0.0, -2.0, 0.0, 3.0]);
+    let g = import(m("c", vec![], vec![c]));
+    let y = nnopt_compiler::interp::run(&g, &[]).unwrap();
+    let want = ndarray::ArrayD::from_shape_vec(vec![2, 3], vec![0i64, 1, 1, 1, 0, 2]).unwrap();
+    assert_eq!(y, vec![nnopt_compiler::ir::Tensor::I64(want)]);
+    let e = import_err(m("x", vec![vi("x", F, &[2, 3])], vec![]));
+    assert!(
+        e.starts_with("node 'nz': the output shape depends on"),
+        "{e}"
+    );
+}
+
+#[test]
 fn initializer_forms() {
     let mut ext = tensor_f32("w", &[2], vec![]);
     ext.data_location = Some(pb::tensor_proto::DataLocation::External as i32);

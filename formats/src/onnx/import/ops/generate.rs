@@ -1,5 +1,5 @@
-//! Ops whose values follow from constants and static shapes: Range, Size, EyeLike, and
-//! AffineGrid (a constant grid transformed by the input).
+//! Ops whose values follow from constants and static shapes: Range, Size, EyeLike,
+//! NonZero of a constant, and AffineGrid (a constant grid transformed by the input).
 
 use super::super::attrs::NodeCtx;
 use super::super::Importer;
@@ -11,6 +11,34 @@ use nnopt_compiler::Result;
 
 /// Longest Range the importer builds.
 const MAX_RANGE: f64 = (1u64 << 28) as f64;
+
+/// NonZero of a constant: the int64 coordinates `[rank, count]` of its non-zero elements
+/// in row-major order. Of a value computed at run time the output shape would depend on
+/// the data, which static shapes cannot hold.
+pub(super) fn non_zero(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
+    let x = const_input(imp, cx, 0, "data").map_err(|_| {
+        cx.err("the output shape depends on the input's values: only a constant input is supported")
+    })?;
+    let shape = x.shape().to_vec();
+    let hits: Vec<usize> = x
+        .to_f64_vec()
+        .iter()
+        .enumerate()
+        .filter(|(_, &v)| v != 0.0)
+        .map(|(i, _)| i)
+        .collect();
+    let mut coords = vec![0i64; shape.len() * hits.len()];
+    for (k, &flat) in hits.iter().enumerate() {
+        let mut rest = flat;
+        for axis in (0..shape.len()).rev() {
+            coords[axis * hits.len() + k] = (rest % shape[axis]) as i64;
+            rest /= shape[axis];
+        }
+    }
+    let t = ArrayD::from_shape_vec(IxDyn(&[shape.len(), hits.len()]), coords)
+        .expect("one coordinate per axis and hit");
+    Ok(imp.add_const(cx.out(0), Tensor::I64(t), None))
+}
 
 /// Range from constant `start`, `limit` and `delta` scalars.
 pub(super) fn range(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {

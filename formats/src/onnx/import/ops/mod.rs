@@ -151,6 +151,7 @@ const HANDLERS: &[(&[&str], Handler)] = &[
     (&["Range"], |i, c| one(generate::range(i, c))),
     (&["Size"], |i, c| one(generate::size(i, c))),
     (&["EyeLike"], |i, c| one(generate::eye_like(i, c))),
+    (&["NonZero"], |i, c| one(generate::non_zero(i, c))),
     (
         &[
             "Relu",
