@@ -14,7 +14,7 @@ use nnopt_backends::npu::{Command, Program};
 use nnopt_compiler::ir::infer::infer_types;
 use nnopt_compiler::ir::{
     Activation, BinaryKind, ConvAttrs, DType, GemmAttrs, Graph, Layout, Op, PadMode, PoolAttrs,
-    PoolKind, QuantParams, QuantizeRounding, UnaryFunc, ValueRef,
+    PoolKind, QuantParams, QuantizeRounding, TensorType, UnaryFunc, ValueRef,
 };
 
 /// Adds the conv `op` as the graph output "y" (scale 0.11, zero point 120 for u8 data and 5
@@ -250,6 +250,20 @@ fn concat_and_reshape_are_memory_ops() {
     assert_eq!(out.offset, p.tensors[cc.output].offset);
 }
 
+/// Compiles `op` on one input of type `x` with output `(dtype, scale, zero point)` and
+/// checks that it is a single table lookup, bit-exact with the interpreter.
+fn assert_one_lookup(what: &str, op: Op, x: TensorType, (dt, scale, zp): (DType, f32, i64)) {
+    let mut g = Graph::new("lookup");
+    let x = g.add_input("x", x);
+    let y = add_q(&mut g, "y", op, &[x], dt, scale, zp);
+    g.set_outputs(vec![y]);
+    let p = check_npu_only(what, &g);
+    assert!(
+        matches!(p.commands.as_slice(), [Command::Lookup(_)]),
+        "{what}"
+    );
+}
+
 #[test]
 fn pointwise_ops_become_exact_table_lookups() {
     let acts = [
@@ -274,15 +288,8 @@ fn pointwise_ops_become_exact_table_lookups() {
             ops.push((format!("requantize {rounding:?}"), op, 0.13, zo - 2));
         }
         for (what, op, so, zo) in ops {
-            let mut g = Graph::new("lookup");
-            let x = g.add_input("x", qt(dt, &[2, 5, 31], 0.05, zi));
-            let y = add_q(&mut g, "y", op, &[x], dt, so, zo);
-            g.set_outputs(vec![y]);
-            let p = check_npu_only(&format!("{what} {dt}"), &g);
-            assert!(
-                matches!(p.commands.as_slice(), [Command::Lookup(_)]),
-                "{what}"
-            );
+            let x = qt(dt, &[2, 5, 31], 0.05, zi);
+            assert_one_lookup(&format!("{what} {dt}"), op, x, (dt, so, zo));
         }
     }
 }
@@ -308,15 +315,9 @@ fn unary_functions_become_exact_table_lookups() {
             } else {
                 lowest + 100
             };
-            let mut g = Graph::new("unary");
-            let x = g.add_input("x", qt(dt, &[2, 5, 31], 0.04, zi));
-            let y = add_q(&mut g, "y", Op::Unary { func }, &[x], dt, 0.03, lowest + 20);
-            g.set_outputs(vec![y]);
-            let p = check_npu_only(&format!("{func:?} {dt}"), &g);
-            assert!(
-                matches!(p.commands.as_slice(), [Command::Lookup(_)]),
-                "{func:?}"
-            );
+            let x = qt(dt, &[2, 5, 31], 0.04, zi);
+            let out = (dt, 0.03, lowest + 20);
+            assert_one_lookup(&format!("{func:?} {dt}"), Op::Unary { func }, x, out);
         }
     }
 }

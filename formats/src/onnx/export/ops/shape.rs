@@ -77,24 +77,27 @@ pub(crate) fn slice(
     )
 }
 
-/// ScatterElements; max and min reductions need opset 18 and are refused.
+/// ONNX's name of a scatter reduction; max and min need opset 18 and are refused.
+fn reduction_name(cx: &NodeArgs, reduction: ScatterReduction) -> Result<&'static str> {
+    match reduction {
+        ScatterReduction::None => Ok("none"),
+        ScatterReduction::Add => Ok("add"),
+        ScatterReduction::Mul => Ok("mul"),
+        r => Err(Error::new(format!(
+            "node '{}': scatter reduction {r:?} needs ONNX opset 18",
+            cx.name
+        ))),
+    }
+}
+
+/// ScatterElements.
 pub(crate) fn scatter_elements(
     b: &mut Builder,
     cx: NodeArgs,
     axis: usize,
     reduction: ScatterReduction,
 ) -> Result<String> {
-    let reduction = match reduction {
-        ScatterReduction::None => "none",
-        ScatterReduction::Add => "add",
-        ScatterReduction::Mul => "mul",
-        r => {
-            return Err(Error::new(format!(
-                "node '{}': scatter reduction {r:?} needs ONNX opset 18",
-                cx.name
-            )))
-        }
-    };
+    let reduction = reduction_name(&cx, reduction)?;
     let attrs = vec![
         attr("axis", Attr::Int(axis as i64)),
         attr("reduction", Attr::Str(reduction.into())),
@@ -102,23 +105,13 @@ pub(crate) fn scatter_elements(
     Ok(b.simple("ScatterElements", cx.name, cx.x, attrs, None))
 }
 
-/// ScatterND; max and min reductions need opset 18 and are refused.
+/// ScatterND.
 pub(crate) fn scatter_nd(
     b: &mut Builder,
     cx: NodeArgs,
     reduction: ScatterReduction,
 ) -> Result<String> {
-    let reduction = match reduction {
-        ScatterReduction::None => "none",
-        ScatterReduction::Add => "add",
-        ScatterReduction::Mul => "mul",
-        r => {
-            return Err(Error::new(format!(
-                "node '{}': scatter reduction {r:?} needs ONNX opset 18",
-                cx.name
-            )))
-        }
-    };
+    let reduction = reduction_name(&cx, reduction)?;
     let attrs = vec![attr("reduction", Attr::Str(reduction.into()))];
     Ok(b.simple("ScatterND", cx.name, cx.x, attrs, None))
 }
