@@ -123,13 +123,8 @@ fn ops_without_npu_commands_fall_back_with_their_reason() {
     let i = g.add_op("i", arg, &[m], ty);
     g.set_outputs(vec![i]);
     let (_, report) = lower(&g);
-    let reasons: Vec<(&str, &str)> = report
-        .fallbacks
-        .iter()
-        .map(|f| (f.op.as_str(), f.reason.as_str()))
-        .collect();
     assert_eq!(
-        reasons,
+        fallback_reasons(&report),
         [
             (
                 "mat_mul",
@@ -264,6 +259,15 @@ fn assert_one_lookup(what: &str, op: Op, x: TensorType, (dt, scale, zp): (DType,
     );
 }
 
+/// The (op, reason) of every CPU fallback of a lowering report.
+fn fallback_reasons(report: &nnopt_backends::npu::LoweringReport) -> Vec<(&str, &str)> {
+    report
+        .fallbacks
+        .iter()
+        .map(|f| (f.op.as_str(), f.reason.as_str()))
+        .collect()
+}
+
 #[test]
 fn pointwise_ops_become_exact_table_lookups() {
     let acts = [
@@ -338,13 +342,8 @@ fn layer_norm_ops_without_tables_fall_back_with_their_reason() {
     let r = add_q(&mut g, "r", rsqrt, &[a], DType::I8, 0.1, -128);
     g.set_outputs(vec![d, r]);
     let (_, report) = lower(&g);
-    let reasons: Vec<(&str, &str)> = report
-        .fallbacks
-        .iter()
-        .map(|f| (f.op.as_str(), f.reason.as_str()))
-        .collect();
     assert_eq!(
-        reasons,
+        fallback_reasons(&report),
         [
             (
                 "binary.squared_difference",
