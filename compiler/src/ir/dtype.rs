@@ -145,6 +145,20 @@ impl DType {
         )
     }
 
+    /// Whether this integer type can hold QDQ-quantized values (ONNX QuantizeLinear's
+    /// integer targets): 2- to 32-bit integers but u32.
+    pub fn is_qdq_int(self) -> bool {
+        self.is_quantizable_int() || self.is_sub_byte_int() || self == DType::U16
+    }
+
+    /// Whether this float type can hold QDQ-quantized values: the FP8 types and FP4.
+    pub fn is_qdq_float(self) -> bool {
+        matches!(
+            self,
+            DType::F8E4M3 | DType::F8E5M2 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F4E2M1
+        )
+    }
+
     /// Whether this is a 4- or 2-bit integer type.
     pub fn is_sub_byte_int(self) -> bool {
         matches!(self, DType::I4 | DType::U4 | DType::I2 | DType::U2)

@@ -60,7 +60,7 @@ fn dequantized(x: &Tensor, ty: &TensorType) -> Result<ArrayD<f32>> {
     if is_code_type(x.dtype()) {
         return per_axis(&to_f32(x), q, |&v, (s, _)| v * s);
     }
-    if !is_quantized_int(x.dtype()) {
+    if !x.dtype().is_qdq_int() {
         bail!("cannot dequantize {} data", x.dtype());
     }
     let ints = ArrayD::from_shape_vec(IxDyn(x.shape()), x.to_i64_vec().unwrap_or_default())
@@ -91,7 +91,7 @@ pub(super) fn quantize(
         let scaled = per_axis(&real, q, |&v, (s, _)| v / s + zero)?;
         return encode(to, sat, E8m0Rounding::Up, &scaled);
     }
-    let Some((lo, hi)) = to.int_range().filter(|_| is_quantized_int(to)) else {
+    let Some((lo, hi)) = to.int_range().filter(|_| to.is_qdq_int()) else {
         bail!("cannot quantize to {to}");
     };
     let ints = per_axis(&real, q, |&v, (s, zp)| {
@@ -165,11 +165,6 @@ pub(super) fn bit_cast(to: DType, inputs: &[Operand<'_>]) -> Result<Tensor> {
 /// Whether values of `dtype` are float codes (FP8, FP4, E8M0) that need decoding.
 fn is_code_type(dtype: DType) -> bool {
     Format::of(dtype).is_some() || dtype.is_storage_float()
-}
-
-/// Whether `dtype` is an integer type QuantizeLinear may target.
-fn is_quantized_int(dtype: DType) -> bool {
-    dtype.is_quantizable_int() || dtype.is_sub_byte_int() || dtype == DType::U16
 }
 
 /// Values as f32 (float codes decoded, integers converted, bools as 0 and 1).

@@ -14,9 +14,7 @@ use tract_onnx::pb::{NodeProto, TensorProto};
 /// Whether values of this type are written in QDQ form (quantized integers, FP8 and FP4
 /// with scales).
 fn is_qdq(ty: &TensorType) -> bool {
-    let d = ty.dtype;
-    let int = d.is_quantizable_int() || d.is_sub_byte_int() || d == DType::U16;
-    ty.quant.is_some() && (int || is_float_code(d))
+    ty.quant.is_some() && (ty.dtype.is_qdq_int() || ty.dtype.is_qdq_float())
 }
 
 /// Whether `d` is an FP8 type (E8M0 aside: it has no QDQ form).
@@ -25,11 +23,6 @@ pub(super) fn is_fp8(d: DType) -> bool {
         d,
         DType::F8E4M3 | DType::F8E5M2 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz
     )
-}
-
-/// Whether `d` is a float type QuantizeLinear writes (FP8 and FP4).
-fn is_float_code(d: DType) -> bool {
-    is_fp8(d) || d == DType::F4E2M1
 }
 
 /// The ONNX nodes and initializers written so far for graph `g`.
@@ -142,7 +135,7 @@ impl<'g> Builder<'g> {
             ),
         );
         let zps: Vec<f64> = (0..n).map(|i| q.at(i).1 as f64).collect();
-        let zp_t = if is_float_code(dtype) {
+        let zp_t = if dtype.is_qdq_float() {
             // FP8 and FP4 zero points are 0 (code 0x00).
             Tensor::zeros(dtype, &shape)
         } else {

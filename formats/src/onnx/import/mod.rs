@@ -13,7 +13,7 @@ pub use ops::supported_ops;
 use attrs::NodeCtx;
 use nnopt_compiler::interp::{eval_op, Operand};
 use nnopt_compiler::ir::infer::infer_types;
-use nnopt_compiler::ir::{DType, Graph, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
+use nnopt_compiler::ir::{Graph, Op, QuantParams, Tensor, TensorType, Value, ValueRef};
 use nnopt_compiler::{Error, Result};
 use prost::Message;
 use std::collections::{HashMap, HashSet};
@@ -386,18 +386,7 @@ impl Importer {
         if ty.quant.as_ref() == Some(&q) {
             return Ok(x);
         }
-        let quantizable = ty.dtype.is_quantizable_int()
-            || ty.dtype.is_sub_byte_int()
-            || matches!(
-                ty.dtype,
-                DType::U16
-                    | DType::F8E4M3
-                    | DType::F8E5M2
-                    | DType::F8E4M3Fnuz
-                    | DType::F8E5M2Fnuz
-                    | DType::F4E2M1
-            );
-        if !quantizable {
+        if !(ty.dtype.is_qdq_int() || ty.dtype.is_qdq_float()) {
             return Err(Error::new(format!(
                 "cannot attach quantization parameters to {ty}"
             )));

@@ -32,7 +32,7 @@ fn params(
         None => (vec![0; scale.len()], None),
         Some(_) => {
             let t = const_input(imp, cx, zi, "zero point")?;
-            let v = if is_float_code(t.dtype()) {
+            let v = if t.dtype().is_qdq_float() {
                 // FP8 and FP4 zero points are codes; only +0 (code 0) is supported.
                 if t.to_f64_vec().iter().any(|&c| c != 0.0) {
                     return Err(cx.err("non-zero float zero points are not supported"));
@@ -123,18 +123,9 @@ fn blocked_params(
     Ok((scale, expand(2, "zero_point")?))
 }
 
-/// Whether `dt` is a float type QuantizeLinear may target (FP8 and FP4).
-fn is_float_code(dt: DType) -> bool {
-    matches!(
-        dt,
-        DType::F8E4M3 | DType::F8E5M2 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz | DType::F4E2M1
-    )
-}
-
 /// QuantizeLinear / DequantizeLinear types: 2- to 32-bit integers, FP8 and FP4.
 fn check_qtype(cx: &NodeCtx, dt: DType) -> Result<()> {
-    let int = dt.is_sub_byte_int() || dt == DType::U16 || check_int(cx, dt).is_ok();
-    if !(int || is_float_code(dt)) {
+    if !(dt.is_qdq_int() || dt.is_qdq_float()) {
         return Err(cx.err(format!("quantized type {dt} is not supported")));
     }
     Ok(())
@@ -181,7 +172,7 @@ pub(super) fn quantize(imp: &mut Importer, cx: &NodeCtx) -> Result<ValueRef> {
         Op::Quantize {
             to,
             rounding: QuantizeRounding::HalfEven,
-            saturate: !is_float_code(to) || cx.int("saturate", 1)? != 0,
+            saturate: !to.is_qdq_float() || cx.int("saturate", 1)? != 0,
         },
         &[x],
         &[cx.out(0)],
@@ -265,7 +256,7 @@ fn dequantize_blocked(imp: &mut Importer, cx: &NodeCtx, block: i64) -> Result<Va
         0 => imp.ty(cx.input(1)?).dtype,
         code => dtype_attr(cx, code)?,
     };
-    let float_codes = is_float_code(imp.ty(x).dtype);
+    let float_codes = imp.ty(x).dtype.is_qdq_float();
     let mut s = Steps::new(imp, format!("{}_step", cx.out(0)));
     let mut y = s.cast(x, DType::F32)?;
     if let Some(z) = zp.filter(|_| !float_codes) {
