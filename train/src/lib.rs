@@ -3,6 +3,7 @@
 //! the messages of federated learning, and FL simulation over datasets.
 
 pub mod binary;
+pub mod bocpd;
 mod compile;
 pub mod data;
 pub mod fl;
