@@ -11,6 +11,7 @@ mod export;
 mod fixynn;
 mod fl;
 mod inspect;
+mod monitor;
 mod ops;
 mod opt;
 mod passes;
@@ -131,6 +132,12 @@ enum Command {
     /// (GraphSAGE), in total and per operator.
     #[command(after_help = predict::EXAMPLES)]
     Predict(predict::PredictArgs),
+    /// Detect changepoints in a stream measured at several fidelities (cheap and noisy or
+    /// costly and precise): Bayesian online changepoint detection, choosing each step's
+    /// fidelity by the information gain about the run length per unit cost (or always
+    /// the costliest, the cheapest, at random; optionally within a budget).
+    #[command(after_help = monitor::EXAMPLES)]
+    Monitor(monitor::MonitorArgs),
     /// List the passes that pipelines can name, and print the default pipeline.
     #[command(after_help = passes::EXAMPLES)]
     Passes,
@@ -176,6 +183,7 @@ pub fn main() -> Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::Ops(args) => ops::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Monitor(args) => monitor::run(&args),
         Command::Passes => passes::run(),
     }
 }

@@ -83,6 +83,19 @@ pub fn render_table(s: &Simulation, every: usize) -> String {
         ),
         _ => writeln!(out, "never reached {:.0} %", 100.0 * s.target_accuracy),
     };
+    if let Some(p) = &s.participation {
+        let taking: usize = p.participants.iter().sum();
+        let _ = writeln!(
+            out,
+            "participation {}{}: {:.1} of {} clients per round on average, {} detected changes, {} rows read for the statistic",
+            p.participation.name(),
+            if p.drift.is_empty() { String::new() } else { format!(", drift at rounds {:?}", p.drift) },
+            taking as f64 / p.participants.len().max(1) as f64,
+            s.clients,
+            p.detections.iter().map(Vec::len).sum::<usize>(),
+            p.statistic_rows
+        );
+    }
     for w in &s.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

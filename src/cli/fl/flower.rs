@@ -33,6 +33,11 @@ pub struct FlowerArgs {
 /// Runs `nnopt fl flower`.
 pub fn run(a: &FlowerArgs) -> Result<()> {
     let f = &a.federation;
+    if !f.participation().is_default() {
+        return Err(nnopt::Error::new(
+            "--participation on-change and --drift are for fl simulate; Flower runs every client every round on fixed data",
+        ));
+    }
     let (program, _) = nnopt::train::ntp::load(&f.program)?;
     nnopt::train::data::load_dataset(&f.data)?;
     let opts = f.options(&program)?;

@@ -7,6 +7,7 @@ mod simulate;
 
 use clap::{Args, Subcommand, ValueEnum};
 use nnopt::passes::TrainPrecision;
+use nnopt::train::fl::participation::{Participation, ParticipationOptions};
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::SimulateOptions;
 use nnopt::train::server::ServerOptimizer;
@@ -83,6 +84,24 @@ pub struct FederationArgs {
     /// (0.9) or a percentage (90).
     #[arg(long, value_name = "ACC", default_value = "0.9", value_parser = parse_accuracy)]
     pub target_accuracy: f64,
+    /// Which clients train each round: always (every client) or on-change (a client
+    /// watches the mean label of samples of its data with Bayesian online changepoint
+    /// detection and trains in its first 3 rounds and the 3 rounds from each change it
+    /// detects) [default: always]. fl simulate only.
+    #[arg(long, value_enum)]
+    pub participation: Option<ParticipationArg>,
+    /// Rounds (1-based, comma-separated) from which every client's rows are redrawn from
+    /// the partition with another seed, so that a non-IID client's label mix changes.
+    /// fl simulate only.
+    #[arg(long, value_delimiter = ',', value_parser = at_least_one)]
+    pub drift: Vec<usize>,
+}
+
+/// `--participation`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ParticipationArg {
+    Always,
+    OnChange,
 }
 
 /// `--server-optimizer`.

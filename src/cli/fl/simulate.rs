@@ -8,7 +8,8 @@ use nnopt::output::write_atomically;
 use nnopt::passes::TrainPrecision;
 use nnopt::report::fl::{render_html, render_table};
 use nnopt::train::data::{load_dataset, Dataset};
-use nnopt::train::fl::simulate::{simulate, SimulateOptions, Simulation};
+use nnopt::train::fl::participation::ParticipationOptions;
+use nnopt::train::fl::simulate::{simulate_with, SimulateOptions, Simulation};
 use nnopt::train::TrainingProgram;
 use nnopt::Result;
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ fn run_one(
     program: &TrainingProgram,
     data: &Dataset,
     opts: &SimulateOptions,
+    participation: &ParticipationOptions,
 ) -> Result<Simulation> {
     let bar = ProgressBar::new(opts.rounds as u64).with_style(
         ProgressStyle::with_template(
@@ -44,7 +46,7 @@ fn run_one(
         .expect("valid template"),
     );
     bar.set_prefix(opts.precision.name());
-    let sim = simulate(program, data, opts, |r, warning| {
+    let sim = simulate_with(program, data, opts, participation, |r, warning| {
         if let Some(w) = warning {
             bar.suspend(|| {
                 nnopt::diagnostics::warn(&format!("{} run: {w}", opts.precision.name()))
@@ -67,7 +69,8 @@ fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
     let data = load_dataset(&a.federation.data)?;
     let f = &a.federation;
     let opts = f.options(&program)?;
-    let main = run_one(&program, &data, &opts)?;
+    let participation = f.participation();
+    let main = run_one(&program, &data, &opts, &participation)?;
     let other = if a.compare || a.report.is_some() {
         let precision = match opts.precision {
             TrainPrecision::Fp8 => TrainPrecision::Fp32,
@@ -81,6 +84,7 @@ fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
                 messages: precision,
                 ..opts.clone()
             },
+            &participation,
         )?)
     } else {
         None

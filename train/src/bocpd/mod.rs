@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod normal;
 pub mod policy;
 mod special;
+pub mod stream;
 
 pub use special::{hermite_rule, ln_gamma, log_add_exp, log_sum_exp, HERMITE_NODES};
 

@@ -42,6 +42,36 @@ impl NormalInverseGamma {
         }
     }
 
+    /// A weak prior fitted to a stream's columns (one per fidelity), given or estimating
+    /// each fidelity's noise variance v_j. The estimate is robust to the jumps at
+    /// changepoints: (1.4826 · median |x_t − x_{t−1}|)² / 2, the variance of one
+    /// measurement if the level is locally constant. With v* = min v_j: ζ_j = v*/v_j,
+    /// m₀ the median of that least noisy column, κ₀ = v*/s² for its variance s² (the
+    /// spread of segment levels, at least v*), α₀ = 1 and β₀ = v*.
+    pub fn fit(columns: &[Vec<f64>], noise: Option<&[f64]>) -> Self {
+        let variances: Vec<f64> = match noise {
+            Some(v) => v.to_vec(),
+            None => columns.iter().map(|c| noise_variance(c)).collect(),
+        };
+        let (best, v_star) = variances
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("at least one fidelity");
+        let column = &columns[best];
+        let n = column.len() as f64;
+        let mean = column.iter().sum::<f64>() / n;
+        let spread = column.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        NormalInverseGamma::new(
+            median(column.clone()),
+            v_star / spread.max(v_star),
+            1.0,
+            v_star,
+            variances.iter().map(|v| v_star / v).collect(),
+        )
+    }
+
     /// The precision factors ζ_j.
     pub fn zetas(&self) -> &[f64] {
         &self.zetas
@@ -60,6 +90,27 @@ impl NormalInverseGamma {
     /// The squared scale of the predictive t of `fidelity`.
     fn scale2(&self, s: &NigStats, fidelity: usize) -> f64 {
         s.beta * (1.0 / s.kappa + 1.0 / self.zetas[fidelity]) / s.alpha
+    }
+}
+
+/// The robust noise-variance estimate of [`NormalInverseGamma::fit`]; a tiny positive
+/// floor keeps a constant column usable.
+pub fn noise_variance(column: &[f64]) -> f64 {
+    let diffs: Vec<f64> = column.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    if diffs.is_empty() {
+        return 1.0;
+    }
+    let sigma_diff = 1.4826 * median(diffs);
+    (sigma_diff * sigma_diff / 2.0).max(1e-12)
+}
+
+/// The median (the mean of the two middle values for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n % 2 {
+        1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 

@@ -3,6 +3,7 @@
 //! serialized, counted and parsed.
 
 pub mod client;
+pub mod participation;
 pub mod partition;
 pub mod simulate;
 pub mod state;

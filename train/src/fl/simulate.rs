@@ -1,6 +1,9 @@
 //! The FedAvg simulation loop.
 
 use super::client::{FlClient, LocalTraining};
+use super::participation::{
+    ChangeWatch, Participation, ParticipationOptions, ParticipationSummary,
+};
 use super::partition::Partition;
 use crate::data::Dataset;
 use crate::message::{Encoding, Message};
@@ -82,6 +85,9 @@ pub struct Simulation {
     pub client_rows: Vec<usize>,
     /// Problems noticed on the way (see [`stuck_at_chance`]).
     pub warnings: Vec<String>,
+    /// Participation and drift, when either is set ([`simulate_with`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participation: Option<ParticipationSummary>,
 }
 
 /// The round after which [`stuck_at_chance`] looks: 10 % of the rounds, but not before
@@ -214,7 +220,8 @@ impl<'p> Federation<'p> {
     /// Ends `round`: aggregates the clients' `updates` (in client order) and records the
     /// global model's test accuracy with the round's traffic (`bytes_up` in all,
     /// `bytes_down` in all, and the size of one broadcast and one update) and the
-    /// clients' `training`. Returns the round's figures and a warning raised in it.
+    /// clients' `training`; a round without updates leaves the global model as it is.
+    /// Returns the round's figures and a warning raised in it.
     pub fn end_round(
         &mut self,
         round: u32,
@@ -222,7 +229,9 @@ impl<'p> Federation<'p> {
         training: &[LocalTraining],
         traffic: Traffic,
     ) -> Result<(&RoundRecord, Option<&str>)> {
-        self.server.aggregate(round, updates)?;
+        if !updates.is_empty() {
+            self.server.aggregate(round, updates)?;
+        }
         let d = self.data;
         let test = evaluate(self.program, self.server.global(), &d.samples, &d.test_rows)?;
         let (loss, steps) = training
@@ -288,6 +297,7 @@ impl<'p> Federation<'p> {
             update_bytes: self.update_bytes,
             client_rows: self.client_rows.clone(),
             warnings: self.warnings.clone(),
+            participation: None,
         }
     }
 }
@@ -310,10 +320,30 @@ pub fn simulate(
     program: &TrainingProgram,
     data: &Dataset,
     opts: &SimulateOptions,
+    progress: impl FnMut(&RoundRecord, Option<&str>),
+) -> Result<Simulation> {
+    simulate_with(program, data, opts, &ParticipationOptions::default(), progress)
+}
+
+/// [`simulate`] with change-triggered participation and drifting client data
+/// ([`super::participation`]): in drift phase p (after p of the drift rounds) the
+/// clients hold the partition drawn with seed `opts.seed + p·1000003`; only taking
+/// clients receive the broadcast and send an update.
+pub fn simulate_with(
+    program: &TrainingProgram,
+    data: &Dataset,
+    opts: &SimulateOptions,
+    participation: &ParticipationOptions,
     mut progress: impl FnMut(&RoundRecord, Option<&str>),
 ) -> Result<Simulation> {
     let mut federation = Federation::new(program, data, opts)?;
-    let parts = client_rows(program, data, opts)?;
+    let phases = (0..=participation.drift.len())
+        .map(|p| {
+            let mut o = opts.clone();
+            o.seed = opts.seed.wrapping_add(p as u64 * 1_000_003);
+            client_rows(program, data, &o)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut clients = (0..opts.clients)
         .map(|i| {
             FlClient::new(
@@ -325,16 +355,36 @@ pub fn simulate(
             )
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut watches: Vec<ChangeWatch> = (0..opts.clients)
+        .map(|i| ChangeWatch::new(opts.seed, i, data.classes, opts.rounds))
+        .collect();
+    let mut participants = Vec::with_capacity(opts.rounds);
     for round in 1..=opts.rounds as u32 {
+        let parts = &phases[participation.phase(round as usize)];
+        let taking: Vec<bool> = match participation.participation {
+            Participation::Always => vec![true; opts.clients],
+            Participation::OnChange => watches
+                .iter_mut()
+                .zip(parts)
+                .map(|(w, rows)| w.round(round as usize, &data.samples.labels, rows))
+                .collect(),
+        };
+        let count = taking.iter().filter(|&&t| t).count();
+        participants.push(count);
         let (broadcast, size) = transmit(&federation.broadcast(round)?)?;
         let mut traffic = Traffic {
-            down: size * opts.clients as u64,
+            down: size * count as u64,
             broadcast: size,
             ..Traffic::default()
         };
-        let mut updates = Vec::with_capacity(opts.clients);
-        let mut training = Vec::with_capacity(opts.clients);
-        for (client, rows) in clients.iter_mut().zip(&parts) {
+        let mut updates = Vec::with_capacity(count);
+        let mut training = Vec::with_capacity(count);
+        for ((client, rows), _) in clients
+            .iter_mut()
+            .zip(parts)
+            .zip(&taking)
+            .filter(|(_, &t)| t)
+        {
             let (update, done) =
                 client.round(&broadcast, &data.samples, rows, opts.local_epochs)?;
             let (update, size) = transmit(&update)?;
@@ -346,5 +396,15 @@ pub fn simulate(
         let (record, warning) = federation.end_round(round, &updates, &training, traffic)?;
         progress(record, warning);
     }
-    Ok(federation.summary())
+    let mut summary = federation.summary();
+    if !participation.is_default() {
+        summary.participation = Some(ParticipationSummary {
+            participation: participation.participation,
+            drift: participation.drift.clone(),
+            participants,
+            detections: watches.iter().map(|w| w.detections.clone()).collect(),
+            statistic_rows: watches.iter().map(|w| w.rows_read).sum(),
+        });
+    }
+    Ok(summary)
 }
