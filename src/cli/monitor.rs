@@ -53,6 +53,11 @@ pub struct MonitorArgs {
     /// Seed of the random policy.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The changepoint rule's window: a change is declared when the run began less than
+    /// WINDOW steps ago with posterior probability above ½ (and not within WINDOW steps
+    /// of the last one).
+    #[arg(long, default_value_t = 10)]
+    window: usize,
     /// Known changepoints (0-based steps, comma-separated): print precision, recall, F1.
     #[arg(long, value_delimiter = ',')]
     truth: Option<Vec<usize>>,
@@ -83,6 +88,12 @@ pub fn run(a: &MonitorArgs) -> Result<()> {
     if a.max_run < 2 {
         return Err(Error::new("--max-run must be at least 2"));
     }
+    if a.window == 0 || a.window >= a.max_run {
+        return Err(Error::new(format!(
+            "--window {} must be at least 1 and below --max-run {}",
+            a.window, a.max_run
+        )));
+    }
     let steps = stream.rows.len();
     let cheapest = a.costs.iter().copied().fold(f64::INFINITY, f64::min);
     if let Some(b) = a.budget {
@@ -100,6 +111,7 @@ pub fn run(a: &MonitorArgs) -> Result<()> {
         costs: a.costs.clone(),
         budget: a.budget,
         seed: a.seed,
+        window: a.window,
     };
     let columns: Vec<Vec<f64>> = (0..fidelities).map(|j| stream.column(j)).collect();
     let (monitoring, model) = match a.model.as_str() {

@@ -142,6 +142,17 @@ impl From<FlPrecision> for TrainPrecision {
 }
 
 impl FederationArgs {
+    /// `--participation` and `--drift`.
+    pub fn participation(&self) -> ParticipationOptions {
+        ParticipationOptions {
+            participation: match self.participation {
+                None | Some(ParticipationArg::Always) => Participation::Always,
+                Some(ParticipationArg::OnChange) => Participation::OnChange,
+            },
+            drift: self.drift.clone(),
+        }
+    }
+
     /// The federation's options for `program` (precisions default to the program's).
     pub fn options(&self, program: &TrainingProgram) -> Result<SimulateOptions> {
         let primary = self

@@ -1,27 +1,45 @@
 //! Declaring changepoints from the run-length posterior, and scoring them against known
 //! ones.
 //!
-//! The rule: a changepoint is declared when the most probable run length drops
-//! (r*_t < r*_{t−1}); it is placed at the step t − r*_t where the now most probable run
-//! began, and declared only if that step lies after the last declared changepoint (so a
-//! posterior that hesitates between two explanations of the same change declares it
-//! once).
+//! The rule: after step t, the posterior probability that the current run began within
+//! the last `window` steps, P(r_t < window), is compared with ½. Above it, a changepoint
+//! is declared at t − r̂, where r̂ is the most probable run length below `window`, unless
+//! that step lies within `window` steps of the last declared changepoint (the same
+//! change, seen again while its run is young). The MAP run length alone is not used: the
+//! mass of a long run spreads over many neighbouring run lengths, so a young run with
+//! little mass could be the most probable single value.
 
-/// The online rule, fed one MAP run length per step.
-#[derive(Default)]
+/// The online rule, fed the run-length posterior step by step.
 pub struct ChangepointRule {
-    previous: Option<usize>,
+    window: usize,
     last: Option<usize>,
 }
 
 impl ChangepointRule {
-    /// Feeds step `t`'s MAP run length; the changepoint declared at this step, if any.
-    pub fn step(&mut self, t: usize, map_run_length: usize) -> Option<usize> {
-        let dropped = self.previous.is_some_and(|p| map_run_length < p);
-        self.previous = Some(map_run_length);
-        let start = t - map_run_length.min(t);
-        let later = self.last.is_none_or(|last| start > last);
-        if dropped && later && start > 0 {
+    /// The rule with a window of `window` (≥ 1) steps.
+    pub fn new(window: usize) -> Self {
+        ChangepointRule {
+            window: window.max(1),
+            last: None,
+        }
+    }
+
+    /// Feeds step `t`'s ln p(r_t = r | x_{1:t}); the changepoint declared now, if any.
+    pub fn step(&mut self, t: usize, log_posterior: &[f64]) -> Option<usize> {
+        let young = &log_posterior[..self.window.min(log_posterior.len())];
+        let mass: f64 = young.iter().map(|l| l.exp()).sum();
+        if mass <= 0.5 || log_posterior.len() <= self.window {
+            return None;
+        }
+        let mut r = 0;
+        for (k, &l) in young.iter().enumerate() {
+            if l > young[r] {
+                r = k;
+            }
+        }
+        let start = t - r.min(t);
+        let new = self.last.is_none_or(|last| start > last + self.window);
+        if new && start > 0 {
             self.last = Some(start);
             return Some(start);
         }
@@ -61,17 +79,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_drop_declares_the_start_of_the_new_run_once() {
-        let mut rule = ChangepointRule::default();
-        let maps = [0, 1, 2, 3, 4, 0, 1, 6, 2, 3];
-        let declared: Vec<usize> = maps
-            .iter()
-            .enumerate()
-            .filter_map(|(t, &m)| rule.step(t, m))
-            .collect();
-        // Step 5 opens a run; at step 8 a run from step 6 is the most probable: another
-        // changepoint. The return to run length 6 at step 7 declares nothing.
-        assert_eq!(declared, vec![5, 6]);
+    fn a_young_run_with_most_of_the_mass_is_declared_once() {
+        let mut rule = ChangepointRule::new(3);
+        // ln-posteriors over r = 0..5: an old run, then the mass moving to a run from step
+        // 10 (r = 1 at t = 11, r = 2 at t = 12).
+        let old = [-9.0, -9.0, -9.0, -9.0, -0.1, -2.4];
+        let young1 = [-3.0, -0.2, -9.0, -9.0, -9.0, -2.0];
+        let young2 = [-4.0, -3.0, -0.1, -9.0, -9.0, -9.0];
+        assert_eq!(rule.step(9, &old), None);
+        assert_eq!(rule.step(11, &young1), Some(10));
+        assert_eq!(rule.step(12, &young2), None);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct MonitorOptions {
     pub budget: Option<f64>,
     /// Seed of the random policy.
     pub seed: u64,
+    /// The changepoint rule's window ([`ChangepointRule`]).
+    pub window: usize,
 }
 
 /// What monitoring a stream found and spent.
@@ -53,7 +55,7 @@ pub fn monitor<M: ObservationModel>(
         options.budget,
         options.seed,
     );
-    let mut rule = ChangepointRule::default();
+    let mut rule = ChangepointRule::new(options.window);
     let mut out = Monitoring {
         policy: options.policy.name(),
         steps: rows.len(),
@@ -71,7 +73,7 @@ pub fn monitor<M: ObservationModel>(
         let j = chooser.choose(&gains, rows.len() - t - 1);
         detector.observe(j, row[j]);
         let map = detector.map_run_length();
-        out.changepoints.extend(rule.step(t, map));
+        out.changepoints.extend(rule.step(t, detector.log_posterior()));
         out.fidelity.push(j);
         out.map_run_length.push(map);
         out.change_probability.push(detector.log_posterior()[0].exp());

@@ -2,6 +2,13 @@
 //! the costliest or the cheapest, or at random (seeded); optionally within a total
 //! budget, which every policy respects by never spending what the remaining steps need
 //! for the cheapest measurement.
+//!
+//! With a budget, ig-per-cost becomes a priced choice: the fidelity maximizing
+//! IG_j − λ·c_j, where the price λ rises by 10 % after each step on which the spending so
+//! far is ahead of an even pace (budget · steps done / all steps) and falls by 10 %
+//! otherwise. The ratio IG/cost is myopic (one precise measurement cannot gain more than
+//! the entropy of "did it change just now?", however cheap precision is per bit in the
+//! long run); the price instead spends the budget where the gains are largest.
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -18,6 +25,10 @@ pub enum Policy {
     /// Uniformly at random among the affordable fidelities.
     Random,
 }
+
+/// The price λ's starting value and its factor per step (see the module documentation).
+const PRICE_START: f64 = 1e-3;
+const PRICE_STEP: f64 = 1.1;
 
 impl Policy {
     /// All policies, in the order tables list them.
@@ -50,6 +61,8 @@ pub struct Chooser {
     costs: Vec<f64>,
     budget: Option<f64>,
     spent: f64,
+    steps_done: usize,
+    price: f64,
     rng: Xoshiro256PlusPlus,
 }
 
@@ -62,6 +75,8 @@ impl Chooser {
             costs,
             budget,
             spent: 0.0,
+            steps_done: 0,
+            price: PRICE_START,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
         }
     }
@@ -97,12 +112,16 @@ impl Chooser {
             },
             Policy::IgPerCost => {
                 let mut best: Option<usize> = None;
+                let score = |j: usize| match self.budget {
+                    Some(_) => gains[j] - self.price * self.costs[j],
+                    None => gains[j] / self.costs[j],
+                };
                 for &j in &affordable {
-                    let value = gains[j] / self.costs[j];
+                    let value = score(j);
                     let better = match best {
                         None => true,
                         Some(b) => {
-                            let best_value = gains[b] / self.costs[b];
+                            let best_value = score(b);
                             value > best_value
                                 || (value == best_value && self.costs[j] < self.costs[b])
                         }
@@ -116,6 +135,11 @@ impl Chooser {
         }
         .unwrap_or(cheapest);
         self.spent += self.costs[choice];
+        self.steps_done += 1;
+        if let Some(b) = self.budget {
+            let pace = b * self.steps_done as f64 / (self.steps_done + steps_after) as f64;
+            self.price *= if self.spent > pace { PRICE_STEP } else { 1.0 / PRICE_STEP };
+        }
         choice
     }
 

@@ -105,7 +105,7 @@ impl ChangeWatch {
         ChangeWatch {
             detector: Detector::new(model, 1.0 / EXPECTED_RUN, 64),
             chooser: Chooser::new(Policy::IgPerCost, costs, None, stream_seed),
-            rule: ChangepointRule::default(),
+            rule: ChangepointRule::new(2),
             rng: Xoshiro256PlusPlus::seed_from_u64(stream_seed),
             classes: classes.max(1) as f64,
             active_until: ACTIVE_ROUNDS,
@@ -127,7 +127,7 @@ impl ChangeWatch {
                 .sum();
             self.rows_read += n as u64;
             self.detector.observe(j, sum / n as f64 / self.classes);
-            if self.rule.step(round - 1, self.detector.map_run_length()).is_some() {
+            if self.rule.step(round - 1, self.detector.log_posterior()).is_some() {
                 self.detections.push(round);
                 self.active_until = self.active_until.max(round + ACTIVE_ROUNDS - 1);
             }
