@@ -24,7 +24,13 @@ struct Trace {
 }
 
 /// Runs `model` over `rows` choosing fidelities by gain per cost.
-fn trace<M: ObservationModel>(model: M, rows: &[Vec<f64>], costs: &[f64], hazard: f64, max_run: usize) -> Trace {
+fn trace<M: ObservationModel>(
+    model: M,
+    rows: &[Vec<f64>],
+    costs: &[f64],
+    hazard: f64,
+    max_run: usize,
+) -> Trace {
     let mut d = Detector::new(model, hazard, max_run);
     let mut chooser = Chooser::new(Policy::IgPerCost, costs.to_vec(), None, 0);
     let mut t = Trace {
@@ -37,7 +43,8 @@ fn trace<M: ObservationModel>(model: M, rows: &[Vec<f64>], costs: &[f64], hazard
         let j = chooser.choose(&gains, rows.len() - i - 1);
         d.observe(j, row[j]);
         t.fidelity.push(j);
-        t.posterior.push(d.log_posterior().iter().map(|l| l.exp()).collect());
+        t.posterior
+            .push(d.log_posterior().iter().map(|l| l.exp()).collect());
         t.gains.push(gains);
     }
     t
@@ -69,17 +76,26 @@ fn reference(case: &Value) -> Option<Value> {
     Some(serde_json::from_slice(&out.stdout).expect("reference JSON"))
 }
 
-/// Asserts per step that `ours` and the reference's `key` agree to `tol`.
+/// Asserts per step that `ours` and the reference's `key` agree to `tol`; prints the
+/// largest difference.
 fn assert_close(ours: &[Vec<f64>], theirs: &Value, key: &str, tol: f64) {
+    let mut largest = 0f64;
     let theirs = theirs[key].as_array().expect(key);
     assert_eq!(ours.len(), theirs.len(), "{key}: steps");
     for (t, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let b: Vec<f64> = b.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let b: Vec<f64> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert_eq!(a.len(), b.len(), "{key}: length at step {t}");
         for (r, (x, y)) in a.iter().zip(&b).enumerate() {
             assert!((x - y).abs() <= tol, "{key} step {t} [{r}]: {x} vs {y}");
+            largest = largest.max((x - y).abs());
         }
     }
+    eprintln!("{key}: largest difference {largest:.3e} (tolerance {tol:.0e})");
 }
 
 /// A standard normal variate (Box–Muller).
@@ -97,16 +113,25 @@ fn normal_posterior_and_gains_match_the_reference() {
     let rows: Vec<Vec<f64>> = (0..120)
         .map(|t| {
             let level = [0.0, 3.0, -1.0][t / 40];
-            zetas.iter().map(|z: &f64| level + normal(&mut rng) / z.sqrt()).collect()
+            zetas
+                .iter()
+                .map(|z: &f64| level + normal(&mut rng) / z.sqrt())
+                .collect()
         })
         .collect();
     let (hazard, max_run) = (1.0 / 50.0, 30);
     let model = NormalInverseGamma::new(prior[0], prior[1], prior[2], prior[3], zetas.clone());
     let ours = trace(model, &rows, &[1.0, 4.0], hazard, max_run);
-    assert!(ours.fidelity.contains(&0) && ours.fidelity.contains(&1), "{:?}", ours.fidelity);
+    assert!(
+        ours.fidelity.contains(&0) && ours.fidelity.contains(&1),
+        "{:?}",
+        ours.fidelity
+    );
     let case = json!({"model": "normal", "prior": prior, "zetas": zetas, "hazard": hazard,
         "max_run": max_run, "rows": rows, "fidelity": ours.fidelity});
-    let Some(theirs) = reference(&case) else { return };
+    let Some(theirs) = reference(&case) else {
+        return;
+    };
     assert_close(&ours.posterior, &theirs, "posterior", 1e-9);
     assert_close(&ours.gains, &theirs, "gains", 1e-9);
     // 50-point Gauss–Hermite against the dense trapezoid rule of Σ_r q_r KL(p_r ‖ p).
@@ -127,11 +152,23 @@ fn bernoulli_posterior_and_gains_match_the_reference() {
         })
         .collect();
     let (hazard, max_run) = (1.0 / 60.0, 40);
-    let ours = trace(BetaBinomial::new(1.0, 1.5, trials.clone()), &rows, &[1.0, 3.0], hazard, max_run);
-    assert!(ours.fidelity.contains(&0) && ours.fidelity.contains(&1), "{:?}", ours.fidelity);
+    let ours = trace(
+        BetaBinomial::new(1.0, 1.5, trials.clone()),
+        &rows,
+        &[1.0, 3.0],
+        hazard,
+        max_run,
+    );
+    assert!(
+        ours.fidelity.contains(&0) && ours.fidelity.contains(&1),
+        "{:?}",
+        ours.fidelity
+    );
     let case = json!({"model": "bernoulli", "prior": [1.0, 1.5], "trials": trials, "hazard": hazard,
         "max_run": max_run, "rows": rows, "fidelity": ours.fidelity});
-    let Some(theirs) = reference(&case) else { return };
+    let Some(theirs) = reference(&case) else {
+        return;
+    };
     assert_close(&ours.posterior, &theirs, "posterior", 1e-9);
     assert_close(&ours.gains, &theirs, "gains", 1e-9);
 }

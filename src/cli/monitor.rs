@@ -124,14 +124,19 @@ pub fn run(a: &MonitorArgs) -> Result<()> {
             }
             let model = NormalInverseGamma::fit(&columns, a.noise.as_deref());
             let zetas = model.zetas().to_vec();
-            (run_checked(model, &stream, a, &options)?, format!("normal, ζ = {}", list(&zetas)))
+            (
+                run_checked(model, &stream, a, &options)?,
+                format!("normal, ζ = {}", list(&zetas)),
+            )
         }
         _ => {
             if a.noise.is_some() {
                 return Err(Error::new("--noise is for --model normal"));
             }
             let Some(trials) = &a.trials else {
-                return Err(Error::new("--model bernoulli needs --trials (one count per column)"));
+                return Err(Error::new(
+                    "--model bernoulli needs --trials (one count per column)",
+                ));
             };
             if trials.len() != fidelities || trials.contains(&0) {
                 return Err(Error::new(format!(

@@ -65,7 +65,9 @@ pub fn render_table(r: &MonitorReport) -> String {
         r.model,
         r.hazard,
         m.policy,
-        r.budget.map(|b| format!(", budget {b}")).unwrap_or_default()
+        r.budget
+            .map(|b| format!(", budget {b}"))
+            .unwrap_or_default()
     );
     let _ = writeln!(out, "{:<20} {:>10} {:>10}", "fidelity", "cost", "measured");
     for ((name, cost), count) in r.fidelity_names.iter().zip(&r.costs).zip(r.counts()) {
@@ -165,7 +167,10 @@ fn draw(c: &Chart, steps: usize) -> Result<String> {
         for (points, colour, label) in &c.lines {
             let colour = *colour;
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
                 .map_err(|e| err(e.to_string()))?
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
@@ -187,10 +192,17 @@ fn draw(c: &Chart, steps: usize) -> Result<String> {
 /// step, the cumulative cost). `columns` holds each fidelity's values.
 pub fn render_html(r: &MonitorReport, columns: &[Vec<f64>]) -> Result<String> {
     let m = &r.monitoring;
-    let measured: Vec<f64> = m.fidelity.iter().enumerate().map(|(t, &j)| columns[j][t]).collect();
+    let measured: Vec<f64> = m
+        .fidelity
+        .iter()
+        .enumerate()
+        .map(|(t, &j)| columns[j][t])
+        .collect();
     let (lo, hi) = measured
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
     let pad = ((hi - lo) * 0.05).max(1e-9);
     let mut dots = Vec::new();
     for (j, name) in r.fidelity_names.iter().enumerate() {
@@ -200,9 +212,19 @@ pub fn render_html(r: &MonitorReport, columns: &[Vec<f64>]) -> Result<String> {
             .collect();
         dots.push((points, COLOURS[j % COLOURS.len()], name.clone()));
     }
-    let mut verticals = vec![(m.changepoints.clone(), RGBColor(220, 30, 30), false, "detected".to_string())];
+    let mut verticals = vec![(
+        m.changepoints.clone(),
+        RGBColor(220, 30, 30),
+        false,
+        "detected".to_string(),
+    )];
     if let Some(s) = &r.score {
-        verticals.push((s.truth.clone(), RGBColor(90, 90, 90), true, "known".to_string()));
+        verticals.push((
+            s.truth.clone(),
+            RGBColor(90, 90, 90),
+            true,
+            "known".to_string(),
+        ));
     }
     let stream = draw(
         &Chart {
@@ -222,7 +244,11 @@ pub fn render_html(r: &MonitorReport, columns: &[Vec<f64>]) -> Result<String> {
             y_desc: "run length",
             y_range: (0.0, max_run * 1.05),
             lines: vec![(
-                m.map_run_length.iter().enumerate().map(|(t, &v)| (t as f64, v as f64)).collect(),
+                m.map_run_length
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &v)| (t as f64, v as f64))
+                    .collect(),
                 COLOURS[0],
                 "MAP run length".to_string(),
             )],
@@ -238,7 +264,11 @@ pub fn render_html(r: &MonitorReport, columns: &[Vec<f64>]) -> Result<String> {
             y_range: (-0.5, r.costs.len() as f64 - 0.5),
             lines: Vec::new(),
             dots: vec![(
-                m.fidelity.iter().enumerate().map(|(t, &j)| (t as f64, j as f64)).collect(),
+                m.fidelity
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &j)| (t as f64, j as f64))
+                    .collect(),
                 COLOURS[1],
                 m.policy.to_string(),
             )],
@@ -266,7 +296,9 @@ pub fn render_html(r: &MonitorReport, columns: &[Vec<f64>]) -> Result<String> {
             lines: vec![
                 (cumulative, COLOURS[0], m.policy.to_string()),
                 (
-                    (0..m.steps).map(|t| (t as f64, per_step * (t + 1) as f64)).collect(),
+                    (0..m.steps)
+                        .map(|t| (t as f64, per_step * (t + 1) as f64))
+                        .collect(),
                     RGBColor(120, 120, 120),
                     "always the costliest".to_string(),
                 ),

@@ -56,8 +56,7 @@ impl ObservationModel for BetaBinomial {
         let ln_rising = |start: f64, count: u32| -> f64 {
             (0..count).map(|i| (start + i as f64).ln()).sum::<f64>()
         };
-        Self::ln_choose(n, k) + ln_rising(s.a, k) + ln_rising(s.b, n - k)
-            - ln_rising(s.a + s.b, n)
+        Self::ln_choose(n, k) + ln_rising(s.a, k) + ln_rising(s.b, n - k) - ln_rising(s.a + s.b, n)
     }
 
     fn update(&self, s: &BetaStats, fidelity: usize, x: f64) -> BetaStats {
@@ -77,6 +76,8 @@ impl ObservationModel for BetaBinomial {
 
     /// Every count 0..=n_j with weight 1: the exact sum.
     fn quadrature(&self, _: &[&BetaStats], _: &[f64], fidelity: usize) -> Vec<(f64, f64)> {
-        (0..=self.trials[fidelity]).map(|k| (k as f64, 1.0)).collect()
+        (0..=self.trials[fidelity])
+            .map(|k| (k as f64, 1.0))
+            .collect()
     }
 }

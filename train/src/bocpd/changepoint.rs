@@ -65,7 +65,13 @@ pub fn f1_score(detected: &[usize], truth: &[usize], tolerance: usize) -> (f64, 
             matched += 1;
         }
     }
-    let ratio = |n: usize| if n == 0 { 0.0 } else { matched as f64 / n as f64 };
+    let ratio = |n: usize| {
+        if n == 0 {
+            0.0
+        } else {
+            matched as f64 / n as f64
+        }
+    };
     let (precision, recall) = (ratio(detected.len()), ratio(truth.len()));
     let f1 = match precision + recall {
         s if s > 0.0 => 2.0 * precision * recall / s,

@@ -190,7 +190,10 @@ mod tests {
     fn a_jump_moves_the_map_run_length_to_the_change() {
         let mut d = detector(200);
         for t in 0..60 {
-            d.observe(1, if t < 40 { 0.0 } else { 8.0 } + 0.1 * ((t * 7) % 5) as f64);
+            d.observe(
+                1,
+                if t < 40 { 0.0 } else { 8.0 } + 0.1 * ((t * 7) % 5) as f64,
+            );
         }
         assert_eq!(d.map_run_length(), 19);
     }

@@ -73,10 +73,12 @@ pub fn monitor<M: ObservationModel>(
         let j = chooser.choose(&gains, rows.len() - t - 1);
         detector.observe(j, row[j]);
         let map = detector.map_run_length();
-        out.changepoints.extend(rule.step(t, detector.log_posterior()));
+        out.changepoints
+            .extend(rule.step(t, detector.log_posterior()));
         out.fidelity.push(j);
         out.map_run_length.push(map);
-        out.change_probability.push(detector.log_posterior()[0].exp());
+        out.change_probability
+            .push(detector.log_posterior()[0].exp());
     }
     out.cost = chooser.spent();
     out

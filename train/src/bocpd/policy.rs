@@ -138,7 +138,11 @@ impl Chooser {
         self.steps_done += 1;
         if let Some(b) = self.budget {
             let pace = b * self.steps_done as f64 / (self.steps_done + steps_after) as f64;
-            self.price *= if self.spent > pace { PRICE_STEP } else { 1.0 / PRICE_STEP };
+            self.price *= if self.spent > pace {
+                PRICE_STEP
+            } else {
+                1.0 / PRICE_STEP
+            };
         }
         choice
     }

@@ -12,8 +12,7 @@ pub fn ln_gamma(x: f64) -> f64 {
     }
     let z = 1.0 / (x * x);
     let series =
-        (1.0 / 12.0 - z * (1.0 / 360.0 - z * (1.0 / 1260.0 - z * (1.0 / 1680.0 - z / 1188.0))))
-            / x;
+        (1.0 / 12.0 - z * (1.0 / 360.0 - z * (1.0 / 1260.0 - z * (1.0 / 1680.0 - z / 1188.0)))) / x;
     (x - 0.5) * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI).ln() + series - product.ln()
 }
 
@@ -112,7 +111,10 @@ mod tests {
         assert!((m0 - pi.sqrt()).abs() < 1e-13, "{m0}");
         assert!((m2 - pi.sqrt() / 2.0).abs() < 1e-13, "{m2}");
         // With the weights times e^{u²}, ∫ e^{−u²/2} du = √(2π).
-        let g: f64 = hermite_rule().iter().map(|(u, w)| w * (-u * u / 2.0).exp()).sum();
+        let g: f64 = hermite_rule()
+            .iter()
+            .map(|(u, w)| w * (-u * u / 2.0).exp())
+            .sum();
         assert!((g - (2.0 * pi).sqrt()).abs() < 1e-12, "{g}");
     }
 }

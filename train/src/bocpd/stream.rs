@@ -21,7 +21,10 @@ impl Stream {
 
     /// Parses CSV text (see the module documentation).
     pub fn parse(text: &str) -> Result<Stream> {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let Some((_, header)) = lines.next() else {
             return Err(Error::new("the stream is empty: expected a header line"));
         };

@@ -6,7 +6,8 @@
 //! The statistic is the mean label (divided by the number of classes) of a sample of the
 //! client's current training rows, measured at one of two fidelities each round: 8 rows
 //! (cost 8) or 64 rows (cost 64), so its noise variance is σ²/n. The client picks the
-//! fidelity by information gain per cost. Rows are read with replacement from the
+//! fidelity by information gain priced against cost, within a budget of half the cost of
+//! reading 64 rows every round ([`crate::bocpd::policy`]). Rows are read with replacement from the
 //! client's rows of the current drift phase.
 
 use crate::bocpd::changepoint::ChangepointRule;
@@ -101,11 +102,13 @@ impl ChangeWatch {
         let zetas = SAMPLE_ROWS.iter().map(|&n| n as f64).collect();
         let model = NormalInverseGamma::new(0.5, 2.0, 1.0, 0.08, zetas);
         let costs = SAMPLE_ROWS.iter().map(|&n| n as f64).collect();
+        // Half of reading the larger sample every round, spent by the priced policy.
+        let budget = (SAMPLE_ROWS[1] * rounds) as f64 / 2.0;
         let stream_seed = seed ^ (0x5eed_c4a1_u64.wrapping_mul(client as u64 + 1));
         ChangeWatch {
             detector: Detector::new(model, 1.0 / EXPECTED_RUN, 64),
-            chooser: Chooser::new(Policy::IgPerCost, costs, None, stream_seed),
-            rule: ChangepointRule::new(2),
+            chooser: Chooser::new(Policy::IgPerCost, costs, Some(budget), stream_seed),
+            rule: ChangepointRule::new(3),
             rng: Xoshiro256PlusPlus::seed_from_u64(stream_seed),
             classes: classes.max(1) as f64,
             active_until: ACTIVE_ROUNDS,
@@ -127,7 +130,11 @@ impl ChangeWatch {
                 .sum();
             self.rows_read += n as u64;
             self.detector.observe(j, sum / n as f64 / self.classes);
-            if self.rule.step(round - 1, self.detector.log_posterior()).is_some() {
+            if self
+                .rule
+                .step(round - 1, self.detector.log_posterior())
+                .is_some()
+            {
                 self.detections.push(round);
                 self.active_until = self.active_until.max(round + ACTIVE_ROUNDS - 1);
             }

@@ -238,7 +238,9 @@ impl<'p> Federation<'p> {
             .iter()
             .fold((0.0, 0), |(l, s), t| (l + t.loss_sum, s + t.steps));
         self.broadcast_bytes = traffic.broadcast;
-        self.update_bytes = traffic.update;
+        if traffic.update > 0 {
+            self.update_bytes = traffic.update;
+        }
         self.rounds.push(RoundRecord {
             round: round as usize,
             accuracy: test.accuracy,
@@ -322,7 +324,13 @@ pub fn simulate(
     opts: &SimulateOptions,
     progress: impl FnMut(&RoundRecord, Option<&str>),
 ) -> Result<Simulation> {
-    simulate_with(program, data, opts, &ParticipationOptions::default(), progress)
+    simulate_with(
+        program,
+        data,
+        opts,
+        &ParticipationOptions::default(),
+        progress,
+    )
 }
 
 /// [`simulate`] with change-triggered participation and drifting client data
