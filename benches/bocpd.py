@@ -11,7 +11,12 @@ and whether the goal holds: F1 >= always-high's - 0.05 at <= 50 % of its cost, f
 ig-per-cost and for its budgeted variant (--budget 45 % of always-high's cost, which
 prices cost instead of dividing by it; see train/src/bocpd/policy.rs).
 
+With --fl PROGRAM DATA it also runs `nnopt fl simulate` on 10 Dirichlet(0.3) clients for
+30 rounds with drift at rounds 11 and 21, with --participation always and on-change,
+and prints bytes (up + down), accuracy, clients per round and detected changes.
+
 Usage: .venv/bin/python benches/bocpd.py [--seeds 5] [--nnopt PATH] [--json] [--check]
+           [--streams gaussian,bernoulli,audio] [--fl client.ntp digits.csv.gz]
 """
 
 from __future__ import annotations
@@ -203,6 +208,27 @@ def summarize(name, results):
     return list(rows.values()), goal
 
 
+FL_FLAGS = ["--clients", "10", "--rounds", "30", "--non-iid", "dirichlet:0.3", "--drift", "11,21"]
+
+
+def fl_compare(nnopt, program, data, seeds):
+    """`fl simulate` with drift: bytes and accuracy of on-change vs always-on participation."""
+    rows = []
+    for participation in ("always", "on-change"):
+        runs = [run_json([nnopt, "fl", "simulate", "--program", program, "--data", data,
+                          *FL_FLAGS, "--participation", participation, "--seed", str(seed),
+                          "--json"]) for seed in seeds]
+        rows.append({
+            "participation": participation,
+            "bytes": float(np.mean([r["total_bytes_up"] + r["total_bytes_down"] for r in runs])),
+            "final_accuracy": float(np.mean([r["final_accuracy"] for r in runs])),
+            "last_5_rounds_accuracy": float(np.mean([r["last_5_rounds_accuracy"] for r in runs])),
+            "clients_per_round": float(np.mean([np.mean(r["participation"]["participants"]) for r in runs])),
+            "detections": float(np.mean([sum(map(len, r["participation"]["detections"])) for r in runs])),
+        })
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=5, help="seeds per stream (0, 1, ...)")
@@ -210,6 +236,8 @@ def main():
     ap.add_argument("--streams", default=",".join(STREAMS), help="comma-separated subset")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--check", action="store_true", help="exit status 1 if a goal is missed")
+    ap.add_argument("--fl", nargs=2, metavar=("PROGRAM", "DATA"),
+                    help="also compare fl simulate's on-change and always-on participation")
     a = ap.parse_args()
     nnopt = a.nnopt or build_nnopt()
     all_rows, goals = [], {}
@@ -218,8 +246,9 @@ def main():
             rows, goal = summarize(name, run_stream(nnopt, name, range(a.seeds), Path(tmp)))
             all_rows += rows
             goals[name] = goal
+    fl = fl_compare(nnopt, a.fl[0], a.fl[1], range(a.seeds)) if a.fl else []
     if a.json:
-        print(json.dumps({"rows": all_rows, "goal_met": goals}, indent=2))
+        print(json.dumps({"rows": all_rows, "goal_met": goals, "fl": fl}, indent=2))
     else:
         print(f"{'stream':<10} {'policy':<14} {'F1':>6} {'cost':>9} {'vs high':>8}")
         for r in all_rows:
@@ -228,6 +257,14 @@ def main():
         for name, per_policy in goals.items():
             met = ", ".join(f"{p} {'met' if ok else 'NOT met'}" for p, ok in per_policy.items())
             print(f"{name}: goal (F1 >= always-high's - 0.05 at <= 50 % of its cost): {met}")
+        if fl:
+            print(f"\nfl simulate {' '.join(FL_FLAGS)}, mean over {a.seeds} seeds")
+            print(f"{'participation':<14} {'bytes':>10} {'final acc':>10} {'last 5':>8} "
+                  f"{'clients/round':>14} {'detections':>11}")
+            for r in fl:
+                print(f"{r['participation']:<14} {r['bytes']:>10.0f} {100 * r['final_accuracy']:>9.2f}% "
+                      f"{100 * r['last_5_rounds_accuracy']:>7.2f}% {r['clients_per_round']:>14.1f} "
+                      f"{r['detections']:>11.1f}")
     if a.check and not all(any(g.values()) for g in goals.values()):
         sys.exit(1)
 

@@ -45,6 +45,7 @@ fn help_has_examples() {
         vec!["ops", "--help"],
         vec!["passes", "--help"],
         vec!["fl", "simulate", "--help"],
+        vec!["monitor", "--help"],
     ] {
         let out = nnopt_ok(&cmd);
         assert!(
