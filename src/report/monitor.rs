@@ -103,15 +103,18 @@ const COLOURS: [RGBColor; 4] = [
     RGBColor(140, 80, 160),
 ];
 
+/// Points with their colour and legend label.
+type Labelled = (Vec<(f64, f64)>, RGBColor, String);
+
 /// What one chart draws over the steps.
 struct Chart<'a> {
     title: &'a str,
     y_desc: &'a str,
     y_range: (f64, f64),
     /// Lines: points, colour, legend label.
-    lines: Vec<(Vec<(f64, f64)>, RGBColor, String)>,
+    lines: Vec<Labelled>,
     /// Dots: points, colour, legend label.
-    dots: Vec<(Vec<(f64, f64)>, RGBColor, String)>,
+    dots: Vec<Labelled>,
     /// Vertical lines at steps: steps, colour, dashed, legend label.
     verticals: Vec<(Vec<usize>, RGBColor, bool, String)>,
 }
