@@ -29,8 +29,16 @@ fn json(args: &[&str]) -> Value {
 fn finds_the_changes_and_reports() {
     let dir = tempdir();
     let stream = write_stream(dir.path());
-    let args = ["monitor", "--stream", &stream, "--costs", "1,10", "--hazard", "60"];
-    let high = json(&[&args[..], &["--policy", "always-high", "--truth", "60,120", "--json"]].concat());
+    let args = [
+        "monitor", "--stream", &stream, "--costs", "1,10", "--hazard", "60",
+    ];
+    let high = json(
+        &[
+            &args[..],
+            &["--policy", "always-high", "--truth", "60,120", "--json"],
+        ]
+        .concat(),
+    );
     assert_eq!(high["changepoints"], serde_json::json!([60, 120]), "{high}");
     assert_eq!(high["cost"], 1800.0);
     assert_eq!(high["score"]["f1"], 1.0);
@@ -45,9 +53,16 @@ fn finds_the_changes_and_reports() {
     // The table and the report.
     let report = dir.path().join("monitor.html");
     let table = nnopt_ok(
-        &[&args[..], &["--truth", "60,120", "--report", report.to_str().unwrap()]].concat(),
+        &[
+            &args[..],
+            &["--truth", "60,120", "--report", report.to_str().unwrap()],
+        ]
+        .concat(),
     );
-    assert!(table.contains("F1 ") && table.contains("total cost"), "{table}");
+    assert!(
+        table.contains("F1 ") && table.contains("total cost"),
+        "{table}"
+    );
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("<svg") && html.contains("Most probable run length"));
 }
@@ -65,8 +80,18 @@ fn counts_with_the_bernoulli_model() {
     let p = dir.path().join("counts.csv");
     std::fs::write(&p, csv).unwrap();
     let v = json(&[
-        "monitor", "--stream", p.to_str().unwrap(), "--costs", "1,8", "--model", "bernoulli",
-        "--trials", "1,8", "--policy", "always-high", "--json",
+        "monitor",
+        "--stream",
+        p.to_str().unwrap(),
+        "--costs",
+        "1,8",
+        "--model",
+        "bernoulli",
+        "--trials",
+        "1,8",
+        "--policy",
+        "always-high",
+        "--json",
     ]);
     assert_eq!(v["changepoints"], serde_json::json!([100]), "{v}");
 }
@@ -87,18 +112,58 @@ fn bad_input_is_named() {
     let missing = d.join("missing.csv").to_string_lossy().into_owned();
     for (args, expected) in [
         (vec!["--stream", &missing, "--costs", "1,10"], "missing.csv"),
-        (vec!["--stream", &ragged, "--costs", "1,10"], "line 3: 1 values"),
-        (vec!["--stream", &nan, "--costs", "1,10"], "line 3, column 'high': 'inf'"),
-        (vec!["--stream", &stream, "--costs", "1"], "--costs: 1 values given"),
-        (vec!["--stream", &stream, "--costs", "1,0"], "not a positive number"),
-        (vec!["--stream", &stream, "--costs", "1,10", "--hazard", "0"], "--hazard 0"),
-        (vec!["--stream", &stream, "--costs", "1,10", "--budget", "10"], "need at least 180"),
-        (vec!["--stream", &stream, "--costs", "1,10", "--noise", "1"], "--noise: 1 values"),
         (
-            vec!["--stream", &counts, "--costs", "1,8", "--model", "bernoulli", "--trials", "1,8"],
+            vec!["--stream", &ragged, "--costs", "1,10"],
+            "line 3: 1 values",
+        ),
+        (
+            vec!["--stream", &nan, "--costs", "1,10"],
+            "line 3, column 'high': 'inf'",
+        ),
+        (
+            vec!["--stream", &stream, "--costs", "1"],
+            "--costs: 1 values given",
+        ),
+        (
+            vec!["--stream", &stream, "--costs", "1,0"],
+            "not a positive number",
+        ),
+        (
+            vec!["--stream", &stream, "--costs", "1,10", "--hazard", "0"],
+            "--hazard 0",
+        ),
+        (
+            vec!["--stream", &stream, "--costs", "1,10", "--budget", "10"],
+            "need at least 180",
+        ),
+        (
+            vec!["--stream", &stream, "--costs", "1,10", "--noise", "1"],
+            "--noise: 1 values",
+        ),
+        (
+            vec![
+                "--stream",
+                &counts,
+                "--costs",
+                "1,8",
+                "--model",
+                "bernoulli",
+                "--trials",
+                "1,8",
+            ],
             "step 0, column 'eight': 9 is not a count",
         ),
-        (vec!["--stream", &counts, "--costs", "1,8", "--model", "bernoulli"], "needs --trials"),
+        (
+            vec![
+                "--stream",
+                &counts,
+                "--costs",
+                "1,8",
+                "--model",
+                "bernoulli",
+            ],
+            "needs --trials",
+        ),
     ] {
         let out = nnopt(&[&["monitor"][..], &args].concat());
         let err = String::from_utf8_lossy(&out.stderr);
@@ -110,18 +175,41 @@ fn bad_input_is_named() {
 
 #[test]
 fn fl_on_change_participation_sends_fewer_bytes() {
-    let Some((_dir, program, csv)) = digits_mlp_program() else { return };
+    let Some((_dir, program, csv)) = digits_mlp_program() else {
+        return;
+    };
     let run = |participation: &str| {
         json(&[
-            "fl", "simulate", "--program", program.to_str().unwrap(), "--data",
-            csv.to_str().unwrap(), "--clients", "4", "--rounds", "8", "--non-iid",
-            "dirichlet:0.3", "--drift", "5", "--participation", participation, "--json",
+            "fl",
+            "simulate",
+            "--program",
+            program.to_str().unwrap(),
+            "--data",
+            csv.to_str().unwrap(),
+            "--clients",
+            "4",
+            "--rounds",
+            "8",
+            "--non-iid",
+            "dirichlet:0.3",
+            "--drift",
+            "5",
+            "--participation",
+            participation,
+            "--json",
         ])
     };
     let (always, on_change) = (run("always"), run("on-change"));
     let bytes = |v: &Value| v["total_bytes_up"].as_u64().unwrap();
-    assert!(bytes(&on_change) < bytes(&always), "{} vs {}", bytes(&on_change), bytes(&always));
-    let taking = on_change["participation"]["participants"].as_array().unwrap();
+    assert!(
+        bytes(&on_change) < bytes(&always),
+        "{} vs {}",
+        bytes(&on_change),
+        bytes(&always)
+    );
+    let taking = on_change["participation"]["participants"]
+        .as_array()
+        .unwrap();
     assert_eq!(taking.len(), 8);
     // Every client takes part in the first rounds.
     assert_eq!(taking[0], 4);
