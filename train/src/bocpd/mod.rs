@@ -23,7 +23,7 @@ pub mod policy;
 mod special;
 pub mod stream;
 
-pub use special::{hermite_rule, ln_gamma, log_add_exp, log_sum_exp, HERMITE_NODES};
+use special::{hermite_rule, ln_gamma, log_add_exp, log_sum_exp};
 
 /// The sufficient statistics of one run and how each fidelity's measurement depends on
 /// them.
@@ -73,11 +73,6 @@ impl<M: ObservationModel> Detector<M> {
             log_posterior: Vec::new(),
             stats: Vec::new(),
         }
-    }
-
-    /// The observation model.
-    pub fn model(&self) -> &M {
-        &self.model
     }
 
     /// ln p(r_t = r | x_{1:t}), r = 0, 1, ….

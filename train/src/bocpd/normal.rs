@@ -95,7 +95,7 @@ impl NormalInverseGamma {
 
 /// The robust noise-variance estimate of [`NormalInverseGamma::fit`]; a tiny positive
 /// floor keeps a constant column usable.
-pub fn noise_variance(column: &[f64]) -> f64 {
+fn noise_variance(column: &[f64]) -> f64 {
     let diffs: Vec<f64> = column.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
     if diffs.is_empty() {
         return 1.0;

@@ -17,7 +17,7 @@ pub fn ln_gamma(x: f64) -> f64 {
 }
 
 /// Number of nodes of the Gauss–Hermite rule (as in the reference implementation).
-pub const HERMITE_NODES: usize = 50;
+const HERMITE_NODES: usize = 50;
 
 /// The 50-point Gauss–Hermite rule for ∫ f(u) e^{−u²} du: (node, weight) pairs, with each
 /// weight already multiplied by e^{u²}, so that Σ w·f(u) approximates ∫ f(u) du for an f
