@@ -44,7 +44,8 @@ pub struct MonitorArgs {
     #[arg(long, value_delimiter = ',')]
     trials: Option<Vec<u32>>,
     /// Total cost allowed: no policy spends what the remaining steps need for the
-    /// cheapest fidelity.
+    /// cheapest fidelity, and ig-per-cost then maximizes gain minus a price times cost,
+    /// the price paced to spend the budget evenly over the stream.
     #[arg(long)]
     budget: Option<f64>,
     /// Run-length hypotheses kept (the truncation bound; a step costs O(MAX_RUN)).

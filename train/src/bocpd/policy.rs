@@ -188,6 +188,23 @@ mod tests {
     }
 
     #[test]
+    fn priced_budget_buys_precision_where_gains_are_largest() {
+        // 100 steps, costs 1 and 10, budget 280; the costly fidelity's gain spikes every
+        // 10 steps.
+        let mut c = Chooser::new(Policy::IgPerCost, vec![1.0, 10.0], Some(280.0), 0);
+        let mut spikes_bought = 0;
+        for t in 0..100 {
+            let spike = t % 10 == 5;
+            let gains = [0.01, if spike { 1.0 } else { 0.02 }];
+            if c.choose(&gains, 99 - t) == 1 && spike {
+                spikes_bought += 1;
+            }
+        }
+        assert_eq!(spikes_bought, 10);
+        assert!(c.spent() <= 280.0 && c.spent() > 200.0, "{}", c.spent());
+    }
+
+    #[test]
     fn random_is_seeded() {
         let picks = |seed| {
             let mut c = Chooser::new(Policy::Random, vec![1.0, 2.0, 3.0], None, seed);

@@ -142,3 +142,40 @@ impl ChangeWatch {
         round <= self.active_until
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_label_mix_is_detected_and_reopens_participation() {
+        // Rows 0..50 hold labels 1–3, rows 50..100 labels 6–8; the client's rows move
+        // from the first half to the second in round 8.
+        let labels: Vec<i64> = (0..100)
+            .map(|i| if i < 50 { 1 + i % 3 } else { 6 + i % 3 })
+            .collect();
+        let (before, after): (Vec<usize>, Vec<usize>) = ((0..50).collect(), (50..100).collect());
+        let mut watch = ChangeWatch::new(0, 0, 10, 20);
+        let taking: Vec<bool> = (1..=20)
+            .map(|round| watch.round(round, &labels, if round < 8 { &before } else { &after }))
+            .collect();
+        assert_eq!(watch.detections.len(), 1, "{:?}", watch.detections);
+        let detected = watch.detections[0];
+        assert!((8..=10).contains(&detected), "{detected}");
+        let expected: Vec<bool> = (1..=20)
+            .map(|r| r <= ACTIVE_ROUNDS || (detected..detected + ACTIVE_ROUNDS).contains(&r))
+            .collect();
+        assert_eq!(taking, expected);
+    }
+
+    #[test]
+    fn drift_phases_count_the_drift_rounds_passed() {
+        let o = ParticipationOptions {
+            participation: Participation::OnChange,
+            drift: vec![5, 9],
+        };
+        let phases: Vec<usize> = [1, 4, 5, 8, 9, 30].iter().map(|&r| o.phase(r)).collect();
+        assert_eq!(phases, vec![0, 0, 1, 1, 2, 2]);
+        assert!(!o.is_default() && ParticipationOptions::default().is_default());
+    }
+}
