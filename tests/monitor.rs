@@ -174,6 +174,22 @@ fn bad_input_is_named() {
 }
 
 #[test]
+fn flower_refuses_participation_and_drift() {
+    for flag in [["--participation", "on-change"], ["--drift", "5"]] {
+        let out = nnopt(
+            &[
+                &["fl", "flower", "--program", "p.ntp", "--data", "d.csv"][..],
+                &flag,
+            ]
+            .concat(),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("are for fl simulate"), "{err}");
+    }
+}
+
+#[test]
 fn fl_on_change_participation_sends_fewer_bytes() {
     let Some((_dir, program, csv)) = digits_mlp_program() else {
         return;
