@@ -12,9 +12,10 @@ Reads one JSON object on stdin:
    or "model": "bernoulli", "prior": [a0, b0], "trials": [...],
    "hazard": H, "max_run": R, "rows": [[x per fidelity], ...], "fidelity": [j per step]}
 and prints {"posterior": [[p(r_t = r)] per step], "gains": [[I(R; X_j)] per step],
-"brute_gains": [...]} where gains use the 50-point Gauss-Hermite rule (normal; exact sum
-for bernoulli) and brute_gains the mutual information sum_r q_r KL(p_r || p) by a dense
-trapezoid rule on a wide grid (normal only; bernoulli's sum is already exact).
+"brute_gains": [...]} where gains are H(R) - E_X H(R | X) with the 50-point Gauss-Hermite
+rule (normal) or the exact sum over counts (bernoulli), and brute_gains the mutual
+information in its other form, sum_r q_r KL(p_r || p), by a dense trapezoid rule on a wide
+grid (normal) or the exact sum (bernoulli).
 
 Usage: python tools/bocpd_reference.py < case.json
 """
@@ -120,6 +121,12 @@ class BetaBinomial:
     def nodes(self, h, q, j):
         return np.arange(self.trials[j] + 1, dtype=np.float64), np.ones(self.trials[j] + 1)
 
+    def brute_gain(self, h, log_q, j):
+        """sum_r q_r KL(p_r || p), summed over every count."""
+        lp = np.stack([self.logpdf(h, j, k) for k in range(self.trials[j] + 1)])  # (counts, R)
+        log_mix = lse(lp + log_q, axis=1)
+        return float(np.sum(np.exp(log_q) * np.exp(lp) * (lp - log_mix[:, None])))
+
 
 def entropy(log_p):
     p = np.exp(log_p)
@@ -160,8 +167,7 @@ def run(case):
                 log_q = log_q[:max_run]
                 h = model.drop_last(h)
         gains.append([gain(model, h, log_q, f) for f in range(fidelities)])
-        if isinstance(model, Normal):
-            brutes.append([model.brute_gain(h, log_q, f) for f in range(fidelities)])
+        brutes.append([model.brute_gain(h, log_q, f) for f in range(fidelities)])
         x = row[j]
         lj = log_q + model.logpdf(h, j, x).reshape(-1)
         log_post = lj - lse(lj)
