@@ -64,7 +64,7 @@ fn finds_the_changes_and_reports() {
         "{table}"
     );
     let html = std::fs::read_to_string(&report).unwrap();
-    assert!(html.contains("<svg") && html.contains("Most probable run length"));
+    assert!(html.contains("<svg") && html.contains("Run-length posterior"));
 }
 
 #[test]

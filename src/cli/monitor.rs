@@ -69,8 +69,9 @@ pub struct MonitorArgs {
     /// change_probability, and the score with --truth.
     #[arg(long)]
     json: bool,
-    /// Write an HTML report: the stream with detected and known changepoints, the run
-    /// length, the fidelity per step and the cumulative cost.
+    /// Write an HTML report: the stream with detected and known changepoints, the
+    /// run-length posterior (heat map) with the MAP run length, the fidelity per step and
+    /// the cumulative cost.
     #[arg(long)]
     report: Option<PathBuf>,
 }

@@ -190,9 +190,76 @@ fn draw(c: &Chart, steps: usize) -> Result<String> {
     Ok(svg)
 }
 
+/// The run-length posterior as an SVG heat map (cells below 10⁻⁴ left white, the rest
+/// shaded by log₁₀ probability), with the MAP run length over it.
+fn heat_map(m: &Monitoring) -> Result<String> {
+    let err = |e: String| Error::new(format!("cannot draw the run-length heat map: {e}"));
+    let h = &m.heat_map;
+    let x_max = m.steps.max(1) as f64;
+    let top = m.map_run_length.iter().copied().max().unwrap_or(1).max(1);
+    let y_max = ((top * 5 / 4).div_ceil(h.runs_per_cell) * h.runs_per_cell).max(1) as f64;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Run-length posterior (darker: more probable)",
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc("run length")
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let (sx, sr) = (h.steps_per_cell as f64, h.runs_per_cell as f64);
+        let cells = h.cells.iter().enumerate().flat_map(|(c, column)| {
+            column.iter().enumerate().filter_map(move |(k, &p)| {
+                let y0 = k as f64 * sr;
+                (p >= 1e-4 && y0 < y_max).then(|| {
+                    // −4 (white) … 0 (dark blue) in log10 probability.
+                    let shade = ((p.log10() + 4.0) / 4.0).clamp(0.0, 1.0);
+                    let mix = |full: f64| (255.0 - shade * (255.0 - full)) as u8;
+                    let colour = RGBColor(mix(20.0), mix(60.0), mix(140.0));
+                    Rectangle::new(
+                        [(c as f64 * sx, y0), ((c + 1) as f64 * sx, y0 + sr)],
+                        colour.filled(),
+                    )
+                })
+            })
+        });
+        chart.draw_series(cells).map_err(|e| err(e.to_string()))?;
+        let map = m
+            .map_run_length
+            .iter()
+            .enumerate()
+            .map(|(t, &v)| (t as f64, v as f64));
+        chart
+            .draw_series(LineSeries::new(map, RGBColor(220, 30, 30).stroke_width(1)))
+            .map_err(|e| err(e.to_string()))?
+            .label("MAP run length")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(220, 30, 30)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
 /// The HTML report: the summary and four charts (the measured values coloured by
-/// fidelity with detected and known changepoints, the MAP run length, the fidelity per
-/// step, the cumulative cost). `columns` holds each fidelity's values.
+/// fidelity with detected and known changepoints, the run-length posterior with the MAP
+/// run length, the fidelity per step, the cumulative cost). `columns` holds each fidelity's values.
 pub fn render_html(r: &MonitorReport, columns: &[Vec<f64>]) -> Result<String> {
     let m = &r.monitoring;
     let measured: Vec<f64> = m
@@ -236,30 +303,11 @@ pub fn render_html(r: &MonitorReport, columns: &[Vec<f64>]) -> Result<String> {
             y_range: (lo - pad, hi + pad),
             lines: Vec::new(),
             dots,
-            verticals: verticals.clone(),
-        },
-        m.steps,
-    )?;
-    let max_run = m.map_run_length.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let run = draw(
-        &Chart {
-            title: "Most probable run length",
-            y_desc: "run length",
-            y_range: (0.0, max_run * 1.05),
-            lines: vec![(
-                m.map_run_length
-                    .iter()
-                    .enumerate()
-                    .map(|(t, &v)| (t as f64, v as f64))
-                    .collect(),
-                COLOURS[0],
-                "MAP run length".to_string(),
-            )],
-            dots: Vec::new(),
             verticals,
         },
         m.steps,
     )?;
+    let run = heat_map(m)?;
     let fidelity = draw(
         &Chart {
             title: "Fidelity measured per step",

@@ -39,6 +39,38 @@ pub struct Monitoring {
     pub map_run_length: Vec<usize>,
     /// p(r_t = 0 | x_{1:t}): the probability that step t opened a segment.
     pub change_probability: Vec<f64>,
+    /// The run-length posterior, coarsened for drawing.
+    #[serde(skip)]
+    pub heat_map: HeatMap,
+}
+
+/// The run-length posterior over steps, averaged over blocks of `steps_per_cell` steps
+/// and summed over blocks of `runs_per_cell` run lengths (at most 300 × 80 cells).
+#[derive(Clone, Debug, Default)]
+pub struct HeatMap {
+    pub steps_per_cell: usize,
+    pub runs_per_cell: usize,
+    /// cells[step block][run-length block].
+    pub cells: Vec<Vec<f64>>,
+}
+
+impl HeatMap {
+    fn new(steps: usize, max_run: usize) -> Self {
+        let steps_per_cell = steps.div_ceil(300).max(1);
+        let runs_per_cell = max_run.div_ceil(80).max(1);
+        HeatMap {
+            steps_per_cell,
+            runs_per_cell,
+            cells: vec![vec![0.0; max_run.div_ceil(runs_per_cell)]; steps.div_ceil(steps_per_cell)],
+        }
+    }
+
+    fn add(&mut self, t: usize, log_posterior: &[f64]) {
+        let column = &mut self.cells[t / self.steps_per_cell];
+        for (r, l) in log_posterior.iter().enumerate() {
+            column[r / self.runs_per_cell] += l.exp() / self.steps_per_cell as f64;
+        }
+    }
 }
 
 /// Monitors `rows` (one value per fidelity per step, each already checked with
@@ -64,6 +96,7 @@ pub fn monitor<M: ObservationModel>(
         fidelity: Vec::with_capacity(rows.len()),
         map_run_length: Vec::with_capacity(rows.len()),
         change_probability: Vec::with_capacity(rows.len()),
+        heat_map: HeatMap::new(rows.len(), options.max_run),
     };
     for (t, row) in rows.iter().enumerate() {
         let gains = match chooser.needs_gains() {
@@ -79,6 +112,7 @@ pub fn monitor<M: ObservationModel>(
         out.map_run_length.push(map);
         out.change_probability
             .push(detector.log_posterior()[0].exp());
+        out.heat_map.add(t, detector.log_posterior());
     }
     out.cost = chooser.spent();
     out
