@@ -109,9 +109,15 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
 }
 
 /// Index searches, scans, index-tuple gathers, recurrent layers, grid samples,
-/// determinants, deformable convolutions and region-of-interest aligns have no NPU
-/// command: they run on the CPU.
+/// determinants, deformable convolutions, region-of-interest aligns and binarization
+/// (standalone or fused) have no NPU command: they run on the CPU.
 fn has_command(op: &Op) -> Result<(), Reason> {
+    if op.binarizes() {
+        return Err(format!(
+            "the NPU has no binarize kernel ({} with a binarize activation runs on the CPU)",
+            op.detailed_name()
+        ));
+    }
     let what = match op {
         Op::ArgReduce { .. } => "index searches",
         Op::Cumulative { .. } => "scans",

@@ -289,6 +289,14 @@ pub fn activation(act: Activation, x: &Operand<'_>, out: &TensorType) -> Result<
             xv.iter().map(|&v| p.apply(v, qmin, qmax)).collect()
         }
         Activation::HardSigmoid { .. } => bail!("quantized hard sigmoid is not supported"),
+        Activation::Binarize => {
+            // x >= 0 exactly when the code is at or above the zero point.
+            let code = |y: f32| (zo + round_f32(y / so) as i32).clamp(qmin, qmax);
+            let (plus, minus) = (code(1.0), code(-1.0));
+            xv.iter()
+                .map(|&v| if v >= zi { plus } else { minus })
+                .collect()
+        }
     };
     from_ints(out.dtype, &out.shape, res)
 }
