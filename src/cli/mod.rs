@@ -1,6 +1,7 @@
 //! The `nnopt` command line: the [`Cli`] and its subcommands, dispatched to one module
 //! per subcommand.
 
+mod analyze_noise;
 mod calibration;
 mod common;
 mod compare;
@@ -131,6 +132,12 @@ enum Command {
     /// (GraphSAGE), in total and per operator.
     #[command(after_help = predict::EXAMPLES)]
     Predict(predict::PredictArgs),
+    /// Information bounds of a binary network whose neurons flip with probability eps
+    /// (percolation and Evans-Schulman bounds, minimum width by Fano; standard bounds,
+    /// labelled as such), and with --data Monte-Carlo accuracy and I(label; prediction)
+    /// on the test split checked against them.
+    #[command(after_help = analyze_noise::EXAMPLES)]
+    AnalyzeNoise(analyze_noise::AnalyzeNoiseArgs),
     /// List the passes that pipelines can name, and print the default pipeline.
     #[command(after_help = passes::EXAMPLES)]
     Passes,
@@ -176,6 +183,7 @@ pub fn main() -> Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::Ops(args) => ops::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::AnalyzeNoise(args) => analyze_noise::run(&args),
         Command::Passes => passes::run(),
     }
 }

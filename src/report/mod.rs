@@ -2,6 +2,7 @@
 
 pub mod fixynn;
 pub mod fl;
+pub mod noise;
 pub mod npu;
 pub mod udc;
 

@@ -82,6 +82,10 @@ pub struct Simulation {
     pub client_rows: Vec<usize>,
     /// Problems noticed on the way (see [`stuck_at_chance`]).
     pub warnings: Vec<String>,
+    /// The global model's parameters at the end, in program order (not in the JSON; see
+    /// [`TrainingProgram::forward_with`] for the trained model).
+    #[serde(skip)]
+    pub final_params: Vec<Tensor>,
 }
 
 /// The round after which [`stuck_at_chance`] looks: 10 % of the rounds, but not before
@@ -288,6 +292,7 @@ impl<'p> Federation<'p> {
             update_bytes: self.update_bytes,
             client_rows: self.client_rows.clone(),
             warnings: self.warnings.clone(),
+            final_params: self.server.global().to_vec(),
         }
     }
 }
