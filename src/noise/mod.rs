@@ -8,7 +8,9 @@
 //! class). The label marginal is the test split's, exactly, so H(label) is exact; the
 //! bound on I(label; prediction) is H(label) times the smaller of the percolation bound
 //! and the Evans–Schulman sum (and 1). The check "under its bound" compares the plug-in
-//! estimate, which is biased upwards, so it is the stricter of the two estimates.
+//! estimate, which is biased upwards, so it is the stricter of the two estimates; where
+//! the bound is (near) 0 the bias alone can put it above, and the Miller–Madow
+//! estimate's check says whether the excess is within that bias.
 
 pub mod information;
 
@@ -61,8 +63,11 @@ pub struct Measured {
     pub percolation_bound_bits: f64,
     /// H(label) · min(1, Evans–Schulman sum).
     pub evans_schulman_bound_bits: f64,
-    /// Whether the plug-in estimate is at most both bounds.
+    /// Whether the plug-in estimate is at most both bounds (the check).
     pub under_bound: bool,
+    /// Whether the Miller–Madow estimate is: where only this holds, the plug-in
+    /// estimate's excess is within its bias (e.g. at ε = 0.5, where the bound is 0).
+    pub under_bound_bias_corrected: bool,
 }
 
 /// The bounds and (with data) the measurement at one flip probability.
@@ -252,6 +257,8 @@ fn measure(
         percolation_bound_bits: percolation,
         evans_schulman_bound_bits: evans_schulman,
         under_bound: info.plug_in <= percolation.min(evans_schulman) + margin,
+        under_bound_bias_corrected: info.miller_madow
+            <= percolation.min(evans_schulman) + margin,
     })
 }
 
