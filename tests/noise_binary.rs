@@ -41,16 +41,18 @@ fn trained(data: &Dataset, epochs: usize) -> (nnopt::compiler::ir::Graph, f64, f
     let names: Vec<&str> = program.params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["w1", "b1", "w2", "b2", "wo", "bo"]);
     let mut client = Client::new(&program, TrainPrecision::Fp32, 0).expect("client");
-    let before = evaluate(&program, client.params(), &data.samples, &data.test_rows)
-        .expect("evaluates");
+    let before =
+        evaluate(&program, client.params(), &data.samples, &data.test_rows).expect("evaluates");
     for _ in 0..epochs {
         client
             .train_epoch(&data.samples, &data.train_rows)
             .expect("an epoch");
     }
-    let after = evaluate(&program, client.params(), &data.samples, &data.test_rows)
-        .expect("evaluates");
-    let g = program.forward_with(client.params()).expect("trained graph");
+    let after =
+        evaluate(&program, client.params(), &data.samples, &data.test_rows).expect("evaluates");
+    let g = program
+        .forward_with(client.params())
+        .expect("trained graph");
     (g, before.loss, after.loss, after.accuracy)
 }
 
@@ -74,7 +76,11 @@ fn a_binary_mlp_trains_and_its_measured_information_is_under_the_bounds() {
     let s = measure(&g, &data, &[0.0, 0.1, 0.3, 0.45]);
     let m0 = s.points[0].measured.as_ref().expect("measured");
     // Without noise the measurement is the network's own accuracy.
-    assert!((m0.accuracy - accuracy).abs() < 1e-12, "{} vs {accuracy}", m0.accuracy);
+    assert!(
+        (m0.accuracy - accuracy).abs() < 1e-12,
+        "{} vs {accuracy}",
+        m0.accuracy
+    );
     for p in &s.points {
         let m = p.measured.as_ref().expect("measured");
         assert!(
@@ -110,11 +116,17 @@ fn noise_is_exact_at_zero_and_independent_of_threads() {
         seed: 5,
         first_sample: 0,
     };
-    let zero = session.run_noisy(std::slice::from_ref(&x), &noise(0.0)).expect("runs");
+    let zero = session
+        .run_noisy(std::slice::from_ref(&x), &noise(0.0))
+        .expect("runs");
     assert_eq!(clean, zero);
-    let noisy = session.run_noisy(std::slice::from_ref(&x), &noise(0.2)).expect("runs");
+    let noisy = session
+        .run_noisy(std::slice::from_ref(&x), &noise(0.2))
+        .expect("runs");
     assert_ne!(clean, noisy);
-    let again = session.run_noisy(std::slice::from_ref(&x), &noise(0.2)).expect("runs");
+    let again = session
+        .run_noisy(std::slice::from_ref(&x), &noise(0.2))
+        .expect("runs");
     assert_eq!(noisy, again);
     // Whole sweeps on 1 and 3 threads count the same predictions.
     let on = |threads| {
@@ -157,7 +169,12 @@ fn analyze_noise_errors_name_the_file_and_reason() {
         .replace(r#"{"act":"binarize"}(%z"#, r#"{"act":"relu"}(%z"#);
     std::fs::write(&float, text).expect("write");
     fails(
-        &["analyze-noise", float.to_str().expect("utf-8"), "--flip-prob", "0.1"],
+        &[
+            "analyze-noise",
+            float.to_str().expect("utf-8"),
+            "--flip-prob",
+            "0.1",
+        ],
         &["float.nnir", "no binary neurons"],
     );
     let bad = dir.path().join("bad.csv");

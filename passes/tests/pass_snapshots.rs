@@ -443,7 +443,10 @@ fn noise_analysis_keeps_the_graph_and_reports_the_bounds() {
     })
     .expect("valid options");
     let (before, after, text) = run_pass(&pass, TINY_BNN);
-    assert_eq!(print_graph(&before, &PrintOptions::default()), print_graph(&after, &PrintOptions::default()));
+    assert_eq!(
+        print_graph(&before, &PrintOptions::default()),
+        print_graph(&after, &PrintOptions::default())
+    );
     let stats = pass.stats().expect("the pass reports");
     insta::assert_snapshot!(format!("{text}\nstats:\n{}", stats.text));
     // One layer of 3 neurons, eta = 0.25: 1 - 0.75^3; the weight binarizer is not noisy.
@@ -464,11 +467,18 @@ fn noise_analysis_refuses_what_its_bounds_do_not_cover() {
             flip_prob,
             ..NoiseOptions::default()
         };
-        analyze_noise(&g, &opts).map(|_| ()).unwrap_err().to_string()
+        analyze_noise(&g, &opts)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
     };
     assert!(analyze(TINY_BNN, 0.6).contains("[0, 0.5]"));
     let float = TINY_BNN.replace(r#"{"act":"binarize"}(%fc1)"#, r#"{"act":"relu"}(%fc1)"#);
-    assert!(analyze(&float, 0.1).contains("no binary neurons"), "{}", analyze(&float, 0.1));
+    assert!(
+        analyze(&float, 0.1).contains("no binary neurons"),
+        "{}",
+        analyze(&float, 0.1)
+    );
     // A skip connection around the binary layer.
     let skip = TINY_BNN
         .replace(

@@ -257,8 +257,7 @@ fn measure(
         percolation_bound_bits: percolation,
         evans_schulman_bound_bits: evans_schulman,
         under_bound: info.plug_in <= percolation.min(evans_schulman) + margin,
-        under_bound_bias_corrected: info.miller_madow
-            <= percolation.min(evans_schulman) + margin,
+        under_bound_bias_corrected: info.miller_madow <= percolation.min(evans_schulman) + margin,
     })
 }
 

@@ -282,7 +282,7 @@ pub fn render_html(name: &str, s: &NoiseSweep) -> Result<String> {
         },
         &tradeoff,
     )?;
-    let _ = write!(figures, "<figure>{depth_width}</figure>\n");
+    let _ = writeln!(figures, "<figure>{depth_width}</figure>");
     Ok(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>nnopt: noisy binary network {title}</title>\
