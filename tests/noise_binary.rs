@@ -202,3 +202,33 @@ fn analyze_noise_errors_name_the_file_and_reason() {
         .expect("report written")
         .contains("<svg"));
 }
+
+#[test]
+fn binarize_exports_to_onnx_and_is_refused_by_name_elsewhere() {
+    let dir = tempdir();
+    let g = nnopt::load_model(&repo("examples/models/digits_bnn.nnir")).expect("model");
+    // ONNX: Where(x < 0, -1, 1), which reads back to the same outputs.
+    let onnx = dir.path().join("bnn.onnx");
+    let bytes = nnopt::export(&g, nnopt::ModelFormat::Onnx).expect("ONNX export");
+    std::fs::write(&onnx, bytes).expect("write");
+    let back = nnopt::load_model(&onnx).expect("reads back");
+    let data = digits();
+    let rows: Vec<usize> = data.test_rows[..16].to_vec();
+    for &r in &rows {
+        let (x, _) = data.samples.batch(&[r], &[1, 64]).expect("a sample");
+        let want = nnopt::run(&g, std::slice::from_ref(&x)).expect("runs");
+        let got = nnopt::run(&back, std::slice::from_ref(&x)).expect("runs");
+        assert_eq!(want, got, "sample {r}");
+    }
+    let e = nnopt::export(&g, nnopt::ModelFormat::Tflite).unwrap_err();
+    assert!(e.to_string().contains("Binarize"), "{e}");
+    let bnn = repo("examples/models/digits_bnn.nnir");
+    let npub = dir.path().join("bnn.npub");
+    let out = nnopt_ok(&[
+        "compile",
+        bnn.to_str().expect("utf-8"),
+        "-o",
+        npub.to_str().expect("utf-8"),
+    ]);
+    assert!(out.contains("no binarize kernel"), "{out}");
+}

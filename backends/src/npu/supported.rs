@@ -113,10 +113,7 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
 /// (standalone or fused) have no NPU command: they run on the CPU.
 fn has_command(op: &Op) -> Result<(), Reason> {
     if op.binarizes() {
-        return Err(format!(
-            "the NPU has no binarize kernel ({} with a binarize activation runs on the CPU)",
-            op.detailed_name()
-        ));
+        return Err("the NPU has no binarize kernel (binary layers run on the CPU)".into());
     }
     let what = match op {
         Op::ArgReduce { .. } => "index searches",
