@@ -50,6 +50,19 @@ fn trained(data: &Dataset, epochs: usize) -> (nnopt::compiler::ir::Graph, f64, f
     }
     let after =
         evaluate(&program, client.params(), &data.samples, &data.test_rows).expect("evaluates");
+    // The straight-through estimator reaches the binarized weights: some ±1 weights flip.
+    let signs = |t: &nnopt::compiler::ir::Tensor| -> Vec<bool> {
+        t.to_f64_vec().iter().map(|&v| v >= 0.0).collect()
+    };
+    let start = program.initial_params().expect("initial values");
+    for k in [0, 2] {
+        let flipped = signs(&start[k])
+            .iter()
+            .zip(signs(&client.params()[k]))
+            .filter(|(a, b)| **a != *b)
+            .count();
+        assert!(flipped > 0, "no sign of {} changed", program.params[k].name);
+    }
     let g = program
         .forward_with(client.params())
         .expect("trained graph");
@@ -231,4 +244,78 @@ fn binarize_exports_to_onnx_and_is_refused_by_name_elsewhere() {
         npub.to_str().expect("utf-8"),
     ]);
     assert!(out.contains("no binarize kernel"), "{out}");
+}
+
+#[test]
+fn fl_simulate_saves_the_trained_model() {
+    let dir = tempdir();
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    let bnn = repo("examples/models/digits_bnn.nnir");
+    let csv = repo("examples/data/digits.csv.gz");
+    let (bnn, csv) = (bnn.to_str().expect("utf-8"), csv.to_str().expect("utf-8"));
+    let program = path("bnn.ntp");
+    nnopt_ok(&[
+        "compile",
+        bnn,
+        "--target",
+        "train",
+        "--precision",
+        "fp32",
+        "--reinit",
+        "--optimizer",
+        "adamw",
+        "-o",
+        &program,
+    ]);
+    let saved = path("trained.nnir");
+    let out = nnopt_ok(&[
+        "fl",
+        "simulate",
+        "--program",
+        &program,
+        "--data",
+        csv,
+        "--clients",
+        "1",
+        "--rounds",
+        "2",
+        "--server-optimizer",
+        "fedavg",
+        "--save",
+        &saved,
+        "--json",
+    ]);
+    let sim: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    // The saved model is the final global model: its noiseless accuracy is the last round's.
+    let out = nnopt_ok(&[
+        "analyze-noise",
+        &saved,
+        "--flip-prob",
+        "0",
+        "--data",
+        csv,
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        v["points"][0]["measured"]["accuracy"],
+        sim["final_accuracy"]
+    );
+    // An unknown extension is refused before training.
+    let out = nnopt(&[
+        "fl",
+        "simulate",
+        "--program",
+        &program,
+        "--data",
+        csv,
+        "--rounds",
+        "1",
+        "--save",
+        &path("trained.bin"),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".nnir, .onnx or .tflite"));
 }
