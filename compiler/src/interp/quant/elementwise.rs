@@ -385,3 +385,22 @@ impl HardSwishParams {
         (out as i32).clamp(qmin, qmax)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::QuantParams;
+
+    /// Int8 binarize: codes at or above the input zero point give +1, the rest -1, in the
+    /// output's codes (scale 1/64, zero point 3: +1 is code 67, -1 code -61).
+    #[test]
+    fn int8_binarize_thresholds_at_the_zero_point() {
+        let ty = |scale, zp| {
+            TensorType::new(DType::I8, vec![5]).with_quant(Some(QuantParams::per_tensor(scale, zp)))
+        };
+        let (ti, to) = (ty(0.1, -2), ty(1.0 / 64.0, 3));
+        let x = Tensor::from_f64s(DType::I8, &[5], &[-128.0, -3.0, -2.0, -1.0, 127.0]).unwrap();
+        let y = activation(Activation::Binarize, &Operand { data: &x, ty: &ti }, &to).unwrap();
+        assert_eq!(y.to_f64_vec(), [-61.0, -61.0, 67.0, 67.0, 67.0]);
+    }
+}
