@@ -26,6 +26,7 @@ pub mod fixynn;
 pub mod flower;
 pub mod learned_opt;
 pub mod model_inputs;
+pub mod noise;
 pub mod npub;
 pub mod npy;
 pub mod output;

@@ -72,6 +72,8 @@ fn act_f64(a: Activation, x: f64) -> f64 {
         Activation::Tanh => x.tanh(),
         Activation::HardSigmoid { alpha, beta } => (alpha as f64 * x + beta as f64).clamp(0.0, 1.0),
         Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+        // The straight-through estimator differentiates binarize as this clamp.
+        Activation::Binarize => x.clamp(-1.0, 1.0),
     }
 }
 
@@ -93,6 +95,7 @@ fn activation_gradients() {
             beta: 0.5,
         },
         Activation::HardSwish,
+        Activation::Binarize,
     ];
     // Points in [-8, 8) away from every kink (0, +-1, -0.5, 2, 6, +-3, +-2.5) by > 2h.
     let kinks = [0.0, 1.0, -1.0, -0.5, 2.0, 6.0, 3.0, -3.0, 2.5, -2.5];

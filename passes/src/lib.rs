@@ -7,6 +7,8 @@ mod constant_folding;
 mod dead_node_elimination;
 pub mod egraph;
 mod identity_removal;
+mod noise_analysis;
+pub mod noise_bounds;
 pub mod options;
 mod qdq_fusion;
 pub mod quantize_fp8;
@@ -23,6 +25,9 @@ pub use constant_folding::ConstantFolding;
 pub use dead_node_elimination::DeadNodeElimination;
 pub use egraph::{EGraphOptimize, EGraphOptions, EGraphStats};
 pub use identity_removal::IdentityRemoval;
+pub use noise_analysis::{
+    analyze as analyze_noise, noisy_layers, NoiseAnalysis, NoiseOptions, NoiseReport, NoisyLayer,
+};
 pub use qdq_fusion::QdqFusion;
 pub use quantize_fp8::{quantize_fp8, Fp8Options, Fp8Report, QuantizeFp8};
 pub use quantize_int8::{quantize_int8, weight_axis, Calibration, QuantizeInt8, QuantizeOptions};
@@ -117,6 +122,11 @@ pub fn registry_with_cost(cost: Arc<dyn OpCost>) -> Registry {
         QuantizeFp8::NAME,
         "FP8 post-training quantization of conv and gemm weights and data (synthetic calibration in pipelines; options: format e4m3|e5m2, activations, per_channel, weight_scaling amax|mse, method, percentile, samples, input_range)",
         |o| Ok(Box::new(QuantizeFp8::from_options(o)?)),
+    );
+    r.register(
+        NoiseAnalysis::NAME,
+        "analysis, graph unchanged: information bounds of a binary network whose neurons flip with probability flip_prob (per-layer percolation and Evans-Schulman bounds, minimum width by Fano; options: flip_prob, classes, target_error)",
+        |o| Ok(Box::new(NoiseAnalysis::from_options(o)?)),
     );
     r
 }

@@ -419,3 +419,76 @@ fn qdq_fusion_makes_int8_ops() {
     let mut plain = parse_graph(CONV_BN).unwrap();
     assert!(!QdqFusion.run(&mut plain).unwrap());
 }
+
+/// A binary MLP: ±1 weights (binarized constants) and one layer of 3 binary neurons.
+const TINY_BNN: &str = r#"graph "tiny_bnn"(%x) {
+  %x: f32[1,4] = input
+  %w1: f32[4,3] = const [0.5, -0.2, 0.1, -0.7, 0.3, 0.9, 0.2, -0.4, -0.6, 0.8, 0.05, -0.3]
+  %w1_pm1: f32[4,3] = activation {"act":"binarize"}(%w1)
+  %b1: f32[3] = const [0.0, 0.5, -0.5]
+  %fc1: f32[1,3] = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":false,"activation":null}(%x, %w1_pm1, %b1)
+  %h1: f32[1,3] = activation {"act":"binarize"}(%fc1)
+  %wo: f32[3,2] = const [1.0, -1.0, 0.5, 0.5, -0.25, 2.0]
+  %bo: f32[2] = const [0.0, 0.0]
+  %y: f32[1,2] = gemm {"alpha":1.0,"beta":1.0,"trans_a":false,"trans_b":false,"activation":null}(%h1, %wo, %bo)
+  return %y
+}
+"#;
+
+#[test]
+fn noise_analysis_keeps_the_graph_and_reports_the_bounds() {
+    let pass = NoiseAnalysis::new(NoiseOptions {
+        flip_prob: 0.25,
+        ..NoiseOptions::default()
+    })
+    .expect("valid options");
+    let (before, after, text) = run_pass(&pass, TINY_BNN);
+    assert_eq!(
+        print_graph(&before, &PrintOptions::default()),
+        print_graph(&after, &PrintOptions::default())
+    );
+    let stats = pass.stats().expect("the pass reports");
+    insta::assert_snapshot!(format!("{text}\nstats:\n{}", stats.text));
+    // One layer of 3 neurons, eta = 0.25: 1 - 0.75^3; the weight binarizer is not noisy.
+    let layers = stats.json["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0]["node"], "h1");
+    let want = 1.0 - 0.75f64.powi(3);
+    assert!((stats.json["percolation_bound"].as_f64().unwrap() - want).abs() < 1e-12);
+    assert!((stats.json["evans_schulman"].as_f64().unwrap() - 0.75).abs() < 1e-12);
+    assert_eq!(stats.json["classes"], 2);
+}
+
+#[test]
+fn noise_analysis_refuses_what_its_bounds_do_not_cover() {
+    let analyze = |src: &str, flip_prob: f64| {
+        let g = parse_graph(src).expect("test IR parses");
+        let opts = NoiseOptions {
+            flip_prob,
+            ..NoiseOptions::default()
+        };
+        analyze_noise(&g, &opts)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(analyze(TINY_BNN, 0.6).contains("[0, 0.5]"));
+    let float = TINY_BNN.replace(r#"{"act":"binarize"}(%fc1)"#, r#"{"act":"relu"}(%fc1)"#);
+    assert!(
+        analyze(&float, 0.1).contains("no binary neurons"),
+        "{}",
+        analyze(&float, 0.1)
+    );
+    // A skip connection around the binary layer.
+    let skip = TINY_BNN
+        .replace(
+            "  %y: f32[1,2] = gemm",
+            "  %ws: f32[4,2] = const [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]\n  %s: f32[1,2] = mat_mul(%x, %ws)\n  %y0: f32[1,2] = gemm",
+        )
+        .replace(
+            "  return %y",
+            "  %y: f32[1,2] = binary {\"kind\":\"add\",\"activation\":null}(%y0, %s)\n  return %y",
+        );
+    let e = analyze(&skip, 0.1);
+    assert!(e.contains("h1") && e.contains("bypasses"), "{e}");
+}

@@ -1,6 +1,7 @@
 //! The `nnopt` command line: the [`Cli`] and its subcommands, dispatched to one module
 //! per subcommand.
 
+mod analyze_noise;
 mod calibration;
 mod common;
 mod compare;
@@ -138,6 +139,12 @@ enum Command {
     /// the costliest, the cheapest, at random; optionally within a budget).
     #[command(after_help = monitor::EXAMPLES)]
     Monitor(monitor::MonitorArgs),
+    /// Information bounds of a binary network whose neurons flip with probability eps
+    /// (percolation and Evans-Schulman bounds, minimum width by Fano; standard bounds,
+    /// labelled as such), and with --data Monte-Carlo accuracy and I(label; prediction)
+    /// on the test split checked against them.
+    #[command(after_help = analyze_noise::EXAMPLES)]
+    AnalyzeNoise(analyze_noise::AnalyzeNoiseArgs),
     /// List the passes that pipelines can name, and print the default pipeline.
     #[command(after_help = passes::EXAMPLES)]
     Passes,
@@ -184,6 +191,7 @@ pub fn main() -> Result<()> {
         Command::Ops(args) => ops::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Monitor(args) => monitor::run(&args),
+        Command::AnalyzeNoise(args) => analyze_noise::run(&args),
         Command::Passes => passes::run(),
     }
 }

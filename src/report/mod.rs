@@ -3,6 +3,7 @@
 pub mod fixynn;
 pub mod fl;
 pub mod monitor;
+pub mod noise;
 pub mod npu;
 pub mod udc;
 

@@ -109,9 +109,12 @@ fn check_node(g: &Graph, n: NodeIndex, fp8_program: bool) -> Result<Placement, R
 }
 
 /// Index searches, scans, index-tuple gathers, recurrent layers, grid samples,
-/// determinants, deformable convolutions and region-of-interest aligns have no NPU
-/// command: they run on the CPU.
+/// determinants, deformable convolutions, region-of-interest aligns and binarization
+/// (standalone or fused) have no NPU command: they run on the CPU.
 fn has_command(op: &Op) -> Result<(), Reason> {
+    if op.binarizes() {
+        return Err("the NPU has no binarize kernel (binary layers run on the CPU)".into());
+    }
     let what = match op {
         Op::ArgReduce { .. } => "index searches",
         Op::Cumulative { .. } => "scans",

@@ -7,6 +7,7 @@
 pub mod conv_geometry;
 mod float;
 mod fp8;
+mod noise;
 mod quant;
 mod svdf_shape;
 
@@ -15,6 +16,8 @@ pub use quant::{
     resize_nhwc, softmax_fixed_point, softmax_reference, softmax_table, softmax_with_table,
     svdf_integer, svdf_params, tflite_resize_flags, SvdfParams, TfliteResize,
 };
+
+pub use noise::{is_noisy_neuron, BinaryNoise};
 
 use crate::ir::{Graph, Op, Tensor, TensorType, ValueRef};
 use crate::kernels::PreparedWeights;
@@ -111,6 +114,21 @@ impl<'g> Session<'g> {
         inputs: &[Tensor],
         observe: &mut dyn FnMut(ValueRef, &Tensor),
     ) -> Result<Vec<Tensor>> {
+        self.execute(inputs, observe, None)
+    }
+
+    /// Like [`Session::run`], with the binary neurons' outputs flipped by `noise` (see
+    /// [`BinaryNoise`] and [`is_noisy_neuron`]).
+    pub fn run_noisy(&self, inputs: &[Tensor], noise: &BinaryNoise) -> Result<Vec<Tensor>> {
+        self.execute(inputs, &mut |_, _| {}, Some(noise))
+    }
+
+    fn execute(
+        &self,
+        inputs: &[Tensor],
+        observe: &mut dyn FnMut(ValueRef, &Tensor),
+        noise: Option<&BinaryNoise>,
+    ) -> Result<Vec<Tensor>> {
         let g = self.g;
         if inputs.len() != g.inputs().len() {
             return Err(Error::new(format!(
@@ -160,8 +178,13 @@ impl<'g> Session<'g> {
                 })
                 .collect();
             let out_types: Vec<TensorType> = node.outputs.iter().map(|v| v.ty.clone()).collect();
-            let results = eval_op_prepared(&node.op, &operands, &out_types, self.slots.get(&n))
+            let mut results = eval_op_prepared(&node.op, &operands, &out_types, self.slots.get(&n))
                 .map_err(|e| e.in_node(&node.name))?;
+            if let Some(noise) = noise.filter(|_| is_noisy_neuron(g, n)) {
+                noise
+                    .apply(n, &mut results[0])
+                    .map_err(|e| e.in_node(&node.name))?;
+            }
             for (k, (t, ty)) in results.iter().zip(&out_types).enumerate() {
                 if t.shape() != ty.shape.as_slice() || t.dtype() != ty.dtype {
                     return Err(Error::at_node(

@@ -71,6 +71,11 @@ pub enum Activation {
         beta: f32,
     },
     HardSwish,
+    /// Binarization for binary networks: +1 for `x >= 0`, -1 otherwise (unlike ONNX's
+    /// `Sign`, 0 maps to +1, so the output is always ±1; NaN maps to -1). Its derivative
+    /// is the straight-through estimator `1{|x| <= 1}` (the gradient of a clamp to
+    /// [-1, 1]), which is what training uses; the true derivative is 0 almost everywhere.
+    Binarize,
 }
 
 impl Activation {
@@ -103,12 +108,20 @@ impl Activation {
             Activation::Tanh => x.tanh(),
             Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
             Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Activation::Binarize => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
         }
     }
 
     /// The derivative at `x`. At the kinks of the piecewise-linear activations it is the
     /// one-sided value that is 0 for clamps (relu'(0) = 0, clip'(min) = clip'(max) = 0,
     /// as in PyTorch); leaky relu takes the `x >= 0` branch at 0, like its forward.
+    /// For [`Activation::Binarize`] it is the straight-through estimator `1{|x| <= 1}`.
     pub fn derivative(self, x: f32) -> f32 {
         let inside = |lo: f32, hi: f32| if x > lo && x < hi { 1.0 } else { 0.0 };
         match self {
@@ -146,6 +159,13 @@ impl Activation {
                     1.0
                 } else {
                     (2.0 * x + 3.0) / 6.0
+                }
+            }
+            Activation::Binarize => {
+                if x.abs() <= 1.0 {
+                    1.0
+                } else {
+                    0.0
                 }
             }
         }
@@ -857,6 +877,16 @@ impl Op {
             Op::Binary { activation, .. } | Op::Pool { activation, .. } => *activation,
             _ => None,
         }
+    }
+
+    /// Whether the op's output is binarized ([`Activation::Binarize`], standalone or
+    /// fused): the ±1 neurons of a binary network.
+    pub fn binarizes(&self) -> bool {
+        let act = match self {
+            Op::Activation { act } => Some(*act),
+            op => op.fused_activation(),
+        };
+        act == Some(Activation::Binarize)
     }
 
     /// The fused-activation slot of ops that have one (empty or not).

@@ -42,34 +42,36 @@ pub struct WeightFans {
 }
 
 impl WeightFans {
-    /// The fans of weight `v` (consumed by a conv, gemm or matmul as weights) and the gain
-    /// of what follows its layer; `None` for biases.
+    /// The fans of weight `v` (consumed by a conv, gemm or matmul as weights, directly or
+    /// binarized) and the gain of what follows its layer; `None` for biases.
     pub fn of(g: &Graph, v: ValueRef) -> Option<Self> {
         let s = &g.ty(v).shape;
-        g.consumers(v).iter().find_map(|&(n, slot)| {
-            let (fan_in, fan_out) = match (&g.node(n).op, slot) {
-                (Op::Conv(c), 1) if s.len() == 4 => {
-                    let groups = c.group.max(1);
-                    let (o, i, kernel) = match c.layout {
-                        Layout::Nchw => (s[0], s[1], s[2] * s[3]),
-                        Layout::Nhwc => (s[0], s[3], s[1] * s[2]),
-                    };
-                    (i * kernel, o / groups * kernel)
-                }
-                // Gemm weights are [in, out], or [out, in] when transposed.
-                (Op::Gemm(a), 1) if s.len() == 2 => match a.trans_b {
-                    false => (s[0], s[1]),
-                    true => (s[1], s[0]),
-                },
-                (Op::MatMul, 1) if s.len() == 2 => (s[0], s[1]),
-                _ => return None,
-            };
-            Some(WeightFans {
-                fan_in: fan_in.max(1),
-                fan_out: fan_out.max(1),
-                gain: activation_after(g, n).map_or(1.0, gain),
+        g.consumers(super::through_binarize(g, v))
+            .iter()
+            .find_map(|&(n, slot)| {
+                let (fan_in, fan_out) = match (&g.node(n).op, slot) {
+                    (Op::Conv(c), 1) if s.len() == 4 => {
+                        let groups = c.group.max(1);
+                        let (o, i, kernel) = match c.layout {
+                            Layout::Nchw => (s[0], s[1], s[2] * s[3]),
+                            Layout::Nhwc => (s[0], s[3], s[1] * s[2]),
+                        };
+                        (i * kernel, o / groups * kernel)
+                    }
+                    // Gemm weights are [in, out], or [out, in] when transposed.
+                    (Op::Gemm(a), 1) if s.len() == 2 => match a.trans_b {
+                        false => (s[0], s[1]),
+                        true => (s[1], s[0]),
+                    },
+                    (Op::MatMul, 1) if s.len() == 2 => (s[0], s[1]),
+                    _ => return None,
+                };
+                Some(WeightFans {
+                    fan_in: fan_in.max(1),
+                    fan_out: fan_out.max(1),
+                    gain: activation_after(g, n).map_or(1.0, gain),
+                })
             })
-        })
     }
 }
 

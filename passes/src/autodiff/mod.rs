@@ -29,7 +29,8 @@ pub use init::{fresh_value, InitScheme, WeightFans};
 
 use nnopt_compiler::fp8::Fp8Format;
 use nnopt_compiler::ir::{
-    infer::infer_types, verify, BinaryKind, DType, Graph, Op, Tensor, TensorType, ValueRef,
+    infer::infer_types, verify, Activation, BinaryKind, DType, Graph, Op, Tensor, TensorType,
+    ValueRef,
 };
 use nnopt_compiler::pass::Pass;
 use nnopt_compiler::{Error, Result};
@@ -142,21 +143,42 @@ impl Builder {
 }
 
 /// Whether `v` is an f32 constant that is a conv, gemm or matmul weight or bias (a
-/// matmul's bias is the constant added to its output).
+/// matmul's bias is the constant added to its output), directly or binarized first (the
+/// ±1 weights of a binary network, trained through the straight-through estimator).
 fn is_param(g: &Graph, v: ValueRef) -> bool {
     let adds_to_matmul = |n| {
         let a = g.node_inputs(n)[0];
         matches!(g.node(a.node).op, Op::MatMul)
     };
     matches!(g.const_value(v), Some(Tensor::F32(_)))
-        && g.consumers(v).iter().any(|&(n, slot)| match &g.node(n).op {
-            Op::Conv(_) | Op::Gemm(_) | Op::MatMul => slot >= 1,
-            Op::Binary {
-                kind: BinaryKind::Add,
-                ..
-            } => slot == 1 && adds_to_matmul(n),
-            _ => false,
-        })
+        && g.consumers(through_binarize(g, v))
+            .iter()
+            .any(|&(n, slot)| match &g.node(n).op {
+                Op::Conv(_) | Op::Gemm(_) | Op::MatMul => slot >= 1,
+                Op::Binary {
+                    kind: BinaryKind::Add,
+                    ..
+                } => slot == 1 && adds_to_matmul(n),
+                _ => false,
+            })
+}
+
+/// The binarized value when `v`'s only reader is a standalone binarize activation (a
+/// weight of a binary layer), else `v`.
+pub(crate) fn through_binarize(g: &Graph, v: ValueRef) -> ValueRef {
+    match g.consumers(v).as_slice() {
+        [(n, 0)]
+            if matches!(
+                g.node(*n).op,
+                Op::Activation {
+                    act: Activation::Binarize
+                }
+            ) =>
+        {
+            ValueRef::first(*n)
+        }
+        _ => v,
+    }
 }
 
 /// Builds the training step of `forward` (one forward output: the logits, or a softmax

@@ -11,7 +11,7 @@ use nnopt::train::data::{load_dataset, Dataset};
 use nnopt::train::fl::participation::ParticipationOptions;
 use nnopt::train::fl::simulate::{simulate_with, SimulateOptions, Simulation};
 use nnopt::train::TrainingProgram;
-use nnopt::Result;
+use nnopt::{Error, ModelFormat, Result};
 use std::path::PathBuf;
 
 /// Arguments of `nnopt fl simulate`.
@@ -28,6 +28,10 @@ pub struct SimulateArgs {
     /// Print one JSON object for tools instead of the table.
     #[arg(long)]
     json: bool,
+    /// Write the trained global model (the program's forward graph with the final
+    /// weights; of the --precision run) as a model file: .nnir, .onnx or .tflite.
+    #[arg(long, value_name = "MODEL")]
+    save: Option<PathBuf>,
     #[command(flatten)]
     threads: ThreadsArg,
 }
@@ -65,6 +69,12 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
 }
 
 fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
+    let format = match &a.save {
+        Some(path) => Some(ModelFormat::from_path(path).ok_or_else(|| {
+            Error::new("--save takes a .nnir, .onnx or .tflite file name").in_file(path)
+        })?),
+        None => None,
+    };
     let (program, _) = nnopt::train::ntp::load(&a.federation.program)?;
     let data = load_dataset(&a.federation.data)?;
     let f = &a.federation;
@@ -93,6 +103,11 @@ fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
     let ratio = other
         .as_ref()
         .and_then(|o| Some(o.bytes_to_target? as f64 / main.bytes_to_target? as f64));
+    if let (Some(path), Some(format)) = (&a.save, format) {
+        let trained = program.forward_with(&main.final_params)?;
+        let bytes = nnopt::export(&trained, format).map_err(|e| e.in_file(path))?;
+        write_atomically(path, &bytes)?;
+    }
     if let Some(path) = &a.report {
         let name = file_stem(&f.program);
         let mut sims = vec![&main];
@@ -122,7 +137,7 @@ fn simulate_rounds(a: &SimulateArgs) -> Result<()> {
                 );
             }
         }
-        if let Some(p) = &a.report {
+        for p in a.report.iter().chain(&a.save) {
             println!("wrote {}", p.display());
         }
     }

@@ -88,6 +88,10 @@ pub struct Simulation {
     /// Participation and drift, when either is set ([`simulate_with`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participation: Option<ParticipationSummary>,
+    /// The global model's parameters at the end, in program order (not in the JSON; see
+    /// [`TrainingProgram::forward_with`] for the trained model).
+    #[serde(skip)]
+    pub final_params: Vec<Tensor>,
 }
 
 /// The round after which [`stuck_at_chance`] looks: 10 % of the rounds, but not before
@@ -300,6 +304,7 @@ impl<'p> Federation<'p> {
             client_rows: self.client_rows.clone(),
             warnings: self.warnings.clone(),
             participation: None,
+            final_params: self.server.global().to_vec(),
         }
     }
 }

@@ -217,6 +217,8 @@ fn activation<'a>(
         Activation::Tanh => (K::Tanh, 0.0, 0.0),
         Activation::HardSigmoid { alpha, beta } => (K::HardSigmoid, alpha, beta),
         Activation::HardSwish => (K::HardSwish, 0.0, 0.0),
+        // `supported::has_command` keeps binarizing ops off the NPU.
+        Activation::Binarize => unreachable!("binarize never reaches an NPU command"),
     };
     Some(fb::Activation::create(
         b,

@@ -289,6 +289,14 @@ pub fn activation(act: Activation, x: &Operand<'_>, out: &TensorType) -> Result<
             xv.iter().map(|&v| p.apply(v, qmin, qmax)).collect()
         }
         Activation::HardSigmoid { .. } => bail!("quantized hard sigmoid is not supported"),
+        Activation::Binarize => {
+            // x >= 0 exactly when the code is at or above the zero point.
+            let code = |y: f32| (zo + round_f32(y / so) as i32).clamp(qmin, qmax);
+            let (plus, minus) = (code(1.0), code(-1.0));
+            xv.iter()
+                .map(|&v| if v >= zi { plus } else { minus })
+                .collect()
+        }
     };
     from_ints(out.dtype, &out.shape, res)
 }
@@ -375,5 +383,24 @@ impl HardSwishParams {
         let out = rounding_divide_by_pot16(preshift, -self.output_exponent)
             .wrapping_add(self.output_zero_point as i16);
         (out as i32).clamp(qmin, qmax)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::QuantParams;
+
+    /// Int8 binarize: codes at or above the input zero point give +1, the rest -1, in the
+    /// output's codes (scale 1/64, zero point 3: +1 is code 67, -1 code -61).
+    #[test]
+    fn int8_binarize_thresholds_at_the_zero_point() {
+        let ty = |scale, zp| {
+            TensorType::new(DType::I8, vec![5]).with_quant(Some(QuantParams::per_tensor(scale, zp)))
+        };
+        let (ti, to) = (ty(0.1, -2), ty(1.0 / 64.0, 3));
+        let x = Tensor::from_f64s(DType::I8, &[5], &[-128.0, -3.0, -2.0, -1.0, 127.0]).unwrap();
+        let y = activation(Activation::Binarize, &Operand { data: &x, ty: &ti }, &to).unwrap();
+        assert_eq!(y.to_f64_vec(), [-61.0, -61.0, 67.0, 67.0, 67.0]);
     }
 }

@@ -52,6 +52,7 @@ fn act_name(a: Activation) -> &'static str {
         Activation::Tanh => "tanh",
         Activation::HardSigmoid { .. } => "hard_sigmoid",
         Activation::HardSwish => "hard_swish",
+        Activation::Binarize => "binarize",
     }
 }
 
@@ -257,6 +258,17 @@ impl<'g> Builder<'g> {
             ),
             Activation::HardSwish => {
                 self.push("HardSwish", &out, vec![x.clone()], o.clone(), vec![])
+            }
+            // ONNX's Sign maps 0 to 0; binarize is Where(x < 0, -1, 1).
+            Activation::Binarize => {
+                let zero = self.f32_scalar("binarize_zero", 0.0);
+                let negative = self.fresh(&format!("{x}_negative"));
+                let less = vec![x.clone(), zero];
+                self.push("Less", &negative, less, vec![negative.clone()], vec![]);
+                let minus = self.f32_scalar("binarize_minus", -1.0);
+                let plus = self.f32_scalar("binarize_plus", 1.0);
+                let ins = vec![negative, minus, plus];
+                self.push("Where", &out, ins, o.clone(), vec![]);
             }
         }
         out
