@@ -211,17 +211,20 @@ def summarize(name, results):
 
 
 FL_FLAGS = ["--clients", "10", "--rounds", "30", "--non-iid", "dirichlet:0.3", "--drift", "11,21"]
+# Always-on, then on-change with these --active-rounds.
+FL_VARIANTS = [("always", None), ("on-change", 3), ("on-change", 6), ("on-change", 10)]
 
 
 def fl_compare(nnopt, program, data, seeds):
     """`fl simulate` with drift: bytes and accuracy of on-change vs always-on participation."""
     rows = []
-    for participation in ("always", "on-change"):
+    for participation, active in FL_VARIANTS:
+        extra = ["--active-rounds", str(active)] if active else []
         runs = [run_json([nnopt, "fl", "simulate", "--program", program, "--data", data,
-                          *FL_FLAGS, "--participation", participation, "--seed", str(seed),
-                          "--json"]) for seed in seeds]
+                          *FL_FLAGS, "--participation", participation, *extra,
+                          "--seed", str(seed), "--json"]) for seed in seeds]
         rows.append({
-            "participation": participation,
+            "participation": participation + (f" ({active} rounds)" if active else ""),
             "bytes": float(np.mean([r["total_bytes_up"] + r["total_bytes_down"] for r in runs])),
             "final_accuracy": float(np.mean([r["final_accuracy"] for r in runs])),
             "last_5_rounds_accuracy": float(np.mean([r["last_5_rounds_accuracy"] for r in runs])),
@@ -261,10 +264,10 @@ def main():
             print(f"{name}: goal (F1 >= always-high's - 0.05 at <= 50 % of its cost): {met}")
         if fl:
             print(f"\nfl simulate {' '.join(FL_FLAGS)}, mean over {a.seeds} seeds")
-            print(f"{'participation':<14} {'bytes':>10} {'final acc':>10} {'last 5':>8} "
+            print(f"{'participation':<22} {'bytes':>10} {'final acc':>10} {'last 5':>8} "
                   f"{'clients/round':>14} {'detections':>11}")
             for r in fl:
-                print(f"{r['participation']:<14} {r['bytes']:>10.0f} {100 * r['final_accuracy']:>9.2f}% "
+                print(f"{r['participation']:<22} {r['bytes']:>10.0f} {100 * r['final_accuracy']:>9.2f}% "
                       f"{100 * r['last_5_rounds_accuracy']:>7.2f}% {r['clients_per_round']:>14.1f} "
                       f"{r['detections']:>11.1f}")
     if a.check and not all(any(g.values()) for g in goals.values()):

@@ -7,7 +7,7 @@ mod simulate;
 
 use clap::{Args, Subcommand, ValueEnum};
 use nnopt::passes::TrainPrecision;
-use nnopt::train::fl::participation::{Participation, ParticipationOptions};
+use nnopt::train::fl::participation::{Participation, ParticipationOptions, DEFAULT_ACTIVE_ROUNDS};
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::SimulateOptions;
 use nnopt::train::server::ServerOptimizer;
@@ -86,10 +86,14 @@ pub struct FederationArgs {
     pub target_accuracy: f64,
     /// Which clients train each round: always (every client) or on-change (a client
     /// watches the mean label of samples of its data with Bayesian online changepoint
-    /// detection and trains in its first 3 rounds and the 3 rounds from each change it
-    /// detects) [default: always]. fl simulate only.
+    /// detection and trains in its first --active-rounds rounds and as many rounds from
+    /// each change it detects) [default: always]. fl simulate only.
     #[arg(long, value_enum)]
     pub participation: Option<ParticipationArg>,
+    /// Rounds an on-change client trains at the start and from each change it detects
+    /// [default: 3].
+    #[arg(long, value_name = "N", requires = "participation", value_parser = at_least_one)]
+    pub active_rounds: Option<usize>,
     /// Rounds (1-based, comma-separated) from which every client's rows are redrawn from
     /// the partition with another seed, so that a non-IID client's label mix changes.
     /// fl simulate only.
@@ -150,6 +154,7 @@ impl FederationArgs {
                 Some(ParticipationArg::OnChange) => Participation::OnChange,
             },
             drift: self.drift.clone(),
+            active_rounds: self.active_rounds.unwrap_or(DEFAULT_ACTIVE_ROUNDS),
         }
     }
 

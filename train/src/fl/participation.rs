@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 
 /// Rows read per measurement at each fidelity (also its cost).
 pub const SAMPLE_ROWS: [usize; 2] = [8, 64];
-/// Rounds a client takes part in at the start and after each detected change.
-pub const ACTIVE_ROUNDS: usize = 3;
+/// Rounds a client takes part in at the start and after each detected change, unless
+/// given ([`ParticipationOptions::active_rounds`]).
+pub const DEFAULT_ACTIVE_ROUNDS: usize = 3;
 /// Expected rounds between changes (the detector's hazard is its inverse).
 const EXPECTED_RUN: f64 = 10.0;
 
@@ -32,8 +33,8 @@ pub enum Participation {
     /// Every client, every round.
     #[default]
     Always,
-    /// A client in its first [`ACTIVE_ROUNDS`] rounds and in the [`ACTIVE_ROUNDS`]
-    /// rounds from the one in which it detects a change in its data.
+    /// A client in its first [`ParticipationOptions::active_rounds`] rounds and in as
+    /// many rounds from the one in which it detects a change in its data.
     OnChange,
 }
 
@@ -48,12 +49,24 @@ impl Participation {
 }
 
 /// Participation and drift of a simulation.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ParticipationOptions {
     pub participation: Participation,
     /// Rounds (1-based) from which every client's rows are redrawn from the partition
     /// with another seed, so each non-IID client's label mix changes.
     pub drift: Vec<usize>,
+    /// Rounds an on-change client trains at the start and from each detected change.
+    pub active_rounds: usize,
+}
+
+impl Default for ParticipationOptions {
+    fn default() -> Self {
+        ParticipationOptions {
+            participation: Participation::Always,
+            drift: Vec::new(),
+            active_rounds: DEFAULT_ACTIVE_ROUNDS,
+        }
+    }
 }
 
 impl ParticipationOptions {
@@ -73,6 +86,8 @@ impl ParticipationOptions {
 pub struct ParticipationSummary {
     pub participation: Participation,
     pub drift: Vec<usize>,
+    /// Rounds an on-change client trains at the start and from each detected change.
+    pub active_rounds: usize,
     /// Clients that trained, per round.
     pub participants: Vec<usize>,
     /// Per client, the rounds in which it detected a change.
@@ -88,6 +103,7 @@ pub struct ChangeWatch {
     rule: ChangepointRule,
     rng: Xoshiro256PlusPlus,
     classes: f64,
+    active_rounds: usize,
     active_until: usize,
     rounds: usize,
     pub detections: Vec<usize>,
@@ -95,8 +111,15 @@ pub struct ChangeWatch {
 }
 
 impl ChangeWatch {
-    /// The watch of client `client` over `rounds` rounds of a `classes`-class dataset.
-    pub fn new(seed: u64, client: usize, classes: usize, rounds: usize) -> Self {
+    /// The watch of client `client` over `rounds` rounds of a `classes`-class dataset,
+    /// taking part in `active_rounds` (≥ 1) rounds at the start and from each change.
+    pub fn new(
+        seed: u64,
+        client: usize,
+        classes: usize,
+        rounds: usize,
+        active_rounds: usize,
+    ) -> Self {
         // The mean of labels in [0, 1): levels spread by about 0.2, one row's variance
         // about 0.08 (ζ_j = rows read, so σ² is one row's variance).
         let zetas = SAMPLE_ROWS.iter().map(|&n| n as f64).collect();
@@ -111,7 +134,8 @@ impl ChangeWatch {
             rule: ChangepointRule::new(3),
             rng: Xoshiro256PlusPlus::seed_from_u64(stream_seed),
             classes: classes.max(1) as f64,
-            active_until: ACTIVE_ROUNDS,
+            active_rounds,
+            active_until: active_rounds,
             rounds,
             detections: Vec::new(),
             rows_read: 0,
@@ -136,7 +160,7 @@ impl ChangeWatch {
                 .is_some()
             {
                 self.detections.push(round);
-                self.active_until = self.active_until.max(round + ACTIVE_ROUNDS - 1);
+                self.active_until = self.active_until.max(round + self.active_rounds - 1);
             }
         }
         round <= self.active_until
@@ -155,7 +179,8 @@ mod tests {
             .map(|i| if i < 50 { 1 + i % 3 } else { 6 + i % 3 })
             .collect();
         let (before, after): (Vec<usize>, Vec<usize>) = ((0..50).collect(), (50..100).collect());
-        let mut watch = ChangeWatch::new(0, 0, 10, 20);
+        let active = DEFAULT_ACTIVE_ROUNDS;
+        let mut watch = ChangeWatch::new(0, 0, 10, 20, active);
         let taking: Vec<bool> = (1..=20)
             .map(|round| watch.round(round, &labels, if round < 8 { &before } else { &after }))
             .collect();
@@ -163,7 +188,7 @@ mod tests {
         let detected = watch.detections[0];
         assert!((8..=10).contains(&detected), "{detected}");
         let expected: Vec<bool> = (1..=20)
-            .map(|r| r <= ACTIVE_ROUNDS || (detected..detected + ACTIVE_ROUNDS).contains(&r))
+            .map(|r| r <= active || (detected..detected + active).contains(&r))
             .collect();
         assert_eq!(taking, expected);
     }
@@ -173,6 +198,7 @@ mod tests {
         let o = ParticipationOptions {
             participation: Participation::OnChange,
             drift: vec![5, 9],
+            ..ParticipationOptions::default()
         };
         let phases: Vec<usize> = [1, 4, 5, 8, 9, 30].iter().map(|&r| o.phase(r)).collect();
         assert_eq!(phases, vec![0, 0, 1, 1, 2, 2]);

@@ -369,7 +369,10 @@ pub fn simulate_with(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut watches: Vec<ChangeWatch> = (0..opts.clients)
-        .map(|i| ChangeWatch::new(opts.seed, i, data.classes, opts.rounds))
+        .map(|i| {
+            let active = participation.active_rounds;
+            ChangeWatch::new(opts.seed, i, data.classes, opts.rounds, active)
+        })
         .collect();
     let mut participants = Vec::with_capacity(opts.rounds);
     for round in 1..=opts.rounds as u32 {
@@ -414,6 +417,7 @@ pub fn simulate_with(
         summary.participation = Some(ParticipationSummary {
             participation: participation.participation,
             drift: participation.drift.clone(),
+            active_rounds: participation.active_rounds,
             participants,
             detections: watches.iter().map(|w| w.detections.clone()).collect(),
             statistic_rows: watches.iter().map(|w| w.rows_read).sum(),
