@@ -71,12 +71,7 @@ fn chart(m: &Manifest) -> Result<String> {
             c.draw_series([Text::new(short_name(name), (x, y), ("sans-serif", 12))])
                 .map_err(|e| err(e.to_string()))?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        super::draw_legend(&mut c, SeriesLabelPosition::UpperLeft).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)

@@ -191,13 +191,7 @@ fn line_chart(axes: &Axes, series: &[Series]) -> Result<String> {
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], grey));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        super::draw_legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)

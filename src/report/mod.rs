@@ -7,6 +7,25 @@ pub mod noise;
 pub mod npu;
 pub mod udc;
 
+use plotters::chart::{ChartContext, SeriesLabelPosition};
+use plotters::coord::CoordTranslate;
+use plotters::prelude::{Color, DrawingBackend, BLACK, WHITE};
+
+/// Draws the legend of `chart`'s labelled series at `position`, in the reports' style (a
+/// translucent white box with a black border).
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// Escapes text for HTML element content and attribute values.
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -178,13 +178,7 @@ fn draw(c: &Chart, steps: usize) -> Result<String> {
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        super::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
@@ -245,13 +239,7 @@ fn heat_map(m: &Monitoring) -> Result<String> {
             .map_err(|e| err(e.to_string()))?
             .label("MAP run length")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(220, 30, 30)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        super::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)

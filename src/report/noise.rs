@@ -161,13 +161,7 @@ fn chart(axes: &Axes, series: &[Series]) -> Result<String> {
                             .map_err(|e| err(e.to_string()))?;
                     }
                 }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .draw()
-                    .map_err(|e| err(e.to_string()))?;
+                super::draw_legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(err)?;
             }};
         }
         if axes.log_y {

@@ -105,12 +105,7 @@ fn chart(r: &CompressReport) -> Result<String> {
                 .label(format!("{name} (test rows)"))
                 .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, colour.filled()));
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        super::draw_legend(&mut c, SeriesLabelPosition::LowerRight).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
