@@ -34,7 +34,18 @@ def lse(v, axis=None):
     return np.squeeze(out, axis=axis) if axis is not None else out.item()
 
 
-class Normal:
+class Hypotheses:
+    """Per-run statistics as a dict of arrays, one entry per run-length hypothesis."""
+
+    def concat_prior(self, h):
+        e = self.empty()
+        return {key: np.concatenate([e[key], h[key]]) for key in h}
+
+    def drop_last(self, h):
+        return {key: v[:-1] for key, v in h.items()}
+
+
+class Normal(Hypotheses):
     """Each hypothesis: arrays m, k, a, b (posterior of mean and variance)."""
 
     def __init__(self, prior, zetas):
@@ -44,13 +55,6 @@ class Normal:
     def empty(self):
         m0, k0, a0, b0 = self.prior
         return {"m": np.array([m0]), "k": np.array([k0]), "a": np.array([a0]), "b": np.array([b0])}
-
-    def concat_prior(self, h):
-        e = self.empty()
-        return {key: np.concatenate([e[key], h[key]]) for key in h}
-
-    def drop_last(self, h):
-        return {key: v[:-1] for key, v in h.items()}
 
     def logpdf(self, h, j, x):
         """log Student-t density; x broadcasts against hypotheses along the last axis."""
@@ -91,7 +95,7 @@ class Normal:
         return float(np.trapezoid(integrand, x))
 
 
-class BetaBinomial:
+class BetaBinomial(Hypotheses):
     def __init__(self, prior, trials):
         self.prior = prior
         self.trials = [int(n) for n in trials]
@@ -99,13 +103,6 @@ class BetaBinomial:
     def empty(self):
         a0, b0 = self.prior
         return {"a": np.array([a0]), "b": np.array([b0])}
-
-    def concat_prior(self, h):
-        e = self.empty()
-        return {key: np.concatenate([e[key], h[key]]) for key in h}
-
-    def drop_last(self, h):
-        return {key: v[:-1] for key, v in h.items()}
 
     def logpdf(self, h, j, x):
         n, k = self.trials[j], int(x)
