@@ -1,6 +1,7 @@
 //! Multi-fidelity streams as CSV: a header naming the fidelities (cheapest first), then
 //! one row per step with the value each fidelity would measure at that step.
 
+use nnopt_compiler::limits::MAX_BUFFER_BYTES;
 use nnopt_compiler::{Error, Result};
 use std::path::Path;
 
@@ -12,8 +13,19 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Reads `path`; every error names the file and the line.
+    /// Reads `path` (at most [`MAX_BUFFER_BYTES`]); every error names the file and the
+    /// line.
     pub fn read(path: &Path) -> Result<Stream> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| Error::new(format!("cannot read the stream: {e}")).in_file(path))?
+            .len();
+        if size > MAX_BUFFER_BYTES as u64 {
+            return Err(Error::new(format!(
+                "the stream is {size} bytes, over the {} GiB limit of one buffer",
+                MAX_BUFFER_BYTES >> 30
+            ))
+            .in_file(path));
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::new(format!("cannot read the stream: {e}")).in_file(path))?;
         Stream::parse(&text).map_err(|e| e.in_file(path))
