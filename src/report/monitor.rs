@@ -138,6 +138,7 @@ fn draw(c: &Chart, steps: usize) -> Result<String> {
         chart
             .configure_mesh()
             .x_desc("step")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc(c.y_desc)
             .draw()
             .map_err(|e| err(e.to_string()))?;
@@ -209,7 +210,9 @@ fn heat_map(m: &Monitoring) -> Result<String> {
         chart
             .configure_mesh()
             .x_desc("step")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("run length")
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(|e| err(e.to_string()))?;
         let (sx, sr) = (h.steps_per_cell as f64, h.runs_per_cell as f64);
