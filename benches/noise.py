@@ -90,6 +90,51 @@ def train(nnopt: str, widths: list[int], data: Path, work: Path, args) -> tuple[
     return trained, sim["final_accuracy"]
 
 
+COLOURS = ["#c0392b", "#2c5aa0", "#2e8b3e", "#8e44ad", "#d4a017", "#444444"]
+
+
+def depth_width_svg(rows: list[dict], eps: float) -> str:
+    """Measured I(label; prediction) (solid, dots) and its bound (dashed) against depth, one
+    colour per width, at flip probability `eps`: the measured depth-width trade-off."""
+    pts = [r for r in rows if abs(r["eps"] - eps) < 1e-12]
+    widths = sorted({r["width"] for r in pts})
+    depths = sorted({r["depth"] for r in pts})
+    if not pts or len(depths) < 1:
+        return ""
+    w, h, left, right, top, bottom = 500, 320, 60, 130, 30, 45
+    y_max = max(max(min(r["percolation_bits"], r["evans_schulman_bits"]), r["mi_plug_in"]) for r in pts) * 1.05 or 1.0
+    d0, d1 = depths[0], max(depths[-1], depths[0] + 1)
+    x = lambda d: left + (d - d0) / (d1 - d0) * (w - left - right)
+    y = lambda v: top + (1 - v / y_max) * (h - top - bottom)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<text x="{w / 2 - 60}" y="18" font-size="14">eps = {eps}</text>',
+           f'<line x1="{left}" y1="{y(0)}" x2="{w - right}" y2="{y(0)}" stroke="black"/>',
+           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0)}" stroke="black"/>',
+           f'<text x="{(left + w - right) / 2 - 40}" y="{h - 8}">noisy layers L</text>',
+           f'<text x="12" y="{(top + h - bottom) / 2 + 30}" transform="rotate(-90 12 {(top + h - bottom) / 2 + 30})">bits</text>']
+    for d in depths:
+        out.append(f'<text x="{x(d) - 4}" y="{y(0) + 16}">{d}</text>')
+    for k in range(5):
+        v = y_max * k / 4
+        out.append(f'<text x="{left - 45}" y="{y(v) + 4}">{v:.2f}</text>')
+    for i, width in enumerate(widths):
+        c = COLOURS[i % len(COLOURS)]
+        mine = sorted((r for r in pts if r["width"] == width), key=lambda r: r["depth"])
+        bound = " ".join(f"{x(r['depth']):.1f},{y(min(r['percolation_bits'], r['evans_schulman_bits'])):.1f}" for r in mine)
+        meas = " ".join(f"{x(r['depth']):.1f},{y(r['mi_plug_in']):.1f}" for r in mine)
+        out.append(f'<polyline points="{bound}" fill="none" stroke="{c}" stroke-dasharray="6 4"/>')
+        out.append(f'<polyline points="{meas}" fill="none" stroke="{c}" stroke-width="2"/>')
+        out += [f'<circle cx="{x(r["depth"]):.1f}" cy="{y(r["mi_plug_in"]):.1f}" r="3" fill="{c}"/>' for r in mine]
+        ly = top + 16 * i
+        out.append(f'<line x1="{w - right + 10}" y1="{ly}" x2="{w - right + 30}" y2="{ly}" stroke="{c}" stroke-width="2"/>')
+        out.append(f'<text x="{w - right + 35}" y="{ly + 4}">width {width}</text>')
+    ly = top + 16 * len(widths) + 8
+    out.append(f'<text x="{w - right + 10}" y="{ly}">solid: measured</text>')
+    out.append(f'<text x="{w - right + 10}" y="{ly + 14}">dashed: bound</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128])
@@ -137,7 +182,12 @@ def main() -> int:
                         "seconds": out["wall_seconds"],
                     })
     if args.report:
-        body = "".join(f"<h2>{html.escape(name)}</h2>\n{page[page.index('<body>') + 6:page.index('</body>')]}\n"
+        charts = "".join(depth_width_svg(rows, e) for e in (0.1, 0.2, 0.3, 0.4))
+        body = ("<h2>Depth-width trade-off, measured</h2>\n<p>Plug-in I(label; predicted class) "
+                "of each trained model against its number of noisy layers, one colour per width "
+                "(solid), with its bound H(label) x min(1, percolation, Evans-Schulman) (dashed).</p>\n"
+                + charts + "\n")
+        body += "".join(f"<h2>{html.escape(name)}</h2>\n{page[page.index('<body>') + 6:page.index('</body>')]}\n"
                        for name, page in reports)
         Path(args.report).write_text(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>nnopt: noisy binary "
