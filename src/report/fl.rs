@@ -2,6 +2,7 @@
 //! report with SVG accuracy and loss curves and the run's hyper-parameters.
 
 use super::escape;
+use super::Series;
 use nnopt_compiler::{Error, Result};
 use nnopt_train::fl::simulate::Simulation;
 use nnopt_train::server::ServerOptimizer;
@@ -113,14 +114,6 @@ fn server_name(s: &Simulation) -> &'static str {
 
 /// Series colours: FP8, then FP32.
 const COLOURS: [RGBColor; 2] = [RGBColor(200, 70, 40), RGBColor(49, 104, 178)];
-
-/// One line of a chart.
-struct Series {
-    label: String,
-    colour: RGBColor,
-    dashed: bool,
-    points: Vec<(f64, f64)>,
-}
 
 /// A chart's axes and its optional horizontal reference line.
 struct Axes<'a> {

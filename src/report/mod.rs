@@ -9,7 +9,15 @@ pub mod udc;
 
 use plotters::chart::{ChartContext, SeriesLabelPosition};
 use plotters::coord::CoordTranslate;
-use plotters::prelude::{Color, DrawingBackend, BLACK, WHITE};
+use plotters::prelude::{Color, DrawingBackend, RGBColor, BLACK, WHITE};
+
+/// One line of a chart: its legend label, colour, dash and points.
+struct Series {
+    label: String,
+    colour: RGBColor,
+    dashed: bool,
+    points: Vec<(f64, f64)>,
+}
 
 /// Draws the legend of `chart`'s labelled series at `position`, in the reports' style (a
 /// translucent white box with a black border).

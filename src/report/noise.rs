@@ -3,6 +3,7 @@
 //! the bounds, and the depth–width trade-off.
 
 use super::escape;
+use super::Series;
 use crate::noise::NoiseSweep;
 use nnopt_compiler::{Error, Result};
 use plotters::prelude::*;
@@ -87,14 +88,6 @@ pub fn render_table(s: &NoiseSweep) -> String {
         out.push('\n');
     }
     out
-}
-
-/// One series of a chart.
-struct Series {
-    label: String,
-    colour: RGBColor,
-    dashed: bool,
-    points: Vec<(f64, f64)>,
 }
 
 /// A chart's title and axes.
