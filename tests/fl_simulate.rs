@@ -8,35 +8,13 @@
 
 mod common;
 
-use common::{digits_mlp_inputs, digits_mlp_program, nnopt, nnopt_ok};
+use common::{digits_mlp_inputs, digits_mlp_program, nnopt, nnopt_ok, simulate_args};
 use nnopt::passes::TrainPrecision;
 use nnopt::train::data::load_csv;
 use nnopt::train::fl::partition::Partition;
 use nnopt::train::fl::simulate::{simulate, SimulateOptions};
 use nnopt::train::server::ServerOptimizer;
 use nnopt::train::TrainingProgram;
-use std::path::Path;
-
-/// `fl simulate --program PROGRAM --data CSV --clients CLIENTS --rounds ROUNDS`.
-fn simulate_args<'a>(
-    program: &'a Path,
-    csv: &'a Path,
-    clients: &'a str,
-    rounds: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "fl",
-        "simulate",
-        "--program",
-        program.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--clients",
-        clients,
-        "--rounds",
-        rounds,
-    ]
-}
 
 #[test]
 fn json_has_the_documented_shape_and_is_deterministic() {

@@ -195,17 +195,8 @@ fn fl_on_change_participation_sends_fewer_bytes() {
         return;
     };
     let run = |participation: &str| {
-        json(&[
-            "fl",
-            "simulate",
-            "--program",
-            program.to_str().unwrap(),
-            "--data",
-            csv.to_str().unwrap(),
-            "--clients",
-            "4",
-            "--rounds",
-            "8",
+        let mut args = simulate_args(&program, &csv, "4", "8");
+        args.extend([
             "--non-iid",
             "dirichlet:0.3",
             "--drift",
@@ -213,7 +204,8 @@ fn fl_on_change_participation_sends_fewer_bytes() {
             "--participation",
             participation,
             "--json",
-        ])
+        ]);
+        json(&args)
     };
     let (always, on_change) = (run("always"), run("on-change"));
     let bytes = |v: &Value| v["total_bytes_up"].as_u64().unwrap();

@@ -268,23 +268,9 @@ fn fl_simulate_saves_the_trained_model() {
         &program,
     ]);
     let saved = path("trained.nnir");
-    let out = nnopt_ok(&[
-        "fl",
-        "simulate",
-        "--program",
-        &program,
-        "--data",
-        csv,
-        "--clients",
-        "1",
-        "--rounds",
-        "2",
-        "--server-optimizer",
-        "fedavg",
-        "--save",
-        &saved,
-        "--json",
-    ]);
+    let mut args = simulate_args(Path::new(&program), Path::new(csv), "1", "2");
+    args.extend(["--server-optimizer", "fedavg", "--save", &saved, "--json"]);
+    let out = nnopt_ok(&args);
     let sim: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     // The saved model is the final global model: its noiseless accuracy is the last round's.
     let out = nnopt_ok(&[

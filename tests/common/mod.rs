@@ -32,6 +32,27 @@ pub fn digits_mlp_inputs() -> Option<(PathBuf, PathBuf)> {
     Some((mlp, csv))
 }
 
+/// `fl simulate --program PROGRAM --data CSV --clients CLIENTS --rounds ROUNDS`.
+pub fn simulate_args<'a>(
+    program: &'a Path,
+    csv: &'a Path,
+    clients: &'a str,
+    rounds: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "fl",
+        "simulate",
+        "--program",
+        program.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--clients",
+        clients,
+        "--rounds",
+        rounds,
+    ]
+}
+
 /// A fresh temp dir holding the digits MLP compiled to `client.ntp` (FP8 training, fresh
 /// weights), that program's path and the digits CSV; `None` when the inputs are missing.
 pub fn digits_mlp_program() -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {

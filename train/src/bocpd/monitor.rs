@@ -99,9 +99,10 @@ pub fn monitor<M: ObservationModel>(
         heat_map: HeatMap::new(rows.len(), options.max_run),
     };
     for (t, row) in rows.iter().enumerate() {
-        let gains = match chooser.needs_gains() {
-            true => detector.gains(),
-            false => Vec::new(),
+        let gains = if chooser.needs_gains() {
+            detector.gains()
+        } else {
+            Vec::new()
         };
         let j = chooser.choose(&gains, rows.len() - t - 1);
         detector.observe(j, row[j]);
